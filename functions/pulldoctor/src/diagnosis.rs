@@ -1,0 +1,336 @@
+//! The result of judging a [`Facts`](crate::facts::Facts) snapshot: findings, a ranked root cause, and
+//! the `pulldoctor.diagnosis/v1` JSON document (see DESIGN.md — a public contract).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::classify::Category;
+use crate::facts::TaskSource;
+
+/// Schema tag of the JSON diagnosis; bump only with a new contract.
+pub const SCHEMA: &str = "pulldoctor.diagnosis/v1";
+
+/// Root-cause codes (DESIGN.md table). Stable: users filter and alarm on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RootCause {
+    NetNoRoute,
+    NetNoPublicIp,
+    NetEndpointMissing,
+    NetEndpointDns,
+    NetEndpointSg,
+    NetTaskSgEgress,
+    NetNacl,
+    NetDns,
+    #[serde(rename = "NET_S3_ENDPOINT_POLICY")]
+    NetS3EndpointPolicy,
+    NetEndpointPolicy,
+    NetCrossRegion,
+    IamExecutionRoleMissing,
+    IamExecutionRoleTrust,
+    IamExecutionRolePermissions,
+    IamInstanceRolePermissions,
+    IamRegistrySecret,
+    EcrRepositoryNotFound,
+    EcrImageNotFound,
+    EcrImageExpired,
+    EcrRepositoryPolicy,
+    ImagePlatformMismatch,
+    StorageEphemeral,
+    RegistryRateLimit,
+    RegistryAuth,
+    Unknown,
+}
+
+impl RootCause {
+    pub const ALL: [RootCause; 25] = [
+        RootCause::NetNoRoute,
+        RootCause::NetNoPublicIp,
+        RootCause::NetEndpointMissing,
+        RootCause::NetEndpointDns,
+        RootCause::NetEndpointSg,
+        RootCause::NetTaskSgEgress,
+        RootCause::NetNacl,
+        RootCause::NetDns,
+        RootCause::NetS3EndpointPolicy,
+        RootCause::NetEndpointPolicy,
+        RootCause::NetCrossRegion,
+        RootCause::IamExecutionRoleMissing,
+        RootCause::IamExecutionRoleTrust,
+        RootCause::IamExecutionRolePermissions,
+        RootCause::IamInstanceRolePermissions,
+        RootCause::IamRegistrySecret,
+        RootCause::EcrRepositoryNotFound,
+        RootCause::EcrImageNotFound,
+        RootCause::EcrImageExpired,
+        RootCause::EcrRepositoryPolicy,
+        RootCause::ImagePlatformMismatch,
+        RootCause::StorageEphemeral,
+        RootCause::RegistryRateLimit,
+        RootCause::RegistryAuth,
+        RootCause::Unknown,
+    ];
+
+    /// The stable code string, e.g. `NET_NO_ROUTE`.
+    pub fn code(self) -> &'static str {
+        match self {
+            RootCause::NetNoRoute => "NET_NO_ROUTE",
+            RootCause::NetNoPublicIp => "NET_NO_PUBLIC_IP",
+            RootCause::NetEndpointMissing => "NET_ENDPOINT_MISSING",
+            RootCause::NetEndpointDns => "NET_ENDPOINT_DNS",
+            RootCause::NetEndpointSg => "NET_ENDPOINT_SG",
+            RootCause::NetTaskSgEgress => "NET_TASK_SG_EGRESS",
+            RootCause::NetNacl => "NET_NACL",
+            RootCause::NetDns => "NET_DNS",
+            RootCause::NetS3EndpointPolicy => "NET_S3_ENDPOINT_POLICY",
+            RootCause::NetEndpointPolicy => "NET_ENDPOINT_POLICY",
+            RootCause::NetCrossRegion => "NET_CROSS_REGION",
+            RootCause::IamExecutionRoleMissing => "IAM_EXECUTION_ROLE_MISSING",
+            RootCause::IamExecutionRoleTrust => "IAM_EXECUTION_ROLE_TRUST",
+            RootCause::IamExecutionRolePermissions => "IAM_EXECUTION_ROLE_PERMISSIONS",
+            RootCause::IamInstanceRolePermissions => "IAM_INSTANCE_ROLE_PERMISSIONS",
+            RootCause::IamRegistrySecret => "IAM_REGISTRY_SECRET",
+            RootCause::EcrRepositoryNotFound => "ECR_REPOSITORY_NOT_FOUND",
+            RootCause::EcrImageNotFound => "ECR_IMAGE_NOT_FOUND",
+            RootCause::EcrImageExpired => "ECR_IMAGE_EXPIRED",
+            RootCause::EcrRepositoryPolicy => "ECR_REPOSITORY_POLICY",
+            RootCause::ImagePlatformMismatch => "IMAGE_PLATFORM_MISMATCH",
+            RootCause::StorageEphemeral => "STORAGE_EPHEMERAL",
+            RootCause::RegistryRateLimit => "REGISTRY_RATE_LIMIT",
+            RootCause::RegistryAuth => "REGISTRY_AUTH",
+            RootCause::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// One-line generic title, used when no finding supplies a more specific one.
+    pub fn title(self) -> &'static str {
+        match self {
+            RootCause::NetNoRoute => "The subnet has no route to ECR: no internet route and no VPC endpoints",
+            RootCause::NetNoPublicIp => "The subnet routes to an internet gateway but the task has no public IP",
+            RootCause::NetEndpointMissing => "Required VPC endpoints for ECR are missing",
+            RootCause::NetEndpointDns => "ECR endpoint DNS is not usable (private DNS or VPC DNS settings off)",
+            RootCause::NetEndpointSg => "An ECR endpoint's security group does not admit HTTPS from the task",
+            RootCause::NetTaskSgEgress => "The task's security groups do not allow HTTPS out to ECR and S3",
+            RootCause::NetNacl => "The subnet's network ACL blocks HTTPS or its return traffic",
+            RootCause::NetDns => "The VPC's DNS setup may not resolve ECR",
+            RootCause::NetS3EndpointPolicy => "The S3 gateway endpoint policy does not allow the ECR layer bucket",
+            RootCause::NetEndpointPolicy => "An ECR interface endpoint policy denies the pull",
+            RootCause::NetCrossRegion => "The image is in another region, reachable only through regional endpoints",
+            RootCause::IamExecutionRoleMissing => "The task definition has no execution role to pull from ECR",
+            RootCause::IamExecutionRoleTrust => "The execution role cannot be assumed by ECS tasks",
+            RootCause::IamExecutionRolePermissions => "The execution role lacks ECR pull permissions",
+            RootCause::IamInstanceRolePermissions => "The container instance role lacks ECR pull permissions",
+            RootCause::IamRegistrySecret => "The private registry credentials secret is missing or unreadable",
+            RootCause::EcrRepositoryNotFound => "The ECR repository does not exist",
+            RootCause::EcrImageNotFound => "The image tag or digest does not exist in the repository",
+            RootCause::EcrImageExpired => "The image was removed by a lifecycle policy rule",
+            RootCause::EcrRepositoryPolicy => "The repository policy does not let this role pull",
+            RootCause::ImagePlatformMismatch => "The image has no build for the task's OS/architecture",
+            RootCause::StorageEphemeral => "The pull ran out of disk space",
+            RootCause::RegistryRateLimit => "The public registry rate-limited the pull",
+            RootCause::RegistryAuth => "The registry rejected or requires credentials",
+            RootCause::Unknown => "No check explains the failure; verify the likely causes by hand",
+        }
+    }
+
+    /// Message categories this cause is consistent with. A failed check whose cause matches the
+    /// message's category outranks one that does not.
+    pub fn consistent_with(self, category: Category) -> bool {
+        use Category::*;
+        use RootCause::*;
+        match self {
+            NetNoRoute | NetNoPublicIp | NetEndpointMissing | NetEndpointDns | NetEndpointSg
+            | NetTaskSgEgress | NetNacl | NetDns | NetCrossRegion => category == Network,
+            // Endpoint policies answer 403: the message reads as access denied, not as a timeout.
+            NetS3EndpointPolicy | NetEndpointPolicy => matches!(category, AccessDenied | Network),
+            IamExecutionRoleMissing | IamExecutionRoleTrust | IamExecutionRolePermissions
+            | IamInstanceRolePermissions | EcrRepositoryPolicy => {
+                matches!(category, AccessDenied | RegistryCredentials)
+            }
+            IamRegistrySecret => matches!(category, RegistryCredentials | AccessDenied),
+            // ECR answers "repository does not exist" or an access-denied shape for a missing repo.
+            EcrRepositoryNotFound => matches!(category, ImageNotFound | AccessDenied),
+            EcrImageNotFound | EcrImageExpired => category == ImageNotFound,
+            ImagePlatformMismatch => category == PlatformMismatch,
+            StorageEphemeral => category == DiskSpace,
+            RegistryRateLimit => category == RateLimited,
+            RegistryAuth => matches!(category, RegistryCredentials | AccessDenied),
+            Unknown => false,
+        }
+    }
+}
+
+impl std::fmt::Display for RootCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Fail,
+    Warn,
+    Unknown,
+    Pass,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Fail => "fail",
+            Status::Warn => "warn",
+            Status::Unknown => "unknown",
+            Status::Pass => "pass",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+/// What one check concluded about one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub code: RootCause,
+    pub status: Status,
+    pub title: String,
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Structured evidence (ids, routes, policy statements). Always a JSON object.
+    #[serde(default = "empty_object")]
+    pub evidence: Value,
+    #[serde(default)]
+    pub remediation: Option<String>,
+    #[serde(default)]
+    pub console_url: Option<String>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
+impl Finding {
+    pub fn new(code: RootCause, status: Status, title: impl Into<String>) -> Self {
+        Finding {
+            code,
+            status,
+            title: title.into(),
+            resource: None,
+            evidence: empty_object(),
+            remediation: None,
+            console_url: None,
+        }
+    }
+    pub fn pass(code: RootCause, title: impl Into<String>) -> Self {
+        Self::new(code, Status::Pass, title)
+    }
+    pub fn fail(code: RootCause, title: impl Into<String>) -> Self {
+        Self::new(code, Status::Fail, title)
+    }
+    pub fn warn(code: RootCause, title: impl Into<String>) -> Self {
+        Self::new(code, Status::Warn, title)
+    }
+    /// A check that could not be evaluated; `reason` says why (e.g. which read failed).
+    pub fn unknown(code: RootCause, title: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::new(code, Status::Unknown, title).evidence("reason", reason.into())
+    }
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+    pub fn evidence(mut self, key: &str, value: impl Into<Value>) -> Self {
+        if let Value::Object(map) = &mut self.evidence {
+            map.insert(key.to_string(), value.into());
+        }
+        self
+    }
+    pub fn remediation(mut self, text: impl Into<String>) -> Self {
+        self.remediation = Some(text.into());
+        self
+    }
+    pub fn console_url(mut self, url: impl Into<String>) -> Self {
+        self.console_url = Some(url.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSummary {
+    pub arn: Option<String>,
+    pub cluster: Option<String>,
+    pub group: Option<String>,
+    pub launch_type: Option<String>,
+    pub platform_version: Option<String>,
+    pub source: TaskSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureSummary {
+    pub container: Option<String>,
+    pub image: Option<String>,
+    pub message: String,
+    pub category: Category,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RootCauseSummary {
+    pub code: RootCause,
+    pub title: String,
+    pub confidence: Confidence,
+    /// The fix, copied from the deciding finding (absent for `UNKNOWN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
+    /// For `UNKNOWN`: the likely causes of this message category, to verify by hand.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to_verify: Vec<String>,
+}
+
+/// The `pulldoctor.diagnosis/v1` document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    pub schema: String,
+    pub event_id: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub task: TaskSummary,
+    pub failure: FailureSummary,
+    pub root_cause: RootCauseSummary,
+    pub findings: Vec<Finding>,
+    pub aws_calls: u32,
+    pub duration_ms: u64,
+}
+
+impl Diagnosis {
+    /// The finding that decided the root cause, if any.
+    pub fn deciding_finding(&self) -> Option<&Finding> {
+        self.findings
+            .iter()
+            .find(|f| f.code == self.root_cause.code && f.status == Status::Fail)
+    }
+    /// Service name for `group = "service:NAME"`, else the task family if known.
+    pub fn service_name(&self) -> Option<&str> {
+        self.task.group.as_deref().and_then(|g| g.strip_prefix("service:"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialize_as_the_design_table() {
+        for rc in RootCause::ALL {
+            let json = serde_json::to_value(rc).unwrap();
+            assert_eq!(json, Value::String(rc.code().to_string()), "{rc:?}");
+            let back: RootCause = serde_json::from_value(json).unwrap();
+            assert_eq!(back, rc);
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! pulldoctor: explains why an Amazon ECS task could not pull its container image.
+//!
+//! The engine is a one-way pipeline; module order follows it:
+//!
+//! ```text
+//! event JSON ─► intake ─► collect ─► checks ─► rank ─► report ─► notify
+//!               (pure)    (AWS I/O)  (pure)    (pure)  (pure)    (I/O)
+//! ```
+//! [`engine`] wires the stages together; the Lambda handler ([`lambda`]) and the CLI ([`cli`]) are
+//! thin adapters over it.
+
+pub mod image_ref;
+pub mod classify;
+pub mod intake;
+pub mod facts;
+pub mod collect;
+pub mod checks;
+pub mod rank;
+pub mod diagnosis;
+pub mod report;
+pub mod notify;
+pub mod engine;
+pub mod lambda;
+pub mod cli;
