@@ -155,7 +155,7 @@ impl RootCause {
             StorageEphemeral => category == DiskSpace,
             RegistryRateLimit => category == RateLimited,
             RegistryAuth => matches!(category, RegistryCredentials | AccessDenied),
-            Unknown => false,
+            RootCause::Unknown => false,
         }
     }
 }

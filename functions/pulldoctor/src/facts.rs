@@ -100,6 +100,9 @@ pub struct Facts {
     /// AWS API calls made while collecting.
     #[serde(default)]
     pub aws_calls: u32,
+    /// How many of those calls failed (not counting "does not exist" answers).
+    #[serde(default)]
+    pub aws_failures: u32,
 }
 
 /// The stopped task, from `DescribeTasks` or from the event's `detail`.
@@ -140,12 +143,18 @@ pub struct TaskFacts {
     pub containers: Vec<ContainerFacts>,
     #[serde(default)]
     pub attachments: Vec<AttachmentFacts>,
+    /// Why the task facts come from the event rather than `DescribeTasks` (e.g. `MISSING`).
+    #[serde(default)]
+    pub source_note: Option<String>,
 }
 
 impl TaskFacts {
     /// The ENI attachment of an awsvpc task, if any.
     pub fn eni_attachment(&self) -> Option<&AttachmentFacts> {
-        self.attachments.iter().find(|a| a.kind.as_deref() == Some("ElasticNetworkInterface"))
+        // Events say `eni`, DescribeTasks says `ElasticNetworkInterface`.
+        self.attachments
+            .iter()
+            .find(|a| matches!(a.kind.as_deref(), Some("eni" | "ElasticNetworkInterface")))
     }
     pub fn is_fargate(&self) -> bool {
         self.launch_type.as_deref() == Some("FARGATE")

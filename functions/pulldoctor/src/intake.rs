@@ -1,1 +1,413 @@
-//! (in progress)
+//! Intake: parse an EventBridge `ECS Task State Change` event, decide whether it is an image-pull
+//! failure, and identify the failing container and image. Pure; never panics on any input.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::facts::{AttachmentFacts, ContainerFacts, TaskFacts, TaskSource};
+
+/// `CannotPullContainerError`, `CannotPullECRContainerError`, any case.
+static PULL_ERROR: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)cannot\s*pull\s*(ecr)?\s*container\s*error").unwrap());
+/// The registry-auth step that runs before the pull on Fargate (platform 1.4.0+).
+static REGISTRY_AUTH_ERROR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)ResourceInitializationError:\s*unable to pull secrets or registry auth").unwrap()
+});
+/// Registry-auth failures that are about secrets injected into the environment from SSM Parameter
+/// Store, not about pulling the image: those are not ours to diagnose.
+static SSM_ONLY: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\bssm\b").unwrap());
+static REGISTRY_WORDS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)registry auth:|ecr|asm|secretsmanager|pull command").unwrap());
+
+/// The `detail` of an `ECS Task State Change` event. Every field is optional: ECS adds fields over
+/// time and omits others, and a wrong shape must not lose the event.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TaskDetail {
+    pub task_arn: Option<String>,
+    pub cluster_arn: Option<String>,
+    pub task_definition_arn: Option<String>,
+    pub group: Option<String>,
+    pub launch_type: Option<String>,
+    pub capacity_provider_name: Option<String>,
+    pub platform_version: Option<String>,
+    pub platform_family: Option<String>,
+    pub availability_zone: Option<String>,
+    pub container_instance_arn: Option<String>,
+    pub last_status: Option<String>,
+    pub desired_status: Option<String>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+    pub ephemeral_storage: Option<EphemeralStorage>,
+    pub containers: Vec<ContainerDetail>,
+    pub attachments: Vec<AttachmentDetail>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EphemeralStorage {
+    pub size_in_gi_b: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContainerDetail {
+    pub name: Option<String>,
+    pub image: Option<String>,
+    pub image_digest: Option<String>,
+    pub last_status: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AttachmentDetail {
+    pub id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub details: Vec<NameValue>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NameValue {
+    pub name: Option<String>,
+    pub value: Option<String>,
+}
+
+impl From<TaskDetail> for TaskFacts {
+    fn from(d: TaskDetail) -> TaskFacts {
+        TaskFacts {
+            source: TaskSource::Event,
+            arn: d.task_arn,
+            cluster_arn: d.cluster_arn,
+            task_definition_arn: d.task_definition_arn,
+            group: d.group,
+            launch_type: d.launch_type,
+            capacity_provider: d.capacity_provider_name,
+            platform_version: d.platform_version,
+            platform_family: d.platform_family,
+            availability_zone: d.availability_zone,
+            container_instance_arn: d.container_instance_arn,
+            last_status: d.last_status,
+            stop_code: d.stop_code,
+            stopped_reason: d.stopped_reason,
+            ephemeral_storage_gib: d.ephemeral_storage.and_then(|e| e.size_in_gi_b),
+            containers: d
+                .containers
+                .into_iter()
+                .map(|c| ContainerFacts {
+                    name: c.name,
+                    image: c.image,
+                    image_digest: c.image_digest,
+                    last_status: c.last_status,
+                    reason: c.reason,
+                })
+                .collect(),
+            attachments: d
+                .attachments
+                .into_iter()
+                .map(|a| AttachmentFacts {
+                    id: a.id,
+                    kind: a.kind,
+                    status: a.status,
+                    details: a
+                        .details
+                        .into_iter()
+                        .filter_map(|nv| Some((nv.name?, nv.value.unwrap_or_default())))
+                        .collect::<BTreeMap<_, _>>(),
+                })
+                .collect(),
+            source_note: None,
+        }
+    }
+}
+
+/// An image-pull failure worth diagnosing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullFailure {
+    pub event_id: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub time: Option<DateTime<Utc>>,
+    pub task: TaskFacts,
+    /// The failing container's name.
+    pub container: Option<String>,
+    /// The failing image, `@digest` appended when the event pinned one.
+    pub image: Option<String>,
+    /// The error message that identified the failure.
+    pub message: String,
+}
+
+/// Why an event is not diagnosed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IgnoreKind {
+    /// Not JSON of the expected shape.
+    Malformed,
+    /// A well-formed event that is not an image-pull failure.
+    Unrelated,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intake {
+    PullFailure(Box<PullFailure>),
+    Ignored { kind: IgnoreKind, reason: String },
+}
+
+fn ignored(kind: IgnoreKind, reason: impl Into<String>) -> Intake {
+    Intake::Ignored { kind, reason: reason.into() }
+}
+
+/// Decide what to do with one EventBridge event.
+pub fn intake(event: &Value) -> Intake {
+    if !event.is_object() {
+        return ignored(IgnoreKind::Malformed, "event is not a JSON object");
+    }
+    let parsed: EventBridgeEvent<Value> = match serde_json::from_value(event.clone()) {
+        Ok(e) => e,
+        Err(e) => return ignored(IgnoreKind::Malformed, format!("not an EventBridge event: {e}")),
+    };
+    if parsed.source != "aws.ecs" || parsed.detail_type != "ECS Task State Change" {
+        return ignored(
+            IgnoreKind::Unrelated,
+            format!("event {:?} from {:?} is not an ECS task state change", parsed.detail_type, parsed.source),
+        );
+    }
+    let detail: TaskDetail = match serde_json::from_value(parsed.detail) {
+        Ok(d) => d,
+        Err(e) => return ignored(IgnoreKind::Malformed, format!("task detail has an unexpected shape: {e}")),
+    };
+    let mut failure = match pull_failure_of(TaskFacts::from(detail)) {
+        Ok(f) => f,
+        Err(reason) => return ignored(IgnoreKind::Unrelated, reason),
+    };
+    failure.event_id = parsed.id;
+    failure.account = parsed.account;
+    failure.region = parsed.region;
+    failure.time = parsed.time;
+    Intake::PullFailure(Box::new(failure))
+}
+
+/// Is this message an image-pull (or registry-auth) failure?
+pub fn is_pull_failure_message(message: &str) -> bool {
+    if PULL_ERROR.is_match(message) {
+        return true;
+    }
+    if let Some(m) = REGISTRY_AUTH_ERROR.find(message) {
+        let rest = &message[m.end()..];
+        // "…: unable to retrieve secrets from ssm" is about environment secrets, not the pull.
+        return !(SSM_ONLY.is_match(rest) && !REGISTRY_WORDS.is_match(rest));
+    }
+    false
+}
+
+/// Identify the failure in a stopped task: the message, the container and the image. Also used by
+/// the CLI for a task read with `DescribeTasks`.
+pub fn pull_failure_of(task: TaskFacts) -> Result<PullFailure, String> {
+    if task.last_status.as_deref() != Some("STOPPED") {
+        return Err(format!(
+            "task is not stopped (lastStatus {})",
+            task.last_status.as_deref().unwrap_or("absent")
+        ));
+    }
+    let failing_container = task
+        .containers
+        .iter()
+        .find(|c| c.reason.as_deref().is_some_and(is_pull_failure_message));
+    let message = match (failing_container, task.stopped_reason.as_deref()) {
+        (Some(c), _) => c.reason.clone().unwrap_or_default(),
+        (None, Some(r)) if is_pull_failure_message(r) => r.to_string(),
+        (None, reason) => {
+            return Err(format!(
+                "task did not stop because of an image pull failure (stoppedReason: {})",
+                reason.map(truncate_for_log).unwrap_or_else(|| "absent".into())
+            ))
+        }
+    };
+    // When only stoppedReason names the failure, the container is the one whose image it names,
+    // else the only container that never ran.
+    let container = failing_container
+        .or_else(|| {
+            task.containers.iter().find(|c| {
+                c.image.as_deref().is_some_and(|i| !i.is_empty() && message.contains(strip_tag(i)))
+            })
+        })
+        .or_else(|| match task.containers.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        })
+        .cloned();
+    let image = container.as_ref().and_then(|c| pinned_image(c.image.as_deref()?, c.image_digest.as_deref()));
+    Ok(PullFailure {
+        event_id: None,
+        account: None,
+        region: None,
+        time: None,
+        container: container.and_then(|c| c.name),
+        image,
+        message,
+        task,
+    })
+}
+
+/// The image as it was pulled: since 2024 ECS pins service deployments to a digest, which the event
+/// reports in `imageDigest`; the digest is what must exist.
+fn pinned_image(image: &str, digest: Option<&str>) -> Option<String> {
+    let image = image.trim();
+    if image.is_empty() {
+        return None;
+    }
+    match digest.map(str::trim).filter(|d| !d.is_empty()) {
+        Some(d) if !image.contains('@') => Some(format!("{image}@{d}")),
+        _ => Some(image.to_string()),
+    }
+}
+
+/// `repo/name:tag` → `repo/name` (so a message naming another tag still matches the container).
+fn strip_tag(image: &str) -> &str {
+    let image = image.split('@').next().unwrap_or(image);
+    match image.rfind(':') {
+        Some(i) if !image[i..].contains('/') => &image[..i],
+        _ => image,
+    }
+}
+
+fn truncate_for_log(s: &str) -> String {
+    const MAX: usize = 200;
+    if s.len() <= MAX {
+        return s.to_string();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(detail: Value) -> Value {
+        json!({
+            "version": "0", "id": "3317b2af-7005-47ee-b2f1-0f7c1f7bbd5f",
+            "detail-type": "ECS Task State Change", "source": "aws.ecs",
+            "account": "111122223333", "time": "2026-11-23T08:00:00Z", "region": "us-east-1",
+            "resources": ["arn:aws:ecs:us-east-1:111122223333:task/prod/abc"],
+            "detail": detail
+        })
+    }
+
+    fn stopped(containers: Value, stopped_reason: &str) -> Value {
+        json!({
+            "taskArn": "arn:aws:ecs:us-east-1:111122223333:task/prod/abc",
+            "clusterArn": "arn:aws:ecs:us-east-1:111122223333:cluster/prod",
+            "lastStatus": "STOPPED", "launchType": "FARGATE", "group": "service:web",
+            "stoppedReason": stopped_reason, "containers": containers,
+            "attachments": [{"id": "a1", "type": "eni", "status": "DELETED",
+                "details": [{"name": "subnetId", "value": "subnet-0ab"}]}],
+            "someFutureField": {"nested": true}
+        })
+    }
+
+    fn decide(ev: Value) -> Result<PullFailure, (IgnoreKind, String)> {
+        match intake(&ev) {
+            Intake::PullFailure(f) => Ok(*f),
+            Intake::Ignored { kind, reason } => Err((kind, reason)),
+        }
+    }
+
+    #[test]
+    fn pull_failure_messages_are_recognized() {
+        let cases = [
+            ("CannotPullContainerError: pull image manifest has been retried 5 time(s)", true),
+            ("cannotpullcontainererror: inspect image has been retried", true),
+            ("CannotPullECRContainerError: AccessDeniedException", true),
+            ("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve ecr registry auth: service call has been retried 3 time(s)", true),
+            ("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried", true),
+            ("ResourceInitializationError: unable to pull secrets or registry auth: pull command failed: : signal: killed", true),
+            ("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried", false),
+            ("ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times", false),
+            ("Essential container in task exited", false),
+            ("Task stopped by user", false),
+            ("", false),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(is_pull_failure_message(message), expected, "{message}");
+        }
+    }
+
+    #[test]
+    fn failing_container_reason_wins_and_digest_is_pinned() {
+        let ev = event(stopped(
+            json!([
+                {"name": "sidecar", "image": "public.ecr.aws/x/y:1", "lastStatus": "STOPPED"},
+                {"name": "web", "image": "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1",
+                 "imageDigest": "sha256:aaaa", "lastStatus": "STOPPED",
+                 "reason": "CannotPullContainerError: failed to resolve ref"}
+            ]),
+            "Task failed to start",
+        ));
+        let f = decide(ev).unwrap();
+        assert_eq!(f.container.as_deref(), Some("web"));
+        assert_eq!(
+            f.image.as_deref(),
+            Some("111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1@sha256:aaaa")
+        );
+        assert_eq!(f.message, "CannotPullContainerError: failed to resolve ref");
+        assert_eq!(f.event_id.as_deref(), Some("3317b2af-7005-47ee-b2f1-0f7c1f7bbd5f"));
+        assert_eq!(f.account.as_deref(), Some("111122223333"));
+        assert_eq!(f.task.attachments[0].details["subnetId"], "subnet-0ab");
+        assert_eq!(f.task.source, TaskSource::Event);
+    }
+
+    #[test]
+    fn stopped_reason_names_the_container_by_image() {
+        let ev = event(stopped(
+            json!([
+                {"name": "a", "image": "nginx:1.25"},
+                {"name": "b", "image": "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v2"}
+            ]),
+            "CannotPullContainerError: ref pull has been retried 1 time(s): failed to resolve ref 111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v2: not found",
+        ));
+        let f = decide(ev).unwrap();
+        assert_eq!(f.container.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn unrelated_and_malformed_events_are_ignored_with_a_reason() {
+        let cases: Vec<(Value, IgnoreKind)> = vec![
+            (json!({}), IgnoreKind::Malformed),
+            (json!([]), IgnoreKind::Malformed),
+            (json!("x"), IgnoreKind::Malformed),
+            (json!(null), IgnoreKind::Malformed),
+            (json!({"source": "aws.ecs", "detail-type": "ECS Task State Change", "detail": "oops"}), IgnoreKind::Malformed),
+            (json!({"source": "aws.ecs", "detail-type": "ECS Task State Change", "detail": {"containers": "x"}}), IgnoreKind::Malformed),
+            (json!({"source": "aws.ecs", "detail": {}}), IgnoreKind::Malformed),
+            (json!({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}}), IgnoreKind::Unrelated),
+            (event(stopped(json!([{"name": "web", "image": "nginx"}]), "Essential container in task exited")), IgnoreKind::Unrelated),
+            (event(json!({"lastStatus": "RUNNING", "stoppedReason": "CannotPullContainerError: x"})), IgnoreKind::Unrelated),
+        ];
+        for (ev, kind) in cases {
+            let (got, reason) = decide(ev.clone()).expect_err(&ev.to_string());
+            assert_eq!(got, kind, "{ev} → {reason}");
+            assert!(!reason.is_empty());
+        }
+    }
+
+    #[test]
+    fn absent_image_is_none_not_empty() {
+        let ev = event(stopped(json!([{"name": "web", "image": "  "}, {"name": "x"}]), "CannotPullContainerError: boom"));
+        let f = decide(ev).unwrap();
+        assert_eq!(f.image, None);
+    }
+}

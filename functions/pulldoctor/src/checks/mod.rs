@@ -1,1 +1,57 @@
-//! (in progress)
+//! Checks: pure rules that judge a [`Facts`] snapshot, one concern each, like lint rules.
+//!
+//! Each check has a stable code (the root cause it can prove), says what breaks and why in its doc
+//! comment, and returns findings with evidence and a remediation. A check that does not apply
+//! returns no finding; one that cannot be evaluated returns `unknown` with the reason — never a
+//! pass.
+
+pub mod ecr;
+pub mod iam;
+
+use crate::diagnosis::{Finding, RootCause};
+use crate::facts::Facts;
+
+/// A registered check.
+pub struct Check {
+    pub code: RootCause,
+    /// Short snake_case name, e.g. `ecr_image_exists`.
+    pub name: &'static str,
+    pub run: fn(&Facts) -> Vec<Finding>,
+}
+
+/// Every check, in the order a pull meets them (who pulls → what is pulled).
+pub const ALL: &[Check] = &[
+    Check { code: RootCause::IamExecutionRoleMissing, name: "execution_role_present", run: iam::check_execution_role_present },
+    Check { code: RootCause::EcrRepositoryNotFound, name: "ecr_repository_exists", run: ecr::check_repository_exists },
+    Check { code: RootCause::EcrImageNotFound, name: "ecr_image_exists", run: ecr::check_image_exists },
+];
+
+/// Run every check against the snapshot.
+pub fn run_all(facts: &Facts) -> Vec<Finding> {
+    ALL.iter().flat_map(|check| (check.run)(facts)).collect()
+}
+
+/// Console links, so every finding points at the resource to fix.
+pub mod console {
+    fn host(region: &str) -> String {
+        if region.starts_with("cn-") {
+            format!("https://{region}.console.amazonaws.cn")
+        } else {
+            format!("https://{region}.console.aws.amazon.com")
+        }
+    }
+    pub fn ecr_repository(region: &str, account: &str, name: &str) -> String {
+        format!("{}/ecr/repositories/private/{account}/{name}?region={region}", host(region))
+    }
+    pub fn task_definition(region: &str, family: &str, revision: i32) -> String {
+        format!("{}/ecs/v2/task-definitions/{family}/{revision}/containers?region={region}", host(region))
+    }
+    pub fn iam_role(region: &str, role_name: &str) -> String {
+        let global = if region.starts_with("cn-") {
+            "https://console.amazonaws.cn".to_string()
+        } else {
+            "https://console.aws.amazon.com".to_string()
+        };
+        format!("{global}/iam/home#/roles/details/{role_name}")
+    }
+}

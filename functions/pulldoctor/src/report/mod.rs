@@ -1,1 +1,181 @@
-//! (in progress)
+//! Report: render a [`Diagnosis`] for people (text, markdown) and machines (JSON). Pure.
+//!
+//! Everything that came from AWS (messages, image names, reasons) is untrusted: control characters
+//! are removed from text and markdown metacharacters are escaped, so a crafted tag cannot reshape
+//! the report.
+
+mod markdown;
+mod text;
+
+use std::str::FromStr;
+
+use crate::diagnosis::Diagnosis;
+
+pub use markdown::render as markdown;
+pub use text::render as text;
+
+/// Output formats of `diagnose`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Markdown,
+    Json,
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(Format::Text),
+            "markdown" => Ok(Format::Markdown),
+            "json" => Ok(Format::Json),
+            other => Err(format!("unknown format {other:?} (text, markdown, json)")),
+        }
+    }
+}
+
+pub fn render(diagnosis: &Diagnosis, format: Format) -> String {
+    match format {
+        Format::Text => text(diagnosis),
+        Format::Markdown => markdown(diagnosis),
+        Format::Json => json(diagnosis),
+    }
+}
+
+/// The `pulldoctor.diagnosis/v1` document, on one line.
+pub fn json(diagnosis: &Diagnosis) -> String {
+    serde_json::to_string(diagnosis).expect("a Diagnosis always serializes")
+}
+
+/// What failed, for headlines: the service name, else the task family, else the task id.
+pub fn subject_name(d: &Diagnosis) -> String {
+    if let Some(s) = d.service_name() {
+        return s.to_string();
+    }
+    if let Some(f) = d.task.group.as_deref().and_then(|g| g.strip_prefix("family:")) {
+        return f.to_string();
+    }
+    d.task
+        .arn
+        .as_deref()
+        .and_then(|a| a.rsplit('/').next())
+        .unwrap_or("ECS task")
+        .to_string()
+}
+
+/// `web (prod, us-east-1)`.
+pub fn headline_subject(d: &Diagnosis) -> String {
+    let place: Vec<&str> = [d.task.cluster.as_deref(), d.region.as_deref()].into_iter().flatten().collect();
+    if place.is_empty() {
+        subject_name(d)
+    } else {
+        format!("{} ({})", subject_name(d), place.join(", "))
+    }
+}
+
+/// Remove control characters (ANSI escapes, NUL, bidi overrides) from untrusted text; newlines
+/// become spaces so one value stays on one line.
+pub fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c })
+        .filter(|c| !c.is_control() && !matches!(*c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+        .collect()
+}
+
+/// Render an evidence value compactly (strings without quotes).
+pub(crate) fn evidence_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => clean(s),
+        serde_json::Value::Null => "none".into(),
+        other => clean(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::classify::Category;
+    use crate::diagnosis::*;
+    use crate::facts::TaskSource;
+
+    pub fn sample() -> Diagnosis {
+        Diagnosis {
+            schema: SCHEMA.into(),
+            event_id: Some("e-1".into()),
+            account: Some("111122223333".into()),
+            region: Some("us-east-1".into()),
+            task: TaskSummary {
+                arn: Some("arn:aws:ecs:us-east-1:111122223333:task/prod/0abc".into()),
+                cluster: Some("prod".into()),
+                group: Some("service:web-api".into()),
+                launch_type: Some("FARGATE".into()),
+                platform_version: Some("1.4.0".into()),
+                source: TaskSource::DescribeTasks,
+            },
+            failure: FailureSummary {
+                container: Some("web".into()),
+                image: Some("111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v9".into()),
+                message: "CannotPullContainerError: manifest unknown\u{1b}[31m | *boom*".into(),
+                category: Category::ImageNotFound,
+            },
+            root_cause: RootCauseSummary {
+                code: RootCause::EcrImageNotFound,
+                title: "Tag v9 does not exist in team/app".into(),
+                confidence: Confidence::High,
+                remediation: Some("Push team/app:v9.".into()),
+                to_verify: vec![],
+            },
+            findings: vec![
+                Finding::fail(RootCause::EcrImageNotFound, "Tag v9 does not exist in team/app")
+                    .resource("111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v9")
+                    .evidence("tag", "v9")
+                    .remediation("Push team/app:v9.")
+                    .console_url("https://us-east-1.console.aws.amazon.com/ecr/repositories/private/111122223333/team/app?region=us-east-1"),
+                Finding::pass(RootCause::EcrRepositoryNotFound, "Repository team/app exists"),
+                Finding::unknown(RootCause::IamExecutionRoleMissing, "Could not check the task execution role", "AccessDenied: ecs:DescribeTaskDefinition"),
+            ],
+            aws_calls: 5,
+            duration_ms: 120,
+        }
+    }
+
+    #[test]
+    fn json_follows_the_contract() {
+        let v: serde_json::Value = serde_json::from_str(&json(&sample())).unwrap();
+        assert_eq!(v["schema"], "pulldoctor.diagnosis/v1");
+        for key in ["event_id", "account", "region", "task", "failure", "root_cause", "findings", "aws_calls", "duration_ms"] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        for key in ["arn", "cluster", "group", "launch_type", "platform_version", "source"] {
+            assert!(v["task"].get(key).is_some(), "missing task.{key}");
+        }
+        assert_eq!(v["task"]["source"], "describe_tasks");
+        assert_eq!(v["failure"]["category"], "image_not_found");
+        assert_eq!(v["root_cause"]["code"], "ECR_IMAGE_NOT_FOUND");
+        assert_eq!(v["root_cause"]["confidence"], "high");
+        let f = &v["findings"][0];
+        for key in ["code", "status", "title", "resource", "evidence", "remediation", "console_url"] {
+            assert!(f.get(key).is_some(), "missing findings[].{key}");
+        }
+        assert_eq!(f["status"], "fail");
+        assert_eq!(v["findings"][2]["status"], "unknown");
+        // Round trip: the document is what a consumer parses.
+        let back: Diagnosis = serde_json::from_value(v).unwrap();
+        assert_eq!(back, sample());
+    }
+
+    #[test]
+    fn clean_strips_control_and_bidi_characters() {
+        assert_eq!(clean("a\u{1b}[31mb\nc\u{202e}d\0"), "a[31mb cd");
+    }
+
+    #[test]
+    fn subject_names_service_then_family_then_task() {
+        let mut d = sample();
+        assert_eq!(headline_subject(&d), "web-api (prod, us-east-1)");
+        d.task.group = Some("family:batch".into());
+        assert_eq!(subject_name(&d), "batch");
+        d.task.group = None;
+        assert_eq!(subject_name(&d), "0abc");
+    }
+}

@@ -1,0 +1,97 @@
+//! Markdown rendering: for pull-request comments, tickets and chat tools that render markdown.
+
+use std::fmt::Write;
+
+use super::{clean, evidence_value, headline_subject};
+use crate::diagnosis::{Diagnosis, Status};
+
+/// Escape markdown metacharacters in untrusted text (table cells included).
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in clean(s).chars() {
+        if matches!(c, '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '|' | '<' | '>' | '!' | '~') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn code(s: &str) -> String {
+    // Backticks would end the span; GFM splits table cells on `|` even inside code spans.
+    format!("`{}`", clean(s).replace('`', "'").replace('|', "\\|"))
+}
+
+pub fn render(d: &Diagnosis) -> String {
+    let mut out = String::new();
+    let rc = &d.root_cause;
+    let _ = writeln!(out, "### {}: {}\n", escape(&headline_subject(d)), escape(&rc.title));
+    let _ = writeln!(out, "**Root cause:** `{}` ({:?} confidence)\n", rc.code, rc.confidence);
+    if let Some(fix) = &rc.remediation {
+        let _ = writeln!(out, "**Fix:** {}\n", escape(fix));
+    }
+    if !rc.to_verify.is_empty() {
+        let _ = writeln!(out, "No check failed. Verify by hand:\n");
+        for hint in &rc.to_verify {
+            let _ = writeln!(out, "- {}", escape(hint));
+        }
+        out.push('\n');
+    }
+    let f = &d.failure;
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(out, "| Task | {} |", code(d.task.arn.as_deref().unwrap_or("unknown")));
+    let _ = writeln!(out, "| Launch type | {} {} |", escape(d.task.launch_type.as_deref().unwrap_or("")), escape(d.task.platform_version.as_deref().unwrap_or("")));
+    let _ = writeln!(out, "| Container | {} |", code(f.container.as_deref().unwrap_or("unknown")));
+    let _ = writeln!(out, "| Image | {} |", code(f.image.as_deref().unwrap_or("unknown")));
+    let _ = writeln!(out, "| Message | {} |", code(&f.message));
+    let _ = writeln!(out, "| Category | {} |\n", f.category.as_str());
+    if let Some(decider) = d.deciding_finding() {
+        if let Some(obj) = decider.evidence.as_object().filter(|o| !o.is_empty()) {
+            let _ = writeln!(out, "**Evidence**\n");
+            for (k, v) in obj {
+                let _ = writeln!(out, "- {}: {}", escape(k), code(&evidence_value(v)));
+            }
+            out.push('\n');
+        }
+    }
+    let _ = writeln!(out, "| Status | Check | Finding | Resource |\n|---|---|---|---|");
+    for finding in &d.findings {
+        let mark = match finding.status {
+            Status::Fail => "❌ fail",
+            Status::Warn => "⚠️ warn",
+            Status::Unknown => "❔ unknown",
+            Status::Pass => "✅ pass",
+        };
+        let mut title = escape(&finding.title);
+        if finding.status == Status::Unknown {
+            if let Some(reason) = finding.evidence.get("reason") {
+                title.push_str(&format!(" — {}", escape(&evidence_value(reason))));
+            }
+        }
+        let resource = match (&finding.resource, &finding.console_url) {
+            (Some(r), Some(url)) => format!("[{}]({})", escape(r), url.replace(')', "%29")),
+            (Some(r), None) => code(r),
+            (None, _) => String::new(),
+        };
+        let _ = writeln!(out, "| {mark} | `{}` | {title} | {resource} |", finding.code);
+    }
+    let _ = writeln!(out, "\n_{} AWS calls, {} ms._", d.aws_calls, d.duration_ms);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::report::tests::sample;
+
+    #[test]
+    fn markdown_escapes_untrusted_text_and_links_resources() {
+        let out = super::render(&sample());
+        assert!(out.starts_with("### web-api (prod, us-east-1): Tag v9 does not exist in team/app"));
+        assert!(out.contains("**Root cause:** `ECR_IMAGE_NOT_FOUND`"));
+        // `*` is inert inside a code span; `|` must still be escaped or it splits the table cell.
+        assert!(out.contains("| Message | `CannotPullContainerError: manifest unknown[31m \\| *boom*` |"));
+        assert!(out.contains("❌ fail"));
+        assert!(out.contains("](https://us-east-1.console.aws.amazon.com/ecr/repositories/private/111122223333/team/app?region=us-east-1)"));
+        assert_eq!(super::escape("[x](y) *z*"), "\\[x\\]\\(y\\) \\*z\\*");
+    }
+}

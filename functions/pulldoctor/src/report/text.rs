@@ -1,0 +1,100 @@
+//! Plain-text rendering: what an engineer reads in a terminal or an SNS e-mail.
+
+use std::fmt::Write;
+
+use super::{clean, evidence_value, headline_subject};
+use crate::diagnosis::{Diagnosis, RootCause, Status};
+
+pub fn render(d: &Diagnosis) -> String {
+    let mut out = String::new();
+    let rc = &d.root_cause;
+    let _ = writeln!(out, "{}: {}", clean(&headline_subject(d)), clean(&rc.title));
+    let _ = writeln!(out, "Root cause: {} ({} confidence)", rc.code, confidence(d));
+    if let Some(fix) = &rc.remediation {
+        let _ = writeln!(out, "Fix: {}", clean(fix));
+    }
+    if !rc.to_verify.is_empty() {
+        let _ = writeln!(out, "No check failed. Verify by hand:");
+        for hint in &rc.to_verify {
+            let _ = writeln!(out, "  - {}", clean(hint));
+        }
+    }
+    out.push('\n');
+    let t = &d.task;
+    let platform = [t.launch_type.as_deref(), t.platform_version.as_deref().map(|p| p.trim())]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let source = match t.source {
+        crate::facts::TaskSource::DescribeTasks => "read with DescribeTasks",
+        crate::facts::TaskSource::Event => "task no longer visible; facts from the event",
+    };
+    let _ = writeln!(out, "Task:      {} ({platform}; {source})", clean(t.arn.as_deref().unwrap_or("unknown")));
+    let f = &d.failure;
+    let _ = writeln!(out, "Container: {}", clean(f.container.as_deref().unwrap_or("unknown")));
+    let _ = writeln!(out, "Image:     {}", clean(f.image.as_deref().unwrap_or("unknown")));
+    let _ = writeln!(out, "Message:   {}", clean(&f.message));
+    let _ = writeln!(out, "Category:  {}", f.category.as_str());
+    if let Some(decider) = d.deciding_finding() {
+        if let Some(obj) = decider.evidence.as_object().filter(|o| !o.is_empty()) {
+            let _ = writeln!(out, "\nEvidence:");
+            for (k, v) in obj {
+                let _ = writeln!(out, "  {k}: {}", evidence_value(v));
+            }
+        }
+        if let Some(url) = &decider.console_url {
+            let _ = writeln!(out, "Console:   {url}");
+        }
+    }
+    let _ = writeln!(out, "\nChecks:");
+    for finding in &d.findings {
+        let _ = write!(out, "  {:<8} {:<31} {}", finding.status.as_str().to_uppercase(), finding.code, clean(&finding.title));
+        if let Some(r) = &finding.resource {
+            let _ = write!(out, " [{}]", clean(r));
+        }
+        if finding.status == Status::Unknown {
+            if let Some(reason) = finding.evidence.get("reason") {
+                let _ = write!(out, " — {}", evidence_value(reason));
+            }
+        }
+        out.push('\n');
+        if finding.status != Status::Pass && Some(finding) != d.deciding_finding() {
+            if let Some(rem) = &finding.remediation {
+                let _ = writeln!(out, "           fix: {}", clean(rem));
+            }
+        }
+    }
+    if d.findings.is_empty() {
+        let _ = writeln!(out, "  (no check applied)");
+    }
+    let _ = writeln!(out, "\n{} AWS calls, {} ms.", d.aws_calls, d.duration_ms);
+    out
+}
+
+fn confidence(d: &Diagnosis) -> &'static str {
+    match (d.root_cause.code, d.root_cause.confidence) {
+        (RootCause::Unknown, _) => "no",
+        (_, crate::diagnosis::Confidence::High) => "high",
+        (_, crate::diagnosis::Confidence::Medium) => "medium",
+        (_, crate::diagnosis::Confidence::Low) => "low",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::report::tests::sample;
+
+    #[test]
+    fn text_leads_with_the_cause_and_the_fix() {
+        let out = super::render(&sample());
+        let mut lines = out.lines();
+        assert_eq!(lines.next().unwrap(), "web-api (prod, us-east-1): Tag v9 does not exist in team/app");
+        assert_eq!(lines.next().unwrap(), "Root cause: ECR_IMAGE_NOT_FOUND (high confidence)");
+        assert_eq!(lines.next().unwrap(), "Fix: Push team/app:v9.");
+        assert!(out.contains("  tag: v9"));
+        assert!(out.contains("UNKNOWN  IAM_EXECUTION_ROLE_MISSING"));
+        assert!(out.contains("— AccessDenied: ecs:DescribeTaskDefinition"));
+        assert!(!out.contains('\u{1b}'), "control characters must not reach a terminal");
+    }
+}
