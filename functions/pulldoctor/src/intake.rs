@@ -23,7 +23,7 @@ static REGISTRY_AUTH_ERROR: LazyLock<Regex> = LazyLock::new(|| {
 /// Store, not about pulling the image: those are not ours to diagnose.
 static SSM_ONLY: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\bssm\b").unwrap());
 static REGISTRY_WORDS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)registry auth:|ecr|asm|secretsmanager|pull command").unwrap());
+    LazyLock::new(|| Regex::new(r"(?i)\becr\b|\basm\b|secrets\s*manager|registry auth|pull command").unwrap());
 
 /// The `detail` of an `ECS Task State Change` event. Every field is optional: ECS adds fields over
 /// time and omits others, and a wrong shape must not lose the event.

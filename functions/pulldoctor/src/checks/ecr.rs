@@ -142,7 +142,7 @@ fn short(digest: &str) -> &str {
 #[cfg(test)]
 pub(crate) mod fixtures {
     use super::*;
-    use crate::facts::{RepositoryFacts, TaskDefinitionFacts};
+    use crate::facts::{ImageFacts, RepositoryFacts, TaskDefinitionFacts};
 
     pub const IMAGE: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1";
     pub const OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";

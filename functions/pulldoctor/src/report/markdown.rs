@@ -5,11 +5,12 @@ use std::fmt::Write;
 use super::{clean, evidence_value, headline_subject};
 use crate::diagnosis::{Diagnosis, Status};
 
-/// Escape markdown metacharacters in untrusted text (table cells included).
+/// Escape markdown metacharacters in untrusted text (table cells included). Parentheses stay: with
+/// `[` and `]` escaped they cannot form a link.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in clean(s).chars() {
-        if matches!(c, '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '|' | '<' | '>' | '!' | '~') {
+        if matches!(c, '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '#' | '|' | '<' | '>' | '!' | '~') {
             out.push('\\');
         }
         out.push(c);
@@ -92,6 +93,6 @@ mod tests {
         assert!(out.contains("| Message | `CannotPullContainerError: manifest unknown[31m \\| *boom*` |"));
         assert!(out.contains("❌ fail"));
         assert!(out.contains("](https://us-east-1.console.aws.amazon.com/ecr/repositories/private/111122223333/team/app?region=us-east-1)"));
-        assert_eq!(super::escape("[x](y) *z*"), "\\[x\\]\\(y\\) \\*z\\*");
+        assert_eq!(super::escape("[x](y) *z* @here|"), "\\[x\\](y) \\*z\\* @here\\|");
     }
 }
