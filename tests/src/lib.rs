@@ -10,6 +10,10 @@
 //! * [`split_sns_body`] / [`diagnosis_from_sns_body`] read the diagnosis JSON out of an SNS message.
 //! * [`pulldoctor_bin`] / [`run_cli`] run the `pulldoctor` CLI against a moto server.
 //!
+//! [`Moto::url`] is the endpoint clients use: a [`compat`] proxy in front of moto that rewrites ECS
+//! `containers[].cpu`/`memory` JSON numbers to strings (moto emits numbers; the Rust SDK rejects
+//! them, so without it no `RunTask`/`DescribeTasks` response parses). Nothing else is changed.
+//!
 //! moto 5.2.1 quirks the builders work around (each is commented where it matters):
 //! * `RunTask` with `awsvpc` fails (HTTP 500) unless every container definition has `memory` (or
 //!   `memoryReservation`), the `awsvpcConfiguration` has `securityGroups`, and the VPC has DNS
@@ -20,6 +24,8 @@
 //!   bytes: images that share their layers share a digest. Always take the digest from the response.
 //! * Pushing a different manifest under an existing tag deletes the previously tagged image outright
 //!   (real ECR keeps it untagged).
+//! * moto task ids are dashed UUIDs (real ECS: 32 hex characters); `containers[].taskArn` holds the
+//!   task *definition* ARN; containers stay `PENDING` after `StopTask`; the ENI stays `in-use`.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -74,7 +80,11 @@ fn free_port() -> u16 {
         let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind 127.0.0.1:0");
         let port = listener.local_addr().expect("local addr").port();
         drop(listener);
-        if PORTS_IN_USE.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
+        if PORTS_IN_USE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(port)
+        {
             return port;
         }
     }
@@ -92,7 +102,8 @@ impl Moto {
     /// with an installation hint when the binary is missing.
     pub fn start() -> Moto {
         let began = Instant::now();
-        let program = std::env::var("MOTO_SERVER_BIN").unwrap_or_else(|_| "moto_server".to_string());
+        let program =
+            std::env::var("MOTO_SERVER_BIN").unwrap_or_else(|_| "moto_server".to_string());
         let mut last_log = String::new();
         for _attempt in 0..5 {
             let port = free_port();
@@ -119,8 +130,15 @@ impl Moto {
             match wait_ready(&mut child, port, Instant::now() + MOTO_START_DEADLINE) {
                 Readiness::Ready => {
                     let proxy = compat::Proxy::start(SocketAddr::from(([127, 0, 0, 1], port)));
+                    // PULLDOCTOR_TESTS_DIRECT_MOTO=1 bypasses the proxy (to check whether moto still
+                    // needs it).
+                    let direct =
+                        std::env::var_os("PULLDOCTOR_TESTS_DIRECT_MOTO").is_some_and(|v| v == "1");
                     return Moto {
-                        url: format!("http://127.0.0.1:{}", proxy.port()),
+                        url: format!(
+                            "http://127.0.0.1:{}",
+                            if direct { port } else { proxy.port() }
+                        ),
                         proxy,
                         child,
                         port,
@@ -131,7 +149,9 @@ impl Moto {
                 Readiness::Exited(status) => {
                     last_log = std::fs::read_to_string(&log_path).unwrap_or_default();
                     let _ = std::fs::remove_file(&log_path);
-                    if last_log.contains("Address already in use") || last_log.contains("address already in use") {
+                    if last_log.contains("Address already in use")
+                        || last_log.contains("address already in use")
+                    {
                         continue; // someone took the port between our probe and moto's bind
                     }
                     panic!("moto_server exited with {status} before answering on port {port}:\n{last_log}");
@@ -207,8 +227,14 @@ impl Moto {
             ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY.to_string()),
             ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
             // Keep the developer's own profiles out of the child.
-            ("AWS_CONFIG_FILE", "/nonexistent/pulldoctor-tests/config".to_string()),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/pulldoctor-tests/credentials".to_string()),
+            (
+                "AWS_CONFIG_FILE",
+                "/nonexistent/pulldoctor-tests/config".to_string(),
+            ),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/pulldoctor-tests/credentials".to_string(),
+            ),
         ]
     }
 }
@@ -222,7 +248,10 @@ impl Drop for Moto {
         } else {
             let _ = std::fs::remove_file(&self.log_path);
         }
-        PORTS_IN_USE.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.port);
+        PORTS_IN_USE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.port);
     }
 }
 
@@ -324,7 +353,12 @@ pub mod compat {
                     }
                 })
             };
-            Proxy { port, stop, rewritten, thread: Some(thread) }
+            Proxy {
+                port,
+                stop,
+                rewritten,
+                thread: Some(thread),
+            }
         }
 
         pub fn port(&self) -> u16 {
@@ -352,7 +386,11 @@ pub mod compat {
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line)? == 0 {
-                return if lines.is_empty() { Ok(None) } else { Err(std::io::ErrorKind::UnexpectedEof.into()) };
+                return if lines.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(std::io::ErrorKind::UnexpectedEof.into())
+                };
             }
             let line = line.trim_end_matches(['\r', '\n']).to_string();
             if line.is_empty() {
@@ -363,11 +401,15 @@ pub mod compat {
         let header = |name: &str| {
             lines.iter().skip(1).find_map(|l| {
                 let (k, v) = l.split_once(':')?;
-                k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_string())
             })
         };
         if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-            return Err(std::io::Error::other("chunked bodies are not supported by the compat proxy"));
+            return Err(std::io::Error::other(
+                "chunked bodies are not supported by the compat proxy",
+            ));
         }
         let mut body = Vec::new();
         match header("content-length") {
@@ -391,22 +433,33 @@ pub mod compat {
         text.push_str("\r\n");
         for line in &head[1..] {
             let name = line.split(':').next().unwrap_or_default().trim();
-            if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("connection") {
+            if name.eq_ignore_ascii_case("content-length")
+                || name.eq_ignore_ascii_case("connection")
+            {
                 continue;
             }
             text.push_str(line);
             text.push_str("\r\n");
         }
-        text.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+        text.push_str(&format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        ));
         out.write_all(text.as_bytes())?;
         out.write_all(body)?;
         out.flush()
     }
 
-    fn serve(client: TcpStream, upstream: SocketAddr, rewritten: &AtomicUsize) -> std::io::Result<()> {
+    fn serve(
+        client: TcpStream,
+        upstream: SocketAddr,
+        rewritten: &AtomicUsize,
+    ) -> std::io::Result<()> {
         client.set_read_timeout(Some(IO_TIMEOUT))?;
         let mut client_reader = BufReader::new(client.try_clone()?);
-        let Some((head, body)) = read_message(&mut client_reader)? else { return Ok(()) };
+        let Some((head, body)) = read_message(&mut client_reader)? else {
+            return Ok(());
+        };
         let is_ecs = head.iter().skip(1).any(|l| {
             l.split_once(':').is_some_and(|(k, v)| {
                 k.trim().eq_ignore_ascii_case("x-amz-target")
@@ -446,7 +499,11 @@ pub mod compat {
                         if let Value::Array(containers) = child {
                             for c in containers.iter_mut().filter_map(Value::as_object_mut) {
                                 for field in ["cpu", "memory", "memoryReservation"] {
-                                    if let Some(n) = c.get(field).filter(|v| v.is_number()).map(|v| v.to_string()) {
+                                    if let Some(n) = c
+                                        .get(field)
+                                        .filter(|v| v.is_number())
+                                        .map(|v| v.to_string())
+                                    {
                                         c.insert(field.to_string(), Value::String(n));
                                         changed = true;
                                     }
@@ -500,7 +557,14 @@ pub fn random_hex32() -> String {
 /// A random UUID-shaped string (8-4-4-4-12).
 pub fn random_uuid() -> String {
     let h = random_hex32();
-    format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
 }
 
 /// `123456789012.dkr.ecr.us-east-1.amazonaws.com`.
@@ -671,6 +735,11 @@ impl World {
         let moto = tokio::task::spawn_blocking(Moto::start)
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        eprintln!(
+            "moto server on port {} answered after {:?}",
+            moto.port(),
+            moto.startup()
+        );
         let config = moto.sdk_config(REGION).await;
         World {
             ec2: aws_sdk_ec2::Client::new(&config),
@@ -715,7 +784,11 @@ impl World {
             let value = AttributeBooleanValue::builder().value(true).build();
             let req = self.ec2.modify_vpc_attribute().vpc_id(&vpc_id);
             // moto quirk: RunTask (awsvpc) needs DNS hostnames on, or it fails on the ENI's DNS name.
-            let req = if hostnames { req.enable_dns_hostnames(value) } else { req.enable_dns_support(value) };
+            let req = if hostnames {
+                req.enable_dns_hostnames(value)
+            } else {
+                req.enable_dns_support(value)
+            };
             req.send().await.expect("ModifyVpcAttribute");
         }
         let subnet = |cidr: &'static str| {
@@ -928,7 +1001,13 @@ impl World {
 
     /// Creates a Fargate service (desired count 1) with the network's awsvpc configuration.
     /// Returns its ARN.
-    pub async fn service(&self, cluster: &str, name: &str, task_definition_arn: &str, network: &Network) -> String {
+    pub async fn service(
+        &self,
+        cluster: &str,
+        name: &str,
+        task_definition_arn: &str,
+        network: &Network,
+    ) -> String {
         use aws_sdk_ecs::types::LaunchType;
         self.ecs
             .create_service()
@@ -976,8 +1055,16 @@ impl World {
             .send()
             .await
             .expect("RunTask");
-        assert!(out.failures().is_empty(), "RunTask failures: {:?}", out.failures());
-        let task = out.tasks().first().expect("RunTask returned no task").clone();
+        assert!(
+            out.failures().is_empty(),
+            "RunTask failures: {:?}",
+            out.failures()
+        );
+        let task = out
+            .tasks()
+            .first()
+            .expect("RunTask returned no task")
+            .clone();
         let task_arn = task.task_arn().expect("task arn").to_string();
         let detail = |name: &str| -> String {
             task.attachments()
@@ -995,7 +1082,10 @@ impl World {
             private_dns_name: detail("privateDnsName"),
             private_ipv4_address: detail("privateIPv4Address"),
         };
-        assert!(eni.network_interface_id.starts_with("eni-"), "RunTask gave no ENI attachment: {task:?}");
+        assert!(
+            eni.network_interface_id.starts_with("eni-"),
+            "RunTask gave no ENI attachment: {task:?}"
+        );
         self.ecs
             .stop_task()
             .cluster(cluster)
@@ -1018,11 +1108,20 @@ impl World {
 
     /// A task in the real long-ARN format that moto has never seen (`DescribeTasks` finds nothing),
     /// as if it had stopped more than an hour ago. Its ENI is made up too.
-    pub fn unknown_task(&self, cluster_arn: &str, task_definition_arn: &str, network: &Network, group: &str) -> StoppedTask {
+    pub fn unknown_task(
+        &self,
+        cluster_arn: &str,
+        task_definition_arn: &str,
+        network: &Network,
+        group: &str,
+    ) -> StoppedTask {
         let cluster_name = cluster_arn.rsplit('/').next().unwrap_or("default");
         let id = random_hex32();
         StoppedTask {
-            task_arn: format!("arn:aws:ecs:{}:{}:task/{cluster_name}/{id}", self.region, self.account),
+            task_arn: format!(
+                "arn:aws:ecs:{}:{}:task/{cluster_name}/{id}",
+                self.region, self.account
+            ),
             cluster_arn: cluster_arn.to_string(),
             task_definition_arn: task_definition_arn.to_string(),
             group: group.to_string(),
@@ -1075,7 +1174,10 @@ impl World {
             .and_then(|i| i.image_id)
             .and_then(|id| id.image_digest)
             .expect("PutImage returned no digest");
-        assert!(digest.starts_with("sha256:") && digest.len() == 71, "odd digest {digest}");
+        assert!(
+            digest.starts_with("sha256:") && digest.len() == 71,
+            "odd digest {digest}"
+        );
         digest
     }
 
@@ -1101,7 +1203,12 @@ impl World {
             .expect("DescribeImages")
             .image_details()
             .iter()
-            .map(|d| (d.image_digest().unwrap_or_default().to_string(), d.image_tags().to_vec()))
+            .map(|d| {
+                (
+                    d.image_digest().unwrap_or_default().to_string(),
+                    d.image_tags().to_vec(),
+                )
+            })
             .collect()
     }
 
@@ -1165,7 +1272,11 @@ impl World {
             .send()
             .await
             .expect("Subscribe");
-        Inbox { topic_arn, queue_url, queue_arn }
+        Inbox {
+            topic_arn,
+            queue_url,
+            queue_arn,
+        }
     }
 
     /// Waits up to 5 s for the first SNS notification in the inbox, then drains whatever else is
@@ -1211,7 +1322,10 @@ impl World {
             let body = m.body().unwrap_or_default();
             let envelope: Value = serde_json::from_str(body)
                 .unwrap_or_else(|e| panic!("SQS body is not an SNS envelope ({e}): {body}"));
-            assert_eq!(envelope["Type"], "Notification", "unexpected SNS envelope: {envelope}");
+            assert_eq!(
+                envelope["Type"], "Notification",
+                "unexpected SNS envelope: {envelope}"
+            );
             messages.push(SnsMessage {
                 subject: envelope["Subject"].as_str().map(str::to_string),
                 message: envelope["Message"].as_str().unwrap_or_default().to_string(),
@@ -1231,7 +1345,11 @@ impl World {
     }
 
     /// Runs `pulldoctor::lambda::handle` on `event` as the Lambda runtime would.
-    pub async fn invoke(&self, app: &pulldoctor::lambda::App, event: Value) -> Result<Value, lambda_runtime::Error> {
+    pub async fn invoke(
+        &self,
+        app: &pulldoctor::lambda::App,
+        event: Value,
+    ) -> Result<Value, lambda_runtime::Error> {
         let event = lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default());
         pulldoctor::lambda::handle(app, event).await
     }
@@ -1261,9 +1379,13 @@ pub fn split_sns_body(body: &str) -> (&str, Value) {
     for line in body.split_inclusive('\n') {
         if line.starts_with("{\"schema\"") {
             let (summary, json_text) = body.split_at(offset);
-            let json: Value = serde_json::from_str(json_text.trim_end())
-                .unwrap_or_else(|e| panic!("diagnosis JSON in the SNS body does not parse ({e}):\n{body}"));
-            assert!(!summary.trim().is_empty(), "SNS body has no summary before the JSON:\n{body}");
+            let json: Value = serde_json::from_str(json_text.trim_end()).unwrap_or_else(|e| {
+                panic!("diagnosis JSON in the SNS body does not parse ({e}):\n{body}")
+            });
+            assert!(
+                !summary.trim().is_empty(),
+                "SNS body has no summary before the JSON:\n{body}"
+            );
             assert!(
                 summary.ends_with("\n\n") || summary.ends_with("\r\n\r\n"),
                 "SNS body: the summary must be followed by a blank line before the JSON:\n{body}"
@@ -1294,9 +1416,12 @@ pub fn deciding_finding(diagnosis: &Value) -> Option<&Value> {
 // ---------------------------------------------------------------------------------------------
 
 /// Path of the `pulldoctor` CLI binary of this workspace: `target/<profile>/pulldoctor` next to the
-/// test executable's `deps/` directory (or `PULLDOCTOR_BIN`). Builds it with
-/// `cargo build -p pulldoctor --bin pulldoctor` when it is missing or older than the test
-/// executable (which links the same engine, so an older binary may be stale).
+/// test executable's `deps/` directory, or `PULLDOCTOR_BIN` if set.
+///
+/// Once per test process this runs `cargo build -p pulldoctor --bin pulldoctor` (the cargo in
+/// `CARGO`) from this workspace into that target directory: a no-op when fresh, and necessary
+/// because a binary that merely exists may be stale, or, with a target directory shared between
+/// git worktrees, may have been built from another worktree's sources.
 pub fn pulldoctor_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -1305,28 +1430,48 @@ pub fn pulldoctor_bin() -> PathBuf {
         }
         let exe = std::env::current_exe().expect("current exe");
         let deps = exe.parent().expect("test exe dir");
-        let profile_dir = if deps.file_name().is_some_and(|n| n == "deps") { deps.parent().expect("profile dir") } else { deps };
-        let bin = profile_dir.join(format!("pulldoctor{}", std::env::consts::EXE_SUFFIX));
-        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        let fresh = match (modified(&bin), modified(&exe)) {
-            (Some(b), Some(e)) => b >= e,
-            _ => false,
+        let profile_dir = if deps.file_name().is_some_and(|n| n == "deps") {
+            deps.parent().expect("profile dir")
+        } else {
+            deps
         };
-        if !fresh {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
-            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
-            let target_dir = profile_dir.parent().expect("target dir");
-            let mut cmd = Command::new(&cargo);
-            cmd.current_dir(workspace)
-                .args(["build", "-p", "pulldoctor", "--bin", "pulldoctor", "--target-dir"])
-                .arg(target_dir);
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
+        let bin = profile_dir.join(format!("pulldoctor{}", std::env::consts::EXE_SUFFIX));
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace root");
+        let target_dir = profile_dir.parent().expect("target dir");
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(workspace)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "pulldoctor",
+                "--bin",
+                "pulldoctor",
+                "--target-dir",
+            ])
+            .arg(target_dir);
+        match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => {}
+            Some("release") => {
                 cmd.arg("--release");
             }
-            let status = cmd.status().unwrap_or_else(|e| panic!("run {cargo}: {e}"));
-            assert!(status.success(), "`cargo build -p pulldoctor --bin pulldoctor` failed: {status}");
+            Some(profile) => {
+                cmd.args(["--profile", profile]);
+            }
         }
-        assert!(bin.exists(), "pulldoctor binary not found at {}", bin.display());
+        let status = cmd.status().unwrap_or_else(|e| panic!("run {cargo}: {e}"));
+        assert!(
+            status.success(),
+            "`cargo build -p pulldoctor --bin pulldoctor` failed: {status}"
+        );
+        assert!(
+            bin.exists(),
+            "pulldoctor binary not found at {} after building it",
+            bin.display()
+        );
         bin
     })
     .clone()
@@ -1342,7 +1487,9 @@ pub struct CliOutput {
 
 /// Runs `pulldoctor <args>` with the standard AWS environment pointing at `moto` (2 min limit).
 pub async fn run_cli(moto: &Moto, args: &[&str]) -> CliOutput {
-    let bin = tokio::task::spawn_blocking(pulldoctor_bin).await.expect("locate pulldoctor");
+    let bin = tokio::task::spawn_blocking(pulldoctor_bin)
+        .await
+        .expect("locate pulldoctor");
     let mut cmd = tokio::process::Command::new(&bin);
     cmd.args(args)
         .env_remove("AWS_PROFILE")
@@ -1354,7 +1501,12 @@ pub async fn run_cli(moto: &Moto, args: &[&str]) -> CliOutput {
         .kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
         .await
-        .unwrap_or_else(|_| panic!("`pulldoctor {}` did not finish within 120 s", args.join(" ")))
+        .unwrap_or_else(|_| {
+            panic!(
+                "`pulldoctor {}` did not finish within 120 s",
+                args.join(" ")
+            )
+        })
         .unwrap_or_else(|e| panic!("run {}: {e}", bin.display()));
     CliOutput {
         code: out.status.code(),
@@ -1390,7 +1542,12 @@ pub mod events {
         }
 
         /// The registry could not be reached (no route, SG, NACL…).
-        pub fn io_timeout(image_ref: &str, registry: &str, repository: &str, reference: &str) -> String {
+        pub fn io_timeout(
+            image_ref: &str,
+            registry: &str,
+            repository: &str,
+            reference: &str,
+        ) -> String {
             format!(
                 "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref {image_ref}: failed to do request: Head \"https://{registry}/v2/{repository}/manifests/{reference}\": dial tcp 52.46.134.71:443: i/o timeout"
             )
@@ -1426,7 +1583,13 @@ pub mod events {
     impl TaskEvent {
         /// A task whose one container could not pull `image`: `stopCode: TaskFailedToStart`,
         /// `stoppedReason` and the container `reason` both carry `message`.
-        pub fn pull_failure(world: &World, task: &StoppedTask, container: &str, image: &str, message: &str) -> TaskEvent {
+        pub fn pull_failure(
+            world: &World,
+            task: &StoppedTask,
+            container: &str,
+            image: &str,
+            message: &str,
+        ) -> TaskEvent {
             TaskEvent {
                 account: world.account.clone(),
                 region: world.region.clone(),
@@ -1445,7 +1608,12 @@ pub mod events {
         }
 
         /// A task whose essential container ran and exited with code 1 (not a pull failure).
-        pub fn essential_container_exited(world: &World, task: &StoppedTask, container: &str, image: &str) -> TaskEvent {
+        pub fn essential_container_exited(
+            world: &World,
+            task: &StoppedTask,
+            container: &str,
+            image: &str,
+        ) -> TaskEvent {
             TaskEvent {
                 account: world.account.clone(),
                 region: world.region.clone(),
@@ -1478,8 +1646,18 @@ pub mod events {
                     .to_rfc3339_opts(SecondsFormat::Millis, true)
             };
             let t = &self.task;
-            let task_id = t.task_arn.rsplit('/').next().unwrap_or_default().to_string();
-            let cluster_name = t.cluster_arn.rsplit('/').next().unwrap_or_default().to_string();
+            let task_id = t
+                .task_arn
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let cluster_name = t
+                .cluster_arn
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
             // A container that ran has an exit code: the task got past the pull.
             let ran = self.containers.iter().any(|c| c.exit_code.is_some());
             let containers: Vec<Value> = self
@@ -1575,13 +1753,16 @@ pub mod events {
 
     /// `tests/fixtures/events/`.
     pub fn fixtures_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join("events")
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join("events")
     }
 
     /// Loads `tests/fixtures/events/<name>`.
     pub fn fixture(name: &str) -> Value {
         let path = fixtures_dir().join(name);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
     }
 

@@ -31,7 +31,9 @@ async fn world_builds_a_stopped_fargate_task_that_describe_tasks_finds() {
         })
         .await;
     world.service("prod", "web", &td, &net).await;
-    let task = world.run_stopped_task("prod", &td, &net, "service:web").await;
+    let task = world
+        .run_stopped_task("prod", &td, &net, "service:web")
+        .await;
     eprintln!("world built {:?} after moto start", t0.elapsed() - startup);
 
     // The execution role carries the managed policy (MOTO_IAM_LOAD_MANAGED_POLICIES=true).
@@ -42,15 +44,42 @@ async fn world_builds_a_stopped_fargate_task_that_describe_tasks_finds() {
         .send()
         .await
         .unwrap();
-    let arns: Vec<_> = attached.attached_policies().iter().filter_map(|p| p.policy_arn()).collect();
+    let arns: Vec<_> = attached
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn())
+        .collect();
     assert_eq!(arns, [pulldoctor_tests::EXECUTION_ROLE_POLICY_ARN]);
-    let trust = world.iam.get_role().role_name("ecsTaskExecutionRole").send().await.unwrap();
-    let doc = trust.role().unwrap().assume_role_policy_document().unwrap_or_default();
-    assert!(urlencoding_decode(doc).contains("ecs-tasks.amazonaws.com"), "trust policy: {doc}");
+    let trust = world
+        .iam
+        .get_role()
+        .role_name("ecsTaskExecutionRole")
+        .send()
+        .await
+        .unwrap();
+    let doc = trust
+        .role()
+        .unwrap()
+        .assume_role_policy_document()
+        .unwrap_or_default();
+    assert!(
+        urlencoding_decode(doc).contains("ecs-tasks.amazonaws.com"),
+        "trust policy: {doc}"
+    );
 
     // The stopped task is visible to DescribeTasks with what the event will claim.
-    let described = world.ecs.describe_tasks().cluster(&cluster).tasks(&task.task_arn).send().await.unwrap();
-    let got = described.tasks().first().expect("DescribeTasks should find the stopped task");
+    let described = world
+        .ecs
+        .describe_tasks()
+        .cluster(&cluster)
+        .tasks(&task.task_arn)
+        .send()
+        .await
+        .unwrap();
+    let got = described
+        .tasks()
+        .first()
+        .expect("DescribeTasks should find the stopped task");
     assert_eq!(got.task_arn(), Some(task.task_arn.as_str()));
     assert_eq!(got.last_status(), Some("STOPPED"));
     assert_eq!(got.group(), Some("service:web"));
@@ -58,30 +87,60 @@ async fn world_builds_a_stopped_fargate_task_that_describe_tasks_finds() {
     assert_eq!(task.eni.subnet_id, net.subnet_id);
     // moto sent `containers[].cpu` as a number; the compat proxy made it a string (else the SDK
     // calls above would have failed with "expected string").
-    assert!(world.moto.rewritten_responses() >= 2, "RunTask and DescribeTasks responses rewritten");
+    assert!(
+        world.moto.rewritten_responses() >= 2,
+        "RunTask and DescribeTasks responses rewritten"
+    );
     assert_eq!(got.containers()[0].cpu(), Some("0"));
 
     // An ARN moto never saw: no task. (moto returns no MISSING failure either, unlike ECS.)
     let unknown = world.unknown_task(&cluster, &td, &net, "service:web");
-    let described = world.ecs.describe_tasks().cluster(&cluster).tasks(&unknown.task_arn).send().await.unwrap();
-    assert!(described.tasks().is_empty(), "unknown ARN should not be found: {described:?}");
-    eprintln!("DescribeTasks(unknown ARN) failures from moto: {:?}", described.failures());
+    let described = world
+        .ecs
+        .describe_tasks()
+        .cluster(&cluster)
+        .tasks(&unknown.task_arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        described.tasks().is_empty(),
+        "unknown ARN should not be found: {described:?}"
+    );
+    eprintln!(
+        "DescribeTasks(unknown ARN) failures from moto: {:?}",
+        described.failures()
+    );
 
     // Distinct seeds give distinct digests; re-pushing a tag moves it (moto drops the old image).
     let second = world.push_image(&repo, "v1", "web-build-2").await;
     assert_ne!(first, second);
     let images = world.images(&repo).await;
-    assert!(images.iter().any(|(d, tags)| d == &second && tags == &["v1"]), "{images:?}");
+    assert!(
+        images
+            .iter()
+            .any(|(d, tags)| d == &second && tags == &["v1"]),
+        "{images:?}"
+    );
     world.delete_image(&repo, &first).await; // no-op in moto; real ECR would keep it untagged
     assert!(!world.images(&repo).await.iter().any(|(d, _)| d == &first));
 
     // The event built from this task is a real-format pull failure event.
-    let event = TaskEvent::pull_failure(&world, &task, "web", &repo.image("v2"), &messages::image_not_found(&repo.image("v2")))
-        .to_value();
+    let event = TaskEvent::pull_failure(
+        &world,
+        &task,
+        "web",
+        &repo.image("v2"),
+        &messages::image_not_found(&repo.image("v2")),
+    )
+    .to_value();
     assert_eq!(event["resources"][0], json!(task.task_arn));
     assert_eq!(event["detail"]["taskArn"], json!(task.task_arn));
     assert_eq!(event["detail"]["clusterArn"], json!(cluster));
-    assert_eq!(event["detail"]["containers"][0]["reason"], event["detail"]["stoppedReason"]);
+    assert_eq!(
+        event["detail"]["containers"][0]["reason"],
+        event["detail"]["stoppedReason"]
+    );
 }
 
 /// Minimal percent-decoding for IAM's URL-encoded policy documents.
@@ -121,7 +180,10 @@ async fn sns_publish_arrives_in_the_queue_as_an_envelope_with_subject_and_body()
 
     let messages = world.read_sns_messages(&inbox).await;
     assert_eq!(messages.len(), 1, "{messages:?}");
-    assert_eq!(messages[0].subject.as_deref(), Some("pulldoctor: web cannot pull its image (ECR_IMAGE_NOT_FOUND)"));
+    assert_eq!(
+        messages[0].subject.as_deref(),
+        Some("pulldoctor: web cannot pull its image (ECR_IMAGE_NOT_FOUND)")
+    );
     assert_eq!(messages[0].message, body);
     assert_eq!(messages[0].envelope["TopicArn"], json!(inbox.topic_arn));
     let (summary, diagnosis) = split_sns_body(&messages[0].message);
@@ -130,7 +192,10 @@ async fn sns_publish_arrives_in_the_queue_as_an_envelope_with_subject_and_body()
     assert_eq!(diagnosis["root_cause"]["code"], "ECR_IMAGE_NOT_FOUND");
 
     // Read messages are gone; nothing else arrives.
-    assert!(world.sns_messages_within(&inbox, Duration::from_millis(500)).await.is_empty());
+    assert!(world
+        .sns_messages_within(&inbox, Duration::from_millis(500))
+        .await
+        .is_empty());
 }
 
 #[tokio::test]
@@ -140,7 +205,10 @@ async fn parallel_worlds_are_isolated() {
     a.cluster("only-in-a").await;
     let in_b = b.ecs.list_clusters().send().await.unwrap();
     assert!(
-        !in_b.cluster_arns().iter().any(|arn| arn.ends_with("/only-in-a")),
+        !in_b
+            .cluster_arns()
+            .iter()
+            .any(|arn| arn.ends_with("/only-in-a")),
         "world b sees world a's cluster: {in_b:?}"
     );
 }
@@ -192,17 +260,47 @@ fn fixtures_are_real_format_pull_failure_events() {
 
     // Keys every STOPPED Fargate pull-failure event carries.
     let required: BTreeSet<&str> = [
-        "/version", "/id", "/detail-type", "/source", "/account", "/time", "/region", "/resources",
-        "/detail", "/detail/attachments", "/detail/attachments[]/type", "/detail/attachments[]/status",
-        "/detail/attachments[]/details", "/detail/attachments[]/details[]/name",
-        "/detail/attachments[]/details[]/value", "/detail/availabilityZone", "/detail/clusterArn",
-        "/detail/containers", "/detail/containers[]/containerArn", "/detail/containers[]/lastStatus",
-        "/detail/containers[]/name", "/detail/containers[]/image", "/detail/containers[]/reason",
-        "/detail/containers[]/taskArn", "/detail/containers[]/networkInterfaces", "/detail/cpu",
-        "/detail/memory", "/detail/createdAt", "/detail/desiredStatus", "/detail/group",
-        "/detail/launchType", "/detail/lastStatus", "/detail/platformVersion", "/detail/platformFamily",
-        "/detail/stopCode", "/detail/stoppedReason", "/detail/stoppingAt", "/detail/stoppedAt",
-        "/detail/taskArn", "/detail/taskDefinitionArn", "/detail/version",
+        "/version",
+        "/id",
+        "/detail-type",
+        "/source",
+        "/account",
+        "/time",
+        "/region",
+        "/resources",
+        "/detail",
+        "/detail/attachments",
+        "/detail/attachments[]/type",
+        "/detail/attachments[]/status",
+        "/detail/attachments[]/details",
+        "/detail/attachments[]/details[]/name",
+        "/detail/attachments[]/details[]/value",
+        "/detail/availabilityZone",
+        "/detail/clusterArn",
+        "/detail/containers",
+        "/detail/containers[]/containerArn",
+        "/detail/containers[]/lastStatus",
+        "/detail/containers[]/name",
+        "/detail/containers[]/image",
+        "/detail/containers[]/reason",
+        "/detail/containers[]/taskArn",
+        "/detail/containers[]/networkInterfaces",
+        "/detail/cpu",
+        "/detail/memory",
+        "/detail/createdAt",
+        "/detail/desiredStatus",
+        "/detail/group",
+        "/detail/launchType",
+        "/detail/lastStatus",
+        "/detail/platformVersion",
+        "/detail/platformFamily",
+        "/detail/stopCode",
+        "/detail/stoppedReason",
+        "/detail/stoppingAt",
+        "/detail/stoppedAt",
+        "/detail/taskArn",
+        "/detail/taskDefinitionArn",
+        "/detail/version",
     ]
     .into_iter()
     .collect();
@@ -221,7 +319,9 @@ fn fixtures_are_real_format_pull_failure_events() {
         let reason = e["detail"]["stoppedReason"].as_str().unwrap();
         assert!(
             reason.starts_with("CannotPullContainerError:")
-                || reason.starts_with("ResourceInitializationError: unable to pull secrets or registry auth"),
+                || reason.starts_with(
+                    "ResourceInitializationError: unable to pull secrets or registry auth"
+                ),
             "{name}: {reason}"
         );
         // The builder produces at least every key the fixtures have (modulo optional ones).
@@ -230,7 +330,10 @@ fn fixtures_are_real_format_pull_failure_events() {
             .iter()
             .filter(|p| !world_free.contains(*p) && !p.ends_with("/imageDigest"))
             .collect();
-        assert!(extra.is_empty(), "{name} has keys the builder never produces: {extra:?}");
+        assert!(
+            extra.is_empty(),
+            "{name} has keys the builder never produces: {extra:?}"
+        );
     }
 }
 
@@ -238,7 +341,8 @@ fn fixtures_are_real_format_pull_failure_events() {
 fn builder_paths() -> BTreeSet<String> {
     use pulldoctor_tests::{Eni, StoppedTask};
     let task = StoppedTask {
-        task_arn: "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef".into(),
+        task_arn: "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef"
+            .into(),
         cluster_arn: "arn:aws:ecs:us-east-1:123456789012:cluster/prod".into(),
         task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:1".into(),
         group: "service:web".into(),
@@ -277,7 +381,14 @@ fn builder_paths() -> BTreeSet<String> {
 #[test]
 fn compat_proxy_turns_container_numbers_into_strings_only() {
     let mut doc = json!({"tasks": [{"cpu": 256, "containers": [{"cpu": 0, "memory": 512, "exitCode": 1, "name": "web"}]}]});
-    assert!(pulldoctor_tests::compat::stringify_container_numbers(&mut doc));
-    assert_eq!(doc, json!({"tasks": [{"cpu": 256, "containers": [{"cpu": "0", "memory": "512", "exitCode": 1, "name": "web"}]}]}));
-    assert!(!pulldoctor_tests::compat::stringify_container_numbers(&mut doc));
+    assert!(pulldoctor_tests::compat::stringify_container_numbers(
+        &mut doc
+    ));
+    assert_eq!(
+        doc,
+        json!({"tasks": [{"cpu": 256, "containers": [{"cpu": "0", "memory": "512", "exitCode": 1, "name": "web"}]}]})
+    );
+    assert!(!pulldoctor_tests::compat::stringify_container_numbers(
+        &mut doc
+    ));
 }

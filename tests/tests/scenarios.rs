@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use pulldoctor_tests::events::{self, messages, TaskEvent};
-use pulldoctor_tests::{deciding_finding, split_sns_body, Inbox, Network, Repository, TaskDefSpec, TempFile, World};
+use pulldoctor_tests::{
+    deciding_finding, split_sns_body, Inbox, Network, Repository, TaskDefSpec, TempFile, World,
+};
 use serde_json::{json, Value};
 
 /// The usual service setup: network, cluster `prod`, execution role, repository `team/web` with
@@ -31,7 +33,15 @@ async fn setup() -> Setup {
     let repo = world.repository("team/web").await;
     let v1_digest = world.push_image(&repo, "v1", "web-v1").await;
     let inbox = world.sns_inbox("pulldoctor-alerts").await;
-    Setup { world, net, cluster_arn, role_arn, repo, v1_digest, inbox }
+    Setup {
+        world,
+        net,
+        cluster_arn,
+        role_arn,
+        repo,
+        v1_digest,
+        inbox,
+    }
 }
 
 impl Setup {
@@ -39,7 +49,9 @@ impl Setup {
     async fn service_task(&self, image: &str, with_role: bool) -> pulldoctor_tests::StoppedTask {
         let td = self.task_definition(image, with_role).await;
         self.world.service("prod", "web", &td, &self.net).await;
-        self.world.run_stopped_task("prod", &td, &self.net, "service:web").await
+        self.world
+            .run_stopped_task("prod", &td, &self.net, "service:web")
+            .await
     }
 
     async fn task_definition(&self, image: &str, with_role: bool) -> String {
@@ -60,16 +72,36 @@ impl Setup {
     /// Invokes the handler; expects a notification and returns the published diagnosis (after
     /// checking the outcome and the message agree).
     async fn diagnose_via_sns(&self, event: Value) -> (String, Value) {
-        let outcome = self.world.invoke(&self.app(), event).await.expect("handle returned Err");
+        let outcome = self
+            .world
+            .invoke(&self.app(), event)
+            .await
+            .expect("handle returned Err");
         assert_eq!(outcome["decision"], "notified", "outcome: {outcome}");
         let messages = self.world.read_sns_messages(&self.inbox).await;
-        assert_eq!(messages.len(), 1, "expected exactly one SNS message, got {messages:#?}");
-        let subject = messages[0].subject.clone().expect("SNS message has no subject");
-        assert!(!subject.is_empty() && subject.chars().count() <= 100, "subject: {subject:?}");
+        assert_eq!(
+            messages.len(),
+            1,
+            "expected exactly one SNS message, got {messages:#?}"
+        );
+        let subject = messages[0]
+            .subject
+            .clone()
+            .expect("SNS message has no subject");
+        assert!(
+            !subject.is_empty() && subject.chars().count() <= 100,
+            "subject: {subject:?}"
+        );
         let (summary, diagnosis) = split_sns_body(&messages[0].message);
         assert!(!summary.is_empty());
-        assert_eq!(diagnosis["schema"], "pulldoctor.diagnosis/v1", "{diagnosis:#}");
-        assert_eq!(outcome["root_cause"], diagnosis["root_cause"]["code"], "outcome {outcome} vs message");
+        assert_eq!(
+            diagnosis["schema"], "pulldoctor.diagnosis/v1",
+            "{diagnosis:#}"
+        );
+        assert_eq!(
+            outcome["root_cause"], diagnosis["root_cause"]["code"],
+            "outcome {outcome} vs message"
+        );
         (subject, diagnosis)
     }
 }
@@ -92,12 +124,22 @@ async fn missing_tag_is_diagnosed_as_image_not_found_and_notified() {
     let s = setup().await;
     let image = s.repo.image("v2"); // only v1 was pushed
     let task = s.service_task(&image, true).await;
-    let event = TaskEvent::pull_failure(&s.world, &task, "web", &image, &messages::image_not_found(&image)).to_value();
+    let event = TaskEvent::pull_failure(
+        &s.world,
+        &task,
+        "web",
+        &image,
+        &messages::image_not_found(&image),
+    )
+    .to_value();
 
     let (subject, d) = s.diagnose_via_sns(event.clone()).await;
 
     assert_eq!(code(&d), "ECR_IMAGE_NOT_FOUND", "{d:#}");
-    assert!(subject.contains("web"), "subject should name the service: {subject:?}");
+    assert!(
+        subject.contains("web"),
+        "subject should name the service: {subject:?}"
+    );
     assert_eq!(d["task"]["source"], "describe_tasks", "{d:#}");
     assert_eq!(d["task"]["arn"], json!(task.task_arn));
     assert_eq!(d["task"]["group"], "service:web");
@@ -109,7 +151,10 @@ async fn missing_tag_is_diagnosed_as_image_not_found_and_notified() {
     assert_eq!(d["failure"]["image"], json!(image));
     assert_eq!(d["failure"]["category"], "image_not_found");
     let decided = deciding_finding(&d).expect("a failed ECR_IMAGE_NOT_FOUND finding decides");
-    assert!(decided.to_string().contains("v2"), "the finding should name the missing tag: {decided:#}");
+    assert!(
+        decided.to_string().contains("v2"),
+        "the finding should name the missing tag: {decided:#}"
+    );
 }
 
 // 2 -------------------------------------------------------------------------------------------
@@ -122,8 +167,13 @@ async fn pinned_digest_gone_while_tag_exists_is_image_not_found_naming_both_dige
     let new_digest = s.world.push_image(&s.repo, "v1", "web-v1-rebuilt").await;
     s.world.delete_image(&s.repo, &old_digest).await;
     let images = s.world.images(&s.repo).await;
-    assert!(images.iter().all(|(d, _)| d != &old_digest), "precondition: old image gone: {images:?}");
-    assert!(images.iter().any(|(d, tags)| d == &new_digest && tags.iter().any(|t| t == "v1")));
+    assert!(
+        images.iter().all(|(d, _)| d != &old_digest),
+        "precondition: old image gone: {images:?}"
+    );
+    assert!(images
+        .iter()
+        .any(|(d, tags)| d == &new_digest && tags.iter().any(|t| t == "v1")));
 
     let image = s.repo.image("v1");
     let task = s.service_task(&image, true).await;
@@ -137,8 +187,14 @@ async fn pinned_digest_gone_while_tag_exists_is_image_not_found_naming_both_dige
     assert_eq!(code(&d), "ECR_IMAGE_NOT_FOUND", "{d:#}");
     let decided = deciding_finding(&d).expect("a failed ECR_IMAGE_NOT_FOUND finding decides");
     let said = format!("{} {}", decided["title"], decided["evidence"]);
-    assert!(said.contains(&old_digest), "should name the pinned (missing) digest: {decided:#}");
-    assert!(said.contains(&new_digest), "should name the digest v1 points to now: {decided:#}");
+    assert!(
+        said.contains(&old_digest),
+        "should name the pinned (missing) digest: {decided:#}"
+    );
+    assert!(
+        said.contains(&new_digest),
+        "should name the digest v1 points to now: {decided:#}"
+    );
 }
 
 // 3 -------------------------------------------------------------------------------------------
@@ -147,7 +203,14 @@ async fn missing_repository_is_diagnosed() {
     let s = setup().await;
     let image = format!("{}/team/ghost:v1", s.world.registry()); // never created
     let task = s.service_task(&image, true).await;
-    let event = TaskEvent::pull_failure(&s.world, &task, "web", &image, &messages::image_not_found(&image)).to_value();
+    let event = TaskEvent::pull_failure(
+        &s.world,
+        &task,
+        "web",
+        &image,
+        &messages::image_not_found(&image),
+    )
+    .to_value();
 
     let (_, d) = s.diagnose_via_sns(event).await;
 
@@ -179,8 +242,17 @@ async fn task_no_longer_visible_is_diagnosed_from_the_event() {
     let image = s.repo.image("v2");
     let td = s.task_definition(&image, true).await;
     s.world.service("prod", "web", &td, &s.net).await;
-    let task = s.world.unknown_task(&s.cluster_arn, &td, &s.net, "service:web");
-    let event = TaskEvent::pull_failure(&s.world, &task, "web", &image, &messages::image_not_found(&image)).to_value();
+    let task = s
+        .world
+        .unknown_task(&s.cluster_arn, &td, &s.net, "service:web");
+    let event = TaskEvent::pull_failure(
+        &s.world,
+        &task,
+        "web",
+        &image,
+        &messages::image_not_found(&image),
+    )
+    .to_value();
 
     let (_, d) = s.diagnose_via_sns(event).await;
 
@@ -207,13 +279,25 @@ async fn network_timeout_with_healthy_image_and_role_is_unknown_with_low_confide
     assert_eq!(code(&d), "UNKNOWN", "{d:#}");
     assert_eq!(d["root_cause"]["confidence"], "low", "{d:#}");
     assert!(
-        d["root_cause"]["to_verify"].as_array().is_some_and(|v| !v.is_empty()),
+        d["root_cause"]["to_verify"]
+            .as_array()
+            .is_some_and(|v| !v.is_empty()),
         "UNKNOWN should list what to verify by hand: {d:#}"
     );
     let ecr: Vec<_> = findings(&d, "ECR_").collect();
-    assert!(ecr.iter().any(|f| f["status"] == "pass"), "ECR checks should have run and passed: {d:#}");
+    assert!(
+        ecr.iter().any(|f| f["status"] == "pass"),
+        "ECR checks should have run and passed: {d:#}"
+    );
     assert!(ecr.iter().all(|f| f["status"] != "fail"), "{d:#}");
-    assert!(d["findings"].as_array().unwrap().iter().all(|f| f["status"] != "fail"), "{d:#}");
+    assert!(
+        d["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["status"] != "fail"),
+        "{d:#}"
+    );
 }
 
 // 7 -------------------------------------------------------------------------------------------
@@ -224,11 +308,21 @@ async fn task_that_exited_normally_is_ignored_and_nothing_is_published() {
     let task = s.service_task(&image, true).await;
     let event = TaskEvent::essential_container_exited(&s.world, &task, "web", &image).to_value();
 
-    let outcome = s.world.invoke(&s.app(), event).await.expect("handle returned Err");
+    let outcome = s
+        .world
+        .invoke(&s.app(), event)
+        .await
+        .expect("handle returned Err");
 
     assert_eq!(outcome["decision"], "ignored", "outcome: {outcome}");
-    let published = s.world.sns_messages_within(&s.inbox, Duration::from_secs(1)).await;
-    assert!(published.is_empty(), "nothing should be published: {published:#?}");
+    let published = s
+        .world
+        .sns_messages_within(&s.inbox, Duration::from_secs(1))
+        .await;
+    assert!(
+        published.is_empty(),
+        "nothing should be published: {published:#?}"
+    );
 }
 
 // 8 -------------------------------------------------------------------------------------------
@@ -237,12 +331,22 @@ async fn malformed_events_are_ignored_without_error_or_message() {
     let s = setup().await;
     let image = s.repo.image("v2");
     let task = s.service_task(&image, true).await;
-    let good = TaskEvent::pull_failure(&s.world, &task, "web", &image, &messages::image_not_found(&image)).to_value();
+    let good = TaskEvent::pull_failure(
+        &s.world,
+        &task,
+        "web",
+        &image,
+        &messages::image_not_found(&image),
+    )
+    .to_value();
 
     let mut detail_is_string = good.clone();
     detail_is_string["detail"] = json!("STOPPED");
     let mut no_detail_type = good.clone();
-    no_detail_type.as_object_mut().unwrap().remove("detail-type");
+    no_detail_type
+        .as_object_mut()
+        .unwrap()
+        .remove("detail-type");
     let mut other_source = good.clone();
     other_source["source"] = json!("aws.ec2");
     other_source["detail-type"] = json!("EC2 Instance State-change Notification");
@@ -259,15 +363,19 @@ async fn malformed_events_are_ignored_without_error_or_message() {
     ];
     let app = s.app();
     for (name, event) in cases {
-        let outcome = s
-            .world
-            .invoke(&app, event)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: handle returned Err({e}); malformed input must be ignored"));
+        let outcome = s.world.invoke(&app, event).await.unwrap_or_else(|e| {
+            panic!("{name}: handle returned Err({e}); malformed input must be ignored")
+        });
         assert_eq!(outcome["decision"], "ignored", "{name}: {outcome}");
     }
-    let published = s.world.sns_messages_within(&s.inbox, Duration::from_secs(1)).await;
-    assert!(published.is_empty(), "nothing should be published: {published:#?}");
+    let published = s
+        .world
+        .sns_messages_within(&s.inbox, Duration::from_secs(1))
+        .await;
+    assert!(
+        published.is_empty(),
+        "nothing should be published: {published:#?}"
+    );
 }
 
 // 9 -------------------------------------------------------------------------------------------
@@ -277,8 +385,15 @@ async fn cli_diagnoses_a_saved_event_against_moto() {
     // holding v1 while the event's task wanted v2. The task itself is long gone.
     let world = World::new().await;
     let fixture = events::fixture("cannot-pull-image-tag-not-found.json");
-    assert_eq!(fixture["account"], json!(world.account), "fixture ids must match moto's account");
-    let wanted = fixture["detail"]["containers"][0]["image"].as_str().unwrap().to_string();
+    assert_eq!(
+        fixture["account"],
+        json!(world.account),
+        "fixture ids must match moto's account"
+    );
+    let wanted = fixture["detail"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
     world.cluster("prod").await;
     let role = world.execution_role("ecsTaskExecutionRole").await;
     let repo = world.repository("team/web").await;
@@ -293,10 +408,17 @@ async fn cli_diagnoses_a_saved_event_against_moto() {
         })
         .await;
     assert_eq!(fixture["detail"]["taskDefinitionArn"], json!(td));
-    let file = TempFile::new("event.json", serde_json::to_string_pretty(&fixture).unwrap().as_bytes());
+    let file = TempFile::new(
+        "event.json",
+        serde_json::to_string_pretty(&fixture).unwrap().as_bytes(),
+    );
     let path = file.path().to_str().unwrap();
 
-    let json_run = pulldoctor_tests::run_cli(&world.moto, &["diagnose", "--event", path, "--format", "json"]).await;
+    let json_run = pulldoctor_tests::run_cli(
+        &world.moto,
+        &["diagnose", "--event", path, "--format", "json"],
+    )
+    .await;
     assert_eq!(json_run.code, Some(0), "{json_run:#?}");
     let d: Value = serde_json::from_str(json_run.stdout.trim())
         .unwrap_or_else(|e| panic!("stdout is not the diagnosis JSON ({e}): {json_run:#?}"));
@@ -304,14 +426,34 @@ async fn cli_diagnoses_a_saved_event_against_moto() {
     assert_eq!(code(&d), "ECR_IMAGE_NOT_FOUND", "{d:#}");
     assert_eq!(d["task"]["source"], "event");
     assert_eq!(d["event_id"], fixture["id"]);
-    let title = d["root_cause"]["title"].as_str().expect("root cause title").to_string();
+    let title = d["root_cause"]["title"]
+        .as_str()
+        .expect("root cause title")
+        .to_string();
 
-    let text_run = pulldoctor_tests::run_cli(&world.moto, &["diagnose", "--event", path, "--format", "text"]).await;
+    let text_run = pulldoctor_tests::run_cli(
+        &world.moto,
+        &["diagnose", "--event", path, "--format", "text"],
+    )
+    .await;
     assert_eq!(text_run.code, Some(0), "{text_run:#?}");
-    assert!(text_run.stdout.contains(&title), "text output should carry the root cause title {title:?}: {text_run:#?}");
+    assert!(
+        text_run.stdout.contains(&title),
+        "text output should carry the root cause title {title:?}: {text_run:#?}"
+    );
 
-    let missing = pulldoctor_tests::run_cli(&world.moto, &["diagnose", "--event", "/nonexistent/event.json"]).await;
+    let missing = pulldoctor_tests::run_cli(
+        &world.moto,
+        &["diagnose", "--event", "/nonexistent/event.json"],
+    )
+    .await;
     assert_eq!(missing.code, Some(1), "{missing:#?}");
-    assert!(missing.stdout.trim().is_empty(), "no diagnosis on stdout: {missing:#?}");
-    assert!(missing.stderr.contains("/nonexistent/event.json"), "stderr should name the file: {missing:#?}");
+    assert!(
+        missing.stdout.trim().is_empty(),
+        "no diagnosis on stdout: {missing:#?}"
+    );
+    assert!(
+        missing.stderr.contains("/nonexistent/event.json"),
+        "stderr should name the file: {missing:#?}"
+    );
 }
