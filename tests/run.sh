@@ -49,10 +49,11 @@ ensure_moto() {
         "$PYTHON" -m pip install --disable-pip-version-check -q "moto[server]==$MOTO_VERSION" || return 1
         command -v pyenv >/dev/null 2>&1 && pyenv rehash
     fi
-    if ! command -v moto_server >/dev/null 2>&1; then
-        # pip's script directory is not always on PATH (user installs, some images).
-        local scripts
-        scripts=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+    # Use the moto_server of this interpreter: its script directory is not always on PATH
+    # (virtualenvs, user installs), and another moto_server may come first.
+    local scripts
+    scripts=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+    if [[ -x "$scripts/moto_server" ]]; then
         export PATH="$scripts:$PATH"
     fi
     command -v moto_server >/dev/null 2>&1 || { echo "moto_server is not on PATH" >&2; return 1; }
