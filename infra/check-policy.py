@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Keep the function's IAM policy least-privilege and in step with infra/policies/pulldoctor-read.json.
+
+template.yaml's function policy (inline statements under Policies) and the stand-alone read
+policy for CLI users must grant the same read actions, statement by statement (same Sid, same
+actions, same resource once the template's ${AWS::...} variables are widened to "*").
+sns:Publish and logs:* are the function's own business and are left out of the comparison.
+
+Least-privilege rules checked on both documents:
+  * every statement has a unique Sid and Effect Allow, and no NotAction/NotResource;
+  * no wildcard in an action name;
+  * Resource "*" only for actions listed in RESOURCE_STAR_OK, i.e. actions whose API has no
+    resource-level permissions. Adding an action there is a deliberate, reviewed edit.
+  * sns:Publish is granted on the template's own topic only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cfn_template import REPO, as_list, functions, inline_statements, load_template  # noqa: E402
+
+READ_POLICY = REPO / "infra" / "policies" / "pulldoctor-read.json"
+
+# Actions that support no resource-level permissions (Service Authorization Reference:
+# empty "Resource types" column), so they can only be granted on "*".
+RESOURCE_STAR_OK = [
+    re.compile(r"ecs:DescribeTaskDefinition"),
+    re.compile(r"ec2:Describe[A-Za-z]+"),
+]
+# Actions of the function that are not read calls and stay out of the read policy.
+FUNCTION_ONLY = re.compile(r"(sns:Publish|logs:[A-Za-z]+)")
+
+TEMPLATE_VARS = {
+    "${AWS::Partition}": "aws",
+    "${AWS::Region}": "*",
+    "${AWS::AccountId}": "*",
+}
+
+
+def widen(resource: Any) -> Any:
+    """Template resource -> the account/region-agnostic form used by the JSON policy."""
+    if isinstance(resource, dict) and set(resource) == {"Fn::Sub"} and isinstance(resource["Fn::Sub"], str):
+        s = resource["Fn::Sub"]
+        for var, repl in TEMPLATE_VARS.items():
+            s = s.replace(var, repl)
+        if "${" in s:
+            return {"Fn::Sub": s}
+        return s
+    return resource
+
+
+def lint_statements(where: str, statements: list[dict[str, Any]]) -> list[str]:
+    errors = []
+    sids = [st.get("Sid") for st in statements]
+    for st in statements:
+        sid = st.get("Sid")
+        label = f"{where} {sid or '<no Sid>'}"
+        if not sid:
+            errors.append(f"{label}: every statement needs a Sid")
+        elif sids.count(sid) > 1:
+            errors.append(f"{label}: duplicate Sid")
+        if st.get("Effect") != "Allow":
+            errors.append(f"{label}: Effect must be Allow")
+        for bad in ("NotAction", "NotResource", "NotPrincipal"):
+            if bad in st:
+                errors.append(f"{label}: {bad} is not allowed")
+        actions = as_list(st.get("Action", []))
+        for a in actions:
+            if not isinstance(a, str) or "*" in a or "?" in a:
+                errors.append(f"{label}: wildcard or non-literal action {a!r}")
+        if "*" in as_list(st.get("Resource", [])):
+            for a in actions:
+                if isinstance(a, str) and not any(p.fullmatch(a) for p in RESOURCE_STAR_OK):
+                    errors.append(
+                        f"{label}: {a} on Resource '*' - scope it to resource ARNs "
+                        "(or, if the API has no resource-level permissions, add it to RESOURCE_STAR_OK)"
+                    )
+    return errors
+
+
+def by_sid(statements: list[dict[str, Any]]) -> dict[str, tuple[frozenset[str], Any]]:
+    return {
+        st.get("Sid"): (frozenset(as_list(st.get("Action", []))), st.get("Resource"))
+        for st in statements
+    }
+
+
+def main() -> int:
+    errors: list[str] = []
+    template = load_template()
+    fns = functions(template)
+    if len(fns) != 1:
+        print(f"check-policy: expected one AWS::Serverless::Function, found {sorted(fns)}", file=sys.stderr)
+        return 1
+    (fn_name, fn), = fns.items()
+    fn_statements = inline_statements(fn)
+    read_doc = json.loads(READ_POLICY.read_text(encoding="utf-8"))
+    read_statements = as_list(read_doc.get("Statement", []))
+    if read_doc.get("Version") != "2012-10-17":
+        errors.append(f"{READ_POLICY.relative_to(REPO)}: Version must be 2012-10-17")
+
+    errors += lint_statements(f"template.yaml {fn_name}", fn_statements)
+    errors += lint_statements(str(READ_POLICY.relative_to(REPO)), read_statements)
+
+    # Non-inline policies (managed policy names, SAM policy templates) would escape these checks.
+    for p in as_list(fn.get("Properties", {}).get("Policies", [])):
+        if not (isinstance(p, dict) and "Statement" in p):
+            errors.append(f"template.yaml {fn_name}: only inline policy documents are allowed, found {p!r}")
+
+    # sns:Publish: on the stack's own topic, in a statement of its own.
+    for st in fn_statements:
+        actions = as_list(st.get("Action", []))
+        if "sns:Publish" in actions:
+            if set(actions) != {"sns:Publish"} or st.get("Resource") != {"Ref": "Topic"}:
+                errors.append(f"template.yaml {st.get('Sid')}: sns:Publish must stand alone, on !Ref Topic")
+
+    fn_read = [
+        {**st, "Action": [a for a in as_list(st.get("Action", [])) if not FUNCTION_ONLY.fullmatch(a)]}
+        for st in fn_statements
+    ]
+    fn_read = [st for st in fn_read if st["Action"]]
+    fn_sids, json_sids = by_sid(fn_read), by_sid(read_statements)
+
+    fn_actions = set().union(*(a for a, _ in fn_sids.values())) if fn_sids else set()
+    json_actions = set().union(*(a for a, _ in json_sids.values())) if json_sids else set()
+    if fn_actions != json_actions:
+        if fn_actions - json_actions:
+            errors.append(f"only in template.yaml: {sorted(fn_actions - json_actions)}")
+        if json_actions - fn_actions:
+            errors.append(f"only in {READ_POLICY.relative_to(REPO)}: {sorted(json_actions - fn_actions)}")
+    for sid in sorted(set(fn_sids) | set(json_sids)):
+        if sid not in fn_sids or sid not in json_sids:
+            errors.append(f"statement {sid} is in only one of template.yaml and {READ_POLICY.name}")
+            continue
+        (fa, fr), (ja, jr) = fn_sids[sid], json_sids[sid]
+        if fa != ja:
+            errors.append(f"{sid}: actions differ: template {sorted(fa)} vs {READ_POLICY.name} {sorted(ja)}")
+        if widen(fr) != jr:
+            errors.append(f"{sid}: resource differs: template {widen(fr)!r} vs {READ_POLICY.name} {jr!r}")
+
+    if errors:
+        print("check-policy: FAILED", file=sys.stderr)
+        for e in errors:
+            print(f"  - {e}", file=sys.stderr)
+        return 1
+    print(
+        f"check-policy: ok ({len(json_actions)} read actions in {len(json_sids)} statements, "
+        f"template.yaml {fn_name} == {READ_POLICY.relative_to(REPO)}; sns:Publish on the stack's topic only)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
