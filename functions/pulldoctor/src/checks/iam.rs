@@ -537,7 +537,7 @@ fn permissions_finding(
     } else if !unknown.is_empty() {
         Finding::unknown(
             code,
-            format!("Whether the {kind} {} may pull depends on conditions pulldoctor cannot evaluate", role.name),
+            format!("Could not fully judge whether the {kind} {} may pull", role.name),
             unknown.iter().map(|v| format!("{}: {}", v.action, v.why)).collect::<Vec<_>>().join("; "),
         )
     } else {
@@ -600,5 +600,261 @@ mod tests {
         let got = check_execution_role_present(&f);
         assert_eq!(got[0].status, Status::Unknown);
         assert!(got[0].evidence["reason"].as_str().unwrap().contains("ecs:DescribeTaskDefinition"));
+    }
+}
+
+/// Shared by the identity and registry tests: a Fargate task pulling from ECR with an execution
+/// role whose trust policy is right and whose simulation allows the pull.
+#[cfg(test)]
+pub(crate) mod identity_fixtures {
+    use serde_json::json;
+
+    use crate::checks::ecr::fixtures::{facts, IMAGE};
+    use crate::facts::{Fact, Facts, PolicyFacts, PolicyKind, RepositoryFacts, RoleFacts, SimulationResult};
+
+    pub const ACCOUNT: &str = "111122223333";
+    pub const ROLE: &str = "arn:aws:iam::111122223333:role/ecsTaskExecutionRole";
+    pub const REPO_ARN: &str = "arn:aws:ecr:us-east-1:111122223333:repository/team/app";
+    pub const TASK: &str = "arn:aws:ecs:us-east-1:111122223333:task/prod/0123456789abcdef";
+    pub const CLUSTER: &str = "arn:aws:ecs:us-east-1:111122223333:cluster/prod";
+
+    pub fn trust(service: &str) -> serde_json::Value {
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+    }
+
+    pub fn role(arn: &str) -> RoleFacts {
+        RoleFacts {
+            arn: arn.into(),
+            name: arn.rsplit('/').next().unwrap().into(),
+            role_id: Some("AROAEXAMPLEID".into()),
+            trust_policy: Some(trust("ecs-tasks.amazonaws.com")),
+            ..Default::default()
+        }
+    }
+
+    pub fn execution_policy() -> PolicyFacts {
+        PolicyFacts {
+            kind: PolicyKind::Managed,
+            name: "AmazonECSTaskExecutionRolePolicy".into(),
+            arn: Some("arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy".into()),
+            version: Some("v1".into()),
+            document: Fact::found(json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
+                "ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchGetImage", "logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}]})),
+        }
+    }
+
+    pub fn inline(name: &str, document: serde_json::Value) -> PolicyFacts {
+        PolicyFacts { kind: PolicyKind::Inline, name: name.into(), document: Fact::found(document), ..Default::default() }
+    }
+
+    pub fn sim(action: &str, decision: &str) -> SimulationResult {
+        SimulationResult {
+            action: action.into(),
+            resource: if action == "ecr:GetAuthorizationToken" { "*".into() } else { REPO_ARN.into() },
+            decision: decision.into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn all_allowed() -> Vec<SimulationResult> {
+        ["ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
+            .iter()
+            .map(|a| sim(a, "allowed"))
+            .collect()
+    }
+
+    pub fn world() -> Facts {
+        let mut f = facts(IMAGE);
+        f.account = Some(ACCOUNT.into());
+        f.region = Some("us-east-1".into());
+        f.task.arn = Some(TASK.into());
+        f.task.cluster_arn = Some(CLUSTER.into());
+        f.task.launch_type = Some("FARGATE".into());
+        f.failure.container = Some("web".into());
+        f.repository = Fact::found(RepositoryFacts { name: "team/app".into(), arn: Some(REPO_ARN.into()), ..Default::default() });
+        if let Fact::Found { value } = &mut f.task_definition {
+            value.execution_role_arn = Some(ROLE.into());
+            value.containers = vec![crate::facts::ContainerDefinitionFacts {
+                name: Some("web".into()),
+                image: Some(IMAGE.into()),
+                registry_credentials_secret: None,
+            }];
+        }
+        f.identity.execution_role = Fact::found(role(ROLE));
+        f.identity.pull_simulation = Fact::found(all_allowed());
+        f.identity.repository_policy = Fact::NotFound { detail: "RepositoryPolicyNotFoundException".into() };
+        f
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use serde_json::json;
+
+    use super::identity_fixtures::*;
+    use super::*;
+    use crate::diagnosis::Status;
+
+    #[test]
+    fn trust_table() {
+        let cond = |c: serde_json::Value| {
+            json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole", "Condition": c}]})
+        };
+        // (name, execution role fact, expected status, title contains)
+        let with_trust = |t: serde_json::Value| Fact::found(RoleFacts { trust_policy: Some(t), ..role(ROLE) });
+        let cases: Vec<(&str, Fact<RoleFacts>, Status, &str)> = vec![
+            ("ecs-tasks", Fact::found(role(ROLE)), Status::Pass, "trusts ecs-tasks.amazonaws.com"),
+            ("wrong service ecs", with_trust(trust("ecs.amazonaws.com")), Status::Fail, "trusts ecs.amazonaws.com, not ecs-tasks"),
+            ("wrong service ec2", with_trust(trust("ec2.amazonaws.com")), Status::Fail, "trusts ec2.amazonaws.com"),
+            ("deleted", Fact::NotFound { detail: "NoSuchEntity (The role with name ecsTaskExecutionRole cannot be found.)".into() }, Status::Fail, "does not exist"),
+            ("unreadable", Fact::Unreadable { reason: "AccessDenied: iam:GetRole".into() }, Status::Unknown, "Could not read"),
+            ("source account matches", with_trust(cond(json!({"StringEquals": {"aws:SourceAccount": ACCOUNT}}))), Status::Pass, "trusts"),
+            ("source account differs", with_trust(cond(json!({"StringEquals": {"aws:SourceAccount": "999988887777"}}))), Status::Fail, "only under conditions"),
+            ("source arn account-wide", with_trust(cond(json!({"ArnLike": {"aws:SourceArn": "arn:aws:ecs:us-east-1:111122223333:*"}}))), Status::Pass, "trusts"),
+            ("source arn other region", with_trust(cond(json!({"ArnLike": {"aws:SourceArn": "arn:aws:ecs:eu-west-1:111122223333:*"}}))), Status::Fail, "only under conditions"),
+            ("org condition", with_trust(cond(json!({"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}))), Status::Unknown, "depends on conditions"),
+            ("explicit deny", with_trust(json!({"Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"},
+                {"Sid": "NoTasks", "Effect": "Deny", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:*"}]})), Status::Fail, "denies"),
+            ("account principal only", with_trust(json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "sts:AssumeRole"}]})), Status::Fail, "not ecs-tasks"),
+        ];
+        for (name, fact, status, title) in cases {
+            let mut f = world();
+            f.identity.execution_role = fact;
+            let got = check_execution_role_trust(&f);
+            assert_eq!(got.len(), 1, "{name}");
+            assert_eq!(got[0].status, status, "{name}: {:?}", got[0]);
+            assert!(got[0].title.contains(title), "{name}: {}", got[0].title);
+            if status == Status::Fail {
+                assert!(got[0].remediation.as_deref().unwrap().contains("ecs-tasks.amazonaws.com") || name == "deleted", "{name}");
+                assert_eq!(got[0].resource.as_deref(), Some(ROLE), "{name}");
+            }
+        }
+        let mut f = world();
+        if let Fact::Found { value } = &mut f.task_definition {
+            value.execution_role_arn = None;
+        }
+        assert!(check_execution_role_trust(&f).is_empty(), "no execution role: the missing-role check reports");
+    }
+
+    #[test]
+    fn simulator_table() {
+        let boundary = SimulationResult { allowed_by_boundary: Some(false), ..sim("ecr:BatchGetImage", "implicitDeny") };
+        let scp = SimulationResult { allowed_by_organizations: Some(false), ..sim("ecr:BatchGetImage", "explicitDeny") };
+        let explicit = SimulationResult { matched_policies: vec!["deny-pull".into()], ..sim("ecr:BatchGetImage", "explicitDeny") };
+        let context = SimulationResult { missing_context: vec!["aws:SourceVpce".into()], ..sim("ecr:BatchGetImage", "implicitDeny") };
+        let with = |r: SimulationResult| {
+            let mut all = all_allowed();
+            all.retain(|x| x.action != r.action);
+            all.push(r);
+            all
+        };
+        // (name, results, status, title contains)
+        let cases: Vec<(&str, Vec<SimulationResult>, Status, &str)> = vec![
+            ("all allowed", all_allowed(), Status::Pass, "may pull"),
+            ("implicit deny", with(sim("ecr:BatchGetImage", "implicitDeny")), Status::Fail, "may not ecr:BatchGetImage: no policy of the role allows it"),
+            ("explicit deny", with(explicit), Status::Fail, "explicitly denied by deny-pull"),
+            ("boundary", with(boundary), Status::Fail, "permission boundary does not allow it"),
+            ("scp", with(scp), Status::Fail, "organization SCP"),
+            ("token denied", with(sim("ecr:GetAuthorizationToken", "implicitDeny")), Status::Fail, "ecr:GetAuthorizationToken"),
+            ("missing context", with(context), Status::Unknown, "Could not fully judge"),
+        ];
+        for (name, results, status, title) in cases {
+            let mut f = world();
+            f.identity.pull_simulation = Fact::found(results);
+            let got = check_execution_role_permissions(&f);
+            assert_eq!(got[0].status, status, "{name}: {:?}", got[0]);
+            assert!(got[0].title.contains(title), "{name}: {}", got[0].title);
+            assert_eq!(got[0].evidence["evaluated_with"], VIA_SIMULATOR, "{name}");
+            assert_eq!(got[0].code, RootCause::IamExecutionRolePermissions);
+        }
+    }
+
+    #[test]
+    fn local_evaluator_table() {
+        let deny = inline("deny-pull", json!({"Statement": [{"Sid": "NoPull", "Effect": "Deny", "Action": "ecr:BatchGetImage", "Resource": "*"}]}));
+        let logs = inline("logs", json!({"Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}));
+        let unreadable = PolicyFacts { document: Fact::Unreadable { reason: "AccessDenied: iam:GetPolicyVersion".into() }, ..execution_policy() };
+        let boundary_logs = PolicyFacts { kind: PolicyKind::Boundary, name: "logs-only".into(), ..logs.clone() };
+        // (name, policies, boundary, status, title contains)
+        let cases: Vec<(&str, Vec<PolicyFacts>, Option<PolicyFacts>, Status, &str)> = vec![
+            ("managed policy", vec![execution_policy()], None, Status::Pass, "may pull"),
+            ("explicit deny", vec![execution_policy(), deny], None, Status::Fail, "explicitly denied by inline policy deny-pull statement NoPull"),
+            ("nothing allows", vec![logs.clone()], None, Status::Fail, "no policy of the role allows it"),
+            ("no policies at all", vec![], None, Status::Fail, "may not ecr:GetAuthorizationToken"),
+            ("policy unreadable", vec![unreadable], None, Status::Unknown, "Could not fully judge"),
+            ("boundary excludes ecr", vec![execution_policy()], Some(boundary_logs), Status::Fail, "permission boundary does not allow it"),
+        ];
+        for (name, policies, boundary, status, title) in cases {
+            let mut f = world();
+            f.identity.pull_simulation = Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into() };
+            let mut r = role(ROLE);
+            r.policies = Fact::found(policies);
+            if let Some(b) = boundary {
+                r.permissions_boundary_arn = Some("arn:aws:iam::111122223333:policy/logs-only".into());
+                r.boundary = Fact::found(b);
+            }
+            f.identity.execution_role = Fact::found(r);
+            let got = check_execution_role_permissions(&f);
+            assert_eq!(got[0].status, status, "{name}: {:?}", got[0]);
+            assert!(got[0].title.contains(title), "{name}: {}", got[0].title);
+            assert_eq!(got[0].evidence["evaluated_with"], VIA_LOCAL, "{name}");
+        }
+        // Neither the simulator nor the documents: unknown, saying both.
+        let mut f = world();
+        f.identity.pull_simulation = Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into() };
+        let got = check_execution_role_permissions(&f);
+        assert_eq!(got[0].status, Status::Unknown);
+        assert!(got[0].evidence["reason"].as_str().unwrap().contains("iam:SimulatePrincipalPolicy"));
+    }
+
+    #[test]
+    fn instance_role_on_ec2_without_execution_role() {
+        let read_only = PolicyFacts {
+            kind: PolicyKind::Managed,
+            name: "AmazonEC2ContainerRegistryReadOnly".into(),
+            document: Fact::found(json!({"Statement": [{"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken",
+                "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:GetRepositoryPolicy",
+                "ecr:DescribeRepositories", "ecr:ListImages", "ecr:DescribeImages", "ecr:BatchGetImage"], "Resource": "*"}]})),
+            ..Default::default()
+        };
+        let instance_role = "arn:aws:iam::111122223333:role/ecsInstanceRole";
+        let setup = |policies: Vec<PolicyFacts>| {
+            let mut f = world();
+            f.task.launch_type = Some("EC2".into());
+            if let Fact::Found { value } = &mut f.task_definition {
+                value.execution_role_arn = None;
+            }
+            f.identity.execution_role = Fact::NotCollected { reason: "none".into() };
+            let mut r = role(instance_role);
+            r.policies = Fact::found(policies);
+            f.identity.instance_role = Fact::found(r);
+            f.identity.pull_simulation = Fact::Unreadable { reason: "UnknownError: iam:SimulatePrincipalPolicy".into() };
+            f
+        };
+        let ok = setup(vec![read_only]);
+        assert!(check_execution_role_permissions(&ok).is_empty());
+        let got = check_instance_role_permissions(&ok);
+        assert_eq!((got[0].code, got[0].status), (RootCause::IamInstanceRolePermissions, Status::Pass));
+        let bad = setup(vec![]);
+        let got = check_instance_role_permissions(&bad);
+        assert_eq!(got[0].status, Status::Fail);
+        assert!(got[0].title.contains("container instance role ecsInstanceRole"), "{}", got[0].title);
+        assert!(got[0].remediation.as_deref().unwrap().contains("AmazonEC2ContainerRegistryReadOnly"));
+        let mut none = setup(vec![]);
+        none.identity.instance_role = Fact::NotFound { detail: "EC2 instance i-1 has no instance profile".into() };
+        let got = check_instance_role_permissions(&none);
+        assert_eq!(got[0].status, Status::Fail);
+        assert!(got[0].title.contains("no IAM role"));
+    }
+
+    #[test]
+    fn deleted_execution_role_is_reported_once() {
+        let mut f = world();
+        f.identity.execution_role = Fact::NotFound { detail: "NoSuchEntity".into() };
+        f.identity.pull_simulation = Fact::NotCollected { reason: "role missing".into() };
+        assert!(check_execution_role_permissions(&f).is_empty());
+        assert_eq!(check_execution_role_trust(&f)[0].status, Status::Fail);
     }
 }

@@ -600,6 +600,10 @@ async fn read_secret(clients: &Clients, log: &CallLog, id: &str, task_region: Op
         conf = conf.region(aws_config::Region::new(r));
     }
     let sm = aws_sdk_secretsmanager::Client::from_conf(conf.build());
+    read_secret_with(&sm, log, id).await
+}
+
+pub(crate) async fn read_secret_with(sm: &aws_sdk_secretsmanager::Client, log: &CallLog, id: &str) -> Fact<SecretFacts> {
     let described = log
         .read("secretsmanager:DescribeSecret", &["ResourceNotFoundException"], sm.describe_secret().secret_id(id).send(), |out| {
             Fact::found(SecretFacts {
