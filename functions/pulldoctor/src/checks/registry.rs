@@ -541,3 +541,218 @@ pub fn check_rate_limit(facts: &Facts) -> Vec<Finding> {
         .evidence("http_status", facts.failure.classification.http_status)
         .remediation(remediation)]
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::checks::ecr::fixtures::{image, not_found, IMAGE, NEW, OLD};
+    use crate::checks::iam::identity_fixtures::*;
+    use crate::classify::classify;
+    use crate::diagnosis::Status;
+    use crate::facts::{SecretFacts, SecretShape, SimulationResult};
+
+    const OTHER: &str = "999988887777";
+    const CROSS_IMAGE: &str = "999988887777.dkr.ecr.us-east-1.amazonaws.com/team/app:v1";
+
+    fn cross() -> Facts {
+        let mut f = world();
+        f.failure.image = Some(CROSS_IMAGE.into());
+        f.failure.image_ref = ImageRef::parse(CROSS_IMAGE).ok();
+        f.repository = Fact::NotCollected { reason: "cross-account".into() };
+        f
+    }
+
+    fn deny(principal: Value, condition: Option<Value>) -> Value {
+        let mut st = json!({"Sid": "DenyPull", "Effect": "Deny", "Principal": principal, "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]});
+        if let Some(c) = condition {
+            st["Condition"] = c;
+        }
+        json!({"Version": "2012-10-17", "Statement": [st]})
+    }
+
+    fn grant(principal: Value) -> Value {
+        json!({"Version": "2012-10-17", "Statement": [{"Sid": "AllowPull", "Effect": "Allow", "Principal": principal,
+            "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]}]})
+    }
+
+    #[test]
+    fn repository_policy_table() {
+        let np = || Fact::NotFound { detail: "RepositoryPolicyNotFoundException".into() };
+        // (name, cross-account, policy, status, title contains)
+        let cases: Vec<(&str, bool, Fact<Value>, Status, &str)> = vec![
+            ("no policy, same account", false, np(), Status::Pass, "has no repository policy"),
+            ("no policy, cross account", true, np(), Status::Fail, "has no policy granting account 111122223333"),
+            ("unreadable, cross account", true, Fact::Unreadable { reason: "AccessDenied: ecr:GetRepositoryPolicy".into() }, Status::Unknown, "Could not read"),
+            ("deny the role", false, Fact::found(deny(json!({"AWS": ROLE}), None)), Status::Fail, "denies the pull to ecsTaskExecutionRole: statement DenyPull"),
+            ("deny everyone", false, Fact::found(deny(json!("*"), None)), Status::Fail, "statement DenyPull"),
+            ("deny by PrincipalArn", false, Fact::found(deny(json!("*"), Some(json!({"StringLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/ecs*"}})))), Status::Fail, "DenyPull"),
+            ("deny other principals", false, Fact::found(deny(json!("*"), Some(json!({"StringNotEquals": {"aws:PrincipalArn": ROLE}})))), Status::Pass, "denies nothing"),
+            ("deny outside vpce", false, Fact::found(deny(json!("*"), Some(json!({"StringNotEquals": {"aws:SourceVpce": "vpce-0abc"}})))), Status::Unknown, "depends on conditions"),
+            ("deny another role", false, Fact::found(deny(json!({"AWS": "arn:aws:iam::111122223333:role/other"}), None)), Status::Pass, "denies nothing"),
+            ("cross grant to account", true, Fact::found(grant(json!({"AWS": "arn:aws:iam::111122223333:root"}))), Status::Pass, "grants the pull"),
+            ("cross grant to role", true, Fact::found(grant(json!({"AWS": ROLE}))), Status::Pass, "grants the pull"),
+            ("cross grant to another account", true, Fact::found(grant(json!({"AWS": "arn:aws:iam::444455556666:root"}))), Status::Fail, "does not grant"),
+            ("cross grant with org condition", true, Fact::found(json!({"Statement": [{"Sid": "Org", "Effect": "Allow", "Principal": "*", "Action": "ecr:*", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-1"}}}]})), Status::Unknown, "depends on conditions"),
+        ];
+        for (name, is_cross, policy, status, title) in cases {
+            let mut f = if is_cross { cross() } else { world() };
+            f.identity.repository_policy = policy;
+            let got = check_repository_policy(&f);
+            assert_eq!(got.len(), 1, "{name}");
+            assert_eq!(got[0].status, status, "{name}: {:?}", got[0]);
+            assert!(got[0].title.contains(title), "{name}: {}", got[0].title);
+            assert_eq!(got[0].evidence["cross_account"], json!(is_cross), "{name}");
+            if name == "unreadable, cross account" {
+                let rem = got[0].remediation.as_deref().unwrap();
+                assert!(rem.contains(OTHER) && rem.contains(ROLE) && rem.contains("ecr:BatchGetImage"), "{rem}");
+            }
+            if name == "deny outside vpce" {
+                assert!(got[0].evidence["reason"].as_str().unwrap().contains("aws:SourceVpce"));
+            }
+        }
+    }
+
+    fn lifecycle(rules: Value) -> Fact<Value> {
+        Fact::found(json!({"rules": rules}))
+    }
+
+    #[test]
+    fn lifecycle_table() {
+        let keep5 = json!({"rulePriority": 2, "description": "keep 5 releases", "selection": {"tagStatus": "tagged", "tagPrefixList": ["v"], "countType": "imageCountMoreThan", "countNumber": 5}, "action": {"type": "expire"}});
+        let untagged = json!({"rulePriority": 1, "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 14}, "action": {"type": "expire"}});
+        let pattern = json!({"rulePriority": 3, "selection": {"tagStatus": "tagged", "tagPatternList": ["release-*"], "countType": "imageCountMoreThan", "countNumber": 1}, "action": {"type": "expire"}});
+        let any = json!({"rulePriority": 9, "selection": {"tagStatus": "any", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 90}, "action": {"type": "expire"}});
+        let pinned = format!("{IMAGE}@{OLD}");
+        // (name, image, by_digest, by_tag, lifecycle, status, title contains)
+        let cases: Vec<(&str, &str, Fact<crate::facts::ImageFacts>, Fact<crate::facts::ImageFacts>, Fact<Value>, Option<Status>, &str)> = vec![
+            ("tag gone, count rule", IMAGE, Fact::default(), not_found(), lifecycle(json!([untagged.clone(), keep5.clone()])), Some(Status::Fail), "Tag v1 is gone and lifecycle rule 2 of team/app (keeps only the 5 most recent images tagged v*)"),
+            ("tag gone, only untagged rule", IMAGE, Fact::default(), not_found(), lifecycle(json!([untagged.clone()])), Some(Status::Pass), "No lifecycle rule"),
+            ("tag gone, pattern does not match", IMAGE, Fact::default(), not_found(), lifecycle(json!([pattern.clone()])), Some(Status::Pass), "No lifecycle rule"),
+            ("tag gone, any rule", IMAGE, Fact::default(), not_found(), lifecycle(json!([any.clone()])), Some(Status::Fail), "expires all images pushed more than 90 days ago"),
+            ("pinned digest gone, tag moved", &pinned, not_found(), image(NEW, "v1"), lifecycle(json!([keep5.clone(), untagged.clone()])), Some(Status::Fail), "pinned image (now untagged) is gone and lifecycle rule 1"),
+            ("no lifecycle policy", IMAGE, Fact::default(), not_found(), Fact::NotFound { detail: "LifecyclePolicyNotFoundException".into() }, Some(Status::Pass), "no lifecycle policy"),
+            ("lifecycle unreadable", IMAGE, Fact::default(), not_found(), Fact::Unreadable { reason: "AccessDenied: ecr:GetLifecyclePolicy".into() }, Some(Status::Unknown), "Could not read"),
+            ("image exists", IMAGE, Fact::default(), image(NEW, "v1"), lifecycle(json!([keep5.clone()])), None, ""),
+        ];
+        for (name, img, by_digest, by_tag, lc, status, title) in cases {
+            let mut f = world();
+            f.failure.image_ref = ImageRef::parse(img).ok();
+            f.image_by_digest = by_digest;
+            f.image_by_tag = by_tag;
+            f.identity.lifecycle_policy = lc;
+            let got = check_image_expired(&f);
+            assert_eq!(got.first().map(|g| g.status), status, "{name}: {got:?}");
+            if let Some(g) = got.first() {
+                assert!(g.title.contains(title), "{name}: {}", g.title);
+            }
+        }
+        let mut tagged = world();
+        tagged.failure.image_ref = ImageRef::parse(&IMAGE.replace(":v1", ":release-7")).ok();
+        tagged.image_by_tag = not_found();
+        tagged.identity.lifecycle_policy = lifecycle(json!([pattern]));
+        let got = &check_image_expired(&tagged)[0];
+        assert_eq!(got.status, Status::Fail);
+        assert_eq!(got.evidence["rule_priority"], 3);
+        assert_eq!(got.evidence["rule"]["selection"]["tagPatternList"], json!(["release-*"]));
+    }
+
+    fn secret(shape: SecretShape) -> Fact<SecretFacts> {
+        Fact::found(SecretFacts {
+            arn: Some("arn:aws:secretsmanager:us-east-1:111122223333:secret:reg-AbCdEf".into()),
+            name: Some("reg".into()),
+            kms_key_id: None,
+            shape: Fact::found(shape),
+        })
+    }
+    const GOOD: SecretShape = SecretShape { json_object: true, has_username: true, has_password: true, values_are_strings: true, binary: false };
+
+    fn with_secret(f: &mut Facts) {
+        if let Fact::Found { value } = &mut f.task_definition {
+            value.containers[0].registry_credentials_secret = Some("arn:aws:secretsmanager:us-east-1:111122223333:secret:reg-AbCdEf".into());
+        }
+    }
+
+    #[test]
+    fn registry_secret_table() {
+        let allowed = || Fact::found(vec![SimulationResult { action: "secretsmanager:GetSecretValue".into(), decision: "allowed".into(), ..Default::default() }]);
+        let denied = || Fact::found(vec![SimulationResult { action: "secretsmanager:GetSecretValue".into(), decision: "implicitDeny".into(), ..Default::default() }]);
+        let kms_denied = || {
+            Fact::found(vec![
+                SimulationResult { action: "secretsmanager:GetSecretValue".into(), decision: "allowed".into(), ..Default::default() },
+                SimulationResult { action: "kms:Decrypt".into(), resource: "arn:aws:kms:us-east-1:111122223333:key/k".into(), decision: "implicitDeny".into(), ..Default::default() },
+            ])
+        };
+        // (name, secret, simulation, status, title contains)
+        let cases: Vec<(&str, Fact<SecretFacts>, Fact<Vec<SimulationResult>>, Status, &str)> = vec![
+            ("good", secret(GOOD), allowed(), Status::Pass, "readable and well-formed"),
+            ("missing password", secret(SecretShape { has_password: false, values_are_strings: false, ..GOOD }), allowed(), Status::Fail, "has no password key"),
+            ("missing both", secret(SecretShape { has_password: false, has_username: false, values_are_strings: false, ..GOOD }), allowed(), Status::Fail, "no username or password key"),
+            ("not json", secret(SecretShape::default()), allowed(), Status::Fail, "not a JSON object"),
+            ("empty value", secret(SecretShape { values_are_strings: false, ..GOOD }), allowed(), Status::Fail, "empty or not a string"),
+            ("not permitted", secret(GOOD), denied(), Status::Fail, "may not secretsmanager:GetSecretValue"),
+            ("kms denied", secret(GOOD), kms_denied(), Status::Fail, "may not kms:Decrypt"),
+            ("does not exist", Fact::NotFound { detail: "ResourceNotFoundException".into() }, Fact::default(), Status::Fail, "does not exist"),
+            ("shape unreadable", Fact::found(SecretFacts { shape: Fact::Unreadable { reason: "AccessDenied: secretsmanager:GetSecretValue".into() }, ..secret(GOOD).value().unwrap().clone() }), allowed(), Status::Unknown, "Could not fully check"),
+        ];
+        for (name, s, sim, status, title) in cases {
+            let mut f = world();
+            with_secret(&mut f);
+            f.identity.registry_secret = s;
+            f.identity.secret_simulation = sim;
+            let got = check_registry_secret(&f);
+            assert_eq!(got[0].status, status, "{name}: {:?}", got[0]);
+            assert!(got[0].title.contains(title), "{name}: {}", got[0].title);
+        }
+        // Local evaluation when the simulator is unavailable: the managed execution policy does not
+        // cover Secrets Manager.
+        let mut f = world();
+        with_secret(&mut f);
+        f.identity.registry_secret = secret(GOOD);
+        f.identity.secret_simulation = Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into() };
+        if let Fact::Found { value } = &mut f.identity.execution_role {
+            value.policies = Fact::found(vec![execution_policy()]);
+        }
+        let got = &check_registry_secret(&f)[0];
+        assert_eq!(got.status, Status::Fail);
+        assert_eq!(got.evidence["evaluated_with"], crate::checks::iam::VIA_LOCAL);
+        assert!(got.remediation.as_deref().unwrap().contains("Allow secretsmanager:GetSecretValue on arn:aws:secretsmanager"));
+        // No credentials configured: not applicable.
+        assert!(check_registry_secret(&world()).is_empty());
+    }
+
+    #[test]
+    fn rate_limit_and_registry_auth() {
+        let hub = "CannotPullContainerError: Error response from daemon: toomanyrequests: You have reached your pull rate limit.";
+        let cases = [
+            ("nginx:1.25", hub, Some("Docker Hub rate-limited the pull"), "pull-through cache"),
+            ("111122223333.dkr.ecr.us-east-1.amazonaws.com/docker-hub/library/nginx:1", "toomanyrequests: rate limit exceeded", Some("upstream registry registry-1.docker.io"), "ecr-pullthroughcache/"),
+            (IMAGE, "ThrottlingException: Rate exceeded", Some("ECR throttled"), "Service Quotas"),
+            ("quay.io/org/app:1", "429 Too Many Requests", Some("quay.io rate-limited"), "repositoryCredentials"),
+            ("nginx:1.25", "dial tcp: i/o timeout", None, ""),
+        ];
+        for (img, msg, title, rem) in cases {
+            let mut f = world();
+            f.failure.image_ref = ImageRef::parse(img).ok();
+            f.failure.classification = classify(msg);
+            let got = check_rate_limit(&f);
+            assert_eq!(got.first().map(|g| g.status), title.map(|_| Status::Fail), "{img} {msg}");
+            if let (Some(g), Some(t)) = (got.first(), title) {
+                assert!(g.title.contains(t), "{}", g.title);
+                assert!(g.remediation.as_deref().unwrap().contains(rem), "{:?}", g.remediation);
+            }
+        }
+        let unauthorized = "CannotPullContainerError: failed to authorize: failed to fetch oauth token: unexpected status: 401 Unauthorized";
+        let mut f = world();
+        f.failure.image_ref = ImageRef::parse("ghcr.io/acme/app:1").ok();
+        f.failure.classification = classify(unauthorized);
+        let got = check_registry_auth(&f);
+        assert!(got[0].title.contains("requires credentials and the task sends none"), "{}", got[0].title);
+        with_secret(&mut f);
+        let got = check_registry_auth(&f);
+        assert!(got[0].title.contains("rejected the credentials from secret reg-AbCdEf"), "{}", got[0].title);
+        f.failure.image_ref = ImageRef::parse(IMAGE).ok();
+        assert!(check_registry_auth(&f).is_empty(), "ECR 401s are IAM problems, not registry auth");
+    }
+}
