@@ -701,3 +701,263 @@ mod tests {
         assert_eq!(kms_key_arn("alias/team", secret), None);
     }
 }
+
+/// The SimulatePrincipalPolicy path and the no-leak guarantee, against mocked SDK clients
+/// (moto implements neither the simulator nor a way to prove what reports contain).
+#[cfg(test)]
+mod mock_tests {
+    use aws_sdk_iam::operation::simulate_principal_policy::{SimulatePrincipalPolicyError, SimulatePrincipalPolicyOutput};
+    use aws_sdk_iam::types::{
+        EvaluationResult, OrganizationsDecisionDetail, PermissionsBoundaryDecisionDetail, PolicyEvaluationDecisionType as D,
+        Statement,
+    };
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+    use crate::checks::iam::identity_fixtures::{world, REPO_ARN, ROLE};
+    use crate::checks::iam::{check_execution_role_permissions, VIA_LOCAL, VIA_SIMULATOR};
+    use crate::diagnosis::{RootCause, Status};
+    use crate::engine::judge;
+
+    fn result(action: &str, decision: D) -> EvaluationResult {
+        EvaluationResult::builder().eval_action_name(action).eval_resource_name(REPO_ARN).eval_decision(decision).build().unwrap()
+    }
+
+    /// A mocked IAM client answering every SimulatePrincipalPolicy call by action name.
+    fn iam_with(answer: fn(&str) -> EvaluationResult) -> aws_sdk_iam::Client {
+        let rule = mock!(aws_sdk_iam::Client::simulate_principal_policy).then_compute_output(move |input| {
+            SimulatePrincipalPolicyOutput::builder()
+                .set_evaluation_results(Some(input.action_names().iter().map(|a| answer(a)).collect()))
+                .build()
+        });
+        mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&rule])
+    }
+
+    async fn judged(iam: &aws_sdk_iam::Client) -> (Fact<Vec<SimulationResult>>, Vec<crate::diagnosis::Finding>, u32) {
+        let log = CallLog::default();
+        let sim = simulate_pull(iam, &log, ROLE, REPO_ARN).await;
+        let mut f = world();
+        f.identity.pull_simulation = sim.clone();
+        (sim, check_execution_role_permissions(&f), log.calls())
+    }
+
+    #[tokio::test]
+    async fn simulator_allows_the_pull() {
+        let iam = iam_with(|a| result(a, D::Allowed));
+        let (sim, findings, calls) = judged(&iam).await;
+        assert_eq!(calls, 2, "one call for the token on *, one for the repository actions");
+        let sim = sim.value().unwrap();
+        assert_eq!(sim.len(), 4);
+        assert!(sim.iter().any(|r| r.action == "ecr:GetAuthorizationToken"));
+        assert_eq!(findings[0].status, Status::Pass);
+        assert_eq!(findings[0].evidence["evaluated_with"], VIA_SIMULATOR);
+    }
+
+    #[tokio::test]
+    async fn simulator_implicit_deny() {
+        let iam = iam_with(|a| if a == "ecr:BatchGetImage" { result(a, D::ImplicitDeny) } else { result(a, D::Allowed) });
+        let (_, findings, _) = judged(&iam).await;
+        assert_eq!(findings[0].status, Status::Fail);
+        assert!(findings[0].title.contains("may not ecr:BatchGetImage: no policy of the role allows it"), "{}", findings[0].title);
+    }
+
+    #[tokio::test]
+    async fn simulator_explicit_deny_names_the_policy() {
+        let iam = iam_with(|a| {
+            if a == "ecr:GetDownloadUrlForLayer" {
+                EvaluationResult::builder()
+                    .eval_action_name(a)
+                    .eval_decision(D::ExplicitDeny)
+                    .matched_statements(Statement::builder().source_policy_id("deny-layers").build())
+                    .build()
+                    .unwrap()
+            } else {
+                result(a, D::Allowed)
+            }
+        });
+        let (_, findings, _) = judged(&iam).await;
+        assert_eq!(findings[0].status, Status::Fail);
+        assert!(findings[0].title.contains("explicitly denied by deny-layers"), "{}", findings[0].title);
+    }
+
+    #[tokio::test]
+    async fn simulator_boundary_and_scp_denials() {
+        let iam = iam_with(|a| {
+            let base = EvaluationResult::builder().eval_action_name(a);
+            match a {
+                "ecr:BatchGetImage" => base
+                    .eval_decision(D::ImplicitDeny)
+                    .permissions_boundary_decision_detail(
+                        PermissionsBoundaryDecisionDetail::builder().allowed_by_permissions_boundary(false).build(),
+                    )
+                    .build()
+                    .unwrap(),
+                "ecr:GetAuthorizationToken" => base
+                    .eval_decision(D::ExplicitDeny)
+                    .organizations_decision_detail(OrganizationsDecisionDetail::builder().allowed_by_organizations(false).build())
+                    .build()
+                    .unwrap(),
+                _ => result(a, D::Allowed),
+            }
+        });
+        let (sim, findings, _) = judged(&iam).await;
+        let sim = sim.value().unwrap();
+        let batch = sim.iter().find(|r| r.action == "ecr:BatchGetImage").unwrap();
+        assert_eq!(batch.allowed_by_boundary, Some(false));
+        let token = sim.iter().find(|r| r.action == "ecr:GetAuthorizationToken").unwrap();
+        assert_eq!(token.allowed_by_organizations, Some(false));
+        let f = &findings[0];
+        assert_eq!(f.status, Status::Fail);
+        let why = f.evidence["actions"].to_string();
+        assert!(why.contains("permission boundary does not allow it") && why.contains("organization SCP"), "{why}");
+        assert!(f.remediation.as_deref().unwrap().contains("permission boundary or SCP"));
+    }
+
+    #[tokio::test]
+    async fn simulator_access_denied_falls_back_to_the_documents() {
+        let rule = mock!(aws_sdk_iam::Client::simulate_principal_policy).then_error(|| {
+            SimulatePrincipalPolicyError::generic(ErrorMetadata::builder().code("AccessDenied").message("not authorized").build())
+        });
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&rule]);
+        let log = CallLog::default();
+        let sim = simulate_pull(&iam, &log, ROLE, REPO_ARN).await;
+        assert!(matches!(&sim, Fact::Unreadable { reason } if reason.contains("iam:SimulatePrincipalPolicy")), "{sim:?}");
+
+        // The documents, as IAM returns them (URL-encoded).
+        let encoded = urlencoding::encode(r#"{"Version":"2012-10-17","Statement":[{"Sid":"NoPull","Effect":"Deny","Action":"ecr:BatchGetImage","Resource":"*"}]}"#).into_owned();
+        let managed = urlencoding::encode(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:GetAuthorizationToken","ecr:BatchCheckLayerAvailability","ecr:GetDownloadUrlForLayer","ecr:BatchGetImage"],"Resource":"*"}]}"#).into_owned();
+        let list_inline = mock!(aws_sdk_iam::Client::list_role_policies)
+            .then_output(|| aws_sdk_iam::operation::list_role_policies::ListRolePoliciesOutput::builder().policy_names("deny-pull").build().unwrap());
+        let get_inline = mock!(aws_sdk_iam::Client::get_role_policy).then_output(move || {
+            aws_sdk_iam::operation::get_role_policy::GetRolePolicyOutput::builder()
+                .role_name("ecsTaskExecutionRole")
+                .policy_name("deny-pull")
+                .policy_document(encoded.clone())
+                .build()
+                .unwrap()
+        });
+        let list_attached = mock!(aws_sdk_iam::Client::list_attached_role_policies).then_output(|| {
+            aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesOutput::builder()
+                .attached_policies(
+                    aws_sdk_iam::types::AttachedPolicy::builder()
+                        .policy_name("AmazonECSTaskExecutionRolePolicy")
+                        .policy_arn("arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy")
+                        .build(),
+                )
+                .build()
+        });
+        let get_policy = mock!(aws_sdk_iam::Client::get_policy).then_output(|| {
+            aws_sdk_iam::operation::get_policy::GetPolicyOutput::builder()
+                .policy(aws_sdk_iam::types::Policy::builder().default_version_id("v3").build())
+                .build()
+        });
+        let get_version = mock!(aws_sdk_iam::Client::get_policy_version)
+            .match_requests(|r| r.version_id() == Some("v3"))
+            .then_output(move || {
+                aws_sdk_iam::operation::get_policy_version::GetPolicyVersionOutput::builder()
+                    .policy_version(aws_sdk_iam::types::PolicyVersion::builder().document(managed.clone()).version_id("v3").build())
+                    .build()
+            });
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&list_inline, &get_inline, &list_attached, &get_policy, &get_version]);
+        let mut role = crate::checks::iam::identity_fixtures::role(ROLE);
+        read_policies(&iam, &log, &mut role).await;
+        let policies = role.policies.value().expect("policies read");
+        assert_eq!(policies.len(), 2);
+        assert_eq!(policies[1].version.as_deref(), Some("v3"));
+        assert!(matches!(role.boundary, Fact::NotFound { .. }));
+
+        let mut f = world();
+        f.identity.pull_simulation = sim;
+        f.identity.execution_role = Fact::found(role);
+        let got = &check_execution_role_permissions(&f)[0];
+        assert_eq!(got.status, Status::Fail);
+        assert_eq!(got.evidence["evaluated_with"], VIA_LOCAL);
+        assert!(got.title.contains("inline policy deny-pull statement NoPull"), "{}", got.title);
+    }
+
+    /// No secret value or environment value reaches the Facts snapshot or any report format,
+    /// even though the collector is handed both by the (mocked) AWS APIs.
+    #[tokio::test]
+    async fn no_secret_or_environment_value_leaks() {
+        const USER: &str = "leaky-user-7781";
+        const PASSWORD: &str = "hunter2-very-secret-PASSWORD";
+        const ENV_VALUE: &str = "env-value-DO-NOT-PRINT-4242";
+        const SECRET_REF: &str = "arn:aws:ssm:us-east-1:111122223333:parameter/db-password-SSMREF";
+        let secret_arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:reg-AbCdEf";
+
+        use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, RepositoryCredentials, Secret, TaskDefinition};
+        let td = mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(move || {
+            aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput::builder()
+                .task_definition(
+                    TaskDefinition::builder()
+                        .task_definition_arn("arn:aws:ecs:us-east-1:111122223333:task-definition/web:7")
+                        .family("web")
+                        .revision(7)
+                        .execution_role_arn(ROLE)
+                        .container_definitions(
+                            ContainerDefinition::builder()
+                                .name("web")
+                                .image("ghcr.io/acme/app:1")
+                                .environment(KeyValuePair::builder().name("API_TOKEN").value(ENV_VALUE).build())
+                                .secrets(Secret::builder().name("DB_PASSWORD").value_from(SECRET_REF).build().unwrap())
+                                .repository_credentials(RepositoryCredentials::builder().credentials_parameter(secret_arn).build().unwrap())
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&td]);
+        let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret).then_output(move || {
+            aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput::builder().arn(secret_arn).name("reg").build()
+        });
+        let value = mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_output(|| {
+            aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput::builder()
+                .secret_string(format!(r#"{{"username":"{USER}","pass":"{PASSWORD}"}}"#))
+                .build()
+        });
+        let sm = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&describe, &value]);
+        let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, Vec::<&aws_smithy_mocks::Rule>::new());
+        let clients = Clients { config: aws_config::SdkConfig::builder().build(), ecs, ecr };
+
+        let log = CallLog::default();
+        let task_definition = super::super::ecs::read_task_definition(&clients, &log, Some("web:7")).await;
+        let registry_secret = read_secret_with(&sm, &log, secret_arn).await;
+
+        let message = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: retrieved secret from Secrets Manager did not contain json key password";
+        let mut facts = world();
+        facts.failure.image = Some("ghcr.io/acme/app:1".into());
+        facts.failure.image_ref = crate::image_ref::ImageRef::parse("ghcr.io/acme/app:1").ok();
+        facts.failure.message = message.into();
+        facts.failure.classification = crate::classify::classify(message);
+        facts.task_definition = task_definition;
+        facts.identity.registry_secret = registry_secret;
+        facts.identity.secret_simulation = Fact::found(vec![SimulationResult {
+            action: "secretsmanager:GetSecretValue".into(),
+            resource: secret_arn.into(),
+            decision: "allowed".into(),
+            ..Default::default()
+        }]);
+
+        let diagnosis = judge(&facts);
+        assert_eq!(diagnosis.root_cause.code, RootCause::IamRegistrySecret, "{:?}", diagnosis.root_cause);
+        let secret_finding = diagnosis.findings.iter().find(|f| f.code == RootCause::IamRegistrySecret).unwrap();
+        assert!(secret_finding.title.contains("no password key"), "{}", secret_finding.title);
+
+        let mut outputs = vec![
+            ("facts", serde_json::to_string(&facts).unwrap()),
+            ("facts debug", format!("{facts:?}")),
+            ("diagnosis debug", format!("{diagnosis:?}")),
+        ];
+        for format in [crate::report::Format::Text, crate::report::Format::Markdown, crate::report::Format::Json] {
+            outputs.push(("report", crate::report::render(&diagnosis, format)));
+        }
+        for (what, text) in &outputs {
+            for needle in [USER, PASSWORD, ENV_VALUE, SECRET_REF, "API_TOKEN", "DB_PASSWORD"] {
+                assert!(!text.contains(needle), "{what} contains {needle}");
+            }
+        }
+        assert_eq!(facts.identity.registry_secret.value().unwrap().shape.value().unwrap().has_username, true);
+    }
+}
