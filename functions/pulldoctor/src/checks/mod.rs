@@ -9,6 +9,8 @@ pub mod ecr;
 pub mod iam;
 pub mod image;
 pub mod registry;
+#[cfg(test)]
+mod identity_worlds;
 
 use crate::diagnosis::{Finding, RootCause};
 use crate::facts::Facts;
