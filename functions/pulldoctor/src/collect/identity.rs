@@ -151,7 +151,15 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts) -> Ide
         }
     };
     let (mut execution_role, (container_instance, mut instance_role), repository_policy, lifecycle_policy, manifest, registry_secret) =
-        tokio::join!(execution_role, instance, repository_policy, lifecycle_policy, manifest, secret);
+        // Boxed: these futures are large, and tokio worker threads have small stacks.
+        tokio::join!(
+            Box::pin(execution_role),
+            Box::pin(instance),
+            Box::pin(repository_policy),
+            Box::pin(lifecycle_policy),
+            Box::pin(manifest),
+            Box::pin(secret)
+        );
 
     // Round 2: who pulls, may they, and may the execution role read the secret.
     let pull_role = match (&execution_role_arn, who) {
@@ -192,7 +200,7 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts) -> Ide
         }
         simulate(&iam, log, &role.arn, &requests).await
     };
-    let (pull_simulation, secret_simulation) = tokio::join!(pull_simulation, secret_simulation);
+    let (pull_simulation, secret_simulation) = tokio::join!(Box::pin(pull_simulation), Box::pin(secret_simulation));
 
     // Round 3: the local evaluator needs documents for each role whose simulation failed.
     let exec_needs_docs = (matches!(pull_simulation, Fact::Unreadable { .. }) && execution_role_arn.is_some())
@@ -210,7 +218,7 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts) -> Ide
             _ => {}
         }
     };
-    tokio::join!(exec_docs, instance_docs);
+    tokio::join!(Box::pin(exec_docs), Box::pin(instance_docs));
 
     IdentityFacts {
         execution_role,

@@ -138,7 +138,7 @@ pub async fn collect(clients: &Clients, failure: &PullFailure) -> Facts {
         identity: Default::default(),
     };
     // Second round: what the task, task definition and image reads said decides what to read.
-    facts.identity = identity::read(clients, &log, &facts).await;
+    facts.identity = Box::pin(identity::read(clients, &log, &facts)).await;
     facts.aws_calls = log.calls();
     facts.aws_failures = log.failed();
     facts
