@@ -966,6 +966,6 @@ mod mock_tests {
                 assert!(!text.contains(needle), "{what} contains {needle}");
             }
         }
-        assert_eq!(facts.identity.registry_secret.value().unwrap().shape.value().unwrap().has_username, true);
+        assert!(facts.identity.registry_secret.value().unwrap().shape.value().unwrap().has_username);
     }
 }
