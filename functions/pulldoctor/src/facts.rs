@@ -103,6 +103,9 @@ pub struct Facts {
     /// How many of those calls failed (not counting "does not exist" answers).
     #[serde(default)]
     pub aws_failures: u32,
+    /// Who pulls, whether they may, and what the image is (see the identity section below).
+    #[serde(default)]
+    pub identity: IdentityFacts,
 }
 
 /// The stopped task, from `DescribeTasks` or from the event's `detail`.
@@ -266,4 +269,192 @@ pub struct ImageFacts {
     pub size_bytes: Option<i64>,
     #[serde(default)]
     pub manifest_media_type: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identity and registry: who pulls, whether they may, and what is pulled
+// ---------------------------------------------------------------------------------------------
+
+/// Roles, policies, the repository's policies, the image manifest and the registry secret's
+/// shape. Secret values are never stored: [`SecretShape`] records only which keys exist.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct IdentityFacts {
+    /// The task definition's execution role (`iam:GetRole`); `NotCollected` when there is none.
+    #[serde(default)]
+    pub execution_role: Fact<RoleFacts>,
+    /// EC2 launch type: the container instance the task was placed on.
+    #[serde(default)]
+    pub container_instance: Fact<ContainerInstanceFacts>,
+    /// EC2 launch type without an execution role: the role of the instance's profile.
+    #[serde(default)]
+    pub instance_role: Fact<RoleFacts>,
+    /// `iam:SimulatePrincipalPolicy` for the role that pulls, on the ECR pull actions.
+    #[serde(default)]
+    pub pull_simulation: Fact<Vec<SimulationResult>>,
+    /// The repository policy, parsed (`ecr:GetRepositoryPolicy`, in the image's registry).
+    #[serde(default)]
+    pub repository_policy: Fact<serde_json::Value>,
+    /// The lifecycle policy, parsed; read only when the image is gone.
+    #[serde(default)]
+    pub lifecycle_policy: Fact<serde_json::Value>,
+    /// The image manifest (`ecr:BatchGetImage`); read for platform and disk failures.
+    #[serde(default)]
+    pub manifest: Fact<ManifestFacts>,
+    /// The private registry credentials secret (`repositoryCredentials`) of the failed container.
+    #[serde(default)]
+    pub registry_secret: Fact<SecretFacts>,
+    /// `iam:SimulatePrincipalPolicy` for the execution role on the secret and its KMS key.
+    #[serde(default)]
+    pub secret_simulation: Fact<Vec<SimulationResult>>,
+}
+
+/// An IAM role as `iam:GetRole` returns it, plus its policies when they had to be read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RoleFacts {
+    pub arn: String,
+    pub name: String,
+    /// Unique id (`AROA…`).
+    #[serde(default)]
+    pub role_id: Option<String>,
+    #[serde(default)]
+    pub trust_policy: Option<serde_json::Value>,
+    #[serde(default)]
+    pub permissions_boundary_arn: Option<String>,
+    /// Role tags (for `aws:PrincipalTag/*` conditions).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Inline and attached managed policies (current default version). Read only when the
+    /// policy simulator could not be used; `NotCollected` otherwise.
+    #[serde(default)]
+    pub policies: Fact<Vec<PolicyFacts>>,
+    /// The permission boundary's document, when there is one and policies were read.
+    #[serde(default)]
+    pub boundary: Fact<PolicyFacts>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyKind {
+    #[default]
+    Inline,
+    Managed,
+    Boundary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PolicyFacts {
+    pub kind: PolicyKind,
+    pub name: String,
+    #[serde(default)]
+    pub arn: Option<String>,
+    /// Default version id of a managed policy.
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub document: Fact<serde_json::Value>,
+}
+
+/// One `EvaluationResult` of `iam:SimulatePrincipalPolicy`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SimulationResult {
+    pub action: String,
+    pub resource: String,
+    /// `allowed`, `implicitDeny` or `explicitDeny`, as IAM says.
+    pub decision: String,
+    /// Policies whose statements decided (`SourcePolicyId`, e.g. the inline policy name).
+    #[serde(default)]
+    pub matched_policies: Vec<String>,
+    /// Condition keys the simulator needed and did not have.
+    #[serde(default)]
+    pub missing_context: Vec<String>,
+    /// `false` when the permission boundary did not allow the action.
+    #[serde(default)]
+    pub allowed_by_boundary: Option<bool>,
+    /// `false` when an organization SCP denied it.
+    #[serde(default)]
+    pub allowed_by_organizations: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ContainerInstanceFacts {
+    pub arn: String,
+    #[serde(default)]
+    pub ec2_instance_id: Option<String>,
+    /// Container instance attribute `ecs.cpu-architecture` (`x86_64`, `arm64`).
+    #[serde(default)]
+    pub cpu_architecture: Option<String>,
+    /// Container instance attribute `ecs.os-type` (`linux`, `windows`).
+    #[serde(default)]
+    pub os_type: Option<String>,
+    /// The EC2 instance's profile (`ec2:DescribeInstances`), when it was read.
+    #[serde(default)]
+    pub instance_profile_arn: Option<String>,
+}
+
+/// An image manifest or index, reduced to what the checks use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ManifestFacts {
+    #[serde(default)]
+    pub digest: Option<String>,
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// An OCI index or Docker manifest list.
+    #[serde(default)]
+    pub is_index: bool,
+    /// Index entries' platforms (attestation entries left out). Empty for a single manifest.
+    #[serde(default)]
+    pub platforms: Vec<PlatformFacts>,
+    /// Single manifest: the config blob digest (its architecture is inside that blob).
+    #[serde(default)]
+    pub config_digest: Option<String>,
+    /// Sum of the compressed layer sizes, when the manifest lists layers.
+    #[serde(default)]
+    pub layers_bytes: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PlatformFacts {
+    pub os: String,
+    pub architecture: String,
+    #[serde(default)]
+    pub variant: Option<String>,
+}
+
+impl std::fmt::Display for PlatformFacts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The registry credentials secret: where it is and its *shape*. Never its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SecretFacts {
+    #[serde(default)]
+    pub arn: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The customer managed KMS key, as Secrets Manager names it; `None` = `aws/secretsmanager`.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    #[serde(default)]
+    pub shape: Fact<SecretShape>,
+}
+
+/// Which keys the secret holds — booleans and a count only, so no value can leak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SecretShape {
+    /// The secret string is a JSON object.
+    pub json_object: bool,
+    pub has_username: bool,
+    pub has_password: bool,
+    /// `username` and `password` are non-empty strings.
+    #[serde(default)]
+    pub values_are_strings: bool,
+    /// The secret is binary (`SecretBinary`), which ECS cannot use for registry credentials.
+    #[serde(default)]
+    pub binary: bool,
 }

@@ -13,6 +13,7 @@ pub mod image_ref;
 pub mod classify;
 pub mod intake;
 pub mod facts;
+pub mod policy;
 pub mod collect;
 pub mod checks;
 pub mod rank;

@@ -1,10 +1,17 @@
 //! Identity checks: who pulls the image, and whether that identity is configured.
 
+use serde_json::json;
+
 use super::console;
 use super::ecr::task_definition_suffix;
+use crate::collect::identity::{PULL_ACTIONS, TOKEN_ACTION};
 use crate::diagnosis::{Finding, RootCause};
-use crate::facts::{Fact, Facts, TaskDefinitionFacts};
+use crate::facts::{Fact, Facts, PolicyFacts, PolicyKind, RoleFacts, SimulationResult, TaskDefinitionFacts};
 use crate::image_ref::RegistryKind;
+use crate::policy::{
+    self, evaluate_identity, matching, statements, Context, Decision, Effect, Labeled, Principal, Request, StatementRef,
+    Truth,
+};
 
 /// How the launch type decides who authenticates the pull.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +111,447 @@ pub fn role_name(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
+/// Which role pulls the image, and the root cause that names its permissions.
+#[derive(Debug, Clone)]
+pub struct PullRole<'a> {
+    pub code: RootCause,
+    /// `execution role` or `container instance role`.
+    pub kind: &'static str,
+    /// Known even when the role itself could not be read (execution role).
+    pub arn: Option<String>,
+    pub fact: &'a Fact<RoleFacts>,
+}
+
+/// The execution role when the task definition has one (the agent always prefers it), else on
+/// EC2 the container instance role; `None` when nothing pulls with a role.
+pub fn pull_role(facts: &Facts) -> Option<PullRole<'_>> {
+    let td = facts.task_definition.value()?;
+    if let Some(arn) = &td.execution_role_arn {
+        return Some(PullRole {
+            code: RootCause::IamExecutionRolePermissions,
+            kind: "execution role",
+            arn: Some(arn.clone()),
+            fact: &facts.identity.execution_role,
+        });
+    }
+    if puller(facts, Some(td)) == Puller::Ec2 {
+        return Some(PullRole {
+            code: RootCause::IamInstanceRolePermissions,
+            kind: "container instance role",
+            arn: facts.identity.instance_role.value().map(|r| r.arn.clone()),
+            fact: &facts.identity.instance_role,
+        });
+    }
+    None
+}
+
+/// The account of an ARN (`arn:aws:iam::111122223333:role/x` → `111122223333`).
+pub fn arn_account(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|a| !a.is_empty())
+}
+
+/// What is known about the principal making the pull, as a policy request context.
+pub fn principal_context(role_arn: &str, role: Option<&RoleFacts>) -> (Principal, Context) {
+    let account = arn_account(role_arn).map(str::to_string);
+    let mut ctx = Context::new()
+        .set("aws:PrincipalArn", role_arn)
+        .set("aws:PrincipalType", "AssumedRole")
+        .set("aws:SecureTransport", "true");
+    if let Some(a) = &account {
+        ctx = ctx.set("aws:PrincipalAccount", a.clone());
+    }
+    if let Some(role) = role {
+        for (k, v) in &role.tags {
+            ctx = ctx.set(&format!("aws:PrincipalTag/{k}"), v.clone());
+        }
+    }
+    let principal = Principal {
+        arn: Some(role_arn.to_string()),
+        id: role.and_then(|r| r.role_id.clone()),
+        account,
+        service: None,
+    };
+    (principal, ctx)
+}
+
+const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
+
+/// IAM_EXECUTION_ROLE_TRUST — ECS gets the execution role's credentials by assuming it as the
+/// service principal `ecs-tasks.amazonaws.com`. If the role was deleted (or the ARN is wrong), or
+/// its trust policy names another principal (`ecs.amazonaws.com`, `ec2.amazonaws.com`…), or a
+/// condition such as `aws:SourceAccount`/`aws:SourceArn` does not match this task, ECS has no
+/// credentials to fetch the registry token or secret, and the pull fails before it starts.
+pub fn check_execution_role_trust(facts: &Facts) -> Vec<Finding> {
+    let code = RootCause::IamExecutionRoleTrust;
+    let Some(td) = facts.task_definition.value() else { return vec![] };
+    let Some(arn) = td.execution_role_arn.as_deref() else { return vec![] };
+    let url = console::iam_role(facts.region.as_deref().unwrap_or("us-east-1"), role_name(arn));
+    let role = match &facts.identity.execution_role {
+        Fact::Found { value } => value,
+        Fact::NotFound { detail } => {
+            return vec![Finding::fail(code, format!("The execution role {} does not exist", role_name(arn)))
+                .resource(arn)
+                .evidence("execution_role_arn", arn)
+                .evidence("iam_answer", detail.as_str())
+                .remediation(format!(
+                    "Create the role {name} trusted by {ECS_TASKS} with the AWS managed policy \
+                     AmazonECSTaskExecutionRolePolicy, or point executionRoleArn in the task definition{td} at an \
+                     existing execution role, then deploy a new revision.",
+                    name = role_name(arn),
+                    td = task_definition_suffix(facts),
+                ))]
+        }
+        gap => {
+            return vec![Finding::unknown(code, "Could not read the execution role", gap.gap().unwrap_or_default()).resource(arn)]
+        }
+    };
+    let Some(trust) = &role.trust_policy else {
+        return vec![Finding::unknown(code, "Could not read the execution role's trust policy", "iam:GetRole returned no trust policy")
+            .resource(arn)];
+    };
+    let service = Principal { service: Some(ECS_TASKS.into()), ..Default::default() };
+    let account = facts.account.clone().or_else(|| facts.task.arn.as_deref().and_then(arn_account).map(str::to_string));
+    let mut ctx = Context::new();
+    if let Some(a) = &account {
+        ctx = ctx.set("aws:SourceAccount", a.clone());
+    }
+    // ECS names the task (or its cluster) as the source; which one is not documented precisely,
+    // so a condition holds only if it holds for both.
+    let sources: Vec<String> = [facts.task.arn.clone(), facts.task.cluster_arn.clone()].into_iter().flatten().collect();
+    if !sources.is_empty() {
+        ctx = ctx.one_of("aws:SourceArn", sources);
+    }
+    let req = Request { action: "sts:AssumeRole", resource: &role.arn, principal: Some(&service), context: &ctx };
+    let doc = Labeled { label: "trust policy", document: trust };
+    let deny = matching(&doc, &req, Effect::Deny);
+    let allow = matching(&doc, &req, Effect::Allow);
+    let trusted = trusted_principals(trust);
+    let base = |f: Finding| {
+        f.resource(arn)
+            .console_url(url.clone())
+            .evidence("execution_role_arn", arn)
+            .evidence("trusted_principals", json!(trusted))
+    };
+    let fix = format!(
+        "Edit the trust relationship of role {name} so that it allows sts:AssumeRole for the service principal \
+         {ECS_TASKS}{cond}.",
+        name = role.name,
+        cond = account
+            .as_deref()
+            .map(|a| format!(" (optionally limited with aws:SourceAccount = {a})"))
+            .unwrap_or_default(),
+    );
+    let finding = match (deny.truth, allow.truth) {
+        (Truth::Yes, _) => base(Finding::fail(code, format!("The trust policy of {} denies {ECS_TASKS}", role.name)))
+            .evidence("statements", statement_list(&deny.statements))
+            .remediation(format!("Remove or narrow the Deny statement {}. {fix}", names(&deny.statements))),
+        (_, Truth::No) => {
+            let others = if trusted.is_empty() { "no service".to_string() } else { trusted.join(", ") };
+            let conditional = statements_for_principal(trust, ECS_TASKS);
+            let title = if conditional {
+                format!("The trust policy of {} lets {ECS_TASKS} assume it only under conditions this task does not meet", role.name)
+            } else {
+                format!("The execution role {} trusts {others}, not {ECS_TASKS}", role.name)
+            };
+            base(Finding::fail(code, title)).evidence("task_account", account.clone()).remediation(fix)
+        }
+        (Truth::Maybe, _) | (_, Truth::Maybe) => base(Finding::unknown(
+            code,
+            format!("Whether {ECS_TASKS} may assume {} depends on conditions pulldoctor cannot evaluate", role.name),
+            unresolved_text(deny.statements.iter().chain(&allow.statements)),
+        ))
+        .evidence("statements", statement_list(&allow.statements)),
+        (Truth::No, Truth::Yes) => base(Finding::pass(code, format!("The execution role {} trusts {ECS_TASKS}", role.name)))
+            .evidence("statements", statement_list(&allow.statements)),
+    };
+    vec![finding]
+}
+
+/// Service principals in Allow statements of a trust policy.
+fn trusted_principals(trust: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> = statements(trust)
+        .into_iter()
+        .filter(|s| s.get("Effect").and_then(|e| e.as_str()).is_some_and(|e| e.eq_ignore_ascii_case("allow")))
+        .filter_map(|s| s.get("Principal"))
+        .flat_map(|p| match p {
+            serde_json::Value::String(s) => vec![s.clone()],
+            serde_json::Value::Object(m) => m.values().flat_map(|v| policy::strings(v)).map(str::to_string).collect(),
+            _ => vec![],
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn statements_for_principal(trust: &serde_json::Value, service: &str) -> bool {
+    statements(trust).into_iter().any(|s| {
+        s.pointer("/Principal/Service").is_some_and(|v| policy::strings(v).contains(&service)) && s.get("Condition").is_some()
+    })
+}
+
+fn statement_list(statements: &[StatementRef]) -> serde_json::Value {
+    json!(statements.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+}
+
+fn names(statements: &[StatementRef]) -> String {
+    statements.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+fn unresolved_text<'a>(statements: impl Iterator<Item = &'a StatementRef>) -> String {
+    let parts: Vec<String> = statements
+        .filter(|s| !s.unresolved.is_empty())
+        .map(|s| format!("{s}: {}", s.unresolved.join(" and ")))
+        .collect();
+    if parts.is_empty() {
+        "conditions could not be evaluated".into()
+    } else {
+        format!("cannot evaluate {}", parts.join("; "))
+    }
+}
+
+/// The verdict on one action, from the simulator or the local evaluator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionVerdict {
+    pub action: String,
+    pub resource: String,
+    pub decision: Decision,
+    /// Why, in words: the statement, boundary or SCP that decided, or the unresolved condition.
+    pub why: String,
+}
+
+/// How permissions were judged (named in every finding).
+pub const VIA_SIMULATOR: &str = "iam:SimulatePrincipalPolicy";
+pub const VIA_LOCAL: &str = "local evaluation of the role's policies (SCPs and session policies not visible)";
+
+/// Verdicts from simulator results.
+pub fn verdicts_from_simulation(results: &[SimulationResult]) -> Vec<ActionVerdict> {
+    results
+        .iter()
+        .map(|r| {
+            let mut reasons = vec![];
+            if r.allowed_by_organizations == Some(false) {
+                reasons.push("an organization SCP does not allow it".to_string());
+            }
+            if r.allowed_by_boundary == Some(false) {
+                reasons.push("the permission boundary does not allow it".to_string());
+            }
+            let policies = r.matched_policies.join(", ");
+            let decision = if !r.missing_context.is_empty() {
+                reasons.push(format!("the answer depends on condition keys {}", r.missing_context.join(", ")));
+                Decision::Unknown
+            } else {
+                match r.decision.as_str() {
+                    "allowed" => Decision::Allowed,
+                    "explicitDeny" => Decision::ExplicitDeny,
+                    "implicitDeny" => Decision::ImplicitDeny,
+                    _ => Decision::Unknown,
+                }
+            };
+            match decision {
+                Decision::ExplicitDeny if !policies.is_empty() => reasons.insert(0, format!("explicitly denied by {policies}")),
+                Decision::ExplicitDeny if reasons.is_empty() => reasons.push("explicitly denied".into()),
+                Decision::ImplicitDeny if reasons.is_empty() => reasons.push("no policy of the role allows it".into()),
+                Decision::Allowed if !policies.is_empty() => reasons.push(format!("allowed by {policies}")),
+                _ => {}
+            }
+            ActionVerdict { action: r.action.clone(), resource: r.resource.clone(), decision, why: reasons.join("; ") }
+        })
+        .collect()
+}
+
+/// Verdicts from the role's policy documents, for (action, resource) requests.
+pub fn verdicts_from_policies(
+    role: &RoleFacts,
+    requests: &[(&str, &str)],
+    ctx: &Context,
+) -> Result<Vec<ActionVerdict>, String> {
+    let policies = match &role.policies {
+        Fact::Found { value } => value,
+        gap => return Err(format!("the role's policies could not be read: {}", gap.gap().unwrap_or_default())),
+    };
+    let labels: Vec<String> = policies.iter().map(policy_label).collect();
+    let unreadable: Vec<String> = policies
+        .iter()
+        .zip(&labels)
+        .filter_map(|(p, l)| p.document.gap().map(|g| format!("{l} ({g})")))
+        .collect();
+    let docs: Vec<Labeled> = policies
+        .iter()
+        .zip(&labels)
+        .filter_map(|(p, l)| p.document.value().map(|d| Labeled { label: l, document: d }))
+        .collect();
+    let boundary_label;
+    let boundary = match (&role.permissions_boundary_arn, &role.boundary) {
+        (None, _) => None,
+        (Some(_), Fact::Found { value }) => match value.document.value() {
+            Some(d) => {
+                boundary_label = format!("permission boundary {}", value.name);
+                Some(Labeled { label: &boundary_label, document: d })
+            }
+            None => return Err(format!("the permission boundary {} could not be read", value.name)),
+        },
+        (Some(arn), gap) => return Err(format!("the permission boundary {arn} could not be read: {}", gap.gap().unwrap_or_default())),
+    };
+    Ok(requests
+        .iter()
+        .map(|(action, resource)| {
+            let req = Request { action, resource, principal: None, context: ctx };
+            let e = evaluate_identity(&docs, boundary.as_ref(), &req);
+            let (mut decision, mut why) = match e.decision {
+                Decision::ExplicitDeny => {
+                    let certain: Vec<&StatementRef> = e.denies.iter().filter(|s| s.unresolved.is_empty()).collect();
+                    (Decision::ExplicitDeny, format!("explicitly denied by {}", certain.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")))
+                }
+                Decision::ImplicitDeny if e.boundary_allows == Some(Truth::No) && !e.allows.is_empty() => {
+                    (Decision::ImplicitDeny, "the permission boundary does not allow it".to_string())
+                }
+                Decision::ImplicitDeny => (Decision::ImplicitDeny, "no policy of the role allows it".to_string()),
+                Decision::Unknown => (Decision::Unknown, unresolved_text(e.denies.iter().chain(&e.allows))),
+                Decision::Allowed => (Decision::Allowed, format!("allowed by {}", names(&e.allows))),
+            };
+            if !unreadable.is_empty() && decision != Decision::ExplicitDeny {
+                decision = Decision::Unknown;
+                why = format!("{why}; but {} could not be read", unreadable.join(", "));
+            }
+            ActionVerdict { action: action.to_string(), resource: resource.to_string(), decision, why }
+        })
+        .collect())
+}
+
+fn policy_label(p: &PolicyFacts) -> String {
+    match p.kind {
+        PolicyKind::Inline => format!("inline policy {}", p.name),
+        PolicyKind::Managed => format!("managed policy {}", p.name),
+        PolicyKind::Boundary => format!("permission boundary {}", p.name),
+    }
+}
+
+/// IAM_EXECUTION_ROLE_PERMISSIONS — the execution role must allow `ecr:GetAuthorizationToken`
+/// (on `*`) and `ecr:BatchCheckLayerAvailability`, `ecr:GetDownloadUrlForLayer`,
+/// `ecr:BatchGetImage` on the repository. A missing allow, an explicit deny, a permission
+/// boundary or an SCP that leaves one out makes ECR answer 403 / "not authorized".
+pub fn check_execution_role_permissions(facts: &Facts) -> Vec<Finding> {
+    check_pull_permissions(facts, RootCause::IamExecutionRolePermissions)
+}
+
+/// IAM_INSTANCE_ROLE_PERMISSIONS — on EC2 without an execution role, the ECS agent pulls from ECR
+/// with the container instance's role (instance profile), which needs the same four ECR actions
+/// (the AWS managed policy AmazonEC2ContainerServiceforEC2Role or AmazonEC2ContainerRegistryReadOnly
+/// grants them). An instance without a profile cannot pull from ECR at all.
+pub fn check_instance_role_permissions(facts: &Facts) -> Vec<Finding> {
+    check_pull_permissions(facts, RootCause::IamInstanceRolePermissions)
+}
+
+fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
+    let Some(image) = facts.failure.image_ref.as_ref() else { return vec![] };
+    let Some((account, region)) = image.ecr() else { return vec![] };
+    let Some(who) = pull_role(facts) else { return vec![] };
+    if who.code != code {
+        return vec![];
+    }
+    let role = match who.fact {
+        Fact::Found { value } => value,
+        // A missing execution role is reported by the trust check.
+        Fact::NotFound { .. } if code == RootCause::IamExecutionRolePermissions => return vec![],
+        Fact::NotFound { detail } => {
+            return vec![Finding::fail(code, "The container instance has no IAM role to pull from ECR")
+                .resource(facts.task.container_instance_arn.clone().unwrap_or_default())
+                .evidence("detail", detail.as_str())
+                .remediation(
+                    "Attach an instance profile whose role has the AWS managed policy AmazonEC2ContainerServiceforEC2Role \
+                     (or AmazonEC2ContainerRegistryReadOnly) to the container instances (launch template), or give the \
+                     task definition an execution role.",
+                )]
+        }
+        gap => {
+            return vec![Finding::unknown(code, format!("Could not read the {}", who.kind), gap.gap().unwrap_or_default())
+                .resource(who.arn.unwrap_or_default())]
+        }
+    };
+    let repository_arn = facts
+        .repository
+        .value()
+        .and_then(|r| r.arn.clone())
+        .unwrap_or_else(|| crate::collect::identity::repository_arn(&role.arn, region, account, &image.repository));
+    let (verdicts, via) = match &facts.identity.pull_simulation {
+        Fact::Found { value } => (verdicts_from_simulation(value), VIA_SIMULATOR),
+        sim_gap => {
+            let (_, mut ctx) = principal_context(&role.arn, Some(role));
+            ctx = ctx.set("aws:RequestedRegion", region).set("aws:ResourceAccount", account);
+            let mut requests: Vec<(&str, &str)> = vec![(TOKEN_ACTION, "*")];
+            requests.extend(PULL_ACTIONS.iter().map(|a| (*a, repository_arn.as_str())));
+            match verdicts_from_policies(role, &requests, &ctx) {
+                Ok(v) => (v, VIA_LOCAL),
+                Err(e) => {
+                    return vec![Finding::unknown(
+                        code,
+                        format!("Could not judge the ECR permissions of the {} {}", who.kind, role.name),
+                        format!("simulator: {}; {e}", sim_gap.gap().unwrap_or("not run")),
+                    )
+                    .resource(role.arn.clone())]
+                }
+            }
+        }
+    };
+    permissions_finding(facts, code, who.kind, role, &repository_arn, &verdicts, via)
+}
+
+fn permissions_finding(
+    facts: &Facts,
+    code: RootCause,
+    kind: &str,
+    role: &RoleFacts,
+    repository_arn: &str,
+    verdicts: &[ActionVerdict],
+    via: &str,
+) -> Vec<Finding> {
+    let url = console::iam_role(facts.region.as_deref().unwrap_or("us-east-1"), &role.name);
+    let denied: Vec<&ActionVerdict> =
+        verdicts.iter().filter(|v| matches!(v.decision, Decision::ExplicitDeny | Decision::ImplicitDeny)).collect();
+    let unknown: Vec<&ActionVerdict> = verdicts.iter().filter(|v| v.decision == Decision::Unknown).collect();
+    let evidence = json!(verdicts
+        .iter()
+        .map(|v| json!({"action": v.action, "resource": v.resource, "decision": v.decision.as_str(), "why": v.why}))
+        .collect::<Vec<_>>());
+    let finding = if !denied.is_empty() {
+        let actions: Vec<&str> = denied.iter().map(|v| v.action.as_str()).collect();
+        let explicit = denied.iter().find(|v| v.decision == Decision::ExplicitDeny);
+        let fix = match explicit {
+            Some(v) => format!("Remove or narrow the deny ({}), then make sure", v.why),
+            None => "Make sure".to_string(),
+        };
+        Finding::fail(code, format!("The {kind} {} may not {}: {}", role.name, actions.join(", "), denied[0].why))
+            .remediation(format!(
+                "{fix} the {kind} {name} allows ecr:GetAuthorizationToken on * and ecr:BatchCheckLayerAvailability, \
+                 ecr:GetDownloadUrlForLayer, ecr:BatchGetImage on {repository_arn} — the AWS managed policy {managed} \
+                 grants them.{boundary}",
+                name = role.name,
+                managed = if kind == "execution role" { "AmazonECSTaskExecutionRolePolicy" } else { "AmazonEC2ContainerRegistryReadOnly" },
+                boundary = if role.permissions_boundary_arn.is_some() || denied.iter().any(|v| v.why.contains("boundary") || v.why.contains("SCP")) {
+                    " A permission boundary or SCP must allow these actions too."
+                } else {
+                    ""
+                },
+            ))
+    } else if !unknown.is_empty() {
+        Finding::unknown(
+            code,
+            format!("Could not fully judge whether the {kind} {} may pull", role.name),
+            unknown.iter().map(|v| format!("{}: {}", v.action, v.why)).collect::<Vec<_>>().join("; "),
+        )
+    } else {
+        Finding::pass(code, format!("The {kind} {} may pull from {}", role.name, repository_arn))
+    };
+    vec![finding
+        .resource(role.arn.clone())
+        .console_url(url)
+        .evidence("role_arn", role.arn.as_str())
+        .evidence("repository_arn", repository_arn)
+        .evidence("evaluated_with", via)
+        .evidence("actions", evidence)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +600,261 @@ mod tests {
         let got = check_execution_role_present(&f);
         assert_eq!(got[0].status, Status::Unknown);
         assert!(got[0].evidence["reason"].as_str().unwrap().contains("ecs:DescribeTaskDefinition"));
+    }
+}
+
+/// Shared by the identity and registry tests: a Fargate task pulling from ECR with an execution
+/// role whose trust policy is right and whose simulation allows the pull.
+#[cfg(test)]
+pub(crate) mod identity_fixtures {
+    use serde_json::json;
+
+    use crate::checks::ecr::fixtures::{facts, IMAGE};
+    use crate::facts::{Fact, Facts, PolicyFacts, PolicyKind, RepositoryFacts, RoleFacts, SimulationResult};
+
+    pub const ACCOUNT: &str = "111122223333";
+    pub const ROLE: &str = "arn:aws:iam::111122223333:role/ecsTaskExecutionRole";
+    pub const REPO_ARN: &str = "arn:aws:ecr:us-east-1:111122223333:repository/team/app";
+    pub const TASK: &str = "arn:aws:ecs:us-east-1:111122223333:task/prod/0123456789abcdef";
+    pub const CLUSTER: &str = "arn:aws:ecs:us-east-1:111122223333:cluster/prod";
+
+    pub fn trust(service: &str) -> serde_json::Value {
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+    }
+
+    pub fn role(arn: &str) -> RoleFacts {
+        RoleFacts {
+            arn: arn.into(),
+            name: arn.rsplit('/').next().unwrap().into(),
+            role_id: Some("AROAEXAMPLEID".into()),
+            trust_policy: Some(trust("ecs-tasks.amazonaws.com")),
+            ..Default::default()
+        }
+    }
+
+    pub fn execution_policy() -> PolicyFacts {
+        PolicyFacts {
+            kind: PolicyKind::Managed,
+            name: "AmazonECSTaskExecutionRolePolicy".into(),
+            arn: Some("arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy".into()),
+            version: Some("v1".into()),
+            document: Fact::found(json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
+                "ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchGetImage", "logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}]})),
+        }
+    }
+
+    pub fn inline(name: &str, document: serde_json::Value) -> PolicyFacts {
+        PolicyFacts { kind: PolicyKind::Inline, name: name.into(), document: Fact::found(document), ..Default::default() }
+    }
+
+    pub fn sim(action: &str, decision: &str) -> SimulationResult {
+        SimulationResult {
+            action: action.into(),
+            resource: if action == "ecr:GetAuthorizationToken" { "*".into() } else { REPO_ARN.into() },
+            decision: decision.into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn all_allowed() -> Vec<SimulationResult> {
+        ["ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
+            .iter()
+            .map(|a| sim(a, "allowed"))
+            .collect()
+    }
+
+    pub fn world() -> Facts {
+        let mut f = facts(IMAGE);
+        f.account = Some(ACCOUNT.into());
+        f.region = Some("us-east-1".into());
+        f.task.arn = Some(TASK.into());
+        f.task.cluster_arn = Some(CLUSTER.into());
+        f.task.launch_type = Some("FARGATE".into());
+        f.failure.container = Some("web".into());
+        f.repository = Fact::found(RepositoryFacts { name: "team/app".into(), arn: Some(REPO_ARN.into()), ..Default::default() });
+        if let Fact::Found { value } = &mut f.task_definition {
+            value.execution_role_arn = Some(ROLE.into());
+            value.containers = vec![crate::facts::ContainerDefinitionFacts {
+                name: Some("web".into()),
+                image: Some(IMAGE.into()),
+                registry_credentials_secret: None,
+            }];
+        }
+        f.identity.execution_role = Fact::found(role(ROLE));
+        f.identity.pull_simulation = Fact::found(all_allowed());
+        f.identity.repository_policy = Fact::NotFound { detail: "RepositoryPolicyNotFoundException".into() };
+        f
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use serde_json::json;
+
+    use super::identity_fixtures::*;
+    use super::*;
+    use crate::diagnosis::Status;
+
+    #[test]
+    fn trust_table() {
+        let cond = |c: serde_json::Value| {
+            json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole", "Condition": c}]})
+        };
+        // (name, execution role fact, expected status, title contains)
+        let with_trust = |t: serde_json::Value| Fact::found(RoleFacts { trust_policy: Some(t), ..role(ROLE) });
+        let cases: Vec<(&str, Fact<RoleFacts>, Status, &str)> = vec![
+            ("ecs-tasks", Fact::found(role(ROLE)), Status::Pass, "trusts ecs-tasks.amazonaws.com"),
+            ("wrong service ecs", with_trust(trust("ecs.amazonaws.com")), Status::Fail, "trusts ecs.amazonaws.com, not ecs-tasks"),
+            ("wrong service ec2", with_trust(trust("ec2.amazonaws.com")), Status::Fail, "trusts ec2.amazonaws.com"),
+            ("deleted", Fact::NotFound { detail: "NoSuchEntity (The role with name ecsTaskExecutionRole cannot be found.)".into() }, Status::Fail, "does not exist"),
+            ("unreadable", Fact::Unreadable { reason: "AccessDenied: iam:GetRole".into() }, Status::Unknown, "Could not read"),
+            ("source account matches", with_trust(cond(json!({"StringEquals": {"aws:SourceAccount": ACCOUNT}}))), Status::Pass, "trusts"),
+            ("source account differs", with_trust(cond(json!({"StringEquals": {"aws:SourceAccount": "999988887777"}}))), Status::Fail, "only under conditions"),
+            ("source arn account-wide", with_trust(cond(json!({"ArnLike": {"aws:SourceArn": "arn:aws:ecs:us-east-1:111122223333:*"}}))), Status::Pass, "trusts"),
+            ("source arn other region", with_trust(cond(json!({"ArnLike": {"aws:SourceArn": "arn:aws:ecs:eu-west-1:111122223333:*"}}))), Status::Fail, "only under conditions"),
+            ("org condition", with_trust(cond(json!({"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}))), Status::Unknown, "depends on conditions"),
+            ("explicit deny", with_trust(json!({"Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"},
+                {"Sid": "NoTasks", "Effect": "Deny", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:*"}]})), Status::Fail, "denies"),
+            ("account principal only", with_trust(json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "sts:AssumeRole"}]})), Status::Fail, "not ecs-tasks"),
+        ];
+        for (name, fact, status, title) in cases {
+            let mut f = world();
+            f.identity.execution_role = fact;
+            let got = check_execution_role_trust(&f);
+            assert_eq!(got.len(), 1, "{name}");
+            assert_eq!(got[0].status, status, "{name}: {:?}", got[0]);
+            assert!(got[0].title.contains(title), "{name}: {}", got[0].title);
+            if status == Status::Fail {
+                assert!(got[0].remediation.as_deref().unwrap().contains("ecs-tasks.amazonaws.com") || name == "deleted", "{name}");
+                assert_eq!(got[0].resource.as_deref(), Some(ROLE), "{name}");
+            }
+        }
+        let mut f = world();
+        if let Fact::Found { value } = &mut f.task_definition {
+            value.execution_role_arn = None;
+        }
+        assert!(check_execution_role_trust(&f).is_empty(), "no execution role: the missing-role check reports");
+    }
+
+    #[test]
+    fn simulator_table() {
+        let boundary = SimulationResult { allowed_by_boundary: Some(false), ..sim("ecr:BatchGetImage", "implicitDeny") };
+        let scp = SimulationResult { allowed_by_organizations: Some(false), ..sim("ecr:BatchGetImage", "explicitDeny") };
+        let explicit = SimulationResult { matched_policies: vec!["deny-pull".into()], ..sim("ecr:BatchGetImage", "explicitDeny") };
+        let context = SimulationResult { missing_context: vec!["aws:SourceVpce".into()], ..sim("ecr:BatchGetImage", "implicitDeny") };
+        let with = |r: SimulationResult| {
+            let mut all = all_allowed();
+            all.retain(|x| x.action != r.action);
+            all.push(r);
+            all
+        };
+        // (name, results, status, title contains)
+        let cases: Vec<(&str, Vec<SimulationResult>, Status, &str)> = vec![
+            ("all allowed", all_allowed(), Status::Pass, "may pull"),
+            ("implicit deny", with(sim("ecr:BatchGetImage", "implicitDeny")), Status::Fail, "may not ecr:BatchGetImage: no policy of the role allows it"),
+            ("explicit deny", with(explicit), Status::Fail, "explicitly denied by deny-pull"),
+            ("boundary", with(boundary), Status::Fail, "permission boundary does not allow it"),
+            ("scp", with(scp), Status::Fail, "organization SCP"),
+            ("token denied", with(sim("ecr:GetAuthorizationToken", "implicitDeny")), Status::Fail, "ecr:GetAuthorizationToken"),
+            ("missing context", with(context), Status::Unknown, "Could not fully judge"),
+        ];
+        for (name, results, status, title) in cases {
+            let mut f = world();
+            f.identity.pull_simulation = Fact::found(results);
+            let got = check_execution_role_permissions(&f);
+            assert_eq!(got[0].status, status, "{name}: {:?}", got[0]);
+            assert!(got[0].title.contains(title), "{name}: {}", got[0].title);
+            assert_eq!(got[0].evidence["evaluated_with"], VIA_SIMULATOR, "{name}");
+            assert_eq!(got[0].code, RootCause::IamExecutionRolePermissions);
+        }
+    }
+
+    #[test]
+    fn local_evaluator_table() {
+        let deny = inline("deny-pull", json!({"Statement": [{"Sid": "NoPull", "Effect": "Deny", "Action": "ecr:BatchGetImage", "Resource": "*"}]}));
+        let logs = inline("logs", json!({"Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}));
+        let unreadable = PolicyFacts { document: Fact::Unreadable { reason: "AccessDenied: iam:GetPolicyVersion".into() }, ..execution_policy() };
+        let boundary_logs = PolicyFacts { kind: PolicyKind::Boundary, name: "logs-only".into(), ..logs.clone() };
+        // (name, policies, boundary, status, title contains)
+        let cases: Vec<(&str, Vec<PolicyFacts>, Option<PolicyFacts>, Status, &str)> = vec![
+            ("managed policy", vec![execution_policy()], None, Status::Pass, "may pull"),
+            ("explicit deny", vec![execution_policy(), deny], None, Status::Fail, "explicitly denied by inline policy deny-pull statement NoPull"),
+            ("nothing allows", vec![logs.clone()], None, Status::Fail, "no policy of the role allows it"),
+            ("no policies at all", vec![], None, Status::Fail, "may not ecr:GetAuthorizationToken"),
+            ("policy unreadable", vec![unreadable], None, Status::Unknown, "Could not fully judge"),
+            ("boundary excludes ecr", vec![execution_policy()], Some(boundary_logs), Status::Fail, "permission boundary does not allow it"),
+        ];
+        for (name, policies, boundary, status, title) in cases {
+            let mut f = world();
+            f.identity.pull_simulation = Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into() };
+            let mut r = role(ROLE);
+            r.policies = Fact::found(policies);
+            if let Some(b) = boundary {
+                r.permissions_boundary_arn = Some("arn:aws:iam::111122223333:policy/logs-only".into());
+                r.boundary = Fact::found(b);
+            }
+            f.identity.execution_role = Fact::found(r);
+            let got = check_execution_role_permissions(&f);
+            assert_eq!(got[0].status, status, "{name}: {:?}", got[0]);
+            assert!(got[0].title.contains(title), "{name}: {}", got[0].title);
+            assert_eq!(got[0].evidence["evaluated_with"], VIA_LOCAL, "{name}");
+        }
+        // Neither the simulator nor the documents: unknown, saying both.
+        let mut f = world();
+        f.identity.pull_simulation = Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into() };
+        let got = check_execution_role_permissions(&f);
+        assert_eq!(got[0].status, Status::Unknown);
+        assert!(got[0].evidence["reason"].as_str().unwrap().contains("iam:SimulatePrincipalPolicy"));
+    }
+
+    #[test]
+    fn instance_role_on_ec2_without_execution_role() {
+        let read_only = PolicyFacts {
+            kind: PolicyKind::Managed,
+            name: "AmazonEC2ContainerRegistryReadOnly".into(),
+            document: Fact::found(json!({"Statement": [{"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken",
+                "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:GetRepositoryPolicy",
+                "ecr:DescribeRepositories", "ecr:ListImages", "ecr:DescribeImages", "ecr:BatchGetImage"], "Resource": "*"}]})),
+            ..Default::default()
+        };
+        let instance_role = "arn:aws:iam::111122223333:role/ecsInstanceRole";
+        let setup = |policies: Vec<PolicyFacts>| {
+            let mut f = world();
+            f.task.launch_type = Some("EC2".into());
+            if let Fact::Found { value } = &mut f.task_definition {
+                value.execution_role_arn = None;
+            }
+            f.identity.execution_role = Fact::NotCollected { reason: "none".into() };
+            let mut r = role(instance_role);
+            r.policies = Fact::found(policies);
+            f.identity.instance_role = Fact::found(r);
+            f.identity.pull_simulation = Fact::Unreadable { reason: "UnknownError: iam:SimulatePrincipalPolicy".into() };
+            f
+        };
+        let ok = setup(vec![read_only]);
+        assert!(check_execution_role_permissions(&ok).is_empty());
+        let got = check_instance_role_permissions(&ok);
+        assert_eq!((got[0].code, got[0].status), (RootCause::IamInstanceRolePermissions, Status::Pass));
+        let bad = setup(vec![]);
+        let got = check_instance_role_permissions(&bad);
+        assert_eq!(got[0].status, Status::Fail);
+        assert!(got[0].title.contains("container instance role ecsInstanceRole"), "{}", got[0].title);
+        assert!(got[0].remediation.as_deref().unwrap().contains("AmazonEC2ContainerRegistryReadOnly"));
+        let mut none = setup(vec![]);
+        none.identity.instance_role = Fact::NotFound { detail: "EC2 instance i-1 has no instance profile".into() };
+        let got = check_instance_role_permissions(&none);
+        assert_eq!(got[0].status, Status::Fail);
+        assert!(got[0].title.contains("no IAM role"));
+    }
+
+    #[test]
+    fn deleted_execution_role_is_reported_once() {
+        let mut f = world();
+        f.identity.execution_role = Fact::NotFound { detail: "NoSuchEntity".into() };
+        f.identity.pull_simulation = Fact::NotCollected { reason: "role missing".into() };
+        assert!(check_execution_role_permissions(&f).is_empty());
+        assert_eq!(check_execution_role_trust(&f)[0].status, Status::Fail);
     }
 }

@@ -7,6 +7,10 @@
 
 pub mod ecr;
 pub mod iam;
+pub mod image;
+pub mod registry;
+#[cfg(test)]
+mod identity_worlds;
 
 use crate::diagnosis::{Finding, RootCause};
 use crate::facts::Facts;
@@ -24,6 +28,17 @@ pub const ALL: &[Check] = &[
     Check { code: RootCause::IamExecutionRoleMissing, name: "execution_role_present", run: iam::check_execution_role_present },
     Check { code: RootCause::EcrRepositoryNotFound, name: "ecr_repository_exists", run: ecr::check_repository_exists },
     Check { code: RootCause::EcrImageNotFound, name: "ecr_image_exists", run: ecr::check_image_exists },
+    // Identity and registry (issue 3).
+    Check { code: RootCause::IamExecutionRoleTrust, name: "execution_role_trust", run: iam::check_execution_role_trust },
+    Check { code: RootCause::IamRegistrySecret, name: "registry_secret", run: registry::check_registry_secret },
+    Check { code: RootCause::IamExecutionRolePermissions, name: "execution_role_permissions", run: iam::check_execution_role_permissions },
+    Check { code: RootCause::IamInstanceRolePermissions, name: "instance_role_permissions", run: iam::check_instance_role_permissions },
+    Check { code: RootCause::EcrRepositoryPolicy, name: "ecr_repository_policy", run: registry::check_repository_policy },
+    Check { code: RootCause::EcrImageExpired, name: "ecr_image_expired", run: registry::check_image_expired },
+    Check { code: RootCause::ImagePlatformMismatch, name: "image_platform", run: image::check_platform },
+    Check { code: RootCause::StorageEphemeral, name: "ephemeral_storage", run: image::check_storage },
+    Check { code: RootCause::RegistryRateLimit, name: "registry_rate_limit", run: registry::check_rate_limit },
+    Check { code: RootCause::RegistryAuth, name: "registry_auth", run: registry::check_registry_auth },
 ];
 
 /// Run every check against the snapshot.

@@ -6,6 +6,7 @@
 mod aws_error;
 mod ecr;
 pub mod ecs;
+pub mod identity;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -116,7 +117,7 @@ pub async fn collect(clients: &Clients, failure: &PullFailure) -> Facts {
         ecr::read_image(clients, &log, image_ref.as_ref()),
     );
 
-    Facts {
+    let mut facts = Facts {
         event_id: failure.event_id.clone(),
         account: failure.account.clone().or_else(|| arn_account(failure.task.arn.as_deref())),
         region,
@@ -132,9 +133,15 @@ pub async fn collect(clients: &Clients, failure: &PullFailure) -> Facts {
         repository,
         image_by_digest,
         image_by_tag,
-        aws_calls: log.calls(),
-        aws_failures: log.failed(),
-    }
+        aws_calls: 0,
+        aws_failures: 0,
+        identity: Default::default(),
+    };
+    // Second round: what the task, task definition and image reads said decides what to read.
+    facts.identity = Box::pin(identity::read(clients, &log, &facts)).await;
+    facts.aws_calls = log.calls();
+    facts.aws_failures = log.failed();
+    facts
 }
 
 /// `arn:aws:ecs:us-east-1:111122223333:task/…` → `us-east-1`.

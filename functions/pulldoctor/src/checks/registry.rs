@@ -1,0 +1,758 @@
+//! Registry checks: the repository's own policies (who may pull, what gets expired), private
+//! registry credentials, and what a registry answers (rejected credentials, rate limits).
+
+use serde_json::{json, Value};
+
+use super::console;
+use super::ecr::task_definition_suffix;
+use super::iam::{arn_account, principal_context, pull_role, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
+use crate::classify::Category;
+use crate::collect::identity::{kms_key_arn, PULL_ACTIONS};
+use crate::diagnosis::{Finding, RootCause};
+use crate::facts::{Fact, Facts};
+use crate::image_ref::{ImageRef, RegistryKind};
+use crate::policy::{glob, matching, Decision, Effect, Labeled, Request, StatementRef, Truth};
+
+fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
+    let image = facts.failure.image_ref.as_ref()?;
+    let (account, region) = image.ecr()?;
+    Some((image, account, region))
+}
+
+/// ECR_REPOSITORY_POLICY — a repository policy is a resource policy: an explicit Deny that matches
+/// the pulling role (by principal, `aws:PrincipalArn`, or a condition such as
+/// `aws:SourceVpce`/`aws:SourceVpc` that the pull does not meet) refuses the pull even when the
+/// role's own policies allow it. A repository in another account must also *grant* the pull to
+/// the role (or its account): the role's policies alone are not enough across accounts.
+pub fn check_repository_policy(facts: &Facts) -> Vec<Finding> {
+    let code = RootCause::EcrRepositoryPolicy;
+    let Some((image, account, region)) = ecr_image(facts) else { return vec![] };
+    if facts.repository.is_not_found() {
+        return vec![];
+    }
+    let Some(who) = pull_role(facts) else { return vec![] };
+    let Some(role_arn) = who.arn.clone() else { return vec![] };
+    let role_account = arn_account(&role_arn).unwrap_or_default().to_string();
+    let cross_account = !role_account.is_empty() && role_account != account;
+    let resource = format!("{}/{}", image.registry, image.repository);
+    let url = console::ecr_repository(region, account, &image.repository);
+    let repo_arn = facts
+        .repository
+        .value()
+        .and_then(|r| r.arn.clone())
+        .unwrap_or_else(|| crate::collect::identity::repository_arn(&role_arn, region, account, &image.repository));
+    let grant = format!(
+        "an Allow statement for principal {role_arn} (or arn:aws:iam::{role_account}:root) with actions {}",
+        PULL_ACTIONS.join(", ")
+    );
+    let base = |f: Finding| {
+        f.resource(resource.clone())
+            .console_url(url.clone())
+            .evidence("repository_arn", repo_arn.as_str())
+            .evidence("pulling_role", role_arn.as_str())
+            .evidence("cross_account", cross_account)
+    };
+    let doc = match &facts.identity.repository_policy {
+        Fact::Found { value } => value,
+        Fact::NotFound { .. } if cross_account => {
+            return vec![base(Finding::fail(
+                code,
+                format!("Repository {} in account {account} has no policy granting account {role_account}", image.repository),
+            ))
+            .remediation(format!(
+                "A repository in another account must grant the pull: add to the repository policy of {} in account \
+                 {account} {grant}.",
+                image.repository
+            ))]
+        }
+        Fact::NotFound { .. } => {
+            return vec![base(Finding::pass(code, format!("Repository {} has no repository policy", image.repository)))]
+        }
+        gap if cross_account => {
+            return vec![base(Finding::unknown(
+                code,
+                format!("Could not read the policy of repository {} in account {account}", image.repository),
+                gap.gap().unwrap_or_default(),
+            ))
+            .remediation(format!(
+                "Ask the owner of account {account} to confirm that the repository policy of {} contains {grant}, and \
+                 no Deny statement matching that role.",
+                image.repository
+            ))]
+        }
+        gap => {
+            return vec![base(Finding::unknown(code, "Could not read the repository policy", gap.gap().unwrap_or_default()))]
+        }
+    };
+    let (principal, mut ctx) = principal_context(&role_arn, who.fact.value());
+    ctx = ctx.set("aws:RequestedRegion", region).set("aws:ResourceAccount", account);
+    let policy = Labeled { label: "repository policy", document: doc };
+    let mut denies: Vec<StatementRef> = vec![];
+    let mut deny_truth = Truth::No;
+    let mut allow_truth = Truth::Yes;
+    let mut allows: Vec<StatementRef> = vec![];
+    let mut not_granted: Vec<&str> = vec![];
+    for action in PULL_ACTIONS {
+        let req = Request { action, resource: &repo_arn, principal: Some(&principal), context: &ctx };
+        let d = matching(&policy, &req, Effect::Deny);
+        deny_truth = deny_truth.or(d.truth);
+        for s in d.statements {
+            if !denies.contains(&s) {
+                denies.push(s);
+            }
+        }
+        let a = matching(&policy, &req, Effect::Allow);
+        if a.truth == Truth::No {
+            not_granted.push(action);
+        }
+        allow_truth = allow_truth.and(a.truth);
+        for s in a.statements {
+            if !allows.contains(&s) {
+                allows.push(s);
+            }
+        }
+    }
+    let statements = |list: &[StatementRef]| json!(list.iter().map(|s| s.statement.clone()).collect::<Vec<_>>());
+    let finding = if deny_truth == Truth::Yes {
+        let certain: Vec<&StatementRef> = denies.iter().filter(|s| s.unresolved.is_empty()).collect();
+        base(Finding::fail(
+            code,
+            format!(
+                "The repository policy of {} denies the pull to {}: statement {}",
+                image.repository,
+                super::iam::role_name(&role_arn),
+                certain.iter().map(|s| s.statement.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        ))
+        .evidence("deny_statements", statements(&denies))
+        .remediation(format!(
+            "Remove or narrow the Deny statement(s) {} in the repository policy of {} (account {account}) so they no \
+             longer match {role_arn}.",
+            certain.iter().map(|s| s.statement.as_str()).collect::<Vec<_>>().join(", "),
+            image.repository
+        ))
+    } else if cross_account && allow_truth == Truth::No {
+        base(Finding::fail(
+            code,
+            format!(
+                "The repository policy of {} (account {account}) does not grant {} to account {role_account}",
+                image.repository,
+                not_granted.join(", ")
+            ),
+        ))
+        .evidence("allow_statements", statements(&allows))
+        .remediation(format!("Add to the repository policy of {} in account {account} {grant}.", image.repository))
+    } else if deny_truth == Truth::Maybe || (cross_account && allow_truth == Truth::Maybe) {
+        let unresolved: Vec<String> = denies
+            .iter()
+            .chain(if cross_account { allows.iter() } else { [].iter() })
+            .filter(|s| !s.unresolved.is_empty())
+            .map(|s| format!("statement {} ({}): {}", s.statement, s.effect, s.unresolved.join(" and ")))
+            .collect();
+        base(Finding::unknown(
+            code,
+            format!("Whether the repository policy of {} lets {} pull depends on conditions", image.repository, super::iam::role_name(&role_arn)),
+            unresolved.join("; "),
+        ))
+        .remediation(
+            "Verify that the pull meets these conditions (for aws:SourceVpce/aws:SourceVpc: that the task reaches ECR \
+             through the named VPC endpoint or VPC).",
+        )
+    } else {
+        let what = if cross_account { "grants the pull and denies nothing to" } else { "denies nothing to" };
+        base(Finding::pass(code, format!("The repository policy of {} {what} {}", image.repository, super::iam::role_name(&role_arn))))
+            .evidence("allow_statements", statements(&allows))
+    };
+    vec![finding]
+}
+
+/// ECR_IMAGE_EXPIRED — a lifecycle policy expires images by count (`imageCountMoreThan`) or age
+/// (`sinceImagePushed`), selected by tag status and tag prefixes/patterns. A service that still
+/// references an expired tag — or the digest a deployment was pinned to, which becomes untagged
+/// when the tag is pushed again — then fails to pull. The check names the first rule (by
+/// priority) that selects the missing image.
+pub fn check_image_expired(facts: &Facts) -> Vec<Finding> {
+    let code = RootCause::EcrImageExpired;
+    let Some((image, account, region)) = ecr_image(facts) else { return vec![] };
+    if facts.repository.is_not_found() {
+        return vec![];
+    }
+    let tag = image.effective_tag();
+    let missing = match (&image.digest, tag) {
+        // The pinned digest is gone but the tag still exists: the old image lost its tag when the
+        // tag was pushed again, so an untagged rule removed it.
+        (Some(_), Some(_)) if facts.image_by_digest.is_not_found() && facts.image_by_tag.value().is_some() => Missing::Untagged,
+        (Some(_), Some(t)) if facts.image_by_digest.is_not_found() => Missing::Tagged(t),
+        (Some(_), None) if facts.image_by_digest.is_not_found() => Missing::Untagged,
+        (None, Some(t)) if facts.image_by_tag.is_not_found() => Missing::Tagged(t),
+        _ => return vec![],
+    };
+    let resource = image.to_string();
+    let url = console::ecr_repository(region, account, &image.repository);
+    let doc = match &facts.identity.lifecycle_policy {
+        Fact::Found { value } => value,
+        Fact::NotFound { .. } => {
+            return vec![Finding::pass(code, format!("Repository {} has no lifecycle policy", image.repository))
+                .resource(resource)
+                .evidence("note", "the image was deleted by hand or never pushed")]
+        }
+        gap => {
+            return vec![Finding::unknown(code, "Could not read the lifecycle policy", gap.gap().unwrap_or_default()).resource(resource)]
+        }
+    };
+    let mut rules: Vec<&Value> = doc.get("rules").and_then(Value::as_array).map(|r| r.iter().collect()).unwrap_or_default();
+    rules.sort_by_key(|r| r.get("rulePriority").and_then(Value::as_i64).unwrap_or(i64::MAX));
+    let Some(rule) = rules.into_iter().find(|r| rule_selects(r, &missing)) else {
+        return vec![Finding::pass(code, format!("No lifecycle rule of {} selects {}", image.repository, missing.describe()))
+            .resource(resource)
+            .console_url(url)];
+    };
+    let priority = rule.get("rulePriority").and_then(Value::as_i64);
+    let description = rule.get("description").and_then(Value::as_str).map(str::to_string);
+    let what = describe_rule(rule);
+    vec![Finding::fail(
+        code,
+        format!(
+            "{} is gone and lifecycle rule {} of {} ({what}) selects it",
+            match &missing {
+                Missing::Tagged(t) => format!("Tag {t}"),
+                Missing::Untagged => "The pinned image (now untagged)".to_string(),
+            },
+            priority.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+            image.repository,
+        ),
+    )
+    .resource(resource)
+    .console_url(url)
+    .evidence("rule_priority", priority)
+    .evidence("rule_description", description)
+    .evidence("rule", rule.clone())
+    .evidence("rule_explained", what.as_str())
+    .remediation(format!(
+        "Push the image again (or point the task definition{td} at an image that still exists) and redeploy. To keep \
+         images that deployments use, change lifecycle rule {p} so it does not select them (a higher count or age, a \
+         tag prefix that excludes release tags), or deploy by tags the rule never selects.",
+        td = task_definition_suffix(facts),
+        p = priority.map(|p| p.to_string()).unwrap_or_default(),
+    ))]
+}
+
+enum Missing<'a> {
+    Tagged(&'a str),
+    Untagged,
+}
+
+impl Missing<'_> {
+    fn describe(&self) -> String {
+        match self {
+            Missing::Tagged(t) => format!("tag {t}"),
+            Missing::Untagged => "the untagged image".into(),
+        }
+    }
+}
+
+fn rule_selects(rule: &Value, missing: &Missing) -> bool {
+    let action = rule.pointer("/action/type").and_then(Value::as_str).unwrap_or("expire");
+    if action != "expire" {
+        return false;
+    }
+    let selection = rule.get("selection").cloned().unwrap_or(Value::Null);
+    let status = selection.get("tagStatus").and_then(Value::as_str).unwrap_or("any");
+    let list = |k: &str| -> Vec<String> {
+        selection.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default()
+    };
+    match (status, missing) {
+        ("any", _) => true,
+        ("untagged", Missing::Untagged) => true,
+        ("tagged", Missing::Tagged(tag)) => {
+            let prefixes = list("tagPrefixList");
+            let patterns = list("tagPatternList");
+            (prefixes.is_empty() && patterns.is_empty())
+                || prefixes.iter().any(|p| tag.starts_with(p.as_str()))
+                || patterns.iter().any(|p| glob(p, tag, false))
+        }
+        _ => false,
+    }
+}
+
+/// "keeps the 10 most recent images tagged v*", "expires untagged images pushed more than 14 days ago".
+fn describe_rule(rule: &Value) -> String {
+    let s = rule.get("selection").cloned().unwrap_or(Value::Null);
+    let status = s.get("tagStatus").and_then(Value::as_str).unwrap_or("any");
+    let tags: Vec<String> = ["tagPrefixList", "tagPatternList"]
+        .iter()
+        .flat_map(|k| s.get(*k).and_then(Value::as_array).cloned().unwrap_or_default())
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let prefixed = |list: &[String]| {
+        list.iter().map(|p| if p.contains('*') { p.clone() } else { format!("{p}*") }).collect::<Vec<_>>().join(", ")
+    };
+    let which = match status {
+        "tagged" if !tags.is_empty() => format!("images tagged {}", prefixed(&tags)),
+        "tagged" => "tagged images".into(),
+        "untagged" => "untagged images".into(),
+        _ => "all images".into(),
+    };
+    let n = s.get("countNumber").and_then(Value::as_i64).unwrap_or_default();
+    match s.get("countType").and_then(Value::as_str) {
+        Some("imageCountMoreThan") => format!("keeps only the {n} most recent {which}"),
+        Some("sinceImagePushed") => {
+            let unit = s.get("countUnit").and_then(Value::as_str).unwrap_or("days");
+            format!("expires {which} pushed more than {n} {unit} ago")
+        }
+        _ => format!("expires {which}"),
+    }
+}
+
+/// IAM_REGISTRY_SECRET — for a private registry, ECS reads `repositoryCredentials` from Secrets
+/// Manager with the execution role before the pull: the secret must exist, the role must be
+/// allowed `secretsmanager:GetSecretValue` on it (and `kms:Decrypt` on its customer managed key),
+/// and the secret must be a JSON object with `username` and `password` keys. Only the secret's
+/// *shape* is examined; its values are never read into the snapshot or any report.
+pub fn check_registry_secret(facts: &Facts) -> Vec<Finding> {
+    let code = RootCause::IamRegistrySecret;
+    let Some(td) = facts.task_definition.value() else { return vec![] };
+    let Some(secret_id) = facts
+        .failure
+        .container
+        .as_deref()
+        .and_then(|n| td.containers.iter().find(|c| c.name.as_deref() == Some(n)))
+        .and_then(|c| c.registry_credentials_secret.clone())
+    else {
+        return vec![];
+    };
+    let secret = match &facts.identity.registry_secret {
+        Fact::Found { value } => value,
+        Fact::NotFound { detail } => {
+            return vec![Finding::fail(code, format!("The registry credentials secret {} does not exist", short_secret(&secret_id)))
+                .resource(secret_id.clone())
+                .evidence("secret", secret_id.as_str())
+                .evidence("secrets_manager_answer", detail.as_str())
+                .remediation(format!(
+                    "Create the secret in Secrets Manager (in the task's region) as a JSON object with username and \
+                     password keys, or correct repositoryCredentials.credentialsParameter in the task definition{td}.",
+                    td = task_definition_suffix(facts)
+                ))]
+        }
+        gap => {
+            return vec![Finding::unknown(code, "Could not read the registry credentials secret", gap.gap().unwrap_or_default())
+                .resource(secret_id.clone())
+                .remediation("Verify that the secret exists and is a JSON object with username and password keys.")]
+        }
+    };
+    let secret_arn = secret.arn.clone().unwrap_or_else(|| secret_id.clone());
+    let mut problems: Vec<String> = vec![];
+    let mut unknowns: Vec<String> = vec![];
+    let mut fixes: Vec<String> = vec![];
+
+    // Shape.
+    match &secret.shape {
+        Fact::Found { value: s } => {
+            if s.binary {
+                problems.push("the secret is binary, not a JSON string".into());
+            } else if !s.json_object {
+                problems.push("the secret is not a JSON object".into());
+            } else {
+                let missing: Vec<&str> = [("username", s.has_username), ("password", s.has_password)]
+                    .iter()
+                    .filter(|(_, has)| !has)
+                    .map(|(k, _)| *k)
+                    .collect();
+                if !missing.is_empty() {
+                    problems.push(format!("the secret has no {} key", missing.join(" or ")));
+                } else if !s.values_are_strings {
+                    problems.push("username or password is empty or not a string".into());
+                }
+            }
+            if !problems.is_empty() {
+                fixes.push("Store the credentials as {\"username\": \"…\", \"password\": \"…\"} in the secret.".into());
+            }
+        }
+        gap => unknowns.push(format!("the secret's shape could not be read ({})", gap.gap().unwrap_or_default())),
+    }
+
+    // May the execution role read and decrypt it?
+    let kms = secret.kms_key_id.as_deref().and_then(|k| kms_key_arn(k, &secret_arn));
+    let mut via = None;
+    match (&td.execution_role_arn, &facts.identity.execution_role) {
+        (None, _) => {} // reported by IAM_EXECUTION_ROLE_MISSING
+        (Some(_), Fact::NotFound { .. }) => {} // reported by IAM_EXECUTION_ROLE_TRUST
+        (Some(_), Fact::Found { value: role }) => {
+            let verdicts: Result<Vec<ActionVerdict>, String> = match &facts.identity.secret_simulation {
+                Fact::Found { value } => {
+                    via = Some(VIA_SIMULATOR);
+                    Ok(verdicts_from_simulation(value))
+                }
+                sim_gap => {
+                    via = Some(VIA_LOCAL);
+                    let (_, ctx) = principal_context(&role.arn, Some(role));
+                    let mut requests = vec![("secretsmanager:GetSecretValue", secret_arn.as_str())];
+                    if let Some(k) = &kms {
+                        requests.push(("kms:Decrypt", k.as_str()));
+                    }
+                    verdicts_from_policies(role, &requests, &ctx)
+                        .map_err(|e| format!("simulator: {}; {e}", sim_gap.gap().unwrap_or("not run")))
+                }
+            };
+            match verdicts {
+                Ok(verdicts) => {
+                    for v in verdicts {
+                        match v.decision {
+                            Decision::Allowed => {}
+                            Decision::Unknown => unknowns.push(format!("{}: {}", v.action, v.why)),
+                            _ => {
+                                problems.push(format!("the execution role {} may not {} ({})", role.name, v.action, v.why));
+                                fixes.push(format!("Allow {} on {} to the execution role {}.", v.action, v.resource, role.name));
+                            }
+                        }
+                    }
+                }
+                Err(e) => unknowns.push(format!("the execution role's permissions could not be judged: {e}")),
+            }
+        }
+        (Some(_), gap) => unknowns.push(format!("the execution role could not be read ({})", gap.gap().unwrap_or_default())),
+    }
+    let note_kms = kms.as_ref().map(|k| {
+        format!("The key policy of {k} must also let the execution role decrypt (pulldoctor does not read key policies).")
+    });
+    let finding = if !problems.is_empty() {
+        Finding::fail(code, format!("Registry credentials secret {}: {}", short_secret(&secret_arn), problems.join("; ")))
+            .remediation([fixes.join(" "), note_kms.clone().unwrap_or_default()].join(" ").trim().to_string())
+    } else if !unknowns.is_empty() {
+        Finding::unknown(code, format!("Could not fully check the registry credentials secret {}", short_secret(&secret_arn)), unknowns.join("; "))
+            .remediation("Verify that the execution role may read (and decrypt) the secret and that it holds username and password keys.")
+    } else {
+        let mut f = Finding::pass(code, format!("Registry credentials secret {} is readable and well-formed", short_secret(&secret_arn)));
+        if let Some(n) = note_kms {
+            f = f.evidence("note", n);
+        }
+        f
+    };
+    vec![finding
+        .resource(secret_arn.clone())
+        .evidence("secret_arn", secret_arn.as_str())
+        .evidence("kms_key", kms)
+        .evidence("shape", secret.shape.value().map(|s| json!(s)))
+        .evidence("evaluated_with", via)]
+}
+
+/// A secret ARN's name part (`…:secret:reg-AbCdEf` → `reg-AbCdEf`).
+fn short_secret(id: &str) -> &str {
+    id.rsplit(':').next().unwrap_or(id)
+}
+
+/// REGISTRY_AUTH — a registry other than ECR answered 401 (`unauthorized`, `incorrect username or
+/// password`, `authentication required`): the task sent no credentials for a private image, or
+/// the credentials in its secret are wrong or expired (personal access tokens expire).
+pub fn check_registry_auth(facts: &Facts) -> Vec<Finding> {
+    let code = RootCause::RegistryAuth;
+    let Some(image) = facts.failure.image_ref.as_ref() else { return vec![] };
+    if matches!(image.kind, RegistryKind::Ecr { .. }) || facts.failure.classification.category != Category::RegistryCredentials {
+        return vec![];
+    }
+    let secret = facts.task_definition.value().and_then(|td| {
+        let name = facts.failure.container.as_deref()?;
+        td.containers.iter().find(|c| c.name.as_deref() == Some(name))?.registry_credentials_secret.clone()
+    });
+    let finding = match &secret {
+        Some(s) => Finding::fail(code, format!("{} rejected the credentials from secret {}", image.registry, short_secret(s)))
+            .evidence("secret", s.as_str())
+            .remediation(format!(
+                "Update the username and password in secret {} with credentials that may pull {} (tokens and passwords \
+                 expire or are revoked), then start new tasks.",
+                short_secret(s),
+                image.name()
+            )),
+        None => Finding::fail(code, format!("{} requires credentials and the task sends none", image.registry)).remediation(format!(
+            "Store the registry's username and password in Secrets Manager as a JSON object with username and password keys, \
+             set repositoryCredentials.credentialsParameter of container {} in the task definition{} to it, and allow the \
+             execution role secretsmanager:GetSecretValue on it. Or copy the image into ECR.",
+            facts.failure.container.as_deref().unwrap_or("…"),
+            task_definition_suffix(facts)
+        )),
+    };
+    vec![finding
+        .resource(image.to_string())
+        .evidence("registry", image.registry.as_str())
+        .evidence("http_status", facts.failure.classification.http_status)]
+}
+
+/// REGISTRY_RATE_LIMIT — public registries limit pulls: Docker Hub by source IP for anonymous pulls
+/// (all tasks behind one NAT gateway share the limit) and per account when authenticated. ECR
+/// answers `ThrottlingException` when API quotas are exceeded, and a pull-through cache relays
+/// the upstream registry's limit.
+pub fn check_rate_limit(facts: &Facts) -> Vec<Finding> {
+    let code = RootCause::RegistryRateLimit;
+    let Some(image) = facts.failure.image_ref.as_ref() else { return vec![] };
+    if facts.failure.classification.category != Category::RateLimited {
+        return vec![];
+    }
+    let has_credentials = facts
+        .task_definition
+        .value()
+        .and_then(|td| {
+            let name = facts.failure.container.as_deref()?;
+            td.containers.iter().find(|c| c.name.as_deref() == Some(name))
+        })
+        .is_some_and(|c| c.registry_credentials_secret.is_some());
+    let region = facts.region.as_deref().unwrap_or("REGION");
+    let (title, remediation) = match (&image.kind, image.pull_through_upstream()) {
+        (RegistryKind::DockerHub, _) => (
+            "Docker Hub rate-limited the pull".to_string(),
+            format!(
+                "Pull through an ECR pull-through cache rule for Docker Hub (upstream registry-1.docker.io, with Docker Hub \
+                 credentials in a Secrets Manager secret named ecr-pullthroughcache/…) and use the image \
+                 ACCOUNT.dkr.ecr.{region}.amazonaws.com/PREFIX/{repo}; {auth}or copy the image into your own ECR repository.",
+                repo = image.repository,
+                auth = if has_credentials {
+                    "the task already pulls with credentials, so that account's plan limit was reached: use a paid plan, "
+                } else {
+                    "or authenticate the pulls (repositoryCredentials with a Docker Hub account) so the per-account limit applies instead of the shared anonymous one, "
+                },
+            ),
+        ),
+        (RegistryKind::Ecr { .. }, Some(upstream)) => (
+            format!("The pull-through cache's upstream registry {upstream} rate-limited the pull"),
+            format!(
+                "Add upstream credentials to the pull-through cache rule for {upstream} (a Secrets Manager secret \
+                 ecr-pullthroughcache/…) so cached pulls are authenticated, and let the cache warm before scaling out."
+            ),
+        ),
+        (RegistryKind::Ecr { .. }, None) => (
+            "ECR throttled the pull (API request quota)".to_string(),
+            "Spread out task launches (deployment batch size, service scaling steps), and if it persists request a higher \
+             quota for the ECR actions named in the message (GetAuthorizationToken, BatchGetImage, GetDownloadUrlForLayer) \
+             in Service Quotas."
+                .to_string(),
+        ),
+        (_, _) => (
+            format!("{} rate-limited the pull", image.registry),
+            format!(
+                "Authenticate the pulls (repositoryCredentials) or serve the image from ECR — directly or through a \
+                 pull-through cache rule for {} where ECR supports that registry.",
+                image.registry
+            ),
+        ),
+    };
+    vec![Finding::fail(code, title)
+        .resource(image.to_string())
+        .evidence("registry", image.registry.as_str())
+        .evidence("authenticated", has_credentials)
+        .evidence("http_status", facts.failure.classification.http_status)
+        .remediation(remediation)]
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::checks::ecr::fixtures::{image, not_found, IMAGE, NEW, OLD};
+    use crate::checks::iam::identity_fixtures::*;
+    use crate::classify::classify;
+    use crate::diagnosis::Status;
+    use crate::facts::{SecretFacts, SecretShape, SimulationResult};
+
+    const OTHER: &str = "999988887777";
+    const CROSS_IMAGE: &str = "999988887777.dkr.ecr.us-east-1.amazonaws.com/team/app:v1";
+
+    fn cross() -> Facts {
+        let mut f = world();
+        f.failure.image = Some(CROSS_IMAGE.into());
+        f.failure.image_ref = ImageRef::parse(CROSS_IMAGE).ok();
+        f.repository = Fact::NotCollected { reason: "cross-account".into() };
+        f
+    }
+
+    fn deny(principal: Value, condition: Option<Value>) -> Value {
+        let mut st = json!({"Sid": "DenyPull", "Effect": "Deny", "Principal": principal, "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]});
+        if let Some(c) = condition {
+            st["Condition"] = c;
+        }
+        json!({"Version": "2012-10-17", "Statement": [st]})
+    }
+
+    fn grant(principal: Value) -> Value {
+        json!({"Version": "2012-10-17", "Statement": [{"Sid": "AllowPull", "Effect": "Allow", "Principal": principal,
+            "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]}]})
+    }
+
+    #[test]
+    fn repository_policy_table() {
+        let np = || Fact::NotFound { detail: "RepositoryPolicyNotFoundException".into() };
+        // (name, cross-account, policy, status, title contains)
+        let cases: Vec<(&str, bool, Fact<Value>, Status, &str)> = vec![
+            ("no policy, same account", false, np(), Status::Pass, "has no repository policy"),
+            ("no policy, cross account", true, np(), Status::Fail, "has no policy granting account 111122223333"),
+            ("unreadable, cross account", true, Fact::Unreadable { reason: "AccessDenied: ecr:GetRepositoryPolicy".into() }, Status::Unknown, "Could not read"),
+            ("deny the role", false, Fact::found(deny(json!({"AWS": ROLE}), None)), Status::Fail, "denies the pull to ecsTaskExecutionRole: statement DenyPull"),
+            ("deny everyone", false, Fact::found(deny(json!("*"), None)), Status::Fail, "statement DenyPull"),
+            ("deny by PrincipalArn", false, Fact::found(deny(json!("*"), Some(json!({"StringLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/ecs*"}})))), Status::Fail, "DenyPull"),
+            ("deny other principals", false, Fact::found(deny(json!("*"), Some(json!({"StringNotEquals": {"aws:PrincipalArn": ROLE}})))), Status::Pass, "denies nothing"),
+            ("deny outside vpce", false, Fact::found(deny(json!("*"), Some(json!({"StringNotEquals": {"aws:SourceVpce": "vpce-0abc"}})))), Status::Unknown, "depends on conditions"),
+            ("deny another role", false, Fact::found(deny(json!({"AWS": "arn:aws:iam::111122223333:role/other"}), None)), Status::Pass, "denies nothing"),
+            ("cross grant to account", true, Fact::found(grant(json!({"AWS": "arn:aws:iam::111122223333:root"}))), Status::Pass, "grants the pull"),
+            ("cross grant to role", true, Fact::found(grant(json!({"AWS": ROLE}))), Status::Pass, "grants the pull"),
+            ("cross grant to another account", true, Fact::found(grant(json!({"AWS": "arn:aws:iam::444455556666:root"}))), Status::Fail, "does not grant"),
+            ("cross grant with org condition", true, Fact::found(json!({"Statement": [{"Sid": "Org", "Effect": "Allow", "Principal": "*", "Action": "ecr:*", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-1"}}}]})), Status::Unknown, "depends on conditions"),
+        ];
+        for (name, is_cross, policy, status, title) in cases {
+            let mut f = if is_cross { cross() } else { world() };
+            f.identity.repository_policy = policy;
+            let got = check_repository_policy(&f);
+            assert_eq!(got.len(), 1, "{name}");
+            assert_eq!(got[0].status, status, "{name}: {:?}", got[0]);
+            assert!(got[0].title.contains(title), "{name}: {}", got[0].title);
+            assert_eq!(got[0].evidence["cross_account"], json!(is_cross), "{name}");
+            if name == "unreadable, cross account" {
+                let rem = got[0].remediation.as_deref().unwrap();
+                assert!(rem.contains(OTHER) && rem.contains(ROLE) && rem.contains("ecr:BatchGetImage"), "{rem}");
+            }
+            if name == "deny outside vpce" {
+                assert!(got[0].evidence["reason"].as_str().unwrap().contains("aws:SourceVpce"));
+            }
+        }
+    }
+
+    fn lifecycle(rules: Value) -> Fact<Value> {
+        Fact::found(json!({"rules": rules}))
+    }
+
+    #[test]
+    fn lifecycle_table() {
+        let keep5 = json!({"rulePriority": 2, "description": "keep 5 releases", "selection": {"tagStatus": "tagged", "tagPrefixList": ["v"], "countType": "imageCountMoreThan", "countNumber": 5}, "action": {"type": "expire"}});
+        let untagged = json!({"rulePriority": 1, "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 14}, "action": {"type": "expire"}});
+        let pattern = json!({"rulePriority": 3, "selection": {"tagStatus": "tagged", "tagPatternList": ["release-*"], "countType": "imageCountMoreThan", "countNumber": 1}, "action": {"type": "expire"}});
+        let any = json!({"rulePriority": 9, "selection": {"tagStatus": "any", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 90}, "action": {"type": "expire"}});
+        let pinned = format!("{IMAGE}@{OLD}");
+        // (name, image, by_digest, by_tag, lifecycle, status, title contains)
+        let cases: Vec<(&str, &str, Fact<crate::facts::ImageFacts>, Fact<crate::facts::ImageFacts>, Fact<Value>, Option<Status>, &str)> = vec![
+            ("tag gone, count rule", IMAGE, Fact::default(), not_found(), lifecycle(json!([untagged.clone(), keep5.clone()])), Some(Status::Fail), "Tag v1 is gone and lifecycle rule 2 of team/app (keeps only the 5 most recent images tagged v*)"),
+            ("tag gone, only untagged rule", IMAGE, Fact::default(), not_found(), lifecycle(json!([untagged.clone()])), Some(Status::Pass), "No lifecycle rule"),
+            ("tag gone, pattern does not match", IMAGE, Fact::default(), not_found(), lifecycle(json!([pattern.clone()])), Some(Status::Pass), "No lifecycle rule"),
+            ("tag gone, any rule", IMAGE, Fact::default(), not_found(), lifecycle(json!([any.clone()])), Some(Status::Fail), "expires all images pushed more than 90 days ago"),
+            ("pinned digest gone, tag moved", &pinned, not_found(), image(NEW, "v1"), lifecycle(json!([keep5.clone(), untagged.clone()])), Some(Status::Fail), "pinned image (now untagged) is gone and lifecycle rule 1"),
+            ("no lifecycle policy", IMAGE, Fact::default(), not_found(), Fact::NotFound { detail: "LifecyclePolicyNotFoundException".into() }, Some(Status::Pass), "no lifecycle policy"),
+            ("lifecycle unreadable", IMAGE, Fact::default(), not_found(), Fact::Unreadable { reason: "AccessDenied: ecr:GetLifecyclePolicy".into() }, Some(Status::Unknown), "Could not read"),
+            ("image exists", IMAGE, Fact::default(), image(NEW, "v1"), lifecycle(json!([keep5.clone()])), None, ""),
+        ];
+        for (name, img, by_digest, by_tag, lc, status, title) in cases {
+            let mut f = world();
+            f.failure.image_ref = ImageRef::parse(img).ok();
+            f.image_by_digest = by_digest;
+            f.image_by_tag = by_tag;
+            f.identity.lifecycle_policy = lc;
+            let got = check_image_expired(&f);
+            assert_eq!(got.first().map(|g| g.status), status, "{name}: {got:?}");
+            if let Some(g) = got.first() {
+                assert!(g.title.contains(title), "{name}: {}", g.title);
+            }
+        }
+        let mut tagged = world();
+        tagged.failure.image_ref = ImageRef::parse(&IMAGE.replace(":v1", ":release-7")).ok();
+        tagged.image_by_tag = not_found();
+        tagged.identity.lifecycle_policy = lifecycle(json!([pattern]));
+        let got = &check_image_expired(&tagged)[0];
+        assert_eq!(got.status, Status::Fail);
+        assert_eq!(got.evidence["rule_priority"], 3);
+        assert_eq!(got.evidence["rule"]["selection"]["tagPatternList"], json!(["release-*"]));
+    }
+
+    fn secret(shape: SecretShape) -> Fact<SecretFacts> {
+        Fact::found(SecretFacts {
+            arn: Some("arn:aws:secretsmanager:us-east-1:111122223333:secret:reg-AbCdEf".into()),
+            name: Some("reg".into()),
+            kms_key_id: None,
+            shape: Fact::found(shape),
+        })
+    }
+    const GOOD: SecretShape = SecretShape { json_object: true, has_username: true, has_password: true, values_are_strings: true, binary: false };
+
+    fn with_secret(f: &mut Facts) {
+        if let Fact::Found { value } = &mut f.task_definition {
+            value.containers[0].registry_credentials_secret = Some("arn:aws:secretsmanager:us-east-1:111122223333:secret:reg-AbCdEf".into());
+        }
+    }
+
+    #[test]
+    fn registry_secret_table() {
+        let allowed = || Fact::found(vec![SimulationResult { action: "secretsmanager:GetSecretValue".into(), decision: "allowed".into(), ..Default::default() }]);
+        let denied = || Fact::found(vec![SimulationResult { action: "secretsmanager:GetSecretValue".into(), decision: "implicitDeny".into(), ..Default::default() }]);
+        let kms_denied = || {
+            Fact::found(vec![
+                SimulationResult { action: "secretsmanager:GetSecretValue".into(), decision: "allowed".into(), ..Default::default() },
+                SimulationResult { action: "kms:Decrypt".into(), resource: "arn:aws:kms:us-east-1:111122223333:key/k".into(), decision: "implicitDeny".into(), ..Default::default() },
+            ])
+        };
+        // (name, secret, simulation, status, title contains)
+        let cases: Vec<(&str, Fact<SecretFacts>, Fact<Vec<SimulationResult>>, Status, &str)> = vec![
+            ("good", secret(GOOD), allowed(), Status::Pass, "readable and well-formed"),
+            ("missing password", secret(SecretShape { has_password: false, values_are_strings: false, ..GOOD }), allowed(), Status::Fail, "has no password key"),
+            ("missing both", secret(SecretShape { has_password: false, has_username: false, values_are_strings: false, ..GOOD }), allowed(), Status::Fail, "no username or password key"),
+            ("not json", secret(SecretShape::default()), allowed(), Status::Fail, "not a JSON object"),
+            ("empty value", secret(SecretShape { values_are_strings: false, ..GOOD }), allowed(), Status::Fail, "empty or not a string"),
+            ("not permitted", secret(GOOD), denied(), Status::Fail, "may not secretsmanager:GetSecretValue"),
+            ("kms denied", secret(GOOD), kms_denied(), Status::Fail, "may not kms:Decrypt"),
+            ("does not exist", Fact::NotFound { detail: "ResourceNotFoundException".into() }, Fact::default(), Status::Fail, "does not exist"),
+            ("shape unreadable", Fact::found(SecretFacts { shape: Fact::Unreadable { reason: "AccessDenied: secretsmanager:GetSecretValue".into() }, ..secret(GOOD).value().unwrap().clone() }), allowed(), Status::Unknown, "Could not fully check"),
+        ];
+        for (name, s, sim, status, title) in cases {
+            let mut f = world();
+            with_secret(&mut f);
+            f.identity.registry_secret = s;
+            f.identity.secret_simulation = sim;
+            let got = check_registry_secret(&f);
+            assert_eq!(got[0].status, status, "{name}: {:?}", got[0]);
+            assert!(got[0].title.contains(title), "{name}: {}", got[0].title);
+        }
+        // Local evaluation when the simulator is unavailable: the managed execution policy does not
+        // cover Secrets Manager.
+        let mut f = world();
+        with_secret(&mut f);
+        f.identity.registry_secret = secret(GOOD);
+        f.identity.secret_simulation = Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into() };
+        if let Fact::Found { value } = &mut f.identity.execution_role {
+            value.policies = Fact::found(vec![execution_policy()]);
+        }
+        let got = &check_registry_secret(&f)[0];
+        assert_eq!(got.status, Status::Fail);
+        assert_eq!(got.evidence["evaluated_with"], crate::checks::iam::VIA_LOCAL);
+        assert!(got.remediation.as_deref().unwrap().contains("Allow secretsmanager:GetSecretValue on arn:aws:secretsmanager"));
+        // No credentials configured: not applicable.
+        assert!(check_registry_secret(&world()).is_empty());
+    }
+
+    #[test]
+    fn rate_limit_and_registry_auth() {
+        let hub = "CannotPullContainerError: Error response from daemon: toomanyrequests: You have reached your pull rate limit.";
+        let cases = [
+            ("nginx:1.25", hub, Some("Docker Hub rate-limited the pull"), "pull-through cache"),
+            ("111122223333.dkr.ecr.us-east-1.amazonaws.com/docker-hub/library/nginx:1", "toomanyrequests: rate limit exceeded", Some("upstream registry registry-1.docker.io"), "ecr-pullthroughcache/"),
+            (IMAGE, "ThrottlingException: Rate exceeded", Some("ECR throttled"), "Service Quotas"),
+            ("quay.io/org/app:1", "429 Too Many Requests", Some("quay.io rate-limited"), "repositoryCredentials"),
+            ("nginx:1.25", "dial tcp: i/o timeout", None, ""),
+        ];
+        for (img, msg, title, rem) in cases {
+            let mut f = world();
+            f.failure.image_ref = ImageRef::parse(img).ok();
+            f.failure.classification = classify(msg);
+            let got = check_rate_limit(&f);
+            assert_eq!(got.first().map(|g| g.status), title.map(|_| Status::Fail), "{img} {msg}");
+            if let (Some(g), Some(t)) = (got.first(), title) {
+                assert!(g.title.contains(t), "{}", g.title);
+                assert!(g.remediation.as_deref().unwrap().contains(rem), "{:?}", g.remediation);
+            }
+        }
+        let unauthorized = "CannotPullContainerError: failed to authorize: failed to fetch oauth token: unexpected status: 401 Unauthorized";
+        let mut f = world();
+        f.failure.image_ref = ImageRef::parse("ghcr.io/acme/app:1").ok();
+        f.failure.classification = classify(unauthorized);
+        let got = check_registry_auth(&f);
+        assert!(got[0].title.contains("requires credentials and the task sends none"), "{}", got[0].title);
+        with_secret(&mut f);
+        let got = check_registry_auth(&f);
+        assert!(got[0].title.contains("rejected the credentials from secret reg-AbCdEf"), "{}", got[0].title);
+        f.failure.image_ref = ImageRef::parse(IMAGE).ok();
+        assert!(check_registry_auth(&f).is_empty(), "ECR 401s are IAM problems, not registry auth");
+    }
+}

@@ -1,0 +1,971 @@
+//! Identity and registry reads: the role that pulls (execution role, or on EC2 the container
+//! instance's role through instance → profile → role), its trust policy, whether it may pull
+//! (`iam:SimulatePrincipalPolicy`, else its policy documents for the local evaluator), the
+//! repository and lifecycle policies, the image manifest, and the registry secret's *shape*.
+//!
+//! Runs after the task, task definition and image reads, because it needs their answers to know
+//! what to read. Reads are issued concurrently in three rounds:
+//! 1. role(s), container instance chain, repository policy, lifecycle policy (image gone only),
+//!    manifest (platform / disk / unknown failures only), secret metadata and shape;
+//! 2. simulations for the pulling role (ECR actions) and the execution role (secret, KMS key);
+//! 3. policy documents, only for a role whose simulation could not run.
+//!
+//! Secret values are read only to learn which keys exist; the value never leaves
+//! [`secret_shape`].
+
+use aws_sdk_ecr::types::ImageIdentifier;
+use aws_sdk_iam::types::{PolicyEvaluationDecisionType, Role};
+use serde_json::Value;
+
+use super::{arn_account, arn_region, CallLog, Clients};
+use crate::checks::iam::{puller, Puller};
+use crate::checks::image::task_platform;
+use crate::classify::Category;
+use crate::facts::{
+    ContainerInstanceFacts, Fact, Facts, IdentityFacts, ManifestFacts, PlatformFacts, PolicyFacts, PolicyKind,
+    RoleFacts, SecretFacts, SecretShape, SimulationResult,
+};
+use crate::policy::parse_document;
+
+/// The ECR actions a pull needs on the repository (`ecr:GetAuthorizationToken` needs `*`).
+pub const PULL_ACTIONS: [&str; 3] = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"];
+pub const TOKEN_ACTION: &str = "ecr:GetAuthorizationToken";
+
+/// Media types pulldoctor accepts from `BatchGetImage`: indexes first, so a multi-platform image
+/// is returned as its index rather than converted.
+pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
+const NO_SUCH_ENTITY: &[&str] = &["NoSuchEntity", "NoSuchEntityException"];
+
+pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts) -> IdentityFacts {
+    let iam = aws_sdk_iam::Client::new(&clients.config);
+    let td = facts.task_definition.value();
+    let image = facts.failure.image_ref.as_ref();
+    let ecr = image.and_then(|i| i.ecr().map(|(account, region)| (i, account.to_string(), region.to_string())));
+    let category = facts.failure.classification.category;
+    let who = puller(facts, td);
+    let execution_role_arn = td.and_then(|t| t.execution_role_arn.clone());
+    let secret_id = td.and_then(|t| {
+        let name = facts.failure.container.as_deref()?;
+        t.containers.iter().find(|c| c.name.as_deref() == Some(name))?.registry_credentials_secret.clone()
+    });
+
+    // Round 1.
+    let execution_role = async {
+        match &execution_role_arn {
+            Some(arn) => get_role(&iam, log, arn).await,
+            None => Fact::NotCollected { reason: "the task definition has no execution role".into() },
+        }
+    };
+    let instance = async {
+        let on_ec2 = who == Puller::Ec2 || facts.task.launch_type.as_deref() == Some("EC2");
+        match (&facts.task.container_instance_arn, &facts.task.cluster_arn) {
+            (Some(ci), Some(cluster)) if on_ec2 => {
+                read_instance_chain(clients, &iam, log, cluster, ci, execution_role_arn.is_none()).await
+            }
+            _ if on_ec2 => {
+                let why = "the task names no container instance (it may never have been placed)";
+                (Fact::NotCollected { reason: why.into() }, Fact::NotCollected { reason: why.into() })
+            }
+            _ => {
+                let why = "not an EC2 launch type task";
+                (Fact::NotCollected { reason: why.into() }, Fact::NotCollected { reason: why.into() })
+            }
+        }
+    };
+    let image_missing = facts.image_by_tag.is_not_found() || facts.image_by_digest.is_not_found();
+    let repository_policy = async {
+        let Some((image, account, region)) = &ecr else {
+            return Fact::NotCollected { reason: "not a private ECR image".into() };
+        };
+        log.read(
+            "ecr:GetRepositoryPolicy",
+            &["RepositoryPolicyNotFoundException", "RepositoryNotFoundException"],
+            clients.ecr_in(region).get_repository_policy().registry_id(account).repository_name(&image.repository).send(),
+            |out| parsed(out.policy_text(), "repository policy"),
+        )
+        .await
+    };
+    let lifecycle_policy = async {
+        let Some((image, account, region)) = &ecr else {
+            return Fact::NotCollected { reason: "not a private ECR image".into() };
+        };
+        if !image_missing {
+            return Fact::NotCollected { reason: "the image exists".into() };
+        }
+        log.read(
+            "ecr:GetLifecyclePolicy",
+            &["LifecyclePolicyNotFoundException", "RepositoryNotFoundException"],
+            clients.ecr_in(region).get_lifecycle_policy().registry_id(account).repository_name(&image.repository).send(),
+            |out| parsed(out.lifecycle_policy_text(), "lifecycle policy"),
+        )
+        .await
+    };
+    let manifest = async {
+        let Some((image, account, region)) = &ecr else {
+            return Fact::NotCollected { reason: "not a private ECR image".into() };
+        };
+        if !matches!(category, Category::PlatformMismatch | Category::DiskSpace | Category::Unknown) {
+            return Fact::NotCollected { reason: "not needed for this kind of failure".into() };
+        }
+        let id = match (&facts.image_by_digest, &facts.image_by_tag, &image.digest, image.effective_tag()) {
+            (Fact::Found { .. }, _, Some(d), _) => ImageIdentifier::builder().image_digest(d).build(),
+            (_, Fact::Found { value }, _, Some(tag)) => match &value.digest {
+                Some(d) => ImageIdentifier::builder().image_digest(d).build(),
+                None => ImageIdentifier::builder().image_tag(tag).build(),
+            },
+            _ => return Fact::NotCollected { reason: "the image was not found".into() },
+        };
+        let ecr_client = clients.ecr_in(region);
+        let mut manifest = batch_get_manifest(&ecr_client, log, account, &image.repository, id).await;
+        // Disk failures need the layer sizes of the platform the task pulls, inside the index.
+        if category == Category::DiskSpace {
+            if let Fact::Found { value } = &mut manifest {
+                let wanted = task_platform(facts);
+                let child = value
+                    .child_digests
+                    .iter()
+                    .find(|(p, _)| p.os == wanted.os && p.architecture == wanted.architecture)
+                    .map(|(_, d)| d.clone());
+                if let Some(digest) = child {
+                    let id = ImageIdentifier::builder().image_digest(digest).build();
+                    if let Fact::Found { value: child } =
+                        batch_get_manifest(&ecr_client, log, account, &image.repository, id).await
+                    {
+                        value.facts.layers_bytes = child.facts.layers_bytes;
+                    }
+                }
+            }
+        }
+        manifest.map(|m| m.facts)
+    };
+    let secret = async {
+        match &secret_id {
+            Some(id) => read_secret(clients, log, id, facts.region.as_deref()).await,
+            None => Fact::NotCollected { reason: "the container uses no private registry credentials".into() },
+        }
+    };
+    let (mut execution_role, (container_instance, mut instance_role), repository_policy, lifecycle_policy, manifest, registry_secret) =
+        // Boxed: these futures are large, and tokio worker threads have small stacks.
+        tokio::join!(
+            Box::pin(execution_role),
+            Box::pin(instance),
+            Box::pin(repository_policy),
+            Box::pin(lifecycle_policy),
+            Box::pin(manifest),
+            Box::pin(secret)
+        );
+
+    // Round 2: who pulls, may they, and may the execution role read the secret.
+    let pull_role = match (&execution_role_arn, who) {
+        (Some(_), _) => Some(&execution_role),
+        (None, Puller::Ec2) => Some(&instance_role),
+        (None, _) => None,
+    };
+    let pull_simulation = async {
+        let Some((image, account, region)) = &ecr else {
+            return Fact::NotCollected { reason: "not a private ECR image".into() };
+        };
+        let Some(role) = pull_role else {
+            return Fact::NotCollected { reason: "no role pulls the image (see the execution role check)".into() };
+        };
+        let Some(role) = role.value() else {
+            return Fact::NotCollected { reason: format!("the pulling role could not be read: {}", role.gap().unwrap_or_default()) };
+        };
+        let repository_arn = facts
+            .repository
+            .value()
+            .and_then(|r| r.arn.clone())
+            .unwrap_or_else(|| repository_arn(&role.arn, region, account, &image.repository));
+        simulate_pull(&iam, log, &role.arn, &repository_arn).await
+    };
+    let secret_simulation = async {
+        let Some(secret) = registry_secret.value() else {
+            return Fact::NotCollected { reason: "the registry secret was not read".into() };
+        };
+        let Some(role) = execution_role.value() else {
+            return Fact::NotCollected { reason: "no readable execution role".into() };
+        };
+        let Some(secret_arn) = &secret.arn else {
+            return Fact::NotCollected { reason: "the secret ARN is not known".into() };
+        };
+        let mut requests = vec![(vec!["secretsmanager:GetSecretValue"], secret_arn.clone())];
+        if let Some(key) = secret.kms_key_id.as_deref().and_then(|k| kms_key_arn(k, secret_arn)) {
+            requests.push((vec!["kms:Decrypt"], key));
+        }
+        simulate(&iam, log, &role.arn, &requests).await
+    };
+    let (pull_simulation, secret_simulation) = tokio::join!(Box::pin(pull_simulation), Box::pin(secret_simulation));
+
+    // Round 3: the local evaluator needs documents for each role whose simulation failed.
+    let exec_needs_docs = (matches!(pull_simulation, Fact::Unreadable { .. }) && execution_role_arn.is_some())
+        || matches!(secret_simulation, Fact::Unreadable { .. });
+    let instance_needs_docs = matches!(pull_simulation, Fact::Unreadable { .. }) && execution_role_arn.is_none();
+    let exec_docs = async {
+        match &mut execution_role {
+            Fact::Found { value } if exec_needs_docs => read_policies(&iam, log, value).await,
+            _ => {}
+        }
+    };
+    let instance_docs = async {
+        match &mut instance_role {
+            Fact::Found { value } if instance_needs_docs => read_policies(&iam, log, value).await,
+            _ => {}
+        }
+    };
+    tokio::join!(Box::pin(exec_docs), Box::pin(instance_docs));
+
+    IdentityFacts {
+        execution_role,
+        container_instance,
+        instance_role,
+        pull_simulation,
+        repository_policy,
+        lifecycle_policy,
+        manifest,
+        registry_secret,
+        secret_simulation,
+    }
+}
+
+fn parsed(text: Option<&str>, what: &str) -> Fact<Value> {
+    match text.and_then(parse_document) {
+        Some(doc) => Fact::found(doc),
+        None => Fact::Unreadable { reason: format!("the {what} is not a JSON object") },
+    }
+}
+
+/// `arn:PARTITION:ecr:REGION:ACCOUNT:repository/NAME`, with the partition of a related ARN.
+pub fn repository_arn(related_arn: &str, region: &str, account: &str, name: &str) -> String {
+    let partition = related_arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws");
+    format!("arn:{partition}:ecr:{region}:{account}:repository/{name}")
+}
+
+/// The key ARN for `kms:Decrypt`, from the key id Secrets Manager reports. `None` for the AWS
+/// managed key and for aliases (an alias would need `kms:DescribeKey` to resolve).
+pub fn kms_key_arn(key: &str, secret_arn: &str) -> Option<String> {
+    if key.contains(":alias/") || key.starts_with("alias/") {
+        return None;
+    }
+    if key.starts_with("arn:") {
+        return Some(key.to_string());
+    }
+    let partition = secret_arn.split(':').nth(1)?;
+    let region = arn_region(Some(secret_arn))?;
+    let account = arn_account(Some(secret_arn))?;
+    Some(format!("arn:{partition}:kms:{region}:{account}:key/{key}"))
+}
+
+fn role_name_from_arn(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+async fn get_role(iam: &aws_sdk_iam::Client, log: &CallLog, arn: &str) -> Fact<RoleFacts> {
+    log.read("iam:GetRole", NO_SUCH_ENTITY, iam.get_role().role_name(role_name_from_arn(arn)).send(), |out| {
+        match out.role() {
+            Some(role) => Fact::found(role_facts(role)),
+            None => Fact::NotFound { detail: "role not returned".into() },
+        }
+    })
+    .await
+}
+
+pub(crate) fn role_facts(role: &Role) -> RoleFacts {
+    RoleFacts {
+        arn: role.arn().to_string(),
+        name: role.role_name().to_string(),
+        role_id: Some(role.role_id().to_string()).filter(|s| !s.is_empty()),
+        trust_policy: role.assume_role_policy_document().and_then(parse_document),
+        permissions_boundary_arn: role
+            .permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn())
+            .map(str::to_string),
+        tags: role.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+        policies: Fact::NotCollected { reason: "the policy simulator answered".into() },
+        boundary: Fact::NotCollected { reason: "the policy simulator answered".into() },
+    }
+}
+
+/// EC2: container instance → EC2 instance → instance profile → role.
+async fn read_instance_chain(
+    clients: &Clients,
+    iam: &aws_sdk_iam::Client,
+    log: &CallLog,
+    cluster: &str,
+    container_instance: &str,
+    need_role: bool,
+) -> (Fact<ContainerInstanceFacts>, Fact<RoleFacts>) {
+    let mut ci = log
+        .read(
+            "ecs:DescribeContainerInstances",
+            &[],
+            clients.ecs.describe_container_instances().cluster(cluster).container_instances(container_instance).send(),
+            |out| match out.container_instances().first() {
+                Some(c) => {
+                    let attribute = |name: &str| {
+                        c.attributes().iter().find(|a| a.name() == name).and_then(|a| a.value()).map(str::to_string)
+                    };
+                    Fact::found(ContainerInstanceFacts {
+                        arn: c.container_instance_arn().unwrap_or(container_instance).to_string(),
+                        ec2_instance_id: c.ec2_instance_id().map(str::to_string),
+                        cpu_architecture: attribute("ecs.cpu-architecture"),
+                        os_type: attribute("ecs.os-type"),
+                        instance_profile_arn: None,
+                    })
+                }
+                None => Fact::NotFound {
+                    detail: out.failures().first().and_then(|f| f.reason()).unwrap_or("container instance not returned").to_string(),
+                },
+            },
+        )
+        .await;
+    if !need_role {
+        return (ci, Fact::NotCollected { reason: "the task definition has an execution role, which pulls instead".into() });
+    }
+    let Some(instance_id) = ci.value().and_then(|c| c.ec2_instance_id.clone()) else {
+        let why = format!("the container instance could not be read: {}", ci.gap().unwrap_or("no EC2 instance id"));
+        return (ci, Fact::NotCollected { reason: why });
+    };
+    let ec2 = aws_sdk_ec2::Client::new(&clients.config);
+    let profile: Fact<Option<String>> = log
+        .read(
+            "ec2:DescribeInstances",
+            &["InvalidInstanceID.NotFound"],
+            ec2.describe_instances().instance_ids(&instance_id).send(),
+            |out| {
+                let instance = out.reservations().iter().flat_map(|r| r.instances()).next();
+                match instance {
+                    Some(i) => Fact::found(i.iam_instance_profile().and_then(|p| p.arn()).map(str::to_string)),
+                    None => Fact::NotFound { detail: format!("instance {instance_id} not returned") },
+                }
+            },
+        )
+        .await;
+    let profile_arn = match profile {
+        Fact::Found { value: Some(arn) } => arn,
+        Fact::Found { value: None } => {
+            return (ci, Fact::NotFound { detail: format!("EC2 instance {instance_id} has no instance profile") })
+        }
+        other => {
+            let why = format!("ec2:DescribeInstances: {}", other.gap().unwrap_or_default());
+            return (ci, Fact::NotCollected { reason: why });
+        }
+    };
+    if let Fact::Found { value } = &mut ci {
+        value.instance_profile_arn = Some(profile_arn.clone());
+    }
+    let role = log
+        .read(
+            "iam:GetInstanceProfile",
+            NO_SUCH_ENTITY,
+            iam.get_instance_profile().instance_profile_name(role_name_from_arn(&profile_arn)).send(),
+            |out| match out.instance_profile().and_then(|p| p.roles().first()) {
+                Some(role) => Fact::found(role_facts(role)),
+                None => Fact::NotFound { detail: format!("instance profile {profile_arn} has no role") },
+            },
+        )
+        .await;
+    (ci, role)
+}
+
+async fn simulate_pull(iam: &aws_sdk_iam::Client, log: &CallLog, role_arn: &str, repository_arn: &str) -> Fact<Vec<SimulationResult>> {
+    let requests = vec![(vec![TOKEN_ACTION], "*".to_string()), (PULL_ACTIONS.to_vec(), repository_arn.to_string())];
+    simulate(iam, log, role_arn, &requests).await
+}
+
+/// `iam:SimulatePrincipalPolicy` for each (actions, resource) pair, concurrently. Any failure
+/// makes the whole fact unreadable, so the caller falls back to the local evaluator.
+pub(crate) async fn simulate(
+    iam: &aws_sdk_iam::Client,
+    log: &CallLog,
+    role_arn: &str,
+    requests: &[(Vec<&str>, String)],
+) -> Fact<Vec<SimulationResult>> {
+    let calls = requests.iter().map(|(actions, resource)| {
+        let call = iam
+            .simulate_principal_policy()
+            .policy_source_arn(role_arn)
+            .set_action_names(Some(actions.iter().map(|a| a.to_string()).collect()))
+            .resource_arns(resource)
+            .send();
+        log.read("iam:SimulatePrincipalPolicy", NO_SUCH_ENTITY, call, move |out| {
+            Fact::found(
+                out.evaluation_results()
+                    .iter()
+                    .map(|r| SimulationResult {
+                        action: r.eval_action_name().to_string(),
+                        resource: r.eval_resource_name().unwrap_or(resource).to_string(),
+                        decision: match r.eval_decision() {
+                            PolicyEvaluationDecisionType::Allowed => "allowed".to_string(),
+                            PolicyEvaluationDecisionType::ExplicitDeny => "explicitDeny".to_string(),
+                            PolicyEvaluationDecisionType::ImplicitDeny => "implicitDeny".to_string(),
+                            other => other.as_str().to_string(),
+                        },
+                        matched_policies: {
+                            let mut ids: Vec<String> =
+                                r.matched_statements().iter().filter_map(|s| s.source_policy_id()).map(str::to_string).collect();
+                            ids.dedup();
+                            ids
+                        },
+                        missing_context: r.missing_context_values().to_vec(),
+                        allowed_by_boundary: r.permissions_boundary_decision_detail().map(|d| d.allowed_by_permissions_boundary()),
+                        allowed_by_organizations: r.organizations_decision_detail().map(|d| d.allowed_by_organizations()),
+                    })
+                    .collect(),
+            )
+        })
+    });
+    let mut all = vec![];
+    for fact in futures_util::future::join_all(calls).await {
+        match fact {
+            Fact::Found { value } => all.extend(value),
+            other => return other,
+        }
+    }
+    Fact::found(all)
+}
+
+/// Inline policies, attached managed policies (default version) and the permission boundary.
+async fn read_policies(iam: &aws_sdk_iam::Client, log: &CallLog, role: &mut RoleFacts) {
+    let name = role.name.clone();
+    let inline = async {
+        let names = log
+            .read("iam:ListRolePolicies", NO_SUCH_ENTITY, iam.list_role_policies().role_name(&name).send(), |out| {
+                Fact::found(out.policy_names().to_vec())
+            })
+            .await;
+        let Fact::Found { value: names } = names else { return names.map(|_| vec![]) };
+        let docs = names.iter().map(|policy| {
+            let name = &name;
+            async move {
+                let document = log
+                    .read(
+                        "iam:GetRolePolicy",
+                        NO_SUCH_ENTITY,
+                        iam.get_role_policy().role_name(name).policy_name(policy).send(),
+                        |out| parsed(Some(out.policy_document()), "inline policy"),
+                    )
+                    .await;
+                PolicyFacts { kind: PolicyKind::Inline, name: policy.clone(), arn: None, version: None, document }
+            }
+        });
+        Fact::found(futures_util::future::join_all(docs).await)
+    };
+    let managed = async {
+        let attached = log
+            .read(
+                "iam:ListAttachedRolePolicies",
+                NO_SUCH_ENTITY,
+                iam.list_attached_role_policies().role_name(&name).send(),
+                |out| {
+                    Fact::found(
+                        out.attached_policies()
+                            .iter()
+                            .filter_map(|p| Some((p.policy_name().unwrap_or_default().to_string(), p.policy_arn()?.to_string())))
+                            .collect::<Vec<_>>(),
+                    )
+                },
+            )
+            .await;
+        let Fact::Found { value: attached } = attached else { return attached.map(|_| vec![]) };
+        let docs = attached.iter().map(|(name, arn)| managed_policy(iam, log, PolicyKind::Managed, name, arn));
+        Fact::found(futures_util::future::join_all(docs).await)
+    };
+    let boundary = async {
+        match &role.permissions_boundary_arn {
+            Some(arn) => {
+                let name = role_name_from_arn(arn).to_string();
+                Fact::found(managed_policy(iam, log, PolicyKind::Boundary, &name, arn).await)
+            }
+            None => Fact::NotFound { detail: "the role has no permission boundary".into() },
+        }
+    };
+    let (inline, managed, boundary) = tokio::join!(inline, managed, boundary);
+    role.policies = match (inline, managed) {
+        (Fact::Found { value: mut a }, Fact::Found { value: b }) => {
+            a.extend(b);
+            Fact::found(a)
+        }
+        (Fact::Found { .. }, gap) | (gap, _) => gap,
+    };
+    role.boundary = boundary;
+}
+
+async fn managed_policy(iam: &aws_sdk_iam::Client, log: &CallLog, kind: PolicyKind, name: &str, arn: &str) -> PolicyFacts {
+    let version = log
+        .read("iam:GetPolicy", NO_SUCH_ENTITY, iam.get_policy().policy_arn(arn).send(), |out| {
+            match out.policy().and_then(|p| p.default_version_id()) {
+                Some(v) => Fact::found(v.to_string()),
+                None => Fact::NotFound { detail: "policy has no default version".into() },
+            }
+        })
+        .await;
+    let document = match &version {
+        Fact::Found { value } => {
+            log.read(
+                "iam:GetPolicyVersion",
+                NO_SUCH_ENTITY,
+                iam.get_policy_version().policy_arn(arn).version_id(value).send(),
+                |out| parsed(out.policy_version().and_then(|v| v.document()), "managed policy"),
+            )
+            .await
+        }
+        gap => gap.clone().map(|_| Value::Null),
+    };
+    PolicyFacts { kind, name: name.to_string(), arn: Some(arn.to_string()), version: version.value().cloned(), document }
+}
+
+/// A manifest with the digests of its index entries by platform (for a follow-up read).
+struct ReadManifest {
+    facts: ManifestFacts,
+    child_digests: Vec<(PlatformFacts, String)>,
+}
+
+async fn batch_get_manifest(
+    ecr: &aws_sdk_ecr::Client,
+    log: &CallLog,
+    account: &str,
+    repository: &str,
+    id: ImageIdentifier,
+) -> Fact<ReadManifest> {
+    let mut call = ecr.batch_get_image().registry_id(account).repository_name(repository).image_ids(id);
+    for media_type in MANIFEST_MEDIA_TYPES {
+        call = call.accepted_media_types(media_type);
+    }
+    log.read("ecr:BatchGetImage", &["RepositoryNotFoundException"], call.send(), |out| {
+        match out.images().first() {
+            Some(image) => match image.image_manifest().and_then(|m| serde_json::from_str::<Value>(m).ok()) {
+                Some(doc) => {
+                    let digest = image.image_id().and_then(|i| i.image_digest()).map(str::to_string);
+                    Fact::found(parse_manifest(&doc, image.image_manifest_media_type(), digest))
+                }
+                None => Fact::Unreadable { reason: "ecr:BatchGetImage returned a manifest that is not JSON".into() },
+            },
+            None => Fact::NotFound {
+                detail: out
+                    .failures()
+                    .first()
+                    .map(|f| format!("{}: {}", f.failure_code().map(|c| c.as_str()).unwrap_or("failure"), f.failure_reason().unwrap_or("")))
+                    .unwrap_or_else(|| "image not returned".into()),
+            },
+        }
+    })
+    .await
+}
+
+fn parse_manifest(doc: &Value, media_type: Option<&str>, digest: Option<String>) -> ReadManifest {
+    let media_type = media_type.or_else(|| doc.get("mediaType").and_then(Value::as_str)).map(str::to_string);
+    let entries = doc.get("manifests").and_then(Value::as_array);
+    let mut child_digests = vec![];
+    let platforms = entries
+        .map(|list| {
+            list.iter()
+                .filter_map(|m| {
+                    let p = m.get("platform")?;
+                    let platform = PlatformFacts {
+                        os: p.get("os")?.as_str()?.to_string(),
+                        architecture: p.get("architecture")?.as_str()?.to_string(),
+                        variant: p.get("variant").and_then(Value::as_str).map(str::to_string),
+                    };
+                    // BuildKit attestation manifests are listed as unknown/unknown.
+                    if platform.os == "unknown" || platform.architecture == "unknown" {
+                        return None;
+                    }
+                    if let Some(d) = m.get("digest").and_then(Value::as_str) {
+                        child_digests.push((platform.clone(), d.to_string()));
+                    }
+                    Some(platform)
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let layers_bytes = doc
+        .get("layers")
+        .and_then(Value::as_array)
+        .map(|layers| layers.iter().filter_map(|l| l.get("size").and_then(Value::as_i64)).sum());
+    ReadManifest {
+        facts: ManifestFacts {
+            digest,
+            media_type,
+            is_index: entries.is_some(),
+            platforms,
+            config_digest: doc.pointer("/config/digest").and_then(Value::as_str).map(str::to_string),
+            layers_bytes,
+        },
+        child_digests,
+    }
+}
+
+async fn read_secret(clients: &Clients, log: &CallLog, id: &str, task_region: Option<&str>) -> Fact<SecretFacts> {
+    let region = arn_region(Some(id)).or_else(|| task_region.map(str::to_string));
+    let mut conf = aws_sdk_secretsmanager::config::Builder::from(&clients.config);
+    if let Some(r) = region {
+        conf = conf.region(aws_config::Region::new(r));
+    }
+    let sm = aws_sdk_secretsmanager::Client::from_conf(conf.build());
+    read_secret_with(&sm, log, id).await
+}
+
+pub(crate) async fn read_secret_with(sm: &aws_sdk_secretsmanager::Client, log: &CallLog, id: &str) -> Fact<SecretFacts> {
+    let described = log
+        .read("secretsmanager:DescribeSecret", &["ResourceNotFoundException"], sm.describe_secret().secret_id(id).send(), |out| {
+            Fact::found(SecretFacts {
+                arn: out.arn().map(str::to_string),
+                name: out.name().map(str::to_string),
+                kms_key_id: out.kms_key_id().filter(|k| *k != "alias/aws/secretsmanager").map(str::to_string),
+                shape: Fact::NotCollected { reason: "not read".into() },
+            })
+        })
+        .await;
+    let Fact::Found { value: mut secret } = described else { return described };
+    secret.shape = log
+        .read(
+            "secretsmanager:GetSecretValue",
+            &["ResourceNotFoundException"],
+            sm.get_secret_value().secret_id(id).send(),
+            |out| Fact::found(secret_shape(out.secret_string(), out.secret_binary().is_some())),
+        )
+        .await;
+    Fact::found(secret)
+}
+
+/// The shape of a registry credentials secret: which keys it has. The value is parsed here and
+/// dropped; nothing of it but booleans leaves this function.
+pub fn secret_shape(secret_string: Option<&str>, binary: bool) -> SecretShape {
+    let Some(text) = secret_string else {
+        return SecretShape { binary, ..Default::default() };
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => {
+            let non_empty = |k: &str| map.get(k).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+            SecretShape {
+                json_object: true,
+                has_username: map.contains_key("username"),
+                has_password: map.contains_key("password"),
+                values_are_strings: non_empty("username") && non_empty("password"),
+                binary,
+            }
+        }
+        _ => SecretShape { binary, ..Default::default() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn manifest_list_platforms_skip_attestations() {
+        let index = json!({"mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+            {"digest": "sha256:a", "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": "sha256:b", "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+            {"digest": "sha256:c", "platform": {"os": "unknown", "architecture": "unknown"},
+             "annotations": {"vnd.docker.reference.type": "attestation-manifest"}}]});
+        let m = parse_manifest(&index, None, Some("sha256:i".into()));
+        assert!(m.facts.is_index);
+        assert_eq!(m.facts.platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>(), ["linux/amd64", "linux/arm64/v8"]);
+        assert_eq!(m.child_digests.len(), 2);
+        assert_eq!(m.facts.media_type.as_deref(), Some("application/vnd.oci.image.index.v1+json"));
+
+        let single = json!({"config": {"digest": "sha256:cfg"}, "layers": [{"size": 10}, {"size": 32}]});
+        let m = parse_manifest(&single, Some("application/vnd.docker.distribution.manifest.v2+json"), None);
+        assert!(!m.facts.is_index && m.facts.platforms.is_empty());
+        assert_eq!((m.facts.config_digest.as_deref(), m.facts.layers_bytes), (Some("sha256:cfg"), Some(42)));
+    }
+
+    #[test]
+    fn secret_shape_table() {
+        let cases = [
+            (Some(r#"{"username":"u","password":"p"}"#), true, true, true, true),
+            (Some(r#"{"username":"u"}"#), true, true, false, false),
+            (Some(r#"{"user":"u","pass":"p"}"#), true, false, false, false),
+            (Some(r#"{"username":"","password":"p"}"#), true, true, true, false),
+            (Some("plain-token"), false, false, false, false),
+            (Some("[1,2]"), false, false, false, false),
+            (None, false, false, false, false),
+        ];
+        for (text, json_object, u, p, strings) in cases {
+            let s = secret_shape(text, false);
+            assert_eq!((s.json_object, s.has_username, s.has_password, s.values_are_strings), (json_object, u, p, strings), "{text:?}");
+        }
+        assert!(secret_shape(None, true).binary);
+    }
+
+    #[test]
+    fn arns() {
+        assert_eq!(
+            repository_arn("arn:aws-cn:iam::1:role/r", "cn-north-1", "2", "team/app"),
+            "arn:aws-cn:ecr:cn-north-1:2:repository/team/app"
+        );
+        let secret = "arn:aws:secretsmanager:us-east-1:111122223333:secret:reg-AbCdEf";
+        assert_eq!(kms_key_arn("1234-abcd", secret).as_deref(), Some("arn:aws:kms:us-east-1:111122223333:key/1234-abcd"));
+        assert_eq!(kms_key_arn("arn:aws:kms:us-east-1:1:key/k", secret).as_deref(), Some("arn:aws:kms:us-east-1:1:key/k"));
+        assert_eq!(kms_key_arn("alias/team", secret), None);
+    }
+}
+
+/// The SimulatePrincipalPolicy path and the no-leak guarantee, against mocked SDK clients
+/// (moto implements neither the simulator nor a way to prove what reports contain).
+#[cfg(test)]
+mod mock_tests {
+    use aws_sdk_iam::operation::simulate_principal_policy::{SimulatePrincipalPolicyError, SimulatePrincipalPolicyOutput};
+    use aws_sdk_iam::types::{
+        EvaluationResult, OrganizationsDecisionDetail, PermissionsBoundaryDecisionDetail, PolicyEvaluationDecisionType as D,
+        Statement,
+    };
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+    use crate::checks::iam::identity_fixtures::{world, REPO_ARN, ROLE};
+    use crate::checks::iam::{check_execution_role_permissions, VIA_LOCAL, VIA_SIMULATOR};
+    use crate::diagnosis::{RootCause, Status};
+    use crate::engine::judge;
+
+    fn result(action: &str, decision: D) -> EvaluationResult {
+        EvaluationResult::builder().eval_action_name(action).eval_resource_name(REPO_ARN).eval_decision(decision).build().unwrap()
+    }
+
+    /// A mocked IAM client answering every SimulatePrincipalPolicy call by action name.
+    fn iam_with(answer: fn(&str) -> EvaluationResult) -> aws_sdk_iam::Client {
+        let rule = mock!(aws_sdk_iam::Client::simulate_principal_policy).then_compute_output(move |input| {
+            SimulatePrincipalPolicyOutput::builder()
+                .set_evaluation_results(Some(input.action_names().iter().map(|a| answer(a)).collect()))
+                .build()
+        });
+        mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&rule])
+    }
+
+    async fn judged(iam: &aws_sdk_iam::Client) -> (Fact<Vec<SimulationResult>>, Vec<crate::diagnosis::Finding>, u32) {
+        let log = CallLog::default();
+        let sim = simulate_pull(iam, &log, ROLE, REPO_ARN).await;
+        let mut f = world();
+        f.identity.pull_simulation = sim.clone();
+        (sim, check_execution_role_permissions(&f), log.calls())
+    }
+
+    #[tokio::test]
+    async fn simulator_allows_the_pull() {
+        let iam = iam_with(|a| result(a, D::Allowed));
+        let (sim, findings, calls) = judged(&iam).await;
+        assert_eq!(calls, 2, "one call for the token on *, one for the repository actions");
+        let sim = sim.value().unwrap();
+        assert_eq!(sim.len(), 4);
+        assert!(sim.iter().any(|r| r.action == "ecr:GetAuthorizationToken"));
+        assert_eq!(findings[0].status, Status::Pass);
+        assert_eq!(findings[0].evidence["evaluated_with"], VIA_SIMULATOR);
+    }
+
+    #[tokio::test]
+    async fn simulator_implicit_deny() {
+        let iam = iam_with(|a| if a == "ecr:BatchGetImage" { result(a, D::ImplicitDeny) } else { result(a, D::Allowed) });
+        let (_, findings, _) = judged(&iam).await;
+        assert_eq!(findings[0].status, Status::Fail);
+        assert!(findings[0].title.contains("may not ecr:BatchGetImage: no policy of the role allows it"), "{}", findings[0].title);
+    }
+
+    #[tokio::test]
+    async fn simulator_explicit_deny_names_the_policy() {
+        let iam = iam_with(|a| {
+            if a == "ecr:GetDownloadUrlForLayer" {
+                EvaluationResult::builder()
+                    .eval_action_name(a)
+                    .eval_decision(D::ExplicitDeny)
+                    .matched_statements(Statement::builder().source_policy_id("deny-layers").build())
+                    .build()
+                    .unwrap()
+            } else {
+                result(a, D::Allowed)
+            }
+        });
+        let (_, findings, _) = judged(&iam).await;
+        assert_eq!(findings[0].status, Status::Fail);
+        assert!(findings[0].title.contains("explicitly denied by deny-layers"), "{}", findings[0].title);
+    }
+
+    #[tokio::test]
+    async fn simulator_boundary_and_scp_denials() {
+        let iam = iam_with(|a| {
+            let base = EvaluationResult::builder().eval_action_name(a);
+            match a {
+                "ecr:BatchGetImage" => base
+                    .eval_decision(D::ImplicitDeny)
+                    .permissions_boundary_decision_detail(
+                        PermissionsBoundaryDecisionDetail::builder().allowed_by_permissions_boundary(false).build(),
+                    )
+                    .build()
+                    .unwrap(),
+                "ecr:GetAuthorizationToken" => base
+                    .eval_decision(D::ExplicitDeny)
+                    .organizations_decision_detail(OrganizationsDecisionDetail::builder().allowed_by_organizations(false).build())
+                    .build()
+                    .unwrap(),
+                _ => result(a, D::Allowed),
+            }
+        });
+        let (sim, findings, _) = judged(&iam).await;
+        let sim = sim.value().unwrap();
+        let batch = sim.iter().find(|r| r.action == "ecr:BatchGetImage").unwrap();
+        assert_eq!(batch.allowed_by_boundary, Some(false));
+        let token = sim.iter().find(|r| r.action == "ecr:GetAuthorizationToken").unwrap();
+        assert_eq!(token.allowed_by_organizations, Some(false));
+        let f = &findings[0];
+        assert_eq!(f.status, Status::Fail);
+        let why = f.evidence["actions"].to_string();
+        assert!(why.contains("permission boundary does not allow it") && why.contains("organization SCP"), "{why}");
+        assert!(f.remediation.as_deref().unwrap().contains("permission boundary or SCP"));
+    }
+
+    #[tokio::test]
+    async fn simulator_access_denied_falls_back_to_the_documents() {
+        let rule = mock!(aws_sdk_iam::Client::simulate_principal_policy).then_error(|| {
+            SimulatePrincipalPolicyError::generic(ErrorMetadata::builder().code("AccessDenied").message("not authorized").build())
+        });
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&rule]);
+        let log = CallLog::default();
+        let sim = simulate_pull(&iam, &log, ROLE, REPO_ARN).await;
+        assert!(matches!(&sim, Fact::Unreadable { reason } if reason.contains("iam:SimulatePrincipalPolicy")), "{sim:?}");
+
+        // The documents, as IAM returns them (URL-encoded).
+        let encoded = urlencoding::encode(r#"{"Version":"2012-10-17","Statement":[{"Sid":"NoPull","Effect":"Deny","Action":"ecr:BatchGetImage","Resource":"*"}]}"#).into_owned();
+        let managed = urlencoding::encode(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:GetAuthorizationToken","ecr:BatchCheckLayerAvailability","ecr:GetDownloadUrlForLayer","ecr:BatchGetImage"],"Resource":"*"}]}"#).into_owned();
+        let list_inline = mock!(aws_sdk_iam::Client::list_role_policies)
+            .then_output(|| aws_sdk_iam::operation::list_role_policies::ListRolePoliciesOutput::builder().policy_names("deny-pull").build().unwrap());
+        let get_inline = mock!(aws_sdk_iam::Client::get_role_policy).then_output(move || {
+            aws_sdk_iam::operation::get_role_policy::GetRolePolicyOutput::builder()
+                .role_name("ecsTaskExecutionRole")
+                .policy_name("deny-pull")
+                .policy_document(encoded.clone())
+                .build()
+                .unwrap()
+        });
+        let list_attached = mock!(aws_sdk_iam::Client::list_attached_role_policies).then_output(|| {
+            aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesOutput::builder()
+                .attached_policies(
+                    aws_sdk_iam::types::AttachedPolicy::builder()
+                        .policy_name("AmazonECSTaskExecutionRolePolicy")
+                        .policy_arn("arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy")
+                        .build(),
+                )
+                .build()
+        });
+        let get_policy = mock!(aws_sdk_iam::Client::get_policy).then_output(|| {
+            aws_sdk_iam::operation::get_policy::GetPolicyOutput::builder()
+                .policy(aws_sdk_iam::types::Policy::builder().default_version_id("v3").build())
+                .build()
+        });
+        let get_version = mock!(aws_sdk_iam::Client::get_policy_version)
+            .match_requests(|r| r.version_id() == Some("v3"))
+            .then_output(move || {
+                aws_sdk_iam::operation::get_policy_version::GetPolicyVersionOutput::builder()
+                    .policy_version(aws_sdk_iam::types::PolicyVersion::builder().document(managed.clone()).version_id("v3").build())
+                    .build()
+            });
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&list_inline, &get_inline, &list_attached, &get_policy, &get_version]);
+        let mut role = crate::checks::iam::identity_fixtures::role(ROLE);
+        read_policies(&iam, &log, &mut role).await;
+        let policies = role.policies.value().expect("policies read");
+        assert_eq!(policies.len(), 2);
+        assert_eq!(policies[1].version.as_deref(), Some("v3"));
+        assert!(matches!(role.boundary, Fact::NotFound { .. }));
+
+        let mut f = world();
+        f.identity.pull_simulation = sim;
+        f.identity.execution_role = Fact::found(role);
+        let got = &check_execution_role_permissions(&f)[0];
+        assert_eq!(got.status, Status::Fail);
+        assert_eq!(got.evidence["evaluated_with"], VIA_LOCAL);
+        assert!(got.title.contains("inline policy deny-pull statement NoPull"), "{}", got.title);
+    }
+
+    /// No secret value or environment value reaches the Facts snapshot or any report format,
+    /// even though the collector is handed both by the (mocked) AWS APIs.
+    #[tokio::test]
+    async fn no_secret_or_environment_value_leaks() {
+        const USER: &str = "leaky-user-7781";
+        const PASSWORD: &str = "hunter2-very-secret-PASSWORD";
+        const ENV_VALUE: &str = "env-value-DO-NOT-PRINT-4242";
+        const SECRET_REF: &str = "arn:aws:ssm:us-east-1:111122223333:parameter/db-password-SSMREF";
+        let secret_arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:reg-AbCdEf";
+
+        use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, RepositoryCredentials, Secret, TaskDefinition};
+        let td = mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(move || {
+            aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput::builder()
+                .task_definition(
+                    TaskDefinition::builder()
+                        .task_definition_arn("arn:aws:ecs:us-east-1:111122223333:task-definition/web:7")
+                        .family("web")
+                        .revision(7)
+                        .execution_role_arn(ROLE)
+                        .container_definitions(
+                            ContainerDefinition::builder()
+                                .name("web")
+                                .image("ghcr.io/acme/app:1")
+                                .environment(KeyValuePair::builder().name("API_TOKEN").value(ENV_VALUE).build())
+                                .secrets(Secret::builder().name("DB_PASSWORD").value_from(SECRET_REF).build().unwrap())
+                                .repository_credentials(RepositoryCredentials::builder().credentials_parameter(secret_arn).build().unwrap())
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&td]);
+        let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret).then_output(move || {
+            aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput::builder().arn(secret_arn).name("reg").build()
+        });
+        let value = mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_output(|| {
+            aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput::builder()
+                .secret_string(format!(r#"{{"username":"{USER}","pass":"{PASSWORD}"}}"#))
+                .build()
+        });
+        let sm = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&describe, &value]);
+        let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, Vec::<&aws_smithy_mocks::Rule>::new());
+        let clients = Clients { config: aws_config::SdkConfig::builder().build(), ecs, ecr };
+
+        let log = CallLog::default();
+        let task_definition = super::super::ecs::read_task_definition(&clients, &log, Some("web:7")).await;
+        let registry_secret = read_secret_with(&sm, &log, secret_arn).await;
+
+        let message = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: retrieved secret from Secrets Manager did not contain json key password";
+        let mut facts = world();
+        facts.failure.image = Some("ghcr.io/acme/app:1".into());
+        facts.failure.image_ref = crate::image_ref::ImageRef::parse("ghcr.io/acme/app:1").ok();
+        facts.failure.message = message.into();
+        facts.failure.classification = crate::classify::classify(message);
+        facts.task_definition = task_definition;
+        facts.identity.registry_secret = registry_secret;
+        facts.identity.secret_simulation = Fact::found(vec![SimulationResult {
+            action: "secretsmanager:GetSecretValue".into(),
+            resource: secret_arn.into(),
+            decision: "allowed".into(),
+            ..Default::default()
+        }]);
+
+        let diagnosis = judge(&facts);
+        assert_eq!(diagnosis.root_cause.code, RootCause::IamRegistrySecret, "{:?}", diagnosis.root_cause);
+        let secret_finding = diagnosis.findings.iter().find(|f| f.code == RootCause::IamRegistrySecret).unwrap();
+        assert!(secret_finding.title.contains("no password key"), "{}", secret_finding.title);
+
+        let mut outputs = vec![
+            ("facts", serde_json::to_string(&facts).unwrap()),
+            ("facts debug", format!("{facts:?}")),
+            ("diagnosis debug", format!("{diagnosis:?}")),
+        ];
+        for format in [crate::report::Format::Text, crate::report::Format::Markdown, crate::report::Format::Json] {
+            outputs.push(("report", crate::report::render(&diagnosis, format)));
+        }
+        for (what, text) in &outputs {
+            for needle in [USER, PASSWORD, ENV_VALUE, SECRET_REF, "API_TOKEN", "DB_PASSWORD"] {
+                assert!(!text.contains(needle), "{what} contains {needle}");
+            }
+        }
+        assert!(facts.identity.registry_secret.value().unwrap().shape.value().unwrap().has_username);
+    }
+}
