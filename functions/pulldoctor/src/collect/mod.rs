@@ -6,6 +6,7 @@
 mod aws_error;
 mod ecr;
 pub mod ecs;
+pub mod network;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -31,6 +32,7 @@ pub struct Clients {
     config: SdkConfig,
     pub ecs: aws_sdk_ecs::Client,
     pub ecr: aws_sdk_ecr::Client,
+    pub ec2: aws_sdk_ec2::Client,
 }
 
 impl Clients {
@@ -39,6 +41,7 @@ impl Clients {
             config: config.clone(),
             ecs: aws_sdk_ecs::Client::new(config),
             ecr: aws_sdk_ecr::Client::new(config),
+            ec2: aws_sdk_ec2::Client::new(config),
         }
     }
 
@@ -110,10 +113,11 @@ pub async fn collect(clients: &Clients, failure: &PullFailure) -> Facts {
         .or_else(|| clients.home_region().map(str::to_string));
 
     let too_old = failure.time.is_some_and(|t| Utc::now() - t > TASK_VISIBILITY);
-    let (task, task_definition, (repository, image_by_digest, image_by_tag)) = tokio::join!(
+    let (task, task_definition, (repository, image_by_digest, image_by_tag), network) = tokio::join!(
         ecs::read_task(clients, &log, &failure.task, too_old),
         ecs::read_task_definition(clients, &log, failure.task.task_definition_arn.as_deref()),
         ecr::read_image(clients, &log, image_ref.as_ref()),
+        network::read_network(clients, &log, &failure.task, region.as_deref()),
     );
 
     Facts {
@@ -132,6 +136,7 @@ pub async fn collect(clients: &Clients, failure: &PullFailure) -> Facts {
         repository,
         image_by_digest,
         image_by_tag,
+        network,
         aws_calls: log.calls(),
         aws_failures: log.failed(),
     }
