@@ -418,7 +418,16 @@ impl NetworkFacts {
                     Some(false) => Known::Yes(None),
                     None => Known::Unknown(format!("{eni_gap}, and service {} does not say", svc.service_name)),
                 },
-                format!("service {} assignPublicIp ({})", svc.service_name, svc.source),
+                format!(
+                    "service {}: assignPublicIp {} ({})",
+                    svc.service_name,
+                    match svc.assign_public_ip {
+                        Some(true) => "ENABLED",
+                        Some(false) => "DISABLED",
+                        None => "not set",
+                    },
+                    svc.source
+                ),
             ),
             Fact::Found { value: svc } => {
                 let why = format!("{eni_gap}, and service {} has no awsvpc configuration", svc.service_name);

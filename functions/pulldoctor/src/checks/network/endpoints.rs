@@ -197,3 +197,98 @@ fn fact_bool(f: &Fact<bool>) -> serde_json::Value {
         other => json!(format!("unknown: {}", other.gap().unwrap_or(""))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::network::fixtures::*;
+    use crate::diagnosis::Status;
+    use crate::facts::EndpointFacts;
+
+    fn endpoints_only(eps: Vec<EndpointFacts>) -> Facts {
+        let mut f = fargate_endpoints();
+        f.network.endpoints = Fact::found(eps);
+        f
+    }
+
+    #[test]
+    fn required_endpoints_table() {
+        let api = || interface_endpoint("vpce-api", "ecr.api", "eni-api");
+        let dkr = || interface_endpoint("vpce-dkr", "ecr.dkr", "eni-dkr");
+        let pending = EndpointFacts { state: Some("pendingAcceptance".into()), ..api() };
+        let s3_interface = EndpointFacts { ..interface_endpoint("vpce-s3i", "s3", "eni-s3") };
+        let mut legacy = endpoints_only(vec![dkr(), s3_gateway(&[RT])]);
+        legacy.task.platform_version = Some("1.3.0".into());
+        let mut windows = endpoints_only(vec![dkr(), s3_gateway(&[RT])]);
+        windows.task.platform_version = Some("1.0.0".into());
+        windows.task.platform_family = Some("WINDOWS_SERVER_2019_CORE".into());
+        let mut latest = endpoints_only(vec![dkr(), s3_gateway(&[RT])]);
+        latest.task.platform_version = Some("LATEST".into());
+        let mut with_secret = endpoints_only(vec![api(), dkr(), s3_gateway(&[RT])]);
+        if let Fact::Found { value: td } = &mut with_secret.task_definition {
+            td.containers = vec![crate::facts::ContainerDefinitionFacts {
+                name: Some("web".into()),
+                image: None,
+                registry_credentials_secret: Some("arn:aws:secretsmanager:us-east-1:111122223333:secret:hub-AbCdEf".into()),
+            }];
+        }
+        // (name, facts, status, missing services that must be named)
+        let cases: Vec<(&str, Facts, Option<Status>, Vec<&str>)> = vec![
+            ("all present", fargate_endpoints(), Some(Status::Pass), vec![]),
+            ("api missing", endpoints_only(vec![dkr(), s3_gateway(&[RT])]), Some(Status::Fail), vec!["ecr.api"]),
+            ("s3 missing", endpoints_only(vec![api(), dkr()]), Some(Status::Fail), vec!["s3"]),
+            ("api pending acceptance", endpoints_only(vec![pending, dkr(), s3_gateway(&[RT])]), Some(Status::Fail), vec!["ecr.api", "pendingAcceptance"]),
+            ("S3 interface endpoint instead of gateway", endpoints_only(vec![api(), dkr(), s3_interface]), Some(Status::Pass), vec![]),
+            ("1.3.0 needs no ecr.api", legacy, Some(Status::Pass), vec![]),
+            ("Windows 1.0.0 needs ecr.api", windows, Some(Status::Fail), vec!["ecr.api"]),
+            ("LATEST needs ecr.api", latest, Some(Status::Fail), vec!["ecr.api"]),
+            ("registry credentials need secretsmanager", with_secret, Some(Status::Fail), vec!["secretsmanager"]),
+            ("no endpoints at all: NET_NO_ROUTE's job", endpoints_only(vec![]), None, vec![]),
+            ("NAT: endpoints optional", fargate_nat(), None, vec![]),
+        ];
+        for (name, f, status, names) in cases {
+            let got = check_required_endpoints(&f);
+            assert_eq!(got.first().map(|g| g.status), status, "{name}: {got:#?}");
+            if let Some(g) = got.first() {
+                let text = format!("{} {}", g.title, g.evidence);
+                for n in names {
+                    assert!(text.contains(n), "{name}: {n:?} not in {text}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn endpoint_dns_table() {
+        let dns_off = |mut f: Facts| {
+            if let Fact::Found { value } = &mut f.network.endpoints {
+                for e in value.iter_mut().filter(|e| e.is_interface()) {
+                    e.private_dns_enabled = Some(false);
+                }
+            }
+            f
+        };
+        let mut nat_and_dns_off = dns_off(fargate_nat());
+        nat_and_dns_off.network.endpoints = dns_off(fargate_endpoints()).network.endpoints;
+        let mut attrs_unreadable = fargate_endpoints();
+        attrs_unreadable.network.dns_hostnames = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeVpcAttribute".into() };
+        let mut support_off = fargate_endpoints();
+        support_off.network.dns_support = Fact::found(false);
+        let cases: Vec<(&str, Facts, Option<Status>, &str)> = vec![
+            ("private DNS on", fargate_endpoints(), Some(Status::Pass), "vpce-api"),
+            ("private DNS off, no internet", dns_off(fargate_endpoints()), Some(Status::Fail), "private DNS on vpce-api, vpce-dkr"),
+            ("private DNS off, NAT: bypassed, harmless", nat_and_dns_off, None, ""),
+            ("VPC attribute unreadable", attrs_unreadable, Some(Status::Unknown), "DescribeVpcAttribute"),
+            ("DNS support off", support_off, Some(Status::Fail), "enableDnsSupport"),
+            ("no endpoints", fargate_nat(), None, ""),
+        ];
+        for (name, f, status, needle) in cases {
+            let got = check_endpoint_dns(&f);
+            assert_eq!(got.first().map(|g| g.status), status, "{name}: {got:#?}");
+            if let Some(g) = got.first() {
+                let text = format!("{} {} {}", g.title, g.evidence, g.remediation.as_deref().unwrap_or(""));
+                assert!(text.contains(needle), "{name}: {needle:?} not in {text}");
+            }
+        }
+    }
+}

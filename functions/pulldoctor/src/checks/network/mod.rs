@@ -19,6 +19,8 @@ pub mod security_groups;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
+#[cfg(test)]
+mod tests;
 
 use crate::diagnosis::{Finding, RootCause};
 use crate::facts::Facts;

@@ -75,6 +75,7 @@ pub fn check_nacl(facts: &Facts) -> Vec<Finding> {
         let mut unknowns: Vec<String> = vec![];
         let mut checked: Vec<String> = vec![];
         let task_subnet_cidr = net.subnet_cidr();
+        let mut dests: Vec<(String, Dest)> = vec![];
         for leg in &net.legs {
             let dest = match &leg.via {
                 Via::Interface(e) => match net.endpoint_ips(e) {
@@ -114,10 +115,23 @@ pub fn check_nacl(facts: &Facts) -> Vec<Finding> {
                     continue;
                 }
             };
+            // Legs going to the same addresses (public ones, typically) are judged once.
+            match dests.iter_mut().find(|(_, d)| d.ips == dest.ips && d.exact == dest.exact) {
+                Some((hosts, _)) => {
+                    hosts.push_str(", ");
+                    hosts.push_str(&leg.host);
+                }
+                None => dests.push((leg.host.clone(), dest)),
+            }
+        }
+        for (hosts, mut dest) in dests {
+            if dest.what.ends_with("(public addresses)") {
+                dest.what = format!("public addresses ({hosts})");
+            }
             let out = evaluate_acl(&acl_rules(acl, true), &dest.ips, (443, 443));
             let back = evaluate_acl(&acl_rules(acl, false), &dest.ips, EPHEMERAL);
             judge(&acl.id, &dest, &out, &back, os_range, &mut problems);
-            checked.push(format!("{}: {}", leg.host, dest.what));
+            checked.push(format!("{hosts}: {}", dest.what));
         }
         let evidence = json!({
             "network_acl": acl.id,

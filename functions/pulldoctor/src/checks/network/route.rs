@@ -21,10 +21,10 @@ pub fn check_route(facts: &Facts) -> Vec<Finding> {
     if let Some(unknown) = path_unknown(facts) {
         return vec![unknown];
     }
-    with_net(facts, route)
+    with_net(facts, judge_route)
 }
 
-fn route(net: &Net) -> Vec<Finding> {
+fn judge_route(net: &Net) -> Vec<Finding> {
     let code = RootCause::NetNoRoute;
     let rt_id = net.route_table_id();
     let url = net.route_table.map(|rt| console::route_table(&net.region, &rt.id));
@@ -82,7 +82,7 @@ fn route(net: &Net) -> Vec<Finding> {
             }
             if !net.is_ecr() {
                 let registry = &net.image.registry;
-                Finding::fail(code, format!("Subnet {} has no route to the internet, which {registry} requires", net.subnet_id))
+                Finding::fail(code, format!("Subnet {} cannot reach {registry}, which is on the internet: {reason}", net.subnet_id))
                     .evidence("reason", reason.as_str())
                     .remediation(format!(
                         "{registry} is outside AWS: VPC endpoints cannot reach it. Add a NAT gateway (in a public subnet) \
@@ -101,7 +101,7 @@ fn route(net: &Net) -> Vec<Finding> {
                     Some(_) if any_required_endpoint(net) => return vec![],
                     Some(_) => Finding::fail(
                         code,
-                        format!("Subnet {} has no route to the internet and the VPC has no ECR endpoints", net.subnet_id),
+                        format!("Subnet {} has no way to ECR: {reason}, and the VPC has no ECR endpoints", net.subnet_id),
                     )
                     .evidence("reason", reason.as_str())
                     .remediation(format!(
@@ -140,9 +140,10 @@ pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
             return vec![];
         }
         let (igw, finding) = match &net.internet {
-            Internet::Open { target, detail } if target.starts_with("igw-") => {
-                (target.clone(), Finding::pass(code, format!("The {} has a public IP ({detail})", net.origin.label)))
-            }
+            Internet::Open { target, .. } if target.starts_with("igw-") => (
+                target.clone(),
+                Finding::pass(code, format!("The {} has a public IP (from {})", net.origin.label, net.origin.public_ip_source)),
+            ),
             Internet::NoPublicIp { igw, source } => {
                 let fix = match net.origin.kind {
                     OriginKind::TaskEni => match crate::facts::service_name(&net.facts.task) {
@@ -259,4 +260,137 @@ pub fn check_cross_region(facts: &Facts) -> Vec<Finding> {
 /// Which services the pull reaches through the internet (for evidence in other checks).
 pub fn internet_services(net: &Net) -> Vec<Service> {
     net.legs.iter().filter(|l| l.uses_internet()).map(|l| l.service).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::network::fixtures::*;
+    use crate::diagnosis::Status;
+    use crate::facts::{Fact, RouteTableFacts, ServiceNetworkFacts};
+
+    fn with_default_route(target: &str, state: &str) -> Facts {
+        let mut f = fargate_nat();
+        if let Fact::Found { value } = &mut f.network.route_table {
+            value.routes[1] = RouteFacts { state: Some(state.into()), ..crate::checks::network::fixtures::route("0.0.0.0/0", target) };
+        }
+        f
+    }
+    use crate::facts::RouteFacts;
+
+    #[test]
+    fn route_table() {
+        let mut implicit_main = fargate_nat();
+        if let Fact::Found { value } = &mut implicit_main.network.route_table {
+            value.explicit = false;
+            value.main = true;
+        }
+        let mut private_nat = fargate_nat();
+        if let Fact::Found { value } = &mut private_nat.network.nat_gateways {
+            value[0].connectivity_type = Some("private".into());
+        }
+        let mut nat_unreadable = fargate_nat();
+        nat_unreadable.network.nat_gateways = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeNatGateways".into() };
+        let mut nat_rt_unreadable = fargate_nat();
+        nat_rt_unreadable.network.nat_route_tables = Fact::Unreadable { reason: "Throttled: ec2:DescribeRouteTables".into() };
+        let mut rt_unreadable = fargate_nat();
+        rt_unreadable.network.route_table = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeRouteTables".into() };
+        let mut subnet_unknown = fargate_nat();
+        subnet_unknown.network.subnet_id = None;
+        let mut endpoints_unreadable = fargate_nat();
+        endpoints_unreadable.network.route_table = Fact::found(RouteTableFacts { id: RT.into(), explicit: true, ..Default::default() });
+        endpoints_unreadable.network.endpoints = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeVpcEndpoints".into() };
+        let mut skipped = fargate_nat();
+        skipped.network.skipped = Some("ECS Anywhere".into());
+
+        // (name, facts, expected status, title or reason must contain)
+        let cases: Vec<(&str, Facts, Option<Status>, &str)> = vec![
+            ("NAT available", fargate_nat(), Some(Status::Pass), "NAT gateway nat-1"),
+            ("main table, implicit", implicit_main, Some(Status::Pass), "nat-1"),
+            ("NAT blackhole", with_default_route(NAT, "blackhole"), Some(Status::Fail), "blackhole"),
+            ("NAT pending", { let mut f = fargate_nat(); if let Fact::Found { value } = &mut f.network.nat_gateways { value[0].state = Some("pending".into()); } f }, Some(Status::Fail), "pending"),
+            ("NAT missing", { let mut f = fargate_nat(); f.network.nat_gateways = Fact::found(vec![]); f }, Some(Status::Fail), "does not exist"),
+            ("private NAT", private_nat, Some(Status::Warn), "cannot see past"),
+            ("transit gateway", with_default_route("tgw-1", "active"), Some(Status::Warn), "tgw-1"),
+            ("VPN gateway", with_default_route("vgw-1", "active"), Some(Status::Warn), "vgw-1"),
+            ("NAT instance", with_default_route("i-0abc", "active"), Some(Status::Warn), "i-0abc"),
+            ("firewall endpoint", with_default_route("vpce-fw", "active"), Some(Status::Warn), "vpce-fw"),
+            ("peering", with_default_route("pcx-1", "active"), Some(Status::Fail), "peering"),
+            ("NAT unreadable", nat_unreadable, Some(Status::Unknown), "AccessDenied: ec2:DescribeNatGateways"),
+            ("NAT subnet table unreadable", nat_rt_unreadable, Some(Status::Unknown), "Throttled"),
+            ("route table unreadable", rt_unreadable, Some(Status::Unknown), "AccessDenied: ec2:DescribeRouteTables"),
+            ("subnet unknown", subnet_unknown, Some(Status::Unknown), "subnet"),
+            ("no route, endpoints unreadable", endpoints_unreadable, Some(Status::Unknown), "DescribeVpcEndpoints"),
+            ("not examined", skipped, None, ""),
+        ];
+        for (name, f, status, needle) in cases {
+            let got = check_route(&f);
+            assert_eq!(got.first().map(|g| g.status), status, "{name}: {got:#?}");
+            if let Some(g) = got.first() {
+                let text = format!("{} {} {}", g.title, g.evidence, g.remediation.as_deref().unwrap_or(""));
+                assert!(text.contains(needle), "{name}: {needle:?} not in {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn public_ip_table() {
+        let mut eni_present = fargate_public(false);
+        eni_present.network.task_eni = Fact::found(crate::facts::EniFacts {
+            id: ENI.into(),
+            subnet_id: Some(SUBNET.into()),
+            vpc_id: Some(VPC.into()),
+            private_ip: Some(TASK_IP.into()),
+            public_ip: Some("3.3.3.3".into()),
+            security_groups: vec![SG_TASK.into()],
+            status: Some("in-use".into()),
+        });
+        let mut standalone = fargate_public(true);
+        standalone.task.group = Some("family:web".into());
+        standalone.network.service = Fact::NotCollected { reason: "standalone task".into() };
+        let mut service_unreadable = fargate_public(true);
+        service_unreadable.network.service = Fact::Unreadable { reason: "AccessDenied: ecs:DescribeServices".into() };
+        let mut bridge_service = fargate_public(true);
+        bridge_service.network.service = Fact::found(ServiceNetworkFacts { service_name: "web".into(), no_awsvpc_configuration: true, ..Default::default() });
+        let cases: Vec<(&str, Facts, Option<Status>, &str)> = vec![
+            ("public IP from service", fargate_public(true), Some(Status::Pass), "assignPublicIp ENABLED"),
+            ("no public IP from service", fargate_public(false), Some(Status::Fail), "no public IP"),
+            ("ENI still there with a public IP wins over the service", eni_present, Some(Status::Pass), "DescribeNetworkInterfaces"),
+            ("standalone task, ENI gone", standalone, Some(Status::Unknown), "standalone task"),
+            ("service unreadable", service_unreadable, Some(Status::Unknown), "AccessDenied: ecs:DescribeServices"),
+            ("service without awsvpc", bridge_service, Some(Status::Unknown), "no awsvpc configuration"),
+            ("NAT: does not apply", fargate_nat(), None, ""),
+            ("endpoints only: does not apply", fargate_endpoints(), None, ""),
+        ];
+        for (name, f, status, needle) in cases {
+            let got = check_public_ip(&f);
+            assert_eq!(got.first().map(|g| g.status), status, "{name}: {got:#?}");
+            if let Some(g) = got.first() {
+                let text = format!("{} {}", g.title, g.evidence);
+                assert!(text.contains(needle), "{name}: {needle:?} not in {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn cross_region_table() {
+        let cross = |mut f: Facts| {
+            let image = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/team/app:v1";
+            f.failure.image = Some(image.into());
+            f.failure.image_ref = crate::image_ref::ImageRef::parse(image).ok();
+            f
+        };
+        let cases: Vec<(&str, Facts, Option<Status>)> = vec![
+            ("same region", fargate_endpoints(), None),
+            ("cross-region, NAT", cross(fargate_nat()), Some(Status::Pass)),
+            ("cross-region, endpoints only", cross(fargate_endpoints()), Some(Status::Fail)),
+            ("cross-region, TGW", cross(with_default_route("tgw-1", "active")), Some(Status::Warn)),
+            ("cross-region, public subnet without IP", cross(fargate_public(false)), None),
+        ];
+        for (name, f, status) in cases {
+            assert_eq!(check_cross_region(&f).first().map(|g| g.status), status, "{name}");
+        }
+        // The route check leaves the cross-region case to this check.
+        assert!(check_route(&cross(fargate_endpoints())).is_empty());
+    }
 }

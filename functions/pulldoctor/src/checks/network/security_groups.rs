@@ -148,8 +148,8 @@ pub fn check_task_egress(facts: &Facts) -> Vec<Finding> {
             let fixes: Vec<&str> = blocked.iter().map(|(_, f)| f.as_str()).collect();
             Finding::fail(code, format!("The {who}'s security groups do not allow HTTPS out to {}", hosts.join(", ")))
                 .remediation(format!(
-                    "Add an outbound rule to {first_sg} (one of {}): {}.",
-                    sg_ids.join(", "),
+                    "Add an outbound rule to {first_sg}{}: {}.",
+                    if sg_ids.len() > 1 { format!(" (one of {})", sg_ids.join(", ")) } else { String::new() },
                     dedup(fixes).join("; ")
                 ))
         } else if let Some((leg, Verdict::Partial(why))) = verdicts.iter().find(|(_, v)| matches!(v, Verdict::Partial(_))) {
