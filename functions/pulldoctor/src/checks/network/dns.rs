@@ -124,3 +124,50 @@ fn custom_servers_reachable(net: &Net, servers: &[&String]) -> Option<bool> {
     }
     Some(any)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::network::fixtures::*;
+    use crate::diagnosis::Status;
+    use crate::facts::DhcpOptionsFacts;
+
+    fn servers(mut f: Facts, list: &[&str]) -> Facts {
+        f.network.dhcp_options = Fact::found(DhcpOptionsFacts { id: "dopt-1".into(), domain_name_servers: list.iter().map(|s| s.to_string()).collect() });
+        f
+    }
+
+    #[test]
+    fn dns_table() {
+        let mut https_only = servers(fargate_nat(), &["10.0.0.53"]);
+        https_only.network.security_groups = Fact::found(vec![sg(
+            SG_TASK,
+            vec![],
+            vec![crate::facts::SgRuleFacts { cidrs: vec!["0.0.0.0/0".into()], ..rule("tcp", 443, 443) }],
+        )]);
+        let mut amazon_https_only = fargate_nat();
+        amazon_https_only.network.security_groups = https_only.network.security_groups.clone();
+        let mut default_set = fargate_nat();
+        default_set.network.dhcp_options = Fact::found(DhcpOptionsFacts { id: "default".into(), domain_name_servers: vec![] });
+        let mut unreadable = fargate_nat();
+        unreadable.network.dhcp_options = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeDhcpOptions".into() };
+        let mut support_off = fargate_nat();
+        support_off.network.dns_support = Fact::found(false);
+        let cases: Vec<(&str, Facts, Status)> = vec![
+            ("AmazonProvidedDNS", fargate_nat(), Status::Pass),
+            ("no DHCP options set", default_set, Status::Pass),
+            // Security groups never filter the Amazon resolver: no port-53 rule needed.
+            ("AmazonProvidedDNS, egress 443 only", amazon_https_only, Status::Pass),
+            ("custom servers", servers(fargate_nat(), &["10.0.0.53", "10.0.0.54"]), Status::Warn),
+            ("custom alongside Amazon", servers(fargate_nat(), &["AmazonProvidedDNS", "10.0.0.53"]), Status::Warn),
+            ("custom servers, SG blocks 53", https_only, Status::Fail),
+            ("DNS support off", support_off, Status::Fail),
+            ("unreadable", unreadable, Status::Unknown),
+        ];
+        for (name, f, status) in cases {
+            let got = check_dns(&f);
+            assert_eq!(got.len(), 1, "{name}");
+            assert_eq!(got[0].status, status, "{name}: {got:#?}");
+        }
+    }
+}

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::checks::ecr::fixtures as ecr;
 use crate::classify::classify;
-use crate::diagnosis::{Finding, RootCause, Status};
+use crate::diagnosis::Finding;
 use crate::facts::*;
 
 pub const REGION: &str = "us-east-1";
@@ -281,15 +281,7 @@ pub fn ec2_bridge() -> Facts {
     f
 }
 
-pub fn statuses(findings: &[Finding]) -> Vec<(RootCause, Status)> {
-    findings.iter().map(|f| (f.code, f.status)).collect()
-}
-
 /// Every network finding of the registered checks.
 pub fn network_findings(f: &Facts) -> Vec<Finding> {
     crate::checks::run_all(f).into_iter().filter(|x| x.code.code().starts_with("NET_")).collect()
-}
-
-pub fn net_mut(f: &mut Facts) -> &mut NetworkFacts {
-    &mut f.network
 }

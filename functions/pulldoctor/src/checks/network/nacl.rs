@@ -297,3 +297,64 @@ fn endpoint_side(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::network::fixtures::*;
+    use crate::diagnosis::Status;
+
+    fn with_entries(mut f: Facts, entries: Vec<crate::facts::NaclEntryFacts>) -> Facts {
+        f.network.network_acl = Fact::found(NetworkAclFacts { entries, ..default_nacl() });
+        f
+    }
+
+    #[test]
+    fn nacl_table() {
+        let allow_all_out = nacl_entry(100, true, "-1", "allow", "0.0.0.0/0", None);
+        let allow_all_in = nacl_entry(100, false, "-1", "allow", "0.0.0.0/0", None);
+        let in_eph = |from: i32, to: i32| nacl_entry(110, false, "6", "allow", "0.0.0.0/0", Some((from, to)));
+        let mut endpoint_same_subnet = with_entries(fargate_endpoints(), vec![nacl_entry(100, true, "6", "allow", "0.0.0.0/0", Some((443, 443)))]);
+        // Endpoint ENIs in the task's subnet: the ACL does not see that traffic; S3 still needs it.
+        if let Fact::Found { value } = &mut endpoint_same_subnet.network.endpoint_enis {
+            for e in value.iter_mut() {
+                e.subnet_id = Some(SUBNET.into());
+            }
+        }
+        let mut endpoint_subnet_blocks = fargate_endpoints();
+        endpoint_subnet_blocks.network.endpoint_network_acls = Fact::found(vec![NetworkAclFacts {
+            id: "acl-endpoints".into(),
+            subnet_ids: vec!["subnet-endpoints".into()],
+            entries: vec![nacl_entry(100, false, "6", "allow", "10.0.1.0/24", Some((443, 443)))],
+            ..Default::default()
+        }]);
+        let mut windows = with_entries(fargate_nat(), vec![allow_all_out.clone(), in_eph(49152, 65535)]);
+        windows.task.platform_family = Some("WINDOWS_SERVER_2022_CORE".into());
+        let mut unreadable = fargate_nat();
+        unreadable.network.network_acl = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeNetworkAcls".into() };
+
+        // (name, facts, status, text)
+        let cases: Vec<(&str, Facts, Status, &str)> = vec![
+            ("default ACL", fargate_nat(), Status::Pass, ""),
+            ("outbound 443 denied", with_entries(fargate_nat(), vec![nacl_entry(100, true, "6", "allow", "0.0.0.0/0", Some((80, 80))), allow_all_in.clone()]), Status::Fail, "outbound TCP 443"),
+            ("inbound ephemeral missing", with_entries(fargate_nat(), vec![allow_all_out.clone(), nacl_entry(100, false, "6", "allow", "0.0.0.0/0", Some((443, 443)))]), Status::Fail, "1024-65535"),
+            ("deny 90 before allow 100", with_entries(fargate_nat(), vec![allow_all_out.clone(), allow_all_in.clone(), nacl_entry(90, false, "6", "deny", "0.0.0.0/0", Some((1024, 65535)))]), Status::Fail, "rule 90"),
+            ("allow 90 before deny 100", with_entries(fargate_nat(), vec![allow_all_out.clone(), nacl_entry(90, false, "-1", "allow", "0.0.0.0/0", None), nacl_entry(100, false, "6", "deny", "0.0.0.0/0", Some((1024, 65535)))]), Status::Pass, ""),
+            ("Linux range only (32768-60999) is enough", with_entries(fargate_nat(), vec![allow_all_out.clone(), in_eph(32768, 60999)]), Status::Pass, ""),
+            ("1024-32767 only is not", with_entries(fargate_nat(), vec![allow_all_out.clone(), in_eph(1024, 32767)]), Status::Fail, "32768"),
+            ("Windows range", windows, Status::Pass, ""),
+            ("inbound only from part of the internet", with_entries(fargate_nat(), vec![allow_all_out.clone(), nacl_entry(100, false, "6", "allow", "52.0.0.0/8", Some((1024, 65535)))]), Status::Warn, "implicit deny"),
+            ("S3 prefix list exact: one CIDR missing", with_entries(fargate_endpoints(), vec![allow_all_out.clone(), nacl_entry(100, false, "6", "allow", "10.0.0.0/16", Some((1024, 65535))), nacl_entry(101, false, "6", "allow", "52.216.0.0/15", Some((1024, 65535)))]), Status::Fail, "S3 prefix list"),
+            ("endpoint in the task's subnet: only S3 counts", endpoint_same_subnet, Status::Fail, "S3 prefix list"),
+            ("endpoint subnet ACL blocks the replies", endpoint_subnet_blocks, Status::Fail, "acl-endpoints"),
+            ("unreadable", unreadable, Status::Unknown, "AccessDenied"),
+        ];
+        for (name, f, status, needle) in cases {
+            let got = check_nacl(&f);
+            assert_eq!(got.len(), 1, "{name}: {got:#?}");
+            assert_eq!(got[0].status, status, "{name}: {got:#?}");
+            let text = format!("{} {} {}", got[0].title, got[0].evidence, got[0].remediation.as_deref().unwrap_or(""));
+            assert!(text.contains(needle), "{name}: {needle:?} not in {text}");
+        }
+    }
+}

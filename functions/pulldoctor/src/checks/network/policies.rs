@@ -180,3 +180,71 @@ fn judge(code: RootCause, e: &EndpointFacts, decision: Decision, what: String, f
             .remediation(format!("Verify by hand that the condition lets the pull through. {fix}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::network::fixtures::*;
+    use crate::diagnosis::Status;
+    use crate::facts::Fact;
+
+    fn s3_policy(policy: &str) -> Facts {
+        let mut f = fargate_endpoints();
+        if let Fact::Found { value } = &mut f.network.endpoints {
+            for e in value.iter_mut().filter(|e| e.is_gateway()) {
+                e.policy = Some(policy.into());
+            }
+        }
+        f
+    }
+    fn dkr_policy(policy: &str) -> Facts {
+        let mut f = fargate_endpoints();
+        if let Fact::Found { value } = &mut f.network.endpoints {
+            for e in value.iter_mut().filter(|e| e.id == "vpce-dkr") {
+                e.policy = Some(policy.into());
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn s3_policy_table() {
+        let cases: Vec<(&str, Facts, Option<Status>)> = vec![
+            ("default policy", fargate_endpoints(), Some(Status::Pass)),
+            ("recommended layer statement", s3_policy(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::prod-us-east-1-starport-layer-bucket/*"]}]}"#), Some(Status::Pass)),
+            ("other bucket only", s3_policy(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::my-bucket/*"}]}"#), Some(Status::Fail)),
+            ("own account principal only", s3_policy(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"s3:*","Resource":"*"}]}"#), Some(Status::Fail)),
+            ("deny outside my org", s3_policy(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"},{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*","Condition":{"StringNotEquals":{"s3:ResourceAccount":"111122223333"}}}]}"#), Some(Status::Warn)),
+            ("restricted to this endpoint", s3_policy(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"StringEquals":{"aws:SourceVpce":"vpce-s3"}}}]}"#), Some(Status::Pass)),
+            ("NAT, no gateway endpoint: n/a", fargate_nat(), None),
+        ];
+        for (name, f, status) in cases {
+            let got = check_s3_endpoint_policy(&f);
+            assert_eq!(got.first().map(|g| g.status), status, "{name}: {got:#?}");
+        }
+    }
+
+    #[test]
+    fn ecr_policy_table() {
+        let role_only = format!(r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{ROLE}"}},"Action":"ecr:*","Resource":"*"}}]}}"#);
+        let mut no_role = dkr_policy(&role_only);
+        if let Fact::Found { value: td } = &mut no_role.task_definition {
+            td.execution_role_arn = None;
+        }
+        let cases: Vec<(&str, Facts, Status)> = vec![
+            ("default", fargate_endpoints(), Status::Pass),
+            ("execution role allowed", dkr_policy(&role_only), Status::Pass),
+            ("other role only", dkr_policy(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/ci"},"Action":"ecr:*","Resource":"*"}]}"#), Status::Fail),
+            ("other repository only", dkr_policy(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*","Resource":"arn:aws:ecr:us-east-1:111122223333:repository/other"}]}"#), Status::Fail),
+            ("GetDownloadUrlForLayer missing", dkr_policy(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*"}]}"#), Status::Fail),
+            ("role unknown", no_role, Status::Warn),
+        ];
+        for (name, f, status) in cases {
+            let got = check_ecr_endpoint_policies(&f);
+            let dkr: Vec<_> = got.iter().filter(|g| g.resource.as_deref().unwrap_or("").starts_with("vpce-dkr")).collect();
+            assert_eq!(dkr.len(), 1, "{name}");
+            assert_eq!(dkr[0].status, status, "{name}: {dkr:#?}");
+        }
+        assert!(check_ecr_endpoint_policies(&fargate_nat()).is_empty());
+    }
+}

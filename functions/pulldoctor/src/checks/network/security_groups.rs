@@ -358,3 +358,120 @@ fn endpoint_ingress(net: &Net, e: &EndpointFacts, code: RootCause) -> Finding {
     };
     with_url(finding.resource(resource).evidence("ingress", evidence))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::network::fixtures::*;
+    use crate::diagnosis::Status;
+    use crate::facts::{EniFacts, SecurityGroupFacts};
+
+    fn egress(rules: Vec<SgRuleFacts>) -> Vec<SecurityGroupFacts> {
+        vec![sg(SG_TASK, vec![], rules)]
+    }
+    fn https_to(cidrs: &[&str]) -> SgRuleFacts {
+        SgRuleFacts { cidrs: cidrs.iter().map(|c| c.to_string()).collect(), ..rule("tcp", 443, 443) }
+    }
+    fn https_to_group(g: &str) -> SgRuleFacts {
+        SgRuleFacts { groups: vec![g.into()], ..rule("tcp", 443, 443) }
+    }
+    fn https_to_pl(pl: &str) -> SgRuleFacts {
+        SgRuleFacts { prefix_lists: vec![pl.into()], ..rule("tcp", 443, 443) }
+    }
+    fn with_egress(mut f: Facts, groups: Vec<SecurityGroupFacts>) -> Facts {
+        f.network.security_groups = Fact::found(groups);
+        f
+    }
+
+    #[test]
+    fn task_egress_table() {
+        let mut standalone = fargate_endpoints();
+        standalone.task.group = Some("family:web".into());
+        standalone.network.service = Fact::NotCollected { reason: "standalone".into() };
+        let mut eni_present = with_egress(fargate_endpoints(), egress(vec![]));
+        eni_present.network.task_eni = Fact::found(EniFacts {
+            id: ENI.into(),
+            subnet_id: Some(SUBNET.into()),
+            private_ip: Some(TASK_IP.into()),
+            security_groups: vec!["sg-other".into()],
+            ..Default::default()
+        });
+        eni_present.network.security_groups = Fact::found(vec![sg("sg-other", vec![], vec![all_traffic_to("0.0.0.0/0")])]);
+        let mut enis_unreadable = with_egress(fargate_endpoints(), egress(vec![https_to(&["10.0.0.0/16"]), https_to_pl(PL)]));
+        enis_unreadable.network.endpoint_enis = Fact::Unreadable { reason: "Throttled".into() };
+        let mut pl_cidrs_unknown = with_egress(fargate_endpoints(), egress(vec![https_to_group(SG_EP), https_to(&["52.216.0.0/15"])]));
+        pl_cidrs_unknown.network.s3_prefix_list = Fact::Unreadable { reason: "AccessDenied: ec2:DescribePrefixLists".into() };
+
+        // (name, facts, status, text that must appear)
+        let cases: Vec<(&str, Facts, Status, &str)> = vec![
+            ("all traffic anywhere", fargate_endpoints(), Status::Pass, ""),
+            ("443 to endpoint SG and S3 prefix list", with_egress(fargate_endpoints(), egress(vec![https_to_group(SG_EP), https_to_pl(PL)])), Status::Pass, ""),
+            ("classic trap: endpoint SG only", with_egress(fargate_endpoints(), egress(vec![https_to_group(SG_EP)])), Status::Fail, PL),
+            ("VPC CIDR only: endpoints fine, S3 blocked", with_egress(fargate_endpoints(), egress(vec![https_to(&["10.0.0.0/16"])])), Status::Fail, "S3 layer bucket"),
+            ("VPC CIDR + prefix-list CIDRs", with_egress(fargate_endpoints(), egress(vec![https_to(&["10.0.0.0/16", "52.216.0.0/15", "3.5.0.0/19", "54.231.0.0/16"])])), Status::Pass, ""),
+            ("port 80 only", with_egress(fargate_endpoints(), egress(vec![SgRuleFacts { cidrs: vec!["0.0.0.0/0".into()], ..rule("tcp", 80, 80) }])), Status::Fail, "ECR API"),
+            ("tcp range incl. 443", with_egress(fargate_nat(), egress(vec![SgRuleFacts { cidrs: vec!["0.0.0.0/0".into()], ..rule("6", 0, 65535) }])), Status::Pass, ""),
+            ("NAT: no egress", with_egress(fargate_nat(), egress(vec![])), Status::Fail, "0.0.0.0/0"),
+            ("NAT: egress to one public range", with_egress(fargate_nat(), egress(vec![https_to(&["52.0.0.0/8"])])), Status::Warn, "52.0.0.0/8"),
+            ("NAT: egress to a customer prefix list", with_egress(fargate_nat(), egress(vec![https_to_pl("pl-corp")])), Status::Unknown, "pl-corp"),
+            ("standalone task, ENI gone", standalone, Status::Unknown, "standalone"),
+            ("ENI still there: its groups count", eni_present, Status::Pass, "sg-other"),
+            ("SGs unreadable", { let mut f = fargate_nat(); f.network.security_groups = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeSecurityGroups".into() }; f }, Status::Unknown, "AccessDenied"),
+            ("endpoint ENIs unreadable, VPC CIDR allowed", enis_unreadable, Status::Pass, ""),
+            ("prefix list unread, only part of S3", pl_cidrs_unknown, Status::Unknown, "DescribePrefixLists"),
+        ];
+        for (name, f, status, needle) in cases {
+            let got = check_task_egress(&f);
+            assert_eq!(got.len(), 1, "{name}: {got:#?}");
+            assert_eq!(got[0].status, status, "{name}: {got:#?}");
+            let text = format!("{} {} {}", got[0].title, got[0].evidence, got[0].remediation.as_deref().unwrap_or(""));
+            assert!(text.contains(needle), "{name}: {needle:?} not in {text}");
+        }
+    }
+
+    #[test]
+    fn endpoint_ingress_table() {
+        let with_ingress = |rules: Vec<SgRuleFacts>| {
+            let mut f = fargate_endpoints();
+            f.network.endpoint_security_groups = Fact::found(vec![sg(SG_EP, rules, vec![])]);
+            f
+        };
+        let from_cidr = |c: &str| SgRuleFacts { cidrs: vec![c.into()], ..rule("tcp", 443, 443) };
+        let mut standalone = with_ingress(vec![SgRuleFacts { groups: vec![SG_TASK.into()], ..rule("tcp", 443, 443) }]);
+        standalone.task.group = Some("family:web".into());
+        standalone.network.service = Fact::NotCollected { reason: "standalone".into() };
+        let mut shared_sg = fargate_endpoints();
+        // The endpoints use the task's own security group, which admits itself.
+        if let Fact::Found { value } = &mut shared_sg.network.endpoints {
+            for e in value.iter_mut() {
+                e.security_groups = vec![SG_TASK.into()];
+            }
+        }
+        shared_sg.network.security_groups = Fact::found(vec![sg(
+            SG_TASK,
+            vec![SgRuleFacts { groups: vec![SG_TASK.into()], ..rule("-1", -1, -1) }],
+            vec![all_traffic_to("0.0.0.0/0")],
+        )]);
+        shared_sg.network.endpoint_security_groups = Fact::found(vec![]);
+        let mut unreadable = fargate_endpoints();
+        unreadable.network.endpoint_security_groups = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeSecurityGroups".into() };
+
+        let cases: Vec<(&str, Facts, Status)> = vec![
+            ("from task SG", fargate_endpoints(), Status::Pass),
+            ("from VPC CIDR", with_ingress(vec![from_cidr("10.0.0.0/16")]), Status::Pass),
+            ("from the task's /32", with_ingress(vec![from_cidr(&format!("{TASK_IP}/32"))]), Status::Pass),
+            ("from another subnet", with_ingress(vec![from_cidr("10.0.9.0/24")]), Status::Fail),
+            ("443 missing", with_ingress(vec![SgRuleFacts { cidrs: vec!["0.0.0.0/0".into()], ..rule("tcp", 80, 80) }]), Status::Fail),
+            ("all traffic from anywhere", with_ingress(vec![all_traffic_to("0.0.0.0/0")]), Status::Pass),
+            ("standalone: SG rule, task SGs unknown", standalone, Status::Unknown),
+            ("shared self-referencing SG", shared_sg, Status::Pass),
+            ("endpoint SG unreadable", unreadable, Status::Unknown),
+        ];
+        for (name, f, status) in cases {
+            let got = check_endpoint_ingress(&f);
+            assert_eq!(got.len(), 2, "{name}: one finding per endpoint used");
+            assert!(got.iter().all(|g| g.status == status), "{name}: {got:#?}");
+        }
+        assert!(check_endpoint_ingress(&fargate_nat()).is_empty(), "no endpoints used");
+    }
+}
