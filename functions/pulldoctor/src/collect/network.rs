@@ -823,3 +823,58 @@ async fn read_dhcp_options(clients: &Clients, log: &CallLog, id: &str) -> Fact<D
     )
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, Deployment, NetworkConfiguration, Service};
+
+    fn nc(sg: &str, public: bool) -> NetworkConfiguration {
+        NetworkConfiguration::builder()
+            .awsvpc_configuration(
+                AwsVpcConfiguration::builder()
+                    .subnets("subnet-1")
+                    .security_groups(sg)
+                    .assign_public_ip(if public { AssignPublicIp::Enabled } else { AssignPublicIp::Disabled })
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn service_network_prefers_the_tasks_deployment() {
+        let td = |r: u32| format!("arn:aws:ecs:us-east-1:111122223333:task-definition/web:{r}");
+        let svc = Service::builder()
+            .network_configuration(nc("sg-service-now", true))
+            .deployments(Deployment::builder().id("ecs-svc/new").status("PRIMARY").task_definition(td(8)).network_configuration(nc("sg-new", true)).build())
+            .deployments(Deployment::builder().id("ecs-svc/old").status("ACTIVE").task_definition(td(7)).network_configuration(nc("sg-old", false)).build())
+            .build();
+        let got = service_network(&svc, "web", Some(&td(7)));
+        assert_eq!((got.security_groups, got.assign_public_ip), (vec!["sg-old".to_string()], Some(false)));
+        assert!(got.source.contains("ecs-svc/old"), "{}", got.source);
+        // Unknown task definition: the service-level configuration.
+        let got = service_network(&svc, "web", Some(&td(1)));
+        assert_eq!(got.security_groups, vec!["sg-service-now".to_string()]);
+        // A bridge-mode service: no awsvpc configuration at all.
+        let got = service_network(&Service::builder().build(), "web", None);
+        assert!(got.no_awsvpc_configuration);
+    }
+
+    #[test]
+    fn route_targets_are_kept() {
+        use aws_sdk_ec2::types::{Route, RouteState, RouteTable, RouteTableAssociation};
+        let rt = RouteTable::builder()
+            .route_table_id("rtb-1")
+            .associations(RouteTableAssociation::builder().subnet_id("subnet-1").main(false).build())
+            .routes(Route::builder().destination_cidr_block("10.0.0.0/16").gateway_id("local").state(RouteState::Active).build())
+            .routes(Route::builder().destination_cidr_block("0.0.0.0/0").nat_gateway_id("nat-1").state(RouteState::Blackhole).build())
+            .routes(Route::builder().destination_prefix_list_id("pl-1").gateway_id("vpce-1").build())
+            .build();
+        let f = route_table_facts(&rt, Some("subnet-1"));
+        assert!(f.explicit && !f.main);
+        assert_eq!(f.routes[1].target, "nat-1");
+        assert_eq!(f.routes[1].state.as_deref(), Some("blackhole"));
+        assert_eq!(f.routes[2].destination_prefix_list.as_deref(), Some("pl-1"));
+    }
+}

@@ -35,10 +35,12 @@ pub fn check_required_endpoints(facts: &Facts) -> Vec<Finding> {
             let Some(name) = leg.endpoint_service(&net.region) else { continue };
             let existing = net.endpoints_for(&name);
             let usable = match leg.service {
+                // The S3 gateway endpoint on this route table, or an S3 interface endpoint whose
+                // private DNS answers for the regional S3 names.
                 Service::S3 => existing.iter().any(|e| {
                     e.is_available()
                         && (e.is_gateway() && (e.route_table_ids.contains(&rt) || matches!(leg.via, Via::Gateway(g) if g.id == e.id))
-                            || e.is_interface())
+                            || e.is_interface() && e.private_dns_enabled == Some(true))
                 }),
                 _ => existing.iter().any(|e| e.is_available() && e.is_interface()),
             };
@@ -50,6 +52,9 @@ pub fn check_required_endpoints(facts: &Facts) -> Vec<Finding> {
                 .map(|e| match (e.is_available(), leg.service, e.is_gateway()) {
                     (false, _, _) => format!("{} is {}", e.id, e.state.as_deref().unwrap_or("not available")),
                     (true, Service::S3, true) => format!("{} is not associated with route table {rt}", e.id),
+                    (true, Service::S3, false) if e.is_interface() => {
+                        format!("{} is an S3 interface endpoint with private DNS off (ECR's layer URLs use the regional S3 name)", e.id)
+                    }
                     _ => format!("{} is a {} endpoint", e.id, e.endpoint_type),
                 })
                 .collect::<Vec<_>>();

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::console;
-use super::path::{default_route, specific_public_routes, Internet, Net, Service};
+use super::path::{default_route, specific_public_routes, Internet, Net};
 use super::{path_unknown, with_net};
 use crate::diagnosis::{Finding, RootCause};
 use crate::facts::{Facts, OriginKind};
@@ -255,11 +255,6 @@ pub fn check_cross_region(facts: &Facts) -> Vec<Finding> {
             .evidence("path", net.legs_evidence())
             .console_url(console::subnet(&net.region, &net.subnet_id))]
     })
-}
-
-/// Which services the pull reaches through the internet (for evidence in other checks).
-pub fn internet_services(net: &Net) -> Vec<Service> {
-    net.legs.iter().filter(|l| l.uses_internet()).map(|l| l.service).collect()
 }
 
 #[cfg(test)]

@@ -254,3 +254,65 @@ fn print_worlds() {
         }
     }
 }
+
+/// Facts snapshots the real collector produced against moto (python-built worlds, `pulldoctor
+/// diagnose --save-facts`): the collector → checks contract, re-judged offline.
+#[test]
+fn saved_moto_snapshots() {
+    let cases: [(&str, &str, RootCause); 5] = [
+        ("sg-trap", include_str!("../../../tests/fixtures/facts/moto-fargate-sg-trap.json"), RootCause::NetTaskSgEgress),
+        ("nacl90", include_str!("../../../tests/fixtures/facts/moto-fargate-nacl90.json"), RootCause::NetNacl),
+        ("dkr-only", include_str!("../../../tests/fixtures/facts/moto-fargate-dkr-only.json"), RootCause::NetEndpointMissing),
+        ("ec2 bridge, no public IP", include_str!("../../../tests/fixtures/facts/moto-ec2-bridge-no-public-ip.json"), RootCause::NetNoPublicIp),
+        // Public subnet with a public IP: network healthy (the repository is missing in that world).
+        ("public-ip", include_str!("../../../tests/fixtures/facts/moto-fargate-public-ip.json"), RootCause::EcrRepositoryNotFound),
+    ];
+    for (name, json, expected) in cases {
+        let facts: Facts = serde_json::from_str(json).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(facts.network.collected, "{name}");
+        let d = judge(&facts);
+        assert_eq!(d.root_cause.code, expected, "{name}");
+        if expected == RootCause::EcrRepositoryNotFound {
+            assert!(network_findings(&facts).iter().all(|f| f.status == Status::Pass), "{name}: healthy network");
+        }
+    }
+}
+
+#[test]
+fn origin_resolution() {
+    // ENI gone, service known: groups and public IP from the service, IP from the event.
+    let f = fargate_nat();
+    let o = f.network.origin(&f.task).unwrap();
+    assert_eq!(o.kind, OriginKind::TaskEni);
+    assert_eq!(o.security_groups, Known::Yes(vec![SG_TASK.to_string()]));
+    assert_eq!(o.public_ip, Known::Yes(None));
+    assert_eq!(o.private_ip, Some(TASK_IP.parse().unwrap()));
+    assert!(o.security_groups_source.contains("service web"), "{}", o.security_groups_source);
+    // Standalone task, ENI gone: unknown, said plainly.
+    let mut f = fargate_nat();
+    f.task.group = Some("family:web".into());
+    f.network.service = Fact::NotCollected { reason: "standalone task".into() };
+    let o = f.network.origin(&f.task).unwrap();
+    let why = o.security_groups.reason().unwrap();
+    assert!(why.contains("no longer exists") && why.contains("standalone"), "{why}");
+    assert!(o.public_ip.reason().is_some());
+    // EC2: the instance, whatever the task's network mode.
+    let f = ec2_bridge();
+    let o = f.network.origin(&f.task).unwrap();
+    assert_eq!((o.kind, o.subnet_id.as_deref()), (OriginKind::Instance, Some(SUBNET)));
+    assert_eq!(o.security_groups, Known::Yes(vec!["sg-instance".to_string()]));
+    // Instance unreadable: unknown with the reason.
+    let mut f = ec2_bridge();
+    f.network.instance = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeInstances".into() };
+    let o = f.network.origin(&f.task).unwrap();
+    assert!(o.subnet_id.is_none());
+    assert!(o.security_groups.reason().unwrap().contains("AccessDenied"));
+    let route = crate::checks::network::route::check_route(&f);
+    assert_eq!(route[0].status, Status::Unknown);
+    assert!(route[0].evidence["reason"].as_str().unwrap().contains("AccessDenied"));
+    // Neither ENI nor container instance: no network findings.
+    let mut f = fargate_nat();
+    f.task.attachments.clear();
+    assert!(f.network.origin(&f.task).is_none());
+    assert!(network_findings(&f).is_empty());
+}
