@@ -117,7 +117,8 @@ pub async fn collect(clients: &Clients, failure: &PullFailure) -> Facts {
         ecs::read_task(clients, &log, &failure.task, too_old),
         ecs::read_task_definition(clients, &log, failure.task.task_definition_arn.as_deref()),
         ecr::read_image(clients, &log, image_ref.as_ref()),
-        network::read_network(clients, &log, &failure.task, region.as_deref()),
+        // Boxed: the network reads nest several levels of joined futures (keeps worker stacks small).
+        Box::pin(network::read_network(clients, &log, &failure.task, region.as_deref())),
     );
 
     Facts {

@@ -20,7 +20,7 @@ use aws_sdk_ec2::types::{Filter, VpcAttributeName};
 
 use super::{CallLog, Clients};
 use crate::facts::{
-    endpoint_service_names, service_name, ContainerInstanceFacts, DhcpOptionsFacts, EndpointFacts, EniFacts, Fact,
+    endpoint_service_names, service_name, ContainerInstanceRef, DhcpOptionsFacts, EndpointFacts, EniFacts, Fact,
     InstanceFacts, Known, NaclEntryFacts, NatGatewayFacts, NetworkAclFacts, NetworkFacts, PrefixListFacts, RouteFacts,
     RouteTableFacts, SecurityGroupFacts, ServiceNetworkFacts, SgRuleFacts, SubnetFacts, TaskFacts, VpcFacts,
 };
@@ -113,7 +113,7 @@ async fn read_from_instance(
             &["ClusterNotFoundException"],
             clients.ecs.describe_container_instances().cluster(cluster).container_instances(ci_arn).send(),
             |out| match out.container_instances().first() {
-                Some(ci) => Fact::found(ContainerInstanceFacts {
+                Some(ci) => Fact::found(ContainerInstanceRef {
                     arn: ci.container_instance_arn().unwrap_or(ci_arn).to_string(),
                     ec2_instance_id: ci.ec2_instance_id().map(str::to_string),
                     status: ci.status().map(str::to_string),

@@ -34,7 +34,7 @@ pub struct NetworkFacts {
     pub service: Fact<ServiceNetworkFacts>,
     /// EC2 launch type: the container instance (`ecs:DescribeContainerInstances`).
     #[serde(default)]
-    pub container_instance: Fact<ContainerInstanceFacts>,
+    pub container_instance: Fact<ContainerInstanceRef>,
     /// EC2 launch type: the instance behind the container instance (`ec2:DescribeInstances`).
     #[serde(default)]
     pub instance: Fact<InstanceFacts>,
@@ -120,7 +120,7 @@ pub struct ServiceNetworkFacts {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct ContainerInstanceFacts {
+pub struct ContainerInstanceRef {
     pub arn: String,
     #[serde(default)]
     pub ec2_instance_id: Option<String>,

@@ -261,7 +261,7 @@ pub fn ec2_bridge() -> Facts {
     n.subnet_id = Some(SUBNET.into());
     n.task_eni = Fact::NotCollected { reason: "EC2 launch type".into() };
     n.service = Fact::NotCollected { reason: "EC2 launch type".into() };
-    n.container_instance = Fact::found(ContainerInstanceFacts {
+    n.container_instance = Fact::found(ContainerInstanceRef {
         arn: "ci-1".into(),
         ec2_instance_id: Some("i-1".into()),
         status: Some("ACTIVE".into()),
