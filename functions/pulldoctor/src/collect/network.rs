@@ -48,7 +48,7 @@ pub(super) async fn read_network(clients: &Clients, log: &CallLog, task: &TaskFa
     let Some(region) = region else { return skipped("the task's region is not known") };
     let cluster = task.cluster_arn.as_deref();
     if let Some(ci_arn) = task.container_instance_arn.as_deref() {
-        return read_from_instance(clients, log, region, cluster, ci_arn).await;
+        return Box::pin(read_from_instance(clients, log, region, cluster, ci_arn)).await;
     }
     let Some(attachment) = task.eni_attachment() else {
         return skipped("the task has neither an ENI attachment nor a container instance");
@@ -77,7 +77,8 @@ pub(super) async fn read_network(clients: &Clients, log: &CallLog, task: &TaskFa
             (None, _) => not_collected("standalone task (not started by a service)"),
         }
     };
-    let (task_eni, service, base) = tokio::join!(eni, service, read_subnet_level(clients, log, region, &subnet_id));
+    let (task_eni, service, base) =
+        tokio::join!(Box::pin(eni), Box::pin(service), Box::pin(read_subnet_level(clients, log, region, &subnet_id)));
     n.task_eni = task_eni;
     n.service = service;
     base.apply(&mut n);
@@ -87,7 +88,7 @@ pub(super) async fn read_network(clients: &Clients, log: &CallLog, task: &TaskFa
         Known::Yes(ids) => Some(ids),
         Known::Unknown(_) => None,
     });
-    read_vpc_levels(clients, log, region, &mut n, sg_ids).await;
+    Box::pin(read_vpc_levels(clients, log, region, &mut n, sg_ids)).await;
     n
 }
 
@@ -147,8 +148,8 @@ async fn read_from_instance(
     let Some(instance) = n.instance.value().cloned() else { return n };
     let Some(subnet_id) = instance.subnet_id.clone() else { return n };
     n.subnet_id = Some(subnet_id.clone());
-    read_subnet_level(clients, log, region, &subnet_id).await.apply(&mut n);
-    read_vpc_levels(clients, log, region, &mut n, Some(instance.security_groups.clone())).await;
+    Box::pin(read_subnet_level(clients, log, region, &subnet_id)).await.apply(&mut n);
+    Box::pin(read_vpc_levels(clients, log, region, &mut n, Some(instance.security_groups.clone()))).await;
     n
 }
 
@@ -208,7 +209,7 @@ async fn read_subnet_level(clients: &Clients, log: &CallLog, region: &str, subne
         },
     );
     let (subnet, explicit_route_table, network_acl, prefix_list) =
-        tokio::join!(subnet, route_table, nacl, read_prefix_list(clients, log, region));
+        tokio::join!(Box::pin(subnet), Box::pin(route_table), Box::pin(nacl), Box::pin(read_prefix_list(clients, log, region)));
     SubnetLevel { subnet, explicit_route_table, network_acl, prefix_list }
 }
 
@@ -306,14 +307,15 @@ async fn read_vpc_levels(
             .send(),
         |out| Fact::found(out.vpc_endpoints().iter().map(endpoint_facts).collect::<Vec<_>>()),
     );
+    // Each read boxed: the joined SDK futures are large, and debug builds poll them on small stacks.
     let (security_groups, main_rt, nats, vpc, dns_support, dns_hostnames, endpoints) = tokio::join!(
-        sgs,
-        main_rt,
-        nats,
-        vpc,
-        read_vpc_attribute(clients, log, &vpc_id, VpcAttributeName::EnableDnsSupport),
-        read_vpc_attribute(clients, log, &vpc_id, VpcAttributeName::EnableDnsHostnames),
-        endpoints,
+        Box::pin(sgs),
+        Box::pin(main_rt),
+        Box::pin(nats),
+        Box::pin(vpc),
+        Box::pin(read_vpc_attribute(clients, log, &vpc_id, VpcAttributeName::EnableDnsSupport)),
+        Box::pin(read_vpc_attribute(clients, log, &vpc_id, VpcAttributeName::EnableDnsHostnames)),
+        Box::pin(endpoints),
     );
     n.security_groups = security_groups;
     if let Some(main) = main_rt {
@@ -335,7 +337,7 @@ async fn read_vpc_levels(
             if ids.is_empty() {
                 None
             } else {
-                Some(read_nat_gateways(clients, log, &ids).await)
+                Some(Box::pin(read_nat_gateways(clients, log, &ids)).await)
             }
         }
         (None, false) => None,
@@ -434,7 +436,7 @@ async fn read_vpc_levels(
         }
     };
     let (dhcp, endpoint_sgs, endpoint_enis, endpoint_acls, nat_tables) =
-        tokio::join!(dhcp, endpoint_sgs, endpoint_enis, endpoint_acls, nat_tables);
+        tokio::join!(Box::pin(dhcp), Box::pin(endpoint_sgs), Box::pin(endpoint_enis), Box::pin(endpoint_acls), Box::pin(nat_tables));
     n.dhcp_options = dhcp;
     n.endpoint_security_groups = endpoint_sgs;
     n.endpoint_enis = endpoint_enis;
