@@ -87,7 +87,7 @@ pub fn check_required_endpoints(facts: &Facts) -> Vec<Finding> {
             .resource(vpc)
             .evidence("required", json!(required_endpoint_names(net)))
             .evidence("platform", platform_note(net))
-            .evidence("path", net.legs_evidence())
+            .evidence("pull_path", net.legs_evidence())
             .console_url(console::endpoints(&net.region))]
     })
 }

@@ -47,6 +47,18 @@ pub(crate) fn path_unknown(facts: &Facts) -> Option<Finding> {
     }
 }
 
+/// Add every key of a JSON object as its own evidence entry (flat evidence reads better in reports).
+pub(crate) fn spread(mut finding: Finding, evidence: serde_json::Value) -> Finding {
+    if let serde_json::Value::Object(map) = evidence {
+        for (k, v) in map {
+            if !v.is_null() {
+                finding = finding.evidence(&k, v);
+            }
+        }
+    }
+    finding
+}
+
 /// Console links for network resources.
 pub mod console {
     fn host(region: &str) -> String {

@@ -125,18 +125,21 @@ pub fn check_nacl(facts: &Facts) -> Vec<Finding> {
             }
         }
         for (hosts, mut dest) in dests {
-            if dest.what.ends_with("(public addresses)") {
+            let label = if dest.what.ends_with("(public addresses)") {
                 dest.what = format!("public addresses ({hosts})");
-            }
+                dest.what.clone()
+            } else {
+                format!("{hosts}: {}", dest.what)
+            };
             let out = evaluate_acl(&acl_rules(acl, true), &dest.ips, (443, 443));
             let back = evaluate_acl(&acl_rules(acl, false), &dest.ips, EPHEMERAL);
             judge(&acl.id, &dest, &out, &back, os_range, &mut problems);
-            checked.push(format!("{hosts}: {}", dest.what));
+            checked.push(label);
         }
         let evidence = json!({
             "network_acl": acl.id,
             "subnet": net.subnet_id,
-            "entries": acl.entries.iter().map(|e| format!(
+            "entries": sorted_entries(acl).iter().map(|e| format!(
                 "{} {} {} {} {}{}",
                 e.rule_number,
                 if e.egress { "out" } else { "in" },
@@ -161,8 +164,15 @@ pub fn check_nacl(facts: &Facts) -> Vec<Finding> {
         } else {
             Finding::pass(code, format!("Network ACL {} allows HTTPS out and the replies back in", acl.id))
         };
-        vec![finding.resource(acl.id.clone()).evidence("nacl", evidence).console_url(url)]
+        vec![super::spread(finding.resource(acl.id.clone()), evidence).console_url(url)]
     })
+}
+
+/// Entries as the console lists them: inbound then outbound, by rule number.
+fn sorted_entries(acl: &NetworkAclFacts) -> Vec<&crate::facts::NaclEntryFacts> {
+    let mut v: Vec<_> = acl.entries.iter().collect();
+    v.sort_by_key(|e| (e.egress, e.rule_number));
+    v
 }
 
 fn dedup(v: Vec<&str>) -> Vec<&str> {

@@ -352,7 +352,7 @@ impl<'a> Net<'a> {
                         Via::Internet { note: Some(n) } => format!("internet (default route): {n}"),
                         Via::Unknown(r) => format!("unknown: {r}"),
                     };
-                    serde_json::json!({"to": l.host, "via": via})
+                    serde_json::json!(format!("{} via {via}", l.host))
                 })
                 .collect(),
         )

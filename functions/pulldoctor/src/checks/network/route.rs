@@ -45,7 +45,7 @@ fn judge_route(net: &Net) -> Vec<Finding> {
         }
     }
     let with = |f: Finding| {
-        let f = f.resource(net.subnet_id.clone()).evidence("path", evidence.clone());
+        let f = super::spread(f.resource(net.subnet_id.clone()), evidence.clone());
         match &url {
             Some(u) => f.console_url(u.clone()),
             None => f,
@@ -252,7 +252,7 @@ pub fn check_cross_region(facts: &Facts) -> Vec<Finding> {
             .resource(net.image.to_string())
             .evidence("image_region", image_region)
             .evidence("task_region", net.region.as_str())
-            .evidence("path", net.legs_evidence())
+            .evidence("pull_path", net.legs_evidence())
             .console_url(console::subnet(&net.region, &net.subnet_id))]
     })
 }

@@ -85,6 +85,17 @@ enum Verdict {
     Unknown(String),
 }
 
+impl Verdict {
+    fn describe(&self) -> String {
+        match self {
+            Verdict::Allowed(why) => why.clone(),
+            Verdict::Blocked(need) => format!("blocked: needs {need}"),
+            Verdict::Partial(why) => format!("partly allowed ({why})"),
+            Verdict::Unknown(why) => format!("unknown ({why})"),
+        }
+    }
+}
+
 /// NET_TASK_SG_EGRESS — every packet of the pull leaves through the task ENI's (Fargate) or the
 /// instance's (EC2) security groups, which must allow TCP 443 out to where each part goes: the
 /// interface endpoints' network interfaces (by their security group or a CIDR holding their
@@ -137,7 +148,7 @@ pub fn check_task_egress(facts: &Facts) -> Vec<Finding> {
             "security_groups": sg_ids,
             "security_groups_source": net.origin.security_groups_source,
             "egress_tcp_443_rules": rules.rules,
-            "destinations": verdicts.iter().map(|(l, v)| json!({"to": l.host, "verdict": format!("{v:?}")})).collect::<Vec<_>>(),
+            "destinations": verdicts.iter().map(|(l, v)| json!(format!("{}: {}", l.host, v.describe()))).collect::<Vec<_>>(),
         });
         let first_sg = sg_ids.first().cloned().unwrap_or_default();
         let url = console::security_group(&net.region, &first_sg);
@@ -161,7 +172,7 @@ pub fn check_task_egress(facts: &Facts) -> Vec<Finding> {
         } else {
             Finding::pass(code, format!("The {who}'s security groups allow HTTPS out to every destination of the pull"))
         };
-        vec![finding.resource(sg_ids.join(", ")).evidence("egress", evidence).console_url(url)]
+        vec![super::spread(finding.resource(sg_ids.join(", ")), evidence).console_url(url)]
     })
 }
 
@@ -356,7 +367,7 @@ fn endpoint_ingress(net: &Net, e: &EndpointFacts, code: RootCause) -> Finding {
         Finding::fail(code, format!("Endpoint {} ({}) does not admit HTTPS from the {}", e.id, e.service_name, net.origin.label))
             .remediation(format!("Add an inbound rule to {target}: TCP 443 from {from}."))
     };
-    with_url(finding.resource(resource).evidence("ingress", evidence))
+    with_url(super::spread(finding.resource(resource), evidence))
 }
 
 #[cfg(test)]
