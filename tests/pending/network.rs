@@ -667,3 +667,92 @@ async fn vpc_dns_hostnames_off_breaks_endpoint_private_dns() {
     let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
     expect_root(&d, "NET_ENDPOINT_DNS", &["enableDnsHostnames", &s.net.vpc_id]);
 }
+
+/// A proxy in front of moto that answers the listed EC2 actions with `UnauthorizedOperation`
+/// (HTTP 403), as AWS does when pulldoctor's role lacks them, and forwards everything else.
+/// One request per connection; `Content-Length` bodies only (what the SDK sends).
+mod deny {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    pub fn start(upstream: String, denied: &'static [&'static str]) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let upstream = upstream.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &upstream, denied);
+                });
+            }
+        });
+        format!("http://127.0.0.1:{port}")
+    }
+
+    fn read(reader: &mut impl BufRead) -> std::io::Result<(String, Vec<u8>)> {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let len = head
+            .lines()
+            .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim().parse().unwrap_or(0)))
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body)?;
+        Ok((head, body))
+    }
+
+    fn serve(client: TcpStream, upstream: &str, denied: &[&str]) -> std::io::Result<()> {
+        let mut reader = BufReader::new(client.try_clone()?);
+        let (head, body) = read(&mut reader)?;
+        let text = String::from_utf8_lossy(&body);
+        let mut client = client;
+        if denied.iter().any(|a| text.contains(&format!("Action={a}&")) || text.ends_with(&format!("Action={a}"))) {
+            let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>UnauthorizedOperation</Code>\
+                       <Message>You are not authorized to perform this operation.</Message></Error></Errors><RequestID>1</RequestID></Response>";
+            write!(client, "HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}", xml.len())?;
+            return client.flush();
+        }
+        let mut server = TcpStream::connect(upstream)?;
+        let head: String = head
+            .lines()
+            .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+            .map(|l| format!("{l}\r\n"))
+            .collect();
+        write!(server, "{head}Connection: close\r\n\r\n")?;
+        server.write_all(&body)?;
+        let mut response = Vec::new();
+        server.read_to_end(&mut response)?;
+        client.write_all(&response)?;
+        client.flush()
+    }
+}
+
+// 18: a read that fails makes only the checks that needed it unknown ----------------------------
+#[tokio::test]
+async fn denied_reads_make_only_their_checks_unknown() {
+    let s = setup().await;
+    let task = s.private_task().await;
+    let proxy = deny::start(s.world.moto.url().to_string(), &["DescribeNetworkAcls", "DescribeSecurityGroups"]);
+    let config = s.world.config.to_builder().endpoint_url(proxy).build();
+    let Intake::PullFailure(failure) = intake(&s.event(&task, &s.image)) else { panic!() };
+    let (facts, d) = pulldoctor::engine::diagnose(&Clients::new(&config), &failure).await;
+    let status = |code: &str| d.findings.iter().find(|f| f.code.code() == code).map(|f| (f.status, f.evidence.to_string()));
+    let (nacl, why) = status("NET_NACL").unwrap();
+    assert_eq!(nacl, Status::Unknown, "{}", dump(&d));
+    assert!(why.contains("AccessDenied: ec2:DescribeNetworkAcls"), "{why}");
+    let (egress, why) = status("NET_TASK_SG_EGRESS").unwrap();
+    assert_eq!(egress, Status::Unknown, "{}", dump(&d));
+    assert!(why.contains("ec2:DescribeSecurityGroups"), "{why}");
+    // Everything else was still judged.
+    assert_eq!(status("NET_NO_ROUTE").unwrap().0, Status::Pass, "{}", dump(&d));
+    assert_eq!(status("NET_DNS").unwrap().0, Status::Pass, "{}", dump(&d));
+    assert!(net_fails(&d).is_empty(), "{}", dump(&d));
+    assert!(facts.aws_failures >= 2, "failures counted: {}", facts.aws_failures);
+}
