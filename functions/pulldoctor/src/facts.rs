@@ -97,6 +97,9 @@ pub struct Facts {
     /// The image looked up by tag (ECR, when the reference has a tag).
     #[serde(default)]
     pub image_by_tag: Fact<ImageFacts>,
+    /// Network path from the task to ECR and S3 (see `facts/network.rs`).
+    #[serde(default)]
+    pub network: NetworkFacts,
     /// AWS API calls made while collecting.
     #[serde(default)]
     pub aws_calls: u32,
@@ -458,3 +461,8 @@ pub struct SecretShape {
     #[serde(default)]
     pub binary: bool,
 }
+
+// ───────────────────────────── Network (task → ECR API, registry, S3 layers) ─────────────────────
+// The types live in `facts/network.rs`; `Facts::network` holds them.
+mod network;
+pub use network::*;

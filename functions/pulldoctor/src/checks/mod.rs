@@ -8,6 +8,7 @@
 pub mod ecr;
 pub mod iam;
 pub mod image;
+pub mod network;
 pub mod registry;
 #[cfg(test)]
 mod identity_worlds;
@@ -25,6 +26,18 @@ pub struct Check {
 
 /// Every check, in the order a pull meets them (who pulls → what is pulled).
 pub const ALL: &[Check] = &[
+    // Network: name resolution, routing, filters along the path, endpoint policies.
+    Check { code: RootCause::NetDns, name: "vpc_dns", run: network::dns::check_dns },
+    Check { code: RootCause::NetNoRoute, name: "subnet_route", run: network::route::check_route },
+    Check { code: RootCause::NetCrossRegion, name: "cross_region_image", run: network::route::check_cross_region },
+    Check { code: RootCause::NetEndpointMissing, name: "required_endpoints", run: network::endpoints::check_required_endpoints },
+    Check { code: RootCause::NetNoPublicIp, name: "public_ip", run: network::route::check_public_ip },
+    Check { code: RootCause::NetEndpointDns, name: "endpoint_private_dns", run: network::endpoints::check_endpoint_dns },
+    Check { code: RootCause::NetTaskSgEgress, name: "task_sg_egress", run: network::security_groups::check_task_egress },
+    Check { code: RootCause::NetNacl, name: "subnet_nacl", run: network::nacl::check_nacl },
+    Check { code: RootCause::NetEndpointSg, name: "endpoint_sg_ingress", run: network::security_groups::check_endpoint_ingress },
+    Check { code: RootCause::NetEndpointPolicy, name: "ecr_endpoint_policy", run: network::policies::check_ecr_endpoint_policies },
+    Check { code: RootCause::NetS3EndpointPolicy, name: "s3_endpoint_policy", run: network::policies::check_s3_endpoint_policy },
     Check { code: RootCause::IamExecutionRoleMissing, name: "execution_role_present", run: iam::check_execution_role_present },
     Check { code: RootCause::EcrRepositoryNotFound, name: "ecr_repository_exists", run: ecr::check_repository_exists },
     Check { code: RootCause::EcrImageNotFound, name: "ecr_image_exists", run: ecr::check_image_exists },

@@ -927,7 +927,9 @@ mod mock_tests {
         });
         let sm = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&describe, &value]);
         let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, Vec::<&aws_smithy_mocks::Rule>::new());
-        let clients = Clients { config: aws_config::SdkConfig::builder().build(), ecs, ecr };
+        // Never called on this path: a plain client with no endpoint is enough.
+        let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build());
+        let clients = Clients { config: aws_config::SdkConfig::builder().build(), ecs, ecr, ec2 };
 
         let log = CallLog::default();
         let task_definition = super::super::ecs::read_task_definition(&clients, &log, Some("web:7")).await;

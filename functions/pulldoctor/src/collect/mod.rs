@@ -7,6 +7,7 @@ mod aws_error;
 mod ecr;
 pub mod ecs;
 pub mod identity;
+pub mod network;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -18,7 +19,7 @@ use chrono::Utc;
 
 pub use aws_error::{read_failure, ReadFailure};
 
-use crate::classify::classify;
+use crate::classify::{classify, Category};
 use crate::facts::{Fact, FailureFacts, Facts};
 use crate::image_ref::ImageRef;
 use crate::intake::PullFailure;
@@ -32,6 +33,7 @@ pub struct Clients {
     config: SdkConfig,
     pub ecs: aws_sdk_ecs::Client,
     pub ecr: aws_sdk_ecr::Client,
+    pub ec2: aws_sdk_ec2::Client,
 }
 
 impl Clients {
@@ -40,6 +42,7 @@ impl Clients {
             config: config.clone(),
             ecs: aws_sdk_ecs::Client::new(config),
             ecr: aws_sdk_ecr::Client::new(config),
+            ec2: aws_sdk_ec2::Client::new(config),
         }
     }
 
@@ -111,10 +114,19 @@ pub async fn collect(clients: &Clients, failure: &PullFailure) -> Facts {
         .or_else(|| clients.home_region().map(str::to_string));
 
     let too_old = failure.time.is_some_and(|t| Utc::now() - t > TASK_VISIBILITY);
-    let (task, task_definition, (repository, image_by_digest, image_by_tag)) = tokio::join!(
+    let classification = classify(&failure.message);
+    let network = async {
+        match registry_answered(classification.category) {
+            Some(why) => network::skipped(why),
+            // Boxed: the network reads nest several levels of joined futures (keeps worker stacks small).
+            None => Box::pin(network::read_network(clients, &log, &failure.task, region.as_deref())).await,
+        }
+    };
+    let (task, task_definition, (repository, image_by_digest, image_by_tag), network) = tokio::join!(
         ecs::read_task(clients, &log, &failure.task, too_old),
         ecs::read_task_definition(clients, &log, failure.task.task_definition_arn.as_deref()),
         ecr::read_image(clients, &log, image_ref.as_ref()),
+        network,
     );
 
     let mut facts = Facts {
@@ -126,7 +138,7 @@ pub async fn collect(clients: &Clients, failure: &PullFailure) -> Facts {
             container: failure.container.clone(),
             image: failure.image.clone(),
             image_ref,
-            classification: classify(&failure.message),
+            classification,
             message: failure.message.clone(),
         },
         task_definition,
@@ -136,12 +148,26 @@ pub async fn collect(clients: &Clients, failure: &PullFailure) -> Facts {
         aws_calls: 0,
         aws_failures: 0,
         identity: Default::default(),
+        network,
     };
     // Second round: what the task, task definition and image reads said decides what to read.
     facts.identity = Box::pin(identity::read(clients, &log, &facts)).await;
     facts.aws_calls = log.calls();
     facts.aws_failures = log.failed();
     facts
+}
+
+/// When the message shows that the registry answered (the image is missing, does not fit, filled
+/// the disk, or the registry throttled), the network path demonstrably works: reading it would
+/// cost calls and could only add noise. Access denied stays examined (an endpoint policy can deny).
+fn registry_answered(category: Category) -> Option<&'static str> {
+    match category {
+        Category::ImageNotFound => Some("the registry answered that the image does not exist, so the network path to it works"),
+        Category::PlatformMismatch => Some("the registry served the image manifest, so the network path to it works"),
+        Category::DiskSpace => Some("the layers were being written to disk, so the network path to the registry works"),
+        Category::RateLimited => Some("the registry answered with a rate limit, so the network path to it works"),
+        Category::Network | Category::AccessDenied | Category::RegistryCredentials | Category::Unknown => None,
+    }
 }
 
 /// `arn:aws:ecs:us-east-1:111122223333:task/…` → `us-east-1`.

@@ -208,6 +208,8 @@ async fn ec2_instance_role_without_registry_read_only() {
     iam.create_instance_profile().instance_profile_name("ecsInstanceProfile").send().await.expect("CreateInstanceProfile");
     iam.add_role_to_instance_profile().instance_profile_name("ecsInstanceProfile").role_name("ecsInstanceRole").send().await.expect("AddRoleToInstanceProfile");
     let ami = c.world.ec2.describe_images().send().await.expect("DescribeImages").images()[0].image_id().unwrap().to_string();
+    // A working network (private subnet behind a NAT gateway), so only the role is wrong.
+    let net = c.world.network().await;
     let instance = c
         .world
         .ec2
@@ -215,6 +217,8 @@ async fn ec2_instance_role_without_registry_read_only() {
         .image_id(ami)
         .min_count(1)
         .max_count(1)
+        .subnet_id(&net.subnet_id)
+        .security_group_ids(&net.security_group_id)
         .iam_instance_profile(aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().name("ecsInstanceProfile").build())
         .send()
         .await

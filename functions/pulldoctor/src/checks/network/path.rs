@@ -1,0 +1,517 @@
+//! The path of one pull, worked out once from the Facts and shared by the network checks: where
+//! the traffic leaves from ([`Origin`]), what it must reach (the [`Leg`]s: ECR API, registry, S3
+//! layers, Secrets Manager for registry credentials, or a non-ECR registry), and for each leg
+//! whether it goes to a VPC endpoint or out through the subnet's default route ([`Internet`]).
+
+use std::net::Ipv4Addr;
+
+use super::ipset::IpSet;
+use crate::facts::{
+    endpoint_service, EndpointFacts, Fact, Facts, Known, NatGatewayFacts, NetworkFacts, Origin, OriginKind,
+    RouteFacts, RouteTableFacts,
+};
+use crate::image_ref::{ImageRef, RegistryKind};
+
+/// What one leg of the pull talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// `api.ecr.<region>`: the authorization token.
+    EcrApi,
+    /// `<account>.dkr.ecr.<region>`: manifests and layer URLs.
+    EcrDkr,
+    /// `prod-<region>-starport-layer-bucket`: the layers themselves.
+    S3,
+    /// Secrets Manager: private registry credentials.
+    SecretsManager,
+    /// A registry that is not ECR private (Docker Hub, ECR Public, GHCR…).
+    Registry,
+}
+
+impl Service {
+    /// The VPC endpoint service suffix, when an endpoint can serve this leg.
+    pub fn endpoint_suffix(self) -> Option<&'static str> {
+        match self {
+            Service::EcrApi => Some("ecr.api"),
+            Service::EcrDkr => Some("ecr.dkr"),
+            Service::S3 => Some("s3"),
+            Service::SecretsManager => Some("secretsmanager"),
+            Service::Registry => None,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Service::EcrApi => "ECR API (auth token)",
+            Service::EcrDkr => "ECR registry",
+            Service::S3 => "S3 layer bucket",
+            Service::SecretsManager => "Secrets Manager (registry credentials)",
+            Service::Registry => "registry",
+        }
+    }
+}
+
+/// How a leg leaves the subnet.
+#[derive(Debug, Clone)]
+pub enum Via<'a> {
+    /// An interface endpoint with private DNS: the name resolves to the endpoint's ENIs.
+    Interface(&'a EndpointFacts),
+    /// The S3 gateway endpoint associated with the subnet's route table (prefix-list route).
+    Gateway(&'a EndpointFacts),
+    /// Public addresses, through the subnet's default route. `note` says why no endpoint is used
+    /// when one exists.
+    Internet { note: Option<String> },
+    /// Could not tell (the endpoints could not be read).
+    Unknown(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Leg<'a> {
+    pub service: Service,
+    pub host: String,
+    /// Region of the destination (the image's region for ECR legs).
+    pub region: String,
+    pub via: Via<'a>,
+}
+
+impl Leg<'_> {
+    pub fn uses_internet(&self) -> bool {
+        matches!(self.via, Via::Internet { .. })
+    }
+    /// The endpoint service name that could serve this leg from the VPC (same region only).
+    pub fn endpoint_service(&self, vpc_region: &str) -> Option<String> {
+        let suffix = self.service.endpoint_suffix()?;
+        (self.region == vpc_region).then(|| endpoint_service(vpc_region, suffix))
+    }
+}
+
+/// Where the subnet's default route leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Internet {
+    /// Reaches the internet: through an IGW with a public IP, or an available NAT gateway whose
+    /// own subnet routes to an IGW.
+    Open { target: String, detail: String },
+    /// Default route to an internet gateway, but the task/instance has no public IP.
+    NoPublicIp { igw: String, source: String },
+    /// Default route to an internet gateway; whether there is a public IP cannot be recovered.
+    PublicIpUnknown { igw: String, reason: String },
+    /// No way out: no default route, a blackhole, a NAT gateway that is not available…
+    Closed { reason: String },
+    /// A target this tool cannot see past (transit gateway, VPN, NAT instance, firewall endpoint).
+    Unseeable { target: String, verify: String },
+    /// The route table could not be read.
+    Unknown { reason: String },
+}
+
+impl Internet {
+    /// Traffic to public addresses may leave the subnet (definitely or possibly).
+    pub fn may_pass(&self) -> bool {
+        matches!(self, Internet::Open { .. } | Internet::Unseeable { .. })
+    }
+}
+
+/// The analysed path of one pull.
+pub struct Net<'a> {
+    pub facts: &'a Facts,
+    pub n: &'a NetworkFacts,
+    pub origin: Origin,
+    /// The task's (and VPC's) region.
+    pub region: String,
+    pub subnet_id: String,
+    pub image: &'a ImageRef,
+    pub route_table: Option<&'a RouteTableFacts>,
+    pub internet: Internet,
+    pub legs: Vec<Leg<'a>>,
+    /// Fargate platform version 1.3.0 or earlier (auth and secrets go through Fargate's own ENI).
+    pub fargate_legacy: bool,
+}
+
+/// Why the network checks cannot run: `None` = they do not apply (no finding at all).
+pub type NotApplicable = Option<String>;
+
+impl<'a> Net<'a> {
+    pub fn new(facts: &'a Facts) -> Result<Net<'a>, NotApplicable> {
+        let n = &facts.network;
+        if !n.collected || n.skipped.is_some() {
+            return Err(None);
+        }
+        let Some(image) = facts.failure.image_ref.as_ref() else { return Err(None) };
+        let Some(origin) = n.origin(&facts.task) else { return Err(None) };
+        let Some(region) = facts.region.clone() else {
+            return Err(Some("the task's region is not known".into()));
+        };
+        let Some(subnet_id) = origin.subnet_id.clone() else {
+            let why = origin
+                .security_groups
+                .reason()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("the subnet of the {} is not known", origin.label));
+            return Err(Some(why));
+        };
+        let route_table = n.route_table.value();
+        let internet = internet_path(n, &origin);
+        let fargate_legacy = fargate_legacy(facts, &origin);
+        let mut net = Net {
+            facts,
+            n,
+            origin,
+            region,
+            subnet_id,
+            image,
+            route_table,
+            internet,
+            legs: vec![],
+            fargate_legacy,
+        };
+        net.legs = net.plan_legs();
+        Ok(net)
+    }
+
+    /// The ECR image's account and region, when the image is in ECR private.
+    pub fn ecr(&self) -> Option<(&'a str, &'a str)> {
+        self.image.ecr()
+    }
+    pub fn is_ecr(&self) -> bool {
+        matches!(self.image.kind, RegistryKind::Ecr { .. })
+    }
+    pub fn cross_region(&self) -> bool {
+        self.ecr().is_some_and(|(_, r)| r != self.region)
+    }
+    pub fn vpc_id(&self) -> Option<String> {
+        self.origin.vpc_id.clone().or_else(|| self.n.vpc_id())
+    }
+    /// Route table id for messages.
+    pub fn route_table_id(&self) -> String {
+        self.route_table.map(|r| r.id.clone()).unwrap_or_else(|| "its route table".into())
+    }
+    pub fn endpoints(&self) -> Option<&'a [EndpointFacts]> {
+        self.n.endpoints.value().map(Vec::as_slice)
+    }
+    /// Endpoints in the VPC for a service name, any state.
+    pub fn endpoints_for(&self, service_name: &str) -> Vec<&'a EndpointFacts> {
+        self.endpoints()
+            .map(|eps| eps.iter().filter(|e| e.service_name == service_name || e.service_name == format!("cn.{service_name}")).collect())
+            .unwrap_or_default()
+    }
+    /// Interface endpoints' private DNS works in this VPC (unknown counts as working; the DNS
+    /// check reports the gap).
+    pub fn vpc_dns_ok(&self) -> bool {
+        !matches!(self.n.dns_support, Fact::Found { value: false })
+            && !matches!(self.n.dns_hostnames, Fact::Found { value: false })
+    }
+    /// Is the task on Windows (ephemeral port range)?
+    pub fn windows(&self) -> bool {
+        let td_os = self.facts.task_definition.value().and_then(|t| t.operating_system_family.as_deref());
+        self.facts.task.platform_family.as_deref().or(td_os).is_some_and(|f| f.to_ascii_uppercase().starts_with("WINDOWS"))
+    }
+
+    fn plan_legs(&self) -> Vec<Leg<'a>> {
+        let mut legs = vec![];
+        match (&self.image.kind, self.image.ecr()) {
+            (RegistryKind::Ecr { .. }, Some((account, image_region))) => {
+                if !self.fargate_legacy {
+                    legs.push((Service::EcrApi, format!("api.ecr.{image_region}.amazonaws.com"), image_region));
+                }
+                legs.push((Service::EcrDkr, format!("{account}.dkr.ecr.{image_region}.amazonaws.com"), image_region));
+                legs.push((
+                    Service::S3,
+                    format!("prod-{image_region}-starport-layer-bucket.s3.{image_region}.amazonaws.com"),
+                    image_region,
+                ));
+            }
+            _ => legs.push((Service::Registry, self.image.registry.clone(), self.region.as_str())),
+        }
+        let mut legs: Vec<(Service, String, String)> =
+            legs.into_iter().map(|(s, h, r)| (s, h, r.to_string())).collect();
+        if let Some(secret_region) = self.registry_secret_region() {
+            if !self.fargate_legacy {
+                legs.push((Service::SecretsManager, format!("secretsmanager.{secret_region}.amazonaws.com"), secret_region));
+            }
+        }
+        legs.into_iter()
+            .map(|(service, host, region)| {
+                let via = self.via(service, &region);
+                Leg { service, host, region, via }
+            })
+            .collect()
+    }
+
+    /// Region of the private-registry credentials secret of the failed container, if it uses one.
+    fn registry_secret_region(&self) -> Option<String> {
+        let td = self.facts.task_definition.value()?;
+        let container = self.facts.failure.container.as_deref()?;
+        let secret = td
+            .containers
+            .iter()
+            .find(|c| c.name.as_deref() == Some(container))?
+            .registry_credentials_secret
+            .as_deref()?;
+        // arn:aws:secretsmanager:REGION:… ; a bare name is in the task's region.
+        let region = secret.split(':').nth(3).filter(|r| !r.is_empty() && secret.starts_with("arn:"));
+        Some(region.unwrap_or(self.region.as_str()).to_string())
+    }
+
+    fn via(&self, service: Service, dest_region: &str) -> Via<'a> {
+        let Some(suffix) = service.endpoint_suffix() else { return Via::Internet { note: None } };
+        if dest_region != self.region {
+            return Via::Internet {
+                note: Some(format!(
+                    "{dest_region} is not this VPC's region ({}): VPC endpoints here serve {} only",
+                    self.region, self.region
+                )),
+            };
+        }
+        let endpoints = match &self.n.endpoints {
+            Fact::Found { value } => value,
+            other => return Via::Unknown(format!("VPC endpoints could not be read ({})", other.gap().unwrap_or(""))),
+        };
+        let name = endpoint_service(&self.region, suffix);
+        let matching: Vec<&EndpointFacts> = endpoints.iter().filter(|e| e.is_service(&self.region, suffix)).collect();
+        let mut notes = vec![];
+        if service == Service::S3 {
+            let rt = self.route_table.map(|r| r.id.as_str());
+            for e in matching.iter().filter(|e| e.is_gateway()) {
+                let associated = rt.is_some_and(|rt| e.route_table_ids.iter().any(|id| id == rt))
+                    || self.route_table.is_some_and(|t| t.routes.iter().any(|r| r.target == e.id && r.destination_prefix_list.is_some()));
+                match (e.is_available(), associated) {
+                    (true, true) => return Via::Gateway(e),
+                    (true, false) => notes.push(format!(
+                        "gateway endpoint {} exists but is not associated with route table {}",
+                        e.id,
+                        rt.unwrap_or("?")
+                    )),
+                    (false, _) => notes.push(format!("gateway endpoint {} is {}", e.id, e.state.as_deref().unwrap_or("not available"))),
+                }
+            }
+        }
+        for e in matching.iter().filter(|e| e.is_interface()) {
+            let private_dns = e.private_dns_enabled == Some(true);
+            if e.is_available() && private_dns && self.vpc_dns_ok() {
+                return Via::Interface(e);
+            }
+            let why = if !e.is_available() {
+                format!("is {}", e.state.as_deref().unwrap_or("not available"))
+            } else if !private_dns {
+                "has private DNS disabled, so the public name resolves to public addresses".to_string()
+            } else {
+                "has private DNS on, but the VPC's DNS support or DNS hostnames setting is off".to_string()
+            };
+            notes.push(format!("interface endpoint {} ({name}) {why}", e.id));
+        }
+        Via::Internet { note: (!notes.is_empty()).then(|| notes.join("; ")) }
+    }
+
+    /// Interface endpoint ENIs: (ip, subnet) for an endpoint, when they could be read.
+    pub fn endpoint_ips(&self, endpoint: &EndpointFacts) -> Known<Vec<(Ipv4Addr, Option<String>)>> {
+        match &self.n.endpoint_enis {
+            Fact::Found { value } => Known::Yes(
+                value
+                    .iter()
+                    .filter(|eni| endpoint.network_interface_ids.contains(&eni.id))
+                    .filter_map(|eni| Some((eni.private_ip.as_deref()?.parse().ok()?, eni.subnet_id.clone())))
+                    .collect(),
+            ),
+            other => Known::Unknown(format!("endpoint network interfaces could not be read ({})", other.gap().unwrap_or(""))),
+        }
+    }
+
+    /// The S3 prefix list id: from the prefix-list read, else from the gateway route.
+    pub fn s3_prefix_list_id(&self, gateway: &EndpointFacts) -> Option<String> {
+        self.n.s3_prefix_list.value().map(|p| p.id.clone()).or_else(|| {
+            self.route_table?
+                .routes
+                .iter()
+                .find(|r| r.target == gateway.id)
+                .and_then(|r| r.destination_prefix_list.clone())
+        })
+    }
+    pub fn s3_prefix_list_cidrs(&self) -> Known<IpSet> {
+        match &self.n.s3_prefix_list {
+            Fact::Found { value } if !value.cidrs.is_empty() => Known::Yes(IpSet::from_cidrs(value.cidrs.iter().map(String::as_str))),
+            Fact::Found { .. } => Known::Unknown("the S3 prefix list's CIDRs were not returned".into()),
+            other => Known::Unknown(format!("the S3 prefix list could not be read ({})", other.gap().unwrap_or(""))),
+        }
+    }
+    /// The VPC's CIDRs (a superset of every endpoint ENI address).
+    pub fn vpc_cidrs(&self) -> Option<IpSet> {
+        let vpc = self.n.vpc.value()?;
+        Some(IpSet::from_cidrs(vpc.cidrs.iter().map(String::as_str)))
+    }
+    pub fn subnet_cidr(&self) -> Option<IpSet> {
+        let cidr = self.n.subnet.value()?.cidr.as_deref()?;
+        Some(IpSet::from_cidrs([cidr]))
+    }
+    /// Short description of each leg, for evidence.
+    pub fn legs_evidence(&self) -> serde_json::Value {
+        serde_json::Value::Array(
+            self.legs
+                .iter()
+                .map(|l| {
+                    let via = match &l.via {
+                        Via::Interface(e) => format!("interface endpoint {}", e.id),
+                        Via::Gateway(e) => format!("gateway endpoint {}", e.id),
+                        Via::Internet { note: None } => "internet (default route)".to_string(),
+                        Via::Internet { note: Some(n) } => format!("internet (default route): {n}"),
+                        Via::Unknown(r) => format!("unknown: {r}"),
+                    };
+                    serde_json::json!(format!("{} via {via}", l.host))
+                })
+                .collect(),
+        )
+    }
+}
+
+fn fargate_legacy(facts: &Facts, origin: &Origin) -> bool {
+    if origin.kind != OriginKind::TaskEni {
+        return false;
+    }
+    let task = &facts.task;
+    if task.platform_family.as_deref().is_some_and(|f| f.to_ascii_uppercase().starts_with("WINDOWS")) {
+        return false;
+    }
+    match task.platform_version.as_deref() {
+        None | Some("LATEST") => false,
+        Some(v) => {
+            let parts: Vec<u32> = v.split('.').filter_map(|p| p.parse().ok()).collect();
+            matches!(parts.as_slice(), [1, minor, ..] if *minor <= 3)
+        }
+    }
+}
+
+/// The subnet's default IPv4 route, if any (longest prefix for public destinations is 0.0.0.0/0:
+/// more specific public routes are reported separately by the route check).
+pub fn default_route(rt: &RouteTableFacts) -> Option<&RouteFacts> {
+    rt.routes.iter().find(|r| r.destination.as_deref() == Some("0.0.0.0/0"))
+}
+
+/// Routes for public IPv4 ranges more specific than the default route.
+pub fn specific_public_routes(rt: &RouteTableFacts) -> Vec<&RouteFacts> {
+    let public = IpSet::public_internet();
+    rt.routes
+        .iter()
+        .filter(|r| r.target != "local")
+        .filter(|r| match r.destination.as_deref() {
+            Some("0.0.0.0/0") | None => false,
+            Some(d) => !IpSet::from_cidrs([d]).intersect(&public).is_empty(),
+        })
+        .collect()
+}
+
+fn internet_path(n: &NetworkFacts, origin: &Origin) -> Internet {
+    let rt = match &n.route_table {
+        Fact::Found { value } => value,
+        other => return Internet::Unknown { reason: format!("route table could not be read ({})", other.gap().unwrap_or("")) },
+    };
+    let Some(route) = default_route(rt) else {
+        return Internet::Closed { reason: format!("route table {} has no default route (0.0.0.0/0)", rt.id) };
+    };
+    let target = route.target.clone();
+    if route.state.as_deref() == Some("blackhole") {
+        return Internet::Closed {
+            reason: format!("route table {}'s default route points at {target}, which no longer exists (blackhole)", rt.id),
+        };
+    }
+    let prefix = target.split('-').next().unwrap_or("");
+    match prefix {
+        "igw" => match &origin.public_ip {
+            Known::Yes(Some(ip)) => Internet::Open { target: target.clone(), detail: format!("internet gateway {target}, public IP {ip}") },
+            Known::Yes(None) => Internet::NoPublicIp { igw: target, source: origin.public_ip_source.clone() },
+            Known::Unknown(reason) => Internet::PublicIpUnknown { igw: target, reason: reason.clone() },
+        },
+        "nat" => nat_path(n, rt, &target),
+        "pcx" => Internet::Closed {
+            reason: format!(
+                "route table {}'s default route points at VPC peering connection {target}; peering does not carry \
+                 traffic on to the peer VPC's internet or NAT gateway",
+                rt.id
+            ),
+        },
+        "eigw" => Internet::Closed { reason: format!("{target} is an egress-only internet gateway, which carries IPv6 only") },
+        "tgw" => Internet::Unseeable {
+            target: target.clone(),
+            verify: format!("that transit gateway {target} routes 0.0.0.0/0 to an egress VPC with a NAT gateway, and that it routes the return traffic back"),
+        },
+        "vgw" => Internet::Unseeable {
+            target: target.clone(),
+            verify: format!("that the network behind virtual private gateway {target} (VPN / Direct Connect) forwards HTTPS to ECR and S3 to the internet"),
+        },
+        "vpce" => Internet::Unseeable {
+            target: target.clone(),
+            verify: format!("that the firewall behind Gateway Load Balancer endpoint {target} allows HTTPS to ECR and S3 and has a route to the internet"),
+        },
+        "eni" | "i" => Internet::Unseeable {
+            target: target.clone(),
+            verify: format!("that {target} (NAT instance or appliance) is running, has source/destination check disabled, and its own subnet routes to an internet gateway"),
+        },
+        _ => Internet::Unseeable {
+            target: target.clone(),
+            verify: format!("that {target} forwards HTTPS to ECR and S3 to the internet"),
+        },
+    }
+}
+
+fn nat_path(n: &NetworkFacts, rt: &RouteTableFacts, target: &str) -> Internet {
+    let nats = match &n.nat_gateways {
+        Fact::Found { value } => value,
+        other => {
+            return Internet::Unknown {
+                reason: format!("NAT gateway {target} could not be read ({})", other.gap().unwrap_or("")),
+            }
+        }
+    };
+    let Some(nat) = nats.iter().find(|g| g.id == target) else {
+        return Internet::Closed { reason: format!("route table {}'s default route points at NAT gateway {target}, which does not exist", rt.id) };
+    };
+    let state = nat.state.as_deref().unwrap_or("unknown");
+    if state != "available" {
+        let failure = nat.failure.as_deref().map(|f| format!(": {f}")).unwrap_or_default();
+        return Internet::Closed { reason: format!("NAT gateway {target} is {state}{failure}") };
+    }
+    if nat.connectivity_type.as_deref() == Some("private") {
+        return Internet::Unseeable {
+            target: target.to_string(),
+            verify: format!("private NAT gateway {target} has no internet access of its own: verify its subnet routes to a transit gateway or VPN path that reaches the internet"),
+        };
+    }
+    nat_subnet_path(n, nat)
+}
+
+/// A public NAT gateway reaches the internet only if its own subnet routes to an internet gateway.
+fn nat_subnet_path(n: &NetworkFacts, nat: &NatGatewayFacts) -> Internet {
+    let target = nat.id.clone();
+    let ip = nat.public_ips.first().map(|ip| format!(", public IP {ip}")).unwrap_or_default();
+    let open = Internet::Open { target: target.clone(), detail: format!("NAT gateway {target} (available{ip})") };
+    let Some(nat_subnet) = nat.subnet_id.as_deref() else { return open };
+    let tables = match &n.nat_route_tables {
+        Fact::Found { value } => value,
+        other => {
+            return Internet::Unknown {
+                reason: format!(
+                    "NAT gateway {target} is available, but the route table of its subnet {nat_subnet} could not be read ({})",
+                    other.gap().unwrap_or("")
+                ),
+            }
+        }
+    };
+    let table = tables
+        .iter()
+        .find(|t| t.subnet_ids.iter().any(|s| s == nat_subnet))
+        .or_else(|| tables.iter().find(|t| t.main));
+    let Some(table) = table else {
+        return Internet::Unknown { reason: format!("the route table of NAT gateway {target}'s subnet {nat_subnet} was not found") };
+    };
+    match default_route(table) {
+        Some(r) if r.target.starts_with("igw-") && r.state.as_deref() != Some("blackhole") => open,
+        Some(r) if r.target.starts_with("igw-") => Internet::Closed {
+            reason: format!("NAT gateway {target}'s subnet {nat_subnet} routes 0.0.0.0/0 to {}, which no longer exists", r.target),
+        },
+        Some(r) => Internet::Unseeable {
+            target: target.clone(),
+            verify: format!("NAT gateway {target}'s subnet {nat_subnet} sends 0.0.0.0/0 to {}: verify that reaches the internet", r.target),
+        },
+        None => Internet::Closed {
+            reason: format!(
+                "NAT gateway {target} is in subnet {nat_subnet}, whose route table {} has no route to an internet gateway",
+                table.id
+            ),
+        },
+    }
+}

@@ -1,0 +1,391 @@
+//! Routing: does the subnet have a way out for the parts of the pull that need public addresses,
+//! does an internet-gateway route come with a public IP, and can a cross-region image be reached?
+
+use serde_json::json;
+
+use super::console;
+use super::path::{default_route, specific_public_routes, Internet, Net};
+use super::{path_unknown, with_net};
+use crate::diagnosis::{Finding, RootCause};
+use crate::facts::{Facts, OriginKind};
+
+/// NET_NO_ROUTE — the subnet's route table (its explicit association, else the VPC's main table)
+/// gives the pull no way to ECR: no default route, a blackholed one, a NAT gateway that is not
+/// available or whose own subnet has no internet gateway route, or a peering connection (which
+/// never carries traffic on to the peer's gateways) — and the VPC has none of the endpoints that
+/// would make the internet unnecessary. The pull then times out (`i/o timeout`, `context
+/// canceled`). A default route to something this tool cannot see past (transit gateway, VPN,
+/// NAT instance, firewall endpoint) is a `warn` naming what to verify, never a pass. Partial
+/// endpoint setups and cross-region images are judged by their own checks.
+pub fn check_route(facts: &Facts) -> Vec<Finding> {
+    if let Some(unknown) = path_unknown(facts) {
+        return vec![unknown];
+    }
+    with_net(facts, judge_route)
+}
+
+fn judge_route(net: &Net) -> Vec<Finding> {
+    let code = RootCause::NetNoRoute;
+    let rt_id = net.route_table_id();
+    let url = net.route_table.map(|rt| console::route_table(&net.region, &rt.id));
+    let mut evidence = json!({
+        "subnet": net.subnet_id,
+        "route_table": net.route_table.map(|rt| &rt.id),
+        "route_table_association": net.route_table.map(|rt| if rt.explicit { "explicit" } else { "main (implicit)" }),
+        "default_route": net.route_table.and_then(default_route).map(|r| format!("0.0.0.0/0 → {} ({})", r.target, r.state.as_deref().unwrap_or("active"))),
+        "pull_path": net.legs_evidence(),
+    });
+    if let Some(rt) = net.route_table {
+        let specific: Vec<String> = specific_public_routes(rt)
+            .iter()
+            .map(|r| format!("{} → {}", r.destination.as_deref().unwrap_or("?"), r.target))
+            .collect();
+        if !specific.is_empty() {
+            evidence["more_specific_public_routes"] = json!(specific);
+        }
+    }
+    let with = |f: Finding| {
+        let f = super::spread(f.resource(net.subnet_id.clone()), evidence.clone());
+        match &url {
+            Some(u) => f.console_url(u.clone()),
+            None => f,
+        }
+    };
+    let needs_internet: Vec<&str> = net.legs.iter().filter(|l| l.uses_internet()).map(|l| l.host.as_str()).collect();
+    let unknown_legs = net.legs.iter().any(|l| matches!(l.via, super::path::Via::Unknown(_)));
+    if needs_internet.is_empty() && !unknown_legs {
+        return vec![with(Finding::pass(code, format!("Subnet {} reaches ECR and S3 through VPC endpoints", net.subnet_id)))];
+    }
+    let finding = match &net.internet {
+        Internet::Open { detail, .. } => Finding::pass(code, format!("Subnet {} reaches the internet through {detail}", net.subnet_id)),
+        Internet::NoPublicIp { igw, .. } | Internet::PublicIpUnknown { igw, .. } => Finding::pass(
+            code,
+            format!("Subnet {} routes 0.0.0.0/0 to internet gateway {igw} (public IP judged separately)", net.subnet_id),
+        ),
+        Internet::Unseeable { target, verify } => Finding::warn(
+            code,
+            format!("Subnet {}'s default route goes to {target}; this tool cannot see past it", net.subnet_id),
+        )
+        .evidence("verify", verify.as_str())
+        .remediation(format!(
+            "Verify {verify}. If it does not, add a NAT gateway route for 0.0.0.0/0 to {rt_id}, or create the VPC \
+             endpoints {}.",
+            required_endpoint_names(net).join(", ")
+        )),
+        Internet::Unknown { reason } => {
+            return vec![with(Finding::unknown(code, "Could not tell whether the subnet has a route to ECR", reason.as_str()))]
+        }
+        Internet::Closed { reason } => {
+            if net.cross_region() {
+                // NET_CROSS_REGION explains it: local endpoints would not help.
+                return vec![];
+            }
+            if !net.is_ecr() {
+                let registry = &net.image.registry;
+                Finding::fail(code, format!("Subnet {} cannot reach {registry}, which is on the internet: {reason}", net.subnet_id))
+                    .evidence("reason", reason.as_str())
+                    .remediation(format!(
+                        "{registry} is outside AWS: VPC endpoints cannot reach it. Add a NAT gateway (in a public subnet) \
+                         and a 0.0.0.0/0 route to it in {rt_id}, or copy the image into ECR (e.g. an ECR pull-through \
+                         cache rule) and pull it through the ECR endpoints."
+                    ))
+            } else {
+                match net.endpoints() {
+                    None => {
+                        return vec![with(Finding::unknown(
+                            code,
+                            format!("Subnet {} has no route to the internet; whether VPC endpoints replace it is unknown", net.subnet_id),
+                            net.n.endpoints.gap().unwrap_or("VPC endpoints not read"),
+                        ))]
+                    }
+                    Some(_) if any_required_endpoint(net) => return vec![],
+                    Some(_) => Finding::fail(
+                        code,
+                        format!("Subnet {} has no way to ECR: {reason}, and the VPC has no ECR endpoints", net.subnet_id),
+                    )
+                    .evidence("reason", reason.as_str())
+                    .remediation(format!(
+                        "Give subnet {} a way to ECR: either a route 0.0.0.0/0 in {rt_id} to a NAT gateway in a public \
+                         subnet, or the VPC endpoints {} (interface endpoints with private DNS on; the S3 gateway endpoint \
+                         associated with {rt_id}).",
+                        net.subnet_id,
+                        required_endpoint_names(net).join(", ")
+                    )),
+                }
+            }
+        }
+    };
+    vec![with(finding)]
+}
+
+/// The endpoint service names this pull needs in the VPC's region.
+pub fn required_endpoint_names(net: &Net) -> Vec<String> {
+    net.legs.iter().filter_map(|l| l.endpoint_service(&net.region)).collect()
+}
+
+/// Does the VPC have an endpoint (any state, associated or not) for any of the pull's services?
+pub fn any_required_endpoint(net: &Net) -> bool {
+    required_endpoint_names(net).iter().any(|name| !net.endpoints_for(name).is_empty())
+}
+
+/// NET_NO_PUBLIC_IP — the subnet's default route goes to an internet gateway (a public subnet), but
+/// the task ENI (Fargate: `assignPublicIp` DISABLED) or the container instance has no public IP.
+/// An internet gateway only forwards traffic from addresses it can translate, so every pull that
+/// needs a public endpoint times out. Applies only when some part of the pull uses public
+/// addresses (not when VPC endpoints serve all of it).
+pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
+    with_net(facts, |net| {
+        let code = RootCause::NetNoPublicIp;
+        if !net.legs.iter().any(|l| l.uses_internet()) {
+            return vec![];
+        }
+        let (igw, finding) = match &net.internet {
+            Internet::Open { target, .. } if target.starts_with("igw-") => (
+                target.clone(),
+                Finding::pass(code, format!("The {} has a public IP (from {})", net.origin.label, net.origin.public_ip_source)),
+            ),
+            Internet::NoPublicIp { igw, source } => {
+                let fix = match net.origin.kind {
+                    OriginKind::TaskEni => match crate::facts::service_name(&net.facts.task) {
+                        Some(svc) => format!(
+                            "Turn on assignPublicIp for service {svc} (aws ecs update-service --service {svc} \
+                             --network-configuration 'awsvpcConfiguration={{subnets=[{subnet}],securityGroups=[…],assignPublicIp=ENABLED}}'), \
+                             or run the tasks in private subnets whose route table sends 0.0.0.0/0 to a NAT gateway.",
+                            subnet = net.subnet_id
+                        ),
+                        None => "Run the task with assignPublicIp=ENABLED, or in a private subnet whose route table sends \
+                                 0.0.0.0/0 to a NAT gateway."
+                            .to_string(),
+                    },
+                    OriginKind::Instance => format!(
+                        "Give the container instances public IPs (enable auto-assign public IPv4 on subnet {subnet} or \
+                         AssociatePublicIpAddress in the launch template, or attach an Elastic IP), or move them to private \
+                         subnets whose route table sends 0.0.0.0/0 to a NAT gateway.",
+                        subnet = net.subnet_id
+                    ),
+                };
+                (
+                    igw.clone(),
+                    Finding::fail(
+                        code,
+                        format!(
+                            "Subnet {} routes to internet gateway {igw}, but the {} has no public IP",
+                            net.subnet_id, net.origin.label
+                        ),
+                    )
+                    .evidence("public_ip_source", source.as_str())
+                    .remediation(format!(
+                        "{fix} Alternatively create the VPC endpoints {} so the pull needs no public address.",
+                        required_endpoint_names(net).join(", ")
+                    )),
+                )
+            }
+            Internet::PublicIpUnknown { igw, reason } => (
+                igw.clone(),
+                Finding::unknown(code, format!("Subnet {} is public ({igw}); whether the task had a public IP is unknown", net.subnet_id), reason.as_str()),
+            ),
+            _ => return vec![],
+        };
+        let url = match net.origin.kind {
+            OriginKind::Instance => net
+                .n
+                .instance
+                .value()
+                .map(|i| console::instance(&net.region, &i.id))
+                .unwrap_or_else(|| console::subnet(&net.region, &net.subnet_id)),
+            OriginKind::TaskEni => match (crate::facts::service_name(&net.facts.task), net.facts.task.cluster_arn.as_deref()) {
+                (Some(svc), Some(cluster)) => console::service(&net.region, crate::engine::cluster_name(cluster), svc),
+                _ => console::subnet(&net.region, &net.subnet_id),
+            },
+        };
+        vec![finding
+            .resource(net.origin.label.clone())
+            .evidence("subnet", net.subnet_id.as_str())
+            .evidence("internet_gateway", igw)
+            .console_url(url)]
+    })
+}
+
+/// NET_CROSS_REGION — the image lives in another region's registry. VPC endpoints are regional:
+/// `<account>.dkr.ecr.<other-region>` and that region's layer bucket resolve to public addresses
+/// whatever endpoints this VPC has, so a subnet that reaches ECR only through endpoints cannot pull
+/// it. Applies only to cross-region ECR images.
+pub fn check_cross_region(facts: &Facts) -> Vec<Finding> {
+    with_net(facts, |net| {
+        let code = RootCause::NetCrossRegion;
+        let Some((account, image_region)) = net.ecr().filter(|_| net.cross_region()) else { return vec![] };
+        let repo = &net.image.repository;
+        let finding = match &net.internet {
+            Internet::Open { detail, .. } => Finding::pass(
+                code,
+                format!("Image is in {image_region} (task in {}); the subnet reaches it through {detail}", net.region),
+            ),
+            Internet::Closed { reason } => Finding::fail(
+                code,
+                format!(
+                    "Image is in {image_region} but the task runs in {}, and subnet {} has no internet path: endpoints here only serve {}",
+                    net.region, net.subnet_id, net.region
+                ),
+            )
+            .evidence("reason", reason.as_str())
+            .remediation(format!(
+                "Replicate {repo} to {region} (ECR replication rule in account {account}) and point the task definition at \
+                 {account}.dkr.ecr.{region}.amazonaws.com/{repo}, so the local endpoints serve it; or give subnet {subnet} a \
+                 0.0.0.0/0 route to a NAT gateway in {rt}.",
+                region = net.region,
+                subnet = net.subnet_id,
+                rt = net.route_table_id()
+            )),
+            Internet::Unseeable { target, verify } => Finding::warn(
+                code,
+                format!("Image is in {image_region}; the subnet's only way there is {target}, which this tool cannot see past"),
+            )
+            .evidence("verify", verify.as_str())
+            .remediation(format!("Verify {verify}, or replicate {repo} to {}.", net.region)),
+            Internet::Unknown { reason } => {
+                Finding::unknown(code, format!("Image is in {image_region}; could not tell whether the subnet can reach it"), reason.as_str())
+            }
+            // The public IP check explains an internet gateway without a public IP.
+            Internet::NoPublicIp { .. } | Internet::PublicIpUnknown { .. } => return vec![],
+        };
+        vec![finding
+            .resource(net.image.to_string())
+            .evidence("image_region", image_region)
+            .evidence("task_region", net.region.as_str())
+            .evidence("pull_path", net.legs_evidence())
+            .console_url(console::subnet(&net.region, &net.subnet_id))]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::network::fixtures::*;
+    use crate::diagnosis::Status;
+    use crate::facts::{Fact, RouteTableFacts, ServiceNetworkFacts};
+
+    fn with_default_route(target: &str, state: &str) -> Facts {
+        let mut f = fargate_nat();
+        if let Fact::Found { value } = &mut f.network.route_table {
+            value.routes[1] = RouteFacts { state: Some(state.into()), ..crate::checks::network::fixtures::route("0.0.0.0/0", target) };
+        }
+        f
+    }
+    use crate::facts::RouteFacts;
+
+    #[test]
+    fn route_table() {
+        let mut implicit_main = fargate_nat();
+        if let Fact::Found { value } = &mut implicit_main.network.route_table {
+            value.explicit = false;
+            value.main = true;
+        }
+        let mut private_nat = fargate_nat();
+        if let Fact::Found { value } = &mut private_nat.network.nat_gateways {
+            value[0].connectivity_type = Some("private".into());
+        }
+        let mut nat_unreadable = fargate_nat();
+        nat_unreadable.network.nat_gateways = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeNatGateways".into() };
+        let mut nat_rt_unreadable = fargate_nat();
+        nat_rt_unreadable.network.nat_route_tables = Fact::Unreadable { reason: "Throttled: ec2:DescribeRouteTables".into() };
+        let mut rt_unreadable = fargate_nat();
+        rt_unreadable.network.route_table = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeRouteTables".into() };
+        let mut subnet_unknown = fargate_nat();
+        subnet_unknown.network.subnet_id = None;
+        let mut endpoints_unreadable = fargate_nat();
+        endpoints_unreadable.network.route_table = Fact::found(RouteTableFacts { id: RT.into(), explicit: true, ..Default::default() });
+        endpoints_unreadable.network.endpoints = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeVpcEndpoints".into() };
+        let mut skipped = fargate_nat();
+        skipped.network.skipped = Some("ECS Anywhere".into());
+
+        // (name, facts, expected status, title or reason must contain)
+        let cases: Vec<(&str, Facts, Option<Status>, &str)> = vec![
+            ("NAT available", fargate_nat(), Some(Status::Pass), "NAT gateway nat-1"),
+            ("main table, implicit", implicit_main, Some(Status::Pass), "nat-1"),
+            ("NAT blackhole", with_default_route(NAT, "blackhole"), Some(Status::Fail), "blackhole"),
+            ("NAT pending", { let mut f = fargate_nat(); if let Fact::Found { value } = &mut f.network.nat_gateways { value[0].state = Some("pending".into()); } f }, Some(Status::Fail), "pending"),
+            ("NAT missing", { let mut f = fargate_nat(); f.network.nat_gateways = Fact::found(vec![]); f }, Some(Status::Fail), "does not exist"),
+            ("private NAT", private_nat, Some(Status::Warn), "cannot see past"),
+            ("transit gateway", with_default_route("tgw-1", "active"), Some(Status::Warn), "tgw-1"),
+            ("VPN gateway", with_default_route("vgw-1", "active"), Some(Status::Warn), "vgw-1"),
+            ("NAT instance", with_default_route("i-0abc", "active"), Some(Status::Warn), "i-0abc"),
+            ("firewall endpoint", with_default_route("vpce-fw", "active"), Some(Status::Warn), "vpce-fw"),
+            ("peering", with_default_route("pcx-1", "active"), Some(Status::Fail), "peering"),
+            ("NAT unreadable", nat_unreadable, Some(Status::Unknown), "AccessDenied: ec2:DescribeNatGateways"),
+            ("NAT subnet table unreadable", nat_rt_unreadable, Some(Status::Unknown), "Throttled"),
+            ("route table unreadable", rt_unreadable, Some(Status::Unknown), "AccessDenied: ec2:DescribeRouteTables"),
+            ("subnet unknown", subnet_unknown, Some(Status::Unknown), "subnet"),
+            ("no route, endpoints unreadable", endpoints_unreadable, Some(Status::Unknown), "DescribeVpcEndpoints"),
+            ("not examined", skipped, None, ""),
+        ];
+        for (name, f, status, needle) in cases {
+            let got = check_route(&f);
+            assert_eq!(got.first().map(|g| g.status), status, "{name}: {got:#?}");
+            if let Some(g) = got.first() {
+                let text = format!("{} {} {}", g.title, g.evidence, g.remediation.as_deref().unwrap_or(""));
+                assert!(text.contains(needle), "{name}: {needle:?} not in {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn public_ip_table() {
+        let mut eni_present = fargate_public(false);
+        eni_present.network.task_eni = Fact::found(crate::facts::EniFacts {
+            id: ENI.into(),
+            subnet_id: Some(SUBNET.into()),
+            vpc_id: Some(VPC.into()),
+            private_ip: Some(TASK_IP.into()),
+            public_ip: Some("3.3.3.3".into()),
+            security_groups: vec![SG_TASK.into()],
+            status: Some("in-use".into()),
+        });
+        let mut standalone = fargate_public(true);
+        standalone.task.group = Some("family:web".into());
+        standalone.network.service = Fact::NotCollected { reason: "standalone task".into() };
+        let mut service_unreadable = fargate_public(true);
+        service_unreadable.network.service = Fact::Unreadable { reason: "AccessDenied: ecs:DescribeServices".into() };
+        let mut bridge_service = fargate_public(true);
+        bridge_service.network.service = Fact::found(ServiceNetworkFacts { service_name: "web".into(), no_awsvpc_configuration: true, ..Default::default() });
+        let cases: Vec<(&str, Facts, Option<Status>, &str)> = vec![
+            ("public IP from service", fargate_public(true), Some(Status::Pass), "assignPublicIp ENABLED"),
+            ("no public IP from service", fargate_public(false), Some(Status::Fail), "no public IP"),
+            ("ENI still there with a public IP wins over the service", eni_present, Some(Status::Pass), "DescribeNetworkInterfaces"),
+            ("standalone task, ENI gone", standalone, Some(Status::Unknown), "standalone task"),
+            ("service unreadable", service_unreadable, Some(Status::Unknown), "AccessDenied: ecs:DescribeServices"),
+            ("service without awsvpc", bridge_service, Some(Status::Unknown), "no awsvpc configuration"),
+            ("NAT: does not apply", fargate_nat(), None, ""),
+            ("endpoints only: does not apply", fargate_endpoints(), None, ""),
+        ];
+        for (name, f, status, needle) in cases {
+            let got = check_public_ip(&f);
+            assert_eq!(got.first().map(|g| g.status), status, "{name}: {got:#?}");
+            if let Some(g) = got.first() {
+                let text = format!("{} {}", g.title, g.evidence);
+                assert!(text.contains(needle), "{name}: {needle:?} not in {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn cross_region_table() {
+        let cross = |mut f: Facts| {
+            let image = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/team/app:v1";
+            f.failure.image = Some(image.into());
+            f.failure.image_ref = crate::image_ref::ImageRef::parse(image).ok();
+            f
+        };
+        let cases: Vec<(&str, Facts, Option<Status>)> = vec![
+            ("same region", fargate_endpoints(), None),
+            ("cross-region, NAT", cross(fargate_nat()), Some(Status::Pass)),
+            ("cross-region, endpoints only", cross(fargate_endpoints()), Some(Status::Fail)),
+            ("cross-region, TGW", cross(with_default_route("tgw-1", "active")), Some(Status::Warn)),
+            ("cross-region, public subnet without IP", cross(fargate_public(false)), None),
+        ];
+        for (name, f, status) in cases {
+            assert_eq!(check_cross_region(&f).first().map(|g| g.status), status, "{name}");
+        }
+        // The route check leaves the cross-region case to this check.
+        assert!(check_route(&cross(fargate_endpoints())).is_empty());
+    }
+}

@@ -1,0 +1,882 @@
+//! Network reads: where the pull starts and everything between it and ECR / S3.
+//!
+//! Reads are issued in dependent levels, each level's reads concurrently; for a Fargate task the
+//! event already names the subnet and the ENI, so there are three levels:
+//!
+//! 1. task ENI, service (`service:NAME` groups), subnet, the subnet's route table and network ACL
+//!    (`association.subnet-id` filters), the S3 prefix list;
+//! 2. the task's security groups (from the ENI, else the service), the VPC, its two DNS
+//!    attributes, the VPC endpoints for ECR / S3 / Secrets Manager (`vpc-id` + `service-name`
+//!    filters), the NAT gateways the route table targets, the main route table when the subnet has
+//!    no explicit association;
+//! 3. DHCP options, the endpoints' security groups and network interfaces, the network ACLs of the
+//!    endpoints' subnets, the route tables of the NAT gateways' subnets (`vpc-id` filter).
+//!
+//! EC2 launch type adds two levels in front: container instance → EC2 instance (its subnet,
+//! security groups and public IP). A read that fails leaves its [`Fact`] unreadable and the reads
+//! that depend on it `NotCollected`; nothing aborts.
+
+use aws_sdk_ec2::types::{Filter, VpcAttributeName};
+
+use super::{CallLog, Clients};
+use crate::facts::{
+    endpoint_service_names, service_name, ContainerInstanceRef, DhcpOptionsFacts, EndpointFacts, EniFacts, Fact,
+    InstanceFacts, Known, NaclEntryFacts, NatGatewayFacts, NetworkAclFacts, NetworkFacts, PrefixListFacts, RouteFacts,
+    RouteTableFacts, SecurityGroupFacts, ServiceNetworkFacts, SgRuleFacts, SubnetFacts, TaskFacts, VpcFacts,
+};
+
+/// The endpoint services a pull may use (ECR API, registry, S3, Secrets Manager for credentials).
+const ENDPOINT_SERVICES: &[&str] = &["ecr.api", "ecr.dkr", "s3", "secretsmanager"];
+
+fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
+    Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()
+}
+
+pub(super) fn skipped(reason: impl Into<String>) -> NetworkFacts {
+    NetworkFacts { collected: true, skipped: Some(reason.into()), ..Default::default() }
+}
+
+fn not_collected<T>(why: &str) -> Fact<T> {
+    Fact::NotCollected { reason: why.to_string() }
+}
+
+/// Read the network facts for the task described by the event.
+pub(super) async fn read_network(clients: &Clients, log: &CallLog, task: &TaskFacts, region: Option<&str>) -> NetworkFacts {
+    if task.launch_type.as_deref() == Some("EXTERNAL") {
+        return skipped("ECS Anywhere (EXTERNAL) instances are outside any VPC");
+    }
+    let Some(region) = region else { return skipped("the task's region is not known") };
+    let cluster = task.cluster_arn.as_deref();
+    if let Some(ci_arn) = task.container_instance_arn.as_deref() {
+        return Box::pin(read_from_instance(clients, log, region, cluster, ci_arn)).await;
+    }
+    let Some(attachment) = task.eni_attachment() else {
+        return skipped("the task has neither an ENI attachment nor a container instance");
+    };
+    let Some(subnet_id) = attachment.details.get("subnetId").cloned() else {
+        return skipped("the task's ENI attachment names no subnet");
+    };
+    let mut n = NetworkFacts { collected: true, subnet_id: Some(subnet_id.clone()), ..Default::default() };
+    n.container_instance = not_collected("Fargate: no container instance");
+    n.instance = not_collected("Fargate: no container instance");
+
+    // Level 1.
+    let eni_id = attachment.details.get("networkInterfaceId").cloned();
+    let eni = async {
+        match &eni_id {
+            Some(id) => read_enis(clients, log, std::slice::from_ref(id), true)
+                .await
+                .and_then_first(|| format!("network interface {id} not returned")),
+            None => not_collected("the ENI attachment names no network interface"),
+        }
+    };
+    let service = async {
+        match (service_name(task), cluster) {
+            (Some(name), Some(cluster)) => read_service(clients, log, cluster, name, task.task_definition_arn.as_deref()).await,
+            (Some(_), None) => not_collected("the event names no cluster"),
+            (None, _) => not_collected("standalone task (not started by a service)"),
+        }
+    };
+    let (task_eni, service, base) =
+        tokio::join!(Box::pin(eni), Box::pin(service), Box::pin(read_subnet_level(clients, log, region, &subnet_id)));
+    n.task_eni = task_eni;
+    n.service = service;
+    base.apply(&mut n);
+
+    // Levels 2 and 3.
+    let sg_ids = n.origin(task).and_then(|o| match o.security_groups {
+        Known::Yes(ids) => Some(ids),
+        Known::Unknown(_) => None,
+    });
+    Box::pin(read_vpc_levels(clients, log, region, &mut n, sg_ids)).await;
+    n
+}
+
+/// EC2 launch type: the container instance and its EC2 instance carry the pull.
+async fn read_from_instance(
+    clients: &Clients,
+    log: &CallLog,
+    region: &str,
+    cluster: Option<&str>,
+    ci_arn: &str,
+) -> NetworkFacts {
+    let mut n = NetworkFacts { collected: true, ..Default::default() };
+    n.task_eni = not_collected("EC2 launch type: the container instance's network interface carries the pull");
+    n.service = not_collected("EC2 launch type: the instance's security groups apply");
+    let Some(cluster) = cluster else {
+        n.container_instance = not_collected("the event names no cluster");
+        n.instance = not_collected("the container instance could not be read");
+        return n;
+    };
+    n.container_instance = log
+        .read(
+            "ecs:DescribeContainerInstances",
+            &["ClusterNotFoundException"],
+            clients.ecs.describe_container_instances().cluster(cluster).container_instances(ci_arn).send(),
+            |out| match out.container_instances().first() {
+                Some(ci) => Fact::found(ContainerInstanceRef {
+                    arn: ci.container_instance_arn().unwrap_or(ci_arn).to_string(),
+                    ec2_instance_id: ci.ec2_instance_id().map(str::to_string),
+                    status: ci.status().map(str::to_string),
+                    agent_connected: Some(ci.agent_connected()),
+                }),
+                None => Fact::NotFound {
+                    detail: out.failures().first().and_then(|f| f.reason()).unwrap_or("container instance not returned").to_string(),
+                },
+            },
+        )
+        .await;
+    let instance_id = n.container_instance.value().and_then(|c| c.ec2_instance_id.clone());
+    n.instance = match instance_id {
+        Some(id) => {
+            log.read(
+                "ec2:DescribeInstances",
+                &["InvalidInstanceID.NotFound"],
+                clients.ec2.describe_instances().instance_ids(&id).send(),
+                |out| match out.reservations().iter().flat_map(|r| r.instances()).next() {
+                    Some(i) => Fact::found(instance_facts(i)),
+                    None => Fact::NotFound { detail: format!("instance {id} not returned") },
+                },
+            )
+            .await
+        }
+        None => match &n.container_instance {
+            Fact::Found { .. } => not_collected("the container instance has no EC2 instance id"),
+            other => not_collected(&format!("container instance: {}", other.gap().unwrap_or(""))),
+        },
+    };
+    let Some(instance) = n.instance.value().cloned() else { return n };
+    let Some(subnet_id) = instance.subnet_id.clone() else { return n };
+    n.subnet_id = Some(subnet_id.clone());
+    Box::pin(read_subnet_level(clients, log, region, &subnet_id)).await.apply(&mut n);
+    Box::pin(read_vpc_levels(clients, log, region, &mut n, Some(instance.security_groups.clone()))).await;
+    n
+}
+
+/// Level-1 reads that need only the subnet id.
+struct SubnetLevel {
+    subnet: Fact<SubnetFacts>,
+    explicit_route_table: Fact<Option<RouteTableFacts>>,
+    network_acl: Fact<NetworkAclFacts>,
+    prefix_list: Fact<PrefixListFacts>,
+}
+
+impl SubnetLevel {
+    fn apply(self, n: &mut NetworkFacts) {
+        n.subnet = self.subnet;
+        n.network_acl = self.network_acl;
+        n.s3_prefix_list = self.prefix_list;
+        n.route_table = match self.explicit_route_table {
+            Fact::Found { value: Some(rt) } => Fact::found(rt),
+            // No explicit association: the main table, read once the VPC is known.
+            Fact::Found { value: None } => not_collected("pending: the subnet uses the VPC's main route table"),
+            Fact::NotFound { detail } => Fact::NotFound { detail },
+            Fact::Unreadable { reason } => Fact::Unreadable { reason },
+            Fact::NotCollected { reason } => Fact::NotCollected { reason },
+        };
+    }
+}
+
+async fn read_subnet_level(clients: &Clients, log: &CallLog, region: &str, subnet_id: &str) -> SubnetLevel {
+    let subnet = log.read(
+        "ec2:DescribeSubnets",
+        &["InvalidSubnetID.NotFound"],
+        clients.ec2.describe_subnets().subnet_ids(subnet_id).send(),
+        |out| match out.subnets().first() {
+            Some(s) => Fact::found(SubnetFacts {
+                id: s.subnet_id().unwrap_or(subnet_id).to_string(),
+                vpc_id: s.vpc_id().map(str::to_string),
+                cidr: s.cidr_block().map(str::to_string),
+                availability_zone: s.availability_zone().map(str::to_string),
+                map_public_ip_on_launch: s.map_public_ip_on_launch(),
+            }),
+            None => Fact::NotFound { detail: format!("subnet {subnet_id} not returned") },
+        },
+    );
+    let route_table = log.read(
+        "ec2:DescribeRouteTables",
+        &[],
+        clients.ec2.describe_route_tables().filters(filter("association.subnet-id", [subnet_id])).send(),
+        |out| Fact::found(out.route_tables().first().map(|rt| route_table_facts(rt, Some(subnet_id)))),
+    );
+    let nacl = log.read(
+        "ec2:DescribeNetworkAcls",
+        &[],
+        clients.ec2.describe_network_acls().filters(filter("association.subnet-id", [subnet_id])).send(),
+        |out| match out.network_acls().first() {
+            Some(acl) => Fact::found(nacl_facts(acl)),
+            None => Fact::NotFound { detail: format!("no network ACL is associated with {subnet_id}") },
+        },
+    );
+    let (subnet, explicit_route_table, network_acl, prefix_list) =
+        tokio::join!(Box::pin(subnet), Box::pin(route_table), Box::pin(nacl), Box::pin(read_prefix_list(clients, log, region)));
+    SubnetLevel { subnet, explicit_route_table, network_acl, prefix_list }
+}
+
+/// Levels 2 and 3: everything that needs the VPC id, the security group ids or level-2 answers.
+async fn read_vpc_levels(
+    clients: &Clients,
+    log: &CallLog,
+    region: &str,
+    n: &mut NetworkFacts,
+    sg_ids: Option<Vec<String>>,
+) {
+    let Some(vpc_id) = n.vpc_id() else {
+        let why = format!(
+            "the VPC is not known (subnet: {})",
+            n.subnet.gap().unwrap_or("read, but it names no VPC")
+        );
+        n.vpc = not_collected(&why);
+        n.dns_support = not_collected(&why);
+        n.dns_hostnames = not_collected(&why);
+        n.endpoints = not_collected(&why);
+        n.dhcp_options = not_collected(&why);
+        if matches!(n.route_table, Fact::NotCollected { .. }) {
+            n.route_table = not_collected(&why);
+        }
+        n.security_groups = match sg_ids {
+            Some(ids) => read_security_groups(clients, log, &ids).await,
+            None => not_collected("the task's security groups are not known"),
+        };
+        return;
+    };
+    let needs_main = matches!(n.route_table, Fact::NotCollected { .. });
+    let nat_ids: Vec<String> = n
+        .route_table
+        .value()
+        .map(|rt| rt.routes.iter().filter(|r| r.target.starts_with("nat-")).map(|r| r.target.clone()).collect())
+        .unwrap_or_default();
+    let mut endpoint_names = vec![];
+    for svc in ENDPOINT_SERVICES {
+        endpoint_names.extend(endpoint_service_names(region, svc));
+    }
+
+    // Level 2.
+    let sgs = async {
+        match &sg_ids {
+            Some(ids) => read_security_groups(clients, log, ids).await,
+            None => not_collected("the task's security groups are not known"),
+        }
+    };
+    let main_rt = async {
+        if needs_main {
+            Some(read_main_route_table(clients, log, &vpc_id).await)
+        } else {
+            None
+        }
+    };
+    let nats = async {
+        if nat_ids.is_empty() {
+            None
+        } else {
+            Some(read_nat_gateways(clients, log, &nat_ids).await)
+        }
+    };
+    let vpc = log.read(
+        "ec2:DescribeVpcs",
+        &["InvalidVpcID.NotFound"],
+        clients.ec2.describe_vpcs().vpc_ids(&vpc_id).send(),
+        |out| match out.vpcs().first() {
+            Some(v) => Fact::found(VpcFacts {
+                id: v.vpc_id().unwrap_or(&vpc_id).to_string(),
+                cidrs: {
+                    let mut c: Vec<String> = v
+                        .cidr_block_association_set()
+                        .iter()
+                        .filter(|a| a.cidr_block_state().and_then(|s| s.state()).is_none_or(|s| s.as_str() == "associated"))
+                        .filter_map(|a| a.cidr_block().map(str::to_string))
+                        .collect();
+                    if c.is_empty() {
+                        c.extend(v.cidr_block().map(str::to_string));
+                    }
+                    c
+                },
+                dhcp_options_id: v.dhcp_options_id().map(str::to_string),
+            }),
+            None => Fact::NotFound { detail: format!("VPC {vpc_id} not returned") },
+        },
+    );
+    let endpoints = log.read(
+        "ec2:DescribeVpcEndpoints",
+        &[],
+        clients
+            .ec2
+            .describe_vpc_endpoints()
+            .filters(filter("vpc-id", [vpc_id.as_str()]))
+            .filters(filter("service-name", endpoint_names.clone()))
+            .send(),
+        |out| Fact::found(out.vpc_endpoints().iter().map(endpoint_facts).collect::<Vec<_>>()),
+    );
+    // Each read boxed: the joined SDK futures are large, and debug builds poll them on small stacks.
+    let (security_groups, main_rt, nats, vpc, dns_support, dns_hostnames, endpoints) = tokio::join!(
+        Box::pin(sgs),
+        Box::pin(main_rt),
+        Box::pin(nats),
+        Box::pin(vpc),
+        Box::pin(read_vpc_attribute(clients, log, &vpc_id, VpcAttributeName::EnableDnsSupport)),
+        Box::pin(read_vpc_attribute(clients, log, &vpc_id, VpcAttributeName::EnableDnsHostnames)),
+        Box::pin(endpoints),
+    );
+    n.security_groups = security_groups;
+    if let Some(main) = main_rt {
+        n.route_table = main;
+    }
+    n.vpc = vpc;
+    n.dns_support = dns_support;
+    n.dns_hostnames = dns_hostnames;
+    n.endpoints = endpoints;
+    // A main route table found at level 2 may itself target NAT gateways.
+    let nats = match (nats, needs_main) {
+        (Some(nats), _) => Some(nats),
+        (None, true) => {
+            let ids: Vec<String> = n
+                .route_table
+                .value()
+                .map(|rt| rt.routes.iter().filter(|r| r.target.starts_with("nat-")).map(|r| r.target.clone()).collect())
+                .unwrap_or_default();
+            if ids.is_empty() {
+                None
+            } else {
+                Some(Box::pin(read_nat_gateways(clients, log, &ids)).await)
+            }
+        }
+        (None, false) => None,
+    };
+    n.nat_gateways = nats.unwrap_or_else(|| not_collected("the route table targets no NAT gateway"));
+
+    // Level 3.
+    let dhcp_id = n.vpc.value().and_then(|v| v.dhcp_options_id.clone());
+    let interface_endpoints: Vec<&EndpointFacts> =
+        n.endpoints.value().map(|eps| eps.iter().filter(|e| e.is_interface()).collect()).unwrap_or_default();
+    let known_sgs: Vec<String> = n.security_groups.value().map(|g| g.iter().map(|s| s.id.clone()).collect()).unwrap_or_default();
+    let mut endpoint_sg_ids: Vec<String> = vec![];
+    let mut endpoint_eni_ids: Vec<String> = vec![];
+    let mut endpoint_subnets: Vec<String> = vec![];
+    for e in &interface_endpoints {
+        for g in &e.security_groups {
+            if !known_sgs.contains(g) && !endpoint_sg_ids.contains(g) {
+                endpoint_sg_ids.push(g.clone());
+            }
+        }
+        endpoint_eni_ids.extend(e.network_interface_ids.iter().cloned());
+        for s in &e.subnet_ids {
+            if Some(s) != n.subnet_id.as_ref() && !endpoint_subnets.contains(s) {
+                endpoint_subnets.push(s.clone());
+            }
+        }
+    }
+    let nat_subnets: Vec<String> = n
+        .nat_gateways
+        .value()
+        .map(|g| g.iter().filter_map(|g| g.subnet_id.clone()).collect())
+        .unwrap_or_default();
+    let nat_tables_known = nat_subnets.iter().all(|s| {
+        Some(s) == n.subnet_id.as_ref() && n.route_table.value().is_some()
+    });
+    let dhcp = async {
+        match dhcp_id.as_deref() {
+            // No options set: instances use the VPC resolver.
+            Some("default") => Fact::found(DhcpOptionsFacts { id: "default".into(), domain_name_servers: vec![] }),
+            None => match &n.vpc {
+                Fact::Found { .. } => Fact::found(DhcpOptionsFacts { id: "default".into(), domain_name_servers: vec![] }),
+                other => not_collected(&format!("VPC: {}", other.gap().unwrap_or(""))),
+            },
+            Some(id) => read_dhcp_options(clients, log, id).await,
+        }
+    };
+    let endpoint_sgs = async {
+        if endpoint_sg_ids.is_empty() {
+            match &n.endpoints {
+                Fact::Found { .. } => Fact::found(vec![]),
+                other => not_collected(&format!("VPC endpoints: {}", other.gap().unwrap_or(""))),
+            }
+        } else {
+            read_security_groups(clients, log, &endpoint_sg_ids).await
+        }
+    };
+    let endpoint_enis = async {
+        if endpoint_eni_ids.is_empty() {
+            match &n.endpoints {
+                Fact::Found { .. } => Fact::found(vec![]),
+                other => not_collected(&format!("VPC endpoints: {}", other.gap().unwrap_or(""))),
+            }
+        } else {
+            read_enis(clients, log, &endpoint_eni_ids, false).await
+        }
+    };
+    let endpoint_acls = async {
+        if endpoint_subnets.is_empty() {
+            match &n.endpoints {
+                Fact::Found { .. } => Fact::found(vec![]),
+                other => not_collected(&format!("VPC endpoints: {}", other.gap().unwrap_or(""))),
+            }
+        } else {
+            log.read(
+                "ec2:DescribeNetworkAcls",
+                &[],
+                clients.ec2.describe_network_acls().filters(filter("association.subnet-id", endpoint_subnets.clone())).send(),
+                |out| Fact::found(out.network_acls().iter().map(nacl_facts).collect::<Vec<_>>()),
+            )
+            .await
+        }
+    };
+    let nat_tables = async {
+        if nat_subnets.is_empty() {
+            not_collected("no NAT gateway to follow")
+        } else if nat_tables_known {
+            Fact::found(n.route_table.value().cloned().into_iter().collect())
+        } else {
+            log.read(
+                "ec2:DescribeRouteTables",
+                &[],
+                clients.ec2.describe_route_tables().filters(filter("vpc-id", [vpc_id.as_str()])).send(),
+                |out| Fact::found(out.route_tables().iter().map(|rt| route_table_facts(rt, None)).collect::<Vec<_>>()),
+            )
+            .await
+        }
+    };
+    let (dhcp, endpoint_sgs, endpoint_enis, endpoint_acls, nat_tables) =
+        tokio::join!(Box::pin(dhcp), Box::pin(endpoint_sgs), Box::pin(endpoint_enis), Box::pin(endpoint_acls), Box::pin(nat_tables));
+    n.dhcp_options = dhcp;
+    n.endpoint_security_groups = endpoint_sgs;
+    n.endpoint_enis = endpoint_enis;
+    n.endpoint_network_acls = endpoint_acls;
+    n.nat_route_tables = nat_tables;
+}
+
+trait FirstOf<T> {
+    fn and_then_first(self, missing: impl FnOnce() -> String) -> Fact<T>;
+}
+impl<T> FirstOf<T> for Fact<Vec<T>> {
+    fn and_then_first(self, missing: impl FnOnce() -> String) -> Fact<T> {
+        match self {
+            Fact::Found { value } => match value.into_iter().next() {
+                Some(v) => Fact::found(v),
+                None => Fact::NotFound { detail: missing() },
+            },
+            Fact::NotFound { detail } => Fact::NotFound { detail },
+            Fact::Unreadable { reason } => Fact::Unreadable { reason },
+            Fact::NotCollected { reason } => Fact::NotCollected { reason },
+        }
+    }
+}
+
+async fn read_enis(clients: &Clients, log: &CallLog, ids: &[String], by_id: bool) -> Fact<Vec<EniFacts>> {
+    // By id, a deleted ENI is an explicit `InvalidNetworkInterfaceID.NotFound`; by filter, missing
+    // ones are simply absent (used for endpoint ENIs, where one missing must not hide the others).
+    let req = clients.ec2.describe_network_interfaces();
+    let req = if by_id {
+        req.set_network_interface_ids(Some(ids.to_vec()))
+    } else {
+        req.filters(filter("network-interface-id", ids.to_vec()))
+    };
+    log.read(
+        "ec2:DescribeNetworkInterfaces",
+        &["InvalidNetworkInterfaceID.NotFound"],
+        req.send(),
+        |out| {
+            Fact::found(
+                out.network_interfaces()
+                    .iter()
+                    .map(|e| EniFacts {
+                        id: e.network_interface_id().unwrap_or_default().to_string(),
+                        subnet_id: e.subnet_id().map(str::to_string),
+                        vpc_id: e.vpc_id().map(str::to_string),
+                        private_ip: e.private_ip_address().map(str::to_string),
+                        public_ip: e.association().and_then(|a| a.public_ip()).map(str::to_string),
+                        security_groups: e.groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect(),
+                        status: e.status().map(|s| s.as_str().to_string()),
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        },
+    )
+    .await
+}
+
+async fn read_service(
+    clients: &Clients,
+    log: &CallLog,
+    cluster: &str,
+    name: &str,
+    task_definition_arn: Option<&str>,
+) -> Fact<ServiceNetworkFacts> {
+    log.read(
+        "ecs:DescribeServices",
+        &["ClusterNotFoundException", "ServiceNotFoundException"],
+        clients.ecs.describe_services().cluster(cluster).services(name).send(),
+        |out| match out.services().first() {
+            Some(svc) => Fact::found(service_network(svc, name, task_definition_arn)),
+            None => Fact::NotFound {
+                detail: out.failures().first().and_then(|f| f.reason()).unwrap_or("service not returned").to_string(),
+            },
+        },
+    )
+    .await
+}
+
+/// The awsvpc configuration the task was launched with: the deployment running the task's task
+/// definition (PRIMARY first), else the service-level configuration.
+pub fn service_network(svc: &aws_sdk_ecs::types::Service, name: &str, task_definition_arn: Option<&str>) -> ServiceNetworkFacts {
+    use aws_sdk_ecs::types::{AssignPublicIp, NetworkConfiguration};
+    let awsvpc = |nc: Option<&NetworkConfiguration>| nc.and_then(|n| n.awsvpc_configuration()).cloned();
+    let mut deployments: Vec<_> = svc
+        .deployments()
+        .iter()
+        .filter(|d| task_definition_arn.is_some() && d.task_definition() == task_definition_arn)
+        .filter(|d| awsvpc(d.network_configuration()).is_some())
+        .collect();
+    deployments.sort_by_key(|d| d.status() != Some("PRIMARY"));
+    let task_set = svc
+        .task_sets()
+        .iter()
+        .find(|t| task_definition_arn.is_some() && t.task_definition() == task_definition_arn && awsvpc(t.network_configuration()).is_some());
+    let (config, source) = if let Some(d) = deployments.first() {
+        (
+            awsvpc(d.network_configuration()),
+            format!(
+                "deployment {} ({}) running {}",
+                d.id().unwrap_or("?"),
+                d.status().unwrap_or("?"),
+                d.task_definition().unwrap_or("?").rsplit('/').next().unwrap_or("?")
+            ),
+        )
+    } else if let Some(t) = task_set {
+        (awsvpc(t.network_configuration()), format!("task set {}", t.id().unwrap_or("?")))
+    } else {
+        (awsvpc(svc.network_configuration()), "service networkConfiguration".to_string())
+    };
+    match config {
+        Some(c) => ServiceNetworkFacts {
+            service_name: name.to_string(),
+            source,
+            subnets: c.subnets().to_vec(),
+            security_groups: c.security_groups().to_vec(),
+            assign_public_ip: Some(c.assign_public_ip() == Some(&AssignPublicIp::Enabled)),
+            no_awsvpc_configuration: false,
+        },
+        None => ServiceNetworkFacts {
+            service_name: name.to_string(),
+            source,
+            no_awsvpc_configuration: true,
+            ..Default::default()
+        },
+    }
+}
+
+fn instance_facts(i: &aws_sdk_ec2::types::Instance) -> InstanceFacts {
+    let primary = i
+        .network_interfaces()
+        .iter()
+        .find(|e| e.attachment().and_then(|a| a.device_index()) == Some(0));
+    let groups = |g: &[aws_sdk_ec2::types::GroupIdentifier]| g.iter().filter_map(|g| g.group_id().map(str::to_string)).collect::<Vec<_>>();
+    InstanceFacts {
+        id: i.instance_id().unwrap_or_default().to_string(),
+        state: i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()),
+        subnet_id: primary.and_then(|p| p.subnet_id()).or(i.subnet_id()).map(str::to_string),
+        vpc_id: primary.and_then(|p| p.vpc_id()).or(i.vpc_id()).map(str::to_string),
+        private_ip: primary.and_then(|p| p.private_ip_address()).or(i.private_ip_address()).map(str::to_string),
+        public_ip: primary
+            .and_then(|p| p.association())
+            .and_then(|a| a.public_ip())
+            .or(i.public_ip_address())
+            .filter(|ip| !ip.is_empty())
+            .map(str::to_string),
+        security_groups: match primary {
+            Some(p) if !p.groups().is_empty() => groups(p.groups()),
+            _ => groups(i.security_groups()),
+        },
+        instance_profile_arn: i.iam_instance_profile().and_then(|p| p.arn()).map(str::to_string),
+    }
+}
+
+pub fn route_table_facts(rt: &aws_sdk_ec2::types::RouteTable, subnet_id: Option<&str>) -> RouteTableFacts {
+    let assocs = rt.associations();
+    RouteTableFacts {
+        id: rt.route_table_id().unwrap_or_default().to_string(),
+        explicit: subnet_id.is_some_and(|s| assocs.iter().any(|a| a.subnet_id() == Some(s))),
+        main: assocs.iter().any(|a| a.main() == Some(true)),
+        subnet_ids: assocs.iter().filter_map(|a| a.subnet_id().map(str::to_string)).collect(),
+        routes: rt
+            .routes()
+            .iter()
+            .map(|r| RouteFacts {
+                destination: r.destination_cidr_block().map(str::to_string),
+                destination_ipv6: r.destination_ipv6_cidr_block().map(str::to_string),
+                destination_prefix_list: r.destination_prefix_list_id().map(str::to_string),
+                target: r
+                    .gateway_id()
+                    .or(r.nat_gateway_id())
+                    .or(r.transit_gateway_id())
+                    .or(r.vpc_peering_connection_id())
+                    .or(r.network_interface_id())
+                    .or(r.instance_id())
+                    .or(r.egress_only_internet_gateway_id())
+                    .or(r.local_gateway_id())
+                    .or(r.carrier_gateway_id())
+                    .or(r.core_network_arn())
+                    .unwrap_or("unknown")
+                    .to_string(),
+                state: r.state().map(|s| s.as_str().to_string()),
+            })
+            .collect(),
+    }
+}
+
+async fn read_main_route_table(clients: &Clients, log: &CallLog, vpc_id: &str) -> Fact<RouteTableFacts> {
+    log.read(
+        "ec2:DescribeRouteTables",
+        &[],
+        clients
+            .ec2
+            .describe_route_tables()
+            .filters(filter("vpc-id", [vpc_id]))
+            .filters(filter("association.main", ["true"]))
+            .send(),
+        |out| match out.route_tables().first() {
+            Some(rt) => Fact::found(route_table_facts(rt, None)),
+            None => Fact::NotFound { detail: format!("VPC {vpc_id} has no main route table") },
+        },
+    )
+    .await
+}
+
+pub fn nacl_facts(acl: &aws_sdk_ec2::types::NetworkAcl) -> NetworkAclFacts {
+    NetworkAclFacts {
+        id: acl.network_acl_id().unwrap_or_default().to_string(),
+        is_default: acl.is_default().unwrap_or(false),
+        subnet_ids: acl.associations().iter().filter_map(|a| a.subnet_id().map(str::to_string)).collect(),
+        entries: acl
+            .entries()
+            .iter()
+            .map(|e| NaclEntryFacts {
+                rule_number: e.rule_number().unwrap_or(32767),
+                egress: e.egress().unwrap_or(false),
+                protocol: e.protocol().unwrap_or("-1").to_string(),
+                action: e.rule_action().map(|a| a.as_str().to_string()).unwrap_or_default(),
+                cidr: e.cidr_block().map(str::to_string),
+                ipv6_cidr: e.ipv6_cidr_block().map(str::to_string),
+                port_from: e.port_range().and_then(|p| p.from()),
+                port_to: e.port_range().and_then(|p| p.to()),
+            })
+            .collect(),
+    }
+}
+
+async fn read_prefix_list(clients: &Clients, log: &CallLog, region: &str) -> Fact<PrefixListFacts> {
+    let names = endpoint_service_names(region, "s3");
+    let listed = log
+        .read(
+            "ec2:DescribePrefixLists",
+            &[],
+            clients.ec2.describe_prefix_lists().filters(filter("prefix-list-name", names.clone())).send(),
+            |out| match out.prefix_lists().first() {
+                Some(p) => Fact::found(PrefixListFacts {
+                    id: p.prefix_list_id().unwrap_or_default().to_string(),
+                    name: p.prefix_list_name().unwrap_or_default().to_string(),
+                    cidrs: p.cidrs().to_vec(),
+                }),
+                None => Fact::NotFound { detail: format!("no prefix list named {}", names.join(" or ")) },
+            },
+        )
+        .await;
+    // DescribePrefixLists returns the CIDRs; an emulator that omits them gets one more read.
+    match listed {
+        Fact::Found { value } if value.cidrs.is_empty() && !value.id.is_empty() => {
+            let id = value.id.clone();
+            let entries = log
+                .read(
+                    "ec2:GetManagedPrefixListEntries",
+                    &["InvalidPrefixListID.NotFound"],
+                    clients.ec2.get_managed_prefix_list_entries().prefix_list_id(&id).send(),
+                    |out| Fact::found(out.entries().iter().filter_map(|e| e.cidr().map(str::to_string)).collect::<Vec<_>>()),
+                )
+                .await;
+            Fact::found(PrefixListFacts { cidrs: entries.value().cloned().unwrap_or_default(), ..value })
+        }
+        other => other,
+    }
+}
+
+async fn read_vpc_attribute(clients: &Clients, log: &CallLog, vpc_id: &str, attribute: VpcAttributeName) -> Fact<bool> {
+    let dns_support = attribute == VpcAttributeName::EnableDnsSupport;
+    log.read(
+        "ec2:DescribeVpcAttribute",
+        &["InvalidVpcID.NotFound"],
+        clients.ec2.describe_vpc_attribute().vpc_id(vpc_id).attribute(attribute).send(),
+        move |out| {
+            let value = if dns_support { out.enable_dns_support() } else { out.enable_dns_hostnames() };
+            match value.and_then(|v| v.value()) {
+                Some(v) => Fact::found(v),
+                None => Fact::NotFound { detail: "attribute not returned".into() },
+            }
+        },
+    )
+    .await
+}
+
+fn endpoint_facts(e: &aws_sdk_ec2::types::VpcEndpoint) -> EndpointFacts {
+    EndpointFacts {
+        id: e.vpc_endpoint_id().unwrap_or_default().to_string(),
+        service_name: e.service_name().unwrap_or_default().to_string(),
+        endpoint_type: e.vpc_endpoint_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+        state: e.state().map(|s| s.as_str().to_string()),
+        private_dns_enabled: e.private_dns_enabled(),
+        route_table_ids: e.route_table_ids().to_vec(),
+        subnet_ids: e.subnet_ids().to_vec(),
+        security_groups: e.groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect(),
+        network_interface_ids: e.network_interface_ids().to_vec(),
+        policy: e.policy_document().map(str::to_string),
+    }
+}
+
+async fn read_nat_gateways(clients: &Clients, log: &CallLog, ids: &[String]) -> Fact<Vec<NatGatewayFacts>> {
+    log.read(
+        "ec2:DescribeNatGateways",
+        &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"],
+        clients.ec2.describe_nat_gateways().set_nat_gateway_ids(Some(ids.to_vec())).send(),
+        |out| {
+            Fact::found(
+                out.nat_gateways()
+                    .iter()
+                    .map(|g| NatGatewayFacts {
+                        id: g.nat_gateway_id().unwrap_or_default().to_string(),
+                        state: g.state().map(|s| s.as_str().to_string()),
+                        connectivity_type: g.connectivity_type().map(|c| c.as_str().to_string()),
+                        subnet_id: g.subnet_id().map(str::to_string),
+                        public_ips: g.nat_gateway_addresses().iter().filter_map(|a| a.public_ip().map(str::to_string)).collect(),
+                        failure: g.failure_message().map(str::to_string),
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        },
+    )
+    .await
+    .or_not_found_empty()
+}
+
+trait NotFoundEmpty<T> {
+    fn or_not_found_empty(self) -> Fact<Vec<T>>;
+}
+impl<T> NotFoundEmpty<T> for Fact<Vec<T>> {
+    /// "Does not exist" for a list read is an empty list: the check says which one is missing.
+    fn or_not_found_empty(self) -> Fact<Vec<T>> {
+        match self {
+            Fact::NotFound { .. } => Fact::found(vec![]),
+            other => other,
+        }
+    }
+}
+
+async fn read_security_groups(clients: &Clients, log: &CallLog, ids: &[String]) -> Fact<Vec<SecurityGroupFacts>> {
+    if ids.is_empty() {
+        return Fact::found(vec![]);
+    }
+    log.read(
+        "ec2:DescribeSecurityGroups",
+        &["InvalidGroup.NotFound"],
+        clients.ec2.describe_security_groups().set_group_ids(Some(ids.to_vec())).send(),
+        |out| Fact::found(out.security_groups().iter().map(security_group_facts).collect::<Vec<_>>()),
+    )
+    .await
+}
+
+pub fn security_group_facts(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGroupFacts {
+    let rules = |perms: &[aws_sdk_ec2::types::IpPermission]| {
+        perms
+            .iter()
+            .map(|p| SgRuleFacts {
+                protocol: p.ip_protocol().unwrap_or("-1").to_string(),
+                from_port: p.from_port(),
+                to_port: p.to_port(),
+                cidrs: p.ip_ranges().iter().filter_map(|r| r.cidr_ip().map(str::to_string)).collect(),
+                ipv6_cidrs: p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6().map(str::to_string)).collect(),
+                prefix_lists: p.prefix_list_ids().iter().filter_map(|r| r.prefix_list_id().map(str::to_string)).collect(),
+                groups: p.user_id_group_pairs().iter().filter_map(|r| r.group_id().map(str::to_string)).collect(),
+            })
+            .collect::<Vec<_>>()
+    };
+    SecurityGroupFacts {
+        id: g.group_id().unwrap_or_default().to_string(),
+        name: g.group_name().map(str::to_string),
+        vpc_id: g.vpc_id().map(str::to_string),
+        ingress: rules(g.ip_permissions()),
+        egress: rules(g.ip_permissions_egress()),
+    }
+}
+
+async fn read_dhcp_options(clients: &Clients, log: &CallLog, id: &str) -> Fact<DhcpOptionsFacts> {
+    log.read(
+        "ec2:DescribeDhcpOptions",
+        &["InvalidDhcpOptionID.NotFound", "InvalidDhcpOptionsID.NotFound"],
+        clients.ec2.describe_dhcp_options().dhcp_options_ids(id).send(),
+        |out| match out.dhcp_options().first() {
+            Some(d) => Fact::found(DhcpOptionsFacts {
+                id: d.dhcp_options_id().unwrap_or(id).to_string(),
+                domain_name_servers: d
+                    .dhcp_configurations()
+                    .iter()
+                    .filter(|c| c.key() == Some("domain-name-servers"))
+                    .flat_map(|c| c.values().iter().filter_map(|v| v.value().map(str::to_string)))
+                    .collect(),
+            }),
+            None => Fact::NotFound { detail: format!("DHCP options {id} not returned") },
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, Deployment, NetworkConfiguration, Service};
+
+    fn nc(sg: &str, public: bool) -> NetworkConfiguration {
+        NetworkConfiguration::builder()
+            .awsvpc_configuration(
+                AwsVpcConfiguration::builder()
+                    .subnets("subnet-1")
+                    .security_groups(sg)
+                    .assign_public_ip(if public { AssignPublicIp::Enabled } else { AssignPublicIp::Disabled })
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn service_network_prefers_the_tasks_deployment() {
+        let td = |r: u32| format!("arn:aws:ecs:us-east-1:111122223333:task-definition/web:{r}");
+        let svc = Service::builder()
+            .network_configuration(nc("sg-service-now", true))
+            .deployments(Deployment::builder().id("ecs-svc/new").status("PRIMARY").task_definition(td(8)).network_configuration(nc("sg-new", true)).build())
+            .deployments(Deployment::builder().id("ecs-svc/old").status("ACTIVE").task_definition(td(7)).network_configuration(nc("sg-old", false)).build())
+            .build();
+        let got = service_network(&svc, "web", Some(&td(7)));
+        assert_eq!((got.security_groups, got.assign_public_ip), (vec!["sg-old".to_string()], Some(false)));
+        assert!(got.source.contains("ecs-svc/old"), "{}", got.source);
+        // Unknown task definition: the service-level configuration.
+        let got = service_network(&svc, "web", Some(&td(1)));
+        assert_eq!(got.security_groups, vec!["sg-service-now".to_string()]);
+        // A bridge-mode service: no awsvpc configuration at all.
+        let got = service_network(&Service::builder().build(), "web", None);
+        assert!(got.no_awsvpc_configuration);
+    }
+
+    #[test]
+    fn route_targets_are_kept() {
+        use aws_sdk_ec2::types::{Route, RouteState, RouteTable, RouteTableAssociation};
+        let rt = RouteTable::builder()
+            .route_table_id("rtb-1")
+            .associations(RouteTableAssociation::builder().subnet_id("subnet-1").main(false).build())
+            .routes(Route::builder().destination_cidr_block("10.0.0.0/16").gateway_id("local").state(RouteState::Active).build())
+            .routes(Route::builder().destination_cidr_block("0.0.0.0/0").nat_gateway_id("nat-1").state(RouteState::Blackhole).build())
+            .routes(Route::builder().destination_prefix_list_id("pl-1").gateway_id("vpce-1").build())
+            .build();
+        let f = route_table_facts(&rt, Some("subnet-1"));
+        assert!(f.explicit && !f.main);
+        assert_eq!(f.routes[1].target, "nat-1");
+        assert_eq!(f.routes[1].state.as_deref(), Some("blackhole"));
+        assert_eq!(f.routes[2].destination_prefix_list.as_deref(), Some("pl-1"));
+    }
+}

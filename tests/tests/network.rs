@@ -1,0 +1,758 @@
+//! Network worlds (issue 7): a moto VPC with exactly one network fault, a real-format event, the
+//! real collector (EC2 / ECS reads through the SDK) and the engine. Each broken world must yield
+//! its NET_* root cause with a remediation naming the exact resources; the healthy ones must
+//! produce no `fail` at all.
+//!
+//! Most worlds model the realistic case: a service's task whose ENI no longer exists (security
+//! groups and `assignPublicIp` come from `DescribeServices`); a few keep the ENI (`RunTask` +
+//! `StopTask` in moto leaves it in place).
+//!
+//! moto 5.2.1 gaps met here (the checks' unit tests cover these paths on hand-built Facts):
+//! * `DescribePrefixLists` returns no `Cidrs`: the collector falls back to
+//!   `GetManagedPrefixListEntries` (one extra call, real AWS does not need it).
+//! * A new VPC reports `DhcpOptionsId: default` (real AWS: a `dopt-…` set), so no DHCP read.
+//! * Interface endpoint ENIs get addresses outside the VPC CIDR and the VPC's default security
+//!   group (the endpoint itself reports the right groups, which is what the checks use).
+//! * Container instances registered by hand carry no `ecs.subnet-id` attribute (the collector
+//!   does not rely on it: it reads the EC2 instance).
+
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, IpPermission, IpRange, PortRange, RuleAction, UserIdGroupPair,
+    VpcEndpointType,
+};
+use pulldoctor::collect::Clients;
+use pulldoctor::diagnosis::{Diagnosis, Status};
+use pulldoctor::facts::Facts;
+use pulldoctor::intake::{intake, Intake};
+use pulldoctor_tests::events::{messages, TaskEvent};
+use pulldoctor_tests::{Network, StoppedTask, TaskDefSpec, World};
+use serde_json::{json, Value};
+
+/// A world with the usual service setup on a working network (private subnet + NAT).
+struct Setup {
+    world: World,
+    net: Network,
+    cluster_arn: String,
+    role_arn: String,
+    image: String,
+}
+
+async fn setup() -> Setup {
+    let world = World::new().await;
+    let net = world.network().await;
+    let cluster_arn = world.cluster("prod").await;
+    let role_arn = world.execution_role("ecsTaskExecutionRole").await;
+    let repo = world.repository("team/web").await;
+    world.push_image(&repo, "v1", "web-v1").await;
+    let image = repo.image("v1");
+    Setup { world, net, cluster_arn, role_arn, image }
+}
+
+impl Setup {
+    async fn task_definition(&self, image: &str) -> String {
+        self.world
+            .task_definition(&TaskDefSpec {
+                family: "web".into(),
+                container: "web".into(),
+                image: image.into(),
+                execution_role_arn: Some(self.role_arn.clone()),
+            })
+            .await
+    }
+
+    /// Service `web` in `subnet` with `security_group` and `assign_public_ip`; returns a task of
+    /// it whose ENI is gone (moto never saw the task).
+    async fn service_task_eni_gone(&self, image: &str, subnet: &str, security_group: &str, assign_public_ip: bool) -> StoppedTask {
+        use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, LaunchType, NetworkConfiguration};
+        let td = self.task_definition(image).await;
+        let config = AwsVpcConfiguration::builder()
+            .subnets(subnet)
+            .security_groups(security_group)
+            .assign_public_ip(if assign_public_ip { AssignPublicIp::Enabled } else { AssignPublicIp::Disabled })
+            .build()
+            .unwrap();
+        self.world
+            .ecs
+            .create_service()
+            .cluster("prod")
+            .service_name("web")
+            .task_definition(&td)
+            .desired_count(1)
+            .launch_type(LaunchType::Fargate)
+            .platform_version("1.4.0")
+            .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(config).build())
+            .send()
+            .await
+            .expect("CreateService");
+        let mut net = self.net.clone();
+        net.subnet_id = subnet.to_string();
+        let mut task = self.world.unknown_task(&self.cluster_arn, &td, &net, "service:web");
+        if subnet == self.net.public_subnet_id {
+            task.eni.private_ipv4_address = "10.0.0.87".into();
+        }
+        task
+    }
+
+    /// The usual case: the service's task in the private subnet, ENI gone.
+    async fn private_task(&self) -> StoppedTask {
+        self.service_task_eni_gone(&self.image, &self.net.subnet_id, &self.net.security_group_id, false).await
+    }
+
+    /// A service task that moto ran and stopped: its ENI still exists.
+    async fn task_with_eni(&self) -> StoppedTask {
+        let td = self.task_definition(&self.image).await;
+        self.world.service("prod", "web", &td, &self.net).await;
+        self.world.run_stopped_task("prod", &td, &self.net, "service:web").await
+    }
+
+    fn event(&self, task: &StoppedTask, image: &str) -> Value {
+        let (registry, rest) = image.split_once('/').unwrap();
+        let (repository, reference) = rest.rsplit_once(':').unwrap();
+        TaskEvent::pull_failure(&self.world, task, "web", image, &messages::io_timeout(image, registry, repository, reference)).to_value()
+    }
+
+    async fn diagnose(&self, event: Value) -> (Facts, Diagnosis) {
+        let Intake::PullFailure(failure) = intake(&event) else { panic!("not a pull failure: {event:#}") };
+        let clients = Clients::new(&self.world.config);
+        pulldoctor::engine::diagnose(&clients, &failure).await
+    }
+
+    async fn remove_nat_route(&self) {
+        self.world
+            .ec2
+            .delete_route()
+            .route_table_id(&self.net.private_route_table_id)
+            .destination_cidr_block("0.0.0.0/0")
+            .send()
+            .await
+            .expect("DeleteRoute");
+    }
+
+    async fn security_group(&self, name: &str) -> String {
+        self.world
+            .ec2
+            .create_security_group()
+            .group_name(name)
+            .description(name)
+            .vpc_id(&self.net.vpc_id)
+            .send()
+            .await
+            .expect("CreateSecurityGroup")
+            .group_id
+            .unwrap()
+    }
+
+    /// Endpoint security group admitting TCP `port` from the task security group.
+    async fn endpoint_sg(&self, port: i32) -> String {
+        let sg = self.security_group("endpoints").await;
+        self.world
+            .ec2
+            .authorize_security_group_ingress()
+            .group_id(&sg)
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(port)
+                    .to_port(port)
+                    .user_id_group_pairs(UserIdGroupPair::builder().group_id(&self.net.security_group_id).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("AuthorizeSecurityGroupIngress");
+        sg
+    }
+
+    async fn interface_endpoint(&self, service: &str, sg: &str, private_dns: bool) -> String {
+        self.world
+            .ec2
+            .create_vpc_endpoint()
+            .vpc_id(&self.net.vpc_id)
+            .service_name(format!("com.amazonaws.{}.{service}", self.world.region))
+            .vpc_endpoint_type(VpcEndpointType::Interface)
+            .subnet_ids(&self.net.subnet_id)
+            .security_group_ids(sg)
+            .private_dns_enabled(private_dns)
+            .send()
+            .await
+            .expect("CreateVpcEndpoint")
+            .vpc_endpoint
+            .and_then(|e| e.vpc_endpoint_id)
+            .unwrap()
+    }
+
+    async fn s3_gateway(&self, policy: Option<Value>) -> String {
+        self.world
+            .ec2
+            .create_vpc_endpoint()
+            .vpc_id(&self.net.vpc_id)
+            .service_name(format!("com.amazonaws.{}.s3", self.world.region))
+            .vpc_endpoint_type(VpcEndpointType::Gateway)
+            .route_table_ids(&self.net.private_route_table_id)
+            .set_policy_document(policy.map(|p| p.to_string()))
+            .send()
+            .await
+            .expect("CreateVpcEndpoint s3")
+            .vpc_endpoint
+            .and_then(|e| e.vpc_endpoint_id)
+            .unwrap()
+    }
+
+    /// No NAT route; ecr.api + ecr.dkr (private DNS as given) + the S3 gateway endpoint.
+    async fn endpoints_only(&self, private_dns: bool, endpoint_port: i32) -> (String, String) {
+        self.remove_nat_route().await;
+        let sg = self.endpoint_sg(endpoint_port).await;
+        self.interface_endpoint("ecr.api", &sg, private_dns).await;
+        self.interface_endpoint("ecr.dkr", &sg, private_dns).await;
+        let s3 = self.s3_gateway(None).await;
+        (sg, s3)
+    }
+
+    async fn subnet_acl(&self) -> String {
+        self.world
+            .ec2
+            .describe_network_acls()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("association.subnet-id").values(&self.net.subnet_id).build())
+            .send()
+            .await
+            .expect("DescribeNetworkAcls")
+            .network_acls()[0]
+            .network_acl_id()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn acl_entry(&self, acl: &str, number: i32, egress: bool, action: RuleAction, ports: Option<(i32, i32)>) {
+        let req = self
+            .world
+            .ec2
+            .create_network_acl_entry()
+            .network_acl_id(acl)
+            .rule_number(number)
+            .egress(egress)
+            .rule_action(action)
+            .cidr_block("0.0.0.0/0");
+        let req = match ports {
+            Some((from, to)) => req.protocol("6").port_range(PortRange::builder().from(from).to(to).build()),
+            None => req.protocol("-1"),
+        };
+        req.send().await.expect("CreateNetworkAclEntry");
+    }
+}
+
+fn net_fails(d: &Diagnosis) -> Vec<String> {
+    d.findings
+        .iter()
+        .filter(|f| f.status == Status::Fail && f.code.code().starts_with("NET_"))
+        .map(|f| format!("{}: {}", f.code, f.title))
+        .collect()
+}
+
+fn dump(d: &Diagnosis) -> String {
+    d.findings
+        .iter()
+        .map(|f| format!("{:7} {:24} {}", f.status.as_str(), f.code.code(), f.title))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The root cause is `code`, with high confidence, and the deciding finding names every needle.
+fn expect_root(d: &Diagnosis, code: &str, needles: &[&str]) {
+    assert_eq!(d.root_cause.code.code(), code, "findings:\n{}", dump(d));
+    assert_eq!(d.root_cause.confidence, pulldoctor::diagnosis::Confidence::High, "{}", dump(d));
+    let f = d.deciding_finding().expect("deciding finding");
+    let text = format!("{} {} {}", f.title, f.remediation.as_deref().unwrap_or(""), f.evidence);
+    for n in needles {
+        assert!(text.contains(n), "{code}: {n:?} missing from {text}");
+    }
+    assert!(f.console_url.is_some(), "{code}: no console link");
+}
+
+fn expect_network_healthy(d: &Diagnosis) {
+    let fails = net_fails(d);
+    assert!(fails.is_empty(), "healthy network must not fail: {fails:#?}\n{}", dump(d));
+    assert!(!d.root_cause.code.code().starts_with("NET_"), "{}", dump(d));
+}
+
+// 1 ---------------------------------------------------------------------------------------------
+#[tokio::test]
+async fn private_subnet_with_nat_is_healthy() {
+    let s = setup().await;
+    let task = s.private_task().await;
+    let (facts, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_network_healthy(&d);
+    assert!(facts.network.task_eni.is_not_found(), "the ENI is gone: {:?}", facts.network.task_eni);
+    let route = d.findings.iter().find(|f| f.code.code() == "NET_NO_ROUTE").unwrap();
+    assert_eq!(route.status, Status::Pass);
+    assert!(route.title.contains(&s.net.nat_gateway_id), "{}", route.title);
+    // The count, for the record: ECS/ECR reads + network reads (+1 moto-only prefix-list read).
+    eprintln!("aws_calls for a healthy Fargate service task: {}", facts.aws_calls);
+}
+
+// 1b: the same, with the ENI still present ------------------------------------------------------
+#[tokio::test]
+async fn private_subnet_with_nat_is_healthy_when_the_eni_still_exists() {
+    let s = setup().await;
+    let task = s.task_with_eni().await;
+    let (facts, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_network_healthy(&d);
+    let eni = facts.network.task_eni.value().expect("the ENI is read");
+    assert_eq!(eni.security_groups, vec![s.net.security_group_id.clone()]);
+}
+
+// 2 ---------------------------------------------------------------------------------------------
+#[tokio::test]
+async fn private_subnet_without_nat_or_endpoints_has_no_route() {
+    let s = setup().await;
+    s.remove_nat_route().await;
+    let task = s.private_task().await;
+    let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_root(
+        &d,
+        "NET_NO_ROUTE",
+        &[&s.net.subnet_id, &s.net.private_route_table_id, "com.amazonaws.us-east-1.ecr.api", "com.amazonaws.us-east-1.ecr.dkr", "com.amazonaws.us-east-1.s3"],
+    );
+}
+
+// 3 ---------------------------------------------------------------------------------------------
+#[tokio::test]
+async fn only_ecr_dkr_on_platform_1_4_is_endpoint_missing() {
+    let s = setup().await;
+    s.remove_nat_route().await;
+    let sg = s.endpoint_sg(443).await;
+    s.interface_endpoint("ecr.dkr", &sg, true).await;
+    let task = s.private_task().await;
+    let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_root(&d, "NET_ENDPOINT_MISSING", &["com.amazonaws.us-east-1.ecr.api", "com.amazonaws.us-east-1.s3", &s.net.private_route_table_id]);
+    let f = d.deciding_finding().unwrap();
+    assert!(!f.title.contains("ecr.dkr"), "ecr.dkr exists: {}", f.title);
+}
+
+// 4 ---------------------------------------------------------------------------------------------
+#[tokio::test]
+async fn endpoints_without_private_dns() {
+    let s = setup().await;
+    s.endpoints_only(false, 443).await;
+    let task = s.private_task().await;
+    let (facts, d) = s.diagnose(s.event(&task, &s.image)).await;
+    let ids: Vec<String> = facts.network.endpoints.value().unwrap().iter().filter(|e| e.is_interface()).map(|e| e.id.clone()).collect();
+    let needles: Vec<&str> = ids.iter().map(String::as_str).chain(["private DNS"]).collect();
+    expect_root(&d, "NET_ENDPOINT_DNS", &needles);
+}
+
+// 4b: all endpoints, right: healthy -------------------------------------------------------------
+#[tokio::test]
+async fn endpoints_only_subnet_is_healthy() {
+    let s = setup().await;
+    s.endpoints_only(true, 443).await;
+    let task = s.private_task().await;
+    let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_network_healthy(&d);
+}
+
+// 5 ---------------------------------------------------------------------------------------------
+#[tokio::test]
+async fn endpoint_security_group_without_443() {
+    let s = setup().await;
+    let (sg, _) = s.endpoints_only(true, 80).await;
+    let task = s.private_task().await;
+    let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_root(&d, "NET_ENDPOINT_SG", &[&sg, &s.net.security_group_id, "443"]);
+}
+
+// 6 ---------------------------------------------------------------------------------------------
+#[tokio::test]
+async fn task_egress_only_to_the_endpoint_group_misses_the_s3_prefix_list() {
+    let s = setup().await;
+    let (ep_sg, s3) = s.endpoints_only(true, 443).await;
+    let ec2 = &s.world.ec2;
+    ec2.revoke_security_group_egress()
+        .group_id(&s.net.security_group_id)
+        .ip_permissions(IpPermission::builder().ip_protocol("-1").ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build()).build())
+        .send()
+        .await
+        .expect("RevokeSecurityGroupEgress");
+    ec2.authorize_security_group_egress()
+        .group_id(&s.net.security_group_id)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .user_id_group_pairs(UserIdGroupPair::builder().group_id(&ep_sg).build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("AuthorizeSecurityGroupEgress");
+    // This world keeps the ENI: its groups come from DescribeNetworkInterfaces.
+    let task = s.task_with_eni().await;
+    let (facts, d) = s.diagnose(s.event(&task, &s.image)).await;
+    assert!(facts.network.task_eni.value().is_some(), "ENI read");
+    let pl = facts.network.s3_prefix_list.value().expect("S3 prefix list").id.clone();
+    expect_root(&d, "NET_TASK_SG_EGRESS", &[&s.net.security_group_id, &pl, &s3, "S3"]);
+}
+
+// 7 ---------------------------------------------------------------------------------------------
+#[tokio::test]
+async fn nacl_without_inbound_ephemeral_ports() {
+    let s = setup().await;
+    // A custom ACL: all out, only 443 in (the reply ports are missing).
+    let acl = s
+        .world
+        .ec2
+        .create_network_acl()
+        .vpc_id(&s.net.vpc_id)
+        .send()
+        .await
+        .expect("CreateNetworkAcl")
+        .network_acl
+        .and_then(|a| a.network_acl_id)
+        .unwrap();
+    s.acl_entry(&acl, 100, true, RuleAction::Allow, None).await;
+    s.acl_entry(&acl, 100, false, RuleAction::Allow, Some((443, 443))).await;
+    let current = s
+        .world
+        .ec2
+        .describe_network_acls()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("association.subnet-id").values(&s.net.subnet_id).build())
+        .send()
+        .await
+        .unwrap();
+    let association = current.network_acls()[0]
+        .associations()
+        .iter()
+        .find(|a| a.subnet_id() == Some(s.net.subnet_id.as_str()))
+        .and_then(|a| a.network_acl_association_id())
+        .unwrap()
+        .to_string();
+    s.world
+        .ec2
+        .replace_network_acl_association()
+        .association_id(association)
+        .network_acl_id(&acl)
+        .send()
+        .await
+        .expect("ReplaceNetworkAclAssociation");
+    let task = s.private_task().await;
+    let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_root(&d, "NET_NACL", &[&acl, "1024-65535", "inbound"]);
+}
+
+// 8 ---------------------------------------------------------------------------------------------
+#[tokio::test]
+async fn nacl_deny_at_90_before_allow_at_100() {
+    let s = setup().await;
+    let acl = s.subnet_acl().await;
+    s.acl_entry(&acl, 90, false, RuleAction::Deny, Some((1024, 65535))).await;
+    let task = s.private_task().await;
+    let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_root(&d, "NET_NACL", &[&acl, "rule 90", "below 90"]);
+}
+
+// 9 ---------------------------------------------------------------------------------------------
+#[tokio::test]
+async fn public_subnet_without_public_ip() {
+    let s = setup().await;
+    let task = s.service_task_eni_gone(&s.image, &s.net.public_subnet_id, &s.net.security_group_id, false).await;
+    let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_root(&d, "NET_NO_PUBLIC_IP", &[&s.net.public_subnet_id, &s.net.internet_gateway_id, "assignPublicIp", "web"]);
+}
+
+// 10 --------------------------------------------------------------------------------------------
+#[tokio::test]
+async fn public_subnet_with_public_ip_is_healthy() {
+    let s = setup().await;
+    let task = s.service_task_eni_gone(&s.image, &s.net.public_subnet_id, &s.net.security_group_id, true).await;
+    let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_network_healthy(&d);
+    let ip = d.findings.iter().find(|f| f.code.code() == "NET_NO_PUBLIC_IP").expect("public IP judged");
+    assert_eq!(ip.status, Status::Pass);
+}
+
+// 11 --------------------------------------------------------------------------------------------
+#[tokio::test]
+async fn custom_dhcp_dns_is_a_warning() {
+    let s = setup().await;
+    let dopt = s
+        .world
+        .ec2
+        .create_dhcp_options()
+        .dhcp_configurations(aws_sdk_ec2::types::NewDhcpConfiguration::builder().key("domain-name-servers").values("10.0.0.53").build())
+        .send()
+        .await
+        .expect("CreateDhcpOptions")
+        .dhcp_options
+        .and_then(|d| d.dhcp_options_id)
+        .unwrap();
+    s.world.ec2.associate_dhcp_options().dhcp_options_id(&dopt).vpc_id(&s.net.vpc_id).send().await.expect("AssociateDhcpOptions");
+    let task = s.private_task().await;
+    let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_network_healthy(&d);
+    let dns = d.findings.iter().find(|f| f.code.code() == "NET_DNS").expect("NET_DNS finding");
+    assert_eq!(dns.status, Status::Warn, "{}", dump(&d));
+    assert!(dns.title.contains("10.0.0.53") && dns.resource.as_deref() == Some(dopt.as_str()), "{dns:?}");
+}
+
+// 12 --------------------------------------------------------------------------------------------
+#[tokio::test]
+async fn s3_endpoint_policy_restricted_to_other_buckets() {
+    let s = setup().await;
+    s.remove_nat_route().await;
+    let sg = s.endpoint_sg(443).await;
+    s.interface_endpoint("ecr.api", &sg, true).await;
+    s.interface_endpoint("ecr.dkr", &sg, true).await;
+    let policy = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject", "s3:PutObject"],
+        "Resource": ["arn:aws:s3:::acme-artifacts/*", "arn:aws:s3:::acme-logs/*"]
+    }]});
+    let s3 = s.s3_gateway(Some(policy)).await;
+    let task = s.private_task().await;
+    let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_root(&d, "NET_S3_ENDPOINT_POLICY", &[&s3, "prod-us-east-1-starport-layer-bucket"]);
+}
+
+// 13 --------------------------------------------------------------------------------------------
+#[tokio::test]
+async fn cross_region_image_from_an_endpoints_only_subnet() {
+    let s = setup().await;
+    s.endpoints_only(true, 443).await;
+    let image = format!("{}.dkr.ecr.eu-west-1.amazonaws.com/team/web:v1", s.world.account);
+    let task = s.service_task_eni_gone(&image, &s.net.subnet_id, &s.net.security_group_id, false).await;
+    let (_, d) = s.diagnose(s.event(&task, &image)).await;
+    expect_root(&d, "NET_CROSS_REGION", &["eu-west-1", "us-east-1", "team/web", &s.net.subnet_id]);
+}
+
+/// EC2 launch type: an instance registered as a container instance of `prod`, and a bridge-mode
+/// task on it. Returns the event.
+async fn ec2_bridge_event(s: &Setup, subnet: &str, security_group: &str, public_ip: bool) -> Value {
+    use aws_sdk_ec2::types::InstanceNetworkInterfaceSpecification;
+    let instance = s
+        .world
+        .ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .min_count(1)
+        .max_count(1)
+        .network_interfaces(
+            InstanceNetworkInterfaceSpecification::builder()
+                .device_index(0)
+                .subnet_id(subnet)
+                .groups(security_group)
+                .associate_public_ip_address(public_ip)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("RunInstances")
+        .instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_string();
+    let identity = json!({
+        "accountId": s.world.account, "architecture": "x86_64", "availabilityZone": s.net.availability_zone,
+        "imageId": "ami-12c6146b", "instanceId": instance, "instanceType": "m5.large", "privateIp": "10.0.0.5",
+        "region": s.world.region, "version": "2017-09-30"
+    });
+    let ci = s
+        .world
+        .ecs
+        .register_container_instance()
+        .cluster("prod")
+        .instance_identity_document(identity.to_string())
+        .send()
+        .await
+        .expect("RegisterContainerInstance")
+        .container_instance
+        .and_then(|c| c.container_instance_arn)
+        .unwrap();
+    let td = s
+        .world
+        .ecs
+        .register_task_definition()
+        .family("web-ec2")
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Bridge)
+        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Ec2)
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder().name("web").image(&s.image).memory(512).essential(true).build(),
+        )
+        .send()
+        .await
+        .expect("RegisterTaskDefinition")
+        .task_definition
+        .and_then(|t| t.task_definition_arn)
+        .unwrap();
+    let task = s.world.unknown_task(&s.cluster_arn, &td, &s.net, "family:web-ec2");
+    let mut event = s.event(&task, &s.image);
+    let detail = &mut event["detail"];
+    detail["attachments"] = json!([]);
+    detail["launchType"] = json!("EC2");
+    detail["containerInstanceArn"] = json!(ci);
+    detail.as_object_mut().unwrap().remove("platformVersion");
+    for c in detail["containers"].as_array_mut().unwrap() {
+        c.as_object_mut().unwrap().remove("networkInterfaces");
+    }
+    event
+}
+
+// 14 --------------------------------------------------------------------------------------------
+#[tokio::test]
+async fn ec2_bridge_instance_without_public_ip_in_public_subnet() {
+    let s = setup().await;
+    let event = ec2_bridge_event(&s, &s.net.public_subnet_id, &s.net.security_group_id, false).await;
+    let (facts, d) = s.diagnose(event).await;
+    let instance = facts.network.instance.value().expect("instance read").id.clone();
+    expect_root(&d, "NET_NO_PUBLIC_IP", &[&instance, &s.net.public_subnet_id, &s.net.internet_gateway_id]);
+}
+
+// 15 --------------------------------------------------------------------------------------------
+#[tokio::test]
+async fn ec2_instance_security_group_without_egress() {
+    let s = setup().await;
+    let sg = s.security_group("instances").await;
+    s.world
+        .ec2
+        .revoke_security_group_egress()
+        .group_id(&sg)
+        .ip_permissions(IpPermission::builder().ip_protocol("-1").ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build()).build())
+        .send()
+        .await
+        .expect("RevokeSecurityGroupEgress");
+    let event = ec2_bridge_event(&s, &s.net.subnet_id, &sg, false).await;
+    let (_, d) = s.diagnose(event).await;
+    expect_root(&d, "NET_TASK_SG_EGRESS", &[&sg, "0.0.0.0/0", "instance"]);
+}
+
+// 15b -------------------------------------------------------------------------------------------
+#[tokio::test]
+async fn ec2_bridge_instance_behind_nat_is_healthy() {
+    let s = setup().await;
+    let event = ec2_bridge_event(&s, &s.net.subnet_id, &s.net.security_group_id, false).await;
+    let (_, d) = s.diagnose(event).await;
+    expect_network_healthy(&d);
+}
+
+// 16: a standalone task whose ENI is gone: what cannot be recovered is unknown, said plainly. ----
+#[tokio::test]
+async fn standalone_task_with_its_eni_gone_reports_unknowns_not_guesses() {
+    let s = setup().await;
+    s.remove_nat_route().await;
+    let sg = s.endpoint_sg(443).await;
+    s.interface_endpoint("ecr.api", &sg, true).await;
+    s.interface_endpoint("ecr.dkr", &sg, true).await;
+    s.s3_gateway(None).await;
+    let td = s.task_definition(&s.image).await;
+    let task = s.world.unknown_task(&s.cluster_arn, &td, &s.net, "family:web");
+    let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_network_healthy(&d);
+    let egress = d.findings.iter().find(|f| f.code.code() == "NET_TASK_SG_EGRESS").unwrap();
+    assert_eq!(egress.status, Status::Unknown, "{}", dump(&d));
+    assert!(egress.evidence["reason"].as_str().unwrap().contains("standalone"), "{egress:?}");
+}
+
+// 17: the VPC setting that breaks endpoint private DNS ------------------------------------------
+#[tokio::test]
+async fn vpc_dns_hostnames_off_breaks_endpoint_private_dns() {
+    let s = setup().await;
+    s.endpoints_only(true, 443).await;
+    s.world
+        .ec2
+        .modify_vpc_attribute()
+        .vpc_id(&s.net.vpc_id)
+        .enable_dns_hostnames(AttributeBooleanValue::builder().value(false).build())
+        .send()
+        .await
+        .expect("ModifyVpcAttribute");
+    let task = s.private_task().await;
+    let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_root(&d, "NET_ENDPOINT_DNS", &["enableDnsHostnames", &s.net.vpc_id]);
+}
+
+/// A proxy in front of moto that answers the listed EC2 actions with `UnauthorizedOperation`
+/// (HTTP 403), as AWS does when pulldoctor's role lacks them, and forwards everything else.
+/// One request per connection; `Content-Length` bodies only (what the SDK sends).
+mod deny {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    pub fn start(upstream: String, denied: &'static [&'static str]) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let upstream = upstream.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &upstream, denied);
+                });
+            }
+        });
+        format!("http://127.0.0.1:{port}")
+    }
+
+    fn read(reader: &mut impl BufRead) -> std::io::Result<(String, Vec<u8>)> {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let len = head
+            .lines()
+            .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim().parse().unwrap_or(0)))
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body)?;
+        Ok((head, body))
+    }
+
+    fn serve(client: TcpStream, upstream: &str, denied: &[&str]) -> std::io::Result<()> {
+        let mut reader = BufReader::new(client.try_clone()?);
+        let (head, body) = read(&mut reader)?;
+        let text = String::from_utf8_lossy(&body);
+        let mut client = client;
+        if denied.iter().any(|a| text.contains(&format!("Action={a}&")) || text.ends_with(&format!("Action={a}"))) {
+            let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>UnauthorizedOperation</Code>\
+                       <Message>You are not authorized to perform this operation.</Message></Error></Errors><RequestID>1</RequestID></Response>";
+            write!(client, "HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}", xml.len())?;
+            return client.flush();
+        }
+        let mut server = TcpStream::connect(upstream)?;
+        let head: String = head
+            .lines()
+            .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+            .map(|l| format!("{l}\r\n"))
+            .collect();
+        write!(server, "{head}Connection: close\r\n\r\n")?;
+        server.write_all(&body)?;
+        let mut response = Vec::new();
+        server.read_to_end(&mut response)?;
+        client.write_all(&response)?;
+        client.flush()
+    }
+}
+
+// 18: a read that fails makes only the checks that needed it unknown ----------------------------
+#[tokio::test]
+async fn denied_reads_make_only_their_checks_unknown() {
+    let s = setup().await;
+    let task = s.private_task().await;
+    let proxy = deny::start(s.world.moto.url().to_string(), &["DescribeNetworkAcls", "DescribeSecurityGroups"]);
+    let config = s.world.config.to_builder().endpoint_url(proxy).build();
+    let Intake::PullFailure(failure) = intake(&s.event(&task, &s.image)) else { panic!() };
+    let (facts, d) = pulldoctor::engine::diagnose(&Clients::new(&config), &failure).await;
+    let status = |code: &str| d.findings.iter().find(|f| f.code.code() == code).map(|f| (f.status, f.evidence.to_string()));
+    let (nacl, why) = status("NET_NACL").unwrap();
+    assert_eq!(nacl, Status::Unknown, "{}", dump(&d));
+    assert!(why.contains("AccessDenied: ec2:DescribeNetworkAcls"), "{why}");
+    let (egress, why) = status("NET_TASK_SG_EGRESS").unwrap();
+    assert_eq!(egress, Status::Unknown, "{}", dump(&d));
+    assert!(why.contains("ec2:DescribeSecurityGroups"), "{why}");
+    // Everything else was still judged.
+    assert_eq!(status("NET_NO_ROUTE").unwrap().0, Status::Pass, "{}", dump(&d));
+    assert_eq!(status("NET_DNS").unwrap().0, Status::Pass, "{}", dump(&d));
+    assert!(net_fails(&d).is_empty(), "{}", dump(&d));
+    assert!(facts.aws_failures >= 2, "failures counted: {}", facts.aws_failures);
+}
