@@ -26,6 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cfn_template import REPO, as_list, functions, inline_statements, load_template  # noqa: E402
 
 READ_POLICY = REPO / "infra" / "policies" / "pulldoctor-read.json"
+# Opt-in grant (template parameter RegistrySecretArns): reading registry-credential secrets.
+SECRETS_POLICY = REPO / "infra" / "policies" / "pulldoctor-registry-secrets.json"
+SECRETS_RESOURCE = "RegistrySecretValuePolicy"
 
 # Actions that support no resource-level permissions (Service Authorization Reference:
 # empty "Resource types" column), so they can only be granted on "*".
@@ -143,6 +146,24 @@ def main() -> int:
             errors.append(f"{sid}: actions differ: template {sorted(fa)} vs {READ_POLICY.name} {sorted(ja)}")
         if widen(fr) != jr:
             errors.append(f"{sid}: resource differs: template {widen(fr)!r} vs {READ_POLICY.name} {jr!r}")
+
+    # The opt-in secret-value policy: conditional, same Sids and actions as its JSON twin.
+    secrets_res = template.get("Resources", {}).get(SECRETS_RESOURCE)
+    secrets_doc = json.loads(SECRETS_POLICY.read_text(encoding="utf-8"))
+    if not secrets_res or not secrets_res.get("Condition"):
+        errors.append(f"template.yaml {SECRETS_RESOURCE}: must exist and carry a Condition (opt-in)")
+    else:
+        tpl = by_sid(as_list(secrets_res["Properties"]["PolicyDocument"]["Statement"]))
+        doc = by_sid(as_list(secrets_doc["Statement"]))
+        if {k: a for k, (a, _) in tpl.items()} != {k: a for k, (a, _) in doc.items()}:
+            errors.append(f"{SECRETS_RESOURCE}: Sids/actions differ from {SECRETS_POLICY.name}")
+        for sid, (actions, resource) in tpl.items():
+            if "*" in as_list(resource):
+                errors.append(f"{SECRETS_RESOURCE} {sid}: Resource '*' is not allowed")
+            if "kms:Decrypt" in actions:
+                st = next(s for s in as_list(secrets_res["Properties"]["PolicyDocument"]["Statement"]) if s.get("Sid") == sid)
+                if "kms:ViaService" not in json.dumps(st.get("Condition", {})):
+                    errors.append(f"{SECRETS_RESOURCE} {sid}: kms:Decrypt needs a kms:ViaService condition")
 
     if errors:
         print("check-policy: FAILED", file=sys.stderr)

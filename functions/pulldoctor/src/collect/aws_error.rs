@@ -43,9 +43,7 @@ where
                 return ReadFailure::NotFound(join(code, message));
             }
             if ACCESS_DENIED.contains(&code) || message.contains("not authorized to perform") {
-                return ReadFailure::Failed(format!(
-                    "AccessDenied: {action} (grant {action} to pulldoctor's role)"
-                ));
+                return ReadFailure::Failed(access_denied(action));
             }
             if THROTTLED.contains(&code) {
                 return ReadFailure::Failed(format!("Throttled: {action} (retries exhausted)"));
@@ -65,6 +63,16 @@ where
         }
         other => ReadFailure::Failed(format!("{action} failed: {}", DisplayErrorContext(other))),
     }
+}
+
+fn access_denied(action: &str) -> String {
+    if action == "secretsmanager:GetSecretValue" {
+        // Not granted by default: reading secrets is opt-in at deploy time.
+        return format!(
+            "AccessDenied: {action} (opt-in: deploy pulldoctor with RegistrySecretArns naming this secret to check its keys)"
+        );
+    }
+    format!("AccessDenied: {action} (grant {action} to pulldoctor's role)")
 }
 
 fn join(code: &str, message: &str) -> String {

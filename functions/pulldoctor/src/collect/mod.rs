@@ -62,6 +62,45 @@ impl Clients {
     }
 }
 
+/// Every AWS read the collector may issue, as IAM action names. The deployed role grants exactly
+/// these (`template.yaml`, `infra/policies/*.json`; a unit test keeps them equal), and
+/// [`CallLog::read`] refuses, in debug builds, an action missing here.
+pub const READ_ACTIONS: &[&str] = &[
+    "ecs:DescribeTasks",
+    "ecs:DescribeTaskDefinition",
+    "ecs:DescribeServices",
+    "ecs:DescribeContainerInstances",
+    "ecr:DescribeRepositories",
+    "ecr:DescribeImages",
+    "ecr:BatchGetImage",
+    "ecr:GetRepositoryPolicy",
+    "ecr:GetLifecyclePolicy",
+    "ec2:DescribeInstances",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeVpcAttribute",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeNatGateways",
+    "ec2:DescribeNetworkAcls",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribePrefixLists",
+    "ec2:GetManagedPrefixListEntries",
+    "iam:GetRole",
+    "iam:SimulatePrincipalPolicy",
+    "iam:ListRolePolicies",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:GetInstanceProfile",
+    "secretsmanager:DescribeSecret",
+    // Opt-in at deploy time (RegistrySecretArns): only the secret's keys are looked at.
+    "secretsmanager:GetSecretValue",
+];
+
 /// Counts calls made and failed during one collection.
 #[derive(Default)]
 pub(crate) struct CallLog {
@@ -82,6 +121,7 @@ impl CallLog {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
+        debug_assert!(READ_ACTIONS.contains(&action), "{action} is not in READ_ACTIONS (nor in the deployed policy)");
         self.calls.fetch_add(1, Ordering::Relaxed);
         match call.await {
             Ok(output) => convert(output),
@@ -182,4 +222,33 @@ pub fn arn_account(arn: Option<&str>) -> Option<String> {
 
 fn arn_part(arn: &str, index: usize) -> Option<String> {
     arn.split(':').nth(index).filter(|p| !p.is_empty()).map(str::to_string)
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use std::collections::BTreeSet;
+
+    use super::READ_ACTIONS;
+
+    fn actions(doc: &str) -> BTreeSet<String> {
+        let doc: serde_json::Value = serde_json::from_str(doc).expect("policy JSON");
+        let mut out = BTreeSet::new();
+        for st in doc["Statement"].as_array().expect("statements") {
+            for a in st["Action"].as_array().expect("Action list") {
+                out.insert(a.as_str().unwrap().to_string());
+            }
+        }
+        out
+    }
+
+    /// A read missing from the policy would be AccessDenied in every real account, so a
+    /// whole class of checks would always be `unknown`; an extra grant is needless privilege.
+    #[test]
+    fn deployed_policies_grant_exactly_the_reads() {
+        let mut granted = actions(include_str!("../../../../infra/policies/pulldoctor-read.json"));
+        granted.extend(actions(include_str!("../../../../infra/policies/pulldoctor-registry-secrets.json")));
+        granted.remove("kms:Decrypt"); // used by Secrets Manager on our behalf, not called directly
+        let wanted: BTreeSet<String> = READ_ACTIONS.iter().map(|a| a.to_string()).collect();
+        assert_eq!(granted, wanted);
+    }
 }
