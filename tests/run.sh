@@ -3,6 +3,9 @@
 #
 #   bash tests/run.sh            install missing tools, run every check, then the Rust tests
 #   bash tests/run.sh --setup    only install/verify the tools
+#   bash tests/run.sh --demo     install moto if missing, then run the end-to-end demo
+#                                (tests/src/bin/demo.rs: a broken moto account, one event,
+#                                the real handler, the SNS message it delivered)
 #
 # Needs cargo and Python 3.11 with pip. It installs the pinned Python tools it lacks:
 #   - moto[server] into the Python that runs it (the Rust test harness starts `moto_server`
@@ -92,8 +95,11 @@ if [[ "${1:-}" == "--setup" ]]; then
     phase "setup: Python tools" setup
     [[ ${#FAILED[@]} -eq 0 ]] || exit 1
     exit 0
+elif [[ "${1:-}" == "--demo" ]]; then
+    ensure_moto >&2 || exit 1
+    exec cargo run --quiet -p pulldoctor-tests --bin demo
 elif [[ $# -gt 0 ]]; then
-    echo "usage: bash tests/run.sh [--setup]" >&2
+    echo "usage: bash tests/run.sh [--setup | --demo]" >&2
     exit 2
 fi
 
@@ -110,7 +116,7 @@ phase "infra: IAM policy (least privilege, template.yaml == infra/policies/pulld
 # `sam validate --lint` runs cfn-lint on the SAM template offline: no region or credentials.
 phase "template: sam validate --lint" "$TOOLS_VENV/bin/sam" validate --lint --template-file template.yaml
 phase "template: cfn-lint" "$TOOLS_VENV/bin/cfn-lint" template.yaml
-phase "rust: cargo test --workspace --all-targets" cargo test --workspace --all-targets
+phase "rust: cargo test --workspace --all-targets" cargo test --workspace --all-targets --no-fail-fast
 
 if [[ ${#FAILED[@]} -gt 0 ]]; then
     printf '\ntests/run.sh: FAILED phase(s):\n' >&2
