@@ -124,7 +124,7 @@ regex!(
 // only counts once credential problems are ruled out.
 regex!(WEAK_ACCESS = r"(?i)access ?denied");
 regex!(
-    CREDS = r"(?i)no basic auth credentials|authentication required|incorrect username or password|invalid username(?: or |/)password|\bunauthorized\b|private registry credentials|credentials: not found|authorization token has expired|resourcenotfoundexception|can't find the specified secret|parameternotfound|invalidparameters?\b|invalidparameterexception|invalid character '.{1,4}' looking for|failed to unmarshal|bad credentials|authentication failed"
+    CREDS = r"(?i)no basic auth credentials|authentication required|incorrect username or password|invalid username(?: or |/)password|\bunauthorized\b|private registry credentials|credentials: not found|authorization token has expired|resourcenotfoundexception|can't find the specified secret|parameternotfound|invalidparameters?\b|invalidparameterexception|invalid character '.{1,4}' looking for|failed to unmarshal|bad credentials|authentication failed|did not contain json key"
 );
 regex!(
     NOT_FOUND = r"(?i)manifest unknown|name unknown|manifest for \S+ not found|repository with name '[^']*' does not exist|repositorynotfoundexception|imagenotfoundexception|requested image not found|repository does not exist|repository not found|pull access denied|invalid reference format|repository name must be lowercase|not found: not found|resolve ref(?:erence)? [^ ]{1,600}: not found"
@@ -963,6 +963,8 @@ mod tests {
             w(r#"CannotPullContainerError: failed to resolve ref "docker.io/acme/private:1": failed to authorize: failed to fetch oauth token: unexpected status: 401 Unauthorized"#, RegistryCredentials)
                 .ph(AuthToken).st(401).reg("docker.io").repo("acme/private").rf("1"),
             w("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): failed to fetch secret arn:aws:secretsmanager:us-east-1:111122223333:secret:dockerhub from secrets manager: ResourceNotFoundException: Secrets Manager can't find the specified secret.", RegistryCredentials)
+                .ph(AuthToken),
+            w("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): retrieved secret from Secrets Manager did not contain json key password", RegistryCredentials)
                 .ph(AuthToken),
             w("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): InvalidParameters: Some parameters are invalid", RegistryCredentials)
                 .ph(AuthToken),
