@@ -61,7 +61,8 @@ pub fn run_all(facts: &Facts) -> Vec<Finding> {
 
 /// Console links, so every finding points at the resource to fix.
 pub mod console {
-    fn host(region: &str) -> String {
+    /// The console's host for a region (China regions have their own domain).
+    pub(crate) fn host(region: &str) -> String {
         if region.starts_with("cn-") {
             format!("https://{region}.console.amazonaws.cn")
         } else {

@@ -61,13 +61,8 @@ pub(crate) fn spread(mut finding: Finding, evidence: serde_json::Value) -> Findi
 
 /// Console links for network resources.
 pub mod console {
-    fn host(region: &str) -> String {
-        if region.starts_with("cn-") {
-            format!("https://{region}.console.amazonaws.cn")
-        } else {
-            format!("https://{region}.console.aws.amazon.com")
-        }
-    }
+    use crate::checks::console::host;
+
     fn vpc(region: &str, fragment: &str) -> String {
         format!("{}/vpcconsole/home?region={region}#{fragment}", host(region))
     }
