@@ -220,6 +220,7 @@ async fn one_subnet_without_the_nat_route_is_named_and_fails() {
 
     // The text report says where it would fail.
     let out = run_cli(&s.world.moto, &["preflight", "--cluster", "prod", "--service", "web"]).await;
+    eprintln!("{}", out.stdout);
     assert_eq!(out.code, Some(3));
     assert!(out.stdout.contains(&format!("Would fail only in {}", s.subnet_c)), "{}", out.stdout);
 }

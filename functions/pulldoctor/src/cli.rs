@@ -252,7 +252,11 @@ async fn preflight_ecs(args: PreflightArgs) -> RunResult {
         let failing: Vec<&str> = report
             .findings
             .iter()
-            .filter(|f| matches!(f.finding.status, crate::diagnosis::Status::Fail | crate::diagnosis::Status::Warn))
+            .filter(|f| match f.finding.status {
+                crate::diagnosis::Status::Fail => true,
+                crate::diagnosis::Status::Warn => args.strict,
+                _ => false,
+            })
             .map(|f| f.finding.code.code())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()

@@ -107,10 +107,10 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
                 _ => false,
             };
             let key = (rank(f.status), f.code.code().to_string(), f.title.clone(), f.resource.clone().unwrap_or_default());
-            let order = merged.len();
+            let seen = merged.len();
             let entry = merged
                 .entry(key)
-                .or_insert_with(|| (order, PreflightFinding { finding: f.clone(), subnets: vec![], containers: vec![] }));
+                .or_insert_with(|| (seen, PreflightFinding { finding: f.clone(), subnets: vec![], containers: vec![] }));
             if !entry.1.subnets.contains(&pair.subnet) {
                 entry.1.subnets.push(pair.subnet.clone());
             }
@@ -119,10 +119,11 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
             }
         }
     }
-    // Failures first; within a status, the order the checks ran in.
-    let mut findings: Vec<_> = merged.into_iter().map(|((status, ..), (order, f))| (status, order, f)).collect();
-    findings.sort_by_key(|(status, order, _)| (*status, *order));
-    let findings: Vec<PreflightFinding> = findings.into_iter().map(|(_, _, f)| f).collect();
+    // Failures first; within a status, in check order (checks::ALL), then as first seen.
+    let check_order = |f: &PreflightFinding| crate::checks::ALL.iter().position(|c| c.code == f.finding.code).unwrap_or(usize::MAX);
+    let mut findings: Vec<_> = merged.into_iter().map(|((status, ..), (seen, f))| (status, check_order(&f), seen, f)).collect();
+    findings.sort_by_key(|(status, check, seen, _)| (*status, *check, *seen));
+    let findings: Vec<PreflightFinding> = findings.into_iter().map(|(.., f)| f).collect();
 
     let subnets: Vec<SubnetVerdict> = plan
         .network
