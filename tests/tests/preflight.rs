@@ -387,3 +387,156 @@ async fn readme_pipeline_snippets_gate_the_deploy() {
     assert_eq!(report["verdict"], "pass");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+// EKS node groups ---------------------------------------------------------------------------------
+
+/// An EKS cluster `apps` with node group `general` in the harness's private subnet, whose launch
+/// template puts the nodes in the network's security group; the node role trusts EC2 and has the
+/// given managed policies. Returns the world and its network.
+async fn eks_world(node_policies: &[&str]) -> (World, Network, Repository) {
+    use aws_sdk_ec2::types::RequestLaunchTemplateData;
+    use aws_sdk_eks::types::{LaunchTemplateSpecification, VpcConfigRequest};
+    let world = World::new().await;
+    let net = world.network().await;
+    let repo = world.repository("team/api").await;
+    world.push_image(&repo, "v1", "api-v1").await;
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    let role = world
+        .iam
+        .create_role()
+        .role_name("eks-node-role")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("CreateRole")
+        .role
+        .map(|r| r.arn)
+        .unwrap();
+    for policy in node_policies {
+        world
+            .iam
+            .attach_role_policy()
+            .role_name("eks-node-role")
+            .policy_arn(format!("arn:aws:iam::aws:policy/{policy}"))
+            .send()
+            .await
+            .expect("AttachRolePolicy");
+    }
+    let template = world
+        .ec2
+        .create_launch_template()
+        .launch_template_name("eks-nodes")
+        .launch_template_data(RequestLaunchTemplateData::builder().security_group_ids(&net.security_group_id).build())
+        .send()
+        .await
+        .expect("CreateLaunchTemplate")
+        .launch_template
+        .and_then(|t| t.launch_template_id)
+        .unwrap();
+    let eks = aws_sdk_eks::Client::new(&world.config);
+    eks.create_cluster()
+        .name("apps")
+        .role_arn(format!("arn:aws:iam::{}:role/eks-cluster-role", world.account))
+        .resources_vpc_config(
+            VpcConfigRequest::builder()
+                .subnet_ids(&net.subnet_id)
+                .endpoint_private_access(true)
+                .endpoint_public_access(false)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateCluster (EKS)");
+    eks.create_nodegroup()
+        .cluster_name("apps")
+        .nodegroup_name("general")
+        .node_role(&role)
+        .subnets(&net.subnet_id)
+        .launch_template(LaunchTemplateSpecification::builder().id(&template).version("1").build())
+        .send()
+        .await
+        .expect("CreateNodegroup");
+    (world, net, repo)
+}
+
+async fn eks_preflight(world: &World, image: &str) -> (Option<i32>, Value, String) {
+    let out = run_cli(
+        &world.moto,
+        &["preflight", "eks", "--cluster", "apps", "--nodegroup", "general", "--image", image, "--format", "json"],
+    )
+    .await;
+    let report: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", out.stdout, out.stderr));
+    (out.code, report, out.stderr)
+}
+
+#[tokio::test]
+async fn eks_healthy_node_group_passes() {
+    let (world, net, repo) = eks_world(&["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly"]).await;
+    let (code, report, stderr) = eks_preflight(&world, &repo.image("v1")).await;
+    assert_eq!(code, Some(0), "{stderr}\n{}", dump(&report));
+    assert!(codes(&report, "fail").is_empty(), "{}", dump(&report));
+    assert_eq!(report["nodegroup"], "general");
+    let permissions = codes(&report, "pass");
+    assert!(permissions.contains(&"IAM_INSTANCE_ROLE_PERMISSIONS".to_string()), "the node role was judged: {}", dump(&report));
+    // The launch template's security group is the one the egress check used.
+    let egress = report["findings"].as_array().unwrap().iter().find(|f| f["code"] == "NET_TASK_SG_EGRESS").expect("egress check");
+    assert!(egress.to_string().contains(&net.security_group_id), "{egress}");
+    // ECS-only notions are not reported for nodes.
+    assert!(!report.to_string().contains("IAM_EXECUTION_ROLE"), "{}", dump(&report));
+}
+
+#[tokio::test]
+async fn eks_node_role_without_ecr_read_fails() {
+    let (world, _, repo) = eks_world(&["AmazonEKSWorkerNodePolicy"]).await;
+    let (code, report, stderr) = eks_preflight(&world, &repo.image("v1")).await;
+    assert_eq!(code, Some(3), "{stderr}\n{}", dump(&report));
+    assert_eq!(codes(&report, "fail"), vec!["IAM_INSTANCE_ROLE_PERMISSIONS"], "{}", dump(&report));
+    let f = &report["findings"][0];
+    assert!(f.to_string().contains("eks-node-role"), "{f}");
+}
+
+#[tokio::test]
+async fn eks_private_cluster_without_the_ecr_api_endpoint() {
+    use aws_sdk_ec2::types::VpcEndpointType;
+    let (world, net, repo) = eks_world(&["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly"]).await;
+    // Private cluster: no NAT route; ecr.dkr and the S3 gateway endpoint exist, ecr.api does not.
+    world.ec2.delete_route().route_table_id(&net.private_route_table_id).destination_cidr_block("0.0.0.0/0").send().await.expect("DeleteRoute");
+    world
+        .ec2
+        .create_vpc_endpoint()
+        .vpc_id(&net.vpc_id)
+        .service_name(format!("com.amazonaws.{REGION}.ecr.dkr"))
+        .vpc_endpoint_type(VpcEndpointType::Interface)
+        .subnet_ids(&net.subnet_id)
+        .security_group_ids(&net.security_group_id)
+        .private_dns_enabled(true)
+        .send()
+        .await
+        .expect("CreateVpcEndpoint ecr.dkr");
+    world
+        .ec2
+        .create_vpc_endpoint()
+        .vpc_id(&net.vpc_id)
+        .service_name(format!("com.amazonaws.{REGION}.s3"))
+        .vpc_endpoint_type(VpcEndpointType::Gateway)
+        .route_table_ids(&net.private_route_table_id)
+        .send()
+        .await
+        .expect("CreateVpcEndpoint s3");
+    let (code, report, stderr) = eks_preflight(&world, &repo.image("v1")).await;
+    assert_eq!(code, Some(3), "{stderr}\n{}", dump(&report));
+    let fails = codes(&report, "fail");
+    assert!(fails.contains(&"NET_ENDPOINT_MISSING".to_string()), "{}", dump(&report));
+    let f = report["findings"].as_array().unwrap().iter().find(|f| f["code"] == "NET_ENDPOINT_MISSING").unwrap();
+    assert!(f.to_string().contains(&format!("com.amazonaws.{REGION}.ecr.api")), "{f}");
+}
+
+#[tokio::test]
+async fn eks_unknown_node_group_is_an_input_error() {
+    let (world, _, repo) = eks_world(&["AmazonEC2ContainerRegistryReadOnly"]).await;
+    let image = repo.image("v1");
+    let out = run_cli(&world.moto, &["preflight", "eks", "--cluster", "apps", "--nodegroup", "nope", "--image", &image]).await;
+    assert_eq!(out.code, Some(1), "{} {}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("nope"), "{}", out.stderr);
+}

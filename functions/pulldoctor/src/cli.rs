@@ -71,10 +71,13 @@ pub struct DiagnoseArgs {
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Exit codes: 0 nothing fails, 1 usage or input error, 2 AWS access failed entirely, \
 3 a check fails (or warns, with --strict).")]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct PreflightArgs {
-    /// Cluster name or ARN.
-    #[arg(long)]
-    pub cluster: String,
+    #[command(subcommand)]
+    pub target: Option<PreflightTarget>,
+    /// ECS cluster name or ARN.
+    #[arg(long, required = true)]
+    pub cluster: Option<String>,
     /// The service whose next tasks to check: its task definition (unless --task-definition),
     /// subnets, security groups, assignPublicIp, launch type and platform version.
     #[arg(long)]
@@ -98,6 +101,40 @@ pub struct PreflightArgs {
     /// Fargate platform version (default: the service's, else LATEST).
     #[arg(long)]
     pub platform_version: Option<String>,
+    #[arg(long)]
+    pub region: Option<String>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Exit 3 on warnings too.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PreflightTarget {
+    /// An EKS managed node group: can its nodes pull these images?
+    Eks(EksPreflightArgs),
+}
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Exit codes: 0 nothing fails, 1 usage or input error, 2 AWS access failed entirely, \
+3 a check fails (or warns, with --strict).")]
+pub struct EksPreflightArgs {
+    /// EKS cluster name.
+    #[arg(long)]
+    pub cluster: String,
+    /// Managed node group whose nodes would pull.
+    #[arg(long)]
+    pub nodegroup: String,
+    /// Images the pods will use (repeat, or comma-separated).
+    #[arg(long = "image", value_delimiter = ',', required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Node subnets to check (default: the node group's).
+    #[arg(long, value_delimiter = ',', value_name = "SUBNET,...")]
+    pub subnets: Vec<String>,
+    /// Node security groups (default: the launch template's, else the cluster security group).
+    #[arg(long, value_delimiter = ',', value_name = "SG,...")]
+    pub security_groups: Vec<String>,
     #[arg(long)]
     pub region: Option<String>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
@@ -200,8 +237,12 @@ pub async fn run(cli: Cli) -> RunResult {
 }
 
 async fn preflight_ecs(args: PreflightArgs) -> RunResult {
-    use crate::preflight::{self, PreflightError, Request, TaskDefinitionInput};
+    use crate::preflight::{self, Request, TaskDefinitionInput};
     let input_err = |e: CliError| (None, e);
+    if let Some(PreflightTarget::Eks(eks)) = args.target {
+        return preflight_eks(eks).await;
+    }
+    let cluster = args.cluster.clone().ok_or_else(|| input_err(CliError::Input("give --cluster".into())))?;
     let task_definition = match &args.task_definition {
         None => None,
         Some(given) => {
@@ -222,7 +263,7 @@ async fn preflight_ecs(args: PreflightArgs) -> RunResult {
         )));
     }
     let request = Request {
-        cluster: args.cluster.clone(),
+        cluster: cluster.clone(),
         service: args.service.clone(),
         task_definition,
         subnets: args.subnets.clone(),
@@ -231,16 +272,40 @@ async fn preflight_ecs(args: PreflightArgs) -> RunResult {
         launch_type: args.launch_type.clone(),
         platform_version: args.platform_version.clone(),
     };
-    let region = args.region.clone().or_else(|| collect::arn_region(Some(&args.cluster)));
+    let region = args.region.clone().or_else(|| collect::arn_region(Some(&cluster)));
     let clients = Clients::new(&load_config(region).await);
-    let plan = preflight::plan(&clients, &request).await.map_err(|e| {
-        input_err(match e {
-            PreflightError::Input(m) => CliError::Input(m),
-            PreflightError::Aws(m) => CliError::Aws(m),
-        })
-    })?;
-    let (report, facts) = preflight::run(&clients, &plan).await;
-    let output = with_newline(match args.format {
+    let plan = preflight::plan(&clients, &request).await.map_err(|e| input_err(e.into()))?;
+    preflight_report(&clients, &plan, args.format, args.strict).await
+}
+
+async fn preflight_eks(args: EksPreflightArgs) -> RunResult {
+    use crate::preflight::eks::{self, EksRequest};
+    let request = EksRequest {
+        cluster: args.cluster.clone(),
+        nodegroup: args.nodegroup.clone(),
+        images: args.images.clone(),
+        subnets: args.subnets.clone(),
+        security_groups: args.security_groups.clone(),
+    };
+    let clients = Clients::new(&load_config(args.region.clone()).await);
+    let plan = eks::plan(&clients, &request).await.map_err(|e| (None, e.into()))?;
+    preflight_report(&clients, &plan, args.format, args.strict).await
+}
+
+impl From<crate::preflight::PreflightError> for CliError {
+    fn from(e: crate::preflight::PreflightError) -> CliError {
+        match e {
+            crate::preflight::PreflightError::Input(m) => CliError::Input(m),
+            crate::preflight::PreflightError::Aws(m) => CliError::Aws(m),
+        }
+    }
+}
+
+/// Run a plan, render it, and map the verdict to the exit code.
+async fn preflight_report(clients: &Clients, plan: &crate::preflight::Plan, format: OutputFormat, strict: bool) -> RunResult {
+    use crate::preflight;
+    let (report, facts) = preflight::run(clients, plan).await;
+    let output = with_newline(match format {
         OutputFormat::Text => preflight::report::text(&report),
         OutputFormat::Markdown => preflight::report::markdown(&report),
         OutputFormat::Json => preflight::report::json(&report),
@@ -248,13 +313,13 @@ async fn preflight_ecs(args: PreflightArgs) -> RunResult {
     if let Some(reason) = facts.iter().map(all_reads_failed).collect::<Option<Vec<_>>>().and_then(|r| r.into_iter().next()) {
         return Err((Some(output), CliError::Aws(reason)));
     }
-    if report.blocks(args.strict) {
+    if report.blocks(strict) {
         let failing: Vec<&str> = report
             .findings
             .iter()
             .filter(|f| match f.finding.status {
                 crate::diagnosis::Status::Fail => true,
-                crate::diagnosis::Status::Warn => args.strict,
+                crate::diagnosis::Status::Warn => strict,
                 _ => false,
             })
             .map(|f| f.finding.code.code())

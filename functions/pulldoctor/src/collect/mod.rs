@@ -46,6 +46,11 @@ impl Clients {
         }
     }
 
+    /// The configuration the clients were built from (for clients of other services).
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.config
+    }
+
     pub fn home_region(&self) -> Option<&str> {
         self.config.region().map(|r| r.as_ref())
     }
@@ -76,6 +81,8 @@ pub const READ_ACTIONS: &[&str] = &[
     "ecr:GetRepositoryPolicy",
     "ecr:GetLifecyclePolicy",
     "ec2:DescribeInstances",
+    // Preflight of an EKS node group: its launch template's security groups.
+    "ec2:DescribeLaunchTemplateVersions",
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeSubnets",
     "ec2:DescribeVpcs",
@@ -88,6 +95,9 @@ pub const READ_ACTIONS: &[&str] = &[
     "ec2:DescribeDhcpOptions",
     "ec2:DescribePrefixLists",
     "ec2:GetManagedPrefixListEntries",
+    // Preflight of an EKS node group (CLI): the cluster and the node group.
+    "eks:DescribeCluster",
+    "eks:DescribeNodegroup",
     "iam:GetRole",
     "iam:SimulatePrincipalPolicy",
     "iam:ListRolePolicies",
@@ -153,6 +163,9 @@ pub struct Supplied {
     pub task_definition: Option<TaskDefinitionFacts>,
     /// Used instead of `ecs:DescribeServices` as the source of security groups and `assignPublicIp`.
     pub service_network: Option<ServiceNetworkFacts>,
+    /// The EC2 role that pulls when there is no ECS container instance to read it from (an EKS
+    /// node group's node role): read with `iam:GetRole` as the instance role.
+    pub instance_role_arn: Option<String>,
 }
 
 /// Gather the facts for one failure. Never fails: gaps are recorded in the snapshot.
@@ -216,7 +229,7 @@ pub async fn collect_with(clients: &Clients, failure: &PullFailure, supplied: &S
         network,
     };
     // Second round: what the task, task definition and image reads said decides what to read.
-    facts.identity = Box::pin(identity::read(clients, &log, &facts)).await;
+    facts.identity = Box::pin(identity::read(clients, &log, &facts, supplied.instance_role_arn.as_deref())).await;
     facts.aws_calls = log.calls();
     facts.aws_failures = log.failed();
     facts

@@ -11,6 +11,7 @@
 //! Exit codes (CLI): 0 nothing fails, 3 a check fails (or warns, with `--strict`); 1 and 2 keep
 //! their meaning (input error, AWS access failed entirely).
 
+pub mod eks;
 pub mod inputs;
 pub mod report;
 
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::collect::{self, Clients, Supplied};
+use crate::diagnosis::RootCause;
 use crate::engine;
 use crate::facts::{AttachmentFacts, ContainerFacts, Facts, ServiceNetworkFacts, TaskDefinitionFacts, TaskFacts, TaskSource};
 use crate::intake::PullFailure;
@@ -65,6 +67,8 @@ pub struct Plan {
     pub account: Option<String>,
     pub cluster: String,
     pub service: Option<String>,
+    /// EKS: the node group whose nodes would pull.
+    pub nodegroup: Option<String>,
     pub launch_type: Option<String>,
     pub capacity_provider: Option<String>,
     pub platform_version: Option<String>,
@@ -72,6 +76,8 @@ pub struct Plan {
     /// `ecs:DescribeTaskDefinition web:7`, `file td.json`.
     pub task_definition_source: String,
     pub network: ServiceNetworkFacts,
+    /// EKS: the node role, which pulls in place of an execution role.
+    pub instance_role_arn: Option<String>,
     /// Reads made while planning (service, task definition).
     pub aws_calls: u32,
 }
@@ -92,6 +98,7 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
         account: None,
         cluster: request.cluster.clone(),
         service: request.service.clone(),
+        nodegroup: None,
         launch_type: None,
         capacity_provider: None,
         platform_version: None,
@@ -102,6 +109,7 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
             source: "--subnets/--security-groups/--assign-public-ip".into(),
             ..Default::default()
         },
+        instance_role_arn: None,
         aws_calls: 0,
     };
     let mut service_task_definition = None;
@@ -206,7 +214,7 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
     Ok(plan)
 }
 
-fn aws_error<E, R>(action: &str, not_found: &[&str], e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> PreflightError
+pub(crate) fn aws_error<E, R>(action: &str, not_found: &[&str], e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> PreflightError
 where
     E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -280,7 +288,11 @@ impl Plan {
 /// Collect and judge every pair of the plan, and merge the findings.
 pub async fn run(clients: &Clients, plan: &Plan) -> (PreflightReport, Vec<Facts>) {
     let started = Instant::now();
-    let supplied = Supplied { task_definition: Some(plan.task_definition.clone()), service_network: Some(plan.network.clone()) };
+    let supplied = Supplied {
+        task_definition: Some(plan.task_definition.clone()),
+        service_network: Some(plan.network.clone()),
+        instance_role_arn: plan.instance_role_arn.clone(),
+    };
     let pairs = plan.pairs();
     let mut judged = Vec::with_capacity(pairs.len());
     for chunk in pairs.chunks(PARALLEL_PAIRS) {
@@ -292,7 +304,19 @@ pub async fn run(clients: &Clients, plan: &Plan) -> (PreflightReport, Vec<Facts>
         .await;
         judged.extend(chunk.iter().cloned().zip(collected));
     }
-    let results: Vec<_> = judged.iter().map(|(pair, facts)| (pair.clone(), engine::judge(facts), facts)).collect();
+    let results: Vec<_> = judged
+        .iter()
+        .map(|(pair, facts)| {
+            let mut diagnosis = engine::judge(facts);
+            if plan.nodegroup.is_some() {
+                // ECS task-definition concepts with no EKS counterpart: the node role pulls.
+                diagnosis.findings.retain(|f| {
+                    !matches!(f.code, RootCause::IamExecutionRoleMissing | RootCause::IamExecutionRoleTrust)
+                });
+            }
+            (pair.clone(), diagnosis, facts)
+        })
+        .collect();
     let mut report = report::merge(plan, &results);
     report.duration_ms = started.elapsed().as_millis() as u64;
     let facts = judged.into_iter().map(|(_, f)| f).collect();

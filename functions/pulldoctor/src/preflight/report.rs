@@ -39,6 +39,9 @@ pub struct PreflightReport {
     pub region: Option<String>,
     pub cluster: String,
     pub service: Option<String>,
+    /// EKS: the node group checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodegroup: Option<String>,
     pub task_definition: String,
     pub launch_type: Option<String>,
     pub platform_version: Option<String>,
@@ -157,6 +160,7 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
         .unwrap_or(Verdict::Pass);
     let td = &plan.task_definition;
     let task_definition = match (&td.family, td.revision, &td.arn) {
+        _ if plan.nodegroup.is_some() => plan.task_definition_source.clone(),
         (Some(f), Some(r), _) => format!("{f}:{r}"),
         (_, _, Some(arn)) => arn.rsplit('/').next().unwrap_or(arn).to_string(),
         (Some(f), None, None) => format!("{f} (not registered: {})", plan.task_definition_source),
@@ -175,6 +179,7 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
         region: plan.region.clone(),
         cluster: crate::engine::cluster_name(&plan.cluster).to_string(),
         service: plan.service.clone(),
+        nodegroup: plan.nodegroup.clone(),
         task_definition,
         launch_type: plan.launch_type.clone().or_else(|| plan.capacity_provider.clone()),
         platform_version: plan.platform_version.clone(),
@@ -194,7 +199,11 @@ impl PreflightReport {
     }
 
     fn subject(&self) -> String {
-        let name = self.service.clone().unwrap_or_else(|| self.task_definition.clone());
+        let name = match (&self.service, &self.nodegroup) {
+            (Some(s), _) => s.clone(),
+            (None, Some(n)) => format!("node group {n}"),
+            (None, None) => self.task_definition.clone(),
+        };
         let place: Vec<&str> = [Some(self.cluster.as_str()), self.region.as_deref()].into_iter().flatten().collect();
         format!("{} ({})", name, place.join(", "))
     }
@@ -211,13 +220,17 @@ pub fn json(r: &PreflightReport) -> String {
 pub fn text(r: &PreflightReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "pulldoctor preflight: {}", clean(&r.subject()));
-    let _ = writeln!(
-        out,
-        "Task definition {} on {} {}",
-        clean(&r.task_definition),
-        clean(r.launch_type.as_deref().unwrap_or("?")),
-        clean(r.platform_version.as_deref().unwrap_or("LATEST"))
-    );
+    if r.nodegroup.is_some() {
+        let _ = writeln!(out, "Kubelet pulls on the node group's nodes: {}", clean(&r.task_definition));
+    } else {
+        let _ = writeln!(
+            out,
+            "Task definition {} on {} {}",
+            clean(&r.task_definition),
+            clean(r.launch_type.as_deref().unwrap_or("?")),
+            clean(r.platform_version.as_deref().unwrap_or("LATEST"))
+        );
+    }
     let fails = r.findings.iter().filter(|f| f.finding.status == Status::Fail).count();
     let _ = writeln!(out, "Verdict: {} ({fails} failing finding(s))", r.verdict.as_str().to_uppercase());
     let failing = r.failing_subnets();
@@ -349,6 +362,7 @@ mod tests {
             account: Some("111122223333".into()),
             cluster: "arn:aws:ecs:us-east-1:111122223333:cluster/prod".into(),
             service: Some("web".into()),
+            nodegroup: None,
             launch_type: Some("FARGATE".into()),
             capacity_provider: None,
             platform_version: Some("1.4.0".into()),
@@ -360,6 +374,7 @@ mod tests {
             },
             task_definition_source: "ecs:DescribeTaskDefinition web:2".into(),
             network: ServiceNetworkFacts { subnets: subnets.iter().map(|s| s.to_string()).collect(), ..Default::default() },
+            instance_role_arn: None,
             aws_calls: 2,
         }
     }
