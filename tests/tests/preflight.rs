@@ -492,6 +492,10 @@ async fn eks_node_role_without_ecr_read_fails() {
     let (code, report, stderr) = eks_preflight(&world, &repo.image("v1")).await;
     assert_eq!(code, Some(3), "{stderr}\n{}", dump(&report));
     assert_eq!(codes(&report, "fail"), vec!["IAM_INSTANCE_ROLE_PERMISSIONS"], "{}", dump(&report));
+    let image = repo.image("v1");
+    let text = run_cli(&world.moto, &["preflight", "eks", "--cluster", "apps", "--nodegroup", "general", "--image", &image]).await;
+    eprintln!("{}", text.stdout);
+    assert_eq!(text.code, Some(3));
     let f = &report["findings"][0];
     assert!(f.to_string().contains("eks-node-role"), "{f}");
 }

@@ -36,7 +36,7 @@ pub enum Command {
     },
     /// Check, before a deploy, that the tasks a service or task definition would start can pull
     /// their images (exit 3 when a check fails).
-    Preflight(PreflightArgs),
+    Preflight(Box<PreflightArgs>),
     /// Re-judge a saved Facts snapshot offline (see `diagnose --save-facts`).
     Judge {
         #[arg(long, value_name = "FILE")]
@@ -232,7 +232,7 @@ pub async fn run(cli: Cli) -> RunResult {
             Ok(with_newline(report::render(&engine::judge(&facts), format.into())))
         }
         Command::Diagnose(args) => diagnose(args).await,
-        Command::Preflight(args) => preflight_ecs(args).await,
+        Command::Preflight(args) => preflight_ecs(*args).await,
     }
 }
 
@@ -251,7 +251,7 @@ async fn preflight_ecs(args: PreflightArgs) -> RunResult {
                 let text = read_input(&path).map_err(input_err)?;
                 let td = preflight::inputs::task_definition_from_json(&text, given)
                     .map_err(|e| input_err(CliError::Input(e)))?;
-                Some(TaskDefinitionInput::Document { source: given.clone(), task_definition: td })
+                Some(TaskDefinitionInput::Document { source: given.clone(), task_definition: Box::new(td) })
             } else {
                 Some(TaskDefinitionInput::Registered(given.clone()))
             }

@@ -35,7 +35,7 @@ pub enum TaskDefinitionInput {
     /// A registered revision: ARN, `family:revision` or `family` (latest ACTIVE).
     Registered(String),
     /// A document not registered yet (the file a pipeline is about to register).
-    Document { source: String, task_definition: TaskDefinitionFacts },
+    Document { source: String, task_definition: Box<TaskDefinitionFacts> },
 }
 
 /// What the user asked to preflight.
@@ -169,7 +169,7 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
     match input {
         TaskDefinitionInput::Document { source, task_definition } => {
             plan.task_definition_source = format!("file {source}");
-            plan.task_definition = task_definition;
+            plan.task_definition = *task_definition;
         }
         TaskDefinitionInput::Registered(id) => {
             calls += 1;

@@ -251,7 +251,11 @@ pub fn text(r: &PreflightReport) -> String {
     }
     let _ = writeln!(out, "\nImages:");
     for c in &r.containers {
-        let _ = writeln!(out, "  {}  {}", clean(&c.container), clean(&c.image));
+        if c.container == c.image {
+            let _ = writeln!(out, "  {}", clean(&c.image));
+        } else {
+            let _ = writeln!(out, "  {}  {}", clean(&c.container), clean(&c.image));
+        }
     }
     let _ = writeln!(out, "\nChecks:");
     for f in &r.findings {
