@@ -609,6 +609,10 @@ regex!(
     SECRET_MISSING_TEXT = r"(?i)resourcenotfoundexception|can't find the specified secret|parameternotfound|invalidparameters\b"
 );
 regex!(WINDOWS_TEXT = r"(?i)windows");
+// Kubernetes (EKS) wording: the kubelet's pod events, not an ECS stopped reason.
+regex!(
+    KUBELET_TEXT = r#"(?i)\bkubelet\b|failed to pull image "|errimagepull|imagepullbackoff|back-off pulling image|rpc error: code = "#
+);
 regex!(BARE_API_ERROR = r"(?i)^(?:cannotpull(?:ecr)?containererror:\s*)?api error\.?$");
 regex!(
     SERVER_ERROR = r"(?i)\b5[0-9]{2} (?:internal server error|bad gateway|service unavailable|gateway timeout)\b|api error \(5"
@@ -619,6 +623,11 @@ fn hints(text: &str, category: Category, phase: Option<Phase>, image: &Found) ->
     let ecr = matches!(kind, Some(RegistryKind::Ecr { .. })) || ECR_TEXT.is_match(text);
     let public_registry = matches!(kind, Some(RegistryKind::DockerHub | RegistryKind::Other));
     let secrets = SECRETS_TEXT.is_match(text);
+    if KUBELET_TEXT.is_match(text) {
+        if let Some(h) = kubelet_hints(category, ecr) {
+            return h.into_iter().map(str::to_string).collect();
+        }
+    }
     let mut h: Vec<&str> = Vec::new();
     match category {
         Category::Network => {
@@ -762,6 +771,37 @@ fn hints(text: &str, category: Category, phase: Option<Phase>, image: &Found) ->
     h.into_iter().map(str::to_string).collect()
 }
 
+/// On EKS the kubelet pulls with the node's instance role (or, for Fargate pods, the pod
+/// execution role) from the node's subnet; the ECS wording (execution role, task definition) would
+/// mislead there. `None`: the ECS hints fit as they are (they speak of images, not of tasks).
+fn kubelet_hints(category: Category, ecr: bool) -> Option<Vec<&'static str>> {
+    let mut h = Vec::new();
+    match category {
+        Category::Unknown => {
+            h.push("ErrImagePull and ImagePullBackOff only say that the kubelet could not pull: the reason is in the pod's 'Failed to pull image' event (kubectl describe pod, or kubectl get events).");
+            h.push("Verify in order: the node subnet's path to the registry (NAT route or, in a private cluster, the ecr.api, ecr.dkr and S3 gateway endpoints), the node role's ECR permissions, and that the tag exists.");
+        }
+        Category::Network => {
+            h.push("The kubelet on the node could not reach the registry: the node's subnet needs a route to a NAT gateway or, in a private cluster, the ecr.api and ecr.dkr interface endpoints (private DNS on) and the S3 gateway endpoint.");
+            h.push("The node security groups (the cluster security group and any launch template groups) must allow outbound TCP 443, the S3 prefix list included; the subnet's network ACL must allow 443 out and ephemeral ports back in.");
+        }
+        Category::RegistryCredentials if ecr => {
+            h.push("ECR answered 401 / 'no basic auth credentials': the kubelet sent no valid ECR token. On EC2 nodes the node instance role needs AmazonEC2ContainerRegistryReadOnly (or ecr:GetAuthorizationToken plus the pull actions); Fargate pods use the pod execution role (AmazonEKSFargatePodExecutionRolePolicy).");
+            h.push("Check that the image URI's account and region are right: a token is only valid for the registry it was issued for.");
+        }
+        Category::RegistryCredentials => {
+            h.push("The registry requires credentials the kubelet did not send: reference a docker-registry secret in the pod's imagePullSecrets (or the service account's), in the pod's namespace.");
+        }
+        Category::AccessDenied => {
+            h.push("On EKS the role that pulls is the node instance role (or the Fargate pod execution role), not the pod's service account role: it needs ecr:BatchGetImage, ecr:GetDownloadUrlForLayer and ecr:BatchCheckLayerAvailability; AmazonEC2ContainerRegistryReadOnly grants them.");
+            h.push("A repository in another account must grant that role (its role ARN, not the instance profile ARN) in the repository policy.");
+            h.push("A policy on the ecr.dkr/ecr.api interface endpoints or on the S3 gateway endpoint may be refusing the request.");
+        }
+        _ => return None,
+    }
+    Some(h)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -860,6 +900,25 @@ mod tests {
                 .ph(Layer).reg(ECR).repo("team/app"),
             w("CannotPullContainerError: failed to do request: Get https://auth.docker.io/token?scope=repository%3Alibrary%2Fredis%3Apull&service=registry.docker.io: net/http: TLS handshake timeout", Network)
                 .ph(AuthToken).reg("docker.io").repo("library/redis"),
+            // ---- kubelet (EKS pod events) ----
+            w(r#"Warning Failed 14s (x2 over 28s) kubelet, ip-10-0-1-12.us-west-2.compute.internal Failed to pull image "111122223333.dkr.ecr.us-west-2.amazonaws.com/team/app:v1": rpc error: code = Unknown desc = Error response from daemon: Get https://111122223333.dkr.ecr.us-west-2.amazonaws.com/v2/: net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)"#, Network)
+                .ph(Manifest).reg("111122223333.dkr.ecr.us-west-2.amazonaws.com").repo("team/app").rf("v1"),
+            w(r#"Failed to pull image "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1": rpc error: code = Unknown desc = failed to pull and unpack image "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1": failed to resolve reference "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1": failed to do request: Head "https://111122223333.dkr.ecr.us-east-1.amazonaws.com/v2/team/app/manifests/v1": dial tcp 10.0.12.7:443: i/o timeout"#, Network)
+                .ph(Manifest).reg(ECR).repo("team/app").rf("v1"),
+            w(r#"Warning Failed 14s (x2 over 28s) kubelet, ip-10-0-1-12.us-west-2.compute.internal Failed to pull image "111122223333.dkr.ecr.us-west-2.amazonaws.com/team/app:v1": rpc error: code = Unknown desc = Error response from daemon: Get https://111122223333.dkr.ecr.us-west-2.amazonaws.com/v2/team/app/manifests/v1: no basic auth credentials Warning Failed 14s (x2 over 28s) kubelet Error: ErrImagePull Normal BackOff 2s (x2 over 28s) kubelet Back-off pulling image "111122223333.dkr.ecr.us-west-2.amazonaws.com/team/app:v1" Warning Failed 2s (x2 over 28s) kubelet Error: ImagePullBackOff"#, RegistryCredentials)
+                .ph(Manifest).reg("111122223333.dkr.ecr.us-west-2.amazonaws.com").repo("team/app").rf("v1"),
+            w(r#"Warning Failed 27s (x2 over 40s) kubelet Failed to pull image "151284513677.dkr.ecr.eu-central-1.amazonaws.com/coredns:latest": rpc error: code = Unknown desc = failed to pull and unpack image "151284513677.dkr.ecr.eu-central-1.amazonaws.com/coredns:latest": failed to resolve reference "151284513677.dkr.ecr.eu-central-1.amazonaws.com/coredns:latest": pulling from host 151284513677.dkr.ecr.eu-central-1.amazonaws.com failed with status code [manifests latest]: 401 Unauthorized"#, RegistryCredentials)
+                .ph(Manifest).st(401).reg("151284513677.dkr.ecr.eu-central-1.amazonaws.com").repo("coredns").rf("latest"),
+            w(r#"Failed to pull image "444455556666.dkr.ecr.us-east-1.amazonaws.com/shared/base:3": rpc error: code = Unknown desc = Error response from daemon: pull access denied for arn:aws:ecr:us-east-1:444455556666:repository/shared/base, repository does not exist or may require 'docker login': denied: User: arn:aws:sts::111122223333:assumed-role/eks-node-role/i-0abc is not authorized to perform: ecr:BatchGetImage on resource: arn:aws:ecr:us-east-1:444455556666:repository/shared/base"#, AccessDenied)
+                .ph(Manifest).reg("444455556666.dkr.ecr.us-east-1.amazonaws.com").repo("shared/base").rf("3"),
+            w(r#"Failed to pull image "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v9": rpc error: code = NotFound desc = failed to pull and unpack image "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v9": failed to resolve reference "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v9": 111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v9: not found"#, ImageNotFound)
+                .ph(Manifest).reg(ECR).repo("team/app").rf("v9"),
+            w(r#"Failed to pull image "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1": rpc error: code = Unknown desc = failed to pull and unpack image "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1": no match for platform in manifest: not found"#, PlatformMismatch)
+                .ph(Manifest).reg(ECR).repo("team/app").rf("v1"),
+            w("Error: ErrImagePull", Unknown),
+            w("Error: ImagePullBackOff", Unknown),
+            w(r#"Back-off pulling image "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1""#, Unknown)
+                .reg(ECR).repo("team/app").rf("v1"),
             // ---- access denied ----
             w(r#"CannotPullContainerError: ref pull has been retried 1 time(s): failed to copy: httpReadSeeker: failed open: unexpected status code https://prod-us-east-1-starport-layer-bucket.s3.us-east-1.amazonaws.com/a1b2-111122223333-c3d4/f00d: 403 Forbidden"#, AccessDenied)
                 .ph(Layer).st(403),
@@ -1151,6 +1210,24 @@ mod tests {
             hub_net.contains("VPC endpoints do not reach them"),
             "{hub_net}"
         );
+    }
+
+    /// Kubelet messages get EKS wording (node role, pod events), never the ECS task wording.
+    #[test]
+    fn kubelet_hints_speak_of_nodes_not_tasks() {
+        let joined = |m: &str| classify(m).hints.join(" ");
+        let no_creds = joined(r#"kubelet Failed to pull image "111122223333.dkr.ecr.us-west-2.amazonaws.com/a:v1": rpc error: code = Unknown desc = Error response from daemon: Get https://111122223333.dkr.ecr.us-west-2.amazonaws.com/v2/a/manifests/v1: no basic auth credentials"#);
+        assert!(no_creds.contains("AmazonEC2ContainerRegistryReadOnly") && no_creds.contains("pod execution role"), "{no_creds}");
+        assert!(!no_creds.contains("repositoryCredentials"), "{no_creds}");
+        let hub = joined(r#"Failed to pull image "docker.io/acme/private:1": rpc error: code = Unknown desc = failed to pull and unpack image "docker.io/acme/private:1": failed to resolve reference "docker.io/acme/private:1": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed: 401 Unauthorized"#);
+        assert!(hub.contains("imagePullSecrets") || hub.contains("node instance role"), "{hub}");
+        let denied = joined(r#"Failed to pull image "x": rpc error: code = Unknown desc = denied: User: arn:aws:sts::1:assumed-role/node/i is not authorized to perform: ecr:BatchGetImage"#);
+        assert!(denied.contains("node instance role") && !denied.contains("task execution role"), "{denied}");
+        let net = joined(r#"Failed to pull image "x": rpc error: code = Unknown desc = Get https://1.dkr.ecr.us-east-1.amazonaws.com/v2/: net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)"#);
+        assert!(net.contains("node's subnet") && net.contains("ecr.api"), "{net}");
+        assert!(joined("Error: ImagePullBackOff").contains("kubectl describe pod"));
+        // The ECS wording stays for ECS messages.
+        assert!(joined("CannotPullContainerError: no basic auth credentials").contains("repositoryCredentials"));
     }
 
     #[test]

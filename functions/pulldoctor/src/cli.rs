@@ -1,7 +1,7 @@
 //! The command line: the same engine as the Lambda, for on-call engineers and for replaying events.
 //!
 //! Exit codes (DESIGN.md): 0 diagnosis produced, 1 usage or input error, 2 AWS access failed
-//! entirely.
+//! entirely. `preflight` adds 3: a check fails (or warns, with `--strict`).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -34,6 +34,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ClassifyFormat::Text)]
         format: ClassifyFormat,
     },
+    /// Check, before a deploy, that the tasks a service or task definition would start can pull
+    /// their images (exit 3 when a check fails).
+    Preflight(Box<PreflightArgs>),
     /// Re-judge a saved Facts snapshot offline (see `diagnose --save-facts`).
     Judge {
         #[arg(long, value_name = "FILE")]
@@ -63,6 +66,82 @@ pub struct DiagnoseArgs {
     /// Also write the collected Facts snapshot to FILE, for `pulldoctor judge` or a bug report.
     #[arg(long, value_name = "FILE")]
     pub save_facts: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Exit codes: 0 nothing fails, 1 usage or input error, 2 AWS access failed entirely, \
+3 a check fails (or warns, with --strict).")]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct PreflightArgs {
+    #[command(subcommand)]
+    pub target: Option<PreflightTarget>,
+    /// ECS cluster name or ARN.
+    #[arg(long, required = true)]
+    pub cluster: Option<String>,
+    /// The service whose next tasks to check: its task definition (unless --task-definition),
+    /// subnets, security groups, assignPublicIp, launch type and platform version.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// A registered revision (ARN, family:revision) or a task definition JSON file not registered
+    /// yet (register-task-definition input or describe-task-definition output).
+    #[arg(long, value_name = "ARN|FILE.json")]
+    pub task_definition: Option<String>,
+    /// Subnets to check (comma-separated); default: the service's.
+    #[arg(long, value_delimiter = ',', value_name = "SUBNET,...")]
+    pub subnets: Vec<String>,
+    /// Task security groups (comma-separated); default: the service's.
+    #[arg(long, value_delimiter = ',', value_name = "SG,...")]
+    pub security_groups: Vec<String>,
+    /// The task gets a public IP (assignPublicIp ENABLED).
+    #[arg(long)]
+    pub assign_public_ip: bool,
+    /// FARGATE or EC2 (default: the service's, else from the task definition).
+    #[arg(long)]
+    pub launch_type: Option<String>,
+    /// Fargate platform version (default: the service's, else LATEST).
+    #[arg(long)]
+    pub platform_version: Option<String>,
+    #[arg(long)]
+    pub region: Option<String>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Exit 3 on warnings too.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PreflightTarget {
+    /// An EKS managed node group: can its nodes pull these images?
+    Eks(EksPreflightArgs),
+}
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Exit codes: 0 nothing fails, 1 usage or input error, 2 AWS access failed entirely, \
+3 a check fails (or warns, with --strict).")]
+pub struct EksPreflightArgs {
+    /// EKS cluster name.
+    #[arg(long)]
+    pub cluster: String,
+    /// Managed node group whose nodes would pull.
+    #[arg(long)]
+    pub nodegroup: String,
+    /// Images the pods will use (repeat, or comma-separated).
+    #[arg(long = "image", value_delimiter = ',', required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Node subnets to check (default: the node group's).
+    #[arg(long, value_delimiter = ',', value_name = "SUBNET,...")]
+    pub subnets: Vec<String>,
+    /// Node security groups (default: the launch template's, else the cluster security group).
+    #[arg(long, value_delimiter = ',', value_name = "SG,...")]
+    pub security_groups: Vec<String>,
+    #[arg(long)]
+    pub region: Option<String>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Exit 3 on warnings too.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -95,6 +174,9 @@ pub enum CliError {
     Input(String),
     #[error("AWS access failed: {0}")]
     Aws(String),
+    /// Preflight: a check fails (the report is on standard output).
+    #[error("{0}")]
+    ChecksFailed(String),
 }
 
 impl CliError {
@@ -102,6 +184,7 @@ impl CliError {
         match self {
             CliError::Input(_) => ExitCode::from(1),
             CliError::Aws(_) => ExitCode::from(2),
+            CliError::ChecksFailed(_) => ExitCode::from(3),
         }
     }
 }
@@ -149,7 +232,103 @@ pub async fn run(cli: Cli) -> RunResult {
             Ok(with_newline(report::render(&engine::judge(&facts), format.into())))
         }
         Command::Diagnose(args) => diagnose(args).await,
+        Command::Preflight(args) => preflight_ecs(*args).await,
     }
+}
+
+async fn preflight_ecs(args: PreflightArgs) -> RunResult {
+    use crate::preflight::{self, Request, TaskDefinitionInput};
+    let input_err = |e: CliError| (None, e);
+    if let Some(PreflightTarget::Eks(eks)) = args.target {
+        return preflight_eks(eks).await;
+    }
+    let cluster = args.cluster.clone().ok_or_else(|| input_err(CliError::Input("give --cluster".into())))?;
+    let task_definition = match &args.task_definition {
+        None => None,
+        Some(given) => {
+            let path = PathBuf::from(given);
+            if given.ends_with(".json") || path.is_file() || given == "-" {
+                let text = read_input(&path).map_err(input_err)?;
+                let td = preflight::inputs::task_definition_from_json(&text, given)
+                    .map_err(|e| input_err(CliError::Input(e)))?;
+                Some(TaskDefinitionInput::Document { source: given.clone(), task_definition: Box::new(td) })
+            } else {
+                Some(TaskDefinitionInput::Registered(given.clone()))
+            }
+        }
+    };
+    if args.service.is_none() && (task_definition.is_none() || args.subnets.is_empty()) {
+        return Err(input_err(CliError::Input(
+            "give --service, or --task-definition with --subnets and --security-groups".into(),
+        )));
+    }
+    let request = Request {
+        cluster: cluster.clone(),
+        service: args.service.clone(),
+        task_definition,
+        subnets: args.subnets.clone(),
+        security_groups: args.security_groups.clone(),
+        assign_public_ip: args.assign_public_ip,
+        launch_type: args.launch_type.clone(),
+        platform_version: args.platform_version.clone(),
+    };
+    let region = args.region.clone().or_else(|| collect::arn_region(Some(&cluster)));
+    let clients = Clients::new(&load_config(region).await);
+    let plan = preflight::plan(&clients, &request).await.map_err(|e| input_err(e.into()))?;
+    preflight_report(&clients, &plan, args.format, args.strict).await
+}
+
+async fn preflight_eks(args: EksPreflightArgs) -> RunResult {
+    use crate::preflight::eks::{self, EksRequest};
+    let request = EksRequest {
+        cluster: args.cluster.clone(),
+        nodegroup: args.nodegroup.clone(),
+        images: args.images.clone(),
+        subnets: args.subnets.clone(),
+        security_groups: args.security_groups.clone(),
+    };
+    let clients = Clients::new(&load_config(args.region.clone()).await);
+    let plan = eks::plan(&clients, &request).await.map_err(|e| (None, e.into()))?;
+    preflight_report(&clients, &plan, args.format, args.strict).await
+}
+
+impl From<crate::preflight::PreflightError> for CliError {
+    fn from(e: crate::preflight::PreflightError) -> CliError {
+        match e {
+            crate::preflight::PreflightError::Input(m) => CliError::Input(m),
+            crate::preflight::PreflightError::Aws(m) => CliError::Aws(m),
+        }
+    }
+}
+
+/// Run a plan, render it, and map the verdict to the exit code.
+async fn preflight_report(clients: &Clients, plan: &crate::preflight::Plan, format: OutputFormat, strict: bool) -> RunResult {
+    use crate::preflight;
+    let (report, facts) = preflight::run(clients, plan).await;
+    let output = with_newline(match format {
+        OutputFormat::Text => preflight::report::text(&report),
+        OutputFormat::Markdown => preflight::report::markdown(&report),
+        OutputFormat::Json => preflight::report::json(&report),
+    });
+    if let Some(reason) = facts.iter().map(all_reads_failed).collect::<Option<Vec<_>>>().and_then(|r| r.into_iter().next()) {
+        return Err((Some(output), CliError::Aws(reason)));
+    }
+    if report.blocks(strict) {
+        let failing: Vec<&str> = report
+            .findings
+            .iter()
+            .filter(|f| match f.finding.status {
+                crate::diagnosis::Status::Fail => true,
+                crate::diagnosis::Status::Warn => strict,
+                _ => false,
+            })
+            .map(|f| f.finding.code.code())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        return Err((Some(output), CliError::ChecksFailed(format!("preflight {}: {}", report.verdict.as_str(), failing.join(", ")))));
+    }
+    Ok(output)
 }
 
 async fn diagnose(args: DiagnoseArgs) -> RunResult {

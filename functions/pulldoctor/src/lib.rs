@@ -21,5 +21,6 @@ pub mod diagnosis;
 pub mod report;
 pub mod notify;
 pub mod engine;
+pub mod preflight;
 pub mod lambda;
 pub mod cli;

@@ -131,7 +131,7 @@ pub(super) async fn read_task_definition(
 }
 
 /// Only what bears on pulling. Environment values and secrets are deliberately not copied.
-fn task_definition_facts(td: &TaskDefinition) -> TaskDefinitionFacts {
+pub fn task_definition_facts(td: &TaskDefinition) -> TaskDefinitionFacts {
     TaskDefinitionFacts {
         arn: td.task_definition_arn().map(str::to_string),
         family: td.family().map(str::to_string),

@@ -42,7 +42,8 @@ pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
 
 const NO_SUCH_ENTITY: &[&str] = &["NoSuchEntity", "NoSuchEntityException"];
 
-pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts) -> IdentityFacts {
+/// `supplied_instance_role`: see [`super::Supplied::instance_role_arn`].
+pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, supplied_instance_role: Option<&str>) -> IdentityFacts {
     let iam = aws_sdk_iam::Client::new(&clients.config);
     let td = facts.task_definition.value();
     let image = facts.failure.image_ref.as_ref();
@@ -65,6 +66,11 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts) -> Ide
     let instance = async {
         let on_ec2 = who == Puller::Ec2 || facts.task.launch_type.as_deref() == Some("EC2");
         match (&facts.task.container_instance_arn, &facts.task.cluster_arn) {
+            _ if on_ec2 && supplied_instance_role.is_some() => {
+                let arn = supplied_instance_role.unwrap_or_default();
+                let why = "no ECS container instance: the instance role was given (EKS node role)";
+                (Fact::NotCollected { reason: why.into() }, get_role(&iam, log, arn).await)
+            }
             (Some(ci), Some(cluster)) if on_ec2 => {
                 read_instance_chain(clients, &iam, log, cluster, ci, execution_role_arn.is_none()).await
             }

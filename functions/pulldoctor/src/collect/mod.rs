@@ -20,7 +20,7 @@ use chrono::Utc;
 pub use aws_error::{read_failure, ReadFailure};
 
 use crate::classify::{classify, Category};
-use crate::facts::{Fact, FailureFacts, Facts};
+use crate::facts::{Fact, FailureFacts, Facts, ServiceNetworkFacts, TaskDefinitionFacts};
 use crate::image_ref::ImageRef;
 use crate::intake::PullFailure;
 
@@ -44,6 +44,11 @@ impl Clients {
             ecr: aws_sdk_ecr::Client::new(config),
             ec2: aws_sdk_ec2::Client::new(config),
         }
+    }
+
+    /// The configuration the clients were built from (for clients of other services).
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.config
     }
 
     pub fn home_region(&self) -> Option<&str> {
@@ -76,6 +81,8 @@ pub const READ_ACTIONS: &[&str] = &[
     "ecr:GetRepositoryPolicy",
     "ecr:GetLifecyclePolicy",
     "ec2:DescribeInstances",
+    // Preflight of an EKS node group: its launch template's security groups.
+    "ec2:DescribeLaunchTemplateVersions",
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeSubnets",
     "ec2:DescribeVpcs",
@@ -88,6 +95,9 @@ pub const READ_ACTIONS: &[&str] = &[
     "ec2:DescribeDhcpOptions",
     "ec2:DescribePrefixLists",
     "ec2:GetManagedPrefixListEntries",
+    // Preflight of an EKS node group (CLI): the cluster and the node group.
+    "eks:DescribeCluster",
+    "eks:DescribeNodegroup",
     "iam:GetRole",
     "iam:SimulatePrincipalPolicy",
     "iam:ListRolePolicies",
@@ -143,8 +153,28 @@ impl CallLog {
     }
 }
 
+/// What a caller already knows and the collector would otherwise read. A preflight has no task,
+/// no ENI and maybe no registered revision yet: it supplies the would-be task's task definition
+/// (from the JSON file a pipeline is about to register) and its awsvpc configuration (from the
+/// service or from flags). `Default` = read everything, as for a real failure.
+#[derive(Debug, Clone, Default)]
+pub struct Supplied {
+    /// Used instead of `ecs:DescribeTaskDefinition`.
+    pub task_definition: Option<TaskDefinitionFacts>,
+    /// Used instead of `ecs:DescribeServices` as the source of security groups and `assignPublicIp`.
+    pub service_network: Option<ServiceNetworkFacts>,
+    /// The EC2 role that pulls when there is no ECS container instance to read it from (an EKS
+    /// node group's node role): read with `iam:GetRole` as the instance role.
+    pub instance_role_arn: Option<String>,
+}
+
 /// Gather the facts for one failure. Never fails: gaps are recorded in the snapshot.
 pub async fn collect(clients: &Clients, failure: &PullFailure) -> Facts {
+    collect_with(clients, failure, &Supplied::default()).await
+}
+
+/// [`collect`], with some inputs supplied by the caller instead of read (see [`Supplied`]).
+pub async fn collect_with(clients: &Clients, failure: &PullFailure, supplied: &Supplied) -> Facts {
     let log = CallLog::default();
     let image_ref = failure.image.as_deref().and_then(|i| ImageRef::parse(i).ok());
     let region = failure
@@ -159,12 +189,20 @@ pub async fn collect(clients: &Clients, failure: &PullFailure) -> Facts {
         match registry_answered(classification.category) {
             Some(why) => network::skipped(why),
             // Boxed: the network reads nest several levels of joined futures (keeps worker stacks small).
-            None => Box::pin(network::read_network(clients, &log, &failure.task, region.as_deref())).await,
+            None => {
+                let service = supplied.service_network.as_ref();
+                Box::pin(network::read_network(clients, &log, &failure.task, region.as_deref(), service)).await
+            }
         }
     };
     let (task, task_definition, (repository, image_by_digest, image_by_tag), network) = tokio::join!(
         ecs::read_task(clients, &log, &failure.task, too_old),
-        ecs::read_task_definition(clients, &log, failure.task.task_definition_arn.as_deref()),
+        async {
+            match &supplied.task_definition {
+                Some(td) => Fact::found(td.clone()),
+                None => ecs::read_task_definition(clients, &log, failure.task.task_definition_arn.as_deref()).await,
+            }
+        },
         ecr::read_image(clients, &log, image_ref.as_ref()),
         network,
     );
@@ -191,7 +229,7 @@ pub async fn collect(clients: &Clients, failure: &PullFailure) -> Facts {
         network,
     };
     // Second round: what the task, task definition and image reads said decides what to read.
-    facts.identity = Box::pin(identity::read(clients, &log, &facts)).await;
+    facts.identity = Box::pin(identity::read(clients, &log, &facts, supplied.instance_role_arn.as_deref())).await;
     facts.aws_calls = log.calls();
     facts.aws_failures = log.failed();
     facts

@@ -41,7 +41,14 @@ fn not_collected<T>(why: &str) -> Fact<T> {
 }
 
 /// Read the network facts for the task described by the event.
-pub(super) async fn read_network(clients: &Clients, log: &CallLog, task: &TaskFacts, region: Option<&str>) -> NetworkFacts {
+/// `supplied_service`: a preflight's planned awsvpc configuration, used instead of reading the service.
+pub(super) async fn read_network(
+    clients: &Clients,
+    log: &CallLog,
+    task: &TaskFacts,
+    region: Option<&str>,
+    supplied_service: Option<&ServiceNetworkFacts>,
+) -> NetworkFacts {
     if task.launch_type.as_deref() == Some("EXTERNAL") {
         return skipped("ECS Anywhere (EXTERNAL) instances are outside any VPC");
     }
@@ -71,6 +78,9 @@ pub(super) async fn read_network(clients: &Clients, log: &CallLog, task: &TaskFa
         }
     };
     let service = async {
+        if let Some(planned) = supplied_service {
+            return Fact::found(planned.clone());
+        }
         match (service_name(task), cluster) {
             (Some(name), Some(cluster)) => read_service(clients, log, cluster, name, task.task_definition_arn.as_deref()).await,
             (Some(_), None) => not_collected("the event names no cluster"),

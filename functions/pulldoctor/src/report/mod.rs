@@ -12,6 +12,7 @@ use std::str::FromStr;
 use crate::diagnosis::Diagnosis;
 
 pub use markdown::render as markdown;
+pub use markdown::escape as escape_markdown;
 pub use text::render as text;
 
 /// Output formats of `diagnose`.

@@ -1,0 +1,324 @@
+//! Preflight: run the reactive checks before a deploy, on the task a service (or a task definition
+//! about to be registered) *would* start.
+//!
+//! There is no failed task yet, so for each (subnet × container image) pair the preflight
+//! synthesizes the [`PullFailure`] such a task would have — cluster, launch type, platform
+//! version, an ENI in that subnet, the task definition — with an empty message (category
+//! `unknown`, so no check is skipped), runs the ordinary collector and checks on it, and merges
+//! the findings: one line per distinct finding, with the subnets and containers it concerns. A
+//! subnet that would fail while others pass is named: that is the "works in one AZ" outage.
+//!
+//! Exit codes (CLI): 0 nothing fails, 3 a check fails (or warns, with `--strict`); 1 and 2 keep
+//! their meaning (input error, AWS access failed entirely).
+
+pub mod eks;
+pub mod inputs;
+pub mod report;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::collect::{self, Clients, Supplied};
+use crate::diagnosis::RootCause;
+use crate::engine;
+use crate::facts::{AttachmentFacts, ContainerFacts, Facts, ServiceNetworkFacts, TaskDefinitionFacts, TaskFacts, TaskSource};
+use crate::intake::PullFailure;
+
+pub use report::{PreflightReport, Verdict};
+
+/// How many would-be tasks are collected at the same time (each issues its own reads concurrently).
+const PARALLEL_PAIRS: usize = 4;
+
+/// Where the task definition comes from.
+#[derive(Debug, Clone)]
+pub enum TaskDefinitionInput {
+    /// A registered revision: ARN, `family:revision` or `family` (latest ACTIVE).
+    Registered(String),
+    /// A document not registered yet (the file a pipeline is about to register).
+    Document { source: String, task_definition: Box<TaskDefinitionFacts> },
+}
+
+/// What the user asked to preflight.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub cluster: String,
+    pub service: Option<String>,
+    pub task_definition: Option<TaskDefinitionInput>,
+    /// Override (or, without a service, give) the subnets / security groups / public IP setting.
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub assign_public_ip: bool,
+    pub launch_type: Option<String>,
+    pub platform_version: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PreflightError {
+    #[error("{0}")]
+    Input(String),
+    #[error("AWS access failed: {0}")]
+    Aws(String),
+}
+
+/// The would-be task, resolved from the service, the task definition and the flags.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub region: Option<String>,
+    pub account: Option<String>,
+    pub cluster: String,
+    pub service: Option<String>,
+    /// EKS: the node group whose nodes would pull.
+    pub nodegroup: Option<String>,
+    pub launch_type: Option<String>,
+    pub capacity_provider: Option<String>,
+    pub platform_version: Option<String>,
+    pub task_definition: TaskDefinitionFacts,
+    /// `ecs:DescribeTaskDefinition web:7`, `file td.json`.
+    pub task_definition_source: String,
+    pub network: ServiceNetworkFacts,
+    /// EKS: the node role, which pulls in place of an execution role.
+    pub instance_role_arn: Option<String>,
+    /// Reads made while planning (service, task definition).
+    pub aws_calls: u32,
+}
+
+/// One (subnet × container) pair to check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair {
+    pub subnet: String,
+    pub container: String,
+    pub image: String,
+}
+
+/// Resolve the request into a plan: read the service and the task definition once.
+pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, PreflightError> {
+    let mut calls = 0;
+    let mut plan = Plan {
+        region: clients.home_region().map(str::to_string),
+        account: None,
+        cluster: request.cluster.clone(),
+        service: request.service.clone(),
+        nodegroup: None,
+        launch_type: None,
+        capacity_provider: None,
+        platform_version: None,
+        task_definition: TaskDefinitionFacts::default(),
+        task_definition_source: String::new(),
+        network: ServiceNetworkFacts {
+            service_name: "(no service)".into(),
+            source: "--subnets/--security-groups/--assign-public-ip".into(),
+            ..Default::default()
+        },
+        instance_role_arn: None,
+        aws_calls: 0,
+    };
+    let mut service_task_definition = None;
+    if let Some(name) = &request.service {
+        calls += 1;
+        let out = clients
+            .ecs
+            .describe_services()
+            .cluster(&request.cluster)
+            .services(name)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs:DescribeServices", &["ClusterNotFoundException"], &e))?;
+        let Some(svc) = out.services().first() else {
+            let why = out.failures().first().and_then(|f| f.reason()).unwrap_or("not returned");
+            return Err(PreflightError::Input(format!("service {name} not found in cluster {} ({why})", request.cluster)));
+        };
+        plan.cluster = svc.cluster_arn().unwrap_or(&request.cluster).to_string();
+        plan.launch_type = svc.launch_type().map(|l| l.as_str().to_string());
+        plan.capacity_provider = svc.capacity_provider_strategy().first().map(|c| c.capacity_provider().to_string());
+        plan.platform_version = svc.platform_version().map(str::to_string);
+        service_task_definition = svc.task_definition().map(str::to_string);
+        // The service-level configuration is what a new deployment launches with.
+        plan.network = collect::network::service_network(svc, name, None);
+        plan.network.source = format!("{} (ecs:DescribeServices)", plan.network.source);
+    }
+    plan.account = collect::arn_account(Some(&plan.cluster));
+
+    // Flags override the service's network configuration (or give it, without a service).
+    if !request.subnets.is_empty() {
+        plan.network.subnets = request.subnets.clone();
+        plan.network.no_awsvpc_configuration = false;
+    }
+    if !request.security_groups.is_empty() {
+        plan.network.security_groups = request.security_groups.clone();
+    }
+    if request.assign_public_ip {
+        plan.network.assign_public_ip = Some(true);
+    } else if request.service.is_none() {
+        plan.network.assign_public_ip = Some(false);
+    }
+    if plan.network.subnets.is_empty() {
+        return Err(PreflightError::Input(match &request.service {
+            Some(s) => format!("service {s} has no awsvpc subnets; give --subnets"),
+            None => "give --service, or --subnets and --security-groups".into(),
+        }));
+    }
+    if request.service.is_none() && plan.network.security_groups.is_empty() {
+        return Err(PreflightError::Input("without --service, give --security-groups".into()));
+    }
+
+    let input = match (&request.task_definition, service_task_definition) {
+        (Some(input), _) => input.clone(),
+        (None, Some(arn)) => TaskDefinitionInput::Registered(arn),
+        (None, None) => return Err(PreflightError::Input("give --task-definition (or --service)".into())),
+    };
+    match input {
+        TaskDefinitionInput::Document { source, task_definition } => {
+            plan.task_definition_source = format!("file {source}");
+            plan.task_definition = *task_definition;
+        }
+        TaskDefinitionInput::Registered(id) => {
+            calls += 1;
+            let out = clients
+                .ecs
+                .describe_task_definition()
+                .task_definition(&id)
+                .send()
+                .await
+                .map_err(|e| match aws_error("ecs:DescribeTaskDefinition", &[], &e) {
+                    // ECS answers ClientException for an unknown family or revision.
+                    PreflightError::Aws(why) if e.as_service_error().is_some() => {
+                        PreflightError::Input(format!("task definition {id}: {why}"))
+                    }
+                    other => other,
+                })?;
+            let td = out
+                .task_definition()
+                .ok_or_else(|| PreflightError::Input(format!("task definition {id} not returned")))?;
+            plan.task_definition = collect::ecs::task_definition_facts(td);
+            plan.task_definition_source = format!("ecs:DescribeTaskDefinition {id}");
+        }
+    }
+    if plan.account.is_none() {
+        plan.account = collect::arn_account(plan.task_definition.arn.as_deref());
+    }
+    // Without a service, the task definition says where it can run.
+    if request.launch_type.is_some() {
+        plan.launch_type = request.launch_type.clone();
+    } else if plan.launch_type.is_none() && plan.capacity_provider.is_none() {
+        let compat = &plan.task_definition.requires_compatibilities;
+        plan.launch_type = if compat.iter().any(|c| c == "FARGATE") || compat.is_empty() {
+            Some("FARGATE".into())
+        } else {
+            compat.first().cloned()
+        };
+    }
+    if request.platform_version.is_some() {
+        plan.platform_version = request.platform_version.clone();
+    }
+    plan.aws_calls = calls;
+    Ok(plan)
+}
+
+pub(crate) fn aws_error<E, R>(action: &str, not_found: &[&str], e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> PreflightError
+where
+    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match collect::read_failure(action, not_found, e) {
+        collect::ReadFailure::NotFound(detail) => PreflightError::Input(detail),
+        collect::ReadFailure::Failed(reason) => PreflightError::Aws(reason),
+    }
+}
+
+impl Plan {
+    /// Every (subnet × container image) pair, in the order given.
+    pub fn pairs(&self) -> Vec<Pair> {
+        let mut out = Vec::new();
+        for subnet in &self.network.subnets {
+            for (i, c) in self.task_definition.containers.iter().enumerate() {
+                let Some(image) = c.image.clone() else { continue };
+                let container = c.name.clone().unwrap_or_else(|| format!("container-{i}"));
+                out.push(Pair { subnet: subnet.clone(), container, image });
+            }
+        }
+        out
+    }
+
+    /// The pull a task of this plan would make for `pair`, as the collector expects a failure:
+    /// no message, so the classification is `unknown` and every check runs.
+    pub fn would_be_pull(&self, pair: &Pair) -> PullFailure {
+        let td = &self.task_definition;
+        let group = match (&self.service, &td.family) {
+            (Some(s), _) => Some(format!("service:{s}")),
+            (None, Some(f)) => Some(format!("family:{f}")),
+            (None, None) => None,
+        };
+        let task = TaskFacts {
+            source: TaskSource::Event,
+            arn: None,
+            cluster_arn: Some(self.cluster.clone()),
+            task_definition_arn: td.arn.clone(),
+            group,
+            launch_type: self.launch_type.clone(),
+            capacity_provider: self.capacity_provider.clone(),
+            platform_version: self.platform_version.clone(),
+            ephemeral_storage_gib: td.ephemeral_storage_gib,
+            containers: td
+                .containers
+                .iter()
+                .map(|c| ContainerFacts { name: c.name.clone(), image: c.image.clone(), ..Default::default() })
+                .collect(),
+            attachments: vec![AttachmentFacts {
+                id: None,
+                kind: Some("ElasticNetworkInterface".into()),
+                status: Some("PRECREATED".into()),
+                details: BTreeMap::from([("subnetId".to_string(), pair.subnet.clone())]),
+            }],
+            source_note: Some(format!("preflight: the task that would start in {}; it does not exist yet", pair.subnet)),
+            ..Default::default()
+        };
+        PullFailure {
+            event_id: None,
+            account: self.account.clone(),
+            region: self.region.clone(),
+            time: None,
+            task,
+            container: Some(pair.container.clone()),
+            image: Some(pair.image.clone()),
+            message: String::new(),
+        }
+    }
+}
+
+/// Collect and judge every pair of the plan, and merge the findings.
+pub async fn run(clients: &Clients, plan: &Plan) -> (PreflightReport, Vec<Facts>) {
+    let started = Instant::now();
+    let supplied = Supplied {
+        task_definition: Some(plan.task_definition.clone()),
+        service_network: Some(plan.network.clone()),
+        instance_role_arn: plan.instance_role_arn.clone(),
+    };
+    let pairs = plan.pairs();
+    let mut judged = Vec::with_capacity(pairs.len());
+    for chunk in pairs.chunks(PARALLEL_PAIRS) {
+        let collected = futures_util::future::join_all(chunk.iter().map(|pair| {
+            let failure = plan.would_be_pull(pair);
+            let supplied = &supplied;
+            async move { Box::pin(collect::collect_with(clients, &failure, supplied)).await }
+        }))
+        .await;
+        judged.extend(chunk.iter().cloned().zip(collected));
+    }
+    let results: Vec<_> = judged
+        .iter()
+        .map(|(pair, facts)| {
+            let mut diagnosis = engine::judge(facts);
+            if plan.nodegroup.is_some() {
+                // ECS task-definition concepts with no EKS counterpart: the node role pulls.
+                diagnosis.findings.retain(|f| {
+                    !matches!(f.code, RootCause::IamExecutionRoleMissing | RootCause::IamExecutionRoleTrust)
+                });
+            }
+            (pair.clone(), diagnosis, facts)
+        })
+        .collect();
+    let mut report = report::merge(plan, &results);
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    let facts = judged.into_iter().map(|(_, f)| f).collect();
+    (report, facts)
+}

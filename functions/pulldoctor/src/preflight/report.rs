@@ -1,0 +1,453 @@
+//! The preflight report: findings of every (subnet × image) pair merged into one list, a verdict
+//! per subnet, and renderings (text, markdown for a pull-request comment, JSON).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Pair, Plan};
+use crate::diagnosis::{Diagnosis, Finding, Status};
+use crate::facts::Facts;
+use crate::report::{clean, escape_markdown};
+
+/// Schema tag of the JSON preflight report.
+pub const SCHEMA: &str = "pulldoctor.preflight/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "fail",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreflightReport {
+    pub schema: String,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub cluster: String,
+    pub service: Option<String>,
+    /// EKS: the node group checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodegroup: Option<String>,
+    pub task_definition: String,
+    pub launch_type: Option<String>,
+    pub platform_version: Option<String>,
+    /// `fail` when any check fails, `warn` when one warns and none fails, else `pass`.
+    pub verdict: Verdict,
+    pub subnets: Vec<SubnetVerdict>,
+    pub containers: Vec<ContainerImage>,
+    /// One entry per distinct finding, failures first.
+    pub findings: Vec<PreflightFinding>,
+    pub aws_calls: u32,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubnetVerdict {
+    pub subnet: String,
+    pub availability_zone: Option<String>,
+    pub verdict: Verdict,
+    /// Codes of the checks that fail for a task in this subnet.
+    pub failing: Vec<String>,
+    pub warning: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerImage {
+    pub container: String,
+    pub image: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreflightFinding {
+    #[serde(flatten)]
+    pub finding: Finding,
+    /// The subnets where a would-be task meets this finding.
+    pub subnets: Vec<String>,
+    pub containers: Vec<String>,
+}
+
+fn rank(s: Status) -> u8 {
+    match s {
+        Status::Fail => 0,
+        Status::Warn => 1,
+        Status::Unknown => 2,
+        Status::Pass => 3,
+    }
+}
+
+/// Merge per-pair diagnoses: a finding with the same code, status, title and resource is reported
+/// once, with every subnet and container it was seen for.
+pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightReport {
+    type Key = (u8, String, String, String);
+    let mut merged: BTreeMap<Key, (usize, PreflightFinding)> = BTreeMap::new();
+    let mut per_subnet: BTreeMap<&str, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+    let mut zones: BTreeMap<&str, String> = BTreeMap::new();
+    let mut calls = plan.aws_calls;
+    for (pair, diagnosis, facts) in results {
+        calls += facts.aws_calls;
+        if let Some(az) = facts.network.subnet.value().and_then(|s| s.availability_zone.clone()) {
+            zones.insert(pair.subnet.as_str(), az);
+        }
+        let verdict = per_subnet.entry(pair.subnet.as_str()).or_default();
+        for f in &diagnosis.findings {
+            match f.status {
+                Status::Fail => verdict.0.insert(f.code.code().to_string()),
+                Status::Warn => verdict.1.insert(f.code.code().to_string()),
+                _ => false,
+            };
+            let key = (rank(f.status), f.code.code().to_string(), f.title.clone(), f.resource.clone().unwrap_or_default());
+            let seen = merged.len();
+            let entry = merged
+                .entry(key)
+                .or_insert_with(|| (seen, PreflightFinding { finding: f.clone(), subnets: vec![], containers: vec![] }));
+            if !entry.1.subnets.contains(&pair.subnet) {
+                entry.1.subnets.push(pair.subnet.clone());
+            }
+            if !entry.1.containers.contains(&pair.container) {
+                entry.1.containers.push(pair.container.clone());
+            }
+        }
+    }
+    // Failures first; within a status, in check order (checks::ALL), then as first seen.
+    let check_order = |f: &PreflightFinding| crate::checks::ALL.iter().position(|c| c.code == f.finding.code).unwrap_or(usize::MAX);
+    let mut findings: Vec<_> = merged.into_iter().map(|((status, ..), (seen, f))| (status, check_order(&f), seen, f)).collect();
+    findings.sort_by_key(|(status, check, seen, _)| (*status, *check, *seen));
+    let findings: Vec<PreflightFinding> = findings.into_iter().map(|(.., f)| f).collect();
+
+    let subnets: Vec<SubnetVerdict> = plan
+        .network
+        .subnets
+        .iter()
+        .map(|s| {
+            let (failing, warning) = per_subnet.get(s.as_str()).cloned().unwrap_or_default();
+            SubnetVerdict {
+                subnet: s.clone(),
+                availability_zone: zones.get(s.as_str()).cloned(),
+                verdict: if !failing.is_empty() {
+                    Verdict::Fail
+                } else if !warning.is_empty() {
+                    Verdict::Warn
+                } else {
+                    Verdict::Pass
+                },
+                failing: failing.into_iter().collect(),
+                warning: warning.into_iter().collect(),
+            }
+        })
+        .collect();
+    let verdict = findings
+        .iter()
+        .map(|f| match f.finding.status {
+            Status::Fail => Verdict::Fail,
+            Status::Warn => Verdict::Warn,
+            _ => Verdict::Pass,
+        })
+        .max()
+        .unwrap_or(Verdict::Pass);
+    let td = &plan.task_definition;
+    let task_definition = match (&td.family, td.revision, &td.arn) {
+        _ if plan.nodegroup.is_some() => plan.task_definition_source.clone(),
+        (Some(f), Some(r), _) => format!("{f}:{r}"),
+        (_, _, Some(arn)) => arn.rsplit('/').next().unwrap_or(arn).to_string(),
+        (Some(f), None, None) => format!("{f} (not registered: {})", plan.task_definition_source),
+        (None, _, None) => plan.task_definition_source.clone(),
+    };
+    let mut containers = Vec::new();
+    for pair in plan.pairs() {
+        let ci = ContainerImage { container: pair.container, image: pair.image };
+        if !containers.contains(&ci) {
+            containers.push(ci);
+        }
+    }
+    PreflightReport {
+        schema: SCHEMA.into(),
+        account: plan.account.clone(),
+        region: plan.region.clone(),
+        cluster: crate::engine::cluster_name(&plan.cluster).to_string(),
+        service: plan.service.clone(),
+        nodegroup: plan.nodegroup.clone(),
+        task_definition,
+        launch_type: plan.launch_type.clone().or_else(|| plan.capacity_provider.clone()),
+        platform_version: plan.platform_version.clone(),
+        verdict,
+        subnets,
+        containers,
+        findings,
+        aws_calls: calls,
+        duration_ms: 0,
+    }
+}
+
+impl PreflightReport {
+    /// Should a pipeline stop? `fail` always; `warn` only when strict.
+    pub fn blocks(&self, strict: bool) -> bool {
+        self.verdict == Verdict::Fail || (strict && self.verdict == Verdict::Warn)
+    }
+
+    fn subject(&self) -> String {
+        let name = match (&self.service, &self.nodegroup) {
+            (Some(s), _) => s.clone(),
+            (None, Some(n)) => format!("node group {n}"),
+            (None, None) => self.task_definition.clone(),
+        };
+        let place: Vec<&str> = [Some(self.cluster.as_str()), self.region.as_deref()].into_iter().flatten().collect();
+        format!("{} ({})", name, place.join(", "))
+    }
+
+    fn failing_subnets(&self) -> Vec<&SubnetVerdict> {
+        self.subnets.iter().filter(|s| s.verdict == Verdict::Fail).collect()
+    }
+}
+
+pub fn json(r: &PreflightReport) -> String {
+    serde_json::to_string(r).expect("a preflight report always serializes")
+}
+
+pub fn text(r: &PreflightReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "pulldoctor preflight: {}", clean(&r.subject()));
+    if r.nodegroup.is_some() {
+        let _ = writeln!(out, "Kubelet pulls on the node group's nodes: {}", clean(&r.task_definition));
+    } else {
+        let _ = writeln!(
+            out,
+            "Task definition {} on {} {}",
+            clean(&r.task_definition),
+            clean(r.launch_type.as_deref().unwrap_or("?")),
+            clean(r.platform_version.as_deref().unwrap_or("LATEST"))
+        );
+    }
+    let fails = r.findings.iter().filter(|f| f.finding.status == Status::Fail).count();
+    let _ = writeln!(out, "Verdict: {} ({fails} failing finding(s))", r.verdict.as_str().to_uppercase());
+    let failing = r.failing_subnets();
+    if !failing.is_empty() && failing.len() < r.subnets.len() {
+        let names: Vec<String> = failing.iter().map(|s| clean(&s.subnet)).collect();
+        let _ = writeln!(out, "Would fail only in {}: tasks placed there cannot pull, the others can.", names.join(", "));
+    }
+    let _ = writeln!(out, "\nSubnets:");
+    for s in &r.subnets {
+        let _ = writeln!(
+            out,
+            "  {:7} {} ({}){}",
+            s.verdict.as_str().to_uppercase(),
+            clean(&s.subnet),
+            clean(s.availability_zone.as_deref().unwrap_or("?")),
+            if s.failing.is_empty() { String::new() } else { format!(": {}", s.failing.join(", ")) }
+        );
+    }
+    let _ = writeln!(out, "\nImages:");
+    for c in &r.containers {
+        if c.container == c.image {
+            let _ = writeln!(out, "  {}", clean(&c.image));
+        } else {
+            let _ = writeln!(out, "  {}  {}", clean(&c.container), clean(&c.image));
+        }
+    }
+    let _ = writeln!(out, "\nChecks:");
+    for f in &r.findings {
+        let _ = writeln!(
+            out,
+            "  {:7}  {:30} {}{}",
+            f.finding.status.as_str().to_uppercase(),
+            f.finding.code.code(),
+            clean(&f.finding.title),
+            scope(r, f)
+        );
+        if matches!(f.finding.status, Status::Fail | Status::Warn) {
+            if let Some(fix) = &f.finding.remediation {
+                let _ = writeln!(out, "           Fix: {}", clean(fix));
+            }
+        }
+    }
+    let _ = writeln!(out, "\n{} AWS calls, {} ms", r.aws_calls, r.duration_ms);
+    out
+}
+
+/// `[subnet-a; web]` when the finding does not hold for every subnet / container.
+fn scope(r: &PreflightReport, f: &PreflightFinding) -> String {
+    let mut parts = Vec::new();
+    if r.subnets.len() > 1 && f.subnets.len() < r.subnets.len() {
+        parts.push(f.subnets.iter().map(|s| clean(s)).collect::<Vec<_>>().join(", "));
+    }
+    if r.containers.len() > 1 && f.containers.len() < r.containers.len() {
+        parts.push(f.containers.iter().map(|s| clean(s)).collect::<Vec<_>>().join(", "));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("  [{}]", parts.join("; "))
+    }
+}
+
+pub fn markdown(r: &PreflightReport) -> String {
+    let mut out = String::new();
+    let mark = |v: Verdict| match v {
+        Verdict::Fail => "❌ fail",
+        Verdict::Warn => "⚠️ warn",
+        Verdict::Pass => "✅ pass",
+    };
+    let _ = writeln!(out, "### pulldoctor preflight: {} — {}\n", escape_markdown(&r.subject()), mark(r.verdict));
+    let _ = writeln!(
+        out,
+        "Task definition `{}` on {} {}\n",
+        clean(&r.task_definition).replace('`', "'"),
+        escape_markdown(r.launch_type.as_deref().unwrap_or("?")),
+        escape_markdown(r.platform_version.as_deref().unwrap_or("LATEST"))
+    );
+    let _ = writeln!(out, "| Subnet | Zone | Result | Failing checks |\n|---|---|---|---|");
+    for s in &r.subnets {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            escape_markdown(&s.subnet),
+            escape_markdown(s.availability_zone.as_deref().unwrap_or("?")),
+            mark(s.verdict),
+            escape_markdown(&s.failing.join(", "))
+        );
+    }
+    out.push('\n');
+    let problems: Vec<_> = r.findings.iter().filter(|f| matches!(f.finding.status, Status::Fail | Status::Warn)).collect();
+    if !problems.is_empty() {
+        let _ = writeln!(out, "**To fix before deploying**\n");
+        for f in problems {
+            let _ = writeln!(
+                out,
+                "- **{}** `{}` {}{}",
+                f.finding.status.as_str(),
+                f.finding.code.code(),
+                escape_markdown(&f.finding.title),
+                escape_markdown(&scope(r, f))
+            );
+            if let Some(fix) = &f.finding.remediation {
+                let _ = writeln!(out, "  - Fix: {}", escape_markdown(fix));
+            }
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "<details><summary>All checks ({})</summary>\n", r.findings.len());
+    let _ = writeln!(out, "| Status | Check | Finding |\n|---|---|---|");
+    for f in &r.findings {
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {}{} |",
+            f.finding.status.as_str(),
+            f.finding.code.code(),
+            escape_markdown(&f.finding.title),
+            escape_markdown(&scope(r, f))
+        );
+    }
+    let _ = writeln!(out, "\n</details>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnosis::RootCause;
+    use crate::facts::{Fact, ServiceNetworkFacts, SubnetFacts, TaskDefinitionFacts};
+
+    fn plan(subnets: &[&str]) -> Plan {
+        Plan {
+            region: Some("us-east-1".into()),
+            account: Some("111122223333".into()),
+            cluster: "arn:aws:ecs:us-east-1:111122223333:cluster/prod".into(),
+            service: Some("web".into()),
+            nodegroup: None,
+            launch_type: Some("FARGATE".into()),
+            capacity_provider: None,
+            platform_version: Some("1.4.0".into()),
+            task_definition: TaskDefinitionFacts {
+                family: Some("web".into()),
+                revision: Some(2),
+                containers: vec![crate::facts::ContainerDefinitionFacts { name: Some("web".into()), image: Some("repo/web:v2".into()), ..Default::default() }],
+                ..Default::default()
+            },
+            task_definition_source: "ecs:DescribeTaskDefinition web:2".into(),
+            network: ServiceNetworkFacts { subnets: subnets.iter().map(|s| s.to_string()).collect(), ..Default::default() },
+            instance_role_arn: None,
+            aws_calls: 2,
+        }
+    }
+
+    fn diagnosis(findings: Vec<Finding>) -> Diagnosis {
+        let mut d = crate::engine::judge(&Facts::default());
+        d.findings = findings;
+        d
+    }
+
+    fn facts(az: &str) -> Facts {
+        let mut f = Facts { aws_calls: 10, ..Default::default() };
+        f.network.subnet = Fact::found(SubnetFacts { id: "x".into(), availability_zone: Some(az.into()), ..Default::default() });
+        f
+    }
+
+    #[test]
+    fn one_line_per_distinct_finding_and_the_failing_subnet_is_named() {
+        let p = plan(&["subnet-a", "subnet-b", "subnet-c"]);
+        let image_ok = || Finding::pass(RootCause::EcrImageNotFound, "Tag v2 exists in repo/web");
+        let route = |s: &str, ok: bool| {
+            if ok {
+                Finding::pass(RootCause::NetNoRoute, format!("Subnet {s} routes to a NAT gateway"))
+            } else {
+                Finding::fail(RootCause::NetNoRoute, format!("Subnet {s} has no way to ECR")).remediation("Add a route.")
+            }
+        };
+        let (fa, fb, fc) = (facts("us-east-1a"), facts("us-east-1b"), facts("us-east-1c"));
+        let pair = |s: &str| Pair { subnet: s.into(), container: "web".into(), image: "repo/web:v2".into() };
+        let results = vec![
+            (pair("subnet-a"), diagnosis(vec![route("subnet-a", true), image_ok()]), &fa),
+            (pair("subnet-b"), diagnosis(vec![route("subnet-b", true), image_ok()]), &fb),
+            (pair("subnet-c"), diagnosis(vec![route("subnet-c", false), image_ok()]), &fc),
+        ];
+        let r = merge(&p, &results);
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.aws_calls, 32);
+        // The image finding is the same everywhere: once. Route findings differ per subnet.
+        assert_eq!(r.findings.iter().filter(|f| f.finding.code == RootCause::EcrImageNotFound).count(), 1);
+        assert_eq!(r.findings[0].finding.status, Status::Fail, "failures first");
+        assert_eq!(r.findings[0].subnets, vec!["subnet-c"]);
+        let verdicts: Vec<_> = r.subnets.iter().map(|s| (s.subnet.as_str(), s.verdict, s.availability_zone.as_deref())).collect();
+        assert_eq!(
+            verdicts,
+            vec![("subnet-a", Verdict::Pass, Some("us-east-1a")), ("subnet-b", Verdict::Pass, Some("us-east-1b")), ("subnet-c", Verdict::Fail, Some("us-east-1c"))]
+        );
+        let t = text(&r);
+        assert!(t.contains("Would fail only in subnet-c"), "{t}");
+        assert!(t.contains("Fix: Add a route."), "{t}");
+        let md = markdown(&r);
+        assert!(md.contains("| subnet-c | us-east-1c | ❌ fail | NET\\_NO\\_ROUTE |"), "{md}");
+        let v: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
+        assert_eq!(v["schema"], SCHEMA);
+        assert_eq!(v["findings"][0]["code"], "NET_NO_ROUTE");
+        assert_eq!(v["findings"][0]["subnets"], serde_json::json!(["subnet-c"]));
+        assert!(r.blocks(false));
+    }
+
+    #[test]
+    fn warn_blocks_only_when_strict() {
+        let p = plan(&["subnet-a"]);
+        let f = facts("us-east-1a");
+        let pair = Pair { subnet: "subnet-a".into(), container: "web".into(), image: "repo/web:v2".into() };
+        let r = merge(&p, &[(pair, diagnosis(vec![Finding::warn(RootCause::NetDns, "custom DNS servers")]), &f)]);
+        assert_eq!(r.verdict, Verdict::Warn);
+        assert!(!r.blocks(false));
+        assert!(r.blocks(true));
+        let pass = merge(&p, &[]);
+        assert_eq!(pass.verdict, Verdict::Pass);
+        assert!(!pass.blocks(true));
+    }
+}

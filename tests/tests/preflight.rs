@@ -1,0 +1,546 @@
+//! Preflight worlds (issue 6): a moto account, the `pulldoctor preflight` binary, its exit code and
+//! its report. Each broken world must exit 3 with the right code and name what breaks; the healthy
+//! one exits 0 with no `fail`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use pulldoctor_tests::{pulldoctor_bin, run_cli, Network, Repository, TaskDefSpec, World, REGION};
+use serde_json::{json, Value};
+
+/// A Fargate service `web` in cluster `prod` whose awsvpc configuration lists three private
+/// subnets in three zones: `a` (the harness's, NAT route), `b` (same route table), and `c`, whose
+/// own route table has no default route unless `c_has_nat`.
+struct Setup {
+    world: World,
+    net: Network,
+    subnet_b: String,
+    subnet_c: String,
+    subnet_c_route_table: String,
+    role_arn: String,
+    repo: Repository,
+    task_definition: String,
+}
+
+async fn setup(c_has_nat: bool) -> Setup {
+    use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, LaunchType, NetworkConfiguration};
+    let world = World::new().await;
+    let net = world.network().await;
+    world.cluster("prod").await;
+    let role_arn = world.execution_role("ecsTaskExecutionRole").await;
+    let repo = world.repository("team/web").await;
+    world.push_image(&repo, "v1", "web-v1").await;
+    let subnet_b = subnet(&world, &net, "10.0.2.0/24", "b").await;
+    associate(&world, &net.private_route_table_id, &subnet_b).await;
+    let subnet_c = subnet(&world, &net, "10.0.3.0/24", "c").await;
+    let subnet_c_route_table = route_table(&world, &net).await;
+    associate(&world, &subnet_c_route_table, &subnet_c).await;
+    if c_has_nat {
+        add_nat_route(&world, &subnet_c_route_table, &net.nat_gateway_id).await;
+    }
+    let task_definition = world
+        .task_definition(&TaskDefSpec {
+            family: "web".into(),
+            container: "web".into(),
+            image: repo.image("v1"),
+            execution_role_arn: Some(role_arn.clone()),
+        })
+        .await;
+    let config = AwsVpcConfiguration::builder()
+        .subnets(&net.subnet_id)
+        .subnets(&subnet_b)
+        .subnets(&subnet_c)
+        .security_groups(&net.security_group_id)
+        .assign_public_ip(AssignPublicIp::Disabled)
+        .build()
+        .unwrap();
+    world
+        .ecs
+        .create_service()
+        .cluster("prod")
+        .service_name("web")
+        .task_definition(&task_definition)
+        .desired_count(2)
+        .launch_type(LaunchType::Fargate)
+        .platform_version("1.4.0")
+        .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(config).build())
+        .send()
+        .await
+        .expect("CreateService");
+    Setup { world, net, subnet_b, subnet_c, subnet_c_route_table, role_arn, repo, task_definition }
+}
+
+async fn subnet(world: &World, net: &Network, cidr: &str, zone: &str) -> String {
+    world
+        .ec2
+        .create_subnet()
+        .vpc_id(&net.vpc_id)
+        .cidr_block(cidr)
+        .availability_zone(format!("{REGION}{zone}"))
+        .send()
+        .await
+        .expect("CreateSubnet")
+        .subnet
+        .and_then(|s| s.subnet_id)
+        .unwrap()
+}
+
+async fn route_table(world: &World, net: &Network) -> String {
+    world
+        .ec2
+        .create_route_table()
+        .vpc_id(&net.vpc_id)
+        .send()
+        .await
+        .expect("CreateRouteTable")
+        .route_table
+        .and_then(|r| r.route_table_id)
+        .unwrap()
+}
+
+async fn associate(world: &World, route_table: &str, subnet: &str) {
+    world.ec2.associate_route_table().route_table_id(route_table).subnet_id(subnet).send().await.expect("AssociateRouteTable");
+}
+
+async fn add_nat_route(world: &World, route_table: &str, nat: &str) {
+    world
+        .ec2
+        .create_route()
+        .route_table_id(route_table)
+        .destination_cidr_block("0.0.0.0/0")
+        .nat_gateway_id(nat)
+        .send()
+        .await
+        .expect("CreateRoute nat");
+}
+
+impl Setup {
+    /// A new revision of `web` with `image` (arm64 when asked); returns its ARN.
+    async fn revision(&self, image: &str, arm64: bool) -> String {
+        use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, CpuArchitecture, NetworkMode, OsFamily, RuntimePlatform};
+        let container = ContainerDefinition::builder().name("web").image(image).essential(true).memory_reservation(512).build();
+        let mut req = self
+            .world
+            .ecs
+            .register_task_definition()
+            .family("web")
+            .requires_compatibilities(Compatibility::Fargate)
+            .network_mode(NetworkMode::Awsvpc)
+            .cpu("256")
+            .memory("512")
+            .execution_role_arn(&self.role_arn)
+            .container_definitions(container);
+        if arm64 {
+            req = req.runtime_platform(
+                RuntimePlatform::builder().cpu_architecture(CpuArchitecture::Arm64).operating_system_family(OsFamily::Linux).build(),
+            );
+        }
+        req.send().await.expect("RegisterTaskDefinition").task_definition.and_then(|t| t.task_definition_arn).unwrap()
+    }
+
+    async fn preflight(&self, extra: &[&str]) -> (Option<i32>, Value, String) {
+        let mut args = vec!["preflight", "--cluster", "prod", "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = run_cli(&self.world.moto, &args).await;
+        let report: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", out.stdout, out.stderr));
+        (out.code, report, out.stderr)
+    }
+}
+
+fn codes(report: &Value, status: &str) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == status)
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn dump(report: &Value) -> String {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{:7} {:28} {} {}", f["status"].as_str().unwrap(), f["code"].as_str().unwrap(), f["title"], f["subnets"]))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn subnet_verdicts(report: &Value) -> Vec<(String, String)> {
+    report["subnets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["subnet"].as_str().unwrap().to_string(), s["verdict"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn healthy_service_passes_with_exit_0() {
+    let s = setup(true).await;
+    let (code, report, stderr) = s.preflight(&["--service", "web"]).await;
+    assert_eq!(code, Some(0), "{stderr}\n{}", dump(&report));
+    assert!(codes(&report, "fail").is_empty(), "{}", dump(&report));
+    assert_eq!(report["verdict"], "pass");
+    assert_eq!(report["subnets"].as_array().unwrap().len(), 3);
+    assert_eq!(report["containers"], json!([{"container": "web", "image": s.repo.image("v1")}]));
+    // Same image in three subnets: the image checks are reported once, for all three subnets.
+    let image = report["findings"].as_array().unwrap().iter().find(|f| f["code"] == "ECR_IMAGE_NOT_FOUND").expect("image check");
+    assert_eq!(image["status"], "pass");
+    assert_eq!(image["subnets"].as_array().unwrap().len(), 3);
+    eprintln!("aws_calls for 3 subnets x 1 image: {}", report["aws_calls"]);
+}
+
+#[tokio::test]
+async fn one_subnet_without_the_nat_route_is_named_and_fails() {
+    let s = setup(false).await;
+    let (code, report, stderr) = s.preflight(&["--service", "web"]).await;
+    assert_eq!(code, Some(3), "{stderr}\n{}", dump(&report));
+    assert!(stderr.contains("NET_NO_ROUTE"), "{stderr}");
+    assert_eq!(
+        subnet_verdicts(&report),
+        vec![
+            (s.net.subnet_id.clone(), "pass".to_string()),
+            (s.subnet_b.clone(), "pass".to_string()),
+            (s.subnet_c.clone(), "fail".to_string())
+        ],
+        "{}",
+        dump(&report)
+    );
+    let first = &report["findings"][0];
+    assert_eq!(first["code"], "NET_NO_ROUTE");
+    assert_eq!(first["status"], "fail");
+    assert_eq!(first["subnets"], json!([s.subnet_c]));
+    let text = format!("{} {}", first["title"], first["remediation"]);
+    assert!(text.contains(&s.subnet_c) && text.contains(&s.subnet_c_route_table), "{text}");
+    assert_eq!(report["subnets"][2]["availability_zone"], "us-east-1c");
+
+    // The text report says where it would fail.
+    let out = run_cli(&s.world.moto, &["preflight", "--cluster", "prod", "--service", "web"]).await;
+    eprintln!("{}", out.stdout);
+    assert_eq!(out.code, Some(3));
+    assert!(out.stdout.contains(&format!("Would fail only in {}", s.subnet_c)), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn new_revision_whose_tag_does_not_exist_yet() {
+    let s = setup(true).await;
+    let v2 = s.revision(&s.repo.image("v2"), false).await;
+    assert!(v2.ends_with("web:2"), "{v2}");
+    let (code, report, stderr) = s.preflight(&["--service", "web", "--task-definition", "web:2"]).await;
+    assert_eq!(code, Some(3), "{stderr}\n{}", dump(&report));
+    assert_eq!(codes(&report, "fail"), vec!["ECR_IMAGE_NOT_FOUND"], "{}", dump(&report));
+    assert_eq!(report["task_definition"], "web:2");
+    let f = &report["findings"][0];
+    assert!(f["title"].as_str().unwrap().contains("v2"), "{f}");
+    // A missing image fails in every subnet alike: one finding, not three.
+    assert_eq!(f["subnets"].as_array().unwrap().len(), 3);
+    // The deployed revision is still fine.
+    let (code, _, stderr) = s.preflight(&["--service", "web", "--task-definition", &s.task_definition]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[tokio::test]
+async fn arm64_revision_with_an_amd64_only_image() {
+    let s = setup(true).await;
+    let child = s.world.push_image(&s.repo, "amd64-build", "multi-amd64").await;
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": [{"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "size": 500, "digest": child,
+            "platform": {"architecture": "amd64", "os": "linux"}}]});
+    s.world
+        .ecr
+        .put_image()
+        .repository_name(&s.repo.name)
+        .image_manifest(index.to_string())
+        .image_manifest_media_type("application/vnd.docker.distribution.manifest.list.v2+json")
+        .image_tag("multi")
+        .send()
+        .await
+        .expect("PutImage index");
+    let td = s.revision(&s.repo.image("multi"), true).await;
+    let (code, report, stderr) = s.preflight(&["--service", "web", "--task-definition", &td]).await;
+    assert_eq!(code, Some(3), "{stderr}\n{}", dump(&report));
+    assert_eq!(codes(&report, "fail"), vec!["IMAGE_PLATFORM_MISMATCH"], "{}", dump(&report));
+    let f = &report["findings"][0];
+    assert_eq!(f["evidence"]["image_platforms"], json!(["linux/amd64"]));
+    assert!(f["title"].as_str().unwrap().contains("arm64") || f["evidence"]["task_platform"].as_str().unwrap().contains("arm64"), "{f}");
+}
+
+/// The JSON file a pipeline is about to register, with explicit subnets and security groups.
+#[tokio::test]
+async fn task_definition_file_with_explicit_subnets() {
+    let s = setup(false).await;
+    let dir = temp_dir("file");
+    let file = dir.join("taskdef.json");
+    let doc = |tag: &str| {
+        json!({"family": "web", "executionRoleArn": s.role_arn, "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+               "cpu": "256", "memory": "512",
+               "containerDefinitions": [{"name": "web", "image": s.repo.image(tag), "essential": true,
+                    "environment": [{"name": "API_TOKEN", "value": "do-not-print-me"}]}]})
+        .to_string()
+    };
+    std::fs::write(&file, doc("v1")).unwrap();
+    let file_arg = file.to_str().unwrap();
+    let sg = s.net.security_group_id.clone();
+    let both = format!("{},{}", s.net.subnet_id, s.subnet_b);
+    let (code, report, stderr) =
+        s.preflight(&["--task-definition", file_arg, "--subnets", &both, "--security-groups", &sg, "--platform-version", "1.4.0"]).await;
+    assert_eq!(code, Some(0), "{stderr}\n{}", dump(&report));
+    assert!(report["task_definition"].as_str().unwrap().contains("not registered"), "{}", report["task_definition"]);
+    assert!(!report.to_string().contains("do-not-print-me"), "an environment value leaked");
+    // The security groups came from the flag: the egress check used them.
+    let egress = report["findings"].as_array().unwrap().iter().find(|f| f["code"] == "NET_TASK_SG_EGRESS").expect("egress check");
+    assert!(egress.to_string().contains(&sg), "{egress}");
+
+    // The subnet without a route, and a tag that is not pushed: two failures, one per cause.
+    std::fs::write(&file, doc("v9")).unwrap();
+    let (code, report, _) = s.preflight(&["--task-definition", file_arg, "--subnets", &s.subnet_c, "--security-groups", &sg]).await;
+    assert_eq!(code, Some(3));
+    let mut fails = codes(&report, "fail");
+    fails.sort();
+    assert_eq!(fails, vec!["ECR_IMAGE_NOT_FOUND", "NET_NO_ROUTE"], "{}", dump(&report));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn input_errors_exit_1() {
+    let s = setup(true).await;
+    for (args, needle) in [
+        (vec!["preflight", "--cluster", "prod", "--service", "nope"], "nope"),
+        (vec!["preflight", "--cluster", "prod", "--task-definition", "web:1"], "--subnets"),
+        (vec!["preflight", "--cluster", "prod", "--service", "web", "--task-definition", "web:99"], "web:99"),
+        (vec!["preflight", "--cluster", "prod", "--service", "web", "--task-definition", "/nonexistent/td.json"], "td.json"),
+    ] {
+        let out = run_cli(&s.world.moto, &args).await;
+        assert_eq!(out.code, Some(1), "{args:?}: {} {}", out.stdout, out.stderr);
+        assert!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
+    }
+}
+
+// README pipeline snippets ----------------------------------------------------------------------
+
+/// The `pulldoctor preflight …` command line of the README code block after `<!-- preflight-snippet: NAME -->`.
+fn readme_command(name: &str) -> String {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).expect("README.md");
+    let marker = format!("<!-- preflight-snippet: {name} -->");
+    let block = readme.split_once(&marker).unwrap_or_else(|| panic!("{marker} missing from README.md")).1;
+    let block = block.split("```").nth(1).expect("a code block after the marker");
+    let line = block.lines().find(|l| l.contains("pulldoctor preflight")).expect("a pulldoctor preflight line");
+    let line = line.trim();
+    line.strip_prefix("run: ").or_else(|| line.strip_prefix("- ")).unwrap_or(line).to_string()
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pulldoctor-preflight-{tag}-{}-{}", std::process::id(), pulldoctor_tests::random_hex32()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Run `command` as CI would: `bash -eo pipefail -c`, `pulldoctor` on PATH, in `dir`.
+async fn run_in_ci(world: &World, command: &str, dir: &Path) -> Option<i32> {
+    let bin = tokio::task::spawn_blocking(pulldoctor_bin).await.unwrap();
+    let path = format!("{}:{}", bin.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+    let out = tokio::process::Command::new("bash")
+        .args(["-eo", "pipefail", "-c", command])
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("CLUSTER", "prod")
+        .env("SERVICE", "web")
+        .env_remove("AWS_PROFILE")
+        .envs(world.moto.env(REGION))
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), out).await.expect("within 120 s").expect("bash");
+    eprintln!("{command}\nexit {:?}\n{}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+    out.status.code()
+}
+
+#[tokio::test]
+async fn readme_pipeline_snippets_gate_the_deploy() {
+    let s = setup(false).await;
+    let dir = temp_dir("readme");
+    let doc = json!({"family": "web", "executionRoleArn": s.role_arn, "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256", "memory": "512", "containerDefinitions": [{"name": "web", "image": s.repo.image("v1"), "essential": true}]});
+    std::fs::write(dir.join("taskdef.json"), doc.to_string()).unwrap();
+    let actions = readme_command("github-actions");
+    let codebuild = readme_command("codebuild");
+    assert!(actions.contains("--format markdown > preflight.md"), "{actions}");
+    assert!(codebuild.contains("--format json > preflight.json"), "{codebuild}");
+
+    // Broken subnet c: both steps stop the pipeline, and the reports name the subnet.
+    assert_eq!(run_in_ci(&s.world, &actions, &dir).await, Some(3));
+    let md = std::fs::read_to_string(dir.join("preflight.md")).unwrap();
+    assert!(md.contains(&s.subnet_c) && md.contains("NET\\_NO\\_ROUTE"), "{md}");
+    assert_eq!(run_in_ci(&s.world, &codebuild, &dir).await, Some(3));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("preflight.json")).unwrap()).unwrap();
+    assert_eq!(report["verdict"], "fail");
+
+    // Route restored: both pass, so the deploy step would run.
+    add_nat_route(&s.world, &s.subnet_c_route_table, &s.net.nat_gateway_id).await;
+    assert_eq!(run_in_ci(&s.world, &actions, &dir).await, Some(0));
+    assert_eq!(run_in_ci(&s.world, &codebuild, &dir).await, Some(0));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("preflight.json")).unwrap()).unwrap();
+    assert_eq!(report["verdict"], "pass");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+// EKS node groups ---------------------------------------------------------------------------------
+
+/// An EKS cluster `apps` with node group `general` in the harness's private subnet, whose launch
+/// template puts the nodes in the network's security group; the node role trusts EC2 and has the
+/// given managed policies. Returns the world and its network.
+async fn eks_world(node_policies: &[&str]) -> (World, Network, Repository) {
+    use aws_sdk_ec2::types::RequestLaunchTemplateData;
+    use aws_sdk_eks::types::{LaunchTemplateSpecification, VpcConfigRequest};
+    let world = World::new().await;
+    let net = world.network().await;
+    let repo = world.repository("team/api").await;
+    world.push_image(&repo, "v1", "api-v1").await;
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    let role = world
+        .iam
+        .create_role()
+        .role_name("eks-node-role")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("CreateRole")
+        .role
+        .map(|r| r.arn)
+        .unwrap();
+    for policy in node_policies {
+        world
+            .iam
+            .attach_role_policy()
+            .role_name("eks-node-role")
+            .policy_arn(format!("arn:aws:iam::aws:policy/{policy}"))
+            .send()
+            .await
+            .expect("AttachRolePolicy");
+    }
+    let template = world
+        .ec2
+        .create_launch_template()
+        .launch_template_name("eks-nodes")
+        .launch_template_data(RequestLaunchTemplateData::builder().security_group_ids(&net.security_group_id).build())
+        .send()
+        .await
+        .expect("CreateLaunchTemplate")
+        .launch_template
+        .and_then(|t| t.launch_template_id)
+        .unwrap();
+    let eks = aws_sdk_eks::Client::new(&world.config);
+    eks.create_cluster()
+        .name("apps")
+        .role_arn(format!("arn:aws:iam::{}:role/eks-cluster-role", world.account))
+        .resources_vpc_config(
+            VpcConfigRequest::builder()
+                .subnet_ids(&net.subnet_id)
+                .endpoint_private_access(true)
+                .endpoint_public_access(false)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateCluster (EKS)");
+    eks.create_nodegroup()
+        .cluster_name("apps")
+        .nodegroup_name("general")
+        .node_role(&role)
+        .subnets(&net.subnet_id)
+        .launch_template(LaunchTemplateSpecification::builder().id(&template).version("1").build())
+        .send()
+        .await
+        .expect("CreateNodegroup");
+    (world, net, repo)
+}
+
+async fn eks_preflight(world: &World, image: &str) -> (Option<i32>, Value, String) {
+    let out = run_cli(
+        &world.moto,
+        &["preflight", "eks", "--cluster", "apps", "--nodegroup", "general", "--image", image, "--format", "json"],
+    )
+    .await;
+    let report: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", out.stdout, out.stderr));
+    (out.code, report, out.stderr)
+}
+
+#[tokio::test]
+async fn eks_healthy_node_group_passes() {
+    let (world, net, repo) = eks_world(&["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly"]).await;
+    let (code, report, stderr) = eks_preflight(&world, &repo.image("v1")).await;
+    assert_eq!(code, Some(0), "{stderr}\n{}", dump(&report));
+    assert!(codes(&report, "fail").is_empty(), "{}", dump(&report));
+    assert_eq!(report["nodegroup"], "general");
+    let permissions = codes(&report, "pass");
+    assert!(permissions.contains(&"IAM_INSTANCE_ROLE_PERMISSIONS".to_string()), "the node role was judged: {}", dump(&report));
+    // The launch template's security group is the one the egress check used.
+    let egress = report["findings"].as_array().unwrap().iter().find(|f| f["code"] == "NET_TASK_SG_EGRESS").expect("egress check");
+    assert!(egress.to_string().contains(&net.security_group_id), "{egress}");
+    // ECS-only notions are not reported for nodes.
+    assert!(!report.to_string().contains("IAM_EXECUTION_ROLE"), "{}", dump(&report));
+}
+
+#[tokio::test]
+async fn eks_node_role_without_ecr_read_fails() {
+    let (world, _, repo) = eks_world(&["AmazonEKSWorkerNodePolicy"]).await;
+    let (code, report, stderr) = eks_preflight(&world, &repo.image("v1")).await;
+    assert_eq!(code, Some(3), "{stderr}\n{}", dump(&report));
+    assert_eq!(codes(&report, "fail"), vec!["IAM_INSTANCE_ROLE_PERMISSIONS"], "{}", dump(&report));
+    let image = repo.image("v1");
+    let text = run_cli(&world.moto, &["preflight", "eks", "--cluster", "apps", "--nodegroup", "general", "--image", &image]).await;
+    eprintln!("{}", text.stdout);
+    assert_eq!(text.code, Some(3));
+    let f = &report["findings"][0];
+    assert!(f.to_string().contains("eks-node-role"), "{f}");
+}
+
+#[tokio::test]
+async fn eks_private_cluster_without_the_ecr_api_endpoint() {
+    use aws_sdk_ec2::types::VpcEndpointType;
+    let (world, net, repo) = eks_world(&["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly"]).await;
+    // Private cluster: no NAT route; ecr.dkr and the S3 gateway endpoint exist, ecr.api does not.
+    world.ec2.delete_route().route_table_id(&net.private_route_table_id).destination_cidr_block("0.0.0.0/0").send().await.expect("DeleteRoute");
+    world
+        .ec2
+        .create_vpc_endpoint()
+        .vpc_id(&net.vpc_id)
+        .service_name(format!("com.amazonaws.{REGION}.ecr.dkr"))
+        .vpc_endpoint_type(VpcEndpointType::Interface)
+        .subnet_ids(&net.subnet_id)
+        .security_group_ids(&net.security_group_id)
+        .private_dns_enabled(true)
+        .send()
+        .await
+        .expect("CreateVpcEndpoint ecr.dkr");
+    world
+        .ec2
+        .create_vpc_endpoint()
+        .vpc_id(&net.vpc_id)
+        .service_name(format!("com.amazonaws.{REGION}.s3"))
+        .vpc_endpoint_type(VpcEndpointType::Gateway)
+        .route_table_ids(&net.private_route_table_id)
+        .send()
+        .await
+        .expect("CreateVpcEndpoint s3");
+    let (code, report, stderr) = eks_preflight(&world, &repo.image("v1")).await;
+    assert_eq!(code, Some(3), "{stderr}\n{}", dump(&report));
+    let fails = codes(&report, "fail");
+    assert!(fails.contains(&"NET_ENDPOINT_MISSING".to_string()), "{}", dump(&report));
+    let f = report["findings"].as_array().unwrap().iter().find(|f| f["code"] == "NET_ENDPOINT_MISSING").unwrap();
+    assert!(f.to_string().contains(&format!("com.amazonaws.{REGION}.ecr.api")), "{f}");
+}
+
+#[tokio::test]
+async fn eks_unknown_node_group_is_an_input_error() {
+    let (world, _, repo) = eks_world(&["AmazonEC2ContainerRegistryReadOnly"]).await;
+    let image = repo.image("v1");
+    let out = run_cli(&world.moto, &["preflight", "eks", "--cluster", "apps", "--nodegroup", "nope", "--image", &image]).await;
+    assert_eq!(out.code, Some(1), "{} {}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("nope"), "{}", out.stderr);
+}
