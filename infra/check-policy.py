@@ -29,6 +29,8 @@ READ_POLICY = REPO / "infra" / "policies" / "pulldoctor-read.json"
 # Opt-in grant (template parameter RegistrySecretArns): reading registry-credential secrets.
 SECRETS_POLICY = REPO / "infra" / "policies" / "pulldoctor-registry-secrets.json"
 SECRETS_RESOURCE = "RegistrySecretValuePolicy"
+# Reads only `pulldoctor preflight` makes (CLI users' role); the Lambda never calls them.
+PREFLIGHT_POLICY = REPO / "infra" / "policies" / "pulldoctor-preflight.json"
 
 # Actions that support no resource-level permissions (Service Authorization Reference:
 # empty "Resource types" column), so they can only be granted on "*".
@@ -110,6 +112,8 @@ def main() -> int:
 
     errors += lint_statements(f"template.yaml {fn_name}", fn_statements)
     errors += lint_statements(str(READ_POLICY.relative_to(REPO)), read_statements)
+    preflight_doc = json.loads(PREFLIGHT_POLICY.read_text(encoding="utf-8"))
+    errors += lint_statements(str(PREFLIGHT_POLICY.relative_to(REPO)), as_list(preflight_doc.get("Statement", [])))
 
     # Non-inline policies (managed policy names, SAM policy templates) would escape these checks.
     for p in as_list(fn.get("Properties", {}).get("Policies", [])):

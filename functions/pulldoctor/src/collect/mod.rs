@@ -67,8 +67,9 @@ impl Clients {
     }
 }
 
-/// Every AWS read the collector may issue, as IAM action names. The deployed role grants exactly
-/// these (`template.yaml`, `infra/policies/*.json`; a unit test keeps them equal), and
+/// Every AWS read the collector may issue, as IAM action names. `infra/policies/*.json` grant exactly
+/// these (a unit test keeps them equal); the Lambda's role in `template.yaml` grants all but the
+/// preflight-only ones (`pulldoctor-preflight.json`, for CLI users), and
 /// [`CallLog::read`] refuses, in debug builds, an action missing here.
 pub const READ_ACTIONS: &[&str] = &[
     "ecs:DescribeTasks",
@@ -285,6 +286,7 @@ mod policy_tests {
     fn deployed_policies_grant_exactly_the_reads() {
         let mut granted = actions(include_str!("../../../../infra/policies/pulldoctor-read.json"));
         granted.extend(actions(include_str!("../../../../infra/policies/pulldoctor-registry-secrets.json")));
+        granted.extend(actions(include_str!("../../../../infra/policies/pulldoctor-preflight.json")));
         granted.remove("kms:Decrypt"); // used by Secrets Manager on our behalf, not called directly
         let wanted: BTreeSet<String> = READ_ACTIONS.iter().map(|a| a.to_string()).collect();
         assert_eq!(granted, wanted);
