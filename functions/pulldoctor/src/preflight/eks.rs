@@ -280,3 +280,99 @@ where
         },
     }
 }
+
+/// The checks speak ECS (tasks, container instances, task execution roles); on EKS the same codes
+/// concern nodes or pods. Rewrites a finding's title and remediation in EKS terms; codes, status
+/// and evidence are untouched. ECS-only advice that has no EKS wording (`runtimePlatform`,
+/// `ephemeralStorage` in the task definition) is left as is.
+pub fn eks_wording(finding: &mut crate::diagnosis::Finding, fargate: bool) {
+    finding.title = eks_text(&finding.title, fargate);
+    if let Some(r) = &finding.remediation {
+        finding.remediation = Some(eks_text(r, fargate));
+    }
+}
+
+fn eks_text(text: &str, fargate: bool) -> String {
+    // Placeholders keep phrases that must survive the generic "task" rewrites.
+    const TASK_DEFINITION: &str = "\u{1}TD\u{1}";
+    const POD_EXECUTION_ROLE: &str = "\u{1}PER\u{1}";
+    let who = if fargate { "pod" } else { "node" };
+    let mut s = text
+        .replace("the image URI in the task definition", "the image in the pod spec")
+        .replace("the image tag in the task definition", "the image tag in the pod spec")
+        .replace("point the task definition", "point the pod spec")
+        .replace("task definition", TASK_DEFINITION);
+    if fargate {
+        s = s
+            .replace(
+                "Run the task with assignPublicIp=ENABLED, or in a private subnet whose",
+                "Fargate pods never get a public IP: give the profile private subnets whose",
+            )
+            .replace("AmazonECSTaskExecutionRolePolicy", "AmazonEKSFargatePodExecutionRolePolicy")
+            .replace("pod execution role", POD_EXECUTION_ROLE)
+            .replace("task execution role", "execution role")
+            .replace("execution role", POD_EXECUTION_ROLE);
+    } else {
+        s = s
+            .replace("container instance role", "node role")
+            .replace("container instances", "nodes")
+            .replace("container instance", "node");
+    }
+    s.replace("task's security group", &format!("{who} security group"))
+        .replace("task's subnets", &format!("{who} subnets"))
+        .replace("task's", &format!("{who}'s"))
+        .replace("the tasks", &format!("the {who}s"))
+        .replace("the task", &format!("the {who}"))
+        .replace(TASK_DEFINITION, "task definition")
+        .replace(POD_EXECUTION_ROLE, "pod execution role")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::eks_text;
+
+    #[test]
+    fn eks_wording_table() {
+        // (ECS text, fargate profile?, EKS text)
+        let table = [
+            (
+                "The container instance role eks-node may not ecr:BatchGetImage",
+                false,
+                "The node role eks-node may not ecr:BatchGetImage",
+            ),
+            (
+                "Allow TCP 443 out in the task's security groups sg-1",
+                false,
+                "Allow TCP 443 out in the node security groups sg-1",
+            ),
+            ("Allow TCP 443 out in the task's security groups sg-1", true, "Allow TCP 443 out in the pod security groups sg-1"),
+            (
+                "The execution role r may not ecr:GetAuthorizationToken; AmazonECSTaskExecutionRolePolicy grants it",
+                true,
+                "The pod execution role r may not ecr:GetAuthorizationToken; AmazonEKSFargatePodExecutionRolePolicy grants it",
+            ),
+            ("The pod execution role r trusts x", true, "The pod execution role r trusts x"),
+            ("Could not check the task execution role", true, "Could not check the pod execution role"),
+            (
+                "Push the image again or point the task definition at an image that exists",
+                false,
+                "Push the image again or point the pod spec at an image that exists",
+            ),
+            ("Endpoint e admits HTTPS from the task's address", true, "Endpoint e admits HTTPS from the pod's address"),
+            (
+                "Run the task with assignPublicIp=ENABLED, or in a private subnet whose route table sends 0.0.0.0/0 to a NAT gateway.",
+                true,
+                "Fargate pods never get a public IP: give the profile private subnets whose route table sends 0.0.0.0/0 to a NAT gateway.",
+            ),
+            // ECS advice without an EKS counterpart keeps its task definition wording.
+            (
+                "set runtimePlatform.cpuArchitecture to X86_64 in the task definition",
+                false,
+                "set runtimePlatform.cpuArchitecture to X86_64 in the task definition",
+            ),
+        ];
+        for (ecs, fargate, eks) in table {
+            assert_eq!(eks_text(ecs, fargate), eks, "{ecs}");
+        }
+    }
+}

@@ -325,6 +325,11 @@ pub async fn run(clients: &Clients, plan: &Plan) -> (PreflightReport, Vec<Facts>
                 });
                 diagnosis.findings.extend(eks::pod_execution_role_trust(facts, profile));
             }
+            if plan.nodegroup.is_some() || plan.fargate_profile.is_some() {
+                for f in &mut diagnosis.findings {
+                    eks::eks_wording(f, plan.fargate_profile.is_some());
+                }
+            }
             (pair.clone(), diagnosis, facts)
         })
         .collect();

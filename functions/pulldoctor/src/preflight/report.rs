@@ -243,7 +243,14 @@ pub fn text(r: &PreflightReport) -> String {
     let failing = r.failing_subnets();
     if !failing.is_empty() && failing.len() < r.subnets.len() {
         let names: Vec<String> = failing.iter().map(|s| clean(&s.subnet)).collect();
-        let _ = writeln!(out, "Would fail only in {}: tasks placed there cannot pull, the others can.", names.join(", "));
+        let placed = if r.nodegroup.is_some() {
+            "nodes"
+        } else if r.fargate_profile.is_some() {
+            "pods"
+        } else {
+            "tasks"
+        };
+        let _ = writeln!(out, "Would fail only in {}: {placed} placed there cannot pull, the others can.", names.join(", "));
     }
     let _ = writeln!(out, "\nSubnets:");
     for s in &r.subnets {
