@@ -646,6 +646,18 @@ async fn eks_fargate_pod_execution_role_without_ecr_read_fails() {
     assert!(f["title"].as_str().unwrap().contains("pod execution role eks-pod-role"), "{f}");
     assert!(f["remediation"].as_str().unwrap().contains("AmazonEKSFargatePodExecutionRolePolicy"), "{f}");
     assert!(stderr.contains("IAM_EXECUTION_ROLE_PERMISSIONS"), "{stderr}");
+    // The text report speaks EKS: the pod execution role, not an ECS task's roles.
+    let image = repo.image("v1");
+    let text = run_cli(
+        &world.moto,
+        &["preflight", "eks", "--cluster", "apps", "--fargate-profile", "web", "--image", &image, "--security-groups", &net.security_group_id],
+    )
+    .await;
+    eprintln!("{}", text.stdout);
+    assert_eq!(text.code, Some(3));
+    assert!(text.stdout.contains("Fargate profile web"), "{}", text.stdout);
+    assert!(text.stdout.contains("pod execution role eks-pod-role"), "{}", text.stdout);
+    assert!(!text.stdout.contains("task execution role") && !text.stdout.contains("task's"), "{}", text.stdout);
 }
 
 #[tokio::test]

@@ -191,6 +191,7 @@ pub fn check_execution_role_trust(facts: &Facts) -> Vec<Finding> {
         managed_policy: "AmazonECSTaskExecutionRolePolicy",
         source_arns: sources,
         reference: format!("executionRoleArn in the task definition{}", task_definition_suffix(facts)),
+        redeploy: "deploy a new revision",
     };
     execution_role_trust(facts, &expected)
 }
@@ -209,6 +210,8 @@ pub struct TrustExpectation {
     pub source_arns: Vec<String>,
     /// What points at the role (`executionRoleArn in the task definition web:3`).
     pub reference: String,
+    /// What makes the change take effect (`deploy a new revision`).
+    pub redeploy: &'static str,
 }
 
 /// The trust judgement of [`check_execution_role_trust`] for any service principal: EKS preflight
@@ -229,10 +232,11 @@ pub fn execution_role_trust(facts: &Facts, expected: &TrustExpectation) -> Vec<F
                 .evidence("iam_answer", detail.as_str())
                 .remediation(format!(
                     "Create the role {name} trusted by {service_name} with the AWS managed policy \
-                     {policy}, or point {reference} at an existing {kind}, then deploy again.",
+                     {policy}, or point {reference} at an existing {kind}, then {redeploy}.",
                     name = role_name(arn),
                     policy = expected.managed_policy,
                     reference = expected.reference,
+                    redeploy = expected.redeploy,
                 ))]
         }
         gap => {

@@ -260,7 +260,8 @@ pub fn pod_execution_role_trust(facts: &crate::facts::Facts, profile: &FargatePr
         role_kind: "pod execution role",
         managed_policy: "AmazonEKSFargatePodExecutionRolePolicy",
         source_arns: profile.arn.iter().cloned().collect(),
-        reference: format!("the Fargate profile {} (profiles are immutable: create a new one)", profile.name),
+        reference: format!("a new Fargate profile replacing {} (a profile cannot be changed)", profile.name),
+        redeploy: "restart the pods",
     };
     crate::checks::iam::execution_role_trust(facts, &expected)
 }
