@@ -543,6 +543,16 @@ async fn eks_unknown_node_group_is_an_input_error() {
     let out = run_cli(&world.moto, &["preflight", "eks", "--cluster", "apps", "--nodegroup", "nope", "--image", &image]).await;
     assert_eq!(out.code, Some(1), "{} {}", out.stdout, out.stderr);
     assert!(out.stderr.contains("nope"), "{}", out.stderr);
+    // Exactly one of --nodegroup / --fargate-profile.
+    let neither = run_cli(&world.moto, &["preflight", "eks", "--cluster", "apps", "--image", &image]).await;
+    assert_eq!(neither.code, Some(1), "{}", neither.stderr);
+    assert!(neither.stderr.contains("--nodegroup") && neither.stderr.contains("--fargate-profile"), "{}", neither.stderr);
+    let both = run_cli(&world.moto, &["preflight", "eks", "--cluster", "apps", "--nodegroup", "general", "--fargate-profile", "web", "--image", &image]).await;
+    assert_eq!(both.code, Some(1), "{}", both.stderr);
+    // A Fargate profile that does not exist is an input error too.
+    let profile = run_cli(&world.moto, &["preflight", "eks", "--cluster", "apps", "--fargate-profile", "nope-profile", "--image", &image]).await;
+    assert_eq!(profile.code, Some(1), "{} {}", profile.stdout, profile.stderr);
+    assert!(profile.stderr.contains("nope-profile"), "{}", profile.stderr);
 }
 
 // EKS Fargate profiles ----------------------------------------------------------------------------

@@ -117,6 +117,7 @@ pub enum PreflightTarget {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("eks_target").required(true).multiple(false)))]
 #[command(after_help = "Exit codes: 0 nothing fails, 1 usage or input error, 2 AWS access failed entirely, \
 3 a check fails (or warns, with --strict).")]
 pub struct EksPreflightArgs {
@@ -124,10 +125,10 @@ pub struct EksPreflightArgs {
     #[arg(long)]
     pub cluster: String,
     /// Managed node group whose nodes would pull.
-    #[arg(long, required_unless_present = "fargate_profile", conflicts_with = "fargate_profile")]
+    #[arg(long, group = "eks_target")]
     pub nodegroup: Option<String>,
     /// Fargate profile whose pods would pull (with its pod execution role).
-    #[arg(long)]
+    #[arg(long, group = "eks_target")]
     pub fargate_profile: Option<String>,
     /// Images the pods will use (repeat, or comma-separated).
     #[arg(long = "image", value_delimiter = ',', required = true, value_name = "IMAGE")]
