@@ -543,4 +543,141 @@ async fn eks_unknown_node_group_is_an_input_error() {
     let out = run_cli(&world.moto, &["preflight", "eks", "--cluster", "apps", "--nodegroup", "nope", "--image", &image]).await;
     assert_eq!(out.code, Some(1), "{} {}", out.stdout, out.stderr);
     assert!(out.stderr.contains("nope"), "{}", out.stderr);
+    // Exactly one of --nodegroup / --fargate-profile.
+    let neither = run_cli(&world.moto, &["preflight", "eks", "--cluster", "apps", "--image", &image]).await;
+    assert_eq!(neither.code, Some(1), "{}", neither.stderr);
+    assert!(neither.stderr.contains("--nodegroup") && neither.stderr.contains("--fargate-profile"), "{}", neither.stderr);
+    let both = run_cli(&world.moto, &["preflight", "eks", "--cluster", "apps", "--nodegroup", "general", "--fargate-profile", "web", "--image", &image]).await;
+    assert_eq!(both.code, Some(1), "{}", both.stderr);
+    // A Fargate profile that does not exist is an input error too.
+    let profile = run_cli(&world.moto, &["preflight", "eks", "--cluster", "apps", "--fargate-profile", "nope-profile", "--image", &image]).await;
+    assert_eq!(profile.code, Some(1), "{} {}", profile.stdout, profile.stderr);
+    assert!(profile.stderr.contains("nope-profile"), "{}", profile.stderr);
+}
+
+// EKS Fargate profiles ----------------------------------------------------------------------------
+
+/// An EKS cluster `apps` with Fargate profile `web` in the harness's private subnet (NAT route).
+/// Its pod execution role `eks-pod-role` is trusted by `trusted_service` and has the given managed
+/// policies. moto reports no cluster security group, so the tests pass `--security-groups`.
+async fn fargate_world(trusted_service: &str, role_policies: &[&str]) -> (World, Network, Repository) {
+    use aws_sdk_eks::types::{FargateProfileSelector, VpcConfigRequest};
+    let world = World::new().await;
+    let net = world.network().await;
+    let repo = world.repository("team/api").await;
+    world.push_image(&repo, "v1", "api-v1").await;
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": trusted_service}, "Action": "sts:AssumeRole"}]});
+    let role = world
+        .iam
+        .create_role()
+        .role_name("eks-pod-role")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("CreateRole")
+        .role
+        .map(|r| r.arn)
+        .unwrap();
+    for policy in role_policies {
+        world
+            .iam
+            .attach_role_policy()
+            .role_name("eks-pod-role")
+            .policy_arn(format!("arn:aws:iam::aws:policy/{policy}"))
+            .send()
+            .await
+            .expect("AttachRolePolicy");
+    }
+    let eks = aws_sdk_eks::Client::new(&world.config);
+    eks.create_cluster()
+        .name("apps")
+        .role_arn(format!("arn:aws:iam::{}:role/eks-cluster-role", world.account))
+        .resources_vpc_config(VpcConfigRequest::builder().subnet_ids(&net.subnet_id).build())
+        .send()
+        .await
+        .expect("CreateCluster (EKS)");
+    eks.create_fargate_profile()
+        .cluster_name("apps")
+        .fargate_profile_name("web")
+        .pod_execution_role_arn(&role)
+        .subnets(&net.subnet_id)
+        .selectors(FargateProfileSelector::builder().namespace("web").build())
+        .send()
+        .await
+        .expect("CreateFargateProfile");
+    (world, net, repo)
+}
+
+async fn fargate_preflight(world: &World, net: &Network, image: &str) -> (Option<i32>, Value, String) {
+    let args = ["preflight", "eks", "--cluster", "apps", "--fargate-profile", "web", "--image", image];
+    let out = run_cli(&world.moto, &[&args[..], &["--security-groups", &net.security_group_id, "--format", "json"]].concat()).await;
+    let report: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", out.stdout, out.stderr));
+    (out.code, report, out.stderr)
+}
+
+fn finding<'a>(report: &'a Value, code: &str) -> &'a Value {
+    report["findings"].as_array().unwrap().iter().find(|f| f["code"] == code).unwrap_or_else(|| panic!("no {code}: {}", dump(report)))
+}
+
+#[tokio::test]
+async fn eks_healthy_fargate_profile_passes() {
+    let (world, net, repo) = fargate_world("eks-fargate-pods.amazonaws.com", &["AmazonEKSFargatePodExecutionRolePolicy"]).await;
+    let image = repo.image("v1");
+    // moto's cluster has no cluster security group: the pods' group is unknown, so it is asked for.
+    let out = run_cli(&world.moto, &["preflight", "eks", "--cluster", "apps", "--fargate-profile", "web", "--image", &image]).await;
+    assert_eq!(out.code, Some(1), "{} {}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("--security-groups"), "{}", out.stderr);
+
+    let (code, report, stderr) = fargate_preflight(&world, &net, &image).await;
+    assert_eq!(code, Some(0), "{stderr}\n{}", dump(&report));
+    assert!(codes(&report, "fail").is_empty(), "{}", dump(&report));
+    assert_eq!(report["fargate_profile"], "web");
+    assert_eq!(subnet_verdicts(&report), vec![(net.subnet_id.clone(), "pass".to_string())]);
+    // The pod execution role is the one judged, for ECR reads and for the EKS trust principal.
+    let permissions = finding(&report, "IAM_EXECUTION_ROLE_PERMISSIONS");
+    assert_eq!(permissions["status"], "pass", "{permissions}");
+    assert!(permissions.to_string().contains("eks-pod-role"), "{permissions}");
+    let trust = finding(&report, "IAM_EXECUTION_ROLE_TRUST");
+    assert_eq!(trust["status"], "pass", "{trust}");
+    assert!(trust["title"].as_str().unwrap().contains("eks-fargate-pods.amazonaws.com"), "{trust}");
+    assert!(!report.to_string().contains("ecs-tasks.amazonaws.com"), "{}", dump(&report));
+    let egress = finding(&report, "NET_TASK_SG_EGRESS");
+    assert!(egress.to_string().contains(&net.security_group_id), "{egress}");
+}
+
+#[tokio::test]
+async fn eks_fargate_pod_execution_role_without_ecr_read_fails() {
+    let (world, net, repo) = fargate_world("eks-fargate-pods.amazonaws.com", &[]).await;
+    let (code, report, stderr) = fargate_preflight(&world, &net, &repo.image("v1")).await;
+    assert_eq!(code, Some(3), "{stderr}\n{}", dump(&report));
+    assert_eq!(codes(&report, "fail"), vec!["IAM_EXECUTION_ROLE_PERMISSIONS"], "{}", dump(&report));
+    let f = finding(&report, "IAM_EXECUTION_ROLE_PERMISSIONS");
+    assert!(f["title"].as_str().unwrap().contains("pod execution role eks-pod-role"), "{f}");
+    assert!(f["remediation"].as_str().unwrap().contains("AmazonEKSFargatePodExecutionRolePolicy"), "{f}");
+    assert!(stderr.contains("IAM_EXECUTION_ROLE_PERMISSIONS"), "{stderr}");
+    // The text report speaks EKS: the pod execution role, not an ECS task's roles.
+    let image = repo.image("v1");
+    let text = run_cli(
+        &world.moto,
+        &["preflight", "eks", "--cluster", "apps", "--fargate-profile", "web", "--image", &image, "--security-groups", &net.security_group_id],
+    )
+    .await;
+    eprintln!("{}", text.stdout);
+    assert_eq!(text.code, Some(3));
+    assert!(text.stdout.contains("Fargate profile web"), "{}", text.stdout);
+    assert!(text.stdout.contains("pod execution role eks-pod-role"), "{}", text.stdout);
+    assert!(!text.stdout.contains("task execution role") && !text.stdout.contains("task's"), "{}", text.stdout);
+}
+
+#[tokio::test]
+async fn eks_fargate_pod_execution_role_trusting_ecs_tasks_fails() {
+    // A copy of an ECS task execution role: ECR reads granted, but EKS cannot assume it.
+    let (world, net, repo) = fargate_world("ecs-tasks.amazonaws.com", &["AmazonEKSFargatePodExecutionRolePolicy"]).await;
+    let (code, report, stderr) = fargate_preflight(&world, &net, &repo.image("v1")).await;
+    assert_eq!(code, Some(3), "{stderr}\n{}", dump(&report));
+    assert_eq!(codes(&report, "fail"), vec!["IAM_EXECUTION_ROLE_TRUST"], "{}", dump(&report));
+    let f = finding(&report, "IAM_EXECUTION_ROLE_TRUST");
+    let title = f["title"].as_str().unwrap();
+    assert!(title.contains("trusts ecs-tasks.amazonaws.com, not eks-fargate-pods.amazonaws.com"), "{f}");
 }

@@ -112,11 +112,12 @@ pub struct PreflightArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum PreflightTarget {
-    /// An EKS managed node group: can its nodes pull these images?
+    /// An EKS managed node group or Fargate profile: can its nodes / pods pull these images?
     Eks(EksPreflightArgs),
 }
 
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("eks_target").required(true).multiple(false)))]
 #[command(after_help = "Exit codes: 0 nothing fails, 1 usage or input error, 2 AWS access failed entirely, \
 3 a check fails (or warns, with --strict).")]
 pub struct EksPreflightArgs {
@@ -124,15 +125,19 @@ pub struct EksPreflightArgs {
     #[arg(long)]
     pub cluster: String,
     /// Managed node group whose nodes would pull.
-    #[arg(long)]
-    pub nodegroup: String,
+    #[arg(long, group = "eks_target")]
+    pub nodegroup: Option<String>,
+    /// Fargate profile whose pods would pull (with its pod execution role).
+    #[arg(long, group = "eks_target")]
+    pub fargate_profile: Option<String>,
     /// Images the pods will use (repeat, or comma-separated).
     #[arg(long = "image", value_delimiter = ',', required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
-    /// Node subnets to check (default: the node group's).
+    /// Node / pod subnets to check (default: the node group's or Fargate profile's).
     #[arg(long, value_delimiter = ',', value_name = "SUBNET,...")]
     pub subnets: Vec<String>,
-    /// Node security groups (default: the launch template's, else the cluster security group).
+    /// Node / pod security groups (default: the launch template's, else the cluster security group;
+    /// Fargate pods: the cluster security group).
     #[arg(long, value_delimiter = ',', value_name = "SG,...")]
     pub security_groups: Vec<String>,
     #[arg(long)]
@@ -282,7 +287,11 @@ async fn preflight_eks(args: EksPreflightArgs) -> RunResult {
     use crate::preflight::eks::{self, EksRequest};
     let request = EksRequest {
         cluster: args.cluster.clone(),
-        nodegroup: args.nodegroup.clone(),
+        target: match (&args.nodegroup, &args.fargate_profile) {
+            (_, Some(profile)) => eks::EksTarget::FargateProfile(profile.clone()),
+            (Some(nodegroup), None) => eks::EksTarget::Nodegroup(nodegroup.clone()),
+            (None, None) => return Err((None, CliError::Input("give --nodegroup or --fargate-profile".into()))),
+        },
         images: args.images.clone(),
         subnets: args.subnets.clone(),
         security_groups: args.security_groups.clone(),

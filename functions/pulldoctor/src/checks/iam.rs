@@ -182,44 +182,79 @@ const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
 /// condition such as `aws:SourceAccount`/`aws:SourceArn` does not match this task, ECS has no
 /// credentials to fetch the registry token or secret, and the pull fails before it starts.
 pub fn check_execution_role_trust(facts: &Facts) -> Vec<Finding> {
+    // ECS names the task (or its cluster) as the source; which one is not documented precisely,
+    // so a condition holds only if it holds for both.
+    let sources: Vec<String> = [facts.task.arn.clone(), facts.task.cluster_arn.clone()].into_iter().flatten().collect();
+    let expected = TrustExpectation {
+        service: ECS_TASKS,
+        role_kind: "execution role",
+        managed_policy: "AmazonECSTaskExecutionRolePolicy",
+        source_arns: sources,
+        reference: format!("executionRoleArn in the task definition{}", task_definition_suffix(facts)),
+        redeploy: "deploy a new revision",
+    };
+    execution_role_trust(facts, &expected)
+}
+
+/// Who must be able to assume the role that pulls, for [`execution_role_trust`].
+#[derive(Debug, Clone)]
+pub struct TrustExpectation {
+    /// `ecs-tasks.amazonaws.com`; `eks-fargate-pods.amazonaws.com` for an EKS Fargate pod
+    /// execution role.
+    pub service: &'static str,
+    /// `execution role`, `pod execution role`.
+    pub role_kind: &'static str,
+    /// The AWS managed policy the remediation names.
+    pub managed_policy: &'static str,
+    /// Values of `aws:SourceArn` the service may present; a condition holds only if it holds for all.
+    pub source_arns: Vec<String>,
+    /// What points at the role (`executionRoleArn in the task definition web:3`).
+    pub reference: String,
+    /// What makes the change take effect (`deploy a new revision`).
+    pub redeploy: &'static str,
+}
+
+/// The trust judgement of [`check_execution_role_trust`] for any service principal: EKS preflight
+/// judges a Fargate pod execution role with it (`eks-fargate-pods.amazonaws.com`).
+pub fn execution_role_trust(facts: &Facts, expected: &TrustExpectation) -> Vec<Finding> {
     let code = RootCause::IamExecutionRoleTrust;
     let Some(td) = facts.task_definition.value() else { return vec![] };
     let Some(arn) = td.execution_role_arn.as_deref() else { return vec![] };
+    let service_name = expected.service;
+    let kind = expected.role_kind;
     let url = console::iam_role(facts.region.as_deref().unwrap_or("us-east-1"), role_name(arn));
     let role = match &facts.identity.execution_role {
         Fact::Found { value } => value,
         Fact::NotFound { detail } => {
-            return vec![Finding::fail(code, format!("The execution role {} does not exist", role_name(arn)))
+            return vec![Finding::fail(code, format!("The {kind} {} does not exist", role_name(arn)))
                 .resource(arn)
                 .evidence("execution_role_arn", arn)
                 .evidence("iam_answer", detail.as_str())
                 .remediation(format!(
-                    "Create the role {name} trusted by {ECS_TASKS} with the AWS managed policy \
-                     AmazonECSTaskExecutionRolePolicy, or point executionRoleArn in the task definition{td} at an \
-                     existing execution role, then deploy a new revision.",
+                    "Create the role {name} trusted by {service_name} with the AWS managed policy \
+                     {policy}, or point {reference} at an existing {kind}, then {redeploy}.",
                     name = role_name(arn),
-                    td = task_definition_suffix(facts),
+                    policy = expected.managed_policy,
+                    reference = expected.reference,
+                    redeploy = expected.redeploy,
                 ))]
         }
         gap => {
-            return vec![Finding::unknown(code, "Could not read the execution role", gap.gap().unwrap_or_default()).resource(arn)]
+            return vec![Finding::unknown(code, format!("Could not read the {kind}"), gap.gap().unwrap_or_default()).resource(arn)]
         }
     };
     let Some(trust) = &role.trust_policy else {
-        return vec![Finding::unknown(code, "Could not read the execution role's trust policy", "iam:GetRole returned no trust policy")
+        return vec![Finding::unknown(code, format!("Could not read the {kind}'s trust policy"), "iam:GetRole returned no trust policy")
             .resource(arn)];
     };
-    let service = Principal { service: Some(ECS_TASKS.into()), ..Default::default() };
+    let service = Principal { service: Some(service_name.into()), ..Default::default() };
     let account = facts.account.clone().or_else(|| facts.task.arn.as_deref().and_then(arn_account).map(str::to_string));
     let mut ctx = Context::new();
     if let Some(a) = &account {
         ctx = ctx.set("aws:SourceAccount", a.clone());
     }
-    // ECS names the task (or its cluster) as the source; which one is not documented precisely,
-    // so a condition holds only if it holds for both.
-    let sources: Vec<String> = [facts.task.arn.clone(), facts.task.cluster_arn.clone()].into_iter().flatten().collect();
-    if !sources.is_empty() {
-        ctx = ctx.one_of("aws:SourceArn", sources);
+    if !expected.source_arns.is_empty() {
+        ctx = ctx.one_of("aws:SourceArn", expected.source_arns.clone());
     }
     let req = Request { action: "sts:AssumeRole", resource: &role.arn, principal: Some(&service), context: &ctx };
     let doc = Labeled { label: "trust policy", document: trust };
@@ -234,7 +269,7 @@ pub fn check_execution_role_trust(facts: &Facts) -> Vec<Finding> {
     };
     let fix = format!(
         "Edit the trust relationship of role {name} so that it allows sts:AssumeRole for the service principal \
-         {ECS_TASKS}{cond}.",
+         {service_name}{cond}.",
         name = role.name,
         cond = account
             .as_deref()
@@ -242,26 +277,26 @@ pub fn check_execution_role_trust(facts: &Facts) -> Vec<Finding> {
             .unwrap_or_default(),
     );
     let finding = match (deny.truth, allow.truth) {
-        (Truth::Yes, _) => base(Finding::fail(code, format!("The trust policy of {} denies {ECS_TASKS}", role.name)))
+        (Truth::Yes, _) => base(Finding::fail(code, format!("The trust policy of {} denies {service_name}", role.name)))
             .evidence("statements", statement_list(&deny.statements))
             .remediation(format!("Remove or narrow the Deny statement {}. {fix}", names(&deny.statements))),
         (_, Truth::No) => {
             let others = if trusted.is_empty() { "no service".to_string() } else { trusted.join(", ") };
-            let conditional = statements_for_principal(trust, ECS_TASKS);
+            let conditional = statements_for_principal(trust, service_name);
             let title = if conditional {
-                format!("The trust policy of {} lets {ECS_TASKS} assume it only under conditions this task does not meet", role.name)
+                format!("The trust policy of {} lets {service_name} assume it only under conditions this task does not meet", role.name)
             } else {
-                format!("The execution role {} trusts {others}, not {ECS_TASKS}", role.name)
+                format!("The {kind} {} trusts {others}, not {service_name}", role.name)
             };
             base(Finding::fail(code, title)).evidence("task_account", account.clone()).remediation(fix)
         }
         (Truth::Maybe, _) | (_, Truth::Maybe) => base(Finding::unknown(
             code,
-            format!("Whether {ECS_TASKS} may assume {} depends on conditions pulldoctor cannot evaluate", role.name),
+            format!("Whether {service_name} may assume {} depends on conditions pulldoctor cannot evaluate", role.name),
             unresolved_text(deny.statements.iter().chain(&allow.statements)),
         ))
         .evidence("statements", statement_list(&allow.statements)),
-        (Truth::No, Truth::Yes) => base(Finding::pass(code, format!("The execution role {} trusts {ECS_TASKS}", role.name)))
+        (Truth::No, Truth::Yes) => base(Finding::pass(code, format!("The {kind} {} trusts {service_name}", role.name)))
             .evidence("statements", statement_list(&allow.statements)),
     };
     vec![finding]

@@ -99,6 +99,7 @@ pub const READ_ACTIONS: &[&str] = &[
     // Preflight of an EKS node group (CLI): the cluster and the node group.
     "eks:DescribeCluster",
     "eks:DescribeNodegroup",
+    "eks:DescribeFargateProfile",
     "iam:GetRole",
     "iam:SimulatePrincipalPolicy",
     "iam:ListRolePolicies",

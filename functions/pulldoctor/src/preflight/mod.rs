@@ -69,6 +69,8 @@ pub struct Plan {
     pub service: Option<String>,
     /// EKS: the node group whose nodes would pull.
     pub nodegroup: Option<String>,
+    /// EKS: the Fargate profile whose pods would pull.
+    pub fargate_profile: Option<eks::FargateProfilePlan>,
     pub launch_type: Option<String>,
     pub capacity_provider: Option<String>,
     pub platform_version: Option<String>,
@@ -99,6 +101,7 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
         cluster: request.cluster.clone(),
         service: request.service.clone(),
         nodegroup: None,
+        fargate_profile: None,
         launch_type: None,
         capacity_provider: None,
         platform_version: None,
@@ -313,6 +316,19 @@ pub async fn run(clients: &Clients, plan: &Plan) -> (PreflightReport, Vec<Facts>
                 diagnosis.findings.retain(|f| {
                     !matches!(f.code, RootCause::IamExecutionRoleMissing | RootCause::IamExecutionRoleTrust)
                 });
+            }
+            if let Some(profile) = &plan.fargate_profile {
+                // The profile always has a pod execution role (EKS requires one), and the ECS trust
+                // check would look for ecs-tasks.amazonaws.com: judge the EKS principal instead.
+                diagnosis.findings.retain(|f| {
+                    !matches!(f.code, RootCause::IamExecutionRoleMissing | RootCause::IamExecutionRoleTrust)
+                });
+                diagnosis.findings.extend(eks::pod_execution_role_trust(facts, profile));
+            }
+            if plan.nodegroup.is_some() || plan.fargate_profile.is_some() {
+                for f in &mut diagnosis.findings {
+                    eks::eks_wording(f, plan.fargate_profile.is_some());
+                }
             }
             (pair.clone(), diagnosis, facts)
         })

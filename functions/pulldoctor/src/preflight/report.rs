@@ -42,6 +42,9 @@ pub struct PreflightReport {
     /// EKS: the node group checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodegroup: Option<String>,
+    /// EKS: the Fargate profile checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fargate_profile: Option<String>,
     pub task_definition: String,
     pub launch_type: Option<String>,
     pub platform_version: Option<String>,
@@ -160,7 +163,7 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
         .unwrap_or(Verdict::Pass);
     let td = &plan.task_definition;
     let task_definition = match (&td.family, td.revision, &td.arn) {
-        _ if plan.nodegroup.is_some() => plan.task_definition_source.clone(),
+        _ if plan.nodegroup.is_some() || plan.fargate_profile.is_some() => plan.task_definition_source.clone(),
         (Some(f), Some(r), _) => format!("{f}:{r}"),
         (_, _, Some(arn)) => arn.rsplit('/').next().unwrap_or(arn).to_string(),
         (Some(f), None, None) => format!("{f} (not registered: {})", plan.task_definition_source),
@@ -180,6 +183,7 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
         cluster: crate::engine::cluster_name(&plan.cluster).to_string(),
         service: plan.service.clone(),
         nodegroup: plan.nodegroup.clone(),
+        fargate_profile: plan.fargate_profile.as_ref().map(|p| p.name.clone()),
         task_definition,
         launch_type: plan.launch_type.clone().or_else(|| plan.capacity_provider.clone()),
         platform_version: plan.platform_version.clone(),
@@ -199,10 +203,11 @@ impl PreflightReport {
     }
 
     fn subject(&self) -> String {
-        let name = match (&self.service, &self.nodegroup) {
-            (Some(s), _) => s.clone(),
-            (None, Some(n)) => format!("node group {n}"),
-            (None, None) => self.task_definition.clone(),
+        let name = match (&self.service, &self.nodegroup, &self.fargate_profile) {
+            (Some(s), _, _) => s.clone(),
+            (None, Some(n), _) => format!("node group {n}"),
+            (None, None, Some(p)) => format!("Fargate profile {p}"),
+            (None, None, None) => self.task_definition.clone(),
         };
         let place: Vec<&str> = [Some(self.cluster.as_str()), self.region.as_deref()].into_iter().flatten().collect();
         format!("{} ({})", name, place.join(", "))
@@ -222,6 +227,8 @@ pub fn text(r: &PreflightReport) -> String {
     let _ = writeln!(out, "pulldoctor preflight: {}", clean(&r.subject()));
     if r.nodegroup.is_some() {
         let _ = writeln!(out, "Kubelet pulls on the node group's nodes: {}", clean(&r.task_definition));
+    } else if r.fargate_profile.is_some() {
+        let _ = writeln!(out, "Pods on the Fargate profile pull with its pod execution role: {}", clean(&r.task_definition));
     } else {
         let _ = writeln!(
             out,
@@ -236,7 +243,14 @@ pub fn text(r: &PreflightReport) -> String {
     let failing = r.failing_subnets();
     if !failing.is_empty() && failing.len() < r.subnets.len() {
         let names: Vec<String> = failing.iter().map(|s| clean(&s.subnet)).collect();
-        let _ = writeln!(out, "Would fail only in {}: tasks placed there cannot pull, the others can.", names.join(", "));
+        let placed = if r.nodegroup.is_some() {
+            "nodes"
+        } else if r.fargate_profile.is_some() {
+            "pods"
+        } else {
+            "tasks"
+        };
+        let _ = writeln!(out, "Would fail only in {}: {placed} placed there cannot pull, the others can.", names.join(", "));
     }
     let _ = writeln!(out, "\nSubnets:");
     for s in &r.subnets {
@@ -367,6 +381,7 @@ mod tests {
             cluster: "arn:aws:ecs:us-east-1:111122223333:cluster/prod".into(),
             service: Some("web".into()),
             nodegroup: None,
+            fargate_profile: None,
             launch_type: Some("FARGATE".into()),
             capacity_provider: None,
             platform_version: Some("1.4.0".into()),
