@@ -10,12 +10,12 @@ macro_rules! shared {
     ($log:expr, scope: $scope:expr, $action:expr, $not_found:expr, $req:expr, $convert:expr $(,)?) => {{
         let req = $req;
         let key = format!("{} {:?}", $scope, req.as_input());
-        $log.read_shared($action, key, $not_found, req.send(), $convert)
+        $log.read_shared($action, key, $not_found, Box::pin(req.send()), $convert)
     }};
     ($log:expr, $action:expr, $not_found:expr, $req:expr, $convert:expr $(,)?) => {{
         let req = $req;
         let key = format!("{:?}", req.as_input());
-        $log.read_shared($action, key, $not_found, req.send(), $convert)
+        $log.read_shared($action, key, $not_found, Box::pin(req.send()), $convert)
     }};
 }
 
@@ -356,7 +356,8 @@ impl CallLog {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        match self.issue(action, not_found, call).await {
+        // Boxed: SDK futures are large, and debug builds poll them on small stacks.
+        match Box::pin(self.issue(action, not_found, Box::pin(call))).await {
             Ok(output) => convert(output),
             Err(Gap::NotFound(detail)) => Fact::NotFound { detail },
             Err(Gap::Failed(reason)) => Fact::Unreadable { reason },
@@ -396,7 +397,7 @@ impl CallLog {
         };
         let answer = cell
             .get_or_init(|| async {
-                match self.issue(action, not_found, call).await {
+                match Box::pin(self.issue(action, not_found, call)).await {
                     Ok(output) => {
                         let output = Arc::new(output);
                         if let Some(cache) = &self.cache {
