@@ -626,11 +626,7 @@ fn parse_manifest(doc: &Value, media_type: Option<&str>, digest: Option<String>)
 
 async fn read_secret(clients: &Clients, log: &CallLog, id: &str, task_region: Option<&str>) -> Fact<SecretFacts> {
     let region = arn_region(Some(id)).or_else(|| task_region.map(str::to_string));
-    let mut conf = aws_sdk_secretsmanager::config::Builder::from(&clients.config);
-    if let Some(r) = region {
-        conf = conf.region(aws_config::Region::new(r));
-    }
-    let sm = aws_sdk_secretsmanager::Client::from_conf(conf.build());
+    let sm = clients.secretsmanager_in(region);
     read_secret_with(&sm, log, id).await
 }
 

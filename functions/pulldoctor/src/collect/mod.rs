@@ -42,6 +42,7 @@ use aws_sdk_ecs::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::result::SdkError;
 use chrono::Utc;
 
+use aws_error::{ThrottleSpy, THROTTLED};
 pub use aws_error::{read_failure, ReadFailure};
 pub(crate) use cache::WarmCache;
 
@@ -118,14 +119,36 @@ impl Clients {
                     .build(),
             )
             .build();
+        // Each Clients has its own retry partitions (per service): the adaptive rate limiter
+        // and retry quota of one account's clients must not slow down another's.
+        static NEXT_PARTITION: AtomicU32 = AtomicU32::new(0);
+        let partition = NEXT_PARTITION.fetch_add(1, Ordering::Relaxed);
+        let scope = move |service: &str| aws_sdk_ec2::config::retry::RetryPartition::new(format!("pulldoctor-{partition}-{service}"));
         Clients {
-            ecs: aws_sdk_ecs::Client::new(&config),
-            ecr: aws_sdk_ecr::Client::new(&config),
-            ec2: aws_sdk_ec2::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::from_conf(
+                aws_sdk_ecs::config::Builder::from(&config).interceptor(ThrottleSpy).retry_partition(scope("ecs")).build(),
+            ),
+            ecr: aws_sdk_ecr::Client::from_conf(
+                aws_sdk_ecr::config::Builder::from(&config).interceptor(ThrottleSpy).retry_partition(scope("ecr")).build(),
+            ),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&config).interceptor(ThrottleSpy).retry_partition(scope("ec2")).build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&config).interceptor(ThrottleSpy).retry_partition(scope("iam")).build(),
+            ),
             config,
             cache: None,
         }
+    }
+
+    /// A Secrets Manager client in `region` (or the home region) with the same limits.
+    pub(crate) fn secretsmanager_in(&self, region: Option<String>) -> aws_sdk_secretsmanager::Client {
+        let mut conf = aws_sdk_secretsmanager::config::Builder::from(&self.config).interceptor(ThrottleSpy);
+        if let Some(r) = region {
+            conf = conf.region(aws_config::Region::new(r));
+        }
+        aws_sdk_secretsmanager::Client::from_conf(conf.build())
     }
 
     /// Keep successful reads of shared, slowly changing resources (task definition, image,
@@ -160,6 +183,7 @@ impl Clients {
         }
         let conf = aws_sdk_ecr::config::Builder::from(&self.config)
             .region(aws_config::Region::new(region.to_string()))
+            .interceptor(ThrottleSpy)
             .build();
         aws_sdk_ecr::Client::from_conf(conf)
     }
@@ -312,6 +336,8 @@ impl CallLog {
             return Err(Gap::Failed(format!("Deadline: {action} was not read (the diagnosis deadline had passed)")));
         }
         self.calls.fetch_add(1, Ordering::Relaxed);
+        let throttled = Arc::new(AtomicBool::new(false));
+        let call = THROTTLED.scope(throttled.clone(), call);
         let answered = match self.deadline {
             Some(deadline) => tokio::time::timeout_at(deadline, call).await.ok(),
             None => Some(call.await),
@@ -330,6 +356,11 @@ impl CallLog {
                 ReadFailure::NotFound(detail) => {
                     self.record(action, start, "not_found");
                     Err(Gap::NotFound(detail))
+                }
+                // Throttled, then out of time while the adaptive retry waited: say so.
+                ReadFailure::Failed(reason) if reason.starts_with("Timeout") && throttled.load(Ordering::Relaxed) => {
+                    self.record(action, start, "failed");
+                    Err(Gap::Failed(format!("Throttled: {action} (AWS throttled it and the retries did not get through in time)")))
                 }
                 ReadFailure::Failed(reason) => {
                     self.record(action, start, "failed");
