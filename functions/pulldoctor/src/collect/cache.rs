@@ -4,8 +4,8 @@
 //! questions about the same task definition, image, VPC, roles and policies. A Lambda container
 //! that stays warm answers them from here for about a minute, so the storm costs about two reads
 //! per event (the task and its ENI, which differ per task). Bounded: at most `capacity` entries,
-//! the oldest evicted first. Only successful answers are kept (a throttled or denied read is
-//! asked again), and keys include every request parameter.
+//! the oldest evicted first. Kept: answers, "does not exist", and "access denied"; a throttled,
+//! failed (5xx) or timed-out read is asked again. Keys include every request parameter.
 
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};

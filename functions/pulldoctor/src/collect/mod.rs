@@ -154,7 +154,7 @@ impl Clients {
     /// Keep successful reads of shared, slowly changing resources (task definition, image,
     /// VPC, subnet, route tables, endpoints, security groups, roles, policies) for `ttl`, at most
     /// `capacity` entries: a storm of failures of one service then costs about two reads per
-    /// event (its task and its ENI). Failed reads are never kept; secret values are never read
+    /// event (its task and its ENI). Throttled, failed (5xx) and timed-out reads are never kept; secret values are never read
     /// through the cache.
     pub fn with_warm_cache(mut self, ttl: Duration, capacity: usize) -> Clients {
         self.cache = Some(Arc::new(WarmCache::new(ttl, capacity)));
@@ -271,6 +271,12 @@ pub fn dependent_rounds(records: &[CallRecord]) -> u32 {
 enum Gap {
     NotFound(String),
     Failed(String),
+}
+
+/// Answers without output that the warm cache keeps: "does not exist" and "access denied".
+enum CachedGap {
+    NotFound(String),
+    Denied(String),
 }
 
 type Shared<O> = tokio::sync::OnceCell<Result<Arc<O>, (bool, String)>>;
@@ -412,10 +418,20 @@ impl CallLog {
         R: std::fmt::Debug,
     {
         let key = format!("{action} {key}");
-        if let Some(output) = self.cache.as_ref().and_then(|c| c.get::<O>(&key)) {
-            self.cached.fetch_add(1, Ordering::Relaxed);
-            self.record(action, Instant::now(), "cached");
-            return convert(&output);
+        if let Some(cache) = &self.cache {
+            if let Some(output) = cache.get::<O>(&key) {
+                self.cached.fetch_add(1, Ordering::Relaxed);
+                self.record(action, Instant::now(), "cached");
+                return convert(&output);
+            }
+            if let Some(gap) = cache.get::<CachedGap>(&key) {
+                self.cached.fetch_add(1, Ordering::Relaxed);
+                self.record(action, Instant::now(), "cached");
+                return match &*gap {
+                    CachedGap::NotFound(detail) => Fact::NotFound { detail: detail.clone() },
+                    CachedGap::Denied(reason) => Fact::Unreadable { reason: reason.clone() },
+                };
+            }
         }
         let cell: Arc<Shared<O>> = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
@@ -436,8 +452,19 @@ impl CallLog {
                         }
                         Ok(output)
                     }
-                    Err(Gap::NotFound(detail)) => Err((true, detail)),
-                    Err(Gap::Failed(reason)) => Err((false, reason)),
+                    Err(Gap::NotFound(detail)) => {
+                        if let Some(cache) = &self.cache {
+                            cache.put(key.clone(), Arc::new(CachedGap::NotFound(detail.clone())));
+                        }
+                        Err((true, detail))
+                    }
+                    Err(Gap::Failed(reason)) => {
+                        // A denial will still be one in a minute; throttling, 5xx and timeouts may not.
+                        if let (Some(cache), true) = (&self.cache, reason.starts_with("AccessDenied:")) {
+                            cache.put(key.clone(), Arc::new(CachedGap::Denied(reason.clone())));
+                        }
+                        Err((false, reason))
+                    }
                 }
             })
             .await;
