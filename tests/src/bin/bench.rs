@@ -8,8 +8,9 @@
 //! how many dependent rounds of calls the collector makes. Reported:
 //!
 //! * wall time per diagnosis (median of 5, fresh clients each), AWS calls, dependent rounds
-//!   (longest chain of calls each started after the previous answered), and wall ÷ latency
-//!   (ideal: the number of rounds);
+//!   (longest chain of calls each started after the previous answered), wall ÷ latency, and
+//!   the same wall without added latency, so that (wall − it) ÷ latency shows how many times
+//!   the latency was paid (ideal: the number of rounds);
 //! * a storm: 100 events of the same service (each its own task, its ENI already deleted),
 //!   diagnosed one after another by one warm container (`Clients::for_lambda`): calls per event;
 //! * cold start of the `pulldoctor-lambda` binary: process start to its first request to the
@@ -202,6 +203,16 @@ async fn main() {
     }
     let run = last.unwrap();
     let wall = median(walls);
+    // The same with no added latency: what moto, the proxy and this machine cost by themselves.
+    proxy.set_latency(Duration::ZERO);
+    let mut walls0 = vec![];
+    for _ in 0..5 {
+        let started = Instant::now();
+        engine::diagnose_with(&Clients::new(&config), &failure, Default::default()).await;
+        walls0.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let wall0 = median(walls0);
+    proxy.set_latency(latency);
     let lat_ms = latency.as_secs_f64() * 1000.0;
 
     // Storm: 100 events of service web, each its own task (ENI gone), one warm container.
@@ -220,7 +231,10 @@ async fn main() {
 
     // Cold start of the Lambda binary built next to this one, then one real invocation.
     let exe = std::env::current_exe().unwrap();
-    let lambda_bin = exe.parent().unwrap().join("pulldoctor-lambda");
+    // PULLDOCTOR_BENCH_LAMBDA_BIN: measure another build (e.g. the release binary from a debug bench).
+    let lambda_bin = std::env::var_os("PULLDOCTOR_BENCH_LAMBDA_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| exe.parent().unwrap().join("pulldoctor-lambda"));
     let mut colds = vec![];
     let mut invoked = None;
     if lambda_bin.exists() {
@@ -233,13 +247,15 @@ async fn main() {
         invoked = run_lambda(&lambda_bin, Some(event), &proxy.url());
     }
 
-    println!("pulldoctor bench ({profile} build, {lat_ms:.0} ms added per AWS request, moto 5.2.1)");
+    println!("pulldoctor bench ({profile} build, {lat_ms:.0} ms added per AWS request, moto 5.2.1; Lambda binary {})", lambda_bin.display());
     println!("| what | number |");
     println!("|---|---|");
     println!("| wall time per diagnosis (median of 5) | {wall:.0} ms |");
     println!("| AWS calls per diagnosis | {} |", run.stats.calls);
     println!("| dependent rounds | {} |", run.stats.rounds);
     println!("| wall ÷ per-call latency | {:.1} |", wall / lat_ms);
+    println!("| wall with no added latency (moto, proxy, this machine) | {wall0:.0} ms |");
+    println!("| (wall − that) ÷ latency: rounds the latency was paid for | {:.1} |", (wall - wall0) / lat_ms);
     println!("| root cause | {} |", run.diagnosis.root_cause.code.code());
     println!(
         "| storm: 100 events of one service, one warm container | {:.2} calls per event ({storm_calls} calls, {:.1} s, root causes {:?}) |",
