@@ -60,12 +60,14 @@ struct Demo {
     proxy: FaultProxy,
     failure: PullFailure,
     event: serde_json::Value,
+    /// Another task of service `web` that failed the same way (its ENI already gone).
+    next_event: serde_json::Value,
 }
 
 async fn demo() -> Demo {
     let world = World::new().await;
     let net = world.network().await;
-    world.cluster("prod").await;
+    let cluster = world.cluster("prod").await;
     let role = world.execution_role("ecsTaskExecutionRole").await;
     let repo = world.repository("team/web").await;
     world.push_image(&repo, "v1", "web-v1").await;
@@ -86,8 +88,10 @@ async fn demo() -> Demo {
     let message = messages::io_timeout(&image, &world.registry(), &repo.name, "v1");
     let event = TaskEvent::pull_failure(&world, &task, "web", &image, &message).to_value();
     let Intake::PullFailure(failure) = intake(&event) else { panic!("the demo event is a pull failure") };
+    let other = world.unknown_task(&cluster, &td, &net, "service:web");
+    let next_event = TaskEvent::pull_failure(&world, &other, "web", &image, &message).to_value();
     let proxy = FaultProxy::start(world.moto.url());
-    Demo { world, proxy, failure: *failure, event }
+    Demo { world, proxy, failure: *failure, event, next_event }
 }
 
 impl Demo {
@@ -305,4 +309,38 @@ async fn handler_publishes_despite_denied_reads_and_fails_when_publishing_fails(
     demo.proxy.fault("sns:Publish", Fault::ServerError);
     let err = demo.world.invoke(&app, event).await.expect_err("an unpublished diagnosis must be retried");
     assert!(err.to_string().contains("could not be published"), "{err}");
+}
+
+/// A storm in one warm container: the second failure of the same service is answered from the
+/// warm cache except for what is its own (its task and its ENI), with the same diagnosis; a
+/// throttled read is not kept, so it is asked again next time.
+#[tokio::test]
+async fn warm_cache_storm_reads_only_the_new_task() {
+    let demo = demo().await;
+    let config = demo.world.config.to_builder().endpoint_url(demo.proxy.url()).build();
+    // moto answers SimulatePrincipalPolicy with a 500 (not implemented), which is never cached;
+    // deny it instead, as an account that does not grant it would (a denial is cached).
+    demo.proxy.fault("iam:SimulatePrincipalPolicy", Fault::AccessDenied);
+    let clients = Clients::with_limits(&config, LIMITS).with_warm_cache(Duration::from_secs(60), 512);
+    let first = engine::diagnose_with(&clients, &demo.failure, Default::default()).await;
+    let Intake::PullFailure(next) = intake(&demo.next_event) else { panic!() };
+    demo.proxy.take();
+    let second = engine::diagnose_with(&clients, &next, Default::default()).await;
+    let asked: BTreeSet<String> = demo.proxy.take().into_iter().map(|s| s.action).collect();
+    assert_eq!(asked, ["ec2:DescribeNetworkInterfaces", "ecs:DescribeTasks"].map(String::from).into(), "{:#?}", second.stats.records);
+    assert_eq!(second.stats.calls, 2);
+    assert!(second.stats.cached >= 15, "{:?}", second.stats.cached);
+    assert_eq!(second.diagnosis.root_cause.code, first.diagnosis.root_cause.code);
+
+    // A throttled answer is not cached: with a fresh cache, throttle DescribeVpcs once, then not.
+    let clients = Clients::with_limits(&config, LIMITS).with_warm_cache(Duration::from_secs(60), 512);
+    demo.proxy.clear_faults();
+    demo.proxy.fault("ec2:DescribeVpcs", Fault::Throttled);
+    let throttled = engine::diagnose_with(&clients, &demo.failure, Default::default()).await;
+    assert!(serde_json::to_string(&throttled.facts).unwrap().contains("Throttled: ec2:DescribeVpcs"));
+    demo.proxy.clear_faults();
+    demo.proxy.take();
+    let again = engine::diagnose_with(&clients, &next, Default::default()).await;
+    assert!(demo.proxy.take().iter().any(|s| s.action == "ec2:DescribeVpcs"), "the throttled read is asked again");
+    assert!(again.facts.network.vpc.value().is_some());
 }
