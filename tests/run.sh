@@ -6,6 +6,9 @@
 #   bash tests/run.sh --demo     install moto if missing, then run the end-to-end demo
 #                                (tests/src/bin/demo.rs: a broken moto account, one event,
 #                                the real handler, the SNS message it delivered)
+#   bash tests/run.sh --bench    install moto if missing, build release, run the benchmark
+#                                (tests/src/bin/bench.rs: wall time, calls, rounds, storm,
+#                                cold start, peak RSS against moto behind a 50 ms proxy)
 #
 # Needs cargo and Python 3.11 with pip. It installs the pinned Python tools it lacks:
 #   - moto[server] into the Python that runs it (the Rust test harness starts `moto_server`
@@ -98,8 +101,12 @@ if [[ "${1:-}" == "--setup" ]]; then
 elif [[ "${1:-}" == "--demo" ]]; then
     ensure_moto >&2 || exit 1
     exec cargo run --quiet -p pulldoctor-tests --bin demo
+elif [[ "${1:-}" == "--bench" ]]; then
+    ensure_moto >&2 || exit 1
+    cargo build --quiet --release -p pulldoctor --bin pulldoctor-lambda || exit 1
+    exec cargo run --quiet --release -p pulldoctor-tests --bin bench
 elif [[ $# -gt 0 ]]; then
-    echo "usage: bash tests/run.sh [--setup | --demo]" >&2
+    echo "usage: bash tests/run.sh [--setup | --demo | --bench]" >&2
     exit 2
 fi
 

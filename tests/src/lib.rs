@@ -42,6 +42,8 @@ use aws_credential_types::Credentials;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+pub mod proxy;
+
 /// The account moto uses by default.
 pub const ACCOUNT_ID: &str = "123456789012";
 /// The region every world is built in (the fixtures use it too).

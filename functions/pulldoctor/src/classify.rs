@@ -69,6 +69,7 @@ pub struct Classification {
 ///
 /// Never panics; any input yields a classification (possibly `Unknown` with generic hints).
 pub fn classify(message: &str) -> Classification {
+    let message = &*bounded(message);
     // Collapse whitespace so wrapped or multi-line reasons match like single-line ones.
     let text = message.split_whitespace().collect::<Vec<_>>().join(" ");
     // ECS cuts long reasons (255 characters): a token touching the end of such a message may be
@@ -91,6 +92,26 @@ pub fn classify(message: &str) -> Classification {
         phase,
         hints,
     }
+}
+
+/// Longest message classified as is. ECS reasons are at most about a kilobyte; a longer input
+/// (a replayed or forged event) keeps its first and last [`MAX_MESSAGE`]/2 bytes, where the error
+/// chain and the innermost cause are, so classification time stays bounded.
+pub const MAX_MESSAGE: usize = 16 * 1024;
+
+fn bounded(message: &str) -> std::borrow::Cow<'_, str> {
+    if message.len() <= MAX_MESSAGE {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    let mut head = MAX_MESSAGE / 2;
+    while !message.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = message.len() - MAX_MESSAGE / 2;
+    while !message.is_char_boundary(tail) {
+        tail += 1;
+    }
+    std::borrow::Cow::Owned(format!("{} … {}", &message[..head], &message[tail..]))
 }
 
 macro_rules! regex {

@@ -1,6 +1,6 @@
 //! The engine: collect → checks → rank for one failure. The CLI and the Lambda both call this.
 
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::checks;
 use crate::collect::{self, Clients};
@@ -16,6 +16,49 @@ pub async fn diagnose(clients: &Clients, failure: &PullFailure) -> (Facts, Diagn
     let mut diagnosis = judge(&facts);
     diagnosis.duration_ms = started.elapsed().as_millis() as u64;
     (facts, diagnosis)
+}
+
+/// Diagnose one failure, giving up reads still unanswered at `deadline`: the diagnosis then
+/// says what it has, and the checks whose facts were cut short are `unknown` ("Deadline: …").
+/// The Lambda passes a deadline well inside its own timeout, keeping time to publish.
+pub async fn diagnose_within(clients: &Clients, failure: &PullFailure, deadline: Instant) -> (Facts, Diagnosis) {
+    let run = diagnose_with(clients, failure, collect::Options { deadline: Some(deadline.into()) }).await;
+    (run.facts, run.diagnosis)
+}
+
+/// How long a diagnosis may read at most, whatever the Lambda timeout.
+pub const READ_BUDGET: Duration = Duration::from_secs(20);
+/// Time kept after the reads to judge, publish and log before the Lambda is cut off.
+pub const PUBLISH_RESERVE: Duration = Duration::from_secs(10);
+
+/// The read deadline inside a Lambda invocation whose own deadline is `lambda_deadline_ms`
+/// (milliseconds since the Unix epoch, as the Runtime API gives it): [`READ_BUDGET`] from now,
+/// or earlier so that [`PUBLISH_RESERVE`] remains. `0` (no deadline known, as in a test
+/// context) gives the full budget.
+pub fn deadline_for(lambda_deadline_ms: u64) -> Instant {
+    if lambda_deadline_ms == 0 {
+        return Instant::now() + READ_BUDGET;
+    }
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let left = Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms));
+    Instant::now() + READ_BUDGET.min(left.saturating_sub(PUBLISH_RESERVE))
+}
+
+/// One diagnosis with what its reads cost (calls, dependent rounds, each call's timing).
+#[derive(Debug)]
+pub struct Run {
+    pub facts: Facts,
+    pub diagnosis: Diagnosis,
+    pub stats: collect::CallStats,
+}
+
+/// [`diagnose`] with collection options, returning the call statistics too.
+pub async fn diagnose_with(clients: &Clients, failure: &PullFailure, options: collect::Options) -> Run {
+    let started = Instant::now();
+    let (facts, stats) = collect::collect_with(clients, failure, &collect::Supplied::default(), options).await;
+    let mut diagnosis = judge(&facts);
+    diagnosis.duration_ms = started.elapsed().as_millis() as u64;
+    Run { facts, diagnosis, stats }
 }
 
 /// Judge a Facts snapshot: pure, so a saved snapshot can be re-judged offline.

@@ -66,7 +66,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, lambd
         Intake::PullFailure(failure) => failure,
     };
 
-    let (_, diagnosis) = engine::diagnose(&app.clients, &failure).await;
+    let (_, diagnosis) = engine::diagnose_within(&app.clients, &failure, engine::deadline_for(event.context.deadline)).await;
     let delivery = match &app.topic_arn {
         Some(topic) => notify::publish_sns(&app.sns, topic, &diagnosis).await,
         None => Delivery::NotConfigured,

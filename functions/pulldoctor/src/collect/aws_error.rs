@@ -18,7 +18,7 @@ const ACCESS_DENIED: &[&str] = &[
     "AuthFailure",
     "ClientException:AccessDenied",
 ];
-const THROTTLED: &[&str] = &[
+const THROTTLED_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
     "RequestLimitExceeded",
@@ -45,7 +45,7 @@ where
             if ACCESS_DENIED.contains(&code) || message.contains("not authorized to perform") {
                 return ReadFailure::Failed(access_denied(action));
             }
-            if THROTTLED.contains(&code) {
+            if THROTTLED_CODES.contains(&code) {
                 return ReadFailure::Failed(format!("Throttled: {action} (retries exhausted)"));
             }
             ReadFailure::Failed(format!("{}: {action}", join(code, message)))
@@ -80,5 +80,44 @@ fn join(code: &str, message: &str) -> String {
         code.to_string()
     } else {
         format!("{code} ({message})")
+    }
+}
+
+tokio::task_local! {
+    /// Set by [`ThrottleSpy`] when an attempt of the read running in this scope was throttled.
+    pub(crate) static THROTTLED: std::sync::Arc<std::sync::atomic::AtomicBool>;
+}
+
+/// Notes throttled attempts. The adaptive retry mode answers throttling by waiting before the
+/// next attempt; when that wait runs past the time budget the SDK reports a timeout, and the
+/// reason would wrongly say the service did not answer. [`CallLog`](super::CallLog) reads the
+/// note to say "Throttled" instead.
+#[derive(Debug)]
+pub(crate) struct ThrottleSpy;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for ThrottleSpy {
+    fn name(&self) -> &'static str {
+        "pulldoctor-throttle-spy"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let Some(response) = context.response() else { return Ok(()) };
+        let status = response.status().as_u16();
+        let throttled = status == 429
+            || (status >= 400
+                && (response.headers().get("x-amzn-errortype").is_some_and(|t| THROTTLED_CODES.iter().any(|c| t.starts_with(c)))
+                    || response.body().bytes().is_some_and(|b| {
+                        let text = String::from_utf8_lossy(b);
+                        THROTTLED_CODES.iter().any(|c| text.contains(&format!(">{c}<")) || text.contains(&format!("\"{c}\"")))
+                    })));
+        if throttled {
+            let _ = THROTTLED.try_with(|flag| flag.store(true, std::sync::atomic::Ordering::Relaxed));
+        }
+        Ok(())
     }
 }

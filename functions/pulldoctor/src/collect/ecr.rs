@@ -26,10 +26,10 @@ pub(super) async fn read_image(
     };
     let ecr = clients.ecr_in(region);
     let repository = async {
-        log.read(
+        shared!(log, scope: region,
             "ecr:DescribeRepositories",
             &[REPOSITORY_NOT_FOUND],
-            ecr.describe_repositories().registry_id(account).repository_names(&image.repository).send(),
+            ecr.describe_repositories().registry_id(account).repository_names(&image.repository),
             |out| match out.repositories().first() {
                 Some(r) => Fact::found(RepositoryFacts {
                     name: r.repository_name().unwrap_or(&image.repository).to_string(),
@@ -49,14 +49,14 @@ pub(super) async fn read_image(
             let Some(id) = id else {
                 return Fact::NotCollected { reason: "the reference has no such part".into() };
             };
-            log.read(
+            shared!(log, scope: region,
                 "ecr:DescribeImages",
                 &[IMAGE_NOT_FOUND, REPOSITORY_NOT_FOUND],
                 ecr.describe_images()
                     .registry_id(account)
                     .repository_name(&image.repository)
                     .image_ids(id)
-                    .send(),
+                    ,
                 |out| match out.image_details().first() {
                     Some(d) => Fact::found(image_facts(d)),
                     None => Fact::NotFound { detail: "image not returned".into() },

@@ -118,10 +118,10 @@ pub(super) async fn read_task_definition(
     let Some(arn) = arn else {
         return Fact::NotCollected { reason: "the event names no task definition".into() };
     };
-    log.read(
+    shared!(log,
         "ecs:DescribeTaskDefinition",
         &[],
-        clients.ecs.describe_task_definition().task_definition(arn).send(),
+        clients.ecs.describe_task_definition().task_definition(arn),
         |out| match out.task_definition() {
             Some(td) => Fact::found(task_definition_facts(td)),
             None => Fact::NotFound { detail: "task definition not returned".into() },

@@ -44,7 +44,7 @@ const NO_SUCH_ENTITY: &[&str] = &["NoSuchEntity", "NoSuchEntityException"];
 
 /// `supplied_instance_role`: see [`super::Supplied::instance_role_arn`].
 pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, supplied_instance_role: Option<&str>) -> IdentityFacts {
-    let iam = aws_sdk_iam::Client::new(&clients.config);
+    let iam = clients.iam.clone();
     let td = facts.task_definition.value();
     let image = facts.failure.image_ref.as_ref();
     let ecr = image.and_then(|i| i.ecr().map(|(account, region)| (i, account.to_string(), region.to_string())));
@@ -89,10 +89,10 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
         let Some((image, account, region)) = &ecr else {
             return Fact::NotCollected { reason: "not a private ECR image".into() };
         };
-        log.read(
+        shared!(log, scope: region,
             "ecr:GetRepositoryPolicy",
             &["RepositoryPolicyNotFoundException", "RepositoryNotFoundException"],
-            clients.ecr_in(region).get_repository_policy().registry_id(account).repository_name(&image.repository).send(),
+            clients.ecr_in(region).get_repository_policy().registry_id(account).repository_name(&image.repository),
             |out| parsed(out.policy_text(), "repository policy"),
         )
         .await
@@ -104,10 +104,10 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
         if !image_missing {
             return Fact::NotCollected { reason: "the image exists".into() };
         }
-        log.read(
+        shared!(log, scope: region,
             "ecr:GetLifecyclePolicy",
             &["LifecyclePolicyNotFoundException", "RepositoryNotFoundException"],
-            clients.ecr_in(region).get_lifecycle_policy().registry_id(account).repository_name(&image.repository).send(),
+            clients.ecr_in(region).get_lifecycle_policy().registry_id(account).repository_name(&image.repository),
             |out| parsed(out.lifecycle_policy_text(), "lifecycle policy"),
         )
         .await
@@ -128,7 +128,7 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
             _ => return Fact::NotCollected { reason: "the image was not found".into() },
         };
         let ecr_client = clients.ecr_in(region);
-        let mut manifest = batch_get_manifest(&ecr_client, log, account, &image.repository, id).await;
+        let mut manifest = batch_get_manifest(&ecr_client, log, region, account, &image.repository, id).await;
         // Disk failures need the layer sizes of the platform the task pulls, inside the index.
         if category == Category::DiskSpace {
             if let Fact::Found { value } = &mut manifest {
@@ -141,7 +141,7 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
                 if let Some(digest) = child {
                     let id = ImageIdentifier::builder().image_digest(digest).build();
                     if let Fact::Found { value: child } =
-                        batch_get_manifest(&ecr_client, log, account, &image.repository, id).await
+                        batch_get_manifest(&ecr_client, log, region, account, &image.repository, id).await
                     {
                         value.facts.layers_bytes = child.facts.layers_bytes;
                     }
@@ -156,7 +156,22 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
             None => Fact::NotCollected { reason: "the container uses no private registry credentials".into() },
         }
     };
-    let (mut execution_role, (container_instance, mut instance_role), repository_policy, lifecycle_policy, manifest, registry_secret) =
+    // The execution role's simulation needs only its ARN, which the task definition names: it
+    // runs beside GetRole instead of after it (one dependent round less). Its answer is used
+    // only if GetRole then finds the role.
+    let early_pull_simulation = async {
+        let (Some(arn), Some((image, account, region))) = (&execution_role_arn, &ecr) else { return None };
+        if !arn.starts_with("arn:") {
+            return None;
+        }
+        let repository_arn = facts
+            .repository
+            .value()
+            .and_then(|r| r.arn.clone())
+            .unwrap_or_else(|| repository_arn(arn, region, account, &image.repository));
+        Some(simulate_pull(&iam, log, arn, &repository_arn).await)
+    };
+    let (mut execution_role, (container_instance, mut instance_role), repository_policy, lifecycle_policy, manifest, registry_secret, early_pull_simulation) =
         // Boxed: these futures are large, and tokio worker threads have small stacks.
         tokio::join!(
             Box::pin(execution_role),
@@ -164,7 +179,8 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
             Box::pin(repository_policy),
             Box::pin(lifecycle_policy),
             Box::pin(manifest),
-            Box::pin(secret)
+            Box::pin(secret),
+            Box::pin(early_pull_simulation)
         );
 
     // Round 2: who pulls, may they, and may the execution role read the secret.
@@ -183,6 +199,9 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
         let Some(role) = role.value() else {
             return Fact::NotCollected { reason: format!("the pulling role could not be read: {}", role.gap().unwrap_or_default()) };
         };
+        if let (Some(early), true) = (early_pull_simulation, execution_role_arn.as_deref() == Some(role.arn.as_str())) {
+            return early;
+        }
         let repository_arn = facts
             .repository
             .value()
@@ -200,9 +219,9 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
         let Some(secret_arn) = &secret.arn else {
             return Fact::NotCollected { reason: "the secret ARN is not known".into() };
         };
-        let mut requests = vec![(vec!["secretsmanager:GetSecretValue"], secret_arn.clone())];
+        let mut requests = vec![(vec!["secretsmanager:GetSecretValue"], vec![secret_arn.clone()])];
         if let Some(key) = secret.kms_key_id.as_deref().and_then(|k| kms_key_arn(k, secret_arn)) {
-            requests.push((vec!["kms:Decrypt"], key));
+            requests.push((vec!["kms:Decrypt"], vec![key]));
         }
         simulate(&iam, log, &role.arn, &requests).await
     };
@@ -272,7 +291,7 @@ fn role_name_from_arn(arn: &str) -> &str {
 }
 
 async fn get_role(iam: &aws_sdk_iam::Client, log: &CallLog, arn: &str) -> Fact<RoleFacts> {
-    log.read("iam:GetRole", NO_SUCH_ENTITY, iam.get_role().role_name(role_name_from_arn(arn)).send(), |out| {
+    shared!(log,"iam:GetRole", NO_SUCH_ENTITY, iam.get_role().role_name(role_name_from_arn(arn)), |out| {
         match out.role() {
             Some(role) => Fact::found(role_facts(role)),
             None => Fact::NotFound { detail: "role not returned".into() },
@@ -306,11 +325,10 @@ async fn read_instance_chain(
     container_instance: &str,
     need_role: bool,
 ) -> (Fact<ContainerInstanceFacts>, Fact<RoleFacts>) {
-    let mut ci = log
-        .read(
+    let mut ci = shared!(log,
             "ecs:DescribeContainerInstances",
             &[],
-            clients.ecs.describe_container_instances().cluster(cluster).container_instances(container_instance).send(),
+            clients.ecs.describe_container_instances().cluster(cluster).container_instances(container_instance),
             |out| match out.container_instances().first() {
                 Some(c) => {
                     let attribute = |name: &str| {
@@ -337,12 +355,11 @@ async fn read_instance_chain(
         let why = format!("the container instance could not be read: {}", ci.gap().unwrap_or("no EC2 instance id"));
         return (ci, Fact::NotCollected { reason: why });
     };
-    let ec2 = aws_sdk_ec2::Client::new(&clients.config);
-    let profile: Fact<Option<String>> = log
-        .read(
+    let ec2 = clients.ec2.clone();
+    let profile: Fact<Option<String>> = shared!(log,
             "ec2:DescribeInstances",
             &["InvalidInstanceID.NotFound"],
-            ec2.describe_instances().instance_ids(&instance_id).send(),
+            ec2.describe_instances().instance_ids(&instance_id),
             |out| {
                 let instance = out.reservations().iter().flat_map(|r| r.instances()).next();
                 match instance {
@@ -365,11 +382,10 @@ async fn read_instance_chain(
     if let Fact::Found { value } = &mut ci {
         value.instance_profile_arn = Some(profile_arn.clone());
     }
-    let role = log
-        .read(
+    let role = shared!(log,
             "iam:GetInstanceProfile",
             NO_SUCH_ENTITY,
-            iam.get_instance_profile().instance_profile_name(role_name_from_arn(&profile_arn)).send(),
+            iam.get_instance_profile().instance_profile_name(role_name_from_arn(&profile_arn)),
             |out| match out.instance_profile().and_then(|p| p.roles().first()) {
                 Some(role) => Fact::found(role_facts(role)),
                 None => Fact::NotFound { detail: format!("instance profile {profile_arn} has no role") },
@@ -379,9 +395,19 @@ async fn read_instance_chain(
     (ci, role)
 }
 
+/// One simulation call: IAM evaluates every action against every listed resource, so asking
+/// for the four actions on `*` and on the repository and keeping the pairs that matter (the
+/// token on `*`, the pull actions on the repository) answers both questions at once.
 async fn simulate_pull(iam: &aws_sdk_iam::Client, log: &CallLog, role_arn: &str, repository_arn: &str) -> Fact<Vec<SimulationResult>> {
-    let requests = vec![(vec![TOKEN_ACTION], "*".to_string()), (PULL_ACTIONS.to_vec(), repository_arn.to_string())];
-    simulate(iam, log, role_arn, &requests).await
+    let mut actions = vec![TOKEN_ACTION];
+    actions.extend(PULL_ACTIONS);
+    let requests = vec![(actions, vec!["*".to_string(), repository_arn.to_string()])];
+    simulate(iam, log, role_arn, &requests).await.map(|results| {
+        results
+            .into_iter()
+            .filter(|r| if r.action == TOKEN_ACTION { r.resource == "*" } else { r.resource != "*" })
+            .collect()
+    })
 }
 
 /// `iam:SimulatePrincipalPolicy` for each (actions, resource) pair, concurrently. Any failure
@@ -390,22 +416,22 @@ pub(crate) async fn simulate(
     iam: &aws_sdk_iam::Client,
     log: &CallLog,
     role_arn: &str,
-    requests: &[(Vec<&str>, String)],
+    requests: &[(Vec<&str>, Vec<String>)],
 ) -> Fact<Vec<SimulationResult>> {
-    let calls = requests.iter().map(|(actions, resource)| {
+    let calls = requests.iter().map(|(actions, resources)| {
         let call = iam
             .simulate_principal_policy()
             .policy_source_arn(role_arn)
             .set_action_names(Some(actions.iter().map(|a| a.to_string()).collect()))
-            .resource_arns(resource)
-            .send();
-        log.read("iam:SimulatePrincipalPolicy", NO_SUCH_ENTITY, call, move |out| {
+            .set_resource_arns(Some(resources.clone()));
+        let resource = resources.first().cloned().unwrap_or_default();
+        shared!(log, "iam:SimulatePrincipalPolicy", NO_SUCH_ENTITY, call, move |out| {
             Fact::found(
                 out.evaluation_results()
                     .iter()
                     .map(|r| SimulationResult {
                         action: r.eval_action_name().to_string(),
-                        resource: r.eval_resource_name().unwrap_or(resource).to_string(),
+                        resource: r.eval_resource_name().unwrap_or(&resource).to_string(),
                         decision: match r.eval_decision() {
                             PolicyEvaluationDecisionType::Allowed => "allowed".to_string(),
                             PolicyEvaluationDecisionType::ExplicitDeny => "explicitDeny".to_string(),
@@ -440,8 +466,7 @@ pub(crate) async fn simulate(
 async fn read_policies(iam: &aws_sdk_iam::Client, log: &CallLog, role: &mut RoleFacts) {
     let name = role.name.clone();
     let inline = async {
-        let names = log
-            .read("iam:ListRolePolicies", NO_SUCH_ENTITY, iam.list_role_policies().role_name(&name).send(), |out| {
+        let names = shared!(log,"iam:ListRolePolicies", NO_SUCH_ENTITY, iam.list_role_policies().role_name(&name), |out| {
                 Fact::found(out.policy_names().to_vec())
             })
             .await;
@@ -449,11 +474,10 @@ async fn read_policies(iam: &aws_sdk_iam::Client, log: &CallLog, role: &mut Role
         let docs = names.iter().map(|policy| {
             let name = &name;
             async move {
-                let document = log
-                    .read(
+                let document = shared!(log,
                         "iam:GetRolePolicy",
                         NO_SUCH_ENTITY,
-                        iam.get_role_policy().role_name(name).policy_name(policy).send(),
+                        iam.get_role_policy().role_name(name).policy_name(policy),
                         |out| parsed(Some(out.policy_document()), "inline policy"),
                     )
                     .await;
@@ -463,11 +487,10 @@ async fn read_policies(iam: &aws_sdk_iam::Client, log: &CallLog, role: &mut Role
         Fact::found(futures_util::future::join_all(docs).await)
     };
     let managed = async {
-        let attached = log
-            .read(
+        let attached = shared!(log,
                 "iam:ListAttachedRolePolicies",
                 NO_SUCH_ENTITY,
-                iam.list_attached_role_policies().role_name(&name).send(),
+                iam.list_attached_role_policies().role_name(&name),
                 |out| {
                     Fact::found(
                         out.attached_policies()
@@ -503,8 +526,7 @@ async fn read_policies(iam: &aws_sdk_iam::Client, log: &CallLog, role: &mut Role
 }
 
 async fn managed_policy(iam: &aws_sdk_iam::Client, log: &CallLog, kind: PolicyKind, name: &str, arn: &str) -> PolicyFacts {
-    let version = log
-        .read("iam:GetPolicy", NO_SUCH_ENTITY, iam.get_policy().policy_arn(arn).send(), |out| {
+    let version = shared!(log,"iam:GetPolicy", NO_SUCH_ENTITY, iam.get_policy().policy_arn(arn), |out| {
             match out.policy().and_then(|p| p.default_version_id()) {
                 Some(v) => Fact::found(v.to_string()),
                 None => Fact::NotFound { detail: "policy has no default version".into() },
@@ -513,10 +535,10 @@ async fn managed_policy(iam: &aws_sdk_iam::Client, log: &CallLog, kind: PolicyKi
         .await;
     let document = match &version {
         Fact::Found { value } => {
-            log.read(
+            shared!(log,
                 "iam:GetPolicyVersion",
                 NO_SUCH_ENTITY,
-                iam.get_policy_version().policy_arn(arn).version_id(value).send(),
+                iam.get_policy_version().policy_arn(arn).version_id(value),
                 |out| parsed(out.policy_version().and_then(|v| v.document()), "managed policy"),
             )
             .await
@@ -535,6 +557,7 @@ struct ReadManifest {
 async fn batch_get_manifest(
     ecr: &aws_sdk_ecr::Client,
     log: &CallLog,
+    region: &str,
     account: &str,
     repository: &str,
     id: ImageIdentifier,
@@ -543,7 +566,7 @@ async fn batch_get_manifest(
     for media_type in MANIFEST_MEDIA_TYPES {
         call = call.accepted_media_types(media_type);
     }
-    log.read("ecr:BatchGetImage", &["RepositoryNotFoundException"], call.send(), |out| {
+    shared!(log, scope: region,"ecr:BatchGetImage", &["RepositoryNotFoundException"], call, |out| {
         match out.images().first() {
             Some(image) => match image.image_manifest().and_then(|m| serde_json::from_str::<Value>(m).ok()) {
                 Some(doc) => {
@@ -609,17 +632,12 @@ fn parse_manifest(doc: &Value, media_type: Option<&str>, digest: Option<String>)
 
 async fn read_secret(clients: &Clients, log: &CallLog, id: &str, task_region: Option<&str>) -> Fact<SecretFacts> {
     let region = arn_region(Some(id)).or_else(|| task_region.map(str::to_string));
-    let mut conf = aws_sdk_secretsmanager::config::Builder::from(&clients.config);
-    if let Some(r) = region {
-        conf = conf.region(aws_config::Region::new(r));
-    }
-    let sm = aws_sdk_secretsmanager::Client::from_conf(conf.build());
+    let sm = clients.secretsmanager_in(region);
     read_secret_with(&sm, log, id).await
 }
 
 pub(crate) async fn read_secret_with(sm: &aws_sdk_secretsmanager::Client, log: &CallLog, id: &str) -> Fact<SecretFacts> {
-    let described = log
-        .read("secretsmanager:DescribeSecret", &["ResourceNotFoundException"], sm.describe_secret().secret_id(id).send(), |out| {
+    let described = shared!(log,"secretsmanager:DescribeSecret", &["ResourceNotFoundException"], sm.describe_secret().secret_id(id), |out| {
             Fact::found(SecretFacts {
                 arn: out.arn().map(str::to_string),
                 name: out.name().map(str::to_string),
@@ -740,10 +758,26 @@ mod mock_tests {
 
     /// A mocked IAM client answering every SimulatePrincipalPolicy call by action name.
     fn iam_with(answer: fn(&str) -> EvaluationResult) -> aws_sdk_iam::Client {
+        // Like IAM: one result per (action, resource) pair asked for.
         let rule = mock!(aws_sdk_iam::Client::simulate_principal_policy).then_compute_output(move |input| {
-            SimulatePrincipalPolicyOutput::builder()
-                .set_evaluation_results(Some(input.action_names().iter().map(|a| answer(a)).collect()))
-                .build()
+            let mut results = vec![];
+            for a in input.action_names() {
+                for resource in input.resource_arns() {
+                    let r = answer(a);
+                    results.push(
+                        EvaluationResult::builder()
+                            .eval_action_name(r.eval_action_name())
+                            .eval_resource_name(resource)
+                            .eval_decision(r.eval_decision().clone())
+                            .set_matched_statements(Some(r.matched_statements().to_vec()))
+                            .set_permissions_boundary_decision_detail(r.permissions_boundary_decision_detail().cloned())
+                            .set_organizations_decision_detail(r.organizations_decision_detail().cloned())
+                            .build()
+                            .unwrap(),
+                    );
+                }
+            }
+            SimulatePrincipalPolicyOutput::builder().set_evaluation_results(Some(results)).build()
         });
         mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&rule])
     }
@@ -760,7 +794,7 @@ mod mock_tests {
     async fn simulator_allows_the_pull() {
         let iam = iam_with(|a| result(a, D::Allowed));
         let (sim, findings, calls) = judged(&iam).await;
-        assert_eq!(calls, 2, "one call for the token on *, one for the repository actions");
+        assert_eq!(calls, 1, "one call: the token on *, the pull actions on the repository");
         let sim = sim.value().unwrap();
         assert_eq!(sim.len(), 4);
         assert!(sim.iter().any(|r| r.action == "ecr:GetAuthorizationToken"));
@@ -935,7 +969,8 @@ mod mock_tests {
         let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, Vec::<&aws_smithy_mocks::Rule>::new());
         // Never called on this path: a plain client with no endpoint is enough.
         let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build());
-        let clients = Clients { config: aws_config::SdkConfig::builder().build(), ecs, ecr, ec2 };
+        let iam = aws_sdk_iam::Client::from_conf(aws_sdk_iam::Config::builder().build());
+        let clients = Clients { config: aws_config::SdkConfig::builder().build(), ecs, ecr, ec2, iam, cache: None };
 
         let log = CallLog::default();
         let task_definition = super::super::ecs::read_task_definition(&clients, &log, Some("web:7")).await;

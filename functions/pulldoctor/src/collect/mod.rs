@@ -3,21 +3,48 @@
 //! Everything the event already names (task, task definition, repository, image) is read at once.
 //! Each read that fails is recorded in its [`Fact`] with the reason; it never aborts the collection.
 
+/// `shared!(log, [scope: region,] "action", not_found, request_builder, convert)`:
+/// [`CallLog::read_shared`] keyed by every parameter of the request (and the region, for
+/// clients that may point at another region than the home one).
+macro_rules! shared {
+    ($log:expr, scope: $scope:expr, $action:expr, $not_found:expr, $req:expr, $convert:expr $(,)?) => {{
+        let req = $req;
+        let key = format!("{} {:?}", $scope, req.as_input());
+        $log.read_shared($action, key, $not_found, Box::pin(req.send()), $convert)
+    }};
+    ($log:expr, $action:expr, $not_found:expr, $req:expr, $convert:expr $(,)?) => {{
+        let req = $req;
+        let key = format!("{:?}", req.as_input());
+        $log.read_shared($action, key, $not_found, Box::pin(req.send()), $convert)
+    }};
+}
+
 mod aws_error;
+mod cache;
 mod ecr;
 pub mod ecs;
 pub mod identity;
 pub mod network;
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use serde::Serialize;
 
 use aws_config::SdkConfig;
 use aws_sdk_ecs::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::result::SdkError;
 use chrono::Utc;
 
+use aws_error::{ThrottleSpy, THROTTLED};
 pub use aws_error::{read_failure, ReadFailure};
+pub(crate) use cache::WarmCache;
 
 use crate::classify::{classify, Category};
 use crate::facts::{Fact, FailureFacts, Facts, ServiceNetworkFacts, TaskDefinitionFacts};
@@ -28,27 +55,126 @@ use crate::intake::PullFailure;
 pub const TASK_VISIBILITY: chrono::Duration = chrono::Duration::hours(1);
 
 /// SDK clients, built once per process (Lambda cold start or CLI run) and cheap to clone.
+///
+/// Every client carries the [`Limits`]: a timeout per attempt and per operation, and the SDK's
+/// adaptive retry mode (which also slows down when AWS throttles), so one slow or failing read
+/// costs a bounded amount of time and degrades only the checks that needed it.
 #[derive(Clone, Debug)]
 pub struct Clients {
     config: SdkConfig,
     pub ecs: aws_sdk_ecs::Client,
     pub ecr: aws_sdk_ecr::Client,
     pub ec2: aws_sdk_ec2::Client,
+    iam: aws_sdk_iam::Client,
+    cache: Option<Arc<WarmCache>>,
+}
+
+/// Time and retry budget for each AWS read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// TCP/TLS connect.
+    pub connect: Duration,
+    /// One HTTP attempt (a hung connection is abandoned and retried).
+    pub attempt: Duration,
+    /// One read including its retries.
+    pub operation: Duration,
+    /// Attempts per read (1 = no retry).
+    pub max_attempts: u32,
+    /// First retry backoff (the SDK doubles it, with jitter).
+    pub initial_backoff: Duration,
+}
+
+impl Default for Limits {
+    /// Sized for a Lambda with a 60 s timeout and an overall diagnosis deadline of about 20 s: a
+    /// read that hangs is given up after 3 s per attempt, 8 s in all.
+    fn default() -> Limits {
+        Limits {
+            connect: Duration::from_secs(2),
+            attempt: Duration::from_secs(3),
+            operation: Duration::from_secs(8),
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(200),
+        }
+    }
 }
 
 impl Clients {
     pub fn new(config: &SdkConfig) -> Clients {
+        Clients::with_limits(config, Limits::default())
+    }
+
+    pub fn with_limits(config: &SdkConfig, limits: Limits) -> Clients {
+        let config = config
+            .to_builder()
+            .retry_config(
+                RetryConfig::adaptive()
+                    .with_max_attempts(limits.max_attempts.max(1))
+                    .with_initial_backoff(limits.initial_backoff),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(limits.connect)
+                    .operation_attempt_timeout(limits.attempt)
+                    .operation_timeout(limits.operation)
+                    .build(),
+            )
+            .build();
+        // Each Clients has its own retry partitions (per service): the adaptive rate limiter
+        // and retry quota of one account's clients must not slow down another's.
+        static NEXT_PARTITION: AtomicU32 = AtomicU32::new(0);
+        let partition = NEXT_PARTITION.fetch_add(1, Ordering::Relaxed);
+        let scope = move |service: &str| aws_sdk_ec2::config::retry::RetryPartition::new(format!("pulldoctor-{partition}-{service}"));
         Clients {
-            config: config.clone(),
-            ecs: aws_sdk_ecs::Client::new(config),
-            ecr: aws_sdk_ecr::Client::new(config),
-            ec2: aws_sdk_ec2::Client::new(config),
+            ecs: aws_sdk_ecs::Client::from_conf(
+                aws_sdk_ecs::config::Builder::from(&config).interceptor(ThrottleSpy).retry_partition(scope("ecs")).build(),
+            ),
+            ecr: aws_sdk_ecr::Client::from_conf(
+                aws_sdk_ecr::config::Builder::from(&config).interceptor(ThrottleSpy).retry_partition(scope("ecr")).build(),
+            ),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&config).interceptor(ThrottleSpy).retry_partition(scope("ec2")).build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&config).interceptor(ThrottleSpy).retry_partition(scope("iam")).build(),
+            ),
+            config,
+            cache: None,
         }
     }
 
     /// The configuration the clients were built from (for clients of other services).
     pub fn sdk_config(&self) -> &SdkConfig {
         &self.config
+    }
+
+    /// A Secrets Manager client in `region` (or the home region) with the same limits.
+    pub(crate) fn secretsmanager_in(&self, region: Option<String>) -> aws_sdk_secretsmanager::Client {
+        let mut conf = aws_sdk_secretsmanager::config::Builder::from(&self.config).interceptor(ThrottleSpy);
+        if let Some(r) = region {
+            conf = conf.region(aws_config::Region::new(r));
+        }
+        aws_sdk_secretsmanager::Client::from_conf(conf.build())
+    }
+
+    /// Keep successful reads of shared, slowly changing resources (task definition, image,
+    /// VPC, subnet, route tables, endpoints, security groups, roles, policies) for `ttl`, at most
+    /// `capacity` entries: a storm of failures of one service then costs about two reads per
+    /// event (its task and its ENI). Throttled, failed (5xx) and timed-out reads are never kept; secret values are never read
+    /// through the cache.
+    pub fn with_warm_cache(mut self, ttl: Duration, capacity: usize) -> Clients {
+        self.cache = Some(Arc::new(WarmCache::new(ttl, capacity)));
+        self
+    }
+
+    /// The clients a warm Lambda container keeps: [`Limits::default`], a one-minute cache of
+    /// at most 512 reads.
+    pub fn for_lambda(config: &SdkConfig) -> Clients {
+        Clients::new(config).with_warm_cache(Duration::from_secs(60), 512)
+    }
+
+    /// Reads served from the warm cache so far (for the benchmark and tests).
+    pub fn cache_hits(&self) -> u64 {
+        self.cache.as_ref().map_or(0, |c| c.hits())
     }
 
     pub fn home_region(&self) -> Option<&str> {
@@ -62,6 +188,7 @@ impl Clients {
         }
         let conf = aws_sdk_ecr::config::Builder::from(&self.config)
             .region(aws_config::Region::new(region.to_string()))
+            .interceptor(ThrottleSpy)
             .build();
         aws_sdk_ecr::Client::from_conf(conf)
     }
@@ -113,14 +240,159 @@ pub const READ_ACTIONS: &[&str] = &[
     "secretsmanager:GetSecretValue",
 ];
 
-/// Counts calls made and failed during one collection.
-#[derive(Default)]
+/// One AWS read as the collection saw it (for the call log, the benchmark and the round count).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CallRecord {
+    pub action: String,
+    /// Milliseconds since the collection started.
+    pub start_ms: f64,
+    pub end_ms: f64,
+    /// `ok`, `not_found`, `failed`, `deadline`, or `cached` (answered by the warm cache, no call).
+    pub outcome: &'static str,
+}
+
+/// What one collection cost.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CallStats {
+    /// AWS requests issued (cache hits and deduplicated reads are not requests).
+    pub calls: u32,
+    pub failed: u32,
+    /// Reads answered by the warm cache.
+    pub cached: u32,
+    /// Dependent rounds: the longest chain of calls each of which started after the previous
+    /// one had answered. With a fixed latency per call, wall time ≈ rounds × latency.
+    pub rounds: u32,
+    /// Whether the overall deadline cut the collection short.
+    pub deadline_hit: bool,
+    pub records: Vec<CallRecord>,
+}
+
+/// Longest chain of records where each starts after the previous ended (cache hits excluded).
+pub fn dependent_rounds(records: &[CallRecord]) -> u32 {
+    let mut calls: Vec<&CallRecord> = records.iter().filter(|r| r.outcome != "cached").collect();
+    calls.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+    let mut depth = vec![0u32; calls.len()];
+    for i in 0..calls.len() {
+        let before = (0..i).filter(|&j| calls[j].end_ms <= calls[i].start_ms).map(|j| depth[j]).max().unwrap_or(0);
+        depth[i] = before + 1;
+    }
+    depth.into_iter().max().unwrap_or(0)
+}
+
+/// Why a read produced no output.
+enum Gap {
+    NotFound(String),
+    Failed(String),
+}
+
+/// Answers without output that the warm cache keeps: "does not exist" and "access denied".
+enum CachedGap {
+    NotFound(String),
+    Denied(String),
+}
+
+type Shared<O> = tokio::sync::OnceCell<Result<Arc<O>, (bool, String)>>;
+
+/// Issues the reads of one collection: counts and times them, enforces the overall deadline,
+/// answers a read asked twice (identity and network both need an EC2 instance) with the first
+/// answer, and consults the warm cache.
 pub(crate) struct CallLog {
     calls: AtomicU32,
     failed: AtomicU32,
+    cached: AtomicU32,
+    deadline_hit: AtomicBool,
+    started: Instant,
+    deadline: Option<tokio::time::Instant>,
+    records: Mutex<Vec<CallRecord>>,
+    in_flight: Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>,
+    cache: Option<Arc<WarmCache>>,
+}
+
+impl Default for CallLog {
+    fn default() -> CallLog {
+        CallLog::new(None, None)
+    }
 }
 
 impl CallLog {
+    pub(crate) fn new(deadline: Option<tokio::time::Instant>, cache: Option<Arc<WarmCache>>) -> CallLog {
+        CallLog {
+            calls: AtomicU32::new(0),
+            failed: AtomicU32::new(0),
+            cached: AtomicU32::new(0),
+            deadline_hit: AtomicBool::new(false),
+            started: Instant::now(),
+            deadline,
+            records: Mutex::new(vec![]),
+            in_flight: Mutex::new(HashMap::new()),
+            cache,
+        }
+    }
+
+    fn record(&self, action: &str, start: Instant, outcome: &'static str) {
+        let ms = |t: Instant| t.duration_since(self.started).as_secs_f64() * 1000.0;
+        let record = CallRecord { action: action.to_string(), start_ms: ms(start), end_ms: ms(Instant::now()), outcome };
+        self.records.lock().unwrap_or_else(|e| e.into_inner()).push(record);
+    }
+
+    /// Issue one request, within the deadline, and classify its failure.
+    async fn issue<O, E, R>(
+        &self,
+        action: &str,
+        not_found: &[&str],
+        call: impl Future<Output = Result<O, SdkError<E, R>>>,
+    ) -> Result<O, Gap>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        debug_assert!(READ_ACTIONS.contains(&action), "{action} is not in READ_ACTIONS (nor in the deployed policy)");
+        let start = Instant::now();
+        if self.deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            self.deadline_hit.store(true, Ordering::Relaxed);
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            return Err(Gap::Failed(format!("Deadline: {action} was not read (the diagnosis deadline had passed)")));
+        }
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let throttled = Arc::new(AtomicBool::new(false));
+        let call = THROTTLED.scope(throttled.clone(), call);
+        let answered = match self.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, call).await.ok(),
+            None => Some(call.await),
+        };
+        let result = match answered {
+            None => {
+                self.deadline_hit.store(true, Ordering::Relaxed);
+                self.record(action, start, "deadline");
+                Err(Gap::Failed(format!("Deadline: {action} had not answered when the diagnosis deadline passed")))
+            }
+            Some(Ok(output)) => {
+                self.record(action, start, "ok");
+                Ok(output)
+            }
+            Some(Err(err)) => match read_failure(action, not_found, &err) {
+                ReadFailure::NotFound(detail) => {
+                    self.record(action, start, "not_found");
+                    Err(Gap::NotFound(detail))
+                }
+                // Throttled, then out of time while the adaptive retry waited: say so.
+                ReadFailure::Failed(reason) if reason.starts_with("Timeout") && throttled.load(Ordering::Relaxed) => {
+                    self.record(action, start, "failed");
+                    Err(Gap::Failed(format!("Throttled: {action} (AWS throttled it and the retries did not get through in time)")))
+                }
+                ReadFailure::Failed(reason) => {
+                    self.record(action, start, "failed");
+                    Err(Gap::Failed(reason))
+                }
+            },
+        };
+        if let Err(Gap::Failed(reason)) = &result {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(action, %reason, "AWS read failed");
+        }
+        result
+    }
+
     /// Issue one AWS read and record its outcome as a [`Fact`].
     pub(crate) async fn read<T, O, E, R>(
         &self,
@@ -133,26 +405,113 @@ impl CallLog {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        debug_assert!(READ_ACTIONS.contains(&action), "{action} is not in READ_ACTIONS (nor in the deployed policy)");
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        match call.await {
+        // Boxed: SDK futures are large, and debug builds poll them on small stacks.
+        match Box::pin(self.issue(action, not_found, Box::pin(call))).await {
             Ok(output) => convert(output),
-            Err(err) => match read_failure(action, not_found, &err) {
-                ReadFailure::NotFound(detail) => Fact::NotFound { detail },
-                ReadFailure::Failed(reason) => {
-                    self.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(action, %reason, "AWS read failed");
-                    Fact::Unreadable { reason }
-                }
-            },
+            Err(Gap::NotFound(detail)) => Fact::NotFound { detail },
+            Err(Gap::Failed(reason)) => Fact::Unreadable { reason },
         }
     }
+
+    /// Like [`read`](Self::read) for a read of a shared resource, identified by `key` (the
+    /// request's parameters): asked twice in one collection it is issued once, and with a warm
+    /// cache a recent answer is reused.
+    pub(crate) async fn read_shared<T, O, E, R>(
+        &self,
+        action: &str,
+        key: String,
+        not_found: &[&str],
+        call: impl Future<Output = Result<O, SdkError<E, R>>>,
+        convert: impl FnOnce(&O) -> Fact<T>,
+    ) -> Fact<T>
+    where
+        O: Send + Sync + 'static,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let key = format!("{action} {key}");
+        if let Some(cache) = &self.cache {
+            if let Some(output) = cache.get::<O>(&key) {
+                self.cached.fetch_add(1, Ordering::Relaxed);
+                self.record(action, Instant::now(), "cached");
+                return convert(&output);
+            }
+            if let Some(gap) = cache.get::<CachedGap>(&key) {
+                self.cached.fetch_add(1, Ordering::Relaxed);
+                self.record(action, Instant::now(), "cached");
+                return match &*gap {
+                    CachedGap::NotFound(detail) => Fact::NotFound { detail: detail.clone() },
+                    CachedGap::Denied(reason) => Fact::Unreadable { reason: reason.clone() },
+                };
+            }
+        }
+        let cell: Arc<Shared<O>> = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = in_flight.entry(key.clone()).or_insert_with(|| Arc::new(Shared::<O>::new()));
+            match entry.clone().downcast::<Shared<O>>() {
+                Ok(cell) => cell,
+                // Same key, other output type: cannot happen (the action is in the key); just read.
+                Err(_) => Arc::new(Shared::<O>::new()),
+            }
+        };
+        let answer = cell
+            .get_or_init(|| async {
+                match Box::pin(self.issue(action, not_found, call)).await {
+                    Ok(output) => {
+                        let output = Arc::new(output);
+                        if let Some(cache) = &self.cache {
+                            cache.put(key.clone(), output.clone());
+                        }
+                        Ok(output)
+                    }
+                    Err(Gap::NotFound(detail)) => {
+                        if let Some(cache) = &self.cache {
+                            cache.put(key.clone(), Arc::new(CachedGap::NotFound(detail.clone())));
+                        }
+                        Err((true, detail))
+                    }
+                    Err(Gap::Failed(reason)) => {
+                        // A denial will still be one in a minute; throttling, 5xx and timeouts may not.
+                        if let (Some(cache), true) = (&self.cache, reason.starts_with("AccessDenied:")) {
+                            cache.put(key.clone(), Arc::new(CachedGap::Denied(reason.clone())));
+                        }
+                        Err((false, reason))
+                    }
+                }
+            })
+            .await;
+        match answer {
+            Ok(output) => convert(output),
+            Err((true, detail)) => Fact::NotFound { detail: detail.clone() },
+            Err((false, reason)) => Fact::Unreadable { reason: reason.clone() },
+        }
+    }
+
     pub(crate) fn calls(&self) -> u32 {
         self.calls.load(Ordering::Relaxed)
     }
     pub(crate) fn failed(&self) -> u32 {
         self.failed.load(Ordering::Relaxed)
     }
+    pub(crate) fn stats(&self) -> CallStats {
+        let records = self.records.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        CallStats {
+            calls: self.calls(),
+            failed: self.failed(),
+            cached: self.cached.load(Ordering::Relaxed),
+            rounds: dependent_rounds(&records),
+            deadline_hit: self.deadline_hit.load(Ordering::Relaxed),
+            records,
+        }
+    }
+}
+
+/// How one collection runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Reads still unanswered then are given up (their facts say so); the collection returns
+    /// what it has.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// What a caller already knows and the collector would otherwise read. A preflight has no task,
@@ -172,12 +531,13 @@ pub struct Supplied {
 
 /// Gather the facts for one failure. Never fails: gaps are recorded in the snapshot.
 pub async fn collect(clients: &Clients, failure: &PullFailure) -> Facts {
-    collect_with(clients, failure, &Supplied::default()).await
+    collect_with(clients, failure, &Supplied::default(), Options::default()).await.0
 }
 
-/// [`collect`], with some inputs supplied by the caller instead of read (see [`Supplied`]).
-pub async fn collect_with(clients: &Clients, failure: &PullFailure, supplied: &Supplied) -> Facts {
-    let log = CallLog::default();
+/// [`collect`] with some inputs supplied by the caller instead of read (see [`Supplied`]) and a
+/// deadline, returning what the reads cost.
+pub async fn collect_with(clients: &Clients, failure: &PullFailure, supplied: &Supplied, options: Options) -> (Facts, CallStats) {
+    let log = CallLog::new(options.deadline, clients.cache.clone());
     let image_ref = failure.image.as_deref().and_then(|i| ImageRef::parse(i).ok());
     let region = failure
         .region
@@ -197,44 +557,49 @@ pub async fn collect_with(clients: &Clients, failure: &PullFailure, supplied: &S
             }
         }
     };
-    let (task, task_definition, (repository, image_by_digest, image_by_tag), network) = tokio::join!(
-        ecs::read_task(clients, &log, &failure.task, too_old),
-        async {
-            match &supplied.task_definition {
-                Some(td) => Fact::found(td.clone()),
-                None => ecs::read_task_definition(clients, &log, failure.task.task_definition_arn.as_deref()).await,
-            }
-        },
-        ecr::read_image(clients, &log, image_ref.as_ref()),
-        network,
-    );
-
-    let mut facts = Facts {
-        event_id: failure.event_id.clone(),
-        account: failure.account.clone().or_else(|| arn_account(failure.task.arn.as_deref())),
-        region,
-        task,
-        failure: FailureFacts {
-            container: failure.container.clone(),
-            image: failure.image.clone(),
-            image_ref,
-            classification,
-            message: failure.message.clone(),
-        },
-        task_definition,
-        repository,
-        image_by_digest,
-        image_by_tag,
-        aws_calls: 0,
-        aws_failures: 0,
-        identity: Default::default(),
-        network,
+    // Identity reads need the task definition and the image answers, not the network: they run
+    // beside the network levels, so the critical path is the longer of the two chains.
+    let rest = async {
+        let (task, task_definition, (repository, image_by_digest, image_by_tag)) = tokio::join!(
+            Box::pin(ecs::read_task(clients, &log, &failure.task, too_old)),
+            Box::pin(async {
+                match &supplied.task_definition {
+                    Some(td) => Fact::found(td.clone()),
+                    None => ecs::read_task_definition(clients, &log, failure.task.task_definition_arn.as_deref()).await,
+                }
+            }),
+            Box::pin(ecr::read_image(clients, &log, image_ref.as_ref())),
+        );
+        let mut facts = Facts {
+            event_id: failure.event_id.clone(),
+            account: failure.account.clone().or_else(|| arn_account(failure.task.arn.as_deref())),
+            region: region.clone(),
+            task,
+            failure: FailureFacts {
+                container: failure.container.clone(),
+                image: failure.image.clone(),
+                image_ref: image_ref.clone(),
+                classification: classification.clone(),
+                message: failure.message.clone(),
+            },
+            task_definition,
+            repository,
+            image_by_digest,
+            image_by_tag,
+            aws_calls: 0,
+            aws_failures: 0,
+            identity: Default::default(),
+            network: Default::default(),
+        };
+        facts.identity = Box::pin(identity::read(clients, &log, &facts, supplied.instance_role_arn.as_deref())).await;
+        facts
     };
-    // Second round: what the task, task definition and image reads said decides what to read.
-    facts.identity = Box::pin(identity::read(clients, &log, &facts, supplied.instance_role_arn.as_deref())).await;
-    facts.aws_calls = log.calls();
-    facts.aws_failures = log.failed();
-    facts
+    let (mut facts, network) = tokio::join!(Box::pin(rest), Box::pin(network));
+    facts.network = network;
+    let stats = log.stats();
+    facts.aws_calls = stats.calls;
+    facts.aws_failures = stats.failed;
+    (facts, stats)
 }
 
 /// When the message shows that the registry answered (the image is missing, does not fit, filled

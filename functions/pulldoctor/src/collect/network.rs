@@ -4,13 +4,15 @@
 //! event already names the subnet and the ENI, so there are three levels:
 //!
 //! 1. task ENI, service (`service:NAME` groups), subnet, the subnet's route table and network ACL
-//!    (`association.subnet-id` filters), the S3 prefix list;
-//! 2. the task's security groups (from the ENI, else the service), the VPC, its two DNS
-//!    attributes, the VPC endpoints for ECR / S3 / Secrets Manager (`vpc-id` + `service-name`
+//!    (`association.subnet-id` filters);
+//! 2. the task's security groups (from the ENI, else the service), the VPC, its DNS support
+//!    attribute, the VPC endpoints for ECR / S3 / Secrets Manager (`vpc-id` + `service-name`
 //!    filters), the NAT gateways the route table targets, the main route table when the subnet has
 //!    no explicit association;
 //! 3. DHCP options, the endpoints' security groups and network interfaces, the network ACLs of the
-//!    endpoints' subnets, the route tables of the NAT gateways' subnets (`vpc-id` filter).
+//!    endpoints' subnets, the route tables of the NAT gateways' subnets (`vpc-id` filter), the
+//!    DNS hostnames attribute when interface endpoints exist, and the S3 prefix list when an S3
+//!    gateway endpoint or a security group rule makes it matter.
 //!
 //! EC2 launch type adds two levels in front: container instance → EC2 instance (its subnet,
 //! security groups and public IP). A read that fails leaves its [`Fact`] unreadable and the reads
@@ -88,7 +90,7 @@ pub(super) async fn read_network(
         }
     };
     let (task_eni, service, base) =
-        tokio::join!(Box::pin(eni), Box::pin(service), Box::pin(read_subnet_level(clients, log, region, &subnet_id)));
+        tokio::join!(Box::pin(eni), Box::pin(service), Box::pin(read_subnet_level(clients, log, &subnet_id)));
     n.task_eni = task_eni;
     n.service = service;
     base.apply(&mut n);
@@ -118,11 +120,10 @@ async fn read_from_instance(
         n.instance = not_collected("the container instance could not be read");
         return n;
     };
-    n.container_instance = log
-        .read(
+    n.container_instance = shared!(log,
             "ecs:DescribeContainerInstances",
             &["ClusterNotFoundException"],
-            clients.ecs.describe_container_instances().cluster(cluster).container_instances(ci_arn).send(),
+            clients.ecs.describe_container_instances().cluster(cluster).container_instances(ci_arn),
             |out| match out.container_instances().first() {
                 Some(ci) => Fact::found(ContainerInstanceRef {
                     arn: ci.container_instance_arn().unwrap_or(ci_arn).to_string(),
@@ -139,10 +140,10 @@ async fn read_from_instance(
     let instance_id = n.container_instance.value().and_then(|c| c.ec2_instance_id.clone());
     n.instance = match instance_id {
         Some(id) => {
-            log.read(
+            shared!(log,
                 "ec2:DescribeInstances",
                 &["InvalidInstanceID.NotFound"],
-                clients.ec2.describe_instances().instance_ids(&id).send(),
+                clients.ec2.describe_instances().instance_ids(&id),
                 |out| match out.reservations().iter().flat_map(|r| r.instances()).next() {
                     Some(i) => Fact::found(instance_facts(i)),
                     None => Fact::NotFound { detail: format!("instance {id} not returned") },
@@ -158,7 +159,7 @@ async fn read_from_instance(
     let Some(instance) = n.instance.value().cloned() else { return n };
     let Some(subnet_id) = instance.subnet_id.clone() else { return n };
     n.subnet_id = Some(subnet_id.clone());
-    Box::pin(read_subnet_level(clients, log, region, &subnet_id)).await.apply(&mut n);
+    Box::pin(read_subnet_level(clients, log, &subnet_id)).await.apply(&mut n);
     Box::pin(read_vpc_levels(clients, log, region, &mut n, Some(instance.security_groups.clone()))).await;
     n
 }
@@ -168,14 +169,12 @@ struct SubnetLevel {
     subnet: Fact<SubnetFacts>,
     explicit_route_table: Fact<Option<RouteTableFacts>>,
     network_acl: Fact<NetworkAclFacts>,
-    prefix_list: Fact<PrefixListFacts>,
 }
 
 impl SubnetLevel {
     fn apply(self, n: &mut NetworkFacts) {
         n.subnet = self.subnet;
         n.network_acl = self.network_acl;
-        n.s3_prefix_list = self.prefix_list;
         n.route_table = match self.explicit_route_table {
             Fact::Found { value: Some(rt) } => Fact::found(rt),
             // No explicit association: the main table, read once the VPC is known.
@@ -187,11 +186,11 @@ impl SubnetLevel {
     }
 }
 
-async fn read_subnet_level(clients: &Clients, log: &CallLog, region: &str, subnet_id: &str) -> SubnetLevel {
-    let subnet = log.read(
+async fn read_subnet_level(clients: &Clients, log: &CallLog, subnet_id: &str) -> SubnetLevel {
+    let subnet = shared!(log,
         "ec2:DescribeSubnets",
         &["InvalidSubnetID.NotFound"],
-        clients.ec2.describe_subnets().subnet_ids(subnet_id).send(),
+        clients.ec2.describe_subnets().subnet_ids(subnet_id),
         |out| match out.subnets().first() {
             Some(s) => Fact::found(SubnetFacts {
                 id: s.subnet_id().unwrap_or(subnet_id).to_string(),
@@ -203,24 +202,23 @@ async fn read_subnet_level(clients: &Clients, log: &CallLog, region: &str, subne
             None => Fact::NotFound { detail: format!("subnet {subnet_id} not returned") },
         },
     );
-    let route_table = log.read(
+    let route_table = shared!(log,
         "ec2:DescribeRouteTables",
         &[],
-        clients.ec2.describe_route_tables().filters(filter("association.subnet-id", [subnet_id])).send(),
+        clients.ec2.describe_route_tables().filters(filter("association.subnet-id", [subnet_id])),
         |out| Fact::found(out.route_tables().first().map(|rt| route_table_facts(rt, Some(subnet_id)))),
     );
-    let nacl = log.read(
+    let nacl = shared!(log,
         "ec2:DescribeNetworkAcls",
         &[],
-        clients.ec2.describe_network_acls().filters(filter("association.subnet-id", [subnet_id])).send(),
+        clients.ec2.describe_network_acls().filters(filter("association.subnet-id", [subnet_id])),
         |out| match out.network_acls().first() {
             Some(acl) => Fact::found(nacl_facts(acl)),
             None => Fact::NotFound { detail: format!("no network ACL is associated with {subnet_id}") },
         },
     );
-    let (subnet, explicit_route_table, network_acl, prefix_list) =
-        tokio::join!(Box::pin(subnet), Box::pin(route_table), Box::pin(nacl), Box::pin(read_prefix_list(clients, log, region)));
-    SubnetLevel { subnet, explicit_route_table, network_acl, prefix_list }
+    let (subnet, explicit_route_table, network_acl) = tokio::join!(Box::pin(subnet), Box::pin(route_table), Box::pin(nacl));
+    SubnetLevel { subnet, explicit_route_table, network_acl }
 }
 
 /// Levels 2 and 3: everything that needs the VPC id, the security group ids or level-2 answers.
@@ -241,6 +239,7 @@ async fn read_vpc_levels(
         n.dns_hostnames = not_collected(&why);
         n.endpoints = not_collected(&why);
         n.dhcp_options = not_collected(&why);
+        n.s3_prefix_list = Box::pin(read_prefix_list(clients, log, region)).await;
         if matches!(n.route_table, Fact::NotCollected { .. }) {
             n.route_table = not_collected(&why);
         }
@@ -282,10 +281,10 @@ async fn read_vpc_levels(
             Some(read_nat_gateways(clients, log, &nat_ids).await)
         }
     };
-    let vpc = log.read(
+    let vpc = shared!(log,
         "ec2:DescribeVpcs",
         &["InvalidVpcID.NotFound"],
-        clients.ec2.describe_vpcs().vpc_ids(&vpc_id).send(),
+        clients.ec2.describe_vpcs().vpc_ids(&vpc_id),
         |out| match out.vpcs().first() {
             Some(v) => Fact::found(VpcFacts {
                 id: v.vpc_id().unwrap_or(&vpc_id).to_string(),
@@ -306,7 +305,7 @@ async fn read_vpc_levels(
             None => Fact::NotFound { detail: format!("VPC {vpc_id} not returned") },
         },
     );
-    let endpoints = log.read(
+    let endpoints = shared!(log,
         "ec2:DescribeVpcEndpoints",
         &[],
         clients
@@ -314,17 +313,16 @@ async fn read_vpc_levels(
             .describe_vpc_endpoints()
             .filters(filter("vpc-id", [vpc_id.as_str()]))
             .filters(filter("service-name", endpoint_names.clone()))
-            .send(),
+            ,
         |out| Fact::found(out.vpc_endpoints().iter().map(endpoint_facts).collect::<Vec<_>>()),
     );
     // Each read boxed: the joined SDK futures are large, and debug builds poll them on small stacks.
-    let (security_groups, main_rt, nats, vpc, dns_support, dns_hostnames, endpoints) = tokio::join!(
+    let (security_groups, main_rt, nats, vpc, dns_support, endpoints) = tokio::join!(
         Box::pin(sgs),
         Box::pin(main_rt),
         Box::pin(nats),
         Box::pin(vpc),
         Box::pin(read_vpc_attribute(clients, log, &vpc_id, VpcAttributeName::EnableDnsSupport)),
-        Box::pin(read_vpc_attribute(clients, log, &vpc_id, VpcAttributeName::EnableDnsHostnames)),
         Box::pin(endpoints),
     );
     n.security_groups = security_groups;
@@ -333,7 +331,6 @@ async fn read_vpc_levels(
     }
     n.vpc = vpc;
     n.dns_support = dns_support;
-    n.dns_hostnames = dns_hostnames;
     n.endpoints = endpoints;
     // A main route table found at level 2 may itself target NAT gateways.
     let nats = match (nats, needs_main) {
@@ -421,10 +418,10 @@ async fn read_vpc_levels(
                 other => not_collected(&format!("VPC endpoints: {}", other.gap().unwrap_or(""))),
             }
         } else {
-            log.read(
+            shared!(log,
                 "ec2:DescribeNetworkAcls",
                 &[],
-                clients.ec2.describe_network_acls().filters(filter("association.subnet-id", endpoint_subnets.clone())).send(),
+                clients.ec2.describe_network_acls().filters(filter("association.subnet-id", endpoint_subnets.clone())),
                 |out| Fact::found(out.network_acls().iter().map(nacl_facts).collect::<Vec<_>>()),
             )
             .await
@@ -436,17 +433,55 @@ async fn read_vpc_levels(
         } else if nat_tables_known {
             Fact::found(n.route_table.value().cloned().into_iter().collect())
         } else {
-            log.read(
+            shared!(log,
                 "ec2:DescribeRouteTables",
                 &[],
-                clients.ec2.describe_route_tables().filters(filter("vpc-id", [vpc_id.as_str()])).send(),
+                clients.ec2.describe_route_tables().filters(filter("vpc-id", [vpc_id.as_str()])),
                 |out| Fact::found(out.route_tables().iter().map(|rt| route_table_facts(rt, None)).collect::<Vec<_>>()),
             )
             .await
         }
     };
-    let (dhcp, endpoint_sgs, endpoint_enis, endpoint_acls, nat_tables) =
-        tokio::join!(Box::pin(dhcp), Box::pin(endpoint_sgs), Box::pin(endpoint_enis), Box::pin(endpoint_acls), Box::pin(nat_tables));
+    // The S3 prefix list matters only on the way through an S3 gateway endpoint, or when a
+    // security group rule names a prefix list; unknown endpoints or groups mean it may matter.
+    let s3_gateway = match &n.endpoints {
+        Fact::Found { value } => value.iter().any(|e| e.is_gateway() && e.service_name.ends_with(".s3")),
+        _ => true,
+    };
+    let names_prefix_list = match &n.security_groups {
+        Fact::Found { value } => value.iter().any(|g| g.egress.iter().chain(&g.ingress).any(|r| !r.prefix_lists.is_empty())),
+        _ => true,
+    };
+    // DNS hostnames matter only for interface endpoints' private DNS names.
+    let has_interface_endpoints = match &n.endpoints {
+        Fact::Found { value } => value.iter().any(|e| e.is_interface()),
+        _ => true,
+    };
+    let dns_hostnames = async {
+        if has_interface_endpoints {
+            read_vpc_attribute(clients, log, &vpc_id, VpcAttributeName::EnableDnsHostnames).await
+        } else {
+            not_collected("not needed: the VPC has no interface endpoint whose private DNS name depends on it")
+        }
+    };
+    let prefix_list = async {
+        if s3_gateway || names_prefix_list {
+            read_prefix_list(clients, log, region).await
+        } else {
+            not_collected("not needed: the VPC has no S3 gateway endpoint and no security group rule names a prefix list")
+        }
+    };
+    let (dhcp, endpoint_sgs, endpoint_enis, endpoint_acls, nat_tables, prefix_list, dns_hostnames) = tokio::join!(
+        Box::pin(dhcp),
+        Box::pin(endpoint_sgs),
+        Box::pin(endpoint_enis),
+        Box::pin(endpoint_acls),
+        Box::pin(nat_tables),
+        Box::pin(prefix_list),
+        Box::pin(dns_hostnames)
+    );
+    n.s3_prefix_list = prefix_list;
+    n.dns_hostnames = dns_hostnames;
     n.dhcp_options = dhcp;
     n.endpoint_security_groups = endpoint_sgs;
     n.endpoint_enis = endpoint_enis;
@@ -511,10 +546,10 @@ async fn read_service(
     name: &str,
     task_definition_arn: Option<&str>,
 ) -> Fact<ServiceNetworkFacts> {
-    log.read(
+    shared!(log,
         "ecs:DescribeServices",
         &["ClusterNotFoundException", "ServiceNotFoundException"],
-        clients.ecs.describe_services().cluster(cluster).services(name).send(),
+        clients.ecs.describe_services().cluster(cluster).services(name),
         |out| match out.services().first() {
             Some(svc) => Fact::found(service_network(svc, name, task_definition_arn)),
             None => Fact::NotFound {
@@ -634,7 +669,7 @@ pub fn route_table_facts(rt: &aws_sdk_ec2::types::RouteTable, subnet_id: Option<
 }
 
 async fn read_main_route_table(clients: &Clients, log: &CallLog, vpc_id: &str) -> Fact<RouteTableFacts> {
-    log.read(
+    shared!(log,
         "ec2:DescribeRouteTables",
         &[],
         clients
@@ -642,7 +677,7 @@ async fn read_main_route_table(clients: &Clients, log: &CallLog, vpc_id: &str) -
             .describe_route_tables()
             .filters(filter("vpc-id", [vpc_id]))
             .filters(filter("association.main", ["true"]))
-            .send(),
+            ,
         |out| match out.route_tables().first() {
             Some(rt) => Fact::found(route_table_facts(rt, None)),
             None => Fact::NotFound { detail: format!("VPC {vpc_id} has no main route table") },
@@ -675,11 +710,10 @@ pub fn nacl_facts(acl: &aws_sdk_ec2::types::NetworkAcl) -> NetworkAclFacts {
 
 async fn read_prefix_list(clients: &Clients, log: &CallLog, region: &str) -> Fact<PrefixListFacts> {
     let names = endpoint_service_names(region, "s3");
-    let listed = log
-        .read(
+    let listed = shared!(log,
             "ec2:DescribePrefixLists",
             &[],
-            clients.ec2.describe_prefix_lists().filters(filter("prefix-list-name", names.clone())).send(),
+            clients.ec2.describe_prefix_lists().filters(filter("prefix-list-name", names.clone())),
             |out| match out.prefix_lists().first() {
                 Some(p) => Fact::found(PrefixListFacts {
                     id: p.prefix_list_id().unwrap_or_default().to_string(),
@@ -694,11 +728,10 @@ async fn read_prefix_list(clients: &Clients, log: &CallLog, region: &str) -> Fac
     match listed {
         Fact::Found { value } if value.cidrs.is_empty() && !value.id.is_empty() => {
             let id = value.id.clone();
-            let entries = log
-                .read(
+            let entries = shared!(log,
                     "ec2:GetManagedPrefixListEntries",
                     &["InvalidPrefixListID.NotFound"],
-                    clients.ec2.get_managed_prefix_list_entries().prefix_list_id(&id).send(),
+                    clients.ec2.get_managed_prefix_list_entries().prefix_list_id(&id),
                     |out| Fact::found(out.entries().iter().filter_map(|e| e.cidr().map(str::to_string)).collect::<Vec<_>>()),
                 )
                 .await;
@@ -710,10 +743,10 @@ async fn read_prefix_list(clients: &Clients, log: &CallLog, region: &str) -> Fac
 
 async fn read_vpc_attribute(clients: &Clients, log: &CallLog, vpc_id: &str, attribute: VpcAttributeName) -> Fact<bool> {
     let dns_support = attribute == VpcAttributeName::EnableDnsSupport;
-    log.read(
+    shared!(log,
         "ec2:DescribeVpcAttribute",
         &["InvalidVpcID.NotFound"],
-        clients.ec2.describe_vpc_attribute().vpc_id(vpc_id).attribute(attribute).send(),
+        clients.ec2.describe_vpc_attribute().vpc_id(vpc_id).attribute(attribute),
         move |out| {
             let value = if dns_support { out.enable_dns_support() } else { out.enable_dns_hostnames() };
             match value.and_then(|v| v.value()) {
@@ -741,10 +774,10 @@ fn endpoint_facts(e: &aws_sdk_ec2::types::VpcEndpoint) -> EndpointFacts {
 }
 
 async fn read_nat_gateways(clients: &Clients, log: &CallLog, ids: &[String]) -> Fact<Vec<NatGatewayFacts>> {
-    log.read(
+    shared!(log,
         "ec2:DescribeNatGateways",
         &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"],
-        clients.ec2.describe_nat_gateways().set_nat_gateway_ids(Some(ids.to_vec())).send(),
+        clients.ec2.describe_nat_gateways().set_nat_gateway_ids(Some(ids.to_vec())),
         |out| {
             Fact::found(
                 out.nat_gateways()
@@ -782,10 +815,10 @@ async fn read_security_groups(clients: &Clients, log: &CallLog, ids: &[String]) 
     if ids.is_empty() {
         return Fact::found(vec![]);
     }
-    log.read(
+    shared!(log,
         "ec2:DescribeSecurityGroups",
         &["InvalidGroup.NotFound"],
-        clients.ec2.describe_security_groups().set_group_ids(Some(ids.to_vec())).send(),
+        clients.ec2.describe_security_groups().set_group_ids(Some(ids.to_vec())),
         |out| Fact::found(out.security_groups().iter().map(security_group_facts).collect::<Vec<_>>()),
     )
     .await
@@ -816,10 +849,10 @@ pub fn security_group_facts(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGr
 }
 
 async fn read_dhcp_options(clients: &Clients, log: &CallLog, id: &str) -> Fact<DhcpOptionsFacts> {
-    log.read(
+    shared!(log,
         "ec2:DescribeDhcpOptions",
         &["InvalidDhcpOptionID.NotFound", "InvalidDhcpOptionsID.NotFound"],
-        clients.ec2.describe_dhcp_options().dhcp_options_ids(id).send(),
+        clients.ec2.describe_dhcp_options().dhcp_options_ids(id),
         |out| match out.dhcp_options().first() {
             Some(d) => Fact::found(DhcpOptionsFacts {
                 id: d.dhcp_options_id().unwrap_or(id).to_string(),

@@ -302,7 +302,7 @@ pub async fn run(clients: &Clients, plan: &Plan) -> (PreflightReport, Vec<Facts>
         let collected = futures_util::future::join_all(chunk.iter().map(|pair| {
             let failure = plan.would_be_pull(pair);
             let supplied = &supplied;
-            async move { Box::pin(collect::collect_with(clients, &failure, supplied)).await }
+            async move { Box::pin(collect::collect_with(clients, &failure, supplied, collect::Options::default())).await.0 }
         }))
         .await;
         judged.extend(chunk.iter().cloned().zip(collected));

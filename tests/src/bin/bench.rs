@@ -1,0 +1,284 @@
+//! `bash tests/run.sh --bench` (or `cargo run --release -p pulldoctor-tests --bin bench`):
+//! how fast and frugal one diagnosis is. Not a test: it measures and prints, it asserts nothing.
+//!
+//! The world is the README demo's (Fargate service `web`, image in ECR, private subnet whose
+//! NAT route was deleted) in a private moto server. Every AWS request goes through a local
+//! proxy that waits a fixed latency before forwarding it (default 50 ms, as a real AWS API call
+//! from Lambda takes tens of milliseconds; moto itself answers in a few), so the wall time shows
+//! how many dependent rounds of calls the collector makes. Reported:
+//!
+//! * wall time per diagnosis (median of 5, fresh clients each), AWS calls, dependent rounds
+//!   (longest chain of calls each started after the previous answered), wall ÷ latency, and
+//!   the same wall without added latency, so that (wall − it) ÷ latency shows how many times
+//!   the latency was paid (ideal: the number of rounds);
+//! * a storm: 100 events of the same service (each its own task, its ENI already deleted),
+//!   diagnosed one after another by one warm container (`Clients::for_lambda`): calls per event;
+//! * cold start of the `pulldoctor-lambda` binary: process start to its first request to the
+//!   Lambda Runtime API (a local stub), median of 5;
+//! * peak RSS of the Lambda binary after it handled the demo event (read from /proc while it
+//!   waits for the next one), and of this bench process.
+//!
+//! `PULLDOCTOR_BENCH_LATENCY_MS` changes the latency. moto 5.2.1 lacks SimulatePrincipalPolicy:
+//! the proxy answers it AccessDenied, and the collector falls back to reading the role's policy
+//! documents (+4 calls and +3 dependent rounds compared with real IAM, where the simulator
+//! answers).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pulldoctor::collect::Clients;
+use pulldoctor::engine;
+use pulldoctor::intake::{intake, Intake, PullFailure};
+use pulldoctor_tests::events::{messages, TaskEvent};
+use pulldoctor_tests::proxy::{Fault, FaultProxy};
+use pulldoctor_tests::{TaskDefSpec, World};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn peak_rss_kib(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn failure_of(event: &serde_json::Value) -> PullFailure {
+    match intake(event) {
+        Intake::PullFailure(f) => *f,
+        other => panic!("not a pull failure: {other:?}"),
+    }
+}
+
+/// What one run of the Lambda binary against a stub Runtime API showed.
+struct LambdaRun {
+    /// Process start → its first `GET /2018-06-01/runtime/invocation/next`.
+    cold_start: Duration,
+    /// Peak RSS once it asks for the next event after handling `event` (if one was given).
+    peak_rss_kib: Option<u64>,
+    /// What the handler answered.
+    response: Option<String>,
+}
+
+fn read_request(reader: &mut impl BufRead) -> Option<(String, Vec<u8>)> {
+    let mut line = String::new();
+    reader.read_line(&mut line).ok().filter(|n| *n > 0)?;
+    let mut len = 0;
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0; len];
+    std::io::Read::read_exact(reader, &mut body).ok()?;
+    Some((line, body))
+}
+
+/// Runs the `pulldoctor-lambda` binary against a stub Lambda Runtime API: measures the cold
+/// start, hands it `event` (if any), and reads its peak RSS when it comes back for the next one.
+fn run_lambda(bin: &std::path::Path, event: Option<String>, endpoint: &str) -> Option<LambdaRun> {
+    use std::sync::mpsc;
+    let listener = TcpListener::bind("127.0.0.1:0").ok()?;
+    let addr = listener.local_addr().ok()?;
+    let started = Instant::now();
+    let mut child = Command::new(bin)
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "pulldoctor")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let pid = child.id().to_string();
+    // (kind, elapsed, body): "next" for each poll, "response" for the handler's answer.
+    let (tx, rx) = mpsc::channel::<(&'static str, Duration, String)>();
+    let wait_for = if event.is_some() { 2 } else { 1 };
+    let event = std::sync::Arc::new(std::sync::Mutex::new(event));
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let (tx, event) = (tx.clone(), event.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                while let Some((line, body)) = read_request(&mut reader) {
+                    if line.contains("/invocation/next") {
+                        let _ = tx.send(("next", started.elapsed(), String::new()));
+                        let Some(e) = event.lock().unwrap().take() else { return };
+                        let deadline = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() + 60_000;
+                        let _ = write!(
+                            conn,
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: bench-1\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:pulldoctor\r\nContent-Length: {}\r\n\r\n{e}",
+                            e.len()
+                        );
+                    } else {
+                        let _ = tx.send(("response", started.elapsed(), String::from_utf8_lossy(&body).into_owned()));
+                        let _ = conn.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+                    }
+                }
+            });
+        }
+    });
+    let mut cold_start = None;
+    let mut response = None;
+    let mut polls = 0;
+    let mut peak = None;
+    while let Ok((kind, at, body)) = rx.recv_timeout(Duration::from_secs(60)) {
+        match kind {
+            "next" => {
+                polls += 1;
+                cold_start.get_or_insert(at);
+                if polls >= wait_for {
+                    peak = peak_rss_kib(&pid);
+                    break;
+                }
+            }
+            _ => response = Some(body),
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Some(LambdaRun { cold_start: cold_start?, peak_rss_kib: peak, response })
+}
+
+#[tokio::main]
+async fn main() {
+    let latency = Duration::from_millis(
+        std::env::var("PULLDOCTOR_BENCH_LATENCY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(50),
+    );
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    eprintln!("building the demo world in moto...");
+    let world = World::new().await;
+    let net = world.network().await;
+    let cluster = world.cluster("prod").await;
+    let role = world.execution_role("ecsTaskExecutionRole").await;
+    let repo = world.repository("team/web").await;
+    world.push_image(&repo, "v1", "web-v1").await;
+    let image = repo.image("v1");
+    let td = world
+        .task_definition(&TaskDefSpec { family: "web".into(), container: "web".into(), image: image.clone(), execution_role_arn: Some(role) })
+        .await;
+    world.service("prod", "web", &td, &net).await;
+    let task = world.run_stopped_task("prod", &td, &net, "service:web").await;
+    world.ec2.delete_route().route_table_id(&net.private_route_table_id).destination_cidr_block("0.0.0.0/0").send().await.expect("DeleteRoute");
+    let message = messages::io_timeout(&image, &world.registry(), &repo.name, "v1");
+    let failure = failure_of(&TaskEvent::pull_failure(&world, &task, "web", &image, &message).to_value());
+
+    let proxy = FaultProxy::start(world.moto.url());
+    proxy.set_latency(latency);
+    // moto lacks SimulatePrincipalPolicy and answers 500, which the SDK retries with backoff
+    // (~0.6 s that real IAM never costs). Denying it instead, as an account that does not grant
+    // it would, measures the collector's fallback (the role's policy documents) without that.
+    proxy.fault("iam:SimulatePrincipalPolicy", Fault::AccessDenied);
+    let config = world.config.to_builder().endpoint_url(proxy.url()).build();
+
+    // One diagnosis, fresh clients (no cache), 5 times.
+    let mut walls = vec![];
+    let mut last = None;
+    for _ in 0..5 {
+        let clients = Clients::new(&config);
+        let started = Instant::now();
+        let run = engine::diagnose_with(&clients, &failure, Default::default()).await;
+        walls.push(started.elapsed().as_secs_f64() * 1000.0);
+        last = Some(run);
+    }
+    let run = last.unwrap();
+    let wall = median(walls);
+    // The same with no added latency: what moto, the proxy and this machine cost by themselves.
+    proxy.set_latency(Duration::ZERO);
+    let mut walls0 = vec![];
+    for _ in 0..5 {
+        let started = Instant::now();
+        engine::diagnose_with(&Clients::new(&config), &failure, Default::default()).await;
+        walls0.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let wall0 = median(walls0);
+    proxy.set_latency(latency);
+    let lat_ms = latency.as_secs_f64() * 1000.0;
+
+    // Storm: 100 events of service web, each its own task (ENI gone), one warm container.
+    let storm_clients = Clients::for_lambda(&config);
+    let mut storm_calls = 0;
+    let storm_started = Instant::now();
+    let mut storm_roots = std::collections::BTreeSet::new();
+    for _ in 0..100 {
+        let t = world.unknown_task(&cluster, &td, &net, "service:web");
+        let f = failure_of(&TaskEvent::pull_failure(&world, &t, "web", &image, &message).to_value());
+        let r = engine::diagnose_with(&storm_clients, &f, Default::default()).await;
+        storm_calls += r.stats.calls;
+        storm_roots.insert(r.diagnosis.root_cause.code.code().to_string());
+    }
+    let storm_wall = storm_started.elapsed().as_secs_f64();
+
+    // Cold start of the Lambda binary built next to this one, then one real invocation.
+    let exe = std::env::current_exe().unwrap();
+    // PULLDOCTOR_BENCH_LAMBDA_BIN: measure another build (e.g. the release binary from a debug bench).
+    let lambda_bin = std::env::var_os("PULLDOCTOR_BENCH_LAMBDA_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| exe.parent().unwrap().join("pulldoctor-lambda"));
+    let mut colds = vec![];
+    let mut invoked = None;
+    if lambda_bin.exists() {
+        for _ in 0..5 {
+            if let Some(r) = run_lambda(&lambda_bin, None, &proxy.url()) {
+                colds.push(r.cold_start.as_secs_f64() * 1000.0);
+            }
+        }
+        let event = TaskEvent::pull_failure(&world, &task, "web", &image, &message).to_value().to_string();
+        invoked = run_lambda(&lambda_bin, Some(event), &proxy.url());
+    }
+
+    println!("pulldoctor bench ({profile} build, {lat_ms:.0} ms added per AWS request, moto 5.2.1; Lambda binary {})", lambda_bin.display());
+    println!("| what | number |");
+    println!("|---|---|");
+    println!("| wall time per diagnosis (median of 5) | {wall:.0} ms |");
+    println!("| AWS calls per diagnosis | {} |", run.stats.calls);
+    println!("| dependent rounds | {} |", run.stats.rounds);
+    println!("| wall ÷ per-call latency | {:.1} |", wall / lat_ms);
+    println!("| wall with no added latency (moto, proxy, this machine) | {wall0:.0} ms |");
+    println!("| (wall − that) ÷ latency: rounds the latency was paid for | {:.1} |", (wall - wall0) / lat_ms);
+    println!("| root cause | {} |", run.diagnosis.root_cause.code.code());
+    println!(
+        "| storm: 100 events of one service, one warm container | {:.2} calls per event ({storm_calls} calls, {:.1} s, root causes {:?}) |",
+        storm_calls as f64 / 100.0,
+        storm_wall,
+        storm_roots
+    );
+    match colds.is_empty() {
+        false => println!("| cold start, process start → first Runtime API poll (median of {}) | {:.1} ms |", colds.len(), median(colds)),
+        true => println!("| cold start | not measured: {} missing (cargo build -p pulldoctor --bin pulldoctor-lambda) |", lambda_bin.display()),
+    }
+    if let Some(r) = &invoked {
+        let kib = r.peak_rss_kib.map_or("not read".to_string(), |k| format!("{:.1} MB", k as f64 / 1024.0));
+        println!("| peak RSS, pulldoctor-lambda after one diagnosis (VmHWM) | {kib} |");
+        println!("| handler answer in that run | `{}` |", r.response.as_deref().unwrap_or("none"));
+    }
+    if let Some(kib) = peak_rss_kib("self") {
+        println!("| peak RSS, this bench process (harness, moto client, 105 diagnoses) | {:.1} MB |", kib as f64 / 1024.0);
+    }
+    println!("\ncalls of the last single diagnosis (ms from start, against {lat_ms:.0} ms latency):");
+    let mut records = run.stats.records.clone();
+    records.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+    for r in &records {
+        println!("  {:>7.0} → {:>7.0}  {:32} {}", r.start_ms, r.end_ms, r.action, r.outcome);
+    }
+}
