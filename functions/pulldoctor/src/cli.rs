@@ -70,6 +70,9 @@ pub enum OutputFormat {
     Text,
     Markdown,
     Json,
+    Slack,
+    Sns,
+    Chatbot,
 }
 
 impl From<OutputFormat> for Format {
@@ -78,6 +81,9 @@ impl From<OutputFormat> for Format {
             OutputFormat::Text => Format::Text,
             OutputFormat::Markdown => Format::Markdown,
             OutputFormat::Json => Format::Json,
+            OutputFormat::Slack => Format::Slack,
+            OutputFormat::Sns => Format::Sns,
+            OutputFormat::Chatbot => Format::Chatbot,
         }
     }
 }

@@ -46,6 +46,24 @@ impl Clients {
         }
     }
 
+    /// Clients acting as `role_arn` (a member account's read-only role), with the base
+    /// configuration's region and endpoint. Credentials come from STS `AssumeRole` (session name
+    /// `pulldoctor`, `external_id` when set) and are refreshed by the SDK before they expire.
+    pub async fn assumed_role(config: &SdkConfig, role_arn: &str, external_id: Option<&str>) -> Clients {
+        let mut provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+            .session_name("pulldoctor")
+            .configure(config);
+        if let Some(id) = external_id {
+            provider = provider.external_id(id);
+        }
+        let provider = provider.build().await;
+        let assumed = config
+            .to_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+            .build();
+        Clients::new(&assumed)
+    }
+
     pub fn home_region(&self) -> Option<&str> {
         self.config.region().map(|r| r.as_ref())
     }
