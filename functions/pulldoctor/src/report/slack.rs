@@ -212,7 +212,13 @@ mod tests {
         d.failure.image = Some("repo:<!channel>`*@here*".into());
         d.failure.message = "pull <https://evil.example|click me> failed @channel".into();
         d.root_cause.title = "Tag <!here> missing".into();
-        let out = all_text(&render(&d, 0));
+        let v = render(&d, 0);
+        // The header is plain_text, which Slack never parses for mentions or links; every other
+        // text (the fallback included) is mrkdwn and must be escaped.
+        assert_eq!(v["blocks"][0]["text"]["type"], "plain_text");
+        let mut parsed = v.clone();
+        parsed["blocks"].as_array_mut().unwrap().remove(0);
+        let out = all_text(&parsed);
         for bad in ["<!channel>", "<!here>", "<https://evil", "@here", "@channel"] {
             assert!(!out.contains(bad), "{bad} survived: {out}");
         }
