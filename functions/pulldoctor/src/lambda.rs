@@ -183,7 +183,8 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, lambd
     // 2. Diagnose, in the event's account.
     let home = collect::arn_account(Some(&event.context.invoked_function_arn)).or(app.settings.home_account.clone());
     let clients = app.clients_for(failure.account.as_deref(), home.as_deref()).await;
-    let (_, diagnosis) = engine::diagnose(&clients, &failure).await;
+    // Boxed: the collection future is large (keeps worker and test-thread stacks small).
+    let (_, diagnosis) = Box::pin(engine::diagnose(&clients, &failure)).await;
     let code = diagnosis.root_cause.code.code();
     let fingerprint = dedup::fingerprint(&diagnosis);
     let event_id = diagnosis.event_id.clone().unwrap_or_else(|| event.context.request_id.clone());
@@ -195,11 +196,11 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, lambd
     let mut claimed = false;
     if let Some(dedup) = &app.dedup {
         if dedup_note["status"] == "disabled" {
-            match dedup.gate(&fingerprint, &event_id, now).await {
+            match dedup.gate(&fingerprint, &event_id, chrono::Utc::now().timestamp()).await {
                 Gate::Suppressed { count, notified_by } => {
                     record.decision = Decision::Suppressed;
                     record.dedup = json!({"status": "suppressed", "count_in_window": count, "notified_by": notified_by,
-                        "window_minutes": dedup.window().as_secs() / 60});
+                        "window_seconds": dedup.window().as_secs()});
                     record.deliveries.sns = app.topic_arn.as_ref().map(|_| Delivery::Skipped { reason: "suppressed".into() });
                     record.deliveries.slack = app.slack.as_ref().map(|_| Delivery::Skipped { reason: "suppressed".into() });
                     record.duration_ms = started.elapsed().as_millis() as u64;
@@ -231,7 +232,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, lambd
             None => None,
         }
     };
-    let (sns_result, slack_result) = tokio::join!(sns_delivery, slack_delivery);
+    let (sns_result, slack_result) = tokio::join!(Box::pin(sns_delivery), Box::pin(slack_delivery));
     record.deliveries.sns = sns_result;
     record.deliveries.slack = slack_result;
     let delivered = [&record.deliveries.sns, &record.deliveries.slack].into_iter().flatten().any(Delivery::sent);
