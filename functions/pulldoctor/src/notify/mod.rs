@@ -6,8 +6,6 @@ pub mod dedup;
 pub mod slack;
 pub mod sns;
 
-use std::io::Write;
-
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -203,16 +201,26 @@ impl AuditRecord {
     }
 }
 
+/// Every AWS action the notify side calls (the reads are `collect::READ_ACTIONS`). template.yaml
+/// grants exactly these besides the reads (a test below keeps them equal);
+/// `secretsmanager:GetSecretValue` is granted on the Slack secret only, `sts:AssumeRole` on the
+/// member role name only.
+pub const NOTIFY_ACTIONS: &[&str] = &[
+    "sns:Publish",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "secretsmanager:GetSecretValue",
+    "sts:AssumeRole",
+];
+
 /// CloudWatch namespace of the EMF metrics.
 pub const METRIC_NAMESPACE: &str = "pulldoctor";
 
-/// Write the audit record as one JSON line on stdout (never interleaved with other output).
+/// Write the audit record as one JSON line on stdout (`println!` holds the stdout lock for the
+/// whole line, so it is never interleaved with other output).
 pub fn audit(r: &AuditRecord) {
-    let line = r.to_json(chrono::Utc::now().timestamp_millis()).to_string();
-    let stdout = std::io::stdout();
-    let mut lock = stdout.lock();
-    let _ = writeln!(lock, "{line}");
-    let _ = lock.flush();
+    println!("{}", r.to_json(chrono::Utc::now().timestamp_millis()));
 }
 
 #[cfg(test)]
@@ -245,6 +253,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Actions listed in template.yaml's policies (`- service:Action` lines).
+    fn template_actions() -> std::collections::BTreeSet<String> {
+        include_str!("../../../../template.yaml")
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- "))
+            .filter(|a| {
+                a.split_once(':').is_some_and(|(svc, act)| {
+                    !svc.is_empty() && svc.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                        && !act.is_empty() && act.chars().all(|c| c.is_ascii_alphanumeric())
+                })
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn template_grants_exactly_the_calls_the_code_makes() {
+        let granted = template_actions();
+        let mut wanted: std::collections::BTreeSet<String> =
+            crate::collect::READ_ACTIONS.iter().chain(NOTIFY_ACTIONS).map(|a| a.to_string()).collect();
+        wanted.insert("kms:Decrypt".into()); // Secrets Manager decrypts on our behalf (kms:ViaService)
+        assert_eq!(granted, wanted);
     }
 
     #[test]
