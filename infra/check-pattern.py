@@ -220,6 +220,13 @@ def check_template(pattern: dict[str, Any]) -> list[str]:
             )
         else:
             print(f"ok   template.yaml {name} pattern == {PATTERN_FILE.relative_to(REPO)}")
+    # The member-account template forwards exactly the events the central rule matches.
+    member = REPO / "infra" / "member-account.yaml"
+    for name, tpl_pattern in event_patterns(load_template(member)):
+        if tpl_pattern != pattern:
+            errors.append(f"{member.relative_to(REPO)} {name}: pattern differs from {PATTERN_FILE.relative_to(REPO)}")
+        else:
+            print(f"ok   {member.relative_to(REPO)} {name} pattern == {PATTERN_FILE.relative_to(REPO)}")
     return errors
 
 

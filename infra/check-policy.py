@@ -4,14 +4,18 @@
 template.yaml's function policy (inline statements under Policies) and the stand-alone read
 policy for CLI users must grant the same read actions, statement by statement (same Sid, same
 actions, same resource once the template's ${AWS::...} variables are widened to "*").
-sns:Publish and logs:* are the function's own business and are left out of the comparison.
+sns:Publish, the dedup table's dynamodb:* and logs:* are the function's own business and are left
+out of the comparison.
 
 Least-privilege rules checked on both documents:
   * every statement has a unique Sid and Effect Allow, and no NotAction/NotResource;
   * no wildcard in an action name;
   * Resource "*" only for actions listed in RESOURCE_STAR_OK, i.e. actions whose API has no
     resource-level permissions. Adding an action there is a deliberate, reviewed edit.
-  * sns:Publish is granted on the template's own topic only.
+  * sns:Publish is granted on the template's topic only (the created one or ExistingTopicArn);
+  * dynamodb:* only on the dedup table;
+  * the opt-in Slack secret and member-role policies are conditional, scoped to their one
+    secret / role name, and never on "*".
 """
 
 from __future__ import annotations
@@ -39,7 +43,19 @@ RESOURCE_STAR_OK = [
     re.compile(r"ec2:Describe[A-Za-z]+"),
 ]
 # Actions of the function that are not read calls and stay out of the read policy.
-FUNCTION_ONLY = re.compile(r"(sns:Publish|logs:[A-Za-z]+)")
+FUNCTION_ONLY = re.compile(r"(sns:Publish|dynamodb:(PutItem|UpdateItem|DeleteItem)|logs:[A-Za-z]+)")
+TOPIC = [{"Ref": "Topic"}, {"Fn::If": ["CreateTopic", {"Ref": "Topic"}, {"Ref": "ExistingTopicArn"}]}]
+DEDUP_TABLE = {"Fn::GetAtt": ["DedupTable", "Arn"]}
+# Opt-in policies of the function role: resource name -> (condition, {Sid: (actions, resource)}).
+OPT_IN = {
+    "SlackSecretPolicy": ("PostToSlack", {
+        "SecretsManagerReadSlackWebhook": ({"secretsmanager:GetSecretValue"}, {"Ref": "SlackWebhookSecretArn"}),
+        "KmsDecryptSlackWebhook": ({"kms:Decrypt"}, None),
+    }),
+    "MemberRolePolicy": ("AssumeMemberRoles", {
+        "StsAssumeMemberReadRole": ({"sts:AssumeRole"}, {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"}),
+    }),
+}
 
 TEMPLATE_VARS = {
     "${AWS::Partition}": "aws",
@@ -124,8 +140,30 @@ def main() -> int:
     for st in fn_statements:
         actions = as_list(st.get("Action", []))
         if "sns:Publish" in actions:
-            if set(actions) != {"sns:Publish"} or st.get("Resource") != {"Ref": "Topic"}:
-                errors.append(f"template.yaml {st.get('Sid')}: sns:Publish must stand alone, on !Ref Topic")
+            if set(actions) != {"sns:Publish"} or st.get("Resource") not in TOPIC:
+                errors.append(f"template.yaml {st.get('Sid')}: sns:Publish must stand alone, on the stack's topic")
+        if any(a.startswith("dynamodb:") for a in actions) and st.get("Resource") != DEDUP_TABLE:
+            errors.append(f"template.yaml {st.get('Sid')}: dynamodb actions only on !GetAtt DedupTable.Arn")
+
+    for name, (condition, wanted) in OPT_IN.items():
+        res = template.get("Resources", {}).get(name)
+        if not res or res.get("Condition") != condition:
+            errors.append(f"template.yaml {name}: must exist with Condition {condition} (opt-in)")
+            continue
+        got = as_list(res["Properties"]["PolicyDocument"]["Statement"])
+        errors += lint_statements(f"template.yaml {name}", got)
+        for st in got:
+            sid = st.get("Sid")
+            if sid not in wanted:
+                errors.append(f"template.yaml {name} {sid}: unexpected statement")
+                continue
+            actions, resource = wanted[sid]
+            if set(as_list(st.get("Action", []))) != actions:
+                errors.append(f"template.yaml {name} {sid}: actions must be {sorted(actions)}")
+            if resource is not None and st.get("Resource") != resource:
+                errors.append(f"template.yaml {name} {sid}: resource must be {resource}")
+            if "kms:Decrypt" in actions and "kms:ViaService" not in json.dumps(st.get("Condition", {})):
+                errors.append(f"template.yaml {name} {sid}: kms:Decrypt needs a kms:ViaService condition")
 
     fn_read = [
         {**st, "Action": [a for a in as_list(st.get("Action", [])) if not FUNCTION_ONLY.fullmatch(a)]}
@@ -169,6 +207,16 @@ def main() -> int:
                 if "kms:ViaService" not in json.dumps(st.get("Condition", {})):
                     errors.append(f"{SECRETS_RESOURCE} {sid}: kms:Decrypt needs a kms:ViaService condition")
 
+    # The member-account read role grants the same reads (Sid by Sid), in its own account.
+    member_path = REPO / "infra" / "member-account.yaml"
+    member = load_template(member_path)
+    role = member.get("Resources", {}).get("ReadRole", {}).get("Properties", {})
+    member_statements = [st for pol in role.get("Policies", []) for st in as_list(pol["PolicyDocument"]["Statement"])]
+    errors += lint_statements(str(member_path.relative_to(REPO)), member_statements)
+    member_sids = {sid: actions for sid, (actions, _) in by_sid(member_statements).items()}
+    if member_sids != {sid: actions for sid, (actions, _) in json_sids.items()}:
+        errors.append(f"{member_path.relative_to(REPO)} ReadRole: Sids/actions differ from {READ_POLICY.name}")
+
     if errors:
         print("check-policy: FAILED", file=sys.stderr)
         for e in errors:
@@ -176,7 +224,8 @@ def main() -> int:
         return 1
     print(
         f"check-policy: ok ({len(json_actions)} read actions in {len(json_sids)} statements, "
-        f"template.yaml {fn_name} == {READ_POLICY.relative_to(REPO)}; sns:Publish on the stack's topic only)"
+        f"template.yaml {fn_name} == {READ_POLICY.relative_to(REPO)}; sns:Publish on the stack's topic only; "
+        f"dynamodb on the dedup table only; opt-in {', '.join(OPT_IN)} scoped)"
     )
     return 0
 

@@ -15,7 +15,9 @@
 #     from PATH; the infra checks use moto and boto3 from there too);
 #   - aws-sam-cli and cfn-lint into their own virtualenv ($PULLDOCTOR_TOOLS_VENV,
 #     default ~/.cache/pulldoctor/py-tools), because aws-sam-cli pins boto3 and cfn-lint
-#     versions that would otherwise replace the ones moto runs with.
+#     versions that would otherwise replace the ones moto runs with;
+#   - checkov into a third virtualenv ($PULLDOCTOR_CHECKOV_VENV, default
+#     ~/.cache/pulldoctor/checkov), for the same reason.
 # Nothing needs AWS credentials or network access beyond the package index.
 #
 # Every phase runs even if an earlier one failed; the exit code is non-zero if any failed.
@@ -27,7 +29,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 MOTO_VERSION=5.2.1
 SAM_CLI_VERSION=1.170.0
 CFN_LINT_VERSION=1.58.0
+CHECKOV_VERSION=3.3.30
 TOOLS_VENV=${PULLDOCTOR_TOOLS_VENV:-$HOME/.cache/pulldoctor/py-tools}
+# checkov pins its own versions of shared libraries: a virtualenv of its own.
+CHECKOV_VENV=${PULLDOCTOR_CHECKOV_VENV:-$HOME/.cache/pulldoctor/checkov}
+TEMPLATES=(template.yaml infra/member-account.yaml)
 PYTHON=${PYTHON:-python3}
 
 export SAM_CLI_TELEMETRY=0
@@ -92,7 +98,34 @@ phase() { # phase NAME COMMAND...
     fi
 }
 
-setup() { ensure_moto && ensure_sam_tools; }
+ensure_checkov() {
+    local vpy="$CHECKOV_VENV/bin/python"
+    if [[ -x "$vpy" && "$(dist_version "$vpy" checkov)" == "$CHECKOV_VERSION" ]]; then
+        echo "checkov $CHECKOV_VERSION: present in $CHECKOV_VENV"
+        return 0
+    fi
+    echo "checkov $CHECKOV_VERSION: installing into $CHECKOV_VENV"
+    [[ -x "$vpy" ]] || "$PYTHON" -m venv "$CHECKOV_VENV" || return 1
+    "$vpy" -m pip install --disable-pip-version-check -q "checkov==$CHECKOV_VERSION"
+}
+
+setup() { ensure_moto && ensure_sam_tools && ensure_checkov; }
+
+# Every template through one validator; all run even if one fails.
+each_template() {
+    local rc=0 t
+    for t in "${TEMPLATES[@]}"; do
+        "$@" "$t" || rc=1
+    done
+    return $rc
+}
+sam_validate() { "$TOOLS_VENV/bin/sam" validate --lint --template-file "$1"; }
+# Skips are justified in the templates themselves (Metadata.checkov.skip with a comment).
+# --skip-download: offline, no calls to the vendor's platform for guidelines.
+checkov_scan() {
+    BC_SKIP_MAPPING=TRUE "$CHECKOV_VENV/bin/checkov" --quiet --compact --skip-download \
+        --framework cloudformation -f "$1" 2> >(grep -v -e '^  ' -e '^Traceback' -e 'urllib3' -e '^The above' -e '^$' >&2)
+}
 
 if [[ "${1:-}" == "--setup" ]]; then
     phase "setup: Python tools" setup
@@ -121,8 +154,9 @@ phase "infra: EventBridge pattern (template.yaml == infra/patterns/pull-failure.
 phase "infra: IAM policy (least privilege, template.yaml == infra/policies/pulldoctor-read.json)" \
     "$PYTHON" infra/check-policy.py
 # `sam validate --lint` runs cfn-lint on the SAM template offline: no region or credentials.
-phase "template: sam validate --lint" "$TOOLS_VENV/bin/sam" validate --lint --template-file template.yaml
-phase "template: cfn-lint" "$TOOLS_VENV/bin/cfn-lint" template.yaml
+phase "templates: sam validate --lint" each_template sam_validate
+phase "templates: cfn-lint" "$TOOLS_VENV/bin/cfn-lint" "${TEMPLATES[@]}"
+phase "templates: checkov" each_template checkov_scan
 phase "rust: cargo test --workspace --all-targets" cargo test --workspace --all-targets --no-fail-fast
 
 if [[ ${#FAILED[@]} -gt 0 ]]; then

@@ -9,6 +9,8 @@
 //!   fixtures in `tests/fixtures/events/`.
 //! * [`split_sns_body`] / [`diagnosis_from_sns_body`] read the diagnosis JSON out of an SNS message.
 //! * [`pulldoctor_bin`] / [`run_cli`] run the `pulldoctor` CLI against a moto server.
+//! * [`alerting`]: a Slack webhook stub, a Lambda Runtime API emulator driving the real
+//!   `pulldoctor-lambda` binary, the dedup table and secrets in moto.
 //!
 //! [`Moto::url`] is the endpoint clients use: a [`compat`] proxy in front of moto that rewrites ECS
 //! `containers[].cpu`/`memory` JSON numbers to strings (moto emits numbers; the Rust SDK rejects
@@ -26,6 +28,8 @@
 //!   (real ECR keeps it untagged).
 //! * moto task ids are dashed UUIDs (real ECS: 32 hex characters); `containers[].taskArn` holds the
 //!   task *definition* ARN; containers stay `PENDING` after `StopTask`; the ENI stays `in-use`.
+
+pub mod alerting;
 
 use std::collections::BTreeSet;
 use std::fs::File;

@@ -103,8 +103,8 @@ pub struct PreflightArgs {
     pub platform_version: Option<String>,
     #[arg(long)]
     pub region: Option<String>,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    #[arg(long, value_enum, default_value_t = PreflightFormat::Text)]
+    pub format: PreflightFormat,
     /// Exit 3 on warnings too.
     #[arg(long)]
     pub strict: bool,
@@ -142,8 +142,8 @@ pub struct EksPreflightArgs {
     pub security_groups: Vec<String>,
     #[arg(long)]
     pub region: Option<String>,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    #[arg(long, value_enum, default_value_t = PreflightFormat::Text)]
+    pub format: PreflightFormat,
     /// Exit 3 on warnings too.
     #[arg(long)]
     pub strict: bool,
@@ -151,6 +151,17 @@ pub struct EksPreflightArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OutputFormat {
+    Text,
+    Markdown,
+    Json,
+    Slack,
+    Sns,
+    Chatbot,
+}
+
+/// A preflight report is for a pipeline log or a pull-request comment, not a page.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PreflightFormat {
     Text,
     Markdown,
     Json,
@@ -162,6 +173,9 @@ impl From<OutputFormat> for Format {
             OutputFormat::Text => Format::Text,
             OutputFormat::Markdown => Format::Markdown,
             OutputFormat::Json => Format::Json,
+            OutputFormat::Slack => Format::Slack,
+            OutputFormat::Sns => Format::Sns,
+            OutputFormat::Chatbot => Format::Chatbot,
         }
     }
 }
@@ -311,13 +325,13 @@ impl From<crate::preflight::PreflightError> for CliError {
 }
 
 /// Run a plan, render it, and map the verdict to the exit code.
-async fn preflight_report(clients: &Clients, plan: &crate::preflight::Plan, format: OutputFormat, strict: bool) -> RunResult {
+async fn preflight_report(clients: &Clients, plan: &crate::preflight::Plan, format: PreflightFormat, strict: bool) -> RunResult {
     use crate::preflight;
     let (report, facts) = preflight::run(clients, plan).await;
     let output = with_newline(match format {
-        OutputFormat::Text => preflight::report::text(&report),
-        OutputFormat::Markdown => preflight::report::markdown(&report),
-        OutputFormat::Json => preflight::report::json(&report),
+        PreflightFormat::Text => preflight::report::text(&report),
+        PreflightFormat::Markdown => preflight::report::markdown(&report),
+        PreflightFormat::Json => preflight::report::json(&report),
     });
     if let Some(reason) = facts.iter().map(all_reads_failed).collect::<Option<Vec<_>>>().and_then(|r| r.into_iter().next()) {
         return Err((Some(output), CliError::Aws(reason)));

@@ -1,108 +1,263 @@
-//! The Lambda handler: intake → engine → notify, with one JSON audit line per invocation.
+//! The Lambda handler: intake → (duplicate delivery?) → engine → (same failure already
+//! notified?) → SNS and Slack, with one JSON audit line per invocation.
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
+use tokio::sync::Mutex;
 
-use crate::collect::Clients;
-use crate::diagnosis::Confidence;
+use crate::collect::{self, Clients};
 use crate::engine;
 use crate::intake::{intake, Intake};
-use crate::notify::{self, AuditRecord, Delivery, FindingCounts};
+use crate::notify::dedup::{self, Dedup, EventMark, Gate};
+use crate::notify::slack::Slack;
+use crate::notify::sns::{self, SnsFormat};
+use crate::notify::{self, AuditRecord, Decision, Delivery};
+
+/// Deployment settings (environment variables of the function; see template.yaml).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `PULLDOCTOR_TOPIC_ARN`
+    pub topic_arn: Option<String>,
+    /// `PULLDOCTOR_OUTPUT_FORMAT`: `text` (default) or `chatbot`.
+    pub sns_format: Option<SnsFormat>,
+    /// `PULLDOCTOR_SLACK_SECRET_ARN`
+    pub slack_secret_arn: Option<String>,
+    /// `PULLDOCTOR_SLACK_TIMEOUT_MS` (default 3000).
+    pub slack_timeout: Option<Duration>,
+    /// `PULLDOCTOR_DEDUP_TABLE`
+    pub dedup_table: Option<String>,
+    /// `PULLDOCTOR_DEDUP_WINDOW_MINUTES` (default 30).
+    pub dedup_window: Option<Duration>,
+    /// `PULLDOCTOR_MEMBER_ROLE_NAME`: role assumed in an event's account when it is not ours.
+    pub member_role_name: Option<String>,
+    /// `PULLDOCTOR_MEMBER_EXTERNAL_ID`
+    pub member_external_id: Option<String>,
+    /// `PULLDOCTOR_HOME_ACCOUNT`: our account, when the invocation context does not say it.
+    pub home_account: Option<String>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+impl Settings {
+    /// Reads the `PULLDOCTOR_*` environment. A malformed value is an error (the function must not
+    /// start half-configured).
+    pub fn from_env() -> Result<Settings, String> {
+        let number = |name: &str| -> Result<Option<u64>, String> {
+            env(name).map(|v| v.parse::<u64>().map_err(|_| format!("{name}={v:?} is not a whole number"))).transpose()
+        };
+        Ok(Settings {
+            topic_arn: env("PULLDOCTOR_TOPIC_ARN"),
+            sns_format: env("PULLDOCTOR_OUTPUT_FORMAT").map(|f| f.parse()).transpose()?,
+            slack_secret_arn: env("PULLDOCTOR_SLACK_SECRET_ARN"),
+            slack_timeout: number("PULLDOCTOR_SLACK_TIMEOUT_MS")?.map(Duration::from_millis),
+            dedup_table: env("PULLDOCTOR_DEDUP_TABLE"),
+            dedup_window: number("PULLDOCTOR_DEDUP_WINDOW_MINUTES")?.map(|m| Duration::from_secs(m * 60)),
+            member_role_name: env("PULLDOCTOR_MEMBER_ROLE_NAME"),
+            member_external_id: env("PULLDOCTOR_MEMBER_EXTERNAL_ID"),
+            home_account: env("PULLDOCTOR_HOME_ACCOUNT"),
+        })
+    }
+}
 
 /// Clients and settings built once per cold start and shared by every invocation.
 #[derive(Clone)]
 pub struct App {
     pub config: aws_config::SdkConfig,
     pub topic_arn: Option<String>,
+    settings: Settings,
     clients: Clients,
     sns: aws_sdk_sns::Client,
+    slack: Option<Arc<Slack>>,
+    dedup: Option<Dedup>,
+    /// Clients for member accounts, by account id (assumed-role credentials refresh themselves).
+    members: Arc<Mutex<HashMap<String, Clients>>>,
 }
 
 impl App {
-    /// Reads `PULLDOCTOR_TOPIC_ARN` and the standard AWS SDK environment.
-    pub async fn from_env() -> App {
+    /// Reads the `PULLDOCTOR_*` settings and the standard AWS SDK environment.
+    pub async fn from_env() -> Result<App, String> {
         let config = aws_config::load_from_env().await;
-        let topic = std::env::var("PULLDOCTOR_TOPIC_ARN").ok().filter(|t| !t.trim().is_empty());
-        App::new(&config, topic)
+        Ok(App::with_settings(&config, Settings::from_env()?))
     }
+
+    /// SNS only: no Slack, no deduplication.
     pub fn new(config: &aws_config::SdkConfig, topic_arn: Option<String>) -> App {
+        App::with_settings(config, Settings { topic_arn, ..Settings::default() })
+    }
+
+    pub fn with_settings(config: &aws_config::SdkConfig, settings: Settings) -> App {
         App {
             config: config.clone(),
-            topic_arn,
-            clients: Clients::new(config),
+            topic_arn: settings.topic_arn.clone(),
+            clients: Clients::for_lambda(config),
             sns: aws_sdk_sns::Client::new(config),
+            slack: settings.slack_secret_arn.clone().map(|arn| {
+                Arc::new(Slack::new(config, arn, settings.slack_timeout.unwrap_or(Duration::from_secs(3))))
+            }),
+            dedup: settings.dedup_table.clone().map(|table| {
+                Dedup::new(config, table, settings.dedup_window.unwrap_or(Duration::from_secs(30 * 60)))
+            }),
+            members: Arc::new(Mutex::new(HashMap::new())),
+            settings,
         }
+    }
+
+    /// The clients to diagnose an event of `account` with: ours, or an assumed role in a member
+    /// account (multi-account setups forward member events to this function's bus).
+    async fn clients_for(&self, account: Option<&str>, home: Option<&str>) -> Clients {
+        let (Some(account), Some(role)) = (account, self.settings.member_role_name.as_deref()) else {
+            return self.clients.clone();
+        };
+        if home.is_none_or(|h| h == account) {
+            return self.clients.clone();
+        }
+        let mut members = self.members.lock().await;
+        if let Some(c) = members.get(account) {
+            return c.clone();
+        }
+        let partition = home_partition(&self.config);
+        let role_arn = format!("arn:{partition}:iam::{account}:role/{role}");
+        let clients = Clients::assumed_role(&self.config, &role_arn, self.settings.member_external_id.as_deref()).await.with_lambda_cache();
+        members.insert(account.to_string(), clients.clone());
+        clients
+    }
+}
+
+fn home_partition(config: &aws_config::SdkConfig) -> &'static str {
+    match config.region().map(|r| r.as_ref()) {
+        Some(r) if r.starts_with("cn-") => "aws-cn",
+        Some(r) if r.starts_with("us-gov-") => "aws-us-gov",
+        _ => "aws",
     }
 }
 
 /// Handles one EventBridge event. Returns a small JSON outcome:
-/// `{"decision": "notified" | "diagnosed" | "ignored", "reason": …, "root_cause": …}`.
+/// `{"decision": "notified" | "suppressed" | "duplicate_event" | "diagnosed" | "ignored", "reason": …, "root_cause": …}`.
 ///
 /// Unrelated or malformed events are ignored with `Ok`: retrying them cannot help. A diagnosis
-/// that could not be published returns `Err`, so Lambda's async retries (and finally the
-/// on-failure destination) keep it: nothing is lost silently.
+/// that could not be published to SNS returns `Err` (after giving back its dedup claims), so
+/// Lambda's async retries and finally the on-failure destination keep it: nothing is lost silently.
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
     let started = Instant::now();
-    let failure = match intake(&event.payload) {
+    let now = chrono::Utc::now().timestamp();
+    let payload = &event.payload;
+    let failure = match intake(payload) {
         Intake::Ignored { kind, reason } => {
             let reason = format!("{}: {reason}", serde_json::to_value(&kind)?.as_str().unwrap_or("ignored"));
-            notify::audit(&AuditRecord {
-                event_id: event.payload.get("id").and_then(Value::as_str),
-                task_arn: event.payload.pointer("/detail/taskArn").and_then(Value::as_str),
-                decision: "ignored",
-                reason: Some(&reason),
-                root_cause: None,
-                confidence: None,
-                failed: vec![],
-                counts: FindingCounts::default(),
-                aws_calls: 0,
-                duration_ms: started.elapsed().as_millis() as u64,
-                sns: None,
-            });
+            let mut record = AuditRecord::new(Decision::Ignored);
+            record.event_id = payload.get("id").and_then(Value::as_str).map(str::to_string);
+            record.task_arn = payload.pointer("/detail/taskArn").and_then(Value::as_str).map(str::to_string);
+            record.reason = Some(reason.clone());
+            record.duration_ms = started.elapsed().as_millis() as u64;
+            notify::audit(&record);
             return Ok(json!({"decision": "ignored", "reason": reason, "root_cause": null}));
         }
         Intake::PullFailure(failure) => failure,
     };
 
-    let (_, diagnosis) = engine::diagnose_within(&app.clients, &failure, engine::deadline_for(event.context.deadline)).await;
-    let delivery = match &app.topic_arn {
-        Some(topic) => notify::publish_sns(&app.sns, topic, &diagnosis).await,
-        None => Delivery::NotConfigured,
-    };
-    let decision = match &delivery {
-        Delivery::Sent { .. } => "notified",
-        Delivery::NotConfigured => "diagnosed",
-        Delivery::Failed { .. } => "publish_failed",
-    };
+    // 1. The same EventBridge event delivered again: drop it before any AWS read.
+    let mut dedup_note = json!({"status": "disabled"});
+    if let (Some(dedup), Some(event_id)) = (&app.dedup, failure.event_id.as_deref()) {
+        match dedup.mark_event(event_id, now).await {
+            EventMark::Duplicate => {
+                let mut record = AuditRecord::new(Decision::DuplicateEvent);
+                record.event_id = Some(event_id.to_string());
+                record.task_arn = failure.task.arn.clone();
+                record.reason = Some("this EventBridge event id was already handled".into());
+                record.dedup = json!({"status": "duplicate_event"});
+                record.duration_ms = started.elapsed().as_millis() as u64;
+                notify::audit(&record);
+                return Ok(json!({"decision": "duplicate_event", "reason": record.reason, "root_cause": null}));
+            }
+            EventMark::Unavailable(error) => dedup_note = json!({"status": "unavailable", "error": error}),
+            EventMark::First => {}
+        }
+    }
+
+    // 2. Diagnose, in the event's account.
+    let home = collect::arn_account(Some(&event.context.invoked_function_arn)).or(app.settings.home_account.clone());
+    let clients = app.clients_for(failure.account.as_deref(), home.as_deref()).await;
+    // Boxed: the collection future is large (keeps worker and test-thread stacks small).
+    let deadline = engine::deadline_for(event.context.deadline);
+    let (_, diagnosis) = Box::pin(engine::diagnose_within(&clients, &failure, deadline)).await;
     let code = diagnosis.root_cause.code.code();
-    notify::audit(&AuditRecord {
-        event_id: diagnosis.event_id.as_deref(),
-        task_arn: diagnosis.task.arn.as_deref(),
-        decision,
-        reason: None,
-        root_cause: Some(code),
-        confidence: Some(match diagnosis.root_cause.confidence {
-            Confidence::High => "high",
-            Confidence::Medium => "medium",
-            Confidence::Low => "low",
-        }),
-        failed: diagnosis
-            .findings
-            .iter()
-            .filter(|f| f.status == crate::diagnosis::Status::Fail)
-            .map(|f| f.code.code())
-            .collect(),
-        counts: FindingCounts::of(&diagnosis),
-        aws_calls: diagnosis.aws_calls,
-        duration_ms: started.elapsed().as_millis() as u64,
-        sns: Some(&delivery),
-    });
-    if let Delivery::Failed { error } = delivery {
+    let fingerprint = dedup::fingerprint(&diagnosis);
+    let event_id = diagnosis.event_id.clone().unwrap_or_else(|| event.context.request_id.clone());
+    let mut record = AuditRecord::new(Decision::Diagnosed).with_diagnosis(&diagnosis);
+    record.fingerprint = Some(fingerprint.clone());
+
+    // 3. The same failure already notified in this window: count it, do not page again.
+    let mut suppressed_before = 0;
+    let mut claimed = false;
+    if let Some(dedup) = &app.dedup {
+        if dedup_note["status"] == "disabled" {
+            match dedup.gate(&fingerprint, &event_id, chrono::Utc::now().timestamp()).await {
+                Gate::Suppressed { count, notified_by } => {
+                    record.decision = Decision::Suppressed;
+                    record.dedup = json!({"status": "suppressed", "count_in_window": count, "notified_by": notified_by,
+                        "window_seconds": dedup.window().as_secs()});
+                    record.deliveries.sns = app.topic_arn.as_ref().map(|_| Delivery::Skipped { reason: "suppressed".into() });
+                    record.deliveries.slack = app.slack.as_ref().map(|_| Delivery::Skipped { reason: "suppressed".into() });
+                    record.duration_ms = started.elapsed().as_millis() as u64;
+                    notify::audit(&record);
+                    return Ok(json!({"decision": "suppressed", "reason": "same failure already notified in this window", "root_cause": code}));
+                }
+                Gate::Notify { suppressed_before: n } => {
+                    suppressed_before = n;
+                    claimed = true;
+                    dedup_note = json!({"status": "first", "suppressed_before": n});
+                }
+                Gate::Unavailable { error } => dedup_note = json!({"status": "unavailable", "error": error}),
+            }
+        }
+    }
+    record.dedup = dedup_note;
+
+    // 4. Deliver: SNS and Slack independently.
+    let format = app.settings.sns_format.unwrap_or(SnsFormat::Text);
+    let sns_delivery = async {
+        match &app.topic_arn {
+            Some(topic) => Some(sns::publish(&app.sns, topic, &sns::message(&diagnosis, format, suppressed_before)).await),
+            None => None,
+        }
+    };
+    let slack_delivery = async {
+        match &app.slack {
+            Some(slack) => Some(slack.post(&crate::report::slack::render(&diagnosis, suppressed_before)).await),
+            None => None,
+        }
+    };
+    let (sns_result, slack_result) = tokio::join!(Box::pin(sns_delivery), Box::pin(slack_delivery));
+    record.deliveries.sns = sns_result;
+    record.deliveries.slack = slack_result;
+    let delivered = [&record.deliveries.sns, &record.deliveries.slack].into_iter().flatten().any(Delivery::sent);
+    record.decision = match (&record.deliveries.sns, delivered) {
+        (Some(Delivery::Failed { .. }), _) => Decision::PublishFailed,
+        (_, true) => Decision::Notified,
+        _ => Decision::Diagnosed,
+    };
+    record.duration_ms = started.elapsed().as_millis() as u64;
+    notify::audit(&record);
+
+    if let Some(Delivery::Failed { error }) = &record.deliveries.sns {
+        // Give back the claims so that Lambda's retry of this event is not dropped or suppressed.
+        if let Some(dedup) = &app.dedup {
+            if claimed {
+                dedup.release(&fingerprint, &event_id).await;
+            }
+            if let Some(id) = diagnosis.event_id.as_deref() {
+                dedup.forget_event(id).await;
+            }
+        }
         return Err(format!("diagnosis {code} could not be published: {error}").into());
     }
-    Ok(json!({"decision": decision, "reason": null, "root_cause": code}))
+    Ok(json!({"decision": record.decision.as_str(), "reason": null, "root_cause": code}))
 }
 
 /// Logging for Lambda: JSON lines on stdout, level from `RUST_LOG` (default `info`).

@@ -7,6 +7,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_logging();
-    let app = App::from_env().await;
+    // A malformed setting stops the cold start with a clear message (Lambda reports an init error).
+    let app = App::from_env().await.map_err(|e| format!("pulldoctor configuration: {e}"))?;
     run(service_fn(|event: LambdaEvent<Value>| handle(&app, event))).await
 }

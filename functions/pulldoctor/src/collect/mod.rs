@@ -169,12 +169,35 @@ impl Clients {
     /// The clients a warm Lambda container keeps: [`Limits::default`], a one-minute cache of
     /// at most 512 reads.
     pub fn for_lambda(config: &SdkConfig) -> Clients {
-        Clients::new(config).with_warm_cache(Duration::from_secs(60), 512)
+        Clients::new(config).with_lambda_cache()
+    }
+
+    /// [`Clients::with_warm_cache`] with the warm Lambda container's settings.
+    pub fn with_lambda_cache(self) -> Clients {
+        self.with_warm_cache(Duration::from_secs(60), 512)
     }
 
     /// Reads served from the warm cache so far (for the benchmark and tests).
     pub fn cache_hits(&self) -> u64 {
         self.cache.as_ref().map_or(0, |c| c.hits())
+    }
+
+    /// Clients acting as `role_arn` (a member account's read-only role), with the base
+    /// configuration's region and endpoint. Credentials come from STS `AssumeRole` (session name
+    /// `pulldoctor`, `external_id` when set) and are refreshed by the SDK before they expire.
+    pub async fn assumed_role(config: &SdkConfig, role_arn: &str, external_id: Option<&str>) -> Clients {
+        let mut provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+            .session_name("pulldoctor")
+            .configure(config);
+        if let Some(id) = external_id {
+            provider = provider.external_id(id);
+        }
+        let provider = provider.build().await;
+        let assumed = config
+            .to_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+            .build();
+        Clients::new(&assumed)
     }
 
     pub fn home_region(&self) -> Option<&str> {
@@ -193,6 +216,11 @@ impl Clients {
         aws_sdk_ecr::Client::from_conf(conf)
     }
 }
+
+/// The reads only `pulldoctor preflight eks` makes (granted by `pulldoctor-preflight.json`, never by
+/// the Lambda's role).
+pub const PREFLIGHT_ONLY_ACTIONS: &[&str] =
+    &["ec2:DescribeLaunchTemplateVersions", "eks:DescribeCluster", "eks:DescribeNodegroup", "eks:DescribeFargateProfile"];
 
 /// Every AWS read the collector may issue, as IAM action names. `infra/policies/*.json` grant exactly
 /// these (a unit test keeps them equal); the Lambda's role in `template.yaml` grants all but the
@@ -656,5 +684,8 @@ mod policy_tests {
         granted.remove("kms:Decrypt"); // used by Secrets Manager on our behalf, not called directly
         let wanted: BTreeSet<String> = READ_ACTIONS.iter().map(|a| a.to_string()).collect();
         assert_eq!(granted, wanted);
+        let preflight = actions(include_str!("../../../../infra/policies/pulldoctor-preflight.json"));
+        let preflight_only: BTreeSet<String> = super::PREFLIGHT_ONLY_ACTIONS.iter().map(|a| a.to_string()).collect();
+        assert_eq!(preflight, preflight_only, "pulldoctor-preflight.json grants exactly the preflight-only reads");
     }
 }

@@ -4,7 +4,9 @@
 //! are removed from text and markdown metacharacters are escaped, so a crafted tag cannot reshape
 //! the report.
 
+pub mod chatbot;
 mod markdown;
+pub mod slack;
 mod text;
 
 use std::str::FromStr;
@@ -21,6 +23,12 @@ pub enum Format {
     Text,
     Markdown,
     Json,
+    /// Slack Block Kit (what the webhook posts).
+    Slack,
+    /// The SNS message: subject, summary and JSON, as published.
+    Sns,
+    /// AWS Chatbot custom notification JSON.
+    Chatbot,
 }
 
 impl FromStr for Format {
@@ -30,7 +38,10 @@ impl FromStr for Format {
             "text" => Ok(Format::Text),
             "markdown" => Ok(Format::Markdown),
             "json" => Ok(Format::Json),
-            other => Err(format!("unknown format {other:?} (text, markdown, json)")),
+            "slack" => Ok(Format::Slack),
+            "sns" => Ok(Format::Sns),
+            "chatbot" => Ok(Format::Chatbot),
+            other => Err(format!("unknown format {other:?} (text, markdown, json, slack, sns, chatbot)")),
         }
     }
 }
@@ -40,12 +51,23 @@ pub fn render(diagnosis: &Diagnosis, format: Format) -> String {
         Format::Text => text(diagnosis),
         Format::Markdown => markdown(diagnosis),
         Format::Json => json(diagnosis),
+        Format::Slack => serde_json::to_string_pretty(&slack::render(diagnosis, 0)).expect("JSON"),
+        Format::Sns => {
+            let m = crate::notify::sns::message(diagnosis, crate::notify::sns::SnsFormat::Text, 0);
+            format!("Subject: {}\n\n{}", m.subject, m.body)
+        }
+        Format::Chatbot => serde_json::to_string_pretty(&chatbot::render(diagnosis, 0)).expect("JSON"),
     }
 }
 
 /// The `pulldoctor.diagnosis/v1` document, on one line.
 pub fn json(diagnosis: &Diagnosis) -> String {
     serde_json::to_string(diagnosis).expect("a Diagnosis always serializes")
+}
+
+/// Any JSON value on one line.
+pub fn json_value_line(value: &serde_json::Value) -> String {
+    serde_json::to_string(value).expect("a JSON value always serializes")
 }
 
 /// What failed, for headlines: the service name, else the task family, else the task id.

@@ -1,0 +1,263 @@
+//! Slack Block Kit rendering: the message an incoming webhook posts.
+//!
+//! Everything from AWS is untrusted. Slack's mrkdwn has three control characters (`&`, `<`, `>`):
+//! `<!channel>` pings a channel and `<https://evil|click>` makes a link, so they are escaped as
+//! entities. Mentions written as plain `@channel`/`@here` are broken with a word joiner, and every
+//! text object is `verbatim` (no automatic linking of URLs or channel names).
+
+use serde_json::{json, Value};
+
+use super::{clean, evidence_value, headline_subject};
+use crate::diagnosis::{Diagnosis, Status};
+
+/// Slack's limits: header text 150, section text 3000, a field 2000, 10 fields, 50 blocks,
+/// button text 75, button URL 3000.
+const HEADER_MAX: usize = 150;
+const SECTION_MAX: usize = 3000;
+const FIELD_MAX: usize = 2000;
+const BLOCKS_MAX: usize = 50;
+const BUTTON_TEXT_MAX: usize = 75;
+const BUTTON_URL_MAX: usize = 3000;
+const BUTTONS_MAX: usize = 5;
+
+/// Escape Slack mrkdwn control characters and neutralise mentions in untrusted text.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in clean(s).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '@' => out.push_str("@\u{2060}"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An untrusted value as inline code: no formatting, mention or link can happen inside it.
+fn code(s: &str) -> String {
+    format!("`{}`", escape(s).replace('`', "'"))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn mrkdwn(text: String, max: usize) -> Value {
+    json!({"type": "mrkdwn", "text": truncate(&text, max), "verbatim": true})
+}
+
+/// Marker for a finding's status, readable without colour.
+pub fn marker(status: Status) -> &'static str {
+    match status {
+        Status::Fail => ":x: FAIL",
+        Status::Warn => ":warning: WARN",
+        Status::Unknown => ":grey_question: UNKNOWN",
+        Status::Pass => ":white_check_mark: PASS",
+    }
+}
+
+/// The task's subnet, if a finding names it (evidence `subnet`, or a `subnet-…` resource).
+pub fn subnet(d: &Diagnosis) -> Option<String> {
+    d.findings.iter().find_map(|f| {
+        f.evidence
+            .get("subnet")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| f.resource.clone().filter(|r| r.starts_with("subnet-")))
+    })
+}
+
+/// The fallback text notifications and screen readers show.
+pub fn fallback_text(d: &Diagnosis) -> String {
+    escape(&format!("{}: {} ({})", headline_subject(d), d.root_cause.title, d.root_cause.code))
+}
+
+/// `{"text": …, "blocks": […]}` for an incoming webhook. `suppressed_before` is the number of
+/// notifications of the same failure held back during the previous deduplication window.
+pub fn render(d: &Diagnosis, suppressed_before: u64) -> Value {
+    let rc = &d.root_cause;
+    let mut blocks = vec![json!({
+        "type": "header",
+        "text": {"type": "plain_text", "text": truncate(&clean(&format!("{}: {}", super::subject_name(d), rc.title)), HEADER_MAX), "emoji": false}
+    })];
+
+    let mut cause = format!("*Root cause:* `{}` ({:?} confidence)\n{}", rc.code, rc.confidence, escape(&rc.title));
+    if let Some(fix) = &rc.remediation {
+        cause.push_str(&format!("\n*Fix:* {}", escape(fix)));
+    }
+    if !rc.to_verify.is_empty() {
+        cause.push_str("\n*No check failed. Verify by hand:*");
+        for hint in &rc.to_verify {
+            cause.push_str(&format!("\n• {}", escape(hint)));
+        }
+    }
+    blocks.push(json!({"type": "section", "text": mrkdwn(cause, SECTION_MAX)}));
+
+    let t = &d.task;
+    let task_id = t.arn.as_deref().and_then(|a| a.rsplit('/').next());
+    let fields: Vec<Value> = [
+        ("Cluster", t.cluster.clone()),
+        ("Service", d.service_name().map(str::to_string)),
+        ("Task", task_id.map(str::to_string)),
+        ("Image", d.failure.image.clone()),
+        ("Launch type", t.launch_type.clone()),
+        ("Subnet", subnet(d)),
+        ("Account", d.account.clone()),
+        ("Region", d.region.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(label, value)| value.map(|v| mrkdwn(format!("*{label}*\n{}", code(&v)), FIELD_MAX)))
+    .collect();
+    if !fields.is_empty() {
+        blocks.push(json!({"type": "section", "fields": fields}));
+    }
+    blocks.push(json!({"type": "section", "text": mrkdwn(format!("*Message*\n{}", code(&d.failure.message)), SECTION_MAX)}));
+
+    if let Some(decider) = d.deciding_finding() {
+        if let Some(obj) = decider.evidence.as_object().filter(|o| !o.is_empty()) {
+            let lines: Vec<String> =
+                obj.iter().map(|(k, v)| format!("• {}: {}", escape(k), code(&evidence_value(v)))).collect();
+            blocks.push(json!({"type": "section", "text": mrkdwn(format!("*Evidence*\n{}", lines.join("\n")), SECTION_MAX)}));
+        }
+    }
+
+    // Findings, worst first, several per section so that long lists stay under the block limit.
+    let mut findings: Vec<_> = d.findings.iter().collect();
+    findings.sort_by_key(|f| match f.status {
+        Status::Fail => 0,
+        Status::Warn => 1,
+        Status::Unknown => 2,
+        Status::Pass => 3,
+    });
+    let mut chunk = String::from("*Checks*");
+    for f in findings {
+        let mut line = format!("\n{} `{}` {}", marker(f.status), f.code, escape(&f.title));
+        if f.status == Status::Unknown {
+            if let Some(reason) = f.evidence.get("reason") {
+                line.push_str(&format!(" — {}", escape(&evidence_value(reason))));
+            }
+        }
+        let line = truncate(&line, 500);
+        if chunk.len() + line.len() > SECTION_MAX - 100 {
+            blocks.push(json!({"type": "section", "text": mrkdwn(std::mem::take(&mut chunk), SECTION_MAX)}));
+        }
+        chunk.push_str(&line);
+    }
+    if !chunk.is_empty() {
+        blocks.push(json!({"type": "section", "text": mrkdwn(chunk, SECTION_MAX)}));
+    }
+
+    let mut buttons = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let decider = d.deciding_finding();
+    for f in decider.into_iter().chain(d.findings.iter().filter(|f| f.status != Status::Pass)) {
+        let Some(url) = f.console_url.as_deref() else { continue };
+        if !url.starts_with("https://") || url.len() > BUTTON_URL_MAX || !seen.insert(url) {
+            continue;
+        }
+        let label = format!("Open {}", f.resource.as_deref().unwrap_or(f.code.code()));
+        buttons.push(json!({
+            "type": "button",
+            "text": {"type": "plain_text", "text": truncate(&clean(&label), BUTTON_TEXT_MAX), "emoji": false},
+            "url": url,
+        }));
+        if buttons.len() == BUTTONS_MAX {
+            break;
+        }
+    }
+    if !buttons.is_empty() {
+        blocks.push(json!({"type": "actions", "elements": buttons}));
+    }
+
+    let mut context = format!("{} AWS calls, {} ms", d.aws_calls, d.duration_ms);
+    if suppressed_before > 0 {
+        context.push_str(&format!(
+            " · {suppressed_before} more failure(s) like this one were not posted during the previous window"
+        ));
+    }
+    if let Some(id) = &d.event_id {
+        context.push_str(&format!(" · event {}", code(id)));
+    }
+    blocks.push(json!({"type": "context", "elements": [mrkdwn(context, SECTION_MAX)]}));
+    blocks.truncate(BLOCKS_MAX);
+    json!({"text": fallback_text(d), "blocks": blocks})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::sample;
+
+    fn all_text(v: &Value) -> String {
+        v.to_string()
+    }
+
+    #[test]
+    fn escape_defuses_mentions_and_links() {
+        assert_eq!(escape("<!channel> & <https://evil|x>"), "&lt;!channel&gt; &amp; &lt;https://evil|x&gt;");
+        assert_eq!(escape("@here"), "@\u{2060}here");
+        assert_eq!(escape("a\u{1b}[31mb\n"), "a[31mb ");
+    }
+
+    #[test]
+    fn crafted_image_tag_cannot_ping_or_link() {
+        let mut d = sample();
+        d.failure.image = Some("repo:<!channel>`*@here*".into());
+        d.failure.message = "pull <https://evil.example|click me> failed @channel".into();
+        d.root_cause.title = "Tag <!here> missing".into();
+        let v = render(&d, 0);
+        // The header is plain_text, which Slack never parses for mentions or links; every other
+        // text (the fallback included) is mrkdwn and must be escaped.
+        assert_eq!(v["blocks"][0]["text"]["type"], "plain_text");
+        let mut parsed = v.clone();
+        parsed["blocks"].as_array_mut().unwrap().remove(0);
+        let out = all_text(&parsed);
+        for bad in ["<!channel>", "<!here>", "<https://evil", "@here", "@channel"] {
+            assert!(!out.contains(bad), "{bad} survived: {out}");
+        }
+        assert!(out.contains("&lt;!channel&gt;"));
+    }
+
+    #[test]
+    fn blocks_have_header_fields_markers_and_buttons() {
+        let v = render(&sample(), 3);
+        let blocks = v["blocks"].as_array().unwrap();
+        assert_eq!(blocks[0]["type"], "header");
+        assert_eq!(blocks[0]["text"]["text"], "web-api: Tag v9 does not exist in team/app");
+        let fields = blocks.iter().find(|b| b.get("fields").is_some()).unwrap()["fields"].to_string();
+        for f in ["*Cluster*", "`prod`", "*Service*", "`web-api`", "*Task*", "`0abc`", "*Launch type*", "`FARGATE`"] {
+            assert!(fields.contains(f), "{f} missing from {fields}");
+        }
+        let text = v.to_string();
+        assert!(text.contains(":x: FAIL `ECR_IMAGE_NOT_FOUND`"));
+        assert!(text.contains(":white_check_mark: PASS `ECR_REPOSITORY_NOT_FOUND`"));
+        assert!(text.contains(":grey_question: UNKNOWN `IAM_EXECUTION_ROLE_MISSING`"));
+        assert!(text.contains("3 more failure(s)"));
+        let actions = blocks.iter().find(|b| b["type"] == "actions").unwrap();
+        assert!(actions["elements"][0]["url"].as_str().unwrap().starts_with("https://us-east-1.console.aws.amazon.com/ecr/"));
+        // The failing finding comes before the passing one.
+        assert!(text.find(":x: FAIL").unwrap() < text.find(":white_check_mark:").unwrap());
+    }
+
+    #[test]
+    fn many_findings_stay_within_slack_limits() {
+        let mut d = sample();
+        let f = d.findings[0].clone();
+        d.findings = (0..400).map(|i| { let mut f = f.clone(); f.title = format!("{i} {}", "x".repeat(300)); f }).collect();
+        let v = render(&d, 0);
+        let blocks = v["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= BLOCKS_MAX);
+        for b in blocks {
+            if let Some(t) = b["text"]["text"].as_str() {
+                assert!(t.chars().count() <= SECTION_MAX);
+            }
+        }
+    }
+}
