@@ -309,3 +309,90 @@ fn malformed_events_are_ignored_with_a_reason() {
         }
     }
 }
+
+/// Every string value in a rendered Slack message whose key is `text` (what Slack parses).
+fn slack_texts(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v) {
+                    ("text", Value::String(s)) => out.push(s.clone()),
+                    _ => slack_texts(v, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| slack_texts(v, out)),
+        _ => {}
+    }
+}
+
+/// Hostile pieces an attacker can put in an image name, a tag or a registry's error text.
+fn hostile() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("<!channel>".to_string()),
+        Just("<!here|here>".to_string()),
+        Just("<@U012AB3CD>".to_string()),
+        Just("<https://evil.example/x|click me>".to_string()),
+        Just("@channel".to_string()),
+        Just("@here".to_string()),
+        Just("@everyone".to_string()),
+        Just("\u{1b}[31m".to_string()),
+        Just("\r\n".to_string()),
+        Just("`".to_string()),
+        Just("*bold* _it_ ~s~ [x](https://evil.example) |".to_string()),
+        "[ -~]{0,12}",
+    ];
+    prop::collection::vec(piece, 1..6).prop_map(|v| v.concat())
+}
+
+proptest! {
+    /// A crafted image name or registry message cannot ping a channel, mention a user, make a
+    /// link in Slack, or send escape sequences to a terminal: whatever AWS hands us is inert in
+    /// every format.
+    #[test]
+    fn untrusted_text_is_inert_in_every_format(name in hostile(), reason in hostile()) {
+        let mut event = fixture(0);
+        event["detail"]["containers"][0]["image"] = json!(format!("111122223333.dkr.ecr.us-east-1.amazonaws.com/{name}:v1"));
+        let message = format!("CannotPullContainerError: {reason}: manifest unknown");
+        event["detail"]["stoppedReason"] = json!(message);
+        event["detail"]["containers"][0]["reason"] = json!(message);
+        let Intake::PullFailure(failure) = intake(&event) else { return Ok(()) };
+        let facts = Facts {
+            event_id: failure.event_id.clone(),
+            account: failure.account.clone(),
+            region: failure.region.clone(),
+            task: failure.task.clone(),
+            failure: FailureFacts {
+                container: failure.container.clone(),
+                image: failure.image.clone(),
+                image_ref: failure.image.as_deref().and_then(|i| ImageRef::parse(i).ok()),
+                classification: classify(&failure.message),
+                message: failure.message.clone(),
+            },
+            ..Default::default()
+        };
+        let d = judge(&facts);
+
+        let slack: Value = serde_json::from_str(&render(&d, Format::Slack)).expect("Slack output is JSON");
+        let mut texts = Vec::new();
+        slack_texts(&slack, &mut texts);
+        prop_assert!(!texts.is_empty());
+        for t in &texts {
+            for bad in ["<!", "<@", "<#", "<http", "<mailto", "@channel", "@here", "@everyone", "\u{1b}"] {
+                prop_assert!(!t.contains(bad), "Slack text contains {:?}: {}", bad, t);
+            }
+        }
+        for format in [Format::Text, Format::Markdown, Format::Sns] {
+            let out = render(&d, format);
+            prop_assert!(!out.chars().any(|c| c.is_control() && c != '\n' && c != '\t'), "{:?} output has a control character", format);
+        }
+        // Markdown: outside code spans (backticks in values become quotes, so spans are single
+        // backticks), a `]` that could start a link from untrusted text is escaped.
+        let md = render(&d, Format::Markdown);
+        for (i, outside) in md.split('`').enumerate().filter(|(i, _)| i % 2 == 0) {
+            for (at, _) in outside.match_indices("](https://evil.example") {
+                prop_assert!(at > 0 && outside.as_bytes()[at - 1] == b'\\', "markdown made a link from untrusted text (segment {}):\n{}", i, md);
+            }
+        }
+    }
+}

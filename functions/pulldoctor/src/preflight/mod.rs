@@ -28,6 +28,9 @@ pub use report::{PreflightReport, Verdict};
 
 /// How many would-be tasks are collected at the same time (each issues its own reads concurrently).
 const PARALLEL_PAIRS: usize = 4;
+/// Long enough for one preflight run, never reused by another.
+const RUN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+const RUN_CACHE_CAPACITY: usize = 4096;
 
 /// Where the task definition comes from.
 #[derive(Debug, Clone)]
@@ -297,8 +300,12 @@ pub async fn run(clients: &Clients, plan: &Plan) -> (PreflightReport, Vec<Facts>
         instance_role_arn: plan.instance_role_arn.clone(),
     };
     let pairs = plan.pairs();
+    // The pairs share most reads (the image, the roles, the VPC, the endpoints): a cache for this
+    // run lets every pair after the first reuse them. The first pair runs alone to fill it.
+    let clients = &clients.clone().with_warm_cache(RUN_CACHE_TTL, RUN_CACHE_CAPACITY);
+    let (first, rest) = pairs.split_at(pairs.len().min(1));
     let mut judged = Vec::with_capacity(pairs.len());
-    for chunk in pairs.chunks(PARALLEL_PAIRS) {
+    for chunk in std::iter::once(first).filter(|c| !c.is_empty()).chain(rest.chunks(PARALLEL_PAIRS)) {
         let collected = futures_util::future::join_all(chunk.iter().map(|pair| {
             let failure = plan.would_be_pull(pair);
             let supplied = &supplied;
