@@ -718,6 +718,57 @@ pub struct StoppedTask {
     pub eni: Eni,
 }
 
+/// The demo account: Fargate service `web` in cluster `prod` running `team/web:v1` (pushed) from
+/// the private subnet, one of its tasks stopped with the I/O timeout a task gets when the subnet
+/// cannot reach ECR — because the private route table's `0.0.0.0/0` route to the NAT gateway was
+/// deleted. The demo, the benchmark and the fault matrix all diagnose this world.
+pub struct NatRouteDeleted {
+    pub world: World,
+    pub net: Network,
+    pub cluster_arn: String,
+    pub repo: Repository,
+    pub image: String,
+    pub task_definition: String,
+    pub task: StoppedTask,
+    pub message: String,
+    /// The ECS Task State Change event EventBridge would deliver for `task`.
+    pub event: Value,
+}
+
+impl NatRouteDeleted {
+    pub async fn build() -> NatRouteDeleted {
+        let world = World::new().await;
+        let net = world.network().await;
+        let cluster_arn = world.cluster("prod").await;
+        let role = world.execution_role("ecsTaskExecutionRole").await;
+        let repo = world.repository("team/web").await;
+        world.push_image(&repo, "v1", "web-v1").await;
+        let image = repo.image("v1");
+        let task_definition = world
+            .task_definition(&TaskDefSpec { family: "web".into(), container: "web".into(), image: image.clone(), execution_role_arn: Some(role) })
+            .await;
+        world.service("prod", "web", &task_definition, &net).await;
+        let task = world.run_stopped_task("prod", &task_definition, &net, "service:web").await;
+        world
+            .ec2
+            .delete_route()
+            .route_table_id(&net.private_route_table_id)
+            .destination_cidr_block("0.0.0.0/0")
+            .send()
+            .await
+            .expect("DeleteRoute");
+        let message = events::messages::io_timeout(&image, &world.registry(), &repo.name, "v1");
+        let event = events::TaskEvent::pull_failure(&world, &task, "web", &image, &message).to_value();
+        NatRouteDeleted { world, net, cluster_arn, repo, image, task_definition, task, message, event }
+    }
+
+    /// The event of another task of service `web` that failed the same way (its ENI already gone).
+    pub fn another_failed_task(&self) -> Value {
+        let other = self.world.unknown_task(&self.cluster_arn, &self.task_definition, &self.net, "service:web");
+        events::TaskEvent::pull_failure(&self.world, &other, "web", &self.image, &self.message).to_value()
+    }
+}
+
 /// An SNS topic with an SQS queue subscribed (envelope delivery, not raw).
 #[derive(Debug, Clone)]
 pub struct Inbox {

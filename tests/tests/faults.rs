@@ -15,9 +15,8 @@ use pulldoctor::diagnosis::{Diagnosis, Status};
 use pulldoctor::engine;
 use pulldoctor::facts::Facts;
 use pulldoctor::intake::{intake, Intake, PullFailure};
-use pulldoctor_tests::events::{messages, TaskEvent};
 use pulldoctor_tests::proxy::{Fault, FaultProxy};
-use pulldoctor_tests::{TaskDefSpec, World};
+use pulldoctor_tests::{NatRouteDeleted, World};
 
 /// Short budgets so a hung read costs about two seconds (two attempts of one second), yet
 /// long enough for moto on a busy 2-core CI machine.
@@ -65,33 +64,11 @@ struct Demo {
 }
 
 async fn demo() -> Demo {
-    let world = World::new().await;
-    let net = world.network().await;
-    let cluster = world.cluster("prod").await;
-    let role = world.execution_role("ecsTaskExecutionRole").await;
-    let repo = world.repository("team/web").await;
-    world.push_image(&repo, "v1", "web-v1").await;
-    let image = repo.image("v1");
-    let td = world
-        .task_definition(&TaskDefSpec { family: "web".into(), container: "web".into(), image: image.clone(), execution_role_arn: Some(role) })
-        .await;
-    world.service("prod", "web", &td, &net).await;
-    let task = world.run_stopped_task("prod", &td, &net, "service:web").await;
-    world
-        .ec2
-        .delete_route()
-        .route_table_id(&net.private_route_table_id)
-        .destination_cidr_block("0.0.0.0/0")
-        .send()
-        .await
-        .expect("DeleteRoute");
-    let message = messages::io_timeout(&image, &world.registry(), &repo.name, "v1");
-    let event = TaskEvent::pull_failure(&world, &task, "web", &image, &message).to_value();
-    let Intake::PullFailure(failure) = intake(&event) else { panic!("the demo event is a pull failure") };
-    let other = world.unknown_task(&cluster, &td, &net, "service:web");
-    let next_event = TaskEvent::pull_failure(&world, &other, "web", &image, &message).to_value();
-    let proxy = FaultProxy::start(world.moto.url());
-    Demo { world, proxy, failure: *failure, event, next_event }
+    let demo = NatRouteDeleted::build().await;
+    let Intake::PullFailure(failure) = intake(&demo.event) else { panic!("the demo event is a pull failure") };
+    let next_event = demo.another_failed_task();
+    let proxy = FaultProxy::start(demo.world.moto.url());
+    Demo { proxy, failure: *failure, event: demo.event, next_event, world: demo.world }
 }
 
 impl Demo {

@@ -117,10 +117,9 @@ fn mutate(event: &mut Value, pick: usize, m: &Mutation) {
     }
 }
 
-/// The whole pure pipeline on what intake produced: judge a snapshot with nothing read from
-/// AWS, render every format. Returns the JSON report.
-fn judge_offline(failure: &PullFailure) -> String {
-    let facts = Facts {
+/// The snapshot of a failure with nothing read from AWS.
+fn offline_facts(failure: &PullFailure) -> Facts {
+    Facts {
         event_id: failure.event_id.clone(),
         account: failure.account.clone(),
         region: failure.region.clone(),
@@ -133,8 +132,13 @@ fn judge_offline(failure: &PullFailure) -> String {
             message: failure.message.clone(),
         },
         ..Default::default()
-    };
-    let d = judge(&facts);
+    }
+}
+
+/// The whole pure pipeline on what intake produced: judge a snapshot with nothing read from
+/// AWS, render every format. Returns the JSON report.
+fn judge_offline(failure: &PullFailure) -> String {
+    let d = judge(&offline_facts(failure));
     for format in [Format::Text, Format::Markdown] {
         let _ = render(&d, format);
     }
@@ -357,21 +361,7 @@ proptest! {
         event["detail"]["stoppedReason"] = json!(message);
         event["detail"]["containers"][0]["reason"] = json!(message);
         let Intake::PullFailure(failure) = intake(&event) else { return Ok(()) };
-        let facts = Facts {
-            event_id: failure.event_id.clone(),
-            account: failure.account.clone(),
-            region: failure.region.clone(),
-            task: failure.task.clone(),
-            failure: FailureFacts {
-                container: failure.container.clone(),
-                image: failure.image.clone(),
-                image_ref: failure.image.as_deref().and_then(|i| ImageRef::parse(i).ok()),
-                classification: classify(&failure.message),
-                message: failure.message.clone(),
-            },
-            ..Default::default()
-        };
-        let d = judge(&facts);
+        let d = judge(&offline_facts(&failure));
 
         let slack: Value = serde_json::from_str(&render(&d, Format::Slack)).expect("Slack output is JSON");
         let mut texts = Vec::new();

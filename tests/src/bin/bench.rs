@@ -31,9 +31,8 @@ use std::time::{Duration, Instant};
 use pulldoctor::collect::Clients;
 use pulldoctor::engine;
 use pulldoctor::intake::{intake, Intake, PullFailure};
-use pulldoctor_tests::events::{messages, TaskEvent};
 use pulldoctor_tests::proxy::{Fault, FaultProxy};
-use pulldoctor_tests::{TaskDefSpec, World};
+use pulldoctor_tests::NatRouteDeleted;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -167,21 +166,9 @@ async fn main() {
     );
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
     eprintln!("building the demo world in moto...");
-    let world = World::new().await;
-    let net = world.network().await;
-    let cluster = world.cluster("prod").await;
-    let role = world.execution_role("ecsTaskExecutionRole").await;
-    let repo = world.repository("team/web").await;
-    world.push_image(&repo, "v1", "web-v1").await;
-    let image = repo.image("v1");
-    let td = world
-        .task_definition(&TaskDefSpec { family: "web".into(), container: "web".into(), image: image.clone(), execution_role_arn: Some(role) })
-        .await;
-    world.service("prod", "web", &td, &net).await;
-    let task = world.run_stopped_task("prod", &td, &net, "service:web").await;
-    world.ec2.delete_route().route_table_id(&net.private_route_table_id).destination_cidr_block("0.0.0.0/0").send().await.expect("DeleteRoute");
-    let message = messages::io_timeout(&image, &world.registry(), &repo.name, "v1");
-    let failure = failure_of(&TaskEvent::pull_failure(&world, &task, "web", &image, &message).to_value());
+    let demo = NatRouteDeleted::build().await;
+    let world = &demo.world;
+    let failure = failure_of(&demo.event);
 
     let proxy = FaultProxy::start(world.moto.url());
     proxy.set_latency(latency);
@@ -221,8 +208,7 @@ async fn main() {
     let storm_started = Instant::now();
     let mut storm_roots = std::collections::BTreeSet::new();
     for _ in 0..100 {
-        let t = world.unknown_task(&cluster, &td, &net, "service:web");
-        let f = failure_of(&TaskEvent::pull_failure(&world, &t, "web", &image, &message).to_value());
+        let f = failure_of(&demo.another_failed_task());
         let r = engine::diagnose_with(&storm_clients, &f, Default::default()).await;
         storm_calls += r.stats.calls;
         storm_roots.insert(r.diagnosis.root_cause.code.code().to_string());
@@ -243,7 +229,7 @@ async fn main() {
                 colds.push(r.cold_start.as_secs_f64() * 1000.0);
             }
         }
-        let event = TaskEvent::pull_failure(&world, &task, "web", &image, &message).to_value().to_string();
+        let event = demo.event.to_string();
         invoked = run_lambda(&lambda_bin, Some(event), &proxy.url());
     }
 

@@ -6,44 +6,14 @@
 //! through the real Lambda handler, and prints the handler's decision and the SNS message that
 //! was actually delivered (read back from an SQS queue subscribed to the topic).
 
-use pulldoctor_tests::events::{messages, TaskEvent};
-use pulldoctor_tests::{TaskDefSpec, World};
+use pulldoctor_tests::NatRouteDeleted;
 
 #[tokio::main]
 async fn main() {
     eprintln!("starting moto and building the demo account (about 10 s)...");
-    let world = World::new().await;
-    let net = world.network().await;
-    world.cluster("prod").await;
-    let role = world.execution_role("ecsTaskExecutionRole").await;
-    let repo = world.repository("team/web").await;
-    world.push_image(&repo, "v1", "web-v1").await;
-    let image = repo.image("v1");
-    let td = world
-        .task_definition(&TaskDefSpec {
-            family: "web".into(),
-            container: "web".into(),
-            image: image.clone(),
-            execution_role_arn: Some(role),
-        })
-        .await;
-    world.service("prod", "web", &td, &net).await;
-    let task = world.run_stopped_task("prod", &td, &net, "service:web").await;
-    let inbox = world.sns_inbox("pulldoctor-alerts").await;
-
     // The fault: someone removed the private subnet's default route to the NAT gateway.
-    world
-        .ec2
-        .delete_route()
-        .route_table_id(&net.private_route_table_id)
-        .destination_cidr_block("0.0.0.0/0")
-        .send()
-        .await
-        .expect("DeleteRoute");
-
-    let registry = world.registry();
-    let message = messages::io_timeout(&image, &registry, &repo.name, "v1");
-    let event = TaskEvent::pull_failure(&world, &task, "web", &image, &message).to_value();
+    let NatRouteDeleted { world, net, image, event, .. } = NatRouteDeleted::build().await;
+    let inbox = world.sns_inbox("pulldoctor-alerts").await;
 
     println!("== The world");
     println!("VPC {} · private subnet {} · route table {} (its 0.0.0.0/0 -> {} route was deleted)",
