@@ -985,11 +985,17 @@ impl World {
     /// An ECS task execution role: trusts `ecs-tasks.amazonaws.com`, has
     /// `AmazonECSTaskExecutionRolePolicy` attached. Returns its ARN.
     pub async fn execution_role(&self, name: &str) -> String {
+        self.service_role(name, "ecs-tasks.amazonaws.com", &[EXECUTION_ROLE_POLICY_ARN]).await
+    }
+
+    /// A role that `service` may assume, with these AWS managed policies attached (by ARN, or by
+    /// name for those at the root path). Returns its ARN.
+    pub async fn service_role(&self, name: &str, service: &str, managed_policies: &[&str]) -> String {
         let trust = json!({
             "Version": "2012-10-17",
             "Statement": [{
                 "Effect": "Allow",
-                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                "Principal": {"Service": service},
                 "Action": "sts:AssumeRole"
             }]
         });
@@ -1004,13 +1010,15 @@ impl World {
             .role
             .map(|r| r.arn)
             .expect("role arn");
-        self.iam
-            .attach_role_policy()
-            .role_name(name)
-            .policy_arn(EXECUTION_ROLE_POLICY_ARN)
-            .send()
-            .await
-            .expect("AttachRolePolicy (is MOTO_IAM_LOAD_MANAGED_POLICIES=true?)");
+        for policy in managed_policies {
+            self.iam
+                .attach_role_policy()
+                .role_name(name)
+                .policy_arn(if policy.starts_with("arn:") { policy.to_string() } else { format!("arn:aws:iam::aws:policy/{policy}") })
+                .send()
+                .await
+                .expect("AttachRolePolicy (is MOTO_IAM_LOAD_MANAGED_POLICIES=true?)");
+        }
         arn
     }
 

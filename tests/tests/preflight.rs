@@ -404,29 +404,7 @@ async fn eks_world(node_policies: &[&str]) -> (World, Network, Repository) {
     let net = world.network().await;
     let repo = world.repository("team/api").await;
     world.push_image(&repo, "v1", "api-v1").await;
-    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-        "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
-    let role = world
-        .iam
-        .create_role()
-        .role_name("eks-node-role")
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .expect("CreateRole")
-        .role
-        .map(|r| r.arn)
-        .unwrap();
-    for policy in node_policies {
-        world
-            .iam
-            .attach_role_policy()
-            .role_name("eks-node-role")
-            .policy_arn(format!("arn:aws:iam::aws:policy/{policy}"))
-            .send()
-            .await
-            .expect("AttachRolePolicy");
-    }
+    let role = world.service_role("eks-node-role", "ec2.amazonaws.com", node_policies).await;
     let template = world
         .ec2
         .create_launch_template()
@@ -570,29 +548,7 @@ async fn fargate_world(trusted_service: &str, role_policies: &[&str]) -> (World,
     let net = world.network().await;
     let repo = world.repository("team/api").await;
     world.push_image(&repo, "v1", "api-v1").await;
-    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-        "Principal": {"Service": trusted_service}, "Action": "sts:AssumeRole"}]});
-    let role = world
-        .iam
-        .create_role()
-        .role_name("eks-pod-role")
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .expect("CreateRole")
-        .role
-        .map(|r| r.arn)
-        .unwrap();
-    for policy in role_policies {
-        world
-            .iam
-            .attach_role_policy()
-            .role_name("eks-pod-role")
-            .policy_arn(format!("arn:aws:iam::aws:policy/{policy}"))
-            .send()
-            .await
-            .expect("AttachRolePolicy");
-    }
+    let role = world.service_role("eks-pod-role", trusted_service, role_policies).await;
     let eks = aws_sdk_eks::Client::new(&world.config);
     eks.create_cluster()
         .name("apps")

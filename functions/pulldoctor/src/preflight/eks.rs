@@ -120,19 +120,7 @@ pub async fn plan(clients: &Clients, request: &EksRequest) -> Result<Plan, Prefl
         return Err(PreflightError::Input(format!("node group {} lists no subnets; give --subnets", nodegroup_name)));
     }
     let arm = nodegroup.ami_type().is_some_and(|t| t.as_str().contains("ARM"));
-    let task_definition = TaskDefinitionFacts {
-        family: Some(format!("nodegroup/{}", nodegroup_name)),
-        network_mode: Some("awsvpc".into()),
-        requires_compatibilities: vec!["EC2".into()],
-        cpu_architecture: Some(if arm { "ARM64" } else { "X86_64" }.into()),
-        operating_system_family: Some("LINUX".into()),
-        containers: request
-            .images
-            .iter()
-            .map(|i| ContainerDefinitionFacts { name: Some(i.clone()), image: Some(i.clone()), ..Default::default() })
-            .collect(),
-        ..Default::default()
-    };
+    let task_definition = pods(format!("nodegroup/{}", nodegroup_name), "EC2", if arm { "ARM64" } else { "X86_64" }, None, &request.images);
     let cluster_arn = cluster.arn().unwrap_or(&request.cluster).to_string();
     Ok(Plan {
         region: clients.home_region().map(str::to_string),
@@ -199,21 +187,8 @@ async fn fargate_plan(
     if role.is_none() {
         return Err(PreflightError::Input(format!("Fargate profile {profile_name} returned no pod execution role")));
     }
-    let task_definition = TaskDefinitionFacts {
-        family: Some(format!("fargateprofile/{profile_name}")),
-        network_mode: Some("awsvpc".into()),
-        requires_compatibilities: vec!["FARGATE".into()],
-        // EKS on Fargate runs linux/amd64 pods only.
-        cpu_architecture: Some("X86_64".into()),
-        operating_system_family: Some("LINUX".into()),
-        execution_role_arn: role,
-        containers: request
-            .images
-            .iter()
-            .map(|i| ContainerDefinitionFacts { name: Some(i.clone()), image: Some(i.clone()), ..Default::default() })
-            .collect(),
-        ..Default::default()
-    };
+    // EKS on Fargate runs linux/amd64 pods only.
+    let task_definition = pods(format!("fargateprofile/{profile_name}"), "FARGATE", "X86_64", role, &request.images);
     let cluster_arn = cluster.arn().unwrap_or(&request.cluster).to_string();
     Ok(Plan {
         region: clients.home_region().map(str::to_string),
@@ -243,6 +218,24 @@ async fn fargate_plan(
         instance_role_arn: None,
         aws_calls: calls,
     })
+}
+
+/// The pods to check, in the shape of the task definition the checks read: one Linux container per
+/// `--image`, pulling with `execution_role` (Fargate) or the node role (node groups).
+fn pods(family: String, compatibility: &str, architecture: &str, execution_role: Option<String>, images: &[String]) -> TaskDefinitionFacts {
+    TaskDefinitionFacts {
+        family: Some(family),
+        network_mode: Some("awsvpc".into()),
+        requires_compatibilities: vec![compatibility.into()],
+        cpu_architecture: Some(architecture.into()),
+        operating_system_family: Some("LINUX".into()),
+        execution_role_arn: execution_role,
+        containers: images
+            .iter()
+            .map(|i| ContainerDefinitionFacts { name: Some(i.clone()), image: Some(i.clone()), ..Default::default() })
+            .collect(),
+        ..Default::default()
+    }
 }
 
 /// The Fargate profile a plan checks.
