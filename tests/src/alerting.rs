@@ -334,7 +334,8 @@ pub fn lambda_bin() -> PathBuf {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
         let mut cmd = Command::new(&cargo);
         cmd.current_dir(workspace)
-            .args(["build", "--quiet", "-p", "pulldoctor", "--bin", "pulldoctor-lambda", "--target-dir"])
+            // Same selection as `cargo test --workspace --all-targets` (see `pulldoctor_bin`).
+            .args(["build", "--quiet", "--workspace", "--all-targets", "--target-dir"])
             .arg(target_dir);
         if dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");

@@ -1508,15 +1508,10 @@ pub fn pulldoctor_bin() -> PathBuf {
         let target_dir = profile_dir.parent().expect("target dir");
         let mut cmd = Command::new(&cargo);
         cmd.current_dir(workspace)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "pulldoctor",
-                "--bin",
-                "pulldoctor",
-                "--target-dir",
-            ])
+            // The same selection as `cargo test --workspace --all-targets`: a narrower one
+            // (`-p pulldoctor --bin pulldoctor`) unifies other features and rebuilds every AWS
+            // SDK crate a second time, which on a fresh CI machine costs more than all the tests.
+            .args(["build", "--quiet", "--workspace", "--all-targets", "--target-dir"])
             .arg(target_dir);
         match profile_dir.file_name().and_then(|n| n.to_str()) {
             Some("debug") | None => {}
@@ -1530,7 +1525,7 @@ pub fn pulldoctor_bin() -> PathBuf {
         let status = cmd.status().unwrap_or_else(|e| panic!("run {cargo}: {e}"));
         assert!(
             status.success(),
-            "`cargo build -p pulldoctor --bin pulldoctor` failed: {status}"
+            "`cargo build --workspace --all-targets` failed: {status}"
         );
         assert!(
             bin.exists(),
