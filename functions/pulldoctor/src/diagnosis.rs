@@ -39,11 +39,16 @@ pub enum RootCause {
     StorageEphemeral,
     RegistryRateLimit,
     RegistryAuth,
+    // Added after v1's first table (additive: never renamed).
+    EcrPullThroughCache,
+    EcrImageArchived,
+    SecretNotFound,
+    SecretAccessDenied,
     Unknown,
 }
 
 impl RootCause {
-    pub const ALL: [RootCause; 25] = [
+    pub const ALL: [RootCause; 29] = [
         RootCause::NetNoRoute,
         RootCause::NetNoPublicIp,
         RootCause::NetEndpointMissing,
@@ -68,6 +73,10 @@ impl RootCause {
         RootCause::StorageEphemeral,
         RootCause::RegistryRateLimit,
         RootCause::RegistryAuth,
+        RootCause::EcrPullThroughCache,
+        RootCause::EcrImageArchived,
+        RootCause::SecretNotFound,
+        RootCause::SecretAccessDenied,
         RootCause::Unknown,
     ];
 
@@ -98,6 +107,10 @@ impl RootCause {
             RootCause::StorageEphemeral => "STORAGE_EPHEMERAL",
             RootCause::RegistryRateLimit => "REGISTRY_RATE_LIMIT",
             RootCause::RegistryAuth => "REGISTRY_AUTH",
+            RootCause::EcrPullThroughCache => "ECR_PULL_THROUGH_CACHE",
+            RootCause::EcrImageArchived => "ECR_IMAGE_ARCHIVED",
+            RootCause::SecretNotFound => "SECRET_NOT_FOUND",
+            RootCause::SecretAccessDenied => "SECRET_ACCESS_DENIED",
             RootCause::Unknown => "UNKNOWN",
         }
     }
@@ -129,6 +142,10 @@ impl RootCause {
             RootCause::StorageEphemeral => "The pull ran out of disk space",
             RootCause::RegistryRateLimit => "The public registry rate-limited the pull",
             RootCause::RegistryAuth => "The registry rejected or requires credentials",
+            RootCause::EcrPullThroughCache => "The ECR pull-through cache could not fetch the image from its upstream registry",
+            RootCause::EcrImageArchived => "The image was archived by a lifecycle rule and must be restored before it can be pulled",
+            RootCause::SecretNotFound => "A secret or parameter the task needs at start does not exist",
+            RootCause::SecretAccessDenied => "The execution role may not read a secret or parameter the task needs (or its KMS key)",
             RootCause::Unknown => "No check explains the failure; verify the likely causes by hand",
         }
     }
@@ -155,6 +172,11 @@ impl RootCause {
             StorageEphemeral => category == DiskSpace,
             RegistryRateLimit => category == RateLimited,
             RegistryAuth => matches!(category, RegistryCredentials | AccessDenied),
+            // The cache answers "not found" or access denied when it cannot import from upstream.
+            EcrPullThroughCache => matches!(category, ImageNotFound | AccessDenied | RegistryCredentials | Network),
+            // ECR answers 404 for an archived image, as for a missing one.
+            EcrImageArchived => category == ImageNotFound,
+            SecretNotFound | SecretAccessDenied => matches!(category, RegistryCredentials | AccessDenied),
             RootCause::Unknown => false,
         }
     }

@@ -28,11 +28,15 @@ fn path_position(code: RootCause) -> usize {
         IamExecutionRoleMissing,
         IamExecutionRoleTrust,
         IamRegistrySecret,
+        SecretNotFound,
+        SecretAccessDenied,
         IamExecutionRolePermissions,
         IamInstanceRolePermissions,
+        EcrPullThroughCache,
         EcrRepositoryNotFound,
         EcrRepositoryPolicy,
         // Then what is pulled.
+        EcrImageArchived,
         EcrImageExpired,
         EcrImageNotFound,
         ImagePlatformMismatch,
@@ -53,7 +57,7 @@ fn phase_consistent(code: RootCause, phase: Option<Phase>) -> bool {
         (_, None) => true,
         (NetS3EndpointPolicy, Some(p)) => p == Phase::Layer,
         (IamRegistrySecret, Some(p)) => p == Phase::AuthToken,
-        (EcrImageNotFound | EcrImageExpired | ImagePlatformMismatch, Some(p)) => p == Phase::Manifest,
+        (EcrImageNotFound | EcrImageExpired | EcrImageArchived | ImagePlatformMismatch, Some(p)) => p == Phase::Manifest,
         _ => true,
     }
 }
