@@ -400,6 +400,7 @@ pub fn audit_records(lines: &[String]) -> Vec<Value> {
         .iter()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["audit"] == "pulldoctor.audit/v1")
+        .inspect(|v| crate::contracts::assert_valid(crate::contracts::Contract::Audit, v))
         .collect()
 }
 

@@ -30,6 +30,7 @@
 //!   task *definition* ARN; containers stay `PENDING` after `StopTask`; the ENI stays `in-use`.
 
 pub mod alerting;
+pub mod contracts;
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -1455,6 +1456,7 @@ pub fn split_sns_body(body: &str) -> (&str, Value) {
                 summary.ends_with("\n\n") || summary.ends_with("\r\n\r\n"),
                 "SNS body: the summary must be followed by a blank line before the JSON:\n{body}"
             );
+            contracts::assert_valid(contracts::Contract::Diagnosis, &json);
             return (summary.trim_end(), json);
         }
         offset += line.len();

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use pulldoctor_tests::contracts::{assert_valid, Contract};
 use pulldoctor_tests::{pulldoctor_bin, run_cli, Network, Repository, TaskDefSpec, World, REGION};
 use serde_json::{json, Value};
 
@@ -145,6 +146,7 @@ impl Setup {
         let out = run_cli(&self.world.moto, &args).await;
         let report: Value = serde_json::from_str(&out.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", out.stdout, out.stderr));
+        assert_valid(Contract::Preflight, &report);
         (out.code, report, out.stderr)
     }
 }
@@ -449,6 +451,7 @@ async fn eks_preflight(world: &World, image: &str) -> (Option<i32>, Value, Strin
     )
     .await;
     let report: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", out.stdout, out.stderr));
+    assert_valid(Contract::Preflight, &report);
     (out.code, report, out.stderr)
 }
 
@@ -573,6 +576,7 @@ async fn fargate_preflight(world: &World, net: &Network, image: &str) -> (Option
     let args = ["preflight", "eks", "--cluster", "apps", "--fargate-profile", "web", "--image", image];
     let out = run_cli(&world.moto, &[&args[..], &["--security-groups", &net.security_group_id, "--format", "json"]].concat()).await;
     let report: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", out.stdout, out.stderr));
+    assert_valid(Contract::Preflight, &report);
     (out.code, report, out.stderr)
 }
 
