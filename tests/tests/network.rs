@@ -15,6 +15,9 @@
 //!   group (the endpoint itself reports the right groups, which is what the checks use).
 //! * Container instances registered by hand carry no `ecs.subnet-id` attribute (the collector
 //!   does not rely on it: it reads the EC2 instance).
+//! * An IPv6-only subnet (`Ipv6Native`) comes back with an `availableIpAddressCount` beyond
+//!   32 bits and a Python dict as its CIDR state, which the SDK cannot parse: IPv6-only subnets are
+//!   covered by saved Facts (`checks::network::tests`, `ipv6_is_unknown_not_guessed`).
 
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, IpPermission, IpRange, PortRange, RuleAction, UserIdGroupPair,
@@ -237,6 +240,46 @@ impl Setup {
             None => req.protocol("-1"),
         };
         req.send().await.expect("CreateNetworkAclEntry");
+    }
+}
+
+impl Setup {
+    /// A new network ACL with `entries` (number, egress, action, TCP ports or all) replacing the
+    /// one associated with `subnet`.
+    async fn replace_subnet_acl(&self, subnet: &str, entries: &[(i32, bool, RuleAction, Option<(i32, i32)>)]) -> String {
+        let ec2 = &self.world.ec2;
+        let acl = ec2
+            .create_network_acl()
+            .vpc_id(&self.net.vpc_id)
+            .send()
+            .await
+            .expect("CreateNetworkAcl")
+            .network_acl
+            .and_then(|a| a.network_acl_id)
+            .unwrap();
+        for (number, egress, action, ports) in entries {
+            self.acl_entry(&acl, *number, *egress, action.clone(), *ports).await;
+        }
+        let current = ec2
+            .describe_network_acls()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("association.subnet-id").values(subnet).build())
+            .send()
+            .await
+            .unwrap();
+        let association = current.network_acls()[0]
+            .associations()
+            .iter()
+            .find(|a| a.subnet_id() == Some(subnet))
+            .and_then(|a| a.network_acl_association_id())
+            .unwrap()
+            .to_string();
+        ec2.replace_network_acl_association()
+            .association_id(association)
+            .network_acl_id(&acl)
+            .send()
+            .await
+            .expect("ReplaceNetworkAclAssociation");
+        acl
     }
 }
 
@@ -755,4 +798,186 @@ async fn denied_reads_make_only_their_checks_unknown() {
     assert_eq!(status("NET_DNS").unwrap().0, Status::Pass, "{}", dump(&d));
     assert!(net_fails(&d).is_empty(), "{}", dump(&d));
     assert!(facts.aws_failures >= 2, "failures counted: {}", facts.aws_failures);
+}
+
+// 19: the free S3 gateway endpoint beside a NAT design does not make it an "endpoints" VPC --------
+#[tokio::test]
+async fn s3_gateway_beside_a_deleted_nat_route_is_no_route() {
+    let s = setup().await;
+    let s3 = s.s3_gateway(None).await;
+    s.remove_nat_route().await;
+    let task = s.private_task().await;
+    let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_root(
+        &d,
+        "NET_NO_ROUTE",
+        &[&s.net.subnet_id, &s.net.private_route_table_id, "com.amazonaws.us-east-1.ecr.dkr", &s3],
+    );
+    let missing = d.findings.iter().find(|f| f.code.code() == "NET_ENDPOINT_MISSING");
+    assert!(missing.is_none(), "no ECR interface endpoint at all is not a partial endpoint set: {missing:?}");
+}
+
+// 20: the NAT gateway's own subnet: an ACL written for a web server drops the replies ------------
+#[tokio::test]
+async fn nat_subnet_acl_admitting_only_80_and_443_blocks_the_replies() {
+    let s = setup().await;
+    let acl = s
+        .replace_subnet_acl(
+            &s.net.public_subnet_id,
+            &[(100, false, RuleAction::Allow, Some((80, 80))), (110, false, RuleAction::Allow, Some((443, 443))), (100, true, RuleAction::Allow, None)],
+        )
+        .await;
+    let task = s.private_task().await;
+    let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_root(&d, "NET_NACL", &[&acl, &s.net.nat_gateway_id, &s.net.public_subnet_id, "1024-65535", "inbound"]);
+    assert_eq!(d.deciding_finding().unwrap().resource.as_deref(), Some(acl.as_str()), "{}", dump(&d));
+}
+
+// 20b: the same NAT subnet with the ACL AWS recommends: healthy --------------------------------
+#[tokio::test]
+async fn nat_subnet_acl_with_reply_ports_is_healthy() {
+    let s = setup().await;
+    s.replace_subnet_acl(
+        &s.net.public_subnet_id,
+        &[
+            (100, false, RuleAction::Allow, Some((443, 443))),
+            (110, false, RuleAction::Allow, Some((1024, 65535))),
+            (100, true, RuleAction::Allow, Some((443, 443))),
+            (110, true, RuleAction::Allow, Some((1024, 65535))),
+        ],
+    )
+    .await;
+    let task = s.private_task().await;
+    let (facts, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_network_healthy(&d);
+    assert!(facts.network.nat_network_acls.value().is_some_and(|a| !a.is_empty()), "{:?}", facts.network.nat_network_acls);
+    let nacl = d.findings.iter().find(|f| f.code.code() == "NET_NACL").expect("NET_NACL judged");
+    assert_eq!(nacl.status, Status::Pass, "{}", dump(&d));
+}
+
+impl Setup {
+    /// A customer-managed prefix list holding `cidrs`.
+    async fn customer_prefix_list(&self, name: &str, cidrs: &[String]) -> String {
+        use aws_sdk_ec2::types::AddPrefixListEntry;
+        self.world
+            .ec2
+            .create_managed_prefix_list()
+            .prefix_list_name(name)
+            .address_family("IPv4")
+            .max_entries(20)
+            .set_entries(Some(cidrs.iter().map(|c| AddPrefixListEntry::builder().cidr(c).build()).collect()))
+            .send()
+            .await
+            .expect("CreateManagedPrefixList")
+            .prefix_list
+            .and_then(|p| p.prefix_list_id)
+            .unwrap()
+    }
+
+    /// The CIDRs of the AWS-managed S3 prefix list, as a customer copying them would see them.
+    async fn s3_ranges(&self) -> Vec<String> {
+        let ec2 = &self.world.ec2;
+        let pl = ec2
+            .describe_prefix_lists()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("prefix-list-name").values(format!("com.amazonaws.{}.s3", self.world.region)).build())
+            .send()
+            .await
+            .expect("DescribePrefixLists")
+            .prefix_lists()[0]
+            .prefix_list_id()
+            .unwrap()
+            .to_string();
+        let entries = ec2.get_managed_prefix_list_entries().prefix_list_id(pl).send().await.expect("GetManagedPrefixListEntries");
+        let cidrs: Vec<String> = entries.entries().iter().filter_map(|e| e.cidr().map(str::to_string)).collect();
+        assert!(!cidrs.is_empty(), "moto's S3 prefix list has entries");
+        cidrs
+    }
+
+    /// The task security group's only egress: TCP 443 to the endpoints' group and to prefix list `pl`.
+    async fn task_egress_to_endpoints_and_list(&self, endpoint_sg: &str, pl: &str) {
+        use aws_sdk_ec2::types::PrefixListId;
+        let ec2 = &self.world.ec2;
+        ec2.revoke_security_group_egress()
+            .group_id(&self.net.security_group_id)
+            .ip_permissions(IpPermission::builder().ip_protocol("-1").ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build()).build())
+            .send()
+            .await
+            .expect("RevokeSecurityGroupEgress");
+        ec2.authorize_security_group_egress()
+            .group_id(&self.net.security_group_id)
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(443)
+                    .to_port(443)
+                    .user_id_group_pairs(UserIdGroupPair::builder().group_id(endpoint_sg).build())
+                    .prefix_list_ids(PrefixListId::builder().prefix_list_id(pl).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("AuthorizeSecurityGroupEgress");
+    }
+}
+
+// 21: egress to a customer-managed prefix list is judged by the list's entries --------------------
+#[tokio::test]
+async fn task_egress_to_a_customer_prefix_list_holding_the_s3_ranges_is_healthy() {
+    let s = setup().await;
+    let (ep_sg, _) = s.endpoints_only(true, 443).await;
+    let ranges = s.s3_ranges().await;
+    let pl = s.customer_prefix_list("corp-egress", &ranges).await;
+    s.task_egress_to_endpoints_and_list(&ep_sg, &pl).await;
+    let task = s.private_task().await;
+    let (facts, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_network_healthy(&d);
+    let read = facts.network.rule_prefix_lists.iter().find(|p| p.id == pl).expect("the customer list is read");
+    assert_eq!(read.cidrs.value().map(Vec::len), Some(ranges.len()), "{read:?}");
+    let egress = d.findings.iter().find(|f| f.code.code() == "NET_TASK_SG_EGRESS").unwrap();
+    assert_eq!(egress.status, Status::Pass, "{}", dump(&d));
+}
+
+// 21b: a customer-managed list that does not hold the S3 ranges -----------------------------------
+#[tokio::test]
+async fn task_egress_to_a_customer_prefix_list_without_the_s3_ranges_fails() {
+    let s = setup().await;
+    let (ep_sg, s3) = s.endpoints_only(true, 443).await;
+    let pl = s.customer_prefix_list("corp-egress", &["10.0.0.0/16".to_string(), "192.168.0.0/16".to_string()]).await;
+    s.task_egress_to_endpoints_and_list(&ep_sg, &pl).await;
+    let task = s.private_task().await;
+    let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
+    expect_root(&d, "NET_TASK_SG_EGRESS", &[&s.net.security_group_id, &s3, "S3", &pl]);
+}
+
+// 21c: a customer-managed list that cannot be read: unknown, never fail ---------------------------
+#[tokio::test]
+async fn task_egress_to_an_unreadable_prefix_list_is_unknown() {
+    let s = setup().await;
+    let (ep_sg, _) = s.endpoints_only(true, 443).await;
+    let ranges = s.s3_ranges().await;
+    let pl = s.customer_prefix_list("corp-egress", &ranges).await;
+    s.task_egress_to_endpoints_and_list(&ep_sg, &pl).await;
+    let task = s.private_task().await;
+    let proxy = deny::start(s.world.moto.url().to_string(), &["GetManagedPrefixListEntries"]);
+    let config = s.world.config.to_builder().endpoint_url(proxy).build();
+    let Intake::PullFailure(failure) = intake(&s.event(&task, &s.image)) else { panic!() };
+    let (_, d) = pulldoctor::engine::diagnose(&Clients::new(&config), &failure).await;
+    assert!(net_fails(&d).is_empty(), "{}", dump(&d));
+    let egress = d.findings.iter().find(|f| f.code.code() == "NET_TASK_SG_EGRESS").unwrap();
+    assert_eq!(egress.status, Status::Unknown, "{}", dump(&d));
+    let why = egress.evidence.to_string();
+    assert!(why.contains(&pl) && why.contains("ec2:GetManagedPrefixListEntries"), "{why}");
+}
+
+// 22: ECR's dual-stack name is not served by PrivateLink -----------------------------------------
+#[tokio::test]
+async fn dual_stack_image_from_an_endpoints_only_subnet_has_no_route() {
+    let s = setup().await;
+    s.endpoints_only(true, 443).await;
+    let dual_stack = s.image.replace(".dkr.ecr.", ".dkr-ecr.").replace(".amazonaws.com/", ".on.aws/");
+    assert!(dual_stack.contains(".dkr-ecr.us-east-1.on.aws/"), "{dual_stack}");
+    let task = s.service_task_eni_gone(&dual_stack, &s.net.subnet_id, &s.net.security_group_id, false).await;
+    let (_, d) = s.diagnose(s.event(&task, &dual_stack)).await;
+    let ipv4_name = s.image.rsplit_once(':').unwrap().0.to_string();
+    expect_root(&d, "NET_NO_ROUTE", &[&s.net.subnet_id, "dkr-ecr.us-east-1.on.aws", "PrivateLink", &ipv4_name]);
 }

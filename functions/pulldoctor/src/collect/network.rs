@@ -11,8 +11,11 @@
 //!    no explicit association;
 //! 3. DHCP options, the endpoints' security groups and network interfaces, the network ACLs of the
 //!    endpoints' subnets, the route tables of the NAT gateways' subnets (`vpc-id` filter), the
-//!    DNS hostnames attribute when interface endpoints exist, and the S3 prefix list when an S3
-//!    gateway endpoint or a security group rule makes it matter.
+//!    DNS hostnames attribute when interface endpoints exist, the S3 prefix list when an S3
+//!    gateway endpoint or a security group rule makes it matter, the network ACLs of the NAT
+//!    gateways' subnets, and the entries of the prefix lists the task's egress rules name;
+//! 4. only when an interface endpoint's security group admits a prefix list not read yet: its
+//!    entries.
 //!
 //! EC2 launch type adds two levels in front: container instance → EC2 instance (its subnet,
 //! security groups and public IP). A read that fails leaves its [`Fact`] unreadable and the reads
@@ -24,7 +27,7 @@ use super::{CallLog, Clients};
 use crate::facts::{
     endpoint_service_names, service_name, ContainerInstanceRef, DhcpOptionsFacts, EndpointFacts, EniFacts, Fact,
     InstanceFacts, Known, NaclEntryFacts, NatGatewayFacts, NetworkAclFacts, NetworkFacts, PrefixListFacts, RouteFacts,
-    RouteTableFacts, SecurityGroupFacts, ServiceNetworkFacts, SgRuleFacts, SubnetFacts, TaskFacts, VpcFacts,
+    RouteTableFacts, RulePrefixList, SecurityGroupFacts, ServiceNetworkFacts, SgRuleFacts, SubnetFacts, TaskFacts, VpcFacts,
 };
 
 /// The endpoint services a pull may use (ECR API, registry, S3, Secrets Manager for credentials).
@@ -198,6 +201,13 @@ async fn read_subnet_level(clients: &Clients, log: &CallLog, subnet_id: &str) ->
                 cidr: s.cidr_block().map(str::to_string),
                 availability_zone: s.availability_zone().map(str::to_string),
                 map_public_ip_on_launch: s.map_public_ip_on_launch(),
+                ipv6_cidrs: s
+                    .ipv6_cidr_block_association_set()
+                    .iter()
+                    .filter(|a| a.ipv6_cidr_block_state().and_then(|st| st.state()).is_none_or(|st| st.as_str() == "associated"))
+                    .filter_map(|a| a.ipv6_cidr_block().map(str::to_string))
+                    .collect(),
+                ipv6_native: s.ipv6_native(),
             }),
             None => Fact::NotFound { detail: format!("subnet {subnet_id} not returned") },
         },
@@ -471,14 +481,36 @@ async fn read_vpc_levels(
             not_collected("not needed: the VPC has no S3 gateway endpoint and no security group rule names a prefix list")
         }
     };
-    let (dhcp, endpoint_sgs, endpoint_enis, endpoint_acls, nat_tables, prefix_list, dns_hostnames) = tokio::join!(
+    // The NAT gateways' own subnets: their network ACLs see the pull both ways.
+    let nat_acl_subnets: Vec<String> = nat_subnets.iter().filter(|s| Some(*s) != n.subnet_id.as_ref()).cloned().collect();
+    let nat_acls = async {
+        if nat_subnets.is_empty() {
+            not_collected("no NAT gateway to follow")
+        } else if nat_acl_subnets.is_empty() {
+            Fact::found(vec![])
+        } else {
+            shared!(log,
+                "ec2:DescribeNetworkAcls",
+                &[],
+                clients.ec2.describe_network_acls().filters(filter("association.subnet-id", nat_acl_subnets.clone())),
+                |out| Fact::found(out.network_acls().iter().map(nacl_facts).collect::<Vec<_>>()),
+            )
+            .await
+        }
+    };
+    // Prefix lists the task's egress rules name; the route table's own (S3's) is read above.
+    let route_lists = route_prefix_lists(n);
+    let egress_lists = prefix_lists_in(n.security_groups.value().map(Vec::as_slice).unwrap_or_default(), true, &route_lists);
+    let (dhcp, endpoint_sgs, endpoint_enis, endpoint_acls, nat_tables, prefix_list, dns_hostnames, nat_acls, rule_lists) = tokio::join!(
         Box::pin(dhcp),
         Box::pin(endpoint_sgs),
         Box::pin(endpoint_enis),
         Box::pin(endpoint_acls),
         Box::pin(nat_tables),
         Box::pin(prefix_list),
-        Box::pin(dns_hostnames)
+        Box::pin(dns_hostnames),
+        Box::pin(nat_acls),
+        Box::pin(read_rule_prefix_lists(clients, log, &egress_lists)),
     );
     n.s3_prefix_list = prefix_list;
     n.dns_hostnames = dns_hostnames;
@@ -487,6 +519,95 @@ async fn read_vpc_levels(
     n.endpoint_enis = endpoint_enis;
     n.endpoint_network_acls = endpoint_acls;
     n.nat_route_tables = nat_tables;
+    n.nat_network_acls = nat_acls;
+    n.rule_prefix_lists = rule_lists;
+
+    // Level 4, only when an interface endpoint's security group admits a prefix list not yet read.
+    let endpoint_group_ids: Vec<&String> = n
+        .endpoints
+        .value()
+        .map(|eps| eps.iter().filter(|e| e.is_interface()).flat_map(|e| &e.security_groups).collect())
+        .unwrap_or_default();
+    let endpoint_groups: Vec<SecurityGroupFacts> = n
+        .security_groups
+        .value()
+        .into_iter()
+        .flatten()
+        .chain(n.endpoint_security_groups.value().into_iter().flatten())
+        .filter(|g| endpoint_group_ids.contains(&&g.id))
+        .cloned()
+        .collect();
+    let mut known = route_lists;
+    known.extend(n.rule_prefix_lists.iter().map(|p| p.id.clone()));
+    known.extend(n.s3_prefix_list.value().map(|p| p.id.clone()));
+    let ingress_lists = prefix_lists_in(&endpoint_groups, false, &known);
+    if !ingress_lists.is_empty() {
+        let more = Box::pin(read_rule_prefix_lists(clients, log, &ingress_lists)).await;
+        n.rule_prefix_lists.extend(more);
+    }
+}
+
+/// Prefix lists the subnet's route table sends traffic to (gateway endpoints' service lists).
+fn route_prefix_lists(n: &NetworkFacts) -> Vec<String> {
+    n.route_table
+        .value()
+        .map(|rt| rt.routes.iter().filter_map(|r| r.destination_prefix_list.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Prefix lists named by the egress (or ingress) rules of `groups`, except `known` ones.
+fn prefix_lists_in(groups: &[SecurityGroupFacts], egress: bool, known: &[String]) -> Vec<String> {
+    let mut ids: Vec<String> = vec![];
+    for g in groups {
+        let rules = if egress { &g.egress } else { &g.ingress };
+        for id in rules.iter().flat_map(|r| &r.prefix_lists) {
+            if !known.contains(id) && !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+    }
+    ids
+}
+
+/// The entries of each prefix list, concurrently; a list that cannot be read is unreadable on its own.
+async fn read_rule_prefix_lists(clients: &Clients, log: &CallLog, ids: &[String]) -> Vec<RulePrefixList> {
+    let reads = ids.iter().map(|id| async move {
+        RulePrefixList { id: id.clone(), cidrs: Box::pin(read_prefix_list_entries(clients, log, id)).await }
+    });
+    futures_util::future::join_all(reads).await
+}
+
+/// Every page of `GetManagedPrefixListEntries` (a customer-managed list holds up to 1,000 entries;
+/// a page at most 100). Works for AWS-managed lists too.
+async fn read_prefix_list_entries(clients: &Clients, log: &CallLog, id: &str) -> Fact<Vec<String>> {
+    let mut cidrs: Vec<String> = vec![];
+    let mut token: Option<String> = None;
+    // Ten pages of 100 hold the largest list AWS allows; the bound keeps a looping token finite.
+    for _ in 0..10 {
+        let page = shared!(log,
+            "ec2:GetManagedPrefixListEntries",
+            &["InvalidPrefixListID.NotFound", "InvalidPrefixListId.NotFound"],
+            clients.ec2.get_managed_prefix_list_entries().prefix_list_id(id).max_results(100).set_next_token(token.clone()),
+            |out| Fact::found((
+                out.entries().iter().filter_map(|e| e.cidr().map(str::to_string)).collect::<Vec<_>>(),
+                out.next_token().filter(|t| !t.is_empty()).map(str::to_string),
+            )),
+        )
+        .await;
+        match page {
+            Fact::Found { value: (entries, next) } => {
+                cidrs.extend(entries);
+                match next {
+                    Some(next) => token = Some(next),
+                    None => return Fact::found(cidrs),
+                }
+            }
+            Fact::NotFound { detail } => return Fact::NotFound { detail: format!("prefix list {id}: {detail}") },
+            Fact::Unreadable { reason } => return Fact::Unreadable { reason },
+            Fact::NotCollected { reason } => return Fact::NotCollected { reason },
+        }
+    }
+    Fact::Unreadable { reason: format!("prefix list {id} has more entries than ten pages of GetManagedPrefixListEntries returned") }
 }
 
 trait FirstOf<T> {
@@ -904,6 +1025,17 @@ mod tests {
         // A bridge-mode service: no awsvpc configuration at all.
         let got = service_network(&Service::builder().build(), "web", None);
         assert!(got.no_awsvpc_configuration);
+    }
+
+    #[test]
+    fn prefix_lists_to_read_are_those_the_rules_name_and_no_route_names() {
+        let rule = |lists: &[&str]| SgRuleFacts { protocol: "tcp".into(), prefix_lists: lists.iter().map(|s| s.to_string()).collect(), ..Default::default() };
+        let groups = vec![
+            SecurityGroupFacts { id: "sg-1".into(), egress: vec![rule(&["pl-s3", "pl-corp"])], ingress: vec![rule(&["pl-admin"])], ..Default::default() },
+            SecurityGroupFacts { id: "sg-2".into(), egress: vec![rule(&["pl-corp", "pl-other"])], ..Default::default() },
+        ];
+        assert_eq!(prefix_lists_in(&groups, true, &["pl-s3".to_string()]), vec!["pl-corp".to_string(), "pl-other".to_string()]);
+        assert_eq!(prefix_lists_in(&groups, false, &[]), vec!["pl-admin".to_string()]);
     }
 
     #[test]

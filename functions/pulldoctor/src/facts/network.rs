@@ -80,6 +80,25 @@ pub struct NetworkFacts {
     /// The AWS-managed prefix list `com.amazonaws.<region>.s3`.
     #[serde(default)]
     pub s3_prefix_list: Fact<PrefixListFacts>,
+    /// Prefix lists named by the security group rules on the pull's path (the task's egress, the
+    /// interface endpoints' ingress), except those the subnet's route table names (AWS service
+    /// lists such as S3's, read above): customer-managed lists and other AWS-managed ones, each
+    /// with its own read, so one unreadable list leaves only the rules naming it unknown.
+    #[serde(default)]
+    pub rule_prefix_lists: Vec<RulePrefixList>,
+    /// Network ACLs of the subnets holding the NAT gateways the route table targets (other than
+    /// the task's subnet): the pull passes through them twice, in and out, each way.
+    #[serde(default)]
+    pub nat_network_acls: Fact<Vec<NetworkAclFacts>>,
+}
+
+/// A prefix list a security group rule names, and its entries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RulePrefixList {
+    pub id: String,
+    /// The entries' CIDRs (`ec2:GetManagedPrefixListEntries`, every page).
+    #[serde(default)]
+    pub cidrs: Fact<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -161,6 +180,12 @@ pub struct SubnetFacts {
     pub availability_zone: Option<String>,
     #[serde(default)]
     pub map_public_ip_on_launch: Option<bool>,
+    /// IPv6 CIDR blocks associated with the subnet (dual-stack or IPv6-only).
+    #[serde(default)]
+    pub ipv6_cidrs: Vec<String>,
+    /// `Ipv6Native`: an IPv6-only subnet (no IPv4 addresses at all).
+    #[serde(default)]
+    pub ipv6_native: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::console;
 use super::path::{Internet, Net, Service, Via};
-use super::route::{any_required_endpoint, required_endpoint_names};
+use super::route::{any_ecr_interface_endpoint, required_endpoint_names};
 use super::with_net;
 use crate::diagnosis::{Finding, RootCause};
 use crate::facts::{Facts, Fact};
@@ -17,14 +17,16 @@ use crate::facts::{Facts, Fact};
 /// must be `available`; the S3 gateway endpoint must be associated with the subnet's route table
 /// (it works by adding a prefix-list route there). One missing endpoint is enough to break the pull:
 /// the token, the manifest or the layers then time out. Applies only when the subnet has no
-/// internet path and the VPC has at least one of these endpoints (with none, NET_NO_ROUTE says so).
+/// internet path and the VPC has an ECR interface endpoint (`ecr.api` or `ecr.dkr`): a partial
+/// endpoint set. With none, NET_NO_ROUTE says so — the free S3 gateway endpoint, often added beside
+/// a NAT gateway, does not make the VPC an endpoints design.
 pub fn check_required_endpoints(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetEndpointMissing;
         if !matches!(net.internet, Internet::Closed { .. }) || !net.is_ecr() || net.cross_region() {
             return vec![];
         }
-        if net.endpoints().is_none() || !any_required_endpoint(net) {
+        if net.endpoints().is_none() || !any_ecr_interface_endpoint(net) {
             return vec![];
         }
         let rt = net.route_table_id();
@@ -32,6 +34,10 @@ pub fn check_required_endpoints(facts: &Facts) -> Vec<Finding> {
         let mut missing = vec![];
         let mut fixes = vec![];
         for leg in &net.legs {
+            // A dual-stack name is not served by any endpoint: NET_NO_ROUTE judges it.
+            if leg.dual_stack {
+                continue;
+            }
             let Some(name) = leg.endpoint_service(&net.region) else { continue };
             let existing = net.endpoints_for(&name);
             let usable = match leg.service {
@@ -127,6 +133,8 @@ pub fn check_endpoint_dns(facts: &Facts) -> Vec<Finding> {
             .legs
             .iter()
             .filter(|l| l.service != Service::S3 || matches!(l.via, Via::Interface(_)))
+            // Dual-stack names never resolve to endpoints, whatever the DNS settings.
+            .filter(|l| !l.dual_stack)
             .filter_map(|l| Some((l, l.endpoint_service(&net.region)?)))
             .collect();
         let mut broken = vec![];
@@ -249,6 +257,8 @@ mod tests {
             ("LATEST needs ecr.api", latest, Some(Status::Fail), vec!["ecr.api"]),
             ("registry credentials need secretsmanager", with_secret, Some(Status::Fail), vec!["secretsmanager"]),
             ("no endpoints at all: NET_NO_ROUTE's job", endpoints_only(vec![]), None, vec![]),
+            ("only the S3 gateway (NAT design, NAT route gone): NET_NO_ROUTE's job", endpoints_only(vec![s3_gateway(&[RT])]), None, vec![]),
+            ("only ecr.dkr: a partial set", endpoints_only(vec![dkr()]), Some(Status::Fail), vec!["ecr.api", "s3"]),
             ("NAT: endpoints optional", fargate_nat(), None, vec![]),
         ];
         for (name, f, status, names) in cases {

@@ -19,6 +19,8 @@ pub const IGW: &str = "igw-1";
 pub const SG_TASK: &str = "sg-task";
 pub const SG_EP: &str = "sg-endpoints";
 pub const ACL: &str = "acl-1";
+/// The network ACL of the NAT gateway's (public) subnet.
+pub const ACL_PUBLIC: &str = "acl-public";
 pub const PL: &str = "pl-63a5400a";
 pub const ENI: &str = "eni-task";
 pub const TASK_IP: &str = "10.0.1.25";
@@ -101,6 +103,12 @@ pub fn endpoint_eni(id: &str, ip: &str) -> EniFacts {
     }
 }
 
+/// `f` with a prefix list a security group rule names, read with these entries.
+pub fn with_rule_prefix_list(mut f: Facts, id: &str, cidrs: &[&str]) -> Facts {
+    f.network.rule_prefix_lists.push(RulePrefixList { id: id.into(), cidrs: Fact::found(cidrs.iter().map(|c| c.to_string()).collect()) });
+    f
+}
+
 /// A Fargate 1.4.0 service task in a private subnet whose default route goes to an available NAT
 /// gateway; the task ENI is already deleted; moto-style default security group (all egress).
 pub fn fargate_nat() -> Facts {
@@ -155,6 +163,8 @@ pub fn fargate_nat() -> Facts {
             cidr: Some("10.0.1.0/24".into()),
             availability_zone: Some("us-east-1a".into()),
             map_public_ip_on_launch: Some(false),
+            ipv6_cidrs: vec![],
+            ipv6_native: Some(false),
         }),
         vpc: Fact::found(VpcFacts { id: VPC.into(), cidrs: vec!["10.0.0.0/16".into()], dhcp_options_id: Some("dopt-1".into()) }),
         dns_support: Fact::found(true),
@@ -193,6 +203,12 @@ pub fn fargate_nat() -> Facts {
             name: format!("com.amazonaws.{REGION}.s3"),
             cidrs: vec!["52.216.0.0/15".into(), "3.5.0.0/19".into(), "54.231.0.0/16".into()],
         }),
+        rule_prefix_lists: vec![],
+        nat_network_acls: Fact::found(vec![NetworkAclFacts {
+            id: ACL_PUBLIC.into(),
+            subnet_ids: vec![PUBLIC_SUBNET.into()],
+            ..default_nacl()
+        }]),
     };
     f
 }
@@ -212,6 +228,7 @@ pub fn fargate_endpoints() -> Facts {
     });
     n.nat_gateways = Fact::NotCollected { reason: "the route table targets no NAT gateway".into() };
     n.nat_route_tables = Fact::NotCollected { reason: "no NAT gateway to follow".into() };
+    n.nat_network_acls = Fact::NotCollected { reason: "no NAT gateway to follow".into() };
     n.endpoints = Fact::found(vec![
         interface_endpoint("vpce-api", "ecr.api", "eni-api"),
         interface_endpoint("vpce-dkr", "ecr.dkr", "eni-dkr"),
@@ -240,6 +257,7 @@ pub fn fargate_public(public_ip: bool) -> Facts {
     });
     n.nat_gateways = Fact::NotCollected { reason: "the route table targets no NAT gateway".into() };
     n.nat_route_tables = Fact::NotCollected { reason: "no NAT gateway to follow".into() };
+    n.nat_network_acls = Fact::NotCollected { reason: "no NAT gateway to follow".into() };
     if let Fact::Found { value } = &mut n.service {
         value.assign_public_ip = Some(public_ip);
     }
@@ -278,6 +296,52 @@ pub fn ec2_bridge() -> Facts {
         instance_profile_arn: None,
     });
     n.security_groups = Fact::found(vec![sg("sg-instance", vec![], vec![all_traffic_to("0.0.0.0/0")])]);
+    f
+}
+
+/// `f` pulling its image by ECR's dual-stack name (`<account>.dkr-ecr.<region>.on.aws`).
+pub fn dual_stack_image(mut f: Facts) -> Facts {
+    let image = format!("{ACCOUNT}.dkr-ecr.{REGION}.on.aws/team/app:v1");
+    f.failure.image = Some(image.clone());
+    f.failure.image_ref = crate::image_ref::ImageRef::parse(&image).ok();
+    f
+}
+
+/// `f` with an IPv6 CIDR on the task subnet and `routes` added to its route table.
+pub fn with_ipv6(mut f: Facts, routes: &[(&str, &str)]) -> Facts {
+    if let Fact::Found { value } = &mut f.network.subnet {
+        value.ipv6_cidrs = vec!["2600:1f18:1234:5601::/64".into()];
+    }
+    if let Fact::Found { value } = &mut f.network.route_table {
+        for (dest, target) in routes {
+            value.routes.push(RouteFacts {
+                destination_ipv6: Some(dest.to_string()),
+                target: target.to_string(),
+                state: Some("active".into()),
+                ..Default::default()
+            });
+        }
+    }
+    f
+}
+
+/// A task in an IPv6-only subnet (no IPv4 CIDR) whose route table sends `::/0` to an egress-only
+/// internet gateway and has no IPv4 default route.
+pub fn fargate_ipv6_only() -> Facts {
+    let mut f = fargate_nat();
+    f.network.route_table = Fact::found(RouteTableFacts {
+        id: RT.into(),
+        explicit: true,
+        subnet_ids: vec![SUBNET.into()],
+        routes: vec![],
+        ..Default::default()
+    });
+    f.network.nat_gateways = Fact::NotCollected { reason: "the route table targets no NAT gateway".into() };
+    let mut f = with_ipv6(f, &[("::/0", "eigw-1")]);
+    if let Fact::Found { value } = &mut f.network.subnet {
+        value.cidr = None;
+        value.ipv6_native = Some(true);
+    }
     f
 }
 

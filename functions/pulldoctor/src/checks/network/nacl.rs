@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::console;
 use super::ipset::{describe_range, evaluate_acl, net_range, parse_net, AclRule, AclVerdict, IpSet};
-use super::path::{Net, Via};
+use super::path::{Internet, Net, Via};
 use super::with_net;
 use crate::diagnosis::{Finding, RootCause};
 use crate::facts::{Fact, Facts, Known, NetworkAclFacts};
@@ -42,10 +42,15 @@ struct Dest {
     ips: IpSet,
     /// The addresses are exact (endpoint ENIs, S3 prefix list) rather than a superset.
     exact: bool,
+    /// A dual-stack name the subnet may also reach over IPv6 (not modelled): an IPv4 block alone
+    /// does not break it.
+    ipv6_too: bool,
 }
 
 #[derive(Debug)]
 struct Problem {
+    /// The network ACL at fault.
+    acl: String,
     fix: String,
     text: String,
     /// A definite block (fail) rather than a partial or uncertain one (warn).
@@ -59,7 +64,9 @@ struct Problem {
 /// interface endpoints' addresses (unless they are in the task's own subnet, whose traffic the
 /// NACL does not see), the S3 prefix list's CIDRs for the gateway endpoint, and public addresses for
 /// traffic through a NAT or internet gateway. For endpoints in other subnets, those subnets' ACLs
-/// must admit 443 from the task and let the replies out.
+/// must admit 443 from the task and let the replies out. Through a NAT gateway in another subnet,
+/// that subnet's ACL is judged the same way: 443 in from the task and out to the internet, the
+/// replies in on the NAT's ports (1024-65535) and out to the task.
 pub fn check_nacl(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetNacl;
@@ -88,13 +95,14 @@ pub fn check_nacl(facts: &Facts) -> Vec<Finding> {
                             checked.push(format!("{}: endpoint {} is in the task's own subnet", leg.host, e.id));
                             continue;
                         }
-                        Dest { what: format!("endpoint {}", e.id), ips: IpSet::from_ips(outside), exact: true }
+                        Dest { what: format!("endpoint {}", e.id), ips: IpSet::from_ips(outside), exact: true, ipv6_too: false }
                     }
                     _ => match net.vpc_cidrs() {
                         Some(vpc) if !vpc.is_empty() => Dest {
                             what: format!("endpoint {} (somewhere in the VPC)", e.id),
                             ips: task_subnet_cidr.as_ref().map(|s| vpc.minus(s)).unwrap_or(vpc),
                             exact: false,
+                            ipv6_too: false,
                         },
                         _ => {
                             unknowns.push(format!("addresses of endpoint {} unknown", e.id));
@@ -103,12 +111,17 @@ pub fn check_nacl(facts: &Facts) -> Vec<Finding> {
                     },
                 },
                 Via::Gateway(g) => match net.s3_prefix_list_cidrs() {
-                    Known::Yes(cidrs) => Dest { what: format!("S3 prefix list (gateway endpoint {})", g.id), ips: cidrs, exact: true },
-                    Known::Unknown(_) => Dest { what: "S3 (prefix list CIDRs not known)".into(), ips: IpSet::public_internet(), exact: false },
+                    Known::Yes(cidrs) => Dest { what: format!("S3 prefix list (gateway endpoint {})", g.id), ips: cidrs, exact: true, ipv6_too: false },
+                    Known::Unknown(_) => {
+                        Dest { what: "S3 (prefix list CIDRs not known)".into(), ips: IpSet::public_internet(), exact: false, ipv6_too: false }
+                    }
                 },
-                Via::Internet { .. } if net.internet.may_pass() => {
-                    Dest { what: format!("{} (public addresses)", leg.host), ips: IpSet::public_internet(), exact: false }
-                }
+                Via::Internet { .. } if net.internet.may_pass() => Dest {
+                    what: format!("{} (public addresses)", leg.host),
+                    ips: IpSet::public_internet(),
+                    exact: false,
+                    ipv6_too: leg.dual_stack && !net.ipv6_exits().is_empty(),
+                },
                 Via::Internet { .. } => continue,
                 Via::Unknown(why) => {
                     unknowns.push(why.clone());
@@ -116,7 +129,7 @@ pub fn check_nacl(facts: &Facts) -> Vec<Finding> {
                 }
             };
             // Legs going to the same addresses (public ones, typically) are judged once.
-            match dests.iter_mut().find(|(_, d)| d.ips == dest.ips && d.exact == dest.exact) {
+            match dests.iter_mut().find(|(_, d)| d.ips == dest.ips && d.exact == dest.exact && d.ipv6_too == dest.ipv6_too) {
                 Some((hosts, _)) => {
                     hosts.push_str(", ");
                     hosts.push_str(&leg.host);
@@ -133,24 +146,30 @@ pub fn check_nacl(facts: &Facts) -> Vec<Finding> {
             };
             let out = evaluate_acl(&acl_rules(acl, true), &dest.ips, (443, 443));
             let back = evaluate_acl(&acl_rules(acl, false), &dest.ips, EPHEMERAL);
-            judge(&acl.id, &dest, &out, &back, os_range, &mut problems);
+            if dest.ipv6_too {
+                let mut ipv4 = vec![];
+                judge(&acl.id, &dest, &out, &back, os_range, &mut ipv4);
+                unknowns.extend(ipv4.into_iter().map(|p| format!("{} — but {hosts} is a dual-stack name the subnet may reach over IPv6, which is not modelled", p.text)));
+            } else {
+                judge(&acl.id, &dest, &out, &back, os_range, &mut problems);
+            }
             checked.push(label);
         }
+        let nat_acl = nat_side(net, os_range, &mut problems, &mut unknowns, &mut checked);
         let evidence = json!({
             "network_acl": acl.id,
             "subnet": net.subnet_id,
-            "entries": sorted_entries(acl).iter().map(|e| format!(
-                "{} {} {} {} {}{}",
-                e.rule_number,
-                if e.egress { "out" } else { "in" },
-                e.action,
-                match e.protocol.as_str() { "-1" => "all".to_string(), "6" => "tcp".into(), "17" => "udp".into(), p => p.to_string() },
-                e.cidr.as_deref().or(e.ipv6_cidr.as_deref()).unwrap_or("?"),
-                match (e.port_from, e.port_to) { (Some(f), Some(t)) if e.protocol != "-1" => format!(" ports {f}-{t}"), _ => String::new() },
-            )).collect::<Vec<_>>(),
+            "nat_subnet_network_acl": nat_acl.map(|(acl, subnet)| json!({
+                "network_acl": acl.id,
+                "subnet": subnet,
+                "entries": entry_lines(acl),
+            })),
+            "entries": entry_lines(acl),
             "checked": checked,
         });
-        let url = console::network_acl(&net.region, &acl.id);
+        // Point at the ACL that blocks: the task subnet's, an endpoint subnet's or the NAT subnet's.
+        let at_fault = problems.iter().find(|p| p.definite).or(problems.first()).map(|p| p.acl.clone()).unwrap_or_else(|| acl.id.clone());
+        let url = console::network_acl(&net.region, &at_fault);
         let finding = if problems.iter().any(|p| p.definite) {
             let texts: Vec<&str> = problems.iter().filter(|p| p.definite).map(|p| p.text.as_str()).collect();
             let fixes: Vec<&str> = problems.iter().filter(|p| p.definite).map(|p| p.fix.as_str()).collect();
@@ -164,8 +183,143 @@ pub fn check_nacl(facts: &Facts) -> Vec<Finding> {
         } else {
             Finding::pass(code, format!("Network ACL {} allows HTTPS out and the replies back in", acl.id))
         };
-        vec![super::spread(finding.resource(acl.id.clone()), evidence).console_url(url)]
+        vec![super::spread(finding.resource(at_fault), evidence).console_url(url)]
     })
+}
+
+fn entry_lines(acl: &NetworkAclFacts) -> Vec<String> {
+    sorted_entries(acl)
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} {} {}{}",
+                e.rule_number,
+                if e.egress { "out" } else { "in" },
+                e.action,
+                match e.protocol.as_str() {
+                    "-1" => "all".to_string(),
+                    "6" => "tcp".into(),
+                    "17" => "udp".into(),
+                    p => p.to_string(),
+                },
+                e.cidr.as_deref().or(e.ipv6_cidr.as_deref()).unwrap_or("?"),
+                match (e.port_from, e.port_to) {
+                    (Some(f), Some(t)) if e.protocol != "-1" => format!(" ports {f}-{t}"),
+                    _ => String::new(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Ports a NAT gateway translates connections to (AWS: 1024–65535); the replies arrive on them.
+const NAT_PORTS: (u16, u16) = (1024, 65535);
+
+/// The network ACL of the NAT gateway's own subnet, when the pull leaves through a NAT gateway in
+/// another subnet. The pull crosses it four times: in from the task (TCP 443), out to the public
+/// endpoint (TCP 443), the replies in (TCP 1024-65535, the NAT's ports) and out again to the task's
+/// ephemeral ports. The classic break: a public-subnet ACL that admits only 80/443 inbound, as for
+/// a web server, drops every reply to the NAT. Returns the ACL judged and its subnet.
+fn nat_side<'a>(
+    net: &'a Net,
+    os_range: (u16, u16),
+    problems: &mut Vec<Problem>,
+    unknowns: &mut Vec<String>,
+    checked: &mut Vec<String>,
+) -> Option<(&'a NetworkAclFacts, String)> {
+    let Internet::Open { target, .. } = &net.internet else { return None };
+    if !target.starts_with("nat-") || !net.legs.iter().any(|l| l.uses_internet()) {
+        return None;
+    }
+    let nat = net.n.nat_gateways.value()?.iter().find(|g| &g.id == target)?;
+    let subnet = nat.subnet_id.clone()?;
+    if subnet == net.subnet_id {
+        // Traffic inside one subnet does not pass its ACL; the task subnet's ACL judges the rest.
+        return None;
+    }
+    let acls = match &net.n.nat_network_acls {
+        Fact::Found { value } => value,
+        other => {
+            unknowns.push(format!("network ACL of NAT gateway {target}'s subnet {subnet} not read ({})", other.gap().unwrap_or("")));
+            return None;
+        }
+    };
+    let Some(acl) = acls.iter().find(|a| a.subnet_ids.iter().any(|s| s == &subnet)) else {
+        unknowns.push(format!("no network ACL was returned for NAT gateway {target}'s subnet {subnet}"));
+        return None;
+    };
+    let public = IpSet::public_internet();
+    let whose = format!("Network ACL {} of NAT gateway {target}'s subnet {subnet}", acl.id);
+    let mut add = |text: String, fix: String, definite: bool| problems.push(Problem { acl: acl.id.clone(), text, fix, definite });
+    // Task → NAT, and NAT → task (the replies to the task's ephemeral ports).
+    match (net.origin.private_ip, net.subnet_cidr()) {
+        (ip, cidr) if ip.is_some() || cidr.as_ref().is_some_and(|c| !c.is_empty()) => {
+            let task = match ip {
+                Some(ip) => IpSet::from_ips([ip]),
+                None => cidr.unwrap_or_default(),
+            };
+            let task_cidrs = short_cidrs(&task);
+            let inbound = evaluate_acl(&acl_rules(acl, false), &task, (443, 443));
+            if !inbound.fully_allowed() {
+                let (_, rule) = inbound.denied[0];
+                add(
+                    format!("{whose} blocks inbound TCP 443 from the task ({})", rule_name(rule)),
+                    format!("In {}, add an inbound allow rule for TCP 443 from {task_cidrs} numbered below {}", acl.id, rule_number(rule)),
+                    true,
+                );
+            }
+            let outbound = evaluate_acl(&acl_rules(acl, true), &task, EPHEMERAL);
+            if let Some((b, rule)) = outbound.denied_in_ports(os_range).first().copied() {
+                add(
+                    format!("{whose} blocks the replies to the task: outbound TCP {}-{} to {task_cidrs} ({})", b.ports.0, b.ports.1, rule_name(rule)),
+                    format!("In {}, add an outbound allow rule for TCP 1024-65535 to {task_cidrs} numbered below {}", acl.id, rule_number(rule)),
+                    true,
+                );
+            }
+        }
+        _ => unknowns.push(format!("the task's address is not known, so {whose}'s rules for it cannot be judged")),
+    }
+    // NAT → internet, and the replies back to the NAT's ports.
+    let out = evaluate_acl(&acl_rules(acl, true), &public, (443, 443));
+    if !out.fully_allowed() {
+        let (b, rule) = out.denied[0];
+        let all = out.fully_denied();
+        add(
+            format!(
+                "{whose} blocks outbound TCP 443 to public addresses{} ({})",
+                if all { String::new() } else { format!(" for {}", describe_range(b.ips)) },
+                rule_name(rule)
+            ),
+            format!("In {}, add an outbound allow rule for TCP 443 to 0.0.0.0/0 numbered below {}", acl.id, rule_number(rule)),
+            all,
+        );
+    }
+    let back = evaluate_acl(&acl_rules(acl, false), &public, NAT_PORTS);
+    if !back.fully_allowed() {
+        let (b, rule) = back.denied[0];
+        // Every public address has NAT ports denied: whichever address ECR answers from, the
+        // replies (all, or those to the ports denied) are dropped. Only some addresses: a warning,
+        // as for the task subnet (ECR's addresses are not known exactly).
+        let denied_ips = IpSet::from_ranges(back.denied.iter().map(|(d, _)| d.ips));
+        let definite = denied_ips.covers(&public);
+        add(
+            format!(
+                "{whose} blocks the replies to the NAT gateway: inbound TCP {}-{} from {} ({}); the NAT gateway uses ports 1024-65535",
+                b.ports.0,
+                b.ports.1,
+                if back.fully_denied() { "public addresses".to_string() } else { describe_range(b.ips) },
+                rule_name(rule)
+            ),
+            format!("In {}, add an inbound allow rule for TCP 1024-65535 from 0.0.0.0/0 numbered below {}", acl.id, rule_number(rule)),
+            definite,
+        );
+    }
+    checked.push(format!("NAT gateway {target} in {subnet}: network ACL {}", acl.id));
+    Some((acl, subnet))
+}
+
+fn rule_number(rule: Option<i32>) -> String {
+    rule.map(|n| n.to_string()).unwrap_or_else(|| "32767".into())
 }
 
 /// Entries as the console lists them: inbound then outbound, by rule number.
@@ -197,6 +351,7 @@ fn judge(acl_id: &str, dest: &Dest, out: &AclVerdict, back: &AclVerdict, os_rang
         let (b, rule) = out.denied[0];
         let all = out.fully_denied();
         problems.push(Problem {
+            acl: acl_id.to_string(),
             text: format!(
                 "Network ACL {acl_id} blocks outbound TCP 443 to {}{} ({})",
                 dest.what,
@@ -216,6 +371,7 @@ fn judge(acl_id: &str, dest: &Dest, out: &AclVerdict, back: &AclVerdict, os_rang
         let (b, rule) = denied_os[0];
         let all = back.fully_denied();
         problems.push(Problem {
+            acl: acl_id.to_string(),
             text: format!(
                 "Network ACL {acl_id} blocks the replies: inbound TCP {}-{} from {} is denied by {}",
                 b.ports.0,
@@ -287,6 +443,7 @@ fn endpoint_side(
         if !inbound.fully_allowed() {
             let (_, rule) = inbound.denied[0];
             problems.push(Problem {
+                acl: acl.id.clone(),
                 text: format!("Network ACL {} of endpoint subnet {subnet} blocks inbound TCP 443 from the task ({})", acl.id, rule_name(rule)),
                 fix: format!("In {}, add an inbound allow rule for TCP 443 from {}", acl.id, short_cidrs(&task)),
                 definite: true,
@@ -297,6 +454,7 @@ fn endpoint_side(
         if !denied.is_empty() {
             let (b, rule) = denied[0];
             problems.push(Problem {
+                acl: acl.id.clone(),
                 text: format!(
                     "Network ACL {} of endpoint subnet {subnet} blocks the replies: outbound TCP {}-{} to {} ({})",
                     acl.id, b.ports.0, b.ports.1, what, rule_name(rule)
@@ -316,6 +474,21 @@ mod tests {
 
     fn with_entries(mut f: Facts, entries: Vec<crate::facts::NaclEntryFacts>) -> Facts {
         f.network.network_acl = Fact::found(NetworkAclFacts { entries, ..default_nacl() });
+        f
+    }
+
+    /// A NAT gateway in the task's own subnet (its traffic with the task does not cross an ACL).
+    fn nat_web_only_in_task_subnet() -> Facts {
+        let mut f = fargate_nat();
+        if let Fact::Found { value } = &mut f.network.nat_gateways {
+            value[0].subnet_id = Some(SUBNET.into());
+        }
+        f.network.nat_route_tables = Fact::found(vec![crate::facts::RouteTableFacts {
+            id: RT.into(),
+            subnet_ids: vec![SUBNET.into()],
+            routes: vec![route("0.0.0.0/0", IGW)],
+            ..Default::default()
+        }]);
         f
     }
 
@@ -342,6 +515,27 @@ mod tests {
         windows.task.platform_family = Some("WINDOWS_SERVER_2022_CORE".into());
         let mut unreadable = fargate_nat();
         unreadable.network.network_acl = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeNetworkAcls".into() };
+        let nat_acl = |entries: Vec<crate::facts::NaclEntryFacts>| {
+            let mut f = fargate_nat();
+            f.network.nat_network_acls =
+                Fact::found(vec![NetworkAclFacts { id: ACL_PUBLIC.into(), is_default: false, subnet_ids: vec![PUBLIC_SUBNET.into()], entries }]);
+            f
+        };
+        // A public subnet's ACL written for a web server: 80/443 in, everything out.
+        let web_in = || vec![nacl_entry(100, false, "6", "allow", "0.0.0.0/0", Some((80, 80))), nacl_entry(110, false, "6", "allow", "0.0.0.0/0", Some((443, 443)))];
+        let nat_web_only = nat_acl([web_in(), vec![allow_all_out.clone()]].concat());
+        let nat_healthy = nat_acl(vec![
+            nacl_entry(100, false, "6", "allow", "10.0.1.0/24", Some((443, 443))),
+            nacl_entry(110, false, "6", "allow", "0.0.0.0/0", Some((1024, 65535))),
+            nacl_entry(100, true, "6", "allow", "0.0.0.0/0", Some((443, 443))),
+            nacl_entry(110, true, "6", "allow", "10.0.1.0/24", Some((1024, 65535))),
+        ]);
+        let nat_no_way_back = nat_acl([vec![allow_all_in.clone()], vec![nacl_entry(100, true, "6", "allow", "0.0.0.0/0", Some((443, 443)))]].concat());
+        let nat_half_ports = nat_acl([vec![allow_all_out.clone(), nacl_entry(100, false, "6", "allow", "0.0.0.0/0", Some((443, 443))), nacl_entry(110, false, "6", "allow", "0.0.0.0/0", Some((32768, 65535)))]].concat());
+        let mut nat_acl_unreadable = fargate_nat();
+        nat_acl_unreadable.network.nat_network_acls = Fact::Unreadable { reason: "Throttled: ec2:DescribeNetworkAcls".into() };
+        let mut nat_in_task_subnet = nat_web_only_in_task_subnet();
+        nat_in_task_subnet.network.nat_network_acls = Fact::found(vec![]);
 
         // (name, facts, status, text)
         let cases: Vec<(&str, Facts, Status, &str)> = vec![
@@ -358,10 +552,19 @@ mod tests {
             ("endpoint in the task's subnet: only S3 counts", endpoint_same_subnet, Status::Fail, "S3 prefix list"),
             ("endpoint subnet ACL blocks the replies", endpoint_subnet_blocks, Status::Fail, "acl-endpoints"),
             ("unreadable", unreadable, Status::Unknown, "AccessDenied"),
+            ("NAT subnet ACL admits only 80/443 inbound", nat_web_only, Status::Fail, "acl-public of NAT gateway nat-1's subnet subnet-public blocks the replies"),
+            ("NAT subnet ACL as AWS recommends", nat_healthy, Status::Pass, ""),
+            ("NAT subnet ACL: no way back out to the task", nat_no_way_back, Status::Fail, "outbound TCP 32768-60999 to 10.0.1.25/32"),
+            ("NAT subnet ACL: only half the NAT's ports", nat_half_ports, Status::Fail, "1024-32767"),
+            ("NAT subnet ACL unreadable", nat_acl_unreadable, Status::Unknown, "Throttled"),
+            ("NAT in the task's own subnet: no second ACL", nat_in_task_subnet, Status::Pass, ""),
         ];
         for (name, f, status, needle) in cases {
             let got = check_nacl(&f);
             assert_eq!(got.len(), 1, "{name}: {got:#?}");
+            if name.starts_with("NAT subnet ACL") && status == Status::Fail {
+                assert_eq!(got[0].resource.as_deref(), Some(ACL_PUBLIC), "{name}: the NAT subnet's ACL is at fault");
+            }
             assert_eq!(got[0].status, status, "{name}: {got:#?}");
             let text = format!("{} {} {}", got[0].title, got[0].evidence, got[0].remediation.as_deref().unwrap_or(""));
             assert!(text.contains(needle), "{name}: {needle:?} not in {text}");

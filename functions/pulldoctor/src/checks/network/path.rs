@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use super::ipset::IpSet;
 use crate::facts::{
     endpoint_service, EndpointFacts, Fact, Facts, Known, NatGatewayFacts, NetworkFacts, Origin, OriginKind,
-    RouteFacts, RouteTableFacts,
+    RouteFacts, RouteTableFacts, SubnetFacts,
 };
 use crate::image_ref::{ImageRef, RegistryKind};
 
@@ -67,6 +67,10 @@ pub enum Via<'a> {
 pub struct Leg<'a> {
     pub service: Service,
     pub host: String,
+    /// A dual-stack name (`<account>.dkr-ecr.<region>.on.aws`): it has IPv6 addresses as well as
+    /// IPv4 ones, and PrivateLink does not serve it (ECR supports PrivateLink on its IPv4-only
+    /// names only), so it always leaves through the default routes.
+    pub dual_stack: bool,
     /// Region of the destination (the image's region for ECR legs).
     pub region: String,
     pub via: Via<'a>,
@@ -146,6 +150,9 @@ impl<'a> Net<'a> {
                 .unwrap_or_else(|| format!("the subnet of the {} is not known", origin.label));
             return Err(Some(why));
         };
+        if let Some(subnet) = n.subnet.value().filter(|s| is_ipv6_only(s)) {
+            return Err(Some(ipv6_only_reason(subnet, n.route_table.value())));
+        }
         let route_table = n.route_table.value();
         let internet = internet_path(n, &origin);
         let fargate_legacy = fargate_legacy(facts, &origin);
@@ -210,7 +217,13 @@ impl<'a> Net<'a> {
                 if !self.fargate_legacy {
                     legs.push((Service::EcrApi, format!("api.ecr.{image_region}.amazonaws.com"), image_region));
                 }
-                legs.push((Service::EcrDkr, format!("{account}.dkr.ecr.{image_region}.amazonaws.com"), image_region));
+                // The registry name as the image names it: the IPv4 name, or the dual-stack one.
+                let registry = if is_dual_stack_ecr(&self.image.registry) {
+                    self.image.registry.clone()
+                } else {
+                    format!("{account}.dkr.ecr.{image_region}.amazonaws.com")
+                };
+                legs.push((Service::EcrDkr, registry, image_region));
                 legs.push((
                     Service::S3,
                     format!("prod-{image_region}-starport-layer-bucket.s3.{image_region}.amazonaws.com"),
@@ -228,8 +241,18 @@ impl<'a> Net<'a> {
         }
         legs.into_iter()
             .map(|(service, host, region)| {
-                let via = self.via(service, &region);
-                Leg { service, host, region, via }
+                let dual_stack = is_dual_stack_ecr(&host);
+                let via = if dual_stack {
+                    Via::Internet {
+                        note: Some(format!(
+                            "{host} is a dual-stack ECR name: VPC endpoints (PrivateLink) serve only the IPv4 name {}",
+                            host.replace(".dkr-ecr", ".dkr.ecr").replace(".on.aws", ".amazonaws.com")
+                        )),
+                    }
+                } else {
+                    self.via(service, &region)
+                };
+                Leg { service, host, region, via, dual_stack }
             })
             .collect()
     }
@@ -330,6 +353,20 @@ impl<'a> Net<'a> {
             other => Known::Unknown(format!("the S3 prefix list could not be read ({})", other.gap().unwrap_or(""))),
         }
     }
+    /// The IPv4 CIDRs of a prefix list a security group rule names: the S3 list, or one read for
+    /// the rules. Unknown (with the reason) when its entries could not be read.
+    pub fn prefix_list_cidrs(&self, id: &str) -> Known<IpSet> {
+        if self.n.s3_prefix_list.value().is_some_and(|p| p.id == id) {
+            return self.s3_prefix_list_cidrs();
+        }
+        match self.n.rule_prefix_lists.iter().find(|p| p.id == id) {
+            Some(p) => match &p.cidrs {
+                Fact::Found { value } => Known::Yes(IpSet::from_cidrs(value.iter().map(String::as_str))),
+                other => Known::Unknown(format!("prefix list {id} could not be read ({})", other.gap().unwrap_or(""))),
+            },
+            None => Known::Unknown(format!("prefix list {id}'s entries were not read")),
+        }
+    }
     /// The VPC's CIDRs (a superset of every endpoint ENI address).
     pub fn vpc_cidrs(&self) -> Option<IpSet> {
         let vpc = self.n.vpc.value()?;
@@ -338,6 +375,15 @@ impl<'a> Net<'a> {
     pub fn subnet_cidr(&self) -> Option<IpSet> {
         let cidr = self.n.subnet.value()?.cidr.as_deref()?;
         Some(IpSet::from_cidrs([cidr]))
+    }
+    /// Ways the task subnet may reach dual-stack names over IPv6: its IPv6 exits, when the subnet
+    /// has IPv6 addresses at all (empty otherwise).
+    pub fn ipv6_exits(&self) -> Vec<String> {
+        let has_ipv6 = self.n.subnet.value().is_some_and(|s| !s.ipv6_cidrs.is_empty());
+        match self.route_table {
+            Some(rt) if has_ipv6 => ipv6_exits(rt),
+            _ => vec![],
+        }
     }
     /// Short description of each leg, for evidence.
     pub fn legs_evidence(&self) -> serde_json::Value {
@@ -357,6 +403,54 @@ impl<'a> Net<'a> {
                 .collect(),
         )
     }
+}
+
+/// `<account>.dkr-ecr[-fips].<region>.on.aws`: ECR's dual-stack (IPv4 + IPv6) registry name.
+pub fn is_dual_stack_ecr(host: &str) -> bool {
+    host.ends_with(".on.aws") && host.contains(".dkr-ecr")
+}
+
+/// An IPv6-only subnet: no IPv4 addresses at all (`Ipv6Native`, or IPv6 CIDRs and no IPv4 one).
+pub fn is_ipv6_only(subnet: &SubnetFacts) -> bool {
+    subnet.ipv6_native == Some(true) || (subnet.cidr.is_none() && !subnet.ipv6_cidrs.is_empty())
+}
+
+/// The routes that can carry the pull over IPv6: `::/0` to an egress-only or internet gateway, and
+/// the NAT64 prefix `64:ff9b::/96` to a NAT gateway (with DNS64 for IPv4-only names). Active only.
+pub fn ipv6_exits(rt: &RouteTableFacts) -> Vec<String> {
+    rt.routes
+        .iter()
+        .filter(|r| r.state.as_deref() != Some("blackhole"))
+        .filter_map(|r| match r.destination_ipv6.as_deref() {
+            Some("::/0") if r.target.starts_with("eigw-") || r.target.starts_with("igw-") => Some(format!("::/0 → {}", r.target)),
+            Some(d) if d.starts_with("64:ff9b::") && r.target.starts_with("nat-") => Some(format!("{d} → {} (NAT64)", r.target)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Why the path of a pull from an IPv6-only subnet is not judged: its traffic is IPv6 end to end
+/// (dual-stack names, `::/0`, IPv6 security group and network ACL rules), which these checks do not
+/// model; a guess would be a wrong pass or fail.
+fn ipv6_only_reason(subnet: &SubnetFacts, rt: Option<&RouteTableFacts>) -> String {
+    let routes = match rt {
+        Some(rt) => {
+            let exits = ipv6_exits(rt);
+            if exits.is_empty() {
+                format!("route table {} has no ::/0 route to an egress-only internet gateway and no NAT64 route", rt.id)
+            } else {
+                format!("route table {} routes {}", rt.id, exits.join(", "))
+            }
+        }
+        None => "its route table could not be read".to_string(),
+    };
+    format!(
+        "subnet {} is IPv6-only ({routes}); pulldoctor models IPv4 paths only. Verify that the subnet routes ::/0 to an \
+         egress-only internet gateway, that the image uses ECR's dual-stack name (<account>.dkr-ecr.<region>.on.aws; \
+         PrivateLink serves only the IPv4 names), that the security groups allow TCP 443 out to ::/0 and that the \
+         network ACL allows it out and the replies back in for IPv6",
+        subnet.id
+    )
 }
 
 fn fargate_legacy(facts: &Facts, origin: &Origin) -> bool {

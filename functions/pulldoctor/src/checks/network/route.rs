@@ -7,7 +7,7 @@ use super::console;
 use super::path::{default_route, specific_public_routes, Internet, Net};
 use super::{path_unknown, with_net};
 use crate::diagnosis::{Finding, RootCause};
-use crate::facts::{Facts, OriginKind};
+use crate::facts::{endpoint_service, Facts, OriginKind};
 
 /// NET_NO_ROUTE — the subnet's route table (its explicit association, else the VPC's main table)
 /// gives the pull no way to ECR: no default route, a blackholed one, a NAT gateway that is not
@@ -80,6 +80,52 @@ fn judge_route(net: &Net) -> Vec<Finding> {
                 // NET_CROSS_REGION explains it: local endpoints would not help.
                 return vec![];
             }
+            let exits6 = net.ipv6_exits();
+            if let Some(leg) = net.legs.iter().find(|l| l.dual_stack && l.uses_internet()) {
+                let ipv4_name = leg.host.replace(".dkr-ecr", ".dkr.ecr").replace(".on.aws", ".amazonaws.com");
+                if !exits6.is_empty() {
+                    return vec![with(
+                        Finding::unknown(
+                            code,
+                            format!("Subnet {} has no IPv4 way to {}; it may reach it over IPv6 ({})", net.subnet_id, leg.host, exits6.join(", ")),
+                            format!(
+                                "{reason}; {} is a dual-stack name, and pulldoctor does not model IPv6 paths: verify the task has an \
+                                 IPv6 address and that its security groups and network ACL allow TCP 443 to ::/0 and the replies back",
+                                leg.host
+                            ),
+                        )
+                        .evidence("ipv6_routes", json!(exits6)),
+                    )];
+                }
+                let finding = Finding::fail(
+                    code,
+                    format!(
+                        "Subnet {} cannot reach {}: {reason}, and VPC endpoints do not serve ECR's dual-stack names",
+                        net.subnet_id, leg.host
+                    ),
+                )
+                .evidence("reason", reason.as_str())
+                .remediation(format!(
+                    "Point the task definition at the IPv4 registry name {ipv4_name}/{repo}, which the VPC's ecr.dkr interface \
+                     endpoint serves (PrivateLink does not serve {host}); or give subnet {subnet} a 0.0.0.0/0 route to a NAT \
+                     gateway in {rt_id}, or an IPv6 CIDR and a ::/0 route to an egress-only internet gateway.",
+                    repo = net.image.repository,
+                    host = leg.host,
+                    subnet = net.subnet_id
+                ));
+                return vec![with(finding)];
+            }
+            if exits6.iter().any(|e| e.contains("NAT64")) {
+                // With DNS64 on, IPv4-only names resolve to NAT64 addresses and leave over IPv6.
+                return vec![with(
+                    Finding::unknown(
+                        code,
+                        format!("Subnet {} has no IPv4 way out, but an IPv6 one ({})", net.subnet_id, exits6.join(", ")),
+                        format!("{reason}; with DNS64 on the subnet the pull can go through NAT64, which pulldoctor does not model"),
+                    )
+                    .evidence("ipv6_routes", json!(exits6)),
+                )];
+            }
             if !net.is_ecr() {
                 let registry = &net.image.registry;
                 Finding::fail(code, format!("Subnet {} cannot reach {registry}, which is on the internet: {reason}", net.subnet_id))
@@ -98,12 +144,13 @@ fn judge_route(net: &Net) -> Vec<Finding> {
                             net.n.endpoints.gap().unwrap_or("VPC endpoints not read"),
                         ))]
                     }
-                    Some(_) if any_required_endpoint(net) => return vec![],
+                    Some(_) if any_ecr_interface_endpoint(net) => return vec![],
                     Some(_) => Finding::fail(
                         code,
                         format!("Subnet {} has no way to ECR: {reason}, and the VPC has no ECR endpoints", net.subnet_id),
                     )
                     .evidence("reason", reason.as_str())
+                    .evidence("endpoints_present", other_endpoints(net))
                     .remediation(format!(
                         "Give subnet {} a way to ECR: either a route 0.0.0.0/0 in {rt_id} to a NAT gateway in a public \
                          subnet, or the VPC endpoints {} (interface endpoints with private DNS on; the S3 gateway endpoint \
@@ -118,14 +165,36 @@ fn judge_route(net: &Net) -> Vec<Finding> {
     vec![with(finding)]
 }
 
-/// The endpoint service names this pull needs in the VPC's region.
-pub fn required_endpoint_names(net: &Net) -> Vec<String> {
-    net.legs.iter().filter_map(|l| l.endpoint_service(&net.region)).collect()
+/// The endpoints the VPC has for the pull's services although it has no ECR interface endpoint
+/// (typically the S3 gateway endpoint beside a NAT design), for evidence.
+fn other_endpoints(net: &Net) -> serde_json::Value {
+    let present: Vec<String> = required_endpoint_names(net)
+        .iter()
+        .flat_map(|name| net.endpoints_for(name))
+        .map(|e| format!("{} ({}, {}): does not carry ECR traffic by itself", e.id, e.service_name, e.endpoint_type))
+        .collect();
+    if present.is_empty() {
+        serde_json::Value::Null
+    } else {
+        json!(present)
+    }
 }
 
-/// Does the VPC have an endpoint (any state, associated or not) for any of the pull's services?
-pub fn any_required_endpoint(net: &Net) -> bool {
-    required_endpoint_names(net).iter().any(|name| !net.endpoints_for(name).is_empty())
+/// The endpoint service names this pull needs in the VPC's region.
+pub fn required_endpoint_names(net: &Net) -> Vec<String> {
+    // A dual-stack name is served by no endpoint.
+    net.legs.iter().filter(|l| !l.dual_stack).filter_map(|l| l.endpoint_service(&net.region)).collect()
+}
+
+/// Is this VPC built to reach ECR through endpoints, i.e. does it have an ECR interface endpoint
+/// (`ecr.api` or `ecr.dkr`, any state)? The S3 gateway endpoint does not count: it is free, and
+/// commonly added beside a NAT gateway to save NAT charges, so on its own it says nothing about
+/// how the VPC means to reach ECR. Only then is a missing endpoint the cause (NET_ENDPOINT_MISSING);
+/// otherwise a subnet without an internet path has no route (NET_NO_ROUTE).
+pub fn any_ecr_interface_endpoint(net: &Net) -> bool {
+    ["ecr.api", "ecr.dkr"]
+        .iter()
+        .any(|svc| net.endpoints_for(&endpoint_service(&net.region, svc)).iter().any(|e| e.is_interface()))
 }
 
 /// NET_NO_PUBLIC_IP — the subnet's default route goes to an internet gateway (a public subnet), but

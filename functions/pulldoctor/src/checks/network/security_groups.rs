@@ -42,6 +42,43 @@ pub struct Allowed {
     pub prefix_lists: Vec<String>,
     /// Human-readable rules that matched the protocol/port, for evidence.
     pub rules: Vec<String>,
+    /// IPv6 CIDRs allowed (not evaluated: only used to avoid judging a dual-stack leg by IPv4 alone).
+    pub ipv6_cidrs: Vec<String>,
+    /// Prefix lists whose entries were folded into `cidrs` (id: entries), for evidence.
+    pub prefix_list_entries: Vec<String>,
+    /// Prefix lists whose entries are unknown: (id, why). What they allow cannot be told.
+    pub unresolved: Vec<(String, String)>,
+}
+
+impl Allowed {
+    /// Fold the entries of the prefix lists the rules name into the allowed CIDRs: a rule naming a
+    /// prefix list allows exactly that list's CIDRs. Lists whose entries are unknown are kept in
+    /// `unresolved` with the reason.
+    pub fn resolve_prefix_lists(mut self, net: &Net) -> Allowed {
+        let mut ids: Vec<String> = vec![];
+        for id in &self.prefix_lists {
+            if !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+        for id in ids {
+            match net.prefix_list_cidrs(&id) {
+                Known::Yes(set) => {
+                    let cidrs = set.to_cidrs();
+                    let shown = if cidrs.len() > 6 { format!("{} (and {} more)", cidrs[..6].join(", "), cidrs.len() - 6) } else { cidrs.join(", ") };
+                    self.prefix_list_entries.push(format!("{id}: {}", if shown.is_empty() { "no IPv4 entries".to_string() } else { shown }));
+                    self.cidrs = self.cidrs.union(&set);
+                }
+                Known::Unknown(why) => self.unresolved.push((id, why)),
+            }
+        }
+        self
+    }
+    /// Why some prefix lists' contents are unknown, for `unknown` verdicts; `None` when none is.
+    fn unresolved_reason(&self, skip: Option<&str>) -> Option<String> {
+        let why: Vec<&str> = self.unresolved.iter().filter(|(id, _)| Some(id.as_str()) != skip).map(|(_, w)| w.as_str()).collect();
+        (!why.is_empty()).then(|| why.join("; "))
+    }
 }
 
 pub fn allowed(groups: &[SecurityGroupFacts], egress: bool, protocol: &str, port: u16) -> Allowed {
@@ -51,6 +88,7 @@ pub fn allowed(groups: &[SecurityGroupFacts], egress: bool, protocol: &str, port
         for rule in rules.iter().filter(|r| rule_covers(r, protocol, port)) {
             out.cidrs = out.cidrs.union(&IpSet::from_cidrs(rule.cidrs.iter().map(String::as_str)));
             out.groups.extend(rule.groups.iter().cloned());
+            out.ipv6_cidrs.extend(rule.ipv6_cidrs.iter().cloned());
             out.prefix_lists.extend(rule.prefix_lists.iter().cloned());
             let peers: Vec<String> = rule
                 .cidrs
@@ -102,7 +140,9 @@ impl Verdict {
 /// addresses), the S3 *prefix list* when layers go through the S3 gateway endpoint, and public
 /// addresses (`0.0.0.0/0`) for whatever leaves through a NAT or internet gateway. The classic
 /// trap: egress allowed only to the endpoints' security group — the registry answers, but the
-/// layer download to S3 (gateway endpoint = prefix list, not a security group) is dropped.
+/// layer download to S3 (gateway endpoint = prefix list, not a security group) is dropped. A rule
+/// naming a prefix list (customer-managed or AWS-managed) allows exactly that list's entries; a
+/// list whose entries could not be read makes the verdict `unknown`, never `fail`.
 pub fn check_task_egress(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetTaskSgEgress;
@@ -128,14 +168,25 @@ pub fn check_task_egress(facts: &Facts) -> Vec<Finding> {
                 .resource(net.origin.label.clone())]
             }
         };
-        let rules = allowed(&groups, true, "tcp", 443);
+        let rules = allowed(&groups, true, "tcp", 443).resolve_prefix_lists(net);
         let mut verdicts = vec![];
         for leg in &net.legs {
             let verdict = match &leg.via {
                 Via::Interface(e) => endpoint_egress(net, e, &rules),
                 Via::Gateway(e) => prefix_list_egress(net, e, &rules),
                 // The route decides first; egress to the internet matters only if it may pass.
-                Via::Internet { .. } if net.internet.may_pass() => internet_egress(&rules),
+                Via::Internet { .. } if net.internet.may_pass() => match internet_egress(&rules) {
+                    // A dual-stack name may be reached over IPv6 instead, which is not modelled.
+                    Verdict::Blocked(_) | Verdict::Partial(_) if leg.dual_stack && !rules.ipv6_cidrs.is_empty() && !net.ipv6_exits().is_empty() => {
+                        Verdict::Unknown(format!(
+                            "IPv4 egress does not cover {}, but it is a dual-stack name and IPv6 egress to {} is allowed over {}: IPv6 paths are not modelled",
+                            leg.host,
+                            rules.ipv6_cidrs.join(", "),
+                            net.ipv6_exits().join(", ")
+                        ))
+                    }
+                    v => v,
+                },
                 Via::Internet { .. } => continue,
                 Via::Unknown(reason) => Verdict::Unknown(reason.clone()),
             };
@@ -148,6 +199,7 @@ pub fn check_task_egress(facts: &Facts) -> Vec<Finding> {
             "security_groups": sg_ids,
             "security_groups_source": net.origin.security_groups_source,
             "egress_tcp_443_rules": rules.rules,
+            "prefix_list_entries": (!rules.prefix_list_entries.is_empty()).then_some(&rules.prefix_list_entries),
             "destinations": verdicts.iter().map(|(l, v)| json!(format!("{}: {}", l.host, v.describe()))).collect::<Vec<_>>(),
         });
         let first_sg = sg_ids.first().cloned().unwrap_or_default();
@@ -198,19 +250,24 @@ fn endpoint_egress(net: &Net, e: &EndpointFacts, rules: &Allowed) -> Verdict {
         e.security_groups.first().map(String::as_str).unwrap_or("the endpoint's security group"),
         e.id
     );
+    // The S3 list holds public S3 ranges only: not knowing it cannot hide an endpoint address.
+    let s3_list = net.n.s3_prefix_list.value().map(|p| p.id.as_str());
+    let unresolved = rules.unresolved_reason(s3_list);
     match net.endpoint_ips(e) {
         Known::Yes(ips) if !ips.is_empty() => {
             let set = IpSet::from_ips(ips.iter().map(|(ip, _)| *ip));
             let uncovered = set.minus(&rules.cidrs);
             if uncovered.is_empty() {
                 Verdict::Allowed("every endpoint address is inside an allowed CIDR".into())
+            } else if let Some(why) = unresolved {
+                Verdict::Unknown(why)
             } else if uncovered == set {
                 Verdict::Blocked(fix)
             } else {
                 Verdict::Blocked(format!("{fix} (not allowed now: {})", uncovered.to_cidrs().join(", ")))
             }
         }
-        _ if rules.cidrs.is_empty() && !has_unresolvable_peers(rules, net) => Verdict::Blocked(fix),
+        _ if rules.cidrs.is_empty() && unresolved.is_none() => Verdict::Blocked(fix),
         Known::Yes(_) => Verdict::Unknown(format!("endpoint {} lists no network interface addresses", e.id)),
         Known::Unknown(why) => {
             // A superset check still decides when the whole VPC is allowed.
@@ -220,12 +277,6 @@ fn endpoint_egress(net: &Net, e: &EndpointFacts, rules: &Allowed) -> Verdict {
             }
         }
     }
-}
-
-/// Customer-managed prefix lists in the rules: their contents are not read.
-fn has_unresolvable_peers(rules: &Allowed, net: &Net) -> bool {
-    let s3 = net.n.s3_prefix_list.value().map(|p| p.id.as_str());
-    rules.prefix_lists.iter().any(|p| Some(p.as_str()) != s3)
 }
 
 fn prefix_list_egress(net: &Net, gateway: &EndpointFacts, rules: &Allowed) -> Verdict {
@@ -243,20 +294,23 @@ fn prefix_list_egress(net: &Net, gateway: &EndpointFacts, rules: &Allowed) -> Ve
         "TCP 443 to the S3 prefix list {pl_name} (layers go through S3 gateway endpoint {}, which has no security group)",
         gateway.id
     );
+    let unresolved = rules.unresolved_reason(pl.as_deref());
     match net.s3_prefix_list_cidrs() {
         Known::Yes(cidrs) => {
             let uncovered = cidrs.minus(&rules.cidrs);
             if uncovered.is_empty() {
                 Verdict::Allowed("every S3 prefix-list CIDR is allowed".into())
+            } else if let Some(why) = unresolved {
+                Verdict::Unknown(why)
             } else {
                 Verdict::Blocked(fix)
             }
         }
         Known::Unknown(why) => {
-            if rules.cidrs.intersect(&IpSet::public_internet()).is_empty() && !has_unresolvable_peers(rules, net) {
+            if rules.cidrs.intersect(&IpSet::public_internet()).is_empty() && unresolved.is_none() {
                 Verdict::Blocked(fix)
             } else {
-                Verdict::Unknown(why)
+                Verdict::Unknown(unresolved.unwrap_or(why))
             }
         }
     }
@@ -268,10 +322,10 @@ fn internet_egress(rules: &Allowed) -> Verdict {
         return Verdict::Allowed("public addresses allowed".into());
     }
     let some = rules.cidrs.intersect(&public);
+    if let Some(why) = rules.unresolved_reason(None) {
+        return Verdict::Unknown(why);
+    }
     if some.is_empty() {
-        if !rules.prefix_lists.is_empty() {
-            return Verdict::Unknown(format!("egress allows prefix lists {} whose contents were not read", rules.prefix_lists.join(", ")));
-        }
         Verdict::Blocked("TCP 443 to 0.0.0.0/0 (the pull goes to public ECR and S3 addresses through the default route)".into())
     } else {
         Verdict::Partial(format!("only {} allowed", some.to_cidrs().join(", ")))
@@ -325,7 +379,7 @@ fn endpoint_ingress(net: &Net, e: &EndpointFacts, code: RootCause) -> Finding {
             .filter(|g| e.security_groups.contains(&g.id))
             .collect()
     };
-    let rules = allowed(&groups, false, "tcp", 443);
+    let rules = allowed(&groups, false, "tcp", 443).resolve_prefix_lists(net);
     let task_ip: Option<Ipv4Addr> = net.origin.private_ip;
     let by_group = match &net.origin.security_groups {
         Known::Yes(ids) => ids.iter().find(|g| rules.groups.contains(g)).cloned(),
@@ -338,6 +392,7 @@ fn endpoint_ingress(net: &Net, e: &EndpointFacts, code: RootCause) -> Finding {
     let evidence = json!({
         "endpoint_security_groups": e.security_groups,
         "ingress_tcp_443_rules": rules.rules,
+        "prefix_list_entries": (!rules.prefix_list_entries.is_empty()).then_some(&rules.prefix_list_entries),
         "task_ip": task_ip.map(|i| i.to_string()),
         "task_security_groups": net.origin.security_groups.value(),
     });
@@ -351,11 +406,12 @@ fn endpoint_ingress(net: &Net, e: &EndpointFacts, code: RootCause) -> Finding {
             format!("Endpoint {} admits HTTPS from security groups {}; whether the task had one is unknown", e.id, rules.groups.join(", ")),
             net.origin.security_groups.reason().unwrap_or(""),
         )
-    } else if !rules.prefix_lists.is_empty() {
+    } else if let Some(why) = rules.unresolved_reason(None) {
+        let ids: Vec<&str> = rules.unresolved.iter().map(|(id, _)| id.as_str()).collect();
         Finding::unknown(
             code,
-            format!("Endpoint {} admits HTTPS from prefix lists {} whose contents were not read", e.id, rules.prefix_lists.join(", ")),
-            "customer-managed prefix lists are not read",
+            format!("Endpoint {} admits HTTPS from prefix lists {} whose entries are unknown", e.id, ids.join(", ")),
+            why,
         )
     } else {
         let from = match (net.origin.security_groups.value().and_then(|g| g.first()), task_ip) {
@@ -410,6 +466,18 @@ mod tests {
         eni_present.network.security_groups = Fact::found(vec![sg("sg-other", vec![], vec![all_traffic_to("0.0.0.0/0")])]);
         let mut enis_unreadable = with_egress(fargate_endpoints(), egress(vec![https_to(&["10.0.0.0/16"]), https_to_pl(PL)]));
         enis_unreadable.network.endpoint_enis = Fact::Unreadable { reason: "Throttled".into() };
+        // A customer-managed list holding the VPC CIDR and the S3 ranges: endpoints and S3 both allowed.
+        let corp_list = |f: Facts, cidrs: &[&str]| with_rule_prefix_list(f, "pl-corp", cidrs);
+        let corp_covers = corp_list(with_egress(fargate_endpoints(), egress(vec![https_to_pl("pl-corp")])), &["10.0.0.0/16", "52.216.0.0/15", "3.5.0.0/19", "54.231.0.0/16"]);
+        let corp_vpc_only = corp_list(with_egress(fargate_endpoints(), egress(vec![https_to_pl("pl-corp")])), &["10.0.0.0/16"]);
+        let corp_s3_only = corp_list(with_egress(fargate_endpoints(), egress(vec![https_to_group(SG_EP), https_to_pl("pl-corp")])), &["52.216.0.0/15", "3.5.0.0/19", "54.231.0.0/16"]);
+        let mut corp_unreadable = with_egress(fargate_endpoints(), egress(vec![https_to_pl("pl-corp")]));
+        corp_unreadable.network.rule_prefix_lists = vec![crate::facts::RulePrefixList {
+            id: "pl-corp".into(),
+            cidrs: Fact::Unreadable { reason: "AccessDenied: ec2:GetManagedPrefixListEntries".into() },
+        }];
+        let nat_corp_everywhere = corp_list(with_egress(fargate_nat(), egress(vec![https_to_pl("pl-corp")])), &["0.0.0.0/0"]);
+        let nat_corp_private = corp_list(with_egress(fargate_nat(), egress(vec![https_to_pl("pl-corp")])), &["10.0.0.0/8"]);
         let mut pl_cidrs_unknown = with_egress(fargate_endpoints(), egress(vec![https_to_group(SG_EP), https_to(&["52.216.0.0/15"])]));
         pl_cidrs_unknown.network.s3_prefix_list = Fact::Unreadable { reason: "AccessDenied: ec2:DescribePrefixLists".into() };
 
@@ -430,6 +498,12 @@ mod tests {
             ("SGs unreadable", { let mut f = fargate_nat(); f.network.security_groups = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeSecurityGroups".into() }; f }, Status::Unknown, "AccessDenied"),
             ("endpoint ENIs unreadable, VPC CIDR allowed", enis_unreadable, Status::Pass, ""),
             ("prefix list unread, only part of S3", pl_cidrs_unknown, Status::Unknown, "DescribePrefixLists"),
+            ("customer prefix list holding VPC CIDR + S3 ranges", corp_covers, Status::Pass, "pl-corp: 3.5.0.0/19"),
+            ("customer prefix list with the VPC CIDR only: S3 blocked", corp_vpc_only, Status::Fail, "S3 layer bucket"),
+            ("endpoint SG + customer list of S3 ranges", corp_s3_only, Status::Pass, ""),
+            ("customer prefix list unreadable", corp_unreadable, Status::Unknown, "AccessDenied: ec2:GetManagedPrefixListEntries"),
+            ("NAT: customer list holding 0.0.0.0/0", nat_corp_everywhere, Status::Pass, ""),
+            ("NAT: customer list of private ranges only", nat_corp_private, Status::Fail, "0.0.0.0/0"),
         ];
         for (name, f, status, needle) in cases {
             let got = check_task_egress(&f);
@@ -466,6 +540,10 @@ mod tests {
         shared_sg.network.endpoint_security_groups = Fact::found(vec![]);
         let mut unreadable = fargate_endpoints();
         unreadable.network.endpoint_security_groups = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeSecurityGroups".into() };
+        let from_list = || SgRuleFacts { prefix_lists: vec!["pl-corp".into()], ..rule("tcp", 443, 443) };
+        let list_holds_task = with_rule_prefix_list(with_ingress(vec![from_list()]), "pl-corp", &["10.0.1.0/24"]);
+        let list_elsewhere = with_rule_prefix_list(with_ingress(vec![from_list()]), "pl-corp", &["10.9.0.0/16"]);
+        let list_unread = with_ingress(vec![from_list()]);
 
         let cases: Vec<(&str, Facts, Status)> = vec![
             ("from task SG", fargate_endpoints(), Status::Pass),
@@ -477,6 +555,9 @@ mod tests {
             ("standalone: SG rule, task SGs unknown", standalone, Status::Unknown),
             ("shared self-referencing SG", shared_sg, Status::Pass),
             ("endpoint SG unreadable", unreadable, Status::Unknown),
+            ("from a customer list holding the task subnet", list_holds_task, Status::Pass),
+            ("from a customer list of other ranges", list_elsewhere, Status::Fail),
+            ("from a customer list not read", list_unread, Status::Unknown),
         ];
         for (name, f, status) in cases {
             let got = check_endpoint_ingress(&f);

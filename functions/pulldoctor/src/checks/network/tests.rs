@@ -36,6 +36,19 @@ fn worlds() -> Vec<(&'static str, Facts, RootCause)> {
 
     v.push(("only ecr.dkr on 1.4.0", only_dkr(fargate_nat()), RootCause::NetEndpointMissing));
 
+    // A NAT design with the free S3 gateway endpoint; the NAT route is gone: no route, not a
+    // missing endpoint (the VPC never meant to reach ECR through endpoints).
+    let mut f = fargate_nat();
+    f.network.route_table = Fact::found(RouteTableFacts {
+        id: RT.into(),
+        explicit: true,
+        subnet_ids: vec![SUBNET.into()],
+        routes: vec![route("10.0.0.0/16", "local"), pl_route(PL, "vpce-s3")],
+        ..Default::default()
+    });
+    f.network.endpoints = Fact::found(vec![s3_gateway(&[RT])]);
+    v.push(("S3 gateway endpoint beside a deleted NAT route", f, RootCause::NetNoRoute));
+
     let mut f = only_dkr(fargate_nat());
     f.task.platform_version = Some("1.3.0".into());
     f.network.endpoints = Fact::found(vec![interface_endpoint("vpce-dkr", "ecr.dkr", "eni-dkr"), s3_gateway(&[RT])]);
@@ -170,7 +183,72 @@ fn worlds() -> Vec<(&'static str, Facts, RootCause)> {
     }
     v.push(("S3 gateway endpoint not associated with the subnet's table", f, RootCause::NetEndpointMissing));
 
+    // IPv6. Dual-stack ECR names are not served by PrivateLink: from an endpoints-only subnet
+    // without an IPv6 way out the registry cannot be reached.
+    v.push(("dual-stack image, endpoints only", dual_stack_image(fargate_endpoints()), RootCause::NetNoRoute));
+    v.push(("healthy: dual-stack image behind a NAT gateway", dual_stack_image(fargate_nat()), RootCause::Unknown));
+    // Reachable over IPv6 perhaps, or through NAT64: not modelled, so no fail (unknown).
+    v.push(("dual-stack image, endpoints + ::/0 to an egress-only IGW", with_ipv6(dual_stack_image(fargate_endpoints()), &[("::/0", "eigw-1")]), RootCause::Unknown));
+    v.push(("IPv6-only subnet", fargate_ipv6_only(), RootCause::Unknown));
+    let mut f = fargate_nat();
+    f.network.route_table = Fact::found(RouteTableFacts {
+        id: RT.into(),
+        explicit: true,
+        subnet_ids: vec![SUBNET.into()],
+        routes: vec![route("10.0.0.0/16", "local")],
+        ..Default::default()
+    });
+    v.push(("no IPv4 way out, NAT64 route", with_ipv6(f, &[("64:ff9b::/96", NAT)]), RootCause::Unknown));
+    // NAT plus the ECR API and S3 endpoints; IPv4 egress only to those, IPv6 egress anywhere: the
+    // dual-stack registry name may be reached over IPv6, so its blocked IPv4 path is no verdict.
+    let mut f = fargate_nat();
+    let eps = fargate_endpoints().network;
+    f.network.endpoints = Fact::found(eps.endpoints.value().unwrap().iter().filter(|e| e.id != "vpce-dkr").cloned().collect());
+    f.network.endpoint_enis = eps.endpoint_enis;
+    f.network.endpoint_security_groups = eps.endpoint_security_groups;
+    f.network.endpoint_network_acls = eps.endpoint_network_acls;
+    if let Fact::Found { value } = &mut f.network.route_table {
+        value.routes.push(pl_route(PL, "vpce-s3"));
+    }
+    f.network.security_groups = Fact::found(vec![sg(
+        SG_TASK,
+        vec![],
+        vec![
+            SgRuleFacts { groups: vec![SG_EP.into()], prefix_lists: vec![PL.into()], ..rule("tcp", 443, 443) },
+            SgRuleFacts { ipv6_cidrs: vec!["::/0".into()], ..rule("-1", -1, -1) },
+        ],
+    )]);
+    let f = with_ipv6(dual_stack_image(f), &[("::/0", "eigw-1")]);
+    v.push(("dual-stack image, NAT, IPv4 egress to endpoints only, IPv6 egress anywhere", f, RootCause::Unknown));
+
     v
+}
+
+/// What cannot be modelled is said: an IPv6-only subnet's path is one `unknown` that names what to
+/// verify, never a `pass` or a `fail`; a dual-stack name is never sent to a VPC endpoint.
+#[test]
+fn ipv6_is_unknown_not_guessed() {
+    let d = judge(&fargate_ipv6_only());
+    let net: Vec<_> = d.findings.iter().filter(|f| f.code.code().starts_with("NET_")).collect();
+    assert_eq!(net.len(), 1, "{net:#?}");
+    assert_eq!(net[0].status, Status::Unknown);
+    let text = net[0].evidence.to_string();
+    assert!(text.contains("IPv6-only") && text.contains("::/0 → eigw-1") && text.contains("dkr-ecr"), "{text}");
+
+    let f = dual_stack_image(fargate_endpoints());
+    let path = super::path::Net::new(&f).ok().unwrap();
+    let dkr = path.legs.iter().find(|l| l.service == super::path::Service::EcrDkr).unwrap();
+    assert_eq!(dkr.host, format!("{ACCOUNT}.dkr-ecr.{REGION}.on.aws"));
+    assert!(dkr.uses_internet(), "{:?}", dkr.via);
+    let d = judge(&f);
+    let route = d.findings.iter().find(|f| f.code == RootCause::NetNoRoute).unwrap();
+    assert_eq!(route.status, Status::Fail);
+    let fix = route.remediation.as_deref().unwrap();
+    assert!(fix.contains(&format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/team/app")), "{fix}");
+
+    let d = judge(&with_ipv6(dual_stack_image(fargate_endpoints()), &[("::/0", "eigw-1")]));
+    let route = d.findings.iter().find(|f| f.code == RootCause::NetNoRoute).unwrap();
+    assert_eq!(route.status, Status::Unknown, "{route:#?}");
 }
 
 #[test]
