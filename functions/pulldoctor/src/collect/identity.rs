@@ -138,12 +138,7 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
         // Disk failures need the layer sizes of the platform the task pulls, inside the index.
         if category == Category::DiskSpace {
             if let Fact::Found { value } = &mut manifest {
-                let wanted = task_platform(facts);
-                let child = value
-                    .child_digests
-                    .iter()
-                    .find(|(p, _)| p.os == wanted.os && p.architecture == wanted.architecture)
-                    .map(|(_, d)| d.clone());
+                let child = pulled_entry(&value.child_digests, &task_platform(facts));
                 if let Some(digest) = child {
                     let id = ImageIdentifier::builder().image_digest(digest).build();
                     if let Fact::Found { value: child } =
@@ -555,6 +550,18 @@ async fn managed_policy(iam: &aws_sdk_iam::Client, log: &CallLog, kind: PolicyKi
     PolicyFacts { kind, name: name.to_string(), arn: Some(arn.to_string()), version: version.value().cloned(), document }
 }
 
+/// The index entry the runtime pulls for `wanted`: its OS and architecture, and on Windows the
+/// host's build when the index has it (the runtime prefers that entry).
+fn pulled_entry(entries: &[(PlatformFacts, String)], wanted: &crate::checks::image::TaskPlatform) -> Option<String> {
+    let host_build = wanted.windows_family.as_deref().and_then(crate::checks::image::windows_release).map(|r| r.build);
+    let fits: Vec<&(PlatformFacts, String)> =
+        entries.iter().filter(|(p, _)| p.os == wanted.os && p.architecture == wanted.architecture).collect();
+    fits.iter()
+        .find(|(p, _)| host_build.is_some() && p.os_version.as_deref().and_then(crate::checks::image::windows_build) == host_build)
+        .or(fits.first())
+        .map(|(_, d)| d.clone())
+}
+
 /// A manifest with the digests of its index entries by platform (for a follow-up read).
 struct ReadManifest {
     facts: ManifestFacts,
@@ -712,6 +719,26 @@ mod tests {
         let m = parse_manifest(&single, Some("application/vnd.docker.distribution.manifest.v2+json"), None);
         assert!(!m.facts.is_index && m.facts.platforms.is_empty());
         assert_eq!((m.facts.config_digest.as_deref(), m.facts.layers_bytes), (Some("sha256:cfg"), Some(42)));
+    }
+
+    #[test]
+    fn disk_failures_size_the_entry_the_runtime_pulls() {
+        let index = json!({"manifests": [
+            {"digest": "sha256:linux", "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": "sha256:ws2022", "platform": {"os": "windows", "architecture": "amd64", "os.version": "10.0.20348.2340"}},
+            {"digest": "sha256:ws2019", "platform": {"os": "windows", "architecture": "amd64", "os.version": "10.0.17763.5458"}}]});
+        let entries = parse_manifest(&index, None, None).child_digests;
+        let platform = |os: &str, family: Option<&str>| crate::checks::image::TaskPlatform {
+            os: os.into(),
+            architecture: "amd64".into(),
+            source: "test",
+            windows_family: family.map(str::to_string),
+            windows_family_source: "test",
+        };
+        assert_eq!(pulled_entry(&entries, &platform("linux", None)).as_deref(), Some("sha256:linux"));
+        assert_eq!(pulled_entry(&entries, &platform("windows", Some("WINDOWS_SERVER_2019_CORE"))).as_deref(), Some("sha256:ws2019"));
+        assert_eq!(pulled_entry(&entries, &platform("windows", Some("WINDOWS_SERVER_2022_FULL"))).as_deref(), Some("sha256:ws2022"));
+        assert_eq!(pulled_entry(&entries, &platform("windows", None)).as_deref(), Some("sha256:ws2022"), "unknown version: the first entry");
     }
 
     #[test]
