@@ -29,6 +29,9 @@ use pulldoctor_tests::{events, World, EXECUTION_ROLE_POLICY_ARN};
 use serde_json::{json, Value};
 
 const READ_ONLY: &str = "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly";
+/// moto 5.2.1 ships AWS's document for this policy (v1: GetAuthorizationToken, BatchGetImage,
+/// GetDownloadUrlForLayer, BatchImportUpstreamImage — no BatchCheckLayerAvailability).
+const PULL_ONLY: &str = "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly";
 
 fn trust(service: &str) -> String {
     json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
@@ -381,4 +384,34 @@ async fn private_registry_secret_missing_a_key_or_not_permitted() {
         let out = pulldoctor::report::render(&d, format);
         assert!(!out.contains(USER) && !out.contains(PASSWORD), "secret value in {format:?} report");
     }
+}
+
+/// One execution role per AWS managed policy people attach for pulls: each is enough, so a pull
+/// failure on any of them is not blamed on IAM. Then a role in another account with the pull-only
+/// policy, and a repository policy granting exactly the pull actions: healthy too.
+#[tokio::test]
+async fn every_managed_pull_policy_is_enough() {
+    let c = Ctx::new().await;
+    let image = c.repository("team/web", "v1", 1000).await;
+    for (name, policy) in [("withExecPolicy", EXECUTION_ROLE_POLICY_ARN), ("withReadOnly", READ_ONLY), ("withPullOnly", PULL_ONLY)] {
+        let role = c.role(name, "ecs-tasks.amazonaws.com", &[policy], None).await;
+        let td = c.task_definition(name, &image, Some(&role), false, false, None).await;
+        let d = c.diagnose(c.event(&td, &image, &forbidden(&c.registry, &image), None)).await;
+        healthy(&d);
+        let permissions = d.findings.iter().find(|f| f.code == RootCause::IamExecutionRolePermissions).expect("permissions judged");
+        assert_eq!(permissions.status, Status::Pass, "{name}: {permissions:?}");
+        assert!(permissions.title.contains(name), "{name}: {}", permissions.title);
+    }
+
+    let shared = c.repository("shared/pull", "v1", 1000).await;
+    c.role("crossPullOnly", "ecs-tasks.amazonaws.com", &[PULL_ONLY], None).await;
+    let grant = json!({"Version": "2012-10-17", "Statement": [{"Sid": "PullOnly", "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::444455556666:role/crossPullOnly"},
+        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]}]});
+    c.world.ecr.set_repository_policy().repository_name("shared/pull").policy_text(grant.to_string()).send().await.expect("SetRepositoryPolicy");
+    let td = c.task_definition("cross", &shared, Some("arn:aws:iam::444455556666:role/crossPullOnly"), false, false, None).await;
+    let d = c.diagnose(c.event(&td, &shared, &forbidden(&c.registry, &shared), None)).await;
+    healthy(&d);
+    let repo = d.findings.iter().find(|f| f.code == RootCause::EcrRepositoryPolicy).expect("repository policy judged");
+    assert!(repo.title.contains("grants the pull"), "{}", repo.title);
 }

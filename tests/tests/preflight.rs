@@ -471,6 +471,18 @@ async fn eks_healthy_node_group_passes() {
     assert!(!report.to_string().contains("IAM_EXECUTION_ROLE"), "{}", dump(&report));
 }
 
+/// The EKS node-role and Auto Mode documentation now recommend the pull-only policy.
+#[tokio::test]
+async fn eks_node_group_with_the_pull_only_policy_passes() {
+    let (world, _, repo) = eks_world(&["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly"]).await;
+    let (code, report, stderr) = eks_preflight(&world, &repo.image("v1")).await;
+    assert_eq!(code, Some(0), "{stderr}\n{}", dump(&report));
+    assert!(codes(&report, "fail").is_empty(), "{}", dump(&report));
+    let permissions = finding(&report, "IAM_INSTANCE_ROLE_PERMISSIONS");
+    assert_eq!(permissions["status"], "pass", "{permissions}");
+    assert!(permissions.to_string().contains("eks-node-role"), "{permissions}");
+}
+
 #[tokio::test]
 async fn eks_node_role_without_ecr_read_fails() {
     let (world, _, repo) = eks_world(&["AmazonEKSWorkerNodePolicy"]).await;

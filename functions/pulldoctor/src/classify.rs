@@ -701,7 +701,7 @@ fn hints(text: &str, category: Category, phase: Option<Phase>, image: &Found) ->
                 h.push("ECS also shows this message when the image does not exist: confirm that the repository and tag are present.");
             }
             if ecr || !public_registry {
-                h.push("The task execution role (or, on EC2 without one, the container instance role) needs ecr:BatchGetImage, ecr:GetDownloadUrlForLayer and ecr:BatchCheckLayerAvailability on the repository.");
+                h.push("The task execution role (or, on EC2 without one, the container instance role) needs ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on the repository.");
                 h.push("The repository policy must not deny that role, and must grant it explicitly when the image lives in another account.");
                 h.push("A policy on the ecr.dkr/ecr.api interface endpoints or on the S3 gateway endpoint may be refusing the request.");
             }
@@ -814,7 +814,7 @@ fn kubelet_hints(category: Category, ecr: bool) -> Option<Vec<&'static str>> {
             h.push("The registry requires credentials the kubelet did not send: reference a docker-registry secret in the pod's imagePullSecrets (or the service account's), in the pod's namespace.");
         }
         Category::AccessDenied => {
-            h.push("On EKS the role that pulls is the node instance role (or the Fargate pod execution role), not the pod's service account role: it needs ecr:BatchGetImage, ecr:GetDownloadUrlForLayer and ecr:BatchCheckLayerAvailability; AmazonEC2ContainerRegistryReadOnly grants them.");
+            h.push("On EKS the role that pulls is the node instance role (or the Fargate pod execution role), not the pod's service account role: it needs ecr:GetAuthorizationToken, ecr:BatchGetImage and ecr:GetDownloadUrlForLayer; AmazonEC2ContainerRegistryPullOnly (or ReadOnly) grants them.");
             h.push("A repository in another account must grant that role (its role ARN, not the instance profile ARN) in the repository policy.");
             h.push("A policy on the ecr.dkr/ecr.api interface endpoints or on the S3 gateway endpoint may be refusing the request.");
         }

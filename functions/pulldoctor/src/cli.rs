@@ -95,7 +95,7 @@ pub struct PreflightArgs {
     /// The task gets a public IP (assignPublicIp ENABLED).
     #[arg(long)]
     pub assign_public_ip: bool,
-    /// FARGATE or EC2 (default: the service's, else from the task definition).
+    /// FARGATE, EC2 or MANAGED_INSTANCES (default: the service's, else from the task definition).
     #[arg(long)]
     pub launch_type: Option<String>,
     /// Fargate platform version (default: the service's, else LATEST).

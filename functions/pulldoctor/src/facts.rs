@@ -64,6 +64,9 @@ impl<T> Default for Fact<T> {
     }
 }
 
+/// The launch type (and task definition compatibility) of ECS Managed Instances.
+pub const MANAGED_INSTANCES: &str = "MANAGED_INSTANCES";
+
 /// Where the task facts came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -124,7 +127,8 @@ pub struct TaskFacts {
     /// `service:NAME` for service tasks, `family:NAME` for standalone ones.
     #[serde(default)]
     pub group: Option<String>,
-    /// `FARGATE`, `EC2`, `EXTERNAL`; absent when a capacity provider was used and not resolved.
+    /// `FARGATE`, `EC2`, `EXTERNAL`, `MANAGED_INSTANCES`; absent when a capacity provider was used
+    /// and not resolved.
     #[serde(default)]
     pub launch_type: Option<String>,
     #[serde(default)]
@@ -165,6 +169,11 @@ impl TaskFacts {
     pub fn is_fargate(&self) -> bool {
         self.launch_type.as_deref() == Some("FARGATE")
             || self.capacity_provider.as_deref().is_some_and(|c| c.starts_with("FARGATE"))
+    }
+    /// ECS Managed Instances: EC2 instances ECS launches and runs for you; the task execution role
+    /// pulls, as on Fargate.
+    pub fn is_managed_instances(&self) -> bool {
+        self.launch_type.as_deref() == Some(MANAGED_INSTANCES)
     }
 }
 
@@ -389,6 +398,10 @@ pub struct ContainerInstanceFacts {
     /// Container instance attribute `ecs.os-type` (`linux`, `windows`).
     #[serde(default)]
     pub os_type: Option<String>,
+    /// Container instance attribute `ecs.os-family` (`LINUX`, `WINDOWS_SERVER_2019_FULL`, …):
+    /// on Windows it names the Windows Server version, hence the build images must match.
+    #[serde(default)]
+    pub os_family: Option<String>,
     /// The EC2 instance's profile (`ec2:DescribeInstances`), when it was read.
     #[serde(default)]
     pub instance_profile_arn: Option<String>,
@@ -421,6 +434,10 @@ pub struct PlatformFacts {
     pub architecture: String,
     #[serde(default)]
     pub variant: Option<String>,
+    /// `os.version` of an index entry (Windows images: `10.0.17763.5458`, whose third part is the
+    /// Windows build the image was made from).
+    #[serde(default)]
+    pub os_version: Option<String>,
 }
 
 impl std::fmt::Display for PlatformFacts {

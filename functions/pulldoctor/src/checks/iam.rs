@@ -6,7 +6,7 @@ use super::console;
 use super::ecr::task_definition_suffix;
 use crate::collect::identity::{PULL_ACTIONS, TOKEN_ACTION};
 use crate::diagnosis::{Finding, RootCause};
-use crate::facts::{Fact, Facts, PolicyFacts, PolicyKind, RoleFacts, SimulationResult, TaskDefinitionFacts};
+use crate::facts::{Fact, Facts, PolicyFacts, PolicyKind, RoleFacts, SimulationResult, TaskDefinitionFacts, MANAGED_INSTANCES};
 use crate::image_ref::RegistryKind;
 use crate::policy::{
     self, evaluate_identity, matching, statements, Context, Decision, Effect, Labeled, Principal, Request, StatementRef,
@@ -18,10 +18,20 @@ use crate::policy::{
 pub enum Puller {
     /// Fargate: only the task execution role can authenticate to ECR or a private registry.
     Fargate,
+    /// ECS Managed Instances: the task execution role pulls, as on Fargate; the instance profile's
+    /// role (`AmazonECSInstanceRolePolicyForManagedInstances`) only registers the instance.
+    ManagedInstances,
     /// EC2 / external: the execution role if set, else the container instance role.
     Ec2,
     /// The launch type cannot be told from the facts.
     Undetermined,
+}
+
+impl Puller {
+    /// Only the execution role can pull (Fargate, Managed Instances).
+    pub fn needs_execution_role(self) -> bool {
+        matches!(self, Puller::Fargate | Puller::ManagedInstances)
+    }
 }
 
 pub fn puller(facts: &Facts, td: Option<&TaskDefinitionFacts>) -> Puller {
@@ -30,21 +40,25 @@ pub fn puller(facts: &Facts, td: Option<&TaskDefinitionFacts>) -> Puller {
     }
     match facts.task.launch_type.as_deref() {
         Some("EC2" | "EXTERNAL") => return Puller::Ec2,
+        Some(MANAGED_INSTANCES) => return Puller::ManagedInstances,
         Some(_) => return Puller::Undetermined,
         None => {}
     }
-    // No launch type in the task (capacity provider): a Fargate-only task definition settles it.
+    // No launch type in the task (only a capacity provider, whose name can be anything): a task
+    // definition that can run in one place only settles it.
     match td.map(|t| t.requires_compatibilities.as_slice()) {
         Some([only]) if only == "FARGATE" => Puller::Fargate,
-        Some(c) if !c.is_empty() && !c.iter().any(|x| x == "FARGATE") => Puller::Ec2,
+        Some([only]) if only == MANAGED_INSTANCES => Puller::ManagedInstances,
+        Some(c) if !c.is_empty() && c.iter().all(|x| x == "EC2" || x == "EXTERNAL") => Puller::Ec2,
         _ => Puller::Undetermined,
     }
 }
 
-/// IAM_EXECUTION_ROLE_MISSING — on Fargate the image is pulled with the task execution role: with
-/// none, ECS cannot get an ECR authorization token (or read private registry credentials) and the
-/// pull fails before it starts. On EC2 the container instance role stands in for ECR, but private
-/// registry credentials (`repositoryCredentials`) still need an execution role.
+/// IAM_EXECUTION_ROLE_MISSING — on Fargate and on ECS Managed Instances the image is pulled with
+/// the task execution role: with none, ECS cannot get an ECR authorization token (or read private
+/// registry credentials) and the pull fails before it starts. On EC2 the container instance role
+/// stands in for ECR, but private registry credentials (`repositoryCredentials`) still need an
+/// execution role.
 pub fn check_execution_role_present(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::IamExecutionRoleMissing;
     let Some(image) = facts.failure.image_ref.as_ref() else { return vec![] };
@@ -73,6 +87,7 @@ pub fn check_execution_role_present(facts: &Facts) -> Vec<Finding> {
     let need = match (puller(facts, Some(td)), uses_credentials) {
         (_, true) => "reads the private registry credentials",
         (Puller::Fargate, false) => "pulls from ECR on Fargate",
+        (Puller::ManagedInstances, false) => "pulls from ECR on ECS Managed Instances",
         (Puller::Ec2, false) => {
             return vec![Finding::pass(code, "EC2 launch type: without an execution role the container instance role pulls from ECR")
                 .resource(resource)
@@ -82,7 +97,8 @@ pub fn check_execution_role_present(facts: &Facts) -> Vec<Finding> {
             return vec![Finding::unknown(
                 code,
                 "No execution role, and the launch type is not known",
-                "the task has no launch type and the task definition allows both EC2 and Fargate",
+                "the task has no launch type and the task definition allows more than one of EC2, Fargate and \
+                 Managed Instances (only on EC2 may the container instance role pull instead)",
             )
             .resource(resource)]
         }
@@ -463,17 +479,18 @@ fn policy_label(p: &PolicyFacts) -> String {
 }
 
 /// IAM_EXECUTION_ROLE_PERMISSIONS — the execution role must allow `ecr:GetAuthorizationToken`
-/// (on `*`) and `ecr:BatchCheckLayerAvailability`, `ecr:GetDownloadUrlForLayer`,
-/// `ecr:BatchGetImage` on the repository. A missing allow, an explicit deny, a permission
-/// boundary or an SCP that leaves one out makes ECR answer 403 / "not authorized".
+/// (on `*`) and `ecr:BatchGetImage`, `ecr:GetDownloadUrlForLayer` on the repository. A missing
+/// allow, an explicit deny, a permission boundary or an SCP that leaves one out makes ECR answer
+/// 403 / "not authorized". `ecr:BatchCheckLayerAvailability` is not needed to pull: roles built
+/// with `AmazonEC2ContainerRegistryPullOnly` lack it and pull fine.
 pub fn check_execution_role_permissions(facts: &Facts) -> Vec<Finding> {
     check_pull_permissions(facts, RootCause::IamExecutionRolePermissions)
 }
 
 /// IAM_INSTANCE_ROLE_PERMISSIONS — on EC2 without an execution role, the ECS agent pulls from ECR
-/// with the container instance's role (instance profile), which needs the same four ECR actions
-/// (the AWS managed policy AmazonEC2ContainerServiceforEC2Role or AmazonEC2ContainerRegistryReadOnly
-/// grants them). An instance without a profile cannot pull from ECR at all.
+/// with the container instance's role (instance profile), which needs the same three ECR actions
+/// (the AWS managed policies AmazonEC2ContainerServiceforEC2Role, AmazonEC2ContainerRegistryReadOnly
+/// and AmazonEC2ContainerRegistryPullOnly grant them). An instance without a profile cannot pull from ECR at all.
 pub fn check_instance_role_permissions(facts: &Facts) -> Vec<Finding> {
     check_pull_permissions(facts, RootCause::IamInstanceRolePermissions)
 }
@@ -495,7 +512,7 @@ fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
                 .evidence("detail", detail.as_str())
                 .remediation(
                     "Attach an instance profile whose role has the AWS managed policy AmazonEC2ContainerServiceforEC2Role \
-                     (or AmazonEC2ContainerRegistryReadOnly) to the container instances (launch template), or give the \
+                     (or AmazonEC2ContainerRegistryReadOnly, or AmazonEC2ContainerRegistryPullOnly) to the container instances (launch template), or give the \
                      task definition an execution role.",
                 )]
         }
@@ -510,7 +527,13 @@ fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
         .and_then(|r| r.arn.clone())
         .unwrap_or_else(|| crate::collect::identity::repository_arn(&role.arn, region, account, &image.repository));
     let (verdicts, via) = match &facts.identity.pull_simulation {
-        Fact::Found { value } => (verdicts_from_simulation(value), VIA_SIMULATOR),
+        // Only the actions a pull makes: a snapshot saved by an older version may also hold
+        // `ecr:BatchCheckLayerAvailability`, which a pull never calls.
+        Fact::Found { value } => {
+            let needed: Vec<SimulationResult> =
+                value.iter().filter(|r| r.action == TOKEN_ACTION || PULL_ACTIONS.contains(&r.action.as_str())).cloned().collect();
+            (verdicts_from_simulation(&needed), VIA_SIMULATOR)
+        }
         sim_gap => {
             let (_, mut ctx) = principal_context(&role.arn, Some(role));
             ctx = ctx.set("aws:RequestedRegion", region).set("aws:ResourceAccount", account);
@@ -558,11 +581,15 @@ fn permissions_finding(
         };
         Finding::fail(code, format!("The {kind} {} may not {}: {}", role.name, actions.join(", "), denied[0].why))
             .remediation(format!(
-                "{fix} the {kind} {name} allows ecr:GetAuthorizationToken on * and ecr:BatchCheckLayerAvailability, \
-                 ecr:GetDownloadUrlForLayer, ecr:BatchGetImage on {repository_arn} — the AWS managed policy {managed} \
-                 grants them.{boundary}",
+                "{fix} the {kind} {name} allows ecr:GetAuthorizationToken on * and {pull} on {repository_arn} — the \
+                 AWS managed policy {managed} grants them.{boundary}",
                 name = role.name,
-                managed = if kind == "execution role" { "AmazonECSTaskExecutionRolePolicy" } else { "AmazonEC2ContainerRegistryReadOnly" },
+                pull = PULL_ACTIONS.join(", "),
+                managed = if kind == "execution role" {
+                    "AmazonECSTaskExecutionRolePolicy"
+                } else {
+                    "AmazonEC2ContainerRegistryReadOnly (or AmazonEC2ContainerRegistryPullOnly)"
+                },
                 boundary = if role.permissions_boundary_arn.is_some() || denied.iter().any(|v| v.why.contains("boundary") || v.why.contains("SCP")) {
                     " A permission boundary or SCP must allow these actions too."
                 } else {
@@ -603,6 +630,10 @@ mod tests {
             ("fargate role", IMAGE, Some("FARGATE"), vec![], role, false, Some(Status::Pass)),
             ("ec2 no role uses instance role", IMAGE, Some("EC2"), vec![], None, false, Some(Status::Pass)),
             ("capacity provider, fargate-only td", IMAGE, None, vec!["FARGATE"], None, false, Some(Status::Fail)),
+            ("managed instances no role", IMAGE, Some("MANAGED_INSTANCES"), vec![], None, false, Some(Status::Fail)),
+            ("managed instances role", IMAGE, Some("MANAGED_INSTANCES"), vec![], role, false, Some(Status::Pass)),
+            ("capacity provider, managed-instances-only td", IMAGE, None, vec!["MANAGED_INSTANCES"], None, false, Some(Status::Fail)),
+            ("capacity provider, EC2 or managed instances td", IMAGE, None, vec!["EC2", "MANAGED_INSTANCES"], None, false, Some(Status::Unknown)),
             ("undetermined no role", IMAGE, None, vec!["EC2", "FARGATE"], None, false, Some(Status::Unknown)),
             ("docker hub anonymous", "nginx:1.25", Some("FARGATE"), vec![], None, false, None),
             ("private registry creds on ec2", "ghcr.io/o/app:1", Some("EC2"), vec![], None, true, Some(Status::Fail)),
@@ -624,6 +655,11 @@ mod tests {
             assert_eq!(got.first().map(|x| x.status), expected, "{name}");
             if expected == Some(Status::Fail) {
                 assert!(got[0].remediation.as_deref().unwrap().contains("web:7"), "{name}");
+            }
+            if name.starts_with("managed instances no role") || name.contains("managed-instances-only") {
+                assert!(got[0].title.contains("on ECS Managed Instances"), "{name}: {}", got[0].title);
+                // The instance profile's role never stands in: no instance-role finding either.
+                assert!(check_instance_role_permissions(&f).is_empty(), "{name}");
             }
         }
     }
@@ -676,6 +712,20 @@ pub(crate) mod identity_fixtures {
             document: Fact::found(json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
                 "ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer",
                 "ecr:BatchGetImage", "logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}]})),
+        }
+    }
+
+    /// AWS's `AmazonEC2ContainerRegistryPullOnly` (v1), as IAM returns it: no
+    /// `ecr:BatchCheckLayerAvailability`.
+    pub fn pull_only_policy() -> PolicyFacts {
+        PolicyFacts {
+            kind: PolicyKind::Managed,
+            name: "AmazonEC2ContainerRegistryPullOnly".into(),
+            arn: Some("arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly".into()),
+            version: Some("v1".into()),
+            document: Fact::found(json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
+                "ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchImportUpstreamImage"], "Resource": "*"}]})),
         }
     }
 
@@ -794,6 +844,8 @@ mod identity_tests {
             ("scp", with(scp), Status::Fail, "organization SCP"),
             ("token denied", with(sim("ecr:GetAuthorizationToken", "implicitDeny")), Status::Fail, "ecr:GetAuthorizationToken"),
             ("missing context", with(context), Status::Unknown, "Could not fully judge"),
+            // A pull-only role as the simulator sees it, or a snapshot saved before the action was dropped.
+            ("layer check denied", with(sim("ecr:BatchCheckLayerAvailability", "implicitDeny")), Status::Pass, "may pull"),
         ];
         for (name, results, status, title) in cases {
             let mut f = world();
@@ -815,6 +867,10 @@ mod identity_tests {
         // (name, policies, boundary, status, title contains)
         let cases: Vec<(&str, Vec<PolicyFacts>, Option<PolicyFacts>, Status, &str)> = vec![
             ("managed policy", vec![execution_policy()], None, Status::Pass, "may pull"),
+            ("pull-only managed policy", vec![pull_only_policy()], None, Status::Pass, "may pull"),
+            ("only the pull actions, scoped to the repository", vec![inline("pull", json!({"Statement": [
+                {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+                {"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], "Resource": REPO_ARN}]}))], None, Status::Pass, "may pull"),
             ("explicit deny", vec![execution_policy(), deny], None, Status::Fail, "explicitly denied by inline policy deny-pull statement NoPull"),
             ("nothing allows", vec![logs.clone()], None, Status::Fail, "no policy of the role allows it"),
             ("no policies at all", vec![], None, Status::Fail, "may not ecr:GetAuthorizationToken"),
@@ -872,6 +928,8 @@ mod identity_tests {
         assert!(check_execution_role_permissions(&ok).is_empty());
         let got = check_instance_role_permissions(&ok);
         assert_eq!((got[0].code, got[0].status), (RootCause::IamInstanceRolePermissions, Status::Pass));
+        let pull_only = check_instance_role_permissions(&setup(vec![pull_only_policy()]));
+        assert_eq!(pull_only[0].status, Status::Pass, "{:?}", pull_only[0]);
         let bad = setup(vec![]);
         let got = check_instance_role_permissions(&bad);
         assert_eq!(got[0].status, Status::Fail);

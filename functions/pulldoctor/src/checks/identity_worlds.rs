@@ -117,6 +117,32 @@ fn cross_account_repository_with_and_without_grant() {
     assert_eq!(healthy.root_cause.code, RootCause::Unknown, "{:#?}", healthy.findings);
 }
 
+/// Each AWS managed policy people attach for pulls is enough: no IAM or repository finding fails.
+#[test]
+fn every_managed_pull_policy_is_healthy() {
+    let read_only = crate::facts::PolicyFacts {
+        name: "AmazonEC2ContainerRegistryReadOnly".into(),
+        document: Fact::found(json!({"Statement": [{"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken",
+            "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:GetRepositoryPolicy",
+            "ecr:DescribeRepositories", "ecr:ListImages", "ecr:DescribeImages", "ecr:BatchGetImage"], "Resource": "*"}]})),
+        ..pull_only_policy()
+    };
+    for policy in [execution_policy(), read_only, pull_only_policy()] {
+        let name = policy.name.clone();
+        let mut f = with_message(world(), MANIFEST_403);
+        local(&mut f, vec![policy]);
+        // A cross-account repository policy granting exactly the pull actions.
+        set_image(&mut f, "999988887777.dkr.ecr.us-east-1.amazonaws.com/team/app:v1");
+        f.repository = Fact::Unreadable { reason: "AccessDenied: ecr:DescribeRepositories".into() };
+        f.identity.repository_policy = Fact::found(json!({"Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]}]}));
+        let d = judge(&f);
+        let fails: Vec<_> = d.findings.iter().filter(|x| x.status == crate::diagnosis::Status::Fail).collect();
+        assert!(fails.is_empty(), "{name}: {fails:#?}");
+        assert_eq!(d.root_cause.code, RootCause::Unknown, "{name}");
+    }
+}
+
 #[test]
 fn lifecycle_expired_tag() {
     let mut f = with_message(
@@ -141,7 +167,7 @@ fn arm64_task_with_amd64_only_image() {
     f.image_by_tag = image("sha256:1", "v1");
     f.identity.manifest = Fact::found(ManifestFacts {
         is_index: true,
-        platforms: vec![PlatformFacts { os: "linux".into(), architecture: "amd64".into(), variant: None }],
+        platforms: vec![PlatformFacts { os: "linux".into(), architecture: "amd64".into(), ..Default::default() }],
         ..Default::default()
     });
     assert_root(&judge(&f), RootCause::ImagePlatformMismatch, &["linux/amd64", "linux/arm64", "X86_64"]);
@@ -187,4 +213,51 @@ fn private_registry_secret_missing_a_key_or_not_permitted() {
     let good = SecretShape { json_object: true, has_username: true, has_password: true, values_are_strings: true, binary: false };
     assert_root(&judge(&private_registry(good, "implicitDeny")), RootCause::IamRegistrySecret, &["may not secretsmanager:GetSecretValue", "ecsTaskExecutionRole"]);
     assert_eq!(judge(&private_registry(good, "allowed")).root_cause.code, RootCause::Unknown);
+}
+
+/// An `ECS Task State Change` event of a task on ECS Managed Instances, through intake, into the
+/// checks. `launch_type` is `None` for an event that names only the capacity provider.
+fn managed_instances_event(launch_type: Option<&str>) -> Facts {
+    let image = "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1";
+    let mut detail = json!({
+        "taskArn": TASK, "clusterArn": CLUSTER, "lastStatus": "STOPPED", "group": "service:web",
+        "taskDefinitionArn": "arn:aws:ecs:us-east-1:111122223333:task-definition/web:7",
+        "capacityProviderName": "mi-general",
+        "containerInstanceArn": "arn:aws:ecs:us-east-1:111122223333:container-instance/prod/0f1e2d",
+        "stoppedReason": "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
+        "containers": [{"name": "web", "image": image, "lastStatus": "STOPPED", "reason": MANIFEST_403}],
+        "attachments": [{"id": "a1", "type": "eni", "status": "DELETED",
+            "details": [{"name": "subnetId", "value": "subnet-0ab"}, {"name": "networkInterfaceId", "value": "eni-0ab"}]}]
+    });
+    if let Some(l) = launch_type {
+        detail["launchType"] = json!(l);
+    }
+    let event = json!({"version": "0", "id": "mi-1", "detail-type": "ECS Task State Change", "source": "aws.ecs",
+        "account": ACCOUNT, "time": "2026-11-23T08:00:00Z", "region": "us-east-1", "resources": [TASK], "detail": detail});
+    let crate::intake::Intake::PullFailure(failure) = crate::intake::intake(&event) else { panic!("not a pull failure") };
+    let mut f = with_message(world(), &failure.message);
+    f.task = failure.task.clone();
+    if let Fact::Found { value } = &mut f.task_definition {
+        value.execution_role_arn = None;
+        value.requires_compatibilities = vec!["MANAGED_INSTANCES".into()];
+        value.network_mode = Some("awsvpc".into());
+    }
+    f.identity.execution_role = Fact::NotCollected { reason: "the task definition has no execution role".into() };
+    f.identity.pull_simulation = Fact::NotCollected { reason: "no role pulls the image".into() };
+    f
+}
+
+/// On ECS Managed Instances the execution role pulls, as on Fargate: without one the culprit is
+/// the missing execution role, never the instance profile's role — whether the event gives the
+/// launch type or only the capacity provider (then the task definition's compatibility tells).
+#[test]
+fn managed_instances_task_without_an_execution_role() {
+    for launch_type in [Some("MANAGED_INSTANCES"), None] {
+        let f = managed_instances_event(launch_type);
+        assert_eq!(f.task.launch_type.as_deref(), launch_type);
+        assert_eq!(f.task.capacity_provider.as_deref(), Some("mi-general"));
+        let d = judge(&f);
+        assert_root(&d, RootCause::IamExecutionRoleMissing, &["no execution role", "ECS Managed Instances", "AmazonECSTaskExecutionRolePolicy"]);
+        assert!(d.findings.iter().all(|x| x.code != RootCause::IamInstanceRolePermissions), "{launch_type:?}: {:#?}", d.findings);
+    }
 }

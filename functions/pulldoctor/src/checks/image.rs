@@ -5,7 +5,7 @@ use serde_json::json;
 use super::ecr::task_definition_suffix;
 use crate::classify::Category;
 use crate::diagnosis::{Finding, RootCause};
-use crate::facts::{Fact, Facts};
+use crate::facts::{Fact, Facts, PlatformFacts};
 
 /// Fargate's ephemeral storage when the task definition sets none (platform 1.4.0 and later).
 pub const FARGATE_DEFAULT_GIB: i32 = 20;
@@ -21,6 +21,42 @@ pub struct TaskPlatform {
     pub os: String,
     pub architecture: String,
     pub source: &'static str,
+    /// Windows only: the ECS operating system family (`WINDOWS_SERVER_2019_CORE`, …) from
+    /// `runtimePlatform`, else from the container instance's `ecs.os-family` attribute.
+    pub windows_family: Option<String>,
+    pub windows_family_source: &'static str,
+}
+
+/// A Windows Server version ECS runs tasks on, and the build its images must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowsRelease {
+    /// `Windows Server 2019`.
+    pub name: &'static str,
+    /// The third part of `os.version` (`10.0.17763.x`).
+    pub build: u32,
+    /// The base image tag of that release (`ltsc2019`).
+    pub base_tag: &'static str,
+}
+
+/// The Windows Server releases `runtimePlatform.operatingSystemFamily` and `ecs.os-family` name
+/// (`WINDOWS_SERVER_<release>_<CORE|FULL>`). `None` for Linux and for a family not listed here.
+pub fn windows_release(family: &str) -> Option<WindowsRelease> {
+    const RELEASES: [(&str, WindowsRelease); 6] = [
+        ("2016", WindowsRelease { name: "Windows Server 2016", build: 14393, base_tag: "ltsc2016" }),
+        ("2019", WindowsRelease { name: "Windows Server 2019", build: 17763, base_tag: "ltsc2019" }),
+        ("2004", WindowsRelease { name: "Windows Server, version 2004", build: 19041, base_tag: "2004" }),
+        ("20H2", WindowsRelease { name: "Windows Server, version 20H2", build: 19042, base_tag: "20H2" }),
+        ("2022", WindowsRelease { name: "Windows Server 2022", build: 20348, base_tag: "ltsc2022" }),
+        ("2025", WindowsRelease { name: "Windows Server 2025", build: 26100, base_tag: "ltsc2025" }),
+    ];
+    let upper = family.to_ascii_uppercase();
+    let release = upper.strip_prefix("WINDOWS_SERVER_")?.split('_').next()?;
+    RELEASES.iter().find(|(r, _)| *r == release).map(|(_, w)| *w)
+}
+
+/// The Windows build of an `os.version` (`10.0.17763.5458` → 17763).
+pub fn windows_build(os_version: &str) -> Option<u32> {
+    os_version.split('.').nth(2)?.parse().ok()
 }
 
 impl std::fmt::Display for TaskPlatform {
@@ -39,21 +75,37 @@ pub fn task_platform(facts: &Facts) -> TaskPlatform {
         other => other.to_string(),
     };
     let os = |o: &str| if o.to_ascii_lowercase().starts_with("windows") { "windows".to_string() } else { "linux".to_string() };
+    let windows = |f: Option<&String>| f.filter(|f| f.to_ascii_uppercase().starts_with("WINDOWS")).cloned();
+    let ci = facts.identity.container_instance.value();
+    // On EC2 a runtimePlatform without a Windows version leaves the instance to say which.
+    let instance_family = || {
+        windows(ci.and_then(|c| c.os_family.as_ref())).map(|f| (f, "the container instance's ecs.os-family attribute"))
+    };
     if let Some(td) = td {
         if td.cpu_architecture.is_some() || td.operating_system_family.is_some() {
+            let platform_os = td.operating_system_family.as_deref().map(os).unwrap_or_else(|| "linux".into());
+            let family = windows(td.operating_system_family.as_ref())
+                .map(|f| (f, "the task definition's runtimePlatform"))
+                .or_else(|| if platform_os == "windows" { instance_family() } else { None });
             return TaskPlatform {
-                os: td.operating_system_family.as_deref().map(os).unwrap_or_else(|| "linux".into()),
+                os: platform_os,
                 architecture: td.cpu_architecture.as_deref().map(arch).unwrap_or_else(|| "amd64".into()),
                 source: "the task definition's runtimePlatform",
+                windows_family: family.as_ref().map(|(f, _)| f.clone()),
+                windows_family_source: family.map(|(_, s)| s).unwrap_or_default(),
             };
         }
     }
-    if let Some(ci) = facts.identity.container_instance.value() {
-        if let Some(a) = &ci.cpu_architecture {
+    if let Some(ci) = ci {
+        if ci.cpu_architecture.is_some() || ci.os_type.is_some() {
+            let platform_os = ci.os_type.as_deref().map(os).unwrap_or_else(|| "linux".into());
+            let family = if platform_os == "windows" { instance_family() } else { None };
             return TaskPlatform {
-                os: ci.os_type.as_deref().map(os).unwrap_or_else(|| "linux".into()),
-                architecture: arch(a),
-                source: "the container instance's ecs.cpu-architecture attribute",
+                os: platform_os,
+                architecture: ci.cpu_architecture.as_deref().map(arch).unwrap_or_else(|| "amd64".into()),
+                source: "the container instance's ecs.cpu-architecture and ecs.os-type attributes",
+                windows_family: family.as_ref().map(|(f, _)| f.clone()),
+                windows_family_source: family.map(|(_, s)| s).unwrap_or_default(),
             };
         }
     }
@@ -65,6 +117,8 @@ pub fn task_platform(facts: &Facts) -> TaskPlatform {
         } else {
             "assumed linux/x86_64 (no runtimePlatform, container instance not read)"
         },
+        windows_family: None,
+        windows_family_source: "",
     }
 }
 
@@ -91,12 +145,15 @@ pub fn check_platform(facts: &Facts) -> Vec<Finding> {
     match &facts.identity.manifest {
         Fact::Found { value: m } if m.is_index => {
             let offered: Vec<String> = m.platforms.iter().map(|p| p.to_string()).collect();
-            let matches = m.platforms.iter().any(|p| p.os == wanted.os && p.architecture == wanted.architecture);
-            let finding = if matches {
-                Finding::pass(code, format!("The image index has a {wanted} image"))
-            } else {
+            let candidates: Vec<&PlatformFacts> =
+                m.platforms.iter().filter(|p| p.os == wanted.os && p.architecture == wanted.architecture).collect();
+            let finding = if candidates.is_empty() {
                 Finding::fail(code, format!("The image offers {} but the task runs {wanted}", list(&offered)))
                     .remediation(remedy(facts, &wanted, Some(&offered)))
+            } else if wanted.os == "windows" {
+                windows_build_finding(facts, &wanted, &candidates)
+            } else {
+                Finding::pass(code, format!("The image index has a {wanted} image"))
             };
             vec![finding
                 .resource(resource)
@@ -123,6 +180,68 @@ pub fn check_platform(facts: &Facts) -> Vec<Finding> {
         }
         _ => vec![],
     }
+}
+
+/// Windows: a process-isolated container (what ECS runs, on EC2 and on Fargate) needs an image
+/// built from the host's Windows build. Pulling from an index, the runtime skips entries whose
+/// `os.version` build is newer than the host's and prefers the host's own build: with only newer
+/// builds the pull fails ("no matching manifest"); with only older ones the pull succeeds but
+/// the container is refused at start on most hosts. An unknown Windows version or an entry
+/// without `os.version` is never a `fail`.
+fn windows_build_finding(facts: &Facts, wanted: &TaskPlatform, candidates: &[&PlatformFacts]) -> Finding {
+    let code = RootCause::ImagePlatformMismatch;
+    let versions: Vec<String> = candidates.iter().map(|p| p.os_version.clone().unwrap_or_else(|| "no os.version".into())).collect();
+    let base = |f: Finding| {
+        f.evidence("image_windows_versions", json!(versions))
+            .evidence("task_windows_family", wanted.windows_family.clone())
+            .evidence("task_windows_family_source", wanted.windows_family_source)
+    };
+    let release = wanted.windows_family.as_deref().and_then(windows_release);
+    let Some(release) = release else {
+        let why = match &wanted.windows_family {
+            Some(f) => format!("the Windows family {f} is not one pulldoctor knows the build of"),
+            None => "the task's Windows Server version is not known (no runtimePlatform family, no ecs.os-family attribute read)".into(),
+        };
+        return base(Finding::pass(code, format!("The image index has a {wanted} image")))
+            .evidence("note", format!("Windows build not compared: {why}"));
+    };
+    let host = release.build;
+    let builds: Vec<Option<u32>> = candidates.iter().map(|p| p.os_version.as_deref().and_then(windows_build)).collect();
+    let host_text = format!("{} (10.0.{host})", release.name);
+    if builds.contains(&Some(host)) {
+        return base(Finding::pass(code, format!("The image index has a {wanted} image for {host_text}")));
+    }
+    if builds.iter().any(Option::is_none) {
+        return base(Finding::pass(code, format!("The image index has a {wanted} image")))
+            .evidence("note", format!("an entry has no os.version: the runtime takes it, so its build could not be compared with {host_text}"));
+    }
+    let found: Vec<String> = builds.iter().flatten().map(|b| format!("10.0.{b}")).collect();
+    let fix = format!(
+        "Build the image FROM a {name} base image (mcr.microsoft.com/windows/servercore:{tag}, nanoserver:{tag}, …) and \
+         add it to the manifest list, or run the task on the Windows Server version the image was built for \
+         (runtimePlatform.operatingSystemFamily in the task definition{td}, or container instances of that version).",
+        name = release.name,
+        tag = release.base_tag,
+        td = task_definition_suffix(facts),
+    );
+    if builds.iter().flatten().all(|b| *b > host) {
+        return base(Finding::fail(
+            code,
+            format!("The image offers {wanted} only for build {} but the task runs {host_text}", found.join(", ")),
+        ))
+        .evidence("note", "the runtime skips index entries built for a newer Windows build than the host's")
+        .remediation(fix);
+    }
+    base(Finding::warn(
+        code,
+        format!("The image offers {wanted} for build {} but not for the task's {host_text}", found.join(", ")),
+    ))
+    .evidence(
+        "note",
+        "the pull can take an older build, but a process-isolated container needs the host's build to start \
+         (newer Windows Server hosts may accept older images)",
+    )
+    .remediation(fix)
 }
 
 fn remedy(facts: &Facts, wanted: &TaskPlatform, offered: Option<&[String]>) -> String {
@@ -220,6 +339,25 @@ pub fn check_storage(facts: &Facts) -> Vec<Finding> {
     if !disk_failure {
         return vec![];
     }
+    if facts.task.is_managed_instances() {
+        // ECS launches these instances and cleans their images: only the capacity provider's
+        // storage size is the customer's to change.
+        let mut finding = Finding::fail(code, "The Managed Instance ran out of disk space while pulling")
+            .evidence("launch_type", facts.task.launch_type.clone())
+            .evidence("capacity_provider", facts.task.capacity_provider.clone())
+            .evidence("container_instance", facts.task.container_instance_arn.clone())
+            .evidence("image_compressed_bytes", compressed)
+            .remediation(format!(
+                "Raise storageConfiguration.storageSizeGiB in the instance launch template of the Managed Instances \
+                 capacity provider{cp} so each instance's volume holds the unpacked images of its tasks, or make the \
+                 image smaller (multi-stage build, fewer layers).",
+                cp = facts.task.capacity_provider.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
+            ));
+        if let Some(r) = facts.task.container_instance_arn.clone() {
+            finding = finding.resource(r);
+        }
+        return vec![finding];
+    }
     let devicemapper = facts.failure.message.to_ascii_lowercase().contains("data blocks");
     let mut finding = Finding::fail(code, "The container instance ran out of disk space while pulling")
         .evidence("launch_type", facts.task.launch_type.clone())
@@ -254,7 +392,7 @@ mod tests {
             media_type: Some("application/vnd.docker.distribution.manifest.list.v2+json".into()),
             platforms: platforms
                 .iter()
-                .map(|(os, arch)| PlatformFacts { os: os.to_string(), architecture: arch.to_string(), variant: None })
+                .map(|(os, arch)| PlatformFacts { os: os.to_string(), architecture: arch.to_string(), ..Default::default() })
                 .collect(),
             ..Default::default()
         })
@@ -308,6 +446,75 @@ mod tests {
         }
     }
 
+    /// Windows index entries carry `os.version`; the task's Windows Server version comes from
+    /// runtimePlatform, else (EC2) from the container instance's `ecs.os-family`.
+    #[test]
+    fn windows_build_table() {
+        const WIN_NO_MATCH: &str = "CannotPullContainerError: no matching manifest for windows/amd64 10.0.17763 in the manifest list entries";
+        let win = |versions: &[Option<&str>]| {
+            Fact::found(ManifestFacts {
+                is_index: true,
+                platforms: versions
+                    .iter()
+                    .map(|v| PlatformFacts {
+                        os: "windows".into(),
+                        architecture: "amd64".into(),
+                        os_version: v.map(str::to_string),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+        };
+        let ltsc2019 = Some("10.0.17763.5458");
+        let ltsc2022 = Some("10.0.20348.2340");
+        let ltsc2025 = Some("10.0.26100.1742");
+        // (name, launch type, runtimePlatform family, instance (os-type, os-family), manifest, expected, title contains)
+        type Case<'a> = (&'a str, &'a str, Option<&'a str>, Option<(&'a str, Option<&'a str>)>, Fact<ManifestFacts>, Status, &'a str);
+        let cases: Vec<Case> = vec![
+            ("2019 task, 2019 and 2022 entries", "FARGATE", Some("WINDOWS_SERVER_2019_CORE"), None, win(&[ltsc2019, ltsc2022]), Status::Pass, "Windows Server 2019 (10.0.17763)"),
+            ("2019 task, 2022 entry only", "FARGATE", Some("WINDOWS_SERVER_2019_FULL"), None, win(&[ltsc2022]), Status::Fail, "only for build 10.0.20348 but the task runs Windows Server 2019 (10.0.17763)"),
+            ("2022 task, 2022 entry", "FARGATE", Some("WINDOWS_SERVER_2022_CORE"), None, win(&[ltsc2022]), Status::Pass, "10.0.20348"),
+            ("2025 task, 2025 entry", "FARGATE", Some("WINDOWS_SERVER_2025_FULL"), None, win(&[ltsc2019, ltsc2025]), Status::Pass, "Windows Server 2025 (10.0.26100)"),
+            ("2016 task, 2019 entry", "EC2", Some("WINDOWS_SERVER_2016_FULL"), None, win(&[ltsc2019]), Status::Fail, "Windows Server 2016 (10.0.14393)"),
+            ("EC2 2019 instance, no runtimePlatform, 2022 only", "EC2", None, Some(("windows", Some("WINDOWS_SERVER_2019_FULL"))), win(&[ltsc2022]), Status::Fail, "Windows Server 2019"),
+            ("EC2 2022 instance, 2022 entry", "EC2", None, Some(("windows", Some("WINDOWS_SERVER_2022_CORE"))), win(&[ltsc2019, ltsc2022]), Status::Pass, "Windows Server 2022"),
+            ("EC2 2022 instance, 2019 entry only", "EC2", None, Some(("windows", Some("WINDOWS_SERVER_2022_CORE"))), win(&[ltsc2019]), Status::Warn, "not for the task's Windows Server 2022"),
+            ("EC2 instance family unknown", "EC2", None, Some(("windows", None)), win(&[ltsc2022]), Status::Pass, "has a windows/amd64 image"),
+            ("unknown future family", "FARGATE", Some("WINDOWS_SERVER_2031_CORE"), None, win(&[ltsc2022]), Status::Pass, "has a windows/amd64 image"),
+            ("entry without os.version", "FARGATE", Some("WINDOWS_SERVER_2019_CORE"), None, win(&[None, ltsc2022]), Status::Pass, "has a windows/amd64 image"),
+            ("linux task, windows-only index", "FARGATE", Some("LINUX"), None, win(&[ltsc2019]), Status::Fail, "task runs linux/amd64"),
+        ];
+        for (name, launch, family, instance, manifest, expected, title) in cases {
+            let mut f = facts(IMAGE);
+            f.task.launch_type = Some(launch.into());
+            if let Fact::Found { value } = &mut f.task_definition {
+                value.operating_system_family = family.map(str::to_string);
+            }
+            if let Some((os_type, os_family)) = instance {
+                f.identity.container_instance = Fact::found(ContainerInstanceFacts {
+                    cpu_architecture: Some("x86_64".into()),
+                    os_type: Some(os_type.into()),
+                    os_family: os_family.map(str::to_string),
+                    ..Default::default()
+                });
+            }
+            f.failure.message = WIN_NO_MATCH.into();
+            f.failure.classification = classify(WIN_NO_MATCH);
+            f.identity.manifest = manifest;
+            let got = check_platform(&f);
+            assert_eq!(got[0].status, expected, "{name}: {:?}", got[0]);
+            assert!(got[0].title.contains(title), "{name}: {}", got[0].title);
+            if expected == Status::Fail && name != "linux task, windows-only index" {
+                let rem = got[0].remediation.as_deref().unwrap();
+                assert!(rem.contains("mcr.microsoft.com/windows/servercore:ltsc"), "{name}: {rem}");
+            }
+            if matches!(name, "EC2 instance family unknown" | "unknown future family" | "entry without os.version") {
+                assert!(got[0].evidence["note"].as_str().is_some(), "{name}: the pass says why the build was not compared");
+            }
+        }
+    }
+
     #[test]
     fn platform_fail_names_both_sides_and_the_fix() {
         let mut f = facts(IMAGE);
@@ -339,6 +546,8 @@ mod tests {
             ("ec2 disk full", "EC2", None, None, DISK, Some(Status::Fail), "ECS_IMAGE_CLEANUP_INTERVAL"),
             ("ec2 thin pool", "EC2", None, None, "CannotPullContainerError: failed to register layer: devmapper: Thin Pool has 4 free data blocks which is less than minimum required 163840 free data blocks", Some(Status::Fail), "devicemapper"),
             ("ec2 other message", "EC2", None, None, "i/o timeout", None, ""),
+            ("managed instances disk full", "MANAGED_INSTANCES", None, Some(big), DISK, Some(Status::Fail), "storageConfiguration.storageSizeGiB"),
+            ("managed instances other message", "MANAGED_INSTANCES", None, Some(big), "i/o timeout", None, ""),
         ];
         for (name, launch, configured, bytes, message, expected, rem) in cases {
             let mut f = facts(IMAGE);

@@ -593,6 +593,8 @@ mod tests {
             ("deny another role", false, Fact::found(deny(json!({"AWS": "arn:aws:iam::111122223333:role/other"}), None)), Status::Pass, "denies nothing"),
             ("cross grant to account", true, Fact::found(grant(json!({"AWS": "arn:aws:iam::111122223333:root"}))), Status::Pass, "grants the pull"),
             ("cross grant to role", true, Fact::found(grant(json!({"AWS": ROLE}))), Status::Pass, "grants the pull"),
+            ("cross grant of the pull actions only", true, Fact::found(json!({"Statement": [{"Sid": "PullOnly", "Effect": "Allow",
+                "Principal": {"AWS": ROLE}, "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]}]})), Status::Pass, "grants the pull"),
             ("cross grant to another account", true, Fact::found(grant(json!({"AWS": "arn:aws:iam::444455556666:root"}))), Status::Fail, "does not grant"),
             ("cross grant with org condition", true, Fact::found(json!({"Statement": [{"Sid": "Org", "Effect": "Allow", "Principal": "*", "Action": "ecr:*", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-1"}}}]})), Status::Unknown, "depends on conditions"),
         ];

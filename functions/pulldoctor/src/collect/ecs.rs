@@ -46,6 +46,37 @@ pub(super) async fn read_task(
     }
 }
 
+/// A task that names only a capacity provider, no launch type: the provider's type (read in the
+/// task's cluster, where ECS Managed Instances providers live) tells the launch type, hence who
+/// pulls. Fargate's providers (`FARGATE`, `FARGATE_SPOT`) need no read. A failed read leaves the
+/// launch type unset, and the checks fall back to the task definition's compatibilities.
+pub(super) async fn resolve_launch_type(clients: &Clients, log: &CallLog, task: &mut TaskFacts) {
+    if task.launch_type.is_some() || task.is_fargate() {
+        return;
+    }
+    let Some(name) = task.capacity_provider.clone() else { return };
+    let call = clients.ecs.describe_capacity_providers().capacity_providers(&name).set_cluster(task.cluster_arn.clone());
+    let kind = log
+        .read("ecs:DescribeCapacityProviders", &[], call.send(), |out| match out.capacity_providers().first() {
+            Some(cp) => Fact::found(cp.r#type().map(|t| t.as_str().to_string())),
+            None => Fact::NotFound { detail: format!("capacity provider {name} not returned") },
+        })
+        .await;
+    if let Some(kind) = kind.value().cloned().flatten() {
+        task.launch_type = launch_type_of_capacity_provider(&kind).map(str::to_string);
+    }
+}
+
+/// The launch type of a capacity provider type (`EC2_AUTOSCALING` → `EC2`).
+pub fn launch_type_of_capacity_provider(kind: &str) -> Option<&'static str> {
+    match kind {
+        "EC2_AUTOSCALING" => Some("EC2"),
+        "FARGATE" | "FARGATE_SPOT" => Some("FARGATE"),
+        crate::facts::MANAGED_INSTANCES => Some(crate::facts::MANAGED_INSTANCES),
+        _ => None,
+    }
+}
+
 /// `DescribeTasks` may lack what the event carried (reasons, the pinned digest): keep the event's.
 fn merge_event(mut task: TaskFacts, event: &TaskFacts) -> TaskFacts {
     task.stopped_reason = task.stopped_reason.or_else(|| event.stopped_reason.clone());
@@ -157,5 +188,95 @@ pub fn task_definition_facts(td: &TaskDefinition) -> TaskDefinitionFacts {
                     .map(|r| r.credentials_parameter().to_string()),
             })
             .collect(),
+    }
+}
+
+/// The capacity-provider read against mocked ECS answers shaped like the real API (moto has no
+/// Managed Instances capacity providers).
+#[cfg(test)]
+mod capacity_provider_tests {
+    use aws_sdk_ecs::operation::describe_capacity_providers::{DescribeCapacityProvidersError, DescribeCapacityProvidersOutput};
+    use aws_sdk_ecs::types::{CapacityProvider, CapacityProviderType};
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+    use crate::checks::iam::identity_fixtures::{world, CLUSTER};
+    use crate::diagnosis::Status;
+
+    fn clients(ecs: aws_sdk_ecs::Client) -> Clients {
+        Clients {
+            config: aws_config::SdkConfig::builder().build(),
+            ecs,
+            ecr: aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::Config::builder().build()),
+            ec2: aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build()),
+            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::Config::builder().build()),
+            cache: None,
+        }
+    }
+
+    /// ECS answering for the providers of cluster `prod`: `mi-general` (Managed Instances) and
+    /// `asg` (an Auto Scaling group), or access denied.
+    fn ecs(deny: bool) -> aws_sdk_ecs::Client {
+        let described = mock!(aws_sdk_ecs::Client::describe_capacity_providers)
+            .match_requests(|r| r.cluster() == Some(CLUSTER))
+            .then_compute_output(|r| {
+                let kind = match r.capacity_providers() {
+                    [name] if name == "mi-general" => CapacityProviderType::ManagedInstances,
+                    _ => CapacityProviderType::Ec2Autoscaling,
+                };
+                let name = r.capacity_providers().first().cloned().unwrap_or_default();
+                DescribeCapacityProvidersOutput::builder()
+                    .capacity_providers(CapacityProvider::builder().name(name).r#type(kind).build())
+                    .build()
+            });
+        let denied = mock!(aws_sdk_ecs::Client::describe_capacity_providers).then_error(|| {
+            DescribeCapacityProvidersError::generic(ErrorMetadata::builder().code("AccessDeniedException").message("not authorized").build())
+        });
+        if deny {
+            mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&denied])
+        } else {
+            mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&described])
+        }
+    }
+
+    #[tokio::test]
+    async fn a_task_naming_only_a_capacity_provider_gets_its_launch_type() {
+        // (name, launch type in the event, capacity provider, ECS denies, launch type after, calls)
+        let cases: [(&str, Option<&str>, &str, bool, Option<&str>, u32); 5] = [
+            ("managed instances provider", None, "mi-general", false, Some("MANAGED_INSTANCES"), 1),
+            ("auto scaling provider", None, "asg", false, Some("EC2"), 1),
+            ("launch type already given", Some("EC2"), "asg", false, Some("EC2"), 0),
+            ("fargate spot needs no read", None, "FARGATE_SPOT", false, None, 0),
+            ("read denied: left to the task definition", None, "mi-general", true, None, 1),
+        ];
+        for (name, launch, provider, deny, expected, calls) in cases {
+            let clients = clients(ecs(deny));
+            let log = CallLog::default();
+            let mut task =
+                TaskFacts { launch_type: launch.map(str::to_string), capacity_provider: Some(provider.into()), cluster_arn: Some(CLUSTER.into()), ..Default::default() };
+            resolve_launch_type(&clients, &log, &mut task).await;
+            assert_eq!(task.launch_type.as_deref(), expected, "{name}");
+            assert_eq!(log.calls(), calls, "{name}");
+        }
+    }
+
+    /// What the user sees: a task definition that may run on EC2 or Managed Instances, a task
+    /// that names only its Managed Instances provider and no execution role. The provider's type
+    /// makes it a missing execution role (not an instance-role question, not unknown).
+    #[tokio::test]
+    async fn the_providers_type_decides_who_pulls() {
+        let mut f = world();
+        f.task.launch_type = None;
+        f.task.capacity_provider = Some("mi-general".into());
+        if let Fact::Found { value } = &mut f.task_definition {
+            value.execution_role_arn = None;
+            value.requires_compatibilities = vec!["EC2".into(), "MANAGED_INSTANCES".into()];
+        }
+        assert_eq!(crate::checks::iam::check_execution_role_present(&f)[0].status, Status::Unknown, "undecided without the read");
+        resolve_launch_type(&clients(ecs(false)), &CallLog::default(), &mut f.task).await;
+        let got = &crate::checks::iam::check_execution_role_present(&f)[0];
+        assert_eq!(got.status, Status::Fail, "{got:?}");
+        assert!(got.title.contains("ECS Managed Instances"), "{}", got.title);
     }
 }

@@ -27,8 +27,11 @@ use crate::facts::{
 };
 use crate::policy::parse_document;
 
-/// The ECR actions a pull needs on the repository (`ecr:GetAuthorizationToken` needs `*`).
-pub const PULL_ACTIONS: [&str; 3] = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"];
+/// The ECR actions a pull needs on the repository (`ecr:GetAuthorizationToken` needs `*`): the ones
+/// the ECS documentation for ECR images lists, and all that `AmazonEC2ContainerRegistryPullOnly`
+/// grants. `ecr:BatchCheckLayerAvailability` is a push-side check a pull never calls: requiring it
+/// would fail roles and repository policies built from the pull-only policy.
+pub const PULL_ACTIONS: [&str; 2] = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"];
 pub const TOKEN_ACTION: &str = "ecr:GetAuthorizationToken";
 
 /// Media types pulldoctor accepts from `BatchGetImage`: indexes first, so a multi-platform image
@@ -65,16 +68,19 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
     };
     let instance = async {
         let on_ec2 = who == Puller::Ec2 || facts.task.launch_type.as_deref() == Some("EC2");
+        // Managed Instances: the container instance's attributes tell the platform; its role
+        // never pulls (the execution role does), so it is not read.
+        let managed = who == Puller::ManagedInstances;
         match (&facts.task.container_instance_arn, &facts.task.cluster_arn) {
             _ if on_ec2 && supplied_instance_role.is_some() => {
                 let arn = supplied_instance_role.unwrap_or_default();
                 let why = "no ECS container instance: the instance role was given (EKS node role)";
                 (Fact::NotCollected { reason: why.into() }, get_role(&iam, log, arn).await)
             }
-            (Some(ci), Some(cluster)) if on_ec2 => {
-                read_instance_chain(clients, &iam, log, cluster, ci, execution_role_arn.is_none()).await
+            (Some(ci), Some(cluster)) if on_ec2 || managed => {
+                read_instance_chain(clients, &iam, log, cluster, ci, on_ec2 && execution_role_arn.is_none()).await
             }
-            _ if on_ec2 => {
+            _ if on_ec2 || managed => {
                 let why = "the task names no container instance (it may never have been placed)";
                 (Fact::NotCollected { reason: why.into() }, Fact::NotCollected { reason: why.into() })
             }
@@ -132,12 +138,7 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
         // Disk failures need the layer sizes of the platform the task pulls, inside the index.
         if category == Category::DiskSpace {
             if let Fact::Found { value } = &mut manifest {
-                let wanted = task_platform(facts);
-                let child = value
-                    .child_digests
-                    .iter()
-                    .find(|(p, _)| p.os == wanted.os && p.architecture == wanted.architecture)
-                    .map(|(_, d)| d.clone());
+                let child = pulled_entry(&value.child_digests, &task_platform(facts));
                 if let Some(digest) = child {
                     let id = ImageIdentifier::builder().image_digest(digest).build();
                     if let Fact::Found { value: child } =
@@ -339,6 +340,7 @@ async fn read_instance_chain(
                         ec2_instance_id: c.ec2_instance_id().map(str::to_string),
                         cpu_architecture: attribute("ecs.cpu-architecture"),
                         os_type: attribute("ecs.os-type"),
+                        os_family: attribute("ecs.os-family"),
                         instance_profile_arn: None,
                     })
                 }
@@ -349,7 +351,7 @@ async fn read_instance_chain(
         )
         .await;
     if !need_role {
-        return (ci, Fact::NotCollected { reason: "the task definition has an execution role, which pulls instead".into() });
+        return (ci, Fact::NotCollected { reason: "the execution role pulls, not the instance's role".into() });
     }
     let Some(instance_id) = ci.value().and_then(|c| c.ec2_instance_id.clone()) else {
         let why = format!("the container instance could not be read: {}", ci.gap().unwrap_or("no EC2 instance id"));
@@ -396,7 +398,7 @@ async fn read_instance_chain(
 }
 
 /// One simulation call: IAM evaluates every action against every listed resource, so asking
-/// for the four actions on `*` and on the repository and keeping the pairs that matter (the
+/// for the three actions on `*` and on the repository and keeping the pairs that matter (the
 /// token on `*`, the pull actions on the repository) answers both questions at once.
 async fn simulate_pull(iam: &aws_sdk_iam::Client, log: &CallLog, role_arn: &str, repository_arn: &str) -> Fact<Vec<SimulationResult>> {
     let mut actions = vec![TOKEN_ACTION];
@@ -548,6 +550,18 @@ async fn managed_policy(iam: &aws_sdk_iam::Client, log: &CallLog, kind: PolicyKi
     PolicyFacts { kind, name: name.to_string(), arn: Some(arn.to_string()), version: version.value().cloned(), document }
 }
 
+/// The index entry the runtime pulls for `wanted`: its OS and architecture, and on Windows the
+/// host's build when the index has it (the runtime prefers that entry).
+fn pulled_entry(entries: &[(PlatformFacts, String)], wanted: &crate::checks::image::TaskPlatform) -> Option<String> {
+    let host_build = wanted.windows_family.as_deref().and_then(crate::checks::image::windows_release).map(|r| r.build);
+    let fits: Vec<&(PlatformFacts, String)> =
+        entries.iter().filter(|(p, _)| p.os == wanted.os && p.architecture == wanted.architecture).collect();
+    fits.iter()
+        .find(|(p, _)| host_build.is_some() && p.os_version.as_deref().and_then(crate::checks::image::windows_build) == host_build)
+        .or(fits.first())
+        .map(|(_, d)| d.clone())
+}
+
 /// A manifest with the digests of its index entries by platform (for a follow-up read).
 struct ReadManifest {
     facts: ManifestFacts,
@@ -600,6 +614,7 @@ fn parse_manifest(doc: &Value, media_type: Option<&str>, digest: Option<String>)
                         os: p.get("os")?.as_str()?.to_string(),
                         architecture: p.get("architecture")?.as_str()?.to_string(),
                         variant: p.get("variant").and_then(Value::as_str).map(str::to_string),
+                        os_version: p.get("os.version").and_then(Value::as_str).map(str::to_string),
                     };
                     // BuildKit attestation manifests are listed as unknown/unknown.
                     if platform.os == "unknown" || platform.architecture == "unknown" {
@@ -690,17 +705,40 @@ mod tests {
             {"digest": "sha256:a", "platform": {"os": "linux", "architecture": "amd64"}},
             {"digest": "sha256:b", "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
             {"digest": "sha256:c", "platform": {"os": "unknown", "architecture": "unknown"},
-             "annotations": {"vnd.docker.reference.type": "attestation-manifest"}}]});
+             "annotations": {"vnd.docker.reference.type": "attestation-manifest"}},
+            {"digest": "sha256:d", "platform": {"os": "windows", "architecture": "amd64", "os.version": "10.0.17763.5458"}}]});
         let m = parse_manifest(&index, None, Some("sha256:i".into()));
         assert!(m.facts.is_index);
-        assert_eq!(m.facts.platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>(), ["linux/amd64", "linux/arm64/v8"]);
-        assert_eq!(m.child_digests.len(), 2);
+        assert_eq!(m.facts.platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>(), ["linux/amd64", "linux/arm64/v8", "windows/amd64"]);
+        assert_eq!(m.facts.platforms[2].os_version.as_deref(), Some("10.0.17763.5458"));
+        assert_eq!(m.facts.platforms[0].os_version, None);
+        assert_eq!(m.child_digests.len(), 3);
         assert_eq!(m.facts.media_type.as_deref(), Some("application/vnd.oci.image.index.v1+json"));
 
         let single = json!({"config": {"digest": "sha256:cfg"}, "layers": [{"size": 10}, {"size": 32}]});
         let m = parse_manifest(&single, Some("application/vnd.docker.distribution.manifest.v2+json"), None);
         assert!(!m.facts.is_index && m.facts.platforms.is_empty());
         assert_eq!((m.facts.config_digest.as_deref(), m.facts.layers_bytes), (Some("sha256:cfg"), Some(42)));
+    }
+
+    #[test]
+    fn disk_failures_size_the_entry_the_runtime_pulls() {
+        let index = json!({"manifests": [
+            {"digest": "sha256:linux", "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": "sha256:ws2022", "platform": {"os": "windows", "architecture": "amd64", "os.version": "10.0.20348.2340"}},
+            {"digest": "sha256:ws2019", "platform": {"os": "windows", "architecture": "amd64", "os.version": "10.0.17763.5458"}}]});
+        let entries = parse_manifest(&index, None, None).child_digests;
+        let platform = |os: &str, family: Option<&str>| crate::checks::image::TaskPlatform {
+            os: os.into(),
+            architecture: "amd64".into(),
+            source: "test",
+            windows_family: family.map(str::to_string),
+            windows_family_source: "test",
+        };
+        assert_eq!(pulled_entry(&entries, &platform("linux", None)).as_deref(), Some("sha256:linux"));
+        assert_eq!(pulled_entry(&entries, &platform("windows", Some("WINDOWS_SERVER_2019_CORE"))).as_deref(), Some("sha256:ws2019"));
+        assert_eq!(pulled_entry(&entries, &platform("windows", Some("WINDOWS_SERVER_2022_FULL"))).as_deref(), Some("sha256:ws2022"));
+        assert_eq!(pulled_entry(&entries, &platform("windows", None)).as_deref(), Some("sha256:ws2022"), "unknown version: the first entry");
     }
 
     #[test]
@@ -796,7 +834,7 @@ mod mock_tests {
         let (sim, findings, calls) = judged(&iam).await;
         assert_eq!(calls, 1, "one call: the token on *, the pull actions on the repository");
         let sim = sim.value().unwrap();
-        assert_eq!(sim.len(), 4);
+        assert_eq!(sim.len(), 3, "the token and the two pull actions (BatchCheckLayerAvailability is not asked)");
         assert!(sim.iter().any(|r| r.action == "ecr:GetAuthorizationToken"));
         assert_eq!(findings[0].status, Status::Pass);
         assert_eq!(findings[0].evidence["evaluated_with"], VIA_SIMULATOR);
@@ -922,6 +960,64 @@ mod mock_tests {
         assert_eq!(got.status, Status::Fail);
         assert_eq!(got.evidence["evaluated_with"], VIA_LOCAL);
         assert!(got.title.contains("inline policy deny-pull statement NoPull"), "{}", got.title);
+    }
+
+    /// ECS Managed Instances: the container instance is read for its platform attributes
+    /// (`ecs.os-family` included), but not the instance → profile → role chain, because the
+    /// execution role pulls there, as on Fargate.
+    #[tokio::test]
+    async fn managed_instances_read_the_instance_attributes_but_not_its_role() {
+        use aws_sdk_ecs::types::{Attribute, ContainerInstance};
+        let ci_arn = "arn:aws:ecs:us-east-1:111122223333:container-instance/prod/0f1e2d";
+        let describe = mock!(aws_sdk_ecs::Client::describe_container_instances).then_output(move || {
+            let attribute = |n: &str, v: &str| Attribute::builder().name(n).value(v).build().unwrap();
+            aws_sdk_ecs::operation::describe_container_instances::DescribeContainerInstancesOutput::builder()
+                .container_instances(
+                    ContainerInstance::builder()
+                        .container_instance_arn(ci_arn)
+                        .ec2_instance_id("i-0managed")
+                        .attributes(attribute("ecs.cpu-architecture", "arm64"))
+                        .attributes(attribute("ecs.os-type", "linux"))
+                        .attributes(attribute("ecs.os-family", "LINUX"))
+                        .build(),
+                )
+                .build()
+        });
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe]);
+        let get_role = mock!(aws_sdk_iam::Client::get_role).then_output(|| {
+            aws_sdk_iam::operation::get_role::GetRoleOutput::builder()
+                .role(
+                    aws_sdk_iam::types::Role::builder()
+                        .path("/")
+                        .role_name("ecsTaskExecutionRole")
+                        .role_id("AROAEXAMPLEID")
+                        .arn(ROLE)
+                        .create_date(aws_smithy_types::DateTime::from_secs(0))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get_role]);
+        let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, Vec::<&aws_smithy_mocks::Rule>::new());
+        // Not to be called: a client with no endpoint would fail the read, and the count shows it.
+        let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build());
+        let clients = Clients { config: aws_config::SdkConfig::builder().build(), ecs, ecr, ec2, iam, cache: None };
+
+        let mut facts = world();
+        facts.task.launch_type = Some("MANAGED_INSTANCES".into());
+        facts.task.capacity_provider = Some("mi-general".into());
+        facts.task.container_instance_arn = Some(ci_arn.into());
+        facts.failure.image = Some("ghcr.io/acme/app:1".into());
+        facts.failure.image_ref = crate::image_ref::ImageRef::parse("ghcr.io/acme/app:1").ok();
+        let log = CallLog::default();
+        let identity = read(&clients, &log, &facts, None).await;
+        assert_eq!(log.calls(), 2, "iam:GetRole and ecs:DescribeContainerInstances only");
+        let ci = identity.container_instance.value().expect("container instance read");
+        assert_eq!((ci.cpu_architecture.as_deref(), ci.os_family.as_deref()), (Some("arm64"), Some("LINUX")));
+        assert!(matches!(&identity.instance_role, Fact::NotCollected { reason } if reason.contains("execution role")), "{:?}", identity.instance_role);
+        facts.identity = identity;
+        assert_eq!(crate::checks::image::task_platform(&facts).to_string(), "linux/arm64");
     }
 
     /// No secret value or environment value reaches the Facts snapshot or any report format,

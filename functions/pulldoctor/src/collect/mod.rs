@@ -231,6 +231,8 @@ pub const READ_ACTIONS: &[&str] = &[
     "ecs:DescribeTaskDefinition",
     "ecs:DescribeServices",
     "ecs:DescribeContainerInstances",
+    // Only for a task that names a capacity provider and no launch type (Managed Instances or EC2).
+    "ecs:DescribeCapacityProviders",
     "ecr:DescribeRepositories",
     "ecr:DescribeImages",
     "ecr:BatchGetImage",
@@ -598,6 +600,8 @@ pub async fn collect_with(clients: &Clients, failure: &PullFailure, supplied: &S
             }),
             Box::pin(ecr::read_image(clients, &log, image_ref.as_ref())),
         );
+        let mut task = task;
+        ecs::resolve_launch_type(clients, &log, &mut task).await;
         let mut facts = Facts {
             event_id: failure.event_id.clone(),
             account: failure.account.clone().or_else(|| arn_account(failure.task.arn.as_deref())),

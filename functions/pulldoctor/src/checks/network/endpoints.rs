@@ -108,6 +108,9 @@ fn platform_note(net: &Net) -> String {
             "Fargate platform {} (1.4.0+): all pull traffic uses the task's network interface",
             net.facts.task.platform_version.as_deref().unwrap_or("LATEST")
         ),
+        (crate::facts::OriginKind::Instance, _) if net.facts.task.is_managed_instances() => {
+            "ECS Managed Instances: the instance's primary network interface carries the pull".into()
+        }
         (crate::facts::OriginKind::Instance, _) => "EC2: the instance's primary network interface carries the pull".into(),
     }
 }

@@ -226,6 +226,12 @@ pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
                                  0.0.0.0/0 to a NAT gateway."
                             .to_string(),
                     },
+                    OriginKind::Instance if net.facts.task.is_managed_instances() => format!(
+                        "Give the Managed Instances capacity provider private subnets (networkConfiguration of its \
+                         instance launch template) whose route table sends 0.0.0.0/0 to a NAT gateway, instead of \
+                         subnet {subnet}.",
+                        subnet = net.subnet_id
+                    ),
                     OriginKind::Instance => format!(
                         "Give the container instances public IPs (enable auto-assign public IPv4 on subnet {subnet} or \
                          AssociatePublicIpAddress in the launch template, or attach an Elastic IP), or move them to private \
