@@ -221,10 +221,11 @@ pub fn pull_failure_of(task: TaskFacts) -> Result<PullFailure, String> {
     // The failing container is the one whose reason carries the error, not the first listed (a
     // healthy sidecar often is). A reason that names another container's image is that
     // container's failure, copied: it does not make this one the failing container.
+    let mut owners = Owners::new(&task.containers);
     let failing_container = task
         .containers
         .iter()
-        .find(|c| c.reason.as_deref().is_some_and(|r| is_pull_failure_message(r) && owns_message(c, r, &task.containers)));
+        .find(|c| c.reason.as_deref().is_some_and(|r| is_pull_failure_message(r) && owners.owns(c, r)));
     let message = match (failing_container, task.stopped_reason.as_deref()) {
         (Some(c), _) => c.reason.clone().unwrap_or_default(),
         (None, Some(r)) if is_pull_failure_message(r) => r.to_string(),
@@ -265,6 +266,7 @@ pub const MAX_OTHER_FAILURES: usize = 9;
 /// beside `failure`. An image already covered is not repeated; at most [`MAX_OTHER_FAILURES`].
 pub fn other_failures(failure: &PullFailure) -> Vec<PullFailure> {
     let containers = &failure.task.containers;
+    let mut owners = Owners::new(containers);
     // Images as the task definition writes them (a digest pin may be reported for one container
     // of an image and not another).
     let primary = containers.iter().find(|c| failure.container.is_some() && c.name == failure.container);
@@ -274,7 +276,7 @@ pub fn other_failures(failure: &PullFailure) -> Vec<PullFailure> {
         if failure.container.is_some() && c.name == failure.container {
             continue;
         }
-        let Some(reason) = c.reason.as_deref().filter(|r| is_pull_failure_message(r) && owns_message(c, r, containers)) else {
+        let Some(reason) = c.reason.as_deref().filter(|r| is_pull_failure_message(r) && owners.owns(c, r)) else {
             continue;
         };
         let Some(written) = c.image.as_deref().map(str::trim).filter(|i| !i.is_empty()) else { continue };
@@ -321,11 +323,27 @@ fn container_named_by<'a>(containers: &'a [ContainerFacts], message: &str) -> Op
     best.map(|(c, _)| c)
 }
 
-/// Whether `message` (a reason of container `c`) is about `c`'s image: it names no image of the
-/// task more specifically than `c`'s own.
-fn owns_message(c: &ContainerFacts, message: &str, containers: &[ContainerFacts]) -> bool {
-    let own = name_score(message, c.image.as_deref());
-    containers.iter().all(|other| name_score(message, other.image.as_deref()) <= own)
+/// Decides whether a reason is about its own container's image: it names no image of the task
+/// more specifically than that container's own. Remembers, per message, how specifically it names
+/// the task's images (reasons repeat; a task listing many containers stays linear).
+struct Owners<'a> {
+    containers: &'a [ContainerFacts],
+    best: std::collections::HashMap<&'a str, usize>,
+}
+
+impl<'a> Owners<'a> {
+    fn new(containers: &'a [ContainerFacts]) -> Owners<'a> {
+        Owners { containers, best: std::collections::HashMap::new() }
+    }
+
+    fn owns(&mut self, c: &ContainerFacts, message: &'a str) -> bool {
+        let containers = self.containers;
+        let best = *self
+            .best
+            .entry(message)
+            .or_insert_with(|| containers.iter().map(|o| name_score(message, o.image.as_deref())).max().unwrap_or(0));
+        name_score(message, c.image.as_deref()) >= best
+    }
 }
 
 /// The image as it was pulled: since 2024 ECS pins service deployments to a digest, which the event
