@@ -8,6 +8,10 @@
 //! the findings: one line per distinct finding, with the subnets and containers it concerns. A
 //! subnet that would fail while others pass is named: that is the "works in one AZ" outage.
 //!
+//! An EC2 service in `bridge` or `host` mode has no subnets of its own: its tasks pull from the
+//! container instance they land on, so the places checked are the cluster's container instances
+//! (see [`instances`]), and the report names the ones considered.
+//!
 //! Exit codes (CLI): 0 nothing fails, 3 a check fails (or warns, with `--strict`); 1 and 2 keep
 //! their meaning (input error, AWS access failed entirely).
 
