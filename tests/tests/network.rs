@@ -551,8 +551,24 @@ async fn s3_endpoint_policy_restricted_to_other_buckets() {
     }]});
     let s3 = s.s3_gateway(Some(policy)).await;
     let task = s.private_task().await;
-    let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
+    // What the pull reports when the policy denies the layer download: a 403 from S3.
+    let message = "CannotPullContainerError: ref pull has been retried 1 time(s): failed to copy: httpReadSeeker: failed open: \
+        unexpected status code https://prod-us-east-1-starport-layer-bucket.s3.us-east-1.amazonaws.com/a1b2-123456789012-c3d4/f00d: 403 Forbidden";
+    let event = TaskEvent::pull_failure(&s.world, &task, "web", &s.image, message).to_value();
+    let (_, d) = s.diagnose(event).await;
     expect_root(&d, "NET_S3_ENDPOINT_POLICY", &[&s3, "prod-us-east-1-starport-layer-bucket"]);
+
+    // The same world, but the task reported an i/o timeout: a policy answers 403, never a
+    // timeout, so it cannot be this failure's cause (issue 12: it used to win with a "Network"
+    // message). UNKNOWN with the timeout's causes to verify, and the policy as also wrong.
+    let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
+    assert_eq!(d.root_cause.code.code(), "UNKNOWN", "{}", dump(&d));
+    assert!(!d.root_cause.to_verify.is_empty(), "{}", dump(&d));
+    let also: Vec<(&str, Option<&str>)> =
+        d.root_cause.also_wrong.iter().map(|a| (a.code.code(), a.resource.as_deref())).collect();
+    assert_eq!(also, vec![("NET_S3_ENDPOINT_POLICY", Some(s3.as_str()))], "{}", dump(&d));
+    let text = pulldoctor::report::text(&d);
+    assert!(text.contains("Also wrong (will bite next):\n  - NET_S3_ENDPOINT_POLICY"), "{text}");
 }
 
 // 13 --------------------------------------------------------------------------------------------

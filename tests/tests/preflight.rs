@@ -311,6 +311,118 @@ async fn task_definition_file_with_explicit_subnets() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// An EC2 service in bridge mode has no awsvpc subnets: its tasks pull from the container
+/// instance they land on (its subnet, its security groups and, with no execution role, its
+/// instance role). Two instances, one behind the NAT (subnet a) and one in subnet c, whose route
+/// table has no default route: exit 3, subnet c named, both instances named. (Before issue 12
+/// this stopped with exit 1, "give --subnets".)
+#[tokio::test]
+async fn ec2_bridge_service_is_checked_from_its_container_instances() {
+    use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, LaunchType, NetworkMode};
+    let s = setup(false).await;
+    let iam = &s.world.iam;
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    iam.create_role().role_name("ecsInstanceRole").assume_role_policy_document(trust.to_string()).send().await.expect("CreateRole");
+    iam.attach_role_policy()
+        .role_name("ecsInstanceRole")
+        .policy_arn("arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly")
+        .send()
+        .await
+        .expect("AttachRolePolicy (is MOTO_IAM_LOAD_MANAGED_POLICIES=true?)");
+    iam.create_instance_profile().instance_profile_name("ecsInstanceProfile").send().await.expect("CreateInstanceProfile");
+    iam.add_role_to_instance_profile().instance_profile_name("ecsInstanceProfile").role_name("ecsInstanceRole").send().await.expect("AddRoleToInstanceProfile");
+    let ami = s.world.ec2.describe_images().send().await.expect("DescribeImages").images()[0].image_id().unwrap().to_string();
+    let mut instances = vec![];
+    for subnet in [&s.net.subnet_id, &s.subnet_c] {
+        let instance = s
+            .world
+            .ec2
+            .run_instances()
+            .image_id(&ami)
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(subnet)
+            .security_group_ids(&s.net.security_group_id)
+            .iam_instance_profile(aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().name("ecsInstanceProfile").build())
+            .send()
+            .await
+            .expect("RunInstances")
+            .instances()[0]
+            .instance_id()
+            .unwrap()
+            .to_string();
+        let identity = json!({"instanceId": instance, "region": s.world.region, "accountId": s.world.account}).to_string();
+        s.world
+            .ecs
+            .register_container_instance()
+            .cluster("prod")
+            .instance_identity_document(identity)
+            .instance_identity_document_signature("unsigned")
+            .send()
+            .await
+            .expect("RegisterContainerInstance");
+        instances.push(instance);
+    }
+    // No execution role: the container instance role pulls.
+    let td = s
+        .world
+        .ecs
+        .register_task_definition()
+        .family("web-ec2")
+        .network_mode(NetworkMode::Bridge)
+        .requires_compatibilities(Compatibility::Ec2)
+        .container_definitions(ContainerDefinition::builder().name("web").image(s.repo.image("v1")).memory(512).essential(true).build())
+        .send()
+        .await
+        .expect("RegisterTaskDefinition")
+        .task_definition
+        .and_then(|t| t.task_definition_arn)
+        .unwrap();
+    s.world
+        .ecs
+        .create_service()
+        .cluster("prod")
+        .service_name("web-ec2")
+        .task_definition(&td)
+        .desired_count(2)
+        .launch_type(LaunchType::Ec2)
+        .send()
+        .await
+        .expect("CreateService");
+
+    let (code, report, stderr) = s.preflight(&["--service", "web-ec2"]).await;
+    assert_eq!(code, Some(3), "{stderr}\n{}", dump(&report));
+    assert_eq!(codes(&report, "fail"), vec!["NET_NO_ROUTE"], "{}", dump(&report));
+    assert_eq!(
+        subnet_verdicts(&report),
+        vec![(s.net.subnet_id.clone(), "pass".to_string()), (s.subnet_c.clone(), "fail".to_string())],
+        "{}",
+        dump(&report)
+    );
+    let considered: Vec<&str> =
+        report["container_instances"]["considered"].as_array().unwrap().iter().map(|i| i["instance"].as_str().unwrap()).collect();
+    assert_eq!(considered.len(), 2, "{}", report["container_instances"]);
+    for i in &instances {
+        assert!(considered.contains(&i.as_str()), "{i} not considered: {}", report["container_instances"]);
+    }
+    assert_eq!(report["container_instances"]["active"], 2);
+    // The instance role is the puller, judged as such (and it may pull).
+    let role = report["findings"].as_array().unwrap().iter().find(|f| f["code"] == "IAM_INSTANCE_ROLE_PERMISSIONS").expect("instance role check");
+    assert_eq!(role["status"], "pass", "{role}");
+    assert!(role.to_string().contains("ecsInstanceRole"), "{role}");
+    // The text report names the instances it considered.
+    let out = run_cli(&s.world.moto, &["preflight", "--cluster", "prod", "--service", "web-ec2"]).await;
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(out.stdout.contains("Pulled by the container instance a task lands on: 2 ACTIVE container instance(s), 2 considered:"), "{}", out.stdout);
+    assert!(instances.iter().all(|i| out.stdout.contains(i.as_str())), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("Would fail only in {}", s.subnet_c)), "{}", out.stdout);
+
+    // Subnet c gets its NAT route: nothing fails.
+    add_nat_route(&s.world, &s.subnet_c_route_table, &s.net.nat_gateway_id).await;
+    let (code, report, stderr) = s.preflight(&["--service", "web-ec2"]).await;
+    assert_eq!(code, Some(0), "{stderr}\n{}", dump(&report));
+}
+
 #[tokio::test]
 async fn input_errors_exit_1() {
     let s = setup(true).await;

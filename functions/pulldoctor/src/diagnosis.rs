@@ -158,8 +158,8 @@ impl RootCause {
         match self {
             NetNoRoute | NetNoPublicIp | NetEndpointMissing | NetEndpointDns | NetEndpointSg
             | NetTaskSgEgress | NetNacl | NetDns | NetCrossRegion => category == Network,
-            // Endpoint policies answer 403: the message reads as access denied, not as a timeout.
-            NetS3EndpointPolicy | NetEndpointPolicy => matches!(category, AccessDenied | Network),
+            // Endpoint policies answer 403: the message reads as access denied, never as a timeout.
+            NetS3EndpointPolicy | NetEndpointPolicy => category == AccessDenied,
             IamExecutionRoleMissing | IamExecutionRoleTrust | IamExecutionRolePermissions
             | IamInstanceRolePermissions | EcrRepositoryPolicy => {
                 matches!(category, AccessDenied | RegistryCredentials)
@@ -312,6 +312,33 @@ pub struct RootCauseSummary {
     /// For `UNKNOWN`: the likely causes of this message category, to verify by hand.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub to_verify: Vec<String>,
+    /// Failing checks that are not the root cause: ruled out by what the message says, or
+    /// behind the root cause on the pull's path. Each is wrong too and will break the pull
+    /// next, once the root cause is fixed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_wrong: Vec<AlsoWrong>,
+}
+
+/// One failing check listed in [`RootCauseSummary::also_wrong`] (the full finding is in `findings`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlsoWrong {
+    pub code: RootCause,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
+}
+
+impl AlsoWrong {
+    pub fn of(finding: &Finding) -> AlsoWrong {
+        AlsoWrong {
+            code: finding.code,
+            title: finding.title.clone(),
+            resource: finding.resource.clone(),
+            remediation: finding.remediation.clone(),
+        }
+    }
 }
 
 /// The `pulldoctor.diagnosis/v1` document.
@@ -327,6 +354,29 @@ pub struct Diagnosis {
     pub findings: Vec<Finding>,
     pub aws_calls: u32,
     pub duration_ms: u64,
+    /// Other containers of the task that failed to pull another image, each diagnosed on its
+    /// own (the shared reads made once). Absent when only one image failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_failures: Vec<OtherFailure>,
+}
+
+/// The diagnosis of another failing image of the same task (see [`Diagnosis::other_failures`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OtherFailure {
+    /// `container`, `image`, `message`, `category`, as in the top-level `failure`.
+    #[serde(flatten)]
+    pub failure: FailureSummary,
+    pub root_cause: RootCauseSummary,
+    /// Its checks that did not pass (those that passed are in the top-level `findings` too,
+    /// or concern only this image and need no attention).
+    pub findings: Vec<Finding>,
+}
+
+impl OtherFailure {
+    /// The finding that decided its root cause, if any.
+    pub fn deciding_finding(&self) -> Option<&Finding> {
+        self.findings.iter().find(|f| f.code == self.root_cause.code && f.status == Status::Fail)
+    }
 }
 
 impl Diagnosis {

@@ -4,18 +4,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::checks;
 use crate::collect::{self, Clients};
-use crate::diagnosis::{Diagnosis, FailureSummary, TaskSummary, SCHEMA};
+use crate::diagnosis::{Diagnosis, FailureSummary, OtherFailure, Status, TaskSummary, SCHEMA};
 use crate::facts::Facts;
-use crate::intake::PullFailure;
+use crate::intake::{self, PullFailure};
 use crate::rank::rank;
 
-/// Diagnose one failure against AWS.
+/// Diagnose one failure against AWS (and the task's other failing images, if any: see
+/// [`Diagnosis::other_failures`]).
 pub async fn diagnose(clients: &Clients, failure: &PullFailure) -> (Facts, Diagnosis) {
-    let started = Instant::now();
-    let facts = collect::collect(clients, failure).await;
-    let mut diagnosis = judge(&facts);
-    diagnosis.duration_ms = started.elapsed().as_millis() as u64;
-    (facts, diagnosis)
+    let run = diagnose_with(clients, failure, collect::Options::default()).await;
+    (run.facts, run.diagnosis)
 }
 
 /// Diagnose one failure, giving up reads still unanswered at `deadline`: the diagnosis then
@@ -55,10 +53,23 @@ pub struct Run {
 /// [`diagnose`] with collection options, returning the call statistics too.
 pub async fn diagnose_with(clients: &Clients, failure: &PullFailure, options: collect::Options) -> Run {
     let started = Instant::now();
-    let (facts, stats) = collect::collect_with(clients, failure, &collect::Supplied::default(), options).await;
+    let others = intake::other_failures(failure);
+    let (facts, other_facts, stats) = collect::collect_group(clients, failure, &others, &collect::Supplied::default(), options).await;
     let mut diagnosis = judge(&facts);
+    diagnosis.other_failures = other_facts.iter().map(judge_other).collect();
     diagnosis.duration_ms = started.elapsed().as_millis() as u64;
     Run { facts, diagnosis, stats }
+}
+
+/// Judge the Facts of another failing image of the task: its root cause and the checks that did
+/// not pass.
+pub fn judge_other(facts: &Facts) -> OtherFailure {
+    let d = judge(facts);
+    OtherFailure {
+        failure: d.failure,
+        root_cause: d.root_cause,
+        findings: d.findings.into_iter().filter(|f| f.status != Status::Pass).collect(),
+    }
 }
 
 /// Judge a Facts snapshot: pure, so a saved snapshot can be re-judged offline.
@@ -89,6 +100,7 @@ pub fn judge(facts: &Facts) -> Diagnosis {
         findings,
         aws_calls: facts.aws_calls,
         duration_ms: 0,
+        other_failures: vec![],
     }
 }
 

@@ -218,10 +218,14 @@ pub fn pull_failure_of(task: TaskFacts) -> Result<PullFailure, String> {
             task.last_status.as_deref().unwrap_or("absent")
         ));
     }
+    // The failing container is the one whose reason carries the error, not the first listed (a
+    // healthy sidecar often is). A reason that names another container's image is that
+    // container's failure, copied: it does not make this one the failing container.
+    let mut owners = Owners::new(&task.containers);
     let failing_container = task
         .containers
         .iter()
-        .find(|c| c.reason.as_deref().is_some_and(is_pull_failure_message));
+        .find(|c| c.reason.as_deref().is_some_and(|r| is_pull_failure_message(r) && owners.owns(c, r)));
     let message = match (failing_container, task.stopped_reason.as_deref()) {
         (Some(c), _) => c.reason.clone().unwrap_or_default(),
         (None, Some(r)) if is_pull_failure_message(r) => r.to_string(),
@@ -232,14 +236,10 @@ pub fn pull_failure_of(task: TaskFacts) -> Result<PullFailure, String> {
             ))
         }
     };
-    // When only stoppedReason names the failure, the container is the one whose image it names,
-    // else the only container that never ran.
+    // When only stoppedReason names the failure, the container is the one whose image it names
+    // (the most specific match), else the only container.
     let container = failing_container
-        .or_else(|| {
-            task.containers.iter().find(|c| {
-                c.image.as_deref().is_some_and(|i| !i.is_empty() && message.contains(strip_tag(i)))
-            })
-        })
+        .or_else(|| container_named_by(&task.containers, &message))
         .or_else(|| match task.containers.as_slice() {
             [only] => Some(only),
             _ => None,
@@ -256,6 +256,94 @@ pub fn pull_failure_of(task: TaskFacts) -> Result<PullFailure, String> {
         message,
         task,
     })
+}
+
+/// At most this many other failing images of one task are diagnosed (ECS allows 10 containers).
+pub const MAX_OTHER_FAILURES: usize = 9;
+
+/// The other containers of the failed task whose own reason is a pull failure of another image
+/// than `failure`'s (a task can fail on several images at once): one failure each, to be diagnosed
+/// beside `failure`. An image already covered is not repeated; at most [`MAX_OTHER_FAILURES`].
+pub fn other_failures(failure: &PullFailure) -> Vec<PullFailure> {
+    let containers = &failure.task.containers;
+    let mut owners = Owners::new(containers);
+    // Images as the task definition writes them (a digest pin may be reported for one container
+    // of an image and not another).
+    let primary = containers.iter().find(|c| failure.container.is_some() && c.name == failure.container);
+    let mut covered: Vec<&str> = primary.and_then(|c| c.image.as_deref()).or(failure.image.as_deref()).map(str::trim).into_iter().collect();
+    let mut out = Vec::new();
+    for c in containers {
+        if failure.container.is_some() && c.name == failure.container {
+            continue;
+        }
+        let Some(reason) = c.reason.as_deref().filter(|r| is_pull_failure_message(r) && owners.owns(c, r)) else {
+            continue;
+        };
+        let Some(written) = c.image.as_deref().map(str::trim).filter(|i| !i.is_empty()) else { continue };
+        if covered.contains(&written) {
+            continue;
+        }
+        covered.push(written);
+        let image = pinned_image(written, c.image_digest.as_deref());
+        out.push(PullFailure { container: c.name.clone(), image, message: reason.to_string(), ..failure.clone() });
+        if out.len() == MAX_OTHER_FAILURES {
+            break;
+        }
+    }
+    out
+}
+
+/// How specifically `message` names `image`: the length of the longest of the image as written
+/// and its repository (tag and digest removed) found in it as a whole name (`nginx` is named by
+/// `docker.io/library/nginx:1.25`, not by `team/nginx-app:v2`). 0 when not named.
+fn name_score(message: &str, image: Option<&str>) -> usize {
+    let Some(image) = image.map(str::trim).filter(|i| !i.is_empty()) else { return 0 };
+    [image, strip_tag(image)].into_iter().filter(|n| !n.is_empty() && names(message, n)).map(str::len).max().unwrap_or(0)
+}
+
+/// Whether `name` occurs in `message` not as part of a longer name.
+fn names(message: &str, name: &str) -> bool {
+    let continues = |c: char| c.is_alphanumeric() || matches!(c, '-' | '_' | '.');
+    message.match_indices(name).any(|(at, _)| {
+        let before = message[..at].chars().next_back();
+        let after = message[at + name.len()..].chars().next();
+        !before.is_some_and(continues) && !after.is_some_and(|c| continues(c) || c == '/')
+    })
+}
+
+/// The container whose image `message` names most specifically, if any does.
+fn container_named_by<'a>(containers: &'a [ContainerFacts], message: &str) -> Option<&'a ContainerFacts> {
+    let mut best: Option<(&ContainerFacts, usize)> = None;
+    for c in containers {
+        let score = name_score(message, c.image.as_deref());
+        if score > 0 && best.is_none_or(|(_, b)| score > b) {
+            best = Some((c, score));
+        }
+    }
+    best.map(|(c, _)| c)
+}
+
+/// Decides whether a reason is about its own container's image: it names no image of the task
+/// more specifically than that container's own. Remembers, per message, how specifically it names
+/// the task's images (reasons repeat; a task listing many containers stays linear).
+struct Owners<'a> {
+    containers: &'a [ContainerFacts],
+    best: std::collections::HashMap<&'a str, usize>,
+}
+
+impl<'a> Owners<'a> {
+    fn new(containers: &'a [ContainerFacts]) -> Owners<'a> {
+        Owners { containers, best: std::collections::HashMap::new() }
+    }
+
+    fn owns(&mut self, c: &ContainerFacts, message: &'a str) -> bool {
+        let containers = self.containers;
+        let best = *self
+            .best
+            .entry(message)
+            .or_insert_with(|| containers.iter().map(|o| name_score(message, o.image.as_deref())).max().unwrap_or(0));
+        name_score(message, c.image.as_deref()) >= best
+    }
 }
 
 /// The image as it was pulled: since 2024 ECS pins service deployments to a digest, which the event
@@ -381,6 +469,83 @@ mod tests {
         ));
         let f = decide(ev).unwrap();
         assert_eq!(f.container.as_deref(), Some("b"));
+    }
+
+    const APP: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/nginx-app:v2";
+
+    fn not_found(image: &str) -> String {
+        format!("CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref {image}: {image}: not found")
+    }
+
+    #[test]
+    fn a_healthy_sidecar_listed_first_never_takes_the_failure() {
+        // (containers, stoppedReason, expected container): the sidecar comes first every time.
+        let cases = [
+            // Only stoppedReason names the failure, and the sidecar's image name is part of the
+            // app's: the whole name decides, not a substring.
+            (json!([{"name": "proxy", "image": "nginx"}, {"name": "app", "image": APP}]), not_found(APP), Some("app")),
+            (json!([{"name": "proxy", "image": "nginx:1.25"}, {"name": "app", "image": APP}]), not_found(APP), Some("app")),
+            // Docker Hub names: `nginx` is pulled as docker.io/library/nginx.
+            (json!([{"name": "app", "image": APP}, {"name": "proxy", "image": "nginx:1.25"}]), not_found("docker.io/library/nginx:1.25"), Some("proxy")),
+            // Same repository, two tags: the tag the message names.
+            (json!([{"name": "old", "image": "team/app:v1"}, {"name": "new", "image": "team/app:v2"}]), not_found("docker.io/team/app:v2"), Some("new")),
+            // The sidecar carries the app's error (copied): the app is the failing container.
+            (json!([{"name": "proxy", "image": "nginx:1.25", "reason": not_found(APP)}, {"name": "app", "image": APP, "reason": not_found(APP)}]), "Task failed to start".into(), Some("app")),
+            // A message that names no image of the task: no container can be told.
+            (json!([{"name": "proxy", "image": "nginx:1.25"}, {"name": "app", "image": APP}]), "CannotPullContainerError: i/o timeout".into(), None),
+        ];
+        for (containers, reason, expected) in cases {
+            let f = decide(event(stopped(containers.clone(), &reason))).unwrap();
+            assert_eq!(f.container.as_deref(), expected, "{containers} / {reason}");
+            if let Some(name) = expected {
+                let image = containers.as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["image"].as_str().unwrap();
+                assert_eq!(f.image.as_deref(), Some(image));
+            }
+            assert!(other_failures(&f).is_empty(), "{containers}");
+        }
+    }
+
+    /// `diagnose --cluster --task` reads the task with DescribeTasks and picks the same way.
+    #[test]
+    fn the_cli_picks_the_failing_container_of_a_described_task() {
+        use aws_sdk_ecs::types::{Container, Task};
+        let described = |reason_on_app: bool| {
+            let app = Container::builder().name("app").image(APP);
+            let app = if reason_on_app { app.reason(not_found(APP)) } else { app };
+            Task::builder()
+                .task_arn("arn:aws:ecs:us-east-1:111122223333:task/prod/abc")
+                .cluster_arn("arn:aws:ecs:us-east-1:111122223333:cluster/prod")
+                .last_status("STOPPED")
+                .stopped_reason(if reason_on_app { "Task failed to start".to_string() } else { not_found(APP) })
+                .containers(Container::builder().name("proxy").image("nginx").last_status("STOPPED").build())
+                .containers(app.build())
+                .build()
+        };
+        for reason_on_app in [true, false] {
+            let f = pull_failure_of(crate::collect::ecs::task_facts(&described(reason_on_app))).unwrap();
+            assert_eq!((f.container.as_deref(), f.image.as_deref()), (Some("app"), Some(APP)), "{reason_on_app}");
+            assert_eq!(f.task.source, TaskSource::DescribeTasks);
+        }
+    }
+
+    #[test]
+    fn every_failing_image_of_the_task_is_a_failure() {
+        let log = "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/log-router:v3";
+        let containers = json!([
+            {"name": "proxy", "image": "nginx:1.25", "lastStatus": "STOPPED"},
+            {"name": "app", "image": APP, "imageDigest": "sha256:aaaa", "reason": not_found(APP)},
+            {"name": "log", "image": log, "reason": not_found(log)},
+            {"name": "app-copy", "image": APP, "reason": not_found(APP)},
+        ]);
+        let f = decide(event(stopped(containers, "CannotPullContainerError: see containers"))).unwrap();
+        assert_eq!(f.container.as_deref(), Some("app"));
+        let others = other_failures(&f);
+        let got: Vec<(Option<&str>, Option<&str>, &str)> =
+            others.iter().map(|o| (o.container.as_deref(), o.image.as_deref(), o.message.as_str())).collect();
+        // The log router is its own failure; the second container of the app's image is the app's.
+        assert_eq!(got, vec![(Some("log"), Some(log), not_found(log).as_str())]);
+        assert_eq!(others[0].task, f.task);
+        assert_eq!(others[0].event_id, f.event_id);
     }
 
     #[test]

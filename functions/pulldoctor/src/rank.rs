@@ -1,11 +1,12 @@
 //! Rank: choose one root cause from the findings and the message category.
 //!
-//! A failed check consistent with what the message says outranks one that is not; among equals,
+//! Only a failed check consistent with what the message says can be the root cause; among those,
 //! the one that blocks first on the pull's path wins (network → identity → registry → image).
-//! No failed check means `UNKNOWN`, with the category's likely causes to verify by hand.
+//! No such check means `UNKNOWN`, with the category's likely causes to verify by hand; failed
+//! checks that do not decide are reported as also wrong (they will break the pull next).
 
 use crate::classify::{Category, Classification, Phase};
-use crate::diagnosis::{Confidence, Finding, RootCause, RootCauseSummary, Status};
+use crate::diagnosis::{AlsoWrong, Confidence, Finding, RootCause, RootCauseSummary, Status};
 
 /// Position on the pull's path: lower blocks first.
 fn path_position(code: RootCause) -> usize {
@@ -63,24 +64,31 @@ fn phase_consistent(code: RootCause, phase: Option<Phase>) -> bool {
 }
 
 /// The root cause, and the index of the deciding finding in `findings` (if any).
+///
+/// A failing check the message rules out (its cause cannot produce this category of message:
+/// an endpoint policy or IAM answers 403, never an i/o timeout) is not the root cause: when
+/// every failing check is ruled out, the root cause is `UNKNOWN` with the category's causes to
+/// verify. Every failing check that does not decide is listed in `also_wrong`. A message of
+/// unknown category (truncated, novel) rules nothing out.
 pub fn rank(findings: &[Finding], classification: &Classification) -> (RootCauseSummary, Option<usize>) {
     let category = classification.category;
-    let best = findings
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.status == Status::Fail && f.code != RootCause::Unknown)
-        .min_by_key(|(_, f)| {
-            (!f.code.consistent_with(category), !phase_consistent(f.code, classification.phase), path_position(f.code))
-        });
+    let failing = || findings.iter().enumerate().filter(|(_, f)| f.status == Status::Fail && f.code != RootCause::Unknown);
+    let best = failing()
+        .filter(|(_, f)| category == Category::Unknown || f.code.consistent_with(category))
+        .min_by_key(|(_, f)| (!phase_consistent(f.code, classification.phase), path_position(f.code)));
+    let also_wrong = |decider: Option<usize>| -> Vec<AlsoWrong> {
+        let mut others: Vec<&Finding> = failing().filter(|(i, _)| Some(*i) != decider).map(|(_, f)| f).collect();
+        // Consistent with the message first, then in the order the pull meets them.
+        others.sort_by_key(|f| (!f.code.consistent_with(category), path_position(f.code)));
+        others.into_iter().map(AlsoWrong::of).collect()
+    };
     match best {
         Some((index, finding)) => {
-            let confidence = if finding.code.consistent_with(category) {
-                Confidence::High
-            } else if category == Category::Unknown {
+            let confidence = if category == Category::Unknown {
                 // A truncated or novel message neither supports nor contradicts the finding.
                 Confidence::Medium
             } else {
-                Confidence::Low
+                Confidence::High
             };
             let summary = RootCauseSummary {
                 code: finding.code,
@@ -88,6 +96,7 @@ pub fn rank(findings: &[Finding], classification: &Classification) -> (RootCause
                 confidence,
                 remediation: finding.remediation.clone(),
                 to_verify: vec![],
+                also_wrong: also_wrong(Some(index)),
             };
             (summary, Some(index))
         }
@@ -98,6 +107,7 @@ pub fn rank(findings: &[Finding], classification: &Classification) -> (RootCause
                 confidence: Confidence::Low,
                 remediation: None,
                 to_verify: classification.hints.clone(),
+                also_wrong: also_wrong(None),
             },
             None,
         ),
@@ -125,7 +135,18 @@ mod tests {
             (vec![Finding::pass(R::EcrImageNotFound, "ok"), Finding::warn(R::NetDns, "custom dns")], C::Network, R::Unknown, Confidence::Low),
             (vec![fail(R::EcrImageNotFound)], C::ImageNotFound, R::EcrImageNotFound, Confidence::High),
             (vec![fail(R::EcrImageNotFound)], C::Unknown, R::EcrImageNotFound, Confidence::Medium),
-            (vec![fail(R::EcrImageNotFound)], C::Network, R::EcrImageNotFound, Confidence::Low),
+            // A failing check the message rules out is not the root cause (issue 12): it was
+            // ECR_IMAGE_NOT_FOUND with low confidence before.
+            (vec![fail(R::EcrImageNotFound)], C::Network, R::Unknown, Confidence::Low),
+            (vec![fail(R::NetS3EndpointPolicy)], C::Network, R::Unknown, Confidence::Low),
+            (vec![fail(R::NetEndpointPolicy), fail(R::IamExecutionRolePermissions)], C::Network, R::Unknown, Confidence::Low),
+            (vec![fail(R::NetS3EndpointPolicy)], C::AccessDenied, R::NetS3EndpointPolicy, Confidence::High),
+            (vec![fail(R::NetNoRoute)], C::AccessDenied, R::Unknown, Confidence::Low),
+            // A ruled-out check does not outrank a consistent one, wherever it sits on the path.
+            (vec![fail(R::NetS3EndpointPolicy), fail(R::NetTaskSgEgress)], C::Network, R::NetTaskSgEgress, Confidence::High),
+            (vec![fail(R::NetNoRoute), fail(R::EcrImageNotFound)], C::ImageNotFound, R::EcrImageNotFound, Confidence::High),
+            // An unknown category rules nothing out.
+            (vec![fail(R::NetS3EndpointPolicy), fail(R::EcrImageNotFound)], C::Unknown, R::NetS3EndpointPolicy, Confidence::Medium),
             // Consistency with the message beats path order.
             (vec![fail(R::IamExecutionRoleMissing), fail(R::EcrImageNotFound)], C::ImageNotFound, R::EcrImageNotFound, Confidence::High),
             // Among consistent failures, the first on the path wins, whatever the input order.
@@ -148,6 +169,32 @@ mod tests {
                 assert_eq!(summary.to_verify, vec!["check the route".to_string()]);
             }
         }
+    }
+
+    #[test]
+    fn failing_checks_that_do_not_decide_are_also_wrong() {
+        use RootCause as R;
+        let endpoint_policy = fail(R::NetS3EndpointPolicy).resource("vpce-s3").remediation("Allow the layer bucket.");
+        // An i/o timeout is never a 403: UNKNOWN, the timeout's causes to verify, and the
+        // endpoint policy reported as a separate problem, with its fix.
+        let (summary, index) = rank(&[Finding::pass(R::NetNoRoute, "route"), endpoint_policy.clone()], &classification(Category::Network));
+        assert_eq!((summary.code, index), (R::Unknown, None));
+        assert_eq!(summary.to_verify, vec!["check the route".to_string()]);
+        assert_eq!(summary.also_wrong, vec![AlsoWrong::of(&endpoint_policy)]);
+        assert_eq!(summary.also_wrong[0].resource.as_deref(), Some("vpce-s3"));
+        assert_eq!(summary.also_wrong[0].remediation.as_deref(), Some("Allow the layer bucket."));
+        // The same check explains a 403: it decides and nothing else is listed.
+        let (summary, index) = rank(&[endpoint_policy.clone()], &classification(Category::AccessDenied));
+        assert_eq!((summary.code, index, summary.also_wrong.len()), (R::NetS3EndpointPolicy, Some(0), 0));
+        // Beside a deciding check, the others are listed: consistent ones first, in path order.
+        let findings = vec![fail(R::EcrImageNotFound), fail(R::NetNacl), fail(R::NetNoRoute), endpoint_policy];
+        let (summary, index) = rank(&findings, &classification(Category::Network));
+        assert_eq!((summary.code, index), (R::NetNoRoute, Some(2)));
+        let listed: Vec<R> = summary.also_wrong.iter().map(|a| a.code).collect();
+        assert_eq!(listed, vec![R::NetNacl, R::NetS3EndpointPolicy, R::EcrImageNotFound]);
+        // Passing, warning and unknown checks are never listed.
+        let (summary, _) = rank(&[Finding::warn(R::NetDns, "dns"), Finding::unknown(R::NetNacl, "?", "denied")], &classification(Category::Network));
+        assert!(summary.also_wrong.is_empty());
     }
 
     #[test]

@@ -217,10 +217,15 @@ impl Clients {
     }
 }
 
-/// The reads only `pulldoctor preflight eks` makes (granted by `pulldoctor-preflight.json`, never by
-/// the Lambda's role).
-pub const PREFLIGHT_ONLY_ACTIONS: &[&str] =
-    &["ec2:DescribeLaunchTemplateVersions", "eks:DescribeCluster", "eks:DescribeNodegroup", "eks:DescribeFargateProfile"];
+/// The reads only `pulldoctor preflight` makes (EKS, and the container instances of an EC2
+/// bridge/host service), granted by `pulldoctor-preflight.json`, never by the Lambda's role.
+pub const PREFLIGHT_ONLY_ACTIONS: &[&str] = &[
+    "ec2:DescribeLaunchTemplateVersions",
+    "eks:DescribeCluster",
+    "eks:DescribeNodegroup",
+    "eks:DescribeFargateProfile",
+    "ecs:ListContainerInstances",
+];
 
 /// Every AWS read the collector may issue, as IAM action names. `infra/policies/*.json` grant exactly
 /// these (a unit test keeps them equal); the Lambda's role in `template.yaml` grants all but the
@@ -233,6 +238,8 @@ pub const READ_ACTIONS: &[&str] = &[
     "ecs:DescribeContainerInstances",
     // Only for a task that names a capacity provider and no launch type (Managed Instances or EC2).
     "ecs:DescribeCapacityProviders",
+    // Preflight of an EC2 bridge/host service: the instances its tasks would land on.
+    "ecs:ListContainerInstances",
     "ecr:DescribeRepositories",
     "ecr:DescribeImages",
     "ecr:BatchGetImage",
@@ -567,7 +574,45 @@ pub async fn collect(clients: &Clients, failure: &PullFailure) -> Facts {
 /// [`collect`] with some inputs supplied by the caller instead of read (see [`Supplied`]) and a
 /// deadline, returning what the reads cost.
 pub async fn collect_with(clients: &Clients, failure: &PullFailure, supplied: &Supplied, options: Options) -> (Facts, CallStats) {
+    let (facts, _, stats) = collect_group(clients, failure, &[], supplied, options).await;
+    (facts, stats)
+}
+
+/// [`collect_with`] for `failure` and the `others` of the same task (containers that failed on
+/// other images, see [`crate::intake::other_failures`]): one Facts snapshot per failing image.
+/// The collections share one call log, so what they have in common — the task, its task
+/// definition, the network path, the roles and policies — is read once; only the image-specific
+/// reads (repository, image, repository policy, registry secret) are made per image.
+pub async fn collect_group(
+    clients: &Clients,
+    failure: &PullFailure,
+    others: &[PullFailure],
+    supplied: &Supplied,
+    options: Options,
+) -> (Facts, Vec<Facts>, CallStats) {
     let log = CallLog::new(options.deadline, clients.cache.clone());
+    let task_reads = TaskReads::default();
+    let (mut facts, mut other_facts) = tokio::join!(
+        Box::pin(collect_one(clients, &log, &task_reads, failure, supplied)),
+        Box::pin(futures_util::future::join_all(others.iter().map(|o| Box::pin(collect_one(clients, &log, &task_reads, o, supplied))))),
+    );
+    let stats = log.stats();
+    for f in std::iter::once(&mut facts).chain(other_facts.iter_mut()) {
+        f.aws_calls = stats.calls;
+        f.aws_failures = stats.failed;
+    }
+    (facts, other_facts, stats)
+}
+
+/// Reads of one task that every failing image of it shares (issued by whichever collection asks
+/// first): `DescribeTasks` and the network path, which do not depend on the image.
+#[derive(Default)]
+struct TaskReads {
+    task: tokio::sync::OnceCell<crate::facts::TaskFacts>,
+    network: tokio::sync::OnceCell<crate::facts::NetworkFacts>,
+}
+
+async fn collect_one(clients: &Clients, log: &CallLog, task_reads: &TaskReads, failure: &PullFailure, supplied: &Supplied) -> Facts {
     let image_ref = failure.image.as_deref().and_then(|i| ImageRef::parse(i).ok());
     let region = failure
         .region
@@ -583,7 +628,11 @@ pub async fn collect_with(clients: &Clients, failure: &PullFailure, supplied: &S
             // Boxed: the network reads nest several levels of joined futures (keeps worker stacks small).
             None => {
                 let service = supplied.service_network.as_ref();
-                Box::pin(network::read_network(clients, &log, &failure.task, region.as_deref(), service)).await
+                task_reads
+                    .network
+                    .get_or_init(|| Box::pin(network::read_network(clients, log, &failure.task, region.as_deref(), service)))
+                    .await
+                    .clone()
             }
         }
     };
@@ -591,17 +640,17 @@ pub async fn collect_with(clients: &Clients, failure: &PullFailure, supplied: &S
     // beside the network levels, so the critical path is the longer of the two chains.
     let rest = async {
         let (task, task_definition, (repository, image_by_digest, image_by_tag)) = tokio::join!(
-            Box::pin(ecs::read_task(clients, &log, &failure.task, too_old)),
+            Box::pin(async { task_reads.task.get_or_init(|| Box::pin(ecs::read_task(clients, log, &failure.task, too_old))).await.clone() }),
             Box::pin(async {
                 match &supplied.task_definition {
                     Some(td) => Fact::found(td.clone()),
-                    None => ecs::read_task_definition(clients, &log, failure.task.task_definition_arn.as_deref()).await,
+                    None => ecs::read_task_definition(clients, log, failure.task.task_definition_arn.as_deref()).await,
                 }
             }),
-            Box::pin(ecr::read_image(clients, &log, image_ref.as_ref())),
+            Box::pin(ecr::read_image(clients, log, image_ref.as_ref())),
         );
         let mut task = task;
-        ecs::resolve_launch_type(clients, &log, &mut task).await;
+        ecs::resolve_launch_type(clients, log, &mut task).await;
         let mut facts = Facts {
             event_id: failure.event_id.clone(),
             account: failure.account.clone().or_else(|| arn_account(failure.task.arn.as_deref())),
@@ -623,15 +672,12 @@ pub async fn collect_with(clients: &Clients, failure: &PullFailure, supplied: &S
             identity: Default::default(),
             network: Default::default(),
         };
-        facts.identity = Box::pin(identity::read(clients, &log, &facts, supplied.instance_role_arn.as_deref())).await;
+        facts.identity = Box::pin(identity::read(clients, log, &facts, supplied.instance_role_arn.as_deref())).await;
         facts
     };
     let (mut facts, network) = tokio::join!(Box::pin(rest), Box::pin(network));
     facts.network = network;
-    let stats = log.stats();
-    facts.aws_calls = stats.calls;
-    facts.aws_failures = stats.failed;
-    (facts, stats)
+    facts
 }
 
 /// When the message shows that the registry answered (the image is missing, does not fit, filled

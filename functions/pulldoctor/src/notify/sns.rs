@@ -139,6 +139,10 @@ fn trim(d: &mut Diagnosis, step: usize) -> bool {
     match step {
         // Evidence of every finding but the deciding one (an unknown keeps a short reason).
         0 => {
+            // The other failing images keep their root cause; their findings' evidence goes.
+            for f in d.other_failures.iter_mut().flat_map(|o| o.findings.iter_mut()) {
+                f.evidence = json!({"trimmed": true});
+            }
             for f in d.findings.iter_mut().filter(|f| !is_decider(f)) {
                 let reason = f.evidence.get("reason").map(|r| shorten_value(r, 300));
                 f.evidence = json!({"trimmed": true});

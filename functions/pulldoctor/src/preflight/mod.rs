@@ -8,11 +8,16 @@
 //! the findings: one line per distinct finding, with the subnets and containers it concerns. A
 //! subnet that would fail while others pass is named: that is the "works in one AZ" outage.
 //!
+//! An EC2 service in `bridge` or `host` mode has no subnets of its own: its tasks pull from the
+//! container instance they land on, so the places checked are the cluster's container instances
+//! (see [`instances`]), and the report names the ones considered.
+//!
 //! Exit codes (CLI): 0 nothing fails, 3 a check fails (or warns, with `--strict`); 1 and 2 keep
 //! their meaning (input error, AWS access failed entirely).
 
 pub mod eks;
 pub mod inputs;
+pub mod instances;
 pub mod report;
 
 use std::collections::BTreeMap;
@@ -85,6 +90,9 @@ pub struct Plan {
     pub instance_role_arn: Option<String>,
     /// Reads made while planning (service, task definition).
     pub aws_calls: u32,
+    /// EC2 without awsvpc (bridge, host): the container instances tasks would be placed on,
+    /// which pull for them. `network.subnets` are then their subnets.
+    pub container_instances: Option<instances::InstancesConsidered>,
 }
 
 /// One (subnet × container) pair to check.
@@ -93,6 +101,9 @@ pub struct Pair {
     pub subnet: String,
     pub container: String,
     pub image: String,
+    /// The container instance that would pull (EC2 bridge/host), else the task pulls through
+    /// its own ENI in `subnet`.
+    pub container_instance: Option<String>,
 }
 
 /// Resolve the request into a plan: read the service and the task definition once.
@@ -117,6 +128,7 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
         },
         instance_role_arn: None,
         aws_calls: 0,
+        container_instances: None,
     };
     let mut service_task_definition = None;
     if let Some(name) = &request.service {
@@ -157,11 +169,8 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
     } else if request.service.is_none() {
         plan.network.assign_public_ip = Some(false);
     }
-    if plan.network.subnets.is_empty() {
-        return Err(PreflightError::Input(match &request.service {
-            Some(s) => format!("service {s} has no awsvpc subnets; give --subnets"),
-            None => "give --service, or --subnets and --security-groups".into(),
-        }));
+    if plan.network.subnets.is_empty() && request.service.is_none() {
+        return Err(PreflightError::Input("give --service, or --subnets and --security-groups".into()));
     }
     if request.service.is_none() && plan.network.security_groups.is_empty() {
         return Err(PreflightError::Input("without --service, give --security-groups".into()));
@@ -216,6 +225,29 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
     if request.platform_version.is_some() {
         plan.platform_version = request.platform_version.clone();
     }
+    if plan.network.subnets.is_empty() {
+        // A service without awsvpc subnets: on EC2 in bridge or host mode, its tasks pull from
+        // the container instance they land on. Anything else cannot be placed without subnets.
+        let service = request.service.as_deref().unwrap_or("(no service)");
+        let mode = plan.task_definition.network_mode.as_deref();
+        if !instances::pulls_from_instances(plan.launch_type.as_deref(), plan.capacity_provider.as_deref(), mode) {
+            return Err(PreflightError::Input(format!("service {service} has no awsvpc subnets; give --subnets")));
+        }
+        let (considered, reads) = instances::read(clients, &plan.cluster).await?;
+        calls += reads;
+        let cluster = crate::engine::cluster_name(&plan.cluster).to_string();
+        if considered.checked().next().is_none() {
+            let why = if considered.active == 0 { "it has no ACTIVE container instance".to_string() } else { considered.summary() };
+            return Err(PreflightError::Input(format!(
+                "service {service} runs in {} mode on the container instances of cluster {cluster}, and there is none to check from \
+                 ({why}); give --subnets and --security-groups to check a subnet instead",
+                mode.unwrap_or("the default (bridge)")
+            )));
+        }
+        plan.network.subnets = considered.subnets();
+        plan.network.source = format!("the container instances of cluster {cluster} (ecs:ListContainerInstances)");
+        plan.container_instances = Some(considered);
+    }
     plan.aws_calls = calls;
     Ok(plan)
 }
@@ -234,12 +266,17 @@ where
 impl Plan {
     /// Every (subnet × container image) pair, in the order given.
     pub fn pairs(&self) -> Vec<Pair> {
+        // Where a task could pull from: a subnet (its ENI), or a container instance (EC2 bridge/host).
+        let places: Vec<(String, Option<String>)> = match &self.container_instances {
+            Some(ci) => ci.checked().filter_map(|i| Some((i.subnet.clone()?, Some(i.container_instance_arn.clone())))).collect(),
+            None => self.network.subnets.iter().map(|s| (s.clone(), None)).collect(),
+        };
         let mut out = Vec::new();
-        for subnet in &self.network.subnets {
+        for (subnet, container_instance) in places {
             for (i, c) in self.task_definition.containers.iter().enumerate() {
                 let Some(image) = c.image.clone() else { continue };
                 let container = c.name.clone().unwrap_or_else(|| format!("container-{i}"));
-                out.push(Pair { subnet: subnet.clone(), container, image });
+                out.push(Pair { subnet: subnet.clone(), container, image, container_instance: container_instance.clone() });
             }
         }
         out
@@ -277,6 +314,22 @@ impl Plan {
             }],
             source_note: Some(format!("preflight: the task that would start in {}; it does not exist yet", pair.subnet)),
             ..Default::default()
+        };
+        // EC2 bridge/host: no ENI of its own; the container instance pulls (the collector reads
+        // its EC2 instance's subnet, security groups and, without an execution role, its role).
+        let task = match &pair.container_instance {
+            Some(ci) => TaskFacts {
+                launch_type: Some("EC2".into()),
+                container_instance_arn: Some(ci.clone()),
+                attachments: vec![],
+                source_note: Some(format!(
+                    "preflight: the task that would start on container instance {} in {}; it does not exist yet",
+                    ci.rsplit('/').next().unwrap_or(ci),
+                    pair.subnet
+                )),
+                ..task
+            },
+            None => task,
         };
         PullFailure {
             event_id: None,

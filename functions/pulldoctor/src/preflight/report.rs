@@ -56,6 +56,9 @@ pub struct PreflightReport {
     pub findings: Vec<PreflightFinding>,
     pub aws_calls: u32,
     pub duration_ms: u64,
+    /// EC2 bridge/host: the container instances the tasks would pull from, as considered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_instances: Option<super::instances::InstancesConsidered>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -193,6 +196,7 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
         findings,
         aws_calls: calls,
         duration_ms: 0,
+        container_instances: plan.container_instances.clone(),
     }
 }
 
@@ -237,6 +241,9 @@ pub fn text(r: &PreflightReport) -> String {
             clean(r.launch_type.as_deref().unwrap_or("?")),
             clean(r.platform_version.as_deref().unwrap_or("LATEST"))
         );
+    }
+    if let Some(ci) = &r.container_instances {
+        let _ = writeln!(out, "Pulled by the container instance a task lands on: {}", clean(&ci.summary()));
     }
     let fails = r.findings.iter().filter(|f| f.finding.status == Status::Fail).count();
     let _ = writeln!(out, "Verdict: {} ({fails} failing finding(s))", r.verdict.as_str().to_uppercase());
@@ -322,6 +329,9 @@ pub fn markdown(r: &PreflightReport) -> String {
         escape_markdown(r.launch_type.as_deref().unwrap_or("?")),
         escape_markdown(r.platform_version.as_deref().unwrap_or("LATEST"))
     );
+    if let Some(ci) = &r.container_instances {
+        let _ = writeln!(out, "Pulled by the container instance a task lands on: {}\n", escape_markdown(&ci.summary()));
+    }
     let _ = writeln!(out, "| Subnet | Zone | Result | Failing checks |\n|---|---|---|---|");
     for s in &r.subnets {
         let _ = writeln!(
@@ -395,6 +405,7 @@ mod tests {
             network: ServiceNetworkFacts { subnets: subnets.iter().map(|s| s.to_string()).collect(), ..Default::default() },
             instance_role_arn: None,
             aws_calls: 2,
+            container_instances: None,
         }
     }
 
@@ -422,7 +433,7 @@ mod tests {
             }
         };
         let (fa, fb, fc) = (facts("us-east-1a"), facts("us-east-1b"), facts("us-east-1c"));
-        let pair = |s: &str| Pair { subnet: s.into(), container: "web".into(), image: "repo/web:v2".into() };
+        let pair = |s: &str| Pair { subnet: s.into(), container: "web".into(), image: "repo/web:v2".into(), container_instance: None };
         let results = vec![
             (pair("subnet-a"), diagnosis(vec![route("subnet-a", true), image_ok()]), &fa),
             (pair("subnet-b"), diagnosis(vec![route("subnet-b", true), image_ok()]), &fb),
@@ -456,7 +467,7 @@ mod tests {
     fn warn_blocks_only_when_strict() {
         let p = plan(&["subnet-a"]);
         let f = facts("us-east-1a");
-        let pair = Pair { subnet: "subnet-a".into(), container: "web".into(), image: "repo/web:v2".into() };
+        let pair = Pair { subnet: "subnet-a".into(), container: "web".into(), image: "repo/web:v2".into(), container_instance: None };
         let r = merge(&p, &[(pair, diagnosis(vec![Finding::warn(RootCause::NetDns, "custom DNS servers")]), &f)]);
         assert_eq!(r.verdict, Verdict::Warn);
         assert!(!r.blocks(false));

@@ -47,7 +47,21 @@ pub fn render(d: &Diagnosis, suppressed_before: u64) -> Value {
     }
     let mut next_steps: Vec<String> = rc.remediation.iter().map(|r| escape(r)).collect();
     next_steps.extend(rc.to_verify.iter().map(|h| escape(h)));
+    next_steps.extend(rc.also_wrong.iter().map(|a| {
+        let fix = a.remediation.as_deref().map(|r| format!(" — fix: {}", escape(r))).unwrap_or_default();
+        format!("{}: `{}` {}{fix}", super::ALSO_WRONG, a.code, escape(&a.title))
+    }));
     next_steps.extend(d.deciding_finding().and_then(|f| f.console_url.clone()).map(|u| format!("Console: {u}")));
+    next_steps.extend(d.other_failures.iter().map(|o| {
+        let fix = o.root_cause.remediation.as_deref().map(|r| format!(" — fix: {}", escape(r))).unwrap_or_default();
+        format!(
+            "{}: {}: `{}` {}{fix}",
+            super::OTHER_FAILURES,
+            escape(&super::other_failure_name(o)),
+            o.root_cause.code,
+            escape(&o.root_cause.title)
+        )
+    }));
     let mut keywords = vec![rc.code.code().to_string(), d.failure.category.as_str().to_string()];
     keywords.extend(d.task.cluster.iter().map(|c| clean(c)));
     keywords.extend(d.service_name().map(clean));

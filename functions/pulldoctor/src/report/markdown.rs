@@ -32,9 +32,49 @@ pub fn render(d: &Diagnosis) -> String {
         let _ = writeln!(out, "**Fix:** {}\n", escape(fix));
     }
     if !rc.to_verify.is_empty() {
-        let _ = writeln!(out, "No check failed. Verify by hand:\n");
+        let _ = writeln!(out, "{} Verify by hand:\n", super::no_cause_lead(d));
         for hint in &rc.to_verify {
             let _ = writeln!(out, "- {}", escape(hint));
+        }
+        out.push('\n');
+    }
+    if !rc.also_wrong.is_empty() {
+        let _ = writeln!(out, "**{}:**\n", super::ALSO_WRONG);
+        for other in &rc.also_wrong {
+            let _ = write!(out, "- `{}` {}", other.code, escape(&other.title));
+            if let Some(r) = &other.resource {
+                let _ = write!(out, " ({})", code(r));
+            }
+            if let Some(fix) = &other.remediation {
+                let _ = write!(out, " — fix: {}", escape(fix));
+            }
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    if !d.other_failures.is_empty() {
+        let _ = writeln!(out, "**{}:**\n", super::OTHER_FAILURES);
+        for o in &d.other_failures {
+            let rc = &o.root_cause;
+            let _ = write!(
+                out,
+                "- {} {}: `{}` ({:?} confidence) {}",
+                code(o.failure.container.as_deref().unwrap_or("unknown container")),
+                code(o.failure.image.as_deref().unwrap_or("unknown image")),
+                rc.code,
+                rc.confidence,
+                escape(&rc.title)
+            );
+            if let Some(fix) = &rc.remediation {
+                let _ = write!(out, " — **Fix:** {}", escape(fix));
+            }
+            for hint in &rc.to_verify {
+                let _ = write!(out, " — verify: {}", escape(hint));
+            }
+            for other in &rc.also_wrong {
+                let _ = write!(out, " — also wrong: `{}` {}", other.code, escape(&other.title));
+            }
+            let _ = writeln!(out, " — message: {}", code(&o.failure.message));
         }
         out.push('\n');
     }

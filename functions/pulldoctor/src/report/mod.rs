@@ -96,6 +96,42 @@ pub fn headline_subject(d: &Diagnosis) -> String {
     }
 }
 
+/// Heading of the other failing images of the task (`other_failures`).
+pub const OTHER_FAILURES: &str = "Other containers that failed to pull";
+
+/// `web-api (image)` for an other failure's heading line.
+pub(crate) fn other_failure_name(o: &crate::diagnosis::OtherFailure) -> String {
+    format!(
+        "{} ({})",
+        clean(o.failure.container.as_deref().unwrap_or("unknown container")),
+        clean(o.failure.image.as_deref().unwrap_or("unknown image"))
+    )
+}
+
+/// `high`, `medium`, `low`; `no` for `UNKNOWN`.
+pub(crate) fn confidence_word(rc: &crate::diagnosis::RootCauseSummary) -> &'static str {
+    use crate::diagnosis::{Confidence, RootCause};
+    match (rc.code, rc.confidence) {
+        (RootCause::Unknown, _) => "no",
+        (_, Confidence::High) => "high",
+        (_, Confidence::Medium) => "medium",
+        (_, Confidence::Low) => "low",
+    }
+}
+
+/// Heading of the failing checks that are not the root cause (`root_cause.also_wrong`).
+pub const ALSO_WRONG: &str = "Also wrong (will bite next)";
+
+/// The sentence before an `UNKNOWN` diagnosis' causes to verify: no check failed, or those that
+/// failed cannot explain this message (they are listed as also wrong).
+pub fn no_cause_lead(d: &Diagnosis) -> String {
+    if d.root_cause.also_wrong.is_empty() {
+        "No check failed.".to_string()
+    } else {
+        format!("No failing check explains this {} message.", d.failure.category.as_str().replace('_', " "))
+    }
+}
+
 /// Remove control characters (ANSI escapes, NUL, bidi overrides) from untrusted text; newlines
 /// become spaces so one value stays on one line.
 pub fn clean(s: &str) -> String {
@@ -147,6 +183,7 @@ pub(crate) mod tests {
                 confidence: Confidence::High,
                 remediation: Some("Push team/app:v9.".into()),
                 to_verify: vec![],
+                also_wrong: vec![],
             },
             findings: vec![
                 Finding::fail(RootCause::EcrImageNotFound, "Tag v9 does not exist in team/app")
@@ -159,6 +196,7 @@ pub(crate) mod tests {
             ],
             aws_calls: 5,
             duration_ms: 120,
+            other_failures: vec![],
         }
     }
 
@@ -185,6 +223,98 @@ pub(crate) mod tests {
         // Round trip: the document is what a consumer parses.
         let back: Diagnosis = serde_json::from_value(v).unwrap();
         assert_eq!(back, sample());
+    }
+
+    /// An i/o timeout with a failing S3 endpoint policy: UNKNOWN, and the policy as also wrong.
+    pub fn ruled_out() -> Diagnosis {
+        let mut d = sample();
+        d.failure.message = "CannotPullContainerError: dial tcp 52.46.134.71:443: i/o timeout".into();
+        d.failure.category = Category::Network;
+        let policy = Finding::fail(RootCause::NetS3EndpointPolicy, "S3 endpoint vpce-s3 denies the layer bucket <!here>")
+            .resource("vpce-s3")
+            .remediation("Allow s3:GetObject on arn:aws:s3:::prod-us-east-1-starport-layer-bucket/* in vpce-s3.");
+        d.findings = vec![Finding::pass(RootCause::NetNoRoute, "Subnet routes to a NAT gateway"), policy.clone()];
+        d.root_cause = RootCauseSummary {
+            code: RootCause::Unknown,
+            title: RootCause::Unknown.title().into(),
+            confidence: Confidence::Low,
+            remediation: None,
+            to_verify: vec!["Check the route to ECR.".into()],
+            also_wrong: vec![AlsoWrong::of(&policy)],
+        };
+        d
+    }
+
+    #[test]
+    fn also_wrong_is_shown_in_every_report() {
+        let d = ruled_out();
+        let text = render(&d, Format::Text);
+        assert!(text.contains("Root cause: UNKNOWN (no confidence)"), "{text}");
+        assert!(text.contains("No failing check explains this network message. Verify by hand:\n  - Check the route to ECR."), "{text}");
+        assert!(text.contains("Also wrong (will bite next):\n  - NET_S3_ENDPOINT_POLICY S3 endpoint vpce-s3 denies"), "{text}");
+        assert!(text.contains("    fix: Allow s3:GetObject on arn:aws:s3:::prod-us-east-1-starport-layer-bucket/* in vpce-s3."), "{text}");
+        let md = render(&d, Format::Markdown);
+        assert!(md.contains("**Also wrong (will bite next):**\n\n- `NET_S3_ENDPOINT_POLICY` S3 endpoint vpce-s3 denies the layer bucket \\<\\!here\\>"), "{md}");
+        let slack = render(&d, Format::Slack);
+        assert!(slack.contains("*Also wrong (will bite next):*") && slack.contains("&lt;!here&gt;") && !slack.contains("<!here>"), "{slack}");
+        let sns = render(&d, Format::Sns);
+        assert!(sns.contains("Also wrong (will bite next):"), "{sns}");
+        let chatbot = render(&d, Format::Chatbot);
+        assert!(chatbot.contains("Also wrong (will bite next): `NET_S3_ENDPOINT_POLICY`"), "{chatbot}");
+        let v: serde_json::Value = serde_json::from_str(&json(&d)).unwrap();
+        assert_eq!(v["root_cause"]["code"], "UNKNOWN");
+        assert_eq!(v["root_cause"]["also_wrong"][0]["code"], "NET_S3_ENDPOINT_POLICY");
+        assert_eq!(v["root_cause"]["also_wrong"][0]["resource"], "vpce-s3");
+        // Nothing listed, nothing said: the document of an ordinary diagnosis is unchanged.
+        let plain: serde_json::Value = serde_json::from_str(&json(&sample())).unwrap();
+        assert!(plain["root_cause"].get("also_wrong").is_none());
+        assert!(!render(&sample(), Format::Text).contains("Also wrong"));
+    }
+
+    #[test]
+    fn other_failures_are_shown_in_every_report() {
+        let mut d = sample();
+        let log_image = "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/log-router:v3";
+        let missing = Finding::fail(RootCause::EcrImageNotFound, "Tag v3 does not exist in team/log-router").remediation("Push team/log-router:v3.");
+        d.other_failures = vec![OtherFailure {
+            failure: FailureSummary {
+                container: Some("log".into()),
+                image: Some(log_image.into()),
+                message: "CannotPullContainerError: team/log-router:v3: not found @channel".into(),
+                category: Category::ImageNotFound,
+            },
+            root_cause: RootCauseSummary {
+                code: RootCause::EcrImageNotFound,
+                title: missing.title.clone(),
+                confidence: Confidence::High,
+                remediation: missing.remediation.clone(),
+                to_verify: vec![],
+                also_wrong: vec![],
+            },
+            findings: vec![missing],
+        }];
+        let text = render(&d, Format::Text);
+        assert!(text.contains(&format!("Other containers that failed to pull:\n  - log ({log_image}): Tag v3 does not exist in team/log-router\n    Root cause: ECR_IMAGE_NOT_FOUND (high confidence)\n    Fix: Push team/log-router:v3.")), "{text}");
+        // The primary diagnosis still leads.
+        assert!(text.starts_with("web-api (prod, us-east-1): Tag v9 does not exist in team/app\n"), "{text}");
+        let md = render(&d, Format::Markdown);
+        assert!(md.contains("**Other containers that failed to pull:**\n\n- `log` `111122223333.dkr.ecr.us-east-1.amazonaws.com/team/log-router:v3`: `ECR_IMAGE_NOT_FOUND`"), "{md}");
+        let slack = render(&d, Format::Slack);
+        assert!(slack.contains("*Other containers that failed to pull:*") && slack.contains("`ECR_IMAGE_NOT_FOUND` (High confidence) Tag v3"), "{slack}");
+        assert!(!slack.contains("@channel"), "{slack}");
+        assert!(render(&d, Format::Sns).contains("Other containers that failed to pull:"));
+        assert!(render(&d, Format::Chatbot).contains("Other containers that failed to pull: log"));
+        let v: serde_json::Value = serde_json::from_str(&json(&d)).unwrap();
+        let o = &v["other_failures"][0];
+        assert_eq!((o["container"].as_str(), o["image"].as_str()), (Some("log"), Some(log_image)));
+        assert_eq!(o["category"], "image_not_found");
+        assert_eq!(o["root_cause"]["code"], "ECR_IMAGE_NOT_FOUND");
+        assert_eq!(o["findings"][0]["status"], "fail");
+        let back: Diagnosis = serde_json::from_value(v).unwrap();
+        assert_eq!(back, d);
+        // One failing image: no section, no field.
+        assert!(!render(&sample(), Format::Text).contains("Other containers"));
+        assert!(serde_json::from_str::<serde_json::Value>(&json(&sample())).unwrap().get("other_failures").is_none());
     }
 
     #[test]

@@ -93,12 +93,45 @@ pub fn render(d: &Diagnosis, suppressed_before: u64) -> Value {
         cause.push_str(&format!("\n*Fix:* {}", escape(fix)));
     }
     if !rc.to_verify.is_empty() {
-        cause.push_str("\n*No check failed. Verify by hand:*");
+        cause.push_str(&format!("\n*{} Verify by hand:*", super::no_cause_lead(d)));
         for hint in &rc.to_verify {
             cause.push_str(&format!("\n• {}", escape(hint)));
         }
     }
+    if !rc.also_wrong.is_empty() {
+        cause.push_str(&format!("\n*{}:*", super::ALSO_WRONG));
+        for other in &rc.also_wrong {
+            cause.push_str(&format!("\n• `{}` {}", other.code, escape(&other.title)));
+            if let Some(r) = &other.resource {
+                cause.push_str(&format!(" {}", code(r)));
+            }
+            if let Some(fix) = &other.remediation {
+                cause.push_str(&format!(" — fix: {}", escape(fix)));
+            }
+        }
+    }
     blocks.push(json!({"type": "section", "text": mrkdwn(cause, SECTION_MAX)}));
+    if !d.other_failures.is_empty() {
+        let mut others = format!("*{}:*", super::OTHER_FAILURES);
+        for o in &d.other_failures {
+            let rc = &o.root_cause;
+            others.push_str(&format!(
+                "\n• {} {}: `{}` ({:?} confidence) {}",
+                code(o.failure.container.as_deref().unwrap_or("unknown container")),
+                code(o.failure.image.as_deref().unwrap_or("unknown image")),
+                rc.code,
+                rc.confidence,
+                escape(&rc.title)
+            ));
+            if let Some(fix) = &rc.remediation {
+                others.push_str(&format!("\n   *Fix:* {}", escape(fix)));
+            }
+            for hint in &rc.to_verify {
+                others.push_str(&format!("\n   verify: {}", escape(hint)));
+            }
+        }
+        blocks.push(json!({"type": "section", "text": mrkdwn(others, SECTION_MAX)}));
+    }
 
     let t = &d.task;
     let task_id = t.arn.as_deref().and_then(|a| a.rsplit('/').next());

@@ -3,20 +3,51 @@
 use std::fmt::Write;
 
 use super::{clean, evidence_value, headline_subject};
-use crate::diagnosis::{Diagnosis, RootCause, Status};
+use crate::diagnosis::{Diagnosis, Status};
 
 pub fn render(d: &Diagnosis) -> String {
     let mut out = String::new();
     let rc = &d.root_cause;
     let _ = writeln!(out, "{}: {}", clean(&headline_subject(d)), clean(&rc.title));
-    let _ = writeln!(out, "Root cause: {} ({} confidence)", rc.code, confidence(d));
+    let _ = writeln!(out, "Root cause: {} ({} confidence)", rc.code, super::confidence_word(rc));
     if let Some(fix) = &rc.remediation {
         let _ = writeln!(out, "Fix: {}", clean(fix));
     }
     if !rc.to_verify.is_empty() {
-        let _ = writeln!(out, "No check failed. Verify by hand:");
+        let _ = writeln!(out, "{} Verify by hand:", super::no_cause_lead(d));
         for hint in &rc.to_verify {
             let _ = writeln!(out, "  - {}", clean(hint));
+        }
+    }
+    if !rc.also_wrong.is_empty() {
+        let _ = writeln!(out, "{}:", super::ALSO_WRONG);
+        for other in &rc.also_wrong {
+            let _ = write!(out, "  - {} {}", other.code, clean(&other.title));
+            if let Some(r) = &other.resource {
+                let _ = write!(out, " [{}]", clean(r));
+            }
+            out.push('\n');
+            if let Some(fix) = &other.remediation {
+                let _ = writeln!(out, "    fix: {}", clean(fix));
+            }
+        }
+    }
+    if !d.other_failures.is_empty() {
+        let _ = writeln!(out, "{}:", super::OTHER_FAILURES);
+        for o in &d.other_failures {
+            let rc = &o.root_cause;
+            let _ = writeln!(out, "  - {}: {}", super::other_failure_name(o), clean(&rc.title));
+            let _ = writeln!(out, "    Root cause: {} ({} confidence)", rc.code, super::confidence_word(rc));
+            if let Some(fix) = &rc.remediation {
+                let _ = writeln!(out, "    Fix: {}", clean(fix));
+            }
+            for hint in &rc.to_verify {
+                let _ = writeln!(out, "    Verify: {}", clean(hint));
+            }
+            for other in &rc.also_wrong {
+                let _ = writeln!(out, "    Also wrong: {} {}", other.code, clean(&other.title));
+            }
+            let _ = writeln!(out, "    Message: {}", clean(&o.failure.message));
         }
     }
     out.push('\n');
@@ -70,15 +101,6 @@ pub fn render(d: &Diagnosis) -> String {
     }
     let _ = writeln!(out, "\n{} AWS calls, {} ms.", d.aws_calls, d.duration_ms);
     out
-}
-
-fn confidence(d: &Diagnosis) -> &'static str {
-    match (d.root_cause.code, d.root_cause.confidence) {
-        (RootCause::Unknown, _) => "no",
-        (_, crate::diagnosis::Confidence::High) => "high",
-        (_, crate::diagnosis::Confidence::Medium) => "medium",
-        (_, crate::diagnosis::Confidence::Low) => "low",
-    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,18 @@ pub const TASK_IP: &str = "10.0.1.25";
 pub const ROLE: &str = "arn:aws:iam::111122223333:role/ecsTaskExecutionRole";
 pub const TIMEOUT: &str = "CannotPullContainerError: Error response from daemon: Get \"https://111122223333.dkr.ecr.us-east-1.amazonaws.com/v2/\": net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)";
 
+/// What a pull denied by an S3 gateway endpoint policy reports: a 403 on the layer download.
+pub const LAYER_403: &str = "CannotPullContainerError: ref pull has been retried 1 time(s): failed to copy: httpReadSeeker: failed open: unexpected status code https://prod-us-east-1-starport-layer-bucket.s3.us-east-1.amazonaws.com/a1b2-111122223333-c3d4/f00d: 403 Forbidden";
+/// What a pull denied by an ECR interface endpoint policy reports: a 403 on the manifest.
+pub const MANIFEST_403: &str = "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref \"111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1\": pulling from host 111122223333.dkr.ecr.us-east-1.amazonaws.com failed with status code [manifests v1]: 403 Forbidden";
+
+/// `f` with `message` as the failure message (and its classification).
+pub fn with_message(mut f: Facts, message: &str) -> Facts {
+    f.failure.message = message.into();
+    f.failure.classification = classify(message);
+    f
+}
+
 pub fn route(dest: &str, target: &str) -> RouteFacts {
     RouteFacts { destination: Some(dest.into()), target: target.into(), state: Some("active".into()), ..Default::default() }
 }

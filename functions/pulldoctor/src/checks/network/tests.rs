@@ -115,7 +115,8 @@ fn worlds() -> Vec<(&'static str, Facts, RootCause)> {
             e.policy = Some(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::my-bucket","arn:aws:s3:::my-bucket/*"]}]}"#.into());
         }
     }
-    v.push(("S3 endpoint policy: other buckets only", f, RootCause::NetS3EndpointPolicy));
+    // An endpoint policy answers 403 (never a timeout): these worlds carry the message it causes.
+    v.push(("S3 endpoint policy: other buckets only", with_message(f, LAYER_403), RootCause::NetS3EndpointPolicy));
 
     let mut f = fargate_endpoints();
     if let Fact::Found { value } = &mut f.network.endpoints {
@@ -123,7 +124,7 @@ fn worlds() -> Vec<(&'static str, Facts, RootCause)> {
             e.policy = Some(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*","Resource":"*"},{"Sid":"NoPull","Effect":"Deny","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*"}]}"#.into());
         }
     }
-    v.push(("ECR endpoint policy denies BatchGetImage", f, RootCause::NetEndpointPolicy));
+    v.push(("ECR endpoint policy denies BatchGetImage", with_message(f, MANIFEST_403), RootCause::NetEndpointPolicy));
 
     let mut f = fargate_endpoints();
     let image = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/team/app:v1";
@@ -270,6 +271,26 @@ fn worlds_yield_their_root_cause() {
     }
 }
 
+/// The endpoint-policy worlds with an i/o timeout instead of their 403: a policy cannot time a
+/// pull out, so the root cause is UNKNOWN (the timeout's causes to verify) and the policy is
+/// reported as also wrong, with its fix.
+#[test]
+fn an_endpoint_policy_does_not_explain_a_timeout() {
+    for (name, code) in [
+        ("S3 endpoint policy: other buckets only", RootCause::NetS3EndpointPolicy),
+        ("ECR endpoint policy denies BatchGetImage", RootCause::NetEndpointPolicy),
+    ] {
+        let facts = worlds().into_iter().find(|(n, _, _)| *n == name).unwrap().1;
+        let d = judge(&with_message(facts, TIMEOUT));
+        assert_eq!(d.root_cause.code, RootCause::Unknown, "{name}");
+        assert!(!d.root_cause.to_verify.is_empty(), "{name}: no causes to verify");
+        let listed: Vec<RootCause> = d.root_cause.also_wrong.iter().map(|a| a.code).collect();
+        assert_eq!(listed, vec![code], "{name}");
+        assert!(d.root_cause.also_wrong[0].resource.as_deref().is_some_and(|r| r.starts_with("vpce-")), "{name}");
+        assert!(d.root_cause.also_wrong[0].remediation.is_some(), "{name}");
+    }
+}
+
 #[test]
 fn remediations_name_the_exact_resources() {
     let find = |name: &str| worlds().into_iter().find(|(n, _, _)| *n == name).unwrap().1;
@@ -342,16 +363,20 @@ fn saved_moto_snapshots() {
         ("nacl90", include_str!("../../../tests/fixtures/facts/moto-fargate-nacl90.json"), RootCause::NetNacl),
         ("dkr-only", include_str!("../../../tests/fixtures/facts/moto-fargate-dkr-only.json"), RootCause::NetEndpointMissing),
         ("ec2 bridge, no public IP", include_str!("../../../tests/fixtures/facts/moto-ec2-bridge-no-public-ip.json"), RootCause::NetNoPublicIp),
-        // Public subnet with a public IP: network healthy (the repository is missing in that world).
-        ("public-ip", include_str!("../../../tests/fixtures/facts/moto-fargate-public-ip.json"), RootCause::EcrRepositoryNotFound),
+        // Public subnet with a public IP: network healthy. The repository is missing in that world,
+        // but its message is an i/o timeout, which a missing repository never causes: UNKNOWN,
+        // with ECR_REPOSITORY_NOT_FOUND as also wrong (issue 12; it was the low-confidence root).
+        ("public-ip", include_str!("../../../tests/fixtures/facts/moto-fargate-public-ip.json"), RootCause::Unknown),
     ];
     for (name, json, expected) in cases {
         let facts: Facts = serde_json::from_str(json).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(facts.network.collected, "{name}");
         let d = judge(&facts);
         assert_eq!(d.root_cause.code, expected, "{name}");
-        if expected == RootCause::EcrRepositoryNotFound {
+        if name == "public-ip" {
             assert!(network_findings(&facts).iter().all(|f| f.status == Status::Pass), "{name}: healthy network");
+            let listed: Vec<RootCause> = d.root_cause.also_wrong.iter().map(|a| a.code).collect();
+            assert_eq!(listed, vec![RootCause::EcrRepositoryNotFound], "{name}");
         }
     }
 }
