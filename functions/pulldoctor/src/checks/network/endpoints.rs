@@ -235,6 +235,7 @@ mod tests {
                 name: Some("web".into()),
                 image: None,
                 registry_credentials_secret: Some("arn:aws:secretsmanager:us-east-1:111122223333:secret:hub-AbCdEf".into()),
+                ..Default::default()
             }];
         }
         // (name, facts, status, missing services that must be named)
