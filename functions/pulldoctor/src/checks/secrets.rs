@@ -391,6 +391,72 @@ mod tests {
         assert_eq!(check_secrets_access(&f)[0].status, Status::Pass);
     }
 
+    /// The secrets step timed out: the path judged is the one to the store (`ssm`), with the same
+    /// route, endpoint, DNS and security-group checks as for ECR, naming the service. A NAT route
+    /// serves every service; the image's own endpoints are not what failed.
+    #[test]
+    fn network_path_to_the_secrets_store() {
+        use crate::checks::network::fixtures::*;
+        use crate::engine::judge;
+        use crate::facts::{ContainerDefinitionFacts, EndpointFacts};
+        let with_secret = |mut f: Facts| {
+            f.failure.message = SSM_TIMEOUT.into();
+            f.failure.classification = classify(SSM_TIMEOUT);
+            if let Fact::Found { value } = &mut f.task_definition {
+                value.containers = vec![ContainerDefinitionFacts { name: Some("web".into()), secrets: vec![PARAM.into()], ..Default::default() }];
+            }
+            f
+        };
+        let ssm_endpoint = |f: &mut Facts, e: EndpointFacts| {
+            if let Fact::Found { value } = &mut f.network.endpoints {
+                value.push(e);
+            }
+            if let Fact::Found { value } = &mut f.network.endpoint_enis {
+                value.push(endpoint_eni("eni-ssm", "10.0.2.12"));
+            }
+        };
+        let with_ssm = |e: EndpointFacts| {
+            let mut f = with_secret(fargate_endpoints());
+            ssm_endpoint(&mut f, e);
+            f
+        };
+        let good = || interface_endpoint("vpce-ssm", "ssm", "eni-ssm");
+        let mut closed_sg = with_ssm(good());
+        closed_sg.network.endpoint_security_groups = Fact::found(vec![sg(SG_EP, vec![rule("tcp", 80, 80)], vec![])]);
+        let mut ecr_endpoints_only_broken_s3 = with_ssm(good());
+        if let Fact::Found { value } = &mut ecr_endpoints_only_broken_s3.network.endpoints {
+            value.retain(|e| !e.is_gateway());
+        }
+        // (name, facts, root cause, text in the deciding finding)
+        let cases: Vec<(&str, Facts, RootCause, &str)> = vec![
+            ("ECR endpoints, no NAT, no ssm endpoint", with_secret(fargate_endpoints()), RootCause::NetNoRoute, "no way to SSM Parameter Store (ssm.us-east-1.amazonaws.com)"),
+            ("NAT route serves ssm", with_secret(fargate_nat()), RootCause::Unknown, ""),
+            ("ssm endpoint", with_ssm(good()), RootCause::Unknown, ""),
+            ("ssm endpoint whose SG refuses 443", closed_sg, RootCause::NetEndpointSg, "vpce-ssm"),
+            ("ssm endpoint with private DNS off", with_ssm(EndpointFacts { private_dns_enabled: Some(false), ..good() }), RootCause::NetEndpointDns, "SSM Parameter Store endpoint names do not resolve"),
+            ("the image's S3 endpoint is not this failure's", ecr_endpoints_only_broken_s3, RootCause::Unknown, ""),
+        ];
+        for (name, f, code, text) in cases {
+            let d = judge(&f);
+            assert_eq!(d.root_cause.code, code, "{name}: {}", serde_json::to_string_pretty(&d.findings).unwrap());
+            if code == RootCause::Unknown {
+                assert!(d.findings.iter().all(|x| x.status != Status::Fail), "{name}: {:#?}", d.findings);
+                continue;
+            }
+            let g = d.deciding_finding().unwrap();
+            let all = format!("{} {} {}", g.title, g.evidence, g.remediation.as_deref().unwrap_or(""));
+            assert!(all.contains(text), "{name}: {text:?} not in {all}");
+            if code == RootCause::NetNoRoute {
+                assert!(all.contains("com.amazonaws.us-east-1.ssm") && all.contains("NAT gateway"), "{all}");
+            }
+        }
+        // An access-denied message at the same step leaves the path to the image's legs.
+        let mut denied = with_secret(fargate_endpoints());
+        denied.failure.message = SSM_DENIED.into();
+        denied.failure.classification = classify(SSM_DENIED);
+        assert!(judge(&denied).findings.iter().all(|x| x.status != Status::Fail || !x.code.code().starts_with("NET_")));
+    }
+
     /// A Secrets Manager reference without its 6-character suffix, not described: policies written
     /// for `name-*` cannot be matched against it, so the verdict is unknown, never a fail.
     #[test]
