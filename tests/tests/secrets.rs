@@ -185,3 +185,98 @@ async fn healthy_secrets_are_not_blamed() {
     assert!(d.findings.iter().all(|f| f.status != Status::Fail), "{}", serde_json::to_string_pretty(&d.findings).unwrap());
     no_value(&d);
 }
+
+/// The secrets step timed out in a subnet without a NAT route whose VPC has every endpoint the
+/// image needs (ecr.api, ecr.dkr, the S3 gateway) but none for `ssm`: NET_NO_ROUTE naming the
+/// service and its endpoint (before, the path judged was the image's, which is healthy: UNKNOWN).
+/// With an `ssm` endpoint the same failure blames no part of the path.
+#[tokio::test]
+async fn parameter_store_unreachable_from_an_endpoints_only_subnet() {
+    use aws_sdk_ec2::types::{IpPermission, UserIdGroupPair, VpcEndpointType};
+    use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, LaunchType, NetworkConfiguration};
+    use pulldoctor_tests::events::TaskEvent;
+
+    let c = Ctx::new().await;
+    let w = &c.world;
+    let net = w.network().await;
+    let cluster_arn = format!("arn:aws:ecs:{}:{}:cluster/prod", w.region, w.account);
+    let ssm = aws_sdk_ssm::Client::new(&w.config);
+    ssm.put_parameter().name("/app/db-password").value(DB_PASSWORD_VALUE).r#type(aws_sdk_ssm::types::ParameterType::SecureString).send().await.expect("PutParameter");
+    let grant = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": c.arn("ssm", "parameter/app/*")}]});
+    let role = c.role("execWithSsm", Some(grant)).await;
+    let td = c.task_definition("web", &role, "/app/db-password").await;
+    let config = AwsVpcConfiguration::builder()
+        .subnets(&net.subnet_id)
+        .security_groups(&net.security_group_id)
+        .assign_public_ip(AssignPublicIp::Disabled)
+        .build()
+        .unwrap();
+    w.ecs
+        .create_service()
+        .cluster("prod")
+        .service_name("web")
+        .task_definition(&td)
+        .desired_count(1)
+        .launch_type(LaunchType::Fargate)
+        .platform_version("1.4.0")
+        .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(config).build())
+        .send()
+        .await
+        .expect("CreateService");
+    let task = w.unknown_task(&cluster_arn, &td, &net, "service:web");
+
+    // No NAT route; the image's endpoints, with a security group admitting 443 from the task.
+    w.ec2.delete_route().route_table_id(&net.private_route_table_id).destination_cidr_block("0.0.0.0/0").send().await.expect("DeleteRoute");
+    let sg = w.ec2.create_security_group().group_name("endpoints").description("endpoints").vpc_id(&net.vpc_id).send().await.expect("CreateSecurityGroup").group_id.unwrap();
+    w.ec2
+        .authorize_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .user_id_group_pairs(UserIdGroupPair::builder().group_id(&net.security_group_id).build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("AuthorizeSecurityGroupIngress");
+    let interface = |service: &'static str| {
+        w.ec2
+            .create_vpc_endpoint()
+            .vpc_id(&net.vpc_id)
+            .service_name(format!("com.amazonaws.{}.{service}", w.region))
+            .vpc_endpoint_type(VpcEndpointType::Interface)
+            .subnet_ids(&net.subnet_id)
+            .security_group_ids(&sg)
+            .private_dns_enabled(true)
+            .send()
+    };
+    interface("ecr.api").await.expect("CreateVpcEndpoint ecr.api");
+    interface("ecr.dkr").await.expect("CreateVpcEndpoint ecr.dkr");
+    w.ec2
+        .create_vpc_endpoint()
+        .vpc_id(&net.vpc_id)
+        .service_name(format!("com.amazonaws.{}.s3", w.region))
+        .vpc_endpoint_type(VpcEndpointType::Gateway)
+        .route_table_ids(&net.private_route_table_id)
+        .send()
+        .await
+        .expect("CreateVpcEndpoint s3");
+
+    let message = "ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secrets from ssm: The task cannot pull secrets from AWS Systems Manager. There is a connection issue between the task and AWS Systems Manager Parameter Store. Check your task network configuration. RequestCanceled: request context canceled caused by: context deadline exceeded";
+    let diagnose = || async {
+        let event = TaskEvent::pull_failure(w, &task, "web", &c.image, message).to_value();
+        let Intake::PullFailure(failure) = intake(&event) else { panic!("not diagnosed: {event}") };
+        pulldoctor::engine::diagnose(&Clients::new(&w.config), &failure).await.1
+    };
+    let d = diagnose().await;
+    decided(&d, RootCause::NetNoRoute, &[&net.subnet_id, "SSM Parameter Store (ssm.us-east-1.amazonaws.com)", "com.amazonaws.us-east-1.ssm", "NAT gateway"]);
+
+    interface("ssm").await.expect("CreateVpcEndpoint ssm");
+    let d = diagnose().await;
+    assert!(d.findings.iter().all(|f| f.status != Status::Fail), "{}", serde_json::to_string_pretty(&d.findings).unwrap());
+    let route = finding(&d, RootCause::NetNoRoute);
+    assert!(route.title.contains("reaches SSM Parameter Store through VPC endpoint"), "{}", route.title);
+}

@@ -65,8 +65,20 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts) -> (Fa
         }
     }
 
-    // Round 1: metadata. When the message names secrets, only those are read.
+    // Round 1: metadata. When the message names secrets, only those are read; when it names one
+    // that is not the task's (the registry credentials'), none is.
     let any_named = secrets.iter().any(|(_, s)| s.named_in_message);
+    if !named.is_empty() && !any_named {
+        let secrets = secrets
+            .into_iter()
+            .map(|(_, mut s)| {
+                s.metadata = Fact::NotCollected { reason: "the message names another secret".into() };
+                s
+            })
+            .collect();
+        let simulation = Fact::NotCollected { reason: "the message names another secret".into() };
+        return (Fact::found(TaskSecretsFacts { step, secrets, simulation }), None);
+    }
     let wanted = |s: &TaskSecretFacts| !any_named || s.named_in_message;
     match store {
         SecretStore::SecretsManager => {

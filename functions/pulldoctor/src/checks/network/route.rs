@@ -54,7 +54,8 @@ fn judge_route(net: &Net) -> Vec<Finding> {
     let needs_internet: Vec<&str> = net.legs.iter().filter(|l| l.uses_internet()).map(|l| l.host.as_str()).collect();
     let unknown_legs = net.legs.iter().any(|l| matches!(l.via, super::path::Via::Unknown(_)));
     if needs_internet.is_empty() && !unknown_legs {
-        return vec![with(Finding::pass(code, format!("Subnet {} reaches ECR and S3 through VPC endpoints", net.subnet_id)))];
+        let what = net.secret_legs().first().map(|l| l.service.label()).unwrap_or("ECR and S3");
+        return vec![with(Finding::pass(code, format!("Subnet {} reaches {what} through VPC endpoints", net.subnet_id)))];
     }
     let finding = match &net.internet {
         Internet::Open { detail, .. } => Finding::pass(code, format!("Subnet {} reaches the internet through {detail}", net.subnet_id)),
