@@ -1,7 +1,8 @@
 //! The path of one pull, worked out once from the Facts and shared by the network checks: where
 //! the traffic leaves from ([`Origin`]), what it must reach (the [`Leg`]s: ECR API, registry, S3
-//! layers, Secrets Manager for registry credentials, or a non-ECR registry), and for each leg
-//! whether it goes to a VPC endpoint or out through the subnet's default route ([`Internet`]).
+//! layers, Secrets Manager for registry credentials, or a non-ECR registry — or, when the step that
+//! fetches the task's secrets timed out, Secrets Manager or SSM alone), and for each leg whether it
+//! goes to a VPC endpoint or out through the subnet's default route ([`Internet`]).
 
 use std::net::Ipv4Addr;
 
@@ -129,7 +130,7 @@ pub struct Net<'a> {
     /// Fargate platform version 1.3.0 or earlier (auth and secrets go through Fargate's own ENI).
     pub fargate_legacy: bool,
     /// The task's own secrets could not be fetched because their store was unreachable (a network
-    /// message at the secrets step): their legs are on the path, and the step failed there.
+    /// message at the secrets step): the path is then the legs to that store alone.
     pub secrets_step: Option<SecretStore>,
 }
 
@@ -265,7 +266,6 @@ impl<'a> Net<'a> {
                 legs.push((Service::SecretsManager, format!("secretsmanager.{secret_region}.amazonaws.com"), secret_region));
             }
         }
-
         legs.into_iter()
             .map(|(service, host, region)| {
                 let via = self.via(service, &region);

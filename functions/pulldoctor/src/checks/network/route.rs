@@ -132,14 +132,15 @@ fn judge_secrets_route(net: &Net, reason: &str) -> Option<Finding> {
     let stranded: Vec<&str> = legs.iter().filter(|l| l.uses_internet()).map(|l| l.host.as_str()).collect();
     let label = legs.first().map(|l| l.service.label()).unwrap_or("the secrets store");
     if stranded.is_empty() {
-        let via: Vec<String> = legs
+        // Reached only when a leg's way out could not be told (the endpoints were not readable).
+        let why: Vec<&str> = legs
             .iter()
             .filter_map(|l| match &l.via {
-                super::path::Via::Interface(e) => Some(format!("{} ({})", l.host, e.id)),
+                super::path::Via::Unknown(r) => Some(r.as_str()),
                 _ => None,
             })
             .collect();
-        return Some(Finding::pass(code, format!("Subnet {} reaches {label} through VPC endpoint {}", net.subnet_id, via.join(", "))));
+        return Some(Finding::unknown(code, format!("Could not tell whether subnet {} reaches {label}", net.subnet_id), why.join("; ")));
     }
     let local: Vec<String> = legs.iter().filter_map(|l| l.endpoint_service(&net.region)).collect();
     match net.endpoints() {
