@@ -17,6 +17,9 @@ use crate::facts::{Fact, Facts, TaskSecretFacts, TaskSecretsFacts};
 use crate::policy::Decision;
 use crate::secret_ref::{named_secrets, parse_value_from, SecretStore};
 
+static JSON_KEY_MISSING: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)did not contain json key (\S+)").expect("static regex"));
+
 /// The secrets to judge: those the message names, else all of the step's store. `None` when the
 /// check does not apply (not a secrets failure, no such secret in the task, or the message names a
 /// secret that is not one of the task's — the registry credentials).
@@ -75,7 +78,8 @@ fn with_url(f: Finding, url: Option<String>) -> Finding {
 /// exist (deleted, never created, a typo, or in another region or account while named by a bare
 /// name): Secrets Manager answers `ResourceNotFoundException`, SSM lists it in `InvalidParameters`
 /// (`invalid ssm parameters: …`). Read with `secretsmanager:DescribeSecret` and
-/// `ssm:DescribeParameters` — metadata only.
+/// `ssm:DescribeParameters` — metadata only. A JSON key the `valueFrom` asks for that the secret
+/// lacks (`did not contain json key K`) is taken from the message: values are never read.
 pub fn check_secrets_exist(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::SecretNotFound;
     let Some((all, judged)) = scope(facts) else { return vec![] };
@@ -95,6 +99,21 @@ pub fn check_secrets_exist(facts: &Facts) -> Vec<Finding> {
         }}))
         .collect::<Vec<_>>());
     let region = facts.region.as_deref().unwrap_or("the task's region");
+    // "did not contain json key K": the secret exists, the key a valueFrom asks for does not. Blamed
+    // only when exactly one of the task's secrets asks for K (else it may be the registry's).
+    let key_missing = JSON_KEY_MISSING.captures(&facts.failure.message).and_then(|c| {
+        let key = c.get(1)?.as_str().trim_end_matches('.');
+        let asking: Vec<&TaskSecretFacts> = judged
+            .iter()
+            .copied()
+            .filter(|s| !s.metadata.is_not_found())
+            .filter(|s| parse_value_from(&s.reference).and_then(|r| r.json_key).as_deref() == Some(key))
+            .collect();
+        match asking.as_slice() {
+            [one] => Some((key.to_string(), *one)),
+            _ => None,
+        }
+    });
     let finding = if let Some(first) = missing.first() {
         let title = if missing.len() == 1 {
             format!("{label} {} does not exist (injected by container {})", display(first), containers(&missing))
@@ -112,6 +131,18 @@ pub fn check_secrets_exist(facts: &Facts) -> Vec<Finding> {
             },
             c = containers(&missing),
             td = task_definition_suffix(facts),
+        ))
+    } else if let Some((key, secret)) = key_missing {
+        Finding::fail(
+            code,
+            format!("{label} {} has no JSON key {key}, which container {} asks for", display(secret), containers(&[secret])),
+        )
+        .resource(secret.reference.clone())
+        .remediation(format!(
+            "Add the key {key} to the JSON of {label} {}, or correct the key in its valueFrom (arn:…:secret:NAME:KEY::) in \
+             the task definition{} and register a new revision.",
+            display(secret),
+            task_definition_suffix(facts),
         ))
     } else if !unreadable.is_empty() {
         Finding::unknown(code, format!("Could not check that the {label}s the task injects exist"), unreadable.join("; "))
@@ -368,6 +399,23 @@ mod tests {
                 assert!(all.contains(text), "{name}: {text:?} not in {all}");
             }
         }
+    }
+
+    /// The message says the JSON key is missing: the one secret asking for it is named; with two
+    /// asking (or none), the message alone does not say which, so nothing is blamed.
+    #[test]
+    fn missing_json_key_is_taken_from_the_message() {
+        let message = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): retrieved secret from Secrets Manager did not contain json key password";
+        let asking = |key: &str| entry(&format!("{SECRET_ARN}:{key}::"), SECRET_ARN, false, found(SECRET_ARN, None));
+        let f = task(message, vec![asking("password")], Fact::default());
+        let got = &check_secrets_exist(&f)[0];
+        assert_eq!(got.status, Status::Fail, "{got:#?}");
+        assert!(got.title.contains("Secrets Manager secret prod/db-AbCdEf has no JSON key password, which container web asks for"), "{}", got.title);
+        let f = task(message, vec![asking("username")], Fact::default());
+        assert_eq!(check_secrets_exist(&f)[0].status, Status::Pass);
+        let other = entry("arn:aws:secretsmanager:us-east-1:111122223333:secret:other-QwErTy:password::", "arn:aws:secretsmanager:us-east-1:111122223333:secret:other-QwErTy", false, found("arn:aws:secretsmanager:us-east-1:111122223333:secret:other-QwErTy", None));
+        let f = task(message, vec![asking("password"), other], Fact::default());
+        assert_eq!(check_secrets_exist(&f)[0].status, Status::Pass);
     }
 
     /// Without the simulator, the role's own documents decide: the AWS managed execution policy
