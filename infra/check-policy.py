@@ -41,6 +41,8 @@ PREFLIGHT_POLICY = REPO / "infra" / "policies" / "pulldoctor-preflight.json"
 RESOURCE_STAR_OK = [
     re.compile(r"ecs:DescribeTaskDefinition"),
     re.compile(r"ec2:Describe[A-Za-z]+"),
+    # A list call: it names no parameter, so it takes no resource ARN.
+    re.compile(r"ssm:DescribeParameters"),
 ]
 # Actions of the function that are not read calls and stay out of the read policy.
 FUNCTION_ONLY = re.compile(r"(sns:Publish|dynamodb:(PutItem|UpdateItem|DeleteItem)|logs:[A-Za-z]+)")

@@ -145,7 +145,7 @@ regex!(
 // only counts once credential problems are ruled out.
 regex!(WEAK_ACCESS = r"(?i)access ?denied");
 regex!(
-    CREDS = r"(?i)no basic auth credentials|authentication required|incorrect username or password|invalid username(?: or |/)password|\bunauthorized\b|private registry credentials|credentials: not found|authorization token has expired|resourcenotfoundexception|can't find the specified secret|parameternotfound|invalidparameters?\b|invalidparameterexception|invalid character '.{1,4}' looking for|failed to unmarshal|bad credentials|authentication failed|did not contain json key"
+    CREDS = r"(?i)no basic auth credentials|authentication required|incorrect username or password|invalid username(?: or |/)password|\bunauthorized\b|private registry credentials|credentials: not found|authorization token has expired|resourcenotfoundexception|can't find the specified secret|parameternotfound|invalidparameters?\b|invalid (?:ssm )?parameters:|invalidparameterexception|invalid character '.{1,4}' looking for|failed to unmarshal|bad credentials|authentication failed|did not contain json key"
 );
 regex!(
     NOT_FOUND = r"(?i)manifest unknown|name unknown|manifest for \S+ not found|repository with name '[^']*' does not exist|repositorynotfoundexception|imagenotfoundexception|requested image not found|repository does not exist|repository not found|pull access denied|invalid reference format|repository name must be lowercase|not found: not found|resolve ref(?:erence)? [^ ]{1,600}: not found"
@@ -627,8 +627,13 @@ regex!(ROLE_MSG_TEXT = r"(?i)check that the role has the permissions");
 regex!(ECR_THROTTLE_TEXT = r"(?i)throttlingexception|rate exceeded");
 regex!(ECR_NO_CREDS_TEXT = r"(?i)no basic auth credentials|authorization token has expired");
 regex!(
-    SECRET_MISSING_TEXT = r"(?i)resourcenotfoundexception|can't find the specified secret|parameternotfound|invalidparameters\b"
+    SECRET_MISSING_TEXT = r"(?i)resourcenotfoundexception|can't find the specified secret|parameternotfound|invalidparameters\b|invalid (?:ssm )?parameters:"
 );
+// Secrets the task injects at start (`secrets[].valueFrom`), as opposed to registry credentials:
+// SSM Parameter Store is only ever used for those; "secret from asm" may be either.
+regex!(SSM_SECRET_TEXT = r"(?i)from ssm|systems manager|parameter store|invalid ssm parameters|ssm:getparameters|operation error ssm");
+regex!(ASM_SECRET_TEXT = r"(?i)retrieve secrets? from asm|pull secrets from aws secrets manager");
+regex!(JSON_KEY_TEXT = r"(?i)did not contain json key");
 regex!(WINDOWS_TEXT = r"(?i)windows");
 // Kubernetes (EKS) wording: the kubelet's pod events, not an ECS stopped reason.
 regex!(
@@ -766,6 +771,19 @@ fn hints(text: &str, category: Category, phase: Option<Phase>, image: &Found) ->
             }
             h.push("Docker Hub limits pulls per source IP for anonymous users and per account when authenticated; all tasks behind one NAT gateway share its address.");
             h.push("Authenticate the pull (repositoryCredentials with a Docker Hub account) or serve the image from ECR, for example through an ECR pull-through cache rule.");
+        }
+        Category::RegistryCredentials if SSM_SECRET_TEXT.is_match(text) || ASM_SECRET_TEXT.is_match(text) => {
+            if SECRET_MISSING_TEXT.is_match(text) {
+                h.push("A secret the task injects at start was not found: check each containerDefinitions[].secrets[].valueFrom (and logConfiguration.secretOptions) — the SSM parameter's name or full ARN, the Secrets Manager secret's full ARN, its region and account (one in another region or account needs its full ARN) — and that it was not deleted.");
+            }
+            if JSON_KEY_TEXT.is_match(text) {
+                h.push("The valueFrom asks for a JSON key (arn:…:secret:NAME:KEY::) that the secret does not contain: correct the key, or add it to the secret.");
+            }
+            h.push("The task execution role needs ssm:GetParameters on each parameter and secretsmanager:GetSecretValue on each secret, plus kms:Decrypt on a customer managed key that encrypts one.");
+            if !SSM_SECRET_TEXT.is_match(text) {
+                // "secret from asm" is also how older agents report repositoryCredentials.
+                h.push("If the secret is the private registry's (repositoryCredentials.credentialsParameter), it must be JSON with \"username\" and \"password\" keys.");
+            }
         }
         Category::RegistryCredentials => {
             if ecr && ECR_NO_CREDS_TEXT.is_match(text) {
@@ -1048,6 +1066,28 @@ mod tests {
                 .ph(AuthToken),
             w("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): InvalidParameters: Some parameters are invalid", RegistryCredentials)
                 .ph(AuthToken),
+            // ---- application secrets (secrets[].valueFrom) from SSM Parameter Store and Secrets Manager ----
+            // Not found: Fargate names the parameter, the EC2 agent lists the invalid ones.
+            w("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid ssm parameters: /wishkit/parsing-engine/gemini-api-key", RegistryCredentials)
+                .ph(AuthToken),
+            w("ResourceInitializationError: unable to pull secrets or registry auth: fetching secret data from SSM Parameter Store in us-east-1: invalid parameters: /app/db-password,/app/api-key", RegistryCredentials)
+                .ph(AuthToken),
+            // Not allowed: the execution role, the SDK v1 and v2 wordings, and the KMS key.
+            w("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): AccessDeniedException: User: arn:aws:sts::111122223333:assumed-role/ecsTaskExecutionRole/17cbd22653424f62971b13fffcf6113e is not authorized to perform: ssm:GetParameters on resource: arn:aws:ssm:ap-northeast-2:111122223333:parameter/app/email/sender because no identity-based policy allows the ssm:GetParameters action status code: 400, request id: 119b9aff-b7c0-4a82-a57c-f193bd929bc", AccessDenied)
+                .ph(AuthToken).st(400),
+            w("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): operation error SSM: GetParameters, https response error StatusCode: 400, RequestID: 5e1c, api error AccessDeniedException: User: arn:aws:sts::111122223333:assumed-role/app-execution-role/9f1 is not authorized to perform: ssm:GetParameters on resource: arn:aws:ssm:eu-west-1:111122223333:parameter/app/production/DATABASE_URL because no identity-based policy allows the ssm:GetParameters action", AccessDenied)
+                .ph(AuthToken).st(400),
+            w("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): AccessDeniedException: The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access. status code: 400, request id: 7a2e", AccessDenied)
+                .ph(AuthToken).st(400),
+            w("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): failed to fetch secret arn:aws:secretsmanager:us-east-1:111122223333:secret:rds!db-a57bd929-5fa6 from secrets manager: operation error Secrets Manager: GetSecretValue, https response error StatusCode: 400, RequestID: 2bf6, api error AccessDeniedException: User: arn:aws:sts::111122223333:assumed-role/ecsTaskExecutionRole/a20b is not authorized to perform: secretsmanager:GetSecretValue on resource: arn:aws:secretsmanager:us-east-1:111122223333:secret:rds!db-a57bd929-5fa6 because no identity-based policy allows the secretsmanager:GetSecretValue action.", AccessDenied)
+                .ph(AuthToken).st(400),
+            // Unreachable: newer agents say "The task cannot pull secrets from …".
+            w("ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secrets from ssm: The task cannot pull secrets from AWS Systems Manager. There is a connection issue between the task and AWS Systems Manager Parameter Store. Check your task network configuration. RequestCanceled: request context canceled caused by: context deadline exceeded", Network)
+                .ph(AuthToken),
+            w("ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secret from asm: There is a connection issue between the task and AWS Secrets Manager. Check your task network configuration. failed to fetch secret arn:aws:secretsmanager:us-east-1:111122223333:secret:rds!db-a57bd929 from secrets manager: operation error Secrets Manager: GetSecretValue, https response error StatusCode: 0, RequestID: , canceled, context deadline exceeded.", Network)
+                .ph(AuthToken),
+            w(r#"ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to get registry auth from asm: service call has been retried 1 time(s): asm fetching secret from the service for dockerhub-creds: RequestError: send request failed caused by: Post "https://secretsmanager.us-east-1.amazonaws.com/": dial tcp 10.0.0.5:443: i/o timeout"#, Network)
+                .ph(AuthToken),
             w(r#"Failed to pull image "151284513677.dkr.ecr.eu-central-1.amazonaws.com/coredns:latest": rpc error: code = Unknown desc = failed to pull and unpack image "151284513677.dkr.ecr.eu-central-1.amazonaws.com/coredns:latest": failed to resolve reference "151284513677.dkr.ecr.eu-central-1.amazonaws.com/coredns:latest": pulling from host 151284513677.dkr.ecr.eu-central-1.amazonaws.com failed with status code [manifests latest]: 401 Unauthorized"#, RegistryCredentials)
                 .ph(Manifest).st(401).reg("151284513677.dkr.ecr.eu-central-1.amazonaws.com").repo("coredns").rf("latest"),
             w("CannotPullContainerError: denied: Your authorization token has expired. Reauthenticate and try again.", RegistryCredentials),
@@ -1221,6 +1261,10 @@ mod tests {
         assert!(joined("toomanyrequests: rate").contains("Docker Hub"));
         assert!(joined("exec format error").contains("when the container starts"));
         assert!(joined("unauthorized: authentication required").contains("repositoryCredentials"));
+        // Application secrets get their own wording, never the registry credentials' one.
+        let ssm = joined("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid ssm parameters: /app/db");
+        assert!(ssm.contains("secrets[].valueFrom") && ssm.contains("ssm:GetParameters"), "{ssm}");
+        assert!(!ssm.contains("username"), "{ssm}");
         assert!(joined("CannotPullContainerError: API error").contains("API error"));
         let ptc = joined("CannotPullContainerError: manifest for 111122223333.dkr.ecr.us-east-1.amazonaws.com/docker-hub/library/nginx:9 not found: manifest unknown");
         assert!(ptc.contains("pull-through"), "{ptc}");

@@ -112,6 +112,10 @@ pub struct Facts {
     /// Who pulls, whether they may, and what the image is (see the identity section below).
     #[serde(default)]
     pub identity: IdentityFacts,
+    /// The task's own secrets, when the failure is at the step that fetches them (see
+    /// `facts/secrets.rs`); `NotCollected` otherwise.
+    #[serde(default)]
+    pub secrets: Fact<TaskSecretsFacts>,
 }
 
 /// The stopped task, from `DescribeTasks` or from the event's `detail`.
@@ -254,6 +258,11 @@ pub struct ContainerDefinitionFacts {
     /// ARN of the Secrets Manager secret for a private registry (`repositoryCredentials`).
     #[serde(default)]
     pub registry_credentials_secret: Option<String>,
+    /// The `valueFrom` of each secret the container injects (`secrets`, and the log driver's
+    /// `secretOptions`): a Secrets Manager ARN, an SSM parameter ARN or name. A reference, never a
+    /// value; the variable names are not collected either.
+    #[serde(default)]
+    pub secrets: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -483,3 +492,7 @@ pub struct SecretShape {
 // The types live in `facts/network.rs`; `Facts::network` holds them.
 mod network;
 pub use network::*;
+
+// ───────────────────────────── Secrets injected at task start ─────────────────────────────────────
+mod secrets;
+pub use secrets::*;

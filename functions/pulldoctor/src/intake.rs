@@ -15,15 +15,13 @@ use crate::facts::{AttachmentFacts, ContainerFacts, TaskFacts, TaskSource};
 /// `CannotPullContainerError`, `CannotPullECRContainerError`, any case.
 static PULL_ERROR: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)cannot\s*pull\s*(ecr)?\s*container\s*error").unwrap());
-/// The registry-auth step that runs before the pull on Fargate (platform 1.4.0+).
+/// The step that runs before the pull (Fargate platform 1.4.0+, and the EC2 agent): registry
+/// credentials (ECR token, `repositoryCredentials`) and the task's secrets (`secrets[].valueFrom`
+/// from Secrets Manager or SSM Parameter Store). Every one of them stops the task before any
+/// container starts, and each is diagnosed.
 static REGISTRY_AUTH_ERROR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)ResourceInitializationError:\s*unable to pull secrets or registry auth").unwrap()
 });
-/// Registry-auth failures that are about secrets injected into the environment from SSM Parameter
-/// Store, not about pulling the image: those are not ours to diagnose.
-static SSM_ONLY: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\bssm\b").unwrap());
-static REGISTRY_WORDS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)\becr\b|\basm\b|secrets\s*manager|registry auth|pull command").unwrap());
 
 /// The `detail` of an `ECS Task State Change` event. Every field is optional: ECS adds fields over
 /// time and omits others, and a wrong shape must not lose the event.
@@ -196,17 +194,10 @@ pub fn intake(event: &Value) -> Intake {
     Intake::PullFailure(Box::new(failure))
 }
 
-/// Is this message an image-pull (or registry-auth) failure?
+/// Is this message an image-pull failure, or a failure of the secrets and registry-auth step
+/// before it (SSM Parameter Store secrets included)?
 pub fn is_pull_failure_message(message: &str) -> bool {
-    if PULL_ERROR.is_match(message) {
-        return true;
-    }
-    if let Some(m) = REGISTRY_AUTH_ERROR.find(message) {
-        let rest = &message[m.end()..];
-        // "…: unable to retrieve secrets from ssm" is about environment secrets, not the pull.
-        return !(SSM_ONLY.is_match(rest) && !REGISTRY_WORDS.is_match(rest));
-    }
-    false
+    PULL_ERROR.is_match(message) || REGISTRY_AUTH_ERROR.is_match(message)
 }
 
 /// Identify the failure in a stopped task: the message, the container and the image. Also used by
@@ -423,7 +414,10 @@ mod tests {
             ("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve ecr registry auth: service call has been retried 3 time(s)", true),
             ("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried", true),
             ("ResourceInitializationError: unable to pull secrets or registry auth: pull command failed: : signal: killed", true),
-            ("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried", false),
+            // Application secrets from SSM Parameter Store are diagnosed too (they were dropped before).
+            ("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried", true),
+            ("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid ssm parameters: /app/db-password", true),
+            ("ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secrets from ssm: The task cannot pull secrets from AWS Systems Manager. There is a connection issue between the task and AWS Systems Manager Parameter Store. Check your task network configuration.", true),
             ("ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times", false),
             ("Essential container in task exited", false),
             ("Task stopped by user", false),
@@ -567,6 +561,17 @@ mod tests {
             assert_eq!(got, kind, "{ev} → {reason}");
             assert!(!reason.is_empty());
         }
+    }
+
+    /// Before, a task stopped by an SSM Parameter Store secret was ignored as "unrelated"; it is
+    /// now a failure to diagnose, with its message and container.
+    #[test]
+    fn ssm_secret_failure_is_accepted() {
+        let message = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid ssm parameters: /app/db-password";
+        let ev = event(stopped(json!([{"name": "web", "image": "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1", "lastStatus": "STOPPED"}]), message));
+        let f = decide(ev).expect("an SSM secrets failure is diagnosed");
+        assert_eq!(f.message, message);
+        assert_eq!(f.container.as_deref(), Some("web"));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 pub mod image_ref;
 pub mod classify;
 pub mod intake;
+pub mod secret_ref;
 pub mod facts;
 pub mod policy;
 pub mod collect;

@@ -649,6 +649,7 @@ mod tests {
                     name: Some("web".into()),
                     image: Some(image.into()),
                     registry_credentials_secret: creds.then(|| "arn:aws:secretsmanager:us-east-1:1:secret:x".into()),
+                    ..Default::default()
                 }];
             }
             let got = check_execution_role_present(&f);
@@ -764,6 +765,7 @@ pub(crate) mod identity_fixtures {
                 name: Some("web".into()),
                 image: Some(IMAGE.into()),
                 registry_credentials_secret: None,
+                ..Default::default()
             }];
         }
         f.identity.execution_role = Fact::found(role(ROLE));

@@ -10,6 +10,7 @@ pub mod iam;
 pub mod image;
 pub mod network;
 pub mod registry;
+pub mod secrets;
 #[cfg(test)]
 mod identity_worlds;
 
@@ -44,6 +45,9 @@ pub const ALL: &[Check] = &[
     // Identity and registry (issue 3).
     Check { code: RootCause::IamExecutionRoleTrust, name: "execution_role_trust", run: iam::check_execution_role_trust },
     Check { code: RootCause::IamRegistrySecret, name: "registry_secret", run: registry::check_registry_secret },
+    // The task's own secrets, when the task stopped at the step that fetches them (issue 12).
+    Check { code: RootCause::SecretNotFound, name: "task_secrets_exist", run: secrets::check_secrets_exist },
+    Check { code: RootCause::SecretAccessDenied, name: "task_secrets_access", run: secrets::check_secrets_access },
     Check { code: RootCause::IamExecutionRolePermissions, name: "execution_role_permissions", run: iam::check_execution_role_permissions },
     Check { code: RootCause::IamInstanceRolePermissions, name: "instance_role_permissions", run: iam::check_instance_role_permissions },
     Check { code: RootCause::EcrRepositoryPolicy, name: "ecr_repository_policy", run: registry::check_repository_policy },

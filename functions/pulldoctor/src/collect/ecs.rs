@@ -161,7 +161,8 @@ pub(super) async fn read_task_definition(
     .await
 }
 
-/// Only what bears on pulling. Environment values and secrets are deliberately not copied.
+/// Only what bears on pulling and on the secrets fetched before it. Environment values, secret
+/// values and the variable names secrets are injected as are deliberately not copied.
 pub fn task_definition_facts(td: &TaskDefinition) -> TaskDefinitionFacts {
     TaskDefinitionFacts {
         arn: td.task_definition_arn().map(str::to_string),
@@ -186,6 +187,13 @@ pub fn task_definition_facts(td: &TaskDefinition) -> TaskDefinitionFacts {
                 registry_credentials_secret: c
                     .repository_credentials()
                     .map(|r| r.credentials_parameter().to_string()),
+                // Where each secret comes from (valueFrom), never its name or value.
+                secrets: c
+                    .secrets()
+                    .iter()
+                    .chain(c.log_configuration().map(|l| l.secret_options()).unwrap_or_default())
+                    .map(|s| s.value_from().to_string())
+                    .collect(),
             })
             .collect(),
     }

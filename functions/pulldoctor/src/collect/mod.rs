@@ -25,6 +25,7 @@ mod ecr;
 pub mod ecs;
 pub mod identity;
 pub mod network;
+mod secrets;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -156,6 +157,15 @@ impl Clients {
         aws_sdk_secretsmanager::Client::from_conf(conf.build())
     }
 
+    /// An SSM client in `region` (or the home region) with the same limits.
+    pub(crate) fn ssm_in(&self, region: Option<String>) -> aws_sdk_ssm::Client {
+        let mut conf = aws_sdk_ssm::config::Builder::from(&self.config).interceptor(ThrottleSpy);
+        if let Some(r) = region {
+            conf = conf.region(aws_config::Region::new(r));
+        }
+        aws_sdk_ssm::Client::from_conf(conf.build())
+    }
+
     /// Keep successful reads of shared, slowly changing resources (task definition, image,
     /// VPC, subnet, route tables, endpoints, security groups, roles, policies) for `ttl`, at most
     /// `capacity` entries: a storm of failures of one service then costs about two reads per
@@ -275,6 +285,8 @@ pub const READ_ACTIONS: &[&str] = &[
     "secretsmanager:DescribeSecret",
     // Opt-in at deploy time (RegistrySecretArns): only the secret's keys are looked at.
     "secretsmanager:GetSecretValue",
+    // The task's secrets from SSM Parameter Store: metadata only (exists, type, KMS key).
+    "ssm:DescribeParameters",
 ];
 
 /// One AWS read as the collection saw it (for the call log, the benchmark and the round count).
@@ -671,8 +683,22 @@ async fn collect_one(clients: &Clients, log: &CallLog, task_reads: &TaskReads, f
             aws_failures: 0,
             identity: Default::default(),
             network: Default::default(),
+            secrets: Default::default(),
         };
-        facts.identity = Box::pin(identity::read(clients, log, &facts, supplied.instance_role_arn.as_deref())).await;
+        let (identity, (secrets, secrets_role)) = tokio::join!(
+            Box::pin(identity::read(clients, log, &facts, supplied.instance_role_arn.as_deref())),
+            Box::pin(secrets::read(clients, log, &facts)),
+        );
+        facts.identity = identity;
+        facts.secrets = secrets;
+        // The secrets' local evaluation needs the execution role's documents, which the identity
+        // reads skip when its own simulation answered.
+        if let (Fact::Found { value: role }, Some(read)) = (&mut facts.identity.execution_role, secrets_role) {
+            if role.arn == read.arn && role.policies.value().is_none() {
+                role.policies = read.policies;
+                role.boundary = read.boundary;
+            }
+        }
         facts
     };
     let (mut facts, network) = tokio::join!(Box::pin(rest), Box::pin(network));

@@ -6,7 +6,7 @@
 //! 1. task ENI, service (`service:NAME` groups), subnet, the subnet's route table and network ACL
 //!    (`association.subnet-id` filters);
 //! 2. the task's security groups (from the ENI, else the service), the VPC, its DNS support
-//!    attribute, the VPC endpoints for ECR / S3 / Secrets Manager (`vpc-id` + `service-name`
+//!    attribute, the VPC endpoints for ECR / S3 / Secrets Manager / SSM (`vpc-id` + `service-name`
 //!    filters), the NAT gateways the route table targets, the main route table when the subnet has
 //!    no explicit association;
 //! 3. DHCP options, the endpoints' security groups and network interfaces, the network ACLs of the
@@ -31,7 +31,8 @@ use crate::facts::{
 };
 
 /// The endpoint services a pull may use (ECR API, registry, S3, Secrets Manager for credentials).
-const ENDPOINT_SERVICES: &[&str] = &["ecr.api", "ecr.dkr", "s3", "secretsmanager"];
+// `ssm`: the task's secrets in Parameter Store, judged when the step that fetches them times out.
+const ENDPOINT_SERVICES: &[&str] = &["ecr.api", "ecr.dkr", "s3", "secretsmanager", "ssm"];
 
 fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
     Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()

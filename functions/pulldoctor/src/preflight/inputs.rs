@@ -88,6 +88,8 @@ pub fn task_definition_from_json(text: &str, what: &str) -> Result<TaskDefinitio
                 name: c.name,
                 image: c.image,
                 registry_credentials_secret: c.repository_credentials.and_then(|r| r.credentials_parameter),
+                // Secrets are judged only for a failure at the secrets step, never in a preflight.
+                ..Default::default()
             })
             .collect(),
     })

@@ -23,7 +23,12 @@ use crate::facts::{Facts, Fact};
 pub fn check_required_endpoints(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetEndpointMissing;
-        if !matches!(net.internet, Internet::Closed { .. }) || !net.is_ecr() || net.cross_region() {
+        if !matches!(net.internet, Internet::Closed { .. }) {
+            return vec![];
+        }
+        // The image's legs when its endpoints can serve it; the task's secrets' legs (then the
+        // whole path) when the secrets step timed out, whatever the registry.
+        if net.secrets_step.is_none() && (!net.is_ecr() || net.cross_region()) {
             return vec![];
         }
         if net.endpoints().is_none() || !any_ecr_interface_endpoint(net) {
@@ -186,7 +191,12 @@ pub fn check_endpoint_dns(facts: &Facts) -> Vec<Finding> {
             let endpoint_url = console::endpoint(&net.region, &broken[0].id);
             return vec![Finding::fail(
                 code,
-                format!("ECR endpoint names do not resolve to the VPC endpoints {}: the pull goes to public addresses it cannot reach", ids.join(", ")),
+                format!(
+                    "{} endpoint names do not resolve to the VPC endpoints {}: the {} goes to public addresses it cannot reach",
+                    net.secret_legs().first().map(|l| l.service.label()).unwrap_or("ECR"),
+                    ids.join(", "),
+                    if net.secrets_step.is_some() { "secrets request" } else { "pull" },
+                ),
             )
             .resource(broken[0].id.clone())
             .evidence("endpoints", json!(ids))
@@ -246,6 +256,7 @@ mod tests {
                 name: Some("web".into()),
                 image: None,
                 registry_credentials_secret: Some("arn:aws:secretsmanager:us-east-1:111122223333:secret:hub-AbCdEf".into()),
+                ..Default::default()
             }];
         }
         // (name, facts, status, missing services that must be named)

@@ -1,11 +1,14 @@
 //! The path of one pull, worked out once from the Facts and shared by the network checks: where
 //! the traffic leaves from ([`Origin`]), what it must reach (the [`Leg`]s: ECR API, registry, S3
-//! layers, Secrets Manager for registry credentials, or a non-ECR registry), and for each leg
-//! whether it goes to a VPC endpoint or out through the subnet's default route ([`Internet`]).
+//! layers, Secrets Manager for registry credentials, or a non-ECR registry — or, when the step that
+//! fetches the task's secrets timed out, Secrets Manager or SSM alone), and for each leg whether it
+//! goes to a VPC endpoint or out through the subnet's default route ([`Internet`]).
 
 use std::net::Ipv4Addr;
 
 use super::ipset::IpSet;
+use crate::classify::Category;
+use crate::secret_ref::{named_secrets, parse_value_from, secrets_step, SecretRef, SecretStore};
 use crate::facts::{
     endpoint_service, EndpointFacts, Fact, Facts, Known, NatGatewayFacts, NetworkFacts, Origin, OriginKind,
     RouteFacts, RouteTableFacts, SubnetFacts,
@@ -21,8 +24,10 @@ pub enum Service {
     EcrDkr,
     /// `prod-<region>-starport-layer-bucket`: the layers themselves.
     S3,
-    /// Secrets Manager: private registry credentials.
+    /// Secrets Manager: private registry credentials, and the task's secrets kept there.
     SecretsManager,
+    /// SSM Parameter Store: the task's secrets kept there.
+    Ssm,
     /// A registry that is not ECR private (Docker Hub, ECR Public, GHCR…).
     Registry,
 }
@@ -35,6 +40,7 @@ impl Service {
             Service::EcrDkr => Some("ecr.dkr"),
             Service::S3 => Some("s3"),
             Service::SecretsManager => Some("secretsmanager"),
+            Service::Ssm => Some("ssm"),
             Service::Registry => None,
         }
     }
@@ -43,7 +49,8 @@ impl Service {
             Service::EcrApi => "ECR API (auth token)",
             Service::EcrDkr => "ECR registry",
             Service::S3 => "S3 layer bucket",
-            Service::SecretsManager => "Secrets Manager (registry credentials)",
+            Service::SecretsManager => "Secrets Manager",
+            Service::Ssm => "SSM Parameter Store",
             Service::Registry => "registry",
         }
     }
@@ -126,6 +133,9 @@ pub struct Net<'a> {
     pub legs: Vec<Leg<'a>>,
     /// Fargate platform version 1.3.0 or earlier (auth and secrets go through Fargate's own ENI).
     pub fargate_legacy: bool,
+    /// The task's own secrets could not be fetched because their store was unreachable (a network
+    /// message at the secrets step): the path is then the legs to that store alone.
+    pub secrets_step: Option<SecretStore>,
 }
 
 /// Why the network checks cannot run: `None` = they do not apply (no finding at all).
@@ -156,6 +166,13 @@ impl<'a> Net<'a> {
         let route_table = n.route_table.value();
         let internet = internet_path(n, &origin);
         let fargate_legacy = fargate_legacy(facts, &origin);
+        let secrets_step = (facts.failure.classification.category == Category::Network)
+            .then(|| secrets_step(&facts.failure.message).and_then(|s| s.store()))
+            .flatten();
+        if secrets_step.is_some() && fargate_legacy {
+            // Platform 1.3.0 fetches secrets through Fargate's own network interface, not the task's.
+            return Err(None);
+        }
         let mut net = Net {
             facts,
             n,
@@ -167,6 +184,7 @@ impl<'a> Net<'a> {
             internet,
             legs: vec![],
             fargate_legacy,
+            secrets_step,
         };
         net.legs = net.plan_legs();
         Ok(net)
@@ -180,7 +198,7 @@ impl<'a> Net<'a> {
         matches!(self.image.kind, RegistryKind::Ecr { .. })
     }
     pub fn cross_region(&self) -> bool {
-        self.ecr().is_some_and(|(_, r)| r != self.region)
+        self.secrets_step.is_none() && self.ecr().is_some_and(|(_, r)| r != self.region)
     }
     pub fn vpc_id(&self) -> Option<String> {
         self.origin.vpc_id.clone().or_else(|| self.n.vpc_id())
@@ -211,6 +229,28 @@ impl<'a> Net<'a> {
     }
 
     fn plan_legs(&self) -> Vec<Leg<'a>> {
+        // The secrets step timed out: the pull never started, so the path that failed is the one
+        // to the secrets store alone. Judging the image's legs too could blame a leg this failure
+        // never used.
+        if let Some(store) = self.secrets_step {
+            let mut legs: Vec<(Service, String, String)> = vec![];
+            if !self.fargate_legacy {
+                let service = match store {
+                    SecretStore::SecretsManager => Service::SecretsManager,
+                    SecretStore::Ssm => Service::Ssm,
+                };
+                for region in self.task_secret_regions(store) {
+                    legs.push((service, format!("{}.{region}.amazonaws.com", store.endpoint_suffix()), region));
+                }
+            }
+            return legs
+                .into_iter()
+                .map(|(service, host, region)| {
+                    let via = self.via(service, &region);
+                    Leg { service, host, region, via }
+                })
+                .collect();
+        }
         let mut legs = vec![];
         match (&self.image.kind, self.image.ecr()) {
             (RegistryKind::Ecr { .. }, Some((account, image_region))) => {
@@ -255,6 +295,40 @@ impl<'a> Net<'a> {
                 Leg { service, host, region, via, dual_stack }
             })
             .collect()
+    }
+
+    /// Regions of the task's secrets in `store` (the ones the message names, if it names any of
+    /// them); the task's region when the task definition names none (it may not be readable).
+    fn task_secret_regions(&self, store: SecretStore) -> Vec<String> {
+        let refs: Vec<SecretRef> = self
+            .facts
+            .task_definition
+            .value()
+            .map(|td| td.containers.iter().flat_map(|c| &c.secrets).filter_map(|v| parse_value_from(v)).filter(|r| r.store == store).collect())
+            .unwrap_or_default();
+        let named = named_secrets(&self.facts.failure.message);
+        let named_refs: Vec<&SecretRef> = refs.iter().filter(|r| named.iter().any(|n| n.same_secret(r))).collect();
+        let scope: Vec<&SecretRef> = if named_refs.is_empty() { refs.iter().collect() } else { named_refs };
+        let mut regions: Vec<String> = vec![];
+        for r in scope {
+            let region = r.region.clone().unwrap_or_else(|| self.region.clone());
+            if !regions.contains(&region) {
+                regions.push(region);
+            }
+        }
+        if regions.is_empty() {
+            regions.push(self.region.clone());
+        }
+        regions
+    }
+
+    /// The legs of the task's secrets (then the whole path), when the secrets step failed on the
+    /// network.
+    pub fn secret_legs(&self) -> Vec<&Leg<'a>> {
+        match self.secrets_step {
+            Some(_) => self.legs.iter().collect(),
+            None => vec![],
+        }
     }
 
     /// Region of the private-registry credentials secret of the failed container, if it uses one.

@@ -54,7 +54,8 @@ fn judge_route(net: &Net) -> Vec<Finding> {
     let needs_internet: Vec<&str> = net.legs.iter().filter(|l| l.uses_internet()).map(|l| l.host.as_str()).collect();
     let unknown_legs = net.legs.iter().any(|l| matches!(l.via, super::path::Via::Unknown(_)));
     if needs_internet.is_empty() && !unknown_legs {
-        return vec![with(Finding::pass(code, format!("Subnet {} reaches ECR and S3 through VPC endpoints", net.subnet_id)))];
+        let what = net.secret_legs().first().map(|l| l.service.label()).unwrap_or("ECR and S3");
+        return vec![with(Finding::pass(code, format!("Subnet {} reaches {what} through VPC endpoints", net.subnet_id)))];
     }
     let finding = match &net.internet {
         Internet::Open { detail, .. } => Finding::pass(code, format!("Subnet {} reaches the internet through {detail}", net.subnet_id)),
@@ -75,6 +76,10 @@ fn judge_route(net: &Net) -> Vec<Finding> {
         Internet::Unknown { reason } => {
             return vec![with(Finding::unknown(code, "Could not tell whether the subnet has a route to ECR", reason.as_str()))]
         }
+        Internet::Closed { reason } if net.secrets_step.is_some() => match judge_secrets_route(net, reason) {
+            Some(f) => f,
+            None => return vec![],
+        },
         Internet::Closed { reason } => {
             if net.cross_region() {
                 // NET_CROSS_REGION explains it: local endpoints would not help.
@@ -177,6 +182,61 @@ fn other_endpoints(net: &Net) -> serde_json::Value {
         serde_json::Value::Null
     } else {
         json!(present)
+    }
+}
+
+/// The secrets step timed out and the subnet has no internet path: do the task's secrets have an
+/// endpoint to go to? `None` when one exists (NET_ENDPOINT_MISSING and the endpoint checks judge
+/// it), whatever the image's registry.
+fn judge_secrets_route(net: &Net, reason: &str) -> Option<Finding> {
+    let code = RootCause::NetNoRoute;
+    let legs = net.secret_legs();
+    let stranded: Vec<&str> = legs.iter().filter(|l| l.uses_internet()).map(|l| l.host.as_str()).collect();
+    let label = legs.first().map(|l| l.service.label()).unwrap_or("the secrets store");
+    if stranded.is_empty() {
+        // Reached only when a leg's way out could not be told (the endpoints were not readable).
+        let why: Vec<&str> = legs
+            .iter()
+            .filter_map(|l| match &l.via {
+                super::path::Via::Unknown(r) => Some(r.as_str()),
+                _ => None,
+            })
+            .collect();
+        return Some(Finding::unknown(code, format!("Could not tell whether subnet {} reaches {label}", net.subnet_id), why.join("; ")));
+    }
+    let local: Vec<String> = legs.iter().filter_map(|l| l.endpoint_service(&net.region)).collect();
+    match net.endpoints() {
+        None => Some(Finding::unknown(
+            code,
+            format!("Subnet {} has no route to the internet; whether a VPC endpoint serves {label} is unknown", net.subnet_id),
+            net.n.endpoints.gap().unwrap_or("VPC endpoints not read"),
+        )),
+        Some(_) if local.iter().any(|name| !net.endpoints_for(name).is_empty()) => None,
+        Some(_) => {
+            let other_region = legs.iter().any(|l| l.endpoint_service(&net.region).is_none());
+            let endpoints = if local.is_empty() {
+                String::new()
+            } else {
+                format!(", or the interface endpoint {} (private DNS on, its security group admitting TCP 443 from the task)", local.join(", "))
+            };
+            Some(
+                Finding::fail(
+                    code,
+                    format!("Subnet {} has no way to {label} ({}): {reason}, and the VPC has no endpoint for it", net.subnet_id, stranded.join(", ")),
+                )
+                .evidence("reason", reason)
+                .evidence("unreachable", serde_json::json!(stranded))
+                .remediation(format!(
+                    "Give subnet {} a way to {label}: a route 0.0.0.0/0 in {} to a NAT gateway in a public subnet{endpoints}.{} \
+                     The task's secrets are fetched before its image is pulled: without a NAT route the pull then needs \
+                     its own endpoints ({}).",
+                    net.subnet_id,
+                    net.route_table_id(),
+                    if other_region { " A store in another region is reachable only through the internet (NAT)." } else { "" },
+                    if net.is_ecr() { "ecr.api, ecr.dkr and the S3 gateway endpoint".to_string() } else { format!("none reach {}, which needs the NAT route", net.image.registry) },
+                )),
+            )
+        }
     }
 }
 

@@ -1,0 +1,527 @@
+//! Secrets the task injects at start (`containerDefinitions[].secrets`, `logConfiguration.
+//! secretOptions`): ECS reads every one of them with the task execution role before any container
+//! starts, and one that is missing or unreadable stops the task with `ResourceInitializationError:
+//! unable to pull secrets or registry auth`. These checks run only when the message says that step
+//! failed; when the message names the secret, only that one is judged. Registry credentials
+//! (`repositoryCredentials`) are IAM_REGISTRY_SECRET's; the network path to `secretsmanager` and
+//! `ssm` is the NET_* checks'.
+
+use serde_json::json;
+
+use super::console;
+use super::ecr::task_definition_suffix;
+use super::iam::{principal_context, role_name, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
+use crate::collect::identity::kms_key_arn;
+use crate::diagnosis::{Finding, RootCause};
+use crate::facts::{Fact, Facts, TaskSecretFacts, TaskSecretsFacts};
+use crate::policy::Decision;
+use crate::secret_ref::{named_secrets, parse_value_from, SecretStore};
+
+static JSON_KEY_MISSING: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)did not contain json key (\S+)").expect("static regex"));
+
+/// The secrets to judge: those the message names, else all of the step's store. `None` when the
+/// check does not apply (not a secrets failure, no such secret in the task, or the message names a
+/// secret that is not one of the task's — the registry credentials).
+fn scope(facts: &Facts) -> Option<(&TaskSecretsFacts, Vec<&TaskSecretFacts>)> {
+    let all = facts.secrets.value()?;
+    if all.secrets.is_empty() {
+        return None;
+    }
+    let named: Vec<&TaskSecretFacts> = all.secrets.iter().filter(|s| s.named_in_message).collect();
+    if !named.is_empty() {
+        return Some((all, named));
+    }
+    if !named_secrets(&facts.failure.message).is_empty() {
+        return None;
+    }
+    Some((all, all.secrets.iter().collect()))
+}
+
+/// `/app/db-password`, `prod/db-AbCdEf`: the name a user knows the secret by.
+fn display(s: &TaskSecretFacts) -> String {
+    parse_value_from(&s.reference).map(|r| r.name).unwrap_or_else(|| s.reference.clone())
+}
+
+fn names(list: &[&TaskSecretFacts]) -> String {
+    list.iter().map(|s| display(s)).collect::<Vec<_>>().join(", ")
+}
+
+fn containers(list: &[&TaskSecretFacts]) -> String {
+    let mut all: Vec<&str> = list.iter().flat_map(|s| s.containers.iter().map(String::as_str)).collect();
+    all.sort_unstable();
+    all.dedup();
+    all.join(", ")
+}
+
+fn plural(n: usize, label: &str) -> String {
+    if n == 1 {
+        label.to_string()
+    } else {
+        format!("{n} {label}s")
+    }
+}
+
+fn task_definition_url(facts: &Facts) -> Option<String> {
+    let td = facts.task_definition.value()?;
+    Some(console::task_definition(facts.region.as_deref()?, td.family.as_deref()?, td.revision?))
+}
+
+fn with_url(f: Finding, url: Option<String>) -> Finding {
+    match url {
+        Some(u) => f.console_url(u),
+        None => f,
+    }
+}
+
+/// SECRET_NOT_FOUND — a `valueFrom` names a Secrets Manager secret or SSM parameter that does not
+/// exist (deleted, never created, a typo, or in another region or account while named by a bare
+/// name): Secrets Manager answers `ResourceNotFoundException`, SSM lists it in `InvalidParameters`
+/// (`invalid ssm parameters: …`). Read with `secretsmanager:DescribeSecret` and
+/// `ssm:DescribeParameters` — metadata only. A JSON key the `valueFrom` asks for that the secret
+/// lacks (`did not contain json key K`) is taken from the message: values are never read.
+pub fn check_secrets_exist(facts: &Facts) -> Vec<Finding> {
+    let code = RootCause::SecretNotFound;
+    let Some((all, judged)) = scope(facts) else { return vec![] };
+    let label = judged[0].store.label();
+    let missing: Vec<&TaskSecretFacts> = judged.iter().copied().filter(|s| s.metadata.is_not_found()).collect();
+    let unreadable: Vec<String> = judged
+        .iter()
+        .filter(|s| !s.metadata.is_not_found())
+        .filter_map(|s| Some(format!("{}: {}", display(s), s.metadata.gap()?)))
+        .collect();
+    let evidence = json!(judged
+        .iter()
+        .map(|s| json!({"secret": s.reference, "containers": s.containers, "exists": match &s.metadata {
+            Fact::Found { .. } => json!(true),
+            Fact::NotFound { detail } => json!(format!("no: {detail}")),
+            other => json!(format!("unknown: {}", other.gap().unwrap_or_default())),
+        }}))
+        .collect::<Vec<_>>());
+    let region = facts.region.as_deref().unwrap_or("the task's region");
+    // "did not contain json key K": the secret exists, the key a valueFrom asks for does not. Blamed
+    // only when exactly one of the task's secrets asks for K (else it may be the registry's).
+    let key_missing = JSON_KEY_MISSING.captures(&facts.failure.message).and_then(|c| {
+        let key = c.get(1)?.as_str().trim_end_matches('.');
+        let asking: Vec<&TaskSecretFacts> = judged
+            .iter()
+            .copied()
+            .filter(|s| !s.metadata.is_not_found())
+            .filter(|s| parse_value_from(&s.reference).and_then(|r| r.json_key).as_deref() == Some(key))
+            .collect();
+        match asking.as_slice() {
+            [one] => Some((key.to_string(), *one)),
+            _ => None,
+        }
+    });
+    let finding = if let Some(first) = missing.first() {
+        let title = if missing.len() == 1 {
+            format!("{label} {} does not exist (injected by container {})", display(first), containers(&missing))
+        } else {
+            format!("{} the task injects do not exist: {}", plural(missing.len(), label), names(&missing))
+        };
+        Finding::fail(code, title).resource(first.reference.clone()).remediation(format!(
+            "Create {what} {n} (in {where_}), or correct the valueFrom of container {c} in the task definition{td} and \
+             register a new revision. A secret or parameter in another region or account must be named by its full ARN.",
+            what = label,
+            n = names(&missing),
+            where_ = match parse_value_from(&first.reference) {
+                Some(r) if r.region.is_some() => format!("{} of account {}", r.region.unwrap_or_default(), r.account.unwrap_or_default()),
+                _ => format!("{region}, the task's region and account"),
+            },
+            c = containers(&missing),
+            td = task_definition_suffix(facts),
+        ))
+    } else if let Some((key, secret)) = key_missing {
+        Finding::fail(
+            code,
+            format!("{label} {} has no JSON key {key}, which container {} asks for", display(secret), containers(&[secret])),
+        )
+        .resource(secret.reference.clone())
+        .remediation(format!(
+            "Add the key {key} to the JSON of {label} {}, or correct the key in its valueFrom (arn:…:secret:NAME:KEY::) in \
+             the task definition{} and register a new revision.",
+            display(secret),
+            task_definition_suffix(facts),
+        ))
+    } else if !unreadable.is_empty() {
+        Finding::unknown(code, format!("Could not check that the {label}s the task injects exist"), unreadable.join("; "))
+            .resource(judged[0].reference.clone())
+            .remediation(format!("Verify that {} exist in {region}.", names(&judged)))
+    } else {
+        Finding::pass(code, format!("The {} the task injects exist: {}", plural(judged.len(), label), names(&judged)))
+            .resource(judged[0].reference.clone())
+    };
+    vec![with_url(
+        finding.evidence("secrets", evidence).evidence("step", json!(all.step)),
+        task_definition_url(facts),
+    )]
+}
+
+/// A full secret ARN ends in the 6 characters Secrets Manager appends; a partial one cannot be
+/// matched against policies written for `name-*` or the full ARN.
+fn arn_is_exact(s: &TaskSecretFacts) -> bool {
+    s.metadata.value().is_some_and(|m| m.arn.is_some())
+        || s.store == SecretStore::Ssm
+        || display(s)
+            .rsplit_once('-')
+            .is_some_and(|(_, tail)| tail.len() == 6 && tail.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// SECRET_ACCESS_DENIED — ECS reads the task's secrets with the execution role:
+/// `secretsmanager:GetSecretValue` on each secret, `ssm:GetParameters` on each parameter, and
+/// `kms:Decrypt` on the customer managed key that encrypts one (the AWS managed keys
+/// `aws/secretsmanager` and `aws/ssm` need no grant). A missing allow, an explicit deny, a
+/// permission boundary or an SCP makes the read fail with `AccessDeniedException`. Judged with
+/// `iam:SimulatePrincipalPolicy`, else with the role's own policy documents. A secret that does
+/// not exist is SECRET_NOT_FOUND's.
+pub fn check_secrets_access(facts: &Facts) -> Vec<Finding> {
+    let code = RootCause::SecretAccessDenied;
+    let Some((all, judged)) = scope(facts) else { return vec![] };
+    let Some(td) = facts.task_definition.value() else { return vec![] };
+    let judged: Vec<&TaskSecretFacts> = judged.into_iter().filter(|s| !s.metadata.is_not_found()).collect();
+    if judged.is_empty() {
+        return vec![];
+    }
+    let store = judged[0].store;
+    let action = store.read_action();
+    let label = store.label();
+    let url = task_definition_url(facts);
+    let Some(role_arn) = &td.execution_role_arn else {
+        return vec![with_url(
+            Finding::fail(code, format!("The task definition has no execution role, which ECS needs to read {}", names(&judged)))
+                .resource(td.arn.clone().unwrap_or_else(|| "task definition".into()))
+                .remediation(format!(
+                    "Set executionRoleArn in the task definition{} to a role trusted by ecs-tasks.amazonaws.com that may {action} \
+                     on {}, register a new revision and deploy it.",
+                    task_definition_suffix(facts),
+                    names(&judged)
+                )),
+            url,
+        )];
+    };
+    let role = match &facts.identity.execution_role {
+        Fact::Found { value } => value,
+        // IAM_EXECUTION_ROLE_TRUST reports a role that does not exist.
+        Fact::NotFound { .. } => return vec![],
+        gap => {
+            return vec![Finding::unknown(code, format!("Could not read the execution role {}", role_name(role_arn)), gap.gap().unwrap_or_default())
+                .resource(role_arn.clone())]
+        }
+    };
+    let mut unknowns: Vec<String> = vec![];
+    // (action, resource, what it is) for every read ECS makes.
+    let mut requests: Vec<(&str, String, String)> = vec![];
+    let mut keys: Vec<String> = vec![];
+    for s in &judged {
+        if arn_is_exact(s) {
+            requests.push((action, s.resource_arn.clone(), format!("{label} {}", display(s))));
+        } else {
+            unknowns.push(format!(
+                "{}: its full ARN is not known ({})",
+                display(s),
+                s.metadata.gap().unwrap_or("not described")
+            ));
+        }
+        match s.metadata.value().and_then(|m| m.kms_key_id.as_deref()) {
+            None => {}
+            Some(key) => match kms_key_arn(key, &s.resource_arn) {
+                Some(k) if !keys.contains(&k) => {
+                    keys.push(k.clone());
+                    requests.push(("kms:Decrypt", k.clone(), format!("the KMS key of {}", display(s))));
+                }
+                Some(_) => {}
+                None => unknowns.push(format!(
+                    "{} is encrypted with KMS key {key}: an alias is not resolved, so kms:Decrypt on the key it names is not checked",
+                    display(s)
+                )),
+            },
+        }
+    }
+    let (verdicts, via): (Result<Vec<ActionVerdict>, String>, &str) = match &all.simulation {
+        Fact::Found { value } => {
+            let wanted = |v: &ActionVerdict| requests.iter().any(|(a, r, _)| *a == v.action && *r == v.resource);
+            (Ok(verdicts_from_simulation(value).into_iter().filter(wanted).collect()), VIA_SIMULATOR)
+        }
+        sim_gap => {
+            let (_, ctx) = principal_context(&role.arn, Some(role));
+            let pairs: Vec<(&str, &str)> = requests.iter().map(|(a, r, _)| (*a, r.as_str())).collect();
+            (
+                verdicts_from_policies(role, &pairs, &ctx).map_err(|e| format!("simulator: {}; {e}", sim_gap.gap().unwrap_or("not run"))),
+                VIA_LOCAL,
+            )
+        }
+    };
+    let mut problems: Vec<String> = vec![];
+    let mut fixes: Vec<String> = vec![];
+    match verdicts {
+        Ok(verdicts) => {
+            for (a, r, what) in &requests {
+                match verdicts.iter().find(|v| v.action == *a && v.resource == *r) {
+                    Some(v) if v.decision == Decision::Allowed => {}
+                    Some(v) if v.decision == Decision::Unknown => unknowns.push(format!("{a} on {what}: {}", v.why)),
+                    Some(v) => {
+                        problems.push(format!("{a} on {what} ({})", v.why));
+                        fixes.push(format!("Allow {a} on {r} to the execution role {}.", role.name));
+                    }
+                    None => unknowns.push(format!("{a} on {what}: the simulator gave no answer")),
+                }
+            }
+        }
+        Err(e) => unknowns.push(format!("the execution role's permissions could not be judged: {e}")),
+    }
+    let key_note = (!keys.is_empty()).then(|| {
+        format!("The key policy of {} must also let the execution role decrypt (pulldoctor does not read key policies).", keys.join(", "))
+    });
+    let cross_account: Vec<String> = judged
+        .iter()
+        .filter(|s| parse_value_from(&s.reference).and_then(|r| r.account).is_some_and(|a| Some(a.as_str()) != facts.account.as_deref()))
+        .map(|s| display(s))
+        .collect();
+    let finding = if !problems.is_empty() {
+        Finding::fail(code, format!("The execution role {} may not {}", role.name, problems.join("; ")))
+            .remediation([fixes.join(" "), key_note.clone().unwrap_or_default()].join(" ").trim().to_string())
+    } else if !unknowns.is_empty() {
+        Finding::unknown(code, format!("Could not fully check that the execution role {} may read the task's {label}s", role.name), unknowns.join("; "))
+            .remediation(format!("Verify that the execution role may {action} on {} (and kms:Decrypt on a customer managed key).", names(&judged)))
+    } else {
+        let mut f = Finding::pass(code, format!("The execution role {} may read {}", role.name, names(&judged)));
+        if let Some(n) = key_note {
+            f = f.evidence("note", n);
+        }
+        if !cross_account.is_empty() {
+            f = f.evidence(
+                "cross_account",
+                format!("{} in another account: its resource policy (and key policy) must also grant the role", cross_account.join(", ")),
+            );
+        }
+        f
+    };
+    vec![with_url(
+        finding
+            .resource(judged[0].resource_arn.clone())
+            .evidence("execution_role", role.arn.as_str())
+            .evidence("requests", json!(requests.iter().map(|(a, r, _)| format!("{a} on {r}")).collect::<Vec<_>>()))
+            .evidence("evaluated_with", via),
+        url,
+    )]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::iam::identity_fixtures::*;
+    use crate::classify::classify;
+    use crate::diagnosis::Status;
+    use crate::facts::{SecretMetadata, SimulationResult};
+    use crate::secret_ref::SecretsStep;
+
+    const PARAM: &str = "/app/db-password";
+    const PARAM_ARN: &str = "arn:aws:ssm:us-east-1:111122223333:parameter/app/db-password";
+    const OTHER_PARAM: &str = "/app/api-key";
+    const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db-AbCdEf";
+    const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const SSM_DENIED: &str = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): AccessDeniedException: User: arn:aws:sts::111122223333:assumed-role/ecsTaskExecutionRole/17cb is not authorized to perform: ssm:GetParameters on resource: arn:aws:ssm:us-east-1:111122223333:parameter/app/db-password because no identity-based policy allows the ssm:GetParameters action";
+    const SSM_MISSING: &str = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid ssm parameters: /app/db-password";
+    const SSM_TIMEOUT: &str = "ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secrets from ssm: The task cannot pull secrets from AWS Systems Manager. There is a connection issue between the task and AWS Systems Manager Parameter Store. Check your task network configuration. RequestCanceled: request context canceled caused by: context deadline exceeded";
+
+    fn found(arn: &str, key: Option<&str>) -> Fact<SecretMetadata> {
+        Fact::found(SecretMetadata { arn: Some(arn.into()), name: None, kms_key_id: key.map(str::to_string), parameter_type: Some("SecureString".into()) })
+    }
+
+    fn entry(reference: &str, resource: &str, named: bool, metadata: Fact<SecretMetadata>) -> TaskSecretFacts {
+        let store = parse_value_from(reference).unwrap().store;
+        TaskSecretFacts { reference: reference.into(), store, resource_arn: resource.into(), containers: vec!["web".into()], named_in_message: named, metadata }
+    }
+
+    /// A Fargate task whose container injects two SSM parameters, stopped with `message`.
+    fn task(message: &str, secrets: Vec<TaskSecretFacts>, simulation: Fact<Vec<SimulationResult>>) -> Facts {
+        let mut f = world();
+        f.failure.message = message.into();
+        f.failure.classification = classify(message);
+        let step = crate::secret_ref::secrets_step(message);
+        f.secrets = Fact::found(TaskSecretsFacts { step, secrets, simulation });
+        f
+    }
+
+    fn sim(action: &str, resource: &str, decision: &str) -> SimulationResult {
+        SimulationResult { action: action.into(), resource: resource.into(), decision: decision.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn exists_table() {
+        let not_found = || Fact::NotFound { detail: "ssm:DescribeParameters returned no parameter named /app/db-password".into() };
+        let other = || entry(OTHER_PARAM, "arn:aws:ssm:us-east-1:111122223333:parameter/app/api-key", false, found("arn:aws:ssm:us-east-1:111122223333:parameter/app/api-key", None));
+        // (name, message, secrets, status, text that must appear)
+        let cases: Vec<(&str, &str, Vec<TaskSecretFacts>, Option<Status>, &str)> = vec![
+            ("named and missing", SSM_MISSING, vec![entry(PARAM, PARAM_ARN, true, not_found()), other()], Some(Status::Fail), "SSM parameter /app/db-password does not exist (injected by container web)"),
+            ("unnamed, one of two missing", SSM_TIMEOUT, vec![entry(PARAM, PARAM_ARN, false, not_found()), other()], Some(Status::Fail), "/app/db-password does not exist"),
+            ("all exist", SSM_TIMEOUT, vec![entry(PARAM, PARAM_ARN, false, found(PARAM_ARN, None)), other()], Some(Status::Pass), "The 2 SSM parameters the task injects exist"),
+            ("unreadable", SSM_TIMEOUT, vec![entry(PARAM, PARAM_ARN, false, Fact::Unreadable { reason: "AccessDenied: ssm:DescribeParameters".into() })], Some(Status::Unknown), "AccessDenied: ssm:DescribeParameters"),
+            // The message names a secret that is not one of the task's (registry credentials).
+            ("named elsewhere", "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: invalid ssm parameters: /someone/else", vec![entry(PARAM, PARAM_ARN, false, not_found())], None, ""),
+            ("no secrets of that store", SSM_TIMEOUT, vec![], None, ""),
+        ];
+        for (name, message, secrets, status, text) in cases {
+            let f = task(message, secrets, Fact::default());
+            let got = check_secrets_exist(&f);
+            assert_eq!(got.first().map(|g| g.status), status, "{name}: {got:#?}");
+            if let Some(g) = got.first() {
+                let all = format!("{} {} {}", g.title, g.evidence, g.remediation.as_deref().unwrap_or(""));
+                assert!(all.contains(text), "{name}: {text:?} not in {all}");
+            }
+        }
+        // Not a secrets failure: nothing collected, no finding.
+        assert!(check_secrets_exist(&world()).is_empty());
+    }
+
+    #[test]
+    fn access_table() {
+        let param = || entry(PARAM, PARAM_ARN, true, found(PARAM_ARN, None));
+        let with_key = || entry(PARAM, PARAM_ARN, true, found(PARAM_ARN, Some(KEY)));
+        let allowed = || Fact::found(vec![sim("ssm:GetParameters", PARAM_ARN, "allowed")]);
+        // (name, secrets, simulation, status, text)
+        let cases: Vec<(&str, Vec<TaskSecretFacts>, Fact<Vec<SimulationResult>>, Option<Status>, &str)> = vec![
+            ("allowed", vec![param()], allowed(), Some(Status::Pass), "may read /app/db-password"),
+            ("implicit deny", vec![param()], Fact::found(vec![sim("ssm:GetParameters", PARAM_ARN, "implicitDeny")]), Some(Status::Fail), "may not ssm:GetParameters on SSM parameter /app/db-password (no policy of the role allows it)"),
+            ("customer key denied", vec![with_key()], Fact::found(vec![sim("ssm:GetParameters", PARAM_ARN, "allowed"), sim("kms:Decrypt", KEY, "implicitDeny")]), Some(Status::Fail), "kms:Decrypt on the KMS key of /app/db-password"),
+            ("customer key allowed", vec![with_key()], Fact::found(vec![sim("ssm:GetParameters", PARAM_ARN, "allowed"), sim("kms:Decrypt", KEY, "allowed")]), Some(Status::Pass), "key policy"),
+            ("alias key", vec![entry(PARAM, PARAM_ARN, true, found(PARAM_ARN, Some("alias/app-secrets")))], allowed(), Some(Status::Unknown), "alias"),
+            ("missing is not a permission problem", vec![entry(PARAM, PARAM_ARN, true, Fact::NotFound { detail: "none".into() })], allowed(), None, ""),
+            ("simulator and documents unreadable", vec![param()], Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into() }, Some(Status::Unknown), "could not be judged"),
+        ];
+        for (name, secrets, simulation, status, text) in cases {
+            let f = task(SSM_DENIED, secrets, simulation);
+            let got = check_secrets_access(&f);
+            assert_eq!(got.first().map(|g| g.status), status, "{name}: {got:#?}");
+            if let Some(g) = got.first() {
+                let all = format!("{} {} {}", g.title, g.evidence, g.remediation.as_deref().unwrap_or(""));
+                assert!(all.contains(text), "{name}: {text:?} not in {all}");
+            }
+        }
+    }
+
+    /// The message says the JSON key is missing: the one secret asking for it is named; with two
+    /// asking (or none), the message alone does not say which, so nothing is blamed.
+    #[test]
+    fn missing_json_key_is_taken_from_the_message() {
+        let message = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): retrieved secret from Secrets Manager did not contain json key password";
+        let asking = |key: &str| entry(&format!("{SECRET_ARN}:{key}::"), SECRET_ARN, false, found(SECRET_ARN, None));
+        let f = task(message, vec![asking("password")], Fact::default());
+        let got = &check_secrets_exist(&f)[0];
+        assert_eq!(got.status, Status::Fail, "{got:#?}");
+        assert!(got.title.contains("Secrets Manager secret prod/db-AbCdEf has no JSON key password, which container web asks for"), "{}", got.title);
+        let f = task(message, vec![asking("username")], Fact::default());
+        assert_eq!(check_secrets_exist(&f)[0].status, Status::Pass);
+        let other = entry("arn:aws:secretsmanager:us-east-1:111122223333:secret:other-QwErTy:password::", "arn:aws:secretsmanager:us-east-1:111122223333:secret:other-QwErTy", false, found("arn:aws:secretsmanager:us-east-1:111122223333:secret:other-QwErTy", None));
+        let f = task(message, vec![asking("password"), other], Fact::default());
+        assert_eq!(check_secrets_exist(&f)[0].status, Status::Pass);
+    }
+
+    /// Without the simulator, the role's own documents decide: the AWS managed execution policy
+    /// grants no SSM read, so the parameter is refused; an inline grant on the path allows it.
+    #[test]
+    fn local_evaluation_without_the_simulator() {
+        let mut f = task(SSM_DENIED, vec![entry(PARAM, PARAM_ARN, true, found(PARAM_ARN, None))], Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into() });
+        if let Fact::Found { value } = &mut f.identity.execution_role {
+            value.policies = Fact::found(vec![execution_policy()]);
+        }
+        let got = &check_secrets_access(&f)[0];
+        assert_eq!(got.status, Status::Fail, "{got:#?}");
+        assert_eq!(got.evidence["evaluated_with"], VIA_LOCAL);
+        assert!(got.remediation.as_deref().unwrap().contains(&format!("Allow ssm:GetParameters on {PARAM_ARN}")));
+        if let Fact::Found { value } = &mut f.identity.execution_role {
+            value.policies = Fact::found(vec![
+                execution_policy(),
+                inline("params", json!({"Statement": [{"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": "arn:aws:ssm:us-east-1:111122223333:parameter/app/*"}]})),
+            ]);
+        }
+        assert_eq!(check_secrets_access(&f)[0].status, Status::Pass);
+    }
+
+    /// The secrets step timed out: the path judged is the one to the store (`ssm`), with the same
+    /// route, endpoint, DNS and security-group checks as for ECR, naming the service. A NAT route
+    /// serves every service; the image's own endpoints are not what failed.
+    #[test]
+    fn network_path_to_the_secrets_store() {
+        use crate::checks::network::fixtures::*;
+        use crate::engine::judge;
+        use crate::facts::{ContainerDefinitionFacts, EndpointFacts};
+        let with_secret = |mut f: Facts| {
+            f.failure.message = SSM_TIMEOUT.into();
+            f.failure.classification = classify(SSM_TIMEOUT);
+            if let Fact::Found { value } = &mut f.task_definition {
+                value.containers = vec![ContainerDefinitionFacts { name: Some("web".into()), secrets: vec![PARAM.into()], ..Default::default() }];
+            }
+            f
+        };
+        let ssm_endpoint = |f: &mut Facts, e: EndpointFacts| {
+            if let Fact::Found { value } = &mut f.network.endpoints {
+                value.push(e);
+            }
+            if let Fact::Found { value } = &mut f.network.endpoint_enis {
+                value.push(endpoint_eni("eni-ssm", "10.0.2.12"));
+            }
+        };
+        let with_ssm = |e: EndpointFacts| {
+            let mut f = with_secret(fargate_endpoints());
+            ssm_endpoint(&mut f, e);
+            f
+        };
+        let good = || interface_endpoint("vpce-ssm", "ssm", "eni-ssm");
+        let mut closed_sg = with_ssm(good());
+        closed_sg.network.endpoint_security_groups = Fact::found(vec![sg(SG_EP, vec![rule("tcp", 80, 80)], vec![])]);
+        let mut ecr_endpoints_only_broken_s3 = with_ssm(good());
+        if let Fact::Found { value } = &mut ecr_endpoints_only_broken_s3.network.endpoints {
+            value.retain(|e| !e.is_gateway());
+        }
+        // (name, facts, root cause, text in the deciding finding)
+        let cases: Vec<(&str, Facts, RootCause, &str)> = vec![
+            ("ECR endpoints, no NAT, no ssm endpoint", with_secret(fargate_endpoints()), RootCause::NetNoRoute, "no way to SSM Parameter Store (ssm.us-east-1.amazonaws.com)"),
+            ("NAT route serves ssm", with_secret(fargate_nat()), RootCause::Unknown, ""),
+            ("ssm endpoint", with_ssm(good()), RootCause::Unknown, ""),
+            ("ssm endpoint whose SG refuses 443", closed_sg, RootCause::NetEndpointSg, "vpce-ssm"),
+            ("ssm endpoint with private DNS off", with_ssm(EndpointFacts { private_dns_enabled: Some(false), ..good() }), RootCause::NetEndpointDns, "SSM Parameter Store endpoint names do not resolve"),
+            ("the image's S3 endpoint is not this failure's", ecr_endpoints_only_broken_s3, RootCause::Unknown, ""),
+        ];
+        for (name, f, code, text) in cases {
+            let d = judge(&f);
+            assert_eq!(d.root_cause.code, code, "{name}: {}", serde_json::to_string_pretty(&d.findings).unwrap());
+            if code == RootCause::Unknown {
+                assert!(d.findings.iter().all(|x| x.status != Status::Fail), "{name}: {:#?}", d.findings);
+                continue;
+            }
+            let g = d.deciding_finding().unwrap();
+            let all = format!("{} {} {}", g.title, g.evidence, g.remediation.as_deref().unwrap_or(""));
+            assert!(all.contains(text), "{name}: {text:?} not in {all}");
+            if code == RootCause::NetNoRoute {
+                assert!(all.contains("com.amazonaws.us-east-1.ssm") && all.contains("NAT gateway"), "{all}");
+            }
+        }
+        // An access-denied message at the same step leaves the path to the image's legs.
+        let mut denied = with_secret(fargate_endpoints());
+        denied.failure.message = SSM_DENIED.into();
+        denied.failure.classification = classify(SSM_DENIED);
+        assert!(judge(&denied).findings.iter().all(|x| x.status != Status::Fail || !x.code.code().starts_with("NET_")));
+    }
+
+    /// A Secrets Manager reference without its 6-character suffix, not described: policies written
+    /// for `name-*` cannot be matched against it, so the verdict is unknown, never a fail.
+    #[test]
+    fn partial_secret_arn_is_not_judged() {
+        let partial = "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db:password::";
+        let message = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): AccessDeniedException: Access to KMS is not allowed";
+        let f = task(
+            message,
+            vec![entry(partial, "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db", false, Fact::Unreadable { reason: "AccessDenied: secretsmanager:DescribeSecret".into() })],
+            Fact::found(vec![sim("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db", "implicitDeny")]),
+        );
+        assert_eq!(check_secrets_access(&f)[0].status, Status::Unknown);
+        // Described: the full ARN is judged.
+        let f = task(message, vec![entry(partial, SECRET_ARN, false, found(SECRET_ARN, None))], Fact::found(vec![sim("secretsmanager:GetSecretValue", SECRET_ARN, "implicitDeny")]));
+        let got = &check_secrets_access(&f)[0];
+        assert_eq!(got.status, Status::Fail);
+        assert!(got.title.contains("secretsmanager:GetSecretValue on Secrets Manager secret prod/db"), "{}", got.title);
+        assert_eq!(f.secrets.value().unwrap().step, Some(SecretsStep::SecretsManager));
+    }
+}

@@ -1,0 +1,282 @@
+//! Secrets at task start (issue 12) against moto with the real SDK: a task whose container
+//! injects application secrets (`secrets[].valueFrom`) from Secrets Manager or SSM Parameter
+//! Store stops with `ResourceInitializationError: unable to pull secrets or registry auth`, and the
+//! diagnosis names the secret and the cause — or, when the secrets are healthy, blames none of them.
+//!
+//! moto has no `iam:SimulatePrincipalPolicy`: permissions are judged by the local evaluator over
+//! the role's real documents (AWS managed policies loaded with `MOTO_IAM_LOAD_MANAGED_POLICIES`).
+//! The event is the saved fixture retargeted at each world's task definition and message.
+
+use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode, Secret};
+use pulldoctor::collect::Clients;
+use pulldoctor::diagnosis::{Diagnosis, Finding, RootCause, Status};
+use pulldoctor::intake::{intake, Intake};
+use pulldoctor_tests::{events, World, EXECUTION_ROLE_POLICY_ARN};
+use serde_json::{json, Value};
+
+const DB_PASSWORD_VALUE: &str = "s3cr3t-VALUE-never-printed";
+
+struct Ctx {
+    world: World,
+    image: String,
+}
+
+impl Ctx {
+    /// A world with a cluster and an ECR image that exists (so only the secrets can be wrong).
+    async fn new() -> Ctx {
+        let world = World::new().await;
+        world.cluster("prod").await;
+        let repository = world.repository("team/web").await;
+        let image = world.push_image(&repository, "v2", "web-v2").await;
+        Ctx { world, image }
+    }
+
+    /// An execution role with the AWS managed execution policy and an optional inline policy.
+    async fn role(&self, name: &str, inline: Option<Value>) -> String {
+        let iam = &self.world.iam;
+        let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+        let arn = iam.create_role().role_name(name).assume_role_policy_document(trust.to_string()).send().await.expect("CreateRole").role.unwrap().arn;
+        iam.attach_role_policy().role_name(name).policy_arn(EXECUTION_ROLE_POLICY_ARN).send().await.expect("AttachRolePolicy");
+        if let Some(doc) = inline {
+            iam.put_role_policy().role_name(name).policy_name("secrets").policy_document(doc.to_string()).send().await.expect("PutRolePolicy");
+        }
+        arn
+    }
+
+    /// A Fargate task definition whose container `web` injects `DB_PASSWORD` from `value_from`.
+    async fn task_definition(&self, family: &str, role: &str, value_from: &str) -> String {
+        let container = ContainerDefinition::builder()
+            .name("web")
+            .image(&self.image)
+            .essential(true)
+            .memory_reservation(512)
+            .secrets(Secret::builder().name("DB_PASSWORD").value_from(value_from).build().unwrap())
+            .build();
+        self.world
+            .ecs
+            .register_task_definition()
+            .family(family)
+            .container_definitions(container)
+            .execution_role_arn(role)
+            .requires_compatibilities(Compatibility::Fargate)
+            .network_mode(NetworkMode::Awsvpc)
+            .cpu("256")
+            .memory("512")
+            .send()
+            .await
+            .expect("RegisterTaskDefinition")
+            .task_definition
+            .and_then(|t| t.task_definition_arn)
+            .unwrap()
+    }
+
+    async fn diagnose(&self, task_definition: &str, message: &str) -> Diagnosis {
+        let mut e = events::fixture("cannot-pull-image-tag-not-found.json");
+        let d = &mut e["detail"];
+        d["taskDefinitionArn"] = json!(task_definition);
+        d["containers"][0]["image"] = json!(self.image);
+        d["containers"][0]["reason"] = json!(message);
+        d["stoppedReason"] = json!(message);
+        let Intake::PullFailure(failure) = intake(&e) else { panic!("not diagnosed: {message}") };
+        let clients = Clients::new(&self.world.config);
+        pulldoctor::engine::diagnose(&clients, &failure).await.1
+    }
+
+    fn arn(&self, service: &str, resource: &str) -> String {
+        format!("arn:aws:{service}:{}:{}:{resource}", self.world.region, self.world.account)
+    }
+}
+
+/// The deciding finding, after checking the root cause; its title, evidence and remediation
+/// contain every `needle`, and no output holds the secret's value.
+fn decided<'a>(d: &'a Diagnosis, code: RootCause, needles: &[&str]) -> &'a Finding {
+    assert_eq!(d.root_cause.code, code, "{}", serde_json::to_string_pretty(&d.findings).unwrap());
+    let f = d.deciding_finding().expect("deciding finding");
+    let text = format!("{} {} {}", f.title, f.evidence, f.remediation.as_deref().unwrap_or_default());
+    for n in needles {
+        assert!(text.contains(n), "{code}: {n:?} missing from {text}");
+    }
+    no_value(d);
+    f
+}
+
+fn no_value(d: &Diagnosis) {
+    for format in [pulldoctor::report::Format::Text, pulldoctor::report::Format::Markdown, pulldoctor::report::Format::Json] {
+        let out = pulldoctor::report::render(d, format);
+        assert!(!out.contains(DB_PASSWORD_VALUE) && !out.contains("DB_PASSWORD"), "a secret value or variable name in the {format:?} report");
+    }
+}
+
+fn finding(d: &Diagnosis, code: RootCause) -> &Finding {
+    d.findings.iter().find(|f| f.code == code).unwrap_or_else(|| panic!("no {code} finding: {:#?}", d.findings))
+}
+
+/// An application secret in Secrets Manager that does not exist: SECRET_NOT_FOUND, naming it
+/// (before issue 12 this ended as UNKNOWN: only registry credentials were looked at).
+#[tokio::test]
+async fn secrets_manager_secret_that_does_not_exist() {
+    let c = Ctx::new().await;
+    let read_all = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]});
+    let role = c.role("exec", Some(read_all)).await;
+    let secret = c.arn("secretsmanager", "secret:prod/db-AbCdEf");
+    let td = c.task_definition("web", &role, &format!("{secret}:password::")).await;
+    let message = format!(
+        "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): failed to fetch secret {secret} from secrets manager: ResourceNotFoundException: Secrets Manager can't find the specified secret."
+    );
+    let d = c.diagnose(&td, &message).await;
+    decided(&d, RootCause::SecretNotFound, &["Secrets Manager secret prod/db-AbCdEf does not exist", "container web", "valueFrom"]);
+    assert_eq!(d.failure.category, pulldoctor::classify::Category::RegistryCredentials);
+}
+
+/// An SSM parameter the execution role may not read (the managed execution policy grants no SSM
+/// read): SECRET_ACCESS_DENIED naming the role, the action and the parameter. A parameter that
+/// does not exist at all is SECRET_NOT_FOUND instead.
+#[tokio::test]
+async fn ssm_parameter_the_execution_role_may_not_read() {
+    let c = Ctx::new().await;
+    let ssm = aws_sdk_ssm::Client::new(&c.world.config);
+    ssm.put_parameter()
+        .name("/app/db-password")
+        .value(DB_PASSWORD_VALUE)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("PutParameter");
+    let role = c.role("execNoSsm", None).await;
+    let td = c.task_definition("web", &role, "/app/db-password").await;
+    let parameter = c.arn("ssm", "parameter/app/db-password");
+    let message = format!(
+        "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): AccessDeniedException: User: arn:aws:sts::{}:assumed-role/execNoSsm/17cb is not authorized to perform: ssm:GetParameters on resource: {parameter} because no identity-based policy allows the ssm:GetParameters action",
+        c.world.account
+    );
+    let d = c.diagnose(&td, &message).await;
+    let f = decided(&d, RootCause::SecretAccessDenied, &["execNoSsm", "ssm:GetParameters", "/app/db-password", &format!("Allow ssm:GetParameters on {parameter}")]);
+    assert!(f.evidence["evaluated_with"].as_str().unwrap().starts_with("local evaluation"), "moto has no simulator");
+    assert_eq!(finding(&d, RootCause::SecretNotFound).status, Status::Pass, "the parameter exists");
+
+    let td = c.task_definition("web", &role, "/app/never-created").await;
+    let message = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid ssm parameters: /app/never-created";
+    let d = c.diagnose(&td, message).await;
+    decided(&d, RootCause::SecretNotFound, &["SSM parameter /app/never-created does not exist"]);
+}
+
+/// Healthy secrets: the parameter and the secret exist and the role may read both; the task
+/// stopped on an unreachable Parameter Store (no access-denied wording). No secrets check may fail.
+#[tokio::test]
+async fn healthy_secrets_are_not_blamed() {
+    let c = Ctx::new().await;
+    let ssm = aws_sdk_ssm::Client::new(&c.world.config);
+    ssm.put_parameter()
+        .name("/app/db-password")
+        .value(DB_PASSWORD_VALUE)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("PutParameter");
+    let grant = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": c.arn("ssm", "parameter/app/*")}]});
+    let role = c.role("execWithSsm", Some(grant)).await;
+    let td = c.task_definition("web", &role, &c.arn("ssm", "parameter/app/db-password")).await;
+    let message = "ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secrets from ssm: The task cannot pull secrets from AWS Systems Manager. There is a connection issue between the task and AWS Systems Manager Parameter Store. Check your task network configuration. RequestCanceled: request context canceled caused by: context deadline exceeded";
+    let d = c.diagnose(&td, message).await;
+    assert_eq!(finding(&d, RootCause::SecretNotFound).status, Status::Pass, "{:#?}", d.findings);
+    let access = finding(&d, RootCause::SecretAccessDenied);
+    assert_eq!(access.status, Status::Pass, "{access:#?}");
+    assert!(access.title.contains("execWithSsm may read /app/db-password"), "{}", access.title);
+    assert!(d.findings.iter().all(|f| f.status != Status::Fail), "{}", serde_json::to_string_pretty(&d.findings).unwrap());
+    no_value(&d);
+}
+
+/// The secrets step timed out in a subnet without a NAT route whose VPC has every endpoint the
+/// image needs (ecr.api, ecr.dkr, the S3 gateway) but none for `ssm`: NET_NO_ROUTE naming the
+/// service and its endpoint (before, the path judged was the image's, which is healthy: UNKNOWN).
+/// With an `ssm` endpoint the same failure blames no part of the path.
+#[tokio::test]
+async fn parameter_store_unreachable_from_an_endpoints_only_subnet() {
+    use aws_sdk_ec2::types::{IpPermission, UserIdGroupPair, VpcEndpointType};
+    use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, LaunchType, NetworkConfiguration};
+    use pulldoctor_tests::events::TaskEvent;
+
+    let c = Ctx::new().await;
+    let w = &c.world;
+    let net = w.network().await;
+    let cluster_arn = format!("arn:aws:ecs:{}:{}:cluster/prod", w.region, w.account);
+    let ssm = aws_sdk_ssm::Client::new(&w.config);
+    ssm.put_parameter().name("/app/db-password").value(DB_PASSWORD_VALUE).r#type(aws_sdk_ssm::types::ParameterType::SecureString).send().await.expect("PutParameter");
+    let grant = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": c.arn("ssm", "parameter/app/*")}]});
+    let role = c.role("execWithSsm", Some(grant)).await;
+    let td = c.task_definition("web", &role, "/app/db-password").await;
+    let config = AwsVpcConfiguration::builder()
+        .subnets(&net.subnet_id)
+        .security_groups(&net.security_group_id)
+        .assign_public_ip(AssignPublicIp::Disabled)
+        .build()
+        .unwrap();
+    w.ecs
+        .create_service()
+        .cluster("prod")
+        .service_name("web")
+        .task_definition(&td)
+        .desired_count(1)
+        .launch_type(LaunchType::Fargate)
+        .platform_version("1.4.0")
+        .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(config).build())
+        .send()
+        .await
+        .expect("CreateService");
+    let task = w.unknown_task(&cluster_arn, &td, &net, "service:web");
+
+    // No NAT route; the image's endpoints, with a security group admitting 443 from the task.
+    w.ec2.delete_route().route_table_id(&net.private_route_table_id).destination_cidr_block("0.0.0.0/0").send().await.expect("DeleteRoute");
+    let sg = w.ec2.create_security_group().group_name("endpoints").description("endpoints").vpc_id(&net.vpc_id).send().await.expect("CreateSecurityGroup").group_id.unwrap();
+    w.ec2
+        .authorize_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .user_id_group_pairs(UserIdGroupPair::builder().group_id(&net.security_group_id).build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("AuthorizeSecurityGroupIngress");
+    let interface = |service: &'static str| {
+        w.ec2
+            .create_vpc_endpoint()
+            .vpc_id(&net.vpc_id)
+            .service_name(format!("com.amazonaws.{}.{service}", w.region))
+            .vpc_endpoint_type(VpcEndpointType::Interface)
+            .subnet_ids(&net.subnet_id)
+            .security_group_ids(&sg)
+            .private_dns_enabled(true)
+            .send()
+    };
+    interface("ecr.api").await.expect("CreateVpcEndpoint ecr.api");
+    interface("ecr.dkr").await.expect("CreateVpcEndpoint ecr.dkr");
+    w.ec2
+        .create_vpc_endpoint()
+        .vpc_id(&net.vpc_id)
+        .service_name(format!("com.amazonaws.{}.s3", w.region))
+        .vpc_endpoint_type(VpcEndpointType::Gateway)
+        .route_table_ids(&net.private_route_table_id)
+        .send()
+        .await
+        .expect("CreateVpcEndpoint s3");
+
+    let message = "ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secrets from ssm: The task cannot pull secrets from AWS Systems Manager. There is a connection issue between the task and AWS Systems Manager Parameter Store. Check your task network configuration. RequestCanceled: request context canceled caused by: context deadline exceeded";
+    let diagnose = || async {
+        let event = TaskEvent::pull_failure(w, &task, "web", &c.image, message).to_value();
+        let Intake::PullFailure(failure) = intake(&event) else { panic!("not diagnosed: {event}") };
+        pulldoctor::engine::diagnose(&Clients::new(&w.config), &failure).await.1
+    };
+    let d = diagnose().await;
+    decided(&d, RootCause::NetNoRoute, &[&net.subnet_id, "SSM Parameter Store (ssm.us-east-1.amazonaws.com)", "com.amazonaws.us-east-1.ssm", "NAT gateway"]);
+
+    interface("ssm").await.expect("CreateVpcEndpoint ssm");
+    let d = diagnose().await;
+    assert!(d.findings.iter().all(|f| f.status != Status::Fail), "{}", serde_json::to_string_pretty(&d.findings).unwrap());
+    let route = finding(&d, RootCause::NetNoRoute);
+    assert!(route.title.contains("reaches SSM Parameter Store through VPC endpoint"), "{}", route.title);
+}
