@@ -41,6 +41,8 @@ PREFLIGHT_POLICY = REPO / "infra" / "policies" / "pulldoctor-preflight.json"
 RESOURCE_STAR_OK = [
     re.compile(r"ecs:DescribeTaskDefinition"),
     re.compile(r"ec2:Describe[A-Za-z]+"),
+    # Registry-level ECR reads (no repository resource).
+    re.compile(r"ecr:(DescribePullThroughCacheRules|GetRegistryPolicy)"),
 ]
 # Actions of the function that are not read calls and stay out of the read policy.
 FUNCTION_ONLY = re.compile(r"(sns:Publish|dynamodb:(PutItem|UpdateItem|DeleteItem)|logs:[A-Za-z]+)")

@@ -109,6 +109,10 @@ pub struct Facts {
     /// Who pulls, whether they may, and what the image is (see the identity section below).
     #[serde(default)]
     pub identity: IdentityFacts,
+    /// A missing ECR image or repository: archive, lifecycle arithmetic, the service's other
+    /// tasks, pull-through cache (see `facts/ecr.rs`). Read only when something is missing.
+    #[serde(default)]
+    pub missing_image: MissingImageFacts,
 }
 
 /// The stopped task, from `DescribeTasks` or from the event's `detail`.
@@ -272,6 +276,14 @@ pub struct ImageFacts {
     pub size_bytes: Option<i64>,
     #[serde(default)]
     pub manifest_media_type: Option<String>,
+    /// `ACTIVE`, `ARCHIVED` or `ACTIVATING` (ECR archive storage class); `None` = active.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub last_archived_at: Option<String>,
+    /// `lastRecordedPullTime` (ECR records it at most about once a day).
+    #[serde(default)]
+    pub last_pulled_at: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -466,3 +478,7 @@ pub struct SecretShape {
 // The types live in `facts/network.rs`; `Facts::network` holds them.
 mod network;
 pub use network::*;
+
+// ECR evidence read only when the image or repository is missing: `facts/ecr.rs`.
+mod ecr;
+pub use ecr::*;

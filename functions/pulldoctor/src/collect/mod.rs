@@ -24,6 +24,7 @@ mod cache;
 mod ecr;
 pub mod ecs;
 pub mod identity;
+mod missing_image;
 pub mod network;
 
 use std::any::Any;
@@ -236,6 +237,10 @@ pub const READ_ACTIONS: &[&str] = &[
     "ecr:BatchGetImage",
     "ecr:GetRepositoryPolicy",
     "ecr:GetLifecyclePolicy",
+    // Only when the image or its repository is missing (collect/missing_image.rs).
+    "ecr:DescribePullThroughCacheRules",
+    "ecr:GetRegistryPolicy",
+    "ecs:ListTasks",
     "ec2:DescribeInstances",
     // Preflight of an EKS node group: its launch template's security groups.
     "ec2:DescribeLaunchTemplateVersions",
@@ -618,8 +623,14 @@ pub async fn collect_with(clients: &Clients, failure: &PullFailure, supplied: &S
             aws_failures: 0,
             identity: Default::default(),
             network: Default::default(),
+            missing_image: Default::default(),
         };
-        facts.identity = Box::pin(identity::read(clients, &log, &facts, supplied.instance_role_arn.as_deref())).await;
+        let (identity, missing) = tokio::join!(
+            Box::pin(identity::read(clients, &log, &facts, supplied.instance_role_arn.as_deref())),
+            Box::pin(missing_image::read_early(clients, &log, &facts)),
+        );
+        facts.identity = identity;
+        facts.missing_image = Box::pin(missing_image::read_late(clients, &log, &facts, missing)).await;
         facts
     };
     let (mut facts, network) = tokio::join!(Box::pin(rest), Box::pin(network));
