@@ -282,3 +282,118 @@ async fn read_service_tasks(clients: &Clients, log: &CallLog, facts: &Facts) -> 
     )
     .await
 }
+
+/// The service-task evidence path against mocked ECS and ECR answers shaped like the real API
+/// (moto's `DescribeTasks` has no `containers[].imageDigest`).
+#[cfg(test)]
+mod mock_tests {
+    use aws_sdk_ecr::operation::describe_images::{DescribeImagesError, DescribeImagesOutput};
+    use aws_sdk_ecr::operation::describe_pull_through_cache_rules::DescribePullThroughCacheRulesOutput;
+    use aws_sdk_ecr::types::ImageDetail;
+    use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+    use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
+    use aws_sdk_ecs::types::{Container, Task};
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+    use serde_json::json;
+
+    use super::*;
+    use crate::checks::ecr::fixtures::{not_found, IMAGE, OLD};
+    use crate::checks::iam::identity_fixtures::{world, CLUSTER};
+    use crate::checks::lifecycle::check_image_expired;
+    use crate::diagnosis::Status;
+
+    const SIBLING: &str = "arn:aws:ecs:us-east-1:111122223333:task/prod/5ca1ab1e";
+
+    #[tokio::test]
+    async fn another_task_of_the_service_still_runs_the_expired_digest() {
+        let running = mock!(aws_sdk_ecs::Client::list_tasks)
+            .match_requests(|r| r.service_name() == Some("web") && r.desired_status() == Some(&DesiredStatus::Running))
+            .then_output(|| ListTasksOutput::builder().task_arns(SIBLING).build());
+        let stopped = mock!(aws_sdk_ecs::Client::list_tasks)
+            .match_requests(|r| r.desired_status() == Some(&DesiredStatus::Stopped))
+            .then_output(|| ListTasksOutput::builder().build());
+        let describe = mock!(aws_sdk_ecs::Client::describe_tasks).match_requests(|r| r.tasks() == [SIBLING]).then_output(|| {
+            DescribeTasksOutput::builder()
+                .tasks(
+                    Task::builder()
+                        .task_arn(SIBLING)
+                        .group("service:web")
+                        .last_status("RUNNING")
+                        .created_at(aws_smithy_types::DateTime::from_secs(chrono::Utc::now().timestamp() - 3 * 86_400))
+                        .containers(Container::builder().name("web").image(IMAGE).image_digest(OLD).build())
+                        .build(),
+                )
+                .build()
+        });
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&running, &stopped, &describe]);
+        // The archive lookup finds nothing; the listing shows the five v* images the rule keeps.
+        let archived = mock!(aws_sdk_ecr::Client::describe_images)
+            .match_requests(|r| !r.image_ids().is_empty())
+            .then_error(|| DescribeImagesError::generic(ErrorMetadata::builder().code("ImageNotFoundException").message("not found").build()));
+        let listing = mock!(aws_sdk_ecr::Client::describe_images).match_requests(|r| r.image_ids().is_empty()).then_output(|| {
+            let mut out = DescribeImagesOutput::builder();
+            for (i, tag) in ["v2", "v3", "v4", "v5", "v6"].iter().enumerate() {
+                out = out.image_details(ImageDetail::builder().image_digest(format!("sha256:{:064x}", i + 100)).image_tags(*tag).build());
+            }
+            out.build()
+        });
+        let rules = mock!(aws_sdk_ecr::Client::describe_pull_through_cache_rules).then_output(|| DescribePullThroughCacheRulesOutput::builder().build());
+        let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, [&archived, &listing, &rules]);
+        let clients = Clients {
+            config: aws_config::SdkConfig::builder().region(aws_config::Region::new("us-east-1")).build(),
+            ecs,
+            ecr,
+            ec2: aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build()),
+            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::Config::builder().build()),
+            cache: None,
+        };
+
+        let mut facts = world();
+        facts.task.group = Some("service:web".into());
+        facts.task.cluster_arn = Some(CLUSTER.into());
+        facts.image_by_tag = not_found();
+        facts.identity.lifecycle_policy = Fact::found(json!({"rules": [{"rulePriority": 1, "description": "keep 5 releases",
+            "selection": {"tagStatus": "tagged", "tagPrefixList": ["v"], "countType": "imageCountMoreThan", "countNumber": 5},
+            "action": {"type": "expire"}}]}));
+        let log = CallLog::default();
+        let early = read_early(&clients, &log, &facts).await;
+        assert!(early.archived.is_not_found(), "{:?}", early.archived);
+        assert_eq!(early.pull_through_rules, Fact::found(vec![]));
+        facts.missing_image = read_late(&clients, &log, &facts, early).await;
+        let tasks = facts.missing_image.service_tasks.value().expect("service tasks read");
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(tasks[0].image_digest.as_deref(), Some(OLD));
+        assert_eq!(facts.missing_image.repository_images.value().map(|r| r.images.len()), Some(5));
+        assert_eq!(log.calls(), 6, "archive lookup, rules, listing, 2 × ListTasks, DescribeTasks");
+
+        let got = &check_image_expired(&facts)[0];
+        assert_eq!(got.status, Status::Fail, "{got:#?}");
+        assert!(got.title.contains("Tag v1 is gone and lifecycle rule 1 of team/app (keeps only the 5 most recent images tagged v*) removed it"), "{}", got.title);
+        let why = got.evidence["existed_because"].as_str().unwrap();
+        assert!(why.contains("task 5ca1ab1e of the same service (running) runs v1 as sha256:1111"), "{why}");
+    }
+
+    /// With the image present none of these reads is issued.
+    #[tokio::test]
+    async fn nothing_is_read_when_the_image_exists() {
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, Vec::<&aws_smithy_mocks::Rule>::new());
+        let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, Vec::<&aws_smithy_mocks::Rule>::new());
+        let clients = Clients {
+            config: aws_config::SdkConfig::builder().region(aws_config::Region::new("us-east-1")).build(),
+            ecs,
+            ecr,
+            ec2: aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build()),
+            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::Config::builder().build()),
+            cache: None,
+        };
+        let mut facts = world();
+        facts.image_by_tag = crate::checks::ecr::fixtures::image(OLD, "v1");
+        facts.identity.lifecycle_policy = Fact::found(json!({"rules": []}));
+        let log = CallLog::default();
+        let early = read_early(&clients, &log, &facts).await;
+        let late = read_late(&clients, &log, &facts, early).await;
+        assert_eq!(log.calls(), 0);
+        assert!(matches!(late.repository_images, Fact::NotCollected { .. }));
+    }
+}
