@@ -74,7 +74,7 @@ pub fn check_image_expired(facts: &Facts) -> Vec<Finding> {
     let description = rule.get("description").and_then(Value::as_str).map(str::to_string);
     let what = describe_rule(rule);
     let existed = existence(facts, image, &missing);
-    let arithmetic = arithmetic(facts, &rules, rule, &missing, existed.as_ref());
+    let arithmetic = arithmetic(facts, &rules, rule, existed.as_ref());
     let base = |f: Finding| {
         f.resource(resource.clone())
             .console_url(url.clone())
@@ -235,7 +235,7 @@ impl Arithmetic {
     }
 }
 
-fn arithmetic(facts: &Facts, rules: &[&Value], rule: &Value, missing: &Missing, existed: Option<&Existed>) -> Arithmetic {
+fn arithmetic(facts: &Facts, rules: &[&Value], rule: &Value, existed: Option<&Existed>) -> Arithmetic {
     let s = rule.get("selection").cloned().unwrap_or(Value::Null);
     let n = s.get("countNumber").and_then(Value::as_i64).unwrap_or_default();
     let unit = s.get("countUnit").and_then(Value::as_str).unwrap_or("days");
@@ -279,10 +279,7 @@ fn arithmetic(facts: &Facts, rules: &[&Value], rule: &Value, missing: &Missing, 
         Some("sinceImageTransitioned") => Arithmetic::Undecided(format!(
             "the rule removes images archived more than {n} {unit} ago; whether this one was archived is not known"
         )),
-        other => {
-            let _ = missing;
-            Arithmetic::Undecided(format!("count type {} is not one pulldoctor knows", other.unwrap_or("(none)")))
-        }
+        other => Arithmetic::Undecided(format!("count type {} is not one pulldoctor knows", other.unwrap_or("(none)"))),
     }
 }
 
