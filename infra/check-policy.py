@@ -43,6 +43,8 @@ RESOURCE_STAR_OK = [
     re.compile(r"ec2:Describe[A-Za-z]+"),
     # A list call: it names no parameter, so it takes no resource ARN.
     re.compile(r"ssm:DescribeParameters"),
+    # Registry-level ECR reads (no repository resource).
+    re.compile(r"ecr:(DescribePullThroughCacheRules|GetRegistryPolicy)"),
 ]
 # Actions of the function that are not read calls and stay out of the read policy.
 FUNCTION_ONLY = re.compile(r"(sns:Publish|dynamodb:(PutItem|UpdateItem|DeleteItem)|logs:[A-Za-z]+)")

@@ -283,20 +283,63 @@ async fn cross_account_repository_without_and_with_grant() {
     healthy(&c.diagnose(event).await);
 }
 
+/// Expired, with the evidence: the service's deployment pinned v1 to a digest (ECS resolves the
+/// tag once per deployment and the event carries `imageDigest`), that digest is gone, and the
+/// "keep last 3" rule has three other v* images to keep. moto does not run lifecycle policies:
+/// the test deletes v1 as the rule would have.
 #[tokio::test]
 async fn lifecycle_expired_tag() {
     let c = Ctx::new().await;
-    c.repository("team/old", "v9", 1000).await;
+    let v1 = c.repository("team/old", "v1", 1000).await;
+    let v1_digest = c.world.ecr.describe_images().repository_name("team/old").send().await.expect("DescribeImages").image_details()[0]
+        .image_digest()
+        .unwrap()
+        .to_string();
+    for tag in ["v2", "v3", "v4"] {
+        c.push("team/old", tag, &format!("team/old:{tag}"), 1000).await;
+    }
     let rules = json!({"rules": [{"rulePriority": 1, "description": "keep last 3 releases",
         "selection": {"tagStatus": "tagged", "tagPrefixList": ["v"], "countType": "imageCountMoreThan", "countNumber": 3},
         "action": {"type": "expire"}}]});
     c.world.ecr.put_lifecycle_policy().repository_name("team/old").lifecycle_policy_text(rules.to_string()).send().await.expect("PutLifecyclePolicy");
-    let image = format!("{}/team/old:v1", c.registry);
+    c.world
+        .ecr
+        .batch_delete_image()
+        .repository_name("team/old")
+        .image_ids(aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(&v1_digest).build())
+        .send()
+        .await
+        .expect("BatchDeleteImage");
+    let image = v1;
     let role = c.role("exec", "ecs-tasks.amazonaws.com", &[EXECUTION_ROLE_POLICY_ARN], None).await;
     let td = c.task_definition("web", &image, Some(&role), false, false, None).await;
-    let d = c.diagnose(c.event(&td, &image, &events::messages::image_not_found(&image), None)).await;
+    let mut event = c.event(&td, &image, &events::messages::image_not_found(&image), None);
+    event["detail"]["containers"][0]["imageDigest"] = json!(v1_digest);
+    let d = c.diagnose(event).await;
     let f = decided(&d, RootCause::EcrImageExpired, &["rule 1", "keeps only the 3 most recent images tagged v*", "keep last 3 releases"]);
     assert_eq!(f.evidence["rule"]["selection"]["countNumber"], 3);
+}
+
+/// A typo'd tag in a repository with an ordinary "keep the last 30" rule is a missing image, not
+/// an expired one: nothing shows the tag ever existed, and with three images the rule has had
+/// nothing to expire. (Before evidence was required this was ECR_IMAGE_EXPIRED.)
+#[tokio::test]
+async fn typo_in_tag_with_a_keep_last_30_rule_is_not_expired() {
+    let c = Ctx::new().await;
+    c.repository("team/api", "v1.0", 1000).await;
+    c.push("team/api", "v1.1", "team/api:v1.1", 1000).await;
+    c.push("team/api", "v1.2", "team/api:v1.2", 1000).await;
+    let rules = json!({"rules": [{"rulePriority": 1, "description": "keep last 30",
+        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 30}, "action": {"type": "expire"}}]});
+    c.world.ecr.put_lifecycle_policy().repository_name("team/api").lifecycle_policy_text(rules.to_string()).send().await.expect("PutLifecyclePolicy");
+    let image = format!("{}/team/api:v1.l", c.registry);
+    let role = c.role("exec", "ecs-tasks.amazonaws.com", &[EXECUTION_ROLE_POLICY_ARN], None).await;
+    let td = c.task_definition("api", &image, Some(&role), false, false, None).await;
+    let d = c.diagnose(c.event(&td, &image, &events::messages::image_not_found(&image), None)).await;
+    decided(&d, RootCause::EcrImageNotFound, &["Tag v1.l does not exist in team/api"]);
+    let expired = d.findings.iter().find(|f| f.code == RootCause::EcrImageExpired).expect("the lifecycle rule is shown");
+    assert_eq!(expired.status, Status::Pass, "{expired:#?}");
+    assert!(expired.title.contains("cannot have removed tag v1.l: only 3 images match it and it keeps 30"), "{}", expired.title);
 }
 
 #[tokio::test]

@@ -116,6 +116,10 @@ pub struct Facts {
     /// `facts/secrets.rs`); `NotCollected` otherwise.
     #[serde(default)]
     pub secrets: Fact<TaskSecretsFacts>,
+    /// A missing ECR image or repository: archive, lifecycle arithmetic, the service's other
+    /// tasks, pull-through cache (see `facts/ecr.rs`). Read only when something is missing.
+    #[serde(default)]
+    pub missing_image: MissingImageFacts,
 }
 
 /// The stopped task, from `DescribeTasks` or from the event's `detail`.
@@ -290,6 +294,14 @@ pub struct ImageFacts {
     pub size_bytes: Option<i64>,
     #[serde(default)]
     pub manifest_media_type: Option<String>,
+    /// `ACTIVE`, `ARCHIVED` or `ACTIVATING` (ECR archive storage class); `None` = active.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub last_archived_at: Option<String>,
+    /// `lastRecordedPullTime` (ECR records it at most about once a day).
+    #[serde(default)]
+    pub last_pulled_at: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -496,3 +508,7 @@ pub use network::*;
 // ───────────────────────────── Secrets injected at task start ─────────────────────────────────────
 mod secrets;
 pub use secrets::*;
+
+// ECR evidence read only when the image or repository is missing: `facts/ecr.rs`.
+mod ecr;
+pub use ecr::*;

@@ -22,22 +22,47 @@ pub fn check_repository_exists(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::EcrRepositoryNotFound;
     let resource = format!("{}/{}", image.registry, image.repository);
     let url = console::ecr_repository(region, account, &image.repository);
+    let cache = super::pull_through::serving_rule(facts).cloned();
     let finding = match &facts.repository {
         Fact::Found { value } => Finding::pass(code, format!("Repository {} exists in account {account}, {region}", value.name))
             .evidence("repository_arn", value.arn.clone()),
-        Fact::NotFound { detail } => Finding::fail(
-            code,
-            format!("Repository {} does not exist in account {account}, region {region}", image.repository),
-        )
-        .evidence("registry_id", account)
-        .evidence("region", region)
-        .evidence("ecr_answer", detail.as_str())
-        .remediation(format!(
-            "Create the repository {repo} in account {account} ({region}) and push the image, or correct the \
-             image URI in the task definition{td} if it names the wrong repository, account or region.",
-            repo = image.repository,
-            td = task_definition_suffix(facts),
-        )),
+        // A pull-through cache creates its repositories on the first pull: not having one yet is
+        // normal (ECR_PULL_THROUGH_CACHE says whether that first pull can succeed).
+        Fact::NotFound { .. } if cache.is_some() => {
+            let rule = cache.unwrap_or_default();
+            Finding::pass(
+                code,
+                format!(
+                    "Repository {} does not exist yet: pull-through cache rule {} creates it on the first pull",
+                    image.repository, rule.ecr_repository_prefix
+                ),
+            )
+            .evidence("pull_through_prefix", rule.ecr_repository_prefix.as_str())
+            .evidence("upstream_registry", rule.upstream_registry_url.clone())
+        }
+        Fact::NotFound { detail } => {
+            let mut remediation = format!(
+                "Create the repository {repo} in account {account} ({region}) and push the image, or correct the \
+                 image URI in the task definition{td} if it names the wrong repository, account or region.",
+                repo = image.repository,
+                td = task_definition_suffix(facts),
+            );
+            // A name that looks like a cache repository, with the rules unreadable: say so.
+            if let (Some(upstream), Some(gap)) = (image.pull_through_upstream(), facts.missing_image.pull_through_rules.gap()) {
+                if !facts.missing_image.pull_through_rules.is_not_found() {
+                    remediation.push_str(&format!(
+                        " If {} is meant to be a pull-through cache of {upstream}, check the registry's pull-through cache \
+                         rules instead (they could not be read: {gap}).",
+                        image.repository
+                    ));
+                }
+            }
+            Finding::fail(code, format!("Repository {} does not exist in account {account}, region {region}", image.repository))
+                .evidence("registry_id", account)
+                .evidence("region", region)
+                .evidence("ecr_answer", detail.as_str())
+                .remediation(remediation)
+        }
         gap => return vec![Finding::unknown(code, "Could not check that the repository exists", gap.gap().unwrap_or_default())
             .resource(resource)],
     };
@@ -51,8 +76,15 @@ pub fn check_repository_exists(facts: &Facts) -> Vec<Finding> {
 pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
     let Some((image, account, region)) = ecr_image(facts) else { return vec![] };
     // A missing repository is reported by its own check; the image check would only repeat it.
-    if facts.repository.is_not_found() {
+    // Under a pull-through cache rule the repository legitimately does not exist yet.
+    let cache = super::pull_through::serving_rule(facts);
+    if facts.repository.is_not_found() && cache.is_none() {
         return vec![];
+    }
+    if let Some(rule) = cache {
+        if let Some(f) = not_cached(facts, image, rule) {
+            return vec![f.console_url(console::ecr_repository(region, account, &image.repository))];
+        }
     }
     let code = RootCause::EcrImageNotFound;
     let resource = image.to_string();
@@ -120,6 +152,46 @@ pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
         (None, None) => return vec![],
     };
     vec![finding.resource(resource).console_url(url).evidence("registry", json!(image.registry))]
+}
+
+/// An image under a pull-through cache rule that the cache does not hold: it is imported from
+/// the upstream registry on the first pull, so it must exist *there*; pushing to ECR is wrong.
+fn not_cached(facts: &Facts, image: &ImageRef, rule: &crate::facts::PullThroughRuleFacts) -> Option<Finding> {
+    let missing = facts.repository.is_not_found() || facts.image_by_tag.is_not_found() || facts.image_by_digest.is_not_found();
+    if !missing {
+        return None;
+    }
+    let upstream = rule.upstream_registry_url.as_deref().unwrap_or("the upstream registry");
+    let rest = if rule.ecr_repository_prefix == "ROOT" {
+        image.repository.as_str()
+    } else {
+        image.repository.strip_prefix(&format!("{}/", rule.ecr_repository_prefix)).unwrap_or(&image.repository)
+    };
+    let upstream_name = match &rule.upstream_repository_prefix {
+        Some(p) if p != "ROOT" => format!("{p}/{rest}"),
+        _ => rest.to_string(),
+    };
+    let reference = match (&image.digest, image.effective_tag()) {
+        (Some(d), _) => format!("@{d}"),
+        (None, Some(t)) => format!(":{t}"),
+        _ => String::new(),
+    };
+    Some(
+        Finding::fail(
+            RootCause::EcrImageNotFound,
+            format!("{}{reference} is not in the pull-through cache of {upstream} yet", image.repository),
+        )
+        .resource(image.to_string())
+        .evidence("pull_through_prefix", rule.ecr_repository_prefix.as_str())
+        .evidence("upstream_registry", upstream)
+        .evidence("upstream_image", format!("{upstream}/{upstream_name}{reference}"))
+        .remediation(format!(
+            "ECR imports the image from {upstream} on its first pull, so it must exist there: check that \
+             {upstream}/{upstream_name}{reference} exists (and that the task definition{td} names it correctly). Do not \
+             push it to ECR by hand. If it exists upstream, the pull-through cache finding says what stops the import.",
+            td = task_definition_suffix(facts)
+        )),
+    )
 }
 
 /// ` family:revision` when the task definition is known, for remediation text.

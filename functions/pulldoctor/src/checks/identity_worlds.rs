@@ -153,6 +153,21 @@ fn lifecycle_expired_tag() {
     f.identity.lifecycle_policy = Fact::found(json!({"rules": [{"rulePriority": 1, "description": "keep last 3",
         "selection": {"tagStatus": "tagged", "tagPrefixList": ["v"], "countType": "imageCountMoreThan", "countNumber": 3},
         "action": {"type": "expire"}}]}));
+    // The evidence that v1 existed and the rule removed it: ECS resolved v1 to a digest when the
+    // deployment started (the event's imageDigest), that digest is gone, and three v* images remain.
+    let gone = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    set_image(&mut f, &format!("111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1@{gone}"));
+    f.task.containers = vec![crate::facts::ContainerFacts {
+        name: Some("web".into()),
+        image: Some("111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1".into()),
+        image_digest: Some(gone.into()),
+        ..Default::default()
+    }];
+    f.image_by_digest = not_found();
+    f.missing_image.repository_images = Fact::found(crate::facts::RepositoryImages {
+        images: ["v2", "v3", "v4"].iter().map(|t| ImageFacts { tags: vec![t.to_string()], ..Default::default() }).collect(),
+        truncated: false,
+    });
     let d = judge(&f);
     assert_root(&d, RootCause::EcrImageExpired, &["rule 1", "keeps only the 3 most recent images tagged v*", "keep last 3"]);
     assert!(d.findings.iter().any(|x| x.code == RootCause::EcrImageNotFound), "the missing tag is reported too");

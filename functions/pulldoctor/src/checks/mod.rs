@@ -8,7 +8,9 @@
 pub mod ecr;
 pub mod iam;
 pub mod image;
+pub mod lifecycle;
 pub mod network;
+pub mod pull_through;
 pub mod registry;
 pub mod secrets;
 #[cfg(test)]
@@ -51,7 +53,9 @@ pub const ALL: &[Check] = &[
     Check { code: RootCause::IamExecutionRolePermissions, name: "execution_role_permissions", run: iam::check_execution_role_permissions },
     Check { code: RootCause::IamInstanceRolePermissions, name: "instance_role_permissions", run: iam::check_instance_role_permissions },
     Check { code: RootCause::EcrRepositoryPolicy, name: "ecr_repository_policy", run: registry::check_repository_policy },
-    Check { code: RootCause::EcrImageExpired, name: "ecr_image_expired", run: registry::check_image_expired },
+    Check { code: RootCause::EcrImageExpired, name: "ecr_image_expired", run: lifecycle::check_image_expired },
+    Check { code: RootCause::EcrImageArchived, name: "ecr_image_archived", run: lifecycle::check_image_archived },
+    Check { code: RootCause::EcrPullThroughCache, name: "ecr_pull_through_cache", run: pull_through::check_pull_through_cache },
     Check { code: RootCause::ImagePlatformMismatch, name: "image_platform", run: image::check_platform },
     Check { code: RootCause::StorageEphemeral, name: "ephemeral_storage", run: image::check_storage },
     Check { code: RootCause::RegistryRateLimit, name: "registry_rate_limit", run: registry::check_rate_limit },

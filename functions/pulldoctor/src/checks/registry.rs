@@ -1,7 +1,7 @@
 //! Registry checks: the repository's own policies (who may pull, what gets expired), private
 //! registry credentials, and what a registry answers (rejected credentials, rate limits).
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::console;
 use super::ecr::task_definition_suffix;
@@ -11,7 +11,7 @@ use crate::collect::identity::{kms_key_arn, PULL_ACTIONS};
 use crate::diagnosis::{Finding, RootCause};
 use crate::facts::{Fact, Facts};
 use crate::image_ref::{ImageRef, RegistryKind};
-use crate::policy::{glob, matching, Decision, Effect, Labeled, Request, StatementRef, Truth};
+use crate::policy::{matching, Decision, Effect, Labeled, Request, StatementRef, Truth};
 
 fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
     let image = facts.failure.image_ref.as_ref()?;
@@ -164,144 +164,6 @@ pub fn check_repository_policy(facts: &Facts) -> Vec<Finding> {
             .evidence("allow_statements", statements(&allows))
     };
     vec![finding]
-}
-
-/// ECR_IMAGE_EXPIRED — a lifecycle policy expires images by count (`imageCountMoreThan`) or age
-/// (`sinceImagePushed`), selected by tag status and tag prefixes/patterns. A service that still
-/// references an expired tag — or the digest a deployment was pinned to, which becomes untagged
-/// when the tag is pushed again — then fails to pull. The check names the first rule (by
-/// priority) that selects the missing image.
-pub fn check_image_expired(facts: &Facts) -> Vec<Finding> {
-    let code = RootCause::EcrImageExpired;
-    let Some((image, account, region)) = ecr_image(facts) else { return vec![] };
-    if facts.repository.is_not_found() {
-        return vec![];
-    }
-    let tag = image.effective_tag();
-    let missing = match (&image.digest, tag) {
-        // The pinned digest is gone but the tag still exists: the old image lost its tag when the
-        // tag was pushed again, so an untagged rule removed it.
-        (Some(_), Some(_)) if facts.image_by_digest.is_not_found() && facts.image_by_tag.value().is_some() => Missing::Untagged,
-        (Some(_), Some(t)) if facts.image_by_digest.is_not_found() => Missing::Tagged(t),
-        (Some(_), None) if facts.image_by_digest.is_not_found() => Missing::Untagged,
-        (None, Some(t)) if facts.image_by_tag.is_not_found() => Missing::Tagged(t),
-        _ => return vec![],
-    };
-    let resource = image.to_string();
-    let url = console::ecr_repository(region, account, &image.repository);
-    let doc = match &facts.identity.lifecycle_policy {
-        Fact::Found { value } => value,
-        Fact::NotFound { .. } => {
-            return vec![Finding::pass(code, format!("Repository {} has no lifecycle policy", image.repository))
-                .resource(resource)
-                .evidence("note", "the image was deleted by hand or never pushed")]
-        }
-        gap => {
-            return vec![Finding::unknown(code, "Could not read the lifecycle policy", gap.gap().unwrap_or_default()).resource(resource)]
-        }
-    };
-    let mut rules: Vec<&Value> = doc.get("rules").and_then(Value::as_array).map(|r| r.iter().collect()).unwrap_or_default();
-    rules.sort_by_key(|r| r.get("rulePriority").and_then(Value::as_i64).unwrap_or(i64::MAX));
-    let Some(rule) = rules.into_iter().find(|r| rule_selects(r, &missing)) else {
-        return vec![Finding::pass(code, format!("No lifecycle rule of {} selects {}", image.repository, missing.describe()))
-            .resource(resource)
-            .console_url(url)];
-    };
-    let priority = rule.get("rulePriority").and_then(Value::as_i64);
-    let description = rule.get("description").and_then(Value::as_str).map(str::to_string);
-    let what = describe_rule(rule);
-    vec![Finding::fail(
-        code,
-        format!(
-            "{} is gone and lifecycle rule {} of {} ({what}) selects it",
-            match &missing {
-                Missing::Tagged(t) => format!("Tag {t}"),
-                Missing::Untagged => "The pinned image (now untagged)".to_string(),
-            },
-            priority.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
-            image.repository,
-        ),
-    )
-    .resource(resource)
-    .console_url(url)
-    .evidence("rule_priority", priority)
-    .evidence("rule_description", description)
-    .evidence("rule", rule.clone())
-    .evidence("rule_explained", what.as_str())
-    .remediation(format!(
-        "Push the image again (or point the task definition{td} at an image that still exists) and redeploy. To keep \
-         images that deployments use, change lifecycle rule {p} so it does not select them (a higher count or age, a \
-         tag prefix that excludes release tags), or deploy by tags the rule never selects.",
-        td = task_definition_suffix(facts),
-        p = priority.map(|p| p.to_string()).unwrap_or_default(),
-    ))]
-}
-
-enum Missing<'a> {
-    Tagged(&'a str),
-    Untagged,
-}
-
-impl Missing<'_> {
-    fn describe(&self) -> String {
-        match self {
-            Missing::Tagged(t) => format!("tag {t}"),
-            Missing::Untagged => "the untagged image".into(),
-        }
-    }
-}
-
-fn rule_selects(rule: &Value, missing: &Missing) -> bool {
-    let action = rule.pointer("/action/type").and_then(Value::as_str).unwrap_or("expire");
-    if action != "expire" {
-        return false;
-    }
-    let selection = rule.get("selection").cloned().unwrap_or(Value::Null);
-    let status = selection.get("tagStatus").and_then(Value::as_str).unwrap_or("any");
-    let list = |k: &str| -> Vec<String> {
-        selection.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default()
-    };
-    match (status, missing) {
-        ("any", _) => true,
-        ("untagged", Missing::Untagged) => true,
-        ("tagged", Missing::Tagged(tag)) => {
-            let prefixes = list("tagPrefixList");
-            let patterns = list("tagPatternList");
-            (prefixes.is_empty() && patterns.is_empty())
-                || prefixes.iter().any(|p| tag.starts_with(p.as_str()))
-                || patterns.iter().any(|p| glob(p, tag, false))
-        }
-        _ => false,
-    }
-}
-
-/// "keeps the 10 most recent images tagged v*", "expires untagged images pushed more than 14 days ago".
-fn describe_rule(rule: &Value) -> String {
-    let s = rule.get("selection").cloned().unwrap_or(Value::Null);
-    let status = s.get("tagStatus").and_then(Value::as_str).unwrap_or("any");
-    let tags: Vec<String> = ["tagPrefixList", "tagPatternList"]
-        .iter()
-        .flat_map(|k| s.get(*k).and_then(Value::as_array).cloned().unwrap_or_default())
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
-    let prefixed = |list: &[String]| {
-        list.iter().map(|p| if p.contains('*') { p.clone() } else { format!("{p}*") }).collect::<Vec<_>>().join(", ")
-    };
-    let which = match status {
-        "tagged" if !tags.is_empty() => format!("images tagged {}", prefixed(&tags)),
-        "tagged" => "tagged images".into(),
-        "untagged" => "untagged images".into(),
-        _ => "all images".into(),
-    };
-    let n = s.get("countNumber").and_then(Value::as_i64).unwrap_or_default();
-    match s.get("countType").and_then(Value::as_str) {
-        Some("imageCountMoreThan") => format!("keeps only the {n} most recent {which}"),
-        Some("sinceImagePushed") => {
-            let unit = s.get("countUnit").and_then(Value::as_str).unwrap_or("days");
-            format!("expires {which} pushed more than {n} {unit} ago")
-        }
-        _ => format!("expires {which}"),
-    }
 }
 
 /// IAM_REGISTRY_SECRET — for a private registry, ECS reads `repositoryCredentials` from Secrets
@@ -544,10 +406,10 @@ pub fn check_rate_limit(facts: &Facts) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
-    use crate::checks::ecr::fixtures::{image, not_found, IMAGE, NEW, OLD};
+    use crate::checks::ecr::fixtures::IMAGE;
     use crate::checks::iam::identity_fixtures::*;
     use crate::classify::classify;
     use crate::diagnosis::Status;
@@ -614,50 +476,6 @@ mod tests {
                 assert!(got[0].evidence["reason"].as_str().unwrap().contains("aws:SourceVpce"));
             }
         }
-    }
-
-    fn lifecycle(rules: Value) -> Fact<Value> {
-        Fact::found(json!({"rules": rules}))
-    }
-
-    #[test]
-    fn lifecycle_table() {
-        let keep5 = json!({"rulePriority": 2, "description": "keep 5 releases", "selection": {"tagStatus": "tagged", "tagPrefixList": ["v"], "countType": "imageCountMoreThan", "countNumber": 5}, "action": {"type": "expire"}});
-        let untagged = json!({"rulePriority": 1, "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 14}, "action": {"type": "expire"}});
-        let pattern = json!({"rulePriority": 3, "selection": {"tagStatus": "tagged", "tagPatternList": ["release-*"], "countType": "imageCountMoreThan", "countNumber": 1}, "action": {"type": "expire"}});
-        let any = json!({"rulePriority": 9, "selection": {"tagStatus": "any", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 90}, "action": {"type": "expire"}});
-        let pinned = format!("{IMAGE}@{OLD}");
-        // (name, image, by_digest, by_tag, lifecycle, status, title contains)
-        let cases: Vec<(&str, &str, Fact<crate::facts::ImageFacts>, Fact<crate::facts::ImageFacts>, Fact<Value>, Option<Status>, &str)> = vec![
-            ("tag gone, count rule", IMAGE, Fact::default(), not_found(), lifecycle(json!([untagged.clone(), keep5.clone()])), Some(Status::Fail), "Tag v1 is gone and lifecycle rule 2 of team/app (keeps only the 5 most recent images tagged v*)"),
-            ("tag gone, only untagged rule", IMAGE, Fact::default(), not_found(), lifecycle(json!([untagged.clone()])), Some(Status::Pass), "No lifecycle rule"),
-            ("tag gone, pattern does not match", IMAGE, Fact::default(), not_found(), lifecycle(json!([pattern.clone()])), Some(Status::Pass), "No lifecycle rule"),
-            ("tag gone, any rule", IMAGE, Fact::default(), not_found(), lifecycle(json!([any.clone()])), Some(Status::Fail), "expires all images pushed more than 90 days ago"),
-            ("pinned digest gone, tag moved", &pinned, not_found(), image(NEW, "v1"), lifecycle(json!([keep5.clone(), untagged.clone()])), Some(Status::Fail), "pinned image (now untagged) is gone and lifecycle rule 1"),
-            ("no lifecycle policy", IMAGE, Fact::default(), not_found(), Fact::NotFound { detail: "LifecyclePolicyNotFoundException".into() }, Some(Status::Pass), "no lifecycle policy"),
-            ("lifecycle unreadable", IMAGE, Fact::default(), not_found(), Fact::Unreadable { reason: "AccessDenied: ecr:GetLifecyclePolicy".into() }, Some(Status::Unknown), "Could not read"),
-            ("image exists", IMAGE, Fact::default(), image(NEW, "v1"), lifecycle(json!([keep5.clone()])), None, ""),
-        ];
-        for (name, img, by_digest, by_tag, lc, status, title) in cases {
-            let mut f = world();
-            f.failure.image_ref = ImageRef::parse(img).ok();
-            f.image_by_digest = by_digest;
-            f.image_by_tag = by_tag;
-            f.identity.lifecycle_policy = lc;
-            let got = check_image_expired(&f);
-            assert_eq!(got.first().map(|g| g.status), status, "{name}: {got:?}");
-            if let Some(g) = got.first() {
-                assert!(g.title.contains(title), "{name}: {}", g.title);
-            }
-        }
-        let mut tagged = world();
-        tagged.failure.image_ref = ImageRef::parse(&IMAGE.replace(":v1", ":release-7")).ok();
-        tagged.image_by_tag = not_found();
-        tagged.identity.lifecycle_policy = lifecycle(json!([pattern]));
-        let got = &check_image_expired(&tagged)[0];
-        assert_eq!(got.status, Status::Fail);
-        assert_eq!(got.evidence["rule_priority"], 3);
-        assert_eq!(got.evidence["rule"]["selection"]["tagPatternList"], json!(["release-*"]));
     }
 
     fn secret(shape: SecretShape) -> Fact<SecretFacts> {

@@ -70,12 +70,15 @@ pub(super) async fn read_image(
     tokio::join!(repository, describe(by_digest), describe(by_tag))
 }
 
-fn image_facts(d: &ImageDetail) -> ImageFacts {
+pub(super) fn image_facts(d: &ImageDetail) -> ImageFacts {
     ImageFacts {
         digest: d.image_digest().map(str::to_string),
         tags: d.image_tags().to_vec(),
         pushed_at: d.image_pushed_at().map(|t| t.to_string()),
         size_bytes: d.image_size_in_bytes(),
         manifest_media_type: d.image_manifest_media_type().map(str::to_string),
+        status: d.image_status().map(|s| s.as_str().to_string()),
+        last_archived_at: d.last_archived_at().map(|t| t.to_string()),
+        last_pulled_at: d.last_recorded_pull_time().map(|t| t.to_string()),
     }
 }

@@ -24,6 +24,7 @@ mod cache;
 mod ecr;
 pub mod ecs;
 pub mod identity;
+mod missing_image;
 pub mod network;
 mod secrets;
 
@@ -255,6 +256,10 @@ pub const READ_ACTIONS: &[&str] = &[
     "ecr:BatchGetImage",
     "ecr:GetRepositoryPolicy",
     "ecr:GetLifecyclePolicy",
+    // Only when the image or its repository is missing (collect/missing_image.rs).
+    "ecr:DescribePullThroughCacheRules",
+    "ecr:GetRegistryPolicy",
+    "ecs:ListTasks",
     "ec2:DescribeInstances",
     // Preflight of an EKS node group: its launch template's security groups.
     "ec2:DescribeLaunchTemplateVersions",
@@ -684,10 +689,12 @@ async fn collect_one(clients: &Clients, log: &CallLog, task_reads: &TaskReads, f
             identity: Default::default(),
             network: Default::default(),
             secrets: Default::default(),
+            missing_image: Default::default(),
         };
-        let (identity, (secrets, secrets_role)) = tokio::join!(
+        let (identity, (secrets, secrets_role), missing) = tokio::join!(
             Box::pin(identity::read(clients, log, &facts, supplied.instance_role_arn.as_deref())),
             Box::pin(secrets::read(clients, log, &facts)),
+            Box::pin(missing_image::read_early(clients, log, &facts)),
         );
         facts.identity = identity;
         facts.secrets = secrets;
@@ -699,6 +706,7 @@ async fn collect_one(clients: &Clients, log: &CallLog, task_reads: &TaskReads, f
                 role.boundary = read.boundary;
             }
         }
+        facts.missing_image = Box::pin(missing_image::read_late(clients, log, &facts, missing)).await;
         facts
     };
     let (mut facts, network) = tokio::join!(Box::pin(rest), Box::pin(network));

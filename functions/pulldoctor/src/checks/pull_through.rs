@@ -1,0 +1,370 @@
+//! Pull-through cache: an image under a pull-through cache rule's prefix legitimately has no
+//! repository or tag until its first pull, when ECR imports it from the upstream registry on the
+//! puller's behalf. What that first pull needs differs from a plain pull, and "repository not
+//! found, push it" is the wrong advice for it.
+
+use serde_json::json;
+
+use super::console;
+use super::iam::{principal_context, pull_role, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
+use crate::collect::identity::repository_arn;
+use crate::diagnosis::{Finding, RootCause};
+use crate::facts::{Fact, Facts, PullThroughRuleFacts};
+use crate::image_ref::ImageRef;
+use crate::policy::{matching, Decision, Effect, Labeled, Request, Truth};
+
+pub const IMPORT_ACTION: &str = "ecr:BatchImportUpstreamImage";
+pub const CREATE_REPOSITORY_ACTION: &str = "ecr:CreateRepository";
+
+fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
+    let image = facts.failure.image_ref.as_ref()?;
+    let (account, region) = image.ecr()?;
+    Some((image, account, region))
+}
+
+/// The pull-through cache rule serving the image, when its repository or tag is missing.
+pub fn serving_rule(facts: &Facts) -> Option<&PullThroughRuleFacts> {
+    let image = facts.failure.image_ref.as_ref()?;
+    facts.missing_image.pull_through_rule(&image.repository)
+}
+
+/// ECR_PULL_THROUGH_CACHE — the first pull of an image under a pull-through cache rule makes ECR
+/// import it from the upstream registry. The pulling role then needs `ecr:BatchImportUpstreamImage`
+/// (from its own policies, the registry policy or the repository policy) and, while the cache
+/// repository does not exist yet, `ecr:CreateRepository` (own policies or registry policy); the
+/// rule's upstream credentials secret must exist; and AWS documents that a VPC that reaches ECR
+/// only through PrivateLink needs a NAT path from its private subnets for that first pull.
+pub fn check_pull_through_cache(facts: &Facts) -> Vec<Finding> {
+    let code = RootCause::EcrPullThroughCache;
+    let Some((image, account, region)) = ecr_image(facts) else { return vec![] };
+    let repository_missing = facts.repository.is_not_found();
+    if !repository_missing && !facts.image_by_tag.is_not_found() && !facts.image_by_digest.is_not_found() {
+        return vec![];
+    }
+    let resource = format!("{}/{}", image.registry, image.repository);
+    match &facts.missing_image.pull_through_rules {
+        Fact::Found { .. } => {}
+        Fact::NotCollected { .. } => return vec![],
+        // Only worth saying for a name that looks like a cache repository.
+        gap if image.pull_through_upstream().is_some() => {
+            return vec![Finding::unknown(
+                code,
+                format!("Could not read the pull-through cache rules that may serve {}", image.repository),
+                gap.gap().unwrap_or_default(),
+            )
+            .resource(resource)]
+        }
+        _ => return vec![],
+    }
+    let Some(rule) = serving_rule(facts) else { return vec![] };
+    let upstream = rule.upstream_registry_url.clone().unwrap_or_else(|| "the upstream registry".into());
+    let url = console::ecr_repository(region, account, &image.repository);
+
+    let mut failures: Vec<(String, String)> = vec![];
+    let mut unknowns: Vec<String> = vec![];
+    let mut evidence = json!({
+        "rule_prefix": rule.ecr_repository_prefix,
+        "upstream_registry": upstream,
+        "repository_exists": !repository_missing,
+    });
+
+    // 1. Permissions of the pulling role (or the registry/repository policy) for the import.
+    let mut actions = vec![IMPORT_ACTION];
+    if repository_missing {
+        actions.push(CREATE_REPOSITORY_ACTION);
+    }
+    match import_permissions(facts, image, account, region, &actions) {
+        Err(why) => unknowns.push(why),
+        Ok(verdicts) => {
+            evidence["permissions"] = json!(verdicts.iter().map(|(a, d, w)| json!({"action": a, "decision": format!("{d:?}"), "why": w})).collect::<Vec<_>>());
+            for (action, decision, why) in verdicts {
+                match decision {
+                    Decision::Allowed => {}
+                    Decision::Unknown => unknowns.push(format!("{action}: {why}")),
+                    _ => {
+                        let role = pull_role(facts).and_then(|r| r.arn).unwrap_or_default();
+                        let via = if action == IMPORT_ACTION {
+                            "its own policies, the registry permissions policy or the repository policy"
+                        } else {
+                            "its own policies or the registry permissions policy"
+                        };
+                        failures.push((
+                            format!("The pulling role {} may not {action}, which the first pull through the cache needs: {why}", super::iam::role_name(&role)),
+                            format!(
+                                "Grant {role} {action} on arn:aws:ecr:{region}:{account}:repository/{}/* through {via} (ECR \
+                                 creates the cache repository and imports the image from {upstream} on the first pull).",
+                                rule.ecr_repository_prefix
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    // 2. The upstream credentials secret.
+    if let Some(secret) = &rule.credential_arn {
+        evidence["credential_arn"] = json!(secret);
+        match &facts.missing_image.upstream_secret {
+            Fact::Found { .. } => {}
+            Fact::NotFound { .. } => failures.push((
+                format!("The upstream credentials secret of pull-through cache rule {} does not exist", rule.ecr_repository_prefix),
+                format!(
+                    "Create the secret {secret} (its name must start with ecr-pullthroughcache/) holding the {upstream} \
+                     username and access token, or update the rule (aws ecr update-pull-through-cache-rule) to name an \
+                     existing one."
+                ),
+            )),
+            gap => unknowns.push(format!("the upstream credentials secret: {}", gap.gap().unwrap_or_default())),
+        }
+    }
+
+    // 3. The first pull needs a NAT path from the task's subnet, even with ECR endpoints.
+    if let Some(rt) = facts.network.route_table.value() {
+        let nat = rt.routes.iter().any(|r| {
+            r.destination.as_deref() == Some("0.0.0.0/0")
+                && (r.target.starts_with("nat-") || r.target.starts_with("igw-"))
+                && r.state.as_deref() != Some("blackhole")
+        });
+        evidence["route_table"] = json!(rt.id);
+        if !nat {
+            failures.push((
+                format!("Subnet route table {} has no NAT path, which the first pull through the pull-through cache needs", rt.id),
+                format!(
+                    "AWS documents that a VPC reaching ECR only through PrivateLink needs a NAT gateway route (0.0.0.0/0) in \
+                     the private subnets' route table for the first pull of a pull-through cache image. Add one to {}, or \
+                     pull the image once from a network that has it so the cache is filled.",
+                    rt.id
+                ),
+            ));
+        }
+    }
+
+    let f = match (failures.first(), unknowns.is_empty()) {
+        (Some((title, remediation)), _) => Finding::fail(code, title.clone())
+            .remediation(remediation.clone())
+            .evidence("problems", json!(failures.iter().map(|(t, _)| t).collect::<Vec<_>>())),
+        (None, false) => Finding::unknown(
+            code,
+            format!("Could not confirm that the first pull of {} through the pull-through cache can import it", image.repository),
+            unknowns.join("; "),
+        ),
+        (None, true) => Finding::pass(
+            code,
+            format!(
+                "{} is served by pull-through cache rule {} (upstream {upstream}) and the pulling role may import it",
+                image.repository, rule.ecr_repository_prefix
+            ),
+        ),
+    };
+    let mut f = f;
+    for (k, v) in evidence.as_object().into_iter().flatten() {
+        f = f.evidence(k, v.clone());
+    }
+    vec![f.resource(resource).console_url(url)]
+}
+
+/// (action, decision, why) for each action: the role's own verdict, else a grant in the registry
+/// policy (or, for the import, the repository policy).
+fn import_permissions(
+    facts: &Facts,
+    image: &ImageRef,
+    account: &str,
+    region: &str,
+    actions: &[&str],
+) -> Result<Vec<(String, Decision, String)>, String> {
+    let who = pull_role(facts).ok_or("no role pulls the image")?;
+    let role_arn = who.arn.clone().ok_or("the pulling role is not known")?;
+    let repo_arn = facts
+        .repository
+        .value()
+        .and_then(|r| r.arn.clone())
+        .unwrap_or_else(|| repository_arn(&role_arn, region, account, &image.repository));
+    let (principal, ctx) = principal_context(&role_arn, who.fact.value());
+    let own: Vec<ActionVerdict> = match &facts.missing_image.pull_through_simulation {
+        Fact::Found { value } => verdicts_from_simulation(value),
+        gap => match who.fact.value() {
+            Some(role) => {
+                let requests: Vec<(&str, &str)> = actions.iter().map(|a| (*a, repo_arn.as_str())).collect();
+                verdicts_from_policies(role, &requests, &ctx)
+                    .map_err(|e| format!("{VIA_SIMULATOR}: {}; {VIA_LOCAL}: {e}", gap.gap().unwrap_or_default()))?
+            }
+            None => return Err(format!("the pulling role could not be read: {}", who.fact.gap().unwrap_or_default())),
+        },
+    };
+    let granted_by = |label: &str, doc: &Fact<serde_json::Value>, action: &str| -> Truth {
+        match doc {
+            Fact::Found { value } => {
+                let req = Request { action, resource: &repo_arn, principal: Some(&principal), context: &ctx };
+                let policy = Labeled { label, document: value };
+                if matching(&policy, &req, Effect::Deny).truth == Truth::Yes {
+                    return Truth::No;
+                }
+                matching(&policy, &req, Effect::Allow).truth
+            }
+            Fact::NotFound { .. } | Fact::NotCollected { .. } => Truth::No,
+            Fact::Unreadable { .. } => Truth::Maybe,
+        }
+    };
+    Ok(actions
+        .iter()
+        .map(|action| {
+            let verdict = own.iter().find(|v| v.action == *action);
+            let (decision, why) = verdict.map(|v| (v.decision, v.why.clone())).unwrap_or((Decision::Unknown, "not evaluated".into()));
+            if decision == Decision::Allowed || decision == Decision::ExplicitDeny {
+                return (action.to_string(), decision, why);
+            }
+            let mut grant = granted_by("registry policy", &facts.missing_image.registry_policy, action);
+            if *action == IMPORT_ACTION {
+                grant = grant.or(granted_by("repository policy", &facts.identity.repository_policy, action));
+            }
+            match (decision, grant) {
+                (_, Truth::Yes) => (action.to_string(), Decision::Allowed, format!("{why}; granted by the registry or repository policy")),
+                (Decision::ImplicitDeny, Truth::No) => {
+                    (action.to_string(), Decision::ImplicitDeny, format!("{why}, and neither the registry policy nor the repository policy grants it"))
+                }
+                (_, _) => (action.to_string(), Decision::Unknown, format!("{why}; the registry policy could not be fully evaluated")),
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::checks::ecr::fixtures::not_found;
+    use crate::checks::iam::identity_fixtures::*;
+    use crate::diagnosis::Status;
+    use crate::facts::{RouteFacts, RouteTableFacts, SecretFacts, SimulationResult};
+
+    const CACHED: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com/docker-hub/library/nginx:1.25";
+    const SECRET: &str = "arn:aws:secretsmanager:us-east-1:111122223333:secret:ecr-pullthroughcache/docker-hub-AbCdEf";
+    const NOT_FOUND_MESSAGE: &str = "CannotPullContainerError: pull image manifest has been retried 1 time(s): failed to resolve ref 111122223333.dkr.ecr.us-east-1.amazonaws.com/docker-hub/library/nginx:1.25: not found";
+
+    fn rule() -> PullThroughRuleFacts {
+        PullThroughRuleFacts {
+            ecr_repository_prefix: "docker-hub".into(),
+            upstream_registry_url: Some("registry-1.docker.io".into()),
+            credential_arn: Some(SECRET.into()),
+            ..Default::default()
+        }
+    }
+    fn sim(action: &str, decision: &str) -> SimulationResult {
+        SimulationResult { action: action.into(), resource: "arn:aws:ecr:us-east-1:111122223333:repository/docker-hub/library/nginx".into(), decision: decision.into(), ..Default::default() }
+    }
+    fn registry_grant(actions: &[&str]) -> Fact<Value> {
+        Fact::found(json!({"Version": "2012-10-17", "Statement": [{"Sid": "PtcImport", "Effect": "Allow",
+            "Principal": {"AWS": ROLE}, "Action": actions, "Resource": "arn:aws:ecr:us-east-1:111122223333:repository/docker-hub/*"}]}))
+    }
+    /// The first pull of docker-hub/library/nginx:1.25: no repository, no image yet.
+    fn cache_world() -> Facts {
+        let mut f = world();
+        f.failure.image = Some(CACHED.into());
+        f.failure.image_ref = ImageRef::parse(CACHED).ok();
+        f.failure.message = NOT_FOUND_MESSAGE.into();
+        f.failure.classification = crate::classify::classify(NOT_FOUND_MESSAGE);
+        f.repository = Fact::NotFound { detail: "RepositoryNotFoundException".into() };
+        f.image_by_tag = not_found();
+        f.missing_image.pull_through_rules = Fact::found(vec![rule()]);
+        f.missing_image.registry_policy = Fact::NotFound { detail: "RegistryPolicyNotFoundException".into() };
+        f.missing_image.pull_through_simulation = Fact::found(vec![sim(IMPORT_ACTION, "allowed"), sim(CREATE_REPOSITORY_ACTION, "allowed")]);
+        f.missing_image.upstream_secret = Fact::found(SecretFacts { arn: Some(SECRET.into()), ..Default::default() });
+        f
+    }
+
+    #[test]
+    fn pull_through_cache_table() {
+        type Setup = Box<dyn Fn(&mut Facts)>;
+        // (name, setup, status, title contains)
+        let cases: Vec<(&str, Setup, Option<Status>, &str)> = vec![
+            ("first pull can import", Box::new(|_| {}), Some(Status::Pass), "served by pull-through cache rule docker-hub (upstream registry-1.docker.io)"),
+            ("role may not import", Box::new(|f| f.missing_image.pull_through_simulation = Fact::found(vec![sim(IMPORT_ACTION, "implicitDeny"), sim(CREATE_REPOSITORY_ACTION, "allowed")])),
+                Some(Status::Fail), "may not ecr:BatchImportUpstreamImage"),
+            ("role may not create the repository", Box::new(|f| f.missing_image.pull_through_simulation = Fact::found(vec![sim(IMPORT_ACTION, "allowed"), sim(CREATE_REPOSITORY_ACTION, "implicitDeny")])),
+                Some(Status::Fail), "may not ecr:CreateRepository"),
+            ("registry policy grants both", Box::new(|f| {
+                    f.missing_image.pull_through_simulation = Fact::found(vec![sim(IMPORT_ACTION, "implicitDeny"), sim(CREATE_REPOSITORY_ACTION, "implicitDeny")]);
+                    f.missing_image.registry_policy = registry_grant(&[IMPORT_ACTION, CREATE_REPOSITORY_ACTION]);
+                }), Some(Status::Pass), "may import"),
+            ("registry policy grants the import only", Box::new(|f| {
+                    f.missing_image.pull_through_simulation = Fact::found(vec![sim(IMPORT_ACTION, "implicitDeny"), sim(CREATE_REPOSITORY_ACTION, "implicitDeny")]);
+                    f.missing_image.registry_policy = registry_grant(&[IMPORT_ACTION]);
+                }), Some(Status::Fail), "may not ecr:CreateRepository"),
+            ("explicit deny is not overridden by the registry policy", Box::new(|f| {
+                    f.missing_image.pull_through_simulation = Fact::found(vec![sim(IMPORT_ACTION, "explicitDeny"), sim(CREATE_REPOSITORY_ACTION, "allowed")]);
+                    f.missing_image.registry_policy = registry_grant(&[IMPORT_ACTION, CREATE_REPOSITORY_ACTION]);
+                }), Some(Status::Fail), "may not ecr:BatchImportUpstreamImage"),
+            ("repository exists: creating it is not needed", Box::new(|f| {
+                    f.repository = Fact::found(crate::facts::RepositoryFacts { name: "docker-hub/library/nginx".into(), ..Default::default() });
+                    f.missing_image.pull_through_simulation = Fact::found(vec![sim(IMPORT_ACTION, "allowed")]);
+                }), Some(Status::Pass), "may import"),
+            ("upstream secret deleted", Box::new(|f| f.missing_image.upstream_secret = Fact::NotFound { detail: "ResourceNotFoundException".into() }),
+                Some(Status::Fail), "upstream credentials secret of pull-through cache rule docker-hub does not exist"),
+            ("PrivateLink only: no NAT for the first pull", Box::new(|f| {
+                    f.network.route_table = Fact::found(RouteTableFacts { id: "rtb-private".into(), routes: vec![
+                        RouteFacts { destination: Some("10.0.0.0/16".into()), target: "local".into(), ..Default::default() },
+                        RouteFacts { destination_prefix_list: Some("pl-63a5400a".into()), target: "vpce-0s3".into(), ..Default::default() },
+                    ], ..Default::default() });
+                }), Some(Status::Fail), "Subnet route table rtb-private has no NAT path"),
+            ("with a NAT route", Box::new(|f| {
+                    f.network.route_table = Fact::found(RouteTableFacts { id: "rtb-private".into(), routes: vec![
+                        RouteFacts { destination: Some("0.0.0.0/0".into()), target: "nat-0abc".into(), state: Some("active".into()), ..Default::default() },
+                    ], ..Default::default() });
+                }), Some(Status::Pass), "may import"),
+            ("simulator unavailable, role policies unread", Box::new(|f| f.missing_image.pull_through_simulation = Fact::Unreadable { reason: "UnknownError: iam:SimulatePrincipalPolicy".into() }),
+                Some(Status::Unknown), "Could not confirm"),
+            ("simulator unavailable, local evaluation denies", Box::new(|f| {
+                    f.missing_image.pull_through_simulation = Fact::Unreadable { reason: "UnknownError: iam:SimulatePrincipalPolicy".into() };
+                    if let Fact::Found { value } = &mut f.identity.execution_role {
+                        value.policies = Fact::found(vec![execution_policy()]);
+                    }
+                }), Some(Status::Fail), "may not ecr:BatchImportUpstreamImage"),
+            ("rules unreadable, cache-like name", Box::new(|f| f.missing_image.pull_through_rules = Fact::Unreadable { reason: "AccessDenied: ecr:DescribePullThroughCacheRules".into() }),
+                Some(Status::Unknown), "Could not read the pull-through cache rules"),
+            ("not under any rule", Box::new(|f| f.missing_image.pull_through_rules = Fact::found(vec![PullThroughRuleFacts { ecr_repository_prefix: "quay".into(), ..rule() }])),
+                None, ""),
+        ];
+        for (name, setup, status, title) in cases {
+            let mut f = cache_world();
+            setup(&mut f);
+            let got = check_pull_through_cache(&f);
+            assert_eq!(got.first().map(|g| g.status), status, "{name}: {got:#?}");
+            if let Some(g) = got.first() {
+                assert!(g.title.contains(title), "{name}: {}", g.title);
+            }
+        }
+    }
+
+    /// Never "repository not found, push it" for an image under a pull-through cache rule: the
+    /// cache creates the repository on the first pull. What fails there is named instead.
+    #[test]
+    fn first_pull_through_the_cache_is_judged_as_a_cache_pull() {
+        let mut f = cache_world();
+        f.missing_image.pull_through_simulation = Fact::found(vec![sim(IMPORT_ACTION, "implicitDeny"), sim(CREATE_REPOSITORY_ACTION, "allowed")]);
+        let d = crate::engine::judge(&f);
+        assert_eq!(d.root_cause.code, RootCause::EcrPullThroughCache, "{:#?}", d.findings);
+        let rem = d.root_cause.remediation.as_deref().unwrap();
+        assert!(rem.contains("ecr:BatchImportUpstreamImage") && rem.contains("repository/docker-hub/*"), "{rem}");
+        let repo = d.findings.iter().find(|x| x.code == RootCause::EcrRepositoryNotFound).unwrap();
+        assert_eq!(repo.status, Status::Pass, "{repo:#?}");
+        assert!(repo.title.contains("does not exist yet: pull-through cache rule docker-hub creates it"), "{}", repo.title);
+
+        // The import is allowed: the image is then missing upstream (or misnamed), never "push it".
+        let healthy = cache_world();
+        let d = crate::engine::judge(&healthy);
+        assert_eq!(d.root_cause.code, RootCause::EcrImageNotFound, "{:#?}", d.findings);
+        let rem = d.root_cause.remediation.as_deref().unwrap();
+        assert!(rem.contains("registry-1.docker.io/library/nginx:1.25") && rem.contains("Do not push it to ECR"), "{rem}");
+        for x in &d.findings {
+            let text = x.remediation.as_deref().unwrap_or_default();
+            assert!(!text.contains("Create the repository") && !text.starts_with("Push"), "{:?}: {text}", x.code);
+        }
+
+        // A repository outside every rule is still a missing repository.
+        let mut plain = cache_world();
+        plain.missing_image.pull_through_rules = Fact::found(vec![]);
+        assert_eq!(crate::engine::judge(&plain).root_cause.code, RootCause::EcrRepositoryNotFound);
+    }
+}
