@@ -466,3 +466,6 @@ pub struct SecretShape {
 // The types live in `facts/network.rs`; `Facts::network` holds them.
 mod network;
 pub use network::*;
+// Private DNS of the VPC (hub-and-spoke endpoints): `facts/private_dns.rs`.
+mod private_dns;
+pub use private_dns::*;

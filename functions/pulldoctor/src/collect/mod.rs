@@ -25,6 +25,7 @@ mod ecr;
 pub mod ecs;
 pub mod identity;
 pub mod network;
+mod private_dns;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -251,6 +252,10 @@ pub const READ_ACTIONS: &[&str] = &[
     "ec2:DescribeDhcpOptions",
     "ec2:DescribePrefixLists",
     "ec2:GetManagedPrefixListEntries",
+    // Hub-and-spoke endpoints: where the VPC resolves the ECR and S3 names (no public path only).
+    "route53:ListHostedZonesByVPC",
+    "route53resolver:ListResolverRuleAssociations",
+    "route53resolver:GetResolverRule",
     // Preflight of an EKS node group (CLI): the cluster and the node group.
     "eks:DescribeCluster",
     "eks:DescribeNodegroup",
@@ -581,7 +586,10 @@ pub async fn collect_with(clients: &Clients, failure: &PullFailure, supplied: &S
             // Boxed: the network reads nest several levels of joined futures (keeps worker stacks small).
             None => {
                 let service = supplied.service_network.as_ref();
-                Box::pin(network::read_network(clients, &log, &failure.task, region.as_deref(), service)).await
+                let mut n = Box::pin(network::read_network(clients, &log, &failure.task, region.as_deref(), service)).await;
+                // Hub-and-spoke: where the names resolve, when the route table shows no public path.
+                Box::pin(private_dns::read_private_dns(clients, &log, region.as_deref(), &mut n)).await;
+                n
             }
         }
     };

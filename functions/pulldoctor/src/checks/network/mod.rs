@@ -10,6 +10,7 @@
 pub mod dns;
 pub mod endpoint_policy;
 pub mod endpoints;
+pub mod hub;
 pub mod ipset;
 pub mod nacl;
 pub mod path;

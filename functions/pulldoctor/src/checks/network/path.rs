@@ -228,7 +228,8 @@ impl<'a> Net<'a> {
         }
         legs.into_iter()
             .map(|(service, host, region)| {
-                let via = self.via(service, &region);
+                // Hub-and-spoke: a private hosted zone or Resolver rule may answer for the name.
+                let via = super::hub::redirect(self.n, service, &host, self.via(service, &region));
                 Leg { service, host, region, via }
             })
             .collect()
