@@ -147,7 +147,7 @@ pub fn redirect<'a>(n: &'a NetworkFacts, service: Service, host: &str, via: Via<
     let note = note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
     match resolution(n, host) {
         Known::Yes(Some(r)) => Via::Unknown(format!(
-            "{host} is answered by {}{note}: it resolves to whatever that answer holds (usually a hub VPC's endpoints), not to public addresses",
+            "{host} is answered by {}{note}: it resolves to the addresses that answer gives (usually a hub VPC's endpoints), which this VPC does not show",
             r.describe()
         )),
         Known::Unknown(why) if n.route_table.value().is_some_and(|rt| !hub_routes(rt).is_empty()) => {
@@ -327,7 +327,11 @@ fn served_warn(net: &Net, h: &Hub, targets: &[&str], subnet_cidr: &str) -> Findi
                     z.id,
                     owner(z),
                     hosts.join(", "),
-                    if exact { String::new() } else { " (a zone for a parent domain answers every name below it: a name without a record there does not resolve at all)".into() }
+                    if exact {
+                        String::new()
+                    } else {
+                        format!(" (those names or a wildcard *.{}: the zone answers every name below it, and one it lacks does not resolve at all)", z.name)
+                    }
                 ));
             }
             Resolution::Forward(rule) => {
@@ -350,11 +354,11 @@ fn served_warn(net: &Net, h: &Hub, targets: &[&str], subnet_cidr: &str) -> Findi
     let mut f = Finding::warn(
         RootCause::NetNoRoute,
         format!(
-            "Subnet {} reaches {} through {}: {} answer the names privately; this tool cannot see past {via}",
+            "Subnet {} reaches the {} through {via}: {} answer{} for their names; this tool cannot see past {via}",
             net.subnet_id,
             services.join(", "),
-            via,
-            answers.iter().map(|r| r.describe()).collect::<Vec<_>>().join(" and ")
+            summary(&answers),
+            if answers.len() == 1 { "s" } else { "" }
         ),
     )
     .evidence("verify", json!(checks))
@@ -398,6 +402,33 @@ pub fn endpoint_dns_served(net: &Net, broken: &[&EndpointFacts]) -> Option<Findi
         ))
         .console_url(console::endpoint(&net.region, ids[0])),
     )
+}
+
+/// `private hosted zones a, b (account X)` / `Resolver rule r (rslvr-rr-1, owner X)`, for titles.
+fn summary(answers: &[Resolution]) -> String {
+    let zones: Vec<&PrivateZoneFacts> = answers.iter().filter_map(|r| if let Resolution::Zone(z) = r { Some(*z) } else { None }).collect();
+    let mut parts = vec![];
+    if !zones.is_empty() {
+        let owners = dedup(zones.iter().map(|z| owner(z)).collect());
+        parts.push(format!(
+            "private hosted zone{} {} ({})",
+            if zones.len() > 1 { "s" } else { "" },
+            zones.iter().map(|z| z.name.as_str()).collect::<Vec<_>>().join(", "),
+            owners.join("; ")
+        ));
+    }
+    for r in answers {
+        if let Resolution::Forward(rule) = r {
+            parts.push(format!(
+                "Resolver rule {} ({}, forwarding {}, owner {})",
+                rule.name.as_deref().unwrap_or(&rule.id),
+                rule.id,
+                rule.domain_name.as_deref().unwrap_or("?"),
+                rule.owner_id.as_deref().unwrap_or("unknown")
+            ));
+        }
+    }
+    parts.join(" and ")
 }
 
 fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
@@ -551,7 +582,7 @@ mod tests {
                 vec!["rslvr-rr-1", "10.100.0.10:53", HUB_ACCOUNT], vec![]),
             ("forwarding rule, SYSTEM rule takes S3 back", spoke(false, vec![], vec![forward("rslvr-rr-1", "amazonaws.com", "FORWARD"), forward("rslvr-rr-2", "s3.us-east-1.amazonaws.com", "SYSTEM")]),
                 Some(Status::Fail), vec!["S3 layer bucket"], vec![]),
-            ("parent-domain zone", spoke(false, vec![zone("amazonaws.com", HUB_ACCOUNT)], vec![]), Some(Status::Warn), vec!["parent domain", "does not resolve"], vec![]),
+            ("parent-domain zone", spoke(false, vec![zone("amazonaws.com", HUB_ACCOUNT)], vec![]), Some(Status::Warn), vec!["wildcard *.amazonaws.com", "does not resolve"], vec![]),
             ("zone of this account", own_zone, Some(Status::Warn), vec!["records not read"], vec!["another account"]),
             ("peering to the hub", peering, Some(Status::Warn), vec!["pcx-hub"], vec![]),
             ("zones unreadable", zones_denied, Some(Status::Unknown), vec!["route53:ListHostedZonesByVPC", "route53resolver:GetResolverRule"], vec![]),
