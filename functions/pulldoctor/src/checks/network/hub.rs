@@ -226,13 +226,11 @@ pub fn check_hub_route(facts: &Facts) -> Option<Vec<Finding>> {
         Internet::Closed { reason } => Some(reason.clone()),
         _ => None,
     };
-    let f = if let (Some(reason), false) = (&closed, h.public.is_empty()) {
+    // A public leg with an endpoint here (unassociated, pending…) is NET_ENDPOINT_MISSING's to name.
+    let local_endpoint = h.public.iter().any(|l| l.endpoint_service(&net.region).is_some_and(|s| !net.endpoints_for(&s).is_empty()));
+    let f = match &closed {
         // Names nobody serves privately need a public path, and there is none.
-        let local_endpoint = h.public.iter().any(|l| l.endpoint_service(&net.region).is_some_and(|s| !net.endpoints_for(&s).is_empty()));
-        if local_endpoint {
-            // NET_ENDPOINT_MISSING names the endpoint that is there but unusable; say what the hub serves.
-            served_warn(&net, &h, &targets, &subnet_cidr)
-        } else {
+        Some(reason) if !h.public.is_empty() && !local_endpoint => {
             let fixes: Vec<String> = h
                 .public
                 .iter()
@@ -262,26 +260,28 @@ pub fn check_hub_route(facts: &Facts) -> Option<Vec<Finding>> {
             .evidence("reason", reason.as_str())
             .remediation(format!("{}; or add a 0.0.0.0/0 route to a NAT gateway in {rt}.", capitalize(&fixes.join("; "))))
         }
-    } else if !h.unreadable.is_empty() {
-        let why = dedup(h.unreadable.iter().map(|(_, w)| w.as_str()).collect()).join("; ");
-        let hosts: Vec<&str> = h.unreadable.iter().map(|(l, _)| l.host.as_str()).collect();
-        Finding::unknown(
-            code,
-            format!(
-                "Could not tell whether subnet {} reaches {} through a hub ({}): where {vpc} resolves these names is unknown",
-                net.subnet_id,
-                hosts.join(", "),
-                routes.join(", ")
-            ),
-            format!("{why}. Grant {GRANT} to pulldoctor's role."),
-        )
-    } else {
-        let f = served_warn(&net, &h, &targets, &subnet_cidr);
-        match &net.internet {
-            Internet::Unseeable { verify, .. } if !h.public.is_empty() => {
-                f.evidence("public_legs", json!(public_hosts)).evidence("verify_public", verify.as_str())
+        _ if !h.unreadable.is_empty() || h.served.is_empty() => {
+            let why = dedup(h.unreadable.iter().map(|(_, w)| w.as_str()).collect()).join("; ");
+            let hosts: Vec<&str> = h.unreadable.iter().map(|(l, _)| l.host.as_str()).collect();
+            Finding::unknown(
+                code,
+                format!(
+                    "Could not tell whether subnet {} reaches {} through a hub ({}): where {vpc} resolves these names is unknown",
+                    net.subnet_id,
+                    hosts.join(", "),
+                    routes.join(", ")
+                ),
+                format!("{why}. Grant {GRANT} to pulldoctor's role."),
+            )
+        }
+        _ => {
+            let f = served_warn(&net, &h, &targets, &subnet_cidr);
+            match &net.internet {
+                Internet::Unseeable { verify, .. } if !h.public.is_empty() => {
+                    f.evidence("public_legs", json!(public_hosts)).evidence("verify_public", verify.as_str())
+                }
+                _ => f,
             }
-            _ => f,
         }
     };
     let url = net.route_table.map(|t| console::route_table(&net.region, &t.id));
@@ -558,6 +558,9 @@ mod tests {
         if let Fact::Found { value } = &mut own_zone.network.private_zones {
             value.iter_mut().for_each(|z| z.owner_account = Some(ACCOUNT.into()));
         }
+        let mut denied_with_s3_gateway = spoke(false, vec![], vec![]);
+        denied_with_s3_gateway.network.private_zones = Fact::Unreadable { reason: "AccessDenied: route53:ListHostedZonesByVPC".into() };
+        denied_with_s3_gateway.network.endpoints = Fact::found(vec![s3_gateway(&["rtb-other"])]);
         let mut old_snapshot_tgw = spoke(true, vec![], vec![]);
         old_snapshot_tgw.network.private_zones = Fact::default();
         old_snapshot_tgw.network.resolver_rules = Fact::default();
@@ -586,6 +589,7 @@ mod tests {
             ("zone of this account", own_zone, Some(Status::Warn), vec!["records not read"], vec!["another account"]),
             ("peering to the hub", peering, Some(Status::Warn), vec!["pcx-hub"], vec![]),
             ("zones unreadable", zones_denied, Some(Status::Unknown), vec!["route53:ListHostedZonesByVPC", "route53resolver:GetResolverRule"], vec![]),
+            ("zones unreadable, S3 gateway not associated", denied_with_s3_gateway, Some(Status::Unknown), vec!["api.ecr.us-east-1.amazonaws.com", "route53:ListHostedZonesByVPC"], vec![]),
             ("rule unreadable", rule_denied, Some(Status::Unknown), vec!["rslvr-rr-1", "GetResolverRule"], vec![]),
             // Controls: the plain route verdicts.
             ("hub CIDR → tgw, no private DNS: genuinely no route", spoke(false, vec![], vec![]), Some(Status::Fail), vec!["no default route"], vec![]),
