@@ -165,6 +165,11 @@ pub fn action_of(lines: &[String], body: &[u8]) -> String {
         .to_string();
     let operation = match header(lines, "x-amz-target") {
         Some(target) => target.rsplit('.').next().unwrap_or(target).to_string(),
+        // Route 53 is a REST API: the operation is in the path.
+        None if service == "route53" => match lines.first().and_then(|l| l.split_whitespace().nth(1)) {
+            Some(path) if path.contains("/hostedzonesbyvpc") => "ListHostedZonesByVPC".into(),
+            _ => "Unknown".into(),
+        },
         None => String::from_utf8_lossy(body)
             .split('&')
             .find_map(|kv| kv.strip_prefix("Action=").map(str::to_string))
@@ -179,9 +184,9 @@ fn error_response(action: &str, fault: Fault) -> (u16, &'static str, &'static st
         ("ec2", Fault::AccessDenied) => (403, "UnauthorizedOperation"),
         ("ec2", Fault::Throttled) => (503, "RequestLimitExceeded"),
         ("ec2", _) => (500, "InternalError"),
-        ("iam" | "sns" | "sts", Fault::AccessDenied) => (403, "AccessDenied"),
-        ("iam" | "sns" | "sts", Fault::Throttled) => (400, "Throttling"),
-        ("iam" | "sns" | "sts", _) => (500, "ServiceFailure"),
+        ("iam" | "sns" | "sts" | "route53", Fault::AccessDenied) => (403, "AccessDenied"),
+        ("iam" | "sns" | "sts" | "route53", Fault::Throttled) => (400, "Throttling"),
+        ("iam" | "sns" | "sts" | "route53", _) => (500, "ServiceFailure"),
         (_, Fault::AccessDenied) => (400, "AccessDeniedException"),
         (_, Fault::Throttled) => (400, "ThrottlingException"),
         (_, _) => (500, "ServerException"),
@@ -198,7 +203,7 @@ fn error_response(action: &str, fault: Fault) -> (u16, &'static str, &'static st
             code,
             format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>"),
         ),
-        "iam" | "sns" | "sts" => (
+        "iam" | "sns" | "sts" | "route53" => (
             status,
             "text/xml",
             code,

@@ -52,6 +52,10 @@ const DEMO_READS: &[&str] = &[
     "iam:ListAttachedRolePolicies",
     "iam:ListRolePolicies",
     "iam:SimulatePrincipalPolicy",
+    // No public path: where the VPC resolves the ECR names (hub-and-spoke endpoints). The demo VPC
+    // has no Resolver rule association, so no route53resolver:GetResolverRule.
+    "route53:ListHostedZonesByVPC",
+    "route53resolver:ListResolverRuleAssociations",
 ];
 
 struct Demo {

@@ -512,3 +512,7 @@ pub use secrets::*;
 // ECR evidence read only when the image or repository is missing: `facts/ecr.rs`.
 mod ecr;
 pub use ecr::*;
+
+// Private DNS of the VPC (hub-and-spoke endpoints): `facts/private_dns.rs`.
+mod private_dns;
+pub use private_dns::*;

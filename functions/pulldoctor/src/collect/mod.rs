@@ -27,6 +27,7 @@ pub mod identity;
 mod missing_image;
 pub mod network;
 mod secrets;
+mod private_dns;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -275,6 +276,10 @@ pub const READ_ACTIONS: &[&str] = &[
     "ec2:DescribeDhcpOptions",
     "ec2:DescribePrefixLists",
     "ec2:GetManagedPrefixListEntries",
+    // Hub-and-spoke endpoints: where the VPC resolves the ECR and S3 names (no public path only).
+    "route53:ListHostedZonesByVPC",
+    "route53resolver:ListResolverRuleAssociations",
+    "route53resolver:GetResolverRule",
     // Preflight of an EKS node group (CLI): the cluster and the node group.
     "eks:DescribeCluster",
     "eks:DescribeNodegroup",
@@ -647,7 +652,14 @@ async fn collect_one(clients: &Clients, log: &CallLog, task_reads: &TaskReads, f
                 let service = supplied.service_network.as_ref();
                 task_reads
                     .network
-                    .get_or_init(|| Box::pin(network::read_network(clients, log, &failure.task, region.as_deref(), service)))
+                    .get_or_init(|| {
+                        Box::pin(async {
+                            let mut n = Box::pin(network::read_network(clients, log, &failure.task, region.as_deref(), service)).await;
+                            // Hub-and-spoke: where the names resolve, when the route table shows no public path.
+                            Box::pin(private_dns::read_private_dns(clients, log, region.as_deref(), &mut n)).await;
+                            n
+                        })
+                    })
                     .await
                     .clone()
             }

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Fact, TaskFacts};
+use super::{Fact, PrivateZoneFacts, ResolverRuleFacts, TaskFacts};
 
 /// Everything the network checks read. `Default` = nothing collected (older snapshots).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -80,6 +80,14 @@ pub struct NetworkFacts {
     /// The AWS-managed prefix list `com.amazonaws.<region>.s3`.
     #[serde(default)]
     pub s3_prefix_list: Fact<PrefixListFacts>,
+    /// Private hosted zones associated with the VPC, whoever owns them
+    /// (`route53:ListHostedZonesByVPC`). Read only when the route table gives no clear public path.
+    #[serde(default)]
+    pub private_zones: Fact<Vec<PrivateZoneFacts>>,
+    /// Resolver rules associated with the VPC (`route53resolver:ListResolverRuleAssociations`,
+    /// `route53resolver:GetResolverRule`). Read only when the route table gives no clear public path.
+    #[serde(default)]
+    pub resolver_rules: Fact<Vec<ResolverRuleFacts>>,
     /// Prefix lists named by the security group rules on the pull's path (the task's egress, the
     /// interface endpoints' ingress), except those the subnet's route table names (AWS service
     /// lists such as S3's, read above): customer-managed lists and other AWS-managed ones, each

@@ -38,12 +38,17 @@ pub fn check_required_endpoints(facts: &Facts) -> Vec<Finding> {
         let vpc = net.vpc_id().unwrap_or_else(|| "the VPC".into());
         let mut missing = vec![];
         let mut fixes = vec![];
+        // Hub-and-spoke: legs the VPC's private DNS sends to a hub are judged by the route check.
+        let hub = super::hub::judges(net);
         for leg in &net.legs {
             // A dual-stack name is not served by any endpoint: NET_NO_ROUTE judges it.
             if leg.dual_stack {
                 continue;
             }
             let Some(name) = leg.endpoint_service(&net.region) else { continue };
+            if hub && super::hub::served_privately(net, leg) {
+                continue;
+            }
             let existing = net.endpoints_for(&name);
             let usable = match leg.service {
                 // The S3 gateway endpoint on this route table, or an S3 interface endpoint whose
@@ -79,7 +84,9 @@ pub fn check_required_endpoints(facts: &Facts) -> Vec<Finding> {
                 ),
             });
         }
-        let finding = if missing.is_empty() {
+        let finding = if missing.is_empty() && hub {
+            return vec![];
+        } else if missing.is_empty() {
             Finding::pass(code, format!("All endpoints the pull needs exist in {vpc}: {}", required_endpoint_names(net).join(", ")))
         } else {
             let names: Vec<&str> = missing.iter().filter_map(|m| m["service"].as_str()).collect();
@@ -186,6 +193,9 @@ pub fn check_endpoint_dns(facts: &Facts) -> Vec<Finding> {
             }
             if !off_attrs.is_empty() {
                 fixes.push(format!("turn on {} for {vpc_id}", off_attrs.join(" and ")));
+            }
+            if let Some(served) = super::hub::endpoint_dns_served(net, &broken) {
+                return vec![served];
             }
             let ids: Vec<String> = broken.iter().map(|e| format!("{} ({})", e.id, e.service_name)).collect();
             let endpoint_url = console::endpoint(&net.region, &broken[0].id);

@@ -221,6 +221,8 @@ pub fn fargate_nat() -> Facts {
             subnet_ids: vec![PUBLIC_SUBNET.into()],
             ..default_nacl()
         }]),
+        private_zones: Fact::NotCollected { reason: format!("not needed: the default route goes to {NAT}") },
+        resolver_rules: Fact::NotCollected { reason: format!("not needed: the default route goes to {NAT}") },
     };
     f
 }

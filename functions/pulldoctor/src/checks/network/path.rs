@@ -290,7 +290,8 @@ impl<'a> Net<'a> {
                         )),
                     }
                 } else {
-                    self.via(service, &region)
+                    // Hub-and-spoke: a private hosted zone or Resolver rule may answer for the name.
+                    super::hub::redirect(self.n, service, &host, self.via(service, &region))
                 };
                 Leg { service, host, region, via, dual_stack }
             })

@@ -21,6 +21,9 @@ pub fn check_route(facts: &Facts) -> Vec<Finding> {
     if let Some(unknown) = path_unknown(facts) {
         return vec![unknown];
     }
+    if let Some(hub) = super::hub::check_hub_route(facts) {
+        return hub;
+    }
     with_net(facts, judge_route)
 }
 
