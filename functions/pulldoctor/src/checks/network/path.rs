@@ -246,8 +246,8 @@ impl<'a> Net<'a> {
             return legs
                 .into_iter()
                 .map(|(service, host, region)| {
-                    let via = self.via(service, &region);
-                    Leg { service, host, region, via }
+                    let via = super::hub::redirect(self.n, service, &host, self.via(service, &region));
+                    Leg { service, host, region, via, dual_stack: false }
                 })
                 .collect();
         }
