@@ -226,11 +226,14 @@ pub fn check_hub_route(facts: &Facts) -> Option<Vec<Finding>> {
         Internet::Closed { reason } => Some(reason.clone()),
         _ => None,
     };
-    // A public leg with an endpoint here (unassociated, pending…) is NET_ENDPOINT_MISSING's to name.
+    // A public leg with an endpoint here (unassociated, pending…) is NET_ENDPOINT_MISSING's to
+    // name — but that check judges only VPCs with an ECR interface endpoint of their own (a
+    // partial endpoint set); in a spoke whose ECR endpoints are in the hub, the leg is named here.
     let local_endpoint = h.public.iter().any(|l| l.endpoint_service(&net.region).is_some_and(|s| !net.endpoints_for(&s).is_empty()));
+    let named_by_endpoint_check = local_endpoint && super::route::any_ecr_interface_endpoint(&net);
     let f = match &closed {
         // Names nobody serves privately need a public path, and there is none.
-        Some(reason) if !h.public.is_empty() && !local_endpoint => {
+        Some(reason) if !h.public.is_empty() && !named_by_endpoint_check => {
             let fixes: Vec<String> = h
                 .public
                 .iter()
@@ -580,7 +583,8 @@ mod tests {
             ("hub CIDR → tgw, ECR zones only: no way to S3", spoke(false, ecr_zones(), vec![]), Some(Status::Fail),
                 vec!["S3 layer bucket", "gateway endpoint com.amazonaws.us-east-1.s3", RT], vec!["ECR API (auth token) ("]),
             ("hub CIDR → tgw, ECR zones, S3 gateway here", with_s3_gateway, Some(Status::Warn), vec!["api.ecr"], vec![]),
-            ("hub CIDR → tgw, ECR zones, S3 gateway not associated: NET_ENDPOINT_MISSING's", unassociated_s3_gateway, Some(Status::Warn), vec!["api.ecr"], vec![]),
+            // No ECR interface endpoint here, so NET_ENDPOINT_MISSING does not judge: the leg no zone serves is named here.
+            ("hub CIDR → tgw, ECR zones, S3 gateway not associated", unassociated_s3_gateway, Some(Status::Fail), vec!["S3 layer bucket", "associate it with route table rtb-private"], vec![]),
             ("forwarding rule for amazonaws.com", spoke(false, vec![], vec![forward("rslvr-rr-1", "amazonaws.com", "FORWARD")]), Some(Status::Warn),
                 vec!["rslvr-rr-1", "10.100.0.10:53", HUB_ACCOUNT], vec![]),
             ("forwarding rule, SYSTEM rule takes S3 back", spoke(false, vec![], vec![forward("rslvr-rr-1", "amazonaws.com", "FORWARD"), forward("rslvr-rr-2", "s3.us-east-1.amazonaws.com", "SYSTEM")]),
@@ -633,11 +637,13 @@ mod tests {
         }
         let mut unassociated = spoke(false, ecr_zones(), vec![]);
         unassociated.network.endpoints = Fact::found(vec![s3_gateway(&["rtb-other"])]);
-        let got = endpoints::check_required_endpoints(&unassociated);
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].status, Status::Fail);
-        let missing = format!("{} {}", got[0].title, got[0].evidence["missing"]);
-        assert!(missing.contains("s3") && !missing.contains("ecr.api") && !missing.contains("ecr.dkr"), "{missing}");
+        // No ECR interface endpoint here (the hub has them): not a partial endpoint set, so
+        // NET_ENDPOINT_MISSING stays out; the layer bucket, which no zone serves and no
+        // associated gateway reaches, has no route.
+        assert!(endpoints::check_required_endpoints(&unassociated).is_empty());
+        let got = route::check_route(&unassociated);
+        assert_eq!(got[0].status, Status::Fail, "{got:#?}");
+        assert!(got[0].title.contains("S3 layer bucket") && !got[0].title.contains("api.ecr"), "{}", got[0].title);
     }
 
     /// The hub VPC itself (or a spoke with its own endpoints behind a shared zone): private DNS off
