@@ -7,7 +7,8 @@
 //!   topic with an SQS queue subscribed to read back what pulldoctor published.
 //! * [`events`] builds realistic EventBridge `ECS Task State Change` events and loads the saved
 //!   fixtures in `tests/fixtures/events/`.
-//! * [`split_sns_body`] / [`diagnosis_from_sns_body`] read the diagnosis JSON out of an SNS message.
+//! * [`split_sns_body`] / [`sns_diagnosis`] / [`diagnosis_from_sns_body`] read the diagnosis JSON out of an SNS
+//!   message (the last two also validate it against `docs/schemas/`).
 //! * [`pulldoctor_bin`] / [`run_cli`] run the `pulldoctor` CLI against a moto server.
 //! * [`alerting`]: a Slack webhook stub, a Lambda Runtime API emulator driving the real
 //!   `pulldoctor-lambda` binary, the dedup table and secrets in moto.
@@ -1456,7 +1457,6 @@ pub fn split_sns_body(body: &str) -> (&str, Value) {
                 summary.ends_with("\n\n") || summary.ends_with("\r\n\r\n"),
                 "SNS body: the summary must be followed by a blank line before the JSON:\n{body}"
             );
-            contracts::assert_valid(contracts::Contract::Diagnosis, &json);
             return (summary.trim_end(), json);
         }
         offset += line.len();
@@ -1466,7 +1466,15 @@ pub fn split_sns_body(body: &str) -> (&str, Value) {
 
 /// The diagnosis JSON of a pulldoctor SNS message body.
 pub fn diagnosis_from_sns_body(body: &str) -> Value {
-    split_sns_body(body).1
+    sns_diagnosis(body).1
+}
+
+/// [`split_sns_body`] of a message pulldoctor delivered: its JSON must also follow
+/// `docs/schemas/diagnosis.v1.json`.
+pub fn sns_diagnosis(body: &str) -> (&str, Value) {
+    let (summary, json) = split_sns_body(body);
+    contracts::assert_valid(contracts::Contract::Diagnosis, &json);
+    (summary, json)
 }
 
 /// The finding that decided the root cause: same code, status `fail`.

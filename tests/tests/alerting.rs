@@ -14,7 +14,7 @@ use pulldoctor_tests::alerting::{
     audit_records, InvocationResult, LambdaProcess, RuntimeApi, SlackBehaviour, SlackStub,
 };
 use pulldoctor_tests::events::{messages, TaskEvent};
-use pulldoctor_tests::{split_sns_body, Inbox, Network, Repository, StoppedTask, TaskDefSpec, World};
+use pulldoctor_tests::{sns_diagnosis, Inbox, Network, Repository, StoppedTask, TaskDefSpec, World};
 use serde_json::Value;
 
 /// Service `web` in cluster `prod` whose task definition names tag `v2`, which was never pushed:
@@ -113,7 +113,7 @@ async fn a_storm_of_failures_pages_once_through_the_real_lambda_binary() {
 
     let sns = b.world.sns_messages_within(&b.inbox, Duration::from_secs(3)).await;
     assert_eq!(sns.len(), 1, "exactly one SNS message for the storm: {sns:#?}");
-    let (_, diagnosis) = split_sns_body(&sns[0].message);
+    let (_, diagnosis) = sns_diagnosis(&sns[0].message);
     assert_eq!(diagnosis["root_cause"]["code"], "ECR_IMAGE_NOT_FOUND");
     assert_eq!(slack.posts().len(), 1, "exactly one Slack post: {:#?}", slack.posts());
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use pulldoctor_tests::events::{self, messages, TaskEvent};
 use pulldoctor_tests::{
-    deciding_finding, split_sns_body, Inbox, Network, Repository, TaskDefSpec, TempFile, World,
+    deciding_finding, sns_diagnosis, Inbox, Network, Repository, TaskDefSpec, TempFile, World,
 };
 use serde_json::{json, Value};
 
@@ -92,7 +92,7 @@ impl Setup {
             !subject.is_empty() && subject.chars().count() <= 100,
             "subject: {subject:?}"
         );
-        let (summary, diagnosis) = split_sns_body(&messages[0].message);
+        let (summary, diagnosis) = sns_diagnosis(&messages[0].message);
         assert!(!summary.is_empty());
         assert_eq!(
             diagnosis["schema"], "pulldoctor.diagnosis/v1",
@@ -423,6 +423,7 @@ async fn cli_diagnoses_a_saved_event_against_moto() {
     let d: Value = serde_json::from_str(json_run.stdout.trim())
         .unwrap_or_else(|e| panic!("stdout is not the diagnosis JSON ({e}): {json_run:#?}"));
     assert_eq!(d["schema"], "pulldoctor.diagnosis/v1");
+    pulldoctor_tests::contracts::assert_valid(pulldoctor_tests::contracts::Contract::Diagnosis, &d);
     assert_eq!(code(&d), "ECR_IMAGE_NOT_FOUND", "{d:#}");
     assert_eq!(d["task"]["source"], "event");
     assert_eq!(d["event_id"], fixture["id"]);
