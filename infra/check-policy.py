@@ -45,6 +45,10 @@ RESOURCE_STAR_OK = [
     re.compile(r"ssm:DescribeParameters"),
     # Registry-level ECR reads (no repository resource).
     re.compile(r"ecr:(DescribePullThroughCacheRules|GetRegistryPolicy)"),
+    # Private DNS of the VPC: list calls without resource-level permissions (ListHostedZonesByVPC
+    # can only be narrowed by the route53:VPCs condition key).
+    re.compile(r"route53:ListHostedZonesByVPC"),
+    re.compile(r"route53resolver:ListResolverRuleAssociations"),
 ]
 # Actions of the function that are not read calls and stay out of the read policy.
 FUNCTION_ONLY = re.compile(r"(sns:Publish|dynamodb:(PutItem|UpdateItem|DeleteItem)|logs:[A-Za-z]+)")

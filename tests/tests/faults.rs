@@ -302,7 +302,10 @@ async fn warm_cache_storm_reads_only_the_new_task() {
     // moto answers SimulatePrincipalPolicy with a 500 (not implemented), which is never cached;
     // deny it instead, as an account that does not grant it would (a denial is cached).
     demo.proxy.fault("iam:SimulatePrincipalPolicy", Fault::AccessDenied);
-    let clients = Clients::with_limits(&config, LIMITS).with_warm_cache(Duration::from_secs(60), 512);
+    // Generous limits: this test is about what the cache keeps, and a read that merely timed out
+    // on a busy machine (moto answering after the 1 s fault-test attempt limit) is rightly not kept.
+    let patient = Limits { attempt: Duration::from_secs(5), operation: Duration::from_secs(10), ..LIMITS };
+    let clients = Clients::with_limits(&config, patient).with_warm_cache(Duration::from_secs(60), 512);
     let first = engine::diagnose_with(&clients, &demo.failure, Default::default()).await;
     let Intake::PullFailure(next) = intake(&demo.next_event) else { panic!() };
     demo.proxy.take();

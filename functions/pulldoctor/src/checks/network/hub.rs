@@ -460,7 +460,7 @@ fn capitalize(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::checks::network::fixtures::*;
-    use crate::checks::network::{endpoints, route};
+    use crate::checks::network::{endpoints, route, security_groups};
     use crate::diagnosis::Status;
 
     const HUB_ACCOUNT: &str = "999988887777";
@@ -507,6 +507,19 @@ mod tests {
         let mut z = ecr_zones();
         z.push(zone("s3.us-east-1.amazonaws.com", HUB_ACCOUNT));
         z
+    }
+
+    /// Egress open to every IPv4 address allows a leg wherever the hub's DNS sends it; egress
+    /// open only to some ranges cannot be judged against addresses this VPC does not show.
+    #[test]
+    fn task_egress_to_names_the_hub_serves() {
+        let open = spoke(false, all_zones(), vec![]);
+        let got = security_groups::check_task_egress(&open);
+        assert_eq!(got[0].status, Status::Pass, "{got:#?}");
+        let mut private_only = spoke(false, all_zones(), vec![]);
+        private_only.network.security_groups = Fact::found(vec![sg(SG_TASK, vec![], vec![all_traffic_to("10.0.0.0/8")])]);
+        let got = security_groups::check_task_egress(&private_only);
+        assert_eq!(got[0].status, Status::Unknown, "{got:#?}");
     }
 
     #[test]

@@ -188,6 +188,9 @@ pub fn check_task_egress(facts: &Facts) -> Vec<Finding> {
                     v => v,
                 },
                 Via::Internet { .. } => continue,
+                // Where the name resolves is unknown (a hub's endpoints, say), but egress to every
+                // IPv4 address allows it wherever that is.
+                Via::Unknown(_) if rules.cidrs.covers(&IpSet::all()) => Verdict::Allowed("all IPv4 addresses allowed".into()),
                 Via::Unknown(reason) => Verdict::Unknown(reason.clone()),
             };
             verdicts.push((leg, verdict));
