@@ -130,11 +130,7 @@ impl App {
 }
 
 fn home_partition(config: &aws_config::SdkConfig) -> &'static str {
-    match config.region().map(|r| r.as_ref()) {
-        Some(r) if r.starts_with("cn-") => "aws-cn",
-        Some(r) if r.starts_with("us-gov-") => "aws-us-gov",
-        _ => "aws",
-    }
+    crate::arn::partition_of(config.region().map_or("", |r| r.as_ref()))
 }
 
 /// Handles one EventBridge event. Returns a small JSON outcome:

@@ -9,6 +9,7 @@
 //! [`engine`] wires the stages together; the Lambda handler ([`lambda`]) and the CLI ([`cli`]) are
 //! thin adapters over it.
 
+pub mod arn;
 pub mod image_ref;
 pub mod classify;
 pub mod intake;

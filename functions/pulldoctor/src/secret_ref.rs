@@ -84,7 +84,7 @@ impl SecretRef {
 
     /// The resource ARN IAM evaluates, with the task's region and account filling in a bare name.
     pub fn resource_arn(&self, task_region: &str, task_account: &str) -> String {
-        let partition = self.partition.as_deref().unwrap_or_else(|| partition_of(task_region));
+        let partition = self.partition.as_deref().unwrap_or_else(|| crate::arn::partition_of(task_region));
         let region = self.region.as_deref().unwrap_or(task_region);
         let account = self.account.as_deref().unwrap_or(task_account);
         match self.store {
@@ -119,16 +119,6 @@ fn with_suffix(full: &str, partial: &str) -> bool {
     full.strip_prefix(partial)
         .and_then(|rest| rest.strip_prefix('-'))
         .is_some_and(|s| s.len() == 6 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
-}
-
-fn partition_of(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
 }
 
 /// Parse a `valueFrom`. `None` for an empty or unrecognizable reference.

@@ -7,19 +7,9 @@ use super::console;
 use super::endpoint_policy::{evaluate_request, Caller, Decision, Request};
 use super::path::{Net, Service, Via};
 use super::with_net;
+use crate::arn::partition_of;
 use crate::diagnosis::{Finding, RootCause};
 use crate::facts::{EndpointFacts, Facts};
-
-/// AWS partition for a region.
-fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
 
 /// NET_S3_ENDPOINT_POLICY — with an S3 gateway endpoint on the subnet's route table, every layer
 /// download (a presigned `s3:GetObject` on `arn:aws:s3:::prod-<region>-starport-layer-bucket/*`,
@@ -36,8 +26,8 @@ pub fn check_s3_endpoint_policy(facts: &Facts) -> Vec<Finding> {
             _ => return vec![],
         };
         let bucket = format!("prod-{}-starport-layer-bucket", leg.region);
-        let resource = format!("arn:{}:s3:::{bucket}/*", partition(&leg.region));
-        let object = format!("arn:{}:s3:::{bucket}/layer", partition(&leg.region));
+        let resource = format!("arn:{}:s3:::{bucket}/*", partition_of(&leg.region));
+        let object = format!("arn:{}:s3:::{bucket}/layer", partition_of(&leg.region));
         let vpc = net.vpc_id().unwrap_or_default();
         let request = Request::new("s3:GetObject", &object, Caller::AwsOwned)
             .with("aws:SourceVpce", &[endpoint.id.as_str()])
@@ -69,7 +59,7 @@ pub fn check_ecr_endpoint_policies(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetEndpointPolicy;
         let Some((account, image_region)) = net.ecr() else { return vec![] };
-        let repo_arn = format!("arn:{}:ecr:{image_region}:{account}:repository/{}", partition(image_region), net.image.repository);
+        let repo_arn = format!("arn:{}:ecr:{image_region}:{account}:repository/{}", partition_of(image_region), net.image.repository);
         let principal = principal(net);
         let vpc = net.vpc_id().unwrap_or_default();
         let mut findings = vec![];
