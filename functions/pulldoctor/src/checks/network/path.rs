@@ -466,11 +466,17 @@ impl<'a> Net<'a> {
             self.legs
                 .iter()
                 .map(|l| {
+                    // A leg no endpoint serves goes to public addresses: through the default
+                    // route when there is one, else nowhere (said so, not "default route").
+                    let internet = match &self.internet {
+                        Internet::Closed { .. } => "its public addresses (no endpoint serves it), which the subnet cannot reach",
+                        _ => "internet (default route)",
+                    };
                     let via = match &l.via {
                         Via::Interface(e) => format!("interface endpoint {}", e.id),
                         Via::Gateway(e) => format!("gateway endpoint {}", e.id),
-                        Via::Internet { note: None } => "internet (default route)".to_string(),
-                        Via::Internet { note: Some(n) } => format!("internet (default route): {n}"),
+                        Via::Internet { note: None } => internet.to_string(),
+                        Via::Internet { note: Some(n) } => format!("{internet}: {n}"),
                         Via::Unknown(r) => format!("unknown: {r}"),
                     };
                     serde_json::json!(format!("{} via {via}", l.host))

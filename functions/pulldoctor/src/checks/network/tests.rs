@@ -419,3 +419,18 @@ fn origin_resolution() {
     assert!(f.network.origin(&f.task).is_none());
     assert!(network_findings(&f).is_empty());
 }
+
+/// The pull path in the evidence says where each leg would go: through the default route when
+/// there is one, and plainly nowhere when there is none (the NAT route deleted).
+#[test]
+fn pull_path_evidence_does_not_claim_a_default_route_that_is_gone() {
+    let path = |f: &Facts| crate::checks::network::route::check_route(f)[0].evidence["pull_path"].to_string();
+    assert!(path(&fargate_nat()).contains("via internet (default route)"), "{}", path(&fargate_nat()));
+    let mut gone = fargate_nat();
+    if let Fact::Found { value } = &mut gone.network.route_table {
+        value.routes.retain(|r| r.destination.as_deref() != Some("0.0.0.0/0"));
+    }
+    let p = path(&gone);
+    assert!(!p.contains("default route"), "{p}");
+    assert!(p.contains("which the subnet cannot reach"), "{p}");
+}
