@@ -720,6 +720,46 @@ pub struct StoppedTask {
     pub eni: Eni,
 }
 
+/// The usual healthy account: Fargate service `web` in cluster `prod` running `team/web:v1`
+/// (pushed) from the private subnet, whose route table sends `0.0.0.0/0` to the NAT gateway, with
+/// the execution role `ecsTaskExecutionRole`. Worlds that break one thing start from it.
+pub struct WebService {
+    pub world: World,
+    pub net: Network,
+    pub cluster_arn: String,
+    pub repo: Repository,
+    pub image: String,
+    pub task_definition: String,
+}
+
+impl WebService {
+    pub async fn build() -> WebService {
+        let world = World::new().await;
+        let net = world.network().await;
+        let cluster_arn = world.cluster("prod").await;
+        let role = world.execution_role("ecsTaskExecutionRole").await;
+        let repo = world.repository("team/web").await;
+        world.push_image(&repo, "v1", "web-v1").await;
+        let image = repo.image("v1");
+        let task_definition = world
+            .task_definition(&TaskDefSpec { family: "web".into(), container: "web".into(), image: image.clone(), execution_role_arn: Some(role) })
+            .await;
+        world.service("prod", "web", &task_definition, &net).await;
+        WebService { world, net, cluster_arn, repo, image, task_definition }
+    }
+
+    /// Another task of service `web` that failed to start (its ENI already gone).
+    pub fn stopped_task(&self) -> StoppedTask {
+        self.world.unknown_task(&self.cluster_arn, &self.task_definition, &self.net, "service:web")
+    }
+
+    /// The event of `task` stopped with the I/O timeout of a pull that cannot reach ECR.
+    pub fn io_timeout_event(&self, task: &StoppedTask) -> Value {
+        let message = events::messages::io_timeout(&self.image, &self.world.registry(), &self.repo.name, "v1");
+        events::TaskEvent::pull_failure(&self.world, task, "web", &self.image, &message).to_value()
+    }
+}
+
 /// The demo account: Fargate service `web` in cluster `prod` running `team/web:v1` (pushed) from
 /// the private subnet, one of its tasks stopped with the I/O timeout a task gets when the subnet
 /// cannot reach ECR — because the private route table's `0.0.0.0/0` route to the NAT gateway was
@@ -739,17 +779,7 @@ pub struct NatRouteDeleted {
 
 impl NatRouteDeleted {
     pub async fn build() -> NatRouteDeleted {
-        let world = World::new().await;
-        let net = world.network().await;
-        let cluster_arn = world.cluster("prod").await;
-        let role = world.execution_role("ecsTaskExecutionRole").await;
-        let repo = world.repository("team/web").await;
-        world.push_image(&repo, "v1", "web-v1").await;
-        let image = repo.image("v1");
-        let task_definition = world
-            .task_definition(&TaskDefSpec { family: "web".into(), container: "web".into(), image: image.clone(), execution_role_arn: Some(role) })
-            .await;
-        world.service("prod", "web", &task_definition, &net).await;
+        let WebService { world, net, cluster_arn, repo, image, task_definition } = WebService::build().await;
         let task = world.run_stopped_task("prod", &task_definition, &net, "service:web").await;
         world
             .ec2

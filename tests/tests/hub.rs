@@ -13,16 +13,13 @@ use pulldoctor::collect::Clients;
 use pulldoctor::diagnosis::{Diagnosis, Finding, Status};
 use pulldoctor::facts::{Fact, Facts};
 use pulldoctor::intake::{intake, Intake};
-use pulldoctor_tests::events::{messages, TaskEvent};
-use pulldoctor_tests::{Network, StoppedTask, TaskDefSpec, World, ACCOUNT_ID};
+use pulldoctor_tests::{StoppedTask, WebService, ACCOUNT_ID};
 use serde_json::Value;
 
 const HUB_CIDR: &str = "10.100.0.0/16";
 
 struct Spoke {
-    world: World,
-    net: Network,
-    image: String,
+    web: WebService,
     task: StoppedTask,
     tgw: String,
 }
@@ -30,18 +27,9 @@ struct Spoke {
 /// The usual service task (ENI gone) in the private subnet of a VPC whose NAT route was replaced
 /// by a route to a transit gateway: `0.0.0.0/0` when `default_route`, else only the hub CIDR.
 async fn spoke(default_route: bool) -> Spoke {
-    let world = World::new().await;
-    let net = world.network().await;
-    let cluster_arn = world.cluster("prod").await;
-    let role = world.execution_role("ecsTaskExecutionRole").await;
-    let repo = world.repository("team/web").await;
-    world.push_image(&repo, "v1", "web-v1").await;
-    let image = repo.image("v1");
-    let td = world
-        .task_definition(&TaskDefSpec { family: "web".into(), container: "web".into(), image: image.clone(), execution_role_arn: Some(role) })
-        .await;
-    world.service("prod", "web", &td, &net).await;
-    let task = world.unknown_task(&cluster_arn, &td, &net, "service:web");
+    let web = WebService::build().await;
+    let task = web.stopped_task();
+    let (world, net) = (&web.world, &web.net);
     let ec2 = &world.ec2;
     ec2.delete_route()
         .route_table_id(&net.private_route_table_id)
@@ -72,19 +60,19 @@ async fn spoke(default_route: bool) -> Spoke {
         .send()
         .await
         .expect("CreateRoute tgw");
-    Spoke { world, net, image, task, tgw }
+    Spoke { web, task, tgw }
 }
 
 impl Spoke {
     /// A private hosted zone `name` associated with the spoke VPC; returns its id.
     async fn zone(&self, name: &str) -> String {
-        let route53 = aws_sdk_route53::Client::new(&self.world.config);
+        let route53 = aws_sdk_route53::Client::new(&self.web.world.config);
         let id = route53
             .create_hosted_zone()
             .name(name)
             .caller_reference(format!("hub-{name}"))
             .hosted_zone_config(HostedZoneConfig::builder().private_zone(true).build())
-            .vpc(Vpc::builder().vpc_id(&self.net.vpc_id).vpc_region(VpcRegion::from(self.world.region.as_str())).build())
+            .vpc(Vpc::builder().vpc_id(&self.web.net.vpc_id).vpc_region(VpcRegion::from(self.web.world.region.as_str())).build())
             .send()
             .await
             .expect("CreateHostedZone")
@@ -96,7 +84,7 @@ impl Spoke {
 
     /// The hub's zones for the ECR API, the registry and S3, as a network account shares them.
     async fn hub_zones(&self) -> Vec<String> {
-        let r = &self.world.region;
+        let r = &self.web.world.region;
         let mut ids = vec![];
         for name in [format!("api.ecr.{r}.amazonaws.com"), format!("dkr.ecr.{r}.amazonaws.com"), format!("s3.{r}.amazonaws.com")] {
             ids.push(self.zone(&name).await);
@@ -105,13 +93,10 @@ impl Spoke {
     }
 
     async fn diagnose(&self) -> (Facts, Diagnosis) {
-        let (registry, rest) = self.image.split_once('/').unwrap();
-        let (repository, reference) = rest.rsplit_once(':').unwrap();
-        let message = messages::io_timeout(&self.image, registry, repository, reference);
-        assert!(message.contains("i/o timeout"), "{message}");
-        let event: Value = TaskEvent::pull_failure(&self.world, &self.task, "web", &self.image, &message).to_value();
+        let event: Value = self.web.io_timeout_event(&self.task);
         let Intake::PullFailure(failure) = intake(&event) else { panic!("not a pull failure: {event:#}") };
-        pulldoctor::engine::diagnose(&Clients::new(&self.world.config), &failure).await
+        assert!(failure.message.contains("i/o timeout"), "{}", failure.message);
+        pulldoctor::engine::diagnose(&Clients::new(&self.web.world.config), &failure).await
     }
 }
 
@@ -186,7 +171,7 @@ async fn spoke_without_private_dns_still_has_no_route() {
     assert_eq!(d.root_cause.code.code(), "NET_NO_ROUTE", "{}", dump(&d));
     let route = finding(&d, "NET_NO_ROUTE");
     assert_eq!(route.status, Status::Fail, "{}", dump(&d));
-    assert!(text(route).contains(&s.net.private_route_table_id), "{}", text(route));
+    assert!(text(route).contains(&s.web.net.private_route_table_id), "{}", text(route));
     // The private DNS was read (and is empty).
     assert_eq!(facts.network.private_zones, Fact::found(vec![]));
     assert_eq!(facts.network.resolver_rules, Fact::found(vec![]));
@@ -211,7 +196,7 @@ async fn spoke_with_ecr_zones_only_cannot_reach_the_layer_bucket() {
 async fn spoke_with_a_forwarding_rule_is_a_warning_naming_the_rule() {
     use aws_sdk_route53resolver::types::{RuleTypeOption, TargetAddress};
     let s = spoke(false).await;
-    let resolver = aws_sdk_route53resolver::Client::new(&s.world.config);
+    let resolver = aws_sdk_route53resolver::Client::new(&s.web.world.config);
     let rule = resolver
         .create_resolver_rule()
         .creator_request_id("hub-aws")
@@ -228,7 +213,7 @@ async fn spoke_with_a_forwarding_rule_is_a_warning_naming_the_rule() {
     resolver
         .associate_resolver_rule()
         .resolver_rule_id(&rule)
-        .vpc_id(&s.net.vpc_id)
+        .vpc_id(&s.web.net.vpc_id)
         .send()
         .await
         .expect("AssociateResolverRule");
@@ -245,25 +230,12 @@ async fn spoke_with_a_forwarding_rule_is_a_warning_naming_the_rule() {
 /// The common case costs nothing more: with a NAT default route the private DNS is not read.
 #[tokio::test]
 async fn private_dns_is_not_read_when_the_route_table_has_a_public_path() {
-    let world = World::new().await;
-    let net = world.network().await;
-    let cluster_arn = world.cluster("prod").await;
-    let role = world.execution_role("ecsTaskExecutionRole").await;
-    let repo = world.repository("team/web").await;
-    world.push_image(&repo, "v1", "web-v1").await;
-    let image = repo.image("v1");
-    let td = world
-        .task_definition(&TaskDefSpec { family: "web".into(), container: "web".into(), image: image.clone(), execution_role_arn: Some(role) })
-        .await;
-    world.service("prod", "web", &td, &net).await;
-    let task = world.unknown_task(&cluster_arn, &td, &net, "service:web");
-    let (registry, rest) = image.split_once('/').unwrap();
-    let (repository, reference) = rest.rsplit_once(':').unwrap();
-    let message = messages::io_timeout(&image, registry, repository, reference);
-    let event = TaskEvent::pull_failure(&world, &task, "web", &image, &message).to_value();
+    let web = WebService::build().await;
+    let event = web.io_timeout_event(&web.stopped_task());
     let Intake::PullFailure(failure) = intake(&event) else { panic!("not a pull failure") };
+    let net = &web.net;
     let (facts, stats) = pulldoctor::collect::collect_with(
-        &Clients::new(&world.config),
+        &Clients::new(&web.world.config),
         &failure,
         &Default::default(),
         Default::default(),
