@@ -153,6 +153,8 @@ phase "infra: EventBridge pattern (template.yaml == infra/patterns/pull-failure.
     "$PYTHON" infra/check-pattern.py
 phase "infra: IAM policy (least privilege, template.yaml == infra/policies/pulldoctor-read.json)" \
     "$PYTHON" infra/check-policy.py
+phase "rust: no import circles between the pipeline stages (tests/tools/check-layers.py)" \
+    "$PYTHON" tests/tools/check-layers.py
 # `sam validate --lint` runs cfn-lint on the SAM template offline: no region or credentials.
 phase "templates: sam validate --lint" each_template sam_validate
 phase "templates: cfn-lint" "$TOOLS_VENV/bin/cfn-lint" "${TEMPLATES[@]}"

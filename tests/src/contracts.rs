@@ -96,9 +96,9 @@ mod tests {
     use std::collections::BTreeSet;
 
     use pulldoctor::classify::classify;
-    use pulldoctor::diagnosis::RootCause;
+    use pulldoctor::model::diagnosis::RootCause;
     use pulldoctor::engine::judge;
-    use pulldoctor::facts::Facts;
+    use pulldoctor::model::facts::Facts;
     use pulldoctor::notify::{AuditRecord, Decision, Delivery};
     use serde_json::json;
 

@@ -311,7 +311,7 @@ async fn unreadable_slack_secret_is_recorded_and_sns_still_delivers() {
 #[tokio::test]
 async fn chatbot_format_publishes_the_custom_notification_schema() {
     let b = broken_service().await;
-    let app = b.app(Settings { sns_format: Some(pulldoctor::notify::sns::SnsFormat::Chatbot), ..Settings::default() });
+    let app = b.app(Settings { sns_format: Some(pulldoctor::report::sns::SnsFormat::Chatbot), ..Settings::default() });
     b.world.invoke(&app, b.event().await).await.unwrap();
     let sns = b.world.read_sns_messages(&b.inbox).await;
     assert_eq!(sns.len(), 1);

@@ -7,7 +7,7 @@
 //! not re-pick the failing container from `DescribeTasks`.
 
 use pulldoctor::collect::{Clients, Options};
-use pulldoctor::diagnosis::{Diagnosis, RootCause, Status};
+use pulldoctor::model::diagnosis::{Diagnosis, RootCause, Status};
 use pulldoctor::engine::Run;
 use pulldoctor::intake::{intake, Intake};
 use pulldoctor_tests::events::{messages, EventContainer, TaskEvent};
@@ -108,7 +108,7 @@ async fn a_healthy_sidecar_listed_first_does_not_take_the_diagnosis() {
         // The sidecar did not fail: nothing else to report.
         assert!(d.other_failures.is_empty(), "{:?}", d.other_failures);
         // DescribeTasks answered (with moto's one container, the sidecar) and changed nothing.
-        assert_eq!(run.facts.task.source, pulldoctor::facts::TaskSource::DescribeTasks);
+        assert_eq!(run.facts.task.source, pulldoctor::model::facts::TaskSource::DescribeTasks);
     }
 }
 

@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use pulldoctor::collect::{Clients, Limits};
-use pulldoctor::diagnosis::{Diagnosis, Status};
+use pulldoctor::model::diagnosis::{Diagnosis, Status};
 use pulldoctor::engine;
-use pulldoctor::facts::Facts;
+use pulldoctor::model::facts::Facts;
 use pulldoctor::intake::{intake, Intake, PullFailure};
 use pulldoctor_tests::proxy::{Fault, FaultProxy};
 use pulldoctor_tests::{NatRouteDeleted, World};
@@ -253,7 +253,7 @@ async fn deadline_reports_what_it_has() {
     assert!(run.stats.deadline_hit, "{:?}", run.stats);
     let facts: &Facts = &run.facts;
     assert!(
-        matches!(&facts.network.subnet, pulldoctor::facts::Fact::Unreadable { reason } if reason.starts_with("Deadline: ec2:DescribeSubnets")),
+        matches!(&facts.network.subnet, pulldoctor::model::facts::Fact::Unreadable { reason } if reason.starts_with("Deadline: ec2:DescribeSubnets")),
         "{:?}",
         facts.network.subnet
     );

@@ -10,8 +10,8 @@
 
 use aws_sdk_route53::types::{HostedZoneConfig, Vpc, VpcRegion};
 use pulldoctor::collect::Clients;
-use pulldoctor::diagnosis::{Diagnosis, Finding, Status};
-use pulldoctor::facts::{Fact, Facts};
+use pulldoctor::model::diagnosis::{Diagnosis, Finding, Status};
+use pulldoctor::model::facts::{Fact, Facts};
 use pulldoctor::intake::{intake, Intake};
 use pulldoctor_tests::{StoppedTask, WebService, ACCOUNT_ID};
 use serde_json::Value;

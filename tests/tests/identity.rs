@@ -23,7 +23,7 @@
 //!   so the disk world relies on the layer sizes in the manifest (which pulldoctor prefers).
 
 use pulldoctor::collect::Clients;
-use pulldoctor::diagnosis::{Diagnosis, Finding, RootCause, Status};
+use pulldoctor::model::diagnosis::{Diagnosis, Finding, RootCause, Status};
 use pulldoctor::intake::{intake, Intake};
 use pulldoctor_tests::{events, World, EXECUTION_ROLE_POLICY_ARN};
 use serde_json::{json, Value};

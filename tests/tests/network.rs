@@ -24,8 +24,8 @@ use aws_sdk_ec2::types::{
     VpcEndpointType,
 };
 use pulldoctor::collect::Clients;
-use pulldoctor::diagnosis::{Diagnosis, Status};
-use pulldoctor::facts::Facts;
+use pulldoctor::model::diagnosis::{Diagnosis, Status};
+use pulldoctor::model::facts::Facts;
 use pulldoctor::intake::{intake, Intake};
 use pulldoctor_tests::events::{messages, TaskEvent};
 use pulldoctor_tests::{Network, StoppedTask, TaskDefSpec, World};
@@ -302,7 +302,7 @@ fn dump(d: &Diagnosis) -> String {
 /// The root cause is `code`, with high confidence, and the deciding finding names every needle.
 fn expect_root(d: &Diagnosis, code: &str, needles: &[&str]) {
     assert_eq!(d.root_cause.code.code(), code, "findings:\n{}", dump(d));
-    assert_eq!(d.root_cause.confidence, pulldoctor::diagnosis::Confidence::High, "{}", dump(d));
+    assert_eq!(d.root_cause.confidence, pulldoctor::model::diagnosis::Confidence::High, "{}", dump(d));
     let f = d.deciding_finding().expect("deciding finding");
     let text = format!("{} {} {}", f.title, f.remediation.as_deref().unwrap_or(""), f.evidence);
     for n in needles {

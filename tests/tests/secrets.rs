@@ -9,7 +9,7 @@
 
 use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode, Secret};
 use pulldoctor::collect::Clients;
-use pulldoctor::diagnosis::{Diagnosis, Finding, RootCause, Status};
+use pulldoctor::model::diagnosis::{Diagnosis, Finding, RootCause, Status};
 use pulldoctor::intake::{intake, Intake};
 use pulldoctor_tests::{events, World, EXECUTION_ROLE_POLICY_ARN};
 use serde_json::{json, Value};
@@ -125,7 +125,7 @@ async fn secrets_manager_secret_that_does_not_exist() {
     );
     let d = c.diagnose(&td, &message).await;
     decided(&d, RootCause::SecretNotFound, &["Secrets Manager secret prod/db-AbCdEf does not exist", "container web", "valueFrom"]);
-    assert_eq!(d.failure.category, pulldoctor::classify::Category::RegistryCredentials);
+    assert_eq!(d.failure.category, pulldoctor::model::message::Category::RegistryCredentials);
 }
 
 /// An SSM parameter the execution role may not read (the managed execution policy grants no SSM

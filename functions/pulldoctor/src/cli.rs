@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::classify::classify;
 use crate::collect::{self, Clients};
 use crate::engine;
-use crate::facts::Facts;
+use crate::model::facts::Facts;
 use crate::intake::{intake, pull_failure_of, Intake, PullFailure};
 use crate::report::{self, Format};
 
@@ -291,7 +291,7 @@ async fn preflight_ecs(args: PreflightArgs) -> RunResult {
         launch_type: args.launch_type.clone(),
         platform_version: args.platform_version.clone(),
     };
-    let region = args.region.clone().or_else(|| collect::arn_region(Some(&cluster)));
+    let region = args.region.clone().or_else(|| crate::model::arn::region(&cluster).map(str::to_string));
     let clients = Clients::new(&load_config(region).await);
     let plan = preflight::plan(&clients, &request).await.map_err(|e| input_err(e.into()))?;
     preflight_report(&clients, &plan, args.format, args.strict).await
@@ -341,8 +341,8 @@ async fn preflight_report(clients: &Clients, plan: &crate::preflight::Plan, form
             .findings
             .iter()
             .filter(|f| match f.finding.status {
-                crate::diagnosis::Status::Fail => true,
-                crate::diagnosis::Status::Warn => strict,
+                crate::model::diagnosis::Status::Fail => true,
+                crate::model::diagnosis::Status::Warn => strict,
                 _ => false,
             })
             .map(|f| f.finding.code.code())
@@ -369,7 +369,7 @@ async fn diagnose(args: DiagnoseArgs) -> RunResult {
             }
         }
         (None, Some(cluster), Some(task)) => {
-            let region = args.region.clone().or_else(|| collect::arn_region(Some(task)));
+            let region = args.region.clone().or_else(|| crate::model::arn::region(task).map(str::to_string));
             let config = load_config(region).await;
             describe_stopped_task(&Clients::new(&config), cluster, task).await.map_err(input_err)?
         }
@@ -430,8 +430,8 @@ async fn describe_stopped_task(clients: &Clients, cluster: &str, task: &str) -> 
     };
     let facts = collect::ecs::task_facts(t);
     let mut failure = pull_failure_of(facts).map_err(CliError::Input)?;
-    failure.region = collect::arn_region(failure.task.arn.as_deref());
-    failure.account = collect::arn_account(failure.task.arn.as_deref());
+    failure.region = failure.task.arn.as_deref().and_then(crate::model::arn::region).map(str::to_string);
+    failure.account = failure.task.arn.as_deref().and_then(crate::model::arn::account).map(str::to_string);
     Ok(failure)
 }
 
@@ -453,7 +453,7 @@ fn with_newline(mut s: String) -> String {
     s
 }
 
-fn classify_text(c: &crate::classify::Classification) -> String {
+fn classify_text(c: &crate::model::message::Classification) -> String {
     let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     let mut out = format!(
         "category:    {}\nregistry:    {}\nrepository:  {}\nreference:   {}\nhttp_status: {}\nphase:       {}\n",

@@ -4,9 +4,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::checks;
 use crate::collect::{self, Clients};
-use crate::diagnosis::{Diagnosis, FailureSummary, OtherFailure, Status, TaskSummary, SCHEMA};
-use crate::facts::Facts;
+use crate::model::diagnosis::{Diagnosis, FailureSummary, OtherFailure, Status, TaskSummary, SCHEMA};
+use crate::model::facts::Facts;
 use crate::intake::{self, PullFailure};
+use crate::model::arn::cluster_name;
 use crate::rank::rank;
 
 /// Diagnose one failure against AWS (and the task's other failing images, if any: see
@@ -102,9 +103,4 @@ pub fn judge(facts: &Facts) -> Diagnosis {
         duration_ms: 0,
         other_failures: vec![],
     }
-}
-
-/// `arn:aws:ecs:r:a:cluster/prod` → `prod`; a bare name stays as it is.
-pub fn cluster_name(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
 }

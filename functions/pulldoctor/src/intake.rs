@@ -10,7 +10,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::facts::{AttachmentFacts, ContainerFacts, TaskFacts, TaskSource};
+use crate::model::facts::{AttachmentFacts, ContainerFacts, TaskFacts, TaskSource};
 
 /// `CannotPullContainerError`, `CannotPullECRContainerError`, any case.
 static PULL_ERROR: LazyLock<Regex> =

@@ -9,12 +9,13 @@ use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
-use crate::collect::{self, Clients};
+use crate::collect::Clients;
 use crate::engine;
 use crate::intake::{intake, Intake};
 use crate::notify::dedup::{self, Dedup, EventMark, Gate};
 use crate::notify::slack::Slack;
-use crate::notify::sns::{self, SnsFormat};
+use crate::notify::sns;
+use crate::report::sns::{message as sns_message, SnsFormat};
 use crate::notify::{self, AuditRecord, Decision, Delivery};
 
 /// Deployment settings (environment variables of the function; see template.yaml).
@@ -130,7 +131,7 @@ impl App {
 }
 
 fn home_partition(config: &aws_config::SdkConfig) -> &'static str {
-    crate::arn::partition_of(config.region().map_or("", |r| r.as_ref()))
+    crate::model::arn::partition_of(config.region().map_or("", |r| r.as_ref()))
 }
 
 /// Handles one EventBridge event. Returns a small JSON outcome:
@@ -177,7 +178,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, lambd
     }
 
     // 2. Diagnose, in the event's account.
-    let home = collect::arn_account(Some(&event.context.invoked_function_arn)).or(app.settings.home_account.clone());
+    let home = crate::model::arn::account(&event.context.invoked_function_arn).map(str::to_string).or(app.settings.home_account.clone());
     let clients = app.clients_for(failure.account.as_deref(), home.as_deref()).await;
     // Boxed: the collection future is large (keeps worker and test-thread stacks small).
     let deadline = engine::deadline_for(event.context.deadline);
@@ -219,7 +220,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, lambd
     let format = app.settings.sns_format.unwrap_or(SnsFormat::Text);
     let sns_delivery = async {
         match &app.topic_arn {
-            Some(topic) => Some(sns::publish(&app.sns, topic, &sns::message(&diagnosis, format, suppressed_before)).await),
+            Some(topic) => Some(sns::publish(&app.sns, topic, &sns_message(&diagnosis, format, suppressed_before)).await),
             None => None,
         }
     };

@@ -9,17 +9,14 @@
 //! [`engine`] wires the stages together; the Lambda handler ([`lambda`]) and the CLI ([`cli`]) are
 //! thin adapters over it.
 
-pub mod arn;
-pub mod image_ref;
-pub mod classify;
-pub mod intake;
-pub mod secret_ref;
-pub mod facts;
+pub mod model;
 pub mod policy;
+pub mod classify;
+pub mod aws;
+pub mod intake;
 pub mod collect;
 pub mod checks;
 pub mod rank;
-pub mod diagnosis;
 pub mod report;
 pub mod notify;
 pub mod engine;

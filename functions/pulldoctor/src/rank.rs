@@ -5,8 +5,8 @@
 //! No such check means `UNKNOWN`, with the category's likely causes to verify by hand; failed
 //! checks that do not decide are reported as also wrong (they will break the pull next).
 
-use crate::classify::{Category, Classification, Phase};
-use crate::diagnosis::{AlsoWrong, Confidence, Finding, RootCause, RootCauseSummary, Status};
+use crate::model::message::{Category, Classification, Phase};
+use crate::model::diagnosis::{AlsoWrong, Confidence, Finding, RootCause, RootCauseSummary, Status};
 
 /// Position on the pull's path: lower blocks first.
 fn path_position(code: RootCause) -> usize {

@@ -8,10 +8,11 @@
 //! `PROPTEST_CASES` raises the number of cases (CI runs the default, 256 per property).
 
 use proptest::prelude::*;
-use pulldoctor::classify::{classify, Category};
+use pulldoctor::classify::classify;
+use pulldoctor::model::message::Category;
 use pulldoctor::engine::judge;
-use pulldoctor::facts::{FailureFacts, Facts};
-use pulldoctor::image_ref::ImageRef;
+use pulldoctor::model::facts::{FailureFacts, Facts};
+use pulldoctor::model::image_ref::ImageRef;
 use pulldoctor::intake::{intake, Intake, IgnoreKind, PullFailure};
 use pulldoctor::policy::{evaluate_identity, glob, Context, Decision, Labeled, Request};
 use pulldoctor::report::{render, Format};

@@ -3,9 +3,9 @@
 use serde_json::json;
 
 use super::console;
-use crate::diagnosis::{Finding, RootCause};
-use crate::facts::{Fact, Facts};
-use crate::image_ref::ImageRef;
+use crate::model::diagnosis::{Finding, RootCause};
+use crate::model::facts::{Fact, Facts};
+use crate::model::image_ref::ImageRef;
 
 /// The ECR image under diagnosis with its account and region, or `None` when not ECR.
 fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
@@ -156,7 +156,7 @@ pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
 
 /// An image under a pull-through cache rule that the cache does not hold: it is imported from
 /// the upstream registry on the first pull, so it must exist *there*; pushing to ECR is wrong.
-fn not_cached(facts: &Facts, image: &ImageRef, rule: &crate::facts::PullThroughRuleFacts) -> Option<Finding> {
+fn not_cached(facts: &Facts, image: &ImageRef, rule: &crate::model::facts::PullThroughRuleFacts) -> Option<Finding> {
     let missing = facts.repository.is_not_found() || facts.image_by_tag.is_not_found() || facts.image_by_digest.is_not_found();
     if !missing {
         return None;
@@ -214,7 +214,7 @@ fn short(digest: &str) -> &str {
 #[cfg(test)]
 pub(crate) mod fixtures {
     use super::*;
-    use crate::facts::{ImageFacts, RepositoryFacts, TaskDefinitionFacts};
+    use crate::model::facts::{ImageFacts, RepositoryFacts, TaskDefinitionFacts};
 
     pub const IMAGE: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1";
     pub const OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -246,9 +246,9 @@ pub(crate) mod fixtures {
 #[cfg(test)]
 mod tests {
     use super::fixtures::*;
-    use crate::facts::ImageFacts;
+    use crate::model::facts::ImageFacts;
     use super::*;
-    use crate::diagnosis::Status;
+    use crate::model::diagnosis::Status;
 
     fn statuses(findings: &[Finding]) -> Vec<(RootCause, Status)> {
         findings.iter().map(|f| (f.code, f.status)).collect()
@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn repository_check_table() {
-        let cases: Vec<(&str, Fact<crate::facts::RepositoryFacts>, Option<Status>)> = vec![
+        let cases: Vec<(&str, Fact<crate::model::facts::RepositoryFacts>, Option<Status>)> = vec![
             ("found", facts(IMAGE).repository, Some(Status::Pass)),
             ("not found", Fact::NotFound { detail: "RepositoryNotFoundException".into() }, Some(Status::Fail)),
             ("denied", denied(), Some(Status::Unknown)),

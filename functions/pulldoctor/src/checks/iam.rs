@@ -2,57 +2,18 @@
 
 use serde_json::json;
 
+use crate::model::arn::role_name;
+use crate::model::pull::{pull_role, puller, Puller};
 use super::console;
 use super::ecr::task_definition_suffix;
-use crate::collect::identity::{PULL_ACTIONS, TOKEN_ACTION};
-use crate::diagnosis::{Finding, RootCause};
-use crate::facts::{Fact, Facts, PolicyFacts, PolicyKind, RoleFacts, SimulationResult, TaskDefinitionFacts, MANAGED_INSTANCES};
-use crate::image_ref::RegistryKind;
+use crate::model::pull::{PULL_ACTIONS, TOKEN_ACTION};
+use crate::model::diagnosis::{Finding, RootCause};
+use crate::model::facts::{Fact, Facts, PolicyFacts, PolicyKind, RoleFacts, SimulationResult};
+use crate::model::image_ref::RegistryKind;
 use crate::policy::{
     self, evaluate_identity, matching, statements, Context, Decision, Effect, Labeled, Principal, Request, StatementRef,
     Truth,
 };
-
-/// How the launch type decides who authenticates the pull.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Puller {
-    /// Fargate: only the task execution role can authenticate to ECR or a private registry.
-    Fargate,
-    /// ECS Managed Instances: the task execution role pulls, as on Fargate; the instance profile's
-    /// role (`AmazonECSInstanceRolePolicyForManagedInstances`) only registers the instance.
-    ManagedInstances,
-    /// EC2 / external: the execution role if set, else the container instance role.
-    Ec2,
-    /// The launch type cannot be told from the facts.
-    Undetermined,
-}
-
-impl Puller {
-    /// Only the execution role can pull (Fargate, Managed Instances).
-    pub fn needs_execution_role(self) -> bool {
-        matches!(self, Puller::Fargate | Puller::ManagedInstances)
-    }
-}
-
-pub fn puller(facts: &Facts, td: Option<&TaskDefinitionFacts>) -> Puller {
-    if facts.task.is_fargate() {
-        return Puller::Fargate;
-    }
-    match facts.task.launch_type.as_deref() {
-        Some("EC2" | "EXTERNAL") => return Puller::Ec2,
-        Some(MANAGED_INSTANCES) => return Puller::ManagedInstances,
-        Some(_) => return Puller::Undetermined,
-        None => {}
-    }
-    // No launch type in the task (only a capacity provider, whose name can be anything): a task
-    // definition that can run in one place only settles it.
-    match td.map(|t| t.requires_compatibilities.as_slice()) {
-        Some([only]) if only == "FARGATE" => Puller::Fargate,
-        Some([only]) if only == MANAGED_INSTANCES => Puller::ManagedInstances,
-        Some(c) if !c.is_empty() && c.iter().all(|x| x == "EC2" || x == "EXTERNAL") => Puller::Ec2,
-        _ => Puller::Undetermined,
-    }
-}
 
 /// IAM_EXECUTION_ROLE_MISSING — on Fargate and on ECS Managed Instances the image is pulled with
 /// the task execution role: with none, ECS cannot get an ECR authorization token (or read private
@@ -122,53 +83,9 @@ pub fn check_execution_role_present(facts: &Facts) -> Vec<Finding> {
     vec![finding.resource(resource)]
 }
 
-/// `arn:aws:iam::1:role/path/name` → `name`.
-pub fn role_name(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
-}
-
-/// Which role pulls the image, and the root cause that names its permissions.
-#[derive(Debug, Clone)]
-pub struct PullRole<'a> {
-    pub code: RootCause,
-    /// `execution role` or `container instance role`.
-    pub kind: &'static str,
-    /// Known even when the role itself could not be read (execution role).
-    pub arn: Option<String>,
-    pub fact: &'a Fact<RoleFacts>,
-}
-
-/// The execution role when the task definition has one (the agent always prefers it), else on
-/// EC2 the container instance role; `None` when nothing pulls with a role.
-pub fn pull_role(facts: &Facts) -> Option<PullRole<'_>> {
-    let td = facts.task_definition.value()?;
-    if let Some(arn) = &td.execution_role_arn {
-        return Some(PullRole {
-            code: RootCause::IamExecutionRolePermissions,
-            kind: "execution role",
-            arn: Some(arn.clone()),
-            fact: &facts.identity.execution_role,
-        });
-    }
-    if puller(facts, Some(td)) == Puller::Ec2 {
-        return Some(PullRole {
-            code: RootCause::IamInstanceRolePermissions,
-            kind: "container instance role",
-            arn: facts.identity.instance_role.value().map(|r| r.arn.clone()),
-            fact: &facts.identity.instance_role,
-        });
-    }
-    None
-}
-
-/// The account of an ARN (`arn:aws:iam::111122223333:role/x` → `111122223333`).
-pub fn arn_account(arn: &str) -> Option<&str> {
-    arn.split(':').nth(4).filter(|a| !a.is_empty())
-}
-
 /// What is known about the principal making the pull, as a policy request context.
 pub fn principal_context(role_arn: &str, role: Option<&RoleFacts>) -> (Principal, Context) {
-    let account = arn_account(role_arn).map(str::to_string);
+    let account = crate::model::arn::account(role_arn).map(str::to_string);
     let mut ctx = Context::new()
         .set("aws:PrincipalArn", role_arn)
         .set("aws:PrincipalType", "AssumedRole")
@@ -264,7 +181,7 @@ pub fn execution_role_trust(facts: &Facts, expected: &TrustExpectation) -> Vec<F
             .resource(arn)];
     };
     let service = Principal { service: Some(service_name.into()), ..Default::default() };
-    let account = facts.account.clone().or_else(|| facts.task.arn.as_deref().and_then(arn_account).map(str::to_string));
+    let account = facts.account.clone().or_else(|| facts.task.arn.as_deref().and_then(crate::model::arn::account).map(str::to_string));
     let mut ctx = Context::new();
     if let Some(a) = &account {
         ctx = ctx.set("aws:SourceAccount", a.clone());
@@ -525,7 +442,7 @@ fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
         .repository
         .value()
         .and_then(|r| r.arn.clone())
-        .unwrap_or_else(|| crate::collect::identity::repository_arn(&role.arn, region, account, &image.repository));
+        .unwrap_or_else(|| crate::model::arn::repository_arn(&role.arn, region, account, &image.repository));
     let (verdicts, via) = match &facts.identity.pull_simulation {
         // Only the actions a pull makes: a snapshot saved by an older version may also hold
         // `ecr:BatchCheckLayerAvailability`, which a pull never calls.
@@ -618,8 +535,8 @@ fn permissions_finding(
 mod tests {
     use super::*;
     use crate::checks::ecr::fixtures::{facts, IMAGE};
-    use crate::diagnosis::Status;
-    use crate::facts::ContainerDefinitionFacts;
+    use crate::model::diagnosis::Status;
+    use crate::model::facts::ContainerDefinitionFacts;
 
     #[test]
     fn execution_role_table() {
@@ -682,7 +599,7 @@ pub(crate) mod identity_fixtures {
     use serde_json::json;
 
     use crate::checks::ecr::fixtures::{facts, IMAGE};
-    use crate::facts::{Fact, Facts, PolicyFacts, PolicyKind, RepositoryFacts, RoleFacts, SimulationResult};
+    use crate::model::facts::{Fact, Facts, PolicyFacts, PolicyKind, RepositoryFacts, RoleFacts, SimulationResult};
 
     pub const ACCOUNT: &str = "111122223333";
     pub const ROLE: &str = "arn:aws:iam::111122223333:role/ecsTaskExecutionRole";
@@ -761,7 +678,7 @@ pub(crate) mod identity_fixtures {
         f.repository = Fact::found(RepositoryFacts { name: "team/app".into(), arn: Some(REPO_ARN.into()), ..Default::default() });
         if let Fact::Found { value } = &mut f.task_definition {
             value.execution_role_arn = Some(ROLE.into());
-            value.containers = vec![crate::facts::ContainerDefinitionFacts {
+            value.containers = vec![crate::model::facts::ContainerDefinitionFacts {
                 name: Some("web".into()),
                 image: Some(IMAGE.into()),
                 registry_credentials_secret: None,
@@ -781,7 +698,7 @@ mod identity_tests {
 
     use super::identity_fixtures::*;
     use super::*;
-    use crate::diagnosis::Status;
+    use crate::model::diagnosis::Status;
 
     #[test]
     fn trust_table() {

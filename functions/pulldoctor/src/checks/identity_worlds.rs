@@ -7,10 +7,10 @@ use serde_json::json;
 use crate::checks::ecr::fixtures::{image, not_found};
 use crate::checks::iam::identity_fixtures::*;
 use crate::classify::classify;
-use crate::diagnosis::{Confidence, Diagnosis, RootCause};
+use crate::model::diagnosis::{Confidence, Diagnosis, RootCause};
 use crate::engine::judge;
-use crate::facts::{Fact, Facts, ImageFacts, ManifestFacts, PlatformFacts, RoleFacts, SecretFacts, SecretShape, SimulationResult};
-use crate::image_ref::ImageRef;
+use crate::model::facts::{Fact, Facts, ImageFacts, ManifestFacts, PlatformFacts, RoleFacts, SecretFacts, SecretShape, SimulationResult};
+use crate::model::image_ref::ImageRef;
 
 const MANIFEST_403: &str = "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1: pulling from host 111122223333.dkr.ecr.us-east-1.amazonaws.com failed with status code [manifests v1]: 403 Forbidden";
 
@@ -25,14 +25,14 @@ fn set_image(f: &mut Facts, image: &str) {
     f.failure.image_ref = ImageRef::parse(image).ok();
 }
 
-fn local(f: &mut Facts, policies: Vec<crate::facts::PolicyFacts>) {
+fn local(f: &mut Facts, policies: Vec<crate::model::facts::PolicyFacts>) {
     f.identity.pull_simulation = Fact::Unreadable { reason: "UnknownError: iam:SimulatePrincipalPolicy".into() };
     if let Fact::Found { value } = &mut f.identity.execution_role {
         value.policies = Fact::found(policies);
     }
 }
 
-fn deciding(d: &Diagnosis) -> &crate::diagnosis::Finding {
+fn deciding(d: &Diagnosis) -> &crate::model::diagnosis::Finding {
     d.deciding_finding().unwrap_or_else(|| panic!("no deciding finding: {:?}", d.root_cause))
 }
 
@@ -120,7 +120,7 @@ fn cross_account_repository_with_and_without_grant() {
 /// Each AWS managed policy people attach for pulls is enough: no IAM or repository finding fails.
 #[test]
 fn every_managed_pull_policy_is_healthy() {
-    let read_only = crate::facts::PolicyFacts {
+    let read_only = crate::model::facts::PolicyFacts {
         name: "AmazonEC2ContainerRegistryReadOnly".into(),
         document: Fact::found(json!({"Statement": [{"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken",
             "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:GetRepositoryPolicy",
@@ -137,7 +137,7 @@ fn every_managed_pull_policy_is_healthy() {
         f.identity.repository_policy = Fact::found(json!({"Statement": [{"Effect": "Allow",
             "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]}]}));
         let d = judge(&f);
-        let fails: Vec<_> = d.findings.iter().filter(|x| x.status == crate::diagnosis::Status::Fail).collect();
+        let fails: Vec<_> = d.findings.iter().filter(|x| x.status == crate::model::diagnosis::Status::Fail).collect();
         assert!(fails.is_empty(), "{name}: {fails:#?}");
         assert_eq!(d.root_cause.code, RootCause::Unknown, "{name}");
     }
@@ -157,14 +157,14 @@ fn lifecycle_expired_tag() {
     // deployment started (the event's imageDigest), that digest is gone, and three v* images remain.
     let gone = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
     set_image(&mut f, &format!("111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1@{gone}"));
-    f.task.containers = vec![crate::facts::ContainerFacts {
+    f.task.containers = vec![crate::model::facts::ContainerFacts {
         name: Some("web".into()),
         image: Some("111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1".into()),
         image_digest: Some(gone.into()),
         ..Default::default()
     }];
     f.image_by_digest = not_found();
-    f.missing_image.repository_images = Fact::found(crate::facts::RepositoryImages {
+    f.missing_image.repository_images = Fact::found(crate::model::facts::RepositoryImages {
         images: ["v2", "v3", "v4"].iter().map(|t| ImageFacts { tags: vec![t.to_string()], ..Default::default() }).collect(),
         truncated: false,
     });

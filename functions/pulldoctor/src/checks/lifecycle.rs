@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 
 use super::console;
 use super::ecr::task_definition_suffix;
-use crate::diagnosis::{Finding, RootCause};
-use crate::facts::{Fact, Facts, ImageFacts};
-use crate::image_ref::ImageRef;
+use crate::model::diagnosis::{Finding, RootCause};
+use crate::model::facts::{Fact, Facts, ImageFacts};
+use crate::model::image_ref::ImageRef;
 use crate::policy::glob;
 
 fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
@@ -177,13 +177,13 @@ fn existence(facts: &Facts, image: &ImageRef, missing: &Missing) -> Option<Exist
         (None, _) => false,
     };
     // The service's other tasks running this image (same container, same image reference).
-    let same_image = |s: &crate::facts::ServiceTaskImage| {
+    let same_image = |s: &crate::model::facts::ServiceTaskImage| {
         s.container.as_deref() == container
             && s.image.as_deref().and_then(|i| ImageRef::parse(i).ok()).is_some_and(|r| {
                 r.registry == image.registry && r.repository == image.repository && r.effective_tag() == image.effective_tag()
             })
     };
-    let siblings: Vec<&crate::facts::ServiceTaskImage> = facts
+    let siblings: Vec<&crate::model::facts::ServiceTaskImage> = facts
         .missing_image
         .service_tasks
         .value()
@@ -462,8 +462,8 @@ mod tests {
     use super::*;
     use crate::checks::ecr::fixtures::{image, not_found, IMAGE, NEW, OLD};
     use crate::checks::iam::identity_fixtures::*;
-    use crate::diagnosis::Status;
-    use crate::facts::{ContainerFacts, RepositoryImages, ServiceTaskImage};
+    use crate::model::diagnosis::Status;
+    use crate::model::facts::{ContainerFacts, RepositoryImages, ServiceTaskImage};
 
     fn lifecycle(rules: Value) -> Fact<Value> {
         Fact::found(json!({"rules": rules}))

@@ -16,8 +16,8 @@ pub mod secrets;
 #[cfg(test)]
 mod identity_worlds;
 
-use crate::diagnosis::{Finding, RootCause};
-use crate::facts::Facts;
+use crate::model::diagnosis::{Finding, RootCause};
+use crate::model::facts::Facts;
 
 /// A registered check.
 pub struct Check {

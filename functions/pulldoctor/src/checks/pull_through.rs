@@ -5,16 +5,15 @@
 
 use serde_json::json;
 
+use crate::model::pull::{CREATE_REPOSITORY_ACTION, IMPORT_ACTION};
 use super::console;
-use super::iam::{principal_context, pull_role, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
-use crate::collect::identity::repository_arn;
-use crate::diagnosis::{Finding, RootCause};
-use crate::facts::{Fact, Facts, PullThroughRuleFacts};
-use crate::image_ref::ImageRef;
+use crate::model::pull::pull_role;
+use super::iam::{principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
+use crate::model::arn::repository_arn;
+use crate::model::diagnosis::{Finding, RootCause};
+use crate::model::facts::{Fact, Facts, PullThroughRuleFacts};
+use crate::model::image_ref::ImageRef;
 use crate::policy::{matching, Decision, Effect, Labeled, Request, Truth};
-
-pub const IMPORT_ACTION: &str = "ecr:BatchImportUpstreamImage";
-pub const CREATE_REPOSITORY_ACTION: &str = "ecr:CreateRepository";
 
 fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
     let image = facts.failure.image_ref.as_ref()?;
@@ -89,7 +88,7 @@ pub fn check_pull_through_cache(facts: &Facts) -> Vec<Finding> {
                             "its own policies or the registry permissions policy"
                         };
                         failures.push((
-                            format!("The pulling role {} may not {action}, which the first pull through the cache needs: {why}", super::iam::role_name(&role)),
+                            format!("The pulling role {} may not {action}, which the first pull through the cache needs: {why}", crate::model::arn::role_name(&role)),
                             format!(
                                 "Grant {role} {action} on arn:aws:ecr:{region}:{account}:repository/{}/* through {via} (ECR \
                                  creates the cache repository and imports the image from {upstream} on the first pull).",
@@ -236,8 +235,8 @@ mod tests {
     use super::*;
     use crate::checks::ecr::fixtures::not_found;
     use crate::checks::iam::identity_fixtures::*;
-    use crate::diagnosis::Status;
-    use crate::facts::{RouteFacts, RouteTableFacts, SecretFacts, SimulationResult};
+    use crate::model::diagnosis::Status;
+    use crate::model::facts::{RouteFacts, RouteTableFacts, SecretFacts, SimulationResult};
 
     const CACHED: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com/docker-hub/library/nginx:1.25";
     const SECRET: &str = "arn:aws:secretsmanager:us-east-1:111122223333:secret:ecr-pullthroughcache/docker-hub-AbCdEf";
@@ -297,7 +296,7 @@ mod tests {
                     f.missing_image.registry_policy = registry_grant(&[IMPORT_ACTION, CREATE_REPOSITORY_ACTION]);
                 }), Some(Status::Fail), "may not ecr:BatchImportUpstreamImage"),
             ("repository exists: creating it is not needed", Box::new(|f| {
-                    f.repository = Fact::found(crate::facts::RepositoryFacts { name: "docker-hub/library/nginx".into(), ..Default::default() });
+                    f.repository = Fact::found(crate::model::facts::RepositoryFacts { name: "docker-hub/library/nginx".into(), ..Default::default() });
                     f.missing_image.pull_through_simulation = Fact::found(vec![sim(IMPORT_ACTION, "allowed")]);
                 }), Some(Status::Pass), "may import"),
             ("upstream secret deleted", Box::new(|f| f.missing_image.upstream_secret = Fact::NotFound { detail: "ResourceNotFoundException".into() }),

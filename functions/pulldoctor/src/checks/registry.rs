@@ -5,12 +5,15 @@ use serde_json::json;
 
 use super::console;
 use super::ecr::task_definition_suffix;
-use super::iam::{arn_account, principal_context, pull_role, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
-use crate::classify::Category;
-use crate::collect::identity::{kms_key_arn, PULL_ACTIONS};
-use crate::diagnosis::{Finding, RootCause};
-use crate::facts::{Fact, Facts};
-use crate::image_ref::{ImageRef, RegistryKind};
+use crate::model::arn;
+use crate::model::pull::pull_role;
+use super::iam::{principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
+use crate::model::message::Category;
+use crate::model::arn::kms_key_arn;
+use crate::model::pull::PULL_ACTIONS;
+use crate::model::diagnosis::{Finding, RootCause};
+use crate::model::facts::{Fact, Facts};
+use crate::model::image_ref::{ImageRef, RegistryKind};
 use crate::policy::{matching, Decision, Effect, Labeled, Request, StatementRef, Truth};
 
 fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
@@ -32,7 +35,7 @@ pub fn check_repository_policy(facts: &Facts) -> Vec<Finding> {
     }
     let Some(who) = pull_role(facts) else { return vec![] };
     let Some(role_arn) = who.arn.clone() else { return vec![] };
-    let role_account = arn_account(&role_arn).unwrap_or_default().to_string();
+    let role_account = arn::account(&role_arn).unwrap_or_default().to_string();
     let cross_account = !role_account.is_empty() && role_account != account;
     let resource = format!("{}/{}", image.registry, image.repository);
     let url = console::ecr_repository(region, account, &image.repository);
@@ -40,7 +43,7 @@ pub fn check_repository_policy(facts: &Facts) -> Vec<Finding> {
         .repository
         .value()
         .and_then(|r| r.arn.clone())
-        .unwrap_or_else(|| crate::collect::identity::repository_arn(&role_arn, region, account, &image.repository));
+        .unwrap_or_else(|| crate::model::arn::repository_arn(&role_arn, region, account, &image.repository));
     let grant = format!(
         "an Allow statement for principal {role_arn} (or arn:aws:iam::{role_account}:root) with actions {}",
         PULL_ACTIONS.join(", ")
@@ -120,7 +123,7 @@ pub fn check_repository_policy(facts: &Facts) -> Vec<Finding> {
             format!(
                 "The repository policy of {} denies the pull to {}: statement {}",
                 image.repository,
-                super::iam::role_name(&role_arn),
+                crate::model::arn::role_name(&role_arn),
                 certain.iter().map(|s| s.statement.as_str()).collect::<Vec<_>>().join(", ")
             ),
         ))
@@ -151,7 +154,7 @@ pub fn check_repository_policy(facts: &Facts) -> Vec<Finding> {
             .collect();
         base(Finding::unknown(
             code,
-            format!("Whether the repository policy of {} lets {} pull depends on conditions", image.repository, super::iam::role_name(&role_arn)),
+            format!("Whether the repository policy of {} lets {} pull depends on conditions", image.repository, crate::model::arn::role_name(&role_arn)),
             unresolved.join("; "),
         ))
         .remediation(
@@ -160,7 +163,7 @@ pub fn check_repository_policy(facts: &Facts) -> Vec<Finding> {
         )
     } else {
         let what = if cross_account { "grants the pull and denies nothing to" } else { "denies nothing to" };
-        base(Finding::pass(code, format!("The repository policy of {} {what} {}", image.repository, super::iam::role_name(&role_arn))))
+        base(Finding::pass(code, format!("The repository policy of {} {what} {}", image.repository, crate::model::arn::role_name(&role_arn))))
             .evidence("allow_statements", statements(&allows))
     };
     vec![finding]
@@ -412,8 +415,8 @@ mod tests {
     use crate::checks::ecr::fixtures::IMAGE;
     use crate::checks::iam::identity_fixtures::*;
     use crate::classify::classify;
-    use crate::diagnosis::Status;
-    use crate::facts::{SecretFacts, SecretShape, SimulationResult};
+    use crate::model::diagnosis::Status;
+    use crate::model::facts::{SecretFacts, SecretShape, SimulationResult};
 
     const OTHER: &str = "999988887777";
     const CROSS_IMAGE: &str = "999988887777.dkr.ecr.us-east-1.amazonaws.com/team/app:v1";

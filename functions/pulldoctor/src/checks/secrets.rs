@@ -10,12 +10,13 @@ use serde_json::json;
 
 use super::console;
 use super::ecr::task_definition_suffix;
-use super::iam::{principal_context, role_name, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
-use crate::collect::identity::kms_key_arn;
-use crate::diagnosis::{Finding, RootCause};
-use crate::facts::{Fact, Facts, TaskSecretFacts, TaskSecretsFacts};
+use crate::model::arn::role_name;
+use super::iam::{principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
+use crate::model::arn::kms_key_arn;
+use crate::model::diagnosis::{Finding, RootCause};
+use crate::model::facts::{Fact, Facts, TaskSecretFacts, TaskSecretsFacts};
 use crate::policy::Decision;
-use crate::secret_ref::{named_secrets, parse_value_from, SecretStore};
+use crate::model::secret_ref::{named_secrets, parse_value_from, SecretStore};
 
 static JSON_KEY_MISSING: std::sync::LazyLock<regex::Regex> =
     std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)did not contain json key (\S+)").expect("static regex"));
@@ -312,9 +313,9 @@ mod tests {
     use super::*;
     use crate::checks::iam::identity_fixtures::*;
     use crate::classify::classify;
-    use crate::diagnosis::Status;
-    use crate::facts::{SecretMetadata, SimulationResult};
-    use crate::secret_ref::SecretsStep;
+    use crate::model::diagnosis::Status;
+    use crate::model::facts::{SecretMetadata, SimulationResult};
+    use crate::model::secret_ref::SecretsStep;
 
     const PARAM: &str = "/app/db-password";
     const PARAM_ARN: &str = "arn:aws:ssm:us-east-1:111122223333:parameter/app/db-password";
@@ -339,7 +340,7 @@ mod tests {
         let mut f = world();
         f.failure.message = message.into();
         f.failure.classification = classify(message);
-        let step = crate::secret_ref::secrets_step(message);
+        let step = crate::model::secret_ref::secrets_step(message);
         f.secrets = Fact::found(TaskSecretsFacts { step, secrets, simulation });
         f
     }
@@ -446,7 +447,7 @@ mod tests {
     fn network_path_to_the_secrets_store() {
         use crate::checks::network::fixtures::*;
         use crate::engine::judge;
-        use crate::facts::{ContainerDefinitionFacts, EndpointFacts};
+        use crate::model::facts::{ContainerDefinitionFacts, EndpointFacts};
         let with_secret = |mut f: Facts| {
             f.failure.message = SSM_TIMEOUT.into();
             f.failure.classification = classify(SSM_TIMEOUT);

@@ -4,8 +4,8 @@
 use aws_sdk_ecr::types::{ImageDetail, ImageIdentifier};
 
 use super::{CallLog, Clients};
-use crate::facts::{Fact, ImageFacts, RepositoryFacts};
-use crate::image_ref::ImageRef;
+use crate::model::facts::{Fact, ImageFacts, RepositoryFacts};
+use crate::model::image_ref::ImageRef;
 
 const REPOSITORY_NOT_FOUND: &str = "RepositoryNotFoundException";
 const IMAGE_NOT_FOUND: &str = "ImageNotFoundException";

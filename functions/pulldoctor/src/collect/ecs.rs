@@ -3,7 +3,7 @@
 use aws_sdk_ecs::types::{Task, TaskDefinition};
 
 use super::{CallLog, Clients};
-use crate::facts::{
+use crate::model::facts::{
     AttachmentFacts, ContainerDefinitionFacts, ContainerFacts, Fact, TaskDefinitionFacts, TaskFacts,
     TaskSource,
 };
@@ -72,7 +72,7 @@ pub fn launch_type_of_capacity_provider(kind: &str) -> Option<&'static str> {
     match kind {
         "EC2_AUTOSCALING" => Some("EC2"),
         "FARGATE" | "FARGATE_SPOT" => Some("FARGATE"),
-        crate::facts::MANAGED_INSTANCES => Some(crate::facts::MANAGED_INSTANCES),
+        crate::model::facts::MANAGED_INSTANCES => Some(crate::model::facts::MANAGED_INSTANCES),
         _ => None,
     }
 }
@@ -210,7 +210,7 @@ mod capacity_provider_tests {
 
     use super::*;
     use crate::checks::iam::identity_fixtures::{world, CLUSTER};
-    use crate::diagnosis::Status;
+    use crate::model::diagnosis::Status;
 
     fn clients(ecs: aws_sdk_ecs::Client) -> Clients {
         Clients {

@@ -17,22 +17,17 @@ use aws_sdk_ecr::types::ImageIdentifier;
 use aws_sdk_iam::types::{PolicyEvaluationDecisionType, Role};
 use serde_json::Value;
 
-use super::{arn_account, arn_region, CallLog, Clients};
-use crate::checks::iam::{puller, Puller};
-use crate::checks::image::task_platform;
-use crate::classify::Category;
-use crate::facts::{
+use super::{CallLog, Clients};
+use crate::model::arn::{kms_key_arn, repository_arn};
+use crate::model::pull::{PULL_ACTIONS, TOKEN_ACTION};
+use crate::model::pull::{puller, Puller};
+use crate::model::platform::task_platform;
+use crate::model::message::Category;
+use crate::model::facts::{
     ContainerInstanceFacts, Fact, Facts, IdentityFacts, ManifestFacts, PlatformFacts, PolicyFacts, PolicyKind,
     RoleFacts, SecretFacts, SecretShape, SimulationResult,
 };
 use crate::policy::parse_document;
-
-/// The ECR actions a pull needs on the repository (`ecr:GetAuthorizationToken` needs `*`): the ones
-/// the ECS documentation for ECR images lists, and all that `AmazonEC2ContainerRegistryPullOnly`
-/// grants. `ecr:BatchCheckLayerAvailability` is a push-side check a pull never calls: requiring it
-/// would fail roles and repository policies built from the pull-only policy.
-pub const PULL_ACTIONS: [&str; 2] = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"];
-pub const TOKEN_ACTION: &str = "ecr:GetAuthorizationToken";
 
 /// Media types pulldoctor accepts from `BatchGetImage`: indexes first, so a multi-platform image
 /// is returned as its index rather than converted.
@@ -266,33 +261,8 @@ fn parsed(text: Option<&str>, what: &str) -> Fact<Value> {
     }
 }
 
-/// `arn:PARTITION:ecr:REGION:ACCOUNT:repository/NAME`, with the partition of a related ARN.
-pub fn repository_arn(related_arn: &str, region: &str, account: &str, name: &str) -> String {
-    let partition = related_arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws");
-    format!("arn:{partition}:ecr:{region}:{account}:repository/{name}")
-}
-
-/// The key ARN for `kms:Decrypt`, from the key id Secrets Manager reports. `None` for the AWS
-/// managed key and for aliases (an alias would need `kms:DescribeKey` to resolve).
-pub fn kms_key_arn(key: &str, secret_arn: &str) -> Option<String> {
-    if key.contains(":alias/") || key.starts_with("alias/") {
-        return None;
-    }
-    if key.starts_with("arn:") {
-        return Some(key.to_string());
-    }
-    let partition = secret_arn.split(':').nth(1)?;
-    let region = arn_region(Some(secret_arn))?;
-    let account = arn_account(Some(secret_arn))?;
-    Some(format!("arn:{partition}:kms:{region}:{account}:key/{key}"))
-}
-
-fn role_name_from_arn(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
-}
-
 pub(crate) async fn get_role(iam: &aws_sdk_iam::Client, log: &CallLog, arn: &str) -> Fact<RoleFacts> {
-    shared!(log,"iam:GetRole", NO_SUCH_ENTITY, iam.get_role().role_name(role_name_from_arn(arn)), |out| {
+    shared!(log,"iam:GetRole", NO_SUCH_ENTITY, iam.get_role().role_name(crate::model::arn::role_name(arn)), |out| {
         match out.role() {
             Some(role) => Fact::found(role_facts(role)),
             None => Fact::NotFound { detail: "role not returned".into() },
@@ -387,7 +357,7 @@ async fn read_instance_chain(
     let role = shared!(log,
             "iam:GetInstanceProfile",
             NO_SUCH_ENTITY,
-            iam.get_instance_profile().instance_profile_name(role_name_from_arn(&profile_arn)),
+            iam.get_instance_profile().instance_profile_name(crate::model::arn::last_name(&profile_arn)),
             |out| match out.instance_profile().and_then(|p| p.roles().first()) {
                 Some(role) => Fact::found(role_facts(role)),
                 None => Fact::NotFound { detail: format!("instance profile {profile_arn} has no role") },
@@ -510,7 +480,7 @@ pub(crate) async fn read_policies(iam: &aws_sdk_iam::Client, log: &CallLog, role
     let boundary = async {
         match &role.permissions_boundary_arn {
             Some(arn) => {
-                let name = role_name_from_arn(arn).to_string();
+                let name = crate::model::arn::role_name(arn).to_string();
                 Fact::found(managed_policy(iam, log, PolicyKind::Boundary, &name, arn).await)
             }
             None => Fact::NotFound { detail: "the role has no permission boundary".into() },
@@ -552,12 +522,12 @@ async fn managed_policy(iam: &aws_sdk_iam::Client, log: &CallLog, kind: PolicyKi
 
 /// The index entry the runtime pulls for `wanted`: its OS and architecture, and on Windows the
 /// host's build when the index has it (the runtime prefers that entry).
-fn pulled_entry(entries: &[(PlatformFacts, String)], wanted: &crate::checks::image::TaskPlatform) -> Option<String> {
-    let host_build = wanted.windows_family.as_deref().and_then(crate::checks::image::windows_release).map(|r| r.build);
+fn pulled_entry(entries: &[(PlatformFacts, String)], wanted: &crate::model::platform::TaskPlatform) -> Option<String> {
+    let host_build = wanted.windows_family.as_deref().and_then(crate::model::platform::windows_release).map(|r| r.build);
     let fits: Vec<&(PlatformFacts, String)> =
         entries.iter().filter(|(p, _)| p.os == wanted.os && p.architecture == wanted.architecture).collect();
     fits.iter()
-        .find(|(p, _)| host_build.is_some() && p.os_version.as_deref().and_then(crate::checks::image::windows_build) == host_build)
+        .find(|(p, _)| host_build.is_some() && p.os_version.as_deref().and_then(crate::model::platform::windows_build) == host_build)
         .or(fits.first())
         .map(|(_, d)| d.clone())
 }
@@ -646,7 +616,7 @@ fn parse_manifest(doc: &Value, media_type: Option<&str>, digest: Option<String>)
 }
 
 async fn read_secret(clients: &Clients, log: &CallLog, id: &str, task_region: Option<&str>) -> Fact<SecretFacts> {
-    let region = arn_region(Some(id)).or_else(|| task_region.map(str::to_string));
+    let region = crate::model::arn::region(id).map(str::to_string).or_else(|| task_region.map(str::to_string));
     let sm = clients.secretsmanager_in(region);
     read_secret_with(&sm, log, id).await
 }
@@ -728,7 +698,7 @@ mod tests {
             {"digest": "sha256:ws2022", "platform": {"os": "windows", "architecture": "amd64", "os.version": "10.0.20348.2340"}},
             {"digest": "sha256:ws2019", "platform": {"os": "windows", "architecture": "amd64", "os.version": "10.0.17763.5458"}}]});
         let entries = parse_manifest(&index, None, None).child_digests;
-        let platform = |os: &str, family: Option<&str>| crate::checks::image::TaskPlatform {
+        let platform = |os: &str, family: Option<&str>| crate::model::platform::TaskPlatform {
             os: os.into(),
             architecture: "amd64".into(),
             source: "test",
@@ -787,7 +757,7 @@ mod mock_tests {
     use super::*;
     use crate::checks::iam::identity_fixtures::{world, REPO_ARN, ROLE};
     use crate::checks::iam::{check_execution_role_permissions, VIA_LOCAL, VIA_SIMULATOR};
-    use crate::diagnosis::{RootCause, Status};
+    use crate::model::diagnosis::{RootCause, Status};
     use crate::engine::judge;
 
     fn result(action: &str, decision: D) -> EvaluationResult {
@@ -820,7 +790,7 @@ mod mock_tests {
         mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&rule])
     }
 
-    async fn judged(iam: &aws_sdk_iam::Client) -> (Fact<Vec<SimulationResult>>, Vec<crate::diagnosis::Finding>, u32) {
+    async fn judged(iam: &aws_sdk_iam::Client) -> (Fact<Vec<SimulationResult>>, Vec<crate::model::diagnosis::Finding>, u32) {
         let log = CallLog::default();
         let sim = simulate_pull(iam, &log, ROLE, REPO_ARN).await;
         let mut f = world();
@@ -1009,7 +979,7 @@ mod mock_tests {
         facts.task.capacity_provider = Some("mi-general".into());
         facts.task.container_instance_arn = Some(ci_arn.into());
         facts.failure.image = Some("ghcr.io/acme/app:1".into());
-        facts.failure.image_ref = crate::image_ref::ImageRef::parse("ghcr.io/acme/app:1").ok();
+        facts.failure.image_ref = crate::model::image_ref::ImageRef::parse("ghcr.io/acme/app:1").ok();
         let log = CallLog::default();
         let identity = read(&clients, &log, &facts, None).await;
         assert_eq!(log.calls(), 2, "iam:GetRole and ecs:DescribeContainerInstances only");
@@ -1017,7 +987,7 @@ mod mock_tests {
         assert_eq!((ci.cpu_architecture.as_deref(), ci.os_family.as_deref()), (Some("arm64"), Some("LINUX")));
         assert!(matches!(&identity.instance_role, Fact::NotCollected { reason } if reason.contains("execution role")), "{:?}", identity.instance_role);
         facts.identity = identity;
-        assert_eq!(crate::checks::image::task_platform(&facts).to_string(), "linux/arm64");
+        assert_eq!(crate::model::platform::task_platform(&facts).to_string(), "linux/arm64");
     }
 
     /// No secret value or environment value reaches the Facts snapshot or any report format,
@@ -1075,7 +1045,7 @@ mod mock_tests {
         let message = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: retrieved secret from Secrets Manager did not contain json key password";
         let mut facts = world();
         facts.failure.image = Some("ghcr.io/acme/app:1".into());
-        facts.failure.image_ref = crate::image_ref::ImageRef::parse("ghcr.io/acme/app:1").ok();
+        facts.failure.image_ref = crate::model::image_ref::ImageRef::parse("ghcr.io/acme/app:1").ok();
         facts.failure.message = message.into();
         facts.failure.classification = crate::classify::classify(message);
         facts.task_definition = task_definition;

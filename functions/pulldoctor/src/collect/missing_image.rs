@@ -13,12 +13,12 @@ use aws_sdk_ecr::types::{DescribeImagesFilter, ImageIdentifier, ImageStatusFilte
 use aws_sdk_ecs::types::DesiredStatus;
 
 use super::{CallLog, Clients};
-use crate::checks::iam::pull_role;
-use crate::checks::pull_through::{CREATE_REPOSITORY_ACTION, IMPORT_ACTION};
-use crate::facts::{
+use crate::model::pull::pull_role;
+use crate::model::pull::{CREATE_REPOSITORY_ACTION, IMPORT_ACTION};
+use crate::model::facts::{
     Fact, Facts, ImageFacts, MissingImageFacts, PullThroughRuleFacts, RepositoryImages, SecretFacts, ServiceTaskImage,
 };
-use crate::facts::service_name;
+use crate::model::facts::service_name;
 
 /// Pages of `DescribeImages` read for the lifecycle arithmetic (1000 images each).
 const IMAGE_PAGES: usize = 3;
@@ -189,7 +189,7 @@ pub(super) async fn read_late(clients: &Clients, log: &CallLog, facts: &Facts, m
             .repository
             .value()
             .and_then(|r| r.arn.clone())
-            .unwrap_or_else(|| super::identity::repository_arn(&role_arn, region, account, &image.repository));
+            .unwrap_or_else(|| crate::model::arn::repository_arn(&role_arn, region, account, &image.repository));
         let mut actions = vec![IMPORT_ACTION];
         if facts.repository.is_not_found() {
             actions.push(CREATE_REPOSITORY_ACTION);
@@ -200,7 +200,7 @@ pub(super) async fn read_late(clients: &Clients, log: &CallLog, facts: &Facts, m
         let Some(arn) = rule.as_ref().and_then(|r| r.credential_arn.clone()) else {
             return Fact::NotCollected { reason: "the pull-through cache rule has no upstream credentials".into() };
         };
-        let sm = clients.secretsmanager_in(super::arn_region(Some(&arn)));
+        let sm = clients.secretsmanager_in(crate::model::arn::region(&arn).map(str::to_string));
         shared!(log,
             "secretsmanager:DescribeSecret",
             &["ResourceNotFoundException"],
@@ -301,7 +301,7 @@ mod mock_tests {
     use crate::checks::ecr::fixtures::{not_found, IMAGE, OLD};
     use crate::checks::iam::identity_fixtures::{world, CLUSTER};
     use crate::checks::lifecycle::check_image_expired;
-    use crate::diagnosis::Status;
+    use crate::model::diagnosis::Status;
 
     const SIBLING: &str = "arn:aws:ecs:us-east-1:111122223333:task/prod/5ca1ab1e";
 

@@ -24,7 +24,7 @@
 use aws_sdk_ec2::types::{Filter, VpcAttributeName};
 
 use super::{CallLog, Clients};
-use crate::facts::{
+use crate::model::facts::{
     endpoint_service_names, service_name, ContainerInstanceRef, DhcpOptionsFacts, EndpointFacts, EniFacts, Fact,
     InstanceFacts, Known, NaclEntryFacts, NatGatewayFacts, NetworkAclFacts, NetworkFacts, PrefixListFacts, RouteFacts,
     RouteTableFacts, RulePrefixList, SecurityGroupFacts, ServiceNetworkFacts, SgRuleFacts, SubnetFacts, TaskFacts, VpcFacts,

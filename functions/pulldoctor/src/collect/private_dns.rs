@@ -10,9 +10,9 @@
 use aws_sdk_route53::types::VpcRegion;
 use aws_sdk_route53resolver::types::Filter;
 
-use super::aws_error::ThrottleSpy;
+use crate::aws::error::ThrottleSpy;
 use super::{CallLog, Clients};
-use crate::facts::{dns_name, Fact, NetworkFacts, PrivateZoneFacts, ResolverRuleFacts};
+use crate::model::facts::{dns_name, Fact, NetworkFacts, PrivateZoneFacts, ResolverRuleFacts};
 
 /// Pages of 100 read at most (a VPC with more zones or rules than this is not a spoke).
 const MAX_PAGES: usize = 5;

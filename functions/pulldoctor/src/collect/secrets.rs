@@ -12,10 +12,11 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ssm::types::ParameterStringFilter;
 
-use super::identity::{get_role, kms_key_arn, read_policies, simulate};
+use super::identity::{get_role, read_policies, simulate};
+use crate::model::arn::kms_key_arn;
 use super::{CallLog, Clients};
-use crate::facts::{Fact, Facts, RoleFacts, SecretMetadata, TaskSecretFacts, TaskSecretsFacts};
-use crate::secret_ref::{named_secrets, parse_value_from, secrets_step, SecretRef, SecretStore};
+use crate::model::facts::{Fact, Facts, RoleFacts, SecretMetadata, TaskSecretFacts, TaskSecretsFacts};
+use crate::model::secret_ref::{named_secrets, parse_value_from, secrets_step, SecretRef, SecretStore};
 
 /// At most this many secrets are described (one read each in Secrets Manager); the others say so.
 const MAX_DESCRIBED: usize = 20;

@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::Client;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::diagnosis::Diagnosis;
+use crate::model::diagnosis::Diagnosis;
 use crate::report;
 
 /// How long an event id is remembered: longer than Lambda keeps retrying an async event (6 h max).
@@ -227,7 +227,7 @@ mod tests {
         other_image.failure.image = Some("x:v10".into());
         assert_ne!(fingerprint(&a), fingerprint(&other_image));
         let mut other_cause = sample();
-        other_cause.root_cause.code = crate::diagnosis::RootCause::NetNoRoute;
+        other_cause.root_cause.code = crate::model::diagnosis::RootCause::NetNoRoute;
         assert_ne!(fingerprint(&a), fingerprint(&other_cause));
         assert_eq!(fingerprint(&a).len(), 32);
     }

@@ -9,14 +9,7 @@ pub mod sns;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::diagnosis::Diagnosis;
-
-pub use sns::{subject as sns_subject, SUBJECT_MAX};
-
-/// Human-readable summary, a blank line, then the diagnosis JSON on its own line.
-pub fn sns_body(d: &Diagnosis) -> String {
-    sns::message(d, sns::SnsFormat::Text, 0).body
-}
+use crate::model::diagnosis::Diagnosis;
 
 /// What happened to one delivery, for the audit line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -75,7 +68,7 @@ pub struct FindingCounts {
 
 impl FindingCounts {
     pub fn of(d: &Diagnosis) -> FindingCounts {
-        use crate::diagnosis::Status::*;
+        use crate::model::diagnosis::Status::*;
         let mut c = FindingCounts::default();
         for f in &d.findings {
             match f.status {
@@ -149,7 +142,7 @@ impl AuditRecord {
         self.failed = d
             .findings
             .iter()
-            .filter(|f| f.status == crate::diagnosis::Status::Fail)
+            .filter(|f| f.status == crate::model::diagnosis::Status::Fail)
             .map(|f| f.code.code().to_string())
             .collect();
         self.counts = FindingCounts::of(d);
@@ -274,9 +267,9 @@ mod tests {
     fn template_grants_exactly_the_calls_the_code_makes() {
         let granted = template_actions();
         let mut wanted: std::collections::BTreeSet<String> =
-            crate::collect::READ_ACTIONS
+            crate::aws::READ_ACTIONS
                 .iter()
-                .filter(|a| !crate::collect::PREFLIGHT_ONLY_ACTIONS.contains(a))
+                .filter(|a| !crate::aws::PREFLIGHT_ONLY_ACTIONS.contains(a))
                 .chain(NOTIFY_ACTIONS)
                 .map(|a| a.to_string())
                 .collect();

@@ -90,7 +90,7 @@ impl Slack {
             .secret_id(&self.secret_arn)
             .send()
             .await
-            .map_err(|e| format!("{:?}", crate::collect::read_failure("secretsmanager:GetSecretValue", &[], &e)))?;
+            .map_err(|e| format!("{:?}", crate::aws::read_failure("secretsmanager:GetSecretValue", &[], &e)))?;
         let url = out
             .secret_string()
             .and_then(url_from_secret)

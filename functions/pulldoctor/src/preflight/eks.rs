@@ -12,7 +12,7 @@ use aws_sdk_eks::error::ProvideErrorMetadata;
 
 use super::{aws_error, Plan, PreflightError};
 use crate::collect::Clients;
-use crate::facts::{ContainerDefinitionFacts, ServiceNetworkFacts, TaskDefinitionFacts};
+use crate::model::facts::{ContainerDefinitionFacts, ServiceNetworkFacts, TaskDefinitionFacts};
 
 /// What the user asked to preflight on EKS.
 #[derive(Debug, Clone, Default)]
@@ -124,7 +124,7 @@ pub async fn plan(clients: &Clients, request: &EksRequest) -> Result<Plan, Prefl
     let cluster_arn = cluster.arn().unwrap_or(&request.cluster).to_string();
     Ok(Plan {
         region: clients.home_region().map(str::to_string),
-        account: crate::collect::arn_account(Some(&cluster_arn)),
+        account: crate::model::arn::account(&cluster_arn).map(str::to_string),
         cluster: cluster_arn,
         service: None,
         nodegroup: Some(nodegroup_name.clone()),
@@ -193,7 +193,7 @@ async fn fargate_plan(
     let cluster_arn = cluster.arn().unwrap_or(&request.cluster).to_string();
     Ok(Plan {
         region: clients.home_region().map(str::to_string),
-        account: crate::collect::arn_account(Some(&cluster_arn)),
+        account: crate::model::arn::account(&cluster_arn).map(str::to_string),
         cluster: cluster_arn,
         service: None,
         nodegroup: None,
@@ -249,7 +249,7 @@ pub struct FargateProfilePlan {
 
 /// The trust a Fargate pod execution role needs: `eks-fargate-pods.amazonaws.com`, with the
 /// profile as `aws:SourceArn` (what the EKS documentation's condition example matches).
-pub fn pod_execution_role_trust(facts: &crate::facts::Facts, profile: &FargateProfilePlan) -> Vec<crate::diagnosis::Finding> {
+pub fn pod_execution_role_trust(facts: &crate::model::facts::Facts, profile: &FargateProfilePlan) -> Vec<crate::model::diagnosis::Finding> {
     let expected = crate::checks::iam::TrustExpectation {
         service: FARGATE_PODS,
         role_kind: "pod execution role",
@@ -281,7 +281,7 @@ where
 /// concern nodes or pods. Rewrites a finding's title and remediation in EKS terms; codes, status
 /// and evidence are untouched. ECS-only advice that has no EKS wording (`runtimePlatform`,
 /// `ephemeralStorage` in the task definition) is left as is.
-pub fn eks_wording(finding: &mut crate::diagnosis::Finding, fargate: bool) {
+pub fn eks_wording(finding: &mut crate::model::diagnosis::Finding, fargate: bool) {
     finding.title = eks_text(&finding.title, fargate);
     if let Some(r) = &finding.remediation {
         finding.remediation = Some(eks_text(r, fargate));

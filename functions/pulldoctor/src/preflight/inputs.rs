@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::facts::{ContainerDefinitionFacts, TaskDefinitionFacts};
+use crate::model::facts::{ContainerDefinitionFacts, TaskDefinitionFacts};
 
 /// The subset of a task definition document that bears on pulling. Accepts both the
 /// `register-task-definition --cli-input-json` shape and `describe-task-definition` output

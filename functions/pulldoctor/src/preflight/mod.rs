@@ -24,9 +24,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::collect::{self, Clients, Supplied};
-use crate::diagnosis::RootCause;
+use crate::model::diagnosis::RootCause;
 use crate::engine;
-use crate::facts::{AttachmentFacts, ContainerFacts, Facts, ServiceNetworkFacts, TaskDefinitionFacts, TaskFacts, TaskSource};
+use crate::model::facts::{AttachmentFacts, ContainerFacts, Facts, ServiceNetworkFacts, TaskDefinitionFacts, TaskFacts, TaskSource};
 use crate::intake::PullFailure;
 
 pub use report::{PreflightReport, Verdict};
@@ -154,7 +154,7 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
         plan.network = collect::network::service_network(svc, name, None);
         plan.network.source = format!("{} (ecs:DescribeServices)", plan.network.source);
     }
-    plan.account = collect::arn_account(Some(&plan.cluster));
+    plan.account = crate::model::arn::account(&plan.cluster).map(str::to_string);
 
     // Flags override the service's network configuration (or give it, without a service).
     if !request.subnets.is_empty() {
@@ -209,7 +209,7 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
         }
     }
     if plan.account.is_none() {
-        plan.account = collect::arn_account(plan.task_definition.arn.as_deref());
+        plan.account = plan.task_definition.arn.as_deref().and_then(crate::model::arn::account).map(str::to_string);
     }
     // Without a service, the task definition says where it can run.
     if request.launch_type.is_some() {
@@ -235,7 +235,7 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
         }
         let (considered, reads) = instances::read(clients, &plan.cluster).await?;
         calls += reads;
-        let cluster = crate::engine::cluster_name(&plan.cluster).to_string();
+        let cluster = crate::model::arn::cluster_name(&plan.cluster).to_string();
         if considered.checked().next().is_none() {
             let why = if considered.active == 0 { "it has no ACTIVE container instance".to_string() } else { considered.summary() };
             return Err(PreflightError::Input(format!(

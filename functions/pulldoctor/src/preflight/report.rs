@@ -7,8 +7,8 @@ use std::fmt::Write;
 use serde::{Deserialize, Serialize};
 
 use super::{Pair, Plan};
-use crate::diagnosis::{Diagnosis, Finding, Status};
-use crate::facts::Facts;
+use crate::model::diagnosis::{Diagnosis, Finding, Status};
+use crate::model::facts::Facts;
 use crate::report::{clean, escape_markdown};
 
 /// Schema tag of the JSON preflight report.
@@ -183,7 +183,7 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
         schema: SCHEMA.into(),
         account: plan.account.clone(),
         region: plan.region.clone(),
-        cluster: crate::engine::cluster_name(&plan.cluster).to_string(),
+        cluster: crate::model::arn::cluster_name(&plan.cluster).to_string(),
         service: plan.service.clone(),
         nodegroup: plan.nodegroup.clone(),
         fargate_profile: plan.fargate_profile.as_ref().map(|p| p.name.clone()),
@@ -381,8 +381,8 @@ pub fn markdown(r: &PreflightReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnosis::RootCause;
-    use crate::facts::{Fact, ServiceNetworkFacts, SubnetFacts, TaskDefinitionFacts};
+    use crate::model::diagnosis::RootCause;
+    use crate::model::facts::{Fact, ServiceNetworkFacts, SubnetFacts, TaskDefinitionFacts};
 
     fn plan(subnets: &[&str]) -> Plan {
         Plan {
@@ -398,7 +398,7 @@ mod tests {
             task_definition: TaskDefinitionFacts {
                 family: Some("web".into()),
                 revision: Some(2),
-                containers: vec![crate::facts::ContainerDefinitionFacts { name: Some("web".into()), image: Some("repo/web:v2".into()), ..Default::default() }],
+                containers: vec![crate::model::facts::ContainerDefinitionFacts { name: Some("web".into()), image: Some("repo/web:v2".into()), ..Default::default() }],
                 ..Default::default()
             },
             task_definition_source: "ecs:DescribeTaskDefinition web:2".into(),

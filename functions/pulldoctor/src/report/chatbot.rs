@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::{clean, evidence_value, headline_subject, markdown::escape};
-use crate::diagnosis::{Diagnosis, Status};
+use crate::model::diagnosis::{Diagnosis, Status};
 
 /// Chatbot truncates long descriptions; keep ours well under its limits.
 const DESCRIPTION_MAX: usize = 3500;

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::{clean, evidence_value, headline_subject};
-use crate::diagnosis::{Diagnosis, Status};
+use crate::model::diagnosis::{Diagnosis, Status};
 
 /// Escape markdown metacharacters in untrusted text (table cells included). Parentheses stay: with
 /// `[` and `]` escaped they cannot form a link.

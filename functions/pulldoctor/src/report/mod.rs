@@ -7,11 +7,12 @@
 pub mod chatbot;
 mod markdown;
 pub mod slack;
+pub mod sns;
 mod text;
 
 use std::str::FromStr;
 
-use crate::diagnosis::Diagnosis;
+use crate::model::diagnosis::Diagnosis;
 
 pub use markdown::render as markdown;
 pub use markdown::escape as escape_markdown;
@@ -53,7 +54,7 @@ pub fn render(diagnosis: &Diagnosis, format: Format) -> String {
         Format::Json => json(diagnosis),
         Format::Slack => serde_json::to_string_pretty(&slack::render(diagnosis, 0)).expect("JSON"),
         Format::Sns => {
-            let m = crate::notify::sns::message(diagnosis, crate::notify::sns::SnsFormat::Text, 0);
+            let m = sns::message(diagnosis, sns::SnsFormat::Text, 0);
             format!("Subject: {}\n\n{}", m.subject, m.body)
         }
         Format::Chatbot => serde_json::to_string_pretty(&chatbot::render(diagnosis, 0)).expect("JSON"),
@@ -100,7 +101,7 @@ pub fn headline_subject(d: &Diagnosis) -> String {
 pub const OTHER_FAILURES: &str = "Other containers that failed to pull";
 
 /// `web-api (image)` for an other failure's heading line.
-pub(crate) fn other_failure_name(o: &crate::diagnosis::OtherFailure) -> String {
+pub(crate) fn other_failure_name(o: &crate::model::diagnosis::OtherFailure) -> String {
     format!(
         "{} ({})",
         clean(o.failure.container.as_deref().unwrap_or("unknown container")),
@@ -109,8 +110,8 @@ pub(crate) fn other_failure_name(o: &crate::diagnosis::OtherFailure) -> String {
 }
 
 /// `high`, `medium`, `low`; `no` for `UNKNOWN`.
-pub(crate) fn confidence_word(rc: &crate::diagnosis::RootCauseSummary) -> &'static str {
-    use crate::diagnosis::{Confidence, RootCause};
+pub(crate) fn confidence_word(rc: &crate::model::diagnosis::RootCauseSummary) -> &'static str {
+    use crate::model::diagnosis::{Confidence, RootCause};
     match (rc.code, rc.confidence) {
         (RootCause::Unknown, _) => "no",
         (_, Confidence::High) => "high",
@@ -153,9 +154,9 @@ pub(crate) fn evidence_value(v: &serde_json::Value) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::classify::Category;
-    use crate::diagnosis::*;
-    use crate::facts::TaskSource;
+    use crate::model::message::Category;
+    use crate::model::diagnosis::*;
+    use crate::model::facts::TaskSource;
 
     pub fn sample() -> Diagnosis {
         Diagnosis {

@@ -8,7 +8,7 @@
 use serde_json::{json, Value};
 
 use super::{clean, evidence_value, headline_subject};
-use crate::diagnosis::{Diagnosis, Status};
+use crate::model::diagnosis::{Diagnosis, Status};
 
 /// Slack's limits: header text 150, section text 3000, a field 2000, 10 fields, 50 blocks,
 /// button text 75, button URL 3000.

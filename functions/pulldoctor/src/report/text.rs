@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::{clean, evidence_value, headline_subject};
-use crate::diagnosis::{Diagnosis, Status};
+use crate::model::diagnosis::{Diagnosis, Status};
 
 pub fn render(d: &Diagnosis) -> String {
     let mut out = String::new();
@@ -58,8 +58,8 @@ pub fn render(d: &Diagnosis) -> String {
         .collect::<Vec<_>>()
         .join(" ");
     let source = match t.source {
-        crate::facts::TaskSource::DescribeTasks => "read with DescribeTasks",
-        crate::facts::TaskSource::Event => "task no longer visible; facts from the event",
+        crate::model::facts::TaskSource::DescribeTasks => "read with DescribeTasks",
+        crate::model::facts::TaskSource::Event => "task no longer visible; facts from the event",
     };
     let _ = writeln!(out, "Task:      {} ({platform}; {source})", clean(t.arn.as_deref().unwrap_or("unknown")));
     let f = &d.failure;

@@ -9,8 +9,8 @@ use super::ipset::IpSet;
 use super::path::Net;
 use super::security_groups::allowed;
 use super::with_net;
-use crate::diagnosis::{Finding, RootCause};
-use crate::facts::{Fact, Facts};
+use crate::model::diagnosis::{Finding, RootCause};
+use crate::model::facts::{Fact, Facts};
 
 const AMAZON_DNS: &str = "AmazonProvidedDNS";
 
@@ -129,8 +129,8 @@ fn custom_servers_reachable(net: &Net, servers: &[&String]) -> Option<bool> {
 mod tests {
     use super::*;
     use crate::checks::network::fixtures::*;
-    use crate::diagnosis::Status;
-    use crate::facts::DhcpOptionsFacts;
+    use crate::model::diagnosis::Status;
+    use crate::model::facts::DhcpOptionsFacts;
 
     fn servers(mut f: Facts, list: &[&str]) -> Facts {
         f.network.dhcp_options = Fact::found(DhcpOptionsFacts { id: "dopt-1".into(), domain_name_servers: list.iter().map(|s| s.to_string()).collect() });
@@ -143,7 +143,7 @@ mod tests {
         https_only.network.security_groups = Fact::found(vec![sg(
             SG_TASK,
             vec![],
-            vec![crate::facts::SgRuleFacts { cidrs: vec!["0.0.0.0/0".into()], ..rule("tcp", 443, 443) }],
+            vec![crate::model::facts::SgRuleFacts { cidrs: vec!["0.0.0.0/0".into()], ..rule("tcp", 443, 443) }],
         )]);
         let mut amazon_https_only = fargate_nat();
         amazon_https_only.network.security_groups = https_only.network.security_groups.clone();

@@ -7,8 +7,8 @@ use super::console;
 use super::path::{Internet, Net, Service, Via};
 use super::route::{any_ecr_interface_endpoint, required_endpoint_names};
 use super::with_net;
-use crate::diagnosis::{Finding, RootCause};
-use crate::facts::{Facts, Fact};
+use crate::model::diagnosis::{Finding, RootCause};
+use crate::model::facts::{Facts, Fact};
 
 /// NET_ENDPOINT_MISSING — without an internet path, a pull needs every one of its endpoints:
 /// `ecr.dkr` and the S3 gateway endpoint always, `ecr.api` on Fargate platform 1.4.0+ and on EC2
@@ -112,18 +112,18 @@ pub fn check_required_endpoints(facts: &Facts) -> Vec<Finding> {
 
 fn platform_note(net: &Net) -> String {
     match (net.origin.kind, net.fargate_legacy) {
-        (crate::facts::OriginKind::TaskEni, true) => format!(
+        (crate::model::facts::OriginKind::TaskEni, true) => format!(
             "Fargate platform {} (1.3.0 or earlier): the auth token goes through Fargate's own network interface",
             net.facts.task.platform_version.as_deref().unwrap_or("?")
         ),
-        (crate::facts::OriginKind::TaskEni, false) => format!(
+        (crate::model::facts::OriginKind::TaskEni, false) => format!(
             "Fargate platform {} (1.4.0+): all pull traffic uses the task's network interface",
             net.facts.task.platform_version.as_deref().unwrap_or("LATEST")
         ),
-        (crate::facts::OriginKind::Instance, _) if net.facts.task.is_managed_instances() => {
+        (crate::model::facts::OriginKind::Instance, _) if net.facts.task.is_managed_instances() => {
             "ECS Managed Instances: the instance's primary network interface carries the pull".into()
         }
-        (crate::facts::OriginKind::Instance, _) => "EC2: the instance's primary network interface carries the pull".into(),
+        (crate::model::facts::OriginKind::Instance, _) => "EC2: the instance's primary network interface carries the pull".into(),
     }
 }
 
@@ -238,8 +238,8 @@ fn fact_bool(f: &Fact<bool>) -> serde_json::Value {
 mod tests {
     use super::*;
     use crate::checks::network::fixtures::*;
-    use crate::diagnosis::Status;
-    use crate::facts::EndpointFacts;
+    use crate::model::diagnosis::Status;
+    use crate::model::facts::EndpointFacts;
 
     fn endpoints_only(eps: Vec<EndpointFacts>) -> Facts {
         let mut f = fargate_endpoints();
@@ -262,7 +262,7 @@ mod tests {
         latest.task.platform_version = Some("LATEST".into());
         let mut with_secret = endpoints_only(vec![api(), dkr(), s3_gateway(&[RT])]);
         if let Fact::Found { value: td } = &mut with_secret.task_definition {
-            td.containers = vec![crate::facts::ContainerDefinitionFacts {
+            td.containers = vec![crate::model::facts::ContainerDefinitionFacts {
                 name: Some("web".into()),
                 image: None,
                 registry_credentials_secret: Some("arn:aws:secretsmanager:us-east-1:111122223333:secret:hub-AbCdEf".into()),

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use crate::checks::ecr::fixtures as ecr;
 use crate::classify::classify;
-use crate::diagnosis::Finding;
-use crate::facts::*;
+use crate::model::diagnosis::Finding;
+use crate::model::facts::*;
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "111122223333";
@@ -317,7 +317,7 @@ pub fn ec2_bridge() -> Facts {
 pub fn dual_stack_image(mut f: Facts) -> Facts {
     let image = format!("{ACCOUNT}.dkr-ecr.{REGION}.on.aws/team/app:v1");
     f.failure.image = Some(image.clone());
-    f.failure.image_ref = crate::image_ref::ImageRef::parse(&image).ok();
+    f.failure.image_ref = crate::model::image_ref::ImageRef::parse(&image).ok();
     f
 }
 

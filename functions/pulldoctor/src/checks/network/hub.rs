@@ -16,8 +16,8 @@ use serde_json::json;
 
 use super::console;
 use super::path::{Internet, Leg, Net, Service, Via};
-use crate::diagnosis::{Finding, RootCause};
-use crate::facts::{
+use crate::model::diagnosis::{Finding, RootCause};
+use crate::model::facts::{
     dns_name, name_within, EndpointFacts, Fact, Facts, Known, NetworkFacts, PrivateZoneFacts, ResolverRuleFacts,
     RouteFacts, RouteTableFacts,
 };
@@ -461,7 +461,7 @@ mod tests {
     use super::*;
     use crate::checks::network::fixtures::*;
     use crate::checks::network::{endpoints, route, security_groups};
-    use crate::diagnosis::Status;
+    use crate::model::diagnosis::Status;
 
     const HUB_ACCOUNT: &str = "999988887777";
 

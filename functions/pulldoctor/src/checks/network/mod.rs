@@ -25,8 +25,8 @@ pub(crate) mod fixtures;
 #[cfg(test)]
 mod tests;
 
-use crate::diagnosis::{Finding, RootCause};
-use crate::facts::Facts;
+use crate::model::diagnosis::{Finding, RootCause};
+use crate::model::facts::Facts;
 use path::Net;
 
 /// Run `judge` when the network checks apply; `Some(reason)` when they apply but cannot run is

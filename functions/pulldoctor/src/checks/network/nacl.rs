@@ -10,8 +10,8 @@ use super::console;
 use super::ipset::{describe_range, evaluate_acl, net_range, parse_net, AclRule, AclVerdict, IpSet};
 use super::path::{Internet, Net, Via};
 use super::with_net;
-use crate::diagnosis::{Finding, RootCause};
-use crate::facts::{Fact, Facts, Known, NetworkAclFacts};
+use crate::model::diagnosis::{Finding, RootCause};
+use crate::model::facts::{Fact, Facts, Known, NetworkAclFacts};
 
 /// Ephemeral ports AWS recommends opening for return traffic.
 const EPHEMERAL: (u16, u16) = (1024, 65535);
@@ -323,7 +323,7 @@ fn rule_number(rule: Option<i32>) -> String {
 }
 
 /// Entries as the console lists them: inbound then outbound, by rule number.
-fn sorted_entries(acl: &NetworkAclFacts) -> Vec<&crate::facts::NaclEntryFacts> {
+fn sorted_entries(acl: &NetworkAclFacts) -> Vec<&crate::model::facts::NaclEntryFacts> {
     let mut v: Vec<_> = acl.entries.iter().collect();
     v.sort_by_key(|e| (e.egress, e.rule_number));
     v
@@ -470,9 +470,9 @@ fn endpoint_side(
 mod tests {
     use super::*;
     use crate::checks::network::fixtures::*;
-    use crate::diagnosis::Status;
+    use crate::model::diagnosis::Status;
 
-    fn with_entries(mut f: Facts, entries: Vec<crate::facts::NaclEntryFacts>) -> Facts {
+    fn with_entries(mut f: Facts, entries: Vec<crate::model::facts::NaclEntryFacts>) -> Facts {
         f.network.network_acl = Fact::found(NetworkAclFacts { entries, ..default_nacl() });
         f
     }
@@ -483,7 +483,7 @@ mod tests {
         if let Fact::Found { value } = &mut f.network.nat_gateways {
             value[0].subnet_id = Some(SUBNET.into());
         }
-        f.network.nat_route_tables = Fact::found(vec![crate::facts::RouteTableFacts {
+        f.network.nat_route_tables = Fact::found(vec![crate::model::facts::RouteTableFacts {
             id: RT.into(),
             subnet_ids: vec![SUBNET.into()],
             routes: vec![route("0.0.0.0/0", IGW)],
@@ -515,7 +515,7 @@ mod tests {
         windows.task.platform_family = Some("WINDOWS_SERVER_2022_CORE".into());
         let mut unreadable = fargate_nat();
         unreadable.network.network_acl = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeNetworkAcls".into() };
-        let nat_acl = |entries: Vec<crate::facts::NaclEntryFacts>| {
+        let nat_acl = |entries: Vec<crate::model::facts::NaclEntryFacts>| {
             let mut f = fargate_nat();
             f.network.nat_network_acls =
                 Fact::found(vec![NetworkAclFacts { id: ACL_PUBLIC.into(), is_default: false, subnet_ids: vec![PUBLIC_SUBNET.into()], entries }]);

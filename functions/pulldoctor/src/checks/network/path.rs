@@ -7,13 +7,13 @@
 use std::net::Ipv4Addr;
 
 use super::ipset::IpSet;
-use crate::classify::Category;
-use crate::secret_ref::{named_secrets, parse_value_from, secrets_step, SecretRef, SecretStore};
-use crate::facts::{
+use crate::model::message::Category;
+use crate::model::secret_ref::{named_secrets, parse_value_from, secrets_step, SecretRef, SecretStore};
+use crate::model::facts::{
     endpoint_service, EndpointFacts, Fact, Facts, Known, NatGatewayFacts, NetworkFacts, Origin, OriginKind,
     RouteFacts, RouteTableFacts, SubnetFacts,
 };
-use crate::image_ref::{ImageRef, RegistryKind};
+use crate::model::image_ref::{ImageRef, RegistryKind};
 
 /// What one leg of the pull talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

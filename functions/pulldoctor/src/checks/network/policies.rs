@@ -7,9 +7,9 @@ use super::console;
 use super::endpoint_policy::{evaluate_request, Caller, Decision, Request};
 use super::path::{Net, Service, Via};
 use super::with_net;
-use crate::arn::partition_of;
-use crate::diagnosis::{Finding, RootCause};
-use crate::facts::{EndpointFacts, Facts};
+use crate::model::arn::partition_of;
+use crate::model::diagnosis::{Finding, RootCause};
+use crate::model::facts::{EndpointFacts, Facts};
 
 /// NET_S3_ENDPOINT_POLICY — with an S3 gateway endpoint on the subnet's route table, every layer
 /// download (a presigned `s3:GetObject` on `arn:aws:s3:::prod-<region>-starport-layer-bucket/*`,
@@ -175,8 +175,8 @@ fn judge(code: RootCause, e: &EndpointFacts, decision: Decision, what: String, f
 mod tests {
     use super::*;
     use crate::checks::network::fixtures::*;
-    use crate::diagnosis::Status;
-    use crate::facts::Fact;
+    use crate::model::diagnosis::Status;
+    use crate::model::facts::Fact;
 
     fn s3_policy(policy: &str) -> Facts {
         let mut f = fargate_endpoints();

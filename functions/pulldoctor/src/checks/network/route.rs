@@ -6,8 +6,8 @@ use serde_json::json;
 use super::console;
 use super::path::{default_route, specific_public_routes, Internet, Net};
 use super::{path_unknown, with_net};
-use crate::diagnosis::{Finding, RootCause};
-use crate::facts::{endpoint_service, Facts, OriginKind};
+use crate::model::diagnosis::{Finding, RootCause};
+use crate::model::facts::{endpoint_service, Facts, OriginKind};
 
 /// NET_NO_ROUTE — the subnet's route table (its explicit association, else the VPC's main table)
 /// gives the pull no way to ECR: no default route, a blackholed one, a NAT gateway that is not
@@ -278,7 +278,7 @@ pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
             ),
             Internet::NoPublicIp { igw, source } => {
                 let fix = match net.origin.kind {
-                    OriginKind::TaskEni => match crate::facts::service_name(&net.facts.task) {
+                    OriginKind::TaskEni => match crate::model::facts::service_name(&net.facts.task) {
                         Some(svc) => format!(
                             "Turn on assignPublicIp for service {svc} (aws ecs update-service --service {svc} \
                              --network-configuration 'awsvpcConfiguration={{subnets=[{subnet}],securityGroups=[…],assignPublicIp=ENABLED}}'), \
@@ -331,8 +331,8 @@ pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
                 .value()
                 .map(|i| console::instance(&net.region, &i.id))
                 .unwrap_or_else(|| console::subnet(&net.region, &net.subnet_id)),
-            OriginKind::TaskEni => match (crate::facts::service_name(&net.facts.task), net.facts.task.cluster_arn.as_deref()) {
-                (Some(svc), Some(cluster)) => console::service(&net.region, crate::engine::cluster_name(cluster), svc),
+            OriginKind::TaskEni => match (crate::model::facts::service_name(&net.facts.task), net.facts.task.cluster_arn.as_deref()) {
+                (Some(svc), Some(cluster)) => console::service(&net.region, crate::model::arn::cluster_name(cluster), svc),
                 _ => console::subnet(&net.region, &net.subnet_id),
             },
         };
@@ -399,8 +399,8 @@ pub fn check_cross_region(facts: &Facts) -> Vec<Finding> {
 mod tests {
     use super::*;
     use crate::checks::network::fixtures::*;
-    use crate::diagnosis::Status;
-    use crate::facts::{Fact, RouteTableFacts, ServiceNetworkFacts};
+    use crate::model::diagnosis::Status;
+    use crate::model::facts::{Fact, RouteTableFacts, ServiceNetworkFacts};
 
     fn with_default_route(target: &str, state: &str) -> Facts {
         let mut f = fargate_nat();
@@ -409,7 +409,7 @@ mod tests {
         }
         f
     }
-    use crate::facts::RouteFacts;
+    use crate::model::facts::RouteFacts;
 
     #[test]
     fn route_table() {
@@ -469,7 +469,7 @@ mod tests {
     #[test]
     fn public_ip_table() {
         let mut eni_present = fargate_public(false);
-        eni_present.network.task_eni = Fact::found(crate::facts::EniFacts {
+        eni_present.network.task_eni = Fact::found(crate::model::facts::EniFacts {
             id: ENI.into(),
             subnet_id: Some(SUBNET.into()),
             vpc_id: Some(VPC.into()),
@@ -510,7 +510,7 @@ mod tests {
         let cross = |mut f: Facts| {
             let image = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/team/app:v1";
             f.failure.image = Some(image.into());
-            f.failure.image_ref = crate::image_ref::ImageRef::parse(image).ok();
+            f.failure.image_ref = crate::model::image_ref::ImageRef::parse(image).ok();
             f
         };
         let cases: Vec<(&str, Facts, Option<Status>)> = vec![

@@ -10,8 +10,8 @@ use super::console;
 use super::ipset::IpSet;
 use super::path::{Leg, Net, Via};
 use super::with_net;
-use crate::diagnosis::{Finding, RootCause};
-use crate::facts::{EndpointFacts, Fact, Facts, Known, OriginKind, SecurityGroupFacts, SgRuleFacts};
+use crate::model::diagnosis::{Finding, RootCause};
+use crate::model::facts::{EndpointFacts, Fact, Facts, Known, OriginKind, SecurityGroupFacts, SgRuleFacts};
 
 /// Does this rule cover `protocol` (`tcp`/`udp`) on `port`?
 pub fn rule_covers(rule: &SgRuleFacts, protocol: &str, port: u16) -> bool {
@@ -433,8 +433,8 @@ fn endpoint_ingress(net: &Net, e: &EndpointFacts, code: RootCause) -> Finding {
 mod tests {
     use super::*;
     use crate::checks::network::fixtures::*;
-    use crate::diagnosis::Status;
-    use crate::facts::{EniFacts, SecurityGroupFacts};
+    use crate::model::diagnosis::Status;
+    use crate::model::facts::{EniFacts, SecurityGroupFacts};
 
     fn egress(rules: Vec<SgRuleFacts>) -> Vec<SecurityGroupFacts> {
         vec![sg(SG_TASK, vec![], rules)]
@@ -475,7 +475,7 @@ mod tests {
         let corp_vpc_only = corp_list(with_egress(fargate_endpoints(), egress(vec![https_to_pl("pl-corp")])), &["10.0.0.0/16"]);
         let corp_s3_only = corp_list(with_egress(fargate_endpoints(), egress(vec![https_to_group(SG_EP), https_to_pl("pl-corp")])), &["52.216.0.0/15", "3.5.0.0/19", "54.231.0.0/16"]);
         let mut corp_unreadable = with_egress(fargate_endpoints(), egress(vec![https_to_pl("pl-corp")]));
-        corp_unreadable.network.rule_prefix_lists = vec![crate::facts::RulePrefixList {
+        corp_unreadable.network.rule_prefix_lists = vec![crate::model::facts::RulePrefixList {
             id: "pl-corp".into(),
             cidrs: Fact::Unreadable { reason: "AccessDenied: ec2:GetManagedPrefixListEntries".into() },
         }];

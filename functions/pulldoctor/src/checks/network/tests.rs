@@ -2,9 +2,9 @@
 //! engine (checks + ranking), and healthy worlds must produce no `fail` at all.
 
 use super::fixtures::*;
-use crate::diagnosis::{Confidence, RootCause, Status};
+use crate::model::diagnosis::{Confidence, RootCause, Status};
 use crate::engine::judge;
-use crate::facts::*;
+use crate::model::facts::*;
 
 fn only_dkr(mut f: Facts) -> Facts {
     f.network.endpoints = Fact::found(vec![interface_endpoint("vpce-dkr", "ecr.dkr", "eni-dkr")]);
@@ -129,7 +129,7 @@ fn worlds() -> Vec<(&'static str, Facts, RootCause)> {
     let mut f = fargate_endpoints();
     let image = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/team/app:v1";
     f.failure.image = Some(image.into());
-    f.failure.image_ref = crate::image_ref::ImageRef::parse(image).ok();
+    f.failure.image_ref = crate::model::image_ref::ImageRef::parse(image).ok();
     v.push(("cross-region image, endpoints only", f, RootCause::NetCrossRegion));
 
     let mut f = ec2_bridge();
@@ -167,7 +167,7 @@ fn worlds() -> Vec<(&'static str, Facts, RootCause)> {
     let mut f = fargate_endpoints();
     let image = "docker.io/library/nginx:1.25";
     f.failure.image = Some(image.into());
-    f.failure.image_ref = crate::image_ref::ImageRef::parse(image).ok();
+    f.failure.image_ref = crate::model::image_ref::ImageRef::parse(image).ok();
     v.push(("Docker Hub image from an endpoints-only subnet", f, RootCause::NetNoRoute));
 
     let mut f = fargate_nat();

@@ -84,7 +84,7 @@ impl SecretRef {
 
     /// The resource ARN IAM evaluates, with the task's region and account filling in a bare name.
     pub fn resource_arn(&self, task_region: &str, task_account: &str) -> String {
-        let partition = self.partition.as_deref().unwrap_or_else(|| crate::arn::partition_of(task_region));
+        let partition = self.partition.as_deref().unwrap_or_else(|| crate::model::arn::partition_of(task_region));
         let region = self.region.as_deref().unwrap_or(task_region);
         let account = self.account.as_deref().unwrap_or(task_account);
         match self.store {

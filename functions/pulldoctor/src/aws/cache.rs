@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 type Entry = (Instant, Arc<dyn Any + Send + Sync>);
 
 #[derive(Debug)]
-pub(crate) struct WarmCache {
+pub struct WarmCache {
     ttl: Duration,
     capacity: usize,
     hits: AtomicU64,

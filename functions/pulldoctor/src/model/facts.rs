@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::Classification;
-use crate::image_ref::ImageRef;
+use crate::model::message::Classification;
+use crate::model::image_ref::ImageRef;
 
 /// A value read from AWS, or why there is none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

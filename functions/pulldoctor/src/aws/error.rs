@@ -1,4 +1,4 @@
-//! Turns AWS SDK errors into the short, actionable reasons recorded in [`Fact`](crate::facts::Fact)s.
+//! Turns AWS SDK errors into the short, actionable reasons recorded in [`Fact`](crate::model::facts::Fact)s.
 
 use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_smithy_runtime_api::client::result::SdkError;

@@ -1,11 +1,11 @@
-//! The result of judging a [`Facts`](crate::facts::Facts) snapshot: findings, a ranked root cause, and
+//! The result of judging a [`Facts`](crate::model::facts::Facts) snapshot: findings, a ranked root cause, and
 //! the `pulldoctor.diagnosis/v1` JSON document (see DESIGN.md — a public contract).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::classify::Category;
-use crate::facts::TaskSource;
+use crate::model::message::Category;
+use crate::model::facts::TaskSource;
 
 /// Schema tag of the JSON diagnosis; bump only with a new contract.
 pub const SCHEMA: &str = "pulldoctor.diagnosis/v1";

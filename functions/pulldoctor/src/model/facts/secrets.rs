@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Fact, SimulationResult};
-use crate::secret_ref::{SecretStore, SecretsStep};
+use crate::model::secret_ref::{SecretStore, SecretsStep};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct TaskSecretsFacts {

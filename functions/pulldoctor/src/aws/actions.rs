@@ -1,0 +1,72 @@
+//! The catalogue of AWS actions pulldoctor calls: the IAM policies in infra/ and template.yaml
+//! grant exactly these (tests/tools/check-policy.py keeps them equal).
+
+/// The reads only `pulldoctor preflight` makes (EKS, and the container instances of an EC2
+/// bridge/host service), granted by `pulldoctor-preflight.json`, never by the Lambda's role.
+pub const PREFLIGHT_ONLY_ACTIONS: &[&str] = &[
+    "ec2:DescribeLaunchTemplateVersions",
+    "eks:DescribeCluster",
+    "eks:DescribeNodegroup",
+    "eks:DescribeFargateProfile",
+    "ecs:ListContainerInstances",
+];
+
+/// Every AWS read the collector may issue, as IAM action names. `infra/policies/*.json` grant exactly
+/// these (a unit test keeps them equal); the Lambda's role in `template.yaml` grants all but the
+/// preflight-only ones (`pulldoctor-preflight.json`, for CLI users), and
+/// [`CallLog::read`] refuses, in debug builds, an action missing here.
+pub const READ_ACTIONS: &[&str] = &[
+    "ecs:DescribeTasks",
+    "ecs:DescribeTaskDefinition",
+    "ecs:DescribeServices",
+    "ecs:DescribeContainerInstances",
+    // Only for a task that names a capacity provider and no launch type (Managed Instances or EC2).
+    "ecs:DescribeCapacityProviders",
+    // Preflight of an EC2 bridge/host service: the instances its tasks would land on.
+    "ecs:ListContainerInstances",
+    "ecr:DescribeRepositories",
+    "ecr:DescribeImages",
+    "ecr:BatchGetImage",
+    "ecr:GetRepositoryPolicy",
+    "ecr:GetLifecyclePolicy",
+    // Only when the image or its repository is missing (collect/missing_image.rs).
+    "ecr:DescribePullThroughCacheRules",
+    "ecr:GetRegistryPolicy",
+    "ecs:ListTasks",
+    "ec2:DescribeInstances",
+    // Preflight of an EKS node group: its launch template's security groups.
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeVpcAttribute",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeNatGateways",
+    "ec2:DescribeNetworkAcls",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribePrefixLists",
+    "ec2:GetManagedPrefixListEntries",
+    // Hub-and-spoke endpoints: where the VPC resolves the ECR and S3 names (no public path only).
+    "route53:ListHostedZonesByVPC",
+    "route53resolver:ListResolverRuleAssociations",
+    "route53resolver:GetResolverRule",
+    // Preflight of an EKS node group (CLI): the cluster and the node group.
+    "eks:DescribeCluster",
+    "eks:DescribeNodegroup",
+    "eks:DescribeFargateProfile",
+    "iam:GetRole",
+    "iam:SimulatePrincipalPolicy",
+    "iam:ListRolePolicies",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:GetInstanceProfile",
+    "secretsmanager:DescribeSecret",
+    // Opt-in at deploy time (RegistrySecretArns): only the secret's keys are looked at.
+    "secretsmanager:GetSecretValue",
+    // The task's secrets from SSM Parameter Store: metadata only (exists, type, KMS key).
+    "ssm:DescribeParameters",
+];

@@ -1,0 +1,15 @@
+//! AWS access shared by the stages that do I/O (collect, notify, preflight): the SDK clients and
+//! their limits, the action catalogue the IAM policies grant, the call executor that counts and
+//! times reads, and what an AWS error means for a check.
+
+pub mod actions;
+mod cache;
+pub mod calls;
+pub mod clients;
+pub mod error;
+
+pub use actions::{PREFLIGHT_ONLY_ACTIONS, READ_ACTIONS};
+pub use calls::{dependent_rounds, CallRecord, CallStats};
+pub(crate) use calls::CallLog;
+pub use clients::{Clients, Limits};
+pub use error::{read_failure, ReadFailure};

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Fails when the top-level modules of the pulldoctor crate import each other in a circle.
+
+The engine is a pipeline (docs/README.md): each stage may use the stages and the domain model
+below it, never one above it. This script reads every `crate::…` path in
+functions/pulldoctor/src, builds the graph between top-level modules, prints it, and exits 1
+if the graph has a cycle (naming it) or an edge the layer list below forbids.
+"""
+import pathlib
+import re
+import sys
+
+SRC = pathlib.Path(__file__).resolve().parents[2] / "functions/pulldoctor/src"
+
+# Lower layers first. A module may depend only on modules of a strictly lower layer.
+LAYERS = [
+    ["model"],
+    ["policy", "classify", "aws"],
+    ["intake", "checks"],
+    ["collect", "rank", "report"],
+    ["engine", "notify"],
+    ["preflight", "lambda"],
+    ["cli"],
+]
+
+USE_GROUP = re.compile(r"crate::\{([^;]*?)\}", re.S)
+USE_PATH = re.compile(r"crate::([a-z_][a-z0-9_]*)")
+
+
+def top_module(path: pathlib.Path) -> str:
+    rel = path.relative_to(SRC)
+    return rel.parts[0].removesuffix(".rs")
+
+
+def deps_of(text: str) -> set[str]:
+    # Drop comments so doc links and prose do not count as imports.
+    text = re.sub(r"//[^\n]*", "", text)
+    found = set(USE_PATH.findall(text))
+    for group in USE_GROUP.findall(text):
+        for item in re.split(r",(?![^{]*\})", group):
+            name = item.strip().split("::")[0].strip("{} \n")
+            if re.fullmatch(r"[a-z_][a-z0-9_]*", name or ""):
+                found.add(name)
+    return found
+
+
+TEST_MOD = re.compile(r"#\[cfg\(test\)\]\s*(?:pub(?:\([a-z]+\))?\s+)?mod\s+([a-z_0-9]+)\s*;")
+TEST_BLOCK = re.compile(r"#\[cfg\(test\)\]\s*(?:pub(?:\([a-z]+\))?\s+)?mod\s+[a-z_0-9]+\s*\{")
+
+
+def without_tests(text: str) -> str:
+    """The product code of a file: unit-test modules may use any stage (they test through it)."""
+    while (m := TEST_BLOCK.search(text)) is not None:
+        depth, i = 0, m.end() - 1
+        for i in range(m.end() - 1, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            if depth == 0:
+                break
+        text = text[: m.start()] + text[i + 1 :]
+    return text
+
+
+def test_only_files() -> set[pathlib.Path]:
+    """Files declared with `#[cfg(test)] mod x;` (test fixtures and tables)."""
+    found = set()
+    for path in SRC.rglob("*.rs"):
+        here = path.parent if path.name in ("mod.rs", "lib.rs") else path.with_suffix("")
+        for name in TEST_MOD.findall(path.read_text()):
+            found.update({here / f"{name}.rs", here / name / "mod.rs"})
+    return found
+
+
+def main() -> int:
+    graph: dict[str, set[str]] = {}
+    tests_only = test_only_files()
+    for path in sorted(SRC.rglob("*.rs")):
+        if path.parts[len(SRC.parts)] == "bin" or path in tests_only:
+            continue
+        top = top_module(path)
+        if top == "lib":
+            continue
+        code = without_tests(path.read_text())
+        graph.setdefault(top, set()).update(d for d in deps_of(code) if d != top)
+
+    layer_of = {m: i for i, layer in enumerate(LAYERS) for m in layer}
+    problems = []
+    for module in sorted(graph):
+        if module not in layer_of:
+            problems.append(f"{module}: not in any layer of tests/tools/check-layers.py")
+        print(f"{module:10} -> {', '.join(sorted(graph[module])) or '(nothing)'}")
+    for module, deps in sorted(graph.items()):
+        for dep in sorted(deps):
+            if dep not in graph:
+                continue
+            if module in layer_of and dep in layer_of and layer_of[dep] >= layer_of[module]:
+                problems.append(f"{module} -> {dep}: {dep} is not below {module}")
+
+    # A cycle is reported even if the layer list were edited to allow it.
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in graph:
+                continue
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt):] + [nxt]
+                problems.append("import circle: " + " -> ".join(cycle))
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+
+    for p in problems:
+        print("LAYERS:", p, file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
