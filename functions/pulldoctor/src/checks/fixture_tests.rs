@@ -1,7 +1,8 @@
 //! Saved-Facts cases, one folder per root-cause code: `tests/fixtures/checks/<CODE>/<case>.facts.json`
 //! is a Facts snapshot (as `pulldoctor judge` reads it), `<case>.expect.json` what judging it must
 //! give for that code. One test judges them all and reports every mismatch at once, so a new code
-//! without a failing and a healthy case, or a stray folder, fails here.
+//! without a failing and a healthy case, or a stray folder, fails here. What an expectation may
+//! say is [`Expectation`]; `pulldoctor judge <case>.facts.json` shows a case's whole diagnosis.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ fn shown(path: &Path) -> String {
 
 /// The status of a code in a diagnosis: the worst of its findings' (`fail` > `warn` > `unknown` >
 /// `pass`), or `absent` when the check does not apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum Expected {
     Fail,
@@ -31,6 +32,18 @@ enum Expected {
     Unknown,
     Pass,
     Absent,
+}
+
+impl std::fmt::Debug for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Expected::Fail => "fail",
+            Expected::Warn => "warn",
+            Expected::Unknown => "unknown",
+            Expected::Pass => "pass",
+            Expected::Absent => "absent",
+        })
+    }
 }
 
 impl Expected {
@@ -74,6 +87,9 @@ struct Expectation {
     #[allow(dead_code)]
     why: String,
     status: Expected,
+    /// The whole title, when a needle would not do.
+    #[serde(default)]
+    title: Option<String>,
     #[serde(default)]
     title_contains: Needles,
     #[serde(default)]
@@ -142,6 +158,9 @@ fn mismatches(code: RootCause, facts: &Facts, expect: &Expectation) -> Vec<Strin
                 out.push(format!("{place} lacks {needle:?}: {text:?}"));
             }
         }
+        if expect.title.as_ref().is_some_and(|t| *t != f.title) {
+            out.push(format!("title: expected {:?}, got {:?}", expect.title.as_deref().unwrap_or_default(), f.title));
+        }
         for (key, want) in &expect.evidence {
             if f.evidence.get(key) != Some(want) {
                 out.push(format!("evidence.{key}: expected {want}, got {}", f.evidence.get(key).unwrap_or(&Value::Null)));
@@ -186,6 +205,13 @@ fn mismatches(code: RootCause, facts: &Facts, expect: &Expectation) -> Vec<Strin
 fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
     serde_json::from_str(&text).map_err(|e| format!("not valid: {e}"))
+}
+
+/// The Facts of a saved case, e.g. `saved("NET_NACL/world-nacl-deny-90-before-allow-100")`, for a
+/// test that asserts more than an expectation file says.
+pub(crate) fn saved(case: &str) -> Facts {
+    let path = Path::new(DIR).join(format!("{case}.facts.json"));
+    read(&path).unwrap_or_else(|e| panic!("{}: {e}", shown(&path)))
 }
 
 fn sorted_entries(dir: &Path) -> Vec<PathBuf> {

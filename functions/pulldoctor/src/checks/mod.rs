@@ -14,7 +14,7 @@ pub mod pull_through;
 pub mod registry;
 pub mod secrets;
 #[cfg(test)]
-mod fixture_tests;
+pub(crate) mod fixture_tests;
 #[cfg(test)]
 mod identity_worlds;
 
