@@ -1,9 +1,3 @@
-// PARKED: this file needs the moto harness (`pulldoctor_tests::World`, `events`), which is on
-// branch c-harness2 and not yet on main. Once main has it: `git mv tests/pending/identity.rs
-// tests/tests/identity.rs` and `cargo add -p pulldoctor-tests aws-sdk-secretsmanager
-// --no-default-features --features behavior-version-latest,rt-tokio,default-https-client`.
-// Verified against c-harness2 5ffacdd (merged locally, not committed): 11 passed in ~30 s.
-
 //! Identity and registry worlds (issue 3) against moto with the real SDK: each world has exactly
 //! one thing wrong in who pulls, whether they may, or what is pulled, and the diagnosis must name
 //! it with evidence. The event is the saved fixture with the task definition, image and message
