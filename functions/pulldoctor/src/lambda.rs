@@ -16,7 +16,7 @@ use crate::notify::dedup::{self, Dedup, EventMark, Gate};
 use crate::notify::slack::Slack;
 use crate::notify::sns;
 use crate::report::sns::{message as sns_message, SnsFormat};
-use crate::notify::{self, AuditRecord, Decision, Delivery};
+use crate::notify::{self, AuditRecord, Decision, DedupStatus, Delivery};
 
 /// Deployment settings (environment variables of the function; see template.yaml).
 #[derive(Debug, Clone, Default)]
@@ -159,7 +159,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, lambd
     };
 
     // 1. The same EventBridge event delivered again: drop it before any AWS read.
-    let mut dedup_note = json!({"status": "disabled"});
+    let mut dedup_note = DedupStatus::Disabled;
     if let (Some(dedup), Some(event_id)) = (&app.dedup, failure.event_id.as_deref()) {
         match dedup.mark_event(event_id, now).await {
             EventMark::Duplicate => {
@@ -167,12 +167,12 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, lambd
                 record.event_id = Some(event_id.to_string());
                 record.task_arn = failure.task.arn.clone();
                 record.reason = Some("this EventBridge event id was already handled".into());
-                record.dedup = json!({"status": "duplicate_event"});
+                record.dedup = DedupStatus::DuplicateEvent;
                 record.duration_ms = started.elapsed().as_millis() as u64;
                 notify::audit(&record);
                 return Ok(json!({"decision": "duplicate_event", "reason": record.reason, "root_cause": null}));
             }
-            EventMark::Unavailable(error) => dedup_note = json!({"status": "unavailable", "error": error}),
+            EventMark::Unavailable(error) => dedup_note = DedupStatus::Unavailable { error },
             EventMark::First => {}
         }
     }
@@ -193,12 +193,13 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, lambd
     let mut suppressed_before = 0;
     let mut claimed = false;
     if let Some(dedup) = &app.dedup {
-        if dedup_note["status"] == "disabled" {
+        // Dedup answered the event id check (an unavailable table is not asked again).
+        if dedup_note == DedupStatus::Disabled {
             match dedup.gate(&fingerprint, &event_id, chrono::Utc::now().timestamp()).await {
                 Gate::Suppressed { count, notified_by } => {
                     record.decision = Decision::Suppressed;
-                    record.dedup = json!({"status": "suppressed", "count_in_window": count, "notified_by": notified_by,
-                        "window_seconds": dedup.window().as_secs()});
+                    record.dedup =
+                        DedupStatus::Suppressed { count_in_window: count, notified_by, window_seconds: dedup.window().as_secs() };
                     record.deliveries.sns = app.topic_arn.as_ref().map(|_| Delivery::Skipped { reason: "suppressed".into() });
                     record.deliveries.slack = app.slack.as_ref().map(|_| Delivery::Skipped { reason: "suppressed".into() });
                     record.duration_ms = started.elapsed().as_millis() as u64;
@@ -208,9 +209,9 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, lambd
                 Gate::Notify { suppressed_before: n } => {
                     suppressed_before = n;
                     claimed = true;
-                    dedup_note = json!({"status": "first", "suppressed_before": n});
+                    dedup_note = DedupStatus::First { suppressed_before: n };
                 }
-                Gate::Unavailable { error } => dedup_note = json!({"status": "unavailable", "error": error}),
+                Gate::Unavailable { error } => dedup_note = DedupStatus::Unavailable { error },
             }
         }
     }

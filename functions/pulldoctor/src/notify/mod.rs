@@ -58,6 +58,21 @@ impl Decision {
     }
 }
 
+/// What deduplication said, as the audit line's `dedup` object (`status` plus its details).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum DedupStatus {
+    /// No dedup table.
+    #[default]
+    Disabled,
+    /// First of its window; `suppressed_before` were held back in the previous one.
+    First { suppressed_before: u64 },
+    Suppressed { count_in_window: u64, notified_by: Option<String>, window_seconds: u64 },
+    DuplicateEvent,
+    /// DynamoDB did not answer as expected: notified anyway.
+    Unavailable { error: String },
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct FindingCounts {
     pub fail: usize,
@@ -100,8 +115,8 @@ pub struct AuditRecord {
     pub counts: FindingCounts,
     pub aws_calls: u32,
     pub duration_ms: u64,
-    /// What deduplication said (`first`/`notify`, `suppressed`, `duplicate_event`, `unavailable`, `disabled`).
-    pub dedup: Value,
+    /// What deduplication said.
+    pub dedup: DedupStatus,
     pub deliveries: Deliveries,
 }
 
@@ -127,7 +142,7 @@ impl AuditRecord {
             counts: FindingCounts::default(),
             aws_calls: 0,
             duration_ms: 0,
-            dedup: json!({"status": "disabled"}),
+            dedup: DedupStatus::Disabled,
             deliveries: Deliveries::default(),
         }
     }
@@ -177,7 +192,7 @@ impl AuditRecord {
         obj.insert("SuppressedDuplicates".into(), json!(flag(Decision::Suppressed)));
         obj.insert("DuplicateDeliveries".into(), json!(flag(Decision::DuplicateEvent)));
         obj.insert("SinkFailures".into(), json!(sink_failures));
-        obj.insert("DedupUnavailable".into(), json!(u32::from(self.dedup["status"] == "unavailable")));
+        obj.insert("DedupUnavailable".into(), json!(u32::from(matches!(self.dedup, DedupStatus::Unavailable { .. }))));
         if let (Some(rc), Decision::Notified | Decision::Suppressed | Decision::Diagnosed | Decision::PublishFailed) =
             (&self.root_cause, self.decision)
         {
@@ -275,6 +290,27 @@ mod tests {
                 .collect();
         wanted.insert("kms:Decrypt".into()); // Secrets Manager decrypts on our behalf (kms:ViaService)
         assert_eq!(granted, wanted);
+    }
+
+    #[test]
+    fn dedup_status_keeps_the_audit_shapes() {
+        let shapes = [
+            (DedupStatus::Disabled, json!({"status": "disabled"})),
+            (DedupStatus::DuplicateEvent, json!({"status": "duplicate_event"})),
+            (DedupStatus::Unavailable { error: "timeout".into() }, json!({"status": "unavailable", "error": "timeout"})),
+            (DedupStatus::First { suppressed_before: 3 }, json!({"status": "first", "suppressed_before": 3})),
+            (
+                DedupStatus::Suppressed { count_in_window: 2, notified_by: None, window_seconds: 1800 },
+                json!({"status": "suppressed", "count_in_window": 2, "notified_by": null, "window_seconds": 1800}),
+            ),
+        ];
+        for (status, want) in shapes {
+            assert_eq!(serde_json::to_value(&status).unwrap(), want);
+        }
+        let mut r = AuditRecord::new(Decision::Notified);
+        assert_eq!(r.to_json(0)["DedupUnavailable"], 0);
+        r.dedup = DedupStatus::Unavailable { error: "x".into() };
+        assert_eq!(r.to_json(0)["DedupUnavailable"], 1);
     }
 
     #[test]
