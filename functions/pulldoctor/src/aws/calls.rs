@@ -24,8 +24,38 @@ pub struct CallRecord {
     /// Milliseconds since the collection started.
     pub start_ms: f64,
     pub end_ms: f64,
-    /// `ok`, `not_found`, `failed`, `deadline`, or `cached` (answered by the warm cache, no call).
-    pub outcome: &'static str,
+    pub outcome: CallOutcome,
+}
+
+/// How one read ended; serialized as `ok`, `not_found`, `failed`, `deadline`, `cached`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    Ok,
+    NotFound,
+    Failed,
+    /// The diagnosis deadline passed before AWS answered.
+    Deadline,
+    /// Answered by the warm cache: no request.
+    Cached,
+}
+
+impl CallOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Ok => "ok",
+            CallOutcome::NotFound => "not_found",
+            CallOutcome::Failed => "failed",
+            CallOutcome::Deadline => "deadline",
+            CallOutcome::Cached => "cached",
+        }
+    }
+}
+
+impl std::fmt::Display for CallOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What one collection cost.
@@ -46,7 +76,7 @@ pub struct CallStats {
 
 /// Longest chain of records where each starts after the previous ended (cache hits excluded).
 pub fn dependent_rounds(records: &[CallRecord]) -> u32 {
-    let mut calls: Vec<&CallRecord> = records.iter().filter(|r| r.outcome != "cached").collect();
+    let mut calls: Vec<&CallRecord> = records.iter().filter(|r| r.outcome != CallOutcome::Cached).collect();
     calls.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
     let mut depth = vec![0u32; calls.len()];
     for i in 0..calls.len() {
@@ -106,7 +136,7 @@ impl CallLog {
         }
     }
 
-    fn record(&self, action: &str, start: Instant, outcome: &'static str) {
+    fn record(&self, action: &str, start: Instant, outcome: CallOutcome) {
         let ms = |t: Instant| t.duration_since(self.started).as_secs_f64() * 1000.0;
         let record = CallRecord { action: action.to_string(), start_ms: ms(start), end_ms: ms(Instant::now()), outcome };
         self.records.lock().unwrap_or_else(|e| e.into_inner()).push(record);
@@ -140,25 +170,25 @@ impl CallLog {
         let result = match answered {
             None => {
                 self.deadline_hit.store(true, Ordering::Relaxed);
-                self.record(action, start, "deadline");
+                self.record(action, start, CallOutcome::Deadline);
                 Err(Gap::Failed(format!("Deadline: {action} had not answered when the diagnosis deadline passed")))
             }
             Some(Ok(output)) => {
-                self.record(action, start, "ok");
+                self.record(action, start, CallOutcome::Ok);
                 Ok(output)
             }
             Some(Err(err)) => match read_failure(action, not_found, &err) {
                 ReadFailure::NotFound(detail) => {
-                    self.record(action, start, "not_found");
+                    self.record(action, start, CallOutcome::NotFound);
                     Err(Gap::NotFound(detail))
                 }
                 // Throttled, then out of time while the adaptive retry waited: say so.
                 ReadFailure::Failed(reason) if reason.starts_with("Timeout") && throttled.load(Ordering::Relaxed) => {
-                    self.record(action, start, "failed");
+                    self.record(action, start, CallOutcome::Failed);
                     Err(Gap::Failed(format!("Throttled: {action} (AWS throttled it and the retries did not get through in time)")))
                 }
                 ReadFailure::Failed(reason) => {
-                    self.record(action, start, "failed");
+                    self.record(action, start, CallOutcome::Failed);
                     Err(Gap::Failed(reason))
                 }
             },
@@ -210,12 +240,12 @@ impl CallLog {
         if let Some(cache) = &self.cache {
             if let Some(output) = cache.get::<O>(&key) {
                 self.cached.fetch_add(1, Ordering::Relaxed);
-                self.record(action, Instant::now(), "cached");
+                self.record(action, Instant::now(), CallOutcome::Cached);
                 return convert(&output);
             }
             if let Some(gap) = cache.get::<CachedGap>(&key) {
                 self.cached.fetch_add(1, Ordering::Relaxed);
-                self.record(action, Instant::now(), "cached");
+                self.record(action, Instant::now(), CallOutcome::Cached);
                 return match &*gap {
                     CachedGap::NotFound(detail) => Fact::NotFound { detail: detail.clone() },
                     CachedGap::Denied(reason) => Fact::Unreadable { reason: reason.clone() },
@@ -280,5 +310,32 @@ impl CallLog {
             deadline_hit: self.deadline_hit.load(Ordering::Relaxed),
             records,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_outcomes_keep_their_names() {
+        let names = [
+            (CallOutcome::Ok, "ok"),
+            (CallOutcome::NotFound, "not_found"),
+            (CallOutcome::Failed, "failed"),
+            (CallOutcome::Deadline, "deadline"),
+            (CallOutcome::Cached, "cached"),
+        ];
+        for (outcome, name) in names {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), name);
+            assert_eq!(outcome.to_string(), name);
+        }
+    }
+
+    #[test]
+    fn cache_hits_are_not_rounds() {
+        let at = |start_ms, end_ms, outcome| CallRecord { action: "ecs:DescribeTasks".into(), start_ms, end_ms, outcome };
+        let records = [at(0.0, 10.0, CallOutcome::Ok), at(10.0, 10.0, CallOutcome::Cached), at(11.0, 20.0, CallOutcome::Failed)];
+        assert_eq!(dependent_rounds(&records), 2);
     }
 }
