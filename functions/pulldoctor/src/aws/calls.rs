@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::actions::READ_ACTIONS;
 use super::cache::WarmCache;
-use super::error::{read_failure, ReadFailure, THROTTLED};
+use super::error::{read_failure, ErrorKind, ReadFailure, THROTTLED};
 use crate::model::facts::Fact;
 
 /// One AWS read as the collection saw it (for the call log, the benchmark and the round count).
@@ -86,19 +86,25 @@ pub fn dependent_rounds(records: &[CallRecord]) -> u32 {
     depth.into_iter().max().unwrap_or(0)
 }
 
-/// Why a read produced no output.
-enum Gap {
-    NotFound(String),
-    Failed(String),
+/// The fact a read without output records.
+fn gap_fact<T>(gap: ReadFailure) -> Fact<T> {
+    match gap {
+        ReadFailure::NotFound(detail) => Fact::NotFound { detail },
+        ReadFailure::Failed { kind, reason } => Fact::Unreadable { reason, kind },
+    }
 }
 
-/// Answers without output that the warm cache keeps: "does not exist" and "access denied".
-enum CachedGap {
-    NotFound(String),
-    Denied(String),
+/// Answers without output that the warm cache keeps: "does not exist" and "access denied" (a
+/// denial will still be one in a minute; throttling, 5xx and timeouts may not).
+struct CachedGap(ReadFailure);
+
+impl CachedGap {
+    fn keep(gap: &ReadFailure) -> Option<CachedGap> {
+        matches!(gap.kind(), ErrorKind::NotFound | ErrorKind::AccessDenied).then(|| CachedGap(gap.clone()))
+    }
 }
 
-type Shared<O> = tokio::sync::OnceCell<Result<Arc<O>, (bool, String)>>;
+type Shared<O> = tokio::sync::OnceCell<Result<Arc<O>, ReadFailure>>;
 
 /// Issues the reads of one collection: counts and times them, enforces the overall deadline,
 /// answers a read asked twice (identity and network both need an EC2 instance) with the first
@@ -148,7 +154,7 @@ impl CallLog {
         action: &str,
         not_found: &[&str],
         call: impl Future<Output = Result<O, SdkError<E, R>>>,
-    ) -> Result<O, Gap>
+    ) -> Result<O, ReadFailure>
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
@@ -158,7 +164,8 @@ impl CallLog {
         if self.deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
             self.deadline_hit.store(true, Ordering::Relaxed);
             self.failed.fetch_add(1, Ordering::Relaxed);
-            return Err(Gap::Failed(format!("Deadline: {action} was not read (the diagnosis deadline had passed)")));
+            let reason = format!("Deadline: {action} was not read (the diagnosis deadline had passed)");
+            return Err(ReadFailure::Failed { kind: ErrorKind::Deadline, reason });
         }
         self.calls.fetch_add(1, Ordering::Relaxed);
         let throttled = Arc::new(AtomicBool::new(false));
@@ -171,29 +178,31 @@ impl CallLog {
             None => {
                 self.deadline_hit.store(true, Ordering::Relaxed);
                 self.record(action, start, CallOutcome::Deadline);
-                Err(Gap::Failed(format!("Deadline: {action} had not answered when the diagnosis deadline passed")))
+                let reason = format!("Deadline: {action} had not answered when the diagnosis deadline passed");
+                Err(ReadFailure::Failed { kind: ErrorKind::Deadline, reason })
             }
             Some(Ok(output)) => {
                 self.record(action, start, CallOutcome::Ok);
                 Ok(output)
             }
             Some(Err(err)) => match read_failure(action, not_found, &err) {
-                ReadFailure::NotFound(detail) => {
+                gap @ ReadFailure::NotFound(_) => {
                     self.record(action, start, CallOutcome::NotFound);
-                    Err(Gap::NotFound(detail))
+                    Err(gap)
                 }
                 // Throttled, then out of time while the adaptive retry waited: say so.
-                ReadFailure::Failed(reason) if reason.starts_with("Timeout") && throttled.load(Ordering::Relaxed) => {
+                ReadFailure::Failed { kind: ErrorKind::Timeout, .. } if throttled.load(Ordering::Relaxed) => {
                     self.record(action, start, CallOutcome::Failed);
-                    Err(Gap::Failed(format!("Throttled: {action} (AWS throttled it and the retries did not get through in time)")))
+                    let reason = format!("Throttled: {action} (AWS throttled it and the retries did not get through in time)");
+                    Err(ReadFailure::Failed { kind: ErrorKind::Throttled, reason })
                 }
-                ReadFailure::Failed(reason) => {
+                gap => {
                     self.record(action, start, CallOutcome::Failed);
-                    Err(Gap::Failed(reason))
+                    Err(gap)
                 }
             },
         };
-        if let Err(Gap::Failed(reason)) = &result {
+        if let Err(ReadFailure::Failed { reason, .. }) = &result {
             self.failed.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(action, %reason, "AWS read failed");
         }
@@ -215,8 +224,7 @@ impl CallLog {
         // Boxed: SDK futures are large, and debug builds poll them on small stacks.
         match Box::pin(self.issue(action, not_found, Box::pin(call))).await {
             Ok(output) => convert(output),
-            Err(Gap::NotFound(detail)) => Fact::NotFound { detail },
-            Err(Gap::Failed(reason)) => Fact::Unreadable { reason },
+            Err(gap) => gap_fact(gap),
         }
     }
 
@@ -246,10 +254,7 @@ impl CallLog {
             if let Some(gap) = cache.get::<CachedGap>(&key) {
                 self.cached.fetch_add(1, Ordering::Relaxed);
                 self.record(action, Instant::now(), CallOutcome::Cached);
-                return match &*gap {
-                    CachedGap::NotFound(detail) => Fact::NotFound { detail: detail.clone() },
-                    CachedGap::Denied(reason) => Fact::Unreadable { reason: reason.clone() },
-                };
+                return gap_fact(gap.0.clone());
             }
         }
         let cell: Arc<Shared<O>> = {
@@ -271,26 +276,18 @@ impl CallLog {
                         }
                         Ok(output)
                     }
-                    Err(Gap::NotFound(detail)) => {
-                        if let Some(cache) = &self.cache {
-                            cache.put(key.clone(), Arc::new(CachedGap::NotFound(detail.clone())));
+                    Err(gap) => {
+                        if let (Some(cache), Some(kept)) = (&self.cache, CachedGap::keep(&gap)) {
+                            cache.put(key.clone(), Arc::new(kept));
                         }
-                        Err((true, detail))
-                    }
-                    Err(Gap::Failed(reason)) => {
-                        // A denial will still be one in a minute; throttling, 5xx and timeouts may not.
-                        if let (Some(cache), true) = (&self.cache, reason.starts_with("AccessDenied:")) {
-                            cache.put(key.clone(), Arc::new(CachedGap::Denied(reason.clone())));
-                        }
-                        Err((false, reason))
+                        Err(gap)
                     }
                 }
             })
             .await;
         match answer {
             Ok(output) => convert(output),
-            Err((true, detail)) => Fact::NotFound { detail: detail.clone() },
-            Err((false, reason)) => Fact::Unreadable { reason: reason.clone() },
+            Err(gap) => gap_fact(gap.clone()),
         }
     }
 

@@ -12,4 +12,4 @@ pub use actions::{PREFLIGHT_ONLY_ACTIONS, READ_ACTIONS};
 pub use calls::{dependent_rounds, CallOutcome, CallRecord, CallStats};
 pub(crate) use calls::CallLog;
 pub use clients::{Clients, Limits};
-pub use error::{read_failure, ReadFailure};
+pub use error::{read_failure, ErrorKind, ReadFailure};

@@ -214,6 +214,7 @@ fn short(digest: &str) -> &str {
 #[cfg(test)]
 pub(crate) mod fixtures {
     use super::*;
+    use crate::model::facts::ErrorKind;
     use crate::model::facts::{ImageFacts, RepositoryFacts, TaskDefinitionFacts};
 
     pub const IMAGE: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1";
@@ -239,7 +240,7 @@ pub(crate) mod fixtures {
         Fact::NotFound { detail: "ImageNotFoundException".into() }
     }
     pub fn denied<T>() -> Fact<T> {
-        Fact::Unreadable { reason: "AccessDenied: ecr:DescribeImages".into() }
+        Fact::Unreadable { reason: "AccessDenied: ecr:DescribeImages".into(), kind: ErrorKind::AccessDenied }
     }
 }
 

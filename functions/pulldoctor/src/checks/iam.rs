@@ -534,6 +534,7 @@ fn permissions_finding(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::facts::ErrorKind;
     use crate::checks::ecr::fixtures::{facts, IMAGE};
     use crate::model::diagnosis::Status;
     use crate::model::facts::ContainerDefinitionFacts;
@@ -585,7 +586,7 @@ mod tests {
     #[test]
     fn unreadable_task_definition_is_unknown_with_reason() {
         let mut f = facts(IMAGE);
-        f.task_definition = Fact::Unreadable { reason: "AccessDenied: ecs:DescribeTaskDefinition".into() };
+        f.task_definition = Fact::Unreadable { reason: "AccessDenied: ecs:DescribeTaskDefinition".into(), kind: ErrorKind::AccessDenied };
         let got = check_execution_role_present(&f);
         assert_eq!(got[0].status, Status::Unknown);
         assert!(got[0].evidence["reason"].as_str().unwrap().contains("ecs:DescribeTaskDefinition"));
@@ -698,6 +699,7 @@ mod identity_tests {
 
     use super::identity_fixtures::*;
     use super::*;
+    use crate::model::facts::ErrorKind;
     use crate::model::diagnosis::Status;
 
     #[test]
@@ -712,7 +714,7 @@ mod identity_tests {
             ("wrong service ecs", with_trust(trust("ecs.amazonaws.com")), Status::Fail, "trusts ecs.amazonaws.com, not ecs-tasks"),
             ("wrong service ec2", with_trust(trust("ec2.amazonaws.com")), Status::Fail, "trusts ec2.amazonaws.com"),
             ("deleted", Fact::NotFound { detail: "NoSuchEntity (The role with name ecsTaskExecutionRole cannot be found.)".into() }, Status::Fail, "does not exist"),
-            ("unreadable", Fact::Unreadable { reason: "AccessDenied: iam:GetRole".into() }, Status::Unknown, "Could not read"),
+            ("unreadable", Fact::Unreadable { reason: "AccessDenied: iam:GetRole".into(), kind: ErrorKind::AccessDenied }, Status::Unknown, "Could not read"),
             ("source account matches", with_trust(cond(json!({"StringEquals": {"aws:SourceAccount": ACCOUNT}}))), Status::Pass, "trusts"),
             ("source account differs", with_trust(cond(json!({"StringEquals": {"aws:SourceAccount": "999988887777"}}))), Status::Fail, "only under conditions"),
             ("source arn account-wide", with_trust(cond(json!({"ArnLike": {"aws:SourceArn": "arn:aws:ecs:us-east-1:111122223333:*"}}))), Status::Pass, "trusts"),
@@ -781,7 +783,7 @@ mod identity_tests {
     fn local_evaluator_table() {
         let deny = inline("deny-pull", json!({"Statement": [{"Sid": "NoPull", "Effect": "Deny", "Action": "ecr:BatchGetImage", "Resource": "*"}]}));
         let logs = inline("logs", json!({"Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}));
-        let unreadable = PolicyFacts { document: Fact::Unreadable { reason: "AccessDenied: iam:GetPolicyVersion".into() }, ..execution_policy() };
+        let unreadable = PolicyFacts { document: Fact::Unreadable { reason: "AccessDenied: iam:GetPolicyVersion".into(), kind: ErrorKind::AccessDenied }, ..execution_policy() };
         let boundary_logs = PolicyFacts { kind: PolicyKind::Boundary, name: "logs-only".into(), ..logs.clone() };
         // (name, policies, boundary, status, title contains)
         let cases: Vec<(&str, Vec<PolicyFacts>, Option<PolicyFacts>, Status, &str)> = vec![
@@ -798,7 +800,7 @@ mod identity_tests {
         ];
         for (name, policies, boundary, status, title) in cases {
             let mut f = world();
-            f.identity.pull_simulation = Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into() };
+            f.identity.pull_simulation = Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into(), kind: ErrorKind::AccessDenied };
             let mut r = role(ROLE);
             r.policies = Fact::found(policies);
             if let Some(b) = boundary {
@@ -813,7 +815,7 @@ mod identity_tests {
         }
         // Neither the simulator nor the documents: unknown, saying both.
         let mut f = world();
-        f.identity.pull_simulation = Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into() };
+        f.identity.pull_simulation = Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into(), kind: ErrorKind::AccessDenied };
         let got = check_execution_role_permissions(&f);
         assert_eq!(got[0].status, Status::Unknown);
         assert!(got[0].evidence["reason"].as_str().unwrap().contains("iam:SimulatePrincipalPolicy"));
@@ -840,7 +842,7 @@ mod identity_tests {
             let mut r = role(instance_role);
             r.policies = Fact::found(policies);
             f.identity.instance_role = Fact::found(r);
-            f.identity.pull_simulation = Fact::Unreadable { reason: "UnknownError: iam:SimulatePrincipalPolicy".into() };
+            f.identity.pull_simulation = Fact::Unreadable { reason: "UnknownError: iam:SimulatePrincipalPolicy".into(), kind: ErrorKind::Other };
             f
         };
         let ok = setup(vec![read_only]);

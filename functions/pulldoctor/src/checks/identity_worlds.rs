@@ -9,7 +9,7 @@ use crate::checks::iam::identity_fixtures::*;
 use crate::classify::classify;
 use crate::model::diagnosis::{Confidence, Diagnosis, RootCause};
 use crate::engine::judge;
-use crate::model::facts::{Fact, Facts, ImageFacts, ManifestFacts, PlatformFacts, RoleFacts, SecretFacts, SecretShape, SimulationResult};
+use crate::model::facts::{ErrorKind, Fact, Facts, ImageFacts, ManifestFacts, PlatformFacts, RoleFacts, SecretFacts, SecretShape, SimulationResult};
 use crate::model::image_ref::ImageRef;
 
 const MANIFEST_403: &str = "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1: pulling from host 111122223333.dkr.ecr.us-east-1.amazonaws.com failed with status code [manifests v1]: 403 Forbidden";
@@ -26,7 +26,7 @@ fn set_image(f: &mut Facts, image: &str) {
 }
 
 fn local(f: &mut Facts, policies: Vec<crate::model::facts::PolicyFacts>) {
-    f.identity.pull_simulation = Fact::Unreadable { reason: "UnknownError: iam:SimulatePrincipalPolicy".into() };
+    f.identity.pull_simulation = Fact::Unreadable { reason: "UnknownError: iam:SimulatePrincipalPolicy".into(), kind: ErrorKind::Other };
     if let Fact::Found { value } = &mut f.identity.execution_role {
         value.policies = Fact::found(policies);
     }
@@ -89,7 +89,7 @@ fn ec2_instance_role_without_registry_access() {
     let mut r = role("arn:aws:iam::111122223333:role/ecsInstanceRole");
     r.policies = Fact::found(vec![inline("ssm", json!({"Statement": [{"Effect": "Allow", "Action": "ssm:*", "Resource": "*"}]}))]);
     f.identity.instance_role = Fact::found(r);
-    f.identity.pull_simulation = Fact::Unreadable { reason: "UnknownError: iam:SimulatePrincipalPolicy".into() };
+    f.identity.pull_simulation = Fact::Unreadable { reason: "UnknownError: iam:SimulatePrincipalPolicy".into(), kind: ErrorKind::Other };
     assert_root(&judge(&f), RootCause::IamInstanceRolePermissions, &["ecsInstanceRole", "AmazonEC2ContainerRegistryReadOnly"]);
 }
 
@@ -106,7 +106,7 @@ fn cross_account_repository_with_and_without_grant() {
     let image = "999988887777.dkr.ecr.us-east-1.amazonaws.com/team/app:v1";
     let mut f = with_message(world(), &MANIFEST_403.replace("111122223333", "999988887777"));
     set_image(&mut f, image);
-    f.repository = Fact::Unreadable { reason: "AccessDenied: ecr:DescribeRepositories".into() };
+    f.repository = Fact::Unreadable { reason: "AccessDenied: ecr:DescribeRepositories".into(), kind: ErrorKind::AccessDenied };
     f.identity.repository_policy = Fact::NotFound { detail: "RepositoryPolicyNotFoundException".into() };
     assert_root(&judge(&f), RootCause::EcrRepositoryPolicy, &["999988887777", "111122223333"]);
 
@@ -133,7 +133,7 @@ fn every_managed_pull_policy_is_healthy() {
         local(&mut f, vec![policy]);
         // A cross-account repository policy granting exactly the pull actions.
         set_image(&mut f, "999988887777.dkr.ecr.us-east-1.amazonaws.com/team/app:v1");
-        f.repository = Fact::Unreadable { reason: "AccessDenied: ecr:DescribeRepositories".into() };
+        f.repository = Fact::Unreadable { reason: "AccessDenied: ecr:DescribeRepositories".into(), kind: ErrorKind::AccessDenied };
         f.identity.repository_policy = Fact::found(json!({"Statement": [{"Effect": "Allow",
             "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]}]}));
         let d = judge(&f);

@@ -275,6 +275,7 @@ pub fn check_storage(facts: &Facts) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::facts::ErrorKind;
     use crate::checks::ecr::fixtures::{facts, IMAGE};
     use crate::classify::classify;
     use crate::model::diagnosis::Status;
@@ -323,7 +324,7 @@ mod tests {
             ("default amd64, arm64-only index", None, index(&[("linux", "arm64")]), "unknown failure", Some(Status::Fail)),
             ("single manifest, platform message", Some("ARM64"), Fact::found(ManifestFacts::default()), NO_MATCH, Some(Status::Fail)),
             ("single manifest, other message", Some("ARM64"), Fact::found(ManifestFacts::default()), "i/o timeout", None),
-            ("manifest unreadable, platform message", Some("ARM64"), Fact::Unreadable { reason: "AccessDenied: ecr:BatchGetImage".into() }, NO_MATCH, Some(Status::Fail)),
+            ("manifest unreadable, platform message", Some("ARM64"), Fact::Unreadable { reason: "AccessDenied: ecr:BatchGetImage".into(), kind: ErrorKind::AccessDenied }, NO_MATCH, Some(Status::Fail)),
             ("not read, network message", None, Fact::default(), "dial tcp: i/o timeout", None),
         ];
         for (name, arch, manifest, message, expected) in cases {

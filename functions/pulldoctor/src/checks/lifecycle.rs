@@ -385,7 +385,7 @@ pub fn check_image_archived(facts: &Facts) -> Vec<Finding> {
         Fact::NotFound { .. } => {
             return vec![Finding::pass(code, format!("The missing image is not archived in {} either", image.repository)).resource(resource)]
         }
-        Fact::Unreadable { reason } => {
+        Fact::Unreadable { reason, .. } => {
             return vec![Finding::unknown(code, "Could not check whether the image is archived", reason.as_str()).resource(resource)]
         }
         Fact::NotCollected { .. } => return vec![],
@@ -460,6 +460,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::model::facts::ErrorKind;
     use crate::checks::ecr::fixtures::{image, not_found, IMAGE, NEW, OLD};
     use crate::checks::iam::identity_fixtures::*;
     use crate::model::diagnosis::Status;
@@ -573,7 +574,7 @@ mod tests {
                 Some(Status::Fail), "expires all images pushed more than 90 days ago) removed it"),
             ("archived, not expired", lifecycle(json!([keep5.clone()])), Box::new(|f| f.missing_image.archived = Fact::found(ImageFacts { status: Some("ARCHIVED".into()), ..Default::default() })), None, ""),
             ("no lifecycle policy", Fact::NotFound { detail: "LifecyclePolicyNotFoundException".into() }, Box::new(|_| {}), Some(Status::Pass), "no lifecycle policy"),
-            ("lifecycle unreadable", Fact::Unreadable { reason: "AccessDenied: ecr:GetLifecyclePolicy".into() }, Box::new(|_| {}), Some(Status::Unknown), "Could not read"),
+            ("lifecycle unreadable", Fact::Unreadable { reason: "AccessDenied: ecr:GetLifecyclePolicy".into(), kind: ErrorKind::AccessDenied }, Box::new(|_| {}), Some(Status::Unknown), "Could not read"),
             ("image exists", lifecycle(json!([keep5.clone()])), Box::new(|f| f.image_by_tag = image(NEW, "v1")), None, ""),
         ];
         for (name, lc, setup, status, title) in cases {
@@ -629,7 +630,7 @@ mod tests {
             ("archived", archived("ARCHIVED"), Some(Status::Fail), "Tag v1 of team/app is archived (since 2026-09-01T00:00:00Z)", "--target-storage-class STANDARD"),
             ("being restored", archived("ACTIVATING"), Some(Status::Fail), "is being restored (ACTIVATING)", "Wait until the image's status is ACTIVE"),
             ("not archived either", not_found(), Some(Status::Pass), "not archived", ""),
-            ("archive lookup denied", Fact::Unreadable { reason: "AccessDenied: ecr:DescribeImages".into() }, Some(Status::Unknown), "Could not check", ""),
+            ("archive lookup denied", Fact::Unreadable { reason: "AccessDenied: ecr:DescribeImages".into(), kind: ErrorKind::AccessDenied }, Some(Status::Unknown), "Could not check", ""),
             ("not looked up (image exists)", Fact::default(), None, "", ""),
         ];
         for (name, fact, status, title, remediation) in cases {

@@ -233,6 +233,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
+    use crate::model::facts::ErrorKind;
     use crate::checks::ecr::fixtures::not_found;
     use crate::checks::iam::identity_fixtures::*;
     use crate::model::diagnosis::Status;
@@ -312,15 +313,15 @@ mod tests {
                         RouteFacts { destination: Some("0.0.0.0/0".into()), target: "nat-0abc".into(), state: Some("active".into()), ..Default::default() },
                     ], ..Default::default() });
                 }), Some(Status::Pass), "may import"),
-            ("simulator unavailable, role policies unread", Box::new(|f| f.missing_image.pull_through_simulation = Fact::Unreadable { reason: "UnknownError: iam:SimulatePrincipalPolicy".into() }),
+            ("simulator unavailable, role policies unread", Box::new(|f| f.missing_image.pull_through_simulation = Fact::Unreadable { reason: "UnknownError: iam:SimulatePrincipalPolicy".into(), kind: ErrorKind::Other }),
                 Some(Status::Unknown), "Could not confirm"),
             ("simulator unavailable, local evaluation denies", Box::new(|f| {
-                    f.missing_image.pull_through_simulation = Fact::Unreadable { reason: "UnknownError: iam:SimulatePrincipalPolicy".into() };
+                    f.missing_image.pull_through_simulation = Fact::Unreadable { reason: "UnknownError: iam:SimulatePrincipalPolicy".into(), kind: ErrorKind::Other };
                     if let Fact::Found { value } = &mut f.identity.execution_role {
                         value.policies = Fact::found(vec![execution_policy()]);
                     }
                 }), Some(Status::Fail), "may not ecr:BatchImportUpstreamImage"),
-            ("rules unreadable, cache-like name", Box::new(|f| f.missing_image.pull_through_rules = Fact::Unreadable { reason: "AccessDenied: ecr:DescribePullThroughCacheRules".into() }),
+            ("rules unreadable, cache-like name", Box::new(|f| f.missing_image.pull_through_rules = Fact::Unreadable { reason: "AccessDenied: ecr:DescribePullThroughCacheRules".into(), kind: ErrorKind::AccessDenied }),
                 Some(Status::Unknown), "Could not read the pull-through cache rules"),
             ("not under any rule", Box::new(|f| f.missing_image.pull_through_rules = Fact::found(vec![PullThroughRuleFacts { ecr_repository_prefix: "quay".into(), ..rule() }])),
                 None, ""),

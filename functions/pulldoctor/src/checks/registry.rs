@@ -412,6 +412,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
+    use crate::model::facts::ErrorKind;
     use crate::checks::ecr::fixtures::IMAGE;
     use crate::checks::iam::identity_fixtures::*;
     use crate::classify::classify;
@@ -449,7 +450,7 @@ mod tests {
         let cases: Vec<(&str, bool, Fact<Value>, Status, &str)> = vec![
             ("no policy, same account", false, np(), Status::Pass, "has no repository policy"),
             ("no policy, cross account", true, np(), Status::Fail, "has no policy granting account 111122223333"),
-            ("unreadable, cross account", true, Fact::Unreadable { reason: "AccessDenied: ecr:GetRepositoryPolicy".into() }, Status::Unknown, "Could not read"),
+            ("unreadable, cross account", true, Fact::Unreadable { reason: "AccessDenied: ecr:GetRepositoryPolicy".into(), kind: ErrorKind::AccessDenied }, Status::Unknown, "Could not read"),
             ("deny the role", false, Fact::found(deny(json!({"AWS": ROLE}), None)), Status::Fail, "denies the pull to ecsTaskExecutionRole: statement DenyPull"),
             ("deny everyone", false, Fact::found(deny(json!("*"), None)), Status::Fail, "statement DenyPull"),
             ("deny by PrincipalArn", false, Fact::found(deny(json!("*"), Some(json!({"StringLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/ecs*"}})))), Status::Fail, "DenyPull"),
@@ -517,7 +518,7 @@ mod tests {
             ("not permitted", secret(GOOD), denied(), Status::Fail, "may not secretsmanager:GetSecretValue"),
             ("kms denied", secret(GOOD), kms_denied(), Status::Fail, "may not kms:Decrypt"),
             ("does not exist", Fact::NotFound { detail: "ResourceNotFoundException".into() }, Fact::default(), Status::Fail, "does not exist"),
-            ("shape unreadable", Fact::found(SecretFacts { shape: Fact::Unreadable { reason: "AccessDenied: secretsmanager:GetSecretValue".into() }, ..secret(GOOD).value().unwrap().clone() }), allowed(), Status::Unknown, "Could not fully check"),
+            ("shape unreadable", Fact::found(SecretFacts { shape: Fact::Unreadable { reason: "AccessDenied: secretsmanager:GetSecretValue".into(), kind: ErrorKind::AccessDenied }, ..secret(GOOD).value().unwrap().clone() }), allowed(), Status::Unknown, "Could not fully check"),
         ];
         for (name, s, sim, status, title) in cases {
             let mut f = world();
@@ -533,7 +534,7 @@ mod tests {
         let mut f = world();
         with_secret(&mut f);
         f.identity.registry_secret = secret(GOOD);
-        f.identity.secret_simulation = Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into() };
+        f.identity.secret_simulation = Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into(), kind: ErrorKind::AccessDenied };
         if let Fact::Found { value } = &mut f.identity.execution_role {
             value.policies = Fact::found(vec![execution_policy()]);
         }

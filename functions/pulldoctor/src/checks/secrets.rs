@@ -311,6 +311,7 @@ pub fn check_secrets_access(facts: &Facts) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::facts::ErrorKind;
     use crate::checks::iam::identity_fixtures::*;
     use crate::classify::classify;
     use crate::model::diagnosis::Status;
@@ -358,7 +359,7 @@ mod tests {
             ("named and missing", SSM_MISSING, vec![entry(PARAM, PARAM_ARN, true, not_found()), other()], Some(Status::Fail), "SSM parameter /app/db-password does not exist (injected by container web)"),
             ("unnamed, one of two missing", SSM_TIMEOUT, vec![entry(PARAM, PARAM_ARN, false, not_found()), other()], Some(Status::Fail), "/app/db-password does not exist"),
             ("all exist", SSM_TIMEOUT, vec![entry(PARAM, PARAM_ARN, false, found(PARAM_ARN, None)), other()], Some(Status::Pass), "The 2 SSM parameters the task injects exist"),
-            ("unreadable", SSM_TIMEOUT, vec![entry(PARAM, PARAM_ARN, false, Fact::Unreadable { reason: "AccessDenied: ssm:DescribeParameters".into() })], Some(Status::Unknown), "AccessDenied: ssm:DescribeParameters"),
+            ("unreadable", SSM_TIMEOUT, vec![entry(PARAM, PARAM_ARN, false, Fact::Unreadable { reason: "AccessDenied: ssm:DescribeParameters".into(), kind: ErrorKind::AccessDenied })], Some(Status::Unknown), "AccessDenied: ssm:DescribeParameters"),
             // The message names a secret that is not one of the task's (registry credentials).
             ("named elsewhere", "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: invalid ssm parameters: /someone/else", vec![entry(PARAM, PARAM_ARN, false, not_found())], None, ""),
             ("no secrets of that store", SSM_TIMEOUT, vec![], None, ""),
@@ -389,7 +390,7 @@ mod tests {
             ("customer key allowed", vec![with_key()], Fact::found(vec![sim("ssm:GetParameters", PARAM_ARN, "allowed"), sim("kms:Decrypt", KEY, "allowed")]), Some(Status::Pass), "key policy"),
             ("alias key", vec![entry(PARAM, PARAM_ARN, true, found(PARAM_ARN, Some("alias/app-secrets")))], allowed(), Some(Status::Unknown), "alias"),
             ("missing is not a permission problem", vec![entry(PARAM, PARAM_ARN, true, Fact::NotFound { detail: "none".into() })], allowed(), None, ""),
-            ("simulator and documents unreadable", vec![param()], Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into() }, Some(Status::Unknown), "could not be judged"),
+            ("simulator and documents unreadable", vec![param()], Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into(), kind: ErrorKind::AccessDenied }, Some(Status::Unknown), "could not be judged"),
         ];
         for (name, secrets, simulation, status, text) in cases {
             let f = task(SSM_DENIED, secrets, simulation);
@@ -423,7 +424,7 @@ mod tests {
     /// grants no SSM read, so the parameter is refused; an inline grant on the path allows it.
     #[test]
     fn local_evaluation_without_the_simulator() {
-        let mut f = task(SSM_DENIED, vec![entry(PARAM, PARAM_ARN, true, found(PARAM_ARN, None))], Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into() });
+        let mut f = task(SSM_DENIED, vec![entry(PARAM, PARAM_ARN, true, found(PARAM_ARN, None))], Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into(), kind: ErrorKind::AccessDenied });
         if let Fact::Found { value } = &mut f.identity.execution_role {
             value.policies = Fact::found(vec![execution_policy()]);
         }
@@ -514,7 +515,7 @@ mod tests {
         let message = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): AccessDeniedException: Access to KMS is not allowed";
         let f = task(
             message,
-            vec![entry(partial, "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db", false, Fact::Unreadable { reason: "AccessDenied: secretsmanager:DescribeSecret".into() })],
+            vec![entry(partial, "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db", false, Fact::Unreadable { reason: "AccessDenied: secretsmanager:DescribeSecret".into(), kind: ErrorKind::AccessDenied })],
             Fact::found(vec![sim("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db", "implicitDeny")]),
         );
         assert_eq!(check_secrets_access(&f)[0].status, Status::Unknown);

@@ -21,8 +21,13 @@ pub enum Fact<T> {
     Found { value: T },
     /// The read succeeded and AWS says the thing does not exist. This is evidence, not a gap.
     NotFound { detail: String },
-    /// The read failed (AccessDenied, throttling, timeout…); `reason` names the API action.
-    Unreadable { reason: String },
+    /// The read failed (AccessDenied, throttling, timeout…); `reason` names the API action and
+    /// `kind` says which, for code that decides on it.
+    Unreadable {
+        reason: String,
+        #[serde(default)]
+        kind: ErrorKind,
+    },
     /// The read was not attempted (not applicable, or an earlier read it depends on failed).
     NotCollected { reason: String },
 }
@@ -45,17 +50,33 @@ impl<T> Fact<T> {
         match self {
             Fact::Found { .. } => None,
             Fact::NotFound { detail } => Some(detail),
-            Fact::Unreadable { reason } | Fact::NotCollected { reason } => Some(reason),
+            Fact::Unreadable { reason, .. } | Fact::NotCollected { reason } => Some(reason),
         }
     }
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Fact<U> {
         match self {
             Fact::Found { value } => Fact::Found { value: f(value) },
             Fact::NotFound { detail } => Fact::NotFound { detail },
-            Fact::Unreadable { reason } => Fact::Unreadable { reason },
+            Fact::Unreadable { reason, kind } => Fact::Unreadable { reason, kind },
             Fact::NotCollected { reason } => Fact::NotCollected { reason },
         }
     }
+}
+
+/// What kind of failure made a read fail. Saved snapshots from before it existed load as `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    AccessDenied,
+    /// AWS throttled the read and the retries did not get through.
+    Throttled,
+    /// The service did not answer in time.
+    Timeout,
+    /// The diagnosis deadline passed before the read was made or answered.
+    Deadline,
+    NotFound,
+    #[default]
+    Other,
 }
 
 impl<T> Default for Fact<T> {
@@ -516,3 +537,18 @@ pub use ecr::*;
 // Private DNS of the VPC (hub-and-spoke endpoints): `facts/private_dns.rs`.
 mod private_dns;
 pub use private_dns::*;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_fact_saved_before_kinds_loads_as_other() {
+        let old: Fact<String> = serde_json::from_str(r#"{"state": "unreadable", "reason": "AccessDenied: ecs:DescribeTasks"}"#).unwrap();
+        assert_eq!(old, Fact::Unreadable { reason: "AccessDenied: ecs:DescribeTasks".into(), kind: ErrorKind::Other });
+        let new = Fact::<String>::Unreadable { reason: "Throttled: ec2:DescribeSubnets".into(), kind: ErrorKind::Throttled };
+        let json = serde_json::to_value(&new).unwrap();
+        assert_eq!(json, serde_json::json!({"state": "unreadable", "reason": "Throttled: ec2:DescribeSubnets", "kind": "throttled"}));
+        assert_eq!(serde_json::from_value::<Fact<String>>(json).unwrap(), new);
+    }
+}

@@ -272,7 +272,7 @@ where
         }
         _ => match crate::collect::read_failure(action, &[], e) {
             crate::collect::ReadFailure::NotFound(d) => PreflightError::Input(d),
-            crate::collect::ReadFailure::Failed(r) => PreflightError::Aws(r),
+            crate::collect::ReadFailure::Failed { reason, .. } => PreflightError::Aws(reason),
         },
     }
 }

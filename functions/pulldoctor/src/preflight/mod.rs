@@ -259,7 +259,7 @@ where
 {
     match collect::read_failure(action, not_found, e) {
         collect::ReadFailure::NotFound(detail) => PreflightError::Input(detail),
-        collect::ReadFailure::Failed(reason) => PreflightError::Aws(reason),
+        collect::ReadFailure::Failed { reason, .. } => PreflightError::Aws(reason),
     }
 }
 
