@@ -537,7 +537,7 @@ mod tests {
     use crate::model::facts::ErrorKind;
     use crate::checks::ecr::fixtures::{facts, IMAGE};
     use crate::model::diagnosis::Status;
-    use crate::model::facts::ContainerDefinitionFacts;
+    use crate::model::facts::{ContainerDefinitionFacts, LaunchType};
 
     #[test]
     fn execution_role_table() {
@@ -559,9 +559,9 @@ mod tests {
         for (name, image, launch, compat, role, creds, expected) in cases {
             let mut f = facts(image);
             f.failure.container = Some("web".into());
-            f.task.launch_type = launch.map(str::to_string);
+            f.task.launch_type = launch.map(LaunchType::from);
             if let Fact::Found { value } = &mut f.task_definition {
-                value.requires_compatibilities = compat.iter().map(|s| s.to_string()).collect();
+                value.requires_compatibilities = compat.iter().map(|&s| LaunchType::from(s)).collect();
                 value.execution_role_arn = role.map(str::to_string);
                 value.containers = vec![ContainerDefinitionFacts {
                     name: Some("web".into()),

@@ -24,7 +24,7 @@ use crate::model::pull::{puller, Puller};
 use crate::model::platform::task_platform;
 use crate::model::message::Category;
 use crate::model::facts::{
-    ErrorKind,
+    ErrorKind, LaunchType,
     ContainerInstanceFacts, Fact, Facts, IdentityFacts, ManifestFacts, PlatformFacts, PolicyFacts, PolicyKind,
     RoleFacts, SecretFacts, SecretShape, SimulationResult,
 };
@@ -63,7 +63,7 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
         }
     };
     let instance = async {
-        let on_ec2 = who == Puller::Ec2 || facts.task.launch_type.as_deref() == Some("EC2");
+        let on_ec2 = who == Puller::Ec2 || facts.task.launch_type == Some(LaunchType::Ec2);
         // Managed Instances: the container instance's attributes tell the platform; its role
         // never pulls (the execution role does), so it is not read.
         let managed = who == Puller::ManagedInstances;

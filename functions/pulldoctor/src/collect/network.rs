@@ -25,7 +25,7 @@ use aws_sdk_ec2::types::{Filter, VpcAttributeName};
 
 use super::{CallLog, Clients};
 use crate::model::facts::{
-    ErrorKind,
+    ErrorKind, LaunchType,
     endpoint_service_names, service_name, ContainerInstanceRef, DhcpOptionsFacts, EndpointFacts, EniFacts, Fact,
     InstanceFacts, Known, NaclEntryFacts, NatGatewayFacts, NetworkAclFacts, NetworkFacts, PrefixListFacts, RouteFacts,
     RouteTableFacts, RulePrefixList, SecurityGroupFacts, ServiceNetworkFacts, SgRuleFacts, SubnetFacts, TaskFacts, VpcFacts,
@@ -56,7 +56,7 @@ pub(super) async fn read_network(
     region: Option<&str>,
     supplied_service: Option<&ServiceNetworkFacts>,
 ) -> NetworkFacts {
-    if task.launch_type.as_deref() == Some("EXTERNAL") {
+    if task.launch_type == Some(LaunchType::External) {
         return skipped("ECS Anywhere (EXTERNAL) instances are outside any VPC");
     }
     let Some(region) = region else { return skipped("the task's region is not known") };
