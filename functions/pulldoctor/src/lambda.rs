@@ -16,7 +16,8 @@ use crate::notify::dedup::{self, Dedup, EventMark, Gate};
 use crate::notify::slack::Slack;
 use crate::notify::sns;
 use crate::report::sns::{message as sns_message, SnsFormat};
-use crate::notify::{self, AuditRecord, Decision, DedupStatus, Delivery};
+use crate::model::audit::{AuditRecord, Decision, DedupStatus, Delivery};
+use crate::notify;
 
 /// Deployment settings (environment variables of the function; see template.yaml).
 #[derive(Debug, Clone, Default)]
