@@ -253,7 +253,7 @@ async fn deadline_reports_what_it_has() {
     assert!(run.stats.deadline_hit, "{:?}", run.stats);
     let facts: &Facts = &run.facts;
     assert!(
-        matches!(&facts.network.subnet, pulldoctor::model::facts::Fact::Unreadable { reason } if reason.starts_with("Deadline: ec2:DescribeSubnets")),
+        matches!(&facts.network.subnet, pulldoctor::model::facts::Fact::Unreadable { reason, kind: pulldoctor::model::facts::ErrorKind::Deadline } if reason.starts_with("Deadline: ec2:DescribeSubnets")),
         "{:?}",
         facts.network.subnet
     );
