@@ -4,6 +4,8 @@ use serde_json::json;
 
 use super::console;
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
+use crate::model::message::{Category, Phase};
 use crate::model::facts::{Fact, Facts};
 use crate::model::image_ref::ImageRef;
 
@@ -13,6 +15,29 @@ fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
     let (account, region) = image.ecr()?;
     Some((image, account, region))
 }
+
+pub const ECR_REPOSITORY_EXISTS: Rule = Rule {
+    code: RootCause::EcrRepositoryNotFound,
+    name: "ecr_repository_exists",
+    title: "The ECR repository does not exist",
+    stage: Stage::Repository,
+    explains: &[Category::ImageNotFound, Category::AccessDenied],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ecr:DescribeRepositories",
+    ],
+    doc: Doc {
+        what: "the repository does not exist in that account/region",
+        why: "The image URI names a repository that does not exist in that account and region: a typo, the \
+             wrong region or account, or a deleted repository. ECR answers every pull with \"repository does \
+             not exist\" or an access-denied shaped error.",
+        fix: "Create the repository and push the image, or correct the image URI if it names the wrong \
+             repository, account or region.",
+        reference: "https://docs.aws.amazon.com/AmazonECR/latest/userguide/repository-create.html",
+    },
+    run: check_repository_exists,
+};
 
 /// ECR_REPOSITORY_NOT_FOUND — the image URI names a repository that does not exist in that
 /// account and region (typo, wrong region or account, or the repository was deleted). ECR then
@@ -68,6 +93,30 @@ pub fn check_repository_exists(facts: &Facts) -> Vec<Finding> {
     };
     vec![finding.resource(resource).console_url(url)]
 }
+
+pub const ECR_IMAGE_EXISTS: Rule = Rule {
+    code: RootCause::EcrImageNotFound,
+    name: "ecr_image_exists",
+    title: "The image tag or digest does not exist in the repository",
+    stage: Stage::Image,
+    explains: &[Category::ImageNotFound],
+    phases: Phases::Only(&[Phase::Manifest]),
+    scope: EVERYWHERE,
+    reads: &[
+        "ecr:DescribeImages",
+    ],
+    doc: Doc {
+        what: "the tag or digest does not exist in the repository",
+        why: "The tag or the pinned digest is not in the repository: never pushed, a typo, or deleted. ECS \
+             pins a service deployment to the digest the tag resolved to when it started, so a tag pushed \
+             again (mutable tags) or an image deleted since breaks new tasks even though the tag still \
+             exists; that case is reported with both digests.",
+        fix: "Push the image, or point the image URI at a tag or digest that exists; after re-pushing a \
+             mutable tag, start a new deployment so it resolves the tag again.",
+        reference: "https://docs.aws.amazon.com/AmazonECR/latest/userguide/docker-pull-ecr-image.html",
+    },
+    run: check_image_exists,
+};
 
 /// ECR_IMAGE_NOT_FOUND — the tag or the pinned digest is not in the repository. Since 2024 ECS
 /// pins a service deployment to the digest the tag resolved to at deploy time, so a tag that was

@@ -8,11 +8,39 @@ use super::console;
 use super::ecr::task_definition_suffix;
 use crate::model::pull::{PULL_ACTIONS, TOKEN_ACTION};
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY};
+use crate::model::message::Category;
+use crate::model::audience::Scope;
 use crate::model::facts::{Fact, Facts, PolicyFacts, PolicyKind, RoleFacts, SimulationResult};
 use crate::model::image_ref::RegistryKind;
 use crate::policy::{
     self, evaluate_identity, matching, statements, Context, Decision, Effect, Labeled, Principal, Request, StatementRef,
     Truth,
+};
+
+pub const EXECUTION_ROLE_PRESENT: Rule = Rule {
+    code: RootCause::IamExecutionRoleMissing,
+    name: "execution_role_present",
+    title: "The task definition has no execution role to pull from ECR",
+    stage: Stage::Identity,
+    explains: &[Category::AccessDenied, Category::RegistryCredentials],
+    phases: Phases::Any,
+    scope: ECS_ONLY,
+    reads: &[
+        "ecs:DescribeTaskDefinition",
+    ],
+    doc: Doc {
+        what: "the task definition has no execution role where one is required",
+        why: "On Fargate and on ECS Managed Instances, ECS pulls the image with the task execution role: \
+             without one it cannot get an ECR authorization token or read private registry credentials, and \
+             the pull fails before it starts. On EC2 the container instance role can pull from ECR instead, \
+             but private registry credentials (repositoryCredentials) still need an execution role.",
+        fix: "Set executionRoleArn in the task definition to a role trusted by ecs-tasks.amazonaws.com with \
+             the AWS managed policy AmazonECSTaskExecutionRolePolicy (plus secretsmanager:GetSecretValue on \
+             the credentials secret, if any), register a new revision and deploy it.",
+        reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html",
+    },
+    run: check_execution_role_present,
 };
 
 /// IAM_EXECUTION_ROLE_MISSING — on Fargate and on ECS Managed Instances the image is pulled with
@@ -108,6 +136,33 @@ pub fn principal_context(role_arn: &str, role: Option<&RoleFacts>) -> (Principal
 }
 
 const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
+
+pub const EXECUTION_ROLE_TRUST: Rule = Rule {
+    code: RootCause::IamExecutionRoleTrust,
+    name: "execution_role_trust",
+    title: "The execution role cannot be assumed by ECS tasks",
+    stage: Stage::Identity,
+    explains: &[Category::AccessDenied, Category::RegistryCredentials],
+    phases: Phases::Any,
+    scope: &[Scope::Ecs, Scope::EksFargate],
+    reads: &[
+        "iam:GetRole",
+    ],
+    doc: Doc {
+        what: "the execution role cannot be assumed by `ecs-tasks.amazonaws.com`",
+        why: "ECS gets the execution role's credentials by assuming it as the service principal \
+             ecs-tasks.amazonaws.com (EKS Fargate: eks-fargate-pods.amazonaws.com). If the role was deleted \
+             or the ARN is wrong, if its trust policy names another principal (ecs.amazonaws.com, \
+             ec2.amazonaws.com…), or if a condition such as aws:SourceAccount or aws:SourceArn does not \
+             match, there are no credentials to fetch the registry token or secret and the pull fails before \
+             it starts.",
+        fix: "Edit the role's trust relationship so that it allows sts:AssumeRole for ecs-tasks.amazonaws.com \
+             (optionally limited with aws:SourceAccount), or point the task definition at a role that does; \
+             then deploy a new revision.",
+        reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html",
+    },
+    run: check_execution_role_trust,
+};
 
 /// IAM_EXECUTION_ROLE_TRUST — ECS gets the execution role's credentials by assuming it as the
 /// service principal `ecs-tasks.amazonaws.com`. If the role was deleted (or the ARN is wrong), or
@@ -395,6 +450,37 @@ fn policy_label(p: &PolicyFacts) -> String {
     }
 }
 
+pub const EXECUTION_ROLE_PERMISSIONS: Rule = Rule {
+    code: RootCause::IamExecutionRolePermissions,
+    name: "execution_role_permissions",
+    title: "The execution role lacks ECR pull permissions",
+    stage: Stage::Identity,
+    explains: &[Category::AccessDenied, Category::RegistryCredentials],
+    phases: Phases::Any,
+    scope: &[Scope::Ecs, Scope::EksFargate],
+    reads: &[
+        "iam:GetRole",
+        "iam:SimulatePrincipalPolicy",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+    ],
+    doc: Doc {
+        what: "the execution role lacks the ECR pull actions on the repository",
+        why: "The role that pulls must allow ecr:GetAuthorizationToken on * and ecr:BatchGetImage and \
+             ecr:GetDownloadUrlForLayer on the repository. A missing allow, an explicit deny, a permission \
+             boundary or an SCP that leaves one out makes ECR answer 403 (not authorized). \
+             ecr:BatchCheckLayerAvailability is not needed to pull.",
+        fix: "Attach the AWS managed policy AmazonECSTaskExecutionRolePolicy (EKS Fargate: \
+             AmazonEKSFargatePodExecutionRolePolicy) to the execution role, or allow those three actions \
+             yourself; make sure no deny, boundary or SCP removes them.",
+        reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html",
+    },
+    run: check_execution_role_permissions,
+};
+
 /// IAM_EXECUTION_ROLE_PERMISSIONS — the execution role must allow `ecr:GetAuthorizationToken`
 /// (on `*`) and `ecr:BatchGetImage`, `ecr:GetDownloadUrlForLayer` on the repository. A missing
 /// allow, an explicit deny, a permission boundary or an SCP that leaves one out makes ECR answer
@@ -403,6 +489,39 @@ fn policy_label(p: &PolicyFacts) -> String {
 pub fn check_execution_role_permissions(facts: &Facts) -> Vec<Finding> {
     check_pull_permissions(facts, RootCause::IamExecutionRolePermissions)
 }
+
+pub const INSTANCE_ROLE_PERMISSIONS: Rule = Rule {
+    code: RootCause::IamInstanceRolePermissions,
+    name: "instance_role_permissions",
+    title: "The container instance role lacks ECR pull permissions",
+    stage: Stage::Identity,
+    explains: &[Category::AccessDenied, Category::RegistryCredentials],
+    phases: Phases::Any,
+    scope: &[Scope::Ecs, Scope::EksNodes],
+    reads: &[
+        "ecs:DescribeContainerInstances",
+        "ec2:DescribeInstances",
+        "iam:GetInstanceProfile",
+        "iam:GetRole",
+        "iam:SimulatePrincipalPolicy",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+    ],
+    doc: Doc {
+        what: "the EC2 container instance role lacks the ECR pull actions (no execution role set)",
+        why: "On EC2 without an execution role, the ECS agent (on EKS, the kubelet) pulls from ECR with the \
+             instance's role, which needs ecr:GetAuthorizationToken, ecr:BatchGetImage and \
+             ecr:GetDownloadUrlForLayer. An instance without an instance profile cannot pull from ECR at all.",
+        fix: "Attach AmazonEC2ContainerRegistryReadOnly or AmazonEC2ContainerRegistryPullOnly (ECS instances: \
+             AmazonEC2ContainerServiceforEC2Role grants them too) to the instance role, or give the task \
+             definition an execution role.",
+        reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/instance_IAM_role.html",
+    },
+    run: check_instance_role_permissions,
+};
 
 /// IAM_INSTANCE_ROLE_PERMISSIONS — on EC2 without an execution role, the ECS agent pulls from ECR
 /// with the container instance's role (instance profile), which needs the same three ECR actions

@@ -3,6 +3,7 @@
 //! and who pulls. Pure data and pure helpers; no AWS calls, no rendering.
 
 pub mod arn;
+pub mod audience;
 pub mod diagnosis;
 pub mod facts;
 pub mod image_ref;

@@ -11,6 +11,8 @@ use super::ipset::{describe_range, evaluate_acl, net_range, parse_net, AclRule, 
 use super::path::{Internet, Net, Via};
 use super::with_net;
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
+use crate::model::message::Category;
 use crate::model::facts::{Fact, Facts, Known, NetworkAclFacts};
 
 /// Ephemeral ports AWS recommends opening for return traffic.
@@ -56,6 +58,37 @@ struct Problem {
     /// A definite block (fail) rather than a partial or uncertain one (warn).
     definite: bool,
 }
+
+pub const SUBNET_NACL: Rule = Rule {
+    code: RootCause::NetNacl,
+    name: "subnet_nacl",
+    title: "The subnet's network ACL blocks HTTPS or its return traffic",
+    stage: Stage::Filter,
+    explains: &[Category::Network],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ec2:DescribeNetworkAcls",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeVpcEndpoints",
+        "ec2:DescribePrefixLists",
+        "ec2:DescribeNatGateways",
+    ],
+    doc: Doc {
+        what: "a network ACL on the path (the task's subnet, or the NAT gateway's) blocks 443 or the return \
+             traffic on ephemeral ports",
+        why: "A network ACL is stateless and its rules apply in number order, first match wins. The pull needs \
+             TCP 443 allowed out to each destination and the replies allowed back in on the task's ephemeral \
+             ports (1024-65535). The ACLs of an endpoint's subnet and of a NAT gateway's subnet are on the \
+             path too. A deny numbered below the allow, or a missing inbound rule for the replies, makes the \
+             pull time out.",
+        fix: "Add allow rules numbered below any matching deny: outbound TCP 443 to the destinations and \
+             inbound TCP 1024-65535 from them in the task's subnet, and the mirror rules in the endpoint's or \
+             NAT gateway's subnet.",
+        reference: "https://docs.aws.amazon.com/vpc/latest/userguide/vpc-network-acls.html",
+    },
+    run: check_nacl,
+};
 
 /// NET_NACL — a subnet's network ACL is stateless: the pull needs an outbound rule for TCP 443 to
 /// each destination *and* an inbound rule for the replies, which arrive on the task's ephemeral

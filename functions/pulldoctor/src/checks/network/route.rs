@@ -7,7 +7,47 @@ use super::console;
 use super::path::{default_route, specific_public_routes, Internet, Net};
 use super::{path_unknown, with_net};
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
+use crate::model::message::Category;
 use crate::model::facts::{endpoint_service, Facts, OriginKind};
+
+pub const SUBNET_ROUTE: Rule = Rule {
+    code: RootCause::NetNoRoute,
+    name: "subnet_route",
+    title: "The subnet has no route to ECR: no internet route and no VPC endpoints",
+    stage: Stage::Reach,
+    explains: &[Category::Network],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeRouteTables",
+        "ec2:DescribeNatGateways",
+        "ec2:DescribeVpcEndpoints",
+        "route53:ListHostedZonesByVPC",
+        "route53resolver:ListResolverRuleAssociations",
+        "route53resolver:GetResolverRule",
+    ],
+    doc: Doc {
+        what: "the subnet has no default route (internet gateway, NAT, transit gateway…) and no VPC endpoints \
+             to reach ECR",
+        why: "A pull reaches ECR and S3 either through the subnet's default route (0.0.0.0/0 to a NAT gateway, \
+             or to an internet gateway with a public IP) or through VPC endpoints. With neither, every \
+             connection of the pull times out (i/o timeout, context canceled). Typical causes: the route was \
+             deleted or is a blackhole, the NAT gateway is not available or sits in a subnet without an \
+             internet gateway route, or the route goes to a peering connection, which never forwards to the \
+             peer's gateways. A default route to something pulldoctor cannot see past (transit gateway, VPN, \
+             NAT instance, firewall) is a warning naming what to verify; ECR names that a private hosted zone \
+             or Resolver rule sends to a hub's endpoints are judged too.",
+        fix: "Add a 0.0.0.0/0 route to the subnet's route table pointing at a NAT gateway in a public subnet, \
+             or create the VPC endpoints the pull needs: com.amazonaws.REGION.ecr.api and \
+             com.amazonaws.REGION.ecr.dkr (interface endpoints, private DNS on) and the \
+             com.amazonaws.REGION.s3 gateway endpoint associated with that route table.",
+        reference: "https://docs.aws.amazon.com/vpc/latest/userguide/vpc-nat-gateway.html",
+    },
+    run: check_route,
+};
 
 /// NET_NO_ROUTE — the subnet's route table (its explicit association, else the VPC's main table)
 /// gives the pull no way to ECR: no default route, a blackholed one, a NAT gateway that is not
@@ -260,6 +300,35 @@ pub fn any_ecr_interface_endpoint(net: &Net) -> bool {
         .any(|svc| net.endpoints_for(&endpoint_service(&net.region, svc)).iter().any(|e| e.is_interface()))
 }
 
+pub const PUBLIC_IP: Rule = Rule {
+    code: RootCause::NetNoPublicIp,
+    name: "public_ip",
+    title: "The subnet routes to an internet gateway but the task has no public IP",
+    stage: Stage::Reach,
+    explains: &[Category::Network],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ec2:DescribeNetworkInterfaces",
+        "ecs:DescribeServices",
+        "ec2:DescribeRouteTables",
+        "ecs:DescribeContainerInstances",
+        "ec2:DescribeInstances",
+    ],
+    doc: Doc {
+        what: "the subnet routes to an internet gateway but the task ENI or instance has no public IP",
+        why: "An internet gateway only carries traffic from addresses it can translate: a network interface \
+             without a public IPv4 address reaches nothing on the internet through it. A task in a public \
+             subnet with assignPublicIp DISABLED, or an instance without a public address, times out on every \
+             part of the pull that goes to public ECR or S3 addresses.",
+        fix: "Turn on assignPublicIp in the service's network configuration (or give the instances public \
+             addresses); or, better, run the tasks in private subnets whose route table sends 0.0.0.0/0 to a \
+             NAT gateway, or create the ECR and S3 VPC endpoints so the pull needs no public address.",
+        reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-networking.html",
+    },
+    run: check_public_ip,
+};
+
 /// NET_NO_PUBLIC_IP — the subnet's default route goes to an internet gateway (a public subnet), but
 /// the task ENI (Fargate: `assignPublicIp` DISABLED) or the container instance has no public IP.
 /// An internet gateway only forwards traffic from addresses it can translate, so every pull that
@@ -343,6 +412,33 @@ pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
             .console_url(url)]
     })
 }
+
+pub const CROSS_REGION_IMAGE: Rule = Rule {
+    code: RootCause::NetCrossRegion,
+    name: "cross_region_image",
+    title: "The image is in another region, reachable only through regional endpoints",
+    stage: Stage::Reach,
+    explains: &[Category::Network],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ec2:DescribeSubnets",
+        "ec2:DescribeRouteTables",
+        "ec2:DescribeNatGateways",
+        "ec2:DescribeVpcEndpoints",
+    ],
+    doc: Doc {
+        what: "the image is in another region and the subnet reaches ECR only through (regional) VPC endpoints",
+        why: "VPC endpoints serve their own region only. The registry name \
+             ACCOUNT.dkr.ecr.OTHER-REGION.amazonaws.com and that region's layer bucket resolve to public \
+             addresses whatever endpoints the VPC has, so a subnet without an internet path cannot pull an \
+             image stored in another region: the pull times out.",
+        fix: "Replicate the repository into the task's region (an ECR replication rule) and point the image \
+             URI at that copy, or give the subnet a 0.0.0.0/0 route to a NAT gateway.",
+        reference: "https://docs.aws.amazon.com/AmazonECR/latest/userguide/replication.html",
+    },
+    run: check_cross_region,
+};
 
 /// NET_CROSS_REGION — the image lives in another region's registry. VPC endpoints are regional:
 /// `<account>.dkr.ecr.<other-region>` and that region's layer bucket resolve to public addresses

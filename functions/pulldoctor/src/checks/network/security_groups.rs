@@ -11,6 +11,8 @@ use super::ipset::IpSet;
 use super::path::{Leg, Net, Via};
 use super::with_net;
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
+use crate::model::message::Category;
 use crate::model::facts::{EndpointFacts, Fact, Facts, Known, OriginKind, SecurityGroupFacts, SgRuleFacts};
 
 /// Does this rule cover `protocol` (`tcp`/`udp`) on `port`?
@@ -133,6 +135,39 @@ impl Verdict {
         }
     }
 }
+
+pub const TASK_SG_EGRESS: Rule = Rule {
+    code: RootCause::NetTaskSgEgress,
+    name: "task_sg_egress",
+    title: "The task's security groups do not allow HTTPS out to ECR and S3",
+    stage: Stage::Filter,
+    explains: &[Category::Network],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ec2:DescribeNetworkInterfaces",
+        "ecs:DescribeServices",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribePrefixLists",
+        "ec2:GetManagedPrefixListEntries",
+        "ec2:DescribeVpcEndpoints",
+    ],
+    doc: Doc {
+        what: "the task (or instance) security groups do not allow TCP 443 out to where the pull goes, S3 \
+             prefix list included",
+        why: "Every packet of the pull leaves through the task's (or, on EC2, the instance's) security groups, \
+             which must allow TCP 443 out to each destination: the interface endpoints' network interfaces, \
+             the S3 prefix list when layers go through the S3 gateway endpoint, and public addresses for \
+             whatever leaves through a NAT or internet gateway. The classic trap: egress allowed only to the \
+             endpoints' security group, so the registry answers but the layer download to S3 is dropped and \
+             times out.",
+        fix: "Add an outbound rule for TCP 443 to the destination that is missing: the endpoints' security \
+             group or the VPC CIDR, the S3 prefix list (pl-…, com.amazonaws.REGION.s3), or 0.0.0.0/0 through \
+             a NAT gateway.",
+        reference: "https://docs.aws.amazon.com/vpc/latest/userguide/vpc-security-groups.html",
+    },
+    run: check_task_egress,
+};
 
 /// NET_TASK_SG_EGRESS — every packet of the pull leaves through the task ENI's (Fargate) or the
 /// instance's (EC2) security groups, which must allow TCP 443 out to where each part goes: the
@@ -334,6 +369,32 @@ fn internet_egress(rules: &Allowed) -> Verdict {
         Verdict::Partial(format!("only {} allowed", some.to_cidrs().join(", ")))
     }
 }
+
+pub const ENDPOINT_SG_INGRESS: Rule = Rule {
+    code: RootCause::NetEndpointSg,
+    name: "endpoint_sg_ingress",
+    title: "An ECR endpoint's security group does not admit HTTPS from the task",
+    stage: Stage::Filter,
+    explains: &[Category::Network],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ec2:DescribeVpcEndpoints",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeNetworkInterfaces",
+    ],
+    doc: Doc {
+        what: "an endpoint's security group does not admit TCP 443 from the task",
+        why: "An interface endpoint's network interfaces carry their own security groups, which must admit TCP \
+             443 from the task: by a rule naming one of the task's security groups, or a CIDR holding the \
+             task's address. Otherwise connections to the endpoint hang and the pull times out, even with a \
+             NAT route, because private DNS sends the traffic to the endpoint anyway.",
+        fix: "Add an inbound rule to the endpoint's security group: TCP 443 from the task's security group or \
+             from its subnet's CIDR.",
+        reference: "https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html",
+    },
+    run: check_endpoint_ingress,
+};
 
 /// NET_ENDPOINT_SG — an interface endpoint's network interfaces carry its security groups, which
 /// must admit TCP 443 from the task: by a rule naming one of the task's security groups, or a
