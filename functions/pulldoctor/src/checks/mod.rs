@@ -6,6 +6,7 @@
 //! returns no finding; one that cannot be evaluated returns `unknown` with the reason — never a
 //! pass.
 
+pub mod catalog;
 pub mod ecr;
 pub mod iam;
 pub mod image;

@@ -9,6 +9,7 @@ use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::Facts;
 use crate::model::message::{Category, Phase};
 
+#[derive(Debug)]
 pub struct Rule {
     pub code: RootCause,
     /// Short snake_case name, e.g. `ecr_image_exists`.
