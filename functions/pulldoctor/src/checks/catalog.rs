@@ -1,5 +1,6 @@
 //! The rules as documentation: `pulldoctor explain CODE` (one rule's doc) and `pulldoctor checks`
-//! (every code, as text, markdown or the `pulldoctor.checks/v1` JSON).
+//! (every code, as text, markdown or the `pulldoctor.checks/v1` JSON). The markdown table is the
+//! one in docs/root-causes.md; a test keeps them equal.
 
 use serde_json::{json, Value};
 
@@ -244,5 +245,24 @@ mod tests {
         assert_eq!((&s3["explains"], &s3["phases"], &s3["stage"]), (&json!(["access_denied"]), &json!(["layer"]), &json!("filter")));
         let unknown = checks.last().unwrap();
         assert_eq!((&unknown["code"], &unknown["name"], &unknown["reads"]), (&json!("UNKNOWN"), &Value::Null, &json!([])));
+    }
+
+    /// docs/root-causes.md holds `pulldoctor checks --format markdown` verbatim: regenerate it with
+    /// that command when a rule changes.
+    #[test]
+    fn the_code_table_in_docs_is_the_registry() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/root-causes.md");
+        let doc = std::fs::read_to_string(path).expect("docs/root-causes.md");
+        let table: String = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("| code |"))
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(
+            table,
+            list_markdown(),
+            "docs/root-causes.md's table differs from the rules: replace it with the output of `pulldoctor checks --format markdown`"
+        );
     }
 }
