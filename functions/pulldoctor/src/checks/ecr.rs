@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::console;
+use super::wording::words;
 use crate::model::diagnosis::{Finding, RootCause};
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
 use crate::model::message::{Category, Phase};
@@ -67,10 +68,10 @@ pub fn check_repository_exists(facts: &Facts) -> Vec<Finding> {
         }
         Fact::NotFound { detail } => {
             let mut remediation = format!(
-                "Create the repository {repo} in account {account} ({region}) and push the image, or correct the \
-                 image URI in the task definition{td} if it names the wrong repository, account or region.",
+                "Create the repository {repo} in account {account} ({region}) and push the image, or correct \
+                 {setting} if it names the wrong repository, account or region.",
                 repo = image.repository,
-                td = task_definition_suffix(facts),
+                setting = words(facts).image_setting(&task_definition_suffix(facts)),
             );
             // A name that looks like a cache repository, with the rules unreadable: say so.
             if let (Some(upstream), Some(gap)) = (image.pull_through_upstream(), facts.missing_image.pull_through_rules.gap()) {
@@ -172,8 +173,9 @@ pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
                     .evidence("pinned_digest", digest.as_str())
                     .evidence("tag", tag)
                     .remediation(format!(
-                        "Push the image again or point the task definition{td} at an image that exists in {repo}, \
+                        "Push the image again or point the {spec}{td} at an image that exists in {repo}, \
                          then start a new deployment.",
+                        spec = words(facts).task_definition,
                         td = task_definition_suffix(facts)
                     ))
             }
@@ -190,7 +192,8 @@ pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
                 .evidence("ecr_answer", detail.as_str())
                 .remediation(format!(
                     "Push {repo}:{tag} (check the build pipeline pushed to account {account}, {region}), or change \
-                     the image tag in the task definition{td} to one that exists.",
+                     the image tag in the {spec}{td} to one that exists.",
+                    spec = words(facts).task_definition,
                     td = task_definition_suffix(facts)
                 )),
             gap => {
@@ -236,8 +239,9 @@ fn not_cached(facts: &Facts, image: &ImageRef, rule: &crate::model::facts::PullT
         .evidence("upstream_image", format!("{upstream}/{upstream_name}{reference}"))
         .remediation(format!(
             "ECR imports the image from {upstream} on its first pull, so it must exist there: check that \
-             {upstream}/{upstream_name}{reference} exists (and that the task definition{td} names it correctly). Do not \
+             {upstream}/{upstream_name}{reference} exists (and that the {spec}{td} names it correctly). Do not \
              push it to ECR by hand. If it exists upstream, the pull-through cache finding says what stops the import.",
+            spec = words(facts).task_definition,
             td = task_definition_suffix(facts)
         )),
     )

@@ -5,6 +5,8 @@ use serde_json::json;
 use crate::model::arn::role_name;
 use crate::model::pull::{pull_role, puller, Puller};
 use super::console;
+use super::wording::words;
+use crate::model::audience::Audience;
 use super::ecr::task_definition_suffix;
 use crate::model::pull::{PULL_ACTIONS, TOKEN_ACTION};
 use crate::model::diagnosis::{Finding, RootCause};
@@ -136,6 +138,8 @@ pub fn principal_context(role_arn: &str, role: Option<&RoleFacts>) -> (Principal
 }
 
 const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
+/// The service principal that assumes an EKS Fargate pod execution role.
+pub const FARGATE_PODS: &str = "eks-fargate-pods.amazonaws.com";
 
 pub const EXECUTION_ROLE_TRUST: Rule = Rule {
     code: RootCause::IamExecutionRoleTrust,
@@ -170,6 +174,9 @@ pub const EXECUTION_ROLE_TRUST: Rule = Rule {
 /// condition such as `aws:SourceAccount`/`aws:SourceArn` does not match this task, ECS has no
 /// credentials to fetch the registry token or secret, and the pull fails before it starts.
 pub fn check_execution_role_trust(facts: &Facts) -> Vec<Finding> {
+    if let Audience::EksFargateProfile { profile, profile_arn } = &facts.audience {
+        return execution_role_trust(facts, &pod_execution_role(profile, profile_arn.as_deref()));
+    }
     // ECS names the task (or its cluster) as the source; which one is not documented precisely,
     // so a condition holds only if it holds for both.
     let sources: Vec<String> = [facts.task.arn.clone(), facts.task.cluster_arn.clone()].into_iter().flatten().collect();
@@ -182,6 +189,19 @@ pub fn check_execution_role_trust(facts: &Facts) -> Vec<Finding> {
         redeploy: "deploy a new revision",
     };
     execution_role_trust(facts, &expected)
+}
+
+/// The trust an EKS Fargate pod execution role needs: `eks-fargate-pods.amazonaws.com`, with the
+/// profile as `aws:SourceArn` (what the EKS documentation's condition example matches).
+fn pod_execution_role(profile: &str, profile_arn: Option<&str>) -> TrustExpectation {
+    TrustExpectation {
+        service: FARGATE_PODS,
+        role_kind: "pod execution role",
+        managed_policy: "AmazonEKSFargatePodExecutionRolePolicy",
+        source_arns: profile_arn.iter().map(|a| a.to_string()).collect(),
+        reference: format!("a new Fargate profile replacing {profile} (a profile cannot be changed)"),
+        redeploy: "restart the pods",
+    }
 }
 
 /// Who must be able to assume the role that pulls, for [`execution_role_trust`].
@@ -202,8 +222,8 @@ pub struct TrustExpectation {
     pub redeploy: &'static str,
 }
 
-/// The trust judgement of [`check_execution_role_trust`] for any service principal: EKS preflight
-/// judges a Fargate pod execution role with it (`eks-fargate-pods.amazonaws.com`).
+/// The trust judgement of [`check_execution_role_trust`] for any service principal (an EKS
+/// Fargate pod execution role: `eks-fargate-pods.amazonaws.com`).
 pub fn execution_role_trust(facts: &Facts, expected: &TrustExpectation) -> Vec<Finding> {
     let code = RootCause::IamExecutionRoleTrust;
     let Some(td) = facts.task_definition.value() else { return vec![] };
@@ -272,7 +292,11 @@ pub fn execution_role_trust(facts: &Facts, expected: &TrustExpectation) -> Vec<F
             let others = if trusted.is_empty() { "no service".to_string() } else { trusted.join(", ") };
             let conditional = statements_for_principal(trust, service_name);
             let title = if conditional {
-                format!("The trust policy of {} lets {service_name} assume it only under conditions this task does not meet", role.name)
+                format!(
+                    "The trust policy of {} lets {service_name} assume it only under conditions this {} does not meet",
+                    role.name,
+                    words(facts).task
+                )
             } else {
                 format!("The {kind} {} trusts {others}, not {service_name}", role.name)
             };
@@ -538,22 +562,26 @@ fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
     if who.code != code {
         return vec![];
     }
+    let w = words(facts);
+    let kind = w.role_kind(code);
     let role = match who.fact {
         Fact::Found { value } => value,
         // A missing execution role is reported by the trust check.
         Fact::NotFound { .. } if code == RootCause::IamExecutionRolePermissions => return vec![],
         Fact::NotFound { detail } => {
-            return vec![Finding::fail(code, "The container instance has no IAM role to pull from ECR")
+            // EKS nodes have no task definition to fall back on.
+            let or_execution_role = if facts.audience == Audience::Ecs { ", or give the task definition an execution role" } else { "" };
+            return vec![Finding::fail(code, format!("The {} has no IAM role to pull from ECR", w.instance))
                 .resource(facts.task.container_instance_arn.clone().unwrap_or_default())
                 .evidence("detail", detail.as_str())
-                .remediation(
+                .remediation(format!(
                     "Attach an instance profile whose role has the AWS managed policy AmazonEC2ContainerServiceforEC2Role \
-                     (or AmazonEC2ContainerRegistryReadOnly, or AmazonEC2ContainerRegistryPullOnly) to the container instances (launch template), or give the \
-                     task definition an execution role.",
-                )]
+                     (or AmazonEC2ContainerRegistryReadOnly, or AmazonEC2ContainerRegistryPullOnly) to the {} (launch template){or_execution_role}.",
+                    w.instances
+                ))]
         }
         gap => {
-            return vec![Finding::unknown(code, format!("Could not read the {}", who.kind), gap.gap().unwrap_or_default())
+            return vec![Finding::unknown(code, format!("Could not read the {kind}"), gap.gap().unwrap_or_default())
                 .resource(who.arn.unwrap_or_default())]
         }
     };
@@ -580,7 +608,7 @@ fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
                 Err(e) => {
                     return vec![Finding::unknown(
                         code,
-                        format!("Could not judge the ECR permissions of the {} {}", who.kind, role.name),
+                        format!("Could not judge the ECR permissions of the {kind} {}", role.name),
                         format!("simulator: {}; {e}", sim_gap.gap().unwrap_or("not run")),
                     )
                     .resource(role.arn.clone())]
@@ -588,7 +616,7 @@ fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
             }
         }
     };
-    permissions_finding(facts, code, who.kind, role, &repository_arn, &verdicts, via)
+    permissions_finding(facts, code, kind, role, &repository_arn, &verdicts, via)
 }
 
 fn permissions_finding(
@@ -621,8 +649,8 @@ fn permissions_finding(
                  AWS managed policy {managed} grants them.{boundary}",
                 name = role.name,
                 pull = PULL_ACTIONS.join(", "),
-                managed = if kind == "execution role" {
-                    "AmazonECSTaskExecutionRolePolicy"
+                managed = if code == RootCause::IamExecutionRolePermissions {
+                    words(facts).execution_policy
                 } else {
                     "AmazonEC2ContainerRegistryReadOnly (or AmazonEC2ContainerRegistryPullOnly)"
                 },

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use crate::model::platform::{task_platform, windows_build, windows_release, TaskPlatform};
 use super::ecr::task_definition_suffix;
+use super::wording::words;
 use crate::model::message::{Category, Phase};
 use crate::model::diagnosis::{Finding, RootCause};
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
@@ -70,7 +71,7 @@ pub fn check_platform(facts: &Facts) -> Vec<Finding> {
             let candidates: Vec<&PlatformFacts> =
                 m.platforms.iter().filter(|p| p.os == wanted.os && p.architecture == wanted.architecture).collect();
             let finding = if candidates.is_empty() {
-                Finding::fail(code, format!("The image offers {} but the task runs {wanted}", list(&offered)))
+                Finding::fail(code, format!("The image offers {} but the {} runs {wanted}", list(&offered), words(facts).task))
                     .remediation(remedy(facts, &wanted, Some(&offered)))
             } else if wanted.os == "windows" {
                 windows_build_finding(facts, &wanted, &candidates)
@@ -270,7 +271,7 @@ pub fn check_storage(facts: &Facts) -> Vec<Finding> {
         let title = if disk_failure {
             format!("The pull ran out of Fargate ephemeral storage ({available} GiB)")
         } else {
-            format!("The image may not fit the task's {available} GiB of ephemeral storage")
+            format!("The image may not fit the {}'s {available} GiB of ephemeral storage", words(facts).task)
         };
         let finding = if disk_failure { Finding::fail(code, title) } else { Finding::warn(code, title) };
         let mut finding = finding

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::console;
+use super::wording::words;
 use super::ecr::task_definition_suffix;
 use crate::model::diagnosis::{Finding, RootCause};
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
@@ -130,9 +131,10 @@ pub fn check_image_expired(facts: &Facts) -> Vec<Finding> {
         ))
         .evidence("existed_because", existed.said.as_str())
         .remediation(format!(
-            "Push the image again (or point the task definition{td} at an image that still exists) and redeploy. To keep \
+            "Push the image again (or point the {spec}{td} at an image that still exists) and redeploy. To keep \
              images that deployments use, change lifecycle rule {p} so it does not select them (a higher count or age, a \
              tag prefix that excludes release tags), or deploy by tags the rule never selects.",
+            spec = words(facts).task_definition,
             td = task_definition_suffix(facts),
         ))],
         (existed, arithmetic) => {

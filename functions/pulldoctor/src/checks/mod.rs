@@ -16,6 +16,7 @@ pub mod pull_through;
 pub mod registry;
 pub mod rule;
 pub mod secrets;
+pub mod wording;
 #[cfg(test)]
 mod identity_worlds;
 
@@ -90,9 +91,10 @@ pub fn path_position(code: RootCause) -> usize {
     RULES.iter().position(|r| r.code == code).unwrap_or(RULES.len())
 }
 
-/// Run every check against the snapshot, in registry order.
+/// Run every check whose scope holds the snapshot's audience, in registry order.
 pub fn run_all(facts: &Facts) -> Vec<Finding> {
-    RULES.iter().flat_map(|rule| (rule.run)(facts)).collect()
+    let scope = facts.audience.scope();
+    RULES.iter().filter(|rule| rule.scope.contains(&scope)).flat_map(|rule| (rule.run)(facts)).collect()
 }
 
 /// Console links, so every finding points at the resource to fix.

@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::console;
+use super::wording::words;
 use super::ecr::task_definition_suffix;
 use crate::model::arn;
 use crate::model::pull::pull_role;
@@ -184,10 +185,11 @@ pub fn check_repository_policy(facts: &Facts) -> Vec<Finding> {
             format!("Whether the repository policy of {} lets {} pull depends on conditions", image.repository, crate::model::arn::role_name(&role_arn)),
             unresolved.join("; "),
         ))
-        .remediation(
-            "Verify that the pull meets these conditions (for aws:SourceVpce/aws:SourceVpc: that the task reaches ECR \
+        .remediation(format!(
+            "Verify that the pull meets these conditions (for aws:SourceVpce/aws:SourceVpc: that the {} reaches ECR \
              through the named VPC endpoint or VPC).",
-        )
+            words(facts).task
+        ))
     } else {
         let what = if cross_account { "grants the pull and denies nothing to" } else { "denies nothing to" };
         base(Finding::pass(code, format!("The repository policy of {} {what} {}", image.repository, crate::model::arn::role_name(&role_arn))))

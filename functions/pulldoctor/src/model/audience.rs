@@ -35,3 +35,30 @@ impl Scope {
         }
     }
 }
+
+/// Who pulls, and so what the findings call things: a task and its task definition, or (in
+/// `preflight eks`) a node group's nodes and their node role, or a Fargate profile's pods and their
+/// pod execution role. Checks word their titles and remediations for it, and run only where their
+/// scope includes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Audience {
+    #[default]
+    Ecs,
+    EksNodegroup { nodegroup: String },
+    EksFargateProfile {
+        profile: String,
+        #[serde(default)]
+        profile_arn: Option<String>,
+    },
+}
+
+impl Audience {
+    pub fn scope(&self) -> Scope {
+        match self {
+            Audience::Ecs => Scope::Ecs,
+            Audience::EksNodegroup { .. } => Scope::EksNodes,
+            Audience::EksFargateProfile { .. } => Scope::EksFargate,
+        }
+    }
+}

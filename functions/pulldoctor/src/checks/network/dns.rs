@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 use serde_json::json;
 
 use super::console;
+use crate::checks::wording::words;
 use super::ipset::IpSet;
 use super::path::Net;
 use super::security_groups::allowed;
@@ -96,8 +97,9 @@ pub fn check_dns(facts: &Facts) -> Vec<Finding> {
                 ),
             )
             .remediation(format!(
-                "Allow UDP and TCP 53 out to {} in the task's security groups, or switch DHCP options {} to AmazonProvidedDNS.",
+                "Allow UDP and TCP 53 out to {} in the {} security groups, or switch DHCP options {} to AmazonProvidedDNS.",
                 custom.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                words(net.facts).tasks,
                 dhcp.id
             )),
             _ => base,

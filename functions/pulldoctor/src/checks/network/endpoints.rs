@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::console;
+use crate::checks::wording::words;
 use super::path::{Internet, Net, Service, Via};
 use super::route::{any_ecr_interface_endpoint, required_endpoint_names};
 use super::with_net;
@@ -111,8 +112,10 @@ pub fn check_required_endpoints(facts: &Facts) -> Vec<Finding> {
                 (Service::S3, Some(gw)) => format!("associate S3 gateway endpoint {} with route table {rt}", gw.id),
                 (Service::S3, None) => format!("create the gateway endpoint {name} in {vpc} and associate it with route table {rt}"),
                 _ => format!(
-                    "create the interface endpoint {name} in {vpc} (private DNS on, in the task's subnets or AZs, with a security \
-                     group admitting TCP 443 from the task)"
+                    "create the interface endpoint {name} in {vpc} (private DNS on, in the {tasks} subnets or AZs, with a security \
+                     group admitting TCP 443 from the {task})",
+                    tasks = words(net.facts).tasks,
+                    task = words(net.facts).task,
                 ),
             });
         }

@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use serde_json::json;
 
 use super::console;
+use crate::checks::wording::words;
 use super::ipset::{describe_range, evaluate_acl, net_range, parse_net, AclRule, AclVerdict, IpSet};
 use super::path::{Internet, Net, Via};
 use super::with_net;
@@ -283,6 +284,7 @@ fn nat_side<'a>(
     };
     let public = IpSet::public_internet();
     let whose = format!("Network ACL {} of NAT gateway {target}'s subnet {subnet}", acl.id);
+    let task_word = words(net.facts).task;
     let mut add = |text: String, fix: String, definite: bool| problems.push(Problem { acl: acl.id.clone(), text, fix, definite });
     // Task → NAT, and NAT → task (the replies to the task's ephemeral ports).
     match (net.origin.private_ip, net.subnet_cidr()) {
@@ -296,7 +298,7 @@ fn nat_side<'a>(
             if !inbound.fully_allowed() {
                 let (_, rule) = inbound.denied[0];
                 add(
-                    format!("{whose} blocks inbound TCP 443 from the task ({})", rule_name(rule)),
+                    format!("{whose} blocks inbound TCP 443 from the {task_word} ({})", rule_name(rule)),
                     format!("In {}, add an inbound allow rule for TCP 443 from {task_cidrs} numbered below {}", acl.id, rule_number(rule)),
                     true,
                 );
@@ -304,7 +306,7 @@ fn nat_side<'a>(
             let outbound = evaluate_acl(&acl_rules(acl, true), &task, EPHEMERAL);
             if let Some((b, rule)) = outbound.denied_in_ports(os_range).first().copied() {
                 add(
-                    format!("{whose} blocks the replies to the task: outbound TCP {}-{} to {task_cidrs} ({})", b.ports.0, b.ports.1, rule_name(rule)),
+                    format!("{whose} blocks the replies to the {task_word}: outbound TCP {}-{} to {task_cidrs} ({})", b.ports.0, b.ports.1, rule_name(rule)),
                     format!("In {}, add an outbound allow rule for TCP 1024-65535 to {task_cidrs} numbered below {}", acl.id, rule_number(rule)),
                     true,
                 );
@@ -471,13 +473,18 @@ fn endpoint_side(
     };
     for subnet in others {
         let Some(acl) = acls.iter().find(|a| a.subnet_ids.iter().any(|s| s == subnet)) else { continue };
-        let what = format!("the task (from endpoint {endpoint_id} in {subnet})");
+        let what = format!("the {} (from endpoint {endpoint_id} in {subnet})", words(net.facts).task);
         let inbound = evaluate_acl(&acl_rules(acl, false), &task, (443, 443));
         if !inbound.fully_allowed() {
             let (_, rule) = inbound.denied[0];
             problems.push(Problem {
                 acl: acl.id.clone(),
-                text: format!("Network ACL {} of endpoint subnet {subnet} blocks inbound TCP 443 from the task ({})", acl.id, rule_name(rule)),
+                text: format!(
+                    "Network ACL {} of endpoint subnet {subnet} blocks inbound TCP 443 from the {} ({})",
+                    acl.id,
+                    words(net.facts).task,
+                    rule_name(rule)
+                ),
                 fix: format!("In {}, add an inbound allow rule for TCP 443 from {}", acl.id, short_cidrs(&task)),
                 definite: true,
             });

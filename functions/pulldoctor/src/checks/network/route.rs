@@ -4,6 +4,8 @@
 use serde_json::json;
 
 use super::console;
+use crate::checks::wording::words;
+use crate::model::audience::Audience;
 use super::path::{default_route, specific_public_routes, Internet, Net};
 use super::{path_unknown, with_net};
 use crate::model::diagnosis::{Finding, RootCause};
@@ -154,9 +156,10 @@ fn judge_route(net: &Net) -> Vec<Finding> {
                 )
                 .evidence("reason", reason.as_str())
                 .remediation(format!(
-                    "Point the task definition at the IPv4 registry name {ipv4_name}/{repo}, which the VPC's ecr.dkr interface \
+                    "Point the {spec} at the IPv4 registry name {ipv4_name}/{repo}, which the VPC's ecr.dkr interface \
                      endpoint serves (PrivateLink does not serve {host}); or give subnet {subnet} a 0.0.0.0/0 route to a NAT \
                      gateway in {rt_id}, or an IPv6 CIDR and a ::/0 route to an egress-only internet gateway.",
+                    spec = words(net.facts).task_definition,
                     repo = net.image.repository,
                     host = leg.host,
                     subnet = net.subnet_id
@@ -346,8 +349,17 @@ pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
                 Finding::pass(code, format!("The {} has a public IP (from {})", net.origin.label, net.origin.public_ip_source)),
             ),
             Internet::NoPublicIp { igw, source } => {
-                let fix = match net.origin.kind {
-                    OriginKind::TaskEni => match crate::model::facts::service_name(&net.facts.task) {
+                let fix = match (net.origin.kind, &net.facts.audience) {
+                    (OriginKind::TaskEni, Audience::EksFargateProfile { .. }) => "Fargate pods never get a public IP: give the profile \
+                         private subnets whose route table sends 0.0.0.0/0 to a NAT gateway."
+                        .to_string(),
+                    (OriginKind::TaskEni, Audience::EksNodegroup { nodegroup }) => format!(
+                        "Give the nodes of node group {nodegroup} public IPs (auto-assign public IPv4 on subnet {subnet}, or \
+                         AssociatePublicIpAddress in its launch template), or move the node group to private subnets whose \
+                         route table sends 0.0.0.0/0 to a NAT gateway.",
+                        subnet = net.subnet_id
+                    ),
+                    (OriginKind::TaskEni, Audience::Ecs) => match crate::model::facts::service_name(&net.facts.task) {
                         Some(svc) => format!(
                             "Turn on assignPublicIp for service {svc} (aws ecs update-service --service {svc} \
                              --network-configuration 'awsvpcConfiguration={{subnets=[{subnet}],securityGroups=[…],assignPublicIp=ENABLED}}'), \
@@ -358,13 +370,13 @@ pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
                                  0.0.0.0/0 to a NAT gateway."
                             .to_string(),
                     },
-                    OriginKind::Instance if net.facts.task.is_managed_instances() => format!(
+                    (OriginKind::Instance, _) if net.facts.task.is_managed_instances() => format!(
                         "Give the Managed Instances capacity provider private subnets (networkConfiguration of its \
                          instance launch template) whose route table sends 0.0.0.0/0 to a NAT gateway, instead of \
                          subnet {subnet}.",
                         subnet = net.subnet_id
                     ),
-                    OriginKind::Instance => format!(
+                    (OriginKind::Instance, _) => format!(
                         "Give the container instances public IPs (enable auto-assign public IPv4 on subnet {subnet} or \
                          AssociatePublicIpAddress in the launch template, or attach an Elastic IP), or move them to private \
                          subnets whose route table sends 0.0.0.0/0 to a NAT gateway.",
@@ -389,7 +401,7 @@ pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
             }
             Internet::PublicIpUnknown { igw, reason } => (
                 igw.clone(),
-                Finding::unknown(code, format!("Subnet {} is public ({igw}); whether the task had a public IP is unknown", net.subnet_id), reason.as_str()),
+                Finding::unknown(code, format!("Subnet {} is public ({igw}); whether the {} had a public IP is unknown", net.subnet_id, words(net.facts).task), reason.as_str()),
             ),
             _ => return vec![],
         };
@@ -452,20 +464,21 @@ pub fn check_cross_region(facts: &Facts) -> Vec<Finding> {
         let finding = match &net.internet {
             Internet::Open { detail, .. } => Finding::pass(
                 code,
-                format!("Image is in {image_region} (task in {}); the subnet reaches it through {detail}", net.region),
+                format!("Image is in {image_region} ({} in {}); the subnet reaches it through {detail}", words(net.facts).task, net.region),
             ),
             Internet::Closed { reason } => Finding::fail(
                 code,
                 format!(
-                    "Image is in {image_region} but the task runs in {}, and subnet {} has no internet path: endpoints here only serve {}",
-                    net.region, net.subnet_id, net.region
+                    "Image is in {image_region} but the {} runs in {}, and subnet {} has no internet path: endpoints here only serve {}",
+                    words(net.facts).task, net.region, net.subnet_id, net.region
                 ),
             )
             .evidence("reason", reason.as_str())
             .remediation(format!(
-                "Replicate {repo} to {region} (ECR replication rule in account {account}) and point the task definition at \
+                "Replicate {repo} to {region} (ECR replication rule in account {account}) and point the {spec} at \
                  {account}.dkr.ecr.{region}.amazonaws.com/{repo}, so the local endpoints serve it; or give subnet {subnet} a \
                  0.0.0.0/0 route to a NAT gateway in {rt}.",
+                spec = words(net.facts).task_definition,
                 region = net.region,
                 subnet = net.subnet_id,
                 rt = net.route_table_id()

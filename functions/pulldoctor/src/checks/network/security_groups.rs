@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use serde_json::json;
 
 use super::console;
+use crate::checks::wording::words;
 use super::ipset::IpSet;
 use super::path::{Leg, Net, Via};
 use super::with_net;
@@ -182,13 +183,13 @@ pub fn check_task_egress(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetTaskSgEgress;
         let who = match net.origin.kind {
-            OriginKind::TaskEni => "task",
-            OriginKind::Instance => "instance",
+            OriginKind::TaskEni => words(net.facts).tasks,
+            OriginKind::Instance => "instance's",
         };
         let sg_ids = match &net.origin.security_groups {
             Known::Yes(ids) => ids.clone(),
             Known::Unknown(reason) => {
-                return vec![Finding::unknown(code, format!("Could not check the {who}'s security group egress"), reason.as_str())
+                return vec![Finding::unknown(code, format!("Could not check the {who} security group egress"), reason.as_str())
                     .resource(net.origin.label.clone())]
             }
         };
@@ -197,7 +198,7 @@ pub fn check_task_egress(facts: &Facts) -> Vec<Finding> {
             other => {
                 return vec![Finding::unknown(
                     code,
-                    format!("Could not read the {who}'s security groups {}", sg_ids.join(", ")),
+                    format!("Could not read the {who} security groups {}", sg_ids.join(", ")),
                     other.gap().unwrap_or(""),
                 )
                 .resource(net.origin.label.clone())]
@@ -247,20 +248,20 @@ pub fn check_task_egress(facts: &Facts) -> Vec<Finding> {
         let finding = if !blocked.is_empty() {
             let hosts: Vec<String> = blocked.iter().map(|(l, _)| format!("{} ({})", l.service.label(), l.host)).collect();
             let fixes: Vec<&str> = blocked.iter().map(|(_, f)| f.as_str()).collect();
-            Finding::fail(code, format!("The {who}'s security groups do not allow HTTPS out to {}", hosts.join(", ")))
+            Finding::fail(code, format!("The {who} security groups do not allow HTTPS out to {}", hosts.join(", ")))
                 .remediation(format!(
                     "Add an outbound rule to {first_sg}{}: {}.",
                     if sg_ids.len() > 1 { format!(" (one of {})", sg_ids.join(", ")) } else { String::new() },
                     dedup(fixes).join("; ")
                 ))
         } else if let Some((leg, Verdict::Partial(why))) = verdicts.iter().find(|(_, v)| matches!(v, Verdict::Partial(_))) {
-            Finding::warn(code, format!("The {who}'s security groups allow HTTPS only to part of {}'s possible addresses", leg.host))
+            Finding::warn(code, format!("The {who} security groups allow HTTPS only to part of {}'s possible addresses", leg.host))
                 .evidence("detail", why.as_str())
                 .remediation(format!("Allow TCP 443 out to 0.0.0.0/0 in {first_sg}, or make sure the allowed ranges hold the addresses of {}.", leg.host))
         } else if let Some((_, Verdict::Unknown(why))) = verdicts.iter().find(|(_, v)| matches!(v, Verdict::Unknown(_))) {
-            Finding::unknown(code, format!("Could not fully check the {who}'s security group egress"), why.as_str())
+            Finding::unknown(code, format!("Could not fully check the {who} security group egress"), why.as_str())
         } else {
-            Finding::pass(code, format!("The {who}'s security groups allow HTTPS out to every destination of the pull"))
+            Finding::pass(code, format!("The {who} security groups allow HTTPS out to every destination of the pull"))
         };
         vec![super::spread(finding.resource(sg_ids.join(", ")), evidence).console_url(url)]
     })
@@ -445,6 +446,7 @@ fn endpoint_ingress(net: &Net, e: &EndpointFacts, code: RootCause) -> Finding {
     };
     let rules = allowed(&groups, false, "tcp", 443).resolve_prefix_lists(net);
     let task_ip: Option<Ipv4Addr> = net.origin.private_ip;
+    let w = words(net.facts);
     let by_group = match &net.origin.security_groups {
         Known::Yes(ids) => ids.iter().find(|g| rules.groups.contains(g)).cloned(),
         Known::Unknown(_) => None,
@@ -461,13 +463,13 @@ fn endpoint_ingress(net: &Net, e: &EndpointFacts, code: RootCause) -> Finding {
         "task_security_groups": net.origin.security_groups.value(),
     });
     let finding = if let Some(g) = by_group {
-        Finding::pass(code, format!("Endpoint {} admits HTTPS from the task's security group {g}", e.id))
+        Finding::pass(code, format!("Endpoint {} admits HTTPS from the {} security group {g}", e.id, w.tasks))
     } else if by_cidr {
-        Finding::pass(code, format!("Endpoint {} admits HTTPS from the task's address", e.id))
+        Finding::pass(code, format!("Endpoint {} admits HTTPS from the {}'s address", e.id, w.task))
     } else if net.origin.security_groups.value().is_none() && !rules.groups.is_empty() {
         Finding::unknown(
             code,
-            format!("Endpoint {} admits HTTPS from security groups {}; whether the task had one is unknown", e.id, rules.groups.join(", ")),
+            format!("Endpoint {} admits HTTPS from security groups {}; whether the {} had one is unknown", e.id, rules.groups.join(", "), w.task),
             net.origin.security_groups.reason().unwrap_or(""),
         )
     } else if let Some(why) = rules.unresolved_reason(None) {
@@ -479,9 +481,9 @@ fn endpoint_ingress(net: &Net, e: &EndpointFacts, code: RootCause) -> Finding {
         )
     } else {
         let from = match (net.origin.security_groups.value().and_then(|g| g.first()), task_ip) {
-            (Some(g), _) => format!("the task's security group {g}"),
-            (None, Some(ip)) => format!("the task's subnet CIDR (task address {ip})"),
-            (None, None) => "the task's subnet CIDR".to_string(),
+            (Some(g), _) => format!("the {} security group {g}", w.tasks),
+            (None, Some(ip)) => format!("the {}'s subnet CIDR ({} address {ip})", w.task, w.task),
+            (None, None) => format!("the {}'s subnet CIDR", w.task),
         };
         let target = e.security_groups.first().cloned().unwrap_or_else(|| "the endpoint's security group".into());
         Finding::fail(code, format!("Endpoint {} ({}) does not admit HTTPS from the {}", e.id, e.service_name, net.origin.label))
