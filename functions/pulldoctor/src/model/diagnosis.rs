@@ -1,5 +1,5 @@
 //! The result of judging a [`Facts`](crate::model::facts::Facts) snapshot: findings, a ranked root cause, and
-//! the `pulldoctor.diagnosis/v1` JSON document (see DESIGN.md — a public contract).
+//! the `pulldoctor.diagnosis/v1` JSON document (a public contract: docs/schemas/diagnosis.v1.json).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -10,7 +10,8 @@ use crate::model::facts::TaskSource;
 /// Schema tag of the JSON diagnosis; bump only with a new contract.
 pub const SCHEMA: &str = "pulldoctor.diagnosis/v1";
 
-/// Root-cause codes (DESIGN.md table). Stable: users filter and alarm on them.
+/// Root-cause codes (docs/root-causes.md). Stable: users filter and alarm on them. What each means,
+/// and the check that proves it, is its rule in `crate::checks` (`checks::rule(code)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RootCause {
