@@ -178,6 +178,7 @@ async fn collect_one(clients: &Clients, log: &CallLog, task_reads: &TaskReads, f
             network: Default::default(),
             secrets: Default::default(),
             missing_image: Default::default(),
+            audience: Default::default(),
         };
         let (identity, (secrets, secrets_role), missing) = tokio::join!(
             Box::pin(identity::read(clients, log, &facts, supplied.instance_role_arn.as_deref())),

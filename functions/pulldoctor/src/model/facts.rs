@@ -212,6 +212,10 @@ pub struct Facts {
     /// tasks, pull-through cache (see `facts/ecr.rs`). Read only when something is missing.
     #[serde(default)]
     pub missing_image: MissingImageFacts,
+    /// Who pulls: an ECS task, or (`preflight eks`) EKS nodes or Fargate pods. Checks word their
+    /// findings for it and run only where it is in their scope.
+    #[serde(default)]
+    pub audience: crate::model::audience::Audience,
 }
 
 /// The stopped task, from `DescribeTasks` or from the event's `detail`.
