@@ -182,13 +182,7 @@ pub fn execution_role_trust(facts: &Facts, expected: &TrustExpectation) -> Vec<F
     };
     let service = Principal { service: Some(service_name.into()), ..Default::default() };
     let account = facts.account.clone().or_else(|| facts.task.arn.as_deref().and_then(crate::model::arn::account).map(str::to_string));
-    let mut ctx = Context::new();
-    if let Some(a) = &account {
-        ctx = ctx.set("aws:SourceAccount", a.clone());
-    }
-    if !expected.source_arns.is_empty() {
-        ctx = ctx.one_of("aws:SourceArn", expected.source_arns.clone());
-    }
+    let ctx = assume_context(account.as_deref(), expected);
     let req = Request { action: "sts:AssumeRole", resource: &role.arn, principal: Some(&service), context: &ctx };
     let doc = Labeled { label: "trust policy", document: trust };
     let deny = matching(&doc, &req, Effect::Deny);
@@ -233,6 +227,19 @@ pub fn execution_role_trust(facts: &Facts, expected: &TrustExpectation) -> Vec<F
             .evidence("statements", statement_list(&allow.statements)),
     };
     vec![finding]
+}
+
+/// What the service's sts:AssumeRole request carries: the task's account, and the source ARNs
+/// the expectation names.
+fn assume_context(account: Option<&str>, expected: &TrustExpectation) -> Context {
+    let mut ctx = Context::new();
+    if let Some(a) = account {
+        ctx = ctx.set("aws:SourceAccount", a);
+    }
+    if !expected.source_arns.is_empty() {
+        ctx = ctx.one_of("aws:SourceArn", expected.source_arns.clone());
+    }
+    ctx
 }
 
 /// Service principals in Allow statements of a trust policy.
