@@ -91,47 +91,9 @@ pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
     let url = console::ecr_repository(region, account, &image.repository);
     let repo = &image.repository;
     let finding = match (&image.digest, image.effective_tag()) {
-        (Some(digest), tag) => match (&facts.image_by_digest, tag.map(|_| &facts.image_by_tag)) {
-            (Fact::Found { .. }, _) => Finding::pass(code, format!("Pinned digest {} exists in {repo}", short(digest))),
-            (Fact::NotFound { .. }, Some(Fact::Found { value: now })) => {
-                let tag = tag.unwrap_or_default();
-                Finding::fail(
-                    code,
-                    format!(
-                        "Pinned digest {} is gone from {repo}; tag {tag} now points to {}",
-                        short(digest),
-                        now.digest.as_deref().map(short).unwrap_or("another image")
-                    ),
-                )
-                .evidence("pinned_digest", digest.as_str())
-                .evidence("tag", tag)
-                .evidence("tag_digest_now", now.digest.clone())
-                .evidence("tag_pushed_at", now.pushed_at.clone())
-                .remediation(format!(
-                    "The deployment is pinned to digest {digest}, which was deleted or replaced after the \
-                     deployment started (tag {tag} was pushed again). Start a new deployment so ECS resolves \
-                     the tag again (aws ecs update-service --force-new-deployment), or restore the old image. \
-                     Consider immutable tags on {repo} to prevent this."
-                ))
-            }
-            (Fact::NotFound { .. }, tag_fact) => {
-                let tag_note = match (tag, tag_fact) {
-                    (Some(t), Some(Fact::NotFound { .. })) => format!(" and tag {t} does not exist either"),
-                    _ => String::new(),
-                };
-                Finding::fail(code, format!("Digest {} does not exist in {repo}{tag_note}", short(digest)))
-                    .evidence("pinned_digest", digest.as_str())
-                    .evidence("tag", tag)
-                    .remediation(format!(
-                        "Push the image again or point the task definition{td} at an image that exists in {repo}, \
-                         then start a new deployment.",
-                        td = task_definition_suffix(facts)
-                    ))
-            }
-            (gap, _) => {
-                return vec![Finding::unknown(code, "Could not check that the image exists", gap.gap().unwrap_or_default())
-                    .resource(resource)]
-            }
+        (Some(digest), tag) => match by_digest(facts, repo, digest, tag) {
+            Ok(f) => f,
+            Err(unknown) => return vec![unknown.resource(resource)],
         },
         (None, Some(tag)) => match &facts.image_by_tag {
             Fact::Found { value } => Finding::pass(code, format!("Tag {tag} exists in {repo}"))
@@ -152,6 +114,50 @@ pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
         (None, None) => return vec![],
     };
     vec![finding.resource(resource).console_url(url).evidence("registry", json!(image.registry))]
+}
+
+/// The pinned digest: there, gone (and what the tag points to now), or unknown (`Err`).
+fn by_digest(facts: &Facts, repo: &str, digest: &str, tag: Option<&str>) -> Result<Finding, Finding> {
+    let code = RootCause::EcrImageNotFound;
+    match (&facts.image_by_digest, tag.map(|_| &facts.image_by_tag)) {
+        (Fact::Found { .. }, _) => Ok(Finding::pass(code, format!("Pinned digest {} exists in {repo}", short(digest)))),
+        (Fact::NotFound { .. }, Some(Fact::Found { value: now })) => {
+            let tag = tag.unwrap_or_default();
+            Ok(Finding::fail(
+                code,
+                format!(
+                    "Pinned digest {} is gone from {repo}; tag {tag} now points to {}",
+                    short(digest),
+                    now.digest.as_deref().map(short).unwrap_or("another image")
+                ),
+            )
+            .evidence("pinned_digest", digest)
+            .evidence("tag", tag)
+            .evidence("tag_digest_now", now.digest.clone())
+            .evidence("tag_pushed_at", now.pushed_at.clone())
+            .remediation(format!(
+                "The deployment is pinned to digest {digest}, which was deleted or replaced after the \
+                 deployment started (tag {tag} was pushed again). Start a new deployment so ECS resolves \
+                 the tag again (aws ecs update-service --force-new-deployment), or restore the old image. \
+                 Consider immutable tags on {repo} to prevent this."
+            )))
+        }
+        (Fact::NotFound { .. }, tag_fact) => {
+            let tag_note = match (tag, tag_fact) {
+                (Some(t), Some(Fact::NotFound { .. })) => format!(" and tag {t} does not exist either"),
+                _ => String::new(),
+            };
+            Ok(Finding::fail(code, format!("Digest {} does not exist in {repo}{tag_note}", short(digest)))
+                .evidence("pinned_digest", digest)
+                .evidence("tag", tag)
+                .remediation(format!(
+                    "Push the image again or point the task definition{td} at an image that exists in {repo}, \
+                     then start a new deployment.",
+                    td = task_definition_suffix(facts)
+                )))
+        }
+        (gap, _) => Err(Finding::unknown(code, "Could not check that the image exists", gap.gap().unwrap_or_default())),
+    }
 }
 
 /// An image under a pull-through cache rule that the cache does not hold: it is imported from
