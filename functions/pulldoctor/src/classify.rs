@@ -328,39 +328,7 @@ fn extract_image(text: &str, end_ok: bool) -> Found {
         }
     }
     for c in URL_V2.captures_iter(text) {
-        let host = &c[1];
-        let Some(registry) = registry_host(host) else {
-            continue;
-        };
-        match (c.get(2), c.get(3), c.get(4)) {
-            (Some(repo), Some(kind), Some(r)) => {
-                // The repository is delimited by "/manifests/" or "/blobs/", so it is complete
-                // even if the message was cut inside the reference that follows.
-                if !valid_repository(repo.as_str()) {
-                    push(Some(Found {
-                        registry: Some(registry),
-                        ..Found::default()
-                    }));
-                    continue;
-                }
-                // A tag followed by ": <error>" keeps the colon in the capture.
-                let reference = r.as_str().trim_end_matches(':');
-                let complete =
-                    reference.len() < r.as_str().len() || terminated(text, r.end(), end_ok);
-                // A blob digest names a layer, not the image: it is not the image reference.
-                let is_manifest = kind.as_str().eq_ignore_ascii_case("manifests");
-                push(Some(Found {
-                    registry: Some(registry),
-                    repository: Some(repo.as_str().to_string()),
-                    reference: (complete && is_manifest && valid_reference(reference))
-                        .then(|| reference.to_string()),
-                }));
-            }
-            _ => push(Some(Found {
-                registry: Some(registry),
-                ..Found::default()
-            })),
-        }
+        push(url_v2_found(text, &c, end_ok));
     }
     for c in REPO_WITH_NAME.captures_iter(text) {
         push(valid_repository(&c[1]).then(|| Found {
@@ -395,6 +363,40 @@ fn extract_image(text: &str, end_ok: bool) -> Found {
         }
     }
     merge(found)
+}
+
+/// A registry API URL (`https://HOST/v2/REPO/manifests/REF`): the registry, and the repository
+/// and reference when they are complete.
+fn url_v2_found(text: &str, c: &regex::Captures, end_ok: bool) -> Option<Found> {
+    let registry = registry_host(&c[1])?;
+    match (c.get(2), c.get(3), c.get(4)) {
+        (Some(repo), Some(kind), Some(r)) => {
+            // The repository is delimited by "/manifests/" or "/blobs/", so it is complete
+            // even if the message was cut inside the reference that follows.
+            if !valid_repository(repo.as_str()) {
+                return Some(Found {
+                    registry: Some(registry),
+                    ..Found::default()
+                });
+            }
+            // A tag followed by ": <error>" keeps the colon in the capture.
+            let reference = r.as_str().trim_end_matches(':');
+            let complete =
+                reference.len() < r.as_str().len() || terminated(text, r.end(), end_ok);
+            // A blob digest names a layer, not the image: it is not the image reference.
+            let is_manifest = kind.as_str().eq_ignore_ascii_case("manifests");
+            Some(Found {
+                registry: Some(registry),
+                repository: Some(repo.as_str().to_string()),
+                reference: (complete && is_manifest && valid_reference(reference))
+                    .then(|| reference.to_string()),
+            })
+        }
+        _ => Some(Found {
+            registry: Some(registry),
+            ..Found::default()
+        }),
+    }
 }
 
 /// The first candidate naming a repository wins; missing registry/reference are filled from
