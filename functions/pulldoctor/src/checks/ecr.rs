@@ -8,17 +8,11 @@ use crate::model::facts::{Fact, Facts};
 use crate::model::image_ref::ImageRef;
 
 /// The ECR image under diagnosis with its account and region, or `None` when not ECR.
-fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
-    let image = facts.failure.image_ref.as_ref()?;
-    let (account, region) = image.ecr()?;
-    Some((image, account, region))
-}
-
 /// ECR_REPOSITORY_NOT_FOUND — the image URI names a repository that does not exist in that
 /// account and region (typo, wrong region or account, or the repository was deleted). ECR then
 /// answers every pull with "repository does not exist" or an access-denied shaped error.
 pub fn check_repository_exists(facts: &Facts) -> Vec<Finding> {
-    let Some((image, account, region)) = ecr_image(facts) else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
     let code = RootCause::EcrRepositoryNotFound;
     let resource = format!("{}/{}", image.registry, image.repository);
     let url = console::ecr_repository(region, account, &image.repository);
@@ -74,7 +68,7 @@ pub fn check_repository_exists(facts: &Facts) -> Vec<Finding> {
 /// pushed again (mutable tags) or an image that was deleted breaks new tasks even though the tag
 /// still exists: that case is reported distinctly, with both digests.
 pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
-    let Some((image, account, region)) = ecr_image(facts) else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
     // A missing repository is reported by its own check; the image check would only repeat it.
     // Under a pull-through cache rule the repository legitimately does not exist yet.
     let cache = super::pull_through::serving_rule(facts);

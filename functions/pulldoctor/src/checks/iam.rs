@@ -420,8 +420,7 @@ pub fn check_instance_role_permissions(facts: &Facts) -> Vec<Finding> {
 }
 
 fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
-    let Some(image) = facts.failure.image_ref.as_ref() else { return vec![] };
-    let Some((account, region)) = image.ecr() else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
     let Some(who) = pull_role(facts) else { return vec![] };
     if who.code != code {
         return vec![];
@@ -445,11 +444,7 @@ fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
                 .resource(who.arn.unwrap_or_default())]
         }
     };
-    let repository_arn = facts
-        .repository
-        .value()
-        .and_then(|r| r.arn.clone())
-        .unwrap_or_else(|| crate::model::arn::repository_arn(&role.arn, region, account, &image.repository));
+    let repository_arn = facts.repository_arn(&role.arn, image, account, region);
     let (verdicts, via) = match &facts.identity.pull_simulation {
         // Only the actions a pull makes: a snapshot saved by an older version may also hold
         // `ecr:BatchCheckLayerAvailability`, which a pull never calls.

@@ -18,12 +18,6 @@ use crate::model::facts::{Fact, Facts, ImageFacts};
 use crate::model::image_ref::ImageRef;
 use crate::policy::glob;
 
-fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
-    let image = facts.failure.image_ref.as_ref()?;
-    let (account, region) = image.ecr()?;
-    Some((image, account, region))
-}
-
 /// The missing image, when the archive lookup found it archived or being restored.
 fn archived(facts: &Facts) -> Option<&ImageFacts> {
     facts.missing_image.archived.value().filter(|i| matches!(i.status.as_deref(), Some("ARCHIVED" | "ACTIVATING")))
@@ -36,7 +30,7 @@ fn archived(facts: &Facts) -> Option<&ImageFacts> {
 /// deployment), which became untagged when the tag was pushed again — then fails to pull.
 pub fn check_image_expired(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::EcrImageExpired;
-    let Some((image, account, region)) = ecr_image(facts) else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
     if facts.repository.is_not_found() || archived(facts).is_some() {
         return vec![];
     }
@@ -384,7 +378,7 @@ fn describe_rule(rule: &Value) -> String {
 /// time, before any task can pull it.
 pub fn check_image_archived(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::EcrImageArchived;
-    let Some((image, account, region)) = ecr_image(facts) else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
     if facts.repository.is_not_found() {
         return vec![];
     }

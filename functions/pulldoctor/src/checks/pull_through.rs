@@ -9,17 +9,10 @@ use crate::model::pull::{CREATE_REPOSITORY_ACTION, IMPORT_ACTION};
 use super::console;
 use crate::model::pull::pull_role;
 use super::iam::{principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
-use crate::model::arn::repository_arn;
 use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::{Fact, Facts, PullThroughRuleFacts};
 use crate::model::image_ref::ImageRef;
 use crate::policy::{matching, Decision, Effect, Labeled, Request, Truth};
-
-fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
-    let image = facts.failure.image_ref.as_ref()?;
-    let (account, region) = image.ecr()?;
-    Some((image, account, region))
-}
 
 /// The pull-through cache rule serving the image, when its repository or tag is missing.
 pub fn serving_rule(facts: &Facts) -> Option<&PullThroughRuleFacts> {
@@ -35,7 +28,7 @@ pub fn serving_rule(facts: &Facts) -> Option<&PullThroughRuleFacts> {
 /// only through PrivateLink needs a NAT path from its private subnets for that first pull.
 pub fn check_pull_through_cache(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::EcrPullThroughCache;
-    let Some((image, account, region)) = ecr_image(facts) else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
     let repository_missing = facts.repository.is_not_found();
     if !repository_missing && !facts.image_by_tag.is_not_found() && !facts.image_by_digest.is_not_found() {
         return vec![];
@@ -194,11 +187,7 @@ fn import_permissions(
 ) -> Result<Vec<(String, Decision, String)>, String> {
     let who = pull_role(facts).ok_or("no role pulls the image")?;
     let role_arn = who.arn.clone().ok_or("the pulling role is not known")?;
-    let repo_arn = facts
-        .repository
-        .value()
-        .and_then(|r| r.arn.clone())
-        .unwrap_or_else(|| repository_arn(&role_arn, region, account, &image.repository));
+    let repo_arn = facts.repository_arn(&role_arn, image, account, region);
     let (principal, ctx) = principal_context(&role_arn, who.fact.value());
     let own: Vec<ActionVerdict> = match &facts.missing_image.pull_through_simulation {
         Fact::Found { value } => verdicts_from_simulation(value),

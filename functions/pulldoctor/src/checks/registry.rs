@@ -16,19 +16,13 @@ use crate::model::facts::{Fact, Facts, SecretShape};
 use crate::model::image_ref::{ImageRef, RegistryKind};
 use crate::policy::{matching, Context, Decision, Effect, Labeled, Principal, Request, StatementRef, Truth};
 
-fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
-    let image = facts.failure.image_ref.as_ref()?;
-    let (account, region) = image.ecr()?;
-    Some((image, account, region))
-}
-
 /// ECR_REPOSITORY_POLICY — a repository policy is a resource policy: an explicit Deny that matches
 /// the pulling role (by principal, `aws:PrincipalArn`, or a condition such as
 /// `aws:SourceVpce`/`aws:SourceVpc` that the pull does not meet) refuses the pull even when the
 /// role's own policies allow it. A repository in another account must also *grant* the pull to
 /// the role (or its account): the role's policies alone are not enough across accounts.
 pub fn check_repository_policy(facts: &Facts) -> Vec<Finding> {
-    let Some((image, account, region)) = ecr_image(facts) else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
     if facts.repository.is_not_found() {
         return vec![];
     }

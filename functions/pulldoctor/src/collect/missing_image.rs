@@ -44,8 +44,7 @@ pub(super) async fn read_early(clients: &Clients, log: &CallLog, facts: &Facts) 
         pull_through_simulation: skipped("not under a pull-through cache rule"),
         upstream_secret: skipped("not under a pull-through cache rule"),
     };
-    let Some(image) = facts.failure.image_ref.as_ref() else { return MissingImageFacts::default() };
-    let Some((account, region)) = image.ecr() else { return MissingImageFacts::default() };
+    let Some((image, account, region)) = facts.ecr_image() else { return MissingImageFacts::default() };
     let missing = image_missing(facts);
     let repository_missing = facts.repository.is_not_found();
     if !missing && !repository_missing {
