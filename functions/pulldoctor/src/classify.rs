@@ -328,39 +328,7 @@ fn extract_image(text: &str, end_ok: bool) -> Found {
         }
     }
     for c in URL_V2.captures_iter(text) {
-        let host = &c[1];
-        let Some(registry) = registry_host(host) else {
-            continue;
-        };
-        match (c.get(2), c.get(3), c.get(4)) {
-            (Some(repo), Some(kind), Some(r)) => {
-                // The repository is delimited by "/manifests/" or "/blobs/", so it is complete
-                // even if the message was cut inside the reference that follows.
-                if !valid_repository(repo.as_str()) {
-                    push(Some(Found {
-                        registry: Some(registry),
-                        ..Found::default()
-                    }));
-                    continue;
-                }
-                // A tag followed by ": <error>" keeps the colon in the capture.
-                let reference = r.as_str().trim_end_matches(':');
-                let complete =
-                    reference.len() < r.as_str().len() || terminated(text, r.end(), end_ok);
-                // A blob digest names a layer, not the image: it is not the image reference.
-                let is_manifest = kind.as_str().eq_ignore_ascii_case("manifests");
-                push(Some(Found {
-                    registry: Some(registry),
-                    repository: Some(repo.as_str().to_string()),
-                    reference: (complete && is_manifest && valid_reference(reference))
-                        .then(|| reference.to_string()),
-                }));
-            }
-            _ => push(Some(Found {
-                registry: Some(registry),
-                ..Found::default()
-            })),
-        }
+        push(url_v2_found(text, &c, end_ok));
     }
     for c in REPO_WITH_NAME.captures_iter(text) {
         push(valid_repository(&c[1]).then(|| Found {
@@ -395,6 +363,40 @@ fn extract_image(text: &str, end_ok: bool) -> Found {
         }
     }
     merge(found)
+}
+
+/// A registry API URL (`https://HOST/v2/REPO/manifests/REF`): the registry, and the repository
+/// and reference when they are complete.
+fn url_v2_found(text: &str, c: &regex::Captures, end_ok: bool) -> Option<Found> {
+    let registry = registry_host(&c[1])?;
+    match (c.get(2), c.get(3), c.get(4)) {
+        (Some(repo), Some(kind), Some(r)) => {
+            // The repository is delimited by "/manifests/" or "/blobs/", so it is complete
+            // even if the message was cut inside the reference that follows.
+            if !valid_repository(repo.as_str()) {
+                return Some(Found {
+                    registry: Some(registry),
+                    ..Found::default()
+                });
+            }
+            // A tag followed by ": <error>" keeps the colon in the capture.
+            let reference = r.as_str().trim_end_matches(':');
+            let complete =
+                reference.len() < r.as_str().len() || terminated(text, r.end(), end_ok);
+            // A blob digest names a layer, not the image: it is not the image reference.
+            let is_manifest = kind.as_str().eq_ignore_ascii_case("manifests");
+            Some(Found {
+                registry: Some(registry),
+                repository: Some(repo.as_str().to_string()),
+                reference: (complete && is_manifest && valid_reference(reference))
+                    .then(|| reference.to_string()),
+            })
+        }
+        _ => Some(Found {
+            registry: Some(registry),
+            ..Found::default()
+        }),
+    }
 }
 
 /// The first candidate naming a repository wins; missing registry/reference are filled from
@@ -600,160 +602,224 @@ fn hints(text: &str, category: Category, phase: Option<Phase>, image: &Found) ->
             return h.into_iter().map(str::to_string).collect();
         }
     }
+    let clues = Clues { text, phase, image, ecr, public_registry, secrets };
+    let h = match category {
+        Category::Network => network_hints(&clues),
+        Category::AccessDenied => access_denied_hints(&clues),
+        Category::ImageNotFound => image_not_found_hints(&clues),
+        Category::PlatformMismatch => platform_hints(text),
+        Category::DiskSpace => disk_space_hints(text),
+        Category::RateLimited => rate_limit_hints(&clues),
+        Category::RegistryCredentials if SSM_SECRET_TEXT.is_match(text) || ASM_SECRET_TEXT.is_match(text) => task_secret_hints(text),
+        Category::RegistryCredentials => registry_credentials_hints(&clues),
+        Category::Unknown => unknown_hints(text),
+    };
+    h.into_iter().map(str::to_string).collect()
+}
+
+/// What the message and the image name tell the hints.
+#[derive(Clone, Copy)]
+struct Clues<'a> {
+    text: &'a str,
+    phase: Option<Phase>,
+    image: &'a Found,
+    /// The image is in ECR, or the message names ECR.
+    ecr: bool,
+    /// Docker Hub or another registry outside AWS.
+    public_registry: bool,
+    /// The message names Secrets Manager, SSM or a secret.
+    secrets: bool,
+}
+
+/// Network: the path to the registry (DNS, TLS, routes, endpoints, groups, ACLs).
+fn network_hints(clues: &Clues) -> Vec<&'static str> {
+    let Clues { text, phase, ecr, public_registry, secrets, .. } = *clues;
     let mut h: Vec<&str> = Vec::new();
-    match category {
-        Category::Network => {
-            if DNS_TEXT.is_match(text) {
-                h.push("The registry name did not resolve: check that the VPC has DNS resolution and DNS hostnames enabled, that custom DHCP-option DNS servers resolve AWS names, and that interface endpoints have private DNS on.");
-            }
-            if TLS_TEXT.is_match(text) {
-                h.push("A certificate error usually means a proxy or firewall intercepts HTTPS, or a self-hosted registry presents a certificate the host does not trust.");
-            }
-            if KILLED_TEXT.is_match(text) {
-                h.push("The pull or the credential lookup was stopped because it took too long: usually the registry or Secrets Manager could not be reached, rarely a very large image on a slow path.");
-            }
-            if phase == Some(Phase::AuthToken) && secrets {
-                h.push("Secrets Manager (or SSM) could not be reached to read secrets or registry credentials: without an internet route the subnet needs the secretsmanager (or ssm) interface endpoint.");
-            } else if phase == Some(Phase::AuthToken) && ecr {
-                h.push("The ECR API call that issues the registry token (api.ecr.<region>.amazonaws.com) did not complete: without an internet route the subnet needs the ecr.api interface endpoint.");
-            }
-            if (phase == Some(Phase::Layer) && ecr) || S3_TEXT.is_match(text) {
-                h.push("ECR serves layers from S3 (prod-<region>-starport-layer-bucket): the subnet's route table needs the S3 gateway endpoint or an internet route, and security groups must allow 443 to the S3 prefix list.");
-            }
-            if IMAGE_CONF_TEXT.is_match(text) {
-                h.push("'error pulling image configuration' can also be registry rate limiting; look at the registry's limits if the network path is fine.");
-            }
-            h.push("Check the route from the task's subnet: a NAT gateway for a private subnet, or an internet gateway plus an assigned public IP for a public subnet.");
-            if public_registry && !ecr {
-                h.push("Registries outside AWS (Docker Hub, GHCR, Quay…) need an internet path through NAT or an internet gateway; VPC endpoints do not reach them.");
-            } else {
-                h.push("Without an internet route, the VPC needs the ecr.api and ecr.dkr interface endpoints (private DNS on) and an S3 gateway endpoint on the subnet's route table.");
-            }
-            h.push("Task (or instance) security groups must allow outbound TCP 443, including to the S3 prefix list; endpoint security groups must allow inbound 443 from the task.");
-            h.push("The subnet's network ACL must allow outbound TCP 443 and inbound return traffic on ephemeral ports 1024-65535.");
-            if !DNS_TEXT.is_match(text) {
-                h.push("DNS must resolve the registry: VPC DNS support and hostnames enabled, and custom DHCP-option DNS servers able to resolve AWS names.");
-            }
-        }
-        Category::AccessDenied => {
-            if phase == Some(Phase::Layer) && S3_TEXT.is_match(text) {
-                h.push("A 403 from the S3 layer bucket usually means the S3 gateway endpoint policy does not allow s3:GetObject on arn:aws:s3:::prod-<region>-starport-layer-bucket/*.");
-            }
-            if EXPLICIT_DENY_TEXT.is_match(text) {
-                h.push("An explicit deny applies: look for a Deny in the role's policies, a permissions boundary, an organization SCP, the repository policy or a VPC endpoint policy.");
-            }
-            if phase == Some(Phase::AuthToken) && secrets {
-                h.push("The task execution role needs secretsmanager:GetSecretValue (or ssm:GetParameters) on the secret, plus kms:Decrypt when a customer managed key encrypts it.");
-            }
-            if ecr && phase == Some(Phase::AuthToken) && !secrets {
-                h.push("The pulling role needs ecr:GetAuthorizationToken on resource \"*\": the task execution role, or the container instance role on EC2 when the task has no execution role.");
-            }
-            if ROLE_MSG_TEXT.is_match(text) {
-                h.push("ECS also shows this message when the image does not exist: confirm that the repository and tag are present.");
-            }
-            if ecr || !public_registry {
-                h.push("The task execution role (or, on EC2 without one, the container instance role) needs ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on the repository.");
-                h.push("The repository policy must not deny that role, and must grant it explicitly when the image lives in another account.");
-                h.push("A policy on the ecr.dkr/ecr.api interface endpoints or on the S3 gateway endpoint may be refusing the request.");
-            }
-            if !ecr {
-                h.push("The registry refused this repository to the credentials it received: check that the account in repositoryCredentials may pull this image.");
-            }
-        }
-        Category::ImageNotFound => {
-            if PULL_ACCESS_DENIED.is_match(text) {
-                h.push("Docker says 'pull access denied' both when the repository does not exist and when it is private: check the name first; if it exists, give the task registry credentials (repositoryCredentials) or, for ECR, pull permissions on its role.");
-            }
-            if text
-                .to_ascii_lowercase()
-                .contains("invalid reference format")
-            {
-                h.push("The image name in the task definition is malformed: uppercase letters, spaces and stray characters are not allowed.");
-            }
-            if image.registry.is_some() && image.repository.is_some() {
-                let full = format!(
-                    "{}/{}",
-                    image.registry.as_deref().unwrap_or_default(),
-                    image.repository.as_deref().unwrap_or_default()
-                );
-                if ImageRef::parse(&full)
-                    .ok()
-                    .and_then(|r| r.pull_through_upstream())
-                    .is_some()
-                {
-                    h.push("This looks like an ECR pull-through cache repository: the image must exist upstream, and the cache rule needs credentials for upstreams that require them.");
-                }
-            }
-            h.push("Check that the repository exists in the account and region of the image URI, spelled exactly (repository names are lowercase).");
-            h.push("Check that the tag or digest exists: it may never have been pushed (for example after a failed build) or may have been moved or deleted.");
-            if ecr || !public_registry {
-                h.push("An ECR lifecycle policy may have expired the image: look for a rule matching its tag or age.");
-            }
-            h.push("ECS pins a deployment to the image digest it resolved at deploy time: if that digest was deleted, new tasks fail even when the tag was pushed again.");
-        }
-        Category::PlatformMismatch => {
-            if EXEC_FORMAT.is_match(text) {
-                h.push("'exec format error' is raised when the container starts, not during the pull: the image's binaries target another CPU architecture than the task's.");
-            }
-            h.push("The image has no variant for the task's OS and CPU architecture: compare the image's platforms with the task definition's runtimePlatform (cpuArchitecture, operatingSystemFamily) or the instance type.");
-            h.push("Push a multi-architecture image (for example docker buildx build --platform linux/amd64,linux/arm64) or run the task on the architecture the image supports.");
-            if WINDOWS_TEXT.is_match(text) {
-                h.push("Windows images must also match the host's Windows Server version.");
-            }
-        }
-        Category::DiskSpace => {
-            if text.to_ascii_lowercase().contains("thin pool") {
-                h.push("The Docker devicemapper thin pool on the container instance is full: remove unused images or grow the pool.");
-            }
-            h.push("On Fargate the unpacked image must fit in the task's ephemeral storage (20 GiB by default): raise ephemeralStorage (up to 200 GiB) or slim the image.");
-            h.push("On EC2 the instance's Docker volume is full: remove unused images and stopped containers (agent image cleanup settings), cap json-file log size, or enlarge the volume.");
-            h.push(
-                "Large images need room for both the compressed download and the extracted layers.",
-            );
-        }
-        Category::RateLimited => {
-            if ECR_THROTTLE_TEXT.is_match(text) && ecr {
-                h.push("ECR API throttling happens when many tasks start at once: stagger the deployment or request a higher ECR service quota.");
-            }
-            h.push("Docker Hub limits pulls per source IP for anonymous users and per account when authenticated; all tasks behind one NAT gateway share its address.");
-            h.push("Authenticate the pull (repositoryCredentials with a Docker Hub account) or serve the image from ECR, for example through an ECR pull-through cache rule.");
-        }
-        Category::RegistryCredentials if SSM_SECRET_TEXT.is_match(text) || ASM_SECRET_TEXT.is_match(text) => {
-            if SECRET_MISSING_TEXT.is_match(text) {
-                h.push("A secret the task injects at start was not found: check each containerDefinitions[].secrets[].valueFrom (and logConfiguration.secretOptions) — the SSM parameter's name or full ARN, the Secrets Manager secret's full ARN, its region and account (one in another region or account needs its full ARN) — and that it was not deleted.");
-            }
-            if JSON_KEY_TEXT.is_match(text) {
-                h.push("The valueFrom asks for a JSON key (arn:…:secret:NAME:KEY::) that the secret does not contain: correct the key, or add it to the secret.");
-            }
-            h.push("The task execution role needs ssm:GetParameters on each parameter and secretsmanager:GetSecretValue on each secret, plus kms:Decrypt on a customer managed key that encrypts one.");
-            if !SSM_SECRET_TEXT.is_match(text) {
-                // "secret from asm" is also how older agents report repositoryCredentials.
-                h.push("If the secret is the private registry's (repositoryCredentials.credentialsParameter), it must be JSON with \"username\" and \"password\" keys.");
-            }
-        }
-        Category::RegistryCredentials => {
-            if ecr && ECR_NO_CREDS_TEXT.is_match(text) {
-                h.push("ECR images need no secret: this means no valid ECR token was sent; check that the execution role (or instance role) may call ecr:GetAuthorizationToken and that the image URI's account and region are right.");
-            }
-            if SECRET_MISSING_TEXT.is_match(text) {
-                h.push("The secret named in repositoryCredentials.credentialsParameter was not found: check its full ARN, account and region, and that it was not deleted.");
-            }
-            h.push("Check repositoryCredentials.credentialsParameter in the container definition: it must name the Secrets Manager secret holding this registry's credentials.");
-            h.push("The secret must be JSON with \"username\" and \"password\" keys whose values are still valid (access tokens expire or get revoked).");
-            h.push("The task execution role needs secretsmanager:GetSecretValue on that secret, plus kms:Decrypt when a customer managed key encrypts it.");
-        }
-        Category::Unknown => {
-            if BARE_API_ERROR.is_match(text) {
-                h.push("A bare 'API error' usually means the ECR endpoints are unreachable from the task, a repository or IAM policy refuses the pull, or the S3 gateway endpoint policy blocks the layer bucket.");
-            }
-            if SERVER_ERROR.is_match(text) {
-                h.push("A 5xx answer comes from the registry or a proxy on the way: often transient; retry and check the registry's status.");
-            }
-            h.push("The message matched no known pattern: read the complete reason with aws ecs describe-tasks, since long reasons are truncated.");
-            h.push("Verify in order: the network path to the registry (routes, endpoints, security groups, NACL, DNS), pull permissions on the role and repository, and that the tag or digest exists.");
+    if DNS_TEXT.is_match(text) {
+        h.push("The registry name did not resolve: check that the VPC has DNS resolution and DNS hostnames enabled, that custom DHCP-option DNS servers resolve AWS names, and that interface endpoints have private DNS on.");
+    }
+    if TLS_TEXT.is_match(text) {
+        h.push("A certificate error usually means a proxy or firewall intercepts HTTPS, or a self-hosted registry presents a certificate the host does not trust.");
+    }
+    if KILLED_TEXT.is_match(text) {
+        h.push("The pull or the credential lookup was stopped because it took too long: usually the registry or Secrets Manager could not be reached, rarely a very large image on a slow path.");
+    }
+    if phase == Some(Phase::AuthToken) && secrets {
+        h.push("Secrets Manager (or SSM) could not be reached to read secrets or registry credentials: without an internet route the subnet needs the secretsmanager (or ssm) interface endpoint.");
+    } else if phase == Some(Phase::AuthToken) && ecr {
+        h.push("The ECR API call that issues the registry token (api.ecr.<region>.amazonaws.com) did not complete: without an internet route the subnet needs the ecr.api interface endpoint.");
+    }
+    if (phase == Some(Phase::Layer) && ecr) || S3_TEXT.is_match(text) {
+        h.push("ECR serves layers from S3 (prod-<region>-starport-layer-bucket): the subnet's route table needs the S3 gateway endpoint or an internet route, and security groups must allow 443 to the S3 prefix list.");
+    }
+    if IMAGE_CONF_TEXT.is_match(text) {
+        h.push("'error pulling image configuration' can also be registry rate limiting; look at the registry's limits if the network path is fine.");
+    }
+    h.push("Check the route from the task's subnet: a NAT gateway for a private subnet, or an internet gateway plus an assigned public IP for a public subnet.");
+    if public_registry && !ecr {
+        h.push("Registries outside AWS (Docker Hub, GHCR, Quay…) need an internet path through NAT or an internet gateway; VPC endpoints do not reach them.");
+    } else {
+        h.push("Without an internet route, the VPC needs the ecr.api and ecr.dkr interface endpoints (private DNS on) and an S3 gateway endpoint on the subnet's route table.");
+    }
+    h.push("Task (or instance) security groups must allow outbound TCP 443, including to the S3 prefix list; endpoint security groups must allow inbound 443 from the task.");
+    h.push("The subnet's network ACL must allow outbound TCP 443 and inbound return traffic on ephemeral ports 1024-65535.");
+    if !DNS_TEXT.is_match(text) {
+        h.push("DNS must resolve the registry: VPC DNS support and hostnames enabled, and custom DHCP-option DNS servers able to resolve AWS names.");
+    }
+    h
+}
+
+/// Access denied: the role, the repository and endpoint policies, the registry credentials.
+fn access_denied_hints(clues: &Clues) -> Vec<&'static str> {
+    let Clues { text, phase, ecr, public_registry, secrets, .. } = *clues;
+    let mut h: Vec<&str> = Vec::new();
+    if phase == Some(Phase::Layer) && S3_TEXT.is_match(text) {
+        h.push("A 403 from the S3 layer bucket usually means the S3 gateway endpoint policy does not allow s3:GetObject on arn:aws:s3:::prod-<region>-starport-layer-bucket/*.");
+    }
+    if EXPLICIT_DENY_TEXT.is_match(text) {
+        h.push("An explicit deny applies: look for a Deny in the role's policies, a permissions boundary, an organization SCP, the repository policy or a VPC endpoint policy.");
+    }
+    if phase == Some(Phase::AuthToken) && secrets {
+        h.push("The task execution role needs secretsmanager:GetSecretValue (or ssm:GetParameters) on the secret, plus kms:Decrypt when a customer managed key encrypts it.");
+    }
+    if ecr && phase == Some(Phase::AuthToken) && !secrets {
+        h.push("The pulling role needs ecr:GetAuthorizationToken on resource \"*\": the task execution role, or the container instance role on EC2 when the task has no execution role.");
+    }
+    if ROLE_MSG_TEXT.is_match(text) {
+        h.push("ECS also shows this message when the image does not exist: confirm that the repository and tag are present.");
+    }
+    if ecr || !public_registry {
+        h.push("The task execution role (or, on EC2 without one, the container instance role) needs ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on the repository.");
+        h.push("The repository policy must not deny that role, and must grant it explicitly when the image lives in another account.");
+        h.push("A policy on the ecr.dkr/ecr.api interface endpoints or on the S3 gateway endpoint may be refusing the request.");
+    }
+    if !ecr {
+        h.push("The registry refused this repository to the credentials it received: check that the account in repositoryCredentials may pull this image.");
+    }
+    h
+}
+
+/// Image not found: the name, the tag or digest, lifecycle expiry, pull-through caches.
+fn image_not_found_hints(clues: &Clues) -> Vec<&'static str> {
+    let Clues { text, image, ecr, public_registry, .. } = *clues;
+    let mut h: Vec<&str> = Vec::new();
+    if PULL_ACCESS_DENIED.is_match(text) {
+        h.push("Docker says 'pull access denied' both when the repository does not exist and when it is private: check the name first; if it exists, give the task registry credentials (repositoryCredentials) or, for ECR, pull permissions on its role.");
+    }
+    if text
+        .to_ascii_lowercase()
+        .contains("invalid reference format")
+    {
+        h.push("The image name in the task definition is malformed: uppercase letters, spaces and stray characters are not allowed.");
+    }
+    if image.registry.is_some() && image.repository.is_some() {
+        let full = format!(
+            "{}/{}",
+            image.registry.as_deref().unwrap_or_default(),
+            image.repository.as_deref().unwrap_or_default()
+        );
+        if ImageRef::parse(&full)
+            .ok()
+            .and_then(|r| r.pull_through_upstream())
+            .is_some()
+        {
+            h.push("This looks like an ECR pull-through cache repository: the image must exist upstream, and the cache rule needs credentials for upstreams that require them.");
         }
     }
-    h.into_iter().map(str::to_string).collect()
+    h.push("Check that the repository exists in the account and region of the image URI, spelled exactly (repository names are lowercase).");
+    h.push("Check that the tag or digest exists: it may never have been pushed (for example after a failed build) or may have been moved or deleted.");
+    if ecr || !public_registry {
+        h.push("An ECR lifecycle policy may have expired the image: look for a rule matching its tag or age.");
+    }
+    h.push("ECS pins a deployment to the image digest it resolved at deploy time: if that digest was deleted, new tasks fail even when the tag was pushed again.");
+    h
+}
+
+/// Platform mismatch: the image's OS and architecture against the task's.
+fn platform_hints(text: &str) -> Vec<&'static str> {
+    let mut h: Vec<&str> = Vec::new();
+    if EXEC_FORMAT.is_match(text) {
+        h.push("'exec format error' is raised when the container starts, not during the pull: the image's binaries target another CPU architecture than the task's.");
+    }
+    h.push("The image has no variant for the task's OS and CPU architecture: compare the image's platforms with the task definition's runtimePlatform (cpuArchitecture, operatingSystemFamily) or the instance type.");
+    h.push("Push a multi-architecture image (for example docker buildx build --platform linux/amd64,linux/arm64) or run the task on the architecture the image supports.");
+    if WINDOWS_TEXT.is_match(text) {
+        h.push("Windows images must also match the host's Windows Server version.");
+    }
+    h
+}
+
+/// Disk space: where the unpacked image did not fit.
+fn disk_space_hints(text: &str) -> Vec<&'static str> {
+    let mut h: Vec<&str> = Vec::new();
+    if text.to_ascii_lowercase().contains("thin pool") {
+        h.push("The Docker devicemapper thin pool on the container instance is full: remove unused images or grow the pool.");
+    }
+    h.push("On Fargate the unpacked image must fit in the task's ephemeral storage (20 GiB by default): raise ephemeralStorage (up to 200 GiB) or slim the image.");
+    h.push("On EC2 the instance's Docker volume is full: remove unused images and stopped containers (agent image cleanup settings), cap json-file log size, or enlarge the volume.");
+    h.push(
+        "Large images need room for both the compressed download and the extracted layers.",
+    );
+    h
+}
+
+/// Rate limits: ECR throttling, Docker Hub pull limits.
+fn rate_limit_hints(clues: &Clues) -> Vec<&'static str> {
+    let Clues { text, ecr, .. } = *clues;
+    let mut h: Vec<&str> = Vec::new();
+    if ECR_THROTTLE_TEXT.is_match(text) && ecr {
+        h.push("ECR API throttling happens when many tasks start at once: stagger the deployment or request a higher ECR service quota.");
+    }
+    h.push("Docker Hub limits pulls per source IP for anonymous users and per account when authenticated; all tasks behind one NAT gateway share its address.");
+    h.push("Authenticate the pull (repositoryCredentials with a Docker Hub account) or serve the image from ECR, for example through an ECR pull-through cache rule.");
+    h
+}
+
+/// The secrets the task injects at start (SSM parameters, Secrets Manager secrets).
+fn task_secret_hints(text: &str) -> Vec<&'static str> {
+    let mut h: Vec<&str> = Vec::new();
+    if SECRET_MISSING_TEXT.is_match(text) {
+        h.push("A secret the task injects at start was not found: check each containerDefinitions[].secrets[].valueFrom (and logConfiguration.secretOptions) — the SSM parameter's name or full ARN, the Secrets Manager secret's full ARN, its region and account (one in another region or account needs its full ARN) — and that it was not deleted.");
+    }
+    if JSON_KEY_TEXT.is_match(text) {
+        h.push("The valueFrom asks for a JSON key (arn:…:secret:NAME:KEY::) that the secret does not contain: correct the key, or add it to the secret.");
+    }
+    h.push("The task execution role needs ssm:GetParameters on each parameter and secretsmanager:GetSecretValue on each secret, plus kms:Decrypt on a customer managed key that encrypts one.");
+    if !SSM_SECRET_TEXT.is_match(text) {
+        // "secret from asm" is also how older agents report repositoryCredentials.
+        h.push("If the secret is the private registry's (repositoryCredentials.credentialsParameter), it must be JSON with \"username\" and \"password\" keys.");
+    }
+    h
+}
+
+/// Private registry credentials (repositoryCredentials).
+fn registry_credentials_hints(clues: &Clues) -> Vec<&'static str> {
+    let Clues { text, ecr, .. } = *clues;
+    let mut h: Vec<&str> = Vec::new();
+    if ecr && ECR_NO_CREDS_TEXT.is_match(text) {
+        h.push("ECR images need no secret: this means no valid ECR token was sent; check that the execution role (or instance role) may call ecr:GetAuthorizationToken and that the image URI's account and region are right.");
+    }
+    if SECRET_MISSING_TEXT.is_match(text) {
+        h.push("The secret named in repositoryCredentials.credentialsParameter was not found: check its full ARN, account and region, and that it was not deleted.");
+    }
+    h.push("Check repositoryCredentials.credentialsParameter in the container definition: it must name the Secrets Manager secret holding this registry's credentials.");
+    h.push("The secret must be JSON with \"username\" and \"password\" keys whose values are still valid (access tokens expire or get revoked).");
+    h.push("The task execution role needs secretsmanager:GetSecretValue on that secret, plus kms:Decrypt when a customer managed key encrypts it.");
+    h
+}
+
+/// No known pattern: where to look, in order.
+fn unknown_hints(text: &str) -> Vec<&'static str> {
+    let mut h: Vec<&str> = Vec::new();
+    if BARE_API_ERROR.is_match(text) {
+        h.push("A bare 'API error' usually means the ECR endpoints are unreachable from the task, a repository or IAM policy refuses the pull, or the S3 gateway endpoint policy blocks the layer bucket.");
+    }
+    if SERVER_ERROR.is_match(text) {
+        h.push("A 5xx answer comes from the registry or a proxy on the way: often transient; retry and check the registry's status.");
+    }
+    h.push("The message matched no known pattern: read the complete reason with aws ecs describe-tasks, since long reasons are truncated.");
+    h.push("Verify in order: the network path to the registry (routes, endpoints, security groups, NACL, DNS), pull permissions on the role and repository, and that the tag or digest exists.");
+    h
 }
 
 /// On EKS the kubelet pulls with the node's instance role (or, for Fargate pods, the pod

@@ -11,12 +11,6 @@ use crate::model::facts::{Fact, Facts};
 use crate::model::image_ref::ImageRef;
 
 /// The ECR image under diagnosis with its account and region, or `None` when not ECR.
-fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
-    let image = facts.failure.image_ref.as_ref()?;
-    let (account, region) = image.ecr()?;
-    Some((image, account, region))
-}
-
 pub const ECR_REPOSITORY_EXISTS: Rule = Rule {
     code: RootCause::EcrRepositoryNotFound,
     name: "ecr_repository_exists",
@@ -44,7 +38,7 @@ pub const ECR_REPOSITORY_EXISTS: Rule = Rule {
 /// account and region (typo, wrong region or account, or the repository was deleted). ECR then
 /// answers every pull with "repository does not exist" or an access-denied shaped error.
 pub fn check_repository_exists(facts: &Facts) -> Vec<Finding> {
-    let Some((image, account, region)) = ecr_image(facts) else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
     let code = RootCause::EcrRepositoryNotFound;
     let resource = format!("{}/{}", image.registry, image.repository);
     let url = console::ecr_repository(region, account, &image.repository);
@@ -124,7 +118,7 @@ pub const ECR_IMAGE_EXISTS: Rule = Rule {
 /// pushed again (mutable tags) or an image that was deleted breaks new tasks even though the tag
 /// still exists: that case is reported distinctly, with both digests.
 pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
-    let Some((image, account, region)) = ecr_image(facts) else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
     // A missing repository is reported by its own check; the image check would only repeat it.
     // Under a pull-through cache rule the repository legitimately does not exist yet.
     let cache = super::pull_through::serving_rule(facts);
@@ -141,48 +135,9 @@ pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
     let url = console::ecr_repository(region, account, &image.repository);
     let repo = &image.repository;
     let finding = match (&image.digest, image.effective_tag()) {
-        (Some(digest), tag) => match (&facts.image_by_digest, tag.map(|_| &facts.image_by_tag)) {
-            (Fact::Found { .. }, _) => Finding::pass(code, format!("Pinned digest {} exists in {repo}", short(digest))),
-            (Fact::NotFound { .. }, Some(Fact::Found { value: now })) => {
-                let tag = tag.unwrap_or_default();
-                Finding::fail(
-                    code,
-                    format!(
-                        "Pinned digest {} is gone from {repo}; tag {tag} now points to {}",
-                        short(digest),
-                        now.digest.as_deref().map(short).unwrap_or("another image")
-                    ),
-                )
-                .evidence("pinned_digest", digest.as_str())
-                .evidence("tag", tag)
-                .evidence("tag_digest_now", now.digest.clone())
-                .evidence("tag_pushed_at", now.pushed_at.clone())
-                .remediation(format!(
-                    "The deployment is pinned to digest {digest}, which was deleted or replaced after the \
-                     deployment started (tag {tag} was pushed again). Start a new deployment so ECS resolves \
-                     the tag again (aws ecs update-service --force-new-deployment), or restore the old image. \
-                     Consider immutable tags on {repo} to prevent this."
-                ))
-            }
-            (Fact::NotFound { .. }, tag_fact) => {
-                let tag_note = match (tag, tag_fact) {
-                    (Some(t), Some(Fact::NotFound { .. })) => format!(" and tag {t} does not exist either"),
-                    _ => String::new(),
-                };
-                Finding::fail(code, format!("Digest {} does not exist in {repo}{tag_note}", short(digest)))
-                    .evidence("pinned_digest", digest.as_str())
-                    .evidence("tag", tag)
-                    .remediation(format!(
-                        "Push the image again or point the {spec}{td} at an image that exists in {repo}, \
-                         then start a new deployment.",
-                        spec = words(facts).task_definition,
-                        td = task_definition_suffix(facts)
-                    ))
-            }
-            (gap, _) => {
-                return vec![Finding::unknown(code, "Could not check that the image exists", gap.gap().unwrap_or_default())
-                    .resource(resource)]
-            }
+        (Some(digest), tag) => match by_digest(facts, repo, digest, tag) {
+            Ok(f) => f,
+            Err(unknown) => return vec![unknown.resource(resource)],
         },
         (None, Some(tag)) => match &facts.image_by_tag {
             Fact::Found { value } => Finding::pass(code, format!("Tag {tag} exists in {repo}"))
@@ -204,6 +159,51 @@ pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
         (None, None) => return vec![],
     };
     vec![finding.resource(resource).console_url(url).evidence("registry", json!(image.registry))]
+}
+
+/// The pinned digest: there, gone (and what the tag points to now), or unknown (`Err`).
+fn by_digest(facts: &Facts, repo: &str, digest: &str, tag: Option<&str>) -> Result<Finding, Finding> {
+    let code = RootCause::EcrImageNotFound;
+    match (&facts.image_by_digest, tag.map(|_| &facts.image_by_tag)) {
+        (Fact::Found { .. }, _) => Ok(Finding::pass(code, format!("Pinned digest {} exists in {repo}", short(digest)))),
+        (Fact::NotFound { .. }, Some(Fact::Found { value: now })) => {
+            let tag = tag.unwrap_or_default();
+            Ok(Finding::fail(
+                code,
+                format!(
+                    "Pinned digest {} is gone from {repo}; tag {tag} now points to {}",
+                    short(digest),
+                    now.digest.as_deref().map(short).unwrap_or("another image")
+                ),
+            )
+            .evidence("pinned_digest", digest)
+            .evidence("tag", tag)
+            .evidence("tag_digest_now", now.digest.clone())
+            .evidence("tag_pushed_at", now.pushed_at.clone())
+            .remediation(format!(
+                "The deployment is pinned to digest {digest}, which was deleted or replaced after the \
+                 deployment started (tag {tag} was pushed again). Start a new deployment so ECS resolves \
+                 the tag again (aws ecs update-service --force-new-deployment), or restore the old image. \
+                 Consider immutable tags on {repo} to prevent this."
+            )))
+        }
+        (Fact::NotFound { .. }, tag_fact) => {
+            let tag_note = match (tag, tag_fact) {
+                (Some(t), Some(Fact::NotFound { .. })) => format!(" and tag {t} does not exist either"),
+                _ => String::new(),
+            };
+            Ok(Finding::fail(code, format!("Digest {} does not exist in {repo}{tag_note}", short(digest)))
+                .evidence("pinned_digest", digest)
+                .evidence("tag", tag)
+                .remediation(format!(
+                    "Push the image again or point the {spec}{td} at an image that exists in {repo}, \
+                     then start a new deployment.",
+                    spec = words(facts).task_definition,
+                    td = task_definition_suffix(facts)
+                )))
+        }
+        (gap, _) => Err(Finding::unknown(code, "Could not check that the image exists", gap.gap().unwrap_or_default())),
+    }
 }
 
 /// An image under a pull-through cache rule that the cache does not hold: it is imported from

@@ -257,13 +257,7 @@ pub fn execution_role_trust(facts: &Facts, expected: &TrustExpectation) -> Vec<F
     };
     let service = Principal { service: Some(service_name.into()), ..Default::default() };
     let account = facts.account.clone().or_else(|| facts.task.arn.as_deref().and_then(crate::model::arn::account).map(str::to_string));
-    let mut ctx = Context::new();
-    if let Some(a) = &account {
-        ctx = ctx.set("aws:SourceAccount", a.clone());
-    }
-    if !expected.source_arns.is_empty() {
-        ctx = ctx.one_of("aws:SourceArn", expected.source_arns.clone());
-    }
+    let ctx = assume_context(account.as_deref(), expected);
     let req = Request { action: "sts:AssumeRole", resource: &role.arn, principal: Some(&service), context: &ctx };
     let doc = Labeled { label: "trust policy", document: trust };
     let deny = matching(&doc, &req, Effect::Deny);
@@ -312,6 +306,19 @@ pub fn execution_role_trust(facts: &Facts, expected: &TrustExpectation) -> Vec<F
             .evidence("statements", statement_list(&allow.statements)),
     };
     vec![finding]
+}
+
+/// What the service's sts:AssumeRole request carries: the task's account, and the source ARNs
+/// the expectation names.
+fn assume_context(account: Option<&str>, expected: &TrustExpectation) -> Context {
+    let mut ctx = Context::new();
+    if let Some(a) = account {
+        ctx = ctx.set("aws:SourceAccount", a);
+    }
+    if !expected.source_arns.is_empty() {
+        ctx = ctx.one_of("aws:SourceArn", expected.source_arns.clone());
+    }
+    ctx
 }
 
 /// Service principals in Allow statements of a trust policy.
@@ -556,8 +563,7 @@ pub fn check_instance_role_permissions(facts: &Facts) -> Vec<Finding> {
 }
 
 fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
-    let Some(image) = facts.failure.image_ref.as_ref() else { return vec![] };
-    let Some((account, region)) = image.ecr() else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
     let Some(who) = pull_role(facts) else { return vec![] };
     if who.code != code {
         return vec![];
@@ -585,11 +591,7 @@ fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
                 .resource(who.arn.unwrap_or_default())]
         }
     };
-    let repository_arn = facts
-        .repository
-        .value()
-        .and_then(|r| r.arn.clone())
-        .unwrap_or_else(|| crate::model::arn::repository_arn(&role.arn, region, account, &image.repository));
+    let repository_arn = facts.repository_arn(&role.arn, image, account, region);
     let (verdicts, via) = match &facts.identity.pull_simulation {
         // Only the actions a pull makes: a snapshot saved by an older version may also hold
         // `ecr:BatchCheckLayerAvailability`, which a pull never calls.

@@ -235,56 +235,8 @@ pub fn check_storage(facts: &Facts) -> Vec<Finding> {
         .or_else(|| facts.image_by_tag.value().and_then(|i| i.size_bytes))
         .filter(|b| *b > 0);
     let estimate_gib = compressed.map(|b| b as f64 * UNPACK_FACTOR / GIB);
-    let resource = facts.task_definition.value().and_then(|t| t.arn.clone());
     if facts.task.is_fargate() {
-        let configured = facts
-            .task
-            .ephemeral_storage_gib
-            .or_else(|| facts.task_definition.value().and_then(|t| t.ephemeral_storage_gib));
-        let available = configured.unwrap_or(FARGATE_DEFAULT_GIB);
-        let too_big = estimate_gib.is_some_and(|e| e > available as f64);
-        if !disk_failure && !too_big {
-            return vec![];
-        }
-        // Room for the unpacked image plus 25% for the writable layer and other containers.
-        let suggest = estimate_gib.map(|e| ((e * 1.25).ceil() as i32).max(available + 10).max(21));
-        let size_text = match (compressed, estimate_gib) {
-            (Some(c), Some(e)) => format!(" The image is {:.1} GiB compressed, roughly {e:.0} GiB unpacked.", c as f64 / GIB),
-            _ => " The image size is not known.".to_string(),
-        };
-        let fix = match suggest {
-            Some(s) if s > FARGATE_MAX_GIB => format!(
-                "The image needs more than Fargate's maximum of {FARGATE_MAX_GIB} GiB: make it smaller (multi-stage \
-                 build, fewer layers, no build caches) or run it on EC2 with a larger volume."
-            ),
-            Some(s) => format!(
-                "Set ephemeralStorage.sizeInGiB to at least {s} in the task definition{td} (the default is \
-                 {FARGATE_DEFAULT_GIB}, the maximum {FARGATE_MAX_GIB}), or make the image smaller.",
-                td = task_definition_suffix(facts)
-            ),
-            None => format!(
-                "Raise ephemeralStorage.sizeInGiB in the task definition{td} above the current {available} GiB (up to \
-                 {FARGATE_MAX_GIB}) to fit every container's unpacked image, or make the images smaller.",
-                td = task_definition_suffix(facts)
-            ),
-        };
-        let title = if disk_failure {
-            format!("The pull ran out of Fargate ephemeral storage ({available} GiB)")
-        } else {
-            format!("The image may not fit the {}'s {available} GiB of ephemeral storage", words(facts).task)
-        };
-        let finding = if disk_failure { Finding::fail(code, title) } else { Finding::warn(code, title) };
-        let mut finding = finding
-            .evidence("ephemeral_storage_gib", available)
-            .evidence("ephemeral_storage_configured", configured)
-            .evidence("image_compressed_bytes", compressed)
-            .evidence("unpacked_estimate_gib", estimate_gib.map(|e| (e * 10.0).round() / 10.0))
-            .evidence("suggested_size_gib", suggest.filter(|s| *s <= FARGATE_MAX_GIB))
-            .remediation(format!("{}{size_text}", fix.trim_end()));
-        if let Some(r) = resource {
-            finding = finding.resource(r);
-        }
-        return vec![finding];
+        return fargate_storage(facts, compressed, estimate_gib, disk_failure);
     }
     if !disk_failure {
         return vec![];
@@ -323,6 +275,60 @@ pub fn check_storage(facts: &Facts) -> Vec<Finding> {
              check what else fills the disk (logs, volumes)."
         });
     if let Some(r) = facts.task.container_instance_arn.clone() {
+        finding = finding.resource(r);
+    }
+    vec![finding]
+}
+
+/// Fargate: the unpacked image must fit the task's ephemeral storage.
+fn fargate_storage(facts: &Facts, compressed: Option<i64>, estimate_gib: Option<f64>, disk_failure: bool) -> Vec<Finding> {
+    let code = RootCause::StorageEphemeral;
+    let resource = facts.task_definition.value().and_then(|t| t.arn.clone());
+    let configured = facts
+        .task
+        .ephemeral_storage_gib
+        .or_else(|| facts.task_definition.value().and_then(|t| t.ephemeral_storage_gib));
+    let available = configured.unwrap_or(FARGATE_DEFAULT_GIB);
+    let too_big = estimate_gib.is_some_and(|e| e > available as f64);
+    if !disk_failure && !too_big {
+        return vec![];
+    }
+    // Room for the unpacked image plus 25% for the writable layer and other containers.
+    let suggest = estimate_gib.map(|e| ((e * 1.25).ceil() as i32).max(available + 10).max(21));
+    let size_text = match (compressed, estimate_gib) {
+        (Some(c), Some(e)) => format!(" The image is {:.1} GiB compressed, roughly {e:.0} GiB unpacked.", c as f64 / GIB),
+        _ => " The image size is not known.".to_string(),
+    };
+    let fix = match suggest {
+        Some(s) if s > FARGATE_MAX_GIB => format!(
+            "The image needs more than Fargate's maximum of {FARGATE_MAX_GIB} GiB: make it smaller (multi-stage \
+             build, fewer layers, no build caches) or run it on EC2 with a larger volume."
+        ),
+        Some(s) => format!(
+            "Set ephemeralStorage.sizeInGiB to at least {s} in the task definition{td} (the default is \
+             {FARGATE_DEFAULT_GIB}, the maximum {FARGATE_MAX_GIB}), or make the image smaller.",
+            td = task_definition_suffix(facts)
+        ),
+        None => format!(
+            "Raise ephemeralStorage.sizeInGiB in the task definition{td} above the current {available} GiB (up to \
+             {FARGATE_MAX_GIB}) to fit every container's unpacked image, or make the images smaller.",
+            td = task_definition_suffix(facts)
+        ),
+    };
+    let title = if disk_failure {
+        format!("The pull ran out of Fargate ephemeral storage ({available} GiB)")
+    } else {
+        format!("The image may not fit the {}'s {available} GiB of ephemeral storage", words(facts).task)
+    };
+    let finding = if disk_failure { Finding::fail(code, title) } else { Finding::warn(code, title) };
+    let mut finding = finding
+        .evidence("ephemeral_storage_gib", available)
+        .evidence("ephemeral_storage_configured", configured)
+        .evidence("image_compressed_bytes", compressed)
+        .evidence("unpacked_estimate_gib", estimate_gib.map(|e| (e * 10.0).round() / 10.0))
+        .evidence("suggested_size_gib", suggest.filter(|s| *s <= FARGATE_MAX_GIB))
+        .remediation(format!("{}{size_text}", fix.trim_end()));
+    if let Some(r) = resource {
         finding = finding.resource(r);
     }
     vec![finding]

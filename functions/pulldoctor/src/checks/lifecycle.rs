@@ -21,12 +21,6 @@ use crate::model::facts::{Fact, Facts, ImageFacts};
 use crate::model::image_ref::ImageRef;
 use crate::policy::glob;
 
-fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
-    let image = facts.failure.image_ref.as_ref()?;
-    let (account, region) = image.ecr()?;
-    Some((image, account, region))
-}
-
 /// The missing image, when the archive lookup found it archived or being restored.
 fn archived(facts: &Facts) -> Option<&ImageFacts> {
     facts.missing_image.archived.value().filter(|i| matches!(i.status.as_deref(), Some("ARCHIVED" | "ACTIVATING")))
@@ -67,32 +61,16 @@ pub const ECR_IMAGE_EXPIRED: Rule = Rule {
 /// deployment), which became untagged when the tag was pushed again — then fails to pull.
 pub fn check_image_expired(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::EcrImageExpired;
-    let Some((image, account, region)) = ecr_image(facts) else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
     if facts.repository.is_not_found() || archived(facts).is_some() {
         return vec![];
     }
-    let tag = image.effective_tag();
-    let missing = match (&image.digest, tag) {
-        // The pinned digest is gone but the tag still exists: the old image lost its tag when the
-        // tag was pushed again, so only an untagged rule can have removed it.
-        (Some(_), Some(_)) if facts.image_by_digest.is_not_found() && facts.image_by_tag.value().is_some() => Missing::Untagged,
-        (Some(_), Some(t)) if facts.image_by_digest.is_not_found() => Missing::Tagged(t),
-        (Some(_), None) if facts.image_by_digest.is_not_found() => Missing::Untagged,
-        (None, Some(t)) if facts.image_by_tag.is_not_found() => Missing::Tagged(t),
-        _ => return vec![],
-    };
+    let Some(missing) = Missing::of(facts, image) else { return vec![] };
     let resource = image.to_string();
     let url = console::ecr_repository(region, account, &image.repository);
-    let doc = match &facts.identity.lifecycle_policy {
-        Fact::Found { value } => value,
-        Fact::NotFound { .. } => {
-            return vec![Finding::pass(code, format!("Repository {} has no lifecycle policy", image.repository))
-                .resource(resource)
-                .evidence("note", "the image was deleted by hand or never pushed")]
-        }
-        gap => {
-            return vec![Finding::unknown(code, "Could not read the lifecycle policy", gap.gap().unwrap_or_default()).resource(resource)]
-        }
+    let doc = match lifecycle_policy(facts, image) {
+        Ok(doc) => doc,
+        Err(finding) => return vec![finding.resource(resource)],
     };
     let rules = sorted_rules(doc);
     let Some(rule) = rules.iter().copied().find(|r| action(r) == "expire" && rule_selects(r, &missing)) else {
@@ -159,9 +137,35 @@ pub fn check_image_expired(facts: &Facts) -> Vec<Finding> {
     }
 }
 
+/// The repository's lifecycle policy, or the finding when there is none to judge.
+fn lifecycle_policy<'f>(facts: &'f Facts, image: &ImageRef) -> Result<&'f Value, Finding> {
+    let code = RootCause::EcrImageExpired;
+    match &facts.identity.lifecycle_policy {
+        Fact::Found { value } => Ok(value),
+        Fact::NotFound { .. } => Err(Finding::pass(code, format!("Repository {} has no lifecycle policy", image.repository))
+            .evidence("note", "the image was deleted by hand or never pushed")),
+        gap => Err(Finding::unknown(code, "Could not read the lifecycle policy", gap.gap().unwrap_or_default())),
+    }
+}
+
 enum Missing<'a> {
     Tagged(&'a str),
     Untagged,
+}
+
+impl<'a> Missing<'a> {
+    /// What is gone: the tag, or the pinned image (`None` when the image exists).
+    fn of(facts: &Facts, image: &'a ImageRef) -> Option<Self> {
+        match (&image.digest, image.effective_tag()) {
+            // The pinned digest is gone but the tag still exists: the old image lost its tag when the
+            // tag was pushed again, so only an untagged rule can have removed it.
+            (Some(_), Some(_)) if facts.image_by_digest.is_not_found() && facts.image_by_tag.value().is_some() => Some(Missing::Untagged),
+            (Some(_), Some(t)) if facts.image_by_digest.is_not_found() => Some(Missing::Tagged(t)),
+            (Some(_), None) if facts.image_by_digest.is_not_found() => Some(Missing::Untagged),
+            (None, Some(t)) if facts.image_by_tag.is_not_found() => Some(Missing::Tagged(t)),
+            _ => None,
+        }
+    }
 }
 
 impl Missing<'_> {
@@ -431,7 +435,7 @@ pub const ECR_IMAGE_ARCHIVED: Rule = Rule {
 /// time, before any task can pull it.
 pub fn check_image_archived(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::EcrImageArchived;
-    let Some((image, account, region)) = ecr_image(facts) else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
     if facts.repository.is_not_found() {
         return vec![];
     }
@@ -457,17 +461,7 @@ pub fn check_image_archived(facts: &Facts) -> Vec<Finding> {
         (Some(t), _) => format!("Tag {t}"),
         _ => "The image".to_string(),
     };
-    let transition = facts.identity.lifecycle_policy.value().and_then(|doc| {
-        let tag = image.effective_tag();
-        sorted_rules(doc).into_iter().find(|r| {
-            action(r) == "transition"
-                && match (tag, found.tags.is_empty()) {
-                    (_, true) => rule_selects(r, &Missing::Untagged),
-                    (Some(t), false) => rule_selects(r, &Missing::Tagged(t)),
-                    (None, false) => false,
-                }
-        })
-    });
+    let transition = transition_rule(facts, image, found);
     let by_rule = transition.map(|r| {
         format!(
             " Lifecycle rule {} ({}) archived it: change it so it does not select images that deployments use.",
@@ -509,6 +503,21 @@ pub fn check_image_archived(facts: &Facts) -> Vec<Finding> {
         .evidence("last_archived_at", found.last_archived_at.clone())
         .evidence("transition_rule", transition.cloned().unwrap_or(Value::Null))
         .evidence("restore_command", json!(restore))]
+}
+
+/// The lifecycle rule that selects the archived image for transition to the archive, if any.
+fn transition_rule<'f>(facts: &'f Facts, image: &ImageRef, found: &ImageFacts) -> Option<&'f Value> {
+    facts.identity.lifecycle_policy.value().and_then(|doc| {
+        let tag = image.effective_tag();
+        sorted_rules(doc).into_iter().find(|r| {
+            action(r) == "transition"
+                && match (tag, found.tags.is_empty()) {
+                    (_, true) => rule_selects(r, &Missing::Untagged),
+                    (Some(t), false) => rule_selects(r, &Missing::Tagged(t)),
+                    (None, false) => false,
+                }
+        })
+    })
 }
 
 #[cfg(test)]

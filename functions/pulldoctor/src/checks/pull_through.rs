@@ -9,19 +9,12 @@ use crate::model::pull::{CREATE_REPOSITORY_ACTION, IMPORT_ACTION};
 use super::console;
 use crate::model::pull::pull_role;
 use super::iam::{principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
-use crate::model::arn::repository_arn;
 use crate::model::diagnosis::{Finding, RootCause};
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
 use crate::model::message::Category;
 use crate::model::facts::{Fact, Facts, PullThroughRuleFacts};
 use crate::model::image_ref::ImageRef;
 use crate::policy::{matching, Decision, Effect, Labeled, Request, Truth};
-
-fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
-    let image = facts.failure.image_ref.as_ref()?;
-    let (account, region) = image.ecr()?;
-    Some((image, account, region))
-}
 
 /// The pull-through cache rule serving the image, when its repository or tag is missing.
 pub fn serving_rule(facts: &Facts) -> Option<&PullThroughRuleFacts> {
@@ -75,7 +68,7 @@ pub const ECR_PULL_THROUGH_CACHE: Rule = Rule {
 /// only through PrivateLink needs a NAT path from its private subnets for that first pull.
 pub fn check_pull_through_cache(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::EcrPullThroughCache;
-    let Some((image, account, region)) = ecr_image(facts) else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
     let repository_missing = facts.repository.is_not_found();
     if !repository_missing && !facts.image_by_tag.is_not_found() && !facts.image_by_digest.is_not_found() {
         return vec![];
@@ -98,55 +91,72 @@ pub fn check_pull_through_cache(facts: &Facts) -> Vec<Finding> {
     let Some(rule) = serving_rule(facts) else { return vec![] };
     let upstream = rule.upstream_registry_url.clone().unwrap_or_else(|| "the upstream registry".into());
     let url = console::ecr_repository(region, account, &image.repository);
+    let mut judged = CacheJudgement {
+        failures: vec![],
+        unknowns: vec![],
+        evidence: json!({
+            "rule_prefix": rule.ecr_repository_prefix,
+            "upstream_registry": upstream,
+            "repository_exists": !repository_missing,
+        }),
+    };
+    judged.import_permissions(facts, (image, account, region), rule, &upstream);
+    judged.upstream_secret(facts, rule, &upstream);
+    judged.nat_path(facts);
+    vec![judged.finding(image, rule, &upstream).resource(resource).console_url(url)]
+}
 
-    let mut failures: Vec<(String, String)> = vec![];
-    let mut unknowns: Vec<String> = vec![];
-    let mut evidence = json!({
-        "rule_prefix": rule.ecr_repository_prefix,
-        "upstream_registry": upstream,
-        "repository_exists": !repository_missing,
-    });
+/// What stands in the way of the first pull through the cache (title, remediation), what could
+/// not be judged, and the evidence.
+struct CacheJudgement {
+    failures: Vec<(String, String)>,
+    unknowns: Vec<String>,
+    evidence: serde_json::Value,
+}
 
-    // 1. Permissions of the pulling role (or the registry/repository policy) for the import.
-    let mut actions = vec![IMPORT_ACTION];
-    if repository_missing {
-        actions.push(CREATE_REPOSITORY_ACTION);
-    }
-    match import_permissions(facts, image, account, region, &actions) {
-        Err(why) => unknowns.push(why),
-        Ok(verdicts) => {
-            evidence["permissions"] = json!(verdicts.iter().map(|(a, d, w)| json!({"action": a, "decision": format!("{d:?}"), "why": w})).collect::<Vec<_>>());
-            for (action, decision, why) in verdicts {
-                match decision {
-                    Decision::Allowed => {}
-                    Decision::Unknown => unknowns.push(format!("{action}: {why}")),
-                    _ => {
-                        let role = pull_role(facts).and_then(|r| r.arn).unwrap_or_default();
-                        let via = if action == IMPORT_ACTION {
-                            "its own policies, the registry permissions policy or the repository policy"
-                        } else {
-                            "its own policies or the registry permissions policy"
-                        };
-                        failures.push((
-                            format!("The pulling role {} may not {action}, which the first pull through the cache needs: {why}", crate::model::arn::role_name(&role)),
-                            format!(
-                                "Grant {role} {action} on arn:aws:ecr:{region}:{account}:repository/{}/* through {via} (ECR \
-                                 creates the cache repository and imports the image from {upstream} on the first pull).",
-                                rule.ecr_repository_prefix
-                            ),
-                        ));
-                    }
+impl CacheJudgement {
+    /// 1. Permissions of the pulling role (or the registry/repository policy) for the import.
+    fn import_permissions(&mut self, facts: &Facts, (image, account, region): (&ImageRef, &str, &str), rule: &PullThroughRuleFacts, upstream: &str) {
+        let mut actions = vec![IMPORT_ACTION];
+        if facts.repository.is_not_found() {
+            actions.push(CREATE_REPOSITORY_ACTION);
+        }
+        let verdicts = match import_permissions(facts, image, account, region, &actions) {
+            Err(why) => return self.unknowns.push(why),
+            Ok(verdicts) => verdicts,
+        };
+        self.evidence["permissions"] = json!(verdicts.iter().map(|(a, d, w)| json!({"action": a, "decision": format!("{d:?}"), "why": w})).collect::<Vec<_>>());
+        for (action, decision, why) in verdicts {
+            match decision {
+                Decision::Allowed => {}
+                Decision::Unknown => self.unknowns.push(format!("{action}: {why}")),
+                _ => {
+                    let role = pull_role(facts).and_then(|r| r.arn).unwrap_or_default();
+                    let via = if action == IMPORT_ACTION {
+                        "its own policies, the registry permissions policy or the repository policy"
+                    } else {
+                        "its own policies or the registry permissions policy"
+                    };
+                    self.failures.push((
+                        format!("The pulling role {} may not {action}, which the first pull through the cache needs: {why}", crate::model::arn::role_name(&role)),
+                        format!(
+                            "Grant {role} {action} on arn:aws:ecr:{region}:{account}:repository/{}/* through {via} (ECR \
+                             creates the cache repository and imports the image from {upstream} on the first pull).",
+                            rule.ecr_repository_prefix
+                        ),
+                    ));
                 }
             }
         }
     }
 
-    // 2. The upstream credentials secret.
-    if let Some(secret) = &rule.credential_arn {
-        evidence["credential_arn"] = json!(secret);
+    /// 2. The upstream credentials secret.
+    fn upstream_secret(&mut self, facts: &Facts, rule: &PullThroughRuleFacts, upstream: &str) {
+        let Some(secret) = &rule.credential_arn else { return };
+        self.evidence["credential_arn"] = json!(secret);
         match &facts.missing_image.upstream_secret {
             Fact::Found { .. } => {}
-            Fact::NotFound { .. } => failures.push((
+            Fact::NotFound { .. } => self.failures.push((
                 format!("The upstream credentials secret of pull-through cache rule {} does not exist", rule.ecr_repository_prefix),
                 format!(
                     "Create the secret {secret} (its name must start with ecr-pullthroughcache/) holding the {upstream} \
@@ -154,20 +164,21 @@ pub fn check_pull_through_cache(facts: &Facts) -> Vec<Finding> {
                      existing one."
                 ),
             )),
-            gap => unknowns.push(format!("the upstream credentials secret: {}", gap.gap().unwrap_or_default())),
+            gap => self.unknowns.push(format!("the upstream credentials secret: {}", gap.gap().unwrap_or_default())),
         }
     }
 
-    // 3. The first pull needs a NAT path from the task's subnet, even with ECR endpoints.
-    if let Some(rt) = facts.network.route_table.value() {
+    /// 3. The first pull needs a NAT path from the task's subnet, even with ECR endpoints.
+    fn nat_path(&mut self, facts: &Facts) {
+        let Some(rt) = facts.network.route_table.value() else { return };
         let nat = rt.routes.iter().any(|r| {
             r.destination.as_deref() == Some("0.0.0.0/0")
                 && (r.target.starts_with("nat-") || r.target.starts_with("igw-"))
                 && r.state.as_deref() != Some("blackhole")
         });
-        evidence["route_table"] = json!(rt.id);
+        self.evidence["route_table"] = json!(rt.id);
         if !nat {
-            failures.push((
+            self.failures.push((
                 format!("Subnet route table {} has no NAT path, which the first pull through the pull-through cache needs", rt.id),
                 format!(
                     "AWS documents that a VPC reaching ECR only through PrivateLink needs a NAT gateway route (0.0.0.0/0) in \
@@ -179,28 +190,30 @@ pub fn check_pull_through_cache(facts: &Facts) -> Vec<Finding> {
         }
     }
 
-    let f = match (failures.first(), unknowns.is_empty()) {
-        (Some((title, remediation)), _) => Finding::fail(code, title.clone())
-            .remediation(remediation.clone())
-            .evidence("problems", json!(failures.iter().map(|(t, _)| t).collect::<Vec<_>>())),
-        (None, false) => Finding::unknown(
-            code,
-            format!("Could not confirm that the first pull of {} through the pull-through cache can import it", image.repository),
-            unknowns.join("; "),
-        ),
-        (None, true) => Finding::pass(
-            code,
-            format!(
-                "{} is served by pull-through cache rule {} (upstream {upstream}) and the pulling role may import it",
-                image.repository, rule.ecr_repository_prefix
+    fn finding(&self, image: &ImageRef, rule: &PullThroughRuleFacts, upstream: &str) -> Finding {
+        let code = RootCause::EcrPullThroughCache;
+        let mut f = match (self.failures.first(), self.unknowns.is_empty()) {
+            (Some((title, remediation)), _) => Finding::fail(code, title.clone())
+                .remediation(remediation.clone())
+                .evidence("problems", json!(self.failures.iter().map(|(t, _)| t).collect::<Vec<_>>())),
+            (None, false) => Finding::unknown(
+                code,
+                format!("Could not confirm that the first pull of {} through the pull-through cache can import it", image.repository),
+                self.unknowns.join("; "),
             ),
-        ),
-    };
-    let mut f = f;
-    for (k, v) in evidence.as_object().into_iter().flatten() {
-        f = f.evidence(k, v.clone());
+            (None, true) => Finding::pass(
+                code,
+                format!(
+                    "{} is served by pull-through cache rule {} (upstream {upstream}) and the pulling role may import it",
+                    image.repository, rule.ecr_repository_prefix
+                ),
+            ),
+        };
+        for (k, v) in self.evidence.as_object().into_iter().flatten() {
+            f = f.evidence(k, v.clone());
+        }
+        f
     }
-    vec![f.resource(resource).console_url(url)]
 }
 
 /// (action, decision, why) for each action: the role's own verdict, else a grant in the registry
@@ -214,11 +227,7 @@ fn import_permissions(
 ) -> Result<Vec<(String, Decision, String)>, String> {
     let who = pull_role(facts).ok_or("no role pulls the image")?;
     let role_arn = who.arn.clone().ok_or("the pulling role is not known")?;
-    let repo_arn = facts
-        .repository
-        .value()
-        .and_then(|r| r.arn.clone())
-        .unwrap_or_else(|| repository_arn(&role_arn, region, account, &image.repository));
+    let repo_arn = facts.repository_arn(&role_arn, image, account, region);
     let (principal, ctx) = principal_context(&role_arn, who.fact.value());
     let own: Vec<ActionVerdict> = match &facts.missing_image.pull_through_simulation {
         Fact::Found { value } => verdicts_from_simulation(value),

@@ -1,7 +1,8 @@
 //! Registry checks: the repository's own policies (who may pull, what gets expired), private
 //! registry credentials, and what a registry answers (rejected credentials, rate limits).
 
-use serde_json::json;
+use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY, EVERYWHERE};
+use serde_json::{json, Value};
 
 use super::console;
 use super::wording::words;
@@ -13,16 +14,9 @@ use crate::model::message::{Category, Phase};
 use crate::model::arn::kms_key_arn;
 use crate::model::pull::PULL_ACTIONS;
 use crate::model::diagnosis::{Finding, RootCause};
-use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY, EVERYWHERE};
-use crate::model::facts::{Fact, Facts};
+use crate::model::facts::{Fact, Facts, SecretShape};
 use crate::model::image_ref::{ImageRef, RegistryKind};
-use crate::policy::{matching, Decision, Effect, Labeled, Request, StatementRef, Truth};
-
-fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
-    let image = facts.failure.image_ref.as_ref()?;
-    let (account, region) = image.ecr()?;
-    Some((image, account, region))
-}
+use crate::policy::{matching, Context, Decision, Effect, Labeled, Principal, Request, StatementRef, Truth};
 
 pub const ECR_REPOSITORY_POLICY: Rule = Rule {
     code: RootCause::EcrRepositoryPolicy,
@@ -56,146 +50,200 @@ pub const ECR_REPOSITORY_POLICY: Rule = Rule {
 /// role's own policies allow it. A repository in another account must also *grant* the pull to
 /// the role (or its account): the role's policies alone are not enough across accounts.
 pub fn check_repository_policy(facts: &Facts) -> Vec<Finding> {
-    let code = RootCause::EcrRepositoryPolicy;
-    let Some((image, account, region)) = ecr_image(facts) else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
     if facts.repository.is_not_found() {
         return vec![];
     }
     let Some(who) = pull_role(facts) else { return vec![] };
     let Some(role_arn) = who.arn.clone() else { return vec![] };
-    let role_account = arn::account(&role_arn).unwrap_or_default().to_string();
-    let cross_account = !role_account.is_empty() && role_account != account;
-    let resource = format!("{}/{}", image.registry, image.repository);
-    let url = console::ecr_repository(region, account, &image.repository);
-    let repo_arn = facts
-        .repository
-        .value()
-        .and_then(|r| r.arn.clone())
-        .unwrap_or_else(|| crate::model::arn::repository_arn(&role_arn, region, account, &image.repository));
-    let grant = format!(
-        "an Allow statement for principal {role_arn} (or arn:aws:iam::{role_account}:root) with actions {}",
-        PULL_ACTIONS.join(", ")
-    );
-    let base = |f: Finding| {
-        f.resource(resource.clone())
-            .console_url(url.clone())
-            .evidence("repository_arn", repo_arn.as_str())
-            .evidence("pulling_role", role_arn.as_str())
-            .evidence("cross_account", cross_account)
+    let pull = RepositoryPull::new(facts, image, account, region, role_arn);
+    let doc = match pull.policy(&facts.identity.repository_policy) {
+        Ok(doc) => doc,
+        Err(finding) => return vec![*finding],
     };
-    let doc = match &facts.identity.repository_policy {
-        Fact::Found { value } => value,
-        Fact::NotFound { .. } if cross_account => {
-            return vec![base(Finding::fail(
-                code,
-                format!("Repository {} in account {account} has no policy granting account {role_account}", image.repository),
-            ))
-            .remediation(format!(
-                "A repository in another account must grant the pull: add to the repository policy of {} in account \
-                 {account} {grant}.",
-                image.repository
-            ))]
-        }
-        Fact::NotFound { .. } => {
-            return vec![base(Finding::pass(code, format!("Repository {} has no repository policy", image.repository)))]
-        }
-        gap if cross_account => {
-            return vec![base(Finding::unknown(
-                code,
-                format!("Could not read the policy of repository {} in account {account}", image.repository),
-                gap.gap().unwrap_or_default(),
-            ))
-            .remediation(format!(
-                "Ask the owner of account {account} to confirm that the repository policy of {} contains {grant}, and \
-                 no Deny statement matching that role.",
-                image.repository
-            ))]
-        }
-        gap => {
-            return vec![base(Finding::unknown(code, "Could not read the repository policy", gap.gap().unwrap_or_default()))]
-        }
-    };
-    let (principal, mut ctx) = principal_context(&role_arn, who.fact.value());
-    ctx = ctx.set("aws:RequestedRegion", region).set("aws:ResourceAccount", account);
+    let (principal, ctx) = principal_context(&pull.role_arn, who.fact.value());
+    let ctx = ctx.set("aws:RequestedRegion", region).set("aws:ResourceAccount", account);
     let policy = Labeled { label: "repository policy", document: doc };
-    let mut denies: Vec<StatementRef> = vec![];
-    let mut deny_truth = Truth::No;
-    let mut allow_truth = Truth::Yes;
-    let mut allows: Vec<StatementRef> = vec![];
-    let mut not_granted: Vec<&str> = vec![];
-    for action in PULL_ACTIONS {
-        let req = Request { action, resource: &repo_arn, principal: Some(&principal), context: &ctx };
-        let d = matching(&policy, &req, Effect::Deny);
-        deny_truth = deny_truth.or(d.truth);
-        for s in d.statements {
-            if !denies.contains(&s) {
-                denies.push(s);
-            }
-        }
-        let a = matching(&policy, &req, Effect::Allow);
-        if a.truth == Truth::No {
-            not_granted.push(action);
-        }
-        allow_truth = allow_truth.and(a.truth);
-        for s in a.statements {
-            if !allows.contains(&s) {
-                allows.push(s);
-            }
+    let judged = PolicyJudgement::of(&policy, &pull.repo_arn, &principal, &ctx);
+    vec![pull.finding(&judged)]
+}
+
+/// The pull a repository policy is judged for: the repository, the role that pulls, and whether
+/// they are in different accounts.
+struct RepositoryPull<'a> {
+    image: &'a ImageRef,
+    account: &'a str,
+    role_arn: String,
+    role_account: String,
+    cross_account: bool,
+    repo_arn: String,
+    url: String,
+    /// "task" or "node"/"pod" (who reaches ECR), for the remediation's words.
+    puller_word: &'static str,
+}
+
+impl<'a> RepositoryPull<'a> {
+    fn new(facts: &Facts, image: &'a ImageRef, account: &'a str, region: &str, role_arn: String) -> Self {
+        let role_account = arn::account(&role_arn).unwrap_or_default().to_string();
+        RepositoryPull {
+            image,
+            account,
+            cross_account: !role_account.is_empty() && role_account != account,
+            repo_arn: facts.repository_arn(&role_arn, image, account, region),
+            url: console::ecr_repository(region, account, &image.repository),
+            role_arn,
+            role_account,
+            puller_word: words(facts).task,
         }
     }
-    let statements = |list: &[StatementRef]| json!(list.iter().map(|s| s.statement.clone()).collect::<Vec<_>>());
-    let finding = if deny_truth == Truth::Yes {
-        let certain: Vec<&StatementRef> = denies.iter().filter(|s| s.unresolved.is_empty()).collect();
-        base(Finding::fail(
-            code,
-            format!(
-                "The repository policy of {} denies the pull to {}: statement {}",
-                image.repository,
-                crate::model::arn::role_name(&role_arn),
-                certain.iter().map(|s| s.statement.as_str()).collect::<Vec<_>>().join(", ")
-            ),
-        ))
-        .evidence("deny_statements", statements(&denies))
-        .remediation(format!(
-            "Remove or narrow the Deny statement(s) {} in the repository policy of {} (account {account}) so they no \
-             longer match {role_arn}.",
-            certain.iter().map(|s| s.statement.as_str()).collect::<Vec<_>>().join(", "),
-            image.repository
-        ))
-    } else if cross_account && allow_truth == Truth::No {
-        base(Finding::fail(
-            code,
-            format!(
-                "The repository policy of {} (account {account}) does not grant {} to account {role_account}",
-                image.repository,
-                not_granted.join(", ")
-            ),
-        ))
-        .evidence("allow_statements", statements(&allows))
-        .remediation(format!("Add to the repository policy of {} in account {account} {grant}.", image.repository))
-    } else if deny_truth == Truth::Maybe || (cross_account && allow_truth == Truth::Maybe) {
-        let unresolved: Vec<String> = denies
+
+    /// The statement a repository in another account needs.
+    fn grant(&self) -> String {
+        format!(
+            "an Allow statement for principal {} (or arn:aws:iam::{}:root) with actions {}",
+            self.role_arn,
+            self.role_account,
+            PULL_ACTIONS.join(", ")
+        )
+    }
+
+    /// The resource, console link and evidence every finding of this check carries.
+    fn base(&self, f: Finding) -> Finding {
+        f.resource(format!("{}/{}", self.image.registry, self.image.repository))
+            .console_url(self.url.clone())
+            .evidence("repository_arn", self.repo_arn.as_str())
+            .evidence("pulling_role", self.role_arn.as_str())
+            .evidence("cross_account", self.cross_account)
+    }
+
+    /// The policy document, or the finding when there is none to judge.
+    fn policy<'f>(&self, fact: &'f Fact<Value>) -> Result<&'f Value, Box<Finding>> {
+        let code = RootCause::EcrRepositoryPolicy;
+        let (repository, account, role_account) = (&self.image.repository, self.account, &self.role_account);
+        let finding = match fact {
+            Fact::Found { value } => return Ok(value),
+            Fact::NotFound { .. } if self.cross_account => Finding::fail(
+                code,
+                format!("Repository {repository} in account {account} has no policy granting account {role_account}"),
+            )
+            .remediation(format!(
+                "A repository in another account must grant the pull: add to the repository policy of {repository} in account \
+                 {account} {}.",
+                self.grant()
+            )),
+            Fact::NotFound { .. } => Finding::pass(code, format!("Repository {repository} has no repository policy")),
+            gap if self.cross_account => Finding::unknown(
+                code,
+                format!("Could not read the policy of repository {repository} in account {account}"),
+                gap.gap().unwrap_or_default(),
+            )
+            .remediation(format!(
+                "Ask the owner of account {account} to confirm that the repository policy of {repository} contains {}, and \
+                 no Deny statement matching that role.",
+                self.grant()
+            )),
+            gap => Finding::unknown(code, "Could not read the repository policy", gap.gap().unwrap_or_default()),
+        };
+        Err(Box::new(self.base(finding)))
+    }
+
+    /// The finding for what the policy says about the pull (evidence after the common part, in
+    /// the order reports show it).
+    fn finding(&self, judged: &PolicyJudgement) -> Finding {
+        let code = RootCause::EcrRepositoryPolicy;
+        let (repository, account, role_arn) = (&self.image.repository, self.account, &self.role_arn);
+        let role_name = crate::model::arn::role_name(role_arn);
+        let statements = |list: &[StatementRef]| json!(list.iter().map(|s| s.statement.clone()).collect::<Vec<_>>());
+        if judged.deny == Truth::Yes {
+            let certain: Vec<&str> =
+                judged.denies.iter().filter(|s| s.unresolved.is_empty()).map(|s| s.statement.as_str()).collect();
+            self.base(Finding::fail(
+                code,
+                format!("The repository policy of {repository} denies the pull to {role_name}: statement {}", certain.join(", ")),
+            ))
+            .evidence("deny_statements", statements(&judged.denies))
+            .remediation(format!(
+                "Remove or narrow the Deny statement(s) {} in the repository policy of {repository} (account {account}) so they no \
+                 longer match {role_arn}.",
+                certain.join(", "),
+            ))
+        } else if self.cross_account && judged.allow == Truth::No {
+            self.base(Finding::fail(
+                code,
+                format!(
+                    "The repository policy of {repository} (account {account}) does not grant {} to account {}",
+                    judged.not_granted.join(", "),
+                    self.role_account
+                ),
+            ))
+            .evidence("allow_statements", statements(&judged.allows))
+            .remediation(format!("Add to the repository policy of {repository} in account {account} {}.", self.grant()))
+        } else if judged.deny == Truth::Maybe || (self.cross_account && judged.allow == Truth::Maybe) {
+            self.base(Finding::unknown(
+                code,
+                format!("Whether the repository policy of {repository} lets {role_name} pull depends on conditions"),
+                judged.unresolved(self.cross_account),
+            ))
+            .remediation(format!(
+                "Verify that the pull meets these conditions (for aws:SourceVpce/aws:SourceVpc: that the {} reaches ECR \
+                 through the named VPC endpoint or VPC).",
+                self.puller_word
+            ))
+        } else {
+            let what = if self.cross_account { "grants the pull and denies nothing to" } else { "denies nothing to" };
+            self.base(Finding::pass(code, format!("The repository policy of {repository} {what} {role_name}")))
+                .evidence("allow_statements", statements(&judged.allows))
+        }
+    }
+}
+
+/// What a resource policy says about each pull action: the Deny and Allow statements that match
+/// (each once), whether any Deny applies, whether every action is allowed, and what is not.
+struct PolicyJudgement {
+    denies: Vec<StatementRef>,
+    deny: Truth,
+    allows: Vec<StatementRef>,
+    allow: Truth,
+    not_granted: Vec<&'static str>,
+}
+
+impl PolicyJudgement {
+    fn of(policy: &Labeled, resource: &str, principal: &Principal, ctx: &Context) -> Self {
+        let mut judged = PolicyJudgement { denies: vec![], deny: Truth::No, allows: vec![], allow: Truth::Yes, not_granted: vec![] };
+        for action in PULL_ACTIONS {
+            let req = Request { action, resource, principal: Some(principal), context: ctx };
+            let d = matching(policy, &req, Effect::Deny);
+            judged.deny = judged.deny.or(d.truth);
+            for s in d.statements {
+                if !judged.denies.contains(&s) {
+                    judged.denies.push(s);
+                }
+            }
+            let a = matching(policy, &req, Effect::Allow);
+            if a.truth == Truth::No {
+                judged.not_granted.push(action);
+            }
+            judged.allow = judged.allow.and(a.truth);
+            for s in a.statements {
+                if !judged.allows.contains(&s) {
+                    judged.allows.push(s);
+                }
+            }
+        }
+        judged
+    }
+
+    /// The conditions that could not be evaluated (of the Allow statements too, across accounts).
+    fn unresolved(&self, with_allows: bool) -> String {
+        let unresolved: Vec<String> = self
+            .denies
             .iter()
-            .chain(if cross_account { allows.iter() } else { [].iter() })
+            .chain(if with_allows { self.allows.iter() } else { [].iter() })
             .filter(|s| !s.unresolved.is_empty())
             .map(|s| format!("statement {} ({}): {}", s.statement, s.effect, s.unresolved.join(" and ")))
             .collect();
-        base(Finding::unknown(
-            code,
-            format!("Whether the repository policy of {} lets {} pull depends on conditions", image.repository, crate::model::arn::role_name(&role_arn)),
-            unresolved.join("; "),
-        ))
-        .remediation(format!(
-            "Verify that the pull meets these conditions (for aws:SourceVpce/aws:SourceVpc: that the {} reaches ECR \
-             through the named VPC endpoint or VPC).",
-            words(facts).task
-        ))
-    } else {
-        let what = if cross_account { "grants the pull and denies nothing to" } else { "denies nothing to" };
-        base(Finding::pass(code, format!("The repository policy of {} {what} {}", image.repository, crate::model::arn::role_name(&role_arn))))
-            .evidence("allow_statements", statements(&allows))
-    };
-    vec![finding]
+        unresolved.join("; ")
+    }
 }
 
 pub const REGISTRY_SECRET: Rule = Rule {
@@ -269,99 +317,114 @@ pub fn check_registry_secret(facts: &Facts) -> Vec<Finding> {
         }
     };
     let secret_arn = secret.arn.clone().unwrap_or_else(|| secret_id.clone());
-    let mut problems: Vec<String> = vec![];
-    let mut unknowns: Vec<String> = vec![];
-    let mut fixes: Vec<String> = vec![];
-
-    // Shape.
-    match &secret.shape {
-        Fact::Found { value: s } => {
-            if s.binary {
-                problems.push("the secret is binary, not a JSON string".into());
-            } else if !s.json_object {
-                problems.push("the secret is not a JSON object".into());
-            } else {
-                let missing: Vec<&str> = [("username", s.has_username), ("password", s.has_password)]
-                    .iter()
-                    .filter(|(_, has)| !has)
-                    .map(|(k, _)| *k)
-                    .collect();
-                if !missing.is_empty() {
-                    problems.push(format!("the secret has no {} key", missing.join(" or ")));
-                } else if !s.values_are_strings {
-                    problems.push("username or password is empty or not a string".into());
-                }
-            }
-            if !problems.is_empty() {
-                fixes.push("Store the credentials as {\"username\": \"…\", \"password\": \"…\"} in the secret.".into());
-            }
-        }
-        gap => unknowns.push(format!("the secret's shape could not be read ({})", gap.gap().unwrap_or_default())),
-    }
-
-    // May the execution role read and decrypt it?
     let kms = secret.kms_key_id.as_deref().and_then(|k| kms_key_arn(k, &secret_arn));
-    let mut via = None;
-    match (&td.execution_role_arn, &facts.identity.execution_role) {
-        (None, _) => {} // reported by IAM_EXECUTION_ROLE_MISSING
-        (Some(_), Fact::NotFound { .. }) => {} // reported by IAM_EXECUTION_ROLE_TRUST
-        (Some(_), Fact::Found { value: role }) => {
-            let verdicts: Result<Vec<ActionVerdict>, String> = match &facts.identity.secret_simulation {
-                Fact::Found { value } => {
-                    via = Some(VIA_SIMULATOR);
-                    Ok(verdicts_from_simulation(value))
-                }
-                sim_gap => {
-                    via = Some(VIA_LOCAL);
-                    let (_, ctx) = principal_context(&role.arn, Some(role));
-                    let mut requests = vec![("secretsmanager:GetSecretValue", secret_arn.as_str())];
-                    if let Some(k) = &kms {
-                        requests.push(("kms:Decrypt", k.as_str()));
-                    }
-                    verdicts_from_policies(role, &requests, &ctx)
-                        .map_err(|e| format!("simulator: {}; {e}", sim_gap.gap().unwrap_or("not run")))
-                }
-            };
-            match verdicts {
-                Ok(verdicts) => {
-                    for v in verdicts {
-                        match v.decision {
-                            Decision::Allowed => {}
-                            Decision::Unknown => unknowns.push(format!("{}: {}", v.action, v.why)),
-                            _ => {
-                                problems.push(format!("the execution role {} may not {} ({})", role.name, v.action, v.why));
-                                fixes.push(format!("Allow {} on {} to the execution role {}.", v.action, v.resource, role.name));
-                            }
-                        }
-                    }
-                }
-                Err(e) => unknowns.push(format!("the execution role's permissions could not be judged: {e}")),
-            }
-        }
-        (Some(_), gap) => unknowns.push(format!("the execution role could not be read ({})", gap.gap().unwrap_or_default())),
-    }
-    let note_kms = kms.as_ref().map(|k| {
-        format!("The key policy of {k} must also let the execution role decrypt (pulldoctor does not read key policies).")
-    });
-    let finding = if !problems.is_empty() {
-        Finding::fail(code, format!("Registry credentials secret {}: {}", short_secret(&secret_arn), problems.join("; ")))
-            .remediation([fixes.join(" "), note_kms.clone().unwrap_or_default()].join(" ").trim().to_string())
-    } else if !unknowns.is_empty() {
-        Finding::unknown(code, format!("Could not fully check the registry credentials secret {}", short_secret(&secret_arn)), unknowns.join("; "))
-            .remediation("Verify that the execution role may read (and decrypt) the secret and that it holds username and password keys.")
-    } else {
-        let mut f = Finding::pass(code, format!("Registry credentials secret {} is readable and well-formed", short_secret(&secret_arn)));
-        if let Some(n) = note_kms {
-            f = f.evidence("note", n);
-        }
-        f
-    };
-    vec![finding
+    let mut judged = SecretJudgement::default();
+    judged.shape(&secret.shape);
+    let via = judged.execution_role(facts, td.execution_role_arn.is_some(), &secret_arn, kms.as_deref());
+    vec![judged
+        .finding(&secret_arn, kms.as_deref())
         .resource(secret_arn.clone())
         .evidence("secret_arn", secret_arn.as_str())
         .evidence("kms_key", kms)
         .evidence("shape", secret.shape.value().map(|s| json!(s)))
         .evidence("evaluated_with", via)]
+}
+
+/// What is wrong with the registry secret, what could not be judged, and how to fix it.
+#[derive(Default)]
+struct SecretJudgement {
+    problems: Vec<String>,
+    unknowns: Vec<String>,
+    fixes: Vec<String>,
+}
+
+impl SecretJudgement {
+    /// ECS needs a JSON object with string `username` and `password` keys.
+    fn shape(&mut self, shape: &Fact<SecretShape>) {
+        let s = match shape {
+            Fact::Found { value } => value,
+            gap => return self.unknowns.push(format!("the secret's shape could not be read ({})", gap.gap().unwrap_or_default())),
+        };
+        let before = self.problems.len();
+        if s.binary {
+            self.problems.push("the secret is binary, not a JSON string".into());
+        } else if !s.json_object {
+            self.problems.push("the secret is not a JSON object".into());
+        } else {
+            let missing: Vec<&str> =
+                [("username", s.has_username), ("password", s.has_password)].iter().filter(|(_, has)| !has).map(|(k, _)| *k).collect();
+            if !missing.is_empty() {
+                self.problems.push(format!("the secret has no {} key", missing.join(" or ")));
+            } else if !s.values_are_strings {
+                self.problems.push("username or password is empty or not a string".into());
+            }
+        }
+        if self.problems.len() > before {
+            self.fixes.push("Store the credentials as {\"username\": \"…\", \"password\": \"…\"} in the secret.".into());
+        }
+    }
+
+    /// May the execution role read and decrypt the secret? Returns how that was judged.
+    fn execution_role(&mut self, facts: &Facts, has_execution_role: bool, secret_arn: &str, kms: Option<&str>) -> Option<&'static str> {
+        let role = match &facts.identity.execution_role {
+            _ if !has_execution_role => return None, // reported by IAM_EXECUTION_ROLE_MISSING
+            Fact::NotFound { .. } => return None,    // reported by IAM_EXECUTION_ROLE_TRUST
+            Fact::Found { value } => value,
+            gap => {
+                self.unknowns.push(format!("the execution role could not be read ({})", gap.gap().unwrap_or_default()));
+                return None;
+            }
+        };
+        let (via, verdicts): (_, Result<Vec<ActionVerdict>, String>) = match &facts.identity.secret_simulation {
+            Fact::Found { value } => (VIA_SIMULATOR, Ok(verdicts_from_simulation(value))),
+            sim_gap => {
+                let (_, ctx) = principal_context(&role.arn, Some(role));
+                let mut requests = vec![("secretsmanager:GetSecretValue", secret_arn)];
+                if let Some(k) = kms {
+                    requests.push(("kms:Decrypt", k));
+                }
+                let verdicts = verdicts_from_policies(role, &requests, &ctx)
+                    .map_err(|e| format!("simulator: {}; {e}", sim_gap.gap().unwrap_or("not run")));
+                (VIA_LOCAL, verdicts)
+            }
+        };
+        match verdicts {
+            Ok(verdicts) => {
+                for v in verdicts {
+                    match v.decision {
+                        Decision::Allowed => {}
+                        Decision::Unknown => self.unknowns.push(format!("{}: {}", v.action, v.why)),
+                        _ => {
+                            self.problems.push(format!("the execution role {} may not {} ({})", role.name, v.action, v.why));
+                            self.fixes.push(format!("Allow {} on {} to the execution role {}.", v.action, v.resource, role.name));
+                        }
+                    }
+                }
+            }
+            Err(e) => self.unknowns.push(format!("the execution role's permissions could not be judged: {e}")),
+        }
+        Some(via)
+    }
+
+    fn finding(&self, secret_arn: &str, kms: Option<&str>) -> Finding {
+        let code = RootCause::IamRegistrySecret;
+        let note_kms = kms.map(|k| {
+            format!("The key policy of {k} must also let the execution role decrypt (pulldoctor does not read key policies).")
+        });
+        if !self.problems.is_empty() {
+            Finding::fail(code, format!("Registry credentials secret {}: {}", short_secret(secret_arn), self.problems.join("; ")))
+                .remediation([self.fixes.join(" "), note_kms.unwrap_or_default()].join(" ").trim().to_string())
+        } else if !self.unknowns.is_empty() {
+            Finding::unknown(code, format!("Could not fully check the registry credentials secret {}", short_secret(secret_arn)), self.unknowns.join("; "))
+                .remediation("Verify that the execution role may read (and decrypt) the secret and that it holds username and password keys.")
+        } else {
+            let mut f = Finding::pass(code, format!("Registry credentials secret {} is readable and well-formed", short_secret(secret_arn)));
+            if let Some(n) = note_kms {
+                f = f.evidence("note", n);
+            }
+            f
+        }
+    }
 }
 
 /// A secret ARN's name part (`…:secret:reg-AbCdEf` → `reg-AbCdEf`).

@@ -6,6 +6,8 @@
 //! (`repositoryCredentials`) are IAM_REGISTRY_SECRET's; the network path to `secretsmanager` and
 //! `ssm` is the NET_* checks'.
 
+use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY};
+use crate::model::message::Category;
 use serde_json::json;
 
 use super::console;
@@ -14,9 +16,7 @@ use crate::model::arn::role_name;
 use super::iam::{principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
 use crate::model::arn::kms_key_arn;
 use crate::model::diagnosis::{Finding, RootCause};
-use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY};
-use crate::model::message::Category;
-use crate::model::facts::{Fact, Facts, TaskSecretFacts, TaskSecretsFacts};
+use crate::model::facts::{Fact, Facts, RoleFacts, SimulationResult, TaskSecretFacts, TaskSecretsFacts};
 use crate::policy::Decision;
 use crate::model::secret_ref::{named_secrets, parse_value_from, SecretStore};
 
@@ -248,7 +248,6 @@ pub fn check_secrets_access(facts: &Facts) -> Vec<Finding> {
     }
     let store = judged[0].store;
     let action = store.read_action();
-    let label = store.label();
     let url = task_definition_url(facts);
     let Some(role_arn) = &td.execution_role_arn else {
         return vec![with_url(
@@ -272,102 +271,129 @@ pub fn check_secrets_access(facts: &Facts) -> Vec<Finding> {
                 .resource(role_arn.clone())]
         }
     };
-    let mut unknowns: Vec<String> = vec![];
-    // (action, resource, what it is) for every read ECS makes.
-    let mut requests: Vec<(&str, String, String)> = vec![];
-    let mut keys: Vec<String> = vec![];
-    for s in &judged {
-        if arn_is_exact(s) {
-            requests.push((action, s.resource_arn.clone(), format!("{label} {}", display(s))));
-        } else {
-            unknowns.push(format!(
-                "{}: its full ARN is not known ({})",
-                display(s),
-                s.metadata.gap().unwrap_or("not described")
-            ));
-        }
-        match s.metadata.value().and_then(|m| m.kms_key_id.as_deref()) {
-            None => {}
-            Some(key) => match kms_key_arn(key, &s.resource_arn) {
-                Some(k) if !keys.contains(&k) => {
-                    keys.push(k.clone());
-                    requests.push(("kms:Decrypt", k.clone(), format!("the KMS key of {}", display(s))));
-                }
-                Some(_) => {}
-                None => unknowns.push(format!(
-                    "{} is encrypted with KMS key {key}: an alias is not resolved, so kms:Decrypt on the key it names is not checked",
-                    display(s)
-                )),
-            },
-        }
-    }
-    let (verdicts, via): (Result<Vec<ActionVerdict>, String>, &str) = match &all.simulation {
-        Fact::Found { value } => {
-            let wanted = |v: &ActionVerdict| requests.iter().any(|(a, r, _)| *a == v.action && *r == v.resource);
-            (Ok(verdicts_from_simulation(value).into_iter().filter(wanted).collect()), VIA_SIMULATOR)
-        }
-        sim_gap => {
-            let (_, ctx) = principal_context(&role.arn, Some(role));
-            let pairs: Vec<(&str, &str)> = requests.iter().map(|(a, r, _)| (*a, r.as_str())).collect();
-            (
-                verdicts_from_policies(role, &pairs, &ctx).map_err(|e| format!("simulator: {}; {e}", sim_gap.gap().unwrap_or("not run"))),
-                VIA_LOCAL,
-            )
-        }
-    };
-    let mut problems: Vec<String> = vec![];
-    let mut fixes: Vec<String> = vec![];
-    match verdicts {
-        Ok(verdicts) => {
-            for (a, r, what) in &requests {
-                match verdicts.iter().find(|v| v.action == *a && v.resource == *r) {
-                    Some(v) if v.decision == Decision::Allowed => {}
-                    Some(v) if v.decision == Decision::Unknown => unknowns.push(format!("{a} on {what}: {}", v.why)),
-                    Some(v) => {
-                        problems.push(format!("{a} on {what} ({})", v.why));
-                        fixes.push(format!("Allow {a} on {r} to the execution role {}.", role.name));
-                    }
-                    None => unknowns.push(format!("{a} on {what}: the simulator gave no answer")),
-                }
-            }
-        }
-        Err(e) => unknowns.push(format!("the execution role's permissions could not be judged: {e}")),
-    }
-    let key_note = (!keys.is_empty()).then(|| {
-        format!("The key policy of {} must also let the execution role decrypt (pulldoctor does not read key policies).", keys.join(", "))
-    });
-    let cross_account: Vec<String> = judged
-        .iter()
-        .filter(|s| parse_value_from(&s.reference).and_then(|r| r.account).is_some_and(|a| Some(a.as_str()) != facts.account.as_deref()))
-        .map(|s| display(s))
-        .collect();
-    let finding = if !problems.is_empty() {
-        Finding::fail(code, format!("The execution role {} may not {}", role.name, problems.join("; ")))
-            .remediation([fixes.join(" "), key_note.clone().unwrap_or_default()].join(" ").trim().to_string())
-    } else if !unknowns.is_empty() {
-        Finding::unknown(code, format!("Could not fully check that the execution role {} may read the task's {label}s", role.name), unknowns.join("; "))
-            .remediation(format!("Verify that the execution role may {action} on {} (and kms:Decrypt on a customer managed key).", names(&judged)))
-    } else {
-        let mut f = Finding::pass(code, format!("The execution role {} may read {}", role.name, names(&judged)));
-        if let Some(n) = key_note {
-            f = f.evidence("note", n);
-        }
-        if !cross_account.is_empty() {
-            f = f.evidence(
-                "cross_account",
-                format!("{} in another account: its resource policy (and key policy) must also grant the role", cross_account.join(", ")),
-            );
-        }
-        f
-    };
+    let mut access = SecretsAccess::default();
+    access.requests(&judged, store);
+    let via = access.judge(&all.simulation, role);
     vec![with_url(
-        finding
+        access
+            .finding(facts, role, &judged, store)
             .resource(judged[0].resource_arn.clone())
             .evidence("execution_role", role.arn.as_str())
-            .evidence("requests", json!(requests.iter().map(|(a, r, _)| format!("{a} on {r}")).collect::<Vec<_>>()))
+            .evidence("requests", json!(access.requests.iter().map(|(a, r, _)| format!("{a} on {r}")).collect::<Vec<_>>()))
             .evidence("evaluated_with", via),
         url,
     )]
+}
+
+/// The reads ECS makes with the execution role, and what the role's permissions say of them.
+#[derive(Default)]
+struct SecretsAccess {
+    /// (action, resource, what it is) for every read ECS makes.
+    requests: Vec<(&'static str, String, String)>,
+    /// Customer managed keys, each once.
+    keys: Vec<String>,
+    problems: Vec<String>,
+    fixes: Vec<String>,
+    unknowns: Vec<String>,
+}
+
+impl SecretsAccess {
+    /// The store's read action on each secret, and kms:Decrypt on each customer managed key.
+    fn requests(&mut self, judged: &[&TaskSecretFacts], store: SecretStore) {
+        let (action, label) = (store.read_action(), store.label());
+        for s in judged {
+            if arn_is_exact(s) {
+                self.requests.push((action, s.resource_arn.clone(), format!("{label} {}", display(s))));
+            } else {
+                self.unknowns.push(format!(
+                    "{}: its full ARN is not known ({})",
+                    display(s),
+                    s.metadata.gap().unwrap_or("not described")
+                ));
+            }
+            match s.metadata.value().and_then(|m| m.kms_key_id.as_deref()) {
+                None => {}
+                Some(key) => match kms_key_arn(key, &s.resource_arn) {
+                    Some(k) if !self.keys.contains(&k) => {
+                        self.keys.push(k.clone());
+                        self.requests.push(("kms:Decrypt", k.clone(), format!("the KMS key of {}", display(s))));
+                    }
+                    Some(_) => {}
+                    None => self.unknowns.push(format!(
+                        "{} is encrypted with KMS key {key}: an alias is not resolved, so kms:Decrypt on the key it names is not checked",
+                        display(s)
+                    )),
+                },
+            }
+        }
+    }
+
+    /// Judge every request by the simulation, else by the role's documents; returns how.
+    fn judge(&mut self, simulation: &Fact<Vec<SimulationResult>>, role: &RoleFacts) -> &'static str {
+        let (verdicts, via): (Result<Vec<ActionVerdict>, String>, &str) = match simulation {
+            Fact::Found { value } => {
+                let wanted = |v: &ActionVerdict| self.requests.iter().any(|(a, r, _)| *a == v.action && *r == v.resource);
+                (Ok(verdicts_from_simulation(value).into_iter().filter(wanted).collect()), VIA_SIMULATOR)
+            }
+            sim_gap => {
+                let (_, ctx) = principal_context(&role.arn, Some(role));
+                let pairs: Vec<(&str, &str)> = self.requests.iter().map(|(a, r, _)| (*a, r.as_str())).collect();
+                (
+                    verdicts_from_policies(role, &pairs, &ctx).map_err(|e| format!("simulator: {}; {e}", sim_gap.gap().unwrap_or("not run"))),
+                    VIA_LOCAL,
+                )
+            }
+        };
+        match verdicts {
+            Ok(verdicts) => {
+                for (a, r, what) in &self.requests {
+                    match verdicts.iter().find(|v| v.action == *a && v.resource == *r) {
+                        Some(v) if v.decision == Decision::Allowed => {}
+                        Some(v) if v.decision == Decision::Unknown => self.unknowns.push(format!("{a} on {what}: {}", v.why)),
+                        Some(v) => {
+                            self.problems.push(format!("{a} on {what} ({})", v.why));
+                            self.fixes.push(format!("Allow {a} on {r} to the execution role {}.", role.name));
+                        }
+                        None => self.unknowns.push(format!("{a} on {what}: the simulator gave no answer")),
+                    }
+                }
+            }
+            Err(e) => self.unknowns.push(format!("the execution role's permissions could not be judged: {e}")),
+        }
+        via
+    }
+
+    fn finding(&self, facts: &Facts, role: &RoleFacts, judged: &[&TaskSecretFacts], store: SecretStore) -> Finding {
+        let code = RootCause::SecretAccessDenied;
+        let (action, label) = (store.read_action(), store.label());
+        let key_note = (!self.keys.is_empty()).then(|| {
+            format!("The key policy of {} must also let the execution role decrypt (pulldoctor does not read key policies).", self.keys.join(", "))
+        });
+        let cross_account: Vec<String> = judged
+            .iter()
+            .filter(|s| parse_value_from(&s.reference).and_then(|r| r.account).is_some_and(|a| Some(a.as_str()) != facts.account.as_deref()))
+            .map(|s| display(s))
+            .collect();
+        if !self.problems.is_empty() {
+            Finding::fail(code, format!("The execution role {} may not {}", role.name, self.problems.join("; ")))
+                .remediation([self.fixes.join(" "), key_note.unwrap_or_default()].join(" ").trim().to_string())
+        } else if !self.unknowns.is_empty() {
+            Finding::unknown(code, format!("Could not fully check that the execution role {} may read the task's {label}s", role.name), self.unknowns.join("; "))
+                .remediation(format!("Verify that the execution role may {action} on {} (and kms:Decrypt on a customer managed key).", names(judged)))
+        } else {
+            let mut f = Finding::pass(code, format!("The execution role {} may read {}", role.name, names(judged)));
+            if let Some(n) = key_note {
+                f = f.evidence("note", n);
+            }
+            if !cross_account.is_empty() {
+                f = f.evidence(
+                    "cross_account",
+                    format!("{} in another account: its resource policy (and key policy) must also grant the role", cross_account.join(", ")),
+                );
+            }
+            f
+        }
+    }
 }
 
 #[cfg(test)]

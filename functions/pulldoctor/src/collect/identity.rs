@@ -18,11 +18,12 @@ use aws_sdk_iam::types::{PolicyEvaluationDecisionType, Role};
 use serde_json::Value;
 
 use super::{CallLog, Clients};
-use crate::model::arn::{kms_key_arn, repository_arn};
+use crate::model::arn::kms_key_arn;
 use crate::model::pull::{PULL_ACTIONS, TOKEN_ACTION};
 use crate::model::pull::{puller, Puller};
 use crate::model::platform::task_platform;
 use crate::model::message::Category;
+use crate::model::image_ref::ImageRef;
 use crate::model::facts::{
     ErrorKind, LaunchType,
     ContainerInstanceFacts, Fact, Facts, IdentityFacts, ManifestFacts, PlatformFacts, PolicyFacts, PolicyKind,
@@ -42,205 +43,49 @@ pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
 const NO_SUCH_ENTITY: &[&str] = &["NoSuchEntity", "NoSuchEntityException"];
 
 /// `supplied_instance_role`: see [`super::Supplied::instance_role_arn`].
+// Three rounds, each waiting for the answers the next one needs (see the module comment).
 pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, supplied_instance_role: Option<&str>) -> IdentityFacts {
     let iam = clients.iam.clone();
     let td = facts.task_definition.value();
-    let image = facts.failure.image_ref.as_ref();
-    let ecr = image.and_then(|i| i.ecr().map(|(account, region)| (i, account.to_string(), region.to_string())));
-    let category = facts.failure.classification.category;
+    let ecr = facts.ecr_image();
     let who = puller(facts, td);
-    let execution_role_arn = td.and_then(|t| t.execution_role_arn.clone());
+    let execution_role_arn = td.and_then(|t| t.execution_role_arn.as_deref());
     let secret_id = td.and_then(|t| {
         let name = facts.failure.container.as_deref()?;
-        t.containers.iter().find(|c| c.name.as_deref() == Some(name))?.registry_credentials_secret.clone()
+        t.containers.iter().find(|c| c.name.as_deref() == Some(name))?.registry_credentials_secret.as_deref()
     });
 
-    // Round 1.
-    let execution_role = async {
-        match &execution_role_arn {
-            Some(arn) => get_role(&iam, log, arn).await,
-            None => Fact::NotCollected { reason: "the task definition has no execution role".into() },
-        }
-    };
-    let instance = async {
-        let on_ec2 = who == Puller::Ec2 || facts.task.launch_type == Some(LaunchType::Ec2);
-        // Managed Instances: the container instance's attributes tell the platform; its role
-        // never pulls (the execution role does), so it is not read.
-        let managed = who == Puller::ManagedInstances;
-        match (&facts.task.container_instance_arn, &facts.task.cluster_arn) {
-            _ if on_ec2 && supplied_instance_role.is_some() => {
-                let arn = supplied_instance_role.unwrap_or_default();
-                let why = "no ECS container instance: the instance role was given (EKS node role)";
-                (Fact::NotCollected { reason: why.into() }, get_role(&iam, log, arn).await)
-            }
-            (Some(ci), Some(cluster)) if on_ec2 || managed => {
-                read_instance_chain(clients, &iam, log, cluster, ci, on_ec2 && execution_role_arn.is_none()).await
-            }
-            _ if on_ec2 || managed => {
-                let why = "the task names no container instance (it may never have been placed)";
-                (Fact::NotCollected { reason: why.into() }, Fact::NotCollected { reason: why.into() })
-            }
-            _ => {
-                let why = "not an EC2 launch type task";
-                (Fact::NotCollected { reason: why.into() }, Fact::NotCollected { reason: why.into() })
-            }
-        }
-    };
-    let image_missing = facts.image_by_tag.is_not_found() || facts.image_by_digest.is_not_found();
-    let repository_policy = async {
-        let Some((image, account, region)) = &ecr else {
-            return Fact::NotCollected { reason: "not a private ECR image".into() };
-        };
-        shared!(log, scope: region,
-            "ecr:GetRepositoryPolicy",
-            &["RepositoryPolicyNotFoundException", "RepositoryNotFoundException"],
-            clients.ecr_in(region).get_repository_policy().registry_id(account).repository_name(&image.repository),
-            |out| parsed(out.policy_text(), "repository policy"),
-        )
-        .await
-    };
-    let lifecycle_policy = async {
-        let Some((image, account, region)) = &ecr else {
-            return Fact::NotCollected { reason: "not a private ECR image".into() };
-        };
-        if !image_missing {
-            return Fact::NotCollected { reason: "the image exists".into() };
-        }
-        shared!(log, scope: region,
-            "ecr:GetLifecyclePolicy",
-            &["LifecyclePolicyNotFoundException", "RepositoryNotFoundException"],
-            clients.ecr_in(region).get_lifecycle_policy().registry_id(account).repository_name(&image.repository),
-            |out| parsed(out.lifecycle_policy_text(), "lifecycle policy"),
-        )
-        .await
-    };
-    let manifest = async {
-        let Some((image, account, region)) = &ecr else {
-            return Fact::NotCollected { reason: "not a private ECR image".into() };
-        };
-        if !matches!(category, Category::PlatformMismatch | Category::DiskSpace | Category::Unknown) {
-            return Fact::NotCollected { reason: "not needed for this kind of failure".into() };
-        }
-        let id = match (&facts.image_by_digest, &facts.image_by_tag, &image.digest, image.effective_tag()) {
-            (Fact::Found { .. }, _, Some(d), _) => ImageIdentifier::builder().image_digest(d).build(),
-            (_, Fact::Found { value }, _, Some(tag)) => match &value.digest {
-                Some(d) => ImageIdentifier::builder().image_digest(d).build(),
-                None => ImageIdentifier::builder().image_tag(tag).build(),
-            },
-            _ => return Fact::NotCollected { reason: "the image was not found".into() },
-        };
-        let ecr_client = clients.ecr_in(region);
-        let mut manifest = batch_get_manifest(&ecr_client, log, region, account, &image.repository, id).await;
-        // Disk failures need the layer sizes of the platform the task pulls, inside the index.
-        if category == Category::DiskSpace {
-            if let Fact::Found { value } = &mut manifest {
-                let child = pulled_entry(&value.child_digests, &task_platform(facts));
-                if let Some(digest) = child {
-                    let id = ImageIdentifier::builder().image_digest(digest).build();
-                    if let Fact::Found { value: child } =
-                        batch_get_manifest(&ecr_client, log, region, account, &image.repository, id).await
-                    {
-                        value.facts.layers_bytes = child.facts.layers_bytes;
-                    }
-                }
-            }
-        }
-        manifest.map(|m| m.facts)
-    };
-    let secret = async {
-        match &secret_id {
-            Some(id) => read_secret(clients, log, id, facts.region.as_deref()).await,
-            None => Fact::NotCollected { reason: "the container uses no private registry credentials".into() },
-        }
-    };
-    // The execution role's simulation needs only its ARN, which the task definition names: it
-    // runs beside GetRole instead of after it (one dependent round less). Its answer is used
-    // only if GetRole then finds the role.
-    let early_pull_simulation = async {
-        let (Some(arn), Some((image, account, region))) = (&execution_role_arn, &ecr) else { return None };
-        if !arn.starts_with("arn:") {
-            return None;
-        }
-        let repository_arn = facts
-            .repository
-            .value()
-            .and_then(|r| r.arn.clone())
-            .unwrap_or_else(|| repository_arn(arn, region, account, &image.repository));
-        Some(simulate_pull(&iam, log, arn, &repository_arn).await)
-    };
+    // Round 1: everything the task definition and the image answers name.
     let (mut execution_role, (container_instance, mut instance_role), repository_policy, lifecycle_policy, manifest, registry_secret, early_pull_simulation) =
         // Boxed: these futures are large, and tokio worker threads have small stacks.
         tokio::join!(
-            Box::pin(execution_role),
-            Box::pin(instance),
-            Box::pin(repository_policy),
-            Box::pin(lifecycle_policy),
-            Box::pin(manifest),
-            Box::pin(secret),
-            Box::pin(early_pull_simulation)
+            Box::pin(read_execution_role(&iam, log, execution_role_arn)),
+            Box::pin(read_instance_role(clients, &iam, log, facts, who, execution_role_arn.is_none(), supplied_instance_role)),
+            Box::pin(read_repository_policy(clients, log, ecr)),
+            Box::pin(read_lifecycle_policy(clients, log, facts, ecr)),
+            Box::pin(read_manifest(clients, log, facts, ecr)),
+            Box::pin(read_registry_secret(clients, log, facts, secret_id)),
+            Box::pin(read_early_pull_simulation(&iam, log, facts, execution_role_arn, ecr))
         );
 
     // Round 2: who pulls, may they, and may the execution role read the secret.
-    let pull_role = match (&execution_role_arn, who) {
+    let pull_role = match (execution_role_arn, who) {
         (Some(_), _) => Some(&execution_role),
         (None, Puller::Ec2) => Some(&instance_role),
         (None, _) => None,
     };
-    let pull_simulation = async {
-        let Some((image, account, region)) = &ecr else {
-            return Fact::NotCollected { reason: "not a private ECR image".into() };
-        };
-        let Some(role) = pull_role else {
-            return Fact::NotCollected { reason: "no role pulls the image (see the execution role check)".into() };
-        };
-        let Some(role) = role.value() else {
-            return Fact::NotCollected { reason: format!("the pulling role could not be read: {}", role.gap().unwrap_or_default()) };
-        };
-        if let (Some(early), true) = (early_pull_simulation, execution_role_arn.as_deref() == Some(role.arn.as_str())) {
-            return early;
-        }
-        let repository_arn = facts
-            .repository
-            .value()
-            .and_then(|r| r.arn.clone())
-            .unwrap_or_else(|| repository_arn(&role.arn, region, account, &image.repository));
-        simulate_pull(&iam, log, &role.arn, &repository_arn).await
-    };
-    let secret_simulation = async {
-        let Some(secret) = registry_secret.value() else {
-            return Fact::NotCollected { reason: "the registry secret was not read".into() };
-        };
-        let Some(role) = execution_role.value() else {
-            return Fact::NotCollected { reason: "no readable execution role".into() };
-        };
-        let Some(secret_arn) = &secret.arn else {
-            return Fact::NotCollected { reason: "the secret ARN is not known".into() };
-        };
-        let mut requests = vec![(vec!["secretsmanager:GetSecretValue"], vec![secret_arn.clone()])];
-        if let Some(key) = secret.kms_key_id.as_deref().and_then(|k| kms_key_arn(k, secret_arn)) {
-            requests.push((vec!["kms:Decrypt"], vec![key]));
-        }
-        simulate(&iam, log, &role.arn, &requests).await
-    };
+    let pull_simulation = read_pull_simulation(&iam, log, facts, ecr, pull_role, execution_role_arn, early_pull_simulation);
+    let secret_simulation = simulate_secret_read(&iam, log, &registry_secret, &execution_role);
     let (pull_simulation, secret_simulation) = tokio::join!(Box::pin(pull_simulation), Box::pin(secret_simulation));
 
     // Round 3: the local evaluator needs documents for each role whose simulation failed.
     let exec_needs_docs = (matches!(pull_simulation, Fact::Unreadable { .. }) && execution_role_arn.is_some())
         || matches!(secret_simulation, Fact::Unreadable { .. });
     let instance_needs_docs = matches!(pull_simulation, Fact::Unreadable { .. }) && execution_role_arn.is_none();
-    let exec_docs = async {
-        match &mut execution_role {
-            Fact::Found { value } if exec_needs_docs => read_policies(&iam, log, value).await,
-            _ => {}
-        }
-    };
-    let instance_docs = async {
-        match &mut instance_role {
-            Fact::Found { value } if instance_needs_docs => read_policies(&iam, log, value).await,
-            _ => {}
-        }
-    };
-    tokio::join!(Box::pin(exec_docs), Box::pin(instance_docs));
+    tokio::join!(
+        Box::pin(read_policies_if(&iam, log, &mut execution_role, exec_needs_docs)),
+        Box::pin(read_policies_if(&iam, log, &mut instance_role, instance_needs_docs)),
+    );
 
     IdentityFacts {
         execution_role,
@@ -252,6 +97,200 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
         manifest,
         registry_secret,
         secret_simulation,
+    }
+}
+
+/// The failing image in private ECR, with its registry's account and region.
+type EcrImage<'a> = Option<(&'a ImageRef, &'a str, &'a str)>;
+
+fn not_private_ecr<T>() -> Fact<T> {
+    Fact::NotCollected { reason: "not a private ECR image".into() }
+}
+
+async fn read_execution_role(iam: &aws_sdk_iam::Client, log: &CallLog, arn: Option<&str>) -> Fact<RoleFacts> {
+    match arn {
+        Some(arn) => get_role(iam, log, arn).await,
+        None => Fact::NotCollected { reason: "the task definition has no execution role".into() },
+    }
+}
+
+/// The container instance and, when it pulls (EC2 without an execution role), its role.
+async fn read_instance_role(
+    clients: &Clients,
+    iam: &aws_sdk_iam::Client,
+    log: &CallLog,
+    facts: &Facts,
+    who: Puller,
+    no_execution_role: bool,
+    supplied_instance_role: Option<&str>,
+) -> (Fact<ContainerInstanceFacts>, Fact<RoleFacts>) {
+    let on_ec2 = who == Puller::Ec2 || facts.task.launch_type == Some(LaunchType::Ec2);
+    // Managed Instances: the container instance's attributes tell the platform; its role
+    // never pulls (the execution role does), so it is not read.
+    let managed = who == Puller::ManagedInstances;
+    match (&facts.task.container_instance_arn, &facts.task.cluster_arn) {
+        _ if on_ec2 && supplied_instance_role.is_some() => {
+            let arn = supplied_instance_role.unwrap_or_default();
+            let why = "no ECS container instance: the instance role was given (EKS node role)";
+            (Fact::NotCollected { reason: why.into() }, get_role(iam, log, arn).await)
+        }
+        (Some(ci), Some(cluster)) if on_ec2 || managed => {
+            read_instance_chain(clients, iam, log, cluster, ci, on_ec2 && no_execution_role).await
+        }
+        _ if on_ec2 || managed => {
+            let why = "the task names no container instance (it may never have been placed)";
+            (Fact::NotCollected { reason: why.into() }, Fact::NotCollected { reason: why.into() })
+        }
+        _ => {
+            let why = "not an EC2 launch type task";
+            (Fact::NotCollected { reason: why.into() }, Fact::NotCollected { reason: why.into() })
+        }
+    }
+}
+
+async fn read_repository_policy(clients: &Clients, log: &CallLog, ecr: EcrImage<'_>) -> Fact<Value> {
+    let Some((image, account, region)) = ecr else { return not_private_ecr() };
+    shared!(log, scope: region,
+        "ecr:GetRepositoryPolicy",
+        &["RepositoryPolicyNotFoundException", "RepositoryNotFoundException"],
+        clients.ecr_in(region).get_repository_policy().registry_id(account).repository_name(&image.repository),
+        |out| parsed(out.policy_text(), "repository policy"),
+    )
+    .await
+}
+
+/// The lifecycle policy, only when the image is gone (it may have expired it).
+async fn read_lifecycle_policy(clients: &Clients, log: &CallLog, facts: &Facts, ecr: EcrImage<'_>) -> Fact<Value> {
+    let Some((image, account, region)) = ecr else { return not_private_ecr() };
+    if !(facts.image_by_tag.is_not_found() || facts.image_by_digest.is_not_found()) {
+        return Fact::NotCollected { reason: "the image exists".into() };
+    }
+    shared!(log, scope: region,
+        "ecr:GetLifecyclePolicy",
+        &["LifecyclePolicyNotFoundException", "RepositoryNotFoundException"],
+        clients.ecr_in(region).get_lifecycle_policy().registry_id(account).repository_name(&image.repository),
+        |out| parsed(out.lifecycle_policy_text(), "lifecycle policy"),
+    )
+    .await
+}
+
+/// The image manifest, for the failures it explains (platform, disk space, unknown).
+async fn read_manifest(clients: &Clients, log: &CallLog, facts: &Facts, ecr: EcrImage<'_>) -> Fact<ManifestFacts> {
+    let Some((image, account, region)) = ecr else { return not_private_ecr() };
+    let category = facts.failure.classification.category;
+    if !matches!(category, Category::PlatformMismatch | Category::DiskSpace | Category::Unknown) {
+        return Fact::NotCollected { reason: "not needed for this kind of failure".into() };
+    }
+    let Some(id) = manifest_id(facts, image) else {
+        return Fact::NotCollected { reason: "the image was not found".into() };
+    };
+    let ecr_client = clients.ecr_in(region);
+    let mut manifest = batch_get_manifest(&ecr_client, log, region, account, &image.repository, id).await;
+    // Disk failures need the layer sizes of the platform the task pulls, inside the index.
+    if category == Category::DiskSpace {
+        if let Fact::Found { value } = &mut manifest {
+            let child = pulled_entry(&value.child_digests, &task_platform(facts));
+            if let Some(digest) = child {
+                let id = ImageIdentifier::builder().image_digest(digest).build();
+                if let Fact::Found { value: child } =
+                    batch_get_manifest(&ecr_client, log, region, account, &image.repository, id).await
+                {
+                    value.facts.layers_bytes = child.facts.layers_bytes;
+                }
+            }
+        }
+    }
+    manifest.map(|m| m.facts)
+}
+
+/// The image to ask `BatchGetImage` for: by the digest found, else the tag's digest, else the tag.
+fn manifest_id(facts: &Facts, image: &ImageRef) -> Option<ImageIdentifier> {
+    match (&facts.image_by_digest, &facts.image_by_tag, &image.digest, image.effective_tag()) {
+        (Fact::Found { .. }, _, Some(d), _) => Some(ImageIdentifier::builder().image_digest(d).build()),
+        (_, Fact::Found { value }, _, Some(tag)) => Some(match &value.digest {
+            Some(d) => ImageIdentifier::builder().image_digest(d).build(),
+            None => ImageIdentifier::builder().image_tag(tag).build(),
+        }),
+        _ => None,
+    }
+}
+
+async fn read_registry_secret(clients: &Clients, log: &CallLog, facts: &Facts, secret_id: Option<&str>) -> Fact<SecretFacts> {
+    match secret_id {
+        Some(id) => read_secret(clients, log, id, facts.region.as_deref()).await,
+        None => Fact::NotCollected { reason: "the container uses no private registry credentials".into() },
+    }
+}
+
+/// The execution role's simulation needs only its ARN, which the task definition names: it
+/// runs beside GetRole instead of after it (one dependent round less). Its answer is used
+/// only if GetRole then finds the role.
+async fn read_early_pull_simulation(
+    iam: &aws_sdk_iam::Client,
+    log: &CallLog,
+    facts: &Facts,
+    execution_role_arn: Option<&str>,
+    ecr: EcrImage<'_>,
+) -> Option<Fact<Vec<SimulationResult>>> {
+    let (Some(arn), Some((image, account, region))) = (execution_role_arn, ecr) else { return None };
+    if !arn.starts_with("arn:") {
+        return None;
+    }
+    let repository_arn = facts.repository_arn(arn, image, account, region);
+    Some(simulate_pull(iam, log, arn, &repository_arn).await)
+}
+
+/// May the pulling role pull: the early simulation when that role is the execution role.
+async fn read_pull_simulation(
+    iam: &aws_sdk_iam::Client,
+    log: &CallLog,
+    facts: &Facts,
+    ecr: EcrImage<'_>,
+    pull_role: Option<&Fact<RoleFacts>>,
+    execution_role_arn: Option<&str>,
+    early: Option<Fact<Vec<SimulationResult>>>,
+) -> Fact<Vec<SimulationResult>> {
+    let Some((image, account, region)) = ecr else { return not_private_ecr() };
+    let Some(role) = pull_role else {
+        return Fact::NotCollected { reason: "no role pulls the image (see the execution role check)".into() };
+    };
+    let Some(role) = role.value() else {
+        return Fact::NotCollected { reason: format!("the pulling role could not be read: {}", role.gap().unwrap_or_default()) };
+    };
+    if let (Some(early), true) = (early, execution_role_arn == Some(role.arn.as_str())) {
+        return early;
+    }
+    let repository_arn = facts.repository_arn(&role.arn, image, account, region);
+    simulate_pull(iam, log, &role.arn, &repository_arn).await
+}
+
+/// May the execution role read the registry secret (and decrypt it with its KMS key).
+async fn simulate_secret_read(
+    iam: &aws_sdk_iam::Client,
+    log: &CallLog,
+    registry_secret: &Fact<SecretFacts>,
+    execution_role: &Fact<RoleFacts>,
+) -> Fact<Vec<SimulationResult>> {
+    let Some(secret) = registry_secret.value() else {
+        return Fact::NotCollected { reason: "the registry secret was not read".into() };
+    };
+    let Some(role) = execution_role.value() else {
+        return Fact::NotCollected { reason: "no readable execution role".into() };
+    };
+    let Some(secret_arn) = &secret.arn else {
+        return Fact::NotCollected { reason: "the secret ARN is not known".into() };
+    };
+    let mut requests = vec![(vec!["secretsmanager:GetSecretValue"], vec![secret_arn.clone()])];
+    if let Some(key) = secret.kms_key_id.as_deref().and_then(|k| kms_key_arn(k, secret_arn)) {
+        requests.push((vec!["kms:Decrypt"], vec![key]));
+    }
+    simulate(iam, log, &role.arn, &requests).await
+}
+
+async fn read_policies_if(iam: &aws_sdk_iam::Client, log: &CallLog, role: &mut Fact<RoleFacts>, needed: bool) {
+    match role {
+        Fact::Found { value } if needed => read_policies(iam, log, value).await,
+        _ => {}
     }
 }
 
@@ -668,6 +707,7 @@ pub fn secret_shape(secret_string: Option<&str>, binary: bool) -> SecretShape {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::arn::repository_arn;
     use serde_json::json;
 
     #[test]

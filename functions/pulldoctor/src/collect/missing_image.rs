@@ -18,7 +18,9 @@ use crate::model::pull::{CREATE_REPOSITORY_ACTION, IMPORT_ACTION};
 use crate::model::facts::{
     ErrorKind,
     Fact, Facts, ImageFacts, MissingImageFacts, PullThroughRuleFacts, RepositoryImages, SecretFacts, ServiceTaskImage,
+    SimulationResult,
 };
+use crate::model::image_ref::ImageRef;
 use crate::model::facts::service_name;
 
 /// Pages of `DescribeImages` read for the lifecycle arithmetic (1000 images each).
@@ -43,8 +45,7 @@ pub(super) async fn read_early(clients: &Clients, log: &CallLog, facts: &Facts) 
         pull_through_simulation: skipped("not under a pull-through cache rule"),
         upstream_secret: skipped("not under a pull-through cache rule"),
     };
-    let Some(image) = facts.failure.image_ref.as_ref() else { return MissingImageFacts::default() };
-    let Some((account, region)) = image.ecr() else { return MissingImageFacts::default() };
+    let Some((image, account, region)) = facts.ecr_image() else { return MissingImageFacts::default() };
     let missing = image_missing(facts);
     let repository_missing = facts.repository.is_not_found();
     if !missing && !repository_missing {
@@ -106,123 +107,152 @@ pub(super) async fn read_early(clients: &Clients, log: &CallLog, facts: &Facts) 
 
 /// The reads that need the identity answers (lifecycle policy, pulling role).
 pub(super) async fn read_late(clients: &Clients, log: &CallLog, facts: &Facts, mut out: MissingImageFacts) -> MissingImageFacts {
-    let Some(image) = facts.failure.image_ref.as_ref() else { return out };
-    let Some((account, region)) = image.ecr() else { return out };
+    let Some((image, account, region)) = facts.ecr_image() else { return out };
     let ecr = clients.ecr_in(region);
     let archived = out.archived.value().is_some_and(|i| i.status.as_deref().is_some_and(|s| s != "ACTIVE"));
     let lifecycle = image_missing(facts) && !archived && facts.identity.lifecycle_policy.value().is_some();
-
-    let images = async {
-        if !lifecycle {
-            return skipped("no lifecycle policy to judge (or the image is archived)");
-        }
-        let mut all = RepositoryImages::default();
-        let mut token: Option<String> = None;
-        for page in 0..IMAGE_PAGES {
-            let fact = shared!(log, scope: region,
-                "ecr:DescribeImages",
-                &["RepositoryNotFoundException"],
-                ecr.describe_images()
-                    .registry_id(account)
-                    .repository_name(&image.repository)
-                    .max_results(1000)
-                    .set_next_token(token.clone()),
-                |out| Fact::found((
-                    out.image_details().iter().map(super::ecr::image_facts).collect::<Vec<ImageFacts>>(),
-                    out.next_token().map(str::to_string),
-                )),
-            )
-            .await;
-            match fact {
-                Fact::Found { value: (images, next) } => {
-                    all.images.extend(images);
-                    token = next;
-                }
-                // A later page that fails leaves the count a lower bound.
-                _ if page > 0 => {
-                    all.truncated = true;
-                    return Fact::found(all);
-                }
-                other => return other.map(|_| RepositoryImages::default()),
-            }
-            if token.is_none() {
-                return Fact::found(all);
-            }
-        }
-        all.truncated = true;
-        Fact::found(all)
-    };
     let tasks = async {
         if !lifecycle {
             return skipped("no lifecycle policy to judge (or the image is archived)");
         }
         read_service_tasks(clients, log, facts).await
     };
-
     let rule = out.pull_through_rule(&image.repository).cloned();
-    let registry_policy = async {
-        if rule.is_none() {
-            return Fact::NotCollected { reason: "not under a pull-through cache rule".into() };
-        }
-        // GetRegistryPolicy reads the caller's own registry only.
-        if facts.account.as_deref() != Some(account) {
-            return Fact::NotCollected { reason: format!("the registry is in account {account}, not the task's") };
-        }
-        shared!(log, scope: region,
-            "ecr:GetRegistryPolicy",
-            &["RegistryPolicyNotFoundException"],
-            ecr.get_registry_policy(),
-            |out| match out.policy_text().and_then(crate::policy::parse_document) {
-                Some(doc) => Fact::found(doc),
-                None => Fact::Unreadable { reason: "the registry policy is not a JSON object".into(), kind: ErrorKind::Other },
-            },
-        )
-        .await
-    };
-    let simulation = async {
-        if rule.is_none() {
-            return Fact::NotCollected { reason: "not under a pull-through cache rule".into() };
-        }
-        let Some(role_arn) = pull_role(facts).and_then(|r| r.arn) else {
-            return Fact::NotCollected { reason: "no role pulls the image".into() };
-        };
-        let repository_arn = facts
-            .repository
-            .value()
-            .and_then(|r| r.arn.clone())
-            .unwrap_or_else(|| crate::model::arn::repository_arn(&role_arn, region, account, &image.repository));
-        let mut actions = vec![IMPORT_ACTION];
-        if facts.repository.is_not_found() {
-            actions.push(CREATE_REPOSITORY_ACTION);
-        }
-        super::identity::simulate(&clients.iam, log, &role_arn, &[(actions, vec![repository_arn])]).await
-    };
-    let secret = async {
-        let Some(arn) = rule.as_ref().and_then(|r| r.credential_arn.clone()) else {
-            return Fact::NotCollected { reason: "the pull-through cache rule has no upstream credentials".into() };
-        };
-        let sm = clients.secretsmanager_in(crate::model::arn::region(&arn).map(str::to_string));
-        shared!(log,
-            "secretsmanager:DescribeSecret",
-            &["ResourceNotFoundException"],
-            sm.describe_secret().secret_id(&arn),
-            |out| Fact::found(SecretFacts {
-                arn: out.arn().map(str::to_string),
-                name: out.name().map(str::to_string),
-                kms_key_id: out.kms_key_id().map(str::to_string),
-                shape: Fact::NotCollected { reason: "the upstream credentials are never read".into() },
-            }),
-        )
-        .await
-    };
-    let (images, tasks, registry_policy, simulation, secret) =
-        tokio::join!(Box::pin(images), Box::pin(tasks), Box::pin(registry_policy), Box::pin(simulation), Box::pin(secret));
+    let repo = EcrRepository { ecr: &ecr, image, account, region };
+    // One round: the lifecycle reads and the pull-through reads each need only the answers above.
+    let (images, tasks, registry_policy, simulation, secret) = tokio::join!(
+        Box::pin(read_repository_images(log, &repo, lifecycle)),
+        Box::pin(tasks),
+        Box::pin(read_registry_policy(log, facts, &repo, rule.as_ref())),
+        Box::pin(simulate_import(clients, log, facts, &repo, rule.as_ref())),
+        Box::pin(read_upstream_secret(clients, log, rule.as_ref()))
+    );
     out.repository_images = images;
     out.service_tasks = tasks;
     out.registry_policy = registry_policy;
     out.pull_through_simulation = simulation;
     out.upstream_secret = secret;
     out
+}
+
+/// The image's repository and the ECR client of its region.
+struct EcrRepository<'a> {
+    ecr: &'a aws_sdk_ecr::Client,
+    image: &'a ImageRef,
+    account: &'a str,
+    region: &'a str,
+}
+
+/// The repository's current images (up to [`IMAGE_PAGES`] pages), for the lifecycle arithmetic.
+async fn read_repository_images(log: &CallLog, repo: &EcrRepository<'_>, lifecycle: bool) -> Fact<RepositoryImages> {
+    if !lifecycle {
+        return skipped("no lifecycle policy to judge (or the image is archived)");
+    }
+    let EcrRepository { ecr, image, account, region } = repo;
+    let mut all = RepositoryImages::default();
+    let mut token: Option<String> = None;
+    for page in 0..IMAGE_PAGES {
+        let fact = shared!(log, scope: region,
+            "ecr:DescribeImages",
+            &["RepositoryNotFoundException"],
+            ecr.describe_images()
+                .registry_id(*account)
+                .repository_name(&image.repository)
+                .max_results(1000)
+                .set_next_token(token.clone()),
+            |out| Fact::found((
+                out.image_details().iter().map(super::ecr::image_facts).collect::<Vec<ImageFacts>>(),
+                out.next_token().map(str::to_string),
+            )),
+        )
+        .await;
+        match fact {
+            Fact::Found { value: (images, next) } => {
+                all.images.extend(images);
+                token = next;
+            }
+            // A later page that fails leaves the count a lower bound.
+            _ if page > 0 => {
+                all.truncated = true;
+                return Fact::found(all);
+            }
+            other => return other.map(|_| RepositoryImages::default()),
+        }
+        if token.is_none() {
+            return Fact::found(all);
+        }
+    }
+    all.truncated = true;
+    Fact::found(all)
+}
+
+/// The registry policy, which must allow the pull-through import (own registry only).
+async fn read_registry_policy(
+    log: &CallLog,
+    facts: &Facts,
+    repo: &EcrRepository<'_>,
+    rule: Option<&PullThroughRuleFacts>,
+) -> Fact<serde_json::Value> {
+    if rule.is_none() {
+        return Fact::NotCollected { reason: "not under a pull-through cache rule".into() };
+    }
+    let EcrRepository { ecr, account, region, .. } = repo;
+    // GetRegistryPolicy reads the caller's own registry only.
+    if facts.account.as_deref() != Some(*account) {
+        return Fact::NotCollected { reason: format!("the registry is in account {account}, not the task's") };
+    }
+    shared!(log, scope: region,
+        "ecr:GetRegistryPolicy",
+        &["RegistryPolicyNotFoundException"],
+        ecr.get_registry_policy(),
+        |out| match out.policy_text().and_then(crate::policy::parse_document) {
+            Some(doc) => Fact::found(doc),
+            None => Fact::Unreadable { reason: "the registry policy is not a JSON object".into(), kind: ErrorKind::Other },
+        },
+    )
+    .await
+}
+
+/// May the pulling role import the image (and create its repository, when missing)?
+async fn simulate_import(
+    clients: &Clients,
+    log: &CallLog,
+    facts: &Facts,
+    repo: &EcrRepository<'_>,
+    rule: Option<&PullThroughRuleFacts>,
+) -> Fact<Vec<SimulationResult>> {
+    if rule.is_none() {
+        return Fact::NotCollected { reason: "not under a pull-through cache rule".into() };
+    }
+    let Some(role_arn) = pull_role(facts).and_then(|r| r.arn) else {
+        return Fact::NotCollected { reason: "no role pulls the image".into() };
+    };
+    let repository_arn = facts.repository_arn(&role_arn, repo.image, repo.account, repo.region);
+    let mut actions = vec![IMPORT_ACTION];
+    if facts.repository.is_not_found() {
+        actions.push(CREATE_REPOSITORY_ACTION);
+    }
+    super::identity::simulate(&clients.iam, log, &role_arn, &[(actions, vec![repository_arn])]).await
+}
+
+/// The upstream credentials secret's metadata (never its value).
+async fn read_upstream_secret(clients: &Clients, log: &CallLog, rule: Option<&PullThroughRuleFacts>) -> Fact<SecretFacts> {
+    let Some(arn) = rule.and_then(|r| r.credential_arn.clone()) else {
+        return Fact::NotCollected { reason: "the pull-through cache rule has no upstream credentials".into() };
+    };
+    let sm = clients.secretsmanager_in(crate::model::arn::region(&arn).map(str::to_string));
+    shared!(log,
+        "secretsmanager:DescribeSecret",
+        &["ResourceNotFoundException"],
+        sm.describe_secret().secret_id(&arn),
+        |out| Fact::found(SecretFacts {
+            arn: out.arn().map(str::to_string),
+            name: out.name().map(str::to_string),
+            kms_key_id: out.kms_key_id().map(str::to_string),
+            shape: Fact::NotCollected { reason: "the upstream credentials are never read".into() },
+        }),
+    )
+    .await
 }
 
 /// The containers of the service's other running and recently stopped tasks (ECS shows stopped
@@ -304,6 +334,18 @@ mod mock_tests {
     use crate::checks::lifecycle::check_image_expired;
     use crate::model::diagnosis::Status;
 
+    /// Mocked ECS and ECR in us-east-1; EC2 and IAM unconfigured (these reads do not use them).
+    fn ecs_ecr_clients(ecs: aws_sdk_ecs::Client, ecr: aws_sdk_ecr::Client) -> Clients {
+        Clients {
+            config: aws_config::SdkConfig::builder().region(aws_config::Region::new("us-east-1")).build(),
+            ecs,
+            ecr,
+            ec2: aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build()),
+            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::Config::builder().build()),
+            cache: None,
+        }
+    }
+
     const SIBLING: &str = "arn:aws:ecs:us-east-1:111122223333:task/prod/5ca1ab1e";
 
     #[tokio::test]
@@ -341,14 +383,7 @@ mod mock_tests {
         });
         let rules = mock!(aws_sdk_ecr::Client::describe_pull_through_cache_rules).then_output(|| DescribePullThroughCacheRulesOutput::builder().build());
         let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, [&archived, &listing, &rules]);
-        let clients = Clients {
-            config: aws_config::SdkConfig::builder().region(aws_config::Region::new("us-east-1")).build(),
-            ecs,
-            ecr,
-            ec2: aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build()),
-            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::Config::builder().build()),
-            cache: None,
-        };
+        let clients = ecs_ecr_clients(ecs, ecr);
 
         let mut facts = world();
         facts.task.group = Some("service:web".into());
@@ -380,14 +415,7 @@ mod mock_tests {
     async fn nothing_is_read_when_the_image_exists() {
         let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, Vec::<&aws_smithy_mocks::Rule>::new());
         let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, Vec::<&aws_smithy_mocks::Rule>::new());
-        let clients = Clients {
-            config: aws_config::SdkConfig::builder().region(aws_config::Region::new("us-east-1")).build(),
-            ecs,
-            ecr,
-            ec2: aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build()),
-            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::Config::builder().build()),
-            cache: None,
-        };
+        let clients = ecs_ecr_clients(ecs, ecr);
         let mut facts = world();
         facts.image_by_tag = crate::checks::ecr::fixtures::image(OLD, "v1");
         facts.identity.lifecycle_policy = Fact::found(json!({"rules": []}));

@@ -111,95 +111,118 @@ struct TaskReads {
 }
 
 async fn collect_one(clients: &Clients, log: &CallLog, task_reads: &TaskReads, failure: &PullFailure, supplied: &Supplied) -> Facts {
-    let image_ref = failure.image.as_deref().and_then(|i| ImageRef::parse(i).ok());
     let region = failure
         .region
         .clone()
         .or_else(|| failure.task.arn.as_deref().and_then(crate::model::arn::region).map(str::to_string))
         .or_else(|| clients.home_region().map(str::to_string));
-
-    let too_old = failure.time.is_some_and(|t| Utc::now() - t > TASK_VISIBILITY);
     let classification = classify(&failure.message);
-    let network = async {
-        match registry_answered(classification.category) {
-            Some(why) => network::skipped(why),
-            // Boxed: the network reads nest several levels of joined futures (keeps worker stacks small).
-            None => {
-                let service = supplied.service_network.as_ref();
-                task_reads
-                    .network
-                    .get_or_init(|| {
-                        Box::pin(async {
-                            let mut n = Box::pin(network::read_network(clients, log, &failure.task, region.as_deref(), service)).await;
-                            // Hub-and-spoke: where the names resolve, when the route table shows no public path.
-                            Box::pin(private_dns::read_private_dns(clients, log, region.as_deref(), &mut n)).await;
-                            n
-                        })
-                    })
-                    .await
-                    .clone()
-            }
-        }
-    };
     // Identity reads need the task definition and the image answers, not the network: they run
     // beside the network levels, so the critical path is the longer of the two chains.
-    let rest = async {
-        let (task, task_definition, (repository, image_by_digest, image_by_tag)) = tokio::join!(
-            Box::pin(async { task_reads.task.get_or_init(|| Box::pin(ecs::read_task(clients, log, &failure.task, too_old))).await.clone() }),
-            Box::pin(async {
-                match &supplied.task_definition {
-                    Some(td) => Fact::found(td.clone()),
-                    None => ecs::read_task_definition(clients, log, failure.task.task_definition_arn.as_deref()).await,
-                }
-            }),
-            Box::pin(ecr::read_image(clients, log, image_ref.as_ref())),
-        );
-        let mut task = task;
-        ecs::resolve_launch_type(clients, log, &mut task).await;
-        let mut facts = Facts {
-            event_id: failure.event_id.clone(),
-            account: failure.account.clone().or_else(|| failure.task.arn.as_deref().and_then(crate::model::arn::account).map(str::to_string)),
-            region: region.clone(),
-            task,
-            failure: FailureFacts {
-                container: failure.container.clone(),
-                image: failure.image.clone(),
-                image_ref: image_ref.clone(),
-                classification: classification.clone(),
-                message: failure.message.clone(),
-            },
-            task_definition,
-            repository,
-            image_by_digest,
-            image_by_tag,
-            aws_calls: 0,
-            aws_failures: 0,
-            identity: Default::default(),
-            network: Default::default(),
-            secrets: Default::default(),
-            missing_image: Default::default(),
-            audience: Default::default(),
-        };
-        let (identity, (secrets, secrets_role), missing) = tokio::join!(
-            Box::pin(identity::read(clients, log, &facts, supplied.instance_role_arn.as_deref())),
-            Box::pin(secrets::read(clients, log, &facts)),
-            Box::pin(missing_image::read_early(clients, log, &facts)),
-        );
-        facts.identity = identity;
-        facts.secrets = secrets;
-        // The secrets' local evaluation needs the execution role's documents, which the identity
-        // reads skip when its own simulation answered.
-        if let (Fact::Found { value: role }, Some(read)) = (&mut facts.identity.execution_role, secrets_role) {
-            if role.arn == read.arn && role.policies.value().is_none() {
-                role.policies = read.policies;
-                role.boundary = read.boundary;
-            }
-        }
-        facts.missing_image = Box::pin(missing_image::read_late(clients, log, &facts, missing)).await;
-        facts
-    };
-    let (mut facts, network) = tokio::join!(Box::pin(rest), Box::pin(network));
+    let (mut facts, network) = tokio::join!(
+        Box::pin(read_task_and_identity(clients, log, task_reads, failure, supplied, region.clone(), classification.clone())),
+        Box::pin(read_task_network(clients, log, task_reads, failure, supplied, region.as_deref(), classification.category)),
+    );
     facts.network = network;
+    facts
+}
+
+/// The network path of the task (shared by every failing image of it), unless the message shows
+/// that the registry answered.
+async fn read_task_network(
+    clients: &Clients,
+    log: &CallLog,
+    task_reads: &TaskReads,
+    failure: &PullFailure,
+    supplied: &Supplied,
+    region: Option<&str>,
+    category: Category,
+) -> crate::model::facts::NetworkFacts {
+    if let Some(why) = registry_answered(category) {
+        return network::skipped(why);
+    }
+    // Boxed: the network reads nest several levels of joined futures (keeps worker stacks small).
+    let service = supplied.service_network.as_ref();
+    task_reads
+        .network
+        .get_or_init(|| {
+            Box::pin(async {
+                let mut n = Box::pin(network::read_network(clients, log, &failure.task, region, service)).await;
+                // Hub-and-spoke: where the names resolve, when the route table shows no public path.
+                Box::pin(private_dns::read_private_dns(clients, log, region, &mut n)).await;
+                n
+            })
+        })
+        .await
+        .clone()
+}
+
+/// The task, its task definition and the image at once; then the identity, secrets and early
+/// missing-image reads at once (they need those answers); then the late missing-image reads
+/// (they need the identity answers).
+async fn read_task_and_identity(
+    clients: &Clients,
+    log: &CallLog,
+    task_reads: &TaskReads,
+    failure: &PullFailure,
+    supplied: &Supplied,
+    region: Option<String>,
+    classification: crate::model::message::Classification,
+) -> Facts {
+    let image_ref = failure.image.as_deref().and_then(|i| ImageRef::parse(i).ok());
+    let too_old = failure.time.is_some_and(|t| Utc::now() - t > TASK_VISIBILITY);
+    let (task, task_definition, (repository, image_by_digest, image_by_tag)) = tokio::join!(
+        Box::pin(async { task_reads.task.get_or_init(|| Box::pin(ecs::read_task(clients, log, &failure.task, too_old))).await.clone() }),
+        Box::pin(async {
+            match &supplied.task_definition {
+                Some(td) => Fact::found(td.clone()),
+                None => ecs::read_task_definition(clients, log, failure.task.task_definition_arn.as_deref()).await,
+            }
+        }),
+        Box::pin(ecr::read_image(clients, log, image_ref.as_ref())),
+    );
+    let mut task = task;
+    ecs::resolve_launch_type(clients, log, &mut task).await;
+    let mut facts = Facts {
+        event_id: failure.event_id.clone(),
+        account: failure.account.clone().or_else(|| failure.task.arn.as_deref().and_then(crate::model::arn::account).map(str::to_string)),
+        region,
+        task,
+        failure: FailureFacts {
+            container: failure.container.clone(),
+            image: failure.image.clone(),
+            image_ref,
+            classification,
+            message: failure.message.clone(),
+        },
+        task_definition,
+        repository,
+        image_by_digest,
+        image_by_tag,
+        aws_calls: 0,
+        aws_failures: 0,
+        identity: Default::default(),
+        network: Default::default(),
+        secrets: Default::default(),
+        missing_image: Default::default(),
+        audience: Default::default(),
+    };
+    let (identity, (secrets, secrets_role), missing) = tokio::join!(
+        Box::pin(identity::read(clients, log, &facts, supplied.instance_role_arn.as_deref())),
+        Box::pin(secrets::read(clients, log, &facts)),
+        Box::pin(missing_image::read_early(clients, log, &facts)),
+    );
+    facts.identity = identity;
+    facts.secrets = secrets;
+    // The secrets' local evaluation needs the execution role's documents, which the identity
+    // reads skip when its own simulation answered.
+    if let (Fact::Found { value: role }, Some(read)) = (&mut facts.identity.execution_role, secrets_role) {
+        if role.arn == read.arn && role.policies.value().is_none() {
+            role.policies = read.policies;
+            role.boundary = read.boundary;
+        }
+    }
+    facts.missing_image = Box::pin(missing_image::read_late(clients, log, &facts, missing)).await;
     facts
 }
 

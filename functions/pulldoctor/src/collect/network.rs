@@ -233,7 +233,8 @@ async fn read_subnet_level(clients: &Clients, log: &CallLog, subnet_id: &str) ->
     SubnetLevel { subnet, explicit_route_table, network_acl }
 }
 
-/// Levels 2 and 3: everything that needs the VPC id, the security group ids or level-2 answers.
+/// Levels 2 to 4: everything that needs the VPC id, the security group ids or level-2 answers.
+// Each level waits for the answers the next one needs; within a level every read is issued at once.
 async fn read_vpc_levels(
     clients: &Clients,
     log: &CallLog,
@@ -242,64 +243,168 @@ async fn read_vpc_levels(
     sg_ids: Option<Vec<String>>,
 ) {
     let Some(vpc_id) = n.vpc_id() else {
-        let why = format!(
-            "the VPC is not known (subnet: {})",
-            n.subnet.gap().unwrap_or("read, but it names no VPC")
-        );
-        n.vpc = not_collected(&why);
-        n.dns_support = not_collected(&why);
-        n.dns_hostnames = not_collected(&why);
-        n.endpoints = not_collected(&why);
-        n.dhcp_options = not_collected(&why);
-        n.s3_prefix_list = Box::pin(read_prefix_list(clients, log, region)).await;
-        if matches!(n.route_table, Fact::NotCollected { .. }) {
-            n.route_table = not_collected(&why);
-        }
-        n.security_groups = match sg_ids {
-            Some(ids) => read_security_groups(clients, log, &ids).await,
-            None => not_collected("the task's security groups are not known"),
-        };
-        return;
+        return Box::pin(read_without_vpc(clients, log, region, n, sg_ids.as_deref())).await;
     };
-    let needs_main = matches!(n.route_table, Fact::NotCollected { .. });
-    let nat_ids: Vec<String> = n
-        .route_table
-        .value()
-        .map(|rt| rt.routes.iter().filter(|r| r.target.starts_with("nat-")).map(|r| r.target.clone()).collect())
-        .unwrap_or_default();
-    let mut endpoint_names = vec![];
-    for svc in ENDPOINT_SERVICES {
-        endpoint_names.extend(endpoint_service_names(region, svc));
-    }
+    Box::pin(read_vpc_level(clients, log, region, &vpc_id, n, sg_ids.as_deref())).await;
+    Box::pin(read_path_level(clients, log, region, &vpc_id, n)).await;
+    Box::pin(read_endpoint_ingress_lists(clients, log, n)).await;
+}
 
-    // Level 2.
-    let sgs = async {
-        match &sg_ids {
-            Some(ids) => read_security_groups(clients, log, ids).await,
-            None => not_collected("the task's security groups are not known"),
-        }
-    };
+/// The VPC is not known: only the reads that do not need it, one after the other.
+async fn read_without_vpc(clients: &Clients, log: &CallLog, region: &str, n: &mut NetworkFacts, sg_ids: Option<&[String]>) {
+    let why = format!(
+        "the VPC is not known (subnet: {})",
+        n.subnet.gap().unwrap_or("read, but it names no VPC")
+    );
+    n.vpc = not_collected(&why);
+    n.dns_support = not_collected(&why);
+    n.dns_hostnames = not_collected(&why);
+    n.endpoints = not_collected(&why);
+    n.dhcp_options = not_collected(&why);
+    n.s3_prefix_list = Box::pin(read_prefix_list(clients, log, region)).await;
+    if matches!(n.route_table, Fact::NotCollected { .. }) {
+        n.route_table = not_collected(&why);
+    }
+    n.security_groups = read_task_security_groups(clients, log, sg_ids).await;
+}
+
+/// Level 2: the reads that need only the VPC id, the security group ids or the subnet's route
+/// table, at once; then the NAT gateways of a main route table this level found.
+async fn read_vpc_level(
+    clients: &Clients,
+    log: &CallLog,
+    region: &str,
+    vpc_id: &str,
+    n: &mut NetworkFacts,
+    sg_ids: Option<&[String]>,
+) {
+    let needs_main = matches!(n.route_table, Fact::NotCollected { .. });
+    let nat_ids = nat_targets(&n.route_table);
     let main_rt = async {
         if needs_main {
-            Some(read_main_route_table(clients, log, &vpc_id).await)
+            Some(read_main_route_table(clients, log, vpc_id).await)
         } else {
             None
         }
     };
-    let nats = async {
-        if nat_ids.is_empty() {
-            None
-        } else {
-            Some(read_nat_gateways(clients, log, &nat_ids).await)
-        }
+    // Each read boxed: the joined SDK futures are large, and debug builds poll them on small stacks.
+    let (security_groups, main_rt, nats, vpc, dns_support, endpoints) = tokio::join!(
+        Box::pin(read_task_security_groups(clients, log, sg_ids)),
+        Box::pin(main_rt),
+        Box::pin(read_nat_gateways_if_any(clients, log, &nat_ids)),
+        Box::pin(read_vpc(clients, log, vpc_id)),
+        Box::pin(read_vpc_attribute(clients, log, vpc_id, VpcAttributeName::EnableDnsSupport)),
+        Box::pin(read_endpoints(clients, log, region, vpc_id)),
+    );
+    n.security_groups = security_groups;
+    if let Some(main) = main_rt {
+        n.route_table = main;
+    }
+    n.vpc = vpc;
+    n.dns_support = dns_support;
+    n.endpoints = endpoints;
+    // A main route table found at level 2 may itself target NAT gateways.
+    let nats = match (nats, needs_main) {
+        (Some(nats), _) => Some(nats),
+        (None, true) => Box::pin(read_nat_gateways_if_any(clients, log, &nat_targets(&n.route_table))).await,
+        (None, false) => None,
     };
-    let vpc = shared!(log,
+    n.nat_gateways = nats.unwrap_or_else(|| not_collected("the route table targets no NAT gateway"));
+}
+
+/// Level 3: the reads that follow level-2 answers (DHCP options, the endpoints' groups, interfaces
+/// and ACLs, the NAT gateways' subnets, prefix lists), independent of each other, so all at once.
+async fn read_path_level(clients: &Clients, log: &CallLog, region: &str, vpc_id: &str, n: &mut NetworkFacts) {
+    let facts: &NetworkFacts = n;
+    let parts = EndpointParts::of(facts);
+    let nat_subnets: Vec<String> = facts
+        .nat_gateways
+        .value()
+        .map(|g| g.iter().filter_map(|g| g.subnet_id.clone()).collect())
+        .unwrap_or_default();
+    // Prefix lists the task's egress rules name; the route table's own (S3's) is read apart.
+    let route_lists = route_prefix_lists(facts);
+    let egress_lists = prefix_lists_in(facts.security_groups.value().map(Vec::as_slice).unwrap_or_default(), true, &route_lists);
+    let (dhcp, endpoint_sgs, endpoint_enis, endpoint_acls, nat_tables, prefix_list, dns_hostnames, nat_acls, rule_lists) = tokio::join!(
+        Box::pin(read_dhcp(clients, log, facts)),
+        Box::pin(read_endpoint_security_groups(clients, log, facts, &parts.security_groups)),
+        Box::pin(read_endpoint_enis(clients, log, facts, &parts.network_interfaces)),
+        Box::pin(read_endpoint_network_acls(clients, log, facts, &parts.subnets)),
+        Box::pin(read_nat_route_tables(clients, log, vpc_id, facts, &nat_subnets)),
+        Box::pin(read_s3_prefix_list_if_needed(clients, log, region, facts)),
+        Box::pin(read_dns_hostnames_if_needed(clients, log, vpc_id, facts)),
+        Box::pin(read_nat_network_acls(clients, log, facts, &nat_subnets)),
+        Box::pin(read_rule_prefix_lists(clients, log, &egress_lists)),
+    );
+    n.s3_prefix_list = prefix_list;
+    n.dns_hostnames = dns_hostnames;
+    n.dhcp_options = dhcp;
+    n.endpoint_security_groups = endpoint_sgs;
+    n.endpoint_enis = endpoint_enis;
+    n.endpoint_network_acls = endpoint_acls;
+    n.nat_route_tables = nat_tables;
+    n.nat_network_acls = nat_acls;
+    n.rule_prefix_lists = rule_lists;
+}
+
+/// Level 4, only when an interface endpoint's security group admits a prefix list not yet read.
+async fn read_endpoint_ingress_lists(clients: &Clients, log: &CallLog, n: &mut NetworkFacts) {
+    let endpoint_group_ids: Vec<&String> = n
+        .endpoints
+        .value()
+        .map(|eps| eps.iter().filter(|e| e.is_interface()).flat_map(|e| &e.security_groups).collect())
+        .unwrap_or_default();
+    let endpoint_groups: Vec<SecurityGroupFacts> = n
+        .security_groups
+        .value()
+        .into_iter()
+        .flatten()
+        .chain(n.endpoint_security_groups.value().into_iter().flatten())
+        .filter(|g| endpoint_group_ids.contains(&&g.id))
+        .cloned()
+        .collect();
+    let mut known = route_prefix_lists(n);
+    known.extend(n.rule_prefix_lists.iter().map(|p| p.id.clone()));
+    known.extend(n.s3_prefix_list.value().map(|p| p.id.clone()));
+    let ingress_lists = prefix_lists_in(&endpoint_groups, false, &known);
+    if !ingress_lists.is_empty() {
+        let more = Box::pin(read_rule_prefix_lists(clients, log, &ingress_lists)).await;
+        n.rule_prefix_lists.extend(more);
+    }
+}
+
+/// The NAT gateways a route table sends traffic to.
+fn nat_targets(route_table: &Fact<RouteTableFacts>) -> Vec<String> {
+    route_table
+        .value()
+        .map(|rt| rt.routes.iter().filter(|r| r.target.starts_with("nat-")).map(|r| r.target.clone()).collect())
+        .unwrap_or_default()
+}
+
+async fn read_task_security_groups(clients: &Clients, log: &CallLog, ids: Option<&[String]>) -> Fact<Vec<SecurityGroupFacts>> {
+    match ids {
+        Some(ids) => read_security_groups(clients, log, ids).await,
+        None => not_collected("the task's security groups are not known"),
+    }
+}
+
+/// `None` when no route targets a NAT gateway.
+async fn read_nat_gateways_if_any(clients: &Clients, log: &CallLog, ids: &[String]) -> Option<Fact<Vec<NatGatewayFacts>>> {
+    if ids.is_empty() {
+        None
+    } else {
+        Some(read_nat_gateways(clients, log, ids).await)
+    }
+}
+
+async fn read_vpc(clients: &Clients, log: &CallLog, vpc_id: &str) -> Fact<VpcFacts> {
+    shared!(log,
         "ec2:DescribeVpcs",
         &["InvalidVpcID.NotFound"],
-        clients.ec2.describe_vpcs().vpc_ids(&vpc_id),
+        clients.ec2.describe_vpcs().vpc_ids(vpc_id),
         |out| match out.vpcs().first() {
             Some(v) => Fact::found(VpcFacts {
-                id: v.vpc_id().unwrap_or(&vpc_id).to_string(),
+                id: v.vpc_id().unwrap_or(vpc_id).to_string(),
                 cidrs: {
                     let mut c: Vec<String> = v
                         .cidr_block_association_set()
@@ -316,146 +421,152 @@ async fn read_vpc_levels(
             }),
             None => Fact::NotFound { detail: format!("VPC {vpc_id} not returned") },
         },
-    );
-    let endpoints = shared!(log,
+    )
+    .await
+}
+
+/// The VPC's endpoints for the services a pull may use ([`ENDPOINT_SERVICES`]).
+async fn read_endpoints(clients: &Clients, log: &CallLog, region: &str, vpc_id: &str) -> Fact<Vec<EndpointFacts>> {
+    let mut endpoint_names = vec![];
+    for svc in ENDPOINT_SERVICES {
+        endpoint_names.extend(endpoint_service_names(region, svc));
+    }
+    shared!(log,
         "ec2:DescribeVpcEndpoints",
         &[],
         clients
             .ec2
             .describe_vpc_endpoints()
-            .filters(filter("vpc-id", [vpc_id.as_str()]))
-            .filters(filter("service-name", endpoint_names.clone()))
+            .filters(filter("vpc-id", [vpc_id]))
+            .filters(filter("service-name", endpoint_names))
             ,
         |out| Fact::found(out.vpc_endpoints().iter().map(endpoint_facts).collect::<Vec<_>>()),
-    );
-    // Each read boxed: the joined SDK futures are large, and debug builds poll them on small stacks.
-    let (security_groups, main_rt, nats, vpc, dns_support, endpoints) = tokio::join!(
-        Box::pin(sgs),
-        Box::pin(main_rt),
-        Box::pin(nats),
-        Box::pin(vpc),
-        Box::pin(read_vpc_attribute(clients, log, &vpc_id, VpcAttributeName::EnableDnsSupport)),
-        Box::pin(endpoints),
-    );
-    n.security_groups = security_groups;
-    if let Some(main) = main_rt {
-        n.route_table = main;
-    }
-    n.vpc = vpc;
-    n.dns_support = dns_support;
-    n.endpoints = endpoints;
-    // A main route table found at level 2 may itself target NAT gateways.
-    let nats = match (nats, needs_main) {
-        (Some(nats), _) => Some(nats),
-        (None, true) => {
-            let ids: Vec<String> = n
-                .route_table
-                .value()
-                .map(|rt| rt.routes.iter().filter(|r| r.target.starts_with("nat-")).map(|r| r.target.clone()).collect())
-                .unwrap_or_default();
-            if ids.is_empty() {
-                None
-            } else {
-                Some(Box::pin(read_nat_gateways(clients, log, &ids)).await)
-            }
-        }
-        (None, false) => None,
-    };
-    n.nat_gateways = nats.unwrap_or_else(|| not_collected("the route table targets no NAT gateway"));
+    )
+    .await
+}
 
-    // Level 3.
-    let dhcp_id = n.vpc.value().and_then(|v| v.dhcp_options_id.clone());
-    let interface_endpoints: Vec<&EndpointFacts> =
-        n.endpoints.value().map(|eps| eps.iter().filter(|e| e.is_interface()).collect()).unwrap_or_default();
-    let known_sgs: Vec<String> = n.security_groups.value().map(|g| g.iter().map(|s| s.id.clone()).collect()).unwrap_or_default();
-    let mut endpoint_sg_ids: Vec<String> = vec![];
-    let mut endpoint_eni_ids: Vec<String> = vec![];
-    let mut endpoint_subnets: Vec<String> = vec![];
-    for e in &interface_endpoints {
-        for g in &e.security_groups {
-            if !known_sgs.contains(g) && !endpoint_sg_ids.contains(g) {
-                endpoint_sg_ids.push(g.clone());
+/// What the interface endpoints name that is not read yet: their security groups (beyond the
+/// task's), network interfaces and subnets (beyond the task's).
+struct EndpointParts {
+    security_groups: Vec<String>,
+    network_interfaces: Vec<String>,
+    subnets: Vec<String>,
+}
+
+impl EndpointParts {
+    fn of(n: &NetworkFacts) -> Self {
+        let known_sgs: Vec<String> = n.security_groups.value().map(|g| g.iter().map(|s| s.id.clone()).collect()).unwrap_or_default();
+        let mut parts = EndpointParts { security_groups: vec![], network_interfaces: vec![], subnets: vec![] };
+        for e in n.endpoints.value().into_iter().flatten().filter(|e| e.is_interface()) {
+            for g in &e.security_groups {
+                if !known_sgs.contains(g) && !parts.security_groups.contains(g) {
+                    parts.security_groups.push(g.clone());
+                }
+            }
+            parts.network_interfaces.extend(e.network_interface_ids.iter().cloned());
+            for s in &e.subnet_ids {
+                if Some(s) != n.subnet_id.as_ref() && !parts.subnets.contains(s) {
+                    parts.subnets.push(s.clone());
+                }
             }
         }
-        endpoint_eni_ids.extend(e.network_interface_ids.iter().cloned());
-        for s in &e.subnet_ids {
-            if Some(s) != n.subnet_id.as_ref() && !endpoint_subnets.contains(s) {
-                endpoint_subnets.push(s.clone());
-            }
-        }
+        parts
     }
-    let nat_subnets: Vec<String> = n
-        .nat_gateways
-        .value()
-        .map(|g| g.iter().filter_map(|g| g.subnet_id.clone()).collect())
-        .unwrap_or_default();
-    let nat_tables_known = nat_subnets.iter().all(|s| {
-        Some(s) == n.subnet_id.as_ref() && n.route_table.value().is_some()
-    });
-    let dhcp = async {
-        match dhcp_id.as_deref() {
-            // No options set: instances use the VPC resolver.
-            Some("default") => Fact::found(DhcpOptionsFacts { id: "default".into(), domain_name_servers: vec![] }),
-            None => match &n.vpc {
-                Fact::Found { .. } => Fact::found(DhcpOptionsFacts { id: "default".into(), domain_name_servers: vec![] }),
-                other => not_collected(&format!("VPC: {}", other.gap().unwrap_or(""))),
-            },
-            Some(id) => read_dhcp_options(clients, log, id).await,
-        }
-    };
-    let endpoint_sgs = async {
-        if endpoint_sg_ids.is_empty() {
-            match &n.endpoints {
-                Fact::Found { .. } => Fact::found(vec![]),
-                other => not_collected(&format!("VPC endpoints: {}", other.gap().unwrap_or(""))),
-            }
-        } else {
-            read_security_groups(clients, log, &endpoint_sg_ids).await
-        }
-    };
-    let endpoint_enis = async {
-        if endpoint_eni_ids.is_empty() {
-            match &n.endpoints {
-                Fact::Found { .. } => Fact::found(vec![]),
-                other => not_collected(&format!("VPC endpoints: {}", other.gap().unwrap_or(""))),
-            }
-        } else {
-            read_enis(clients, log, &endpoint_eni_ids, false).await
-        }
-    };
-    let endpoint_acls = async {
-        if endpoint_subnets.is_empty() {
-            match &n.endpoints {
-                Fact::Found { .. } => Fact::found(vec![]),
-                other => not_collected(&format!("VPC endpoints: {}", other.gap().unwrap_or(""))),
-            }
-        } else {
-            shared!(log,
-                "ec2:DescribeNetworkAcls",
-                &[],
-                clients.ec2.describe_network_acls().filters(filter("association.subnet-id", endpoint_subnets.clone())),
-                |out| Fact::found(out.network_acls().iter().map(nacl_facts).collect::<Vec<_>>()),
-            )
-            .await
-        }
-    };
-    let nat_tables = async {
-        if nat_subnets.is_empty() {
-            not_collected("no NAT gateway to follow")
-        } else if nat_tables_known {
-            Fact::found(n.route_table.value().cloned().into_iter().collect())
-        } else {
-            shared!(log,
-                "ec2:DescribeRouteTables",
-                &[],
-                clients.ec2.describe_route_tables().filters(filter("vpc-id", [vpc_id.as_str()])),
-                |out| Fact::found(out.route_tables().iter().map(|rt| route_table_facts(rt, None)).collect::<Vec<_>>()),
-            )
-            .await
-        }
-    };
-    // The S3 prefix list matters only on the way through an S3 gateway endpoint, or when a
-    // security group rule names a prefix list; unknown endpoints or groups mean it may matter.
+}
+
+/// Nothing of the endpoints' to read: empty when the endpoints were read, else why not.
+fn no_endpoint_parts<T>(n: &NetworkFacts) -> Fact<Vec<T>> {
+    match &n.endpoints {
+        Fact::Found { .. } => Fact::found(vec![]),
+        other => not_collected(&format!("VPC endpoints: {}", other.gap().unwrap_or(""))),
+    }
+}
+
+async fn read_dhcp(clients: &Clients, log: &CallLog, n: &NetworkFacts) -> Fact<DhcpOptionsFacts> {
+    match n.vpc.value().and_then(|v| v.dhcp_options_id.as_deref()) {
+        // No options set: instances use the VPC resolver.
+        Some("default") => Fact::found(DhcpOptionsFacts { id: "default".into(), domain_name_servers: vec![] }),
+        None => match &n.vpc {
+            Fact::Found { .. } => Fact::found(DhcpOptionsFacts { id: "default".into(), domain_name_servers: vec![] }),
+            other => not_collected(&format!("VPC: {}", other.gap().unwrap_or(""))),
+        },
+        Some(id) => read_dhcp_options(clients, log, id).await,
+    }
+}
+
+async fn read_endpoint_security_groups(clients: &Clients, log: &CallLog, n: &NetworkFacts, ids: &[String]) -> Fact<Vec<SecurityGroupFacts>> {
+    if ids.is_empty() {
+        no_endpoint_parts(n)
+    } else {
+        read_security_groups(clients, log, ids).await
+    }
+}
+
+async fn read_endpoint_enis(clients: &Clients, log: &CallLog, n: &NetworkFacts, ids: &[String]) -> Fact<Vec<EniFacts>> {
+    if ids.is_empty() {
+        no_endpoint_parts(n)
+    } else {
+        read_enis(clients, log, ids, false).await
+    }
+}
+
+async fn read_endpoint_network_acls(clients: &Clients, log: &CallLog, n: &NetworkFacts, subnets: &[String]) -> Fact<Vec<NetworkAclFacts>> {
+    if subnets.is_empty() {
+        no_endpoint_parts(n)
+    } else {
+        read_subnets_network_acls(clients, log, subnets).await
+    }
+}
+
+/// The route tables of the NAT gateways' subnets: the subnet's own when that is where they are.
+async fn read_nat_route_tables(
+    clients: &Clients,
+    log: &CallLog,
+    vpc_id: &str,
+    n: &NetworkFacts,
+    nat_subnets: &[String],
+) -> Fact<Vec<RouteTableFacts>> {
+    let known = nat_subnets.iter().all(|s| Some(s) == n.subnet_id.as_ref() && n.route_table.value().is_some());
+    if nat_subnets.is_empty() {
+        not_collected("no NAT gateway to follow")
+    } else if known {
+        Fact::found(n.route_table.value().cloned().into_iter().collect())
+    } else {
+        shared!(log,
+            "ec2:DescribeRouteTables",
+            &[],
+            clients.ec2.describe_route_tables().filters(filter("vpc-id", [vpc_id])),
+            |out| Fact::found(out.route_tables().iter().map(|rt| route_table_facts(rt, None)).collect::<Vec<_>>()),
+        )
+        .await
+    }
+}
+
+/// The NAT gateways' own subnets: their network ACLs see the pull both ways.
+async fn read_nat_network_acls(clients: &Clients, log: &CallLog, n: &NetworkFacts, nat_subnets: &[String]) -> Fact<Vec<NetworkAclFacts>> {
+    let other_subnets: Vec<String> = nat_subnets.iter().filter(|s| Some(*s) != n.subnet_id.as_ref()).cloned().collect();
+    if nat_subnets.is_empty() {
+        not_collected("no NAT gateway to follow")
+    } else if other_subnets.is_empty() {
+        Fact::found(vec![])
+    } else {
+        read_subnets_network_acls(clients, log, &other_subnets).await
+    }
+}
+
+async fn read_subnets_network_acls(clients: &Clients, log: &CallLog, subnets: &[String]) -> Fact<Vec<NetworkAclFacts>> {
+    shared!(log,
+        "ec2:DescribeNetworkAcls",
+        &[],
+        clients.ec2.describe_network_acls().filters(filter("association.subnet-id", subnets.to_vec())),
+        |out| Fact::found(out.network_acls().iter().map(nacl_facts).collect::<Vec<_>>()),
+    )
+    .await
+}
+
+/// The S3 prefix list matters only on the way through an S3 gateway endpoint, or when a security
+/// group rule names a prefix list; unknown endpoints or groups mean it may matter.
+async fn read_s3_prefix_list_if_needed(clients: &Clients, log: &CallLog, region: &str, n: &NetworkFacts) -> Fact<PrefixListFacts> {
     let s3_gateway = match &n.endpoints {
         Fact::Found { value } => value.iter().any(|e| e.is_gateway() && e.service_name.ends_with(".s3")),
         _ => true,
@@ -464,88 +575,23 @@ async fn read_vpc_levels(
         Fact::Found { value } => value.iter().any(|g| g.egress.iter().chain(&g.ingress).any(|r| !r.prefix_lists.is_empty())),
         _ => true,
     };
-    // DNS hostnames matter only for interface endpoints' private DNS names.
+    if s3_gateway || names_prefix_list {
+        read_prefix_list(clients, log, region).await
+    } else {
+        not_collected("not needed: the VPC has no S3 gateway endpoint and no security group rule names a prefix list")
+    }
+}
+
+/// DNS hostnames matter only for interface endpoints' private DNS names.
+async fn read_dns_hostnames_if_needed(clients: &Clients, log: &CallLog, vpc_id: &str, n: &NetworkFacts) -> Fact<bool> {
     let has_interface_endpoints = match &n.endpoints {
         Fact::Found { value } => value.iter().any(|e| e.is_interface()),
         _ => true,
     };
-    let dns_hostnames = async {
-        if has_interface_endpoints {
-            read_vpc_attribute(clients, log, &vpc_id, VpcAttributeName::EnableDnsHostnames).await
-        } else {
-            not_collected("not needed: the VPC has no interface endpoint whose private DNS name depends on it")
-        }
-    };
-    let prefix_list = async {
-        if s3_gateway || names_prefix_list {
-            read_prefix_list(clients, log, region).await
-        } else {
-            not_collected("not needed: the VPC has no S3 gateway endpoint and no security group rule names a prefix list")
-        }
-    };
-    // The NAT gateways' own subnets: their network ACLs see the pull both ways.
-    let nat_acl_subnets: Vec<String> = nat_subnets.iter().filter(|s| Some(*s) != n.subnet_id.as_ref()).cloned().collect();
-    let nat_acls = async {
-        if nat_subnets.is_empty() {
-            not_collected("no NAT gateway to follow")
-        } else if nat_acl_subnets.is_empty() {
-            Fact::found(vec![])
-        } else {
-            shared!(log,
-                "ec2:DescribeNetworkAcls",
-                &[],
-                clients.ec2.describe_network_acls().filters(filter("association.subnet-id", nat_acl_subnets.clone())),
-                |out| Fact::found(out.network_acls().iter().map(nacl_facts).collect::<Vec<_>>()),
-            )
-            .await
-        }
-    };
-    // Prefix lists the task's egress rules name; the route table's own (S3's) is read above.
-    let route_lists = route_prefix_lists(n);
-    let egress_lists = prefix_lists_in(n.security_groups.value().map(Vec::as_slice).unwrap_or_default(), true, &route_lists);
-    let (dhcp, endpoint_sgs, endpoint_enis, endpoint_acls, nat_tables, prefix_list, dns_hostnames, nat_acls, rule_lists) = tokio::join!(
-        Box::pin(dhcp),
-        Box::pin(endpoint_sgs),
-        Box::pin(endpoint_enis),
-        Box::pin(endpoint_acls),
-        Box::pin(nat_tables),
-        Box::pin(prefix_list),
-        Box::pin(dns_hostnames),
-        Box::pin(nat_acls),
-        Box::pin(read_rule_prefix_lists(clients, log, &egress_lists)),
-    );
-    n.s3_prefix_list = prefix_list;
-    n.dns_hostnames = dns_hostnames;
-    n.dhcp_options = dhcp;
-    n.endpoint_security_groups = endpoint_sgs;
-    n.endpoint_enis = endpoint_enis;
-    n.endpoint_network_acls = endpoint_acls;
-    n.nat_route_tables = nat_tables;
-    n.nat_network_acls = nat_acls;
-    n.rule_prefix_lists = rule_lists;
-
-    // Level 4, only when an interface endpoint's security group admits a prefix list not yet read.
-    let endpoint_group_ids: Vec<&String> = n
-        .endpoints
-        .value()
-        .map(|eps| eps.iter().filter(|e| e.is_interface()).flat_map(|e| &e.security_groups).collect())
-        .unwrap_or_default();
-    let endpoint_groups: Vec<SecurityGroupFacts> = n
-        .security_groups
-        .value()
-        .into_iter()
-        .flatten()
-        .chain(n.endpoint_security_groups.value().into_iter().flatten())
-        .filter(|g| endpoint_group_ids.contains(&&g.id))
-        .cloned()
-        .collect();
-    let mut known = route_lists;
-    known.extend(n.rule_prefix_lists.iter().map(|p| p.id.clone()));
-    known.extend(n.s3_prefix_list.value().map(|p| p.id.clone()));
-    let ingress_lists = prefix_lists_in(&endpoint_groups, false, &known);
-    if !ingress_lists.is_empty() {
-        let more = Box::pin(read_rule_prefix_lists(clients, log, &ingress_lists)).await;
-        n.rule_prefix_lists.extend(more);
+    if has_interface_endpoints {
+        read_vpc_attribute(clients, log, vpc_id, VpcAttributeName::EnableDnsHostnames).await
+    } else {
+        not_collected("not needed: the VPC has no interface endpoint whose private DNS name depends on it")
     }
 }
 

@@ -15,7 +15,9 @@ use aws_sdk_ssm::types::ParameterStringFilter;
 use super::identity::{get_role, read_policies, simulate};
 use crate::model::arn::kms_key_arn;
 use super::{CallLog, Clients};
-use crate::model::facts::{ErrorKind, Fact, Facts, RoleFacts, SecretMetadata, TaskSecretFacts, TaskSecretsFacts};
+use crate::model::facts::{
+    ErrorKind, Fact, Facts, RoleFacts, SecretMetadata, SimulationResult, TaskDefinitionFacts, TaskSecretFacts, TaskSecretsFacts,
+};
 use crate::model::secret_ref::{named_secrets, parse_value_from, secrets_step, SecretRef, SecretStore};
 
 /// At most this many secrets are described (one read each in Secrets Manager); the others say so.
@@ -41,8 +43,55 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts) -> (Fa
         return (Fact::NotCollected { reason: "the task's region or account is not known".into() }, None);
     };
     let named = named_secrets(&facts.failure.message);
+    let mut secrets = task_secrets(td, store, region, account, &named);
 
-    // One entry per secret (two valueFroms may read two JSON keys of one secret).
+    // Round 1: metadata. When the message names secrets, only those are read; when it names one
+    // that is not the task's (the registry credentials'), none is.
+    let any_named = secrets.iter().any(|(_, s)| s.named_in_message);
+    if !named.is_empty() && !any_named {
+        let secrets = secrets
+            .into_iter()
+            .map(|(_, mut s)| {
+                s.metadata = Fact::NotCollected { reason: "the message names another secret".into() };
+                s
+            })
+            .collect();
+        let simulation = Fact::NotCollected { reason: "the message names another secret".into() };
+        return (Fact::found(TaskSecretsFacts { step, secrets, simulation }), None);
+    }
+    match store {
+        SecretStore::SecretsManager => read_secrets_metadata(clients, log, &mut secrets, region, any_named).await,
+        SecretStore::Ssm => read_parameters_metadata(clients, log, &mut secrets, region, account, any_named).await,
+    }
+    let mut secrets: Vec<TaskSecretFacts> = secrets.into_iter().map(|(_, s)| s).collect();
+    for s in &mut secrets {
+        if let Some(arn) = s.metadata.value().and_then(|m| m.arn.clone()) {
+            s.resource_arn = arn;
+        }
+    }
+
+    // Round 2: may the execution role read them, and decrypt them with their customer keys?
+    let (simulation, role) = match &td.execution_role_arn {
+        None => (Fact::NotCollected { reason: "the task definition has no execution role".into() }, None),
+        Some(role_arn) => read_execution_role_access(clients, log, role_arn, store, &secrets, any_named).await,
+    };
+    (Fact::found(TaskSecretsFacts { step, secrets, simulation }), role)
+}
+
+/// Whether a secret's metadata is read and judged: all of them, or only those the message names.
+fn wanted(s: &TaskSecretFacts, any_named: bool) -> bool {
+    !any_named || s.named_in_message
+}
+
+/// The task's secrets in `store`, one entry per secret (two valueFroms may read two JSON keys of
+/// one secret), metadata not read yet.
+fn task_secrets(
+    td: &TaskDefinitionFacts,
+    store: SecretStore,
+    region: &str,
+    account: &str,
+    named: &[SecretRef],
+) -> Vec<(SecretRef, TaskSecretFacts)> {
     let mut secrets: Vec<(SecretRef, TaskSecretFacts)> = vec![];
     for c in &td.containers {
         let container = c.name.clone().unwrap_or_default();
@@ -65,118 +114,115 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts) -> (Fa
             secrets.push((r, entry));
         }
     }
+    secrets
+}
 
-    // Round 1: metadata. When the message names secrets, only those are read; when it names one
-    // that is not the task's (the registry credentials'), none is.
-    let any_named = secrets.iter().any(|(_, s)| s.named_in_message);
-    if !named.is_empty() && !any_named {
-        let secrets = secrets
-            .into_iter()
-            .map(|(_, mut s)| {
-                s.metadata = Fact::NotCollected { reason: "the message names another secret".into() };
-                s
-            })
-            .collect();
-        let simulation = Fact::NotCollected { reason: "the message names another secret".into() };
-        return (Fact::found(TaskSecretsFacts { step, secrets, simulation }), None);
-    }
-    let wanted = |s: &TaskSecretFacts| !any_named || s.named_in_message;
-    match store {
-        SecretStore::SecretsManager => {
-            let reads = secrets.iter().filter(|(_, s)| wanted(s)).take(MAX_DESCRIBED).map(|(r, _)| {
-                let sm = clients.secretsmanager_in(r.region.clone().or_else(|| Some(region.to_string())));
-                async move { (r.describe_id(), describe_secret(&sm, log, &r.describe_id()).await) }
-            });
-            let answers: BTreeMap<String, Fact<SecretMetadata>> = futures_util::future::join_all(reads).await.into_iter().collect();
-            for (r, s) in &mut secrets {
-                if let Some(answer) = answers.get(&r.describe_id()) {
-                    s.metadata = answer.clone();
-                } else if wanted(s) {
-                    s.metadata = Fact::NotCollected { reason: format!("only the first {MAX_DESCRIBED} secrets are described") };
-                }
-            }
-        }
-        SecretStore::Ssm => {
-            // By region; a parameter shared from another account cannot be described from here.
-            let mut by_region: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for (r, s) in &mut secrets {
-                if !wanted(s) {
-                    continue;
-                }
-                match r.account.as_deref() {
-                    Some(other) if other != account => {
-                        s.metadata = Fact::NotCollected {
-                            reason: format!("the parameter is in account {other}: it can only be described there"),
-                        };
-                    }
-                    _ => by_region.entry(r.region.clone().unwrap_or_else(|| region.to_string())).or_default().push(r.name.clone()),
-                }
-            }
-            let reads = by_region.into_iter().map(|(r, names)| {
-                let ssm = clients.ssm_in(Some(r.clone()));
-                async move { (r, describe_parameters(&ssm, log, &names).await) }
-            });
-            let answers: BTreeMap<String, BTreeMap<String, Fact<SecretMetadata>>> =
-                futures_util::future::join_all(reads).await.into_iter().collect();
-            for (r, s) in &mut secrets {
-                let reg = r.region.clone().unwrap_or_else(|| region.to_string());
-                if let Some(answer) = answers.get(&reg).and_then(|a| a.get(r.name.trim_start_matches('/'))) {
-                    s.metadata = answer.clone();
-                }
-            }
+/// Secrets Manager: one `DescribeSecret` per wanted secret (at most [`MAX_DESCRIBED`]), at once.
+async fn read_secrets_metadata(
+    clients: &Clients,
+    log: &CallLog,
+    secrets: &mut [(SecretRef, TaskSecretFacts)],
+    region: &str,
+    any_named: bool,
+) {
+    let reads = secrets.iter().filter(|(_, s)| wanted(s, any_named)).take(MAX_DESCRIBED).map(|(r, _)| {
+        let sm = clients.secretsmanager_in(r.region.clone().or_else(|| Some(region.to_string())));
+        async move { (r.describe_id(), describe_secret(&sm, log, &r.describe_id()).await) }
+    });
+    let answers: BTreeMap<String, Fact<SecretMetadata>> = futures_util::future::join_all(reads).await.into_iter().collect();
+    for (r, s) in secrets {
+        if let Some(answer) = answers.get(&r.describe_id()) {
+            s.metadata = answer.clone();
+        } else if wanted(s, any_named) {
+            s.metadata = Fact::NotCollected { reason: format!("only the first {MAX_DESCRIBED} secrets are described") };
         }
     }
-    let mut secrets: Vec<TaskSecretFacts> = secrets.into_iter().map(|(_, s)| s).collect();
-    for s in &mut secrets {
-        if let Some(arn) = s.metadata.value().and_then(|m| m.arn.clone()) {
-            s.resource_arn = arn;
-        }
-    }
+}
 
-    // Round 2: may the execution role read them, and decrypt them with their customer keys?
-    let (simulation, role) = match &td.execution_role_arn {
-        None => (Fact::NotCollected { reason: "the task definition has no execution role".into() }, None),
-        Some(role_arn) => {
-            let iam = &clients.iam;
-            let judged: Vec<&TaskSecretFacts> = secrets.iter().filter(|s| !s.metadata.is_not_found() && wanted(s)).collect();
-            let resources: Vec<String> = judged.iter().map(|s| s.resource_arn.clone()).collect();
-            let keys: Vec<String> = judged
-                .iter()
-                .filter_map(|s| kms_key_arn(s.metadata.value()?.kms_key_id.as_deref()?, &s.resource_arn))
-                .fold(vec![], |mut acc, k| {
-                    if !acc.contains(&k) {
-                        acc.push(k);
-                    }
-                    acc
-                });
-            let mut requests = vec![];
-            if !resources.is_empty() {
-                requests.push((vec![store.read_action()], resources));
-            }
-            if !keys.is_empty() {
-                requests.push((vec!["kms:Decrypt"], keys));
-            }
-            let simulation = if requests.is_empty() {
-                Fact::NotCollected { reason: "no secret to judge".into() }
-            } else {
-                simulate(iam, log, role_arn, &requests).await
-            };
-            // Round 3, only without the simulator: the role's documents for the local evaluator.
-            let role = if matches!(simulation, Fact::Unreadable { .. }) {
-                match get_role(iam, log, role_arn).await {
-                    Fact::Found { value: mut role } => {
-                        read_policies(iam, log, &mut role).await;
-                        Some(role)
-                    }
-                    _ => None,
-                }
-            } else {
-                None
-            };
-            (simulation, role)
+/// SSM: the wanted parameters described by region, the regions at once; a parameter shared from
+/// another account cannot be described from here.
+async fn read_parameters_metadata(
+    clients: &Clients,
+    log: &CallLog,
+    secrets: &mut [(SecretRef, TaskSecretFacts)],
+    region: &str,
+    account: &str,
+    any_named: bool,
+) {
+    let mut by_region: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (r, s) in secrets.iter_mut() {
+        if !wanted(s, any_named) {
+            continue;
         }
+        match r.account.as_deref() {
+            Some(other) if other != account => {
+                s.metadata = Fact::NotCollected {
+                    reason: format!("the parameter is in account {other}: it can only be described there"),
+                };
+            }
+            _ => by_region.entry(r.region.clone().unwrap_or_else(|| region.to_string())).or_default().push(r.name.clone()),
+        }
+    }
+    let reads = by_region.into_iter().map(|(r, names)| {
+        let ssm = clients.ssm_in(Some(r.clone()));
+        async move { (r, describe_parameters(&ssm, log, &names).await) }
+    });
+    let answers: BTreeMap<String, BTreeMap<String, Fact<SecretMetadata>>> =
+        futures_util::future::join_all(reads).await.into_iter().collect();
+    for (r, s) in secrets {
+        let reg = r.region.clone().unwrap_or_else(|| region.to_string());
+        if let Some(answer) = answers.get(&reg).and_then(|a| a.get(r.name.trim_start_matches('/'))) {
+            s.metadata = answer.clone();
+        }
+    }
+}
+
+/// One simulation of the store's read action on the secrets and `kms:Decrypt` on their customer
+/// keys; then (round 3, only without the simulator) the role's documents for the local evaluator.
+async fn read_execution_role_access(
+    clients: &Clients,
+    log: &CallLog,
+    role_arn: &str,
+    store: SecretStore,
+    secrets: &[TaskSecretFacts],
+    any_named: bool,
+) -> (Fact<Vec<SimulationResult>>, Option<RoleFacts>) {
+    let iam = &clients.iam;
+    let judged: Vec<&TaskSecretFacts> = secrets.iter().filter(|s| !s.metadata.is_not_found() && wanted(s, any_named)).collect();
+    let resources: Vec<String> = judged.iter().map(|s| s.resource_arn.clone()).collect();
+    let keys: Vec<String> = judged
+        .iter()
+        .filter_map(|s| kms_key_arn(s.metadata.value()?.kms_key_id.as_deref()?, &s.resource_arn))
+        .fold(vec![], |mut acc, k| {
+            if !acc.contains(&k) {
+                acc.push(k);
+            }
+            acc
+        });
+    let mut requests = vec![];
+    if !resources.is_empty() {
+        requests.push((vec![store.read_action()], resources));
+    }
+    if !keys.is_empty() {
+        requests.push((vec!["kms:Decrypt"], keys));
+    }
+    let simulation = if requests.is_empty() {
+        Fact::NotCollected { reason: "no secret to judge".into() }
+    } else {
+        simulate(iam, log, role_arn, &requests).await
     };
-    (Fact::found(TaskSecretsFacts { step, secrets, simulation }), role)
+    let role = if matches!(simulation, Fact::Unreadable { .. }) {
+        match get_role(iam, log, role_arn).await {
+            Fact::Found { value: mut role } => {
+                read_policies(iam, log, &mut role).await;
+                Some(role)
+            }
+            _ => None,
+        }
+    } else {
+        None
+    };
+    (simulation, role)
 }
 
 async fn describe_secret(sm: &aws_sdk_secretsmanager::Client, log: &CallLog, id: &str) -> Fact<SecretMetadata> {

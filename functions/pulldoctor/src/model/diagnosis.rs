@@ -321,9 +321,9 @@ impl Diagnosis {
             .iter()
             .find(|f| f.code == self.root_cause.code && f.status == Status::Fail)
     }
-    /// Service name for `group = "service:NAME"`, else the task family if known.
+    /// Service name for `group = "service:NAME"`.
     pub fn service_name(&self) -> Option<&str> {
-        self.task.group.as_deref().and_then(|g| g.strip_prefix("service:"))
+        crate::model::facts::service_of_group(self.task.group.as_deref())
     }
 }
 

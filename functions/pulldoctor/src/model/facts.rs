@@ -218,6 +218,24 @@ pub struct Facts {
     pub audience: crate::model::audience::Audience,
 }
 
+impl Facts {
+    /// The failing image when it is in a private ECR registry, with that registry's account and region.
+    pub fn ecr_image(&self) -> Option<(&ImageRef, &str, &str)> {
+        let image = self.failure.image_ref.as_ref()?;
+        let (account, region) = image.ecr()?;
+        Some((image, account, region))
+    }
+
+    /// The image's repository ARN: as ECR reported it, else built from the image URI in the
+    /// partition of `related_arn`.
+    pub fn repository_arn(&self, related_arn: &str, image: &ImageRef, account: &str, region: &str) -> String {
+        self.repository
+            .value()
+            .and_then(|r| r.arn.clone())
+            .unwrap_or_else(|| crate::model::arn::repository_arn(related_arn, region, account, &image.repository))
+    }
+}
+
 /// The stopped task, from `DescribeTasks` or from the event's `detail`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct TaskFacts {

@@ -90,43 +90,16 @@ impl ImageRef {
         if path.is_empty() {
             return invalid("missing repository name");
         }
-        if let Some(t) = tag {
-            if t.is_empty() {
-                return invalid("empty tag after ':'");
-            }
-            if t.len() > 128 {
-                return invalid("tag longer than 128 characters");
-            }
-            if !TAG_RE.is_match(t) {
-                return invalid("tag must match [A-Za-z0-9_][A-Za-z0-9_.-]*");
-            }
+        if let Some(Err(why)) = tag.map(validate_tag) {
+            return invalid(why);
         }
-        for component in path.split('/') {
-            if component.is_empty() {
-                return invalid("empty repository path component");
-            }
-            if component.bytes().any(|b| b.is_ascii_uppercase()) {
-                return invalid("repository name must be lowercase");
-            }
-            if !COMPONENT_RE.is_match(component) {
-                return invalid("repository path component has invalid characters or separators");
-            }
+        if let Err(why) = validate_path(path) {
+            return invalid(why);
         }
 
-        let registry = match host {
-            Some(h) => {
-                // Host names are case-insensitive; lowercase so that comparisons are simple.
-                let h = h.to_ascii_lowercase();
-                if !is_valid_host(&h) {
-                    return invalid("invalid registry host or port");
-                }
-                if DOCKER_HUB_HOSTS.contains(&h.as_str()) {
-                    DOCKER_HUB.to_string()
-                } else {
-                    h
-                }
-            }
-            None => DOCKER_HUB.to_string(),
+        let registry = match registry_of(host) {
+            Ok(registry) => registry,
+            Err(why) => return invalid(why),
         };
         let repository = if registry == DOCKER_HUB && !path.contains('/') {
             format!("library/{path}")
@@ -275,6 +248,53 @@ fn is_valid_host(host: &str) -> bool {
                 .is_ok_and(|n| (1..=65535).contains(&n))
         }),
         None => false,
+    }
+}
+
+fn validate_tag(t: &str) -> Result<(), &'static str> {
+    if t.is_empty() {
+        return Err("empty tag after ':'");
+    }
+    if t.len() > 128 {
+        return Err("tag longer than 128 characters");
+    }
+    if !TAG_RE.is_match(t) {
+        return Err("tag must match [A-Za-z0-9_][A-Za-z0-9_.-]*");
+    }
+    Ok(())
+}
+
+fn validate_path(path: &str) -> Result<(), &'static str> {
+    for component in path.split('/') {
+        if component.is_empty() {
+            return Err("empty repository path component");
+        }
+        if component.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err("repository name must be lowercase");
+        }
+        if !COMPONENT_RE.is_match(component) {
+            return Err("repository path component has invalid characters or separators");
+        }
+    }
+    Ok(())
+}
+
+/// The registry a host names (Docker Hub for none or one of its aliases).
+fn registry_of(host: Option<&str>) -> Result<String, &'static str> {
+    match host {
+        Some(h) => {
+            // Host names are case-insensitive; lowercase so that comparisons are simple.
+            let h = h.to_ascii_lowercase();
+            if !is_valid_host(&h) {
+                return Err("invalid registry host or port");
+            }
+            if DOCKER_HUB_HOSTS.contains(&h.as_str()) {
+                Ok(DOCKER_HUB.to_string())
+            } else {
+                Ok(h)
+            }
+        }
+        None => Ok(DOCKER_HUB.to_string()),
     }
 }
 

@@ -71,47 +71,7 @@ pub async fn plan(clients: &Clients, request: &EksRequest) -> Result<Plan, Prefl
         .nodegroup
         .ok_or_else(|| PreflightError::Input(format!("node group {} not returned", nodegroup_name)))?;
 
-    // Node security groups: the launch template's when it sets any, else the cluster security
-    // group EKS attaches to managed nodes.
-    let mut security_groups = Vec::new();
-    let mut sg_source = String::new();
-    if let Some(lt) = nodegroup.launch_template() {
-        let mut req = clients.ec2.describe_launch_template_versions();
-        req = match (lt.id(), lt.name()) {
-            (Some(id), _) => req.launch_template_id(id),
-            (None, Some(name)) => req.launch_template_name(name),
-            (None, None) => req,
-        };
-        if let Some(v) = lt.version() {
-            req = req.versions(v);
-        }
-        calls += 1;
-        let out = req.send().await.map_err(|e| aws_error("ec2:DescribeLaunchTemplateVersions", &[], &e))?;
-        if let Some(data) = out.launch_template_versions().first().and_then(|v| v.launch_template_data()) {
-            security_groups.extend(data.security_group_ids().iter().cloned());
-            for ni in data.network_interfaces() {
-                security_groups.extend(ni.groups().iter().cloned());
-            }
-        }
-        sg_source = format!("launch template {}", lt.id().or(lt.name()).unwrap_or("?"));
-    }
-    let vpc = cluster.resources_vpc_config();
-    if security_groups.is_empty() {
-        if let Some(sg) = vpc.and_then(|v| v.cluster_security_group_id()) {
-            security_groups.push(sg.to_string());
-            sg_source = format!("cluster security group of {}", request.cluster);
-        }
-    }
-    if !request.security_groups.is_empty() {
-        security_groups = request.security_groups.clone();
-        sg_source = "--security-groups".into();
-    }
-    if security_groups.is_empty() {
-        return Err(PreflightError::Input(format!(
-            "cannot tell the node security groups of {}: no launch template groups and no cluster security group; give --security-groups",
-            nodegroup_name
-        )));
-    }
+    let (security_groups, sg_source) = node_security_groups(clients, request, &cluster, &nodegroup, &nodegroup_name, &mut calls).await?;
     let subnets = if request.subnets.is_empty() { nodegroup.subnets().to_vec() } else { request.subnets.clone() };
     if subnets.is_empty() {
         return Err(PreflightError::Input(format!("node group {} lists no subnets; give --subnets", nodegroup_name)));
@@ -144,6 +104,59 @@ pub async fn plan(clients: &Clients, request: &EksRequest) -> Result<Plan, Prefl
         aws_calls: calls,
         container_instances: None,
     })
+}
+
+/// Node security groups: the launch template's when it sets any, else the cluster security
+/// group EKS attaches to managed nodes; `--security-groups` overrides both. With where they
+/// come from.
+async fn node_security_groups(
+    clients: &Clients,
+    request: &EksRequest,
+    cluster: &aws_sdk_eks::types::Cluster,
+    nodegroup: &aws_sdk_eks::types::Nodegroup,
+    nodegroup_name: &str,
+    calls: &mut u32,
+) -> Result<(Vec<String>, String), PreflightError> {
+    let mut security_groups = Vec::new();
+    let mut sg_source = String::new();
+    if let Some(lt) = nodegroup.launch_template() {
+        let mut req = clients.ec2.describe_launch_template_versions();
+        req = match (lt.id(), lt.name()) {
+            (Some(id), _) => req.launch_template_id(id),
+            (None, Some(name)) => req.launch_template_name(name),
+            (None, None) => req,
+        };
+        if let Some(v) = lt.version() {
+            req = req.versions(v);
+        }
+        *calls += 1;
+        let out = req.send().await.map_err(|e| aws_error("ec2:DescribeLaunchTemplateVersions", &[], &e))?;
+        if let Some(data) = out.launch_template_versions().first().and_then(|v| v.launch_template_data()) {
+            security_groups.extend(data.security_group_ids().iter().cloned());
+            for ni in data.network_interfaces() {
+                security_groups.extend(ni.groups().iter().cloned());
+            }
+        }
+        sg_source = format!("launch template {}", lt.id().or(lt.name()).unwrap_or("?"));
+    }
+    let vpc = cluster.resources_vpc_config();
+    if security_groups.is_empty() {
+        if let Some(sg) = vpc.and_then(|v| v.cluster_security_group_id()) {
+            security_groups.push(sg.to_string());
+            sg_source = format!("cluster security group of {}", request.cluster);
+        }
+    }
+    if !request.security_groups.is_empty() {
+        security_groups = request.security_groups.clone();
+        sg_source = "--security-groups".into();
+    }
+    if security_groups.is_empty() {
+        return Err(PreflightError::Input(format!(
+            "cannot tell the node security groups of {}: no launch template groups and no cluster security group; give --security-groups",
+            nodegroup_name
+        )));
+    }
+    Ok((security_groups, sg_source))
 }
 
 /// A Fargate profile: its subnets, the cluster security group, its pod execution role.

@@ -108,7 +108,6 @@ pub struct Pair {
 
 /// Resolve the request into a plan: read the service and the task definition once.
 pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, PreflightError> {
-    let mut calls = 0;
     let mut plan = Plan {
         region: clients.home_region().map(str::to_string),
         account: None,
@@ -130,33 +129,71 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
         aws_calls: 0,
         container_instances: None,
     };
-    let mut service_task_definition = None;
-    if let Some(name) = &request.service {
-        calls += 1;
-        let out = clients
-            .ecs
-            .describe_services()
-            .cluster(&request.cluster)
-            .services(name)
-            .send()
-            .await
-            .map_err(|e| aws_error("ecs:DescribeServices", &["ClusterNotFoundException"], &e))?;
-        let Some(svc) = out.services().first() else {
-            let why = out.failures().first().and_then(|f| f.reason()).unwrap_or("not returned");
-            return Err(PreflightError::Input(format!("service {name} not found in cluster {} ({why})", request.cluster)));
-        };
-        plan.cluster = svc.cluster_arn().unwrap_or(&request.cluster).to_string();
-        plan.launch_type = svc.launch_type().map(|l| LaunchType::from(l.as_str()));
-        plan.capacity_provider = svc.capacity_provider_strategy().first().map(|c| c.capacity_provider().to_string());
-        plan.platform_version = svc.platform_version().map(str::to_string);
-        service_task_definition = svc.task_definition().map(str::to_string);
-        // The service-level configuration is what a new deployment launches with.
-        plan.network = collect::network::service_network(svc, name, None);
-        plan.network.source = format!("{} (ecs:DescribeServices)", plan.network.source);
-    }
+    let service_task_definition = match &request.service {
+        Some(name) => {
+            plan.aws_calls += 1;
+            read_service(clients, request, name, &mut plan).await?
+        }
+        None => None,
+    };
     plan.account = crate::model::arn::account(&plan.cluster).map(str::to_string);
+    apply_network_flags(request, &mut plan)?;
+    let input = match (&request.task_definition, service_task_definition) {
+        (Some(input), _) => input.clone(),
+        (None, Some(arn)) => TaskDefinitionInput::Registered(arn),
+        (None, None) => return Err(PreflightError::Input("give --task-definition (or --service)".into())),
+    };
+    read_task_definition(clients, input, &mut plan).await?;
+    if plan.account.is_none() {
+        plan.account = plan.task_definition.arn.as_deref().and_then(crate::model::arn::account).map(str::to_string);
+    }
+    // Without a service, the task definition says where it can run.
+    if request.launch_type.is_some() {
+        plan.launch_type = request.launch_type.as_deref().map(LaunchType::from);
+    } else if plan.launch_type.is_none() && plan.capacity_provider.is_none() {
+        let compat = &plan.task_definition.requires_compatibilities;
+        plan.launch_type = if compat.contains(&LaunchType::Fargate) || compat.is_empty() {
+            Some(LaunchType::Fargate)
+        } else {
+            compat.first().cloned()
+        };
+    }
+    if request.platform_version.is_some() {
+        plan.platform_version = request.platform_version.clone();
+    }
+    if plan.network.subnets.is_empty() {
+        plan_container_instances(clients, request, &mut plan).await?;
+    }
+    Ok(plan)
+}
 
-    // Flags override the service's network configuration (or give it, without a service).
+/// `ecs:DescribeServices`: the service's cluster, launch, and network configuration; returns the
+/// task definition it runs.
+async fn read_service(clients: &Clients, request: &Request, name: &str, plan: &mut Plan) -> Result<Option<String>, PreflightError> {
+    let out = clients
+        .ecs
+        .describe_services()
+        .cluster(&request.cluster)
+        .services(name)
+        .send()
+        .await
+        .map_err(|e| aws_error("ecs:DescribeServices", &["ClusterNotFoundException"], &e))?;
+    let Some(svc) = out.services().first() else {
+        let why = out.failures().first().and_then(|f| f.reason()).unwrap_or("not returned");
+        return Err(PreflightError::Input(format!("service {name} not found in cluster {} ({why})", request.cluster)));
+    };
+    plan.cluster = svc.cluster_arn().unwrap_or(&request.cluster).to_string();
+    plan.launch_type = svc.launch_type().map(|l| LaunchType::from(l.as_str()));
+    plan.capacity_provider = svc.capacity_provider_strategy().first().map(|c| c.capacity_provider().to_string());
+    plan.platform_version = svc.platform_version().map(str::to_string);
+    // The service-level configuration is what a new deployment launches with.
+    plan.network = collect::network::service_network(svc, name, None);
+    plan.network.source = format!("{} (ecs:DescribeServices)", plan.network.source);
+    Ok(svc.task_definition().map(str::to_string))
+}
+
+/// Flags override the service's network configuration (or give it, without a service).
+fn apply_network_flags(request: &Request, plan: &mut Plan) -> Result<(), PreflightError> {
     if !request.subnets.is_empty() {
         plan.network.subnets = request.subnets.clone();
         plan.network.no_awsvpc_configuration = false;
@@ -175,19 +212,18 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
     if request.service.is_none() && plan.network.security_groups.is_empty() {
         return Err(PreflightError::Input("without --service, give --security-groups".into()));
     }
+    Ok(())
+}
 
-    let input = match (&request.task_definition, service_task_definition) {
-        (Some(input), _) => input.clone(),
-        (None, Some(arn)) => TaskDefinitionInput::Registered(arn),
-        (None, None) => return Err(PreflightError::Input("give --task-definition (or --service)".into())),
-    };
+/// The task definition from its file, or `ecs:DescribeTaskDefinition`.
+async fn read_task_definition(clients: &Clients, input: TaskDefinitionInput, plan: &mut Plan) -> Result<(), PreflightError> {
     match input {
         TaskDefinitionInput::Document { source, task_definition } => {
             plan.task_definition_source = format!("file {source}");
             plan.task_definition = *task_definition;
         }
         TaskDefinitionInput::Registered(id) => {
-            calls += 1;
+            plan.aws_calls += 1;
             let out = clients
                 .ecs
                 .describe_task_definition()
@@ -208,48 +244,32 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
             plan.task_definition_source = format!("ecs:DescribeTaskDefinition {id}");
         }
     }
-    if plan.account.is_none() {
-        plan.account = plan.task_definition.arn.as_deref().and_then(crate::model::arn::account).map(str::to_string);
+    Ok(())
+}
+
+/// A service without awsvpc subnets: on EC2 in bridge or host mode, its tasks pull from the
+/// container instance they land on. Anything else cannot be placed without subnets.
+async fn plan_container_instances(clients: &Clients, request: &Request, plan: &mut Plan) -> Result<(), PreflightError> {
+    let service = request.service.as_deref().unwrap_or("(no service)");
+    let mode = plan.task_definition.network_mode.as_deref();
+    if !instances::pulls_from_instances(plan.launch_type.as_ref(), plan.capacity_provider.as_deref(), mode) {
+        return Err(PreflightError::Input(format!("service {service} has no awsvpc subnets; give --subnets")));
     }
-    // Without a service, the task definition says where it can run.
-    if request.launch_type.is_some() {
-        plan.launch_type = request.launch_type.as_deref().map(LaunchType::from);
-    } else if plan.launch_type.is_none() && plan.capacity_provider.is_none() {
-        let compat = &plan.task_definition.requires_compatibilities;
-        plan.launch_type = if compat.contains(&LaunchType::Fargate) || compat.is_empty() {
-            Some(LaunchType::Fargate)
-        } else {
-            compat.first().cloned()
-        };
+    let (considered, reads) = instances::read(clients, &plan.cluster).await?;
+    plan.aws_calls += reads;
+    let cluster = crate::model::arn::cluster_name(&plan.cluster).to_string();
+    if considered.checked().next().is_none() {
+        let why = if considered.active == 0 { "it has no ACTIVE container instance".to_string() } else { considered.summary() };
+        return Err(PreflightError::Input(format!(
+            "service {service} runs in {} mode on the container instances of cluster {cluster}, and there is none to check from \
+             ({why}); give --subnets and --security-groups to check a subnet instead",
+            mode.unwrap_or("the default (bridge)")
+        )));
     }
-    if request.platform_version.is_some() {
-        plan.platform_version = request.platform_version.clone();
-    }
-    if plan.network.subnets.is_empty() {
-        // A service without awsvpc subnets: on EC2 in bridge or host mode, its tasks pull from
-        // the container instance they land on. Anything else cannot be placed without subnets.
-        let service = request.service.as_deref().unwrap_or("(no service)");
-        let mode = plan.task_definition.network_mode.as_deref();
-        if !instances::pulls_from_instances(plan.launch_type.as_ref(), plan.capacity_provider.as_deref(), mode) {
-            return Err(PreflightError::Input(format!("service {service} has no awsvpc subnets; give --subnets")));
-        }
-        let (considered, reads) = instances::read(clients, &plan.cluster).await?;
-        calls += reads;
-        let cluster = crate::model::arn::cluster_name(&plan.cluster).to_string();
-        if considered.checked().next().is_none() {
-            let why = if considered.active == 0 { "it has no ACTIVE container instance".to_string() } else { considered.summary() };
-            return Err(PreflightError::Input(format!(
-                "service {service} runs in {} mode on the container instances of cluster {cluster}, and there is none to check from \
-                 ({why}); give --subnets and --security-groups to check a subnet instead",
-                mode.unwrap_or("the default (bridge)")
-            )));
-        }
-        plan.network.subnets = considered.subnets();
-        plan.network.source = format!("the container instances of cluster {cluster} (ecs:ListContainerInstances)");
-        plan.container_instances = Some(considered);
-    }
-    plan.aws_calls = calls;
-    Ok(plan)
+    plan.network.subnets = considered.subnets();
+    plan.network.source = format!("the container instances of cluster {cluster} (ecs:ListContainerInstances)");
+    plan.container_instances = Some(considered);
+    Ok(())
 }
 
 pub(crate) fn aws_error<E, R>(action: &str, not_found: &[&str], e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> PreflightError

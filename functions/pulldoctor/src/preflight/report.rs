@@ -134,27 +134,7 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
     findings.sort_by_key(|(status, check, seen, _)| (*status, *check, *seen));
     let findings: Vec<PreflightFinding> = findings.into_iter().map(|(.., f)| f).collect();
 
-    let subnets: Vec<SubnetVerdict> = plan
-        .network
-        .subnets
-        .iter()
-        .map(|s| {
-            let (failing, warning) = per_subnet.get(s.as_str()).cloned().unwrap_or_default();
-            SubnetVerdict {
-                subnet: s.clone(),
-                availability_zone: zones.get(s.as_str()).cloned(),
-                verdict: if !failing.is_empty() {
-                    Verdict::Fail
-                } else if !warning.is_empty() {
-                    Verdict::Warn
-                } else {
-                    Verdict::Pass
-                },
-                failing: failing.into_iter().collect(),
-                warning: warning.into_iter().collect(),
-            }
-        })
-        .collect();
+    let subnets = subnet_verdicts(plan, &per_subnet, &zones);
     let verdict = findings
         .iter()
         .map(|f| match f.finding.status {
@@ -164,14 +144,7 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
         })
         .max()
         .unwrap_or(Verdict::Pass);
-    let td = &plan.task_definition;
-    let task_definition = match (&td.family, td.revision, &td.arn) {
-        _ if plan.nodegroup.is_some() || plan.fargate_profile.is_some() => plan.task_definition_source.clone(),
-        (Some(f), Some(r), _) => format!("{f}:{r}"),
-        (_, _, Some(arn)) => arn.rsplit('/').next().unwrap_or(arn).to_string(),
-        (Some(f), None, None) => format!("{f} (not registered: {})", plan.task_definition_source),
-        (None, _, None) => plan.task_definition_source.clone(),
-    };
+    let task_definition = task_definition_label(plan);
     let mut containers = Vec::new();
     for pair in plan.pairs() {
         let ci = ContainerImage { container: pair.container, image: pair.image };
@@ -197,6 +170,47 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
         aws_calls: calls,
         duration_ms: 0,
         container_instances: plan.container_instances.clone(),
+    }
+}
+
+/// Each planned subnet's verdict: fail when a check failed there, else warn, else pass.
+fn subnet_verdicts(
+    plan: &Plan,
+    per_subnet: &BTreeMap<&str, (BTreeSet<String>, BTreeSet<String>)>,
+    zones: &BTreeMap<&str, String>,
+) -> Vec<SubnetVerdict> {
+    plan
+        .network
+        .subnets
+        .iter()
+        .map(|s| {
+            let (failing, warning) = per_subnet.get(s.as_str()).cloned().unwrap_or_default();
+            SubnetVerdict {
+                subnet: s.clone(),
+                availability_zone: zones.get(s.as_str()).cloned(),
+                verdict: if !failing.is_empty() {
+                    Verdict::Fail
+                } else if !warning.is_empty() {
+                    Verdict::Warn
+                } else {
+                    Verdict::Pass
+                },
+                failing: failing.into_iter().collect(),
+                warning: warning.into_iter().collect(),
+            }
+        })
+        .collect()
+}
+
+/// The task definition as the report names it: family:revision, else its ARN's name, else where it came from.
+fn task_definition_label(plan: &Plan) -> String {
+    let td = &plan.task_definition;
+    match (&td.family, td.revision, &td.arn) {
+        _ if plan.nodegroup.is_some() || plan.fargate_profile.is_some() => plan.task_definition_source.clone(),
+        (Some(f), Some(r), _) => format!("{f}:{r}"),
+        (_, _, Some(arn)) => arn.rsplit('/').next().unwrap_or(arn).to_string(),
+        (Some(f), None, None) => format!("{f} (not registered: {})", plan.task_definition_source),
+        (None, _, None) => plan.task_definition_source.clone(),
     }
 }
 

@@ -25,6 +25,18 @@ fn code(s: &str) -> String {
 
 pub fn render(d: &Diagnosis) -> String {
     let mut out = String::new();
+    write_cause(&mut out, d);
+    if !d.other_failures.is_empty() {
+        write_other_failures(&mut out, d);
+    }
+    write_task(&mut out, d);
+    write_checks(&mut out, d);
+    let _ = writeln!(out, "\n_{} AWS calls, {} ms._", d.aws_calls, d.duration_ms);
+    out
+}
+
+/// The headline, the root cause, its fix, what to verify by hand and what else is wrong.
+fn write_cause(out: &mut String, d: &Diagnosis) {
     let rc = &d.root_cause;
     let _ = writeln!(out, "### {}: {}\n", escape(&headline_subject(d)), escape(&rc.title));
     let _ = writeln!(out, "**Root cause:** `{}` ({:?} confidence)\n", rc.code, rc.confidence);
@@ -52,32 +64,38 @@ pub fn render(d: &Diagnosis) -> String {
         }
         out.push('\n');
     }
-    if !d.other_failures.is_empty() {
-        let _ = writeln!(out, "**{}:**\n", super::OTHER_FAILURES);
-        for o in &d.other_failures {
-            let rc = &o.root_cause;
-            let _ = write!(
-                out,
-                "- {} {}: `{}` ({:?} confidence) {}",
-                code(o.failure.container.as_deref().unwrap_or("unknown container")),
-                code(o.failure.image.as_deref().unwrap_or("unknown image")),
-                rc.code,
-                rc.confidence,
-                escape(&rc.title)
-            );
-            if let Some(fix) = &rc.remediation {
-                let _ = write!(out, " — **Fix:** {}", escape(fix));
-            }
-            for hint in &rc.to_verify {
-                let _ = write!(out, " — verify: {}", escape(hint));
-            }
-            for other in &rc.also_wrong {
-                let _ = write!(out, " — also wrong: `{}` {}", other.code, escape(&other.title));
-            }
-            let _ = writeln!(out, " — message: {}", code(&o.failure.message));
+}
+
+/// The task's other containers that failed on other images, one line each.
+fn write_other_failures(out: &mut String, d: &Diagnosis) {
+    let _ = writeln!(out, "**{}:**\n", super::OTHER_FAILURES);
+    for o in &d.other_failures {
+        let rc = &o.root_cause;
+        let _ = write!(
+            out,
+            "- {} {}: `{}` ({:?} confidence) {}",
+            code(o.failure.container.as_deref().unwrap_or("unknown container")),
+            code(o.failure.image.as_deref().unwrap_or("unknown image")),
+            rc.code,
+            rc.confidence,
+            escape(&rc.title)
+        );
+        if let Some(fix) = &rc.remediation {
+            let _ = write!(out, " — **Fix:** {}", escape(fix));
         }
-        out.push('\n');
+        for hint in &rc.to_verify {
+            let _ = write!(out, " — verify: {}", escape(hint));
+        }
+        for other in &rc.also_wrong {
+            let _ = write!(out, " — also wrong: `{}` {}", other.code, escape(&other.title));
+        }
+        let _ = writeln!(out, " — message: {}", code(&o.failure.message));
     }
+    out.push('\n');
+}
+
+/// The task table, and the deciding finding's evidence.
+fn write_task(out: &mut String, d: &Diagnosis) {
     let f = &d.failure;
     let _ = writeln!(out, "| | |\n|---|---|");
     let _ = writeln!(out, "| Task | {} |", code(d.task.arn.as_deref().unwrap_or("unknown")));
@@ -95,6 +113,10 @@ pub fn render(d: &Diagnosis) -> String {
             out.push('\n');
         }
     }
+}
+
+/// The table of findings, with links to their resources.
+fn write_checks(out: &mut String, d: &Diagnosis) {
     let _ = writeln!(out, "| Status | Check | Finding | Resource |\n|---|---|---|---|");
     for finding in &d.findings {
         let mark = match finding.status {
@@ -116,8 +138,6 @@ pub fn render(d: &Diagnosis) -> String {
         };
         let _ = writeln!(out, "| {mark} | `{}` | {title} | {resource} |", finding.code);
     }
-    let _ = writeln!(out, "\n_{} AWS calls, {} ms._", d.aws_calls, d.duration_ms);
-    out
 }
 
 #[cfg(test)]

@@ -87,7 +87,44 @@ pub fn render(d: &Diagnosis, suppressed_before: u64) -> Value {
         "type": "header",
         "text": {"type": "plain_text", "text": truncate(&clean(&format!("{}: {}", super::subject_name(d), rc.title)), HEADER_MAX), "emoji": false}
     })];
+    blocks.push(json!({"type": "section", "text": mrkdwn(cause_text(d), SECTION_MAX)}));
+    if !d.other_failures.is_empty() {
+        blocks.push(json!({"type": "section", "text": mrkdwn(other_failures_text(d), SECTION_MAX)}));
+    }
+    let fields = task_fields(d);
+    if !fields.is_empty() {
+        blocks.push(json!({"type": "section", "fields": fields}));
+    }
+    blocks.push(json!({"type": "section", "text": mrkdwn(format!("*Message*\n{}", code(&d.failure.message)), SECTION_MAX)}));
+    if let Some(decider) = d.deciding_finding() {
+        if let Some(obj) = decider.evidence.as_object().filter(|o| !o.is_empty()) {
+            let lines: Vec<String> =
+                obj.iter().map(|(k, v)| format!("• {}: {}", escape(k), code(&evidence_value(v)))).collect();
+            blocks.push(json!({"type": "section", "text": mrkdwn(format!("*Evidence*\n{}", lines.join("\n")), SECTION_MAX)}));
+        }
+    }
+    push_check_sections(d, &mut blocks);
+    let buttons = console_buttons(d);
+    if !buttons.is_empty() {
+        blocks.push(json!({"type": "actions", "elements": buttons}));
+    }
+    let mut context = format!("{} AWS calls, {} ms", d.aws_calls, d.duration_ms);
+    if suppressed_before > 0 {
+        context.push_str(&format!(
+            " · {suppressed_before} more failure(s) like this one were not posted during the previous window"
+        ));
+    }
+    if let Some(id) = &d.event_id {
+        context.push_str(&format!(" · event {}", code(id)));
+    }
+    blocks.push(json!({"type": "context", "elements": [mrkdwn(context, SECTION_MAX)]}));
+    blocks.truncate(BLOCKS_MAX);
+    json!({"text": fallback_text(d), "blocks": blocks})
+}
 
+/// The root cause, its fix, what to verify by hand, and what else is wrong.
+fn cause_text(d: &Diagnosis) -> String {
+    let rc = &d.root_cause;
     let mut cause = format!("*Root cause:* `{}` ({:?} confidence)\n{}", rc.code, rc.confidence, escape(&rc.title));
     if let Some(fix) = &rc.remediation {
         cause.push_str(&format!("\n*Fix:* {}", escape(fix)));
@@ -110,32 +147,37 @@ pub fn render(d: &Diagnosis, suppressed_before: u64) -> Value {
             }
         }
     }
-    blocks.push(json!({"type": "section", "text": mrkdwn(cause, SECTION_MAX)}));
-    if !d.other_failures.is_empty() {
-        let mut others = format!("*{}:*", super::OTHER_FAILURES);
-        for o in &d.other_failures {
-            let rc = &o.root_cause;
-            others.push_str(&format!(
-                "\n• {} {}: `{}` ({:?} confidence) {}",
-                code(o.failure.container.as_deref().unwrap_or("unknown container")),
-                code(o.failure.image.as_deref().unwrap_or("unknown image")),
-                rc.code,
-                rc.confidence,
-                escape(&rc.title)
-            ));
-            if let Some(fix) = &rc.remediation {
-                others.push_str(&format!("\n   *Fix:* {}", escape(fix)));
-            }
-            for hint in &rc.to_verify {
-                others.push_str(&format!("\n   verify: {}", escape(hint)));
-            }
-        }
-        blocks.push(json!({"type": "section", "text": mrkdwn(others, SECTION_MAX)}));
-    }
+    cause
+}
 
+/// The task's other containers that failed on other images, each with its own root cause.
+fn other_failures_text(d: &Diagnosis) -> String {
+    let mut others = format!("*{}:*", super::OTHER_FAILURES);
+    for o in &d.other_failures {
+        let rc = &o.root_cause;
+        others.push_str(&format!(
+            "\n• {} {}: `{}` ({:?} confidence) {}",
+            code(o.failure.container.as_deref().unwrap_or("unknown container")),
+            code(o.failure.image.as_deref().unwrap_or("unknown image")),
+            rc.code,
+            rc.confidence,
+            escape(&rc.title)
+        ));
+        if let Some(fix) = &rc.remediation {
+            others.push_str(&format!("\n   *Fix:* {}", escape(fix)));
+        }
+        for hint in &rc.to_verify {
+            others.push_str(&format!("\n   verify: {}", escape(hint)));
+        }
+    }
+    others
+}
+
+/// Cluster, service, task, image, launch type, subnet, account and region, those known.
+fn task_fields(d: &Diagnosis) -> Vec<Value> {
     let t = &d.task;
     let task_id = t.arn.as_deref().and_then(|a| a.rsplit('/').next());
-    let fields: Vec<Value> = [
+    [
         ("Cluster", t.cluster.clone()),
         ("Service", d.service_name().map(str::to_string)),
         ("Task", task_id.map(str::to_string)),
@@ -147,21 +189,11 @@ pub fn render(d: &Diagnosis, suppressed_before: u64) -> Value {
     ]
     .into_iter()
     .filter_map(|(label, value)| value.map(|v| mrkdwn(format!("*{label}*\n{}", code(&v)), FIELD_MAX)))
-    .collect();
-    if !fields.is_empty() {
-        blocks.push(json!({"type": "section", "fields": fields}));
-    }
-    blocks.push(json!({"type": "section", "text": mrkdwn(format!("*Message*\n{}", code(&d.failure.message)), SECTION_MAX)}));
+    .collect()
+}
 
-    if let Some(decider) = d.deciding_finding() {
-        if let Some(obj) = decider.evidence.as_object().filter(|o| !o.is_empty()) {
-            let lines: Vec<String> =
-                obj.iter().map(|(k, v)| format!("• {}: {}", escape(k), code(&evidence_value(v)))).collect();
-            blocks.push(json!({"type": "section", "text": mrkdwn(format!("*Evidence*\n{}", lines.join("\n")), SECTION_MAX)}));
-        }
-    }
-
-    // Findings, worst first, several per section so that long lists stay under the block limit.
+/// Findings, worst first, several per section so that long lists stay under the block limit.
+fn push_check_sections(d: &Diagnosis, blocks: &mut Vec<Value>) {
     let mut findings: Vec<_> = d.findings.iter().collect();
     findings.sort_by_key(|f| match f.status {
         Status::Fail => 0,
@@ -186,7 +218,10 @@ pub fn render(d: &Diagnosis, suppressed_before: u64) -> Value {
     if !chunk.is_empty() {
         blocks.push(json!({"type": "section", "text": mrkdwn(chunk, SECTION_MAX)}));
     }
+}
 
+/// Console links of the deciding finding and the others not passing, each URL once.
+fn console_buttons(d: &Diagnosis) -> Vec<Value> {
     let mut buttons = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     let decider = d.deciding_finding();
@@ -205,22 +240,7 @@ pub fn render(d: &Diagnosis, suppressed_before: u64) -> Value {
             break;
         }
     }
-    if !buttons.is_empty() {
-        blocks.push(json!({"type": "actions", "elements": buttons}));
-    }
-
-    let mut context = format!("{} AWS calls, {} ms", d.aws_calls, d.duration_ms);
-    if suppressed_before > 0 {
-        context.push_str(&format!(
-            " · {suppressed_before} more failure(s) like this one were not posted during the previous window"
-        ));
-    }
-    if let Some(id) = &d.event_id {
-        context.push_str(&format!(" · event {}", code(id)));
-    }
-    blocks.push(json!({"type": "context", "elements": [mrkdwn(context, SECTION_MAX)]}));
-    blocks.truncate(BLOCKS_MAX);
-    json!({"text": fallback_text(d), "blocks": blocks})
+    buttons
 }
 
 #[cfg(test)]

@@ -7,6 +7,19 @@ use crate::model::diagnosis::{Diagnosis, Status};
 
 pub fn render(d: &Diagnosis) -> String {
     let mut out = String::new();
+    write_cause(&mut out, d);
+    if !d.other_failures.is_empty() {
+        write_other_failures(&mut out, d);
+    }
+    out.push('\n');
+    write_task(&mut out, d);
+    write_checks(&mut out, d);
+    let _ = writeln!(out, "\n{} AWS calls, {} ms.", d.aws_calls, d.duration_ms);
+    out
+}
+
+/// The headline, the root cause, its fix, what to verify by hand and what else is wrong.
+fn write_cause(out: &mut String, d: &Diagnosis) {
     let rc = &d.root_cause;
     let _ = writeln!(out, "{}: {}", clean(&headline_subject(d)), clean(&rc.title));
     let _ = writeln!(out, "Root cause: {} ({} confidence)", rc.code, super::confidence_word(rc));
@@ -32,25 +45,30 @@ pub fn render(d: &Diagnosis) -> String {
             }
         }
     }
-    if !d.other_failures.is_empty() {
-        let _ = writeln!(out, "{}:", super::OTHER_FAILURES);
-        for o in &d.other_failures {
-            let rc = &o.root_cause;
-            let _ = writeln!(out, "  - {}: {}", super::other_failure_name(o), clean(&rc.title));
-            let _ = writeln!(out, "    Root cause: {} ({} confidence)", rc.code, super::confidence_word(rc));
-            if let Some(fix) = &rc.remediation {
-                let _ = writeln!(out, "    Fix: {}", clean(fix));
-            }
-            for hint in &rc.to_verify {
-                let _ = writeln!(out, "    Verify: {}", clean(hint));
-            }
-            for other in &rc.also_wrong {
-                let _ = writeln!(out, "    Also wrong: {} {}", other.code, clean(&other.title));
-            }
-            let _ = writeln!(out, "    Message: {}", clean(&o.failure.message));
+}
+
+/// The task's other containers that failed on other images, each with its own root cause.
+fn write_other_failures(out: &mut String, d: &Diagnosis) {
+    let _ = writeln!(out, "{}:", super::OTHER_FAILURES);
+    for o in &d.other_failures {
+        let rc = &o.root_cause;
+        let _ = writeln!(out, "  - {}: {}", super::other_failure_name(o), clean(&rc.title));
+        let _ = writeln!(out, "    Root cause: {} ({} confidence)", rc.code, super::confidence_word(rc));
+        if let Some(fix) = &rc.remediation {
+            let _ = writeln!(out, "    Fix: {}", clean(fix));
         }
+        for hint in &rc.to_verify {
+            let _ = writeln!(out, "    Verify: {}", clean(hint));
+        }
+        for other in &rc.also_wrong {
+            let _ = writeln!(out, "    Also wrong: {} {}", other.code, clean(&other.title));
+        }
+        let _ = writeln!(out, "    Message: {}", clean(&o.failure.message));
     }
-    out.push('\n');
+}
+
+/// The task, the failing container and image, the message, and the deciding finding's evidence.
+fn write_task(out: &mut String, d: &Diagnosis) {
     let t = &d.task;
     let platform = [t.launch_type.as_deref(), t.platform_version.as_deref().map(|p| p.trim())]
         .into_iter()
@@ -78,6 +96,10 @@ pub fn render(d: &Diagnosis) -> String {
             let _ = writeln!(out, "Console:   {url}");
         }
     }
+}
+
+/// Every finding, with the fix of those not passing (the deciding one's is above).
+fn write_checks(out: &mut String, d: &Diagnosis) {
     let _ = writeln!(out, "\nChecks:");
     for finding in &d.findings {
         let _ = write!(out, "  {:<8} {:<31} {}", finding.status.as_str().to_uppercase(), finding.code, clean(&finding.title));
@@ -99,8 +121,6 @@ pub fn render(d: &Diagnosis) -> String {
     if d.findings.is_empty() {
         let _ = writeln!(out, "  (no check applied)");
     }
-    let _ = writeln!(out, "\n{} AWS calls, {} ms.", d.aws_calls, d.duration_ms);
-    out
 }
 
 #[cfg(test)]

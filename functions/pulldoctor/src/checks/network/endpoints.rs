@@ -1,17 +1,17 @@
 //! VPC endpoints: when the subnet has no internet path, are all the endpoints the pull needs
 //! present, available, associated, and resolvable through private DNS?
 
+use crate::checks::wording::words;
+use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
+use crate::model::message::Category;
 use serde_json::json;
 
 use super::console;
-use crate::checks::wording::words;
-use super::path::{Internet, Net, Service, Via};
+use super::path::{Internet, Leg, Net, Service, Via};
 use super::route::{any_ecr_interface_endpoint, required_endpoint_names};
 use super::with_net;
 use crate::model::diagnosis::{Finding, RootCause};
-use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
-use crate::model::message::Category;
-use crate::model::facts::{Facts, Fact};
+use crate::model::facts::{EndpointFacts, Facts, Fact};
 
 pub const REQUIRED_ENDPOINTS: Rule = Rule {
     code: RootCause::NetEndpointMissing,
@@ -82,42 +82,10 @@ pub fn check_required_endpoints(facts: &Facts) -> Vec<Finding> {
             if hub && super::hub::served_privately(net, leg) {
                 continue;
             }
-            let existing = net.endpoints_for(&name);
-            let usable = match leg.service {
-                // The S3 gateway endpoint on this route table, or an S3 interface endpoint whose
-                // private DNS answers for the regional S3 names.
-                Service::S3 => existing.iter().any(|e| {
-                    e.is_available()
-                        && (e.is_gateway() && (e.route_table_ids.contains(&rt) || matches!(leg.via, Via::Gateway(g) if g.id == e.id))
-                            || e.is_interface() && e.private_dns_enabled == Some(true))
-                }),
-                _ => existing.iter().any(|e| e.is_available() && e.is_interface()),
-            };
-            if usable {
-                continue;
+            if let Some((what, fix)) = missing_endpoint(net, leg, &name, &rt, &vpc) {
+                missing.push(what);
+                fixes.push(fix);
             }
-            let state = existing
-                .iter()
-                .map(|e| match (e.is_available(), leg.service, e.is_gateway()) {
-                    (false, _, _) => format!("{} is {}", e.id, e.state.as_deref().unwrap_or("not available")),
-                    (true, Service::S3, true) => format!("{} is not associated with route table {rt}", e.id),
-                    (true, Service::S3, false) if e.is_interface() => {
-                        format!("{} is an S3 interface endpoint with private DNS off (ECR's layer URLs use the regional S3 name)", e.id)
-                    }
-                    _ => format!("{} is a {} endpoint", e.id, e.endpoint_type),
-                })
-                .collect::<Vec<_>>();
-            missing.push(json!({"service": name, "existing": state}));
-            fixes.push(match (leg.service, existing.iter().find(|e| e.is_gateway() && e.is_available())) {
-                (Service::S3, Some(gw)) => format!("associate S3 gateway endpoint {} with route table {rt}", gw.id),
-                (Service::S3, None) => format!("create the gateway endpoint {name} in {vpc} and associate it with route table {rt}"),
-                _ => format!(
-                    "create the interface endpoint {name} in {vpc} (private DNS on, in the {tasks} subnets or AZs, with a security \
-                     group admitting TCP 443 from the {task})",
-                    tasks = words(net.facts).tasks,
-                    task = words(net.facts).task,
-                ),
-            });
         }
         let finding = if missing.is_empty() && hub {
             return vec![];
@@ -143,6 +111,46 @@ pub fn check_required_endpoints(facts: &Facts) -> Vec<Finding> {
             .evidence("pull_path", net.legs_evidence())
             .console_url(console::endpoints(&net.region))]
     })
+}
+
+/// The endpoint a leg needs when none usable exists: what is there instead, and how to fix it.
+fn missing_endpoint(net: &Net, leg: &Leg, name: &str, rt: &str, vpc: &str) -> Option<(serde_json::Value, String)> {
+    let existing = net.endpoints_for(name);
+    let usable = match leg.service {
+        // The S3 gateway endpoint on this route table, or an S3 interface endpoint whose
+        // private DNS answers for the regional S3 names.
+        Service::S3 => existing.iter().any(|e| {
+            e.is_available()
+                && (e.is_gateway() && (e.route_table_ids.iter().any(|id| id == rt) || matches!(leg.via, Via::Gateway(g) if g.id == e.id))
+                    || e.is_interface() && e.private_dns_enabled == Some(true))
+        }),
+        _ => existing.iter().any(|e| e.is_available() && e.is_interface()),
+    };
+    if usable {
+        return None;
+    }
+    let state = existing
+        .iter()
+        .map(|e| match (e.is_available(), leg.service, e.is_gateway()) {
+            (false, _, _) => format!("{} is {}", e.id, e.state.as_deref().unwrap_or("not available")),
+            (true, Service::S3, true) => format!("{} is not associated with route table {rt}", e.id),
+            (true, Service::S3, false) if e.is_interface() => {
+                format!("{} is an S3 interface endpoint with private DNS off (ECR's layer URLs use the regional S3 name)", e.id)
+            }
+            _ => format!("{} is a {} endpoint", e.id, e.endpoint_type),
+        })
+        .collect::<Vec<_>>();
+    let fix = match (leg.service, existing.iter().find(|e| e.is_gateway() && e.is_available())) {
+        (Service::S3, Some(gw)) => format!("associate S3 gateway endpoint {} with route table {rt}", gw.id),
+        (Service::S3, None) => format!("create the gateway endpoint {name} in {vpc} and associate it with route table {rt}"),
+        _ => format!(
+            "create the interface endpoint {name} in {vpc} (private DNS on, in the {tasks} subnets or AZs, with a security \
+             group admitting TCP 443 from the {task})",
+            tasks = words(net.facts).tasks,
+            task = words(net.facts).task,
+        ),
+    };
+    Some((json!({"service": name, "existing": state}), fix))
 }
 
 fn platform_note(net: &Net) -> String {
@@ -231,49 +239,7 @@ pub fn check_endpoint_dns(facts: &Facts) -> Vec<Finding> {
         });
         let url = console::vpc_details(&net.region, &vpc_id);
         if !broken.is_empty() {
-            if net.internet.may_pass() {
-                // Names resolve to public addresses and leave through the default route: fine.
-                return vec![];
-            }
-            let private_dns_off: Vec<&str> =
-                broken.iter().filter(|e| e.private_dns_enabled != Some(true)).map(|e| e.id.as_str()).collect();
-            let mut fixes = vec![];
-            if !private_dns_off.is_empty() {
-                fixes.push(format!(
-                    "enable private DNS on {} (aws ec2 modify-vpc-endpoint --vpc-endpoint-id <id> --private-dns-enabled)",
-                    private_dns_off.join(", ")
-                ));
-            }
-            let mut off_attrs = vec![];
-            if matches!(net.n.dns_support, Fact::Found { value: false }) {
-                off_attrs.push("enableDnsSupport");
-            }
-            if matches!(net.n.dns_hostnames, Fact::Found { value: false }) {
-                off_attrs.push("enableDnsHostnames");
-            }
-            if !off_attrs.is_empty() {
-                fixes.push(format!("turn on {} for {vpc_id}", off_attrs.join(" and ")));
-            }
-            if let Some(served) = super::hub::endpoint_dns_served(net, &broken) {
-                return vec![served];
-            }
-            let ids: Vec<String> = broken.iter().map(|e| format!("{} ({})", e.id, e.service_name)).collect();
-            let endpoint_url = console::endpoint(&net.region, &broken[0].id);
-            return vec![Finding::fail(
-                code,
-                format!(
-                    "{} endpoint names do not resolve to the VPC endpoints {}: the {} goes to public addresses it cannot reach",
-                    net.secret_legs().first().map(|l| l.service.label()).unwrap_or("ECR"),
-                    ids.join(", "),
-                    if net.secrets_step.is_some() { "secrets request" } else { "pull" },
-                ),
-            )
-            .resource(broken[0].id.clone())
-            .evidence("endpoints", json!(ids))
-            .evidence("private_dns_disabled", json!(private_dns_off))
-            .evidence("vpc_dns", attrs)
-            .remediation(format!("{}.", capitalize(&fixes.join("; and "))))
-            .console_url(if private_dns_off.is_empty() { url } else { endpoint_url })];
+            return judge_broken_dns(net, &vpc_id, &broken, attrs, url);
         }
         // Endpoints in use: VPC attributes are known good or could not be read.
         let gaps: Vec<&str> = [&net.n.dns_support, &net.n.dns_hostnames].iter().filter_map(|f| f.gap()).collect();
@@ -285,6 +251,54 @@ pub fn check_endpoint_dns(facts: &Facts) -> Vec<Finding> {
         };
         vec![finding.resource(vpc_id.clone()).evidence("endpoints", json!(ids)).evidence("vpc_dns", attrs).console_url(url)]
     })
+}
+
+/// Available interface endpoints the pull does not use: their names resolve elsewhere.
+fn judge_broken_dns(net: &Net, vpc_id: &str, broken: &[&EndpointFacts], attrs: serde_json::Value, url: String) -> Vec<Finding> {
+    let code = RootCause::NetEndpointDns;
+    if net.internet.may_pass() {
+        // Names resolve to public addresses and leave through the default route: fine.
+        return vec![];
+    }
+    let private_dns_off: Vec<&str> =
+        broken.iter().filter(|e| e.private_dns_enabled != Some(true)).map(|e| e.id.as_str()).collect();
+    let mut fixes = vec![];
+    if !private_dns_off.is_empty() {
+        fixes.push(format!(
+            "enable private DNS on {} (aws ec2 modify-vpc-endpoint --vpc-endpoint-id <id> --private-dns-enabled)",
+            private_dns_off.join(", ")
+        ));
+    }
+    let mut off_attrs = vec![];
+    if matches!(net.n.dns_support, Fact::Found { value: false }) {
+        off_attrs.push("enableDnsSupport");
+    }
+    if matches!(net.n.dns_hostnames, Fact::Found { value: false }) {
+        off_attrs.push("enableDnsHostnames");
+    }
+    if !off_attrs.is_empty() {
+        fixes.push(format!("turn on {} for {vpc_id}", off_attrs.join(" and ")));
+    }
+    if let Some(served) = super::hub::endpoint_dns_served(net, broken) {
+        return vec![served];
+    }
+    let ids: Vec<String> = broken.iter().map(|e| format!("{} ({})", e.id, e.service_name)).collect();
+    let endpoint_url = console::endpoint(&net.region, &broken[0].id);
+    vec![Finding::fail(
+        code,
+        format!(
+            "{} endpoint names do not resolve to the VPC endpoints {}: the {} goes to public addresses it cannot reach",
+            net.secret_legs().first().map(|l| l.service.label()).unwrap_or("ECR"),
+            ids.join(", "),
+            if net.secrets_step.is_some() { "secrets request" } else { "pull" },
+        ),
+    )
+    .resource(broken[0].id.clone())
+    .evidence("endpoints", json!(ids))
+    .evidence("private_dns_disabled", json!(private_dns_off))
+    .evidence("vpc_dns", attrs)
+    .remediation(format!("{}.", capitalize(&fixes.join("; and "))))
+    .console_url(if private_dns_off.is_empty() { url } else { endpoint_url })]
 }
 
 fn fact_bool(f: &Fact<bool>) -> serde_json::Value {

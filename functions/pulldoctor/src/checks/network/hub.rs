@@ -233,36 +233,7 @@ pub fn check_hub_route(facts: &Facts) -> Option<Vec<Finding>> {
     let named_by_endpoint_check = local_endpoint && super::route::any_ecr_interface_endpoint(&net);
     let f = match &closed {
         // Names nobody serves privately need a public path, and there is none.
-        Some(reason) if !h.public.is_empty() && !named_by_endpoint_check => {
-            let fixes: Vec<String> = h
-                .public
-                .iter()
-                .map(|l| match (l.service, l.endpoint_service(&net.region)) {
-                    (Service::S3, Some(s)) => format!(
-                        "create the gateway endpoint {s} in {vpc} and associate it with route table {rt} (a gateway endpoint \
-                         cannot be used through a transit gateway), or have the hub serve {} privately",
-                        l.host
-                    ),
-                    (_, Some(s)) => format!(
-                        "associate the hub's private hosted zone for {} with {vpc} (as for the other ECR names), or create the \
-                         interface endpoint {s} in {vpc}",
-                        l.host
-                    ),
-                    _ => format!("give {} a public path (NAT gateway)", l.host),
-                })
-                .collect();
-            Finding::fail(
-                code,
-                format!(
-                    "Subnet {} has no way to {}: no private hosted zone or Resolver rule of {vpc} answers for it, so it resolves \
-                     to public addresses, and {reason}",
-                    net.subnet_id,
-                    public_hosts.join(", ")
-                ),
-            )
-            .evidence("reason", reason.as_str())
-            .remediation(format!("{}; or add a 0.0.0.0/0 route to a NAT gateway in {rt}.", capitalize(&fixes.join("; "))))
-        }
+        Some(reason) if !h.public.is_empty() && !named_by_endpoint_check => unserved_public_legs(&net, &h, reason, &public_hosts),
         _ if !h.unreadable.is_empty() || h.served.is_empty() => {
             let why = dedup(h.unreadable.iter().map(|(_, w)| w.as_str()).collect()).join("; ");
             let hosts: Vec<&str> = h.unreadable.iter().map(|(l, _)| l.host.as_str()).collect();
@@ -301,6 +272,41 @@ pub fn check_hub_route(facts: &Facts) -> Option<Vec<Finding>> {
         f = f.console_url(u);
     }
     Some(vec![f])
+}
+
+/// Names nobody serves privately need a public path, and there is none.
+fn unserved_public_legs(net: &Net, h: &Hub, reason: &str, public_hosts: &[String]) -> Finding {
+    let code = RootCause::NetNoRoute;
+    let rt = net.route_table_id();
+    let vpc = net.vpc_id().unwrap_or_else(|| "the VPC".into());
+    let fixes: Vec<String> = h
+        .public
+        .iter()
+        .map(|l| match (l.service, l.endpoint_service(&net.region)) {
+            (Service::S3, Some(s)) => format!(
+                "create the gateway endpoint {s} in {vpc} and associate it with route table {rt} (a gateway endpoint \
+                 cannot be used through a transit gateway), or have the hub serve {} privately",
+                l.host
+            ),
+            (_, Some(s)) => format!(
+                "associate the hub's private hosted zone for {} with {vpc} (as for the other ECR names), or create the \
+                 interface endpoint {s} in {vpc}",
+                l.host
+            ),
+            _ => format!("give {} a public path (NAT gateway)", l.host),
+        })
+        .collect();
+    Finding::fail(
+        code,
+        format!(
+            "Subnet {} has no way to {}: no private hosted zone or Resolver rule of {vpc} answers for it, so it resolves \
+             to public addresses, and {reason}",
+            net.subnet_id,
+            public_hosts.join(", ")
+        ),
+    )
+    .evidence("reason", reason)
+    .remediation(format!("{}; or add a 0.0.0.0/0 route to a NAT gateway in {rt}.", capitalize(&fixes.join("; "))))
 }
 
 /// The `warn` for the legs the hub serves.

@@ -102,123 +102,138 @@ pub const SUBNET_NACL: Rule = Rule {
 /// that subnet's ACL is judged the same way: 443 in from the task and out to the internet, the
 /// replies in on the NAT's ports (1024-65535) and out to the task.
 pub fn check_nacl(facts: &Facts) -> Vec<Finding> {
-    with_net(facts, |net| {
-        let code = RootCause::NetNacl;
-        let acl = match &net.n.network_acl {
-            Fact::Found { value } => value,
-            other => {
-                return vec![Finding::unknown(code, format!("Could not read the network ACL of subnet {}", net.subnet_id), other.gap().unwrap_or(""))
-                    .resource(net.subnet_id.clone())]
-            }
-        };
-        let os_range = if net.windows() { WINDOWS_EPHEMERAL } else { LINUX_EPHEMERAL };
-        let mut problems: Vec<Problem> = vec![];
-        let mut unknowns: Vec<String> = vec![];
-        let mut checked: Vec<String> = vec![];
-        let task_subnet_cidr = net.subnet_cidr();
-        let mut dests: Vec<(String, Dest)> = vec![];
-        for leg in &net.legs {
-            let dest = match &leg.via {
-                Via::Interface(e) => match net.endpoint_ips(e) {
-                    Known::Yes(ips) if !ips.is_empty() => {
-                        let outside: Vec<Ipv4Addr> =
-                            ips.iter().filter(|(_, s)| s.as_deref() != Some(net.subnet_id.as_str())).map(|(ip, _)| *ip).collect();
-                        // The endpoint-side ACLs.
-                        endpoint_side(net, e.id.as_str(), &ips, os_range, &mut problems, &mut unknowns);
-                        if outside.is_empty() {
-                            checked.push(format!("{}: endpoint {} is in the task's own subnet", leg.host, e.id));
-                            continue;
-                        }
-                        Dest { what: format!("endpoint {}", e.id), ips: IpSet::from_ips(outside), exact: true, ipv6_too: false }
-                    }
-                    _ => match net.vpc_cidrs() {
-                        Some(vpc) if !vpc.is_empty() => Dest {
-                            what: format!("endpoint {} (somewhere in the VPC)", e.id),
-                            ips: task_subnet_cidr.as_ref().map(|s| vpc.minus(s)).unwrap_or(vpc),
-                            exact: false,
-                            ipv6_too: false,
-                        },
-                        _ => {
-                            unknowns.push(format!("addresses of endpoint {} unknown", e.id));
-                            continue;
-                        }
-                    },
-                },
-                Via::Gateway(g) => match net.s3_prefix_list_cidrs() {
-                    Known::Yes(cidrs) => Dest { what: format!("S3 prefix list (gateway endpoint {})", g.id), ips: cidrs, exact: true, ipv6_too: false },
-                    Known::Unknown(_) => {
-                        Dest { what: "S3 (prefix list CIDRs not known)".into(), ips: IpSet::public_internet(), exact: false, ipv6_too: false }
-                    }
-                },
-                Via::Internet { .. } if net.internet.may_pass() => Dest {
-                    what: format!("{} (public addresses)", leg.host),
-                    ips: IpSet::public_internet(),
-                    exact: false,
-                    ipv6_too: leg.dual_stack && !net.ipv6_exits().is_empty(),
-                },
-                Via::Internet { .. } => continue,
-                Via::Unknown(why) => {
-                    unknowns.push(why.clone());
-                    continue;
-                }
-            };
-            // Legs going to the same addresses (public ones, typically) are judged once.
-            match dests.iter_mut().find(|(_, d)| d.ips == dest.ips && d.exact == dest.exact && d.ipv6_too == dest.ipv6_too) {
-                Some((hosts, _)) => {
-                    hosts.push_str(", ");
-                    hosts.push_str(&leg.host);
-                }
-                None => dests.push((leg.host.clone(), dest)),
-            }
+    with_net(facts, judge_nacl)
+}
+
+fn judge_nacl(net: &Net) -> Vec<Finding> {
+    let code = RootCause::NetNacl;
+    let acl = match &net.n.network_acl {
+        Fact::Found { value } => value,
+        other => {
+            return vec![Finding::unknown(code, format!("Could not read the network ACL of subnet {}", net.subnet_id), other.gap().unwrap_or(""))
+                .resource(net.subnet_id.clone())]
         }
-        for (hosts, mut dest) in dests {
-            let label = if dest.what.ends_with("(public addresses)") {
-                dest.what = format!("public addresses ({hosts})");
-                dest.what.clone()
-            } else {
-                format!("{hosts}: {}", dest.what)
-            };
-            let out = evaluate_acl(&acl_rules(acl, true), &dest.ips, (443, 443));
-            let back = evaluate_acl(&acl_rules(acl, false), &dest.ips, EPHEMERAL);
-            if dest.ipv6_too {
-                let mut ipv4 = vec![];
-                judge(&acl.id, &dest, &out, &back, os_range, &mut ipv4);
-                unknowns.extend(ipv4.into_iter().map(|p| format!("{} — but {hosts} is a dual-stack name the subnet may reach over IPv6, which is not modelled", p.text)));
-            } else {
-                judge(&acl.id, &dest, &out, &back, os_range, &mut problems);
-            }
-            checked.push(label);
-        }
-        let nat_acl = nat_side(net, os_range, &mut problems, &mut unknowns, &mut checked);
-        let evidence = json!({
-            "network_acl": acl.id,
-            "subnet": net.subnet_id,
-            "nat_subnet_network_acl": nat_acl.map(|(acl, subnet)| json!({
-                "network_acl": acl.id,
-                "subnet": subnet,
-                "entries": entry_lines(acl),
-            })),
-            "entries": entry_lines(acl),
-            "checked": checked,
-        });
-        // Point at the ACL that blocks: the task subnet's, an endpoint subnet's or the NAT subnet's.
-        let at_fault = problems.iter().find(|p| p.definite).or(problems.first()).map(|p| p.acl.clone()).unwrap_or_else(|| acl.id.clone());
-        let url = console::network_acl(&net.region, &at_fault);
-        let finding = if problems.iter().any(|p| p.definite) {
-            let texts: Vec<&str> = problems.iter().filter(|p| p.definite).map(|p| p.text.as_str()).collect();
-            let fixes: Vec<&str> = problems.iter().filter(|p| p.definite).map(|p| p.fix.as_str()).collect();
-            Finding::fail(code, texts.join("; ")).remediation(format!("{}.", dedup(fixes).join("; ")))
-        } else if let Some(p) = problems.first() {
-            Finding::warn(code, p.text.clone()).remediation(p.fix.clone())
-        } else if !unknowns.is_empty() {
-            Finding::unknown(code, format!("Could not fully check network ACL {}", acl.id), unknowns.join("; "))
-        } else if checked.is_empty() {
-            return vec![];
+    };
+    let os_range = if net.windows() { WINDOWS_EPHEMERAL } else { LINUX_EPHEMERAL };
+    let mut problems: Vec<Problem> = vec![];
+    let mut unknowns: Vec<String> = vec![];
+    let mut checked: Vec<String> = vec![];
+    let dests = destinations(net, os_range, &mut problems, &mut unknowns, &mut checked);
+    for (hosts, mut dest) in dests {
+        let label = if dest.what.ends_with("(public addresses)") {
+            dest.what = format!("public addresses ({hosts})");
+            dest.what.clone()
         } else {
-            Finding::pass(code, format!("Network ACL {} allows HTTPS out and the replies back in", acl.id))
+            format!("{hosts}: {}", dest.what)
         };
-        vec![super::spread(finding.resource(at_fault), evidence).console_url(url)]
-    })
+        let out = evaluate_acl(&acl_rules(acl, true), &dest.ips, (443, 443));
+        let back = evaluate_acl(&acl_rules(acl, false), &dest.ips, EPHEMERAL);
+        if dest.ipv6_too {
+            let mut ipv4 = vec![];
+            judge(&acl.id, &dest, &out, &back, os_range, &mut ipv4);
+            unknowns.extend(ipv4.into_iter().map(|p| format!("{} — but {hosts} is a dual-stack name the subnet may reach over IPv6, which is not modelled", p.text)));
+        } else {
+            judge(&acl.id, &dest, &out, &back, os_range, &mut problems);
+        }
+        checked.push(label);
+    }
+    let nat_acl = nat_side(net, os_range, &mut problems, &mut unknowns, &mut checked);
+    let evidence = json!({
+        "network_acl": acl.id,
+        "subnet": net.subnet_id,
+        "nat_subnet_network_acl": nat_acl.map(|(acl, subnet)| json!({
+            "network_acl": acl.id,
+            "subnet": subnet,
+            "entries": entry_lines(acl),
+        })),
+        "entries": entry_lines(acl),
+        "checked": checked,
+    });
+    // Point at the ACL that blocks: the task subnet's, an endpoint subnet's or the NAT subnet's.
+    let at_fault = problems.iter().find(|p| p.definite).or(problems.first()).map(|p| p.acl.clone()).unwrap_or_else(|| acl.id.clone());
+    let url = console::network_acl(&net.region, &at_fault);
+    let finding = if problems.iter().any(|p| p.definite) {
+        let texts: Vec<&str> = problems.iter().filter(|p| p.definite).map(|p| p.text.as_str()).collect();
+        let fixes: Vec<&str> = problems.iter().filter(|p| p.definite).map(|p| p.fix.as_str()).collect();
+        Finding::fail(code, texts.join("; ")).remediation(format!("{}.", dedup(fixes).join("; ")))
+    } else if let Some(p) = problems.first() {
+        Finding::warn(code, p.text.clone()).remediation(p.fix.clone())
+    } else if !unknowns.is_empty() {
+        Finding::unknown(code, format!("Could not fully check network ACL {}", acl.id), unknowns.join("; "))
+    } else if checked.is_empty() {
+        return vec![];
+    } else {
+        Finding::pass(code, format!("Network ACL {} allows HTTPS out and the replies back in", acl.id))
+    };
+    vec![super::spread(finding.resource(at_fault), evidence).console_url(url)]
+}
+
+/// Where the pull's legs go as the task subnet's ACL sees them, with the hosts going there; legs
+/// to the same addresses (public ones, typically) are judged once. Judges the endpoint-side ACLs
+/// on the way.
+fn destinations(
+    net: &Net,
+    os_range: (u16, u16),
+    problems: &mut Vec<Problem>,
+    unknowns: &mut Vec<String>,
+    checked: &mut Vec<String>,
+) -> Vec<(String, Dest)> {
+    let task_subnet_cidr = net.subnet_cidr();
+    let mut dests: Vec<(String, Dest)> = vec![];
+    for leg in &net.legs {
+        let dest = match &leg.via {
+            Via::Interface(e) => match net.endpoint_ips(e) {
+                Known::Yes(ips) if !ips.is_empty() => {
+                    let outside: Vec<Ipv4Addr> =
+                        ips.iter().filter(|(_, s)| s.as_deref() != Some(net.subnet_id.as_str())).map(|(ip, _)| *ip).collect();
+                    // The endpoint-side ACLs.
+                    endpoint_side(net, e.id.as_str(), &ips, os_range, problems, unknowns);
+                    if outside.is_empty() {
+                        checked.push(format!("{}: endpoint {} is in the task's own subnet", leg.host, e.id));
+                        continue;
+                    }
+                    Dest { what: format!("endpoint {}", e.id), ips: IpSet::from_ips(outside), exact: true, ipv6_too: false }
+                }
+                _ => match net.vpc_cidrs() {
+                    Some(vpc) if !vpc.is_empty() => Dest {
+                        what: format!("endpoint {} (somewhere in the VPC)", e.id),
+                        ips: task_subnet_cidr.as_ref().map(|s| vpc.minus(s)).unwrap_or(vpc),
+                        exact: false,
+                        ipv6_too: false,
+                    },
+                    _ => {
+                        unknowns.push(format!("addresses of endpoint {} unknown", e.id));
+                        continue;
+                    }
+                },
+            },
+            Via::Gateway(g) => match net.s3_prefix_list_cidrs() {
+                Known::Yes(cidrs) => Dest { what: format!("S3 prefix list (gateway endpoint {})", g.id), ips: cidrs, exact: true, ipv6_too: false },
+                Known::Unknown(_) => {
+                    Dest { what: "S3 (prefix list CIDRs not known)".into(), ips: IpSet::public_internet(), exact: false, ipv6_too: false }
+                }
+            },
+            Via::Internet { .. } if net.internet.may_pass() => Dest {
+                what: format!("{} (public addresses)", leg.host),
+                ips: IpSet::public_internet(),
+                exact: false,
+                ipv6_too: leg.dual_stack && !net.ipv6_exits().is_empty(),
+            },
+            Via::Internet { .. } => continue,
+            Via::Unknown(why) => {
+                unknowns.push(why.clone());
+                continue;
+            }
+        };
+        match dests.iter_mut().find(|(_, d)| d.ips == dest.ips && d.exact == dest.exact && d.ipv6_too == dest.ipv6_too) {
+            Some((hosts, _)) => {
+                hosts.push_str(", ");
+                hosts.push_str(&leg.host);
+            }
+            None => dests.push((leg.host.clone(), dest)),
+        }
+    }
+    dests
 }
 
 fn entry_lines(acl: &NetworkAclFacts) -> Vec<String> {
@@ -282,11 +297,17 @@ fn nat_side<'a>(
         unknowns.push(format!("no network ACL was returned for NAT gateway {target}'s subnet {subnet}"));
         return None;
     };
-    let public = IpSet::public_internet();
     let whose = format!("Network ACL {} of NAT gateway {target}'s subnet {subnet}", acl.id);
+    nat_task_side(net, acl, &whose, os_range, problems, unknowns);
+    nat_internet_side(acl, &whose, problems);
+    checked.push(format!("NAT gateway {target} in {subnet}: network ACL {}", acl.id));
+    Some((acl, subnet))
+}
+
+/// Task → NAT, and NAT → task (the replies to the task's ephemeral ports).
+fn nat_task_side(net: &Net, acl: &NetworkAclFacts, whose: &str, os_range: (u16, u16), problems: &mut Vec<Problem>, unknowns: &mut Vec<String>) {
     let task_word = words(net.facts).task;
     let mut add = |text: String, fix: String, definite: bool| problems.push(Problem { acl: acl.id.clone(), text, fix, definite });
-    // Task → NAT, and NAT → task (the replies to the task's ephemeral ports).
     match (net.origin.private_ip, net.subnet_cidr()) {
         (ip, cidr) if ip.is_some() || cidr.as_ref().is_some_and(|c| !c.is_empty()) => {
             let task = match ip {
@@ -314,7 +335,12 @@ fn nat_side<'a>(
         }
         _ => unknowns.push(format!("the task's address is not known, so {whose}'s rules for it cannot be judged")),
     }
-    // NAT → internet, and the replies back to the NAT's ports.
+}
+
+/// NAT → internet, and the replies back to the NAT's ports.
+fn nat_internet_side(acl: &NetworkAclFacts, whose: &str, problems: &mut Vec<Problem>) {
+    let public = IpSet::public_internet();
+    let mut add = |text: String, fix: String, definite: bool| problems.push(Problem { acl: acl.id.clone(), text, fix, definite });
     let out = evaluate_acl(&acl_rules(acl, true), &public, (443, 443));
     if !out.fully_allowed() {
         let (b, rule) = out.denied[0];
@@ -349,8 +375,6 @@ fn nat_side<'a>(
             definite,
         );
     }
-    checked.push(format!("NAT gateway {target} in {subnet}: network ACL {}", acl.id));
-    Some((acl, subnet))
 }
 
 fn rule_number(rule: Option<i32>) -> String {

@@ -1,12 +1,12 @@
 //! Routing: does the subnet have a way out for the parts of the pull that need public addresses,
 //! does an internet-gateway route come with a public IP, and can a cross-region image be reached?
 
+use crate::checks::wording::words;
+use crate::model::audience::Audience;
 use serde_json::json;
 
 use super::console;
-use crate::checks::wording::words;
-use crate::model::audience::Audience;
-use super::path::{default_route, specific_public_routes, Internet, Net};
+use super::path::{default_route, specific_public_routes, Internet, Leg, Net};
 use super::{path_unknown, with_net};
 use crate::model::diagnosis::{Finding, RootCause};
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
@@ -73,22 +73,7 @@ fn judge_route(net: &Net) -> Vec<Finding> {
     let code = RootCause::NetNoRoute;
     let rt_id = net.route_table_id();
     let url = net.route_table.map(|rt| console::route_table(&net.region, &rt.id));
-    let mut evidence = json!({
-        "subnet": net.subnet_id,
-        "route_table": net.route_table.map(|rt| &rt.id),
-        "route_table_association": net.route_table.map(|rt| if rt.explicit { "explicit" } else { "main (implicit)" }),
-        "default_route": net.route_table.and_then(default_route).map(|r| format!("0.0.0.0/0 → {} ({})", r.target, r.state.as_deref().unwrap_or("active"))),
-        "pull_path": net.legs_evidence(),
-    });
-    if let Some(rt) = net.route_table {
-        let specific: Vec<String> = specific_public_routes(rt)
-            .iter()
-            .map(|r| format!("{} → {}", r.destination.as_deref().unwrap_or("?"), r.target))
-            .collect();
-        if !specific.is_empty() {
-            evidence["more_specific_public_routes"] = json!(specific);
-        }
-    }
+    let evidence = route_evidence(net);
     let with = |f: Finding| {
         let f = super::spread(f.resource(net.subnet_id.clone()), evidence.clone());
         match &url {
@@ -118,102 +103,130 @@ fn judge_route(net: &Net) -> Vec<Finding> {
              endpoints {}.",
             required_endpoint_names(net).join(", ")
         )),
-        Internet::Unknown { reason } => {
-            return vec![with(Finding::unknown(code, "Could not tell whether the subnet has a route to ECR", reason.as_str()))]
-        }
+        Internet::Unknown { reason } => Finding::unknown(code, "Could not tell whether the subnet has a route to ECR", reason.as_str()),
         Internet::Closed { reason } if net.secrets_step.is_some() => match judge_secrets_route(net, reason) {
             Some(f) => f,
             None => return vec![],
         },
-        Internet::Closed { reason } => {
-            if net.cross_region() {
-                // NET_CROSS_REGION explains it: local endpoints would not help.
-                return vec![];
-            }
-            let exits6 = net.ipv6_exits();
-            if let Some(leg) = net.legs.iter().find(|l| l.dual_stack && l.uses_internet()) {
-                let ipv4_name = leg.host.replace(".dkr-ecr", ".dkr.ecr").replace(".on.aws", ".amazonaws.com");
-                if !exits6.is_empty() {
-                    return vec![with(
-                        Finding::unknown(
-                            code,
-                            format!("Subnet {} has no IPv4 way to {}; it may reach it over IPv6 ({})", net.subnet_id, leg.host, exits6.join(", ")),
-                            format!(
-                                "{reason}; {} is a dual-stack name, and pulldoctor does not model IPv6 paths: verify the task has an \
-                                 IPv6 address and that its security groups and network ACL allow TCP 443 to ::/0 and the replies back",
-                                leg.host
-                            ),
-                        )
-                        .evidence("ipv6_routes", json!(exits6)),
-                    )];
-                }
-                let finding = Finding::fail(
-                    code,
-                    format!(
-                        "Subnet {} cannot reach {}: {reason}, and VPC endpoints do not serve ECR's dual-stack names",
-                        net.subnet_id, leg.host
-                    ),
-                )
-                .evidence("reason", reason.as_str())
-                .remediation(format!(
-                    "Point the {spec} at the IPv4 registry name {ipv4_name}/{repo}, which the VPC's ecr.dkr interface \
-                     endpoint serves (PrivateLink does not serve {host}); or give subnet {subnet} a 0.0.0.0/0 route to a NAT \
-                     gateway in {rt_id}, or an IPv6 CIDR and a ::/0 route to an egress-only internet gateway.",
-                    spec = words(net.facts).task_definition,
-                    repo = net.image.repository,
-                    host = leg.host,
-                    subnet = net.subnet_id
-                ));
-                return vec![with(finding)];
-            }
-            if exits6.iter().any(|e| e.contains("NAT64")) {
-                // With DNS64 on, IPv4-only names resolve to NAT64 addresses and leave over IPv6.
-                return vec![with(
-                    Finding::unknown(
-                        code,
-                        format!("Subnet {} has no IPv4 way out, but an IPv6 one ({})", net.subnet_id, exits6.join(", ")),
-                        format!("{reason}; with DNS64 on the subnet the pull can go through NAT64, which pulldoctor does not model"),
-                    )
-                    .evidence("ipv6_routes", json!(exits6)),
-                )];
-            }
-            if !net.is_ecr() {
-                let registry = &net.image.registry;
-                Finding::fail(code, format!("Subnet {} cannot reach {registry}, which is on the internet: {reason}", net.subnet_id))
-                    .evidence("reason", reason.as_str())
-                    .remediation(format!(
-                        "{registry} is outside AWS: VPC endpoints cannot reach it. Add a NAT gateway (in a public subnet) \
-                         and a 0.0.0.0/0 route to it in {rt_id}, or copy the image into ECR (e.g. an ECR pull-through \
-                         cache rule) and pull it through the ECR endpoints."
-                    ))
-            } else {
-                match net.endpoints() {
-                    None => {
-                        return vec![with(Finding::unknown(
-                            code,
-                            format!("Subnet {} has no route to the internet; whether VPC endpoints replace it is unknown", net.subnet_id),
-                            net.n.endpoints.gap().unwrap_or("VPC endpoints not read"),
-                        ))]
-                    }
-                    Some(_) if any_ecr_interface_endpoint(net) => return vec![],
-                    Some(_) => Finding::fail(
-                        code,
-                        format!("Subnet {} has no way to ECR: {reason}, and the VPC has no ECR endpoints", net.subnet_id),
-                    )
-                    .evidence("reason", reason.as_str())
-                    .evidence("endpoints_present", other_endpoints(net))
-                    .remediation(format!(
-                        "Give subnet {} a way to ECR: either a route 0.0.0.0/0 in {rt_id} to a NAT gateway in a public \
-                         subnet, or the VPC endpoints {} (interface endpoints with private DNS on; the S3 gateway endpoint \
-                         associated with {rt_id}).",
-                        net.subnet_id,
-                        required_endpoint_names(net).join(", ")
-                    )),
-                }
-            }
-        }
+        Internet::Closed { reason } => match judge_closed_route(net, reason, &rt_id) {
+            Some(f) => f,
+            None => return vec![],
+        },
     };
     vec![with(finding)]
+}
+
+/// What every NET_NO_ROUTE finding shows: the subnet, its route table and default route, the
+/// pull's legs, and routes more specific than the default one to public addresses.
+fn route_evidence(net: &Net) -> serde_json::Value {
+    let mut evidence = json!({
+        "subnet": net.subnet_id,
+        "route_table": net.route_table.map(|rt| &rt.id),
+        "route_table_association": net.route_table.map(|rt| if rt.explicit { "explicit" } else { "main (implicit)" }),
+        "default_route": net.route_table.and_then(default_route).map(|r| format!("0.0.0.0/0 → {} ({})", r.target, r.state.as_deref().unwrap_or("active"))),
+        "pull_path": net.legs_evidence(),
+    });
+    if let Some(rt) = net.route_table {
+        let specific: Vec<String> = specific_public_routes(rt)
+            .iter()
+            .map(|r| format!("{} → {}", r.destination.as_deref().unwrap_or("?"), r.target))
+            .collect();
+        if !specific.is_empty() {
+            evidence["more_specific_public_routes"] = json!(specific);
+        }
+    }
+    evidence
+}
+
+/// No IPv4 way out of the subnet: what that means for this pull (`None`: another check says it).
+fn judge_closed_route(net: &Net, reason: &str, rt_id: &str) -> Option<Finding> {
+    let code = RootCause::NetNoRoute;
+    if net.cross_region() {
+        // NET_CROSS_REGION explains it: local endpoints would not help.
+        return None;
+    }
+    let exits6 = net.ipv6_exits();
+    if let Some(leg) = net.legs.iter().find(|l| l.dual_stack && l.uses_internet()) {
+        return Some(judge_dual_stack_leg(net, leg, reason, &exits6, rt_id));
+    }
+    if exits6.iter().any(|e| e.contains("NAT64")) {
+        // With DNS64 on, IPv4-only names resolve to NAT64 addresses and leave over IPv6.
+        return Some(
+            Finding::unknown(
+                code,
+                format!("Subnet {} has no IPv4 way out, but an IPv6 one ({})", net.subnet_id, exits6.join(", ")),
+                format!("{reason}; with DNS64 on the subnet the pull can go through NAT64, which pulldoctor does not model"),
+            )
+            .evidence("ipv6_routes", json!(exits6)),
+        );
+    }
+    if !net.is_ecr() {
+        let registry = &net.image.registry;
+        return Some(
+            Finding::fail(code, format!("Subnet {} cannot reach {registry}, which is on the internet: {reason}", net.subnet_id))
+                .evidence("reason", reason)
+                .remediation(format!(
+                    "{registry} is outside AWS: VPC endpoints cannot reach it. Add a NAT gateway (in a public subnet) \
+                     and a 0.0.0.0/0 route to it in {rt_id}, or copy the image into ECR (e.g. an ECR pull-through \
+                     cache rule) and pull it through the ECR endpoints."
+                )),
+        );
+    }
+    match net.endpoints() {
+        None => Some(Finding::unknown(
+            code,
+            format!("Subnet {} has no route to the internet; whether VPC endpoints replace it is unknown", net.subnet_id),
+            net.n.endpoints.gap().unwrap_or("VPC endpoints not read"),
+        )),
+        Some(_) if any_ecr_interface_endpoint(net) => None,
+        Some(_) => Some(
+            Finding::fail(code, format!("Subnet {} has no way to ECR: {reason}, and the VPC has no ECR endpoints", net.subnet_id))
+                .evidence("reason", reason)
+                .evidence("endpoints_present", other_endpoints(net))
+                .remediation(format!(
+                    "Give subnet {} a way to ECR: either a route 0.0.0.0/0 in {rt_id} to a NAT gateway in a public \
+                     subnet, or the VPC endpoints {} (interface endpoints with private DNS on; the S3 gateway endpoint \
+                     associated with {rt_id}).",
+                    net.subnet_id,
+                    required_endpoint_names(net).join(", ")
+                )),
+        ),
+    }
+}
+
+/// A leg to one of ECR's dual-stack names, which VPC endpoints do not serve.
+fn judge_dual_stack_leg(net: &Net, leg: &Leg, reason: &str, exits6: &[String], rt_id: &str) -> Finding {
+    let code = RootCause::NetNoRoute;
+    if !exits6.is_empty() {
+        return Finding::unknown(
+            code,
+            format!("Subnet {} has no IPv4 way to {}; it may reach it over IPv6 ({})", net.subnet_id, leg.host, exits6.join(", ")),
+            format!(
+                "{reason}; {} is a dual-stack name, and pulldoctor does not model IPv6 paths: verify the task has an \
+                 IPv6 address and that its security groups and network ACL allow TCP 443 to ::/0 and the replies back",
+                leg.host
+            ),
+        )
+        .evidence("ipv6_routes", json!(exits6));
+    }
+    let ipv4_name = leg.host.replace(".dkr-ecr", ".dkr.ecr").replace(".on.aws", ".amazonaws.com");
+    Finding::fail(
+        code,
+        format!(
+            "Subnet {} cannot reach {}: {reason}, and VPC endpoints do not serve ECR's dual-stack names",
+            net.subnet_id, leg.host
+        ),
+    )
+    .evidence("reason", reason)
+    .remediation(format!(
+        "Point the {spec} at the IPv4 registry name {ipv4_name}/{repo}, which the VPC's ecr.dkr interface \
+         endpoint serves (PrivateLink does not serve {host}); or give subnet {subnet} a 0.0.0.0/0 route to a NAT \
+         gateway in {rt_id}, or an IPv6 CIDR and a ::/0 route to an egress-only internet gateway.",
+        spec = words(net.facts).task_definition,
+        repo = net.image.repository,
+        host = leg.host,
+        subnet = net.subnet_id
+    ))
 }
 
 /// The endpoints the VPC has for the pull's services although it has no ECR interface endpoint

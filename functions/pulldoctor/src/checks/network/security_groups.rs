@@ -205,32 +205,7 @@ pub fn check_task_egress(facts: &Facts) -> Vec<Finding> {
             }
         };
         let rules = allowed(&groups, true, "tcp", 443).resolve_prefix_lists(net);
-        let mut verdicts = vec![];
-        for leg in &net.legs {
-            let verdict = match &leg.via {
-                Via::Interface(e) => endpoint_egress(net, e, &rules),
-                Via::Gateway(e) => prefix_list_egress(net, e, &rules),
-                // The route decides first; egress to the internet matters only if it may pass.
-                Via::Internet { .. } if net.internet.may_pass() => match internet_egress(&rules) {
-                    // A dual-stack name may be reached over IPv6 instead, which is not modelled.
-                    Verdict::Blocked(_) | Verdict::Partial(_) if leg.dual_stack && !rules.ipv6_cidrs.is_empty() && !net.ipv6_exits().is_empty() => {
-                        Verdict::Unknown(format!(
-                            "IPv4 egress does not cover {}, but it is a dual-stack name and IPv6 egress to {} is allowed over {}: IPv6 paths are not modelled",
-                            leg.host,
-                            rules.ipv6_cidrs.join(", "),
-                            net.ipv6_exits().join(", ")
-                        ))
-                    }
-                    v => v,
-                },
-                Via::Internet { .. } => continue,
-                // Where the name resolves is unknown (a hub's endpoints, say), but egress to every
-                // IPv4 address allows it wherever that is.
-                Via::Unknown(_) if rules.cidrs.covers(&IpSet::all()) => Verdict::Allowed("all IPv4 addresses allowed".into()),
-                Via::Unknown(reason) => Verdict::Unknown(reason.clone()),
-            };
-            verdicts.push((leg, verdict));
-        }
+        let verdicts: Vec<(&Leg, Verdict)> = net.legs.iter().filter_map(|leg| Some((leg, leg_egress(net, leg, &rules)?))).collect();
         if verdicts.is_empty() {
             return vec![];
         }
@@ -265,6 +240,33 @@ pub fn check_task_egress(facts: &Facts) -> Vec<Finding> {
         };
         vec![super::spread(finding.resource(sg_ids.join(", ")), evidence).console_url(url)]
     })
+}
+
+/// What the egress rules say of one leg of the pull (`None`: the route stops it first).
+fn leg_egress(net: &Net, leg: &Leg, rules: &Allowed) -> Option<Verdict> {
+    let verdict = match &leg.via {
+        Via::Interface(e) => endpoint_egress(net, e, rules),
+        Via::Gateway(e) => prefix_list_egress(net, e, rules),
+        // The route decides first; egress to the internet matters only if it may pass.
+        Via::Internet { .. } if net.internet.may_pass() => match internet_egress(rules) {
+            // A dual-stack name may be reached over IPv6 instead, which is not modelled.
+            Verdict::Blocked(_) | Verdict::Partial(_) if leg.dual_stack && !rules.ipv6_cidrs.is_empty() && !net.ipv6_exits().is_empty() => {
+                Verdict::Unknown(format!(
+                    "IPv4 egress does not cover {}, but it is a dual-stack name and IPv6 egress to {} is allowed over {}: IPv6 paths are not modelled",
+                    leg.host,
+                    rules.ipv6_cidrs.join(", "),
+                    net.ipv6_exits().join(", ")
+                ))
+            }
+            v => v,
+        },
+        Via::Internet { .. } => return None,
+        // Where the name resolves is unknown (a hub's endpoints, say), but egress to every
+        // IPv4 address allows it wherever that is.
+        Via::Unknown(_) if rules.cidrs.covers(&IpSet::all()) => Verdict::Allowed("all IPv4 addresses allowed".into()),
+        Via::Unknown(reason) => Verdict::Unknown(reason.clone()),
+    };
+    Some(verdict)
 }
 
 fn dedup(v: Vec<&str>) -> Vec<&str> {

@@ -532,9 +532,14 @@ impl NetworkFacts {
     }
 }
 
-/// `service:NAME` → `NAME`.
+/// `service:NAME` → `NAME`: the group ECS gives the tasks a service starts.
+pub fn service_of_group(group: Option<&str>) -> Option<&str> {
+    group.and_then(|g| g.strip_prefix("service:"))
+}
+
+/// The service that started the task, from its group.
 pub fn service_name(task: &TaskFacts) -> Option<&str> {
-    task.group.as_deref().and_then(|g| g.strip_prefix("service:"))
+    service_of_group(task.group.as_deref())
 }
 
 fn is_service_group(task: &TaskFacts) -> bool {
