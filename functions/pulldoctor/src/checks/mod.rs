@@ -5,6 +5,7 @@
 //! returns no finding; one that cannot be evaluated returns `unknown` with the reason — never a
 //! pass.
 
+pub mod deploy;
 pub mod ecr;
 pub mod iam;
 pub mod image;
@@ -44,6 +45,7 @@ pub const ALL: &[Check] = &[
     Check { code: RootCause::IamExecutionRoleMissing, name: "execution_role_present", run: iam::check_execution_role_present },
     Check { code: RootCause::EcrRepositoryNotFound, name: "ecr_repository_exists", run: ecr::check_repository_exists },
     Check { code: RootCause::EcrImageNotFound, name: "ecr_image_exists", run: ecr::check_image_exists },
+    Check { code: RootCause::EcsDeployChange, name: "deploy_change", run: deploy::check_deploy_change },
     // Identity and registry (issue 3).
     Check { code: RootCause::IamExecutionRoleTrust, name: "execution_role_trust", run: iam::check_execution_role_trust },
     Check { code: RootCause::IamRegistrySecret, name: "registry_secret", run: registry::check_registry_secret },

@@ -19,6 +19,7 @@ macro_rules! shared {
     }};
 }
 
+mod deploy;
 mod ecr;
 pub mod ecs;
 pub mod identity;
@@ -178,12 +179,15 @@ async fn collect_one(clients: &Clients, log: &CallLog, task_reads: &TaskReads, f
             network: Default::default(),
             secrets: Default::default(),
             missing_image: Default::default(),
+            deploy: Default::default(),
         };
-        let (identity, (secrets, secrets_role), missing) = tokio::join!(
+        let (identity, (secrets, secrets_role), missing, deploy) = tokio::join!(
             Box::pin(identity::read(clients, log, &facts, supplied.instance_role_arn.as_deref())),
             Box::pin(secrets::read(clients, log, &facts)),
             Box::pin(missing_image::read_early(clients, log, &facts)),
+            Box::pin(deploy::read(clients, log, &facts)),
         );
+        facts.deploy = deploy;
         facts.identity = identity;
         facts.secrets = secrets;
         // The secrets' local evaluation needs the execution role's documents, which the identity

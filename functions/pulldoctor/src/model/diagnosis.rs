@@ -44,11 +44,12 @@ pub enum RootCause {
     EcrImageArchived,
     SecretNotFound,
     SecretAccessDenied,
+    EcsDeployChange,
     Unknown,
 }
 
 impl RootCause {
-    pub const ALL: [RootCause; 29] = [
+    pub const ALL: [RootCause; 30] = [
         RootCause::NetNoRoute,
         RootCause::NetNoPublicIp,
         RootCause::NetEndpointMissing,
@@ -77,6 +78,7 @@ impl RootCause {
         RootCause::EcrImageArchived,
         RootCause::SecretNotFound,
         RootCause::SecretAccessDenied,
+        RootCause::EcsDeployChange,
         RootCause::Unknown,
     ];
 
@@ -111,6 +113,7 @@ impl RootCause {
             RootCause::EcrImageArchived => "ECR_IMAGE_ARCHIVED",
             RootCause::SecretNotFound => "SECRET_NOT_FOUND",
             RootCause::SecretAccessDenied => "SECRET_ACCESS_DENIED",
+            RootCause::EcsDeployChange => "ECS_DEPLOY_CHANGE",
             RootCause::Unknown => "UNKNOWN",
         }
     }
@@ -146,6 +149,7 @@ impl RootCause {
             RootCause::EcrImageArchived => "The image was archived by a lifecycle rule and must be restored before it can be pulled",
             RootCause::SecretNotFound => "A secret or parameter the task needs at start does not exist",
             RootCause::SecretAccessDenied => "The execution role may not read a secret or parameter the task needs (or its KMS key)",
+            RootCause::EcsDeployChange => "A service deploy changed the image to one that does not exist",
             RootCause::Unknown => "No check explains the failure; verify the likely causes by hand",
         }
     }
@@ -177,6 +181,8 @@ impl RootCause {
             // ECR answers 404 for an archived image, as for a missing one.
             EcrImageArchived => category == ImageNotFound,
             SecretNotFound | SecretAccessDenied => matches!(category, RegistryCredentials | AccessDenied),
+            // Context for a missing image, never the root cause itself.
+            EcsDeployChange => false,
             RootCause::Unknown => false,
         }
     }

@@ -120,6 +120,10 @@ pub struct Facts {
     /// tasks, pull-through cache (see `facts/ecr.rs`). Read only when something is missing.
     #[serde(default)]
     pub missing_image: MissingImageFacts,
+    /// The service's deployments and its revision before the failing one (see
+    /// `facts/deploy.rs`); read only for a service task whose ECR image is missing.
+    #[serde(default)]
+    pub deploy: DeployFacts,
 }
 
 /// The stopped task, from `DescribeTasks` or from the event's `detail`.
@@ -512,6 +516,10 @@ pub use secrets::*;
 // ECR evidence read only when the image or repository is missing: `facts/ecr.rs`.
 mod ecr;
 pub use ecr::*;
+
+// The service's deployments: `facts/deploy.rs`.
+mod deploy;
+pub use deploy::*;
 
 // Private DNS of the VPC (hub-and-spoke endpoints): `facts/private_dns.rs`.
 mod private_dns;
