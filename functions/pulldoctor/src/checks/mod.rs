@@ -15,6 +15,8 @@ pub mod pull_through;
 pub mod registry;
 pub mod secrets;
 #[cfg(test)]
+pub(crate) mod fixture_tests;
+#[cfg(test)]
 mod identity_worlds;
 
 use crate::model::diagnosis::{Finding, RootCause};

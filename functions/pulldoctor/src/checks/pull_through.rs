@@ -230,140 +230,18 @@ fn import_permissions(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{json, Value};
+    use crate::checks::fixture_tests::saved;
 
-    use super::*;
-    use crate::checks::ecr::fixtures::not_found;
-    use crate::checks::iam::identity_fixtures::*;
-    use crate::model::diagnosis::Status;
-    use crate::model::facts::{RouteFacts, RouteTableFacts, SecretFacts, SimulationResult};
-
-    const CACHED: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com/docker-hub/library/nginx:1.25";
-    const SECRET: &str = "arn:aws:secretsmanager:us-east-1:111122223333:secret:ecr-pullthroughcache/docker-hub-AbCdEf";
-    const NOT_FOUND_MESSAGE: &str = "CannotPullContainerError: pull image manifest has been retried 1 time(s): failed to resolve ref 111122223333.dkr.ecr.us-east-1.amazonaws.com/docker-hub/library/nginx:1.25: not found";
-
-    fn rule() -> PullThroughRuleFacts {
-        PullThroughRuleFacts {
-            ecr_repository_prefix: "docker-hub".into(),
-            upstream_registry_url: Some("registry-1.docker.io".into()),
-            credential_arn: Some(SECRET.into()),
-            ..Default::default()
-        }
-    }
-    fn sim(action: &str, decision: &str) -> SimulationResult {
-        SimulationResult { action: action.into(), resource: "arn:aws:ecr:us-east-1:111122223333:repository/docker-hub/library/nginx".into(), decision: decision.into(), ..Default::default() }
-    }
-    fn registry_grant(actions: &[&str]) -> Fact<Value> {
-        Fact::found(json!({"Version": "2012-10-17", "Statement": [{"Sid": "PtcImport", "Effect": "Allow",
-            "Principal": {"AWS": ROLE}, "Action": actions, "Resource": "arn:aws:ecr:us-east-1:111122223333:repository/docker-hub/*"}]}))
-    }
-    /// The first pull of docker-hub/library/nginx:1.25: no repository, no image yet.
-    fn cache_world() -> Facts {
-        let mut f = world();
-        f.failure.image = Some(CACHED.into());
-        f.failure.image_ref = ImageRef::parse(CACHED).ok();
-        f.failure.message = NOT_FOUND_MESSAGE.into();
-        f.failure.classification = crate::classify::classify(NOT_FOUND_MESSAGE);
-        f.repository = Fact::NotFound { detail: "RepositoryNotFoundException".into() };
-        f.image_by_tag = not_found();
-        f.missing_image.pull_through_rules = Fact::found(vec![rule()]);
-        f.missing_image.registry_policy = Fact::NotFound { detail: "RegistryPolicyNotFoundException".into() };
-        f.missing_image.pull_through_simulation = Fact::found(vec![sim(IMPORT_ACTION, "allowed"), sim(CREATE_REPOSITORY_ACTION, "allowed")]);
-        f.missing_image.upstream_secret = Fact::found(SecretFacts { arn: Some(SECRET.into()), ..Default::default() });
-        f
-    }
-
+    /// Never "create the repository" or "push it" for an image under a pull-through cache rule:
+    /// the cache creates the repository and imports the image on the first pull. (The cases
+    /// themselves, moto having no pull-through cache rules, are in
+    /// `tests/fixtures/checks/ECR_PULL_THROUGH_CACHE`.)
     #[test]
-    fn pull_through_cache_table() {
-        type Setup = Box<dyn Fn(&mut Facts)>;
-        // (name, setup, status, title contains)
-        let cases: Vec<(&str, Setup, Option<Status>, &str)> = vec![
-            ("first pull can import", Box::new(|_| {}), Some(Status::Pass), "served by pull-through cache rule docker-hub (upstream registry-1.docker.io)"),
-            ("role may not import", Box::new(|f| f.missing_image.pull_through_simulation = Fact::found(vec![sim(IMPORT_ACTION, "implicitDeny"), sim(CREATE_REPOSITORY_ACTION, "allowed")])),
-                Some(Status::Fail), "may not ecr:BatchImportUpstreamImage"),
-            ("role may not create the repository", Box::new(|f| f.missing_image.pull_through_simulation = Fact::found(vec![sim(IMPORT_ACTION, "allowed"), sim(CREATE_REPOSITORY_ACTION, "implicitDeny")])),
-                Some(Status::Fail), "may not ecr:CreateRepository"),
-            ("registry policy grants both", Box::new(|f| {
-                    f.missing_image.pull_through_simulation = Fact::found(vec![sim(IMPORT_ACTION, "implicitDeny"), sim(CREATE_REPOSITORY_ACTION, "implicitDeny")]);
-                    f.missing_image.registry_policy = registry_grant(&[IMPORT_ACTION, CREATE_REPOSITORY_ACTION]);
-                }), Some(Status::Pass), "may import"),
-            ("registry policy grants the import only", Box::new(|f| {
-                    f.missing_image.pull_through_simulation = Fact::found(vec![sim(IMPORT_ACTION, "implicitDeny"), sim(CREATE_REPOSITORY_ACTION, "implicitDeny")]);
-                    f.missing_image.registry_policy = registry_grant(&[IMPORT_ACTION]);
-                }), Some(Status::Fail), "may not ecr:CreateRepository"),
-            ("explicit deny is not overridden by the registry policy", Box::new(|f| {
-                    f.missing_image.pull_through_simulation = Fact::found(vec![sim(IMPORT_ACTION, "explicitDeny"), sim(CREATE_REPOSITORY_ACTION, "allowed")]);
-                    f.missing_image.registry_policy = registry_grant(&[IMPORT_ACTION, CREATE_REPOSITORY_ACTION]);
-                }), Some(Status::Fail), "may not ecr:BatchImportUpstreamImage"),
-            ("repository exists: creating it is not needed", Box::new(|f| {
-                    f.repository = Fact::found(crate::model::facts::RepositoryFacts { name: "docker-hub/library/nginx".into(), ..Default::default() });
-                    f.missing_image.pull_through_simulation = Fact::found(vec![sim(IMPORT_ACTION, "allowed")]);
-                }), Some(Status::Pass), "may import"),
-            ("upstream secret deleted", Box::new(|f| f.missing_image.upstream_secret = Fact::NotFound { detail: "ResourceNotFoundException".into() }),
-                Some(Status::Fail), "upstream credentials secret of pull-through cache rule docker-hub does not exist"),
-            ("PrivateLink only: no NAT for the first pull", Box::new(|f| {
-                    f.network.route_table = Fact::found(RouteTableFacts { id: "rtb-private".into(), routes: vec![
-                        RouteFacts { destination: Some("10.0.0.0/16".into()), target: "local".into(), ..Default::default() },
-                        RouteFacts { destination_prefix_list: Some("pl-63a5400a".into()), target: "vpce-0s3".into(), ..Default::default() },
-                    ], ..Default::default() });
-                }), Some(Status::Fail), "Subnet route table rtb-private has no NAT path"),
-            ("with a NAT route", Box::new(|f| {
-                    f.network.route_table = Fact::found(RouteTableFacts { id: "rtb-private".into(), routes: vec![
-                        RouteFacts { destination: Some("0.0.0.0/0".into()), target: "nat-0abc".into(), state: Some("active".into()), ..Default::default() },
-                    ], ..Default::default() });
-                }), Some(Status::Pass), "may import"),
-            ("simulator unavailable, role policies unread", Box::new(|f| f.missing_image.pull_through_simulation = Fact::Unreadable { reason: "UnknownError: iam:SimulatePrincipalPolicy".into() }),
-                Some(Status::Unknown), "Could not confirm"),
-            ("simulator unavailable, local evaluation denies", Box::new(|f| {
-                    f.missing_image.pull_through_simulation = Fact::Unreadable { reason: "UnknownError: iam:SimulatePrincipalPolicy".into() };
-                    if let Fact::Found { value } = &mut f.identity.execution_role {
-                        value.policies = Fact::found(vec![execution_policy()]);
-                    }
-                }), Some(Status::Fail), "may not ecr:BatchImportUpstreamImage"),
-            ("rules unreadable, cache-like name", Box::new(|f| f.missing_image.pull_through_rules = Fact::Unreadable { reason: "AccessDenied: ecr:DescribePullThroughCacheRules".into() }),
-                Some(Status::Unknown), "Could not read the pull-through cache rules"),
-            ("not under any rule", Box::new(|f| f.missing_image.pull_through_rules = Fact::found(vec![PullThroughRuleFacts { ecr_repository_prefix: "quay".into(), ..rule() }])),
-                None, ""),
-        ];
-        for (name, setup, status, title) in cases {
-            let mut f = cache_world();
-            setup(&mut f);
-            let got = check_pull_through_cache(&f);
-            assert_eq!(got.first().map(|g| g.status), status, "{name}: {got:#?}");
-            if let Some(g) = got.first() {
-                assert!(g.title.contains(title), "{name}: {}", g.title);
-            }
-        }
-    }
-
-    /// Never "repository not found, push it" for an image under a pull-through cache rule: the
-    /// cache creates the repository on the first pull. What fails there is named instead.
-    #[test]
-    fn first_pull_through_the_cache_is_judged_as_a_cache_pull() {
-        let mut f = cache_world();
-        f.missing_image.pull_through_simulation = Fact::found(vec![sim(IMPORT_ACTION, "implicitDeny"), sim(CREATE_REPOSITORY_ACTION, "allowed")]);
-        let d = crate::engine::judge(&f);
-        assert_eq!(d.root_cause.code, RootCause::EcrPullThroughCache, "{:#?}", d.findings);
-        let rem = d.root_cause.remediation.as_deref().unwrap();
-        assert!(rem.contains("ecr:BatchImportUpstreamImage") && rem.contains("repository/docker-hub/*"), "{rem}");
-        let repo = d.findings.iter().find(|x| x.code == RootCause::EcrRepositoryNotFound).unwrap();
-        assert_eq!(repo.status, Status::Pass, "{repo:#?}");
-        assert!(repo.title.contains("does not exist yet: pull-through cache rule docker-hub creates it"), "{}", repo.title);
-
-        // The import is allowed: the image is then missing upstream (or misnamed), never "push it".
-        let healthy = cache_world();
-        let d = crate::engine::judge(&healthy);
-        assert_eq!(d.root_cause.code, RootCause::EcrImageNotFound, "{:#?}", d.findings);
-        let rem = d.root_cause.remediation.as_deref().unwrap();
-        assert!(rem.contains("registry-1.docker.io/library/nginx:1.25") && rem.contains("Do not push it to ECR"), "{rem}");
+    fn a_cache_pull_is_never_told_to_push() {
+        let d = crate::engine::judge(&saved("ECR_IMAGE_NOT_FOUND/not-in-the-pull-through-cache-yet"));
         for x in &d.findings {
             let text = x.remediation.as_deref().unwrap_or_default();
             assert!(!text.contains("Create the repository") && !text.starts_with("Push"), "{:?}: {text}", x.code);
         }
-
-        // A repository outside every rule is still a missing repository.
-        let mut plain = cache_world();
-        plain.missing_image.pull_through_rules = Fact::found(vec![]);
-        assert_eq!(crate::engine::judge(&plain).root_cause.code, RootCause::EcrRepositoryNotFound);
     }
 }

@@ -27,10 +27,6 @@ pub const TASK_IP: &str = "10.0.1.25";
 pub const ROLE: &str = "arn:aws:iam::111122223333:role/ecsTaskExecutionRole";
 pub const TIMEOUT: &str = "CannotPullContainerError: Error response from daemon: Get \"https://111122223333.dkr.ecr.us-east-1.amazonaws.com/v2/\": net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)";
 
-/// What a pull denied by an S3 gateway endpoint policy reports: a 403 on the layer download.
-pub const LAYER_403: &str = "CannotPullContainerError: ref pull has been retried 1 time(s): failed to copy: httpReadSeeker: failed open: unexpected status code https://prod-us-east-1-starport-layer-bucket.s3.us-east-1.amazonaws.com/a1b2-111122223333-c3d4/f00d: 403 Forbidden";
-/// What a pull denied by an ECR interface endpoint policy reports: a 403 on the manifest.
-pub const MANIFEST_403: &str = "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref \"111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1\": pulling from host 111122223333.dkr.ecr.us-east-1.amazonaws.com failed with status code [manifests v1]: 403 Forbidden";
 
 /// `f` with `message` as the failure message (and its classification).
 pub fn with_message(mut f: Facts, message: &str) -> Facts {
@@ -318,44 +314,6 @@ pub fn dual_stack_image(mut f: Facts) -> Facts {
     let image = format!("{ACCOUNT}.dkr-ecr.{REGION}.on.aws/team/app:v1");
     f.failure.image = Some(image.clone());
     f.failure.image_ref = crate::model::image_ref::ImageRef::parse(&image).ok();
-    f
-}
-
-/// `f` with an IPv6 CIDR on the task subnet and `routes` added to its route table.
-pub fn with_ipv6(mut f: Facts, routes: &[(&str, &str)]) -> Facts {
-    if let Fact::Found { value } = &mut f.network.subnet {
-        value.ipv6_cidrs = vec!["2600:1f18:1234:5601::/64".into()];
-    }
-    if let Fact::Found { value } = &mut f.network.route_table {
-        for (dest, target) in routes {
-            value.routes.push(RouteFacts {
-                destination_ipv6: Some(dest.to_string()),
-                target: target.to_string(),
-                state: Some("active".into()),
-                ..Default::default()
-            });
-        }
-    }
-    f
-}
-
-/// A task in an IPv6-only subnet (no IPv4 CIDR) whose route table sends `::/0` to an egress-only
-/// internet gateway and has no IPv4 default route.
-pub fn fargate_ipv6_only() -> Facts {
-    let mut f = fargate_nat();
-    f.network.route_table = Fact::found(RouteTableFacts {
-        id: RT.into(),
-        explicit: true,
-        subnet_ids: vec![SUBNET.into()],
-        routes: vec![],
-        ..Default::default()
-    });
-    f.network.nat_gateways = Fact::NotCollected { reason: "the route table targets no NAT gateway".into() };
-    let mut f = with_ipv6(f, &[("::/0", "eigw-1")]);
-    if let Fact::Found { value } = &mut f.network.subnet {
-        value.cidr = None;
-        value.ipv6_native = Some(true);
-    }
     f
 }
 
