@@ -267,22 +267,6 @@ mod tests {
         assert_eq!(log.calls(), 0);
     }
 
-    /// The previous revision ran the same image: it was deleted after that deploy, not changed by it.
-    #[test]
-    fn an_unchanged_image_passes_and_says_so() {
-        let mut f = failed_deploy();
-        let mut old_td = f.task_definition.value().cloned().unwrap();
-        old_td.arn = Some(OLD.into());
-        f.deploy.previous = Fact::found(PreviousRevisionFacts {
-            deployment: DeploymentFacts { id: "ecs-svc/1".into(), status: Some("ACTIVE".into()), task_definition: Some(OLD.into()), ..Default::default() },
-            task_definition: Fact::found(old_td),
-            image: Fact::NotCollected { reason: "the image did not change with the deploy".into() },
-        });
-        let got = check_deploy_change(&f);
-        assert_eq!(got[0].status, Status::Pass);
-        assert!(got[0].title.contains("did not change the image"), "{}", got[0].title);
-    }
-
     #[test]
     fn the_previous_deployment_is_the_other_revision() {
         let d = |id: &str, status: &str, td: &str, running: i32| DeploymentFacts {
