@@ -99,7 +99,8 @@ mod tests {
     use pulldoctor::model::diagnosis::RootCause;
     use pulldoctor::engine::judge;
     use pulldoctor::model::facts::Facts;
-    use pulldoctor::notify::{AuditRecord, Decision, Delivery};
+    use pulldoctor::model::audit::{AuditRecord, Decision, Delivery};
+    use pulldoctor::report::audit::emf;
     use serde_json::json;
 
     use super::*;
@@ -181,11 +182,11 @@ mod tests {
             }
             record.deliveries.sns = Some(Delivery::Sent { id: "m-1".into() });
             record.deliveries.slack = Some(Delivery::Failed { error: "HTTP 500".into() });
-            assert_valid(Contract::Audit, &record.to_json(1_700_000_000_000));
+            assert_valid(Contract::Audit, &emf(&record, 1_700_000_000_000));
         }
         let mut record = AuditRecord::new(Decision::Ignored);
         record.deliveries.sns = Some(Delivery::Skipped { reason: "ignored".into() });
         record.deliveries.slack = Some(Delivery::NotConfigured);
-        assert_valid(Contract::Audit, &record.to_json(0));
+        assert_valid(Contract::Audit, &emf(&record, 0));
     }
 }

@@ -1,26 +1,37 @@
-//! A fault-injecting, latency-adding, recording HTTP proxy in front of moto.
-//!
-//! moto answers every read correctly and at once; real AWS sometimes denies, throttles, fails
-//! with a 5xx, hangs, and always takes tens of milliseconds. [`FaultProxy`] sits between the SDK
-//! and the moto endpoint and, per request, by IAM action name (`ec2:DescribeSubnets`):
+//! The one HTTP proxy of the harness, between the SDK and moto. Per request it
+//! * records it (IAM action name such as `ec2:DescribeSubnets`, exact bytes, SDK attempt), so
+//!   tests can count calls and spot a request issued twice;
 //! * answers with the error AWS gives for [`Fault::AccessDenied`], [`Fault::Throttled`] or
-//!   [`Fault::ServerError`], in the wire format of the service's protocol (EC2 query, IAM/SNS
-//!   query, JSON for ECS/ECR/Secrets Manager);
-//! * or holds the request without answering ([`Fault::Hang`]), as a black-holed connection does;
-//! * otherwise waits the configured latency and forwards it;
-//! * and records every request (action and exact bytes), so tests can count calls and spot a
-//!   request issued twice.
+//!   [`Fault::ServerError`] when a fault is set for its action, in the wire format of the
+//!   service's protocol (EC2 query, IAM/SNS query, JSON for ECS/ECR/Secrets Manager), or holds it
+//!   without answering ([`Fault::Hang`]), as a black-holed connection does;
+//! * otherwise waits the configured latency (real AWS takes tens of milliseconds; moto answers at
+//!   once) and forwards it;
+//! * and, as the compatibility proxy every [`crate::Moto`] puts in front of its server
+//!   ([`Proxy::moto_compat`]), fixes the one moto wire-format bug the Rust SDK cannot parse:
+//!   moto 5.2.1 serializes ECS `Container.cpu` (and `memory`, `memoryReservation`) as JSON
+//!   *numbers* (`"cpu": 0`), where the ECS API types them as strings, and the SDK then fails the
+//!   whole `RunTask` / `DescribeTasks` / `StopTask` call with `TypeMismatch: expected string`. It
+//!   turns those numbers into strings in ECS responses and changes nothing else.
 //!
 //! The action is read from the SigV4 credential scope (the service) and the `X-Amz-Target`
-//! header or the `Action=` form field (the operation). One request per connection; bodies with
-//! `Content-Length` only (what the SDK sends).
+//! header or the `Action=` form field (the operation). One request per connection
+//! (`Connection: close`); bodies with `Content-Length` only (what the SDK sends).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::http::{header, read_message, write_message};
+
+const ECS_TARGET_PREFIX: &str = "amazonec2containerservicev20141113.";
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the proxy does to requests of one action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,38 +76,64 @@ struct Rules {
     faults: HashMap<String, Fault>,
 }
 
-pub struct FaultProxy {
-    port: u16,
-    rules: Arc<Mutex<Rules>>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    stop: Arc<AtomicBool>,
+/// What the serving threads share with the [`Proxy`] handle.
+struct Shared {
+    /// `127.0.0.1:PORT`.
+    upstream: String,
+    rewrite_ecs_numbers: bool,
+    rules: Mutex<Rules>,
+    seen: Mutex<Vec<Seen>>,
+    rewritten: AtomicUsize,
 }
 
-impl FaultProxy {
-    /// Starts a proxy on 127.0.0.1 forwarding to `upstream` (`http://127.0.0.1:PORT`).
-    pub fn start(upstream: &str) -> FaultProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fault proxy");
-        let port = listener.local_addr().unwrap().port();
-        let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
-        let rules = Arc::new(Mutex::new(Rules::default()));
-        let seen = Arc::new(Mutex::new(Vec::new()));
+pub struct Proxy {
+    port: u16,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Starts a proxy on 127.0.0.1 forwarding to `upstream` (`http://127.0.0.1:PORT`) unchanged
+    /// until told to add latency or faults.
+    pub fn start(upstream: &str) -> Proxy {
+        Proxy::spawn(upstream, false)
+    }
+
+    /// The compatibility proxy in front of a moto server: also rewrites ECS container numbers.
+    pub fn moto_compat(upstream: &str) -> Proxy {
+        Proxy::spawn(upstream, true)
+    }
+
+    fn spawn(upstream: &str, rewrite_ecs_numbers: bool) -> Proxy {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind proxy");
+        let port = listener.local_addr().expect("proxy addr").port();
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_start_matches("http://").trim_end_matches('/').to_string(),
+            rewrite_ecs_numbers,
+            rules: Mutex::new(Rules::default()),
+            seen: Mutex::new(Vec::new()),
+            rewritten: AtomicUsize::new(0),
+        });
         let stop = Arc::new(AtomicBool::new(false));
-        {
-            let (rules, seen, stop) = (rules.clone(), seen.clone(), stop.clone());
+        let thread = {
+            let (shared, stop) = (shared.clone(), stop.clone());
             std::thread::spawn(move || {
                 for conn in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
                     let Ok(conn) = conn else { continue };
-                    let (upstream, rules, seen) = (upstream.clone(), rules.clone(), seen.clone());
+                    let shared = shared.clone();
                     std::thread::spawn(move || {
-                        let _ = serve(conn, &upstream, &rules, &seen);
+                        if let Err(e) = serve(conn, &shared) {
+                            eprintln!("test proxy: {e}");
+                        }
                     });
                 }
-            });
-        }
-        FaultProxy { port, rules, seen, stop }
+            })
+        };
+        Proxy { port, shared, stop, thread: Some(thread) }
     }
 
     pub fn url(&self) -> String {
@@ -105,55 +142,37 @@ impl FaultProxy {
 
     /// Every forwarded request waits this long first (a fixed per-call latency).
     pub fn set_latency(&self, latency: Duration) {
-        self.rules.lock().unwrap().latency = latency;
+        self.shared.rules.lock().unwrap().latency = latency;
     }
 
     /// Apply `fault` to every request of `action` (`ec2:DescribeSubnets`) from now on.
     pub fn fault(&self, action: &str, fault: Fault) {
-        self.rules.lock().unwrap().faults.insert(action.to_string(), fault);
+        self.shared.rules.lock().unwrap().faults.insert(action.to_string(), fault);
     }
 
     pub fn clear_faults(&self) {
-        self.rules.lock().unwrap().faults.clear();
+        self.shared.rules.lock().unwrap().faults.clear();
     }
 
     /// Requests seen so far, and forget them.
     pub fn take(&self) -> Vec<Seen> {
-        std::mem::take(&mut *self.seen.lock().unwrap())
+        std::mem::take(&mut *self.shared.seen.lock().unwrap())
+    }
+
+    /// How many responses had their ECS container numbers rewritten so far.
+    pub fn rewritten(&self) -> usize {
+        self.shared.rewritten.load(Ordering::SeqCst)
     }
 }
 
-impl Drop for FaultProxy {
+impl Drop for Proxy {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect(("127.0.0.1", self.port)); // wake the accept loop
-    }
-}
-
-fn read_head_and_body(reader: &mut impl BufRead) -> std::io::Result<(Vec<String>, Vec<u8>)> {
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
-        let line = line.trim_end_matches(['\r', '\n']).to_string();
-        if line.is_empty() {
-            break;
-        }
-        lines.push(line);
     }
-    let len = header(&lines, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body)?;
-    Ok((lines, body))
-}
-
-fn header<'a>(lines: &'a [String], name: &str) -> Option<&'a str> {
-    lines.iter().skip(1).find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-    })
 }
 
 /// `ec2:DescribeSubnets` from the SigV4 scope and the target header or `Action=` field.
@@ -213,20 +232,26 @@ fn error_response(action: &str, fault: Fault) -> (u16, &'static str, &'static st
     }
 }
 
-fn serve(client: TcpStream, upstream: &str, rules: &Mutex<Rules>, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
-    client.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut reader = BufReader::new(client.try_clone()?);
-    let (lines, body) = read_head_and_body(&mut reader)?;
-    let action = action_of(&lines, &body);
+fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
+    client.set_read_timeout(Some(IO_TIMEOUT))?;
+    let mut client_reader = BufReader::new(client.try_clone()?);
+    let Some(request) = read_message(&mut client_reader)? else {
+        return Ok(());
+    };
+    let action = action_of(&request.head, &request.body);
     let (latency, fault) = {
-        let rules = rules.lock().unwrap();
+        let rules = shared.rules.lock().unwrap();
         (rules.latency, rules.faults.get(&action).copied())
     };
-    let key = format!("{} {}", header(&lines, "x-amz-target").unwrap_or(""), String::from_utf8_lossy(&body));
-    let attempt = header(&lines, "amz-sdk-request")
+    let target = request.header("x-amz-target");
+    let key = format!("{} {}", target.unwrap_or(""), String::from_utf8_lossy(&request.body));
+    let attempt = request
+        .header("amz-sdk-request")
         .and_then(|v| v.split(';').find_map(|p| p.trim().strip_prefix("attempt=")?.parse().ok()))
         .unwrap_or(1);
-    seen.lock().unwrap().push(Seen { action: action.clone(), key, at: Instant::now(), faulted: fault.is_some(), attempt });
+    let is_ecs = target.is_some_and(|t| t.to_ascii_lowercase().starts_with(ECS_TARGET_PREFIX));
+    shared.seen.lock().unwrap().push(Seen { action: action.clone(), key, at: Instant::now(), faulted: fault.is_some(), attempt });
+
     let mut client = client;
     match fault {
         Some(Fault::Hang(d)) => {
@@ -246,22 +271,53 @@ fn serve(client: TcpStream, upstream: &str, rules: &Mutex<Rules>, seen: &Mutex<V
         }
         None => std::thread::sleep(latency),
     }
-    let mut server = TcpStream::connect(upstream)?;
-    let mut head = String::new();
-    for line in &lines {
-        if line.split(':').next().is_some_and(|k| k.trim().eq_ignore_ascii_case("connection")) {
-            continue;
+
+    let mut server = TcpStream::connect(&shared.upstream)?;
+    server.set_read_timeout(Some(IO_TIMEOUT))?;
+    write_message(&mut server, &request.head, &request.body)?;
+    let mut response = read_message(&mut BufReader::new(server))?
+        .ok_or_else(|| std::io::Error::other("upstream closed the connection without answering"))?;
+    if shared.rewrite_ecs_numbers && is_ecs {
+        if let Ok(mut json) = serde_json::from_slice::<Value>(&response.body) {
+            if stringify_container_numbers(&mut json) {
+                response.body = serde_json::to_vec(&json)?;
+                shared.rewritten.fetch_add(1, Ordering::SeqCst);
+            }
         }
-        head.push_str(line);
-        head.push_str("\r\n");
     }
-    head.push_str("Connection: close\r\n\r\n");
-    server.write_all(head.as_bytes())?;
-    server.write_all(&body)?;
-    let mut response = Vec::new();
-    server.read_to_end(&mut response)?;
-    client.write_all(&response)?;
-    client.flush()?;
+    write_message(&mut client, &response.head, &response.body)?;
     let _ = client.shutdown(Shutdown::Write);
     Ok(())
+}
+
+/// `containers[].{cpu,memory,memoryReservation}` numbers → strings, anywhere in the document.
+/// Returns whether anything changed.
+pub fn stringify_container_numbers(value: &mut Value) -> bool {
+    let mut changed = false;
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                if key == "containers" {
+                    if let Value::Array(containers) = child {
+                        for c in containers.iter_mut().filter_map(Value::as_object_mut) {
+                            for field in ["cpu", "memory", "memoryReservation"] {
+                                if let Some(n) = c.get(field).filter(|v| v.is_number()).map(|v| v.to_string()) {
+                                    c.insert(field.to_string(), Value::String(n));
+                                    changed = true;
+                                }
+                            }
+                        }
+                    }
+                }
+                changed |= stringify_container_numbers(child);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                changed |= stringify_container_numbers(item);
+            }
+        }
+        _ => {}
+    }
+    changed
 }

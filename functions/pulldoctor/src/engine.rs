@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::checks;
 use crate::collect::{self, Clients};
 use crate::model::diagnosis::{Diagnosis, FailureSummary, OtherFailure, Status, TaskSummary, SCHEMA};
-use crate::model::facts::Facts;
+use crate::model::facts::{Facts, LaunchType};
 use crate::intake::{self, PullFailure};
 use crate::model::arn::cluster_name;
 use crate::rank::rank;
@@ -87,7 +87,7 @@ pub fn judge(facts: &Facts) -> Diagnosis {
             arn: task.arn.clone(),
             cluster: task.cluster_arn.as_deref().map(cluster_name).map(str::to_string),
             group: task.group.clone(),
-            launch_type: task.launch_type.clone().or_else(|| task.capacity_provider.clone()),
+            launch_type: task.launch_type.as_ref().map(LaunchType::to_string).or_else(|| task.capacity_provider.clone()),
             platform_version: task.platform_version.clone(),
             source: task.source,
         },

@@ -10,7 +10,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::facts::{AttachmentFacts, ContainerFacts, TaskFacts, TaskSource};
+use crate::model::facts::{AttachmentFacts, ContainerFacts, LaunchType, TaskFacts, TaskSource};
 
 /// `CannotPullContainerError`, `CannotPullECRContainerError`, any case.
 static PULL_ERROR: LazyLock<Regex> =
@@ -32,7 +32,7 @@ pub struct TaskDetail {
     pub cluster_arn: Option<String>,
     pub task_definition_arn: Option<String>,
     pub group: Option<String>,
-    pub launch_type: Option<String>,
+    pub launch_type: Option<LaunchType>,
     pub capacity_provider_name: Option<String>,
     pub platform_version: Option<String>,
     pub platform_family: Option<String>,

@@ -11,12 +11,14 @@ use tokio::sync::Mutex;
 
 use crate::collect::Clients;
 use crate::engine;
-use crate::intake::{intake, Intake};
+use crate::intake::{intake, Intake, PullFailure};
 use crate::notify::dedup::{self, Dedup, EventMark, Gate};
 use crate::notify::slack::Slack;
 use crate::notify::sns;
 use crate::report::sns::{message as sns_message, SnsFormat};
-use crate::notify::{self, AuditRecord, Decision, Delivery};
+use crate::model::audit::{AuditRecord, Decision, DedupStatus, Delivery};
+use crate::model::diagnosis::Diagnosis;
+use crate::notify;
 
 /// Deployment settings (environment variables of the function; see template.yaml).
 #[derive(Debug, Clone, Default)]
@@ -143,46 +145,22 @@ fn home_partition(config: &aws_config::SdkConfig) -> &'static str {
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
     let started = Instant::now();
     let now = chrono::Utc::now().timestamp();
-    let payload = &event.payload;
-    let failure = match intake(payload) {
+    let failure = match intake(&event.payload) {
         Intake::Ignored { kind, reason } => {
             let reason = format!("{}: {reason}", serde_json::to_value(&kind)?.as_str().unwrap_or("ignored"));
-            let mut record = AuditRecord::new(Decision::Ignored);
-            record.event_id = payload.get("id").and_then(Value::as_str).map(str::to_string);
-            record.task_arn = payload.pointer("/detail/taskArn").and_then(Value::as_str).map(str::to_string);
-            record.reason = Some(reason.clone());
-            record.duration_ms = started.elapsed().as_millis() as u64;
-            notify::audit(&record);
-            return Ok(json!({"decision": "ignored", "reason": reason, "root_cause": null}));
+            return Ok(ignored(&event.payload, reason, started));
         }
         Intake::PullFailure(failure) => failure,
     };
 
     // 1. The same EventBridge event delivered again: drop it before any AWS read.
-    let mut dedup_note = json!({"status": "disabled"});
-    if let (Some(dedup), Some(event_id)) = (&app.dedup, failure.event_id.as_deref()) {
-        match dedup.mark_event(event_id, now).await {
-            EventMark::Duplicate => {
-                let mut record = AuditRecord::new(Decision::DuplicateEvent);
-                record.event_id = Some(event_id.to_string());
-                record.task_arn = failure.task.arn.clone();
-                record.reason = Some("this EventBridge event id was already handled".into());
-                record.dedup = json!({"status": "duplicate_event"});
-                record.duration_ms = started.elapsed().as_millis() as u64;
-                notify::audit(&record);
-                return Ok(json!({"decision": "duplicate_event", "reason": record.reason, "root_cause": null}));
-            }
-            EventMark::Unavailable(error) => dedup_note = json!({"status": "unavailable", "error": error}),
-            EventMark::First => {}
-        }
-    }
+    let event_check = match mark_event(app, &failure, now, started).await {
+        Ok(status) => status,
+        Err(duplicate) => return Ok(duplicate),
+    };
 
     // 2. Diagnose, in the event's account.
-    let home = crate::model::arn::account(&event.context.invoked_function_arn).map(str::to_string).or(app.settings.home_account.clone());
-    let clients = app.clients_for(failure.account.as_deref(), home.as_deref()).await;
-    // Boxed: the collection future is large (keeps worker and test-thread stacks small).
-    let deadline = engine::deadline_for(event.context.deadline);
-    let (_, diagnosis) = Box::pin(engine::diagnose_within(&clients, &failure, deadline)).await;
+    let diagnosis = diagnose(app, &event.context, &failure).await;
     let code = diagnosis.root_cause.code.code();
     let fingerprint = dedup::fingerprint(&diagnosis);
     let event_id = diagnosis.event_id.clone().unwrap_or_else(|| event.context.request_id.clone());
@@ -190,71 +168,141 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, lambd
     record.fingerprint = Some(fingerprint.clone());
 
     // 3. The same failure already notified in this window: count it, do not page again.
-    let mut suppressed_before = 0;
-    let mut claimed = false;
-    if let Some(dedup) = &app.dedup {
-        if dedup_note["status"] == "disabled" {
-            match dedup.gate(&fingerprint, &event_id, chrono::Utc::now().timestamp()).await {
-                Gate::Suppressed { count, notified_by } => {
-                    record.decision = Decision::Suppressed;
-                    record.dedup = json!({"status": "suppressed", "count_in_window": count, "notified_by": notified_by,
-                        "window_seconds": dedup.window().as_secs()});
-                    record.deliveries.sns = app.topic_arn.as_ref().map(|_| Delivery::Skipped { reason: "suppressed".into() });
-                    record.deliveries.slack = app.slack.as_ref().map(|_| Delivery::Skipped { reason: "suppressed".into() });
-                    record.duration_ms = started.elapsed().as_millis() as u64;
-                    notify::audit(&record);
-                    return Ok(json!({"decision": "suppressed", "reason": "same failure already notified in this window", "root_cause": code}));
-                }
-                Gate::Notify { suppressed_before: n } => {
-                    suppressed_before = n;
-                    claimed = true;
-                    dedup_note = json!({"status": "first", "suppressed_before": n});
-                }
-                Gate::Unavailable { error } => dedup_note = json!({"status": "unavailable", "error": error}),
-            }
-        }
-    }
-    record.dedup = dedup_note;
+    let Some(window) = gate(app, &mut record, &fingerprint, &event_id, event_check).await else {
+        finish(&mut record, started);
+        return Ok(outcome(Decision::Suppressed, Some("same failure already notified in this window"), Some(code)));
+    };
 
     // 4. Deliver: SNS and Slack independently.
-    let format = app.settings.sns_format.unwrap_or(SnsFormat::Text);
-    let sns_delivery = async {
-        match &app.topic_arn {
-            Some(topic) => Some(sns::publish(&app.sns, topic, &sns_message(&diagnosis, format, suppressed_before)).await),
-            None => None,
-        }
-    };
-    let slack_delivery = async {
-        match &app.slack {
-            Some(slack) => Some(slack.post(&crate::report::slack::render(&diagnosis, suppressed_before)).await),
-            None => None,
-        }
-    };
-    let (sns_result, slack_result) = tokio::join!(Box::pin(sns_delivery), Box::pin(slack_delivery));
-    record.deliveries.sns = sns_result;
-    record.deliveries.slack = slack_result;
+    (record.deliveries.sns, record.deliveries.slack) = deliver(app, &diagnosis, window.suppressed_before).await;
     let delivered = [&record.deliveries.sns, &record.deliveries.slack].into_iter().flatten().any(Delivery::sent);
     record.decision = match (&record.deliveries.sns, delivered) {
         (Some(Delivery::Failed { .. }), _) => Decision::PublishFailed,
         (_, true) => Decision::Notified,
         _ => Decision::Diagnosed,
     };
-    record.duration_ms = started.elapsed().as_millis() as u64;
-    notify::audit(&record);
+    finish(&mut record, started);
 
     if let Some(Delivery::Failed { error }) = &record.deliveries.sns {
-        // Give back the claims so that Lambda's retry of this event is not dropped or suppressed.
-        if let Some(dedup) = &app.dedup {
-            if claimed {
-                dedup.release(&fingerprint, &event_id).await;
-            }
-            if let Some(id) = diagnosis.event_id.as_deref() {
-                dedup.forget_event(id).await;
-            }
-        }
+        give_back(app, &window, &fingerprint, &event_id, diagnosis.event_id.as_deref()).await;
         return Err(format!("diagnosis {code} could not be published: {error}").into());
     }
-    Ok(json!({"decision": record.decision.as_str(), "reason": null, "root_cause": code}))
+    Ok(outcome(record.decision, None, Some(code)))
+}
+
+/// The handler's answer (the audit line says more).
+fn outcome(decision: Decision, reason: Option<&str>, root_cause: Option<&str>) -> Value {
+    json!({"decision": decision.as_str(), "reason": reason, "root_cause": root_cause})
+}
+
+/// Stamp the duration and print the audit line.
+fn finish(record: &mut AuditRecord, started: Instant) {
+    record.duration_ms = started.elapsed().as_millis() as u64;
+    notify::audit(record);
+}
+
+/// Not a pull failure: audited, and answered `ignored`.
+fn ignored(payload: &Value, reason: String, started: Instant) -> Value {
+    let mut record = AuditRecord::new(Decision::Ignored);
+    record.event_id = payload.get("id").and_then(Value::as_str).map(str::to_string);
+    record.task_arn = payload.pointer("/detail/taskArn").and_then(Value::as_str).map(str::to_string);
+    record.reason = Some(reason.clone());
+    finish(&mut record, started);
+    outcome(Decision::Ignored, Some(&reason), None)
+}
+
+/// Records the event id. `Err` holds the answer for a duplicate delivery (already audited);
+/// `Ok` what deduplication said so far (`Disabled` also when the event has no id).
+async fn mark_event(app: &App, failure: &PullFailure, now: i64, started: Instant) -> Result<DedupStatus, Value> {
+    let (Some(dedup), Some(event_id)) = (&app.dedup, failure.event_id.as_deref()) else {
+        return Ok(DedupStatus::Disabled);
+    };
+    match dedup.mark_event(event_id, now).await {
+        EventMark::Duplicate => {
+            let mut record = AuditRecord::new(Decision::DuplicateEvent);
+            record.event_id = Some(event_id.to_string());
+            record.task_arn = failure.task.arn.clone();
+            record.reason = Some("this EventBridge event id was already handled".into());
+            record.dedup = DedupStatus::DuplicateEvent;
+            finish(&mut record, started);
+            Err(outcome(Decision::DuplicateEvent, record.reason.as_deref(), None))
+        }
+        EventMark::Unavailable(error) => Ok(DedupStatus::Unavailable { error }),
+        EventMark::First => Ok(DedupStatus::Disabled),
+    }
+}
+
+/// Diagnoses `failure` with the clients of its account (ours, or a member account's role).
+async fn diagnose(app: &App, context: &lambda_runtime::Context, failure: &PullFailure) -> Diagnosis {
+    let home = crate::model::arn::account(&context.invoked_function_arn).map(str::to_string).or(app.settings.home_account.clone());
+    let clients = app.clients_for(failure.account.as_deref(), home.as_deref()).await;
+    // Boxed: the collection future is large (keeps worker and test-thread stacks small).
+    let deadline = engine::deadline_for(context.deadline);
+    let (_, diagnosis) = Box::pin(engine::diagnose_within(&clients, failure, deadline)).await;
+    diagnosis
+}
+
+/// A notification may go out; `claimed` when this invocation holds the fingerprint's window.
+struct Window {
+    suppressed_before: u64,
+    claimed: bool,
+}
+
+/// Asks the fingerprint gate and notes its answer in `record`. `None`: suppressed (the record
+/// says so; the caller prints it).
+async fn gate(app: &App, record: &mut AuditRecord, fingerprint: &str, event_id: &str, event_check: DedupStatus) -> Option<Window> {
+    let mut window = Window { suppressed_before: 0, claimed: false };
+    record.dedup = event_check;
+    // Only when the event id check answered (an unavailable table is not asked again).
+    let Some(dedup) = app.dedup.as_ref().filter(|_| record.dedup == DedupStatus::Disabled) else {
+        return Some(window);
+    };
+    match dedup.gate(fingerprint, event_id, chrono::Utc::now().timestamp()).await {
+        Gate::Suppressed { count, notified_by } => {
+            record.decision = Decision::Suppressed;
+            record.dedup =
+                DedupStatus::Suppressed { count_in_window: count, notified_by, window_seconds: dedup.window().as_secs() };
+            record.deliveries.sns = app.topic_arn.as_ref().map(|_| Delivery::Skipped { reason: "suppressed".into() });
+            record.deliveries.slack = app.slack.as_ref().map(|_| Delivery::Skipped { reason: "suppressed".into() });
+            return None;
+        }
+        Gate::Notify { suppressed_before } => {
+            window = Window { suppressed_before, claimed: true };
+            record.dedup = DedupStatus::First { suppressed_before };
+        }
+        Gate::Unavailable { error } => record.dedup = DedupStatus::Unavailable { error },
+    }
+    Some(window)
+}
+
+/// Publishing failed: give back the dedup claims so that Lambda's retry of this event is neither
+/// dropped as a duplicate nor suppressed.
+async fn give_back(app: &App, window: &Window, fingerprint: &str, event_id: &str, eventbridge_id: Option<&str>) {
+    let Some(dedup) = &app.dedup else { return };
+    if window.claimed {
+        dedup.release(fingerprint, event_id).await;
+    }
+    if let Some(id) = eventbridge_id {
+        dedup.forget_event(id).await;
+    }
+}
+
+/// SNS and Slack, concurrently; `None` for a sink that is not configured.
+async fn deliver(app: &App, diagnosis: &Diagnosis, suppressed_before: u64) -> (Option<Delivery>, Option<Delivery>) {
+    let format = app.settings.sns_format.unwrap_or(SnsFormat::Text);
+    let sns_delivery = async {
+        match &app.topic_arn {
+            Some(topic) => Some(sns::publish(&app.sns, topic, &sns_message(diagnosis, format, suppressed_before)).await),
+            None => None,
+        }
+    };
+    let slack_delivery = async {
+        match &app.slack {
+            Some(slack) => Some(slack.post(&crate::report::slack::render(diagnosis, suppressed_before)).await),
+            None => None,
+        }
+    };
+    tokio::join!(Box::pin(sns_delivery), Box::pin(slack_delivery))
 }
 
 /// Logging for Lambda: JSON lines on stdout, level from `RUST_LOG` (default `info`).

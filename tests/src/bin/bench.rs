@@ -23,7 +23,7 @@
 //! documents (+4 calls and +3 dependent rounds compared with real IAM, where the simulator
 //! answers).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,7 +31,8 @@ use std::time::{Duration, Instant};
 use pulldoctor::collect::Clients;
 use pulldoctor::engine;
 use pulldoctor::intake::{intake, Intake, PullFailure};
-use pulldoctor_tests::proxy::{Fault, FaultProxy};
+use pulldoctor_tests::proxy::{Fault, Proxy};
+use pulldoctor_tests::http::read_message;
 use pulldoctor_tests::NatRouteDeleted;
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -59,28 +60,6 @@ struct LambdaRun {
     peak_rss_kib: Option<u64>,
     /// What the handler answered.
     response: Option<String>,
-}
-
-fn read_request(reader: &mut impl BufRead) -> Option<(String, Vec<u8>)> {
-    let mut line = String::new();
-    reader.read_line(&mut line).ok().filter(|n| *n > 0)?;
-    let mut len = 0;
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0; len];
-    std::io::Read::read_exact(reader, &mut body).ok()?;
-    Some((line, body))
 }
 
 /// Runs the `pulldoctor-lambda` binary against a stub Lambda Runtime API: measures the cold
@@ -119,8 +98,8 @@ fn run_lambda(bin: &std::path::Path, event: Option<String>, endpoint: &str) -> O
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(conn.try_clone().unwrap());
                 let mut conn = conn;
-                while let Some((line, body)) = read_request(&mut reader) {
-                    if line.contains("/invocation/next") {
+                while let Ok(Some(request)) = read_message(&mut reader) {
+                    if request.path().contains("/invocation/next") {
                         let _ = tx.send(("next", started.elapsed(), String::new()));
                         let Some(e) = event.lock().unwrap().take() else { return };
                         let deadline = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() + 60_000;
@@ -130,7 +109,7 @@ fn run_lambda(bin: &std::path::Path, event: Option<String>, endpoint: &str) -> O
                             e.len()
                         );
                     } else {
-                        let _ = tx.send(("response", started.elapsed(), String::from_utf8_lossy(&body).into_owned()));
+                        let _ = tx.send(("response", started.elapsed(), String::from_utf8_lossy(&request.body).into_owned()));
                         let _ = conn.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
                     }
                 }
@@ -170,7 +149,7 @@ async fn main() {
     let world = &demo.world;
     let failure = failure_of(&demo.event);
 
-    let proxy = FaultProxy::start(world.moto.url());
+    let proxy = Proxy::start(world.moto.url());
     proxy.set_latency(latency);
     // moto lacks SimulatePrincipalPolicy and answers 500, which the SDK retries with backoff
     // (~0.6 s that real IAM never costs). Denying it instead, as an account that does not grant

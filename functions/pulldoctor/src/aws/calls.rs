@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::actions::READ_ACTIONS;
 use super::cache::WarmCache;
-use super::error::{read_failure, ReadFailure, THROTTLED};
+use super::error::{read_failure, ErrorKind, ReadFailure, THROTTLED};
 use crate::model::facts::Fact;
 
 /// One AWS read as the collection saw it (for the call log, the benchmark and the round count).
@@ -24,8 +24,38 @@ pub struct CallRecord {
     /// Milliseconds since the collection started.
     pub start_ms: f64,
     pub end_ms: f64,
-    /// `ok`, `not_found`, `failed`, `deadline`, or `cached` (answered by the warm cache, no call).
-    pub outcome: &'static str,
+    pub outcome: CallOutcome,
+}
+
+/// How one read ended; serialized as `ok`, `not_found`, `failed`, `deadline`, `cached`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    Ok,
+    NotFound,
+    Failed,
+    /// The diagnosis deadline passed before AWS answered.
+    Deadline,
+    /// Answered by the warm cache: no request.
+    Cached,
+}
+
+impl CallOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Ok => "ok",
+            CallOutcome::NotFound => "not_found",
+            CallOutcome::Failed => "failed",
+            CallOutcome::Deadline => "deadline",
+            CallOutcome::Cached => "cached",
+        }
+    }
+}
+
+impl std::fmt::Display for CallOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What one collection cost.
@@ -46,7 +76,7 @@ pub struct CallStats {
 
 /// Longest chain of records where each starts after the previous ended (cache hits excluded).
 pub fn dependent_rounds(records: &[CallRecord]) -> u32 {
-    let mut calls: Vec<&CallRecord> = records.iter().filter(|r| r.outcome != "cached").collect();
+    let mut calls: Vec<&CallRecord> = records.iter().filter(|r| r.outcome != CallOutcome::Cached).collect();
     calls.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
     let mut depth = vec![0u32; calls.len()];
     for i in 0..calls.len() {
@@ -56,19 +86,25 @@ pub fn dependent_rounds(records: &[CallRecord]) -> u32 {
     depth.into_iter().max().unwrap_or(0)
 }
 
-/// Why a read produced no output.
-enum Gap {
-    NotFound(String),
-    Failed(String),
+/// The fact a read without output records.
+fn gap_fact<T>(gap: ReadFailure) -> Fact<T> {
+    match gap {
+        ReadFailure::NotFound(detail) => Fact::NotFound { detail },
+        ReadFailure::Failed { kind, reason } => Fact::Unreadable { reason, kind },
+    }
 }
 
-/// Answers without output that the warm cache keeps: "does not exist" and "access denied".
-enum CachedGap {
-    NotFound(String),
-    Denied(String),
+/// Answers without output that the warm cache keeps: "does not exist" and "access denied" (a
+/// denial will still be one in a minute; throttling, 5xx and timeouts may not).
+struct CachedGap(ReadFailure);
+
+impl CachedGap {
+    fn keep(gap: &ReadFailure) -> Option<CachedGap> {
+        matches!(gap.kind(), ErrorKind::NotFound | ErrorKind::AccessDenied).then(|| CachedGap(gap.clone()))
+    }
 }
 
-type Shared<O> = tokio::sync::OnceCell<Result<Arc<O>, (bool, String)>>;
+type Shared<O> = tokio::sync::OnceCell<Result<Arc<O>, ReadFailure>>;
 
 /// Issues the reads of one collection: counts and times them, enforces the overall deadline,
 /// answers a read asked twice (identity and network both need an EC2 instance) with the first
@@ -106,7 +142,7 @@ impl CallLog {
         }
     }
 
-    fn record(&self, action: &str, start: Instant, outcome: &'static str) {
+    fn record(&self, action: &str, start: Instant, outcome: CallOutcome) {
         let ms = |t: Instant| t.duration_since(self.started).as_secs_f64() * 1000.0;
         let record = CallRecord { action: action.to_string(), start_ms: ms(start), end_ms: ms(Instant::now()), outcome };
         self.records.lock().unwrap_or_else(|e| e.into_inner()).push(record);
@@ -118,7 +154,7 @@ impl CallLog {
         action: &str,
         not_found: &[&str],
         call: impl Future<Output = Result<O, SdkError<E, R>>>,
-    ) -> Result<O, Gap>
+    ) -> Result<O, ReadFailure>
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
@@ -128,7 +164,8 @@ impl CallLog {
         if self.deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
             self.deadline_hit.store(true, Ordering::Relaxed);
             self.failed.fetch_add(1, Ordering::Relaxed);
-            return Err(Gap::Failed(format!("Deadline: {action} was not read (the diagnosis deadline had passed)")));
+            let reason = format!("Deadline: {action} was not read (the diagnosis deadline had passed)");
+            return Err(ReadFailure::Failed { kind: ErrorKind::Deadline, reason });
         }
         self.calls.fetch_add(1, Ordering::Relaxed);
         let throttled = Arc::new(AtomicBool::new(false));
@@ -140,30 +177,32 @@ impl CallLog {
         let result = match answered {
             None => {
                 self.deadline_hit.store(true, Ordering::Relaxed);
-                self.record(action, start, "deadline");
-                Err(Gap::Failed(format!("Deadline: {action} had not answered when the diagnosis deadline passed")))
+                self.record(action, start, CallOutcome::Deadline);
+                let reason = format!("Deadline: {action} had not answered when the diagnosis deadline passed");
+                Err(ReadFailure::Failed { kind: ErrorKind::Deadline, reason })
             }
             Some(Ok(output)) => {
-                self.record(action, start, "ok");
+                self.record(action, start, CallOutcome::Ok);
                 Ok(output)
             }
             Some(Err(err)) => match read_failure(action, not_found, &err) {
-                ReadFailure::NotFound(detail) => {
-                    self.record(action, start, "not_found");
-                    Err(Gap::NotFound(detail))
+                gap @ ReadFailure::NotFound(_) => {
+                    self.record(action, start, CallOutcome::NotFound);
+                    Err(gap)
                 }
                 // Throttled, then out of time while the adaptive retry waited: say so.
-                ReadFailure::Failed(reason) if reason.starts_with("Timeout") && throttled.load(Ordering::Relaxed) => {
-                    self.record(action, start, "failed");
-                    Err(Gap::Failed(format!("Throttled: {action} (AWS throttled it and the retries did not get through in time)")))
+                ReadFailure::Failed { kind: ErrorKind::Timeout, .. } if throttled.load(Ordering::Relaxed) => {
+                    self.record(action, start, CallOutcome::Failed);
+                    let reason = format!("Throttled: {action} (AWS throttled it and the retries did not get through in time)");
+                    Err(ReadFailure::Failed { kind: ErrorKind::Throttled, reason })
                 }
-                ReadFailure::Failed(reason) => {
-                    self.record(action, start, "failed");
-                    Err(Gap::Failed(reason))
+                gap => {
+                    self.record(action, start, CallOutcome::Failed);
+                    Err(gap)
                 }
             },
         };
-        if let Err(Gap::Failed(reason)) = &result {
+        if let Err(ReadFailure::Failed { reason, .. }) = &result {
             self.failed.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(action, %reason, "AWS read failed");
         }
@@ -185,8 +224,7 @@ impl CallLog {
         // Boxed: SDK futures are large, and debug builds poll them on small stacks.
         match Box::pin(self.issue(action, not_found, Box::pin(call))).await {
             Ok(output) => convert(output),
-            Err(Gap::NotFound(detail)) => Fact::NotFound { detail },
-            Err(Gap::Failed(reason)) => Fact::Unreadable { reason },
+            Err(gap) => gap_fact(gap),
         }
     }
 
@@ -210,16 +248,13 @@ impl CallLog {
         if let Some(cache) = &self.cache {
             if let Some(output) = cache.get::<O>(&key) {
                 self.cached.fetch_add(1, Ordering::Relaxed);
-                self.record(action, Instant::now(), "cached");
+                self.record(action, Instant::now(), CallOutcome::Cached);
                 return convert(&output);
             }
             if let Some(gap) = cache.get::<CachedGap>(&key) {
                 self.cached.fetch_add(1, Ordering::Relaxed);
-                self.record(action, Instant::now(), "cached");
-                return match &*gap {
-                    CachedGap::NotFound(detail) => Fact::NotFound { detail: detail.clone() },
-                    CachedGap::Denied(reason) => Fact::Unreadable { reason: reason.clone() },
-                };
+                self.record(action, Instant::now(), CallOutcome::Cached);
+                return gap_fact(gap.0.clone());
             }
         }
         let cell: Arc<Shared<O>> = {
@@ -241,26 +276,18 @@ impl CallLog {
                         }
                         Ok(output)
                     }
-                    Err(Gap::NotFound(detail)) => {
-                        if let Some(cache) = &self.cache {
-                            cache.put(key.clone(), Arc::new(CachedGap::NotFound(detail.clone())));
+                    Err(gap) => {
+                        if let (Some(cache), Some(kept)) = (&self.cache, CachedGap::keep(&gap)) {
+                            cache.put(key.clone(), Arc::new(kept));
                         }
-                        Err((true, detail))
-                    }
-                    Err(Gap::Failed(reason)) => {
-                        // A denial will still be one in a minute; throttling, 5xx and timeouts may not.
-                        if let (Some(cache), true) = (&self.cache, reason.starts_with("AccessDenied:")) {
-                            cache.put(key.clone(), Arc::new(CachedGap::Denied(reason.clone())));
-                        }
-                        Err((false, reason))
+                        Err(gap)
                     }
                 }
             })
             .await;
         match answer {
             Ok(output) => convert(output),
-            Err((true, detail)) => Fact::NotFound { detail: detail.clone() },
-            Err((false, reason)) => Fact::Unreadable { reason: reason.clone() },
+            Err(gap) => gap_fact(gap.clone()),
         }
     }
 
@@ -280,5 +307,32 @@ impl CallLog {
             deadline_hit: self.deadline_hit.load(Ordering::Relaxed),
             records,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_outcomes_keep_their_names() {
+        let names = [
+            (CallOutcome::Ok, "ok"),
+            (CallOutcome::NotFound, "not_found"),
+            (CallOutcome::Failed, "failed"),
+            (CallOutcome::Deadline, "deadline"),
+            (CallOutcome::Cached, "cached"),
+        ];
+        for (outcome, name) in names {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), name);
+            assert_eq!(outcome.to_string(), name);
+        }
+    }
+
+    #[test]
+    fn cache_hits_are_not_rounds() {
+        let at = |start_ms, end_ms, outcome| CallRecord { action: "ecs:DescribeTasks".into(), start_ms, end_ms, outcome };
+        let records = [at(0.0, 10.0, CallOutcome::Ok), at(10.0, 10.0, CallOutcome::Cached), at(11.0, 20.0, CallOutcome::Failed)];
+        assert_eq!(dependent_rounds(&records), 2);
     }
 }

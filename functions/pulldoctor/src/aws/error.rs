@@ -3,11 +3,38 @@
 use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_smithy_runtime_api::client::result::SdkError;
 
-/// Outcome of a failed read: the resource is absent, or the read itself failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+pub use crate::model::facts::ErrorKind;
+
+/// Outcome of a failed read: the resource is absent, or the read itself failed (`kind` says
+/// how; `reason` says it to people and names the action).
+#[derive(Clone, PartialEq, Eq)]
 pub enum ReadFailure {
     NotFound(String),
-    Failed(String),
+    Failed { kind: ErrorKind, reason: String },
+}
+
+impl ReadFailure {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ReadFailure::NotFound(_) => ErrorKind::NotFound,
+            ReadFailure::Failed { kind, .. } => *kind,
+        }
+    }
+}
+
+/// `NotFound("…")` / `Failed("…")`: delivery errors in audit lines print it, and the reason
+/// already starts with the kind.
+impl std::fmt::Debug for ReadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadFailure::NotFound(detail) => f.debug_tuple("NotFound").field(detail).finish(),
+            ReadFailure::Failed { reason, .. } => f.debug_tuple("Failed").field(reason).finish(),
+        }
+    }
+}
+
+fn failed(kind: ErrorKind, reason: String) -> ReadFailure {
+    ReadFailure::Failed { kind, reason }
 }
 
 const ACCESS_DENIED: &[&str] = &[
@@ -43,25 +70,25 @@ where
                 return ReadFailure::NotFound(join(code, message));
             }
             if ACCESS_DENIED.contains(&code) || message.contains("not authorized to perform") {
-                return ReadFailure::Failed(access_denied(action));
+                return failed(ErrorKind::AccessDenied, access_denied(action));
             }
             if THROTTLED_CODES.contains(&code) {
-                return ReadFailure::Failed(format!("Throttled: {action} (retries exhausted)"));
+                return failed(ErrorKind::Throttled, format!("Throttled: {action} (retries exhausted)"));
             }
-            ReadFailure::Failed(format!("{}: {action}", join(code, message)))
+            failed(ErrorKind::Other, format!("{}: {action}", join(code, message)))
         }
-        SdkError::TimeoutError(_) => ReadFailure::Failed(format!("Timeout: {action}")),
+        SdkError::TimeoutError(_) => failed(ErrorKind::Timeout, format!("Timeout: {action}")),
         SdkError::DispatchFailure(d) => {
-            let kind = if d.is_timeout() {
-                "Timeout"
+            let (kind, word) = if d.is_timeout() {
+                (ErrorKind::Timeout, "Timeout")
             } else if d.is_io() {
-                "Unreachable"
+                (ErrorKind::Other, "Unreachable")
             } else {
-                "DispatchFailure"
+                (ErrorKind::Other, "DispatchFailure")
             };
-            ReadFailure::Failed(format!("{kind}: {action}: {}", DisplayErrorContext(err)))
+            failed(kind, format!("{word}: {action}: {}", DisplayErrorContext(err)))
         }
-        other => ReadFailure::Failed(format!("{action} failed: {}", DisplayErrorContext(other))),
+        other => failed(ErrorKind::Other, format!("{action} failed: {}", DisplayErrorContext(other))),
     }
 }
 
@@ -119,5 +146,40 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for ThrottleSpy {
             let _ = THROTTLED.try_with(|flag| flag.store(true, std::sync::atomic::Ordering::Relaxed));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::operation::describe_tasks::DescribeTasksError;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    fn service(code: &str) -> SdkError<DescribeTasksError, Response> {
+        let err = DescribeTasksError::generic(ErrorMetadata::builder().code(code).message("m").build());
+        SdkError::service_error(err, Response::new(StatusCode::try_from(400).unwrap(), SdkBody::empty()))
+    }
+
+    #[test]
+    fn a_failure_carries_its_kind_beside_the_reason() {
+        let cases = [
+            (service("AccessDeniedException"), ErrorKind::AccessDenied, "AccessDenied: ecs:DescribeTasks (grant"),
+            (service("ThrottlingException"), ErrorKind::Throttled, "Throttled: ecs:DescribeTasks (retries exhausted)"),
+            (service("ClusterNotFoundException"), ErrorKind::NotFound, "ClusterNotFoundException (m)"),
+            (service("ServerException"), ErrorKind::Other, "ServerException (m): ecs:DescribeTasks"),
+            (SdkError::timeout_error("slow"), ErrorKind::Timeout, "Timeout: ecs:DescribeTasks"),
+        ];
+        for (err, kind, reason) in cases {
+            let failure = read_failure("ecs:DescribeTasks", &["ClusterNotFoundException"], &err);
+            assert_eq!(failure.kind(), kind, "{failure:?}");
+            let (ReadFailure::NotFound(said) | ReadFailure::Failed { reason: said, .. }) = &failure;
+            assert!(said.starts_with(reason), "{failure:?}");
+        }
+        // Delivery errors in audit lines print the failure's Debug form: it stays as it was.
+        let denied = read_failure("sns:Publish", &[], &service("AuthorizationError"));
+        assert_eq!(format!("{denied:?}"), r#"Failed("AuthorizationError (m): sns:Publish")"#);
     }
 }

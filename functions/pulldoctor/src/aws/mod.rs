@@ -9,7 +9,7 @@ pub mod clients;
 pub mod error;
 
 pub use actions::{PREFLIGHT_ONLY_ACTIONS, READ_ACTIONS};
-pub use calls::{dependent_rounds, CallRecord, CallStats};
+pub use calls::{dependent_rounds, CallOutcome, CallRecord, CallStats};
 pub(crate) use calls::CallLog;
 pub use clients::{Clients, Limits};
-pub use error::{read_failure, ReadFailure};
+pub use error::{read_failure, ErrorKind, ReadFailure};

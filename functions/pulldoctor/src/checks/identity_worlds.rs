@@ -8,7 +8,7 @@ use crate::checks::iam::identity_fixtures::*;
 use crate::classify::classify;
 use crate::model::diagnosis::{Diagnosis, RootCause};
 use crate::engine::judge;
-use crate::model::facts::{Fact, Facts};
+use crate::model::facts::{Fact, Facts, LaunchType};
 
 const MANIFEST_403: &str = "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1: pulling from host 111122223333.dkr.ecr.us-east-1.amazonaws.com failed with status code [manifests v1]: 403 Forbidden";
 
@@ -70,7 +70,7 @@ fn managed_instances_event(launch_type: Option<&str>) -> Facts {
 fn managed_instances_task_without_an_execution_role() {
     for launch_type in [Some("MANAGED_INSTANCES"), None] {
         let f = managed_instances_event(launch_type);
-        assert_eq!(f.task.launch_type.as_deref(), launch_type);
+        assert_eq!(f.task.launch_type.as_ref().map(LaunchType::as_str), launch_type);
         assert_eq!(f.task.capacity_provider.as_deref(), Some("mi-general"));
         let d = judge(&f);
         assert_root(&d, RootCause::IamExecutionRoleMissing, &["no execution role", "ECS Managed Instances", "AmazonECSTaskExecutionRolePolicy"]);

@@ -385,7 +385,7 @@ pub fn check_image_archived(facts: &Facts) -> Vec<Finding> {
         Fact::NotFound { .. } => {
             return vec![Finding::pass(code, format!("The missing image is not archived in {} either", image.repository)).resource(resource)]
         }
-        Fact::Unreadable { reason } => {
+        Fact::Unreadable { reason, .. } => {
             return vec![Finding::unknown(code, "Could not check whether the image is archived", reason.as_str()).resource(resource)]
         }
         Fact::NotCollected { .. } => return vec![],

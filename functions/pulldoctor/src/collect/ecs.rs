@@ -4,6 +4,7 @@ use aws_sdk_ecs::types::{Task, TaskDefinition};
 
 use super::{CallLog, Clients};
 use crate::model::facts::{
+    LaunchType,
     AttachmentFacts, ContainerDefinitionFacts, ContainerFacts, Fact, TaskDefinitionFacts, TaskFacts,
     TaskSource,
 };
@@ -63,16 +64,16 @@ pub(super) async fn resolve_launch_type(clients: &Clients, log: &CallLog, task: 
         })
         .await;
     if let Some(kind) = kind.value().cloned().flatten() {
-        task.launch_type = launch_type_of_capacity_provider(&kind).map(str::to_string);
+        task.launch_type = launch_type_of_capacity_provider(&kind);
     }
 }
 
 /// The launch type of a capacity provider type (`EC2_AUTOSCALING` → `EC2`).
-pub fn launch_type_of_capacity_provider(kind: &str) -> Option<&'static str> {
+pub fn launch_type_of_capacity_provider(kind: &str) -> Option<LaunchType> {
     match kind {
-        "EC2_AUTOSCALING" => Some("EC2"),
-        "FARGATE" | "FARGATE_SPOT" => Some("FARGATE"),
-        crate::model::facts::MANAGED_INSTANCES => Some(crate::model::facts::MANAGED_INSTANCES),
+        "EC2_AUTOSCALING" => Some(LaunchType::Ec2),
+        "FARGATE" | "FARGATE_SPOT" => Some(LaunchType::Fargate),
+        "MANAGED_INSTANCES" => Some(LaunchType::ManagedInstances),
         _ => None,
     }
 }
@@ -102,7 +103,7 @@ pub fn task_facts(t: &Task) -> TaskFacts {
         cluster_arn: t.cluster_arn().map(str::to_string),
         task_definition_arn: t.task_definition_arn().map(str::to_string),
         group: t.group().map(str::to_string),
-        launch_type: t.launch_type().map(|l| l.as_str().to_string()),
+        launch_type: t.launch_type().map(|l| LaunchType::from(l.as_str())),
         capacity_provider: t.capacity_provider_name().map(str::to_string),
         platform_version: t.platform_version().map(str::to_string),
         platform_family: t.platform_family().map(str::to_string),
@@ -171,7 +172,7 @@ pub fn task_definition_facts(td: &TaskDefinition) -> TaskDefinitionFacts {
         execution_role_arn: td.execution_role_arn().map(str::to_string),
         task_role_arn: td.task_role_arn().map(str::to_string),
         network_mode: td.network_mode().map(|m| m.as_str().to_string()),
-        requires_compatibilities: td.requires_compatibilities().iter().map(|c| c.as_str().to_string()).collect(),
+        requires_compatibilities: td.requires_compatibilities().iter().map(|c| LaunchType::from(c.as_str())).collect(),
         cpu_architecture: td.runtime_platform().and_then(|p| p.cpu_architecture()).map(|a| a.as_str().to_string()),
         operating_system_family: td
             .runtime_platform()
@@ -262,9 +263,9 @@ mod capacity_provider_tests {
             let clients = clients(ecs(deny));
             let log = CallLog::default();
             let mut task =
-                TaskFacts { launch_type: launch.map(str::to_string), capacity_provider: Some(provider.into()), cluster_arn: Some(CLUSTER.into()), ..Default::default() };
+                TaskFacts { launch_type: launch.map(LaunchType::from), capacity_provider: Some(provider.into()), cluster_arn: Some(CLUSTER.into()), ..Default::default() };
             resolve_launch_type(&clients, &log, &mut task).await;
-            assert_eq!(task.launch_type.as_deref(), expected, "{name}");
+            assert_eq!(task.launch_type.as_ref().map(LaunchType::as_str), expected, "{name}");
             assert_eq!(log.calls(), calls, "{name}");
         }
     }

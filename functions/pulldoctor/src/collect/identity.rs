@@ -24,6 +24,7 @@ use crate::model::pull::{puller, Puller};
 use crate::model::platform::task_platform;
 use crate::model::message::Category;
 use crate::model::facts::{
+    ErrorKind, LaunchType,
     ContainerInstanceFacts, Fact, Facts, IdentityFacts, ManifestFacts, PlatformFacts, PolicyFacts, PolicyKind,
     RoleFacts, SecretFacts, SecretShape, SimulationResult,
 };
@@ -62,7 +63,7 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
         }
     };
     let instance = async {
-        let on_ec2 = who == Puller::Ec2 || facts.task.launch_type.as_deref() == Some("EC2");
+        let on_ec2 = who == Puller::Ec2 || facts.task.launch_type == Some(LaunchType::Ec2);
         // Managed Instances: the container instance's attributes tell the platform; its role
         // never pulls (the execution role does), so it is not read.
         let managed = who == Puller::ManagedInstances;
@@ -257,7 +258,7 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
 fn parsed(text: Option<&str>, what: &str) -> Fact<Value> {
     match text.and_then(parse_document) {
         Some(doc) => Fact::found(doc),
-        None => Fact::Unreadable { reason: format!("the {what} is not a JSON object") },
+        None => Fact::Unreadable { reason: format!("the {what} is not a JSON object"), kind: ErrorKind::Other },
     }
 }
 
@@ -557,7 +558,7 @@ async fn batch_get_manifest(
                     let digest = image.image_id().and_then(|i| i.image_digest()).map(str::to_string);
                     Fact::found(parse_manifest(&doc, image.image_manifest_media_type(), digest))
                 }
-                None => Fact::Unreadable { reason: "ecr:BatchGetImage returned a manifest that is not JSON".into() },
+                None => Fact::Unreadable { reason: "ecr:BatchGetImage returned a manifest that is not JSON".into(), kind: ErrorKind::Other },
             },
             None => Fact::NotFound {
                 detail: out
@@ -878,7 +879,7 @@ mod mock_tests {
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&rule]);
         let log = CallLog::default();
         let sim = simulate_pull(&iam, &log, ROLE, REPO_ARN).await;
-        assert!(matches!(&sim, Fact::Unreadable { reason } if reason.contains("iam:SimulatePrincipalPolicy")), "{sim:?}");
+        assert!(matches!(&sim, Fact::Unreadable { reason, .. } if reason.contains("iam:SimulatePrincipalPolicy")), "{sim:?}");
 
         // The documents, as IAM returns them (URL-encoded).
         let encoded = urlencoding::encode(r#"{"Version":"2012-10-17","Statement":[{"Sid":"NoPull","Effect":"Deny","Action":"ecr:BatchGetImage","Resource":"*"}]}"#).into_owned();

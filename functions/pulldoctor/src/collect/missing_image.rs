@@ -16,6 +16,7 @@ use super::{CallLog, Clients};
 use crate::model::pull::pull_role;
 use crate::model::pull::{CREATE_REPOSITORY_ACTION, IMPORT_ACTION};
 use crate::model::facts::{
+    ErrorKind,
     Fact, Facts, ImageFacts, MissingImageFacts, PullThroughRuleFacts, RepositoryImages, SecretFacts, ServiceTaskImage,
 };
 use crate::model::facts::service_name;
@@ -173,7 +174,7 @@ pub(super) async fn read_late(clients: &Clients, log: &CallLog, facts: &Facts, m
             ecr.get_registry_policy(),
             |out| match out.policy_text().and_then(crate::policy::parse_document) {
                 Some(doc) => Fact::found(doc),
-                None => Fact::Unreadable { reason: "the registry policy is not a JSON object".into() },
+                None => Fact::Unreadable { reason: "the registry policy is not a JSON object".into(), kind: ErrorKind::Other },
             },
         )
         .await

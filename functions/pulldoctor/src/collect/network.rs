@@ -25,6 +25,7 @@ use aws_sdk_ec2::types::{Filter, VpcAttributeName};
 
 use super::{CallLog, Clients};
 use crate::model::facts::{
+    ErrorKind, LaunchType,
     endpoint_service_names, service_name, ContainerInstanceRef, DhcpOptionsFacts, EndpointFacts, EniFacts, Fact,
     InstanceFacts, Known, NaclEntryFacts, NatGatewayFacts, NetworkAclFacts, NetworkFacts, PrefixListFacts, RouteFacts,
     RouteTableFacts, RulePrefixList, SecurityGroupFacts, ServiceNetworkFacts, SgRuleFacts, SubnetFacts, TaskFacts, VpcFacts,
@@ -55,7 +56,7 @@ pub(super) async fn read_network(
     region: Option<&str>,
     supplied_service: Option<&ServiceNetworkFacts>,
 ) -> NetworkFacts {
-    if task.launch_type.as_deref() == Some("EXTERNAL") {
+    if task.launch_type == Some(LaunchType::External) {
         return skipped("ECS Anywhere (EXTERNAL) instances are outside any VPC");
     }
     let Some(region) = region else { return skipped("the task's region is not known") };
@@ -184,7 +185,7 @@ impl SubnetLevel {
             // No explicit association: the main table, read once the VPC is known.
             Fact::Found { value: None } => not_collected("pending: the subnet uses the VPC's main route table"),
             Fact::NotFound { detail } => Fact::NotFound { detail },
-            Fact::Unreadable { reason } => Fact::Unreadable { reason },
+            Fact::Unreadable { reason, kind } => Fact::Unreadable { reason, kind },
             Fact::NotCollected { reason } => Fact::NotCollected { reason },
         };
     }
@@ -604,11 +605,11 @@ async fn read_prefix_list_entries(clients: &Clients, log: &CallLog, id: &str) ->
                 }
             }
             Fact::NotFound { detail } => return Fact::NotFound { detail: format!("prefix list {id}: {detail}") },
-            Fact::Unreadable { reason } => return Fact::Unreadable { reason },
+            Fact::Unreadable { reason, kind } => return Fact::Unreadable { reason, kind },
             Fact::NotCollected { reason } => return Fact::NotCollected { reason },
         }
     }
-    Fact::Unreadable { reason: format!("prefix list {id} has more entries than ten pages of GetManagedPrefixListEntries returned") }
+    Fact::Unreadable { reason: format!("prefix list {id} has more entries than ten pages of GetManagedPrefixListEntries returned"), kind: ErrorKind::Other }
 }
 
 trait FirstOf<T> {
@@ -622,7 +623,7 @@ impl<T> FirstOf<T> for Fact<Vec<T>> {
                 None => Fact::NotFound { detail: missing() },
             },
             Fact::NotFound { detail } => Fact::NotFound { detail },
-            Fact::Unreadable { reason } => Fact::Unreadable { reason },
+            Fact::Unreadable { reason, kind } => Fact::Unreadable { reason, kind },
             Fact::NotCollected { reason } => Fact::NotCollected { reason },
         }
     }

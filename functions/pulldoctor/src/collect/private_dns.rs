@@ -96,7 +96,7 @@ async fn read_zones(route53: &aws_sdk_route53::Client, log: &CallLog, vpc_id: &s
                 }
             }
             Fact::NotFound { detail } => return Fact::NotFound { detail },
-            Fact::Unreadable { reason } => return Fact::Unreadable { reason },
+            Fact::Unreadable { reason, kind } => return Fact::Unreadable { reason, kind },
             Fact::NotCollected { reason } => return Fact::NotCollected { reason },
         }
     }
@@ -136,7 +136,7 @@ async fn read_rules(resolver: &aws_sdk_route53resolver::Client, log: &CallLog, v
                 }
             }
             Fact::NotFound { detail } => return Fact::NotFound { detail },
-            Fact::Unreadable { reason } => return Fact::Unreadable { reason },
+            Fact::Unreadable { reason, kind } => return Fact::Unreadable { reason, kind },
             Fact::NotCollected { reason } => return Fact::NotCollected { reason },
         }
     }

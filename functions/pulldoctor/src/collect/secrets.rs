@@ -15,7 +15,7 @@ use aws_sdk_ssm::types::ParameterStringFilter;
 use super::identity::{get_role, read_policies, simulate};
 use crate::model::arn::kms_key_arn;
 use super::{CallLog, Clients};
-use crate::model::facts::{Fact, Facts, RoleFacts, SecretMetadata, TaskSecretFacts, TaskSecretsFacts};
+use crate::model::facts::{ErrorKind, Fact, Facts, RoleFacts, SecretMetadata, TaskSecretFacts, TaskSecretsFacts};
 use crate::model::secret_ref::{named_secrets, parse_value_from, secrets_step, SecretRef, SecretStore};
 
 /// At most this many secrets are described (one read each in Secrets Manager); the others say so.
@@ -200,7 +200,7 @@ async fn describe_parameters(ssm: &aws_sdk_ssm::Client, log: &CallLog, names: &[
             Ok(f) => f,
             Err(e) => {
                 for n in chunk {
-                    out.insert(n.trim_start_matches('/').to_string(), Fact::Unreadable { reason: format!("ssm:DescribeParameters: {e}") });
+                    out.insert(n.trim_start_matches('/').to_string(), Fact::Unreadable { reason: format!("ssm:DescribeParameters: {e}"), kind: ErrorKind::Other });
                 }
                 continue;
             }

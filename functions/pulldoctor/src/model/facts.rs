@@ -21,8 +21,13 @@ pub enum Fact<T> {
     Found { value: T },
     /// The read succeeded and AWS says the thing does not exist. This is evidence, not a gap.
     NotFound { detail: String },
-    /// The read failed (AccessDenied, throttling, timeout…); `reason` names the API action.
-    Unreadable { reason: String },
+    /// The read failed (AccessDenied, throttling, timeout…); `reason` names the API action and
+    /// `kind` says which, for code that decides on it.
+    Unreadable {
+        reason: String,
+        #[serde(default)]
+        kind: ErrorKind,
+    },
     /// The read was not attempted (not applicable, or an earlier read it depends on failed).
     NotCollected { reason: String },
 }
@@ -45,17 +50,33 @@ impl<T> Fact<T> {
         match self {
             Fact::Found { .. } => None,
             Fact::NotFound { detail } => Some(detail),
-            Fact::Unreadable { reason } | Fact::NotCollected { reason } => Some(reason),
+            Fact::Unreadable { reason, .. } | Fact::NotCollected { reason } => Some(reason),
         }
     }
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Fact<U> {
         match self {
             Fact::Found { value } => Fact::Found { value: f(value) },
             Fact::NotFound { detail } => Fact::NotFound { detail },
-            Fact::Unreadable { reason } => Fact::Unreadable { reason },
+            Fact::Unreadable { reason, kind } => Fact::Unreadable { reason, kind },
             Fact::NotCollected { reason } => Fact::NotCollected { reason },
         }
     }
+}
+
+/// What kind of failure made a read fail. Saved snapshots from before it existed load as `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    AccessDenied,
+    /// AWS throttled the read and the retries did not get through.
+    Throttled,
+    /// The service did not answer in time.
+    Timeout,
+    /// The diagnosis deadline passed before the read was made or answered.
+    Deadline,
+    NotFound,
+    #[default]
+    Other,
 }
 
 impl<T> Default for Fact<T> {
@@ -64,8 +85,79 @@ impl<T> Default for Fact<T> {
     }
 }
 
-/// The launch type (and task definition compatibility) of ECS Managed Instances.
-pub const MANAGED_INSTANCES: &str = "MANAGED_INSTANCES";
+/// Where ECS runs a task: a task's `launchType`, or one of a task definition's
+/// `requiresCompatibilities`. Its JSON is the ECS name (`FARGATE`, `EC2`, `EXTERNAL`,
+/// `MANAGED_INSTANCES`), and any name ECS adds later is kept as given.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LaunchType {
+    Fargate,
+    Ec2,
+    /// ECS Anywhere.
+    External,
+    /// ECS Managed Instances.
+    ManagedInstances,
+    Other(String),
+}
+
+impl LaunchType {
+    pub fn as_str(&self) -> &str {
+        match self {
+            LaunchType::Fargate => "FARGATE",
+            LaunchType::Ec2 => "EC2",
+            LaunchType::External => "EXTERNAL",
+            LaunchType::ManagedInstances => "MANAGED_INSTANCES",
+            LaunchType::Other(name) => name,
+        }
+    }
+
+    /// Instances the customer runs and registers (EC2, ECS Anywhere).
+    pub fn is_own_instances(&self) -> bool {
+        matches!(self, LaunchType::Ec2 | LaunchType::External)
+    }
+}
+
+impl From<&str> for LaunchType {
+    fn from(name: &str) -> LaunchType {
+        match name {
+            "FARGATE" => LaunchType::Fargate,
+            "EC2" => LaunchType::Ec2,
+            "EXTERNAL" => LaunchType::External,
+            "MANAGED_INSTANCES" => LaunchType::ManagedInstances,
+            other => LaunchType::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<String> for LaunchType {
+    fn from(name: String) -> LaunchType {
+        LaunchType::from(name.as_str())
+    }
+}
+
+impl std::fmt::Display for LaunchType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for LaunchType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for LaunchType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<LaunchType, D::Error> {
+        String::deserialize(deserializer).map(LaunchType::from)
+    }
+}
+
+/// For finding evidence, which is JSON.
+impl From<LaunchType> for serde_json::Value {
+    fn from(launch_type: LaunchType) -> serde_json::Value {
+        serde_json::Value::String(launch_type.as_str().to_string())
+    }
+}
 
 /// Where the task facts came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -139,10 +231,9 @@ pub struct TaskFacts {
     /// `service:NAME` for service tasks, `family:NAME` for standalone ones.
     #[serde(default)]
     pub group: Option<String>,
-    /// `FARGATE`, `EC2`, `EXTERNAL`, `MANAGED_INSTANCES`; absent when a capacity provider was used
-    /// and not resolved.
+    /// Absent when a capacity provider was used and not resolved.
     #[serde(default)]
-    pub launch_type: Option<String>,
+    pub launch_type: Option<LaunchType>,
     #[serde(default)]
     pub capacity_provider: Option<String>,
     #[serde(default)]
@@ -179,13 +270,13 @@ impl TaskFacts {
             .find(|a| matches!(a.kind.as_deref(), Some("eni" | "ElasticNetworkInterface")))
     }
     pub fn is_fargate(&self) -> bool {
-        self.launch_type.as_deref() == Some("FARGATE")
+        self.launch_type == Some(LaunchType::Fargate)
             || self.capacity_provider.as_deref().is_some_and(|c| c.starts_with("FARGATE"))
     }
     /// ECS Managed Instances: EC2 instances ECS launches and runs for you; the task execution role
     /// pulls, as on Fargate.
     pub fn is_managed_instances(&self) -> bool {
-        self.launch_type.as_deref() == Some(MANAGED_INSTANCES)
+        self.launch_type == Some(LaunchType::ManagedInstances)
     }
 }
 
@@ -247,7 +338,7 @@ pub struct TaskDefinitionFacts {
     #[serde(default)]
     pub network_mode: Option<String>,
     #[serde(default)]
-    pub requires_compatibilities: Vec<String>,
+    pub requires_compatibilities: Vec<LaunchType>,
     #[serde(default)]
     pub cpu_architecture: Option<String>,
     #[serde(default)]
@@ -524,3 +615,32 @@ pub use deploy::*;
 // Private DNS of the VPC (hub-and-spoke endpoints): `facts/private_dns.rs`.
 mod private_dns;
 pub use private_dns::*;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn launch_types_are_the_ecs_names_in_json() {
+        for name in ["FARGATE", "EC2", "EXTERNAL", "MANAGED_INSTANCES", "SOMETHING_NEW"] {
+            let launch_type: LaunchType = serde_json::from_value(serde_json::json!(name)).unwrap();
+            assert_eq!(serde_json::to_value(&launch_type).unwrap(), name);
+            assert_eq!(launch_type.to_string(), name);
+        }
+        assert_eq!(LaunchType::from("MANAGED_INSTANCES"), LaunchType::ManagedInstances);
+        assert_eq!(LaunchType::from("SOMETHING_NEW"), LaunchType::Other("SOMETHING_NEW".into()));
+        let task: TaskFacts = serde_json::from_str(r#"{"source": "event", "launch_type": "EC2"}"#).unwrap();
+        assert_eq!(task.launch_type, Some(LaunchType::Ec2));
+        assert_eq!(serde_json::to_value(&task).unwrap()["launch_type"], "EC2");
+    }
+
+    #[test]
+    fn an_unreadable_fact_saved_before_kinds_loads_as_other() {
+        let old: Fact<String> = serde_json::from_str(r#"{"state": "unreadable", "reason": "AccessDenied: ecs:DescribeTasks"}"#).unwrap();
+        assert_eq!(old, Fact::Unreadable { reason: "AccessDenied: ecs:DescribeTasks".into(), kind: ErrorKind::Other });
+        let new = Fact::<String>::Unreadable { reason: "Throttled: ec2:DescribeSubnets".into(), kind: ErrorKind::Throttled };
+        let json = serde_json::to_value(&new).unwrap();
+        assert_eq!(json, serde_json::json!({"state": "unreadable", "reason": "Throttled: ec2:DescribeSubnets", "kind": "throttled"}));
+        assert_eq!(serde_json::from_value::<Fact<String>>(json).unwrap(), new);
+    }
+}

@@ -2,7 +2,7 @@
 //! preflight agree on.
 
 use crate::model::diagnosis::RootCause;
-use crate::model::facts::{Fact, Facts, RoleFacts, TaskDefinitionFacts, MANAGED_INSTANCES};
+use crate::model::facts::{Fact, Facts, LaunchType, RoleFacts, TaskDefinitionFacts};
 
 /// The ECR actions a pull needs on the repository (`ecr:GetAuthorizationToken` needs `*`): the ones
 /// the ECS documentation for ECR images lists, and all that `AmazonEC2ContainerRegistryPullOnly`
@@ -40,18 +40,18 @@ pub fn puller(facts: &Facts, td: Option<&TaskDefinitionFacts>) -> Puller {
     if facts.task.is_fargate() {
         return Puller::Fargate;
     }
-    match facts.task.launch_type.as_deref() {
-        Some("EC2" | "EXTERNAL") => return Puller::Ec2,
-        Some(MANAGED_INSTANCES) => return Puller::ManagedInstances,
+    match &facts.task.launch_type {
+        Some(l) if l.is_own_instances() => return Puller::Ec2,
+        Some(LaunchType::ManagedInstances) => return Puller::ManagedInstances,
         Some(_) => return Puller::Undetermined,
         None => {}
     }
     // No launch type in the task (only a capacity provider, whose name can be anything): a task
     // definition that can run in one place only settles it.
     match td.map(|t| t.requires_compatibilities.as_slice()) {
-        Some([only]) if only == "FARGATE" => Puller::Fargate,
-        Some([only]) if only == MANAGED_INSTANCES => Puller::ManagedInstances,
-        Some(c) if !c.is_empty() && c.iter().all(|x| x == "EC2" || x == "EXTERNAL") => Puller::Ec2,
+        Some([LaunchType::Fargate]) => Puller::Fargate,
+        Some([LaunchType::ManagedInstances]) => Puller::ManagedInstances,
+        Some(c) if !c.is_empty() && c.iter().all(LaunchType::is_own_instances) => Puller::Ec2,
         _ => Puller::Undetermined,
     }
 }

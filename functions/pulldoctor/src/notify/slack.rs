@@ -11,7 +11,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use super::Delivery;
+use crate::model::audit::Delivery;
 
 /// The webhook URL. `Debug` does not show it.
 #[derive(Clone)]

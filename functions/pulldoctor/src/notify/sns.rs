@@ -2,7 +2,7 @@
 
 use aws_sdk_sns::types::MessageAttributeValue;
 
-use super::Delivery;
+use crate::model::audit::Delivery;
 use crate::report::sns::SnsMessage;
 
 pub async fn publish(sns: &aws_sdk_sns::Client, topic_arn: &str, msg: &SnsMessage) -> Delivery {

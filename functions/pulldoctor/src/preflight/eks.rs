@@ -12,7 +12,7 @@ use aws_sdk_eks::error::ProvideErrorMetadata;
 
 use super::{aws_error, Plan, PreflightError};
 use crate::collect::Clients;
-use crate::model::facts::{ContainerDefinitionFacts, ServiceNetworkFacts, TaskDefinitionFacts};
+use crate::model::facts::{ContainerDefinitionFacts, LaunchType, ServiceNetworkFacts, TaskDefinitionFacts};
 
 /// What the user asked to preflight on EKS.
 #[derive(Debug, Clone, Default)]
@@ -120,7 +120,7 @@ pub async fn plan(clients: &Clients, request: &EksRequest) -> Result<Plan, Prefl
         return Err(PreflightError::Input(format!("node group {} lists no subnets; give --subnets", nodegroup_name)));
     }
     let arm = nodegroup.ami_type().is_some_and(|t| t.as_str().contains("ARM"));
-    let task_definition = pods(format!("nodegroup/{}", nodegroup_name), "EC2", if arm { "ARM64" } else { "X86_64" }, None, &request.images);
+    let task_definition = pods(format!("nodegroup/{}", nodegroup_name), LaunchType::Ec2, if arm { "ARM64" } else { "X86_64" }, None, &request.images);
     let cluster_arn = cluster.arn().unwrap_or(&request.cluster).to_string();
     Ok(Plan {
         region: clients.home_region().map(str::to_string),
@@ -129,7 +129,7 @@ pub async fn plan(clients: &Clients, request: &EksRequest) -> Result<Plan, Prefl
         service: None,
         nodegroup: Some(nodegroup_name.clone()),
         fargate_profile: None,
-        launch_type: Some("EC2".into()),
+        launch_type: Some(LaunchType::Ec2),
         capacity_provider: None,
         platform_version: None,
         task_definition,
@@ -189,7 +189,7 @@ async fn fargate_plan(
         return Err(PreflightError::Input(format!("Fargate profile {profile_name} returned no pod execution role")));
     }
     // EKS on Fargate runs linux/amd64 pods only.
-    let task_definition = pods(format!("fargateprofile/{profile_name}"), "FARGATE", "X86_64", role, &request.images);
+    let task_definition = pods(format!("fargateprofile/{profile_name}"), LaunchType::Fargate, "X86_64", role, &request.images);
     let cluster_arn = cluster.arn().unwrap_or(&request.cluster).to_string();
     Ok(Plan {
         region: clients.home_region().map(str::to_string),
@@ -201,7 +201,7 @@ async fn fargate_plan(
             name: profile_name.to_string(),
             arn: profile.fargate_profile_arn().map(str::to_string),
         }),
-        launch_type: Some("FARGATE".into()),
+        launch_type: Some(LaunchType::Fargate),
         capacity_provider: None,
         // Pods pull through their own ENI, as ECS tasks on platform 1.4.0+ do.
         platform_version: None,
@@ -224,11 +224,11 @@ async fn fargate_plan(
 
 /// The pods to check, in the shape of the task definition the checks read: one Linux container per
 /// `--image`, pulling with `execution_role` (Fargate) or the node role (node groups).
-fn pods(family: String, compatibility: &str, architecture: &str, execution_role: Option<String>, images: &[String]) -> TaskDefinitionFacts {
+fn pods(family: String, compatibility: LaunchType, architecture: &str, execution_role: Option<String>, images: &[String]) -> TaskDefinitionFacts {
     TaskDefinitionFacts {
         family: Some(family),
         network_mode: Some("awsvpc".into()),
-        requires_compatibilities: vec![compatibility.into()],
+        requires_compatibilities: vec![compatibility],
         cpu_architecture: Some(architecture.into()),
         operating_system_family: Some("LINUX".into()),
         execution_role_arn: execution_role,
@@ -272,7 +272,7 @@ where
         }
         _ => match crate::collect::read_failure(action, &[], e) {
             crate::collect::ReadFailure::NotFound(d) => PreflightError::Input(d),
-            crate::collect::ReadFailure::Failed(r) => PreflightError::Aws(r),
+            crate::collect::ReadFailure::Failed { reason, .. } => PreflightError::Aws(reason),
         },
     }
 }

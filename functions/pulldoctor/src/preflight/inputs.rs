@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::model::facts::{ContainerDefinitionFacts, TaskDefinitionFacts};
+use crate::model::facts::{ContainerDefinitionFacts, LaunchType, TaskDefinitionFacts};
 
 /// The subset of a task definition document that bears on pulling. Accepts both the
 /// `register-task-definition --cli-input-json` shape and `describe-task-definition` output
@@ -17,7 +17,7 @@ struct TaskDefinitionDocument {
     execution_role_arn: Option<String>,
     task_role_arn: Option<String>,
     network_mode: Option<String>,
-    requires_compatibilities: Vec<String>,
+    requires_compatibilities: Vec<LaunchType>,
     runtime_platform: Option<RuntimePlatform>,
     ephemeral_storage: Option<EphemeralStorage>,
     container_definitions: Vec<ContainerDefinition>,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{aws_error, PreflightError};
 use crate::collect::Clients;
+use crate::model::facts::LaunchType;
 
 /// Container instances read at most (one `DescribeContainerInstances` and one `DescribeInstances`).
 pub const MAX_INSTANCES: usize = 10;
@@ -69,9 +70,9 @@ impl InstancesConsidered {
 }
 
 /// Whether tasks of this plan run on container instances with no awsvpc subnets of their own.
-pub fn pulls_from_instances(launch_type: Option<&str>, capacity_provider: Option<&str>, network_mode: Option<&str>) -> bool {
+pub fn pulls_from_instances(launch_type: Option<&LaunchType>, capacity_provider: Option<&str>, network_mode: Option<&str>) -> bool {
     let on_ec2 = match (launch_type, capacity_provider) {
-        (Some(l), _) => l == "EC2",
+        (Some(l), _) => *l == LaunchType::Ec2,
         // A capacity provider other than FARGATE / FARGATE_SPOT is an Auto Scaling group.
         (None, Some(cp)) => !cp.starts_with("FARGATE"),
         (None, None) => false,
@@ -170,7 +171,8 @@ mod tests {
             (None, None, Some("bridge"), false),
         ];
         for (launch, provider, mode, expected) in cases {
-            assert_eq!(pulls_from_instances(launch, provider, mode), expected, "{launch:?} {provider:?} {mode:?}");
+            let launch_type = launch.map(LaunchType::from);
+            assert_eq!(pulls_from_instances(launch_type.as_ref(), provider, mode), expected, "{launch:?} {provider:?} {mode:?}");
         }
     }
 

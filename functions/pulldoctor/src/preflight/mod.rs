@@ -26,7 +26,7 @@ use std::time::Instant;
 use crate::collect::{self, Clients, Supplied};
 use crate::model::diagnosis::RootCause;
 use crate::engine;
-use crate::model::facts::{AttachmentFacts, ContainerFacts, Facts, ServiceNetworkFacts, TaskDefinitionFacts, TaskFacts, TaskSource};
+use crate::model::facts::{AttachmentFacts, ContainerFacts, Facts, LaunchType, ServiceNetworkFacts, TaskDefinitionFacts, TaskFacts, TaskSource};
 use crate::intake::PullFailure;
 
 pub use report::{PreflightReport, Verdict};
@@ -79,7 +79,7 @@ pub struct Plan {
     pub nodegroup: Option<String>,
     /// EKS: the Fargate profile whose pods would pull.
     pub fargate_profile: Option<eks::FargateProfilePlan>,
-    pub launch_type: Option<String>,
+    pub launch_type: Option<LaunchType>,
     pub capacity_provider: Option<String>,
     pub platform_version: Option<String>,
     pub task_definition: TaskDefinitionFacts,
@@ -146,7 +146,7 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
             return Err(PreflightError::Input(format!("service {name} not found in cluster {} ({why})", request.cluster)));
         };
         plan.cluster = svc.cluster_arn().unwrap_or(&request.cluster).to_string();
-        plan.launch_type = svc.launch_type().map(|l| l.as_str().to_string());
+        plan.launch_type = svc.launch_type().map(|l| LaunchType::from(l.as_str()));
         plan.capacity_provider = svc.capacity_provider_strategy().first().map(|c| c.capacity_provider().to_string());
         plan.platform_version = svc.platform_version().map(str::to_string);
         service_task_definition = svc.task_definition().map(str::to_string);
@@ -213,11 +213,11 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
     }
     // Without a service, the task definition says where it can run.
     if request.launch_type.is_some() {
-        plan.launch_type = request.launch_type.clone();
+        plan.launch_type = request.launch_type.as_deref().map(LaunchType::from);
     } else if plan.launch_type.is_none() && plan.capacity_provider.is_none() {
         let compat = &plan.task_definition.requires_compatibilities;
-        plan.launch_type = if compat.iter().any(|c| c == "FARGATE") || compat.is_empty() {
-            Some("FARGATE".into())
+        plan.launch_type = if compat.contains(&LaunchType::Fargate) || compat.is_empty() {
+            Some(LaunchType::Fargate)
         } else {
             compat.first().cloned()
         };
@@ -230,7 +230,7 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
         // the container instance they land on. Anything else cannot be placed without subnets.
         let service = request.service.as_deref().unwrap_or("(no service)");
         let mode = plan.task_definition.network_mode.as_deref();
-        if !instances::pulls_from_instances(plan.launch_type.as_deref(), plan.capacity_provider.as_deref(), mode) {
+        if !instances::pulls_from_instances(plan.launch_type.as_ref(), plan.capacity_provider.as_deref(), mode) {
             return Err(PreflightError::Input(format!("service {service} has no awsvpc subnets; give --subnets")));
         }
         let (considered, reads) = instances::read(clients, &plan.cluster).await?;
@@ -259,7 +259,7 @@ where
 {
     match collect::read_failure(action, not_found, e) {
         collect::ReadFailure::NotFound(detail) => PreflightError::Input(detail),
-        collect::ReadFailure::Failed(reason) => PreflightError::Aws(reason),
+        collect::ReadFailure::Failed { reason, .. } => PreflightError::Aws(reason),
     }
 }
 
@@ -319,7 +319,7 @@ impl Plan {
         // its EC2 instance's subnet, security groups and, without an execution role, its role).
         let task = match &pair.container_instance {
             Some(ci) => TaskFacts {
-                launch_type: Some("EC2".into()),
+                launch_type: Some(LaunchType::Ec2),
                 container_instance_arn: Some(ci.clone()),
                 attachments: vec![],
                 source_note: Some(format!(

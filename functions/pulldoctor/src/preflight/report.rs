@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Pair, Plan};
 use crate::model::diagnosis::{Diagnosis, Finding, Status};
-use crate::model::facts::Facts;
+use crate::model::facts::{Facts, LaunchType};
 use crate::report::{clean, escape_markdown};
 
 /// Schema tag of the JSON preflight report.
@@ -188,7 +188,7 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
         nodegroup: plan.nodegroup.clone(),
         fargate_profile: plan.fargate_profile.as_ref().map(|p| p.name.clone()),
         task_definition,
-        launch_type: plan.launch_type.clone().or_else(|| plan.capacity_provider.clone()),
+        launch_type: plan.launch_type.as_ref().map(LaunchType::to_string).or_else(|| plan.capacity_provider.clone()),
         platform_version: plan.platform_version.clone(),
         verdict,
         subnets,

@@ -4,6 +4,7 @@
 //! are removed from text and markdown metacharacters are escaped, so a crafted tag cannot reshape
 //! the report.
 
+pub mod audit;
 pub mod chatbot;
 mod markdown;
 pub mod slack;

@@ -128,6 +128,7 @@ fn custom_servers_reachable(net: &Net, servers: &[&String]) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::facts::ErrorKind;
     use crate::checks::network::fixtures::*;
     use crate::model::diagnosis::Status;
     use crate::model::facts::DhcpOptionsFacts;
@@ -150,7 +151,7 @@ mod tests {
         let mut default_set = fargate_nat();
         default_set.network.dhcp_options = Fact::found(DhcpOptionsFacts { id: "default".into(), domain_name_servers: vec![] });
         let mut unreadable = fargate_nat();
-        unreadable.network.dhcp_options = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeDhcpOptions".into() };
+        unreadable.network.dhcp_options = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeDhcpOptions".into(), kind: ErrorKind::AccessDenied };
         let mut support_off = fargate_nat();
         support_off.network.dns_support = Fact::found(false);
         let cases: Vec<(&str, Facts, Status)> = vec![

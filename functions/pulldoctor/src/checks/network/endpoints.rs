@@ -237,6 +237,7 @@ fn fact_bool(f: &Fact<bool>) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::facts::ErrorKind;
     use crate::checks::network::fixtures::*;
     use crate::model::diagnosis::Status;
     use crate::model::facts::EndpointFacts;
@@ -310,7 +311,7 @@ mod tests {
         let mut nat_and_dns_off = dns_off(fargate_nat());
         nat_and_dns_off.network.endpoints = dns_off(fargate_endpoints()).network.endpoints;
         let mut attrs_unreadable = fargate_endpoints();
-        attrs_unreadable.network.dns_hostnames = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeVpcAttribute".into() };
+        attrs_unreadable.network.dns_hostnames = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeVpcAttribute".into(), kind: ErrorKind::AccessDenied };
         let mut support_off = fargate_endpoints();
         support_off.network.dns_support = Fact::found(false);
         let cases: Vec<(&str, Facts, Option<Status>, &str)> = vec![

@@ -79,12 +79,12 @@ pub fn resolution<'a>(n: &'a NetworkFacts, host: &str) -> Known<Option<Resolutio
     let host = dns_name(host);
     let zone = match &n.private_zones {
         Fact::Found { value } => value.iter().filter(|z| name_within(&host, &z.name)).max_by_key(|z| labels(&z.name)),
-        Fact::Unreadable { reason } => return Known::Unknown(format!("private hosted zones could not be read ({reason})")),
+        Fact::Unreadable { reason, .. } => return Known::Unknown(format!("private hosted zones could not be read ({reason})")),
         _ => None,
     };
     let rules = match &n.resolver_rules {
         Fact::Found { value } => value.iter().filter(|r| effective(r)).collect::<Vec<_>>(),
-        Fact::Unreadable { reason } => return Known::Unknown(format!("Resolver rules could not be read ({reason})")),
+        Fact::Unreadable { reason, .. } => return Known::Unknown(format!("Resolver rules could not be read ({reason})")),
         _ => vec![],
     };
     if let Some(r) = rules.iter().find(|r| r.unreadable.is_some()) {
@@ -459,6 +459,7 @@ fn capitalize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::facts::ErrorKind;
     use crate::checks::network::fixtures::*;
     use crate::checks::network::{endpoints, route, security_groups};
     use crate::model::diagnosis::Status;
@@ -550,14 +551,14 @@ mod tests {
         old.network.private_zones = Fact::default();
         old.network.resolver_rules = Fact::default();
         assert_eq!(resolution(&old.network, api), Known::Yes(None));
-        old.network.private_zones = Fact::Unreadable { reason: "AccessDenied: route53:ListHostedZonesByVPC".into() };
+        old.network.private_zones = Fact::Unreadable { reason: "AccessDenied: route53:ListHostedZonesByVPC".into(), kind: ErrorKind::AccessDenied };
         assert!(matches!(resolution(&old.network, api), Known::Unknown(r) if r.contains("ListHostedZonesByVPC")));
     }
 
     #[test]
     fn hub_spoke_route_table() {
         let mut zones_denied = spoke(false, vec![], vec![]);
-        zones_denied.network.private_zones = Fact::Unreadable { reason: "AccessDenied: route53:ListHostedZonesByVPC".into() };
+        zones_denied.network.private_zones = Fact::Unreadable { reason: "AccessDenied: route53:ListHostedZonesByVPC".into(), kind: ErrorKind::AccessDenied };
         let mut rule_denied = spoke(false, vec![], vec![forward("rslvr-rr-1", "amazonaws.com", "FORWARD")]);
         if let Fact::Found { value } = &mut rule_denied.network.resolver_rules {
             value[0] = ResolverRuleFacts { id: "rslvr-rr-1".into(), unreadable: Some("AccessDenied: route53resolver:GetResolverRule".into()), ..Default::default() };
@@ -575,7 +576,7 @@ mod tests {
             value.iter_mut().for_each(|z| z.owner_account = Some(ACCOUNT.into()));
         }
         let mut denied_with_s3_gateway = spoke(false, vec![], vec![]);
-        denied_with_s3_gateway.network.private_zones = Fact::Unreadable { reason: "AccessDenied: route53:ListHostedZonesByVPC".into() };
+        denied_with_s3_gateway.network.private_zones = Fact::Unreadable { reason: "AccessDenied: route53:ListHostedZonesByVPC".into(), kind: ErrorKind::AccessDenied };
         denied_with_s3_gateway.network.endpoints = Fact::found(vec![s3_gateway(&["rtb-other"])]);
         let mut old_snapshot_tgw = spoke(true, vec![], vec![]);
         old_snapshot_tgw.network.private_zones = Fact::default();

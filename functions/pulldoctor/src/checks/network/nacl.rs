@@ -469,6 +469,7 @@ fn endpoint_side(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::facts::ErrorKind;
     use crate::checks::network::fixtures::*;
     use crate::model::diagnosis::Status;
 
@@ -514,7 +515,7 @@ mod tests {
         let mut windows = with_entries(fargate_nat(), vec![allow_all_out.clone(), in_eph(49152, 65535)]);
         windows.task.platform_family = Some("WINDOWS_SERVER_2022_CORE".into());
         let mut unreadable = fargate_nat();
-        unreadable.network.network_acl = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeNetworkAcls".into() };
+        unreadable.network.network_acl = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeNetworkAcls".into(), kind: ErrorKind::AccessDenied };
         let nat_acl = |entries: Vec<crate::model::facts::NaclEntryFacts>| {
             let mut f = fargate_nat();
             f.network.nat_network_acls =
@@ -533,7 +534,7 @@ mod tests {
         let nat_no_way_back = nat_acl([vec![allow_all_in.clone()], vec![nacl_entry(100, true, "6", "allow", "0.0.0.0/0", Some((443, 443)))]].concat());
         let nat_half_ports = nat_acl([vec![allow_all_out.clone(), nacl_entry(100, false, "6", "allow", "0.0.0.0/0", Some((443, 443))), nacl_entry(110, false, "6", "allow", "0.0.0.0/0", Some((32768, 65535)))]].concat());
         let mut nat_acl_unreadable = fargate_nat();
-        nat_acl_unreadable.network.nat_network_acls = Fact::Unreadable { reason: "Throttled: ec2:DescribeNetworkAcls".into() };
+        nat_acl_unreadable.network.nat_network_acls = Fact::Unreadable { reason: "Throttled: ec2:DescribeNetworkAcls".into(), kind: ErrorKind::Throttled };
         let mut nat_in_task_subnet = nat_web_only_in_task_subnet();
         nat_in_task_subnet.network.nat_network_acls = Fact::found(vec![]);
 

@@ -398,6 +398,7 @@ pub fn check_cross_region(facts: &Facts) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::facts::ErrorKind;
     use crate::checks::network::fixtures::*;
     use crate::model::diagnosis::Status;
     use crate::model::facts::{Fact, RouteTableFacts, ServiceNetworkFacts};
@@ -423,16 +424,16 @@ mod tests {
             value[0].connectivity_type = Some("private".into());
         }
         let mut nat_unreadable = fargate_nat();
-        nat_unreadable.network.nat_gateways = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeNatGateways".into() };
+        nat_unreadable.network.nat_gateways = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeNatGateways".into(), kind: ErrorKind::AccessDenied };
         let mut nat_rt_unreadable = fargate_nat();
-        nat_rt_unreadable.network.nat_route_tables = Fact::Unreadable { reason: "Throttled: ec2:DescribeRouteTables".into() };
+        nat_rt_unreadable.network.nat_route_tables = Fact::Unreadable { reason: "Throttled: ec2:DescribeRouteTables".into(), kind: ErrorKind::Throttled };
         let mut rt_unreadable = fargate_nat();
-        rt_unreadable.network.route_table = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeRouteTables".into() };
+        rt_unreadable.network.route_table = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeRouteTables".into(), kind: ErrorKind::AccessDenied };
         let mut subnet_unknown = fargate_nat();
         subnet_unknown.network.subnet_id = None;
         let mut endpoints_unreadable = fargate_nat();
         endpoints_unreadable.network.route_table = Fact::found(RouteTableFacts { id: RT.into(), explicit: true, ..Default::default() });
-        endpoints_unreadable.network.endpoints = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeVpcEndpoints".into() };
+        endpoints_unreadable.network.endpoints = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeVpcEndpoints".into(), kind: ErrorKind::AccessDenied };
         let mut skipped = fargate_nat();
         skipped.network.skipped = Some("ECS Anywhere".into());
 
@@ -482,7 +483,7 @@ mod tests {
         standalone.task.group = Some("family:web".into());
         standalone.network.service = Fact::NotCollected { reason: "standalone task".into() };
         let mut service_unreadable = fargate_public(true);
-        service_unreadable.network.service = Fact::Unreadable { reason: "AccessDenied: ecs:DescribeServices".into() };
+        service_unreadable.network.service = Fact::Unreadable { reason: "AccessDenied: ecs:DescribeServices".into(), kind: ErrorKind::AccessDenied };
         let mut bridge_service = fargate_public(true);
         bridge_service.network.service = Fact::found(ServiceNetworkFacts { service_name: "web".into(), no_awsvpc_configuration: true, ..Default::default() });
         let cases: Vec<(&str, Facts, Option<Status>, &str)> = vec![

@@ -432,6 +432,7 @@ fn endpoint_ingress(net: &Net, e: &EndpointFacts, code: RootCause) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::facts::ErrorKind;
     use crate::checks::network::fixtures::*;
     use crate::model::diagnosis::Status;
     use crate::model::facts::{EniFacts, SecurityGroupFacts};
@@ -468,7 +469,7 @@ mod tests {
         });
         eni_present.network.security_groups = Fact::found(vec![sg("sg-other", vec![], vec![all_traffic_to("0.0.0.0/0")])]);
         let mut enis_unreadable = with_egress(fargate_endpoints(), egress(vec![https_to(&["10.0.0.0/16"]), https_to_pl(PL)]));
-        enis_unreadable.network.endpoint_enis = Fact::Unreadable { reason: "Throttled".into() };
+        enis_unreadable.network.endpoint_enis = Fact::Unreadable { reason: "Throttled".into(), kind: ErrorKind::Throttled };
         // A customer-managed list holding the VPC CIDR and the S3 ranges: endpoints and S3 both allowed.
         let corp_list = |f: Facts, cidrs: &[&str]| with_rule_prefix_list(f, "pl-corp", cidrs);
         let corp_covers = corp_list(with_egress(fargate_endpoints(), egress(vec![https_to_pl("pl-corp")])), &["10.0.0.0/16", "52.216.0.0/15", "3.5.0.0/19", "54.231.0.0/16"]);
@@ -477,12 +478,12 @@ mod tests {
         let mut corp_unreadable = with_egress(fargate_endpoints(), egress(vec![https_to_pl("pl-corp")]));
         corp_unreadable.network.rule_prefix_lists = vec![crate::model::facts::RulePrefixList {
             id: "pl-corp".into(),
-            cidrs: Fact::Unreadable { reason: "AccessDenied: ec2:GetManagedPrefixListEntries".into() },
+            cidrs: Fact::Unreadable { reason: "AccessDenied: ec2:GetManagedPrefixListEntries".into(), kind: ErrorKind::AccessDenied },
         }];
         let nat_corp_everywhere = corp_list(with_egress(fargate_nat(), egress(vec![https_to_pl("pl-corp")])), &["0.0.0.0/0"]);
         let nat_corp_private = corp_list(with_egress(fargate_nat(), egress(vec![https_to_pl("pl-corp")])), &["10.0.0.0/8"]);
         let mut pl_cidrs_unknown = with_egress(fargate_endpoints(), egress(vec![https_to_group(SG_EP), https_to(&["52.216.0.0/15"])]));
-        pl_cidrs_unknown.network.s3_prefix_list = Fact::Unreadable { reason: "AccessDenied: ec2:DescribePrefixLists".into() };
+        pl_cidrs_unknown.network.s3_prefix_list = Fact::Unreadable { reason: "AccessDenied: ec2:DescribePrefixLists".into(), kind: ErrorKind::AccessDenied };
 
         // (name, facts, status, text that must appear)
         let cases: Vec<(&str, Facts, Status, &str)> = vec![
@@ -498,7 +499,7 @@ mod tests {
             ("NAT: egress to a customer prefix list", with_egress(fargate_nat(), egress(vec![https_to_pl("pl-corp")])), Status::Unknown, "pl-corp"),
             ("standalone task, ENI gone", standalone, Status::Unknown, "standalone"),
             ("ENI still there: its groups count", eni_present, Status::Pass, "sg-other"),
-            ("SGs unreadable", { let mut f = fargate_nat(); f.network.security_groups = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeSecurityGroups".into() }; f }, Status::Unknown, "AccessDenied"),
+            ("SGs unreadable", { let mut f = fargate_nat(); f.network.security_groups = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeSecurityGroups".into(), kind: ErrorKind::AccessDenied }; f }, Status::Unknown, "AccessDenied"),
             ("endpoint ENIs unreadable, VPC CIDR allowed", enis_unreadable, Status::Pass, ""),
             ("prefix list unread, only part of S3", pl_cidrs_unknown, Status::Unknown, "DescribePrefixLists"),
             ("customer prefix list holding VPC CIDR + S3 ranges", corp_covers, Status::Pass, "pl-corp: 3.5.0.0/19"),
@@ -542,7 +543,7 @@ mod tests {
         )]);
         shared_sg.network.endpoint_security_groups = Fact::found(vec![]);
         let mut unreadable = fargate_endpoints();
-        unreadable.network.endpoint_security_groups = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeSecurityGroups".into() };
+        unreadable.network.endpoint_security_groups = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeSecurityGroups".into(), kind: ErrorKind::AccessDenied };
         let from_list = || SgRuleFacts { prefix_lists: vec!["pl-corp".into()], ..rule("tcp", 443, 443) };
         let list_holds_task = with_rule_prefix_list(with_ingress(vec![from_list()]), "pl-corp", &["10.0.1.0/24"]);
         let list_elsewhere = with_rule_prefix_list(with_ingress(vec![from_list()]), "pl-corp", &["10.9.0.0/16"]);

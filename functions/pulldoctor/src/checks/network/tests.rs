@@ -104,7 +104,7 @@ fn origin_resolution() {
     assert_eq!(o.security_groups, Known::Yes(vec!["sg-instance".to_string()]));
     // Instance unreadable: unknown with the reason.
     let mut f = ec2_bridge();
-    f.network.instance = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeInstances".into() };
+    f.network.instance = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeInstances".into(), kind: ErrorKind::AccessDenied };
     let o = f.network.origin(&f.task).unwrap();
     assert!(o.subnet_id.is_none());
     assert!(o.security_groups.reason().unwrap().contains("AccessDenied"));

@@ -19,74 +19,36 @@
 //!   32 bits and a Python dict as its CIDR state, which the SDK cannot parse: IPv6-only subnets are
 //!   covered by saved Facts (`checks::network::tests`, `ipv6_is_unknown_not_guessed`).
 
-use aws_sdk_ec2::types::{
-    AttributeBooleanValue, IpPermission, IpRange, PortRange, RuleAction, UserIdGroupPair,
-    VpcEndpointType,
-};
+use aws_sdk_ec2::types::{AttributeBooleanValue, IpPermission, IpRange, PortRange, RuleAction, UserIdGroupPair};
 use pulldoctor::collect::Clients;
 use pulldoctor::model::diagnosis::{Diagnosis, Status};
 use pulldoctor::model::facts::Facts;
 use pulldoctor::intake::{intake, Intake};
 use pulldoctor_tests::events::{messages, TaskEvent};
-use pulldoctor_tests::{Network, StoppedTask, TaskDefSpec, World};
+use pulldoctor_tests::{awsvpc, Fault, Proxy, StoppedTask, WebAccount};
 use serde_json::{json, Value};
 
-/// A world with the usual service setup on a working network (private subnet + NAT).
-struct Setup {
-    world: World,
-    net: Network,
-    cluster_arn: String,
-    role_arn: String,
-    image: String,
+/// The usual account ([`WebAccount`]: service setup on a working network, private subnet + NAT),
+/// with the network worlds' own steps.
+struct Setup(WebAccount);
+
+impl std::ops::Deref for Setup {
+    type Target = WebAccount;
+    fn deref(&self) -> &WebAccount {
+        &self.0
+    }
 }
 
 async fn setup() -> Setup {
-    let world = World::new().await;
-    let net = world.network().await;
-    let cluster_arn = world.cluster("prod").await;
-    let role_arn = world.execution_role("ecsTaskExecutionRole").await;
-    let repo = world.repository("team/web").await;
-    world.push_image(&repo, "v1", "web-v1").await;
-    let image = repo.image("v1");
-    Setup { world, net, cluster_arn, role_arn, image }
+    Setup(WebAccount::build().await)
 }
 
 impl Setup {
-    async fn task_definition(&self, image: &str) -> String {
-        self.world
-            .task_definition(&TaskDefSpec {
-                family: "web".into(),
-                container: "web".into(),
-                image: image.into(),
-                execution_role_arn: Some(self.role_arn.clone()),
-            })
-            .await
-    }
-
     /// Service `web` in `subnet` with `security_group` and `assign_public_ip`; returns a task of
     /// it whose ENI is gone (moto never saw the task).
     async fn service_task_eni_gone(&self, image: &str, subnet: &str, security_group: &str, assign_public_ip: bool) -> StoppedTask {
-        use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, LaunchType, NetworkConfiguration};
-        let td = self.task_definition(image).await;
-        let config = AwsVpcConfiguration::builder()
-            .subnets(subnet)
-            .security_groups(security_group)
-            .assign_public_ip(if assign_public_ip { AssignPublicIp::Enabled } else { AssignPublicIp::Disabled })
-            .build()
-            .unwrap();
-        self.world
-            .ecs
-            .create_service()
-            .cluster("prod")
-            .service_name("web")
-            .task_definition(&td)
-            .desired_count(1)
-            .launch_type(LaunchType::Fargate)
-            .platform_version("1.4.0")
-            .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(config).build())
-            .send()
-            .await
-            .expect("CreateService");
+        let td = self.task_definition(image, true).await;
+        self.world.service_with("prod", "web", &td, awsvpc(&[subnet], security_group, assign_public_ip), 1).await;
         let mut net = self.net.clone();
         net.subnet_id = subnet.to_string();
         let mut task = self.world.unknown_task(&self.cluster_arn, &td, &net, "service:web");
@@ -103,9 +65,7 @@ impl Setup {
 
     /// A service task that moto ran and stopped: its ENI still exists.
     async fn task_with_eni(&self) -> StoppedTask {
-        let td = self.task_definition(&self.image).await;
-        self.world.service("prod", "web", &td, &self.net).await;
-        self.world.run_stopped_task("prod", &td, &self.net, "service:web").await
+        self.service_task(&self.image, true).await
     }
 
     fn event(&self, task: &StoppedTask, image: &str) -> Value {
@@ -121,94 +81,29 @@ impl Setup {
     }
 
     async fn remove_nat_route(&self) {
-        self.world
-            .ec2
-            .delete_route()
-            .route_table_id(&self.net.private_route_table_id)
-            .destination_cidr_block("0.0.0.0/0")
-            .send()
-            .await
-            .expect("DeleteRoute");
+        self.world.delete_default_route(&self.net.private_route_table_id).await;
     }
 
     async fn security_group(&self, name: &str) -> String {
-        self.world
-            .ec2
-            .create_security_group()
-            .group_name(name)
-            .description(name)
-            .vpc_id(&self.net.vpc_id)
-            .send()
-            .await
-            .expect("CreateSecurityGroup")
-            .group_id
-            .unwrap()
+        self.world.security_group(&self.net.vpc_id, name, name).await
     }
 
     /// Endpoint security group admitting TCP `port` from the task security group.
     async fn endpoint_sg(&self, port: i32) -> String {
-        let sg = self.security_group("endpoints").await;
-        self.world
-            .ec2
-            .authorize_security_group_ingress()
-            .group_id(&sg)
-            .ip_permissions(
-                IpPermission::builder()
-                    .ip_protocol("tcp")
-                    .from_port(port)
-                    .to_port(port)
-                    .user_id_group_pairs(UserIdGroupPair::builder().group_id(&self.net.security_group_id).build())
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("AuthorizeSecurityGroupIngress");
-        sg
+        self.world.endpoint_security_group(&self.net, port).await
     }
 
     async fn interface_endpoint(&self, service: &str, sg: &str, private_dns: bool) -> String {
-        self.world
-            .ec2
-            .create_vpc_endpoint()
-            .vpc_id(&self.net.vpc_id)
-            .service_name(format!("com.amazonaws.{}.{service}", self.world.region))
-            .vpc_endpoint_type(VpcEndpointType::Interface)
-            .subnet_ids(&self.net.subnet_id)
-            .security_group_ids(sg)
-            .private_dns_enabled(private_dns)
-            .send()
-            .await
-            .expect("CreateVpcEndpoint")
-            .vpc_endpoint
-            .and_then(|e| e.vpc_endpoint_id)
-            .unwrap()
+        self.world.interface_endpoint(&self.net, service, sg, private_dns).await
     }
 
     async fn s3_gateway(&self, policy: Option<Value>) -> String {
-        self.world
-            .ec2
-            .create_vpc_endpoint()
-            .vpc_id(&self.net.vpc_id)
-            .service_name(format!("com.amazonaws.{}.s3", self.world.region))
-            .vpc_endpoint_type(VpcEndpointType::Gateway)
-            .route_table_ids(&self.net.private_route_table_id)
-            .set_policy_document(policy.map(|p| p.to_string()))
-            .send()
-            .await
-            .expect("CreateVpcEndpoint s3")
-            .vpc_endpoint
-            .and_then(|e| e.vpc_endpoint_id)
-            .unwrap()
+        self.world.s3_gateway(&self.net, policy.map(|p| p.to_string())).await
     }
 
     /// No NAT route; ecr.api + ecr.dkr (private DNS as given) + the S3 gateway endpoint.
     async fn endpoints_only(&self, private_dns: bool, endpoint_port: i32) -> (String, String) {
-        self.remove_nat_route().await;
-        let sg = self.endpoint_sg(endpoint_port).await;
-        self.interface_endpoint("ecr.api", &sg, private_dns).await;
-        self.interface_endpoint("ecr.dkr", &sg, private_dns).await;
-        let s3 = self.s3_gateway(None).await;
-        (sg, s3)
+        self.world.endpoints_only(&self.net, private_dns, endpoint_port).await
     }
 
     async fn subnet_acl(&self) -> String {
@@ -408,26 +303,7 @@ async fn endpoint_security_group_without_443() {
 async fn task_egress_only_to_the_endpoint_group_misses_the_s3_prefix_list() {
     let s = setup().await;
     let (ep_sg, s3) = s.endpoints_only(true, 443).await;
-    let ec2 = &s.world.ec2;
-    ec2.revoke_security_group_egress()
-        .group_id(&s.net.security_group_id)
-        .ip_permissions(IpPermission::builder().ip_protocol("-1").ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build()).build())
-        .send()
-        .await
-        .expect("RevokeSecurityGroupEgress");
-    ec2.authorize_security_group_egress()
-        .group_id(&s.net.security_group_id)
-        .ip_permissions(
-            IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(443)
-                .to_port(443)
-                .user_id_group_pairs(UserIdGroupPair::builder().group_id(&ep_sg).build())
-                .build(),
-        )
-        .send()
-        .await
-        .expect("AuthorizeSecurityGroupEgress");
+    s.task_egress_only_to(&ep_sg, None).await;
     // This world keeps the ENI: its groups come from DescribeNetworkInterfaces.
     let task = s.task_with_eni().await;
     let (facts, d) = s.diagnose(s.event(&task, &s.image)).await;
@@ -695,12 +571,8 @@ async fn ec2_bridge_instance_behind_nat_is_healthy() {
 #[tokio::test]
 async fn standalone_task_with_its_eni_gone_reports_unknowns_not_guesses() {
     let s = setup().await;
-    s.remove_nat_route().await;
-    let sg = s.endpoint_sg(443).await;
-    s.interface_endpoint("ecr.api", &sg, true).await;
-    s.interface_endpoint("ecr.dkr", &sg, true).await;
-    s.s3_gateway(None).await;
-    let td = s.task_definition(&s.image).await;
+    s.endpoints_only(true, 443).await;
+    let td = s.task_definition(&s.image, true).await;
     let task = s.world.unknown_task(&s.cluster_arn, &td, &s.net, "family:web");
     let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
     expect_network_healthy(&d);
@@ -727,70 +599,16 @@ async fn vpc_dns_hostnames_off_breaks_endpoint_private_dns() {
     expect_root(&d, "NET_ENDPOINT_DNS", &["enableDnsHostnames", &s.net.vpc_id]);
 }
 
-/// A proxy in front of moto that answers the listed EC2 actions with `UnauthorizedOperation`
-/// (HTTP 403), as AWS does when pulldoctor's role lacks them, and forwards everything else.
-/// One request per connection; `Content-Length` bodies only (what the SDK sends).
-mod deny {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::{TcpListener, TcpStream};
-
-    pub fn start(upstream: String, denied: &'static [&'static str]) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let upstream = upstream.trim_start_matches("http://").to_string();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let upstream = upstream.clone();
-                std::thread::spawn(move || {
-                    let _ = serve(conn, &upstream, denied);
-                });
-            }
-        });
-        format!("http://127.0.0.1:{port}")
+/// A proxy in front of moto that answers the listed actions with AccessDenied (EC2: HTTP 403
+/// `UnauthorizedOperation`), as AWS does when pulldoctor's role lacks them, and forwards
+/// everything else; and the SDK configuration that goes through it.
+fn denying(s: &Setup, actions: &[&str]) -> (Proxy, aws_config::SdkConfig) {
+    let proxy = Proxy::start(s.world.moto.url());
+    for action in actions {
+        proxy.fault(action, Fault::AccessDenied);
     }
-
-    fn read(reader: &mut impl BufRead) -> std::io::Result<(String, Vec<u8>)> {
-        let mut head = String::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line)? == 0 || line == "\r\n" {
-                break;
-            }
-            head.push_str(&line);
-        }
-        let len = head
-            .lines()
-            .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim().parse().unwrap_or(0)))
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body)?;
-        Ok((head, body))
-    }
-
-    fn serve(client: TcpStream, upstream: &str, denied: &[&str]) -> std::io::Result<()> {
-        let mut reader = BufReader::new(client.try_clone()?);
-        let (head, body) = read(&mut reader)?;
-        let text = String::from_utf8_lossy(&body);
-        let mut client = client;
-        if denied.iter().any(|a| text.contains(&format!("Action={a}&")) || text.ends_with(&format!("Action={a}"))) {
-            let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>UnauthorizedOperation</Code>\
-                       <Message>You are not authorized to perform this operation.</Message></Error></Errors><RequestID>1</RequestID></Response>";
-            write!(client, "HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}", xml.len())?;
-            return client.flush();
-        }
-        let mut server = TcpStream::connect(upstream)?;
-        let head: String = head
-            .lines()
-            .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
-            .map(|l| format!("{l}\r\n"))
-            .collect();
-        write!(server, "{head}Connection: close\r\n\r\n")?;
-        server.write_all(&body)?;
-        let mut response = Vec::new();
-        server.read_to_end(&mut response)?;
-        client.write_all(&response)?;
-        client.flush()
-    }
+    let config = s.world.config.to_builder().endpoint_url(proxy.url()).build();
+    (proxy, config)
 }
 
 // 18: a read that fails makes only the checks that needed it unknown ----------------------------
@@ -798,8 +616,7 @@ mod deny {
 async fn denied_reads_make_only_their_checks_unknown() {
     let s = setup().await;
     let task = s.private_task().await;
-    let proxy = deny::start(s.world.moto.url().to_string(), &["DescribeNetworkAcls", "DescribeSecurityGroups"]);
-    let config = s.world.config.to_builder().endpoint_url(proxy).build();
+    let (_proxy, config) = denying(&s, &["ec2:DescribeNetworkAcls", "ec2:DescribeSecurityGroups"]);
     let Intake::PullFailure(failure) = intake(&s.event(&task, &s.image)) else { panic!() };
     let (facts, d) = pulldoctor::engine::diagnose(&Clients::new(&config), &failure).await;
     let status = |code: &str| d.findings.iter().find(|f| f.code.code() == code).map(|f| (f.status, f.evidence.to_string()));
@@ -909,8 +726,9 @@ impl Setup {
         cidrs
     }
 
-    /// The task security group's only egress: TCP 443 to the endpoints' group and to prefix list `pl`.
-    async fn task_egress_to_endpoints_and_list(&self, endpoint_sg: &str, pl: &str) {
+    /// The task security group's only egress: TCP 443 to the endpoints' group (and to prefix list
+    /// `pl`, if given).
+    async fn task_egress_only_to(&self, endpoint_sg: &str, pl: Option<&str>) {
         use aws_sdk_ec2::types::PrefixListId;
         let ec2 = &self.world.ec2;
         ec2.revoke_security_group_egress()
@@ -927,7 +745,7 @@ impl Setup {
                     .from_port(443)
                     .to_port(443)
                     .user_id_group_pairs(UserIdGroupPair::builder().group_id(endpoint_sg).build())
-                    .prefix_list_ids(PrefixListId::builder().prefix_list_id(pl).build())
+                    .set_prefix_list_ids(pl.map(|pl| vec![PrefixListId::builder().prefix_list_id(pl).build()]))
                     .build(),
             )
             .send()
@@ -943,7 +761,7 @@ async fn task_egress_to_a_customer_prefix_list_holding_the_s3_ranges_is_healthy(
     let (ep_sg, _) = s.endpoints_only(true, 443).await;
     let ranges = s.s3_ranges().await;
     let pl = s.customer_prefix_list("corp-egress", &ranges).await;
-    s.task_egress_to_endpoints_and_list(&ep_sg, &pl).await;
+    s.task_egress_only_to(&ep_sg, Some(&pl)).await;
     let task = s.private_task().await;
     let (facts, d) = s.diagnose(s.event(&task, &s.image)).await;
     expect_network_healthy(&d);
@@ -959,7 +777,7 @@ async fn task_egress_to_a_customer_prefix_list_without_the_s3_ranges_fails() {
     let s = setup().await;
     let (ep_sg, s3) = s.endpoints_only(true, 443).await;
     let pl = s.customer_prefix_list("corp-egress", &["10.0.0.0/16".to_string(), "192.168.0.0/16".to_string()]).await;
-    s.task_egress_to_endpoints_and_list(&ep_sg, &pl).await;
+    s.task_egress_only_to(&ep_sg, Some(&pl)).await;
     let task = s.private_task().await;
     let (_, d) = s.diagnose(s.event(&task, &s.image)).await;
     expect_root(&d, "NET_TASK_SG_EGRESS", &[&s.net.security_group_id, &s3, "S3", &pl]);
@@ -972,10 +790,9 @@ async fn task_egress_to_an_unreadable_prefix_list_is_unknown() {
     let (ep_sg, _) = s.endpoints_only(true, 443).await;
     let ranges = s.s3_ranges().await;
     let pl = s.customer_prefix_list("corp-egress", &ranges).await;
-    s.task_egress_to_endpoints_and_list(&ep_sg, &pl).await;
+    s.task_egress_only_to(&ep_sg, Some(&pl)).await;
     let task = s.private_task().await;
-    let proxy = deny::start(s.world.moto.url().to_string(), &["GetManagedPrefixListEntries"]);
-    let config = s.world.config.to_builder().endpoint_url(proxy).build();
+    let (_proxy, config) = denying(&s, &["ec2:GetManagedPrefixListEntries"]);
     let Intake::PullFailure(failure) = intake(&s.event(&task, &s.image)) else { panic!() };
     let (_, d) = pulldoctor::engine::diagnose(&Clients::new(&config), &failure).await;
     assert!(net_fails(&d).is_empty(), "{}", dump(&d));

@@ -381,14 +381,14 @@ fn builder_paths() -> BTreeSet<String> {
 #[test]
 fn compat_proxy_turns_container_numbers_into_strings_only() {
     let mut doc = json!({"tasks": [{"cpu": 256, "containers": [{"cpu": 0, "memory": 512, "exitCode": 1, "name": "web"}]}]});
-    assert!(pulldoctor_tests::compat::stringify_container_numbers(
+    assert!(pulldoctor_tests::proxy::stringify_container_numbers(
         &mut doc
     ));
     assert_eq!(
         doc,
         json!({"tasks": [{"cpu": 256, "containers": [{"cpu": "0", "memory": "512", "exitCode": 1, "name": "web"}]}]})
     );
-    assert!(!pulldoctor_tests::compat::stringify_container_numbers(
+    assert!(!pulldoctor_tests::proxy::stringify_container_numbers(
         &mut doc
     ));
 }

@@ -6,138 +6,51 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use aws_sdk_ecs::types::ContainerDefinition;
 use pulldoctor_tests::contracts::{assert_valid, Contract};
-use pulldoctor_tests::{pulldoctor_bin, run_cli, Network, Repository, TaskDefSpec, World, REGION};
+use pulldoctor_tests::{awsvpc, pulldoctor_bin, run_cli, Launch, Network, Repository, WebAccount, World, REGION};
 use serde_json::{json, Value};
 
-/// A Fargate service `web` in cluster `prod` whose awsvpc configuration lists three private
-/// subnets in three zones: `a` (the harness's, NAT route), `b` (same route table), and `c`, whose
-/// own route table has no default route unless `c_has_nat`.
+/// The usual account's Fargate service `web` in cluster `prod`, whose awsvpc configuration lists
+/// three private subnets in three zones: `a` (the harness's, NAT route), `b` (same route table),
+/// and `c`, whose own route table has no default route unless `c_has_nat`.
 struct Setup {
-    world: World,
-    net: Network,
+    account: WebAccount,
     subnet_b: String,
     subnet_c: String,
     subnet_c_route_table: String,
-    role_arn: String,
-    repo: Repository,
     task_definition: String,
 }
 
-async fn setup(c_has_nat: bool) -> Setup {
-    use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, LaunchType, NetworkConfiguration};
-    let world = World::new().await;
-    let net = world.network().await;
-    world.cluster("prod").await;
-    let role_arn = world.execution_role("ecsTaskExecutionRole").await;
-    let repo = world.repository("team/web").await;
-    world.push_image(&repo, "v1", "web-v1").await;
-    let subnet_b = subnet(&world, &net, "10.0.2.0/24", "b").await;
-    associate(&world, &net.private_route_table_id, &subnet_b).await;
-    let subnet_c = subnet(&world, &net, "10.0.3.0/24", "c").await;
-    let subnet_c_route_table = route_table(&world, &net).await;
-    associate(&world, &subnet_c_route_table, &subnet_c).await;
-    if c_has_nat {
-        add_nat_route(&world, &subnet_c_route_table, &net.nat_gateway_id).await;
+impl std::ops::Deref for Setup {
+    type Target = WebAccount;
+    fn deref(&self) -> &WebAccount {
+        &self.account
     }
-    let task_definition = world
-        .task_definition(&TaskDefSpec {
-            family: "web".into(),
-            container: "web".into(),
-            image: repo.image("v1"),
-            execution_role_arn: Some(role_arn.clone()),
-        })
-        .await;
-    let config = AwsVpcConfiguration::builder()
-        .subnets(&net.subnet_id)
-        .subnets(&subnet_b)
-        .subnets(&subnet_c)
-        .security_groups(&net.security_group_id)
-        .assign_public_ip(AssignPublicIp::Disabled)
-        .build()
-        .unwrap();
-    world
-        .ecs
-        .create_service()
-        .cluster("prod")
-        .service_name("web")
-        .task_definition(&task_definition)
-        .desired_count(2)
-        .launch_type(LaunchType::Fargate)
-        .platform_version("1.4.0")
-        .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(config).build())
-        .send()
-        .await
-        .expect("CreateService");
-    Setup { world, net, subnet_b, subnet_c, subnet_c_route_table, role_arn, repo, task_definition }
 }
 
-async fn subnet(world: &World, net: &Network, cidr: &str, zone: &str) -> String {
-    world
-        .ec2
-        .create_subnet()
-        .vpc_id(&net.vpc_id)
-        .cidr_block(cidr)
-        .availability_zone(format!("{REGION}{zone}"))
-        .send()
-        .await
-        .expect("CreateSubnet")
-        .subnet
-        .and_then(|s| s.subnet_id)
-        .unwrap()
-}
-
-async fn route_table(world: &World, net: &Network) -> String {
-    world
-        .ec2
-        .create_route_table()
-        .vpc_id(&net.vpc_id)
-        .send()
-        .await
-        .expect("CreateRouteTable")
-        .route_table
-        .and_then(|r| r.route_table_id)
-        .unwrap()
-}
-
-async fn associate(world: &World, route_table: &str, subnet: &str) {
-    world.ec2.associate_route_table().route_table_id(route_table).subnet_id(subnet).send().await.expect("AssociateRouteTable");
-}
-
-async fn add_nat_route(world: &World, route_table: &str, nat: &str) {
-    world
-        .ec2
-        .create_route()
-        .route_table_id(route_table)
-        .destination_cidr_block("0.0.0.0/0")
-        .nat_gateway_id(nat)
-        .send()
-        .await
-        .expect("CreateRoute nat");
+async fn setup(c_has_nat: bool) -> Setup {
+    let account = WebAccount::build().await;
+    let (world, net) = (&account.world, &account.net);
+    let subnet_b = world.subnet(&net.vpc_id, "10.0.2.0/24", &format!("{REGION}b")).await;
+    world.associate_route_table(&net.private_route_table_id, &subnet_b).await;
+    let subnet_c = world.subnet(&net.vpc_id, "10.0.3.0/24", &format!("{REGION}c")).await;
+    let subnet_c_route_table = world.route_table(&net.vpc_id, &subnet_c).await;
+    if c_has_nat {
+        world.nat_route(&subnet_c_route_table, &net.nat_gateway_id).await;
+    }
+    let task_definition = account.task_definition(&account.image, true).await;
+    let subnets = awsvpc(&[&net.subnet_id, &subnet_b, &subnet_c], &net.security_group_id, false);
+    world.service_with("prod", "web", &task_definition, subnets, 2).await;
+    Setup { account, subnet_b, subnet_c, subnet_c_route_table, task_definition }
 }
 
 impl Setup {
     /// A new revision of `web` with `image` (arm64 when asked); returns its ARN.
     async fn revision(&self, image: &str, arm64: bool) -> String {
-        use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, CpuArchitecture, NetworkMode, OsFamily, RuntimePlatform};
         let container = ContainerDefinition::builder().name("web").image(image).essential(true).memory_reservation(512).build();
-        let mut req = self
-            .world
-            .ecs
-            .register_task_definition()
-            .family("web")
-            .requires_compatibilities(Compatibility::Fargate)
-            .network_mode(NetworkMode::Awsvpc)
-            .cpu("256")
-            .memory("512")
-            .execution_role_arn(&self.role_arn)
-            .container_definitions(container);
-        if arm64 {
-            req = req.runtime_platform(
-                RuntimePlatform::builder().cpu_architecture(CpuArchitecture::Arm64).operating_system_family(OsFamily::Linux).build(),
-            );
-        }
-        req.send().await.expect("RegisterTaskDefinition").task_definition.and_then(|t| t.task_definition_arn).unwrap()
+        let launch = if arm64 { Launch::FargateArm64 } else { Launch::Fargate };
+        self.world.register_task_definition("web", Some(&self.role_arn), launch, vec![container]).await
     }
 
     async fn preflight(&self, extra: &[&str]) -> (Option<i32>, Value, String) {
@@ -318,66 +231,18 @@ async fn task_definition_file_with_explicit_subnets() {
 /// this stopped with exit 1, "give --subnets".)
 #[tokio::test]
 async fn ec2_bridge_service_is_checked_from_its_container_instances() {
-    use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, LaunchType, NetworkMode};
+    use aws_sdk_ecs::types::LaunchType;
     let s = setup(false).await;
-    let iam = &s.world.iam;
-    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
-    iam.create_role().role_name("ecsInstanceRole").assume_role_policy_document(trust.to_string()).send().await.expect("CreateRole");
-    iam.attach_role_policy()
-        .role_name("ecsInstanceRole")
-        .policy_arn("arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly")
-        .send()
-        .await
-        .expect("AttachRolePolicy (is MOTO_IAM_LOAD_MANAGED_POLICIES=true?)");
-    iam.create_instance_profile().instance_profile_name("ecsInstanceProfile").send().await.expect("CreateInstanceProfile");
-    iam.add_role_to_instance_profile().instance_profile_name("ecsInstanceProfile").role_name("ecsInstanceRole").send().await.expect("AddRoleToInstanceProfile");
-    let ami = s.world.ec2.describe_images().send().await.expect("DescribeImages").images()[0].image_id().unwrap().to_string();
+    s.world.service_role("ecsInstanceRole", "ec2.amazonaws.com", &["AmazonEC2ContainerRegistryReadOnly"]).await;
+    s.world.instance_profile("ecsInstanceProfile", "ecsInstanceRole").await;
     let mut instances = vec![];
     for subnet in [&s.net.subnet_id, &s.subnet_c] {
-        let instance = s
-            .world
-            .ec2
-            .run_instances()
-            .image_id(&ami)
-            .min_count(1)
-            .max_count(1)
-            .subnet_id(subnet)
-            .security_group_ids(&s.net.security_group_id)
-            .iam_instance_profile(aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().name("ecsInstanceProfile").build())
-            .send()
-            .await
-            .expect("RunInstances")
-            .instances()[0]
-            .instance_id()
-            .unwrap()
-            .to_string();
-        let identity = json!({"instanceId": instance, "region": s.world.region, "accountId": s.world.account}).to_string();
-        s.world
-            .ecs
-            .register_container_instance()
-            .cluster("prod")
-            .instance_identity_document(identity)
-            .instance_identity_document_signature("unsigned")
-            .send()
-            .await
-            .expect("RegisterContainerInstance");
+        let (instance, _) = s.world.container_instance("prod", subnet, &s.net.security_group_id, "ecsInstanceProfile").await;
         instances.push(instance);
     }
     // No execution role: the container instance role pulls.
-    let td = s
-        .world
-        .ecs
-        .register_task_definition()
-        .family("web-ec2")
-        .network_mode(NetworkMode::Bridge)
-        .requires_compatibilities(Compatibility::Ec2)
-        .container_definitions(ContainerDefinition::builder().name("web").image(s.repo.image("v1")).memory(512).essential(true).build())
-        .send()
-        .await
-        .expect("RegisterTaskDefinition")
-        .task_definition
-        .and_then(|t| t.task_definition_arn)
-        .unwrap();
+    let container = ContainerDefinition::builder().name("web").image(s.repo.image("v1")).memory(512).essential(true).build();
+    let td = s.world.register_task_definition("web-ec2", None, Launch::Ec2Bridge, vec![container]).await;
     s.world
         .ecs
         .create_service()
@@ -423,7 +288,7 @@ async fn ec2_bridge_service_is_checked_from_its_container_instances() {
     assert!(out.stdout.contains(&format!("Would fail only in {}", s.subnet_c)), "{}", out.stdout);
 
     // Subnet c gets its NAT route: nothing fails.
-    add_nat_route(&s.world, &s.subnet_c_route_table, &s.net.nat_gateway_id).await;
+    s.world.nat_route(&s.subnet_c_route_table, &s.net.nat_gateway_id).await;
     let (code, report, stderr) = s.preflight(&["--service", "web-ec2"]).await;
     assert_eq!(code, Some(0), "{stderr}\n{}", dump(&report));
 }
@@ -503,7 +368,7 @@ async fn readme_pipeline_snippets_gate_the_deploy() {
     assert_eq!(report["verdict"], "fail");
 
     // Route restored: both pass, so the deploy step would run.
-    add_nat_route(&s.world, &s.subnet_c_route_table, &s.net.nat_gateway_id).await;
+    s.world.nat_route(&s.subnet_c_route_table, &s.net.nat_gateway_id).await;
     assert_eq!(run_in_ci(&s.world, &actions, &dir).await, Some(0));
     assert_eq!(run_in_ci(&s.world, &codebuild, &dir).await, Some(0));
     let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("preflight.json")).unwrap()).unwrap();
@@ -616,32 +481,11 @@ async fn eks_node_role_without_ecr_read_fails() {
 
 #[tokio::test]
 async fn eks_private_cluster_without_the_ecr_api_endpoint() {
-    use aws_sdk_ec2::types::VpcEndpointType;
     let (world, net, repo) = eks_world(&["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly"]).await;
     // Private cluster: no NAT route; ecr.dkr and the S3 gateway endpoint exist, ecr.api does not.
-    world.ec2.delete_route().route_table_id(&net.private_route_table_id).destination_cidr_block("0.0.0.0/0").send().await.expect("DeleteRoute");
-    world
-        .ec2
-        .create_vpc_endpoint()
-        .vpc_id(&net.vpc_id)
-        .service_name(format!("com.amazonaws.{REGION}.ecr.dkr"))
-        .vpc_endpoint_type(VpcEndpointType::Interface)
-        .subnet_ids(&net.subnet_id)
-        .security_group_ids(&net.security_group_id)
-        .private_dns_enabled(true)
-        .send()
-        .await
-        .expect("CreateVpcEndpoint ecr.dkr");
-    world
-        .ec2
-        .create_vpc_endpoint()
-        .vpc_id(&net.vpc_id)
-        .service_name(format!("com.amazonaws.{REGION}.s3"))
-        .vpc_endpoint_type(VpcEndpointType::Gateway)
-        .route_table_ids(&net.private_route_table_id)
-        .send()
-        .await
-        .expect("CreateVpcEndpoint s3");
+    world.delete_default_route(&net.private_route_table_id).await;
+    world.interface_endpoint(&net, "ecr.dkr", &net.security_group_id, true).await;
+    world.s3_gateway(&net, None).await;
     let (code, report, stderr) = eks_preflight(&world, &repo.image("v1")).await;
     assert_eq!(code, Some(3), "{stderr}\n{}", dump(&report));
     let fails = codes(&report, "fail");

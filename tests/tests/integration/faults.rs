@@ -1,7 +1,7 @@
 //! Fault matrix: every AWS read of a diagnosis, failing each way AWS can fail.
 //!
 //! The world is the README demo's (a Fargate service pulling from ECR in a private subnet whose
-//! NAT route was deleted). A [`FaultProxy`] in front of moto makes one action at a time answer
+//! NAT route was deleted). A fault-injecting [`Proxy`] in front of moto makes one action at a time answer
 //! AccessDenied, throttling or a 5xx, or hang past the per-attempt timeout (moto itself never
 //! fails; the proxy is the fault injector). For each, the diagnosis must complete, say which
 //! read failed and why (with the IAM action to grant for a denial), leave the checks that
@@ -15,7 +15,7 @@ use pulldoctor::model::diagnosis::{Diagnosis, Status};
 use pulldoctor::engine;
 use pulldoctor::model::facts::Facts;
 use pulldoctor::intake::{intake, Intake, PullFailure};
-use pulldoctor_tests::proxy::{Fault, FaultProxy};
+use pulldoctor_tests::proxy::{Fault, Proxy};
 use pulldoctor_tests::{NatRouteDeleted, World};
 
 /// Short budgets so a hung read costs about two seconds (two attempts of one second), yet
@@ -60,7 +60,7 @@ const DEMO_READS: &[&str] = &[
 
 struct Demo {
     world: World,
-    proxy: FaultProxy,
+    proxy: Proxy,
     failure: PullFailure,
     event: serde_json::Value,
     /// Another task of service `web` that failed the same way (its ENI already gone).
@@ -71,7 +71,7 @@ async fn demo() -> Demo {
     let demo = NatRouteDeleted::build().await;
     let Intake::PullFailure(failure) = intake(&demo.event) else { panic!("the demo event is a pull failure") };
     let next_event = demo.another_failed_task();
-    let proxy = FaultProxy::start(demo.world.moto.url());
+    let proxy = Proxy::start(demo.world.moto.url());
     Demo { proxy, failure: *failure, event: demo.event, next_event, world: demo.world }
 }
 
@@ -253,7 +253,7 @@ async fn deadline_reports_what_it_has() {
     assert!(run.stats.deadline_hit, "{:?}", run.stats);
     let facts: &Facts = &run.facts;
     assert!(
-        matches!(&facts.network.subnet, pulldoctor::model::facts::Fact::Unreadable { reason } if reason.starts_with("Deadline: ec2:DescribeSubnets")),
+        matches!(&facts.network.subnet, pulldoctor::model::facts::Fact::Unreadable { reason, kind: pulldoctor::model::facts::ErrorKind::Deadline } if reason.starts_with("Deadline: ec2:DescribeSubnets")),
         "{:?}",
         facts.network.subnet
     );

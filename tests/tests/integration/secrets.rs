@@ -7,11 +7,11 @@
 //! the role's real documents (AWS managed policies loaded with `MOTO_IAM_LOAD_MANAGED_POLICIES`).
 //! The event is the saved fixture retargeted at each world's task definition and message.
 
-use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode, Secret};
+use aws_sdk_ecs::types::{ContainerDefinition, Secret};
 use pulldoctor::collect::Clients;
 use pulldoctor::model::diagnosis::{Diagnosis, Finding, RootCause, Status};
 use pulldoctor::intake::{intake, Intake};
-use pulldoctor_tests::{events, World, EXECUTION_ROLE_POLICY_ARN};
+use pulldoctor_tests::{events, Launch, World};
 use serde_json::{json, Value};
 
 const DB_PASSWORD_VALUE: &str = "s3cr3t-VALUE-never-printed";
@@ -33,12 +33,9 @@ impl Ctx {
 
     /// An execution role with the AWS managed execution policy and an optional inline policy.
     async fn role(&self, name: &str, inline: Option<Value>) -> String {
-        let iam = &self.world.iam;
-        let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
-        let arn = iam.create_role().role_name(name).assume_role_policy_document(trust.to_string()).send().await.expect("CreateRole").role.unwrap().arn;
-        iam.attach_role_policy().role_name(name).policy_arn(EXECUTION_ROLE_POLICY_ARN).send().await.expect("AttachRolePolicy");
+        let arn = self.world.execution_role(name).await;
         if let Some(doc) = inline {
-            iam.put_role_policy().role_name(name).policy_name("secrets").policy_document(doc.to_string()).send().await.expect("PutRolePolicy");
+            self.world.inline_policy(name, "secrets", &doc).await;
         }
         arn
     }
@@ -52,38 +49,18 @@ impl Ctx {
             .memory_reservation(512)
             .secrets(Secret::builder().name("DB_PASSWORD").value_from(value_from).build().unwrap())
             .build();
-        self.world
-            .ecs
-            .register_task_definition()
-            .family(family)
-            .container_definitions(container)
-            .execution_role_arn(role)
-            .requires_compatibilities(Compatibility::Fargate)
-            .network_mode(NetworkMode::Awsvpc)
-            .cpu("256")
-            .memory("512")
-            .send()
-            .await
-            .expect("RegisterTaskDefinition")
-            .task_definition
-            .and_then(|t| t.task_definition_arn)
-            .unwrap()
+        self.world.register_task_definition(family, Some(role), Launch::Fargate, vec![container]).await
     }
 
     async fn diagnose(&self, task_definition: &str, message: &str) -> Diagnosis {
-        let mut e = events::fixture("cannot-pull-image-tag-not-found.json");
-        let d = &mut e["detail"];
-        d["taskDefinitionArn"] = json!(task_definition);
-        d["containers"][0]["image"] = json!(self.image);
-        d["containers"][0]["reason"] = json!(message);
-        d["stoppedReason"] = json!(message);
+        let e = events::retargeted_fixture(task_definition, &self.image, message);
         let Intake::PullFailure(failure) = intake(&e) else { panic!("not diagnosed: {message}") };
         let clients = Clients::new(&self.world.config);
         pulldoctor::engine::diagnose(&clients, &failure).await.1
     }
 
     fn arn(&self, service: &str, resource: &str) -> String {
-        format!("arn:aws:{service}:{}:{}:{resource}", self.world.region, self.world.account)
+        self.world.arn(service, resource)
     }
 }
 
@@ -134,14 +111,7 @@ async fn secrets_manager_secret_that_does_not_exist() {
 #[tokio::test]
 async fn ssm_parameter_the_execution_role_may_not_read() {
     let c = Ctx::new().await;
-    let ssm = aws_sdk_ssm::Client::new(&c.world.config);
-    ssm.put_parameter()
-        .name("/app/db-password")
-        .value(DB_PASSWORD_VALUE)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .expect("PutParameter");
+    c.world.secure_parameter("/app/db-password", DB_PASSWORD_VALUE).await;
     let role = c.role("execNoSsm", None).await;
     let td = c.task_definition("web", &role, "/app/db-password").await;
     let parameter = c.arn("ssm", "parameter/app/db-password");
@@ -165,14 +135,7 @@ async fn ssm_parameter_the_execution_role_may_not_read() {
 #[tokio::test]
 async fn healthy_secrets_are_not_blamed() {
     let c = Ctx::new().await;
-    let ssm = aws_sdk_ssm::Client::new(&c.world.config);
-    ssm.put_parameter()
-        .name("/app/db-password")
-        .value(DB_PASSWORD_VALUE)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .expect("PutParameter");
+    c.world.secure_parameter("/app/db-password", DB_PASSWORD_VALUE).await;
     let grant = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": c.arn("ssm", "parameter/app/*")}]});
     let role = c.role("execWithSsm", Some(grant)).await;
     let td = c.task_definition("web", &role, &c.arn("ssm", "parameter/app/db-password")).await;
@@ -192,78 +155,21 @@ async fn healthy_secrets_are_not_blamed() {
 /// With an `ssm` endpoint the same failure blames no part of the path.
 #[tokio::test]
 async fn parameter_store_unreachable_from_an_endpoints_only_subnet() {
-    use aws_sdk_ec2::types::{IpPermission, UserIdGroupPair, VpcEndpointType};
-    use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, LaunchType, NetworkConfiguration};
     use pulldoctor_tests::events::TaskEvent;
 
     let c = Ctx::new().await;
     let w = &c.world;
     let net = w.network().await;
     let cluster_arn = format!("arn:aws:ecs:{}:{}:cluster/prod", w.region, w.account);
-    let ssm = aws_sdk_ssm::Client::new(&w.config);
-    ssm.put_parameter().name("/app/db-password").value(DB_PASSWORD_VALUE).r#type(aws_sdk_ssm::types::ParameterType::SecureString).send().await.expect("PutParameter");
+    w.secure_parameter("/app/db-password", DB_PASSWORD_VALUE).await;
     let grant = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": c.arn("ssm", "parameter/app/*")}]});
     let role = c.role("execWithSsm", Some(grant)).await;
     let td = c.task_definition("web", &role, "/app/db-password").await;
-    let config = AwsVpcConfiguration::builder()
-        .subnets(&net.subnet_id)
-        .security_groups(&net.security_group_id)
-        .assign_public_ip(AssignPublicIp::Disabled)
-        .build()
-        .unwrap();
-    w.ecs
-        .create_service()
-        .cluster("prod")
-        .service_name("web")
-        .task_definition(&td)
-        .desired_count(1)
-        .launch_type(LaunchType::Fargate)
-        .platform_version("1.4.0")
-        .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(config).build())
-        .send()
-        .await
-        .expect("CreateService");
+    w.service("prod", "web", &td, &net).await;
     let task = w.unknown_task(&cluster_arn, &td, &net, "service:web");
 
     // No NAT route; the image's endpoints, with a security group admitting 443 from the task.
-    w.ec2.delete_route().route_table_id(&net.private_route_table_id).destination_cidr_block("0.0.0.0/0").send().await.expect("DeleteRoute");
-    let sg = w.ec2.create_security_group().group_name("endpoints").description("endpoints").vpc_id(&net.vpc_id).send().await.expect("CreateSecurityGroup").group_id.unwrap();
-    w.ec2
-        .authorize_security_group_ingress()
-        .group_id(&sg)
-        .ip_permissions(
-            IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(443)
-                .to_port(443)
-                .user_id_group_pairs(UserIdGroupPair::builder().group_id(&net.security_group_id).build())
-                .build(),
-        )
-        .send()
-        .await
-        .expect("AuthorizeSecurityGroupIngress");
-    let interface = |service: &'static str| {
-        w.ec2
-            .create_vpc_endpoint()
-            .vpc_id(&net.vpc_id)
-            .service_name(format!("com.amazonaws.{}.{service}", w.region))
-            .vpc_endpoint_type(VpcEndpointType::Interface)
-            .subnet_ids(&net.subnet_id)
-            .security_group_ids(&sg)
-            .private_dns_enabled(true)
-            .send()
-    };
-    interface("ecr.api").await.expect("CreateVpcEndpoint ecr.api");
-    interface("ecr.dkr").await.expect("CreateVpcEndpoint ecr.dkr");
-    w.ec2
-        .create_vpc_endpoint()
-        .vpc_id(&net.vpc_id)
-        .service_name(format!("com.amazonaws.{}.s3", w.region))
-        .vpc_endpoint_type(VpcEndpointType::Gateway)
-        .route_table_ids(&net.private_route_table_id)
-        .send()
-        .await
-        .expect("CreateVpcEndpoint s3");
+    let (sg, _) = w.endpoints_only(&net, true, 443).await;
 
     let message = "ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secrets from ssm: The task cannot pull secrets from AWS Systems Manager. There is a connection issue between the task and AWS Systems Manager Parameter Store. Check your task network configuration. RequestCanceled: request context canceled caused by: context deadline exceeded";
     let diagnose = || async {
@@ -274,7 +180,7 @@ async fn parameter_store_unreachable_from_an_endpoints_only_subnet() {
     let d = diagnose().await;
     decided(&d, RootCause::NetNoRoute, &[&net.subnet_id, "SSM Parameter Store (ssm.us-east-1.amazonaws.com)", "com.amazonaws.us-east-1.ssm", "NAT gateway"]);
 
-    interface("ssm").await.expect("CreateVpcEndpoint ssm");
+    w.interface_endpoint(&net, "ssm", &sg, true).await;
     let d = diagnose().await;
     assert!(d.findings.iter().all(|f| f.status != Status::Fail), "{}", serde_json::to_string_pretty(&d.findings).unwrap());
     let route = finding(&d, RootCause::NetNoRoute);

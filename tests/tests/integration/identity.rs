@@ -1,9 +1,3 @@
-// PARKED: this file needs the moto harness (`pulldoctor_tests::World`, `events`), which is on
-// branch c-harness2 and not yet on main. Once main has it: `git mv tests/pending/identity.rs
-// tests/tests/identity.rs` and `cargo add -p pulldoctor-tests aws-sdk-secretsmanager
-// --no-default-features --features behavior-version-latest,rt-tokio,default-https-client`.
-// Verified against c-harness2 5ffacdd (merged locally, not committed): 11 passed in ~30 s.
-
 //! Identity and registry worlds (issue 3) against moto with the real SDK: each world has exactly
 //! one thing wrong in who pulls, whether they may, or what is pulled, and the diagnosis must name
 //! it with evidence. The event is the saved fixture with the task definition, image and message
@@ -25,18 +19,13 @@
 use pulldoctor::collect::Clients;
 use pulldoctor::model::diagnosis::{Diagnosis, Finding, RootCause, Status};
 use pulldoctor::intake::{intake, Intake};
-use pulldoctor_tests::{events, World, EXECUTION_ROLE_POLICY_ARN};
+use pulldoctor_tests::{events, Launch, World, EXECUTION_ROLE_POLICY_ARN};
 use serde_json::{json, Value};
 
 const READ_ONLY: &str = "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly";
 /// moto 5.2.1 ships AWS's document for this policy (v1: GetAuthorizationToken, BatchGetImage,
 /// GetDownloadUrlForLayer, BatchImportUpstreamImage — no BatchCheckLayerAvailability).
 const PULL_ONLY: &str = "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly";
-
-fn trust(service: &str) -> String {
-    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
-        .to_string()
-}
 
 fn manifest(seed: &str, layer_bytes: i64) -> String {
     let digest = |s: &str| pulldoctor_tests::sha256_digest(s.as_bytes());
@@ -61,66 +50,45 @@ impl Ctx {
 
     /// A role trusted by `service`, with managed policies and an optional inline policy.
     async fn role(&self, name: &str, service: &str, managed: &[&str], inline: Option<(&str, Value)>) -> String {
-        let iam = &self.world.iam;
-        let arn = iam.create_role().role_name(name).assume_role_policy_document(trust(service)).send().await.expect("CreateRole").role.unwrap().arn;
-        for m in managed {
-            iam.attach_role_policy().role_name(name).policy_arn(*m).send().await.expect("AttachRolePolicy");
-        }
+        let arn = self.world.service_role(name, service, managed).await;
         if let Some((policy, doc)) = inline {
-            iam.put_role_policy().role_name(name).policy_name(policy).policy_document(doc.to_string()).send().await.expect("PutRolePolicy");
+            self.world.inline_policy(name, policy, &doc).await;
         }
         arn
     }
 
     async fn repository(&self, name: &str, tag: &str, layer_bytes: i64) -> String {
-        self.world.ecr.create_repository().repository_name(name).send().await.expect("CreateRepository");
+        self.world.repository(name).await;
         self.push(name, tag, &format!("{name}:{tag}"), layer_bytes).await;
         format!("{}/{name}:{tag}", self.registry)
     }
 
     async fn push(&self, repo: &str, tag: &str, seed: &str, layer_bytes: i64) -> String {
-        let out = self.world.ecr.put_image().repository_name(repo).image_manifest(manifest(seed, layer_bytes)).image_tag(tag).send().await.expect("PutImage");
-        out.image.and_then(|i| i.image_id).and_then(|i| i.image_digest).expect("digest")
+        self.world.push_manifest(repo, tag, &manifest(seed, layer_bytes), None).await
     }
 
     /// A Fargate task definition (or EC2 with `bridge` when `ec2`).
     async fn task_definition(&self, family: &str, image: &str, role: Option<&str>, ec2: bool, arm64: bool, secret: Option<&str>) -> String {
-        use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, CpuArchitecture, NetworkMode, OsFamily, RepositoryCredentials, RuntimePlatform};
+        use aws_sdk_ecs::types::{ContainerDefinition, RepositoryCredentials};
         // moto wants a container-level memory for EC2 task definitions (no task-level memory there).
         let mut container = ContainerDefinition::builder().name("web").image(image).essential(true);
         container = if ec2 { container.memory(512) } else { container.memory_reservation(512) };
         if let Some(s) = secret {
             container = container.repository_credentials(RepositoryCredentials::builder().credentials_parameter(s).build().unwrap());
         }
-        let mut req = self
-            .world
-            .ecs
-            .register_task_definition()
-            .family(family)
-            .container_definitions(container.build())
-            .set_execution_role_arn(role.map(str::to_string));
-        req = if ec2 {
-            req.requires_compatibilities(Compatibility::Ec2).network_mode(NetworkMode::Bridge)
-        } else {
-            req.requires_compatibilities(Compatibility::Fargate).network_mode(NetworkMode::Awsvpc).cpu("256").memory("512")
+        let launch = match (ec2, arm64) {
+            (true, _) => Launch::Ec2Bridge,
+            (false, true) => Launch::FargateArm64,
+            (false, false) => Launch::Fargate,
         };
-        if arm64 {
-            req = req.runtime_platform(
-                RuntimePlatform::builder().cpu_architecture(CpuArchitecture::Arm64).operating_system_family(OsFamily::Linux).build(),
-            );
-        }
-        req.send().await.expect("RegisterTaskDefinition").task_definition.and_then(|t| t.task_definition_arn).unwrap()
+        self.world.register_task_definition(family, role, launch, vec![container.build()]).await
     }
 
     /// The saved fixture, retargeted at this world's task definition, image and message.
     fn event(&self, task_definition: &str, image: &str, message: &str, container_instance: Option<&str>) -> Value {
-        let mut e = events::fixture("cannot-pull-image-tag-not-found.json");
-        let d = &mut e["detail"];
-        d["taskDefinitionArn"] = json!(task_definition);
-        d["containers"][0]["image"] = json!(image);
-        d["containers"][0]["reason"] = json!(message);
-        d["stoppedReason"] = json!(message);
+        let mut e = events::retargeted_fixture(task_definition, image, message);
         if let Some(ci) = container_instance {
+            let d = &mut e["detail"];
             d["launchType"] = json!("EC2");
             d["containerInstanceArn"] = json!(ci);
             d.as_object_mut().unwrap().remove("attachments");
@@ -136,7 +104,7 @@ impl Ctx {
 }
 
 fn forbidden(registry: &str, image: &str) -> String {
-    format!("CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref {image}: pulling from host {registry} failed with status code [manifests v1]: 403 Forbidden")
+    events::messages::forbidden(image, registry, "v1")
 }
 
 /// The deciding finding, after checking the root cause; its title, evidence and remediation
@@ -207,49 +175,16 @@ async fn ec2_instance_role_without_registry_read_only() {
     let image = c.repository("team/web", "v1", 1000).await;
     let ssm = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:*", "Resource": "*"}]});
     c.role("ecsInstanceRole", "ec2.amazonaws.com", &[], Some(("ssm", ssm))).await;
-    let iam = &c.world.iam;
-    iam.create_instance_profile().instance_profile_name("ecsInstanceProfile").send().await.expect("CreateInstanceProfile");
-    iam.add_role_to_instance_profile().instance_profile_name("ecsInstanceProfile").role_name("ecsInstanceRole").send().await.expect("AddRoleToInstanceProfile");
-    let ami = c.world.ec2.describe_images().send().await.expect("DescribeImages").images()[0].image_id().unwrap().to_string();
+    c.world.instance_profile("ecsInstanceProfile", "ecsInstanceRole").await;
     // A working network (private subnet behind a NAT gateway), so only the role is wrong.
     let net = c.world.network().await;
-    let instance = c
-        .world
-        .ec2
-        .run_instances()
-        .image_id(ami)
-        .min_count(1)
-        .max_count(1)
-        .subnet_id(&net.subnet_id)
-        .security_group_ids(&net.security_group_id)
-        .iam_instance_profile(aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().name("ecsInstanceProfile").build())
-        .send()
-        .await
-        .expect("RunInstances")
-        .instances()[0]
-        .instance_id()
-        .unwrap()
-        .to_string();
-    let identity = json!({"instanceId": instance, "region": c.world.region, "accountId": c.world.account}).to_string();
-    let ci = c
-        .world
-        .ecs
-        .register_container_instance()
-        .cluster("prod")
-        .instance_identity_document(identity)
-        .instance_identity_document_signature("unsigned")
-        .send()
-        .await
-        .expect("RegisterContainerInstance")
-        .container_instance
-        .and_then(|ci| ci.container_instance_arn)
-        .unwrap();
+    let (_, ci) = c.world.container_instance("prod", &net.subnet_id, &net.security_group_id, "ecsInstanceProfile").await;
     let td = c.task_definition("web", &image, None, true, false, None).await;
     let event = c.event(&td, &image, &forbidden(&c.registry, &image), Some(&ci));
     let d = c.diagnose(event.clone()).await;
     decided(&d, RootCause::IamInstanceRolePermissions, &["container instance role ecsInstanceRole", "AmazonEC2ContainerRegistryReadOnly"]);
 
-    iam.attach_role_policy().role_name("ecsInstanceRole").policy_arn(READ_ONLY).send().await.expect("AttachRolePolicy");
+    c.world.iam.attach_role_policy().role_name("ecsInstanceRole").policy_arn(READ_ONLY).send().await.expect("AttachRolePolicy");
     healthy(&c.diagnose(event).await);
 }
 

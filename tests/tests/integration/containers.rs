@@ -6,16 +6,18 @@
 //! (here: the sidecar), which is also what makes these worlds a fair test that the collector does
 //! not re-pick the failing container from `DescribeTasks`.
 
+use aws_sdk_ecs::types::ContainerDefinition;
 use pulldoctor::collect::{Clients, Options};
 use pulldoctor::model::diagnosis::{Diagnosis, RootCause, Status};
 use pulldoctor::engine::Run;
 use pulldoctor::intake::{intake, Intake};
 use pulldoctor_tests::events::{messages, EventContainer, TaskEvent};
-use pulldoctor_tests::{Network, Repository, StoppedTask, World};
+use pulldoctor_tests::{Launch, Network, Repository, StoppedTask, WebAccount, World};
 
-/// Service `web` (Fargate, private subnet behind a NAT) whose task definition lists a log-router
-/// sidecar first (`team/web:v1`, pushed) and the app second (`team/web-api:v2`, not pushed; only
-/// `v1` is). The sidecar's repository name is a prefix of the app's.
+/// The usual account's service `web` (Fargate, private subnet behind a NAT), whose task definition
+/// lists a log-router sidecar first (`team/web:v1`, pushed) and the app second
+/// (`team/web-api:v2`, not pushed; only `v1` is). The sidecar's repository name is a prefix of the
+/// app's.
 struct Setup {
     world: World,
     net: Network,
@@ -26,37 +28,15 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
-    let world = World::new().await;
-    let net = world.network().await;
-    world.cluster("prod").await;
-    let role = world.execution_role("ecsTaskExecutionRole").await;
-    let sidecar_repo = world.repository("team/web").await;
-    world.push_image(&sidecar_repo, "v1", "sidecar-v1").await;
+    let WebAccount { world, net, role_arn, image: sidecar_image, .. } = WebAccount::build().await;
     let app_repo = world.repository("team/web-api").await;
     world.push_image(&app_repo, "v1", "api-v1").await;
-    let sidecar_image = sidecar_repo.image("v1");
     let app_image = app_repo.image("v2");
     let container = |name: &str, image: &str, essential: bool| {
         ContainerDefinition::builder().name(name).image(image).essential(essential).memory_reservation(256).build()
     };
-    let task_definition = world
-        .ecs
-        .register_task_definition()
-        .family("web")
-        .requires_compatibilities(Compatibility::Fargate)
-        .network_mode(NetworkMode::Awsvpc)
-        .cpu("256")
-        .memory("512")
-        .execution_role_arn(&role)
-        .container_definitions(container("log-router", &sidecar_image, false))
-        .container_definitions(container("app", &app_image, true))
-        .send()
-        .await
-        .expect("RegisterTaskDefinition")
-        .task_definition
-        .and_then(|t| t.task_definition_arn)
-        .unwrap();
+    let containers = vec![container("log-router", &sidecar_image, false), container("app", &app_image, true)];
+    let task_definition = world.register_task_definition("web", Some(&role_arn), Launch::Fargate, containers).await;
     world.service("prod", "web", &task_definition, &net).await;
     Setup { world, net, sidecar_image, app_repo, app_image, task_definition }
 }

@@ -8,61 +8,39 @@
 use std::time::Duration;
 
 use pulldoctor_tests::events::{self, messages, TaskEvent};
-use pulldoctor_tests::{
-    deciding_finding, sns_diagnosis, Inbox, Network, Repository, TaskDefSpec, TempFile, World,
-};
+use pulldoctor_tests::{deciding_finding, sns_diagnosis, Inbox, TaskDefSpec, TempFile, WebAccount, World};
 use serde_json::{json, Value};
 
-/// The usual service setup: network, cluster `prod`, execution role, repository `team/web` with
-/// `v1` pushed, an SNS topic with a queue.
+/// The usual account ([`WebAccount`]: network, cluster `prod`, execution role, repository
+/// `team/web` with `v1` pushed) and an SNS topic with a queue.
 struct Setup {
-    world: World,
-    net: Network,
-    cluster_arn: String,
-    role_arn: String,
-    repo: Repository,
-    v1_digest: String,
+    account: WebAccount,
     inbox: Inbox,
 }
 
-async fn setup() -> Setup {
-    let world = World::new().await;
-    let net = world.network().await;
-    let cluster_arn = world.cluster("prod").await;
-    let role_arn = world.execution_role("ecsTaskExecutionRole").await;
-    let repo = world.repository("team/web").await;
-    let v1_digest = world.push_image(&repo, "v1", "web-v1").await;
-    let inbox = world.sns_inbox("pulldoctor-alerts").await;
-    Setup {
-        world,
-        net,
-        cluster_arn,
-        role_arn,
-        repo,
-        v1_digest,
-        inbox,
+impl std::ops::Deref for Setup {
+    type Target = WebAccount;
+    fn deref(&self) -> &WebAccount {
+        &self.account
     }
 }
 
-impl Setup {
-    /// Registers task definition `web` for `image`, creates service `web`, runs and stops a task.
-    async fn service_task(&self, image: &str, with_role: bool) -> pulldoctor_tests::StoppedTask {
-        let td = self.task_definition(image, with_role).await;
-        self.world.service("prod", "web", &td, &self.net).await;
-        self.world
-            .run_stopped_task("prod", &td, &self.net, "service:web")
-            .await
-    }
+async fn setup() -> Setup {
+    let account = WebAccount::build().await;
+    let inbox = account.world.sns_inbox("pulldoctor-alerts").await;
+    Setup { account, inbox }
+}
 
-    async fn task_definition(&self, image: &str, with_role: bool) -> String {
-        self.world
-            .task_definition(&TaskDefSpec {
-                family: "web".into(),
-                container: "web".into(),
-                image: image.into(),
-                execution_role_arn: with_role.then(|| self.role_arn.clone()),
-            })
-            .await
+impl Setup {
+    async fn assert_nothing_published(&self) {
+        let published = self
+            .world
+            .sns_messages_within(&self.inbox, Duration::from_secs(1))
+            .await;
+        assert!(
+            published.is_empty(),
+            "nothing should be published: {published:#?}"
+        );
     }
 
     fn app(&self) -> pulldoctor::lambda::App {
@@ -315,14 +293,7 @@ async fn task_that_exited_normally_is_ignored_and_nothing_is_published() {
         .expect("handle returned Err");
 
     assert_eq!(outcome["decision"], "ignored", "outcome: {outcome}");
-    let published = s
-        .world
-        .sns_messages_within(&s.inbox, Duration::from_secs(1))
-        .await;
-    assert!(
-        published.is_empty(),
-        "nothing should be published: {published:#?}"
-    );
+    s.assert_nothing_published().await;
 }
 
 // 8 -------------------------------------------------------------------------------------------
@@ -368,14 +339,7 @@ async fn malformed_events_are_ignored_without_error_or_message() {
         });
         assert_eq!(outcome["decision"], "ignored", "{name}: {outcome}");
     }
-    let published = s
-        .world
-        .sns_messages_within(&s.inbox, Duration::from_secs(1))
-        .await;
-    assert!(
-        published.is_empty(),
-        "nothing should be published: {published:#?}"
-    );
+    s.assert_nothing_published().await;
 }
 
 // 9 -------------------------------------------------------------------------------------------

@@ -3,61 +3,43 @@
 //! sinks that fail independently, and an audit line for every invocation.
 //!
 //! The storm test drives the real `pulldoctor-lambda` binary through a local Lambda Runtime API
-//! (tests/src/alerting.rs) with several processes polling it at once, like concurrent Lambda
+//! (tests/src/lambda.rs) with several processes polling it at once, like concurrent Lambda
 //! execution environments. Slack is a local HTTP stub (moto has no Slack); everything AWS is moto.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use pulldoctor::lambda::{App, Settings};
-use pulldoctor_tests::alerting::{
-    audit_records, InvocationResult, LambdaProcess, RuntimeApi, SlackBehaviour, SlackStub,
-};
+use pulldoctor_tests::alerting::{SlackBehaviour, SlackStub};
 use pulldoctor_tests::events::{messages, TaskEvent};
-use pulldoctor_tests::{sns_diagnosis, Inbox, Network, Repository, StoppedTask, TaskDefSpec, World};
+use pulldoctor_tests::lambda::{audit_records, InvocationResult, LambdaProcess, RuntimeApi};
+use pulldoctor_tests::{sns_diagnosis, Inbox, StoppedTask, WebService, World};
 use serde_json::Value;
 
 /// Service `web` in cluster `prod` whose task definition names tag `v2`, which was never pushed:
 /// every task it starts fails the same way (ECR_IMAGE_NOT_FOUND).
 struct Broken {
-    world: World,
-    net: Network,
-    task_definition: String,
-    image: String,
+    web: WebService,
     inbox: Inbox,
 }
 
 async fn broken_service() -> Broken {
-    let world = World::new().await;
-    let net = world.network().await;
-    world.cluster("prod").await;
-    let role = world.execution_role("ecsTaskExecutionRole").await;
-    let repo: Repository = world.repository("team/web").await;
-    world.push_image(&repo, "v1", "web-v1").await;
-    let image = repo.image("v2");
-    let task_definition = world
-        .task_definition(&TaskDefSpec {
-            family: "web".into(),
-            container: "web".into(),
-            image: image.clone(),
-            execution_role_arn: Some(role),
-        })
-        .await;
-    world.service("prod", "web", &task_definition, &net).await;
-    let inbox = world.sns_inbox("pulldoctor-alerts").await;
-    Broken { world, net, task_definition, image, inbox }
+    let web = WebService::running("v2").await;
+    let inbox = web.world.sns_inbox("pulldoctor-alerts").await;
+    Broken { web, inbox }
 }
 
 impl Broken {
     async fn failed_task(&self) -> StoppedTask {
-        self.world.run_stopped_task("prod", &self.task_definition, &self.net, "service:web").await
+        self.web.run_stopped_task().await
     }
     async fn event(&self) -> Value {
         let task = self.failed_task().await;
-        TaskEvent::pull_failure(&self.world, &task, "web", &self.image, &messages::image_not_found(&self.image)).to_value()
+        let image = &self.web.image;
+        TaskEvent::pull_failure(&self.web.world, &task, "web", image, &messages::image_not_found(image)).to_value()
     }
     fn app(&self, settings: Settings) -> App {
-        App::with_settings(&self.world.config, Settings { topic_arn: Some(self.inbox.topic_arn.clone()), ..settings })
+        App::with_settings(&self.web.world.config, Settings { topic_arn: Some(self.inbox.topic_arn.clone()), ..settings })
     }
 }
 
@@ -73,9 +55,9 @@ fn decisions(records: &[Value]) -> BTreeMap<String, usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_storm_of_failures_pages_once_through_the_real_lambda_binary() {
     let b = broken_service().await;
-    let table = b.world.dedup_table("pulldoctor-dedup").await;
+    let table = b.web.world.dedup_table("pulldoctor-dedup").await;
     let slack = SlackStub::start();
-    let secret = b.world.secret("pulldoctor/slack", &slack.webhook_url()).await;
+    let secret = b.web.world.secret("pulldoctor/slack", &slack.webhook_url()).await;
 
     let mut events = Vec::new();
     for _ in 0..50 {
@@ -93,10 +75,10 @@ async fn a_storm_of_failures_pages_once_through_the_real_lambda_binary() {
         ("PULLDOCTOR_TOPIC_ARN", b.inbox.topic_arn.clone()),
         ("PULLDOCTOR_DEDUP_TABLE", table),
         ("PULLDOCTOR_SLACK_SECRET_ARN", secret),
-        ("PULLDOCTOR_HOME_ACCOUNT", b.world.account.clone()),
+        ("PULLDOCTOR_HOME_ACCOUNT", b.web.world.account.clone()),
     ];
     // Four concurrent execution environments racing for the same failure.
-    let lambdas: Vec<LambdaProcess> = (0..4).map(|_| LambdaProcess::spawn(&runtime, &b.world.moto, &settings)).collect();
+    let lambdas: Vec<LambdaProcess> = (0..4).map(|_| LambdaProcess::spawn(&runtime, &b.web.world.moto, &settings)).collect();
     let ids: Vec<String> = deliveries.into_iter().map(|e| runtime.invoke(e)).collect();
     let results = tokio::task::spawn_blocking({
         let ids = ids.clone();
@@ -111,7 +93,7 @@ async fn a_storm_of_failures_pages_once_through_the_real_lambda_binary() {
     let errors: Vec<_> = ids.iter().filter(|id| !matches!(results.get(*id), Some(InvocationResult::Response(_)))).collect();
     assert!(errors.is_empty(), "invocations without a response: {errors:?} {results:?}");
 
-    let sns = b.world.sns_messages_within(&b.inbox, Duration::from_secs(3)).await;
+    let sns = b.web.world.sns_messages_within(&b.inbox, Duration::from_secs(3)).await;
     assert_eq!(sns.len(), 1, "exactly one SNS message for the storm: {sns:#?}");
     let (_, diagnosis) = sns_diagnosis(&sns[0].message);
     assert_eq!(diagnosis["root_cause"]["code"], "ECR_IMAGE_NOT_FOUND");
@@ -146,7 +128,7 @@ async fn a_storm_of_failures_pages_once_through_the_real_lambda_binary() {
 #[tokio::test]
 async fn duplicate_delivery_is_dropped_and_the_next_window_reports_what_was_suppressed() {
     let b = broken_service().await;
-    let table = b.world.dedup_table("dedup").await;
+    let table = b.web.world.dedup_table("dedup").await;
     // A 15-second window stands in for the default 30 minutes (a debug-build diagnosis against
     // moto takes 1-3 s on a busy machine).
     let window = Duration::from_secs(15);
@@ -159,14 +141,14 @@ async fn duplicate_delivery_is_dropped_and_the_next_window_reports_what_was_supp
     let later = b.event().await;
 
     let window_started = std::time::Instant::now();
-    assert_eq!(b.world.invoke(&app, first.clone()).await.unwrap()["decision"], "notified");
+    assert_eq!(b.web.world.invoke(&app, first.clone()).await.unwrap()["decision"], "notified");
     let claimed = std::time::Instant::now(); // the window was claimed just before this
-    assert_eq!(b.world.invoke(&app, first.clone()).await.unwrap()["decision"], "duplicate_event");
+    assert_eq!(b.web.world.invoke(&app, first.clone()).await.unwrap()["decision"], "duplicate_event");
     for e in storm {
-        assert_eq!(b.world.invoke(&app, e).await.unwrap()["decision"], "suppressed");
+        assert_eq!(b.web.world.invoke(&app, e).await.unwrap()["decision"], "suppressed");
     }
     assert!(window_started.elapsed() < window, "the storm took longer than the window; the test proves nothing");
-    let sns = b.world.read_sns_messages(&b.inbox).await;
+    let sns = b.web.world.read_sns_messages(&b.inbox).await;
     assert_eq!(sns.len(), 1, "{sns:#?}");
     // SNS message attributes, for subscription filter policies.
     let attrs = &sns[0].envelope["MessageAttributes"];
@@ -176,12 +158,12 @@ async fn duplicate_delivery_is_dropped_and_the_next_window_reports_what_was_supp
     assert_eq!(attr("cluster").as_deref(), Some("prod"));
     assert_eq!(attr("service").as_deref(), Some("web"));
     assert_eq!(attr("severity").as_deref(), Some("high"));
-    assert_eq!(attr("account"), Some(b.world.account.clone()));
-    assert_eq!(attr("region"), Some(b.world.region.clone()));
+    assert_eq!(attr("account"), Some(b.web.world.account.clone()));
+    assert_eq!(attr("region"), Some(b.web.world.region.clone()));
 
     tokio::time::sleep((window + Duration::from_millis(1100)).saturating_sub(claimed.elapsed())).await;
-    assert_eq!(b.world.invoke(&app, later).await.unwrap()["decision"], "notified");
-    let sns = b.world.read_sns_messages(&b.inbox).await;
+    assert_eq!(b.web.world.invoke(&app, later).await.unwrap()["decision"], "notified");
+    let sns = b.web.world.read_sns_messages(&b.inbox).await;
     assert_eq!(sns.len(), 1);
     assert!(
         sns[0].message.starts_with("(2 more failure(s) like this one were not notified during the previous window.)"),
@@ -193,16 +175,16 @@ async fn duplicate_delivery_is_dropped_and_the_next_window_reports_what_was_supp
 #[tokio::test]
 async fn a_new_image_for_the_same_service_is_a_new_failure() {
     let b = broken_service().await;
-    let table = b.world.dedup_table("dedup").await;
+    let table = b.web.world.dedup_table("dedup").await;
     let app = b.app(Settings { dedup_table: Some(table), ..Settings::default() });
-    assert_eq!(b.world.invoke(&app, b.event().await).await.unwrap()["decision"], "notified");
+    assert_eq!(b.web.world.invoke(&app, b.event().await).await.unwrap()["decision"], "notified");
     // The team deploys v3 (also never pushed): a new fingerprint, so on-call hears about it.
-    let v3 = b.image.replace(":v2", ":v3");
+    let v3 = b.web.image.replace(":v2", ":v3");
     let task = b.failed_task().await;
-    let event = TaskEvent::pull_failure(&b.world, &task, "web", &v3, &messages::image_not_found(&v3)).to_value();
-    let outcome = b.world.invoke(&app, event).await.unwrap();
+    let event = TaskEvent::pull_failure(&b.web.world, &task, "web", &v3, &messages::image_not_found(&v3)).to_value();
+    let outcome = b.web.world.invoke(&app, event).await.unwrap();
     assert_eq!(outcome["decision"], "notified", "{outcome}");
-    assert_eq!(b.world.sns_messages_within(&b.inbox, Duration::from_secs(2)).await.len(), 2);
+    assert_eq!(b.web.world.sns_messages_within(&b.inbox, Duration::from_secs(2)).await.len(), 2);
 }
 
 // Fail open -------------------------------------------------------------------------------------
@@ -212,7 +194,7 @@ async fn dedup_unavailable_still_notifies_and_says_so_in_the_audit_line() {
     let runtime = RuntimeApi::start();
     let lambda = LambdaProcess::spawn(
         &runtime,
-        &b.world.moto,
+        &b.web.world.moto,
         &[
             ("PULLDOCTOR_TOPIC_ARN", b.inbox.topic_arn.clone()),
             // No such table: every DynamoDB call fails.
@@ -223,7 +205,7 @@ async fn dedup_unavailable_still_notifies_and_says_so_in_the_audit_line() {
     let ids = vec![id.clone()];
     let results = tokio::task::spawn_blocking(move || runtime.wait_for(&ids, Duration::from_secs(120))).await.unwrap();
     assert!(matches!(results.get(&id), Some(InvocationResult::Response(v)) if v["decision"] == "notified"), "{results:?}");
-    assert_eq!(b.world.read_sns_messages(&b.inbox).await.len(), 1);
+    assert_eq!(b.web.world.read_sns_messages(&b.inbox).await.len(), 1);
     let records = lambda.audit_records();
     assert_eq!(records.len(), 1, "{:?}", lambda.lines());
     assert_eq!(records[0]["dedup"]["status"], "unavailable", "{}", records[0]);
@@ -236,11 +218,11 @@ async fn dedup_unavailable_still_notifies_and_says_so_in_the_audit_line() {
 async fn slack_failures_do_not_stop_sns_and_are_recorded() {
     let b = broken_service().await;
     let slack = SlackStub::start();
-    let secret = b.world.secret("slack", &format!("{{\"webhook_url\": \"{}\"}}", slack.webhook_url())).await;
+    let secret = b.web.world.secret("slack", &format!("{{\"webhook_url\": \"{}\"}}", slack.webhook_url())).await;
     let runtime = RuntimeApi::start();
     let lambda = LambdaProcess::spawn(
         &runtime,
-        &b.world.moto,
+        &b.web.world.moto,
         &[
             ("PULLDOCTOR_TOPIC_ARN", b.inbox.topic_arn.clone()),
             ("PULLDOCTOR_SLACK_SECRET_ARN", secret),
@@ -266,7 +248,7 @@ async fn slack_failures_do_not_stop_sns_and_are_recorded() {
         );
         expected.push(want);
     }
-    assert_eq!(b.world.sns_messages_within(&b.inbox, Duration::from_secs(2)).await.len(), 4, "SNS got every diagnosis");
+    assert_eq!(b.web.world.sns_messages_within(&b.inbox, Duration::from_secs(2)).await.len(), 4, "SNS got every diagnosis");
     assert_eq!(slack.posts().len(), 4, "every attempt reached the stub");
     let records = lambda.audit_records();
     assert_eq!(records.len(), 4);
@@ -302,9 +284,9 @@ async fn unreadable_slack_secret_is_recorded_and_sns_still_delivers() {
         slack_secret_arn: Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf".into()),
         ..Settings::default()
     });
-    let outcome = b.world.invoke(&app, b.event().await).await.unwrap();
+    let outcome = b.web.world.invoke(&app, b.event().await).await.unwrap();
     assert_eq!(outcome["decision"], "notified", "{outcome}");
-    assert_eq!(b.world.read_sns_messages(&b.inbox).await.len(), 1);
+    assert_eq!(b.web.world.read_sns_messages(&b.inbox).await.len(), 1);
 }
 
 // Chatbot ---------------------------------------------------------------------------------------
@@ -312,8 +294,8 @@ async fn unreadable_slack_secret_is_recorded_and_sns_still_delivers() {
 async fn chatbot_format_publishes_the_custom_notification_schema() {
     let b = broken_service().await;
     let app = b.app(Settings { sns_format: Some(pulldoctor::report::sns::SnsFormat::Chatbot), ..Settings::default() });
-    b.world.invoke(&app, b.event().await).await.unwrap();
-    let sns = b.world.read_sns_messages(&b.inbox).await;
+    b.web.world.invoke(&app, b.event().await).await.unwrap();
+    let sns = b.web.world.read_sns_messages(&b.inbox).await;
     assert_eq!(sns.len(), 1);
     let body: Value = serde_json::from_str(&sns[0].message).expect("the message is one JSON document");
     assert_eq!(body["version"], "1.0");

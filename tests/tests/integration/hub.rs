@@ -30,13 +30,8 @@ async fn spoke(default_route: bool) -> Spoke {
     let web = WebService::build().await;
     let task = web.stopped_task();
     let (world, net) = (&web.world, &web.net);
+    world.delete_default_route(&net.private_route_table_id).await;
     let ec2 = &world.ec2;
-    ec2.delete_route()
-        .route_table_id(&net.private_route_table_id)
-        .destination_cidr_block("0.0.0.0/0")
-        .send()
-        .await
-        .expect("DeleteRoute");
     let tgw = ec2
         .create_transit_gateway()
         .description("hub")

@@ -1,0 +1,14 @@
+//! The workspace's integration tests, one test binary: every module below would otherwise link the
+//! whole AWS SDK into a binary of its own. Run one group with its module path as the filter, e.g.
+//! `cargo test --workspace --test integration network::`.
+
+mod alerting;
+mod containers;
+mod faults;
+mod harness;
+mod hub;
+mod identity;
+mod network;
+mod preflight;
+mod scenarios;
+mod secrets;
