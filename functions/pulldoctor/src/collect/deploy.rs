@@ -28,7 +28,11 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts) -> Dep
         Some(deployment) => Fact::found(read_previous(clients, log, facts, deployment.clone()).await),
         None => match &deployments {
             Fact::Found { .. } => skipped("no other deployment of the service runs another revision"),
-            other => Fact::Unreadable { reason: other.gap().unwrap_or("the deployments were not read").to_string() },
+            Fact::Unreadable { reason, kind } => Fact::Unreadable { reason: reason.clone(), kind: *kind },
+            other => Fact::Unreadable {
+                reason: other.gap().unwrap_or("the deployments were not read").to_string(),
+                kind: crate::model::facts::ErrorKind::Other,
+            },
         },
     };
     DeployFacts { deployments, previous }
