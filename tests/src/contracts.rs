@@ -21,10 +21,12 @@ pub enum Contract {
     Audit,
     /// `classify --format json`
     Classify,
+    /// `pulldoctor.checks/v1`: `checks --format json`
+    Checks,
 }
 
 impl Contract {
-    pub const ALL: [Contract; 4] = [Contract::Diagnosis, Contract::Preflight, Contract::Audit, Contract::Classify];
+    pub const ALL: [Contract; 5] = [Contract::Diagnosis, Contract::Preflight, Contract::Audit, Contract::Classify, Contract::Checks];
 
     fn file(self) -> &'static str {
         match self {
@@ -32,6 +34,7 @@ impl Contract {
             Contract::Preflight => "preflight.v1.json",
             Contract::Audit => "audit.v1.json",
             Contract::Classify => "classify.v1.json",
+            Contract::Checks => "checks.v1.json",
         }
     }
 }
@@ -161,6 +164,15 @@ mod tests {
         ] {
             assert_valid(Contract::Classify, &serde_json::to_value(classify(message)).unwrap());
         }
+    }
+
+    #[test]
+    fn the_check_list_follows_the_checks_schema() {
+        let list = pulldoctor::checks::catalog::list_json();
+        assert_valid(Contract::Checks, &list);
+        let mut broken = list.clone();
+        broken["checks"][0]["scope"] = serde_json::json!(["kubernetes"]);
+        assert!(validator(Contract::Checks).iter_errors(&broken).next().is_some());
     }
 
     #[test]

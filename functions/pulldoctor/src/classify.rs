@@ -1,7 +1,7 @@
 //! Classifies a `CannotPullContainerError` (or registry-auth `ResourceInitializationError`) message:
 //! what kind of failure it is, which registry/repository/reference it names, the HTTP status and
-//! the phase of the pull that failed. Pure string analysis; the contract is DESIGN.md
-//! `classify --format json`.
+//! the phase of the pull that failed. Pure string analysis; the contract is `classify --format json`
+//! (docs/cli.md, docs/schemas/classify.v1.json).
 
 use std::sync::LazyLock;
 

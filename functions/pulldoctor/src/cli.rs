@@ -1,7 +1,8 @@
 //! The command line: the same engine as the Lambda, for on-call engineers and for replaying events.
 //!
-//! Exit codes (DESIGN.md): 0 diagnosis produced, 1 usage or input error, 2 AWS access failed
-//! entirely. `preflight` adds 3: a check fails (or warns, with `--strict`).
+//! Exit codes (docs/cli.md): 0 diagnosis produced, 1 usage or input error (an unknown code for
+//! `explain` too), 2 AWS access failed entirely. `preflight` adds 3: a check fails (or warns, with
+//! `--strict`).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::checks::catalog;
 use crate::classify::classify;
 use crate::collect::{self, Clients};
 use crate::engine;
@@ -37,6 +39,18 @@ pub enum Command {
     /// Check, before a deploy, that the tasks a service or task definition would start can pull
     /// their images (exit 3 when a check fails).
     Preflight(Box<PreflightArgs>),
+    /// Explain a root-cause code: what breaks, why, how to fix it, where the check runs and what
+    /// it reads (no AWS access).
+    Explain {
+        /// A root-cause code (`NET_NO_ROUTE`) or a check name (`subnet_route`).
+        code: String,
+    },
+    /// List every root-cause code with its title, where its check runs and the AWS reads it needs
+    /// (no AWS access).
+    Checks {
+        #[arg(long, value_enum, default_value_t = ChecksFormat::Text)]
+        format: ChecksFormat,
+    },
     /// Re-judge a saved Facts snapshot offline (see `diagnose --save-facts`).
     Judge {
         #[arg(long, value_name = "FILE")]
@@ -186,6 +200,14 @@ pub enum ClassifyFormat {
     Json,
 }
 
+/// `markdown` is the code table of docs/root-causes.md.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ChecksFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
 /// An error that ends the command, with its exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -244,6 +266,18 @@ pub async fn run(cli: Cli) -> RunResult {
                 ClassifyFormat::Text => classify_text(&c),
             })
         }
+        Command::Explain { code } => match catalog::find(&code) {
+            Some(entry) => Ok(catalog::explain(&entry)),
+            None => Err((
+                None,
+                CliError::Input(format!("{code} is not a root-cause code or check name; `pulldoctor checks` lists them")),
+            )),
+        },
+        Command::Checks { format } => Ok(match format {
+            ChecksFormat::Text => catalog::list_text(),
+            ChecksFormat::Markdown => catalog::list_markdown(),
+            ChecksFormat::Json => format!("{}\n", serde_json::to_string_pretty(&catalog::list_json()).expect("serializable")),
+        }),
         Command::Judge { facts, format } => {
             let text = read_input(&facts).map_err(|e| (None, e))?;
             let facts: Facts = serde_json::from_str(&text)
@@ -473,3 +507,42 @@ fn classify_text(c: &crate::model::message::Classification) -> String {
     out
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(args: &[&str]) -> RunResult {
+        let cli = Cli::try_parse_from(std::iter::once("pulldoctor").chain(args.iter().copied())).expect("valid arguments");
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(run(cli))
+    }
+
+    #[test]
+    fn explain_prints_the_rule() {
+        let out = run_args(&["explain", "NET_NO_ROUTE"]).unwrap();
+        assert!(out.starts_with("NET_NO_ROUTE (subnet_route)\nThe subnet has no route to ECR"), "{out}");
+        assert!(out.contains("\nFix\n  Add a 0.0.0.0/0 route"), "{out}");
+        assert!(out.contains("\nRuns on:   ECS, EKS nodes, EKS Fargate\n"), "{out}");
+        assert_eq!(run_args(&["explain", "s3_endpoint_policy"]).unwrap(), run_args(&["explain", "net_s3_endpoint_policy"]).unwrap());
+    }
+
+    #[test]
+    fn explain_of_an_unknown_code_is_an_input_error() {
+        let Err((output, err)) = run_args(&["explain", "NET_NO_WAY"]) else { panic!("an unknown code must fail") };
+        assert!(output.is_none());
+        assert_eq!(err.to_string(), "NET_NO_WAY is not a root-cause code or check name; `pulldoctor checks` lists them");
+        assert_eq!(err.exit_code(), ExitCode::from(1));
+    }
+
+    #[test]
+    fn checks_lists_every_code_in_each_format() {
+        let text = run_args(&["checks"]).unwrap();
+        assert!(text.starts_with("NET_DNS                         The VPC's DNS setup may not resolve ECR\n"), "{text}");
+        assert!(text.contains("UNKNOWN                         No check explains the failure"), "{text}");
+        let markdown = run_args(&["checks", "--format", "markdown"]).unwrap();
+        assert_eq!(markdown, catalog::list_markdown());
+        let json: serde_json::Value = serde_json::from_str(&run_args(&["checks", "--format", "json"]).unwrap()).unwrap();
+        assert_eq!(json["schema"], "pulldoctor.checks/v1");
+        assert_eq!(json["checks"].as_array().unwrap().len(), crate::model::diagnosis::RootCause::ALL.len());
+    }
+}

@@ -5,47 +5,19 @@
 //! No such check means `UNKNOWN`, with the category's likely causes to verify by hand; failed
 //! checks that do not decide are reported as also wrong (they will break the pull next).
 
+use crate::checks;
 use crate::model::message::{Category, Classification, Phase};
 use crate::model::diagnosis::{AlsoWrong, Confidence, Finding, RootCause, RootCauseSummary, Status};
 
-/// Position on the pull's path: lower blocks first.
+/// Position on the pull's path: lower blocks first (the registry's order).
 fn path_position(code: RootCause) -> usize {
-    use RootCause::*;
-    const PATH: &[RootCause] = &[
-        // Name resolution and routing decide whether any packet leaves.
-        NetDns,
-        NetNoRoute,
-        NetCrossRegion,
-        NetEndpointMissing,
-        NetNoPublicIp,
-        NetEndpointDns,
-        // Then filters along the path, in the order a packet meets them.
-        NetTaskSgEgress,
-        NetNacl,
-        NetEndpointSg,
-        NetEndpointPolicy,
-        NetS3EndpointPolicy,
-        // Then who pulls and whether they may.
-        IamExecutionRoleMissing,
-        IamExecutionRoleTrust,
-        IamRegistrySecret,
-        SecretNotFound,
-        SecretAccessDenied,
-        IamExecutionRolePermissions,
-        IamInstanceRolePermissions,
-        EcrPullThroughCache,
-        EcrRepositoryNotFound,
-        EcrRepositoryPolicy,
-        // Then what is pulled.
-        EcrImageArchived,
-        EcrImageExpired,
-        EcrImageNotFound,
-        ImagePlatformMismatch,
-        StorageEphemeral,
-        RegistryRateLimit,
-        RegistryAuth,
-    ];
-    PATH.iter().position(|c| *c == code).unwrap_or(PATH.len())
+    checks::path_position(code)
+}
+
+/// Whether a cause can produce this category of message (its rule says which). `UNKNOWN` explains
+/// nothing.
+fn consistent_with(code: RootCause, category: Category) -> bool {
+    checks::rule(code).is_some_and(|r| r.explains.contains(&category))
 }
 
 /// Whether a cause can produce a failure in the pull step the message names. Among causes
@@ -53,14 +25,7 @@ fn path_position(code: RootCause) -> usize {
 /// points at the S3 endpoint policy, a 403 on the manifest at IAM or the repository policy, and a
 /// failure fetching secrets at the secret rather than the image.
 fn phase_consistent(code: RootCause, phase: Option<Phase>) -> bool {
-    use RootCause::*;
-    match (code, phase) {
-        (_, None) => true,
-        (NetS3EndpointPolicy, Some(p)) => p == Phase::Layer,
-        (IamRegistrySecret, Some(p)) => p == Phase::AuthToken,
-        (EcrImageNotFound | EcrImageExpired | EcrImageArchived | ImagePlatformMismatch, Some(p)) => p == Phase::Manifest,
-        _ => true,
-    }
+    checks::rule(code).is_none_or(|r| r.phases.fits(phase))
 }
 
 /// The root cause, and the index of the deciding finding in `findings` (if any).
@@ -74,12 +39,12 @@ pub fn rank(findings: &[Finding], classification: &Classification) -> (RootCause
     let category = classification.category;
     let failing = || findings.iter().enumerate().filter(|(_, f)| f.status == Status::Fail && f.code != RootCause::Unknown);
     let best = failing()
-        .filter(|(_, f)| category == Category::Unknown || f.code.consistent_with(category))
+        .filter(|(_, f)| category == Category::Unknown || consistent_with(f.code, category))
         .min_by_key(|(_, f)| (!phase_consistent(f.code, classification.phase), path_position(f.code)));
     let also_wrong = |decider: Option<usize>| -> Vec<AlsoWrong> {
         let mut others: Vec<&Finding> = failing().filter(|(i, _)| Some(*i) != decider).map(|(_, f)| f).collect();
         // Consistent with the message first, then in the order the pull meets them.
-        others.sort_by_key(|f| (!f.code.consistent_with(category), path_position(f.code)));
+        others.sort_by_key(|f| (!consistent_with(f.code, category), path_position(f.code)));
         others.into_iter().map(AlsoWrong::of).collect()
     };
     match best {
@@ -103,7 +68,7 @@ pub fn rank(findings: &[Finding], classification: &Classification) -> (RootCause
         None => (
             RootCauseSummary {
                 code: RootCause::Unknown,
-                title: RootCause::Unknown.title().to_string(),
+                title: checks::title(RootCause::Unknown).to_string(),
                 confidence: Confidence::Low,
                 remediation: None,
                 to_verify: classification.hints.clone(),
@@ -119,7 +84,7 @@ mod tests {
     use super::*;
 
     fn fail(code: RootCause) -> Finding {
-        Finding::fail(code, code.title())
+        Finding::fail(code, checks::title(code))
     }
     fn classification(category: Category) -> Classification {
         Classification { category, hints: vec!["check the route".into()], ..Default::default() }

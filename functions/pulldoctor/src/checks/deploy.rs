@@ -3,9 +3,37 @@
 use serde_json::json;
 
 use super::network::console;
+use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY};
 use crate::model::arn::{cluster_name, last_name};
 use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::{service_name, Fact, Facts, PreviousRevisionFacts};
+
+pub const DEPLOY_CHANGE: Rule = Rule {
+    code: RootCause::EcsDeployChange,
+    name: "deploy_change",
+    title: "A service deploy changed the image to one that does not exist",
+    stage: Stage::Image,
+    // Context for a missing image, never the root cause itself: it explains no message.
+    explains: &[],
+    phases: Phases::Any,
+    scope: ECS_ONLY,
+    reads: &["ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecr:DescribeImages"],
+    doc: Doc {
+        what: "context, never the root cause: the service deploy that moved to the revision whose image is missing, and whether the image it replaced still exists",
+        why: "A deploy that points the service at an image that was never pushed (a typo'd or not yet built tag) \
+             makes every new task fail to pull while the previous revision's tasks keep running; after a \
+             deployment circuit-breaker rollback the service is healthy again but the failed revision still \
+             cannot start. The missing image is the root cause (ECR_IMAGE_NOT_FOUND); this finding names the \
+             deploy, the revision before it and whether its image still exists, so the fix is known: push the \
+             image, or go back to the revision that worked. Read only for a service task whose ECR image is \
+             missing: the service's deployments, the previous revision and its image.",
+        fix: "Push the missing image, or roll the service back to the previous revision (aws ecs update-service \
+             --task-definition FAMILY:REVISION) when its image still exists; after a circuit-breaker rollback, push \
+             the image before deploying the failed revision again.",
+        reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-circuit-breaker.html",
+    },
+    run: check_deploy_change,
+};
 
 /// ECS_DEPLOY_CHANGE — a service deploy that moves to a revision whose image was never pushed
 /// (a typo'd or not-yet-built tag) makes every new task fail to pull, while the tasks of the

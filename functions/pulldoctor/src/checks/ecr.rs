@@ -3,7 +3,10 @@
 use serde_json::json;
 
 use super::console;
+use super::wording::words;
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
+use crate::model::message::{Category, Phase};
 use crate::model::facts::{Fact, Facts};
 use crate::model::image_ref::ImageRef;
 
@@ -13,6 +16,29 @@ fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
     let (account, region) = image.ecr()?;
     Some((image, account, region))
 }
+
+pub const ECR_REPOSITORY_EXISTS: Rule = Rule {
+    code: RootCause::EcrRepositoryNotFound,
+    name: "ecr_repository_exists",
+    title: "The ECR repository does not exist",
+    stage: Stage::Repository,
+    explains: &[Category::ImageNotFound, Category::AccessDenied],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ecr:DescribeRepositories",
+    ],
+    doc: Doc {
+        what: "the repository does not exist in that account/region",
+        why: "The image URI names a repository that does not exist in that account and region: a typo, the \
+             wrong region or account, or a deleted repository. ECR answers every pull with \"repository does \
+             not exist\" or an access-denied shaped error.",
+        fix: "Create the repository and push the image, or correct the image URI if it names the wrong \
+             repository, account or region.",
+        reference: "https://docs.aws.amazon.com/AmazonECR/latest/userguide/repository-create.html",
+    },
+    run: check_repository_exists,
+};
 
 /// ECR_REPOSITORY_NOT_FOUND — the image URI names a repository that does not exist in that
 /// account and region (typo, wrong region or account, or the repository was deleted). ECR then
@@ -42,10 +68,10 @@ pub fn check_repository_exists(facts: &Facts) -> Vec<Finding> {
         }
         Fact::NotFound { detail } => {
             let mut remediation = format!(
-                "Create the repository {repo} in account {account} ({region}) and push the image, or correct the \
-                 image URI in the task definition{td} if it names the wrong repository, account or region.",
+                "Create the repository {repo} in account {account} ({region}) and push the image, or correct \
+                 {setting} if it names the wrong repository, account or region.",
                 repo = image.repository,
-                td = task_definition_suffix(facts),
+                setting = words(facts).image_setting(&task_definition_suffix(facts)),
             );
             // A name that looks like a cache repository, with the rules unreadable: say so.
             if let (Some(upstream), Some(gap)) = (image.pull_through_upstream(), facts.missing_image.pull_through_rules.gap()) {
@@ -68,6 +94,30 @@ pub fn check_repository_exists(facts: &Facts) -> Vec<Finding> {
     };
     vec![finding.resource(resource).console_url(url)]
 }
+
+pub const ECR_IMAGE_EXISTS: Rule = Rule {
+    code: RootCause::EcrImageNotFound,
+    name: "ecr_image_exists",
+    title: "The image tag or digest does not exist in the repository",
+    stage: Stage::Image,
+    explains: &[Category::ImageNotFound],
+    phases: Phases::Only(&[Phase::Manifest]),
+    scope: EVERYWHERE,
+    reads: &[
+        "ecr:DescribeImages",
+    ],
+    doc: Doc {
+        what: "the tag or digest does not exist in the repository",
+        why: "The tag or the pinned digest is not in the repository: never pushed, a typo, or deleted. ECS \
+             pins a service deployment to the digest the tag resolved to when it started, so a tag pushed \
+             again (mutable tags) or an image deleted since breaks new tasks even though the tag still \
+             exists; that case is reported with both digests.",
+        fix: "Push the image, or point the image URI at a tag or digest that exists; after re-pushing a \
+             mutable tag, start a new deployment so it resolves the tag again.",
+        reference: "https://docs.aws.amazon.com/AmazonECR/latest/userguide/docker-pull-ecr-image.html",
+    },
+    run: check_image_exists,
+};
 
 /// ECR_IMAGE_NOT_FOUND — the tag or the pinned digest is not in the repository. Since 2024 ECS
 /// pins a service deployment to the digest the tag resolved to at deploy time, so a tag that was
@@ -123,8 +173,9 @@ pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
                     .evidence("pinned_digest", digest.as_str())
                     .evidence("tag", tag)
                     .remediation(format!(
-                        "Push the image again or point the task definition{td} at an image that exists in {repo}, \
+                        "Push the image again or point the {spec}{td} at an image that exists in {repo}, \
                          then start a new deployment.",
+                        spec = words(facts).task_definition,
                         td = task_definition_suffix(facts)
                     ))
             }
@@ -141,7 +192,8 @@ pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
                 .evidence("ecr_answer", detail.as_str())
                 .remediation(format!(
                     "Push {repo}:{tag} (check the build pipeline pushed to account {account}, {region}), or change \
-                     the image tag in the task definition{td} to one that exists.",
+                     the image tag in the {spec}{td} to one that exists.",
+                    spec = words(facts).task_definition,
                     td = task_definition_suffix(facts)
                 )),
             gap => {
@@ -187,8 +239,9 @@ fn not_cached(facts: &Facts, image: &ImageRef, rule: &crate::model::facts::PullT
         .evidence("upstream_image", format!("{upstream}/{upstream_name}{reference}"))
         .remediation(format!(
             "ECR imports the image from {upstream} on its first pull, so it must exist there: check that \
-             {upstream}/{upstream_name}{reference} exists (and that the task definition{td} names it correctly). Do not \
+             {upstream}/{upstream_name}{reference} exists (and that the {spec}{td} names it correctly). Do not \
              push it to ECR by hand. If it exists upstream, the pull-through cache finding says what stops the import.",
+            spec = words(facts).task_definition,
             td = task_definition_suffix(facts)
         )),
     )

@@ -5,14 +5,44 @@ use serde_json::json;
 use crate::model::arn::role_name;
 use crate::model::pull::{pull_role, puller, Puller};
 use super::console;
+use super::wording::words;
+use crate::model::audience::Audience;
 use super::ecr::task_definition_suffix;
 use crate::model::pull::{PULL_ACTIONS, TOKEN_ACTION};
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY};
+use crate::model::message::Category;
+use crate::model::audience::Scope;
 use crate::model::facts::{Fact, Facts, PolicyFacts, PolicyKind, RoleFacts, SimulationResult};
 use crate::model::image_ref::RegistryKind;
 use crate::policy::{
     self, evaluate_identity, matching, statements, Context, Decision, Effect, Labeled, Principal, Request, StatementRef,
     Truth,
+};
+
+pub const EXECUTION_ROLE_PRESENT: Rule = Rule {
+    code: RootCause::IamExecutionRoleMissing,
+    name: "execution_role_present",
+    title: "The task definition has no execution role to pull from ECR",
+    stage: Stage::Identity,
+    explains: &[Category::AccessDenied, Category::RegistryCredentials],
+    phases: Phases::Any,
+    scope: ECS_ONLY,
+    reads: &[
+        "ecs:DescribeTaskDefinition",
+    ],
+    doc: Doc {
+        what: "the task definition has no execution role where one is required",
+        why: "On Fargate and on ECS Managed Instances, ECS pulls the image with the task execution role: \
+             without one it cannot get an ECR authorization token or read private registry credentials, and \
+             the pull fails before it starts. On EC2 the container instance role can pull from ECR instead, \
+             but private registry credentials (repositoryCredentials) still need an execution role.",
+        fix: "Set executionRoleArn in the task definition to a role trusted by ecs-tasks.amazonaws.com with \
+             the AWS managed policy AmazonECSTaskExecutionRolePolicy (plus secretsmanager:GetSecretValue on \
+             the credentials secret, if any), register a new revision and deploy it.",
+        reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html",
+    },
+    run: check_execution_role_present,
 };
 
 /// IAM_EXECUTION_ROLE_MISSING — on Fargate and on ECS Managed Instances the image is pulled with
@@ -108,6 +138,35 @@ pub fn principal_context(role_arn: &str, role: Option<&RoleFacts>) -> (Principal
 }
 
 const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
+/// The service principal that assumes an EKS Fargate pod execution role.
+pub const FARGATE_PODS: &str = "eks-fargate-pods.amazonaws.com";
+
+pub const EXECUTION_ROLE_TRUST: Rule = Rule {
+    code: RootCause::IamExecutionRoleTrust,
+    name: "execution_role_trust",
+    title: "The execution role cannot be assumed by ECS tasks",
+    stage: Stage::Identity,
+    explains: &[Category::AccessDenied, Category::RegistryCredentials],
+    phases: Phases::Any,
+    scope: &[Scope::Ecs, Scope::EksFargate],
+    reads: &[
+        "iam:GetRole",
+    ],
+    doc: Doc {
+        what: "the execution role cannot be assumed by `ecs-tasks.amazonaws.com`",
+        why: "ECS gets the execution role's credentials by assuming it as the service principal \
+             ecs-tasks.amazonaws.com (EKS Fargate: eks-fargate-pods.amazonaws.com). If the role was deleted \
+             or the ARN is wrong, if its trust policy names another principal (ecs.amazonaws.com, \
+             ec2.amazonaws.com…), or if a condition such as aws:SourceAccount or aws:SourceArn does not \
+             match, there are no credentials to fetch the registry token or secret and the pull fails before \
+             it starts.",
+        fix: "Edit the role's trust relationship so that it allows sts:AssumeRole for ecs-tasks.amazonaws.com \
+             (optionally limited with aws:SourceAccount), or point the task definition at a role that does; \
+             then deploy a new revision.",
+        reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html",
+    },
+    run: check_execution_role_trust,
+};
 
 /// IAM_EXECUTION_ROLE_TRUST — ECS gets the execution role's credentials by assuming it as the
 /// service principal `ecs-tasks.amazonaws.com`. If the role was deleted (or the ARN is wrong), or
@@ -115,6 +174,9 @@ const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
 /// condition such as `aws:SourceAccount`/`aws:SourceArn` does not match this task, ECS has no
 /// credentials to fetch the registry token or secret, and the pull fails before it starts.
 pub fn check_execution_role_trust(facts: &Facts) -> Vec<Finding> {
+    if let Audience::EksFargateProfile { profile, profile_arn } = &facts.audience {
+        return execution_role_trust(facts, &pod_execution_role(profile, profile_arn.as_deref()));
+    }
     // ECS names the task (or its cluster) as the source; which one is not documented precisely,
     // so a condition holds only if it holds for both.
     let sources: Vec<String> = [facts.task.arn.clone(), facts.task.cluster_arn.clone()].into_iter().flatten().collect();
@@ -127,6 +189,19 @@ pub fn check_execution_role_trust(facts: &Facts) -> Vec<Finding> {
         redeploy: "deploy a new revision",
     };
     execution_role_trust(facts, &expected)
+}
+
+/// The trust an EKS Fargate pod execution role needs: `eks-fargate-pods.amazonaws.com`, with the
+/// profile as `aws:SourceArn` (what the EKS documentation's condition example matches).
+fn pod_execution_role(profile: &str, profile_arn: Option<&str>) -> TrustExpectation {
+    TrustExpectation {
+        service: FARGATE_PODS,
+        role_kind: "pod execution role",
+        managed_policy: "AmazonEKSFargatePodExecutionRolePolicy",
+        source_arns: profile_arn.iter().map(|a| a.to_string()).collect(),
+        reference: format!("a new Fargate profile replacing {profile} (a profile cannot be changed)"),
+        redeploy: "restart the pods",
+    }
 }
 
 /// Who must be able to assume the role that pulls, for [`execution_role_trust`].
@@ -147,8 +222,8 @@ pub struct TrustExpectation {
     pub redeploy: &'static str,
 }
 
-/// The trust judgement of [`check_execution_role_trust`] for any service principal: EKS preflight
-/// judges a Fargate pod execution role with it (`eks-fargate-pods.amazonaws.com`).
+/// The trust judgement of [`check_execution_role_trust`] for any service principal (an EKS
+/// Fargate pod execution role: `eks-fargate-pods.amazonaws.com`).
 pub fn execution_role_trust(facts: &Facts, expected: &TrustExpectation) -> Vec<Finding> {
     let code = RootCause::IamExecutionRoleTrust;
     let Some(td) = facts.task_definition.value() else { return vec![] };
@@ -217,7 +292,11 @@ pub fn execution_role_trust(facts: &Facts, expected: &TrustExpectation) -> Vec<F
             let others = if trusted.is_empty() { "no service".to_string() } else { trusted.join(", ") };
             let conditional = statements_for_principal(trust, service_name);
             let title = if conditional {
-                format!("The trust policy of {} lets {service_name} assume it only under conditions this task does not meet", role.name)
+                format!(
+                    "The trust policy of {} lets {service_name} assume it only under conditions this {} does not meet",
+                    role.name,
+                    words(facts).task
+                )
             } else {
                 format!("The {kind} {} trusts {others}, not {service_name}", role.name)
             };
@@ -395,6 +474,37 @@ fn policy_label(p: &PolicyFacts) -> String {
     }
 }
 
+pub const EXECUTION_ROLE_PERMISSIONS: Rule = Rule {
+    code: RootCause::IamExecutionRolePermissions,
+    name: "execution_role_permissions",
+    title: "The execution role lacks ECR pull permissions",
+    stage: Stage::Identity,
+    explains: &[Category::AccessDenied, Category::RegistryCredentials],
+    phases: Phases::Any,
+    scope: &[Scope::Ecs, Scope::EksFargate],
+    reads: &[
+        "iam:GetRole",
+        "iam:SimulatePrincipalPolicy",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+    ],
+    doc: Doc {
+        what: "the execution role lacks the ECR pull actions on the repository",
+        why: "The role that pulls must allow ecr:GetAuthorizationToken on * and ecr:BatchGetImage and \
+             ecr:GetDownloadUrlForLayer on the repository. A missing allow, an explicit deny, a permission \
+             boundary or an SCP that leaves one out makes ECR answer 403 (not authorized). \
+             ecr:BatchCheckLayerAvailability is not needed to pull.",
+        fix: "Attach the AWS managed policy AmazonECSTaskExecutionRolePolicy (EKS Fargate: \
+             AmazonEKSFargatePodExecutionRolePolicy) to the execution role, or allow those three actions \
+             yourself; make sure no deny, boundary or SCP removes them.",
+        reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html",
+    },
+    run: check_execution_role_permissions,
+};
+
 /// IAM_EXECUTION_ROLE_PERMISSIONS — the execution role must allow `ecr:GetAuthorizationToken`
 /// (on `*`) and `ecr:BatchGetImage`, `ecr:GetDownloadUrlForLayer` on the repository. A missing
 /// allow, an explicit deny, a permission boundary or an SCP that leaves one out makes ECR answer
@@ -403,6 +513,39 @@ fn policy_label(p: &PolicyFacts) -> String {
 pub fn check_execution_role_permissions(facts: &Facts) -> Vec<Finding> {
     check_pull_permissions(facts, RootCause::IamExecutionRolePermissions)
 }
+
+pub const INSTANCE_ROLE_PERMISSIONS: Rule = Rule {
+    code: RootCause::IamInstanceRolePermissions,
+    name: "instance_role_permissions",
+    title: "The container instance role lacks ECR pull permissions",
+    stage: Stage::Identity,
+    explains: &[Category::AccessDenied, Category::RegistryCredentials],
+    phases: Phases::Any,
+    scope: &[Scope::Ecs, Scope::EksNodes],
+    reads: &[
+        "ecs:DescribeContainerInstances",
+        "ec2:DescribeInstances",
+        "iam:GetInstanceProfile",
+        "iam:GetRole",
+        "iam:SimulatePrincipalPolicy",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+    ],
+    doc: Doc {
+        what: "the EC2 container instance role lacks the ECR pull actions (no execution role set)",
+        why: "On EC2 without an execution role, the ECS agent (on EKS, the kubelet) pulls from ECR with the \
+             instance's role, which needs ecr:GetAuthorizationToken, ecr:BatchGetImage and \
+             ecr:GetDownloadUrlForLayer. An instance without an instance profile cannot pull from ECR at all.",
+        fix: "Attach AmazonEC2ContainerRegistryReadOnly or AmazonEC2ContainerRegistryPullOnly (ECS instances: \
+             AmazonEC2ContainerServiceforEC2Role grants them too) to the instance role, or give the task \
+             definition an execution role.",
+        reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/instance_IAM_role.html",
+    },
+    run: check_instance_role_permissions,
+};
 
 /// IAM_INSTANCE_ROLE_PERMISSIONS — on EC2 without an execution role, the ECS agent pulls from ECR
 /// with the container instance's role (instance profile), which needs the same three ECR actions
@@ -419,22 +562,26 @@ fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
     if who.code != code {
         return vec![];
     }
+    let w = words(facts);
+    let kind = w.role_kind(code);
     let role = match who.fact {
         Fact::Found { value } => value,
         // A missing execution role is reported by the trust check.
         Fact::NotFound { .. } if code == RootCause::IamExecutionRolePermissions => return vec![],
         Fact::NotFound { detail } => {
-            return vec![Finding::fail(code, "The container instance has no IAM role to pull from ECR")
+            // EKS nodes have no task definition to fall back on.
+            let or_execution_role = if facts.audience == Audience::Ecs { ", or give the task definition an execution role" } else { "" };
+            return vec![Finding::fail(code, format!("The {} has no IAM role to pull from ECR", w.instance))
                 .resource(facts.task.container_instance_arn.clone().unwrap_or_default())
                 .evidence("detail", detail.as_str())
-                .remediation(
+                .remediation(format!(
                     "Attach an instance profile whose role has the AWS managed policy AmazonEC2ContainerServiceforEC2Role \
-                     (or AmazonEC2ContainerRegistryReadOnly, or AmazonEC2ContainerRegistryPullOnly) to the container instances (launch template), or give the \
-                     task definition an execution role.",
-                )]
+                     (or AmazonEC2ContainerRegistryReadOnly, or AmazonEC2ContainerRegistryPullOnly) to the {} (launch template){or_execution_role}.",
+                    w.instances
+                ))]
         }
         gap => {
-            return vec![Finding::unknown(code, format!("Could not read the {}", who.kind), gap.gap().unwrap_or_default())
+            return vec![Finding::unknown(code, format!("Could not read the {kind}"), gap.gap().unwrap_or_default())
                 .resource(who.arn.unwrap_or_default())]
         }
     };
@@ -461,7 +608,7 @@ fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
                 Err(e) => {
                     return vec![Finding::unknown(
                         code,
-                        format!("Could not judge the ECR permissions of the {} {}", who.kind, role.name),
+                        format!("Could not judge the ECR permissions of the {kind} {}", role.name),
                         format!("simulator: {}; {e}", sim_gap.gap().unwrap_or("not run")),
                     )
                     .resource(role.arn.clone())]
@@ -469,7 +616,7 @@ fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
             }
         }
     };
-    permissions_finding(facts, code, who.kind, role, &repository_arn, &verdicts, via)
+    permissions_finding(facts, code, kind, role, &repository_arn, &verdicts, via)
 }
 
 fn permissions_finding(
@@ -502,8 +649,8 @@ fn permissions_finding(
                  AWS managed policy {managed} grants them.{boundary}",
                 name = role.name,
                 pull = PULL_ACTIONS.join(", "),
-                managed = if kind == "execution role" {
-                    "AmazonECSTaskExecutionRolePolicy"
+                managed = if code == RootCause::IamExecutionRolePermissions {
+                    words(facts).execution_policy
                 } else {
                     "AmazonEC2ContainerRegistryReadOnly (or AmazonEC2ContainerRegistryPullOnly)"
                 },

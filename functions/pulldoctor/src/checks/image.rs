@@ -4,8 +4,10 @@ use serde_json::json;
 
 use crate::model::platform::{task_platform, windows_build, windows_release, TaskPlatform};
 use super::ecr::task_definition_suffix;
-use crate::model::message::Category;
+use super::wording::words;
+use crate::model::message::{Category, Phase};
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
 use crate::model::facts::{Fact, Facts, PlatformFacts};
 
 /// Fargate's ephemeral storage when the task definition sets none (platform 1.4.0 and later).
@@ -15,6 +17,33 @@ pub const FARGATE_MAX_GIB: i32 = 200;
 /// Unpacked layers usually take two to three times their compressed size; pulldoctor assumes 2.5.
 const UNPACK_FACTOR: f64 = 2.5;
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+pub const IMAGE_PLATFORM: Rule = Rule {
+    code: RootCause::ImagePlatformMismatch,
+    name: "image_platform",
+    title: "The image has no build for the task's OS/architecture",
+    stage: Stage::Image,
+    explains: &[Category::PlatformMismatch],
+    phases: Phases::Only(&[Phase::Manifest]),
+    scope: EVERYWHERE,
+    reads: &[
+        "ecr:BatchGetImage",
+        "ecs:DescribeContainerInstances",
+    ],
+    doc: Doc {
+        what: "the image has no manifest for the task's OS/architecture (or Windows build)",
+        why: "A multi-platform image (OCI index or Docker manifest list) is pulled by picking the entry for \
+             the task's OS and architecture, and a Windows image by its build; with no such entry the pull \
+             fails with \"no matching manifest\". Fargate tasks run linux/x86_64 unless runtimePlatform says \
+             otherwise, EC2 tasks run on the instance's architecture (Graviton is arm64). A single-platform \
+             image keeps its architecture in its config, which pulldoctor does not read.",
+        fix: "Build and push the image for the platform the task runs on (docker buildx build --platform \
+             linux/amd64,linux/arm64), or run the task on the platform the image was built for \
+             (runtimePlatform in the task definition, or the instance type).",
+        reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html",
+    },
+    run: check_platform,
+};
 
 /// IMAGE_PLATFORM_MISMATCH — a multi-platform image (OCI index or Docker manifest list) is pulled
 /// by picking the entry for the task's OS and architecture; if there is none, the pull fails with
@@ -42,7 +71,7 @@ pub fn check_platform(facts: &Facts) -> Vec<Finding> {
             let candidates: Vec<&PlatformFacts> =
                 m.platforms.iter().filter(|p| p.os == wanted.os && p.architecture == wanted.architecture).collect();
             let finding = if candidates.is_empty() {
-                Finding::fail(code, format!("The image offers {} but the task runs {wanted}", list(&offered)))
+                Finding::fail(code, format!("The image offers {} but the {} runs {wanted}", list(&offered), words(facts).task))
                     .remediation(remedy(facts, &wanted, Some(&offered)))
             } else if wanted.os == "windows" {
                 windows_build_finding(facts, &wanted, &candidates)
@@ -163,6 +192,33 @@ fn list(items: &[String]) -> String {
     }
 }
 
+pub const EPHEMERAL_STORAGE: Rule = Rule {
+    code: RootCause::StorageEphemeral,
+    name: "ephemeral_storage",
+    title: "The pull ran out of disk space",
+    stage: Stage::Image,
+    explains: &[Category::DiskSpace],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ecr:DescribeImages",
+        "ecr:BatchGetImage",
+    ],
+    doc: Doc {
+        what: "the pull ran out of disk (Fargate ephemeral storage or instance volume)",
+        why: "Layers are downloaded and unpacked onto the task's storage. On Fargate that is the task's \
+             ephemeral storage (20 GiB unless ephemeralStorage.sizeInGiB raises it, up to 200 GiB), shared by \
+             every container's image and writable layer. On EC2 it is the instance's container volume, which \
+             fills with old images unless the agent removes them. The pull fails with \"no space left on \
+             device\".",
+        fix: "On Fargate, raise ephemeralStorage.sizeInGiB in the task definition; on EC2, give the instances \
+             a larger data volume and let the ECS agent clean up unused images (ECS_IMAGE_CLEANUP_INTERVAL \
+             and related settings).",
+        reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-storage.html",
+    },
+    run: check_storage,
+};
+
 /// STORAGE_EPHEMERAL — layers are downloaded and unpacked onto the task's storage. On Fargate that
 /// is the task's ephemeral storage (20 GiB unless `ephemeralStorage.sizeInGiB` raises it, up to
 /// 200 GiB), shared by every container's image and writable layer. On EC2 it is the instance's
@@ -215,7 +271,7 @@ pub fn check_storage(facts: &Facts) -> Vec<Finding> {
         let title = if disk_failure {
             format!("The pull ran out of Fargate ephemeral storage ({available} GiB)")
         } else {
-            format!("The image may not fit the task's {available} GiB of ephemeral storage")
+            format!("The image may not fit the {}'s {available} GiB of ephemeral storage", words(facts).task)
         };
         let finding = if disk_failure { Finding::fail(code, title) } else { Finding::warn(code, title) };
         let mut finding = finding

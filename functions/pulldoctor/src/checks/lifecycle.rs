@@ -12,8 +12,11 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::console;
+use super::wording::words;
 use super::ecr::task_definition_suffix;
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
+use crate::model::message::{Category, Phase};
 use crate::model::facts::{Fact, Facts, ImageFacts};
 use crate::model::image_ref::ImageRef;
 use crate::policy::glob;
@@ -28,6 +31,34 @@ fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
 fn archived(facts: &Facts) -> Option<&ImageFacts> {
     facts.missing_image.archived.value().filter(|i| matches!(i.status.as_deref(), Some("ARCHIVED" | "ACTIVATING")))
 }
+
+pub const ECR_IMAGE_EXPIRED: Rule = Rule {
+    code: RootCause::EcrImageExpired,
+    name: "ecr_image_expired",
+    title: "The image was removed by a lifecycle policy rule",
+    stage: Stage::Image,
+    explains: &[Category::ImageNotFound],
+    phases: Phases::Only(&[Phase::Manifest]),
+    scope: EVERYWHERE,
+    reads: &[
+        "ecr:DescribeImages",
+        "ecr:GetLifecyclePolicy",
+        "ecs:ListTasks",
+        "ecs:DescribeTasks",
+    ],
+    doc: Doc {
+        what: "the image existed and a lifecycle policy rule removed it (said only with evidence)",
+        why: "A lifecycle policy expires images by count (imageCountMoreThan) or age (sinceImagePushed, \
+             sinceImagePulled, sinceImageTransitioned), selected by tag status and tag patterns. A service \
+             that still references an expired tag, or the digest its deployment was pinned to, fails to pull \
+             with \"not found\". pulldoctor says so only when the image demonstrably existed and the rule's \
+             arithmetic removes it.",
+        fix: "Push the image again (or point the image URI at one that still exists) and redeploy; change the \
+             rule (a higher count, a tag prefix it skips) so images that running services use are kept.",
+        reference: "https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html",
+    },
+    run: check_image_expired,
+};
 
 /// ECR_IMAGE_EXPIRED — a lifecycle policy expires images by count (`imageCountMoreThan`) or age
 /// (`sinceImagePushed`, `sinceImagePulled`, `sinceImageTransitioned` for archived images),
@@ -100,9 +131,10 @@ pub fn check_image_expired(facts: &Facts) -> Vec<Finding> {
         ))
         .evidence("existed_because", existed.said.as_str())
         .remediation(format!(
-            "Push the image again (or point the task definition{td} at an image that still exists) and redeploy. To keep \
+            "Push the image again (or point the {spec}{td} at an image that still exists) and redeploy. To keep \
              images that deployments use, change lifecycle rule {p} so it does not select them (a higher count or age, a \
              tag prefix that excludes release tags), or deploy by tags the rule never selects.",
+            spec = words(facts).task_definition,
             td = task_definition_suffix(facts),
         ))],
         (existed, arithmetic) => {
@@ -366,6 +398,31 @@ fn describe_rule(rule: &Value) -> String {
         _ => format!("{verb} {which}"),
     }
 }
+
+pub const ECR_IMAGE_ARCHIVED: Rule = Rule {
+    code: RootCause::EcrImageArchived,
+    name: "ecr_image_archived",
+    title: "The image was archived by a lifecycle rule and must be restored before it can be pulled",
+    stage: Stage::Image,
+    explains: &[Category::ImageNotFound],
+    phases: Phases::Only(&[Phase::Manifest]),
+    scope: EVERYWHERE,
+    reads: &[
+        "ecr:DescribeImages",
+    ],
+    doc: Doc {
+        what: "a lifecycle rule archived the image; it must be restored (`UpdateImageStorageClass`) before it \
+             can be pulled",
+        why: "A lifecycle rule with a transition action (or a person) moved the image to the archive storage \
+             class. ECR answers a pull of an archived image with 404, exactly as for a missing one, and a \
+             plain DescribeImages does not list it.",
+        fix: "Restore the image to the standard storage class (aws ecr update-image-storage-class \
+             --target-storage-class STANDARD), wait until it is active (restoring takes time), then start the \
+             tasks again; adjust the lifecycle rule so images in use are not archived.",
+        reference: "https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_UpdateImageStorageClass.html",
+    },
+    run: check_image_archived,
+};
 
 /// ECR_IMAGE_ARCHIVED — a lifecycle rule with a `transition` action (or a person) moved the image
 /// to the archive storage class. ECR answers 404 to a pull of an archived image, exactly as for

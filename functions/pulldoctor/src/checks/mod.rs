@@ -1,10 +1,12 @@
 //! Checks: pure rules that judge a [`Facts`] snapshot, one concern each, like lint rules.
 //!
-//! Each check has a stable code (the root cause it can prove), says what breaks and why in its doc
-//! comment, and returns findings with evidence and a remediation. A check that does not apply
+//! Each check is a [`Rule`] next to its function: a stable code (the root cause it can prove), what
+//! breaks, why and how to fix it, where it runs and what it reads; [`RULES`] lists them all. A
+//! check returns findings with evidence and a remediation. A check that does not apply
 //! returns no finding; one that cannot be evaluated returns `unknown` with the reason — never a
 //! pass.
 
+pub mod catalog;
 pub mod deploy;
 pub mod ecr;
 pub mod iam;
@@ -13,7 +15,9 @@ pub mod lifecycle;
 pub mod network;
 pub mod pull_through;
 pub mod registry;
+pub mod rule;
 pub mod secrets;
+pub mod wording;
 #[cfg(test)]
 pub(crate) mod fixture_tests;
 #[cfg(test)]
@@ -21,54 +25,80 @@ mod identity_worlds;
 
 use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::Facts;
+pub use rule::{Doc, Rule, Stage};
 
-/// A registered check.
-pub struct Check {
-    pub code: RootCause,
-    /// Short snake_case name, e.g. `ecr_image_exists`.
-    pub name: &'static str,
-    pub run: fn(&Facts) -> Vec<Finding>,
-}
-
-/// Every check, in the order a pull meets them (who pulls → what is pulled).
-pub const ALL: &[Check] = &[
-    // Network: name resolution, routing, filters along the path, endpoint policies.
-    Check { code: RootCause::NetDns, name: "vpc_dns", run: network::dns::check_dns },
-    Check { code: RootCause::NetNoRoute, name: "subnet_route", run: network::route::check_route },
-    Check { code: RootCause::NetCrossRegion, name: "cross_region_image", run: network::route::check_cross_region },
-    Check { code: RootCause::NetEndpointMissing, name: "required_endpoints", run: network::endpoints::check_required_endpoints },
-    Check { code: RootCause::NetNoPublicIp, name: "public_ip", run: network::route::check_public_ip },
-    Check { code: RootCause::NetEndpointDns, name: "endpoint_private_dns", run: network::endpoints::check_endpoint_dns },
-    Check { code: RootCause::NetTaskSgEgress, name: "task_sg_egress", run: network::security_groups::check_task_egress },
-    Check { code: RootCause::NetNacl, name: "subnet_nacl", run: network::nacl::check_nacl },
-    Check { code: RootCause::NetEndpointSg, name: "endpoint_sg_ingress", run: network::security_groups::check_endpoint_ingress },
-    Check { code: RootCause::NetEndpointPolicy, name: "ecr_endpoint_policy", run: network::policies::check_ecr_endpoint_policies },
-    Check { code: RootCause::NetS3EndpointPolicy, name: "s3_endpoint_policy", run: network::policies::check_s3_endpoint_policy },
-    Check { code: RootCause::IamExecutionRoleMissing, name: "execution_role_present", run: iam::check_execution_role_present },
-    Check { code: RootCause::EcrRepositoryNotFound, name: "ecr_repository_exists", run: ecr::check_repository_exists },
-    Check { code: RootCause::EcrImageNotFound, name: "ecr_image_exists", run: ecr::check_image_exists },
-    Check { code: RootCause::EcsDeployChange, name: "deploy_change", run: deploy::check_deploy_change },
-    // Identity and registry (issue 3).
-    Check { code: RootCause::IamExecutionRoleTrust, name: "execution_role_trust", run: iam::check_execution_role_trust },
-    Check { code: RootCause::IamRegistrySecret, name: "registry_secret", run: registry::check_registry_secret },
-    // The task's own secrets, when the task stopped at the step that fetches them (issue 12).
-    Check { code: RootCause::SecretNotFound, name: "task_secrets_exist", run: secrets::check_secrets_exist },
-    Check { code: RootCause::SecretAccessDenied, name: "task_secrets_access", run: secrets::check_secrets_access },
-    Check { code: RootCause::IamExecutionRolePermissions, name: "execution_role_permissions", run: iam::check_execution_role_permissions },
-    Check { code: RootCause::IamInstanceRolePermissions, name: "instance_role_permissions", run: iam::check_instance_role_permissions },
-    Check { code: RootCause::EcrRepositoryPolicy, name: "ecr_repository_policy", run: registry::check_repository_policy },
-    Check { code: RootCause::EcrImageExpired, name: "ecr_image_expired", run: lifecycle::check_image_expired },
-    Check { code: RootCause::EcrImageArchived, name: "ecr_image_archived", run: lifecycle::check_image_archived },
-    Check { code: RootCause::EcrPullThroughCache, name: "ecr_pull_through_cache", run: pull_through::check_pull_through_cache },
-    Check { code: RootCause::ImagePlatformMismatch, name: "image_platform", run: image::check_platform },
-    Check { code: RootCause::StorageEphemeral, name: "ephemeral_storage", run: image::check_storage },
-    Check { code: RootCause::RegistryRateLimit, name: "registry_rate_limit", run: registry::check_rate_limit },
-    Check { code: RootCause::RegistryAuth, name: "registry_auth", run: registry::check_registry_auth },
+/// Every rule, one line each, stage by stage and within a stage in the order a pull meets them
+/// (who pulls → what is pulled). This order is the ranking's: among failing checks consistent with
+/// the message, the first listed here is the root cause. Findings come out in this order too.
+pub const RULES: &[&Rule] = &[
+    // Name resolution and routing decide whether any packet leaves.
+    &network::dns::VPC_DNS,
+    &network::route::SUBNET_ROUTE,
+    &network::route::CROSS_REGION_IMAGE,
+    &network::endpoints::REQUIRED_ENDPOINTS,
+    &network::route::PUBLIC_IP,
+    &network::endpoints::ENDPOINT_PRIVATE_DNS,
+    // Then filters along the path, in the order a packet meets them.
+    &network::security_groups::TASK_SG_EGRESS,
+    &network::nacl::SUBNET_NACL,
+    &network::security_groups::ENDPOINT_SG_INGRESS,
+    &network::policies::ECR_ENDPOINT_POLICY,
+    &network::policies::S3_ENDPOINT_POLICY,
+    // Then who pulls and whether they may.
+    &iam::EXECUTION_ROLE_PRESENT,
+    &iam::EXECUTION_ROLE_TRUST,
+    &registry::REGISTRY_SECRET,
+    &secrets::TASK_SECRETS_EXIST,
+    &secrets::TASK_SECRETS_ACCESS,
+    &iam::EXECUTION_ROLE_PERMISSIONS,
+    &iam::INSTANCE_ROLE_PERMISSIONS,
+    // Then the repository: its cache rule, whether it exists, its policy.
+    &pull_through::ECR_PULL_THROUGH_CACHE,
+    &ecr::ECR_REPOSITORY_EXISTS,
+    &registry::ECR_REPOSITORY_POLICY,
+    // Then what is pulled.
+    &lifecycle::ECR_IMAGE_ARCHIVED,
+    &lifecycle::ECR_IMAGE_EXPIRED,
+    &ecr::ECR_IMAGE_EXISTS,
+    &deploy::DEPLOY_CHANGE,
+    &image::IMAGE_PLATFORM,
+    &image::EPHEMERAL_STORAGE,
+    &registry::REGISTRY_RATE_LIMIT,
+    &registry::REGISTRY_AUTH,
 ];
 
-/// Run every check against the snapshot.
+/// `UNKNOWN` is no rule's code: what a diagnosis says when no failing check explains the message.
+pub const UNKNOWN_TITLE: &str = "No check explains the failure; verify the likely causes by hand";
+pub const UNKNOWN_DOC: Doc = Doc {
+    what: "no check explains the message; its category's likely causes are listed to verify by hand",
+    why: "Every check either passed, could not be judged (a read was denied or timed out), or failed in a way the \
+          message rules out: an endpoint policy or IAM answers 403, never an i/o timeout. The message's category \
+          then says where to look, and failing checks it rules out are still listed as also wrong.",
+    fix: "Verify the causes listed under to_verify by hand; grant the reads named by unknown findings (they say which \
+          IAM action was missing) and diagnose again; fix the checks listed as also wrong, which would break the \
+          pull next.",
+    reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_cannot_pull_image.html",
+};
+
+/// The rule whose code this is; `None` for `UNKNOWN`.
+pub fn rule(code: RootCause) -> Option<&'static Rule> {
+    RULES.iter().copied().find(|r| r.code == code)
+}
+
+/// The generic title of a code, `UNKNOWN`'s included.
+pub fn title(code: RootCause) -> &'static str {
+    rule(code).map_or(UNKNOWN_TITLE, |r| r.title)
+}
+
+/// Position on the pull's path: lower blocks first; `UNKNOWN` last.
+pub fn path_position(code: RootCause) -> usize {
+    RULES.iter().position(|r| r.code == code).unwrap_or(RULES.len())
+}
+
+/// Run every check whose scope holds the snapshot's audience, in registry order.
 pub fn run_all(facts: &Facts) -> Vec<Finding> {
-    ALL.iter().flat_map(|check| (check.run)(facts)).collect()
+    let scope = facts.audience.scope();
+    RULES.iter().filter(|rule| rule.scope.contains(&scope)).flat_map(|rule| (rule.run)(facts)).collect()
 }
 
 /// Console links, so every finding points at the resource to fix.

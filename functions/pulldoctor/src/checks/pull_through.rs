@@ -11,6 +11,8 @@ use crate::model::pull::pull_role;
 use super::iam::{principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
 use crate::model::arn::repository_arn;
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
+use crate::model::message::Category;
 use crate::model::facts::{Fact, Facts, PullThroughRuleFacts};
 use crate::model::image_ref::ImageRef;
 use crate::policy::{matching, Decision, Effect, Labeled, Request, Truth};
@@ -26,6 +28,44 @@ pub fn serving_rule(facts: &Facts) -> Option<&PullThroughRuleFacts> {
     let image = facts.failure.image_ref.as_ref()?;
     facts.missing_image.pull_through_rule(&image.repository)
 }
+
+pub const ECR_PULL_THROUGH_CACHE: Rule = Rule {
+    code: RootCause::EcrPullThroughCache,
+    name: "ecr_pull_through_cache",
+    title: "The ECR pull-through cache could not fetch the image from its upstream registry",
+    stage: Stage::Repository,
+    explains: &[Category::ImageNotFound, Category::AccessDenied, Category::RegistryCredentials, Category::Network],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ecr:DescribePullThroughCacheRules",
+        "ecr:GetRegistryPolicy",
+        "ecr:GetRepositoryPolicy",
+        "secretsmanager:DescribeSecret",
+        "iam:GetRole",
+        "iam:SimulatePrincipalPolicy",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+    ],
+    doc: Doc {
+        what: "the image is under an ECR pull-through cache rule and the cache cannot fetch it (import \
+             permission, upstream credentials, the first pull's path to the upstream)",
+        why: "The first pull of an image under a pull-through cache rule makes ECR import it from the upstream \
+             registry. The pulling role then needs ecr:BatchImportUpstreamImage (from its own policies, the \
+             registry policy or the repository policy) and, while the cache repository does not exist yet, \
+             ecr:CreateRepository; the rule's upstream credentials secret must exist; and a VPC that reaches \
+             ECR only through PrivateLink needs a NAT path for that first pull. The pull then fails as not \
+             found or access denied, never because the image was not pushed.",
+        fix: "Grant the pulling role ecr:BatchImportUpstreamImage (and ecr:CreateRepository for new \
+             repositories), fix or create the rule's ecr-pullthroughcache/ secret, and give the subnet a NAT \
+             route for the first pull. Do not push the image to the cache repository by hand.",
+        reference: "https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache.html",
+    },
+    run: check_pull_through_cache,
+};
 
 /// ECR_PULL_THROUGH_CACHE — the first pull of an image under a pull-through cache rule makes ECR
 /// import it from the upstream registry. The pulling role then needs `ecr:BatchImportUpstreamImage`

@@ -4,14 +4,16 @@
 use serde_json::json;
 
 use super::console;
+use super::wording::words;
 use super::ecr::task_definition_suffix;
 use crate::model::arn;
 use crate::model::pull::pull_role;
 use super::iam::{principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
-use crate::model::message::Category;
+use crate::model::message::{Category, Phase};
 use crate::model::arn::kms_key_arn;
 use crate::model::pull::PULL_ACTIONS;
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY, EVERYWHERE};
 use crate::model::facts::{Fact, Facts};
 use crate::model::image_ref::{ImageRef, RegistryKind};
 use crate::policy::{matching, Decision, Effect, Labeled, Request, StatementRef, Truth};
@@ -21,6 +23,32 @@ fn ecr_image(facts: &Facts) -> Option<(&ImageRef, &str, &str)> {
     let (account, region) = image.ecr()?;
     Some((image, account, region))
 }
+
+pub const ECR_REPOSITORY_POLICY: Rule = Rule {
+    code: RootCause::EcrRepositoryPolicy,
+    name: "ecr_repository_policy",
+    title: "The repository policy does not let this role pull",
+    stage: Stage::Repository,
+    explains: &[Category::AccessDenied, Category::RegistryCredentials],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ecr:GetRepositoryPolicy",
+        "ecr:DescribeRepositories",
+    ],
+    doc: Doc {
+        what: "the repository policy denies the pull or does not grant a cross-account principal",
+        why: "A repository policy is a resource policy. An explicit Deny that matches the pulling role (by \
+             principal, aws:PrincipalArn, or a condition such as aws:SourceVpce the pull does not meet) \
+             refuses the pull even when the role's own policies allow it. A repository in another account \
+             must also grant the pull to the role or its account: the role's own policies are not enough \
+             across accounts. ECR answers 403.",
+        fix: "Remove or narrow the Deny statement; for a cross-account pull, add an Allow statement for the \
+             pulling role (or its account root) with ecr:BatchGetImage and ecr:GetDownloadUrlForLayer.",
+        reference: "https://docs.aws.amazon.com/AmazonECR/latest/userguide/repository-policies.html",
+    },
+    run: check_repository_policy,
+};
 
 /// ECR_REPOSITORY_POLICY — a repository policy is a resource policy: an explicit Deny that matches
 /// the pulling role (by principal, `aws:PrincipalArn`, or a condition such as
@@ -157,10 +185,11 @@ pub fn check_repository_policy(facts: &Facts) -> Vec<Finding> {
             format!("Whether the repository policy of {} lets {} pull depends on conditions", image.repository, crate::model::arn::role_name(&role_arn)),
             unresolved.join("; "),
         ))
-        .remediation(
-            "Verify that the pull meets these conditions (for aws:SourceVpce/aws:SourceVpc: that the task reaches ECR \
+        .remediation(format!(
+            "Verify that the pull meets these conditions (for aws:SourceVpce/aws:SourceVpc: that the {} reaches ECR \
              through the named VPC endpoint or VPC).",
-        )
+            words(facts).task
+        ))
     } else {
         let what = if cross_account { "grants the pull and denies nothing to" } else { "denies nothing to" };
         base(Finding::pass(code, format!("The repository policy of {} {what} {}", image.repository, crate::model::arn::role_name(&role_arn))))
@@ -168,6 +197,40 @@ pub fn check_repository_policy(facts: &Facts) -> Vec<Finding> {
     };
     vec![finding]
 }
+
+pub const REGISTRY_SECRET: Rule = Rule {
+    code: RootCause::IamRegistrySecret,
+    name: "registry_secret",
+    title: "The private registry credentials secret is missing or unreadable",
+    stage: Stage::Identity,
+    explains: &[Category::RegistryCredentials, Category::AccessDenied],
+    phases: Phases::Only(&[Phase::AuthToken]),
+    scope: ECS_ONLY,
+    reads: &[
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+        "iam:GetRole",
+        "iam:SimulatePrincipalPolicy",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+    ],
+    doc: Doc {
+        what: "the private-registry credentials secret is missing, unreadable (permission/KMS) or malformed",
+        why: "For an image in a private registry outside ECR, ECS reads repositoryCredentials from Secrets \
+             Manager with the execution role before the pull. The secret must exist, the role must be allowed \
+             secretsmanager:GetSecretValue on it (and kms:Decrypt on its customer managed key), and it must \
+             be a JSON object with username and password keys. Otherwise the task stops at the credentials \
+             step. pulldoctor reads only the secret's shape (opt-in), never its values.",
+        fix: "Create the secret (or correct repositoryCredentials.credentialsParameter) as {\"username\": \"…\", \
+             \"password\": \"…\"}, allow the execution role secretsmanager:GetSecretValue on it, and let it \
+             decrypt with the secret's KMS key.",
+        reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/private-auth.html",
+    },
+    run: check_registry_secret,
+};
 
 /// IAM_REGISTRY_SECRET — for a private registry, ECS reads `repositoryCredentials` from Secrets
 /// Manager with the execution role before the pull: the secret must exist, the role must be
@@ -306,6 +369,30 @@ fn short_secret(id: &str) -> &str {
     id.rsplit(':').next().unwrap_or(id)
 }
 
+pub const REGISTRY_AUTH: Rule = Rule {
+    code: RootCause::RegistryAuth,
+    name: "registry_auth",
+    title: "The registry rejected or requires credentials",
+    stage: Stage::Image,
+    explains: &[Category::RegistryCredentials, Category::AccessDenied],
+    phases: Phases::Any,
+    scope: ECS_ONLY,
+    reads: &[
+        "ecs:DescribeTaskDefinition",
+    ],
+    doc: Doc {
+        what: "a non-ECR registry rejected the credentials or requires them",
+        why: "A registry other than ECR answered 401 (unauthorized, authentication required, incorrect \
+             username or password): the task sent no credentials for a private image, or the credentials in \
+             its secret are wrong or expired (access tokens expire).",
+        fix: "Store the registry's username and password in Secrets Manager as a JSON object, set \
+             repositoryCredentials.credentialsParameter of the container to it and let the execution role \
+             read it; or update the credentials in that secret; or copy the image into ECR.",
+        reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/private-auth.html",
+    },
+    run: check_registry_auth,
+};
+
 /// REGISTRY_AUTH — a registry other than ECR answered 401 (`unauthorized`, `incorrect username or
 /// password`, `authentication required`): the task sent no credentials for a private image, or
 /// the credentials in its secret are wrong or expired (personal access tokens expire).
@@ -341,6 +428,31 @@ pub fn check_registry_auth(facts: &Facts) -> Vec<Finding> {
         .evidence("registry", image.registry.as_str())
         .evidence("http_status", facts.failure.classification.http_status)]
 }
+
+pub const REGISTRY_RATE_LIMIT: Rule = Rule {
+    code: RootCause::RegistryRateLimit,
+    name: "registry_rate_limit",
+    title: "The public registry rate-limited the pull",
+    stage: Stage::Image,
+    explains: &[Category::RateLimited],
+    phases: Phases::Any,
+    scope: ECS_ONLY,
+    reads: &[
+        "ecs:DescribeTaskDefinition",
+    ],
+    doc: Doc {
+        what: "a public registry (Docker Hub…) throttled the pull",
+        why: "Public registries limit pulls: Docker Hub counts anonymous pulls per source IP (so every task \
+             behind one NAT gateway shares the limit) and authenticated pulls per account. ECR answers \
+             ThrottlingException when its API quotas are exceeded, and a pull-through cache passes on its \
+             upstream's limit. The pull fails with toomanyrequests or 429.",
+        fix: "Serve the image from ECR (an ECR pull-through cache rule for Docker Hub with credentials, or a \
+             copy in your own repository), or authenticate the pulls; for ECR quotas, spread out task \
+             launches or ask for a higher quota.",
+        reference: "https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache.html",
+    },
+    run: check_rate_limit,
+};
 
 /// REGISTRY_RATE_LIMIT — public registries limit pulls: Docker Hub by source IP for anonymous pulls
 /// (all tasks behind one NAT gateway share the limit) and per account when authenticated. ECR

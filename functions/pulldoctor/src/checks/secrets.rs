@@ -14,6 +14,8 @@ use crate::model::arn::role_name;
 use super::iam::{principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
 use crate::model::arn::kms_key_arn;
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY};
+use crate::model::message::Category;
 use crate::model::facts::{Fact, Facts, TaskSecretFacts, TaskSecretsFacts};
 use crate::policy::Decision;
 use crate::model::secret_ref::{named_secrets, parse_value_from, SecretStore};
@@ -74,6 +76,34 @@ fn with_url(f: Finding, url: Option<String>) -> Finding {
         None => f,
     }
 }
+
+pub const TASK_SECRETS_EXIST: Rule = Rule {
+    code: RootCause::SecretNotFound,
+    name: "task_secrets_exist",
+    title: "A secret or parameter the task needs at start does not exist",
+    stage: Stage::Identity,
+    explains: &[Category::RegistryCredentials, Category::AccessDenied],
+    phases: Phases::Any,
+    scope: ECS_ONLY,
+    reads: &[
+        "secretsmanager:DescribeSecret",
+        "ssm:DescribeParameters",
+    ],
+    doc: Doc {
+        what: "a secret or SSM parameter the task needs at start (registry credentials or `secrets`) does not \
+             exist",
+        why: "ECS fetches the secrets a container injects (secrets[].valueFrom) before it starts the task. A \
+             Secrets Manager secret or SSM parameter that was deleted, never created, misspelled, or lives in \
+             another region or account while named by a bare name makes the task stop at that step \
+             (ResourceNotFoundException, invalid ssm parameters). A JSON key that the secret lacks fails the \
+             same way. Only metadata is read.",
+        fix: "Create the secret or parameter in the task's region and account, or correct valueFrom in the \
+             task definition; name a secret or parameter in another region or account by its full ARN, then \
+             register a new revision.",
+        reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/specifying-sensitive-data.html",
+    },
+    run: check_secrets_exist,
+};
 
 /// SECRET_NOT_FOUND — a `valueFrom` names a Secrets Manager secret or SSM parameter that does not
 /// exist (deleted, never created, a typo, or in another region or account while named by a bare
@@ -168,6 +198,38 @@ fn arn_is_exact(s: &TaskSecretFacts) -> bool {
             .rsplit_once('-')
             .is_some_and(|(_, tail)| tail.len() == 6 && tail.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
+
+pub const TASK_SECRETS_ACCESS: Rule = Rule {
+    code: RootCause::SecretAccessDenied,
+    name: "task_secrets_access",
+    title: "The execution role may not read a secret or parameter the task needs (or its KMS key)",
+    stage: Stage::Identity,
+    explains: &[Category::RegistryCredentials, Category::AccessDenied],
+    phases: Phases::Any,
+    scope: ECS_ONLY,
+    reads: &[
+        "secretsmanager:DescribeSecret",
+        "ssm:DescribeParameters",
+        "iam:GetRole",
+        "iam:SimulatePrincipalPolicy",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+    ],
+    doc: Doc {
+        what: "the execution role may not read a secret or SSM parameter the task needs, or its KMS key",
+        why: "ECS reads the task's secrets with the execution role: secretsmanager:GetSecretValue on each \
+             secret, ssm:GetParameters on each parameter, and kms:Decrypt on a customer managed key that \
+             encrypts one. A missing allow, an explicit deny, a permission boundary or an SCP makes the read \
+             fail with AccessDeniedException and the task stops before its containers start.",
+        fix: "Allow the execution role those actions on the exact secret and parameter ARNs, and kms:Decrypt \
+             on their customer managed keys (the key policy must allow it too).",
+        reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html",
+    },
+    run: check_secrets_access,
+};
 
 /// SECRET_ACCESS_DENIED — ECS reads the task's secrets with the execution role:
 /// `secretsmanager:GetSecretValue` on each secret, `ssm:GetParameters` on each parameter, and

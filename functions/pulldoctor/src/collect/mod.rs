@@ -180,6 +180,7 @@ async fn collect_one(clients: &Clients, log: &CallLog, task_reads: &TaskReads, f
             secrets: Default::default(),
             missing_image: Default::default(),
             deploy: Default::default(),
+            audience: Default::default(),
         };
         let (identity, (secrets, secrets_role), missing, deploy) = tokio::join!(
             Box::pin(identity::read(clients, log, &facts, supplied.instance_role_arn.as_deref())),

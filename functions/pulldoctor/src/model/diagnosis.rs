@@ -1,5 +1,5 @@
 //! The result of judging a [`Facts`](crate::model::facts::Facts) snapshot: findings, a ranked root cause, and
-//! the `pulldoctor.diagnosis/v1` JSON document (see DESIGN.md — a public contract).
+//! the `pulldoctor.diagnosis/v1` JSON document (a public contract: docs/schemas/diagnosis.v1.json).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -10,7 +10,8 @@ use crate::model::facts::TaskSource;
 /// Schema tag of the JSON diagnosis; bump only with a new contract.
 pub const SCHEMA: &str = "pulldoctor.diagnosis/v1";
 
-/// Root-cause codes (DESIGN.md table). Stable: users filter and alarm on them.
+/// Root-cause codes (docs/root-causes.md). Stable: users filter and alarm on them. What each means,
+/// and the check that proves it, is its rule in `crate::checks` (`checks::rule(code)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RootCause {
@@ -115,75 +116,6 @@ impl RootCause {
             RootCause::SecretAccessDenied => "SECRET_ACCESS_DENIED",
             RootCause::EcsDeployChange => "ECS_DEPLOY_CHANGE",
             RootCause::Unknown => "UNKNOWN",
-        }
-    }
-
-    /// One-line generic title, used when no finding supplies a more specific one.
-    pub fn title(self) -> &'static str {
-        match self {
-            RootCause::NetNoRoute => "The subnet has no route to ECR: no internet route and no VPC endpoints",
-            RootCause::NetNoPublicIp => "The subnet routes to an internet gateway but the task has no public IP",
-            RootCause::NetEndpointMissing => "Required VPC endpoints for ECR are missing",
-            RootCause::NetEndpointDns => "ECR endpoint DNS is not usable (private DNS or VPC DNS settings off)",
-            RootCause::NetEndpointSg => "An ECR endpoint's security group does not admit HTTPS from the task",
-            RootCause::NetTaskSgEgress => "The task's security groups do not allow HTTPS out to ECR and S3",
-            RootCause::NetNacl => "The subnet's network ACL blocks HTTPS or its return traffic",
-            RootCause::NetDns => "The VPC's DNS setup may not resolve ECR",
-            RootCause::NetS3EndpointPolicy => "The S3 gateway endpoint policy does not allow the ECR layer bucket",
-            RootCause::NetEndpointPolicy => "An ECR interface endpoint policy denies the pull",
-            RootCause::NetCrossRegion => "The image is in another region, reachable only through regional endpoints",
-            RootCause::IamExecutionRoleMissing => "The task definition has no execution role to pull from ECR",
-            RootCause::IamExecutionRoleTrust => "The execution role cannot be assumed by ECS tasks",
-            RootCause::IamExecutionRolePermissions => "The execution role lacks ECR pull permissions",
-            RootCause::IamInstanceRolePermissions => "The container instance role lacks ECR pull permissions",
-            RootCause::IamRegistrySecret => "The private registry credentials secret is missing or unreadable",
-            RootCause::EcrRepositoryNotFound => "The ECR repository does not exist",
-            RootCause::EcrImageNotFound => "The image tag or digest does not exist in the repository",
-            RootCause::EcrImageExpired => "The image was removed by a lifecycle policy rule",
-            RootCause::EcrRepositoryPolicy => "The repository policy does not let this role pull",
-            RootCause::ImagePlatformMismatch => "The image has no build for the task's OS/architecture",
-            RootCause::StorageEphemeral => "The pull ran out of disk space",
-            RootCause::RegistryRateLimit => "The public registry rate-limited the pull",
-            RootCause::RegistryAuth => "The registry rejected or requires credentials",
-            RootCause::EcrPullThroughCache => "The ECR pull-through cache could not fetch the image from its upstream registry",
-            RootCause::EcrImageArchived => "The image was archived by a lifecycle rule and must be restored before it can be pulled",
-            RootCause::SecretNotFound => "A secret or parameter the task needs at start does not exist",
-            RootCause::SecretAccessDenied => "The execution role may not read a secret or parameter the task needs (or its KMS key)",
-            RootCause::EcsDeployChange => "A service deploy changed the image to one that does not exist",
-            RootCause::Unknown => "No check explains the failure; verify the likely causes by hand",
-        }
-    }
-
-    /// Message categories this cause is consistent with. A failed check whose cause matches the
-    /// message's category outranks one that does not.
-    pub fn consistent_with(self, category: Category) -> bool {
-        use Category::*;
-        use RootCause::*;
-        match self {
-            NetNoRoute | NetNoPublicIp | NetEndpointMissing | NetEndpointDns | NetEndpointSg
-            | NetTaskSgEgress | NetNacl | NetDns | NetCrossRegion => category == Network,
-            // Endpoint policies answer 403: the message reads as access denied, never as a timeout.
-            NetS3EndpointPolicy | NetEndpointPolicy => category == AccessDenied,
-            IamExecutionRoleMissing | IamExecutionRoleTrust | IamExecutionRolePermissions
-            | IamInstanceRolePermissions | EcrRepositoryPolicy => {
-                matches!(category, AccessDenied | RegistryCredentials)
-            }
-            IamRegistrySecret => matches!(category, RegistryCredentials | AccessDenied),
-            // ECR answers "repository does not exist" or an access-denied shape for a missing repo.
-            EcrRepositoryNotFound => matches!(category, ImageNotFound | AccessDenied),
-            EcrImageNotFound | EcrImageExpired => category == ImageNotFound,
-            ImagePlatformMismatch => category == PlatformMismatch,
-            StorageEphemeral => category == DiskSpace,
-            RegistryRateLimit => category == RateLimited,
-            RegistryAuth => matches!(category, RegistryCredentials | AccessDenied),
-            // The cache answers "not found" or access denied when it cannot import from upstream.
-            EcrPullThroughCache => matches!(category, ImageNotFound | AccessDenied | RegistryCredentials | Network),
-            // ECR answers 404 for an archived image, as for a missing one.
-            EcrImageArchived => category == ImageNotFound,
-            SecretNotFound | SecretAccessDenied => matches!(category, RegistryCredentials | AccessDenied),
-            // Context for a missing image, never the root cause itself.
-            EcsDeployChange => false,
-            RootCause::Unknown => false,
         }
     }
 }

@@ -216,6 +216,10 @@ pub struct Facts {
     /// `facts/deploy.rs`); read only for a service task whose ECR image is missing.
     #[serde(default)]
     pub deploy: DeployFacts,
+    /// Who pulls: an ECS task, or (`preflight eks`) EKS nodes or Fargate pods. Checks word their
+    /// findings for it and run only where it is in their scope.
+    #[serde(default)]
+    pub audience: crate::model::audience::Audience,
 }
 
 /// The stopped task, from `DescribeTasks` or from the event's `detail`.

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The kind of failure a message describes (stable strings, see DESIGN.md).
+/// The kind of failure a message describes (stable strings: docs/schemas/common.defs.json `category`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {

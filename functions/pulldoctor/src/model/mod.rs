@@ -4,6 +4,7 @@
 //! helpers; no AWS calls, no rendering.
 
 pub mod arn;
+pub mod audience;
 pub mod audit;
 pub mod diagnosis;
 pub mod facts;

@@ -40,9 +40,6 @@ impl Default for EksTarget {
     }
 }
 
-/// The service principal that assumes a Fargate pod execution role.
-pub const FARGATE_PODS: &str = "eks-fargate-pods.amazonaws.com";
-
 /// Read the cluster and the node group or Fargate profile; build the plan.
 pub async fn plan(clients: &Clients, request: &EksRequest) -> Result<Plan, PreflightError> {
     if request.images.is_empty() {
@@ -247,20 +244,6 @@ pub struct FargateProfilePlan {
     pub arn: Option<String>,
 }
 
-/// The trust a Fargate pod execution role needs: `eks-fargate-pods.amazonaws.com`, with the
-/// profile as `aws:SourceArn` (what the EKS documentation's condition example matches).
-pub fn pod_execution_role_trust(facts: &crate::model::facts::Facts, profile: &FargateProfilePlan) -> Vec<crate::model::diagnosis::Finding> {
-    let expected = crate::checks::iam::TrustExpectation {
-        service: FARGATE_PODS,
-        role_kind: "pod execution role",
-        managed_policy: "AmazonEKSFargatePodExecutionRolePolicy",
-        source_arns: profile.arn.iter().cloned().collect(),
-        reference: format!("a new Fargate profile replacing {} (a profile cannot be changed)", profile.name),
-        redeploy: "restart the pods",
-    };
-    crate::checks::iam::execution_role_trust(facts, &expected)
-}
-
 fn eks_error<E, R>(action: &str, e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> PreflightError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -277,98 +260,132 @@ where
     }
 }
 
-/// The checks speak ECS (tasks, container instances, task execution roles); on EKS the same codes
-/// concern nodes or pods. Rewrites a finding's title and remediation in EKS terms; codes, status
-/// and evidence are untouched. ECS-only advice that has no EKS wording (`runtimePlatform`,
-/// `ephemeralStorage` in the task definition) is left as is.
-pub fn eks_wording(finding: &mut crate::model::diagnosis::Finding, fargate: bool) {
-    finding.title = eks_text(&finding.title, fargate);
-    if let Some(r) = &finding.remediation {
-        finding.remediation = Some(eks_text(r, fargate));
-    }
-}
-
-fn eks_text(text: &str, fargate: bool) -> String {
-    // Placeholders keep phrases that must survive the generic "task" rewrites.
-    const TASK_DEFINITION: &str = "\u{1}TD\u{1}";
-    const POD_EXECUTION_ROLE: &str = "\u{1}PER\u{1}";
-    let who = if fargate { "pod" } else { "node" };
-    let mut s = text
-        .replace("the image URI in the task definition", "the image in the pod spec")
-        .replace("the image tag in the task definition", "the image tag in the pod spec")
-        .replace("point the task definition", "point the pod spec")
-        .replace("task definition", TASK_DEFINITION);
-    if fargate {
-        s = s
-            .replace(
-                "Run the task with assignPublicIp=ENABLED, or in a private subnet whose",
-                "Fargate pods never get a public IP: give the profile private subnets whose",
-            )
-            .replace("AmazonECSTaskExecutionRolePolicy", "AmazonEKSFargatePodExecutionRolePolicy")
-            .replace("pod execution role", POD_EXECUTION_ROLE)
-            .replace("task execution role", "execution role")
-            .replace("execution role", POD_EXECUTION_ROLE);
-    } else {
-        s = s
-            .replace("container instance role", "node role")
-            .replace("container instances", "nodes")
-            .replace("container instance", "node");
-    }
-    s.replace("task's security group", &format!("{who} security group"))
-        .replace("task's subnets", &format!("{who} subnets"))
-        .replace("task's", &format!("{who}'s"))
-        .replace("the tasks", &format!("the {who}s"))
-        .replace("the task", &format!("the {who}"))
-        .replace(TASK_DEFINITION, "task definition")
-        .replace(POD_EXECUTION_ROLE, "pod execution role")
-}
-
 #[cfg(test)]
 mod tests {
-    use super::eks_text;
+    use crate::checks::iam::identity_fixtures::{self, sim, trust};
+    use crate::checks::network::fixtures::{fargate_endpoints, fargate_nat, fargate_public, rule, sg, SG_TASK};
+    use crate::checks::{ecr, run_all};
+    use crate::model::audience::Audience;
+    use crate::model::facts::{DhcpOptionsFacts, Fact, Facts, ManifestFacts, PlatformFacts, RoleFacts, SgRuleFacts};
 
+    fn nodes() -> Audience {
+        Audience::EksNodegroup { nodegroup: "general".into() }
+    }
+    fn fargate() -> Audience {
+        Audience::EksFargateProfile { profile: "web".into(), profile_arn: None }
+    }
+
+    /// Every title and remediation the checks give for `facts` judged for `audience`.
+    fn said(facts: &Facts, audience: &Audience) -> String {
+        let mut f = facts.clone();
+        f.audience = audience.clone();
+        run_all(&f).iter().flat_map(|x| [Some(x.title.clone()), x.remediation.clone()]).flatten().collect::<Vec<_>>().join("\n")
+    }
+
+    /// An EC2 task pulling with the container instance role `eks-node`, which may not BatchGetImage.
+    fn instance_role_denied() -> Facts {
+        let mut f = identity_fixtures::world();
+        f.task.launch_type = Some("EC2".into());
+        if let Fact::Found { value } = &mut f.task_definition {
+            value.execution_role_arn = None;
+        }
+        let arn = "arn:aws:iam::111122223333:role/eks-node";
+        f.identity.instance_role = Fact::found(RoleFacts { trust_policy: Some(trust("ec2.amazonaws.com")), ..identity_fixtures::role(arn) });
+        f.identity.pull_simulation = Fact::found(vec![
+            sim("ecr:GetAuthorizationToken", "allowed"),
+            sim("ecr:BatchGetImage", "implicitDeny"),
+            sim("ecr:GetDownloadUrlForLayer", "allowed"),
+        ]);
+        f
+    }
+
+    fn execution_role_denied_token() -> Facts {
+        let mut f = identity_fixtures::world();
+        f.identity.pull_simulation = Fact::found(vec![
+            sim("ecr:GetAuthorizationToken", "implicitDeny"),
+            sim("ecr:BatchGetImage", "allowed"),
+            sim("ecr:GetDownloadUrlForLayer", "allowed"),
+        ]);
+        f
+    }
+
+    fn dns_port_closed() -> Facts {
+        let mut f = fargate_nat();
+        f.network.dhcp_options = Fact::found(DhcpOptionsFacts { id: "dopt-1".into(), domain_name_servers: vec!["10.0.0.53".into()] });
+        f.network.security_groups =
+            Fact::found(vec![sg(SG_TASK, vec![], vec![SgRuleFacts { cidrs: vec!["0.0.0.0/0".into()], ..rule("tcp", 443, 443) }])]);
+        f
+    }
+
+    fn tag_missing() -> Facts {
+        let mut f = identity_fixtures::world();
+        f.image_by_tag = ecr::fixtures::not_found();
+        f
+    }
+
+    fn arm64_only_image() -> Facts {
+        let mut f = identity_fixtures::world();
+        f.identity.manifest = Fact::found(ManifestFacts {
+            is_index: true,
+            platforms: vec![PlatformFacts { os: "linux".into(), architecture: "arm64".into(), ..Default::default() }],
+            ..Default::default()
+        });
+        f
+    }
+
+    /// The checks word their findings for who pulls: the same world judged for ECS and for an EKS
+    /// node group or Fargate profile names each side's things.
     #[test]
     fn eks_wording_table() {
-        // (ECS text, fargate profile?, EKS text)
-        let table = [
-            (
-                "The container instance role eks-node may not ecr:BatchGetImage",
-                false,
-                "The node role eks-node may not ecr:BatchGetImage",
-            ),
-            (
-                "Allow TCP 443 out in the task's security groups sg-1",
-                false,
-                "Allow TCP 443 out in the node security groups sg-1",
-            ),
-            ("Allow TCP 443 out in the task's security groups sg-1", true, "Allow TCP 443 out in the pod security groups sg-1"),
-            (
-                "The execution role r may not ecr:GetAuthorizationToken; AmazonECSTaskExecutionRolePolicy grants it",
-                true,
-                "The pod execution role r may not ecr:GetAuthorizationToken; AmazonEKSFargatePodExecutionRolePolicy grants it",
-            ),
-            ("The pod execution role r trusts x", true, "The pod execution role r trusts x"),
-            ("Could not check the task execution role", true, "Could not check the pod execution role"),
-            (
-                "Push the image again or point the task definition at an image that exists",
-                false,
-                "Push the image again or point the pod spec at an image that exists",
-            ),
-            ("Endpoint e admits HTTPS from the task's address", true, "Endpoint e admits HTTPS from the pod's address"),
-            (
-                "Run the task with assignPublicIp=ENABLED, or in a private subnet whose route table sends 0.0.0.0/0 to a NAT gateway.",
-                true,
-                "Fargate pods never get a public IP: give the profile private subnets whose route table sends 0.0.0.0/0 to a NAT gateway.",
-            ),
+        let unreadable_role = {
+            let mut f = identity_fixtures::world();
+            f.identity.execution_role = Fact::Unreadable { reason: "AccessDenied: iam:GetRole".into(), kind: crate::model::facts::ErrorKind::AccessDenied };
+            f
+        };
+        let pod_role_trusting_ecs = {
+            let mut f = identity_fixtures::world();
+            f.identity.execution_role = Fact::found(identity_fixtures::role(identity_fixtures::ROLE));
+            f
+        };
+        // (world, EKS audience, ECS text, EKS text)
+        let table: Vec<(&str, Facts, Audience, &str, &str)> = vec![
+            ("node role", instance_role_denied(), nodes(), "The container instance role eks-node may not ecr:BatchGetImage", "The node role eks-node may not ecr:BatchGetImage"),
+            ("node security groups", dns_port_closed(), nodes(), "Allow UDP and TCP 53 out to 10.0.0.53 in the task's security groups", "Allow UDP and TCP 53 out to 10.0.0.53 in the node security groups"),
+            ("pod security groups", dns_port_closed(), fargate(), "in the task's security groups", "Allow UDP and TCP 53 out to 10.0.0.53 in the pod security groups"),
+            ("pod execution role", execution_role_denied_token(), fargate(), "The execution role ecsTaskExecutionRole may not ecr:GetAuthorizationToken", "The pod execution role ecsTaskExecutionRole may not ecr:GetAuthorizationToken"),
+            ("pod execution policy", execution_role_denied_token(), fargate(), "the AWS managed policy AmazonECSTaskExecutionRolePolicy grants them", "the AWS managed policy AmazonEKSFargatePodExecutionRolePolicy grants them"),
+            ("unreadable pod execution role", unreadable_role, fargate(), "Could not read the execution role", "Could not read the pod execution role"),
+            ("pod spec", tag_missing(), nodes(), "change the image tag in the task definition web:7 to one that exists", "change the image tag in the pod spec web:7 to one that exists"),
+            ("pod address", fargate_endpoints(), fargate(), "admits HTTPS from the task's security group sg-task", "admits HTTPS from the pod security group sg-task"),
+            ("Fargate pods have no public IP", fargate_public(false), fargate(), "Turn on assignPublicIp for service web", "Fargate pods never get a public IP: give the profile private subnets whose route table sends 0.0.0.0/0 to a NAT gateway."),
+            ("node public IPs", fargate_public(false), nodes(), "Turn on assignPublicIp for service web", "Give the nodes of node group general public IPs"),
+            ("pod trust", pod_role_trusting_ecs, fargate(), "The execution role ecsTaskExecutionRole trusts ecs-tasks.amazonaws.com", "The pod execution role ecsTaskExecutionRole trusts ecs-tasks.amazonaws.com, not eks-fargate-pods.amazonaws.com"),
             // ECS advice without an EKS counterpart keeps its task definition wording.
-            (
-                "set runtimePlatform.cpuArchitecture to X86_64 in the task definition",
-                false,
-                "set runtimePlatform.cpuArchitecture to X86_64 in the task definition",
-            ),
+            ("runtimePlatform", arm64_only_image(), nodes(), "set runtimePlatform.cpuArchitecture to ARM64 in the task definition web:7", "set runtimePlatform.cpuArchitecture to ARM64 in the task definition web:7"),
         ];
-        for (ecs, fargate, eks) in table {
-            assert_eq!(eks_text(ecs, fargate), eks, "{ecs}");
+        for (name, facts, audience, ecs, eks) in table {
+            let (as_ecs, as_eks) = (said(&facts, &Audience::Ecs), said(&facts, &audience));
+            assert!(as_ecs.contains(ecs), "{name}, ECS:\n{as_ecs}");
+            assert!(as_eks.contains(eks), "{name}, EKS:\n{as_eks}");
         }
+    }
+
+    /// Each audience runs the checks whose scope holds it: nodes pull with the node role (no
+    /// execution role checks), Fargate pods with the profile's pod execution role.
+    #[test]
+    fn checks_run_where_their_scope_says() {
+        use crate::model::diagnosis::RootCause as R;
+        let codes = |f: &Facts, a: &Audience| {
+            let mut f = f.clone();
+            f.audience = a.clone();
+            run_all(&f).iter().map(|x| x.code).collect::<Vec<_>>()
+        };
+        let ecs = codes(&identity_fixtures::world(), &Audience::Ecs);
+        assert!(ecs.contains(&R::IamExecutionRoleMissing) && ecs.contains(&R::IamExecutionRoleTrust), "{ecs:?}");
+        let on_nodes = codes(&instance_role_denied(), &nodes());
+        assert!(on_nodes.contains(&R::IamInstanceRolePermissions), "{on_nodes:?}");
+        assert!(!on_nodes.iter().any(|c| matches!(c, R::IamExecutionRoleMissing | R::IamExecutionRoleTrust)), "{on_nodes:?}");
+        let on_fargate = codes(&identity_fixtures::world(), &fargate());
+        assert!(on_fargate.contains(&R::IamExecutionRoleTrust) && !on_fargate.contains(&R::IamExecutionRoleMissing), "{on_fargate:?}");
     }
 }

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::collect::{self, Clients, Supplied};
-use crate::model::diagnosis::RootCause;
+use crate::model::audience::Audience;
 use crate::engine;
 use crate::model::facts::{AttachmentFacts, ContainerFacts, Facts, LaunchType, ServiceNetworkFacts, TaskDefinitionFacts, TaskFacts, TaskSource};
 use crate::intake::PullFailure;
@@ -264,6 +264,15 @@ where
 }
 
 impl Plan {
+    /// Who pulls: ECS tasks, or the EKS node group's nodes or Fargate profile's pods.
+    pub fn audience(&self) -> Audience {
+        match (&self.nodegroup, &self.fargate_profile) {
+            (_, Some(profile)) => Audience::EksFargateProfile { profile: profile.name.clone(), profile_arn: profile.arn.clone() },
+            (Some(nodegroup), None) => Audience::EksNodegroup { nodegroup: nodegroup.clone() },
+            (None, None) => Audience::Ecs,
+        }
+    }
+
     /// Every (subnet × container image) pair, in the order given.
     pub fn pairs(&self) -> Vec<Pair> {
         // Where a task could pull from: a subnet (its ENI), or a container instance (EC2 bridge/host).
@@ -362,36 +371,19 @@ pub async fn run(clients: &Clients, plan: &Plan) -> (PreflightReport, Vec<Facts>
         let collected = futures_util::future::join_all(chunk.iter().map(|pair| {
             let failure = plan.would_be_pull(pair);
             let supplied = &supplied;
-            async move { Box::pin(collect::collect_with(clients, &failure, supplied, collect::Options::default())).await.0 }
+            async move {
+                let mut facts = Box::pin(collect::collect_with(clients, &failure, supplied, collect::Options::default())).await.0;
+                facts.audience = plan.audience();
+                facts
+            }
         }))
         .await;
         judged.extend(chunk.iter().cloned().zip(collected));
     }
     let results: Vec<_> = judged
         .iter()
-        .map(|(pair, facts)| {
-            let mut diagnosis = engine::judge(facts);
-            if plan.nodegroup.is_some() {
-                // ECS task-definition concepts with no EKS counterpart: the node role pulls.
-                diagnosis.findings.retain(|f| {
-                    !matches!(f.code, RootCause::IamExecutionRoleMissing | RootCause::IamExecutionRoleTrust)
-                });
-            }
-            if let Some(profile) = &plan.fargate_profile {
-                // The profile always has a pod execution role (EKS requires one), and the ECS trust
-                // check would look for ecs-tasks.amazonaws.com: judge the EKS principal instead.
-                diagnosis.findings.retain(|f| {
-                    !matches!(f.code, RootCause::IamExecutionRoleMissing | RootCause::IamExecutionRoleTrust)
-                });
-                diagnosis.findings.extend(eks::pod_execution_role_trust(facts, profile));
-            }
-            if plan.nodegroup.is_some() || plan.fargate_profile.is_some() {
-                for f in &mut diagnosis.findings {
-                    eks::eks_wording(f, plan.fargate_profile.is_some());
-                }
-            }
-            (pair.clone(), diagnosis, facts)
-        })
+        // The facts say who pulls (plan.audience()): the checks that apply there run, worded for it.
+        .map(|(pair, facts)| (pair.clone(), engine::judge(facts), facts))
         .collect();
     let mut report = report::merge(plan, &results);
     report.duration_ms = started.elapsed().as_millis() as u64;

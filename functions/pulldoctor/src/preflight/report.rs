@@ -128,8 +128,8 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
             }
         }
     }
-    // Failures first; within a status, in check order (checks::ALL), then as first seen.
-    let check_order = |f: &PreflightFinding| crate::checks::ALL.iter().position(|c| c.code == f.finding.code).unwrap_or(usize::MAX);
+    // Failures first; within a status, in check order (checks::RULES), then as first seen.
+    let check_order = |f: &PreflightFinding| crate::checks::path_position(f.finding.code);
     let mut findings: Vec<_> = merged.into_iter().map(|((status, ..), (seen, f))| (status, check_order(&f), seen, f)).collect();
     findings.sort_by_key(|(status, check, seen, _)| (*status, *check, *seen));
     let findings: Vec<PreflightFinding> = findings.into_iter().map(|(.., f)| f).collect();

@@ -238,7 +238,7 @@ pub(crate) mod tests {
         d.findings = vec![Finding::pass(RootCause::NetNoRoute, "Subnet routes to a NAT gateway"), policy.clone()];
         d.root_cause = RootCauseSummary {
             code: RootCause::Unknown,
-            title: RootCause::Unknown.title().into(),
+            title: crate::checks::title(RootCause::Unknown).into(),
             confidence: Confidence::Low,
             remediation: None,
             to_verify: vec!["Check the route to ECR.".into()],

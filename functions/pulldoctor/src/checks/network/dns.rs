@@ -5,14 +5,46 @@ use std::net::Ipv4Addr;
 use serde_json::json;
 
 use super::console;
+use crate::checks::wording::words;
 use super::ipset::IpSet;
 use super::path::Net;
 use super::security_groups::allowed;
 use super::with_net;
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
+use crate::model::message::Category;
 use crate::model::facts::{Fact, Facts};
 
 const AMAZON_DNS: &str = "AmazonProvidedDNS";
+
+pub const VPC_DNS: Rule = Rule {
+    code: RootCause::NetDns,
+    name: "vpc_dns",
+    title: "The VPC's DNS setup may not resolve ECR",
+    stage: Stage::Reach,
+    explains: &[Category::Network],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ec2:DescribeVpcs",
+        "ec2:DescribeDhcpOptions",
+        "ec2:DescribeVpcAttribute",
+        "ec2:DescribeSecurityGroups",
+    ],
+    doc: Doc {
+        what: "the DHCP options use custom DNS servers, or DNS resolution is disabled for the VPC",
+        why: "Every pull starts with name lookups: the ECR API, the registry and the S3 layer bucket. With DNS \
+             resolution (enableDnsSupport) off, the VPC resolver answers nothing and no name resolves. Custom \
+             DNS servers in the DHCP options must forward AWS names to the VPC resolver, or the private DNS \
+             names of interface endpoints resolve to public addresses; the task must also be allowed to reach \
+             those servers on port 53. The pull then fails on a lookup or times out.",
+        fix: "Turn on DNS resolution for the VPC, or set the DHCP options back to AmazonProvidedDNS. With your \
+             own DNS servers, forward amazonaws.com (at least the ECR, S3 and endpoint names) to the VPC \
+             resolver (the VPC CIDR base + 2) and allow UDP and TCP 53 out to those servers.",
+        reference: "https://docs.aws.amazon.com/vpc/latest/userguide/vpc-dns.html",
+    },
+    run: check_dns,
+};
 
 /// NET_DNS — every pull starts with name lookups. With `AmazonProvidedDNS` the VPC resolver
 /// answers (and security groups and network ACLs never filter it, so no port-53 rule is needed),
@@ -65,8 +97,9 @@ pub fn check_dns(facts: &Facts) -> Vec<Finding> {
                 ),
             )
             .remediation(format!(
-                "Allow UDP and TCP 53 out to {} in the task's security groups, or switch DHCP options {} to AmazonProvidedDNS.",
+                "Allow UDP and TCP 53 out to {} in the {} security groups, or switch DHCP options {} to AmazonProvidedDNS.",
                 custom.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                words(net.facts).tasks,
                 dhcp.id
             )),
             _ => base,

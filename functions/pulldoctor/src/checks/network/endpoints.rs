@@ -4,11 +4,44 @@
 use serde_json::json;
 
 use super::console;
+use crate::checks::wording::words;
 use super::path::{Internet, Net, Service, Via};
 use super::route::{any_ecr_interface_endpoint, required_endpoint_names};
 use super::with_net;
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
+use crate::model::message::Category;
 use crate::model::facts::{Facts, Fact};
+
+pub const REQUIRED_ENDPOINTS: Rule = Rule {
+    code: RootCause::NetEndpointMissing,
+    name: "required_endpoints",
+    title: "Required VPC endpoints for ECR are missing",
+    stage: Stage::Reach,
+    explains: &[Category::Network],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ec2:DescribeSubnets",
+        "ec2:DescribeRouteTables",
+        "ec2:DescribeVpcEndpoints",
+    ],
+    doc: Doc {
+        what: "no internet route, and some of the required endpoints (`ecr.api`, `ecr.dkr`, S3 gateway) are \
+             missing",
+        why: "Without an internet path a pull needs every one of its endpoints: ecr.dkr for the manifest, the \
+             S3 gateway endpoint on the subnet's route table for the layers, ecr.api for the authorization \
+             token (Fargate platform 1.4.0 and later, EC2), and secretsmanager or ssm when the task reads \
+             registry credentials or secrets. An interface endpoint must be available. One missing endpoint \
+             is enough: that part of the pull goes to a public address and times out.",
+        fix: "Create the missing interface endpoints (private DNS on, in the task's subnets or zones, with a \
+             security group that admits TCP 443 from the task) and the S3 gateway endpoint, and associate the \
+             gateway endpoint with the subnet's route table; or give the subnet a 0.0.0.0/0 route to a NAT \
+             gateway.",
+        reference: "https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html",
+    },
+    run: check_required_endpoints,
+};
 
 /// NET_ENDPOINT_MISSING — without an internet path, a pull needs every one of its endpoints:
 /// `ecr.dkr` and the S3 gateway endpoint always, `ecr.api` on Fargate platform 1.4.0+ and on EC2
@@ -79,8 +112,10 @@ pub fn check_required_endpoints(facts: &Facts) -> Vec<Finding> {
                 (Service::S3, Some(gw)) => format!("associate S3 gateway endpoint {} with route table {rt}", gw.id),
                 (Service::S3, None) => format!("create the gateway endpoint {name} in {vpc} and associate it with route table {rt}"),
                 _ => format!(
-                    "create the interface endpoint {name} in {vpc} (private DNS on, in the task's subnets or AZs, with a security \
-                     group admitting TCP 443 from the task)"
+                    "create the interface endpoint {name} in {vpc} (private DNS on, in the {tasks} subnets or AZs, with a security \
+                     group admitting TCP 443 from the {task})",
+                    tasks = words(net.facts).tasks,
+                    task = words(net.facts).task,
                 ),
             });
         }
@@ -134,6 +169,31 @@ fn capitalize(s: &str) -> String {
         None => String::new(),
     }
 }
+
+pub const ENDPOINT_PRIVATE_DNS: Rule = Rule {
+    code: RootCause::NetEndpointDns,
+    name: "endpoint_private_dns",
+    title: "ECR endpoint DNS is not usable (private DNS or VPC DNS settings off)",
+    stage: Stage::Reach,
+    explains: &[Category::Network],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ec2:DescribeVpcEndpoints",
+        "ec2:DescribeVpcAttribute",
+    ],
+    doc: Doc {
+        what: "an interface endpoint without private DNS, or VPC DNS support/hostnames disabled",
+        why: "An interface endpoint is used only when the service's usual name resolves to the endpoint's \
+             private addresses. That takes private DNS on the endpoint and both enableDnsSupport and \
+             enableDnsHostnames on the VPC. Otherwise the ECR names resolve to public addresses and, in a \
+             subnet without an internet path, the pull times out although the endpoint exists.",
+        fix: "Enable private DNS on the endpoint (aws ec2 modify-vpc-endpoint --vpc-endpoint-id ID \
+             --private-dns-enabled) and turn on DNS resolution and DNS hostnames for the VPC.",
+        reference: "https://docs.aws.amazon.com/vpc/latest/privatelink/privatelink-access-aws-services.html",
+    },
+    run: check_endpoint_dns,
+};
 
 /// NET_ENDPOINT_DNS — an interface endpoint helps only if the service's public name resolves to
 /// the endpoint's addresses: that needs private DNS on the endpoint *and* `enableDnsSupport` and

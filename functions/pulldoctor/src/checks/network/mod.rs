@@ -43,7 +43,7 @@ pub(crate) fn path_unknown(facts: &Facts) -> Option<Finding> {
     match Net::new(facts) {
         Err(Some(reason)) => Some(Finding::unknown(
             RootCause::NetNoRoute,
-            "Could not examine the network path from the task to ECR",
+            format!("Could not examine the network path from the {} to ECR", crate::checks::wording::words(facts).task),
             reason,
         )),
         _ => None,

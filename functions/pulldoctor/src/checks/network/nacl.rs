@@ -7,10 +7,13 @@ use std::net::Ipv4Addr;
 use serde_json::json;
 
 use super::console;
+use crate::checks::wording::words;
 use super::ipset::{describe_range, evaluate_acl, net_range, parse_net, AclRule, AclVerdict, IpSet};
 use super::path::{Internet, Net, Via};
 use super::with_net;
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
+use crate::model::message::Category;
 use crate::model::facts::{Fact, Facts, Known, NetworkAclFacts};
 
 /// Ephemeral ports AWS recommends opening for return traffic.
@@ -56,6 +59,37 @@ struct Problem {
     /// A definite block (fail) rather than a partial or uncertain one (warn).
     definite: bool,
 }
+
+pub const SUBNET_NACL: Rule = Rule {
+    code: RootCause::NetNacl,
+    name: "subnet_nacl",
+    title: "The subnet's network ACL blocks HTTPS or its return traffic",
+    stage: Stage::Filter,
+    explains: &[Category::Network],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ec2:DescribeNetworkAcls",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeVpcEndpoints",
+        "ec2:DescribePrefixLists",
+        "ec2:DescribeNatGateways",
+    ],
+    doc: Doc {
+        what: "a network ACL on the path (the task's subnet, or the NAT gateway's) blocks 443 or the return \
+             traffic on ephemeral ports",
+        why: "A network ACL is stateless and its rules apply in number order, first match wins. The pull needs \
+             TCP 443 allowed out to each destination and the replies allowed back in on the task's ephemeral \
+             ports (1024-65535). The ACLs of an endpoint's subnet and of a NAT gateway's subnet are on the \
+             path too. A deny numbered below the allow, or a missing inbound rule for the replies, makes the \
+             pull time out.",
+        fix: "Add allow rules numbered below any matching deny: outbound TCP 443 to the destinations and \
+             inbound TCP 1024-65535 from them in the task's subnet, and the mirror rules in the endpoint's or \
+             NAT gateway's subnet.",
+        reference: "https://docs.aws.amazon.com/vpc/latest/userguide/vpc-network-acls.html",
+    },
+    run: check_nacl,
+};
 
 /// NET_NACL — a subnet's network ACL is stateless: the pull needs an outbound rule for TCP 443 to
 /// each destination *and* an inbound rule for the replies, which arrive on the task's ephemeral
@@ -250,6 +284,7 @@ fn nat_side<'a>(
     };
     let public = IpSet::public_internet();
     let whose = format!("Network ACL {} of NAT gateway {target}'s subnet {subnet}", acl.id);
+    let task_word = words(net.facts).task;
     let mut add = |text: String, fix: String, definite: bool| problems.push(Problem { acl: acl.id.clone(), text, fix, definite });
     // Task → NAT, and NAT → task (the replies to the task's ephemeral ports).
     match (net.origin.private_ip, net.subnet_cidr()) {
@@ -263,7 +298,7 @@ fn nat_side<'a>(
             if !inbound.fully_allowed() {
                 let (_, rule) = inbound.denied[0];
                 add(
-                    format!("{whose} blocks inbound TCP 443 from the task ({})", rule_name(rule)),
+                    format!("{whose} blocks inbound TCP 443 from the {task_word} ({})", rule_name(rule)),
                     format!("In {}, add an inbound allow rule for TCP 443 from {task_cidrs} numbered below {}", acl.id, rule_number(rule)),
                     true,
                 );
@@ -271,7 +306,7 @@ fn nat_side<'a>(
             let outbound = evaluate_acl(&acl_rules(acl, true), &task, EPHEMERAL);
             if let Some((b, rule)) = outbound.denied_in_ports(os_range).first().copied() {
                 add(
-                    format!("{whose} blocks the replies to the task: outbound TCP {}-{} to {task_cidrs} ({})", b.ports.0, b.ports.1, rule_name(rule)),
+                    format!("{whose} blocks the replies to the {task_word}: outbound TCP {}-{} to {task_cidrs} ({})", b.ports.0, b.ports.1, rule_name(rule)),
                     format!("In {}, add an outbound allow rule for TCP 1024-65535 to {task_cidrs} numbered below {}", acl.id, rule_number(rule)),
                     true,
                 );
@@ -438,13 +473,18 @@ fn endpoint_side(
     };
     for subnet in others {
         let Some(acl) = acls.iter().find(|a| a.subnet_ids.iter().any(|s| s == subnet)) else { continue };
-        let what = format!("the task (from endpoint {endpoint_id} in {subnet})");
+        let what = format!("the {} (from endpoint {endpoint_id} in {subnet})", words(net.facts).task);
         let inbound = evaluate_acl(&acl_rules(acl, false), &task, (443, 443));
         if !inbound.fully_allowed() {
             let (_, rule) = inbound.denied[0];
             problems.push(Problem {
                 acl: acl.id.clone(),
-                text: format!("Network ACL {} of endpoint subnet {subnet} blocks inbound TCP 443 from the task ({})", acl.id, rule_name(rule)),
+                text: format!(
+                    "Network ACL {} of endpoint subnet {subnet} blocks inbound TCP 443 from the {} ({})",
+                    acl.id,
+                    words(net.facts).task,
+                    rule_name(rule)
+                ),
                 fix: format!("In {}, add an inbound allow rule for TCP 443 from {}", acl.id, short_cidrs(&task)),
                 definite: true,
             });

@@ -7,6 +7,7 @@
 use std::net::Ipv4Addr;
 
 use super::ipset::IpSet;
+use crate::model::audience::Audience;
 use crate::model::message::Category;
 use crate::model::secret_ref::{named_secrets, parse_value_from, secrets_step, SecretRef, SecretStore};
 use crate::model::facts::{
@@ -148,7 +149,15 @@ impl<'a> Net<'a> {
             return Err(None);
         }
         let Some(image) = facts.failure.image_ref.as_ref() else { return Err(None) };
-        let Some(origin) = n.origin(&facts.task) else { return Err(None) };
+        let Some(mut origin) = n.origin(&facts.task) else { return Err(None) };
+        if origin.kind == OriginKind::TaskEni && facts.audience != Audience::Ecs {
+            // On EKS the would-be task's ENI is the node's or the pod's.
+            let who = crate::checks::wording::words(facts).task;
+            origin.label = match facts.task.eni_attachment().and_then(|a| a.details.get("networkInterfaceId")) {
+                Some(id) => format!("{who} ENI {id}"),
+                None => format!("{who} ENI"),
+            };
+        }
         let Some(region) = facts.region.clone() else {
             return Err(Some("the task's region is not known".into()));
         };

@@ -9,7 +9,34 @@ use super::path::{Net, Service, Via};
 use super::with_net;
 use crate::model::arn::partition_of;
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
+use crate::model::message::{Category, Phase};
 use crate::model::facts::{EndpointFacts, Facts};
+
+pub const S3_ENDPOINT_POLICY: Rule = Rule {
+    code: RootCause::NetS3EndpointPolicy,
+    name: "s3_endpoint_policy",
+    title: "The S3 gateway endpoint policy does not allow the ECR layer bucket",
+    stage: Stage::Filter,
+    explains: &[Category::AccessDenied],
+    phases: Phases::Only(&[Phase::Layer]),
+    scope: EVERYWHERE,
+    reads: &[
+        "ec2:DescribeVpcEndpoints",
+    ],
+    doc: Doc {
+        what: "the S3 gateway endpoint policy does not allow the ECR layer bucket",
+        why: "With an S3 gateway endpoint on the subnet's route table, every layer download passes through its \
+             policy: ECR hands out presigned s3:GetObject URLs on prod-REGION-starport-layer-bucket, a bucket \
+             AWS owns. A policy that allows only your own buckets, principals or account answers 403 on the \
+             layers although routing and security groups are right.",
+        fix: "Add a statement to the endpoint's policy that allows s3:GetObject on \
+             arn:aws:s3:::prod-REGION-starport-layer-bucket/* for any principal, and make sure no Deny \
+             statement covers that bucket.",
+        reference: "https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html",
+    },
+    run: check_s3_endpoint_policy,
+};
 
 /// NET_S3_ENDPOINT_POLICY — with an S3 gateway endpoint on the subnet's route table, every layer
 /// download (a presigned `s3:GetObject` on `arn:aws:s3:::prod-<region>-starport-layer-bucket/*`,
@@ -49,6 +76,31 @@ pub fn check_s3_endpoint_policy(facts: &Facts) -> Vec<Finding> {
             .console_url(console::endpoint(&net.region, &endpoint.id))]
     })
 }
+
+pub const ECR_ENDPOINT_POLICY: Rule = Rule {
+    code: RootCause::NetEndpointPolicy,
+    name: "ecr_endpoint_policy",
+    title: "An ECR interface endpoint policy denies the pull",
+    stage: Stage::Filter,
+    explains: &[Category::AccessDenied],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ec2:DescribeVpcEndpoints",
+    ],
+    doc: Doc {
+        what: "an ECR interface endpoint policy denies the pull",
+        why: "An endpoint policy filters every request that goes through the endpoint. The pull makes \
+             ecr:GetAuthorizationToken (on *) through ecr.api and ecr:BatchGetImage and \
+             ecr:GetDownloadUrlForLayer on the repository through ecr.dkr, with the role that pulls. A policy \
+             that does not allow one of them (for that role and repository), or denies it, answers 403 and \
+             the message reads as access denied, never as a timeout.",
+        fix: "Allow those three actions in the endpoint's policy for the pulling role (or its account) and the \
+             repository, and remove or narrow any Deny statement that covers them.",
+        reference: "https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html",
+    },
+    run: check_ecr_endpoint_policies,
+};
 
 /// NET_ENDPOINT_POLICY — an ECR interface endpoint with a restrictive policy answers 403 to pull
 /// requests it does not allow: `ecr:GetAuthorizationToken` (on `*`) through `ecr.api`, and

@@ -4,10 +4,52 @@
 use serde_json::json;
 
 use super::console;
+use crate::checks::wording::words;
+use crate::model::audience::Audience;
 use super::path::{default_route, specific_public_routes, Internet, Net};
 use super::{path_unknown, with_net};
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
+use crate::model::message::Category;
 use crate::model::facts::{endpoint_service, Facts, OriginKind};
+
+pub const SUBNET_ROUTE: Rule = Rule {
+    code: RootCause::NetNoRoute,
+    name: "subnet_route",
+    title: "The subnet has no route to ECR: no internet route and no VPC endpoints",
+    stage: Stage::Reach,
+    explains: &[Category::Network],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeRouteTables",
+        "ec2:DescribeNatGateways",
+        "ec2:DescribeVpcEndpoints",
+        "route53:ListHostedZonesByVPC",
+        "route53resolver:ListResolverRuleAssociations",
+        "route53resolver:GetResolverRule",
+    ],
+    doc: Doc {
+        what: "the subnet has no default route (internet gateway, NAT, transit gateway…) and no VPC endpoints \
+             to reach ECR",
+        why: "A pull reaches ECR and S3 either through the subnet's default route (0.0.0.0/0 to a NAT gateway, \
+             or to an internet gateway with a public IP) or through VPC endpoints. With neither, every \
+             connection of the pull times out (i/o timeout, context canceled). Typical causes: the route was \
+             deleted or is a blackhole, the NAT gateway is not available or sits in a subnet without an \
+             internet gateway route, or the route goes to a peering connection, which never forwards to the \
+             peer's gateways. A default route to something pulldoctor cannot see past (transit gateway, VPN, \
+             NAT instance, firewall) is a warning naming what to verify; ECR names that a private hosted zone \
+             or Resolver rule sends to a hub's endpoints are judged too.",
+        fix: "Add a 0.0.0.0/0 route to the subnet's route table pointing at a NAT gateway in a public subnet, \
+             or create the VPC endpoints the pull needs: com.amazonaws.REGION.ecr.api and \
+             com.amazonaws.REGION.ecr.dkr (interface endpoints, private DNS on) and the \
+             com.amazonaws.REGION.s3 gateway endpoint associated with that route table.",
+        reference: "https://docs.aws.amazon.com/vpc/latest/userguide/vpc-nat-gateway.html",
+    },
+    run: check_route,
+};
 
 /// NET_NO_ROUTE — the subnet's route table (its explicit association, else the VPC's main table)
 /// gives the pull no way to ECR: no default route, a blackholed one, a NAT gateway that is not
@@ -114,9 +156,10 @@ fn judge_route(net: &Net) -> Vec<Finding> {
                 )
                 .evidence("reason", reason.as_str())
                 .remediation(format!(
-                    "Point the task definition at the IPv4 registry name {ipv4_name}/{repo}, which the VPC's ecr.dkr interface \
+                    "Point the {spec} at the IPv4 registry name {ipv4_name}/{repo}, which the VPC's ecr.dkr interface \
                      endpoint serves (PrivateLink does not serve {host}); or give subnet {subnet} a 0.0.0.0/0 route to a NAT \
                      gateway in {rt_id}, or an IPv6 CIDR and a ::/0 route to an egress-only internet gateway.",
+                    spec = words(net.facts).task_definition,
                     repo = net.image.repository,
                     host = leg.host,
                     subnet = net.subnet_id
@@ -260,6 +303,35 @@ pub fn any_ecr_interface_endpoint(net: &Net) -> bool {
         .any(|svc| net.endpoints_for(&endpoint_service(&net.region, svc)).iter().any(|e| e.is_interface()))
 }
 
+pub const PUBLIC_IP: Rule = Rule {
+    code: RootCause::NetNoPublicIp,
+    name: "public_ip",
+    title: "The subnet routes to an internet gateway but the task has no public IP",
+    stage: Stage::Reach,
+    explains: &[Category::Network],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ec2:DescribeNetworkInterfaces",
+        "ecs:DescribeServices",
+        "ec2:DescribeRouteTables",
+        "ecs:DescribeContainerInstances",
+        "ec2:DescribeInstances",
+    ],
+    doc: Doc {
+        what: "the subnet routes to an internet gateway but the task ENI or instance has no public IP",
+        why: "An internet gateway only carries traffic from addresses it can translate: a network interface \
+             without a public IPv4 address reaches nothing on the internet through it. A task in a public \
+             subnet with assignPublicIp DISABLED, or an instance without a public address, times out on every \
+             part of the pull that goes to public ECR or S3 addresses.",
+        fix: "Turn on assignPublicIp in the service's network configuration (or give the instances public \
+             addresses); or, better, run the tasks in private subnets whose route table sends 0.0.0.0/0 to a \
+             NAT gateway, or create the ECR and S3 VPC endpoints so the pull needs no public address.",
+        reference: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-networking.html",
+    },
+    run: check_public_ip,
+};
+
 /// NET_NO_PUBLIC_IP — the subnet's default route goes to an internet gateway (a public subnet), but
 /// the task ENI (Fargate: `assignPublicIp` DISABLED) or the container instance has no public IP.
 /// An internet gateway only forwards traffic from addresses it can translate, so every pull that
@@ -277,8 +349,17 @@ pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
                 Finding::pass(code, format!("The {} has a public IP (from {})", net.origin.label, net.origin.public_ip_source)),
             ),
             Internet::NoPublicIp { igw, source } => {
-                let fix = match net.origin.kind {
-                    OriginKind::TaskEni => match crate::model::facts::service_name(&net.facts.task) {
+                let fix = match (net.origin.kind, &net.facts.audience) {
+                    (OriginKind::TaskEni, Audience::EksFargateProfile { .. }) => "Fargate pods never get a public IP: give the profile \
+                         private subnets whose route table sends 0.0.0.0/0 to a NAT gateway."
+                        .to_string(),
+                    (OriginKind::TaskEni, Audience::EksNodegroup { nodegroup }) => format!(
+                        "Give the nodes of node group {nodegroup} public IPs (auto-assign public IPv4 on subnet {subnet}, or \
+                         AssociatePublicIpAddress in its launch template), or move the node group to private subnets whose \
+                         route table sends 0.0.0.0/0 to a NAT gateway.",
+                        subnet = net.subnet_id
+                    ),
+                    (OriginKind::TaskEni, Audience::Ecs) => match crate::model::facts::service_name(&net.facts.task) {
                         Some(svc) => format!(
                             "Turn on assignPublicIp for service {svc} (aws ecs update-service --service {svc} \
                              --network-configuration 'awsvpcConfiguration={{subnets=[{subnet}],securityGroups=[…],assignPublicIp=ENABLED}}'), \
@@ -289,13 +370,13 @@ pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
                                  0.0.0.0/0 to a NAT gateway."
                             .to_string(),
                     },
-                    OriginKind::Instance if net.facts.task.is_managed_instances() => format!(
+                    (OriginKind::Instance, _) if net.facts.task.is_managed_instances() => format!(
                         "Give the Managed Instances capacity provider private subnets (networkConfiguration of its \
                          instance launch template) whose route table sends 0.0.0.0/0 to a NAT gateway, instead of \
                          subnet {subnet}.",
                         subnet = net.subnet_id
                     ),
-                    OriginKind::Instance => format!(
+                    (OriginKind::Instance, _) => format!(
                         "Give the container instances public IPs (enable auto-assign public IPv4 on subnet {subnet} or \
                          AssociatePublicIpAddress in the launch template, or attach an Elastic IP), or move them to private \
                          subnets whose route table sends 0.0.0.0/0 to a NAT gateway.",
@@ -320,7 +401,7 @@ pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
             }
             Internet::PublicIpUnknown { igw, reason } => (
                 igw.clone(),
-                Finding::unknown(code, format!("Subnet {} is public ({igw}); whether the task had a public IP is unknown", net.subnet_id), reason.as_str()),
+                Finding::unknown(code, format!("Subnet {} is public ({igw}); whether the {} had a public IP is unknown", net.subnet_id, words(net.facts).task), reason.as_str()),
             ),
             _ => return vec![],
         };
@@ -344,6 +425,33 @@ pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
     })
 }
 
+pub const CROSS_REGION_IMAGE: Rule = Rule {
+    code: RootCause::NetCrossRegion,
+    name: "cross_region_image",
+    title: "The image is in another region, reachable only through regional endpoints",
+    stage: Stage::Reach,
+    explains: &[Category::Network],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ec2:DescribeSubnets",
+        "ec2:DescribeRouteTables",
+        "ec2:DescribeNatGateways",
+        "ec2:DescribeVpcEndpoints",
+    ],
+    doc: Doc {
+        what: "the image is in another region and the subnet reaches ECR only through (regional) VPC endpoints",
+        why: "VPC endpoints serve their own region only. The registry name \
+             ACCOUNT.dkr.ecr.OTHER-REGION.amazonaws.com and that region's layer bucket resolve to public \
+             addresses whatever endpoints the VPC has, so a subnet without an internet path cannot pull an \
+             image stored in another region: the pull times out.",
+        fix: "Replicate the repository into the task's region (an ECR replication rule) and point the image \
+             URI at that copy, or give the subnet a 0.0.0.0/0 route to a NAT gateway.",
+        reference: "https://docs.aws.amazon.com/AmazonECR/latest/userguide/replication.html",
+    },
+    run: check_cross_region,
+};
+
 /// NET_CROSS_REGION — the image lives in another region's registry. VPC endpoints are regional:
 /// `<account>.dkr.ecr.<other-region>` and that region's layer bucket resolve to public addresses
 /// whatever endpoints this VPC has, so a subnet that reaches ECR only through endpoints cannot pull
@@ -356,20 +464,21 @@ pub fn check_cross_region(facts: &Facts) -> Vec<Finding> {
         let finding = match &net.internet {
             Internet::Open { detail, .. } => Finding::pass(
                 code,
-                format!("Image is in {image_region} (task in {}); the subnet reaches it through {detail}", net.region),
+                format!("Image is in {image_region} ({} in {}); the subnet reaches it through {detail}", words(net.facts).task, net.region),
             ),
             Internet::Closed { reason } => Finding::fail(
                 code,
                 format!(
-                    "Image is in {image_region} but the task runs in {}, and subnet {} has no internet path: endpoints here only serve {}",
-                    net.region, net.subnet_id, net.region
+                    "Image is in {image_region} but the {} runs in {}, and subnet {} has no internet path: endpoints here only serve {}",
+                    words(net.facts).task, net.region, net.subnet_id, net.region
                 ),
             )
             .evidence("reason", reason.as_str())
             .remediation(format!(
-                "Replicate {repo} to {region} (ECR replication rule in account {account}) and point the task definition at \
+                "Replicate {repo} to {region} (ECR replication rule in account {account}) and point the {spec} at \
                  {account}.dkr.ecr.{region}.amazonaws.com/{repo}, so the local endpoints serve it; or give subnet {subnet} a \
                  0.0.0.0/0 route to a NAT gateway in {rt}.",
+                spec = words(net.facts).task_definition,
                 region = net.region,
                 subnet = net.subnet_id,
                 rt = net.route_table_id()

@@ -7,10 +7,13 @@ use std::net::Ipv4Addr;
 use serde_json::json;
 
 use super::console;
+use crate::checks::wording::words;
 use super::ipset::IpSet;
 use super::path::{Leg, Net, Via};
 use super::with_net;
 use crate::model::diagnosis::{Finding, RootCause};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
+use crate::model::message::Category;
 use crate::model::facts::{EndpointFacts, Fact, Facts, Known, OriginKind, SecurityGroupFacts, SgRuleFacts};
 
 /// Does this rule cover `protocol` (`tcp`/`udp`) on `port`?
@@ -134,6 +137,39 @@ impl Verdict {
     }
 }
 
+pub const TASK_SG_EGRESS: Rule = Rule {
+    code: RootCause::NetTaskSgEgress,
+    name: "task_sg_egress",
+    title: "The task's security groups do not allow HTTPS out to ECR and S3",
+    stage: Stage::Filter,
+    explains: &[Category::Network],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ec2:DescribeNetworkInterfaces",
+        "ecs:DescribeServices",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribePrefixLists",
+        "ec2:GetManagedPrefixListEntries",
+        "ec2:DescribeVpcEndpoints",
+    ],
+    doc: Doc {
+        what: "the task (or instance) security groups do not allow TCP 443 out to where the pull goes, S3 \
+             prefix list included",
+        why: "Every packet of the pull leaves through the task's (or, on EC2, the instance's) security groups, \
+             which must allow TCP 443 out to each destination: the interface endpoints' network interfaces, \
+             the S3 prefix list when layers go through the S3 gateway endpoint, and public addresses for \
+             whatever leaves through a NAT or internet gateway. The classic trap: egress allowed only to the \
+             endpoints' security group, so the registry answers but the layer download to S3 is dropped and \
+             times out.",
+        fix: "Add an outbound rule for TCP 443 to the destination that is missing: the endpoints' security \
+             group or the VPC CIDR, the S3 prefix list (pl-…, com.amazonaws.REGION.s3), or 0.0.0.0/0 through \
+             a NAT gateway.",
+        reference: "https://docs.aws.amazon.com/vpc/latest/userguide/vpc-security-groups.html",
+    },
+    run: check_task_egress,
+};
+
 /// NET_TASK_SG_EGRESS — every packet of the pull leaves through the task ENI's (Fargate) or the
 /// instance's (EC2) security groups, which must allow TCP 443 out to where each part goes: the
 /// interface endpoints' network interfaces (by their security group or a CIDR holding their
@@ -147,13 +183,13 @@ pub fn check_task_egress(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetTaskSgEgress;
         let who = match net.origin.kind {
-            OriginKind::TaskEni => "task",
-            OriginKind::Instance => "instance",
+            OriginKind::TaskEni => words(net.facts).tasks,
+            OriginKind::Instance => "instance's",
         };
         let sg_ids = match &net.origin.security_groups {
             Known::Yes(ids) => ids.clone(),
             Known::Unknown(reason) => {
-                return vec![Finding::unknown(code, format!("Could not check the {who}'s security group egress"), reason.as_str())
+                return vec![Finding::unknown(code, format!("Could not check the {who} security group egress"), reason.as_str())
                     .resource(net.origin.label.clone())]
             }
         };
@@ -162,7 +198,7 @@ pub fn check_task_egress(facts: &Facts) -> Vec<Finding> {
             other => {
                 return vec![Finding::unknown(
                     code,
-                    format!("Could not read the {who}'s security groups {}", sg_ids.join(", ")),
+                    format!("Could not read the {who} security groups {}", sg_ids.join(", ")),
                     other.gap().unwrap_or(""),
                 )
                 .resource(net.origin.label.clone())]
@@ -212,20 +248,20 @@ pub fn check_task_egress(facts: &Facts) -> Vec<Finding> {
         let finding = if !blocked.is_empty() {
             let hosts: Vec<String> = blocked.iter().map(|(l, _)| format!("{} ({})", l.service.label(), l.host)).collect();
             let fixes: Vec<&str> = blocked.iter().map(|(_, f)| f.as_str()).collect();
-            Finding::fail(code, format!("The {who}'s security groups do not allow HTTPS out to {}", hosts.join(", ")))
+            Finding::fail(code, format!("The {who} security groups do not allow HTTPS out to {}", hosts.join(", ")))
                 .remediation(format!(
                     "Add an outbound rule to {first_sg}{}: {}.",
                     if sg_ids.len() > 1 { format!(" (one of {})", sg_ids.join(", ")) } else { String::new() },
                     dedup(fixes).join("; ")
                 ))
         } else if let Some((leg, Verdict::Partial(why))) = verdicts.iter().find(|(_, v)| matches!(v, Verdict::Partial(_))) {
-            Finding::warn(code, format!("The {who}'s security groups allow HTTPS only to part of {}'s possible addresses", leg.host))
+            Finding::warn(code, format!("The {who} security groups allow HTTPS only to part of {}'s possible addresses", leg.host))
                 .evidence("detail", why.as_str())
                 .remediation(format!("Allow TCP 443 out to 0.0.0.0/0 in {first_sg}, or make sure the allowed ranges hold the addresses of {}.", leg.host))
         } else if let Some((_, Verdict::Unknown(why))) = verdicts.iter().find(|(_, v)| matches!(v, Verdict::Unknown(_))) {
-            Finding::unknown(code, format!("Could not fully check the {who}'s security group egress"), why.as_str())
+            Finding::unknown(code, format!("Could not fully check the {who} security group egress"), why.as_str())
         } else {
-            Finding::pass(code, format!("The {who}'s security groups allow HTTPS out to every destination of the pull"))
+            Finding::pass(code, format!("The {who} security groups allow HTTPS out to every destination of the pull"))
         };
         vec![super::spread(finding.resource(sg_ids.join(", ")), evidence).console_url(url)]
     })
@@ -335,6 +371,32 @@ fn internet_egress(rules: &Allowed) -> Verdict {
     }
 }
 
+pub const ENDPOINT_SG_INGRESS: Rule = Rule {
+    code: RootCause::NetEndpointSg,
+    name: "endpoint_sg_ingress",
+    title: "An ECR endpoint's security group does not admit HTTPS from the task",
+    stage: Stage::Filter,
+    explains: &[Category::Network],
+    phases: Phases::Any,
+    scope: EVERYWHERE,
+    reads: &[
+        "ec2:DescribeVpcEndpoints",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeNetworkInterfaces",
+    ],
+    doc: Doc {
+        what: "an endpoint's security group does not admit TCP 443 from the task",
+        why: "An interface endpoint's network interfaces carry their own security groups, which must admit TCP \
+             443 from the task: by a rule naming one of the task's security groups, or a CIDR holding the \
+             task's address. Otherwise connections to the endpoint hang and the pull times out, even with a \
+             NAT route, because private DNS sends the traffic to the endpoint anyway.",
+        fix: "Add an inbound rule to the endpoint's security group: TCP 443 from the task's security group or \
+             from its subnet's CIDR.",
+        reference: "https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html",
+    },
+    run: check_endpoint_ingress,
+};
+
 /// NET_ENDPOINT_SG — an interface endpoint's network interfaces carry its security groups, which
 /// must admit TCP 443 from the task: by a rule naming one of the task's security groups, or a
 /// CIDR holding the task's address. If they do not, connections to the endpoint hang and the pull
@@ -384,6 +446,7 @@ fn endpoint_ingress(net: &Net, e: &EndpointFacts, code: RootCause) -> Finding {
     };
     let rules = allowed(&groups, false, "tcp", 443).resolve_prefix_lists(net);
     let task_ip: Option<Ipv4Addr> = net.origin.private_ip;
+    let w = words(net.facts);
     let by_group = match &net.origin.security_groups {
         Known::Yes(ids) => ids.iter().find(|g| rules.groups.contains(g)).cloned(),
         Known::Unknown(_) => None,
@@ -400,13 +463,13 @@ fn endpoint_ingress(net: &Net, e: &EndpointFacts, code: RootCause) -> Finding {
         "task_security_groups": net.origin.security_groups.value(),
     });
     let finding = if let Some(g) = by_group {
-        Finding::pass(code, format!("Endpoint {} admits HTTPS from the task's security group {g}", e.id))
+        Finding::pass(code, format!("Endpoint {} admits HTTPS from the {} security group {g}", e.id, w.tasks))
     } else if by_cidr {
-        Finding::pass(code, format!("Endpoint {} admits HTTPS from the task's address", e.id))
+        Finding::pass(code, format!("Endpoint {} admits HTTPS from the {}'s address", e.id, w.task))
     } else if net.origin.security_groups.value().is_none() && !rules.groups.is_empty() {
         Finding::unknown(
             code,
-            format!("Endpoint {} admits HTTPS from security groups {}; whether the task had one is unknown", e.id, rules.groups.join(", ")),
+            format!("Endpoint {} admits HTTPS from security groups {}; whether the {} had one is unknown", e.id, rules.groups.join(", "), w.task),
             net.origin.security_groups.reason().unwrap_or(""),
         )
     } else if let Some(why) = rules.unresolved_reason(None) {
@@ -418,9 +481,9 @@ fn endpoint_ingress(net: &Net, e: &EndpointFacts, code: RootCause) -> Finding {
         )
     } else {
         let from = match (net.origin.security_groups.value().and_then(|g| g.first()), task_ip) {
-            (Some(g), _) => format!("the task's security group {g}"),
-            (None, Some(ip)) => format!("the task's subnet CIDR (task address {ip})"),
-            (None, None) => "the task's subnet CIDR".to_string(),
+            (Some(g), _) => format!("the {} security group {g}", w.tasks),
+            (None, Some(ip)) => format!("the {}'s subnet CIDR ({} address {ip})", w.task, w.task),
+            (None, None) => format!("the {}'s subnet CIDR", w.task),
         };
         let target = e.security_groups.first().cloned().unwrap_or_else(|| "the endpoint's security group".into());
         Finding::fail(code, format!("Endpoint {} ({}) does not admit HTTPS from the {}", e.id, e.service_name, net.origin.label))
