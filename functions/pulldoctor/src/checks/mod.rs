@@ -7,6 +7,7 @@
 //! pass.
 
 pub mod catalog;
+pub mod deploy;
 pub mod ecr;
 pub mod iam;
 pub mod image;
@@ -59,6 +60,7 @@ pub const RULES: &[&Rule] = &[
     &lifecycle::ECR_IMAGE_ARCHIVED,
     &lifecycle::ECR_IMAGE_EXPIRED,
     &ecr::ECR_IMAGE_EXISTS,
+    &deploy::DEPLOY_CHANGE,
     &image::IMAGE_PLATFORM,
     &image::EPHEMERAL_STORAGE,
     &registry::REGISTRY_RATE_LIMIT,

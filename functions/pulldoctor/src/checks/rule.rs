@@ -20,7 +20,8 @@ pub struct Rule {
     /// (a test keeps it so), and within a stage in the order a pull meets them.
     pub stage: Stage,
     /// The message categories this cause can produce. A failed check whose cause matches the
-    /// message's category outranks one that does not; one that matches none is ruled out.
+    /// message's category outranks one that does not; one that matches none is ruled out. Empty
+    /// for a context rule (such as the deploy behind a missing image), which never decides.
     pub explains: &'static [Category],
     /// The pull steps this cause can fail: among causes consistent with the category, one that
     /// fits the step the message names wins.
@@ -107,7 +108,9 @@ mod tests {
         for r in RULES {
             assert!(names.insert(r.name), "{}: name used twice", r.name);
             assert!(r.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'), "{}: not snake_case", r.name);
-            assert!(!r.title.is_empty() && !r.explains.is_empty() && !r.scope.is_empty(), "{}", r.name);
+            assert!(!r.title.is_empty() && !r.scope.is_empty(), "{}", r.name);
+            // A rule that explains no message is context beside the root cause: it says so.
+            assert!(!r.explains.is_empty() || r.doc.what.starts_with("context, never the root cause"), "{}: explains nothing", r.name);
             if let Phases::Only(list) = r.phases {
                 assert!(!list.is_empty(), "{}: Phases::Only needs a phase", r.name);
             }

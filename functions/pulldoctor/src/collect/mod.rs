@@ -19,6 +19,7 @@ macro_rules! shared {
     }};
 }
 
+mod deploy;
 mod ecr;
 pub mod ecs;
 pub mod identity;
@@ -205,13 +206,18 @@ async fn read_task_and_identity(
         network: Default::default(),
         secrets: Default::default(),
         missing_image: Default::default(),
+        deploy: Default::default(),
         audience: Default::default(),
     };
-    let (identity, (secrets, secrets_role), missing) = tokio::join!(
+    // Beside the identity reads: the secrets, the missing image's early reads and (for a missing
+    // image of a service task) the deploy behind it all need only the first round's answers.
+    let (identity, (secrets, secrets_role), missing, deploy) = tokio::join!(
         Box::pin(identity::read(clients, log, &facts, supplied.instance_role_arn.as_deref())),
         Box::pin(secrets::read(clients, log, &facts)),
         Box::pin(missing_image::read_early(clients, log, &facts)),
+        Box::pin(deploy::read(clients, log, &facts)),
     );
+    facts.deploy = deploy;
     facts.identity = identity;
     facts.secrets = secrets;
     // The secrets' local evaluation needs the execution role's documents, which the identity

@@ -45,11 +45,12 @@ pub enum RootCause {
     EcrImageArchived,
     SecretNotFound,
     SecretAccessDenied,
+    EcsDeployChange,
     Unknown,
 }
 
 impl RootCause {
-    pub const ALL: [RootCause; 29] = [
+    pub const ALL: [RootCause; 30] = [
         RootCause::NetNoRoute,
         RootCause::NetNoPublicIp,
         RootCause::NetEndpointMissing,
@@ -78,6 +79,7 @@ impl RootCause {
         RootCause::EcrImageArchived,
         RootCause::SecretNotFound,
         RootCause::SecretAccessDenied,
+        RootCause::EcsDeployChange,
         RootCause::Unknown,
     ];
 
@@ -112,6 +114,7 @@ impl RootCause {
             RootCause::EcrImageArchived => "ECR_IMAGE_ARCHIVED",
             RootCause::SecretNotFound => "SECRET_NOT_FOUND",
             RootCause::SecretAccessDenied => "SECRET_ACCESS_DENIED",
+            RootCause::EcsDeployChange => "ECS_DEPLOY_CHANGE",
             RootCause::Unknown => "UNKNOWN",
         }
     }

@@ -212,6 +212,10 @@ pub struct Facts {
     /// tasks, pull-through cache (see `facts/ecr.rs`). Read only when something is missing.
     #[serde(default)]
     pub missing_image: MissingImageFacts,
+    /// The service's deployments and its revision before the failing one (see
+    /// `facts/deploy.rs`); read only for a service task whose ECR image is missing.
+    #[serde(default)]
+    pub deploy: DeployFacts,
     /// Who pulls: an ECS task, or (`preflight eks`) EKS nodes or Fargate pods. Checks word their
     /// findings for it and run only where it is in their scope.
     #[serde(default)]
@@ -625,6 +629,10 @@ pub use secrets::*;
 // ECR evidence read only when the image or repository is missing: `facts/ecr.rs`.
 mod ecr;
 pub use ecr::*;
+
+// The service's deployments: `facts/deploy.rs`.
+mod deploy;
+pub use deploy::*;
 
 // Private DNS of the VPC (hub-and-spoke endpoints): `facts/private_dns.rs`.
 mod private_dns;

@@ -99,6 +99,9 @@ pub mod console {
     pub fn instance(region: &str, id: &str) -> String {
         format!("{}/ec2/home?region={region}#InstanceDetails:instanceId={id}", host(region))
     }
+    pub fn service_deployments(region: &str, cluster: &str, service: &str) -> String {
+        format!("{}/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={region}", host(region))
+    }
     pub fn service(region: &str, cluster: &str, service: &str) -> String {
         format!("{}/ecs/v2/clusters/{cluster}/services/{service}/networking?region={region}", host(region))
     }
