@@ -55,8 +55,8 @@ pub enum Command {
     Judge {
         #[arg(long, value_name = "FILE")]
         facts: PathBuf,
-        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-        format: OutputFormat,
+        #[arg(long, default_value = "text", value_parser = parse_format, value_name = FORMATS)]
+        format: Format,
     },
 }
 
@@ -75,8 +75,8 @@ pub struct DiagnoseArgs {
     /// AWS region (default: from the environment or the task ARN).
     #[arg(long)]
     pub region: Option<String>,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    #[arg(long, default_value = "text", value_parser = parse_format, value_name = FORMATS)]
+    pub format: Format,
     /// Also write the collected Facts snapshot to FILE, for `pulldoctor judge` or a bug report.
     #[arg(long, value_name = "FILE")]
     pub save_facts: Option<PathBuf>,
@@ -163,14 +163,11 @@ pub struct EksPreflightArgs {
     pub strict: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Markdown,
-    Json,
-    Slack,
-    Sns,
-    Chatbot,
+/// The formats `report::Format` renders (one list: the report's parser is the CLI's).
+const FORMATS: &str = "text|markdown|json|slack|sns|chatbot";
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse()
 }
 
 /// A preflight report is for a pipeline log or a pull-request comment, not a page.
@@ -179,19 +176,6 @@ pub enum PreflightFormat {
     Text,
     Markdown,
     Json,
-}
-
-impl From<OutputFormat> for Format {
-    fn from(f: OutputFormat) -> Format {
-        match f {
-            OutputFormat::Text => Format::Text,
-            OutputFormat::Markdown => Format::Markdown,
-            OutputFormat::Json => Format::Json,
-            OutputFormat::Slack => Format::Slack,
-            OutputFormat::Sns => Format::Sns,
-            OutputFormat::Chatbot => Format::Chatbot,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -183,3 +183,19 @@ impl Clients {
         aws_sdk_ecr::Client::from_conf(conf)
     }
 }
+
+#[cfg(test)]
+impl Clients {
+    /// Clients over aws-smithy-mocks ECS and ECR clients, in us-east-1; EC2 and IAM unconfigured
+    /// (a test that reaches them fails loudly).
+    pub(crate) fn mocked(ecs: aws_sdk_ecs::Client, ecr: aws_sdk_ecr::Client) -> Clients {
+        Clients {
+            config: SdkConfig::builder().region(aws_config::Region::new("us-east-1")).build(),
+            ecs,
+            ecr,
+            ec2: aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build()),
+            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::Config::builder().build()),
+            cache: None,
+        }
+    }
+}

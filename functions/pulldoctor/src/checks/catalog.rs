@@ -31,8 +31,8 @@ impl Entry {
     fn scope(&self) -> &'static [Scope] {
         self.rule.map_or(&[], |r| r.scope)
     }
-    fn reads(&self) -> &'static [&'static str] {
-        self.rule.map_or(&[], |r| r.reads)
+    fn reads(&self) -> Vec<&'static str> {
+        self.rule.map_or(vec![], |r| r.all_reads())
     }
 }
 
@@ -105,7 +105,7 @@ pub fn explain(entry: &Entry) -> String {
     out.push('\n');
     out.push_str(&format!("Reference: {}\n", entry.doc.reference));
     out.push_str(&format!("Runs on:   {}\n", scope_text(entry.scope())));
-    out.push_str(&hanging("Reads:     ", &reads_text(entry.reads())));
+    out.push_str(&hanging("Reads:     ", &reads_text(&entry.reads())));
     out
 }
 
@@ -123,7 +123,7 @@ pub fn list_text() -> String {
         out.push_str(&format!("{:<31} {}\n", e.code.code(), e.title));
         let name = e.rule.map_or("—", |r| r.name);
         out.push_str(&format!("{:<31} check {name}; runs on {}\n", "", scope_text(e.scope())));
-        out.push_str(&hanging(&format!("{:<32}reads ", ""), &reads_text(e.reads())));
+        out.push_str(&hanging(&format!("{:<32}reads ", ""), &reads_text(&e.reads())));
     }
     out
 }

@@ -17,7 +17,7 @@ pub const DEPLOY_CHANGE: Rule = Rule {
     explains: &[],
     phases: Phases::Any,
     scope: ECS_ONLY,
-    reads: &["ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecr:DescribeImages"],
+    reads: &[&["ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecr:DescribeImages"]],
     doc: Doc {
         what: "context, never the root cause: the service deploy that moved to the revision whose image is missing, and whether the image it replaced still exists",
         why: "A deploy that points the service at an image that was never pushed (a typo'd or not yet built tag) \

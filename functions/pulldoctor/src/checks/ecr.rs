@@ -20,7 +20,7 @@ pub const ECR_REPOSITORY_EXISTS: Rule = Rule {
     phases: Phases::Any,
     scope: EVERYWHERE,
     reads: &[
-        "ecr:DescribeRepositories",
+        &["ecr:DescribeRepositories"],
     ],
     doc: Doc {
         what: "the repository does not exist in that account/region",
@@ -98,7 +98,7 @@ pub const ECR_IMAGE_EXISTS: Rule = Rule {
     phases: Phases::Only(&[Phase::Manifest]),
     scope: EVERYWHERE,
     reads: &[
-        "ecr:DescribeImages",
+        &["ecr:DescribeImages"],
     ],
     doc: Doc {
         what: "the tag or digest does not exist in the repository",

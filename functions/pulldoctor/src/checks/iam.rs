@@ -10,7 +10,7 @@ use crate::model::audience::Audience;
 use super::ecr::task_definition_suffix;
 use crate::model::pull::{PULL_ACTIONS, TOKEN_ACTION};
 use crate::model::diagnosis::{Finding, RootCause};
-use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY, ROLE_POLICY_READS};
 use crate::model::message::Category;
 use crate::model::audience::Scope;
 use crate::model::facts::{Fact, Facts, PolicyFacts, PolicyKind, RoleFacts, SimulationResult};
@@ -29,7 +29,7 @@ pub const EXECUTION_ROLE_PRESENT: Rule = Rule {
     phases: Phases::Any,
     scope: ECS_ONLY,
     reads: &[
-        "ecs:DescribeTaskDefinition",
+        &["ecs:DescribeTaskDefinition"],
     ],
     doc: Doc {
         what: "the task definition has no execution role where one is required",
@@ -150,7 +150,7 @@ pub const EXECUTION_ROLE_TRUST: Rule = Rule {
     phases: Phases::Any,
     scope: &[Scope::Ecs, Scope::EksFargate],
     reads: &[
-        "iam:GetRole",
+        &["iam:GetRole"],
     ],
     doc: Doc {
         what: "the execution role cannot be assumed by `ecs-tasks.amazonaws.com`",
@@ -490,13 +490,7 @@ pub const EXECUTION_ROLE_PERMISSIONS: Rule = Rule {
     phases: Phases::Any,
     scope: &[Scope::Ecs, Scope::EksFargate],
     reads: &[
-        "iam:GetRole",
-        "iam:SimulatePrincipalPolicy",
-        "iam:ListRolePolicies",
-        "iam:GetRolePolicy",
-        "iam:ListAttachedRolePolicies",
-        "iam:GetPolicy",
-        "iam:GetPolicyVersion",
+        ROLE_POLICY_READS,
     ],
     doc: Doc {
         what: "the execution role lacks the ECR pull actions on the repository",
@@ -530,16 +524,8 @@ pub const INSTANCE_ROLE_PERMISSIONS: Rule = Rule {
     phases: Phases::Any,
     scope: &[Scope::Ecs, Scope::EksNodes],
     reads: &[
-        "ecs:DescribeContainerInstances",
-        "ec2:DescribeInstances",
-        "iam:GetInstanceProfile",
-        "iam:GetRole",
-        "iam:SimulatePrincipalPolicy",
-        "iam:ListRolePolicies",
-        "iam:GetRolePolicy",
-        "iam:ListAttachedRolePolicies",
-        "iam:GetPolicy",
-        "iam:GetPolicyVersion",
+        &["ecs:DescribeContainerInstances", "ec2:DescribeInstances", "iam:GetInstanceProfile"],
+        ROLE_POLICY_READS,
     ],
     doc: Doc {
         what: "the EC2 container instance role lacks the ECR pull actions (no execution role set)",

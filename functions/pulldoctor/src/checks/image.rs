@@ -27,8 +27,7 @@ pub const IMAGE_PLATFORM: Rule = Rule {
     phases: Phases::Only(&[Phase::Manifest]),
     scope: EVERYWHERE,
     reads: &[
-        "ecr:BatchGetImage",
-        "ecs:DescribeContainerInstances",
+        &["ecr:BatchGetImage", "ecs:DescribeContainerInstances"],
     ],
     doc: Doc {
         what: "the image has no manifest for the task's OS/architecture (or Windows build)",
@@ -201,8 +200,7 @@ pub const EPHEMERAL_STORAGE: Rule = Rule {
     phases: Phases::Any,
     scope: EVERYWHERE,
     reads: &[
-        "ecr:DescribeImages",
-        "ecr:BatchGetImage",
+        &["ecr:DescribeImages", "ecr:BatchGetImage"],
     ],
     doc: Doc {
         what: "the pull ran out of disk (Fargate ephemeral storage or instance volume)",

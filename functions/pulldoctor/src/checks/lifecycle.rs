@@ -35,10 +35,7 @@ pub const ECR_IMAGE_EXPIRED: Rule = Rule {
     phases: Phases::Only(&[Phase::Manifest]),
     scope: EVERYWHERE,
     reads: &[
-        "ecr:DescribeImages",
-        "ecr:GetLifecyclePolicy",
-        "ecs:ListTasks",
-        "ecs:DescribeTasks",
+        &["ecr:DescribeImages", "ecr:GetLifecyclePolicy", "ecs:ListTasks", "ecs:DescribeTasks"],
     ],
     doc: Doc {
         what: "the image existed and a lifecycle policy rule removed it (said only with evidence)",
@@ -412,7 +409,7 @@ pub const ECR_IMAGE_ARCHIVED: Rule = Rule {
     phases: Phases::Only(&[Phase::Manifest]),
     scope: EVERYWHERE,
     reads: &[
-        "ecr:DescribeImages",
+        &["ecr:DescribeImages"],
     ],
     doc: Doc {
         what: "a lifecycle rule archived the image; it must be restored (`UpdateImageStorageClass`) before it \

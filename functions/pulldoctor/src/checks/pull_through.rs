@@ -10,7 +10,7 @@ use super::console;
 use crate::model::pull::pull_role;
 use super::iam::{principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
 use crate::model::diagnosis::{Finding, RootCause};
-use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE, ROLE_POLICY_READS};
 use crate::model::message::Category;
 use crate::model::facts::{Fact, Facts, PullThroughRuleFacts};
 use crate::model::image_ref::ImageRef;
@@ -31,17 +31,8 @@ pub const ECR_PULL_THROUGH_CACHE: Rule = Rule {
     phases: Phases::Any,
     scope: EVERYWHERE,
     reads: &[
-        "ecr:DescribePullThroughCacheRules",
-        "ecr:GetRegistryPolicy",
-        "ecr:GetRepositoryPolicy",
-        "secretsmanager:DescribeSecret",
-        "iam:GetRole",
-        "iam:SimulatePrincipalPolicy",
-        "iam:ListRolePolicies",
-        "iam:GetRolePolicy",
-        "iam:ListAttachedRolePolicies",
-        "iam:GetPolicy",
-        "iam:GetPolicyVersion",
+        &["ecr:DescribePullThroughCacheRules", "ecr:GetRegistryPolicy", "ecr:GetRepositoryPolicy", "secretsmanager:DescribeSecret"],
+        ROLE_POLICY_READS,
     ],
     doc: Doc {
         what: "the image is under an ECR pull-through cache rule and the cache cannot fetch it (import \

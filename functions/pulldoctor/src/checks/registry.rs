@@ -1,7 +1,7 @@
 //! Registry checks: the repository's own policies (who may pull, what gets expired), private
 //! registry credentials, and what a registry answers (rejected credentials, rate limits).
 
-use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY, EVERYWHERE};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY, EVERYWHERE, ROLE_POLICY_READS};
 use serde_json::{json, Value};
 
 use super::console;
@@ -27,8 +27,7 @@ pub const ECR_REPOSITORY_POLICY: Rule = Rule {
     phases: Phases::Any,
     scope: EVERYWHERE,
     reads: &[
-        "ecr:GetRepositoryPolicy",
-        "ecr:DescribeRepositories",
+        &["ecr:GetRepositoryPolicy", "ecr:DescribeRepositories"],
     ],
     doc: Doc {
         what: "the repository policy denies the pull or does not grant a cross-account principal",
@@ -255,15 +254,8 @@ pub const REGISTRY_SECRET: Rule = Rule {
     phases: Phases::Only(&[Phase::AuthToken]),
     scope: ECS_ONLY,
     reads: &[
-        "secretsmanager:DescribeSecret",
-        "secretsmanager:GetSecretValue",
-        "iam:GetRole",
-        "iam:SimulatePrincipalPolicy",
-        "iam:ListRolePolicies",
-        "iam:GetRolePolicy",
-        "iam:ListAttachedRolePolicies",
-        "iam:GetPolicy",
-        "iam:GetPolicyVersion",
+        &["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+        ROLE_POLICY_READS,
     ],
     doc: Doc {
         what: "the private-registry credentials secret is missing, unreadable (permission/KMS) or malformed",
@@ -441,7 +433,7 @@ pub const REGISTRY_AUTH: Rule = Rule {
     phases: Phases::Any,
     scope: ECS_ONLY,
     reads: &[
-        "ecs:DescribeTaskDefinition",
+        &["ecs:DescribeTaskDefinition"],
     ],
     doc: Doc {
         what: "a non-ECR registry rejected the credentials or requires them",
@@ -501,7 +493,7 @@ pub const REGISTRY_RATE_LIMIT: Rule = Rule {
     phases: Phases::Any,
     scope: ECS_ONLY,
     reads: &[
-        "ecs:DescribeTaskDefinition",
+        &["ecs:DescribeTaskDefinition"],
     ],
     doc: Doc {
         what: "a public registry (Docker Hub…) throttled the pull",

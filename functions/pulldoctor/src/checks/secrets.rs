@@ -6,7 +6,7 @@
 //! (`repositoryCredentials`) are IAM_REGISTRY_SECRET's; the network path to `secretsmanager` and
 //! `ssm` is the NET_* checks'.
 
-use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY};
+use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY, ROLE_POLICY_READS};
 use crate::model::message::Category;
 use serde_json::json;
 
@@ -86,8 +86,7 @@ pub const TASK_SECRETS_EXIST: Rule = Rule {
     phases: Phases::Any,
     scope: ECS_ONLY,
     reads: &[
-        "secretsmanager:DescribeSecret",
-        "ssm:DescribeParameters",
+        &["secretsmanager:DescribeSecret", "ssm:DescribeParameters"],
     ],
     doc: Doc {
         what: "a secret or SSM parameter the task needs at start (registry credentials or `secrets`) does not \
@@ -208,15 +207,8 @@ pub const TASK_SECRETS_ACCESS: Rule = Rule {
     phases: Phases::Any,
     scope: ECS_ONLY,
     reads: &[
-        "secretsmanager:DescribeSecret",
-        "ssm:DescribeParameters",
-        "iam:GetRole",
-        "iam:SimulatePrincipalPolicy",
-        "iam:ListRolePolicies",
-        "iam:GetRolePolicy",
-        "iam:ListAttachedRolePolicies",
-        "iam:GetPolicy",
-        "iam:GetPolicyVersion",
+        &["secretsmanager:DescribeSecret", "ssm:DescribeParameters"],
+        ROLE_POLICY_READS,
     ],
     doc: Doc {
         what: "the execution role may not read a secret or SSM parameter the task needs, or its KMS key",

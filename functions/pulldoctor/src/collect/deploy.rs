@@ -205,14 +205,7 @@ mod tests {
         } else {
             mock_client!(aws_sdk_ecr, RuleMode::MatchAny, [&gone])
         };
-        Clients {
-            config: aws_config::SdkConfig::builder().region(aws_config::Region::new("us-east-1")).build(),
-            ecs,
-            ecr,
-            ec2: aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build()),
-            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::Config::builder().build()),
-            cache: None,
-        }
+        Clients::mocked(ecs, ecr)
     }
 
     /// What the on-call engineer reads for each shape of the service's deployments.

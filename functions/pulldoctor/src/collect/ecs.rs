@@ -214,14 +214,7 @@ mod capacity_provider_tests {
     use crate::model::diagnosis::Status;
 
     fn clients(ecs: aws_sdk_ecs::Client) -> Clients {
-        Clients {
-            config: aws_config::SdkConfig::builder().build(),
-            ecs,
-            ecr: aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::Config::builder().build()),
-            ec2: aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build()),
-            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::Config::builder().build()),
-            cache: None,
-        }
+        Clients::mocked(ecs, aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::Config::builder().build()))
     }
 
     /// ECS answering for the providers of cluster `prod`: `mi-general` (Managed Instances) and

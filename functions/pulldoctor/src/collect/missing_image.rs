@@ -334,18 +334,6 @@ mod mock_tests {
     use crate::checks::lifecycle::check_image_expired;
     use crate::model::diagnosis::Status;
 
-    /// Mocked ECS and ECR in us-east-1; EC2 and IAM unconfigured (these reads do not use them).
-    fn ecs_ecr_clients(ecs: aws_sdk_ecs::Client, ecr: aws_sdk_ecr::Client) -> Clients {
-        Clients {
-            config: aws_config::SdkConfig::builder().region(aws_config::Region::new("us-east-1")).build(),
-            ecs,
-            ecr,
-            ec2: aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build()),
-            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::Config::builder().build()),
-            cache: None,
-        }
-    }
-
     const SIBLING: &str = "arn:aws:ecs:us-east-1:111122223333:task/prod/5ca1ab1e";
 
     #[tokio::test]
@@ -383,7 +371,7 @@ mod mock_tests {
         });
         let rules = mock!(aws_sdk_ecr::Client::describe_pull_through_cache_rules).then_output(|| DescribePullThroughCacheRulesOutput::builder().build());
         let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, [&archived, &listing, &rules]);
-        let clients = ecs_ecr_clients(ecs, ecr);
+        let clients = Clients::mocked(ecs, ecr);
 
         let mut facts = world();
         facts.task.group = Some("service:web".into());
@@ -415,7 +403,7 @@ mod mock_tests {
     async fn nothing_is_read_when_the_image_exists() {
         let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, Vec::<&aws_smithy_mocks::Rule>::new());
         let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, Vec::<&aws_smithy_mocks::Rule>::new());
-        let clients = ecs_ecr_clients(ecs, ecr);
+        let clients = Clients::mocked(ecs, ecr);
         let mut facts = world();
         facts.image_by_tag = crate::checks::ecr::fixtures::image(OLD, "v1");
         facts.identity.lifecycle_policy = Fact::found(json!({"rules": []}));

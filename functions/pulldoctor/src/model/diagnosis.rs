@@ -10,114 +10,63 @@ use crate::model::facts::TaskSource;
 /// Schema tag of the JSON diagnosis; bump only with a new contract.
 pub const SCHEMA: &str = "pulldoctor.diagnosis/v1";
 
-/// Root-cause codes (docs/root-causes.md). Stable: users filter and alarm on them. What each means,
-/// and the check that proves it, is its rule in `crate::checks` (`checks::rule(code)`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RootCause {
-    NetNoRoute,
-    NetNoPublicIp,
-    NetEndpointMissing,
-    NetEndpointDns,
-    NetEndpointSg,
-    NetTaskSgEgress,
-    NetNacl,
-    NetDns,
-    #[serde(rename = "NET_S3_ENDPOINT_POLICY")]
-    NetS3EndpointPolicy,
-    NetEndpointPolicy,
-    NetCrossRegion,
-    IamExecutionRoleMissing,
-    IamExecutionRoleTrust,
-    IamExecutionRolePermissions,
-    IamInstanceRolePermissions,
-    IamRegistrySecret,
-    EcrRepositoryNotFound,
-    EcrImageNotFound,
-    EcrImageExpired,
-    EcrRepositoryPolicy,
-    ImagePlatformMismatch,
-    StorageEphemeral,
-    RegistryRateLimit,
-    RegistryAuth,
-    // Added after v1's first table (additive: never renamed).
-    EcrPullThroughCache,
-    EcrImageArchived,
-    SecretNotFound,
-    SecretAccessDenied,
-    EcsDeployChange,
-    Unknown,
+/// Declares the codes once: the enum, [`RootCause::ALL`] and [`RootCause::code`] (also its JSON
+/// name) cannot disagree, and a new code is one line.
+macro_rules! root_causes {
+    ($($(#[$meta:meta])* $variant:ident = $code:literal,)*) => {
+        /// Root-cause codes (docs/root-causes.md). Stable: users filter and alarm on them; add, never
+        /// rename. What each means, and the check that proves it, is its rule in `crate::checks`
+        /// (`checks::rule(code)`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum RootCause {
+            $($(#[$meta])* #[serde(rename = $code)] $variant,)*
+        }
+
+        impl RootCause {
+            pub const ALL: [RootCause; [$($code),*].len()] = [$(RootCause::$variant),*];
+
+            /// The stable code string, e.g. `NET_NO_ROUTE`.
+            pub fn code(self) -> &'static str {
+                match self {
+                    $(RootCause::$variant => $code,)*
+                }
+            }
+        }
+    };
 }
 
-impl RootCause {
-    pub const ALL: [RootCause; 30] = [
-        RootCause::NetNoRoute,
-        RootCause::NetNoPublicIp,
-        RootCause::NetEndpointMissing,
-        RootCause::NetEndpointDns,
-        RootCause::NetEndpointSg,
-        RootCause::NetTaskSgEgress,
-        RootCause::NetNacl,
-        RootCause::NetDns,
-        RootCause::NetS3EndpointPolicy,
-        RootCause::NetEndpointPolicy,
-        RootCause::NetCrossRegion,
-        RootCause::IamExecutionRoleMissing,
-        RootCause::IamExecutionRoleTrust,
-        RootCause::IamExecutionRolePermissions,
-        RootCause::IamInstanceRolePermissions,
-        RootCause::IamRegistrySecret,
-        RootCause::EcrRepositoryNotFound,
-        RootCause::EcrImageNotFound,
-        RootCause::EcrImageExpired,
-        RootCause::EcrRepositoryPolicy,
-        RootCause::ImagePlatformMismatch,
-        RootCause::StorageEphemeral,
-        RootCause::RegistryRateLimit,
-        RootCause::RegistryAuth,
-        RootCause::EcrPullThroughCache,
-        RootCause::EcrImageArchived,
-        RootCause::SecretNotFound,
-        RootCause::SecretAccessDenied,
-        RootCause::EcsDeployChange,
-        RootCause::Unknown,
-    ];
-
-    /// The stable code string, e.g. `NET_NO_ROUTE`.
-    pub fn code(self) -> &'static str {
-        match self {
-            RootCause::NetNoRoute => "NET_NO_ROUTE",
-            RootCause::NetNoPublicIp => "NET_NO_PUBLIC_IP",
-            RootCause::NetEndpointMissing => "NET_ENDPOINT_MISSING",
-            RootCause::NetEndpointDns => "NET_ENDPOINT_DNS",
-            RootCause::NetEndpointSg => "NET_ENDPOINT_SG",
-            RootCause::NetTaskSgEgress => "NET_TASK_SG_EGRESS",
-            RootCause::NetNacl => "NET_NACL",
-            RootCause::NetDns => "NET_DNS",
-            RootCause::NetS3EndpointPolicy => "NET_S3_ENDPOINT_POLICY",
-            RootCause::NetEndpointPolicy => "NET_ENDPOINT_POLICY",
-            RootCause::NetCrossRegion => "NET_CROSS_REGION",
-            RootCause::IamExecutionRoleMissing => "IAM_EXECUTION_ROLE_MISSING",
-            RootCause::IamExecutionRoleTrust => "IAM_EXECUTION_ROLE_TRUST",
-            RootCause::IamExecutionRolePermissions => "IAM_EXECUTION_ROLE_PERMISSIONS",
-            RootCause::IamInstanceRolePermissions => "IAM_INSTANCE_ROLE_PERMISSIONS",
-            RootCause::IamRegistrySecret => "IAM_REGISTRY_SECRET",
-            RootCause::EcrRepositoryNotFound => "ECR_REPOSITORY_NOT_FOUND",
-            RootCause::EcrImageNotFound => "ECR_IMAGE_NOT_FOUND",
-            RootCause::EcrImageExpired => "ECR_IMAGE_EXPIRED",
-            RootCause::EcrRepositoryPolicy => "ECR_REPOSITORY_POLICY",
-            RootCause::ImagePlatformMismatch => "IMAGE_PLATFORM_MISMATCH",
-            RootCause::StorageEphemeral => "STORAGE_EPHEMERAL",
-            RootCause::RegistryRateLimit => "REGISTRY_RATE_LIMIT",
-            RootCause::RegistryAuth => "REGISTRY_AUTH",
-            RootCause::EcrPullThroughCache => "ECR_PULL_THROUGH_CACHE",
-            RootCause::EcrImageArchived => "ECR_IMAGE_ARCHIVED",
-            RootCause::SecretNotFound => "SECRET_NOT_FOUND",
-            RootCause::SecretAccessDenied => "SECRET_ACCESS_DENIED",
-            RootCause::EcsDeployChange => "ECS_DEPLOY_CHANGE",
-            RootCause::Unknown => "UNKNOWN",
-        }
-    }
+root_causes! {
+    NetNoRoute = "NET_NO_ROUTE",
+    NetNoPublicIp = "NET_NO_PUBLIC_IP",
+    NetEndpointMissing = "NET_ENDPOINT_MISSING",
+    NetEndpointDns = "NET_ENDPOINT_DNS",
+    NetEndpointSg = "NET_ENDPOINT_SG",
+    NetTaskSgEgress = "NET_TASK_SG_EGRESS",
+    NetNacl = "NET_NACL",
+    NetDns = "NET_DNS",
+    NetS3EndpointPolicy = "NET_S3_ENDPOINT_POLICY",
+    NetEndpointPolicy = "NET_ENDPOINT_POLICY",
+    NetCrossRegion = "NET_CROSS_REGION",
+    IamExecutionRoleMissing = "IAM_EXECUTION_ROLE_MISSING",
+    IamExecutionRoleTrust = "IAM_EXECUTION_ROLE_TRUST",
+    IamExecutionRolePermissions = "IAM_EXECUTION_ROLE_PERMISSIONS",
+    IamInstanceRolePermissions = "IAM_INSTANCE_ROLE_PERMISSIONS",
+    IamRegistrySecret = "IAM_REGISTRY_SECRET",
+    EcrRepositoryNotFound = "ECR_REPOSITORY_NOT_FOUND",
+    EcrImageNotFound = "ECR_IMAGE_NOT_FOUND",
+    EcrImageExpired = "ECR_IMAGE_EXPIRED",
+    EcrRepositoryPolicy = "ECR_REPOSITORY_POLICY",
+    ImagePlatformMismatch = "IMAGE_PLATFORM_MISMATCH",
+    StorageEphemeral = "STORAGE_EPHEMERAL",
+    RegistryRateLimit = "REGISTRY_RATE_LIMIT",
+    RegistryAuth = "REGISTRY_AUTH",
+    // Added after v1's first table (additive: never renamed).
+    EcrPullThroughCache = "ECR_PULL_THROUGH_CACHE",
+    EcrImageArchived = "ECR_IMAGE_ARCHIVED",
+    SecretNotFound = "SECRET_NOT_FOUND",
+    SecretAccessDenied = "SECRET_ACCESS_DENIED",
+    EcsDeployChange = "ECS_DEPLOY_CHANGE",
+    Unknown = "UNKNOWN",
 }
 
 impl std::fmt::Display for RootCause {

@@ -26,10 +26,7 @@ pub const VPC_DNS: Rule = Rule {
     phases: Phases::Any,
     scope: EVERYWHERE,
     reads: &[
-        "ec2:DescribeVpcs",
-        "ec2:DescribeDhcpOptions",
-        "ec2:DescribeVpcAttribute",
-        "ec2:DescribeSecurityGroups",
+        &["ec2:DescribeVpcs", "ec2:DescribeDhcpOptions", "ec2:DescribeVpcAttribute", "ec2:DescribeSecurityGroups"],
     ],
     doc: Doc {
         what: "the DHCP options use custom DNS servers, or DNS resolution is disabled for the VPC",

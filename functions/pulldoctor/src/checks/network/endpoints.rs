@@ -22,9 +22,7 @@ pub const REQUIRED_ENDPOINTS: Rule = Rule {
     phases: Phases::Any,
     scope: EVERYWHERE,
     reads: &[
-        "ec2:DescribeSubnets",
-        "ec2:DescribeRouteTables",
-        "ec2:DescribeVpcEndpoints",
+        &["ec2:DescribeSubnets", "ec2:DescribeRouteTables", "ec2:DescribeVpcEndpoints"],
     ],
     doc: Doc {
         what: "no internet route, and some of the required endpoints (`ecr.api`, `ecr.dkr`, S3 gateway) are \
@@ -187,8 +185,7 @@ pub const ENDPOINT_PRIVATE_DNS: Rule = Rule {
     phases: Phases::Any,
     scope: EVERYWHERE,
     reads: &[
-        "ec2:DescribeVpcEndpoints",
-        "ec2:DescribeVpcAttribute",
+        &["ec2:DescribeVpcEndpoints", "ec2:DescribeVpcAttribute"],
     ],
     doc: Doc {
         what: "an interface endpoint without private DNS, or VPC DNS support/hostnames disabled",

@@ -69,11 +69,7 @@ pub const SUBNET_NACL: Rule = Rule {
     phases: Phases::Any,
     scope: EVERYWHERE,
     reads: &[
-        "ec2:DescribeNetworkAcls",
-        "ec2:DescribeSubnets",
-        "ec2:DescribeVpcEndpoints",
-        "ec2:DescribePrefixLists",
-        "ec2:DescribeNatGateways",
+        &["ec2:DescribeNetworkAcls", "ec2:DescribeSubnets", "ec2:DescribeVpcEndpoints", "ec2:DescribePrefixLists", "ec2:DescribeNatGateways"],
     ],
     doc: Doc {
         what: "a network ACL on the path (the task's subnet, or the NAT gateway's) blocks 443 or the return \

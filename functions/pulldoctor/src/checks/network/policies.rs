@@ -22,7 +22,7 @@ pub const S3_ENDPOINT_POLICY: Rule = Rule {
     phases: Phases::Only(&[Phase::Layer]),
     scope: EVERYWHERE,
     reads: &[
-        "ec2:DescribeVpcEndpoints",
+        &["ec2:DescribeVpcEndpoints"],
     ],
     doc: Doc {
         what: "the S3 gateway endpoint policy does not allow the ECR layer bucket",
@@ -86,7 +86,7 @@ pub const ECR_ENDPOINT_POLICY: Rule = Rule {
     phases: Phases::Any,
     scope: EVERYWHERE,
     reads: &[
-        "ec2:DescribeVpcEndpoints",
+        &["ec2:DescribeVpcEndpoints"],
     ],
     doc: Doc {
         what: "an ECR interface endpoint policy denies the pull",

@@ -22,14 +22,7 @@ pub const SUBNET_ROUTE: Rule = Rule {
     phases: Phases::Any,
     scope: EVERYWHERE,
     reads: &[
-        "ec2:DescribeNetworkInterfaces",
-        "ec2:DescribeSubnets",
-        "ec2:DescribeRouteTables",
-        "ec2:DescribeNatGateways",
-        "ec2:DescribeVpcEndpoints",
-        "route53:ListHostedZonesByVPC",
-        "route53resolver:ListResolverRuleAssociations",
-        "route53resolver:GetResolverRule",
+        &["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets", "ec2:DescribeRouteTables", "ec2:DescribeNatGateways", "ec2:DescribeVpcEndpoints", "route53:ListHostedZonesByVPC", "route53resolver:ListResolverRuleAssociations", "route53resolver:GetResolverRule"],
     ],
     doc: Doc {
         what: "the subnet has no default route (internet gateway, NAT, transit gateway…) and no VPC endpoints \
@@ -325,11 +318,7 @@ pub const PUBLIC_IP: Rule = Rule {
     phases: Phases::Any,
     scope: EVERYWHERE,
     reads: &[
-        "ec2:DescribeNetworkInterfaces",
-        "ecs:DescribeServices",
-        "ec2:DescribeRouteTables",
-        "ecs:DescribeContainerInstances",
-        "ec2:DescribeInstances",
+        &["ec2:DescribeNetworkInterfaces", "ecs:DescribeServices", "ec2:DescribeRouteTables", "ecs:DescribeContainerInstances", "ec2:DescribeInstances"],
     ],
     doc: Doc {
         what: "the subnet routes to an internet gateway but the task ENI or instance has no public IP",
@@ -447,10 +436,7 @@ pub const CROSS_REGION_IMAGE: Rule = Rule {
     phases: Phases::Any,
     scope: EVERYWHERE,
     reads: &[
-        "ec2:DescribeSubnets",
-        "ec2:DescribeRouteTables",
-        "ec2:DescribeNatGateways",
-        "ec2:DescribeVpcEndpoints",
+        &["ec2:DescribeSubnets", "ec2:DescribeRouteTables", "ec2:DescribeNatGateways", "ec2:DescribeVpcEndpoints"],
     ],
     doc: Doc {
         what: "the image is in another region and the subnet reaches ECR only through (regional) VPC endpoints",

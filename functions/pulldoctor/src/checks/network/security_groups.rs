@@ -146,12 +146,7 @@ pub const TASK_SG_EGRESS: Rule = Rule {
     phases: Phases::Any,
     scope: EVERYWHERE,
     reads: &[
-        "ec2:DescribeNetworkInterfaces",
-        "ecs:DescribeServices",
-        "ec2:DescribeSecurityGroups",
-        "ec2:DescribePrefixLists",
-        "ec2:GetManagedPrefixListEntries",
-        "ec2:DescribeVpcEndpoints",
+        &["ec2:DescribeNetworkInterfaces", "ecs:DescribeServices", "ec2:DescribeSecurityGroups", "ec2:DescribePrefixLists", "ec2:GetManagedPrefixListEntries", "ec2:DescribeVpcEndpoints"],
     ],
     doc: Doc {
         what: "the task (or instance) security groups do not allow TCP 443 out to where the pull goes, S3 \
@@ -382,9 +377,7 @@ pub const ENDPOINT_SG_INGRESS: Rule = Rule {
     phases: Phases::Any,
     scope: EVERYWHERE,
     reads: &[
-        "ec2:DescribeVpcEndpoints",
-        "ec2:DescribeSecurityGroups",
-        "ec2:DescribeNetworkInterfaces",
+        &["ec2:DescribeVpcEndpoints", "ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"],
     ],
     doc: Doc {
         what: "an endpoint's security group does not admit TCP 443 from the task",
