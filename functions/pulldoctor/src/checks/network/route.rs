@@ -351,40 +351,7 @@ pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
                 Finding::pass(code, format!("The {} has a public IP (from {})", net.origin.label, net.origin.public_ip_source)),
             ),
             Internet::NoPublicIp { igw, source } => {
-                let fix = match (net.origin.kind, &net.facts.audience) {
-                    (OriginKind::TaskEni, Audience::EksFargateProfile { .. }) => "Fargate pods never get a public IP: give the profile \
-                         private subnets whose route table sends 0.0.0.0/0 to a NAT gateway."
-                        .to_string(),
-                    (OriginKind::TaskEni, Audience::EksNodegroup { nodegroup }) => format!(
-                        "Give the nodes of node group {nodegroup} public IPs (auto-assign public IPv4 on subnet {subnet}, or \
-                         AssociatePublicIpAddress in its launch template), or move the node group to private subnets whose \
-                         route table sends 0.0.0.0/0 to a NAT gateway.",
-                        subnet = net.subnet_id
-                    ),
-                    (OriginKind::TaskEni, Audience::Ecs) => match crate::model::facts::service_name(&net.facts.task) {
-                        Some(svc) => format!(
-                            "Turn on assignPublicIp for service {svc} (aws ecs update-service --service {svc} \
-                             --network-configuration 'awsvpcConfiguration={{subnets=[{subnet}],securityGroups=[…],assignPublicIp=ENABLED}}'), \
-                             or run the tasks in private subnets whose route table sends 0.0.0.0/0 to a NAT gateway.",
-                            subnet = net.subnet_id
-                        ),
-                        None => "Run the task with assignPublicIp=ENABLED, or in a private subnet whose route table sends \
-                                 0.0.0.0/0 to a NAT gateway."
-                            .to_string(),
-                    },
-                    (OriginKind::Instance, _) if net.facts.task.is_managed_instances() => format!(
-                        "Give the Managed Instances capacity provider private subnets (networkConfiguration of its \
-                         instance launch template) whose route table sends 0.0.0.0/0 to a NAT gateway, instead of \
-                         subnet {subnet}.",
-                        subnet = net.subnet_id
-                    ),
-                    (OriginKind::Instance, _) => format!(
-                        "Give the container instances public IPs (enable auto-assign public IPv4 on subnet {subnet} or \
-                         AssociatePublicIpAddress in the launch template, or attach an Elastic IP), or move them to private \
-                         subnets whose route table sends 0.0.0.0/0 to a NAT gateway.",
-                        subnet = net.subnet_id
-                    ),
-                };
+                let fix = public_ip_fix(net);
                 (
                     igw.clone(),
                     Finding::fail(
@@ -407,24 +374,67 @@ pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
             ),
             _ => return vec![],
         };
-        let url = match net.origin.kind {
-            OriginKind::Instance => net
-                .n
-                .instance
-                .value()
-                .map(|i| console::instance(&net.region, &i.id))
-                .unwrap_or_else(|| console::subnet(&net.region, &net.subnet_id)),
-            OriginKind::TaskEni => match (crate::model::facts::service_name(&net.facts.task), net.facts.task.cluster_arn.as_deref()) {
-                (Some(svc), Some(cluster)) => console::service(&net.region, crate::model::arn::cluster_name(cluster), svc),
-                _ => console::subnet(&net.region, &net.subnet_id),
-            },
-        };
+        let url = public_ip_console_url(net);
         vec![finding
             .resource(net.origin.label.clone())
             .evidence("subnet", net.subnet_id.as_str())
             .evidence("internet_gateway", igw)
             .console_url(url)]
     })
+}
+
+/// How to give the puller a public IP, or a private path, in the words of who pulls.
+fn public_ip_fix(net: &Net) -> String {
+    match (net.origin.kind, &net.facts.audience) {
+        (OriginKind::TaskEni, Audience::EksFargateProfile { .. }) => "Fargate pods never get a public IP: give the profile \
+             private subnets whose route table sends 0.0.0.0/0 to a NAT gateway."
+            .to_string(),
+        (OriginKind::TaskEni, Audience::EksNodegroup { nodegroup }) => format!(
+            "Give the nodes of node group {nodegroup} public IPs (auto-assign public IPv4 on subnet {subnet}, or \
+             AssociatePublicIpAddress in its launch template), or move the node group to private subnets whose \
+             route table sends 0.0.0.0/0 to a NAT gateway.",
+            subnet = net.subnet_id
+        ),
+        (OriginKind::TaskEni, Audience::Ecs) => match crate::model::facts::service_name(&net.facts.task) {
+            Some(svc) => format!(
+                "Turn on assignPublicIp for service {svc} (aws ecs update-service --service {svc} \
+                 --network-configuration 'awsvpcConfiguration={{subnets=[{subnet}],securityGroups=[…],assignPublicIp=ENABLED}}'), \
+                 or run the tasks in private subnets whose route table sends 0.0.0.0/0 to a NAT gateway.",
+                subnet = net.subnet_id
+            ),
+            None => "Run the task with assignPublicIp=ENABLED, or in a private subnet whose route table sends \
+                     0.0.0.0/0 to a NAT gateway."
+                .to_string(),
+        },
+        (OriginKind::Instance, _) if net.facts.task.is_managed_instances() => format!(
+            "Give the Managed Instances capacity provider private subnets (networkConfiguration of its \
+             instance launch template) whose route table sends 0.0.0.0/0 to a NAT gateway, instead of \
+             subnet {subnet}.",
+            subnet = net.subnet_id
+        ),
+        (OriginKind::Instance, _) => format!(
+            "Give the container instances public IPs (enable auto-assign public IPv4 on subnet {subnet} or \
+             AssociatePublicIpAddress in the launch template, or attach an Elastic IP), or move them to private \
+             subnets whose route table sends 0.0.0.0/0 to a NAT gateway.",
+            subnet = net.subnet_id
+        ),
+    }
+}
+
+/// Where to fix it: the instance, the service's networking, or the subnet.
+fn public_ip_console_url(net: &Net) -> String {
+    match net.origin.kind {
+        OriginKind::Instance => net
+            .n
+            .instance
+            .value()
+            .map(|i| console::instance(&net.region, &i.id))
+            .unwrap_or_else(|| console::subnet(&net.region, &net.subnet_id)),
+        OriginKind::TaskEni => match (crate::model::facts::service_name(&net.facts.task), net.facts.task.cluster_arn.as_deref()) {
+            (Some(svc), Some(cluster)) => console::service(&net.region, crate::model::arn::cluster_name(cluster), svc),
+            _ => console::subnet(&net.region, &net.subnet_id),
+        },
+    }
 }
 
 pub const CROSS_REGION_IMAGE: Rule = Rule {
