@@ -65,7 +65,7 @@ pub fn check_deploy_change(facts: &Facts) -> Vec<Finding> {
         )];
     };
     let container = facts.failure.container.as_deref();
-    let old_image = td.containers.iter().find(|c| c.name.as_deref() == container).and_then(|c| c.image.clone());
+    let old_image = td.container(container).and_then(|c| c.image.clone());
     let new_image = facts.failure.image.clone().unwrap_or_default();
     let evidence = json!({
         "failing_task_definition": failing,
@@ -110,7 +110,7 @@ fn image_changed(facts: &Facts, old: &str) -> bool {
     let current = facts
         .task_definition
         .value()
-        .and_then(|td| td.containers.iter().find(|c| c.name.as_deref() == container))
+        .and_then(|td| td.container(container))
         .and_then(|c| c.image.as_deref())
         .or(facts.failure.image.as_deref());
     current != Some(old)

@@ -68,7 +68,7 @@ pub fn check_execution_role_present(facts: &Facts) -> Vec<Finding> {
         .failure
         .container
         .as_deref()
-        .and_then(|name| td.containers.iter().find(|c| c.name.as_deref() == Some(name)))
+        .and_then(|name| td.container(Some(name)))
         .is_some_and(|c| c.registry_credentials_secret.is_some());
     let is_ecr = matches!(image.kind, RegistryKind::Ecr { .. });
     if !is_ecr && !uses_credentials {

@@ -284,7 +284,7 @@ pub fn check_registry_secret(facts: &Facts) -> Vec<Finding> {
         .failure
         .container
         .as_deref()
-        .and_then(|n| td.containers.iter().find(|c| c.name.as_deref() == Some(n)))
+        .and_then(|n| td.container(Some(n)))
         .and_then(|c| c.registry_credentials_secret.clone())
     else {
         return vec![];
@@ -459,7 +459,7 @@ pub fn check_registry_auth(facts: &Facts) -> Vec<Finding> {
     }
     let secret = facts.task_definition.value().and_then(|td| {
         let name = facts.failure.container.as_deref()?;
-        td.containers.iter().find(|c| c.name.as_deref() == Some(name))?.registry_credentials_secret.clone()
+        td.container(Some(name))?.registry_credentials_secret.clone()
     });
     let finding = match &secret {
         Some(s) => Finding::fail(code, format!("{} rejected the credentials from secret {}", image.registry, short_secret(s)))
@@ -524,7 +524,7 @@ pub fn check_rate_limit(facts: &Facts) -> Vec<Finding> {
         .value()
         .and_then(|td| {
             let name = facts.failure.container.as_deref()?;
-            td.containers.iter().find(|c| c.name.as_deref() == Some(name))
+            td.container(Some(name))
         })
         .is_some_and(|c| c.registry_credentials_secret.is_some());
     let region = facts.region.as_deref().unwrap_or("REGION");

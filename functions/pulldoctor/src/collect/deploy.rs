@@ -80,7 +80,7 @@ async fn read_previous(clients: &Clients, log: &CallLog, facts: &Facts, deployme
     let task_definition = super::ecs::read_task_definition(clients, log, deployment.task_definition.as_deref()).await;
     let container = facts.failure.container.as_deref();
     let image_in = |td: Option<&crate::model::facts::TaskDefinitionFacts>| {
-        td.and_then(|td| td.containers.iter().find(|c| c.name.as_deref() == container)).and_then(|c| c.image.clone())
+        td.and_then(|td| td.container(container)).and_then(|c| c.image.clone())
     };
     let old_image = image_in(task_definition.value());
     // The event may append the resolved digest to the failure's image: compare definitions.
@@ -96,23 +96,15 @@ async fn read_previous(clients: &Clients, log: &CallLog, facts: &Facts, deployme
 }
 
 async fn read_image(clients: &Clients, log: &CallLog, image: &ImageRef) -> Fact<ImageFacts> {
-    let Some((account, region)) = image.ecr() else { return skipped("the previous image is not in ECR") };
+    if image.ecr().is_none() {
+        return skipped("the previous image is not in ECR");
+    }
     let id = match (&image.digest, image.effective_tag()) {
         (Some(d), _) => ImageIdentifier::builder().image_digest(d).build(),
         (None, Some(t)) => ImageIdentifier::builder().image_tag(t).build(),
         (None, None) => return skipped("the previous image has no tag or digest"),
     };
-    let ecr = clients.ecr_in(region);
-    shared!(log, scope: region,
-        "ecr:DescribeImages",
-        &["ImageNotFoundException", "RepositoryNotFoundException"],
-        ecr.describe_images().registry_id(account).repository_name(&image.repository).image_ids(id),
-        |out| match out.image_details().first() {
-            Some(d) => Fact::found(super::ecr::image_facts(d)),
-            None => Fact::NotFound { detail: "image not returned".into() },
-        },
-    )
-    .await
+    super::ecr::describe_image(clients, log, image, id).await
 }
 
 #[cfg(test)]

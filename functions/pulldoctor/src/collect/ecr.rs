@@ -43,31 +43,33 @@ pub(super) async fn read_image(
         )
         .await
     };
-    let describe = |id: Option<ImageIdentifier>| {
-        let ecr = ecr.clone();
-        async move {
-            let Some(id) = id else {
-                return Fact::NotCollected { reason: "the reference has no such part".into() };
-            };
-            shared!(log, scope: region,
-                "ecr:DescribeImages",
-                &[IMAGE_NOT_FOUND, REPOSITORY_NOT_FOUND],
-                ecr.describe_images()
-                    .registry_id(account)
-                    .repository_name(&image.repository)
-                    .image_ids(id)
-                    ,
-                |out| match out.image_details().first() {
-                    Some(d) => Fact::found(image_facts(d)),
-                    None => Fact::NotFound { detail: "image not returned".into() },
-                },
-            )
-            .await
+    let describe = |id: Option<ImageIdentifier>| async move {
+        match id {
+            Some(id) => describe_image(clients, log, image, id).await,
+            None => Fact::NotCollected { reason: "the reference has no such part".into() },
         }
     };
     let by_digest = image.digest.as_ref().map(|d| ImageIdentifier::builder().image_digest(d).build());
     let by_tag = image.effective_tag().map(|t| ImageIdentifier::builder().image_tag(t).build());
     tokio::join!(repository, describe(by_digest), describe(by_tag))
+}
+
+/// `ecr:DescribeImages` for one tag or digest of an ECR image, in its registry and region.
+pub(super) async fn describe_image(clients: &Clients, log: &CallLog, image: &ImageRef, id: ImageIdentifier) -> Fact<ImageFacts> {
+    let Some((account, region)) = image.ecr() else {
+        return Fact::NotCollected { reason: "the image is not in a private ECR registry".into() };
+    };
+    let ecr = clients.ecr_in(region);
+    shared!(log, scope: region,
+        "ecr:DescribeImages",
+        &[IMAGE_NOT_FOUND, REPOSITORY_NOT_FOUND],
+        ecr.describe_images().registry_id(account).repository_name(&image.repository).image_ids(id),
+        |out| match out.image_details().first() {
+            Some(d) => Fact::found(image_facts(d)),
+            None => Fact::NotFound { detail: "image not returned".into() },
+        },
+    )
+    .await
 }
 
 pub(super) fn image_facts(d: &ImageDetail) -> ImageFacts {

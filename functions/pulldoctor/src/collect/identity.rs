@@ -52,7 +52,7 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
     let execution_role_arn = td.and_then(|t| t.execution_role_arn.as_deref());
     let secret_id = td.and_then(|t| {
         let name = facts.failure.container.as_deref()?;
-        t.containers.iter().find(|c| c.name.as_deref() == Some(name))?.registry_credentials_secret.as_deref()
+        t.container(Some(name))?.registry_credentials_secret.as_deref()
     });
 
     // Round 1: everything the task definition and the image answers name.

@@ -371,6 +371,13 @@ pub struct TaskDefinitionFacts {
     pub containers: Vec<ContainerDefinitionFacts>,
 }
 
+impl TaskDefinitionFacts {
+    /// The container definition named `name` (the failing container).
+    pub fn container(&self, name: Option<&str>) -> Option<&ContainerDefinitionFacts> {
+        self.containers.iter().find(|c| c.name.as_deref() == name)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ContainerDefinitionFacts {
     pub name: Option<String>,
