@@ -17,7 +17,7 @@ LAYERS = [
     ["model"],
     ["policy", "classify", "aws"],
     ["intake", "checks"],
-    ["collect", "rank", "report"],
+    ["collect", "rank", "report", "history"],
     ["engine", "notify"],
     ["preflight", "lambda"],
     ["cli"],

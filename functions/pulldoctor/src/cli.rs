@@ -80,6 +80,10 @@ pub struct DiagnoseArgs {
     /// Also write the collected Facts snapshot to FILE, for `pulldoctor judge` or a bug report.
     #[arg(long, value_name = "FILE")]
     pub save_facts: Option<PathBuf>,
+    /// Skip what changed and who else is hit (the deploy's history, CloudTrail, other services):
+    /// the diagnosis alone, with fewer AWS reads.
+    #[arg(long)]
+    pub no_history: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -395,7 +399,8 @@ async fn diagnose(args: DiagnoseArgs) -> RunResult {
     };
     // The task's own region wins over the environment's default: that is where its resources are.
     let config = load_config(args.region.clone().or_else(|| failure.region.clone())).await;
-    let (facts, diagnosis) = engine::diagnose(&Clients::new(&config), &failure).await;
+    let options = crate::collect::Options { history: !args.no_history, ..Default::default() };
+    let engine::Run { facts, diagnosis, .. } = engine::diagnose_with(&Clients::new(&config), &failure, options).await;
     if let Some(path) = &args.save_facts {
         let json = serde_json::to_string_pretty(&facts).expect("serializable");
         std::fs::write(path, json)

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::checks;
+use crate::history;
 use crate::collect::{self, Clients};
 use crate::model::diagnosis::{Diagnosis, FailureSummary, OtherFailure, Status, TaskSummary, SCHEMA};
 use crate::model::facts::{Facts, LaunchType};
@@ -20,8 +21,8 @@ pub async fn diagnose(clients: &Clients, failure: &PullFailure) -> (Facts, Diagn
 /// Diagnose one failure, giving up reads still unanswered at `deadline`: the diagnosis then
 /// says what it has, and the checks whose facts were cut short are `unknown` ("Deadline: …").
 /// The Lambda passes a deadline well inside its own timeout, keeping time to publish.
-pub async fn diagnose_within(clients: &Clients, failure: &PullFailure, deadline: Instant) -> (Facts, Diagnosis) {
-    let run = diagnose_with(clients, failure, collect::Options { deadline: Some(deadline.into()) }).await;
+pub async fn diagnose_within(clients: &Clients, failure: &PullFailure, deadline: Instant, history: bool) -> (Facts, Diagnosis) {
+    let run = diagnose_with(clients, failure, collect::Options { deadline: Some(deadline.into()), history }).await;
     (run.facts, run.diagnosis)
 }
 
@@ -49,17 +50,30 @@ pub struct Run {
     pub facts: Facts,
     pub diagnosis: Diagnosis,
     pub stats: collect::CallStats,
+    /// What the history reads cost (what changed, who else is hit), beside the diagnosis's own
+    /// reads; `None` with history off.
+    pub history_stats: Option<collect::CallStats>,
 }
 
 /// [`diagnose`] with collection options, returning the call statistics too.
 pub async fn diagnose_with(clients: &Clients, failure: &PullFailure, options: collect::Options) -> Run {
     let started = Instant::now();
     let others = intake::other_failures(failure);
-    let (facts, other_facts, stats) = collect::collect_group(clients, failure, &others, &collect::Supplied::default(), options).await;
+    let (mut facts, other_facts, stats) = collect::collect_group(clients, failure, &others, &collect::Supplied::default(), options).await;
     let mut diagnosis = judge(&facts);
+    // The history reads need the root cause: they look up the resources it names.
+    let history_stats = if options.history {
+        let history = Box::pin(collect::history::read(clients, &mut facts, &diagnosis, options)).await;
+        facts.aws_calls += history.calls;
+        facts.aws_failures += history.failed;
+        diagnosis = judge(&facts);
+        Some(history)
+    } else {
+        None
+    };
     diagnosis.other_failures = other_facts.iter().map(judge_other).collect();
     diagnosis.duration_ms = started.elapsed().as_millis() as u64;
-    Run { facts, diagnosis, stats }
+    Run { facts, diagnosis, stats, history_stats }
 }
 
 /// Judge the Facts of another failing image of the task: its root cause and the checks that did
@@ -73,12 +87,13 @@ pub fn judge_other(facts: &Facts) -> OtherFailure {
     }
 }
 
-/// Judge a Facts snapshot: pure, so a saved snapshot can be re-judged offline.
+/// Judge a Facts snapshot: pure, so a saved snapshot can be re-judged offline. The history
+/// sections come from the history facts, if the snapshot has them.
 pub fn judge(facts: &Facts) -> Diagnosis {
     let findings = checks::run_all(facts);
     let (root_cause, _) = rank(&findings, &facts.failure.classification);
     let task = &facts.task;
-    Diagnosis {
+    let mut diagnosis = Diagnosis {
         schema: SCHEMA.to_string(),
         event_id: facts.event_id.clone(),
         account: facts.account.clone(),
@@ -102,5 +117,10 @@ pub fn judge(facts: &Facts) -> Diagnosis {
         aws_calls: facts.aws_calls,
         duration_ms: 0,
         other_failures: vec![],
-    }
+        deploy: None,
+        changes: None,
+        blast_radius: None,
+    };
+    history::attach(facts, &mut diagnosis);
+    diagnosis
 }

@@ -41,6 +41,8 @@ pub struct Settings {
     pub member_external_id: Option<String>,
     /// `PULLDOCTOR_HOME_ACCOUNT`: our account, when the invocation context does not say it.
     pub home_account: Option<String>,
+    /// `PULLDOCTOR_HISTORY`: `on` (default) reads what changed and who else is hit; `off` skips it.
+    pub history: bool,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -64,6 +66,11 @@ impl Settings {
             member_role_name: env("PULLDOCTOR_MEMBER_ROLE_NAME"),
             member_external_id: env("PULLDOCTOR_MEMBER_EXTERNAL_ID"),
             home_account: env("PULLDOCTOR_HOME_ACCOUNT"),
+            history: match env("PULLDOCTOR_HISTORY").as_deref() {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(other) => return Err(format!("PULLDOCTOR_HISTORY={other:?} is neither on nor off")),
+            },
         })
     }
 }
@@ -238,7 +245,7 @@ async fn diagnose(app: &App, context: &lambda_runtime::Context, failure: &PullFa
     let clients = app.clients_for(failure.account.as_deref(), home.as_deref()).await;
     // Boxed: the collection future is large (keeps worker and test-thread stacks small).
     let deadline = engine::deadline_for(context.deadline);
-    let (_, diagnosis) = Box::pin(engine::diagnose_within(&clients, failure, deadline)).await;
+    let (_, diagnosis) = Box::pin(engine::diagnose_within(&clients, failure, deadline, app.settings.history)).await;
     diagnosis
 }
 

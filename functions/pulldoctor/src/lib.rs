@@ -17,6 +17,7 @@ pub mod intake;
 pub mod collect;
 pub mod checks;
 pub mod rank;
+pub mod history;
 pub mod report;
 pub mod notify;
 pub mod engine;

@@ -249,7 +249,7 @@ async fn deadline_reports_what_it_has() {
     let limits = Limits { attempt: Duration::from_secs(20), operation: Duration::from_secs(20), ..LIMITS };
     let config = demo.world.config.to_builder().endpoint_url(demo.proxy.url()).build();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
-    let run = engine::diagnose_with(&Clients::with_limits(&config, limits), &demo.failure, pulldoctor::collect::Options { deadline: Some(deadline) }).await;
+    let run = engine::diagnose_with(&Clients::with_limits(&config, limits), &demo.failure, pulldoctor::collect::Options { deadline: Some(deadline), history: false }).await;
     assert!(run.stats.deadline_hit, "{:?}", run.stats);
     let facts: &Facts = &run.facts;
     assert!(

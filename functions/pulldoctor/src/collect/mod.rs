@@ -19,7 +19,10 @@ macro_rules! shared {
     }};
 }
 
+mod blast_radius;
+mod changes;
 mod deploy;
+pub mod history;
 mod ecr;
 pub mod ecs;
 pub mod identity;
@@ -48,6 +51,9 @@ pub struct Options {
     /// Reads still unanswered then are given up (their facts say so); the collection returns
     /// what it has.
     pub deadline: Option<tokio::time::Instant>,
+    /// After the first judgement, read what changed and who else is hit ([`history`]). The
+    /// CLI and the Lambda turn it on unless told `--no-history` / `PULLDOCTOR_HISTORY=off`.
+    pub history: bool,
 }
 
 /// What a caller already knows and the collector would otherwise read. A preflight has no task,
@@ -207,6 +213,7 @@ async fn read_task_and_identity(
         secrets: Default::default(),
         missing_image: Default::default(),
         deploy: Default::default(),
+        history: Default::default(),
         audience: Default::default(),
     };
     // Beside the identity reads: the secrets, the missing image's early reads and (for a missing

@@ -115,6 +115,10 @@ pub struct AuditRecord {
     /// What deduplication said.
     pub dedup: DedupStatus,
     pub deliveries: Deliveries,
+    /// CloudTrail event ids of the changes the diagnosis cites (see `Diagnosis::changes`), so
+    /// an audit query can join a failure to the write that caused it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub change_event_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -141,6 +145,7 @@ impl AuditRecord {
             duration_ms: 0,
             dedup: DedupStatus::Disabled,
             deliveries: Deliveries::default(),
+            change_event_ids: vec![],
         }
     }
 
@@ -159,6 +164,7 @@ impl AuditRecord {
             .collect();
         self.counts = FindingCounts::of(d);
         self.aws_calls = d.aws_calls;
+        self.change_event_ids = d.changes.as_ref().map(|c| c.event_ids()).unwrap_or_default();
         self
     }
 }

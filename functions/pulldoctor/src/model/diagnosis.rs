@@ -245,6 +245,18 @@ pub struct Diagnosis {
     /// own (the shared reads made once). Absent when only one image failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other_failures: Vec<OtherFailure>,
+    /// The deploy behind the failure (a service task): the revisions compared and what changed.
+    /// Absent without a service or with history off (`--no-history`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<crate::model::history::DeployDiff>,
+    /// Recent CloudTrail writes to the resources the root cause names. Absent when the root
+    /// cause names none, or with history off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<crate::model::history::Changes>,
+    /// Other services that share the broken resource. Absent when the root cause names none, or
+    /// with history off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blast_radius: Option<crate::model::history::BlastRadius>,
 }
 
 /// The diagnosis of another failing image of the same task (see [`Diagnosis::other_failures`]).

@@ -216,6 +216,10 @@ pub struct Facts {
     /// `facts/deploy.rs`); read only for a service task whose ECR image is missing.
     #[serde(default)]
     pub deploy: DeployFacts,
+    /// What changed and who else is hit (see `facts/history.rs`): read after the first judgement,
+    /// for the resources its root cause names.
+    #[serde(default)]
+    pub history: HistoryFacts,
     /// Who pulls: an ECS task, or (`preflight eks`) EKS nodes or Fargate pods. Checks word their
     /// findings for it and run only where it is in their scope.
     #[serde(default)]
@@ -644,6 +648,15 @@ pub use deploy::*;
 // Private DNS of the VPC (hub-and-spoke endpoints): `facts/private_dns.rs`.
 mod private_dns;
 pub use private_dns::*;
+
+// What changed and who else is hit, read after the first judgement: `facts/history.rs`,
+// `facts/changes.rs` (CloudTrail), `facts/blast_radius.rs` (services sharing the resource).
+mod blast_radius;
+mod changes;
+mod history;
+pub use blast_radius::*;
+pub use changes::*;
+pub use history::*;
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ pub mod audience;
 pub mod audit;
 pub mod diagnosis;
 pub mod facts;
+pub mod history;
 pub mod image_ref;
 pub mod message;
 pub mod platform;

@@ -25,10 +25,19 @@ fn code(s: &str) -> String {
 
 pub fn render(d: &Diagnosis) -> String {
     let mut out = String::new();
+    let changed_first = super::history::what_changed_first(d);
     write_cause(&mut out, d);
+    let what_changed = super::history::what_changed(d);
+    if changed_first {
+        write_section(&mut out, what_changed.as_ref());
+    }
     if !d.other_failures.is_empty() {
         write_other_failures(&mut out, d);
     }
+    if !changed_first {
+        write_section(&mut out, what_changed.as_ref());
+    }
+    write_section(&mut out, super::history::who_else(d).as_ref());
     write_task(&mut out, d);
     write_checks(&mut out, d);
     let _ = writeln!(out, "\n_{} AWS calls, {} ms._", d.aws_calls, d.duration_ms);
@@ -92,6 +101,20 @@ fn write_other_failures(out: &mut String, d: &Diagnosis) {
         let _ = writeln!(out, " — message: {}", code(&o.failure.message));
     }
     out.push('\n');
+}
+
+/// A history section as a bold title and a list.
+fn write_section(out: &mut String, section: Option<&super::history::Section>) {
+    if let Some(section) = section {
+        let _ = writeln!(out, "**{}**\n", section.title);
+        for line in &section.lines {
+            match line.strip_prefix("  - ") {
+                Some(item) => { let _ = writeln!(out, "  - {}", escape(item)); }
+                None => { let _ = writeln!(out, "- {}", escape(line)); }
+            }
+        }
+        out.push('\n');
+    }
 }
 
 /// The task table, and the deciding finding's evidence.

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod chatbot;
+pub mod history;
 mod markdown;
 pub mod slack;
 pub mod sns;
@@ -199,6 +200,9 @@ pub(crate) mod tests {
             aws_calls: 5,
             duration_ms: 120,
             other_failures: vec![],
+            deploy: None,
+            changes: None,
+            blast_radius: None,
         }
     }
 

@@ -87,9 +87,22 @@ pub fn render(d: &Diagnosis, suppressed_before: u64) -> Value {
         "type": "header",
         "text": {"type": "plain_text", "text": truncate(&clean(&format!("{}: {}", super::subject_name(d), rc.title)), HEADER_MAX), "emoji": false}
     })];
+    // "What changed" leads when it explains the failure (the deploy that introduced it, the
+    // write that broke the resource): it is the first question of an incident call.
+    let changed_first = super::history::what_changed_first(d);
+    let what_changed = super::history::what_changed(d).map(|s| section_text(&s));
+    if let (true, Some(text)) = (changed_first, &what_changed) {
+        blocks.push(json!({"type": "section", "text": mrkdwn(text.clone(), SECTION_MAX)}));
+    }
     blocks.push(json!({"type": "section", "text": mrkdwn(cause_text(d), SECTION_MAX)}));
     if !d.other_failures.is_empty() {
         blocks.push(json!({"type": "section", "text": mrkdwn(other_failures_text(d), SECTION_MAX)}));
+    }
+    if let (false, Some(text)) = (changed_first, &what_changed) {
+        blocks.push(json!({"type": "section", "text": mrkdwn(text.clone(), SECTION_MAX)}));
+    }
+    if let Some(section) = super::history::who_else(d) {
+        blocks.push(json!({"type": "section", "text": mrkdwn(section_text(&section), SECTION_MAX)}));
     }
     let fields = task_fields(d);
     if !fields.is_empty() {
@@ -120,6 +133,18 @@ pub fn render(d: &Diagnosis, suppressed_before: u64) -> Value {
     blocks.push(json!({"type": "context", "elements": [mrkdwn(context, SECTION_MAX)]}));
     blocks.truncate(BLOCKS_MAX);
     json!({"text": fallback_text(d), "blocks": blocks})
+}
+
+/// A history section: bold title, then its lines escaped (list items as bullets).
+fn section_text(section: &super::history::Section) -> String {
+    let mut text = format!("*{}*", section.title);
+    for line in &section.lines {
+        match line.strip_prefix("  - ") {
+            Some(item) => text.push_str(&format!("\n• {}", escape(item))),
+            None => text.push_str(&format!("\n{}", escape(line))),
+        }
+    }
+    text
 }
 
 /// The root cause, its fix, what to verify by hand, and what else is wrong.

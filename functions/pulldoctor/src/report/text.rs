@@ -7,10 +7,19 @@ use crate::model::diagnosis::{Diagnosis, Status};
 
 pub fn render(d: &Diagnosis) -> String {
     let mut out = String::new();
+    let changed_first = super::history::what_changed_first(d);
     write_cause(&mut out, d);
+    let what_changed = super::history::what_changed(d);
+    if changed_first {
+        write_section(&mut out, what_changed.as_ref());
+    }
     if !d.other_failures.is_empty() {
         write_other_failures(&mut out, d);
     }
+    if !changed_first {
+        write_section(&mut out, what_changed.as_ref());
+    }
+    write_section(&mut out, super::history::who_else(d).as_ref());
     out.push('\n');
     write_task(&mut out, d);
     write_checks(&mut out, d);
@@ -43,6 +52,17 @@ fn write_cause(out: &mut String, d: &Diagnosis) {
             if let Some(fix) = &other.remediation {
                 let _ = writeln!(out, "    fix: {}", clean(fix));
             }
+        }
+    }
+}
+
+/// A history section: its title and lines.
+fn write_section(out: &mut String, section: Option<&super::history::Section>) {
+    if let Some(section) = section {
+        let _ = writeln!(out, "{}:", section.title);
+        for line in &section.lines {
+            let line = clean(line);
+            let _ = writeln!(out, "{}{}", if line.starts_with("  ") { "" } else { "  " }, line);
         }
     }
 }
