@@ -35,6 +35,22 @@ use pulldoctor_tests::proxy::{Fault, Proxy};
 use pulldoctor_tests::http::read_message;
 use pulldoctor_tests::NatRouteDeleted;
 
+/// Which history sections the diagnosis got, and their status.
+fn history_sections(d: &pulldoctor::model::diagnosis::Diagnosis) -> String {
+    let status = |s: pulldoctor::model::history::HistoryStatus| format!("{s:?}").to_lowercase();
+    let mut parts = vec![];
+    if let Some(x) = &d.deploy {
+        parts.push(format!("deploy {}", status(x.status)));
+    }
+    if let Some(x) = &d.changes {
+        parts.push(format!("changes {} ({} events)", status(x.status), x.events.len()));
+    }
+    if let Some(x) = &d.blast_radius {
+        parts.push(format!("blast_radius {} ({} services)", status(x.status), x.total));
+    }
+    if parts.is_empty() { "no section".into() } else { parts.join(", ") }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -181,6 +197,21 @@ async fn main() {
     proxy.set_latency(latency);
     let lat_ms = latency.as_secs_f64() * 1000.0;
 
+    // The same diagnosis with history on (what changed, who else is hit), as the CLI and the
+    // Lambda run it by default: what it adds beside the diagnosis's own reads.
+    let with_history = pulldoctor::collect::Options { history: true, ..Default::default() };
+    let mut walls_h = vec![];
+    let mut last_h = None;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let r = engine::diagnose_with(&Clients::new(&config), &failure, with_history).await;
+        walls_h.push(started.elapsed().as_secs_f64() * 1000.0);
+        last_h = Some(r);
+    }
+    let run_h = last_h.unwrap();
+    let wall_h = median(walls_h);
+    let history = run_h.history_stats.clone().unwrap_or_default();
+
     // Storm: 100 events of service web, each its own task (ENI gone), one warm container.
     let storm_clients = Clients::for_lambda(&config);
     let mut storm_calls = 0;
@@ -193,6 +224,18 @@ async fn main() {
         storm_roots.insert(r.diagnosis.root_cause.code.code().to_string());
     }
     let storm_wall = storm_started.elapsed().as_secs_f64();
+    // The storm again with history on, in another warm container: the history reads are cached
+    // like the others, so they should not repeat per event.
+    let storm_h_clients = Clients::for_lambda(&config);
+    let (mut storm_h_calls, mut storm_h_history) = (0, 0);
+    let storm_h_started = Instant::now();
+    for _ in 0..100 {
+        let f = failure_of(&demo.another_failed_task());
+        let r = engine::diagnose_with(&storm_h_clients, &f, with_history).await;
+        storm_h_calls += r.stats.calls;
+        storm_h_history += r.history_stats.map_or(0, |h| h.calls);
+    }
+    let storm_h_wall = storm_h_started.elapsed().as_secs_f64();
 
     // Cold start of the Lambda binary built next to this one, then one real invocation.
     let exe = std::env::current_exe().unwrap();
@@ -228,6 +271,19 @@ async fn main() {
         storm_wall,
         storm_roots
     );
+    println!(
+        "| history on: extra AWS calls / dependent rounds (what changed, who else is hit) | +{} calls, +{} rounds ({}) |",
+        history.calls,
+        history.rounds,
+        history_sections(&run_h.diagnosis)
+    );
+    println!("| history on: wall time per diagnosis (median of 5) | {wall_h:.0} ms (+{:.0} ms) |", wall_h - wall);
+    println!(
+        "| storm with history on: 100 events, one warm container | {:.2} calls per event, of which history {:.2} ({:.1} s) |",
+        (storm_h_calls + storm_h_history) as f64 / 100.0,
+        storm_h_history as f64 / 100.0,
+        storm_h_wall
+    );
     match colds.is_empty() {
         false => println!("| cold start, process start → first Runtime API poll (median of {}) | {:.1} ms |", colds.len(), median(colds)),
         true => println!("| cold start | not measured: {} missing (cargo build -p pulldoctor --bin pulldoctor-lambda) |", lambda_bin.display()),
@@ -239,6 +295,12 @@ async fn main() {
     }
     if let Some(kib) = peak_rss_kib("self") {
         println!("| peak RSS, this bench process (harness, moto client, 105 diagnoses) | {:.1} MB |", kib as f64 / 1024.0);
+    }
+    println!("\nhistory calls of the last diagnosis with history on:");
+    let mut records = history.records.clone();
+    records.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+    for r in &records {
+        println!("  {:>7.0} → {:>7.0}  {:32} {}", r.start_ms, r.end_ms, r.action, r.outcome);
     }
     println!("\ncalls of the last single diagnosis (ms from start, against {lat_ms:.0} ms latency):");
     let mut records = run.stats.records.clone();
