@@ -733,7 +733,7 @@ mod tests {
             });
             let old_role = old_role.to_string();
             let old_revision = mock!(aws_sdk_ecs::Client::describe_task_definition)
-                .match_requests(|r| matches!(r.task_definition(), Some(OLD) | Some("web:41")))
+                .match_requests(|r| r.task_definition().is_some_and(|t| t == OLD || t.starts_with("web:")))
                 .then_output(move || {
                     let td = TaskDefinition::builder()
                         .task_definition_arn(OLD)
