@@ -4,6 +4,7 @@
 
 mod alerting;
 mod containers;
+mod deploys;
 mod faults;
 mod harness;
 mod hub;

@@ -19,6 +19,9 @@ pub const READ_ACTIONS: &[&str] = &[
     "ecs:DescribeTasks",
     "ecs:DescribeTaskDefinition",
     "ecs:DescribeServices",
+    // History on (collect/deploy.rs): the service deployment history and its revisions.
+    "ecs:ListServiceDeployments",
+    "ecs:DescribeServiceRevisions",
     "ecs:DescribeContainerInstances",
     // Only for a task that names a capacity provider and no launch type (Managed Instances or EC2).
     "ecs:DescribeCapacityProviders",

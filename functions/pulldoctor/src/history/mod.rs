@@ -16,7 +16,7 @@ use crate::model::facts::Facts;
 
 /// Adds what the Facts say about history to a judged diagnosis. Sections without facts stay absent.
 pub fn attach(facts: &Facts, diagnosis: &mut Diagnosis) {
-    diagnosis.deploy = deploy::diff(facts);
+    diagnosis.deploy = deploy::diff(facts, diagnosis);
     diagnosis.changes = changes::summarize(facts, diagnosis);
     diagnosis.blast_radius = blast_radius::summarize(facts, diagnosis);
 }

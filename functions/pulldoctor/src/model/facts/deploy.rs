@@ -1,6 +1,7 @@
 //! What the service was deployed with: its deployments and the revision it ran before the failing
-//! one, with whether that revision's image still exists. Read only for a service task whose ECR
-//! image is missing (the question then is "did a deploy change the image?").
+//! one, with whether that revision's image still exists. `deployments`/`previous` are read only
+//! for a service task whose ECR image is missing (the question then is "did a deploy change the
+//! image?"); `history` for any service task with history on (the `deploy` section).
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,10 @@ pub struct DeployFacts {
     /// service has no deployment with another task definition.
     #[serde(default)]
     pub previous: Fact<PreviousRevisionFacts>,
+    /// With history on: the failing revision against the one the service ran before, from the
+    /// best source available. `NotCollected` with history off or for a standalone task.
+    #[serde(default)]
+    pub history: Fact<DeployHistoryFacts>,
 }
 
 /// One deployment of the service.
@@ -38,6 +43,9 @@ pub struct DeploymentFacts {
     pub running_count: i32,
     #[serde(default)]
     pub created_at: Option<String>,
+    /// How the deployment launches its tasks (`DescribeServices` gives it per deployment).
+    #[serde(default)]
+    pub launch: LaunchFacts,
 }
 
 /// The revision before the failing one and the failing container's image in it.
@@ -51,4 +59,104 @@ pub struct PreviousRevisionFacts {
     /// the image did not change or is not in ECR).
     #[serde(default)]
     pub image: Fact<ImageFacts>,
+}
+
+/// The settings outside the task definition that bear on a pull, as a deployment or service
+/// revision launches tasks. `None` / empty: not known from that source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct LaunchFacts {
+    #[serde(default)]
+    pub launch_type: Option<String>,
+    #[serde(default)]
+    pub platform_version: Option<String>,
+    /// The capacity provider strategy's providers, in order.
+    #[serde(default)]
+    pub capacity_providers: Vec<String>,
+    /// `None`: no awsvpc configuration known.
+    #[serde(default)]
+    pub subnets: Option<Vec<String>>,
+    #[serde(default)]
+    pub security_groups: Option<Vec<String>>,
+    #[serde(default)]
+    pub assign_public_ip: Option<bool>,
+    /// Container name → the image digest ECS resolved (service revisions' `containerImages`).
+    #[serde(default)]
+    pub image_digests: std::collections::BTreeMap<String, String>,
+}
+
+/// One `ecs:ListServiceDeployments` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ServiceDeploymentFacts {
+    pub arn: String,
+    /// `PENDING`, `IN_PROGRESS`, `SUCCESSFUL`, `STOPPED`, `STOP_REQUESTED`, `ROLLBACK_IN_PROGRESS`,
+    /// `ROLLBACK_SUCCESSFUL`, `ROLLBACK_FAILED`.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub status_reason: Option<String>,
+    #[serde(default)]
+    pub target_revision: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+/// One side of the deploy: a task definition revision and how the service launched it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RevisionFacts {
+    #[serde(default)]
+    pub task_definition_arn: Option<String>,
+    #[serde(default)]
+    pub deployment_id: Option<String>,
+    #[serde(default)]
+    pub service_revision: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub launch: LaunchFacts,
+    #[serde(default)]
+    pub task_definition: Fact<TaskDefinitionFacts>,
+}
+
+/// A container whose image the deploy changed, and whether each side exists in ECR
+/// (`NotCollected`: not an ECR image, or past the read bound).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ImageChangeFacts {
+    pub container: String,
+    #[serde(default)]
+    pub before: Option<String>,
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub before_image: Fact<ImageFacts>,
+    #[serde(default)]
+    pub after_image: Fact<ImageFacts>,
+}
+
+/// The deploy behind the failing revision, for any service task (history on).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DeployHistoryFacts {
+    pub service: String,
+    /// Where `previous` came from: `service_deployments`, `service_revisions` or
+    /// `previous_family_revision` (see `model::history::DeployDiff::source`).
+    #[serde(default)]
+    pub source: Option<String>,
+    pub failing: RevisionFacts,
+    /// `None`: no other revision on record.
+    #[serde(default)]
+    pub previous: Option<RevisionFacts>,
+    /// The deployment circuit breaker rolled the failing revision back.
+    #[serde(default)]
+    pub rolled_back: bool,
+    #[serde(default)]
+    pub rollout_reason: Option<String>,
+    #[serde(default)]
+    pub images: Vec<ImageChangeFacts>,
+    /// `ecs:ListServiceDeployments`, newest first.
+    #[serde(default)]
+    pub service_deployments: Fact<Vec<ServiceDeploymentFacts>>,
+    /// Sources that could not be read (their reason names the action to grant).
+    #[serde(default)]
+    pub unread: Vec<String>,
 }
