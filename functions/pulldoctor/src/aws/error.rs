@@ -88,6 +88,11 @@ where
             };
             failed(kind, format!("{word}: {action}: {}", DisplayErrorContext(err)))
         }
+        // The raw response (an HTML error page, say) is no use in a report: say what it means.
+        SdkError::ResponseError(_) => failed(
+            ErrorKind::Other,
+            format!("{action} failed: its answer could not be parsed (an error page, or an endpoint that does not offer this API)"),
+        ),
         other => failed(ErrorKind::Other, format!("{action} failed: {}", DisplayErrorContext(other))),
     }
 }

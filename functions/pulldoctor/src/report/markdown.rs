@@ -25,12 +25,10 @@ fn code(s: &str) -> String {
 
 pub fn render(d: &Diagnosis) -> String {
     let mut out = String::new();
+    // "What changed" goes right under the headline when it explains the failure.
     let changed_first = super::history::what_changed_first(d);
-    write_cause(&mut out, d);
     let what_changed = super::history::what_changed(d);
-    if changed_first {
-        write_section(&mut out, what_changed.as_ref());
-    }
+    write_cause(&mut out, d, if changed_first { what_changed.as_ref() } else { None });
     if !d.other_failures.is_empty() {
         write_other_failures(&mut out, d);
     }
@@ -45,9 +43,10 @@ pub fn render(d: &Diagnosis) -> String {
 }
 
 /// The headline, the root cause, its fix, what to verify by hand and what else is wrong.
-fn write_cause(out: &mut String, d: &Diagnosis) {
+fn write_cause(out: &mut String, d: &Diagnosis, what_changed: Option<&super::history::Section>) {
     let rc = &d.root_cause;
     let _ = writeln!(out, "### {}: {}\n", escape(&headline_subject(d)), escape(&rc.title));
+    write_section(out, what_changed);
     let _ = writeln!(out, "**Root cause:** `{}` ({:?} confidence)\n", rc.code, rc.confidence);
     if let Some(fix) = &rc.remediation {
         let _ = writeln!(out, "**Fix:** {}\n", escape(fix));
