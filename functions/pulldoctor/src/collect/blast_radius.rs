@@ -291,3 +291,70 @@ impl Look {
 fn is_own(own: &Option<(String, String)>, s: &ServiceFacts) -> bool {
     own.as_ref().is_some_and(|(c, n)| cluster_name(&s.cluster) == c && s.name == *n)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The bound on the look, against ECS answers shaped like the API's (moto makes a busy
+    //! account slow to build): 25 services in the task's cluster, five other clusters of 5.
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    use aws_sdk_ecs::operation::list_clusters::ListClustersOutput;
+    use aws_sdk_ecs::operation::list_services::ListServicesOutput;
+    use aws_sdk_ecs::types::{AwsVpcConfiguration, NetworkConfiguration};
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    use super::*;
+    use crate::checks::iam::identity_fixtures::{world, CLUSTER};
+    use crate::model::diagnosis::RootCause;
+    use crate::model::facts::RouteTableFacts;
+
+    const ARN: &str = "arn:aws:ecs:us-east-1:111122223333";
+
+    fn ecs() -> aws_sdk_ecs::Client {
+        let clusters = mock!(aws_sdk_ecs::Client::list_clusters).then_output(|| {
+            let others = (1..=5).map(|i| format!("{ARN}:cluster/c{i}"));
+            ListClustersOutput::builder().set_cluster_arns(Some(std::iter::once(CLUSTER.to_string()).chain(others).collect())).build()
+        });
+        let services = mock!(aws_sdk_ecs::Client::list_services).then_compute_output(|r| {
+            let cluster = cluster_name(r.cluster().unwrap_or_default()).to_string();
+            let n = if cluster == "prod" { 25 } else { 5 };
+            let arns = (0..n).map(|i| format!("{ARN}:service/{cluster}/svc{i:02}")).collect();
+            ListServicesOutput::builder().set_service_arns(Some(arns)).build()
+        });
+        let described = mock!(aws_sdk_ecs::Client::describe_services).then_compute_output(|r| {
+            let cluster = r.cluster().unwrap_or_default().to_string();
+            let services = r.services().iter().map(|arn| {
+                let awsvpc = AwsVpcConfiguration::builder().subnets("subnet-a").build().unwrap();
+                Service::builder()
+                    .service_name(crate::model::arn::last_name(arn))
+                    .cluster_arn(format!("{ARN}:cluster/{}", cluster_name(&cluster)))
+                    .status("ACTIVE")
+                    .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(awsvpc).build())
+                    .build()
+            });
+            DescribeServicesOutput::builder().set_services(Some(services.collect())).build()
+        });
+        mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&clusters, &services, &described])
+    }
+
+    #[tokio::test]
+    async fn other_clusters_only_within_about_ten_reads() {
+        let mut f = world();
+        f.task.group = Some("service:svc00".into());
+        f.network.subnet_id = Some("subnet-a".into());
+        f.network.route_table = Fact::found(RouteTableFacts { id: "rtb-1".into(), ..Default::default() });
+        let mut d = crate::engine::judge(&f);
+        d.root_cause.code = RootCause::NetNoRoute;
+        let clients = Clients::mocked(ecs(), aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::Config::builder().build()));
+        let log = CallLog::default();
+        f.history.blast_radius = read(&clients, &log, &f, &d).await;
+        f.history.looked_up = true;
+        // prod: 1 list + 3 batches; ListClusters; c1 and c2: 1 list + 1 batch each. c3 would pass 10.
+        assert_eq!(log.calls(), 9);
+        let facts = f.history.blast_radius.value().expect("read");
+        assert_eq!(facts.clusters_examined.iter().map(|c| cluster_name(c)).collect::<Vec<_>>(), ["prod", "c1", "c2"]);
+        let b = crate::history::blast_radius::summarize(&f, &d).expect("section");
+        assert_eq!((b.total, b.services.len(), b.complete, b.clusters_examined), (34, 10, false, 3), "svc00 of prod is the failing one");
+        assert_eq!(b.reason.as_deref(), Some("clusters of the account not examined: c3, c4, c5 (the look is bounded to about 10 reads)"));
+        assert_eq!((b.services[0].cluster.as_str(), b.services[0].service.as_str()), ("c1", "svc00"));
+    }
+}
