@@ -3,6 +3,7 @@
 //! `cargo test --workspace --test integration network::`.
 
 mod alerting;
+mod blast;
 mod containers;
 mod deploys;
 mod faults;

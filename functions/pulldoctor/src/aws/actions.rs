@@ -27,6 +27,9 @@ pub const READ_ACTIONS: &[&str] = &[
     "ecs:DescribeCapacityProviders",
     // Preflight of an EC2 bridge/host service: the instances its tasks would land on.
     "ecs:ListContainerInstances",
+    // History on: the other services that share the root cause's resource (collect/blast_radius.rs).
+    "ecs:ListServices",
+    "ecs:ListClusters",
     "ecr:DescribeRepositories",
     "ecr:DescribeImages",
     "ecr:BatchGetImage",
