@@ -49,6 +49,8 @@ RESOURCE_STAR_OK = [
     # can only be narrowed by the route53:VPCs condition key).
     re.compile(r"route53:ListHostedZonesByVPC"),
     re.compile(r"route53resolver:ListResolverRuleAssociations"),
+    # The history's CloudTrail lookups: LookupEvents has no resource type.
+    re.compile(r"cloudtrail:LookupEvents"),
 ]
 # Actions of the function that are not read calls and stay out of the read policy.
 FUNCTION_ONLY = re.compile(r"(sns:Publish|dynamodb:(PutItem|UpdateItem|DeleteItem)|logs:[A-Za-z]+)")

@@ -6,6 +6,7 @@ mod alerting;
 mod containers;
 mod faults;
 mod harness;
+mod history;
 mod hub;
 mod identity;
 mod network;
