@@ -101,8 +101,9 @@ mod changes {
         let json = serde_json::to_value(d).unwrap();
         assert_valid(Contract::Diagnosis, &json);
         let audit = AuditRecord::new(Decision::Diagnosed).with_diagnosis(d);
-        assert_eq!(audit.change_event_ids[0], delete.id);
-        assert_valid(Contract::Audit, &serde_json::to_value(&audit).unwrap());
+        let line = pulldoctor::report::audit::emf(&audit, chrono::Utc::now().timestamp_millis());
+        assert_eq!(line["change_event_ids"][0], json!(delete.id), "the audit line joins the failure to the write");
+        assert_valid(Contract::Audit, &line);
         let stats = run.history_stats.expect("history ran");
         let lookups = stats.records.iter().filter(|r| r.action == LOOKUP).count();
         assert!((1..=5).contains(&lookups) && stats.rounds <= 2, "{stats:#?}");
