@@ -71,16 +71,22 @@ pub const MAX_RESOURCES: usize = 3;
 pub fn resources_named(facts: &Facts, diagnosis: &Diagnosis) -> Vec<String> {
     use RootCause::*;
     let finding = diagnosis.deciding_finding();
-    // The ids of one kind (`sg-`, `acl-`, `vpce-`) the finding names, in its resource first.
-    let named = |prefix: &str| -> Vec<String> {
-        let text = finding.map(|f| format!("{} {}", f.resource.as_deref().unwrap_or_default(), f.evidence)).unwrap_or_default();
+    // The ids of one kind (`sg-`, `acl-`, `vpce-`) the finding's resource names, else its evidence.
+    let ids_in = |text: &str, prefix: &str| -> Vec<String> {
         let mut ids: Vec<String> = vec![];
         for token in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
-            if token.strip_prefix(prefix).is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_hexdigit())) && !ids.iter().any(|i| i == token) {
+            if token.strip_prefix(prefix).is_some_and(|rest| !rest.is_empty()) && !ids.iter().any(|i| i == token) {
                 ids.push(token.to_string());
             }
         }
         ids
+    };
+    let named = |prefix: &str| -> Vec<String> {
+        let Some(f) = finding else { return vec![] };
+        match ids_in(f.resource.as_deref().unwrap_or_default(), prefix) {
+            ids if !ids.is_empty() => ids,
+            _ => ids_in(&f.evidence.to_string(), prefix),
+        }
     };
     let net = &facts.network;
     let role_name = |role: &Fact<RoleFacts>| role.value().map(|r| r.name.clone());
@@ -147,5 +153,39 @@ pub fn secret_name(reference: &str) -> String {
             _ => name.to_string(),
         },
         None => reference.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The resources a saved world's root cause names, as the CloudTrail lookups ask for them.
+    #[test]
+    fn the_root_cause_names_what_cloudtrail_is_asked_about() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/checks");
+        // (saved Facts, root cause, resources)
+        let cases: [(&str, &str, &[&str]); 9] = [
+            // The blackholed route's NAT gateway, and the route table that lost its route.
+            ("NET_NO_ROUTE/world-nat-gateway-deleted", "NET_NO_ROUTE", &["rtb-private", "nat-1"]),
+            ("NET_NO_ROUTE/world-no-nat-no-endpoints", "NET_NO_ROUTE", &["rtb-private", "nat-1"]),
+            ("NET_TASK_SG_EGRESS/world-ec2-instance-sg-without-egress", "NET_TASK_SG_EGRESS", &["sg-instance"]),
+            // The endpoint's security group, not the task's.
+            ("NET_ENDPOINT_SG/world-endpoint-sg-without-443", "NET_ENDPOINT_SG", &["sg-endpoints"]),
+            // The ACL at fault, not the NAT subnet's its evidence also shows.
+            ("NET_NACL/world-nacl-deny-90-before-allow-100", "NET_NACL", &["acl-1"]),
+            ("NET_ENDPOINT_POLICY/world-ecr-endpoint-policy-denies-batchgetimage", "NET_ENDPOINT_POLICY", &["vpce-dkr"]),
+            ("IAM_EXECUTION_ROLE_PERMISSIONS/world-role-without-ecr-permissions", "IAM_EXECUTION_ROLE_PERMISSIONS", &["ecsTaskExecutionRole"]),
+            ("ECR_REPOSITORY_POLICY/world-cross-account-repository-without-grant", "ECR_REPOSITORY_POLICY", &["team/app"]),
+            // A lifecycle expiry is recorded on the repository's ARN.
+            ("ECR_IMAGE_NOT_FOUND/tag-missing", "ECR_IMAGE_NOT_FOUND", &["team/app", "arn:aws:ecr:us-east-1:111122223333:repository/team/app"]),
+        ];
+        for (case, code, want) in cases {
+            let text = std::fs::read_to_string(format!("{dir}/{case}.facts.json")).unwrap();
+            let facts: Facts = serde_json::from_str(&text).unwrap();
+            let d = crate::engine::judge(&facts);
+            let got = resources_named(&facts, &d);
+            assert_eq!((d.root_cause.code.code(), got), (code, want.iter().map(|s| s.to_string()).collect::<Vec<_>>()), "{case}");
+        }
     }
 }
