@@ -52,6 +52,8 @@ RESOURCE_STAR_OK = [
     # Who else is hit: list calls without resource types (ListServices takes only the
     # ecs:cluster condition key).
     re.compile(r"ecs:(ListClusters|ListServices)"),
+    # The history's CloudTrail lookups: LookupEvents has no resource type.
+    re.compile(r"cloudtrail:LookupEvents"),
 ]
 # Actions of the function that are not read calls and stay out of the read policy.
 FUNCTION_ONLY = re.compile(r"(sns:Publish|dynamodb:(PutItem|UpdateItem|DeleteItem)|logs:[A-Za-z]+)")

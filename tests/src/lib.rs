@@ -3,7 +3,8 @@
 //! * [`moto`]: [`Moto`] starts a private `moto_server` on 127.0.0.1 (one per world) and kills it
 //!   on drop; [`Moto::url`] is the endpoint clients use.
 //! * [`proxy`]: the one HTTP [`Proxy`] between the SDK and moto: moto compatibility (ECS
-//!   container numbers as strings), fault injection, latency, and the call log.
+//!   container numbers as strings), fault injection, latency, the call log, and the emulated
+//!   CloudTrail ([`cloudtrail`]) moto lacks.
 //! * [`worlds`]: [`World`] and its builders by service (network, ECS, ECR, IAM, SNS, secrets,
 //!   DynamoDB), and the shared service worlds [`WebAccount`], [`WebService`], [`NatRouteDeleted`].
 //! * [`events`]: realistic EventBridge `ECS Task State Change` events and the saved fixtures.
@@ -17,6 +18,7 @@
 
 pub mod alerting;
 pub mod cli;
+pub mod cloudtrail;
 pub mod contracts;
 pub mod diagnosis;
 pub mod events;

@@ -150,6 +150,12 @@ impl Moto {
     }
 
     /// How many responses the compatibility proxy had to rewrite so far.
+    /// The compatibility proxy every request of this world goes through (its emulated
+    /// CloudTrail, its faults, its call log).
+    pub fn proxy(&self) -> &Proxy {
+        &self.proxy
+    }
+
     pub fn rewritten_responses(&self) -> usize {
         self.proxy.rewritten()
     }

@@ -12,7 +12,11 @@
 //!   moto 5.2.1 serializes ECS `Container.cpu` (and `memory`, `memoryReservation`) as JSON
 //!   *numbers* (`"cpu": 0`), where the ECS API types them as strings, and the SDK then fails the
 //!   whole `RunTask` / `DescribeTasks` / `StopTask` call with `TypeMismatch: expected string`. It
-//!   turns those numbers into strings in ECS responses and changes nothing else.
+//!   turns those numbers into strings in ECS responses and changes nothing else;
+//! * stands in for CloudTrail, which moto lacks ([`crate::cloudtrail`]): it records every
+//!   successful mutating call as a management event (caller from the SigV4 key and the STS
+//!   `AssumeRole` answers it saw, resources from the request, source IP 127.0.0.1) and answers
+//!   `cloudtrail:LookupEvents` from that record ([`Proxy::trail`]; faults apply to it too).
 //!
 //! The action is read from the SigV4 credential scope (the service) and the `X-Amz-Target`
 //! header or the `Action=` form field (the operation). One request per connection
@@ -28,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::cloudtrail::Trail;
 use crate::http::{header, read_message, write_message};
 
 const ECS_TARGET_PREFIX: &str = "amazonec2containerservicev20141113.";
@@ -80,10 +85,12 @@ struct Rules {
 struct Shared {
     /// `127.0.0.1:PORT`.
     upstream: String,
-    rewrite_ecs_numbers: bool,
+    /// In front of moto: rewrite ECS numbers, and be CloudTrail.
+    moto_compat: bool,
     rules: Mutex<Rules>,
     seen: Mutex<Vec<Seen>>,
     rewritten: AtomicUsize,
+    trail: Trail,
 }
 
 pub struct Proxy {
@@ -105,15 +112,16 @@ impl Proxy {
         Proxy::spawn(upstream, true)
     }
 
-    fn spawn(upstream: &str, rewrite_ecs_numbers: bool) -> Proxy {
+    fn spawn(upstream: &str, moto_compat: bool) -> Proxy {
         let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind proxy");
         let port = listener.local_addr().expect("proxy addr").port();
         let shared = Arc::new(Shared {
             upstream: upstream.trim_start_matches("http://").trim_end_matches('/').to_string(),
-            rewrite_ecs_numbers,
+            moto_compat,
             rules: Mutex::new(Rules::default()),
             seen: Mutex::new(Vec::new()),
             rewritten: AtomicUsize::new(0),
+            trail: Trail::default(),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -157,6 +165,12 @@ impl Proxy {
     /// Requests seen so far, and forget them.
     pub fn take(&self) -> Vec<Seen> {
         std::mem::take(&mut *self.shared.seen.lock().unwrap())
+    }
+
+    /// The emulated CloudTrail: what the worlds wrote through this proxy (a moto compatibility
+    /// proxy's; a plain [`Proxy::start`] forwards `LookupEvents` and records nothing).
+    pub fn trail(&self) -> &Trail {
+        &self.shared.trail
     }
 
     /// How many responses had their ECS container numbers rewritten so far.
@@ -271,19 +285,36 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
         }
         None => std::thread::sleep(latency),
     }
+    // Only the moto compatibility proxy is CloudTrail: a proxy in front of it forwards.
+    let cloudtrail = shared.moto_compat;
+    if cloudtrail && action == "cloudtrail:LookupEvents" {
+        let (status, body) = shared.trail.lookup(&request.body);
+        let body = body.to_string();
+        write!(
+            client,
+            "HTTP/1.1 {status} {}\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-RequestId: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            if status == 200 { "OK" } else { "Bad Request" },
+            crate::util::random_uuid(),
+            body.len()
+        )?;
+        return client.flush();
+    }
 
     let mut server = TcpStream::connect(&shared.upstream)?;
     server.set_read_timeout(Some(IO_TIMEOUT))?;
     write_message(&mut server, &request.head, &request.body)?;
     let mut response = read_message(&mut BufReader::new(server))?
         .ok_or_else(|| std::io::Error::other("upstream closed the connection without answering"))?;
-    if shared.rewrite_ecs_numbers && is_ecs {
+    if shared.moto_compat && is_ecs {
         if let Ok(mut json) = serde_json::from_slice::<Value>(&response.body) {
             if stringify_container_numbers(&mut json) {
                 response.body = serde_json::to_vec(&json)?;
                 shared.rewritten.fetch_add(1, Ordering::SeqCst);
             }
         }
+    }
+    if cloudtrail && response.head.first().and_then(|l| l.split_whitespace().nth(1)).is_some_and(|code| code.starts_with('2')) {
+        shared.trail.observe(&action, &request.head, &request.body, &response.body);
     }
     write_message(&mut client, &response.head, &response.body)?;
     let _ = client.shutdown(Shutdown::Write);

@@ -131,6 +131,7 @@ fn offline_facts(failure: &PullFailure) -> Facts {
             image_ref: failure.image.as_deref().and_then(|i| ImageRef::parse(i).ok()),
             classification: classify(&failure.message),
             message: failure.message.clone(),
+            time: failure.time,
         },
         ..Default::default()
     }

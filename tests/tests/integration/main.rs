@@ -8,6 +8,7 @@ mod containers;
 mod deploys;
 mod faults;
 mod harness;
+mod history;
 mod hub;
 mod identity;
 mod network;

@@ -75,4 +75,6 @@ pub const READ_ACTIONS: &[&str] = &[
     "secretsmanager:GetSecretValue",
     // The task's secrets from SSM Parameter Store: metadata only (exists, type, KMS key).
     "ssm:DescribeParameters",
+    // History (on by default): the writes to the resources the root cause names. Resource "*" only.
+    "cloudtrail:LookupEvents",
 ];

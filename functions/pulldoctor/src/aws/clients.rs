@@ -24,6 +24,8 @@ pub struct Clients {
     pub ecr: aws_sdk_ecr::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub(crate) iam: aws_sdk_iam::Client,
+    /// The history's reads only (`LookupEvents`).
+    pub(crate) cloudtrail: aws_sdk_cloudtrail::Client,
     pub(crate) cache: Option<Arc<WarmCache>>,
 }
 
@@ -94,6 +96,12 @@ impl Clients {
             ),
             iam: aws_sdk_iam::Client::from_conf(
                 aws_sdk_iam::config::Builder::from(&config).interceptor(ThrottleSpy).retry_partition(scope("iam")).build(),
+            ),
+            cloudtrail: aws_sdk_cloudtrail::Client::from_conf(
+                aws_sdk_cloudtrail::config::Builder::from(&config)
+                    .interceptor(ThrottleSpy)
+                    .retry_partition(scope("cloudtrail"))
+                    .build(),
             ),
             config,
             cache: None,
@@ -195,6 +203,7 @@ impl Clients {
             ecr,
             ec2: aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build()),
             iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::Config::builder().build()),
+            cloudtrail: aws_sdk_cloudtrail::Client::from_conf(aws_sdk_cloudtrail::Config::builder().build()),
             cache: None,
         }
     }

@@ -1013,7 +1013,8 @@ mod mock_tests {
         let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, Vec::<&aws_smithy_mocks::Rule>::new());
         // Not to be called: a client with no endpoint would fail the read, and the count shows it.
         let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build());
-        let clients = Clients { config: aws_config::SdkConfig::builder().build(), ecs, ecr, ec2, iam, cache: None };
+        let cloudtrail = aws_sdk_cloudtrail::Client::from_conf(aws_sdk_cloudtrail::Config::builder().build());
+        let clients = Clients { config: aws_config::SdkConfig::builder().build(), ecs, ecr, ec2, iam, cloudtrail, cache: None };
 
         let mut facts = world();
         facts.task.launch_type = Some("MANAGED_INSTANCES".into());
@@ -1077,7 +1078,8 @@ mod mock_tests {
         // Never called on this path: a plain client with no endpoint is enough.
         let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build());
         let iam = aws_sdk_iam::Client::from_conf(aws_sdk_iam::Config::builder().build());
-        let clients = Clients { config: aws_config::SdkConfig::builder().build(), ecs, ecr, ec2, iam, cache: None };
+        let cloudtrail = aws_sdk_cloudtrail::Client::from_conf(aws_sdk_cloudtrail::Config::builder().build());
+        let clients = Clients { config: aws_config::SdkConfig::builder().build(), ecs, ecr, ec2, iam, cloudtrail, cache: None };
 
         let log = CallLog::default();
         let task_definition = super::super::ecs::read_task_definition(&clients, &log, Some("web:7")).await;

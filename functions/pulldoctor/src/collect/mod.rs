@@ -201,6 +201,7 @@ async fn read_task_and_identity(
             image_ref,
             classification,
             message: failure.message.clone(),
+            time: failure.time,
         },
         task_definition,
         repository,

@@ -345,6 +345,9 @@ pub struct FailureFacts {
     pub image_ref: Option<ImageRef>,
     pub message: String,
     pub classification: Classification,
+    /// When the task failed (the event's time), if the event said: the history looks before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The parts of a task definition that bear on pulling images. Environment values and secrets are

@@ -95,8 +95,11 @@ pub fn change_lines(changes: &Changes) -> Vec<String> {
     if changes.status == HistoryStatus::Unknown {
         return vec![format!("CloudTrail unknown for {resources}: {}", changes.reason.as_deref().unwrap_or("not read"))];
     }
+    // Found, but part of the look failed or was cut at its bound: say what is unknown.
+    let gap = changes.reason.as_ref().map(|r| format!("  Not complete: {r}"));
     if changes.events.is_empty() {
-        return vec![format!("CloudTrail shows no write to {resources} in the {} h before the failure.", changes.window_hours)];
+        let none = format!("CloudTrail shows no write to {resources} in the {} h before the failure.", changes.window_hours);
+        return std::iter::once(none).chain(gap).collect();
     }
     let mut lines = vec![format!("CloudTrail, {resources}, {} h before the failure:", changes.window_hours)];
     for e in &changes.events {
@@ -118,6 +121,7 @@ pub fn change_lines(changes: &Changes) -> Vec<String> {
         }
         lines.push(line);
     }
+    lines.extend(gap);
     lines
 }
 
