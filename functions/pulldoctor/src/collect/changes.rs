@@ -12,6 +12,7 @@ use aws_smithy_types::DateTime as SmithyTime;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use crate::aws::{CallLog, Clients};
+use crate::model::facts::ErrorKind;
 use crate::model::diagnosis::Diagnosis;
 use crate::model::facts::{resources_named, ChangeFacts, Fact, Facts, ResourceLookup, TrailEvent, MAX_RESOURCES};
 
@@ -21,6 +22,8 @@ pub const WINDOW_HOURS: u32 = 24;
 pub const MAX_CALLS: usize = 5;
 /// The window's ends are rounded outwards to this (what a storm's failures share).
 pub const WINDOW_STEP: Duration = Duration::minutes(5);
+/// Warm-cache key of "CloudTrail throttled us": kept for the cache's TTL.
+const BACKOFF_KEY: &str = "cloudtrail:LookupEvents throttled";
 /// Events per page (LookupEvents' maximum).
 const PAGE: i32 = 50;
 
@@ -32,9 +35,29 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, diagno
         return Fact::NotCollected { reason: format!("{} names no resource CloudTrail records", diagnosis.root_cause.code) };
     }
     debug_assert!(resources.len() <= MAX_RESOURCES);
+    // CloudTrail throttled this warm container a moment ago: asking again in a storm would only
+    // take more of the account's 2 requests per second from everyone else.
+    if clients.cache.as_ref().is_some_and(|c| c.get::<()>(BACKOFF_KEY).is_some()) {
+        let reason = "Throttled: cloudtrail:LookupEvents (throttled within the last minute; not asked again, to leave \
+                      CloudTrail's 2 requests per second to other callers)";
+        let lookups = resources
+            .iter()
+            .map(|r| ResourceLookup {
+                resource: r.clone(),
+                complete: false,
+                events: Fact::Unreadable { reason: reason.into(), kind: ErrorKind::Throttled },
+            })
+            .collect();
+        return Fact::found(ChangeFacts { until: facts.failure.time, window_hours: WINDOW_HOURS, lookups });
+    }
     let until = facts.failure.time.unwrap_or_else(Utc::now);
     let (start, end) = window(until);
     let first = futures_util::future::join_all(resources.iter().map(|r| Box::pin(page(clients, log, r, start, end, None)))).await;
+    if first.iter().any(|f| matches!(f, Fact::Unreadable { kind: ErrorKind::Throttled, .. })) {
+        if let Some(cache) = &clients.cache {
+            cache.put(BACKOFF_KEY.to_string(), std::sync::Arc::new(()));
+        }
+    }
     let mut lookups: Vec<(ResourceLookup, Option<String>)> = resources
         .iter()
         .zip(first)
