@@ -325,7 +325,7 @@ fn rollback(deployments: &[DeploymentFacts], failing: Option<&ServiceDeploymentF
 /// ECR: answers already read (the failing image, the previous revision's image) are reused, the
 /// rest read at once, at most [`IMAGE_READS`].
 async fn read_image_changes(clients: &Clients, log: &CallLog, facts: &Facts, failing: &RevisionFacts, previous: &RevisionFacts) -> Vec<ImageChangeFacts> {
-    let changes = crate::history::deploy::image_changes(previous, failing);
+    let changes = previous.image_changes_to(failing);
     let mut budget = IMAGE_READS;
     let mut reads = vec![];
     for (name, before, after) in &changes {

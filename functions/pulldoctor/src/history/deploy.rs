@@ -114,35 +114,6 @@ pub fn explains(root: RootCause, d: &Difference) -> bool {
 }
 
 /// A container image as compared: with the digest ECS resolved, when the source gave it.
-fn image_with_digest(image: Option<&str>, container: &str, launch: &LaunchFacts) -> Option<String> {
-    match (image, launch.image_digests.get(container)) {
-        (Some(i), Some(d)) if !i.contains('@') => Some(format!("{i}@{d}")),
-        (i, _) => i.map(str::to_string),
-    }
-}
-
-/// The containers whose image the deploy changed: (container, before, after). Tags always
-/// compare; digests only when both sides know theirs (a re-pushed tag).
-pub fn image_changes(before: &RevisionFacts, after: &RevisionFacts) -> Vec<(String, Option<String>, Option<String>)> {
-    let (Some(after_td), Some(before_td)) = (after.task_definition.value(), before.task_definition.value()) else {
-        return vec![];
-    };
-    let strip = |i: &Option<String>| i.as_deref().map(|i| i.split('@').next().unwrap_or(i).to_string());
-    after_td
-        .containers
-        .iter()
-        .filter_map(|c| {
-            let name = c.name.clone().unwrap_or_default();
-            let old = before_td.container(c.name.as_deref())?;
-            let a = image_with_digest(c.image.as_deref(), &name, &after.launch);
-            let b = image_with_digest(old.image.as_deref(), &name, &before.launch);
-            let digests = after.launch.image_digests.contains_key(&name) && before.launch.image_digests.contains_key(&name);
-            let changed = if digests { a != b } else { strip(&a) != strip(&b) };
-            changed.then_some((name, b, a))
-        })
-        .collect()
-}
-
 fn state(image: &Fact<ImageFacts>) -> Option<String> {
     match image {
         Fact::Found { .. } => Some("present".into()),
@@ -169,7 +140,7 @@ pub fn differences(before: &RevisionFacts, after: &RevisionFacts, images: &[Imag
             });
         }
     };
-    for (container, b, a) in image_changes(before, after) {
+    for (container, b, a) in before.image_changes_to(after) {
         push("image", Some(&container), b, a);
     }
     if let (Some(btd), Some(atd)) = tds {
