@@ -7,8 +7,11 @@ use std::fmt::Write;
 use serde::{Deserialize, Serialize};
 
 use super::{Pair, Plan};
+use crate::history::deploy::{differences, image_changes, revision_name};
 use crate::model::diagnosis::{Diagnosis, Finding, Status};
-use crate::model::facts::{Facts, LaunchType};
+use crate::model::facts::{Fact, Facts, ImageChangeFacts, ImageFacts, LaunchType};
+use crate::model::history::{DeployDiff, HistoryStatus, Revision};
+use crate::model::image_ref::ImageRef;
 use crate::report::{clean, escape_markdown};
 
 /// Schema tag of the JSON preflight report.
@@ -59,6 +62,10 @@ pub struct PreflightReport {
     /// EC2 bridge/host: the container instances the tasks would pull from, as considered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_instances: Option<super::instances::InstancesConsidered>,
+    /// What this deploy changes: the service's running revision (`previous`) against the one
+    /// about to be deployed (`failing`). `None` without a service or for the same revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<DeployDiff>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,8 +177,82 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
         aws_calls: calls,
         duration_ms: 0,
         container_instances: plan.container_instances.clone(),
+        deploy: deploy(plan, &results.iter().map(|(_, _, f)| *f).collect::<Vec<_>>()),
     }
 }
+
+/// What this deploy changes, from the plan's two revisions; an image's `after_state` comes from
+/// the preflight's own image check of that container (the running image is not checked: no state).
+pub fn deploy(plan: &Plan, facts: &[&Facts]) -> Option<DeployDiff> {
+    let d = plan.deploy.as_ref()?;
+    let running = &d.running;
+    let previous = Revision {
+        task_definition: running.task_definition_arn.as_deref().map(revision_name),
+        deployment_id: running.deployment_id.clone(),
+        service_revision: None,
+        status: running.status.clone(),
+        created_at: running.created_at.clone(),
+    };
+    let mut diff = DeployDiff {
+        status: HistoryStatus::Found,
+        reason: None,
+        source: Some("service_deployments".into()),
+        service: plan.service.clone(),
+        failing: Revision { task_definition: Some(task_definition_label(plan)), ..Default::default() },
+        previous: Some(previous),
+        rolled_back: false,
+        rollout_reason: None,
+        differences: vec![],
+        explains_failure: false,
+    };
+    if let Some(gap) = running.task_definition.gap() {
+        diff.status = HistoryStatus::Unknown;
+        diff.reason = Some(format!("could not read {}: {gap}", diff.previous.as_ref().and_then(|p| p.task_definition.as_deref()).unwrap_or("the running revision")));
+        return Some(diff);
+    }
+    let images: Vec<ImageChangeFacts> = image_changes(running, &d.next)
+        .into_iter()
+        .map(|(container, before, after)| {
+            let checked = facts.iter().find(|f| f.failure.container.as_deref() == Some(container.as_str()));
+            ImageChangeFacts {
+                after_image: checked.map(|f| checked_image(f, after.as_deref())).unwrap_or_default(),
+                before_image: Fact::NotCollected { reason: "preflight checks only the images about to be deployed".into() },
+                container,
+                before,
+                after,
+            }
+        })
+        .collect();
+    diff.differences = differences(running, &d.next, &images);
+    Some(diff)
+}
+
+/// The preflight's answer for `image`: by digest when it names one, else by tag.
+fn checked_image(facts: &Facts, image: Option<&str>) -> Fact<ImageFacts> {
+    match image.map(ImageRef::parse) {
+        Some(Ok(r)) if r.digest.is_some() => facts.image_by_digest.clone(),
+        Some(Ok(_)) => facts.image_by_tag.clone(),
+        _ => Fact::default(),
+    }
+}
+
+/// "What this deploy changes": plain lines (not yet escaped), `None` without a deploy section.
+fn deploy_lines(r: &PreflightReport) -> Option<Vec<String>> {
+    let d = r.deploy.as_ref()?;
+    let running = d.previous.as_ref().and_then(|p| p.task_definition.as_deref()).unwrap_or("the running revision");
+    let next = d.failing.task_definition.as_deref().unwrap_or("the new revision");
+    Some(match d.status {
+        HistoryStatus::Unknown => vec![format!("Unknown: {}", d.reason.as_deref().unwrap_or("not read"))],
+        HistoryStatus::Found if d.differences.is_empty() => {
+            vec![format!("From {running} (running now) to {next}: nothing that matters for a pull changes.")]
+        }
+        HistoryStatus::Found => std::iter::once(format!("From {running} (running now) to {next}:"))
+            .chain(d.differences.iter().map(crate::report::history::difference_line))
+            .collect(),
+    })
+}
+
+pub const WHAT_THIS_DEPLOY_CHANGES: &str = "What this deploy changes";
 
 /// Each planned subnet's verdict: fail when a check failed there, else warn, else pass.
 fn subnet_verdicts(
@@ -292,6 +373,12 @@ pub fn text(r: &PreflightReport) -> String {
             let _ = writeln!(out, "  {}  {}", clean(&c.container), clean(&c.image));
         }
     }
+    if let Some(lines) = deploy_lines(r) {
+        let _ = writeln!(out, "\n{WHAT_THIS_DEPLOY_CHANGES}:");
+        for line in lines {
+            let _ = writeln!(out, "  {}", clean(&line));
+        }
+    }
     let _ = writeln!(out, "\nChecks:");
     for f in &r.findings {
         let _ = writeln!(
@@ -358,6 +445,20 @@ pub fn markdown(r: &PreflightReport) -> String {
         );
     }
     out.push('\n');
+    if let Some(lines) = deploy_lines(r) {
+        let _ = writeln!(out, "**{WHAT_THIS_DEPLOY_CHANGES}**\n");
+        for line in lines {
+            match line.strip_prefix("  - ") {
+                Some(item) => {
+                    let _ = writeln!(out, "- {}", escape_markdown(item));
+                }
+                None => {
+                    let _ = writeln!(out, "{}\n", escape_markdown(&line));
+                }
+            }
+        }
+        out.push('\n');
+    }
     let problems: Vec<_> = r.findings.iter().filter(|f| matches!(f.finding.status, Status::Fail | Status::Warn)).collect();
     if !problems.is_empty() {
         let _ = writeln!(out, "**To fix before deploying**\n");
@@ -420,6 +521,7 @@ mod tests {
             instance_role_arn: None,
             aws_calls: 2,
             container_instances: None,
+            deploy: None,
         }
     }
 
