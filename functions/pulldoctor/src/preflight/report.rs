@@ -579,6 +579,73 @@ mod tests {
         assert!(r.blocks(false));
     }
 
+    /// The running revision against the one about to be deployed: what changed, the new image's
+    /// state from the preflight's own image check, and no section for the same revision.
+    #[test]
+    fn what_this_deploy_changes() {
+        use crate::model::facts::{ContainerDefinitionFacts, LaunchFacts, RevisionFacts};
+        let td = |arn: Option<&str>, role: &str, image: &str| TaskDefinitionFacts {
+            arn: arn.map(str::to_string),
+            family: Some("web".into()),
+            execution_role_arn: Some(role.into()),
+            containers: vec![ContainerDefinitionFacts { name: Some("web".into()), image: Some(image.into()), ..Default::default() }],
+            ..Default::default()
+        };
+        let launch = LaunchFacts {
+            launch_type: Some("FARGATE".into()),
+            subnets: Some(vec!["subnet-a".into()]),
+            security_groups: Some(vec!["sg-1".into()]),
+            assign_public_ip: Some(false),
+            ..Default::default()
+        };
+        let running = RevisionFacts {
+            task_definition_arn: Some("arn:aws:ecs:us-east-1:111122223333:task-definition/web:1".into()),
+            deployment_id: Some("ecs-svc/1".into()),
+            status: Some("PRIMARY".into()),
+            launch: launch.clone(),
+            task_definition: Fact::found(td(Some("arn:aws:ecs:us-east-1:111122223333:task-definition/web:1"), "role/a", "repo/web:2.4.1")),
+            ..Default::default()
+        };
+        let mut p = plan(&["subnet-a"]);
+        p.task_definition = td(None, "role/b", "repo/web:2.4.2");
+        p.task_definition_source = "file td.json".into();
+        let next = RevisionFacts { launch, task_definition: Fact::found(p.task_definition.clone()), ..Default::default() };
+        p.deploy = Some(super::super::DeployPlan { running: running.clone(), next });
+        let mut checked = facts("us-east-1a");
+        checked.failure.container = Some("web".into());
+        checked.image_by_tag = Fact::NotFound { detail: "ImageNotFoundException".into() };
+
+        let d = deploy(&p, &[&checked]).expect("a deploy section");
+        assert_eq!(d.source.as_deref(), Some("service_deployments"));
+        assert_eq!(d.failing.task_definition.as_deref(), Some("web (not registered: file td.json)"));
+        let previous = d.previous.as_ref().unwrap();
+        assert_eq!((previous.task_definition.as_deref(), previous.status.as_deref()), (Some("web:1"), Some("PRIMARY")));
+        let got: Vec<_> = d.differences.iter().map(|x| (x.setting.as_str(), x.before.as_deref(), x.after.as_deref())).collect();
+        assert_eq!(got, vec![("image", Some("repo/web:2.4.1"), Some("repo/web:2.4.2")), ("execution_role", Some("role/a"), Some("role/b"))]);
+        assert_eq!((d.differences[0].before_state.as_deref(), d.differences[0].after_state.as_deref()), (None, Some("not_found")));
+        assert!(!d.explains_failure && !d.rolled_back);
+
+        let pair = Pair { subnet: "subnet-a".into(), container: "web".into(), image: "repo/web:2.4.2".into(), container_instance: None };
+        let r = merge(&p, &[(pair, diagnosis(vec![]), &checked)]);
+        let t = text(&r);
+        assert!(t.contains("What this deploy changes:\n  From web:1 (running now) to web (not registered: file td.json):\n    - image of container web: repo/web:2.4.1 → repo/web:2.4.2 (not found)\n"), "{t}");
+        let md = markdown(&r);
+        assert!(md.contains("**What this deploy changes**") && md.contains("- execution role: role/a → role/b"), "{md}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&json(&r)).unwrap()["deploy"]["differences"][1]["setting"], "execution_role");
+
+        // The running task definition could not be read: said, not "nothing changed".
+        let mut unread = p.clone();
+        let gap = Fact::Unreadable { reason: "AccessDenied: ecs:DescribeTaskDefinition".into(), kind: Default::default() };
+        unread.deploy = Some(super::super::DeployPlan { running: RevisionFacts { task_definition: gap, ..running }, ..p.deploy.clone().unwrap() });
+        let d = deploy(&unread, &[&checked]).unwrap();
+        assert_eq!(d.status, crate::model::history::HistoryStatus::Unknown);
+        assert_eq!(d.reason.as_deref(), Some("could not read web:1: AccessDenied: ecs:DescribeTaskDefinition"));
+        // No deploy planned (no service, or the same revision): no section, nothing printed.
+        let none = plan(&["subnet-a"]);
+        assert_eq!(deploy(&none, &[&checked]), None);
+        assert!(!text(&merge(&none, &[])).contains("What this deploy changes"));
+    }
+
     #[test]
     fn warn_blocks_only_when_strict() {
         let p = plan(&["subnet-a"]);
