@@ -224,6 +224,63 @@ async fn task_definition_file_with_explicit_subnets() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Service `web` runs revision :1 (`team/web:2.4.1`, pushed); the pipeline is about to register a
+/// file with `team/web:2.4.2` (not pushed) and another execution role. The report's `deploy` names
+/// both changes, from the revision running now; the verdict is the image check's, as before.
+#[tokio::test]
+async fn deploy_section_names_what_the_new_revision_changes() {
+    let account = WebAccount::build().await;
+    let (world, net) = (&account.world, &account.net);
+    world.push_image(&account.repo, "2.4.1", "web-2.4.1").await;
+    let running = account.task_definition(&account.repo.image("2.4.1"), true).await;
+    assert!(running.ends_with("web:1"), "{running}");
+    world.service("prod", "web", &running, net).await;
+    let other_role = world.execution_role("webExecutionRoleV2").await;
+    let dir = temp_dir("deploy");
+    let file = dir.join("taskdef.json");
+    let doc = json!({"family": "web", "executionRoleArn": other_role, "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256", "memory": "512", "containerDefinitions": [{"name": "web", "image": account.repo.image("2.4.2"), "essential": true}]});
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let file_arg = file.to_str().unwrap();
+
+    let out = run_cli(&world.moto, &["preflight", "--cluster", "prod", "--service", "web", "--task-definition", file_arg, "--format", "json"]).await;
+    let report: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", out.stdout, out.stderr));
+    assert_valid(Contract::Preflight, &report);
+    eprintln!("deploy: {}", report["deploy"]);
+    assert_eq!(out.code, Some(3), "{}\n{}", out.stderr, dump(&report));
+    assert_eq!(codes(&report, "fail"), vec!["ECR_IMAGE_NOT_FOUND"], "{}", dump(&report));
+    let deploy = &report["deploy"];
+    assert_eq!(deploy["status"], "found", "{deploy}");
+    assert_eq!(deploy["source"], "service_deployments");
+    assert_eq!(deploy["previous"]["task_definition"], "web:1");
+    assert_eq!(deploy["previous"]["status"], "PRIMARY");
+    assert!(deploy["failing"]["task_definition"].as_str().unwrap().contains("not registered"), "{deploy}");
+    assert_eq!((&deploy["explains_failure"], &deploy["rolled_back"]), (&json!(false), &json!(false)));
+    // Same network, launch type and platform: only the image and the role changed.
+    let settings: Vec<&str> = deploy["differences"].as_array().unwrap().iter().map(|d| d["setting"].as_str().unwrap()).collect();
+    assert_eq!(settings, vec!["image", "execution_role"], "{deploy}");
+    let image = &deploy["differences"][0];
+    assert_eq!(image["container"], "web");
+    assert_eq!((&image["before"], &image["after"]), (&json!(account.repo.image("2.4.1")), &json!(account.repo.image("2.4.2"))));
+    // The preflight checked the new image (missing); it does not check the running one.
+    assert_eq!(image["after_state"], "not_found");
+    assert!(image.get("before_state").is_none(), "{image}");
+    let role = &deploy["differences"][1];
+    assert_eq!((&role["before"], &role["after"]), (&json!(account.role_arn), &json!(other_role)));
+
+    let out = run_cli(&world.moto, &["preflight", "--cluster", "prod", "--service", "web", "--task-definition", file_arg]).await;
+    assert_eq!(out.code, Some(3));
+    let line = format!("- image of container web: {} → {} (not found)", account.repo.image("2.4.1"), account.repo.image("2.4.2"));
+    assert!(out.stdout.contains("What this deploy changes:\n  From web:1 (running now) to web (not registered") && out.stdout.contains(&line), "{}", out.stdout);
+
+    // The revision already running: nothing to compare, no section.
+    let out = run_cli(&world.moto, &["preflight", "--cluster", "prod", "--service", "web", "--task-definition", &running, "--format", "json"]).await;
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(out.code, Some(0), "{}", dump(&report));
+    assert!(report.get("deploy").is_none(), "{}", report["deploy"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// An EC2 service in bridge mode has no awsvpc subnets: its tasks pull from the container
 /// instance they land on (its subnet, its security groups and, with no execution role, its
 /// instance role). Two instances, one behind the NAT (subnet a) and one in subnet c, whose route

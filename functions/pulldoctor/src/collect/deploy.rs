@@ -241,7 +241,7 @@ async fn describe_service_revisions(clients: &Clients, log: &CallLog, arns: &[St
     .await
 }
 
-fn launch_facts(
+pub fn launch_facts(
     launch_type: Option<&aws_sdk_ecs::types::LaunchType>,
     platform_version: Option<&str>,
     capacity: &[aws_sdk_ecs::types::CapacityProviderStrategyItem],
@@ -260,7 +260,7 @@ fn launch_facts(
 }
 
 /// Completes what one source left unknown with another's answer.
-fn fill(launch: &mut LaunchFacts, other: &LaunchFacts) {
+pub fn fill(launch: &mut LaunchFacts, other: &LaunchFacts) {
     let known = launch.launch_type.is_some() || !launch.capacity_providers.is_empty();
     if !known {
         launch.launch_type = other.launch_type.clone();
@@ -443,7 +443,7 @@ async fn read_deployments(clients: &Clients, log: &CallLog, cluster: &str, servi
     .await
 }
 
-fn deployment_facts(d: &aws_sdk_ecs::types::Deployment) -> DeploymentFacts {
+pub fn deployment_facts(d: &aws_sdk_ecs::types::Deployment) -> DeploymentFacts {
     DeploymentFacts {
         id: d.id().unwrap_or_default().to_string(),
         status: d.status().map(str::to_string),

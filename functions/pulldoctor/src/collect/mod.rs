@@ -22,6 +22,8 @@ macro_rules! shared {
 mod blast_radius;
 mod changes;
 mod deploy;
+/// Shared with preflight, which compares the service's running revision with the next one.
+pub use deploy::{deployment_facts, fill as fill_launch, launch_facts};
 pub mod history;
 mod ecr;
 pub mod ecs;

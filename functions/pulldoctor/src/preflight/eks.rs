@@ -103,6 +103,7 @@ pub async fn plan(clients: &Clients, request: &EksRequest) -> Result<Plan, Prefl
         instance_role_arn: nodegroup.node_role().map(str::to_string),
         aws_calls: calls,
         container_instances: None,
+        deploy: None,
     })
 }
 
@@ -229,6 +230,7 @@ async fn fargate_plan(
         instance_role_arn: None,
         aws_calls: calls,
         container_instances: None,
+        deploy: None,
     })
 }
 

@@ -7,7 +7,8 @@ use crate::model::facts::{ContainerDefinitionFacts, LaunchType, TaskDefinitionFa
 
 /// The subset of a task definition document that bears on pulling. Accepts both the
 /// `register-task-definition --cli-input-json` shape and `describe-task-definition` output
-/// (`{"taskDefinition": {…}}`). Environment values and secrets are never read into it.
+/// (`{"taskDefinition": {…}}`). Environment values and secret names are never
+/// read into it; of a secret, only where it comes from (`valueFrom`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 struct TaskDefinitionDocument {
@@ -43,6 +44,20 @@ struct ContainerDefinition {
     name: Option<String>,
     image: Option<String>,
     repository_credentials: Option<RepositoryCredentials>,
+    secrets: Vec<SecretReference>,
+    log_configuration: Option<LogConfiguration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct SecretReference {
+    value_from: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct LogConfiguration {
+    secret_options: Vec<SecretReference>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,8 +103,14 @@ pub fn task_definition_from_json(text: &str, what: &str) -> Result<TaskDefinitio
                 name: c.name,
                 image: c.image,
                 registry_credentials_secret: c.repository_credentials.and_then(|r| r.credentials_parameter),
-                // Secrets are judged only for a failure at the secrets step, never in a preflight.
-                ..Default::default()
+                // As `collect::ecs::task_definition_facts` keeps them, for the deploy diff; secrets
+                // are judged only for a failure at the secrets step, never in a preflight.
+                secrets: c
+                    .secrets
+                    .into_iter()
+                    .chain(c.log_configuration.map(|l| l.secret_options).unwrap_or_default())
+                    .filter_map(|s| s.value_from)
+                    .collect(),
             })
             .collect(),
     })
@@ -107,6 +128,8 @@ mod tests {
                 "ephemeralStorage": {"sizeInGiB": 30},
                 "containerDefinitions": [{"name": "web", "image": "repo/web:v2",
                    "environment": [{"name": "TOKEN", "value": "s3cr3t"}],
+                   "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/db"}],
+                   "logConfiguration": {"logDriver": "splunk", "secretOptions": [{"name": "splunk-token", "valueFrom": "arn:aws:secretsmanager:us-east-1:1:secret:splunk"}]},
                    "repositoryCredentials": {"credentialsParameter": "arn:aws:secretsmanager:us-east-1:1:secret:hub"}}]}"#,
             "td.json",
         )
@@ -117,6 +140,8 @@ mod tests {
         assert_eq!(td.containers[0].image.as_deref(), Some("repo/web:v2"));
         assert!(td.containers[0].registry_credentials_secret.as_deref().unwrap().ends_with(":hub"));
         assert!(!serde_json::to_string(&td).unwrap().contains("s3cr3t"), "environment values are never kept");
+        assert_eq!(td.containers[0].secrets, vec!["arn:aws:ssm:us-east-1:1:parameter/db", "arn:aws:secretsmanager:us-east-1:1:secret:splunk"]);
+        assert!(!serde_json::to_string(&td).unwrap().contains("DB_PASSWORD"), "secret names are never kept");
     }
 
     #[test]

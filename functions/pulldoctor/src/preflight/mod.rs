@@ -26,7 +26,10 @@ use std::time::Instant;
 use crate::collect::{self, Clients, Supplied};
 use crate::model::audience::Audience;
 use crate::engine;
-use crate::model::facts::{AttachmentFacts, ContainerFacts, Facts, LaunchType, ServiceNetworkFacts, TaskDefinitionFacts, TaskFacts, TaskSource};
+use crate::model::facts::{
+    AttachmentFacts, ContainerFacts, DeploymentFacts, Fact, Facts, LaunchFacts, LaunchType, RevisionFacts, ServiceNetworkFacts, TaskDefinitionFacts,
+    TaskFacts, TaskSource,
+};
 use crate::intake::PullFailure;
 
 pub use report::{PreflightReport, Verdict};
@@ -93,6 +96,26 @@ pub struct Plan {
     /// EC2 without awsvpc (bridge, host): the container instances tasks would be placed on,
     /// which pull for them. `network.subnets` are then their subnets.
     pub container_instances: Option<instances::InstancesConsidered>,
+    /// `--service` with a new `--task-definition`: the revision the service runs and the one
+    /// about to be deployed (the report's `deploy`). `None` when they are the same revision.
+    pub deploy: Option<DeployPlan>,
+}
+
+/// The two sides of the deploy a preflight is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployPlan {
+    /// The service's PRIMARY deployment: its task definition and how it launched.
+    pub running: RevisionFacts,
+    /// The task definition about to be deployed, launched as the service (or the flags) say.
+    pub next: RevisionFacts,
+}
+
+/// What `ecs:DescribeServices` said about the service, beyond the plan's own fields.
+struct ServiceRead {
+    task_definition: Option<String>,
+    primary: Option<DeploymentFacts>,
+    /// The service-level settings, which a new deployment launches with.
+    launch: LaunchFacts,
 }
 
 /// One (subnet × container) pair to check.
@@ -128,14 +151,16 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
         instance_role_arn: None,
         aws_calls: 0,
         container_instances: None,
+        deploy: None,
     };
-    let service_task_definition = match &request.service {
+    let service = match &request.service {
         Some(name) => {
             plan.aws_calls += 1;
-            read_service(clients, request, name, &mut plan).await?
+            Some(read_service(clients, request, name, &mut plan).await?)
         }
         None => None,
     };
+    let service_task_definition = service.as_ref().and_then(|s| s.task_definition.clone());
     plan.account = crate::model::arn::account(&plan.cluster).map(str::to_string);
     apply_network_flags(request, &mut plan)?;
     let input = match (&request.task_definition, service_task_definition) {
@@ -164,12 +189,66 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
     if plan.network.subnets.is_empty() {
         plan_container_instances(clients, request, &mut plan).await?;
     }
+    if let (Some(service), Some(_)) = (&service, &request.task_definition) {
+        plan.deploy = deploy_plan(clients, request, service, &mut plan).await;
+    }
     Ok(plan)
 }
 
+/// The service's running revision (its PRIMARY deployment, from the `DescribeServices` answer
+/// already read) against the one about to be deployed, whose network is the service's unless
+/// flags override it. Reads the running task definition (one `ecs:DescribeTaskDefinition`); a
+/// failed read leaves it `Unreadable` (the section says so) and never stops the preflight.
+async fn deploy_plan(clients: &Clients, request: &Request, service: &ServiceRead, plan: &mut Plan) -> Option<DeployPlan> {
+    let primary = service.primary.as_ref()?;
+    let running_arn = primary.task_definition.clone()?;
+    if plan.task_definition.arn.as_deref() == Some(running_arn.as_str()) {
+        return None;
+    }
+    let mut running_launch = primary.launch.clone();
+    collect::fill_launch(&mut running_launch, &service.launch);
+    plan.aws_calls += 1;
+    let task_definition = match clients.ecs.describe_task_definition().task_definition(&running_arn).send().await {
+        Ok(out) => match out.task_definition() {
+            Some(td) => Fact::found(collect::ecs::task_definition_facts(td)),
+            None => Fact::NotFound { detail: "task definition not returned".into() },
+        },
+        Err(e) => match collect::read_failure("ecs:DescribeTaskDefinition", &[], &e) {
+            collect::ReadFailure::NotFound(detail) => Fact::NotFound { detail },
+            collect::ReadFailure::Failed { kind, reason } => Fact::Unreadable { reason, kind },
+        },
+    };
+    let running = RevisionFacts {
+        task_definition_arn: Some(running_arn),
+        deployment_id: Some(primary.id.clone()),
+        status: primary.status.clone(),
+        created_at: primary.created_at.clone(),
+        launch: running_launch,
+        task_definition,
+        ..Default::default()
+    };
+    // EC2 bridge/host: the subnets are the container instances', not an awsvpc configuration.
+    let awsvpc = plan.container_instances.is_none() && !plan.network.no_awsvpc_configuration;
+    let next = RevisionFacts {
+        task_definition_arn: plan.task_definition.arn.clone(),
+        launch: LaunchFacts {
+            launch_type: plan.launch_type.as_ref().map(|l| l.as_str().to_string()),
+            platform_version: plan.platform_version.clone(),
+            capacity_providers: if request.launch_type.is_some() { vec![] } else { service.launch.capacity_providers.clone() },
+            subnets: awsvpc.then(|| plan.network.subnets.clone()),
+            security_groups: awsvpc.then(|| plan.network.security_groups.clone()),
+            assign_public_ip: if awsvpc { plan.network.assign_public_ip } else { None },
+            image_digests: Default::default(),
+        },
+        task_definition: Fact::found(plan.task_definition.clone()),
+        ..Default::default()
+    };
+    Some(DeployPlan { running, next })
+}
+
 /// `ecs:DescribeServices`: the service's cluster, launch, and network configuration; returns the
-/// task definition it runs.
-async fn read_service(clients: &Clients, request: &Request, name: &str, plan: &mut Plan) -> Result<Option<String>, PreflightError> {
+/// task definition it runs and its PRIMARY deployment.
+async fn read_service(clients: &Clients, request: &Request, name: &str, plan: &mut Plan) -> Result<ServiceRead, PreflightError> {
     let out = clients
         .ecs
         .describe_services()
@@ -189,7 +268,11 @@ async fn read_service(clients: &Clients, request: &Request, name: &str, plan: &m
     // The service-level configuration is what a new deployment launches with.
     plan.network = collect::network::service_network(svc, name, None);
     plan.network.source = format!("{} (ecs:DescribeServices)", plan.network.source);
-    Ok(svc.task_definition().map(str::to_string))
+    Ok(ServiceRead {
+        task_definition: svc.task_definition().map(str::to_string),
+        primary: svc.deployments().iter().find(|d| d.status() == Some("PRIMARY")).map(collect::deployment_facts),
+        launch: collect::launch_facts(svc.launch_type(), svc.platform_version(), svc.capacity_provider_strategy(), svc.network_configuration()),
+    })
 }
 
 /// Flags override the service's network configuration (or give it, without a service).

@@ -7,8 +7,11 @@ use std::fmt::Write;
 use serde::{Deserialize, Serialize};
 
 use super::{Pair, Plan};
+use crate::history::deploy::{differences, image_changes, revision_name};
 use crate::model::diagnosis::{Diagnosis, Finding, Status};
-use crate::model::facts::{Facts, LaunchType};
+use crate::model::facts::{Fact, Facts, ImageChangeFacts, ImageFacts, LaunchType};
+use crate::model::history::{DeployDiff, HistoryStatus, Revision};
+use crate::model::image_ref::ImageRef;
 use crate::report::{clean, escape_markdown};
 
 /// Schema tag of the JSON preflight report.
@@ -59,6 +62,10 @@ pub struct PreflightReport {
     /// EC2 bridge/host: the container instances the tasks would pull from, as considered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_instances: Option<super::instances::InstancesConsidered>,
+    /// What this deploy changes: the service's running revision (`previous`) against the one
+    /// about to be deployed (`failing`). `None` without a service or for the same revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<DeployDiff>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,8 +177,82 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
         aws_calls: calls,
         duration_ms: 0,
         container_instances: plan.container_instances.clone(),
+        deploy: deploy(plan, &results.iter().map(|(_, _, f)| *f).collect::<Vec<_>>()),
     }
 }
+
+/// What this deploy changes, from the plan's two revisions; an image's `after_state` comes from
+/// the preflight's own image check of that container (the running image is not checked: no state).
+pub fn deploy(plan: &Plan, facts: &[&Facts]) -> Option<DeployDiff> {
+    let d = plan.deploy.as_ref()?;
+    let running = &d.running;
+    let previous = Revision {
+        task_definition: running.task_definition_arn.as_deref().map(revision_name),
+        deployment_id: running.deployment_id.clone(),
+        service_revision: None,
+        status: running.status.clone(),
+        created_at: running.created_at.clone(),
+    };
+    let mut diff = DeployDiff {
+        status: HistoryStatus::Found,
+        reason: None,
+        source: Some("service_deployments".into()),
+        service: plan.service.clone(),
+        failing: Revision { task_definition: Some(task_definition_label(plan)), ..Default::default() },
+        previous: Some(previous),
+        rolled_back: false,
+        rollout_reason: None,
+        differences: vec![],
+        explains_failure: false,
+    };
+    if let Some(gap) = running.task_definition.gap() {
+        diff.status = HistoryStatus::Unknown;
+        diff.reason = Some(format!("could not read {}: {gap}", diff.previous.as_ref().and_then(|p| p.task_definition.as_deref()).unwrap_or("the running revision")));
+        return Some(diff);
+    }
+    let images: Vec<ImageChangeFacts> = image_changes(running, &d.next)
+        .into_iter()
+        .map(|(container, before, after)| {
+            let checked = facts.iter().find(|f| f.failure.container.as_deref() == Some(container.as_str()));
+            ImageChangeFacts {
+                after_image: checked.map(|f| checked_image(f, after.as_deref())).unwrap_or_default(),
+                before_image: Fact::NotCollected { reason: "preflight checks only the images about to be deployed".into() },
+                container,
+                before,
+                after,
+            }
+        })
+        .collect();
+    diff.differences = differences(running, &d.next, &images);
+    Some(diff)
+}
+
+/// The preflight's answer for `image`: by digest when it names one, else by tag.
+fn checked_image(facts: &Facts, image: Option<&str>) -> Fact<ImageFacts> {
+    match image.map(ImageRef::parse) {
+        Some(Ok(r)) if r.digest.is_some() => facts.image_by_digest.clone(),
+        Some(Ok(_)) => facts.image_by_tag.clone(),
+        _ => Fact::default(),
+    }
+}
+
+/// "What this deploy changes": plain lines (not yet escaped), `None` without a deploy section.
+fn deploy_lines(r: &PreflightReport) -> Option<Vec<String>> {
+    let d = r.deploy.as_ref()?;
+    let running = d.previous.as_ref().and_then(|p| p.task_definition.as_deref()).unwrap_or("the running revision");
+    let next = d.failing.task_definition.as_deref().unwrap_or("the new revision");
+    Some(match d.status {
+        HistoryStatus::Unknown => vec![format!("Unknown: {}", d.reason.as_deref().unwrap_or("not read"))],
+        HistoryStatus::Found if d.differences.is_empty() => {
+            vec![format!("From {running} (running now) to {next}: nothing that matters for a pull changes.")]
+        }
+        HistoryStatus::Found => std::iter::once(format!("From {running} (running now) to {next}:"))
+            .chain(d.differences.iter().map(crate::report::history::difference_line))
+            .collect(),
+    })
+}
+
+pub const WHAT_THIS_DEPLOY_CHANGES: &str = "What this deploy changes";
 
 /// Each planned subnet's verdict: fail when a check failed there, else warn, else pass.
 fn subnet_verdicts(
@@ -292,6 +373,12 @@ pub fn text(r: &PreflightReport) -> String {
             let _ = writeln!(out, "  {}  {}", clean(&c.container), clean(&c.image));
         }
     }
+    if let Some(lines) = deploy_lines(r) {
+        let _ = writeln!(out, "\n{WHAT_THIS_DEPLOY_CHANGES}:");
+        for line in lines {
+            let _ = writeln!(out, "  {}", clean(&line));
+        }
+    }
     let _ = writeln!(out, "\nChecks:");
     for f in &r.findings {
         let _ = writeln!(
@@ -358,6 +445,20 @@ pub fn markdown(r: &PreflightReport) -> String {
         );
     }
     out.push('\n');
+    if let Some(lines) = deploy_lines(r) {
+        let _ = writeln!(out, "**{WHAT_THIS_DEPLOY_CHANGES}**\n");
+        for line in lines {
+            match line.strip_prefix("  - ") {
+                Some(item) => {
+                    let _ = writeln!(out, "- {}", escape_markdown(item));
+                }
+                None => {
+                    let _ = writeln!(out, "{}\n", escape_markdown(&line));
+                }
+            }
+        }
+        out.push('\n');
+    }
     let problems: Vec<_> = r.findings.iter().filter(|f| matches!(f.finding.status, Status::Fail | Status::Warn)).collect();
     if !problems.is_empty() {
         let _ = writeln!(out, "**To fix before deploying**\n");
@@ -420,6 +521,7 @@ mod tests {
             instance_role_arn: None,
             aws_calls: 2,
             container_instances: None,
+            deploy: None,
         }
     }
 
@@ -475,6 +577,73 @@ mod tests {
         assert_eq!(v["findings"][0]["code"], "NET_NO_ROUTE");
         assert_eq!(v["findings"][0]["subnets"], serde_json::json!(["subnet-c"]));
         assert!(r.blocks(false));
+    }
+
+    /// The running revision against the one about to be deployed: what changed, the new image's
+    /// state from the preflight's own image check, and no section for the same revision.
+    #[test]
+    fn what_this_deploy_changes() {
+        use crate::model::facts::{ContainerDefinitionFacts, LaunchFacts, RevisionFacts};
+        let td = |arn: Option<&str>, role: &str, image: &str| TaskDefinitionFacts {
+            arn: arn.map(str::to_string),
+            family: Some("web".into()),
+            execution_role_arn: Some(role.into()),
+            containers: vec![ContainerDefinitionFacts { name: Some("web".into()), image: Some(image.into()), ..Default::default() }],
+            ..Default::default()
+        };
+        let launch = LaunchFacts {
+            launch_type: Some("FARGATE".into()),
+            subnets: Some(vec!["subnet-a".into()]),
+            security_groups: Some(vec!["sg-1".into()]),
+            assign_public_ip: Some(false),
+            ..Default::default()
+        };
+        let running = RevisionFacts {
+            task_definition_arn: Some("arn:aws:ecs:us-east-1:111122223333:task-definition/web:1".into()),
+            deployment_id: Some("ecs-svc/1".into()),
+            status: Some("PRIMARY".into()),
+            launch: launch.clone(),
+            task_definition: Fact::found(td(Some("arn:aws:ecs:us-east-1:111122223333:task-definition/web:1"), "role/a", "repo/web:2.4.1")),
+            ..Default::default()
+        };
+        let mut p = plan(&["subnet-a"]);
+        p.task_definition = td(None, "role/b", "repo/web:2.4.2");
+        p.task_definition_source = "file td.json".into();
+        let next = RevisionFacts { launch, task_definition: Fact::found(p.task_definition.clone()), ..Default::default() };
+        p.deploy = Some(super::super::DeployPlan { running: running.clone(), next });
+        let mut checked = facts("us-east-1a");
+        checked.failure.container = Some("web".into());
+        checked.image_by_tag = Fact::NotFound { detail: "ImageNotFoundException".into() };
+
+        let d = deploy(&p, &[&checked]).expect("a deploy section");
+        assert_eq!(d.source.as_deref(), Some("service_deployments"));
+        assert_eq!(d.failing.task_definition.as_deref(), Some("web (not registered: file td.json)"));
+        let previous = d.previous.as_ref().unwrap();
+        assert_eq!((previous.task_definition.as_deref(), previous.status.as_deref()), (Some("web:1"), Some("PRIMARY")));
+        let got: Vec<_> = d.differences.iter().map(|x| (x.setting.as_str(), x.before.as_deref(), x.after.as_deref())).collect();
+        assert_eq!(got, vec![("image", Some("repo/web:2.4.1"), Some("repo/web:2.4.2")), ("execution_role", Some("role/a"), Some("role/b"))]);
+        assert_eq!((d.differences[0].before_state.as_deref(), d.differences[0].after_state.as_deref()), (None, Some("not_found")));
+        assert!(!d.explains_failure && !d.rolled_back);
+
+        let pair = Pair { subnet: "subnet-a".into(), container: "web".into(), image: "repo/web:2.4.2".into(), container_instance: None };
+        let r = merge(&p, &[(pair, diagnosis(vec![]), &checked)]);
+        let t = text(&r);
+        assert!(t.contains("What this deploy changes:\n  From web:1 (running now) to web (not registered: file td.json):\n    - image of container web: repo/web:2.4.1 → repo/web:2.4.2 (not found)\n"), "{t}");
+        let md = markdown(&r);
+        assert!(md.contains("**What this deploy changes**") && md.contains("- execution role: role/a → role/b"), "{md}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&json(&r)).unwrap()["deploy"]["differences"][1]["setting"], "execution_role");
+
+        // The running task definition could not be read: said, not "nothing changed".
+        let mut unread = p.clone();
+        let gap = Fact::Unreadable { reason: "AccessDenied: ecs:DescribeTaskDefinition".into(), kind: Default::default() };
+        unread.deploy = Some(super::super::DeployPlan { running: RevisionFacts { task_definition: gap, ..running }, ..p.deploy.clone().unwrap() });
+        let d = deploy(&unread, &[&checked]).unwrap();
+        assert_eq!(d.status, crate::model::history::HistoryStatus::Unknown);
+        assert_eq!(d.reason.as_deref(), Some("could not read web:1: AccessDenied: ecs:DescribeTaskDefinition"));
+        // No deploy planned (no service, or the same revision): no section, nothing printed.
+        let none = plan(&["subnet-a"]);
+        assert_eq!(deploy(&none, &[&checked]), None);
+        assert!(!text(&merge(&none, &[])).contains("What this deploy changes"));
     }
 
     #[test]

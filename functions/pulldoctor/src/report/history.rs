@@ -71,7 +71,7 @@ pub fn deploy_lines(deploy: &DeployDiff) -> Vec<String> {
     lines
 }
 
-fn difference_line(diff: &Difference) -> String {
+pub fn difference_line(diff: &Difference) -> String {
     let side = |value: Option<&str>, state: Option<&str>| {
         let value = value.unwrap_or("(none)");
         match state {
