@@ -7,7 +7,7 @@ use std::fmt::Write;
 use serde::{Deserialize, Serialize};
 
 use super::{Pair, Plan};
-use crate::history::deploy::{differences, image_changes, revision_name};
+use crate::history::deploy::{differences, revision_name};
 use crate::model::diagnosis::{Diagnosis, Finding, Status};
 use crate::model::facts::{Fact, Facts, ImageChangeFacts, ImageFacts, LaunchType};
 use crate::model::history::{DeployDiff, HistoryStatus, Revision};
@@ -210,7 +210,7 @@ pub fn deploy(plan: &Plan, facts: &[&Facts]) -> Option<DeployDiff> {
         diff.reason = Some(format!("could not read {}: {gap}", diff.previous.as_ref().and_then(|p| p.task_definition.as_deref()).unwrap_or("the running revision")));
         return Some(diff);
     }
-    let images: Vec<ImageChangeFacts> = image_changes(running, &d.next)
+    let images: Vec<ImageChangeFacts> = running.image_changes_to(&d.next)
         .into_iter()
         .map(|(container, before, after)| {
             let checked = facts.iter().find(|f| f.failure.container.as_deref() == Some(container.as_str()));
