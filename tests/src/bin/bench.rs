@@ -171,6 +171,10 @@ async fn main() {
     // (~0.6 s that real IAM never costs). Denying it instead, as an account that does not grant
     // it would, measures the collector's fallback (the role's policy documents) without that.
     proxy.fault("iam:SimulatePrincipalPolicy", Fault::AccessDenied);
+    // moto also lacks ecs:ListServiceDeployments (history on) and answers 500, retried with backoff
+    // (~0.5 s per diagnosis, and never cached). Real ECS answers it at once and the warm cache
+    // keeps the answer; a denial costs the same one call and is cached the same way.
+    proxy.fault("ecs:ListServiceDeployments", Fault::AccessDenied);
     let config = world.config.to_builder().endpoint_url(proxy.url()).build();
 
     // One diagnosis, fresh clients (no cache), 5 times.

@@ -36,9 +36,15 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, diagno
         return Fact::NotCollected { reason: format!("{} shares no resource with other services", diagnosis.root_cause.code) };
     };
     let own = service_of(facts);
-    let (shared, services) = tokio::join!(
+    // The account's clusters are listed beside the task's own cluster (one round fewer; one
+    // read spent even when the own cluster fills the budget). The instance role is the capacity
+    // of the task's own cluster: other clusters' instances have their own (reading them costs a
+    // read per container instance).
+    let other_clusters = !matches!(shared, Shared::InstanceRole { .. });
+    let (shared, services, clusters) = tokio::join!(
         Box::pin(resolve(clients, log, shared)),
         Box::pin(read_cluster(clients, log, &cluster)),
+        Box::pin(async { if other_clusters { Some(list_clusters(clients, log).await) } else { None } }),
     );
     let mut look = match (shared, services) {
         (Ok(shared), Ok((services, listed_all))) => Look {
@@ -50,14 +56,24 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, diagno
         (Err((reason, kind)), _) | (_, Err((reason, kind))) => return Fact::Unreadable { reason, kind },
     };
     look.read_definitions(clients, log, &own).await;
-    // The instance role is the capacity of the task's own cluster; other clusters' instances
-    // have their own (reading them costs a read per container instance).
-    if !matches!(look.facts.shared, Shared::InstanceRole { .. }) {
-        look.other_clusters(clients, log, &cluster, &own).await;
+    if let Some(listed) = clusters {
+        look.spent += 1;
+        look.other_clusters(clients, log, listed, &cluster, &own).await;
     }
     let Look { mut facts, bounded, .. } = look;
     facts.bounded = bounded;
     Fact::found(facts)
+}
+
+/// The account's clusters (one page) and whether that was all of them.
+async fn list_clusters(clients: &Clients, log: &CallLog) -> Fact<(Vec<String>, bool)> {
+    shared!(log,
+        "ecs:ListClusters",
+        &[],
+        clients.ecs.list_clusters().max_results(PAGE),
+        |out| Fact::found((out.cluster_arns().to_vec(), out.next_token().is_none())),
+    )
+    .await
 }
 
 /// The failing task's `(cluster, service)`: its task definition is already read.
@@ -205,21 +221,13 @@ impl Look {
     }
 
     /// The other clusters of the account, while the look stays within [`CALL_BUDGET`] reads.
-    async fn other_clusters(&mut self, clients: &Clients, log: &CallLog, own_cluster: &str, own: &Option<(String, String)>) {
+    async fn other_clusters(&mut self, clients: &Clients, log: &CallLog, listed: Fact<(Vec<String>, bool)>, own_cluster: &str, own: &Option<(String, String)>) {
         const NOT_EXAMINED: &str = "other clusters of the account were not examined";
-        // ListClusters, then at least ListServices and one DescribeServices for one other cluster.
-        if self.spent + 3 > CALL_BUDGET {
+        // At least ListServices and one DescribeServices for one other cluster.
+        if self.spent + 2 > CALL_BUDGET {
             self.bounded.push(format!("{NOT_EXAMINED} (the look is bounded to about {CALL_BUDGET} reads)"));
             return;
         }
-        self.spent += 1;
-        let listed = shared!(log,
-            "ecs:ListClusters",
-            &[],
-            clients.ecs.list_clusters().max_results(PAGE),
-            |out| Fact::found((out.cluster_arns().to_vec(), out.next_token().is_none())),
-        )
-        .await;
         let (mut clusters, listed_all) = match listed {
             Fact::Found { value } => value,
             other => {
