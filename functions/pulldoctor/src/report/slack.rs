@@ -303,6 +303,55 @@ mod tests {
         assert!(out.contains("&lt;!channel&gt;"));
     }
 
+    /// "What changed" is the first section when it explains the failure, after the root cause
+    /// otherwise; "Who else is hit" follows; crafted names in them are escaped like the rest.
+    #[test]
+    fn what_changed_leads_only_when_it_explains_the_failure() {
+        use crate::model::history::{AtRisk, BlastRadius, DeployDiff, Difference, HistoryStatus, Revision};
+        let mut d = sample();
+        let deploy = |explains: bool| DeployDiff {
+            status: HistoryStatus::Found,
+            reason: None,
+            source: Some("service_deployments".into()),
+            service: Some("web-api".into()),
+            failing: Revision { task_definition: Some("web-api:8".into()), ..Default::default() },
+            previous: Some(Revision { task_definition: Some("web-api:7".into()), ..Default::default() }),
+            rolled_back: false,
+            rollout_reason: None,
+            differences: vec![Difference {
+                setting: "image".into(),
+                container: Some("app".into()),
+                before: Some("team/app:v8".into()),
+                after: Some("team/app:v9 <!channel>".into()),
+                before_state: Some("present".into()),
+                after_state: Some("not_found".into()),
+            }],
+            explains_failure: explains,
+        };
+        d.blast_radius = Some(BlastRadius {
+            status: HistoryStatus::Found,
+            reason: None,
+            shared: vec!["repository team/app".into()],
+            total: 1,
+            services: vec![AtRisk { service: "worker".into(), cluster: "prod".into(), why: "pulls team/app:v9".into() }],
+            complete: true,
+            clusters_examined: 1,
+        });
+        let section_texts = |d: &Diagnosis| -> Vec<String> {
+            render(d, 0)["blocks"].as_array().unwrap().iter().filter_map(|b| b["text"]["text"].as_str().map(str::to_string)).collect()
+        };
+        d.deploy = Some(deploy(true));
+        let texts = section_texts(&d);
+        assert!(texts[1].starts_with("*What changed*"), "{texts:#?}");
+        assert!(texts[2].starts_with("*Root cause:*"), "{texts:#?}");
+        assert!(texts[1].contains("&lt;!channel&gt;") && !texts[1].contains("<!channel>"), "{}", texts[1]);
+        assert!(texts.iter().any(|t| t.starts_with("*Who else is hit*") && t.contains("worker")), "{texts:#?}");
+        d.deploy = Some(deploy(false));
+        let texts = section_texts(&d);
+        assert!(texts[1].starts_with("*Root cause:*"), "{texts:#?}");
+        assert!(texts.iter().position(|t| t.starts_with("*What changed*")) > Some(1), "{texts:#?}");
+    }
+
     #[test]
     fn blocks_have_header_fields_markers_and_buttons() {
         let v = render(&sample(), 3);
