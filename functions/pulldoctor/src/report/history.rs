@@ -15,6 +15,41 @@ pub struct Section {
     pub lines: Vec<String>,
 }
 
+/// One line of a [`Section`]: a sentence, or an item of the list that follows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Line<'a> {
+    Text(&'a str),
+    Item(&'a str),
+}
+
+/// How list items are written in [`Section::lines`].
+const ITEM: &str = "  - ";
+
+impl Section {
+    /// The lines, with list items told apart, for formats that mark them their own way.
+    pub fn items(&self) -> impl Iterator<Item = Line<'_>> {
+        self.lines.iter().map(|l| match l.strip_prefix(ITEM) {
+            Some(item) => Line::Item(item),
+            None => Line::Text(l),
+        })
+    }
+}
+
+/// Where each history section goes in a report: "What changed" right under the headline when it
+/// explains the failure (the first question of an incident call), after the root cause
+/// otherwise; "Who else is hit" after that. One rule for every format.
+pub struct Placement {
+    pub lead: Option<Section>,
+    pub after_cause: Option<Section>,
+    pub who_else: Option<Section>,
+}
+
+pub fn placement(d: &Diagnosis) -> Placement {
+    let what_changed = what_changed(d);
+    let (lead, after_cause) = if what_changed_first(d) { (what_changed, None) } else { (None, what_changed) };
+    Placement { lead, after_cause, who_else: who_else(d) }
+}
+
 /// Whether "What changed" explains the failure, so reports show it before the root cause: a
 /// deploy that introduced it, or a likely breaking change in CloudTrail.
 pub fn what_changed_first(d: &Diagnosis) -> bool {

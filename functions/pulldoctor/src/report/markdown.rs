@@ -25,17 +25,13 @@ fn code(s: &str) -> String {
 
 pub fn render(d: &Diagnosis) -> String {
     let mut out = String::new();
-    // "What changed" goes right under the headline when it explains the failure.
-    let changed_first = super::history::what_changed_first(d);
-    let what_changed = super::history::what_changed(d);
-    write_cause(&mut out, d, if changed_first { what_changed.as_ref() } else { None });
+    let history = super::history::placement(d);
+    write_cause(&mut out, d, history.lead.as_ref());
     if !d.other_failures.is_empty() {
         write_other_failures(&mut out, d);
     }
-    if !changed_first {
-        write_section(&mut out, what_changed.as_ref());
-    }
-    write_section(&mut out, super::history::who_else(d).as_ref());
+    write_section(&mut out, history.after_cause.as_ref());
+    write_section(&mut out, history.who_else.as_ref());
     write_task(&mut out, d);
     write_checks(&mut out, d);
     let _ = writeln!(out, "\n_{} AWS calls, {} ms._", d.aws_calls, d.duration_ms);
@@ -106,11 +102,11 @@ fn write_other_failures(out: &mut String, d: &Diagnosis) {
 fn write_section(out: &mut String, section: Option<&super::history::Section>) {
     if let Some(section) = section {
         let _ = writeln!(out, "**{}**\n", section.title);
-        for line in &section.lines {
-            match line.strip_prefix("  - ") {
-                Some(item) => { let _ = writeln!(out, "  - {}", escape(item)); }
-                None => { let _ = writeln!(out, "- {}", escape(line)); }
-            }
+        for line in section.items() {
+            let _ = match line {
+                super::history::Line::Text(text) => writeln!(out, "- {}", escape(text)),
+                super::history::Line::Item(item) => writeln!(out, "  - {}", escape(item)),
+            };
         }
         out.push('\n');
     }

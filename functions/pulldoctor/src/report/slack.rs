@@ -87,23 +87,14 @@ pub fn render(d: &Diagnosis, suppressed_before: u64) -> Value {
         "type": "header",
         "text": {"type": "plain_text", "text": truncate(&clean(&format!("{}: {}", super::subject_name(d), rc.title)), HEADER_MAX), "emoji": false}
     })];
-    // "What changed" leads when it explains the failure (the deploy that introduced it, the
-    // write that broke the resource): it is the first question of an incident call.
-    let changed_first = super::history::what_changed_first(d);
-    let what_changed = super::history::what_changed(d).map(|s| section_text(&s));
-    if let (true, Some(text)) = (changed_first, &what_changed) {
-        blocks.push(json!({"type": "section", "text": mrkdwn(text.clone(), SECTION_MAX)}));
-    }
+    let history = super::history::placement(d);
+    let section = |s: &super::history::Section| json!({"type": "section", "text": mrkdwn(section_text(s), SECTION_MAX)});
+    blocks.extend(history.lead.as_ref().map(section));
     blocks.push(json!({"type": "section", "text": mrkdwn(cause_text(d), SECTION_MAX)}));
     if !d.other_failures.is_empty() {
         blocks.push(json!({"type": "section", "text": mrkdwn(other_failures_text(d), SECTION_MAX)}));
     }
-    if let (false, Some(text)) = (changed_first, &what_changed) {
-        blocks.push(json!({"type": "section", "text": mrkdwn(text.clone(), SECTION_MAX)}));
-    }
-    if let Some(section) = super::history::who_else(d) {
-        blocks.push(json!({"type": "section", "text": mrkdwn(section_text(&section), SECTION_MAX)}));
-    }
+    blocks.extend([history.after_cause.as_ref(), history.who_else.as_ref()].into_iter().flatten().map(section));
     let fields = task_fields(d);
     if !fields.is_empty() {
         blocks.push(json!({"type": "section", "fields": fields}));
@@ -138,10 +129,10 @@ pub fn render(d: &Diagnosis, suppressed_before: u64) -> Value {
 /// A history section: bold title, then its lines escaped (list items as bullets).
 fn section_text(section: &super::history::Section) -> String {
     let mut text = format!("*{}*", section.title);
-    for line in &section.lines {
-        match line.strip_prefix("  - ") {
-            Some(item) => text.push_str(&format!("\n• {}", escape(item))),
-            None => text.push_str(&format!("\n{}", escape(line))),
+    for line in section.items() {
+        match line {
+            super::history::Line::Text(line) => text.push_str(&format!("\n{}", escape(line))),
+            super::history::Line::Item(item) => text.push_str(&format!("\n• {}", escape(item))),
         }
     }
     text

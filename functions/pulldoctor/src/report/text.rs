@@ -7,17 +7,13 @@ use crate::model::diagnosis::{Diagnosis, Status};
 
 pub fn render(d: &Diagnosis) -> String {
     let mut out = String::new();
-    // "What changed" goes right under the headline when it explains the failure.
-    let changed_first = super::history::what_changed_first(d);
-    let what_changed = super::history::what_changed(d);
-    write_cause(&mut out, d, if changed_first { what_changed.as_ref() } else { None });
+    let history = super::history::placement(d);
+    write_cause(&mut out, d, history.lead.as_ref());
     if !d.other_failures.is_empty() {
         write_other_failures(&mut out, d);
     }
-    if !changed_first {
-        write_section(&mut out, what_changed.as_ref());
-    }
-    write_section(&mut out, super::history::who_else(d).as_ref());
+    write_section(&mut out, history.after_cause.as_ref());
+    write_section(&mut out, history.who_else.as_ref());
     out.push('\n');
     write_task(&mut out, d);
     write_checks(&mut out, d);
@@ -59,9 +55,11 @@ fn write_cause(out: &mut String, d: &Diagnosis, what_changed: Option<&super::his
 fn write_section(out: &mut String, section: Option<&super::history::Section>) {
     if let Some(section) = section {
         let _ = writeln!(out, "{}:", section.title);
-        for line in &section.lines {
-            let line = clean(line);
-            let _ = writeln!(out, "{}{}", if line.starts_with("  ") { "" } else { "  " }, line);
+        for line in section.items() {
+            let _ = match line {
+                super::history::Line::Text(text) => writeln!(out, "  {}", clean(text)),
+                super::history::Line::Item(item) => writeln!(out, "  - {}", clean(item)),
+            };
         }
     }
 }
