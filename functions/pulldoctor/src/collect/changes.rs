@@ -133,7 +133,6 @@ fn trail_event(e: &aws_sdk_cloudtrail::types::Event) -> TrailEvent {
             .collect(),
         user_identity: field("userIdentity"),
         source_ip: field("sourceIPAddress").and_then(|v| v.as_str().map(str::to_string)),
-        request_parameters: field("requestParameters"),
     }
 }
 

@@ -56,9 +56,6 @@ pub struct TrailEvent {
     pub user_identity: Option<serde_json::Value>,
     #[serde(default)]
     pub source_ip: Option<String>,
-    /// `requestParameters` of the record (CloudTrail already hides secret values).
-    #[serde(default)]
-    pub request_parameters: Option<serde_json::Value>,
 }
 
 /// At most this many resources are looked up (one `LookupEvents` each, at once): LookupEvents
