@@ -108,7 +108,7 @@ impl App {
             clients: Clients::for_lambda(config),
             sns: aws_sdk_sns::Client::new(config),
             slack: settings.slack_secret_arn.clone().map(|arn| {
-                Arc::new(Slack::new(config, arn, settings.slack_timeout.unwrap_or(Duration::from_secs(3))))
+                Arc::new(Slack::new(config, arn, crate::notify::http::Http::new(), settings.slack_timeout.unwrap_or(Duration::from_secs(3))))
             }),
             dedup: settings.dedup_table.clone().map(|table| {
                 Dedup::new(config, table, settings.dedup_window.unwrap_or(Duration::from_secs(30 * 60)))

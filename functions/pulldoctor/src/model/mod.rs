@@ -10,6 +10,7 @@ pub mod diagnosis;
 pub mod facts;
 pub mod history;
 pub mod image_ref;
+pub mod incident;
 pub mod message;
 pub mod platform;
 pub mod pull;

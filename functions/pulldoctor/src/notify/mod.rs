@@ -4,6 +4,8 @@
 //! stops another.
 
 pub mod dedup;
+pub mod http;
+pub mod secret;
 pub mod slack;
 pub mod sns;
 
