@@ -188,23 +188,28 @@ def matches(pattern: dict[str, Any], event: dict[str, Any], *, moto_quirks: bool
 # template.yaml <-> pattern file
 # ---------------------------------------------------------------------------
 
-def pattern_block(pattern_text: str, indent: str) -> list[str]:
-    body = [indent + "Pattern:"]
+def pattern_block(pattern_text: str, indent: str, key: str = "Pattern") -> list[str]:
+    body = [indent + key + ":"]
     body += [indent + "  " + line if line else "" for line in pattern_text.rstrip("\n").split("\n")]
     return body
 
 
 def fix_template() -> None:
-    lines = TEMPLATE.read_text(encoding="utf-8").split("\n")
-    starts = [i for i, l in enumerate(lines) if l.strip() == BEGIN_MARK]
-    ends = [i for i, l in enumerate(lines) if l.strip() == END_MARK]
-    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
-        sys.exit(f"template.yaml: expected one '{BEGIN_MARK}' ... '{END_MARK}' block")
-    start, end = starts[0], ends[0]
-    indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
-    new = lines[: start + 1] + pattern_block(PATTERN_FILE.read_text(encoding="utf-8"), indent) + lines[end:]
-    TEMPLATE.write_text("\n".join(new), encoding="utf-8")
-    print(f"rewrote the pattern block in {TEMPLATE.relative_to(REPO)} from {PATTERN_FILE.relative_to(REPO)}")
+    for path in (TEMPLATE, REPO / "infra" / "member-account.yaml"):
+        lines = path.read_text(encoding="utf-8").split("\n")
+        starts = [i for i, l in enumerate(lines) if l.strip() == BEGIN_MARK]
+        ends = [i for i, l in enumerate(lines) if l.strip() == END_MARK]
+        if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
+            sys.exit(f"{path.name}: expected one '{BEGIN_MARK}' ... '{END_MARK}' block")
+        start, end = starts[0], ends[0]
+        indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+        key = lines[start + 1].strip().rstrip(":")  # Pattern (SAM) or EventPattern (AWS::Events::Rule)
+        block = pattern_block(PATTERN_FILE.read_text(encoding="utf-8"), indent, key)
+        if key == "EventPattern":  # this template indents the JSON further
+            block = [block[0]] + ["    " + l if l else l for l in block[1:]]
+        new = lines[: start + 1] + block + lines[end:]
+        path.write_text("\n".join(new), encoding="utf-8")
+        print(f"rewrote the pattern block in {path.relative_to(REPO)} from {PATTERN_FILE.relative_to(REPO)}")
 
 
 def check_template(pattern: dict[str, Any]) -> list[str]:

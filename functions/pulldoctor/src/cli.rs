@@ -388,6 +388,12 @@ async fn diagnose(args: DiagnoseArgs) -> RunResult {
                 Intake::Ignored { reason, .. } => {
                     return Err(input_err(CliError::Input(format!("the event is not an image pull failure: {reason}"))))
                 }
+                Intake::Service(e) => {
+                    return Err(input_err(CliError::Input(format!(
+                        "the event is a service event of {}/{}, not an image pull failure (only the Lambda acts on it)",
+                        e.cluster, e.service
+                    ))))
+                }
             }
         }
         (None, Some(cluster), Some(task)) => {

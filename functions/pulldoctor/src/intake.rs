@@ -157,7 +157,94 @@ pub enum IgnoreKind {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intake {
     PullFailure(Box<PullFailure>),
+    /// A service event that moves an incident: recovery or a failed deployment.
+    Service(Box<ServiceEvent>),
     Ignored { kind: IgnoreKind, reason: String },
+}
+
+/// What a service event says about the service's incidents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceSignal {
+    /// `ECS Service Action` / `SERVICE_STEADY_STATE`: the service is healthy (ECS re-sends it
+    /// periodically while it stays so).
+    SteadyState,
+    /// `ECS Deployment State Change` / `SERVICE_DEPLOYMENT_FAILED` (the circuit breaker).
+    DeploymentFailed {
+        deployment_id: String,
+        reason: Option<String>,
+        /// The deployment ECS rolls back to, when the reason names one.
+        rollback_to: Option<String>,
+    },
+}
+
+/// An ECS service event that concerns incidents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEvent {
+    pub event_id: Option<String>,
+    pub account: String,
+    pub region: String,
+    /// Cluster name.
+    pub cluster: String,
+    /// Service name.
+    pub service: String,
+    pub service_arn: String,
+    pub time: Option<DateTime<Utc>>,
+    pub signal: ServiceSignal,
+}
+
+impl ServiceEvent {
+    /// `account/region/cluster/service`, as incidents are indexed.
+    pub fn service_key(&self) -> String {
+        crate::model::incident::service_key(&self.account, &self.region, &self.cluster, &self.service)
+    }
+}
+
+/// `… rolling back to deploymentId ecs-svc/123.`
+static ROLLBACK_TO: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)rolling back to deployment\s*id\s+([A-Za-z0-9_./:-]+?)\.?(?:\s|$)").unwrap());
+
+/// A service event (`ECS Service Action` steady state, `ECS Deployment State Change` failure), or
+/// why it is not one we act on.
+fn service_event(parsed: EventBridgeEvent<Value>) -> Intake {
+    let detail = &parsed.detail;
+    let text = |k: &str| detail.get(k).and_then(Value::as_str).map(str::to_string);
+    let event_name = text("eventName").unwrap_or_default();
+    let signal = match (parsed.detail_type.as_str(), event_name.as_str()) {
+        ("ECS Service Action", "SERVICE_STEADY_STATE") => ServiceSignal::SteadyState,
+        ("ECS Deployment State Change", "SERVICE_DEPLOYMENT_FAILED") => {
+            let Some(deployment_id) = text("deploymentId") else {
+                return ignored(IgnoreKind::Malformed, "a SERVICE_DEPLOYMENT_FAILED event without a deploymentId");
+            };
+            let reason = text("reason");
+            let rollback_to =
+                reason.as_deref().and_then(|r| ROLLBACK_TO.captures(r)).map(|c| c[1].trim_end_matches('.').to_string());
+            ServiceSignal::DeploymentFailed { deployment_id, reason, rollback_to }
+        }
+        (kind, name) => return ignored(IgnoreKind::Unrelated, format!("{kind} {name:?} does not move an incident")),
+    };
+    // The service is the event's resource: arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME.
+    let Some(service_arn) = parsed.resources.iter().flatten().find(|r| r.contains(":service/")).cloned() else {
+        return ignored(IgnoreKind::Malformed, "a service event without the service's ARN in resources");
+    };
+    let Some((cluster, service)) = service_arn.split_once(":service/").and_then(|(_, rest)| rest.split_once('/')) else {
+        return ignored(IgnoreKind::Malformed, format!("{service_arn:?} is not a service ARN with its cluster"));
+    };
+    let (cluster, service) = (cluster.to_string(), service.to_string());
+    let account = parsed.account.clone().or_else(|| crate::model::arn::account(&service_arn).map(str::to_string));
+    let region = parsed.region.clone().or_else(|| crate::model::arn::region(&service_arn).map(str::to_string));
+    let (Some(account), Some(region)) = (account, region) else {
+        return ignored(IgnoreKind::Malformed, "a service event without its account and region");
+    };
+    Intake::Service(Box::new(ServiceEvent {
+        event_id: parsed.id,
+        account,
+        region,
+        cluster,
+        service,
+        service_arn,
+        time: parsed.time,
+        signal,
+    }))
 }
 
 fn ignored(kind: IgnoreKind, reason: impl Into<String>) -> Intake {
@@ -173,6 +260,9 @@ pub fn intake(event: &Value) -> Intake {
         Ok(e) => e,
         Err(e) => return ignored(IgnoreKind::Malformed, format!("not an EventBridge event: {e}")),
     };
+    if parsed.source == "aws.ecs" && matches!(parsed.detail_type.as_str(), "ECS Service Action" | "ECS Deployment State Change") {
+        return service_event(parsed);
+    }
     if parsed.source != "aws.ecs" || parsed.detail_type != "ECS Task State Change" {
         return ignored(
             IgnoreKind::Unrelated,
@@ -386,6 +476,75 @@ mod tests {
         })
     }
 
+    /// Every sample of infra/patterns/samples: what EventBridge routes to us (`match-*`) is a
+    /// pull failure or a service event; the service samples it does not route are ignored too.
+    #[test]
+    fn the_pattern_samples_take_the_path_their_name_says() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/patterns/samples");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let got = intake(&event);
+            match (name.starts_with("match-"), name.contains("-service-"), &got) {
+                (true, false, Intake::PullFailure(_)) | (true, true, Intake::Service(_)) => {}
+                (false, _, Intake::Ignored { .. }) => {}
+                // A task that is not STOPPED, or stopped for another reason: ignored by intake too.
+                _ => panic!("{name}: {got:?}"),
+            }
+            seen += 1;
+        }
+        assert!(seen >= 16, "{seen} samples");
+    }
+
+    #[test]
+    fn service_events_name_the_service_and_the_rollback() {
+        let steady = json!({
+            "version": "0", "id": "e-1", "detail-type": "ECS Service Action", "source": "aws.ecs",
+            "account": "111122223333", "time": "2026-11-30T09:12:00Z", "region": "us-east-1",
+            "resources": ["arn:aws:ecs:us-east-1:111122223333:service/prod/web"],
+            "detail": {"eventType": "INFO", "eventName": "SERVICE_STEADY_STATE",
+                "clusterArn": "arn:aws:ecs:us-east-1:111122223333:cluster/prod"}
+        });
+        let Intake::Service(e) = intake(&steady) else { panic!() };
+        assert_eq!((e.cluster.as_str(), e.service.as_str(), &e.signal), ("prod", "web", &ServiceSignal::SteadyState));
+        assert_eq!(e.service_key(), "111122223333/us-east-1/prod/web");
+
+        let cases = [
+            (
+                "ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/1187621098765432101.",
+                Some("ecs-svc/1187621098765432101"),
+            ),
+            ("ECS deployment circuit breaker: task failed to start.", None),
+        ];
+        for (reason, rollback) in cases {
+            let mut failed = steady.clone();
+            failed["detail-type"] = json!("ECS Deployment State Change");
+            failed["detail"] = json!({"eventType": "ERROR", "eventName": "SERVICE_DEPLOYMENT_FAILED",
+                "deploymentId": "ecs-svc/870", "reason": reason});
+            let Intake::Service(e) = intake(&failed) else { panic!() };
+            assert_eq!(
+                e.signal,
+                ServiceSignal::DeploymentFailed {
+                    deployment_id: "ecs-svc/870".into(),
+                    reason: Some(reason.into()),
+                    rollback_to: rollback.map(str::to_string)
+                }
+            );
+        }
+
+        // Old-style service ARN (no cluster) or no deploymentId: malformed, ignored with why.
+        let mut no_cluster = steady.clone();
+        no_cluster["resources"] = json!(["arn:aws:ecs:us-east-1:111122223333:service/web"]);
+        let mut no_id = steady.clone();
+        no_id["detail-type"] = json!("ECS Deployment State Change");
+        no_id["detail"] = json!({"eventName": "SERVICE_DEPLOYMENT_FAILED"});
+        for e in [no_cluster, no_id] {
+            assert!(matches!(intake(&e), Intake::Ignored { kind: IgnoreKind::Malformed, .. }), "{e}");
+        }
+    }
+
     fn stopped(containers: Value, stopped_reason: &str) -> Value {
         json!({
             "taskArn": "arn:aws:ecs:us-east-1:111122223333:task/prod/abc",
@@ -402,6 +561,7 @@ mod tests {
         match intake(&ev) {
             Intake::PullFailure(f) => Ok(*f),
             Intake::Ignored { kind, reason } => Err((kind, reason)),
+            Intake::Service(e) => Err((IgnoreKind::Unrelated, format!("service event {e:?}"))),
         }
     }
 

@@ -1,5 +1,8 @@
-//! The Lambda handler: intake → (duplicate delivery?) → engine → (same failure already
-//! notified?) → SNS and Slack, with one JSON audit line per invocation.
+//! The Lambda handler, with one JSON audit line per invocation:
+//! * a pull failure: intake → (duplicate delivery?) → engine → its incident (open, remind or
+//!   count) → SNS, Slack, PagerDuty, Teams;
+//! * a service event: its open incidents (one DynamoDB read; none → done) → resolve them, or
+//!   join the failed deployment to them → the same sinks.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,14 +14,16 @@ use tokio::sync::Mutex;
 
 use crate::collect::Clients;
 use crate::engine;
-use crate::intake::{intake, Intake, PullFailure};
-use crate::notify::dedup::{self, Dedup, EventMark, Gate};
+use crate::intake::{intake, Intake, PullFailure, ServiceEvent, ServiceSignal};
+use crate::model::audit::{AuditRecord, Decision, DedupStatus, Deliveries, Delivery, IncidentStep};
+use crate::model::diagnosis::Diagnosis;
+use crate::model::incident::{FailedDeployment, Incident, Notice, Resolution};
+use crate::notify;
+use crate::notify::dedup::{Dedup, EventMark};
+use crate::notify::incident::{FailureRecord, FailureStep, IncidentStore};
 use crate::notify::slack::Slack;
 use crate::notify::sns;
 use crate::report::sns::{message as sns_message, SnsFormat};
-use crate::model::audit::{AuditRecord, Decision, DedupStatus, Delivery};
-use crate::model::diagnosis::Diagnosis;
-use crate::notify;
 
 /// Deployment settings (environment variables of the function; see template.yaml).
 #[derive(Debug, Clone, Default)]
@@ -43,6 +48,19 @@ pub struct Settings {
     pub home_account: Option<String>,
     /// `PULLDOCTOR_HISTORY`: `on` (default) reads what changed and who else is hit; `off` skips it.
     pub history: bool,
+    /// `PULLDOCTOR_UPDATE_INTERVAL_SECONDS` (default 60): at most one chat and paging update of an
+    /// open incident per interval when a failure brings nothing new.
+    pub update_interval: Option<Duration>,
+    /// `PULLDOCTOR_PAGERDUTY_SECRET_ARN`: the Events API v2 routing key.
+    pub pagerduty_secret_arn: Option<String>,
+    /// `PULLDOCTOR_PAGERDUTY_URL`: the Events API enqueue URL (EU service region, tests).
+    pub pagerduty_url: Option<String>,
+    /// `PULLDOCTOR_SLACK_APP_SECRET_ARN`: `{"bot_token": …, "channel": …}`.
+    pub slack_app_secret_arn: Option<String>,
+    /// `PULLDOCTOR_SLACK_API_URL`: the Slack Web API base URL (tests).
+    pub slack_api_url: Option<String>,
+    /// `PULLDOCTOR_TEAMS_SECRET_ARN`: a Teams Workflows webhook URL.
+    pub teams_secret_arn: Option<String>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -71,6 +89,12 @@ impl Settings {
                 Some("off") => false,
                 Some(other) => return Err(format!("PULLDOCTOR_HISTORY={other:?} is neither on nor off")),
             },
+            update_interval: number("PULLDOCTOR_UPDATE_INTERVAL_SECONDS")?.map(Duration::from_secs),
+            pagerduty_secret_arn: env("PULLDOCTOR_PAGERDUTY_SECRET_ARN"),
+            pagerduty_url: env("PULLDOCTOR_PAGERDUTY_URL"),
+            slack_app_secret_arn: env("PULLDOCTOR_SLACK_APP_SECRET_ARN"),
+            slack_api_url: env("PULLDOCTOR_SLACK_API_URL"),
+            teams_secret_arn: env("PULLDOCTOR_TEAMS_SECRET_ARN"),
         })
     }
 }
@@ -85,6 +109,7 @@ pub struct App {
     sns: aws_sdk_sns::Client,
     slack: Option<Arc<Slack>>,
     dedup: Option<Dedup>,
+    incidents: Option<IncidentStore>,
     /// Clients for member accounts, by account id (assumed-role credentials refresh themselves).
     members: Arc<Mutex<HashMap<String, Clients>>>,
 }
@@ -102,6 +127,10 @@ impl App {
     }
 
     pub fn with_settings(config: &aws_config::SdkConfig, settings: Settings) -> App {
+        let dedup = settings
+            .dedup_table
+            .clone()
+            .map(|table| Dedup::new(config, table, settings.dedup_window.unwrap_or(Duration::from_secs(30 * 60))));
         App {
             config: config.clone(),
             topic_arn: settings.topic_arn.clone(),
@@ -110,9 +139,8 @@ impl App {
             slack: settings.slack_secret_arn.clone().map(|arn| {
                 Arc::new(Slack::new(config, arn, crate::notify::http::Http::new(), settings.slack_timeout.unwrap_or(Duration::from_secs(3))))
             }),
-            dedup: settings.dedup_table.clone().map(|table| {
-                Dedup::new(config, table, settings.dedup_window.unwrap_or(Duration::from_secs(30 * 60)))
-            }),
+            incidents: dedup.as_ref().map(|d| d.incidents(settings.update_interval.unwrap_or(Duration::from_secs(60)))),
+            dedup,
             members: Arc::new(Mutex::new(HashMap::new())),
             settings,
         }
@@ -144,45 +172,106 @@ fn home_partition(config: &aws_config::SdkConfig) -> &'static str {
 }
 
 /// Handles one EventBridge event. Returns a small JSON outcome:
-/// `{"decision": "notified" | "suppressed" | "duplicate_event" | "diagnosed" | "ignored", "reason": …, "root_cause": …}`.
+/// `{"decision": "notified" | "suppressed" | "duplicate_event" | "diagnosed" | "ignored" | "resolved" | …, "reason": …, "root_cause": …}`.
 ///
 /// Unrelated or malformed events are ignored with `Ok`: retrying them cannot help. A diagnosis
 /// that could not be published to SNS returns `Err` (after giving back its dedup claims), so
 /// Lambda's async retries and finally the on-failure destination keep it: nothing is lost silently.
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
     let started = Instant::now();
-    let now = chrono::Utc::now().timestamp();
-    let failure = match intake(&event.payload) {
+    match intake(&event.payload) {
         Intake::Ignored { kind, reason } => {
             let reason = format!("{}: {reason}", serde_json::to_value(&kind)?.as_str().unwrap_or("ignored"));
-            return Ok(ignored(&event.payload, reason, started));
+            Ok(ignored(&event.payload, reason, started))
         }
-        Intake::PullFailure(failure) => failure,
-    };
+        Intake::PullFailure(failure) => handle_failure(app, &event.context, &failure, started).await,
+        Intake::Service(service_event) => handle_service_event(app, &event.context, &service_event, started).await,
+    }
+}
 
+async fn handle_failure(app: &App, context: &lambda_runtime::Context, failure: &PullFailure, started: Instant) -> Result<Value, lambda_runtime::Error> {
+    let now = chrono::Utc::now().timestamp();
     // 1. The same EventBridge event delivered again: drop it before any AWS read.
-    let event_check = match mark_event(app, &failure, now, started).await {
+    let event_check = match mark_event(app, failure, now, started).await {
         Ok(status) => status,
         Err(duplicate) => return Ok(duplicate),
     };
 
     // 2. Diagnose, in the event's account.
-    let diagnosis = diagnose(app, &event.context, &failure).await;
+    let diagnosis = diagnose(app, context, failure).await;
     let code = diagnosis.root_cause.code.code();
-    let fingerprint = dedup::fingerprint(&diagnosis);
-    let event_id = diagnosis.event_id.clone().unwrap_or_else(|| event.context.request_id.clone());
+    let event_id = diagnosis.event_id.clone().unwrap_or_else(|| context.request_id.clone());
     let mut record = AuditRecord::new(Decision::Diagnosed).with_diagnosis(&diagnosis);
-    record.fingerprint = Some(fingerprint.clone());
+    record.dedup = event_check;
+    let deadline = sink_deadline(context.deadline);
 
-    // 3. The same failure already notified in this window: count it, do not page again.
-    let Some(window) = gate(app, &mut record, &fingerprint, &event_id, event_check).await else {
-        finish(&mut record, started);
-        return Ok(outcome(Decision::Suppressed, Some("same failure already notified in this window"), Some(code)));
+    // 3. Its incident: opened or reminded here, or only counted (no page).
+    let step = match (&app.incidents, &record.dedup) {
+        // Only when the event id check answered (an unavailable table is not asked again).
+        (Some(store), DedupStatus::Disabled) => {
+            let task_definition = failure.task.task_definition_arn.as_deref().map(task_definition_name);
+            store.record_failure(&FailureRecord { diagnosis: &diagnosis, task_definition, event_id: &event_id, now }).await
+        }
+        (_, DedupStatus::Unavailable { error }) => FailureStep::Unavailable { error: error.clone() },
+        _ => FailureStep::Unavailable { error: String::new() },
     };
+    let (incident, suppressed_before, claimed) = match step {
+        FailureStep::Counted(counted) => {
+            record.fingerprint = Some(counted.incident.id.clone());
+            record.decision = Decision::Suppressed;
+            let window_seconds = app.dedup.as_ref().map_or(0, |d| d.window().as_secs());
+            record.dedup = DedupStatus::Suppressed { count_in_window: counted.count_in_window, notified_by: counted.notified_by.clone(), window_seconds };
+            record.incidents.push(IncidentStep {
+                id: counted.incident.id.clone(),
+                step: if counted.cause_changed { "cause_updated" } else { "counted" },
+                failures: counted.incident.failures,
+            });
+            record.deliveries = app.skipped("suppressed");
+            if counted.update_sinks {
+                let notice = Notice::Updated { incident: &counted.incident, diagnosis: &diagnosis, news: &counted.news, cause_changed: counted.cause_changed };
+                app.tell(&notice, deadline, &mut record.deliveries).await;
+            }
+            finish(&mut record, started);
+            return Ok(outcome(Decision::Suppressed, Some("same failure already notified in this window"), Some(code)));
+        }
+        FailureStep::Opened { incident, suppressed_before, expired } => {
+            record.dedup = DedupStatus::First { suppressed_before };
+            if let Some(old) = expired {
+                // The family's previous incident ended with its window: say so where it was paged.
+                let resolution = Resolution::Expired { at: old.last_failure_at + app.window_seconds() as i64 };
+                let mut ignored_deliveries = Deliveries::default();
+                app.tell(&Notice::Resolved { incident: &old, resolution: &resolution }, deadline, &mut ignored_deliveries).await;
+                record.incidents.push(IncidentStep { id: old.id.clone(), step: "expired", failures: old.failures });
+            }
+            record.incidents.push(IncidentStep { id: incident.id.clone(), step: "opened", failures: incident.failures });
+            (incident, suppressed_before, true)
+        }
+        FailureStep::Reminder { incident, suppressed_before, .. } => {
+            record.dedup = DedupStatus::First { suppressed_before };
+            record.incidents.push(IncidentStep { id: incident.id.clone(), step: "reminded", failures: incident.failures });
+            (incident, suppressed_before, true)
+        }
+        FailureStep::Unavailable { error } => {
+            if !error.is_empty() {
+                record.dedup = DedupStatus::Unavailable { error };
+            }
+            (app.incident_of(&diagnosis, failure, now), 0, false)
+        }
+    };
+    record.fingerprint = Some(incident.id.clone());
 
-    // 4. Deliver: SNS and Slack independently.
-    (record.deliveries.sns, record.deliveries.slack) = deliver(app, &diagnosis, window.suppressed_before).await;
-    let delivered = [&record.deliveries.sns, &record.deliveries.slack].into_iter().flatten().any(Delivery::sent);
+    // 4. Deliver: every sink independently.
+    let (sns_delivery, slack_delivery) = deliver(app, &diagnosis, &incident, suppressed_before).await;
+    record.deliveries.sns = sns_delivery;
+    record.deliveries.slack = slack_delivery;
+    let reminded = record.incidents.iter().any(|i| i.step == "reminded");
+    let notice = if reminded {
+        Notice::Updated { incident: &incident, diagnosis: &diagnosis, news: &[], cause_changed: false }
+    } else {
+        Notice::Opened { incident: &incident, diagnosis: &diagnosis }
+    };
+    app.tell(&notice, deadline, &mut record.deliveries).await;
+    let delivered = record.deliveries.by_sink().into_iter().any(|(_, d)| d.sent());
     record.decision = match (&record.deliveries.sns, delivered) {
         (Some(Delivery::Failed { .. }), _) => Decision::PublishFailed,
         (_, true) => Decision::Notified,
@@ -191,10 +280,219 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, lambd
     finish(&mut record, started);
 
     if let Some(Delivery::Failed { error }) = &record.deliveries.sns {
-        give_back(app, &window, &fingerprint, &event_id, diagnosis.event_id.as_deref()).await;
+        give_back(app, claimed, &incident.id, &event_id, diagnosis.event_id.as_deref()).await;
         return Err(format!("diagnosis {code} could not be published: {error}").into());
     }
     Ok(outcome(record.decision, None, Some(code)))
+}
+
+/// A steady state or a failed deployment: touches only the service's open incidents. A healthy
+/// service's periodic steady state costs one DynamoDB read and no AWS read.
+async fn handle_service_event(app: &App, context: &lambda_runtime::Context, e: &ServiceEvent, started: Instant) -> Result<Value, lambda_runtime::Error> {
+    let mut record = AuditRecord::new(Decision::NoOpenIncident);
+    record.event_id = e.event_id.clone();
+    record.account = Some(e.account.clone());
+    let Some(store) = &app.incidents else {
+        record.decision = Decision::Ignored;
+        record.reason = Some("no dedup table: incidents are not tracked, so service events change nothing".into());
+        finish(&mut record, started);
+        return Ok(outcome(Decision::Ignored, record.reason.as_deref(), None));
+    };
+    let service_key = e.service_key();
+    let ids = match store.open_incident_ids(&service_key).await {
+        Ok(ids) => ids,
+        Err(error) => {
+            // Nothing can be resolved without the table: let Lambda retry the event.
+            record.decision = Decision::Ignored;
+            record.dedup = DedupStatus::Unavailable { error: error.clone() };
+            finish(&mut record, started);
+            return Err(format!("the incidents of {service_key} could not be read: {error}").into());
+        }
+    };
+    let now = chrono::Utc::now().timestamp();
+    let deadline = sink_deadline(context.deadline);
+    match &e.signal {
+        ServiceSignal::SteadyState if ids.is_empty() => {
+            record.reason = Some(format!("{}/{} is steady and has no open incident", e.cluster, e.service));
+            finish(&mut record, started);
+            Ok(outcome(Decision::NoOpenIncident, record.reason.as_deref(), None))
+        }
+        ServiceSignal::SteadyState => {
+            let event_at = e.time.map_or(now, |t| t.timestamp());
+            let resolved = store.resolve(&service_key, &ids, event_at, now).await;
+            let steady_on = if resolved.is_empty() { None } else { app.steady_revision(context, e, &mut record).await };
+            record.decision = if resolved.is_empty() { Decision::NoOpenIncident } else { Decision::Resolved };
+            for incident in &resolved {
+                let rolled_back = incident.deployment.as_ref().is_some_and(|d| d.rollback_deployment_id.is_some() || d.rolled_back_to.is_some())
+                    || matches!((&steady_on, &incident.task_definition), (Some(on), Some(failing)) if on != failing);
+                let resolution = Resolution::SteadyState { at: event_at, steady_on: steady_on.clone(), rolled_back };
+                record.incidents.push(IncidentStep { id: incident.id.clone(), step: "resolved", failures: incident.failures });
+                let summary = crate::report::incident::resolved(incident, &resolution);
+                let body = crate::report::incident::json(&summary, &[incident], Some(&resolution), None);
+                app.announce(&summary, Some(incident), &body, &mut record.deliveries).await;
+                app.tell(&Notice::Resolved { incident, resolution: &resolution }, deadline, &mut record.deliveries).await;
+            }
+            if resolved.is_empty() {
+                record.reason = Some("its open incidents were resolved by another invocation or failed again after this event".into());
+            }
+            finish(&mut record, started);
+            Ok(outcome(record.decision, record.reason.as_deref(), None))
+        }
+        ServiceSignal::DeploymentFailed { deployment_id, reason, rollback_to } => {
+            let mut deployment = FailedDeployment {
+                deployment_id: deployment_id.clone(),
+                reason: reason.clone(),
+                rollback_deployment_id: rollback_to.clone(),
+                rolled_back_to: None,
+                failed_revision: None,
+                at: e.time.map_or(now, |t| t.timestamp()),
+            };
+            if !ids.is_empty() {
+                app.name_revisions(context, e, &mut deployment, &mut record).await;
+            }
+            let joined = match store.join_deployment(&service_key, &ids, &deployment, now).await {
+                Ok(joined) => joined,
+                Err(error) => {
+                    record.decision = Decision::Ignored;
+                    record.dedup = DedupStatus::Unavailable { error: error.clone() };
+                    finish(&mut record, started);
+                    return Err(format!("deployment {deployment_id} could not be recorded: {error}").into());
+                }
+            };
+            if joined.is_empty() {
+                record.decision = Decision::Recorded;
+                record.reason = Some(if ids.is_empty() {
+                    format!("deployment {deployment_id} failed before any pull failure of {} was diagnosed: it joins the incident when one opens", e.service)
+                } else {
+                    format!("deployment {deployment_id} was already joined to the open incidents")
+                });
+                finish(&mut record, started);
+                return Ok(outcome(Decision::Recorded, record.reason.as_deref(), None));
+            }
+            for incident in &joined {
+                record.incidents.push(IncidentStep { id: incident.id.clone(), step: "deployment_joined", failures: incident.failures });
+            }
+            let summary = crate::report::incident::deployment_failed(&deployment, &e.service, &joined);
+            let refs: Vec<&Incident> = joined.iter().collect();
+            let body = crate::report::incident::json(&summary, &refs, None, Some(&deployment));
+            app.announce(&summary, joined.first(), &body, &mut record.deliveries).await;
+            app.tell(&Notice::DeploymentFailed { deployment: &deployment, service: &e.service, incidents: &joined }, deadline, &mut record.deliveries).await;
+            record.decision = if record.deliveries.by_sink().into_iter().any(|(_, d)| d.sent()) { Decision::Notified } else { Decision::Diagnosed };
+            finish(&mut record, started);
+            if let Some(Delivery::Failed { error }) = &record.deliveries.sns {
+                return Err(format!("the failed deployment {deployment_id} could not be published: {error}").into());
+            }
+            Ok(outcome(record.decision, None, None))
+        }
+    }
+}
+
+/// `family:revision` of a task definition ARN (or the name as given).
+fn task_definition_name(arn: &str) -> String {
+    arn.rsplit_once(":task-definition/").map_or(arn, |(_, name)| name).to_string()
+}
+
+/// Chat and paging sinks must answer before Lambda's deadline (1 s kept for the audit line);
+/// at most 10 s in any case.
+fn sink_deadline(lambda_deadline_ms: u64) -> tokio::time::Instant {
+    let cap = tokio::time::Instant::now() + Duration::from_secs(10);
+    if lambda_deadline_ms == 0 {
+        return cap;
+    }
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let left = Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms)).saturating_sub(Duration::from_secs(1));
+    cap.min(tokio::time::Instant::now() + left)
+}
+
+impl App {
+    fn window_seconds(&self) -> u64 {
+        self.dedup.as_ref().map_or(30 * 60, |d| d.window().as_secs())
+    }
+
+    /// Every configured sink, skipped for `reason`.
+    fn skipped(&self, reason: &str) -> Deliveries {
+        let skip = || Delivery::Skipped { reason: reason.into() };
+        Deliveries {
+            sns: self.topic_arn.as_ref().map(|_| skip()),
+            slack: self.slack.as_ref().map(|_| skip()),
+            ..Deliveries::default()
+        }
+    }
+
+    /// The incident a diagnosis belongs to when the table cannot say more.
+    fn incident_of(&self, d: &Diagnosis, failure: &PullFailure, now: i64) -> Incident {
+        let key = crate::model::incident::IncidentKey::of(d);
+        Incident {
+            id: key.id(),
+            subject: d.subject_name(),
+            status: crate::model::incident::IncidentStatus::Open,
+            opened_at: now,
+            last_failure_at: now,
+            failures: 1,
+            root_cause: d.root_cause.code.code().to_string(),
+            title: d.root_cause.title.clone(),
+            task_definition: failure.task.task_definition_arn.as_deref().map(task_definition_name),
+            slack: None,
+            deployment: None,
+            key,
+        }
+    }
+
+    /// An incident message without a diagnosis (resolved, deployment failed) to SNS and the
+    /// Slack webhook.
+    async fn announce(&self, summary: &crate::report::incident::Summary, first: Option<&Incident>, body: &Value, deliveries: &mut Deliveries) {
+        let format = self.settings.sns_format.unwrap_or(SnsFormat::Text);
+        let sns_delivery = async {
+            match &self.topic_arn {
+                Some(topic) => Some(sns::publish(&self.sns, topic, &crate::report::incident::sns_message(summary, first, body, format)).await),
+                None => None,
+            }
+        };
+        let slack_delivery = async {
+            match &self.slack {
+                Some(slack) => Some(slack.post(&crate::report::incident::slack_message(summary)).await),
+                None => None,
+            }
+        };
+        let (sns_delivery, slack_delivery) = tokio::join!(Box::pin(sns_delivery), Box::pin(slack_delivery));
+        deliveries.sns = fold(deliveries.sns.take(), sns_delivery);
+        deliveries.slack = fold(deliveries.slack.take(), slack_delivery);
+    }
+
+    /// The chat and paging sinks that follow an incident's life (PagerDuty, the Slack app, Teams).
+    async fn tell(&self, _notice: &Notice<'_>, _deadline: tokio::time::Instant, _deliveries: &mut Deliveries) {}
+
+    /// The task definition a recovered service is steady on (its PRIMARY deployment): one
+    /// `DescribeServices` in the service's account, only when incidents were open.
+    async fn steady_revision(&self, context: &lambda_runtime::Context, e: &ServiceEvent, record: &mut AuditRecord) -> Option<String> {
+        let deployments = self.service_deployments(context, e, record).await?;
+        deployments.iter().find(|d| d.status.as_deref() == Some("PRIMARY")).and_then(|d| d.task_definition.as_deref()).map(task_definition_name)
+    }
+
+    /// The revisions of a failed deployment and of the one ECS rolled back to.
+    async fn name_revisions(&self, context: &lambda_runtime::Context, e: &ServiceEvent, deployment: &mut FailedDeployment, record: &mut AuditRecord) {
+        let Some(deployments) = self.service_deployments(context, e, record).await else { return };
+        let revision_of = |id: &str| deployments.iter().find(|d| d.id == id).and_then(|d| d.task_definition.as_deref()).map(task_definition_name);
+        deployment.failed_revision = revision_of(&deployment.deployment_id);
+        deployment.rolled_back_to = deployment.rollback_deployment_id.as_deref().and_then(revision_of);
+    }
+
+    async fn service_deployments(&self, context: &lambda_runtime::Context, e: &ServiceEvent, record: &mut AuditRecord) -> Option<Vec<crate::model::facts::DeploymentFacts>> {
+        let home = crate::model::arn::account(&context.invoked_function_arn).map(str::to_string).or(self.settings.home_account.clone());
+        let clients = self.clients_for(Some(&e.account), home.as_deref()).await;
+        let (deployments, calls) = crate::collect::service_deployments(&clients, &e.cluster, &e.service).await;
+        record.aws_calls += calls;
+        deployments.value().cloned()
+    }
+}
+
+/// Two deliveries to the same sink in one invocation: the failure wins, else the latest.
+fn fold(before: Option<Delivery>, now: Option<Delivery>) -> Option<Delivery> {
+    match (before, now) {
+        (Some(b @ Delivery::Failed { .. }), _) => Some(b),
+        (b, None) => b,
+        (_, n) => n,
+    }
 }
 
 /// The handler's answer (the audit line says more).
@@ -249,63 +547,44 @@ async fn diagnose(app: &App, context: &lambda_runtime::Context, failure: &PullFa
     diagnosis
 }
 
-/// A notification may go out; `claimed` when this invocation holds the fingerprint's window.
-struct Window {
-    suppressed_before: u64,
-    claimed: bool,
-}
-
-/// Asks the fingerprint gate and notes its answer in `record`. `None`: suppressed (the record
-/// says so; the caller prints it).
-async fn gate(app: &App, record: &mut AuditRecord, fingerprint: &str, event_id: &str, event_check: DedupStatus) -> Option<Window> {
-    let mut window = Window { suppressed_before: 0, claimed: false };
-    record.dedup = event_check;
-    // Only when the event id check answered (an unavailable table is not asked again).
-    let Some(dedup) = app.dedup.as_ref().filter(|_| record.dedup == DedupStatus::Disabled) else {
-        return Some(window);
-    };
-    match dedup.gate(fingerprint, event_id, chrono::Utc::now().timestamp()).await {
-        Gate::Suppressed { count, notified_by } => {
-            record.decision = Decision::Suppressed;
-            record.dedup =
-                DedupStatus::Suppressed { count_in_window: count, notified_by, window_seconds: dedup.window().as_secs() };
-            record.deliveries.sns = app.topic_arn.as_ref().map(|_| Delivery::Skipped { reason: "suppressed".into() });
-            record.deliveries.slack = app.slack.as_ref().map(|_| Delivery::Skipped { reason: "suppressed".into() });
-            return None;
-        }
-        Gate::Notify { suppressed_before } => {
-            window = Window { suppressed_before, claimed: true };
-            record.dedup = DedupStatus::First { suppressed_before };
-        }
-        Gate::Unavailable { error } => record.dedup = DedupStatus::Unavailable { error },
-    }
-    Some(window)
-}
-
-/// Publishing failed: give back the dedup claims so that Lambda's retry of this event is neither
+/// Publishing failed: give back the claims so that Lambda's retry of this event is neither
 /// dropped as a duplicate nor suppressed.
-async fn give_back(app: &App, window: &Window, fingerprint: &str, event_id: &str, eventbridge_id: Option<&str>) {
-    let Some(dedup) = &app.dedup else { return };
-    if window.claimed {
-        dedup.release(fingerprint, event_id).await;
+async fn give_back(app: &App, claimed: bool, incident_id: &str, event_id: &str, eventbridge_id: Option<&str>) {
+    if let (true, Some(store)) = (claimed, &app.incidents) {
+        store.release(incident_id, event_id).await;
     }
-    if let Some(id) = eventbridge_id {
+    if let (Some(dedup), Some(id)) = (&app.dedup, eventbridge_id) {
         dedup.forget_event(id).await;
     }
 }
 
-/// SNS and Slack, concurrently; `None` for a sink that is not configured.
-async fn deliver(app: &App, diagnosis: &Diagnosis, suppressed_before: u64) -> (Option<Delivery>, Option<Delivery>) {
+/// SNS and the Slack webhook, concurrently; `None` for a sink that is not configured.
+async fn deliver(app: &App, diagnosis: &Diagnosis, incident: &Incident, suppressed_before: u64) -> (Option<Delivery>, Option<Delivery>) {
     let format = app.settings.sns_format.unwrap_or(SnsFormat::Text);
+    let context = crate::report::incident::context_lines(incident, app.window_seconds());
     let sns_delivery = async {
         match &app.topic_arn {
-            Some(topic) => Some(sns::publish(&app.sns, topic, &sns_message(diagnosis, format, suppressed_before)).await),
+            Some(topic) => {
+                let mut message = sns_message(diagnosis, format, suppressed_before);
+                message.attributes.push(("status", "open".into()));
+                if !context.is_empty() && format == SnsFormat::Text {
+                    message.body = format!("{}\n{}", context.join("\n"), message.body);
+                }
+                Some(sns::publish(&app.sns, topic, &message).await)
+            }
             None => None,
         }
     };
     let slack_delivery = async {
         match &app.slack {
-            Some(slack) => Some(slack.post(&crate::report::slack::render(diagnosis, suppressed_before)).await),
+            Some(slack) => {
+                let mut message = crate::report::slack::render(diagnosis, suppressed_before);
+                if let (false, Some(blocks)) = (context.is_empty(), message.get_mut("blocks").and_then(Value::as_array_mut)) {
+                    let text = context.iter().map(|l| crate::report::slack::escape(l)).collect::<Vec<_>>().join("\n");
+                    blocks.insert(1, json!({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}));
+                }
+                Some(slack.post(&message).await)
+            }
             None => None,
         }
     };

@@ -157,6 +157,9 @@ fn check_intake(event: &Value) {
         Intake::Ignored { kind, reason } => {
             assert!(!reason.is_empty(), "an ignored event says why ({kind:?})");
         }
+        Intake::Service(e) => {
+            assert!(!e.service.is_empty() && !e.cluster.is_empty(), "a service event names its service: {e:?}");
+        }
     }
 }
 

@@ -428,6 +428,16 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts) -> Dep
     DeployFacts { deployments, previous, ..Default::default() }
 }
 
+/// The service's deployments (one `DescribeServices`), for the incident side: which revision a
+/// recovered service is steady on, which one a failed deployment rolled back to. Returns what
+/// the read cost too (the audit line counts it).
+pub async fn service_deployments(clients: &Clients, cluster: &str, service: &str) -> (Fact<Vec<DeploymentFacts>>, u32) {
+    // No warm cache: the service's state now is the point.
+    let log = CallLog::new(None, None);
+    let deployments = read_deployments(clients, &log, cluster, service).await;
+    (deployments, log.calls())
+}
+
 async fn read_deployments(clients: &Clients, log: &CallLog, cluster: &str, service: &str) -> Fact<Vec<DeploymentFacts>> {
     shared!(log,
         "ecs:DescribeServices",

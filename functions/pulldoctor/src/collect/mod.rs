@@ -23,7 +23,7 @@ mod blast_radius;
 mod changes;
 mod deploy;
 /// Shared with preflight, which compares the service's running revision with the next one.
-pub use deploy::{deployment_facts, fill as fill_launch, launch_facts};
+pub use deploy::{deployment_facts, fill as fill_launch, launch_facts, service_deployments};
 pub mod history;
 mod ecr;
 pub mod ecs;

@@ -30,7 +30,9 @@ impl Delivery {
 
 /// `notified`, `suppressed` (same failure already notified in the window), `duplicate_event`
 /// (EventBridge delivered this event id before), `diagnosed` (no sink configured), `ignored`,
-/// `publish_failed` (SNS refused: the invocation fails, so Lambda retries it).
+/// `publish_failed` (SNS refused: the invocation fails, so Lambda retries it); for service
+/// events: `resolved` (open incidents closed), `no_open_incident` (a healthy service's periodic
+/// steady state: one DynamoDB read), `recorded` (a failed deployment waits for its incident).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
@@ -40,6 +42,9 @@ pub enum Decision {
     Diagnosed,
     Ignored,
     PublishFailed,
+    Resolved,
+    NoOpenIncident,
+    Recorded,
 }
 
 impl Decision {
@@ -51,6 +56,9 @@ impl Decision {
             Decision::Diagnosed => "diagnosed",
             Decision::Ignored => "ignored",
             Decision::PublishFailed => "publish_failed",
+            Decision::Resolved => "resolved",
+            Decision::NoOpenIncident => "no_open_incident",
+            Decision::Recorded => "recorded",
         }
     }
 }
@@ -119,12 +127,50 @@ pub struct AuditRecord {
     /// an audit query can join a failure to the write that caused it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub change_event_ids: Vec<String>,
+    /// The incidents this invocation touched, and how.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub incidents: Vec<IncidentStep>,
 }
 
+/// What an invocation did to one incident.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentStep {
+    pub id: String,
+    /// `opened`, `reminded`, `counted`, `cause_updated`, `resolved`, `expired`,
+    /// `deployment_joined`.
+    pub step: &'static str,
+    /// Failed tasks counted so far.
+    pub failures: u64,
+}
+
+/// One entry per configured sink (absent: not configured).
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Deliveries {
     pub sns: Option<Delivery>,
+    /// The Slack incoming webhook.
     pub slack: Option<Delivery>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slack_app: Option<Delivery>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pagerduty: Option<Delivery>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub teams: Option<Delivery>,
+}
+
+impl Deliveries {
+    /// Each configured sink by name.
+    pub fn by_sink(&self) -> Vec<(&'static str, &Delivery)> {
+        [
+            ("sns", &self.sns),
+            ("slack", &self.slack),
+            ("slack_app", &self.slack_app),
+            ("pagerduty", &self.pagerduty),
+            ("teams", &self.teams),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        .collect()
+    }
 }
 
 impl AuditRecord {
@@ -146,6 +192,7 @@ impl AuditRecord {
             dedup: DedupStatus::Disabled,
             deliveries: Deliveries::default(),
             change_event_ids: vec![],
+            incidents: vec![],
         }
     }
 

@@ -285,6 +285,26 @@ impl Diagnosis {
             .iter()
             .find(|f| f.code == self.root_cause.code && f.status == Status::Fail)
     }
+    /// The task's subnet, if a finding names it (evidence `subnet`, or a `subnet-…` resource).
+    pub fn subnet(&self) -> Option<String> {
+        self.findings.iter().find_map(|f| {
+            f.evidence
+                .get("subnet")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| f.resource.clone().filter(|r| r.starts_with("subnet-")))
+        })
+    }
+    /// What failed, for headlines: the service name, else the task family, else the task id.
+    pub fn subject_name(&self) -> String {
+        if let Some(s) = self.service_name() {
+            return s.to_string();
+        }
+        if let Some(f) = self.task.group.as_deref().and_then(|g| g.strip_prefix("family:")) {
+            return f.to_string();
+        }
+        self.task.arn.as_deref().and_then(|a| a.rsplit('/').next()).unwrap_or("ECS task").to_string()
+    }
     /// Service name for `group = "service:NAME"`.
     pub fn service_name(&self) -> Option<&str> {
         crate::model::facts::service_of_group(self.task.group.as_deref())

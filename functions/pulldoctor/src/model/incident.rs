@@ -176,6 +176,22 @@ pub enum Notice<'a> {
     DeploymentFailed { deployment: &'a FailedDeployment, service: &'a str, incidents: &'a [Incident] },
 }
 
+/// What a diagnosis says about where and why the failure happens, as `kind:value` keys an
+/// incident remembers, with their wording. A later failure with keys the incident has not seen
+/// brings news (another subnet, another failing image, another root cause).
+pub fn traits_of(d: &Diagnosis) -> Vec<(String, String)> {
+    let mut traits = vec![(format!("cause:{}", d.root_cause.code.code()), format!("root cause {}: {}", d.root_cause.code.code(), d.root_cause.title))];
+    if let Some(subnet) = d.subnet() {
+        traits.push((format!("subnet:{subnet}"), format!("a task in subnet {subnet} failed too")));
+    }
+    for other in &d.other_failures {
+        if let Some(image) = &other.failure.image {
+            traits.push((format!("image:{image}"), format!("{image} fails in the same task ({})", other.root_cause.code.code())));
+        }
+    }
+    traits
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

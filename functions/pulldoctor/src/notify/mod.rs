@@ -5,6 +5,7 @@
 
 pub mod dedup;
 pub mod http;
+pub mod incident;
 pub mod secret;
 pub mod slack;
 pub mod sns;
@@ -28,7 +29,11 @@ pub const NOTIFY_ACTIONS: &[&str] = &[
 /// Write the audit record as one JSON line on stdout (`println!` holds the stdout lock for the
 /// whole line, so it is never interleaved with other output).
 pub fn audit(r: &AuditRecord) {
-    println!("{}", report::audit::emf(r, chrono::Utc::now().timestamp_millis()));
+    let now = chrono::Utc::now().timestamp_millis();
+    println!("{}", report::audit::emf(r, now));
+    for metric in report::audit::sink_failure_metrics(r, now) {
+        println!("{metric}");
+    }
 }
 
 #[cfg(test)]

@@ -12,11 +12,9 @@ pub const METRIC_NAMESPACE: &str = "pulldoctor";
 /// The record plus its Embedded Metric Format metadata, as one JSON object.
 pub fn emf(record: &AuditRecord, timestamp_ms: i64) -> Value {
     let mut v = serde_json::to_value(record).expect("an audit record always serializes");
-    let sink_failures = [&record.deliveries.sns, &record.deliveries.slack]
-        .into_iter()
-        .flatten()
-        .filter(|d| d.failed())
-        .count();
+    let failed_sinks: Vec<&str> =
+        record.deliveries.by_sink().into_iter().filter(|(_, d)| d.failed()).map(|(k, _)| k).collect();
+    let sink_failures = failed_sinks.len();
     let flag = |d: Decision| u32::from(record.decision == d);
     let mut directives = vec![json!({
         "Namespace": METRIC_NAMESPACE,
@@ -28,6 +26,7 @@ pub fn emf(record: &AuditRecord, timestamp_ms: i64) -> Value {
             {"Name": "DuplicateDeliveries", "Unit": "Count"},
             {"Name": "SinkFailures", "Unit": "Count"},
             {"Name": "DedupUnavailable", "Unit": "Count"},
+            {"Name": "Resolved", "Unit": "Count"},
         ]
     })];
     let obj = v.as_object_mut().expect("object");
@@ -37,6 +36,11 @@ pub fn emf(record: &AuditRecord, timestamp_ms: i64) -> Value {
     obj.insert("DuplicateDeliveries".into(), json!(flag(Decision::DuplicateEvent)));
     obj.insert("SinkFailures".into(), json!(sink_failures));
     obj.insert("DedupUnavailable".into(), json!(u32::from(matches!(record.dedup, DedupStatus::Unavailable { .. }))));
+    obj.insert(
+        "Resolved".into(),
+        json!(record.incidents.iter().filter(|i| matches!(i.step, "resolved" | "expired")).count()),
+    );
+
     if let (Some(rc), Decision::Notified | Decision::Suppressed | Decision::Diagnosed | Decision::PublishFailed) =
         (&record.root_cause, record.decision)
     {
@@ -50,6 +54,29 @@ pub fn emf(record: &AuditRecord, timestamp_ms: i64) -> Value {
     }
     obj.insert("_aws".into(), json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}));
     v
+}
+
+/// `SinkFailures` by `Sink`: one small EMF document per failed sink (a document holds one value
+/// per dimension, and the audit line already counts the total without a dimension).
+pub fn sink_failure_metrics(record: &AuditRecord, timestamp_ms: i64) -> Vec<Value> {
+    record
+        .deliveries
+        .by_sink()
+        .into_iter()
+        .filter(|(_, d)| d.failed())
+        .map(|(sink, _)| {
+            json!({
+                "Sink": sink,
+                "SinkFailures": 1,
+                "event_id": record.event_id,
+                "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [{
+                    "Namespace": METRIC_NAMESPACE,
+                    "Dimensions": [["Sink"]],
+                    "Metrics": [{"Name": "SinkFailures", "Unit": "Count"}]
+                }]}
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -70,6 +97,9 @@ mod tests {
         assert_eq!(v["deliveries"]["slack"]["error"], "HTTP 500");
         assert_eq!(v["SinkFailures"], 1);
         assert_eq!(v["Notifications"], 1);
+        let by_sink = sink_failure_metrics(&r, 1_700_000_000_000);
+        assert_eq!(by_sink.len(), 1);
+        assert_eq!((by_sink[0]["Sink"].as_str(), by_sink[0]["SinkFailures"].as_u64()), (Some("slack"), Some(1)));
         assert_eq!(v["Diagnoses"], 1);
         assert_eq!(v["RootCause"], "ECR_IMAGE_NOT_FOUND");
         // Every metric an EMF directive names is a top-level number.

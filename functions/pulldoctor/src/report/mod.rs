@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod chatbot;
 pub mod history;
+pub mod incident;
 mod markdown;
 pub mod slack;
 pub mod sns;
@@ -75,18 +76,7 @@ pub fn json_value_line(value: &serde_json::Value) -> String {
 
 /// What failed, for headlines: the service name, else the task family, else the task id.
 pub fn subject_name(d: &Diagnosis) -> String {
-    if let Some(s) = d.service_name() {
-        return s.to_string();
-    }
-    if let Some(f) = d.task.group.as_deref().and_then(|g| g.strip_prefix("family:")) {
-        return f.to_string();
-    }
-    d.task
-        .arn
-        .as_deref()
-        .and_then(|a| a.rsplit('/').next())
-        .unwrap_or("ECS task")
-        .to_string()
+    d.subject_name()
 }
 
 /// `web (prod, us-east-1)`.

@@ -65,13 +65,7 @@ pub fn marker(status: Status) -> &'static str {
 
 /// The task's subnet, if a finding names it (evidence `subnet`, or a `subnet-…` resource).
 pub fn subnet(d: &Diagnosis) -> Option<String> {
-    d.findings.iter().find_map(|f| {
-        f.evidence
-            .get("subnet")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or_else(|| f.resource.clone().filter(|r| r.starts_with("subnet-")))
-    })
+    d.subnet()
 }
 
 /// The fallback text notifications and screen readers show.
