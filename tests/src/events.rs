@@ -279,3 +279,47 @@ pub fn retargeted_fixture(task_definition: &str, image: &str, message: &str) -> 
     d["stoppedReason"] = json!(message);
     e
 }
+
+/// ECS service events, as EventBridge delivers them (ECS developer guide, "service action events"
+/// and "service deployment state change events"). `time` is now: after the failures a test sent.
+pub mod service {
+    use chrono::{SecondsFormat, Utc};
+    use serde_json::{json, Value};
+
+    use crate::World;
+
+    fn event(world: &World, detail_type: &str, cluster: &str, service: &str, detail: Value) -> Value {
+        json!({
+            "version": "0",
+            "id": crate::util::random_uuid(),
+            "detail-type": detail_type,
+            "source": "aws.ecs",
+            "account": world.account,
+            "time": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+            "region": world.region,
+            "resources": [format!("arn:aws:ecs:{}:{}:service/{cluster}/{service}", world.region, world.account)],
+            "detail": detail,
+        })
+    }
+
+    /// `SERVICE_STEADY_STATE` (ECS sends it again every so often while the service stays healthy).
+    pub fn steady_state(world: &World, cluster: &str, service: &str) -> Value {
+        let cluster_arn = format!("arn:aws:ecs:{}:{}:cluster/{cluster}", world.region, world.account);
+        event(world, "ECS Service Action", cluster, service, json!({
+            "eventType": "INFO", "eventName": "SERVICE_STEADY_STATE", "clusterArn": cluster_arn,
+            "createdAt": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+        }))
+    }
+
+    /// `SERVICE_DEPLOYMENT_FAILED` from the circuit breaker, rolling back to `rollback_to` if given.
+    pub fn deployment_failed(world: &World, cluster: &str, service: &str, deployment_id: &str, rollback_to: Option<&str>) -> Value {
+        let reason = match rollback_to {
+            Some(id) => format!("ECS deployment circuit breaker: rolling back to deploymentId {id}."),
+            None => "ECS deployment circuit breaker: task failed to start.".to_string(),
+        };
+        event(world, "ECS Deployment State Change", cluster, service, json!({
+            "eventType": "ERROR", "eventName": "SERVICE_DEPLOYMENT_FAILED", "deploymentId": deployment_id,
+            "updatedAt": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true), "reason": reason
+        }))
+    }
+}

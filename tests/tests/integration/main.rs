@@ -11,6 +11,7 @@ mod harness;
 mod history;
 mod hub;
 mod identity;
+mod incidents;
 mod network;
 mod preflight;
 mod scenarios;
