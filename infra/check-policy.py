@@ -56,7 +56,7 @@ RESOURCE_STAR_OK = [
     re.compile(r"cloudtrail:LookupEvents"),
 ]
 # Actions of the function that are not read calls and stay out of the read policy.
-FUNCTION_ONLY = re.compile(r"(sns:Publish|dynamodb:(PutItem|UpdateItem|DeleteItem)|logs:[A-Za-z]+)")
+FUNCTION_ONLY = re.compile(r"(sns:Publish|dynamodb:(GetItem|PutItem|UpdateItem|DeleteItem)|logs:[A-Za-z]+)")
 TOPIC = [{"Ref": "Topic"}, {"Fn::If": ["CreateTopic", {"Ref": "Topic"}, {"Ref": "ExistingTopicArn"}]}]
 DEDUP_TABLE = {"Fn::GetAtt": ["DedupTable", "Arn"]}
 # Opt-in policies of the function role: resource name -> (condition, {Sid: (actions, resource)}).
@@ -64,6 +64,18 @@ OPT_IN = {
     "SlackSecretPolicy": ("PostToSlack", {
         "SecretsManagerReadSlackWebhook": ({"secretsmanager:GetSecretValue"}, {"Ref": "SlackWebhookSecretArn"}),
         "KmsDecryptSlackWebhook": ({"kms:Decrypt"}, None),
+    }),
+    "SlackAppSecretPolicy": ("PostToSlackApp", {
+        "SecretsManagerReadSlackApp": ({"secretsmanager:GetSecretValue"}, {"Ref": "SlackAppSecretArn"}),
+        "KmsDecryptSlackApp": ({"kms:Decrypt"}, None),
+    }),
+    "PagerDutySecretPolicy": ("PageWithPagerDuty", {
+        "SecretsManagerReadPagerDutyRoutingKey": ({"secretsmanager:GetSecretValue"}, {"Ref": "PagerDutySecretArn"}),
+        "KmsDecryptPagerDutyRoutingKey": ({"kms:Decrypt"}, None),
+    }),
+    "TeamsSecretPolicy": ("PostToTeams", {
+        "SecretsManagerReadTeamsWebhook": ({"secretsmanager:GetSecretValue"}, {"Ref": "TeamsWebhookSecretArn"}),
+        "KmsDecryptTeamsWebhook": ({"kms:Decrypt"}, None),
     }),
     "MemberRolePolicy": ("AssumeMemberRoles", {
         "StsAssumeMemberReadRole": ({"sts:AssumeRole"}, {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"}),

@@ -15,10 +15,11 @@ use crate::report;
 
 /// Every AWS action the notify side calls (the reads are `collect::READ_ACTIONS`). template.yaml
 /// grants exactly these besides the reads (a test below keeps them equal);
-/// `secretsmanager:GetSecretValue` is granted on the Slack secret only, `sts:AssumeRole` on the
-/// member role name only.
+/// `secretsmanager:GetSecretValue` is granted on the configured Slack, PagerDuty and Teams secrets
+/// only, `sts:AssumeRole` on the member role name only.
 pub const NOTIFY_ACTIONS: &[&str] = &[
     "sns:Publish",
+    "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
