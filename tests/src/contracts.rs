@@ -23,10 +23,13 @@ pub enum Contract {
     Classify,
     /// `pulldoctor.checks/v1`: `checks --format json`
     Checks,
+    /// `pulldoctor.incident/v1`: SNS messages of resolved incidents and failed deployments
+    Incident,
 }
 
 impl Contract {
-    pub const ALL: [Contract; 5] = [Contract::Diagnosis, Contract::Preflight, Contract::Audit, Contract::Classify, Contract::Checks];
+    pub const ALL: [Contract; 6] =
+        [Contract::Diagnosis, Contract::Preflight, Contract::Audit, Contract::Classify, Contract::Checks, Contract::Incident];
 
     fn file(self) -> &'static str {
         match self {
@@ -35,6 +38,7 @@ impl Contract {
             Contract::Audit => "audit.v1.json",
             Contract::Classify => "classify.v1.json",
             Contract::Checks => "checks.v1.json",
+            Contract::Incident => "incident.v1.json",
         }
     }
 }

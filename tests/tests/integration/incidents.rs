@@ -57,6 +57,11 @@ impl Broken {
 }
 
 fn status(m: &SnsMessage) -> Option<&str> {
+    if let Some(json) = m.message.lines().last().filter(|l| l.contains("pulldoctor.incident/v1")) {
+        let v: Value = serde_json::from_str(json).expect("the incident JSON");
+        pulldoctor_tests::contracts::assert_valid(pulldoctor_tests::contracts::Contract::Incident, &v);
+        assert_eq!(v["status"].as_str(), m.envelope["MessageAttributes"]["status"]["Value"].as_str());
+    }
     m.envelope["MessageAttributes"]["status"]["Value"].as_str()
 }
 
