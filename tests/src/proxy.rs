@@ -73,6 +73,8 @@ pub struct Seen {
     pub faulted: bool,
     /// The SDK's attempt number (`amz-sdk-request: attempt=N`): above 1 is a retry.
     pub attempt: u32,
+    /// The signing access key id (`Credential=AKID/…`): whose request it was.
+    pub access_key: Option<String>,
 }
 
 #[derive(Default)]
@@ -264,7 +266,12 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
         .and_then(|v| v.split(';').find_map(|p| p.trim().strip_prefix("attempt=")?.parse().ok()))
         .unwrap_or(1);
     let is_ecs = target.is_some_and(|t| t.to_ascii_lowercase().starts_with(ECS_TARGET_PREFIX));
-    shared.seen.lock().unwrap().push(Seen { action: action.clone(), key, at: Instant::now(), faulted: fault.is_some(), attempt });
+    let access_key = request
+        .header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .map(str::to_string);
+    shared.seen.lock().unwrap().push(Seen { action: action.clone(), key, at: Instant::now(), faulted: fault.is_some(), attempt, access_key });
 
     let mut client = client;
     match fault {

@@ -59,21 +59,31 @@ pub struct Run {
 pub async fn diagnose_with(clients: &Clients, failure: &PullFailure, options: collect::Options) -> Run {
     let started = Instant::now();
     let others = intake::other_failures(failure);
-    let (mut facts, other_facts, stats) = collect::collect_group(clients, failure, &others, &collect::Supplied::default(), options).await;
+    let (facts, other_facts, stats) = collect::collect_group(clients, failure, &others, &collect::Supplied::default(), options).await;
     let mut diagnosis = judge(&facts);
-    // The history reads need the root cause: they look up the resources it names.
-    let history_stats = if options.history {
-        let history = Box::pin(collect::history::read(clients, &mut facts, &diagnosis, options)).await;
-        facts.aws_calls += history.calls;
-        facts.aws_failures += history.failed;
-        diagnosis = judge(&facts);
-        Some(history)
-    } else {
-        None
-    };
     diagnosis.other_failures = other_facts.iter().map(judge_other).collect();
-    diagnosis.duration_ms = started.elapsed().as_millis() as u64;
-    Run { facts, diagnosis, stats, history_stats }
+    let mut run = Run { facts, diagnosis, stats, history_stats: None };
+    if options.history {
+        add_history(clients, &mut run, options).await;
+    }
+    run.diagnosis.duration_ms = started.elapsed().as_millis() as u64;
+    run
+}
+
+/// The history stage on its own, after the root cause (its reads look up the resources the root
+/// cause names): what changed and who else is hit. The Lambda runs it only for a diagnosis it
+/// will send: the rest of a storm is counted, and needs none of it.
+pub async fn add_history(clients: &Clients, run: &mut Run, options: collect::Options) {
+    let started = Instant::now();
+    let history = Box::pin(collect::history::read(clients, &mut run.facts, &run.diagnosis, options)).await;
+    run.facts.aws_calls += history.calls;
+    run.facts.aws_failures += history.failed;
+    let others = std::mem::take(&mut run.diagnosis.other_failures);
+    let duration = run.diagnosis.duration_ms;
+    run.diagnosis = judge(&run.facts);
+    run.diagnosis.other_failures = others;
+    run.diagnosis.duration_ms = duration + started.elapsed().as_millis() as u64;
+    run.history_stats = Some(history);
 }
 
 /// Judge the Facts of another failing image of the task: its root cause and the checks that did

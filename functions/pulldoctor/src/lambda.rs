@@ -61,6 +61,8 @@ pub struct Settings {
     pub slack_api_url: Option<String>,
     /// `PULLDOCTOR_TEAMS_SECRET_ARN`: a Teams Workflows webhook URL.
     pub teams_secret_arn: Option<String>,
+    /// `PULLDOCTOR_CACHE_TTL_SECONDS` (default 60): how long a warm container keeps shared reads.
+    pub cache_ttl: Option<Duration>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -95,6 +97,7 @@ impl Settings {
             slack_app_secret_arn: env("PULLDOCTOR_SLACK_APP_SECRET_ARN"),
             slack_api_url: env("PULLDOCTOR_SLACK_API_URL"),
             teams_secret_arn: env("PULLDOCTOR_TEAMS_SECRET_ARN"),
+            cache_ttl: number("PULLDOCTOR_CACHE_TTL_SECONDS")?.map(Duration::from_secs),
         })
     }
 }
@@ -134,7 +137,7 @@ impl App {
         App {
             config: config.clone(),
             topic_arn: settings.topic_arn.clone(),
-            clients: Clients::for_lambda(config),
+            clients: Clients::new(config).with_warm_cache(settings.cache_ttl.unwrap_or(crate::aws::LAMBDA_CACHE_TTL), 512),
             sns: aws_sdk_sns::Client::new(config),
             slack: settings.slack_secret_arn.clone().map(|arn| {
                 Arc::new(Slack::new(config, arn, crate::notify::http::Http::new(), settings.slack_timeout.unwrap_or(Duration::from_secs(3))))
@@ -161,7 +164,9 @@ impl App {
         }
         let partition = home_partition(&self.config);
         let role_arn = format!("arn:{partition}:iam::{account}:role/{role}");
-        let clients = Clients::assumed_role(&self.config, &role_arn, self.settings.member_external_id.as_deref()).await.with_lambda_cache();
+        let clients = Clients::assumed_role(&self.config, &role_arn, self.settings.member_external_id.as_deref())
+            .await
+            .with_warm_cache(self.settings.cache_ttl.unwrap_or(crate::aws::LAMBDA_CACHE_TTL), 512);
         members.insert(account.to_string(), clients.clone());
         clients
     }
@@ -198,7 +203,9 @@ async fn handle_failure(app: &App, context: &lambda_runtime::Context, failure: &
     };
 
     // 2. Diagnose, in the event's account.
-    let diagnosis = diagnose(app, context, failure).await;
+    let clients = clients_of(app, context, failure.account.as_deref()).await;
+    let mut run = diagnose(&clients, context, failure).await;
+    let diagnosis = run.diagnosis.clone();
     let code = diagnosis.root_cause.code.code();
     let event_id = diagnosis.event_id.clone().unwrap_or_else(|| context.request_id.clone());
     let mut record = AuditRecord::new(Decision::Diagnosed).with_diagnosis(&diagnosis);
@@ -260,7 +267,18 @@ async fn handle_failure(app: &App, context: &lambda_runtime::Context, failure: &
     };
     record.fingerprint = Some(incident.id.clone());
 
-    // 4. Deliver: every sink independently.
+    // 4. What changed and who else is hit: only for a diagnosis that is sent.
+    let diagnosis = if app.settings.history {
+        let options = crate::collect::Options { deadline: Some(engine::deadline_for(context.deadline).into()), history: true };
+        Box::pin(engine::add_history(&clients, &mut run, options)).await;
+        record = AuditRecord { dedup: record.dedup.clone(), incidents: record.incidents.clone(), ..AuditRecord::new(Decision::Diagnosed).with_diagnosis(&run.diagnosis) };
+        record.fingerprint = Some(incident.id.clone());
+        run.diagnosis
+    } else {
+        diagnosis
+    };
+
+    // 5. Deliver: every sink independently.
     let (sns_delivery, slack_delivery) = deliver(app, &diagnosis, &incident, suppressed_before).await;
     record.deliveries.sns = sns_delivery;
     record.deliveries.slack = slack_delivery;
@@ -537,14 +555,18 @@ async fn mark_event(app: &App, failure: &PullFailure, now: i64, started: Instant
     }
 }
 
-/// Diagnoses `failure` with the clients of its account (ours, or a member account's role).
-async fn diagnose(app: &App, context: &lambda_runtime::Context, failure: &PullFailure) -> Diagnosis {
+/// The clients of `failure`'s account (ours, or a member account's role).
+async fn clients_of(app: &App, context: &lambda_runtime::Context, account: Option<&str>) -> Clients {
     let home = crate::model::arn::account(&context.invoked_function_arn).map(str::to_string).or(app.settings.home_account.clone());
-    let clients = app.clients_for(failure.account.as_deref(), home.as_deref()).await;
-    // Boxed: the collection future is large (keeps worker and test-thread stacks small).
+    app.clients_for(account, home.as_deref()).await
+}
+
+/// Diagnoses `failure`, without the history stage (see [`engine::add_history`]).
+async fn diagnose(clients: &Clients, context: &lambda_runtime::Context, failure: &PullFailure) -> engine::Run {
     let deadline = engine::deadline_for(context.deadline);
-    let (_, diagnosis) = Box::pin(engine::diagnose_within(&clients, failure, deadline, app.settings.history)).await;
-    diagnosis
+    let options = crate::collect::Options { deadline: Some(deadline.into()), history: false };
+    // Boxed: the collection future is large (keeps worker and test-thread stacks small).
+    Box::pin(engine::diagnose_with(clients, failure, options)).await
 }
 
 /// Publishing failed: give back the claims so that Lambda's retry of this event is neither

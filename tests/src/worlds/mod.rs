@@ -38,7 +38,8 @@ pub use web::{NatRouteDeleted, WebAccount, WebService};
 
 /// One isolated AWS world: a private moto server and SDK clients pointed at it.
 pub struct World {
-    pub moto: Moto,
+    /// Shared by the worlds of other accounts in the same server ([`World::in_account`]).
+    pub moto: std::sync::Arc<Moto>,
     pub config: SdkConfig,
     pub account: String,
     pub region: String,
@@ -72,7 +73,46 @@ impl World {
             account: ACCOUNT_ID.to_string(),
             region: REGION.to_string(),
             config,
-            moto,
+            moto: std::sync::Arc::new(moto),
+        }
+    }
+
+    /// The same moto server seen from another account: moto binds the credentials STS
+    /// `AssumeRole` returns to the role's account, so these clients create and read there.
+    pub async fn in_account(&self, account: &str) -> World {
+        let creds = aws_sdk_sts::Client::new(&self.config)
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/pulldoctor-setup"))
+            .role_session_name("setup")
+            .send()
+            .await
+            .expect("AssumeRole into the member account")
+            .credentials
+            .expect("credentials");
+        let config = self
+            .config
+            .to_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(
+                    creds.access_key_id(),
+                    creds.secret_access_key(),
+                    Some(creds.session_token().to_string()),
+                    None,
+                    "member",
+                ),
+            ))
+            .build();
+        World {
+            ec2: aws_sdk_ec2::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            account: account.to_string(),
+            region: self.region.clone(),
+            config,
+            moto: self.moto.clone(),
         }
     }
 

@@ -23,7 +23,11 @@ pub struct WebAccount {
 
 impl WebAccount {
     pub async fn build() -> WebAccount {
-        let world = World::new().await;
+        WebAccount::build_in(World::new().await).await
+    }
+
+    /// The same account in `world` (e.g. a member account's view of a shared moto server).
+    pub async fn build_in(world: World) -> WebAccount {
         let net = world.network().await;
         let cluster_arn = world.cluster("prod").await;
         let role_arn = world.execution_role("ecsTaskExecutionRole").await;

@@ -10,6 +10,9 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 
 use super::cache::WarmCache;
+
+/// How long a warm Lambda container keeps shared reads (`PULLDOCTOR_CACHE_TTL_SECONDS` changes it).
+pub const LAMBDA_CACHE_TTL: Duration = Duration::from_secs(60);
 use super::error::ThrottleSpy;
 
 /// SDK clients, built once per process (Lambda cold start or CLI run) and cheap to clone.
@@ -149,7 +152,7 @@ impl Clients {
 
     /// [`Clients::with_warm_cache`] with the warm Lambda container's settings.
     pub fn with_lambda_cache(self) -> Clients {
-        self.with_warm_cache(Duration::from_secs(60), 512)
+        self.with_warm_cache(LAMBDA_CACHE_TTL, 512)
     }
 
     /// Reads served from the warm cache so far (for the benchmark and tests).
