@@ -5,6 +5,7 @@
 
 pub mod dedup;
 pub mod http;
+pub mod pagerduty;
 pub mod secret;
 pub mod slack;
 pub mod sns;
