@@ -9,6 +9,7 @@ pub mod pagerduty;
 pub mod secret;
 pub mod slack;
 pub mod sns;
+pub mod teams;
 
 use crate::model::audit::AuditRecord;
 use crate::report;

@@ -11,6 +11,7 @@ mod markdown;
 pub mod pagerduty;
 pub mod slack;
 pub mod sns;
+pub mod teams;
 mod text;
 
 use std::str::FromStr;
