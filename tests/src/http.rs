@@ -104,3 +104,102 @@ pub fn write_response(out: &mut impl Write, status: u16, headers: &[(&str, Strin
     out.write_all(body)?;
     out.flush()
 }
+
+/// What a local server answers one request with: status, headers, body.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Reply {
+        Reply { status, headers: vec![], body: body.into() }
+    }
+
+    pub fn json(status: u16, body: &serde_json::Value) -> Reply {
+        Reply { status, headers: vec![("content-type", "application/json".into())], body: body.to_string().into_bytes() }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+type Handler = dyn Fn(&Message) -> Reply + Send + Sync;
+
+/// A SaaS stand-in's HTTP/1.1 server on 127.0.0.1: a thread per connection, each request
+/// answered by the handler (which may sleep, to be slow). [`Server::set_down`] closes the port,
+/// so that connections are refused, until it is opened again on the same port. Stops on drop.
+pub struct Server {
+    port: u16,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stopped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Server {
+    pub fn start(handler: impl Fn(&Message) -> Reply + Send + Sync + 'static) -> Server {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind a local server");
+        let port = listener.local_addr().unwrap().port();
+        let (down, stopped) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let (d, s) = (down.clone(), stopped.clone());
+        std::thread::spawn(move || {
+            let mut listener = Some(listener);
+            while !s.load(Ordering::SeqCst) {
+                if d.load(Ordering::SeqCst) {
+                    listener = None;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                }
+                let l = listener.get_or_insert_with(|| std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind the same port again"));
+                l.set_nonblocking(true).expect("non-blocking accept");
+                match l.accept() {
+                    Ok((stream, _)) => {
+                        let (handler, down) = (handler.clone(), d.clone());
+                        std::thread::spawn(move || serve(stream, &*handler, &down));
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                }
+            }
+        });
+        Server { port, down, stopped }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `true`: refuse connections (the port is closed); `false`: answer again.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+        // Let the accept loop close or reopen the port before the caller goes on.
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Answers a connection's requests; a kept-alive connection is closed unanswered once the
+/// server is down (as a crashed server's would be).
+fn serve(stream: std::net::TcpStream, handler: &Handler, down: &std::sync::atomic::AtomicBool) {
+    let _ = stream.set_nonblocking(false);
+    let Ok(mut writer) = stream.try_clone() else { return };
+    let mut reader = std::io::BufReader::new(stream);
+    while let Ok(Some(request)) = read_message(&mut reader) {
+        if down.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let reply = handler(&request);
+        if write_response(&mut writer, reply.status, &reply.headers, &reply.body).is_err() {
+            return;
+        }
+    }
+}

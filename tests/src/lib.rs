@@ -13,6 +13,8 @@
 //! * [`lambda`]: the handler in-process, and the real `pulldoctor-lambda` binary behind a local
 //!   Lambda Runtime API.
 //! * [`alerting`]: a Slack webhook stub.
+//! * [`pagerduty`], [`teams`]: stand-ins for PagerDuty's Events API v2 and a Teams Workflows
+//!   webhook, on [`http::Server`].
 //! * [`contracts`]: the JSON schemas in `docs/schemas/`.
 //! * [`http`], [`util`]: the HTTP/1.1 the local servers speak; digests, ids, temp files.
 
@@ -25,7 +27,9 @@ pub mod events;
 pub mod http;
 pub mod lambda;
 pub mod moto;
+pub mod pagerduty;
 pub mod proxy;
+pub mod teams;
 pub mod util;
 pub mod worlds;
 

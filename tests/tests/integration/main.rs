@@ -4,6 +4,7 @@
 
 mod alerting;
 mod blast;
+mod channels;
 mod containers;
 mod deploys;
 mod faults;

@@ -117,6 +117,11 @@ pub mod console {
     pub fn task_definition(region: &str, family: &str, revision: i32) -> String {
         format!("{}/ecs/v2/task-definitions/{family}/{revision}/containers?region={region}", host(region))
     }
+    /// An ECS service's page (its health, deployments and events).
+    pub fn ecs_service(region: &str, cluster: &str, service: &str) -> String {
+        let (cluster, service) = (urlencoding::encode(cluster), urlencoding::encode(service));
+        format!("{}/ecs/v2/clusters/{cluster}/services/{service}/health?region={region}", host(region))
+    }
     pub fn iam_role(region: &str, role_name: &str) -> String {
         let global = if region.starts_with("cn-") {
             "https://console.amazonaws.cn".to_string()

@@ -31,6 +31,25 @@ pub struct Answer {
     pub body: String,
 }
 
+impl Answer {
+    /// `HTTP 503 (retry after 2 s): <the body's first 200 characters>`, for an error message.
+    pub fn describe(&self) -> String {
+        let mut out = format!("HTTP {}", self.status);
+        if let Some(after) = self.retry_after {
+            out.push_str(&format!(" (retry after {after} s)"));
+        }
+        let body: String = self.body.chars().take(200).collect();
+        if !body.is_empty() {
+            out.push_str(&format!(": {}", crate::report::clean(&body)));
+        }
+        out
+    }
+
+    pub fn success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
 impl Default for Http {
     fn default() -> Self {
         Http::new()
@@ -100,6 +119,71 @@ impl Http {
             .unwrap_or_default();
         Ok(Answer { status, retry_after, body: scrub(body) })
     }
+
+    /// POST like [`Http::post_json`], again after a 429 or a 5xx (and after a transport error
+    /// when `retry_transport`: a timed-out post may have arrived, so only where a duplicate does
+    /// no harm), waiting [`backoff`] (the server's `Retry-After` when given) as long as
+    /// `deadline` allows. Every attempt's timeout is cut to the time left. Never posts again
+    /// after a 2xx or a 4xx other than 429.
+    pub async fn post_json_retrying(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &serde_json::Value,
+        timeout: Duration,
+        deadline: tokio::time::Instant,
+        retry_transport: bool,
+    ) -> Retried {
+        let mut attempts = 0;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                let last = Err("no time left before the deadline".to_string());
+                return Retried { last, attempts, out_of_time: true };
+            }
+            attempts += 1;
+            let last = self.post_json(url, headers, body, timeout.min(left)).await;
+            let (again, retry_after) = match &last {
+                Ok(a) => (retryable(a.status), a.retry_after),
+                Err(_) => (retry_transport, None),
+            };
+            if !again {
+                return Retried { last, attempts, out_of_time: false };
+            }
+            match backoff(attempts, retry_after, deadline) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Retried { last, attempts, out_of_time: true },
+            }
+        }
+    }
+}
+
+/// The end of a post retried on 429, 5xx and transport errors ([`Http::post_json_retrying`]).
+#[derive(Debug, Clone)]
+pub struct Retried {
+    /// The last answer (any status) or transport error.
+    pub last: Result<Answer, String>,
+    /// Posts made.
+    pub attempts: u32,
+    /// The last answer was retryable, but the deadline left no time for another attempt.
+    pub out_of_time: bool,
+}
+
+impl Retried {
+    /// `, after 3 attempts (no time left before the deadline)`, for an error message.
+    pub fn attempts_note(&self) -> String {
+        match (self.attempts, self.out_of_time) {
+            // No attempt: the error itself says there was no time.
+            (0, _) | (1, false) => String::new(),
+            (n, false) => format!(", after {n} attempts"),
+            (n, true) => format!(", after {n} attempt(s) (no time left before the deadline)"),
+        }
+    }
+}
+
+/// 429 and 5xx are worth another try; any other status is the answer.
+pub fn retryable(status: u16) -> bool {
+    status == 429 || status >= 500
 }
 
 /// How long to wait before retry `attempt` (1-based) of a 429 or 5xx: the server's

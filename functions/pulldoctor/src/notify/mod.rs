@@ -6,9 +6,11 @@
 pub mod dedup;
 pub mod http;
 pub mod incident;
+pub mod pagerduty;
 pub mod secret;
 pub mod slack;
 pub mod sns;
+pub mod teams;
 
 use crate::model::audit::AuditRecord;
 use crate::report;

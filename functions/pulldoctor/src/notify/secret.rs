@@ -14,6 +14,19 @@ impl<T> std::fmt::Debug for Redacted<T> {
     }
 }
 
+/// A webhook URL secret (Slack, Teams): the URL itself, or JSON with a `webhook_url` (or `url`)
+/// key. `None` when it holds no http(s) URL.
+pub fn webhook_url(secret: &str) -> Option<String> {
+    let secret = secret.trim();
+    let url = if secret.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(secret).ok()?;
+        v.get("webhook_url").or_else(|| v.get("url"))?.as_str()?.trim().to_string()
+    } else {
+        secret.to_string()
+    };
+    (url.starts_with("https://") || url.starts_with("http://")).then_some(url)
+}
+
 /// One secret, parsed by the sink's own reader into `T`.
 pub struct CachedSecret<T> {
     secrets: aws_sdk_secretsmanager::Client,

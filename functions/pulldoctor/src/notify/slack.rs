@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::model::audit::Delivery;
 use crate::notify::http::Http;
-use crate::notify::secret::CachedSecret;
+use crate::notify::secret::{webhook_url as url_from_secret, CachedSecret};
 
 pub struct Slack {
     webhook: CachedSecret<String>,
@@ -20,18 +20,6 @@ impl std::fmt::Debug for Slack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Slack").field("webhook", &self.webhook).field("timeout", &self.timeout).finish()
     }
-}
-
-/// The secret holds the URL itself, or JSON with a `webhook_url` (or `url`) key.
-fn url_from_secret(secret: &str) -> Option<String> {
-    let secret = secret.trim();
-    let url = if secret.starts_with('{') {
-        let v: Value = serde_json::from_str(secret).ok()?;
-        v.get("webhook_url").or_else(|| v.get("url"))?.as_str()?.trim().to_string()
-    } else {
-        secret.to_string()
-    };
-    (url.starts_with("https://") || url.starts_with("http://")).then_some(url)
 }
 
 impl Slack {
@@ -57,22 +45,14 @@ impl Slack {
             Ok(a) => a,
             Err(error) => return Delivery::Failed { error: error.replace("<url>", "<webhook>") },
         };
-        if (200..300).contains(&answer.status) {
+        if answer.success() {
             return Delivery::Sent { id: format!("HTTP {}", answer.status) };
         }
         if matches!(answer.status, 403 | 404 | 410) {
             // Revoked or rotated webhook: read the secret again next time.
             self.webhook.forget().await;
         }
-        let mut error = format!("HTTP {}", answer.status);
-        if let Some(after) = answer.retry_after {
-            error.push_str(&format!(" (retry after {after} s)"));
-        }
-        let body: String = answer.body.chars().take(200).collect();
-        if !body.is_empty() {
-            error.push_str(&format!(": {}", crate::report::clean(&body).replace("<url>", "<webhook>")));
-        }
-        Delivery::Failed { error }
+        Delivery::Failed { error: answer.describe().replace("<url>", "<webhook>") }
     }
 }
 

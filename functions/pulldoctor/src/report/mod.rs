@@ -9,8 +9,10 @@ pub mod chatbot;
 pub mod history;
 pub mod incident;
 mod markdown;
+pub mod pagerduty;
 pub mod slack;
 pub mod sns;
+pub mod teams;
 mod text;
 
 use std::str::FromStr;
@@ -134,6 +136,47 @@ pub fn clean(s: &str) -> String {
         .collect()
 }
 
+/// A console link: what a button or link says, and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleLink {
+    pub label: String,
+    pub url: String,
+}
+
+/// The longest console URL any sink is given (Slack's button limit; real console URLs are far
+/// shorter).
+const CONSOLE_URL_MAX: usize = 3000;
+
+/// Console links of the deciding finding and the others not passing, each URL once, `https://`
+/// only, at most `max`: the buttons and links every chat and paging sink shows.
+pub fn console_links(d: &Diagnosis, max: usize) -> Vec<ConsoleLink> {
+    let mut links = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let decider = d.deciding_finding();
+    for f in decider.into_iter().chain(d.findings.iter().filter(|f| f.status != crate::model::diagnosis::Status::Pass)) {
+        if links.len() == max {
+            break;
+        }
+        let Some(url) = f.console_url.as_deref() else { continue };
+        if !url.starts_with("https://") || url.len() > CONSOLE_URL_MAX || !seen.insert(url) {
+            continue;
+        }
+        let label = clean(&format!("Open {}", f.resource.as_deref().unwrap_or(f.code.code())));
+        links.push(ConsoleLink { label, url: url.to_string() });
+    }
+    links
+}
+
+/// At most `max` characters (not bytes): cut on a character boundary, `…` marking the cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 /// Render an evidence value compactly (strings without quotes).
 pub(crate) fn evidence_value(v: &serde_json::Value) -> String {
     match v {
@@ -193,6 +236,26 @@ pub(crate) mod tests {
             deploy: None,
             changes: None,
             blast_radius: None,
+        }
+    }
+
+    /// The incident [`sample`] opens (one failure), for the incident sinks' renderers.
+    pub fn incident_of(d: &Diagnosis) -> crate::model::incident::Incident {
+        use crate::model::incident::{Incident, IncidentKey, IncidentStatus};
+        let key = IncidentKey::of(d);
+        Incident {
+            id: key.id(),
+            key,
+            subject: crate::report::subject_name(d),
+            status: IncidentStatus::Open,
+            opened_at: 1_700_000_000,
+            last_failure_at: 1_700_000_300,
+            failures: 1,
+            root_cause: d.root_cause.code.code().into(),
+            title: d.root_cause.title.clone(),
+            task_definition: Some("web-api:42".into()),
+            slack: None,
+            deployment: None,
         }
     }
 

@@ -7,17 +7,16 @@
 
 use serde_json::{json, Value};
 
-use super::{clean, evidence_value, headline_subject};
+use super::{clean, evidence_value, headline_subject, truncate};
 use crate::model::diagnosis::{Diagnosis, Status};
 
 /// Slack's limits: header text 150, section text 3000, a field 2000, 10 fields, 50 blocks,
-/// button text 75, button URL 3000.
+/// button text 75, button URL 3000 (kept by [`super::console_links`]).
 const HEADER_MAX: usize = 150;
 const SECTION_MAX: usize = 3000;
 const FIELD_MAX: usize = 2000;
 const BLOCKS_MAX: usize = 50;
 const BUTTON_TEXT_MAX: usize = 75;
-const BUTTON_URL_MAX: usize = 3000;
 const BUTTONS_MAX: usize = 5;
 
 /// Escape Slack mrkdwn control characters and neutralise mentions in untrusted text.
@@ -38,15 +37,6 @@ pub fn escape(s: &str) -> String {
 /// An untrusted value as inline code: no formatting, mention or link can happen inside it.
 fn code(s: &str) -> String {
     format!("`{}`", escape(s).replace('`', "'"))
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 fn mrkdwn(text: String, max: usize) -> Value {
@@ -230,27 +220,18 @@ fn push_check_sections(d: &Diagnosis, blocks: &mut Vec<Value>) {
     }
 }
 
-/// Console links of the deciding finding and the others not passing, each URL once.
+/// The console links as buttons.
 fn console_buttons(d: &Diagnosis) -> Vec<Value> {
-    let mut buttons = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    let decider = d.deciding_finding();
-    for f in decider.into_iter().chain(d.findings.iter().filter(|f| f.status != Status::Pass)) {
-        let Some(url) = f.console_url.as_deref() else { continue };
-        if !url.starts_with("https://") || url.len() > BUTTON_URL_MAX || !seen.insert(url) {
-            continue;
-        }
-        let label = format!("Open {}", f.resource.as_deref().unwrap_or(f.code.code()));
-        buttons.push(json!({
-            "type": "button",
-            "text": {"type": "plain_text", "text": truncate(&clean(&label), BUTTON_TEXT_MAX), "emoji": false},
-            "url": url,
-        }));
-        if buttons.len() == BUTTONS_MAX {
-            break;
-        }
-    }
-    buttons
+    super::console_links(d, BUTTONS_MAX)
+        .into_iter()
+        .map(|link| {
+            json!({
+                "type": "button",
+                "text": {"type": "plain_text", "text": truncate(&link.label, BUTTON_TEXT_MAX), "emoji": false},
+                "url": link.url,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
