@@ -7,6 +7,7 @@ pub mod dedup;
 pub mod http;
 pub mod secret;
 pub mod slack;
+pub mod slack_app;
 pub mod sns;
 
 use crate::model::audit::AuditRecord;

@@ -9,6 +9,7 @@ pub mod chatbot;
 pub mod history;
 mod markdown;
 pub mod slack;
+pub mod slack_incident;
 pub mod sns;
 mod text;
 

@@ -12,10 +12,10 @@ use crate::model::diagnosis::{Diagnosis, Status};
 
 /// Slack's limits: header text 150, section text 3000, a field 2000, 10 fields, 50 blocks,
 /// button text 75, button URL 3000.
-const HEADER_MAX: usize = 150;
-const SECTION_MAX: usize = 3000;
-const FIELD_MAX: usize = 2000;
-const BLOCKS_MAX: usize = 50;
+pub(crate) const HEADER_MAX: usize = 150;
+pub(crate) const SECTION_MAX: usize = 3000;
+pub(crate) const FIELD_MAX: usize = 2000;
+pub(crate) const BLOCKS_MAX: usize = 50;
 const BUTTON_TEXT_MAX: usize = 75;
 const BUTTON_URL_MAX: usize = 3000;
 const BUTTONS_MAX: usize = 5;
@@ -36,11 +36,11 @@ pub fn escape(s: &str) -> String {
 }
 
 /// An untrusted value as inline code: no formatting, mention or link can happen inside it.
-fn code(s: &str) -> String {
+pub(crate) fn code(s: &str) -> String {
     format!("`{}`", escape(s).replace('`', "'"))
 }
 
-fn truncate(s: &str, max: usize) -> String {
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }
@@ -49,7 +49,7 @@ fn truncate(s: &str, max: usize) -> String {
     out
 }
 
-fn mrkdwn(text: String, max: usize) -> Value {
+pub(crate) fn mrkdwn(text: String, max: usize) -> Value {
     json!({"type": "mrkdwn", "text": truncate(&text, max), "verbatim": true})
 }
 
