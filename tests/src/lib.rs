@@ -12,7 +12,8 @@
 //! * [`cli`]: the workspace's binaries; [`run_cli`] runs the `pulldoctor` CLI against moto.
 //! * [`lambda`]: the handler in-process, and the real `pulldoctor-lambda` binary behind a local
 //!   Lambda Runtime API.
-//! * [`alerting`]: a Slack webhook stub.
+//! * [`alerting`]: a Slack webhook stub; [`slack_api`]: a stand-in for Slack's Web API (chat.postMessage,
+//!   chat.update, thread replies).
 //! * [`contracts`]: the JSON schemas in `docs/schemas/`.
 //! * [`http`], [`util`]: the HTTP/1.1 the local servers speak; digests, ids, temp files.
 
@@ -26,6 +27,7 @@ pub mod http;
 pub mod lambda;
 pub mod moto;
 pub mod proxy;
+pub mod slack_api;
 pub mod util;
 pub mod worlds;
 
