@@ -12,7 +12,8 @@
 //! * [`cli`]: the workspace's binaries; [`run_cli`] runs the `pulldoctor` CLI against moto.
 //! * [`lambda`]: the handler in-process, and the real `pulldoctor-lambda` binary behind a local
 //!   Lambda Runtime API.
-//! * [`alerting`]: a Slack webhook stub.
+//! * [`alerting`]: a Slack webhook stub; [`slack_api`]: a stand-in for Slack's Web API (chat.postMessage,
+//!   chat.update, thread replies).
 //! * [`pagerduty`], [`teams`]: stand-ins for PagerDuty's Events API v2 and a Teams Workflows
 //!   webhook, on [`http::Server`].
 //! * [`contracts`]: the JSON schemas in `docs/schemas/`.
@@ -29,6 +30,7 @@ pub mod lambda;
 pub mod moto;
 pub mod pagerduty;
 pub mod proxy;
+pub mod slack_api;
 pub mod teams;
 pub mod util;
 pub mod worlds;

@@ -17,3 +17,4 @@ mod network;
 mod preflight;
 mod scenarios;
 mod secrets;
+mod slack_app;

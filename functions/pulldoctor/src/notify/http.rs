@@ -9,6 +9,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 
+/// How much of an answer's body [`Http::post_json`] keeps: errors and small JSON answers.
+pub const ANSWER_MAX: usize = 4096;
+
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 #[derive(Clone)]
@@ -22,7 +25,7 @@ impl std::fmt::Debug for Http {
     }
 }
 
-/// What the server answered (the body cut to 4 KiB: errors and small JSON answers only).
+/// What the server answered (the body cut to [`ANSWER_MAX`] unless the caller asks for more).
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
@@ -81,6 +84,19 @@ impl Http {
     /// POST `body` as JSON to `url` with extra `headers`. `Err` is a transport failure or the
     /// timeout, worded without the URL (URLs of webhooks are credentials).
     pub async fn post_json(&self, url: &str, headers: &[(&str, &str)], body: &serde_json::Value, timeout: Duration) -> Result<Answer, String> {
+        self.post_json_keeping(url, headers, body, timeout, ANSWER_MAX).await
+    }
+
+    /// [`Http::post_json`], keeping up to `answer_max` bytes of the answer (an API that echoes
+    /// what was posted, like Slack's `chat.postMessage`, answers more than 4 KiB).
+    pub async fn post_json_keeping(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &serde_json::Value,
+        timeout: Duration,
+        answer_max: usize,
+    ) -> Result<Answer, String> {
         let mut request = hyper::Request::post(url).header("content-type", "application/json; charset=utf-8");
         for (k, v) in headers {
             request = request.header(*k, *v);
@@ -114,7 +130,7 @@ impl Http {
             .and_then(Result::ok)
             .map(|b| {
                 let bytes = b.to_bytes();
-                String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).into_owned()
+                String::from_utf8_lossy(&bytes[..bytes.len().min(answer_max)]).into_owned()
             })
             .unwrap_or_default();
         Ok(Answer { status, retry_after, body: scrub(body) })

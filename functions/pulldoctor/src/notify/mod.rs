@@ -9,6 +9,7 @@ pub mod incident;
 pub mod pagerduty;
 pub mod secret;
 pub mod slack;
+pub mod slack_app;
 pub mod sns;
 pub mod teams;
 

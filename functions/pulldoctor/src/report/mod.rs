@@ -11,6 +11,7 @@ pub mod incident;
 mod markdown;
 pub mod pagerduty;
 pub mod slack;
+pub mod slack_incident;
 pub mod sns;
 pub mod teams;
 mod text;

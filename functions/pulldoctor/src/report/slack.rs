@@ -7,15 +7,16 @@
 
 use serde_json::{json, Value};
 
-use super::{clean, evidence_value, headline_subject, truncate};
+use super::{clean, evidence_value, headline_subject};
+pub(crate) use super::truncate;
 use crate::model::diagnosis::{Diagnosis, Status};
 
 /// Slack's limits: header text 150, section text 3000, a field 2000, 10 fields, 50 blocks,
 /// button text 75, button URL 3000 (kept by [`super::console_links`]).
-const HEADER_MAX: usize = 150;
-const SECTION_MAX: usize = 3000;
-const FIELD_MAX: usize = 2000;
-const BLOCKS_MAX: usize = 50;
+pub(crate) const HEADER_MAX: usize = 150;
+pub(crate) const SECTION_MAX: usize = 3000;
+pub(crate) const FIELD_MAX: usize = 2000;
+pub(crate) const BLOCKS_MAX: usize = 50;
 const BUTTON_TEXT_MAX: usize = 75;
 const BUTTONS_MAX: usize = 5;
 
@@ -35,11 +36,11 @@ pub fn escape(s: &str) -> String {
 }
 
 /// An untrusted value as inline code: no formatting, mention or link can happen inside it.
-fn code(s: &str) -> String {
+pub(crate) fn code(s: &str) -> String {
     format!("`{}`", escape(s).replace('`', "'"))
 }
 
-fn mrkdwn(text: String, max: usize) -> Value {
+pub(crate) fn mrkdwn(text: String, max: usize) -> Value {
     json!({"type": "mrkdwn", "text": truncate(&text, max), "verbatim": true})
 }
 
