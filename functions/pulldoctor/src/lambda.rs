@@ -21,7 +21,11 @@ use crate::model::incident::{FailedDeployment, Incident, Notice, Resolution};
 use crate::notify;
 use crate::notify::dedup::{Dedup, EventMark};
 use crate::notify::incident::{FailureRecord, FailureStep, IncidentStore};
+use crate::notify::http::Http;
+use crate::notify::pagerduty::PagerDuty;
 use crate::notify::slack::Slack;
+use crate::notify::slack_app::SlackApp;
+use crate::notify::teams::Teams;
 use crate::notify::sns;
 use crate::report::sns::{message as sns_message, SnsFormat};
 
@@ -111,6 +115,9 @@ pub struct App {
     clients: Clients,
     sns: aws_sdk_sns::Client,
     slack: Option<Arc<Slack>>,
+    slack_app: Option<Arc<SlackApp>>,
+    pagerduty: Option<Arc<PagerDuty>>,
+    teams: Option<Arc<Teams>>,
     dedup: Option<Dedup>,
     incidents: Option<IncidentStore>,
     /// Clients for member accounts, by account id (assumed-role credentials refresh themselves).
@@ -130,6 +137,9 @@ impl App {
     }
 
     pub fn with_settings(config: &aws_config::SdkConfig, settings: Settings) -> App {
+        // One connection pool for every chat and paging sink; each request's own timeout.
+        let http = Http::new();
+        let timeout = settings.slack_timeout.unwrap_or(Duration::from_secs(3));
         let dedup = settings
             .dedup_table
             .clone()
@@ -139,9 +149,16 @@ impl App {
             topic_arn: settings.topic_arn.clone(),
             clients: Clients::new(config).with_warm_cache(settings.cache_ttl.unwrap_or(crate::aws::LAMBDA_CACHE_TTL), 512),
             sns: aws_sdk_sns::Client::new(config),
-            slack: settings.slack_secret_arn.clone().map(|arn| {
-                Arc::new(Slack::new(config, arn, crate::notify::http::Http::new(), settings.slack_timeout.unwrap_or(Duration::from_secs(3))))
-            }),
+            slack: settings.slack_secret_arn.clone().map(|arn| Arc::new(Slack::new(config, arn, http.clone(), timeout))),
+            slack_app: settings
+                .slack_app_secret_arn
+                .clone()
+                .map(|arn| Arc::new(SlackApp::new(config, arn, settings.slack_api_url.clone(), http.clone(), timeout))),
+            pagerduty: settings
+                .pagerduty_secret_arn
+                .clone()
+                .map(|arn| Arc::new(PagerDuty::new(config, arn, settings.pagerduty_url.clone(), http.clone(), timeout))),
+            teams: settings.teams_secret_arn.clone().map(|arn| Arc::new(Teams::new(config, arn, http.clone(), timeout))),
             incidents: dedup.as_ref().map(|d| d.incidents(settings.update_interval.unwrap_or(Duration::from_secs(60)))),
             dedup,
             members: Arc::new(Mutex::new(HashMap::new())),
@@ -246,8 +263,7 @@ async fn handle_failure(app: &App, context: &lambda_runtime::Context, failure: &
             if let Some(old) = expired {
                 // The family's previous incident ended with its window: say so where it was paged.
                 let resolution = Resolution::Expired { at: old.last_failure_at + app.window_seconds() as i64 };
-                let mut ignored_deliveries = Deliveries::default();
-                app.tell(&Notice::Resolved { incident: &old, resolution: &resolution }, deadline, &mut ignored_deliveries).await;
+                app.tell(&Notice::Resolved { incident: &old, resolution: &resolution }, deadline, &mut record.deliveries).await;
                 record.incidents.push(IncidentStep { id: old.id.clone(), step: "expired", failures: old.failures });
             }
             record.incidents.push(IncidentStep { id: incident.id.clone(), step: "opened", failures: incident.failures });
@@ -433,7 +449,9 @@ impl App {
         Deliveries {
             sns: self.topic_arn.as_ref().map(|_| skip()),
             slack: self.slack.as_ref().map(|_| skip()),
-            ..Deliveries::default()
+            slack_app: self.slack_app.as_ref().map(|_| skip()),
+            pagerduty: self.pagerduty.as_ref().map(|_| skip()),
+            teams: self.teams.as_ref().map(|_| skip()),
         }
     }
 
@@ -477,8 +495,38 @@ impl App {
         deliveries.slack = fold(deliveries.slack.take(), slack_delivery);
     }
 
-    /// The chat and paging sinks that follow an incident's life (PagerDuty, the Slack app, Teams).
-    async fn tell(&self, _notice: &Notice<'_>, _deadline: tokio::time::Instant, _deliveries: &mut Deliveries) {}
+    /// The chat and paging sinks that follow an incident's life (PagerDuty, the Slack app, Teams),
+    /// concurrently and independently. Where the Slack app posted a new message, the incident
+    /// remembers it, so later notices edit it.
+    async fn tell(&self, notice: &Notice<'_>, deadline: tokio::time::Instant, deliveries: &mut Deliveries) {
+        let pagerduty = async {
+            match &self.pagerduty {
+                Some(p) => Some(p.send(notice, deadline).await),
+                None => None,
+            }
+        };
+        let slack_app = async {
+            match &self.slack_app {
+                Some(s) => Some(s.send(notice, deadline).await),
+                None => None,
+            }
+        };
+        let teams = async {
+            match &self.teams {
+                Some(t) => Some(t.send(notice, deadline).await),
+                None => None,
+            }
+        };
+        let (pagerduty, slack_app, teams) = tokio::join!(Box::pin(pagerduty), Box::pin(slack_app), Box::pin(teams));
+        if let (Some(posted), Some(store), Notice::Opened { incident, .. } | Notice::Updated { incident, .. }) =
+            (slack_app.as_ref().and_then(|o| o.posted.as_ref()), &self.incidents, notice)
+        {
+            store.set_slack_message(&incident.id, posted).await;
+        }
+        deliveries.pagerduty = fold(deliveries.pagerduty.take(), pagerduty);
+        deliveries.slack_app = fold(deliveries.slack_app.take(), slack_app.map(|o| o.delivery));
+        deliveries.teams = fold(deliveries.teams.take(), teams);
+    }
 
     /// The task definition a recovered service is steady on (its PRIMARY deployment): one
     /// `DescribeServices` in the service's account, only when incidents were open.

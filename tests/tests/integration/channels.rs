@@ -272,7 +272,7 @@ async fn pagerduty_failed_deployment_triggers_each_incident_and_names_the_failur
 /// Teams against the stub, its webhook URL read from a secret.
 async fn teams(world: &World, stub: &TeamsStub) -> Teams {
     let arn = world.secret("pulldoctor/teams", &format!(r#"{{"webhook_url": "{}"}}"#, stub.webhook_url())).await;
-    Teams::new(&world.config, arn, None, Http::new(), TIMEOUT)
+    Teams::new(&world.config, arn, Http::new(), TIMEOUT)
 }
 
 const ACCEPTED: &str = "HTTP 202 accepted (Teams does not confirm delivery)";

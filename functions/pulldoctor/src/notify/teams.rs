@@ -28,9 +28,8 @@ impl std::fmt::Debug for Teams {
 }
 
 impl Teams {
-    /// `_url_override` is not used: the webhook URL is the secret. It is taken so every sink is
-    /// built the same way.
-    pub fn new(config: &aws_config::SdkConfig, secret_arn: String, _url_override: Option<String>, http: Http, timeout: Duration) -> Teams {
+    /// The webhook URL is the secret itself (no URL setting to override).
+    pub fn new(config: &aws_config::SdkConfig, secret_arn: String, http: Http, timeout: Duration) -> Teams {
         Teams { webhook: CachedSecret::new(config, secret_arn), http, timeout }
     }
 
