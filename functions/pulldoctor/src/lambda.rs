@@ -505,8 +505,17 @@ impl App {
                 None => None,
             }
         };
+        // A storm's second failure can come before the first one's message is posted and
+        // remembered: an update then waits for the next one instead of posting a second message
+        // (after a minute without one, the opening post failed, and the update posts it).
+        let opening_in_flight = matches!(notice, Notice::Updated { incident, .. }
+            if incident.slack.is_none() && chrono::Utc::now().timestamp() - incident.opened_at < 60);
         let slack_app = async {
             match &self.slack_app {
+                Some(_) if opening_in_flight => Some(crate::notify::slack_app::SlackAppOutcome {
+                    delivery: Delivery::Skipped { reason: "the incident's first message is still being posted".into() },
+                    posted: None,
+                }),
                 Some(s) => Some(s.send(notice, deadline).await),
                 None => None,
             }

@@ -14,6 +14,7 @@ mod hub;
 mod identity;
 mod incidents;
 mod network;
+mod oncall;
 mod preflight;
 mod scenarios;
 mod secrets;
