@@ -457,21 +457,7 @@ impl App {
 
     /// The incident a diagnosis belongs to when the table cannot say more.
     fn incident_of(&self, d: &Diagnosis, failure: &PullFailure, now: i64) -> Incident {
-        let key = crate::model::incident::IncidentKey::of(d);
-        Incident {
-            id: key.id(),
-            subject: d.subject_name(),
-            status: crate::model::incident::IncidentStatus::Open,
-            opened_at: now,
-            last_failure_at: now,
-            failures: 1,
-            root_cause: d.root_cause.code.code().to_string(),
-            title: d.root_cause.title.clone(),
-            task_definition: failure.task.task_definition_arn.as_deref().map(task_definition_name),
-            slack: None,
-            deployment: None,
-            key,
-        }
+        Incident::opening(d, failure.task.task_definition_arn.as_deref().map(task_definition_name), now)
     }
 
     /// An incident message without a diagnosis (resolved, deployment failed) to SNS and the

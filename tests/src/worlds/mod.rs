@@ -63,6 +63,10 @@ impl World {
             moto.startup()
         );
         let config = moto.sdk_config(REGION).await;
+        World::with_config(std::sync::Arc::new(moto), config, ACCOUNT_ID)
+    }
+
+    fn with_config(moto: std::sync::Arc<Moto>, config: SdkConfig, account: &str) -> World {
         World {
             ec2: aws_sdk_ec2::Client::new(&config),
             ecs: aws_sdk_ecs::Client::new(&config),
@@ -70,10 +74,10 @@ impl World {
             iam: aws_sdk_iam::Client::new(&config),
             sns: aws_sdk_sns::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
-            account: ACCOUNT_ID.to_string(),
+            account: account.to_string(),
             region: REGION.to_string(),
             config,
-            moto: std::sync::Arc::new(moto),
+            moto,
         }
     }
 
@@ -102,18 +106,7 @@ impl World {
                 ),
             ))
             .build();
-        World {
-            ec2: aws_sdk_ec2::Client::new(&config),
-            ecs: aws_sdk_ecs::Client::new(&config),
-            ecr: aws_sdk_ecr::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
-            sns: aws_sdk_sns::Client::new(&config),
-            sqs: aws_sdk_sqs::Client::new(&config),
-            account: account.to_string(),
-            region: self.region.clone(),
-            config,
-            moto: self.moto.clone(),
-        }
+        World::with_config(self.moto.clone(), config, account)
     }
 
     /// `123456789012.dkr.ecr.us-east-1.amazonaws.com`.

@@ -94,7 +94,12 @@ async fn a_storm_of_failures_pages_once_through_the_real_lambda_binary() {
     assert!(errors.is_empty(), "invocations without a response: {errors:?} {results:?}");
 
     let sns = b.web.world.sns_messages_within(&b.inbox, Duration::from_secs(3)).await;
-    assert_eq!(sns.len(), 1, "exactly one SNS message for the storm: {sns:#?}");
+    let notified: Vec<String> = audit_records(&lambdas.iter().flat_map(LambdaProcess::lines).collect::<Vec<_>>())
+        .into_iter()
+        .filter(|r| r["decision"] == "notified")
+        .map(|r| format!("{} {}", r["dedup"], r["incidents"]))
+        .collect();
+    assert_eq!(sns.len(), 1, "exactly one SNS message for the storm; notified with {notified:#?}");
     let (_, diagnosis) = sns_diagnosis(&sns[0].message);
     assert_eq!(diagnosis["root_cause"]["code"], "ECR_IMAGE_NOT_FOUND");
     assert_eq!(slack.posts().len(), 1, "exactly one Slack post: {:#?}", slack.posts());
@@ -313,31 +318,9 @@ async fn an_event_from_a_member_account_is_diagnosed_there_through_an_assumed_ro
     let world = World::new().await;
     let net = world.network().await;
     let cluster_arn = world.cluster("prod").await;
-    // The member account: a repository team/web with v1 only. moto binds the credentials that
-    // STS AssumeRole returns to the role's account, so these clients act in the member account.
-    let sts = aws_sdk_sts::Client::new(&world.config);
-    let creds = sts
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{MEMBER}:role/pulldoctor-read"))
-        .role_session_name("setup")
-        .send()
-        .await
-        .expect("AssumeRole")
-        .credentials
-        .expect("credentials");
-    let member_config = world
-        .config
-        .to_builder()
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            aws_credential_types::Credentials::new(
-                creds.access_key_id(),
-                creds.secret_access_key(),
-                Some(creds.session_token().to_string()),
-                None,
-                "member",
-            ),
-        ))
-        .build();
+    // The member account: a repository team/web with v1 only (the same moto server, seen through
+    // credentials STS AssumeRole bound to the member account).
+    let member_config = world.in_account(MEMBER).await.config;
     let member_ecr = aws_sdk_ecr::Client::new(&member_config);
     member_ecr.create_repository().repository_name("team/web").send().await.expect("CreateRepository in the member account");
 

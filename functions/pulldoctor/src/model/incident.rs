@@ -124,6 +124,25 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// The incident `d` opens at `now` (or belongs to, when the table cannot say more).
+    pub fn opening(d: &Diagnosis, task_definition: Option<String>, now: i64) -> Incident {
+        let key = IncidentKey::of(d);
+        Incident {
+            id: key.id(),
+            subject: d.subject_name(),
+            status: IncidentStatus::Open,
+            opened_at: now,
+            last_failure_at: now,
+            failures: 1,
+            root_cause: d.root_cause.code.code().to_string(),
+            title: d.root_cause.title.clone(),
+            task_definition,
+            slack: None,
+            deployment: None,
+            key,
+        }
+    }
+
     pub fn dedup_key(&self) -> String {
         dedup_key(&self.id)
     }

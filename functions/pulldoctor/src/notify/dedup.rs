@@ -56,16 +56,18 @@ where
 }
 
 impl Dedup {
-    /// DynamoDB calls get a short timeout and one retry: dedup must never delay a page for long.
+    /// DynamoDB calls get their own timeouts and retries. An unanswered call fails open (the page
+    /// goes out), so a slow table must not look unavailable too soon: a second page for the same
+    /// incident costs on-call more than a few seconds' delay. At most 8 s in all.
     pub fn new(config: &aws_config::SdkConfig, table: String, window: Duration) -> Dedup {
         let conf = aws_sdk_dynamodb::config::Builder::from(config)
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
-                    .operation_attempt_timeout(Duration::from_secs(2))
-                    .operation_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(3))
+                    .operation_timeout(Duration::from_secs(8))
                     .build(),
             )
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
             .build();
         Dedup { client: Client::from_conf(conf), table, window }
     }

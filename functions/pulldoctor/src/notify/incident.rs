@@ -152,6 +152,14 @@ impl IncidentStore {
         s(format!("inc#{id}"))
     }
 
+    fn update_incident(&self, id: &str) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).key("pk", Self::pk(id))
+    }
+
+    fn update_service(&self, service_key: &str) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).key("pk", s(format!("svc#{service_key}")))
+    }
+
     /// Count a pull failure into its incident, opening or reminding when this invocation wins.
     pub async fn record_failure(&self, f: &FailureRecord<'_>) -> FailureStep {
         // The common case of a storm, one write: the incident is open and its window runs.
@@ -181,21 +189,7 @@ impl IncidentStore {
 
     /// The incident as this failure alone describes it (when DynamoDB says nothing more).
     fn incident_now(&self, f: &FailureRecord<'_>) -> Incident {
-        let key = IncidentKey::of(f.diagnosis);
-        Incident {
-            id: key.id(),
-            subject: f.diagnosis.subject_name(),
-            status: IncidentStatus::Open,
-            opened_at: f.now,
-            last_failure_at: f.now,
-            failures: 1,
-            root_cause: f.diagnosis.root_cause.code.code().to_string(),
-            title: f.diagnosis.root_cause.title.clone(),
-            task_definition: f.task_definition.clone(),
-            slack: None,
-            deployment: None,
-            key,
-        }
+        Incident::opening(f.diagnosis, f.task_definition.clone(), f.now)
     }
 
     /// `Ok(None)`: not open, or its window has passed (the caller claims it).
@@ -203,11 +197,7 @@ impl IncidentStore {
         let d = f.diagnosis;
         let id = IncidentKey::of(d).id();
         let traits: Vec<String> = traits_of(d).into_iter().map(|(k, _)| k).collect();
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", Self::pk(&id))
+        let out = self.update_incident(&id)
             .update_expression("ADD failure_count :one, suppressed :one, seen_traits :traits SET last_failure_at = :now")
             .condition_expression("incident_state = :open AND window_until > :now AND last_failure_at > :stale")
             .expression_attribute_values(":one", n(1))
@@ -253,11 +243,7 @@ impl IncidentStore {
         if code == incident.root_cause || new_rank == 0 || new_rank < old_rank {
             return false;
         }
-        let replaced = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", Self::pk(&incident.id))
+        let replaced = self.update_incident(&incident.id)
             .update_expression("SET cause_code = :code, cause_title = :title, cause_rank = :rank")
             .condition_expression("cause_code = :old")
             .expression_attribute_values(":code", s(code))
@@ -276,11 +262,7 @@ impl IncidentStore {
 
     /// One invocation per interval updates chat and paging with the count.
     async fn claim_sink_update(&self, id: &str, old: &Item, now: i64) -> bool {
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", Self::pk(id))
+        let mut req = self.update_incident(id)
             .update_expression("SET sinks_updated_at = :now")
             .expression_attribute_values(":now", n(now));
         req = match get_n(old, "sinks_updated_at") {
@@ -298,11 +280,7 @@ impl IncidentStore {
         let id = key.id();
         let until = f.now + self.window.as_secs() as i64;
         let traits: Vec<String> = traits_of(d).into_iter().map(|(k, _)| k).collect();
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", Self::pk(&id))
+        let out = self.update_incident(&id)
             .update_expression(
                 "SET incident_state = :open, window_until = :until, suppressed = :zero, notified_by = :event, \
                  notified_at = :now, last_failure_at = :now, expires_at = :expires, incident_key = :key, \
@@ -397,11 +375,7 @@ impl IncidentStore {
             }
             None => remove.push("deployment_json"),
         }
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", Self::pk(&incident.id))
+        let mut req = self.update_incident(&incident.id)
             .update_expression(format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")))
             .condition_expression("notified_by = :event");
         for (k, v) in values {
@@ -413,11 +387,7 @@ impl IncidentStore {
 
     /// Add the incident to its service's open set; take a failed deployment waiting there.
     async fn index_open(&self, service_key: &str, id: &str, now: i64) -> Option<FailedDeployment> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("svc#{service_key}")))
+        let out = self.update_service(service_key)
             .update_expression("ADD open_incidents :id SET expires_at = :expires REMOVE pending_deployment")
             .expression_attribute_values(":id", ss(&[id.to_string()]))
             .expression_attribute_values(":expires", n(now + STALE_SECS + RESOLVED_MEMORY_SECS))
@@ -431,11 +401,7 @@ impl IncidentStore {
 
     /// Give back a claimed window (nothing was delivered), so that the retry notifies.
     pub async fn release(&self, id: &str, event_id: &str) {
-        let _ = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", Self::pk(id))
+        let _ = self.update_incident(id)
             .update_expression("SET window_until = :zero")
             .condition_expression("notified_by = :event")
             .expression_attribute_values(":zero", n(0))
@@ -446,11 +412,7 @@ impl IncidentStore {
 
     /// Remember where the Slack app posted the incident's message.
     pub async fn set_slack_message(&self, id: &str, message: &SlackMessageRef) {
-        let _ = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", Self::pk(id))
+        let _ = self.update_incident(id)
             .update_expression("SET slack_channel = :c, slack_ts = :ts")
             .expression_attribute_values(":c", s(&message.channel))
             .expression_attribute_values(":ts", s(&message.ts))
@@ -479,11 +441,7 @@ impl IncidentStore {
         let mut resolved = vec![];
         let mut closed = vec![];
         for id in ids {
-            let out = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", Self::pk(id))
+            let out = self.update_incident(id)
                 .update_expression("SET incident_state = :resolved, resolved_at = :now, expires_at = :expires")
                 // A failure after the steady-state event means it is not over.
                 .condition_expression("incident_state = :open AND last_failure_at <= :event_at")
@@ -512,11 +470,7 @@ impl IncidentStore {
             }
         }
         if !closed.is_empty() {
-            let _ = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", s(format!("svc#{service_key}")))
+            let _ = self.update_service(service_key)
                 .update_expression("DELETE open_incidents :ids")
                 .expression_attribute_values(":ids", ss(&closed))
                 .send()
@@ -535,10 +489,7 @@ impl IncidentStore {
     pub async fn join_deployment(&self, service_key: &str, ids: &[String], deployment: &FailedDeployment, now: i64) -> Result<Vec<Incident>, String> {
         let json = serde_json::to_string(deployment).expect("a deployment serializes");
         if ids.is_empty() {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", s(format!("svc#{service_key}")))
+            self.update_service(service_key)
                 .update_expression("SET pending_deployment = :d, expires_at = :expires")
                 .expression_attribute_values(":d", s(json))
                 .expression_attribute_values(":expires", n(now + STALE_SECS + RESOLVED_MEMORY_SECS))
@@ -549,11 +500,7 @@ impl IncidentStore {
         }
         let mut joined = vec![];
         for id in ids {
-            let out = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", Self::pk(id))
+            let out = self.update_incident(id)
                 .update_expression("SET deployment_json = :d, deployment_id = :id")
                 .condition_expression("incident_state = :open AND (attribute_not_exists(deployment_id) OR deployment_id <> :id)")
                 .expression_attribute_values(":d", s(&json))
