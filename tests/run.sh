@@ -159,7 +159,10 @@ phase "rust: no import circles between the pipeline stages (tests/tools/check-la
 phase "templates: sam validate --lint" each_template sam_validate
 phase "templates: cfn-lint" "$TOOLS_VENV/bin/cfn-lint" "${TEMPLATES[@]}"
 phase "templates: checkov" each_template checkov_scan
-phase "rust: cargo test --workspace --all-targets" cargo test --workspace --all-targets --no-fail-fast
+# PULLDOCTOR_CARGO_TIMINGS=1 (CI) also writes cargo's build timing report (target/cargo-timings/).
+CARGO_TEST_ARGS=(--workspace --all-targets --no-fail-fast)
+[[ "${PULLDOCTOR_CARGO_TIMINGS:-0}" == 1 ]] && CARGO_TEST_ARGS+=(--timings)
+phase "rust: cargo test --workspace --all-targets" cargo test "${CARGO_TEST_ARGS[@]}"
 
 if [[ ${#FAILED[@]} -gt 0 ]]; then
     printf '\ntests/run.sh: FAILED phase(s):\n' >&2

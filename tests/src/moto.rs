@@ -173,6 +173,7 @@ impl Moto {
     /// SDK configuration pointing at this server: endpoint URL, static test credentials, region.
     pub async fn sdk_config(&self, region: &str) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
+            .http_client(pulldoctor::aws::https_client())
             .region(Region::new(region.to_string()))
             .endpoint_url(&self.url)
             .credentials_provider(Credentials::new(

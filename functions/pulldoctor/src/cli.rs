@@ -420,7 +420,7 @@ async fn diagnose(args: DiagnoseArgs) -> RunResult {
 }
 
 async fn load_config(region: Option<String>) -> aws_config::SdkConfig {
-    let mut loader = aws_config::from_env();
+    let mut loader = crate::aws::config_loader();
     if let Some(region) = region {
         loader = loader.region(aws_config::Region::new(region));
     }

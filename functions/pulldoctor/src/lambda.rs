@@ -127,7 +127,7 @@ pub struct App {
 impl App {
     /// Reads the `PULLDOCTOR_*` settings and the standard AWS SDK environment.
     pub async fn from_env() -> Result<App, String> {
-        let config = aws_config::load_from_env().await;
+        let config = crate::aws::config_loader().load().await;
         Ok(App::with_settings(&config, Settings::from_env()?))
     }
 

@@ -11,6 +11,20 @@ use aws_config::SdkConfig;
 
 use super::cache::WarmCache;
 
+/// The HTTPS client every AWS SDK client of pulldoctor uses: rustls with ring and the system's
+/// root certificates. Set on every `SdkConfig` (the SDK crates are built without their default
+/// client, whose aws-lc C library slows the arm64 build and grows the Lambda zip).
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+}
+
+/// The SDK configuration from the standard environment (region, credentials, `AWS_ENDPOINT_URL`),
+/// with [`https_client`].
+pub fn config_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client())
+}
+
 /// How long a warm Lambda container keeps shared reads (`PULLDOCTOR_CACHE_TTL_SECONDS` changes it).
 pub const LAMBDA_CACHE_TTL: Duration = Duration::from_secs(60);
 use super::error::ThrottleSpy;

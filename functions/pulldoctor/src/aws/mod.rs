@@ -11,5 +11,5 @@ pub mod error;
 pub use actions::{PREFLIGHT_ONLY_ACTIONS, READ_ACTIONS};
 pub use calls::{dependent_rounds, CallOutcome, CallRecord, CallStats};
 pub(crate) use calls::CallLog;
-pub use clients::{Clients, Limits, LAMBDA_CACHE_TTL};
+pub use clients::{config_loader, https_client, Clients, Limits, LAMBDA_CACHE_TTL};
 pub use error::{read_failure, ErrorKind, ReadFailure};

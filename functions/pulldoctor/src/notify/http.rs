@@ -62,13 +62,13 @@ impl Default for Http {
 impl Http {
     pub fn new() -> Http {
         let tls = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider());
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider());
         // No system roots readable: an empty store (every https post then fails, and says so).
         let connector = match tls {
             Ok(builder) => builder.https_or_http().enable_http1().build(),
             Err(_) => hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(
-                    rustls::ClientConfig::builder_with_provider(rustls::crypto::aws_lc_rs::default_provider().into())
+                    rustls::ClientConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
                         .with_safe_default_protocol_versions()
                         .expect("the provider supports the default protocol versions")
                         .with_root_certificates(rustls::RootCertStore::empty())
