@@ -2,8 +2,8 @@
 //!
 //! A storm of pull failures of one service (every retried task fails the same way) asks the same
 //! questions about the same task definition, image, VPC, roles and policies. A Lambda container
-//! that stays warm answers them from here for about a minute, so the storm costs about two reads
-//! per event (the task and its ENI, which differ per task). Bounded: at most `capacity` entries,
+//! that stays warm answers them from here for about a minute; the task and its ENI, which differ
+//! per task, come from the event (the ENI of a stopped task is gone), so such an event costs no read. Bounded: at most `capacity` entries,
 //! the oldest evicted first. Kept: answers, "does not exist", and "access denied"; a throttled,
 //! failed (5xx) or timed-out read is asked again. Keys include every request parameter.
 

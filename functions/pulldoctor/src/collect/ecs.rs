@@ -9,7 +9,45 @@ use crate::model::facts::{
     TaskSource,
 };
 
-/// The task as `DescribeTasks` sees it, else the event's copy with a note saying why.
+/// What the event lacks that a check needs from the task, if anything. The `detail` of an
+/// `ECS Task State Change` event is the task as `DescribeTasks` returns it, so a complete event
+/// makes that read redundant. Field by field, what the checks need:
+/// * `taskArn`, `clusterArn`: the task in reports, the service and container-instance reads;
+/// * `taskDefinitionArn`: the task definition (roles, images, secrets, network mode);
+/// * `group`: `service:NAME` decides whether the service is read (security groups of a gone ENI,
+///   the deploy, the blast radius);
+/// * `launchType` or `capacityProviderName`: who pulls (execution role or instance role);
+/// * `platformVersion` on Fargate: which endpoints the pull needs (1.3 vs 1.4);
+/// * `containerInstanceArn` (EC2, External, Managed Instances) or the ENI attachment (awsvpc):
+///   where the pull starts;
+/// * `containers` (names, images, digests, reasons): the failure itself.
+///
+/// Both carry `overrides` too (an `executionRoleArn` override), `platformFamily`,
+/// `availabilityZone`, `ephemeralStorage` and the stop code and reason, so those need no read either;
+/// only `tags` are `DescribeTasks`-only (with `include=TAGS`), and no check reads them.
+pub fn event_lacks(task: &TaskFacts) -> Option<&'static str> {
+    let eni_subnet = task.eni_attachment().is_some_and(|a| a.details.contains_key("subnetId"));
+    if task.arn.is_none() || task.cluster_arn.is_none() {
+        Some("the task or cluster ARN")
+    } else if task.task_definition_arn.is_none() {
+        Some("the task definition ARN")
+    } else if task.group.is_none() {
+        Some("the group (service or family)")
+    } else if task.launch_type.is_none() && task.capacity_provider.is_none() {
+        Some("the launch type or capacity provider")
+    } else if task.is_fargate() && task.platform_version.is_none() {
+        Some("the Fargate platform version")
+    } else if task.container_instance_arn.is_none() && !eni_subnet {
+        Some("the container instance or the ENI attachment's subnet")
+    } else if task.containers.is_empty() || task.containers.iter().any(|c| c.name.is_none() || c.image.is_none()) {
+        Some("the containers' names and images")
+    } else {
+        None
+    }
+}
+
+/// The task: the event's copy when it carries everything the checks need ([`event_lacks`]),
+/// else as `DescribeTasks` sees it, else the event's copy with a note saying why.
 pub(super) async fn read_task(
     clients: &Clients,
     log: &CallLog,
@@ -17,6 +55,9 @@ pub(super) async fn read_task(
     too_old: bool,
 ) -> TaskFacts {
     let with_note = |note: String| TaskFacts { source_note: Some(note), ..from_event.clone() };
+    if from_event.source == TaskSource::DescribeTasks || event_lacks(from_event).is_none() {
+        return from_event.clone();
+    }
     if too_old {
         return with_note("event is older than the one-hour window in which ECS shows stopped tasks".into());
     }

@@ -6,9 +6,11 @@
 //! Runs after the task, task definition and image reads, because it needs their answers to know
 //! what to read. Reads are issued concurrently in three rounds:
 //! 1. role(s), container instance chain, repository policy, lifecycle policy (image gone only),
-//!    manifest (platform / disk / unknown failures only), secret metadata and shape;
-//! 2. simulations for the pulling role (ECR actions) and the execution role (secret, KMS key);
-//! 3. policy documents, only for a role whose simulation could not run.
+//!    manifest (platform / disk / unknown failures only), secret metadata and shape, and — as the
+//!    execution role's ARN names it — that role's pull simulation and policy lists;
+//! 2. the other simulations: an instance role's (ECR actions), the execution role's (secret, KMS key);
+//! 3. policy documents, only for a role whose simulation could not run (the managed ones take
+//!    `GetPolicy` then `GetPolicyVersion`).
 //!
 //! Secret values are read only to learn which keys exist; the value never leaves
 //! [`secret_shape`].
@@ -56,7 +58,7 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
     });
 
     // Round 1: everything the task definition and the image answers name.
-    let (mut execution_role, (container_instance, mut instance_role), repository_policy, lifecycle_policy, manifest, registry_secret, early_pull_simulation) =
+    let (mut execution_role, (container_instance, mut instance_role), repository_policy, lifecycle_policy, manifest, registry_secret, early_pull_simulation, ()) =
         // Boxed: these futures are large, and tokio worker threads have small stacks.
         tokio::join!(
             Box::pin(read_execution_role(&iam, log, execution_role_arn)),
@@ -65,7 +67,8 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
             Box::pin(read_lifecycle_policy(clients, log, facts, ecr)),
             Box::pin(read_manifest(clients, log, facts, ecr)),
             Box::pin(read_registry_secret(clients, log, facts, secret_id)),
-            Box::pin(read_early_pull_simulation(&iam, log, facts, execution_role_arn, ecr))
+            Box::pin(read_early_pull_simulation(&iam, log, facts, execution_role_arn, ecr)),
+            Box::pin(list_policies_early(&iam, log, execution_role_arn, ecr.is_some() || secret_id.is_some())),
         );
 
     // Round 2: who pulls, may they, and may the execution role read the secret.
@@ -238,6 +241,42 @@ async fn read_early_pull_simulation(
     }
     let repository_arn = facts.repository_arn(arn, image, account, region);
     Some(simulate_pull(iam, log, arn, &repository_arn).await)
+}
+
+/// The execution role's policy lists (inline names, attached managed policies), beside `GetRole`
+/// and the simulation rather than after a failed one: the role name is in the task definition's
+/// ARN. When the simulator answers they go unused (two calls); when it cannot (not granted,
+/// unsupported), the documents are read one dependent round sooner. [`read_policies`] finds
+/// them in the call log instead of asking again.
+async fn list_policies_early(iam: &aws_sdk_iam::Client, log: &CallLog, execution_role_arn: Option<&str>, simulated: bool) {
+    let Some(arn) = execution_role_arn.filter(|a| a.starts_with("arn:") && simulated) else { return };
+    let name = crate::model::arn::role_name(arn);
+    tokio::join!(Box::pin(list_inline(iam, log, name)), Box::pin(list_attached(iam, log, name)));
+}
+
+async fn list_inline(iam: &aws_sdk_iam::Client, log: &CallLog, role: &str) -> Fact<Vec<String>> {
+    shared!(log, "iam:ListRolePolicies", NO_SUCH_ENTITY, iam.list_role_policies().role_name(role), |out| {
+        Fact::found(out.policy_names().to_vec())
+    })
+    .await
+}
+
+/// (name, ARN) of each managed policy attached to `role`.
+async fn list_attached(iam: &aws_sdk_iam::Client, log: &CallLog, role: &str) -> Fact<Vec<(String, String)>> {
+    shared!(log,
+        "iam:ListAttachedRolePolicies",
+        NO_SUCH_ENTITY,
+        iam.list_attached_role_policies().role_name(role),
+        |out| {
+            Fact::found(
+                out.attached_policies()
+                    .iter()
+                    .filter_map(|p| Some((p.policy_name().unwrap_or_default().to_string(), p.policy_arn()?.to_string())))
+                    .collect::<Vec<_>>(),
+            )
+        },
+    )
+    .await
 }
 
 /// May the pulling role pull: the early simulation when that role is the execution role.
@@ -478,10 +517,7 @@ pub(crate) async fn simulate(
 pub(crate) async fn read_policies(iam: &aws_sdk_iam::Client, log: &CallLog, role: &mut RoleFacts) {
     let name = role.name.clone();
     let inline = async {
-        let names = shared!(log,"iam:ListRolePolicies", NO_SUCH_ENTITY, iam.list_role_policies().role_name(&name), |out| {
-                Fact::found(out.policy_names().to_vec())
-            })
-            .await;
+        let names = list_inline(iam, log, &name).await;
         let Fact::Found { value: names } = names else { return names.map(|_| vec![]) };
         let docs = names.iter().map(|policy| {
             let name = &name;
@@ -499,20 +535,7 @@ pub(crate) async fn read_policies(iam: &aws_sdk_iam::Client, log: &CallLog, role
         Fact::found(futures_util::future::join_all(docs).await)
     };
     let managed = async {
-        let attached = shared!(log,
-                "iam:ListAttachedRolePolicies",
-                NO_SUCH_ENTITY,
-                iam.list_attached_role_policies().role_name(&name),
-                |out| {
-                    Fact::found(
-                        out.attached_policies()
-                            .iter()
-                            .filter_map(|p| Some((p.policy_name().unwrap_or_default().to_string(), p.policy_arn()?.to_string())))
-                            .collect::<Vec<_>>(),
-                    )
-                },
-            )
-            .await;
+        let attached = list_attached(iam, log, &name).await;
         let Fact::Found { value: attached } = attached else { return attached.map(|_| vec![]) };
         let docs = attached.iter().map(|(name, arn)| managed_policy(iam, log, PolicyKind::Managed, name, arn));
         Fact::found(futures_util::future::join_all(docs).await)
