@@ -258,6 +258,23 @@ async fn the_matrix_covers_every_read_and_none_is_repeated() {
     assert_eq!(added, PARTIAL_EVENT_READS.iter().copied().collect::<BTreeSet<_>>());
 }
 
+/// Each round paid once: behind a fixed latency per request, the demo diagnosis takes at most 3
+/// dependent rounds where IAM's simulator answers and 4 where it is denied and the role's policy
+/// documents are read (GetRole and the policy lists → GetPolicy → GetPolicyVersion).
+#[tokio::test]
+async fn each_round_is_paid_once_on_both_iam_paths() {
+    let demo = demo().await;
+    demo.proxy.set_latency(Duration::from_millis(50));
+    for (answer, max_rounds) in [(Fault::SimulatorAllows, 3), (Fault::AccessDenied, 4)] {
+        demo.proxy.fault("iam:SimulatePrincipalPolicy", answer);
+        let run = demo.diagnose().await;
+        assert_eq!(run.diagnosis.root_cause.code.code(), "NET_NO_ROUTE");
+        assert!(run.stats.rounds <= max_rounds, "{}: {} rounds: {:#?}", answer.name(), run.stats.rounds, run.stats.records);
+        let simulated = run.facts.identity.pull_simulation.value().is_some();
+        assert_eq!(simulated, answer == Fault::SimulatorAllows, "{:?}", run.facts.identity.pull_simulation);
+    }
+}
+
 /// The overall deadline: with every EC2 read hanging, the diagnosis returns at the deadline
 /// with what it has. The ECS, ECR and IAM checks are judged; the network checks say the
 /// deadline cut them short; the root cause falls back to UNKNOWN for a network message.

@@ -92,3 +92,32 @@ pub(super) fn image_facts(d: &ImageDetail) -> ImageFacts {
         last_pulled_at: d.last_recorded_pull_time().map(|t| t.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::facts::ErrorKind;
+
+    /// `DescribeImages`' answers tell whether the repository exists, as `DescribeRepositories` would.
+    #[test]
+    fn the_repository_follows_from_the_image_reads() {
+        let image = ImageRef::parse("111122223333.dkr.ecr.cn-north-1.amazonaws.com.cn/team/web:v2").unwrap();
+        let (account, region) = image.ecr().unwrap();
+        let found = Fact::found(ImageFacts::default());
+        let image_gone = Fact::NotFound { detail: "ImageNotFoundException (The image with imageId {imageTag:'v2'} does not exist)".into() };
+        let repo_gone = Fact::NotFound { detail: "RepositoryNotFoundException (The repository with name 'team/web' does not exist)".into() };
+        let denied: Fact<ImageFacts> = Fact::Unreadable { reason: "AccessDenied: ecr:DescribeImages (grant ecr:DescribeImages to pulldoctor's role)".into(), kind: ErrorKind::AccessDenied };
+        let unasked: Fact<ImageFacts> = Fact::NotCollected { reason: "the reference has no such part".into() };
+
+        let exists = repository_of(&image, account, region, &unasked, &found);
+        let repo = exists.value().expect("exists");
+        assert_eq!(repo.arn.as_deref(), Some("arn:aws-cn:ecr:cn-north-1:111122223333:repository/team/web"));
+        assert_eq!((repo.name.as_str(), repo.registry_id.as_deref()), ("team/web", Some("111122223333")));
+        assert!(repository_of(&image, account, region, &unasked, &image_gone).value().is_some(), "the image is gone, not the repository");
+        assert!(repository_of(&image, account, region, &found, &denied).value().is_some(), "the digest read answered");
+        assert_eq!(repository_of(&image, account, region, &unasked, &repo_gone), repo_gone.clone().map(|_| RepositoryFacts::default()));
+        assert_eq!(repository_of(&image, account, region, &repo_gone, &denied).gap(), repo_gone.gap());
+        let unknown = repository_of(&image, account, region, &unasked, &denied);
+        assert!(matches!(&unknown, Fact::Unreadable { reason, kind: ErrorKind::AccessDenied } if reason.contains("ecr:DescribeImages")), "{unknown:?}");
+    }
+}
