@@ -339,7 +339,7 @@ fn request_params(head: &[String], body: &[u8]) -> Vec<(String, Value)> {
         .collect()
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

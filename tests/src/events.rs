@@ -184,7 +184,7 @@ impl TaskEvent {
             "attachments": [{
                 "id": random_uuid(),
                 "type": self.attachment_type,
-                "status": "DELETED",
+                "status": t.eni.attachment_status,
                 "details": [
                     {"name": "subnetId", "value": t.eni.subnet_id},
                     {"name": "networkInterfaceId", "value": t.eni.network_interface_id},

@@ -4,7 +4,8 @@
 //! * answers with the error AWS gives for [`Fault::AccessDenied`], [`Fault::Throttled`] or
 //!   [`Fault::ServerError`] when a fault is set for its action, in the wire format of the
 //!   service's protocol (EC2 query, IAM/SNS query, JSON for ECS/ECR/Secrets Manager), or holds it
-//!   without answering ([`Fault::Hang`]), as a black-holed connection does;
+//!   without answering ([`Fault::Hang`]), as a black-holed connection does; or answers
+//!   `iam:SimulatePrincipalPolicy` itself as IAM would ([`Fault::SimulatorAllows`], moto lacks it);
 //! * otherwise waits the configured latency (real AWS takes tens of milliseconds; moto answers at
 //!   once) and forwards it;
 //! * and, as the compatibility proxy every [`crate::Moto`] puts in front of its server
@@ -49,6 +50,11 @@ pub enum Fault {
     ServerError,
     /// Read the request, answer nothing for this long, then close.
     Hang(Duration),
+    /// `iam:SimulatePrincipalPolicy` only: answer as IAM does when the role's policies allow every
+    /// asked action on every asked resource (a `SimulatePrincipalPolicyResponse` with one
+    /// `allowed` evaluation result per action and resource). moto lacks the simulator; this lets a
+    /// test or the bench take the path real accounts take.
+    SimulatorAllows,
 }
 
 impl Fault {
@@ -58,6 +64,7 @@ impl Fault {
             Fault::Throttled => "throttled",
             Fault::ServerError => "5xx",
             Fault::Hang(_) => "timeout",
+            Fault::SimulatorAllows => "simulator allows",
         }
     }
 }
@@ -280,6 +287,17 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
             let _ = client.shutdown(Shutdown::Both);
             return Ok(());
         }
+        Some(Fault::SimulatorAllows) if action == "iam:SimulatePrincipalPolicy" => {
+            std::thread::sleep(latency);
+            let body = simulation_allowed(&request.body);
+            write!(
+                client,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nx-amzn-RequestId: fault-proxy\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )?;
+            return client.flush();
+        }
+        Some(Fault::SimulatorAllows) => std::thread::sleep(latency),
         Some(fault) => {
             std::thread::sleep(latency);
             let (status, content_type, code, body) = error_response(&action, fault);
@@ -326,6 +344,38 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
     write_message(&mut client, &response.head, &response.body)?;
     let _ = client.shutdown(Shutdown::Write);
     Ok(())
+}
+
+/// IAM's `SimulatePrincipalPolicy` answer allowing each `ActionNames.member.N` on each
+/// `ResourceArns.member.N` (`*` when none is given), in the query protocol's XML.
+pub fn simulation_allowed(form: &[u8]) -> String {
+    let fields: Vec<(String, String)> = String::from_utf8_lossy(form)
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (crate::cloudtrail::percent_decode(k), crate::cloudtrail::percent_decode(v)))
+        .collect();
+    let listed = |prefix: &str| -> Vec<&str> { fields.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.as_str()).collect() };
+    let actions = listed("ActionNames.member.");
+    let mut resources = listed("ResourceArns.member.");
+    if resources.is_empty() {
+        resources.push("*");
+    }
+    let mut results = String::new();
+    for action in &actions {
+        for resource in &resources {
+            results.push_str(&format!(
+                "<member><EvalActionName>{action}</EvalActionName><EvalResourceName>{resource}</EvalResourceName>\
+                 <EvalDecision>allowed</EvalDecision><MatchedStatements><member>\
+                 <SourcePolicyId>AmazonECSTaskExecutionRolePolicy</SourcePolicyId><SourcePolicyType>aws-managed</SourcePolicyType>\
+                 </member></MatchedStatements><MissingContextValues/></member>"
+            ));
+        }
+    }
+    format!(
+        "<SimulatePrincipalPolicyResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><SimulatePrincipalPolicyResult>\
+         <IsTruncated>false</IsTruncated><EvaluationResults>{results}</EvaluationResults></SimulatePrincipalPolicyResult>\
+         <ResponseMetadata><RequestId>fault-proxy</RequestId></ResponseMetadata></SimulatePrincipalPolicyResponse>"
+    )
 }
 
 /// `containers[].{cpu,memory,memoryReservation}` numbers → strings, anywhere in the document.

@@ -7,10 +7,11 @@
 //! from Lambda takes tens of milliseconds; moto itself answers in a few), so the wall time shows
 //! how many dependent rounds of calls the collector makes. Reported:
 //!
-//! * wall time per diagnosis (median of 5, fresh clients each), AWS calls, dependent rounds
-//!   (longest chain of calls each started after the previous answered), wall ÷ latency, and
-//!   the same wall without added latency, so that (wall − it) ÷ latency shows how many times
-//!   the latency was paid (ideal: the number of rounds);
+//! * for each IAM path (the simulator answers; it is denied and the collector reads the role's
+//!   policy documents): wall time per diagnosis (median of 7, fresh clients each), AWS calls,
+//!   dependent rounds (longest chain of calls each started after the previous answered), and the
+//!   same wall without added latency (runs interleaved), so that (wall − it) ÷ latency shows how
+//!   many times the latency was paid (ideal: the number of rounds);
 //! * a storm: 100 events of the same service (each its own task, its ENI already deleted),
 //!   diagnosed one after another by one warm container (`Clients::for_lambda`): calls per event;
 //! * cold start of the `pulldoctor-lambda` binary: process start to its first request to the
@@ -19,9 +20,8 @@
 //!   waits for the next one), and of this bench process.
 //!
 //! `PULLDOCTOR_BENCH_LATENCY_MS` changes the latency. moto 5.2.1 lacks SimulatePrincipalPolicy:
-//! the proxy answers it AccessDenied, and the collector falls back to reading the role's policy
-//! documents (+4 calls and +3 dependent rounds compared with real IAM, where the simulator
-//! answers).
+//! the proxy answers it itself, as IAM does (allowed) for the simulator path, AccessDenied for the
+//! fallback; everything after the two single-diagnosis rows runs on the fallback.
 
 use std::io::{BufReader, Write};
 use std::net::TcpListener;
@@ -167,39 +167,40 @@ async fn main() {
 
     let proxy = Proxy::start(world.moto.url());
     proxy.set_latency(latency);
-    // moto lacks SimulatePrincipalPolicy and answers 500, which the SDK retries with backoff
-    // (~0.6 s that real IAM never costs). Denying it instead, as an account that does not grant
-    // it would, measures the collector's fallback (the role's policy documents) without that.
-    proxy.fault("iam:SimulatePrincipalPolicy", Fault::AccessDenied);
     // moto also lacks ecs:ListServiceDeployments (history on) and answers 500, retried with backoff
     // (~0.5 s per diagnosis, and never cached). Real ECS answers it at once and the warm cache
     // keeps the answer; a denial costs the same one call and is cached the same way.
     proxy.fault("ecs:ListServiceDeployments", Fault::AccessDenied);
     let config = world.config.to_builder().endpoint_url(proxy.url()).build();
-
-    // One diagnosis, fresh clients (no cache), 5 times.
-    let mut walls = vec![];
-    let mut last = None;
-    for _ in 0..5 {
-        let clients = Clients::new(&config);
-        let started = Instant::now();
-        let run = engine::diagnose_with(&clients, &failure, Default::default()).await;
-        walls.push(started.elapsed().as_secs_f64() * 1000.0);
-        last = Some(run);
-    }
-    let run = last.unwrap();
-    let wall = median(walls);
-    // The same with no added latency: what moto, the proxy and this machine cost by themselves.
-    proxy.set_latency(Duration::ZERO);
-    let mut walls0 = vec![];
-    for _ in 0..5 {
-        let started = Instant::now();
-        engine::diagnose_with(&Clients::new(&config), &failure, Default::default()).await;
-        walls0.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    let wall0 = median(walls0);
-    proxy.set_latency(latency);
     let lat_ms = latency.as_secs_f64() * 1000.0;
+
+    // One diagnosis, fresh clients (no cache), on each IAM path. moto lacks SimulatePrincipalPolicy
+    // (it answers 500, which the SDK retries with a backoff real IAM never costs): the proxy
+    // answers it as IAM does where it is granted (allowed, the demo role's managed policy grants
+    // the pull), or denies it as an account that does not grant it would, which measures the
+    // collector's fallback (the role's policy documents). With and without the added latency,
+    // interleaved so that a busy machine slows both alike.
+    let mut paths = vec![];
+    for (path, answer) in [("simulator", Fault::SimulatorAllows), ("fallback", Fault::AccessDenied)] {
+        proxy.fault("iam:SimulatePrincipalPolicy", answer);
+        let (mut walls, mut walls0, mut last) = (vec![], vec![], None);
+        for _ in 0..7 {
+            proxy.set_latency(latency);
+            let started = Instant::now();
+            let run = engine::diagnose_with(&Clients::new(&config), &failure, Default::default()).await;
+            walls.push(started.elapsed().as_secs_f64() * 1000.0);
+            last = Some(run);
+            // The same with no added latency: what moto, the proxy and this machine cost by themselves.
+            proxy.set_latency(Duration::ZERO);
+            let started = Instant::now();
+            engine::diagnose_with(&Clients::new(&config), &failure, Default::default()).await;
+            walls0.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        proxy.set_latency(latency);
+        paths.push((path, last.unwrap(), median(walls), median(walls0)));
+    }
+    // The rest runs on the fallback, as against moto (the more calls of the two).
+    let wall = paths.last().map_or(0.0, |p| p.2);
 
     // The same diagnosis with history on (what changed, who else is hit), as the CLI and the
     // Lambda run it by default: what it adds beside the diagnosis's own reads.
@@ -262,13 +263,18 @@ async fn main() {
     println!("pulldoctor bench ({profile} build, {lat_ms:.0} ms added per AWS request, moto 5.2.1; Lambda binary {})", lambda_bin.display());
     println!("| what | number |");
     println!("|---|---|");
-    println!("| wall time per diagnosis (median of 5) | {wall:.0} ms |");
-    println!("| AWS calls per diagnosis | {} |", run.stats.calls);
-    println!("| dependent rounds | {} |", run.stats.rounds);
-    println!("| wall ÷ per-call latency | {:.1} |", wall / lat_ms);
-    println!("| wall with no added latency (moto, proxy, this machine) | {wall0:.0} ms |");
-    println!("| (wall − that) ÷ latency: rounds the latency was paid for | {:.1} |", (wall - wall0) / lat_ms);
-    println!("| root cause | {} |", run.diagnosis.root_cause.code.code());
+    for (path, run, wall, wall0) in &paths {
+        let iam = match *path {
+            "simulator" => "IAM's simulator answers",
+            _ => "simulator denied: the role's policy documents",
+        };
+        println!("| {path}: wall time per diagnosis (median of 7) | {wall:.0} ms ({iam}) |");
+        println!("| {path}: AWS calls per diagnosis | {} |", run.stats.calls);
+        println!("| {path}: dependent rounds | {} |", run.stats.rounds);
+        println!("| {path}: wall with no added latency (moto, proxy, this machine) | {wall0:.0} ms |");
+        println!("| {path}: latency paid, (wall − that) ÷ latency | {:.1} |", (wall - wall0) / lat_ms);
+        println!("| {path}: root cause | {} |", run.diagnosis.root_cause.code.code());
+    }
     println!(
         "| storm: 100 events of one service, one warm container | {:.2} calls per event ({storm_calls} calls, {:.1} s, root causes {:?}) |",
         storm_calls as f64 / 100.0,
@@ -306,10 +312,12 @@ async fn main() {
     for r in &records {
         println!("  {:>7.0} → {:>7.0}  {:32} {}", r.start_ms, r.end_ms, r.action, r.outcome);
     }
-    println!("\ncalls of the last single diagnosis (ms from start, against {lat_ms:.0} ms latency):");
-    let mut records = run.stats.records.clone();
-    records.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
-    for r in &records {
-        println!("  {:>7.0} → {:>7.0}  {:32} {}", r.start_ms, r.end_ms, r.action, r.outcome);
+    for (path, run, ..) in &paths {
+        println!("\ncalls of the last single diagnosis, {path} path (ms from start, against {lat_ms:.0} ms latency):");
+        let mut records = run.stats.records.clone();
+        records.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+        for r in &records {
+            println!("  {:>7.0} → {:>7.0}  {:32} {}", r.start_ms, r.end_ms, r.action, r.outcome);
+        }
     }
 }

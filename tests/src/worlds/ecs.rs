@@ -35,6 +35,9 @@ pub struct Eni {
     pub mac_address: String,
     pub private_dns_name: String,
     pub private_ipv4_address: String,
+    /// The attachment's status in the event: `DELETED` once ECS removed the ENI (as for every task
+    /// that failed to start), `ATTACHED` for a task moto ran and stopped, whose ENI still exists.
+    pub attachment_status: String,
 }
 
 /// A Fargate task (stopped in moto, or one moto never saw) to describe in an event.
@@ -225,6 +228,7 @@ impl World {
             mac_address: detail("macAddress"),
             private_dns_name: detail("privateDnsName"),
             private_ipv4_address: detail("privateIPv4Address"),
+            attachment_status: "ATTACHED".to_string(),
         };
         assert!(
             eni.network_interface_id.starts_with("eni-"),
@@ -278,6 +282,7 @@ impl World {
                 mac_address: "0e:3a:5f:21:9c:47".to_string(),
                 private_dns_name: "ip-10-0-1-87.ec2.internal".to_string(),
                 private_ipv4_address: "10.0.1.87".to_string(),
+                attachment_status: "DELETED".to_string(),
             },
         }
     }

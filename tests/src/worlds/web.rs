@@ -124,7 +124,9 @@ pub struct NatRouteDeleted {
 impl NatRouteDeleted {
     pub async fn build() -> NatRouteDeleted {
         let web = WebService::build().await;
-        let task = web.run_stopped_task().await;
+        let mut task = web.run_stopped_task().await;
+        // As ECS reports a task that failed to start: its ENI already deleted (moto keeps it).
+        task.eni.attachment_status = "DELETED".to_string();
         web.world.delete_default_route(&web.net.private_route_table_id).await;
         let message = events::messages::io_timeout(&web.image, &web.world.registry(), &web.repo.name, "v1");
         let event = events::TaskEvent::pull_failure(&web.world, &task, "web", &web.image, &message).to_value();

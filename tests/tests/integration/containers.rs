@@ -47,6 +47,13 @@ impl Setup {
         self.world.run_stopped_task("prod", &self.task_definition, &self.net, "service:web").await
     }
 
+    /// `event` as a less complete copy would carry it: without its `group`, so that the collector
+    /// asks `DescribeTasks` (whose answer moto gives with the sidecar alone).
+    fn without_group(mut event: serde_json::Value) -> serde_json::Value {
+        event["detail"].as_object_mut().unwrap().remove("group");
+        event
+    }
+
     fn container(name: &str, image: &str, reason: Option<String>) -> EventContainer {
         EventContainer { name: name.into(), image: image.into(), image_digest: None, reason, exit_code: None }
     }
@@ -78,8 +85,9 @@ async fn a_healthy_sidecar_listed_first_does_not_take_the_diagnosis() {
     };
     // Before issue 12, the stoppedReason-only event named the sidecar: its repository
     // (`…/team/web`) is a substring of the app's (`…/team/web-api:v2`).
-    for reason in [true, false] {
-        let run = s.diagnose(with_reason(reason)).await;
+    for (reason, complete) in [(true, true), (false, true), (true, false), (false, false)] {
+        let event = if complete { with_reason(reason) } else { Setup::without_group(with_reason(reason)) };
+        let run = s.diagnose(event).await;
         let d = &run.diagnosis;
         assert_eq!(d.failure.container.as_deref(), Some("app"), "reason on the container: {reason}");
         assert_eq!(d.failure.image.as_deref(), Some(s.app_image.as_str()), "reason on the container: {reason}");
@@ -87,8 +95,14 @@ async fn a_healthy_sidecar_listed_first_does_not_take_the_diagnosis() {
         assert!(d.root_cause.title.contains("v2") && d.root_cause.title.contains(&s.app_repo.name), "{}", d.root_cause.title);
         // The sidecar did not fail: nothing else to report.
         assert!(d.other_failures.is_empty(), "{:?}", d.other_failures);
-        // DescribeTasks answered (with moto's one container, the sidecar) and changed nothing.
-        assert_eq!(run.facts.task.source, pulldoctor::model::facts::TaskSource::DescribeTasks);
+        if complete {
+            // The event carries the whole task: DescribeTasks is not asked.
+            assert_eq!(run.facts.task.source, pulldoctor::model::facts::TaskSource::Event);
+            assert!(run.stats.records.iter().all(|r| r.action != "ecs:DescribeTasks"), "{:#?}", run.stats.records);
+        } else {
+            // DescribeTasks answered (with moto's one container, the sidecar) and changed nothing.
+            assert_eq!(run.facts.task.source, pulldoctor::model::facts::TaskSource::DescribeTasks);
+        }
     }
 }
 
@@ -106,7 +120,8 @@ async fn two_containers_failing_on_different_images_are_both_diagnosed() {
         Setup::container("log-router", &sidecar_missing, Some(sidecar_message.clone())),
         Setup::container("app", &s.app_image, Some(app_message.clone())),
     ];
-    let run = s.diagnose(event.to_value()).await;
+    // Without its group, so that the shared DescribeTasks is asked (once, for both images).
+    let run = s.diagnose(Setup::without_group(event.to_value())).await;
     let d = &run.diagnosis;
     // The first failing container is the primary diagnosis; the other is diagnosed beside it.
     assert_eq!(d.failure.container.as_deref(), Some("log-router"));
@@ -128,7 +143,9 @@ async fn two_containers_failing_on_different_images_are_both_diagnosed() {
     assert_eq!(count("ecs:DescribeTasks"), 1, "{:#?}", run.stats.records);
     assert_eq!(count("ecs:DescribeTaskDefinition"), 1, "{:#?}", run.stats.records);
     assert_eq!(count("iam:GetRole"), 1, "{:#?}", run.stats.records);
-    assert_eq!(count("ecr:DescribeRepositories"), 2, "{:#?}", run.stats.records);
+    // Each image's own reads once per image: its tag (which also tells its repository exists)
+    // and, for the deploy behind the missing tag, the image its previous revision ran.
+    assert_eq!(count("ecr:DescribeImages"), 4, "{:#?}", run.stats.records);
 
     // What the user reads.
     let text = pulldoctor::report::text(d);

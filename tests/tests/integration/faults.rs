@@ -33,7 +33,6 @@ const HANG: Fault = Fault::Hang(Duration::from_secs(5));
 /// here as a failure of `the_matrix_covers_every_read`, so it cannot escape the matrix.
 const DEMO_READS: &[&str] = &[
     "ec2:DescribeNetworkAcls",
-    "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeRouteTables",
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeSubnets",
@@ -41,11 +40,9 @@ const DEMO_READS: &[&str] = &[
     "ec2:DescribeVpcEndpoints",
     "ec2:DescribeVpcs",
     "ecr:DescribeImages",
-    "ecr:DescribeRepositories",
     "ecr:GetRepositoryPolicy",
     "ecs:DescribeServices",
     "ecs:DescribeTaskDefinition",
-    "ecs:DescribeTasks",
     "iam:GetPolicy",
     "iam:GetPolicyVersion",
     "iam:GetRole",
@@ -58,10 +55,17 @@ const DEMO_READS: &[&str] = &[
     "route53resolver:ListResolverRuleAssociations",
 ];
 
+/// The demo's event carries the whole task, its ENI already deleted: these reads only follow a
+/// less complete event (here without its `group`, so `DescribeTasks` is asked) of a task whose
+/// ENI still exists (attachment `ATTACHED`).
+const PARTIAL_EVENT_READS: &[&str] = &["ec2:DescribeNetworkInterfaces", "ecs:DescribeTasks"];
+
 struct Demo {
     world: World,
     proxy: Proxy,
     failure: PullFailure,
+    /// The demo's failure from a less complete event ([`PARTIAL_EVENT_READS`]).
+    partial: PullFailure,
     event: serde_json::Value,
     /// Another task of service `web` that failed the same way (its ENI already gone).
     next_event: serde_json::Value,
@@ -71,8 +75,12 @@ async fn demo() -> Demo {
     let demo = NatRouteDeleted::build().await;
     let Intake::PullFailure(failure) = intake(&demo.event) else { panic!("the demo event is a pull failure") };
     let next_event = demo.another_failed_task();
+    let mut partial = demo.event.clone();
+    partial["detail"].as_object_mut().unwrap().remove("group");
+    partial["detail"]["attachments"][0]["status"] = "ATTACHED".into();
+    let Intake::PullFailure(partial) = intake(&partial) else { panic!("the partial demo event is a pull failure") };
     let proxy = Proxy::start(demo.world.moto.url());
-    Demo { proxy, failure: *failure, event: demo.event, next_event, world: demo.world }
+    Demo { proxy, failure: *failure, partial: *partial, event: demo.event, next_event, world: demo.world }
 }
 
 impl Demo {
@@ -82,7 +90,11 @@ impl Demo {
     }
 
     async fn diagnose(&self) -> engine::Run {
-        engine::diagnose_with(&self.clients(), &self.failure, Default::default()).await
+        self.diagnose_failure(&self.failure).await
+    }
+
+    async fn diagnose_failure(&self, failure: &PullFailure) -> engine::Run {
+        engine::diagnose_with(&self.clients(), failure, Default::default()).await
     }
 }
 
@@ -93,6 +105,7 @@ fn expected_reason(action: &str, fault: Fault) -> String {
         Fault::Throttled => format!("Throttled: {action} ("),
         Fault::ServerError => format!(": {action}"),
         Fault::Hang(_) => format!("Timeout: {action}"),
+        Fault::SimulatorAllows => unreachable!("an answer, not a failure"),
     }
 }
 
@@ -111,8 +124,8 @@ fn finding_mentions(d: &Diagnosis, needle: &str) -> Vec<(String, Status)> {
 fn affected(action: &str) -> &'static [&'static str] {
     match action {
         "ecs:DescribeTaskDefinition" => &["IAM_EXECUTION_ROLE_MISSING"],
-        "ecr:DescribeRepositories" => &["ECR_REPOSITORY_NOT_FOUND"],
-        "ecr:DescribeImages" => &["ECR_IMAGE_NOT_FOUND"],
+        // It also tells whether the repository exists.
+        "ecr:DescribeImages" => &["ECR_IMAGE_NOT_FOUND", "ECR_REPOSITORY_NOT_FOUND"],
         "ecr:GetRepositoryPolicy" => &["ECR_REPOSITORY_POLICY"],
         "iam:GetRole" => &["IAM_EXECUTION_ROLE_TRUST", "IAM_EXECUTION_ROLE_PERMISSIONS"],
         "iam:ListRolePolicies" | "iam:ListAttachedRolePolicies" | "iam:GetPolicy" | "iam:GetPolicyVersion" => {
@@ -130,15 +143,18 @@ const ROUTE_EVIDENCE: &[&str] = &["ec2:DescribeSubnets", "ec2:DescribeRouteTable
 
 async fn matrix(fault: Fault) {
     let demo = demo().await;
-    let baseline = demo.diagnose().await;
-    assert_eq!(baseline.diagnosis.root_cause.code.code(), "NET_NO_ROUTE", "{:?}", baseline.diagnosis.root_cause);
+    for failure in [&demo.failure, &demo.partial] {
+        let baseline = demo.diagnose_failure(failure).await;
+        assert_eq!(baseline.diagnosis.root_cause.code.code(), "NET_NO_ROUTE", "{:?}", baseline.diagnosis.root_cause);
+    }
     demo.proxy.take();
     let mut problems = vec![];
     let mut report = BTreeMap::new();
-    for action in DEMO_READS {
+    let reads = DEMO_READS.iter().map(|a| (a, &demo.failure)).chain(PARTIAL_EVENT_READS.iter().map(|a| (a, &demo.partial)));
+    for (action, failure) in reads {
         demo.proxy.clear_faults();
         demo.proxy.fault(action, fault);
-        let run = demo.diagnose().await;
+        let run = demo.diagnose_failure(failure).await;
         let seen = demo.proxy.take();
         let facts_json = serde_json::to_string(&run.facts).unwrap();
         let report_json = serde_json::to_string(&run.diagnosis).unwrap();
@@ -234,6 +250,29 @@ async fn the_matrix_covers_every_read_and_none_is_repeated() {
     let repeated: Vec<_> = keys.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "requests issued more than once: {repeated:#?}");
     assert_eq!(run.stats.calls as usize, keys.values().sum::<usize>(), "the call log counts every read the proxy saw");
+
+    // The less complete event adds exactly its own reads (and, without a group, no service read).
+    demo.diagnose_failure(&demo.partial).await;
+    let seen: BTreeSet<String> = demo.proxy.take().into_iter().map(|s| s.action).collect();
+    let added: BTreeSet<&str> = seen.iter().map(String::as_str).filter(|a| !DEMO_READS.contains(a)).collect();
+    assert_eq!(added, PARTIAL_EVENT_READS.iter().copied().collect::<BTreeSet<_>>());
+}
+
+/// Each round paid once: behind a fixed latency per request, the demo diagnosis takes at most 3
+/// dependent rounds where IAM's simulator answers and 4 where it is denied and the role's policy
+/// documents are read (GetRole and the policy lists → GetPolicy → GetPolicyVersion).
+#[tokio::test]
+async fn each_round_is_paid_once_on_both_iam_paths() {
+    let demo = demo().await;
+    demo.proxy.set_latency(Duration::from_millis(50));
+    for (answer, max_rounds) in [(Fault::SimulatorAllows, 3), (Fault::AccessDenied, 4)] {
+        demo.proxy.fault("iam:SimulatePrincipalPolicy", answer);
+        let run = demo.diagnose().await;
+        assert_eq!(run.diagnosis.root_cause.code.code(), "NET_NO_ROUTE");
+        assert!(run.stats.rounds <= max_rounds, "{}: {} rounds: {:#?}", answer.name(), run.stats.rounds, run.stats.records);
+        let simulated = run.facts.identity.pull_simulation.value().is_some();
+        assert_eq!(simulated, answer == Fault::SimulatorAllows, "{:?}", run.facts.identity.pull_simulation);
+    }
 }
 
 /// The overall deadline: with every EC2 read hanging, the diagnosis returns at the deadline
@@ -293,8 +332,8 @@ async fn handler_publishes_despite_denied_reads_and_fails_when_publishing_fails(
 }
 
 /// A storm in one warm container: the second failure of the same service is answered from the
-/// warm cache except for what is its own (its task and its ENI), with the same diagnosis; a
-/// throttled read is not kept, so it is asked again next time.
+/// warm cache, with the same diagnosis; what is its own (its task, its deleted ENI) the event
+/// carries, so it costs no read at all. A throttled read is not kept, so it is asked again next time.
 #[tokio::test]
 async fn warm_cache_storm_reads_only_the_new_task() {
     let demo = demo().await;
@@ -311,8 +350,8 @@ async fn warm_cache_storm_reads_only_the_new_task() {
     demo.proxy.take();
     let second = engine::diagnose_with(&clients, &next, Default::default()).await;
     let asked: BTreeSet<String> = demo.proxy.take().into_iter().map(|s| s.action).collect();
-    assert_eq!(asked, ["ec2:DescribeNetworkInterfaces", "ecs:DescribeTasks"].map(String::from).into(), "{:#?}", second.stats.records);
-    assert_eq!(second.stats.calls, 2);
+    assert_eq!(asked, BTreeSet::new(), "{:#?}", second.stats.records);
+    assert_eq!(second.stats.calls, 0);
     assert!(second.stats.cached >= 15, "{:?}", second.stats.cached);
     assert_eq!(second.diagnosis.root_cause.code, first.diagnosis.root_cause.code);
 

@@ -355,6 +355,7 @@ fn builder_paths() -> BTreeSet<String> {
             mac_address: "0e:00:00:00:00:01".into(),
             private_dns_name: "ip-10-0-1-1.ec2.internal".into(),
             private_ipv4_address: "10.0.1.1".into(),
+            attachment_status: "DELETED".into(),
         },
     };
     let event = TaskEvent {

@@ -238,6 +238,49 @@ async fn private_subnet_with_nat_is_healthy_when_the_eni_still_exists() {
     assert_eq!(eni.security_groups, vec![s.net.security_group_id.clone()]);
 }
 
+// 1c: the event is the task ---------------------------------------------------------------------
+/// An event as ECS sends it carries the whole task and reports the ENI attachment DELETED: neither
+/// `DescribeTasks` nor `DescribeNetworkInterfaces` is asked, even though moto still has both; a
+/// service task's security groups come from the service. The same task with its ENI still
+/// attached has it read (still no `DescribeTasks`); a standalone task's groups stay unknown, with
+/// the reason.
+#[tokio::test]
+async fn a_complete_event_needs_no_task_or_eni_read() {
+    use pulldoctor::model::facts::{Known, TaskSource};
+    let s = setup().await;
+    let attached = s.task_with_eni().await;
+    let mut deleted = attached.clone();
+    deleted.eni.attachment_status = "DELETED".into();
+    let asked = |s: &Setup| -> Vec<String> { s.world.moto.proxy().take().into_iter().map(|r| r.action).collect() };
+    let (task_read, eni_read) = ("ecs:DescribeTasks".to_string(), "ec2:DescribeNetworkInterfaces".to_string());
+
+    asked(&s);
+    let (facts, d) = s.diagnose(s.event(&deleted, &s.image)).await;
+    let seen = asked(&s);
+    assert!(!seen.contains(&task_read) && !seen.contains(&eni_read), "{seen:?}");
+    expect_network_healthy(&d);
+    assert_eq!(facts.task.source, TaskSource::Event);
+    assert!(facts.network.task_eni.is_not_found(), "{:?}", facts.network.task_eni);
+    let origin = facts.network.origin(&facts.task).expect("origin");
+    assert_eq!(origin.security_groups, Known::Yes(vec![s.net.security_group_id.clone()]));
+    assert!(origin.security_groups_source.starts_with("service web"), "{}", origin.security_groups_source);
+
+    let (facts, d) = s.diagnose(s.event(&attached, &s.image)).await;
+    let seen = asked(&s);
+    assert!(seen.contains(&eni_read) && !seen.contains(&task_read), "{seen:?}");
+    expect_network_healthy(&d);
+    assert_eq!(facts.network.task_eni.value().map(|e| e.security_groups.clone()), Some(vec![s.net.security_group_id.clone()]));
+
+    let mut standalone = deleted.clone();
+    standalone.group = "family:web".into();
+    let (facts, _) = s.diagnose(s.event(&standalone, &s.image)).await;
+    let seen = asked(&s);
+    assert!(!seen.contains(&task_read) && !seen.contains(&eni_read), "{seen:?}");
+    let origin = facts.network.origin(&facts.task).expect("origin");
+    let why = origin.security_groups.reason().unwrap_or_default();
+    assert!(why.contains("no longer exists") && why.contains("standalone task"), "{why}");
+}
+
 // 2 ---------------------------------------------------------------------------------------------
 #[tokio::test]
 async fn private_subnet_without_nat_or_endpoints_has_no_route() {

@@ -118,7 +118,8 @@ async fn missing_tag_is_diagnosed_as_image_not_found_and_notified() {
         subject.contains("web"),
         "subject should name the service: {subject:?}"
     );
-    assert_eq!(d["task"]["source"], "describe_tasks", "{d:#}");
+    // The event carries the whole task (moto still has it): DescribeTasks is not asked.
+    assert_eq!(d["task"]["source"], "event", "{d:#}");
     assert_eq!(d["task"]["arn"], json!(task.task_arn));
     assert_eq!(d["task"]["group"], "service:web");
     assert_eq!(d["task"]["launch_type"], "FARGATE");

@@ -30,6 +30,8 @@ pub const READ_ACTIONS: &[&str] = &[
     // History on: the other services that share the root cause's resource (collect/blast_radius.rs).
     "ecs:ListServices",
     "ecs:ListClusters",
+    // Not read by the diagnosis since DescribeImages tells whether the repository exists; still
+    // granted by the deployed policies (dropping the grant is a deployment change).
     "ecr:DescribeRepositories",
     "ecr:DescribeImages",
     "ecr:BatchGetImage",

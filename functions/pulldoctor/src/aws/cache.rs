@@ -2,10 +2,13 @@
 //!
 //! A storm of pull failures of one service (every retried task fails the same way) asks the same
 //! questions about the same task definition, image, VPC, roles and policies. A Lambda container
-//! that stays warm answers them from here for about a minute, so the storm costs about two reads
-//! per event (the task and its ENI, which differ per task). Bounded: at most `capacity` entries,
+//! that stays warm answers them from here for about a minute; the task and its ENI, which differ
+//! per task, come from the event (the ENI of a stopped task is gone), so such an event costs no read. Bounded: at most `capacity` entries,
 //! the oldest evicted first. Kept: answers, "does not exist", and "access denied"; a throttled,
 //! failed (5xx) or timed-out read is asked again. Keys include every request parameter.
+//!
+//! A few answers never change (a version of an AWS managed policy): those are *lasting*, kept
+//! past the TTL for the container's life, within the same bound.
 
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
@@ -13,7 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-type Entry = (Instant, Arc<dyn Any + Send + Sync>);
+/// (stored at, lasting, answer)
+type Entry = (Instant, bool, Arc<dyn Any + Send + Sync>);
 
 #[derive(Debug)]
 pub struct WarmCache {
@@ -43,8 +47,8 @@ impl WarmCache {
 
     pub(crate) fn get<O: Send + Sync + 'static>(&self, key: &str) -> Option<Arc<O>> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let (at, value) = inner.entries.get(key)?;
-        if at.elapsed() > self.ttl {
+        let (at, lasting, value) = inner.entries.get(key)?;
+        if !lasting && at.elapsed() > self.ttl {
             return None; // removed by the next `put`
         }
         let value = value.clone().downcast::<O>().ok()?;
@@ -53,14 +57,24 @@ impl WarmCache {
     }
 
     pub(crate) fn put<O: Send + Sync + 'static>(&self, key: String, value: Arc<O>) {
+        self.insert(key, false, value);
+    }
+
+    /// Like [`put`](Self::put) for an answer that cannot change: it outlives the TTL (evicted
+    /// only by the capacity bound).
+    pub(crate) fn put_lasting<O: Send + Sync + 'static>(&self, key: String, value: Arc<O>) {
+        self.insert(key, true, value);
+    }
+
+    fn insert<O: Send + Sync + 'static>(&self, key: String, lasting: bool, value: Arc<O>) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        if inner.entries.insert(key.clone(), (now, value)).is_none() {
+        if inner.entries.insert(key.clone(), (now, lasting, value)).is_none() {
             inner.order.push_back(key);
         }
         // Drop expired entries first, then the oldest, until within capacity.
         while inner.entries.len() > self.capacity
-            || inner.order.front().is_some_and(|k| inner.entries.get(k).is_none_or(|(at, _)| at.elapsed() > self.ttl))
+            || inner.order.front().is_some_and(|k| inner.entries.get(k).is_none_or(|(at, lasting, _)| !lasting && at.elapsed() > self.ttl))
         {
             let Some(old) = inner.order.pop_front() else { break };
             inner.entries.remove(&old);
@@ -94,5 +108,20 @@ mod tests {
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.get::<i32>("k9").is_none(), "expired after the TTL");
         assert_eq!(cache.hits(), 1);
+    }
+
+    #[test]
+    fn lasting_entries_outlive_the_ttl_but_not_the_bound() {
+        let cache = WarmCache::new(Duration::from_millis(20), 3);
+        cache.put_lasting("policy v1".into(), Arc::new(1));
+        cache.put("role".into(), Arc::new(2));
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(cache.get::<i32>("policy v1").as_deref(), Some(&1), "kept past the TTL");
+        assert!(cache.get::<i32>("role").is_none(), "an ordinary answer expires");
+        for i in 0..3 {
+            cache.put(format!("k{i}"), Arc::new(i));
+        }
+        assert!(cache.get::<i32>("policy v1").is_none(), "evicted by the capacity bound like any entry");
+        assert_eq!(cache.len(), 3);
     }
 }

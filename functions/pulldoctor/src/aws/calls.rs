@@ -244,6 +244,25 @@ impl CallLog {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
+        self.read_shared_kept(action, key, false, not_found, call, convert).await
+    }
+
+    /// [`read_shared`](Self::read_shared) of an answer that cannot change (`lasting`): the warm
+    /// cache keeps it past its TTL (see [`WarmCache::put_lasting`]).
+    pub(crate) async fn read_shared_kept<T, O, E, R>(
+        &self,
+        action: &str,
+        key: String,
+        lasting: bool,
+        not_found: &[&str],
+        call: impl Future<Output = Result<O, SdkError<E, R>>>,
+        convert: impl FnOnce(&O) -> Fact<T>,
+    ) -> Fact<T>
+    where
+        O: Send + Sync + 'static,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
         let key = format!("{action} {key}");
         if let Some(cache) = &self.cache {
             if let Some(output) = cache.get::<O>(&key) {
@@ -271,8 +290,10 @@ impl CallLog {
                 match Box::pin(self.issue(action, not_found, call)).await {
                     Ok(output) => {
                         let output = Arc::new(output);
-                        if let Some(cache) = &self.cache {
-                            cache.put(key.clone(), output.clone());
+                        match &self.cache {
+                            Some(cache) if lasting => cache.put_lasting(key.clone(), output.clone()),
+                            Some(cache) => cache.put(key.clone(), output.clone()),
+                            None => {}
                         }
                         Ok(output)
                     }

@@ -150,9 +150,9 @@ impl Clients {
 
     /// Keep successful reads of shared, slowly changing resources (task definition, image,
     /// VPC, subnet, route tables, endpoints, security groups, roles, policies) for `ttl`, at most
-    /// `capacity` entries: a storm of failures of one service then costs about two reads per
-    /// event (its task and its ENI). Throttled, failed (5xx) and timed-out reads are never kept; secret values are never read
-    /// through the cache.
+    /// `capacity` entries: a storm of failures of one service then costs next to no read per event
+    /// (its task and its ENI come from the event). Throttled, failed (5xx) and timed-out reads are
+    /// never kept; secret values are never read through the cache.
     pub fn with_warm_cache(mut self, ttl: Duration, capacity: usize) -> Clients {
         self.cache = Some(Arc::new(WarmCache::new(ttl, capacity)));
         self

@@ -3,7 +3,7 @@
 //! times reads, and what an AWS error means for a check.
 
 pub mod actions;
-mod cache;
+pub(crate) mod cache;
 pub mod calls;
 pub mod clients;
 pub mod error;

@@ -20,7 +20,7 @@ pub const ECR_REPOSITORY_EXISTS: Rule = Rule {
     phases: Phases::Any,
     scope: EVERYWHERE,
     reads: &[
-        &["ecr:DescribeRepositories"],
+        &["ecr:DescribeImages"],
     ],
     doc: Doc {
         what: "the repository does not exist in that account/region",

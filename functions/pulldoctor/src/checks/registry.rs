@@ -27,7 +27,7 @@ pub const ECR_REPOSITORY_POLICY: Rule = Rule {
     phases: Phases::Any,
     scope: EVERYWHERE,
     reads: &[
-        &["ecr:GetRepositoryPolicy", "ecr:DescribeRepositories"],
+        &["ecr:GetRepositoryPolicy", "ecr:DescribeImages"],
     ],
     doc: Doc {
         what: "the repository policy denies the pull or does not grant a cross-account principal",

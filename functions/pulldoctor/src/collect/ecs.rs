@@ -9,7 +9,45 @@ use crate::model::facts::{
     TaskSource,
 };
 
-/// The task as `DescribeTasks` sees it, else the event's copy with a note saying why.
+/// What the event lacks that a check needs from the task, if anything. The `detail` of an
+/// `ECS Task State Change` event is the task as `DescribeTasks` returns it, so a complete event
+/// makes that read redundant. Field by field, what the checks need:
+/// * `taskArn`, `clusterArn`: the task in reports, the service and container-instance reads;
+/// * `taskDefinitionArn`: the task definition (roles, images, secrets, network mode);
+/// * `group`: `service:NAME` decides whether the service is read (security groups of a gone ENI,
+///   the deploy, the blast radius);
+/// * `launchType` or `capacityProviderName`: who pulls (execution role or instance role);
+/// * `platformVersion` on Fargate: which endpoints the pull needs (1.3 vs 1.4);
+/// * `containerInstanceArn` (EC2, External, Managed Instances) or the ENI attachment (awsvpc):
+///   where the pull starts;
+/// * `containers` (names, images, digests, reasons): the failure itself.
+///
+/// Both carry `overrides` too (an `executionRoleArn` override), `platformFamily`,
+/// `availabilityZone`, `ephemeralStorage` and the stop code and reason, so those need no read either;
+/// only `tags` are `DescribeTasks`-only (with `include=TAGS`), and no check reads them.
+pub fn event_lacks(task: &TaskFacts) -> Option<&'static str> {
+    let eni_subnet = task.eni_attachment().is_some_and(|a| a.details.contains_key("subnetId"));
+    if task.arn.is_none() || task.cluster_arn.is_none() {
+        Some("the task or cluster ARN")
+    } else if task.task_definition_arn.is_none() {
+        Some("the task definition ARN")
+    } else if task.group.is_none() {
+        Some("the group (service or family)")
+    } else if task.launch_type.is_none() && task.capacity_provider.is_none() {
+        Some("the launch type or capacity provider")
+    } else if task.is_fargate() && task.platform_version.is_none() {
+        Some("the Fargate platform version")
+    } else if task.container_instance_arn.is_none() && !eni_subnet {
+        Some("the container instance or the ENI attachment's subnet")
+    } else if task.containers.is_empty() || task.containers.iter().any(|c| c.name.is_none() || c.image.is_none()) {
+        Some("the containers' names and images")
+    } else {
+        None
+    }
+}
+
+/// The task: the event's copy when it carries everything the checks need ([`event_lacks`]),
+/// else as `DescribeTasks` sees it, else the event's copy with a note saying why.
 pub(super) async fn read_task(
     clients: &Clients,
     log: &CallLog,
@@ -17,6 +55,9 @@ pub(super) async fn read_task(
     too_old: bool,
 ) -> TaskFacts {
     let with_note = |note: String| TaskFacts { source_note: Some(note), ..from_event.clone() };
+    if from_event.source == TaskSource::DescribeTasks || event_lacks(from_event).is_none() {
+        return from_event.clone();
+    }
     if too_old {
         return with_note("event is older than the one-hour window in which ECS shows stopped tasks".into());
     }
@@ -280,5 +321,82 @@ mod capacity_provider_tests {
         let got = &crate::checks::iam::check_execution_role_present(&f)[0];
         assert_eq!(got.status, Status::Fail, "{got:?}");
         assert!(got.title.contains("ECS Managed Instances"), "{}", got.title);
+    }
+}
+
+/// The event is the task: `DescribeTasks` only for what a real-format event lacks.
+#[cfg(test)]
+mod event_tests {
+    use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+    use aws_sdk_ecs::types::Task;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    use super::*;
+    use crate::intake::{intake, Intake};
+
+    fn event_task(name: &str) -> TaskFacts {
+        let text = match name {
+            "network" => include_str!("../../../../tests/fixtures/events/cannot-pull-network-timeout.json"),
+            "tag" => include_str!("../../../../tests/fixtures/events/cannot-pull-image-tag-not-found.json"),
+            _ => include_str!("../../../../tests/fixtures/events/registry-auth-resource-initialization.json"),
+        };
+        match intake(&serde_json::from_str(text).unwrap()) {
+            Intake::PullFailure(f) => f.task,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_real_event_carries_what_the_checks_need_and_a_gap_is_named() {
+        for name in ["network", "tag", "auth"] {
+            assert_eq!(event_lacks(&event_task(name)), None, "{name}");
+        }
+        let drop: [(&str, fn(&mut TaskFacts), &str); 6] = [
+            ("no group", |t| t.group = None, "group"),
+            ("no task definition", |t| t.task_definition_arn = None, "task definition"),
+            ("no launch type", |t| t.launch_type = None, "launch type"),
+            ("Fargate without platform version", |t| t.platform_version = None, "platform version"),
+            ("no ENI attachment", |t| t.attachments.clear(), "ENI attachment"),
+            ("a container without image", |t| t.containers[0].image = None, "images"),
+        ];
+        for (name, change, named) in drop {
+            let mut task = event_task("network");
+            change(&mut task);
+            assert!(event_lacks(&task).is_some_and(|gap| gap.contains(named)), "{name}: {:?}", event_lacks(&task));
+        }
+        // EC2 bridge: the container instance stands in for the ENI attachment.
+        let mut ec2 = event_task("network");
+        ec2.attachments.clear();
+        ec2.launch_type = Some(LaunchType::Ec2);
+        ec2.container_instance_arn = Some("arn:aws:ecs:us-east-1:111122223333:container-instance/prod/abc".into());
+        assert_eq!(event_lacks(&ec2), None);
+    }
+
+    #[tokio::test]
+    async fn describe_tasks_is_read_only_for_what_the_event_lacks() {
+        let described = mock!(aws_sdk_ecs::Client::describe_tasks).then_output(|| {
+            DescribeTasksOutput::builder()
+                .tasks(Task::builder().task_arn("arn:aws:ecs:us-east-1:111122223333:task/prod/0f").group("service:web").build())
+                .build()
+        });
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&described]);
+        let clients = Clients::mocked(ecs, aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::Config::builder().build()));
+
+        let complete = event_task("network");
+        let log = CallLog::default();
+        let task = read_task(&clients, &log, &complete, false).await;
+        assert_eq!((log.calls(), task.source, task.source_note.as_deref()), (0, TaskSource::Event, None));
+        assert_eq!(task, complete, "the event's copy, unchanged");
+        // Older than DescribeTasks' window changes nothing for a complete event.
+        assert_eq!(read_task(&clients, &log, &complete, true).await, complete);
+        assert_eq!(log.calls(), 0);
+
+        let mut partial = complete.clone();
+        partial.group = None;
+        let task = read_task(&clients, &log, &partial, false).await;
+        assert_eq!((log.calls(), task.source, task.group.as_deref()), (1, TaskSource::DescribeTasks, Some("service:web")));
+        // What DescribeTasks lacked the event gave (its containers, reasons and attachment).
+        assert_eq!(task.containers, complete.containers);
+        assert_eq!(task.attachments, complete.attachments);
     }
 }

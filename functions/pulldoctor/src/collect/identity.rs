@@ -6,9 +6,11 @@
 //! Runs after the task, task definition and image reads, because it needs their answers to know
 //! what to read. Reads are issued concurrently in three rounds:
 //! 1. role(s), container instance chain, repository policy, lifecycle policy (image gone only),
-//!    manifest (platform / disk / unknown failures only), secret metadata and shape;
-//! 2. simulations for the pulling role (ECR actions) and the execution role (secret, KMS key);
-//! 3. policy documents, only for a role whose simulation could not run.
+//!    manifest (platform / disk / unknown failures only), secret metadata and shape, and — as the
+//!    execution role's ARN names it — that role's pull simulation and policy lists;
+//! 2. the other simulations: an instance role's (ECR actions), the execution role's (secret, KMS key);
+//! 3. policy documents, only for a role whose simulation could not run (the managed ones take
+//!    `GetPolicy` then `GetPolicyVersion`).
 //!
 //! Secret values are read only to learn which keys exist; the value never leaves
 //! [`secret_shape`].
@@ -56,7 +58,7 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
     });
 
     // Round 1: everything the task definition and the image answers name.
-    let (mut execution_role, (container_instance, mut instance_role), repository_policy, lifecycle_policy, manifest, registry_secret, early_pull_simulation) =
+    let (mut execution_role, (container_instance, mut instance_role), repository_policy, lifecycle_policy, manifest, registry_secret, early_pull_simulation, ()) =
         // Boxed: these futures are large, and tokio worker threads have small stacks.
         tokio::join!(
             Box::pin(read_execution_role(&iam, log, execution_role_arn)),
@@ -65,7 +67,8 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts, suppli
             Box::pin(read_lifecycle_policy(clients, log, facts, ecr)),
             Box::pin(read_manifest(clients, log, facts, ecr)),
             Box::pin(read_registry_secret(clients, log, facts, secret_id)),
-            Box::pin(read_early_pull_simulation(&iam, log, facts, execution_role_arn, ecr))
+            Box::pin(read_early_pull_simulation(&iam, log, facts, execution_role_arn, ecr)),
+            Box::pin(list_policies_early(&iam, log, execution_role_arn, ecr.is_some() || secret_id.is_some())),
         );
 
     // Round 2: who pulls, may they, and may the execution role read the secret.
@@ -238,6 +241,42 @@ async fn read_early_pull_simulation(
     }
     let repository_arn = facts.repository_arn(arn, image, account, region);
     Some(simulate_pull(iam, log, arn, &repository_arn).await)
+}
+
+/// The execution role's policy lists (inline names, attached managed policies), beside `GetRole`
+/// and the simulation rather than after a failed one: the role name is in the task definition's
+/// ARN. When the simulator answers they go unused (two calls); when it cannot (not granted,
+/// unsupported), the documents are read one dependent round sooner. [`read_policies`] finds
+/// them in the call log instead of asking again.
+async fn list_policies_early(iam: &aws_sdk_iam::Client, log: &CallLog, execution_role_arn: Option<&str>, simulated: bool) {
+    let Some(arn) = execution_role_arn.filter(|a| a.starts_with("arn:") && simulated) else { return };
+    let name = crate::model::arn::role_name(arn);
+    tokio::join!(Box::pin(list_inline(iam, log, name)), Box::pin(list_attached(iam, log, name)));
+}
+
+async fn list_inline(iam: &aws_sdk_iam::Client, log: &CallLog, role: &str) -> Fact<Vec<String>> {
+    shared!(log, "iam:ListRolePolicies", NO_SUCH_ENTITY, iam.list_role_policies().role_name(role), |out| {
+        Fact::found(out.policy_names().to_vec())
+    })
+    .await
+}
+
+/// (name, ARN) of each managed policy attached to `role`.
+async fn list_attached(iam: &aws_sdk_iam::Client, log: &CallLog, role: &str) -> Fact<Vec<(String, String)>> {
+    shared!(log,
+        "iam:ListAttachedRolePolicies",
+        NO_SUCH_ENTITY,
+        iam.list_attached_role_policies().role_name(role),
+        |out| {
+            Fact::found(
+                out.attached_policies()
+                    .iter()
+                    .filter_map(|p| Some((p.policy_name().unwrap_or_default().to_string(), p.policy_arn()?.to_string())))
+                    .collect::<Vec<_>>(),
+            )
+        },
+    )
+    .await
 }
 
 /// May the pulling role pull: the early simulation when that role is the execution role.
@@ -478,10 +517,7 @@ pub(crate) async fn simulate(
 pub(crate) async fn read_policies(iam: &aws_sdk_iam::Client, log: &CallLog, role: &mut RoleFacts) {
     let name = role.name.clone();
     let inline = async {
-        let names = shared!(log,"iam:ListRolePolicies", NO_SUCH_ENTITY, iam.list_role_policies().role_name(&name), |out| {
-                Fact::found(out.policy_names().to_vec())
-            })
-            .await;
+        let names = list_inline(iam, log, &name).await;
         let Fact::Found { value: names } = names else { return names.map(|_| vec![]) };
         let docs = names.iter().map(|policy| {
             let name = &name;
@@ -499,20 +535,7 @@ pub(crate) async fn read_policies(iam: &aws_sdk_iam::Client, log: &CallLog, role
         Fact::found(futures_util::future::join_all(docs).await)
     };
     let managed = async {
-        let attached = shared!(log,
-                "iam:ListAttachedRolePolicies",
-                NO_SUCH_ENTITY,
-                iam.list_attached_role_policies().role_name(&name),
-                |out| {
-                    Fact::found(
-                        out.attached_policies()
-                            .iter()
-                            .filter_map(|p| Some((p.policy_name().unwrap_or_default().to_string(), p.policy_arn()?.to_string())))
-                            .collect::<Vec<_>>(),
-                    )
-                },
-            )
-            .await;
+        let attached = list_attached(iam, log, &name).await;
         let Fact::Found { value: attached } = attached else { return attached.map(|_| vec![]) };
         let docs = attached.iter().map(|(name, arn)| managed_policy(iam, log, PolicyKind::Managed, name, arn));
         Fact::found(futures_util::future::join_all(docs).await)
@@ -547,17 +570,25 @@ async fn managed_policy(iam: &aws_sdk_iam::Client, log: &CallLog, kind: PolicyKi
         .await;
     let document = match &version {
         Fact::Found { value } => {
-            shared!(log,
-                "iam:GetPolicyVersion",
-                NO_SUCH_ENTITY,
-                iam.get_policy_version().policy_arn(arn).version_id(value),
-                |out| parsed(out.policy_version().and_then(|v| v.document()), "managed policy"),
-            )
+            let req = iam.get_policy_version().policy_arn(arn).version_id(value);
+            let key = format!("{:?}", req.as_input());
+            // A version of an AWS managed policy never changes: a warm container keeps it for its
+            // life, so after the cache's TTL only `GetPolicy` (is it still the default?) is asked.
+            let lasting = is_aws_managed(arn);
+            log.read_shared_kept("iam:GetPolicyVersion", key, lasting, NO_SUCH_ENTITY, Box::pin(req.send()), |out| {
+                parsed(out.policy_version().and_then(|v| v.document()), "managed policy")
+            })
             .await
         }
         gap => gap.clone().map(|_| Value::Null),
     };
     PolicyFacts { kind, name: name.to_string(), arn: Some(arn.to_string()), version: version.value().cloned(), document }
+}
+
+/// `arn:aws:iam::aws:policy/…` (any partition): a policy AWS publishes, whose versions are the
+/// same in every account and never edited (a change is a new version).
+fn is_aws_managed(arn: &str) -> bool {
+    arn.split(':').nth(4) == Some("aws") && arn.split(':').nth(5).is_some_and(|r| r.starts_with("policy/"))
 }
 
 /// The index entry the runtime pulls for `wanted`: its OS and architecture, and on Windows the
@@ -971,6 +1002,84 @@ mod mock_tests {
         assert_eq!(got.status, Status::Fail);
         assert_eq!(got.evidence["evaluated_with"], VIA_LOCAL);
         assert!(got.title.contains("inline policy deny-pull statement NoPull"), "{}", got.title);
+    }
+
+    /// The execution role's policy lists are asked beside GetRole and its simulation (the task
+    /// definition names the role), whether or not the simulator then answers; the documents read
+    /// after a denied simulation find them in the call log, so nothing is asked twice. In a warm
+    /// container an AWS managed policy's version outlives the cache's TTL: GetPolicy alone again.
+    #[tokio::test]
+    async fn policy_lists_go_with_get_role_and_an_aws_managed_version_is_kept() {
+        use aws_sdk_ecr::operation::get_repository_policy::GetRepositoryPolicyError;
+        use aws_sdk_iam::operation::{get_policy::GetPolicyOutput, get_policy_version::GetPolicyVersionOutput, get_role::GetRoleOutput};
+        use aws_sdk_iam::operation::{list_attached_role_policies::ListAttachedRolePoliciesOutput, list_role_policies::ListRolePoliciesOutput};
+        const MANAGED: &str = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
+        let get_role = mock!(aws_sdk_iam::Client::get_role).then_output(|| {
+            let role = aws_sdk_iam::types::Role::builder().path("/").role_name("ecsTaskExecutionRole").role_id("AROAEXAMPLEID").arn(ROLE);
+            GetRoleOutput::builder().role(role.create_date(aws_smithy_types::DateTime::from_secs(0)).build().unwrap()).build()
+        });
+        let denied = mock!(aws_sdk_iam::Client::simulate_principal_policy).then_error(|| {
+            SimulatePrincipalPolicyError::generic(ErrorMetadata::builder().code("AccessDenied").message("not authorized").build())
+        });
+        let allowed = mock!(aws_sdk_iam::Client::simulate_principal_policy)
+            .then_output(|| SimulatePrincipalPolicyOutput::builder().evaluation_results(result("ecr:BatchGetImage", D::Allowed)).build());
+        let list_inline = mock!(aws_sdk_iam::Client::list_role_policies)
+            .match_requests(|r| r.role_name() == Some("ecsTaskExecutionRole"))
+            .then_output(|| ListRolePoliciesOutput::builder().set_policy_names(Some(vec![])).build().unwrap());
+        let list_attached = mock!(aws_sdk_iam::Client::list_attached_role_policies)
+            .match_requests(|r| r.role_name() == Some("ecsTaskExecutionRole"))
+            .then_output(|| {
+                let p = aws_sdk_iam::types::AttachedPolicy::builder().policy_name("AmazonECSTaskExecutionRolePolicy").policy_arn(MANAGED);
+                ListAttachedRolePoliciesOutput::builder().attached_policies(p.build()).build()
+            });
+        let get_policy = mock!(aws_sdk_iam::Client::get_policy)
+            .then_output(|| GetPolicyOutput::builder().policy(aws_sdk_iam::types::Policy::builder().default_version_id("v1").build()).build());
+        let document = urlencoding::encode(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:GetAuthorizationToken","ecr:BatchCheckLayerAvailability","ecr:GetDownloadUrlForLayer","ecr:BatchGetImage"],"Resource":"*"}]}"#).into_owned();
+        let get_version = mock!(aws_sdk_iam::Client::get_policy_version).then_output(move || {
+            GetPolicyVersionOutput::builder()
+                .policy_version(aws_sdk_iam::types::PolicyVersion::builder().document(document.clone()).version_id("v1").build())
+                .build()
+        });
+        let no_policy = mock!(aws_sdk_ecr::Client::get_repository_policy).then_error(|| {
+            GetRepositoryPolicyError::generic(ErrorMetadata::builder().code("RepositoryPolicyNotFoundException").message("none").build())
+        });
+        let clients = |simulation: &aws_smithy_mocks::Rule| Clients {
+            config: aws_config::SdkConfig::builder().region(aws_config::Region::new("us-east-1")).build(),
+            ecs: aws_sdk_ecs::Client::from_conf(aws_sdk_ecs::Config::builder().build()),
+            ecr: mock_client!(aws_sdk_ecr, RuleMode::MatchAny, [&no_policy]),
+            ec2: aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build()),
+            iam: mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get_role, simulation, &list_inline, &list_attached, &get_policy, &get_version]),
+            cloudtrail: aws_sdk_cloudtrail::Client::from_conf(aws_sdk_cloudtrail::Config::builder().build()),
+            cache: None,
+        };
+        let facts = world();
+
+        // Simulator denied: the lists once, then GetPolicy → GetPolicyVersion.
+        let log = CallLog::default();
+        let identity = read(&clients(&denied), &log, &facts, None).await;
+        let policies = identity.execution_role.value().and_then(|r| r.policies.value()).expect("documents read");
+        assert_eq!(policies.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["AmazonECSTaskExecutionRolePolicy"]);
+        assert_eq!((list_inline.num_calls(), list_attached.num_calls(), get_policy.num_calls(), get_version.num_calls()), (1, 1, 1, 1));
+        assert_eq!(log.calls(), 7, "GetRole, the simulation, two lists, the repository policy, GetPolicy, GetPolicyVersion");
+
+        // Simulator answers: the lists were asked all the same, and nothing else.
+        let log = CallLog::default();
+        let identity = read(&clients(&allowed), &log, &facts, None).await;
+        assert!(identity.pull_simulation.value().is_some());
+        assert_eq!((list_inline.num_calls(), list_attached.num_calls(), get_policy.num_calls()), (2, 2, 1));
+        assert_eq!(log.calls(), 5);
+
+        // A warm container, after the TTL: GetPolicy again, the version from the cache.
+        let iam = clients(&denied).iam;
+        let cache = std::sync::Arc::new(crate::aws::cache::WarmCache::new(std::time::Duration::from_millis(10), 64));
+        for _ in 0..2 {
+            let log = CallLog::new(None, Some(cache.clone()));
+            let mut role = crate::checks::iam::identity_fixtures::role(ROLE);
+            read_policies(&iam, &log, &mut role).await;
+            assert!(role.policies.value().is_some_and(|p| p[0].document.value().is_some()), "{:?}", role.policies);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!((get_policy.num_calls(), get_version.num_calls()), (3, 2), "one more GetPolicy, no more GetPolicyVersion");
     }
 
     /// ECS Managed Instances: the container instance is read for its platform attributes

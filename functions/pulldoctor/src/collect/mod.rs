@@ -156,10 +156,9 @@ async fn read_task_network(
         .network
         .get_or_init(|| {
             Box::pin(async {
-                let mut n = Box::pin(network::read_network(clients, log, &failure.task, region, service)).await;
-                // Hub-and-spoke: where the names resolve, when the route table shows no public path.
-                Box::pin(private_dns::read_private_dns(clients, log, region, &mut n)).await;
-                n
+                // With hub-and-spoke's private DNS: where the names resolve, when the route table
+                // shows no public path.
+                Box::pin(network::read_network(clients, log, &failure.task, region, service)).await
             })
         })
         .await

@@ -3,7 +3,7 @@
 //! Reads are issued in dependent levels, each level's reads concurrently; for a Fargate task the
 //! event already names the subnet and the ENI, so there are three levels:
 //!
-//! 1. task ENI, service (`service:NAME` groups), subnet, the subnet's route table and network ACL
+//! 1. task ENI (unless the event reports its attachment DELETED), service (`service:NAME` groups), subnet, the subnet's route table and network ACL
 //!    (`association.subnet-id` filters);
 //! 2. the task's security groups (from the ENI, else the service), the VPC, its DNS support
 //!    attribute, the VPC endpoints for ECR / S3 / Secrets Manager / SSM (`vpc-id` + `service-name`
@@ -47,7 +47,8 @@ fn not_collected<T>(why: &str) -> Fact<T> {
     Fact::NotCollected { reason: why.to_string() }
 }
 
-/// Read the network facts for the task described by the event.
+/// Read the network facts for the task described by the event, and where its VPC resolves names
+/// ([`super::private_dns`]).
 /// `supplied_service`: a preflight's planned awsvpc configuration, used instead of reading the service.
 pub(super) async fn read_network(
     clients: &Clients,
@@ -56,19 +57,35 @@ pub(super) async fn read_network(
     region: Option<&str>,
     supplied_service: Option<&ServiceNetworkFacts>,
 ) -> NetworkFacts {
-    if task.launch_type == Some(LaunchType::External) {
-        return skipped("ECS Anywhere (EXTERNAL) instances are outside any VPC");
+    let (mut n, private_dns_read) = Box::pin(read_levels(clients, log, task, region, supplied_service)).await;
+    if !private_dns_read {
+        // Not reached the VPC levels: says why the private DNS was not read (or reads it).
+        Box::pin(super::private_dns::read_private_dns(clients, log, region, &mut n)).await;
     }
-    let Some(region) = region else { return skipped("the task's region is not known") };
+    n
+}
+
+/// The network levels; `true` when they read the private DNS too.
+async fn read_levels(
+    clients: &Clients,
+    log: &CallLog,
+    task: &TaskFacts,
+    region: Option<&str>,
+    supplied_service: Option<&ServiceNetworkFacts>,
+) -> (NetworkFacts, bool) {
+    if task.launch_type == Some(LaunchType::External) {
+        return (skipped("ECS Anywhere (EXTERNAL) instances are outside any VPC"), false);
+    }
+    let Some(region) = region else { return (skipped("the task's region is not known"), false) };
     let cluster = task.cluster_arn.as_deref();
     if let Some(ci_arn) = task.container_instance_arn.as_deref() {
         return Box::pin(read_from_instance(clients, log, region, cluster, ci_arn)).await;
     }
     let Some(attachment) = task.eni_attachment() else {
-        return skipped("the task has neither an ENI attachment nor a container instance");
+        return (skipped("the task has neither an ENI attachment nor a container instance"), false);
     };
     let Some(subnet_id) = attachment.details.get("subnetId").cloned() else {
-        return skipped("the task's ENI attachment names no subnet");
+        return (skipped("the task's ENI attachment names no subnet"), false);
     };
     let mut n = NetworkFacts { collected: true, subnet_id: Some(subnet_id.clone()), ..Default::default() };
     n.container_instance = not_collected("Fargate: no container instance");
@@ -76,8 +93,13 @@ pub(super) async fn read_network(
 
     // Level 1.
     let eni_id = attachment.details.get("networkInterfaceId").cloned();
+    // ECS deletes a stopped task's ENI; an attachment the event reports DELETED cannot be read.
+    let eni_deleted = attachment.status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("DELETED"));
     let eni = async {
         match &eni_id {
+            Some(id) if eni_deleted => {
+                Fact::NotFound { detail: format!("network interface {id} was deleted with the task (its attachment is DELETED in the event); not read") }
+            }
             Some(id) => read_enis(clients, log, std::slice::from_ref(id), true)
                 .await
                 .and_then_first(|| format!("network interface {id} not returned")),
@@ -105,8 +127,8 @@ pub(super) async fn read_network(
         Known::Yes(ids) => Some(ids),
         Known::Unknown(_) => None,
     });
-    Box::pin(read_vpc_levels(clients, log, region, &mut n, sg_ids)).await;
-    n
+    let private_dns_read = Box::pin(read_vpc_levels(clients, log, region, &mut n, sg_ids)).await;
+    (n, private_dns_read)
 }
 
 /// EC2 launch type: the container instance and its EC2 instance carry the pull.
@@ -116,14 +138,14 @@ async fn read_from_instance(
     region: &str,
     cluster: Option<&str>,
     ci_arn: &str,
-) -> NetworkFacts {
+) -> (NetworkFacts, bool) {
     let mut n = NetworkFacts { collected: true, ..Default::default() };
     n.task_eni = not_collected("EC2 launch type: the container instance's network interface carries the pull");
     n.service = not_collected("EC2 launch type: the instance's security groups apply");
     let Some(cluster) = cluster else {
         n.container_instance = not_collected("the event names no cluster");
         n.instance = not_collected("the container instance could not be read");
-        return n;
+        return (n, false);
     };
     n.container_instance = shared!(log,
             "ecs:DescribeContainerInstances",
@@ -161,12 +183,12 @@ async fn read_from_instance(
             other => not_collected(&format!("container instance: {}", other.gap().unwrap_or(""))),
         },
     };
-    let Some(instance) = n.instance.value().cloned() else { return n };
-    let Some(subnet_id) = instance.subnet_id.clone() else { return n };
+    let Some(instance) = n.instance.value().cloned() else { return (n, false) };
+    let Some(subnet_id) = instance.subnet_id.clone() else { return (n, false) };
     n.subnet_id = Some(subnet_id.clone());
     Box::pin(read_subnet_level(clients, log, &subnet_id)).await.apply(&mut n);
-    Box::pin(read_vpc_levels(clients, log, region, &mut n, Some(instance.security_groups.clone()))).await;
-    n
+    let private_dns_read = Box::pin(read_vpc_levels(clients, log, region, &mut n, Some(instance.security_groups.clone()))).await;
+    (n, private_dns_read)
 }
 
 /// Level-1 reads that need only the subnet id.
@@ -233,7 +255,8 @@ async fn read_subnet_level(clients: &Clients, log: &CallLog, subnet_id: &str) ->
     SubnetLevel { subnet, explicit_route_table, network_acl }
 }
 
-/// Levels 2 to 4: everything that needs the VPC id, the security group ids or level-2 answers.
+/// Levels 2 to 4: everything that needs the VPC id, the security group ids or level-2 answers,
+/// and the VPC's private DNS. Returns whether the private DNS was read (or decided against).
 // Each level waits for the answers the next one needs; within a level every read is issued at once.
 async fn read_vpc_levels(
     clients: &Clients,
@@ -241,13 +264,28 @@ async fn read_vpc_levels(
     region: &str,
     n: &mut NetworkFacts,
     sg_ids: Option<Vec<String>>,
-) {
+) -> bool {
     let Some(vpc_id) = n.vpc_id() else {
-        return Box::pin(read_without_vpc(clients, log, region, n, sg_ids.as_deref())).await;
+        Box::pin(read_without_vpc(clients, log, region, n, sg_ids.as_deref())).await;
+        return false;
     };
-    Box::pin(read_vpc_level(clients, log, region, &vpc_id, n, sg_ids.as_deref())).await;
+    if matches!(n.route_table, Fact::NotCollected { .. }) {
+        // The main route table, read at level 2, decides whether the private DNS matters.
+        Box::pin(read_vpc_level(clients, log, region, &vpc_id, n, sg_ids.as_deref())).await;
+        Box::pin(super::private_dns::read_private_dns(clients, log, Some(region), n)).await;
+    } else {
+        // The subnet's own route table decides already: the private DNS is read beside level 2.
+        let plan = super::private_dns::plan(n, Some(region));
+        let (_, (zones, rules)) = tokio::join!(
+            Box::pin(read_vpc_level(clients, log, region, &vpc_id, n, sg_ids.as_deref())),
+            Box::pin(super::private_dns::read_planned(clients, log, plan)),
+        );
+        n.private_zones = zones;
+        n.resolver_rules = rules;
+    }
     Box::pin(read_path_level(clients, log, region, &vpc_id, n)).await;
     Box::pin(read_endpoint_ingress_lists(clients, log, n)).await;
+    true
 }
 
 /// The VPC is not known: only the reads that do not need it, one after the other.

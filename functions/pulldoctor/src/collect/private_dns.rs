@@ -34,29 +34,44 @@ pub fn not_needed(n: &NetworkFacts) -> Option<String> {
 
 /// Fill `private_zones` and `resolver_rules` of `n` (or say why they were not read).
 pub(super) async fn read_private_dns(clients: &Clients, log: &CallLog, region: Option<&str>, n: &mut NetworkFacts) {
-    let why_not = not_needed(n).or_else(|| match (n.vpc_id(), region) {
-        (None, _) => Some("the VPC is not known".to_string()),
-        (_, None) => Some("the task's region is not known".to_string()),
-        _ => None,
-    });
-    if let Some(why) = why_not {
-        n.private_zones = Fact::NotCollected { reason: why.clone() };
-        n.resolver_rules = Fact::NotCollected { reason: why };
-        return;
+    let (zones, rules) = read_planned(clients, log, plan(n, region)).await;
+    n.private_zones = zones;
+    n.resolver_rules = rules;
+}
+
+/// The VPC and region to read the private DNS of, or why it need not (or cannot) be read. Needs
+/// only the subnet's route table and VPC id, so it can be decided before the VPC-level reads.
+pub(super) fn plan(n: &NetworkFacts, region: Option<&str>) -> Result<(String, String), String> {
+    if let Some(why) = not_needed(n) {
+        return Err(why);
     }
-    let (Some(vpc_id), Some(region)) = (n.vpc_id(), region) else { return };
+    match (n.vpc_id(), region) {
+        (None, _) => Err("the VPC is not known".to_string()),
+        (_, None) => Err("the task's region is not known".to_string()),
+        (Some(vpc_id), Some(region)) => Ok((vpc_id, region.to_string())),
+    }
+}
+
+/// The private hosted zones and Resolver rules of a [`plan`]ned VPC.
+pub(super) async fn read_planned(
+    clients: &Clients,
+    log: &CallLog,
+    plan: Result<(String, String), String>,
+) -> (Fact<Vec<PrivateZoneFacts>>, Fact<Vec<ResolverRuleFacts>>) {
+    let (vpc_id, region) = match plan {
+        Ok(p) => p,
+        Err(why) => return (Fact::NotCollected { reason: why.clone() }, Fact::NotCollected { reason: why }),
+    };
     let route53 = aws_sdk_route53::Client::from_conf(
         aws_sdk_route53::config::Builder::from(clients.sdk_config()).interceptor(ThrottleSpy).build(),
     );
     let resolver = aws_sdk_route53resolver::Client::from_conf(
         aws_sdk_route53resolver::config::Builder::from(clients.sdk_config()).interceptor(ThrottleSpy).build(),
     );
-    let (zones, rules) = tokio::join!(
-        Box::pin(read_zones(&route53, log, &vpc_id, region)),
+    tokio::join!(
+        Box::pin(read_zones(&route53, log, &vpc_id, &region)),
         Box::pin(read_rules(&resolver, log, &vpc_id)),
-    );
-    n.private_zones = zones;
-    n.resolver_rules = rules;
+    )
 }
 
 async fn read_zones(route53: &aws_sdk_route53::Client, log: &CallLog, vpc_id: &str, region: &str) -> Fact<Vec<PrivateZoneFacts>> {
