@@ -32,7 +32,6 @@ pub const READ_ACTIONS: &[&str] = &[
     "ecs:ListClusters",
     // Not read by the diagnosis since DescribeImages tells whether the repository exists; still
     // granted by the deployed policies (dropping the grant is a deployment change).
-    "ecr:DescribeRepositories",
     "ecr:DescribeImages",
     "ecr:BatchGetImage",
     "ecr:GetRepositoryPolicy",

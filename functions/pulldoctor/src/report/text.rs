@@ -94,7 +94,7 @@ fn write_task(out: &mut String, d: &Diagnosis) {
         .join(" ");
     let source = match t.source {
         crate::model::facts::TaskSource::DescribeTasks => "read with DescribeTasks",
-        crate::model::facts::TaskSource::Event => "task no longer visible; facts from the event",
+        crate::model::facts::TaskSource::Event => "facts from the EventBridge event",
     };
     let _ = writeln!(out, "Task:      {} ({platform}; {source})", clean(t.arn.as_deref().unwrap_or("unknown")));
     let f = &d.failure;
