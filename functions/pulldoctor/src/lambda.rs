@@ -67,6 +67,9 @@ pub struct Settings {
     pub teams_secret_arn: Option<String>,
     /// `PULLDOCTOR_CACHE_TTL_SECONDS` (default 60): how long a warm container keeps shared reads.
     pub cache_ttl: Option<Duration>,
+    /// `PULLDOCTOR_CONCURRENCY` (the reserved concurrency, default 1): how many containers share
+    /// CloudTrail's 2 lookups per second per account and region.
+    pub concurrency: Option<u32>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -102,6 +105,7 @@ impl Settings {
             slack_api_url: env("PULLDOCTOR_SLACK_API_URL"),
             teams_secret_arn: env("PULLDOCTOR_TEAMS_SECRET_ARN"),
             cache_ttl: number("PULLDOCTOR_CACHE_TTL_SECONDS")?.map(Duration::from_secs),
+            concurrency: number("PULLDOCTOR_CONCURRENCY")?.map(|n| n.clamp(1, 1000) as u32),
         })
     }
 }
@@ -137,6 +141,8 @@ impl App {
     }
 
     pub fn with_settings(config: &aws_config::SdkConfig, settings: Settings) -> App {
+        // Before any Clients exist: each paces its CloudTrail lookups with this share.
+        crate::aws::pace::set_concurrency(settings.concurrency.unwrap_or(1));
         // One connection pool for every chat and paging sink; each request's own timeout.
         let http = Http::new();
         let timeout = settings.slack_timeout.unwrap_or(Duration::from_secs(3));

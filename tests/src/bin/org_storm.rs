@@ -129,6 +129,8 @@ async fn main() {
         ("PULLDOCTOR_MEMBER_ROLE_NAME", "pulldoctor-read".to_string()),
         ("PULLDOCTOR_HOME_ACCOUNT", central.account.clone()),
         ("RUST_LOG", "warn".to_string()),
+        // As the template sets it from ReservedConcurrency.
+        ("PULLDOCTOR_CONCURRENCY", lambdas.to_string()),
     ];
     if let Some(ttl) = &cache_ttl {
         settings.push(("PULLDOCTOR_CACHE_TTL_SECONDS", ttl.clone()));

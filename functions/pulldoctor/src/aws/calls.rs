@@ -119,6 +119,8 @@ pub(crate) struct CallLog {
     records: Mutex<Vec<CallRecord>>,
     in_flight: Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>,
     cache: Option<Arc<WarmCache>>,
+    /// Paces `cloudtrail:LookupEvents` (see [`super::pace`]).
+    lookup_pace: Option<Arc<super::pace::LookupPace>>,
 }
 
 impl Default for CallLog {
@@ -139,7 +141,14 @@ impl CallLog {
             records: Mutex::new(vec![]),
             in_flight: Mutex::new(HashMap::new()),
             cache,
+            lookup_pace: None,
         }
+    }
+
+    /// Pace CloudTrail lookups with this account's share of the budget.
+    pub(crate) fn with_lookup_pace(mut self, pace: Arc<super::pace::LookupPace>) -> CallLog {
+        self.lookup_pace = Some(pace);
+        self
     }
 
     fn record(&self, action: &str, start: Instant, outcome: CallOutcome) {
@@ -166,6 +175,17 @@ impl CallLog {
             self.failed.fetch_add(1, Ordering::Relaxed);
             let reason = format!("Deadline: {action} was not read (the diagnosis deadline had passed)");
             return Err(ReadFailure::Failed { kind: ErrorKind::Deadline, reason });
+        }
+        if let (Some(pace), "cloudtrail:LookupEvents") = (&self.lookup_pace, action) {
+            if let Err(wait) = pace.turn().await {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                let reason = format!(
+                    "Throttled: {action} was not asked (CloudTrail allows 2 lookups per second per account and region, shared \
+                     by the function's concurrent diagnoses; the next turn was {:.1} s away)",
+                    wait.as_secs_f64()
+                );
+                return Err(ReadFailure::Failed { kind: ErrorKind::Throttled, reason });
+            }
         }
         self.calls.fetch_add(1, Ordering::Relaxed);
         let throttled = Arc::new(AtomicBool::new(false));

@@ -44,6 +44,8 @@ pub struct Clients {
     /// The history's reads only (`LookupEvents`).
     pub(crate) cloudtrail: aws_sdk_cloudtrail::Client,
     pub(crate) cache: Option<Arc<WarmCache>>,
+    /// This account's share of CloudTrail's `LookupEvents` budget.
+    pub(crate) lookup_pace: Arc<super::pace::LookupPace>,
 }
 
 /// Time and retry budget for each AWS read.
@@ -122,6 +124,7 @@ impl Clients {
             ),
             config,
             cache: None,
+            lookup_pace: Arc::default(),
         }
     }
 
@@ -222,6 +225,7 @@ impl Clients {
             iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::Config::builder().build()),
             cloudtrail: aws_sdk_cloudtrail::Client::from_conf(aws_sdk_cloudtrail::Config::builder().build()),
             cache: None,
+            lookup_pace: Arc::default(),
         }
     }
 }

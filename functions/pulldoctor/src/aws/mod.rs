@@ -7,6 +7,7 @@ pub(crate) mod cache;
 pub mod calls;
 pub mod clients;
 pub mod error;
+pub mod pace;
 
 pub use actions::{PREFLIGHT_ONLY_ACTIONS, READ_ACTIONS};
 pub use calls::{dependent_rounds, CallOutcome, CallRecord, CallStats};

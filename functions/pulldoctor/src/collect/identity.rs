@@ -1051,6 +1051,7 @@ mod mock_tests {
             iam: mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get_role, simulation, &list_inline, &list_attached, &get_policy, &get_version]),
             cloudtrail: aws_sdk_cloudtrail::Client::from_conf(aws_sdk_cloudtrail::Config::builder().build()),
             cache: None,
+            lookup_pace: Default::default(),
         };
         let facts = world();
 
@@ -1123,7 +1124,7 @@ mod mock_tests {
         // Not to be called: a client with no endpoint would fail the read, and the count shows it.
         let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build());
         let cloudtrail = aws_sdk_cloudtrail::Client::from_conf(aws_sdk_cloudtrail::Config::builder().build());
-        let clients = Clients { config: aws_config::SdkConfig::builder().build(), ecs, ecr, ec2, iam, cloudtrail, cache: None };
+        let clients = Clients { config: aws_config::SdkConfig::builder().build(), ecs, ecr, ec2, iam, cloudtrail, cache: None, lookup_pace: Default::default() };
 
         let mut facts = world();
         facts.task.launch_type = Some("MANAGED_INSTANCES".into());
@@ -1188,7 +1189,7 @@ mod mock_tests {
         let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build());
         let iam = aws_sdk_iam::Client::from_conf(aws_sdk_iam::Config::builder().build());
         let cloudtrail = aws_sdk_cloudtrail::Client::from_conf(aws_sdk_cloudtrail::Config::builder().build());
-        let clients = Clients { config: aws_config::SdkConfig::builder().build(), ecs, ecr, ec2, iam, cloudtrail, cache: None };
+        let clients = Clients { config: aws_config::SdkConfig::builder().build(), ecs, ecr, ec2, iam, cloudtrail, cache: None, lookup_pace: Default::default() };
 
         let log = CallLog::default();
         let task_definition = super::super::ecs::read_task_definition(&clients, &log, Some("web:7")).await;
