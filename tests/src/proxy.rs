@@ -55,6 +55,10 @@ pub enum Fault {
     /// `allowed` evaluation result per action and resource). moto lacks the simulator; this lets a
     /// test or the bench take the path real accounts take.
     SimulatorAllows,
+    /// `ecr:DescribePullThroughCacheRules` only: answer as ECR does for a registry without rules
+    /// (`{"pullThroughCacheRules": []}`). moto answers 500 (not implemented), which the SDK retries
+    /// and the warm cache does not keep, unlike real ECR's answer.
+    NoPullThroughCacheRules,
 }
 
 impl Fault {
@@ -65,6 +69,7 @@ impl Fault {
             Fault::ServerError => "5xx",
             Fault::Hang(_) => "timeout",
             Fault::SimulatorAllows => "simulator allows",
+            Fault::NoPullThroughCacheRules => "no pull-through cache rules",
         }
     }
 }
@@ -297,7 +302,17 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
             )?;
             return client.flush();
         }
-        Some(Fault::SimulatorAllows) => std::thread::sleep(latency),
+        Some(Fault::NoPullThroughCacheRules) if action == "ecr:DescribePullThroughCacheRules" => {
+            std::thread::sleep(latency);
+            let body = r#"{"pullThroughCacheRules":[]}"#;
+            write!(
+                client,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-RequestId: fault-proxy\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )?;
+            return client.flush();
+        }
+        Some(Fault::SimulatorAllows | Fault::NoPullThroughCacheRules) => std::thread::sleep(latency),
         Some(fault) => {
             std::thread::sleep(latency);
             let (status, content_type, code, body) = error_response(&action, fault);

@@ -120,6 +120,8 @@ async fn main() {
     // costs); a denial costs one call, like an account that does not grant them.
     proxy.fault("iam:SimulatePrincipalPolicy", Fault::AccessDenied);
     proxy.fault("ecs:ListServiceDeployments", Fault::AccessDenied);
+    // moto lacks it too; ECR answers a registry without rules with an empty list.
+    proxy.fault("ecr:DescribePullThroughCacheRules", Fault::NoPullThroughCacheRules);
 
     let runtime = RuntimeApi::start();
     let mut settings = vec![

@@ -105,7 +105,7 @@ fn expected_reason(action: &str, fault: Fault) -> String {
         Fault::Throttled => format!("Throttled: {action} ("),
         Fault::ServerError => format!(": {action}"),
         Fault::Hang(_) => format!("Timeout: {action}"),
-        Fault::SimulatorAllows => unreachable!("an answer, not a failure"),
+        Fault::SimulatorAllows | Fault::NoPullThroughCacheRules => unreachable!("an answer, not a failure"),
     }
 }
 
