@@ -153,7 +153,12 @@ impl App {
         App {
             config: config.clone(),
             topic_arn: settings.topic_arn.clone(),
-            clients: Clients::new(config).with_warm_cache(settings.cache_ttl.unwrap_or(crate::aws::LAMBDA_CACHE_TTL), 512),
+            clients: lookup_slots(
+                Clients::new(config).with_warm_cache(settings.cache_ttl.unwrap_or(crate::aws::LAMBDA_CACHE_TTL), 512),
+                dedup.as_ref(),
+                "home",
+                config,
+            ),
             sns: aws_sdk_sns::Client::new(config),
             slack: settings.slack_secret_arn.clone().map(|arn| Arc::new(Slack::new(config, arn, http.clone(), timeout))),
             slack_app: settings
@@ -190,8 +195,21 @@ impl App {
         let clients = Clients::assumed_role(&self.config, &role_arn, self.settings.member_external_id.as_deref())
             .await
             .with_warm_cache(self.settings.cache_ttl.unwrap_or(crate::aws::LAMBDA_CACHE_TTL), 512);
+        let clients = lookup_slots(clients, self.dedup.as_ref(), account, &self.config);
         members.insert(account.to_string(), clients.clone());
         clients
+    }
+}
+
+/// With a dedup table, CloudTrail lookups take the slots every container shares (see
+/// [`crate::aws::pace`]) for this account and the function's region.
+fn lookup_slots(clients: Clients, dedup: Option<&Dedup>, account: &str, config: &aws_config::SdkConfig) -> Clients {
+    match dedup {
+        Some(d) => {
+            let region = config.region().map_or("-", |r| r.as_ref());
+            clients.with_lookup_slots(Arc::new(d.clone()), format!("{account}/{region}"))
+        }
+        None => clients,
     }
 }
 

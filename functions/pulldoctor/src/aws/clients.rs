@@ -167,6 +167,12 @@ impl Clients {
         Clients::new(config).with_lambda_cache()
     }
 
+    /// Take CloudTrail lookups from `slots` shared by every container, as account and region `key`.
+    pub fn with_lookup_slots(mut self, slots: Arc<dyn super::pace::LookupSlots>, key: String) -> Clients {
+        self.lookup_pace = Arc::new(super::pace::LookupPace::shared(slots, key));
+        self
+    }
+
     /// [`Clients::with_warm_cache`] with the warm Lambda container's settings.
     pub fn with_lambda_cache(self) -> Clients {
         self.with_warm_cache(LAMBDA_CACHE_TTL, 512)

@@ -105,3 +105,31 @@ impl Dedup {
     }
 
 }
+
+/// CloudTrail's `LookupEvents` budget (2 per second per account and region) shared by every
+/// container through the table: `ct#<key>#<second>#<slot>` items, claimed with a conditional put,
+/// kept 2 minutes. A table that does not answer lets the lookup go (the SDK's retries and
+/// CloudTrail's own throttling answer then).
+impl crate::aws::pace::LookupSlots for Dedup {
+    fn take<'a>(&'a self, key: &'a str, second: i64) -> futures_util::future::BoxFuture<'a, bool> {
+        Box::pin(async move {
+            for slot in 0..2 {
+                let put = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .item("pk", s(format!("ct#{key}#{second}#{slot}")))
+                    .item("expires_at", n(second + 120))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .send()
+                    .await;
+                match put {
+                    Ok(_) => return true,
+                    Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => continue,
+                    Err(_) => return true,
+                }
+            }
+            false
+        })
+    }
+}
