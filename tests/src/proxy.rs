@@ -105,6 +105,8 @@ struct Shared {
     seen: Mutex<Vec<Seen>>,
     rewritten: AtomicUsize,
     trail: Trail,
+    /// Held while a DynamoDB request is at moto (see `serve`).
+    dynamodb: Mutex<()>,
 }
 
 pub struct Proxy {
@@ -136,6 +138,7 @@ impl Proxy {
             seen: Mutex::new(Vec::new()),
             rewritten: AtomicUsize::new(0),
             trail: Trail::default(),
+            dynamodb: Mutex::new(()),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -340,11 +343,17 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
         return client.flush();
     }
 
+    // DynamoDB applies a conditional write atomically; moto's threaded server checks and writes
+    // without a lock, so two concurrent claims can both succeed there. The compatibility proxy
+    // lets one DynamoDB request at a time through, as the real service orders writes to an item.
+    let _one_at_a_time = (shared.moto_compat && action.starts_with("dynamodb:"))
+        .then(|| shared.dynamodb.lock().unwrap_or_else(|e| e.into_inner()));
     let mut server = TcpStream::connect(&shared.upstream)?;
     server.set_read_timeout(Some(IO_TIMEOUT))?;
     write_message(&mut server, &request.head, &request.body)?;
     let mut response = read_message(&mut BufReader::new(server))?
         .ok_or_else(|| std::io::Error::other("upstream closed the connection without answering"))?;
+    drop(_one_at_a_time);
     if shared.moto_compat && is_ecs {
         if let Ok(mut json) = serde_json::from_slice::<Value>(&response.body) {
             if stringify_container_numbers(&mut json) {
