@@ -113,6 +113,13 @@ fn incident_of(item: &Item) -> Option<Incident> {
     })
 }
 
+/// What `d` says that the incident (its item before this failure) had not seen: another subnet,
+/// another failing image. A new root cause is not news here: it replaces the cause instead.
+fn news(old: &Item, d: &Diagnosis) -> Vec<String> {
+    let seen = get_ss(old, "seen_traits");
+    traits_of(d).into_iter().filter(|(k, _)| !seen.contains(k) && !k.starts_with("cause:")).map(|(_, t)| t).collect()
+}
+
 /// Confidence as a number (UNKNOWN lowest): a later diagnosis replaces the incident's root cause
 /// when it is at least as sure and names another cause, or the incident had none.
 fn cause_rank(code: RootCause, confidence: Confidence) -> i64 {
@@ -216,9 +223,7 @@ impl IncidentStore {
         let Some(mut incident) = incident_of(&old) else { return Ok(None) };
         incident.failures += 1;
         incident.last_failure_at = f.now;
-        let seen = get_ss(&old, "seen_traits");
-        let news: Vec<String> =
-            traits_of(d).into_iter().filter(|(k, _)| !seen.contains(k) && !k.starts_with("cause:")).map(|(_, t)| t).collect();
+        let news = news(&old, d);
         let cause_changed = self.maybe_replace_cause(&old, &mut incident, d).await;
         let since_update = f.now - get_n(&old, "sinks_updated_at").unwrap_or(0);
         let update_sinks = !news.is_empty()
@@ -318,12 +323,7 @@ impl IncidentStore {
                 // A reminder: the same incident goes on.
                 incident.failures += 1;
                 incident.last_failure_at = f.now;
-                let seen = get_ss(&old, "seen_traits");
-                let news = traits_of(d)
-                    .into_iter()
-                    .filter(|(k, _)| !seen.contains(k) && !k.starts_with("cause:"))
-                    .map(|(_, t)| t)
-                    .collect();
+                let news = news(&old, d);
                 let cause_changed = self.maybe_replace_cause(&old, &mut incident, d).await;
                 Ok(Some(FailureStep::Reminder { incident, suppressed_before, news, cause_changed }))
             }
