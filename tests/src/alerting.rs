@@ -50,10 +50,15 @@ impl SlackStub {
                         let behaviour = b.lock().unwrap().clone();
                         let result = match behaviour {
                             SlackBehaviour::Ok => write_response(&mut writer, 200, &[], b"ok"),
-                            SlackBehaviour::Status(s) => write_response(&mut writer, s, &[], b"internal_error"),
-                            SlackBehaviour::RateLimited(after) => {
-                                write_response(&mut writer, 429, &[("retry-after", after.to_string())], b"rate_limited")
+                            SlackBehaviour::Status(s) => {
+                                write_response(&mut writer, s, &[], b"internal_error")
                             }
+                            SlackBehaviour::RateLimited(after) => write_response(
+                                &mut writer,
+                                429,
+                                &[("retry-after", after.to_string())],
+                                b"rate_limited",
+                            ),
                             SlackBehaviour::Slow(delay) => {
                                 std::thread::sleep(delay);
                                 write_response(&mut writer, 200, &[], b"ok")
@@ -66,12 +71,19 @@ impl SlackStub {
                 });
             }
         });
-        SlackStub { port, behaviour, posts }
+        SlackStub {
+            port,
+            behaviour,
+            posts,
+        }
     }
 
     /// A webhook URL in Slack's shape, on this stub.
     pub fn webhook_url(&self) -> String {
-        format!("http://127.0.0.1:{}/services/T0PULLDOC/B0PULLDOC/s3cr3tW3bh00kT0k3n", self.port)
+        format!(
+            "http://127.0.0.1:{}/services/T0PULLDOC/B0PULLDOC/s3cr3tW3bh00kT0k3n",
+            self.port
+        )
     }
 
     pub fn answer(&self, behaviour: SlackBehaviour) {

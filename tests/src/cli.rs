@@ -35,7 +35,13 @@ pub fn workspace_bin(name: &str) -> PathBuf {
             // The same selection as `cargo test --workspace --all-targets`: a narrower one
             // (`-p pulldoctor --bin pulldoctor`) unifies other features and rebuilds every AWS
             // SDK crate a second time, which on a fresh CI machine costs more than all the tests.
-            .args(["build", "--quiet", "--workspace", "--all-targets", "--target-dir"])
+            .args([
+                "build",
+                "--quiet",
+                "--workspace",
+                "--all-targets",
+                "--target-dir",
+            ])
             .arg(target_dir);
         match profile_dir.file_name().and_then(|n| n.to_str()) {
             Some("debug") | None => {}

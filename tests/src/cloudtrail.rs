@@ -24,7 +24,10 @@ use crate::moto::ACCOUNT_ID;
 use crate::util::random_uuid;
 
 /// Operations that only read: never recorded.
-const READ_PREFIXES: &[&str] = &["Describe", "List", "Get", "Lookup", "BatchGet", "Simulate", "Search", "Query", "Scan", "Check", "Validate"];
+const READ_PREFIXES: &[&str] = &[
+    "Describe", "List", "Get", "Lookup", "BatchGet", "Simulate", "Search", "Query", "Scan",
+    "Check", "Validate",
+];
 /// Services whose calls are not management writes worth a record (data planes, the harness's own
 /// plumbing, STS sessions).
 const UNRECORDED: &[&str] = &["sts", "sns", "sqs", "dynamodb", "logs", "cloudtrail"];
@@ -50,7 +53,11 @@ pub enum Caller {
     /// The account's root (any key STS did not hand out).
     Root,
     /// A role session from `AssumeRole`.
-    RoleSession { role: String, session: String, principal_id: String },
+    RoleSession {
+        role: String,
+        session: String,
+        principal_id: String,
+    },
     /// An AWS service on its own (`ecr.amazonaws.com` for a lifecycle expiry).
     Service(String),
 }
@@ -111,7 +118,11 @@ impl TrailEvent {
                 "accessKeyId": self.access_key,
                 "invokedBy": self.invoked_by,
             }),
-            Caller::RoleSession { role, session, principal_id } => json!({
+            Caller::RoleSession {
+                role,
+                session,
+                principal_id,
+            } => json!({
                 "type": "AssumedRole",
                 "principalId": principal_id,
                 "arn": format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role}/{session}"),
@@ -219,13 +230,23 @@ impl Trail {
         let params = request_params(head, body);
         if action == "sts:AssumeRole" {
             let text = String::from_utf8_lossy(response);
-            let (Some(key), Some(arn), Some(id)) = (xml_text(&text, "AccessKeyId"), xml_text(&text, "Arn"), xml_text(&text, "AssumedRoleId")) else {
+            let (Some(key), Some(arn), Some(id)) = (
+                xml_text(&text, "AccessKeyId"),
+                xml_text(&text, "Arn"),
+                xml_text(&text, "AssumedRoleId"),
+            ) else {
                 return;
             };
             // arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION
             let mut parts = arn.rsplit('/');
-            let (Some(session), Some(role)) = (parts.next(), parts.next()) else { return };
-            let caller = Caller::RoleSession { role: role.into(), session: session.into(), principal_id: id };
+            let (Some(session), Some(role)) = (parts.next(), parts.next()) else {
+                return;
+            };
+            let caller = Caller::RoleSession {
+                role: role.into(),
+                session: session.into(),
+                principal_id: id,
+            };
             self.sessions.lock().unwrap().insert(key, caller);
             return;
         }
@@ -233,16 +254,26 @@ impl Trail {
             return;
         }
         let access_key = access_key(head);
-        let caller = access_key.as_ref().and_then(|k| self.sessions.lock().unwrap().get(k).cloned()).unwrap_or(Caller::Root);
+        let caller = access_key
+            .as_ref()
+            .and_then(|k| self.sessions.lock().unwrap().get(k).cloned())
+            .unwrap_or(Caller::Root);
         let resources = params
             .iter()
             .flat_map(|(k, v)| {
                 let field = k.split('.').next().unwrap_or(k);
-                let kind = RESOURCE_FIELDS.iter().find(|(f, _)| f.eq_ignore_ascii_case(field)).map(|(_, t)| *t);
+                let kind = RESOURCE_FIELDS
+                    .iter()
+                    .find(|(f, _)| f.eq_ignore_ascii_case(field))
+                    .map(|(_, t)| *t);
                 kind.and_then(|t| Some((t.to_string(), v.as_str()?.to_string())))
             })
             .collect();
-        let request: Map<String, Value> = params.into_iter().filter(|(k, _)| k != "Action" && k != "Version").map(|(k, v)| (lower_first(&k), v)).collect();
+        let request: Map<String, Value> = params
+            .into_iter()
+            .filter(|(k, _)| k != "Action" && k != "Version")
+            .map(|(k, v)| (lower_first(&k), v))
+            .collect();
         self.add(TrailEvent {
             id: random_uuid(),
             name: operation.to_string(),
@@ -262,28 +293,48 @@ impl Trail {
     /// The answer to a `LookupEvents` request body: `(status, JSON body)`.
     pub fn lookup(&self, body: &[u8]) -> (u16, Value) {
         *self.lookups.lock().unwrap() += 1;
-        let invalid = |code: &str, message: &str| (400, json!({"__type": code, "message": message}));
+        let invalid =
+            |code: &str, message: &str| (400, json!({"__type": code, "message": message}));
         let Ok(request) = serde_json::from_slice::<Value>(body) else {
             return invalid("SerializationException", "the request is not JSON");
         };
-        let attributes = request["LookupAttributes"].as_array().cloned().unwrap_or_default();
+        let attributes = request["LookupAttributes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if attributes.len() > 1 {
-            return invalid("InvalidLookupAttributesException", "You cannot specify more than one lookup attribute.");
+            return invalid(
+                "InvalidLookupAttributesException",
+                "You cannot specify more than one lookup attribute.",
+            );
         }
         let filter = match attributes.first() {
             None => None,
             Some(a) => match (a["AttributeKey"].as_str(), a["AttributeValue"].as_str()) {
-                (Some(k @ ("ResourceName" | "EventName")), Some(v)) => Some((k.to_string(), v.to_string())),
-                _ => return invalid("InvalidLookupAttributesException", "The harness answers ResourceName or EventName lookups."),
+                (Some(k @ ("ResourceName" | "EventName")), Some(v)) => {
+                    Some((k.to_string(), v.to_string()))
+                }
+                _ => {
+                    return invalid(
+                        "InvalidLookupAttributesException",
+                        "The harness answers ResourceName or EventName lookups.",
+                    )
+                }
             },
         };
         let max = request["MaxResults"].as_i64().unwrap_or(50);
         if !(1..=50).contains(&max) {
-            return invalid("InvalidMaxResultsException", "MaxResults must be between 1 and 50.");
+            return invalid(
+                "InvalidMaxResultsException",
+                "MaxResults must be between 1 and 50.",
+            );
         }
         let offset = match request["NextToken"].as_str() {
             None => 0,
-            Some(t) => match t.strip_prefix("harness-").and_then(|n| n.parse::<usize>().ok()) {
+            Some(t) => match t
+                .strip_prefix("harness-")
+                .and_then(|n| n.parse::<usize>().ok())
+            {
                 Some(n) => n,
                 None => return invalid("InvalidNextTokenException", "Invalid NextToken."),
             },
@@ -298,7 +349,10 @@ impl Trail {
         let mut matching: Vec<TrailEvent> = self
             .events()
             .into_iter()
-            .filter(|e| start.is_none_or(|s| e.time.timestamp() >= s) && end.is_none_or(|t| e.time.timestamp() <= t))
+            .filter(|e| {
+                start.is_none_or(|s| e.time.timestamp() >= s)
+                    && end.is_none_or(|t| e.time.timestamp() <= t)
+            })
             .filter(|e| match &filter {
                 None => true,
                 Some((k, v)) if k == "EventName" => &e.name == v,
@@ -308,7 +362,12 @@ impl Trail {
         // Newest first; recorded order breaks ties within a second.
         matching.reverse();
         matching.sort_by(|a, b| b.time.cmp(&a.time));
-        let page: Vec<Value> = matching.iter().skip(offset).take(max as usize).map(TrailEvent::to_lookup_entry).collect();
+        let page: Vec<Value> = matching
+            .iter()
+            .skip(offset)
+            .take(max as usize)
+            .map(TrailEvent::to_lookup_entry)
+            .collect();
         let mut answer = json!({"Events": page});
         let next = offset + max as usize;
         if next < matching.len() {
@@ -320,7 +379,12 @@ impl Trail {
 
 /// The SigV4 access key id of a request.
 fn access_key(head: &[String]) -> Option<String> {
-    crate::http::header(head, "authorization")?.split("Credential=").nth(1)?.split('/').next().map(str::to_string)
+    crate::http::header(head, "authorization")?
+        .split("Credential=")
+        .nth(1)?
+        .split('/')
+        .next()
+        .map(str::to_string)
 }
 
 /// The request's parameters: the form fields of a query-protocol request, or the top-level
@@ -346,7 +410,10 @@ pub(crate) fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            b'%' if i + 2 < bytes.len() => match std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 Some(b) => {
                     out.push(b);
                     i += 2;
@@ -403,32 +470,78 @@ mod tests {
         let trail = Trail::default();
         trail.observe("sts:AssumeRole", &signed("testing", "sts", None), b"Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fplatform-deployer&RoleSessionName=ci-1234", ASSUMED.as_bytes());
         let delete = b"Action=DeleteRoute&Version=2016-11-15&RouteTableId=rtb-0abc&DestinationCidrBlock=0.0.0.0%2F0";
-        trail.observe("ec2:DeleteRoute", &signed("ASIAROLEKEY", "ec2", None), delete, b"<DeleteRouteResponse/>");
-        trail.observe("ec2:DescribeRouteTables", &signed("ASIAROLEKEY", "ec2", None), b"Action=DescribeRouteTables&RouteTableId.1=rtb-0abc", b"");
+        trail.observe(
+            "ec2:DeleteRoute",
+            &signed("ASIAROLEKEY", "ec2", None),
+            delete,
+            b"<DeleteRouteResponse/>",
+        );
+        trail.observe(
+            "ec2:DescribeRouteTables",
+            &signed("ASIAROLEKEY", "ec2", None),
+            b"Action=DescribeRouteTables&RouteTableId.1=rtb-0abc",
+            b"",
+        );
         let policy = br#"{"repositoryName":"team/web","policyText":"{}"}"#;
-        trail.observe("ecr:SetRepositoryPolicy", &signed("testing", "ecr", Some("AmazonEC2ContainerRegistry_V20150921.SetRepositoryPolicy")), policy, b"{}");
+        trail.observe(
+            "ecr:SetRepositoryPolicy",
+            &signed(
+                "testing",
+                "ecr",
+                Some("AmazonEC2ContainerRegistry_V20150921.SetRepositoryPolicy"),
+            ),
+            policy,
+            b"{}",
+        );
 
         let events = trail.events();
-        assert_eq!(events.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["DeleteRoute", "SetRepositoryPolicy"], "reads and STS are not recorded");
-        let answer = lookup(&trail, json!({"LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": "rtb-0abc"}]}));
+        assert_eq!(
+            events.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["DeleteRoute", "SetRepositoryPolicy"],
+            "reads and STS are not recorded"
+        );
+        let answer = lookup(
+            &trail,
+            json!({"LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": "rtb-0abc"}]}),
+        );
         let entry = &answer["Events"][0];
         assert_eq!(answer["Events"].as_array().unwrap().len(), 1);
         assert_eq!(entry["EventName"], "DeleteRoute");
         assert_eq!(entry["ReadOnly"], "false");
         assert_eq!(entry["Username"], "ci-1234");
         assert_eq!(entry["AccessKeyId"], "ASIAROLEKEY");
-        assert_eq!(entry["Resources"], json!([{"ResourceType": "AWS::EC2::RouteTable", "ResourceName": "rtb-0abc"}]));
-        let record: Value = serde_json::from_str(entry["CloudTrailEvent"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            entry["Resources"],
+            json!([{"ResourceType": "AWS::EC2::RouteTable", "ResourceName": "rtb-0abc"}])
+        );
+        let record: Value =
+            serde_json::from_str(entry["CloudTrailEvent"].as_str().unwrap()).unwrap();
         assert_eq!(record["userIdentity"]["type"], "AssumedRole");
-        assert_eq!(record["userIdentity"]["arn"], "arn:aws:sts::123456789012:assumed-role/platform-deployer/ci-1234");
-        assert_eq!(record["userIdentity"]["sessionContext"]["sessionIssuer"]["userName"], "platform-deployer");
+        assert_eq!(
+            record["userIdentity"]["arn"],
+            "arn:aws:sts::123456789012:assumed-role/platform-deployer/ci-1234"
+        );
+        assert_eq!(
+            record["userIdentity"]["sessionContext"]["sessionIssuer"]["userName"],
+            "platform-deployer"
+        );
         assert_eq!(record["sourceIPAddress"], "127.0.0.1");
         assert_eq!(record["eventID"], entry["EventId"]);
-        assert_eq!(record["requestParameters"], json!({"routeTableId": "rtb-0abc", "destinationCidrBlock": "0.0.0.0/0"}));
+        assert_eq!(
+            record["requestParameters"],
+            json!({"routeTableId": "rtb-0abc", "destinationCidrBlock": "0.0.0.0/0"})
+        );
 
-        let ecr = lookup(&trail, json!({"LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": "team/web"}]}));
-        let record: Value = serde_json::from_str(ecr["Events"][0]["CloudTrailEvent"].as_str().unwrap()).unwrap();
-        assert_eq!(record["userIdentity"]["type"], "Root", "a key STS did not hand out is the account's");
+        let ecr = lookup(
+            &trail,
+            json!({"LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": "team/web"}]}),
+        );
+        let record: Value =
+            serde_json::from_str(ecr["Events"][0]["CloudTrailEvent"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            record["userIdentity"]["type"], "Root",
+            "a key STS did not hand out is the account's"
+        );
         assert_eq!(ecr["Events"][0]["Username"], "root");
     }
 
@@ -437,24 +550,52 @@ mod tests {
         let trail = Trail::default();
         let now = whole_seconds(Utc::now());
         for i in 0..5 {
-            let mut e = TrailEvent::lifecycle_expiry("arn:aws:ecr:us-east-1:123456789012:repository/team/web", "team/web", &["v1"], now - chrono::Duration::hours(i));
+            let mut e = TrailEvent::lifecycle_expiry(
+                "arn:aws:ecr:us-east-1:123456789012:repository/team/web",
+                "team/web",
+                &["v1"],
+                now - chrono::Duration::hours(i),
+            );
             e.id = format!("event-{i}");
             trail.add(e);
         }
         let by_arn = json!({"AttributeKey": "ResourceName", "AttributeValue": "arn:aws:ecr:us-east-1:123456789012:repository/team/web"});
-        let first = lookup(&trail, json!({"LookupAttributes": [by_arn], "MaxResults": 2}));
-        let ids = |a: &Value| a["Events"].as_array().unwrap().iter().map(|e| e["EventId"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        let first = lookup(
+            &trail,
+            json!({"LookupAttributes": [by_arn], "MaxResults": 2}),
+        );
+        let ids = |a: &Value| {
+            a["Events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["EventId"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(&first), ["event-0", "event-1"], "newest first");
         assert_eq!(first["Events"][0]["ReadOnly"], "true");
-        let second = lookup(&trail, json!({"LookupAttributes": [by_arn], "MaxResults": 2, "NextToken": first["NextToken"]}));
+        let second = lookup(
+            &trail,
+            json!({"LookupAttributes": [by_arn], "MaxResults": 2, "NextToken": first["NextToken"]}),
+        );
         assert_eq!(ids(&second), ["event-2", "event-3"]);
         let window = json!({"LookupAttributes": [by_arn], "StartTime": (now - chrono::Duration::minutes(150)).timestamp(), "EndTime": (now - chrono::Duration::minutes(30)).timestamp()});
         assert_eq!(ids(&lookup(&trail, window)), ["event-1", "event-2"]);
-        let by_name = lookup(&trail, json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "PolicyExecutionEvent"}]}));
+        let by_name = lookup(
+            &trail,
+            json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "PolicyExecutionEvent"}]}),
+        );
         assert_eq!(ids(&by_name).len(), 5);
         assert!(by_name.get("NextToken").is_none());
-        let (status, error) = trail.lookup(json!({"LookupAttributes": [by_arn, by_arn]}).to_string().as_bytes());
-        assert_eq!((status, error["__type"].as_str()), (400, Some("InvalidLookupAttributesException")));
+        let (status, error) = trail.lookup(
+            json!({"LookupAttributes": [by_arn, by_arn]})
+                .to_string()
+                .as_bytes(),
+        );
+        assert_eq!(
+            (status, error["__type"].as_str()),
+            (400, Some("InvalidLookupAttributesException"))
+        );
         assert_eq!(trail.lookups(), 5);
     }
 }

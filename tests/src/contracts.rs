@@ -28,8 +28,14 @@ pub enum Contract {
 }
 
 impl Contract {
-    pub const ALL: [Contract; 6] =
-        [Contract::Diagnosis, Contract::Preflight, Contract::Audit, Contract::Classify, Contract::Checks, Contract::Incident];
+    pub const ALL: [Contract; 6] = [
+        Contract::Diagnosis,
+        Contract::Preflight,
+        Contract::Audit,
+        Contract::Classify,
+        Contract::Checks,
+        Contract::Incident,
+    ];
 
     fn file(self) -> &'static str {
         match self {
@@ -45,13 +51,17 @@ impl Contract {
 
 /// `docs/` at the workspace root.
 pub fn docs_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").join("docs")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .join("docs")
 }
 
 /// A schema file of `docs/schemas/`, parsed.
 pub fn schema(file: &str) -> Value {
     let path = docs_dir().join("schemas").join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
@@ -60,10 +70,15 @@ pub fn schema(file: &str) -> Value {
 struct SchemaFolder;
 
 impl Retrieve for SchemaFolder {
-    fn retrieve(&self, uri: &Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+    fn retrieve(
+        &self,
+        uri: &Uri<String>,
+    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
         let name = uri.as_str().rsplit('/').next().unwrap_or_default();
         let path = docs_dir().join("schemas").join(name);
-        Ok(serde_json::from_str(&std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?)?)
+        Ok(serde_json::from_str(
+            &std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+        )?)
     }
 }
 
@@ -80,7 +95,10 @@ fn validator(contract: Contract) -> &'static Validator {
             })
             .collect()
     });
-    &all[Contract::ALL.iter().position(|c| *c == contract).expect("listed")]
+    &all[Contract::ALL
+        .iter()
+        .position(|c| *c == contract)
+        .expect("listed")]
 }
 
 /// Panics, naming every violation, unless `value` follows the contract.
@@ -103,17 +121,18 @@ mod tests {
     use std::collections::BTreeSet;
 
     use pulldoctor::classify::classify;
-    use pulldoctor::model::diagnosis::RootCause;
     use pulldoctor::engine::judge;
-    use pulldoctor::model::facts::Facts;
     use pulldoctor::model::audit::{AuditRecord, Decision, Delivery};
+    use pulldoctor::model::diagnosis::RootCause;
+    use pulldoctor::model::facts::Facts;
     use pulldoctor::report::audit::emf;
     use serde_json::json;
 
     use super::*;
 
     fn saved_facts() -> Vec<(PathBuf, Facts)> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions/pulldoctor/tests/fixtures/facts");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../functions/pulldoctor/tests/fixtures/facts");
         let mut out = vec![];
         for entry in std::fs::read_dir(&dir).expect("saved facts folder") {
             let path = entry.unwrap().path();
@@ -127,13 +146,17 @@ mod tests {
 
     #[test]
     fn the_code_list_in_the_schema_is_exactly_the_codes() {
-        let listed: BTreeSet<String> = schema("common.defs.json")["$defs"]["root_cause_code"]["enum"]
+        let listed: BTreeSet<String> = schema("common.defs.json")["$defs"]["root_cause_code"]
+            ["enum"]
             .as_array()
             .expect("enum")
             .iter()
             .map(|v| v.as_str().unwrap().to_string())
             .collect();
-        let codes: BTreeSet<String> = RootCause::ALL.iter().map(|c| c.code().to_string()).collect();
+        let codes: BTreeSet<String> = RootCause::ALL
+            .iter()
+            .map(|c| c.code().to_string())
+            .collect();
         assert_eq!(listed, codes);
     }
 
@@ -142,7 +165,11 @@ mod tests {
         let table = std::fs::read_to_string(docs_dir().join("root-causes.md")).unwrap();
         for code in RootCause::ALL {
             let row = format!("| `{}` |", code.code());
-            assert_eq!(table.matches(&row).count(), 1, "docs/root-causes.md: one row for {code}");
+            assert_eq!(
+                table.matches(&row).count(),
+                1,
+                "docs/root-causes.md: one row for {code}"
+            );
         }
     }
 
@@ -154,7 +181,14 @@ mod tests {
             // A schema that accepted anything would pass too: it must reject a renamed code.
             let mut broken = d.clone();
             broken["root_cause"]["code"] = json!("NET_NO_ROUTES");
-            assert!(validator(Contract::Diagnosis).iter_errors(&broken).next().is_some(), "{}", path.display());
+            assert!(
+                validator(Contract::Diagnosis)
+                    .iter_errors(&broken)
+                    .next()
+                    .is_some(),
+                "{}",
+                path.display()
+            );
         }
     }
 
@@ -176,7 +210,10 @@ mod tests {
         assert_valid(Contract::Checks, &list);
         let mut broken = list.clone();
         broken["checks"][0]["scope"] = serde_json::json!(["kubernetes"]);
-        assert!(validator(Contract::Checks).iter_errors(&broken).next().is_some());
+        assert!(validator(Contract::Checks)
+            .iter_errors(&broken)
+            .next()
+            .is_some());
     }
 
     #[test]
@@ -197,11 +234,15 @@ mod tests {
                 record = record.with_diagnosis(&d);
             }
             record.deliveries.sns = Some(Delivery::Sent { id: "m-1".into() });
-            record.deliveries.slack = Some(Delivery::Failed { error: "HTTP 500".into() });
+            record.deliveries.slack = Some(Delivery::Failed {
+                error: "HTTP 500".into(),
+            });
             assert_valid(Contract::Audit, &emf(&record, 1_700_000_000_000));
         }
         let mut record = AuditRecord::new(Decision::Ignored);
-        record.deliveries.sns = Some(Delivery::Skipped { reason: "ignored".into() });
+        record.deliveries.sns = Some(Delivery::Skipped {
+            reason: "ignored".into(),
+        });
         record.deliveries.slack = Some(Delivery::NotConfigured);
         assert_valid(Contract::Audit, &emf(&record, 0));
     }

@@ -73,7 +73,13 @@ pub struct TaskEvent {
 
 impl TaskEvent {
     /// A task of `world` with one container, stopped for `stopped_reason` with `stop_code`.
-    fn stopped(world: &World, task: &StoppedTask, container: EventContainer, stopped_reason: &str, stop_code: &str) -> TaskEvent {
+    fn stopped(
+        world: &World,
+        task: &StoppedTask,
+        container: EventContainer,
+        stopped_reason: &str,
+        stop_code: &str,
+    ) -> TaskEvent {
         TaskEvent {
             account: world.account.clone(),
             region: world.region.clone(),
@@ -118,7 +124,13 @@ impl TaskEvent {
             reason: None,
             exit_code: Some(1),
         };
-        TaskEvent::stopped(world, task, container, messages::ESSENTIAL_CONTAINER_EXITED, "EssentialContainerExited")
+        TaskEvent::stopped(
+            world,
+            task,
+            container,
+            messages::ESSENTIAL_CONTAINER_EXITED,
+            "EssentialContainerExited",
+        )
     }
 
     /// Pins the (first) container to a digest, as ECS does since deployments resolve digests.
@@ -251,8 +263,8 @@ pub fn fixtures_dir() -> PathBuf {
 /// Loads `tests/fixtures/events/<name>`.
 pub fn fixture(name: &str) -> Value {
     let path = fixtures_dir().join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }
 
@@ -288,7 +300,13 @@ pub mod service {
 
     use crate::World;
 
-    fn event(world: &World, detail_type: &str, cluster: &str, service: &str, detail: Value) -> Value {
+    fn event(
+        world: &World,
+        detail_type: &str,
+        cluster: &str,
+        service: &str,
+        detail: Value,
+    ) -> Value {
         json!({
             "version": "0",
             "id": crate::util::random_uuid(),
@@ -304,22 +322,45 @@ pub mod service {
 
     /// `SERVICE_STEADY_STATE` (ECS sends it again every so often while the service stays healthy).
     pub fn steady_state(world: &World, cluster: &str, service: &str) -> Value {
-        let cluster_arn = format!("arn:aws:ecs:{}:{}:cluster/{cluster}", world.region, world.account);
-        event(world, "ECS Service Action", cluster, service, json!({
-            "eventType": "INFO", "eventName": "SERVICE_STEADY_STATE", "clusterArn": cluster_arn,
-            "createdAt": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
-        }))
+        let cluster_arn = format!(
+            "arn:aws:ecs:{}:{}:cluster/{cluster}",
+            world.region, world.account
+        );
+        event(
+            world,
+            "ECS Service Action",
+            cluster,
+            service,
+            json!({
+                "eventType": "INFO", "eventName": "SERVICE_STEADY_STATE", "clusterArn": cluster_arn,
+                "createdAt": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+            }),
+        )
     }
 
     /// `SERVICE_DEPLOYMENT_FAILED` from the circuit breaker, rolling back to `rollback_to` if given.
-    pub fn deployment_failed(world: &World, cluster: &str, service: &str, deployment_id: &str, rollback_to: Option<&str>) -> Value {
+    pub fn deployment_failed(
+        world: &World,
+        cluster: &str,
+        service: &str,
+        deployment_id: &str,
+        rollback_to: Option<&str>,
+    ) -> Value {
         let reason = match rollback_to {
-            Some(id) => format!("ECS deployment circuit breaker: rolling back to deploymentId {id}."),
+            Some(id) => {
+                format!("ECS deployment circuit breaker: rolling back to deploymentId {id}.")
+            }
             None => "ECS deployment circuit breaker: task failed to start.".to_string(),
         };
-        event(world, "ECS Deployment State Change", cluster, service, json!({
-            "eventType": "ERROR", "eventName": "SERVICE_DEPLOYMENT_FAILED", "deploymentId": deployment_id,
-            "updatedAt": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true), "reason": reason
-        }))
+        event(
+            world,
+            "ECS Deployment State Change",
+            cluster,
+            service,
+            json!({
+                "eventType": "ERROR", "eventName": "SERVICE_DEPLOYMENT_FAILED", "deploymentId": deployment_id,
+                "updatedAt": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true), "reason": reason
+            }),
+        )
     }
 }

@@ -55,7 +55,9 @@ pub fn read_message(reader: &mut impl BufRead) -> std::io::Result<Option<Message
         head.push(line);
     }
     if header(&head, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        return Err(std::io::Error::other("chunked bodies are not supported by the test harness"));
+        return Err(std::io::Error::other(
+            "chunked bodies are not supported by the test harness",
+        ));
     }
     let mut body = Vec::new();
     match header(&head, "content-length") {
@@ -87,14 +89,22 @@ pub fn write_message(out: &mut impl Write, head: &[String], body: &[u8]) -> std:
         text.push_str(line);
         text.push_str("\r\n");
     }
-    text.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+    text.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
     out.write_all(text.as_bytes())?;
     out.write_all(body)?;
     out.flush()
 }
 
 /// Writes a keep-alive response: `status`, `headers`, `body`.
-pub fn write_response(out: &mut impl Write, status: u16, headers: &[(&str, String)], body: &[u8]) -> std::io::Result<()> {
+pub fn write_response(
+    out: &mut impl Write,
+    status: u16,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<()> {
     let mut head = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -114,11 +124,19 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Reply {
-        Reply { status, headers: vec![], body: body.into() }
+        Reply {
+            status,
+            headers: vec![],
+            body: body.into(),
+        }
     }
 
     pub fn json(status: u16, body: &serde_json::Value) -> Reply {
-        Reply { status, headers: vec![("content-type", "application/json".into())], body: body.to_string().into_bytes() }
+        Reply {
+            status,
+            headers: vec![("content-type", "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
     }
 
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
@@ -144,7 +162,10 @@ impl Server {
         use std::sync::Arc;
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind a local server");
         let port = listener.local_addr().unwrap().port();
-        let (down, stopped) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (down, stopped) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
         let handler: Arc<Handler> = Arc::new(handler);
         let (d, s) = (down.clone(), stopped.clone());
         std::thread::spawn(move || {
@@ -155,7 +176,10 @@ impl Server {
                     std::thread::sleep(std::time::Duration::from_millis(5));
                     continue;
                 }
-                let l = listener.get_or_insert_with(|| std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind the same port again"));
+                let l = listener.get_or_insert_with(|| {
+                    std::net::TcpListener::bind(("127.0.0.1", port))
+                        .expect("bind the same port again")
+                });
                 l.set_nonblocking(true).expect("non-blocking accept");
                 match l.accept() {
                     Ok((stream, _)) => {
@@ -166,7 +190,11 @@ impl Server {
                 }
             }
         });
-        Server { port, down, stopped }
+        Server {
+            port,
+            down,
+            stopped,
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -183,7 +211,8 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -191,7 +220,9 @@ impl Drop for Server {
 /// server is down (as a crashed server's would be).
 fn serve(stream: std::net::TcpStream, handler: &Handler, down: &std::sync::atomic::AtomicBool) {
     let _ = stream.set_nonblocking(false);
-    let Ok(mut writer) = stream.try_clone() else { return };
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
     let mut reader = std::io::BufReader::new(stream);
     while let Ok(Some(request)) = read_message(&mut reader) {
         if down.load(std::sync::atomic::Ordering::SeqCst) {

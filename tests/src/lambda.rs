@@ -124,16 +124,25 @@ fn serve_runtime(stream: TcpStream, shared: &Arc<(Mutex<RuntimeState>, Condvar)>
                     s = cvar.wait(s).unwrap();
                 }
             };
-            let deadline = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() + Duration::from_secs(60);
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                + Duration::from_secs(60);
             write_response(
                 &mut writer,
                 200,
                 &[
                     ("content-type", "application/json".into()),
                     ("lambda-runtime-aws-request-id", id),
-                    ("lambda-runtime-deadline-ms", deadline.as_millis().to_string()),
+                    (
+                        "lambda-runtime-deadline-ms",
+                        deadline.as_millis().to_string(),
+                    ),
                     ("lambda-runtime-invoked-function-arn", FUNCTION_ARN.into()),
-                    ("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000;Sampled=0".into()),
+                    (
+                        "lambda-runtime-trace-id",
+                        "Root=1-00000000-000000000000000000000000;Sampled=0".into(),
+                    ),
                 ],
                 event.to_string().as_bytes(),
             )
@@ -141,7 +150,11 @@ fn serve_runtime(stream: TcpStream, shared: &Arc<(Mutex<RuntimeState>, Condvar)>
             let rest = &path["invocation/".len()..];
             let (id, kind) = rest.split_once('/').unwrap_or((rest, ""));
             let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-            let result = if kind == "response" { InvocationResult::Response(body) } else { InvocationResult::Error(body) };
+            let result = if kind == "response" {
+                InvocationResult::Response(body)
+            } else {
+                InvocationResult::Error(body)
+            };
             let mut s = lock.lock().unwrap();
             s.results.insert(id.to_string(), result);
             cvar.notify_all();
@@ -149,7 +162,8 @@ fn serve_runtime(stream: TcpStream, shared: &Arc<(Mutex<RuntimeState>, Condvar)>
             write_response(&mut writer, 202, &[], b"{\"status\":\"OK\"}")
         } else if req.method() == "POST" && path == "init/error" {
             let mut s = lock.lock().unwrap();
-            s.init_errors.push(String::from_utf8_lossy(&req.body).into_owned());
+            s.init_errors
+                .push(String::from_utf8_lossy(&req.body).into_owned());
             cvar.notify_all();
             drop(s);
             write_response(&mut writer, 202, &[], b"{\"status\":\"OK\"}")

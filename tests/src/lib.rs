@@ -41,6 +41,7 @@ pub use moto::{Moto, ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY};
 pub use proxy::{Fault, Proxy};
 pub use util::{random_hex32, random_uuid, sha256_digest, TempFile};
 pub use worlds::{
-    awsvpc, docker_manifest, ecr_registry, trust_policy, Eni, Inbox, Launch, NatRouteDeleted, Network, Repository,
-    SnsMessage, StoppedTask, TaskDefSpec, WebAccount, WebService, World, EXECUTION_ROLE_POLICY_ARN,
+    awsvpc, docker_manifest, ecr_registry, trust_policy, Eni, Inbox, Launch, NatRouteDeleted,
+    Network, Repository, SnsMessage, StoppedTask, TaskDefSpec, WebAccount, WebService, World,
+    EXECUTION_ROLE_POLICY_ARN,
 };

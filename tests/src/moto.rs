@@ -102,7 +102,11 @@ impl Moto {
                     let direct =
                         std::env::var_os("PULLDOCTOR_TESTS_DIRECT_MOTO").is_some_and(|v| v == "1");
                     return Moto {
-                        url: if direct { format!("http://127.0.0.1:{port}") } else { proxy.url() },
+                        url: if direct {
+                            format!("http://127.0.0.1:{port}")
+                        } else {
+                            proxy.url()
+                        },
                         proxy,
                         child,
                         port,

@@ -52,7 +52,12 @@ pub struct Alert {
 impl Alert {
     /// The latest trigger's payload.
     pub fn payload(&self) -> &Value {
-        self.events.iter().rev().find(|e| e["event_action"] == "trigger").map(|e| &e["payload"]).unwrap_or(&Value::Null)
+        self.events
+            .iter()
+            .rev()
+            .find(|e| e["event_action"] == "trigger")
+            .map(|e| &e["payload"])
+            .unwrap_or(&Value::Null)
     }
 }
 
@@ -96,8 +101,16 @@ impl PagerDutyStub {
 
     /// Answer the next `times` requests like this, then as before.
     pub fn answer_next(&self, behaviour: PagerDutyBehaviour, times: usize) {
-        assert_ne!(behaviour, PagerDutyBehaviour::Down, "down is a standing behaviour (answer)");
-        self.state.lock().unwrap().next.extend(std::iter::repeat_n(behaviour, times));
+        assert_ne!(
+            behaviour,
+            PagerDutyBehaviour::Down,
+            "down is a standing behaviour (answer)"
+        );
+        self.state
+            .lock()
+            .unwrap()
+            .next
+            .extend(std::iter::repeat_n(behaviour, times));
     }
 
     /// Every request body received, answered or not (`null` for a body that is not JSON).
@@ -136,13 +149,26 @@ fn answer(state: &Mutex<State>, request: &Message) -> Reply {
     if request.method() != "POST" || request.path() != "/v2/enqueue" {
         return Reply::json(404, &json!({"status": "not found", "message": "Not found"}));
     }
-    let errors = if request.body.len() > EVENT_MAX { vec!["Event object is too large".to_string()] } else { invalid(&event) };
+    let errors = if request.body.len() > EVENT_MAX {
+        vec!["Event object is too large".to_string()]
+    } else {
+        invalid(&event)
+    };
     if !errors.is_empty() {
-        return Reply::json(400, &json!({"status": "invalid event", "message": "Event object is invalid", "errors": errors}));
+        return Reply::json(
+            400,
+            &json!({"status": "invalid event", "message": "Event object is invalid", "errors": errors}),
+        );
     }
-    let dedup_key = event["dedup_key"].as_str().map(str::to_string).unwrap_or_else(crate::util::random_hex32);
+    let dedup_key = event["dedup_key"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(crate::util::random_hex32);
     apply(&mut state.lock().unwrap(), &event, &dedup_key);
-    Reply::json(202, &json!({"status": "success", "message": "Event processed", "dedup_key": dedup_key}))
+    Reply::json(
+        202,
+        &json!({"status": "success", "message": "Event processed", "dedup_key": dedup_key}),
+    )
 }
 
 /// What PagerDuty would refuse in this event (empty: valid).
@@ -154,15 +180,21 @@ fn invalid(event: &Value) -> Vec<String> {
     let blank = |v: &Value| v.as_str().is_none_or(|s| s.trim().is_empty());
     match event["routing_key"].as_str() {
         None | Some("") => errors.push("'routing_key' is missing or blank".into()),
-        Some(k) if k.chars().count() != 32 => errors.push("Length of 'routing_key' is incorrect (should be 32 characters)".into()),
+        Some(k) if k.chars().count() != 32 => {
+            errors.push("Length of 'routing_key' is incorrect (should be 32 characters)".into())
+        }
         Some(_) => {}
     }
     let action = event["event_action"].as_str().unwrap_or_default();
     if !ACTIONS.contains(&action) {
-        errors.push("'event_action' is missing or invalid (must be trigger, acknowledge or resolve)".into());
+        errors.push(
+            "'event_action' is missing or invalid (must be trigger, acknowledge or resolve)".into(),
+        );
     }
     match event.get("dedup_key") {
-        Some(Value::String(k)) if k.chars().count() > 255 => errors.push("Length of 'dedup_key' is too long (at most 255 characters)".into()),
+        Some(Value::String(k)) if k.chars().count() > 255 => {
+            errors.push("Length of 'dedup_key' is too long (at most 255 characters)".into())
+        }
         Some(Value::String(k)) if !k.trim().is_empty() => {}
         None if action == "trigger" => {}
         _ => errors.push("'dedup_key' is missing or blank".into()),
@@ -174,18 +206,27 @@ fn invalid(event: &Value) -> Vec<String> {
             return errors;
         }
         match p["summary"].as_str() {
-            _ if blank(&p["summary"]) => errors.push("'payload.summary' is missing or blank".into()),
-            Some(s) if s.chars().count() > 1024 => errors.push("Length of 'payload.summary' is too long (at most 1024 characters)".into()),
+            _ if blank(&p["summary"]) => {
+                errors.push("'payload.summary' is missing or blank".into())
+            }
+            Some(s) if s.chars().count() > 1024 => errors
+                .push("Length of 'payload.summary' is too long (at most 1024 characters)".into()),
             _ => {}
         }
         if blank(&p["source"]) {
             errors.push("'payload.source' is missing or blank".into());
         }
-        if !p["severity"].as_str().is_some_and(|s| SEVERITIES.contains(&s)) {
+        if !p["severity"]
+            .as_str()
+            .is_some_and(|s| SEVERITIES.contains(&s))
+        {
             errors.push("'payload.severity' is missing or invalid (must be critical, error, warning or info)".into());
         }
         if let Some(t) = p.get("timestamp") {
-            if !t.as_str().is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok()) {
+            if !t
+                .as_str()
+                .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok())
+            {
                 errors.push("'payload.timestamp' is not an ISO 8601 timestamp".into());
             }
         }
@@ -199,7 +240,10 @@ fn invalid(event: &Value) -> Vec<String> {
         }
     }
     if let Some(links) = event.get("links") {
-        let ok = links.as_array().is_some_and(|l| l.iter().all(|l| l["href"].as_str().is_some_and(|h| !h.is_empty())));
+        let ok = links.as_array().is_some_and(|l| {
+            l.iter()
+                .all(|l| l["href"].as_str().is_some_and(|h| !h.is_empty()))
+        });
         if !ok {
             errors.push("'links' must be a list of objects with an 'href'".into());
         }
@@ -211,10 +255,11 @@ fn invalid(event: &Value) -> Vec<String> {
 fn apply(state: &mut State, event: &Value, dedup_key: &str) {
     state.accepted.push(event.clone());
     let routing_key = event["routing_key"].as_str().unwrap_or_default();
-    let open = state
-        .alerts
-        .iter_mut()
-        .find(|a| a.dedup_key == dedup_key && a.routing_key == routing_key && a.status != AlertStatus::Resolved);
+    let open = state.alerts.iter_mut().find(|a| {
+        a.dedup_key == dedup_key
+            && a.routing_key == routing_key
+            && a.status != AlertStatus::Resolved
+    });
     match (event["event_action"].as_str(), open) {
         (Some("trigger"), Some(alert)) => {
             alert.triggers += 1;
@@ -257,22 +302,54 @@ mod tests {
     fn validates_as_pagerduty_documents() {
         assert!(invalid(&trigger()).is_empty());
         let table: [(&str, Value, &str); 8] = [
-            ("routing_key", json!("short"), "Length of 'routing_key' is incorrect"),
+            (
+                "routing_key",
+                json!("short"),
+                "Length of 'routing_key' is incorrect",
+            ),
             ("routing_key", Value::Null, "'routing_key' is missing"),
-            ("event_action", json!("page"), "'event_action' is missing or invalid"),
-            ("dedup_key", json!("k".repeat(256)), "'dedup_key' is too long"),
-            ("payload", json!({"source": "x", "severity": "critical"}), "'payload.summary' is missing"),
-            ("payload", json!({"summary": "x".repeat(1025), "source": "x", "severity": "critical"}), "'payload.summary' is too long"),
-            ("payload", json!({"summary": "x", "severity": "critical"}), "'payload.source' is missing"),
-            ("payload", json!({"summary": "x", "source": "x", "severity": "high"}), "'payload.severity' is missing or invalid"),
+            (
+                "event_action",
+                json!("page"),
+                "'event_action' is missing or invalid",
+            ),
+            (
+                "dedup_key",
+                json!("k".repeat(256)),
+                "'dedup_key' is too long",
+            ),
+            (
+                "payload",
+                json!({"source": "x", "severity": "critical"}),
+                "'payload.summary' is missing",
+            ),
+            (
+                "payload",
+                json!({"summary": "x".repeat(1025), "source": "x", "severity": "critical"}),
+                "'payload.summary' is too long",
+            ),
+            (
+                "payload",
+                json!({"summary": "x", "severity": "critical"}),
+                "'payload.source' is missing",
+            ),
+            (
+                "payload",
+                json!({"summary": "x", "source": "x", "severity": "high"}),
+                "'payload.severity' is missing or invalid",
+            ),
         ];
         for (field, value, says) in table {
             let mut e = trigger();
             e[field] = value;
             let errors = invalid(&e);
-            assert!(errors.iter().any(|m| m.contains(says)), "{field}: {errors:?}");
+            assert!(
+                errors.iter().any(|m| m.contains(says)),
+                "{field}: {errors:?}"
+            );
         }
-        let resolve = json!({"routing_key": "0123456789abcdef0123456789abcdef", "event_action": "resolve"});
+        let resolve =
+            json!({"routing_key": "0123456789abcdef0123456789abcdef", "event_action": "resolve"});
         assert_eq!(invalid(&resolve), vec!["'dedup_key' is missing or blank"]);
     }
 
@@ -287,8 +364,15 @@ mod tests {
         apply(&mut state, &resolve, "pulldoctor/x");
         apply(&mut state, &resolve, "pulldoctor/x"); // dropped: nothing open
         assert_eq!(state.alerts.len(), 1);
-        assert_eq!((state.alerts[0].status, state.alerts[0].triggers), (AlertStatus::Resolved, 2));
+        assert_eq!(
+            (state.alerts[0].status, state.alerts[0].triggers),
+            (AlertStatus::Resolved, 2)
+        );
         apply(&mut state, &t, "pulldoctor/x");
-        assert_eq!(state.alerts.len(), 2, "a trigger after the resolve opens a new alert");
+        assert_eq!(
+            state.alerts.len(),
+            2,
+            "a trigger after the resolve opens a new alert"
+        );
     }
 }

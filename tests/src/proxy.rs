@@ -132,7 +132,10 @@ impl Proxy {
         let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind proxy");
         let port = listener.local_addr().expect("proxy addr").port();
         let shared = Arc::new(Shared {
-            upstream: upstream.trim_start_matches("http://").trim_end_matches('/').to_string(),
+            upstream: upstream
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_string(),
             moto_compat,
             rules: Mutex::new(Rules::default()),
             seen: Mutex::new(Vec::new()),
@@ -158,7 +161,12 @@ impl Proxy {
                 }
             })
         };
-        Proxy { port, shared, stop, thread: Some(thread) }
+        Proxy {
+            port,
+            shared,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -172,7 +180,12 @@ impl Proxy {
 
     /// Apply `fault` to every request of `action` (`ec2:DescribeSubnets`) from now on.
     pub fn fault(&self, action: &str, fault: Fault) {
-        self.shared.rules.lock().unwrap().faults.insert(action.to_string(), fault);
+        self.shared
+            .rules
+            .lock()
+            .unwrap()
+            .faults
+            .insert(action.to_string(), fault);
     }
 
     pub fn clear_faults(&self) {
@@ -216,10 +229,12 @@ pub fn action_of(lines: &[String], body: &[u8]) -> String {
     let operation = match header(lines, "x-amz-target") {
         Some(target) => target.rsplit('.').next().unwrap_or(target).to_string(),
         // Route 53 is a REST API: the operation is in the path.
-        None if service == "route53" => match lines.first().and_then(|l| l.split_whitespace().nth(1)) {
-            Some(path) if path.contains("/hostedzonesbyvpc") => "ListHostedZonesByVPC".into(),
-            _ => "Unknown".into(),
-        },
+        None if service == "route53" => {
+            match lines.first().and_then(|l| l.split_whitespace().nth(1)) {
+                Some(path) if path.contains("/hostedzonesbyvpc") => "ListHostedZonesByVPC".into(),
+                _ => "Unknown".into(),
+            }
+        }
         None => String::from_utf8_lossy(body)
             .split('&')
             .find_map(|kv| kv.strip_prefix("Action=").map(str::to_string))
@@ -275,10 +290,17 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
         (rules.latency, rules.faults.get(&action).copied())
     };
     let target = request.header("x-amz-target");
-    let key = format!("{} {}", target.unwrap_or(""), String::from_utf8_lossy(&request.body));
+    let key = format!(
+        "{} {}",
+        target.unwrap_or(""),
+        String::from_utf8_lossy(&request.body)
+    );
     let attempt = request
         .header("amz-sdk-request")
-        .and_then(|v| v.split(';').find_map(|p| p.trim().strip_prefix("attempt=")?.parse().ok()))
+        .and_then(|v| {
+            v.split(';')
+                .find_map(|p| p.trim().strip_prefix("attempt=")?.parse().ok())
+        })
         .unwrap_or(1);
     let is_ecs = target.is_some_and(|t| t.to_ascii_lowercase().starts_with(ECS_TARGET_PREFIX));
     let access_key = request
@@ -286,7 +308,14 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
         .and_then(|a| a.split("Credential=").nth(1))
         .and_then(|c| c.split('/').next())
         .map(str::to_string);
-    shared.seen.lock().unwrap().push(Seen { action: action.clone(), key, at: Instant::now(), faulted: fault.is_some(), attempt, access_key });
+    shared.seen.lock().unwrap().push(Seen {
+        action: action.clone(),
+        key,
+        at: Instant::now(),
+        faulted: fault.is_some(),
+        attempt,
+        access_key,
+    });
 
     let mut client = client;
     match fault {
@@ -315,7 +344,9 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
             )?;
             return client.flush();
         }
-        Some(Fault::SimulatorAllows | Fault::NoPullThroughCacheRules) => std::thread::sleep(latency),
+        Some(Fault::SimulatorAllows | Fault::NoPullThroughCacheRules) => {
+            std::thread::sleep(latency)
+        }
         Some(fault) => {
             std::thread::sleep(latency);
             let (status, content_type, code, body) = error_response(&action, fault);
@@ -362,8 +393,16 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
             }
         }
     }
-    if cloudtrail && response.head.first().and_then(|l| l.split_whitespace().nth(1)).is_some_and(|code| code.starts_with('2')) {
-        shared.trail.observe(&action, &request.head, &request.body, &response.body);
+    if cloudtrail
+        && response
+            .head
+            .first()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .is_some_and(|code| code.starts_with('2'))
+    {
+        shared
+            .trail
+            .observe(&action, &request.head, &request.body, &response.body);
     }
     write_message(&mut client, &response.head, &response.body)?;
     let _ = client.shutdown(Shutdown::Write);
@@ -376,9 +415,20 @@ pub fn simulation_allowed(form: &[u8]) -> String {
     let fields: Vec<(String, String)> = String::from_utf8_lossy(form)
         .split('&')
         .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (crate::cloudtrail::percent_decode(k), crate::cloudtrail::percent_decode(v)))
+        .map(|(k, v)| {
+            (
+                crate::cloudtrail::percent_decode(k),
+                crate::cloudtrail::percent_decode(v),
+            )
+        })
         .collect();
-    let listed = |prefix: &str| -> Vec<&str> { fields.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.as_str()).collect() };
+    let listed = |prefix: &str| -> Vec<&str> {
+        fields
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
     let actions = listed("ActionNames.member.");
     let mut resources = listed("ResourceArns.member.");
     if resources.is_empty() {
@@ -413,7 +463,11 @@ pub fn stringify_container_numbers(value: &mut Value) -> bool {
                     if let Value::Array(containers) = child {
                         for c in containers.iter_mut().filter_map(Value::as_object_mut) {
                             for field in ["cpu", "memory", "memoryReservation"] {
-                                if let Some(n) = c.get(field).filter(|v| v.is_number()).map(|v| v.to_string()) {
+                                if let Some(n) = c
+                                    .get(field)
+                                    .filter(|v| v.is_number())
+                                    .map(|v| v.to_string())
+                                {
                                     c.insert(field.to_string(), Value::String(n));
                                     changed = true;
                                 }

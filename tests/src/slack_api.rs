@@ -89,7 +89,10 @@ impl SlackApi {
     pub fn start() -> SlackApi {
         let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind slack api stub");
         let port = listener.local_addr().unwrap().port();
-        let state = Arc::new(Mutex::new(State { next_ts: 1, ..State::default() }));
+        let state = Arc::new(Mutex::new(State {
+            next_ts: 1,
+            ..State::default()
+        }));
         let shared = state.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -98,8 +101,17 @@ impl SlackApi {
                     let mut writer = stream.try_clone().expect("clone stream");
                     let mut reader = BufReader::new(stream);
                     while let Ok(Some(req)) = read_message(&mut reader) {
-                        let Some((status, headers, body)) = handle(&state, &req) else { return };
-                        if write_response(&mut writer, status, &headers, body.to_string().as_bytes()).is_err() {
+                        let Some((status, headers, body)) = handle(&state, &req) else {
+                            return;
+                        };
+                        if write_response(
+                            &mut writer,
+                            status,
+                            &headers,
+                            body.to_string().as_bytes(),
+                        )
+                        .is_err()
+                        {
                             return;
                         }
                     }
@@ -143,12 +155,20 @@ impl SlackApi {
     /// Replies whose `thread_ts` names no message.
     pub fn orphan_replies(&self) -> usize {
         let state = self.state.lock().unwrap();
-        state.threads.iter().filter(|(ts, _)| !state.messages.contains_key(*ts)).map(|(_, r)| r.len()).sum()
+        state
+            .threads
+            .iter()
+            .filter(|(ts, _)| !state.messages.contains_key(*ts))
+            .map(|(_, r)| r.len())
+            .sum()
     }
 }
 
 fn ts_order(ts: &str) -> u64 {
-    ts.rsplit('.').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+    ts.rsplit('.')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 fn ok_false(error: &str) -> Value {
@@ -156,31 +176,57 @@ fn ok_false(error: &str) -> Value {
 }
 
 /// Answers one request: `None` drops the connection.
-fn handle(state: &Mutex<State>, req: &Message) -> Option<(u16, Vec<(&'static str, String)>, Value)> {
+fn handle(
+    state: &Mutex<State>,
+    req: &Message,
+) -> Option<(u16, Vec<(&'static str, String)>, Value)> {
     let mut state = state.lock().unwrap();
-    let method = req.path().trim_start_matches("/api/").split('?').next().unwrap_or_default().to_string();
+    let method = req
+        .path()
+        .trim_start_matches("/api/")
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let authorization = req.header("authorization").map(str::to_string);
     // Slack reads JSON arguments only from an application/json body.
-    let json_body = req.header("content-type").is_some_and(|c| c.starts_with("application/json"));
-    let body: Value = if json_body { serde_json::from_slice(&req.body).unwrap_or(Value::Null) } else { Value::Null };
+    let json_body = req
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/json"));
+    let body: Value = if json_body {
+        serde_json::from_slice(&req.body).unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
     let mut call = SlackCall {
         method: method.clone(),
         authorization: authorization.clone(),
         body: body.clone(),
-        raw: format!("{}\n\n{}", req.head.join("\n"), String::from_utf8_lossy(&req.body)),
+        raw: format!(
+            "{}\n\n{}",
+            req.head.join("\n"),
+            String::from_utf8_lossy(&req.body)
+        ),
         status: 200,
         error: None,
     };
     let switched = state.answers.pop_front();
     let (status, headers, answer) = match switched {
-        Some(SlackApiAnswer::RateLimited(after)) => (429, vec![("retry-after", after.to_string())], ok_false("ratelimited")),
+        Some(SlackApiAnswer::RateLimited(after)) => (
+            429,
+            vec![("retry-after", after.to_string())],
+            ok_false("ratelimited"),
+        ),
         Some(SlackApiAnswer::Status(status)) => (status, vec![], ok_false("service_unavailable")),
         Some(SlackApiAnswer::Error(code)) => (200, vec![], ok_false(&code)),
         Some(SlackApiAnswer::DropAfterProcessing) | None => {
             let answer = if req.method() != "POST" {
                 ok_false("invalid_request")
             } else {
-                match authorization.as_deref().and_then(|a| a.strip_prefix("Bearer ")) {
+                match authorization
+                    .as_deref()
+                    .and_then(|a| a.strip_prefix("Bearer "))
+                {
                     None => ok_false("not_authed"),
                     Some(token) if token != BOT_TOKEN => ok_false("invalid_auth"),
                     Some(_) => match method.as_str() {
@@ -195,7 +241,11 @@ fn handle(state: &Mutex<State>, req: &Message) -> Option<(u16, Vec<(&'static str
                 state.calls.push(call);
                 return None;
             }
-            let status = if answer["error"] == "unknown_method" { 404 } else { 200 };
+            let status = if answer["error"] == "unknown_method" {
+                404
+            } else {
+                200
+            };
             (status, vec![], answer)
         }
     };
@@ -217,14 +267,30 @@ fn post_message(state: &mut State, body: &Value) -> Value {
     }
     let ts = format!("1700000000.{:06}", state.next_ts);
     state.next_ts += 1;
-    let mut message = json!({"type": "message", "bot_id": "B0PULLDOC", "text": text, "ts": ts, "blocks": blocks});
+    let mut message =
+        json!({"type": "message", "bot_id": "B0PULLDOC", "text": text, "ts": ts, "blocks": blocks});
     match body["thread_ts"].as_str() {
         Some(parent) => {
             message["thread_ts"] = json!(parent);
-            state.threads.entry(parent.to_string()).or_default().push(SlackReply { ts: ts.clone(), text, blocks });
+            state
+                .threads
+                .entry(parent.to_string())
+                .or_default()
+                .push(SlackReply {
+                    ts: ts.clone(),
+                    text,
+                    blocks,
+                });
         }
         None => {
-            let m = SlackMessage { channel: channel.into(), ts: ts.clone(), text, blocks, edits: 0, replies: vec![] };
+            let m = SlackMessage {
+                channel: channel.into(),
+                ts: ts.clone(),
+                text,
+                blocks,
+                edits: 0,
+                replies: vec![],
+            };
             state.messages.insert(ts.clone(), m);
         }
     }
@@ -236,7 +302,10 @@ fn update(state: &mut State, body: &Value) -> Value {
     if channel != CHANNEL {
         return ok_false("channel_not_found");
     }
-    let Some(m) = body["ts"].as_str().and_then(|ts| state.messages.get_mut(ts)) else {
+    let Some(m) = body["ts"]
+        .as_str()
+        .and_then(|ts| state.messages.get_mut(ts))
+    else {
         return ok_false("message_not_found");
     };
     // Slack keeps the previous blocks when an update has none.

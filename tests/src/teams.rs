@@ -58,7 +58,11 @@ impl TeamsStub {
 
     /// Answer the next `times` requests like this, then as before.
     pub fn answer_next(&self, behaviour: TeamsBehaviour, times: usize) {
-        self.state.lock().unwrap().next.extend(std::iter::repeat_n(behaviour, times));
+        self.state
+            .lock()
+            .unwrap()
+            .next
+            .extend(std::iter::repeat_n(behaviour, times));
     }
 
     /// Every request body received, answered or not.
@@ -73,7 +77,10 @@ impl TeamsStub {
 }
 
 fn error(status: u16, code: &str, message: &str) -> Reply {
-    Reply::json(status, &json!({"error": {"code": code, "message": message}}))
+    Reply::json(
+        status,
+        &json!({"error": {"code": code, "message": message}}),
+    )
 }
 
 fn answer(state: &Mutex<State>, request: &Message) -> Reply {
@@ -86,13 +93,31 @@ fn answer(state: &Mutex<State>, request: &Message) -> Reply {
     };
     match behaviour {
         TeamsBehaviour::RateLimited(after) => {
-            return error(429, "WorkflowTriggeredTooFrequently", "Rate limit is exceeded. Try again later.").header("retry-after", after.to_string())
+            return error(
+                429,
+                "WorkflowTriggeredTooFrequently",
+                "Rate limit is exceeded. Try again later.",
+            )
+            .header("retry-after", after.to_string())
         }
-        TeamsBehaviour::Status(status) => return error(status, "InternalServerError", "The server encountered an internal error."),
+        TeamsBehaviour::Status(status) => {
+            return error(
+                status,
+                "InternalServerError",
+                "The server encountered an internal error.",
+            )
+        }
         TeamsBehaviour::Accept => {}
     }
-    if request.method() != "POST" || !request.path().starts_with("/workflows/") || !request.path().contains("sig=") {
-        return error(401, "DirectApiAuthorizationRequired", "The request must be authenticated.");
+    if request.method() != "POST"
+        || !request.path().starts_with("/workflows/")
+        || !request.path().contains("sig=")
+    {
+        return error(
+            401,
+            "DirectApiAuthorizationRequired",
+            "The request must be authenticated.",
+        );
     }
     match cards(&body) {
         Ok(cards) => {
@@ -108,16 +133,28 @@ fn cards(body: &Value) -> Result<Vec<Value>, String> {
     if body["type"] != "message" {
         return Err("The request body must be a message (\"type\": \"message\").".into());
     }
-    let attachments = body["attachments"].as_array().filter(|a| !a.is_empty()).ok_or("The message has no attachments.")?;
+    let attachments = body["attachments"]
+        .as_array()
+        .filter(|a| !a.is_empty())
+        .ok_or("The message has no attachments.")?;
     attachments
         .iter()
         .map(|a| {
             if a["contentType"] != "application/vnd.microsoft.card.adaptive" {
-                return Err("Attachments must be Adaptive Cards (application/vnd.microsoft.card.adaptive).".to_string());
+                return Err(
+                    "Attachments must be Adaptive Cards (application/vnd.microsoft.card.adaptive)."
+                        .to_string(),
+                );
             }
             let card = &a["content"];
-            if card["type"] != "AdaptiveCard" || !card["version"].is_string() || !card["body"].is_array() {
-                return Err("The attachment's content is not an Adaptive Card (type, version, body).".to_string());
+            if card["type"] != "AdaptiveCard"
+                || !card["version"].is_string()
+                || !card["body"].is_array()
+            {
+                return Err(
+                    "The attachment's content is not an Adaptive Card (type, version, body)."
+                        .to_string(),
+                );
             }
             Ok(card.clone())
         })

@@ -7,7 +7,6 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-
 use crate::model::image_ref::{is_registry_component, registry_kind, ImageRef, RegistryKind};
 use crate::model::message::{Category, Classification, Phase};
 
@@ -381,8 +380,7 @@ fn url_v2_found(text: &str, c: &regex::Captures, end_ok: bool) -> Option<Found> 
             }
             // A tag followed by ": <error>" keeps the colon in the capture.
             let reference = r.as_str().trim_end_matches(':');
-            let complete =
-                reference.len() < r.as_str().len() || terminated(text, r.end(), end_ok);
+            let complete = reference.len() < r.as_str().len() || terminated(text, r.end(), end_ok);
             // A blob digest names a layer, not the image: it is not the image reference.
             let is_manifest = kind.as_str().eq_ignore_ascii_case("manifests");
             Some(Found {
@@ -579,7 +577,9 @@ regex!(
 );
 // Secrets the task injects at start (`secrets[].valueFrom`), as opposed to registry credentials:
 // SSM Parameter Store is only ever used for those; "secret from asm" may be either.
-regex!(SSM_SECRET_TEXT = r"(?i)from ssm|systems manager|parameter store|invalid ssm parameters|ssm:getparameters|operation error ssm");
+regex!(
+    SSM_SECRET_TEXT = r"(?i)from ssm|systems manager|parameter store|invalid ssm parameters|ssm:getparameters|operation error ssm"
+);
 regex!(ASM_SECRET_TEXT = r"(?i)retrieve secrets? from asm|pull secrets from aws secrets manager");
 regex!(JSON_KEY_TEXT = r"(?i)did not contain json key");
 regex!(WINDOWS_TEXT = r"(?i)windows");
@@ -602,7 +602,14 @@ fn hints(text: &str, category: Category, phase: Option<Phase>, image: &Found) ->
             return h.into_iter().map(str::to_string).collect();
         }
     }
-    let clues = Clues { text, phase, image, ecr, public_registry, secrets };
+    let clues = Clues {
+        text,
+        phase,
+        image,
+        ecr,
+        public_registry,
+        secrets,
+    };
     let h = match category {
         Category::Network => network_hints(&clues),
         Category::AccessDenied => access_denied_hints(&clues),
@@ -610,7 +617,11 @@ fn hints(text: &str, category: Category, phase: Option<Phase>, image: &Found) ->
         Category::PlatformMismatch => platform_hints(text),
         Category::DiskSpace => disk_space_hints(text),
         Category::RateLimited => rate_limit_hints(&clues),
-        Category::RegistryCredentials if SSM_SECRET_TEXT.is_match(text) || ASM_SECRET_TEXT.is_match(text) => task_secret_hints(text),
+        Category::RegistryCredentials
+            if SSM_SECRET_TEXT.is_match(text) || ASM_SECRET_TEXT.is_match(text) =>
+        {
+            task_secret_hints(text)
+        }
         Category::RegistryCredentials => registry_credentials_hints(&clues),
         Category::Unknown => unknown_hints(text),
     };
@@ -633,7 +644,14 @@ struct Clues<'a> {
 
 /// Network: the path to the registry (DNS, TLS, routes, endpoints, groups, ACLs).
 fn network_hints(clues: &Clues) -> Vec<&'static str> {
-    let Clues { text, phase, ecr, public_registry, secrets, .. } = *clues;
+    let Clues {
+        text,
+        phase,
+        ecr,
+        public_registry,
+        secrets,
+        ..
+    } = *clues;
     let mut h: Vec<&str> = Vec::new();
     if DNS_TEXT.is_match(text) {
         h.push("The registry name did not resolve: check that the VPC has DNS resolution and DNS hostnames enabled, that custom DHCP-option DNS servers resolve AWS names, and that interface endpoints have private DNS on.");
@@ -671,7 +689,14 @@ fn network_hints(clues: &Clues) -> Vec<&'static str> {
 
 /// Access denied: the role, the repository and endpoint policies, the registry credentials.
 fn access_denied_hints(clues: &Clues) -> Vec<&'static str> {
-    let Clues { text, phase, ecr, public_registry, secrets, .. } = *clues;
+    let Clues {
+        text,
+        phase,
+        ecr,
+        public_registry,
+        secrets,
+        ..
+    } = *clues;
     let mut h: Vec<&str> = Vec::new();
     if phase == Some(Phase::Layer) && S3_TEXT.is_match(text) {
         h.push("A 403 from the S3 layer bucket usually means the S3 gateway endpoint policy does not allow s3:GetObject on arn:aws:s3:::prod-<region>-starport-layer-bucket/*.");
@@ -701,7 +726,13 @@ fn access_denied_hints(clues: &Clues) -> Vec<&'static str> {
 
 /// Image not found: the name, the tag or digest, lifecycle expiry, pull-through caches.
 fn image_not_found_hints(clues: &Clues) -> Vec<&'static str> {
-    let Clues { text, image, ecr, public_registry, .. } = *clues;
+    let Clues {
+        text,
+        image,
+        ecr,
+        public_registry,
+        ..
+    } = *clues;
     let mut h: Vec<&str> = Vec::new();
     if PULL_ACCESS_DENIED.is_match(text) {
         h.push("Docker says 'pull access denied' both when the repository does not exist and when it is private: check the name first; if it exists, give the task registry credentials (repositoryCredentials) or, for ECR, pull permissions on its role.");
@@ -757,9 +788,7 @@ fn disk_space_hints(text: &str) -> Vec<&'static str> {
     }
     h.push("On Fargate the unpacked image must fit in the task's ephemeral storage (20 GiB by default): raise ephemeralStorage (up to 200 GiB) or slim the image.");
     h.push("On EC2 the instance's Docker volume is full: remove unused images and stopped containers (agent image cleanup settings), cap json-file log size, or enlarge the volume.");
-    h.push(
-        "Large images need room for both the compressed download and the extracted layers.",
-    );
+    h.push("Large images need room for both the compressed download and the extracted layers.");
     h
 }
 
@@ -1275,7 +1304,10 @@ mod tests {
         assert!(joined("unauthorized: authentication required").contains("repositoryCredentials"));
         // Application secrets get their own wording, never the registry credentials' one.
         let ssm = joined("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid ssm parameters: /app/db");
-        assert!(ssm.contains("secrets[].valueFrom") && ssm.contains("ssm:GetParameters"), "{ssm}");
+        assert!(
+            ssm.contains("secrets[].valueFrom") && ssm.contains("ssm:GetParameters"),
+            "{ssm}"
+        );
         assert!(!ssm.contains("username"), "{ssm}");
         assert!(joined("CannotPullContainerError: API error").contains("API error"));
         let ptc = joined("CannotPullContainerError: manifest for 111122223333.dkr.ecr.us-east-1.amazonaws.com/docker-hub/library/nginx:9 not found: manifest unknown");
@@ -1293,18 +1325,42 @@ mod tests {
     #[test]
     fn kubelet_hints_speak_of_nodes_not_tasks() {
         let joined = |m: &str| classify(m).hints.join(" ");
-        let no_creds = joined(r#"kubelet Failed to pull image "111122223333.dkr.ecr.us-west-2.amazonaws.com/a:v1": rpc error: code = Unknown desc = Error response from daemon: Get https://111122223333.dkr.ecr.us-west-2.amazonaws.com/v2/a/manifests/v1: no basic auth credentials"#);
-        assert!(no_creds.contains("AmazonEC2ContainerRegistryReadOnly") && no_creds.contains("pod execution role"), "{no_creds}");
+        let no_creds = joined(
+            r#"kubelet Failed to pull image "111122223333.dkr.ecr.us-west-2.amazonaws.com/a:v1": rpc error: code = Unknown desc = Error response from daemon: Get https://111122223333.dkr.ecr.us-west-2.amazonaws.com/v2/a/manifests/v1: no basic auth credentials"#,
+        );
+        assert!(
+            no_creds.contains("AmazonEC2ContainerRegistryReadOnly")
+                && no_creds.contains("pod execution role"),
+            "{no_creds}"
+        );
         assert!(!no_creds.contains("repositoryCredentials"), "{no_creds}");
-        let hub = joined(r#"Failed to pull image "docker.io/acme/private:1": rpc error: code = Unknown desc = failed to pull and unpack image "docker.io/acme/private:1": failed to resolve reference "docker.io/acme/private:1": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed: 401 Unauthorized"#);
-        assert!(hub.contains("imagePullSecrets") || hub.contains("node instance role"), "{hub}");
-        let denied = joined(r#"Failed to pull image "x": rpc error: code = Unknown desc = denied: User: arn:aws:sts::1:assumed-role/node/i is not authorized to perform: ecr:BatchGetImage"#);
-        assert!(denied.contains("node instance role") && !denied.contains("task execution role"), "{denied}");
-        let net = joined(r#"Failed to pull image "x": rpc error: code = Unknown desc = Get https://1.dkr.ecr.us-east-1.amazonaws.com/v2/: net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)"#);
-        assert!(net.contains("node's subnet") && net.contains("ecr.api"), "{net}");
+        let hub = joined(
+            r#"Failed to pull image "docker.io/acme/private:1": rpc error: code = Unknown desc = failed to pull and unpack image "docker.io/acme/private:1": failed to resolve reference "docker.io/acme/private:1": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed: 401 Unauthorized"#,
+        );
+        assert!(
+            hub.contains("imagePullSecrets") || hub.contains("node instance role"),
+            "{hub}"
+        );
+        let denied = joined(
+            r#"Failed to pull image "x": rpc error: code = Unknown desc = denied: User: arn:aws:sts::1:assumed-role/node/i is not authorized to perform: ecr:BatchGetImage"#,
+        );
+        assert!(
+            denied.contains("node instance role") && !denied.contains("task execution role"),
+            "{denied}"
+        );
+        let net = joined(
+            r#"Failed to pull image "x": rpc error: code = Unknown desc = Get https://1.dkr.ecr.us-east-1.amazonaws.com/v2/: net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)"#,
+        );
+        assert!(
+            net.contains("node's subnet") && net.contains("ecr.api"),
+            "{net}"
+        );
         assert!(joined("Error: ImagePullBackOff").contains("kubectl describe pod"));
         // The ECS wording stays for ECS messages.
-        assert!(joined("CannotPullContainerError: no basic auth credentials").contains("repositoryCredentials"));
+        assert!(
+            joined("CannotPullContainerError: no basic auth credentials")
+                .contains("repositoryCredentials")
+        );
     }
 
     #[test]

@@ -14,12 +14,16 @@ use crate::checks::catalog;
 use crate::classify::classify;
 use crate::collect::{self, Clients};
 use crate::engine;
-use crate::model::facts::Facts;
 use crate::intake::{intake, pull_failure_of, Intake, PullFailure};
+use crate::model::facts::Facts;
 use crate::report::{self, Format};
 
 #[derive(Parser, Debug)]
-#[command(name = "pulldoctor", version, about = "Explains why an ECS task could not pull its container image")]
+#[command(
+    name = "pulldoctor",
+    version,
+    about = "Explains why an ECS task could not pull its container image"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -87,8 +91,10 @@ pub struct DiagnoseArgs {
 }
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Exit codes: 0 nothing fails, 1 usage or input error, 2 AWS access failed entirely, \
-3 a check fails (or warns, with --strict).")]
+#[command(
+    after_help = "Exit codes: 0 nothing fails, 1 usage or input error, 2 AWS access failed entirely, \
+3 a check fails (or warns, with --strict)."
+)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct PreflightArgs {
     #[command(subcommand)]
@@ -136,8 +142,10 @@ pub enum PreflightTarget {
 
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("eks_target").required(true).multiple(false)))]
-#[command(after_help = "Exit codes: 0 nothing fails, 1 usage or input error, 2 AWS access failed entirely, \
-3 a check fails (or warns, with --strict).")]
+#[command(
+    after_help = "Exit codes: 0 nothing fails, 1 usage or input error, 2 AWS access failed entirely, \
+3 a check fails (or warns, with --strict)."
+)]
 pub struct EksPreflightArgs {
     /// EKS cluster name.
     #[arg(long)]
@@ -149,7 +157,12 @@ pub struct EksPreflightArgs {
     #[arg(long, group = "eks_target")]
     pub fargate_profile: Option<String>,
     /// Images the pods will use (repeat, or comma-separated).
-    #[arg(long = "image", value_delimiter = ',', required = true, value_name = "IMAGE")]
+    #[arg(
+        long = "image",
+        value_delimiter = ',',
+        required = true,
+        value_name = "IMAGE"
+    )]
     pub images: Vec<String>,
     /// Node / pod subnets to check (default: the node group's or Fargate profile's).
     #[arg(long, value_delimiter = ',', value_name = "SUBNET,...")]
@@ -225,7 +238,11 @@ pub async fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match run(cli).await {
@@ -250,7 +267,9 @@ pub async fn run(cli: Cli) -> RunResult {
         Command::Classify { message, format } => {
             let c = classify(&message);
             Ok(match format {
-                ClassifyFormat::Json => format!("{}\n", serde_json::to_string(&c).expect("serializable")),
+                ClassifyFormat::Json => {
+                    format!("{}\n", serde_json::to_string(&c).expect("serializable"))
+                }
                 ClassifyFormat::Text => classify_text(&c),
             })
         }
@@ -258,19 +277,31 @@ pub async fn run(cli: Cli) -> RunResult {
             Some(entry) => Ok(catalog::explain(&entry)),
             None => Err((
                 None,
-                CliError::Input(format!("{code} is not a root-cause code or check name; `pulldoctor checks` lists them")),
+                CliError::Input(format!(
+                    "{code} is not a root-cause code or check name; `pulldoctor checks` lists them"
+                )),
             )),
         },
         Command::Checks { format } => Ok(match format {
             ChecksFormat::Text => catalog::list_text(),
             ChecksFormat::Markdown => catalog::list_markdown(),
-            ChecksFormat::Json => format!("{}\n", serde_json::to_string_pretty(&catalog::list_json()).expect("serializable")),
+            ChecksFormat::Json => format!(
+                "{}\n",
+                serde_json::to_string_pretty(&catalog::list_json()).expect("serializable")
+            ),
         }),
         Command::Judge { facts, format } => {
             let text = read_input(&facts).map_err(|e| (None, e))?;
-            let facts: Facts = serde_json::from_str(&text)
-                .map_err(|e| (None, CliError::Input(format!("{} is not a Facts snapshot: {e}", facts.display()))))?;
-            Ok(with_newline(report::render(&engine::judge(&facts), format.into())))
+            let facts: Facts = serde_json::from_str(&text).map_err(|e| {
+                (
+                    None,
+                    CliError::Input(format!("{} is not a Facts snapshot: {e}", facts.display())),
+                )
+            })?;
+            Ok(with_newline(report::render(
+                &engine::judge(&facts),
+                format.into(),
+            )))
         }
         Command::Diagnose(args) => diagnose(args).await,
         Command::Preflight(args) => preflight_ecs(*args).await,
@@ -283,7 +314,10 @@ async fn preflight_ecs(args: PreflightArgs) -> RunResult {
     if let Some(PreflightTarget::Eks(eks)) = args.target {
         return preflight_eks(eks).await;
     }
-    let cluster = args.cluster.clone().ok_or_else(|| input_err(CliError::Input("give --cluster".into())))?;
+    let cluster = args
+        .cluster
+        .clone()
+        .ok_or_else(|| input_err(CliError::Input("give --cluster".into())))?;
     let task_definition = match &args.task_definition {
         None => None,
         Some(given) => {
@@ -292,7 +326,10 @@ async fn preflight_ecs(args: PreflightArgs) -> RunResult {
                 let text = read_input(&path).map_err(input_err)?;
                 let td = preflight::inputs::task_definition_from_json(&text, given)
                     .map_err(|e| input_err(CliError::Input(e)))?;
-                Some(TaskDefinitionInput::Document { source: given.clone(), task_definition: Box::new(td) })
+                Some(TaskDefinitionInput::Document {
+                    source: given.clone(),
+                    task_definition: Box::new(td),
+                })
             } else {
                 Some(TaskDefinitionInput::Registered(given.clone()))
             }
@@ -313,9 +350,14 @@ async fn preflight_ecs(args: PreflightArgs) -> RunResult {
         launch_type: args.launch_type.clone(),
         platform_version: args.platform_version.clone(),
     };
-    let region = args.region.clone().or_else(|| crate::model::arn::region(&cluster).map(str::to_string));
+    let region = args
+        .region
+        .clone()
+        .or_else(|| crate::model::arn::region(&cluster).map(str::to_string));
     let clients = Clients::new(&load_config(region).await);
-    let plan = preflight::plan(&clients, &request).await.map_err(|e| input_err(e.into()))?;
+    let plan = preflight::plan(&clients, &request)
+        .await
+        .map_err(|e| input_err(e.into()))?;
     preflight_report(&clients, &plan, args.format, args.strict).await
 }
 
@@ -326,14 +368,21 @@ async fn preflight_eks(args: EksPreflightArgs) -> RunResult {
         target: match (&args.nodegroup, &args.fargate_profile) {
             (_, Some(profile)) => eks::EksTarget::FargateProfile(profile.clone()),
             (Some(nodegroup), None) => eks::EksTarget::Nodegroup(nodegroup.clone()),
-            (None, None) => return Err((None, CliError::Input("give --nodegroup or --fargate-profile".into()))),
+            (None, None) => {
+                return Err((
+                    None,
+                    CliError::Input("give --nodegroup or --fargate-profile".into()),
+                ))
+            }
         },
         images: args.images.clone(),
         subnets: args.subnets.clone(),
         security_groups: args.security_groups.clone(),
     };
     let clients = Clients::new(&load_config(args.region.clone()).await);
-    let plan = eks::plan(&clients, &request).await.map_err(|e| (None, e.into()))?;
+    let plan = eks::plan(&clients, &request)
+        .await
+        .map_err(|e| (None, e.into()))?;
     preflight_report(&clients, &plan, args.format, args.strict).await
 }
 
@@ -347,7 +396,12 @@ impl From<crate::preflight::PreflightError> for CliError {
 }
 
 /// Run a plan, render it, and map the verdict to the exit code.
-async fn preflight_report(clients: &Clients, plan: &crate::preflight::Plan, format: PreflightFormat, strict: bool) -> RunResult {
+async fn preflight_report(
+    clients: &Clients,
+    plan: &crate::preflight::Plan,
+    format: PreflightFormat,
+    strict: bool,
+) -> RunResult {
     use crate::preflight;
     let (report, facts) = preflight::run(clients, plan).await;
     let output = with_newline(match format {
@@ -355,7 +409,12 @@ async fn preflight_report(clients: &Clients, plan: &crate::preflight::Plan, form
         PreflightFormat::Markdown => preflight::report::markdown(&report),
         PreflightFormat::Json => preflight::report::json(&report),
     });
-    if let Some(reason) = facts.iter().map(all_reads_failed).collect::<Option<Vec<_>>>().and_then(|r| r.into_iter().next()) {
+    if let Some(reason) = facts
+        .iter()
+        .map(all_reads_failed)
+        .collect::<Option<Vec<_>>>()
+        .and_then(|r| r.into_iter().next())
+    {
         return Err((Some(output), CliError::Aws(reason)));
     }
     if report.blocks(strict) {
@@ -371,7 +430,14 @@ async fn preflight_report(clients: &Clients, plan: &crate::preflight::Plan, form
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        return Err((Some(output), CliError::ChecksFailed(format!("preflight {}: {}", report.verdict.as_str(), failing.join(", ")))));
+        return Err((
+            Some(output),
+            CliError::ChecksFailed(format!(
+                "preflight {}: {}",
+                report.verdict.as_str(),
+                failing.join(", ")
+            )),
+        ));
     }
     Ok(output)
 }
@@ -381,8 +447,12 @@ async fn diagnose(args: DiagnoseArgs) -> RunResult {
     let failure = match (&args.event, &args.cluster, &args.task) {
         (Some(path), _, _) => {
             let text = read_input(path).map_err(input_err)?;
-            let event: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| input_err(CliError::Input(format!("{} is not JSON: {e}", path.display()))))?;
+            let event: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                input_err(CliError::Input(format!(
+                    "{} is not JSON: {e}",
+                    path.display()
+                )))
+            })?;
             match intake(&event) {
                 Intake::PullFailure(f) => *f,
                 Intake::Ignored { reason, .. } => {
@@ -397,20 +467,38 @@ async fn diagnose(args: DiagnoseArgs) -> RunResult {
             }
         }
         (None, Some(cluster), Some(task)) => {
-            let region = args.region.clone().or_else(|| crate::model::arn::region(task).map(str::to_string));
+            let region = args
+                .region
+                .clone()
+                .or_else(|| crate::model::arn::region(task).map(str::to_string));
             let config = load_config(region).await;
-            describe_stopped_task(&Clients::new(&config), cluster, task).await.map_err(input_err)?
+            describe_stopped_task(&Clients::new(&config), cluster, task)
+                .await
+                .map_err(input_err)?
         }
-        _ => return Err(input_err(CliError::Input("give --event FILE, or --cluster and --task".into()))),
+        _ => {
+            return Err(input_err(CliError::Input(
+                "give --event FILE, or --cluster and --task".into(),
+            )))
+        }
     };
     // The task's own region wins over the environment's default: that is where its resources are.
     let config = load_config(args.region.clone().or_else(|| failure.region.clone())).await;
-    let options = crate::collect::Options { history: !args.no_history, ..Default::default() };
-    let engine::Run { facts, diagnosis, .. } = engine::diagnose_with(&Clients::new(&config), &failure, options).await;
+    let options = crate::collect::Options {
+        history: !args.no_history,
+        ..Default::default()
+    };
+    let engine::Run {
+        facts, diagnosis, ..
+    } = engine::diagnose_with(&Clients::new(&config), &failure, options).await;
     if let Some(path) = &args.save_facts {
         let json = serde_json::to_string_pretty(&facts).expect("serializable");
-        std::fs::write(path, json)
-            .map_err(|e| input_err(CliError::Input(format!("cannot write {}: {e}", path.display()))))?;
+        std::fs::write(path, json).map_err(|e| {
+            input_err(CliError::Input(format!(
+                "cannot write {}: {e}",
+                path.display()
+            )))
+        })?;
     }
     let output = with_newline(report::render(&diagnosis, args.format.into()));
     match all_reads_failed(&facts) {
@@ -437,11 +525,20 @@ fn all_reads_failed(facts: &Facts) -> Option<String> {
         facts.task_definition.gap().map(str::to_string),
         facts.repository.gap().map(str::to_string),
     ];
-    Some(gaps.into_iter().flatten().next().unwrap_or_else(|| "every AWS call failed".into()))
+    Some(
+        gaps.into_iter()
+            .flatten()
+            .next()
+            .unwrap_or_else(|| "every AWS call failed".into()),
+    )
 }
 
 /// `diagnose --cluster --task`: read the task, then treat it like an event.
-async fn describe_stopped_task(clients: &Clients, cluster: &str, task: &str) -> Result<PullFailure, CliError> {
+async fn describe_stopped_task(
+    clients: &Clients,
+    cluster: &str,
+    task: &str,
+) -> Result<PullFailure, CliError> {
     let out = clients
         .ecs
         .describe_tasks()
@@ -449,9 +546,18 @@ async fn describe_stopped_task(clients: &Clients, cluster: &str, task: &str) -> 
         .tasks(task)
         .send()
         .await
-        .map_err(|e| CliError::Aws(format!("{:?}", collect::read_failure("ecs:DescribeTasks", &[], &e))))?;
+        .map_err(|e| {
+            CliError::Aws(format!(
+                "{:?}",
+                collect::read_failure("ecs:DescribeTasks", &[], &e)
+            ))
+        })?;
     let Some(t) = out.tasks().first() else {
-        let why = out.failures().first().and_then(|f| f.reason()).unwrap_or("not returned");
+        let why = out
+            .failures()
+            .first()
+            .and_then(|f| f.reason())
+            .unwrap_or("not returned");
         return Err(CliError::Input(format!(
             "task {task} not found in cluster {cluster} ({why}); stopped tasks stay visible for about an hour — \
              use --event with the saved EventBridge event instead"
@@ -459,8 +565,18 @@ async fn describe_stopped_task(clients: &Clients, cluster: &str, task: &str) -> 
     };
     let facts = collect::ecs::task_facts(t);
     let mut failure = pull_failure_of(facts).map_err(CliError::Input)?;
-    failure.region = failure.task.arn.as_deref().and_then(crate::model::arn::region).map(str::to_string);
-    failure.account = failure.task.arn.as_deref().and_then(crate::model::arn::account).map(str::to_string);
+    failure.region = failure
+        .task
+        .arn
+        .as_deref()
+        .and_then(crate::model::arn::region)
+        .map(str::to_string);
+    failure.account = failure
+        .task
+        .arn
+        .as_deref()
+        .and_then(crate::model::arn::account)
+        .map(str::to_string);
     Ok(failure)
 }
 
@@ -472,7 +588,8 @@ fn read_input(path: &PathBuf) -> Result<String, CliError> {
             .map_err(|e| CliError::Input(format!("cannot read standard input: {e}")))?;
         return Ok(s);
     }
-    std::fs::read_to_string(path).map_err(|e| CliError::Input(format!("cannot read {}: {e}", path.display())))
+    std::fs::read_to_string(path)
+        .map_err(|e| CliError::Input(format!("cannot read {}: {e}", path.display())))
 }
 
 fn with_newline(mut s: String) -> String {
@@ -502,42 +619,71 @@ fn classify_text(c: &crate::model::message::Classification) -> String {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn run_args(args: &[&str]) -> RunResult {
-        let cli = Cli::try_parse_from(std::iter::once("pulldoctor").chain(args.iter().copied())).expect("valid arguments");
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(run(cli))
+        let cli = Cli::try_parse_from(std::iter::once("pulldoctor").chain(args.iter().copied()))
+            .expect("valid arguments");
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(run(cli))
     }
 
     #[test]
     fn explain_prints_the_rule() {
         let out = run_args(&["explain", "NET_NO_ROUTE"]).unwrap();
-        assert!(out.starts_with("NET_NO_ROUTE (subnet_route)\nThe subnet has no route to ECR"), "{out}");
+        assert!(
+            out.starts_with("NET_NO_ROUTE (subnet_route)\nThe subnet has no route to ECR"),
+            "{out}"
+        );
         assert!(out.contains("\nFix\n  Add a 0.0.0.0/0 route"), "{out}");
-        assert!(out.contains("\nRuns on:   ECS, EKS nodes, EKS Fargate\n"), "{out}");
-        assert_eq!(run_args(&["explain", "s3_endpoint_policy"]).unwrap(), run_args(&["explain", "net_s3_endpoint_policy"]).unwrap());
+        assert!(
+            out.contains("\nRuns on:   ECS, EKS nodes, EKS Fargate\n"),
+            "{out}"
+        );
+        assert_eq!(
+            run_args(&["explain", "s3_endpoint_policy"]).unwrap(),
+            run_args(&["explain", "net_s3_endpoint_policy"]).unwrap()
+        );
     }
 
     #[test]
     fn explain_of_an_unknown_code_is_an_input_error() {
-        let Err((output, err)) = run_args(&["explain", "NET_NO_WAY"]) else { panic!("an unknown code must fail") };
+        let Err((output, err)) = run_args(&["explain", "NET_NO_WAY"]) else {
+            panic!("an unknown code must fail")
+        };
         assert!(output.is_none());
-        assert_eq!(err.to_string(), "NET_NO_WAY is not a root-cause code or check name; `pulldoctor checks` lists them");
+        assert_eq!(
+            err.to_string(),
+            "NET_NO_WAY is not a root-cause code or check name; `pulldoctor checks` lists them"
+        );
         assert_eq!(err.exit_code(), ExitCode::from(1));
     }
 
     #[test]
     fn checks_lists_every_code_in_each_format() {
         let text = run_args(&["checks"]).unwrap();
-        assert!(text.starts_with("NET_DNS                         The VPC's DNS setup may not resolve ECR\n"), "{text}");
-        assert!(text.contains("UNKNOWN                         No check explains the failure"), "{text}");
+        assert!(
+            text.starts_with(
+                "NET_DNS                         The VPC's DNS setup may not resolve ECR\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("UNKNOWN                         No check explains the failure"),
+            "{text}"
+        );
         let markdown = run_args(&["checks", "--format", "markdown"]).unwrap();
         assert_eq!(markdown, catalog::list_markdown());
-        let json: serde_json::Value = serde_json::from_str(&run_args(&["checks", "--format", "json"]).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&run_args(&["checks", "--format", "json"]).unwrap()).unwrap();
         assert_eq!(json["schema"], "pulldoctor.checks/v1");
-        assert_eq!(json["checks"].as_array().unwrap().len(), crate::model::diagnosis::RootCause::ALL.len());
+        assert_eq!(
+            json["checks"].as_array().unwrap().len(),
+            crate::model::diagnosis::RootCause::ALL.len()
+        );
     }
 }

@@ -3,12 +3,14 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::checks;
-use crate::history;
 use crate::collect::{self, Clients};
-use crate::model::diagnosis::{Diagnosis, FailureSummary, OtherFailure, Status, TaskSummary, SCHEMA};
-use crate::model::facts::{Facts, LaunchType};
+use crate::history;
 use crate::intake::{self, PullFailure};
 use crate::model::arn::cluster_name;
+use crate::model::diagnosis::{
+    Diagnosis, FailureSummary, OtherFailure, Status, TaskSummary, SCHEMA,
+};
+use crate::model::facts::{Facts, LaunchType};
 use crate::rank::rank;
 
 /// Diagnose one failure against AWS (and the task's other failing images, if any: see
@@ -21,8 +23,21 @@ pub async fn diagnose(clients: &Clients, failure: &PullFailure) -> (Facts, Diagn
 /// Diagnose one failure, giving up reads still unanswered at `deadline`: the diagnosis then
 /// says what it has, and the checks whose facts were cut short are `unknown` ("Deadline: …").
 /// The Lambda passes a deadline well inside its own timeout, keeping time to publish.
-pub async fn diagnose_within(clients: &Clients, failure: &PullFailure, deadline: Instant, history: bool) -> (Facts, Diagnosis) {
-    let run = diagnose_with(clients, failure, collect::Options { deadline: Some(deadline.into()), history }).await;
+pub async fn diagnose_within(
+    clients: &Clients,
+    failure: &PullFailure,
+    deadline: Instant,
+    history: bool,
+) -> (Facts, Diagnosis) {
+    let run = diagnose_with(
+        clients,
+        failure,
+        collect::Options {
+            deadline: Some(deadline.into()),
+            history,
+        },
+    )
+    .await;
     (run.facts, run.diagnosis)
 }
 
@@ -39,7 +54,9 @@ pub fn deadline_for(lambda_deadline_ms: u64) -> Instant {
     if lambda_deadline_ms == 0 {
         return Instant::now() + READ_BUDGET;
     }
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     let left = Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms));
     Instant::now() + READ_BUDGET.min(left.saturating_sub(PUBLISH_RESERVE))
 }
@@ -56,13 +73,29 @@ pub struct Run {
 }
 
 /// [`diagnose`] with collection options, returning the call statistics too.
-pub async fn diagnose_with(clients: &Clients, failure: &PullFailure, options: collect::Options) -> Run {
+pub async fn diagnose_with(
+    clients: &Clients,
+    failure: &PullFailure,
+    options: collect::Options,
+) -> Run {
     let started = Instant::now();
     let others = intake::other_failures(failure);
-    let (facts, other_facts, stats) = collect::collect_group(clients, failure, &others, &collect::Supplied::default(), options).await;
+    let (facts, other_facts, stats) = collect::collect_group(
+        clients,
+        failure,
+        &others,
+        &collect::Supplied::default(),
+        options,
+    )
+    .await;
     let mut diagnosis = judge(&facts);
     diagnosis.other_failures = other_facts.iter().map(judge_other).collect();
-    let mut run = Run { facts, diagnosis, stats, history_stats: None };
+    let mut run = Run {
+        facts,
+        diagnosis,
+        stats,
+        history_stats: None,
+    };
     if options.history {
         add_history(clients, &mut run, options).await;
     }
@@ -75,7 +108,13 @@ pub async fn diagnose_with(clients: &Clients, failure: &PullFailure, options: co
 /// will send: the rest of a storm is counted, and needs none of it.
 pub async fn add_history(clients: &Clients, run: &mut Run, options: collect::Options) {
     let started = Instant::now();
-    let history = Box::pin(collect::history::read(clients, &mut run.facts, &run.diagnosis, options)).await;
+    let history = Box::pin(collect::history::read(
+        clients,
+        &mut run.facts,
+        &run.diagnosis,
+        options,
+    ))
+    .await;
     run.facts.aws_calls += history.calls;
     run.facts.aws_failures += history.failed;
     let others = std::mem::take(&mut run.diagnosis.other_failures);
@@ -93,7 +132,11 @@ pub fn judge_other(facts: &Facts) -> OtherFailure {
     OtherFailure {
         failure: d.failure,
         root_cause: d.root_cause,
-        findings: d.findings.into_iter().filter(|f| f.status != Status::Pass).collect(),
+        findings: d
+            .findings
+            .into_iter()
+            .filter(|f| f.status != Status::Pass)
+            .collect(),
     }
 }
 
@@ -110,9 +153,17 @@ pub fn judge(facts: &Facts) -> Diagnosis {
         region: facts.region.clone(),
         task: TaskSummary {
             arn: task.arn.clone(),
-            cluster: task.cluster_arn.as_deref().map(cluster_name).map(str::to_string),
+            cluster: task
+                .cluster_arn
+                .as_deref()
+                .map(cluster_name)
+                .map(str::to_string),
             group: task.group.clone(),
-            launch_type: task.launch_type.as_ref().map(LaunchType::to_string).or_else(|| task.capacity_provider.clone()),
+            launch_type: task
+                .launch_type
+                .as_ref()
+                .map(LaunchType::to_string)
+                .or_else(|| task.capacity_provider.clone()),
             platform_version: task.platform_version.clone(),
             source: task.source,
         },

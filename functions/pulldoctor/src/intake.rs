@@ -20,7 +20,8 @@ static PULL_ERROR: LazyLock<Regex> =
 /// from Secrets Manager or SSM Parameter Store). Every one of them stops the task before any
 /// container starts, and each is diagnosed.
 static REGISTRY_AUTH_ERROR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)ResourceInitializationError:\s*unable to pull secrets or registry auth").unwrap()
+    Regex::new(r"(?i)ResourceInitializationError:\s*unable to pull secrets or registry auth")
+        .unwrap()
 });
 
 /// The `detail` of an `ECS Task State Change` event. Every field is optional: ECS adds fields over
@@ -159,7 +160,10 @@ pub enum Intake {
     PullFailure(Box<PullFailure>),
     /// A service event that moves an incident: recovery or a failed deployment.
     Service(Box<ServiceEvent>),
-    Ignored { kind: IgnoreKind, reason: String },
+    Ignored {
+        kind: IgnoreKind,
+        reason: String,
+    },
 }
 
 /// What a service event says about the service's incidents.
@@ -195,13 +199,19 @@ pub struct ServiceEvent {
 impl ServiceEvent {
     /// `account/region/cluster/service`, as incidents are indexed.
     pub fn service_key(&self) -> String {
-        crate::model::incident::service_key(&self.account, &self.region, &self.cluster, &self.service)
+        crate::model::incident::service_key(
+            &self.account,
+            &self.region,
+            &self.cluster,
+            &self.service,
+        )
     }
 }
 
 /// `… rolling back to deploymentId ecs-svc/123.`
-static ROLLBACK_TO: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)rolling back to deployment\s*id\s+([A-Za-z0-9_./:-]+?)\.?(?:\s|$)").unwrap());
+static ROLLBACK_TO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)rolling back to deployment\s*id\s+([A-Za-z0-9_./:-]+?)\.?(?:\s|$)").unwrap()
+});
 
 /// A service event (`ECS Service Action` steady state, `ECS Deployment State Change` failure), or
 /// why it is not one we act on.
@@ -213,27 +223,65 @@ fn service_event(parsed: EventBridgeEvent<Value>) -> Intake {
         ("ECS Service Action", "SERVICE_STEADY_STATE") => ServiceSignal::SteadyState,
         ("ECS Deployment State Change", "SERVICE_DEPLOYMENT_FAILED") => {
             let Some(deployment_id) = text("deploymentId") else {
-                return ignored(IgnoreKind::Malformed, "a SERVICE_DEPLOYMENT_FAILED event without a deploymentId");
+                return ignored(
+                    IgnoreKind::Malformed,
+                    "a SERVICE_DEPLOYMENT_FAILED event without a deploymentId",
+                );
             };
             let reason = text("reason");
-            let rollback_to =
-                reason.as_deref().and_then(|r| ROLLBACK_TO.captures(r)).map(|c| c[1].trim_end_matches('.').to_string());
-            ServiceSignal::DeploymentFailed { deployment_id, reason, rollback_to }
+            let rollback_to = reason
+                .as_deref()
+                .and_then(|r| ROLLBACK_TO.captures(r))
+                .map(|c| c[1].trim_end_matches('.').to_string());
+            ServiceSignal::DeploymentFailed {
+                deployment_id,
+                reason,
+                rollback_to,
+            }
         }
-        (kind, name) => return ignored(IgnoreKind::Unrelated, format!("{kind} {name:?} does not move an incident")),
+        (kind, name) => {
+            return ignored(
+                IgnoreKind::Unrelated,
+                format!("{kind} {name:?} does not move an incident"),
+            )
+        }
     };
     // The service is the event's resource: arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME.
-    let Some(service_arn) = parsed.resources.iter().flatten().find(|r| r.contains(":service/")).cloned() else {
-        return ignored(IgnoreKind::Malformed, "a service event without the service's ARN in resources");
+    let Some(service_arn) = parsed
+        .resources
+        .iter()
+        .flatten()
+        .find(|r| r.contains(":service/"))
+        .cloned()
+    else {
+        return ignored(
+            IgnoreKind::Malformed,
+            "a service event without the service's ARN in resources",
+        );
     };
-    let Some((cluster, service)) = service_arn.split_once(":service/").and_then(|(_, rest)| rest.split_once('/')) else {
-        return ignored(IgnoreKind::Malformed, format!("{service_arn:?} is not a service ARN with its cluster"));
+    let Some((cluster, service)) = service_arn
+        .split_once(":service/")
+        .and_then(|(_, rest)| rest.split_once('/'))
+    else {
+        return ignored(
+            IgnoreKind::Malformed,
+            format!("{service_arn:?} is not a service ARN with its cluster"),
+        );
     };
     let (cluster, service) = (cluster.to_string(), service.to_string());
-    let account = parsed.account.clone().or_else(|| crate::model::arn::account(&service_arn).map(str::to_string));
-    let region = parsed.region.clone().or_else(|| crate::model::arn::region(&service_arn).map(str::to_string));
+    let account = parsed
+        .account
+        .clone()
+        .or_else(|| crate::model::arn::account(&service_arn).map(str::to_string));
+    let region = parsed
+        .region
+        .clone()
+        .or_else(|| crate::model::arn::region(&service_arn).map(str::to_string));
     let (Some(account), Some(region)) = (account, region) else {
-        return ignored(IgnoreKind::Malformed, "a service event without its account and region");
+        return ignored(
+            IgnoreKind::Malformed,
+            "a service event without its account and region",
+        );
     };
     Intake::Service(Box::new(ServiceEvent {
         event_id: parsed.id,
@@ -248,7 +296,10 @@ fn service_event(parsed: EventBridgeEvent<Value>) -> Intake {
 }
 
 fn ignored(kind: IgnoreKind, reason: impl Into<String>) -> Intake {
-    Intake::Ignored { kind, reason: reason.into() }
+    Intake::Ignored {
+        kind,
+        reason: reason.into(),
+    }
 }
 
 /// Decide what to do with one EventBridge event.
@@ -258,20 +309,38 @@ pub fn intake(event: &Value) -> Intake {
     }
     let parsed: EventBridgeEvent<Value> = match serde_json::from_value(event.clone()) {
         Ok(e) => e,
-        Err(e) => return ignored(IgnoreKind::Malformed, format!("not an EventBridge event: {e}")),
+        Err(e) => {
+            return ignored(
+                IgnoreKind::Malformed,
+                format!("not an EventBridge event: {e}"),
+            )
+        }
     };
-    if parsed.source == "aws.ecs" && matches!(parsed.detail_type.as_str(), "ECS Service Action" | "ECS Deployment State Change") {
+    if parsed.source == "aws.ecs"
+        && matches!(
+            parsed.detail_type.as_str(),
+            "ECS Service Action" | "ECS Deployment State Change"
+        )
+    {
         return service_event(parsed);
     }
     if parsed.source != "aws.ecs" || parsed.detail_type != "ECS Task State Change" {
         return ignored(
             IgnoreKind::Unrelated,
-            format!("event {:?} from {:?} is not an ECS task state change", parsed.detail_type, parsed.source),
+            format!(
+                "event {:?} from {:?} is not an ECS task state change",
+                parsed.detail_type, parsed.source
+            ),
         );
     }
     let detail: TaskDetail = match serde_json::from_value(parsed.detail) {
         Ok(d) => d,
-        Err(e) => return ignored(IgnoreKind::Malformed, format!("task detail has an unexpected shape: {e}")),
+        Err(e) => {
+            return ignored(
+                IgnoreKind::Malformed,
+                format!("task detail has an unexpected shape: {e}"),
+            )
+        }
     };
     let mut failure = match pull_failure_of(TaskFacts::from(detail)) {
         Ok(f) => f,
@@ -303,17 +372,20 @@ pub fn pull_failure_of(task: TaskFacts) -> Result<PullFailure, String> {
     // healthy sidecar often is). A reason that names another container's image is that
     // container's failure, copied: it does not make this one the failing container.
     let mut owners = Owners::new(&task.containers);
-    let failing_container = task
-        .containers
-        .iter()
-        .find(|c| c.reason.as_deref().is_some_and(|r| is_pull_failure_message(r) && owners.owns(c, r)));
+    let failing_container = task.containers.iter().find(|c| {
+        c.reason
+            .as_deref()
+            .is_some_and(|r| is_pull_failure_message(r) && owners.owns(c, r))
+    });
     let message = match (failing_container, task.stopped_reason.as_deref()) {
         (Some(c), _) => c.reason.clone().unwrap_or_default(),
         (None, Some(r)) if is_pull_failure_message(r) => r.to_string(),
         (None, reason) => {
             return Err(format!(
                 "task did not stop because of an image pull failure (stoppedReason: {})",
-                reason.map(truncate_for_log).unwrap_or_else(|| "absent".into())
+                reason
+                    .map(truncate_for_log)
+                    .unwrap_or_else(|| "absent".into())
             ))
         }
     };
@@ -326,7 +398,9 @@ pub fn pull_failure_of(task: TaskFacts) -> Result<PullFailure, String> {
             _ => None,
         })
         .cloned();
-    let image = container.as_ref().and_then(|c| pinned_image(c.image.as_deref()?, c.image_digest.as_deref()));
+    let image = container
+        .as_ref()
+        .and_then(|c| pinned_image(c.image.as_deref()?, c.image_digest.as_deref()));
     Ok(PullFailure {
         event_id: None,
         account: None,
@@ -350,23 +424,41 @@ pub fn other_failures(failure: &PullFailure) -> Vec<PullFailure> {
     let mut owners = Owners::new(containers);
     // Images as the task definition writes them (a digest pin may be reported for one container
     // of an image and not another).
-    let primary = containers.iter().find(|c| failure.container.is_some() && c.name == failure.container);
-    let mut covered: Vec<&str> = primary.and_then(|c| c.image.as_deref()).or(failure.image.as_deref()).map(str::trim).into_iter().collect();
+    let primary = containers
+        .iter()
+        .find(|c| failure.container.is_some() && c.name == failure.container);
+    let mut covered: Vec<&str> = primary
+        .and_then(|c| c.image.as_deref())
+        .or(failure.image.as_deref())
+        .map(str::trim)
+        .into_iter()
+        .collect();
     let mut out = Vec::new();
     for c in containers {
         if failure.container.is_some() && c.name == failure.container {
             continue;
         }
-        let Some(reason) = c.reason.as_deref().filter(|r| is_pull_failure_message(r) && owners.owns(c, r)) else {
+        let Some(reason) = c
+            .reason
+            .as_deref()
+            .filter(|r| is_pull_failure_message(r) && owners.owns(c, r))
+        else {
             continue;
         };
-        let Some(written) = c.image.as_deref().map(str::trim).filter(|i| !i.is_empty()) else { continue };
+        let Some(written) = c.image.as_deref().map(str::trim).filter(|i| !i.is_empty()) else {
+            continue;
+        };
         if covered.contains(&written) {
             continue;
         }
         covered.push(written);
         let image = pinned_image(written, c.image_digest.as_deref());
-        out.push(PullFailure { container: c.name.clone(), image, message: reason.to_string(), ..failure.clone() });
+        out.push(PullFailure {
+            container: c.name.clone(),
+            image,
+            message: reason.to_string(),
+            ..failure.clone()
+        });
         if out.len() == MAX_OTHER_FAILURES {
             break;
         }
@@ -378,8 +470,15 @@ pub fn other_failures(failure: &PullFailure) -> Vec<PullFailure> {
 /// and its repository (tag and digest removed) found in it as a whole name (`nginx` is named by
 /// `docker.io/library/nginx:1.25`, not by `team/nginx-app:v2`). 0 when not named.
 fn name_score(message: &str, image: Option<&str>) -> usize {
-    let Some(image) = image.map(str::trim).filter(|i| !i.is_empty()) else { return 0 };
-    [image, strip_tag(image)].into_iter().filter(|n| !n.is_empty() && names(message, n)).map(str::len).max().unwrap_or(0)
+    let Some(image) = image.map(str::trim).filter(|i| !i.is_empty()) else {
+        return 0;
+    };
+    [image, strip_tag(image)]
+        .into_iter()
+        .filter(|n| !n.is_empty() && names(message, n))
+        .map(str::len)
+        .max()
+        .unwrap_or(0)
 }
 
 /// Whether `name` occurs in `message` not as part of a longer name.
@@ -393,7 +492,10 @@ fn names(message: &str, name: &str) -> bool {
 }
 
 /// The container whose image `message` names most specifically, if any does.
-fn container_named_by<'a>(containers: &'a [ContainerFacts], message: &str) -> Option<&'a ContainerFacts> {
+fn container_named_by<'a>(
+    containers: &'a [ContainerFacts],
+    message: &str,
+) -> Option<&'a ContainerFacts> {
     let mut best: Option<(&ContainerFacts, usize)> = None;
     for c in containers {
         let score = name_score(message, c.image.as_deref());
@@ -414,15 +516,21 @@ struct Owners<'a> {
 
 impl<'a> Owners<'a> {
     fn new(containers: &'a [ContainerFacts]) -> Owners<'a> {
-        Owners { containers, best: std::collections::HashMap::new() }
+        Owners {
+            containers,
+            best: std::collections::HashMap::new(),
+        }
     }
 
     fn owns(&mut self, c: &ContainerFacts, message: &'a str) -> bool {
         let containers = self.containers;
-        let best = *self
-            .best
-            .entry(message)
-            .or_insert_with(|| containers.iter().map(|o| name_score(message, o.image.as_deref())).max().unwrap_or(0));
+        let best = *self.best.entry(message).or_insert_with(|| {
+            containers
+                .iter()
+                .map(|o| name_score(message, o.image.as_deref()))
+                .max()
+                .unwrap_or(0)
+        });
         name_score(message, c.image.as_deref()) >= best
     }
 }
@@ -480,12 +588,14 @@ mod tests {
     /// pull failure or a service event; the service samples it does not route are ignored too.
     #[test]
     fn the_pattern_samples_take_the_path_their_name_says() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/patterns/samples");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/patterns/samples");
         let mut seen = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().to_string();
-            let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let event: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             let got = intake(&event);
             match (name.starts_with("match-"), name.contains("-service-"), &got) {
                 (true, false, Intake::PullFailure(_)) | (true, true, Intake::Service(_)) => {}
@@ -507,8 +617,13 @@ mod tests {
             "detail": {"eventType": "INFO", "eventName": "SERVICE_STEADY_STATE",
                 "clusterArn": "arn:aws:ecs:us-east-1:111122223333:cluster/prod"}
         });
-        let Intake::Service(e) = intake(&steady) else { panic!() };
-        assert_eq!((e.cluster.as_str(), e.service.as_str(), &e.signal), ("prod", "web", &ServiceSignal::SteadyState));
+        let Intake::Service(e) = intake(&steady) else {
+            panic!()
+        };
+        assert_eq!(
+            (e.cluster.as_str(), e.service.as_str(), &e.signal),
+            ("prod", "web", &ServiceSignal::SteadyState)
+        );
         assert_eq!(e.service_key(), "111122223333/us-east-1/prod/web");
 
         let cases = [
@@ -523,7 +638,9 @@ mod tests {
             failed["detail-type"] = json!("ECS Deployment State Change");
             failed["detail"] = json!({"eventType": "ERROR", "eventName": "SERVICE_DEPLOYMENT_FAILED",
                 "deploymentId": "ecs-svc/870", "reason": reason});
-            let Intake::Service(e) = intake(&failed) else { panic!() };
+            let Intake::Service(e) = intake(&failed) else {
+                panic!()
+            };
             assert_eq!(
                 e.signal,
                 ServiceSignal::DeploymentFailed {
@@ -541,7 +658,16 @@ mod tests {
         no_id["detail-type"] = json!("ECS Deployment State Change");
         no_id["detail"] = json!({"eventName": "SERVICE_DEPLOYMENT_FAILED"});
         for e in [no_cluster, no_id] {
-            assert!(matches!(intake(&e), Intake::Ignored { kind: IgnoreKind::Malformed, .. }), "{e}");
+            assert!(
+                matches!(
+                    intake(&e),
+                    Intake::Ignored {
+                        kind: IgnoreKind::Malformed,
+                        ..
+                    }
+                ),
+                "{e}"
+            );
         }
     }
 
@@ -606,7 +732,10 @@ mod tests {
             Some("111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1@sha256:aaaa")
         );
         assert_eq!(f.message, "CannotPullContainerError: failed to resolve ref");
-        assert_eq!(f.event_id.as_deref(), Some("3317b2af-7005-47ee-b2f1-0f7c1f7bbd5f"));
+        assert_eq!(
+            f.event_id.as_deref(),
+            Some("3317b2af-7005-47ee-b2f1-0f7c1f7bbd5f")
+        );
         assert_eq!(f.account.as_deref(), Some("111122223333"));
         assert_eq!(f.task.attachments[0].details["subnetId"], "subnet-0ab");
         assert_eq!(f.task.source, TaskSource::Event);
@@ -637,22 +766,53 @@ mod tests {
         let cases = [
             // Only stoppedReason names the failure, and the sidecar's image name is part of the
             // app's: the whole name decides, not a substring.
-            (json!([{"name": "proxy", "image": "nginx"}, {"name": "app", "image": APP}]), not_found(APP), Some("app")),
-            (json!([{"name": "proxy", "image": "nginx:1.25"}, {"name": "app", "image": APP}]), not_found(APP), Some("app")),
+            (
+                json!([{"name": "proxy", "image": "nginx"}, {"name": "app", "image": APP}]),
+                not_found(APP),
+                Some("app"),
+            ),
+            (
+                json!([{"name": "proxy", "image": "nginx:1.25"}, {"name": "app", "image": APP}]),
+                not_found(APP),
+                Some("app"),
+            ),
             // Docker Hub names: `nginx` is pulled as docker.io/library/nginx.
-            (json!([{"name": "app", "image": APP}, {"name": "proxy", "image": "nginx:1.25"}]), not_found("docker.io/library/nginx:1.25"), Some("proxy")),
+            (
+                json!([{"name": "app", "image": APP}, {"name": "proxy", "image": "nginx:1.25"}]),
+                not_found("docker.io/library/nginx:1.25"),
+                Some("proxy"),
+            ),
             // Same repository, two tags: the tag the message names.
-            (json!([{"name": "old", "image": "team/app:v1"}, {"name": "new", "image": "team/app:v2"}]), not_found("docker.io/team/app:v2"), Some("new")),
+            (
+                json!([{"name": "old", "image": "team/app:v1"}, {"name": "new", "image": "team/app:v2"}]),
+                not_found("docker.io/team/app:v2"),
+                Some("new"),
+            ),
             // The sidecar carries the app's error (copied): the app is the failing container.
-            (json!([{"name": "proxy", "image": "nginx:1.25", "reason": not_found(APP)}, {"name": "app", "image": APP, "reason": not_found(APP)}]), "Task failed to start".into(), Some("app")),
+            (
+                json!([{"name": "proxy", "image": "nginx:1.25", "reason": not_found(APP)}, {"name": "app", "image": APP, "reason": not_found(APP)}]),
+                "Task failed to start".into(),
+                Some("app"),
+            ),
             // A message that names no image of the task: no container can be told.
-            (json!([{"name": "proxy", "image": "nginx:1.25"}, {"name": "app", "image": APP}]), "CannotPullContainerError: i/o timeout".into(), None),
+            (
+                json!([{"name": "proxy", "image": "nginx:1.25"}, {"name": "app", "image": APP}]),
+                "CannotPullContainerError: i/o timeout".into(),
+                None,
+            ),
         ];
         for (containers, reason, expected) in cases {
             let f = decide(event(stopped(containers.clone(), &reason))).unwrap();
             assert_eq!(f.container.as_deref(), expected, "{containers} / {reason}");
             if let Some(name) = expected {
-                let image = containers.as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["image"].as_str().unwrap();
+                let image = containers
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|c| c["name"] == name)
+                    .unwrap()["image"]
+                    .as_str()
+                    .unwrap();
                 assert_eq!(f.image.as_deref(), Some(image));
             }
             assert!(other_failures(&f).is_empty(), "{containers}");
@@ -665,19 +825,38 @@ mod tests {
         use aws_sdk_ecs::types::{Container, Task};
         let described = |reason_on_app: bool| {
             let app = Container::builder().name("app").image(APP);
-            let app = if reason_on_app { app.reason(not_found(APP)) } else { app };
+            let app = if reason_on_app {
+                app.reason(not_found(APP))
+            } else {
+                app
+            };
             Task::builder()
                 .task_arn("arn:aws:ecs:us-east-1:111122223333:task/prod/abc")
                 .cluster_arn("arn:aws:ecs:us-east-1:111122223333:cluster/prod")
                 .last_status("STOPPED")
-                .stopped_reason(if reason_on_app { "Task failed to start".to_string() } else { not_found(APP) })
-                .containers(Container::builder().name("proxy").image("nginx").last_status("STOPPED").build())
+                .stopped_reason(if reason_on_app {
+                    "Task failed to start".to_string()
+                } else {
+                    not_found(APP)
+                })
+                .containers(
+                    Container::builder()
+                        .name("proxy")
+                        .image("nginx")
+                        .last_status("STOPPED")
+                        .build(),
+                )
                 .containers(app.build())
                 .build()
         };
         for reason_on_app in [true, false] {
-            let f = pull_failure_of(crate::collect::ecs::task_facts(&described(reason_on_app))).unwrap();
-            assert_eq!((f.container.as_deref(), f.image.as_deref()), (Some("app"), Some(APP)), "{reason_on_app}");
+            let f = pull_failure_of(crate::collect::ecs::task_facts(&described(reason_on_app)))
+                .unwrap();
+            assert_eq!(
+                (f.container.as_deref(), f.image.as_deref()),
+                (Some("app"), Some(APP)),
+                "{reason_on_app}"
+            );
             assert_eq!(f.task.source, TaskSource::DescribeTasks);
         }
     }
@@ -691,11 +870,23 @@ mod tests {
             {"name": "log", "image": log, "reason": not_found(log)},
             {"name": "app-copy", "image": APP, "reason": not_found(APP)},
         ]);
-        let f = decide(event(stopped(containers, "CannotPullContainerError: see containers"))).unwrap();
+        let f = decide(event(stopped(
+            containers,
+            "CannotPullContainerError: see containers",
+        )))
+        .unwrap();
         assert_eq!(f.container.as_deref(), Some("app"));
         let others = other_failures(&f);
-        let got: Vec<(Option<&str>, Option<&str>, &str)> =
-            others.iter().map(|o| (o.container.as_deref(), o.image.as_deref(), o.message.as_str())).collect();
+        let got: Vec<(Option<&str>, Option<&str>, &str)> = others
+            .iter()
+            .map(|o| {
+                (
+                    o.container.as_deref(),
+                    o.image.as_deref(),
+                    o.message.as_str(),
+                )
+            })
+            .collect();
         // The log router is its own failure; the second container of the app's image is the app's.
         assert_eq!(got, vec![(Some("log"), Some(log), not_found(log).as_str())]);
         assert_eq!(others[0].task, f.task);
@@ -709,12 +900,35 @@ mod tests {
             (json!([]), IgnoreKind::Malformed),
             (json!("x"), IgnoreKind::Malformed),
             (json!(null), IgnoreKind::Malformed),
-            (json!({"source": "aws.ecs", "detail-type": "ECS Task State Change", "detail": "oops"}), IgnoreKind::Malformed),
-            (json!({"source": "aws.ecs", "detail-type": "ECS Task State Change", "detail": {"containers": "x"}}), IgnoreKind::Malformed),
-            (json!({"source": "aws.ecs", "detail": {}}), IgnoreKind::Malformed),
-            (json!({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}}), IgnoreKind::Unrelated),
-            (event(stopped(json!([{"name": "web", "image": "nginx"}]), "Essential container in task exited")), IgnoreKind::Unrelated),
-            (event(json!({"lastStatus": "RUNNING", "stoppedReason": "CannotPullContainerError: x"})), IgnoreKind::Unrelated),
+            (
+                json!({"source": "aws.ecs", "detail-type": "ECS Task State Change", "detail": "oops"}),
+                IgnoreKind::Malformed,
+            ),
+            (
+                json!({"source": "aws.ecs", "detail-type": "ECS Task State Change", "detail": {"containers": "x"}}),
+                IgnoreKind::Malformed,
+            ),
+            (
+                json!({"source": "aws.ecs", "detail": {}}),
+                IgnoreKind::Malformed,
+            ),
+            (
+                json!({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}}),
+                IgnoreKind::Unrelated,
+            ),
+            (
+                event(stopped(
+                    json!([{"name": "web", "image": "nginx"}]),
+                    "Essential container in task exited",
+                )),
+                IgnoreKind::Unrelated,
+            ),
+            (
+                event(
+                    json!({"lastStatus": "RUNNING", "stoppedReason": "CannotPullContainerError: x"}),
+                ),
+                IgnoreKind::Unrelated,
+            ),
         ];
         for (ev, kind) in cases {
             let (got, reason) = decide(ev.clone()).expect_err(&ev.to_string());
@@ -728,7 +942,10 @@ mod tests {
     #[test]
     fn ssm_secret_failure_is_accepted() {
         let message = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid ssm parameters: /app/db-password";
-        let ev = event(stopped(json!([{"name": "web", "image": "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1", "lastStatus": "STOPPED"}]), message));
+        let ev = event(stopped(
+            json!([{"name": "web", "image": "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1", "lastStatus": "STOPPED"}]),
+            message,
+        ));
         let f = decide(ev).expect("an SSM secrets failure is diagnosed");
         assert_eq!(f.message, message);
         assert_eq!(f.container.as_deref(), Some("web"));
@@ -736,7 +953,10 @@ mod tests {
 
     #[test]
     fn absent_image_is_none_not_empty() {
-        let ev = event(stopped(json!([{"name": "web", "image": "  "}, {"name": "x"}]), "CannotPullContainerError: boom"));
+        let ev = event(stopped(
+            json!([{"name": "web", "image": "  "}, {"name": "x"}]),
+            "CannotPullContainerError: boom",
+        ));
         let f = decide(ev).unwrap();
         assert_eq!(f.image, None);
     }

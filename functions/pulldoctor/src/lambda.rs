@@ -20,13 +20,13 @@ use crate::model::diagnosis::Diagnosis;
 use crate::model::incident::{FailedDeployment, Incident, Notice, Resolution};
 use crate::notify;
 use crate::notify::dedup::{Dedup, EventMark};
-use crate::notify::incident::{FailureRecord, FailureStep, IncidentStore};
 use crate::notify::http::Http;
+use crate::notify::incident::{FailureRecord, FailureStep, IncidentStore};
 use crate::notify::pagerduty::PagerDuty;
 use crate::notify::slack::Slack;
 use crate::notify::slack_app::SlackApp;
-use crate::notify::teams::Teams;
 use crate::notify::sns;
+use crate::notify::teams::Teams;
 use crate::report::sns::{message as sns_message, SnsFormat};
 
 /// Deployment settings (environment variables of the function; see template.yaml).
@@ -73,7 +73,10 @@ pub struct Settings {
 }
 
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 impl Settings {
@@ -81,22 +84,34 @@ impl Settings {
     /// start half-configured).
     pub fn from_env() -> Result<Settings, String> {
         let number = |name: &str| -> Result<Option<u64>, String> {
-            env(name).map(|v| v.parse::<u64>().map_err(|_| format!("{name}={v:?} is not a whole number"))).transpose()
+            env(name)
+                .map(|v| {
+                    v.parse::<u64>()
+                        .map_err(|_| format!("{name}={v:?} is not a whole number"))
+                })
+                .transpose()
         };
         Ok(Settings {
             topic_arn: env("PULLDOCTOR_TOPIC_ARN"),
-            sns_format: env("PULLDOCTOR_OUTPUT_FORMAT").map(|f| f.parse()).transpose()?,
+            sns_format: env("PULLDOCTOR_OUTPUT_FORMAT")
+                .map(|f| f.parse())
+                .transpose()?,
             slack_secret_arn: env("PULLDOCTOR_SLACK_SECRET_ARN"),
             slack_timeout: number("PULLDOCTOR_SLACK_TIMEOUT_MS")?.map(Duration::from_millis),
             dedup_table: env("PULLDOCTOR_DEDUP_TABLE"),
-            dedup_window: number("PULLDOCTOR_DEDUP_WINDOW_MINUTES")?.map(|m| Duration::from_secs(m * 60)),
+            dedup_window: number("PULLDOCTOR_DEDUP_WINDOW_MINUTES")?
+                .map(|m| Duration::from_secs(m * 60)),
             member_role_name: env("PULLDOCTOR_MEMBER_ROLE_NAME"),
             member_external_id: env("PULLDOCTOR_MEMBER_EXTERNAL_ID"),
             home_account: env("PULLDOCTOR_HOME_ACCOUNT"),
             history: match env("PULLDOCTOR_HISTORY").as_deref() {
                 None | Some("on") => true,
                 Some("off") => false,
-                Some(other) => return Err(format!("PULLDOCTOR_HISTORY={other:?} is neither on nor off")),
+                Some(other) => {
+                    return Err(format!(
+                        "PULLDOCTOR_HISTORY={other:?} is neither on nor off"
+                    ))
+                }
             },
             update_interval: number("PULLDOCTOR_UPDATE_INTERVAL_SECONDS")?.map(Duration::from_secs),
             pagerduty_secret_arn: env("PULLDOCTOR_PAGERDUTY_SECRET_ARN"),
@@ -137,7 +152,13 @@ impl App {
 
     /// SNS only: no Slack, no deduplication.
     pub fn new(config: &aws_config::SdkConfig, topic_arn: Option<String>) -> App {
-        App::with_settings(config, Settings { topic_arn, ..Settings::default() })
+        App::with_settings(
+            config,
+            Settings {
+                topic_arn,
+                ..Settings::default()
+            },
+        )
     }
 
     pub fn with_settings(config: &aws_config::SdkConfig, settings: Settings) -> App {
@@ -146,31 +167,57 @@ impl App {
         // One connection pool for every chat and paging sink; each request's own timeout.
         let http = Http::new();
         let timeout = settings.slack_timeout.unwrap_or(Duration::from_secs(3));
-        let dedup = settings
-            .dedup_table
-            .clone()
-            .map(|table| Dedup::new(config, table, settings.dedup_window.unwrap_or(Duration::from_secs(30 * 60))));
+        let dedup = settings.dedup_table.clone().map(|table| {
+            Dedup::new(
+                config,
+                table,
+                settings
+                    .dedup_window
+                    .unwrap_or(Duration::from_secs(30 * 60)),
+            )
+        });
         App {
             config: config.clone(),
             topic_arn: settings.topic_arn.clone(),
             clients: lookup_slots(
-                Clients::new(config).with_warm_cache(settings.cache_ttl.unwrap_or(crate::aws::LAMBDA_CACHE_TTL), 512),
+                Clients::new(config).with_warm_cache(
+                    settings.cache_ttl.unwrap_or(crate::aws::LAMBDA_CACHE_TTL),
+                    512,
+                ),
                 dedup.as_ref(),
                 "home",
                 config,
             ),
             sns: aws_sdk_sns::Client::new(config),
-            slack: settings.slack_secret_arn.clone().map(|arn| Arc::new(Slack::new(config, arn, http.clone(), timeout))),
-            slack_app: settings
-                .slack_app_secret_arn
+            slack: settings
+                .slack_secret_arn
                 .clone()
-                .map(|arn| Arc::new(SlackApp::new(config, arn, settings.slack_api_url.clone(), http.clone(), timeout))),
-            pagerduty: settings
-                .pagerduty_secret_arn
+                .map(|arn| Arc::new(Slack::new(config, arn, http.clone(), timeout))),
+            slack_app: settings.slack_app_secret_arn.clone().map(|arn| {
+                Arc::new(SlackApp::new(
+                    config,
+                    arn,
+                    settings.slack_api_url.clone(),
+                    http.clone(),
+                    timeout,
+                ))
+            }),
+            pagerduty: settings.pagerduty_secret_arn.clone().map(|arn| {
+                Arc::new(PagerDuty::new(
+                    config,
+                    arn,
+                    settings.pagerduty_url.clone(),
+                    http.clone(),
+                    timeout,
+                ))
+            }),
+            teams: settings
+                .teams_secret_arn
                 .clone()
-                .map(|arn| Arc::new(PagerDuty::new(config, arn, settings.pagerduty_url.clone(), http.clone(), timeout))),
-            teams: settings.teams_secret_arn.clone().map(|arn| Arc::new(Teams::new(config, arn, http.clone(), timeout))),
-            incidents: dedup.as_ref().map(|d| d.incidents(settings.update_interval.unwrap_or(Duration::from_secs(60)))),
+                .map(|arn| Arc::new(Teams::new(config, arn, http.clone(), timeout))),
+            incidents: dedup
+                .as_ref()
+                .map(|d| d.incidents(settings.update_interval.unwrap_or(Duration::from_secs(60)))),
             dedup,
             members: Arc::new(Mutex::new(HashMap::new())),
             settings,
@@ -180,7 +227,8 @@ impl App {
     /// The clients to diagnose an event of `account` with: ours, or an assumed role in a member
     /// account (multi-account setups forward member events to this function's bus).
     async fn clients_for(&self, account: Option<&str>, home: Option<&str>) -> Clients {
-        let (Some(account), Some(role)) = (account, self.settings.member_role_name.as_deref()) else {
+        let (Some(account), Some(role)) = (account, self.settings.member_role_name.as_deref())
+        else {
             return self.clients.clone();
         };
         if home.is_none_or(|h| h == account) {
@@ -192,9 +240,18 @@ impl App {
         }
         let partition = home_partition(&self.config);
         let role_arn = format!("arn:{partition}:iam::{account}:role/{role}");
-        let clients = Clients::assumed_role(&self.config, &role_arn, self.settings.member_external_id.as_deref())
-            .await
-            .with_warm_cache(self.settings.cache_ttl.unwrap_or(crate::aws::LAMBDA_CACHE_TTL), 512);
+        let clients = Clients::assumed_role(
+            &self.config,
+            &role_arn,
+            self.settings.member_external_id.as_deref(),
+        )
+        .await
+        .with_warm_cache(
+            self.settings
+                .cache_ttl
+                .unwrap_or(crate::aws::LAMBDA_CACHE_TTL),
+            512,
+        );
         let clients = lookup_slots(clients, self.dedup.as_ref(), account, &self.config);
         members.insert(account.to_string(), clients.clone());
         clients
@@ -203,7 +260,12 @@ impl App {
 
 /// With a dedup table, CloudTrail lookups take the slots every container shares (see
 /// [`crate::aws::pace`]) for this account and the function's region.
-fn lookup_slots(clients: Clients, dedup: Option<&Dedup>, account: &str, config: &aws_config::SdkConfig) -> Clients {
+fn lookup_slots(
+    clients: Clients,
+    dedup: Option<&Dedup>,
+    account: &str,
+    config: &aws_config::SdkConfig,
+) -> Clients {
     match dedup {
         Some(d) => {
             let region = config.region().map_or("-", |r| r.as_ref());
@@ -227,15 +289,27 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, lambd
     let started = Instant::now();
     match intake(&event.payload) {
         Intake::Ignored { kind, reason } => {
-            let reason = format!("{}: {reason}", serde_json::to_value(&kind)?.as_str().unwrap_or("ignored"));
+            let reason = format!(
+                "{}: {reason}",
+                serde_json::to_value(&kind)?.as_str().unwrap_or("ignored")
+            );
             Ok(ignored(&event.payload, reason, started))
         }
-        Intake::PullFailure(failure) => handle_failure(app, &event.context, &failure, started).await,
-        Intake::Service(service_event) => handle_service_event(app, &event.context, &service_event, started).await,
+        Intake::PullFailure(failure) => {
+            handle_failure(app, &event.context, &failure, started).await
+        }
+        Intake::Service(service_event) => {
+            handle_service_event(app, &event.context, &service_event, started).await
+        }
     }
 }
 
-async fn handle_failure(app: &App, context: &lambda_runtime::Context, failure: &PullFailure, started: Instant) -> Result<Value, lambda_runtime::Error> {
+async fn handle_failure(
+    app: &App,
+    context: &lambda_runtime::Context,
+    failure: &PullFailure,
+    started: Instant,
+) -> Result<Value, lambda_runtime::Error> {
     let now = chrono::Utc::now().timestamp();
     // 1. The same EventBridge event delivered again: drop it before any AWS read.
     let event_check = match mark_event(app, failure, now, started).await {
@@ -248,7 +322,10 @@ async fn handle_failure(app: &App, context: &lambda_runtime::Context, failure: &
     let mut run = diagnose(&clients, context, failure).await;
     let diagnosis = run.diagnosis.clone();
     let code = diagnosis.root_cause.code.code();
-    let event_id = diagnosis.event_id.clone().unwrap_or_else(|| context.request_id.clone());
+    let event_id = diagnosis
+        .event_id
+        .clone()
+        .unwrap_or_else(|| context.request_id.clone());
     let mut record = AuditRecord::new(Decision::Diagnosed).with_diagnosis(&diagnosis);
     record.dedup = event_check;
     let deadline = sink_deadline(context.deadline);
@@ -257,45 +334,107 @@ async fn handle_failure(app: &App, context: &lambda_runtime::Context, failure: &
     let step = match (&app.incidents, &record.dedup) {
         // Only when the event id check answered (an unavailable table is not asked again).
         (Some(store), DedupStatus::Disabled) => {
-            let task_definition = failure.task.task_definition_arn.as_deref().map(task_definition_name);
-            store.record_failure(&FailureRecord { diagnosis: &diagnosis, task_definition, event_id: &event_id, now }).await
+            let task_definition = failure
+                .task
+                .task_definition_arn
+                .as_deref()
+                .map(task_definition_name);
+            store
+                .record_failure(&FailureRecord {
+                    diagnosis: &diagnosis,
+                    task_definition,
+                    event_id: &event_id,
+                    now,
+                })
+                .await
         }
-        (_, DedupStatus::Unavailable { error }) => FailureStep::Unavailable { error: error.clone() },
-        _ => FailureStep::Unavailable { error: String::new() },
+        (_, DedupStatus::Unavailable { error }) => FailureStep::Unavailable {
+            error: error.clone(),
+        },
+        _ => FailureStep::Unavailable {
+            error: String::new(),
+        },
     };
     let (incident, suppressed_before, claimed) = match step {
         FailureStep::Counted(counted) => {
             record.fingerprint = Some(counted.incident.id.clone());
             record.decision = Decision::Suppressed;
             let window_seconds = app.dedup.as_ref().map_or(0, |d| d.window().as_secs());
-            record.dedup = DedupStatus::Suppressed { count_in_window: counted.count_in_window, notified_by: counted.notified_by.clone(), window_seconds };
+            record.dedup = DedupStatus::Suppressed {
+                count_in_window: counted.count_in_window,
+                notified_by: counted.notified_by.clone(),
+                window_seconds,
+            };
             record.incidents.push(IncidentStep {
                 id: counted.incident.id.clone(),
-                step: if counted.cause_changed { "cause_updated" } else { "counted" },
+                step: if counted.cause_changed {
+                    "cause_updated"
+                } else {
+                    "counted"
+                },
                 failures: counted.incident.failures,
             });
             record.deliveries = app.skipped("suppressed");
             if counted.update_sinks {
-                let notice = Notice::Updated { incident: &counted.incident, diagnosis: &diagnosis, news: &counted.news, cause_changed: counted.cause_changed };
+                let notice = Notice::Updated {
+                    incident: &counted.incident,
+                    diagnosis: &diagnosis,
+                    news: &counted.news,
+                    cause_changed: counted.cause_changed,
+                };
                 app.tell(&notice, deadline, &mut record.deliveries).await;
             }
             finish(&mut record, started);
-            return Ok(outcome(Decision::Suppressed, Some("same failure already notified in this window"), Some(code)));
+            return Ok(outcome(
+                Decision::Suppressed,
+                Some("same failure already notified in this window"),
+                Some(code),
+            ));
         }
-        FailureStep::Opened { incident, suppressed_before, expired } => {
+        FailureStep::Opened {
+            incident,
+            suppressed_before,
+            expired,
+        } => {
             record.dedup = DedupStatus::First { suppressed_before };
             if let Some(old) = expired {
                 // The family's previous incident ended with its window: say so where it was paged.
-                let resolution = Resolution::Expired { at: old.last_failure_at + app.window_seconds() as i64 };
-                app.tell(&Notice::Resolved { incident: &old, resolution: &resolution }, deadline, &mut record.deliveries).await;
-                record.incidents.push(IncidentStep { id: old.id.clone(), step: "expired", failures: old.failures });
+                let resolution = Resolution::Expired {
+                    at: old.last_failure_at + app.window_seconds() as i64,
+                };
+                app.tell(
+                    &Notice::Resolved {
+                        incident: &old,
+                        resolution: &resolution,
+                    },
+                    deadline,
+                    &mut record.deliveries,
+                )
+                .await;
+                record.incidents.push(IncidentStep {
+                    id: old.id.clone(),
+                    step: "expired",
+                    failures: old.failures,
+                });
             }
-            record.incidents.push(IncidentStep { id: incident.id.clone(), step: "opened", failures: incident.failures });
+            record.incidents.push(IncidentStep {
+                id: incident.id.clone(),
+                step: "opened",
+                failures: incident.failures,
+            });
             (incident, suppressed_before, true)
         }
-        FailureStep::Reminder { incident, suppressed_before, .. } => {
+        FailureStep::Reminder {
+            incident,
+            suppressed_before,
+            ..
+        } => {
             record.dedup = DedupStatus::First { suppressed_before };
-            record.incidents.push(IncidentStep { id: incident.id.clone(), step: "reminded", failures: incident.failures });
+            record.incidents.push(IncidentStep {
+                id: incident.id.clone(),
+                step: "reminded",
+                failures: incident.failures,
+            });
             (incident, suppressed_before, true)
         }
         FailureStep::Unavailable { error } => {
@@ -309,9 +448,16 @@ async fn handle_failure(app: &App, context: &lambda_runtime::Context, failure: &
 
     // 4. What changed and who else is hit: only for a diagnosis that is sent.
     let diagnosis = if app.settings.history {
-        let options = crate::collect::Options { deadline: Some(engine::deadline_for(context.deadline).into()), history: true };
+        let options = crate::collect::Options {
+            deadline: Some(engine::deadline_for(context.deadline).into()),
+            history: true,
+        };
         Box::pin(engine::add_history(&clients, &mut run, options)).await;
-        record = AuditRecord { dedup: record.dedup.clone(), incidents: record.incidents.clone(), ..AuditRecord::new(Decision::Diagnosed).with_diagnosis(&run.diagnosis) };
+        record = AuditRecord {
+            dedup: record.dedup.clone(),
+            incidents: record.incidents.clone(),
+            ..AuditRecord::new(Decision::Diagnosed).with_diagnosis(&run.diagnosis)
+        };
         record.fingerprint = Some(incident.id.clone());
         run.diagnosis
     } else {
@@ -319,17 +465,30 @@ async fn handle_failure(app: &App, context: &lambda_runtime::Context, failure: &
     };
 
     // 5. Deliver: every sink independently.
-    let (sns_delivery, slack_delivery) = deliver(app, &diagnosis, &incident, suppressed_before).await;
+    let (sns_delivery, slack_delivery) =
+        deliver(app, &diagnosis, &incident, suppressed_before).await;
     record.deliveries.sns = sns_delivery;
     record.deliveries.slack = slack_delivery;
     let reminded = record.incidents.iter().any(|i| i.step == "reminded");
     let notice = if reminded {
-        Notice::Updated { incident: &incident, diagnosis: &diagnosis, news: &[], cause_changed: false }
+        Notice::Updated {
+            incident: &incident,
+            diagnosis: &diagnosis,
+            news: &[],
+            cause_changed: false,
+        }
     } else {
-        Notice::Opened { incident: &incident, diagnosis: &diagnosis }
+        Notice::Opened {
+            incident: &incident,
+            diagnosis: &diagnosis,
+        }
     };
     app.tell(&notice, deadline, &mut record.deliveries).await;
-    let delivered = record.deliveries.by_sink().into_iter().any(|(_, d)| d.sent());
+    let delivered = record
+        .deliveries
+        .by_sink()
+        .into_iter()
+        .any(|(_, d)| d.sent());
     record.decision = match (&record.deliveries.sns, delivered) {
         (Some(Delivery::Failed { .. }), _) => Decision::PublishFailed,
         (_, true) => Decision::Notified,
@@ -338,7 +497,14 @@ async fn handle_failure(app: &App, context: &lambda_runtime::Context, failure: &
     finish(&mut record, started);
 
     if let Some(Delivery::Failed { error }) = &record.deliveries.sns {
-        give_back(app, claimed, &incident.id, &event_id, diagnosis.event_id.as_deref()).await;
+        give_back(
+            app,
+            claimed,
+            &incident.id,
+            &event_id,
+            diagnosis.event_id.as_deref(),
+        )
+        .await;
         return Err(format!("diagnosis {code} could not be published: {error}").into());
     }
     Ok(outcome(record.decision, None, Some(code)))
@@ -346,13 +512,20 @@ async fn handle_failure(app: &App, context: &lambda_runtime::Context, failure: &
 
 /// A steady state or a failed deployment: touches only the service's open incidents. A healthy
 /// service's periodic steady state costs one DynamoDB read and no AWS read.
-async fn handle_service_event(app: &App, context: &lambda_runtime::Context, e: &ServiceEvent, started: Instant) -> Result<Value, lambda_runtime::Error> {
+async fn handle_service_event(
+    app: &App,
+    context: &lambda_runtime::Context,
+    e: &ServiceEvent,
+    started: Instant,
+) -> Result<Value, lambda_runtime::Error> {
     let mut record = AuditRecord::new(Decision::NoOpenIncident);
     record.event_id = e.event_id.clone();
     record.account = Some(e.account.clone());
     let Some(store) = &app.incidents else {
         record.decision = Decision::Ignored;
-        record.reason = Some("no dedup table: incidents are not tracked, so service events change nothing".into());
+        record.reason = Some(
+            "no dedup table: incidents are not tracked, so service events change nothing".into(),
+        );
         finish(&mut record, started);
         return Ok(outcome(Decision::Ignored, record.reason.as_deref(), None));
     };
@@ -362,33 +535,71 @@ async fn handle_service_event(app: &App, context: &lambda_runtime::Context, e: &
         Err(error) => {
             // Nothing can be resolved without the table: let Lambda retry the event.
             record.decision = Decision::Ignored;
-            record.dedup = DedupStatus::Unavailable { error: error.clone() };
+            record.dedup = DedupStatus::Unavailable {
+                error: error.clone(),
+            };
             finish(&mut record, started);
-            return Err(format!("the incidents of {service_key} could not be read: {error}").into());
+            return Err(
+                format!("the incidents of {service_key} could not be read: {error}").into(),
+            );
         }
     };
     let now = chrono::Utc::now().timestamp();
     let deadline = sink_deadline(context.deadline);
     match &e.signal {
         ServiceSignal::SteadyState if ids.is_empty() => {
-            record.reason = Some(format!("{}/{} is steady and has no open incident", e.cluster, e.service));
+            record.reason = Some(format!(
+                "{}/{} is steady and has no open incident",
+                e.cluster, e.service
+            ));
             finish(&mut record, started);
-            Ok(outcome(Decision::NoOpenIncident, record.reason.as_deref(), None))
+            Ok(outcome(
+                Decision::NoOpenIncident,
+                record.reason.as_deref(),
+                None,
+            ))
         }
         ServiceSignal::SteadyState => {
             let event_at = e.time.map_or(now, |t| t.timestamp());
             let resolved = store.resolve(&service_key, &ids, event_at, now).await;
-            let steady_on = if resolved.is_empty() { None } else { app.steady_revision(context, e, &mut record).await };
-            record.decision = if resolved.is_empty() { Decision::NoOpenIncident } else { Decision::Resolved };
+            let steady_on = if resolved.is_empty() {
+                None
+            } else {
+                app.steady_revision(context, e, &mut record).await
+            };
+            record.decision = if resolved.is_empty() {
+                Decision::NoOpenIncident
+            } else {
+                Decision::Resolved
+            };
             for incident in &resolved {
-                let rolled_back = incident.deployment.as_ref().is_some_and(|d| d.rollback_deployment_id.is_some() || d.rolled_back_to.is_some())
-                    || matches!((&steady_on, &incident.task_definition), (Some(on), Some(failing)) if on != failing);
-                let resolution = Resolution::SteadyState { at: event_at, steady_on: steady_on.clone(), rolled_back };
-                record.incidents.push(IncidentStep { id: incident.id.clone(), step: "resolved", failures: incident.failures });
+                let rolled_back = incident.deployment.as_ref().is_some_and(|d| {
+                    d.rollback_deployment_id.is_some() || d.rolled_back_to.is_some()
+                }) || matches!((&steady_on, &incident.task_definition), (Some(on), Some(failing)) if on != failing);
+                let resolution = Resolution::SteadyState {
+                    at: event_at,
+                    steady_on: steady_on.clone(),
+                    rolled_back,
+                };
+                record.incidents.push(IncidentStep {
+                    id: incident.id.clone(),
+                    step: "resolved",
+                    failures: incident.failures,
+                });
                 let summary = crate::report::incident::resolved(incident, &resolution);
-                let body = crate::report::incident::json(&summary, &[incident], Some(&resolution), None);
-                app.announce(&summary, Some(incident), &body, &mut record.deliveries).await;
-                app.tell(&Notice::Resolved { incident, resolution: &resolution }, deadline, &mut record.deliveries).await;
+                let body =
+                    crate::report::incident::json(&summary, &[incident], Some(&resolution), None);
+                app.announce(&summary, Some(incident), &body, &mut record.deliveries)
+                    .await;
+                app.tell(
+                    &Notice::Resolved {
+                        incident,
+                        resolution: &resolution,
+                    },
+                    deadline,
+                    &mut record.deliveries,
+                )
+                .await;
             }
             if resolved.is_empty() {
                 record.reason = Some("its open incidents were resolved by another invocation or failed again after this event".into());
@@ -396,7 +607,11 @@ async fn handle_service_event(app: &App, context: &lambda_runtime::Context, e: &
             finish(&mut record, started);
             Ok(outcome(record.decision, record.reason.as_deref(), None))
         }
-        ServiceSignal::DeploymentFailed { deployment_id, reason, rollback_to } => {
+        ServiceSignal::DeploymentFailed {
+            deployment_id,
+            reason,
+            rollback_to,
+        } => {
             let mut deployment = FailedDeployment {
                 deployment_id: deployment_id.clone(),
                 reason: reason.clone(),
@@ -406,15 +621,24 @@ async fn handle_service_event(app: &App, context: &lambda_runtime::Context, e: &
                 at: e.time.map_or(now, |t| t.timestamp()),
             };
             if !ids.is_empty() {
-                app.name_revisions(context, e, &mut deployment, &mut record).await;
+                app.name_revisions(context, e, &mut deployment, &mut record)
+                    .await;
             }
-            let joined = match store.join_deployment(&service_key, &ids, &deployment, now).await {
+            let joined = match store
+                .join_deployment(&service_key, &ids, &deployment, now)
+                .await
+            {
                 Ok(joined) => joined,
                 Err(error) => {
                     record.decision = Decision::Ignored;
-                    record.dedup = DedupStatus::Unavailable { error: error.clone() };
+                    record.dedup = DedupStatus::Unavailable {
+                        error: error.clone(),
+                    };
                     finish(&mut record, started);
-                    return Err(format!("deployment {deployment_id} could not be recorded: {error}").into());
+                    return Err(format!(
+                        "deployment {deployment_id} could not be recorded: {error}"
+                    )
+                    .into());
                 }
             };
             if joined.is_empty() {
@@ -428,17 +652,44 @@ async fn handle_service_event(app: &App, context: &lambda_runtime::Context, e: &
                 return Ok(outcome(Decision::Recorded, record.reason.as_deref(), None));
             }
             for incident in &joined {
-                record.incidents.push(IncidentStep { id: incident.id.clone(), step: "deployment_joined", failures: incident.failures });
+                record.incidents.push(IncidentStep {
+                    id: incident.id.clone(),
+                    step: "deployment_joined",
+                    failures: incident.failures,
+                });
             }
-            let summary = crate::report::incident::deployment_failed(&deployment, &e.service, &joined);
+            let summary =
+                crate::report::incident::deployment_failed(&deployment, &e.service, &joined);
             let refs: Vec<&Incident> = joined.iter().collect();
             let body = crate::report::incident::json(&summary, &refs, None, Some(&deployment));
-            app.announce(&summary, joined.first(), &body, &mut record.deliveries).await;
-            app.tell(&Notice::DeploymentFailed { deployment: &deployment, service: &e.service, incidents: &joined }, deadline, &mut record.deliveries).await;
-            record.decision = if record.deliveries.by_sink().into_iter().any(|(_, d)| d.sent()) { Decision::Notified } else { Decision::Diagnosed };
+            app.announce(&summary, joined.first(), &body, &mut record.deliveries)
+                .await;
+            app.tell(
+                &Notice::DeploymentFailed {
+                    deployment: &deployment,
+                    service: &e.service,
+                    incidents: &joined,
+                },
+                deadline,
+                &mut record.deliveries,
+            )
+            .await;
+            record.decision = if record
+                .deliveries
+                .by_sink()
+                .into_iter()
+                .any(|(_, d)| d.sent())
+            {
+                Decision::Notified
+            } else {
+                Decision::Diagnosed
+            };
             finish(&mut record, started);
             if let Some(Delivery::Failed { error }) = &record.deliveries.sns {
-                return Err(format!("the failed deployment {deployment_id} could not be published: {error}").into());
+                return Err(format!(
+                    "the failed deployment {deployment_id} could not be published: {error}"
+                )
+                .into());
             }
             Ok(outcome(record.decision, None, None))
         }
@@ -447,7 +698,9 @@ async fn handle_service_event(app: &App, context: &lambda_runtime::Context, e: &
 
 /// `family:revision` of a task definition ARN (or the name as given).
 fn task_definition_name(arn: &str) -> String {
-    arn.rsplit_once(":task-definition/").map_or(arn, |(_, name)| name).to_string()
+    arn.rsplit_once(":task-definition/")
+        .map_or(arn, |(_, name)| name)
+        .to_string()
 }
 
 /// Chat and paging sinks must answer before Lambda's deadline (1 s kept for the audit line);
@@ -457,19 +710,26 @@ fn sink_deadline(lambda_deadline_ms: u64) -> tokio::time::Instant {
     if lambda_deadline_ms == 0 {
         return cap;
     }
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let left = Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms)).saturating_sub(Duration::from_secs(1));
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let left = Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms))
+        .saturating_sub(Duration::from_secs(1));
     cap.min(tokio::time::Instant::now() + left)
 }
 
 impl App {
     fn window_seconds(&self) -> u64 {
-        self.dedup.as_ref().map_or(30 * 60, |d| d.window().as_secs())
+        self.dedup
+            .as_ref()
+            .map_or(30 * 60, |d| d.window().as_secs())
     }
 
     /// Every configured sink, skipped for `reason`.
     fn skipped(&self, reason: &str) -> Deliveries {
-        let skip = || Delivery::Skipped { reason: reason.into() };
+        let skip = || Delivery::Skipped {
+            reason: reason.into(),
+        };
         Deliveries {
             sns: self.topic_arn.as_ref().map(|_| skip()),
             slack: self.slack.as_ref().map(|_| skip()),
@@ -481,26 +741,52 @@ impl App {
 
     /// The incident a diagnosis belongs to when the table cannot say more.
     fn incident_of(&self, d: &Diagnosis, failure: &PullFailure, now: i64) -> Incident {
-        Incident::opening(d, failure.task.task_definition_arn.as_deref().map(task_definition_name), now)
+        Incident::opening(
+            d,
+            failure
+                .task
+                .task_definition_arn
+                .as_deref()
+                .map(task_definition_name),
+            now,
+        )
     }
 
     /// An incident message without a diagnosis (resolved, deployment failed) to SNS and the
     /// Slack webhook.
-    async fn announce(&self, summary: &crate::report::incident::Summary, first: Option<&Incident>, body: &Value, deliveries: &mut Deliveries) {
+    async fn announce(
+        &self,
+        summary: &crate::report::incident::Summary,
+        first: Option<&Incident>,
+        body: &Value,
+        deliveries: &mut Deliveries,
+    ) {
         let format = self.settings.sns_format.unwrap_or(SnsFormat::Text);
         let sns_delivery = async {
             match &self.topic_arn {
-                Some(topic) => Some(sns::publish(&self.sns, topic, &crate::report::incident::sns_message(summary, first, body, format)).await),
+                Some(topic) => Some(
+                    sns::publish(
+                        &self.sns,
+                        topic,
+                        &crate::report::incident::sns_message(summary, first, body, format),
+                    )
+                    .await,
+                ),
                 None => None,
             }
         };
         let slack_delivery = async {
             match &self.slack {
-                Some(slack) => Some(slack.post(&crate::report::incident::slack_message(summary)).await),
+                Some(slack) => Some(
+                    slack
+                        .post(&crate::report::incident::slack_message(summary))
+                        .await,
+                ),
                 None => None,
             }
         };
-        let (sns_delivery, slack_delivery) = tokio::join!(Box::pin(sns_delivery), Box::pin(slack_delivery));
+        let (sns_delivery, slack_delivery) =
+            tokio::join!(Box::pin(sns_delivery), Box::pin(slack_delivery));
         deliveries.sns = fold(deliveries.sns.take(), sns_delivery);
         deliveries.slack = fold(deliveries.slack.take(), slack_delivery);
     }
@@ -508,7 +794,12 @@ impl App {
     /// The chat and paging sinks that follow an incident's life (PagerDuty, the Slack app, Teams),
     /// concurrently and independently. Where the Slack app posted a new message, the incident
     /// remembers it, so later notices edit it.
-    async fn tell(&self, notice: &Notice<'_>, deadline: tokio::time::Instant, deliveries: &mut Deliveries) {
+    async fn tell(
+        &self,
+        notice: &Notice<'_>,
+        deadline: tokio::time::Instant,
+        deliveries: &mut Deliveries,
+    ) {
         let pagerduty = async {
             match &self.pagerduty {
                 Some(p) => Some(p.send(notice, deadline).await),
@@ -523,7 +814,9 @@ impl App {
         let slack_app = async {
             match &self.slack_app {
                 Some(_) if opening_in_flight => Some(crate::notify::slack_app::SlackAppOutcome {
-                    delivery: Delivery::Skipped { reason: "the incident's first message is still being posted".into() },
+                    delivery: Delivery::Skipped {
+                        reason: "the incident's first message is still being posted".into(),
+                    },
                     posted: None,
                 }),
                 Some(s) => Some(s.send(notice, deadline).await),
@@ -536,10 +829,17 @@ impl App {
                 None => None,
             }
         };
-        let (pagerduty, slack_app, teams) = tokio::join!(Box::pin(pagerduty), Box::pin(slack_app), Box::pin(teams));
-        if let (Some(posted), Some(store), Notice::Opened { incident, .. } | Notice::Updated { incident, .. }) =
-            (slack_app.as_ref().and_then(|o| o.posted.as_ref()), &self.incidents, notice)
-        {
+        let (pagerduty, slack_app, teams) =
+            tokio::join!(Box::pin(pagerduty), Box::pin(slack_app), Box::pin(teams));
+        if let (
+            Some(posted),
+            Some(store),
+            Notice::Opened { incident, .. } | Notice::Updated { incident, .. },
+        ) = (
+            slack_app.as_ref().and_then(|o| o.posted.as_ref()),
+            &self.incidents,
+            notice,
+        ) {
             store.set_slack_message(&incident.id, posted).await;
         }
         deliveries.pagerduty = fold(deliveries.pagerduty.take(), pagerduty);
@@ -549,23 +849,57 @@ impl App {
 
     /// The task definition a recovered service is steady on (its PRIMARY deployment): one
     /// `DescribeServices` in the service's account, only when incidents were open.
-    async fn steady_revision(&self, context: &lambda_runtime::Context, e: &ServiceEvent, record: &mut AuditRecord) -> Option<String> {
+    async fn steady_revision(
+        &self,
+        context: &lambda_runtime::Context,
+        e: &ServiceEvent,
+        record: &mut AuditRecord,
+    ) -> Option<String> {
         let deployments = self.service_deployments(context, e, record).await?;
-        deployments.iter().find(|d| d.status.as_deref() == Some("PRIMARY")).and_then(|d| d.task_definition.as_deref()).map(task_definition_name)
+        deployments
+            .iter()
+            .find(|d| d.status.as_deref() == Some("PRIMARY"))
+            .and_then(|d| d.task_definition.as_deref())
+            .map(task_definition_name)
     }
 
     /// The revisions of a failed deployment and of the one ECS rolled back to.
-    async fn name_revisions(&self, context: &lambda_runtime::Context, e: &ServiceEvent, deployment: &mut FailedDeployment, record: &mut AuditRecord) {
-        let Some(deployments) = self.service_deployments(context, e, record).await else { return };
-        let revision_of = |id: &str| deployments.iter().find(|d| d.id == id).and_then(|d| d.task_definition.as_deref()).map(task_definition_name);
+    async fn name_revisions(
+        &self,
+        context: &lambda_runtime::Context,
+        e: &ServiceEvent,
+        deployment: &mut FailedDeployment,
+        record: &mut AuditRecord,
+    ) {
+        let Some(deployments) = self.service_deployments(context, e, record).await else {
+            return;
+        };
+        let revision_of = |id: &str| {
+            deployments
+                .iter()
+                .find(|d| d.id == id)
+                .and_then(|d| d.task_definition.as_deref())
+                .map(task_definition_name)
+        };
         deployment.failed_revision = revision_of(&deployment.deployment_id);
-        deployment.rolled_back_to = deployment.rollback_deployment_id.as_deref().and_then(revision_of);
+        deployment.rolled_back_to = deployment
+            .rollback_deployment_id
+            .as_deref()
+            .and_then(revision_of);
     }
 
-    async fn service_deployments(&self, context: &lambda_runtime::Context, e: &ServiceEvent, record: &mut AuditRecord) -> Option<Vec<crate::model::facts::DeploymentFacts>> {
-        let home = crate::model::arn::account(&context.invoked_function_arn).map(str::to_string).or(self.settings.home_account.clone());
+    async fn service_deployments(
+        &self,
+        context: &lambda_runtime::Context,
+        e: &ServiceEvent,
+        record: &mut AuditRecord,
+    ) -> Option<Vec<crate::model::facts::DeploymentFacts>> {
+        let home = crate::model::arn::account(&context.invoked_function_arn)
+            .map(str::to_string)
+            .or(self.settings.home_account.clone());
         let clients = self.clients_for(Some(&e.account), home.as_deref()).await;
-        let (deployments, calls) = crate::collect::service_deployments(&clients, &e.cluster, &e.service).await;
+        let (deployments, calls) =
+            crate::collect::service_deployments(&clients, &e.cluster, &e.service).await;
         record.aws_calls += calls;
         deployments.value().cloned()
     }
@@ -594,8 +928,14 @@ fn finish(record: &mut AuditRecord, started: Instant) {
 /// Not a pull failure: audited, and answered `ignored`.
 fn ignored(payload: &Value, reason: String, started: Instant) -> Value {
     let mut record = AuditRecord::new(Decision::Ignored);
-    record.event_id = payload.get("id").and_then(Value::as_str).map(str::to_string);
-    record.task_arn = payload.pointer("/detail/taskArn").and_then(Value::as_str).map(str::to_string);
+    record.event_id = payload
+        .get("id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    record.task_arn = payload
+        .pointer("/detail/taskArn")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     record.reason = Some(reason.clone());
     finish(&mut record, started);
     outcome(Decision::Ignored, Some(&reason), None)
@@ -603,7 +943,12 @@ fn ignored(payload: &Value, reason: String, started: Instant) -> Value {
 
 /// Records the event id. `Err` holds the answer for a duplicate delivery (already audited);
 /// `Ok` what deduplication said so far (`Disabled` also when the event has no id).
-async fn mark_event(app: &App, failure: &PullFailure, now: i64, started: Instant) -> Result<DedupStatus, Value> {
+async fn mark_event(
+    app: &App,
+    failure: &PullFailure,
+    now: i64,
+    started: Instant,
+) -> Result<DedupStatus, Value> {
     let (Some(dedup), Some(event_id)) = (&app.dedup, failure.event_id.as_deref()) else {
         return Ok(DedupStatus::Disabled);
     };
@@ -615,7 +960,11 @@ async fn mark_event(app: &App, failure: &PullFailure, now: i64, started: Instant
             record.reason = Some("this EventBridge event id was already handled".into());
             record.dedup = DedupStatus::DuplicateEvent;
             finish(&mut record, started);
-            Err(outcome(Decision::DuplicateEvent, record.reason.as_deref(), None))
+            Err(outcome(
+                Decision::DuplicateEvent,
+                record.reason.as_deref(),
+                None,
+            ))
         }
         EventMark::Unavailable(error) => Ok(DedupStatus::Unavailable { error }),
         EventMark::First => Ok(DedupStatus::Disabled),
@@ -623,22 +972,41 @@ async fn mark_event(app: &App, failure: &PullFailure, now: i64, started: Instant
 }
 
 /// The clients of `failure`'s account (ours, or a member account's role).
-async fn clients_of(app: &App, context: &lambda_runtime::Context, account: Option<&str>) -> Clients {
-    let home = crate::model::arn::account(&context.invoked_function_arn).map(str::to_string).or(app.settings.home_account.clone());
+async fn clients_of(
+    app: &App,
+    context: &lambda_runtime::Context,
+    account: Option<&str>,
+) -> Clients {
+    let home = crate::model::arn::account(&context.invoked_function_arn)
+        .map(str::to_string)
+        .or(app.settings.home_account.clone());
     app.clients_for(account, home.as_deref()).await
 }
 
 /// Diagnoses `failure`, without the history stage (see [`engine::add_history`]).
-async fn diagnose(clients: &Clients, context: &lambda_runtime::Context, failure: &PullFailure) -> engine::Run {
+async fn diagnose(
+    clients: &Clients,
+    context: &lambda_runtime::Context,
+    failure: &PullFailure,
+) -> engine::Run {
     let deadline = engine::deadline_for(context.deadline);
-    let options = crate::collect::Options { deadline: Some(deadline.into()), history: false };
+    let options = crate::collect::Options {
+        deadline: Some(deadline.into()),
+        history: false,
+    };
     // Boxed: the collection future is large (keeps worker and test-thread stacks small).
     Box::pin(engine::diagnose_with(clients, failure, options)).await
 }
 
 /// Publishing failed: give back the claims so that Lambda's retry of this event is neither
 /// dropped as a duplicate nor suppressed.
-async fn give_back(app: &App, claimed: bool, incident_id: &str, event_id: &str, eventbridge_id: Option<&str>) {
+async fn give_back(
+    app: &App,
+    claimed: bool,
+    incident_id: &str,
+    event_id: &str,
+    eventbridge_id: Option<&str>,
+) {
     if let (true, Some(store)) = (claimed, &app.incidents) {
         store.release(incident_id, event_id).await;
     }
@@ -648,7 +1016,12 @@ async fn give_back(app: &App, claimed: bool, incident_id: &str, event_id: &str, 
 }
 
 /// SNS and the Slack webhook, concurrently; `None` for a sink that is not configured.
-async fn deliver(app: &App, diagnosis: &Diagnosis, incident: &Incident, suppressed_before: u64) -> (Option<Delivery>, Option<Delivery>) {
+async fn deliver(
+    app: &App,
+    diagnosis: &Diagnosis,
+    incident: &Incident,
+    suppressed_before: u64,
+) -> (Option<Delivery>, Option<Delivery>) {
     let format = app.settings.sns_format.unwrap_or(SnsFormat::Text);
     let context = crate::report::incident::context_lines(incident, app.window_seconds());
     let sns_delivery = async {
@@ -668,9 +1041,19 @@ async fn deliver(app: &App, diagnosis: &Diagnosis, incident: &Incident, suppress
         match &app.slack {
             Some(slack) => {
                 let mut message = crate::report::slack::render(diagnosis, suppressed_before);
-                if let (false, Some(blocks)) = (context.is_empty(), message.get_mut("blocks").and_then(Value::as_array_mut)) {
-                    let text = context.iter().map(|l| crate::report::slack::escape(l)).collect::<Vec<_>>().join("\n");
-                    blocks.insert(1, json!({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}));
+                if let (false, Some(blocks)) = (
+                    context.is_empty(),
+                    message.get_mut("blocks").and_then(Value::as_array_mut),
+                ) {
+                    let text = context
+                        .iter()
+                        .map(|l| crate::report::slack::escape(l))
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    blocks.insert(
+                        1,
+                        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}),
+                    );
                 }
                 Some(slack.post(&message).await)
             }

@@ -9,18 +9,18 @@
 //! [`engine`] wires the stages together; the Lambda handler ([`lambda`]) and the CLI ([`cli`]) are
 //! thin adapters over it.
 
-pub mod model;
-pub mod policy;
-pub mod classify;
 pub mod aws;
-pub mod intake;
-pub mod collect;
 pub mod checks;
-pub mod rank;
-pub mod history;
-pub mod report;
-pub mod notify;
-pub mod engine;
-pub mod preflight;
-pub mod lambda;
+pub mod classify;
 pub mod cli;
+pub mod collect;
+pub mod engine;
+pub mod history;
+pub mod intake;
+pub mod lambda;
+pub mod model;
+pub mod notify;
+pub mod policy;
+pub mod preflight;
+pub mod rank;
+pub mod report;

@@ -74,17 +74,22 @@ impl Context {
     }
     /// The key has this single value.
     pub fn set(mut self, key: &str, value: impl Into<String>) -> Self {
-        self.values.insert(key.to_ascii_lowercase(), ContextValue::Known(vec![value.into()]));
+        self.values.insert(
+            key.to_ascii_lowercase(),
+            ContextValue::Known(vec![value.into()]),
+        );
         self
     }
     /// The key is known not to be present in the request.
     pub fn absent(mut self, key: &str) -> Self {
-        self.values.insert(key.to_ascii_lowercase(), ContextValue::Known(vec![]));
+        self.values
+            .insert(key.to_ascii_lowercase(), ContextValue::Known(vec![]));
         self
     }
     /// The key holds one of `candidates`, which one is not known.
     pub fn one_of(mut self, key: &str, candidates: Vec<String>) -> Self {
-        self.values.insert(key.to_ascii_lowercase(), ContextValue::OneOf(candidates));
+        self.values
+            .insert(key.to_ascii_lowercase(), ContextValue::OneOf(candidates));
         self
     }
     pub fn get(&self, key: &str) -> Option<&ContextValue> {
@@ -149,7 +154,10 @@ pub struct Matches {
 
 impl Matches {
     fn none() -> Matches {
-        Matches { truth: Truth::No, statements: vec![] }
+        Matches {
+            truth: Truth::No,
+            statements: vec![],
+        }
     }
     fn merge(mut self, other: Matches) -> Matches {
         self.truth = self.truth.or(other.truth);
@@ -196,7 +204,11 @@ pub struct Evaluation {
 }
 
 /// Evaluate identity-based policies and an optional permission boundary (same account request).
-pub fn evaluate_identity(policies: &[Labeled], boundary: Option<&Labeled>, req: &Request) -> Evaluation {
+pub fn evaluate_identity(
+    policies: &[Labeled],
+    boundary: Option<&Labeled>,
+    req: &Request,
+) -> Evaluation {
     let mut deny = Matches::none();
     let mut allow = Matches::none();
     for p in policies {
@@ -219,7 +231,13 @@ pub fn evaluate_identity(policies: &[Labeled], boundary: Option<&Labeled>, req: 
         (Truth::Maybe, _) | (_, Truth::Maybe) => Decision::Unknown,
         (Truth::No, Truth::Yes) => Decision::Allowed,
     };
-    Evaluation { decision, denies: deny.statements, allows: allow.statements, boundary_allows, boundary_statements }
+    Evaluation {
+        decision,
+        denies: deny.statements,
+        allows: allow.statements,
+        boundary_allows,
+        boundary_statements,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,7 +306,9 @@ pub fn statement_applies(st: &Value, req: &Request) -> (Truth, Vec<String>) {
     // Trust policies have no Resource element: they apply to the role itself.
     let resource_ok = match (st.get("Resource"), st.get("NotResource")) {
         (Some(r), _) => strings(r).iter().any(|p| resource_matches(p, req.resource)),
-        (None, Some(nr)) => !strings(nr).iter().any(|p| resource_matches(p, req.resource)),
+        (None, Some(nr)) => !strings(nr)
+            .iter()
+            .any(|p| resource_matches(p, req.resource)),
         (None, None) => true,
     };
     if !resource_ok {
@@ -326,7 +346,11 @@ fn principal_matches(element: &Value, who: &Principal) -> bool {
     };
     entries.iter().any(|(kind, values)| match *kind {
         "AWS" => values.iter().any(|v| aws_principal_matches(v, who)),
-        "Service" => values.iter().any(|v| who.service.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(v))),
+        "Service" => values.iter().any(|v| {
+            who.service
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case(v))
+        }),
         _ => false,
     })
 }
@@ -372,13 +396,19 @@ fn conditions(blocks: &serde_json::Map<String, Value>, ctx: &Context) -> (Truth,
     let mut unresolved = vec![];
     for (operator, keys) in blocks {
         let Value::Object(keys) = keys else {
-            return (Truth::Maybe, vec![format!("malformed condition {operator}")]);
+            return (
+                Truth::Maybe,
+                vec![format!("malformed condition {operator}")],
+            );
         };
         for (key, values) in keys {
             let policy_values = strings_lossy(values);
             let t = condition(operator, key, &policy_values, ctx);
             if t == Truth::Maybe {
-                unresolved.push(format!("{operator} {{{key:?}: {}}}", serde_json::to_string(values).unwrap_or_default()));
+                unresolved.push(format!(
+                    "{operator} {{{key:?}: {}}}",
+                    serde_json::to_string(values).unwrap_or_default()
+                ));
             }
             truth = truth.and(t);
         }
@@ -424,12 +454,20 @@ enum SetOp {
     All,
 }
 
-fn eval_known(op: &str, set: SetOp, if_exists: bool, policy: &[String], values: &[String]) -> Truth {
+fn eval_known(
+    op: &str,
+    set: SetOp,
+    if_exists: bool,
+    policy: &[String],
+    values: &[String],
+) -> Truth {
     if op == "Null" {
         let wants_absent = policy.iter().any(|v| v.eq_ignore_ascii_case("true"));
         return Truth::from_bool(values.is_empty() == wants_absent);
     }
-    let Some((negated, matcher)) = matcher(op) else { return Truth::Maybe };
+    let Some((negated, matcher)) = matcher(op) else {
+        return Truth::Maybe;
+    };
     if values.is_empty() {
         // An absent key: positive operators fail, negated ones hold, ForAllValues holds vacuously.
         return Truth::from_bool(match set {
@@ -438,7 +476,12 @@ fn eval_known(op: &str, set: SetOp, if_exists: bool, policy: &[String], values: 
             SetOp::Single => if_exists || negated,
         });
     }
-    let hit = |v: &str| policy.iter().map(|p| matcher(p, v)).fold(Truth::No, Truth::or);
+    let hit = |v: &str| {
+        policy
+            .iter()
+            .map(|p| matcher(p, v))
+            .fold(Truth::No, Truth::or)
+    };
     let per_value: Vec<Truth> = values
         .iter()
         .map(|v| if negated { not(hit(v)) } else { hit(v) })
@@ -503,7 +546,13 @@ pub fn arn_like(pattern: &str, arn: &str) -> bool {
 
 /// Wildcard match: `*` any run (including none), `?` one character.
 pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
-    let eq = |a: char, b: char| if ignore_case { a.eq_ignore_ascii_case(&b) } else { a == b };
+    let eq = |a: char, b: char| {
+        if ignore_case {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     let (mut pi, mut ti) = (0, 0);
@@ -575,14 +624,35 @@ mod tests {
     const REPO: &str = "arn:aws:ecr:us-east-1:111122223333:repository/team/app";
     const ROLE: &str = "arn:aws:iam::111122223333:role/ecsTaskExecutionRole";
 
-    fn eval(policies: &[Value], boundary: Option<&Value>, action: &str, resource: &str, ctx: &Context) -> Evaluation {
+    fn eval(
+        policies: &[Value],
+        boundary: Option<&Value>,
+        action: &str,
+        resource: &str,
+        ctx: &Context,
+    ) -> Evaluation {
         let labeled: Vec<Labeled> = policies
             .iter()
             .enumerate()
-            .map(|(i, d)| Labeled { label: ["p1", "p2", "p3"][i], document: d })
+            .map(|(i, d)| Labeled {
+                label: ["p1", "p2", "p3"][i],
+                document: d,
+            })
             .collect();
-        let b = boundary.map(|d| Labeled { label: "boundary", document: d });
-        evaluate_identity(&labeled, b.as_ref(), &Request { action, resource, principal: None, context: ctx })
+        let b = boundary.map(|d| Labeled {
+            label: "boundary",
+            document: d,
+        });
+        evaluate_identity(
+            &labeled,
+            b.as_ref(),
+            &Request {
+                action,
+                resource,
+                principal: None,
+                context: ctx,
+            },
+        )
     }
 
     #[test]
@@ -593,8 +663,16 @@ mod tests {
             ("ecr:Batch*Image", "ecr:BatchGetImage", true),
             ("ecr:Batch*Image", "ecr:BatchCheckLayerAvailability", false),
             ("ecr:Get*Url*", "ecr:GetDownloadUrlForLayer", true),
-            ("ecr:?etAuthorizationToken", "ecr:GetAuthorizationToken", true),
-            ("ecr:GetAuthorizationToken", "ecr:GetAuthorizationTokens", false),
+            (
+                "ecr:?etAuthorizationToken",
+                "ecr:GetAuthorizationToken",
+                true,
+            ),
+            (
+                "ecr:GetAuthorizationToken",
+                "ecr:GetAuthorizationTokens",
+                false,
+            ),
             ("a*b*c", "abxbc", true),
             ("a*b*c", "abxbd", false),
             ("", "", true),
@@ -603,15 +681,27 @@ mod tests {
         for (p, t, want) in cases {
             assert_eq!(glob(p, t, true), want, "{p} vs {t}");
         }
-        assert!(!glob("arn:aws:ecr:*:*:repository/Team/*", REPO, false), "resources are case-sensitive");
-        assert!(arn_like("arn:aws:ecs:*:111122223333:*", "arn:aws:ecs:us-east-1:111122223333:task/prod/abc"));
-        assert!(!arn_like("arn:aws:ecs:*:999988887777:*", "arn:aws:ecs:us-east-1:111122223333:task/prod/abc"));
+        assert!(
+            !glob("arn:aws:ecr:*:*:repository/Team/*", REPO, false),
+            "resources are case-sensitive"
+        );
+        assert!(arn_like(
+            "arn:aws:ecs:*:111122223333:*",
+            "arn:aws:ecs:us-east-1:111122223333:task/prod/abc"
+        ));
+        assert!(!arn_like(
+            "arn:aws:ecs:*:999988887777:*",
+            "arn:aws:ecs:us-east-1:111122223333:task/prod/abc"
+        ));
     }
 
     #[test]
     fn identity_evaluation_table() {
-        let ctx = Context::new().set("aws:RequestedRegion", "us-east-1").set("aws:PrincipalArn", ROLE);
-        let allow_all_ecr = json!({"Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}]});
+        let ctx = Context::new()
+            .set("aws:RequestedRegion", "us-east-1")
+            .set("aws:PrincipalArn", ROLE);
+        let allow_all_ecr =
+            json!({"Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}]});
         let managed = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
             "ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer",
             "ecr:BatchGetImage", "logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}]});
@@ -630,37 +720,220 @@ mod tests {
         let tag_allow = json!({"Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*",
             "Condition": {"StringEquals": {"aws:PrincipalTag/team": "web"}}}]});
         let lowercase_effect = json!({"Statement": [{"Effect": "allow", "Action": "ECR:batchgetimage", "Resource": "*"}]});
-        let logs_only = json!({"Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]});
+        let logs_only =
+            json!({"Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]});
 
         use Decision::*;
         // (name, policies, boundary, action, resource, expected)
         let cases: Vec<(&str, Vec<&Value>, Option<&Value>, &str, &str, Decision)> = vec![
-            ("managed policy allows", vec![&managed], None, "ecr:BatchGetImage", REPO, Allowed),
-            ("token on *", vec![&managed], None, "ecr:GetAuthorizationToken", "*", Allowed),
-            ("no policies", vec![], None, "ecr:BatchGetImage", REPO, ImplicitDeny),
-            ("unrelated policy", vec![&logs_only], None, "ecr:BatchGetImage", REPO, ImplicitDeny),
-            ("deny overrides allow", vec![&allow_all_ecr, &deny_batch], None, "ecr:BatchGetImage", REPO, ExplicitDeny),
-            ("deny is per action", vec![&allow_all_ecr, &deny_batch], None, "ecr:GetDownloadUrlForLayer", REPO, Allowed),
-            ("NotAction excludes", vec![&not_action], None, "ecr:BatchGetImage", REPO, ImplicitDeny),
-            ("NotAction includes others", vec![&not_action], None, "ecr:GetDownloadUrlForLayer", REPO, Allowed),
-            ("Deny NotAction denies everything else", vec![&allow_all_ecr, &deny_not_action], None, "ecr:BatchGetImage", REPO, ExplicitDeny),
-            ("Deny NotAction spares its actions", vec![&logs_only, &deny_not_action], None, "logs:PutLogEvents", "*", Allowed),
-            ("wildcard in the middle of action and resource", vec![&middle], None, "ecr:GetDownloadUrlForLayer", REPO, Allowed),
-            ("wildcard in the middle, other action", vec![&middle], None, "ecr:BatchGetImage", REPO, ImplicitDeny),
-            ("resource-scoped allow does not cover *", vec![&middle], None, "ecr:BatchCheckLayerAvailability", "*", ImplicitDeny),
-            ("NotResource excludes the repo", vec![&not_resource], None, "ecr:BatchGetImage", REPO, ImplicitDeny),
-            ("NotResource includes *", vec![&not_resource], None, "ecr:GetAuthorizationToken", "*", Allowed),
-            ("other repository only", vec![&other_repo], None, "ecr:BatchGetImage", REPO, ImplicitDeny),
-            ("unknown condition on deny", vec![&allow_all_ecr, &vpce_deny], None, "ecr:BatchGetImage", REPO, Unknown),
-            ("unknown deny irrelevant when not allowed", vec![&logs_only, &vpce_deny], None, "ecr:BatchGetImage", REPO, ImplicitDeny),
-            ("known condition holds", vec![&region_allow], None, "ecr:BatchGetImage", REPO, Allowed),
-            ("known condition fails", vec![&wrong_region], None, "ecr:BatchGetImage", REPO, ImplicitDeny),
-            ("unknown condition on allow", vec![&tag_allow], None, "ecr:BatchGetImage", REPO, Unknown),
-            ("effect and action case-insensitive", vec![&lowercase_effect], None, "ecr:BatchGetImage", REPO, Allowed),
-            ("boundary allows", vec![&managed], Some(&allow_all_ecr), "ecr:BatchGetImage", REPO, Allowed),
-            ("boundary does not allow", vec![&managed], Some(&logs_only), "ecr:BatchGetImage", REPO, ImplicitDeny),
-            ("boundary alone grants nothing", vec![], Some(&allow_all_ecr), "ecr:BatchGetImage", REPO, ImplicitDeny),
-            ("boundary deny", vec![&managed], Some(&deny_batch), "ecr:BatchGetImage", REPO, ExplicitDeny),
+            (
+                "managed policy allows",
+                vec![&managed],
+                None,
+                "ecr:BatchGetImage",
+                REPO,
+                Allowed,
+            ),
+            (
+                "token on *",
+                vec![&managed],
+                None,
+                "ecr:GetAuthorizationToken",
+                "*",
+                Allowed,
+            ),
+            (
+                "no policies",
+                vec![],
+                None,
+                "ecr:BatchGetImage",
+                REPO,
+                ImplicitDeny,
+            ),
+            (
+                "unrelated policy",
+                vec![&logs_only],
+                None,
+                "ecr:BatchGetImage",
+                REPO,
+                ImplicitDeny,
+            ),
+            (
+                "deny overrides allow",
+                vec![&allow_all_ecr, &deny_batch],
+                None,
+                "ecr:BatchGetImage",
+                REPO,
+                ExplicitDeny,
+            ),
+            (
+                "deny is per action",
+                vec![&allow_all_ecr, &deny_batch],
+                None,
+                "ecr:GetDownloadUrlForLayer",
+                REPO,
+                Allowed,
+            ),
+            (
+                "NotAction excludes",
+                vec![&not_action],
+                None,
+                "ecr:BatchGetImage",
+                REPO,
+                ImplicitDeny,
+            ),
+            (
+                "NotAction includes others",
+                vec![&not_action],
+                None,
+                "ecr:GetDownloadUrlForLayer",
+                REPO,
+                Allowed,
+            ),
+            (
+                "Deny NotAction denies everything else",
+                vec![&allow_all_ecr, &deny_not_action],
+                None,
+                "ecr:BatchGetImage",
+                REPO,
+                ExplicitDeny,
+            ),
+            (
+                "Deny NotAction spares its actions",
+                vec![&logs_only, &deny_not_action],
+                None,
+                "logs:PutLogEvents",
+                "*",
+                Allowed,
+            ),
+            (
+                "wildcard in the middle of action and resource",
+                vec![&middle],
+                None,
+                "ecr:GetDownloadUrlForLayer",
+                REPO,
+                Allowed,
+            ),
+            (
+                "wildcard in the middle, other action",
+                vec![&middle],
+                None,
+                "ecr:BatchGetImage",
+                REPO,
+                ImplicitDeny,
+            ),
+            (
+                "resource-scoped allow does not cover *",
+                vec![&middle],
+                None,
+                "ecr:BatchCheckLayerAvailability",
+                "*",
+                ImplicitDeny,
+            ),
+            (
+                "NotResource excludes the repo",
+                vec![&not_resource],
+                None,
+                "ecr:BatchGetImage",
+                REPO,
+                ImplicitDeny,
+            ),
+            (
+                "NotResource includes *",
+                vec![&not_resource],
+                None,
+                "ecr:GetAuthorizationToken",
+                "*",
+                Allowed,
+            ),
+            (
+                "other repository only",
+                vec![&other_repo],
+                None,
+                "ecr:BatchGetImage",
+                REPO,
+                ImplicitDeny,
+            ),
+            (
+                "unknown condition on deny",
+                vec![&allow_all_ecr, &vpce_deny],
+                None,
+                "ecr:BatchGetImage",
+                REPO,
+                Unknown,
+            ),
+            (
+                "unknown deny irrelevant when not allowed",
+                vec![&logs_only, &vpce_deny],
+                None,
+                "ecr:BatchGetImage",
+                REPO,
+                ImplicitDeny,
+            ),
+            (
+                "known condition holds",
+                vec![&region_allow],
+                None,
+                "ecr:BatchGetImage",
+                REPO,
+                Allowed,
+            ),
+            (
+                "known condition fails",
+                vec![&wrong_region],
+                None,
+                "ecr:BatchGetImage",
+                REPO,
+                ImplicitDeny,
+            ),
+            (
+                "unknown condition on allow",
+                vec![&tag_allow],
+                None,
+                "ecr:BatchGetImage",
+                REPO,
+                Unknown,
+            ),
+            (
+                "effect and action case-insensitive",
+                vec![&lowercase_effect],
+                None,
+                "ecr:BatchGetImage",
+                REPO,
+                Allowed,
+            ),
+            (
+                "boundary allows",
+                vec![&managed],
+                Some(&allow_all_ecr),
+                "ecr:BatchGetImage",
+                REPO,
+                Allowed,
+            ),
+            (
+                "boundary does not allow",
+                vec![&managed],
+                Some(&logs_only),
+                "ecr:BatchGetImage",
+                REPO,
+                ImplicitDeny,
+            ),
+            (
+                "boundary alone grants nothing",
+                vec![],
+                Some(&allow_all_ecr),
+                "ecr:BatchGetImage",
+                REPO,
+                ImplicitDeny,
+            ),
+            (
+                "boundary deny",
+                vec![&managed],
+                Some(&deny_batch),
+                "ecr:BatchGetImage",
+                REPO,
+                ExplicitDeny,
+            ),
         ];
         for (name, policies, boundary, action, resource, want) in cases {
             let docs: Vec<Value> = policies.into_iter().cloned().collect();
@@ -674,7 +947,13 @@ mod tests {
         let ctx = Context::new();
         let deny = json!({"Statement": [{"Sid": "NoPull", "Effect": "Deny", "Action": "ecr:BatchGetImage", "Resource": "*"}]});
         let allow = json!({"Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}]});
-        let got = eval(&[allow.clone(), deny], None, "ecr:BatchGetImage", REPO, &ctx);
+        let got = eval(
+            &[allow.clone(), deny],
+            None,
+            "ecr:BatchGetImage",
+            REPO,
+            &ctx,
+        );
         assert_eq!(got.denies[0].to_string(), "p2 statement NoPull");
         assert_eq!(got.allows[0].statement, "#1");
 
@@ -682,7 +961,10 @@ mod tests {
             "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-0abc"}}}]});
         let got = eval(&[allow, vpce], None, "ecr:BatchGetImage", REPO, &ctx);
         assert_eq!(got.decision, Decision::Unknown);
-        assert!(got.denies[0].unresolved[0].contains("aws:SourceVpce") && got.denies[0].unresolved[0].contains("vpce-0abc"));
+        assert!(
+            got.denies[0].unresolved[0].contains("aws:SourceVpce")
+                && got.denies[0].unresolved[0].contains("vpce-0abc")
+        );
     }
 
     #[test]
@@ -693,45 +975,127 @@ mod tests {
             .set("aws:PrincipalArn", ROLE)
             .absent("aws:SourceVpce")
             .set("s3:max-keys", "10")
-            .one_of("aws:SourceArn", vec![
-                "arn:aws:ecs:us-east-1:111122223333:task/prod/abc".into(),
-                "arn:aws:ecs:us-east-1:111122223333:cluster/prod".into(),
-            ]);
+            .one_of(
+                "aws:SourceArn",
+                vec![
+                    "arn:aws:ecs:us-east-1:111122223333:task/prod/abc".into(),
+                    "arn:aws:ecs:us-east-1:111122223333:cluster/prod".into(),
+                ],
+            );
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         use Truth::*;
         let cases: Vec<(&str, &str, Vec<String>, Truth)> = vec![
-            ("StringEquals", "aws:SourceAccount", v(&["111122223333"]), Yes),
-            ("StringEquals", "AWS:SOURCEACCOUNT", v(&["999988887777", "111122223333"]), Yes),
-            ("StringEquals", "aws:SourceAccount", v(&["999988887777"]), No),
-            ("StringNotEquals", "aws:SourceAccount", v(&["999988887777"]), Yes),
-            ("StringLike", "aws:PrincipalArn", v(&["arn:aws:iam::*:role/ecs*"]), Yes),
-            ("StringNotLike", "aws:PrincipalArn", v(&["arn:aws:iam::*:role/ecs*"]), No),
-            ("StringEqualsIgnoreCase", "aws:SecureTransport", v(&["TRUE"]), Yes),
+            (
+                "StringEquals",
+                "aws:SourceAccount",
+                v(&["111122223333"]),
+                Yes,
+            ),
+            (
+                "StringEquals",
+                "AWS:SOURCEACCOUNT",
+                v(&["999988887777", "111122223333"]),
+                Yes,
+            ),
+            (
+                "StringEquals",
+                "aws:SourceAccount",
+                v(&["999988887777"]),
+                No,
+            ),
+            (
+                "StringNotEquals",
+                "aws:SourceAccount",
+                v(&["999988887777"]),
+                Yes,
+            ),
+            (
+                "StringLike",
+                "aws:PrincipalArn",
+                v(&["arn:aws:iam::*:role/ecs*"]),
+                Yes,
+            ),
+            (
+                "StringNotLike",
+                "aws:PrincipalArn",
+                v(&["arn:aws:iam::*:role/ecs*"]),
+                No,
+            ),
+            (
+                "StringEqualsIgnoreCase",
+                "aws:SecureTransport",
+                v(&["TRUE"]),
+                Yes,
+            ),
             ("Bool", "aws:SecureTransport", v(&["true"]), Yes),
             ("Bool", "aws:SecureTransport", v(&["false"]), No),
             // Absent keys: positive operators fail, negated ones and IfExists hold.
             ("StringEquals", "aws:SourceVpce", v(&["vpce-1"]), No),
             ("StringNotEquals", "aws:SourceVpce", v(&["vpce-1"]), Yes),
-            ("StringEqualsIfExists", "aws:SourceVpce", v(&["vpce-1"]), Yes),
+            (
+                "StringEqualsIfExists",
+                "aws:SourceVpce",
+                v(&["vpce-1"]),
+                Yes,
+            ),
             ("Null", "aws:SourceVpce", v(&["true"]), Yes),
             ("Null", "aws:SourceVpce", v(&["false"]), No),
             ("Null", "aws:SourceAccount", v(&["true"]), No),
             // Unknown keys and unsupported operators are Maybe.
             ("StringEquals", "aws:PrincipalOrgID", v(&["o-123"]), Maybe),
             ("IpAddress", "aws:SourceAccount", v(&["10.0.0.0/8"]), Maybe),
-            ("StringEquals", "aws:PrincipalArn", v(&["arn:aws:iam::${aws:PrincipalAccount}:role/x"]), Maybe),
+            (
+                "StringEquals",
+                "aws:PrincipalArn",
+                v(&["arn:aws:iam::${aws:PrincipalAccount}:role/x"]),
+                Maybe,
+            ),
             // One of several candidates: a decision only when all agree.
-            ("ArnLike", "aws:SourceArn", v(&["arn:aws:ecs:us-east-1:111122223333:*"]), Yes),
-            ("ArnLike", "aws:SourceArn", v(&["arn:aws:ecs:*:999988887777:*"]), No),
-            ("ArnLike", "aws:SourceArn", v(&["arn:aws:ecs:us-east-1:111122223333:task/*"]), Maybe),
+            (
+                "ArnLike",
+                "aws:SourceArn",
+                v(&["arn:aws:ecs:us-east-1:111122223333:*"]),
+                Yes,
+            ),
+            (
+                "ArnLike",
+                "aws:SourceArn",
+                v(&["arn:aws:ecs:*:999988887777:*"]),
+                No,
+            ),
+            (
+                "ArnLike",
+                "aws:SourceArn",
+                v(&["arn:aws:ecs:us-east-1:111122223333:task/*"]),
+                Maybe,
+            ),
             ("NumericLessThanEquals", "s3:max-keys", v(&["10"]), Yes),
             ("NumericGreaterThan", "s3:max-keys", v(&["10"]), No),
-            ("ForAnyValue:StringEquals", "aws:SourceAccount", v(&["111122223333"]), Yes),
-            ("ForAllValues:StringEquals", "aws:SourceVpce", v(&["x"]), Yes),
-            ("Bogus:StringEquals", "aws:SourceAccount", v(&["111122223333"]), Maybe),
+            (
+                "ForAnyValue:StringEquals",
+                "aws:SourceAccount",
+                v(&["111122223333"]),
+                Yes,
+            ),
+            (
+                "ForAllValues:StringEquals",
+                "aws:SourceVpce",
+                v(&["x"]),
+                Yes,
+            ),
+            (
+                "Bogus:StringEquals",
+                "aws:SourceAccount",
+                v(&["111122223333"]),
+                Maybe,
+            ),
         ];
         for (op, key, values, want) in cases {
-            assert_eq!(condition(op, key, &values, &ctx), want, "{op} {key} {values:?}");
+            assert_eq!(
+                condition(op, key, &values, &ctx),
+                want,
+                "{op} {key} {values:?}"
+            );
         }
     }
 
@@ -744,28 +1108,51 @@ mod tests {
             service: None,
         };
         let ctx = Context::new();
-        let req = Request { action: "ecr:BatchGetImage", resource: REPO, principal: Some(&role), context: &ctx };
+        let req = Request {
+            action: "ecr:BatchGetImage",
+            resource: REPO,
+            principal: Some(&role),
+            context: &ctx,
+        };
         let cases: Vec<(Value, Truth)> = vec![
             (json!("*"), Truth::Yes),
             (json!({"AWS": "*"}), Truth::Yes),
             (json!({"AWS": "111122223333"}), Truth::Yes),
             (json!({"AWS": "arn:aws:iam::111122223333:root"}), Truth::Yes),
-            (json!({"AWS": ["arn:aws:iam::999988887777:root", ROLE]}), Truth::Yes),
+            (
+                json!({"AWS": ["arn:aws:iam::999988887777:root", ROLE]}),
+                Truth::Yes,
+            ),
             (json!({"AWS": "AROAEXAMPLE"}), Truth::Yes),
-            (json!({"AWS": "arn:aws:sts::111122223333:assumed-role/ecsTaskExecutionRole/abc"}), Truth::Yes),
+            (
+                json!({"AWS": "arn:aws:sts::111122223333:assumed-role/ecsTaskExecutionRole/abc"}),
+                Truth::Yes,
+            ),
             (json!({"AWS": "arn:aws:iam::999988887777:root"}), Truth::No),
-            (json!({"AWS": "arn:aws:iam::111122223333:role/other"}), Truth::No),
+            (
+                json!({"AWS": "arn:aws:iam::111122223333:role/other"}),
+                Truth::No,
+            ),
             (json!({"Service": "ecs-tasks.amazonaws.com"}), Truth::No),
         ];
         for (principal, want) in cases {
             let st = json!({"Effect": "Allow", "Principal": principal, "Action": "ecr:*"});
             assert_eq!(statement_applies(&st, &req).0, want, "{principal}");
         }
-        let not_principal = json!({"Effect": "Deny", "NotPrincipal": {"AWS": ROLE}, "Action": "ecr:*"});
+        let not_principal =
+            json!({"Effect": "Deny", "NotPrincipal": {"AWS": ROLE}, "Action": "ecr:*"});
         assert_eq!(statement_applies(&not_principal, &req).0, Truth::No);
-        let service = Principal { service: Some("ecs-tasks.amazonaws.com".into()), ..Default::default() };
+        let service = Principal {
+            service: Some("ecs-tasks.amazonaws.com".into()),
+            ..Default::default()
+        };
         let trust = json!({"Effect": "Allow", "Principal": {"Service": ["ec2.amazonaws.com", "ecs-tasks.amazonaws.com"]}, "Action": "sts:AssumeRole"});
-        let req = Request { action: "sts:AssumeRole", resource: ROLE, principal: Some(&service), context: &ctx };
+        let req = Request {
+            action: "sts:AssumeRole",
+            resource: ROLE,
+            principal: Some(&service),
+            context: &ctx,
+        };
         assert_eq!(statement_applies(&trust, &req).0, Truth::Yes);
         let aws_account = json!({"Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "sts:AssumeRole"});
         assert_eq!(statement_applies(&aws_account, &req).0, Truth::No);

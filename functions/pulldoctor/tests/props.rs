@@ -9,11 +9,11 @@
 
 use proptest::prelude::*;
 use pulldoctor::classify::classify;
-use pulldoctor::model::message::Category;
 use pulldoctor::engine::judge;
-use pulldoctor::model::facts::{FailureFacts, Facts};
+use pulldoctor::intake::{intake, IgnoreKind, Intake, PullFailure};
+use pulldoctor::model::facts::{Facts, FailureFacts};
 use pulldoctor::model::image_ref::ImageRef;
-use pulldoctor::intake::{intake, Intake, IgnoreKind, PullFailure};
+use pulldoctor::model::message::Category;
 use pulldoctor::policy::{evaluate_identity, glob, Context, Decision, Labeled, Request};
 use pulldoctor::report::{render, Format};
 use serde_json::{json, Value};
@@ -34,13 +34,16 @@ fn any_json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
         ".{0,40}".prop_map(Value::String),
     ];
     leaf.prop_recursive(4, 64, 8, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
-            prop::collection::btree_map(".{0,12}", inner, 0..8).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(".{0,12}", inner, 0..8)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -84,9 +87,13 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 fn mutate(event: &mut Value, pick: usize, m: &Mutation) {
     let mut all = vec![];
     pointers(event, String::new(), &mut all);
-    let Some(p) = all.get(pick % all.len().max(1)).cloned() else { return };
+    let Some(p) = all.get(pick % all.len().max(1)).cloned() else {
+        return;
+    };
     let (parent, key) = p.rsplit_once('/').unwrap();
-    let Some(parent) = event.pointer_mut(parent) else { return };
+    let Some(parent) = event.pointer_mut(parent) else {
+        return;
+    };
     let key = key.replace("~1", "/").replace("~0", "~");
     let new = match m {
         Mutation::Remove => None,
@@ -128,7 +135,10 @@ fn offline_facts(failure: &PullFailure) -> Facts {
         failure: FailureFacts {
             container: failure.container.clone(),
             image: failure.image.clone(),
-            image_ref: failure.image.as_deref().and_then(|i| ImageRef::parse(i).ok()),
+            image_ref: failure
+                .image
+                .as_deref()
+                .and_then(|i| ImageRef::parse(i).ok()),
             classification: classify(&failure.message),
             message: failure.message.clone(),
             time: failure.time,
@@ -158,7 +168,10 @@ fn check_intake(event: &Value) {
             assert!(!reason.is_empty(), "an ignored event says why ({kind:?})");
         }
         Intake::Service(e) => {
-            assert!(!e.service.is_empty() && !e.cluster.is_empty(), "a service event names its service: {e:?}");
+            assert!(
+                !e.service.is_empty() && !e.cluster.is_empty(),
+                "a service event names its service: {e:?}"
+            );
         }
     }
 }
@@ -290,10 +303,17 @@ fn ten_thousand_containers() {
 #[test]
 fn huge_strings() {
     let mut event = fixture(1);
-    let huge = format!("CannotPullContainerError: {} dial tcp 1.2.3.4:443: i/o timeout", "ø".repeat(2_000_000));
+    let huge = format!(
+        "CannotPullContainerError: {} dial tcp 1.2.3.4:443: i/o timeout",
+        "ø".repeat(2_000_000)
+    );
     event["detail"]["stoppedReason"] = json!(huge);
     event["detail"]["containers"][0]["reason"] = json!(huge);
-    event["detail"]["containers"][0]["image"] = json!(format!("{}:{}", "a".repeat(1_000_000), "b".repeat(1_000_000)));
+    event["detail"]["containers"][0]["image"] = json!(format!(
+        "{}:{}",
+        "a".repeat(1_000_000),
+        "b".repeat(1_000_000)
+    ));
     // Before classify bounded its input, this took minutes in a debug build.
     let c = classify(&huge);
     check_intake(&event);
@@ -306,8 +326,14 @@ fn malformed_events_are_ignored_with_a_reason() {
     for (event, kind) in [
         (json!([]), IgnoreKind::Malformed),
         (json!("x"), IgnoreKind::Malformed),
-        (json!({"source": "aws.ecs", "detail-type": "ECS Task State Change", "detail": 7}), IgnoreKind::Malformed),
-        (json!({"source": "aws.ec2", "detail-type": "x", "detail": {}}), IgnoreKind::Unrelated),
+        (
+            json!({"source": "aws.ecs", "detail-type": "ECS Task State Change", "detail": 7}),
+            IgnoreKind::Malformed,
+        ),
+        (
+            json!({"source": "aws.ec2", "detail-type": "x", "detail": {}}),
+            IgnoreKind::Unrelated,
+        ),
     ] {
         match intake(&event) {
             Intake::Ignored { kind: got, reason } => {

@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 use pulldoctor::collect::Clients;
 use pulldoctor::engine;
 use pulldoctor::intake::{intake, Intake, PullFailure};
-use pulldoctor_tests::proxy::{Fault, Proxy};
 use pulldoctor_tests::http::read_message;
+use pulldoctor_tests::proxy::{Fault, Proxy};
 use pulldoctor_tests::NatRouteDeleted;
 
 /// Which history sections the diagnosis got, and their status.
@@ -43,12 +43,24 @@ fn history_sections(d: &pulldoctor::model::diagnosis::Diagnosis) -> String {
         parts.push(format!("deploy {}", status(x.status)));
     }
     if let Some(x) = &d.changes {
-        parts.push(format!("changes {} ({} events)", status(x.status), x.events.len()));
+        parts.push(format!(
+            "changes {} ({} events)",
+            status(x.status),
+            x.events.len()
+        ));
     }
     if let Some(x) = &d.blast_radius {
-        parts.push(format!("blast_radius {} ({} services)", status(x.status), x.total));
+        parts.push(format!(
+            "blast_radius {} ({} services)",
+            status(x.status),
+            x.total
+        ));
     }
-    if parts.is_empty() { "no section".into() } else { parts.join(", ") }
+    if parts.is_empty() {
+        "no section".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -58,7 +70,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn peak_rss_kib(pid: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn failure_of(event: &serde_json::Value) -> PullFailure {
@@ -117,16 +132,27 @@ fn run_lambda(bin: &std::path::Path, event: Option<String>, endpoint: &str) -> O
                 while let Ok(Some(request)) = read_message(&mut reader) {
                     if request.path().contains("/invocation/next") {
                         let _ = tx.send(("next", started.elapsed(), String::new()));
-                        let Some(e) = event.lock().unwrap().take() else { return };
-                        let deadline = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() + 60_000;
+                        let Some(e) = event.lock().unwrap().take() else {
+                            return;
+                        };
+                        let deadline = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap()
+                            .as_millis()
+                            + 60_000;
                         let _ = write!(
                             conn,
                             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: bench-1\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:pulldoctor\r\nContent-Length: {}\r\n\r\n{e}",
                             e.len()
                         );
                     } else {
-                        let _ = tx.send(("response", started.elapsed(), String::from_utf8_lossy(&request.body).into_owned()));
-                        let _ = conn.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+                        let _ = tx.send((
+                            "response",
+                            started.elapsed(),
+                            String::from_utf8_lossy(&request.body).into_owned(),
+                        ));
+                        let _ =
+                            conn.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
                     }
                 }
             });
@@ -151,15 +177,26 @@ fn run_lambda(bin: &std::path::Path, event: Option<String>, endpoint: &str) -> O
     }
     let _ = child.kill();
     let _ = child.wait();
-    Some(LambdaRun { cold_start: cold_start?, peak_rss_kib: peak, response })
+    Some(LambdaRun {
+        cold_start: cold_start?,
+        peak_rss_kib: peak,
+        response,
+    })
 }
 
 #[tokio::main]
 async fn main() {
     let latency = Duration::from_millis(
-        std::env::var("PULLDOCTOR_BENCH_LATENCY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(50),
+        std::env::var("PULLDOCTOR_BENCH_LATENCY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50),
     );
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     eprintln!("building the demo world in moto...");
     let demo = NatRouteDeleted::build().await;
     let world = &demo.world;
@@ -181,13 +218,17 @@ async fn main() {
     // collector's fallback (the role's policy documents). With and without the added latency,
     // interleaved so that a busy machine slows both alike.
     let mut paths = vec![];
-    for (path, answer) in [("simulator", Fault::SimulatorAllows), ("fallback", Fault::AccessDenied)] {
+    for (path, answer) in [
+        ("simulator", Fault::SimulatorAllows),
+        ("fallback", Fault::AccessDenied),
+    ] {
         proxy.fault("iam:SimulatePrincipalPolicy", answer);
         let (mut walls, mut walls0, mut last) = (vec![], vec![], None);
         for _ in 0..7 {
             proxy.set_latency(latency);
             let started = Instant::now();
-            let run = engine::diagnose_with(&Clients::new(&config), &failure, Default::default()).await;
+            let run =
+                engine::diagnose_with(&Clients::new(&config), &failure, Default::default()).await;
             walls.push(started.elapsed().as_secs_f64() * 1000.0);
             last = Some(run);
             // The same with no added latency: what moto, the proxy and this machine cost by themselves.
@@ -204,7 +245,10 @@ async fn main() {
 
     // The same diagnosis with history on (what changed, who else is hit), as the CLI and the
     // Lambda run it by default: what it adds beside the diagnosis's own reads.
-    let with_history = pulldoctor::collect::Options { history: true, ..Default::default() };
+    let with_history = pulldoctor::collect::Options {
+        history: true,
+        ..Default::default()
+    };
     let mut walls_h = vec![];
     let mut last_h = None;
     for _ in 0..5 {
@@ -271,9 +315,17 @@ async fn main() {
         println!("| {path}: wall time per diagnosis (median of 7) | {wall:.0} ms ({iam}) |");
         println!("| {path}: AWS calls per diagnosis | {} |", run.stats.calls);
         println!("| {path}: dependent rounds | {} |", run.stats.rounds);
-        println!("| {path}: wall with no added latency (moto, proxy, this machine) | {wall0:.0} ms |");
-        println!("| {path}: latency paid, (wall − that) ÷ latency | {:.1} |", (wall - wall0) / lat_ms);
-        println!("| {path}: root cause | {} |", run.diagnosis.root_cause.code.code());
+        println!(
+            "| {path}: wall with no added latency (moto, proxy, this machine) | {wall0:.0} ms |"
+        );
+        println!(
+            "| {path}: latency paid, (wall − that) ÷ latency | {:.1} |",
+            (wall - wall0) / lat_ms
+        );
+        println!(
+            "| {path}: root cause | {} |",
+            run.diagnosis.root_cause.code.code()
+        );
     }
     println!(
         "| storm: 100 events of one service, one warm container | {:.2} calls per event ({storm_calls} calls, {:.1} s, root causes {:?}) |",
@@ -287,7 +339,10 @@ async fn main() {
         history.rounds,
         history_sections(&run_h.diagnosis)
     );
-    println!("| history on: wall time per diagnosis (median of 5) | {wall_h:.0} ms (+{:.0} ms) |", wall_h - wall);
+    println!(
+        "| history on: wall time per diagnosis (median of 5) | {wall_h:.0} ms (+{:.0} ms) |",
+        wall_h - wall
+    );
     println!(
         "| storm with history on: 100 events, one warm container | {:.2} calls per event, of which history {:.2} ({:.1} s) |",
         (storm_h_calls + storm_h_history) as f64 / 100.0,
@@ -299,25 +354,39 @@ async fn main() {
         true => println!("| cold start | not measured: {} missing (cargo build -p pulldoctor --bin pulldoctor-lambda) |", lambda_bin.display()),
     }
     if let Some(r) = &invoked {
-        let kib = r.peak_rss_kib.map_or("not read".to_string(), |k| format!("{:.1} MB", k as f64 / 1024.0));
+        let kib = r.peak_rss_kib.map_or("not read".to_string(), |k| {
+            format!("{:.1} MB", k as f64 / 1024.0)
+        });
         println!("| peak RSS, pulldoctor-lambda after one diagnosis (VmHWM) | {kib} |");
-        println!("| handler answer in that run | `{}` |", r.response.as_deref().unwrap_or("none"));
+        println!(
+            "| handler answer in that run | `{}` |",
+            r.response.as_deref().unwrap_or("none")
+        );
     }
     if let Some(kib) = peak_rss_kib("self") {
-        println!("| peak RSS, this bench process (harness, moto client, 105 diagnoses) | {:.1} MB |", kib as f64 / 1024.0);
+        println!(
+            "| peak RSS, this bench process (harness, moto client, 105 diagnoses) | {:.1} MB |",
+            kib as f64 / 1024.0
+        );
     }
     println!("\nhistory calls of the last diagnosis with history on:");
     let mut records = history.records.clone();
     records.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
     for r in &records {
-        println!("  {:>7.0} → {:>7.0}  {:32} {}", r.start_ms, r.end_ms, r.action, r.outcome);
+        println!(
+            "  {:>7.0} → {:>7.0}  {:32} {}",
+            r.start_ms, r.end_ms, r.action, r.outcome
+        );
     }
     for (path, run, ..) in &paths {
         println!("\ncalls of the last single diagnosis, {path} path (ms from start, against {lat_ms:.0} ms latency):");
         let mut records = run.stats.records.clone();
         records.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
         for r in &records {
-            println!("  {:>7.0} → {:>7.0}  {:32} {}", r.start_ms, r.end_ms, r.action, r.outcome);
+            println!(
+                "  {:>7.0} → {:>7.0}  {:32} {}",
+                r.start_ms, r.end_ms, r.action, r.outcome
+            );
         }
     }
 }

@@ -29,7 +29,10 @@ use pulldoctor_tests::{TaskDefSpec, WebAccount, World};
 use serde_json::Value;
 
 fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A member account's failing services.
@@ -58,7 +61,11 @@ async fn member(central: &World, account: &str, services: std::ops::Range<usize>
         web.world.service("prod", &name, &td, &web.net).await;
         list.push((name, td));
     }
-    Member { account: web, services: list, image }
+    Member {
+        account: web,
+        services: list,
+        image,
+    }
 }
 
 /// The account an access key belongs to (moto answers `GetCallerIdentity` for any key it issued,
@@ -67,9 +74,17 @@ async fn account_of_key(central: &World, key: &str) -> String {
     let config = central
         .config
         .to_builder()
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            aws_credential_types::Credentials::new(key, "unused", Some("unused".into()), None, "probe"),
-        ))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(
+                    key,
+                    "unused",
+                    Some("unused".into()),
+                    None,
+                    "probe",
+                ),
+            ),
+        )
         .build();
     aws_sdk_sts::Client::new(&config)
         .get_caller_identity()
@@ -103,13 +118,28 @@ async fn main() {
         members.push(member(&central, &account, range).await);
     }
     let mut queue = vec![];
-    let all: Vec<(usize, usize)> = members.iter().enumerate().flat_map(|(m, x)| (0..x.services.len()).map(move |s| (m, s))).collect();
+    let all: Vec<(usize, usize)> = members
+        .iter()
+        .enumerate()
+        .flat_map(|(m, x)| (0..x.services.len()).map(move |s| (m, s)))
+        .collect();
     for i in 0..events {
         let (m, s) = all[i % all.len()];
         let member = &members[m];
         let (name, td) = &member.services[s];
-        let task = member.account.world.unknown_task(&member.account.cluster_arn, td, &member.account.net, &format!("service:{name}"));
-        let event = TaskEvent::pull_failure(&member.account.world, &task, "app", &member.image, &messages::image_not_found(&member.image));
+        let task = member.account.world.unknown_task(
+            &member.account.cluster_arn,
+            td,
+            &member.account.net,
+            &format!("service:{name}"),
+        );
+        let event = TaskEvent::pull_failure(
+            &member.account.world,
+            &task,
+            "app",
+            &member.image,
+            &messages::image_not_found(&member.image),
+        );
         queue.push(event.to_value());
     }
     eprintln!("world built in {:.1} s", built.elapsed().as_secs_f64());
@@ -121,7 +151,10 @@ async fn main() {
     proxy.fault("iam:SimulatePrincipalPolicy", Fault::AccessDenied);
     proxy.fault("ecs:ListServiceDeployments", Fault::AccessDenied);
     // moto lacks it too; ECR answers a registry without rules with an empty list.
-    proxy.fault("ecr:DescribePullThroughCacheRules", Fault::NoPullThroughCacheRules);
+    proxy.fault(
+        "ecr:DescribePullThroughCacheRules",
+        Fault::NoPullThroughCacheRules,
+    );
 
     let runtime = RuntimeApi::start();
     let mut settings = vec![
@@ -140,7 +173,9 @@ async fn main() {
     if let Some(w) = &window {
         settings.push(("PULLDOCTOR_DEDUP_WINDOW_MINUTES", w.clone()));
     }
-    let processes: Vec<LambdaProcess> = (0..lambdas).map(|_| LambdaProcess::spawn(&runtime, &central.moto, &settings)).collect();
+    let processes: Vec<LambdaProcess> = (0..lambdas)
+        .map(|_| LambdaProcess::spawn(&runtime, &central.moto, &settings))
+        .collect();
     proxy.take();
     let started = Instant::now();
     let ids: Vec<String> = queue.into_iter().map(|e| runtime.invoke(e)).collect();
@@ -153,25 +188,47 @@ async fn main() {
     let drained = started.elapsed();
     let seen = proxy.take();
 
-    let answered = ids.iter().filter(|id| matches!(results.get(*id), Some(InvocationResult::Response(_)))).count();
-    let failed = ids.iter().filter(|id| matches!(results.get(*id), Some(InvocationResult::Error(_)))).count();
+    let answered = ids
+        .iter()
+        .filter(|id| matches!(results.get(*id), Some(InvocationResult::Response(_))))
+        .count();
+    let failed = ids
+        .iter()
+        .filter(|id| matches!(results.get(*id), Some(InvocationResult::Error(_))))
+        .count();
     let missing = ids.len() - answered - failed;
     let lines: Vec<String> = processes.iter().flat_map(LambdaProcess::lines).collect();
     let records = audit_records(&lines);
     let mut decisions: BTreeMap<String, usize> = BTreeMap::new();
     for r in &records {
-        *decisions.entry(r["decision"].as_str().unwrap_or("?").to_string()).or_default() += 1;
+        *decisions
+            .entry(r["decision"].as_str().unwrap_or("?").to_string())
+            .or_default() += 1;
     }
     let aws_calls: u64 = records.iter().filter_map(|r| r["aws_calls"].as_u64()).sum();
-    let notified: Vec<&Value> = records.iter().filter(|r| r["decision"] == "notified").collect();
-    let notified_incidents: BTreeSet<&str> = notified.iter().filter_map(|r| r["fingerprint"].as_str()).collect();
-    let incidents: BTreeSet<&str> = records.iter().filter_map(|r| r["fingerprint"].as_str()).collect();
-    let sns = central.sns_messages_within(&inbox, Duration::from_secs(5)).await;
+    let notified: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["decision"] == "notified")
+        .collect();
+    let notified_incidents: BTreeSet<&str> = notified
+        .iter()
+        .filter_map(|r| r["fingerprint"].as_str())
+        .collect();
+    let incidents: BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| r["fingerprint"].as_str())
+        .collect();
+    let sns = central
+        .sns_messages_within(&inbox, Duration::from_secs(5))
+        .await;
 
     // CloudTrail LookupEvents per account and second.
     let mut account_of: HashMap<String, String> = HashMap::new();
     let mut per_second: BTreeMap<(String, u64), u32> = BTreeMap::new();
-    let lookups: Vec<_> = seen.iter().filter(|s| s.action == "cloudtrail:LookupEvents").collect();
+    let lookups: Vec<_> = seen
+        .iter()
+        .filter(|s| s.action == "cloudtrail:LookupEvents")
+        .collect();
     for s in &lookups {
         let key = s.access_key.clone().unwrap_or_default();
         if !account_of.contains_key(&key) {
@@ -179,7 +236,9 @@ async fn main() {
         }
         // Wall-clock seconds, as CloudTrail counts them (the function claims its slots by them).
         let second = wall_second(s.at);
-        *per_second.entry((account_of[&key].clone(), second)).or_default() += 1;
+        *per_second
+            .entry((account_of[&key].clone(), second))
+            .or_default() += 1;
     }
     let busiest = per_second.iter().max_by_key(|(_, n)| **n);
     let by_action = {
@@ -189,14 +248,30 @@ async fn main() {
         }
         let mut v: Vec<_> = m.into_iter().collect();
         v.sort_by(|a, b| b.1.cmp(&a.1));
-        v.into_iter().take(12).map(|(a, n)| format!("{a} {n}")).collect::<Vec<_>>().join(", ")
+        v.into_iter()
+            .take(12)
+            .map(|(a, n)| format!("{a} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
 
     println!("org storm: {events} events, {services} services in {accounts} member accounts, {lambdas} Lambda processes, {} ms per AWS request", latency.as_millis());
-    println!("  cache TTL {} s, dedup window {} min", cache_ttl.as_deref().unwrap_or("60 (default)"), window.as_deref().unwrap_or("30 (default)"));
-    println!("  drained in {:.1} s ({:.1} events/s)", drained.as_secs_f64(), events as f64 / drained.as_secs_f64());
+    println!(
+        "  cache TTL {} s, dedup window {} min",
+        cache_ttl.as_deref().unwrap_or("60 (default)"),
+        window.as_deref().unwrap_or("30 (default)")
+    );
+    println!(
+        "  drained in {:.1} s ({:.1} events/s)",
+        drained.as_secs_f64(),
+        events as f64 / drained.as_secs_f64()
+    );
     println!("  invocations: {answered} answered, {failed} failed (Lambda retries them, then the DLQ), {missing} lost");
-    println!("  audit lines: {} for {} invocations; decisions {decisions:?}", records.len(), ids.len());
+    println!(
+        "  audit lines: {} for {} invocations; decisions {decisions:?}",
+        records.len(),
+        ids.len()
+    );
     println!(
         "  incidents: {} seen, {} notified by {} invocations; SNS messages {} (want one per failing service: {})",
         incidents.len(),
@@ -205,19 +280,35 @@ async fn main() {
         sns.len(),
         services
     );
-    println!("  AWS calls (diagnosis and history, audit lines): {aws_calls} = {:.2} per event", aws_calls as f64 / events as f64);
+    println!(
+        "  AWS calls (diagnosis and history, audit lines): {aws_calls} = {:.2} per event",
+        aws_calls as f64 / events as f64
+    );
     println!("  requests through the latency proxy: {} = {:.2} per event (DynamoDB, SNS, STS included); top: {by_action}", seen.len(), seen.len() as f64 / events as f64);
     println!(
         "  CloudTrail LookupEvents: {} in all; busiest account-second {} (budget 2 per second per account and region)",
         lookups.len(),
         busiest.map_or("none".into(), |((a, s), n)| format!("{n} ({a}, Unix second {s})"))
     );
-    let ok = failed == 0 && missing == 0 && records.len() == ids.len() && sns.len() == services && notified.len() == services;
-    println!("  {}", if ok { "OK: one notification per failing service, every invocation audited, no event lost" } else { "NOT OK (see above)" });
+    let ok = failed == 0
+        && missing == 0
+        && records.len() == ids.len()
+        && sns.len() == services
+        && notified.len() == services;
+    println!(
+        "  {}",
+        if ok {
+            "OK: one notification per failing service, every invocation audited, no event lost"
+        } else {
+            "NOT OK (see above)"
+        }
+    );
 }
 
 /// The Unix second of an instant of this process.
 fn wall_second(at: Instant) -> u64 {
     let ago = Instant::now().saturating_duration_since(at);
-    (std::time::SystemTime::now() - ago).duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    (std::time::SystemTime::now() - ago)
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -98,7 +98,13 @@ impl World {
 
     /// `PutImage` of `manifest` under `tag` in repository `repository_name` (media type as given,
     /// or left for the registry to read from the manifest). Returns the digest moto computed.
-    pub async fn push_manifest(&self, repository_name: &str, tag: &str, manifest: &str, media_type: Option<&str>) -> String {
+    pub async fn push_manifest(
+        &self,
+        repository_name: &str,
+        tag: &str,
+        manifest: &str,
+        media_type: Option<&str>,
+    ) -> String {
         self.ecr
             .put_image()
             .repository_name(repository_name)

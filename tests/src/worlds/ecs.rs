@@ -54,7 +54,11 @@ pub struct StoppedTask {
 }
 
 /// An awsvpc network configuration: `subnets`, one security group, public IP or not.
-pub fn awsvpc(subnets: &[&str], security_group: &str, assign_public_ip: bool) -> NetworkConfiguration {
+pub fn awsvpc(
+    subnets: &[&str],
+    security_group: &str,
+    assign_public_ip: bool,
+) -> NetworkConfiguration {
     use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration};
     NetworkConfiguration::builder()
         .awsvpc_configuration(
@@ -62,7 +66,11 @@ pub fn awsvpc(subnets: &[&str], security_group: &str, assign_public_ip: bool) ->
                 .set_subnets(Some(subnets.iter().map(|s| s.to_string()).collect()))
                 // moto quirk: RunTask fails without securityGroups.
                 .security_groups(security_group)
-                .assign_public_ip(if assign_public_ip { AssignPublicIp::Enabled } else { AssignPublicIp::Disabled })
+                .assign_public_ip(if assign_public_ip {
+                    AssignPublicIp::Enabled
+                } else {
+                    AssignPublicIp::Disabled
+                })
                 .build()
                 .expect("awsvpc configuration"),
         )
@@ -97,8 +105,13 @@ impl World {
             // moto quirk: RunTask needs a container-level memory or memoryReservation (it sums them).
             .memory_reservation(512)
             .build();
-        self.register_task_definition(&spec.family, spec.execution_role_arn.as_deref(), Launch::Fargate, vec![container])
-            .await
+        self.register_task_definition(
+            &spec.family,
+            spec.execution_role_arn.as_deref(),
+            Launch::Fargate,
+            vec![container],
+        )
+        .await
     }
 
     /// Registers `containers` as a revision of `family` for `launch`; returns its ARN.
@@ -109,7 +122,9 @@ impl World {
         launch: Launch,
         containers: Vec<ContainerDefinition>,
     ) -> String {
-        use aws_sdk_ecs::types::{Compatibility, CpuArchitecture, NetworkMode, OsFamily, RuntimePlatform};
+        use aws_sdk_ecs::types::{
+            Compatibility, CpuArchitecture, NetworkMode, OsFamily, RuntimePlatform,
+        };
         let req = self
             .ecs
             .register_task_definition()
@@ -117,7 +132,9 @@ impl World {
             .set_container_definitions(Some(containers))
             .set_execution_role_arn(execution_role_arn.map(str::to_string));
         let req = match launch {
-            Launch::Ec2Bridge => req.requires_compatibilities(Compatibility::Ec2).network_mode(NetworkMode::Bridge),
+            Launch::Ec2Bridge => req
+                .requires_compatibilities(Compatibility::Ec2)
+                .network_mode(NetworkMode::Bridge),
             Launch::Fargate | Launch::FargateArm64 => req
                 .requires_compatibilities(Compatibility::Fargate)
                 .network_mode(NetworkMode::Awsvpc)
@@ -126,7 +143,10 @@ impl World {
         };
         let req = if launch == Launch::FargateArm64 {
             req.runtime_platform(
-                RuntimePlatform::builder().cpu_architecture(CpuArchitecture::Arm64).operating_system_family(OsFamily::Linux).build(),
+                RuntimePlatform::builder()
+                    .cpu_architecture(CpuArchitecture::Arm64)
+                    .operating_system_family(OsFamily::Linux)
+                    .build(),
             )
         } else {
             req
@@ -141,8 +161,21 @@ impl World {
 
     /// Creates a Fargate service (desired count 1) in the network's private subnet. Returns its
     /// ARN.
-    pub async fn service(&self, cluster: &str, name: &str, task_definition_arn: &str, network: &Network) -> String {
-        self.service_with(cluster, name, task_definition_arn, private_awsvpc(network), 1).await
+    pub async fn service(
+        &self,
+        cluster: &str,
+        name: &str,
+        task_definition_arn: &str,
+        network: &Network,
+    ) -> String {
+        self.service_with(
+            cluster,
+            name,
+            task_definition_arn,
+            private_awsvpc(network),
+            1,
+        )
+        .await
     }
 
     /// Creates a Fargate service (platform 1.4.0) with this network configuration and desired
@@ -298,7 +331,13 @@ impl World {
         instance_profile: &str,
     ) -> (String, String) {
         use aws_sdk_ec2::types::IamInstanceProfileSpecification;
-        let ami = self.ec2.describe_images().send().await.expect("DescribeImages").images()[0]
+        let ami = self
+            .ec2
+            .describe_images()
+            .send()
+            .await
+            .expect("DescribeImages")
+            .images()[0]
             .image_id()
             .expect("image id")
             .to_string();
@@ -310,7 +349,11 @@ impl World {
             .max_count(1)
             .subnet_id(subnet_id)
             .security_group_ids(security_group_id)
-            .iam_instance_profile(IamInstanceProfileSpecification::builder().name(instance_profile).build())
+            .iam_instance_profile(
+                IamInstanceProfileSpecification::builder()
+                    .name(instance_profile)
+                    .build(),
+            )
             .send()
             .await
             .expect("RunInstances")
@@ -318,7 +361,9 @@ impl World {
             .instance_id()
             .expect("instance id")
             .to_string();
-        let identity = json!({"instanceId": instance, "region": self.region, "accountId": self.account}).to_string();
+        let identity =
+            json!({"instanceId": instance, "region": self.region, "accountId": self.account})
+                .to_string();
         let arn = self
             .ecs
             .register_container_instance()

@@ -24,12 +24,22 @@ impl World {
     /// An ECS task execution role: trusts `ecs-tasks.amazonaws.com`, has
     /// `AmazonECSTaskExecutionRolePolicy` attached. Returns its ARN.
     pub async fn execution_role(&self, name: &str) -> String {
-        self.service_role(name, "ecs-tasks.amazonaws.com", &[EXECUTION_ROLE_POLICY_ARN]).await
+        self.service_role(
+            name,
+            "ecs-tasks.amazonaws.com",
+            &[EXECUTION_ROLE_POLICY_ARN],
+        )
+        .await
     }
 
     /// A role that `service` may assume, with these AWS managed policies attached (by ARN, or by
     /// name for those at the root path). Returns its ARN.
-    pub async fn service_role(&self, name: &str, service: &str, managed_policies: &[&str]) -> String {
+    pub async fn service_role(
+        &self,
+        name: &str,
+        service: &str,
+        managed_policies: &[&str],
+    ) -> String {
         let arn = self
             .iam
             .create_role()
@@ -45,7 +55,11 @@ impl World {
             self.iam
                 .attach_role_policy()
                 .role_name(name)
-                .policy_arn(if policy.starts_with("arn:") { policy.to_string() } else { format!("arn:aws:iam::aws:policy/{policy}") })
+                .policy_arn(if policy.starts_with("arn:") {
+                    policy.to_string()
+                } else {
+                    format!("arn:aws:iam::aws:policy/{policy}")
+                })
                 .send()
                 .await
                 .expect("AttachRolePolicy (is MOTO_IAM_LOAD_MANAGED_POLICIES=true?)");
@@ -67,7 +81,12 @@ impl World {
 
     /// Instance profile `profile_name` holding role `role_name`.
     pub async fn instance_profile(&self, profile_name: &str, role_name: &str) {
-        self.iam.create_instance_profile().instance_profile_name(profile_name).send().await.expect("CreateInstanceProfile");
+        self.iam
+            .create_instance_profile()
+            .instance_profile_name(profile_name)
+            .send()
+            .await
+            .expect("CreateInstanceProfile");
         self.iam
             .add_role_to_instance_profile()
             .instance_profile_name(profile_name)

@@ -96,15 +96,17 @@ impl World {
         let config = self
             .config
             .to_builder()
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-                aws_credential_types::Credentials::new(
-                    creds.access_key_id(),
-                    creds.secret_access_key(),
-                    Some(creds.session_token().to_string()),
-                    None,
-                    "member",
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new(
+                        creds.access_key_id(),
+                        creds.secret_access_key(),
+                        Some(creds.session_token().to_string()),
+                        None,
+                        "member",
+                    ),
                 ),
-            ))
+            )
             .build();
         World::with_config(self.moto.clone(), config, account)
     }
@@ -116,6 +118,9 @@ impl World {
 
     /// `arn:aws:<service>:<region>:<account>:<resource>` in this world.
     pub fn arn(&self, service: &str, resource: &str) -> String {
-        format!("arn:aws:{service}:{}:{}:{resource}", self.region, self.account)
+        format!(
+            "arn:aws:{service}:{}:{}:{resource}",
+            self.region, self.account
+        )
     }
 }

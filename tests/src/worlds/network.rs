@@ -98,7 +98,8 @@ impl World {
             .and_then(|n| n.nat_gateway_id)
             .expect("nat gateway id");
         let private_route_table_id = self.route_table(&vpc_id, &subnet_id).await;
-        self.nat_route(&private_route_table_id, &nat_gateway_id).await;
+        self.nat_route(&private_route_table_id, &nat_gateway_id)
+            .await;
 
         let security_group_id = self.security_group(&vpc_id, "web-tasks", "web tasks").await;
 
@@ -194,7 +195,13 @@ impl World {
 
     /// An interface endpoint for `service` (`ecr.dkr`) in the network's private subnet, with
     /// security group `sg`; returns its id.
-    pub async fn interface_endpoint(&self, net: &Network, service: &str, sg: &str, private_dns: bool) -> String {
+    pub async fn interface_endpoint(
+        &self,
+        net: &Network,
+        service: &str,
+        sg: &str,
+        private_dns: bool,
+    ) -> String {
         self.ec2
             .create_vpc_endpoint()
             .vpc_id(&net.vpc_id)
@@ -232,7 +239,9 @@ impl World {
     /// Security group `endpoints` admitting TCP `port` from the network's task security group.
     pub async fn endpoint_security_group(&self, net: &Network, port: i32) -> String {
         use aws_sdk_ec2::types::{IpPermission, UserIdGroupPair};
-        let sg = self.security_group(&net.vpc_id, "endpoints", "endpoints").await;
+        let sg = self
+            .security_group(&net.vpc_id, "endpoints", "endpoints")
+            .await;
         self.ec2
             .authorize_security_group_ingress()
             .group_id(&sg)
@@ -241,7 +250,11 @@ impl World {
                     .ip_protocol("tcp")
                     .from_port(port)
                     .to_port(port)
-                    .user_id_group_pairs(UserIdGroupPair::builder().group_id(&net.security_group_id).build())
+                    .user_id_group_pairs(
+                        UserIdGroupPair::builder()
+                            .group_id(&net.security_group_id)
+                            .build(),
+                    )
                     .build(),
             )
             .send()
@@ -254,11 +267,18 @@ impl World {
     /// interface endpoints (private DNS as given) behind [`World::endpoint_security_group`] for
     /// `endpoint_port`, and the S3 gateway endpoint. Returns the endpoints' security group and the
     /// S3 gateway endpoint's id.
-    pub async fn endpoints_only(&self, net: &Network, private_dns: bool, endpoint_port: i32) -> (String, String) {
+    pub async fn endpoints_only(
+        &self,
+        net: &Network,
+        private_dns: bool,
+        endpoint_port: i32,
+    ) -> (String, String) {
         self.delete_default_route(&net.private_route_table_id).await;
         let sg = self.endpoint_security_group(net, endpoint_port).await;
-        self.interface_endpoint(net, "ecr.api", &sg, private_dns).await;
-        self.interface_endpoint(net, "ecr.dkr", &sg, private_dns).await;
+        self.interface_endpoint(net, "ecr.api", &sg, private_dns)
+            .await;
+        self.interface_endpoint(net, "ecr.dkr", &sg, private_dns)
+            .await;
         let s3 = self.s3_gateway(net, None).await;
         (sg, s3)
     }

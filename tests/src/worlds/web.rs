@@ -34,7 +34,15 @@ impl WebAccount {
         let repo = world.repository("team/web").await;
         let v1_digest = world.push_image(&repo, "v1", "web-v1").await;
         let image = repo.image("v1");
-        WebAccount { world, net, cluster_arn, role_arn, repo, v1_digest, image }
+        WebAccount {
+            world,
+            net,
+            cluster_arn,
+            role_arn,
+            repo,
+            v1_digest,
+            image,
+        }
     }
 
     /// A revision of task definition `web` (container `web`) running `image`, with the execution
@@ -55,7 +63,9 @@ impl WebAccount {
     pub async fn service_task(&self, image: &str, with_role: bool) -> StoppedTask {
         let td = self.task_definition(image, with_role).await;
         self.world.service("prod", "web", &td, &self.net).await;
-        self.world.run_stopped_task("prod", &td, &self.net, "service:web").await
+        self.world
+            .run_stopped_task("prod", &td, &self.net, "service:web")
+            .await
     }
 }
 
@@ -82,24 +92,49 @@ impl WebService {
         let account = WebAccount::build().await;
         let image = account.repo.image(tag);
         let task_definition = account.task_definition(&image, true).await;
-        let WebAccount { world, net, cluster_arn, repo, .. } = account;
+        let WebAccount {
+            world,
+            net,
+            cluster_arn,
+            repo,
+            ..
+        } = account;
         world.service("prod", "web", &task_definition, &net).await;
-        WebService { world, net, cluster_arn, repo, image, task_definition }
+        WebService {
+            world,
+            net,
+            cluster_arn,
+            repo,
+            image,
+            task_definition,
+        }
     }
 
     /// Another task of service `web` that failed to start (its ENI already gone).
     pub fn stopped_task(&self) -> StoppedTask {
-        self.world.unknown_task(&self.cluster_arn, &self.task_definition, &self.net, "service:web")
+        self.world.unknown_task(
+            &self.cluster_arn,
+            &self.task_definition,
+            &self.net,
+            "service:web",
+        )
     }
 
     /// A task of service `web` that moto ran and stopped (`DescribeTasks` still finds it).
     pub async fn run_stopped_task(&self) -> StoppedTask {
-        self.world.run_stopped_task("prod", &self.task_definition, &self.net, "service:web").await
+        self.world
+            .run_stopped_task("prod", &self.task_definition, &self.net, "service:web")
+            .await
     }
 
     /// The event of `task` stopped with the I/O timeout of a pull that cannot reach ECR.
     pub fn io_timeout_event(&self, task: &StoppedTask) -> Value {
-        let message = events::messages::io_timeout(&self.image, &self.world.registry(), &self.repo.name, "v1");
+        let message = events::messages::io_timeout(
+            &self.image,
+            &self.world.registry(),
+            &self.repo.name,
+            "v1",
+        );
         events::TaskEvent::pull_failure(&self.world, task, "web", &self.image, &message).to_value()
     }
 }
@@ -127,16 +162,43 @@ impl NatRouteDeleted {
         let mut task = web.run_stopped_task().await;
         // As ECS reports a task that failed to start: its ENI already deleted (moto keeps it).
         task.eni.attachment_status = "DELETED".to_string();
-        web.world.delete_default_route(&web.net.private_route_table_id).await;
-        let message = events::messages::io_timeout(&web.image, &web.world.registry(), &web.repo.name, "v1");
-        let event = events::TaskEvent::pull_failure(&web.world, &task, "web", &web.image, &message).to_value();
-        let WebService { world, net, cluster_arn, repo, image, task_definition } = web;
-        NatRouteDeleted { world, net, cluster_arn, repo, image, task_definition, task, message, event }
+        web.world
+            .delete_default_route(&web.net.private_route_table_id)
+            .await;
+        let message =
+            events::messages::io_timeout(&web.image, &web.world.registry(), &web.repo.name, "v1");
+        let event = events::TaskEvent::pull_failure(&web.world, &task, "web", &web.image, &message)
+            .to_value();
+        let WebService {
+            world,
+            net,
+            cluster_arn,
+            repo,
+            image,
+            task_definition,
+        } = web;
+        NatRouteDeleted {
+            world,
+            net,
+            cluster_arn,
+            repo,
+            image,
+            task_definition,
+            task,
+            message,
+            event,
+        }
     }
 
     /// The event of another task of service `web` that failed the same way (its ENI already gone).
     pub fn another_failed_task(&self) -> Value {
-        let other = self.world.unknown_task(&self.cluster_arn, &self.task_definition, &self.net, "service:web");
-        events::TaskEvent::pull_failure(&self.world, &other, "web", &self.image, &self.message).to_value()
+        let other = self.world.unknown_task(
+            &self.cluster_arn,
+            &self.task_definition,
+            &self.net,
+            "service:web",
+        );
+        events::TaskEvent::pull_failure(&self.world, &other, "web", &self.image, &self.message)
+            .to_value()
     }
 }

@@ -36,17 +36,31 @@ impl Broken {
     async fn event(&self) -> Value {
         let task = self.failed_task().await;
         let image = &self.web.image;
-        TaskEvent::pull_failure(&self.web.world, &task, "web", image, &messages::image_not_found(image)).to_value()
+        TaskEvent::pull_failure(
+            &self.web.world,
+            &task,
+            "web",
+            image,
+            &messages::image_not_found(image),
+        )
+        .to_value()
     }
     fn app(&self, settings: Settings) -> App {
-        App::with_settings(&self.web.world.config, Settings { topic_arn: Some(self.inbox.topic_arn.clone()), ..settings })
+        App::with_settings(
+            &self.web.world.config,
+            Settings {
+                topic_arn: Some(self.inbox.topic_arn.clone()),
+                ..settings
+            },
+        )
     }
 }
 
 fn decisions(records: &[Value]) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for r in records {
-        *out.entry(r["decision"].as_str().unwrap_or("?").to_string()).or_default() += 1;
+        *out.entry(r["decision"].as_str().unwrap_or("?").to_string())
+            .or_default() += 1;
     }
     out
 }
@@ -57,7 +71,11 @@ async fn a_storm_of_failures_pages_once_through_the_real_lambda_binary() {
     let b = broken_service().await;
     let table = b.web.world.dedup_table("pulldoctor-dedup").await;
     let slack = SlackStub::start();
-    let secret = b.web.world.secret("pulldoctor/slack", &slack.webhook_url()).await;
+    let secret = b
+        .web
+        .world
+        .secret("pulldoctor/slack", &slack.webhook_url())
+        .await;
 
     let mut events = Vec::new();
     for _ in 0..50 {
@@ -78,7 +96,9 @@ async fn a_storm_of_failures_pages_once_through_the_real_lambda_binary() {
         ("PULLDOCTOR_HOME_ACCOUNT", b.web.world.account.clone()),
     ];
     // Four concurrent execution environments racing for the same failure.
-    let lambdas: Vec<LambdaProcess> = (0..4).map(|_| LambdaProcess::spawn(&runtime, &b.web.world.moto, &settings)).collect();
+    let lambdas: Vec<LambdaProcess> = (0..4)
+        .map(|_| LambdaProcess::spawn(&runtime, &b.web.world.moto, &settings))
+        .collect();
     let ids: Vec<String> = deliveries.into_iter().map(|e| runtime.invoke(e)).collect();
     let results = tokio::task::spawn_blocking({
         let ids = ids.clone();
@@ -90,43 +110,113 @@ async fn a_storm_of_failures_pages_once_through_the_real_lambda_binary() {
     .await
     .unwrap()
     .1;
-    let errors: Vec<_> = ids.iter().filter(|id| !matches!(results.get(*id), Some(InvocationResult::Response(_)))).collect();
-    assert!(errors.is_empty(), "invocations without a response: {errors:?} {results:?}");
-
-    let sns = b.web.world.sns_messages_within(&b.inbox, Duration::from_secs(3)).await;
-    let notified: Vec<String> = audit_records(&lambdas.iter().flat_map(LambdaProcess::lines).collect::<Vec<_>>())
-        .into_iter()
-        .filter(|r| r["decision"] == "notified")
-        .map(|r| format!("{} {}", r["dedup"], r["incidents"]))
+    let errors: Vec<_> = ids
+        .iter()
+        .filter(|id| !matches!(results.get(*id), Some(InvocationResult::Response(_))))
         .collect();
-    assert_eq!(sns.len(), 1, "exactly one SNS message for the storm; notified with {notified:#?}");
+    assert!(
+        errors.is_empty(),
+        "invocations without a response: {errors:?} {results:?}"
+    );
+
+    let sns = b
+        .web
+        .world
+        .sns_messages_within(&b.inbox, Duration::from_secs(3))
+        .await;
+    let notified: Vec<String> = audit_records(
+        &lambdas
+            .iter()
+            .flat_map(LambdaProcess::lines)
+            .collect::<Vec<_>>(),
+    )
+    .into_iter()
+    .filter(|r| r["decision"] == "notified")
+    .map(|r| format!("{} {}", r["dedup"], r["incidents"]))
+    .collect();
+    assert_eq!(
+        sns.len(),
+        1,
+        "exactly one SNS message for the storm; notified with {notified:#?}"
+    );
     let (_, diagnosis) = sns_diagnosis(&sns[0].message);
     assert_eq!(diagnosis["root_cause"]["code"], "ECR_IMAGE_NOT_FOUND");
-    assert_eq!(slack.posts().len(), 1, "exactly one Slack post: {:#?}", slack.posts());
+    assert_eq!(
+        slack.posts().len(),
+        1,
+        "exactly one Slack post: {:#?}",
+        slack.posts()
+    );
 
     let lines: Vec<String> = lambdas.iter().flat_map(LambdaProcess::lines).collect();
     let records = audit_records(&lines);
-    assert_eq!(records.len(), 55, "one audit line per invocation:\n{}", lines.join("\n"));
+    assert_eq!(
+        records.len(),
+        55,
+        "one audit line per invocation:\n{}",
+        lines.join("\n")
+    );
     let counted = decisions(&records);
     assert_eq!(
         counted,
-        BTreeMap::from([("notified".to_string(), 1), ("suppressed".to_string(), 49), ("duplicate_event".to_string(), 5)]),
+        BTreeMap::from([
+            ("notified".to_string(), 1),
+            ("suppressed".to_string(), 49),
+            ("duplicate_event".to_string(), 5)
+        ]),
         "{counted:?}"
     );
-    let duplicates: Vec<_> = records.iter().filter(|r| r["decision"] == "duplicate_event").collect();
-    assert!(duplicates.iter().all(|r| r["event_id"] == events[7]["id"]), "only event #7 was redelivered");
-    assert!(duplicates.iter().all(|r| r["aws_calls"] == 0), "a duplicate is dropped before any AWS read");
-    let notified = records.iter().find(|r| r["decision"] == "notified").unwrap();
-    assert_eq!(notified["deliveries"]["sns"]["status"], "sent", "{notified}");
-    assert_eq!(notified["deliveries"]["slack"]["status"], "sent", "{notified}");
+    let duplicates: Vec<_> = records
+        .iter()
+        .filter(|r| r["decision"] == "duplicate_event")
+        .collect();
+    assert!(
+        duplicates.iter().all(|r| r["event_id"] == events[7]["id"]),
+        "only event #7 was redelivered"
+    );
+    assert!(
+        duplicates.iter().all(|r| r["aws_calls"] == 0),
+        "a duplicate is dropped before any AWS read"
+    );
+    let notified = records
+        .iter()
+        .find(|r| r["decision"] == "notified")
+        .unwrap();
+    assert_eq!(
+        notified["deliveries"]["sns"]["status"], "sent",
+        "{notified}"
+    );
+    assert_eq!(
+        notified["deliveries"]["slack"]["status"], "sent",
+        "{notified}"
+    );
     assert_eq!(notified["Notifications"], 1);
-    let fingerprints: std::collections::BTreeSet<_> =
-        records.iter().filter(|r| r["decision"] != "duplicate_event").map(|r| r["fingerprint"].to_string()).collect();
-    assert_eq!(fingerprints.len(), 1, "one failure, one fingerprint: {fingerprints:?}");
-    let max_count = records.iter().filter_map(|r| r["dedup"]["count_in_window"].as_u64()).max();
-    assert_eq!(max_count, Some(49), "the counter saw every suppressed failure");
+    let fingerprints: std::collections::BTreeSet<_> = records
+        .iter()
+        .filter(|r| r["decision"] != "duplicate_event")
+        .map(|r| r["fingerprint"].to_string())
+        .collect();
+    assert_eq!(
+        fingerprints.len(),
+        1,
+        "one failure, one fingerprint: {fingerprints:?}"
+    );
+    let max_count = records
+        .iter()
+        .filter_map(|r| r["dedup"]["count_in_window"].as_u64())
+        .max();
+    assert_eq!(
+        max_count,
+        Some(49),
+        "the counter saw every suppressed failure"
+    );
     let webhook = slack.webhook_url();
-    assert!(lines.iter().all(|l| !l.contains(&webhook) && !l.contains("s3cr3tW3bh00kT0k3n")), "the webhook URL leaked");
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.contains(&webhook) && !l.contains("s3cr3tW3bh00kT0k3n")),
+        "the webhook URL leaked"
+    );
 }
 
 // Duplicates, windows, counts -------------------------------------------------------------------
@@ -137,7 +227,11 @@ async fn duplicate_delivery_is_dropped_and_the_next_window_reports_what_was_supp
     // A 15-second window stands in for the default 30 minutes (a debug-build diagnosis against
     // moto takes 1-3 s on a busy machine).
     let window = Duration::from_secs(15);
-    let app = b.app(Settings { dedup_table: Some(table), dedup_window: Some(window), ..Settings::default() });
+    let app = b.app(Settings {
+        dedup_table: Some(table),
+        dedup_window: Some(window),
+        ..Settings::default()
+    });
     let first = b.event().await;
     let mut storm = Vec::new();
     for _ in 0..2 {
@@ -146,19 +240,35 @@ async fn duplicate_delivery_is_dropped_and_the_next_window_reports_what_was_supp
     let later = b.event().await;
 
     let window_started = std::time::Instant::now();
-    assert_eq!(b.web.world.invoke(&app, first.clone()).await.unwrap()["decision"], "notified");
+    assert_eq!(
+        b.web.world.invoke(&app, first.clone()).await.unwrap()["decision"],
+        "notified"
+    );
     let claimed = std::time::Instant::now(); // the window was claimed just before this
-    assert_eq!(b.web.world.invoke(&app, first.clone()).await.unwrap()["decision"], "duplicate_event");
+    assert_eq!(
+        b.web.world.invoke(&app, first.clone()).await.unwrap()["decision"],
+        "duplicate_event"
+    );
     for e in storm {
-        assert_eq!(b.web.world.invoke(&app, e).await.unwrap()["decision"], "suppressed");
+        assert_eq!(
+            b.web.world.invoke(&app, e).await.unwrap()["decision"],
+            "suppressed"
+        );
     }
-    assert!(window_started.elapsed() < window, "the storm took longer than the window; the test proves nothing");
+    assert!(
+        window_started.elapsed() < window,
+        "the storm took longer than the window; the test proves nothing"
+    );
     let sns = b.web.world.read_sns_messages(&b.inbox).await;
     assert_eq!(sns.len(), 1, "{sns:#?}");
     // SNS message attributes, for subscription filter policies.
     let attrs = &sns[0].envelope["MessageAttributes"];
     let attr = |k: &str| attrs[k]["Value"].as_str().map(str::to_string);
-    assert_eq!(attr("root_cause").as_deref(), Some("ECR_IMAGE_NOT_FOUND"), "{attrs:#}");
+    assert_eq!(
+        attr("root_cause").as_deref(),
+        Some("ECR_IMAGE_NOT_FOUND"),
+        "{attrs:#}"
+    );
     assert_eq!(attr("category").as_deref(), Some("image_not_found"));
     assert_eq!(attr("cluster").as_deref(), Some("prod"));
     assert_eq!(attr("service").as_deref(), Some("web"));
@@ -166,12 +276,18 @@ async fn duplicate_delivery_is_dropped_and_the_next_window_reports_what_was_supp
     assert_eq!(attr("account"), Some(b.web.world.account.clone()));
     assert_eq!(attr("region"), Some(b.web.world.region.clone()));
 
-    tokio::time::sleep((window + Duration::from_millis(1100)).saturating_sub(claimed.elapsed())).await;
-    assert_eq!(b.web.world.invoke(&app, later).await.unwrap()["decision"], "notified");
+    tokio::time::sleep((window + Duration::from_millis(1100)).saturating_sub(claimed.elapsed()))
+        .await;
+    assert_eq!(
+        b.web.world.invoke(&app, later).await.unwrap()["decision"],
+        "notified"
+    );
     let sns = b.web.world.read_sns_messages(&b.inbox).await;
     assert_eq!(sns.len(), 1);
     assert!(
-        sns[0].message.starts_with("(2 more failure(s) like this one were not notified during the previous window.)"),
+        sns[0].message.starts_with(
+            "(2 more failure(s) like this one were not notified during the previous window.)"
+        ),
         "{}",
         sns[0].message
     );
@@ -181,15 +297,35 @@ async fn duplicate_delivery_is_dropped_and_the_next_window_reports_what_was_supp
 async fn a_new_image_for_the_same_service_is_a_new_failure() {
     let b = broken_service().await;
     let table = b.web.world.dedup_table("dedup").await;
-    let app = b.app(Settings { dedup_table: Some(table), ..Settings::default() });
-    assert_eq!(b.web.world.invoke(&app, b.event().await).await.unwrap()["decision"], "notified");
+    let app = b.app(Settings {
+        dedup_table: Some(table),
+        ..Settings::default()
+    });
+    assert_eq!(
+        b.web.world.invoke(&app, b.event().await).await.unwrap()["decision"],
+        "notified"
+    );
     // The team deploys v3 (also never pushed): a new fingerprint, so on-call hears about it.
     let v3 = b.web.image.replace(":v2", ":v3");
     let task = b.failed_task().await;
-    let event = TaskEvent::pull_failure(&b.web.world, &task, "web", &v3, &messages::image_not_found(&v3)).to_value();
+    let event = TaskEvent::pull_failure(
+        &b.web.world,
+        &task,
+        "web",
+        &v3,
+        &messages::image_not_found(&v3),
+    )
+    .to_value();
     let outcome = b.web.world.invoke(&app, event).await.unwrap();
     assert_eq!(outcome["decision"], "notified", "{outcome}");
-    assert_eq!(b.web.world.sns_messages_within(&b.inbox, Duration::from_secs(2)).await.len(), 2);
+    assert_eq!(
+        b.web
+            .world
+            .sns_messages_within(&b.inbox, Duration::from_secs(2))
+            .await
+            .len(),
+        2
+    );
 }
 
 // Fail open -------------------------------------------------------------------------------------
@@ -208,13 +344,30 @@ async fn dedup_unavailable_still_notifies_and_says_so_in_the_audit_line() {
     );
     let id = runtime.invoke(b.event().await);
     let ids = vec![id.clone()];
-    let results = tokio::task::spawn_blocking(move || runtime.wait_for(&ids, Duration::from_secs(120))).await.unwrap();
-    assert!(matches!(results.get(&id), Some(InvocationResult::Response(v)) if v["decision"] == "notified"), "{results:?}");
+    let results =
+        tokio::task::spawn_blocking(move || runtime.wait_for(&ids, Duration::from_secs(120)))
+            .await
+            .unwrap();
+    assert!(
+        matches!(results.get(&id), Some(InvocationResult::Response(v)) if v["decision"] == "notified"),
+        "{results:?}"
+    );
     assert_eq!(b.web.world.read_sns_messages(&b.inbox).await.len(), 1);
     let records = lambda.audit_records();
     assert_eq!(records.len(), 1, "{:?}", lambda.lines());
-    assert_eq!(records[0]["dedup"]["status"], "unavailable", "{}", records[0]);
-    assert!(records[0]["dedup"]["error"].as_str().unwrap().contains("ResourceNotFound"), "{}", records[0]);
+    assert_eq!(
+        records[0]["dedup"]["status"], "unavailable",
+        "{}",
+        records[0]
+    );
+    assert!(
+        records[0]["dedup"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("ResourceNotFound"),
+        "{}",
+        records[0]
+    );
     assert_eq!(records[0]["DedupUnavailable"], 1);
 }
 
@@ -223,7 +376,14 @@ async fn dedup_unavailable_still_notifies_and_says_so_in_the_audit_line() {
 async fn slack_failures_do_not_stop_sns_and_are_recorded() {
     let b = broken_service().await;
     let slack = SlackStub::start();
-    let secret = b.web.world.secret("slack", &format!("{{\"webhook_url\": \"{}\"}}", slack.webhook_url())).await;
+    let secret = b
+        .web
+        .world
+        .secret(
+            "slack",
+            &format!("{{\"webhook_url\": \"{}\"}}", slack.webhook_url()),
+        )
+        .await;
     let runtime = RuntimeApi::start();
     let lambda = LambdaProcess::spawn(
         &runtime,
@@ -239,21 +399,38 @@ async fn slack_failures_do_not_stop_sns_and_are_recorded() {
     for (behaviour, want) in [
         (SlackBehaviour::Ok, None),
         (SlackBehaviour::Status(500), Some("HTTP 500")),
-        (SlackBehaviour::RateLimited(7), Some("HTTP 429 (retry after 7 s)")),
-        (SlackBehaviour::Slow(Duration::from_secs(3)), Some("timeout after 500 ms")),
+        (
+            SlackBehaviour::RateLimited(7),
+            Some("HTTP 429 (retry after 7 s)"),
+        ),
+        (
+            SlackBehaviour::Slow(Duration::from_secs(3)),
+            Some("timeout after 500 ms"),
+        ),
     ] {
         slack.answer(behaviour);
         let id = runtime.invoke(b.event().await);
         let ids = vec![id.clone()];
         let rt = runtime.clone();
-        let results = tokio::task::spawn_blocking(move || rt.wait_for(&ids, Duration::from_secs(120))).await.unwrap();
+        let results =
+            tokio::task::spawn_blocking(move || rt.wait_for(&ids, Duration::from_secs(120)))
+                .await
+                .unwrap();
         assert!(
             matches!(results.get(&id), Some(InvocationResult::Response(v)) if v["decision"] == "notified"),
             "a Slack failure must not fail the invocation: {results:?}"
         );
         expected.push(want);
     }
-    assert_eq!(b.web.world.sns_messages_within(&b.inbox, Duration::from_secs(2)).await.len(), 4, "SNS got every diagnosis");
+    assert_eq!(
+        b.web
+            .world
+            .sns_messages_within(&b.inbox, Duration::from_secs(2))
+            .await
+            .len(),
+        4,
+        "SNS got every diagnosis"
+    );
     assert_eq!(slack.posts().len(), 4, "every attempt reached the stub");
     let records = lambda.audit_records();
     assert_eq!(records.len(), 4);
@@ -263,7 +440,10 @@ async fn slack_failures_do_not_stop_sns_and_are_recorded() {
             None => assert_eq!(slack_result["status"], "sent", "{record}"),
             Some(error) => {
                 assert_eq!(slack_result["status"], "failed", "{record}");
-                assert!(slack_result["error"].as_str().unwrap().starts_with(error), "{record}");
+                assert!(
+                    slack_result["error"].as_str().unwrap().starts_with(error),
+                    "{record}"
+                );
                 assert_eq!(record["SinkFailures"], 1);
             }
         }
@@ -273,20 +453,45 @@ async fn slack_failures_do_not_stop_sns_and_are_recorded() {
     let post = &slack.posts()[0];
     let blocks = post["blocks"].as_array().unwrap();
     assert_eq!(blocks[0]["type"], "header");
-    assert!(blocks[0]["text"]["text"].as_str().unwrap().starts_with("web: "), "{post:#}");
+    assert!(
+        blocks[0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("web: "),
+        "{post:#}"
+    );
     let text = post.to_string();
-    for needle in ["*Cluster*", "`prod`", "*Service*", "`web`", "*Image*", "team/web:v2", ":x: FAIL `ECR_IMAGE_NOT_FOUND`"] {
-        assert!(text.contains(needle), "{needle} missing from the Slack post: {post:#}");
+    for needle in [
+        "*Cluster*",
+        "`prod`",
+        "*Service*",
+        "`web`",
+        "*Image*",
+        "team/web:v2",
+        ":x: FAIL `ECR_IMAGE_NOT_FOUND`",
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle} missing from the Slack post: {post:#}"
+        );
     }
     let webhook = slack.webhook_url();
-    assert!(lambda.lines().iter().all(|l| !l.contains(&webhook) && !l.contains("s3cr3tW3bh00kT0k3n")), "the webhook URL leaked");
+    assert!(
+        lambda
+            .lines()
+            .iter()
+            .all(|l| !l.contains(&webhook) && !l.contains("s3cr3tW3bh00kT0k3n")),
+        "the webhook URL leaked"
+    );
 }
 
 #[tokio::test]
 async fn unreadable_slack_secret_is_recorded_and_sns_still_delivers() {
     let b = broken_service().await;
     let app = b.app(Settings {
-        slack_secret_arn: Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf".into()),
+        slack_secret_arn: Some(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf".into(),
+        ),
         ..Settings::default()
     });
     let outcome = b.web.world.invoke(&app, b.event().await).await.unwrap();
@@ -298,15 +503,28 @@ async fn unreadable_slack_secret_is_recorded_and_sns_still_delivers() {
 #[tokio::test]
 async fn chatbot_format_publishes_the_custom_notification_schema() {
     let b = broken_service().await;
-    let app = b.app(Settings { sns_format: Some(pulldoctor::report::sns::SnsFormat::Chatbot), ..Settings::default() });
+    let app = b.app(Settings {
+        sns_format: Some(pulldoctor::report::sns::SnsFormat::Chatbot),
+        ..Settings::default()
+    });
     b.web.world.invoke(&app, b.event().await).await.unwrap();
     let sns = b.web.world.read_sns_messages(&b.inbox).await;
     assert_eq!(sns.len(), 1);
-    let body: Value = serde_json::from_str(&sns[0].message).expect("the message is one JSON document");
+    let body: Value =
+        serde_json::from_str(&sns[0].message).expect("the message is one JSON document");
     assert_eq!(body["version"], "1.0");
     assert_eq!(body["source"], "custom");
-    assert!(body["content"]["title"].as_str().unwrap().contains("web (prod, us-east-1)"), "{body:#}");
-    assert!(body["content"]["description"].as_str().unwrap().contains("ECR_IMAGE_NOT_FOUND"));
+    assert!(
+        body["content"]["title"]
+            .as_str()
+            .unwrap()
+            .contains("web (prod, us-east-1)"),
+        "{body:#}"
+    );
+    assert!(body["content"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("ECR_IMAGE_NOT_FOUND"));
     assert!(!body["content"]["nextSteps"].as_array().unwrap().is_empty());
     assert_eq!(body["content"]["keywords"][0], "ECR_IMAGE_NOT_FOUND");
 }
@@ -322,13 +540,29 @@ async fn an_event_from_a_member_account_is_diagnosed_there_through_an_assumed_ro
     // credentials STS AssumeRole bound to the member account).
     let member_config = world.in_account(MEMBER).await.config;
     let member_ecr = aws_sdk_ecr::Client::new(&member_config);
-    member_ecr.create_repository().repository_name("team/web").send().await.expect("CreateRepository in the member account");
+    member_ecr
+        .create_repository()
+        .repository_name("team/web")
+        .send()
+        .await
+        .expect("CreateRepository in the member account");
 
     let image = format!("{MEMBER}.dkr.ecr.us-east-1.amazonaws.com/team/web:v2");
-    let mut task = world.unknown_task(&cluster_arn, &format!("arn:aws:ecs:us-east-1:{MEMBER}:task-definition/web:1"), &net, "service:web");
+    let mut task = world.unknown_task(
+        &cluster_arn,
+        &format!("arn:aws:ecs:us-east-1:{MEMBER}:task-definition/web:1"),
+        &net,
+        "service:web",
+    );
     task.task_arn = task.task_arn.replace(&world.account, MEMBER);
     task.cluster_arn = task.cluster_arn.replace(&world.account, MEMBER);
-    let mut event = TaskEvent::pull_failure(&world, &task, "web", &image, &messages::image_not_found(&image));
+    let mut event = TaskEvent::pull_failure(
+        &world,
+        &task,
+        "web",
+        &image,
+        &messages::image_not_found(&image),
+    );
     event.account = MEMBER.to_string();
     let event = event.to_value();
     assert_eq!(event["account"], MEMBER);
@@ -342,12 +576,26 @@ async fn an_event_from_a_member_account_is_diagnosed_there_through_an_assumed_ro
     // Without the member role the central account's view is used: no such repository there.
     let central = App::with_settings(&world.config, base.clone());
     let outcome = world.invoke(&central, event.clone()).await.unwrap();
-    assert_eq!(outcome["root_cause"], "ECR_REPOSITORY_NOT_FOUND", "{outcome}");
+    assert_eq!(
+        outcome["root_cause"], "ECR_REPOSITORY_NOT_FOUND",
+        "{outcome}"
+    );
     // With it, the function reads the member account: the repository exists, the tag does not.
-    let multi = App::with_settings(&world.config, Settings { member_role_name: Some("pulldoctor-read".into()), ..base });
+    let multi = App::with_settings(
+        &world.config,
+        Settings {
+            member_role_name: Some("pulldoctor-read".into()),
+            ..base
+        },
+    );
     let outcome = world.invoke(&multi, event).await.unwrap();
     assert_eq!(outcome["root_cause"], "ECR_IMAGE_NOT_FOUND", "{outcome}");
-    let sns = world.sns_messages_within(&inbox, Duration::from_secs(2)).await;
+    let sns = world
+        .sns_messages_within(&inbox, Duration::from_secs(2))
+        .await;
     assert_eq!(sns.len(), 2);
-    assert_eq!(sns[1].envelope["MessageAttributes"]["account"]["Value"], MEMBER);
+    assert_eq!(
+        sns[1].envelope["MessageAttributes"]["account"]["Value"],
+        MEMBER
+    );
 }

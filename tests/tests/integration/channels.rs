@@ -5,9 +5,14 @@
 use std::time::{Duration, Instant};
 
 use pulldoctor::model::audit::Delivery;
-use pulldoctor::model::diagnosis::{Confidence, Diagnosis, FailureSummary, Finding, RootCause, RootCauseSummary, TaskSummary, SCHEMA};
+use pulldoctor::model::diagnosis::{
+    Confidence, Diagnosis, FailureSummary, Finding, RootCause, RootCauseSummary, TaskSummary,
+    SCHEMA,
+};
 use pulldoctor::model::facts::TaskSource;
-use pulldoctor::model::incident::{FailedDeployment, Incident, IncidentKey, IncidentStatus, Notice, Resolution};
+use pulldoctor::model::incident::{
+    FailedDeployment, Incident, IncidentKey, IncidentStatus, Notice, Resolution,
+};
 use pulldoctor::model::message::Category;
 use pulldoctor::notify::http::Http;
 use pulldoctor::notify::pagerduty::PagerDuty;
@@ -83,7 +88,11 @@ fn incident(d: &Diagnosis, failures: u64) -> Incident {
 }
 
 fn steady() -> Resolution {
-    Resolution::SteadyState { at: 1_700_000_900, steady_on: Some("web:7".into()), rolled_back: false }
+    Resolution::SteadyState {
+        at: 1_700_000_900,
+        steady_on: Some("web:7".into()),
+        rolled_back: false,
+    }
 }
 
 fn deadline_in(d: Duration) -> tokio::time::Instant {
@@ -114,19 +123,43 @@ async fn paging(secret: &str) -> Paging {
     let pd = PagerDuty::new(&world.config, arn, Some(stub.url()), Http::new(), TIMEOUT);
     let d = diagnosis();
     let i = incident(&d, 1);
-    Paging { _world: world, stub, pd, d, i }
+    Paging {
+        _world: world,
+        stub,
+        pd,
+        d,
+        i,
+    }
 }
 
 impl Paging {
     async fn send_opened(&self, deadline: Duration) -> Delivery {
-        self.pd.send(&Notice::Opened { incident: &self.i, diagnosis: &self.d }, deadline_in(deadline)).await
+        self.pd
+            .send(
+                &Notice::Opened {
+                    incident: &self.i,
+                    diagnosis: &self.d,
+                },
+                deadline_in(deadline),
+            )
+            .await
     }
 
     /// Reads the routing key into the sink's cache (a resolve of nothing open: PagerDuty
     /// accepts and drops it), so that a timing test times the posts only. Returns the requests
     /// so far.
     async fn warm(&self) -> usize {
-        assert!(self.pd.send(&Notice::Resolved { incident: &self.i, resolution: &steady() }, deadline_in(AMPLE)).await.sent());
+        assert!(self
+            .pd
+            .send(
+                &Notice::Resolved {
+                    incident: &self.i,
+                    resolution: &steady()
+                },
+                deadline_in(AMPLE)
+            )
+            .await
+            .sent());
         self.stub.requests().len()
     }
 }
@@ -146,25 +179,66 @@ async fn pagerduty_trigger_update_resolve_is_one_incident() {
     later.root_cause.code = RootCause::NetNoRoute;
     later.root_cause.title = "Subnet subnet-1 has no route to ECR".into();
     later.root_cause.confidence = Confidence::Medium;
-    let updated = Incident { failures: 6, root_cause: "NET_NO_ROUTE".into(), title: later.root_cause.title.clone(), ..p.i.clone() };
+    let updated = Incident {
+        failures: 6,
+        root_cause: "NET_NO_ROUTE".into(),
+        title: later.root_cause.title.clone(),
+        ..p.i.clone()
+    };
     let news = vec!["a better root cause: NET_NO_ROUTE".to_string()];
     let key = p.i.dedup_key();
 
     let deliveries = [
         p.send_opened(AMPLE).await,
-        p.pd.send(&Notice::Updated { incident: &updated, diagnosis: &later, news: &news, cause_changed: true }, deadline_in(AMPLE)).await,
-        p.pd.send(&Notice::Resolved { incident: &updated, resolution: &steady() }, deadline_in(AMPLE)).await,
+        p.pd.send(
+            &Notice::Updated {
+                incident: &updated,
+                diagnosis: &later,
+                news: &news,
+                cause_changed: true,
+            },
+            deadline_in(AMPLE),
+        )
+        .await,
+        p.pd.send(
+            &Notice::Resolved {
+                incident: &updated,
+                resolution: &steady(),
+            },
+            deadline_in(AMPLE),
+        )
+        .await,
     ];
     for d in &deliveries {
-        assert_eq!(d, &Delivery::Sent { id: format!("{key} (202)") });
+        assert_eq!(
+            d,
+            &Delivery::Sent {
+                id: format!("{key} (202)")
+            }
+        );
     }
-    let actions: Vec<_> = p.stub.accepted().iter().map(|e| e["event_action"].as_str().unwrap().to_string()).collect();
+    let actions: Vec<_> = p
+        .stub
+        .accepted()
+        .iter()
+        .map(|e| e["event_action"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(actions, ["trigger", "trigger", "resolve"]);
     let alerts = p.stub.alerts();
-    assert_eq!(alerts.len(), 1, "one PagerDuty incident for the whole life: {alerts:#?}");
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one PagerDuty incident for the whole life: {alerts:#?}"
+    );
     let alert = &alerts[0];
-    assert_eq!((alert.dedup_key.as_str(), alert.status, alert.triggers), (key.as_str(), AlertStatus::Resolved, 2));
-    assert_eq!(alert.routing_key, ROUTING_KEY, "the key read from the secret");
+    assert_eq!(
+        (alert.dedup_key.as_str(), alert.status, alert.triggers),
+        (key.as_str(), AlertStatus::Resolved, 2)
+    );
+    assert_eq!(
+        alert.routing_key, ROUTING_KEY,
+        "the key read from the secret"
+    );
     let payload = alert.payload();
     assert_eq!(payload["summary"], "web (prod, us-east-1): Subnet subnet-1 has no route to ECR [NET_NO_ROUTE] · 6 failed tasks");
     assert_eq!(payload["severity"], "error");
@@ -180,9 +254,22 @@ async fn pagerduty_retries_a_429_after_its_retry_after() {
     p.stub.answer_next(PagerDutyBehaviour::RateLimited(1), 1);
     let started = Instant::now();
     let delivery = p.send_opened(Duration::from_secs(5)).await;
-    assert_eq!(delivery, Delivery::Sent { id: format!("{} (202)", p.i.dedup_key()) });
-    assert_eq!(p.stub.requests().len() - before, 2, "one 429, then the accepted retry");
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After: 1 was waited for: {:?}", started.elapsed());
+    assert_eq!(
+        delivery,
+        Delivery::Sent {
+            id: format!("{} (202)", p.i.dedup_key())
+        }
+    );
+    assert_eq!(
+        p.stub.requests().len() - before,
+        2,
+        "one 429, then the accepted retry"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was waited for: {:?}",
+        started.elapsed()
+    );
     assert_eq!(p.stub.alerts().len(), 1);
 }
 
@@ -196,9 +283,19 @@ async fn pagerduty_server_errors_until_the_deadline_fail_within_it() {
     let delivery = p.send_opened(budget).await;
     let elapsed = started.elapsed();
     let error = error_of(&delivery);
-    assert!(error.starts_with("HTTP 500") && error.contains("no time left before the deadline"), "{error}");
-    assert!(elapsed < budget + Duration::from_millis(300), "returned after {elapsed:?}");
-    assert!(p.stub.requests().len() - before >= 2, "retried: {} requests", p.stub.requests().len() - before);
+    assert!(
+        error.starts_with("HTTP 500") && error.contains("no time left before the deadline"),
+        "{error}"
+    );
+    assert!(
+        elapsed < budget + Duration::from_millis(300),
+        "returned after {elapsed:?}"
+    );
+    assert!(
+        p.stub.requests().len() - before >= 2,
+        "retried: {} requests",
+        p.stub.requests().len() - before
+    );
     assert!(p.stub.alerts().is_empty());
     assert_no_key(&p.pd, &[&delivery], ROUTING_KEY);
 }
@@ -225,9 +322,16 @@ async fn pagerduty_down_fails_within_the_deadline_and_the_next_send_gets_through
     let started = Instant::now();
     let delivery = p.send_opened(Duration::from_secs(2)).await;
     let error = error_of(&delivery);
-    assert!(error.contains("no time left before the deadline") && error.contains("attempt"), "{error}");
+    assert!(
+        error.contains("no time left before the deadline") && error.contains("attempt"),
+        "{error}"
+    );
     assert!(!error.contains("127.0.0.1"), "{error}");
-    assert!(started.elapsed() < Duration::from_millis(2300), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(2300),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(p.stub.requests().len(), before, "connections were refused");
     p.stub.answer(PagerDutyBehaviour::Normal);
     let delivery = p.send_opened(Duration::from_secs(2)).await;
@@ -238,40 +342,77 @@ async fn pagerduty_down_fails_within_the_deadline_and_the_next_send_gets_through
 async fn pagerduty_failed_deployment_triggers_each_incident_and_names_the_failures() {
     let p = paging(ROUTING_KEY).await;
     let mut sidecar = diagnosis();
-    sidecar.failure.image = Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/sidecar:v5".into());
+    sidecar.failure.image =
+        Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/sidecar:v5".into());
     let incidents = [incident(&p.d, 3), incident(&sidecar, 3)];
     let deployment = FailedDeployment {
         deployment_id: "ecs-svc/5555".into(),
-        reason: Some("ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/4444".into()),
+        reason: Some(
+            "ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/4444".into(),
+        ),
         rollback_deployment_id: Some("ecs-svc/4444".into()),
         rolled_back_to: Some("web:6".into()),
         failed_revision: Some("web:7".into()),
         at: 1_700_000_500,
     };
-    let notice = Notice::DeploymentFailed { deployment: &deployment, service: "web", incidents: &incidents };
+    let notice = Notice::DeploymentFailed {
+        deployment: &deployment,
+        service: "web",
+        incidents: &incidents,
+    };
     let delivery = p.pd.send(&notice, deadline_in(AMPLE)).await;
     let keys: Vec<String> = incidents.iter().map(Incident::dedup_key).collect();
-    assert_eq!(delivery, Delivery::Sent { id: format!("{} (202), {} (202)", keys[0], keys[1]) });
+    assert_eq!(
+        delivery,
+        Delivery::Sent {
+            id: format!("{} (202), {} (202)", keys[0], keys[1])
+        }
+    );
     let alerts = p.stub.alerts();
-    assert_eq!(alerts.iter().map(|a| a.dedup_key.clone()).collect::<Vec<_>>(), keys);
+    assert_eq!(
+        alerts
+            .iter()
+            .map(|a| a.dedup_key.clone())
+            .collect::<Vec<_>>(),
+        keys
+    );
     for a in &alerts {
         let deployment = &a.payload()["custom_details"]["deployment"];
-        assert_eq!((deployment["id"].as_str(), deployment["rolled_back_to"].as_str()), (Some("ecs-svc/5555"), Some("web:6")));
+        assert_eq!(
+            (
+                deployment["id"].as_str(),
+                deployment["rolled_back_to"].as_str()
+            ),
+            (Some("ecs-svc/5555"), Some("web:6"))
+        );
     }
 
     // The second one refused until the deadline: failed, saying which, and which went through.
     p.stub.answer_next(PagerDutyBehaviour::Normal, 1);
     p.stub.answer(PagerDutyBehaviour::ServerError);
-    let delivery = p.pd.send(&notice, deadline_in(Duration::from_secs(2))).await;
+    let delivery =
+        p.pd.send(&notice, deadline_in(Duration::from_secs(2)))
+            .await;
     let error = error_of(&delivery);
-    assert!(error.starts_with(&format!("1 of 2 events failed: {}: HTTP 500", keys[1])), "{error}");
-    assert!(error.ends_with(&format!("; sent: {} (202)", keys[0])), "{error}");
+    assert!(
+        error.starts_with(&format!("1 of 2 events failed: {}: HTTP 500", keys[1])),
+        "{error}"
+    );
+    assert!(
+        error.ends_with(&format!("; sent: {} (202)", keys[0])),
+        "{error}"
+    );
     assert_no_key(&p.pd, &[&delivery], ROUTING_KEY);
 }
 
 /// Teams against the stub, its webhook URL read from a secret.
 async fn teams(world: &World, stub: &TeamsStub) -> Teams {
-    let arn = world.secret("pulldoctor/teams", &format!(r#"{{"webhook_url": "{}"}}"#, stub.webhook_url())).await;
+    let arn = world
+        .secret(
+            "pulldoctor/teams",
+            &format!(r#"{{"webhook_url": "{}"}}"#, stub.webhook_url()),
+        )
+        .await;
     Teams::new(&world.config, arn, Http::new(), TIMEOUT)
 }
 
@@ -296,21 +437,93 @@ async fn teams_posts_a_card_when_the_incident_opens_and_when_it_resolves() {
     let incidents = [updated.clone()];
 
     let deliveries = [
-        teams.send(&Notice::Opened { incident: &opened, diagnosis: &d }, deadline_in(AMPLE)).await,
-        teams.send(&Notice::Updated { incident: &updated, diagnosis: &d, news: &[], cause_changed: false }, deadline_in(AMPLE)).await,
-        teams.send(&Notice::DeploymentFailed { deployment: &deployment, service: "web", incidents: &incidents }, deadline_in(AMPLE)).await,
-        teams.send(&Notice::Resolved { incident: &updated, resolution: &steady() }, deadline_in(AMPLE)).await,
+        teams
+            .send(
+                &Notice::Opened {
+                    incident: &opened,
+                    diagnosis: &d,
+                },
+                deadline_in(AMPLE),
+            )
+            .await,
+        teams
+            .send(
+                &Notice::Updated {
+                    incident: &updated,
+                    diagnosis: &d,
+                    news: &[],
+                    cause_changed: false,
+                },
+                deadline_in(AMPLE),
+            )
+            .await,
+        teams
+            .send(
+                &Notice::DeploymentFailed {
+                    deployment: &deployment,
+                    service: "web",
+                    incidents: &incidents,
+                },
+                deadline_in(AMPLE),
+            )
+            .await,
+        teams
+            .send(
+                &Notice::Resolved {
+                    incident: &updated,
+                    resolution: &steady(),
+                },
+                deadline_in(AMPLE),
+            )
+            .await,
     ];
-    assert_eq!(deliveries[0], Delivery::Sent { id: ACCEPTED.into() }, "a 202 is reported as accepted, not delivered");
-    assert!(matches!(&deliveries[1], Delivery::Skipped { reason } if reason.contains("post-only")), "{:?}", deliveries[1]);
-    assert!(matches!(&deliveries[2], Delivery::Skipped { reason } if reason.contains("failed deployment")), "{:?}", deliveries[2]);
-    assert_eq!(deliveries[3], Delivery::Sent { id: ACCEPTED.into() });
-    assert_eq!(stub.requests().len(), 2, "the skipped notices posted nothing");
+    assert_eq!(
+        deliveries[0],
+        Delivery::Sent {
+            id: ACCEPTED.into()
+        },
+        "a 202 is reported as accepted, not delivered"
+    );
+    assert!(
+        matches!(&deliveries[1], Delivery::Skipped { reason } if reason.contains("post-only")),
+        "{:?}",
+        deliveries[1]
+    );
+    assert!(
+        matches!(&deliveries[2], Delivery::Skipped { reason } if reason.contains("failed deployment")),
+        "{:?}",
+        deliveries[2]
+    );
+    assert_eq!(
+        deliveries[3],
+        Delivery::Sent {
+            id: ACCEPTED.into()
+        }
+    );
+    assert_eq!(
+        stub.requests().len(),
+        2,
+        "the skipped notices posted nothing"
+    );
     let cards = stub.cards();
     assert_eq!(cards.len(), 2);
-    assert_eq!(cards[0]["body"][0]["text"], "web: Tag v2 does not exist in team/web");
-    assert!(cards[0]["actions"].as_array().unwrap().iter().any(|a| a["type"] == "Action.OpenUrl"));
-    assert!(cards[1]["body"][0]["text"].as_str().unwrap().starts_with("Resolved: web: "), "{}", cards[1]);
+    assert_eq!(
+        cards[0]["body"][0]["text"],
+        "web: Tag v2 does not exist in team/web"
+    );
+    assert!(cards[0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["type"] == "Action.OpenUrl"));
+    assert!(
+        cards[1]["body"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Resolved: web: "),
+        "{}",
+        cards[1]
+    );
     for d in &deliveries {
         assert!(!format!("{d:?}").contains("s3cr3tW0rkfl0wS1g"));
     }
@@ -324,25 +537,58 @@ async fn teams_retries_429_and_5xx_within_the_deadline_but_not_a_400() {
     let teams = teams(&world, &stub).await;
     let d = diagnosis();
     let i = incident(&d, 1);
-    let notice = Notice::Opened { incident: &i, diagnosis: &d };
+    let notice = Notice::Opened {
+        incident: &i,
+        diagnosis: &d,
+    };
 
     stub.answer_next(TeamsBehaviour::RateLimited(1), 1);
     let started = Instant::now();
-    assert_eq!(teams.send(&notice, deadline_in(AMPLE)).await, Delivery::Sent { id: ACCEPTED.into() });
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After: 1 was waited for");
-    assert_eq!((stub.requests().len(), stub.cards().len()), (2, 1), "one 429, one accepted post");
+    assert_eq!(
+        teams.send(&notice, deadline_in(AMPLE)).await,
+        Delivery::Sent {
+            id: ACCEPTED.into()
+        }
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was waited for"
+    );
+    assert_eq!(
+        (stub.requests().len(), stub.cards().len()),
+        (2, 1),
+        "one 429, one accepted post"
+    );
 
     stub.answer(TeamsBehaviour::Status(400));
-    let delivery = teams.send(&notice, deadline_in(Duration::from_secs(5))).await;
+    let delivery = teams
+        .send(&notice, deadline_in(Duration::from_secs(5)))
+        .await;
     assert!(error_of(&delivery).starts_with("HTTP 400"), "{delivery:?}");
     assert_eq!(stub.requests().len(), 3, "a 400 is not posted again");
 
     stub.answer(TeamsBehaviour::Status(502));
     let started = Instant::now();
-    let delivery = teams.send(&notice, deadline_in(Duration::from_secs(2))).await;
+    let delivery = teams
+        .send(&notice, deadline_in(Duration::from_secs(2)))
+        .await;
     let error = error_of(&delivery);
-    assert!(error.starts_with("HTTP 502") && error.contains("no time left before the deadline"), "{error}");
-    assert!(started.elapsed() < Duration::from_millis(2300), "{:?}", started.elapsed());
-    assert!(stub.requests().len() >= 5, "retried: {}", stub.requests().len());
-    assert!(!error.contains("s3cr3tW0rkfl0wS1g") && !error.contains("127.0.0.1"), "{error}");
+    assert!(
+        error.starts_with("HTTP 502") && error.contains("no time left before the deadline"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(2300),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stub.requests().len() >= 5,
+        "retried: {}",
+        stub.requests().len()
+    );
+    assert!(
+        !error.contains("s3cr3tW0rkfl0wS1g") && !error.contains("127.0.0.1"),
+        "{error}"
+    );
 }

@@ -8,9 +8,9 @@
 
 use aws_sdk_ecs::types::ContainerDefinition;
 use pulldoctor::collect::{Clients, Options};
-use pulldoctor::model::diagnosis::{Diagnosis, RootCause, Status};
 use pulldoctor::engine::Run;
 use pulldoctor::intake::{intake, Intake};
+use pulldoctor::model::diagnosis::{Diagnosis, RootCause, Status};
 use pulldoctor_tests::events::{messages, EventContainer, TaskEvent};
 use pulldoctor_tests::{Launch, Network, Repository, StoppedTask, WebAccount, World};
 
@@ -28,23 +28,48 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let WebAccount { world, net, role_arn, image: sidecar_image, .. } = WebAccount::build().await;
+    let WebAccount {
+        world,
+        net,
+        role_arn,
+        image: sidecar_image,
+        ..
+    } = WebAccount::build().await;
     let app_repo = world.repository("team/web-api").await;
     world.push_image(&app_repo, "v1", "api-v1").await;
     let app_image = app_repo.image("v2");
     let container = |name: &str, image: &str, essential: bool| {
-        ContainerDefinition::builder().name(name).image(image).essential(essential).memory_reservation(256).build()
+        ContainerDefinition::builder()
+            .name(name)
+            .image(image)
+            .essential(essential)
+            .memory_reservation(256)
+            .build()
     };
-    let containers = vec![container("log-router", &sidecar_image, false), container("app", &app_image, true)];
-    let task_definition = world.register_task_definition("web", Some(&role_arn), Launch::Fargate, containers).await;
+    let containers = vec![
+        container("log-router", &sidecar_image, false),
+        container("app", &app_image, true),
+    ];
+    let task_definition = world
+        .register_task_definition("web", Some(&role_arn), Launch::Fargate, containers)
+        .await;
     world.service("prod", "web", &task_definition, &net).await;
-    Setup { world, net, sidecar_image, app_repo, app_image, task_definition }
+    Setup {
+        world,
+        net,
+        sidecar_image,
+        app_repo,
+        app_image,
+        task_definition,
+    }
 }
 
 impl Setup {
     /// A task of the service that moto ran and stopped (DescribeTasks still answers).
     async fn stopped_task(&self) -> StoppedTask {
-        self.world.run_stopped_task("prod", &self.task_definition, &self.net, "service:web").await
+        self.world
+            .run_stopped_task("prod", &self.task_definition, &self.net, "service:web")
+            .await
     }
 
     /// `event` as a less complete copy would carry it: without its `group`, so that the collector
@@ -55,17 +80,34 @@ impl Setup {
     }
 
     fn container(name: &str, image: &str, reason: Option<String>) -> EventContainer {
-        EventContainer { name: name.into(), image: image.into(), image_digest: None, reason, exit_code: None }
+        EventContainer {
+            name: name.into(),
+            image: image.into(),
+            image_digest: None,
+            reason,
+            exit_code: None,
+        }
     }
 
     async fn diagnose(&self, event: serde_json::Value) -> Run {
-        let Intake::PullFailure(failure) = intake(&event) else { panic!("not a pull failure: {event:#}") };
-        pulldoctor::engine::diagnose_with(&Clients::new(&self.world.config), &failure, Options::default()).await
+        let Intake::PullFailure(failure) = intake(&event) else {
+            panic!("not a pull failure: {event:#}")
+        };
+        pulldoctor::engine::diagnose_with(
+            &Clients::new(&self.world.config),
+            &failure,
+            Options::default(),
+        )
+        .await
     }
 }
 
 fn dump(d: &Diagnosis) -> String {
-    d.findings.iter().map(|f| format!("{:7} {:28} {}", f.status.as_str(), f.code.code(), f.title)).collect::<Vec<_>>().join("\n")
+    d.findings
+        .iter()
+        .map(|f| format!("{:7} {:28} {}", f.status.as_str(), f.code.code(), f.title))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The sidecar is listed first in the event, the task definition and DescribeTasks; the error is
@@ -86,22 +128,56 @@ async fn a_healthy_sidecar_listed_first_does_not_take_the_diagnosis() {
     // Before issue 12, the stoppedReason-only event named the sidecar: its repository
     // (`…/team/web`) is a substring of the app's (`…/team/web-api:v2`).
     for (reason, complete) in [(true, true), (false, true), (true, false), (false, false)] {
-        let event = if complete { with_reason(reason) } else { Setup::without_group(with_reason(reason)) };
+        let event = if complete {
+            with_reason(reason)
+        } else {
+            Setup::without_group(with_reason(reason))
+        };
         let run = s.diagnose(event).await;
         let d = &run.diagnosis;
-        assert_eq!(d.failure.container.as_deref(), Some("app"), "reason on the container: {reason}");
-        assert_eq!(d.failure.image.as_deref(), Some(s.app_image.as_str()), "reason on the container: {reason}");
-        assert_eq!(d.root_cause.code, RootCause::EcrImageNotFound, "{}", dump(d));
-        assert!(d.root_cause.title.contains("v2") && d.root_cause.title.contains(&s.app_repo.name), "{}", d.root_cause.title);
+        assert_eq!(
+            d.failure.container.as_deref(),
+            Some("app"),
+            "reason on the container: {reason}"
+        );
+        assert_eq!(
+            d.failure.image.as_deref(),
+            Some(s.app_image.as_str()),
+            "reason on the container: {reason}"
+        );
+        assert_eq!(
+            d.root_cause.code,
+            RootCause::EcrImageNotFound,
+            "{}",
+            dump(d)
+        );
+        assert!(
+            d.root_cause.title.contains("v2") && d.root_cause.title.contains(&s.app_repo.name),
+            "{}",
+            d.root_cause.title
+        );
         // The sidecar did not fail: nothing else to report.
         assert!(d.other_failures.is_empty(), "{:?}", d.other_failures);
         if complete {
             // The event carries the whole task: DescribeTasks is not asked.
-            assert_eq!(run.facts.task.source, pulldoctor::model::facts::TaskSource::Event);
-            assert!(run.stats.records.iter().all(|r| r.action != "ecs:DescribeTasks"), "{:#?}", run.stats.records);
+            assert_eq!(
+                run.facts.task.source,
+                pulldoctor::model::facts::TaskSource::Event
+            );
+            assert!(
+                run.stats
+                    .records
+                    .iter()
+                    .all(|r| r.action != "ecs:DescribeTasks"),
+                "{:#?}",
+                run.stats.records
+            );
         } else {
             // DescribeTasks answered (with moto's one container, the sidecar) and changed nothing.
-            assert_eq!(run.facts.task.source, pulldoctor::model::facts::TaskSource::DescribeTasks);
+            assert_eq!(
+                run.facts.task.source,
+                pulldoctor::model::facts::TaskSource::DescribeTasks
+            );
         }
     }
 }
@@ -117,7 +193,11 @@ async fn two_containers_failing_on_different_images_are_both_diagnosed() {
     let sidecar_message = messages::image_not_found(&sidecar_missing);
     let mut event = TaskEvent::pull_failure(&s.world, &task, "app", &s.app_image, &app_message);
     event.containers = vec![
-        Setup::container("log-router", &sidecar_missing, Some(sidecar_message.clone())),
+        Setup::container(
+            "log-router",
+            &sidecar_missing,
+            Some(sidecar_message.clone()),
+        ),
         Setup::container("app", &s.app_image, Some(app_message.clone())),
     ];
     // Without its group, so that the shared DescribeTasks is asked (once, for both images).
@@ -125,7 +205,12 @@ async fn two_containers_failing_on_different_images_are_both_diagnosed() {
     let d = &run.diagnosis;
     // The first failing container is the primary diagnosis; the other is diagnosed beside it.
     assert_eq!(d.failure.container.as_deref(), Some("log-router"));
-    assert_eq!(d.root_cause.code, RootCause::EcrImageNotFound, "{}", dump(d));
+    assert_eq!(
+        d.root_cause.code,
+        RootCause::EcrImageNotFound,
+        "{}",
+        dump(d)
+    );
     assert!(d.root_cause.title.contains("v9"), "{}", d.root_cause.title);
     assert_eq!(d.other_failures.len(), 1, "{:#?}", d.other_failures);
     let other = &d.other_failures[0];
@@ -133,15 +218,32 @@ async fn two_containers_failing_on_different_images_are_both_diagnosed() {
     assert_eq!(other.failure.image.as_deref(), Some(s.app_image.as_str()));
     assert_eq!(other.failure.message, app_message);
     assert_eq!(other.root_cause.code, RootCause::EcrImageNotFound);
-    assert!(other.root_cause.title.contains("v2") && other.root_cause.title.contains(&s.app_repo.name), "{}", other.root_cause.title);
+    assert!(
+        other.root_cause.title.contains("v2") && other.root_cause.title.contains(&s.app_repo.name),
+        "{}",
+        other.root_cause.title
+    );
     assert!(other.findings.iter().all(|f| f.status != Status::Pass));
-    assert!(other.deciding_finding().is_some_and(|f| f.remediation.is_some()));
+    assert!(other
+        .deciding_finding()
+        .is_some_and(|f| f.remediation.is_some()));
 
     // One collection per image, the rest shared: the task and its definition are read once,
     // each image's tags once per image.
-    let count = |action: &str| run.stats.records.iter().filter(|r| r.action == action).count();
+    let count = |action: &str| {
+        run.stats
+            .records
+            .iter()
+            .filter(|r| r.action == action)
+            .count()
+    };
     assert_eq!(count("ecs:DescribeTasks"), 1, "{:#?}", run.stats.records);
-    assert_eq!(count("ecs:DescribeTaskDefinition"), 1, "{:#?}", run.stats.records);
+    assert_eq!(
+        count("ecs:DescribeTaskDefinition"),
+        1,
+        "{:#?}",
+        run.stats.records
+    );
     assert_eq!(count("iam:GetRole"), 1, "{:#?}", run.stats.records);
     // Each image's own reads once per image: its tag (which also tells its repository exists)
     // and, for the deploy behind the missing tag, the image its previous revision ran.
@@ -149,8 +251,17 @@ async fn two_containers_failing_on_different_images_are_both_diagnosed() {
 
     // What the user reads.
     let text = pulldoctor::report::text(d);
-    assert!(text.contains(&format!("Other containers that failed to pull:\n  - app ({})", s.app_image)), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Other containers that failed to pull:\n  - app ({})",
+            s.app_image
+        )),
+        "{text}"
+    );
     let json: serde_json::Value = serde_json::from_str(&pulldoctor::report::json(d)).unwrap();
     assert_eq!(json["other_failures"][0]["container"], "app");
-    assert_eq!(json["other_failures"][0]["root_cause"]["code"], "ECR_IMAGE_NOT_FOUND");
+    assert_eq!(
+        json["other_failures"][0]["root_cause"]["code"],
+        "ECR_IMAGE_NOT_FOUND"
+    );
 }

@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use pulldoctor::collect::{Clients, Limits};
-use pulldoctor::model::diagnosis::{Diagnosis, Status};
 use pulldoctor::engine;
-use pulldoctor::model::facts::Facts;
 use pulldoctor::intake::{intake, Intake, PullFailure};
+use pulldoctor::model::diagnosis::{Diagnosis, Status};
+use pulldoctor::model::facts::Facts;
 use pulldoctor_tests::proxy::{Fault, Proxy};
 use pulldoctor_tests::{NatRouteDeleted, World};
 
@@ -73,19 +73,35 @@ struct Demo {
 
 async fn demo() -> Demo {
     let demo = NatRouteDeleted::build().await;
-    let Intake::PullFailure(failure) = intake(&demo.event) else { panic!("the demo event is a pull failure") };
+    let Intake::PullFailure(failure) = intake(&demo.event) else {
+        panic!("the demo event is a pull failure")
+    };
     let next_event = demo.another_failed_task();
     let mut partial = demo.event.clone();
     partial["detail"].as_object_mut().unwrap().remove("group");
     partial["detail"]["attachments"][0]["status"] = "ATTACHED".into();
-    let Intake::PullFailure(partial) = intake(&partial) else { panic!("the partial demo event is a pull failure") };
+    let Intake::PullFailure(partial) = intake(&partial) else {
+        panic!("the partial demo event is a pull failure")
+    };
     let proxy = Proxy::start(demo.world.moto.url());
-    Demo { proxy, failure: *failure, partial: *partial, event: demo.event, next_event, world: demo.world }
+    Demo {
+        proxy,
+        failure: *failure,
+        partial: *partial,
+        event: demo.event,
+        next_event,
+        world: demo.world,
+    }
 }
 
 impl Demo {
     fn clients(&self) -> Clients {
-        let config = self.world.config.to_builder().endpoint_url(self.proxy.url()).build();
+        let config = self
+            .world
+            .config
+            .to_builder()
+            .endpoint_url(self.proxy.url())
+            .build();
         Clients::with_limits(&config, LIMITS)
     }
 
@@ -101,11 +117,15 @@ impl Demo {
 /// The gap text a fault must leave in the facts for `action`.
 fn expected_reason(action: &str, fault: Fault) -> String {
     match fault {
-        Fault::AccessDenied => format!("AccessDenied: {action} (grant {action} to pulldoctor's role)"),
+        Fault::AccessDenied => {
+            format!("AccessDenied: {action} (grant {action} to pulldoctor's role)")
+        }
         Fault::Throttled => format!("Throttled: {action} ("),
         Fault::ServerError => format!(": {action}"),
         Fault::Hang(_) => format!("Timeout: {action}"),
-        Fault::SimulatorAllows | Fault::NoPullThroughCacheRules => unreachable!("an answer, not a failure"),
+        Fault::SimulatorAllows | Fault::NoPullThroughCacheRules => {
+            unreachable!("an answer, not a failure")
+        }
     }
 }
 
@@ -128,9 +148,10 @@ fn affected(action: &str) -> &'static [&'static str] {
         "ecr:DescribeImages" => &["ECR_IMAGE_NOT_FOUND", "ECR_REPOSITORY_NOT_FOUND"],
         "ecr:GetRepositoryPolicy" => &["ECR_REPOSITORY_POLICY"],
         "iam:GetRole" => &["IAM_EXECUTION_ROLE_TRUST", "IAM_EXECUTION_ROLE_PERMISSIONS"],
-        "iam:ListRolePolicies" | "iam:ListAttachedRolePolicies" | "iam:GetPolicy" | "iam:GetPolicyVersion" => {
-            &["IAM_EXECUTION_ROLE_PERMISSIONS"]
-        }
+        "iam:ListRolePolicies"
+        | "iam:ListAttachedRolePolicies"
+        | "iam:GetPolicy"
+        | "iam:GetPolicyVersion" => &["IAM_EXECUTION_ROLE_PERMISSIONS"],
         "ec2:DescribeNetworkAcls" => &["NET_NACL"],
         "ec2:DescribeSecurityGroups" => &["NET_TASK_SG_EGRESS"],
         "ec2:DescribeVpcAttribute" => &["NET_DNS"],
@@ -139,18 +160,31 @@ fn affected(action: &str) -> &'static [&'static str] {
 }
 
 /// Reads on the path that proves NET_NO_ROUTE: without them the route cannot be judged.
-const ROUTE_EVIDENCE: &[&str] = &["ec2:DescribeSubnets", "ec2:DescribeRouteTables", "ec2:DescribeVpcEndpoints", "ec2:DescribeVpcs"];
+const ROUTE_EVIDENCE: &[&str] = &[
+    "ec2:DescribeSubnets",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeVpcs",
+];
 
 async fn matrix(fault: Fault) {
     let demo = demo().await;
     for failure in [&demo.failure, &demo.partial] {
         let baseline = demo.diagnose_failure(failure).await;
-        assert_eq!(baseline.diagnosis.root_cause.code.code(), "NET_NO_ROUTE", "{:?}", baseline.diagnosis.root_cause);
+        assert_eq!(
+            baseline.diagnosis.root_cause.code.code(),
+            "NET_NO_ROUTE",
+            "{:?}",
+            baseline.diagnosis.root_cause
+        );
     }
     demo.proxy.take();
     let mut problems = vec![];
     let mut report = BTreeMap::new();
-    let reads = DEMO_READS.iter().map(|a| (a, &demo.failure)).chain(PARTIAL_EVENT_READS.iter().map(|a| (a, &demo.partial)));
+    let reads = DEMO_READS
+        .iter()
+        .map(|a| (a, &demo.failure))
+        .chain(PARTIAL_EVENT_READS.iter().map(|a| (a, &demo.partial)));
     for (action, failure) in reads {
         demo.proxy.clear_faults();
         demo.proxy.fault(action, fault);
@@ -170,7 +204,10 @@ async fn matrix(fault: Fault) {
         if *action != "iam:SimulatePrincipalPolicy" && !facts_json.contains(&reason) {
             let said: Vec<&str> = facts_json
                 .match_indices(*action)
-                .map(|(i, _)| &facts_json[facts_json[..i].rfind('"').unwrap_or(0)..(i + 120).min(facts_json.len())])
+                .map(|(i, _)| {
+                    &facts_json
+                        [facts_json[..i].rfind('"').unwrap_or(0)..(i + 120).min(facts_json.len())]
+                })
                 .collect();
             fail(format!("facts do not say `{reason}` but: {said:?}"));
         }
@@ -182,7 +219,9 @@ async fn matrix(fault: Fault) {
                 Some(f) if f.status == Status::Unknown => {
                     let text = serde_json::to_string(f).unwrap();
                     if !text.contains(action) {
-                        fail(format!("{code} is unknown but does not name {action}: {text}"));
+                        fail(format!(
+                            "{code} is unknown but does not name {action}: {text}"
+                        ));
                     }
                 }
                 Some(f) => fail(format!("{code} is {:?}, not unknown", f.status)),
@@ -204,13 +243,31 @@ async fn matrix(fault: Fault) {
             fail(format!("root cause {root}, expected NET_NO_ROUTE still"));
         }
         assert!(report_json.contains("\"schema\":\"pulldoctor.diagnosis/v1\""));
-        report.insert(*action, (root.to_string(), d.findings.iter().filter(|f| f.status == Status::Unknown).count(), run.stats.calls));
+        report.insert(
+            *action,
+            (
+                root.to_string(),
+                d.findings
+                    .iter()
+                    .filter(|f| f.status == Status::Unknown)
+                    .count(),
+                run.stats.calls,
+            ),
+        );
     }
-    eprintln!("{} matrix (action → root cause, unknown checks, calls):", fault.name());
+    eprintln!(
+        "{} matrix (action → root cause, unknown checks, calls):",
+        fault.name()
+    );
     for (action, (root, unknown, calls)) in &report {
         eprintln!("  {action:34} {root:14} unknown={unknown} calls={calls}");
     }
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -248,14 +305,28 @@ async fn the_matrix_covers_every_read_and_none_is_repeated() {
         *keys.entry(s.key.as_str()).or_insert(0) += 1;
     }
     let repeated: Vec<_> = keys.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(repeated.is_empty(), "requests issued more than once: {repeated:#?}");
-    assert_eq!(run.stats.calls as usize, keys.values().sum::<usize>(), "the call log counts every read the proxy saw");
+    assert!(
+        repeated.is_empty(),
+        "requests issued more than once: {repeated:#?}"
+    );
+    assert_eq!(
+        run.stats.calls as usize,
+        keys.values().sum::<usize>(),
+        "the call log counts every read the proxy saw"
+    );
 
     // The less complete event adds exactly its own reads (and, without a group, no service read).
     demo.diagnose_failure(&demo.partial).await;
     let seen: BTreeSet<String> = demo.proxy.take().into_iter().map(|s| s.action).collect();
-    let added: BTreeSet<&str> = seen.iter().map(String::as_str).filter(|a| !DEMO_READS.contains(a)).collect();
-    assert_eq!(added, PARTIAL_EVENT_READS.iter().copied().collect::<BTreeSet<_>>());
+    let added: BTreeSet<&str> = seen
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !DEMO_READS.contains(a))
+        .collect();
+    assert_eq!(
+        added,
+        PARTIAL_EVENT_READS.iter().copied().collect::<BTreeSet<_>>()
+    );
 }
 
 /// Each round paid once: behind a fixed latency per request, the demo diagnosis takes at most 3
@@ -269,9 +340,20 @@ async fn each_round_is_paid_once_on_both_iam_paths() {
         demo.proxy.fault("iam:SimulatePrincipalPolicy", answer);
         let run = demo.diagnose().await;
         assert_eq!(run.diagnosis.root_cause.code.code(), "NET_NO_ROUTE");
-        assert!(run.stats.rounds <= max_rounds, "{}: {} rounds: {:#?}", answer.name(), run.stats.rounds, run.stats.records);
+        assert!(
+            run.stats.rounds <= max_rounds,
+            "{}: {} rounds: {:#?}",
+            answer.name(),
+            run.stats.rounds,
+            run.stats.records
+        );
         let simulated = run.facts.identity.pull_simulation.value().is_some();
-        assert_eq!(simulated, answer == Fault::SimulatorAllows, "{:?}", run.facts.identity.pull_simulation);
+        assert_eq!(
+            simulated,
+            answer == Fault::SimulatorAllows,
+            "{:?}",
+            run.facts.identity.pull_simulation
+        );
     }
 }
 
@@ -282,13 +364,31 @@ async fn each_round_is_paid_once_on_both_iam_paths() {
 async fn deadline_reports_what_it_has() {
     let demo = demo().await;
     for action in DEMO_READS.iter().filter(|a| a.starts_with("ec2:")) {
-        demo.proxy.fault(action, Fault::Hang(Duration::from_secs(30)));
+        demo.proxy
+            .fault(action, Fault::Hang(Duration::from_secs(30)));
     }
     // Generous per-read budget, short overall deadline: the deadline is what stops the reads.
-    let limits = Limits { attempt: Duration::from_secs(20), operation: Duration::from_secs(20), ..LIMITS };
-    let config = demo.world.config.to_builder().endpoint_url(demo.proxy.url()).build();
+    let limits = Limits {
+        attempt: Duration::from_secs(20),
+        operation: Duration::from_secs(20),
+        ..LIMITS
+    };
+    let config = demo
+        .world
+        .config
+        .to_builder()
+        .endpoint_url(demo.proxy.url())
+        .build();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
-    let run = engine::diagnose_with(&Clients::with_limits(&config, limits), &demo.failure, pulldoctor::collect::Options { deadline: Some(deadline), history: false }).await;
+    let run = engine::diagnose_with(
+        &Clients::with_limits(&config, limits),
+        &demo.failure,
+        pulldoctor::collect::Options {
+            deadline: Some(deadline),
+            history: false,
+        },
+    )
+    .await;
     assert!(run.stats.deadline_hit, "{:?}", run.stats);
     let facts: &Facts = &run.facts;
     assert!(
@@ -297,13 +397,30 @@ async fn deadline_reports_what_it_has() {
         facts.network.subnet
     );
     let d = &run.diagnosis;
-    let status = |code: &str| d.findings.iter().find(|f| f.code.code() == code).map(|f| f.status);
+    let status = |code: &str| {
+        d.findings
+            .iter()
+            .find(|f| f.code.code() == code)
+            .map(|f| f.status)
+    };
     assert_eq!(status("ECR_IMAGE_NOT_FOUND"), Some(Status::Pass));
     assert_eq!(status("IAM_EXECUTION_ROLE_TRUST"), Some(Status::Pass));
-    let net_unknown: Vec<_> = d.findings.iter().filter(|f| f.code.code().starts_with("NET_") && f.status == Status::Unknown).collect();
+    let net_unknown: Vec<_> = d
+        .findings
+        .iter()
+        .filter(|f| f.code.code().starts_with("NET_") && f.status == Status::Unknown)
+        .collect();
     assert!(!net_unknown.is_empty(), "{d:#?}");
-    assert!(net_unknown.iter().all(|f| serde_json::to_string(f).unwrap().contains("Deadline")), "{net_unknown:#?}");
-    assert!(d.findings.iter().all(|f| !(f.code.code().starts_with("NET_") && f.status == Status::Fail)));
+    assert!(
+        net_unknown
+            .iter()
+            .all(|f| serde_json::to_string(f).unwrap().contains("Deadline")),
+        "{net_unknown:#?}"
+    );
+    assert!(d
+        .findings
+        .iter()
+        .all(|f| !(f.code.code().starts_with("NET_") && f.status == Status::Fail)));
     assert_eq!(d.root_cause.code.code(), "UNKNOWN");
 }
 
@@ -317,17 +434,36 @@ async fn handler_publishes_despite_denied_reads_and_fails_when_publishing_fails(
         demo.proxy.fault(action, Fault::AccessDenied);
     }
     let inbox = demo.world.sns_inbox("pulldoctor-alerts").await;
-    let config = demo.world.config.to_builder().endpoint_url(demo.proxy.url()).build();
+    let config = demo
+        .world
+        .config
+        .to_builder()
+        .endpoint_url(demo.proxy.url())
+        .build();
     let app = pulldoctor::lambda::App::new(&config, Some(inbox.topic_arn.clone()));
     let event = demo.event.clone();
-    let outcome = demo.world.invoke(&app, event.clone()).await.expect("a diagnosis with denied reads is not an error");
+    let outcome = demo
+        .world
+        .invoke(&app, event.clone())
+        .await
+        .expect("a diagnosis with denied reads is not an error");
     assert_eq!(outcome["decision"], "notified", "{outcome}");
     let delivered = demo.world.read_sns_messages(&inbox).await;
     assert_eq!(delivered.len(), 1);
-    assert!(delivered[0].message.contains("AccessDenied: ec2:DescribeRouteTables (grant ec2:DescribeRouteTables"), "{}", delivered[0].message);
+    assert!(
+        delivered[0]
+            .message
+            .contains("AccessDenied: ec2:DescribeRouteTables (grant ec2:DescribeRouteTables"),
+        "{}",
+        delivered[0].message
+    );
 
     demo.proxy.fault("sns:Publish", Fault::ServerError);
-    let err = demo.world.invoke(&app, event).await.expect_err("an unpublished diagnosis must be retried");
+    let err = demo
+        .world
+        .invoke(&app, event)
+        .await
+        .expect_err("an unpublished diagnosis must be retried");
     assert!(err.to_string().contains("could not be published"), "{err}");
 }
 
@@ -337,33 +473,58 @@ async fn handler_publishes_despite_denied_reads_and_fails_when_publishing_fails(
 #[tokio::test]
 async fn warm_cache_storm_reads_only_the_new_task() {
     let demo = demo().await;
-    let config = demo.world.config.to_builder().endpoint_url(demo.proxy.url()).build();
+    let config = demo
+        .world
+        .config
+        .to_builder()
+        .endpoint_url(demo.proxy.url())
+        .build();
     // moto answers SimulatePrincipalPolicy with a 500 (not implemented), which is never cached;
     // deny it instead, as an account that does not grant it would (a denial is cached).
-    demo.proxy.fault("iam:SimulatePrincipalPolicy", Fault::AccessDenied);
+    demo.proxy
+        .fault("iam:SimulatePrincipalPolicy", Fault::AccessDenied);
     // Generous limits: this test is about what the cache keeps, and a read that merely timed out
     // on a busy machine (moto answering after the 1 s fault-test attempt limit) is rightly not kept.
-    let patient = Limits { attempt: Duration::from_secs(5), operation: Duration::from_secs(10), ..LIMITS };
-    let clients = Clients::with_limits(&config, patient).with_warm_cache(Duration::from_secs(60), 512);
+    let patient = Limits {
+        attempt: Duration::from_secs(5),
+        operation: Duration::from_secs(10),
+        ..LIMITS
+    };
+    let clients =
+        Clients::with_limits(&config, patient).with_warm_cache(Duration::from_secs(60), 512);
     let first = engine::diagnose_with(&clients, &demo.failure, Default::default()).await;
-    let Intake::PullFailure(next) = intake(&demo.next_event) else { panic!() };
+    let Intake::PullFailure(next) = intake(&demo.next_event) else {
+        panic!()
+    };
     demo.proxy.take();
     let second = engine::diagnose_with(&clients, &next, Default::default()).await;
     let asked: BTreeSet<String> = demo.proxy.take().into_iter().map(|s| s.action).collect();
     assert_eq!(asked, BTreeSet::new(), "{:#?}", second.stats.records);
     assert_eq!(second.stats.calls, 0);
     assert!(second.stats.cached >= 15, "{:?}", second.stats.cached);
-    assert_eq!(second.diagnosis.root_cause.code, first.diagnosis.root_cause.code);
+    assert_eq!(
+        second.diagnosis.root_cause.code,
+        first.diagnosis.root_cause.code
+    );
 
     // A throttled answer is not cached: with a fresh cache, throttle DescribeVpcs once, then not.
-    let clients = Clients::with_limits(&config, LIMITS).with_warm_cache(Duration::from_secs(60), 512);
+    let clients =
+        Clients::with_limits(&config, LIMITS).with_warm_cache(Duration::from_secs(60), 512);
     demo.proxy.clear_faults();
     demo.proxy.fault("ec2:DescribeVpcs", Fault::Throttled);
     let throttled = engine::diagnose_with(&clients, &demo.failure, Default::default()).await;
-    assert!(serde_json::to_string(&throttled.facts).unwrap().contains("Throttled: ec2:DescribeVpcs"));
+    assert!(serde_json::to_string(&throttled.facts)
+        .unwrap()
+        .contains("Throttled: ec2:DescribeVpcs"));
     demo.proxy.clear_faults();
     demo.proxy.take();
     let again = engine::diagnose_with(&clients, &next, Default::default()).await;
-    assert!(demo.proxy.take().iter().any(|s| s.action == "ec2:DescribeVpcs"), "the throttled read is asked again");
+    assert!(
+        demo.proxy
+            .take()
+            .iter()
+            .any(|s| s.action == "ec2:DescribeVpcs"),
+        "the throttled read is asked again"
+    );
     assert!(again.facts.network.vpc.value().is_some());
 }

@@ -10,9 +10,9 @@
 
 use aws_sdk_route53::types::{HostedZoneConfig, Vpc, VpcRegion};
 use pulldoctor::collect::Clients;
+use pulldoctor::intake::{intake, Intake};
 use pulldoctor::model::diagnosis::{Diagnosis, Finding, Status};
 use pulldoctor::model::facts::{Fact, Facts};
-use pulldoctor::intake::{intake, Intake};
 use pulldoctor_tests::{StoppedTask, WebService, ACCOUNT_ID};
 use serde_json::Value;
 
@@ -30,7 +30,9 @@ async fn spoke(default_route: bool) -> Spoke {
     let web = WebService::build().await;
     let task = web.stopped_task();
     let (world, net) = (&web.world, &web.net);
-    world.delete_default_route(&net.private_route_table_id).await;
+    world
+        .delete_default_route(&net.private_route_table_id)
+        .await;
     let ec2 = &world.ec2;
     let tgw = ec2
         .create_transit_gateway()
@@ -67,7 +69,12 @@ impl Spoke {
             .name(name)
             .caller_reference(format!("hub-{name}"))
             .hosted_zone_config(HostedZoneConfig::builder().private_zone(true).build())
-            .vpc(Vpc::builder().vpc_id(&self.web.net.vpc_id).vpc_region(VpcRegion::from(self.web.world.region.as_str())).build())
+            .vpc(
+                Vpc::builder()
+                    .vpc_id(&self.web.net.vpc_id)
+                    .vpc_region(VpcRegion::from(self.web.world.region.as_str()))
+                    .build(),
+            )
             .send()
             .await
             .expect("CreateHostedZone")
@@ -81,7 +88,11 @@ impl Spoke {
     async fn hub_zones(&self) -> Vec<String> {
         let r = &self.web.world.region;
         let mut ids = vec![];
-        for name in [format!("api.ecr.{r}.amazonaws.com"), format!("dkr.ecr.{r}.amazonaws.com"), format!("s3.{r}.amazonaws.com")] {
+        for name in [
+            format!("api.ecr.{r}.amazonaws.com"),
+            format!("dkr.ecr.{r}.amazonaws.com"),
+            format!("s3.{r}.amazonaws.com"),
+        ] {
             ids.push(self.zone(&name).await);
         }
         ids
@@ -89,22 +100,40 @@ impl Spoke {
 
     async fn diagnose(&self) -> (Facts, Diagnosis) {
         let event: Value = self.web.io_timeout_event(&self.task);
-        let Intake::PullFailure(failure) = intake(&event) else { panic!("not a pull failure: {event:#}") };
-        assert!(failure.message.contains("i/o timeout"), "{}", failure.message);
+        let Intake::PullFailure(failure) = intake(&event) else {
+            panic!("not a pull failure: {event:#}")
+        };
+        assert!(
+            failure.message.contains("i/o timeout"),
+            "{}",
+            failure.message
+        );
         pulldoctor::engine::diagnose(&Clients::new(&self.web.world.config), &failure).await
     }
 }
 
 fn dump(d: &Diagnosis) -> String {
-    d.findings.iter().map(|f| format!("{:7} {:24} {}", f.status.as_str(), f.code.code(), f.title)).collect::<Vec<_>>().join("\n")
+    d.findings
+        .iter()
+        .map(|f| format!("{:7} {:24} {}", f.status.as_str(), f.code.code(), f.title))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn finding<'a>(d: &'a Diagnosis, code: &str) -> &'a Finding {
-    d.findings.iter().find(|f| f.code.code() == code).unwrap_or_else(|| panic!("no {code}:\n{}", dump(d)))
+    d.findings
+        .iter()
+        .find(|f| f.code.code() == code)
+        .unwrap_or_else(|| panic!("no {code}:\n{}", dump(d)))
 }
 
 fn text(f: &Finding) -> String {
-    format!("{} {} {}", f.title, f.evidence, f.remediation.as_deref().unwrap_or(""))
+    format!(
+        "{} {} {}",
+        f.title,
+        f.evidence,
+        f.remediation.as_deref().unwrap_or("")
+    )
 }
 
 /// No network check fails and the root cause is not a network one.
@@ -115,7 +144,11 @@ fn no_network_failure(d: &Diagnosis) {
         .filter(|f| f.status == Status::Fail && f.code.code().starts_with("NET_"))
         .map(|f| format!("{}: {}", f.code.code(), f.title))
         .collect();
-    assert!(fails.is_empty(), "a healthy spoke must not fail: {fails:#?}\n{}", dump(d));
+    assert!(
+        fails.is_empty(),
+        "a healthy spoke must not fail: {fails:#?}\n{}",
+        dump(d)
+    );
     assert!(!d.root_cause.code.code().starts_with("NET_"), "{}", dump(d));
 }
 
@@ -140,7 +173,12 @@ async fn spoke_with_hub_zones_and_default_route_to_the_tgw_is_a_warning_naming_z
     }
     // The old verdict (verify the transit gateway's egress to a NAT) is not what this spoke needs.
     assert!(!t.contains("egress VPC"), "{t}");
-    assert_eq!(facts.network.private_zones.value().map(Vec::len), Some(3), "{:?}", facts.network.private_zones);
+    assert_eq!(
+        facts.network.private_zones.value().map(Vec::len),
+        Some(3),
+        "{:?}",
+        facts.network.private_zones
+    );
 }
 
 #[tokio::test]
@@ -152,7 +190,12 @@ async fn spoke_with_hub_zones_and_only_a_hub_cidr_route_is_a_warning_not_no_rout
     let route = finding(&d, "NET_NO_ROUTE");
     assert_eq!(route.status, Status::Warn, "{}", dump(&d));
     let t = text(route);
-    for needle in [zones[2].as_str(), "s3.us-east-1.amazonaws.com", &format!("{HUB_CIDR} → {}", s.tgw), "10.0.1.0/24"] {
+    for needle in [
+        zones[2].as_str(),
+        "s3.us-east-1.amazonaws.com",
+        &format!("{HUB_CIDR} → {}", s.tgw),
+        "10.0.1.0/24",
+    ] {
         assert!(t.contains(needle), "{needle:?} not in {t}");
     }
 }
@@ -166,7 +209,11 @@ async fn spoke_without_private_dns_still_has_no_route() {
     assert_eq!(d.root_cause.code.code(), "NET_NO_ROUTE", "{}", dump(&d));
     let route = finding(&d, "NET_NO_ROUTE");
     assert_eq!(route.status, Status::Fail, "{}", dump(&d));
-    assert!(text(route).contains(&s.web.net.private_route_table_id), "{}", text(route));
+    assert!(
+        text(route).contains(&s.web.net.private_route_table_id),
+        "{}",
+        text(route)
+    );
     // The private DNS was read (and is empty).
     assert_eq!(facts.network.private_zones, Fact::found(vec![]));
     assert_eq!(facts.network.resolver_rules, Fact::found(vec![]));
@@ -182,7 +229,10 @@ async fn spoke_with_ecr_zones_only_cannot_reach_the_layer_bucket() {
     let (_, d) = s.diagnose().await;
     assert_eq!(d.root_cause.code.code(), "NET_NO_ROUTE", "{}", dump(&d));
     let t = text(finding(&d, "NET_NO_ROUTE"));
-    assert!(t.contains("prod-us-east-1-starport-layer-bucket.s3.us-east-1.amazonaws.com"), "{t}");
+    assert!(
+        t.contains("prod-us-east-1-starport-layer-bucket.s3.us-east-1.amazonaws.com"),
+        "{t}"
+    );
     assert!(t.contains("com.amazonaws.us-east-1.s3"), "{t}");
 }
 
@@ -227,7 +277,9 @@ async fn spoke_with_a_forwarding_rule_is_a_warning_naming_the_rule() {
 async fn private_dns_is_not_read_when_the_route_table_has_a_public_path() {
     let web = WebService::build().await;
     let event = web.io_timeout_event(&web.stopped_task());
-    let Intake::PullFailure(failure) = intake(&event) else { panic!("not a pull failure") };
+    let Intake::PullFailure(failure) = intake(&event) else {
+        panic!("not a pull failure")
+    };
     let net = &web.net;
     let (facts, stats) = pulldoctor::collect::collect_with(
         &Clients::new(&web.world.config),
@@ -236,6 +288,17 @@ async fn private_dns_is_not_read_when_the_route_table_has_a_public_path() {
         Default::default(),
     )
     .await;
-    assert!(matches!(&facts.network.private_zones, Fact::NotCollected { reason } if reason.contains(&net.nat_gateway_id)), "{:?}", facts.network.private_zones);
-    assert!(stats.records.iter().all(|r| !r.action.starts_with("route53")), "{:?}", stats.records);
+    assert!(
+        matches!(&facts.network.private_zones, Fact::NotCollected { reason } if reason.contains(&net.nat_gateway_id)),
+        "{:?}",
+        facts.network.private_zones
+    );
+    assert!(
+        stats
+            .records
+            .iter()
+            .all(|r| !r.action.starts_with("route53")),
+        "{:?}",
+        stats.records
+    );
 }

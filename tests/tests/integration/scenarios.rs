@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use pulldoctor_tests::events::{self, messages, TaskEvent};
-use pulldoctor_tests::{deciding_finding, sns_diagnosis, Inbox, TaskDefSpec, TempFile, WebAccount, World};
+use pulldoctor_tests::{
+    deciding_finding, sns_diagnosis, Inbox, TaskDefSpec, TempFile, WebAccount, World,
+};
 use serde_json::{json, Value};
 
 /// The usual account ([`WebAccount`]: network, cluster `prod`, execution role, repository

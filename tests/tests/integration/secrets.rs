@@ -9,8 +9,8 @@
 
 use aws_sdk_ecs::types::{ContainerDefinition, Secret};
 use pulldoctor::collect::Clients;
-use pulldoctor::model::diagnosis::{Diagnosis, Finding, RootCause, Status};
 use pulldoctor::intake::{intake, Intake};
+use pulldoctor::model::diagnosis::{Diagnosis, Finding, RootCause, Status};
 use pulldoctor_tests::{events, Launch, World};
 use serde_json::{json, Value};
 
@@ -47,14 +47,24 @@ impl Ctx {
             .image(&self.image)
             .essential(true)
             .memory_reservation(512)
-            .secrets(Secret::builder().name("DB_PASSWORD").value_from(value_from).build().unwrap())
+            .secrets(
+                Secret::builder()
+                    .name("DB_PASSWORD")
+                    .value_from(value_from)
+                    .build()
+                    .unwrap(),
+            )
             .build();
-        self.world.register_task_definition(family, Some(role), Launch::Fargate, vec![container]).await
+        self.world
+            .register_task_definition(family, Some(role), Launch::Fargate, vec![container])
+            .await
     }
 
     async fn diagnose(&self, task_definition: &str, message: &str) -> Diagnosis {
         let e = events::retargeted_fixture(task_definition, &self.image, message);
-        let Intake::PullFailure(failure) = intake(&e) else { panic!("not diagnosed: {message}") };
+        let Intake::PullFailure(failure) = intake(&e) else {
+            panic!("not diagnosed: {message}")
+        };
         let clients = Clients::new(&self.world.config);
         pulldoctor::engine::diagnose(&clients, &failure).await.1
     }
@@ -67,9 +77,19 @@ impl Ctx {
 /// The deciding finding, after checking the root cause; its title, evidence and remediation
 /// contain every `needle`, and no output holds the secret's value.
 fn decided<'a>(d: &'a Diagnosis, code: RootCause, needles: &[&str]) -> &'a Finding {
-    assert_eq!(d.root_cause.code, code, "{}", serde_json::to_string_pretty(&d.findings).unwrap());
+    assert_eq!(
+        d.root_cause.code,
+        code,
+        "{}",
+        serde_json::to_string_pretty(&d.findings).unwrap()
+    );
     let f = d.deciding_finding().expect("deciding finding");
-    let text = format!("{} {} {}", f.title, f.evidence, f.remediation.as_deref().unwrap_or_default());
+    let text = format!(
+        "{} {} {}",
+        f.title,
+        f.evidence,
+        f.remediation.as_deref().unwrap_or_default()
+    );
     for n in needles {
         assert!(text.contains(n), "{code}: {n:?} missing from {text}");
     }
@@ -78,14 +98,24 @@ fn decided<'a>(d: &'a Diagnosis, code: RootCause, needles: &[&str]) -> &'a Findi
 }
 
 fn no_value(d: &Diagnosis) {
-    for format in [pulldoctor::report::Format::Text, pulldoctor::report::Format::Markdown, pulldoctor::report::Format::Json] {
+    for format in [
+        pulldoctor::report::Format::Text,
+        pulldoctor::report::Format::Markdown,
+        pulldoctor::report::Format::Json,
+    ] {
         let out = pulldoctor::report::render(d, format);
-        assert!(!out.contains(DB_PASSWORD_VALUE) && !out.contains("DB_PASSWORD"), "a secret value or variable name in the {format:?} report");
+        assert!(
+            !out.contains(DB_PASSWORD_VALUE) && !out.contains("DB_PASSWORD"),
+            "a secret value or variable name in the {format:?} report"
+        );
     }
 }
 
 fn finding(d: &Diagnosis, code: RootCause) -> &Finding {
-    d.findings.iter().find(|f| f.code == code).unwrap_or_else(|| panic!("no {code} finding: {:#?}", d.findings))
+    d.findings
+        .iter()
+        .find(|f| f.code == code)
+        .unwrap_or_else(|| panic!("no {code} finding: {:#?}", d.findings))
 }
 
 /// An application secret in Secrets Manager that does not exist: SECRET_NOT_FOUND, naming it
@@ -96,13 +126,26 @@ async fn secrets_manager_secret_that_does_not_exist() {
     let read_all = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]});
     let role = c.role("exec", Some(read_all)).await;
     let secret = c.arn("secretsmanager", "secret:prod/db-AbCdEf");
-    let td = c.task_definition("web", &role, &format!("{secret}:password::")).await;
+    let td = c
+        .task_definition("web", &role, &format!("{secret}:password::"))
+        .await;
     let message = format!(
         "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): failed to fetch secret {secret} from secrets manager: ResourceNotFoundException: Secrets Manager can't find the specified secret."
     );
     let d = c.diagnose(&td, &message).await;
-    decided(&d, RootCause::SecretNotFound, &["Secrets Manager secret prod/db-AbCdEf does not exist", "container web", "valueFrom"]);
-    assert_eq!(d.failure.category, pulldoctor::model::message::Category::RegistryCredentials);
+    decided(
+        &d,
+        RootCause::SecretNotFound,
+        &[
+            "Secrets Manager secret prod/db-AbCdEf does not exist",
+            "container web",
+            "valueFrom",
+        ],
+    );
+    assert_eq!(
+        d.failure.category,
+        pulldoctor::model::message::Category::RegistryCredentials
+    );
 }
 
 /// An SSM parameter the execution role may not read (the managed execution policy grants no SSM
@@ -111,7 +154,9 @@ async fn secrets_manager_secret_that_does_not_exist() {
 #[tokio::test]
 async fn ssm_parameter_the_execution_role_may_not_read() {
     let c = Ctx::new().await;
-    c.world.secure_parameter("/app/db-password", DB_PASSWORD_VALUE).await;
+    c.world
+        .secure_parameter("/app/db-password", DB_PASSWORD_VALUE)
+        .await;
     let role = c.role("execNoSsm", None).await;
     let td = c.task_definition("web", &role, "/app/db-password").await;
     let parameter = c.arn("ssm", "parameter/app/db-password");
@@ -120,14 +165,37 @@ async fn ssm_parameter_the_execution_role_may_not_read() {
         c.world.account
     );
     let d = c.diagnose(&td, &message).await;
-    let f = decided(&d, RootCause::SecretAccessDenied, &["execNoSsm", "ssm:GetParameters", "/app/db-password", &format!("Allow ssm:GetParameters on {parameter}")]);
-    assert!(f.evidence["evaluated_with"].as_str().unwrap().starts_with("local evaluation"), "moto has no simulator");
-    assert_eq!(finding(&d, RootCause::SecretNotFound).status, Status::Pass, "the parameter exists");
+    let f = decided(
+        &d,
+        RootCause::SecretAccessDenied,
+        &[
+            "execNoSsm",
+            "ssm:GetParameters",
+            "/app/db-password",
+            &format!("Allow ssm:GetParameters on {parameter}"),
+        ],
+    );
+    assert!(
+        f.evidence["evaluated_with"]
+            .as_str()
+            .unwrap()
+            .starts_with("local evaluation"),
+        "moto has no simulator"
+    );
+    assert_eq!(
+        finding(&d, RootCause::SecretNotFound).status,
+        Status::Pass,
+        "the parameter exists"
+    );
 
     let td = c.task_definition("web", &role, "/app/never-created").await;
     let message = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid ssm parameters: /app/never-created";
     let d = c.diagnose(&td, message).await;
-    decided(&d, RootCause::SecretNotFound, &["SSM parameter /app/never-created does not exist"]);
+    decided(
+        &d,
+        RootCause::SecretNotFound,
+        &["SSM parameter /app/never-created does not exist"],
+    );
 }
 
 /// Healthy secrets: the parameter and the secret exist and the role may read both; the task
@@ -135,17 +203,36 @@ async fn ssm_parameter_the_execution_role_may_not_read() {
 #[tokio::test]
 async fn healthy_secrets_are_not_blamed() {
     let c = Ctx::new().await;
-    c.world.secure_parameter("/app/db-password", DB_PASSWORD_VALUE).await;
+    c.world
+        .secure_parameter("/app/db-password", DB_PASSWORD_VALUE)
+        .await;
     let grant = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": c.arn("ssm", "parameter/app/*")}]});
     let role = c.role("execWithSsm", Some(grant)).await;
-    let td = c.task_definition("web", &role, &c.arn("ssm", "parameter/app/db-password")).await;
+    let td = c
+        .task_definition("web", &role, &c.arn("ssm", "parameter/app/db-password"))
+        .await;
     let message = "ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secrets from ssm: The task cannot pull secrets from AWS Systems Manager. There is a connection issue between the task and AWS Systems Manager Parameter Store. Check your task network configuration. RequestCanceled: request context canceled caused by: context deadline exceeded";
     let d = c.diagnose(&td, message).await;
-    assert_eq!(finding(&d, RootCause::SecretNotFound).status, Status::Pass, "{:#?}", d.findings);
+    assert_eq!(
+        finding(&d, RootCause::SecretNotFound).status,
+        Status::Pass,
+        "{:#?}",
+        d.findings
+    );
     let access = finding(&d, RootCause::SecretAccessDenied);
     assert_eq!(access.status, Status::Pass, "{access:#?}");
-    assert!(access.title.contains("execWithSsm may read /app/db-password"), "{}", access.title);
-    assert!(d.findings.iter().all(|f| f.status != Status::Fail), "{}", serde_json::to_string_pretty(&d.findings).unwrap());
+    assert!(
+        access
+            .title
+            .contains("execWithSsm may read /app/db-password"),
+        "{}",
+        access.title
+    );
+    assert!(
+        d.findings.iter().all(|f| f.status != Status::Fail),
+        "{}",
+        serde_json::to_string_pretty(&d.findings).unwrap()
+    );
     no_value(&d);
 }
 
@@ -161,7 +248,8 @@ async fn parameter_store_unreachable_from_an_endpoints_only_subnet() {
     let w = &c.world;
     let net = w.network().await;
     let cluster_arn = format!("arn:aws:ecs:{}:{}:cluster/prod", w.region, w.account);
-    w.secure_parameter("/app/db-password", DB_PASSWORD_VALUE).await;
+    w.secure_parameter("/app/db-password", DB_PASSWORD_VALUE)
+        .await;
     let grant = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": c.arn("ssm", "parameter/app/*")}]});
     let role = c.role("execWithSsm", Some(grant)).await;
     let td = c.task_definition("web", &role, "/app/db-password").await;
@@ -174,15 +262,38 @@ async fn parameter_store_unreachable_from_an_endpoints_only_subnet() {
     let message = "ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secrets from ssm: The task cannot pull secrets from AWS Systems Manager. There is a connection issue between the task and AWS Systems Manager Parameter Store. Check your task network configuration. RequestCanceled: request context canceled caused by: context deadline exceeded";
     let diagnose = || async {
         let event = TaskEvent::pull_failure(w, &task, "web", &c.image, message).to_value();
-        let Intake::PullFailure(failure) = intake(&event) else { panic!("not diagnosed: {event}") };
-        pulldoctor::engine::diagnose(&Clients::new(&w.config), &failure).await.1
+        let Intake::PullFailure(failure) = intake(&event) else {
+            panic!("not diagnosed: {event}")
+        };
+        pulldoctor::engine::diagnose(&Clients::new(&w.config), &failure)
+            .await
+            .1
     };
     let d = diagnose().await;
-    decided(&d, RootCause::NetNoRoute, &[&net.subnet_id, "SSM Parameter Store (ssm.us-east-1.amazonaws.com)", "com.amazonaws.us-east-1.ssm", "NAT gateway"]);
+    decided(
+        &d,
+        RootCause::NetNoRoute,
+        &[
+            &net.subnet_id,
+            "SSM Parameter Store (ssm.us-east-1.amazonaws.com)",
+            "com.amazonaws.us-east-1.ssm",
+            "NAT gateway",
+        ],
+    );
 
     w.interface_endpoint(&net, "ssm", &sg, true).await;
     let d = diagnose().await;
-    assert!(d.findings.iter().all(|f| f.status != Status::Fail), "{}", serde_json::to_string_pretty(&d.findings).unwrap());
+    assert!(
+        d.findings.iter().all(|f| f.status != Status::Fail),
+        "{}",
+        serde_json::to_string_pretty(&d.findings).unwrap()
+    );
     let route = finding(&d, RootCause::NetNoRoute);
-    assert!(route.title.contains("reaches SSM Parameter Store through VPC endpoint"), "{}", route.title);
+    assert!(
+        route
+            .title
+            .contains("reaches SSM Parameter Store through VPC endpoint"),
+        "{}",
+        route.title
+    );
 }

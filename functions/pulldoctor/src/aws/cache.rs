@@ -36,13 +36,20 @@ struct Inner {
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inner").field("entries", &self.entries.len()).finish()
+        f.debug_struct("Inner")
+            .field("entries", &self.entries.len())
+            .finish()
     }
 }
 
 impl WarmCache {
     pub(crate) fn new(ttl: Duration, capacity: usize) -> WarmCache {
-        WarmCache { ttl, capacity: capacity.max(1), hits: AtomicU64::new(0), inner: Mutex::new(Inner::default()) }
+        WarmCache {
+            ttl,
+            capacity: capacity.max(1),
+            hits: AtomicU64::new(0),
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     pub(crate) fn get<O: Send + Sync + 'static>(&self, key: &str) -> Option<Arc<O>> {
@@ -69,14 +76,25 @@ impl WarmCache {
     fn insert<O: Send + Sync + 'static>(&self, key: String, lasting: bool, value: Arc<O>) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        if inner.entries.insert(key.clone(), (now, lasting, value)).is_none() {
+        if inner
+            .entries
+            .insert(key.clone(), (now, lasting, value))
+            .is_none()
+        {
             inner.order.push_back(key);
         }
         // Drop expired entries first, then the oldest, until within capacity.
         while inner.entries.len() > self.capacity
-            || inner.order.front().is_some_and(|k| inner.entries.get(k).is_none_or(|(at, lasting, _)| !lasting && at.elapsed() > self.ttl))
+            || inner.order.front().is_some_and(|k| {
+                inner
+                    .entries
+                    .get(k)
+                    .is_none_or(|(at, lasting, _)| !lasting && at.elapsed() > self.ttl)
+            })
         {
-            let Some(old) = inner.order.pop_front() else { break };
+            let Some(old) = inner.order.pop_front() else {
+                break;
+            };
             inner.entries.remove(&old);
         }
     }
@@ -104,7 +122,10 @@ mod tests {
         assert_eq!(cache.len(), 3, "capacity is a hard bound");
         assert_eq!(cache.get::<i32>("k9").as_deref(), Some(&9));
         assert!(cache.get::<i32>("k0").is_none(), "oldest evicted");
-        assert!(cache.get::<String>("k9").is_none(), "another type under the same key is a miss");
+        assert!(
+            cache.get::<String>("k9").is_none(),
+            "another type under the same key is a miss"
+        );
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.get::<i32>("k9").is_none(), "expired after the TTL");
         assert_eq!(cache.hits(), 1);
@@ -116,12 +137,22 @@ mod tests {
         cache.put_lasting("policy v1".into(), Arc::new(1));
         cache.put("role".into(), Arc::new(2));
         std::thread::sleep(Duration::from_millis(30));
-        assert_eq!(cache.get::<i32>("policy v1").as_deref(), Some(&1), "kept past the TTL");
-        assert!(cache.get::<i32>("role").is_none(), "an ordinary answer expires");
+        assert_eq!(
+            cache.get::<i32>("policy v1").as_deref(),
+            Some(&1),
+            "kept past the TTL"
+        );
+        assert!(
+            cache.get::<i32>("role").is_none(),
+            "an ordinary answer expires"
+        );
         for i in 0..3 {
             cache.put(format!("k{i}"), Arc::new(i));
         }
-        assert!(cache.get::<i32>("policy v1").is_none(), "evicted by the capacity bound like any entry");
+        assert!(
+            cache.get::<i32>("policy v1").is_none(),
+            "evicted by the capacity bound like any entry"
+        );
         assert_eq!(cache.len(), 3);
     }
 }

@@ -76,11 +76,18 @@ pub struct CallStats {
 
 /// Longest chain of records where each starts after the previous ended (cache hits excluded).
 pub fn dependent_rounds(records: &[CallRecord]) -> u32 {
-    let mut calls: Vec<&CallRecord> = records.iter().filter(|r| r.outcome != CallOutcome::Cached).collect();
+    let mut calls: Vec<&CallRecord> = records
+        .iter()
+        .filter(|r| r.outcome != CallOutcome::Cached)
+        .collect();
     calls.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
     let mut depth = vec![0u32; calls.len()];
     for i in 0..calls.len() {
-        let before = (0..i).filter(|&j| calls[j].end_ms <= calls[i].start_ms).map(|j| depth[j]).max().unwrap_or(0);
+        let before = (0..i)
+            .filter(|&j| calls[j].end_ms <= calls[i].start_ms)
+            .map(|j| depth[j])
+            .max()
+            .unwrap_or(0);
         depth[i] = before + 1;
     }
     depth.into_iter().max().unwrap_or(0)
@@ -100,7 +107,8 @@ struct CachedGap(ReadFailure);
 
 impl CachedGap {
     fn keep(gap: &ReadFailure) -> Option<CachedGap> {
-        matches!(gap.kind(), ErrorKind::NotFound | ErrorKind::AccessDenied).then(|| CachedGap(gap.clone()))
+        matches!(gap.kind(), ErrorKind::NotFound | ErrorKind::AccessDenied)
+            .then(|| CachedGap(gap.clone()))
     }
 }
 
@@ -130,7 +138,10 @@ impl Default for CallLog {
 }
 
 impl CallLog {
-    pub(crate) fn new(deadline: Option<tokio::time::Instant>, cache: Option<Arc<WarmCache>>) -> CallLog {
+    pub(crate) fn new(
+        deadline: Option<tokio::time::Instant>,
+        cache: Option<Arc<WarmCache>>,
+    ) -> CallLog {
         CallLog {
             calls: AtomicU32::new(0),
             failed: AtomicU32::new(0),
@@ -153,8 +164,16 @@ impl CallLog {
 
     fn record(&self, action: &str, start: Instant, outcome: CallOutcome) {
         let ms = |t: Instant| t.duration_since(self.started).as_secs_f64() * 1000.0;
-        let record = CallRecord { action: action.to_string(), start_ms: ms(start), end_ms: ms(Instant::now()), outcome };
-        self.records.lock().unwrap_or_else(|e| e.into_inner()).push(record);
+        let record = CallRecord {
+            action: action.to_string(),
+            start_ms: ms(start),
+            end_ms: ms(Instant::now()),
+            outcome,
+        };
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(record);
     }
 
     /// Issue one request, within the deadline, and classify its failure.
@@ -168,13 +187,23 @@ impl CallLog {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        debug_assert!(READ_ACTIONS.contains(&action), "{action} is not in READ_ACTIONS (nor in the deployed policy)");
+        debug_assert!(
+            READ_ACTIONS.contains(&action),
+            "{action} is not in READ_ACTIONS (nor in the deployed policy)"
+        );
         let start = Instant::now();
-        if self.deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+        if self
+            .deadline
+            .is_some_and(|d| tokio::time::Instant::now() >= d)
+        {
             self.deadline_hit.store(true, Ordering::Relaxed);
             self.failed.fetch_add(1, Ordering::Relaxed);
-            let reason = format!("Deadline: {action} was not read (the diagnosis deadline had passed)");
-            return Err(ReadFailure::Failed { kind: ErrorKind::Deadline, reason });
+            let reason =
+                format!("Deadline: {action} was not read (the diagnosis deadline had passed)");
+            return Err(ReadFailure::Failed {
+                kind: ErrorKind::Deadline,
+                reason,
+            });
         }
         if let (Some(pace), "cloudtrail:LookupEvents") = (&self.lookup_pace, action) {
             if let Err(wait) = pace.turn().await {
@@ -184,7 +213,10 @@ impl CallLog {
                      by the function's concurrent diagnoses; the next turn was {:.1} s away)",
                     wait.as_secs_f64()
                 );
-                return Err(ReadFailure::Failed { kind: ErrorKind::Throttled, reason });
+                return Err(ReadFailure::Failed {
+                    kind: ErrorKind::Throttled,
+                    reason,
+                });
             }
         }
         self.calls.fetch_add(1, Ordering::Relaxed);
@@ -198,8 +230,13 @@ impl CallLog {
             None => {
                 self.deadline_hit.store(true, Ordering::Relaxed);
                 self.record(action, start, CallOutcome::Deadline);
-                let reason = format!("Deadline: {action} had not answered when the diagnosis deadline passed");
-                Err(ReadFailure::Failed { kind: ErrorKind::Deadline, reason })
+                let reason = format!(
+                    "Deadline: {action} had not answered when the diagnosis deadline passed"
+                );
+                Err(ReadFailure::Failed {
+                    kind: ErrorKind::Deadline,
+                    reason,
+                })
             }
             Some(Ok(output)) => {
                 self.record(action, start, CallOutcome::Ok);
@@ -211,10 +248,16 @@ impl CallLog {
                     Err(gap)
                 }
                 // Throttled, then out of time while the adaptive retry waited: say so.
-                ReadFailure::Failed { kind: ErrorKind::Timeout, .. } if throttled.load(Ordering::Relaxed) => {
+                ReadFailure::Failed {
+                    kind: ErrorKind::Timeout,
+                    ..
+                } if throttled.load(Ordering::Relaxed) => {
                     self.record(action, start, CallOutcome::Failed);
                     let reason = format!("Throttled: {action} (AWS throttled it and the retries did not get through in time)");
-                    Err(ReadFailure::Failed { kind: ErrorKind::Throttled, reason })
+                    Err(ReadFailure::Failed {
+                        kind: ErrorKind::Throttled,
+                        reason,
+                    })
                 }
                 gap => {
                     self.record(action, start, CallOutcome::Failed);
@@ -264,7 +307,8 @@ impl CallLog {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        self.read_shared_kept(action, key, false, not_found, call, convert).await
+        self.read_shared_kept(action, key, false, not_found, call, convert)
+            .await
     }
 
     /// [`read_shared`](Self::read_shared) of an answer that cannot change (`lasting`): the warm
@@ -298,7 +342,9 @@ impl CallLog {
         }
         let cell: Arc<Shared<O>> = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            let entry = in_flight.entry(key.clone()).or_insert_with(|| Arc::new(Shared::<O>::new()));
+            let entry = in_flight
+                .entry(key.clone())
+                .or_insert_with(|| Arc::new(Shared::<O>::new()));
             match entry.clone().downcast::<Shared<O>>() {
                 Ok(cell) => cell,
                 // Same key, other output type: cannot happen (the action is in the key); just read.
@@ -311,7 +357,9 @@ impl CallLog {
                     Ok(output) => {
                         let output = Arc::new(output);
                         match &self.cache {
-                            Some(cache) if lasting => cache.put_lasting(key.clone(), output.clone()),
+                            Some(cache) if lasting => {
+                                cache.put_lasting(key.clone(), output.clone())
+                            }
                             Some(cache) => cache.put(key.clone(), output.clone()),
                             None => {}
                         }
@@ -339,7 +387,11 @@ impl CallLog {
         self.failed.load(Ordering::Relaxed)
     }
     pub(crate) fn stats(&self) -> CallStats {
-        let records = self.records.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let records = self
+            .records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         CallStats {
             calls: self.calls(),
             failed: self.failed(),
@@ -372,8 +424,17 @@ mod tests {
 
     #[test]
     fn cache_hits_are_not_rounds() {
-        let at = |start_ms, end_ms, outcome| CallRecord { action: "ecs:DescribeTasks".into(), start_ms, end_ms, outcome };
-        let records = [at(0.0, 10.0, CallOutcome::Ok), at(10.0, 10.0, CallOutcome::Cached), at(11.0, 20.0, CallOutcome::Failed)];
+        let at = |start_ms, end_ms, outcome| CallRecord {
+            action: "ecs:DescribeTasks".into(),
+            start_ms,
+            end_ms,
+            outcome,
+        };
+        let records = [
+            at(0.0, 10.0, CallOutcome::Ok),
+            at(10.0, 10.0, CallOutcome::Cached),
+            at(11.0, 20.0, CallOutcome::Failed),
+        ];
         assert_eq!(dependent_rounds(&records), 2);
     }
 }

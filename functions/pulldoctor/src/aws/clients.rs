@@ -16,7 +16,9 @@ use super::cache::WarmCache;
 /// client, whose aws-lc C library slows the arm64 build and grows the Lambda zip).
 pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// The SDK configuration from the standard environment (region, credentials, `AWS_ENDPOINT_URL`),
@@ -102,19 +104,35 @@ impl Clients {
         // and retry quota of one account's clients must not slow down another's.
         static NEXT_PARTITION: AtomicU32 = AtomicU32::new(0);
         let partition = NEXT_PARTITION.fetch_add(1, Ordering::Relaxed);
-        let scope = move |service: &str| aws_sdk_ec2::config::retry::RetryPartition::new(format!("pulldoctor-{partition}-{service}"));
+        let scope = move |service: &str| {
+            aws_sdk_ec2::config::retry::RetryPartition::new(format!(
+                "pulldoctor-{partition}-{service}"
+            ))
+        };
         Clients {
             ecs: aws_sdk_ecs::Client::from_conf(
-                aws_sdk_ecs::config::Builder::from(&config).interceptor(ThrottleSpy).retry_partition(scope("ecs")).build(),
+                aws_sdk_ecs::config::Builder::from(&config)
+                    .interceptor(ThrottleSpy)
+                    .retry_partition(scope("ecs"))
+                    .build(),
             ),
             ecr: aws_sdk_ecr::Client::from_conf(
-                aws_sdk_ecr::config::Builder::from(&config).interceptor(ThrottleSpy).retry_partition(scope("ecr")).build(),
+                aws_sdk_ecr::config::Builder::from(&config)
+                    .interceptor(ThrottleSpy)
+                    .retry_partition(scope("ecr"))
+                    .build(),
             ),
             ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(&config).interceptor(ThrottleSpy).retry_partition(scope("ec2")).build(),
+                aws_sdk_ec2::config::Builder::from(&config)
+                    .interceptor(ThrottleSpy)
+                    .retry_partition(scope("ec2"))
+                    .build(),
             ),
             iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(&config).interceptor(ThrottleSpy).retry_partition(scope("iam")).build(),
+                aws_sdk_iam::config::Builder::from(&config)
+                    .interceptor(ThrottleSpy)
+                    .retry_partition(scope("iam"))
+                    .build(),
             ),
             cloudtrail: aws_sdk_cloudtrail::Client::from_conf(
                 aws_sdk_cloudtrail::config::Builder::from(&config)
@@ -134,8 +152,12 @@ impl Clients {
     }
 
     /// A Secrets Manager client in `region` (or the home region) with the same limits.
-    pub(crate) fn secretsmanager_in(&self, region: Option<String>) -> aws_sdk_secretsmanager::Client {
-        let mut conf = aws_sdk_secretsmanager::config::Builder::from(&self.config).interceptor(ThrottleSpy);
+    pub(crate) fn secretsmanager_in(
+        &self,
+        region: Option<String>,
+    ) -> aws_sdk_secretsmanager::Client {
+        let mut conf =
+            aws_sdk_secretsmanager::config::Builder::from(&self.config).interceptor(ThrottleSpy);
         if let Some(r) = region {
             conf = conf.region(aws_config::Region::new(r));
         }
@@ -168,7 +190,11 @@ impl Clients {
     }
 
     /// Take CloudTrail lookups from `slots` shared by every container, as account and region `key`.
-    pub fn with_lookup_slots(mut self, slots: Arc<dyn super::pace::LookupSlots>, key: String) -> Clients {
+    pub fn with_lookup_slots(
+        mut self,
+        slots: Arc<dyn super::pace::LookupSlots>,
+        key: String,
+    ) -> Clients {
         self.lookup_pace = Arc::new(super::pace::LookupPace::shared(slots, key));
         self
     }
@@ -186,7 +212,11 @@ impl Clients {
     /// Clients acting as `role_arn` (a member account's read-only role), with the base
     /// configuration's region and endpoint. Credentials come from STS `AssumeRole` (session name
     /// `pulldoctor`, `external_id` when set) and are refreshed by the SDK before they expire.
-    pub async fn assumed_role(config: &SdkConfig, role_arn: &str, external_id: Option<&str>) -> Clients {
+    pub async fn assumed_role(
+        config: &SdkConfig,
+        role_arn: &str,
+        external_id: Option<&str>,
+    ) -> Clients {
         let mut provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
             .session_name("pulldoctor")
             .configure(config);
@@ -196,7 +226,9 @@ impl Clients {
         let provider = provider.build().await;
         let assumed = config
             .to_builder()
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
             .build();
         Clients::new(&assumed)
     }
@@ -224,12 +256,16 @@ impl Clients {
     /// (a test that reaches them fails loudly).
     pub(crate) fn mocked(ecs: aws_sdk_ecs::Client, ecr: aws_sdk_ecr::Client) -> Clients {
         Clients {
-            config: SdkConfig::builder().region(aws_config::Region::new("us-east-1")).build(),
+            config: SdkConfig::builder()
+                .region(aws_config::Region::new("us-east-1"))
+                .build(),
             ecs,
             ecr,
             ec2: aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::Config::builder().build()),
             iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::Config::builder().build()),
-            cloudtrail: aws_sdk_cloudtrail::Client::from_conf(aws_sdk_cloudtrail::Config::builder().build()),
+            cloudtrail: aws_sdk_cloudtrail::Client::from_conf(
+                aws_sdk_cloudtrail::Config::builder().build(),
+            ),
             cache: None,
             lookup_pace: Arc::default(),
         }

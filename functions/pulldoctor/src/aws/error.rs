@@ -138,17 +138,25 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for ThrottleSpy {
         _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        let Some(response) = context.response() else { return Ok(()) };
+        let Some(response) = context.response() else {
+            return Ok(());
+        };
         let status = response.status().as_u16();
         let throttled = status == 429
             || (status >= 400
-                && (response.headers().get("x-amzn-errortype").is_some_and(|t| THROTTLED_CODES.iter().any(|c| t.starts_with(c)))
+                && (response
+                    .headers()
+                    .get("x-amzn-errortype")
+                    .is_some_and(|t| THROTTLED_CODES.iter().any(|c| t.starts_with(c)))
                     || response.body().bytes().is_some_and(|b| {
                         let text = String::from_utf8_lossy(b);
-                        THROTTLED_CODES.iter().any(|c| text.contains(&format!(">{c}<")) || text.contains(&format!("\"{c}\"")))
+                        THROTTLED_CODES.iter().any(|c| {
+                            text.contains(&format!(">{c}<")) || text.contains(&format!("\"{c}\""))
+                        })
                     })));
         if throttled {
-            let _ = THROTTLED.try_with(|flag| flag.store(true, std::sync::atomic::Ordering::Relaxed));
+            let _ =
+                THROTTLED.try_with(|flag| flag.store(true, std::sync::atomic::Ordering::Relaxed));
         }
         Ok(())
     }
@@ -164,18 +172,42 @@ mod tests {
     use super::*;
 
     fn service(code: &str) -> SdkError<DescribeTasksError, Response> {
-        let err = DescribeTasksError::generic(ErrorMetadata::builder().code(code).message("m").build());
-        SdkError::service_error(err, Response::new(StatusCode::try_from(400).unwrap(), SdkBody::empty()))
+        let err =
+            DescribeTasksError::generic(ErrorMetadata::builder().code(code).message("m").build());
+        SdkError::service_error(
+            err,
+            Response::new(StatusCode::try_from(400).unwrap(), SdkBody::empty()),
+        )
     }
 
     #[test]
     fn a_failure_carries_its_kind_beside_the_reason() {
         let cases = [
-            (service("AccessDeniedException"), ErrorKind::AccessDenied, "AccessDenied: ecs:DescribeTasks (grant"),
-            (service("ThrottlingException"), ErrorKind::Throttled, "Throttled: ecs:DescribeTasks (retries exhausted)"),
-            (service("ClusterNotFoundException"), ErrorKind::NotFound, "ClusterNotFoundException (m)"),
-            (service("ServerException"), ErrorKind::Other, "ServerException (m): ecs:DescribeTasks"),
-            (SdkError::timeout_error("slow"), ErrorKind::Timeout, "Timeout: ecs:DescribeTasks"),
+            (
+                service("AccessDeniedException"),
+                ErrorKind::AccessDenied,
+                "AccessDenied: ecs:DescribeTasks (grant",
+            ),
+            (
+                service("ThrottlingException"),
+                ErrorKind::Throttled,
+                "Throttled: ecs:DescribeTasks (retries exhausted)",
+            ),
+            (
+                service("ClusterNotFoundException"),
+                ErrorKind::NotFound,
+                "ClusterNotFoundException (m)",
+            ),
+            (
+                service("ServerException"),
+                ErrorKind::Other,
+                "ServerException (m): ecs:DescribeTasks",
+            ),
+            (
+                SdkError::timeout_error("slow"),
+                ErrorKind::Timeout,
+                "Timeout: ecs:DescribeTasks",
+            ),
         ];
         for (err, kind, reason) in cases {
             let failure = read_failure("ecs:DescribeTasks", &["ClusterNotFoundException"], &err);
@@ -185,6 +217,9 @@ mod tests {
         }
         // Delivery errors in audit lines print the failure's Debug form: it stays as it was.
         let denied = read_failure("sns:Publish", &[], &service("AuthorizationError"));
-        assert_eq!(format!("{denied:?}"), r#"Failed("AuthorizationError (m): sns:Publish")"#);
+        assert_eq!(
+            format!("{denied:?}"),
+            r#"Failed("AuthorizationError (m): sns:Publish")"#
+        );
     }
 }

@@ -10,7 +10,7 @@ pub mod error;
 pub mod pace;
 
 pub use actions::{PREFLIGHT_ONLY_ACTIONS, READ_ACTIONS};
-pub use calls::{dependent_rounds, CallOutcome, CallRecord, CallStats};
 pub(crate) use calls::CallLog;
+pub use calls::{dependent_rounds, CallOutcome, CallRecord, CallStats};
 pub use clients::{config_loader, https_client, Clients, Limits, LAMBDA_CACHE_TTL};
 pub use error::{read_failure, ErrorKind, ReadFailure};

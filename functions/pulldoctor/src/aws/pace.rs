@@ -40,31 +40,46 @@ pub struct LookupPace {
 
 impl std::fmt::Debug for LookupPace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LookupPace").field("interval", &self.interval).field("shared", &self.shared.as_ref().map(|(_, k)| k)).finish()
+        f.debug_struct("LookupPace")
+            .field("interval", &self.interval)
+            .field("shared", &self.shared.as_ref().map(|(_, k)| k))
+            .finish()
     }
 }
 
 impl Default for LookupPace {
     /// Spaced for the concurrency set with [`set_concurrency`].
     fn default() -> Self {
-        let interval = Duration::from_secs_f64(f64::from(CONCURRENCY.load(Ordering::Relaxed)) / LOOKUPS_PER_SECOND);
+        let interval = Duration::from_secs_f64(
+            f64::from(CONCURRENCY.load(Ordering::Relaxed)) / LOOKUPS_PER_SECOND,
+        );
         LookupPace::every(interval, MAX_WAIT)
     }
 }
 
 impl LookupPace {
     pub fn every(interval: Duration, max_wait: Duration) -> LookupPace {
-        LookupPace { interval, max_wait, next: Mutex::new(None), shared: None }
+        LookupPace {
+            interval,
+            max_wait,
+            next: Mutex::new(None),
+            shared: None,
+        }
     }
 
     /// Through the slots all containers share, for account and region `key`.
     pub fn shared(slots: Arc<dyn LookupSlots>, key: String) -> LookupPace {
-        LookupPace { shared: Some((slots, key)), ..LookupPace::default() }
+        LookupPace {
+            shared: Some((slots, key)),
+            ..LookupPace::default()
+        }
     }
 
     /// Waits for a turn: a shared slot of this or a later second, else this process's spacing.
     pub async fn turn(&self) -> Result<(), Duration> {
-        let Some((slots, key)) = &self.shared else { return self.local_turn().await };
+        let Some((slots, key)) = &self.shared else {
+            return self.local_turn().await;
+        };
         let started = Instant::now();
         loop {
             let now = chrono::Utc::now();
@@ -72,7 +87,8 @@ impl LookupPace {
                 return Ok(());
             }
             // Both slots of this second are taken: try the next second, within the wait allowed.
-            let to_next = Duration::from_millis(1000 - u64::from(now.timestamp_subsec_millis().min(999)));
+            let to_next =
+                Duration::from_millis(1000 - u64::from(now.timestamp_subsec_millis().min(999)));
             if started.elapsed() + to_next > self.max_wait {
                 return Err(started.elapsed() + to_next);
             }
@@ -105,7 +121,11 @@ mod tests {
     /// Two slots per second for everyone, as the dedup table keeps them.
     struct TwoPerSecond(Mutex<std::collections::HashMap<(String, i64), u32>>);
     impl LookupSlots for TwoPerSecond {
-        fn take<'a>(&'a self, key: &'a str, second: i64) -> futures_util::future::BoxFuture<'a, bool> {
+        fn take<'a>(
+            &'a self,
+            key: &'a str,
+            second: i64,
+        ) -> futures_util::future::BoxFuture<'a, bool> {
             let mut taken = self.0.lock().unwrap();
             let n = taken.entry((key.to_string(), second)).or_default();
             *n += 1;
@@ -118,17 +138,26 @@ mod tests {
     async fn shared_slots_allow_two_lookups_a_second_across_containers() {
         let slots: Arc<dyn LookupSlots> = Arc::new(TwoPerSecond(Mutex::default()));
         // Four containers' paces for the same account, five lookups at once.
-        let paces: Vec<LookupPace> = (0..4).map(|_| LookupPace::shared(slots.clone(), "111122223333/us-east-1".into())).collect();
-        let turns = futures_util::future::join_all(paces.iter().chain(paces.iter().take(1)).map(|p| async move {
-            p.turn().await.map(|_| chrono::Utc::now().timestamp())
-        }))
+        let paces: Vec<LookupPace> = (0..4)
+            .map(|_| LookupPace::shared(slots.clone(), "111122223333/us-east-1".into()))
+            .collect();
+        let turns = futures_util::future::join_all(
+            paces
+                .iter()
+                .chain(paces.iter().take(1))
+                .map(|p| async move { p.turn().await.map(|_| chrono::Utc::now().timestamp()) }),
+        )
         .await;
         let mut per_second = std::collections::BTreeMap::new();
         for second in turns.iter().flatten() {
             *per_second.entry(*second).or_insert(0) += 1;
         }
         assert!(per_second.values().all(|n| *n <= 2), "{per_second:?}");
-        assert_eq!(turns.iter().filter(|t| t.is_ok()).count(), 5, "all within the 3 s a diagnosis waits: {turns:?}");
+        assert_eq!(
+            turns.iter().filter(|t| t.is_ok()).count(),
+            5,
+            "all within the 3 s a diagnosis waits: {turns:?}"
+        );
     }
 
     #[tokio::test]
@@ -138,9 +167,15 @@ mod tests {
         let start = Instant::now();
         let (a, b, c) = tokio::join!(pace.turn(), pace.turn(), pace.turn());
         assert!(a.is_ok() && b.is_ok(), "now, then 100 ms later");
-        assert!(matches!(c, Err(w) if w > Duration::from_millis(150)), "about 200 ms away is past the wait allowed: {c:?}");
+        assert!(
+            matches!(c, Err(w) if w > Duration::from_millis(150)),
+            "about 200 ms away is past the wait allowed: {c:?}"
+        );
         let took = Instant::now() - start;
-        assert!(took >= Duration::from_millis(100) && took < Duration::from_millis(150), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(100) && took < Duration::from_millis(150),
+            "{took:?}"
+        );
         // Later, the next turn is free at once.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let before = Instant::now();

@@ -8,6 +8,8 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     init_logging();
     // A malformed setting stops the cold start with a clear message (Lambda reports an init error).
-    let app = App::from_env().await.map_err(|e| format!("pulldoctor configuration: {e}"))?;
+    let app = App::from_env()
+        .await
+        .map_err(|e| format!("pulldoctor configuration: {e}"))?;
     run(service_fn(|event: LambdaEvent<Value>| handle(&app, event))).await
 }

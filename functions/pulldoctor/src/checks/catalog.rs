@@ -23,10 +23,20 @@ pub struct Entry {
 
 impl Entry {
     fn of(rule: &'static Rule) -> Entry {
-        Entry { code: rule.code, rule: Some(rule), title: rule.title, doc: &rule.doc }
+        Entry {
+            code: rule.code,
+            rule: Some(rule),
+            title: rule.title,
+            doc: &rule.doc,
+        }
     }
     fn unknown() -> Entry {
-        Entry { code: RootCause::Unknown, rule: None, title: UNKNOWN_TITLE, doc: &UNKNOWN_DOC }
+        Entry {
+            code: RootCause::Unknown,
+            rule: None,
+            title: UNKNOWN_TITLE,
+            doc: &UNKNOWN_DOC,
+        }
     }
     fn scope(&self) -> &'static [Scope] {
         self.rule.map_or(&[], |r| r.scope)
@@ -38,22 +48,31 @@ impl Entry {
 
 /// Every code: the rules in registry order, then `UNKNOWN`.
 pub fn entries() -> Vec<Entry> {
-    RULES.iter().copied().map(Entry::of).chain([Entry::unknown()]).collect()
+    RULES
+        .iter()
+        .copied()
+        .map(Entry::of)
+        .chain([Entry::unknown()])
+        .collect()
 }
 
 /// The entry for a code (`NET_NO_ROUTE`, any case) or a rule name (`subnet_route`).
 pub fn find(given: &str) -> Option<Entry> {
     let given = given.trim();
-    entries()
-        .into_iter()
-        .find(|e| e.code.code().eq_ignore_ascii_case(given) || e.rule.is_some_and(|r| r.name == given))
+    entries().into_iter().find(|e| {
+        e.code.code().eq_ignore_ascii_case(given) || e.rule.is_some_and(|r| r.name == given)
+    })
 }
 
 fn scope_text(scope: &[Scope]) -> String {
     if scope.is_empty() {
         return "—".into();
     }
-    scope.iter().map(|s| s.label()).collect::<Vec<_>>().join(", ")
+    scope
+        .iter()
+        .map(|s| s.label())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn reads_text(reads: &[&str]) -> String {
@@ -68,7 +87,9 @@ fn wrap(text: &str, indent: &str, width: usize) -> String {
     let mut out = String::new();
     let mut line = String::new();
     for word in text.split_whitespace() {
-        if !line.is_empty() && indent.chars().count() + line.chars().count() + 1 + word.chars().count() > width {
+        if !line.is_empty()
+            && indent.chars().count() + line.chars().count() + 1 + word.chars().count() > width
+        {
             out.push_str(indent);
             out.push_str(&line);
             out.push('\n');
@@ -93,10 +114,17 @@ const WIDTH: usize = 100;
 pub fn explain(entry: &Entry) -> String {
     let mut out = match entry.rule {
         Some(rule) => format!("{} ({})\n", entry.code.code(), rule.name),
-        None => format!("{} (no check: the diagnosis when none explains the failure)\n", entry.code.code()),
+        None => format!(
+            "{} (no check: the diagnosis when none explains the failure)\n",
+            entry.code.code()
+        ),
     };
     out.push_str(&wrap(entry.title, "", WIDTH));
-    for (heading, text) in [("What breaks", entry.doc.what), ("Why", entry.doc.why), ("Fix", entry.doc.fix)] {
+    for (heading, text) in [
+        ("What breaks", entry.doc.what),
+        ("Why", entry.doc.why),
+        ("Fix", entry.doc.fix),
+    ] {
         out.push('\n');
         out.push_str(heading);
         out.push('\n');
@@ -122,23 +150,40 @@ pub fn list_text() -> String {
     for e in entries() {
         out.push_str(&format!("{:<31} {}\n", e.code.code(), e.title));
         let name = e.rule.map_or("—", |r| r.name);
-        out.push_str(&format!("{:<31} check {name}; runs on {}\n", "", scope_text(e.scope())));
-        out.push_str(&hanging(&format!("{:<32}reads ", ""), &reads_text(&e.reads())));
+        out.push_str(&format!(
+            "{:<31} check {name}; runs on {}\n",
+            "",
+            scope_text(e.scope())
+        ));
+        out.push_str(&hanging(
+            &format!("{:<32}reads ", ""),
+            &reads_text(&e.reads()),
+        ));
     }
     out
 }
 
 /// `pulldoctor checks --format markdown`: the code table of docs/root-causes.md.
 pub fn list_markdown() -> String {
-    let mut out = String::from("| code | check | meaning | runs on | AWS reads |\n|---|---|---|---|---|\n");
+    let mut out =
+        String::from("| code | check | meaning | runs on | AWS reads |\n|---|---|---|---|---|\n");
     for e in entries() {
         let name = e.rule.map_or("—".to_string(), |r| format!("`{}`", r.name));
         let reads = if e.reads().is_empty() {
             "—".to_string()
         } else {
-            e.reads().iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+            e.reads()
+                .iter()
+                .map(|r| format!("`{r}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
-        out.push_str(&format!("| `{}` | {name} | {} | {} | {reads} |\n", e.code.code(), e.doc.what, scope_text(e.scope())));
+        out.push_str(&format!(
+            "| `{}` | {name} | {} | {} | {reads} |\n",
+            e.code.code(),
+            e.doc.what,
+            scope_text(e.scope())
+        ));
     }
     out
 }
@@ -194,24 +239,46 @@ mod tests {
         let text = explain(&find("NET_NO_ROUTE").unwrap());
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "NET_NO_ROUTE (subnet_route)");
-        assert_eq!(lines[1], "The subnet has no route to ECR: no internet route and no VPC endpoints");
+        assert_eq!(
+            lines[1],
+            "The subnet has no route to ECR: no internet route and no VPC endpoints"
+        );
         for heading in ["What breaks", "Why", "Fix"] {
             assert!(lines.contains(&heading), "{heading}:\n{text}");
         }
         // Each section is its doc text, wrapped and indented.
         let doc = &crate::checks::network::route::SUBNET_ROUTE.doc;
-        for (heading, want) in [("What breaks", doc.what), ("Why", doc.why), ("Fix", doc.fix)] {
+        for (heading, want) in [
+            ("What breaks", doc.what),
+            ("Why", doc.why),
+            ("Fix", doc.fix),
+        ] {
             let at = lines.iter().position(|l| *l == heading).unwrap();
-            let body: Vec<&str> = lines[at + 1..].iter().take_while(|l| !l.is_empty()).map(|l| l.strip_prefix("  ").unwrap()).collect();
+            let body: Vec<&str> = lines[at + 1..]
+                .iter()
+                .take_while(|l| !l.is_empty())
+                .map(|l| l.strip_prefix("  ").unwrap())
+                .collect();
             assert_eq!(body.join(" "), want, "{heading}");
         }
         assert!(text.contains("Reference: https://docs.aws.amazon.com/vpc/latest/userguide/vpc-nat-gateway.html\n"), "{text}");
-        assert!(text.contains("Runs on:   ECS, EKS nodes, EKS Fargate\n"), "{text}");
-        assert!(text.contains("Reads:     ec2:DescribeNetworkInterfaces, ec2:DescribeSubnets,"), "{text}");
+        assert!(
+            text.contains("Runs on:   ECS, EKS nodes, EKS Fargate\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Reads:     ec2:DescribeNetworkInterfaces, ec2:DescribeSubnets,"),
+            "{text}"
+        );
         assert!(text.lines().all(|l| l.chars().count() <= WIDTH), "{text}");
         // Every continuation line of the reads is aligned under the first.
         let reads_at = lines.iter().position(|l| l.starts_with("Reads:")).unwrap();
-        assert!(lines[reads_at + 1..].iter().all(|l| l.starts_with("           ") && !l.trim().is_empty()), "{text}");
+        assert!(
+            lines[reads_at + 1..]
+                .iter()
+                .all(|l| l.starts_with("           ") && !l.trim().is_empty()),
+            "{text}"
+        );
     }
 
     #[test]
@@ -222,29 +289,60 @@ mod tests {
         assert!(find("NET_NO_ROUT").is_none());
         let unknown = explain(&find("UNKNOWN").unwrap());
         assert!(unknown.starts_with("UNKNOWN (no check"), "{unknown}");
-        assert!(unknown.contains("Runs on:   —\nReads:     —\n"), "{unknown}");
+        assert!(
+            unknown.contains("Runs on:   —\nReads:     —\n"),
+            "{unknown}"
+        );
     }
 
     #[test]
     fn the_list_names_every_code_with_its_scope_and_reads() {
         let text = list_text();
         for code in RootCause::ALL {
-            assert_eq!(text.lines().filter(|l| l.starts_with(&format!("{} ", code.code()))).count(), 1, "{code}\n{text}");
+            assert_eq!(
+                text.lines()
+                    .filter(|l| l.starts_with(&format!("{} ", code.code())))
+                    .count(),
+                1,
+                "{code}\n{text}"
+            );
         }
         assert!(text.contains("IAM_EXECUTION_ROLE_MISSING      The task definition has no execution role to pull from ECR\n"), "{text}");
-        assert!(text.contains("check execution_role_present; runs on ECS\n"), "{text}");
-        assert!(text.contains("check instance_role_permissions; runs on ECS, EKS nodes\n"), "{text}");
+        assert!(
+            text.contains("check execution_role_present; runs on ECS\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("check instance_role_permissions; runs on ECS, EKS nodes\n"),
+            "{text}"
+        );
         assert!(text.contains("reads ec2:DescribeVpcEndpoints\n"), "{text}");
         let json = list_json();
         assert_eq!(json["schema"], SCHEMA);
         let checks = json["checks"].as_array().unwrap();
         assert_eq!(checks.len(), RootCause::ALL.len());
         assert_eq!(checks[0]["code"], "NET_DNS");
-        assert_eq!(checks[0]["scope"], json!(["ecs", "eks_nodes", "eks_fargate"]));
-        let s3 = checks.iter().find(|c| c["code"] == "NET_S3_ENDPOINT_POLICY").unwrap();
-        assert_eq!((&s3["explains"], &s3["phases"], &s3["stage"]), (&json!(["access_denied"]), &json!(["layer"]), &json!("filter")));
+        assert_eq!(
+            checks[0]["scope"],
+            json!(["ecs", "eks_nodes", "eks_fargate"])
+        );
+        let s3 = checks
+            .iter()
+            .find(|c| c["code"] == "NET_S3_ENDPOINT_POLICY")
+            .unwrap();
+        assert_eq!(
+            (&s3["explains"], &s3["phases"], &s3["stage"]),
+            (
+                &json!(["access_denied"]),
+                &json!(["layer"]),
+                &json!("filter")
+            )
+        );
         let unknown = checks.last().unwrap();
-        assert_eq!((&unknown["code"], &unknown["name"], &unknown["reads"]), (&json!("UNKNOWN"), &Value::Null, &json!([])));
+        assert_eq!(
+            (&unknown["code"], &unknown["name"], &unknown["reads"]),
+            (&json!("UNKNOWN"), &Value::Null, &json!([]))
+        );
     }
 
     /// docs/root-causes.md holds `pulldoctor checks --format markdown` verbatim: regenerate it with

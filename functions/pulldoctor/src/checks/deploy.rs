@@ -50,7 +50,8 @@ pub fn check_deploy_change(facts: &Facts) -> Vec<Finding> {
             return vec![Finding::unknown(
                 code,
                 "Could not tell whether a deploy changed the image",
-                gap.gap().unwrap_or("the service's deployments were not read"),
+                gap.gap()
+                    .unwrap_or("the service's deployments were not read"),
             )]
         }
     };
@@ -97,10 +98,16 @@ pub fn check_deploy_change(facts: &Facts) -> Vec<Finding> {
         }
     };
     let mut finding = super::network::spread(finding, evidence).resource(failing);
-    if let (Some(region), Some(service), Some(cluster)) =
-        (facts.region.as_deref(), service_name(&facts.task), facts.task.cluster_arn.as_deref())
-    {
-        finding = finding.console_url(console::service_deployments(region, cluster_name(cluster), service));
+    if let (Some(region), Some(service), Some(cluster)) = (
+        facts.region.as_deref(),
+        service_name(&facts.task),
+        facts.task.cluster_arn.as_deref(),
+    ) {
+        finding = finding.console_url(console::service_deployments(
+            region,
+            cluster_name(cluster),
+            service,
+        ));
     }
     vec![finding]
 }
@@ -116,10 +123,21 @@ fn image_changed(facts: &Facts, old: &str) -> bool {
     current != Some(old)
 }
 
-fn remediation(facts: &Facts, previous: &PreviousRevisionFacts, failing: &str, before: &str, old: &str, old_exists: bool) -> String {
+fn remediation(
+    facts: &Facts,
+    previous: &PreviousRevisionFacts,
+    failing: &str,
+    before: &str,
+    old: &str,
+    old_exists: bool,
+) -> String {
     let new_image = facts.failure.image.as_deref().unwrap_or("the new image");
     let rolled_back = previous.deployment.status.as_deref() == Some("PRIMARY")
-        && previous.deployment.rollout_state_reason.as_deref().is_some_and(|r| r.contains("rolling back") || r.contains("rolled back"));
+        && previous
+            .deployment
+            .rollout_state_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("rolling back") || r.contains("rolled back"));
     if rolled_back {
         return format!(
             "The deployment circuit breaker already rolled the service back to {before}. Push {new_image} (or correct the \
@@ -130,7 +148,12 @@ fn remediation(facts: &Facts, previous: &PreviousRevisionFacts, failing: &str, b
         return format!("Push {new_image}. The image it replaced ({old}) is gone too, so going back to {before} would fail the same way.");
     }
     let service = service_name(&facts.task).unwrap_or("SERVICE");
-    let cluster = facts.task.cluster_arn.as_deref().map(cluster_name).unwrap_or("CLUSTER");
+    let cluster = facts
+        .task
+        .cluster_arn
+        .as_deref()
+        .map(cluster_name)
+        .unwrap_or("CLUSTER");
     format!(
         "Push {new_image}, or go back to the revision that worked: aws ecs update-service --cluster {cluster} \
          --service {service} --task-definition {before}"

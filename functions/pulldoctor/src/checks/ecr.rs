@@ -4,11 +4,11 @@ use serde_json::json;
 
 use super::console;
 use super::wording::words;
-use crate::model::diagnosis::{Finding, RootCause};
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
-use crate::model::message::{Category, Phase};
+use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::{Fact, Facts};
 use crate::model::image_ref::ImageRef;
+use crate::model::message::{Category, Phase};
 
 /// The ECR image under diagnosis with its account and region, or `None` when not ECR.
 pub const ECR_REPOSITORY_EXISTS: Rule = Rule {
@@ -38,14 +38,22 @@ pub const ECR_REPOSITORY_EXISTS: Rule = Rule {
 /// account and region (typo, wrong region or account, or the repository was deleted). ECR then
 /// answers every pull with "repository does not exist" or an access-denied shaped error.
 pub fn check_repository_exists(facts: &Facts) -> Vec<Finding> {
-    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else {
+        return vec![];
+    };
     let code = RootCause::EcrRepositoryNotFound;
     let resource = format!("{}/{}", image.registry, image.repository);
     let url = console::ecr_repository(region, account, &image.repository);
     let cache = super::pull_through::serving_rule(facts).cloned();
     let finding = match &facts.repository {
-        Fact::Found { value } => Finding::pass(code, format!("Repository {} exists in account {account}, {region}", value.name))
-            .evidence("repository_arn", value.arn.clone()),
+        Fact::Found { value } => Finding::pass(
+            code,
+            format!(
+                "Repository {} exists in account {account}, {region}",
+                value.name
+            ),
+        )
+        .evidence("repository_arn", value.arn.clone()),
         // A pull-through cache creates its repositories on the first pull: not having one yet is
         // normal (ECR_PULL_THROUGH_CACHE says whether that first pull can succeed).
         Fact::NotFound { .. } if cache.is_some() => {
@@ -68,7 +76,10 @@ pub fn check_repository_exists(facts: &Facts) -> Vec<Finding> {
                 setting = words(facts).image_setting(&task_definition_suffix(facts)),
             );
             // A name that looks like a cache repository, with the rules unreadable: say so.
-            if let (Some(upstream), Some(gap)) = (image.pull_through_upstream(), facts.missing_image.pull_through_rules.gap()) {
+            if let (Some(upstream), Some(gap)) = (
+                image.pull_through_upstream(),
+                facts.missing_image.pull_through_rules.gap(),
+            ) {
                 if !facts.missing_image.pull_through_rules.is_not_found() {
                     remediation.push_str(&format!(
                         " If {} is meant to be a pull-through cache of {upstream}, check the registry's pull-through cache \
@@ -77,14 +88,26 @@ pub fn check_repository_exists(facts: &Facts) -> Vec<Finding> {
                     ));
                 }
             }
-            Finding::fail(code, format!("Repository {} does not exist in account {account}, region {region}", image.repository))
-                .evidence("registry_id", account)
-                .evidence("region", region)
-                .evidence("ecr_answer", detail.as_str())
-                .remediation(remediation)
+            Finding::fail(
+                code,
+                format!(
+                    "Repository {} does not exist in account {account}, region {region}",
+                    image.repository
+                ),
+            )
+            .evidence("registry_id", account)
+            .evidence("region", region)
+            .evidence("ecr_answer", detail.as_str())
+            .remediation(remediation)
         }
-        gap => return vec![Finding::unknown(code, "Could not check that the repository exists", gap.gap().unwrap_or_default())
-            .resource(resource)],
+        gap => {
+            return vec![Finding::unknown(
+                code,
+                "Could not check that the repository exists",
+                gap.gap().unwrap_or_default(),
+            )
+            .resource(resource)]
+        }
     };
     vec![finding.resource(resource).console_url(url)]
 }
@@ -118,7 +141,9 @@ pub const ECR_IMAGE_EXISTS: Rule = Rule {
 /// pushed again (mutable tags) or an image that was deleted breaks new tasks even though the tag
 /// still exists: that case is reported distinctly, with both digests.
 pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
-    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else {
+        return vec![];
+    };
     // A missing repository is reported by its own check; the image check would only repeat it.
     // Under a pull-through cache rule the repository legitimately does not exist yet.
     let cache = super::pull_through::serving_rule(facts);
@@ -127,7 +152,11 @@ pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
     }
     if let Some(rule) = cache {
         if let Some(f) = not_cached(facts, image, rule) {
-            return vec![f.console_url(console::ecr_repository(region, account, &image.repository))];
+            return vec![f.console_url(console::ecr_repository(
+                region,
+                account,
+                &image.repository,
+            ))];
         }
     }
     let code = RootCause::EcrImageNotFound;
@@ -158,14 +187,25 @@ pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
         },
         (None, None) => return vec![],
     };
-    vec![finding.resource(resource).console_url(url).evidence("registry", json!(image.registry))]
+    vec![finding
+        .resource(resource)
+        .console_url(url)
+        .evidence("registry", json!(image.registry))]
 }
 
 /// The pinned digest: there, gone (and what the tag points to now), or unknown (`Err`).
-fn by_digest(facts: &Facts, repo: &str, digest: &str, tag: Option<&str>) -> Result<Finding, Finding> {
+fn by_digest(
+    facts: &Facts,
+    repo: &str,
+    digest: &str,
+    tag: Option<&str>,
+) -> Result<Finding, Finding> {
     let code = RootCause::EcrImageNotFound;
     match (&facts.image_by_digest, tag.map(|_| &facts.image_by_tag)) {
-        (Fact::Found { .. }, _) => Ok(Finding::pass(code, format!("Pinned digest {} exists in {repo}", short(digest)))),
+        (Fact::Found { .. }, _) => Ok(Finding::pass(
+            code,
+            format!("Pinned digest {} exists in {repo}", short(digest)),
+        )),
         (Fact::NotFound { .. }, Some(Fact::Found { value: now })) => {
             let tag = tag.unwrap_or_default();
             Ok(Finding::fail(
@@ -189,35 +229,59 @@ fn by_digest(facts: &Facts, repo: &str, digest: &str, tag: Option<&str>) -> Resu
         }
         (Fact::NotFound { .. }, tag_fact) => {
             let tag_note = match (tag, tag_fact) {
-                (Some(t), Some(Fact::NotFound { .. })) => format!(" and tag {t} does not exist either"),
+                (Some(t), Some(Fact::NotFound { .. })) => {
+                    format!(" and tag {t} does not exist either")
+                }
                 _ => String::new(),
             };
-            Ok(Finding::fail(code, format!("Digest {} does not exist in {repo}{tag_note}", short(digest)))
-                .evidence("pinned_digest", digest)
-                .evidence("tag", tag)
-                .remediation(format!(
-                    "Push the image again or point the {spec}{td} at an image that exists in {repo}, \
+            Ok(Finding::fail(
+                code,
+                format!(
+                    "Digest {} does not exist in {repo}{tag_note}",
+                    short(digest)
+                ),
+            )
+            .evidence("pinned_digest", digest)
+            .evidence("tag", tag)
+            .remediation(format!(
+                "Push the image again or point the {spec}{td} at an image that exists in {repo}, \
                      then start a new deployment.",
-                    spec = words(facts).task_definition,
-                    td = task_definition_suffix(facts)
-                )))
+                spec = words(facts).task_definition,
+                td = task_definition_suffix(facts)
+            )))
         }
-        (gap, _) => Err(Finding::unknown(code, "Could not check that the image exists", gap.gap().unwrap_or_default())),
+        (gap, _) => Err(Finding::unknown(
+            code,
+            "Could not check that the image exists",
+            gap.gap().unwrap_or_default(),
+        )),
     }
 }
 
 /// An image under a pull-through cache rule that the cache does not hold: it is imported from
 /// the upstream registry on the first pull, so it must exist *there*; pushing to ECR is wrong.
-fn not_cached(facts: &Facts, image: &ImageRef, rule: &crate::model::facts::PullThroughRuleFacts) -> Option<Finding> {
-    let missing = facts.repository.is_not_found() || facts.image_by_tag.is_not_found() || facts.image_by_digest.is_not_found();
+fn not_cached(
+    facts: &Facts,
+    image: &ImageRef,
+    rule: &crate::model::facts::PullThroughRuleFacts,
+) -> Option<Finding> {
+    let missing = facts.repository.is_not_found()
+        || facts.image_by_tag.is_not_found()
+        || facts.image_by_digest.is_not_found();
     if !missing {
         return None;
     }
-    let upstream = rule.upstream_registry_url.as_deref().unwrap_or("the upstream registry");
+    let upstream = rule
+        .upstream_registry_url
+        .as_deref()
+        .unwrap_or("the upstream registry");
     let rest = if rule.ecr_repository_prefix == "ROOT" {
         image.repository.as_str()
     } else {
-        image.repository.strip_prefix(&format!("{}/", rule.ecr_repository_prefix)).unwrap_or(&image.repository)
+        image
+            .repository
+            .strip_prefix(&format!("{}/", rule.ecr_repository_prefix))
+            .unwrap_or(&image.repository)
     };
     let upstream_name = match &rule.upstream_repository_prefix {
         Some(p) if p != "ROOT" => format!("{p}/{rest}"),
@@ -277,7 +341,10 @@ pub(crate) mod fixtures {
         let mut f = Facts::default();
         f.failure.image = Some(image.to_string());
         f.failure.image_ref = ImageRef::parse(image).ok();
-        f.repository = Fact::found(RepositoryFacts { name: "team/app".into(), ..Default::default() });
+        f.repository = Fact::found(RepositoryFacts {
+            name: "team/app".into(),
+            ..Default::default()
+        });
         f.task_definition = Fact::found(TaskDefinitionFacts {
             family: Some("web".into()),
             revision: Some(7),
@@ -286,9 +353,15 @@ pub(crate) mod fixtures {
         f
     }
     pub fn image(digest: &str, tag: &str) -> Fact<ImageFacts> {
-        Fact::found(ImageFacts { digest: Some(digest.into()), tags: vec![tag.into()], ..Default::default() })
+        Fact::found(ImageFacts {
+            digest: Some(digest.into()),
+            tags: vec![tag.into()],
+            ..Default::default()
+        })
     }
     pub fn not_found() -> Fact<ImageFacts> {
-        Fact::NotFound { detail: "ImageNotFoundException".into() }
+        Fact::NotFound {
+            detail: "ImageNotFoundException".into(),
+        }
     }
 }

@@ -19,7 +19,10 @@ const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/che
 /// `path` as the repository names it (`tests/fixtures/checks/…`), for messages.
 fn shown(path: &Path) -> String {
     let rel = path.strip_prefix(DIR).unwrap_or(path);
-    Path::new("tests/fixtures/checks").join(rel).display().to_string()
+    Path::new("tests/fixtures/checks")
+        .join(rel)
+        .display()
+        .to_string()
 }
 
 /// The status of a code in a diagnosis: the worst of its findings' (`fail` > `warn` > `unknown` >
@@ -130,7 +133,11 @@ fn worst(findings: &[&Finding]) -> Expected {
         Status::Unknown => 2,
         Status::Pass => 3,
     };
-    findings.iter().map(|f| f.status).min_by_key(|s| rank(*s)).map_or(Expected::Absent, Expected::of)
+    findings
+        .iter()
+        .map(|f| f.status)
+        .min_by_key(|s| rank(*s))
+        .map_or(Expected::Absent, Expected::of)
 }
 
 fn of_code(d: &Diagnosis, code: RootCause) -> Vec<&Finding> {
@@ -143,10 +150,23 @@ fn mismatches(code: RootCause, facts: &Facts, expect: &Expectation) -> Vec<Strin
     let mut out = vec![];
     let findings = of_code(&d, code);
     let got = worst(&findings);
-    let listed = || findings.iter().map(|f| format!("{} {:?}", f.status.as_str(), f.title)).collect::<Vec<_>>().join("; ");
+    let listed = || {
+        findings
+            .iter()
+            .map(|f| format!("{} {:?}", f.status.as_str(), f.title))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
     if got != expect.status {
-        out.push(format!("status: expected {:?}, got {got:?} [{}]", expect.status, listed()));
-    } else if let Some(f) = findings.iter().find(|f| Expected::of(f.status) == expect.status) {
+        out.push(format!(
+            "status: expected {:?}, got {got:?} [{}]",
+            expect.status,
+            listed()
+        ));
+    } else if let Some(f) = findings
+        .iter()
+        .find(|f| Expected::of(f.status) == expect.status)
+    {
         let remediation = f.remediation.as_deref().unwrap_or_default();
         let evidence = f.evidence.to_string();
         for (place, text, needles) in [
@@ -159,28 +179,51 @@ fn mismatches(code: RootCause, facts: &Facts, expect: &Expectation) -> Vec<Strin
             }
         }
         if expect.title.as_ref().is_some_and(|t| *t != f.title) {
-            out.push(format!("title: expected {:?}, got {:?}", expect.title.as_deref().unwrap_or_default(), f.title));
+            out.push(format!(
+                "title: expected {:?}, got {:?}",
+                expect.title.as_deref().unwrap_or_default(),
+                f.title
+            ));
         }
         for (key, want) in &expect.evidence {
             if f.evidence.get(key) != Some(want) {
-                out.push(format!("evidence.{key}: expected {want}, got {}", f.evidence.get(key).unwrap_or(&Value::Null)));
+                out.push(format!(
+                    "evidence.{key}: expected {want}, got {}",
+                    f.evidence.get(key).unwrap_or(&Value::Null)
+                ));
             }
         }
         if expect.resource.is_some() && f.resource != expect.resource {
-            out.push(format!("resource: expected {:?}, got {:?}", expect.resource, f.resource));
+            out.push(format!(
+                "resource: expected {:?}, got {:?}",
+                expect.resource, f.resource
+            ));
         }
         if expect.console_url.is_some() && f.console_url != expect.console_url {
-            out.push(format!("console_url: expected {:?}, got {:?}", expect.console_url, f.console_url));
+            out.push(format!(
+                "console_url: expected {:?}, got {:?}",
+                expect.console_url, f.console_url
+            ));
         }
     }
     if let Some(n) = expect.count.filter(|n| *n != findings.len()) {
-        out.push(format!("count: expected {n} findings, got {} [{}]", findings.len(), listed()));
+        out.push(format!(
+            "count: expected {n} findings, got {} [{}]",
+            findings.len(),
+            listed()
+        ));
     }
     if let Some(rc) = expect.root_cause.filter(|rc| *rc != d.root_cause.code) {
-        out.push(format!("root_cause: expected {rc}, got {} ({})", d.root_cause.code, d.root_cause.title));
+        out.push(format!(
+            "root_cause: expected {rc}, got {} ({})",
+            d.root_cause.code, d.root_cause.title
+        ));
     }
     if let Some(c) = expect.confidence.filter(|c| *c != d.root_cause.confidence) {
-        out.push(format!("confidence: expected {c:?}, got {:?}", d.root_cause.confidence));
+        out.push(format!(
+            "confidence: expected {c:?}, got {:?}",
+            d.root_cause.confidence
+        ));
     }
     if let Some(also) = &expect.also_wrong {
         let listed: Vec<RootCause> = d.root_cause.also_wrong.iter().map(|a| a.code).collect();
@@ -238,33 +281,60 @@ fn check_folder(code: RootCause, dir: &Path, cases: &mut usize) -> Vec<String> {
             }
         } else if let Some(case) = file.strip_suffix(".facts.json") {
             let expect_path = dir.join(format!("{case}.expect.json"));
-            let loaded = read::<Facts>(path).and_then(|f| Ok((f, read::<Expectation>(&expect_path).map_err(|e| format!("{}: {e}", shown(&expect_path)))?)));
+            let loaded = read::<Facts>(path).and_then(|f| {
+                Ok((
+                    f,
+                    read::<Expectation>(&expect_path)
+                        .map_err(|e| format!("{}: {e}", shown(&expect_path)))?,
+                ))
+            });
             match loaded {
                 Err(e) => problems.push(format!("{}: {e}", shown(path))),
                 Ok((facts, expect)) => {
                     *cases += 1;
                     statuses.push(expect.status);
-                    let again = serde_json::to_value(&facts).ok().and_then(|v| serde_json::from_value::<Facts>(v).ok());
+                    let again = serde_json::to_value(&facts)
+                        .ok()
+                        .and_then(|v| serde_json::from_value::<Facts>(v).ok());
                     if again.as_ref() != Some(&facts) {
-                        problems.push(format!("{}: does not survive a JSON round trip", shown(path)));
+                        problems.push(format!(
+                            "{}: does not survive a JSON round trip",
+                            shown(path)
+                        ));
                     }
-                    problems.extend(mismatches(code, &facts, &expect).into_iter().map(|m| format!("{}: {m}", shown(&expect_path))));
+                    problems.extend(
+                        mismatches(code, &facts, &expect)
+                            .into_iter()
+                            .map(|m| format!("{}: {m}", shown(&expect_path))),
+                    );
                 }
             }
         } else {
-            problems.push(format!("{}: neither <case>.facts.json nor <case>.expect.json", shown(path)));
+            problems.push(format!(
+                "{}: neither <case>.facts.json nor <case>.expect.json",
+                shown(path)
+            ));
         }
     }
     if statuses.is_empty() {
         problems.push(format!("{}: no cases", shown(dir)));
     }
     // A context check (never the root cause, such as ECS_DEPLOY_CHANGE) warns instead of failing.
-    if !statuses.iter().any(|s| matches!(s, Expected::Fail | Expected::Warn)) {
+    if !statuses
+        .iter()
+        .any(|s| matches!(s, Expected::Fail | Expected::Warn))
+    {
         problems.push(format!("{}: no failing (or warning) case", shown(dir)));
     }
     // Some checks never pass (rate limits, registry auth, disk): not applying is their healthy case.
-    if !statuses.iter().any(|s| matches!(s, Expected::Pass | Expected::Absent)) {
-        problems.push(format!("{}: no healthy case (pass, or absent where the check never passes)", shown(dir)));
+    if !statuses
+        .iter()
+        .any(|s| matches!(s, Expected::Pass | Expected::Absent))
+    {
+        problems.push(format!(
+            "{}: no healthy case (pass, or absent where the check never passes)",
+            shown(dir)
+        ));
     }
     problems
 }
@@ -274,18 +344,32 @@ fn saved_facts_cases_per_code() {
     let root = Path::new(DIR);
     let mut problems = vec![];
     let mut cases = 0;
-    let codes: Vec<RootCause> = RootCause::ALL.into_iter().filter(|c| *c != RootCause::Unknown).collect();
+    let codes: Vec<RootCause> = RootCause::ALL
+        .into_iter()
+        .filter(|c| *c != RootCause::Unknown)
+        .collect();
     for code in &codes {
         if !root.join(code.code()).is_dir() {
-            problems.push(format!("{}: no folder for {code}", shown(&root.join(code.code()))));
+            problems.push(format!(
+                "{}: no folder for {code}",
+                shown(&root.join(code.code()))
+            ));
         }
     }
     for path in sorted_entries(root) {
         let folder = path.file_name().unwrap().to_string_lossy().into_owned();
         match codes.iter().find(|c| c.code() == folder) {
             Some(code) if path.is_dir() => problems.extend(check_folder(*code, &path, &mut cases)),
-            _ => problems.push(format!("{}: not a folder named after a root-cause code (UNKNOWN has none)", shown(&path))),
+            _ => problems.push(format!(
+                "{}: not a folder named after a root-cause code (UNKNOWN has none)",
+                shown(&path)
+            )),
         }
     }
-    assert!(problems.is_empty(), "{} problem(s) in {cases} saved-Facts cases:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problem(s) in {cases} saved-Facts cases:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }

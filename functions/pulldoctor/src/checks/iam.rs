@@ -2,22 +2,22 @@
 
 use serde_json::json;
 
-use crate::model::arn::role_name;
-use crate::model::pull::{pull_role, puller, Puller};
 use super::console;
-use super::wording::words;
-use crate::model::audience::Audience;
 use super::ecr::task_definition_suffix;
-use crate::model::pull::{PULL_ACTIONS, TOKEN_ACTION};
-use crate::model::diagnosis::{Finding, RootCause};
+use super::wording::words;
 use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY, ROLE_POLICY_READS};
-use crate::model::message::Category;
+use crate::model::arn::role_name;
+use crate::model::audience::Audience;
 use crate::model::audience::Scope;
+use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::{Fact, Facts, PolicyFacts, PolicyKind, RoleFacts, SimulationResult};
 use crate::model::image_ref::RegistryKind;
+use crate::model::message::Category;
+use crate::model::pull::{pull_role, puller, Puller};
+use crate::model::pull::{PULL_ACTIONS, TOKEN_ACTION};
 use crate::policy::{
-    self, evaluate_identity, matching, statements, Context, Decision, Effect, Labeled, Principal, Request, StatementRef,
-    Truth,
+    self, evaluate_identity, matching, statements, Context, Decision, Effect, Labeled, Principal,
+    Request, StatementRef, Truth,
 };
 
 pub const EXECUTION_ROLE_PRESENT: Rule = Rule {
@@ -52,7 +52,9 @@ pub const EXECUTION_ROLE_PRESENT: Rule = Rule {
 /// execution role.
 pub fn check_execution_role_present(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::IamExecutionRoleMissing;
-    let Some(image) = facts.failure.image_ref.as_ref() else { return vec![] };
+    let Some(image) = facts.failure.image_ref.as_ref() else {
+        return vec![];
+    };
     let td = match &facts.task_definition {
         Fact::Found { value } => value,
         gap => {
@@ -174,18 +176,28 @@ pub const EXECUTION_ROLE_TRUST: Rule = Rule {
 /// condition such as `aws:SourceAccount`/`aws:SourceArn` does not match this task, ECS has no
 /// credentials to fetch the registry token or secret, and the pull fails before it starts.
 pub fn check_execution_role_trust(facts: &Facts) -> Vec<Finding> {
-    if let Audience::EksFargateProfile { profile, profile_arn } = &facts.audience {
+    if let Audience::EksFargateProfile {
+        profile,
+        profile_arn,
+    } = &facts.audience
+    {
         return execution_role_trust(facts, &pod_execution_role(profile, profile_arn.as_deref()));
     }
     // ECS names the task (or its cluster) as the source; which one is not documented precisely,
     // so a condition holds only if it holds for both.
-    let sources: Vec<String> = [facts.task.arn.clone(), facts.task.cluster_arn.clone()].into_iter().flatten().collect();
+    let sources: Vec<String> = [facts.task.arn.clone(), facts.task.cluster_arn.clone()]
+        .into_iter()
+        .flatten()
+        .collect();
     let expected = TrustExpectation {
         service: ECS_TASKS,
         role_kind: "execution role",
         managed_policy: "AmazonECSTaskExecutionRolePolicy",
         source_arns: sources,
-        reference: format!("executionRoleArn in the task definition{}", task_definition_suffix(facts)),
+        reference: format!(
+            "executionRoleArn in the task definition{}",
+            task_definition_suffix(facts)
+        ),
         redeploy: "deploy a new revision",
     };
     execution_role_trust(facts, &expected)
@@ -199,7 +211,9 @@ fn pod_execution_role(profile: &str, profile_arn: Option<&str>) -> TrustExpectat
         role_kind: "pod execution role",
         managed_policy: "AmazonEKSFargatePodExecutionRolePolicy",
         source_arns: profile_arn.iter().map(|a| a.to_string()).collect(),
-        reference: format!("a new Fargate profile replacing {profile} (a profile cannot be changed)"),
+        reference: format!(
+            "a new Fargate profile replacing {profile} (a profile cannot be changed)"
+        ),
         redeploy: "restart the pods",
     }
 }
@@ -226,40 +240,77 @@ pub struct TrustExpectation {
 /// Fargate pod execution role: `eks-fargate-pods.amazonaws.com`).
 pub fn execution_role_trust(facts: &Facts, expected: &TrustExpectation) -> Vec<Finding> {
     let code = RootCause::IamExecutionRoleTrust;
-    let Some(td) = facts.task_definition.value() else { return vec![] };
-    let Some(arn) = td.execution_role_arn.as_deref() else { return vec![] };
+    let Some(td) = facts.task_definition.value() else {
+        return vec![];
+    };
+    let Some(arn) = td.execution_role_arn.as_deref() else {
+        return vec![];
+    };
     let service_name = expected.service;
     let kind = expected.role_kind;
-    let url = console::iam_role(facts.region.as_deref().unwrap_or("us-east-1"), role_name(arn));
+    let url = console::iam_role(
+        facts.region.as_deref().unwrap_or("us-east-1"),
+        role_name(arn),
+    );
     let role = match &facts.identity.execution_role {
         Fact::Found { value } => value,
         Fact::NotFound { detail } => {
-            return vec![Finding::fail(code, format!("The {kind} {} does not exist", role_name(arn)))
-                .resource(arn)
-                .evidence("execution_role_arn", arn)
-                .evidence("iam_answer", detail.as_str())
-                .remediation(format!(
-                    "Create the role {name} trusted by {service_name} with the AWS managed policy \
+            return vec![Finding::fail(
+                code,
+                format!("The {kind} {} does not exist", role_name(arn)),
+            )
+            .resource(arn)
+            .evidence("execution_role_arn", arn)
+            .evidence("iam_answer", detail.as_str())
+            .remediation(format!(
+                "Create the role {name} trusted by {service_name} with the AWS managed policy \
                      {policy}, or point {reference} at an existing {kind}, then {redeploy}.",
-                    name = role_name(arn),
-                    policy = expected.managed_policy,
-                    reference = expected.reference,
-                    redeploy = expected.redeploy,
-                ))]
+                name = role_name(arn),
+                policy = expected.managed_policy,
+                reference = expected.reference,
+                redeploy = expected.redeploy,
+            ))]
         }
         gap => {
-            return vec![Finding::unknown(code, format!("Could not read the {kind}"), gap.gap().unwrap_or_default()).resource(arn)]
+            return vec![Finding::unknown(
+                code,
+                format!("Could not read the {kind}"),
+                gap.gap().unwrap_or_default(),
+            )
+            .resource(arn)]
         }
     };
     let Some(trust) = &role.trust_policy else {
-        return vec![Finding::unknown(code, format!("Could not read the {kind}'s trust policy"), "iam:GetRole returned no trust policy")
-            .resource(arn)];
+        return vec![Finding::unknown(
+            code,
+            format!("Could not read the {kind}'s trust policy"),
+            "iam:GetRole returned no trust policy",
+        )
+        .resource(arn)];
     };
-    let service = Principal { service: Some(service_name.into()), ..Default::default() };
-    let account = facts.account.clone().or_else(|| facts.task.arn.as_deref().and_then(crate::model::arn::account).map(str::to_string));
+    let service = Principal {
+        service: Some(service_name.into()),
+        ..Default::default()
+    };
+    let account = facts.account.clone().or_else(|| {
+        facts
+            .task
+            .arn
+            .as_deref()
+            .and_then(crate::model::arn::account)
+            .map(str::to_string)
+    });
     let ctx = assume_context(account.as_deref(), expected);
-    let req = Request { action: "sts:AssumeRole", resource: &role.arn, principal: Some(&service), context: &ctx };
-    let doc = Labeled { label: "trust policy", document: trust };
+    let req = Request {
+        action: "sts:AssumeRole",
+        resource: &role.arn,
+        principal: Some(&service),
+        context: &ctx,
+    };
+    let doc = Labeled {
+        label: "trust policy",
+        document: trust,
+    };
     let deny = matching(&doc, &req, Effect::Deny);
     let allow = matching(&doc, &req, Effect::Allow);
     let trusted = trusted_principals(trust);
@@ -325,11 +376,19 @@ fn assume_context(account: Option<&str>, expected: &TrustExpectation) -> Context
 fn trusted_principals(trust: &serde_json::Value) -> Vec<String> {
     let mut out: Vec<String> = statements(trust)
         .into_iter()
-        .filter(|s| s.get("Effect").and_then(|e| e.as_str()).is_some_and(|e| e.eq_ignore_ascii_case("allow")))
+        .filter(|s| {
+            s.get("Effect")
+                .and_then(|e| e.as_str())
+                .is_some_and(|e| e.eq_ignore_ascii_case("allow"))
+        })
         .filter_map(|s| s.get("Principal"))
         .flat_map(|p| match p {
             serde_json::Value::String(s) => vec![s.clone()],
-            serde_json::Value::Object(m) => m.values().flat_map(|v| policy::strings(v)).map(str::to_string).collect(),
+            serde_json::Value::Object(m) => m
+                .values()
+                .flat_map(|v| policy::strings(v))
+                .map(str::to_string)
+                .collect(),
             _ => vec![],
         })
         .collect();
@@ -340,7 +399,9 @@ fn trusted_principals(trust: &serde_json::Value) -> Vec<String> {
 
 fn statements_for_principal(trust: &serde_json::Value, service: &str) -> bool {
     statements(trust).into_iter().any(|s| {
-        s.pointer("/Principal/Service").is_some_and(|v| policy::strings(v).contains(&service)) && s.get("Condition").is_some()
+        s.pointer("/Principal/Service")
+            .is_some_and(|v| policy::strings(v).contains(&service))
+            && s.get("Condition").is_some()
     })
 }
 
@@ -349,7 +410,11 @@ fn statement_list(statements: &[StatementRef]) -> serde_json::Value {
 }
 
 fn names(statements: &[StatementRef]) -> String {
-    statements.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+    statements
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn unresolved_text<'a>(statements: impl Iterator<Item = &'a StatementRef>) -> String {
@@ -376,7 +441,8 @@ pub struct ActionVerdict {
 
 /// How permissions were judged (named in every finding).
 pub const VIA_SIMULATOR: &str = "iam:SimulatePrincipalPolicy";
-pub const VIA_LOCAL: &str = "local evaluation of the role's policies (SCPs and session policies not visible)";
+pub const VIA_LOCAL: &str =
+    "local evaluation of the role's policies (SCPs and session policies not visible)";
 
 /// Verdicts from simulator results.
 pub fn verdicts_from_simulation(results: &[SimulationResult]) -> Vec<ActionVerdict> {
@@ -392,7 +458,10 @@ pub fn verdicts_from_simulation(results: &[SimulationResult]) -> Vec<ActionVerdi
             }
             let policies = r.matched_policies.join(", ");
             let decision = if !r.missing_context.is_empty() {
-                reasons.push(format!("the answer depends on condition keys {}", r.missing_context.join(", ")));
+                reasons.push(format!(
+                    "the answer depends on condition keys {}",
+                    r.missing_context.join(", ")
+                ));
                 Decision::Unknown
             } else {
                 match r.decision.as_str() {
@@ -403,13 +472,26 @@ pub fn verdicts_from_simulation(results: &[SimulationResult]) -> Vec<ActionVerdi
                 }
             };
             match decision {
-                Decision::ExplicitDeny if !policies.is_empty() => reasons.insert(0, format!("explicitly denied by {policies}")),
-                Decision::ExplicitDeny if reasons.is_empty() => reasons.push("explicitly denied".into()),
-                Decision::ImplicitDeny if reasons.is_empty() => reasons.push("no policy of the role allows it".into()),
-                Decision::Allowed if !policies.is_empty() => reasons.push(format!("allowed by {policies}")),
+                Decision::ExplicitDeny if !policies.is_empty() => {
+                    reasons.insert(0, format!("explicitly denied by {policies}"))
+                }
+                Decision::ExplicitDeny if reasons.is_empty() => {
+                    reasons.push("explicitly denied".into())
+                }
+                Decision::ImplicitDeny if reasons.is_empty() => {
+                    reasons.push("no policy of the role allows it".into())
+                }
+                Decision::Allowed if !policies.is_empty() => {
+                    reasons.push(format!("allowed by {policies}"))
+                }
                 _ => {}
             }
-            ActionVerdict { action: r.action.clone(), resource: r.resource.clone(), decision, why: reasons.join("; ") }
+            ActionVerdict {
+                action: r.action.clone(),
+                resource: r.resource.clone(),
+                decision,
+                why: reasons.join("; "),
+            }
         })
         .collect()
 }
@@ -422,7 +504,12 @@ pub fn verdicts_from_policies(
 ) -> Result<Vec<ActionVerdict>, String> {
     let policies = match &role.policies {
         Fact::Found { value } => value,
-        gap => return Err(format!("the role's policies could not be read: {}", gap.gap().unwrap_or_default())),
+        gap => {
+            return Err(format!(
+                "the role's policies could not be read: {}",
+                gap.gap().unwrap_or_default()
+            ))
+        }
     };
     let labels: Vec<String> = policies.iter().map(policy_label).collect();
     let unreadable: Vec<String> = policies
@@ -433,7 +520,12 @@ pub fn verdicts_from_policies(
     let docs: Vec<Labeled> = policies
         .iter()
         .zip(&labels)
-        .filter_map(|(p, l)| p.document.value().map(|d| Labeled { label: l, document: d }))
+        .filter_map(|(p, l)| {
+            p.document.value().map(|d| Labeled {
+                label: l,
+                document: d,
+            })
+        })
         .collect();
     let boundary_label;
     let boundary = match (&role.permissions_boundary_arn, &role.boundary) {
@@ -441,34 +533,85 @@ pub fn verdicts_from_policies(
         (Some(_), Fact::Found { value }) => match value.document.value() {
             Some(d) => {
                 boundary_label = format!("permission boundary {}", value.name);
-                Some(Labeled { label: &boundary_label, document: d })
+                Some(Labeled {
+                    label: &boundary_label,
+                    document: d,
+                })
             }
-            None => return Err(format!("the permission boundary {} could not be read", value.name)),
+            None => {
+                return Err(format!(
+                    "the permission boundary {} could not be read",
+                    value.name
+                ))
+            }
         },
-        (Some(arn), gap) => return Err(format!("the permission boundary {arn} could not be read: {}", gap.gap().unwrap_or_default())),
+        (Some(arn), gap) => {
+            return Err(format!(
+                "the permission boundary {arn} could not be read: {}",
+                gap.gap().unwrap_or_default()
+            ))
+        }
     };
     Ok(requests
         .iter()
         .map(|(action, resource)| {
-            let req = Request { action, resource, principal: None, context: ctx };
+            let req = Request {
+                action,
+                resource,
+                principal: None,
+                context: ctx,
+            };
             let e = evaluate_identity(&docs, boundary.as_ref(), &req);
             let (mut decision, mut why) = match e.decision {
                 Decision::ExplicitDeny => {
-                    let certain: Vec<&StatementRef> = e.denies.iter().filter(|s| s.unresolved.is_empty()).collect();
-                    (Decision::ExplicitDeny, format!("explicitly denied by {}", certain.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")))
+                    let certain: Vec<&StatementRef> = e
+                        .denies
+                        .iter()
+                        .filter(|s| s.unresolved.is_empty())
+                        .collect();
+                    (
+                        Decision::ExplicitDeny,
+                        format!(
+                            "explicitly denied by {}",
+                            certain
+                                .iter()
+                                .map(|s| s.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
                 }
-                Decision::ImplicitDeny if e.boundary_allows == Some(Truth::No) && !e.allows.is_empty() => {
-                    (Decision::ImplicitDeny, "the permission boundary does not allow it".to_string())
+                Decision::ImplicitDeny
+                    if e.boundary_allows == Some(Truth::No) && !e.allows.is_empty() =>
+                {
+                    (
+                        Decision::ImplicitDeny,
+                        "the permission boundary does not allow it".to_string(),
+                    )
                 }
-                Decision::ImplicitDeny => (Decision::ImplicitDeny, "no policy of the role allows it".to_string()),
-                Decision::Unknown => (Decision::Unknown, unresolved_text(e.denies.iter().chain(&e.allows))),
-                Decision::Allowed => (Decision::Allowed, format!("allowed by {}", names(&e.allows))),
+                Decision::ImplicitDeny => (
+                    Decision::ImplicitDeny,
+                    "no policy of the role allows it".to_string(),
+                ),
+                Decision::Unknown => (
+                    Decision::Unknown,
+                    unresolved_text(e.denies.iter().chain(&e.allows)),
+                ),
+                Decision::Allowed => (
+                    Decision::Allowed,
+                    format!("allowed by {}", names(&e.allows)),
+                ),
             };
             if !unreadable.is_empty() && decision != Decision::ExplicitDeny {
                 decision = Decision::Unknown;
                 why = format!("{why}; but {} could not be read", unreadable.join(", "));
             }
-            ActionVerdict { action: action.to_string(), resource: resource.to_string(), decision, why }
+            ActionVerdict {
+                action: action.to_string(),
+                resource: resource.to_string(),
+                decision,
+                why,
+            }
         })
         .collect())
 }
@@ -549,8 +692,12 @@ pub fn check_instance_role_permissions(facts: &Facts) -> Vec<Finding> {
 }
 
 fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
-    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
-    let Some(who) = pull_role(facts) else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else {
+        return vec![];
+    };
+    let Some(who) = pull_role(facts) else {
+        return vec![];
+    };
     if who.code != code {
         return vec![];
     }
@@ -562,7 +709,11 @@ fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
         Fact::NotFound { .. } if code == RootCause::IamExecutionRolePermissions => return vec![],
         Fact::NotFound { detail } => {
             // EKS nodes have no task definition to fall back on.
-            let or_execution_role = if facts.audience == Audience::Ecs { ", or give the task definition an execution role" } else { "" };
+            let or_execution_role = if facts.audience == Audience::Ecs {
+                ", or give the task definition an execution role"
+            } else {
+                ""
+            };
             return vec![Finding::fail(code, format!("The {} has no IAM role to pull from ECR", w.instance))
                 .resource(facts.task.container_instance_arn.clone().unwrap_or_default())
                 .evidence("detail", detail.as_str())
@@ -570,11 +721,15 @@ fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
                     "Attach an instance profile whose role has the AWS managed policy AmazonEC2ContainerServiceforEC2Role \
                      (or AmazonEC2ContainerRegistryReadOnly, or AmazonEC2ContainerRegistryPullOnly) to the {} (launch template){or_execution_role}.",
                     w.instances
-                ))]
+                ))];
         }
         gap => {
-            return vec![Finding::unknown(code, format!("Could not read the {kind}"), gap.gap().unwrap_or_default())
-                .resource(who.arn.unwrap_or_default())]
+            return vec![Finding::unknown(
+                code,
+                format!("Could not read the {kind}"),
+                gap.gap().unwrap_or_default(),
+            )
+            .resource(who.arn.unwrap_or_default())]
         }
     };
     let repository_arn = facts.repository_arn(&role.arn, image, account, region);
@@ -582,13 +737,18 @@ fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
         // Only the actions a pull makes: a snapshot saved by an older version may also hold
         // `ecr:BatchCheckLayerAvailability`, which a pull never calls.
         Fact::Found { value } => {
-            let needed: Vec<SimulationResult> =
-                value.iter().filter(|r| r.action == TOKEN_ACTION || PULL_ACTIONS.contains(&r.action.as_str())).cloned().collect();
+            let needed: Vec<SimulationResult> = value
+                .iter()
+                .filter(|r| r.action == TOKEN_ACTION || PULL_ACTIONS.contains(&r.action.as_str()))
+                .cloned()
+                .collect();
             (verdicts_from_simulation(&needed), VIA_SIMULATOR)
         }
         sim_gap => {
             let (_, mut ctx) = principal_context(&role.arn, Some(role));
-            ctx = ctx.set("aws:RequestedRegion", region).set("aws:ResourceAccount", account);
+            ctx = ctx
+                .set("aws:RequestedRegion", region)
+                .set("aws:ResourceAccount", account);
             let mut requests: Vec<(&str, &str)> = vec![(TOKEN_ACTION, "*")];
             requests.extend(PULL_ACTIONS.iter().map(|a| (*a, repository_arn.as_str())));
             match verdicts_from_policies(role, &requests, &ctx) {
@@ -596,7 +756,10 @@ fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
                 Err(e) => {
                     return vec![Finding::unknown(
                         code,
-                        format!("Could not judge the ECR permissions of the {kind} {}", role.name),
+                        format!(
+                            "Could not judge the ECR permissions of the {kind} {}",
+                            role.name
+                        ),
                         format!("simulator: {}; {e}", sim_gap.gap().unwrap_or("not run")),
                     )
                     .resource(role.arn.clone())]
@@ -617,9 +780,14 @@ fn permissions_finding(
     via: &str,
 ) -> Vec<Finding> {
     let url = console::iam_role(facts.region.as_deref().unwrap_or("us-east-1"), &role.name);
-    let denied: Vec<&ActionVerdict> =
-        verdicts.iter().filter(|v| matches!(v.decision, Decision::ExplicitDeny | Decision::ImplicitDeny)).collect();
-    let unknown: Vec<&ActionVerdict> = verdicts.iter().filter(|v| v.decision == Decision::Unknown).collect();
+    let denied: Vec<&ActionVerdict> = verdicts
+        .iter()
+        .filter(|v| matches!(v.decision, Decision::ExplicitDeny | Decision::ImplicitDeny))
+        .collect();
+    let unknown: Vec<&ActionVerdict> = verdicts
+        .iter()
+        .filter(|v| v.decision == Decision::Unknown)
+        .collect();
     let evidence = json!(verdicts
         .iter()
         .map(|v| json!({"action": v.action, "resource": v.resource, "decision": v.decision.as_str(), "why": v.why}))
@@ -651,11 +819,21 @@ fn permissions_finding(
     } else if !unknown.is_empty() {
         Finding::unknown(
             code,
-            format!("Could not fully judge whether the {kind} {} may pull", role.name),
-            unknown.iter().map(|v| format!("{}: {}", v.action, v.why)).collect::<Vec<_>>().join("; "),
+            format!(
+                "Could not fully judge whether the {kind} {} may pull",
+                role.name
+            ),
+            unknown
+                .iter()
+                .map(|v| format!("{}: {}", v.action, v.why))
+                .collect::<Vec<_>>()
+                .join("; "),
         )
     } else {
-        Finding::pass(code, format!("The {kind} {} may pull from {}", role.name, repository_arn))
+        Finding::pass(
+            code,
+            format!("The {kind} {} may pull from {}", role.name, repository_arn),
+        )
     };
     vec![finding
         .resource(role.arn.clone())
@@ -698,17 +876,26 @@ pub(crate) mod identity_fixtures {
     pub fn sim(action: &str, decision: &str) -> SimulationResult {
         SimulationResult {
             action: action.into(),
-            resource: if action == "ecr:GetAuthorizationToken" { "*".into() } else { REPO_ARN.into() },
+            resource: if action == "ecr:GetAuthorizationToken" {
+                "*".into()
+            } else {
+                REPO_ARN.into()
+            },
             decision: decision.into(),
             ..Default::default()
         }
     }
 
     pub fn all_allowed() -> Vec<SimulationResult> {
-        ["ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
-            .iter()
-            .map(|a| sim(a, "allowed"))
-            .collect()
+        [
+            "ecr:GetAuthorizationToken",
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:GetDownloadUrlForLayer",
+            "ecr:BatchGetImage",
+        ]
+        .iter()
+        .map(|a| sim(a, "allowed"))
+        .collect()
     }
 
     pub fn world() -> Facts {
@@ -719,7 +906,11 @@ pub(crate) mod identity_fixtures {
         f.task.cluster_arn = Some(CLUSTER.into());
         f.task.launch_type = Some("FARGATE".into());
         f.failure.container = Some("web".into());
-        f.repository = Fact::found(RepositoryFacts { name: "team/app".into(), arn: Some(REPO_ARN.into()), ..Default::default() });
+        f.repository = Fact::found(RepositoryFacts {
+            name: "team/app".into(),
+            arn: Some(REPO_ARN.into()),
+            ..Default::default()
+        });
         if let Fact::Found { value } = &mut f.task_definition {
             value.execution_role_arn = Some(ROLE.into());
             value.containers = vec![crate::model::facts::ContainerDefinitionFacts {
@@ -731,7 +922,9 @@ pub(crate) mod identity_fixtures {
         }
         f.identity.execution_role = Fact::found(role(ROLE));
         f.identity.pull_simulation = Fact::found(all_allowed());
-        f.identity.repository_policy = Fact::NotFound { detail: "RepositoryPolicyNotFoundException".into() };
+        f.identity.repository_policy = Fact::NotFound {
+            detail: "RepositoryPolicyNotFoundException".into(),
+        };
         f
     }
 }

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use crate::checks::iam::identity_fixtures::*;
 use crate::classify::classify;
-use crate::model::diagnosis::{Diagnosis, RootCause};
 use crate::engine::judge;
+use crate::model::diagnosis::{Diagnosis, RootCause};
 use crate::model::facts::{Fact, Facts, LaunchType};
 
 const MANIFEST_403: &str = "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1: pulling from host 111122223333.dkr.ecr.us-east-1.amazonaws.com failed with status code [manifests v1]: 403 Forbidden";
@@ -19,13 +19,19 @@ fn with_message(mut f: Facts, message: &str) -> Facts {
 }
 
 fn deciding(d: &Diagnosis) -> &crate::model::diagnosis::Finding {
-    d.deciding_finding().unwrap_or_else(|| panic!("no deciding finding: {:?}", d.root_cause))
+    d.deciding_finding()
+        .unwrap_or_else(|| panic!("no deciding finding: {:?}", d.root_cause))
 }
 
 fn assert_root(d: &Diagnosis, code: RootCause, evidence: &[&str]) {
     assert_eq!(d.root_cause.code, code, "{:#?}", d.findings);
     let f = deciding(d);
-    let text = format!("{} {} {}", f.title, f.evidence, f.remediation.as_deref().unwrap_or(""));
+    let text = format!(
+        "{} {} {}",
+        f.title,
+        f.evidence,
+        f.remediation.as_deref().unwrap_or("")
+    );
     for e in evidence {
         assert!(text.contains(e), "{code}: evidence lacks {e:?}: {text}");
     }
@@ -50,7 +56,9 @@ fn managed_instances_event(launch_type: Option<&str>) -> Facts {
     }
     let event = json!({"version": "0", "id": "mi-1", "detail-type": "ECS Task State Change", "source": "aws.ecs",
         "account": ACCOUNT, "time": "2026-11-23T08:00:00Z", "region": "us-east-1", "resources": [TASK], "detail": detail});
-    let crate::intake::Intake::PullFailure(failure) = crate::intake::intake(&event) else { panic!("not a pull failure") };
+    let crate::intake::Intake::PullFailure(failure) = crate::intake::intake(&event) else {
+        panic!("not a pull failure")
+    };
     let mut f = with_message(world(), &failure.message);
     f.task = failure.task.clone();
     if let Fact::Found { value } = &mut f.task_definition {
@@ -58,8 +66,12 @@ fn managed_instances_event(launch_type: Option<&str>) -> Facts {
         value.requires_compatibilities = vec!["MANAGED_INSTANCES".into()];
         value.network_mode = Some("awsvpc".into());
     }
-    f.identity.execution_role = Fact::NotCollected { reason: "the task definition has no execution role".into() };
-    f.identity.pull_simulation = Fact::NotCollected { reason: "no role pulls the image".into() };
+    f.identity.execution_role = Fact::NotCollected {
+        reason: "the task definition has no execution role".into(),
+    };
+    f.identity.pull_simulation = Fact::NotCollected {
+        reason: "no role pulls the image".into(),
+    };
     f
 }
 
@@ -70,10 +82,27 @@ fn managed_instances_event(launch_type: Option<&str>) -> Facts {
 fn managed_instances_task_without_an_execution_role() {
     for launch_type in [Some("MANAGED_INSTANCES"), None] {
         let f = managed_instances_event(launch_type);
-        assert_eq!(f.task.launch_type.as_ref().map(LaunchType::as_str), launch_type);
+        assert_eq!(
+            f.task.launch_type.as_ref().map(LaunchType::as_str),
+            launch_type
+        );
         assert_eq!(f.task.capacity_provider.as_deref(), Some("mi-general"));
         let d = judge(&f);
-        assert_root(&d, RootCause::IamExecutionRoleMissing, &["no execution role", "ECS Managed Instances", "AmazonECSTaskExecutionRolePolicy"]);
-        assert!(d.findings.iter().all(|x| x.code != RootCause::IamInstanceRolePermissions), "{launch_type:?}: {:#?}", d.findings);
+        assert_root(
+            &d,
+            RootCause::IamExecutionRoleMissing,
+            &[
+                "no execution role",
+                "ECS Managed Instances",
+                "AmazonECSTaskExecutionRolePolicy",
+            ],
+        );
+        assert!(
+            d.findings
+                .iter()
+                .all(|x| x.code != RootCause::IamInstanceRolePermissions),
+            "{launch_type:?}: {:#?}",
+            d.findings
+        );
     }
 }

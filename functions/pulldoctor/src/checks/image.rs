@@ -2,13 +2,13 @@
 
 use serde_json::json;
 
-use crate::model::platform::{task_platform, windows_build, windows_release, TaskPlatform};
 use super::ecr::task_definition_suffix;
 use super::wording::words;
-use crate::model::message::{Category, Phase};
-use crate::model::diagnosis::{Finding, RootCause};
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
+use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::{Fact, Facts, PlatformFacts};
+use crate::model::message::{Category, Phase};
+use crate::model::platform::{task_platform, windows_build, windows_release, TaskPlatform};
 
 /// Fargate's ephemeral storage when the task definition sets none (platform 1.4.0 and later).
 pub const FARGATE_DEFAULT_GIB: i32 = 20;
@@ -53,16 +53,21 @@ pub const IMAGE_PLATFORM: Rule = Rule {
 pub fn check_platform(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::ImagePlatformMismatch;
     let category = facts.failure.classification.category;
-    let Some(image) = facts.failure.image_ref.as_ref() else { return vec![] };
+    let Some(image) = facts.failure.image_ref.as_ref() else {
+        return vec![];
+    };
     let wanted = task_platform(facts);
     let resource = image.to_string();
     let from_message = |why: &str| {
-        Finding::fail(code, format!("The error message says the image has no build for {wanted}"))
-            .resource(resource.clone())
-            .evidence("task_platform", wanted.to_string())
-            .evidence("task_platform_source", wanted.source)
-            .evidence("manifest", why)
-            .remediation(remedy(facts, &wanted, None))
+        Finding::fail(
+            code,
+            format!("The error message says the image has no build for {wanted}"),
+        )
+        .resource(resource.clone())
+        .evidence("task_platform", wanted.to_string())
+        .evidence("task_platform_source", wanted.source)
+        .evidence("manifest", why)
+        .remediation(remedy(facts, &wanted, None))
     };
     match &facts.identity.manifest {
         Fact::Found { value: m } if m.is_index => {
@@ -110,9 +115,20 @@ pub fn check_platform(facts: &Facts) -> Vec<Finding> {
 /// builds the pull fails ("no matching manifest"); with only older ones the pull succeeds but
 /// the container is refused at start on most hosts. An unknown Windows version or an entry
 /// without `os.version` is never a `fail`.
-fn windows_build_finding(facts: &Facts, wanted: &TaskPlatform, candidates: &[&PlatformFacts]) -> Finding {
+fn windows_build_finding(
+    facts: &Facts,
+    wanted: &TaskPlatform,
+    candidates: &[&PlatformFacts],
+) -> Finding {
     let code = RootCause::ImagePlatformMismatch;
-    let versions: Vec<String> = candidates.iter().map(|p| p.os_version.clone().unwrap_or_else(|| "no os.version".into())).collect();
+    let versions: Vec<String> = candidates
+        .iter()
+        .map(|p| {
+            p.os_version
+                .clone()
+                .unwrap_or_else(|| "no os.version".into())
+        })
+        .collect();
     let base = |f: Finding| {
         f.evidence("image_windows_versions", json!(versions))
             .evidence("task_windows_family", wanted.windows_family.clone())
@@ -124,20 +140,33 @@ fn windows_build_finding(facts: &Facts, wanted: &TaskPlatform, candidates: &[&Pl
             Some(f) => format!("the Windows family {f} is not one pulldoctor knows the build of"),
             None => "the task's Windows Server version is not known (no runtimePlatform family, no ecs.os-family attribute read)".into(),
         };
-        return base(Finding::pass(code, format!("The image index has a {wanted} image")))
-            .evidence("note", format!("Windows build not compared: {why}"));
+        return base(Finding::pass(
+            code,
+            format!("The image index has a {wanted} image"),
+        ))
+        .evidence("note", format!("Windows build not compared: {why}"));
     };
     let host = release.build;
-    let builds: Vec<Option<u32>> = candidates.iter().map(|p| p.os_version.as_deref().and_then(windows_build)).collect();
+    let builds: Vec<Option<u32>> = candidates
+        .iter()
+        .map(|p| p.os_version.as_deref().and_then(windows_build))
+        .collect();
     let host_text = format!("{} (10.0.{host})", release.name);
     if builds.contains(&Some(host)) {
-        return base(Finding::pass(code, format!("The image index has a {wanted} image for {host_text}")));
+        return base(Finding::pass(
+            code,
+            format!("The image index has a {wanted} image for {host_text}"),
+        ));
     }
     if builds.iter().any(Option::is_none) {
         return base(Finding::pass(code, format!("The image index has a {wanted} image")))
             .evidence("note", format!("an entry has no os.version: the runtime takes it, so its build could not be compared with {host_text}"));
     }
-    let found: Vec<String> = builds.iter().flatten().map(|b| format!("10.0.{b}")).collect();
+    let found: Vec<String> = builds
+        .iter()
+        .flatten()
+        .map(|b| format!("10.0.{b}"))
+        .collect();
     let fix = format!(
         "Build the image FROM a {name} base image (mcr.microsoft.com/windows/servercore:{tag}, nanoserver:{tag}, …) and \
          add it to the manifest list, or run the task on the Windows Server version the image was built for \
@@ -149,9 +178,15 @@ fn windows_build_finding(facts: &Facts, wanted: &TaskPlatform, candidates: &[&Pl
     if builds.iter().flatten().all(|b| *b > host) {
         return base(Finding::fail(
             code,
-            format!("The image offers {wanted} only for build {} but the task runs {host_text}", found.join(", ")),
+            format!(
+                "The image offers {wanted} only for build {} but the task runs {host_text}",
+                found.join(", ")
+            ),
         ))
-        .evidence("note", "the runtime skips index entries built for a newer Windows build than the host's")
+        .evidence(
+            "note",
+            "the runtime skips index entries built for a newer Windows build than the host's",
+        )
         .remediation(fix);
     }
     base(Finding::warn(
@@ -258,7 +293,11 @@ pub fn check_storage(facts: &Facts) -> Vec<Finding> {
         }
         return vec![finding];
     }
-    let devicemapper = facts.failure.message.to_ascii_lowercase().contains("data blocks");
+    let devicemapper = facts
+        .failure
+        .message
+        .to_ascii_lowercase()
+        .contains("data blocks");
     let mut finding = Finding::fail(code, "The container instance ran out of disk space while pulling")
         .evidence("launch_type", facts.task.launch_type.clone())
         .evidence("container_instance", facts.task.container_instance_arn.clone())
@@ -279,13 +318,20 @@ pub fn check_storage(facts: &Facts) -> Vec<Finding> {
 }
 
 /// Fargate: the unpacked image must fit the task's ephemeral storage.
-fn fargate_storage(facts: &Facts, compressed: Option<i64>, estimate_gib: Option<f64>, disk_failure: bool) -> Vec<Finding> {
+fn fargate_storage(
+    facts: &Facts,
+    compressed: Option<i64>,
+    estimate_gib: Option<f64>,
+    disk_failure: bool,
+) -> Vec<Finding> {
     let code = RootCause::StorageEphemeral;
     let resource = facts.task_definition.value().and_then(|t| t.arn.clone());
-    let configured = facts
-        .task
-        .ephemeral_storage_gib
-        .or_else(|| facts.task_definition.value().and_then(|t| t.ephemeral_storage_gib));
+    let configured = facts.task.ephemeral_storage_gib.or_else(|| {
+        facts
+            .task_definition
+            .value()
+            .and_then(|t| t.ephemeral_storage_gib)
+    });
     let available = configured.unwrap_or(FARGATE_DEFAULT_GIB);
     let too_big = estimate_gib.is_some_and(|e| e > available as f64);
     if !disk_failure && !too_big {
@@ -294,7 +340,10 @@ fn fargate_storage(facts: &Facts, compressed: Option<i64>, estimate_gib: Option<
     // Room for the unpacked image plus 25% for the writable layer and other containers.
     let suggest = estimate_gib.map(|e| ((e * 1.25).ceil() as i32).max(available + 10).max(21));
     let size_text = match (compressed, estimate_gib) {
-        (Some(c), Some(e)) => format!(" The image is {:.1} GiB compressed, roughly {e:.0} GiB unpacked.", c as f64 / GIB),
+        (Some(c), Some(e)) => format!(
+            " The image is {:.1} GiB compressed, roughly {e:.0} GiB unpacked.",
+            c as f64 / GIB
+        ),
         _ => " The image size is not known.".to_string(),
     };
     let fix = match suggest {
@@ -316,15 +365,28 @@ fn fargate_storage(facts: &Facts, compressed: Option<i64>, estimate_gib: Option<
     let title = if disk_failure {
         format!("The pull ran out of Fargate ephemeral storage ({available} GiB)")
     } else {
-        format!("The image may not fit the {}'s {available} GiB of ephemeral storage", words(facts).task)
+        format!(
+            "The image may not fit the {}'s {available} GiB of ephemeral storage",
+            words(facts).task
+        )
     };
-    let finding = if disk_failure { Finding::fail(code, title) } else { Finding::warn(code, title) };
+    let finding = if disk_failure {
+        Finding::fail(code, title)
+    } else {
+        Finding::warn(code, title)
+    };
     let mut finding = finding
         .evidence("ephemeral_storage_gib", available)
         .evidence("ephemeral_storage_configured", configured)
         .evidence("image_compressed_bytes", compressed)
-        .evidence("unpacked_estimate_gib", estimate_gib.map(|e| (e * 10.0).round() / 10.0))
-        .evidence("suggested_size_gib", suggest.filter(|s| *s <= FARGATE_MAX_GIB))
+        .evidence(
+            "unpacked_estimate_gib",
+            estimate_gib.map(|e| (e * 10.0).round() / 10.0),
+        )
+        .evidence(
+            "suggested_size_gib",
+            suggest.filter(|s| *s <= FARGATE_MAX_GIB),
+        )
         .remediation(format!("{}{size_text}", fix.trim_end()));
     if let Some(r) = resource {
         finding = finding.resource(r);
@@ -355,6 +417,9 @@ mod tests {
             ..Default::default()
         });
         let p = task_platform(&f);
-        assert_eq!((p.to_string(), p.source.contains("container instance")), ("linux/arm64".into(), true));
+        assert_eq!(
+            (p.to_string(), p.source.contains("container instance")),
+            ("linux/arm64".into(), true)
+        );
     }
 }

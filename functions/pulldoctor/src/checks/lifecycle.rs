@@ -12,18 +12,22 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::console;
-use super::wording::words;
 use super::ecr::task_definition_suffix;
-use crate::model::diagnosis::{Finding, RootCause};
+use super::wording::words;
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
-use crate::model::message::{Category, Phase};
+use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::{Fact, Facts, ImageFacts};
 use crate::model::image_ref::ImageRef;
+use crate::model::message::{Category, Phase};
 use crate::policy::glob;
 
 /// The missing image, when the archive lookup found it archived or being restored.
 fn archived(facts: &Facts) -> Option<&ImageFacts> {
-    facts.missing_image.archived.value().filter(|i| matches!(i.status.as_deref(), Some("ARCHIVED" | "ACTIVATING")))
+    facts
+        .missing_image
+        .archived
+        .value()
+        .filter(|i| matches!(i.status.as_deref(), Some("ARCHIVED" | "ACTIVATING")))
 }
 
 pub const ECR_IMAGE_EXPIRED: Rule = Rule {
@@ -58,11 +62,15 @@ pub const ECR_IMAGE_EXPIRED: Rule = Rule {
 /// deployment), which became untagged when the tag was pushed again — then fails to pull.
 pub fn check_image_expired(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::EcrImageExpired;
-    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else {
+        return vec![];
+    };
     if facts.repository.is_not_found() || archived(facts).is_some() {
         return vec![];
     }
-    let Some(missing) = Missing::of(facts, image) else { return vec![] };
+    let Some(missing) = Missing::of(facts, image) else {
+        return vec![];
+    };
     let resource = image.to_string();
     let url = console::ecr_repository(region, account, &image.repository);
     let doc = match lifecycle_policy(facts, image) {
@@ -70,14 +78,30 @@ pub fn check_image_expired(facts: &Facts) -> Vec<Finding> {
         Err(finding) => return vec![finding.resource(resource)],
     };
     let rules = sorted_rules(doc);
-    let Some(rule) = rules.iter().copied().find(|r| action(r) == "expire" && rule_selects(r, &missing)) else {
-        return vec![Finding::pass(code, format!("No lifecycle rule of {} selects {}", image.repository, missing.describe()))
-            .resource(resource)
-            .console_url(url)];
+    let Some(rule) = rules
+        .iter()
+        .copied()
+        .find(|r| action(r) == "expire" && rule_selects(r, &missing))
+    else {
+        return vec![Finding::pass(
+            code,
+            format!(
+                "No lifecycle rule of {} selects {}",
+                image.repository,
+                missing.describe()
+            ),
+        )
+        .resource(resource)
+        .console_url(url)];
     };
     let priority = rule.get("rulePriority").and_then(Value::as_i64);
-    let p = priority.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
-    let description = rule.get("description").and_then(Value::as_str).map(str::to_string);
+    let p = priority
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "?".into());
+    let description = rule
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let what = describe_rule(rule);
     let existed = existence(facts, image, &missing);
     let arithmetic = arithmetic(facts, &rules, rule, existed.as_ref());
@@ -139,9 +163,16 @@ fn lifecycle_policy<'f>(facts: &'f Facts, image: &ImageRef) -> Result<&'f Value,
     let code = RootCause::EcrImageExpired;
     match &facts.identity.lifecycle_policy {
         Fact::Found { value } => Ok(value),
-        Fact::NotFound { .. } => Err(Finding::pass(code, format!("Repository {} has no lifecycle policy", image.repository))
-            .evidence("note", "the image was deleted by hand or never pushed")),
-        gap => Err(Finding::unknown(code, "Could not read the lifecycle policy", gap.gap().unwrap_or_default())),
+        Fact::NotFound { .. } => Err(Finding::pass(
+            code,
+            format!("Repository {} has no lifecycle policy", image.repository),
+        )
+        .evidence("note", "the image was deleted by hand or never pushed")),
+        gap => Err(Finding::unknown(
+            code,
+            "Could not read the lifecycle policy",
+            gap.gap().unwrap_or_default(),
+        )),
     }
 }
 
@@ -156,7 +187,11 @@ impl<'a> Missing<'a> {
         match (&image.digest, image.effective_tag()) {
             // The pinned digest is gone but the tag still exists: the old image lost its tag when the
             // tag was pushed again, so only an untagged rule can have removed it.
-            (Some(_), Some(_)) if facts.image_by_digest.is_not_found() && facts.image_by_tag.value().is_some() => Some(Missing::Untagged),
+            (Some(_), Some(_))
+                if facts.image_by_digest.is_not_found() && facts.image_by_tag.value().is_some() =>
+            {
+                Some(Missing::Untagged)
+            }
             (Some(_), Some(t)) if facts.image_by_digest.is_not_found() => Some(Missing::Tagged(t)),
             (Some(_), None) if facts.image_by_digest.is_not_found() => Some(Missing::Untagged),
             (None, Some(t)) if facts.image_by_tag.is_not_found() => Some(Missing::Tagged(t)),
@@ -184,7 +219,9 @@ struct Existed {
 }
 
 fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s?).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s?)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Evidence that the missing image existed: ECS resolved the tag to the digest that is now gone
@@ -192,18 +229,38 @@ fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
 /// service runs a digest for this image that the repository no longer has.
 fn existence(facts: &Facts, image: &ImageRef, missing: &Missing) -> Option<Existed> {
     let container = facts.failure.container.as_deref();
-    let failed = facts.task.containers.iter().find(|c| c.name.as_deref() == container || container.is_none());
+    let failed = facts
+        .task
+        .containers
+        .iter()
+        .find(|c| c.name.as_deref() == container || container.is_none());
     // A digest the task definition names itself was typed by someone; only one ECS resolved from
     // a tag shows that the image existed.
     let resolved = match (&image.digest, failed) {
-        (Some(d), Some(c)) if c.image_digest.as_deref() == Some(d.as_str()) && !c.image.as_deref().unwrap_or("@").contains('@') => Some(d),
+        (Some(d), Some(c))
+            if c.image_digest.as_deref() == Some(d.as_str())
+                && !c.image.as_deref().unwrap_or("@").contains('@') =>
+        {
+            Some(d)
+        }
         _ => None,
     };
     let tag = image.effective_tag().unwrap_or("latest");
-    let tag_pushed = facts.image_by_tag.value().and_then(|i| parse_time(i.pushed_at.as_deref()));
-    let current: Option<Vec<&str>> = facts.missing_image.repository_images.value().filter(|r| !r.truncated).map(|r| {
-        r.images.iter().filter_map(|i| i.digest.as_deref()).collect()
-    });
+    let tag_pushed = facts
+        .image_by_tag
+        .value()
+        .and_then(|i| parse_time(i.pushed_at.as_deref()));
+    let current: Option<Vec<&str>> = facts
+        .missing_image
+        .repository_images
+        .value()
+        .filter(|r| !r.truncated)
+        .map(|r| {
+            r.images
+                .iter()
+                .filter_map(|i| i.digest.as_deref())
+                .collect()
+        });
     let gone = |digest: &str| match (&current, Some(digest) == image.digest.as_deref()) {
         (_, true) => facts.image_by_digest.is_not_found(),
         (Some(list), _) => !list.contains(&digest),
@@ -212,25 +269,43 @@ fn existence(facts: &Facts, image: &ImageRef, missing: &Missing) -> Option<Exist
     // The service's other tasks running this image (same container, same image reference).
     let same_image = |s: &crate::model::facts::ServiceTaskImage| {
         s.container.as_deref() == container
-            && s.image.as_deref().and_then(|i| ImageRef::parse(i).ok()).is_some_and(|r| {
-                r.registry == image.registry && r.repository == image.repository && r.effective_tag() == image.effective_tag()
-            })
+            && s.image
+                .as_deref()
+                .and_then(|i| ImageRef::parse(i).ok())
+                .is_some_and(|r| {
+                    r.registry == image.registry
+                        && r.repository == image.repository
+                        && r.effective_tag() == image.effective_tag()
+                })
     };
     let siblings: Vec<&crate::model::facts::ServiceTaskImage> = facts
         .missing_image
         .service_tasks
         .value()
-        .map(|v| v.iter().filter(|s| same_image(s) && s.image_digest.as_deref().is_some_and(gone)).collect())
+        .map(|v| {
+            v.iter()
+                .filter(|s| same_image(s) && s.image_digest.as_deref().is_some_and(gone))
+                .collect()
+        })
         .unwrap_or_default();
-    let sibling_created: Vec<DateTime<Utc>> = siblings.iter().filter_map(|s| parse_time(s.created_at.as_deref())).collect();
+    let sibling_created: Vec<DateTime<Utc>> = siblings
+        .iter()
+        .filter_map(|s| parse_time(s.created_at.as_deref()))
+        .collect();
     let last_pulled = sibling_created.iter().max().copied();
     let earliest_sibling = sibling_created.iter().min().copied();
     // An untagged (moved-away) image was pushed before the image the tag points to now.
-    let before_tag = if matches!(missing, Missing::Untagged) { tag_pushed } else { None };
+    let before_tag = if matches!(missing, Missing::Untagged) {
+        tag_pushed
+    } else {
+        None
+    };
     let since = [earliest_sibling, before_tag].into_iter().flatten().min();
     if let Some(d) = resolved {
         return Some(Existed {
-            said: format!("ECS resolved {tag} to {d} when the deployment started, and that digest is gone"),
+            said: format!(
+                "ECS resolved {tag} to {d} when the deployment started, and that digest is gone"
+            ),
             since,
             last_pulled,
         });
@@ -240,7 +315,11 @@ fn existence(facts: &Facts, image: &ImageRef, missing: &Missing) -> Option<Exist
         said: format!(
             "task {} of the same service ({}) runs {} as {}, which the repository no longer has",
             first.task_arn.rsplit('/').next().unwrap_or(&first.task_arn),
-            first.last_status.as_deref().unwrap_or("status unknown").to_lowercase(),
+            first
+                .last_status
+                .as_deref()
+                .unwrap_or("status unknown")
+                .to_lowercase(),
             tag,
             first.image_digest.as_deref().unwrap_or_default()
         ),
@@ -268,9 +347,17 @@ impl Arithmetic {
     }
 }
 
-fn arithmetic(facts: &Facts, rules: &[&Value], rule: &Value, existed: Option<&Existed>) -> Arithmetic {
+fn arithmetic(
+    facts: &Facts,
+    rules: &[&Value],
+    rule: &Value,
+    existed: Option<&Existed>,
+) -> Arithmetic {
     let s = rule.get("selection").cloned().unwrap_or(Value::Null);
-    let n = s.get("countNumber").and_then(Value::as_i64).unwrap_or_default();
+    let n = s
+        .get("countNumber")
+        .and_then(Value::as_i64)
+        .unwrap_or_default();
     let unit = s.get("countUnit").and_then(Value::as_str).unwrap_or("days");
     let now = Utc::now();
     let older_than_n_days = |t: DateTime<Utc>| (now - t).num_days() > n;
@@ -317,25 +404,42 @@ fn arithmetic(facts: &Facts, rules: &[&Value], rule: &Value, existed: Option<&Ex
 }
 
 fn sorted_rules(doc: &Value) -> Vec<&Value> {
-    let mut rules: Vec<&Value> = doc.get("rules").and_then(Value::as_array).map(|r| r.iter().collect()).unwrap_or_default();
-    rules.sort_by_key(|r| r.get("rulePriority").and_then(Value::as_i64).unwrap_or(i64::MAX));
+    let mut rules: Vec<&Value> = doc
+        .get("rules")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().collect())
+        .unwrap_or_default();
+    rules.sort_by_key(|r| {
+        r.get("rulePriority")
+            .and_then(Value::as_i64)
+            .unwrap_or(i64::MAX)
+    });
     rules
 }
 
 fn action(rule: &Value) -> &str {
-    rule.pointer("/action/type").and_then(Value::as_str).unwrap_or("expire")
+    rule.pointer("/action/type")
+        .and_then(Value::as_str)
+        .unwrap_or("expire")
 }
 
 /// `standard` (the default) or `archive`: which images the rule looks at.
 fn storage_class(rule: &Value) -> &str {
-    rule.pointer("/selection/storageClass").and_then(Value::as_str).unwrap_or("standard")
+    rule.pointer("/selection/storageClass")
+        .and_then(Value::as_str)
+        .unwrap_or("standard")
 }
 
 fn tag_lists(rule: &Value) -> (Vec<String>, Vec<String>) {
     let list = |k: &str| -> Vec<String> {
         rule.pointer(&format!("/selection/{k}"))
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     (list("tagPrefixList"), list("tagPatternList"))
@@ -349,7 +453,10 @@ fn tag_matches(rule: &Value, tag: &str) -> bool {
 }
 
 fn rule_selects(rule: &Value, missing: &Missing) -> bool {
-    let status = rule.pointer("/selection/tagStatus").and_then(Value::as_str).unwrap_or("any");
+    let status = rule
+        .pointer("/selection/tagStatus")
+        .and_then(Value::as_str)
+        .unwrap_or("any");
     match (status, missing) {
         ("any", _) => true,
         ("untagged", Missing::Untagged) => true,
@@ -360,7 +467,10 @@ fn rule_selects(rule: &Value, missing: &Missing) -> bool {
 
 /// Whether the rule selects a current image (tagged: any of its tags matches).
 fn selects_image(rule: &Value, image: &ImageFacts) -> bool {
-    let status = rule.pointer("/selection/tagStatus").and_then(Value::as_str).unwrap_or("any");
+    let status = rule
+        .pointer("/selection/tagStatus")
+        .and_then(Value::as_str)
+        .unwrap_or("any");
     match status {
         "any" => true,
         "untagged" => image.tags.is_empty(),
@@ -376,7 +486,16 @@ fn describe_rule(rule: &Value) -> String {
     let (mut tags, patterns) = tag_lists(rule);
     tags.extend(patterns);
     let prefixed = |list: &[String]| {
-        list.iter().map(|p| if p.contains('*') { p.clone() } else { format!("{p}*") }).collect::<Vec<_>>().join(", ")
+        list.iter()
+            .map(|p| {
+                if p.contains('*') {
+                    p.clone()
+                } else {
+                    format!("{p}*")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let mut which = match status {
         "tagged" if !tags.is_empty() => format!("images tagged {}", prefixed(&tags)),
@@ -387,15 +506,26 @@ fn describe_rule(rule: &Value) -> String {
     if storage_class(rule) == "archive" {
         which = format!("archived {which}");
     }
-    let verb = if action(rule) == "transition" { "archives" } else { "expires" };
-    let n = s.get("countNumber").and_then(Value::as_i64).unwrap_or_default();
+    let verb = if action(rule) == "transition" {
+        "archives"
+    } else {
+        "expires"
+    };
+    let n = s
+        .get("countNumber")
+        .and_then(Value::as_i64)
+        .unwrap_or_default();
     let unit = s.get("countUnit").and_then(Value::as_str).unwrap_or("days");
     match s.get("countType").and_then(Value::as_str) {
-        Some("imageCountMoreThan") if verb == "expires" => format!("keeps only the {n} most recent {which}"),
+        Some("imageCountMoreThan") if verb == "expires" => {
+            format!("keeps only the {n} most recent {which}")
+        }
         Some("imageCountMoreThan") => format!("{verb} all but the {n} most recent {which}"),
         Some("sinceImagePushed") => format!("{verb} {which} pushed more than {n} {unit} ago"),
         Some("sinceImagePulled") => format!("{verb} {which} not pulled for more than {n} {unit}"),
-        Some("sinceImageTransitioned") => format!("{verb} {which} archived more than {n} {unit} ago"),
+        Some("sinceImageTransitioned") => {
+            format!("{verb} {which} archived more than {n} {unit} ago")
+        }
         _ => format!("{verb} {which}"),
     }
 }
@@ -432,7 +562,9 @@ pub const ECR_IMAGE_ARCHIVED: Rule = Rule {
 /// time, before any task can pull it.
 pub fn check_image_archived(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::EcrImageArchived;
-    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else {
+        return vec![];
+    };
     if facts.repository.is_not_found() {
         return vec![];
     }
@@ -441,10 +573,22 @@ pub fn check_image_archived(facts: &Facts) -> Vec<Finding> {
     let found = match &facts.missing_image.archived {
         Fact::Found { value } => value,
         Fact::NotFound { .. } => {
-            return vec![Finding::pass(code, format!("The missing image is not archived in {} either", image.repository)).resource(resource)]
+            return vec![Finding::pass(
+                code,
+                format!(
+                    "The missing image is not archived in {} either",
+                    image.repository
+                ),
+            )
+            .resource(resource)]
         }
         Fact::Unreadable { reason, .. } => {
-            return vec![Finding::unknown(code, "Could not check whether the image is archived", reason.as_str()).resource(resource)]
+            return vec![Finding::unknown(
+                code,
+                "Could not check whether the image is archived",
+                reason.as_str(),
+            )
+            .resource(resource)]
         }
         Fact::NotCollected { .. } => return vec![],
     };
@@ -452,7 +596,11 @@ pub fn check_image_archived(facts: &Facts) -> Vec<Finding> {
     if !matches!(status, "ARCHIVED" | "ACTIVATING") {
         return vec![];
     }
-    let digest = found.digest.clone().or_else(|| image.digest.clone()).unwrap_or_default();
+    let digest = found
+        .digest
+        .clone()
+        .or_else(|| image.digest.clone())
+        .unwrap_or_default();
     let what = match (image.effective_tag(), &image.digest) {
         (_, Some(d)) if facts.image_by_digest.is_not_found() => format!("Pinned digest {d}"),
         (Some(t), _) => format!("Tag {t}"),
@@ -498,12 +646,19 @@ pub fn check_image_archived(facts: &Facts) -> Vec<Finding> {
         .evidence("image_status", status)
         .evidence("digest", digest.as_str())
         .evidence("last_archived_at", found.last_archived_at.clone())
-        .evidence("transition_rule", transition.cloned().unwrap_or(Value::Null))
+        .evidence(
+            "transition_rule",
+            transition.cloned().unwrap_or(Value::Null),
+        )
         .evidence("restore_command", json!(restore))]
 }
 
 /// The lifecycle rule that selects the archived image for transition to the archive, if any.
-fn transition_rule<'f>(facts: &'f Facts, image: &ImageRef, found: &ImageFacts) -> Option<&'f Value> {
+fn transition_rule<'f>(
+    facts: &'f Facts,
+    image: &ImageRef,
+    found: &ImageFacts,
+) -> Option<&'f Value> {
     facts.identity.lifecycle_policy.value().and_then(|doc| {
         let tag = image.effective_tag();
         sorted_rules(doc).into_iter().find(|r| {
@@ -541,17 +696,29 @@ mod tests {
             .enumerate()
             .map(|(i, t)| ImageFacts {
                 digest: Some(format!("sha256:{:064x}", i + 100)),
-                tags: if t.is_empty() { vec![] } else { vec![t.to_string()] },
+                tags: if t.is_empty() {
+                    vec![]
+                } else {
+                    vec![t.to_string()]
+                },
                 ..Default::default()
             })
             .collect();
-        Fact::found(RepositoryImages { images, truncated: false })
+        Fact::found(RepositoryImages {
+            images,
+            truncated: false,
+        })
     }
     /// ECS resolved the failing task's tag to `digest` (version consistency): the event's
     /// `imageDigest`, appended to the image reference.
     fn resolved(f: &mut Facts, digest: &str) {
         f.failure.image_ref = ImageRef::parse(&format!("{IMAGE}@{digest}")).ok();
-        f.task.containers = vec![ContainerFacts { name: Some("web".into()), image: Some(IMAGE.into()), image_digest: Some(digest.into()), ..Default::default() }];
+        f.task.containers = vec![ContainerFacts {
+            name: Some("web".into()),
+            image: Some(IMAGE.into()),
+            image_digest: Some(digest.into()),
+            ..Default::default()
+        }];
         f.image_by_digest = not_found();
     }
     fn sibling(digest: &str, created: String) -> ServiceTaskImage {
@@ -574,7 +741,14 @@ mod tests {
         let any = json!({"rulePriority": 9, "selection": {"tagStatus": "any", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 90}, "action": {"type": "expire"}});
         let pulled30 = json!({"rulePriority": 1, "selection": {"tagStatus": "tagged", "tagPrefixList": ["v"], "countType": "sinceImagePulled", "countUnit": "days", "countNumber": 30}, "action": {"type": "expire"}});
         let five = listed(&["v2", "v3", "v4", "v5", "v6"]);
-        let moved = || Fact::found(ImageFacts { digest: Some(NEW.into()), tags: vec!["v1".into()], pushed_at: Some(days_ago(20)), ..Default::default() });
+        let moved = || {
+            Fact::found(ImageFacts {
+                digest: Some(NEW.into()),
+                tags: vec!["v1".into()],
+                pushed_at: Some(days_ago(20)),
+                ..Default::default()
+            })
+        };
         type Setup = Box<dyn Fn(&mut Facts)>;
         // (name, lifecycle, setup, status, title contains)
         let cases: Vec<(&str, Fact<Value>, Setup, Option<Status>, &str)> = vec![

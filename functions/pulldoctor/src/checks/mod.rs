@@ -9,7 +9,11 @@
 pub mod catalog;
 pub mod deploy;
 pub mod ecr;
+#[cfg(test)]
+pub(crate) mod fixture_tests;
 pub mod iam;
+#[cfg(test)]
+mod identity_worlds;
 pub mod image;
 pub mod lifecycle;
 pub mod network;
@@ -18,10 +22,6 @@ pub mod registry;
 pub mod rule;
 pub mod secrets;
 pub mod wording;
-#[cfg(test)]
-pub(crate) mod fixture_tests;
-#[cfg(test)]
-mod identity_worlds;
 
 use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::Facts;
@@ -92,13 +92,20 @@ pub fn title(code: RootCause) -> &'static str {
 
 /// Position on the pull's path: lower blocks first; `UNKNOWN` last.
 pub fn path_position(code: RootCause) -> usize {
-    RULES.iter().position(|r| r.code == code).unwrap_or(RULES.len())
+    RULES
+        .iter()
+        .position(|r| r.code == code)
+        .unwrap_or(RULES.len())
 }
 
 /// Run every check whose scope holds the snapshot's audience, in registry order.
 pub fn run_all(facts: &Facts) -> Vec<Finding> {
     let scope = facts.audience.scope();
-    RULES.iter().filter(|rule| rule.scope.contains(&scope)).flat_map(|rule| (rule.run)(facts)).collect()
+    RULES
+        .iter()
+        .filter(|rule| rule.scope.contains(&scope))
+        .flat_map(|rule| (rule.run)(facts))
+        .collect()
 }
 
 /// Console links, so every finding points at the resource to fix.
@@ -112,15 +119,24 @@ pub mod console {
         }
     }
     pub fn ecr_repository(region: &str, account: &str, name: &str) -> String {
-        format!("{}/ecr/repositories/private/{account}/{name}?region={region}", host(region))
+        format!(
+            "{}/ecr/repositories/private/{account}/{name}?region={region}",
+            host(region)
+        )
     }
     pub fn task_definition(region: &str, family: &str, revision: i32) -> String {
-        format!("{}/ecs/v2/task-definitions/{family}/{revision}/containers?region={region}", host(region))
+        format!(
+            "{}/ecs/v2/task-definitions/{family}/{revision}/containers?region={region}",
+            host(region)
+        )
     }
     /// An ECS service's page (its health, deployments and events).
     pub fn ecs_service(region: &str, cluster: &str, service: &str) -> String {
         let (cluster, service) = (urlencoding::encode(cluster), urlencoding::encode(service));
-        format!("{}/ecs/v2/clusters/{cluster}/services/{service}/health?region={region}", host(region))
+        format!(
+            "{}/ecs/v2/clusters/{cluster}/services/{service}/health?region={region}",
+            host(region)
+        )
     }
     pub fn iam_role(region: &str, role_name: &str) -> String {
         let global = if region.starts_with("cn-") {

@@ -5,15 +5,18 @@
 
 use serde_json::json;
 
-use crate::model::pull::{CREATE_REPOSITORY_ACTION, IMPORT_ACTION};
 use super::console;
-use crate::model::pull::pull_role;
-use super::iam::{principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
-use crate::model::diagnosis::{Finding, RootCause};
+use super::iam::{
+    principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL,
+    VIA_SIMULATOR,
+};
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE, ROLE_POLICY_READS};
-use crate::model::message::Category;
+use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::{Fact, Facts, PullThroughRuleFacts};
 use crate::model::image_ref::ImageRef;
+use crate::model::message::Category;
+use crate::model::pull::pull_role;
+use crate::model::pull::{CREATE_REPOSITORY_ACTION, IMPORT_ACTION};
 use crate::policy::{matching, Decision, Effect, Labeled, Request, Truth};
 
 /// The pull-through cache rule serving the image, when its repository or tag is missing.
@@ -59,9 +62,14 @@ pub const ECR_PULL_THROUGH_CACHE: Rule = Rule {
 /// only through PrivateLink needs a NAT path from its private subnets for that first pull.
 pub fn check_pull_through_cache(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::EcrPullThroughCache;
-    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else {
+        return vec![];
+    };
     let repository_missing = facts.repository.is_not_found();
-    if !repository_missing && !facts.image_by_tag.is_not_found() && !facts.image_by_digest.is_not_found() {
+    if !repository_missing
+        && !facts.image_by_tag.is_not_found()
+        && !facts.image_by_digest.is_not_found()
+    {
         return vec![];
     }
     let resource = format!("{}/{}", image.registry, image.repository);
@@ -72,15 +80,23 @@ pub fn check_pull_through_cache(facts: &Facts) -> Vec<Finding> {
         gap if image.pull_through_upstream().is_some() => {
             return vec![Finding::unknown(
                 code,
-                format!("Could not read the pull-through cache rules that may serve {}", image.repository),
+                format!(
+                    "Could not read the pull-through cache rules that may serve {}",
+                    image.repository
+                ),
                 gap.gap().unwrap_or_default(),
             )
             .resource(resource)]
         }
         _ => return vec![],
     }
-    let Some(rule) = serving_rule(facts) else { return vec![] };
-    let upstream = rule.upstream_registry_url.clone().unwrap_or_else(|| "the upstream registry".into());
+    let Some(rule) = serving_rule(facts) else {
+        return vec![];
+    };
+    let upstream = rule
+        .upstream_registry_url
+        .clone()
+        .unwrap_or_else(|| "the upstream registry".into());
     let url = console::ecr_repository(region, account, &image.repository);
     let mut judged = CacheJudgement {
         failures: vec![],
@@ -94,7 +110,10 @@ pub fn check_pull_through_cache(facts: &Facts) -> Vec<Finding> {
     judged.import_permissions(facts, (image, account, region), rule, &upstream);
     judged.upstream_secret(facts, rule, &upstream);
     judged.nat_path(facts);
-    vec![judged.finding(image, rule, &upstream).resource(resource).console_url(url)]
+    vec![judged
+        .finding(image, rule, &upstream)
+        .resource(resource)
+        .console_url(url)]
 }
 
 /// What stands in the way of the first pull through the cache (title, remediation), what could
@@ -107,7 +126,13 @@ struct CacheJudgement {
 
 impl CacheJudgement {
     /// 1. Permissions of the pulling role (or the registry/repository policy) for the import.
-    fn import_permissions(&mut self, facts: &Facts, (image, account, region): (&ImageRef, &str, &str), rule: &PullThroughRuleFacts, upstream: &str) {
+    fn import_permissions(
+        &mut self,
+        facts: &Facts,
+        (image, account, region): (&ImageRef, &str, &str),
+        rule: &PullThroughRuleFacts,
+        upstream: &str,
+    ) {
         let mut actions = vec![IMPORT_ACTION];
         if facts.repository.is_not_found() {
             actions.push(CREATE_REPOSITORY_ACTION);
@@ -116,7 +141,10 @@ impl CacheJudgement {
             Err(why) => return self.unknowns.push(why),
             Ok(verdicts) => verdicts,
         };
-        self.evidence["permissions"] = json!(verdicts.iter().map(|(a, d, w)| json!({"action": a, "decision": format!("{d:?}"), "why": w})).collect::<Vec<_>>());
+        self.evidence["permissions"] = json!(verdicts
+            .iter()
+            .map(|(a, d, w)| json!({"action": a, "decision": format!("{d:?}"), "why": w}))
+            .collect::<Vec<_>>());
         for (action, decision, why) in verdicts {
             match decision {
                 Decision::Allowed => {}
@@ -143,7 +171,9 @@ impl CacheJudgement {
 
     /// 2. The upstream credentials secret.
     fn upstream_secret(&mut self, facts: &Facts, rule: &PullThroughRuleFacts, upstream: &str) {
-        let Some(secret) = &rule.credential_arn else { return };
+        let Some(secret) = &rule.credential_arn else {
+            return;
+        };
         self.evidence["credential_arn"] = json!(secret);
         match &facts.missing_image.upstream_secret {
             Fact::Found { .. } => {}
@@ -161,7 +191,9 @@ impl CacheJudgement {
 
     /// 3. The first pull needs a NAT path from the task's subnet, even with ECR endpoints.
     fn nat_path(&mut self, facts: &Facts) {
-        let Some(rt) = facts.network.route_table.value() else { return };
+        let Some(rt) = facts.network.route_table.value() else {
+            return;
+        };
         let nat = rt.routes.iter().any(|r| {
             r.destination.as_deref() == Some("0.0.0.0/0")
                 && (r.target.starts_with("nat-") || r.target.starts_with("igw-"))
@@ -224,18 +256,36 @@ fn import_permissions(
         Fact::Found { value } => verdicts_from_simulation(value),
         gap => match who.fact.value() {
             Some(role) => {
-                let requests: Vec<(&str, &str)> = actions.iter().map(|a| (*a, repo_arn.as_str())).collect();
-                verdicts_from_policies(role, &requests, &ctx)
-                    .map_err(|e| format!("{VIA_SIMULATOR}: {}; {VIA_LOCAL}: {e}", gap.gap().unwrap_or_default()))?
+                let requests: Vec<(&str, &str)> =
+                    actions.iter().map(|a| (*a, repo_arn.as_str())).collect();
+                verdicts_from_policies(role, &requests, &ctx).map_err(|e| {
+                    format!(
+                        "{VIA_SIMULATOR}: {}; {VIA_LOCAL}: {e}",
+                        gap.gap().unwrap_or_default()
+                    )
+                })?
             }
-            None => return Err(format!("the pulling role could not be read: {}", who.fact.gap().unwrap_or_default())),
+            None => {
+                return Err(format!(
+                    "the pulling role could not be read: {}",
+                    who.fact.gap().unwrap_or_default()
+                ))
+            }
         },
     };
     let granted_by = |label: &str, doc: &Fact<serde_json::Value>, action: &str| -> Truth {
         match doc {
             Fact::Found { value } => {
-                let req = Request { action, resource: &repo_arn, principal: Some(&principal), context: &ctx };
-                let policy = Labeled { label, document: value };
+                let req = Request {
+                    action,
+                    resource: &repo_arn,
+                    principal: Some(&principal),
+                    context: &ctx,
+                };
+                let policy = Labeled {
+                    label,
+                    document: value,
+                };
                 if matching(&policy, &req, Effect::Deny).truth == Truth::Yes {
                     return Truth::No;
                 }
@@ -278,10 +328,16 @@ mod tests {
     /// `tests/fixtures/checks/ECR_PULL_THROUGH_CACHE`.)
     #[test]
     fn a_cache_pull_is_never_told_to_push() {
-        let d = crate::engine::judge(&saved("ECR_IMAGE_NOT_FOUND/not-in-the-pull-through-cache-yet"));
+        let d = crate::engine::judge(&saved(
+            "ECR_IMAGE_NOT_FOUND/not-in-the-pull-through-cache-yet",
+        ));
         for x in &d.findings {
             let text = x.remediation.as_deref().unwrap_or_default();
-            assert!(!text.contains("Create the repository") && !text.starts_with("Push"), "{:?}: {text}", x.code);
+            assert!(
+                !text.contains("Create the repository") && !text.starts_with("Push"),
+                "{:?}: {text}",
+                x.code
+            );
         }
     }
 }

@@ -5,18 +5,23 @@ use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY, EVERYWHERE, ROLE_P
 use serde_json::{json, Value};
 
 use super::console;
-use super::wording::words;
 use super::ecr::task_definition_suffix;
+use super::iam::{
+    principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL,
+    VIA_SIMULATOR,
+};
+use super::wording::words;
 use crate::model::arn;
-use crate::model::pull::pull_role;
-use super::iam::{principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
-use crate::model::message::{Category, Phase};
 use crate::model::arn::kms_key_arn;
-use crate::model::pull::PULL_ACTIONS;
 use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::{Fact, Facts, SecretShape};
 use crate::model::image_ref::{ImageRef, RegistryKind};
-use crate::policy::{matching, Context, Decision, Effect, Labeled, Principal, Request, StatementRef, Truth};
+use crate::model::message::{Category, Phase};
+use crate::model::pull::pull_role;
+use crate::model::pull::PULL_ACTIONS;
+use crate::policy::{
+    matching, Context, Decision, Effect, Labeled, Principal, Request, StatementRef, Truth,
+};
 
 pub const ECR_REPOSITORY_POLICY: Rule = Rule {
     code: RootCause::EcrRepositoryPolicy,
@@ -49,20 +54,31 @@ pub const ECR_REPOSITORY_POLICY: Rule = Rule {
 /// role's own policies allow it. A repository in another account must also *grant* the pull to
 /// the role (or its account): the role's policies alone are not enough across accounts.
 pub fn check_repository_policy(facts: &Facts) -> Vec<Finding> {
-    let Some((image, account, region)) = facts.ecr_image() else { return vec![] };
+    let Some((image, account, region)) = facts.ecr_image() else {
+        return vec![];
+    };
     if facts.repository.is_not_found() {
         return vec![];
     }
-    let Some(who) = pull_role(facts) else { return vec![] };
-    let Some(role_arn) = who.arn.clone() else { return vec![] };
+    let Some(who) = pull_role(facts) else {
+        return vec![];
+    };
+    let Some(role_arn) = who.arn.clone() else {
+        return vec![];
+    };
     let pull = RepositoryPull::new(facts, image, account, region, role_arn);
     let doc = match pull.policy(&facts.identity.repository_policy) {
         Ok(doc) => doc,
         Err(finding) => return vec![*finding],
     };
     let (principal, ctx) = principal_context(&pull.role_arn, who.fact.value());
-    let ctx = ctx.set("aws:RequestedRegion", region).set("aws:ResourceAccount", account);
-    let policy = Labeled { label: "repository policy", document: doc };
+    let ctx = ctx
+        .set("aws:RequestedRegion", region)
+        .set("aws:ResourceAccount", account);
+    let policy = Labeled {
+        label: "repository policy",
+        document: doc,
+    };
     let judged = PolicyJudgement::of(&policy, &pull.repo_arn, &principal, &ctx);
     vec![pull.finding(&judged)]
 }
@@ -82,7 +98,13 @@ struct RepositoryPull<'a> {
 }
 
 impl<'a> RepositoryPull<'a> {
-    fn new(facts: &Facts, image: &'a ImageRef, account: &'a str, region: &str, role_arn: String) -> Self {
+    fn new(
+        facts: &Facts,
+        image: &'a ImageRef,
+        account: &'a str,
+        region: &str,
+        role_arn: String,
+    ) -> Self {
         let role_account = arn::account(&role_arn).unwrap_or_default().to_string();
         RepositoryPull {
             image,
@@ -118,7 +140,8 @@ impl<'a> RepositoryPull<'a> {
     /// The policy document, or the finding when there is none to judge.
     fn policy<'f>(&self, fact: &'f Fact<Value>) -> Result<&'f Value, Box<Finding>> {
         let code = RootCause::EcrRepositoryPolicy;
-        let (repository, account, role_account) = (&self.image.repository, self.account, &self.role_account);
+        let (repository, account, role_account) =
+            (&self.image.repository, self.account, &self.role_account);
         let finding = match fact {
             Fact::Found { value } => return Ok(value),
             Fact::NotFound { .. } if self.cross_account => Finding::fail(
@@ -150,12 +173,19 @@ impl<'a> RepositoryPull<'a> {
     /// the order reports show it).
     fn finding(&self, judged: &PolicyJudgement) -> Finding {
         let code = RootCause::EcrRepositoryPolicy;
-        let (repository, account, role_arn) = (&self.image.repository, self.account, &self.role_arn);
+        let (repository, account, role_arn) =
+            (&self.image.repository, self.account, &self.role_arn);
         let role_name = crate::model::arn::role_name(role_arn);
-        let statements = |list: &[StatementRef]| json!(list.iter().map(|s| s.statement.clone()).collect::<Vec<_>>());
+        let statements = |list: &[StatementRef]| {
+            json!(list.iter().map(|s| s.statement.clone()).collect::<Vec<_>>())
+        };
         if judged.deny == Truth::Yes {
-            let certain: Vec<&str> =
-                judged.denies.iter().filter(|s| s.unresolved.is_empty()).map(|s| s.statement.as_str()).collect();
+            let certain: Vec<&str> = judged
+                .denies
+                .iter()
+                .filter(|s| s.unresolved.is_empty())
+                .map(|s| s.statement.as_str())
+                .collect();
             self.base(Finding::fail(
                 code,
                 format!("The repository policy of {repository} denies the pull to {role_name}: statement {}", certain.join(", ")),
@@ -177,7 +207,9 @@ impl<'a> RepositoryPull<'a> {
             ))
             .evidence("allow_statements", statements(&judged.allows))
             .remediation(format!("Add to the repository policy of {repository} in account {account} {}.", self.grant()))
-        } else if judged.deny == Truth::Maybe || (self.cross_account && judged.allow == Truth::Maybe) {
+        } else if judged.deny == Truth::Maybe
+            || (self.cross_account && judged.allow == Truth::Maybe)
+        {
             self.base(Finding::unknown(
                 code,
                 format!("Whether the repository policy of {repository} lets {role_name} pull depends on conditions"),
@@ -189,9 +221,16 @@ impl<'a> RepositoryPull<'a> {
                 self.puller_word
             ))
         } else {
-            let what = if self.cross_account { "grants the pull and denies nothing to" } else { "denies nothing to" };
-            self.base(Finding::pass(code, format!("The repository policy of {repository} {what} {role_name}")))
-                .evidence("allow_statements", statements(&judged.allows))
+            let what = if self.cross_account {
+                "grants the pull and denies nothing to"
+            } else {
+                "denies nothing to"
+            };
+            self.base(Finding::pass(
+                code,
+                format!("The repository policy of {repository} {what} {role_name}"),
+            ))
+            .evidence("allow_statements", statements(&judged.allows))
         }
     }
 }
@@ -208,9 +247,20 @@ struct PolicyJudgement {
 
 impl PolicyJudgement {
     fn of(policy: &Labeled, resource: &str, principal: &Principal, ctx: &Context) -> Self {
-        let mut judged = PolicyJudgement { denies: vec![], deny: Truth::No, allows: vec![], allow: Truth::Yes, not_granted: vec![] };
+        let mut judged = PolicyJudgement {
+            denies: vec![],
+            deny: Truth::No,
+            allows: vec![],
+            allow: Truth::Yes,
+            not_granted: vec![],
+        };
         for action in PULL_ACTIONS {
-            let req = Request { action, resource, principal: Some(principal), context: ctx };
+            let req = Request {
+                action,
+                resource,
+                principal: Some(principal),
+                context: ctx,
+            };
             let d = matching(policy, &req, Effect::Deny);
             judged.deny = judged.deny.or(d.truth);
             for s in d.statements {
@@ -237,9 +287,20 @@ impl PolicyJudgement {
         let unresolved: Vec<String> = self
             .denies
             .iter()
-            .chain(if with_allows { self.allows.iter() } else { [].iter() })
+            .chain(if with_allows {
+                self.allows.iter()
+            } else {
+                [].iter()
+            })
             .filter(|s| !s.unresolved.is_empty())
-            .map(|s| format!("statement {} ({}): {}", s.statement, s.effect, s.unresolved.join(" and ")))
+            .map(|s| {
+                format!(
+                    "statement {} ({}): {}",
+                    s.statement,
+                    s.effect,
+                    s.unresolved.join(" and ")
+                )
+            })
             .collect();
         unresolved.join("; ")
     }
@@ -279,7 +340,9 @@ pub const REGISTRY_SECRET: Rule = Rule {
 /// *shape* is examined; its values are never read into the snapshot or any report.
 pub fn check_registry_secret(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::IamRegistrySecret;
-    let Some(td) = facts.task_definition.value() else { return vec![] };
+    let Some(td) = facts.task_definition.value() else {
+        return vec![];
+    };
     let Some(secret_id) = facts
         .failure
         .container
@@ -309,10 +372,18 @@ pub fn check_registry_secret(facts: &Facts) -> Vec<Finding> {
         }
     };
     let secret_arn = secret.arn.clone().unwrap_or_else(|| secret_id.clone());
-    let kms = secret.kms_key_id.as_deref().and_then(|k| kms_key_arn(k, &secret_arn));
+    let kms = secret
+        .kms_key_id
+        .as_deref()
+        .and_then(|k| kms_key_arn(k, &secret_arn));
     let mut judged = SecretJudgement::default();
     judged.shape(&secret.shape);
-    let via = judged.execution_role(facts, td.execution_role_arn.is_some(), &secret_arn, kms.as_deref());
+    let via = judged.execution_role(
+        facts,
+        td.execution_role_arn.is_some(),
+        &secret_arn,
+        kms.as_deref(),
+    );
     vec![judged
         .finding(&secret_arn, kms.as_deref())
         .resource(secret_arn.clone())
@@ -335,20 +406,31 @@ impl SecretJudgement {
     fn shape(&mut self, shape: &Fact<SecretShape>) {
         let s = match shape {
             Fact::Found { value } => value,
-            gap => return self.unknowns.push(format!("the secret's shape could not be read ({})", gap.gap().unwrap_or_default())),
+            gap => {
+                return self.unknowns.push(format!(
+                    "the secret's shape could not be read ({})",
+                    gap.gap().unwrap_or_default()
+                ))
+            }
         };
         let before = self.problems.len();
         if s.binary {
-            self.problems.push("the secret is binary, not a JSON string".into());
+            self.problems
+                .push("the secret is binary, not a JSON string".into());
         } else if !s.json_object {
             self.problems.push("the secret is not a JSON object".into());
         } else {
-            let missing: Vec<&str> =
-                [("username", s.has_username), ("password", s.has_password)].iter().filter(|(_, has)| !has).map(|(k, _)| *k).collect();
+            let missing: Vec<&str> = [("username", s.has_username), ("password", s.has_password)]
+                .iter()
+                .filter(|(_, has)| !has)
+                .map(|(k, _)| *k)
+                .collect();
             if !missing.is_empty() {
-                self.problems.push(format!("the secret has no {} key", missing.join(" or ")));
+                self.problems
+                    .push(format!("the secret has no {} key", missing.join(" or ")));
             } else if !s.values_are_strings {
-                self.problems.push("username or password is empty or not a string".into());
+                self.problems
+                    .push("username or password is empty or not a string".into());
             }
         }
         if self.problems.len() > before {
@@ -357,29 +439,40 @@ impl SecretJudgement {
     }
 
     /// May the execution role read and decrypt the secret? Returns how that was judged.
-    fn execution_role(&mut self, facts: &Facts, has_execution_role: bool, secret_arn: &str, kms: Option<&str>) -> Option<&'static str> {
+    fn execution_role(
+        &mut self,
+        facts: &Facts,
+        has_execution_role: bool,
+        secret_arn: &str,
+        kms: Option<&str>,
+    ) -> Option<&'static str> {
         let role = match &facts.identity.execution_role {
             _ if !has_execution_role => return None, // reported by IAM_EXECUTION_ROLE_MISSING
             Fact::NotFound { .. } => return None,    // reported by IAM_EXECUTION_ROLE_TRUST
             Fact::Found { value } => value,
             gap => {
-                self.unknowns.push(format!("the execution role could not be read ({})", gap.gap().unwrap_or_default()));
+                self.unknowns.push(format!(
+                    "the execution role could not be read ({})",
+                    gap.gap().unwrap_or_default()
+                ));
                 return None;
             }
         };
-        let (via, verdicts): (_, Result<Vec<ActionVerdict>, String>) = match &facts.identity.secret_simulation {
-            Fact::Found { value } => (VIA_SIMULATOR, Ok(verdicts_from_simulation(value))),
-            sim_gap => {
-                let (_, ctx) = principal_context(&role.arn, Some(role));
-                let mut requests = vec![("secretsmanager:GetSecretValue", secret_arn)];
-                if let Some(k) = kms {
-                    requests.push(("kms:Decrypt", k));
+        let (via, verdicts): (_, Result<Vec<ActionVerdict>, String>) =
+            match &facts.identity.secret_simulation {
+                Fact::Found { value } => (VIA_SIMULATOR, Ok(verdicts_from_simulation(value))),
+                sim_gap => {
+                    let (_, ctx) = principal_context(&role.arn, Some(role));
+                    let mut requests = vec![("secretsmanager:GetSecretValue", secret_arn)];
+                    if let Some(k) = kms {
+                        requests.push(("kms:Decrypt", k));
+                    }
+                    let verdicts = verdicts_from_policies(role, &requests, &ctx).map_err(|e| {
+                        format!("simulator: {}; {e}", sim_gap.gap().unwrap_or("not run"))
+                    });
+                    (VIA_LOCAL, verdicts)
                 }
-                let verdicts = verdicts_from_policies(role, &requests, &ctx)
-                    .map_err(|e| format!("simulator: {}; {e}", sim_gap.gap().unwrap_or("not run")));
-                (VIA_LOCAL, verdicts)
-            }
-        };
+            };
         match verdicts {
             Ok(verdicts) => {
                 for v in verdicts {
@@ -387,13 +480,21 @@ impl SecretJudgement {
                         Decision::Allowed => {}
                         Decision::Unknown => self.unknowns.push(format!("{}: {}", v.action, v.why)),
                         _ => {
-                            self.problems.push(format!("the execution role {} may not {} ({})", role.name, v.action, v.why));
-                            self.fixes.push(format!("Allow {} on {} to the execution role {}.", v.action, v.resource, role.name));
+                            self.problems.push(format!(
+                                "the execution role {} may not {} ({})",
+                                role.name, v.action, v.why
+                            ));
+                            self.fixes.push(format!(
+                                "Allow {} on {} to the execution role {}.",
+                                v.action, v.resource, role.name
+                            ));
                         }
                     }
                 }
             }
-            Err(e) => self.unknowns.push(format!("the execution role's permissions could not be judged: {e}")),
+            Err(e) => self.unknowns.push(format!(
+                "the execution role's permissions could not be judged: {e}"
+            )),
         }
         Some(via)
     }
@@ -404,13 +505,31 @@ impl SecretJudgement {
             format!("The key policy of {k} must also let the execution role decrypt (pulldoctor does not read key policies).")
         });
         if !self.problems.is_empty() {
-            Finding::fail(code, format!("Registry credentials secret {}: {}", short_secret(secret_arn), self.problems.join("; ")))
-                .remediation([self.fixes.join(" "), note_kms.unwrap_or_default()].join(" ").trim().to_string())
+            Finding::fail(
+                code,
+                format!(
+                    "Registry credentials secret {}: {}",
+                    short_secret(secret_arn),
+                    self.problems.join("; ")
+                ),
+            )
+            .remediation(
+                [self.fixes.join(" "), note_kms.unwrap_or_default()]
+                    .join(" ")
+                    .trim()
+                    .to_string(),
+            )
         } else if !self.unknowns.is_empty() {
             Finding::unknown(code, format!("Could not fully check the registry credentials secret {}", short_secret(secret_arn)), self.unknowns.join("; "))
                 .remediation("Verify that the execution role may read (and decrypt) the secret and that it holds username and password keys.")
         } else {
-            let mut f = Finding::pass(code, format!("Registry credentials secret {} is readable and well-formed", short_secret(secret_arn)));
+            let mut f = Finding::pass(
+                code,
+                format!(
+                    "Registry credentials secret {} is readable and well-formed",
+                    short_secret(secret_arn)
+                ),
+            );
             if let Some(n) = note_kms {
                 f = f.evidence("note", n);
             }
@@ -453,13 +572,19 @@ pub const REGISTRY_AUTH: Rule = Rule {
 /// the credentials in its secret are wrong or expired (personal access tokens expire).
 pub fn check_registry_auth(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::RegistryAuth;
-    let Some(image) = facts.failure.image_ref.as_ref() else { return vec![] };
-    if matches!(image.kind, RegistryKind::Ecr { .. }) || facts.failure.classification.category != Category::RegistryCredentials {
+    let Some(image) = facts.failure.image_ref.as_ref() else {
+        return vec![];
+    };
+    if matches!(image.kind, RegistryKind::Ecr { .. })
+        || facts.failure.classification.category != Category::RegistryCredentials
+    {
         return vec![];
     }
     let secret = facts.task_definition.value().and_then(|td| {
         let name = facts.failure.container.as_deref()?;
-        td.container(Some(name))?.registry_credentials_secret.clone()
+        td.container(Some(name))?
+            .registry_credentials_secret
+            .clone()
     });
     let finding = match &secret {
         Some(s) => Finding::fail(code, format!("{} rejected the credentials from secret {}", image.registry, short_secret(s)))
@@ -515,7 +640,9 @@ pub const REGISTRY_RATE_LIMIT: Rule = Rule {
 /// the upstream registry's limit.
 pub fn check_rate_limit(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::RegistryRateLimit;
-    let Some(image) = facts.failure.image_ref.as_ref() else { return vec![] };
+    let Some(image) = facts.failure.image_ref.as_ref() else {
+        return vec![];
+    };
     if facts.failure.classification.category != Category::RateLimited {
         return vec![];
     }

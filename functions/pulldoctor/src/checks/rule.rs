@@ -123,7 +123,11 @@ mod tests {
     fn every_code_but_unknown_has_exactly_one_rule() {
         for code in RootCause::ALL {
             let n = RULES.iter().filter(|r| r.code == code).count();
-            assert_eq!(n, usize::from(code != RootCause::Unknown), "{code}: {n} rules");
+            assert_eq!(
+                n,
+                usize::from(code != RootCause::Unknown),
+                "{code}: {n} rules"
+            );
         }
         assert!(rule(RootCause::Unknown).is_none());
     }
@@ -133,20 +137,41 @@ mod tests {
         let mut names = BTreeSet::new();
         for r in RULES {
             assert!(names.insert(r.name), "{}: name used twice", r.name);
-            assert!(r.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'), "{}: not snake_case", r.name);
+            assert!(
+                r.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{}: not snake_case",
+                r.name
+            );
             assert!(!r.title.is_empty() && !r.scope.is_empty(), "{}", r.name);
             // A rule that explains no message is context beside the root cause: it says so.
-            assert!(!r.explains.is_empty() || r.doc.what.starts_with("context, never the root cause"), "{}: explains nothing", r.name);
+            assert!(
+                !r.explains.is_empty() || r.doc.what.starts_with("context, never the root cause"),
+                "{}: explains nothing",
+                r.name
+            );
             if let Phases::Only(list) = r.phases {
                 assert!(!list.is_empty(), "{}: Phases::Only needs a phase", r.name);
             }
         }
-        for (what, doc) in RULES.iter().map(|r| (r.code.code(), &r.doc)).chain([("UNKNOWN", &UNKNOWN_DOC)]) {
+        for (what, doc) in RULES
+            .iter()
+            .map(|r| (r.code.code(), &r.doc))
+            .chain([("UNKNOWN", &UNKNOWN_DOC)])
+        {
             for (field, text) in [("what", doc.what), ("why", doc.why), ("fix", doc.fix)] {
                 assert!(text.trim().len() > 20, "{what}: doc.{field} is empty");
-                assert!(!text.contains("  "), "{what}: doc.{field} has a double space (a broken line continuation?)");
+                assert!(
+                    !text.contains("  "),
+                    "{what}: doc.{field} has a double space (a broken line continuation?)"
+                );
             }
-            assert!(doc.reference.starts_with("https://docs.aws.amazon.com/"), "{what}: {}", doc.reference);
+            assert!(
+                doc.reference.starts_with("https://docs.aws.amazon.com/"),
+                "{what}: {}",
+                doc.reference
+            );
         }
     }
 
@@ -179,8 +204,27 @@ mod tests {
             );
         }
         // Network before identity before the repository before the image, each stage present.
-        let stages: Vec<Stage> = RULES.iter().map(|r| r.stage).collect::<BTreeSet<_>>().into_iter().collect();
-        assert_eq!(stages, vec![Stage::Reach, Stage::Filter, Stage::Identity, Stage::Repository, Stage::Image]);
-        assert!(RULES.iter().all(|r| r.code.code().starts_with("NET_") == (r.stage <= Stage::Filter)), "network codes are the first two stages");
+        let stages: Vec<Stage> = RULES
+            .iter()
+            .map(|r| r.stage)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(
+            stages,
+            vec![
+                Stage::Reach,
+                Stage::Filter,
+                Stage::Identity,
+                Stage::Repository,
+                Stage::Image
+            ]
+        );
+        assert!(
+            RULES
+                .iter()
+                .all(|r| r.code.code().starts_with("NET_") == (r.stage <= Stage::Filter)),
+            "network codes are the first two stages"
+        );
     }
 }

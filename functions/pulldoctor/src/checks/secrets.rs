@@ -12,16 +12,22 @@ use serde_json::json;
 
 use super::console;
 use super::ecr::task_definition_suffix;
-use crate::model::arn::role_name;
-use super::iam::{principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL, VIA_SIMULATOR};
+use super::iam::{
+    principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL,
+    VIA_SIMULATOR,
+};
 use crate::model::arn::kms_key_arn;
+use crate::model::arn::role_name;
 use crate::model::diagnosis::{Finding, RootCause};
-use crate::model::facts::{Fact, Facts, RoleFacts, SimulationResult, TaskSecretFacts, TaskSecretsFacts};
-use crate::policy::Decision;
+use crate::model::facts::{
+    Fact, Facts, RoleFacts, SimulationResult, TaskSecretFacts, TaskSecretsFacts,
+};
 use crate::model::secret_ref::{named_secrets, parse_value_from, SecretStore};
+use crate::policy::Decision;
 
-static JSON_KEY_MISSING: std::sync::LazyLock<regex::Regex> =
-    std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)did not contain json key (\S+)").expect("static regex"));
+static JSON_KEY_MISSING: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"(?i)did not contain json key (\S+)").expect("static regex")
+});
 
 /// The secrets to judge: those the message names, else all of the step's store. `None` when the
 /// check does not apply (not a secrets failure, no such secret in the task, or the message names a
@@ -43,15 +49,23 @@ fn scope(facts: &Facts) -> Option<(&TaskSecretsFacts, Vec<&TaskSecretFacts>)> {
 
 /// `/app/db-password`, `prod/db-AbCdEf`: the name a user knows the secret by.
 fn display(s: &TaskSecretFacts) -> String {
-    parse_value_from(&s.reference).map(|r| r.name).unwrap_or_else(|| s.reference.clone())
+    parse_value_from(&s.reference)
+        .map(|r| r.name)
+        .unwrap_or_else(|| s.reference.clone())
 }
 
 fn names(list: &[&TaskSecretFacts]) -> String {
-    list.iter().map(|s| display(s)).collect::<Vec<_>>().join(", ")
+    list.iter()
+        .map(|s| display(s))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn containers(list: &[&TaskSecretFacts]) -> String {
-    let mut all: Vec<&str> = list.iter().flat_map(|s| s.containers.iter().map(String::as_str)).collect();
+    let mut all: Vec<&str> = list
+        .iter()
+        .flat_map(|s| s.containers.iter().map(String::as_str))
+        .collect();
     all.sort_unstable();
     all.dedup();
     all.join(", ")
@@ -67,7 +81,11 @@ fn plural(n: usize, label: &str) -> String {
 
 fn task_definition_url(facts: &Facts) -> Option<String> {
     let td = facts.task_definition.value()?;
-    Some(console::task_definition(facts.region.as_deref()?, td.family.as_deref()?, td.revision?))
+    Some(console::task_definition(
+        facts.region.as_deref()?,
+        td.family.as_deref()?,
+        td.revision?,
+    ))
 }
 
 fn with_url(f: Finding, url: Option<String>) -> Finding {
@@ -112,9 +130,15 @@ pub const TASK_SECRETS_EXIST: Rule = Rule {
 /// lacks (`did not contain json key K`) is taken from the message: values are never read.
 pub fn check_secrets_exist(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::SecretNotFound;
-    let Some((all, judged)) = scope(facts) else { return vec![] };
+    let Some((all, judged)) = scope(facts) else {
+        return vec![];
+    };
     let label = judged[0].store.label();
-    let missing: Vec<&TaskSecretFacts> = judged.iter().copied().filter(|s| s.metadata.is_not_found()).collect();
+    let missing: Vec<&TaskSecretFacts> = judged
+        .iter()
+        .copied()
+        .filter(|s| s.metadata.is_not_found())
+        .collect();
     let unreadable: Vec<String> = judged
         .iter()
         .filter(|s| !s.metadata.is_not_found())
@@ -131,24 +155,39 @@ pub fn check_secrets_exist(facts: &Facts) -> Vec<Finding> {
     let region = facts.region.as_deref().unwrap_or("the task's region");
     // "did not contain json key K": the secret exists, the key a valueFrom asks for does not. Blamed
     // only when exactly one of the task's secrets asks for K (else it may be the registry's).
-    let key_missing = JSON_KEY_MISSING.captures(&facts.failure.message).and_then(|c| {
-        let key = c.get(1)?.as_str().trim_end_matches('.');
-        let asking: Vec<&TaskSecretFacts> = judged
-            .iter()
-            .copied()
-            .filter(|s| !s.metadata.is_not_found())
-            .filter(|s| parse_value_from(&s.reference).and_then(|r| r.json_key).as_deref() == Some(key))
-            .collect();
-        match asking.as_slice() {
-            [one] => Some((key.to_string(), *one)),
-            _ => None,
-        }
-    });
+    let key_missing = JSON_KEY_MISSING
+        .captures(&facts.failure.message)
+        .and_then(|c| {
+            let key = c.get(1)?.as_str().trim_end_matches('.');
+            let asking: Vec<&TaskSecretFacts> = judged
+                .iter()
+                .copied()
+                .filter(|s| !s.metadata.is_not_found())
+                .filter(|s| {
+                    parse_value_from(&s.reference)
+                        .and_then(|r| r.json_key)
+                        .as_deref()
+                        == Some(key)
+                })
+                .collect();
+            match asking.as_slice() {
+                [one] => Some((key.to_string(), *one)),
+                _ => None,
+            }
+        });
     let finding = if let Some(first) = missing.first() {
         let title = if missing.len() == 1 {
-            format!("{label} {} does not exist (injected by container {})", display(first), containers(&missing))
+            format!(
+                "{label} {} does not exist (injected by container {})",
+                display(first),
+                containers(&missing)
+            )
         } else {
-            format!("{} the task injects do not exist: {}", plural(missing.len(), label), names(&missing))
+            format!(
+                "{} the task injects do not exist: {}",
+                plural(missing.len(), label),
+                names(&missing)
+            )
         };
         Finding::fail(code, title).resource(first.reference.clone()).remediation(format!(
             "Create {what} {n} (in {where_}), or correct the valueFrom of container {c} in the task definition{td} and \
@@ -175,15 +214,28 @@ pub fn check_secrets_exist(facts: &Facts) -> Vec<Finding> {
             task_definition_suffix(facts),
         ))
     } else if !unreadable.is_empty() {
-        Finding::unknown(code, format!("Could not check that the {label}s the task injects exist"), unreadable.join("; "))
-            .resource(judged[0].reference.clone())
-            .remediation(format!("Verify that {} exist in {region}.", names(&judged)))
+        Finding::unknown(
+            code,
+            format!("Could not check that the {label}s the task injects exist"),
+            unreadable.join("; "),
+        )
+        .resource(judged[0].reference.clone())
+        .remediation(format!("Verify that {} exist in {region}.", names(&judged)))
     } else {
-        Finding::pass(code, format!("The {} the task injects exist: {}", plural(judged.len(), label), names(&judged)))
-            .resource(judged[0].reference.clone())
+        Finding::pass(
+            code,
+            format!(
+                "The {} the task injects exist: {}",
+                plural(judged.len(), label),
+                names(&judged)
+            ),
+        )
+        .resource(judged[0].reference.clone())
     };
     vec![with_url(
-        finding.evidence("secrets", evidence).evidence("step", json!(all.step)),
+        finding
+            .evidence("secrets", evidence)
+            .evidence("step", json!(all.step)),
         task_definition_url(facts),
     )]
 }
@@ -193,9 +245,9 @@ pub fn check_secrets_exist(facts: &Facts) -> Vec<Finding> {
 fn arn_is_exact(s: &TaskSecretFacts) -> bool {
     s.metadata.value().is_some_and(|m| m.arn.is_some())
         || s.store == SecretStore::Ssm
-        || display(s)
-            .rsplit_once('-')
-            .is_some_and(|(_, tail)| tail.len() == 6 && tail.bytes().all(|b| b.is_ascii_alphanumeric()))
+        || display(s).rsplit_once('-').is_some_and(|(_, tail)| {
+            tail.len() == 6 && tail.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
 }
 
 pub const TASK_SECRETS_ACCESS: Rule = Rule {
@@ -232,9 +284,16 @@ pub const TASK_SECRETS_ACCESS: Rule = Rule {
 /// not exist is SECRET_NOT_FOUND's.
 pub fn check_secrets_access(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::SecretAccessDenied;
-    let Some((all, judged)) = scope(facts) else { return vec![] };
-    let Some(td) = facts.task_definition.value() else { return vec![] };
-    let judged: Vec<&TaskSecretFacts> = judged.into_iter().filter(|s| !s.metadata.is_not_found()).collect();
+    let Some((all, judged)) = scope(facts) else {
+        return vec![];
+    };
+    let Some(td) = facts.task_definition.value() else {
+        return vec![];
+    };
+    let judged: Vec<&TaskSecretFacts> = judged
+        .into_iter()
+        .filter(|s| !s.metadata.is_not_found())
+        .collect();
     if judged.is_empty() {
         return vec![];
     }
@@ -259,8 +318,12 @@ pub fn check_secrets_access(facts: &Facts) -> Vec<Finding> {
         // IAM_EXECUTION_ROLE_TRUST reports a role that does not exist.
         Fact::NotFound { .. } => return vec![],
         gap => {
-            return vec![Finding::unknown(code, format!("Could not read the execution role {}", role_name(role_arn)), gap.gap().unwrap_or_default())
-                .resource(role_arn.clone())]
+            return vec![Finding::unknown(
+                code,
+                format!("Could not read the execution role {}", role_name(role_arn)),
+                gap.gap().unwrap_or_default(),
+            )
+            .resource(role_arn.clone())]
         }
     };
     let mut access = SecretsAccess::default();
@@ -271,7 +334,14 @@ pub fn check_secrets_access(facts: &Facts) -> Vec<Finding> {
             .finding(facts, role, &judged, store)
             .resource(judged[0].resource_arn.clone())
             .evidence("execution_role", role.arn.as_str())
-            .evidence("requests", json!(access.requests.iter().map(|(a, r, _)| format!("{a} on {r}")).collect::<Vec<_>>()))
+            .evidence(
+                "requests",
+                json!(access
+                    .requests
+                    .iter()
+                    .map(|(a, r, _)| format!("{a} on {r}"))
+                    .collect::<Vec<_>>()),
+            )
             .evidence("evaluated_with", via),
         url,
     )]
@@ -295,7 +365,11 @@ impl SecretsAccess {
         let (action, label) = (store.read_action(), store.label());
         for s in judged {
             if arn_is_exact(s) {
-                self.requests.push((action, s.resource_arn.clone(), format!("{label} {}", display(s))));
+                self.requests.push((
+                    action,
+                    s.resource_arn.clone(),
+                    format!("{label} {}", display(s)),
+                ));
             } else {
                 self.unknowns.push(format!(
                     "{}: its full ARN is not known ({})",
@@ -321,17 +395,37 @@ impl SecretsAccess {
     }
 
     /// Judge every request by the simulation, else by the role's documents; returns how.
-    fn judge(&mut self, simulation: &Fact<Vec<SimulationResult>>, role: &RoleFacts) -> &'static str {
+    fn judge(
+        &mut self,
+        simulation: &Fact<Vec<SimulationResult>>,
+        role: &RoleFacts,
+    ) -> &'static str {
         let (verdicts, via): (Result<Vec<ActionVerdict>, String>, &str) = match simulation {
             Fact::Found { value } => {
-                let wanted = |v: &ActionVerdict| self.requests.iter().any(|(a, r, _)| *a == v.action && *r == v.resource);
-                (Ok(verdicts_from_simulation(value).into_iter().filter(wanted).collect()), VIA_SIMULATOR)
+                let wanted = |v: &ActionVerdict| {
+                    self.requests
+                        .iter()
+                        .any(|(a, r, _)| *a == v.action && *r == v.resource)
+                };
+                (
+                    Ok(verdicts_from_simulation(value)
+                        .into_iter()
+                        .filter(wanted)
+                        .collect()),
+                    VIA_SIMULATOR,
+                )
             }
             sim_gap => {
                 let (_, ctx) = principal_context(&role.arn, Some(role));
-                let pairs: Vec<(&str, &str)> = self.requests.iter().map(|(a, r, _)| (*a, r.as_str())).collect();
+                let pairs: Vec<(&str, &str)> = self
+                    .requests
+                    .iter()
+                    .map(|(a, r, _)| (*a, r.as_str()))
+                    .collect();
                 (
-                    verdicts_from_policies(role, &pairs, &ctx).map_err(|e| format!("simulator: {}; {e}", sim_gap.gap().unwrap_or("not run"))),
+                    verdicts_from_policies(role, &pairs, &ctx).map_err(|e| {
+                        format!("simulator: {}; {e}", sim_gap.gap().unwrap_or("not run"))
+                    }),
                     VIA_LOCAL,
                 )
             }
@@ -341,21 +435,36 @@ impl SecretsAccess {
                 for (a, r, what) in &self.requests {
                     match verdicts.iter().find(|v| v.action == *a && v.resource == *r) {
                         Some(v) if v.decision == Decision::Allowed => {}
-                        Some(v) if v.decision == Decision::Unknown => self.unknowns.push(format!("{a} on {what}: {}", v.why)),
+                        Some(v) if v.decision == Decision::Unknown => {
+                            self.unknowns.push(format!("{a} on {what}: {}", v.why))
+                        }
                         Some(v) => {
                             self.problems.push(format!("{a} on {what} ({})", v.why));
-                            self.fixes.push(format!("Allow {a} on {r} to the execution role {}.", role.name));
+                            self.fixes.push(format!(
+                                "Allow {a} on {r} to the execution role {}.",
+                                role.name
+                            ));
                         }
-                        None => self.unknowns.push(format!("{a} on {what}: the simulator gave no answer")),
+                        None => self
+                            .unknowns
+                            .push(format!("{a} on {what}: the simulator gave no answer")),
                     }
                 }
             }
-            Err(e) => self.unknowns.push(format!("the execution role's permissions could not be judged: {e}")),
+            Err(e) => self.unknowns.push(format!(
+                "the execution role's permissions could not be judged: {e}"
+            )),
         }
         via
     }
 
-    fn finding(&self, facts: &Facts, role: &RoleFacts, judged: &[&TaskSecretFacts], store: SecretStore) -> Finding {
+    fn finding(
+        &self,
+        facts: &Facts,
+        role: &RoleFacts,
+        judged: &[&TaskSecretFacts],
+        store: SecretStore,
+    ) -> Finding {
         let code = RootCause::SecretAccessDenied;
         let (action, label) = (store.read_action(), store.label());
         let key_note = (!self.keys.is_empty()).then(|| {
@@ -363,17 +472,40 @@ impl SecretsAccess {
         });
         let cross_account: Vec<String> = judged
             .iter()
-            .filter(|s| parse_value_from(&s.reference).and_then(|r| r.account).is_some_and(|a| Some(a.as_str()) != facts.account.as_deref()))
+            .filter(|s| {
+                parse_value_from(&s.reference)
+                    .and_then(|r| r.account)
+                    .is_some_and(|a| Some(a.as_str()) != facts.account.as_deref())
+            })
             .map(|s| display(s))
             .collect();
         if !self.problems.is_empty() {
-            Finding::fail(code, format!("The execution role {} may not {}", role.name, self.problems.join("; ")))
-                .remediation([self.fixes.join(" "), key_note.unwrap_or_default()].join(" ").trim().to_string())
+            Finding::fail(
+                code,
+                format!(
+                    "The execution role {} may not {}",
+                    role.name,
+                    self.problems.join("; ")
+                ),
+            )
+            .remediation(
+                [self.fixes.join(" "), key_note.unwrap_or_default()]
+                    .join(" ")
+                    .trim()
+                    .to_string(),
+            )
         } else if !self.unknowns.is_empty() {
             Finding::unknown(code, format!("Could not fully check that the execution role {} may read the task's {label}s", role.name), self.unknowns.join("; "))
                 .remediation(format!("Verify that the execution role may {action} on {} (and kms:Decrypt on a customer managed key).", names(judged)))
         } else {
-            let mut f = Finding::pass(code, format!("The execution role {} may read {}", role.name, names(judged)));
+            let mut f = Finding::pass(
+                code,
+                format!(
+                    "The execution role {} may read {}",
+                    role.name,
+                    names(judged)
+                ),
+            );
             if let Some(n) = key_note {
                 f = f.evidence("note", n);
             }

@@ -4,9 +4,8 @@ use aws_sdk_ecs::types::{Task, TaskDefinition};
 
 use super::{CallLog, Clients};
 use crate::model::facts::{
-    LaunchType,
-    AttachmentFacts, ContainerDefinitionFacts, ContainerFacts, Fact, TaskDefinitionFacts, TaskFacts,
-    TaskSource,
+    AttachmentFacts, ContainerDefinitionFacts, ContainerFacts, Fact, LaunchType,
+    TaskDefinitionFacts, TaskFacts, TaskSource,
 };
 
 /// What the event lacks that a check needs from the task, if anything. The `detail` of an
@@ -26,7 +25,9 @@ use crate::model::facts::{
 /// `availabilityZone`, `ephemeralStorage` and the stop code and reason, so those need no read either;
 /// only `tags` are `DescribeTasks`-only (with `include=TAGS`), and no check reads them.
 pub fn event_lacks(task: &TaskFacts) -> Option<&'static str> {
-    let eni_subnet = task.eni_attachment().is_some_and(|a| a.details.contains_key("subnetId"));
+    let eni_subnet = task
+        .eni_attachment()
+        .is_some_and(|a| a.details.contains_key("subnetId"));
     if task.arn.is_none() || task.cluster_arn.is_none() {
         Some("the task or cluster ARN")
     } else if task.task_definition_arn.is_none() {
@@ -39,7 +40,12 @@ pub fn event_lacks(task: &TaskFacts) -> Option<&'static str> {
         Some("the Fargate platform version")
     } else if task.container_instance_arn.is_none() && !eni_subnet {
         Some("the container instance or the ENI attachment's subnet")
-    } else if task.containers.is_empty() || task.containers.iter().any(|c| c.name.is_none() || c.image.is_none()) {
+    } else if task.containers.is_empty()
+        || task
+            .containers
+            .iter()
+            .any(|c| c.name.is_none() || c.image.is_none())
+    {
         Some("the containers' names and images")
     } else {
         None
@@ -54,21 +60,32 @@ pub(super) async fn read_task(
     from_event: &TaskFacts,
     too_old: bool,
 ) -> TaskFacts {
-    let with_note = |note: String| TaskFacts { source_note: Some(note), ..from_event.clone() };
+    let with_note = |note: String| TaskFacts {
+        source_note: Some(note),
+        ..from_event.clone()
+    };
     if from_event.source == TaskSource::DescribeTasks || event_lacks(from_event).is_none() {
         return from_event.clone();
     }
     if too_old {
-        return with_note("event is older than the one-hour window in which ECS shows stopped tasks".into());
+        return with_note(
+            "event is older than the one-hour window in which ECS shows stopped tasks".into(),
+        );
     }
-    let (Some(cluster), Some(arn)) = (from_event.cluster_arn.as_deref(), from_event.arn.as_deref()) else {
+    let (Some(cluster), Some(arn)) = (from_event.cluster_arn.as_deref(), from_event.arn.as_deref())
+    else {
         return with_note("event names no cluster or task ARN".into());
     };
     let described = log
         .read(
             "ecs:DescribeTasks",
             &[],
-            clients.ecs.describe_tasks().cluster(cluster).tasks(arn).send(),
+            clients
+                .ecs
+                .describe_tasks()
+                .cluster(cluster)
+                .tasks(arn)
+                .send(),
             |out| match out.tasks().first() {
                 Some(task) => Fact::found(task_facts(task)),
                 None => Fact::NotFound {
@@ -84,7 +101,10 @@ pub(super) async fn read_task(
         .await;
     match described {
         Fact::Found { value } => merge_event(value, from_event),
-        other => with_note(format!("DescribeTasks: {}", other.gap().unwrap_or("no task"))),
+        other => with_note(format!(
+            "DescribeTasks: {}",
+            other.gap().unwrap_or("no task")
+        )),
     }
 }
 
@@ -96,13 +116,26 @@ pub(super) async fn resolve_launch_type(clients: &Clients, log: &CallLog, task: 
     if task.launch_type.is_some() || task.is_fargate() {
         return;
     }
-    let Some(name) = task.capacity_provider.clone() else { return };
-    let call = clients.ecs.describe_capacity_providers().capacity_providers(&name).set_cluster(task.cluster_arn.clone());
+    let Some(name) = task.capacity_provider.clone() else {
+        return;
+    };
+    let call = clients
+        .ecs
+        .describe_capacity_providers()
+        .capacity_providers(&name)
+        .set_cluster(task.cluster_arn.clone());
     let kind = log
-        .read("ecs:DescribeCapacityProviders", &[], call.send(), |out| match out.capacity_providers().first() {
-            Some(cp) => Fact::found(cp.r#type().map(|t| t.as_str().to_string())),
-            None => Fact::NotFound { detail: format!("capacity provider {name} not returned") },
-        })
+        .read(
+            "ecs:DescribeCapacityProviders",
+            &[],
+            call.send(),
+            |out| match out.capacity_providers().first() {
+                Some(cp) => Fact::found(cp.r#type().map(|t| t.as_str().to_string())),
+                None => Fact::NotFound {
+                    detail: format!("capacity provider {name} not returned"),
+                },
+            },
+        )
         .await;
     if let Some(kind) = kind.value().cloned().flatten() {
         task.launch_type = launch_type_of_capacity_provider(&kind);
@@ -175,7 +208,12 @@ pub fn task_facts(t: &Task) -> TaskFacts {
                 details: a
                     .details()
                     .iter()
-                    .filter_map(|kv| Some((kv.name()?.to_string(), kv.value().unwrap_or_default().to_string())))
+                    .filter_map(|kv| {
+                        Some((
+                            kv.name()?.to_string(),
+                            kv.value().unwrap_or_default().to_string(),
+                        ))
+                    })
                     .collect(),
             })
             .collect(),
@@ -189,15 +227,20 @@ pub(super) async fn read_task_definition(
     arn: Option<&str>,
 ) -> Fact<TaskDefinitionFacts> {
     let Some(arn) = arn else {
-        return Fact::NotCollected { reason: "the event names no task definition".into() };
+        return Fact::NotCollected {
+            reason: "the event names no task definition".into(),
+        };
     };
-    shared!(log,
+    shared!(
+        log,
         "ecs:DescribeTaskDefinition",
         &[],
         clients.ecs.describe_task_definition().task_definition(arn),
         |out| match out.task_definition() {
             Some(td) => Fact::found(task_definition_facts(td)),
-            None => Fact::NotFound { detail: "task definition not returned".into() },
+            None => Fact::NotFound {
+                detail: "task definition not returned".into()
+            },
         },
     )
     .await
@@ -213,8 +256,15 @@ pub fn task_definition_facts(td: &TaskDefinition) -> TaskDefinitionFacts {
         execution_role_arn: td.execution_role_arn().map(str::to_string),
         task_role_arn: td.task_role_arn().map(str::to_string),
         network_mode: td.network_mode().map(|m| m.as_str().to_string()),
-        requires_compatibilities: td.requires_compatibilities().iter().map(|c| LaunchType::from(c.as_str())).collect(),
-        cpu_architecture: td.runtime_platform().and_then(|p| p.cpu_architecture()).map(|a| a.as_str().to_string()),
+        requires_compatibilities: td
+            .requires_compatibilities()
+            .iter()
+            .map(|c| LaunchType::from(c.as_str()))
+            .collect(),
+        cpu_architecture: td
+            .runtime_platform()
+            .and_then(|p| p.cpu_architecture())
+            .map(|a| a.as_str().to_string()),
         operating_system_family: td
             .runtime_platform()
             .and_then(|p| p.operating_system_family())
@@ -233,7 +283,11 @@ pub fn task_definition_facts(td: &TaskDefinition) -> TaskDefinitionFacts {
                 secrets: c
                     .secrets()
                     .iter()
-                    .chain(c.log_configuration().map(|l| l.secret_options()).unwrap_or_default())
+                    .chain(
+                        c.log_configuration()
+                            .map(|l| l.secret_options())
+                            .unwrap_or_default(),
+                    )
                     .map(|s| s.value_from().to_string())
                     .collect(),
             })
@@ -245,7 +299,9 @@ pub fn task_definition_facts(td: &TaskDefinition) -> TaskDefinitionFacts {
 /// Managed Instances capacity providers).
 #[cfg(test)]
 mod capacity_provider_tests {
-    use aws_sdk_ecs::operation::describe_capacity_providers::{DescribeCapacityProvidersError, DescribeCapacityProvidersOutput};
+    use aws_sdk_ecs::operation::describe_capacity_providers::{
+        DescribeCapacityProvidersError, DescribeCapacityProvidersOutput,
+    };
     use aws_sdk_ecs::types::{CapacityProvider, CapacityProviderType};
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
@@ -255,7 +311,10 @@ mod capacity_provider_tests {
     use crate::model::diagnosis::Status;
 
     fn clients(ecs: aws_sdk_ecs::Client) -> Clients {
-        Clients::mocked(ecs, aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::Config::builder().build()))
+        Clients::mocked(
+            ecs,
+            aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::Config::builder().build()),
+        )
     }
 
     /// ECS answering for the providers of cluster `prod`: `mi-general` (Managed Instances) and
@@ -274,7 +333,12 @@ mod capacity_provider_tests {
                     .build()
             });
         let denied = mock!(aws_sdk_ecs::Client::describe_capacity_providers).then_error(|| {
-            DescribeCapacityProvidersError::generic(ErrorMetadata::builder().code("AccessDeniedException").message("not authorized").build())
+            DescribeCapacityProvidersError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .message("not authorized")
+                    .build(),
+            )
         });
         if deny {
             mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&denied])
@@ -287,19 +351,55 @@ mod capacity_provider_tests {
     async fn a_task_naming_only_a_capacity_provider_gets_its_launch_type() {
         // (name, launch type in the event, capacity provider, ECS denies, launch type after, calls)
         let cases: [(&str, Option<&str>, &str, bool, Option<&str>, u32); 5] = [
-            ("managed instances provider", None, "mi-general", false, Some("MANAGED_INSTANCES"), 1),
+            (
+                "managed instances provider",
+                None,
+                "mi-general",
+                false,
+                Some("MANAGED_INSTANCES"),
+                1,
+            ),
             ("auto scaling provider", None, "asg", false, Some("EC2"), 1),
-            ("launch type already given", Some("EC2"), "asg", false, Some("EC2"), 0),
-            ("fargate spot needs no read", None, "FARGATE_SPOT", false, None, 0),
-            ("read denied: left to the task definition", None, "mi-general", true, None, 1),
+            (
+                "launch type already given",
+                Some("EC2"),
+                "asg",
+                false,
+                Some("EC2"),
+                0,
+            ),
+            (
+                "fargate spot needs no read",
+                None,
+                "FARGATE_SPOT",
+                false,
+                None,
+                0,
+            ),
+            (
+                "read denied: left to the task definition",
+                None,
+                "mi-general",
+                true,
+                None,
+                1,
+            ),
         ];
         for (name, launch, provider, deny, expected, calls) in cases {
             let clients = clients(ecs(deny));
             let log = CallLog::default();
-            let mut task =
-                TaskFacts { launch_type: launch.map(LaunchType::from), capacity_provider: Some(provider.into()), cluster_arn: Some(CLUSTER.into()), ..Default::default() };
+            let mut task = TaskFacts {
+                launch_type: launch.map(LaunchType::from),
+                capacity_provider: Some(provider.into()),
+                cluster_arn: Some(CLUSTER.into()),
+                ..Default::default()
+            };
             resolve_launch_type(&clients, &log, &mut task).await;
-            assert_eq!(task.launch_type.as_ref().map(LaunchType::as_str), expected, "{name}");
+            assert_eq!(
+                task.launch_type.as_ref().map(LaunchType::as_str),
+                expected,
+                "{name}"
+            );
             assert_eq!(log.calls(), calls, "{name}");
         }
     }
@@ -316,7 +416,11 @@ mod capacity_provider_tests {
             value.execution_role_arn = None;
             value.requires_compatibilities = vec!["EC2".into(), "MANAGED_INSTANCES".into()];
         }
-        assert_eq!(crate::checks::iam::check_execution_role_present(&f)[0].status, Status::Unknown, "undecided without the read");
+        assert_eq!(
+            crate::checks::iam::check_execution_role_present(&f)[0].status,
+            Status::Unknown,
+            "undecided without the read"
+        );
         resolve_launch_type(&clients(ecs(false)), &CallLog::default(), &mut f.task).await;
         let got = &crate::checks::iam::check_execution_role_present(&f)[0];
         assert_eq!(got.status, Status::Fail, "{got:?}");
@@ -336,9 +440,15 @@ mod event_tests {
 
     fn event_task(name: &str) -> TaskFacts {
         let text = match name {
-            "network" => include_str!("../../../../tests/fixtures/events/cannot-pull-network-timeout.json"),
-            "tag" => include_str!("../../../../tests/fixtures/events/cannot-pull-image-tag-not-found.json"),
-            _ => include_str!("../../../../tests/fixtures/events/registry-auth-resource-initialization.json"),
+            "network" => {
+                include_str!("../../../../tests/fixtures/events/cannot-pull-network-timeout.json")
+            }
+            "tag" => include_str!(
+                "../../../../tests/fixtures/events/cannot-pull-image-tag-not-found.json"
+            ),
+            _ => include_str!(
+                "../../../../tests/fixtures/events/registry-auth-resource-initialization.json"
+            ),
         };
         match intake(&serde_json::from_str(text).unwrap()) {
             Intake::PullFailure(f) => f.task,
@@ -353,22 +463,43 @@ mod event_tests {
         }
         let drop: [(&str, fn(&mut TaskFacts), &str); 6] = [
             ("no group", |t| t.group = None, "group"),
-            ("no task definition", |t| t.task_definition_arn = None, "task definition"),
+            (
+                "no task definition",
+                |t| t.task_definition_arn = None,
+                "task definition",
+            ),
             ("no launch type", |t| t.launch_type = None, "launch type"),
-            ("Fargate without platform version", |t| t.platform_version = None, "platform version"),
-            ("no ENI attachment", |t| t.attachments.clear(), "ENI attachment"),
-            ("a container without image", |t| t.containers[0].image = None, "images"),
+            (
+                "Fargate without platform version",
+                |t| t.platform_version = None,
+                "platform version",
+            ),
+            (
+                "no ENI attachment",
+                |t| t.attachments.clear(),
+                "ENI attachment",
+            ),
+            (
+                "a container without image",
+                |t| t.containers[0].image = None,
+                "images",
+            ),
         ];
         for (name, change, named) in drop {
             let mut task = event_task("network");
             change(&mut task);
-            assert!(event_lacks(&task).is_some_and(|gap| gap.contains(named)), "{name}: {:?}", event_lacks(&task));
+            assert!(
+                event_lacks(&task).is_some_and(|gap| gap.contains(named)),
+                "{name}: {:?}",
+                event_lacks(&task)
+            );
         }
         // EC2 bridge: the container instance stands in for the ENI attachment.
         let mut ec2 = event_task("network");
         ec2.attachments.clear();
         ec2.launch_type = Some(LaunchType::Ec2);
-        ec2.container_instance_arn = Some("arn:aws:ecs:us-east-1:111122223333:container-instance/prod/abc".into());
+        ec2.container_instance_arn =
+            Some("arn:aws:ecs:us-east-1:111122223333:container-instance/prod/abc".into());
         assert_eq!(event_lacks(&ec2), None);
     }
 
@@ -376,16 +507,27 @@ mod event_tests {
     async fn describe_tasks_is_read_only_for_what_the_event_lacks() {
         let described = mock!(aws_sdk_ecs::Client::describe_tasks).then_output(|| {
             DescribeTasksOutput::builder()
-                .tasks(Task::builder().task_arn("arn:aws:ecs:us-east-1:111122223333:task/prod/0f").group("service:web").build())
+                .tasks(
+                    Task::builder()
+                        .task_arn("arn:aws:ecs:us-east-1:111122223333:task/prod/0f")
+                        .group("service:web")
+                        .build(),
+                )
                 .build()
         });
         let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&described]);
-        let clients = Clients::mocked(ecs, aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::Config::builder().build()));
+        let clients = Clients::mocked(
+            ecs,
+            aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::Config::builder().build()),
+        );
 
         let complete = event_task("network");
         let log = CallLog::default();
         let task = read_task(&clients, &log, &complete, false).await;
-        assert_eq!((log.calls(), task.source, task.source_note.as_deref()), (0, TaskSource::Event, None));
+        assert_eq!(
+            (log.calls(), task.source, task.source_note.as_deref()),
+            (0, TaskSource::Event, None)
+        );
         assert_eq!(task, complete, "the event's copy, unchanged");
         // Older than DescribeTasks' window changes nothing for a complete event.
         assert_eq!(read_task(&clients, &log, &complete, true).await, complete);
@@ -394,7 +536,10 @@ mod event_tests {
         let mut partial = complete.clone();
         partial.group = None;
         let task = read_task(&clients, &log, &partial, false).await;
-        assert_eq!((log.calls(), task.source, task.group.as_deref()), (1, TaskSource::DescribeTasks, Some("service:web")));
+        assert_eq!(
+            (log.calls(), task.source, task.group.as_deref()),
+            (1, TaskSource::DescribeTasks, Some("service:web"))
+        );
         // What DescribeTasks lacked the event gave (its containers, reasons and attachment).
         assert_eq!(task.containers, complete.containers);
         assert_eq!(task.attachments, complete.attachments);

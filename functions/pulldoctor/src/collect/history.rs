@@ -12,8 +12,14 @@ use crate::model::facts::Facts;
 
 /// Reads the history of `facts` for the root cause `diagnosis` ranked, into `facts.history`
 /// (and `facts.deploy`), and returns what the reads cost.
-pub async fn read(clients: &Clients, facts: &mut Facts, diagnosis: &Diagnosis, options: Options) -> CallStats {
-    let log = CallLog::new(options.deadline, clients.cache.clone()).with_lookup_pace(clients.lookup_pace.clone());
+pub async fn read(
+    clients: &Clients,
+    facts: &mut Facts,
+    diagnosis: &Diagnosis,
+    options: Options,
+) -> CallStats {
+    let log = CallLog::new(options.deadline, clients.cache.clone())
+        .with_lookup_pace(clients.lookup_pace.clone());
     let (deploy, changes, blast_radius) = tokio::join!(
         Box::pin(deploy::read_history(clients, &log, facts)),
         Box::pin(changes::read(clients, &log, facts, diagnosis)),

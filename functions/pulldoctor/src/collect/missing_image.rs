@@ -13,15 +13,14 @@ use aws_sdk_ecr::types::{DescribeImagesFilter, ImageIdentifier, ImageStatusFilte
 use aws_sdk_ecs::types::DesiredStatus;
 
 use super::{CallLog, Clients};
-use crate::model::pull::pull_role;
-use crate::model::pull::{CREATE_REPOSITORY_ACTION, IMPORT_ACTION};
+use crate::model::facts::service_name;
 use crate::model::facts::{
-    ErrorKind,
-    Fact, Facts, ImageFacts, MissingImageFacts, PullThroughRuleFacts, RepositoryImages, SecretFacts, ServiceTaskImage,
-    SimulationResult,
+    ErrorKind, Fact, Facts, ImageFacts, MissingImageFacts, PullThroughRuleFacts, RepositoryImages,
+    SecretFacts, ServiceTaskImage, SimulationResult,
 };
 use crate::model::image_ref::ImageRef;
-use crate::model::facts::service_name;
+use crate::model::pull::pull_role;
+use crate::model::pull::{CREATE_REPOSITORY_ACTION, IMPORT_ACTION};
 
 /// Pages of `DescribeImages` read for the lifecycle arithmetic (1000 images each).
 const IMAGE_PAGES: usize = 3;
@@ -35,7 +34,11 @@ fn image_missing(facts: &Facts) -> bool {
 }
 
 /// The reads that need only the image answers; run beside the identity reads.
-pub(super) async fn read_early(clients: &Clients, log: &CallLog, facts: &Facts) -> MissingImageFacts {
+pub(super) async fn read_early(
+    clients: &Clients,
+    log: &CallLog,
+    facts: &Facts,
+) -> MissingImageFacts {
     let mut out = MissingImageFacts {
         archived: skipped("the image exists"),
         repository_images: skipped("the image exists"),
@@ -45,7 +48,9 @@ pub(super) async fn read_early(clients: &Clients, log: &CallLog, facts: &Facts) 
         pull_through_simulation: skipped("not under a pull-through cache rule"),
         upstream_secret: skipped("not under a pull-through cache rule"),
     };
-    let Some((image, account, region)) = facts.ecr_image() else { return MissingImageFacts::default() };
+    let Some((image, account, region)) = facts.ecr_image() else {
+        return MissingImageFacts::default();
+    };
     let missing = image_missing(facts);
     let repository_missing = facts.repository.is_not_found();
     if !missing && !repository_missing {
@@ -58,7 +63,9 @@ pub(super) async fn read_early(clients: &Clients, log: &CallLog, facts: &Facts) 
         }
         // The pinned digest when that is what is gone, else the tag.
         let id = match (&image.digest, image.effective_tag()) {
-            (Some(d), _) if facts.image_by_digest.is_not_found() => ImageIdentifier::builder().image_digest(d).build(),
+            (Some(d), _) if facts.image_by_digest.is_not_found() => {
+                ImageIdentifier::builder().image_digest(d).build()
+            }
             (_, Some(t)) => ImageIdentifier::builder().image_tag(t).build(),
             _ => return skipped("no tag or digest to look up"),
         };
@@ -106,11 +113,22 @@ pub(super) async fn read_early(clients: &Clients, log: &CallLog, facts: &Facts) 
 }
 
 /// The reads that need the identity answers (lifecycle policy, pulling role).
-pub(super) async fn read_late(clients: &Clients, log: &CallLog, facts: &Facts, mut out: MissingImageFacts) -> MissingImageFacts {
-    let Some((image, account, region)) = facts.ecr_image() else { return out };
+pub(super) async fn read_late(
+    clients: &Clients,
+    log: &CallLog,
+    facts: &Facts,
+    mut out: MissingImageFacts,
+) -> MissingImageFacts {
+    let Some((image, account, region)) = facts.ecr_image() else {
+        return out;
+    };
     let ecr = clients.ecr_in(region);
-    let archived = out.archived.value().is_some_and(|i| i.status.as_deref().is_some_and(|s| s != "ACTIVE"));
-    let lifecycle = image_missing(facts) && !archived && facts.identity.lifecycle_policy.value().is_some();
+    let archived = out
+        .archived
+        .value()
+        .is_some_and(|i| i.status.as_deref().is_some_and(|s| s != "ACTIVE"));
+    let lifecycle =
+        image_missing(facts) && !archived && facts.identity.lifecycle_policy.value().is_some();
     let tasks = async {
         if !lifecycle {
             return skipped("no lifecycle policy to judge (or the image is archived)");
@@ -118,7 +136,12 @@ pub(super) async fn read_late(clients: &Clients, log: &CallLog, facts: &Facts, m
         read_service_tasks(clients, log, facts).await
     };
     let rule = out.pull_through_rule(&image.repository).cloned();
-    let repo = EcrRepository { ecr: &ecr, image, account, region };
+    let repo = EcrRepository {
+        ecr: &ecr,
+        image,
+        account,
+        region,
+    };
     // One round: the lifecycle reads and the pull-through reads each need only the answers above.
     let (images, tasks, registry_policy, simulation, secret) = tokio::join!(
         Box::pin(read_repository_images(log, &repo, lifecycle)),
@@ -144,11 +167,20 @@ struct EcrRepository<'a> {
 }
 
 /// The repository's current images (up to [`IMAGE_PAGES`] pages), for the lifecycle arithmetic.
-async fn read_repository_images(log: &CallLog, repo: &EcrRepository<'_>, lifecycle: bool) -> Fact<RepositoryImages> {
+async fn read_repository_images(
+    log: &CallLog,
+    repo: &EcrRepository<'_>,
+    lifecycle: bool,
+) -> Fact<RepositoryImages> {
     if !lifecycle {
         return skipped("no lifecycle policy to judge (or the image is archived)");
     }
-    let EcrRepository { ecr, image, account, region } = repo;
+    let EcrRepository {
+        ecr,
+        image,
+        account,
+        region,
+    } = repo;
     let mut all = RepositoryImages::default();
     let mut token: Option<String> = None;
     for page in 0..IMAGE_PAGES {
@@ -167,7 +199,9 @@ async fn read_repository_images(log: &CallLog, repo: &EcrRepository<'_>, lifecyc
         )
         .await;
         match fact {
-            Fact::Found { value: (images, next) } => {
+            Fact::Found {
+                value: (images, next),
+            } => {
                 all.images.extend(images);
                 token = next;
             }
@@ -194,12 +228,21 @@ async fn read_registry_policy(
     rule: Option<&PullThroughRuleFacts>,
 ) -> Fact<serde_json::Value> {
     if rule.is_none() {
-        return Fact::NotCollected { reason: "not under a pull-through cache rule".into() };
+        return Fact::NotCollected {
+            reason: "not under a pull-through cache rule".into(),
+        };
     }
-    let EcrRepository { ecr, account, region, .. } = repo;
+    let EcrRepository {
+        ecr,
+        account,
+        region,
+        ..
+    } = repo;
     // GetRegistryPolicy reads the caller's own registry only.
     if facts.account.as_deref() != Some(*account) {
-        return Fact::NotCollected { reason: format!("the registry is in account {account}, not the task's") };
+        return Fact::NotCollected {
+            reason: format!("the registry is in account {account}, not the task's"),
+        };
     }
     shared!(log, scope: region,
         "ecr:GetRegistryPolicy",
@@ -222,26 +265,43 @@ async fn simulate_import(
     rule: Option<&PullThroughRuleFacts>,
 ) -> Fact<Vec<SimulationResult>> {
     if rule.is_none() {
-        return Fact::NotCollected { reason: "not under a pull-through cache rule".into() };
+        return Fact::NotCollected {
+            reason: "not under a pull-through cache rule".into(),
+        };
     }
     let Some(role_arn) = pull_role(facts).and_then(|r| r.arn) else {
-        return Fact::NotCollected { reason: "no role pulls the image".into() };
+        return Fact::NotCollected {
+            reason: "no role pulls the image".into(),
+        };
     };
     let repository_arn = facts.repository_arn(&role_arn, repo.image, repo.account, repo.region);
     let mut actions = vec![IMPORT_ACTION];
     if facts.repository.is_not_found() {
         actions.push(CREATE_REPOSITORY_ACTION);
     }
-    super::identity::simulate(&clients.iam, log, &role_arn, &[(actions, vec![repository_arn])]).await
+    super::identity::simulate(
+        &clients.iam,
+        log,
+        &role_arn,
+        &[(actions, vec![repository_arn])],
+    )
+    .await
 }
 
 /// The upstream credentials secret's metadata (never its value).
-async fn read_upstream_secret(clients: &Clients, log: &CallLog, rule: Option<&PullThroughRuleFacts>) -> Fact<SecretFacts> {
+async fn read_upstream_secret(
+    clients: &Clients,
+    log: &CallLog,
+    rule: Option<&PullThroughRuleFacts>,
+) -> Fact<SecretFacts> {
     let Some(arn) = rule.and_then(|r| r.credential_arn.clone()) else {
-        return Fact::NotCollected { reason: "the pull-through cache rule has no upstream credentials".into() };
+        return Fact::NotCollected {
+            reason: "the pull-through cache rule has no upstream credentials".into(),
+        };
     };
     let sm = clients.secretsmanager_in(crate::model::arn::region(&arn).map(str::to_string));
-    shared!(log,
+    shared!(
+        log,
         "secretsmanager:DescribeSecret",
         &["ResourceNotFoundException"],
         sm.describe_secret().secret_id(&arn),
@@ -249,7 +309,9 @@ async fn read_upstream_secret(clients: &Clients, log: &CallLog, rule: Option<&Pu
             arn: out.arn().map(str::to_string),
             name: out.name().map(str::to_string),
             kms_key_id: out.kms_key_id().map(str::to_string),
-            shape: Fact::NotCollected { reason: "the upstream credentials are never read".into() },
+            shape: Fact::NotCollected {
+                reason: "the upstream credentials are never read".into()
+            },
         }),
     )
     .await
@@ -257,22 +319,40 @@ async fn read_upstream_secret(clients: &Clients, log: &CallLog, rule: Option<&Pu
 
 /// The containers of the service's other running and recently stopped tasks (ECS shows stopped
 /// tasks for about an hour).
-async fn read_service_tasks(clients: &Clients, log: &CallLog, facts: &Facts) -> Fact<Vec<ServiceTaskImage>> {
+async fn read_service_tasks(
+    clients: &Clients,
+    log: &CallLog,
+    facts: &Facts,
+) -> Fact<Vec<ServiceTaskImage>> {
     let Some(service) = service_name(&facts.task) else {
-        return Fact::NotCollected { reason: "not a service task".into() };
+        return Fact::NotCollected {
+            reason: "not a service task".into(),
+        };
     };
     let Some(cluster) = facts.task.cluster_arn.as_deref() else {
-        return Fact::NotCollected { reason: "the event names no cluster".into() };
+        return Fact::NotCollected {
+            reason: "the event names no cluster".into(),
+        };
     };
     let list = |status: DesiredStatus| {
         log.read(
             "ecs:ListTasks",
             &[],
-            clients.ecs.list_tasks().cluster(cluster).service_name(service).desired_status(status).max_results(50).send(),
+            clients
+                .ecs
+                .list_tasks()
+                .cluster(cluster)
+                .service_name(service)
+                .desired_status(status)
+                .max_results(50)
+                .send(),
             |out| Fact::found(out.task_arns().to_vec()),
         )
     };
-    let (running, stopped) = tokio::join!(Box::pin(list(DesiredStatus::Running)), Box::pin(list(DesiredStatus::Stopped)));
+    let (running, stopped) = tokio::join!(
+        Box::pin(list(DesiredStatus::Running)),
+        Box::pin(list(DesiredStatus::Stopped))
+    );
     let mut arns: Vec<String> = vec![];
     for fact in [running, stopped] {
         match fact {
@@ -290,7 +370,12 @@ async fn read_service_tasks(clients: &Clients, log: &CallLog, facts: &Facts) -> 
     log.read(
         "ecs:DescribeTasks",
         &[],
-        clients.ecs.describe_tasks().cluster(cluster).set_tasks(Some(arns)).send(),
+        clients
+            .ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(arns))
+            .send(),
         |out| {
             Fact::found(
                 out.tasks()
@@ -339,70 +424,134 @@ mod mock_tests {
     #[tokio::test]
     async fn another_task_of_the_service_still_runs_the_expired_digest() {
         let running = mock!(aws_sdk_ecs::Client::list_tasks)
-            .match_requests(|r| r.service_name() == Some("web") && r.desired_status() == Some(&DesiredStatus::Running))
+            .match_requests(|r| {
+                r.service_name() == Some("web")
+                    && r.desired_status() == Some(&DesiredStatus::Running)
+            })
             .then_output(|| ListTasksOutput::builder().task_arns(SIBLING).build());
         let stopped = mock!(aws_sdk_ecs::Client::list_tasks)
             .match_requests(|r| r.desired_status() == Some(&DesiredStatus::Stopped))
             .then_output(|| ListTasksOutput::builder().build());
-        let describe = mock!(aws_sdk_ecs::Client::describe_tasks).match_requests(|r| r.tasks() == [SIBLING]).then_output(|| {
-            DescribeTasksOutput::builder()
-                .tasks(
-                    Task::builder()
-                        .task_arn(SIBLING)
-                        .group("service:web")
-                        .last_status("RUNNING")
-                        .created_at(aws_smithy_types::DateTime::from_secs(chrono::Utc::now().timestamp() - 3 * 86_400))
-                        .containers(Container::builder().name("web").image(IMAGE).image_digest(OLD).build())
-                        .build(),
-                )
-                .build()
-        });
-        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&running, &stopped, &describe]);
+        let describe = mock!(aws_sdk_ecs::Client::describe_tasks)
+            .match_requests(|r| r.tasks() == [SIBLING])
+            .then_output(|| {
+                DescribeTasksOutput::builder()
+                    .tasks(
+                        Task::builder()
+                            .task_arn(SIBLING)
+                            .group("service:web")
+                            .last_status("RUNNING")
+                            .created_at(aws_smithy_types::DateTime::from_secs(
+                                chrono::Utc::now().timestamp() - 3 * 86_400,
+                            ))
+                            .containers(
+                                Container::builder()
+                                    .name("web")
+                                    .image(IMAGE)
+                                    .image_digest(OLD)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
+        let ecs = mock_client!(
+            aws_sdk_ecs,
+            RuleMode::MatchAny,
+            [&running, &stopped, &describe]
+        );
         // The archive lookup finds nothing; the listing shows the five v* images the rule keeps.
         let archived = mock!(aws_sdk_ecr::Client::describe_images)
             .match_requests(|r| !r.image_ids().is_empty())
-            .then_error(|| DescribeImagesError::generic(ErrorMetadata::builder().code("ImageNotFoundException").message("not found").build()));
-        let listing = mock!(aws_sdk_ecr::Client::describe_images).match_requests(|r| r.image_ids().is_empty()).then_output(|| {
-            let mut out = DescribeImagesOutput::builder();
-            for (i, tag) in ["v2", "v3", "v4", "v5", "v6"].iter().enumerate() {
-                out = out.image_details(ImageDetail::builder().image_digest(format!("sha256:{:064x}", i + 100)).image_tags(*tag).build());
-            }
-            out.build()
-        });
-        let rules = mock!(aws_sdk_ecr::Client::describe_pull_through_cache_rules).then_output(|| DescribePullThroughCacheRulesOutput::builder().build());
-        let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, [&archived, &listing, &rules]);
+            .then_error(|| {
+                DescribeImagesError::generic(
+                    ErrorMetadata::builder()
+                        .code("ImageNotFoundException")
+                        .message("not found")
+                        .build(),
+                )
+            });
+        let listing = mock!(aws_sdk_ecr::Client::describe_images)
+            .match_requests(|r| r.image_ids().is_empty())
+            .then_output(|| {
+                let mut out = DescribeImagesOutput::builder();
+                for (i, tag) in ["v2", "v3", "v4", "v5", "v6"].iter().enumerate() {
+                    out = out.image_details(
+                        ImageDetail::builder()
+                            .image_digest(format!("sha256:{:064x}", i + 100))
+                            .image_tags(*tag)
+                            .build(),
+                    );
+                }
+                out.build()
+            });
+        let rules = mock!(aws_sdk_ecr::Client::describe_pull_through_cache_rules)
+            .then_output(|| DescribePullThroughCacheRulesOutput::builder().build());
+        let ecr = mock_client!(
+            aws_sdk_ecr,
+            RuleMode::MatchAny,
+            [&archived, &listing, &rules]
+        );
         let clients = Clients::mocked(ecs, ecr);
 
         let mut facts = world();
         facts.task.group = Some("service:web".into());
         facts.task.cluster_arn = Some(CLUSTER.into());
         facts.image_by_tag = not_found();
-        facts.identity.lifecycle_policy = Fact::found(json!({"rules": [{"rulePriority": 1, "description": "keep 5 releases",
+        facts.identity.lifecycle_policy = Fact::found(
+            json!({"rules": [{"rulePriority": 1, "description": "keep 5 releases",
             "selection": {"tagStatus": "tagged", "tagPrefixList": ["v"], "countType": "imageCountMoreThan", "countNumber": 5},
-            "action": {"type": "expire"}}]}));
+            "action": {"type": "expire"}}]}),
+        );
         let log = CallLog::default();
         let early = read_early(&clients, &log, &facts).await;
         assert!(early.archived.is_not_found(), "{:?}", early.archived);
         assert_eq!(early.pull_through_rules, Fact::found(vec![]));
         facts.missing_image = read_late(&clients, &log, &facts, early).await;
-        let tasks = facts.missing_image.service_tasks.value().expect("service tasks read");
+        let tasks = facts
+            .missing_image
+            .service_tasks
+            .value()
+            .expect("service tasks read");
         assert_eq!(tasks.len(), 1);
         assert_eq!(tasks[0].image_digest.as_deref(), Some(OLD));
-        assert_eq!(facts.missing_image.repository_images.value().map(|r| r.images.len()), Some(5));
-        assert_eq!(log.calls(), 6, "archive lookup, rules, listing, 2 × ListTasks, DescribeTasks");
+        assert_eq!(
+            facts
+                .missing_image
+                .repository_images
+                .value()
+                .map(|r| r.images.len()),
+            Some(5)
+        );
+        assert_eq!(
+            log.calls(),
+            6,
+            "archive lookup, rules, listing, 2 × ListTasks, DescribeTasks"
+        );
 
         let got = &check_image_expired(&facts)[0];
         assert_eq!(got.status, Status::Fail, "{got:#?}");
         assert!(got.title.contains("Tag v1 is gone and lifecycle rule 1 of team/app (keeps only the 5 most recent images tagged v*) removed it"), "{}", got.title);
         let why = got.evidence["existed_because"].as_str().unwrap();
-        assert!(why.contains("task 5ca1ab1e of the same service (running) runs v1 as sha256:1111"), "{why}");
+        assert!(
+            why.contains("task 5ca1ab1e of the same service (running) runs v1 as sha256:1111"),
+            "{why}"
+        );
     }
 
     /// With the image present none of these reads is issued.
     #[tokio::test]
     async fn nothing_is_read_when_the_image_exists() {
-        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, Vec::<&aws_smithy_mocks::Rule>::new());
-        let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, Vec::<&aws_smithy_mocks::Rule>::new());
+        let ecs = mock_client!(
+            aws_sdk_ecs,
+            RuleMode::MatchAny,
+            Vec::<&aws_smithy_mocks::Rule>::new()
+        );
+        let ecr = mock_client!(
+            aws_sdk_ecr,
+            RuleMode::MatchAny,
+            Vec::<&aws_smithy_mocks::Rule>::new()
+        );
         let clients = Clients::mocked(ecs, ecr);
         let mut facts = world();
         facts.image_by_tag = crate::checks::ecr::fixtures::image(OLD, "v1");

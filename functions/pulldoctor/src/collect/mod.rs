@@ -24,25 +24,27 @@ mod changes;
 mod deploy;
 /// Shared with preflight, which compares the service's running revision with the next one.
 pub use deploy::{deployment_facts, fill as fill_launch, launch_facts, service_deployments};
-pub mod history;
 mod ecr;
 pub mod ecs;
+pub mod history;
 pub mod identity;
 mod missing_image;
 pub mod network;
-mod secrets;
 mod private_dns;
-
+mod secrets;
 
 use chrono::Utc;
 
-pub use crate::aws::{dependent_rounds, read_failure, CallRecord, CallStats, Clients, Limits, ReadFailure, PREFLIGHT_ONLY_ACTIONS, READ_ACTIONS};
 use crate::aws::CallLog;
+pub use crate::aws::{
+    dependent_rounds, read_failure, CallRecord, CallStats, Clients, Limits, ReadFailure,
+    PREFLIGHT_ONLY_ACTIONS, READ_ACTIONS,
+};
 use crate::classify::classify;
-use crate::model::facts::{Fact, FailureFacts, Facts, ServiceNetworkFacts, TaskDefinitionFacts};
+use crate::intake::PullFailure;
+use crate::model::facts::{Fact, Facts, FailureFacts, ServiceNetworkFacts, TaskDefinitionFacts};
 use crate::model::image_ref::ImageRef;
 use crate::model::message::Category;
-use crate::intake::PullFailure;
 
 /// How long ECS keeps a stopped task visible to `DescribeTasks`.
 pub const TASK_VISIBILITY: chrono::Duration = chrono::Duration::hours(1);
@@ -75,12 +77,19 @@ pub struct Supplied {
 
 /// Gather the facts for one failure. Never fails: gaps are recorded in the snapshot.
 pub async fn collect(clients: &Clients, failure: &PullFailure) -> Facts {
-    collect_with(clients, failure, &Supplied::default(), Options::default()).await.0
+    collect_with(clients, failure, &Supplied::default(), Options::default())
+        .await
+        .0
 }
 
 /// [`collect`] with some inputs supplied by the caller instead of read (see [`Supplied`]) and a
 /// deadline, returning what the reads cost.
-pub async fn collect_with(clients: &Clients, failure: &PullFailure, supplied: &Supplied, options: Options) -> (Facts, CallStats) {
+pub async fn collect_with(
+    clients: &Clients,
+    failure: &PullFailure,
+    supplied: &Supplied,
+    options: Options,
+) -> (Facts, CallStats) {
     let (facts, _, stats) = collect_group(clients, failure, &[], supplied, options).await;
     (facts, stats)
 }
@@ -101,7 +110,9 @@ pub async fn collect_group(
     let task_reads = TaskReads::default();
     let (mut facts, mut other_facts) = tokio::join!(
         Box::pin(collect_one(clients, &log, &task_reads, failure, supplied)),
-        Box::pin(futures_util::future::join_all(others.iter().map(|o| Box::pin(collect_one(clients, &log, &task_reads, o, supplied))))),
+        Box::pin(futures_util::future::join_all(others.iter().map(|o| {
+            Box::pin(collect_one(clients, &log, &task_reads, o, supplied))
+        }))),
     );
     let stats = log.stats();
     for f in std::iter::once(&mut facts).chain(other_facts.iter_mut()) {
@@ -119,18 +130,47 @@ struct TaskReads {
     network: tokio::sync::OnceCell<crate::model::facts::NetworkFacts>,
 }
 
-async fn collect_one(clients: &Clients, log: &CallLog, task_reads: &TaskReads, failure: &PullFailure, supplied: &Supplied) -> Facts {
+async fn collect_one(
+    clients: &Clients,
+    log: &CallLog,
+    task_reads: &TaskReads,
+    failure: &PullFailure,
+    supplied: &Supplied,
+) -> Facts {
     let region = failure
         .region
         .clone()
-        .or_else(|| failure.task.arn.as_deref().and_then(crate::model::arn::region).map(str::to_string))
+        .or_else(|| {
+            failure
+                .task
+                .arn
+                .as_deref()
+                .and_then(crate::model::arn::region)
+                .map(str::to_string)
+        })
         .or_else(|| clients.home_region().map(str::to_string));
     let classification = classify(&failure.message);
     // Identity reads need the task definition and the image answers, not the network: they run
     // beside the network levels, so the critical path is the longer of the two chains.
     let (mut facts, network) = tokio::join!(
-        Box::pin(read_task_and_identity(clients, log, task_reads, failure, supplied, region.clone(), classification.clone())),
-        Box::pin(read_task_network(clients, log, task_reads, failure, supplied, region.as_deref(), classification.category)),
+        Box::pin(read_task_and_identity(
+            clients,
+            log,
+            task_reads,
+            failure,
+            supplied,
+            region.clone(),
+            classification.clone()
+        )),
+        Box::pin(read_task_network(
+            clients,
+            log,
+            task_reads,
+            failure,
+            supplied,
+            region.as_deref(),
+            classification.category
+        )),
     );
     facts.network = network;
     facts
@@ -158,7 +198,14 @@ async fn read_task_network(
             Box::pin(async {
                 // With hub-and-spoke's private DNS: where the names resolve, when the route table
                 // shows no public path.
-                Box::pin(network::read_network(clients, log, &failure.task, region, service)).await
+                Box::pin(network::read_network(
+                    clients,
+                    log,
+                    &failure.task,
+                    region,
+                    service,
+                ))
+                .await
             })
         })
         .await
@@ -177,14 +224,32 @@ async fn read_task_and_identity(
     region: Option<String>,
     classification: crate::model::message::Classification,
 ) -> Facts {
-    let image_ref = failure.image.as_deref().and_then(|i| ImageRef::parse(i).ok());
-    let too_old = failure.time.is_some_and(|t| Utc::now() - t > TASK_VISIBILITY);
+    let image_ref = failure
+        .image
+        .as_deref()
+        .and_then(|i| ImageRef::parse(i).ok());
+    let too_old = failure
+        .time
+        .is_some_and(|t| Utc::now() - t > TASK_VISIBILITY);
     let (task, task_definition, (repository, image_by_digest, image_by_tag)) = tokio::join!(
-        Box::pin(async { task_reads.task.get_or_init(|| Box::pin(ecs::read_task(clients, log, &failure.task, too_old))).await.clone() }),
+        Box::pin(async {
+            task_reads
+                .task
+                .get_or_init(|| Box::pin(ecs::read_task(clients, log, &failure.task, too_old)))
+                .await
+                .clone()
+        }),
         Box::pin(async {
             match &supplied.task_definition {
                 Some(td) => Fact::found(td.clone()),
-                None => ecs::read_task_definition(clients, log, failure.task.task_definition_arn.as_deref()).await,
+                None => {
+                    ecs::read_task_definition(
+                        clients,
+                        log,
+                        failure.task.task_definition_arn.as_deref(),
+                    )
+                    .await
+                }
             }
         }),
         Box::pin(ecr::read_image(clients, log, image_ref.as_ref())),
@@ -193,7 +258,14 @@ async fn read_task_and_identity(
     ecs::resolve_launch_type(clients, log, &mut task).await;
     let mut facts = Facts {
         event_id: failure.event_id.clone(),
-        account: failure.account.clone().or_else(|| failure.task.arn.as_deref().and_then(crate::model::arn::account).map(str::to_string)),
+        account: failure.account.clone().or_else(|| {
+            failure
+                .task
+                .arn
+                .as_deref()
+                .and_then(crate::model::arn::account)
+                .map(str::to_string)
+        }),
         region,
         task,
         failure: FailureFacts {
@@ -221,7 +293,12 @@ async fn read_task_and_identity(
     // Beside the identity reads: the secrets, the missing image's early reads and (for a missing
     // image of a service task) the deploy behind it all need only the first round's answers.
     let (identity, (secrets, secrets_role), missing, deploy) = tokio::join!(
-        Box::pin(identity::read(clients, log, &facts, supplied.instance_role_arn.as_deref())),
+        Box::pin(identity::read(
+            clients,
+            log,
+            &facts,
+            supplied.instance_role_arn.as_deref()
+        )),
         Box::pin(secrets::read(clients, log, &facts)),
         Box::pin(missing_image::read_early(clients, log, &facts)),
         Box::pin(deploy::read(clients, log, &facts)),
@@ -231,7 +308,9 @@ async fn read_task_and_identity(
     facts.secrets = secrets;
     // The secrets' local evaluation needs the execution role's documents, which the identity
     // reads skip when its own simulation answered.
-    if let (Fact::Found { value: role }, Some(read)) = (&mut facts.identity.execution_role, secrets_role) {
+    if let (Fact::Found { value: role }, Some(read)) =
+        (&mut facts.identity.execution_role, secrets_role)
+    {
         if role.arn == read.arn && role.policies.value().is_none() {
             role.policies = read.policies;
             role.boundary = read.boundary;
@@ -246,11 +325,22 @@ async fn read_task_and_identity(
 /// cost calls and could only add noise. Access denied stays examined (an endpoint policy can deny).
 fn registry_answered(category: Category) -> Option<&'static str> {
     match category {
-        Category::ImageNotFound => Some("the registry answered that the image does not exist, so the network path to it works"),
-        Category::PlatformMismatch => Some("the registry served the image manifest, so the network path to it works"),
-        Category::DiskSpace => Some("the layers were being written to disk, so the network path to the registry works"),
-        Category::RateLimited => Some("the registry answered with a rate limit, so the network path to it works"),
-        Category::Network | Category::AccessDenied | Category::RegistryCredentials | Category::Unknown => None,
+        Category::ImageNotFound => Some(
+            "the registry answered that the image does not exist, so the network path to it works",
+        ),
+        Category::PlatformMismatch => {
+            Some("the registry served the image manifest, so the network path to it works")
+        }
+        Category::DiskSpace => {
+            Some("the layers were being written to disk, so the network path to the registry works")
+        }
+        Category::RateLimited => {
+            Some("the registry answered with a rate limit, so the network path to it works")
+        }
+        Category::Network
+        | Category::AccessDenied
+        | Category::RegistryCredentials
+        | Category::Unknown => None,
     }
 }
 
@@ -275,14 +365,28 @@ mod policy_tests {
     /// whole class of checks would always be `unknown`; an extra grant is needless privilege.
     #[test]
     fn deployed_policies_grant_exactly_the_reads() {
-        let mut granted = actions(include_str!("../../../../infra/policies/pulldoctor-read.json"));
-        granted.extend(actions(include_str!("../../../../infra/policies/pulldoctor-registry-secrets.json")));
-        granted.extend(actions(include_str!("../../../../infra/policies/pulldoctor-preflight.json")));
+        let mut granted = actions(include_str!(
+            "../../../../infra/policies/pulldoctor-read.json"
+        ));
+        granted.extend(actions(include_str!(
+            "../../../../infra/policies/pulldoctor-registry-secrets.json"
+        )));
+        granted.extend(actions(include_str!(
+            "../../../../infra/policies/pulldoctor-preflight.json"
+        )));
         granted.remove("kms:Decrypt"); // used by Secrets Manager on our behalf, not called directly
         let wanted: BTreeSet<String> = READ_ACTIONS.iter().map(|a| a.to_string()).collect();
         assert_eq!(granted, wanted);
-        let preflight = actions(include_str!("../../../../infra/policies/pulldoctor-preflight.json"));
-        let preflight_only: BTreeSet<String> = super::PREFLIGHT_ONLY_ACTIONS.iter().map(|a| a.to_string()).collect();
-        assert_eq!(preflight, preflight_only, "pulldoctor-preflight.json grants exactly the preflight-only reads");
+        let preflight = actions(include_str!(
+            "../../../../infra/policies/pulldoctor-preflight.json"
+        ));
+        let preflight_only: BTreeSet<String> = super::PREFLIGHT_ONLY_ACTIONS
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(
+            preflight, preflight_only,
+            "pulldoctor-preflight.json grants exactly the preflight-only reads"
+        );
     }
 }

@@ -10,8 +10,8 @@
 use aws_sdk_route53::types::VpcRegion;
 use aws_sdk_route53resolver::types::Filter;
 
-use crate::aws::error::ThrottleSpy;
 use super::{CallLog, Clients};
+use crate::aws::error::ThrottleSpy;
 use crate::model::facts::{dns_name, Fact, NetworkFacts, PrivateZoneFacts, ResolverRuleFacts};
 
 /// Pages of 100 read at most (a VPC with more zones or rules than this is not a spoke).
@@ -26,14 +26,22 @@ pub fn not_needed(n: &NetworkFacts) -> Option<String> {
         return Some("the network was not examined".into());
     }
     let rt = n.route_table.value()?;
-    let default = rt.routes.iter().find(|r| r.destination.as_deref() == Some("0.0.0.0/0"))?;
+    let default = rt
+        .routes
+        .iter()
+        .find(|r| r.destination.as_deref() == Some("0.0.0.0/0"))?;
     let public = (default.target.starts_with("igw-") || default.target.starts_with("nat-"))
         && default.state.as_deref() != Some("blackhole");
     public.then(|| format!("not needed: the default route goes to {}", default.target))
 }
 
 /// Fill `private_zones` and `resolver_rules` of `n` (or say why they were not read).
-pub(super) async fn read_private_dns(clients: &Clients, log: &CallLog, region: Option<&str>, n: &mut NetworkFacts) {
+pub(super) async fn read_private_dns(
+    clients: &Clients,
+    log: &CallLog,
+    region: Option<&str>,
+    n: &mut NetworkFacts,
+) {
     let (zones, rules) = read_planned(clients, log, plan(n, region)).await;
     n.private_zones = zones;
     n.resolver_rules = rules;
@@ -60,13 +68,24 @@ pub(super) async fn read_planned(
 ) -> (Fact<Vec<PrivateZoneFacts>>, Fact<Vec<ResolverRuleFacts>>) {
     let (vpc_id, region) = match plan {
         Ok(p) => p,
-        Err(why) => return (Fact::NotCollected { reason: why.clone() }, Fact::NotCollected { reason: why }),
+        Err(why) => {
+            return (
+                Fact::NotCollected {
+                    reason: why.clone(),
+                },
+                Fact::NotCollected { reason: why },
+            )
+        }
     };
     let route53 = aws_sdk_route53::Client::from_conf(
-        aws_sdk_route53::config::Builder::from(clients.sdk_config()).interceptor(ThrottleSpy).build(),
+        aws_sdk_route53::config::Builder::from(clients.sdk_config())
+            .interceptor(ThrottleSpy)
+            .build(),
     );
     let resolver = aws_sdk_route53resolver::Client::from_conf(
-        aws_sdk_route53resolver::config::Builder::from(clients.sdk_config()).interceptor(ThrottleSpy).build(),
+        aws_sdk_route53resolver::config::Builder::from(clients.sdk_config())
+            .interceptor(ThrottleSpy)
+            .build(),
     );
     tokio::join!(
         Box::pin(read_zones(&route53, log, &vpc_id, &region)),
@@ -74,11 +93,17 @@ pub(super) async fn read_planned(
     )
 }
 
-async fn read_zones(route53: &aws_sdk_route53::Client, log: &CallLog, vpc_id: &str, region: &str) -> Fact<Vec<PrivateZoneFacts>> {
+async fn read_zones(
+    route53: &aws_sdk_route53::Client,
+    log: &CallLog,
+    vpc_id: &str,
+    region: &str,
+) -> Fact<Vec<PrivateZoneFacts>> {
     let mut zones = vec![];
     let mut token: Option<String> = None;
     for _ in 0..MAX_PAGES {
-        let page = shared!(log,
+        let page = shared!(
+            log,
             "route53:ListHostedZonesByVPC",
             &[],
             route53
@@ -92,18 +117,34 @@ async fn read_zones(route53: &aws_sdk_route53::Client, log: &CallLog, vpc_id: &s
                     .hosted_zone_summaries()
                     .iter()
                     .map(|z| PrivateZoneFacts {
-                        id: z.hosted_zone_id().trim_start_matches("/hostedzone/").to_string(),
+                        id: z
+                            .hosted_zone_id()
+                            .trim_start_matches("/hostedzone/")
+                            .to_string(),
                         name: dns_name(z.name()),
-                        owner_account: z.owner().and_then(|o| o.owning_account()).map(str::to_string),
-                        owner_service: z.owner().and_then(|o| o.owning_service()).map(str::to_string),
+                        owner_account: z
+                            .owner()
+                            .and_then(|o| o.owning_account())
+                            .map(str::to_string),
+                        owner_service: z
+                            .owner()
+                            .and_then(|o| o.owning_service())
+                            .map(str::to_string),
                     })
                     .collect();
-                Fact::found((zones, out.next_token().filter(|t| !t.is_empty()).map(str::to_string)))
+                Fact::found((
+                    zones,
+                    out.next_token()
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_string),
+                ))
             },
         )
         .await;
         match page {
-            Fact::Found { value: (page, next) } => {
+            Fact::Found {
+                value: (page, next),
+            } => {
                 zones.extend(page);
                 token = next;
                 if token.is_none() {
@@ -118,12 +159,17 @@ async fn read_zones(route53: &aws_sdk_route53::Client, log: &CallLog, vpc_id: &s
     Fact::found(zones)
 }
 
-async fn read_rules(resolver: &aws_sdk_route53resolver::Client, log: &CallLog, vpc_id: &str) -> Fact<Vec<ResolverRuleFacts>> {
+async fn read_rules(
+    resolver: &aws_sdk_route53resolver::Client,
+    log: &CallLog,
+    vpc_id: &str,
+) -> Fact<Vec<ResolverRuleFacts>> {
     // (rule id, association status)
     let mut associations: Vec<(String, Option<String>)> = vec![];
     let mut token: Option<String> = None;
     for _ in 0..MAX_PAGES {
-        let page = shared!(log,
+        let page = shared!(
+            log,
             "route53resolver:ListResolverRuleAssociations",
             &[],
             resolver
@@ -136,14 +182,26 @@ async fn read_rules(resolver: &aws_sdk_route53resolver::Client, log: &CallLog, v
                     .resolver_rule_associations()
                     .iter()
                     .filter(|a| a.vpc_id().is_none_or(|v| v == vpc_id))
-                    .filter_map(|a| Some((a.resolver_rule_id()?.to_string(), a.status().map(|s| s.as_str().to_string()))))
+                    .filter_map(|a| {
+                        Some((
+                            a.resolver_rule_id()?.to_string(),
+                            a.status().map(|s| s.as_str().to_string()),
+                        ))
+                    })
                     .collect();
-                Fact::found((page, out.next_token().filter(|t| !t.is_empty()).map(str::to_string)))
+                Fact::found((
+                    page,
+                    out.next_token()
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_string),
+                ))
             },
         )
         .await;
         match page {
-            Fact::Found { value: (page, next) } => {
+            Fact::Found {
+                value: (page, next),
+            } => {
                 associations.extend(page);
                 token = next;
                 if token.is_none() {
@@ -157,7 +215,8 @@ async fn read_rules(resolver: &aws_sdk_route53resolver::Client, log: &CallLog, v
     }
     associations.truncate(MAX_RULES);
     let reads = associations.into_iter().map(|(id, status)| async move {
-        let rule = shared!(log,
+        let rule = shared!(
+            log,
             "route53resolver:GetResolverRule",
             &["ResourceNotFoundException"],
             resolver.get_resolver_rule().resolver_rule_id(&id),
@@ -177,12 +236,17 @@ async fn read_rules(resolver: &aws_sdk_route53resolver::Client, log: &CallLog, v
                         .collect(),
                     resolver_endpoint_id: r.resolver_endpoint_id().map(str::to_string),
                 }),
-                None => Fact::NotFound { detail: format!("resolver rule {id} not returned") },
+                None => Fact::NotFound {
+                    detail: format!("resolver rule {id} not returned")
+                },
             },
         )
         .await;
         match rule {
-            Fact::Found { value } => Some(ResolverRuleFacts { association_status: status, ..value }),
+            Fact::Found { value } => Some(ResolverRuleFacts {
+                association_status: status,
+                ..value
+            }),
             // The association outlived its rule: it forwards nothing.
             Fact::NotFound { .. } => None,
             other => Some(ResolverRuleFacts {

@@ -13,12 +13,15 @@ use std::collections::BTreeMap;
 use aws_sdk_ssm::types::ParameterStringFilter;
 
 use super::identity::{get_role, read_policies, simulate};
-use crate::model::arn::kms_key_arn;
 use super::{CallLog, Clients};
+use crate::model::arn::kms_key_arn;
 use crate::model::facts::{
-    ErrorKind, Fact, Facts, RoleFacts, SecretMetadata, SimulationResult, TaskDefinitionFacts, TaskSecretFacts, TaskSecretsFacts,
+    ErrorKind, Fact, Facts, RoleFacts, SecretMetadata, SimulationResult, TaskDefinitionFacts,
+    TaskSecretFacts, TaskSecretsFacts,
 };
-use crate::model::secret_ref::{named_secrets, parse_value_from, secrets_step, SecretRef, SecretStore};
+use crate::model::secret_ref::{
+    named_secrets, parse_value_from, secrets_step, SecretRef, SecretStore,
+};
 
 /// At most this many secrets are described (one read each in Secrets Manager); the others say so.
 const MAX_DESCRIBED: usize = 20;
@@ -27,20 +30,37 @@ const SSM_BATCH: usize = 50;
 
 /// The secrets facts, and the execution role with its policy documents when the simulator could
 /// not be used (for the local evaluator; the caller merges them into the identity facts).
-pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts) -> (Fact<TaskSecretsFacts>, Option<RoleFacts>) {
+pub(super) async fn read(
+    clients: &Clients,
+    log: &CallLog,
+    facts: &Facts,
+) -> (Fact<TaskSecretsFacts>, Option<RoleFacts>) {
     let step = secrets_step(&facts.failure.message);
     let Some(store) = step.and_then(|s| s.store()) else {
-        return (Fact::NotCollected { reason: "the task did not stop at the step that fetches its secrets".into() }, None);
+        return (
+            Fact::NotCollected {
+                reason: "the task did not stop at the step that fetches its secrets".into(),
+            },
+            None,
+        );
     };
     let td = match &facts.task_definition {
         Fact::Found { value } => value,
         gap => {
-            let why = format!("the task definition could not be read: {}", gap.gap().unwrap_or_default());
+            let why = format!(
+                "the task definition could not be read: {}",
+                gap.gap().unwrap_or_default()
+            );
             return (Fact::NotCollected { reason: why }, None);
         }
     };
     let (Some(region), Some(account)) = (facts.region.as_deref(), facts.account.as_deref()) else {
-        return (Fact::NotCollected { reason: "the task's region or account is not known".into() }, None);
+        return (
+            Fact::NotCollected {
+                reason: "the task's region or account is not known".into(),
+            },
+            None,
+        );
     };
     let named = named_secrets(&facts.failure.message);
     let mut secrets = task_secrets(td, store, region, account, &named);
@@ -52,16 +72,31 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts) -> (Fa
         let secrets = secrets
             .into_iter()
             .map(|(_, mut s)| {
-                s.metadata = Fact::NotCollected { reason: "the message names another secret".into() };
+                s.metadata = Fact::NotCollected {
+                    reason: "the message names another secret".into(),
+                };
                 s
             })
             .collect();
-        let simulation = Fact::NotCollected { reason: "the message names another secret".into() };
-        return (Fact::found(TaskSecretsFacts { step, secrets, simulation }), None);
+        let simulation = Fact::NotCollected {
+            reason: "the message names another secret".into(),
+        };
+        return (
+            Fact::found(TaskSecretsFacts {
+                step,
+                secrets,
+                simulation,
+            }),
+            None,
+        );
     }
     match store {
-        SecretStore::SecretsManager => read_secrets_metadata(clients, log, &mut secrets, region, any_named).await,
-        SecretStore::Ssm => read_parameters_metadata(clients, log, &mut secrets, region, account, any_named).await,
+        SecretStore::SecretsManager => {
+            read_secrets_metadata(clients, log, &mut secrets, region, any_named).await
+        }
+        SecretStore::Ssm => {
+            read_parameters_metadata(clients, log, &mut secrets, region, account, any_named).await
+        }
     }
     let mut secrets: Vec<TaskSecretFacts> = secrets.into_iter().map(|(_, s)| s).collect();
     for s in &mut secrets {
@@ -72,10 +107,24 @@ pub(super) async fn read(clients: &Clients, log: &CallLog, facts: &Facts) -> (Fa
 
     // Round 2: may the execution role read them, and decrypt them with their customer keys?
     let (simulation, role) = match &td.execution_role_arn {
-        None => (Fact::NotCollected { reason: "the task definition has no execution role".into() }, None),
-        Some(role_arn) => read_execution_role_access(clients, log, role_arn, store, &secrets, any_named).await,
+        None => (
+            Fact::NotCollected {
+                reason: "the task definition has no execution role".into(),
+            },
+            None,
+        ),
+        Some(role_arn) => {
+            read_execution_role_access(clients, log, role_arn, store, &secrets, any_named).await
+        }
     };
-    (Fact::found(TaskSecretsFacts { step, secrets, simulation }), role)
+    (
+        Fact::found(TaskSecretsFacts {
+            step,
+            secrets,
+            simulation,
+        }),
+        role,
+    )
 }
 
 /// Whether a secret's metadata is read and judged: all of them, or only those the message names.
@@ -96,7 +145,9 @@ fn task_secrets(
     for c in &td.containers {
         let container = c.name.clone().unwrap_or_default();
         for value_from in &c.secrets {
-            let Some(r) = parse_value_from(value_from).filter(|r| r.store == store) else { continue };
+            let Some(r) = parse_value_from(value_from).filter(|r| r.store == store) else {
+                continue;
+            };
             if let Some((_, existing)) = secrets.iter_mut().find(|(e, _)| e.same_secret(&r)) {
                 if !existing.containers.contains(&container) {
                     existing.containers.push(container.clone());
@@ -109,7 +160,9 @@ fn task_secrets(
                 resource_arn: r.resource_arn(region, account),
                 containers: vec![container.clone()],
                 named_in_message: named.iter().any(|n| n.same_secret(&r)),
-                metadata: Fact::NotCollected { reason: "not read".into() },
+                metadata: Fact::NotCollected {
+                    reason: "not read".into(),
+                },
             };
             secrets.push((r, entry));
         }
@@ -125,16 +178,31 @@ async fn read_secrets_metadata(
     region: &str,
     any_named: bool,
 ) {
-    let reads = secrets.iter().filter(|(_, s)| wanted(s, any_named)).take(MAX_DESCRIBED).map(|(r, _)| {
-        let sm = clients.secretsmanager_in(r.region.clone().or_else(|| Some(region.to_string())));
-        async move { (r.describe_id(), describe_secret(&sm, log, &r.describe_id()).await) }
-    });
-    let answers: BTreeMap<String, Fact<SecretMetadata>> = futures_util::future::join_all(reads).await.into_iter().collect();
+    let reads = secrets
+        .iter()
+        .filter(|(_, s)| wanted(s, any_named))
+        .take(MAX_DESCRIBED)
+        .map(|(r, _)| {
+            let sm =
+                clients.secretsmanager_in(r.region.clone().or_else(|| Some(region.to_string())));
+            async move {
+                (
+                    r.describe_id(),
+                    describe_secret(&sm, log, &r.describe_id()).await,
+                )
+            }
+        });
+    let answers: BTreeMap<String, Fact<SecretMetadata>> = futures_util::future::join_all(reads)
+        .await
+        .into_iter()
+        .collect();
     for (r, s) in secrets {
         if let Some(answer) = answers.get(&r.describe_id()) {
             s.metadata = answer.clone();
         } else if wanted(s, any_named) {
-            s.metadata = Fact::NotCollected { reason: format!("only the first {MAX_DESCRIBED} secrets are described") };
+            s.metadata = Fact::NotCollected {
+                reason: format!("only the first {MAX_DESCRIBED} secrets are described"),
+            };
         }
     }
 }
@@ -157,10 +225,15 @@ async fn read_parameters_metadata(
         match r.account.as_deref() {
             Some(other) if other != account => {
                 s.metadata = Fact::NotCollected {
-                    reason: format!("the parameter is in account {other}: it can only be described there"),
+                    reason: format!(
+                        "the parameter is in account {other}: it can only be described there"
+                    ),
                 };
             }
-            _ => by_region.entry(r.region.clone().unwrap_or_else(|| region.to_string())).or_default().push(r.name.clone()),
+            _ => by_region
+                .entry(r.region.clone().unwrap_or_else(|| region.to_string()))
+                .or_default()
+                .push(r.name.clone()),
         }
     }
     let reads = by_region.into_iter().map(|(r, names)| {
@@ -168,10 +241,16 @@ async fn read_parameters_metadata(
         async move { (r, describe_parameters(&ssm, log, &names).await) }
     });
     let answers: BTreeMap<String, BTreeMap<String, Fact<SecretMetadata>>> =
-        futures_util::future::join_all(reads).await.into_iter().collect();
+        futures_util::future::join_all(reads)
+            .await
+            .into_iter()
+            .collect();
     for (r, s) in secrets {
         let reg = r.region.clone().unwrap_or_else(|| region.to_string());
-        if let Some(answer) = answers.get(&reg).and_then(|a| a.get(r.name.trim_start_matches('/'))) {
+        if let Some(answer) = answers
+            .get(&reg)
+            .and_then(|a| a.get(r.name.trim_start_matches('/')))
+        {
             s.metadata = answer.clone();
         }
     }
@@ -188,7 +267,10 @@ async fn read_execution_role_access(
     any_named: bool,
 ) -> (Fact<Vec<SimulationResult>>, Option<RoleFacts>) {
     let iam = &clients.iam;
-    let judged: Vec<&TaskSecretFacts> = secrets.iter().filter(|s| !s.metadata.is_not_found() && wanted(s, any_named)).collect();
+    let judged: Vec<&TaskSecretFacts> = secrets
+        .iter()
+        .filter(|s| !s.metadata.is_not_found() && wanted(s, any_named))
+        .collect();
     let resources: Vec<String> = judged.iter().map(|s| s.resource_arn.clone()).collect();
     let keys: Vec<String> = judged
         .iter()
@@ -207,7 +289,9 @@ async fn read_execution_role_access(
         requests.push((vec!["kms:Decrypt"], keys));
     }
     let simulation = if requests.is_empty() {
-        Fact::NotCollected { reason: "no secret to judge".into() }
+        Fact::NotCollected {
+            reason: "no secret to judge".into(),
+        }
     } else {
         simulate(iam, log, role_arn, &requests).await
     };
@@ -225,36 +309,66 @@ async fn read_execution_role_access(
     (simulation, role)
 }
 
-async fn describe_secret(sm: &aws_sdk_secretsmanager::Client, log: &CallLog, id: &str) -> Fact<SecretMetadata> {
-    shared!(log, "secretsmanager:DescribeSecret", &["ResourceNotFoundException"], sm.describe_secret().secret_id(id), |out| {
-        Fact::found(SecretMetadata {
-            arn: out.arn().map(str::to_string),
-            name: out.name().map(str::to_string),
-            kms_key_id: out.kms_key_id().filter(|k| !SecretStore::SecretsManager.is_aws_managed_key(k)).map(str::to_string),
-            parameter_type: None,
-        })
-    })
+async fn describe_secret(
+    sm: &aws_sdk_secretsmanager::Client,
+    log: &CallLog,
+    id: &str,
+) -> Fact<SecretMetadata> {
+    shared!(
+        log,
+        "secretsmanager:DescribeSecret",
+        &["ResourceNotFoundException"],
+        sm.describe_secret().secret_id(id),
+        |out| {
+            Fact::found(SecretMetadata {
+                arn: out.arn().map(str::to_string),
+                name: out.name().map(str::to_string),
+                kms_key_id: out
+                    .kms_key_id()
+                    .filter(|k| !SecretStore::SecretsManager.is_aws_managed_key(k))
+                    .map(str::to_string),
+                parameter_type: None,
+            })
+        }
+    )
     .await
 }
 
 /// One `ssm:DescribeParameters` per 50 names; keyed by the name without its leading `/`.
-async fn describe_parameters(ssm: &aws_sdk_ssm::Client, log: &CallLog, names: &[String]) -> BTreeMap<String, Fact<SecretMetadata>> {
+async fn describe_parameters(
+    ssm: &aws_sdk_ssm::Client,
+    log: &CallLog,
+    names: &[String],
+) -> BTreeMap<String, Fact<SecretMetadata>> {
     let mut out = BTreeMap::new();
     for chunk in names.chunks(SSM_BATCH) {
-        let filter = ParameterStringFilter::builder().key("Name").option("Equals").set_values(Some(chunk.to_vec())).build();
+        let filter = ParameterStringFilter::builder()
+            .key("Name")
+            .option("Equals")
+            .set_values(Some(chunk.to_vec()))
+            .build();
         let filter = match filter {
             Ok(f) => f,
             Err(e) => {
                 for n in chunk {
-                    out.insert(n.trim_start_matches('/').to_string(), Fact::Unreadable { reason: format!("ssm:DescribeParameters: {e}"), kind: ErrorKind::Other });
+                    out.insert(
+                        n.trim_start_matches('/').to_string(),
+                        Fact::Unreadable {
+                            reason: format!("ssm:DescribeParameters: {e}"),
+                            kind: ErrorKind::Other,
+                        },
+                    );
                 }
                 continue;
             }
         };
-        let answer: Fact<Vec<SecretMetadata>> = shared!(log,
+        let answer: Fact<Vec<SecretMetadata>> = shared!(
+            log,
             "ssm:DescribeParameters",
             &[],
-            ssm.describe_parameters().parameter_filters(filter).max_results(SSM_BATCH as i32),
+            ssm.describe_parameters()
+                .parameter_filters(filter)
+                .max_results(SSM_BATCH as i32),
             |out| Fact::found(
                 out.parameters()
                     .iter()
@@ -278,9 +392,14 @@ async fn describe_parameters(ssm: &aws_sdk_ssm::Client, log: &CallLog, names: &[
         for n in chunk {
             let key = n.trim_start_matches('/').to_string();
             let fact = match &answer {
-                Fact::Found { value } => match value.iter().find(|m| m.name.as_deref().map(|x| x.trim_start_matches('/')) == Some(&key)) {
+                Fact::Found { value } => match value
+                    .iter()
+                    .find(|m| m.name.as_deref().map(|x| x.trim_start_matches('/')) == Some(&key))
+                {
                     Some(m) => Fact::found(m.clone()),
-                    None => Fact::NotFound { detail: format!("ssm:DescribeParameters returned no parameter named {n}") },
+                    None => Fact::NotFound {
+                        detail: format!("ssm:DescribeParameters returned no parameter named {n}"),
+                    },
                 },
                 gap => gap.clone().map(|_| SecretMetadata::default()),
             };

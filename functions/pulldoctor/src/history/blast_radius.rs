@@ -33,7 +33,12 @@ pub fn summarize(facts: &Facts, diagnosis: &Diagnosis) -> Option<BlastRadius> {
 /// Why a service is at risk: `Ok(None)` when it does not share the resource, `Err` when that
 /// could not be told (its task definition was not read).
 fn why(shared: &Shared, svc: &ServiceFacts) -> Result<Option<String>, String> {
-    let among = |mine: &[String], broken: &[String]| -> Vec<String> { mine.iter().filter(|s| broken.contains(s)).cloned().collect() };
+    let among = |mine: &[String], broken: &[String]| -> Vec<String> {
+        mine.iter()
+            .filter(|s| broken.contains(s))
+            .cloned()
+            .collect()
+    };
     let definition = || match &svc.definition {
         Fact::Found { value } => Ok(value),
         other => Err(format!(
@@ -43,7 +48,10 @@ fn why(shared: &Shared, svc: &ServiceFacts) -> Result<Option<String>, String> {
         )),
     };
     Ok(match shared {
-        Shared::Subnets { subnets, without_public_ip } => {
+        Shared::Subnets {
+            subnets,
+            without_public_ip,
+        } => {
             let hit = among(&svc.subnets, subnets);
             if hit.is_empty() || (*without_public_ip && svc.assign_public_ip == Some(true)) {
                 None
@@ -73,19 +81,31 @@ fn why(shared: &Shared, svc: &ServiceFacts) -> Result<Option<String>, String> {
                 return Ok(None);
             }
             let def = definition()?;
-            let pulls_ecr = def.images.iter().any(|i| ImageRef::parse(i).is_ok_and(|r| matches!(r.kind, RegistryKind::Ecr { .. })));
+            let pulls_ecr = def.images.iter().any(|i| {
+                ImageRef::parse(i).is_ok_and(|r| matches!(r.kind, RegistryKind::Ecr { .. }))
+            });
             (def.execution_role_arn.is_none() && pulls_ecr)
                 .then(|| format!("runs on the cluster's EC2 capacity without an execution role: pulls with instance role {}", role_name(arn)))
         }
-        Shared::Image { repository, reference, cpu_architecture } => {
+        Shared::Image {
+            repository,
+            reference,
+            cpu_architecture,
+        } => {
             let def = definition()?;
-            if cpu_architecture.as_ref().is_some_and(|a| *a != architecture(def.cpu_architecture.as_deref())) {
+            if cpu_architecture
+                .as_ref()
+                .is_some_and(|a| *a != architecture(def.cpu_architecture.as_deref()))
+            {
                 return Ok(None);
             }
             def.images
                 .iter()
                 .filter_map(|i| ImageRef::parse(i).ok())
-                .find(|i| i.name() == *repository && reference.as_deref().is_none_or(|r| i.reference() == r))
+                .find(|i| {
+                    i.name() == *repository
+                        && reference.as_deref().is_none_or(|r| i.reference() == r)
+                })
                 .map(|i| format!("pulls repository {}", image_label(&i.name(), i.reference())))
         }
     })
@@ -94,11 +114,16 @@ fn why(shared: &Shared, svc: &ServiceFacts) -> Result<Option<String>, String> {
 /// The same role: equal ARNs, or the same name in the same account (a task definition may give
 /// the role's name, or an ARN with a path).
 fn same_role(a: &str, b: &str) -> bool {
-    a == b || (role_name(a) == role_name(b) && (account(a).is_none() || account(b).is_none() || account(a) == account(b)))
+    a == b
+        || (role_name(a) == role_name(b)
+            && (account(a).is_none() || account(b).is_none() || account(a) == account(b)))
 }
 
 fn at_risk(facts: &BlastRadiusFacts, task: &Facts) -> BlastRadius {
-    let failing = (task.task.cluster_arn.as_deref().map(cluster_name), service_name(&task.task));
+    let failing = (
+        task.task.cluster_arn.as_deref().map(cluster_name),
+        service_name(&task.task),
+    );
     let mut services: Vec<&ServiceFacts> = facts
         .services
         .iter()
@@ -106,12 +131,18 @@ fn at_risk(facts: &BlastRadiusFacts, task: &Facts) -> BlastRadius {
         // A draining or inactive service starts no more tasks.
         .filter(|s| s.status.as_deref().is_none_or(|st| st == "ACTIVE"))
         .collect();
-    services.sort_by(|a, b| (cluster_name(&a.cluster), &a.name).cmp(&(cluster_name(&b.cluster), &b.name)));
+    services.sort_by(|a, b| {
+        (cluster_name(&a.cluster), &a.name).cmp(&(cluster_name(&b.cluster), &b.name))
+    });
     let mut hit = vec![];
     let mut unjudged = vec![];
     for svc in services {
         match why(&facts.shared, svc) {
-            Ok(Some(why)) => hit.push(AtRisk { service: svc.name.clone(), cluster: cluster_name(&svc.cluster).to_string(), why }),
+            Ok(Some(why)) => hit.push(AtRisk {
+                service: svc.name.clone(),
+                cluster: cluster_name(&svc.cluster).to_string(),
+                why,
+            }),
             Ok(None) => {}
             Err(gap) => unjudged.push(gap),
         }
@@ -133,7 +164,9 @@ mod tests {
     use super::*;
     use crate::checks::iam::identity_fixtures::{world, CLUSTER};
     use crate::model::diagnosis::{Finding, RootCause, Status};
-    use crate::model::facts::{ErrorKind, EniFacts, RoleFacts, RouteTableFacts, ServiceDefinitionFacts};
+    use crate::model::facts::{
+        EniFacts, ErrorKind, RoleFacts, RouteTableFacts, ServiceDefinitionFacts,
+    };
 
     const ROLE: &str = "arn:aws:iam::111122223333:role/ecsTaskExecutionRole";
     const REGISTRY: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com";
@@ -148,9 +181,17 @@ mod tests {
         f.task.group = Some("service:web".into());
         f.task.cluster_arn = Some(CLUSTER.into());
         f.network.subnet_id = Some("subnet-a".into());
-        f.network.route_table =
-            Fact::found(RouteTableFacts { id: "rtb-1".into(), explicit: true, subnet_ids: vec!["subnet-a".into()], ..Default::default() });
-        f.network.task_eni = Fact::found(EniFacts { id: "eni-1".into(), security_groups: vec!["sg-1".into()], ..Default::default() });
+        f.network.route_table = Fact::found(RouteTableFacts {
+            id: "rtb-1".into(),
+            explicit: true,
+            subnet_ids: vec!["subnet-a".into()],
+            ..Default::default()
+        });
+        f.network.task_eni = Fact::found(EniFacts {
+            id: "eni-1".into(),
+            security_groups: vec!["sg-1".into()],
+            ..Default::default()
+        });
         f.failure.image = Some(image("2.4.2"));
         f.failure.image_ref = ImageRef::parse(&image("2.4.2")).ok();
         if let Fact::Found { value } = &mut f.task_definition {
@@ -168,7 +209,14 @@ mod tests {
         d
     }
 
-    fn service(cluster: &str, name: &str, subnets: &[&str], groups: &[&str], role: Option<&str>, images: &[String]) -> ServiceFacts {
+    fn service(
+        cluster: &str,
+        name: &str,
+        subnets: &[&str],
+        groups: &[&str],
+        role: Option<&str>,
+        images: &[String],
+    ) -> ServiceFacts {
         ServiceFacts {
             cluster: format!("arn:aws:ecs:us-east-1:111122223333:cluster/{cluster}"),
             name: name.into(),
@@ -187,9 +235,17 @@ mod tests {
         }
     }
 
-    fn looked_up(mut f: Facts, d: &Diagnosis, services: Vec<ServiceFacts>, bounded: &[&str]) -> Option<BlastRadius> {
+    fn looked_up(
+        mut f: Facts,
+        d: &Diagnosis,
+        services: Vec<ServiceFacts>,
+        bounded: &[&str],
+    ) -> Option<BlastRadius> {
         let shared = Shared::of(&f, d).map(|s| match s {
-            Shared::Vpc { vpc, .. } => Shared::Vpc { vpc, subnets: vec!["subnet-a".into(), "subnet-b".into()] },
+            Shared::Vpc { vpc, .. } => Shared::Vpc {
+                vpc,
+                subnets: vec!["subnet-a".into(), "subnet-b".into()],
+            },
             other => other,
         });
         f.history.looked_up = true;
@@ -200,13 +256,18 @@ mod tests {
                 clusters_examined: vec![CLUSTER.into()],
                 bounded: bounded.iter().map(|s| s.to_string()).collect(),
             }),
-            None => Fact::NotCollected { reason: "shares nothing".into() },
+            None => Fact::NotCollected {
+                reason: "shares nothing".into(),
+            },
         };
         summarize(&f, d)
     }
 
     fn names(b: &BlastRadius) -> Vec<(String, String)> {
-        b.services.iter().map(|s| (s.service.clone(), s.why.clone())).collect()
+        b.services
+            .iter()
+            .map(|s| (s.service.clone(), s.why.clone()))
+            .collect()
     }
 
     /// Each kind of root cause names the services that share its resource, and why.
@@ -215,34 +276,112 @@ mod tests {
         let other_role = "arn:aws:iam::111122223333:role/other";
         let services = || {
             vec![
-                service("prod", "web", &["subnet-a"], &["sg-1"], Some(ROLE), &[image("2.4.2")]),
-                service("prod", "api", &["subnet-a", "subnet-c"], &["sg-2"], Some(ROLE), &[image("2.4.1")]),
-                service("prod", "worker", &["subnet-c"], &["sg-1"], Some(other_role), &[image("2.4.2")]),
-                service("prod", "cron", &["subnet-c"], &["sg-3"], Some(other_role), &[format!("{REGISTRY}/team/cron:1")]),
+                service(
+                    "prod",
+                    "web",
+                    &["subnet-a"],
+                    &["sg-1"],
+                    Some(ROLE),
+                    &[image("2.4.2")],
+                ),
+                service(
+                    "prod",
+                    "api",
+                    &["subnet-a", "subnet-c"],
+                    &["sg-2"],
+                    Some(ROLE),
+                    &[image("2.4.1")],
+                ),
+                service(
+                    "prod",
+                    "worker",
+                    &["subnet-c"],
+                    &["sg-1"],
+                    Some(other_role),
+                    &[image("2.4.2")],
+                ),
+                service(
+                    "prod",
+                    "cron",
+                    &["subnet-c"],
+                    &["sg-3"],
+                    Some(other_role),
+                    &[format!("{REGISTRY}/team/cron:1")],
+                ),
             ]
         };
         let s = |a: &str, b: &str| (a.to_string(), b.to_string());
         // (case, code, finding resource, shared, services at risk)
-        let cases: Vec<(&str, RootCause, Option<&str>, Vec<&str>, Vec<(String, String)>)> = vec![
-            ("route: per subnet", RootCause::NetNoRoute, Some("subnet-a"), vec!["subnet subnet-a"], vec![s("api", "runs in subnet-a")]),
-            ("egress: per security group", RootCause::NetTaskSgEgress, Some("sg-1"), vec!["security group sg-1"],
-             vec![s("worker", "uses security group sg-1")]),
-            ("DNS: per VPC", RootCause::NetDns, None, vec!["VPC vpc-1"], vec![s("api", "runs in vpc-1 (subnet-a)")]),
-            ("execution role", RootCause::IamExecutionRolePermissions, None, vec!["execution role ecsTaskExecutionRole"],
-             vec![s("api", "uses execution role ecsTaskExecutionRole")]),
-            ("missing tag: the same repository:tag", RootCause::EcrImageNotFound, None, vec!["image team/web:2.4.2"],
-             vec![s("worker", "pulls repository team/web:2.4.2")]),
-            ("repository: any tag of it", RootCause::EcrRepositoryPolicy, None, vec!["repository team/web"],
-             vec![s("api", "pulls repository team/web:2.4.1"), s("worker", "pulls repository team/web:2.4.2")]),
+        let cases: Vec<(
+            &str,
+            RootCause,
+            Option<&str>,
+            Vec<&str>,
+            Vec<(String, String)>,
+        )> = vec![
+            (
+                "route: per subnet",
+                RootCause::NetNoRoute,
+                Some("subnet-a"),
+                vec!["subnet subnet-a"],
+                vec![s("api", "runs in subnet-a")],
+            ),
+            (
+                "egress: per security group",
+                RootCause::NetTaskSgEgress,
+                Some("sg-1"),
+                vec!["security group sg-1"],
+                vec![s("worker", "uses security group sg-1")],
+            ),
+            (
+                "DNS: per VPC",
+                RootCause::NetDns,
+                None,
+                vec!["VPC vpc-1"],
+                vec![s("api", "runs in vpc-1 (subnet-a)")],
+            ),
+            (
+                "execution role",
+                RootCause::IamExecutionRolePermissions,
+                None,
+                vec!["execution role ecsTaskExecutionRole"],
+                vec![s("api", "uses execution role ecsTaskExecutionRole")],
+            ),
+            (
+                "missing tag: the same repository:tag",
+                RootCause::EcrImageNotFound,
+                None,
+                vec!["image team/web:2.4.2"],
+                vec![s("worker", "pulls repository team/web:2.4.2")],
+            ),
+            (
+                "repository: any tag of it",
+                RootCause::EcrRepositoryPolicy,
+                None,
+                vec!["repository team/web"],
+                vec![
+                    s("api", "pulls repository team/web:2.4.1"),
+                    s("worker", "pulls repository team/web:2.4.2"),
+                ],
+            ),
         ];
         for (case, code, resource, shared, expected) in cases {
             let mut f = failing();
-            f.network.subnet = Fact::found(crate::model::facts::SubnetFacts { id: "subnet-a".into(), vpc_id: Some("vpc-1".into()), ..Default::default() });
+            f.network.subnet = Fact::found(crate::model::facts::SubnetFacts {
+                id: "subnet-a".into(),
+                vpc_id: Some("vpc-1".into()),
+                ..Default::default()
+            });
             let d = diagnosis(&f, code, resource);
-            let b = looked_up(f, &d, services(), &[]).unwrap_or_else(|| panic!("{case}: no section"));
+            let b =
+                looked_up(f, &d, services(), &[]).unwrap_or_else(|| panic!("{case}: no section"));
             assert_eq!(b.status, HistoryStatus::Found, "{case}");
             assert_eq!(b.shared, shared, "{case}");
-            assert_eq!(names(&b), expected, "{case}: web, the failing service, is never listed");
+            assert_eq!(
+                names(&b),
+                expected,
+                "{case}: web, the failing service, is never listed"
+            );
             assert_eq!(b.total as usize, expected.len(), "{case}");
             assert!(b.complete, "{case}");
             assert_eq!(b.clusters_examined, 1, "{case}");
@@ -257,7 +396,13 @@ mod tests {
         public.assign_public_ip = Some(true);
         let private = service("prod", "private", &["subnet-a"], &["sg-9"], None, &[]);
         let b = looked_up(f, &d, vec![public, private], &[]).unwrap();
-        assert_eq!(names(&b), [("private".to_string(), "runs in subnet-a without a public IP".to_string())]);
+        assert_eq!(
+            names(&b),
+            [(
+                "private".to_string(),
+                "runs in subnet-a without a public IP".to_string()
+            )]
+        );
     }
 
     #[test]
@@ -277,22 +422,47 @@ mod tests {
         let fargate = service("prod", "fargate", &[], &[], None, &[image("1")]);
         let mut elsewhere = ec2("elsewhere", None);
         elsewhere.cluster = "arn:aws:ecs:us-east-1:111122223333:cluster/staging".into();
-        let b = looked_up(f, &d, vec![ec2("bare", None), ec2("with-role", Some(ROLE)), fargate, elsewhere], &[]).unwrap();
+        let b = looked_up(
+            f,
+            &d,
+            vec![
+                ec2("bare", None),
+                ec2("with-role", Some(ROLE)),
+                fargate,
+                elsewhere,
+            ],
+            &[],
+        )
+        .unwrap();
         assert_eq!(b.shared, ["instance role ecsInstanceRole"]);
-        assert_eq!(names(&b).iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["bare"]);
+        assert_eq!(
+            names(&b)
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>(),
+            ["bare"]
+        );
     }
 
     #[test]
     fn ten_are_listed_and_all_are_counted_sorted_by_cluster_then_name() {
         let f = failing();
         let d = diagnosis(&f, RootCause::NetNoRoute, Some("subnet-a"));
-        let mut services: Vec<ServiceFacts> = (0..12).map(|i| service("prod", &format!("svc{i:02}"), &["subnet-a"], &[], None, &[])).collect();
+        let mut services: Vec<ServiceFacts> = (0..12)
+            .map(|i| service("prod", &format!("svc{i:02}"), &["subnet-a"], &[], None, &[]))
+            .collect();
         services.push(service("alpha", "zz", &["subnet-a"], &[], None, &[]));
         services.reverse();
         let b = looked_up(f, &d, services, &[]).unwrap();
         assert_eq!(b.total, 13);
         assert_eq!(b.services.len(), 10);
-        assert_eq!((b.services[0].cluster.as_str(), b.services[0].service.as_str()), ("alpha", "zz"));
+        assert_eq!(
+            (
+                b.services[0].cluster.as_str(),
+                b.services[0].service.as_str()
+            ),
+            ("alpha", "zz")
+        );
         assert_eq!(b.services[1].service, "svc00");
         assert_eq!(b.services[9].service, "svc08");
     }
@@ -302,18 +472,30 @@ mod tests {
         let f = failing();
         let d = diagnosis(&f, RootCause::NetNoRoute, Some("subnet-a"));
         let bounded = "other clusters of the account were not examined (the look is bounded to about 10 calls)";
-        let b = looked_up(f.clone(), &d, vec![service("prod", "api", &["subnet-a"], &[], None, &[])], &[bounded]).unwrap();
+        let b = looked_up(
+            f.clone(),
+            &d,
+            vec![service("prod", "api", &["subnet-a"], &[], None, &[])],
+            &[bounded],
+        )
+        .unwrap();
         assert!(!b.complete);
         assert_eq!(b.reason.as_deref(), Some(bounded));
         assert_eq!(b.total, 1);
 
         let d = diagnosis(&f, RootCause::IamExecutionRoleTrust, None);
         let mut api = service("prod", "api", &[], &[], Some(ROLE), &[]);
-        api.definition = Fact::Unreadable { reason: "AccessDenied: ecs:DescribeTaskDefinition (grant …)".into(), kind: ErrorKind::AccessDenied };
+        api.definition = Fact::Unreadable {
+            reason: "AccessDenied: ecs:DescribeTaskDefinition (grant …)".into(),
+            kind: ErrorKind::AccessDenied,
+        };
         let b = looked_up(f, &d, vec![api], &[]).unwrap();
         assert!(!b.complete);
         assert_eq!(b.total, 0);
-        assert!(b.reason.unwrap().contains("the task definition of service api could not be read (AccessDenied"));
+        assert!(b
+            .reason
+            .unwrap()
+            .contains("the task definition of service api could not be read (AccessDenied"));
     }
 
     #[test]
@@ -321,20 +503,30 @@ mod tests {
         let mut f = failing();
         let d = diagnosis(&f, RootCause::NetNoRoute, Some("subnet-a"));
         f.history.looked_up = true;
-        f.history.blast_radius =
-            Fact::Unreadable { reason: "AccessDenied: ecs:ListServices (grant ecs:ListServices to pulldoctor's role)".into(), kind: ErrorKind::AccessDenied };
+        f.history.blast_radius = Fact::Unreadable {
+            reason: "AccessDenied: ecs:ListServices (grant ecs:ListServices to pulldoctor's role)"
+                .into(),
+            kind: ErrorKind::AccessDenied,
+        };
         let b = summarize(&f, &d).unwrap();
         assert_eq!(b.status, HistoryStatus::Unknown);
         assert_eq!(b.shared, ["subnet subnet-a"]);
         assert!(b.reason.unwrap().contains("grant ecs:ListServices"));
 
-        for code in [RootCause::RegistryRateLimit, RootCause::Unknown, RootCause::StorageEphemeral] {
+        for code in [
+            RootCause::RegistryRateLimit,
+            RootCause::Unknown,
+            RootCause::StorageEphemeral,
+        ] {
             let d = diagnosis(&f, code, None);
             assert_eq!(summarize(&f, &d), None, "{code}");
         }
         // History off: nothing looked up.
         let f = failing();
-        assert_eq!(summarize(&f, &diagnosis(&f, RootCause::NetNoRoute, Some("subnet-a"))), None);
+        assert_eq!(
+            summarize(&f, &diagnosis(&f, RootCause::NetNoRoute, Some("subnet-a"))),
+            None
+        );
     }
 
     #[test]
@@ -347,7 +539,13 @@ mod tests {
             value.cpu_architecture = Some("ARM64".into());
         }
         let b = looked_up(f, &d, vec![same, arm], &[]).unwrap();
-        assert_eq!(names(&b).iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["same"]);
+        assert_eq!(
+            names(&b)
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>(),
+            ["same"]
+        );
         let _ = Status::Fail;
     }
 }

@@ -24,17 +24,27 @@ pub fn summarize(facts: &Facts, diagnosis: &Diagnosis) -> Option<Changes> {
     }
     let changes = match &facts.history.changes {
         Fact::Found { value } => value,
-        Fact::Unreadable { reason, kind } => return Some(unknown(vec![], 24, &unreadable(reason, *kind))),
+        Fact::Unreadable { reason, kind } => {
+            return Some(unknown(vec![], 24, &unreadable(reason, *kind)))
+        }
         Fact::NotCollected { .. } | Fact::NotFound { .. } => return None,
     };
     let resources: Vec<String> = changes.lookups.iter().map(|l| l.resource.clone()).collect();
-    let read: Vec<&ResourceLookup> = changes.lookups.iter().filter(|l| l.events.value().is_some()).collect();
+    let read: Vec<&ResourceLookup> = changes
+        .lookups
+        .iter()
+        .filter(|l| l.events.value().is_some())
+        .collect();
     if read.is_empty() {
         let reason = changes.lookups.iter().find_map(|l| match &l.events {
             Fact::Unreadable { reason, kind } => Some(unreadable(reason, *kind)),
             _ => None,
         });
-        return Some(unknown(resources, changes.window_hours, reason.as_deref().unwrap_or("CloudTrail was not read")));
+        return Some(unknown(
+            resources,
+            changes.window_hours,
+            reason.as_deref().unwrap_or("CloudTrail was not read"),
+        ));
     }
     let until = changes.until.unwrap_or_else(Utc::now);
     let since = until - Duration::hours(changes.window_hours.into());
@@ -44,11 +54,19 @@ pub fn summarize(facts: &Facts, diagnosis: &Diagnosis) -> Option<Changes> {
         for e in lookup.events.value().into_iter().flatten() {
             let Some(time) = e.event_time else { continue };
             let lifecycle = e.event_name == "PolicyExecutionEvent";
-            if (e.read_only && !lifecycle) || time < since || time > until || events.iter().any(|(_, _, c)| c.event_id == e.event_id) {
+            if (e.read_only && !lifecycle)
+                || time < since
+                || time > until
+                || events.iter().any(|(_, _, c)| c.event_id == e.event_id)
+            {
                 continue;
             }
             let likely = breaking.contains(&e.event_name.as_str());
-            events.push((likely, time, change_event(facts, e, &lookup.resource, time, likely)));
+            events.push((
+                likely,
+                time,
+                change_event(facts, e, &lookup.resource, time, likely),
+            ));
         }
     }
     // Likely causes first, then newest (nearest before the failure) first.
@@ -73,12 +91,22 @@ pub fn summarize(facts: &Facts, diagnosis: &Diagnosis) -> Option<Changes> {
         reason: (!gaps.is_empty()).then(|| gaps.join("; ")),
         resources,
         window_hours: changes.window_hours,
-        events: events.into_iter().take(MAX_EVENTS).map(|(_, _, e)| e).collect(),
+        events: events
+            .into_iter()
+            .take(MAX_EVENTS)
+            .map(|(_, _, e)| e)
+            .collect(),
     })
 }
 
 fn unknown(resources: Vec<String>, window_hours: u32, reason: &str) -> Changes {
-    Changes { status: HistoryStatus::Unknown, reason: Some(reason.to_string()), resources, window_hours, events: vec![] }
+    Changes {
+        status: HistoryStatus::Unknown,
+        reason: Some(reason.to_string()),
+        resources,
+        window_hours,
+        events: vec![],
+    }
 }
 
 /// The read's gap, with what to do about it: every failed lookup names the action to grant.
@@ -98,12 +126,38 @@ fn unreadable(reason: &str, kind: ErrorKind) -> String {
 fn breaking_events(code: RootCause) -> &'static [&'static str] {
     use RootCause::*;
     match code {
-        NetNoRoute => &["DeleteRoute", "ReplaceRoute", "DeleteNatGateway", "DisassociateRouteTable", "ReplaceRouteTableAssociation", "DeleteRouteTable"],
-        NetTaskSgEgress => &["RevokeSecurityGroupEgress", "ModifySecurityGroupRules", "DeleteSecurityGroup"],
-        NetEndpointSg => &["RevokeSecurityGroupIngress", "ModifySecurityGroupRules", "DeleteSecurityGroup"],
-        NetNacl => &["ReplaceNetworkAclEntry", "CreateNetworkAclEntry", "DeleteNetworkAclEntry", "ReplaceNetworkAclAssociation"],
-        NetEndpointMissing | NetEndpointDns | NetEndpointPolicy | NetS3EndpointPolicy => &["DeleteVpcEndpoints", "ModifyVpcEndpoint"],
-        IamExecutionRoleMissing | IamExecutionRoleTrust | IamExecutionRolePermissions | IamInstanceRolePermissions | IamRegistrySecret => &[
+        NetNoRoute => &[
+            "DeleteRoute",
+            "ReplaceRoute",
+            "DeleteNatGateway",
+            "DisassociateRouteTable",
+            "ReplaceRouteTableAssociation",
+            "DeleteRouteTable",
+        ],
+        NetTaskSgEgress => &[
+            "RevokeSecurityGroupEgress",
+            "ModifySecurityGroupRules",
+            "DeleteSecurityGroup",
+        ],
+        NetEndpointSg => &[
+            "RevokeSecurityGroupIngress",
+            "ModifySecurityGroupRules",
+            "DeleteSecurityGroup",
+        ],
+        NetNacl => &[
+            "ReplaceNetworkAclEntry",
+            "CreateNetworkAclEntry",
+            "DeleteNetworkAclEntry",
+            "ReplaceNetworkAclAssociation",
+        ],
+        NetEndpointMissing | NetEndpointDns | NetEndpointPolicy | NetS3EndpointPolicy => {
+            &["DeleteVpcEndpoints", "ModifyVpcEndpoint"]
+        }
+        IamExecutionRoleMissing
+        | IamExecutionRoleTrust
+        | IamExecutionRolePermissions
+        | IamInstanceRolePermissions
+        | IamRegistrySecret => &[
             "DetachRolePolicy",
             "DeleteRolePolicy",
             "PutRolePolicy",
@@ -113,15 +167,35 @@ fn breaking_events(code: RootCause) -> &'static [&'static str] {
         ],
         EcrRepositoryPolicy => &["SetRepositoryPolicy", "DeleteRepositoryPolicy"],
         EcrRepositoryNotFound => &["DeleteRepository"],
-        EcrImageNotFound | EcrImageExpired => &["BatchDeleteImage", "PolicyExecutionEvent", "PutLifecyclePolicy", "DeleteRepository"],
-        SecretNotFound | SecretAccessDenied => &["DeleteSecret", "PutResourcePolicy", "DeleteResourcePolicy", "UpdateSecret"],
+        EcrImageNotFound | EcrImageExpired => &[
+            "BatchDeleteImage",
+            "PolicyExecutionEvent",
+            "PutLifecyclePolicy",
+            "DeleteRepository",
+        ],
+        SecretNotFound | SecretAccessDenied => &[
+            "DeleteSecret",
+            "PutResourcePolicy",
+            "DeleteResourcePolicy",
+            "UpdateSecret",
+        ],
         _ => &[],
     }
 }
 
-fn change_event(facts: &Facts, e: &TrailEvent, resource: &str, time: DateTime<Utc>, likely_cause: bool) -> ChangeEvent {
+fn change_event(
+    facts: &Facts,
+    e: &TrailEvent,
+    resource: &str,
+    time: DateTime<Utc>,
+    likely_cause: bool,
+) -> ChangeEvent {
     let identity = e.user_identity.as_ref();
-    let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string);
+    let text = |v: Option<&serde_json::Value>| {
+        v.and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     let invoked_by = text(identity.and_then(|i| i.get("invokedBy")));
     ChangeEvent {
         event_id: e.event_id.clone(),
@@ -148,7 +222,9 @@ fn actor(e: &TrailEvent) -> Option<String> {
             let (session, role) = (parts.next()?, parts.next()?);
             Some(format!("{role}/{session}"))
         }
-        Some("IAMUser") => field("userName").or_else(|| field("arn").map(crate::model::arn::last_name)).map(str::to_string),
+        Some("IAMUser") => field("userName")
+            .or_else(|| field("arn").map(crate::model::arn::last_name))
+            .map(str::to_string),
         Some("Root") => Some("root".into()),
         Some("AWSService") => field("invokedBy").map(str::to_string),
         _ => e.username.clone().or_else(|| e.event_source.clone()),
@@ -158,11 +234,14 @@ fn actor(e: &TrailEvent) -> Option<String> {
 /// The CloudFormation stack of `resource`, from its `aws:cloudformation:stack-name` tag when the
 /// facts hold the resource's tags (the roles do).
 fn stack(facts: &Facts, resource: &str) -> Option<String> {
-    [&facts.identity.execution_role, &facts.identity.instance_role]
-        .into_iter()
-        .filter_map(|r| r.value())
-        .find(|r| r.name == resource)
-        .and_then(|r| r.tags.get(STACK_TAG).cloned())
+    [
+        &facts.identity.execution_role,
+        &facts.identity.instance_role,
+    ]
+    .into_iter()
+    .filter_map(|r| r.value())
+    .find(|r| r.name == resource)
+    .and_then(|r| r.tags.get(STACK_TAG).cloned())
 }
 
 #[cfg(test)]
@@ -195,10 +274,18 @@ mod tests {
     }
 
     /// A diagnosis with root cause `code`, judged from Facts whose CloudTrail look found `lookups`.
-    fn summarized(code: RootCause, lookups: Vec<ResourceLookup>, facts: impl FnOnce(&mut Facts)) -> Changes {
+    fn summarized(
+        code: RootCause,
+        lookups: Vec<ResourceLookup>,
+        facts: impl FnOnce(&mut Facts),
+    ) -> Changes {
         let mut f = Facts::default();
         f.history.looked_up = true;
-        f.history.changes = Fact::found(ChangeFacts { until: Some(at(FAILED_AT)), window_hours: 24, lookups });
+        f.history.changes = Fact::found(ChangeFacts {
+            until: Some(at(FAILED_AT)),
+            window_hours: 24,
+            lookups,
+        });
         facts(&mut f);
         let mut d = crate::engine::judge(&Facts::default());
         d.root_cause.code = code;
@@ -206,7 +293,11 @@ mod tests {
     }
 
     fn found(resource: &str, events: Vec<TrailEvent>) -> ResourceLookup {
-        ResourceLookup { resource: resource.into(), events: Fact::found(events), complete: true }
+        ResourceLookup {
+            resource: resource.into(),
+            events: Fact::found(events),
+            complete: true,
+        }
     }
 
     #[test]
@@ -214,46 +305,134 @@ mod tests {
         let deployer = role_session("platform-deployer", "ci-1234");
         let cfn = json!({"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/cfn-exec/AWSCloudFormation", "invokedBy": "cloudformation.amazonaws.com"});
         // (case, root cause, lookups, expected (event id, actor, invoked_by, likely) in order)
-        type Want = (&'static str, Option<&'static str>, Option<&'static str>, bool);
+        type Want = (
+            &'static str,
+            Option<&'static str>,
+            Option<&'static str>,
+            bool,
+        );
         let cases: Vec<(&str, RootCause, Vec<ResourceLookup>, Vec<Want>)> = vec![
             (
                 "route deleted, then an unrelated tag: the delete first",
                 RootCause::NetNoRoute,
                 vec![
-                    found("rtb-0abc", vec![
-                        event("tag", "CreateTags", "2026-11-30T14:10:00Z", json!({"type": "IAMUser", "userName": "alice"})),
-                        event("del", "DeleteRoute", "2026-11-30T14:02:00Z", deployer.clone()),
-                        event("after", "DeleteRoute", "2026-11-30T14:20:00Z", deployer.clone()),
-                        event("old", "DeleteRoute", "2026-11-28T14:02:00Z", deployer.clone()),
-                    ]),
+                    found(
+                        "rtb-0abc",
+                        vec![
+                            event(
+                                "tag",
+                                "CreateTags",
+                                "2026-11-30T14:10:00Z",
+                                json!({"type": "IAMUser", "userName": "alice"}),
+                            ),
+                            event(
+                                "del",
+                                "DeleteRoute",
+                                "2026-11-30T14:02:00Z",
+                                deployer.clone(),
+                            ),
+                            event(
+                                "after",
+                                "DeleteRoute",
+                                "2026-11-30T14:20:00Z",
+                                deployer.clone(),
+                            ),
+                            event(
+                                "old",
+                                "DeleteRoute",
+                                "2026-11-28T14:02:00Z",
+                                deployer.clone(),
+                            ),
+                        ],
+                    ),
                     found("nat-0def", vec![]),
                 ],
-                vec![("del", Some("platform-deployer/ci-1234"), None, true), ("tag", Some("alice"), None, false)],
+                vec![
+                    ("del", Some("platform-deployer/ci-1234"), None, true),
+                    ("tag", Some("alice"), None, false),
+                ],
             ),
             (
                 "two breaking writes: the nearest before the failure first",
                 RootCause::NetTaskSgEgress,
-                vec![found("sg-01", vec![
-                    event("early", "RevokeSecurityGroupEgress", "2026-11-30T09:00:00Z", json!({"type": "Root", "arn": "arn:aws:iam::123456789012:root"})),
-                    event("late", "RevokeSecurityGroupEgress", "2026-11-30T13:00:00Z", cfn.clone()),
-                ])],
-                vec![("late", Some("cfn-exec/AWSCloudFormation"), Some("cloudformation.amazonaws.com"), true), ("early", Some("root"), None, true)],
+                vec![found(
+                    "sg-01",
+                    vec![
+                        event(
+                            "early",
+                            "RevokeSecurityGroupEgress",
+                            "2026-11-30T09:00:00Z",
+                            json!({"type": "Root", "arn": "arn:aws:iam::123456789012:root"}),
+                        ),
+                        event(
+                            "late",
+                            "RevokeSecurityGroupEgress",
+                            "2026-11-30T13:00:00Z",
+                            cfn.clone(),
+                        ),
+                    ],
+                )],
+                vec![
+                    (
+                        "late",
+                        Some("cfn-exec/AWSCloudFormation"),
+                        Some("cloudformation.amazonaws.com"),
+                        true,
+                    ),
+                    ("early", Some("root"), None, true),
+                ],
             ),
             (
                 "a lifecycle expiry is read-only but kept; reads are dropped",
                 RootCause::EcrImageExpired,
                 vec![
-                    found("team/web", vec![event("get", "GetRepositoryPolicy", "2026-11-30T14:00:00Z", deployer.clone())].into_iter().map(|mut e| { e.read_only = true; e }).collect()),
-                    found("arn:aws:ecr:us-east-1:123456789012:repository/team/web", vec![
-                        TrailEvent { event_source: Some("ecr.amazonaws.com".into()), ..event("expiry", "PolicyExecutionEvent", "2026-11-30T03:00:00Z", json!({"accountId": "123456789012", "invokedBy": "AWS Internal"})) },
-                    ]),
+                    found(
+                        "team/web",
+                        vec![event(
+                            "get",
+                            "GetRepositoryPolicy",
+                            "2026-11-30T14:00:00Z",
+                            deployer.clone(),
+                        )]
+                        .into_iter()
+                        .map(|mut e| {
+                            e.read_only = true;
+                            e
+                        })
+                        .collect(),
+                    ),
+                    found(
+                        "arn:aws:ecr:us-east-1:123456789012:repository/team/web",
+                        vec![TrailEvent {
+                            event_source: Some("ecr.amazonaws.com".into()),
+                            ..event(
+                                "expiry",
+                                "PolicyExecutionEvent",
+                                "2026-11-30T03:00:00Z",
+                                json!({"accountId": "123456789012", "invokedBy": "AWS Internal"}),
+                            )
+                        }],
+                    ),
                 ],
-                vec![("expiry", Some("ecr.amazonaws.com"), Some("AWS Internal"), true)],
+                vec![(
+                    "expiry",
+                    Some("ecr.amazonaws.com"),
+                    Some("AWS Internal"),
+                    true,
+                )],
             ),
             (
                 "a write that cannot explain the root cause is listed, not likely",
                 RootCause::EcrRepositoryPolicy,
-                vec![found("team/web", vec![event("push", "PutImage", "2026-11-30T14:00:00Z", deployer.clone())])],
+                vec![found(
+                    "team/web",
+                    vec![event(
+                        "push",
+                        "PutImage",
+                        "2026-11-30T14:00:00Z",
+                        deployer.clone(),
+                    )],
+                )],
                 vec![("push", Some("platform-deployer/ci-1234"), None, false)],
             ),
         ];
@@ -261,8 +440,18 @@ mod tests {
             let changes = summarized(code, lookups, |_| {});
             assert_eq!(changes.status, HistoryStatus::Found, "{case}");
             assert_eq!(changes.reason, None, "{case}");
-            let got: Vec<(&str, Option<&str>, Option<&str>, bool)> =
-                changes.events.iter().map(|e| (e.event_id.as_str(), e.actor.as_deref(), e.invoked_by.as_deref(), e.likely_cause)).collect();
+            let got: Vec<(&str, Option<&str>, Option<&str>, bool)> = changes
+                .events
+                .iter()
+                .map(|e| {
+                    (
+                        e.event_id.as_str(),
+                        e.actor.as_deref(),
+                        e.invoked_by.as_deref(),
+                        e.likely_cause,
+                    )
+                })
+                .collect();
             assert_eq!(got, want, "{case}");
         }
     }
@@ -271,20 +460,58 @@ mod tests {
     fn the_event_names_time_resource_source_and_stack() {
         let changes = summarized(
             RootCause::IamExecutionRolePermissions,
-            vec![found("ecsTaskExecutionRole", vec![event("e1", "DetachRolePolicy", "2026-11-30T14:02:00Z", role_session("platform-deployer", "ci-1234"))])],
+            vec![found(
+                "ecsTaskExecutionRole",
+                vec![event(
+                    "e1",
+                    "DetachRolePolicy",
+                    "2026-11-30T14:02:00Z",
+                    role_session("platform-deployer", "ci-1234"),
+                )],
+            )],
             |f| {
-                let mut role = RoleFacts { name: "ecsTaskExecutionRole".into(), ..Default::default() };
+                let mut role = RoleFacts {
+                    name: "ecsTaskExecutionRole".into(),
+                    ..Default::default()
+                };
                 role.tags.insert(STACK_TAG.into(), "web-platform".into());
                 f.identity.execution_role = Fact::found(role);
             },
         );
         let e = &changes.events[0];
         assert_eq!(
-            (e.event_name.as_str(), e.time.as_str(), e.resource.as_str(), e.source_ip.as_deref(), e.stack.as_deref()),
-            ("DetachRolePolicy", "2026-11-30T14:02:00Z", "ecsTaskExecutionRole", Some("203.0.113.7"), Some("web-platform"))
+            (
+                e.event_name.as_str(),
+                e.time.as_str(),
+                e.resource.as_str(),
+                e.source_ip.as_deref(),
+                e.stack.as_deref()
+            ),
+            (
+                "DetachRolePolicy",
+                "2026-11-30T14:02:00Z",
+                "ecsTaskExecutionRole",
+                Some("203.0.113.7"),
+                Some("web-platform")
+            )
         );
-        let no_tags = summarized(RootCause::NetNoRoute, vec![found("rtb-1", vec![event("e2", "DeleteRoute", "2026-11-30T14:02:00Z", json!({}))])], |_| {});
-        assert_eq!(no_tags.events[0].stack, None, "no tags in the facts: no stack");
+        let no_tags = summarized(
+            RootCause::NetNoRoute,
+            vec![found(
+                "rtb-1",
+                vec![event(
+                    "e2",
+                    "DeleteRoute",
+                    "2026-11-30T14:02:00Z",
+                    json!({}),
+                )],
+            )],
+            |_| {},
+        );
+        assert_eq!(
+            no_tags.events[0].stack, None,
+            "no tags in the facts: no stack"
+        );
     }
 
     #[test]
@@ -296,7 +523,10 @@ mod tests {
         };
         let throttled = ResourceLookup {
             resource: "rtb-1".into(),
-            events: Fact::Unreadable { reason: "Throttled: cloudtrail:LookupEvents (retries exhausted)".into(), kind: ErrorKind::Throttled },
+            events: Fact::Unreadable {
+                reason: "Throttled: cloudtrail:LookupEvents (retries exhausted)".into(),
+                kind: ErrorKind::Throttled,
+            },
             complete: false,
         };
         for (case, lookup) in [("denied", denied.clone()), ("throttled", throttled)] {
@@ -304,22 +534,56 @@ mod tests {
             assert_eq!(changes.status, HistoryStatus::Unknown, "{case}");
             assert_eq!(changes.resources, ["rtb-1"], "{case}");
             let reason = changes.reason.as_deref().unwrap_or_default();
-            assert!(reason.contains("grant") && reason.contains("cloudtrail:LookupEvents"), "{case}: {reason}");
+            assert!(
+                reason.contains("grant") && reason.contains("cloudtrail:LookupEvents"),
+                "{case}: {reason}"
+            );
         }
         // One resource read, one denied: what was read is shown, the gap is said.
         let partial = summarized(
             RootCause::NetNoRoute,
-            vec![found("rtb-1", vec![event("e", "DeleteRoute", "2026-11-30T14:02:00Z", json!({}))]), ResourceLookup { resource: "nat-1".into(), ..denied }],
+            vec![
+                found(
+                    "rtb-1",
+                    vec![event("e", "DeleteRoute", "2026-11-30T14:02:00Z", json!({}))],
+                ),
+                ResourceLookup {
+                    resource: "nat-1".into(),
+                    ..denied
+                },
+            ],
             |_| {},
         );
-        assert_eq!((partial.status, partial.events.len()), (HistoryStatus::Found, 1));
-        assert!(partial.reason.as_deref().unwrap().starts_with("nat-1: AccessDenied"), "{:?}", partial.reason);
+        assert_eq!(
+            (partial.status, partial.events.len()),
+            (HistoryStatus::Found, 1)
+        );
+        assert!(
+            partial
+                .reason
+                .as_deref()
+                .unwrap()
+                .starts_with("nat-1: AccessDenied"),
+            "{:?}",
+            partial.reason
+        );
         let bounded = summarized(
             RootCause::NetNoRoute,
-            vec![ResourceLookup { complete: false, ..found("rtb-1", vec![]) }],
+            vec![ResourceLookup {
+                complete: false,
+                ..found("rtb-1", vec![])
+            }],
             |_| {},
         );
-        assert!(bounded.reason.as_deref().unwrap().contains("older writes are unknown"), "{:?}", bounded.reason);
+        assert!(
+            bounded
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("older writes are unknown"),
+            "{:?}",
+            bounded.reason
+        );
     }
 
     #[test]
@@ -328,7 +592,9 @@ mod tests {
         let d = crate::engine::judge(&f);
         assert_eq!(summarize(&f, &d), None, "history off");
         f.history.looked_up = true;
-        f.history.changes = Fact::NotCollected { reason: "UNKNOWN names no resource CloudTrail records".into() };
+        f.history.changes = Fact::NotCollected {
+            reason: "UNKNOWN names no resource CloudTrail records".into(),
+        };
         assert_eq!(summarize(&f, &d), None);
     }
 }

@@ -4,7 +4,9 @@
 
 use crate::model::arn::last_name;
 use crate::model::diagnosis::{Diagnosis, RootCause};
-use crate::model::facts::{Fact, Facts, ImageChangeFacts, ImageFacts, LaunchFacts, RevisionFacts, TaskDefinitionFacts};
+use crate::model::facts::{
+    Fact, Facts, ImageChangeFacts, ImageFacts, LaunchFacts, RevisionFacts, TaskDefinitionFacts,
+};
 use crate::model::history::{DeployDiff, Difference, HistoryStatus, Revision};
 
 /// `None` for a standalone task or with history off.
@@ -14,8 +16,16 @@ pub fn diff(facts: &Facts, diagnosis: &Diagnosis) -> Option<DeployDiff> {
         Fact::NotCollected { .. } => return None,
         Fact::Found { value } => value,
         gap => {
-            let failing = Revision { task_definition: facts.task.task_definition_arn.as_deref().map(revision_name), ..Default::default() };
-            return Some(unknown(service, failing, None, gap.gap().unwrap_or("not read")));
+            let failing = Revision {
+                task_definition: facts.task.task_definition_arn.as_deref().map(revision_name),
+                ..Default::default()
+            };
+            return Some(unknown(
+                service,
+                failing,
+                None,
+                gap.gap().unwrap_or("not read"),
+            ));
         }
     };
     let failing = revision(&history.failing);
@@ -34,10 +44,26 @@ pub fn diff(facts: &Facts, diagnosis: &Diagnosis) -> Option<DeployDiff> {
         });
     };
     let before = revision(previous);
-    if let Some(gap) = previous.task_definition.gap().or(history.failing.task_definition.gap()) {
-        let which = if previous.task_definition.value().is_none() { &before } else { &failing };
-        let reason = format!("could not read {}: {gap}", which.task_definition.as_deref().unwrap_or("the revision"));
-        let mut d = unknown(Some(history.service.clone()), failing, Some(before), &reason);
+    if let Some(gap) = previous
+        .task_definition
+        .gap()
+        .or(history.failing.task_definition.gap())
+    {
+        let which = if previous.task_definition.value().is_none() {
+            &before
+        } else {
+            &failing
+        };
+        let reason = format!(
+            "could not read {}: {gap}",
+            which.task_definition.as_deref().unwrap_or("the revision")
+        );
+        let mut d = unknown(
+            Some(history.service.clone()),
+            failing,
+            Some(before),
+            &reason,
+        );
         d.source = history.source.clone();
         d.rolled_back = history.rolled_back;
         d.rollout_reason = history.rollout_reason.clone();
@@ -61,7 +87,12 @@ pub fn diff(facts: &Facts, diagnosis: &Diagnosis) -> Option<DeployDiff> {
     })
 }
 
-fn unknown(service: Option<String>, failing: Revision, previous: Option<Revision>, reason: &str) -> DeployDiff {
+fn unknown(
+    service: Option<String>,
+    failing: Revision,
+    previous: Option<Revision>,
+    reason: &str,
+) -> DeployDiff {
     DeployDiff {
         status: HistoryStatus::Unknown,
         reason: Some(reason.to_string()),
@@ -104,11 +135,22 @@ pub fn explains(root: RootCause, d: &Difference) -> bool {
         EcrImageNotFound | EcrRepositoryNotFound | EcrImageExpired | EcrImageArchived => {
             setting == "image" && d.after_state.as_deref() == Some("not_found")
         }
-        IamRegistrySecret | RegistryAuth => matches!(setting, "execution_role" | "repository_credentials"),
-        IamExecutionRoleMissing | IamExecutionRoleTrust | IamExecutionRolePermissions => setting == "execution_role",
-        SecretNotFound | SecretAccessDenied => matches!(setting, "secrets" | "repository_credentials"),
-        ImagePlatformMismatch => matches!(setting, "runtime_platform" | "image" | "launch_type" | "capacity_provider"),
-        r if r.code().starts_with("NET_") => matches!(setting, "subnets" | "security_groups" | "assign_public_ip"),
+        IamRegistrySecret | RegistryAuth => {
+            matches!(setting, "execution_role" | "repository_credentials")
+        }
+        IamExecutionRoleMissing | IamExecutionRoleTrust | IamExecutionRolePermissions => {
+            setting == "execution_role"
+        }
+        SecretNotFound | SecretAccessDenied => {
+            matches!(setting, "secrets" | "repository_credentials")
+        }
+        ImagePlatformMismatch => matches!(
+            setting,
+            "runtime_platform" | "image" | "launch_type" | "capacity_provider"
+        ),
+        r if r.code().starts_with("NET_") => {
+            matches!(setting, "subnets" | "security_groups" | "assign_public_ip")
+        }
         _ => false,
     }
 }
@@ -125,39 +167,69 @@ fn state(image: &Fact<ImageFacts>) -> Option<String> {
 
 /// What changed from `before` to `after` that matters for a pull, in a fixed order (image first).
 /// `images` gives whether each changed image exists (by container); without it the states are absent.
-pub fn differences(before: &RevisionFacts, after: &RevisionFacts, images: &[ImageChangeFacts]) -> Vec<Difference> {
+pub fn differences(
+    before: &RevisionFacts,
+    after: &RevisionFacts,
+    images: &[ImageChangeFacts],
+) -> Vec<Difference> {
     let mut out = vec![];
-    let tds = (before.task_definition.value(), after.task_definition.value());
-    let mut push = |setting: &str, container: Option<&str>, b: Option<String>, a: Option<String>| {
-        if b != a {
-            out.push(Difference {
-                setting: setting.into(),
-                container: container.map(str::to_string),
-                before: b,
-                after: a,
-                before_state: None,
-                after_state: None,
-            });
-        }
-    };
+    let tds = (
+        before.task_definition.value(),
+        after.task_definition.value(),
+    );
+    let mut push =
+        |setting: &str, container: Option<&str>, b: Option<String>, a: Option<String>| {
+            if b != a {
+                out.push(Difference {
+                    setting: setting.into(),
+                    container: container.map(str::to_string),
+                    before: b,
+                    after: a,
+                    before_state: None,
+                    after_state: None,
+                });
+            }
+        };
     for (container, b, a) in before.image_changes_to(after) {
         push("image", Some(&container), b, a);
     }
     if let (Some(btd), Some(atd)) = tds {
-        push("execution_role", None, btd.execution_role_arn.clone(), atd.execution_role_arn.clone());
-        push("runtime_platform", None, Some(platform(btd)), Some(platform(atd)));
+        push(
+            "execution_role",
+            None,
+            btd.execution_role_arn.clone(),
+            atd.execution_role_arn.clone(),
+        );
+        push(
+            "runtime_platform",
+            None,
+            Some(platform(btd)),
+            Some(platform(atd)),
+        );
     }
     let (bl, al) = (&before.launch, &after.launch);
     // A side launched by a capacity provider strategy has no launch type: compare both only
     // when each side says how it launched.
     let known = |l: &LaunchFacts| l.launch_type.is_some() || !l.capacity_providers.is_empty();
-    let providers = |l: &LaunchFacts| (!l.capacity_providers.is_empty()).then(|| l.capacity_providers.join(", "));
+    let providers = |l: &LaunchFacts| {
+        (!l.capacity_providers.is_empty()).then(|| l.capacity_providers.join(", "))
+    };
     if known(bl) && known(al) {
-        push("launch_type", None, bl.launch_type.clone(), al.launch_type.clone());
+        push(
+            "launch_type",
+            None,
+            bl.launch_type.clone(),
+            al.launch_type.clone(),
+        );
         push("capacity_provider", None, providers(bl), providers(al));
     }
     if bl.platform_version.is_some() && al.platform_version.is_some() {
-        push("platform_version", None, bl.platform_version.clone(), al.platform_version.clone());
+        push(
+            "platform_version",
+            None,
+            bl.platform_version.clone(),
+            al.platform_version.clone(),
+        );
     }
     let list = |l: &Option<Vec<String>>| {
         l.as_ref().map(|v| {
@@ -168,19 +240,38 @@ pub fn differences(before: &RevisionFacts, after: &RevisionFacts, images: &[Imag
     };
     if bl.subnets.is_some() && al.subnets.is_some() {
         push("subnets", None, list(&bl.subnets), list(&al.subnets));
-        push("security_groups", None, list(&bl.security_groups), list(&al.security_groups));
+        push(
+            "security_groups",
+            None,
+            list(&bl.security_groups),
+            list(&al.security_groups),
+        );
     }
     if bl.assign_public_ip.is_some() && al.assign_public_ip.is_some() {
         let word = |b: Option<bool>| b.map(|b| if b { "ENABLED" } else { "DISABLED" }.to_string());
-        push("assign_public_ip", None, word(bl.assign_public_ip), word(al.assign_public_ip));
+        push(
+            "assign_public_ip",
+            None,
+            word(bl.assign_public_ip),
+            word(al.assign_public_ip),
+        );
     }
     let containers: Vec<(_, _)> = match tds {
-        (Some(btd), Some(atd)) => atd.containers.iter().filter_map(|c| Some((c, btd.container(c.name.as_deref())?))).collect(),
+        (Some(btd), Some(atd)) => atd
+            .containers
+            .iter()
+            .filter_map(|c| Some((c, btd.container(c.name.as_deref())?)))
+            .collect(),
         _ => vec![],
     };
     for (c, old) in containers {
         let name = c.name.as_deref();
-        push("repository_credentials", name, old.registry_credentials_secret.clone(), c.registry_credentials_secret.clone());
+        push(
+            "repository_credentials",
+            name,
+            old.registry_credentials_secret.clone(),
+            c.registry_credentials_secret.clone(),
+        );
         let secrets = |s: &[String]| {
             let mut s = s.to_vec();
             s.sort();
@@ -189,7 +280,10 @@ pub fn differences(before: &RevisionFacts, after: &RevisionFacts, images: &[Imag
         push("secrets", name, secrets(&old.secrets), secrets(&c.secrets));
     }
     for d in out.iter_mut().filter(|d| d.setting == "image") {
-        if let Some(i) = images.iter().find(|i| Some(&i.container) == d.container.as_ref()) {
+        if let Some(i) = images
+            .iter()
+            .find(|i| Some(&i.container) == d.container.as_ref())
+        {
             d.before_state = state(&i.before_image);
             d.after_state = state(&i.after_image);
         }
@@ -211,7 +305,12 @@ mod tests {
     use super::*;
     use crate::model::facts::{ContainerDefinitionFacts, DeployHistoryFacts};
 
-    fn td(role: &str, image: &str, secrets: &[&str], arch: Option<&str>) -> Fact<TaskDefinitionFacts> {
+    fn td(
+        role: &str,
+        image: &str,
+        secrets: &[&str],
+        arch: Option<&str>,
+    ) -> Fact<TaskDefinitionFacts> {
         Fact::found(TaskDefinitionFacts {
             execution_role_arn: Some(role.into()),
             cpu_architecture: arch.map(str::to_string),
@@ -225,7 +324,12 @@ mod tests {
         })
     }
 
-    fn side(arn: &str, td: Fact<TaskDefinitionFacts>, subnets: &[&str], public: bool) -> RevisionFacts {
+    fn side(
+        arn: &str,
+        td: Fact<TaskDefinitionFacts>,
+        subnets: &[&str],
+        public: bool,
+    ) -> RevisionFacts {
         RevisionFacts {
             task_definition_arn: Some(arn.into()),
             launch: LaunchFacts {
@@ -274,19 +378,136 @@ mod tests {
             before: Some("r/app:1".into()),
             after: Some("r/app:2".into()),
             before_image: Fact::found(ImageFacts::default()),
-            after_image: Fact::NotFound { detail: "ImageNotFoundException".into() },
+            after_image: Fact::NotFound {
+                detail: "ImageNotFoundException".into(),
+            },
         }];
         // (case, before, after, images, root cause, settings, explains)
-        let cases: Vec<(&str, RevisionFacts, RevisionFacts, Vec<ImageChangeFacts>, RootCause, Vec<&str>, bool)> = vec![
-            ("nothing that matters", side(OLD, base(), &["s-a"], false), side(NEW, base(), &["s-a"], false), vec![], EcrImageNotFound, vec![], false),
-            ("image to a missing tag", side(OLD, base(), &["s-a"], false), side(NEW, td("role/a", "r/app:2", &["arn:secret:db"], None), &["s-a"], false), missing.clone(), EcrImageNotFound, vec!["image"], true),
-            ("image changed, but it exists", side(OLD, base(), &["s-a"], false), side(NEW, td("role/a", "r/app:2", &["arn:secret:db"], None), &["s-a"], false), vec![], EcrImageNotFound, vec!["image"], false),
-            ("role changed, IAM root cause", side(OLD, base(), &["s-a"], false), side(NEW, td("role/b", "r/app:1", &["arn:secret:db"], None), &["s-a"], false), vec![], IamExecutionRolePermissions, vec!["execution_role"], true),
-            ("role changed, network root cause", side(OLD, base(), &["s-a"], false), side(NEW, td("role/b", "r/app:1", &["arn:secret:db"], None), &["s-a"], false), vec![], NetNoRoute, vec!["execution_role"], false),
-            ("subnets and public IP, network root cause", side(OLD, base(), &["s-b", "s-a"], true), side(NEW, base(), &["s-c"], false), vec![], NetNoPublicIp, vec!["subnets", "assign_public_ip"], true),
-            ("secrets, secret root cause", side(OLD, base(), &["s-a"], false), side(NEW, td("role/a", "r/app:1", &["arn:secret:db2"], None), &["s-a"], false), vec![], SecretNotFound, vec!["secrets"], true),
-            ("platform, mismatch", side(OLD, base(), &["s-a"], false), side(NEW, td("role/a", "r/app:1", &["arn:secret:db"], Some("ARM64")), &["s-a"], false), vec![], ImagePlatformMismatch, vec!["runtime_platform"], true),
-            ("X86_64 named is the default", side(OLD, base(), &["s-a"], false), side(NEW, td("role/a", "r/app:1", &["arn:secret:db"], Some("X86_64")), &["s-a"], false), vec![], ImagePlatformMismatch, vec![], false),
+        let cases: Vec<(
+            &str,
+            RevisionFacts,
+            RevisionFacts,
+            Vec<ImageChangeFacts>,
+            RootCause,
+            Vec<&str>,
+            bool,
+        )> = vec![
+            (
+                "nothing that matters",
+                side(OLD, base(), &["s-a"], false),
+                side(NEW, base(), &["s-a"], false),
+                vec![],
+                EcrImageNotFound,
+                vec![],
+                false,
+            ),
+            (
+                "image to a missing tag",
+                side(OLD, base(), &["s-a"], false),
+                side(
+                    NEW,
+                    td("role/a", "r/app:2", &["arn:secret:db"], None),
+                    &["s-a"],
+                    false,
+                ),
+                missing.clone(),
+                EcrImageNotFound,
+                vec!["image"],
+                true,
+            ),
+            (
+                "image changed, but it exists",
+                side(OLD, base(), &["s-a"], false),
+                side(
+                    NEW,
+                    td("role/a", "r/app:2", &["arn:secret:db"], None),
+                    &["s-a"],
+                    false,
+                ),
+                vec![],
+                EcrImageNotFound,
+                vec!["image"],
+                false,
+            ),
+            (
+                "role changed, IAM root cause",
+                side(OLD, base(), &["s-a"], false),
+                side(
+                    NEW,
+                    td("role/b", "r/app:1", &["arn:secret:db"], None),
+                    &["s-a"],
+                    false,
+                ),
+                vec![],
+                IamExecutionRolePermissions,
+                vec!["execution_role"],
+                true,
+            ),
+            (
+                "role changed, network root cause",
+                side(OLD, base(), &["s-a"], false),
+                side(
+                    NEW,
+                    td("role/b", "r/app:1", &["arn:secret:db"], None),
+                    &["s-a"],
+                    false,
+                ),
+                vec![],
+                NetNoRoute,
+                vec!["execution_role"],
+                false,
+            ),
+            (
+                "subnets and public IP, network root cause",
+                side(OLD, base(), &["s-b", "s-a"], true),
+                side(NEW, base(), &["s-c"], false),
+                vec![],
+                NetNoPublicIp,
+                vec!["subnets", "assign_public_ip"],
+                true,
+            ),
+            (
+                "secrets, secret root cause",
+                side(OLD, base(), &["s-a"], false),
+                side(
+                    NEW,
+                    td("role/a", "r/app:1", &["arn:secret:db2"], None),
+                    &["s-a"],
+                    false,
+                ),
+                vec![],
+                SecretNotFound,
+                vec!["secrets"],
+                true,
+            ),
+            (
+                "platform, mismatch",
+                side(OLD, base(), &["s-a"], false),
+                side(
+                    NEW,
+                    td("role/a", "r/app:1", &["arn:secret:db"], Some("ARM64")),
+                    &["s-a"],
+                    false,
+                ),
+                vec![],
+                ImagePlatformMismatch,
+                vec!["runtime_platform"],
+                true,
+            ),
+            (
+                "X86_64 named is the default",
+                side(OLD, base(), &["s-a"], false),
+                side(
+                    NEW,
+                    td("role/a", "r/app:1", &["arn:secret:db"], Some("X86_64")),
+                    &["s-a"],
+                    false,
+                ),
+                vec![],
+                ImagePlatformMismatch,
+                vec![],
+                false,
+            ),
         ];
         for (case, before, after, images, root, settings, explains) in cases {
             let d = diff(&facts(before, after, images), &judged(root)).expect(case);
@@ -302,16 +523,29 @@ mod tests {
         let missing = vec![ImageChangeFacts {
             container: "web".into(),
             before_image: Fact::found(ImageFacts::default()),
-            after_image: Fact::Unreadable { reason: "AccessDenied: ecr:DescribeImages".into(), kind: Default::default() },
+            after_image: Fact::Unreadable {
+                reason: "AccessDenied: ecr:DescribeImages".into(),
+                kind: Default::default(),
+            },
             ..Default::default()
         }];
         let before = side(OLD, td("r", "r/app:1", &[], None), &["s-b", "s-a"], false);
         let after = side(NEW, td("r", "r/app:2", &[], None), &["s-c"], false);
-        let d = diff(&facts(before, after, missing), &judged(RootCause::EcrImageNotFound)).unwrap();
+        let d = diff(
+            &facts(before, after, missing),
+            &judged(RootCause::EcrImageNotFound),
+        )
+        .unwrap();
         assert_eq!(d.differences[0].before_state.as_deref(), Some("present"));
         assert_eq!(d.differences[0].after_state.as_deref(), Some("unknown"));
         assert_eq!(d.differences[1].before.as_deref(), Some("s-a, s-b"));
-        assert_eq!((d.failing.task_definition.as_deref(), d.previous.unwrap().task_definition.as_deref()), (Some("web:42"), Some("web:41")));
+        assert_eq!(
+            (
+                d.failing.task_definition.as_deref(),
+                d.previous.unwrap().task_definition.as_deref()
+            ),
+            (Some("web:42"), Some("web:41"))
+        );
     }
 
     #[test]
@@ -319,16 +553,31 @@ mod tests {
         let mut f = Facts::default();
         f.task.group = Some("service:web".into());
         f.task.task_definition_arn = Some(NEW.into());
-        assert_eq!(diff(&f, &judged(RootCause::Unknown)), None, "history off: no section");
+        assert_eq!(
+            diff(&f, &judged(RootCause::Unknown)),
+            None,
+            "history off: no section"
+        );
         f.deploy.history = Fact::Unreadable { reason: "AccessDenied: ecs:DescribeServices (grant ecs:DescribeServices to pulldoctor's role)".into(), kind: Default::default() };
         let d = diff(&f, &judged(RootCause::Unknown)).unwrap();
         assert_eq!(d.status, HistoryStatus::Unknown);
         assert!(d.reason.unwrap().contains("grant ecs:DescribeServices"));
         // The previous revision could not be read: unknown, naming it.
-        let before = side(OLD, Fact::Unreadable { reason: "AccessDenied: ecs:DescribeTaskDefinition".into(), kind: Default::default() }, &[], false);
+        let before = side(
+            OLD,
+            Fact::Unreadable {
+                reason: "AccessDenied: ecs:DescribeTaskDefinition".into(),
+                kind: Default::default(),
+            },
+            &[],
+            false,
+        );
         let after = side(NEW, td("r", "i:1", &[], None), &[], false);
         let d = diff(&facts(before, after, vec![]), &judged(RootCause::Unknown)).unwrap();
         assert_eq!(d.status, HistoryStatus::Unknown);
-        assert_eq!(d.reason.as_deref(), Some("could not read web:41: AccessDenied: ecs:DescribeTaskDefinition"));
+        assert_eq!(
+            d.reason.as_deref(),
+            Some("could not read web:41: AccessDenied: ecs:DescribeTaskDefinition")
+        );
     }
 }

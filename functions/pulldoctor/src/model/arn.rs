@@ -48,10 +48,13 @@ pub fn cluster_name(arn: &str) -> &str {
 
 /// `arn:PARTITION:ecr:REGION:ACCOUNT:repository/NAME`, with the partition of a related ARN.
 pub fn repository_arn(related_arn: &str, region: &str, account: &str, name: &str) -> String {
-    let partition = related_arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws");
+    let partition = related_arn
+        .split(':')
+        .nth(1)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws");
     format!("arn:{partition}:ecr:{region}:{account}:repository/{name}")
 }
-
 
 /// The key ARN for `kms:Decrypt`, from the key id Secrets Manager reports. `None` for the AWS
 /// managed key and for aliases (an alias would need `kms:DescribeKey` to resolve).
@@ -72,7 +75,12 @@ pub fn kms_key_arn(key: &str, secret_arn: &str) -> Option<String> {
 mod tests {
     #[test]
     fn partitions() {
-        for (region, partition) in [("us-east-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"), ("eu-west-1", "aws")] {
+        for (region, partition) in [
+            ("us-east-1", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("eu-west-1", "aws"),
+        ] {
             assert_eq!(super::partition_of(region), partition, "{region}");
         }
     }

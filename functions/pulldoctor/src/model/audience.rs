@@ -45,7 +45,9 @@ impl Scope {
 pub enum Audience {
     #[default]
     Ecs,
-    EksNodegroup { nodegroup: String },
+    EksNodegroup {
+        nodegroup: String,
+    },
     EksFargateProfile {
         profile: String,
         #[serde(default)]

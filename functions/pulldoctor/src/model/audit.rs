@@ -12,10 +12,16 @@ use crate::model::diagnosis::Diagnosis;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Delivery {
-    Sent { id: String },
-    Failed { error: String },
+    Sent {
+        id: String,
+    },
+    Failed {
+        error: String,
+    },
     /// Not sent on purpose (duplicate, suppressed): says why.
-    Skipped { reason: String },
+    Skipped {
+        reason: String,
+    },
     NotConfigured,
 }
 
@@ -71,11 +77,19 @@ pub enum DedupStatus {
     #[default]
     Disabled,
     /// First of its window; `suppressed_before` were held back in the previous one.
-    First { suppressed_before: u64 },
-    Suppressed { count_in_window: u64, notified_by: Option<String>, window_seconds: u64 },
+    First {
+        suppressed_before: u64,
+    },
+    Suppressed {
+        count_in_window: u64,
+        notified_by: Option<String>,
+        window_seconds: u64,
+    },
     DuplicateEvent,
     /// DynamoDB did not answer as expected: notified anyway.
-    Unavailable { error: String },
+    Unavailable {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -202,7 +216,9 @@ impl AuditRecord {
         self.task_arn = d.task.arn.clone();
         self.account = d.account.clone();
         self.root_cause = Some(d.root_cause.code.code().to_string());
-        self.confidence = serde_json::to_value(d.root_cause.confidence).ok().and_then(|v| v.as_str().map(str::to_string));
+        self.confidence = serde_json::to_value(d.root_cause.confidence)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string));
         self.failed = d
             .findings
             .iter()
@@ -211,7 +227,11 @@ impl AuditRecord {
             .collect();
         self.counts = FindingCounts::of(d);
         self.aws_calls = d.aws_calls;
-        self.change_event_ids = d.changes.as_ref().map(|c| c.event_ids()).unwrap_or_default();
+        self.change_event_ids = d
+            .changes
+            .as_ref()
+            .map(|c| c.event_ids())
+            .unwrap_or_default();
         self
     }
 }
@@ -226,11 +246,28 @@ mod tests {
     fn dedup_status_keeps_the_audit_shapes() {
         let shapes = [
             (DedupStatus::Disabled, json!({"status": "disabled"})),
-            (DedupStatus::DuplicateEvent, json!({"status": "duplicate_event"})),
-            (DedupStatus::Unavailable { error: "timeout".into() }, json!({"status": "unavailable", "error": "timeout"})),
-            (DedupStatus::First { suppressed_before: 3 }, json!({"status": "first", "suppressed_before": 3})),
             (
-                DedupStatus::Suppressed { count_in_window: 2, notified_by: None, window_seconds: 1800 },
+                DedupStatus::DuplicateEvent,
+                json!({"status": "duplicate_event"}),
+            ),
+            (
+                DedupStatus::Unavailable {
+                    error: "timeout".into(),
+                },
+                json!({"status": "unavailable", "error": "timeout"}),
+            ),
+            (
+                DedupStatus::First {
+                    suppressed_before: 3,
+                },
+                json!({"status": "first", "suppressed_before": 3}),
+            ),
+            (
+                DedupStatus::Suppressed {
+                    count_in_window: 2,
+                    notified_by: None,
+                    window_seconds: 1800,
+                },
                 json!({"status": "suppressed", "count_in_window": 2, "notified_by": null, "window_seconds": 1800}),
             ),
         ];

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::model::message::Category;
 use crate::model::facts::TaskSource;
+use crate::model::message::Category;
 
 /// Schema tag of the JSON diagnosis; bump only with a new contract.
 pub const SCHEMA: &str = "pulldoctor.diagnosis/v1";
@@ -274,7 +274,9 @@ pub struct OtherFailure {
 impl OtherFailure {
     /// The finding that decided its root cause, if any.
     pub fn deciding_finding(&self) -> Option<&Finding> {
-        self.findings.iter().find(|f| f.code == self.root_cause.code && f.status == Status::Fail)
+        self.findings
+            .iter()
+            .find(|f| f.code == self.root_cause.code && f.status == Status::Fail)
     }
 }
 
@@ -300,10 +302,20 @@ impl Diagnosis {
         if let Some(s) = self.service_name() {
             return s.to_string();
         }
-        if let Some(f) = self.task.group.as_deref().and_then(|g| g.strip_prefix("family:")) {
+        if let Some(f) = self
+            .task
+            .group
+            .as_deref()
+            .and_then(|g| g.strip_prefix("family:"))
+        {
             return f.to_string();
         }
-        self.task.arn.as_deref().and_then(|a| a.rsplit('/').next()).unwrap_or("ECS task").to_string()
+        self.task
+            .arn
+            .as_deref()
+            .and_then(|a| a.rsplit('/').next())
+            .unwrap_or("ECS task")
+            .to_string()
     }
     /// Service name for `group = "service:NAME"`.
     pub fn service_name(&self) -> Option<&str> {

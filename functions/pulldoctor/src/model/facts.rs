@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::message::Classification;
 use crate::model::image_ref::ImageRef;
+use crate::model::message::Classification;
 
 /// A value read from AWS, or why there is none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,7 +81,9 @@ pub enum ErrorKind {
 
 impl<T> Default for Fact<T> {
     fn default() -> Self {
-        Fact::NotCollected { reason: "not collected".into() }
+        Fact::NotCollected {
+            reason: "not collected".into(),
+        }
     }
 }
 
@@ -236,11 +238,19 @@ impl Facts {
 
     /// The image's repository ARN: as ECR reported it, else built from the image URI in the
     /// partition of `related_arn`.
-    pub fn repository_arn(&self, related_arn: &str, image: &ImageRef, account: &str, region: &str) -> String {
+    pub fn repository_arn(
+        &self,
+        related_arn: &str,
+        image: &ImageRef,
+        account: &str,
+        region: &str,
+    ) -> String {
         self.repository
             .value()
             .and_then(|r| r.arn.clone())
-            .unwrap_or_else(|| crate::model::arn::repository_arn(related_arn, region, account, &image.repository))
+            .unwrap_or_else(|| {
+                crate::model::arn::repository_arn(related_arn, region, account, &image.repository)
+            })
     }
 }
 
@@ -297,7 +307,10 @@ impl TaskFacts {
     }
     pub fn is_fargate(&self) -> bool {
         self.launch_type == Some(LaunchType::Fargate)
-            || self.capacity_provider.as_deref().is_some_and(|c| c.starts_with("FARGATE"))
+            || self
+                .capacity_provider
+                .as_deref()
+                .is_some_and(|c| c.starts_with("FARGATE"))
     }
     /// ECS Managed Instances: EC2 instances ECS launches and runs for you; the task execution role
     /// pulls, as on Fargate.
@@ -667,25 +680,53 @@ mod tests {
 
     #[test]
     fn launch_types_are_the_ecs_names_in_json() {
-        for name in ["FARGATE", "EC2", "EXTERNAL", "MANAGED_INSTANCES", "SOMETHING_NEW"] {
+        for name in [
+            "FARGATE",
+            "EC2",
+            "EXTERNAL",
+            "MANAGED_INSTANCES",
+            "SOMETHING_NEW",
+        ] {
             let launch_type: LaunchType = serde_json::from_value(serde_json::json!(name)).unwrap();
             assert_eq!(serde_json::to_value(&launch_type).unwrap(), name);
             assert_eq!(launch_type.to_string(), name);
         }
-        assert_eq!(LaunchType::from("MANAGED_INSTANCES"), LaunchType::ManagedInstances);
-        assert_eq!(LaunchType::from("SOMETHING_NEW"), LaunchType::Other("SOMETHING_NEW".into()));
-        let task: TaskFacts = serde_json::from_str(r#"{"source": "event", "launch_type": "EC2"}"#).unwrap();
+        assert_eq!(
+            LaunchType::from("MANAGED_INSTANCES"),
+            LaunchType::ManagedInstances
+        );
+        assert_eq!(
+            LaunchType::from("SOMETHING_NEW"),
+            LaunchType::Other("SOMETHING_NEW".into())
+        );
+        let task: TaskFacts =
+            serde_json::from_str(r#"{"source": "event", "launch_type": "EC2"}"#).unwrap();
         assert_eq!(task.launch_type, Some(LaunchType::Ec2));
         assert_eq!(serde_json::to_value(&task).unwrap()["launch_type"], "EC2");
     }
 
     #[test]
     fn an_unreadable_fact_saved_before_kinds_loads_as_other() {
-        let old: Fact<String> = serde_json::from_str(r#"{"state": "unreadable", "reason": "AccessDenied: ecs:DescribeTasks"}"#).unwrap();
-        assert_eq!(old, Fact::Unreadable { reason: "AccessDenied: ecs:DescribeTasks".into(), kind: ErrorKind::Other });
-        let new = Fact::<String>::Unreadable { reason: "Throttled: ec2:DescribeSubnets".into(), kind: ErrorKind::Throttled };
+        let old: Fact<String> = serde_json::from_str(
+            r#"{"state": "unreadable", "reason": "AccessDenied: ecs:DescribeTasks"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            old,
+            Fact::Unreadable {
+                reason: "AccessDenied: ecs:DescribeTasks".into(),
+                kind: ErrorKind::Other
+            }
+        );
+        let new = Fact::<String>::Unreadable {
+            reason: "Throttled: ec2:DescribeSubnets".into(),
+            kind: ErrorKind::Throttled,
+        };
         let json = serde_json::to_value(&new).unwrap();
-        assert_eq!(json, serde_json::json!({"state": "unreadable", "reason": "Throttled: ec2:DescribeSubnets", "kind": "throttled"}));
+        assert_eq!(
+            json,
+            serde_json::json!({"state": "unreadable", "reason": "Throttled: ec2:DescribeSubnets", "kind": "throttled"})
+        );
         assert_eq!(serde_json::from_value::<Fact<String>>(json).unwrap(), new);
     }
 }

@@ -55,8 +55,13 @@ impl IncidentKey {
             (None, Some(f)) => format!("family:{f}"),
             (None, None) => "-".into(),
         };
-        let parts =
-            [or_dash(&self.account), or_dash(&self.region), or_dash(&self.cluster), subject, or_dash(&self.image)];
+        let parts = [
+            or_dash(&self.account),
+            or_dash(&self.region),
+            or_dash(&self.cluster),
+            subject,
+            or_dash(&self.image),
+        ];
         let digest = Sha256::digest(parts.join("\n").as_bytes());
         digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
     }
@@ -64,7 +69,12 @@ impl IncidentKey {
     /// The service this incident recovers with (`SERVICE_STEADY_STATE`): `account/region/cluster/service`.
     /// None for a standalone task family, which has no recovery signal.
     pub fn service_key(&self) -> Option<String> {
-        Some(service_key(self.account.as_deref()?, self.region.as_deref()?, self.cluster.as_deref()?, self.service.as_deref()?))
+        Some(service_key(
+            self.account.as_deref()?,
+            self.region.as_deref()?,
+            self.cluster.as_deref()?,
+            self.service.as_deref()?,
+        ))
     }
 }
 
@@ -185,27 +195,58 @@ pub enum Resolution {
 #[derive(Debug, Clone, Copy)]
 pub enum Notice<'a> {
     /// The first failure: page.
-    Opened { incident: &'a Incident, diagnosis: &'a Diagnosis },
+    Opened {
+        incident: &'a Incident,
+        diagnosis: &'a Diagnosis,
+    },
     /// A later failure of an open incident: the counter moves; `news` lists what this diagnosis
     /// adds (another subnet, another image, a better root cause), empty when nothing.
-    Updated { incident: &'a Incident, diagnosis: &'a Diagnosis, news: &'a [String], cause_changed: bool },
+    Updated {
+        incident: &'a Incident,
+        diagnosis: &'a Diagnosis,
+        news: &'a [String],
+        cause_changed: bool,
+    },
     /// Recovery or expiry.
-    Resolved { incident: &'a Incident, resolution: &'a Resolution },
+    Resolved {
+        incident: &'a Incident,
+        resolution: &'a Resolution,
+    },
     /// A circuit-breaker failure of the service the incidents belong to (at least one).
-    DeploymentFailed { deployment: &'a FailedDeployment, service: &'a str, incidents: &'a [Incident] },
+    DeploymentFailed {
+        deployment: &'a FailedDeployment,
+        service: &'a str,
+        incidents: &'a [Incident],
+    },
 }
 
 /// What a diagnosis says about where and why the failure happens, as `kind:value` keys an
 /// incident remembers, with their wording. A later failure with keys the incident has not seen
 /// brings news (another subnet, another failing image, another root cause).
 pub fn traits_of(d: &Diagnosis) -> Vec<(String, String)> {
-    let mut traits = vec![(format!("cause:{}", d.root_cause.code.code()), format!("root cause {}: {}", d.root_cause.code.code(), d.root_cause.title))];
+    let mut traits = vec![(
+        format!("cause:{}", d.root_cause.code.code()),
+        format!(
+            "root cause {}: {}",
+            d.root_cause.code.code(),
+            d.root_cause.title
+        ),
+    )];
     if let Some(subnet) = d.subnet() {
-        traits.push((format!("subnet:{subnet}"), format!("a task in subnet {subnet} failed too")));
+        traits.push((
+            format!("subnet:{subnet}"),
+            format!("a task in subnet {subnet} failed too"),
+        ));
     }
     for other in &d.other_failures {
         if let Some(image) = &other.failure.image {
-            traits.push((format!("image:{image}"), format!("{image} fails in the same task ({})", other.root_cause.code.code())));
+            traits.push((
+                format!("image:{image}"),
+                format!(
+                    "{image} fails in the same task ({})",
+                    other.root_cause.code.code()
+                ),
+            ));
         }
     }
     traits
@@ -227,7 +268,11 @@ mod tests {
         other_image.failure.image = Some("x:v10".into());
         let id = IncidentKey::of(&a).id();
         assert_eq!(IncidentKey::of(&other_task).id(), id);
-        assert_eq!(IncidentKey::of(&other_cause).id(), id, "a better root cause is the same incident");
+        assert_eq!(
+            IncidentKey::of(&other_cause).id(),
+            id,
+            "a better root cause is the same incident"
+        );
         assert_ne!(IncidentKey::of(&other_image).id(), id);
         assert_eq!(id.len(), 32);
         assert!(dedup_key(&id).len() <= 255);

@@ -84,13 +84,22 @@ impl SecretRef {
 
     /// The resource ARN IAM evaluates, with the task's region and account filling in a bare name.
     pub fn resource_arn(&self, task_region: &str, task_account: &str) -> String {
-        let partition = self.partition.as_deref().unwrap_or_else(|| crate::model::arn::partition_of(task_region));
+        let partition = self
+            .partition
+            .as_deref()
+            .unwrap_or_else(|| crate::model::arn::partition_of(task_region));
         let region = self.region.as_deref().unwrap_or(task_region);
         let account = self.account.as_deref().unwrap_or(task_account);
         match self.store {
-            SecretStore::SecretsManager => format!("arn:{partition}:secretsmanager:{region}:{account}:secret:{}", self.name),
+            SecretStore::SecretsManager => format!(
+                "arn:{partition}:secretsmanager:{region}:{account}:secret:{}",
+                self.name
+            ),
             // arn:…:parameter/a/b for "/a/b", arn:…:parameter/name for "name".
-            SecretStore::Ssm => format!("arn:{partition}:ssm:{region}:{account}:parameter/{}", self.name.trim_start_matches('/')),
+            SecretStore::Ssm => format!(
+                "arn:{partition}:ssm:{region}:{account}:parameter/{}",
+                self.name.trim_start_matches('/')
+            ),
         }
     }
 
@@ -105,7 +114,9 @@ impl SecretRef {
             return false;
         }
         match self.store {
-            SecretStore::Ssm => self.name.trim_start_matches('/') == other.name.trim_start_matches('/'),
+            SecretStore::Ssm => {
+                self.name.trim_start_matches('/') == other.name.trim_start_matches('/')
+            }
             SecretStore::SecretsManager => {
                 let (a, b) = (self.name.as_str(), other.name.as_str());
                 a == b || with_suffix(a, b) || with_suffix(b, a)
@@ -142,12 +153,26 @@ pub fn parse_value_from(value_from: &str) -> Option<SecretRef> {
                 let mut fields = resource.strip_prefix("secret:")?.split(':');
                 let name = fields.next().filter(|n| !n.is_empty())?.to_string();
                 let json_key = fields.next().filter(|k| !k.is_empty()).map(str::to_string);
-                Some(SecretRef { store: SecretStore::SecretsManager, partition: some(partition), region: some(region), account: some(account), name, json_key })
+                Some(SecretRef {
+                    store: SecretStore::SecretsManager,
+                    partition: some(partition),
+                    region: some(region),
+                    account: some(account),
+                    name,
+                    json_key,
+                })
             }
             "ssm" => {
                 let path = resource.strip_prefix("parameter")?;
                 let name = ssm_name(path.split(':').next().unwrap_or(path))?;
-                Some(SecretRef { store: SecretStore::Ssm, partition: some(partition), region: some(region), account: some(account), name, json_key: None })
+                Some(SecretRef {
+                    store: SecretStore::Ssm,
+                    partition: some(partition),
+                    region: some(region),
+                    account: some(account),
+                    name,
+                    json_key: None,
+                })
             }
             _ => None,
         };
@@ -155,8 +180,15 @@ pub fn parse_value_from(value_from: &str) -> Option<SecretRef> {
     // A bare name is an SSM parameter in the task's region and account (`name` or `/a/b`, maybe
     // with a `:version` or `:label` selector, which parameter names cannot contain).
     let name = v.split(':').next().unwrap_or(v);
-    Some(SecretRef { store: SecretStore::Ssm, partition: None, region: None, account: None, name: name.to_string(), json_key: None })
-        .filter(|r| !r.name.is_empty())
+    Some(SecretRef {
+        store: SecretStore::Ssm,
+        partition: None,
+        region: None,
+        account: None,
+        name: name.to_string(),
+        json_key: None,
+    })
+    .filter(|r| !r.name.is_empty())
 }
 
 /// `parameter/a/b` → `/a/b` (hierarchical names start with `/`), `parameter/name` → `name`.
@@ -165,7 +197,11 @@ fn ssm_name(path: &str) -> Option<String> {
     if name.is_empty() {
         return None;
     }
-    Some(if name.contains('/') { format!("/{name}") } else { name.to_string() })
+    Some(if name.contains('/') {
+        format!("/{name}")
+    } else {
+        name.to_string()
+    })
 }
 
 /// Which step of the secrets and registry-auth phase a message says failed.
@@ -200,10 +236,19 @@ macro_rules! regex {
     };
 }
 
-regex!(SECRETS_PHASE = r"(?i)unable to pull secrets or registry auth|fetching secret data from|secret resource");
-regex!(STEP_SSM = r"(?i)secrets? from ssm|ssm parameter store|systems manager|invalid ssm parameters|ssm:getparameters|operation error ssm");
-regex!(STEP_REGISTRY = r"(?i)registry auth from asm|asm fetching secret|credentialsparameter|private registry credentials");
-regex!(STEP_ASM = r"(?i)secrets? from asm|pull secrets from aws secrets manager|fetching secret data from aws secrets manager");
+regex!(
+    SECRETS_PHASE =
+        r"(?i)unable to pull secrets or registry auth|fetching secret data from|secret resource"
+);
+regex!(
+    STEP_SSM = r"(?i)secrets? from ssm|ssm parameter store|systems manager|invalid ssm parameters|ssm:getparameters|operation error ssm"
+);
+regex!(
+    STEP_REGISTRY = r"(?i)registry auth from asm|asm fetching secret|credentialsparameter|private registry credentials"
+);
+regex!(
+    STEP_ASM = r"(?i)secrets? from asm|pull secrets from aws secrets manager|fetching secret data from aws secrets manager"
+);
 regex!(STEP_ECR = r"(?i)ecr registry auth|registry auth from amazon ecr|ecr:getauthorizationtoken");
 
 /// The secrets step the message names; `None` when it is not a secrets or registry-auth failure
@@ -228,7 +273,10 @@ pub fn secrets_step(message: &str) -> Option<SecretsStep> {
 
 regex!(SM_ARN = r"(?i)\barn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[^\s:,;'\x22]+");
 regex!(SSM_ARN = r"(?i)\barn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/[^\s,;'\x22]+");
-regex!(INVALID_PARAMETERS = r"(?i)invalid (?:ssm )?parameters:\s*([A-Za-z0-9_./:-]+(?:\s?,\s?[A-Za-z0-9_./:-]+)*)");
+regex!(
+    INVALID_PARAMETERS =
+        r"(?i)invalid (?:ssm )?parameters:\s*([A-Za-z0-9_./:-]+(?:\s?,\s?[A-Za-z0-9_./:-]+)*)"
+);
 
 /// The secrets a message names: Secrets Manager and SSM ARNs (`failed to fetch secret …`,
 /// `… on resource: …`) and the parameters listed as invalid. A name running into the end of a
@@ -285,22 +333,60 @@ mod tests {
         ];
         for (v, store, region, account, name, key, arn) in cases {
             let r = parse_value_from(v).unwrap_or_else(|| panic!("{v}"));
-            assert_eq!((r.store, r.region.as_deref(), r.account.as_deref(), r.name.as_str(), r.json_key.as_deref()), (store, region, account, name, key), "{v}");
+            assert_eq!(
+                (
+                    r.store,
+                    r.region.as_deref(),
+                    r.account.as_deref(),
+                    r.name.as_str(),
+                    r.json_key.as_deref()
+                ),
+                (store, region, account, name, key),
+                "{v}"
+            );
             assert_eq!(r.resource_arn("us-east-1", "111122223333"), arn, "{v}");
         }
-        for bad in ["", "  ", "arn:aws:s3:::bucket", "arn:aws:secretsmanager:us-east-1:1:secret:", "arn:aws:ssm:us-east-1:1:document/x"] {
+        for bad in [
+            "",
+            "  ",
+            "arn:aws:s3:::bucket",
+            "arn:aws:secretsmanager:us-east-1:1:secret:",
+            "arn:aws:ssm:us-east-1:1:document/x",
+        ] {
             assert_eq!(parse_value_from(bad), None, "{bad}");
         }
-        assert_eq!(parse_value_from("arn:aws-cn:ssm:cn-north-1:111122223333:parameter/a/b").unwrap().resource_arn("us-east-1", "1"), "arn:aws-cn:ssm:cn-north-1:111122223333:parameter/a/b");
-        assert_eq!(parse_value_from("/a/b").unwrap().resource_arn("cn-north-1", "111122223333"), "arn:aws-cn:ssm:cn-north-1:111122223333:parameter/a/b");
+        assert_eq!(
+            parse_value_from("arn:aws-cn:ssm:cn-north-1:111122223333:parameter/a/b")
+                .unwrap()
+                .resource_arn("us-east-1", "1"),
+            "arn:aws-cn:ssm:cn-north-1:111122223333:parameter/a/b"
+        );
+        assert_eq!(
+            parse_value_from("/a/b")
+                .unwrap()
+                .resource_arn("cn-north-1", "111122223333"),
+            "arn:aws-cn:ssm:cn-north-1:111122223333:parameter/a/b"
+        );
     }
 
     #[test]
     fn same_secret_tolerates_partial_arns_and_slashes() {
         let p = |v: &str| parse_value_from(v).unwrap();
-        assert!(p("arn:aws:secretsmanager:us-east-1:111122223333:secret:db-AbCdEf").same_secret(&p("arn:aws:secretsmanager:us-east-1:111122223333:secret:db:password::")));
-        assert!(!p("arn:aws:secretsmanager:us-east-1:111122223333:secret:db-AbCdEf").same_secret(&p("arn:aws:secretsmanager:us-east-1:111122223333:secret:db-other")));
-        assert!(!p("arn:aws:secretsmanager:us-east-1:111122223333:secret:db").same_secret(&p("arn:aws:secretsmanager:us-west-2:111122223333:secret:db")));
+        assert!(
+            p("arn:aws:secretsmanager:us-east-1:111122223333:secret:db-AbCdEf").same_secret(&p(
+                "arn:aws:secretsmanager:us-east-1:111122223333:secret:db:password::"
+            ))
+        );
+        assert!(
+            !p("arn:aws:secretsmanager:us-east-1:111122223333:secret:db-AbCdEf").same_secret(&p(
+                "arn:aws:secretsmanager:us-east-1:111122223333:secret:db-other"
+            ))
+        );
+        assert!(
+            !p("arn:aws:secretsmanager:us-east-1:111122223333:secret:db").same_secret(&p(
+                "arn:aws:secretsmanager:us-west-2:111122223333:secret:db"
+            ))
+        );
         assert!(p("/app/db").same_secret(&p("arn:aws:ssm:us-east-1:111122223333:parameter/app/db")));
         assert!(!p("/app/db").same_secret(&p("/app/db2")));
     }
@@ -324,12 +410,21 @@ mod tests {
         ];
         for (message, step, named) in cases {
             assert_eq!(secrets_step(&message), step, "{message}");
-            let got: Vec<String> = named_secrets(&message).iter().map(SecretRef::describe_id).collect();
+            let got: Vec<String> = named_secrets(&message)
+                .iter()
+                .map(SecretRef::describe_id)
+                .collect();
             assert_eq!(got, named, "{message}");
         }
         // A name touching the end of a message cut at 255 characters may be incomplete.
         let cut = format!("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid ssm parameters: /a/b,/app/{}", "x".repeat(60));
         let cut: String = cut.chars().take(255).collect();
-        assert_eq!(named_secrets(&cut).iter().map(SecretRef::describe_id).collect::<Vec<_>>(), ["/a/b"]);
+        assert_eq!(
+            named_secrets(&cut)
+                .iter()
+                .map(SecretRef::describe_id)
+                .collect::<Vec<_>>(),
+            ["/a/b"]
+        );
     }
 }

@@ -38,7 +38,12 @@ fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-pub(crate) fn short_error<E: std::fmt::Debug>(err: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>) -> String
+pub(crate) fn short_error<E: std::fmt::Debug>(
+    err: &aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::http::Response,
+    >,
+) -> String
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
@@ -50,7 +55,10 @@ where
             e.err().message().unwrap_or_default()
         ),
         SdkError::TimeoutError(_) => "timeout".into(),
-        SdkError::DispatchFailure(e) => format!("dispatch failure (connector: {:?})", e.as_connector_error().map(|c| c.to_string())),
+        SdkError::DispatchFailure(e) => format!(
+            "dispatch failure (connector: {:?})",
+            e.as_connector_error().map(|c| c.to_string())
+        ),
         other => format!("{other}"),
     }
 }
@@ -69,7 +77,11 @@ impl Dedup {
             )
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
             .build();
-        Dedup { client: Client::from_conf(conf), table, window }
+        Dedup {
+            client: Client::from_conf(conf),
+            table,
+            window,
+        }
     }
 
     pub fn window(&self) -> Duration {
@@ -78,7 +90,12 @@ impl Dedup {
 
     /// The incidents kept in the same table (same client, same timeouts).
     pub fn incidents(&self, update_interval: Duration) -> crate::notify::incident::IncidentStore {
-        crate::notify::incident::IncidentStore::new(self.client.clone(), self.table.clone(), self.window, update_interval)
+        crate::notify::incident::IncidentStore::new(
+            self.client.clone(),
+            self.table.clone(),
+            self.window,
+            update_interval,
+        )
     }
 
     pub async fn mark_event(&self, event_id: &str, now: i64) -> EventMark {
@@ -94,16 +111,26 @@ impl Dedup {
             .await;
         match result {
             Ok(_) => EventMark::First,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => EventMark::Duplicate,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                EventMark::Duplicate
+            }
             Err(e) => EventMark::Unavailable(short_error(&e)),
         }
     }
 
     /// Forget an event id (its diagnosis could not be delivered: Lambda's retry must not be dropped).
     pub async fn forget_event(&self, event_id: &str) {
-        let _ = self.client.delete_item().table_name(&self.table).key("pk", s(format!("event#{event_id}"))).send().await;
+        let _ = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("event#{event_id}")))
+            .send()
+            .await;
     }
-
 }
 
 /// CloudTrail's `LookupEvents` budget (2 per second per account and region) shared by every
@@ -125,7 +152,12 @@ impl crate::aws::pace::LookupSlots for Dedup {
                     .await;
                 match put {
                     Ok(_) => return true,
-                    Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => continue,
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                    {
+                        continue
+                    }
                     Err(_) => return true,
                 }
             }

@@ -68,23 +68,34 @@ impl Http {
             Ok(builder) => builder.https_or_http().enable_http1().build(),
             Err(_) => hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(
-                    rustls::ClientConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
-                        .with_safe_default_protocol_versions()
-                        .expect("the provider supports the default protocol versions")
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth(),
+                    rustls::ClientConfig::builder_with_provider(
+                        rustls::crypto::ring::default_provider().into(),
+                    )
+                    .with_safe_default_protocol_versions()
+                    .expect("the provider supports the default protocol versions")
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
                 )
                 .https_or_http()
                 .enable_http1()
                 .build(),
         };
-        Http { client: Client::builder(TokioExecutor::new()).build(connector) }
+        Http {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+        }
     }
 
     /// POST `body` as JSON to `url` with extra `headers`. `Err` is a transport failure or the
     /// timeout, worded without the URL (URLs of webhooks are credentials).
-    pub async fn post_json(&self, url: &str, headers: &[(&str, &str)], body: &serde_json::Value, timeout: Duration) -> Result<Answer, String> {
-        self.post_json_keeping(url, headers, body, timeout, ANSWER_MAX).await
+    pub async fn post_json(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<Answer, String> {
+        self.post_json_keeping(url, headers, body, timeout, ANSWER_MAX)
+            .await
     }
 
     /// [`Http::post_json`], keeping up to `answer_max` bytes of the answer (an API that echoes
@@ -97,7 +108,8 @@ impl Http {
         timeout: Duration,
         answer_max: usize,
     ) -> Result<Answer, String> {
-        let mut request = hyper::Request::post(url).header("content-type", "application/json; charset=utf-8");
+        let mut request =
+            hyper::Request::post(url).header("content-type", "application/json; charset=utf-8");
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
@@ -133,7 +145,11 @@ impl Http {
                 String::from_utf8_lossy(&bytes[..bytes.len().min(answer_max)]).into_owned()
             })
             .unwrap_or_default();
-        Ok(Answer { status, retry_after, body: scrub(body) })
+        Ok(Answer {
+            status,
+            retry_after,
+            body: scrub(body),
+        })
     }
 
     /// POST like [`Http::post_json`], again after a 429 or a 5xx (and after a transport error
@@ -155,7 +171,11 @@ impl Http {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
                 let last = Err("no time left before the deadline".to_string());
-                return Retried { last, attempts, out_of_time: true };
+                return Retried {
+                    last,
+                    attempts,
+                    out_of_time: true,
+                };
             }
             attempts += 1;
             let last = self.post_json(url, headers, body, timeout.min(left)).await;
@@ -164,11 +184,21 @@ impl Http {
                 Err(_) => (retry_transport, None),
             };
             if !again {
-                return Retried { last, attempts, out_of_time: false };
+                return Retried {
+                    last,
+                    attempts,
+                    out_of_time: false,
+                };
             }
             match backoff(attempts, retry_after, deadline) {
                 Some(wait) => tokio::time::sleep(wait).await,
-                None => return Retried { last, attempts, out_of_time: true },
+                None => {
+                    return Retried {
+                        last,
+                        attempts,
+                        out_of_time: true,
+                    }
+                }
             }
         }
     }
@@ -204,7 +234,11 @@ pub fn retryable(status: u16) -> bool {
 
 /// How long to wait before retry `attempt` (1-based) of a 429 or 5xx: the server's
 /// `Retry-After` when given, else 0.5 s, 1 s, 2 s…; `None` when the wait would pass `deadline`.
-pub fn backoff(attempt: u32, retry_after: Option<u64>, deadline: tokio::time::Instant) -> Option<Duration> {
+pub fn backoff(
+    attempt: u32,
+    retry_after: Option<u64>,
+    deadline: tokio::time::Instant,
+) -> Option<Duration> {
     let wait = match retry_after {
         Some(s) => Duration::from_secs(s),
         None => Duration::from_millis(500u64 << attempt.saturating_sub(1).min(6)),
@@ -222,7 +256,11 @@ mod tests {
         assert_eq!(backoff(1, None, deadline), Some(Duration::from_millis(500)));
         assert_eq!(backoff(2, None, deadline), Some(Duration::from_secs(1)));
         assert_eq!(backoff(1, Some(2), deadline), Some(Duration::from_secs(2)));
-        assert_eq!(backoff(1, Some(30), deadline), None, "a Retry-After past the deadline is not waited for");
+        assert_eq!(
+            backoff(1, Some(30), deadline),
+            None,
+            "a Retry-After past the deadline is not waited for"
+        );
         assert_eq!(backoff(4, None, deadline), None);
     }
 }

@@ -19,9 +19,11 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 
-use crate::model::diagnosis::{Confidence, Diagnosis, RootCause};
 use super::dedup::short_error;
-use crate::model::incident::{traits_of, FailedDeployment, Incident, IncidentKey, IncidentStatus, SlackMessageRef};
+use crate::model::diagnosis::{Confidence, Diagnosis, RootCause};
+use crate::model::incident::{
+    traits_of, FailedDeployment, Incident, IncidentKey, IncidentStatus, SlackMessageRef,
+};
 
 /// How long a resolved incident is remembered (so a late failure is seen as a new incident).
 const RESOLVED_MEMORY_SECS: i64 = 24 * 3600;
@@ -44,9 +46,18 @@ pub struct IncidentStore {
 pub enum FailureStep {
     /// This invocation opened the incident. `expired`: the previous incident of the same standalone
     /// family, which ended with its window (tell the sinks it expired).
-    Opened { incident: Incident, suppressed_before: u64, expired: Option<Incident> },
+    Opened {
+        incident: Incident,
+        suppressed_before: u64,
+        expired: Option<Incident>,
+    },
     /// The incident was open and its window had passed: this invocation reminds.
-    Reminder { incident: Incident, suppressed_before: u64, news: Vec<String>, cause_changed: bool },
+    Reminder {
+        incident: Incident,
+        suppressed_before: u64,
+        news: Vec<String>,
+        cause_changed: bool,
+    },
     /// Counted in an open window.
     Counted(Counted),
     /// DynamoDB did not answer as expected: notify anyway.
@@ -83,10 +94,15 @@ fn get_s(item: &Item, k: &str) -> Option<String> {
     item.get(k).and_then(|v| v.as_s().ok()).cloned()
 }
 fn get_n(item: &Item, k: &str) -> Option<i64> {
-    item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
 }
 fn get_ss(item: &Item, k: &str) -> BTreeSet<String> {
-    item.get(k).and_then(|v| v.as_ss().ok()).map(|v| v.iter().cloned().collect()).unwrap_or_default()
+    item.get(k)
+        .and_then(|v| v.as_ss().ok())
+        .map(|v| v.iter().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// The incident an item holds (None for a missing or foreign item).
@@ -107,7 +123,9 @@ fn incident_of(item: &Item) -> Option<Incident> {
         root_cause: get_s(item, "cause_code").unwrap_or_default(),
         title: get_s(item, "cause_title").unwrap_or_default(),
         task_definition: get_s(item, "task_definition"),
-        slack: get_s(item, "slack_channel").zip(get_s(item, "slack_ts")).map(|(channel, ts)| SlackMessageRef { channel, ts }),
+        slack: get_s(item, "slack_channel")
+            .zip(get_s(item, "slack_ts"))
+            .map(|(channel, ts)| SlackMessageRef { channel, ts }),
         deployment: get_s(item, "deployment_json").and_then(|j| serde_json::from_str(&j).ok()),
         key,
     })
@@ -117,7 +135,11 @@ fn incident_of(item: &Item) -> Option<Incident> {
 /// another failing image. A new root cause is not news here: it replaces the cause instead.
 fn news(old: &Item, d: &Diagnosis) -> Vec<String> {
     let seen = get_ss(old, "seen_traits");
-    traits_of(d).into_iter().filter(|(k, _)| !seen.contains(k) && !k.starts_with("cause:")).map(|(_, t)| t).collect()
+    traits_of(d)
+        .into_iter()
+        .filter(|(k, _)| !seen.contains(k) && !k.starts_with("cause:"))
+        .map(|(_, t)| t)
+        .collect()
 }
 
 /// Confidence as a number (UNKNOWN lowest): a later diagnosis replaces the incident's root cause
@@ -132,7 +154,10 @@ fn cause_rank(code: RootCause, confidence: Confidence) -> i64 {
 }
 
 fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(
-    err: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    err: &aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::http::Response,
+    >,
 ) -> bool {
     err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
@@ -147,8 +172,18 @@ pub struct FailureRecord<'a> {
 }
 
 impl IncidentStore {
-    pub fn new(client: Client, table: String, window: Duration, update_interval: Duration) -> IncidentStore {
-        IncidentStore { client, table, window, update_interval }
+    pub fn new(
+        client: Client,
+        table: String,
+        window: Duration,
+        update_interval: Duration,
+    ) -> IncidentStore {
+        IncidentStore {
+            client,
+            table,
+            window,
+            update_interval,
+        }
     }
 
     pub fn window(&self) -> Duration {
@@ -159,12 +194,24 @@ impl IncidentStore {
         s(format!("inc#{id}"))
     }
 
-    fn update_incident(&self, id: &str) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        self.client.update_item().table_name(&self.table).key("pk", Self::pk(id))
+    fn update_incident(
+        &self,
+        id: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(id))
     }
 
-    fn update_service(&self, service_key: &str) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        self.client.update_item().table_name(&self.table).key("pk", s(format!("svc#{service_key}")))
+    fn update_service(
+        &self,
+        service_key: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("svc#{service_key}")))
     }
 
     /// Count a pull failure into its incident, opening or reminding when this invocation wins.
@@ -220,7 +267,9 @@ impl IncidentStore {
             Err(e) if conditional_failed(&e) => return Ok(None),
             Err(e) => return Err(short_error(&e)),
         };
-        let Some(mut incident) = incident_of(&old) else { return Ok(None) };
+        let Some(mut incident) = incident_of(&old) else {
+            return Ok(None);
+        };
         incident.failures += 1;
         incident.last_failure_at = f.now;
         let news = news(&old, d);
@@ -228,7 +277,8 @@ impl IncidentStore {
         let since_update = f.now - get_n(&old, "sinks_updated_at").unwrap_or(0);
         let update_sinks = !news.is_empty()
             || cause_changed
-            || (since_update >= self.update_interval.as_secs() as i64 && self.claim_sink_update(&id, &old, f.now).await);
+            || (since_update >= self.update_interval.as_secs() as i64
+                && self.claim_sink_update(&id, &old, f.now).await);
         Ok(Some(Counted {
             count_in_window: get_n(&old, "suppressed").unwrap_or(0) as u64 + 1,
             notified_by: get_s(&old, "notified_by"),
@@ -241,14 +291,20 @@ impl IncidentStore {
 
     /// Replace the incident's root cause when this diagnosis is better (one conditional write,
     /// only then). Returns whether it did.
-    async fn maybe_replace_cause(&self, old: &Item, incident: &mut Incident, d: &Diagnosis) -> bool {
+    async fn maybe_replace_cause(
+        &self,
+        old: &Item,
+        incident: &mut Incident,
+        d: &Diagnosis,
+    ) -> bool {
         let code = d.root_cause.code.code();
         let new_rank = cause_rank(d.root_cause.code, d.root_cause.confidence);
         let old_rank = get_n(old, "cause_rank").unwrap_or(0);
         if code == incident.root_cause || new_rank == 0 || new_rank < old_rank {
             return false;
         }
-        let replaced = self.update_incident(&incident.id)
+        let replaced = self
+            .update_incident(&incident.id)
             .update_expression("SET cause_code = :code, cause_title = :title, cause_rank = :rank")
             .condition_expression("cause_code = :old")
             .expression_attribute_values(":code", s(code))
@@ -267,11 +323,14 @@ impl IncidentStore {
 
     /// One invocation per interval updates chat and paging with the count.
     async fn claim_sink_update(&self, id: &str, old: &Item, now: i64) -> bool {
-        let mut req = self.update_incident(id)
+        let mut req = self
+            .update_incident(id)
             .update_expression("SET sinks_updated_at = :now")
             .expression_attribute_values(":now", n(now));
         req = match get_n(old, "sinks_updated_at") {
-            Some(at) => req.condition_expression("sinks_updated_at = :at").expression_attribute_values(":at", n(at)),
+            Some(at) => req
+                .condition_expression("sinks_updated_at = :at")
+                .expression_attribute_values(":at", n(at)),
             None => req.condition_expression("attribute_not_exists(sinks_updated_at)"),
         };
         req.send().await.is_ok()
@@ -319,36 +378,58 @@ impl IncidentStore {
         let standalone = key.service.is_none();
         let stale = get_n(&old, "last_failure_at").is_some_and(|t| t <= f.now - STALE_SECS);
         match previous {
-            Some(mut incident) if incident.status == IncidentStatus::Open && !standalone && !stale => {
+            Some(mut incident)
+                if incident.status == IncidentStatus::Open && !standalone && !stale =>
+            {
                 // A reminder: the same incident goes on.
                 incident.failures += 1;
                 incident.last_failure_at = f.now;
                 let news = news(&old, d);
                 let cause_changed = self.maybe_replace_cause(&old, &mut incident, d).await;
-                Ok(Some(FailureStep::Reminder { incident, suppressed_before, news, cause_changed }))
+                Ok(Some(FailureStep::Reminder {
+                    incident,
+                    suppressed_before,
+                    news,
+                    cause_changed,
+                }))
             }
             previous => {
-                let expired = previous.filter(|p| p.status == IncidentStatus::Open).map(|mut p| {
-                    p.status = IncidentStatus::Expired;
-                    p
-                });
+                let expired = previous
+                    .filter(|p| p.status == IncidentStatus::Open)
+                    .map(|mut p| {
+                        p.status = IncidentStatus::Expired;
+                        p
+                    });
                 let mut incident = self.incident_now(f);
                 incident.deployment = self.start(f, &incident, &traits).await;
-                Ok(Some(FailureStep::Opened { incident, suppressed_before, expired }))
+                Ok(Some(FailureStep::Opened {
+                    incident,
+                    suppressed_before,
+                    expired,
+                }))
             }
         }
     }
 
     /// A new incident's own fields (the claim kept counters of the previous one), and its
     /// service's index; returns a failed deployment that was waiting for it.
-    async fn start(&self, f: &FailureRecord<'_>, incident: &Incident, traits: &[String]) -> Option<FailedDeployment> {
+    async fn start(
+        &self,
+        f: &FailureRecord<'_>,
+        incident: &Incident,
+        traits: &[String],
+    ) -> Option<FailedDeployment> {
         let d = f.diagnosis;
         let pending = match incident.key.service_key() {
             Some(service_key) => self.index_open(&service_key, &incident.id, f.now).await,
             None => None,
         };
         let mut set = vec![
-            "opened_at = :now", "failure_count = :one", "cause_code = :code", "cause_title = :title", "cause_rank = :rank",
+            "opened_at = :now",
+            "failure_count = :one",
+            "cause_code = :code",
+            "cause_title = :title",
+            "cause_rank = :rank",
             "seen_traits = :traits",
         ];
         let mut remove = vec!["slack_channel", "slack_ts", "deployment_id"];
@@ -357,7 +438,10 @@ impl IncidentStore {
             (":one", n(1)),
             (":code", s(d.root_cause.code.code())),
             (":title", s(&d.root_cause.title)),
-            (":rank", n(cause_rank(d.root_cause.code, d.root_cause.confidence))),
+            (
+                ":rank",
+                n(cause_rank(d.root_cause.code, d.root_cause.confidence)),
+            ),
             (":traits", ss(traits)),
             (":event", s(f.event_id)),
         ];
@@ -371,12 +455,20 @@ impl IncidentStore {
         match &pending {
             Some(deployment) => {
                 set.push("deployment_json = :deployment");
-                values.push((":deployment", s(serde_json::to_string(deployment).expect("a deployment serializes"))));
+                values.push((
+                    ":deployment",
+                    s(serde_json::to_string(deployment).expect("a deployment serializes")),
+                ));
             }
             None => remove.push("deployment_json"),
         }
-        let mut req = self.update_incident(&incident.id)
-            .update_expression(format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")))
+        let mut req = self
+            .update_incident(&incident.id)
+            .update_expression(format!(
+                "SET {} REMOVE {}",
+                set.join(", "),
+                remove.join(", ")
+            ))
             .condition_expression("notified_by = :event");
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
@@ -387,21 +479,26 @@ impl IncidentStore {
 
     /// Add the incident to its service's open set; take a failed deployment waiting there.
     async fn index_open(&self, service_key: &str, id: &str, now: i64) -> Option<FailedDeployment> {
-        let out = self.update_service(service_key)
-            .update_expression("ADD open_incidents :id SET expires_at = :expires REMOVE pending_deployment")
+        let out = self
+            .update_service(service_key)
+            .update_expression(
+                "ADD open_incidents :id SET expires_at = :expires REMOVE pending_deployment",
+            )
             .expression_attribute_values(":id", ss(&[id.to_string()]))
             .expression_attribute_values(":expires", n(now + STALE_SECS + RESOLVED_MEMORY_SECS))
             .return_values(ReturnValue::AllOld)
             .send()
             .await
             .ok()?;
-        let pending: FailedDeployment = serde_json::from_str(&get_s(&out.attributes?, "pending_deployment")?).ok()?;
+        let pending: FailedDeployment =
+            serde_json::from_str(&get_s(&out.attributes?, "pending_deployment")?).ok()?;
         (pending.at >= now - PENDING_DEPLOYMENT_SECS).then_some(pending)
     }
 
     /// Give back a claimed window (nothing was delivered), so that the retry notifies.
     pub async fn release(&self, id: &str, event_id: &str) {
-        let _ = self.update_incident(id)
+        let _ = self
+            .update_incident(id)
             .update_expression("SET window_until = :zero")
             .condition_expression("notified_by = :event")
             .expression_attribute_values(":zero", n(0))
@@ -412,7 +509,8 @@ impl IncidentStore {
 
     /// Remember where the Slack app posted the incident's message.
     pub async fn set_slack_message(&self, id: &str, message: &SlackMessageRef) {
-        let _ = self.update_incident(id)
+        let _ = self
+            .update_incident(id)
             .update_expression("SET slack_channel = :c, slack_ts = :ts")
             .expression_attribute_values(":c", s(&message.channel))
             .expression_attribute_values(":ts", s(&message.ts))
@@ -432,17 +530,29 @@ impl IncidentStore {
             .send()
             .await
             .map_err(|e| short_error(&e))?;
-        Ok(out.item.map(|i| get_ss(&i, "open_incidents").into_iter().collect()).unwrap_or_default())
+        Ok(out
+            .item
+            .map(|i| get_ss(&i, "open_incidents").into_iter().collect())
+            .unwrap_or_default())
     }
 
     /// Resolve a service's open incidents (those with no failure after `event_at`). Returns the
     /// ones this invocation resolved (each exactly once across invocations).
-    pub async fn resolve(&self, service_key: &str, ids: &[String], event_at: i64, now: i64) -> Vec<Incident> {
+    pub async fn resolve(
+        &self,
+        service_key: &str,
+        ids: &[String],
+        event_at: i64,
+        now: i64,
+    ) -> Vec<Incident> {
         let mut resolved = vec![];
         let mut closed = vec![];
         for id in ids {
-            let out = self.update_incident(id)
-                .update_expression("SET incident_state = :resolved, resolved_at = :now, expires_at = :expires")
+            let out = self
+                .update_incident(id)
+                .update_expression(
+                    "SET incident_state = :resolved, resolved_at = :now, expires_at = :expires",
+                )
                 // A failure after the steady-state event means it is not over.
                 .condition_expression("incident_state = :open AND last_failure_at <= :event_at")
                 .expression_attribute_values(":resolved", s("resolved"))
@@ -470,7 +580,8 @@ impl IncidentStore {
             }
         }
         if !closed.is_empty() {
-            let _ = self.update_service(service_key)
+            let _ = self
+                .update_service(service_key)
                 .update_expression("DELETE open_incidents :ids")
                 .expression_attribute_values(":ids", ss(&closed))
                 .send()
@@ -480,13 +591,26 @@ impl IncidentStore {
     }
 
     async fn state_of(&self, id: &str) -> Option<String> {
-        let out = self.client.get_item().table_name(&self.table).key("pk", Self::pk(id)).send().await.ok()?;
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(id))
+            .send()
+            .await
+            .ok()?;
         get_s(&out.item?, "incident_state")
     }
 
     /// Join a failed deployment to the service's open incidents (each once per deployment id).
     /// Returns the incidents it joined; none open → the deployment waits in the service's item.
-    pub async fn join_deployment(&self, service_key: &str, ids: &[String], deployment: &FailedDeployment, now: i64) -> Result<Vec<Incident>, String> {
+    pub async fn join_deployment(
+        &self,
+        service_key: &str,
+        ids: &[String],
+        deployment: &FailedDeployment,
+        now: i64,
+    ) -> Result<Vec<Incident>, String> {
         let json = serde_json::to_string(deployment).expect("a deployment serializes");
         if ids.is_empty() {
             self.update_service(service_key)
@@ -525,8 +649,14 @@ mod tests {
 
     #[test]
     fn a_better_cause_outranks_unknown_and_lower_confidence() {
-        assert!(cause_rank(RootCause::NetNoRoute, Confidence::Medium) > cause_rank(RootCause::Unknown, Confidence::High));
-        assert!(cause_rank(RootCause::NetNoRoute, Confidence::High) > cause_rank(RootCause::EcrImageNotFound, Confidence::Low));
+        assert!(
+            cause_rank(RootCause::NetNoRoute, Confidence::Medium)
+                > cause_rank(RootCause::Unknown, Confidence::High)
+        );
+        assert!(
+            cause_rank(RootCause::NetNoRoute, Confidence::High)
+                > cause_rank(RootCause::EcrImageNotFound, Confidence::Low)
+        );
     }
 
     #[test]
@@ -534,13 +664,32 @@ mod tests {
         let mut item = Item::new();
         item.insert("incident_state".into(), s("open"));
         assert!(incident_of(&item).is_none());
-        let key = IncidentKey { account: Some("1".into()), region: None, cluster: None, service: Some("web".into()), family: None, image: None };
-        item.insert("incident_key".into(), s(serde_json::to_string(&key).unwrap()));
+        let key = IncidentKey {
+            account: Some("1".into()),
+            region: None,
+            cluster: None,
+            service: Some("web".into()),
+            family: None,
+            image: None,
+        };
+        item.insert(
+            "incident_key".into(),
+            s(serde_json::to_string(&key).unwrap()),
+        );
         item.insert("failure_count".into(), n(7));
         item.insert("slack_channel".into(), s("C1"));
         item.insert("slack_ts".into(), s("1.2"));
         let i = incident_of(&item).unwrap();
-        assert_eq!((i.id, i.failures, i.status), (key.id(), 7, IncidentStatus::Open));
-        assert_eq!(i.slack, Some(SlackMessageRef { channel: "C1".into(), ts: "1.2".into() }));
+        assert_eq!(
+            (i.id, i.failures, i.status),
+            (key.id(), 7, IncidentStatus::Open)
+        );
+        assert_eq!(
+            i.slack,
+            Some(SlackMessageRef {
+                channel: "C1".into(),
+                ts: "1.2".into()
+            })
+        );
     }
 }

@@ -51,8 +51,12 @@ mod tests {
             .filter_map(|l| l.trim().strip_prefix("- "))
             .filter(|a| {
                 a.split_once(':').is_some_and(|(svc, act)| {
-                    !svc.is_empty() && svc.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                        && !act.is_empty() && act.chars().all(|c| c.is_ascii_alphanumeric())
+                    !svc.is_empty()
+                        && svc
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                        && !act.is_empty()
+                        && act.chars().all(|c| c.is_ascii_alphanumeric())
                 })
             })
             .map(str::to_string)
@@ -62,13 +66,12 @@ mod tests {
     #[test]
     fn template_grants_exactly_the_calls_the_code_makes() {
         let granted = template_actions();
-        let mut wanted: std::collections::BTreeSet<String> =
-            crate::aws::READ_ACTIONS
-                .iter()
-                .filter(|a| !crate::aws::PREFLIGHT_ONLY_ACTIONS.contains(a))
-                .chain(NOTIFY_ACTIONS)
-                .map(|a| a.to_string())
-                .collect();
+        let mut wanted: std::collections::BTreeSet<String> = crate::aws::READ_ACTIONS
+            .iter()
+            .filter(|a| !crate::aws::PREFLIGHT_ONLY_ACTIONS.contains(a))
+            .chain(NOTIFY_ACTIONS)
+            .map(|a| a.to_string())
+            .collect();
         wanted.insert("kms:Decrypt".into()); // Secrets Manager decrypts on our behalf (kms:ViaService)
         assert_eq!(granted, wanted);
     }

@@ -48,21 +48,36 @@ fn routing_key_from_secret(secret: &str) -> Result<String, String> {
     let secret = secret.trim();
     let key = if secret.starts_with('{') {
         let v: Value = serde_json::from_str(secret).map_err(|_| SECRET_SHAPE.to_string())?;
-        v.get("routing_key").and_then(Value::as_str).ok_or_else(|| SECRET_SHAPE.to_string())?.trim().to_string()
+        v.get("routing_key")
+            .and_then(Value::as_str)
+            .ok_or_else(|| SECRET_SHAPE.to_string())?
+            .trim()
+            .to_string()
     } else {
         secret.to_string()
     };
-    let plausible = (16..=64).contains(&key.len()) && key.chars().all(|c| c.is_ascii_alphanumeric());
-    plausible.then_some(key).ok_or_else(|| SECRET_SHAPE.to_string())
+    let plausible =
+        (16..=64).contains(&key.len()) && key.chars().all(|c| c.is_ascii_alphanumeric());
+    plausible
+        .then_some(key)
+        .ok_or_else(|| SECRET_SHAPE.to_string())
 }
 
 impl PagerDuty {
     /// `url_override` replaces [`DEFAULT_URL`] (`PULLDOCTOR_PAGERDUTY_URL`: the EU service
     /// region, tests). `timeout` bounds each request; `send`'s deadline bounds them all.
-    pub fn new(config: &aws_config::SdkConfig, secret_arn: String, url_override: Option<String>, http: Http, timeout: Duration) -> PagerDuty {
+    pub fn new(
+        config: &aws_config::SdkConfig,
+        secret_arn: String,
+        url_override: Option<String>,
+        http: Http,
+        timeout: Duration,
+    ) -> PagerDuty {
         PagerDuty {
             routing_key: CachedSecret::new(config, secret_arn),
-            url: url_override.filter(|u| !u.trim().is_empty()).unwrap_or_else(|| DEFAULT_URL.to_string()),
+            url: url_override
+                .filter(|u| !u.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_URL.to_string()),
             http,
             timeout,
         }
@@ -74,7 +89,9 @@ impl PagerDuty {
     pub async fn send(&self, notice: &Notice<'_>, deadline: tokio::time::Instant) -> Delivery {
         let events = render::events(notice);
         if events.is_empty() {
-            return Delivery::Skipped { reason: "no incident to send to PagerDuty".into() };
+            return Delivery::Skipped {
+                reason: "no incident to send to PagerDuty".into(),
+            };
         }
         let key = match self.routing_key.get(routing_key_from_secret).await {
             Ok(key) => key,
@@ -85,7 +102,10 @@ impl PagerDuty {
         for mut event in events {
             let dedup_key = event["dedup_key"].as_str().unwrap_or_default().to_string();
             event["routing_key"] = Value::String(key.clone());
-            let retried = self.http.post_json_retrying(&self.url, &[], &event, self.timeout, deadline, true).await;
+            let retried = self
+                .http
+                .post_json_retrying(&self.url, &[], &event, self.timeout, deadline, true)
+                .await;
             match self.outcome(&retried, &dedup_key).await {
                 Ok(id) => sent.push(id),
                 // PagerDuty does not echo the key; scrubbed anyway, whatever answered.
@@ -93,8 +113,12 @@ impl PagerDuty {
             }
         }
         match failed.len() {
-            0 => Delivery::Sent { id: sent.join(", ") },
-            _ if total == 1 => Delivery::Failed { error: failed.remove(0).1 },
+            0 => Delivery::Sent {
+                id: sent.join(", "),
+            },
+            _ if total == 1 => Delivery::Failed {
+                error: failed.remove(0).1,
+            },
             n => {
                 let which: Vec<String> = failed.iter().map(|(k, e)| format!("{k}: {e}")).collect();
                 let mut error = format!("{n} of {total} events failed: {}", which.join("; "));
@@ -118,9 +142,16 @@ impl PagerDuty {
             return Ok(format!("{key} ({})", answer.status));
         }
         if answer.status == 400 {
-            let errors: Vec<String> =
-                body["errors"].as_array().into_iter().flatten().filter_map(Value::as_str).map(crate::report::clean).collect();
-            if errors.iter().any(|e| e.contains("routing_key") || e.to_ascii_lowercase().contains("routing key")) {
+            let errors: Vec<String> = body["errors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(crate::report::clean)
+                .collect();
+            if errors.iter().any(|e| {
+                e.contains("routing_key") || e.to_ascii_lowercase().contains("routing key")
+            }) {
                 // Rotated or mistyped: read the secret again next time.
                 self.routing_key.forget().await;
             }
@@ -145,9 +176,15 @@ mod tests {
         let key = "0123456789abcdef0123456789ABCDEF";
         let table = [
             (format!(" {key}\n"), Ok(key.to_string())),
-            (format!(r#"{{"routing_key": "{key}"}}"#), Ok(key.to_string())),
+            (
+                format!(r#"{{"routing_key": "{key}"}}"#),
+                Ok(key.to_string()),
+            ),
             (r#"{"integration": "x"}"#.to_string(), Err(())),
-            ("https://events.pagerduty.com/v2/enqueue".to_string(), Err(())),
+            (
+                "https://events.pagerduty.com/v2/enqueue".to_string(),
+                Err(()),
+            ),
             ("short".to_string(), Err(())),
             (format!("{key} {key}"), Err(())),
             ("".to_string(), Err(())),
@@ -159,7 +196,10 @@ mod tests {
                 Err(()) => {
                     let error = got.unwrap_err();
                     assert_eq!(error, SECRET_SHAPE);
-                    assert!(secret.trim().is_empty() || !error.contains(secret.trim()), "the secret is never echoed");
+                    assert!(
+                        secret.trim().is_empty() || !error.contains(secret.trim()),
+                        "the secret is never echoed"
+                    );
                 }
             }
         }

@@ -20,7 +20,11 @@ pub fn webhook_url(secret: &str) -> Option<String> {
     let secret = secret.trim();
     let url = if secret.starts_with('{') {
         let v: serde_json::Value = serde_json::from_str(secret).ok()?;
-        v.get("webhook_url").or_else(|| v.get("url"))?.as_str()?.trim().to_string()
+        v.get("webhook_url")
+            .or_else(|| v.get("url"))?
+            .as_str()?
+            .trim()
+            .to_string()
     } else {
         secret.to_string()
     };
@@ -36,13 +40,19 @@ pub struct CachedSecret<T> {
 
 impl<T> std::fmt::Debug for CachedSecret<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CachedSecret").field("secret_arn", &self.secret_arn).finish()
+        f.debug_struct("CachedSecret")
+            .field("secret_arn", &self.secret_arn)
+            .finish()
     }
 }
 
 impl<T: Clone> CachedSecret<T> {
     pub fn new(config: &aws_config::SdkConfig, secret_arn: String) -> CachedSecret<T> {
-        CachedSecret { secrets: aws_sdk_secretsmanager::Client::new(config), secret_arn, value: Mutex::new(None) }
+        CachedSecret {
+            secrets: aws_sdk_secretsmanager::Client::new(config),
+            secret_arn,
+            value: Mutex::new(None),
+        }
     }
 
     /// The parsed secret. `parse` returns `Err(what the secret should hold)` for a secret of the
@@ -58,7 +68,12 @@ impl<T: Clone> CachedSecret<T> {
             .secret_id(&self.secret_arn)
             .send()
             .await
-            .map_err(|e| format!("{:?}", crate::aws::read_failure("secretsmanager:GetSecretValue", &[], &e)))?;
+            .map_err(|e| {
+                format!(
+                    "{:?}",
+                    crate::aws::read_failure("secretsmanager:GetSecretValue", &[], &e)
+                )
+            })?;
         let value = parse(out.secret_string().unwrap_or_default())?;
         *cached = Some(Redacted(value.clone()));
         Ok(value)

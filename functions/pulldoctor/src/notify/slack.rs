@@ -18,13 +18,25 @@ pub struct Slack {
 
 impl std::fmt::Debug for Slack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Slack").field("webhook", &self.webhook).field("timeout", &self.timeout).finish()
+        f.debug_struct("Slack")
+            .field("webhook", &self.webhook)
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 
 impl Slack {
-    pub fn new(config: &aws_config::SdkConfig, secret_arn: String, http: Http, timeout: Duration) -> Slack {
-        Slack { webhook: CachedSecret::new(config, secret_arn), http, timeout }
+    pub fn new(
+        config: &aws_config::SdkConfig,
+        secret_arn: String,
+        http: Http,
+        timeout: Duration,
+    ) -> Slack {
+        Slack {
+            webhook: CachedSecret::new(config, secret_arn),
+            http,
+            timeout,
+        }
     }
 
     /// Post one message. Never retries (a retried post could duplicate it); the outcome goes to
@@ -43,16 +55,24 @@ impl Slack {
         };
         let answer = match self.http.post_json(&url, &[], message, self.timeout).await {
             Ok(a) => a,
-            Err(error) => return Delivery::Failed { error: error.replace("<url>", "<webhook>") },
+            Err(error) => {
+                return Delivery::Failed {
+                    error: error.replace("<url>", "<webhook>"),
+                }
+            }
         };
         if answer.success() {
-            return Delivery::Sent { id: format!("HTTP {}", answer.status) };
+            return Delivery::Sent {
+                id: format!("HTTP {}", answer.status),
+            };
         }
         if matches!(answer.status, 403 | 404 | 410) {
             // Revoked or rotated webhook: read the secret again next time.
             self.webhook.forget().await;
         }
-        Delivery::Failed { error: answer.describe().replace("<url>", "<webhook>") }
+        Delivery::Failed {
+            error: answer.describe().replace("<url>", "<webhook>"),
+        }
     }
 }
 
@@ -62,8 +82,14 @@ mod tests {
 
     #[test]
     fn secret_may_be_a_url_or_json() {
-        assert_eq!(url_from_secret(" https://hooks.slack.com/services/T/B/x\n").unwrap(), "https://hooks.slack.com/services/T/B/x");
-        assert_eq!(url_from_secret(r#"{"webhook_url": "https://hooks.slack.com/x"}"#).unwrap(), "https://hooks.slack.com/x");
+        assert_eq!(
+            url_from_secret(" https://hooks.slack.com/services/T/B/x\n").unwrap(),
+            "https://hooks.slack.com/services/T/B/x"
+        );
+        assert_eq!(
+            url_from_secret(r#"{"webhook_url": "https://hooks.slack.com/x"}"#).unwrap(),
+            "https://hooks.slack.com/x"
+        );
         assert!(url_from_secret("not a url").is_none());
         assert!(url_from_secret(r#"{"token": "xoxb"}"#).is_none());
     }

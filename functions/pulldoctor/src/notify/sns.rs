@@ -6,7 +6,11 @@ use crate::model::audit::Delivery;
 use crate::report::sns::SnsMessage;
 
 pub async fn publish(sns: &aws_sdk_sns::Client, topic_arn: &str, msg: &SnsMessage) -> Delivery {
-    let mut request = sns.publish().topic_arn(topic_arn).subject(&msg.subject).message(&msg.body);
+    let mut request = sns
+        .publish()
+        .topic_arn(topic_arn)
+        .subject(&msg.subject)
+        .message(&msg.body);
     for (name, value) in &msg.attributes {
         let attr = MessageAttributeValue::builder()
             .data_type("String")
@@ -16,10 +20,14 @@ pub async fn publish(sns: &aws_sdk_sns::Client, topic_arn: &str, msg: &SnsMessag
         request = request.message_attributes(*name, attr);
     }
     match request.send().await {
-        Ok(out) => Delivery::Sent { id: out.message_id().unwrap_or_default().to_string() },
+        Ok(out) => Delivery::Sent {
+            id: out.message_id().unwrap_or_default().to_string(),
+        },
         Err(err) => {
             let reason = crate::aws::read_failure("sns:Publish", &[], &err);
-            Delivery::Failed { error: format!("{reason:?}") }
+            Delivery::Failed {
+                error: format!("{reason:?}"),
+            }
         }
     }
 }

@@ -23,14 +23,26 @@ pub struct Teams {
 
 impl std::fmt::Debug for Teams {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Teams").field("webhook", &self.webhook).field("timeout", &self.timeout).finish()
+        f.debug_struct("Teams")
+            .field("webhook", &self.webhook)
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 
 impl Teams {
     /// The webhook URL is the secret itself (no URL setting to override).
-    pub fn new(config: &aws_config::SdkConfig, secret_arn: String, http: Http, timeout: Duration) -> Teams {
-        Teams { webhook: CachedSecret::new(config, secret_arn), http, timeout }
+    pub fn new(
+        config: &aws_config::SdkConfig,
+        secret_arn: String,
+        http: Http,
+        timeout: Duration,
+    ) -> Teams {
+        Teams {
+            webhook: CachedSecret::new(config, secret_arn),
+            http,
+            timeout,
+        }
     }
 
     /// Post the notice's card, again after a 429 or a 5xx within `deadline`; never again after
@@ -42,7 +54,11 @@ impl Teams {
                 Notice::DeploymentFailed { .. } => "a failed deployment",
                 _ => "an update of an open incident",
             };
-            return Delivery::Skipped { reason: format!("Teams is post-only: {what} is not posted (the incident's card stands)") };
+            return Delivery::Skipped {
+                reason: format!(
+                    "Teams is post-only: {what} is not posted (the incident's card stands)"
+                ),
+            };
         };
         let url = match self
             .webhook
@@ -56,18 +72,33 @@ impl Teams {
             Ok(url) => url,
             Err(error) => return Delivery::Failed { error },
         };
-        let retried = self.http.post_json_retrying(&url, &[], &message, self.timeout, deadline, false).await;
+        let retried = self
+            .http
+            .post_json_retrying(&url, &[], &message, self.timeout, deadline, false)
+            .await;
         let answer = match &retried.last {
             Ok(a) => a,
-            Err(e) => return Delivery::Failed { error: format!("{e}{}", retried.attempts_note()).replace("<url>", "<webhook>") },
+            Err(e) => {
+                return Delivery::Failed {
+                    error: format!("{e}{}", retried.attempts_note()).replace("<url>", "<webhook>"),
+                }
+            }
         };
         if answer.success() {
-            return Delivery::Sent { id: format!("HTTP {} accepted (Teams does not confirm delivery)", answer.status) };
+            return Delivery::Sent {
+                id: format!(
+                    "HTTP {} accepted (Teams does not confirm delivery)",
+                    answer.status
+                ),
+            };
         }
         if matches!(answer.status, 401 | 403 | 404 | 410) {
             // A deleted workflow or a changed URL: read the secret again next time.
             self.webhook.forget().await;
         }
-        Delivery::Failed { error: format!("{}{}", answer.describe(), retried.attempts_note()).replace("<url>", "<webhook>") }
+        Delivery::Failed {
+            error: format!("{}{}", answer.describe(), retried.attempts_note())
+                .replace("<url>", "<webhook>"),
+        }
     }
 }

@@ -12,7 +12,9 @@ use aws_sdk_eks::error::ProvideErrorMetadata;
 
 use super::{aws_error, Plan, PreflightError};
 use crate::collect::Clients;
-use crate::model::facts::{ContainerDefinitionFacts, LaunchType, ServiceNetworkFacts, TaskDefinitionFacts};
+use crate::model::facts::{
+    ContainerDefinitionFacts, LaunchType, ServiceNetworkFacts, TaskDefinitionFacts,
+};
 
 /// What the user asked to preflight on EKS.
 #[derive(Debug, Clone, Default)]
@@ -55,10 +57,14 @@ pub async fn plan(clients: &Clients, request: &EksRequest) -> Result<Plan, Prefl
         .await
         .map_err(|e| eks_error("eks:DescribeCluster", &e))?
         .cluster
-        .ok_or_else(|| PreflightError::Input(format!("EKS cluster {} not returned", request.cluster)))?;
+        .ok_or_else(|| {
+            PreflightError::Input(format!("EKS cluster {} not returned", request.cluster))
+        })?;
     let nodegroup_name = match &request.target {
         EksTarget::Nodegroup(n) => n.clone(),
-        EksTarget::FargateProfile(profile) => return fargate_plan(clients, &eks, request, &cluster, profile, calls).await,
+        EksTarget::FargateProfile(profile) => {
+            return fargate_plan(clients, &eks, request, &cluster, profile, calls).await
+        }
     };
     calls += 1;
     let nodegroup = eks
@@ -69,15 +75,40 @@ pub async fn plan(clients: &Clients, request: &EksRequest) -> Result<Plan, Prefl
         .await
         .map_err(|e| eks_error("eks:DescribeNodegroup", &e))?
         .nodegroup
-        .ok_or_else(|| PreflightError::Input(format!("node group {} not returned", nodegroup_name)))?;
+        .ok_or_else(|| {
+            PreflightError::Input(format!("node group {} not returned", nodegroup_name))
+        })?;
 
-    let (security_groups, sg_source) = node_security_groups(clients, request, &cluster, &nodegroup, &nodegroup_name, &mut calls).await?;
-    let subnets = if request.subnets.is_empty() { nodegroup.subnets().to_vec() } else { request.subnets.clone() };
+    let (security_groups, sg_source) = node_security_groups(
+        clients,
+        request,
+        &cluster,
+        &nodegroup,
+        &nodegroup_name,
+        &mut calls,
+    )
+    .await?;
+    let subnets = if request.subnets.is_empty() {
+        nodegroup.subnets().to_vec()
+    } else {
+        request.subnets.clone()
+    };
     if subnets.is_empty() {
-        return Err(PreflightError::Input(format!("node group {} lists no subnets; give --subnets", nodegroup_name)));
+        return Err(PreflightError::Input(format!(
+            "node group {} lists no subnets; give --subnets",
+            nodegroup_name
+        )));
     }
-    let arm = nodegroup.ami_type().is_some_and(|t| t.as_str().contains("ARM"));
-    let task_definition = pods(format!("nodegroup/{}", nodegroup_name), LaunchType::Ec2, if arm { "ARM64" } else { "X86_64" }, None, &request.images);
+    let arm = nodegroup
+        .ami_type()
+        .is_some_and(|t| t.as_str().contains("ARM"));
+    let task_definition = pods(
+        format!("nodegroup/{}", nodegroup_name),
+        LaunchType::Ec2,
+        if arm { "ARM64" } else { "X86_64" },
+        None,
+        &request.images,
+    );
     let cluster_arn = cluster.arn().unwrap_or(&request.cluster).to_string();
     Ok(Plan {
         region: clients.home_region().map(str::to_string),
@@ -90,7 +121,10 @@ pub async fn plan(clients: &Clients, request: &EksRequest) -> Result<Plan, Prefl
         capacity_provider: None,
         platform_version: None,
         task_definition,
-        task_definition_source: format!("images given with --image, node AMI type {}", nodegroup.ami_type().map(|t| t.as_str()).unwrap_or("?")),
+        task_definition_source: format!(
+            "images given with --image, node AMI type {}",
+            nodegroup.ami_type().map(|t| t.as_str()).unwrap_or("?")
+        ),
         network: ServiceNetworkFacts {
             service_name: format!("node group {}", nodegroup_name),
             source: sg_source,
@@ -131,8 +165,15 @@ async fn node_security_groups(
             req = req.versions(v);
         }
         *calls += 1;
-        let out = req.send().await.map_err(|e| aws_error("ec2:DescribeLaunchTemplateVersions", &[], &e))?;
-        if let Some(data) = out.launch_template_versions().first().and_then(|v| v.launch_template_data()) {
+        let out = req
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:DescribeLaunchTemplateVersions", &[], &e))?;
+        if let Some(data) = out
+            .launch_template_versions()
+            .first()
+            .and_then(|v| v.launch_template_data())
+        {
             security_groups.extend(data.security_group_ids().iter().cloned());
             for ni in data.network_interfaces() {
                 security_groups.extend(ni.groups().iter().cloned());
@@ -178,29 +219,54 @@ async fn fargate_plan(
         .await
         .map_err(|e| eks_error("eks:DescribeFargateProfile", &e))?
         .fargate_profile
-        .ok_or_else(|| PreflightError::Input(format!("Fargate profile {profile_name} not returned")))?;
+        .ok_or_else(|| {
+            PreflightError::Input(format!("Fargate profile {profile_name} not returned"))
+        })?;
     // Fargate pods get the cluster security group (unless security groups for pods are configured,
     // which pulldoctor does not read: --security-groups covers it).
     let (security_groups, sg_source) = if !request.security_groups.is_empty() {
-        (request.security_groups.clone(), "--security-groups".to_string())
-    } else if let Some(sg) = cluster.resources_vpc_config().and_then(|v| v.cluster_security_group_id()) {
-        (vec![sg.to_string()], format!("cluster security group of {}", request.cluster))
+        (
+            request.security_groups.clone(),
+            "--security-groups".to_string(),
+        )
+    } else if let Some(sg) = cluster
+        .resources_vpc_config()
+        .and_then(|v| v.cluster_security_group_id())
+    {
+        (
+            vec![sg.to_string()],
+            format!("cluster security group of {}", request.cluster),
+        )
     } else {
         return Err(PreflightError::Input(format!(
             "cannot tell the security group of Fargate pods: cluster {} reports no cluster security group; give --security-groups",
             request.cluster
         )));
     };
-    let subnets = if request.subnets.is_empty() { profile.subnets().to_vec() } else { request.subnets.clone() };
+    let subnets = if request.subnets.is_empty() {
+        profile.subnets().to_vec()
+    } else {
+        request.subnets.clone()
+    };
     if subnets.is_empty() {
-        return Err(PreflightError::Input(format!("Fargate profile {profile_name} lists no subnets; give --subnets")));
+        return Err(PreflightError::Input(format!(
+            "Fargate profile {profile_name} lists no subnets; give --subnets"
+        )));
     }
     let role = profile.pod_execution_role_arn().map(str::to_string);
     if role.is_none() {
-        return Err(PreflightError::Input(format!("Fargate profile {profile_name} returned no pod execution role")));
+        return Err(PreflightError::Input(format!(
+            "Fargate profile {profile_name} returned no pod execution role"
+        )));
     }
     // EKS on Fargate runs linux/amd64 pods only.
-    let task_definition = pods(format!("fargateprofile/{profile_name}"), LaunchType::Fargate, "X86_64", role, &request.images);
+    let task_definition = pods(
+        format!("fargateprofile/{profile_name}"),
+        LaunchType::Fargate,
+        "X86_64",
+        role,
+        &request.images,
+    );
     let cluster_arn = cluster.arn().unwrap_or(&request.cluster).to_string();
     Ok(Plan {
         region: clients.home_region().map(str::to_string),
@@ -236,7 +302,13 @@ async fn fargate_plan(
 
 /// The pods to check, in the shape of the task definition the checks read: one Linux container per
 /// `--image`, pulling with `execution_role` (Fargate) or the node role (node groups).
-fn pods(family: String, compatibility: LaunchType, architecture: &str, execution_role: Option<String>, images: &[String]) -> TaskDefinitionFacts {
+fn pods(
+    family: String,
+    compatibility: LaunchType,
+    architecture: &str,
+    execution_role: Option<String>,
+    images: &[String],
+) -> TaskDefinitionFacts {
     TaskDefinitionFacts {
         family: Some(family),
         network_mode: Some("awsvpc".into()),
@@ -246,7 +318,11 @@ fn pods(family: String, compatibility: LaunchType, architecture: &str, execution
         execution_role_arn: execution_role,
         containers: images
             .iter()
-            .map(|i| ContainerDefinitionFacts { name: Some(i.clone()), image: Some(i.clone()), ..Default::default() })
+            .map(|i| ContainerDefinitionFacts {
+                name: Some(i.clone()),
+                image: Some(i.clone()),
+                ..Default::default()
+            })
             .collect(),
         ..Default::default()
     }
@@ -259,15 +335,21 @@ pub struct FargateProfilePlan {
     pub arn: Option<String>,
 }
 
-fn eks_error<E, R>(action: &str, e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> PreflightError
+fn eks_error<E, R>(
+    action: &str,
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> PreflightError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
     match e.as_service_error().and_then(|s| s.code()) {
-        Some("ResourceNotFoundException") => {
-            PreflightError::Input(format!("{action}: {}", e.as_service_error().and_then(|s| s.message()).unwrap_or("not found")))
-        }
+        Some("ResourceNotFoundException") => PreflightError::Input(format!(
+            "{action}: {}",
+            e.as_service_error()
+                .and_then(|s| s.message())
+                .unwrap_or("not found")
+        )),
         _ => match crate::collect::read_failure(action, &[], e) {
             crate::collect::ReadFailure::NotFound(d) => PreflightError::Input(d),
             crate::collect::ReadFailure::Failed { reason, .. } => PreflightError::Aws(reason),
@@ -278,23 +360,37 @@ where
 #[cfg(test)]
 mod tests {
     use crate::checks::iam::identity_fixtures::{self, sim, trust};
-    use crate::checks::network::fixtures::{fargate_endpoints, fargate_nat, fargate_public, rule, sg, SG_TASK};
+    use crate::checks::network::fixtures::{
+        fargate_endpoints, fargate_nat, fargate_public, rule, sg, SG_TASK,
+    };
     use crate::checks::{ecr, run_all};
     use crate::model::audience::Audience;
-    use crate::model::facts::{DhcpOptionsFacts, Fact, Facts, ManifestFacts, PlatformFacts, RoleFacts, SgRuleFacts};
+    use crate::model::facts::{
+        DhcpOptionsFacts, Fact, Facts, ManifestFacts, PlatformFacts, RoleFacts, SgRuleFacts,
+    };
 
     fn nodes() -> Audience {
-        Audience::EksNodegroup { nodegroup: "general".into() }
+        Audience::EksNodegroup {
+            nodegroup: "general".into(),
+        }
     }
     fn fargate() -> Audience {
-        Audience::EksFargateProfile { profile: "web".into(), profile_arn: None }
+        Audience::EksFargateProfile {
+            profile: "web".into(),
+            profile_arn: None,
+        }
     }
 
     /// Every title and remediation the checks give for `facts` judged for `audience`.
     fn said(facts: &Facts, audience: &Audience) -> String {
         let mut f = facts.clone();
         f.audience = audience.clone();
-        run_all(&f).iter().flat_map(|x| [Some(x.title.clone()), x.remediation.clone()]).flatten().collect::<Vec<_>>().join("\n")
+        run_all(&f)
+            .iter()
+            .flat_map(|x| [Some(x.title.clone()), x.remediation.clone()])
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// An EC2 task pulling with the container instance role `eks-node`, which may not BatchGetImage.
@@ -305,7 +401,10 @@ mod tests {
             value.execution_role_arn = None;
         }
         let arn = "arn:aws:iam::111122223333:role/eks-node";
-        f.identity.instance_role = Fact::found(RoleFacts { trust_policy: Some(trust("ec2.amazonaws.com")), ..identity_fixtures::role(arn) });
+        f.identity.instance_role = Fact::found(RoleFacts {
+            trust_policy: Some(trust("ec2.amazonaws.com")),
+            ..identity_fixtures::role(arn)
+        });
         f.identity.pull_simulation = Fact::found(vec![
             sim("ecr:GetAuthorizationToken", "allowed"),
             sim("ecr:BatchGetImage", "implicitDeny"),
@@ -326,9 +425,18 @@ mod tests {
 
     fn dns_port_closed() -> Facts {
         let mut f = fargate_nat();
-        f.network.dhcp_options = Fact::found(DhcpOptionsFacts { id: "dopt-1".into(), domain_name_servers: vec!["10.0.0.53".into()] });
-        f.network.security_groups =
-            Fact::found(vec![sg(SG_TASK, vec![], vec![SgRuleFacts { cidrs: vec!["0.0.0.0/0".into()], ..rule("tcp", 443, 443) }])]);
+        f.network.dhcp_options = Fact::found(DhcpOptionsFacts {
+            id: "dopt-1".into(),
+            domain_name_servers: vec!["10.0.0.53".into()],
+        });
+        f.network.security_groups = Fact::found(vec![sg(
+            SG_TASK,
+            vec![],
+            vec![SgRuleFacts {
+                cidrs: vec!["0.0.0.0/0".into()],
+                ..rule("tcp", 443, 443)
+            }],
+        )]);
         f
     }
 
@@ -342,7 +450,11 @@ mod tests {
         let mut f = identity_fixtures::world();
         f.identity.manifest = Fact::found(ManifestFacts {
             is_index: true,
-            platforms: vec![PlatformFacts { os: "linux".into(), architecture: "arm64".into(), ..Default::default() }],
+            platforms: vec![PlatformFacts {
+                os: "linux".into(),
+                architecture: "arm64".into(),
+                ..Default::default()
+            }],
             ..Default::default()
         });
         f
@@ -354,12 +466,16 @@ mod tests {
     fn eks_wording_table() {
         let unreadable_role = {
             let mut f = identity_fixtures::world();
-            f.identity.execution_role = Fact::Unreadable { reason: "AccessDenied: iam:GetRole".into(), kind: crate::model::facts::ErrorKind::AccessDenied };
+            f.identity.execution_role = Fact::Unreadable {
+                reason: "AccessDenied: iam:GetRole".into(),
+                kind: crate::model::facts::ErrorKind::AccessDenied,
+            };
             f
         };
         let pod_role_trusting_ecs = {
             let mut f = identity_fixtures::world();
-            f.identity.execution_role = Fact::found(identity_fixtures::role(identity_fixtures::ROLE));
+            f.identity.execution_role =
+                Fact::found(identity_fixtures::role(identity_fixtures::ROLE));
             f
         };
         // (world, EKS audience, ECS text, EKS text)
@@ -396,11 +512,26 @@ mod tests {
             run_all(&f).iter().map(|x| x.code).collect::<Vec<_>>()
         };
         let ecs = codes(&identity_fixtures::world(), &Audience::Ecs);
-        assert!(ecs.contains(&R::IamExecutionRoleMissing) && ecs.contains(&R::IamExecutionRoleTrust), "{ecs:?}");
+        assert!(
+            ecs.contains(&R::IamExecutionRoleMissing) && ecs.contains(&R::IamExecutionRoleTrust),
+            "{ecs:?}"
+        );
         let on_nodes = codes(&instance_role_denied(), &nodes());
-        assert!(on_nodes.contains(&R::IamInstanceRolePermissions), "{on_nodes:?}");
-        assert!(!on_nodes.iter().any(|c| matches!(c, R::IamExecutionRoleMissing | R::IamExecutionRoleTrust)), "{on_nodes:?}");
+        assert!(
+            on_nodes.contains(&R::IamInstanceRolePermissions),
+            "{on_nodes:?}"
+        );
+        assert!(
+            !on_nodes
+                .iter()
+                .any(|c| matches!(c, R::IamExecutionRoleMissing | R::IamExecutionRoleTrust)),
+            "{on_nodes:?}"
+        );
         let on_fargate = codes(&identity_fixtures::world(), &fargate());
-        assert!(on_fargate.contains(&R::IamExecutionRoleTrust) && !on_fargate.contains(&R::IamExecutionRoleMissing), "{on_fargate:?}");
+        assert!(
+            on_fargate.contains(&R::IamExecutionRoleTrust)
+                && !on_fargate.contains(&R::IamExecutionRoleMissing),
+            "{on_fargate:?}"
+        );
     }
 }

@@ -68,13 +68,14 @@ struct RepositoryCredentials {
 
 /// Parse a task definition JSON document. `what` names the source in error messages.
 pub fn task_definition_from_json(text: &str, what: &str) -> Result<TaskDefinitionFacts, String> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("{what} is not JSON: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("{what} is not JSON: {e}"))?;
     let inner = match value.get("taskDefinition") {
         Some(td) if td.is_object() => td.clone(),
         _ => value,
     };
-    let doc: TaskDefinitionDocument =
-        serde_json::from_value(inner).map_err(|e| format!("{what} is not a task definition: {e}"))?;
+    let doc: TaskDefinitionDocument = serde_json::from_value(inner)
+        .map_err(|e| format!("{what} is not a task definition: {e}"))?;
     if doc.container_definitions.is_empty() {
         return Err(format!("{what} has no containerDefinitions"));
     }
@@ -102,13 +103,19 @@ pub fn task_definition_from_json(text: &str, what: &str) -> Result<TaskDefinitio
             .map(|c| ContainerDefinitionFacts {
                 name: c.name,
                 image: c.image,
-                registry_credentials_secret: c.repository_credentials.and_then(|r| r.credentials_parameter),
+                registry_credentials_secret: c
+                    .repository_credentials
+                    .and_then(|r| r.credentials_parameter),
                 // As `collect::ecs::task_definition_facts` keeps them, for the deploy diff; secrets
                 // are judged only for a failure at the secrets step, never in a preflight.
                 secrets: c
                     .secrets
                     .into_iter()
-                    .chain(c.log_configuration.map(|l| l.secret_options).unwrap_or_default())
+                    .chain(
+                        c.log_configuration
+                            .map(|l| l.secret_options)
+                            .unwrap_or_default(),
+                    )
                     .filter_map(|s| s.value_from)
                     .collect(),
             })
@@ -138,10 +145,26 @@ mod tests {
         assert_eq!(td.cpu_architecture.as_deref(), Some("ARM64"));
         assert_eq!(td.ephemeral_storage_gib, Some(30));
         assert_eq!(td.containers[0].image.as_deref(), Some("repo/web:v2"));
-        assert!(td.containers[0].registry_credentials_secret.as_deref().unwrap().ends_with(":hub"));
-        assert!(!serde_json::to_string(&td).unwrap().contains("s3cr3t"), "environment values are never kept");
-        assert_eq!(td.containers[0].secrets, vec!["arn:aws:ssm:us-east-1:1:parameter/db", "arn:aws:secretsmanager:us-east-1:1:secret:splunk"]);
-        assert!(!serde_json::to_string(&td).unwrap().contains("DB_PASSWORD"), "secret names are never kept");
+        assert!(td.containers[0]
+            .registry_credentials_secret
+            .as_deref()
+            .unwrap()
+            .ends_with(":hub"));
+        assert!(
+            !serde_json::to_string(&td).unwrap().contains("s3cr3t"),
+            "environment values are never kept"
+        );
+        assert_eq!(
+            td.containers[0].secrets,
+            vec![
+                "arn:aws:ssm:us-east-1:1:parameter/db",
+                "arn:aws:secretsmanager:us-east-1:1:secret:splunk"
+            ]
+        );
+        assert!(
+            !serde_json::to_string(&td).unwrap().contains("DB_PASSWORD"),
+            "secret names are never kept"
+        );
     }
 
     #[test]
@@ -156,11 +179,20 @@ mod tests {
         for (text, needle) in [
             ("not json", "is not JSON"),
             (r#"{"family": "web"}"#, "no containerDefinitions"),
-            (r#"{"containerDefinitions": [{"name": "web"}]}"#, "container web has no image"),
-            (r#"{"containerDefinitions": "web"}"#, "is not a task definition"),
+            (
+                r#"{"containerDefinitions": [{"name": "web"}]}"#,
+                "container web has no image",
+            ),
+            (
+                r#"{"containerDefinitions": "web"}"#,
+                "is not a task definition",
+            ),
         ] {
             let err = task_definition_from_json(text, "td.json").unwrap_err();
-            assert!(err.contains(needle) && err.contains("td.json"), "{text}: {err}");
+            assert!(
+                err.contains(needle) && err.contains("td.json"),
+                "{text}: {err}"
+            );
         }
     }
 }

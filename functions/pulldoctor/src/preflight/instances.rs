@@ -59,18 +59,36 @@ impl InstancesConsidered {
 
     /// `3 ACTIVE container instances, 3 considered: i-1 (subnet-a), …`.
     pub fn summary(&self) -> String {
-        let listed = if self.more { format!("more than {}", self.active) } else { self.active.to_string() };
+        let listed = if self.more {
+            format!("more than {}", self.active)
+        } else {
+            self.active.to_string()
+        };
         let named: Vec<String> = self
             .considered
             .iter()
-            .map(|i| format!("{} ({})", i.instance, i.subnet.as_deref().unwrap_or("no subnet")))
+            .map(|i| {
+                format!(
+                    "{} ({})",
+                    i.instance,
+                    i.subnet.as_deref().unwrap_or("no subnet")
+                )
+            })
             .collect();
-        format!("{listed} ACTIVE container instance(s), {} considered: {}", self.considered.len(), named.join(", "))
+        format!(
+            "{listed} ACTIVE container instance(s), {} considered: {}",
+            self.considered.len(),
+            named.join(", ")
+        )
     }
 }
 
 /// Whether tasks of this plan run on container instances with no awsvpc subnets of their own.
-pub fn pulls_from_instances(launch_type: Option<&LaunchType>, capacity_provider: Option<&str>, network_mode: Option<&str>) -> bool {
+pub fn pulls_from_instances(
+    launch_type: Option<&LaunchType>,
+    capacity_provider: Option<&str>,
+    network_mode: Option<&str>,
+) -> bool {
     let on_ec2 = match (launch_type, capacity_provider) {
         (Some(l), _) => *l == LaunchType::Ec2,
         // A capacity provider other than FARGATE / FARGATE_SPOT is an Auto Scaling group.
@@ -83,7 +101,10 @@ pub fn pulls_from_instances(launch_type: Option<&LaunchType>, capacity_provider:
 
 /// List the cluster's ACTIVE container instances and read the first [`MAX_INSTANCES`]: their EC2
 /// instance, subnet, security groups and instance profile. Returns the calls made too.
-pub async fn read(clients: &Clients, cluster: &str) -> Result<(InstancesConsidered, u32), PreflightError> {
+pub async fn read(
+    clients: &Clients,
+    cluster: &str,
+) -> Result<(InstancesConsidered, u32), PreflightError> {
     let mut calls = 1;
     let listed = clients
         .ecs
@@ -93,12 +114,25 @@ pub async fn read(clients: &Clients, cluster: &str) -> Result<(InstancesConsider
         .max_results(LIST_PAGE)
         .send()
         .await
-        .map_err(|e| aws_error("ecs:ListContainerInstances", &["ClusterNotFoundException"], &e))?;
+        .map_err(|e| {
+            aws_error(
+                "ecs:ListContainerInstances",
+                &["ClusterNotFoundException"],
+                &e,
+            )
+        })?;
     let arns = listed.container_instance_arns().to_vec();
     let more = listed.next_token().is_some_and(|t| !t.is_empty());
     let first: Vec<String> = arns.iter().take(MAX_INSTANCES).cloned().collect();
     if first.is_empty() {
-        return Ok((InstancesConsidered { active: 0, more, considered: vec![] }, calls));
+        return Ok((
+            InstancesConsidered {
+                active: 0,
+                more,
+                considered: vec![],
+            },
+            calls,
+        ));
     }
     calls += 1;
     let described = clients
@@ -108,16 +142,34 @@ pub async fn read(clients: &Clients, cluster: &str) -> Result<(InstancesConsider
         .set_container_instances(Some(first))
         .send()
         .await
-        .map_err(|e| aws_error("ecs:DescribeContainerInstances", &["ClusterNotFoundException"], &e))?;
+        .map_err(|e| {
+            aws_error(
+                "ecs:DescribeContainerInstances",
+                &["ClusterNotFoundException"],
+                &e,
+            )
+        })?;
     // (container instance ARN, EC2 instance id) of the ACTIVE ones, in the listing's order.
     let pairs: Vec<(String, String)> = described
         .container_instances()
         .iter()
         .filter(|c| c.status().is_none_or(|s| s == "ACTIVE"))
-        .filter_map(|c| Some((c.container_instance_arn()?.to_string(), c.ec2_instance_id()?.to_string())))
+        .filter_map(|c| {
+            Some((
+                c.container_instance_arn()?.to_string(),
+                c.ec2_instance_id()?.to_string(),
+            ))
+        })
         .collect();
     if pairs.is_empty() {
-        return Ok((InstancesConsidered { active: arns.len(), more, considered: vec![] }, calls));
+        return Ok((
+            InstancesConsidered {
+                active: arns.len(),
+                more,
+                considered: vec![],
+            },
+            calls,
+        ));
     }
     calls += 1;
     let ids: Vec<String> = pairs.iter().map(|(_, id)| id.clone()).collect();
@@ -128,29 +180,64 @@ pub async fn read(clients: &Clients, cluster: &str) -> Result<(InstancesConsider
         .send()
         .await
         .map_err(|e| aws_error("ec2:DescribeInstances", &[], &e))?;
-    let instances: Vec<&aws_sdk_ec2::types::Instance> = reservations.reservations().iter().flat_map(|r| r.instances()).collect();
+    let instances: Vec<&aws_sdk_ec2::types::Instance> = reservations
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .collect();
     let mut considered: Vec<ConsideredInstance> = Vec::new();
     for (arn, id) in pairs {
-        let instance = instances.iter().find(|i| i.instance_id() == Some(id.as_str()));
+        let instance = instances
+            .iter()
+            .find(|i| i.instance_id() == Some(id.as_str()));
         let primary = instance.and_then(|i| {
-            i.network_interfaces().iter().find(|e| e.attachment().and_then(|a| a.device_index()) == Some(0))
+            i.network_interfaces()
+                .iter()
+                .find(|e| e.attachment().and_then(|a| a.device_index()) == Some(0))
         });
-        let groups = |g: &[aws_sdk_ec2::types::GroupIdentifier]| g.iter().filter_map(|g| g.group_id().map(str::to_string)).collect::<Vec<_>>();
+        let groups = |g: &[aws_sdk_ec2::types::GroupIdentifier]| {
+            g.iter()
+                .filter_map(|g| g.group_id().map(str::to_string))
+                .collect::<Vec<_>>()
+        };
         let mut security_groups = match (primary, instance) {
             (Some(p), _) if !p.groups().is_empty() => groups(p.groups()),
             (_, Some(i)) => groups(i.security_groups()),
             _ => vec![],
         };
         security_groups.sort();
-        let subnet = primary.and_then(|p| p.subnet_id()).or(instance.and_then(|i| i.subnet_id())).map(str::to_string);
-        let instance_profile_arn = instance.and_then(|i| i.iam_instance_profile()).and_then(|p| p.arn()).map(str::to_string);
+        let subnet = primary
+            .and_then(|p| p.subnet_id())
+            .or(instance.and_then(|i| i.subnet_id()))
+            .map(str::to_string);
+        let instance_profile_arn = instance
+            .and_then(|i| i.iam_instance_profile())
+            .and_then(|p| p.arn())
+            .map(str::to_string);
         let checked = subnet.is_some()
             && !considered.iter().any(|c| {
-                c.checked && c.subnet == subnet && c.security_groups == security_groups && c.instance_profile_arn == instance_profile_arn
+                c.checked
+                    && c.subnet == subnet
+                    && c.security_groups == security_groups
+                    && c.instance_profile_arn == instance_profile_arn
             });
-        considered.push(ConsideredInstance { instance: id, container_instance_arn: arn, subnet, security_groups, instance_profile_arn, checked });
+        considered.push(ConsideredInstance {
+            instance: id,
+            container_instance_arn: arn,
+            subnet,
+            security_groups,
+            instance_profile_arn,
+            checked,
+        });
     }
-    Ok((InstancesConsidered { active: arns.len(), more, considered }, calls))
+    Ok((
+        InstancesConsidered {
+            active: arns.len(),
+            more,
+            considered,
+        },
+        calls,
+    ))
 }
 
 #[cfg(test)]
@@ -172,7 +259,11 @@ mod tests {
         ];
         for (launch, provider, mode, expected) in cases {
             let launch_type = launch.map(LaunchType::from);
-            assert_eq!(pulls_from_instances(launch_type.as_ref(), provider, mode), expected, "{launch:?} {provider:?} {mode:?}");
+            assert_eq!(
+                pulls_from_instances(launch_type.as_ref(), provider, mode),
+                expected,
+                "{launch:?} {provider:?} {mode:?}"
+            );
         }
     }
 
@@ -180,15 +271,28 @@ mod tests {
     fn summary_names_the_instances_and_the_count() {
         let i = |id: &str, subnet: &str, checked: bool| ConsideredInstance {
             instance: id.into(),
-            container_instance_arn: format!("arn:aws:ecs:us-east-1:111122223333:container-instance/prod/{id}"),
+            container_instance_arn: format!(
+                "arn:aws:ecs:us-east-1:111122223333:container-instance/prod/{id}"
+            ),
             subnet: Some(subnet.into()),
             security_groups: vec!["sg-1".into()],
             instance_profile_arn: None,
             checked,
         };
-        let c = InstancesConsidered { active: 100, more: true, considered: vec![i("i-1", "subnet-a", true), i("i-2", "subnet-b", true), i("i-3", "subnet-a", false)] };
+        let c = InstancesConsidered {
+            active: 100,
+            more: true,
+            considered: vec![
+                i("i-1", "subnet-a", true),
+                i("i-2", "subnet-b", true),
+                i("i-3", "subnet-a", false),
+            ],
+        };
         assert_eq!(c.summary(), "more than 100 ACTIVE container instance(s), 3 considered: i-1 (subnet-a), i-2 (subnet-b), i-3 (subnet-a)");
-        assert_eq!(c.subnets(), vec!["subnet-a".to_string(), "subnet-b".to_string()]);
+        assert_eq!(
+            c.subnets(),
+            vec!["subnet-a".to_string(), "subnet-b".to_string()]
+        );
         assert_eq!(c.checked().count(), 2);
     }
 }

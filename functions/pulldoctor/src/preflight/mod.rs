@@ -24,13 +24,13 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::collect::{self, Clients, Supplied};
-use crate::model::audience::Audience;
 use crate::engine;
-use crate::model::facts::{
-    AttachmentFacts, ContainerFacts, DeploymentFacts, Fact, Facts, LaunchFacts, LaunchType, RevisionFacts, ServiceNetworkFacts, TaskDefinitionFacts,
-    TaskFacts, TaskSource,
-};
 use crate::intake::PullFailure;
+use crate::model::audience::Audience;
+use crate::model::facts::{
+    AttachmentFacts, ContainerFacts, DeploymentFacts, Fact, Facts, LaunchFacts, LaunchType,
+    RevisionFacts, ServiceNetworkFacts, TaskDefinitionFacts, TaskFacts, TaskSource,
+};
 
 pub use report::{PreflightReport, Verdict};
 
@@ -46,7 +46,10 @@ pub enum TaskDefinitionInput {
     /// A registered revision: ARN, `family:revision` or `family` (latest ACTIVE).
     Registered(String),
     /// A document not registered yet (the file a pipeline is about to register).
-    Document { source: String, task_definition: Box<TaskDefinitionFacts> },
+    Document {
+        source: String,
+        task_definition: Box<TaskDefinitionFacts>,
+    },
 }
 
 /// What the user asked to preflight.
@@ -166,11 +169,20 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
     let input = match (&request.task_definition, service_task_definition) {
         (Some(input), _) => input.clone(),
         (None, Some(arn)) => TaskDefinitionInput::Registered(arn),
-        (None, None) => return Err(PreflightError::Input("give --task-definition (or --service)".into())),
+        (None, None) => {
+            return Err(PreflightError::Input(
+                "give --task-definition (or --service)".into(),
+            ))
+        }
     };
     read_task_definition(clients, input, &mut plan).await?;
     if plan.account.is_none() {
-        plan.account = plan.task_definition.arn.as_deref().and_then(crate::model::arn::account).map(str::to_string);
+        plan.account = plan
+            .task_definition
+            .arn
+            .as_deref()
+            .and_then(crate::model::arn::account)
+            .map(str::to_string);
     }
     // Without a service, the task definition says where it can run.
     if request.launch_type.is_some() {
@@ -199,7 +211,12 @@ pub async fn plan(clients: &Clients, request: &Request) -> Result<Plan, Prefligh
 /// already read) against the one about to be deployed, whose network is the service's unless
 /// flags override it. Reads the running task definition (one `ecs:DescribeTaskDefinition`); a
 /// failed read leaves it `Unreadable` (the section says so) and never stops the preflight.
-async fn deploy_plan(clients: &Clients, request: &Request, service: &ServiceRead, plan: &mut Plan) -> Option<DeployPlan> {
+async fn deploy_plan(
+    clients: &Clients,
+    request: &Request,
+    service: &ServiceRead,
+    plan: &mut Plan,
+) -> Option<DeployPlan> {
     let primary = service.primary.as_ref()?;
     let running_arn = primary.task_definition.clone()?;
     if plan.task_definition.arn.as_deref() == Some(running_arn.as_str()) {
@@ -208,10 +225,18 @@ async fn deploy_plan(clients: &Clients, request: &Request, service: &ServiceRead
     let mut running_launch = primary.launch.clone();
     collect::fill_launch(&mut running_launch, &service.launch);
     plan.aws_calls += 1;
-    let task_definition = match clients.ecs.describe_task_definition().task_definition(&running_arn).send().await {
+    let task_definition = match clients
+        .ecs
+        .describe_task_definition()
+        .task_definition(&running_arn)
+        .send()
+        .await
+    {
         Ok(out) => match out.task_definition() {
             Some(td) => Fact::found(collect::ecs::task_definition_facts(td)),
-            None => Fact::NotFound { detail: "task definition not returned".into() },
+            None => Fact::NotFound {
+                detail: "task definition not returned".into(),
+            },
         },
         Err(e) => match collect::read_failure("ecs:DescribeTaskDefinition", &[], &e) {
             collect::ReadFailure::NotFound(detail) => Fact::NotFound { detail },
@@ -234,10 +259,18 @@ async fn deploy_plan(clients: &Clients, request: &Request, service: &ServiceRead
         launch: LaunchFacts {
             launch_type: plan.launch_type.as_ref().map(|l| l.as_str().to_string()),
             platform_version: plan.platform_version.clone(),
-            capacity_providers: if request.launch_type.is_some() { vec![] } else { service.launch.capacity_providers.clone() },
+            capacity_providers: if request.launch_type.is_some() {
+                vec![]
+            } else {
+                service.launch.capacity_providers.clone()
+            },
             subnets: awsvpc.then(|| plan.network.subnets.clone()),
             security_groups: awsvpc.then(|| plan.network.security_groups.clone()),
-            assign_public_ip: if awsvpc { plan.network.assign_public_ip } else { None },
+            assign_public_ip: if awsvpc {
+                plan.network.assign_public_ip
+            } else {
+                None
+            },
             image_digests: Default::default(),
         },
         task_definition: Fact::found(plan.task_definition.clone()),
@@ -248,7 +281,12 @@ async fn deploy_plan(clients: &Clients, request: &Request, service: &ServiceRead
 
 /// `ecs:DescribeServices`: the service's cluster, launch, and network configuration; returns the
 /// task definition it runs and its PRIMARY deployment.
-async fn read_service(clients: &Clients, request: &Request, name: &str, plan: &mut Plan) -> Result<ServiceRead, PreflightError> {
+async fn read_service(
+    clients: &Clients,
+    request: &Request,
+    name: &str,
+    plan: &mut Plan,
+) -> Result<ServiceRead, PreflightError> {
     let out = clients
         .ecs
         .describe_services()
@@ -258,20 +296,39 @@ async fn read_service(clients: &Clients, request: &Request, name: &str, plan: &m
         .await
         .map_err(|e| aws_error("ecs:DescribeServices", &["ClusterNotFoundException"], &e))?;
     let Some(svc) = out.services().first() else {
-        let why = out.failures().first().and_then(|f| f.reason()).unwrap_or("not returned");
-        return Err(PreflightError::Input(format!("service {name} not found in cluster {} ({why})", request.cluster)));
+        let why = out
+            .failures()
+            .first()
+            .and_then(|f| f.reason())
+            .unwrap_or("not returned");
+        return Err(PreflightError::Input(format!(
+            "service {name} not found in cluster {} ({why})",
+            request.cluster
+        )));
     };
     plan.cluster = svc.cluster_arn().unwrap_or(&request.cluster).to_string();
     plan.launch_type = svc.launch_type().map(|l| LaunchType::from(l.as_str()));
-    plan.capacity_provider = svc.capacity_provider_strategy().first().map(|c| c.capacity_provider().to_string());
+    plan.capacity_provider = svc
+        .capacity_provider_strategy()
+        .first()
+        .map(|c| c.capacity_provider().to_string());
     plan.platform_version = svc.platform_version().map(str::to_string);
     // The service-level configuration is what a new deployment launches with.
     plan.network = collect::network::service_network(svc, name, None);
     plan.network.source = format!("{} (ecs:DescribeServices)", plan.network.source);
     Ok(ServiceRead {
         task_definition: svc.task_definition().map(str::to_string),
-        primary: svc.deployments().iter().find(|d| d.status() == Some("PRIMARY")).map(collect::deployment_facts),
-        launch: collect::launch_facts(svc.launch_type(), svc.platform_version(), svc.capacity_provider_strategy(), svc.network_configuration()),
+        primary: svc
+            .deployments()
+            .iter()
+            .find(|d| d.status() == Some("PRIMARY"))
+            .map(collect::deployment_facts),
+        launch: collect::launch_facts(
+            svc.launch_type(),
+            svc.platform_version(),
+            svc.capacity_provider_strategy(),
+            svc.network_configuration(),
+        ),
     })
 }
 
@@ -290,18 +347,29 @@ fn apply_network_flags(request: &Request, plan: &mut Plan) -> Result<(), Preflig
         plan.network.assign_public_ip = Some(false);
     }
     if plan.network.subnets.is_empty() && request.service.is_none() {
-        return Err(PreflightError::Input("give --service, or --subnets and --security-groups".into()));
+        return Err(PreflightError::Input(
+            "give --service, or --subnets and --security-groups".into(),
+        ));
     }
     if request.service.is_none() && plan.network.security_groups.is_empty() {
-        return Err(PreflightError::Input("without --service, give --security-groups".into()));
+        return Err(PreflightError::Input(
+            "without --service, give --security-groups".into(),
+        ));
     }
     Ok(())
 }
 
 /// The task definition from its file, or `ecs:DescribeTaskDefinition`.
-async fn read_task_definition(clients: &Clients, input: TaskDefinitionInput, plan: &mut Plan) -> Result<(), PreflightError> {
+async fn read_task_definition(
+    clients: &Clients,
+    input: TaskDefinitionInput,
+    plan: &mut Plan,
+) -> Result<(), PreflightError> {
     match input {
-        TaskDefinitionInput::Document { source, task_definition } => {
+        TaskDefinitionInput::Document {
+            source,
+            task_definition,
+        } => {
             plan.task_definition_source = format!("file {source}");
             plan.task_definition = *task_definition;
         }
@@ -320,9 +388,9 @@ async fn read_task_definition(clients: &Clients, input: TaskDefinitionInput, pla
                     }
                     other => other,
                 })?;
-            let td = out
-                .task_definition()
-                .ok_or_else(|| PreflightError::Input(format!("task definition {id} not returned")))?;
+            let td = out.task_definition().ok_or_else(|| {
+                PreflightError::Input(format!("task definition {id} not returned"))
+            })?;
             plan.task_definition = collect::ecs::task_definition_facts(td);
             plan.task_definition_source = format!("ecs:DescribeTaskDefinition {id}");
         }
@@ -332,17 +400,31 @@ async fn read_task_definition(clients: &Clients, input: TaskDefinitionInput, pla
 
 /// A service without awsvpc subnets: on EC2 in bridge or host mode, its tasks pull from the
 /// container instance they land on. Anything else cannot be placed without subnets.
-async fn plan_container_instances(clients: &Clients, request: &Request, plan: &mut Plan) -> Result<(), PreflightError> {
+async fn plan_container_instances(
+    clients: &Clients,
+    request: &Request,
+    plan: &mut Plan,
+) -> Result<(), PreflightError> {
     let service = request.service.as_deref().unwrap_or("(no service)");
     let mode = plan.task_definition.network_mode.as_deref();
-    if !instances::pulls_from_instances(plan.launch_type.as_ref(), plan.capacity_provider.as_deref(), mode) {
-        return Err(PreflightError::Input(format!("service {service} has no awsvpc subnets; give --subnets")));
+    if !instances::pulls_from_instances(
+        plan.launch_type.as_ref(),
+        plan.capacity_provider.as_deref(),
+        mode,
+    ) {
+        return Err(PreflightError::Input(format!(
+            "service {service} has no awsvpc subnets; give --subnets"
+        )));
     }
     let (considered, reads) = instances::read(clients, &plan.cluster).await?;
     plan.aws_calls += reads;
     let cluster = crate::model::arn::cluster_name(&plan.cluster).to_string();
     if considered.checked().next().is_none() {
-        let why = if considered.active == 0 { "it has no ACTIVE container instance".to_string() } else { considered.summary() };
+        let why = if considered.active == 0 {
+            "it has no ACTIVE container instance".to_string()
+        } else {
+            considered.summary()
+        };
         return Err(PreflightError::Input(format!(
             "service {service} runs in {} mode on the container instances of cluster {cluster}, and there is none to check from \
              ({why}); give --subnets and --security-groups to check a subnet instead",
@@ -350,12 +432,17 @@ async fn plan_container_instances(clients: &Clients, request: &Request, plan: &m
         )));
     }
     plan.network.subnets = considered.subnets();
-    plan.network.source = format!("the container instances of cluster {cluster} (ecs:ListContainerInstances)");
+    plan.network.source =
+        format!("the container instances of cluster {cluster} (ecs:ListContainerInstances)");
     plan.container_instances = Some(considered);
     Ok(())
 }
 
-pub(crate) fn aws_error<E, R>(action: &str, not_found: &[&str], e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> PreflightError
+pub(crate) fn aws_error<E, R>(
+    action: &str,
+    not_found: &[&str],
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> PreflightError
 where
     E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -370,8 +457,13 @@ impl Plan {
     /// Who pulls: ECS tasks, or the EKS node group's nodes or Fargate profile's pods.
     pub fn audience(&self) -> Audience {
         match (&self.nodegroup, &self.fargate_profile) {
-            (_, Some(profile)) => Audience::EksFargateProfile { profile: profile.name.clone(), profile_arn: profile.arn.clone() },
-            (Some(nodegroup), None) => Audience::EksNodegroup { nodegroup: nodegroup.clone() },
+            (_, Some(profile)) => Audience::EksFargateProfile {
+                profile: profile.name.clone(),
+                profile_arn: profile.arn.clone(),
+            },
+            (Some(nodegroup), None) => Audience::EksNodegroup {
+                nodegroup: nodegroup.clone(),
+            },
             (None, None) => Audience::Ecs,
         }
     }
@@ -380,15 +472,30 @@ impl Plan {
     pub fn pairs(&self) -> Vec<Pair> {
         // Where a task could pull from: a subnet (its ENI), or a container instance (EC2 bridge/host).
         let places: Vec<(String, Option<String>)> = match &self.container_instances {
-            Some(ci) => ci.checked().filter_map(|i| Some((i.subnet.clone()?, Some(i.container_instance_arn.clone())))).collect(),
-            None => self.network.subnets.iter().map(|s| (s.clone(), None)).collect(),
+            Some(ci) => ci
+                .checked()
+                .filter_map(|i| Some((i.subnet.clone()?, Some(i.container_instance_arn.clone()))))
+                .collect(),
+            None => self
+                .network
+                .subnets
+                .iter()
+                .map(|s| (s.clone(), None))
+                .collect(),
         };
         let mut out = Vec::new();
         for (subnet, container_instance) in places {
             for (i, c) in self.task_definition.containers.iter().enumerate() {
-                let Some(image) = c.image.clone() else { continue };
+                let Some(image) = c.image.clone() else {
+                    continue;
+                };
                 let container = c.name.clone().unwrap_or_else(|| format!("container-{i}"));
-                out.push(Pair { subnet: subnet.clone(), container, image, container_instance: container_instance.clone() });
+                out.push(Pair {
+                    subnet: subnet.clone(),
+                    container,
+                    image,
+                    container_instance: container_instance.clone(),
+                });
             }
         }
         out
@@ -416,7 +523,11 @@ impl Plan {
             containers: td
                 .containers
                 .iter()
-                .map(|c| ContainerFacts { name: c.name.clone(), image: c.image.clone(), ..Default::default() })
+                .map(|c| ContainerFacts {
+                    name: c.name.clone(),
+                    image: c.image.clone(),
+                    ..Default::default()
+                })
                 .collect(),
             attachments: vec![AttachmentFacts {
                 id: None,
@@ -424,7 +535,10 @@ impl Plan {
                 status: Some("PRECREATED".into()),
                 details: BTreeMap::from([("subnetId".to_string(), pair.subnet.clone())]),
             }],
-            source_note: Some(format!("preflight: the task that would start in {}; it does not exist yet", pair.subnet)),
+            source_note: Some(format!(
+                "preflight: the task that would start in {}; it does not exist yet",
+                pair.subnet
+            )),
             ..Default::default()
         };
         // EC2 bridge/host: no ENI of its own; the container instance pulls (the collector reads
@@ -467,15 +581,27 @@ pub async fn run(clients: &Clients, plan: &Plan) -> (PreflightReport, Vec<Facts>
     let pairs = plan.pairs();
     // The pairs share most reads (the image, the roles, the VPC, the endpoints): a cache for this
     // run lets every pair after the first reuse them. The first pair runs alone to fill it.
-    let clients = &clients.clone().with_warm_cache(RUN_CACHE_TTL, RUN_CACHE_CAPACITY);
+    let clients = &clients
+        .clone()
+        .with_warm_cache(RUN_CACHE_TTL, RUN_CACHE_CAPACITY);
     let (first, rest) = pairs.split_at(pairs.len().min(1));
     let mut judged = Vec::with_capacity(pairs.len());
-    for chunk in std::iter::once(first).filter(|c| !c.is_empty()).chain(rest.chunks(PARALLEL_PAIRS)) {
+    for chunk in std::iter::once(first)
+        .filter(|c| !c.is_empty())
+        .chain(rest.chunks(PARALLEL_PAIRS))
+    {
         let collected = futures_util::future::join_all(chunk.iter().map(|pair| {
             let failure = plan.would_be_pull(pair);
             let supplied = &supplied;
             async move {
-                let mut facts = Box::pin(collect::collect_with(clients, &failure, supplied, collect::Options::default())).await.0;
+                let mut facts = Box::pin(collect::collect_with(
+                    clients,
+                    &failure,
+                    supplied,
+                    collect::Options::default(),
+                ))
+                .await
+                .0;
                 facts.audience = plan.audience();
                 facts
             }

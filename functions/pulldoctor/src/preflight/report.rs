@@ -112,7 +112,12 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
     let mut calls = plan.aws_calls;
     for (pair, diagnosis, facts) in results {
         calls += facts.aws_calls;
-        if let Some(az) = facts.network.subnet.value().and_then(|s| s.availability_zone.clone()) {
+        if let Some(az) = facts
+            .network
+            .subnet
+            .value()
+            .and_then(|s| s.availability_zone.clone())
+        {
             zones.insert(pair.subnet.as_str(), az);
         }
         let verdict = per_subnet.entry(pair.subnet.as_str()).or_default();
@@ -122,11 +127,23 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
                 Status::Warn => verdict.1.insert(f.code.code().to_string()),
                 _ => false,
             };
-            let key = (rank(f.status), f.code.code().to_string(), f.title.clone(), f.resource.clone().unwrap_or_default());
+            let key = (
+                rank(f.status),
+                f.code.code().to_string(),
+                f.title.clone(),
+                f.resource.clone().unwrap_or_default(),
+            );
             let seen = merged.len();
-            let entry = merged
-                .entry(key)
-                .or_insert_with(|| (seen, PreflightFinding { finding: f.clone(), subnets: vec![], containers: vec![] }));
+            let entry = merged.entry(key).or_insert_with(|| {
+                (
+                    seen,
+                    PreflightFinding {
+                        finding: f.clone(),
+                        subnets: vec![],
+                        containers: vec![],
+                    },
+                )
+            });
             if !entry.1.subnets.contains(&pair.subnet) {
                 entry.1.subnets.push(pair.subnet.clone());
             }
@@ -137,7 +154,10 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
     }
     // Failures first; within a status, in check order (checks::RULES), then as first seen.
     let check_order = |f: &PreflightFinding| crate::checks::path_position(f.finding.code);
-    let mut findings: Vec<_> = merged.into_iter().map(|((status, ..), (seen, f))| (status, check_order(&f), seen, f)).collect();
+    let mut findings: Vec<_> = merged
+        .into_iter()
+        .map(|((status, ..), (seen, f))| (status, check_order(&f), seen, f))
+        .collect();
     findings.sort_by_key(|(status, check, seen, _)| (*status, *check, *seen));
     let findings: Vec<PreflightFinding> = findings.into_iter().map(|(.., f)| f).collect();
 
@@ -154,7 +174,10 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
     let task_definition = task_definition_label(plan);
     let mut containers = Vec::new();
     for pair in plan.pairs() {
-        let ci = ContainerImage { container: pair.container, image: pair.image };
+        let ci = ContainerImage {
+            container: pair.container,
+            image: pair.image,
+        };
         if !containers.contains(&ci) {
             containers.push(ci);
         }
@@ -168,7 +191,11 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
         nodegroup: plan.nodegroup.clone(),
         fargate_profile: plan.fargate_profile.as_ref().map(|p| p.name.clone()),
         task_definition,
-        launch_type: plan.launch_type.as_ref().map(LaunchType::to_string).or_else(|| plan.capacity_provider.clone()),
+        launch_type: plan
+            .launch_type
+            .as_ref()
+            .map(LaunchType::to_string)
+            .or_else(|| plan.capacity_provider.clone()),
         platform_version: plan.platform_version.clone(),
         verdict,
         subnets,
@@ -177,7 +204,10 @@ pub fn merge(plan: &Plan, results: &[(Pair, Diagnosis, &Facts)]) -> PreflightRep
         aws_calls: calls,
         duration_ms: 0,
         container_instances: plan.container_instances.clone(),
-        deploy: deploy(plan, &results.iter().map(|(_, _, f)| *f).collect::<Vec<_>>()),
+        deploy: deploy(
+            plan,
+            &results.iter().map(|(_, _, f)| *f).collect::<Vec<_>>(),
+        ),
     }
 }
 
@@ -198,7 +228,10 @@ pub fn deploy(plan: &Plan, facts: &[&Facts]) -> Option<DeployDiff> {
         reason: None,
         source: Some("service_deployments".into()),
         service: plan.service.clone(),
-        failing: Revision { task_definition: Some(task_definition_label(plan)), ..Default::default() },
+        failing: Revision {
+            task_definition: Some(task_definition_label(plan)),
+            ..Default::default()
+        },
         previous: Some(previous),
         rolled_back: false,
         rollout_reason: None,
@@ -207,16 +240,29 @@ pub fn deploy(plan: &Plan, facts: &[&Facts]) -> Option<DeployDiff> {
     };
     if let Some(gap) = running.task_definition.gap() {
         diff.status = HistoryStatus::Unknown;
-        diff.reason = Some(format!("could not read {}: {gap}", diff.previous.as_ref().and_then(|p| p.task_definition.as_deref()).unwrap_or("the running revision")));
+        diff.reason = Some(format!(
+            "could not read {}: {gap}",
+            diff.previous
+                .as_ref()
+                .and_then(|p| p.task_definition.as_deref())
+                .unwrap_or("the running revision")
+        ));
         return Some(diff);
     }
-    let images: Vec<ImageChangeFacts> = running.image_changes_to(&d.next)
+    let images: Vec<ImageChangeFacts> = running
+        .image_changes_to(&d.next)
         .into_iter()
         .map(|(container, before, after)| {
-            let checked = facts.iter().find(|f| f.failure.container.as_deref() == Some(container.as_str()));
+            let checked = facts
+                .iter()
+                .find(|f| f.failure.container.as_deref() == Some(container.as_str()));
             ImageChangeFacts {
-                after_image: checked.map(|f| checked_image(f, after.as_deref())).unwrap_or_default(),
-                before_image: Fact::NotCollected { reason: "preflight checks only the images about to be deployed".into() },
+                after_image: checked
+                    .map(|f| checked_image(f, after.as_deref()))
+                    .unwrap_or_default(),
+                before_image: Fact::NotCollected {
+                    reason: "preflight checks only the images about to be deployed".into(),
+                },
                 container,
                 before,
                 after,
@@ -239,15 +285,32 @@ fn checked_image(facts: &Facts, image: Option<&str>) -> Fact<ImageFacts> {
 /// "What this deploy changes": plain lines (not yet escaped), `None` without a deploy section.
 fn deploy_lines(r: &PreflightReport) -> Option<Vec<String>> {
     let d = r.deploy.as_ref()?;
-    let running = d.previous.as_ref().and_then(|p| p.task_definition.as_deref()).unwrap_or("the running revision");
-    let next = d.failing.task_definition.as_deref().unwrap_or("the new revision");
+    let running = d
+        .previous
+        .as_ref()
+        .and_then(|p| p.task_definition.as_deref())
+        .unwrap_or("the running revision");
+    let next = d
+        .failing
+        .task_definition
+        .as_deref()
+        .unwrap_or("the new revision");
     Some(match d.status {
-        HistoryStatus::Unknown => vec![format!("Unknown: {}", d.reason.as_deref().unwrap_or("not read"))],
+        HistoryStatus::Unknown => vec![format!(
+            "Unknown: {}",
+            d.reason.as_deref().unwrap_or("not read")
+        )],
         HistoryStatus::Found if d.differences.is_empty() => {
-            vec![format!("From {running} (running now) to {next}: nothing that matters for a pull changes.")]
+            vec![format!(
+                "From {running} (running now) to {next}: nothing that matters for a pull changes."
+            )]
         }
         HistoryStatus::Found => std::iter::once(format!("From {running} (running now) to {next}:"))
-            .chain(d.differences.iter().map(crate::report::history::difference_line))
+            .chain(
+                d.differences
+                    .iter()
+                    .map(crate::report::history::difference_line),
+            )
             .collect(),
     })
 }
@@ -260,8 +323,7 @@ fn subnet_verdicts(
     per_subnet: &BTreeMap<&str, (BTreeSet<String>, BTreeSet<String>)>,
     zones: &BTreeMap<&str, String>,
 ) -> Vec<SubnetVerdict> {
-    plan
-        .network
+    plan.network
         .subnets
         .iter()
         .map(|s| {
@@ -287,7 +349,9 @@ fn subnet_verdicts(
 fn task_definition_label(plan: &Plan) -> String {
     let td = &plan.task_definition;
     match (&td.family, td.revision, &td.arn) {
-        _ if plan.nodegroup.is_some() || plan.fargate_profile.is_some() => plan.task_definition_source.clone(),
+        _ if plan.nodegroup.is_some() || plan.fargate_profile.is_some() => {
+            plan.task_definition_source.clone()
+        }
         (Some(f), Some(r), _) => format!("{f}:{r}"),
         (_, _, Some(arn)) => arn.rsplit('/').next().unwrap_or(arn).to_string(),
         (Some(f), None, None) => format!("{f} (not registered: {})", plan.task_definition_source),
@@ -308,12 +372,18 @@ impl PreflightReport {
             (None, None, Some(p)) => format!("Fargate profile {p}"),
             (None, None, None) => self.task_definition.clone(),
         };
-        let place: Vec<&str> = [Some(self.cluster.as_str()), self.region.as_deref()].into_iter().flatten().collect();
+        let place: Vec<&str> = [Some(self.cluster.as_str()), self.region.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
         format!("{} ({})", name, place.join(", "))
     }
 
     fn failing_subnets(&self) -> Vec<&SubnetVerdict> {
-        self.subnets.iter().filter(|s| s.verdict == Verdict::Fail).collect()
+        self.subnets
+            .iter()
+            .filter(|s| s.verdict == Verdict::Fail)
+            .collect()
     }
 }
 
@@ -325,9 +395,17 @@ pub fn text(r: &PreflightReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "pulldoctor preflight: {}", clean(&r.subject()));
     if r.nodegroup.is_some() {
-        let _ = writeln!(out, "Kubelet pulls on the node group's nodes: {}", clean(&r.task_definition));
+        let _ = writeln!(
+            out,
+            "Kubelet pulls on the node group's nodes: {}",
+            clean(&r.task_definition)
+        );
     } else if r.fargate_profile.is_some() {
-        let _ = writeln!(out, "Pods on the Fargate profile pull with its pod execution role: {}", clean(&r.task_definition));
+        let _ = writeln!(
+            out,
+            "Pods on the Fargate profile pull with its pod execution role: {}",
+            clean(&r.task_definition)
+        );
     } else {
         let _ = writeln!(
             out,
@@ -338,10 +416,22 @@ pub fn text(r: &PreflightReport) -> String {
         );
     }
     if let Some(ci) = &r.container_instances {
-        let _ = writeln!(out, "Pulled by the container instance a task lands on: {}", clean(&ci.summary()));
+        let _ = writeln!(
+            out,
+            "Pulled by the container instance a task lands on: {}",
+            clean(&ci.summary())
+        );
     }
-    let fails = r.findings.iter().filter(|f| f.finding.status == Status::Fail).count();
-    let _ = writeln!(out, "Verdict: {} ({fails} failing finding(s))", r.verdict.as_str().to_uppercase());
+    let fails = r
+        .findings
+        .iter()
+        .filter(|f| f.finding.status == Status::Fail)
+        .count();
+    let _ = writeln!(
+        out,
+        "Verdict: {} ({fails} failing finding(s))",
+        r.verdict.as_str().to_uppercase()
+    );
     let failing = r.failing_subnets();
     if !failing.is_empty() && failing.len() < r.subnets.len() {
         let names: Vec<String> = failing.iter().map(|s| clean(&s.subnet)).collect();
@@ -352,7 +442,11 @@ pub fn text(r: &PreflightReport) -> String {
         } else {
             "tasks"
         };
-        let _ = writeln!(out, "Would fail only in {}: {placed} placed there cannot pull, the others can.", names.join(", "));
+        let _ = writeln!(
+            out,
+            "Would fail only in {}: {placed} placed there cannot pull, the others can.",
+            names.join(", ")
+        );
     }
     let _ = writeln!(out, "\nSubnets:");
     for s in &r.subnets {
@@ -362,7 +456,11 @@ pub fn text(r: &PreflightReport) -> String {
             s.verdict.as_str().to_uppercase(),
             clean(&s.subnet),
             clean(s.availability_zone.as_deref().unwrap_or("?")),
-            if s.failing.is_empty() { String::new() } else { format!(": {}", s.failing.join(", ")) }
+            if s.failing.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", s.failing.join(", "))
+            }
         );
     }
     let _ = writeln!(out, "\nImages:");
@@ -403,10 +501,22 @@ pub fn text(r: &PreflightReport) -> String {
 fn scope(r: &PreflightReport, f: &PreflightFinding) -> String {
     let mut parts = Vec::new();
     if r.subnets.len() > 1 && f.subnets.len() < r.subnets.len() {
-        parts.push(f.subnets.iter().map(|s| clean(s)).collect::<Vec<_>>().join(", "));
+        parts.push(
+            f.subnets
+                .iter()
+                .map(|s| clean(s))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
     }
     if r.containers.len() > 1 && f.containers.len() < r.containers.len() {
-        parts.push(f.containers.iter().map(|s| clean(s)).collect::<Vec<_>>().join(", "));
+        parts.push(
+            f.containers
+                .iter()
+                .map(|s| clean(s))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
     }
     if parts.is_empty() {
         String::new()
@@ -422,7 +532,12 @@ pub fn markdown(r: &PreflightReport) -> String {
         Verdict::Warn => "⚠️ warn",
         Verdict::Pass => "✅ pass",
     };
-    let _ = writeln!(out, "### pulldoctor preflight: {} — {}\n", escape_markdown(&r.subject()), mark(r.verdict));
+    let _ = writeln!(
+        out,
+        "### pulldoctor preflight: {} — {}\n",
+        escape_markdown(&r.subject()),
+        mark(r.verdict)
+    );
     let _ = writeln!(
         out,
         "Task definition `{}` on {} {}\n",
@@ -431,9 +546,16 @@ pub fn markdown(r: &PreflightReport) -> String {
         escape_markdown(r.platform_version.as_deref().unwrap_or("LATEST"))
     );
     if let Some(ci) = &r.container_instances {
-        let _ = writeln!(out, "Pulled by the container instance a task lands on: {}\n", escape_markdown(&ci.summary()));
+        let _ = writeln!(
+            out,
+            "Pulled by the container instance a task lands on: {}\n",
+            escape_markdown(&ci.summary())
+        );
     }
-    let _ = writeln!(out, "| Subnet | Zone | Result | Failing checks |\n|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| Subnet | Zone | Result | Failing checks |\n|---|---|---|---|"
+    );
     for s in &r.subnets {
         let _ = writeln!(
             out,
@@ -459,7 +581,11 @@ pub fn markdown(r: &PreflightReport) -> String {
         }
         out.push('\n');
     }
-    let problems: Vec<_> = r.findings.iter().filter(|f| matches!(f.finding.status, Status::Fail | Status::Warn)).collect();
+    let problems: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| matches!(f.finding.status, Status::Fail | Status::Warn))
+        .collect();
     if !problems.is_empty() {
         let _ = writeln!(out, "**To fix before deploying**\n");
         for f in problems {
@@ -477,7 +603,11 @@ pub fn markdown(r: &PreflightReport) -> String {
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "<details><summary>All checks ({})</summary>\n", r.findings.len());
+    let _ = writeln!(
+        out,
+        "<details><summary>All checks ({})</summary>\n",
+        r.findings.len()
+    );
     let _ = writeln!(out, "| Status | Check | Finding |\n|---|---|---|");
     for f in &r.findings {
         let _ = writeln!(
@@ -513,11 +643,18 @@ mod tests {
             task_definition: TaskDefinitionFacts {
                 family: Some("web".into()),
                 revision: Some(2),
-                containers: vec![crate::model::facts::ContainerDefinitionFacts { name: Some("web".into()), image: Some("repo/web:v2".into()), ..Default::default() }],
+                containers: vec![crate::model::facts::ContainerDefinitionFacts {
+                    name: Some("web".into()),
+                    image: Some("repo/web:v2".into()),
+                    ..Default::default()
+                }],
                 ..Default::default()
             },
             task_definition_source: "ecs:DescribeTaskDefinition web:2".into(),
-            network: ServiceNetworkFacts { subnets: subnets.iter().map(|s| s.to_string()).collect(), ..Default::default() },
+            network: ServiceNetworkFacts {
+                subnets: subnets.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            },
             instance_role_arn: None,
             aws_calls: 2,
             container_instances: None,
@@ -532,8 +669,15 @@ mod tests {
     }
 
     fn facts(az: &str) -> Facts {
-        let mut f = Facts { aws_calls: 10, ..Default::default() };
-        f.network.subnet = Fact::found(SubnetFacts { id: "x".into(), availability_zone: Some(az.into()), ..Default::default() });
+        let mut f = Facts {
+            aws_calls: 10,
+            ..Default::default()
+        };
+        f.network.subnet = Fact::found(SubnetFacts {
+            id: "x".into(),
+            availability_zone: Some(az.into()),
+            ..Default::default()
+        });
         f
     }
 
@@ -543,35 +687,80 @@ mod tests {
         let image_ok = || Finding::pass(RootCause::EcrImageNotFound, "Tag v2 exists in repo/web");
         let route = |s: &str, ok: bool| {
             if ok {
-                Finding::pass(RootCause::NetNoRoute, format!("Subnet {s} routes to a NAT gateway"))
+                Finding::pass(
+                    RootCause::NetNoRoute,
+                    format!("Subnet {s} routes to a NAT gateway"),
+                )
             } else {
-                Finding::fail(RootCause::NetNoRoute, format!("Subnet {s} has no way to ECR")).remediation("Add a route.")
+                Finding::fail(
+                    RootCause::NetNoRoute,
+                    format!("Subnet {s} has no way to ECR"),
+                )
+                .remediation("Add a route.")
             }
         };
-        let (fa, fb, fc) = (facts("us-east-1a"), facts("us-east-1b"), facts("us-east-1c"));
-        let pair = |s: &str| Pair { subnet: s.into(), container: "web".into(), image: "repo/web:v2".into(), container_instance: None };
+        let (fa, fb, fc) = (
+            facts("us-east-1a"),
+            facts("us-east-1b"),
+            facts("us-east-1c"),
+        );
+        let pair = |s: &str| Pair {
+            subnet: s.into(),
+            container: "web".into(),
+            image: "repo/web:v2".into(),
+            container_instance: None,
+        };
         let results = vec![
-            (pair("subnet-a"), diagnosis(vec![route("subnet-a", true), image_ok()]), &fa),
-            (pair("subnet-b"), diagnosis(vec![route("subnet-b", true), image_ok()]), &fb),
-            (pair("subnet-c"), diagnosis(vec![route("subnet-c", false), image_ok()]), &fc),
+            (
+                pair("subnet-a"),
+                diagnosis(vec![route("subnet-a", true), image_ok()]),
+                &fa,
+            ),
+            (
+                pair("subnet-b"),
+                diagnosis(vec![route("subnet-b", true), image_ok()]),
+                &fb,
+            ),
+            (
+                pair("subnet-c"),
+                diagnosis(vec![route("subnet-c", false), image_ok()]),
+                &fc,
+            ),
         ];
         let r = merge(&p, &results);
         assert_eq!(r.verdict, Verdict::Fail);
         assert_eq!(r.aws_calls, 32);
         // The image finding is the same everywhere: once. Route findings differ per subnet.
-        assert_eq!(r.findings.iter().filter(|f| f.finding.code == RootCause::EcrImageNotFound).count(), 1);
+        assert_eq!(
+            r.findings
+                .iter()
+                .filter(|f| f.finding.code == RootCause::EcrImageNotFound)
+                .count(),
+            1
+        );
         assert_eq!(r.findings[0].finding.status, Status::Fail, "failures first");
         assert_eq!(r.findings[0].subnets, vec!["subnet-c"]);
-        let verdicts: Vec<_> = r.subnets.iter().map(|s| (s.subnet.as_str(), s.verdict, s.availability_zone.as_deref())).collect();
+        let verdicts: Vec<_> = r
+            .subnets
+            .iter()
+            .map(|s| (s.subnet.as_str(), s.verdict, s.availability_zone.as_deref()))
+            .collect();
         assert_eq!(
             verdicts,
-            vec![("subnet-a", Verdict::Pass, Some("us-east-1a")), ("subnet-b", Verdict::Pass, Some("us-east-1b")), ("subnet-c", Verdict::Fail, Some("us-east-1c"))]
+            vec![
+                ("subnet-a", Verdict::Pass, Some("us-east-1a")),
+                ("subnet-b", Verdict::Pass, Some("us-east-1b")),
+                ("subnet-c", Verdict::Fail, Some("us-east-1c"))
+            ]
         );
         let t = text(&r);
         assert!(t.contains("Would fail only in subnet-c"), "{t}");
         assert!(t.contains("Fix: Add a route."), "{t}");
         let md = markdown(&r);
-        assert!(md.contains("| subnet-c | us-east-1c | ❌ fail | NET\\_NO\\_ROUTE |"), "{md}");
+        assert!(
+            md.contains("| subnet-c | us-east-1c | ❌ fail | NET\\_NO\\_ROUTE |"),
+            "{md}"
+        );
         let v: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
         assert_eq!(v["schema"], SCHEMA);
         assert_eq!(v["findings"][0]["code"], "NET_NO_ROUTE");
@@ -588,7 +777,11 @@ mod tests {
             arn: arn.map(str::to_string),
             family: Some("web".into()),
             execution_role_arn: Some(role.into()),
-            containers: vec![ContainerDefinitionFacts { name: Some("web".into()), image: Some(image.into()), ..Default::default() }],
+            containers: vec![ContainerDefinitionFacts {
+                name: Some("web".into()),
+                image: Some(image.into()),
+                ..Default::default()
+            }],
             ..Default::default()
         };
         let launch = LaunchFacts {
@@ -599,47 +792,112 @@ mod tests {
             ..Default::default()
         };
         let running = RevisionFacts {
-            task_definition_arn: Some("arn:aws:ecs:us-east-1:111122223333:task-definition/web:1".into()),
+            task_definition_arn: Some(
+                "arn:aws:ecs:us-east-1:111122223333:task-definition/web:1".into(),
+            ),
             deployment_id: Some("ecs-svc/1".into()),
             status: Some("PRIMARY".into()),
             launch: launch.clone(),
-            task_definition: Fact::found(td(Some("arn:aws:ecs:us-east-1:111122223333:task-definition/web:1"), "role/a", "repo/web:2.4.1")),
+            task_definition: Fact::found(td(
+                Some("arn:aws:ecs:us-east-1:111122223333:task-definition/web:1"),
+                "role/a",
+                "repo/web:2.4.1",
+            )),
             ..Default::default()
         };
         let mut p = plan(&["subnet-a"]);
         p.task_definition = td(None, "role/b", "repo/web:2.4.2");
         p.task_definition_source = "file td.json".into();
-        let next = RevisionFacts { launch, task_definition: Fact::found(p.task_definition.clone()), ..Default::default() };
-        p.deploy = Some(super::super::DeployPlan { running: running.clone(), next });
+        let next = RevisionFacts {
+            launch,
+            task_definition: Fact::found(p.task_definition.clone()),
+            ..Default::default()
+        };
+        p.deploy = Some(super::super::DeployPlan {
+            running: running.clone(),
+            next,
+        });
         let mut checked = facts("us-east-1a");
         checked.failure.container = Some("web".into());
-        checked.image_by_tag = Fact::NotFound { detail: "ImageNotFoundException".into() };
+        checked.image_by_tag = Fact::NotFound {
+            detail: "ImageNotFoundException".into(),
+        };
 
         let d = deploy(&p, &[&checked]).expect("a deploy section");
         assert_eq!(d.source.as_deref(), Some("service_deployments"));
-        assert_eq!(d.failing.task_definition.as_deref(), Some("web (not registered: file td.json)"));
+        assert_eq!(
+            d.failing.task_definition.as_deref(),
+            Some("web (not registered: file td.json)")
+        );
         let previous = d.previous.as_ref().unwrap();
-        assert_eq!((previous.task_definition.as_deref(), previous.status.as_deref()), (Some("web:1"), Some("PRIMARY")));
-        let got: Vec<_> = d.differences.iter().map(|x| (x.setting.as_str(), x.before.as_deref(), x.after.as_deref())).collect();
-        assert_eq!(got, vec![("image", Some("repo/web:2.4.1"), Some("repo/web:2.4.2")), ("execution_role", Some("role/a"), Some("role/b"))]);
-        assert_eq!((d.differences[0].before_state.as_deref(), d.differences[0].after_state.as_deref()), (None, Some("not_found")));
+        assert_eq!(
+            (
+                previous.task_definition.as_deref(),
+                previous.status.as_deref()
+            ),
+            (Some("web:1"), Some("PRIMARY"))
+        );
+        let got: Vec<_> = d
+            .differences
+            .iter()
+            .map(|x| (x.setting.as_str(), x.before.as_deref(), x.after.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("image", Some("repo/web:2.4.1"), Some("repo/web:2.4.2")),
+                ("execution_role", Some("role/a"), Some("role/b"))
+            ]
+        );
+        assert_eq!(
+            (
+                d.differences[0].before_state.as_deref(),
+                d.differences[0].after_state.as_deref()
+            ),
+            (None, Some("not_found"))
+        );
         assert!(!d.explains_failure && !d.rolled_back);
 
-        let pair = Pair { subnet: "subnet-a".into(), container: "web".into(), image: "repo/web:2.4.2".into(), container_instance: None };
+        let pair = Pair {
+            subnet: "subnet-a".into(),
+            container: "web".into(),
+            image: "repo/web:2.4.2".into(),
+            container_instance: None,
+        };
         let r = merge(&p, &[(pair, diagnosis(vec![]), &checked)]);
         let t = text(&r);
         assert!(t.contains("What this deploy changes:\n  From web:1 (running now) to web (not registered: file td.json):\n    - image of container web: repo/web:2.4.1 → repo/web:2.4.2 (not found)\n"), "{t}");
         let md = markdown(&r);
-        assert!(md.contains("**What this deploy changes**") && md.contains("- execution role: role/a → role/b"), "{md}");
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&json(&r)).unwrap()["deploy"]["differences"][1]["setting"], "execution_role");
+        assert!(
+            md.contains("**What this deploy changes**")
+                && md.contains("- execution role: role/a → role/b"),
+            "{md}"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&json(&r)).unwrap()["deploy"]["differences"]
+                [1]["setting"],
+            "execution_role"
+        );
 
         // The running task definition could not be read: said, not "nothing changed".
         let mut unread = p.clone();
-        let gap = Fact::Unreadable { reason: "AccessDenied: ecs:DescribeTaskDefinition".into(), kind: Default::default() };
-        unread.deploy = Some(super::super::DeployPlan { running: RevisionFacts { task_definition: gap, ..running }, ..p.deploy.clone().unwrap() });
+        let gap = Fact::Unreadable {
+            reason: "AccessDenied: ecs:DescribeTaskDefinition".into(),
+            kind: Default::default(),
+        };
+        unread.deploy = Some(super::super::DeployPlan {
+            running: RevisionFacts {
+                task_definition: gap,
+                ..running
+            },
+            ..p.deploy.clone().unwrap()
+        });
         let d = deploy(&unread, &[&checked]).unwrap();
         assert_eq!(d.status, crate::model::history::HistoryStatus::Unknown);
-        assert_eq!(d.reason.as_deref(), Some("could not read web:1: AccessDenied: ecs:DescribeTaskDefinition"));
+        assert_eq!(
+            d.reason.as_deref(),
+            Some("could not read web:1: AccessDenied: ecs:DescribeTaskDefinition")
+        );
         // No deploy planned (no service, or the same revision): no section, nothing printed.
         let none = plan(&["subnet-a"]);
         assert_eq!(deploy(&none, &[&checked]), None);
@@ -650,8 +908,20 @@ mod tests {
     fn warn_blocks_only_when_strict() {
         let p = plan(&["subnet-a"]);
         let f = facts("us-east-1a");
-        let pair = Pair { subnet: "subnet-a".into(), container: "web".into(), image: "repo/web:v2".into(), container_instance: None };
-        let r = merge(&p, &[(pair, diagnosis(vec![Finding::warn(RootCause::NetDns, "custom DNS servers")]), &f)]);
+        let pair = Pair {
+            subnet: "subnet-a".into(),
+            container: "web".into(),
+            image: "repo/web:v2".into(),
+            container_instance: None,
+        };
+        let r = merge(
+            &p,
+            &[(
+                pair,
+                diagnosis(vec![Finding::warn(RootCause::NetDns, "custom DNS servers")]),
+                &f,
+            )],
+        );
         assert_eq!(r.verdict, Verdict::Warn);
         assert!(!r.blocks(false));
         assert!(r.blocks(true));

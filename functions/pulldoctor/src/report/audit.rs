@@ -12,8 +12,13 @@ pub const METRIC_NAMESPACE: &str = "pulldoctor";
 /// The record plus its Embedded Metric Format metadata, as one JSON object.
 pub fn emf(record: &AuditRecord, timestamp_ms: i64) -> Value {
     let mut v = serde_json::to_value(record).expect("an audit record always serializes");
-    let failed_sinks: Vec<&str> =
-        record.deliveries.by_sink().into_iter().filter(|(_, d)| d.failed()).map(|(k, _)| k).collect();
+    let failed_sinks: Vec<&str> = record
+        .deliveries
+        .by_sink()
+        .into_iter()
+        .filter(|(_, d)| d.failed())
+        .map(|(k, _)| k)
+        .collect();
     let sink_failures = failed_sinks.len();
     let flag = |d: Decision| u32::from(record.decision == d);
     let mut directives = vec![json!({
@@ -32,17 +37,35 @@ pub fn emf(record: &AuditRecord, timestamp_ms: i64) -> Value {
     let obj = v.as_object_mut().expect("object");
     obj.insert("Invocations".into(), json!(1));
     obj.insert("Notifications".into(), json!(flag(Decision::Notified)));
-    obj.insert("SuppressedDuplicates".into(), json!(flag(Decision::Suppressed)));
-    obj.insert("DuplicateDeliveries".into(), json!(flag(Decision::DuplicateEvent)));
+    obj.insert(
+        "SuppressedDuplicates".into(),
+        json!(flag(Decision::Suppressed)),
+    );
+    obj.insert(
+        "DuplicateDeliveries".into(),
+        json!(flag(Decision::DuplicateEvent)),
+    );
     obj.insert("SinkFailures".into(), json!(sink_failures));
-    obj.insert("DedupUnavailable".into(), json!(u32::from(matches!(record.dedup, DedupStatus::Unavailable { .. }))));
+    obj.insert(
+        "DedupUnavailable".into(),
+        json!(u32::from(matches!(
+            record.dedup,
+            DedupStatus::Unavailable { .. }
+        ))),
+    );
     obj.insert(
         "Resolved".into(),
-        json!(record.incidents.iter().filter(|i| matches!(i.step, "resolved" | "expired")).count()),
+        json!(record
+            .incidents
+            .iter()
+            .filter(|i| matches!(i.step, "resolved" | "expired"))
+            .count()),
     );
 
-    if let (Some(rc), Decision::Notified | Decision::Suppressed | Decision::Diagnosed | Decision::PublishFailed) =
-        (&record.root_cause, record.decision)
+    if let (
+        Some(rc),
+        Decision::Notified | Decision::Suppressed | Decision::Diagnosed | Decision::PublishFailed,
+    ) = (&record.root_cause, record.decision)
     {
         obj.insert("RootCause".into(), json!(rc));
         obj.insert("Diagnoses".into(), json!(1));
@@ -52,7 +75,10 @@ pub fn emf(record: &AuditRecord, timestamp_ms: i64) -> Value {
             "Metrics": [{"Name": "Diagnoses", "Unit": "Count"}]
         }));
     }
-    obj.insert("_aws".into(), json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}));
+    obj.insert(
+        "_aws".into(),
+        json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}),
+    );
     v
 }
 
@@ -89,7 +115,9 @@ mod tests {
     fn audit_line_is_an_emf_document() {
         let mut r = AuditRecord::new(Decision::Notified).with_diagnosis(&sample());
         r.deliveries.sns = Some(Delivery::Sent { id: "m-1".into() });
-        r.deliveries.slack = Some(Delivery::Failed { error: "HTTP 500".into() });
+        r.deliveries.slack = Some(Delivery::Failed {
+            error: "HTTP 500".into(),
+        });
         let v = emf(&r, 1_700_000_000_000);
         assert_eq!(v["decision"], "notified");
         assert_eq!(v["root_cause"], "ECR_IMAGE_NOT_FOUND");
@@ -99,7 +127,13 @@ mod tests {
         assert_eq!(v["Notifications"], 1);
         let by_sink = sink_failure_metrics(&r, 1_700_000_000_000);
         assert_eq!(by_sink.len(), 1);
-        assert_eq!((by_sink[0]["Sink"].as_str(), by_sink[0]["SinkFailures"].as_u64()), (Some("slack"), Some(1)));
+        assert_eq!(
+            (
+                by_sink[0]["Sink"].as_str(),
+                by_sink[0]["SinkFailures"].as_u64()
+            ),
+            (Some("slack"), Some(1))
+        );
         assert_eq!(v["Diagnoses"], 1);
         assert_eq!(v["RootCause"], "ECR_IMAGE_NOT_FOUND");
         // Every metric an EMF directive names is a top-level number.

@@ -22,14 +22,24 @@ fn truncate(s: String, max: usize) -> String {
 
 pub fn render(d: &Diagnosis, suppressed_before: u64) -> Value {
     let rc = &d.root_cause;
-    let mut description = format!("*Root cause:* `{}` ({:?} confidence)\n", rc.code, rc.confidence);
+    let mut description = format!(
+        "*Root cause:* `{}` ({:?} confidence)\n",
+        rc.code, rc.confidence
+    );
     if let Some(image) = &d.failure.image {
         description.push_str(&format!("*Image:* `{}`\n", clean(image).replace('`', "'")));
     }
-    description.push_str(&format!("*Message:* `{}`\n", clean(&d.failure.message).replace('`', "'")));
+    description.push_str(&format!(
+        "*Message:* `{}`\n",
+        clean(&d.failure.message).replace('`', "'")
+    ));
     if let Some(decider) = d.deciding_finding() {
         for (k, v) in decider.evidence.as_object().into_iter().flatten() {
-            description.push_str(&format!("• {}: {}\n", escape(k), escape(&evidence_value(v))));
+            description.push_str(&format!(
+                "• {}: {}\n",
+                escape(k),
+                escape(&evidence_value(v))
+            ));
         }
     }
     let counts = |s: Status| d.findings.iter().filter(|f| f.status == s).count();
@@ -48,12 +58,30 @@ pub fn render(d: &Diagnosis, suppressed_before: u64) -> Value {
     let mut next_steps: Vec<String> = rc.remediation.iter().map(|r| escape(r)).collect();
     next_steps.extend(rc.to_verify.iter().map(|h| escape(h)));
     next_steps.extend(rc.also_wrong.iter().map(|a| {
-        let fix = a.remediation.as_deref().map(|r| format!(" — fix: {}", escape(r))).unwrap_or_default();
-        format!("{}: `{}` {}{fix}", super::ALSO_WRONG, a.code, escape(&a.title))
+        let fix = a
+            .remediation
+            .as_deref()
+            .map(|r| format!(" — fix: {}", escape(r)))
+            .unwrap_or_default();
+        format!(
+            "{}: `{}` {}{fix}",
+            super::ALSO_WRONG,
+            a.code,
+            escape(&a.title)
+        )
     }));
-    next_steps.extend(d.deciding_finding().and_then(|f| f.console_url.clone()).map(|u| format!("Console: {u}")));
+    next_steps.extend(
+        d.deciding_finding()
+            .and_then(|f| f.console_url.clone())
+            .map(|u| format!("Console: {u}")),
+    );
     next_steps.extend(d.other_failures.iter().map(|o| {
-        let fix = o.root_cause.remediation.as_deref().map(|r| format!(" — fix: {}", escape(r))).unwrap_or_default();
+        let fix = o
+            .root_cause
+            .remediation
+            .as_deref()
+            .map(|r| format!(" — fix: {}", escape(r)))
+            .unwrap_or_default();
         format!(
             "{}: {}: `{}` {}{fix}",
             super::OTHER_FAILURES,
@@ -62,7 +90,10 @@ pub fn render(d: &Diagnosis, suppressed_before: u64) -> Value {
             escape(&o.root_cause.title)
         )
     }));
-    let mut keywords = vec![rc.code.code().to_string(), d.failure.category.as_str().to_string()];
+    let mut keywords = vec![
+        rc.code.code().to_string(),
+        d.failure.category.as_str().to_string(),
+    ];
     keywords.extend(d.task.cluster.iter().map(|c| clean(c)));
     keywords.extend(d.service_name().map(clean));
     json!({
@@ -98,8 +129,14 @@ mod tests {
         assert_eq!(v["version"], "1.0");
         assert_eq!(v["source"], "custom");
         let c = &v["content"];
-        assert!(c["title"].as_str().unwrap().contains("web-api (prod, us-east-1)"));
-        assert!(c["description"].as_str().unwrap().contains("`ECR_IMAGE_NOT_FOUND`"));
+        assert!(c["title"]
+            .as_str()
+            .unwrap()
+            .contains("web-api (prod, us-east-1)"));
+        assert!(c["description"]
+            .as_str()
+            .unwrap()
+            .contains("`ECR_IMAGE_NOT_FOUND`"));
         assert_eq!(c["nextSteps"][0], "Push team/app:v9.");
         assert_eq!(c["keywords"][0], "ECR_IMAGE_NOT_FOUND");
         assert!(!v.to_string().contains('\u{1b}'));

@@ -46,15 +46,25 @@ pub struct Placement {
 
 pub fn placement(d: &Diagnosis) -> Placement {
     let what_changed = what_changed(d);
-    let (lead, after_cause) = if what_changed_first(d) { (what_changed, None) } else { (None, what_changed) };
-    Placement { lead, after_cause, who_else: who_else(d) }
+    let (lead, after_cause) = if what_changed_first(d) {
+        (what_changed, None)
+    } else {
+        (None, what_changed)
+    };
+    Placement {
+        lead,
+        after_cause,
+        who_else: who_else(d),
+    }
 }
 
 /// Whether "What changed" explains the failure, so reports show it before the root cause: a
 /// deploy that introduced it, or a likely breaking change in CloudTrail.
 pub fn what_changed_first(d: &Diagnosis) -> bool {
     d.deploy.as_ref().is_some_and(|x| x.explains_failure)
-        || d.changes.as_ref().is_some_and(|c| c.events.iter().any(|e| e.likely_cause))
+        || d.changes
+            .as_ref()
+            .is_some_and(|c| c.events.iter().any(|e| e.likely_cause))
 }
 
 /// "What changed", if the diagnosis has a deploy or changes section.
@@ -66,12 +76,18 @@ pub fn what_changed(d: &Diagnosis) -> Option<Section> {
     if let Some(changes) = &d.changes {
         lines.extend(change_lines(changes));
     }
-    (!lines.is_empty()).then_some(Section { title: WHAT_CHANGED, lines })
+    (!lines.is_empty()).then_some(Section {
+        title: WHAT_CHANGED,
+        lines,
+    })
 }
 
 /// "Who else is hit", if the diagnosis has a blast radius section.
 pub fn who_else(d: &Diagnosis) -> Option<Section> {
-    d.blast_radius.as_ref().map(|b| Section { title: WHO_ELSE, lines: blast_radius_lines(b) })
+    d.blast_radius.as_ref().map(|b| Section {
+        title: WHO_ELSE,
+        lines: blast_radius_lines(b),
+    })
 }
 
 fn or_unknown(name: Option<&str>) -> &str {
@@ -80,7 +96,10 @@ fn or_unknown(name: Option<&str>) -> &str {
 
 pub fn deploy_lines(deploy: &DeployDiff) -> Vec<String> {
     if deploy.status == HistoryStatus::Unknown {
-        return vec![format!("Deploy history unknown: {}", deploy.reason.as_deref().unwrap_or("not read"))];
+        return vec![format!(
+            "Deploy history unknown: {}",
+            deploy.reason.as_deref().unwrap_or("not read")
+        )];
     }
     let failing = or_unknown(deploy.failing.task_definition.as_deref());
     let Some(previous) = &deploy.previous else {
@@ -89,19 +108,29 @@ pub fn deploy_lines(deploy: &DeployDiff) -> Vec<String> {
     let previous_td = or_unknown(previous.task_definition.as_deref());
     let source = match deploy.source.as_deref() {
         Some("service_revisions") => " (service deployment history)",
-        Some("previous_family_revision") => " (the family's previous revision; the service may never have run it)",
+        Some("previous_family_revision") => {
+            " (the family's previous revision; the service may never have run it)"
+        }
         _ => "",
     };
     let mut lines = vec![];
     if deploy.differences.is_empty() {
         lines.push(format!("The deploy from {previous_td} to {failing}{source} changed nothing that matters for a pull."));
     } else {
-        lines.push(format!("The deploy from {previous_td} to {failing}{source} changed:"));
+        lines.push(format!(
+            "The deploy from {previous_td} to {failing}{source} changed:"
+        ));
         lines.extend(deploy.differences.iter().map(difference_line));
     }
     if deploy.rolled_back {
-        let reason = deploy.rollout_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
-        lines.push(format!("The deployment circuit breaker rolled the service back to {previous_td}{reason}."));
+        let reason = deploy
+            .rollout_reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        lines.push(format!(
+            "The deployment circuit breaker rolled the service back to {previous_td}{reason}."
+        ));
     }
     lines
 }
@@ -128,15 +157,27 @@ pub fn difference_line(diff: &Difference) -> String {
 pub fn change_lines(changes: &Changes) -> Vec<String> {
     let resources = changes.resources.join(", ");
     if changes.status == HistoryStatus::Unknown {
-        return vec![format!("CloudTrail unknown for {resources}: {}", changes.reason.as_deref().unwrap_or("not read"))];
+        return vec![format!(
+            "CloudTrail unknown for {resources}: {}",
+            changes.reason.as_deref().unwrap_or("not read")
+        )];
     }
     // Found, but part of the look failed or was cut at its bound: say what is unknown.
-    let gap = changes.reason.as_ref().map(|r| format!("  Not complete: {r}"));
+    let gap = changes
+        .reason
+        .as_ref()
+        .map(|r| format!("  Not complete: {r}"));
     if changes.events.is_empty() {
-        let none = format!("CloudTrail shows no write to {resources} in the {} h before the failure.", changes.window_hours);
+        let none = format!(
+            "CloudTrail shows no write to {resources} in the {} h before the failure.",
+            changes.window_hours
+        );
         return std::iter::once(none).chain(gap).collect();
     }
-    let mut lines = vec![format!("CloudTrail, {resources}, {} h before the failure:", changes.window_hours)];
+    let mut lines = vec![format!(
+        "CloudTrail, {resources}, {} h before the failure:",
+        changes.window_hours
+    )];
     for e in &changes.events {
         let mut line = format!("  - {} {} on {}", e.time, e.event_name, e.resource);
         if let Some(actor) = &e.actor {
@@ -163,9 +204,16 @@ pub fn change_lines(changes: &Changes) -> Vec<String> {
 pub fn blast_radius_lines(b: &BlastRadius) -> Vec<String> {
     let shared = b.shared.join(", ");
     if b.status == HistoryStatus::Unknown {
-        return vec![format!("Other services sharing {shared}: unknown ({})", b.reason.as_deref().unwrap_or("not read"))];
+        return vec![format!(
+            "Other services sharing {shared}: unknown ({})",
+            b.reason.as_deref().unwrap_or("not read")
+        )];
     }
-    let scope = if b.complete { "" } else { " (bounded look: more may be at risk)" };
+    let scope = if b.complete {
+        ""
+    } else {
+        " (bounded look: more may be at risk)"
+    };
     if b.total == 0 {
         return vec![format!("No other service shares {shared}{scope}.")];
     }
@@ -173,9 +221,16 @@ pub fn blast_radius_lines(b: &BlastRadius) -> Vec<String> {
         "{} other service(s) share {shared} and will fail on their next task start or deploy{scope}:",
         b.total
     )];
-    lines.extend(b.services.iter().map(|s| format!("  - {} (cluster {}): {}", s.service, s.cluster, s.why)));
+    lines.extend(
+        b.services
+            .iter()
+            .map(|s| format!("  - {} (cluster {}): {}", s.service, s.cluster, s.why)),
+    );
     if (b.services.len() as u32) < b.total {
-        lines.push(format!("  - and {} more", b.total as usize - b.services.len()));
+        lines.push(format!(
+            "  - and {} more",
+            b.total as usize - b.services.len()
+        ));
     }
     lines
 }
@@ -191,8 +246,14 @@ mod tests {
             reason: None,
             source: Some("service_deployments".into()),
             service: Some("web".into()),
-            failing: Revision { task_definition: Some("web:42".into()), ..Default::default() },
-            previous: Some(Revision { task_definition: Some("web:41".into()), ..Default::default() }),
+            failing: Revision {
+                task_definition: Some("web:42".into()),
+                ..Default::default()
+            },
+            previous: Some(Revision {
+                task_definition: Some("web:41".into()),
+                ..Default::default()
+            }),
             rolled_back: true,
             rollout_reason: Some("ECS deployment circuit breaker: rolling back".into()),
             differences: vec![Difference {
@@ -211,8 +272,12 @@ mod tests {
     fn deploy_names_both_images_their_state_and_the_rollback() {
         let lines = deploy_lines(&image_deploy());
         assert_eq!(lines[0], "The deploy from web:41 to web:42 changed:");
-        assert_eq!(lines[1], "  - image of container app: repo:2.4.1 (present) → repo:2.4.2 (not found)");
-        assert!(lines[2].starts_with("The deployment circuit breaker rolled the service back to web:41"));
+        assert_eq!(
+            lines[1],
+            "  - image of container app: repo:2.4.1 (present) → repo:2.4.2 (not found)"
+        );
+        assert!(lines[2]
+            .starts_with("The deployment circuit breaker rolled the service back to web:41"));
     }
 
     #[test]
@@ -224,8 +289,15 @@ mod tests {
             window_hours: 24,
             events: vec![],
         };
-        assert_eq!(change_lines(&changes), vec!["CloudTrail unknown for rtb-1: AccessDenied: grant cloudtrail:LookupEvents"]);
-        let empty = Changes { status: HistoryStatus::Found, reason: None, ..changes };
+        assert_eq!(
+            change_lines(&changes),
+            vec!["CloudTrail unknown for rtb-1: AccessDenied: grant cloudtrail:LookupEvents"]
+        );
+        let empty = Changes {
+            status: HistoryStatus::Found,
+            reason: None,
+            ..changes
+        };
         assert!(change_lines(&empty)[0].contains("no write to rtb-1 in the 24 h"));
     }
 
@@ -261,7 +333,13 @@ mod tests {
             reason: None,
             shared: vec!["subnet subnet-a".into()],
             total: 12,
-            services: (0..10).map(|i| AtRisk { service: format!("svc{i}"), cluster: "prod".into(), why: "runs in subnet-a".into() }).collect(),
+            services: (0..10)
+                .map(|i| AtRisk {
+                    service: format!("svc{i}"),
+                    cluster: "prod".into(),
+                    why: "runs in subnet-a".into(),
+                })
+                .collect(),
             complete: true,
             clusters_examined: 1,
         };

@@ -11,7 +11,9 @@ use crate::report::sns::{SnsFormat, SnsMessage, SUBJECT_MAX};
 
 /// `09:12 UTC`.
 fn clock(unix: i64) -> String {
-    DateTime::<Utc>::from_timestamp(unix, 0).map(|t| t.format("%H:%M UTC").to_string()).unwrap_or_else(|| "?".into())
+    DateTime::<Utc>::from_timestamp(unix, 0)
+        .map(|t| t.format("%H:%M UTC").to_string())
+        .unwrap_or_else(|| "?".into())
 }
 
 /// `1 h 05 min`, `12 min`.
@@ -25,7 +27,10 @@ pub fn duration(seconds: i64) -> String {
 
 /// `web (prod, us-east-1)`.
 pub fn place(i: &Incident) -> String {
-    let place: Vec<&str> = [i.key.cluster.as_deref(), i.key.region.as_deref()].into_iter().flatten().collect();
+    let place: Vec<&str> = [i.key.cluster.as_deref(), i.key.region.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
     if place.is_empty() {
         i.subject.clone()
     } else {
@@ -82,9 +87,18 @@ pub fn resolved(i: &Incident, resolution: &Resolution) -> Summary {
 /// The service's deployment failed; `incidents` are its open pull-failure incidents.
 pub fn deployment_failed(d: &FailedDeployment, service: &str, incidents: &[Incident]) -> Summary {
     let mut lines = vec![match (&d.rolled_back_to, &d.rollback_deployment_id) {
-        (Some(td), _) => format!("Deployment {} of {service} failed and ECS rolled back to {td}.", d.deployment_id),
-        (None, Some(id)) => format!("Deployment {} of {service} failed and ECS rolled back to deployment {id}.", d.deployment_id),
-        (None, None) => format!("Deployment {} of {service} failed; the circuit breaker stopped it (no rollback).", d.deployment_id),
+        (Some(td), _) => format!(
+            "Deployment {} of {service} failed and ECS rolled back to {td}.",
+            d.deployment_id
+        ),
+        (None, Some(id)) => format!(
+            "Deployment {} of {service} failed and ECS rolled back to deployment {id}.",
+            d.deployment_id
+        ),
+        (None, None) => format!(
+            "Deployment {} of {service} failed; the circuit breaker stopped it (no rollback).",
+            d.deployment_id
+        ),
     }];
     if let Some(reason) = &d.reason {
         lines.push(format!("ECS: {}", report::clean(reason)));
@@ -92,7 +106,11 @@ pub fn deployment_failed(d: &FailedDeployment, service: &str, incidents: &[Incid
     if let Some(td) = &d.failed_revision {
         lines.push(format!("The failed revision: {td}."));
     }
-    lines.push(if incidents.len() == 1 { "Why: its tasks could not pull their image.".into() } else { format!("Why: {} images could not be pulled.", incidents.len()) });
+    lines.push(if incidents.len() == 1 {
+        "Why: its tasks could not pull their image.".into()
+    } else {
+        format!("Why: {} images could not be pulled.", incidents.len())
+    });
     for i in incidents {
         lines.push(format!(
             "{} — {} ({}); {} failed task(s) since {}.",
@@ -103,8 +121,15 @@ pub fn deployment_failed(d: &FailedDeployment, service: &str, incidents: &[Incid
             clock(i.opened_at)
         ));
     }
-    let place = incidents.first().map(place).unwrap_or_else(|| service.to_string());
-    Summary { status: "deployment_failed", title: format!("Deployment failed: {place}"), lines }
+    let place = incidents
+        .first()
+        .map(place)
+        .unwrap_or_else(|| service.to_string());
+    Summary {
+        status: "deployment_failed",
+        title: format!("Deployment failed: {place}"),
+        lines,
+    }
 }
 
 /// Lines an opening or reminding message adds about its incident: how a standalone family's
@@ -118,13 +143,23 @@ pub fn context_lines(i: &Incident, window_seconds: u64) -> Vec<String> {
         ));
     }
     if let Some(d) = &i.deployment {
-        lines.extend(deployment_failed(d, &i.subject, &[]).lines.into_iter().take(2));
+        lines.extend(
+            deployment_failed(d, &i.subject, &[])
+                .lines
+                .into_iter()
+                .take(2),
+        );
     }
     lines
 }
 
 /// The `pulldoctor.incident/v1` JSON.
-pub fn json(summary: &Summary, incidents: &[&Incident], resolution: Option<&Resolution>, deployment: Option<&FailedDeployment>) -> Value {
+pub fn json(
+    summary: &Summary,
+    incidents: &[&Incident],
+    resolution: Option<&Resolution>,
+    deployment: Option<&FailedDeployment>,
+) -> Value {
     json!({
         "schema": "pulldoctor.incident/v1",
         "status": summary.status,
@@ -158,14 +193,30 @@ fn attributes(summary: &Summary, i: Option<&Incident>) -> Vec<(&'static str, Str
 }
 
 /// The SNS message for an incident `summary` (`body_json` is its `pulldoctor.incident/v1`).
-pub fn sns_message(summary: &Summary, first: Option<&Incident>, body_json: &Value, format: SnsFormat) -> SnsMessage {
+pub fn sns_message(
+    summary: &Summary,
+    first: Option<&Incident>,
+    body_json: &Value,
+    format: SnsFormat,
+) -> SnsMessage {
     let subject: String = format!("[pulldoctor] {}", summary.title)
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(SUBJECT_MAX)
         .collect();
     let body = match format {
-        SnsFormat::Text => format!("{}\n\n{}\n\n{}\n", summary.title, summary.lines.join("\n"), report::json_value_line(body_json)),
+        SnsFormat::Text => format!(
+            "{}\n\n{}\n\n{}\n",
+            summary.title,
+            summary.lines.join("\n"),
+            report::json_value_line(body_json)
+        ),
         SnsFormat::Chatbot => report::json_value_line(&json!({
             "version": "1.0",
             "source": "custom",
@@ -178,13 +229,26 @@ pub fn sns_message(summary: &Summary, first: Option<&Incident>, body_json: &Valu
             "metadata": {"additionalContext": {"status": summary.status}},
         })),
     };
-    SnsMessage { subject, body, attributes: attributes(summary, first), trimmed: false }
+    SnsMessage {
+        subject,
+        body,
+        attributes: attributes(summary, first),
+        trimmed: false,
+    }
 }
 
 /// A Slack incoming-webhook message for `summary`.
 pub fn slack_message(summary: &Summary) -> Value {
-    let text = report::slack::escape(&format!("{}: {}", summary.title, summary.lines.first().cloned().unwrap_or_default()));
-    let body: Vec<String> = summary.lines.iter().map(|l| report::slack::escape(l)).collect();
+    let text = report::slack::escape(&format!(
+        "{}: {}",
+        summary.title,
+        summary.lines.first().cloned().unwrap_or_default()
+    ));
+    let body: Vec<String> = summary
+        .lines
+        .iter()
+        .map(|l| report::slack::escape(l))
+        .collect();
     json!({
         "text": text,
         "blocks": [
@@ -228,11 +292,30 @@ mod tests {
     fn resolved_says_how_long_and_whether_it_rolled_back() {
         let i = incident(Some("web"));
         let cases = [
-            (false, vec!["Resolved after 20 min", "12 failed task(s) since 09:00 UTC", "ECR_IMAGE_NOT_FOUND"], "rolled back"),
-            (true, vec!["steady on web:41 because it rolled back", "(web:42) still cannot pull"], "@@"),
+            (
+                false,
+                vec![
+                    "Resolved after 20 min",
+                    "12 failed task(s) since 09:00 UTC",
+                    "ECR_IMAGE_NOT_FOUND",
+                ],
+                "rolled back",
+            ),
+            (
+                true,
+                vec![
+                    "steady on web:41 because it rolled back",
+                    "(web:42) still cannot pull",
+                ],
+                "@@",
+            ),
         ];
         for (rolled_back, wanted, unwanted) in cases {
-            let r = Resolution::SteadyState { at: i.opened_at + 1200, steady_on: Some("web:41".into()), rolled_back };
+            let r = Resolution::SteadyState {
+                at: i.opened_at + 1200,
+                steady_on: Some("web:41".into()),
+                rolled_back,
+            };
             let s = resolved(&i, &r);
             let text = s.lines.join("\n");
             assert_eq!(s.status, "resolved");
@@ -244,14 +327,20 @@ mod tests {
         }
         let expired = resolved(&incident(None), &Resolution::Expired { at: 1_764_495_600 });
         assert_eq!(expired.status, "expired");
-        assert!(expired.lines[0].contains("no recovery signal"), "{:?}", expired.lines);
+        assert!(
+            expired.lines[0].contains("no recovery signal"),
+            "{:?}",
+            expired.lines
+        );
     }
 
     #[test]
     fn deployment_failed_names_the_deployment_the_rollback_and_the_cause() {
         let d = FailedDeployment {
             deployment_id: "ecs-svc/870".into(),
-            reason: Some("ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/118.".into()),
+            reason: Some(
+                "ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/118.".into(),
+            ),
             rollback_deployment_id: Some("ecs-svc/118".into()),
             rolled_back_to: Some("web:41".into()),
             failed_revision: Some("web:42".into()),
@@ -259,14 +348,32 @@ mod tests {
         };
         let s = deployment_failed(&d, "web", &[incident(Some("web"))]);
         let text = s.lines.join("\n");
-        for w in ["ecs-svc/870 of web failed and ECS rolled back to web:41", "web:42", "Tag v2 not found (ECR_IMAGE_NOT_FOUND)", "12 failed task(s)"] {
+        for w in [
+            "ecs-svc/870 of web failed and ECS rolled back to web:41",
+            "web:42",
+            "Tag v2 not found (ECR_IMAGE_NOT_FOUND)",
+            "12 failed task(s)",
+        ] {
             assert!(text.contains(w), "{w} missing: {text}");
         }
-        let msg = sns_message(&s, Some(&incident(Some("web"))), &json(&s, &[], None, Some(&d)), SnsFormat::Text);
-        assert!(msg.attributes.contains(&("status", "deployment_failed".into())));
-        assert!(msg.attributes.contains(&("root_cause", "ECR_IMAGE_NOT_FOUND".into())));
+        let msg = sns_message(
+            &s,
+            Some(&incident(Some("web"))),
+            &json(&s, &[], None, Some(&d)),
+            SnsFormat::Text,
+        );
+        assert!(msg
+            .attributes
+            .contains(&("status", "deployment_failed".into())));
+        assert!(msg
+            .attributes
+            .contains(&("root_cause", "ECR_IMAGE_NOT_FOUND".into())));
         assert!(msg.subject.len() <= SUBJECT_MAX);
-        let no_rollback = FailedDeployment { rollback_deployment_id: None, rolled_back_to: None, ..d };
+        let no_rollback = FailedDeployment {
+            rollback_deployment_id: None,
+            rolled_back_to: None,
+            ..d
+        };
         assert!(deployment_failed(&no_rollback, "web", &[]).lines[0].contains("no rollback"));
     }
 

@@ -10,7 +10,10 @@ use crate::model::diagnosis::{Diagnosis, Status};
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in clean(s).chars() {
-        if matches!(c, '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '#' | '|' | '<' | '>' | '!' | '~') {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '#' | '|' | '<' | '>' | '!' | '~'
+        ) {
             out.push('\\');
         }
         out.push(c);
@@ -41,9 +44,18 @@ pub fn render(d: &Diagnosis) -> String {
 /// The headline, the root cause, its fix, what to verify by hand and what else is wrong.
 fn write_cause(out: &mut String, d: &Diagnosis, what_changed: Option<&super::history::Section>) {
     let rc = &d.root_cause;
-    let _ = writeln!(out, "### {}: {}\n", escape(&headline_subject(d)), escape(&rc.title));
+    let _ = writeln!(
+        out,
+        "### {}: {}\n",
+        escape(&headline_subject(d)),
+        escape(&rc.title)
+    );
     write_section(out, what_changed);
-    let _ = writeln!(out, "**Root cause:** `{}` ({:?} confidence)\n", rc.code, rc.confidence);
+    let _ = writeln!(
+        out,
+        "**Root cause:** `{}` ({:?} confidence)\n",
+        rc.code, rc.confidence
+    );
     if let Some(fix) = &rc.remediation {
         let _ = writeln!(out, "**Fix:** {}\n", escape(fix));
     }
@@ -78,7 +90,12 @@ fn write_other_failures(out: &mut String, d: &Diagnosis) {
         let _ = write!(
             out,
             "- {} {}: `{}` ({:?} confidence) {}",
-            code(o.failure.container.as_deref().unwrap_or("unknown container")),
+            code(
+                o.failure
+                    .container
+                    .as_deref()
+                    .unwrap_or("unknown container")
+            ),
             code(o.failure.image.as_deref().unwrap_or("unknown image")),
             rc.code,
             rc.confidence,
@@ -91,7 +108,12 @@ fn write_other_failures(out: &mut String, d: &Diagnosis) {
             let _ = write!(out, " — verify: {}", escape(hint));
         }
         for other in &rc.also_wrong {
-            let _ = write!(out, " — also wrong: `{}` {}", other.code, escape(&other.title));
+            let _ = write!(
+                out,
+                " — also wrong: `{}` {}",
+                other.code,
+                escape(&other.title)
+            );
         }
         let _ = writeln!(out, " — message: {}", code(&o.failure.message));
     }
@@ -116,10 +138,27 @@ fn write_section(out: &mut String, section: Option<&super::history::Section>) {
 fn write_task(out: &mut String, d: &Diagnosis) {
     let f = &d.failure;
     let _ = writeln!(out, "| | |\n|---|---|");
-    let _ = writeln!(out, "| Task | {} |", code(d.task.arn.as_deref().unwrap_or("unknown")));
-    let _ = writeln!(out, "| Launch type | {} {} |", escape(d.task.launch_type.as_deref().unwrap_or("")), escape(d.task.platform_version.as_deref().unwrap_or("")));
-    let _ = writeln!(out, "| Container | {} |", code(f.container.as_deref().unwrap_or("unknown")));
-    let _ = writeln!(out, "| Image | {} |", code(f.image.as_deref().unwrap_or("unknown")));
+    let _ = writeln!(
+        out,
+        "| Task | {} |",
+        code(d.task.arn.as_deref().unwrap_or("unknown"))
+    );
+    let _ = writeln!(
+        out,
+        "| Launch type | {} {} |",
+        escape(d.task.launch_type.as_deref().unwrap_or("")),
+        escape(d.task.platform_version.as_deref().unwrap_or(""))
+    );
+    let _ = writeln!(
+        out,
+        "| Container | {} |",
+        code(f.container.as_deref().unwrap_or("unknown"))
+    );
+    let _ = writeln!(
+        out,
+        "| Image | {} |",
+        code(f.image.as_deref().unwrap_or("unknown"))
+    );
     let _ = writeln!(out, "| Message | {} |", code(&f.message));
     let _ = writeln!(out, "| Category | {} |\n", f.category.as_str());
     if let Some(decider) = d.deciding_finding() {
@@ -135,7 +174,10 @@ fn write_task(out: &mut String, d: &Diagnosis) {
 
 /// The table of findings, with links to their resources.
 fn write_checks(out: &mut String, d: &Diagnosis) {
-    let _ = writeln!(out, "| Status | Check | Finding | Resource |\n|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| Status | Check | Finding | Resource |\n|---|---|---|---|"
+    );
     for finding in &d.findings {
         let mark = match finding.status {
             Status::Fail => "❌ fail",
@@ -154,7 +196,11 @@ fn write_checks(out: &mut String, d: &Diagnosis) {
             (Some(r), None) => code(r),
             (None, _) => String::new(),
         };
-        let _ = writeln!(out, "| {mark} | `{}` | {title} | {resource} |", finding.code);
+        let _ = writeln!(
+            out,
+            "| {mark} | `{}` | {title} | {resource} |",
+            finding.code
+        );
     }
 }
 
@@ -168,9 +214,13 @@ mod tests {
         assert!(out.starts_with("### web-api (prod, us-east-1): Tag v9 does not exist in team/app"));
         assert!(out.contains("**Root cause:** `ECR_IMAGE_NOT_FOUND`"));
         // `*` is inert inside a code span; `|` must still be escaped or it splits the table cell.
-        assert!(out.contains("| Message | `CannotPullContainerError: manifest unknown[31m \\| *boom*` |"));
+        assert!(out
+            .contains("| Message | `CannotPullContainerError: manifest unknown[31m \\| *boom*` |"));
         assert!(out.contains("❌ fail"));
         assert!(out.contains("](https://us-east-1.console.aws.amazon.com/ecr/repositories/private/111122223333/team/app?region=us-east-1)"));
-        assert_eq!(super::escape("[x](y) *z* @here|"), "\\[x\\](y) \\*z\\* @here\\|");
+        assert_eq!(
+            super::escape("[x](y) *z* @here|"),
+            "\\[x\\](y) \\*z\\* @here\\|"
+        );
     }
 }

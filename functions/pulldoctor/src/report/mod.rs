@@ -20,8 +20,8 @@ use std::str::FromStr;
 
 use crate::model::diagnosis::Diagnosis;
 
-pub use markdown::render as markdown;
 pub use markdown::escape as escape_markdown;
+pub use markdown::render as markdown;
 pub use text::render as text;
 
 /// Output formats of `diagnose`.
@@ -48,7 +48,9 @@ impl FromStr for Format {
             "slack" => Ok(Format::Slack),
             "sns" => Ok(Format::Sns),
             "chatbot" => Ok(Format::Chatbot),
-            other => Err(format!("unknown format {other:?} (text, markdown, json, slack, sns, chatbot)")),
+            other => Err(format!(
+                "unknown format {other:?} (text, markdown, json, slack, sns, chatbot)"
+            )),
         }
     }
 }
@@ -63,7 +65,9 @@ pub fn render(diagnosis: &Diagnosis, format: Format) -> String {
             let m = sns::message(diagnosis, sns::SnsFormat::Text, 0);
             format!("Subject: {}\n\n{}", m.subject, m.body)
         }
-        Format::Chatbot => serde_json::to_string_pretty(&chatbot::render(diagnosis, 0)).expect("JSON"),
+        Format::Chatbot => {
+            serde_json::to_string_pretty(&chatbot::render(diagnosis, 0)).expect("JSON")
+        }
     }
 }
 
@@ -84,7 +88,10 @@ pub fn subject_name(d: &Diagnosis) -> String {
 
 /// `web (prod, us-east-1)`.
 pub fn headline_subject(d: &Diagnosis) -> String {
-    let place: Vec<&str> = [d.task.cluster.as_deref(), d.region.as_deref()].into_iter().flatten().collect();
+    let place: Vec<&str> = [d.task.cluster.as_deref(), d.region.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
     if place.is_empty() {
         subject_name(d)
     } else {
@@ -99,7 +106,12 @@ pub const OTHER_FAILURES: &str = "Other containers that failed to pull";
 pub(crate) fn other_failure_name(o: &crate::model::diagnosis::OtherFailure) -> String {
     format!(
         "{} ({})",
-        clean(o.failure.container.as_deref().unwrap_or("unknown container")),
+        clean(
+            o.failure
+                .container
+                .as_deref()
+                .unwrap_or("unknown container")
+        ),
         clean(o.failure.image.as_deref().unwrap_or("unknown image"))
     )
 }
@@ -124,7 +136,10 @@ pub fn no_cause_lead(d: &Diagnosis) -> String {
     if d.root_cause.also_wrong.is_empty() {
         "No check failed.".to_string()
     } else {
-        format!("No failing check explains this {} message.", d.failure.category.as_str().replace('_', " "))
+        format!(
+            "No failing check explains this {} message.",
+            d.failure.category.as_str().replace('_', " ")
+        )
     }
 }
 
@@ -132,8 +147,16 @@ pub fn no_cause_lead(d: &Diagnosis) -> String {
 /// become spaces so one value stays on one line.
 pub fn clean(s: &str) -> String {
     s.chars()
-        .map(|c| if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c })
-        .filter(|c| !c.is_control() && !matches!(*c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+        .map(|c| {
+            if c == '\n' || c == '\r' || c == '\t' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .filter(|c| {
+            !c.is_control() && !matches!(*c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
         .collect()
 }
 
@@ -154,16 +177,28 @@ pub fn console_links(d: &Diagnosis, max: usize) -> Vec<ConsoleLink> {
     let mut links = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     let decider = d.deciding_finding();
-    for f in decider.into_iter().chain(d.findings.iter().filter(|f| f.status != crate::model::diagnosis::Status::Pass)) {
+    for f in decider.into_iter().chain(
+        d.findings
+            .iter()
+            .filter(|f| f.status != crate::model::diagnosis::Status::Pass),
+    ) {
         if links.len() == max {
             break;
         }
-        let Some(url) = f.console_url.as_deref() else { continue };
+        let Some(url) = f.console_url.as_deref() else {
+            continue;
+        };
         if !url.starts_with("https://") || url.len() > CONSOLE_URL_MAX || !seen.insert(url) {
             continue;
         }
-        let label = clean(&format!("Open {}", f.resource.as_deref().unwrap_or(f.code.code())));
-        links.push(ConsoleLink { label, url: url.to_string() });
+        let label = clean(&format!(
+            "Open {}",
+            f.resource.as_deref().unwrap_or(f.code.code())
+        ));
+        links.push(ConsoleLink {
+            label,
+            url: url.to_string(),
+        });
     }
     links
 }
@@ -190,9 +225,9 @@ pub(crate) fn evidence_value(v: &serde_json::Value) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::model::message::Category;
     use crate::model::diagnosis::*;
     use crate::model::facts::TaskSource;
+    use crate::model::message::Category;
 
     pub fn sample() -> Diagnosis {
         Diagnosis {
@@ -264,10 +299,27 @@ pub(crate) mod tests {
     fn json_follows_the_contract() {
         let v: serde_json::Value = serde_json::from_str(&json(&sample())).unwrap();
         assert_eq!(v["schema"], "pulldoctor.diagnosis/v1");
-        for key in ["event_id", "account", "region", "task", "failure", "root_cause", "findings", "aws_calls", "duration_ms"] {
+        for key in [
+            "event_id",
+            "account",
+            "region",
+            "task",
+            "failure",
+            "root_cause",
+            "findings",
+            "aws_calls",
+            "duration_ms",
+        ] {
             assert!(v.get(key).is_some(), "missing {key}");
         }
-        for key in ["arn", "cluster", "group", "launch_type", "platform_version", "source"] {
+        for key in [
+            "arn",
+            "cluster",
+            "group",
+            "launch_type",
+            "platform_version",
+            "source",
+        ] {
             assert!(v["task"].get(key).is_some(), "missing task.{key}");
         }
         assert_eq!(v["task"]["source"], "describe_tasks");
@@ -275,7 +327,15 @@ pub(crate) mod tests {
         assert_eq!(v["root_cause"]["code"], "ECR_IMAGE_NOT_FOUND");
         assert_eq!(v["root_cause"]["confidence"], "high");
         let f = &v["findings"][0];
-        for key in ["code", "status", "title", "resource", "evidence", "remediation", "console_url"] {
+        for key in [
+            "code",
+            "status",
+            "title",
+            "resource",
+            "evidence",
+            "remediation",
+            "console_url",
+        ] {
             assert!(f.get(key).is_some(), "missing findings[].{key}");
         }
         assert_eq!(f["status"], "fail");
@@ -288,12 +348,21 @@ pub(crate) mod tests {
     /// An i/o timeout with a failing S3 endpoint policy: UNKNOWN, and the policy as also wrong.
     pub fn ruled_out() -> Diagnosis {
         let mut d = sample();
-        d.failure.message = "CannotPullContainerError: dial tcp 52.46.134.71:443: i/o timeout".into();
+        d.failure.message =
+            "CannotPullContainerError: dial tcp 52.46.134.71:443: i/o timeout".into();
         d.failure.category = Category::Network;
-        let policy = Finding::fail(RootCause::NetS3EndpointPolicy, "S3 endpoint vpce-s3 denies the layer bucket <!here>")
-            .resource("vpce-s3")
-            .remediation("Allow s3:GetObject on arn:aws:s3:::prod-us-east-1-starport-layer-bucket/* in vpce-s3.");
-        d.findings = vec![Finding::pass(RootCause::NetNoRoute, "Subnet routes to a NAT gateway"), policy.clone()];
+        let policy = Finding::fail(
+            RootCause::NetS3EndpointPolicy,
+            "S3 endpoint vpce-s3 denies the layer bucket <!here>",
+        )
+        .resource("vpce-s3")
+        .remediation(
+            "Allow s3:GetObject on arn:aws:s3:::prod-us-east-1-starport-layer-bucket/* in vpce-s3.",
+        );
+        d.findings = vec![
+            Finding::pass(RootCause::NetNoRoute, "Subnet routes to a NAT gateway"),
+            policy.clone(),
+        ];
         d.root_cause = RootCauseSummary {
             code: RootCause::Unknown,
             title: crate::checks::title(RootCause::Unknown).into(),
@@ -309,21 +378,35 @@ pub(crate) mod tests {
     fn also_wrong_is_shown_in_every_report() {
         let d = ruled_out();
         let text = render(&d, Format::Text);
-        assert!(text.contains("Root cause: UNKNOWN (no confidence)"), "{text}");
+        assert!(
+            text.contains("Root cause: UNKNOWN (no confidence)"),
+            "{text}"
+        );
         assert!(text.contains("No failing check explains this network message. Verify by hand:\n  - Check the route to ECR."), "{text}");
         assert!(text.contains("Also wrong (will bite next):\n  - NET_S3_ENDPOINT_POLICY S3 endpoint vpce-s3 denies"), "{text}");
         assert!(text.contains("    fix: Allow s3:GetObject on arn:aws:s3:::prod-us-east-1-starport-layer-bucket/* in vpce-s3."), "{text}");
         let md = render(&d, Format::Markdown);
         assert!(md.contains("**Also wrong (will bite next):**\n\n- `NET_S3_ENDPOINT_POLICY` S3 endpoint vpce-s3 denies the layer bucket \\<\\!here\\>"), "{md}");
         let slack = render(&d, Format::Slack);
-        assert!(slack.contains("*Also wrong (will bite next):*") && slack.contains("&lt;!here&gt;") && !slack.contains("<!here>"), "{slack}");
+        assert!(
+            slack.contains("*Also wrong (will bite next):*")
+                && slack.contains("&lt;!here&gt;")
+                && !slack.contains("<!here>"),
+            "{slack}"
+        );
         let sns = render(&d, Format::Sns);
         assert!(sns.contains("Also wrong (will bite next):"), "{sns}");
         let chatbot = render(&d, Format::Chatbot);
-        assert!(chatbot.contains("Also wrong (will bite next): `NET_S3_ENDPOINT_POLICY`"), "{chatbot}");
+        assert!(
+            chatbot.contains("Also wrong (will bite next): `NET_S3_ENDPOINT_POLICY`"),
+            "{chatbot}"
+        );
         let v: serde_json::Value = serde_json::from_str(&json(&d)).unwrap();
         assert_eq!(v["root_cause"]["code"], "UNKNOWN");
-        assert_eq!(v["root_cause"]["also_wrong"][0]["code"], "NET_S3_ENDPOINT_POLICY");
+        assert_eq!(
+            v["root_cause"]["also_wrong"][0]["code"],
+            "NET_S3_ENDPOINT_POLICY"
+        );
         assert_eq!(v["root_cause"]["also_wrong"][0]["resource"], "vpce-s3");
         // Nothing listed, nothing said: the document of an ordinary diagnosis is unchanged.
         let plain: serde_json::Value = serde_json::from_str(&json(&sample())).unwrap();
@@ -335,7 +418,11 @@ pub(crate) mod tests {
     fn other_failures_are_shown_in_every_report() {
         let mut d = sample();
         let log_image = "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/log-router:v3";
-        let missing = Finding::fail(RootCause::EcrImageNotFound, "Tag v3 does not exist in team/log-router").remediation("Push team/log-router:v3.");
+        let missing = Finding::fail(
+            RootCause::EcrImageNotFound,
+            "Tag v3 does not exist in team/log-router",
+        )
+        .remediation("Push team/log-router:v3.");
         d.other_failures = vec![OtherFailure {
             failure: FailureSummary {
                 container: Some("log".into()),
@@ -356,17 +443,27 @@ pub(crate) mod tests {
         let text = render(&d, Format::Text);
         assert!(text.contains(&format!("Other containers that failed to pull:\n  - log ({log_image}): Tag v3 does not exist in team/log-router\n    Root cause: ECR_IMAGE_NOT_FOUND (high confidence)\n    Fix: Push team/log-router:v3.")), "{text}");
         // The primary diagnosis still leads.
-        assert!(text.starts_with("web-api (prod, us-east-1): Tag v9 does not exist in team/app\n"), "{text}");
+        assert!(
+            text.starts_with("web-api (prod, us-east-1): Tag v9 does not exist in team/app\n"),
+            "{text}"
+        );
         let md = render(&d, Format::Markdown);
         assert!(md.contains("**Other containers that failed to pull:**\n\n- `log` `111122223333.dkr.ecr.us-east-1.amazonaws.com/team/log-router:v3`: `ECR_IMAGE_NOT_FOUND`"), "{md}");
         let slack = render(&d, Format::Slack);
-        assert!(slack.contains("*Other containers that failed to pull:*") && slack.contains("`ECR_IMAGE_NOT_FOUND` (High confidence) Tag v3"), "{slack}");
+        assert!(
+            slack.contains("*Other containers that failed to pull:*")
+                && slack.contains("`ECR_IMAGE_NOT_FOUND` (High confidence) Tag v3"),
+            "{slack}"
+        );
         assert!(!slack.contains("@channel"), "{slack}");
         assert!(render(&d, Format::Sns).contains("Other containers that failed to pull:"));
         assert!(render(&d, Format::Chatbot).contains("Other containers that failed to pull: log"));
         let v: serde_json::Value = serde_json::from_str(&json(&d)).unwrap();
         let o = &v["other_failures"][0];
-        assert_eq!((o["container"].as_str(), o["image"].as_str()), (Some("log"), Some(log_image)));
+        assert_eq!(
+            (o["container"].as_str(), o["image"].as_str()),
+            (Some("log"), Some(log_image))
+        );
         assert_eq!(o["category"], "image_not_found");
         assert_eq!(o["root_cause"]["code"], "ECR_IMAGE_NOT_FOUND");
         assert_eq!(o["findings"][0]["status"], "fail");
@@ -374,7 +471,10 @@ pub(crate) mod tests {
         assert_eq!(back, d);
         // One failing image: no section, no field.
         assert!(!render(&sample(), Format::Text).contains("Other containers"));
-        assert!(serde_json::from_str::<serde_json::Value>(&json(&sample())).unwrap().get("other_failures").is_none());
+        assert!(serde_json::from_str::<serde_json::Value>(&json(&sample()))
+            .unwrap()
+            .get("other_failures")
+            .is_none());
     }
 
     #[test]

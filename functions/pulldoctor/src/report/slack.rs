@@ -7,8 +7,8 @@
 
 use serde_json::{json, Value};
 
-use super::{clean, evidence_value, headline_subject};
 pub(crate) use super::truncate;
+use super::{clean, evidence_value, headline_subject};
 use crate::model::diagnosis::{Diagnosis, Status};
 
 /// Slack's limits: header text 150, section text 3000, a field 2000, 10 fields, 50 blocks,
@@ -61,7 +61,12 @@ pub fn subnet(d: &Diagnosis) -> Option<String> {
 
 /// The fallback text notifications and screen readers show.
 pub fn fallback_text(d: &Diagnosis) -> String {
-    escape(&format!("{}: {} ({})", headline_subject(d), d.root_cause.title, d.root_cause.code))
+    escape(&format!(
+        "{}: {} ({})",
+        headline_subject(d),
+        d.root_cause.title,
+        d.root_cause.code
+    ))
 }
 
 /// `{"text": …, "blocks": […]}` for an incoming webhook. `suppressed_before` is the number of
@@ -77,9 +82,15 @@ pub fn render(d: &Diagnosis, suppressed_before: u64) -> Value {
     blocks.extend(history.lead.as_ref().map(section));
     blocks.push(json!({"type": "section", "text": mrkdwn(cause_text(d), SECTION_MAX)}));
     if !d.other_failures.is_empty() {
-        blocks.push(json!({"type": "section", "text": mrkdwn(other_failures_text(d), SECTION_MAX)}));
+        blocks
+            .push(json!({"type": "section", "text": mrkdwn(other_failures_text(d), SECTION_MAX)}));
     }
-    blocks.extend([history.after_cause.as_ref(), history.who_else.as_ref()].into_iter().flatten().map(section));
+    blocks.extend(
+        [history.after_cause.as_ref(), history.who_else.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(section),
+    );
     let fields = task_fields(d);
     if !fields.is_empty() {
         blocks.push(json!({"type": "section", "fields": fields}));
@@ -87,8 +98,10 @@ pub fn render(d: &Diagnosis, suppressed_before: u64) -> Value {
     blocks.push(json!({"type": "section", "text": mrkdwn(format!("*Message*\n{}", code(&d.failure.message)), SECTION_MAX)}));
     if let Some(decider) = d.deciding_finding() {
         if let Some(obj) = decider.evidence.as_object().filter(|o| !o.is_empty()) {
-            let lines: Vec<String> =
-                obj.iter().map(|(k, v)| format!("• {}: {}", escape(k), code(&evidence_value(v)))).collect();
+            let lines: Vec<String> = obj
+                .iter()
+                .map(|(k, v)| format!("• {}: {}", escape(k), code(&evidence_value(v))))
+                .collect();
             blocks.push(json!({"type": "section", "text": mrkdwn(format!("*Evidence*\n{}", lines.join("\n")), SECTION_MAX)}));
         }
     }
@@ -126,7 +139,12 @@ fn section_text(section: &super::history::Section) -> String {
 /// The root cause, its fix, what to verify by hand, and what else is wrong.
 fn cause_text(d: &Diagnosis) -> String {
     let rc = &d.root_cause;
-    let mut cause = format!("*Root cause:* `{}` ({:?} confidence)\n{}", rc.code, rc.confidence, escape(&rc.title));
+    let mut cause = format!(
+        "*Root cause:* `{}` ({:?} confidence)\n{}",
+        rc.code,
+        rc.confidence,
+        escape(&rc.title)
+    );
     if let Some(fix) = &rc.remediation {
         cause.push_str(&format!("\n*Fix:* {}", escape(fix)));
     }
@@ -158,7 +176,12 @@ fn other_failures_text(d: &Diagnosis) -> String {
         let rc = &o.root_cause;
         others.push_str(&format!(
             "\n• {} {}: `{}` ({:?} confidence) {}",
-            code(o.failure.container.as_deref().unwrap_or("unknown container")),
+            code(
+                o.failure
+                    .container
+                    .as_deref()
+                    .unwrap_or("unknown container")
+            ),
             code(o.failure.image.as_deref().unwrap_or("unknown image")),
             rc.code,
             rc.confidence,
@@ -189,7 +212,9 @@ fn task_fields(d: &Diagnosis) -> Vec<Value> {
         ("Region", d.region.clone()),
     ]
     .into_iter()
-    .filter_map(|(label, value)| value.map(|v| mrkdwn(format!("*{label}*\n{}", code(&v)), FIELD_MAX)))
+    .filter_map(|(label, value)| {
+        value.map(|v| mrkdwn(format!("*{label}*\n{}", code(&v)), FIELD_MAX))
+    })
     .collect()
 }
 
@@ -212,7 +237,9 @@ fn push_check_sections(d: &Diagnosis, blocks: &mut Vec<Value>) {
         }
         let line = truncate(&line, 500);
         if chunk.len() + line.len() > SECTION_MAX - 100 {
-            blocks.push(json!({"type": "section", "text": mrkdwn(std::mem::take(&mut chunk), SECTION_MAX)}));
+            blocks.push(
+                json!({"type": "section", "text": mrkdwn(std::mem::take(&mut chunk), SECTION_MAX)}),
+            );
         }
         chunk.push_str(&line);
     }
@@ -246,7 +273,10 @@ mod tests {
 
     #[test]
     fn escape_defuses_mentions_and_links() {
-        assert_eq!(escape("<!channel> & <https://evil|x>"), "&lt;!channel&gt; &amp; &lt;https://evil|x&gt;");
+        assert_eq!(
+            escape("<!channel> & <https://evil|x>"),
+            "&lt;!channel&gt; &amp; &lt;https://evil|x&gt;"
+        );
         assert_eq!(escape("@here"), "@\u{2060}here");
         assert_eq!(escape("a\u{1b}[31mb\n"), "a[31mb ");
     }
@@ -264,7 +294,13 @@ mod tests {
         let mut parsed = v.clone();
         parsed["blocks"].as_array_mut().unwrap().remove(0);
         let out = all_text(&parsed);
-        for bad in ["<!channel>", "<!here>", "<https://evil", "@here", "@channel"] {
+        for bad in [
+            "<!channel>",
+            "<!here>",
+            "<https://evil",
+            "@here",
+            "@channel",
+        ] {
             assert!(!out.contains(bad), "{bad} survived: {out}");
         }
         assert!(out.contains("&lt;!channel&gt;"));
@@ -274,15 +310,23 @@ mod tests {
     /// otherwise; "Who else is hit" follows; crafted names in them are escaped like the rest.
     #[test]
     fn what_changed_leads_only_when_it_explains_the_failure() {
-        use crate::model::history::{AtRisk, BlastRadius, DeployDiff, Difference, HistoryStatus, Revision};
+        use crate::model::history::{
+            AtRisk, BlastRadius, DeployDiff, Difference, HistoryStatus, Revision,
+        };
         let mut d = sample();
         let deploy = |explains: bool| DeployDiff {
             status: HistoryStatus::Found,
             reason: None,
             source: Some("service_deployments".into()),
             service: Some("web-api".into()),
-            failing: Revision { task_definition: Some("web-api:8".into()), ..Default::default() },
-            previous: Some(Revision { task_definition: Some("web-api:7".into()), ..Default::default() }),
+            failing: Revision {
+                task_definition: Some("web-api:8".into()),
+                ..Default::default()
+            },
+            previous: Some(Revision {
+                task_definition: Some("web-api:7".into()),
+                ..Default::default()
+            }),
             rolled_back: false,
             rollout_reason: None,
             differences: vec![Difference {
@@ -300,23 +344,44 @@ mod tests {
             reason: None,
             shared: vec!["repository team/app".into()],
             total: 1,
-            services: vec![AtRisk { service: "worker".into(), cluster: "prod".into(), why: "pulls team/app:v9".into() }],
+            services: vec![AtRisk {
+                service: "worker".into(),
+                cluster: "prod".into(),
+                why: "pulls team/app:v9".into(),
+            }],
             complete: true,
             clusters_examined: 1,
         });
         let section_texts = |d: &Diagnosis| -> Vec<String> {
-            render(d, 0)["blocks"].as_array().unwrap().iter().filter_map(|b| b["text"]["text"].as_str().map(str::to_string)).collect()
+            render(d, 0)["blocks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|b| b["text"]["text"].as_str().map(str::to_string))
+                .collect()
         };
         d.deploy = Some(deploy(true));
         let texts = section_texts(&d);
         assert!(texts[1].starts_with("*What changed*"), "{texts:#?}");
         assert!(texts[2].starts_with("*Root cause:*"), "{texts:#?}");
-        assert!(texts[1].contains("&lt;!channel&gt;") && !texts[1].contains("<!channel>"), "{}", texts[1]);
-        assert!(texts.iter().any(|t| t.starts_with("*Who else is hit*") && t.contains("worker")), "{texts:#?}");
+        assert!(
+            texts[1].contains("&lt;!channel&gt;") && !texts[1].contains("<!channel>"),
+            "{}",
+            texts[1]
+        );
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with("*Who else is hit*") && t.contains("worker")),
+            "{texts:#?}"
+        );
         d.deploy = Some(deploy(false));
         let texts = section_texts(&d);
         assert!(texts[1].starts_with("*Root cause:*"), "{texts:#?}");
-        assert!(texts.iter().position(|t| t.starts_with("*What changed*")) > Some(1), "{texts:#?}");
+        assert!(
+            texts.iter().position(|t| t.starts_with("*What changed*")) > Some(1),
+            "{texts:#?}"
+        );
     }
 
     #[test]
@@ -324,9 +389,22 @@ mod tests {
         let v = render(&sample(), 3);
         let blocks = v["blocks"].as_array().unwrap();
         assert_eq!(blocks[0]["type"], "header");
-        assert_eq!(blocks[0]["text"]["text"], "web-api: Tag v9 does not exist in team/app");
-        let fields = blocks.iter().find(|b| b.get("fields").is_some()).unwrap()["fields"].to_string();
-        for f in ["*Cluster*", "`prod`", "*Service*", "`web-api`", "*Task*", "`0abc`", "*Launch type*", "`FARGATE`"] {
+        assert_eq!(
+            blocks[0]["text"]["text"],
+            "web-api: Tag v9 does not exist in team/app"
+        );
+        let fields =
+            blocks.iter().find(|b| b.get("fields").is_some()).unwrap()["fields"].to_string();
+        for f in [
+            "*Cluster*",
+            "`prod`",
+            "*Service*",
+            "`web-api`",
+            "*Task*",
+            "`0abc`",
+            "*Launch type*",
+            "`FARGATE`",
+        ] {
             assert!(fields.contains(f), "{f} missing from {fields}");
         }
         let text = v.to_string();
@@ -335,7 +413,10 @@ mod tests {
         assert!(text.contains(":grey_question: UNKNOWN `IAM_EXECUTION_ROLE_MISSING`"));
         assert!(text.contains("3 more failure(s)"));
         let actions = blocks.iter().find(|b| b["type"] == "actions").unwrap();
-        assert!(actions["elements"][0]["url"].as_str().unwrap().starts_with("https://us-east-1.console.aws.amazon.com/ecr/"));
+        assert!(actions["elements"][0]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://us-east-1.console.aws.amazon.com/ecr/"));
         // The failing finding comes before the passing one.
         assert!(text.find(":x: FAIL").unwrap() < text.find(":white_check_mark:").unwrap());
     }
@@ -344,7 +425,13 @@ mod tests {
     fn many_findings_stay_within_slack_limits() {
         let mut d = sample();
         let f = d.findings[0].clone();
-        d.findings = (0..400).map(|i| { let mut f = f.clone(); f.title = format!("{i} {}", "x".repeat(300)); f }).collect();
+        d.findings = (0..400)
+            .map(|i| {
+                let mut f = f.clone();
+                f.title = format!("{i} {}", "x".repeat(300));
+                f
+            })
+            .collect();
         let v = render(&d, 0);
         let blocks = v["blocks"].as_array().unwrap();
         assert!(blocks.len() <= BLOCKS_MAX);

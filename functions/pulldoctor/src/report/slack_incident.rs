@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::clean;
-use super::slack::{code, escape, mrkdwn, render, truncate, BLOCKS_MAX, FIELD_MAX, HEADER_MAX, SECTION_MAX};
+use super::slack::{
+    code, escape, mrkdwn, render, truncate, BLOCKS_MAX, FIELD_MAX, HEADER_MAX, SECTION_MAX,
+};
 use crate::model::diagnosis::Diagnosis;
 use crate::model::incident::{FailedDeployment, Incident, Resolution};
 
@@ -23,7 +25,9 @@ pub fn short_id(incident: &Incident) -> String {
 
 /// `14:02 UTC`, or `Mar 3 14:02 UTC` when `with_date`.
 fn clock(at: i64, with_date: bool) -> String {
-    let Some(t) = DateTime::<Utc>::from_timestamp(at, 0) else { return format!("{at} (unix time)") };
+    let Some(t) = DateTime::<Utc>::from_timestamp(at, 0) else {
+        return format!("{at} (unix time)");
+    };
     if with_date {
         t.format("%b %-d %H:%M UTC").to_string()
     } else {
@@ -43,7 +47,11 @@ pub fn duration(seconds: i64) -> String {
 }
 
 fn tasks(n: u64) -> String {
-    if n == 1 { "1 failed task".into() } else { format!("{n} failed tasks") }
+    if n == 1 {
+        "1 failed task".into()
+    } else {
+        format!("{n} failed tasks")
+    }
 }
 
 /// `1 failed task so far`, or `4 failed tasks since 14:02 UTC` (with the date once the incident
@@ -53,21 +61,35 @@ pub fn counter(incident: &Incident) -> String {
         return format!("{} so far", tasks(1));
     }
     let long = incident.last_failure_at - incident.opened_at >= 86_400;
-    format!("{} since {}", tasks(incident.failures), clock(incident.opened_at, long))
+    format!(
+        "{} since {}",
+        tasks(incident.failures),
+        clock(incident.opened_at, long)
+    )
 }
 
 /// The context line under the header: the counter and the incident id.
 fn counter_block(incident: &Incident, cause_changed: bool) -> Value {
-    let mut text = format!("{} · incident {}", counter(incident), code(&short_id(incident)));
+    let mut text = format!(
+        "{} · incident {}",
+        counter(incident),
+        code(&short_id(incident))
+    );
     if cause_changed {
-        text.push_str(&format!(" · root cause revised by a later diagnosis: {}", code(&incident.root_cause)));
+        text.push_str(&format!(
+            " · root cause revised by a later diagnosis: {}",
+            code(&incident.root_cause)
+        ));
     }
     json!({"type": "context", "elements": [mrkdwn(text, SECTION_MAX)]})
 }
 
 /// What a failed deployment says on the incident's message.
 fn deployment_text(deployment: &FailedDeployment, service: Option<&str>) -> String {
-    let mut text = format!(":rotating_light: *Deployment failed:* {}", code(&deployment.deployment_id));
+    let mut text = format!(
+        ":rotating_light: *Deployment failed:* {}",
+        code(&deployment.deployment_id)
+    );
     if let Some(s) = service {
         text.push_str(&format!(" of service {}", code(s)));
     }
@@ -78,8 +100,15 @@ fn deployment_text(deployment: &FailedDeployment, service: Option<&str>) -> Stri
     if let Some(revision) = &deployment.failed_revision {
         text.push_str(&format!("\n*Failed revision:* {}", code(revision)));
     }
-    match (&deployment.rolled_back_to, &deployment.rollback_deployment_id) {
-        (Some(td), Some(id)) => text.push_str(&format!("\n*Rolled back to:* {} (deployment {})", code(td), code(id))),
+    match (
+        &deployment.rolled_back_to,
+        &deployment.rollback_deployment_id,
+    ) {
+        (Some(td), Some(id)) => text.push_str(&format!(
+            "\n*Rolled back to:* {} (deployment {})",
+            code(td),
+            code(id)
+        )),
         (Some(td), None) => text.push_str(&format!("\n*Rolled back to:* {}", code(td))),
         (None, Some(id)) => text.push_str(&format!("\n*Rolled back to:* deployment {}", code(id))),
         (None, None) => text.push_str("\nNot rolled back."),
@@ -99,10 +128,15 @@ fn header(text: &str) -> Value {
 /// counter (and a failed deployment, when one is joined) right under the header.
 pub fn open_message(incident: &Incident, d: &Diagnosis, cause_changed: bool) -> Value {
     let mut message = render(d, 0);
-    let blocks = message["blocks"].as_array_mut().expect("render makes blocks");
+    let blocks = message["blocks"]
+        .as_array_mut()
+        .expect("render makes blocks");
     let mut top = vec![counter_block(incident, cause_changed)];
     if let Some(deployment) = &incident.deployment {
-        top.push(section(deployment_text(deployment, incident.key.service.as_deref())));
+        top.push(section(deployment_text(
+            deployment,
+            incident.key.service.as_deref(),
+        )));
     }
     let at = 1.min(blocks.len());
     blocks.splice(at..at, top);
@@ -122,7 +156,11 @@ pub fn news_reply(incident: &Incident, news: &[String]) -> Value {
 
 /// The root cause and where the failure is, from the incident alone (no diagnosis at hand).
 fn summary_blocks(incident: &Incident) -> Vec<Value> {
-    let mut blocks = vec![section(format!("*Root cause:* {}\n{}", code(&incident.root_cause), escape(&incident.title)))];
+    let mut blocks = vec![section(format!(
+        "*Root cause:* {}\n{}",
+        code(&incident.root_cause),
+        escape(&incident.title)
+    ))];
     let k = &incident.key;
     let fields: Vec<Value> = [
         ("Cluster", k.cluster.as_deref()),
@@ -145,19 +183,30 @@ fn summary_blocks(incident: &Incident) -> Vec<Value> {
 /// The message after a circuit-breaker failure of the service: the notice carries no
 /// diagnosis, so the message becomes the incident's summary under the deployment (the next
 /// failure restores the full diagnosis, the deployment kept on top).
-pub fn deployment_message(incident: &Incident, deployment: &FailedDeployment, service: &str) -> Value {
+pub fn deployment_message(
+    incident: &Incident,
+    deployment: &FailedDeployment,
+    service: &str,
+) -> Value {
     let mut blocks = vec![
         header(&format!("{}: {}", incident.subject, incident.title)),
         counter_block(incident, false),
         section(deployment_text(deployment, Some(service))),
     ];
     blocks.extend(summary_blocks(incident));
-    let text = escape(&format!("Deployment {} of {} failed: {} ({})", deployment.deployment_id, service, incident.title, incident.root_cause));
+    let text = escape(&format!(
+        "Deployment {} of {} failed: {} ({})",
+        deployment.deployment_id, service, incident.title, incident.root_cause
+    ));
     json!({"text": text, "blocks": blocks})
 }
 
 /// A thread reply: the deployment that failed and the incident's root cause as its reason.
-pub fn deployment_reply(incident: &Incident, deployment: &FailedDeployment, service: &str) -> Value {
+pub fn deployment_reply(
+    incident: &Incident,
+    deployment: &FailedDeployment,
+    service: &str,
+) -> Value {
     let text = format!(
         "{}\n*Why:* this incident's root cause, {} {} ({} since {})",
         deployment_text(deployment, Some(service)),
@@ -167,13 +216,22 @@ pub fn deployment_reply(incident: &Incident, deployment: &FailedDeployment, serv
         clock(incident.opened_at, false)
     );
     let text = truncate(&text, REPLY_MAX);
-    let fallback = escape(&format!("Deployment {} of {} failed", deployment.deployment_id, service));
+    let fallback = escape(&format!(
+        "Deployment {} of {} failed",
+        deployment.deployment_id, service
+    ));
     json!({"text": fallback, "blocks": [section(text)]})
 }
 
 /// How the incident ended, in one paragraph.
 fn ending_text(incident: &Incident, resolution: &Resolution) -> String {
-    let tally = |at: i64| format!("Open {} with {}.", duration(at - incident.opened_at), tasks(incident.failures));
+    let tally = |at: i64| {
+        format!(
+            "Open {} with {}.",
+            duration(at - incident.opened_at),
+            tasks(incident.failures)
+        )
+    };
     match resolution {
         Resolution::SteadyState { at, steady_on, rolled_back: false } => {
             let on = steady_on.as_deref().map(|td| format!(" on {}", code(td))).unwrap_or_default();
@@ -223,18 +281,28 @@ pub fn resolved_message(incident: &Incident, resolution: &Resolution) -> Value {
         section(ending_text(incident, resolution)),
     ];
     if let Some(deployment) = &incident.deployment {
-        blocks.push(section(deployment_text(deployment, incident.key.service.as_deref())));
+        blocks.push(section(deployment_text(
+            deployment,
+            incident.key.service.as_deref(),
+        )));
     }
     blocks.extend(summary_blocks(incident));
     blocks.push(json!({"type": "context", "elements": [mrkdwn(format!("incident {}", code(&short_id(incident))), SECTION_MAX)]}));
-    let text = escape(&format!("{word}: {}: {} ({})", incident.subject, incident.title, incident.root_cause));
+    let text = escape(&format!(
+        "{word}: {}: {} ({})",
+        incident.subject, incident.title, incident.root_cause
+    ));
     json!({"text": text, "blocks": blocks})
 }
 
 /// The short thread reply that says the incident ended.
 pub fn resolved_reply(incident: &Incident, resolution: &Resolution) -> Value {
     let text = truncate(&ending_text(incident, resolution), REPLY_MAX);
-    let fallback = escape(&format!("{}: {}", ending_word(resolution), incident.subject));
+    let fallback = escape(&format!(
+        "{}: {}",
+        ending_word(resolution),
+        incident.subject
+    ));
     json!({"text": fallback, "blocks": [section(text)]})
 }
 
@@ -270,7 +338,9 @@ mod tests {
     fn deployment() -> FailedDeployment {
         FailedDeployment {
             deployment_id: "ecs-svc/1111".into(),
-            reason: Some("ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/0000".into()),
+            reason: Some(
+                "ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/0000".into(),
+            ),
             rollback_deployment_id: Some("ecs-svc/0000".into()),
             rolled_back_to: Some("web-api:8".into()),
             failed_revision: Some("web-api:9".into()),
@@ -299,9 +369,21 @@ mod tests {
             (40, 86_399, "40 failed tasks since 14:02 UTC"),
             (41, 86_400, "41 failed tasks since Mar 3 14:02 UTC"),
         ] {
-            assert_eq!(counter(&incident(failures, last_after)), want, "{failures} {last_after}");
+            assert_eq!(
+                counter(&incident(failures, last_after)),
+                want,
+                "{failures} {last_after}"
+            );
         }
-        for (seconds, want) in [(-5, "0 s"), (45, "45 s"), (60, "1 min"), (3599, "59 min"), (3600, "1 h 00 min"), (7500, "2 h 05 min"), (3 * 86_400 + 4 * 3600 + 5, "3 d 4 h")] {
+        for (seconds, want) in [
+            (-5, "0 s"),
+            (45, "45 s"),
+            (60, "1 min"),
+            (3599, "59 min"),
+            (3600, "1 h 00 min"),
+            (7500, "2 h 05 min"),
+            (3 * 86_400 + 4 * 3600 + 5, "3 d 4 h"),
+        ] {
             assert_eq!(duration(seconds), want, "{seconds}");
         }
     }
@@ -311,9 +393,27 @@ mod tests {
         let d = sample();
         for (failures, cause_changed, deployment, want_second, want_more) in [
             (1, false, false, "1 failed task so far · incident `", None),
-            (3, false, false, "3 failed tasks since 14:02 UTC · incident `", None),
-            (4, true, false, "4 failed tasks since 14:02 UTC", Some("root cause revised by a later diagnosis: `ECR_IMAGE_NOT_FOUND`")),
-            (5, false, true, "5 failed tasks since 14:02 UTC", Some("*Deployment failed:* `ecs-svc/1111` of service `web-api`")),
+            (
+                3,
+                false,
+                false,
+                "3 failed tasks since 14:02 UTC · incident `",
+                None,
+            ),
+            (
+                4,
+                true,
+                false,
+                "4 failed tasks since 14:02 UTC",
+                Some("root cause revised by a later diagnosis: `ECR_IMAGE_NOT_FOUND`"),
+            ),
+            (
+                5,
+                false,
+                true,
+                "5 failed tasks since 14:02 UTC",
+                Some("*Deployment failed:* `ecs-svc/1111` of service `web-api`"),
+            ),
         ] {
             let mut i = incident(failures, 300);
             i.deployment = deployment.then(self::deployment);
@@ -325,10 +425,16 @@ mod tests {
             assert!(t[1].starts_with(want_second), "{failures}: {t:#?}");
             assert!(t[1].contains(&short_id(&i)), "{t:#?}");
             if let Some(more) = want_more {
-                assert!(t[1..3].iter().any(|s| s.contains(more)), "{more} missing: {t:#?}");
+                assert!(
+                    t[1..3].iter().any(|s| s.contains(more)),
+                    "{more} missing: {t:#?}"
+                );
             }
             // The diagnosis is all there, as the webhook renders it.
-            assert_eq!(blocks.len(), render(&d, 0)["blocks"].as_array().unwrap().len() + 1 + usize::from(deployment));
+            assert_eq!(
+                blocks.len(),
+                render(&d, 0)["blocks"].as_array().unwrap().len() + 1 + usize::from(deployment)
+            );
             assert_eq!(v["text"], fallback_text(&d));
         }
     }
@@ -337,24 +443,40 @@ mod tests {
     fn open_message_stays_within_the_block_limit() {
         let mut d = sample();
         let f = d.findings[0].clone();
-        d.findings = (0..400).map(|i| { let mut f = f.clone(); f.title = format!("{i} {}", "x".repeat(300)); f }).collect();
+        d.findings = (0..400)
+            .map(|i| {
+                let mut f = f.clone();
+                f.title = format!("{i} {}", "x".repeat(300));
+                f
+            })
+            .collect();
         let mut i = incident(9, 60);
         i.deployment = Some(deployment());
         let v = open_message(&i, &d, true);
         assert!(v["blocks"].as_array().unwrap().len() <= BLOCKS_MAX);
-        assert_eq!(v["blocks"][1]["type"], "context", "the counter survives the cut");
+        assert_eq!(
+            v["blocks"][1]["type"], "context",
+            "the counter survives the cut"
+        );
     }
 
     #[test]
     fn resolved_forms_say_how_the_incident_ended() {
         let at = OPENED + 2 * 3600 + 5 * 60;
-        let steady = |steady_on: Option<&str>, rolled_back| Resolution::SteadyState { at, steady_on: steady_on.map(str::to_string), rolled_back };
+        let steady = |steady_on: Option<&str>, rolled_back| Resolution::SteadyState {
+            at,
+            steady_on: steady_on.map(str::to_string),
+            rolled_back,
+        };
         for (resolution, with_deployment, header, wants, not) in [
             (
                 steady(Some("web-api:9"), false),
                 false,
                 "Resolved: web-api: Tag v9 does not exist in team/app",
-                vec!["*Resolved* at 16:07 UTC: the service reached steady state on `web-api:9`.", "Open 2 h 05 min with 7 failed tasks."],
+                vec![
+                    "*Resolved* at 16:07 UTC: the service reached steady state on `web-api:9`.",
+                    "Open 2 h 05 min with 7 failed tasks.",
+                ],
                 vec!["still cannot be pulled", "rolled back"],
             ),
             (
@@ -372,14 +494,21 @@ mod tests {
                 steady(None, true),
                 false,
                 "Resolved: web-api: Tag v9 does not exist in team/app",
-                vec!["steady on the previous revision (rolled back)", "failed revision `web-api:9` still cannot be pulled"],
+                vec![
+                    "steady on the previous revision (rolled back)",
+                    "failed revision `web-api:9` still cannot be pulled",
+                ],
                 vec!["revision revision"],
             ),
             (
                 Resolution::Expired { at },
                 false,
                 "Expired: web-api: Tag v9 does not exist in team/app",
-                vec!["*Expired* at 16:07 UTC with the notification window", "a standalone task has no recovery signal", "Open 2 h 05 min with 7 failed tasks."],
+                vec![
+                    "*Expired* at 16:07 UTC with the notification window",
+                    "a standalone task has no recovery signal",
+                    "Open 2 h 05 min with 7 failed tasks.",
+                ],
                 vec!["*Resolved*"],
             ),
         ] {
@@ -387,7 +516,10 @@ mod tests {
             i.deployment = with_deployment.then(deployment);
             let v = resolved_message(&i, &resolution);
             assert_eq!(v["blocks"][0]["text"]["text"], header, "{resolution:?}");
-            assert!(v["text"].as_str().unwrap().starts_with(header.split(':').next().unwrap()));
+            assert!(v["text"]
+                .as_str()
+                .unwrap()
+                .starts_with(header.split(':').next().unwrap()));
             let all = texts(&v).join("\n");
             for w in &wants {
                 assert!(all.contains(w), "{w} missing for {resolution:?}: {all}");
@@ -406,26 +538,58 @@ mod tests {
         let i = incident(3, 300);
         let d = deployment();
         for (rolled_back_to, rollback_id, want) in [
-            (Some("web-api:8"), Some("ecs-svc/0000"), "*Rolled back to:* `web-api:8` (deployment `ecs-svc/0000`)"),
-            (None, Some("ecs-svc/0000"), "*Rolled back to:* deployment `ecs-svc/0000`"),
+            (
+                Some("web-api:8"),
+                Some("ecs-svc/0000"),
+                "*Rolled back to:* `web-api:8` (deployment `ecs-svc/0000`)",
+            ),
+            (
+                None,
+                Some("ecs-svc/0000"),
+                "*Rolled back to:* deployment `ecs-svc/0000`",
+            ),
             (None, None, "Not rolled back."),
         ] {
-            let d = FailedDeployment { rolled_back_to: rolled_back_to.map(str::to_string), rollback_deployment_id: rollback_id.map(str::to_string), ..d.clone() };
+            let d = FailedDeployment {
+                rolled_back_to: rolled_back_to.map(str::to_string),
+                rollback_deployment_id: rollback_id.map(str::to_string),
+                ..d.clone()
+            };
             let reply = texts(&deployment_reply(&i, &d, "web-api")).join("\n");
-            for w in [want, "*Deployment failed:* `ecs-svc/1111` of service `web-api` at 14:12 UTC", "*Failed revision:* `web-api:9`", "*Why:* this incident's root cause, `ECR_IMAGE_NOT_FOUND` Tag v9 does not exist", "3 failed tasks since 14:02 UTC"] {
+            for w in [
+                want,
+                "*Deployment failed:* `ecs-svc/1111` of service `web-api` at 14:12 UTC",
+                "*Failed revision:* `web-api:9`",
+                "*Why:* this incident's root cause, `ECR_IMAGE_NOT_FOUND` Tag v9 does not exist",
+                "3 failed tasks since 14:02 UTC",
+            ] {
                 assert!(reply.contains(w), "{w} missing: {reply}");
             }
             let message = deployment_message(&i, &d, "web-api");
-            assert_eq!(message["blocks"][0]["text"]["text"], "web-api: Tag v9 does not exist in team/app");
+            assert_eq!(
+                message["blocks"][0]["text"]["text"],
+                "web-api: Tag v9 does not exist in team/app"
+            );
             let all = texts(&message).join("\n");
-            assert!(all.contains(want) && all.contains("3 failed tasks since 14:02 UTC") && all.contains("*Root cause:* `ECR_IMAGE_NOT_FOUND`"), "{all}");
+            assert!(
+                all.contains(want)
+                    && all.contains("3 failed tasks since 14:02 UTC")
+                    && all.contains("*Root cause:* `ECR_IMAGE_NOT_FOUND`"),
+                "{all}"
+            );
         }
     }
 
     #[test]
     fn news_reply_lists_what_is_new() {
         let i = incident(4, 300);
-        let v = news_reply(&i, &["subnet subnet-2 has no route".into(), "image team/other:v1 <!channel>".into()]);
+        let v = news_reply(
+            &i,
+            &[
+                "subnet subnet-2 has no route".into(),
+                "image team/other:v1 <!channel>".into(),
+            ],
+        );
         assert_eq!(
             v["text"],
             "*New in failed task 4:*\n• subnet subnet-2 has no route\n• image team/other:v1 &lt;!channel&gt;"
@@ -450,15 +614,33 @@ mod tests {
             news_reply(&i, &["<!channel> @here".into()]),
             deployment_message(&i, &d, "svc <!here>"),
             deployment_reply(&i, &d, "svc <!here>"),
-            resolved_message(&i, &Resolution::SteadyState { at, steady_on: Some("<!here>".into()), rolled_back: true }),
+            resolved_message(
+                &i,
+                &Resolution::SteadyState {
+                    at,
+                    steady_on: Some("<!here>".into()),
+                    rolled_back: true,
+                },
+            ),
             resolved_reply(&i, &Resolution::Expired { at }),
         ];
         for v in outputs {
             let mut v = v.clone();
             // Headers are plain_text (never parsed); everything else must be escaped.
-            v["blocks"].as_array_mut().unwrap().retain(|b| b["type"] != "header");
+            v["blocks"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|b| b["type"] != "header");
             let out = v.to_string();
-            for bad in ["<!channel>", "<!here>", "<!everyone>", "<!subteam", "<https://evil", "@here", "@channel"] {
+            for bad in [
+                "<!channel>",
+                "<!here>",
+                "<!everyone>",
+                "<!subteam",
+                "<https://evil",
+                "@here",
+                "@channel",
+            ] {
                 assert!(!out.contains(bad), "{bad} survived: {out}");
             }
         }

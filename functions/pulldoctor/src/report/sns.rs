@@ -28,7 +28,9 @@ impl std::str::FromStr for SnsFormat {
         match s.trim() {
             "" | "text" => Ok(SnsFormat::Text),
             "chatbot" => Ok(SnsFormat::Chatbot),
-            other => Err(format!("unknown SNS output format {other:?} (text, chatbot)")),
+            other => Err(format!(
+                "unknown SNS output format {other:?} (text, chatbot)"
+            )),
         }
     }
 }
@@ -49,16 +51,30 @@ impl SnsMessage {
     pub fn size(&self) -> usize {
         self.subject.len()
             + self.body.len()
-            + self.attributes.iter().map(|(k, v)| k.len() + "String".len() + v.len()).sum::<usize>()
+            + self
+                .attributes
+                .iter()
+                .map(|(k, v)| k.len() + "String".len() + v.len())
+                .sum::<usize>()
     }
 }
 
 /// `[pulldoctor] <service or family>: <root cause title>`, ASCII-safe and at most 100 characters.
 pub fn subject(d: &Diagnosis) -> String {
-    let raw = format!("[pulldoctor] {}: {}", report::subject_name(d), d.root_cause.title);
+    let raw = format!(
+        "[pulldoctor] {}: {}",
+        report::subject_name(d),
+        d.root_cause.title
+    );
     let ascii: String = raw
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect();
     if ascii.len() <= SUBJECT_MAX {
         return ascii;
@@ -94,7 +110,9 @@ pub fn attributes(d: &Diagnosis) -> Vec<(&'static str, String)> {
 
 fn body(d: &Diagnosis, format: SnsFormat, suppressed_before: u64, trimmed: bool) -> String {
     match format {
-        SnsFormat::Chatbot => report::json_value_line(&report::chatbot::render(d, suppressed_before)),
+        SnsFormat::Chatbot => {
+            report::json_value_line(&report::chatbot::render(d, suppressed_before))
+        }
         SnsFormat::Text => {
             let mut out = String::new();
             if suppressed_before > 0 {
@@ -118,7 +136,12 @@ fn body(d: &Diagnosis, format: SnsFormat, suppressed_before: u64, trimmed: bool)
 pub fn message(d: &Diagnosis, format: SnsFormat, suppressed_before: u64) -> SnsMessage {
     let subject = subject(d);
     let attributes = attributes(d);
-    let mut msg = SnsMessage { body: body(d, format, suppressed_before, false), subject, attributes, trimmed: false };
+    let mut msg = SnsMessage {
+        body: body(d, format, suppressed_before, false),
+        subject,
+        attributes,
+        trimmed: false,
+    };
     let mut shorter = d.clone();
     for step in 0.. {
         if msg.size() + MARGIN <= PUBLISH_MAX || !trim(&mut shorter, step) {
@@ -138,7 +161,11 @@ fn trim(d: &mut Diagnosis, step: usize) -> bool {
         // Evidence of every finding but the deciding one (an unknown keeps a short reason).
         0 => {
             // The other failing images keep their root cause; their findings' evidence goes.
-            for f in d.other_failures.iter_mut().flat_map(|o| o.findings.iter_mut()) {
+            for f in d
+                .other_failures
+                .iter_mut()
+                .flat_map(|o| o.findings.iter_mut())
+            {
                 f.evidence = json!({"trimmed": true});
             }
             for f in d.findings.iter_mut().filter(|f| !is_decider(f)) {
@@ -160,7 +187,9 @@ fn trim(d: &mut Diagnosis, step: usize) -> bool {
             }
         }
         // Passing findings go (the failing, warning and unknown ones stay).
-        4 => d.findings.retain(|f| f.status != Status::Pass || is_decider(f)),
+        4 => d
+            .findings
+            .retain(|f| f.status != Status::Pass || is_decider(f)),
         // Only the deciding finding stays.
         5 => d.findings.retain(|f| is_decider(f)),
         _ => return false,
@@ -183,12 +212,20 @@ fn shorten_value(v: &Value, max: usize) -> Value {
     match v {
         Value::String(s) => Value::String(shorten(s, max)),
         Value::Array(items) if items.len() > 20 => {
-            let mut kept: Vec<Value> = items.iter().take(20).map(|i| shorten_value(i, max)).collect();
+            let mut kept: Vec<Value> = items
+                .iter()
+                .take(20)
+                .map(|i| shorten_value(i, max))
+                .collect();
             kept.push(Value::String(format!("… {} more", items.len() - 20)));
             Value::Array(kept)
         }
         Value::Array(items) => Value::Array(items.iter().map(|i| shorten_value(i, max)).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), shorten_value(v, max))).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), shorten_value(v, max)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -201,10 +238,16 @@ mod tests {
     #[test]
     fn subject_is_ascii_and_bounded() {
         let mut d = sample();
-        assert_eq!(subject(&d), "[pulldoctor] web-api: Tag v9 does not exist in team/app");
+        assert_eq!(
+            subject(&d),
+            "[pulldoctor] web-api: Tag v9 does not exist in team/app"
+        );
         d.root_cause.title = format!("Tag “ünïcode” {}\n", "x".repeat(200));
         let s = subject(&d);
-        assert!(s.len() <= SUBJECT_MAX && s.is_ascii() && !s.contains('\n'), "{s}");
+        assert!(
+            s.len() <= SUBJECT_MAX && s.is_ascii() && !s.contains('\n'),
+            "{s}"
+        );
         assert!(s.ends_with("..."));
     }
 
@@ -233,7 +276,10 @@ mod tests {
         d.task.group = Some("family:batch".into());
         d.account = None;
         let names: Vec<_> = attributes(&d).into_iter().map(|(k, _)| k).collect();
-        assert!(!names.contains(&"service") && !names.contains(&"account"), "absent values are left out");
+        assert!(
+            !names.contains(&"service") && !names.contains(&"account"),
+            "absent values are left out"
+        );
     }
 
     /// Evidence big enough to blow the limit (a security group with thousands of rules, say).
@@ -242,7 +288,11 @@ mod tests {
         let template = d.findings[0].clone();
         for i in 0..findings {
             let mut f = template.clone();
-            f.status = if i % 2 == 0 { Status::Pass } else { Status::Warn };
+            f.status = if i % 2 == 0 {
+                Status::Pass
+            } else {
+                Status::Warn
+            };
             f.evidence = json!({"rules": (0..per_finding).map(|r| format!("sg-{i}-rule-{r} tcp 443 0.0.0.0/0")).collect::<Vec<_>>()});
             d.findings.push(f);
         }
@@ -254,14 +304,23 @@ mod tests {
     fn oversized_diagnosis_is_trimmed_to_fit_with_whole_json() {
         for (findings, per) in [(10, 5_000), (200, 100), (2, 40_000)] {
             let d = huge(findings, per);
-            assert!(report::json(&d).len() > PUBLISH_MAX, "the test input must be too large");
+            assert!(
+                report::json(&d).len() > PUBLISH_MAX,
+                "the test input must be too large"
+            );
             let m = message(&d, SnsFormat::Text, 0);
             assert!(m.trimmed);
             assert!(m.size() <= PUBLISH_MAX, "{} bytes", m.size());
             let json = m.body.lines().last().unwrap();
             let parsed: Diagnosis = serde_json::from_str(json).expect("the JSON is whole");
-            assert_eq!(parsed.root_cause, d.root_cause, "the root cause survives trimming");
-            assert!(parsed.deciding_finding().is_some(), "the deciding finding survives trimming");
+            assert_eq!(
+                parsed.root_cause, d.root_cause,
+                "the root cause survives trimming"
+            );
+            assert!(
+                parsed.deciding_finding().is_some(),
+                "the deciding finding survives trimming"
+            );
             assert!(m.body.contains("shortened to fit"));
         }
     }
@@ -271,7 +330,10 @@ mod tests {
         let m = message(&sample(), SnsFormat::Chatbot, 2);
         let v: Value = serde_json::from_str(&m.body).unwrap();
         assert_eq!(v["source"], "custom");
-        assert!(v["content"]["description"].as_str().unwrap().contains("2 more failure(s)"));
+        assert!(v["content"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("2 more failure(s)"));
         let m = message(&huge(10, 5_000), SnsFormat::Chatbot, 0);
         assert!(m.size() <= PUBLISH_MAX);
         let _: Value = serde_json::from_str(&m.body).unwrap();

@@ -79,12 +79,18 @@ impl Detail {
 /// (`Updated`, `DeploymentFailed`: post-only, the opening card stands).
 pub fn render(notice: &Notice<'_>) -> Option<Value> {
     let card = match *notice {
-        Notice::Opened { incident, diagnosis } => [Detail::Full, Detail::Short, Detail::Least]
+        Notice::Opened {
+            incident,
+            diagnosis,
+        } => [Detail::Full, Detail::Short, Detail::Least]
             .into_iter()
             .map(|detail| opened_card(incident, diagnosis, detail))
             .find(|card| message(card.clone()).to_string().len() <= MESSAGE_MAX)
             .unwrap_or_else(|| opened_card(incident, diagnosis, Detail::Least)),
-        Notice::Resolved { incident, resolution } => resolved_card(incident, resolution),
+        Notice::Resolved {
+            incident,
+            resolution,
+        } => resolved_card(incident, resolution),
         Notice::Updated { .. } | Notice::DeploymentFailed { .. } => return None,
     };
     Some(message(card))
@@ -130,35 +136,49 @@ fn list(title: String, items: Vec<String>) -> Vec<Value> {
         return vec![];
     }
     let lines: Vec<String> = items.into_iter().map(|i| format!("- {i}")).collect();
-    vec![text_block(format!("**{title}**")), json!({"type": "TextBlock", "text": lines.join("\n"), "wrap": true, "spacing": "None"})]
+    vec![
+        text_block(format!("**{title}**")),
+        json!({"type": "TextBlock", "text": lines.join("\n"), "wrap": true, "spacing": "None"}),
+    ]
 }
 
 /// `(title, value)` pairs, the known ones, escaped.
 fn facts(pairs: Vec<(&str, Option<String>)>, max: usize) -> Value {
     let facts: Vec<Value> = pairs
         .into_iter()
-        .filter_map(|(title, value)| value.map(|v| json!({"title": md(title, 80), "value": md(&v, max)})))
+        .filter_map(|(title, value)| {
+            value.map(|v| json!({"title": md(title, 80), "value": md(&v, max)}))
+        })
         .collect();
     json!({"type": "FactSet", "facts": facts})
 }
 
 /// `prod, us-east-1 · incident 0123…`.
 fn place_line(key: &IncidentKey, incident_id: &str) -> String {
-    let mut parts: Vec<String> = [key.cluster.as_deref(), key.region.as_deref(), key.account.as_deref()]
-        .into_iter()
-        .flatten()
-        .map(|p| md(p, 100))
-        .collect();
+    let mut parts: Vec<String> = [
+        key.cluster.as_deref(),
+        key.region.as_deref(),
+        key.account.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|p| md(p, 100))
+    .collect();
     parts.push(format!("incident {}", md(incident_id, 64)));
     parts.join(" · ")
 }
 
 fn when(unix_seconds: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp(unix_seconds, 0).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+    chrono::DateTime::from_timestamp(unix_seconds, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
 }
 
 fn service_action(key: &IncidentKey) -> Option<Value> {
-    let (region, cluster, service) = (key.region.as_deref()?, key.cluster.as_deref()?, key.service.as_deref()?);
+    let (region, cluster, service) = (
+        key.region.as_deref()?,
+        key.cluster.as_deref()?,
+        key.service.as_deref()?,
+    );
     Some(json!({
         "type": "Action.OpenUrl",
         "title": truncate(&clean(&format!("Open service {service}")), 75),
@@ -171,16 +191,30 @@ fn opened_card(incident: &Incident, d: &Diagnosis, detail: Detail) -> Value {
     let max = detail.text_max();
     let items = detail.items_max();
     let mut body = vec![
-        heading(md(&format!("{}: {}", incident.subject, rc.title), 300), "Attention"),
+        heading(
+            md(&format!("{}: {}", incident.subject, rc.title), 300),
+            "Attention",
+        ),
         subtle(place_line(&incident.key, &incident.id)),
-        text_block(format!("**Root cause:** {}", escape(&format!("{} ({} confidence)", rc.code.code(), super::confidence_word(rc))))),
+        text_block(format!(
+            "**Root cause:** {}",
+            escape(&format!(
+                "{} ({} confidence)",
+                rc.code.code(),
+                super::confidence_word(rc)
+            ))
+        )),
     ];
     if let Some(fix) = &rc.remediation {
         body.push(text_block(format!("**Fix:** {}", md(fix, max))));
     }
     body.extend(list(
         format!("{} Verify by hand:", md(&super::no_cause_lead(d), 300)),
-        rc.to_verify.iter().take(items.max(1)).map(|h| md(h, max)).collect(),
+        rc.to_verify
+            .iter()
+            .take(items.max(1))
+            .map(|h| md(h, max))
+            .collect(),
     ));
     body.extend(list(
         escape(super::ALSO_WRONG),
@@ -188,7 +222,11 @@ fn opened_card(incident: &Incident, d: &Diagnosis, detail: Detail) -> Value {
             .iter()
             .take(items)
             .map(|o| {
-                let fix = o.remediation.as_deref().map(|f| format!(" — fix: {}", md(f, max))).unwrap_or_default();
+                let fix = o
+                    .remediation
+                    .as_deref()
+                    .map(|f| format!(" — fix: {}", md(f, max)))
+                    .unwrap_or_default();
                 format!("{} {}{fix}", escape(o.code.code()), md(&o.title, max))
             })
             .collect(),
@@ -198,7 +236,14 @@ fn opened_card(incident: &Incident, d: &Diagnosis, detail: Detail) -> Value {
         d.other_failures
             .iter()
             .take(items)
-            .map(|o| format!("{}: {} {}", md(&super::other_failure_name(o), max), escape(o.root_cause.code.code()), md(&o.root_cause.title, max)))
+            .map(|o| {
+                format!(
+                    "{}: {} {}",
+                    md(&super::other_failure_name(o), max),
+                    escape(o.root_cause.code.code()),
+                    md(&o.root_cause.title, max)
+                )
+            })
             .collect(),
     ));
     let t = &d.task;
@@ -207,7 +252,13 @@ fn opened_card(incident: &Incident, d: &Diagnosis, detail: Detail) -> Value {
             ("Cluster", t.cluster.clone()),
             ("Service", d.service_name().map(str::to_string)),
             ("Task definition", incident.task_definition.clone()),
-            ("Task", t.arn.as_deref().and_then(|a| a.rsplit('/').next()).map(str::to_string)),
+            (
+                "Task",
+                t.arn
+                    .as_deref()
+                    .and_then(|a| a.rsplit('/').next())
+                    .map(str::to_string),
+            ),
             ("Image", d.failure.image.clone()),
             ("Subnet", super::slack::subnet(d)),
             ("Failed tasks", Some(incident.failures.to_string())),
@@ -219,9 +270,17 @@ fn opened_card(incident: &Incident, d: &Diagnosis, detail: Detail) -> Value {
     body.push(text_block("**Message**".into()));
     body.push(json!({"type": "TextBlock", "text": md(&d.failure.message, max), "wrap": true, "fontType": "Monospace", "spacing": "None"}));
     if detail < Detail::Least {
-        if let Some(obj) = d.deciding_finding().and_then(|f| f.evidence.as_object()).filter(|o| !o.is_empty()) {
+        if let Some(obj) = d
+            .deciding_finding()
+            .and_then(|f| f.evidence.as_object())
+            .filter(|o| !o.is_empty())
+        {
             body.push(text_block("**Evidence**".into()));
-            let pairs = obj.iter().take(EVIDENCE_FACTS_MAX).map(|(k, v)| (k.as_str(), Some(super::evidence_value(v)))).collect();
+            let pairs = obj
+                .iter()
+                .take(EVIDENCE_FACTS_MAX)
+                .map(|(k, v)| (k.as_str(), Some(super::evidence_value(v))))
+                .collect();
             body.push(facts(pairs, max.min(300)));
         }
     }
@@ -264,7 +323,13 @@ fn resolved_card(incident: &Incident, resolution: &Resolution) -> Value {
         ),
     };
     let body = vec![
-        heading(format!("{headline}: {}", md(&format!("{}: {}", incident.subject, incident.title), 300)), "Good"),
+        heading(
+            format!(
+                "{headline}: {}",
+                md(&format!("{}: {}", incident.subject, incident.title), 300)
+            ),
+            "Good",
+        ),
         subtle(place_line(&incident.key, &incident.id)),
         text_block(md(&sentence, 1000)),
         facts(
@@ -273,7 +338,14 @@ fn resolved_card(incident: &Incident, resolution: &Resolution) -> Value {
                 ("Failed tasks", Some(incident.failures.to_string())),
                 ("Opened", when(incident.opened_at)),
                 ("Last failure", when(incident.last_failure_at)),
-                (if matches!(resolution, Resolution::Expired { .. }) { "Expired" } else { "Resolved" }, when(at)),
+                (
+                    if matches!(resolution, Resolution::Expired { .. }) {
+                        "Expired"
+                    } else {
+                        "Resolved"
+                    },
+                    when(at),
+                ),
                 ("Failed revision", failed_revision),
                 ("Steady on", steady_on),
             ],
@@ -291,7 +363,10 @@ mod tests {
 
     /// An incident of `d` that counted three failures.
     fn incident_of(d: &Diagnosis) -> Incident {
-        Incident { failures: 3, ..crate::report::tests::incident_of(d) }
+        Incident {
+            failures: 3,
+            ..crate::report::tests::incident_of(d)
+        }
     }
 
     fn content(message: &Value) -> &Value {
@@ -321,9 +396,18 @@ mod tests {
         let table = [
             ("plain text: team/app v9", "plain text: team/app v9"),
             ("**bold** _it_", r"\*\*bold\*\* \_it\_"),
-            ("[click](https://evil.example)", r"\[click\]\(https://evil.example\)"),
-            ("<at>Adele</at> <https://x>", r"\<at\>Adele\</at\> \<https://x\>"),
-            ("a\\b `code` ~~gone~~ &amp;", r"a\\b \`code\` \~\~gone\~\~ \&amp;"),
+            (
+                "[click](https://evil.example)",
+                r"\[click\]\(https://evil.example\)",
+            ),
+            (
+                "<at>Adele</at> <https://x>",
+                r"\<at\>Adele\</at\> \<https://x\>",
+            ),
+            (
+                "a\\b `code` ~~gone~~ &amp;",
+                r"a\\b \`code\` \~\~gone\~\~ \&amp;",
+            ),
             ("- not a list", r"\- not a list"),
             ("+ nor this", r"\+ nor this"),
             ("# not a heading", r"\# not a heading"),
@@ -343,21 +427,55 @@ mod tests {
     fn opened_card_says_cause_fix_facts_and_links() {
         let d = sample();
         let incident = incident_of(&d);
-        let message = render(&Notice::Opened { incident: &incident, diagnosis: &d }).unwrap();
+        let message = render(&Notice::Opened {
+            incident: &incident,
+            diagnosis: &d,
+        })
+        .unwrap();
         let card = content(&message);
         let texts = texts(card);
-        assert_eq!(texts[0], "web-api: Tag v9 does not exist in team/app", "{texts:?}");
+        assert_eq!(
+            texts[0], "web-api: Tag v9 does not exist in team/app",
+            "{texts:?}"
+        );
         assert_eq!(card["body"][0]["color"], "Attention");
-        assert!(texts.iter().any(|t| t == r"**Root cause:** ECR\_IMAGE\_NOT\_FOUND \(high confidence\)"), "{texts:?}");
-        assert!(texts.iter().any(|t| t == "**Fix:** Push team/app:v9."), "{texts:?}");
-        assert!(texts.iter().any(|t| t == "CannotPullContainerError: manifest unknown\\[31m | \\*boom\\*"), "{texts:?}");
-        for fact in ["Cluster", "prod", "Task definition", "web-api:42", "Failed tasks", "3", "tag", "v9"] {
+        assert!(
+            texts
+                .iter()
+                .any(|t| t == r"**Root cause:** ECR\_IMAGE\_NOT\_FOUND \(high confidence\)"),
+            "{texts:?}"
+        );
+        assert!(
+            texts.iter().any(|t| t == "**Fix:** Push team/app:v9."),
+            "{texts:?}"
+        );
+        assert!(
+            texts
+                .iter()
+                .any(|t| t == "CannotPullContainerError: manifest unknown\\[31m | \\*boom\\*"),
+            "{texts:?}"
+        );
+        for fact in [
+            "Cluster",
+            "prod",
+            "Task definition",
+            "web-api:42",
+            "Failed tasks",
+            "3",
+            "tag",
+            "v9",
+        ] {
             assert!(texts.iter().any(|t| t == fact), "{fact} missing: {texts:?}");
         }
         let actions = card["actions"].as_array().unwrap();
         assert_eq!(actions[0]["type"], "Action.OpenUrl");
-        assert!(actions[0]["url"].as_str().unwrap().starts_with("https://us-east-1.console.aws.amazon.com/ecr/"));
-        assert!(actions.iter().any(|a| a["url"] == crate::checks::console::ecs_service("us-east-1", "prod", "web-api")));
+        assert!(actions[0]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://us-east-1.console.aws.amazon.com/ecr/"));
+        assert!(actions.iter().any(
+            |a| a["url"] == crate::checks::console::ecs_service("us-east-1", "prod", "web-api")
+        ));
     }
 
     #[test]
@@ -366,9 +484,14 @@ mod tests {
         d.failure.image = Some("repo:[x](https://evil)".into());
         d.failure.message = "<at>Everyone</at> **click** [here](https://evil.example)".into();
         d.root_cause.to_verify = vec!["- [ ] *check* the route".into()];
-        d.findings.push(Finding::fail(RootCause::NetNoRoute, "_route_").evidence("note", "# big <b>"));
+        d.findings
+            .push(Finding::fail(RootCause::NetNoRoute, "_route_").evidence("note", "# big <b>"));
         let incident = incident_of(&d);
-        let card = render(&Notice::Opened { incident: &incident, diagnosis: &d }).unwrap();
+        let card = render(&Notice::Opened {
+            incident: &incident,
+            diagnosis: &d,
+        })
+        .unwrap();
         for t in texts(content(&card)) {
             // Our own markup: a bold label at the start.
             let rest = match t.strip_prefix("**") {
@@ -377,14 +500,18 @@ mod tests {
             };
             for (i, c) in rest.char_indices() {
                 if INLINE.contains(&c) && c != '\\' {
-                    let escaped = rest[..i].chars().rev().take_while(|p| *p == '\\').count() % 2 == 1;
+                    let escaped =
+                        rest[..i].chars().rev().take_while(|p| *p == '\\').count() % 2 == 1;
                     assert!(escaped, "unescaped {c:?} in {t:?}");
                 }
             }
         }
         let all = card.to_string();
         assert!(all.contains(r"\\<at\\>Everyone\\</at\\>"), "{all}");
-        assert!(all.contains(r"- \\- \\[ \\] \\*check\\* the route"), "{all}");
+        assert!(
+            all.contains(r"- \\- \\[ \\] \\*check\\* the route"),
+            "{all}"
+        );
     }
 
     #[test]
@@ -392,22 +519,45 @@ mod tests {
         let d = sample();
         let incident = incident_of(&d);
         let table = [
-            (Resolution::SteadyState { at: 1_700_001_000, steady_on: Some("web-api:42".into()), rolled_back: false }, "Resolved: ", "reached steady state"),
             (
-                Resolution::SteadyState { at: 1_700_001_000, steady_on: Some("web-api:41".into()), rolled_back: true },
+                Resolution::SteadyState {
+                    at: 1_700_001_000,
+                    steady_on: Some("web-api:42".into()),
+                    rolled_back: false,
+                },
+                "Resolved: ",
+                "reached steady state",
+            ),
+            (
+                Resolution::SteadyState {
+                    at: 1_700_001_000,
+                    steady_on: Some("web-api:41".into()),
+                    rolled_back: true,
+                },
                 "Resolved by rollback: ",
                 r"rolling back to web-api:41. The failed revision's image \(web-api:42\) still cannot be pulled",
             ),
-            (Resolution::Expired { at: 1_700_001_000 }, "Expired: ", "no recovery signal"),
+            (
+                Resolution::Expired { at: 1_700_001_000 },
+                "Expired: ",
+                "no recovery signal",
+            ),
         ];
         for (resolution, head, says) in table {
-            let message = render(&Notice::Resolved { incident: &incident, resolution: &resolution }).unwrap();
+            let message = render(&Notice::Resolved {
+                incident: &incident,
+                resolution: &resolution,
+            })
+            .unwrap();
             let card = content(&message);
             let texts = texts(card);
             assert!(texts[0].starts_with(head), "{texts:?}");
             assert_eq!(card["body"][0]["color"], "Good");
             assert!(texts.iter().any(|t| t.contains(says)), "{says}: {texts:?}");
-            assert!(texts.iter().any(|t| t == "2023-11-14 22:30 UTC"), "{texts:?}");
+            assert!(
+                texts.iter().any(|t| t == "2023-11-14 22:30 UTC"),
+                "{texts:?}"
+            );
         }
     }
 
@@ -415,7 +565,13 @@ mod tests {
     fn updates_and_deployments_are_not_posted() {
         let d = sample();
         let incident = incident_of(&d);
-        assert!(render(&Notice::Updated { incident: &incident, diagnosis: &d, news: &[], cause_changed: false }).is_none());
+        assert!(render(&Notice::Updated {
+            incident: &incident,
+            diagnosis: &d,
+            news: &[],
+            cause_changed: false
+        })
+        .is_none());
         let deployment = crate::model::incident::FailedDeployment {
             deployment_id: "ecs-svc/1".into(),
             reason: None,
@@ -425,7 +581,12 @@ mod tests {
             at: 0,
         };
         let incidents = [incident.clone()];
-        assert!(render(&Notice::DeploymentFailed { deployment: &deployment, service: "web-api", incidents: &incidents }).is_none());
+        assert!(render(&Notice::DeploymentFailed {
+            deployment: &deployment,
+            service: "web-api",
+            incidents: &incidents
+        })
+        .is_none());
     }
 
     #[test]
@@ -434,13 +595,32 @@ mod tests {
         let noisy = "*_[]()<>".repeat(400);
         d.root_cause.to_verify = vec![noisy.clone(); 20];
         d.failure.message = noisy.clone();
-        d.root_cause.also_wrong = (0..20).map(|_| crate::model::diagnosis::AlsoWrong::of(&Finding::fail(RootCause::NetNoRoute, noisy.clone()).remediation(noisy.clone()))).collect();
-        d.findings[1].evidence = json!({"a": noisy.clone(), "b": noisy.clone(), "c": noisy.clone()});
+        d.root_cause.also_wrong = (0..20)
+            .map(|_| {
+                crate::model::diagnosis::AlsoWrong::of(
+                    &Finding::fail(RootCause::NetNoRoute, noisy.clone()).remediation(noisy.clone()),
+                )
+            })
+            .collect();
+        d.findings[1].evidence =
+            json!({"a": noisy.clone(), "b": noisy.clone(), "c": noisy.clone()});
         let incident = incident_of(&d);
-        let message = render(&Notice::Opened { incident: &incident, diagnosis: &d }).unwrap();
-        assert!(message.to_string().len() <= MESSAGE_MAX, "{} bytes", message.to_string().len());
+        let message = render(&Notice::Opened {
+            incident: &incident,
+            diagnosis: &d,
+        })
+        .unwrap();
+        assert!(
+            message.to_string().len() <= MESSAGE_MAX,
+            "{} bytes",
+            message.to_string().len()
+        );
         assert!(message.to_string().contains("Shortened to fit Teams"));
-        let small = render(&Notice::Opened { incident: &incident, diagnosis: &sample() }).unwrap();
+        let small = render(&Notice::Opened {
+            incident: &incident,
+            diagnosis: &sample(),
+        })
+        .unwrap();
         assert!(!small.to_string().contains("Shortened to fit"));
     }
 }

@@ -26,7 +26,12 @@ fn write_cause(out: &mut String, d: &Diagnosis, what_changed: Option<&super::his
     let rc = &d.root_cause;
     let _ = writeln!(out, "{}: {}", clean(&headline_subject(d)), clean(&rc.title));
     write_section(out, what_changed);
-    let _ = writeln!(out, "Root cause: {} ({} confidence)", rc.code, super::confidence_word(rc));
+    let _ = writeln!(
+        out,
+        "Root cause: {} ({} confidence)",
+        rc.code,
+        super::confidence_word(rc)
+    );
     if let Some(fix) = &rc.remediation {
         let _ = writeln!(out, "Fix: {}", clean(fix));
     }
@@ -69,8 +74,18 @@ fn write_other_failures(out: &mut String, d: &Diagnosis) {
     let _ = writeln!(out, "{}:", super::OTHER_FAILURES);
     for o in &d.other_failures {
         let rc = &o.root_cause;
-        let _ = writeln!(out, "  - {}: {}", super::other_failure_name(o), clean(&rc.title));
-        let _ = writeln!(out, "    Root cause: {} ({} confidence)", rc.code, super::confidence_word(rc));
+        let _ = writeln!(
+            out,
+            "  - {}: {}",
+            super::other_failure_name(o),
+            clean(&rc.title)
+        );
+        let _ = writeln!(
+            out,
+            "    Root cause: {} ({} confidence)",
+            rc.code,
+            super::confidence_word(rc)
+        );
         if let Some(fix) = &rc.remediation {
             let _ = writeln!(out, "    Fix: {}", clean(fix));
         }
@@ -78,7 +93,12 @@ fn write_other_failures(out: &mut String, d: &Diagnosis) {
             let _ = writeln!(out, "    Verify: {}", clean(hint));
         }
         for other in &rc.also_wrong {
-            let _ = writeln!(out, "    Also wrong: {} {}", other.code, clean(&other.title));
+            let _ = writeln!(
+                out,
+                "    Also wrong: {} {}",
+                other.code,
+                clean(&other.title)
+            );
         }
         let _ = writeln!(out, "    Message: {}", clean(&o.failure.message));
     }
@@ -87,19 +107,34 @@ fn write_other_failures(out: &mut String, d: &Diagnosis) {
 /// The task, the failing container and image, the message, and the deciding finding's evidence.
 fn write_task(out: &mut String, d: &Diagnosis) {
     let t = &d.task;
-    let platform = [t.launch_type.as_deref(), t.platform_version.as_deref().map(|p| p.trim())]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let platform = [
+        t.launch_type.as_deref(),
+        t.platform_version.as_deref().map(|p| p.trim()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
     let source = match t.source {
         crate::model::facts::TaskSource::DescribeTasks => "read with DescribeTasks",
         crate::model::facts::TaskSource::Event => "facts from the EventBridge event",
     };
-    let _ = writeln!(out, "Task:      {} ({platform}; {source})", clean(t.arn.as_deref().unwrap_or("unknown")));
+    let _ = writeln!(
+        out,
+        "Task:      {} ({platform}; {source})",
+        clean(t.arn.as_deref().unwrap_or("unknown"))
+    );
     let f = &d.failure;
-    let _ = writeln!(out, "Container: {}", clean(f.container.as_deref().unwrap_or("unknown")));
-    let _ = writeln!(out, "Image:     {}", clean(f.image.as_deref().unwrap_or("unknown")));
+    let _ = writeln!(
+        out,
+        "Container: {}",
+        clean(f.container.as_deref().unwrap_or("unknown"))
+    );
+    let _ = writeln!(
+        out,
+        "Image:     {}",
+        clean(f.image.as_deref().unwrap_or("unknown"))
+    );
     let _ = writeln!(out, "Message:   {}", clean(&f.message));
     let _ = writeln!(out, "Category:  {}", f.category.as_str());
     if let Some(decider) = d.deciding_finding() {
@@ -119,7 +154,13 @@ fn write_task(out: &mut String, d: &Diagnosis) {
 fn write_checks(out: &mut String, d: &Diagnosis) {
     let _ = writeln!(out, "\nChecks:");
     for finding in &d.findings {
-        let _ = write!(out, "  {:<8} {:<31} {}", finding.status.as_str().to_uppercase(), finding.code, clean(&finding.title));
+        let _ = write!(
+            out,
+            "  {:<8} {:<31} {}",
+            finding.status.as_str().to_uppercase(),
+            finding.code,
+            clean(&finding.title)
+        );
         if let Some(r) = &finding.resource {
             let _ = write!(out, " [{}]", clean(r));
         }
@@ -148,12 +189,21 @@ mod tests {
     fn text_leads_with_the_cause_and_the_fix() {
         let out = super::render(&sample());
         let mut lines = out.lines();
-        assert_eq!(lines.next().unwrap(), "web-api (prod, us-east-1): Tag v9 does not exist in team/app");
-        assert_eq!(lines.next().unwrap(), "Root cause: ECR_IMAGE_NOT_FOUND (high confidence)");
+        assert_eq!(
+            lines.next().unwrap(),
+            "web-api (prod, us-east-1): Tag v9 does not exist in team/app"
+        );
+        assert_eq!(
+            lines.next().unwrap(),
+            "Root cause: ECR_IMAGE_NOT_FOUND (high confidence)"
+        );
         assert_eq!(lines.next().unwrap(), "Fix: Push team/app:v9.");
         assert!(out.contains("  tag: v9"));
         assert!(out.contains("UNKNOWN  IAM_EXECUTION_ROLE_MISSING"));
         assert!(out.contains("— AccessDenied: ecs:DescribeTaskDefinition"));
-        assert!(!out.contains('\u{1b}'), "control characters must not reach a terminal");
+        assert!(
+            !out.contains('\u{1b}'),
+            "control characters must not reach a terminal"
+        );
     }
 }

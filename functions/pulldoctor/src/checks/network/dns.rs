@@ -5,15 +5,15 @@ use std::net::Ipv4Addr;
 use serde_json::json;
 
 use super::console;
-use crate::checks::wording::words;
 use super::ipset::IpSet;
 use super::path::Net;
 use super::security_groups::allowed;
 use super::with_net;
-use crate::model::diagnosis::{Finding, RootCause};
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
-use crate::model::message::Category;
+use crate::checks::wording::words;
+use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::{Fact, Facts};
+use crate::model::message::Category;
 
 const AMAZON_DNS: &str = "AmazonProvidedDNS";
 
@@ -53,16 +53,25 @@ pub const VPC_DNS: Rule = Rule {
 pub fn check_dns(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetDns;
-        let Some(vpc_id) = net.vpc_id() else { return vec![] };
+        let Some(vpc_id) = net.vpc_id() else {
+            return vec![];
+        };
         let dhcp = match &net.n.dhcp_options {
             Fact::Found { value } => value,
             other => {
-                return vec![Finding::unknown(code, format!("Could not read the DHCP options of {vpc_id}"), other.gap().unwrap_or(""))
-                    .resource(vpc_id)]
+                return vec![Finding::unknown(
+                    code,
+                    format!("Could not read the DHCP options of {vpc_id}"),
+                    other.gap().unwrap_or(""),
+                )
+                .resource(vpc_id)]
             }
         };
         let servers = &dhcp.domain_name_servers;
-        let custom: Vec<&String> = servers.iter().filter(|s| !s.eq_ignore_ascii_case(AMAZON_DNS)).collect();
+        let custom: Vec<&String> = servers
+            .iter()
+            .filter(|s| !s.eq_ignore_ascii_case(AMAZON_DNS))
+            .collect();
         if custom.is_empty() {
             return vec![resolver(net, &vpc_id, Some(&dhcp.id))];
         }
@@ -120,7 +129,10 @@ fn resolver(net: &Net, vpc_id: &str, dhcp_id: Option<&str>) -> Finding {
         Fact::Found { value: true } => Finding::pass(code, format!("{vpc_id} uses the Amazon-provided DNS resolver")),
         other => Finding::unknown(code, format!("Could not read {vpc_id}'s DNS support setting"), other.gap().unwrap_or("")),
     };
-    f.resource(vpc_id.to_string()).evidence("dhcp_options", dhcp_id).evidence("domain_name_servers", AMAZON_DNS).console_url(url)
+    f.resource(vpc_id.to_string())
+        .evidence("dhcp_options", dhcp_id)
+        .evidence("domain_name_servers", AMAZON_DNS)
+        .console_url(url)
 }
 
 /// The VPC resolver address: the primary VPC CIDR's base + 2.
@@ -158,13 +170,16 @@ fn custom_servers_reachable(net: &Net, servers: &[&String]) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::facts::ErrorKind;
     use crate::checks::network::fixtures::*;
     use crate::model::diagnosis::Status;
     use crate::model::facts::DhcpOptionsFacts;
+    use crate::model::facts::ErrorKind;
 
     fn servers(mut f: Facts, list: &[&str]) -> Facts {
-        f.network.dhcp_options = Fact::found(DhcpOptionsFacts { id: "dopt-1".into(), domain_name_servers: list.iter().map(|s| s.to_string()).collect() });
+        f.network.dhcp_options = Fact::found(DhcpOptionsFacts {
+            id: "dopt-1".into(),
+            domain_name_servers: list.iter().map(|s| s.to_string()).collect(),
+        });
         f
     }
 
@@ -174,23 +189,44 @@ mod tests {
         https_only.network.security_groups = Fact::found(vec![sg(
             SG_TASK,
             vec![],
-            vec![crate::model::facts::SgRuleFacts { cidrs: vec!["0.0.0.0/0".into()], ..rule("tcp", 443, 443) }],
+            vec![crate::model::facts::SgRuleFacts {
+                cidrs: vec!["0.0.0.0/0".into()],
+                ..rule("tcp", 443, 443)
+            }],
         )]);
         let mut amazon_https_only = fargate_nat();
         amazon_https_only.network.security_groups = https_only.network.security_groups.clone();
         let mut default_set = fargate_nat();
-        default_set.network.dhcp_options = Fact::found(DhcpOptionsFacts { id: "default".into(), domain_name_servers: vec![] });
+        default_set.network.dhcp_options = Fact::found(DhcpOptionsFacts {
+            id: "default".into(),
+            domain_name_servers: vec![],
+        });
         let mut unreadable = fargate_nat();
-        unreadable.network.dhcp_options = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeDhcpOptions".into(), kind: ErrorKind::AccessDenied };
+        unreadable.network.dhcp_options = Fact::Unreadable {
+            reason: "AccessDenied: ec2:DescribeDhcpOptions".into(),
+            kind: ErrorKind::AccessDenied,
+        };
         let mut support_off = fargate_nat();
         support_off.network.dns_support = Fact::found(false);
         let cases: Vec<(&str, Facts, Status)> = vec![
             ("AmazonProvidedDNS", fargate_nat(), Status::Pass),
             ("no DHCP options set", default_set, Status::Pass),
             // Security groups never filter the Amazon resolver: no port-53 rule needed.
-            ("AmazonProvidedDNS, egress 443 only", amazon_https_only, Status::Pass),
-            ("custom servers", servers(fargate_nat(), &["10.0.0.53", "10.0.0.54"]), Status::Warn),
-            ("custom alongside Amazon", servers(fargate_nat(), &["AmazonProvidedDNS", "10.0.0.53"]), Status::Warn),
+            (
+                "AmazonProvidedDNS, egress 443 only",
+                amazon_https_only,
+                Status::Pass,
+            ),
+            (
+                "custom servers",
+                servers(fargate_nat(), &["10.0.0.53", "10.0.0.54"]),
+                Status::Warn,
+            ),
+            (
+                "custom alongside Amazon",
+                servers(fargate_nat(), &["AmazonProvidedDNS", "10.0.0.53"]),
+                Status::Warn,
+            ),
             ("custom servers, SG blocks 53", https_only, Status::Fail),
             ("DNS support off", support_off, Status::Fail),
             ("unreadable", unreadable, Status::Unknown),

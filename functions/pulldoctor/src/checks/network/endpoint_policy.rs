@@ -20,11 +20,15 @@ use serde_json::Value;
 pub enum Decision {
     Allow,
     /// An explicit `Deny` statement matched (its `Sid`, if any).
-    Deny { sid: Option<String> },
+    Deny {
+        sid: Option<String>,
+    },
     /// No statement allows the request.
     ImplicitDeny,
     /// The answer depends on something this evaluator cannot determine.
-    Unknown { condition: String },
+    Unknown {
+        condition: String,
+    },
 }
 
 /// Who makes the request.
@@ -52,17 +56,29 @@ pub struct Request<'a> {
 
 impl<'a> Request<'a> {
     pub fn new(action: &'a str, resource: &'a str, caller: Caller<'a>) -> Self {
-        Request { action, resource, caller, context: BTreeMap::new() }
+        Request {
+            action,
+            resource,
+            caller,
+            context: BTreeMap::new(),
+        }
     }
     pub fn with(mut self, key: &str, values: &[&str]) -> Self {
-        self.context
-            .insert(key.to_ascii_lowercase(), values.iter().map(|v| v.to_string()).collect());
+        self.context.insert(
+            key.to_ascii_lowercase(),
+            values.iter().map(|v| v.to_string()).collect(),
+        );
         self
     }
 }
 
 /// Evaluate `action` on `resource` by `principal_arn` (`None`: unknown principal) against the policy.
-pub fn evaluate(policy_json: &str, action: &str, resource: &str, principal_arn: Option<&str>) -> Decision {
+pub fn evaluate(
+    policy_json: &str,
+    action: &str,
+    resource: &str,
+    principal_arn: Option<&str>,
+) -> Decision {
     let caller = principal_arn.map(Caller::Arn).unwrap_or(Caller::Unknown);
     evaluate_request(policy_json, &Request::new(action, resource, caller))
 }
@@ -71,12 +87,20 @@ pub fn evaluate(policy_json: &str, action: &str, resource: &str, principal_arn: 
 pub fn evaluate_request(policy_json: &str, request: &Request) -> Decision {
     let policy: Value = match serde_json::from_str(policy_json) {
         Ok(v) => v,
-        Err(e) => return Decision::Unknown { condition: format!("the policy is not valid JSON ({e})") },
+        Err(e) => {
+            return Decision::Unknown {
+                condition: format!("the policy is not valid JSON ({e})"),
+            }
+        }
     };
     let statements: Vec<&Value> = match policy.get("Statement") {
         Some(Value::Array(items)) => items.iter().collect(),
         Some(obj @ Value::Object(_)) => vec![obj],
-        _ => return Decision::Unknown { condition: "the policy has no Statement".into() },
+        _ => {
+            return Decision::Unknown {
+                condition: "the policy has no Statement".into(),
+            }
+        }
     };
     let mut allow_maybe: Option<String> = None;
     let mut deny_maybe: Option<String> = None;
@@ -149,14 +173,24 @@ impl Match {
 
 fn statement_applies(st: &Value, req: &Request) -> Match {
     let action = match (st.get("Action"), st.get("NotAction")) {
-        (Some(a), _) => Match::from_bool(strings(a).iter().any(|p| glob(&p.to_ascii_lowercase(), &req.action.to_ascii_lowercase()))),
-        (None, Some(na)) => Match::from_bool(!strings(na).iter().any(|p| glob(&p.to_ascii_lowercase(), &req.action.to_ascii_lowercase()))),
+        (Some(a), _) => Match::from_bool(
+            strings(a)
+                .iter()
+                .any(|p| glob(&p.to_ascii_lowercase(), &req.action.to_ascii_lowercase())),
+        ),
+        (None, Some(na)) => Match::from_bool(
+            !strings(na)
+                .iter()
+                .any(|p| glob(&p.to_ascii_lowercase(), &req.action.to_ascii_lowercase())),
+        ),
         (None, None) => Match::No,
     };
     action
         .and(|| match (st.get("Resource"), st.get("NotResource")) {
             (Some(r), _) => Match::from_bool(strings(r).iter().any(|p| glob(p, req.resource))),
-            (None, Some(nr)) => Match::from_bool(!strings(nr).iter().any(|p| glob(p, req.resource))),
+            (None, Some(nr)) => {
+                Match::from_bool(!strings(nr).iter().any(|p| glob(p, req.resource)))
+            }
             // Endpoint policies may omit Resource: it then means every resource.
             (None, None) => Match::Yes,
         })
@@ -210,7 +244,9 @@ fn principal_matches(p: &Value, caller: Caller) -> Match {
                         match caller {
                             Caller::Arn(arn) => Match::from_bool(aws_principal_is(&id, arn)),
                             Caller::AwsOwned => Match::No,
-                            Caller::Unknown => Match::Maybe(format!("Principal {id} (the caller is not known)")),
+                            Caller::Unknown => {
+                                Match::Maybe(format!("Principal {id} (the caller is not known)"))
+                            }
                         }
                     } else {
                         match caller {
@@ -276,7 +312,9 @@ fn condition_matches(op: &str, key: &str, values: &Value, req: &Request) -> Matc
     };
     let policy_values = strings(values);
     let Some(actual) = req.context.get(&key.to_ascii_lowercase()) else {
-        return Match::Maybe(format!("condition {shown} (the value of {key} is not known)"));
+        return Match::Maybe(format!(
+            "condition {shown} (the value of {key} is not known)"
+        ));
     };
     if base == "Null" {
         let want_absent = policy_values.iter().any(|v| v.eq_ignore_ascii_case("true"));
@@ -346,7 +384,11 @@ mod tests {
             ("s3:Get*", "s3:GetObject", true),
             ("s3:Get*", "s3:PutObject", false),
             ("arn:aws:s3:::prod-*-starport-layer-bucket/*", LAYER, true),
-            ("arn:aws:s3:::prod-us-east-1-starport-layer-bucket", LAYER, false),
+            (
+                "arn:aws:s3:::prod-us-east-1-starport-layer-bucket",
+                LAYER,
+                false,
+            ),
             ("ecr:Batch?etImage", "ecr:BatchGetImage", true),
             ("a*b*c", "aXXbYYc", true),
             ("a*b*c", "aXXbYY", false),
@@ -359,13 +401,16 @@ mod tests {
 
     #[test]
     fn evaluation_table() {
-        let full = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}"#;
+        let full =
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}"#;
         let layer_only = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Layers","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":["arn:aws:s3:::prod-us-east-1-starport-layer-bucket/*"]}]}"#;
         let other_bucket = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::my-bucket/*"}]}"#;
         let deny_get = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"},{"Sid":"NoGet","Effect":"Deny","Principal":"*","Action":"s3:Get*","Resource":"*"}]}"#;
         let not_action = r#"{"Statement":[{"Effect":"Allow","Principal":"*","NotAction":"s3:Delete*","Resource":"*"}]}"#;
         let not_resource_deny = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"},{"Sid":"OnlyMine","Effect":"Deny","Principal":"*","Action":"s3:*","NotResource":"arn:aws:s3:::mine/*"}]}"#;
-        let role_only = format!(r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{ROLE}"}},"Action":"ecr:*","Resource":"*"}}]}}"#);
+        let role_only = format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{ROLE}"}},"Action":"ecr:*","Resource":"*"}}]}}"#
+        );
         let account_only = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Resource":"*"}]}"#;
         let org_condition = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-abc"}}}]}"#;
         let vpce_condition = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:SourceVpce":"vpce-1"}}}]}"#;
@@ -375,42 +420,153 @@ mod tests {
         let anyone = Request::new("s3:GetObject", LAYER, Caller::AwsOwned);
         let cases: Vec<(&str, &str, Request, Decision)> = vec![
             ("full access", full, anyone.clone(), Decision::Allow),
-            ("layer bucket allowed", layer_only, anyone.clone(), Decision::Allow),
-            ("other bucket only", other_bucket, anyone.clone(), Decision::ImplicitDeny),
-            ("explicit deny", deny_get, anyone.clone(), Decision::Deny { sid: Some("NoGet".into()) }),
-            ("NotAction allows", not_action, anyone.clone(), Decision::Allow),
-            ("NotResource deny", not_resource_deny, anyone.clone(), Decision::Deny { sid: Some("OnlyMine".into()) }),
-            ("single statement object", single_statement, anyone.clone(), Decision::Allow),
-            ("role principal, role caller", &role_only, Request::new("ecr:BatchGetImage", REPO, Caller::Arn(ROLE)), Decision::Allow),
+            (
+                "layer bucket allowed",
+                layer_only,
+                anyone.clone(),
+                Decision::Allow,
+            ),
+            (
+                "other bucket only",
+                other_bucket,
+                anyone.clone(),
+                Decision::ImplicitDeny,
+            ),
+            (
+                "explicit deny",
+                deny_get,
+                anyone.clone(),
+                Decision::Deny {
+                    sid: Some("NoGet".into()),
+                },
+            ),
+            (
+                "NotAction allows",
+                not_action,
+                anyone.clone(),
+                Decision::Allow,
+            ),
+            (
+                "NotResource deny",
+                not_resource_deny,
+                anyone.clone(),
+                Decision::Deny {
+                    sid: Some("OnlyMine".into()),
+                },
+            ),
+            (
+                "single statement object",
+                single_statement,
+                anyone.clone(),
+                Decision::Allow,
+            ),
+            (
+                "role principal, role caller",
+                &role_only,
+                Request::new("ecr:BatchGetImage", REPO, Caller::Arn(ROLE)),
+                Decision::Allow,
+            ),
             (
                 "role principal, session caller",
                 &role_only,
-                Request::new("ecr:BatchGetImage", REPO, Caller::Arn("arn:aws:sts::111122223333:assumed-role/ecsTaskExecutionRole/abc")),
+                Request::new(
+                    "ecr:BatchGetImage",
+                    REPO,
+                    Caller::Arn("arn:aws:sts::111122223333:assumed-role/ecsTaskExecutionRole/abc"),
+                ),
                 Decision::Allow,
             ),
-            ("role principal, other role", &role_only, Request::new("ecr:BatchGetImage", REPO, Caller::Arn("arn:aws:iam::111122223333:role/other")), Decision::ImplicitDeny),
-            ("role principal, AWS-owned caller", &role_only, Request::new("ecr:BatchGetImage", REPO, Caller::AwsOwned), Decision::ImplicitDeny),
-            ("account principal", account_only, Request::new("ecr:BatchGetImage", REPO, Caller::Arn(ROLE)), Decision::Allow),
-            ("account principal, token action missing", account_only, Request::new("ecr:GetAuthorizationToken", "*", Caller::Arn(ROLE)), Decision::ImplicitDeny),
-            ("org condition unknown", org_condition, anyone.clone(), Decision::Unknown { condition: String::new() }),
-            ("vpce condition known true", vpce_condition, anyone.clone().with("aws:SourceVpce", &["vpce-1"]), Decision::Allow),
-            ("vpce condition known false", vpce_condition, anyone.clone().with("aws:SourceVpce", &["vpce-2"]), Decision::ImplicitDeny),
-            ("unsupported operator on deny", ip_condition, anyone.clone(), Decision::Unknown { condition: String::new() }),
-            ("not json", "{nope", anyone.clone(), Decision::Unknown { condition: String::new() }),
+            (
+                "role principal, other role",
+                &role_only,
+                Request::new(
+                    "ecr:BatchGetImage",
+                    REPO,
+                    Caller::Arn("arn:aws:iam::111122223333:role/other"),
+                ),
+                Decision::ImplicitDeny,
+            ),
+            (
+                "role principal, AWS-owned caller",
+                &role_only,
+                Request::new("ecr:BatchGetImage", REPO, Caller::AwsOwned),
+                Decision::ImplicitDeny,
+            ),
+            (
+                "account principal",
+                account_only,
+                Request::new("ecr:BatchGetImage", REPO, Caller::Arn(ROLE)),
+                Decision::Allow,
+            ),
+            (
+                "account principal, token action missing",
+                account_only,
+                Request::new("ecr:GetAuthorizationToken", "*", Caller::Arn(ROLE)),
+                Decision::ImplicitDeny,
+            ),
+            (
+                "org condition unknown",
+                org_condition,
+                anyone.clone(),
+                Decision::Unknown {
+                    condition: String::new(),
+                },
+            ),
+            (
+                "vpce condition known true",
+                vpce_condition,
+                anyone.clone().with("aws:SourceVpce", &["vpce-1"]),
+                Decision::Allow,
+            ),
+            (
+                "vpce condition known false",
+                vpce_condition,
+                anyone.clone().with("aws:SourceVpce", &["vpce-2"]),
+                Decision::ImplicitDeny,
+            ),
+            (
+                "unsupported operator on deny",
+                ip_condition,
+                anyone.clone(),
+                Decision::Unknown {
+                    condition: String::new(),
+                },
+            ),
+            (
+                "not json",
+                "{nope",
+                anyone.clone(),
+                Decision::Unknown {
+                    condition: String::new(),
+                },
+            ),
         ];
         for (name, policy, req, want) in cases {
             let got = evaluate_request(policy, &req);
             match (&got, &want) {
-                (Decision::Unknown { condition }, Decision::Unknown { .. }) => assert!(!condition.is_empty(), "{name}"),
+                (Decision::Unknown { condition }, Decision::Unknown { .. }) => {
+                    assert!(!condition.is_empty(), "{name}")
+                }
                 _ => assert_eq!(got, want, "{name}"),
             }
         }
         // The unknown condition is shown.
-        let Decision::Unknown { condition } = evaluate_request(org_condition, &anyone) else { panic!() };
-        assert!(condition.contains("aws:PrincipalOrgID") && condition.contains("o-abc"), "{condition}");
+        let Decision::Unknown { condition } = evaluate_request(org_condition, &anyone) else {
+            panic!()
+        };
+        assert!(
+            condition.contains("aws:PrincipalOrgID") && condition.contains("o-abc"),
+            "{condition}"
+        );
         // The plain interface: unknown principal vs a role-only policy.
-        assert!(matches!(evaluate(&role_only, "ecr:BatchGetImage", REPO, None), Decision::Unknown { .. }));
-        assert_eq!(evaluate(&role_only, "ecr:BatchGetImage", REPO, Some(ROLE)), Decision::Allow);
+        assert!(matches!(
+            evaluate(&role_only, "ecr:BatchGetImage", REPO, None),
+            Decision::Unknown { .. }
+        ));
+        assert_eq!(
+            evaluate(&role_only, "ecr:BatchGetImage", REPO, Some(ROLE)),
+            Decision::Allow
+        );
     }
 
     #[test]
@@ -418,15 +574,37 @@ mod tests {
         let req = Request::new("s3:GetObject", LAYER, Caller::AwsOwned)
             .with("aws:SourceVpce", &["vpce-1"])
             .with("aws:SourceVpc", &[]);
-        let policy = |cond: &str| format!(r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{cond}}}]}}"#);
+        let policy = |cond: &str| {
+            format!(
+                r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{cond}}}]}}"#
+            )
+        };
         let cases = [
-            (r#"{"StringNotEquals":{"aws:SourceVpce":"vpce-2"}}"#, Decision::Allow),
-            (r#"{"StringLike":{"aws:sourcevpce":"vpce-*"}}"#, Decision::Allow),
-            (r#"{"StringEquals":{"aws:SourceVpc":"vpc-1"}}"#, Decision::ImplicitDeny),
-            (r#"{"StringEqualsIfExists":{"aws:SourceVpc":"vpc-1"}}"#, Decision::Allow),
+            (
+                r#"{"StringNotEquals":{"aws:SourceVpce":"vpce-2"}}"#,
+                Decision::Allow,
+            ),
+            (
+                r#"{"StringLike":{"aws:sourcevpce":"vpce-*"}}"#,
+                Decision::Allow,
+            ),
+            (
+                r#"{"StringEquals":{"aws:SourceVpc":"vpc-1"}}"#,
+                Decision::ImplicitDeny,
+            ),
+            (
+                r#"{"StringEqualsIfExists":{"aws:SourceVpc":"vpc-1"}}"#,
+                Decision::Allow,
+            ),
             (r#"{"Null":{"aws:SourceVpc":"true"}}"#, Decision::Allow),
-            (r#"{"Null":{"aws:SourceVpce":"true"}}"#, Decision::ImplicitDeny),
-            (r#"{"ForAnyValue:StringEquals":{"aws:SourceVpce":["vpce-9","vpce-1"]}}"#, Decision::Allow),
+            (
+                r#"{"Null":{"aws:SourceVpce":"true"}}"#,
+                Decision::ImplicitDeny,
+            ),
+            (
+                r#"{"ForAnyValue:StringEquals":{"aws:SourceVpce":["vpce-9","vpce-1"]}}"#,
+                Decision::Allow,
+            ),
         ];
         for (cond, want) in cases {
             assert_eq!(evaluate_request(&policy(cond), &req), want, "{cond}");

@@ -1,8 +1,8 @@
 //! VPC endpoints: when the subnet has no internet path, are all the endpoints the pull needs
 //! present, available, associated, and resolvable through private DNS?
 
-use crate::checks::wording::words;
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
+use crate::checks::wording::words;
 use crate::model::message::Category;
 use serde_json::json;
 
@@ -11,7 +11,7 @@ use super::path::{Internet, Leg, Net, Service, Via};
 use super::route::{any_ecr_interface_endpoint, required_endpoint_names};
 use super::with_net;
 use crate::model::diagnosis::{Finding, RootCause};
-use crate::model::facts::{EndpointFacts, Facts, Fact};
+use crate::model::facts::{EndpointFacts, Fact, Facts};
 
 pub const REQUIRED_ENDPOINTS: Rule = Rule {
     code: RootCause::NetEndpointMissing,
@@ -76,7 +76,9 @@ pub fn check_required_endpoints(facts: &Facts) -> Vec<Finding> {
             if leg.dual_stack {
                 continue;
             }
-            let Some(name) = leg.endpoint_service(&net.region) else { continue };
+            let Some(name) = leg.endpoint_service(&net.region) else {
+                continue;
+            };
             if hub && super::hub::served_privately(net, leg) {
                 continue;
             }
@@ -88,12 +90,25 @@ pub fn check_required_endpoints(facts: &Facts) -> Vec<Finding> {
         let finding = if missing.is_empty() && hub {
             return vec![];
         } else if missing.is_empty() {
-            Finding::pass(code, format!("All endpoints the pull needs exist in {vpc}: {}", required_endpoint_names(net).join(", ")))
+            Finding::pass(
+                code,
+                format!(
+                    "All endpoints the pull needs exist in {vpc}: {}",
+                    required_endpoint_names(net).join(", ")
+                ),
+            )
         } else {
-            let names: Vec<&str> = missing.iter().filter_map(|m| m["service"].as_str()).collect();
+            let names: Vec<&str> = missing
+                .iter()
+                .filter_map(|m| m["service"].as_str())
+                .collect();
             Finding::fail(
                 code,
-                format!("Subnet {} has no internet path and {vpc} lacks {}", net.subnet_id, names.join(", ")),
+                format!(
+                    "Subnet {} has no internet path and {vpc} lacks {}",
+                    net.subnet_id,
+                    names.join(", ")
+                ),
             )
             .evidence("missing", json!(missing))
             .remediation(format!(
@@ -112,17 +127,27 @@ pub fn check_required_endpoints(facts: &Facts) -> Vec<Finding> {
 }
 
 /// The endpoint a leg needs when none usable exists: what is there instead, and how to fix it.
-fn missing_endpoint(net: &Net, leg: &Leg, name: &str, rt: &str, vpc: &str) -> Option<(serde_json::Value, String)> {
+fn missing_endpoint(
+    net: &Net,
+    leg: &Leg,
+    name: &str,
+    rt: &str,
+    vpc: &str,
+) -> Option<(serde_json::Value, String)> {
     let existing = net.endpoints_for(name);
     let usable = match leg.service {
         // The S3 gateway endpoint on this route table, or an S3 interface endpoint whose
         // private DNS answers for the regional S3 names.
         Service::S3 => existing.iter().any(|e| {
             e.is_available()
-                && (e.is_gateway() && (e.route_table_ids.iter().any(|id| id == rt) || matches!(leg.via, Via::Gateway(g) if g.id == e.id))
+                && (e.is_gateway()
+                    && (e.route_table_ids.iter().any(|id| id == rt)
+                        || matches!(leg.via, Via::Gateway(g) if g.id == e.id))
                     || e.is_interface() && e.private_dns_enabled == Some(true))
         }),
-        _ => existing.iter().any(|e| e.is_available() && e.is_interface()),
+        _ => existing
+            .iter()
+            .any(|e| e.is_available() && e.is_interface()),
     };
     if usable {
         return None;
@@ -208,7 +233,9 @@ pub const ENDPOINT_PRIVATE_DNS: Rule = Rule {
 pub fn check_endpoint_dns(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetEndpointDns;
-        let Some(vpc_id) = net.vpc_id() else { return vec![] };
+        let Some(vpc_id) = net.vpc_id() else {
+            return vec![];
+        };
         let interface_legs: Vec<_> = net
             .legs
             .iter()
@@ -220,7 +247,11 @@ pub fn check_endpoint_dns(facts: &Facts) -> Vec<Finding> {
         let mut broken = vec![];
         let mut used = vec![];
         for (leg, name) in &interface_legs {
-            for e in net.endpoints_for(name).into_iter().filter(|e| e.is_interface() && e.is_available()) {
+            for e in net
+                .endpoints_for(name)
+                .into_iter()
+                .filter(|e| e.is_interface() && e.is_available())
+            {
                 match &leg.via {
                     Via::Interface(u) if u.id == e.id => used.push(e),
                     _ => broken.push(e),
@@ -239,26 +270,55 @@ pub fn check_endpoint_dns(facts: &Facts) -> Vec<Finding> {
             return judge_broken_dns(net, &vpc_id, &broken, attrs, url);
         }
         // Endpoints in use: VPC attributes are known good or could not be read.
-        let gaps: Vec<&str> = [&net.n.dns_support, &net.n.dns_hostnames].iter().filter_map(|f| f.gap()).collect();
+        let gaps: Vec<&str> = [&net.n.dns_support, &net.n.dns_hostnames]
+            .iter()
+            .filter_map(|f| f.gap())
+            .collect();
         let ids: Vec<&str> = used.iter().map(|e| e.id.as_str()).collect();
         let finding = if gaps.is_empty() {
-            Finding::pass(code, format!("Private DNS is on for {} and {vpc_id} resolves it", ids.join(", ")))
+            Finding::pass(
+                code,
+                format!(
+                    "Private DNS is on for {} and {vpc_id} resolves it",
+                    ids.join(", ")
+                ),
+            )
         } else {
-            Finding::unknown(code, format!("Could not read {vpc_id}'s DNS settings that private DNS for {} needs", ids.join(", ")), gaps.join("; "))
+            Finding::unknown(
+                code,
+                format!(
+                    "Could not read {vpc_id}'s DNS settings that private DNS for {} needs",
+                    ids.join(", ")
+                ),
+                gaps.join("; "),
+            )
         };
-        vec![finding.resource(vpc_id.clone()).evidence("endpoints", json!(ids)).evidence("vpc_dns", attrs).console_url(url)]
+        vec![finding
+            .resource(vpc_id.clone())
+            .evidence("endpoints", json!(ids))
+            .evidence("vpc_dns", attrs)
+            .console_url(url)]
     })
 }
 
 /// Available interface endpoints the pull does not use: their names resolve elsewhere.
-fn judge_broken_dns(net: &Net, vpc_id: &str, broken: &[&EndpointFacts], attrs: serde_json::Value, url: String) -> Vec<Finding> {
+fn judge_broken_dns(
+    net: &Net,
+    vpc_id: &str,
+    broken: &[&EndpointFacts],
+    attrs: serde_json::Value,
+    url: String,
+) -> Vec<Finding> {
     let code = RootCause::NetEndpointDns;
     if net.internet.may_pass() {
         // Names resolve to public addresses and leave through the default route: fine.
         return vec![];
     }
-    let private_dns_off: Vec<&str> =
-        broken.iter().filter(|e| e.private_dns_enabled != Some(true)).map(|e| e.id.as_str()).collect();
+    let private_dns_off: Vec<&str> = broken
+        .iter()
+        .filter(|e| e.private_dns_enabled != Some(true))
+        .map(|e| e.id.as_str())
+        .collect();
     let mut fixes = vec![];
     if !private_dns_off.is_empty() {
         fixes.push(format!(
@@ -279,7 +339,10 @@ fn judge_broken_dns(net: &Net, vpc_id: &str, broken: &[&EndpointFacts], attrs: s
     if let Some(served) = super::hub::endpoint_dns_served(net, broken) {
         return vec![served];
     }
-    let ids: Vec<String> = broken.iter().map(|e| format!("{} ({})", e.id, e.service_name)).collect();
+    let ids: Vec<String> = broken
+        .iter()
+        .map(|e| format!("{} ({})", e.id, e.service_name))
+        .collect();
     let endpoint_url = console::endpoint(&net.region, &broken[0].id);
     vec![Finding::fail(
         code,
@@ -308,10 +371,10 @@ fn fact_bool(f: &Fact<bool>) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::facts::ErrorKind;
     use crate::checks::network::fixtures::*;
     use crate::model::diagnosis::Status;
     use crate::model::facts::EndpointFacts;
+    use crate::model::facts::ErrorKind;
 
     fn endpoints_only(eps: Vec<EndpointFacts>) -> Facts {
         let mut f = fargate_endpoints();
@@ -323,8 +386,13 @@ mod tests {
     fn required_endpoints_table() {
         let api = || interface_endpoint("vpce-api", "ecr.api", "eni-api");
         let dkr = || interface_endpoint("vpce-dkr", "ecr.dkr", "eni-dkr");
-        let pending = EndpointFacts { state: Some("pendingAcceptance".into()), ..api() };
-        let s3_interface = EndpointFacts { ..interface_endpoint("vpce-s3i", "s3", "eni-s3") };
+        let pending = EndpointFacts {
+            state: Some("pendingAcceptance".into()),
+            ..api()
+        };
+        let s3_interface = EndpointFacts {
+            ..interface_endpoint("vpce-s3i", "s3", "eni-s3")
+        };
         let mut legacy = endpoints_only(vec![dkr(), s3_gateway(&[RT])]);
         legacy.task.platform_version = Some("1.3.0".into());
         let mut windows = endpoints_only(vec![dkr(), s3_gateway(&[RT])]);
@@ -337,24 +405,81 @@ mod tests {
             td.containers = vec![crate::model::facts::ContainerDefinitionFacts {
                 name: Some("web".into()),
                 image: None,
-                registry_credentials_secret: Some("arn:aws:secretsmanager:us-east-1:111122223333:secret:hub-AbCdEf".into()),
+                registry_credentials_secret: Some(
+                    "arn:aws:secretsmanager:us-east-1:111122223333:secret:hub-AbCdEf".into(),
+                ),
                 ..Default::default()
             }];
         }
         // (name, facts, status, missing services that must be named)
         let cases: Vec<(&str, Facts, Option<Status>, Vec<&str>)> = vec![
-            ("all present", fargate_endpoints(), Some(Status::Pass), vec![]),
-            ("api missing", endpoints_only(vec![dkr(), s3_gateway(&[RT])]), Some(Status::Fail), vec!["ecr.api"]),
-            ("s3 missing", endpoints_only(vec![api(), dkr()]), Some(Status::Fail), vec!["s3"]),
-            ("api pending acceptance", endpoints_only(vec![pending, dkr(), s3_gateway(&[RT])]), Some(Status::Fail), vec!["ecr.api", "pendingAcceptance"]),
-            ("S3 interface endpoint instead of gateway", endpoints_only(vec![api(), dkr(), s3_interface]), Some(Status::Pass), vec![]),
+            (
+                "all present",
+                fargate_endpoints(),
+                Some(Status::Pass),
+                vec![],
+            ),
+            (
+                "api missing",
+                endpoints_only(vec![dkr(), s3_gateway(&[RT])]),
+                Some(Status::Fail),
+                vec!["ecr.api"],
+            ),
+            (
+                "s3 missing",
+                endpoints_only(vec![api(), dkr()]),
+                Some(Status::Fail),
+                vec!["s3"],
+            ),
+            (
+                "api pending acceptance",
+                endpoints_only(vec![pending, dkr(), s3_gateway(&[RT])]),
+                Some(Status::Fail),
+                vec!["ecr.api", "pendingAcceptance"],
+            ),
+            (
+                "S3 interface endpoint instead of gateway",
+                endpoints_only(vec![api(), dkr(), s3_interface]),
+                Some(Status::Pass),
+                vec![],
+            ),
             ("1.3.0 needs no ecr.api", legacy, Some(Status::Pass), vec![]),
-            ("Windows 1.0.0 needs ecr.api", windows, Some(Status::Fail), vec!["ecr.api"]),
-            ("LATEST needs ecr.api", latest, Some(Status::Fail), vec!["ecr.api"]),
-            ("registry credentials need secretsmanager", with_secret, Some(Status::Fail), vec!["secretsmanager"]),
-            ("no endpoints at all: NET_NO_ROUTE's job", endpoints_only(vec![]), None, vec![]),
-            ("only the S3 gateway (NAT design, NAT route gone): NET_NO_ROUTE's job", endpoints_only(vec![s3_gateway(&[RT])]), None, vec![]),
-            ("only ecr.dkr: a partial set", endpoints_only(vec![dkr()]), Some(Status::Fail), vec!["ecr.api", "s3"]),
+            (
+                "Windows 1.0.0 needs ecr.api",
+                windows,
+                Some(Status::Fail),
+                vec!["ecr.api"],
+            ),
+            (
+                "LATEST needs ecr.api",
+                latest,
+                Some(Status::Fail),
+                vec!["ecr.api"],
+            ),
+            (
+                "registry credentials need secretsmanager",
+                with_secret,
+                Some(Status::Fail),
+                vec!["secretsmanager"],
+            ),
+            (
+                "no endpoints at all: NET_NO_ROUTE's job",
+                endpoints_only(vec![]),
+                None,
+                vec![],
+            ),
+            (
+                "only the S3 gateway (NAT design, NAT route gone): NET_NO_ROUTE's job",
+                endpoints_only(vec![s3_gateway(&[RT])]),
+                None,
+                vec![],
+            ),
+            (
+                "only ecr.dkr: a partial set",
+                endpoints_only(vec![dkr()]),
+                Some(Status::Fail),
+                vec!["ecr.api", "s3"],
+            ),
             ("NAT: endpoints optional", fargate_nat(), None, vec![]),
         ];
         for (name, f, status, names) in cases {
@@ -382,22 +507,55 @@ mod tests {
         let mut nat_and_dns_off = dns_off(fargate_nat());
         nat_and_dns_off.network.endpoints = dns_off(fargate_endpoints()).network.endpoints;
         let mut attrs_unreadable = fargate_endpoints();
-        attrs_unreadable.network.dns_hostnames = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeVpcAttribute".into(), kind: ErrorKind::AccessDenied };
+        attrs_unreadable.network.dns_hostnames = Fact::Unreadable {
+            reason: "AccessDenied: ec2:DescribeVpcAttribute".into(),
+            kind: ErrorKind::AccessDenied,
+        };
         let mut support_off = fargate_endpoints();
         support_off.network.dns_support = Fact::found(false);
         let cases: Vec<(&str, Facts, Option<Status>, &str)> = vec![
-            ("private DNS on", fargate_endpoints(), Some(Status::Pass), "vpce-api"),
-            ("private DNS off, no internet", dns_off(fargate_endpoints()), Some(Status::Fail), "private DNS on vpce-api, vpce-dkr"),
-            ("private DNS off, NAT: bypassed, harmless", nat_and_dns_off, None, ""),
-            ("VPC attribute unreadable", attrs_unreadable, Some(Status::Unknown), "DescribeVpcAttribute"),
-            ("DNS support off", support_off, Some(Status::Fail), "enableDnsSupport"),
+            (
+                "private DNS on",
+                fargate_endpoints(),
+                Some(Status::Pass),
+                "vpce-api",
+            ),
+            (
+                "private DNS off, no internet",
+                dns_off(fargate_endpoints()),
+                Some(Status::Fail),
+                "private DNS on vpce-api, vpce-dkr",
+            ),
+            (
+                "private DNS off, NAT: bypassed, harmless",
+                nat_and_dns_off,
+                None,
+                "",
+            ),
+            (
+                "VPC attribute unreadable",
+                attrs_unreadable,
+                Some(Status::Unknown),
+                "DescribeVpcAttribute",
+            ),
+            (
+                "DNS support off",
+                support_off,
+                Some(Status::Fail),
+                "enableDnsSupport",
+            ),
             ("no endpoints", fargate_nat(), None, ""),
         ];
         for (name, f, status, needle) in cases {
             let got = check_endpoint_dns(&f);
             assert_eq!(got.first().map(|g| g.status), status, "{name}: {got:#?}");
             if let Some(g) = got.first() {
-                let text = format!("{} {} {}", g.title, g.evidence, g.remediation.as_deref().unwrap_or(""));
+                let text = format!(
+                    "{} {} {}",
+                    g.title,
+                    g.evidence,
+                    g.remediation.as_deref().unwrap_or("")
+                );
                 assert!(text.contains(needle), "{name}: {needle:?} not in {text}");
             }
         }

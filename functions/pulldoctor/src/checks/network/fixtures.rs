@@ -27,7 +27,6 @@ pub const TASK_IP: &str = "10.0.1.25";
 pub const ROLE: &str = "arn:aws:iam::111122223333:role/ecsTaskExecutionRole";
 pub const TIMEOUT: &str = "CannotPullContainerError: Error response from daemon: Get \"https://111122223333.dkr.ecr.us-east-1.amazonaws.com/v2/\": net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)";
 
-
 /// `f` with `message` as the failure message (and its classification).
 pub fn with_message(mut f: Facts, message: &str) -> Facts {
     f.failure.message = message.into();
@@ -36,18 +35,44 @@ pub fn with_message(mut f: Facts, message: &str) -> Facts {
 }
 
 pub fn route(dest: &str, target: &str) -> RouteFacts {
-    RouteFacts { destination: Some(dest.into()), target: target.into(), state: Some("active".into()), ..Default::default() }
+    RouteFacts {
+        destination: Some(dest.into()),
+        target: target.into(),
+        state: Some("active".into()),
+        ..Default::default()
+    }
 }
 pub fn pl_route(pl: &str, target: &str) -> RouteFacts {
-    RouteFacts { destination_prefix_list: Some(pl.into()), target: target.into(), state: Some("active".into()), ..Default::default() }
+    RouteFacts {
+        destination_prefix_list: Some(pl.into()),
+        target: target.into(),
+        state: Some("active".into()),
+        ..Default::default()
+    }
 }
 pub fn rule(protocol: &str, from: i32, to: i32) -> SgRuleFacts {
-    SgRuleFacts { protocol: protocol.into(), from_port: Some(from), to_port: Some(to), ..Default::default() }
+    SgRuleFacts {
+        protocol: protocol.into(),
+        from_port: Some(from),
+        to_port: Some(to),
+        ..Default::default()
+    }
 }
 pub fn all_traffic_to(cidr: &str) -> SgRuleFacts {
-    SgRuleFacts { protocol: "-1".into(), cidrs: vec![cidr.into()], ..Default::default() }
+    SgRuleFacts {
+        protocol: "-1".into(),
+        cidrs: vec![cidr.into()],
+        ..Default::default()
+    }
 }
-pub fn nacl_entry(number: i32, egress: bool, protocol: &str, action: &str, cidr: &str, ports: Option<(i32, i32)>) -> NaclEntryFacts {
+pub fn nacl_entry(
+    number: i32,
+    egress: bool,
+    protocol: &str,
+    action: &str,
+    cidr: &str,
+    ports: Option<(i32, i32)>,
+) -> NaclEntryFacts {
     NaclEntryFacts {
         rule_number: number,
         egress,
@@ -74,7 +99,13 @@ pub fn default_nacl() -> NetworkAclFacts {
     }
 }
 pub fn sg(id: &str, ingress: Vec<SgRuleFacts>, egress: Vec<SgRuleFacts>) -> SecurityGroupFacts {
-    SecurityGroupFacts { id: id.into(), name: Some(id.into()), vpc_id: Some(VPC.into()), ingress, egress }
+    SecurityGroupFacts {
+        id: id.into(),
+        name: Some(id.into()),
+        vpc_id: Some(VPC.into()),
+        ingress,
+        egress,
+    }
 }
 pub fn interface_endpoint(id: &str, service: &str, eni: &str) -> EndpointFacts {
     EndpointFacts {
@@ -113,7 +144,10 @@ pub fn endpoint_eni(id: &str, ip: &str) -> EniFacts {
 
 /// `f` with a prefix list a security group rule names, read with these entries.
 pub fn with_rule_prefix_list(mut f: Facts, id: &str, cidrs: &[&str]) -> Facts {
-    f.network.rule_prefix_lists.push(RulePrefixList { id: id.into(), cidrs: Fact::found(cidrs.iter().map(|c| c.to_string()).collect()) });
+    f.network.rule_prefix_lists.push(RulePrefixList {
+        id: id.into(),
+        cidrs: Fact::found(cidrs.iter().map(|c| c.to_string()).collect()),
+    });
     f
 }
 
@@ -132,7 +166,9 @@ pub fn fargate_nat() -> Facts {
         td.requires_compatibilities = vec!["FARGATE".into()];
     }
     f.task = TaskFacts {
-        arn: Some(format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/prod/0123456789abcdef0123456789abcdef")),
+        arn: Some(format!(
+            "arn:aws:ecs:{REGION}:{ACCOUNT}:task/prod/0123456789abcdef0123456789abcdef"
+        )),
         cluster_arn: Some(format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/prod")),
         group: Some("service:web".into()),
         launch_type: Some("FARGATE".into()),
@@ -154,7 +190,9 @@ pub fn fargate_nat() -> Facts {
         collected: true,
         skipped: None,
         subnet_id: Some(SUBNET.into()),
-        task_eni: Fact::NotFound { detail: "InvalidNetworkInterfaceID.NotFound".into() },
+        task_eni: Fact::NotFound {
+            detail: "InvalidNetworkInterfaceID.NotFound".into(),
+        },
         service: Fact::found(ServiceNetworkFacts {
             service_name: "web".into(),
             source: "deployment ecs-svc/1 (PRIMARY) running web:7".into(),
@@ -163,8 +201,12 @@ pub fn fargate_nat() -> Facts {
             assign_public_ip: Some(false),
             no_awsvpc_configuration: false,
         }),
-        container_instance: Fact::NotCollected { reason: "Fargate".into() },
-        instance: Fact::NotCollected { reason: "Fargate".into() },
+        container_instance: Fact::NotCollected {
+            reason: "Fargate".into(),
+        },
+        instance: Fact::NotCollected {
+            reason: "Fargate".into(),
+        },
         subnet: Fact::found(SubnetFacts {
             id: SUBNET.into(),
             vpc_id: Some(VPC.into()),
@@ -174,7 +216,11 @@ pub fn fargate_nat() -> Facts {
             ipv6_cidrs: vec![],
             ipv6_native: Some(false),
         }),
-        vpc: Fact::found(VpcFacts { id: VPC.into(), cidrs: vec!["10.0.0.0/16".into()], dhcp_options_id: Some("dopt-1".into()) }),
+        vpc: Fact::found(VpcFacts {
+            id: VPC.into(),
+            cidrs: vec!["10.0.0.0/16".into()],
+            dhcp_options_id: Some("dopt-1".into()),
+        }),
         dns_support: Fact::found(true),
         dns_hostnames: Fact::found(true),
         route_table: Fact::found(RouteTableFacts {
@@ -200,7 +246,10 @@ pub fn fargate_nat() -> Facts {
             routes: vec![route("10.0.0.0/16", "local"), route("0.0.0.0/0", IGW)],
         }]),
         network_acl: Fact::found(default_nacl()),
-        dhcp_options: Fact::found(DhcpOptionsFacts { id: "dopt-1".into(), domain_name_servers: vec!["AmazonProvidedDNS".into()] }),
+        dhcp_options: Fact::found(DhcpOptionsFacts {
+            id: "dopt-1".into(),
+            domain_name_servers: vec!["AmazonProvidedDNS".into()],
+        }),
         endpoints: Fact::found(vec![]),
         security_groups: Fact::found(vec![sg(SG_TASK, vec![], vec![all_traffic_to("0.0.0.0/0")])]),
         endpoint_security_groups: Fact::found(vec![]),
@@ -209,7 +258,11 @@ pub fn fargate_nat() -> Facts {
         s3_prefix_list: Fact::found(PrefixListFacts {
             id: PL.into(),
             name: format!("com.amazonaws.{REGION}.s3"),
-            cidrs: vec!["52.216.0.0/15".into(), "3.5.0.0/19".into(), "54.231.0.0/16".into()],
+            cidrs: vec![
+                "52.216.0.0/15".into(),
+                "3.5.0.0/19".into(),
+                "54.231.0.0/16".into(),
+            ],
         }),
         rule_prefix_lists: vec![],
         nat_network_acls: Fact::found(vec![NetworkAclFacts {
@@ -217,8 +270,12 @@ pub fn fargate_nat() -> Facts {
             subnet_ids: vec![PUBLIC_SUBNET.into()],
             ..default_nacl()
         }]),
-        private_zones: Fact::NotCollected { reason: format!("not needed: the default route goes to {NAT}") },
-        resolver_rules: Fact::NotCollected { reason: format!("not needed: the default route goes to {NAT}") },
+        private_zones: Fact::NotCollected {
+            reason: format!("not needed: the default route goes to {NAT}"),
+        },
+        resolver_rules: Fact::NotCollected {
+            reason: format!("not needed: the default route goes to {NAT}"),
+        },
     };
     f
 }
@@ -236,21 +293,36 @@ pub fn fargate_endpoints() -> Facts {
         subnet_ids: vec![SUBNET.into()],
         routes: vec![route("10.0.0.0/16", "local"), pl_route(PL, "vpce-s3")],
     });
-    n.nat_gateways = Fact::NotCollected { reason: "the route table targets no NAT gateway".into() };
-    n.nat_route_tables = Fact::NotCollected { reason: "no NAT gateway to follow".into() };
-    n.nat_network_acls = Fact::NotCollected { reason: "no NAT gateway to follow".into() };
+    n.nat_gateways = Fact::NotCollected {
+        reason: "the route table targets no NAT gateway".into(),
+    };
+    n.nat_route_tables = Fact::NotCollected {
+        reason: "no NAT gateway to follow".into(),
+    };
+    n.nat_network_acls = Fact::NotCollected {
+        reason: "no NAT gateway to follow".into(),
+    };
     n.endpoints = Fact::found(vec![
         interface_endpoint("vpce-api", "ecr.api", "eni-api"),
         interface_endpoint("vpce-dkr", "ecr.dkr", "eni-dkr"),
         s3_gateway(&[RT]),
     ]);
-    n.endpoint_enis = Fact::found(vec![endpoint_eni("eni-api", "10.0.2.10"), endpoint_eni("eni-dkr", "10.0.2.11")]);
+    n.endpoint_enis = Fact::found(vec![
+        endpoint_eni("eni-api", "10.0.2.10"),
+        endpoint_eni("eni-dkr", "10.0.2.11"),
+    ]);
     n.endpoint_security_groups = Fact::found(vec![sg(
         SG_EP,
-        vec![SgRuleFacts { groups: vec![SG_TASK.into()], ..rule("tcp", 443, 443) }],
+        vec![SgRuleFacts {
+            groups: vec![SG_TASK.into()],
+            ..rule("tcp", 443, 443)
+        }],
         vec![all_traffic_to("0.0.0.0/0")],
     )]);
-    n.endpoint_network_acls = Fact::found(vec![NetworkAclFacts { subnet_ids: vec!["subnet-endpoints".into()], ..default_nacl() }]);
+    n.endpoint_network_acls = Fact::found(vec![NetworkAclFacts {
+        subnet_ids: vec!["subnet-endpoints".into()],
+        ..default_nacl()
+    }]);
     f
 }
 
@@ -265,9 +337,15 @@ pub fn fargate_public(public_ip: bool) -> Facts {
         subnet_ids: vec![SUBNET.into()],
         routes: vec![route("10.0.0.0/16", "local"), route("0.0.0.0/0", IGW)],
     });
-    n.nat_gateways = Fact::NotCollected { reason: "the route table targets no NAT gateway".into() };
-    n.nat_route_tables = Fact::NotCollected { reason: "no NAT gateway to follow".into() };
-    n.nat_network_acls = Fact::NotCollected { reason: "no NAT gateway to follow".into() };
+    n.nat_gateways = Fact::NotCollected {
+        reason: "the route table targets no NAT gateway".into(),
+    };
+    n.nat_route_tables = Fact::NotCollected {
+        reason: "no NAT gateway to follow".into(),
+    };
+    n.nat_network_acls = Fact::NotCollected {
+        reason: "no NAT gateway to follow".into(),
+    };
     if let Fact::Found { value } = &mut n.service {
         value.assign_public_ip = Some(public_ip);
     }
@@ -280,15 +358,21 @@ pub fn ec2_bridge() -> Facts {
     f.task.launch_type = Some("EC2".into());
     f.task.platform_version = None;
     f.task.attachments = vec![];
-    f.task.container_instance_arn = Some(format!("arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/prod/ci-1"));
+    f.task.container_instance_arn = Some(format!(
+        "arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/prod/ci-1"
+    ));
     if let Fact::Found { value: td } = &mut f.task_definition {
         td.network_mode = Some("bridge".into());
         td.requires_compatibilities = vec!["EC2".into()];
     }
     let n = &mut f.network;
     n.subnet_id = Some(SUBNET.into());
-    n.task_eni = Fact::NotCollected { reason: "EC2 launch type".into() };
-    n.service = Fact::NotCollected { reason: "EC2 launch type".into() };
+    n.task_eni = Fact::NotCollected {
+        reason: "EC2 launch type".into(),
+    };
+    n.service = Fact::NotCollected {
+        reason: "EC2 launch type".into(),
+    };
     n.container_instance = Fact::found(ContainerInstanceRef {
         arn: "ci-1".into(),
         ec2_instance_id: Some("i-1".into()),
@@ -305,7 +389,11 @@ pub fn ec2_bridge() -> Facts {
         security_groups: vec!["sg-instance".into()],
         instance_profile_arn: None,
     });
-    n.security_groups = Fact::found(vec![sg("sg-instance", vec![], vec![all_traffic_to("0.0.0.0/0")])]);
+    n.security_groups = Fact::found(vec![sg(
+        "sg-instance",
+        vec![],
+        vec![all_traffic_to("0.0.0.0/0")],
+    )]);
     f
 }
 
@@ -319,5 +407,8 @@ pub fn dual_stack_image(mut f: Facts) -> Facts {
 
 /// Every network finding of the registered checks.
 pub fn network_findings(f: &Facts) -> Vec<Finding> {
-    crate::checks::run_all(f).into_iter().filter(|x| x.code.code().starts_with("NET_")).collect()
+    crate::checks::run_all(f)
+        .into_iter()
+        .filter(|x| x.code.code().starts_with("NET_"))
+        .collect()
 }

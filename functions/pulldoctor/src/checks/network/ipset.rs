@@ -72,7 +72,10 @@ impl IpSet {
         for &(lo, hi) in &self.0 {
             let mut pieces = vec![(lo, hi)];
             for &(olo, ohi) in &other.0 {
-                pieces = pieces.into_iter().flat_map(|p| subtract(p, (olo, ohi))).collect();
+                pieces = pieces
+                    .into_iter()
+                    .flat_map(|p| subtract(p, (olo, ohi)))
+                    .collect();
             }
             out.extend(pieces);
         }
@@ -104,7 +107,11 @@ impl IpSet {
             let mut start = lo as u64;
             let end = hi as u64;
             while start <= end {
-                let max_size = if start == 0 { 32 } else { start.trailing_zeros().min(32) };
+                let max_size = if start == 0 {
+                    32
+                } else {
+                    start.trailing_zeros().min(32)
+                };
                 let mut size = max_size;
                 while size > 0 && start + (1u64 << size) - 1 > end {
                     size -= 1;
@@ -121,7 +128,11 @@ pub fn parse_net(cidr: &str) -> Option<Ipv4Net> {
     let cidr = cidr.trim();
     cidr.parse::<Ipv4Net>()
         .ok()
-        .or_else(|| cidr.parse::<Ipv4Addr>().ok().map(|ip| Ipv4Net::new(ip, 32).expect("/32")))
+        .or_else(|| {
+            cidr.parse::<Ipv4Addr>()
+                .ok()
+                .map(|ip| Ipv4Net::new(ip, 32).expect("/32"))
+        })
         .map(|n| n.trunc())
 }
 
@@ -163,22 +174,36 @@ impl TrafficBox {
         let ips = overlap(self.ips, other.ips)?;
         let lo = self.ports.0.max(other.ports.0);
         let hi = self.ports.1.min(other.ports.1);
-        (lo <= hi).then_some(TrafficBox { ips, ports: (lo, hi) })
+        (lo <= hi).then_some(TrafficBox {
+            ips,
+            ports: (lo, hi),
+        })
     }
     /// `self` minus `other`, as disjoint boxes.
     fn minus(&self, other: &TrafficBox) -> Vec<TrafficBox> {
-        let Some(cut) = self.intersect(other) else { return vec![*self] };
+        let Some(cut) = self.intersect(other) else {
+            return vec![*self];
+        };
         let mut out = vec![];
         // Addresses outside the cut, all ports.
         for ips in subtract(self.ips, cut.ips) {
-            out.push(TrafficBox { ips, ports: self.ports });
+            out.push(TrafficBox {
+                ips,
+                ports: self.ports,
+            });
         }
         // Addresses inside the cut, ports outside it.
         if self.ports.0 < cut.ports.0 {
-            out.push(TrafficBox { ips: cut.ips, ports: (self.ports.0, cut.ports.0 - 1) });
+            out.push(TrafficBox {
+                ips: cut.ips,
+                ports: (self.ports.0, cut.ports.0 - 1),
+            });
         }
         if cut.ports.1 < self.ports.1 {
-            out.push(TrafficBox { ips: cut.ips, ports: (cut.ports.1 + 1, self.ports.1) });
+            out.push(TrafficBox {
+                ips: cut.ips,
+                ports: (cut.ports.1 + 1, self.ports.1),
+            });
         }
         out
     }
@@ -212,7 +237,10 @@ impl AclVerdict {
     }
     /// Denied addresses whose denied ports overlap `ports`.
     pub fn denied_in_ports(&self, ports: (u16, u16)) -> Vec<(TrafficBox, Option<i32>)> {
-        let window = TrafficBox { ips: (0, u32::MAX), ports };
+        let window = TrafficBox {
+            ips: (0, u32::MAX),
+            ports,
+        };
         self.denied
             .iter()
             .filter_map(|(b, rule)| b.intersect(&window).map(|b| (b, *rule)))
@@ -225,10 +253,17 @@ impl AclVerdict {
 pub fn evaluate_acl(rules: &[AclRule], ips: &IpSet, ports: (u16, u16)) -> AclVerdict {
     let mut rules: Vec<&AclRule> = rules.iter().filter(|r| r.matches_tcp).collect();
     rules.sort_by_key(|r| r.number);
-    let mut open: Vec<TrafficBox> = ips.ranges().iter().map(|&ips| TrafficBox { ips, ports }).collect();
+    let mut open: Vec<TrafficBox> = ips
+        .ranges()
+        .iter()
+        .map(|&ips| TrafficBox { ips, ports })
+        .collect();
     let mut verdict = AclVerdict::default();
     for rule in rules {
-        let rbox = TrafficBox { ips: rule.ips, ports: rule.ports };
+        let rbox = TrafficBox {
+            ips: rule.ips,
+            ports: rule.ports,
+        };
         let mut next = vec![];
         for b in open {
             if let Some(hit) = b.intersect(&rbox) {
@@ -271,7 +306,10 @@ mod tests {
         assert!(vpc.covers(&sub));
         assert!(!sub.covers(&vpc));
         assert_eq!(vpc.minus(&sub).to_cidrs().len(), 8);
-        assert_eq!(set(&["10.0.0.0/25", "10.0.0.128/25"]).to_cidrs(), vec!["10.0.0.0/24"]);
+        assert_eq!(
+            set(&["10.0.0.0/25", "10.0.0.128/25"]).to_cidrs(),
+            vec!["10.0.0.0/24"]
+        );
         assert_eq!(IpSet::all().to_cidrs(), vec!["0.0.0.0/0"]);
         assert!(set(&["0.0.0.0/1", "128.0.0.0/1"]).covers(&IpSet::public_internet()));
         assert!(!IpSet::public_internet().contains("10.1.2.3".parse().unwrap()));
@@ -283,29 +321,58 @@ mod tests {
     }
 
     fn rule(number: i32, allow: bool, cidr: &str, ports: (u16, u16)) -> AclRule {
-        AclRule { number, allow, matches_tcp: true, ips: net_range(parse_net(cidr).unwrap()), ports }
+        AclRule {
+            number,
+            allow,
+            matches_tcp: true,
+            ips: net_range(parse_net(cidr).unwrap()),
+            ports,
+        }
     }
 
     #[test]
     fn acl_first_match_wins_and_default_denies() {
         let all = IpSet::all();
         // Deny at 90 before allow at 100: denied.
-        let rules = vec![rule(100, true, "0.0.0.0/0", (0, 65535)), rule(90, false, "0.0.0.0/0", (1024, 65535))];
+        let rules = vec![
+            rule(100, true, "0.0.0.0/0", (0, 65535)),
+            rule(90, false, "0.0.0.0/0", (1024, 65535)),
+        ];
         let v = evaluate_acl(&rules, &all, (1024, 65535));
         assert!(v.fully_denied());
         assert_eq!(v.denied[0].1, Some(90));
         // The same rules evaluated for port 443 only: 90 does not match, 100 allows.
         assert!(evaluate_acl(&rules, &all, (443, 443)).fully_allowed());
         // Nothing matches: the implicit deny.
-        let v = evaluate_acl(&[rule(100, true, "10.0.0.0/16", (0, 65535))], &set(&["52.0.0.0/8"]), (443, 443));
-        assert_eq!(v.denied, vec![(TrafficBox { ips: net_range(parse_net("52.0.0.0/8").unwrap()), ports: (443, 443) }, None)]);
+        let v = evaluate_acl(
+            &[rule(100, true, "10.0.0.0/16", (0, 65535))],
+            &set(&["52.0.0.0/8"]),
+            (443, 443),
+        );
+        assert_eq!(
+            v.denied,
+            vec![(
+                TrafficBox {
+                    ips: net_range(parse_net("52.0.0.0/8").unwrap()),
+                    ports: (443, 443)
+                },
+                None
+            )]
+        );
         // Partial: allow only part of the ephemeral range.
-        let v = evaluate_acl(&[rule(100, true, "0.0.0.0/0", (32768, 65535))], &all, (1024, 65535));
+        let v = evaluate_acl(
+            &[rule(100, true, "0.0.0.0/0", (32768, 65535))],
+            &all,
+            (1024, 65535),
+        );
         assert!(!v.fully_allowed() && !v.fully_denied());
         assert!(v.denied_in_ports((32768, 60999)).is_empty());
         assert_eq!(v.denied_in_ports((1024, 65535)).len(), 1);
         // A deny for one address inside an allowed range splits it.
-        let rules = vec![rule(50, false, "10.0.2.10/32", (0, 65535)), rule(100, true, "10.0.0.0/16", (0, 65535))];
+        let rules = vec![
+            rule(50, false, "10.0.2.10/32", (0, 65535)),
+            rule(100, true, "10.0.0.0/16", (0, 65535)),
+        ];
         let v = evaluate_acl(&rules, &set(&["10.0.2.0/24"]), (443, 443));
         assert_eq!(v.denied.len(), 1);
         assert_eq!(describe_range(v.denied[0].0.ips), "10.0.2.10/32");

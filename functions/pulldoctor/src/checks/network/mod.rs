@@ -43,7 +43,10 @@ pub(crate) fn path_unknown(facts: &Facts) -> Option<Finding> {
     match Net::new(facts) {
         Err(Some(reason)) => Some(Finding::unknown(
             RootCause::NetNoRoute,
-            format!("Could not examine the network path from the {} to ECR", crate::checks::wording::words(facts).task),
+            format!(
+                "Could not examine the network path from the {} to ECR",
+                crate::checks::wording::words(facts).task
+            ),
             reason,
         )),
         _ => None,
@@ -67,7 +70,10 @@ pub mod console {
     use crate::checks::console::host;
 
     fn vpc(region: &str, fragment: &str) -> String {
-        format!("{}/vpcconsole/home?region={region}#{fragment}", host(region))
+        format!(
+            "{}/vpcconsole/home?region={region}#{fragment}",
+            host(region)
+        )
     }
     pub fn subnet(region: &str, id: &str) -> String {
         vpc(region, &format!("SubnetDetails:subnetId={id}"))
@@ -94,15 +100,27 @@ pub mod console {
         vpc(region, &format!("DhcpOptionsDetails:DhcpOptionsId={id}"))
     }
     pub fn security_group(region: &str, id: &str) -> String {
-        format!("{}/ec2/home?region={region}#SecurityGroup:groupId={id}", host(region))
+        format!(
+            "{}/ec2/home?region={region}#SecurityGroup:groupId={id}",
+            host(region)
+        )
     }
     pub fn instance(region: &str, id: &str) -> String {
-        format!("{}/ec2/home?region={region}#InstanceDetails:instanceId={id}", host(region))
+        format!(
+            "{}/ec2/home?region={region}#InstanceDetails:instanceId={id}",
+            host(region)
+        )
     }
     pub fn service_deployments(region: &str, cluster: &str, service: &str) -> String {
-        format!("{}/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={region}", host(region))
+        format!(
+            "{}/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={region}",
+            host(region)
+        )
     }
     pub fn service(region: &str, cluster: &str, service: &str) -> String {
-        format!("{}/ecs/v2/clusters/{cluster}/services/{service}/networking?region={region}", host(region))
+        format!(
+            "{}/ecs/v2/clusters/{cluster}/services/{service}/networking?region={region}",
+            host(region)
+        )
     }
 }

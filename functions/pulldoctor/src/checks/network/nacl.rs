@@ -7,14 +7,16 @@ use std::net::Ipv4Addr;
 use serde_json::json;
 
 use super::console;
-use crate::checks::wording::words;
-use super::ipset::{describe_range, evaluate_acl, net_range, parse_net, AclRule, AclVerdict, IpSet};
+use super::ipset::{
+    describe_range, evaluate_acl, net_range, parse_net, AclRule, AclVerdict, IpSet,
+};
 use super::path::{Internet, Net, Via};
 use super::with_net;
-use crate::model::diagnosis::{Finding, RootCause};
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
-use crate::model::message::Category;
+use crate::checks::wording::words;
+use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::{Fact, Facts, Known, NetworkAclFacts};
+use crate::model::message::Category;
 
 /// Ephemeral ports AWS recommends opening for return traffic.
 const EPHEMERAL: (u16, u16) = (1024, 65535);
@@ -29,12 +31,21 @@ pub fn acl_rules(acl: &NetworkAclFacts, egress: bool) -> Vec<AclRule> {
         .filter(|e| e.egress == egress)
         .filter_map(|e| {
             let net = parse_net(e.cidr.as_deref()?)?;
-            let matches_tcp = matches!(e.protocol.to_ascii_lowercase().as_str(), "-1" | "6" | "tcp" | "all");
+            let matches_tcp = matches!(
+                e.protocol.to_ascii_lowercase().as_str(),
+                "-1" | "6" | "tcp" | "all"
+            );
             let ports = match (e.protocol.as_str(), e.port_from, e.port_to) {
                 ("-1", _, _) | (_, None, _) | (_, _, None) => (0, 65535),
                 (_, Some(f), Some(t)) => (f.clamp(0, 65535) as u16, t.clamp(0, 65535) as u16),
             };
-            Some(AclRule { number: e.rule_number, allow: e.action.eq_ignore_ascii_case("allow"), matches_tcp, ips: net_range(net), ports })
+            Some(AclRule {
+                number: e.rule_number,
+                allow: e.action.eq_ignore_ascii_case("allow"),
+                matches_tcp,
+                ips: net_range(net),
+                ports,
+            })
         })
         .collect()
 }
@@ -106,11 +117,19 @@ fn judge_nacl(net: &Net) -> Vec<Finding> {
     let acl = match &net.n.network_acl {
         Fact::Found { value } => value,
         other => {
-            return vec![Finding::unknown(code, format!("Could not read the network ACL of subnet {}", net.subnet_id), other.gap().unwrap_or(""))
-                .resource(net.subnet_id.clone())]
+            return vec![Finding::unknown(
+                code,
+                format!("Could not read the network ACL of subnet {}", net.subnet_id),
+                other.gap().unwrap_or(""),
+            )
+            .resource(net.subnet_id.clone())]
         }
     };
-    let os_range = if net.windows() { WINDOWS_EPHEMERAL } else { LINUX_EPHEMERAL };
+    let os_range = if net.windows() {
+        WINDOWS_EPHEMERAL
+    } else {
+        LINUX_EPHEMERAL
+    };
     let mut problems: Vec<Problem> = vec![];
     let mut unknowns: Vec<String> = vec![];
     let mut checked: Vec<String> = vec![];
@@ -146,20 +165,43 @@ fn judge_nacl(net: &Net) -> Vec<Finding> {
         "checked": checked,
     });
     // Point at the ACL that blocks: the task subnet's, an endpoint subnet's or the NAT subnet's.
-    let at_fault = problems.iter().find(|p| p.definite).or(problems.first()).map(|p| p.acl.clone()).unwrap_or_else(|| acl.id.clone());
+    let at_fault = problems
+        .iter()
+        .find(|p| p.definite)
+        .or(problems.first())
+        .map(|p| p.acl.clone())
+        .unwrap_or_else(|| acl.id.clone());
     let url = console::network_acl(&net.region, &at_fault);
     let finding = if problems.iter().any(|p| p.definite) {
-        let texts: Vec<&str> = problems.iter().filter(|p| p.definite).map(|p| p.text.as_str()).collect();
-        let fixes: Vec<&str> = problems.iter().filter(|p| p.definite).map(|p| p.fix.as_str()).collect();
+        let texts: Vec<&str> = problems
+            .iter()
+            .filter(|p| p.definite)
+            .map(|p| p.text.as_str())
+            .collect();
+        let fixes: Vec<&str> = problems
+            .iter()
+            .filter(|p| p.definite)
+            .map(|p| p.fix.as_str())
+            .collect();
         Finding::fail(code, texts.join("; ")).remediation(format!("{}.", dedup(fixes).join("; ")))
     } else if let Some(p) = problems.first() {
         Finding::warn(code, p.text.clone()).remediation(p.fix.clone())
     } else if !unknowns.is_empty() {
-        Finding::unknown(code, format!("Could not fully check network ACL {}", acl.id), unknowns.join("; "))
+        Finding::unknown(
+            code,
+            format!("Could not fully check network ACL {}", acl.id),
+            unknowns.join("; "),
+        )
     } else if checked.is_empty() {
         return vec![];
     } else {
-        Finding::pass(code, format!("Network ACL {} allows HTTPS out and the replies back in", acl.id))
+        Finding::pass(
+            code,
+            format!(
+                "Network ACL {} allows HTTPS out and the replies back in",
+                acl.id
+            ),
+        )
     };
     vec![super::spread(finding.resource(at_fault), evidence).console_url(url)]
 }
@@ -180,20 +222,34 @@ fn destinations(
         let dest = match &leg.via {
             Via::Interface(e) => match net.endpoint_ips(e) {
                 Known::Yes(ips) if !ips.is_empty() => {
-                    let outside: Vec<Ipv4Addr> =
-                        ips.iter().filter(|(_, s)| s.as_deref() != Some(net.subnet_id.as_str())).map(|(ip, _)| *ip).collect();
+                    let outside: Vec<Ipv4Addr> = ips
+                        .iter()
+                        .filter(|(_, s)| s.as_deref() != Some(net.subnet_id.as_str()))
+                        .map(|(ip, _)| *ip)
+                        .collect();
                     // The endpoint-side ACLs.
                     endpoint_side(net, e.id.as_str(), &ips, os_range, problems, unknowns);
                     if outside.is_empty() {
-                        checked.push(format!("{}: endpoint {} is in the task's own subnet", leg.host, e.id));
+                        checked.push(format!(
+                            "{}: endpoint {} is in the task's own subnet",
+                            leg.host, e.id
+                        ));
                         continue;
                     }
-                    Dest { what: format!("endpoint {}", e.id), ips: IpSet::from_ips(outside), exact: true, ipv6_too: false }
+                    Dest {
+                        what: format!("endpoint {}", e.id),
+                        ips: IpSet::from_ips(outside),
+                        exact: true,
+                        ipv6_too: false,
+                    }
                 }
                 _ => match net.vpc_cidrs() {
                     Some(vpc) if !vpc.is_empty() => Dest {
                         what: format!("endpoint {} (somewhere in the VPC)", e.id),
-                        ips: task_subnet_cidr.as_ref().map(|s| vpc.minus(s)).unwrap_or(vpc),
+                        ips: task_subnet_cidr
+                            .as_ref()
+                            .map(|s| vpc.minus(s))
+                            .unwrap_or(vpc),
                         exact: false,
                         ipv6_too: false,
                     },
@@ -204,10 +260,18 @@ fn destinations(
                 },
             },
             Via::Gateway(g) => match net.s3_prefix_list_cidrs() {
-                Known::Yes(cidrs) => Dest { what: format!("S3 prefix list (gateway endpoint {})", g.id), ips: cidrs, exact: true, ipv6_too: false },
-                Known::Unknown(_) => {
-                    Dest { what: "S3 (prefix list CIDRs not known)".into(), ips: IpSet::public_internet(), exact: false, ipv6_too: false }
-                }
+                Known::Yes(cidrs) => Dest {
+                    what: format!("S3 prefix list (gateway endpoint {})", g.id),
+                    ips: cidrs,
+                    exact: true,
+                    ipv6_too: false,
+                },
+                Known::Unknown(_) => Dest {
+                    what: "S3 (prefix list CIDRs not known)".into(),
+                    ips: IpSet::public_internet(),
+                    exact: false,
+                    ipv6_too: false,
+                },
             },
             Via::Internet { .. } if net.internet.may_pass() => Dest {
                 what: format!("{} (public addresses)", leg.host),
@@ -221,7 +285,9 @@ fn destinations(
                 continue;
             }
         };
-        match dests.iter_mut().find(|(_, d)| d.ips == dest.ips && d.exact == dest.exact && d.ipv6_too == dest.ipv6_too) {
+        match dests.iter_mut().find(|(_, d)| {
+            d.ips == dest.ips && d.exact == dest.exact && d.ipv6_too == dest.ipv6_too
+        }) {
             Some((hosts, _)) => {
                 hosts.push_str(", ");
                 hosts.push_str(&leg.host);
@@ -272,11 +338,18 @@ fn nat_side<'a>(
     unknowns: &mut Vec<String>,
     checked: &mut Vec<String>,
 ) -> Option<(&'a NetworkAclFacts, String)> {
-    let Internet::Open { target, .. } = &net.internet else { return None };
+    let Internet::Open { target, .. } = &net.internet else {
+        return None;
+    };
     if !target.starts_with("nat-") || !net.legs.iter().any(|l| l.uses_internet()) {
         return None;
     }
-    let nat = net.n.nat_gateways.value()?.iter().find(|g| &g.id == target)?;
+    let nat = net
+        .n
+        .nat_gateways
+        .value()?
+        .iter()
+        .find(|g| &g.id == target)?;
     let subnet = nat.subnet_id.clone()?;
     if subnet == net.subnet_id {
         // Traffic inside one subnet does not pass its ACL; the task subnet's ACL judges the rest.
@@ -285,25 +358,53 @@ fn nat_side<'a>(
     let acls = match &net.n.nat_network_acls {
         Fact::Found { value } => value,
         other => {
-            unknowns.push(format!("network ACL of NAT gateway {target}'s subnet {subnet} not read ({})", other.gap().unwrap_or("")));
+            unknowns.push(format!(
+                "network ACL of NAT gateway {target}'s subnet {subnet} not read ({})",
+                other.gap().unwrap_or("")
+            ));
             return None;
         }
     };
-    let Some(acl) = acls.iter().find(|a| a.subnet_ids.iter().any(|s| s == &subnet)) else {
-        unknowns.push(format!("no network ACL was returned for NAT gateway {target}'s subnet {subnet}"));
+    let Some(acl) = acls
+        .iter()
+        .find(|a| a.subnet_ids.iter().any(|s| s == &subnet))
+    else {
+        unknowns.push(format!(
+            "no network ACL was returned for NAT gateway {target}'s subnet {subnet}"
+        ));
         return None;
     };
-    let whose = format!("Network ACL {} of NAT gateway {target}'s subnet {subnet}", acl.id);
+    let whose = format!(
+        "Network ACL {} of NAT gateway {target}'s subnet {subnet}",
+        acl.id
+    );
     nat_task_side(net, acl, &whose, os_range, problems, unknowns);
     nat_internet_side(acl, &whose, problems);
-    checked.push(format!("NAT gateway {target} in {subnet}: network ACL {}", acl.id));
+    checked.push(format!(
+        "NAT gateway {target} in {subnet}: network ACL {}",
+        acl.id
+    ));
     Some((acl, subnet))
 }
 
 /// Task → NAT, and NAT → task (the replies to the task's ephemeral ports).
-fn nat_task_side(net: &Net, acl: &NetworkAclFacts, whose: &str, os_range: (u16, u16), problems: &mut Vec<Problem>, unknowns: &mut Vec<String>) {
+fn nat_task_side(
+    net: &Net,
+    acl: &NetworkAclFacts,
+    whose: &str,
+    os_range: (u16, u16),
+    problems: &mut Vec<Problem>,
+    unknowns: &mut Vec<String>,
+) {
     let task_word = words(net.facts).task;
-    let mut add = |text: String, fix: String, definite: bool| problems.push(Problem { acl: acl.id.clone(), text, fix, definite });
+    let mut add = |text: String, fix: String, definite: bool| {
+        problems.push(Problem {
+            acl: acl.id.clone(),
+            text,
+            fix,
+            definite,
+        })
+    };
     match (net.origin.private_ip, net.subnet_cidr()) {
         (ip, cidr) if ip.is_some() || cidr.as_ref().is_some_and(|c| !c.is_empty()) => {
             let task = match ip {
@@ -329,14 +430,23 @@ fn nat_task_side(net: &Net, acl: &NetworkAclFacts, whose: &str, os_range: (u16, 
                 );
             }
         }
-        _ => unknowns.push(format!("the task's address is not known, so {whose}'s rules for it cannot be judged")),
+        _ => unknowns.push(format!(
+            "the task's address is not known, so {whose}'s rules for it cannot be judged"
+        )),
     }
 }
 
 /// NAT → internet, and the replies back to the NAT's ports.
 fn nat_internet_side(acl: &NetworkAclFacts, whose: &str, problems: &mut Vec<Problem>) {
     let public = IpSet::public_internet();
-    let mut add = |text: String, fix: String, definite: bool| problems.push(Problem { acl: acl.id.clone(), text, fix, definite });
+    let mut add = |text: String, fix: String, definite: bool| {
+        problems.push(Problem {
+            acl: acl.id.clone(),
+            text,
+            fix,
+            definite,
+        })
+    };
     let out = evaluate_acl(&acl_rules(acl, true), &public, (443, 443));
     if !out.fully_allowed() {
         let (b, rule) = out.denied[0];
@@ -344,10 +454,18 @@ fn nat_internet_side(acl: &NetworkAclFacts, whose: &str, problems: &mut Vec<Prob
         add(
             format!(
                 "{whose} blocks outbound TCP 443 to public addresses{} ({})",
-                if all { String::new() } else { format!(" for {}", describe_range(b.ips)) },
+                if all {
+                    String::new()
+                } else {
+                    format!(" for {}", describe_range(b.ips))
+                },
                 rule_name(rule)
             ),
-            format!("In {}, add an outbound allow rule for TCP 443 to 0.0.0.0/0 numbered below {}", acl.id, rule_number(rule)),
+            format!(
+                "In {}, add an outbound allow rule for TCP 443 to 0.0.0.0/0 numbered below {}",
+                acl.id,
+                rule_number(rule)
+            ),
             all,
         );
     }
@@ -374,7 +492,8 @@ fn nat_internet_side(acl: &NetworkAclFacts, whose: &str, problems: &mut Vec<Prob
 }
 
 fn rule_number(rule: Option<i32>) -> String {
-    rule.map(|n| n.to_string()).unwrap_or_else(|| "32767".into())
+    rule.map(|n| n.to_string())
+        .unwrap_or_else(|| "32767".into())
 }
 
 /// Entries as the console lists them: inbound then outbound, by rule number.
@@ -401,7 +520,14 @@ fn rule_name(rule: Option<i32>) -> String {
     }
 }
 
-fn judge(acl_id: &str, dest: &Dest, out: &AclVerdict, back: &AclVerdict, os_range: (u16, u16), problems: &mut Vec<Problem>) {
+fn judge(
+    acl_id: &str,
+    dest: &Dest,
+    out: &AclVerdict,
+    back: &AclVerdict,
+    os_range: (u16, u16),
+    problems: &mut Vec<Problem>,
+) {
     if !out.fully_allowed() {
         let (b, rule) = out.denied[0];
         let all = out.fully_denied();
@@ -410,13 +536,18 @@ fn judge(acl_id: &str, dest: &Dest, out: &AclVerdict, back: &AclVerdict, os_rang
             text: format!(
                 "Network ACL {acl_id} blocks outbound TCP 443 to {}{} ({})",
                 dest.what,
-                if all { String::new() } else { format!(" for {}", describe_range(b.ips)) },
+                if all {
+                    String::new()
+                } else {
+                    format!(" for {}", describe_range(b.ips))
+                },
                 rule_name(rule)
             ),
             fix: format!(
                 "In {acl_id}, add an outbound allow rule for TCP 443 to {} numbered below {}",
                 short_cidrs(&dest.ips),
-                rule.map(|n| n.to_string()).unwrap_or_else(|| "32767".into())
+                rule.map(|n| n.to_string())
+                    .unwrap_or_else(|| "32767".into())
             ),
             definite: dest.exact || all,
         });
@@ -447,7 +578,10 @@ fn judge(acl_id: &str, dest: &Dest, out: &AclVerdict, back: &AclVerdict, os_rang
 /// Every address in `ips` has its `ports` denied.
 fn covers_all(v: &AclVerdict, ips: &IpSet, ports: (u16, u16)) -> bool {
     let denied = IpSet::from_ranges(
-        v.denied_in_ports(ports).iter().filter(|(b, _)| b.ports.0 <= ports.0 && b.ports.1 >= ports.1).map(|(b, _)| b.ips),
+        v.denied_in_ports(ports)
+            .iter()
+            .filter(|(b, _)| b.ports.0 <= ports.0 && b.ports.1 >= ports.1)
+            .map(|(b, _)| b.ips),
     );
     denied.covers(ips)
 }
@@ -474,15 +608,21 @@ fn endpoint_side(
     problems: &mut Vec<Problem>,
     unknowns: &mut Vec<String>,
 ) {
-    let others: Vec<&str> =
-        ips.iter().filter_map(|(_, s)| s.as_deref()).filter(|s| *s != net.subnet_id).collect();
+    let others: Vec<&str> = ips
+        .iter()
+        .filter_map(|(_, s)| s.as_deref())
+        .filter(|s| *s != net.subnet_id)
+        .collect();
     if others.is_empty() {
         return;
     }
     let acls = match &net.n.endpoint_network_acls {
         Fact::Found { value } => value,
         other => {
-            unknowns.push(format!("network ACLs of endpoint {endpoint_id}'s subnets not read ({})", other.gap().unwrap_or("")));
+            unknowns.push(format!(
+                "network ACLs of endpoint {endpoint_id}'s subnets not read ({})",
+                other.gap().unwrap_or("")
+            ));
             return;
         }
     };
@@ -492,8 +632,16 @@ fn endpoint_side(
         (None, None) => return,
     };
     for subnet in others {
-        let Some(acl) = acls.iter().find(|a| a.subnet_ids.iter().any(|s| s == subnet)) else { continue };
-        let what = format!("the {} (from endpoint {endpoint_id} in {subnet})", words(net.facts).task);
+        let Some(acl) = acls
+            .iter()
+            .find(|a| a.subnet_ids.iter().any(|s| s == subnet))
+        else {
+            continue;
+        };
+        let what = format!(
+            "the {} (from endpoint {endpoint_id} in {subnet})",
+            words(net.facts).task
+        );
         let inbound = evaluate_acl(&acl_rules(acl, false), &task, (443, 443));
         if !inbound.fully_allowed() {
             let (_, rule) = inbound.denied[0];
@@ -529,12 +677,15 @@ fn endpoint_side(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::facts::ErrorKind;
     use crate::checks::network::fixtures::*;
     use crate::model::diagnosis::Status;
+    use crate::model::facts::ErrorKind;
 
     fn with_entries(mut f: Facts, entries: Vec<crate::model::facts::NaclEntryFacts>) -> Facts {
-        f.network.network_acl = Fact::found(NetworkAclFacts { entries, ..default_nacl() });
+        f.network.network_acl = Fact::found(NetworkAclFacts {
+            entries,
+            ..default_nacl()
+        });
         f
     }
 
@@ -557,8 +708,20 @@ mod tests {
     fn nacl_table() {
         let allow_all_out = nacl_entry(100, true, "-1", "allow", "0.0.0.0/0", None);
         let allow_all_in = nacl_entry(100, false, "-1", "allow", "0.0.0.0/0", None);
-        let in_eph = |from: i32, to: i32| nacl_entry(110, false, "6", "allow", "0.0.0.0/0", Some((from, to)));
-        let mut endpoint_same_subnet = with_entries(fargate_endpoints(), vec![nacl_entry(100, true, "6", "allow", "0.0.0.0/0", Some((443, 443)))]);
+        let in_eph = |from: i32, to: i32| {
+            nacl_entry(110, false, "6", "allow", "0.0.0.0/0", Some((from, to)))
+        };
+        let mut endpoint_same_subnet = with_entries(
+            fargate_endpoints(),
+            vec![nacl_entry(
+                100,
+                true,
+                "6",
+                "allow",
+                "0.0.0.0/0",
+                Some((443, 443)),
+            )],
+        );
         // Endpoint ENIs in the task's subnet: the ACL does not see that traffic; S3 still needs it.
         if let Fact::Found { value } = &mut endpoint_same_subnet.network.endpoint_enis {
             for e in value.iter_mut() {
@@ -569,21 +732,43 @@ mod tests {
         endpoint_subnet_blocks.network.endpoint_network_acls = Fact::found(vec![NetworkAclFacts {
             id: "acl-endpoints".into(),
             subnet_ids: vec!["subnet-endpoints".into()],
-            entries: vec![nacl_entry(100, false, "6", "allow", "10.0.1.0/24", Some((443, 443)))],
+            entries: vec![nacl_entry(
+                100,
+                false,
+                "6",
+                "allow",
+                "10.0.1.0/24",
+                Some((443, 443)),
+            )],
             ..Default::default()
         }]);
-        let mut windows = with_entries(fargate_nat(), vec![allow_all_out.clone(), in_eph(49152, 65535)]);
+        let mut windows = with_entries(
+            fargate_nat(),
+            vec![allow_all_out.clone(), in_eph(49152, 65535)],
+        );
         windows.task.platform_family = Some("WINDOWS_SERVER_2022_CORE".into());
         let mut unreadable = fargate_nat();
-        unreadable.network.network_acl = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeNetworkAcls".into(), kind: ErrorKind::AccessDenied };
+        unreadable.network.network_acl = Fact::Unreadable {
+            reason: "AccessDenied: ec2:DescribeNetworkAcls".into(),
+            kind: ErrorKind::AccessDenied,
+        };
         let nat_acl = |entries: Vec<crate::model::facts::NaclEntryFacts>| {
             let mut f = fargate_nat();
-            f.network.nat_network_acls =
-                Fact::found(vec![NetworkAclFacts { id: ACL_PUBLIC.into(), is_default: false, subnet_ids: vec![PUBLIC_SUBNET.into()], entries }]);
+            f.network.nat_network_acls = Fact::found(vec![NetworkAclFacts {
+                id: ACL_PUBLIC.into(),
+                is_default: false,
+                subnet_ids: vec![PUBLIC_SUBNET.into()],
+                entries,
+            }]);
             f
         };
         // A public subnet's ACL written for a web server: 80/443 in, everything out.
-        let web_in = || vec![nacl_entry(100, false, "6", "allow", "0.0.0.0/0", Some((80, 80))), nacl_entry(110, false, "6", "allow", "0.0.0.0/0", Some((443, 443)))];
+        let web_in = || {
+            vec![
+                nacl_entry(100, false, "6", "allow", "0.0.0.0/0", Some((80, 80))),
+                nacl_entry(110, false, "6", "allow", "0.0.0.0/0", Some((443, 443))),
+            ]
+        };
         let nat_web_only = nat_acl([web_in(), vec![allow_all_out.clone()]].concat());
         let nat_healthy = nat_acl(vec![
             nacl_entry(100, false, "6", "allow", "10.0.1.0/24", Some((443, 443))),
@@ -591,43 +776,207 @@ mod tests {
             nacl_entry(100, true, "6", "allow", "0.0.0.0/0", Some((443, 443))),
             nacl_entry(110, true, "6", "allow", "10.0.1.0/24", Some((1024, 65535))),
         ]);
-        let nat_no_way_back = nat_acl([vec![allow_all_in.clone()], vec![nacl_entry(100, true, "6", "allow", "0.0.0.0/0", Some((443, 443)))]].concat());
-        let nat_half_ports = nat_acl([vec![allow_all_out.clone(), nacl_entry(100, false, "6", "allow", "0.0.0.0/0", Some((443, 443))), nacl_entry(110, false, "6", "allow", "0.0.0.0/0", Some((32768, 65535)))]].concat());
+        let nat_no_way_back = nat_acl(
+            [
+                vec![allow_all_in.clone()],
+                vec![nacl_entry(
+                    100,
+                    true,
+                    "6",
+                    "allow",
+                    "0.0.0.0/0",
+                    Some((443, 443)),
+                )],
+            ]
+            .concat(),
+        );
+        let nat_half_ports = nat_acl(
+            [vec![
+                allow_all_out.clone(),
+                nacl_entry(100, false, "6", "allow", "0.0.0.0/0", Some((443, 443))),
+                nacl_entry(110, false, "6", "allow", "0.0.0.0/0", Some((32768, 65535))),
+            ]]
+            .concat(),
+        );
         let mut nat_acl_unreadable = fargate_nat();
-        nat_acl_unreadable.network.nat_network_acls = Fact::Unreadable { reason: "Throttled: ec2:DescribeNetworkAcls".into(), kind: ErrorKind::Throttled };
+        nat_acl_unreadable.network.nat_network_acls = Fact::Unreadable {
+            reason: "Throttled: ec2:DescribeNetworkAcls".into(),
+            kind: ErrorKind::Throttled,
+        };
         let mut nat_in_task_subnet = nat_web_only_in_task_subnet();
         nat_in_task_subnet.network.nat_network_acls = Fact::found(vec![]);
 
         // (name, facts, status, text)
         let cases: Vec<(&str, Facts, Status, &str)> = vec![
             ("default ACL", fargate_nat(), Status::Pass, ""),
-            ("outbound 443 denied", with_entries(fargate_nat(), vec![nacl_entry(100, true, "6", "allow", "0.0.0.0/0", Some((80, 80))), allow_all_in.clone()]), Status::Fail, "outbound TCP 443"),
-            ("inbound ephemeral missing", with_entries(fargate_nat(), vec![allow_all_out.clone(), nacl_entry(100, false, "6", "allow", "0.0.0.0/0", Some((443, 443)))]), Status::Fail, "1024-65535"),
-            ("deny 90 before allow 100", with_entries(fargate_nat(), vec![allow_all_out.clone(), allow_all_in.clone(), nacl_entry(90, false, "6", "deny", "0.0.0.0/0", Some((1024, 65535)))]), Status::Fail, "rule 90"),
-            ("allow 90 before deny 100", with_entries(fargate_nat(), vec![allow_all_out.clone(), nacl_entry(90, false, "-1", "allow", "0.0.0.0/0", None), nacl_entry(100, false, "6", "deny", "0.0.0.0/0", Some((1024, 65535)))]), Status::Pass, ""),
-            ("Linux range only (32768-60999) is enough", with_entries(fargate_nat(), vec![allow_all_out.clone(), in_eph(32768, 60999)]), Status::Pass, ""),
-            ("1024-32767 only is not", with_entries(fargate_nat(), vec![allow_all_out.clone(), in_eph(1024, 32767)]), Status::Fail, "32768"),
+            (
+                "outbound 443 denied",
+                with_entries(
+                    fargate_nat(),
+                    vec![
+                        nacl_entry(100, true, "6", "allow", "0.0.0.0/0", Some((80, 80))),
+                        allow_all_in.clone(),
+                    ],
+                ),
+                Status::Fail,
+                "outbound TCP 443",
+            ),
+            (
+                "inbound ephemeral missing",
+                with_entries(
+                    fargate_nat(),
+                    vec![
+                        allow_all_out.clone(),
+                        nacl_entry(100, false, "6", "allow", "0.0.0.0/0", Some((443, 443))),
+                    ],
+                ),
+                Status::Fail,
+                "1024-65535",
+            ),
+            (
+                "deny 90 before allow 100",
+                with_entries(
+                    fargate_nat(),
+                    vec![
+                        allow_all_out.clone(),
+                        allow_all_in.clone(),
+                        nacl_entry(90, false, "6", "deny", "0.0.0.0/0", Some((1024, 65535))),
+                    ],
+                ),
+                Status::Fail,
+                "rule 90",
+            ),
+            (
+                "allow 90 before deny 100",
+                with_entries(
+                    fargate_nat(),
+                    vec![
+                        allow_all_out.clone(),
+                        nacl_entry(90, false, "-1", "allow", "0.0.0.0/0", None),
+                        nacl_entry(100, false, "6", "deny", "0.0.0.0/0", Some((1024, 65535))),
+                    ],
+                ),
+                Status::Pass,
+                "",
+            ),
+            (
+                "Linux range only (32768-60999) is enough",
+                with_entries(
+                    fargate_nat(),
+                    vec![allow_all_out.clone(), in_eph(32768, 60999)],
+                ),
+                Status::Pass,
+                "",
+            ),
+            (
+                "1024-32767 only is not",
+                with_entries(
+                    fargate_nat(),
+                    vec![allow_all_out.clone(), in_eph(1024, 32767)],
+                ),
+                Status::Fail,
+                "32768",
+            ),
             ("Windows range", windows, Status::Pass, ""),
-            ("inbound only from part of the internet", with_entries(fargate_nat(), vec![allow_all_out.clone(), nacl_entry(100, false, "6", "allow", "52.0.0.0/8", Some((1024, 65535)))]), Status::Warn, "implicit deny"),
-            ("S3 prefix list exact: one CIDR missing", with_entries(fargate_endpoints(), vec![allow_all_out.clone(), nacl_entry(100, false, "6", "allow", "10.0.0.0/16", Some((1024, 65535))), nacl_entry(101, false, "6", "allow", "52.216.0.0/15", Some((1024, 65535)))]), Status::Fail, "S3 prefix list"),
-            ("endpoint in the task's subnet: only S3 counts", endpoint_same_subnet, Status::Fail, "S3 prefix list"),
-            ("endpoint subnet ACL blocks the replies", endpoint_subnet_blocks, Status::Fail, "acl-endpoints"),
+            (
+                "inbound only from part of the internet",
+                with_entries(
+                    fargate_nat(),
+                    vec![
+                        allow_all_out.clone(),
+                        nacl_entry(100, false, "6", "allow", "52.0.0.0/8", Some((1024, 65535))),
+                    ],
+                ),
+                Status::Warn,
+                "implicit deny",
+            ),
+            (
+                "S3 prefix list exact: one CIDR missing",
+                with_entries(
+                    fargate_endpoints(),
+                    vec![
+                        allow_all_out.clone(),
+                        nacl_entry(100, false, "6", "allow", "10.0.0.0/16", Some((1024, 65535))),
+                        nacl_entry(
+                            101,
+                            false,
+                            "6",
+                            "allow",
+                            "52.216.0.0/15",
+                            Some((1024, 65535)),
+                        ),
+                    ],
+                ),
+                Status::Fail,
+                "S3 prefix list",
+            ),
+            (
+                "endpoint in the task's subnet: only S3 counts",
+                endpoint_same_subnet,
+                Status::Fail,
+                "S3 prefix list",
+            ),
+            (
+                "endpoint subnet ACL blocks the replies",
+                endpoint_subnet_blocks,
+                Status::Fail,
+                "acl-endpoints",
+            ),
             ("unreadable", unreadable, Status::Unknown, "AccessDenied"),
-            ("NAT subnet ACL admits only 80/443 inbound", nat_web_only, Status::Fail, "acl-public of NAT gateway nat-1's subnet subnet-public blocks the replies"),
-            ("NAT subnet ACL as AWS recommends", nat_healthy, Status::Pass, ""),
-            ("NAT subnet ACL: no way back out to the task", nat_no_way_back, Status::Fail, "outbound TCP 32768-60999 to 10.0.1.25/32"),
-            ("NAT subnet ACL: only half the NAT's ports", nat_half_ports, Status::Fail, "1024-32767"),
-            ("NAT subnet ACL unreadable", nat_acl_unreadable, Status::Unknown, "Throttled"),
-            ("NAT in the task's own subnet: no second ACL", nat_in_task_subnet, Status::Pass, ""),
+            (
+                "NAT subnet ACL admits only 80/443 inbound",
+                nat_web_only,
+                Status::Fail,
+                "acl-public of NAT gateway nat-1's subnet subnet-public blocks the replies",
+            ),
+            (
+                "NAT subnet ACL as AWS recommends",
+                nat_healthy,
+                Status::Pass,
+                "",
+            ),
+            (
+                "NAT subnet ACL: no way back out to the task",
+                nat_no_way_back,
+                Status::Fail,
+                "outbound TCP 32768-60999 to 10.0.1.25/32",
+            ),
+            (
+                "NAT subnet ACL: only half the NAT's ports",
+                nat_half_ports,
+                Status::Fail,
+                "1024-32767",
+            ),
+            (
+                "NAT subnet ACL unreadable",
+                nat_acl_unreadable,
+                Status::Unknown,
+                "Throttled",
+            ),
+            (
+                "NAT in the task's own subnet: no second ACL",
+                nat_in_task_subnet,
+                Status::Pass,
+                "",
+            ),
         ];
         for (name, f, status, needle) in cases {
             let got = check_nacl(&f);
             assert_eq!(got.len(), 1, "{name}: {got:#?}");
             if name.starts_with("NAT subnet ACL") && status == Status::Fail {
-                assert_eq!(got[0].resource.as_deref(), Some(ACL_PUBLIC), "{name}: the NAT subnet's ACL is at fault");
+                assert_eq!(
+                    got[0].resource.as_deref(),
+                    Some(ACL_PUBLIC),
+                    "{name}: the NAT subnet's ACL is at fault"
+                );
             }
             assert_eq!(got[0].status, status, "{name}: {got:#?}");
-            let text = format!("{} {} {}", got[0].title, got[0].evidence, got[0].remediation.as_deref().unwrap_or(""));
+            let text = format!(
+                "{} {} {}",
+                got[0].title,
+                got[0].evidence,
+                got[0].remediation.as_deref().unwrap_or("")
+            );
             assert!(text.contains(needle), "{name}: {needle:?} not in {text}");
         }
     }

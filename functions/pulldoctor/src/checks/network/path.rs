@@ -8,13 +8,15 @@ use std::net::Ipv4Addr;
 
 use super::ipset::IpSet;
 use crate::model::audience::Audience;
-use crate::model::message::Category;
-use crate::model::secret_ref::{named_secrets, parse_value_from, secrets_step, SecretRef, SecretStore};
 use crate::model::facts::{
-    endpoint_service, EndpointFacts, Fact, Facts, Known, NatGatewayFacts, NetworkFacts, Origin, OriginKind,
-    RouteFacts, RouteTableFacts, SubnetFacts,
+    endpoint_service, EndpointFacts, Fact, Facts, Known, NatGatewayFacts, NetworkFacts, Origin,
+    OriginKind, RouteFacts, RouteTableFacts, SubnetFacts,
 };
 use crate::model::image_ref::{ImageRef, RegistryKind};
+use crate::model::message::Category;
+use crate::model::secret_ref::{
+    named_secrets, parse_value_from, secrets_step, SecretRef, SecretStore,
+};
 
 /// What one leg of the pull talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,12 +150,20 @@ impl<'a> Net<'a> {
         if !n.collected || n.skipped.is_some() {
             return Err(None);
         }
-        let Some(image) = facts.failure.image_ref.as_ref() else { return Err(None) };
-        let Some(mut origin) = n.origin(&facts.task) else { return Err(None) };
+        let Some(image) = facts.failure.image_ref.as_ref() else {
+            return Err(None);
+        };
+        let Some(mut origin) = n.origin(&facts.task) else {
+            return Err(None);
+        };
         if origin.kind == OriginKind::TaskEni && facts.audience != Audience::Ecs {
             // On EKS the would-be task's ENI is the node's or the pod's.
             let who = crate::checks::wording::words(facts).task;
-            origin.label = match facts.task.eni_attachment().and_then(|a| a.details.get("networkInterfaceId")) {
+            origin.label = match facts
+                .task
+                .eni_attachment()
+                .and_then(|a| a.details.get("networkInterfaceId"))
+            {
                 Some(id) => format!("{who} ENI {id}"),
                 None => format!("{who} ENI"),
             };
@@ -214,7 +224,9 @@ impl<'a> Net<'a> {
     }
     /// Route table id for messages.
     pub fn route_table_id(&self) -> String {
-        self.route_table.map(|r| r.id.clone()).unwrap_or_else(|| "its route table".into())
+        self.route_table
+            .map(|r| r.id.clone())
+            .unwrap_or_else(|| "its route table".into())
     }
     pub fn endpoints(&self) -> Option<&'a [EndpointFacts]> {
         self.n.endpoints.value().map(Vec::as_slice)
@@ -222,7 +234,14 @@ impl<'a> Net<'a> {
     /// Endpoints in the VPC for a service name, any state.
     pub fn endpoints_for(&self, service_name: &str) -> Vec<&'a EndpointFacts> {
         self.endpoints()
-            .map(|eps| eps.iter().filter(|e| e.service_name == service_name || e.service_name == format!("cn.{service_name}")).collect())
+            .map(|eps| {
+                eps.iter()
+                    .filter(|e| {
+                        e.service_name == service_name
+                            || e.service_name == format!("cn.{service_name}")
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
     /// Interface endpoints' private DNS works in this VPC (unknown counts as working; the DNS
@@ -233,8 +252,17 @@ impl<'a> Net<'a> {
     }
     /// Is the task on Windows (ephemeral port range)?
     pub fn windows(&self) -> bool {
-        let td_os = self.facts.task_definition.value().and_then(|t| t.operating_system_family.as_deref());
-        self.facts.task.platform_family.as_deref().or(td_os).is_some_and(|f| f.to_ascii_uppercase().starts_with("WINDOWS"))
+        let td_os = self
+            .facts
+            .task_definition
+            .value()
+            .and_then(|t| t.operating_system_family.as_deref());
+        self.facts
+            .task
+            .platform_family
+            .as_deref()
+            .or(td_os)
+            .is_some_and(|f| f.to_ascii_uppercase().starts_with("WINDOWS"))
     }
 
     fn plan_legs(&self) -> Vec<Leg<'a>> {
@@ -249,14 +277,25 @@ impl<'a> Net<'a> {
                     SecretStore::Ssm => Service::Ssm,
                 };
                 for region in self.task_secret_regions(store) {
-                    legs.push((service, format!("{}.{region}.amazonaws.com", store.endpoint_suffix()), region));
+                    legs.push((
+                        service,
+                        format!("{}.{region}.amazonaws.com", store.endpoint_suffix()),
+                        region,
+                    ));
                 }
             }
             return legs
                 .into_iter()
                 .map(|(service, host, region)| {
-                    let via = super::hub::redirect(self.n, service, &host, self.via(service, &region));
-                    Leg { service, host, region, via, dual_stack: false }
+                    let via =
+                        super::hub::redirect(self.n, service, &host, self.via(service, &region));
+                    Leg {
+                        service,
+                        host,
+                        region,
+                        via,
+                        dual_stack: false,
+                    }
                 })
                 .collect();
         }
@@ -264,7 +303,11 @@ impl<'a> Net<'a> {
         match (&self.image.kind, self.image.ecr()) {
             (RegistryKind::Ecr { .. }, Some((account, image_region))) => {
                 if !self.fargate_legacy {
-                    legs.push((Service::EcrApi, format!("api.ecr.{image_region}.amazonaws.com"), image_region));
+                    legs.push((
+                        Service::EcrApi,
+                        format!("api.ecr.{image_region}.amazonaws.com"),
+                        image_region,
+                    ));
                 }
                 // The registry name as the image names it: the IPv4 name, or the dual-stack one.
                 let registry = if is_dual_stack_ecr(&self.image.registry) {
@@ -275,17 +318,29 @@ impl<'a> Net<'a> {
                 legs.push((Service::EcrDkr, registry, image_region));
                 legs.push((
                     Service::S3,
-                    format!("prod-{image_region}-starport-layer-bucket.s3.{image_region}.amazonaws.com"),
+                    format!(
+                        "prod-{image_region}-starport-layer-bucket.s3.{image_region}.amazonaws.com"
+                    ),
                     image_region,
                 ));
             }
-            _ => legs.push((Service::Registry, self.image.registry.clone(), self.region.as_str())),
+            _ => legs.push((
+                Service::Registry,
+                self.image.registry.clone(),
+                self.region.as_str(),
+            )),
         }
-        let mut legs: Vec<(Service, String, String)> =
-            legs.into_iter().map(|(s, h, r)| (s, h, r.to_string())).collect();
+        let mut legs: Vec<(Service, String, String)> = legs
+            .into_iter()
+            .map(|(s, h, r)| (s, h, r.to_string()))
+            .collect();
         if let Some(secret_region) = self.registry_secret_region() {
             if !self.fargate_legacy {
-                legs.push((Service::SecretsManager, format!("secretsmanager.{secret_region}.amazonaws.com"), secret_region));
+                legs.push((
+                    Service::SecretsManager,
+                    format!("secretsmanager.{secret_region}.amazonaws.com"),
+                    secret_region,
+                ));
             }
         }
         legs.into_iter()
@@ -314,11 +369,25 @@ impl<'a> Net<'a> {
             .facts
             .task_definition
             .value()
-            .map(|td| td.containers.iter().flat_map(|c| &c.secrets).filter_map(|v| parse_value_from(v)).filter(|r| r.store == store).collect())
+            .map(|td| {
+                td.containers
+                    .iter()
+                    .flat_map(|c| &c.secrets)
+                    .filter_map(|v| parse_value_from(v))
+                    .filter(|r| r.store == store)
+                    .collect()
+            })
             .unwrap_or_default();
         let named = named_secrets(&self.facts.failure.message);
-        let named_refs: Vec<&SecretRef> = refs.iter().filter(|r| named.iter().any(|n| n.same_secret(r))).collect();
-        let scope: Vec<&SecretRef> = if named_refs.is_empty() { refs.iter().collect() } else { named_refs };
+        let named_refs: Vec<&SecretRef> = refs
+            .iter()
+            .filter(|r| named.iter().any(|n| n.same_secret(r)))
+            .collect();
+        let scope: Vec<&SecretRef> = if named_refs.is_empty() {
+            refs.iter().collect()
+        } else {
+            named_refs
+        };
         let mut regions: Vec<String> = vec![];
         for r in scope {
             let region = r.region.clone().unwrap_or_else(|| self.region.clone());
@@ -352,12 +421,17 @@ impl<'a> Net<'a> {
             .registry_credentials_secret
             .as_deref()?;
         // arn:aws:secretsmanager:REGION:… ; a bare name is in the task's region.
-        let region = secret.split(':').nth(3).filter(|r| !r.is_empty() && secret.starts_with("arn:"));
+        let region = secret
+            .split(':')
+            .nth(3)
+            .filter(|r| !r.is_empty() && secret.starts_with("arn:"));
         Some(region.unwrap_or(self.region.as_str()).to_string())
     }
 
     fn via(&self, service: Service, dest_region: &str) -> Via<'a> {
-        let Some(suffix) = service.endpoint_suffix() else { return Via::Internet { note: None } };
+        let Some(suffix) = service.endpoint_suffix() else {
+            return Via::Internet { note: None };
+        };
         if dest_region != self.region {
             return Via::Internet {
                 note: Some(format!(
@@ -368,16 +442,28 @@ impl<'a> Net<'a> {
         }
         let endpoints = match &self.n.endpoints {
             Fact::Found { value } => value,
-            other => return Via::Unknown(format!("VPC endpoints could not be read ({})", other.gap().unwrap_or(""))),
+            other => {
+                return Via::Unknown(format!(
+                    "VPC endpoints could not be read ({})",
+                    other.gap().unwrap_or("")
+                ))
+            }
         };
         let name = endpoint_service(&self.region, suffix);
-        let matching: Vec<&EndpointFacts> = endpoints.iter().filter(|e| e.is_service(&self.region, suffix)).collect();
+        let matching: Vec<&EndpointFacts> = endpoints
+            .iter()
+            .filter(|e| e.is_service(&self.region, suffix))
+            .collect();
         let mut notes = vec![];
         if service == Service::S3 {
             let rt = self.route_table.map(|r| r.id.as_str());
             for e in matching.iter().filter(|e| e.is_gateway()) {
                 let associated = rt.is_some_and(|rt| e.route_table_ids.iter().any(|id| id == rt))
-                    || self.route_table.is_some_and(|t| t.routes.iter().any(|r| r.target == e.id && r.destination_prefix_list.is_some()));
+                    || self.route_table.is_some_and(|t| {
+                        t.routes
+                            .iter()
+                            .any(|r| r.target == e.id && r.destination_prefix_list.is_some())
+                    });
                 match (e.is_available(), associated) {
                     (true, true) => return Via::Gateway(e),
                     (true, false) => notes.push(format!(
@@ -385,7 +471,11 @@ impl<'a> Net<'a> {
                         e.id,
                         rt.unwrap_or("?")
                     )),
-                    (false, _) => notes.push(format!("gateway endpoint {} is {}", e.id, e.state.as_deref().unwrap_or("not available"))),
+                    (false, _) => notes.push(format!(
+                        "gateway endpoint {} is {}",
+                        e.id,
+                        e.state.as_deref().unwrap_or("not available")
+                    )),
                 }
             }
         }
@@ -397,13 +487,17 @@ impl<'a> Net<'a> {
             let why = if !e.is_available() {
                 format!("is {}", e.state.as_deref().unwrap_or("not available"))
             } else if !private_dns {
-                "has private DNS disabled, so the public name resolves to public addresses".to_string()
+                "has private DNS disabled, so the public name resolves to public addresses"
+                    .to_string()
             } else {
-                "has private DNS on, but the VPC's DNS support or DNS hostnames setting is off".to_string()
+                "has private DNS on, but the VPC's DNS support or DNS hostnames setting is off"
+                    .to_string()
             };
             notes.push(format!("interface endpoint {} ({name}) {why}", e.id));
         }
-        Via::Internet { note: (!notes.is_empty()).then(|| notes.join("; ")) }
+        Via::Internet {
+            note: (!notes.is_empty()).then(|| notes.join("; ")),
+        }
     }
 
     /// Interface endpoint ENIs: (ip, subnet) for an endpoint, when they could be read.
@@ -413,28 +507,47 @@ impl<'a> Net<'a> {
                 value
                     .iter()
                     .filter(|eni| endpoint.network_interface_ids.contains(&eni.id))
-                    .filter_map(|eni| Some((eni.private_ip.as_deref()?.parse().ok()?, eni.subnet_id.clone())))
+                    .filter_map(|eni| {
+                        Some((
+                            eni.private_ip.as_deref()?.parse().ok()?,
+                            eni.subnet_id.clone(),
+                        ))
+                    })
                     .collect(),
             ),
-            other => Known::Unknown(format!("endpoint network interfaces could not be read ({})", other.gap().unwrap_or(""))),
+            other => Known::Unknown(format!(
+                "endpoint network interfaces could not be read ({})",
+                other.gap().unwrap_or("")
+            )),
         }
     }
 
     /// The S3 prefix list id: from the prefix-list read, else from the gateway route.
     pub fn s3_prefix_list_id(&self, gateway: &EndpointFacts) -> Option<String> {
-        self.n.s3_prefix_list.value().map(|p| p.id.clone()).or_else(|| {
-            self.route_table?
-                .routes
-                .iter()
-                .find(|r| r.target == gateway.id)
-                .and_then(|r| r.destination_prefix_list.clone())
-        })
+        self.n
+            .s3_prefix_list
+            .value()
+            .map(|p| p.id.clone())
+            .or_else(|| {
+                self.route_table?
+                    .routes
+                    .iter()
+                    .find(|r| r.target == gateway.id)
+                    .and_then(|r| r.destination_prefix_list.clone())
+            })
     }
     pub fn s3_prefix_list_cidrs(&self) -> Known<IpSet> {
         match &self.n.s3_prefix_list {
-            Fact::Found { value } if !value.cidrs.is_empty() => Known::Yes(IpSet::from_cidrs(value.cidrs.iter().map(String::as_str))),
-            Fact::Found { .. } => Known::Unknown("the S3 prefix list's CIDRs were not returned".into()),
-            other => Known::Unknown(format!("the S3 prefix list could not be read ({})", other.gap().unwrap_or(""))),
+            Fact::Found { value } if !value.cidrs.is_empty() => {
+                Known::Yes(IpSet::from_cidrs(value.cidrs.iter().map(String::as_str)))
+            }
+            Fact::Found { .. } => {
+                Known::Unknown("the S3 prefix list's CIDRs were not returned".into())
+            }
+            other => Known::Unknown(format!(
+                "the S3 prefix list could not be read ({})",
+                other.gap().unwrap_or("")
+            )),
         }
     }
     /// The IPv4 CIDRs of a prefix list a security group rule names: the S3 list, or one read for
@@ -445,8 +558,13 @@ impl<'a> Net<'a> {
         }
         match self.n.rule_prefix_lists.iter().find(|p| p.id == id) {
             Some(p) => match &p.cidrs {
-                Fact::Found { value } => Known::Yes(IpSet::from_cidrs(value.iter().map(String::as_str))),
-                other => Known::Unknown(format!("prefix list {id} could not be read ({})", other.gap().unwrap_or(""))),
+                Fact::Found { value } => {
+                    Known::Yes(IpSet::from_cidrs(value.iter().map(String::as_str)))
+                }
+                other => Known::Unknown(format!(
+                    "prefix list {id} could not be read ({})",
+                    other.gap().unwrap_or("")
+                )),
             },
             None => Known::Unknown(format!("prefix list {id}'s entries were not read")),
         }
@@ -463,7 +581,11 @@ impl<'a> Net<'a> {
     /// Ways the task subnet may reach dual-stack names over IPv6: its IPv6 exits, when the subnet
     /// has IPv6 addresses at all (empty otherwise).
     pub fn ipv6_exits(&self) -> Vec<String> {
-        let has_ipv6 = self.n.subnet.value().is_some_and(|s| !s.ipv6_cidrs.is_empty());
+        let has_ipv6 = self
+            .n
+            .subnet
+            .value()
+            .is_some_and(|s| !s.ipv6_cidrs.is_empty());
         match self.route_table {
             Some(rt) if has_ipv6 => ipv6_exits(rt),
             _ => vec![],
@@ -512,8 +634,12 @@ pub fn ipv6_exits(rt: &RouteTableFacts) -> Vec<String> {
         .iter()
         .filter(|r| r.state.as_deref() != Some("blackhole"))
         .filter_map(|r| match r.destination_ipv6.as_deref() {
-            Some("::/0") if r.target.starts_with("eigw-") || r.target.starts_with("igw-") => Some(format!("::/0 → {}", r.target)),
-            Some(d) if d.starts_with("64:ff9b::") && r.target.starts_with("nat-") => Some(format!("{d} → {} (NAT64)", r.target)),
+            Some("::/0") if r.target.starts_with("eigw-") || r.target.starts_with("igw-") => {
+                Some(format!("::/0 → {}", r.target))
+            }
+            Some(d) if d.starts_with("64:ff9b::") && r.target.starts_with("nat-") => {
+                Some(format!("{d} → {} (NAT64)", r.target))
+            }
             _ => None,
         })
         .collect()
@@ -548,7 +674,11 @@ fn fargate_legacy(facts: &Facts, origin: &Origin) -> bool {
         return false;
     }
     let task = &facts.task;
-    if task.platform_family.as_deref().is_some_and(|f| f.to_ascii_uppercase().starts_with("WINDOWS")) {
+    if task
+        .platform_family
+        .as_deref()
+        .is_some_and(|f| f.to_ascii_uppercase().starts_with("WINDOWS"))
+    {
         return false;
     }
     match task.platform_version.as_deref() {
@@ -563,7 +693,9 @@ fn fargate_legacy(facts: &Facts, origin: &Origin) -> bool {
 /// The subnet's default IPv4 route, if any (longest prefix for public destinations is 0.0.0.0/0:
 /// more specific public routes are reported separately by the route check).
 pub fn default_route(rt: &RouteTableFacts) -> Option<&RouteFacts> {
-    rt.routes.iter().find(|r| r.destination.as_deref() == Some("0.0.0.0/0"))
+    rt.routes
+        .iter()
+        .find(|r| r.destination.as_deref() == Some("0.0.0.0/0"))
 }
 
 /// Routes for public IPv4 ranges more specific than the default route.
@@ -582,10 +714,19 @@ pub fn specific_public_routes(rt: &RouteTableFacts) -> Vec<&RouteFacts> {
 fn internet_path(n: &NetworkFacts, origin: &Origin) -> Internet {
     let rt = match &n.route_table {
         Fact::Found { value } => value,
-        other => return Internet::Unknown { reason: format!("route table could not be read ({})", other.gap().unwrap_or("")) },
+        other => {
+            return Internet::Unknown {
+                reason: format!(
+                    "route table could not be read ({})",
+                    other.gap().unwrap_or("")
+                ),
+            }
+        }
     };
     let Some(route) = default_route(rt) else {
-        return Internet::Closed { reason: format!("route table {} has no default route (0.0.0.0/0)", rt.id) };
+        return Internet::Closed {
+            reason: format!("route table {} has no default route (0.0.0.0/0)", rt.id),
+        };
     };
     let target = route.target.clone();
     if route.state.as_deref() == Some("blackhole") {
@@ -637,7 +778,10 @@ fn nat_path(n: &NetworkFacts, rt: &RouteTableFacts, target: &str) -> Internet {
         Fact::Found { value } => value,
         other => {
             return Internet::Unknown {
-                reason: format!("NAT gateway {target} could not be read ({})", other.gap().unwrap_or("")),
+                reason: format!(
+                    "NAT gateway {target} could not be read ({})",
+                    other.gap().unwrap_or("")
+                ),
             }
         }
     };
@@ -646,8 +790,14 @@ fn nat_path(n: &NetworkFacts, rt: &RouteTableFacts, target: &str) -> Internet {
     };
     let state = nat.state.as_deref().unwrap_or("unknown");
     if state != "available" {
-        let failure = nat.failure.as_deref().map(|f| format!(": {f}")).unwrap_or_default();
-        return Internet::Closed { reason: format!("NAT gateway {target} is {state}{failure}") };
+        let failure = nat
+            .failure
+            .as_deref()
+            .map(|f| format!(": {f}"))
+            .unwrap_or_default();
+        return Internet::Closed {
+            reason: format!("NAT gateway {target} is {state}{failure}"),
+        };
     }
     if nat.connectivity_type.as_deref() == Some("private") {
         return Internet::Unseeable {
@@ -661,9 +811,18 @@ fn nat_path(n: &NetworkFacts, rt: &RouteTableFacts, target: &str) -> Internet {
 /// A public NAT gateway reaches the internet only if its own subnet routes to an internet gateway.
 fn nat_subnet_path(n: &NetworkFacts, nat: &NatGatewayFacts) -> Internet {
     let target = nat.id.clone();
-    let ip = nat.public_ips.first().map(|ip| format!(", public IP {ip}")).unwrap_or_default();
-    let open = Internet::Open { target: target.clone(), detail: format!("NAT gateway {target} (available{ip})") };
-    let Some(nat_subnet) = nat.subnet_id.as_deref() else { return open };
+    let ip = nat
+        .public_ips
+        .first()
+        .map(|ip| format!(", public IP {ip}"))
+        .unwrap_or_default();
+    let open = Internet::Open {
+        target: target.clone(),
+        detail: format!("NAT gateway {target} (available{ip})"),
+    };
+    let Some(nat_subnet) = nat.subnet_id.as_deref() else {
+        return open;
+    };
     let tables = match &n.nat_route_tables {
         Fact::Found { value } => value,
         other => {
@@ -680,7 +839,11 @@ fn nat_subnet_path(n: &NetworkFacts, nat: &NatGatewayFacts) -> Internet {
         .find(|t| t.subnet_ids.iter().any(|s| s == nat_subnet))
         .or_else(|| tables.iter().find(|t| t.main));
     let Some(table) = table else {
-        return Internet::Unknown { reason: format!("the route table of NAT gateway {target}'s subnet {nat_subnet} was not found") };
+        return Internet::Unknown {
+            reason: format!(
+                "the route table of NAT gateway {target}'s subnet {nat_subnet} was not found"
+            ),
+        };
     };
     match default_route(table) {
         Some(r) if r.target.starts_with("igw-") && r.state.as_deref() != Some("blackhole") => open,

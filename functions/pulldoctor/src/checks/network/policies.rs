@@ -7,11 +7,11 @@ use super::console;
 use super::endpoint_policy::{evaluate_request, Caller, Decision, Request};
 use super::path::{Net, Service, Via};
 use super::with_net;
+use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
 use crate::model::arn::partition_of;
 use crate::model::diagnosis::{Finding, RootCause};
-use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
-use crate::model::message::{Category, Phase};
 use crate::model::facts::{EndpointFacts, Facts};
+use crate::model::message::{Category, Phase};
 
 pub const S3_ENDPOINT_POLICY: Rule = Rule {
     code: RootCause::NetS3EndpointPolicy,
@@ -47,7 +47,9 @@ pub const S3_ENDPOINT_POLICY: Rule = Rule {
 pub fn check_s3_endpoint_policy(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetS3EndpointPolicy;
-        let Some(leg) = net.legs.iter().find(|l| l.service == Service::S3) else { return vec![] };
+        let Some(leg) = net.legs.iter().find(|l| l.service == Service::S3) else {
+            return vec![];
+        };
         let endpoint = match &leg.via {
             Via::Gateway(e) | Via::Interface(e) => *e,
             _ => return vec![],
@@ -68,7 +70,13 @@ pub fn check_s3_endpoint_policy(facts: &Facts) -> Vec<Finding> {
              (and make sure no Deny statement covers that bucket).",
             endpoint.id
         );
-        let finding = judge(code, endpoint, decision, format!("s3:GetObject on {resource}"), fix);
+        let finding = judge(
+            code,
+            endpoint,
+            decision,
+            format!("s3:GetObject on {resource}"),
+            fix,
+        );
         vec![finding
             .resource(endpoint.id.clone())
             .evidence("request", json!({"action": "s3:GetObject", "resource": resource, "principal": "the ECR presigned URL (an AWS-owned principal)"}))
@@ -110,13 +118,23 @@ pub const ECR_ENDPOINT_POLICY: Rule = Rule {
 pub fn check_ecr_endpoint_policies(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetEndpointPolicy;
-        let Some((account, image_region)) = net.ecr() else { return vec![] };
-        let repo_arn = format!("arn:{}:ecr:{image_region}:{account}:repository/{}", partition_of(image_region), net.image.repository);
+        let Some((account, image_region)) = net.ecr() else {
+            return vec![];
+        };
+        let repo_arn = format!(
+            "arn:{}:ecr:{image_region}:{account}:repository/{}",
+            partition_of(image_region),
+            net.image.repository
+        );
         let principal = principal(net);
         let vpc = net.vpc_id().unwrap_or_default();
         let mut findings = vec![];
         for leg in &net.legs {
-            let (Via::Interface(e), actions, resource) = (&leg.via, leg_actions(leg.service), leg_resource(leg.service, &repo_arn)) else {
+            let (Via::Interface(e), actions, resource) = (
+                &leg.via,
+                leg_actions(leg.service),
+                leg_resource(leg.service, &repo_arn),
+            ) else {
                 continue;
             };
             if actions.is_empty() {
@@ -134,7 +152,9 @@ pub fn check_ecr_endpoint_policies(facts: &Facts) -> Vec<Finding> {
                     .with("aws:SourceVpc", &[vpc.as_str()]);
                 if let Some(p) = &principal {
                     let acct = p.split(':').nth(4).unwrap_or("");
-                    req = req.with("aws:PrincipalArn", &[p.as_str()]).with("aws:PrincipalAccount", &[acct]);
+                    req = req
+                        .with("aws:PrincipalArn", &[p.as_str()])
+                        .with("aws:PrincipalAccount", &[acct]);
                 }
                 let d = match e.policy.as_deref() {
                     None => Decision::Allow,
@@ -145,7 +165,9 @@ pub fn check_ecr_endpoint_policies(facts: &Facts) -> Vec<Finding> {
                     worst_action = action;
                 }
             }
-            let who = principal.clone().unwrap_or_else(|| "the pulling role".into());
+            let who = principal
+                .clone()
+                .unwrap_or_else(|| "the pulling role".into());
             let fix = format!(
                 "Allow {} on {resource} for {who} in the policy of {} (or restore the default full-access policy), and make sure no \
                  Deny statement covers it.",
@@ -192,7 +214,10 @@ fn leg_resource(service: Service, repo_arn: &str) -> &str {
 /// Who the endpoint sees: the execution role (Fargate always; EC2 when the task definition has one),
 /// else on EC2 the instance role (not known here).
 fn principal(net: &Net) -> Option<String> {
-    net.facts.task_definition.value().and_then(|td| td.execution_role_arn.clone())
+    net.facts
+        .task_definition
+        .value()
+        .and_then(|td| td.execution_role_arn.clone())
 }
 
 fn policy_json(e: &EndpointFacts) -> serde_json::Value {
@@ -202,9 +227,18 @@ fn policy_json(e: &EndpointFacts) -> serde_json::Value {
     }
 }
 
-fn judge(code: RootCause, e: &EndpointFacts, decision: Decision, what: String, fix: String) -> Finding {
+fn judge(
+    code: RootCause,
+    e: &EndpointFacts,
+    decision: Decision,
+    what: String,
+    fix: String,
+) -> Finding {
     match decision {
-        Decision::Allow => Finding::pass(code, format!("The policy of endpoint {} allows {what}", e.id)),
+        Decision::Allow => Finding::pass(
+            code,
+            format!("The policy of endpoint {} allows {what}", e.id),
+        ),
         Decision::Deny { sid } => Finding::fail(
             code,
             format!(
@@ -214,12 +248,22 @@ fn judge(code: RootCause, e: &EndpointFacts, decision: Decision, what: String, f
             ),
         )
         .remediation(fix),
-        Decision::ImplicitDeny => {
-            Finding::fail(code, format!("The policy of endpoint {} does not allow {what}", e.id)).remediation(fix)
-        }
-        Decision::Unknown { condition } => Finding::warn(code, format!("Could not tell whether the policy of endpoint {} allows {what}", e.id))
-            .evidence("cannot_evaluate", condition)
-            .remediation(format!("Verify by hand that the condition lets the pull through. {fix}")),
+        Decision::ImplicitDeny => Finding::fail(
+            code,
+            format!("The policy of endpoint {} does not allow {what}", e.id),
+        )
+        .remediation(fix),
+        Decision::Unknown { condition } => Finding::warn(
+            code,
+            format!(
+                "Could not tell whether the policy of endpoint {} allows {what}",
+                e.id
+            ),
+        )
+        .evidence("cannot_evaluate", condition)
+        .remediation(format!(
+            "Verify by hand that the condition lets the pull through. {fix}"
+        )),
     }
 }
 
@@ -253,11 +297,41 @@ mod tests {
     fn s3_policy_table() {
         let cases: Vec<(&str, Facts, Option<Status>)> = vec![
             ("default policy", fargate_endpoints(), Some(Status::Pass)),
-            ("recommended layer statement", s3_policy(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::prod-us-east-1-starport-layer-bucket/*"]}]}"#), Some(Status::Pass)),
-            ("other bucket only", s3_policy(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::my-bucket/*"}]}"#), Some(Status::Fail)),
-            ("own account principal only", s3_policy(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"s3:*","Resource":"*"}]}"#), Some(Status::Fail)),
-            ("deny outside my org", s3_policy(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"},{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*","Condition":{"StringNotEquals":{"s3:ResourceAccount":"111122223333"}}}]}"#), Some(Status::Warn)),
-            ("restricted to this endpoint", s3_policy(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"StringEquals":{"aws:SourceVpce":"vpce-s3"}}}]}"#), Some(Status::Pass)),
+            (
+                "recommended layer statement",
+                s3_policy(
+                    r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::prod-us-east-1-starport-layer-bucket/*"]}]}"#,
+                ),
+                Some(Status::Pass),
+            ),
+            (
+                "other bucket only",
+                s3_policy(
+                    r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::my-bucket/*"}]}"#,
+                ),
+                Some(Status::Fail),
+            ),
+            (
+                "own account principal only",
+                s3_policy(
+                    r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"s3:*","Resource":"*"}]}"#,
+                ),
+                Some(Status::Fail),
+            ),
+            (
+                "deny outside my org",
+                s3_policy(
+                    r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"},{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*","Condition":{"StringNotEquals":{"s3:ResourceAccount":"111122223333"}}}]}"#,
+                ),
+                Some(Status::Warn),
+            ),
+            (
+                "restricted to this endpoint",
+                s3_policy(
+                    r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"StringEquals":{"aws:SourceVpce":"vpce-s3"}}}]}"#,
+                ),
+                Some(Status::Pass),
+            ),
             ("NAT, no gateway endpoint: n/a", fargate_nat(), None),
         ];
         for (name, f, status) in cases {
@@ -268,22 +342,49 @@ mod tests {
 
     #[test]
     fn ecr_policy_table() {
-        let role_only = format!(r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{ROLE}"}},"Action":"ecr:*","Resource":"*"}}]}}"#);
+        let role_only = format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{ROLE}"}},"Action":"ecr:*","Resource":"*"}}]}}"#
+        );
         let mut no_role = dkr_policy(&role_only);
         if let Fact::Found { value: td } = &mut no_role.task_definition {
             td.execution_role_arn = None;
         }
         let cases: Vec<(&str, Facts, Status)> = vec![
             ("default", fargate_endpoints(), Status::Pass),
-            ("execution role allowed", dkr_policy(&role_only), Status::Pass),
-            ("other role only", dkr_policy(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/ci"},"Action":"ecr:*","Resource":"*"}]}"#), Status::Fail),
-            ("other repository only", dkr_policy(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*","Resource":"arn:aws:ecr:us-east-1:111122223333:repository/other"}]}"#), Status::Fail),
-            ("GetDownloadUrlForLayer missing", dkr_policy(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*"}]}"#), Status::Fail),
+            (
+                "execution role allowed",
+                dkr_policy(&role_only),
+                Status::Pass,
+            ),
+            (
+                "other role only",
+                dkr_policy(
+                    r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/ci"},"Action":"ecr:*","Resource":"*"}]}"#,
+                ),
+                Status::Fail,
+            ),
+            (
+                "other repository only",
+                dkr_policy(
+                    r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*","Resource":"arn:aws:ecr:us-east-1:111122223333:repository/other"}]}"#,
+                ),
+                Status::Fail,
+            ),
+            (
+                "GetDownloadUrlForLayer missing",
+                dkr_policy(
+                    r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*"}]}"#,
+                ),
+                Status::Fail,
+            ),
             ("role unknown", no_role, Status::Warn),
         ];
         for (name, f, status) in cases {
             let got = check_ecr_endpoint_policies(&f);
-            let dkr: Vec<_> = got.iter().filter(|g| g.resource.as_deref().unwrap_or("").starts_with("vpce-dkr")).collect();
+            let dkr: Vec<_> = got
+                .iter()
+                .filter(|g| g.resource.as_deref().unwrap_or("").starts_with("vpce-dkr"))
+                .collect();
             assert_eq!(dkr.len(), 1, "{name}");
             assert_eq!(dkr[0].status, status, "{name}: {dkr:#?}");
         }

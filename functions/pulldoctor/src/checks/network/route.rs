@@ -8,10 +8,10 @@ use serde_json::json;
 use super::console;
 use super::path::{default_route, specific_public_routes, Internet, Leg, Net};
 use super::{path_unknown, with_net};
-use crate::model::diagnosis::{Finding, RootCause};
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
-use crate::model::message::Category;
+use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::{endpoint_service, Facts, OriginKind};
+use crate::model::message::Category;
 
 pub const SUBNET_ROUTE: Rule = Rule {
     code: RootCause::NetNoRoute,
@@ -65,7 +65,9 @@ pub fn check_route(facts: &Facts) -> Vec<Finding> {
 fn judge_route(net: &Net) -> Vec<Finding> {
     let code = RootCause::NetNoRoute;
     let rt_id = net.route_table_id();
-    let url = net.route_table.map(|rt| console::route_table(&net.region, &rt.id));
+    let url = net
+        .route_table
+        .map(|rt| console::route_table(&net.region, &rt.id));
     let evidence = route_evidence(net);
     let with = |f: Finding| {
         let f = super::spread(f.resource(net.subnet_id.clone()), evidence.clone());
@@ -74,11 +76,29 @@ fn judge_route(net: &Net) -> Vec<Finding> {
             None => f,
         }
     };
-    let needs_internet: Vec<&str> = net.legs.iter().filter(|l| l.uses_internet()).map(|l| l.host.as_str()).collect();
-    let unknown_legs = net.legs.iter().any(|l| matches!(l.via, super::path::Via::Unknown(_)));
+    let needs_internet: Vec<&str> = net
+        .legs
+        .iter()
+        .filter(|l| l.uses_internet())
+        .map(|l| l.host.as_str())
+        .collect();
+    let unknown_legs = net
+        .legs
+        .iter()
+        .any(|l| matches!(l.via, super::path::Via::Unknown(_)));
     if needs_internet.is_empty() && !unknown_legs {
-        let what = net.secret_legs().first().map(|l| l.service.label()).unwrap_or("ECR and S3");
-        return vec![with(Finding::pass(code, format!("Subnet {} reaches {what} through VPC endpoints", net.subnet_id)))];
+        let what = net
+            .secret_legs()
+            .first()
+            .map(|l| l.service.label())
+            .unwrap_or("ECR and S3");
+        return vec![with(Finding::pass(
+            code,
+            format!(
+                "Subnet {} reaches {what} through VPC endpoints",
+                net.subnet_id
+            ),
+        ))];
     }
     let finding = match &net.internet {
         Internet::Open { detail, .. } => Finding::pass(code, format!("Subnet {} reaches the internet through {detail}", net.subnet_id)),
@@ -188,7 +208,13 @@ fn judge_closed_route(net: &Net, reason: &str, rt_id: &str) -> Option<Finding> {
 }
 
 /// A leg to one of ECR's dual-stack names, which VPC endpoints do not serve.
-fn judge_dual_stack_leg(net: &Net, leg: &Leg, reason: &str, exits6: &[String], rt_id: &str) -> Finding {
+fn judge_dual_stack_leg(
+    net: &Net,
+    leg: &Leg,
+    reason: &str,
+    exits6: &[String],
+    rt_id: &str,
+) -> Finding {
     let code = RootCause::NetNoRoute;
     if !exits6.is_empty() {
         return Finding::unknown(
@@ -202,7 +228,10 @@ fn judge_dual_stack_leg(net: &Net, leg: &Leg, reason: &str, exits6: &[String], r
         )
         .evidence("ipv6_routes", json!(exits6));
     }
-    let ipv4_name = leg.host.replace(".dkr-ecr", ".dkr.ecr").replace(".on.aws", ".amazonaws.com");
+    let ipv4_name = leg
+        .host
+        .replace(".dkr-ecr", ".dkr.ecr")
+        .replace(".on.aws", ".amazonaws.com");
     Finding::fail(
         code,
         format!(
@@ -228,7 +257,12 @@ fn other_endpoints(net: &Net) -> serde_json::Value {
     let present: Vec<String> = required_endpoint_names(net)
         .iter()
         .flat_map(|name| net.endpoints_for(name))
-        .map(|e| format!("{} ({}, {}): does not carry ECR traffic by itself", e.id, e.service_name, e.endpoint_type))
+        .map(|e| {
+            format!(
+                "{} ({}, {}): does not carry ECR traffic by itself",
+                e.id, e.service_name, e.endpoint_type
+            )
+        })
         .collect();
     if present.is_empty() {
         serde_json::Value::Null
@@ -243,8 +277,15 @@ fn other_endpoints(net: &Net) -> serde_json::Value {
 fn judge_secrets_route(net: &Net, reason: &str) -> Option<Finding> {
     let code = RootCause::NetNoRoute;
     let legs = net.secret_legs();
-    let stranded: Vec<&str> = legs.iter().filter(|l| l.uses_internet()).map(|l| l.host.as_str()).collect();
-    let label = legs.first().map(|l| l.service.label()).unwrap_or("the secrets store");
+    let stranded: Vec<&str> = legs
+        .iter()
+        .filter(|l| l.uses_internet())
+        .map(|l| l.host.as_str())
+        .collect();
+    let label = legs
+        .first()
+        .map(|l| l.service.label())
+        .unwrap_or("the secrets store");
     if stranded.is_empty() {
         // Reached only when a leg's way out could not be told (the endpoints were not readable).
         let why: Vec<&str> = legs
@@ -254,9 +295,19 @@ fn judge_secrets_route(net: &Net, reason: &str) -> Option<Finding> {
                 _ => None,
             })
             .collect();
-        return Some(Finding::unknown(code, format!("Could not tell whether subnet {} reaches {label}", net.subnet_id), why.join("; ")));
+        return Some(Finding::unknown(
+            code,
+            format!(
+                "Could not tell whether subnet {} reaches {label}",
+                net.subnet_id
+            ),
+            why.join("; "),
+        ));
     }
-    let local: Vec<String> = legs.iter().filter_map(|l| l.endpoint_service(&net.region)).collect();
+    let local: Vec<String> = legs
+        .iter()
+        .filter_map(|l| l.endpoint_service(&net.region))
+        .collect();
     match net.endpoints() {
         None => Some(Finding::unknown(
             code,
@@ -295,7 +346,11 @@ fn judge_secrets_route(net: &Net, reason: &str) -> Option<Finding> {
 /// The endpoint service names this pull needs in the VPC's region.
 pub fn required_endpoint_names(net: &Net) -> Vec<String> {
     // A dual-stack name is served by no endpoint.
-    net.legs.iter().filter(|l| !l.dual_stack).filter_map(|l| l.endpoint_service(&net.region)).collect()
+    net.legs
+        .iter()
+        .filter(|l| !l.dual_stack)
+        .filter_map(|l| l.endpoint_service(&net.region))
+        .collect()
 }
 
 /// Is this VPC built to reach ECR through endpoints, i.e. does it have an ECR interface endpoint
@@ -304,9 +359,11 @@ pub fn required_endpoint_names(net: &Net) -> Vec<String> {
 /// how the VPC means to reach ECR. Only then is a missing endpoint the cause (NET_ENDPOINT_MISSING);
 /// otherwise a subnet without an internet path has no route (NET_NO_ROUTE).
 pub fn any_ecr_interface_endpoint(net: &Net) -> bool {
-    ["ecr.api", "ecr.dkr"]
-        .iter()
-        .any(|svc| net.endpoints_for(&endpoint_service(&net.region, svc)).iter().any(|e| e.is_interface()))
+    ["ecr.api", "ecr.dkr"].iter().any(|svc| {
+        net.endpoints_for(&endpoint_service(&net.region, svc))
+            .iter()
+            .any(|e| e.is_interface())
+    })
 }
 
 pub const PUBLIC_IP: Rule = Rule {
@@ -348,7 +405,13 @@ pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
         let (igw, finding) = match &net.internet {
             Internet::Open { target, .. } if target.starts_with("igw-") => (
                 target.clone(),
-                Finding::pass(code, format!("The {} has a public IP (from {})", net.origin.label, net.origin.public_ip_source)),
+                Finding::pass(
+                    code,
+                    format!(
+                        "The {} has a public IP (from {})",
+                        net.origin.label, net.origin.public_ip_source
+                    ),
+                ),
             ),
             Internet::NoPublicIp { igw, source } => {
                 let fix = public_ip_fix(net);
@@ -370,7 +433,15 @@ pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
             }
             Internet::PublicIpUnknown { igw, reason } => (
                 igw.clone(),
-                Finding::unknown(code, format!("Subnet {} is public ({igw}); whether the {} had a public IP is unknown", net.subnet_id, words(net.facts).task), reason.as_str()),
+                Finding::unknown(
+                    code,
+                    format!(
+                        "Subnet {} is public ({igw}); whether the {} had a public IP is unknown",
+                        net.subnet_id,
+                        words(net.facts).task
+                    ),
+                    reason.as_str(),
+                ),
             ),
             _ => return vec![],
         };
@@ -430,8 +501,13 @@ fn public_ip_console_url(net: &Net) -> String {
             .value()
             .map(|i| console::instance(&net.region, &i.id))
             .unwrap_or_else(|| console::subnet(&net.region, &net.subnet_id)),
-        OriginKind::TaskEni => match (crate::model::facts::service_name(&net.facts.task), net.facts.task.cluster_arn.as_deref()) {
-            (Some(svc), Some(cluster)) => console::service(&net.region, crate::model::arn::cluster_name(cluster), svc),
+        OriginKind::TaskEni => match (
+            crate::model::facts::service_name(&net.facts.task),
+            net.facts.task.cluster_arn.as_deref(),
+        ) {
+            (Some(svc), Some(cluster)) => {
+                console::service(&net.region, crate::model::arn::cluster_name(cluster), svc)
+            }
             _ => console::subnet(&net.region, &net.subnet_id),
         },
     }
@@ -468,7 +544,9 @@ pub const CROSS_REGION_IMAGE: Rule = Rule {
 pub fn check_cross_region(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetCrossRegion;
-        let Some((account, image_region)) = net.ecr().filter(|_| net.cross_region()) else { return vec![] };
+        let Some((account, image_region)) = net.ecr().filter(|_| net.cross_region()) else {
+            return vec![];
+        };
         let repo = &net.image.repository;
         let finding = match &net.internet {
             Internet::Open { detail, .. } => Finding::pass(
@@ -516,15 +594,18 @@ pub fn check_cross_region(facts: &Facts) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::facts::ErrorKind;
     use crate::checks::network::fixtures::*;
     use crate::model::diagnosis::Status;
+    use crate::model::facts::ErrorKind;
     use crate::model::facts::{Fact, RouteTableFacts, ServiceNetworkFacts};
 
     fn with_default_route(target: &str, state: &str) -> Facts {
         let mut f = fargate_nat();
         if let Fact::Found { value } = &mut f.network.route_table {
-            value.routes[1] = RouteFacts { state: Some(state.into()), ..crate::checks::network::fixtures::route("0.0.0.0/0", target) };
+            value.routes[1] = RouteFacts {
+                state: Some(state.into()),
+                ..crate::checks::network::fixtures::route("0.0.0.0/0", target)
+            };
         }
         f
     }
@@ -542,44 +623,155 @@ mod tests {
             value[0].connectivity_type = Some("private".into());
         }
         let mut nat_unreadable = fargate_nat();
-        nat_unreadable.network.nat_gateways = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeNatGateways".into(), kind: ErrorKind::AccessDenied };
+        nat_unreadable.network.nat_gateways = Fact::Unreadable {
+            reason: "AccessDenied: ec2:DescribeNatGateways".into(),
+            kind: ErrorKind::AccessDenied,
+        };
         let mut nat_rt_unreadable = fargate_nat();
-        nat_rt_unreadable.network.nat_route_tables = Fact::Unreadable { reason: "Throttled: ec2:DescribeRouteTables".into(), kind: ErrorKind::Throttled };
+        nat_rt_unreadable.network.nat_route_tables = Fact::Unreadable {
+            reason: "Throttled: ec2:DescribeRouteTables".into(),
+            kind: ErrorKind::Throttled,
+        };
         let mut rt_unreadable = fargate_nat();
-        rt_unreadable.network.route_table = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeRouteTables".into(), kind: ErrorKind::AccessDenied };
+        rt_unreadable.network.route_table = Fact::Unreadable {
+            reason: "AccessDenied: ec2:DescribeRouteTables".into(),
+            kind: ErrorKind::AccessDenied,
+        };
         let mut subnet_unknown = fargate_nat();
         subnet_unknown.network.subnet_id = None;
         let mut endpoints_unreadable = fargate_nat();
-        endpoints_unreadable.network.route_table = Fact::found(RouteTableFacts { id: RT.into(), explicit: true, ..Default::default() });
-        endpoints_unreadable.network.endpoints = Fact::Unreadable { reason: "AccessDenied: ec2:DescribeVpcEndpoints".into(), kind: ErrorKind::AccessDenied };
+        endpoints_unreadable.network.route_table = Fact::found(RouteTableFacts {
+            id: RT.into(),
+            explicit: true,
+            ..Default::default()
+        });
+        endpoints_unreadable.network.endpoints = Fact::Unreadable {
+            reason: "AccessDenied: ec2:DescribeVpcEndpoints".into(),
+            kind: ErrorKind::AccessDenied,
+        };
         let mut skipped = fargate_nat();
         skipped.network.skipped = Some("ECS Anywhere".into());
 
         // (name, facts, expected status, title or reason must contain)
         let cases: Vec<(&str, Facts, Option<Status>, &str)> = vec![
-            ("NAT available", fargate_nat(), Some(Status::Pass), "NAT gateway nat-1"),
-            ("main table, implicit", implicit_main, Some(Status::Pass), "nat-1"),
-            ("NAT blackhole", with_default_route(NAT, "blackhole"), Some(Status::Fail), "blackhole"),
-            ("NAT pending", { let mut f = fargate_nat(); if let Fact::Found { value } = &mut f.network.nat_gateways { value[0].state = Some("pending".into()); } f }, Some(Status::Fail), "pending"),
-            ("NAT missing", { let mut f = fargate_nat(); f.network.nat_gateways = Fact::found(vec![]); f }, Some(Status::Fail), "does not exist"),
-            ("private NAT", private_nat, Some(Status::Warn), "cannot see past"),
-            ("transit gateway", with_default_route("tgw-1", "active"), Some(Status::Warn), "tgw-1"),
-            ("VPN gateway", with_default_route("vgw-1", "active"), Some(Status::Warn), "vgw-1"),
-            ("NAT instance", with_default_route("i-0abc", "active"), Some(Status::Warn), "i-0abc"),
-            ("firewall endpoint", with_default_route("vpce-fw", "active"), Some(Status::Warn), "vpce-fw"),
-            ("peering", with_default_route("pcx-1", "active"), Some(Status::Fail), "peering"),
-            ("NAT unreadable", nat_unreadable, Some(Status::Unknown), "AccessDenied: ec2:DescribeNatGateways"),
-            ("NAT subnet table unreadable", nat_rt_unreadable, Some(Status::Unknown), "Throttled"),
-            ("route table unreadable", rt_unreadable, Some(Status::Unknown), "AccessDenied: ec2:DescribeRouteTables"),
-            ("subnet unknown", subnet_unknown, Some(Status::Unknown), "subnet"),
-            ("no route, endpoints unreadable", endpoints_unreadable, Some(Status::Unknown), "DescribeVpcEndpoints"),
+            (
+                "NAT available",
+                fargate_nat(),
+                Some(Status::Pass),
+                "NAT gateway nat-1",
+            ),
+            (
+                "main table, implicit",
+                implicit_main,
+                Some(Status::Pass),
+                "nat-1",
+            ),
+            (
+                "NAT blackhole",
+                with_default_route(NAT, "blackhole"),
+                Some(Status::Fail),
+                "blackhole",
+            ),
+            (
+                "NAT pending",
+                {
+                    let mut f = fargate_nat();
+                    if let Fact::Found { value } = &mut f.network.nat_gateways {
+                        value[0].state = Some("pending".into());
+                    }
+                    f
+                },
+                Some(Status::Fail),
+                "pending",
+            ),
+            (
+                "NAT missing",
+                {
+                    let mut f = fargate_nat();
+                    f.network.nat_gateways = Fact::found(vec![]);
+                    f
+                },
+                Some(Status::Fail),
+                "does not exist",
+            ),
+            (
+                "private NAT",
+                private_nat,
+                Some(Status::Warn),
+                "cannot see past",
+            ),
+            (
+                "transit gateway",
+                with_default_route("tgw-1", "active"),
+                Some(Status::Warn),
+                "tgw-1",
+            ),
+            (
+                "VPN gateway",
+                with_default_route("vgw-1", "active"),
+                Some(Status::Warn),
+                "vgw-1",
+            ),
+            (
+                "NAT instance",
+                with_default_route("i-0abc", "active"),
+                Some(Status::Warn),
+                "i-0abc",
+            ),
+            (
+                "firewall endpoint",
+                with_default_route("vpce-fw", "active"),
+                Some(Status::Warn),
+                "vpce-fw",
+            ),
+            (
+                "peering",
+                with_default_route("pcx-1", "active"),
+                Some(Status::Fail),
+                "peering",
+            ),
+            (
+                "NAT unreadable",
+                nat_unreadable,
+                Some(Status::Unknown),
+                "AccessDenied: ec2:DescribeNatGateways",
+            ),
+            (
+                "NAT subnet table unreadable",
+                nat_rt_unreadable,
+                Some(Status::Unknown),
+                "Throttled",
+            ),
+            (
+                "route table unreadable",
+                rt_unreadable,
+                Some(Status::Unknown),
+                "AccessDenied: ec2:DescribeRouteTables",
+            ),
+            (
+                "subnet unknown",
+                subnet_unknown,
+                Some(Status::Unknown),
+                "subnet",
+            ),
+            (
+                "no route, endpoints unreadable",
+                endpoints_unreadable,
+                Some(Status::Unknown),
+                "DescribeVpcEndpoints",
+            ),
             ("not examined", skipped, None, ""),
         ];
         for (name, f, status, needle) in cases {
             let got = check_route(&f);
             assert_eq!(got.first().map(|g| g.status), status, "{name}: {got:#?}");
             if let Some(g) = got.first() {
-                let text = format!("{} {} {}", g.title, g.evidence, g.remediation.as_deref().unwrap_or(""));
+                let text = format!(
+                    "{} {} {}",
+                    g.title,
+                    g.evidence,
+                    g.remediation.as_deref().unwrap_or("")
+                );
                 assert!(text.contains(needle), "{name}: {needle:?} not in {text}");
             }
         }
@@ -599,20 +791,64 @@ mod tests {
         });
         let mut standalone = fargate_public(true);
         standalone.task.group = Some("family:web".into());
-        standalone.network.service = Fact::NotCollected { reason: "standalone task".into() };
+        standalone.network.service = Fact::NotCollected {
+            reason: "standalone task".into(),
+        };
         let mut service_unreadable = fargate_public(true);
-        service_unreadable.network.service = Fact::Unreadable { reason: "AccessDenied: ecs:DescribeServices".into(), kind: ErrorKind::AccessDenied };
+        service_unreadable.network.service = Fact::Unreadable {
+            reason: "AccessDenied: ecs:DescribeServices".into(),
+            kind: ErrorKind::AccessDenied,
+        };
         let mut bridge_service = fargate_public(true);
-        bridge_service.network.service = Fact::found(ServiceNetworkFacts { service_name: "web".into(), no_awsvpc_configuration: true, ..Default::default() });
+        bridge_service.network.service = Fact::found(ServiceNetworkFacts {
+            service_name: "web".into(),
+            no_awsvpc_configuration: true,
+            ..Default::default()
+        });
         let cases: Vec<(&str, Facts, Option<Status>, &str)> = vec![
-            ("public IP from service", fargate_public(true), Some(Status::Pass), "assignPublicIp ENABLED"),
-            ("no public IP from service", fargate_public(false), Some(Status::Fail), "no public IP"),
-            ("ENI still there with a public IP wins over the service", eni_present, Some(Status::Pass), "DescribeNetworkInterfaces"),
-            ("standalone task, ENI gone", standalone, Some(Status::Unknown), "standalone task"),
-            ("service unreadable", service_unreadable, Some(Status::Unknown), "AccessDenied: ecs:DescribeServices"),
-            ("service without awsvpc", bridge_service, Some(Status::Unknown), "no awsvpc configuration"),
+            (
+                "public IP from service",
+                fargate_public(true),
+                Some(Status::Pass),
+                "assignPublicIp ENABLED",
+            ),
+            (
+                "no public IP from service",
+                fargate_public(false),
+                Some(Status::Fail),
+                "no public IP",
+            ),
+            (
+                "ENI still there with a public IP wins over the service",
+                eni_present,
+                Some(Status::Pass),
+                "DescribeNetworkInterfaces",
+            ),
+            (
+                "standalone task, ENI gone",
+                standalone,
+                Some(Status::Unknown),
+                "standalone task",
+            ),
+            (
+                "service unreadable",
+                service_unreadable,
+                Some(Status::Unknown),
+                "AccessDenied: ecs:DescribeServices",
+            ),
+            (
+                "service without awsvpc",
+                bridge_service,
+                Some(Status::Unknown),
+                "no awsvpc configuration",
+            ),
             ("NAT: does not apply", fargate_nat(), None, ""),
-            ("endpoints only: does not apply", fargate_endpoints(), None, ""),
+            (
+                "endpoints only: does not apply",
+                fargate_endpoints(),
+                None,
+                "",
+            ),
         ];
         for (name, f, status, needle) in cases {
             let got = check_public_ip(&f);
@@ -634,13 +870,33 @@ mod tests {
         };
         let cases: Vec<(&str, Facts, Option<Status>)> = vec![
             ("same region", fargate_endpoints(), None),
-            ("cross-region, NAT", cross(fargate_nat()), Some(Status::Pass)),
-            ("cross-region, endpoints only", cross(fargate_endpoints()), Some(Status::Fail)),
-            ("cross-region, TGW", cross(with_default_route("tgw-1", "active")), Some(Status::Warn)),
-            ("cross-region, public subnet without IP", cross(fargate_public(false)), None),
+            (
+                "cross-region, NAT",
+                cross(fargate_nat()),
+                Some(Status::Pass),
+            ),
+            (
+                "cross-region, endpoints only",
+                cross(fargate_endpoints()),
+                Some(Status::Fail),
+            ),
+            (
+                "cross-region, TGW",
+                cross(with_default_route("tgw-1", "active")),
+                Some(Status::Warn),
+            ),
+            (
+                "cross-region, public subnet without IP",
+                cross(fargate_public(false)),
+                None,
+            ),
         ];
         for (name, f, status) in cases {
-            assert_eq!(check_cross_region(&f).first().map(|g| g.status), status, "{name}");
+            assert_eq!(
+                check_cross_region(&f).first().map(|g| g.status),
+                status,
+                "{name}"
+            );
         }
         // The route check leaves the cross-region case to this check.
         assert!(check_route(&cross(fargate_endpoints())).is_empty());

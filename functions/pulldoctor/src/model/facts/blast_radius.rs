@@ -37,7 +37,9 @@ pub enum Shared {
         without_public_ip: bool,
     },
     /// Security-group rules follow the ENI: every task with one of these groups.
-    SecurityGroups { security_groups: Vec<String> },
+    SecurityGroups {
+        security_groups: Vec<String>,
+    },
     /// DNS, interface endpoints with private DNS and endpoint policies serve the whole VPC:
     /// every task in one of its subnets (`subnets`, read with `ec2:DescribeSubnets`).
     Vpc {
@@ -45,9 +47,14 @@ pub enum Shared {
         #[serde(default)]
         subnets: Vec<String>,
     },
-    ExecutionRole { arn: String },
+    ExecutionRole {
+        arn: String,
+    },
     /// The role of the cluster's EC2 capacity: tasks there without an execution role pull with it.
-    InstanceRole { arn: String, cluster: String },
+    InstanceRole {
+        arn: String,
+        cluster: String,
+    },
     /// `repository` is `registry/name`; `reference` (tag or digest) narrows it to one image, and
     /// `cpu_architecture` to the task definitions of that architecture (platform mismatch).
     Image {
@@ -105,7 +112,13 @@ impl ServiceFacts {
     pub fn on_ec2_capacity(&self) -> bool {
         match self.launch_type.as_deref() {
             Some(lt) => lt == "EC2",
-            None => self.capacity_providers.is_empty() || self.capacity_providers.iter().any(|p| p != "FARGATE" && p != "FARGATE_SPOT"),
+            None => {
+                self.capacity_providers.is_empty()
+                    || self
+                        .capacity_providers
+                        .iter()
+                        .any(|p| p != "FARGATE" && p != "FARGATE_SPOT")
+            }
         }
     }
 }
@@ -116,7 +129,10 @@ impl Shared {
     /// rate limit, the disk of one task, UNKNOWN) or the facts do not name it.
     pub fn of(facts: &Facts, diagnosis: &Diagnosis) -> Option<Shared> {
         let code = diagnosis.root_cause.code;
-        let deciding = diagnosis.findings.iter().find(|f| f.code == code && matches!(f.status, Status::Fail | Status::Warn));
+        let deciding = diagnosis
+            .findings
+            .iter()
+            .find(|f| f.code == code && matches!(f.status, Status::Fail | Status::Warn));
         let net = &facts.network;
         let subnet = net.subnet_id.clone();
         // The route table's subnets take the same path (a main table also serves subnets it
@@ -132,65 +148,124 @@ impl Shared {
             net.task_eni
                 .value()
                 .map(|e| e.security_groups.clone())
-                .or_else(|| net.service.value().filter(|s| !s.no_awsvpc_configuration).map(|s| s.security_groups.clone()))
+                .or_else(|| {
+                    net.service
+                        .value()
+                        .filter(|s| !s.no_awsvpc_configuration)
+                        .map(|s| s.security_groups.clone())
+                })
                 .unwrap_or_default()
         };
         let non_empty = |ids: Vec<String>| (!ids.is_empty()).then_some(ids);
         let task_definition = facts.task_definition.value();
-        let image = || facts.failure.image_ref.clone().or_else(|| facts.failure.image.as_deref().and_then(|i| ImageRef::parse(i).ok()));
+        let image = || {
+            facts.failure.image_ref.clone().or_else(|| {
+                facts
+                    .failure
+                    .image
+                    .as_deref()
+                    .and_then(|i| ImageRef::parse(i).ok())
+            })
+        };
         match code {
             // A missing route (to a NAT gateway, or endpoints for a VPC without them) and a
             // region without a path: the route table decides, per subnet.
             RootCause::NetNoRoute | RootCause::NetEndpointMissing | RootCause::NetCrossRegion => {
-                non_empty(route_subnets()).map(|subnets| Shared::Subnets { subnets, without_public_ip: false })
+                non_empty(route_subnets()).map(|subnets| Shared::Subnets {
+                    subnets,
+                    without_public_ip: false,
+                })
             }
             // A public subnet without a public IP: only the tasks that get none.
-            RootCause::NetNoPublicIp => non_empty(route_subnets()).map(|subnets| Shared::Subnets { subnets, without_public_ip: true }),
+            RootCause::NetNoPublicIp => non_empty(route_subnets()).map(|subnets| Shared::Subnets {
+                subnets,
+                without_public_ip: true,
+            }),
             // The ACL at fault: the task subnet's is shared by every subnet associated with it;
             // the NAT's or an endpoint subnet's blocks the task's path, as the route does.
             RootCause::NetNacl => {
                 let at_fault = deciding.and_then(|f| f.resource.as_deref());
                 let subnets = match net.network_acl.value() {
-                    Some(acl) if at_fault.is_none_or(|id| id == acl.id) => {
-                        sorted(subnet.iter().cloned().chain(acl.subnet_ids.iter().cloned()).collect())
-                    }
+                    Some(acl) if at_fault.is_none_or(|id| id == acl.id) => sorted(
+                        subnet
+                            .iter()
+                            .cloned()
+                            .chain(acl.subnet_ids.iter().cloned())
+                            .collect(),
+                    ),
                     _ => route_subnets(),
                 };
-                non_empty(subnets).map(|subnets| Shared::Subnets { subnets, without_public_ip: false })
+                non_empty(subnets).map(|subnets| Shared::Subnets {
+                    subnets,
+                    without_public_ip: false,
+                })
             }
             // Egress rules, and an endpoint group that does not admit the task's groups: the
             // rules follow the security groups, whichever subnet the task is in.
             RootCause::NetTaskSgEgress | RootCause::NetEndpointSg => {
                 let named: Vec<String> = deciding
                     .and_then(|f| f.resource.as_deref())
-                    .map(|r| r.split(", ").filter(|s| s.starts_with("sg-")).map(str::to_string).collect())
+                    .map(|r| {
+                        r.split(", ")
+                            .filter(|s| s.starts_with("sg-"))
+                            .map(str::to_string)
+                            .collect()
+                    })
                     .unwrap_or_default();
-                let groups = if code == RootCause::NetTaskSgEgress && !named.is_empty() { named } else { task_groups() };
-                non_empty(sorted(groups)).map(|security_groups| Shared::SecurityGroups { security_groups })
+                let groups = if code == RootCause::NetTaskSgEgress && !named.is_empty() {
+                    named
+                } else {
+                    task_groups()
+                };
+                non_empty(sorted(groups))
+                    .map(|security_groups| Shared::SecurityGroups { security_groups })
             }
             // The VPC's DNS, its interface endpoints' private DNS and the endpoint policies serve
             // every subnet of the VPC.
-            RootCause::NetEndpointDns | RootCause::NetDns | RootCause::NetEndpointPolicy | RootCause::NetS3EndpointPolicy => {
-                net.vpc_id().map(|vpc| Shared::Vpc { vpc, subnets: vec![] })
-            }
-            RootCause::IamExecutionRoleMissing | RootCause::IamExecutionRoleTrust | RootCause::IamExecutionRolePermissions => task_definition
+            RootCause::NetEndpointDns
+            | RootCause::NetDns
+            | RootCause::NetEndpointPolicy
+            | RootCause::NetS3EndpointPolicy => net.vpc_id().map(|vpc| Shared::Vpc {
+                vpc,
+                subnets: vec![],
+            }),
+            RootCause::IamExecutionRoleMissing
+            | RootCause::IamExecutionRoleTrust
+            | RootCause::IamExecutionRolePermissions => task_definition
                 .and_then(|td| td.execution_role_arn.clone())
                 .or_else(|| facts.identity.execution_role.value().map(|r| r.arn.clone()))
                 .map(|arn| Shared::ExecutionRole { arn }),
             RootCause::IamInstanceRolePermissions => {
                 let cluster = facts.task.cluster_arn.clone()?;
-                facts.identity.instance_role.value().map(|r| Shared::InstanceRole { arn: r.arn.clone(), cluster })
+                facts
+                    .identity
+                    .instance_role
+                    .value()
+                    .map(|r| Shared::InstanceRole {
+                        arn: r.arn.clone(),
+                        cluster,
+                    })
             }
-            RootCause::EcrRepositoryNotFound | RootCause::EcrRepositoryPolicy | RootCause::EcrPullThroughCache => {
-                image().map(|i| Shared::Image { repository: i.name(), reference: None, cpu_architecture: None })
-            }
-            RootCause::EcrImageNotFound | RootCause::EcrImageExpired | RootCause::EcrImageArchived => {
-                image().map(|i| Shared::Image { repository: i.name(), reference: Some(i.reference().to_string()), cpu_architecture: None })
-            }
+            RootCause::EcrRepositoryNotFound
+            | RootCause::EcrRepositoryPolicy
+            | RootCause::EcrPullThroughCache => image().map(|i| Shared::Image {
+                repository: i.name(),
+                reference: None,
+                cpu_architecture: None,
+            }),
+            RootCause::EcrImageNotFound
+            | RootCause::EcrImageExpired
+            | RootCause::EcrImageArchived => image().map(|i| Shared::Image {
+                repository: i.name(),
+                reference: Some(i.reference().to_string()),
+                cpu_architecture: None,
+            }),
             RootCause::ImagePlatformMismatch => image().map(|i| Shared::Image {
                 repository: i.name(),
                 reference: Some(i.reference().to_string()),
-                cpu_architecture: Some(architecture(task_definition.and_then(|td| td.cpu_architecture.as_deref()))),
+                cpu_architecture: Some(architecture(
+                    task_definition.and_then(|td| td.cpu_architecture.as_deref()),
+                )),
             }),
             _ => None,
         }
@@ -198,26 +273,50 @@ impl Shared {
 
     /// Needs the services' task definitions (`ecs:DescribeTaskDefinition`).
     pub fn needs_definitions(&self) -> bool {
-        matches!(self, Shared::ExecutionRole { .. } | Shared::InstanceRole { .. } | Shared::Image { .. })
+        matches!(
+            self,
+            Shared::ExecutionRole { .. } | Shared::InstanceRole { .. } | Shared::Image { .. }
+        )
     }
 
     /// For the report: `subnet subnet-0abc`, `execution role ecsTaskExecutionRole`, …
     pub fn labels(&self) -> Vec<String> {
         match self {
-            Shared::Subnets { subnets, .. } => subnets.iter().map(|s| format!("subnet {s}")).collect(),
-            Shared::SecurityGroups { security_groups } => security_groups.iter().map(|s| format!("security group {s}")).collect(),
+            Shared::Subnets { subnets, .. } => {
+                subnets.iter().map(|s| format!("subnet {s}")).collect()
+            }
+            Shared::SecurityGroups { security_groups } => security_groups
+                .iter()
+                .map(|s| format!("security group {s}"))
+                .collect(),
             Shared::Vpc { vpc, .. } => vec![format!("VPC {vpc}")],
-            Shared::ExecutionRole { arn } => vec![format!("execution role {}", crate::model::arn::role_name(arn))],
-            Shared::InstanceRole { arn, .. } => vec![format!("instance role {}", crate::model::arn::role_name(arn))],
-            Shared::Image { repository, reference: None, .. } => vec![format!("repository {}", short_repository(repository))],
-            Shared::Image { repository, reference: Some(r), .. } => vec![format!("image {}", image_label(repository, r))],
+            Shared::ExecutionRole { arn } => vec![format!(
+                "execution role {}",
+                crate::model::arn::role_name(arn)
+            )],
+            Shared::InstanceRole { arn, .. } => vec![format!(
+                "instance role {}",
+                crate::model::arn::role_name(arn)
+            )],
+            Shared::Image {
+                repository,
+                reference: None,
+                ..
+            } => vec![format!("repository {}", short_repository(repository))],
+            Shared::Image {
+                repository,
+                reference: Some(r),
+                ..
+            } => vec![format!("image {}", image_label(repository, r))],
         }
     }
 }
 
 /// `registry/team/web` → `team/web` (the registry is the account's: the name is what people use).
 pub fn short_repository(repository: &str) -> &str {
-    repository.split_once('/').map_or(repository, |(_, name)| name)
+    repository
+        .split_once('/')
+        .map_or(repository, |(_, name)| name)
 }
 
 /// `team/web:2.4.2`, or `team/web@sha256:…`.

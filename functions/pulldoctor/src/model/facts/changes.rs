@@ -72,7 +72,11 @@ pub fn resources_named(facts: &Facts, diagnosis: &Diagnosis) -> Vec<String> {
     let ids_in = |text: &str, prefix: &str| -> Vec<String> {
         let mut ids: Vec<String> = vec![];
         for token in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
-            if token.strip_prefix(prefix).is_some_and(|rest| !rest.is_empty()) && !ids.iter().any(|i| i == token) {
+            if token
+                .strip_prefix(prefix)
+                .is_some_and(|rest| !rest.is_empty())
+                && !ids.iter().any(|i| i == token)
+            {
                 ids.push(token.to_string());
             }
         }
@@ -90,39 +94,79 @@ pub fn resources_named(facts: &Facts, diagnosis: &Diagnosis) -> Vec<String> {
     let execution_role = || {
         role_name(&facts.identity.execution_role).or_else(|| {
             let td = facts.task_definition.value()?;
-            td.execution_role_arn.as_deref().map(|arn| crate::model::arn::role_name(arn).to_string())
+            td.execution_role_arn
+                .as_deref()
+                .map(|arn| crate::model::arn::role_name(arn).to_string())
         })
     };
-    let repository = || facts.ecr_image().map(|(image, _, _)| image.repository.clone());
+    let repository = || {
+        facts
+            .ecr_image()
+            .map(|(image, _, _)| image.repository.clone())
+    };
     let mut resources: Vec<String> = match diagnosis.root_cause.code {
         NetNoRoute => {
             let rt = net.route_table.value();
             let nat = rt
-                .and_then(|rt| rt.routes.iter().find(|r| r.destination.as_deref() == Some("0.0.0.0/0") && r.target.starts_with("nat-")))
+                .and_then(|rt| {
+                    rt.routes.iter().find(|r| {
+                        r.destination.as_deref() == Some("0.0.0.0/0")
+                            && r.target.starts_with("nat-")
+                    })
+                })
                 .map(|r| r.target.clone())
-                .or_else(|| net.nat_gateways.value().and_then(|n| n.first()).map(|n| n.id.clone()));
+                .or_else(|| {
+                    net.nat_gateways
+                        .value()
+                        .and_then(|n| n.first())
+                        .map(|n| n.id.clone())
+                });
             rt.map(|rt| rt.id.clone()).into_iter().chain(nat).collect()
         }
         NetTaskSgEgress => match named("sg-") {
             ids if !ids.is_empty() => ids,
-            _ => net.security_groups.value().map(|g| g.iter().map(|g| g.id.clone()).collect()).unwrap_or_default(),
+            _ => net
+                .security_groups
+                .value()
+                .map(|g| g.iter().map(|g| g.id.clone()).collect())
+                .unwrap_or_default(),
         },
         NetEndpointSg => {
             let endpoints = named("vpce-");
             let of_endpoints: Vec<String> = net
                 .endpoints
                 .value()
-                .map(|eps| eps.iter().filter(|e| endpoints.contains(&e.id)).flat_map(|e| e.security_groups.clone()).collect())
+                .map(|eps| {
+                    eps.iter()
+                        .filter(|e| endpoints.contains(&e.id))
+                        .flat_map(|e| e.security_groups.clone())
+                        .collect()
+                })
                 .unwrap_or_default();
-            if of_endpoints.is_empty() { named("sg-") } else { of_endpoints }
+            if of_endpoints.is_empty() {
+                named("sg-")
+            } else {
+                of_endpoints
+            }
         }
         NetNacl => match named("acl-") {
             ids if !ids.is_empty() => ids,
-            _ => net.network_acl.value().map(|a| vec![a.id.clone()]).unwrap_or_default(),
+            _ => net
+                .network_acl
+                .value()
+                .map(|a| vec![a.id.clone()])
+                .unwrap_or_default(),
         },
-        NetEndpointMissing | NetEndpointDns | NetEndpointPolicy | NetS3EndpointPolicy => named("vpce-"),
-        IamExecutionRoleMissing | IamExecutionRoleTrust | IamExecutionRolePermissions | IamRegistrySecret => execution_role().into_iter().collect(),
-        IamInstanceRolePermissions => role_name(&facts.identity.instance_role).into_iter().collect(),
+        NetEndpointMissing | NetEndpointDns | NetEndpointPolicy | NetS3EndpointPolicy => {
+            named("vpce-")
+        }
+        IamExecutionRoleMissing
+        | IamExecutionRoleTrust
+        | IamExecutionRolePermissions
+        | IamRegistrySecret => execution_role().into_iter().collect(),
+        IamInstanceRolePermissions => role_name(&facts.identity.instance_role)
+            .into_iter()
+            .collect(),
         EcrRepositoryPolicy | EcrRepositoryNotFound => repository().into_iter().collect(),
         EcrImageNotFound | EcrImageExpired => {
             // A lifecycle expiry is a service event on the repository's ARN, not its name.
@@ -132,7 +176,11 @@ pub fn resources_named(facts: &Facts, diagnosis: &Diagnosis) -> Vec<String> {
             });
             repository().into_iter().chain(arn).collect()
         }
-        SecretNotFound | SecretAccessDenied => finding.and_then(|f| f.resource.clone()).map(|r| secret_name(&r)).into_iter().collect(),
+        SecretNotFound | SecretAccessDenied => finding
+            .and_then(|f| f.resource.clone())
+            .map(|r| secret_name(&r))
+            .into_iter()
+            .collect(),
         _ => vec![],
     };
     resources.dedup();
@@ -146,7 +194,11 @@ pub fn secret_name(reference: &str) -> String {
     match reference.split_once(":secret:") {
         Some((_, name)) => match name.rsplit_once('-') {
             // A full ARN ends in `-` and six random characters.
-            Some((base, suffix)) if suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_alphanumeric()) => base.to_string(),
+            Some((base, suffix))
+                if suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_alphanumeric()) =>
+            {
+                base.to_string()
+            }
             _ => name.to_string(),
         },
         None => reference.to_string(),
@@ -164,25 +216,68 @@ mod tests {
         // (saved Facts, root cause, resources)
         let cases: [(&str, &str, &[&str]); 9] = [
             // The blackholed route's NAT gateway, and the route table that lost its route.
-            ("NET_NO_ROUTE/world-nat-gateway-deleted", "NET_NO_ROUTE", &["rtb-private", "nat-1"]),
-            ("NET_NO_ROUTE/world-no-nat-no-endpoints", "NET_NO_ROUTE", &["rtb-private", "nat-1"]),
-            ("NET_TASK_SG_EGRESS/world-ec2-instance-sg-without-egress", "NET_TASK_SG_EGRESS", &["sg-instance"]),
+            (
+                "NET_NO_ROUTE/world-nat-gateway-deleted",
+                "NET_NO_ROUTE",
+                &["rtb-private", "nat-1"],
+            ),
+            (
+                "NET_NO_ROUTE/world-no-nat-no-endpoints",
+                "NET_NO_ROUTE",
+                &["rtb-private", "nat-1"],
+            ),
+            (
+                "NET_TASK_SG_EGRESS/world-ec2-instance-sg-without-egress",
+                "NET_TASK_SG_EGRESS",
+                &["sg-instance"],
+            ),
             // The endpoint's security group, not the task's.
-            ("NET_ENDPOINT_SG/world-endpoint-sg-without-443", "NET_ENDPOINT_SG", &["sg-endpoints"]),
+            (
+                "NET_ENDPOINT_SG/world-endpoint-sg-without-443",
+                "NET_ENDPOINT_SG",
+                &["sg-endpoints"],
+            ),
             // The ACL at fault, not the NAT subnet's its evidence also shows.
-            ("NET_NACL/world-nacl-deny-90-before-allow-100", "NET_NACL", &["acl-1"]),
-            ("NET_ENDPOINT_POLICY/world-ecr-endpoint-policy-denies-batchgetimage", "NET_ENDPOINT_POLICY", &["vpce-dkr"]),
-            ("IAM_EXECUTION_ROLE_PERMISSIONS/world-role-without-ecr-permissions", "IAM_EXECUTION_ROLE_PERMISSIONS", &["ecsTaskExecutionRole"]),
-            ("ECR_REPOSITORY_POLICY/world-cross-account-repository-without-grant", "ECR_REPOSITORY_POLICY", &["team/app"]),
+            (
+                "NET_NACL/world-nacl-deny-90-before-allow-100",
+                "NET_NACL",
+                &["acl-1"],
+            ),
+            (
+                "NET_ENDPOINT_POLICY/world-ecr-endpoint-policy-denies-batchgetimage",
+                "NET_ENDPOINT_POLICY",
+                &["vpce-dkr"],
+            ),
+            (
+                "IAM_EXECUTION_ROLE_PERMISSIONS/world-role-without-ecr-permissions",
+                "IAM_EXECUTION_ROLE_PERMISSIONS",
+                &["ecsTaskExecutionRole"],
+            ),
+            (
+                "ECR_REPOSITORY_POLICY/world-cross-account-repository-without-grant",
+                "ECR_REPOSITORY_POLICY",
+                &["team/app"],
+            ),
             // A lifecycle expiry is recorded on the repository's ARN.
-            ("ECR_IMAGE_NOT_FOUND/tag-missing", "ECR_IMAGE_NOT_FOUND", &["team/app", "arn:aws:ecr:us-east-1:111122223333:repository/team/app"]),
+            (
+                "ECR_IMAGE_NOT_FOUND/tag-missing",
+                "ECR_IMAGE_NOT_FOUND",
+                &[
+                    "team/app",
+                    "arn:aws:ecr:us-east-1:111122223333:repository/team/app",
+                ],
+            ),
         ];
         for (case, code, want) in cases {
             let text = std::fs::read_to_string(format!("{dir}/{case}.facts.json")).unwrap();
             let facts: Facts = serde_json::from_str(&text).unwrap();
             let d = crate::engine::judge(&facts);
             let got = resources_named(&facts, &d);
-            assert_eq!((d.root_cause.code.code(), got), (code, want.iter().map(|s| s.to_string()).collect::<Vec<_>>()), "{case}");
+            assert_eq!(
+                (d.root_cause.code.code(), got),
+                (code, want.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+                "{case}"
+            );
         }
     }
 }

@@ -171,12 +171,21 @@ fn image_with_digest(image: Option<&str>, container: &str, launch: &LaunchFacts)
 impl RevisionFacts {
     /// The containers whose image changed from this revision to `after`: (container, before,
     /// after). Tags always compare; digests only when both sides know theirs (a re-pushed tag).
-    pub fn image_changes_to(&self, after: &RevisionFacts) -> Vec<(String, Option<String>, Option<String>)> {
+    pub fn image_changes_to(
+        &self,
+        after: &RevisionFacts,
+    ) -> Vec<(String, Option<String>, Option<String>)> {
         let before = self;
-        let (Some(after_td), Some(before_td)) = (after.task_definition.value(), before.task_definition.value()) else {
+        let (Some(after_td), Some(before_td)) = (
+            after.task_definition.value(),
+            before.task_definition.value(),
+        ) else {
             return vec![];
         };
-        let strip = |i: &Option<String>| i.as_deref().map(|i| i.split('@').next().unwrap_or(i).to_string());
+        let strip = |i: &Option<String>| {
+            i.as_deref()
+                .map(|i| i.split('@').next().unwrap_or(i).to_string())
+        };
         after_td
             .containers
             .iter()
@@ -185,8 +194,13 @@ impl RevisionFacts {
                 let old = before_td.container(c.name.as_deref())?;
                 let a = image_with_digest(c.image.as_deref(), &name, &after.launch);
                 let b = image_with_digest(old.image.as_deref(), &name, &before.launch);
-                let digests = after.launch.image_digests.contains_key(&name) && before.launch.image_digests.contains_key(&name);
-                let changed = if digests { a != b } else { strip(&a) != strip(&b) };
+                let digests = after.launch.image_digests.contains_key(&name)
+                    && before.launch.image_digests.contains_key(&name);
+                let changed = if digests {
+                    a != b
+                } else {
+                    strip(&a) != strip(&b)
+                };
                 changed.then_some((name, b, a))
             })
             .collect()

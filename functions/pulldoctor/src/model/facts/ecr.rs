@@ -97,6 +97,8 @@ impl PullThroughRuleFacts {
     pub fn covers(&self, repository: &str) -> bool {
         // `ROOT` is the prefix of a rule that caches every repository of the registry.
         self.ecr_repository_prefix == "ROOT"
-            || repository.strip_prefix(self.ecr_repository_prefix.as_str()).is_some_and(|rest| rest.starts_with('/'))
+            || repository
+                .strip_prefix(self.ecr_repository_prefix.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
     }
 }

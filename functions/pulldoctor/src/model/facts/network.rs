@@ -431,7 +431,11 @@ impl NetworkFacts {
                 label,
                 subnet_id: eni.subnet_id.clone().or_else(|| self.subnet_id.clone()),
                 vpc_id: eni.vpc_id.clone().or_else(|| self.vpc_id()),
-                private_ip: eni.private_ip.as_deref().and_then(|ip| ip.parse().ok()).or(event_ip),
+                private_ip: eni
+                    .private_ip
+                    .as_deref()
+                    .and_then(|ip| ip.parse().ok())
+                    .or(event_ip),
                 security_groups: Known::Yes(eni.security_groups.clone()),
                 security_groups_source: format!("{} (ec2:DescribeNetworkInterfaces)", eni.id),
                 public_ip: Known::Yes(eni.public_ip.clone()),
@@ -439,8 +443,13 @@ impl NetworkFacts {
             });
         }
         let eni_gap = match &self.task_eni {
-            Fact::NotFound { .. } => "the task ENI no longer exists (ECS deletes it when a task stops)".to_string(),
-            other => format!("the task ENI could not be read ({})", other.gap().unwrap_or("not collected")),
+            Fact::NotFound { .. } => {
+                "the task ENI no longer exists (ECS deletes it when a task stops)".to_string()
+            }
+            other => format!(
+                "the task ENI could not be read ({})",
+                other.gap().unwrap_or("not collected")
+            ),
         };
         let (security_groups, sg_source, public_ip, ip_source) = match &self.service {
             Fact::Found { value: svc } if !svc.no_awsvpc_configuration => (
@@ -449,7 +458,10 @@ impl NetworkFacts {
                 match svc.assign_public_ip {
                     Some(true) => Known::Yes(Some("assigned (assignPublicIp ENABLED)".to_string())),
                     Some(false) => Known::Yes(None),
-                    None => Known::Unknown(format!("{eni_gap}, and service {} does not say", svc.service_name)),
+                    None => Known::Unknown(format!(
+                        "{eni_gap}, and service {} does not say",
+                        svc.service_name
+                    )),
                 },
                 format!(
                     "service {}: assignPublicIp {} ({})",
@@ -463,16 +475,37 @@ impl NetworkFacts {
                 ),
             ),
             Fact::Found { value: svc } => {
-                let why = format!("{eni_gap}, and service {} has no awsvpc configuration", svc.service_name);
-                (Known::Unknown(why.clone()), String::new(), Known::Unknown(why), String::new())
+                let why = format!(
+                    "{eni_gap}, and service {} has no awsvpc configuration",
+                    svc.service_name
+                );
+                (
+                    Known::Unknown(why.clone()),
+                    String::new(),
+                    Known::Unknown(why),
+                    String::new(),
+                )
             }
             Fact::NotCollected { .. } if !is_service_group(task) => {
                 let why = format!("{eni_gap}, and a standalone task (not a service) leaves no other record of its security groups or public IP setting");
-                (Known::Unknown(why.clone()), String::new(), Known::Unknown(why), String::new())
+                (
+                    Known::Unknown(why.clone()),
+                    String::new(),
+                    Known::Unknown(why),
+                    String::new(),
+                )
             }
             other => {
-                let why = format!("{eni_gap}, and the service could not be read ({})", other.gap().unwrap_or("not collected"));
-                (Known::Unknown(why.clone()), String::new(), Known::Unknown(why), String::new())
+                let why = format!(
+                    "{eni_gap}, and the service could not be read ({})",
+                    other.gap().unwrap_or("not collected")
+                );
+                (
+                    Known::Unknown(why.clone()),
+                    String::new(),
+                    Known::Unknown(why),
+                    String::new(),
+                )
             }
         };
         Some(Origin {
@@ -503,8 +536,14 @@ impl NetworkFacts {
             },
             other => {
                 let why = match (&self.container_instance, other) {
-                    (Fact::Found { .. }, gap) => format!("the EC2 instance could not be read ({})", gap.gap().unwrap_or("")),
-                    (gap, _) => format!("the container instance could not be read ({})", gap.gap().unwrap_or("")),
+                    (Fact::Found { .. }, gap) => format!(
+                        "the EC2 instance could not be read ({})",
+                        gap.gap().unwrap_or("")
+                    ),
+                    (gap, _) => format!(
+                        "the container instance could not be read ({})",
+                        gap.gap().unwrap_or("")
+                    ),
                 };
                 Origin {
                     kind: OriginKind::Instance,
@@ -564,10 +603,14 @@ pub fn endpoint_service_names(region: &str, service: &str) -> Vec<String> {
 impl EndpointFacts {
     /// Is this the endpoint for `service` in `region` (either naming form)?
     pub fn is_service(&self, region: &str, service: &str) -> bool {
-        endpoint_service_names(region, service).iter().any(|n| n == &self.service_name)
+        endpoint_service_names(region, service)
+            .iter()
+            .any(|n| n == &self.service_name)
     }
     pub fn is_available(&self) -> bool {
-        self.state.as_deref().is_none_or(|s| s.eq_ignore_ascii_case("available"))
+        self.state
+            .as_deref()
+            .is_none_or(|s| s.eq_ignore_ascii_case("available"))
     }
     pub fn is_interface(&self) -> bool {
         self.endpoint_type.eq_ignore_ascii_case("interface")

@@ -70,10 +70,19 @@ mod tests {
 
     #[test]
     fn names_within_domains() {
-        assert!(name_within("api.ecr.us-east-1.amazonaws.com", "ecr.us-east-1.amazonaws.com."));
-        assert!(name_within("api.ecr.us-east-1.amazonaws.com", "API.ecr.us-east-1.amazonaws.com"));
+        assert!(name_within(
+            "api.ecr.us-east-1.amazonaws.com",
+            "ecr.us-east-1.amazonaws.com."
+        ));
+        assert!(name_within(
+            "api.ecr.us-east-1.amazonaws.com",
+            "API.ecr.us-east-1.amazonaws.com"
+        ));
         assert!(name_within("api.ecr.us-east-1.amazonaws.com", "."));
-        assert!(!name_within("api.ecr.us-east-1.amazonaws.com", "dkr.ecr.us-east-1.amazonaws.com"));
+        assert!(!name_within(
+            "api.ecr.us-east-1.amazonaws.com",
+            "dkr.ecr.us-east-1.amazonaws.com"
+        ));
         assert!(!name_within("xamazonaws.com", "amazonaws.com"));
         assert_eq!(dns_name("Amazonaws.COM."), "amazonaws.com");
     }
