@@ -15,8 +15,10 @@ SRC = pathlib.Path(__file__).resolve().parents[2] / "functions/pulldoctor/src"
 # Lower layers first. A module may depend only on modules of a strictly lower layer.
 LAYERS = [
     ["model"],
-    ["policy", "classify", "aws"],
+    ["policy", "aws"],
     ["intake", "checks"],
+    # What a message is consistent with is said in the rules' terms (each rule's `explains`).
+    ["classify"],
     ["collect", "rank", "report", "history"],
     ["engine", "notify"],
     ["preflight", "lambda"],

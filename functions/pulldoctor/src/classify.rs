@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use crate::checks;
 use crate::model::image_ref::{is_registry_component, registry_kind, ImageRef, RegistryKind};
 use crate::model::message::{Category, Classification, Phase};
 
@@ -27,6 +28,8 @@ pub fn classify(message: &str) -> Classification {
     let phase = detect_phase(&text, category);
     let image = extract_image(&text, end_is_complete);
     let hints = hints(&text, category, phase, &image);
+    let categories = consistent_categories(&text, category, http_status);
+    let consistent_with = checks::consistent_causes(&categories);
 
     Classification {
         category,
@@ -36,6 +39,8 @@ pub fn classify(message: &str) -> Classification {
         http_status,
         phase,
         hints,
+        categories,
+        consistent_with,
     }
 }
 
@@ -150,6 +155,65 @@ fn categorize(text: &str, status: Option<u16>) -> Category {
         return Category::ImageNotFound;
     }
     Category::Unknown
+}
+
+// ---------------------------------------------------------------------------------------------
+// What else the message is consistent with
+// ---------------------------------------------------------------------------------------------
+
+// The Docker daemon's and containerd's refusal: printed alike for a repository or tag that does
+// not exist, a role that may not pull, a repository policy that denies, and no credentials at all.
+regex!(
+    DAEMON_REFUSAL = r"(?i)pull access denied|may require 'docker login'|may require authorization|requested access to the resource is denied|insufficient_scope|authorization failed"
+);
+// Wording that names IAM's decision itself: the refusal is a permission, whatever else it says.
+regex!(IAM_DECISION = r"(?i)not authorized to perform|accessdeniedexception|explicit deny");
+regex!(NO_CREDENTIALS = r"(?i)no basic auth credentials");
+// ECS shows its "check that the role has the permissions" message for a missing image too.
+regex!(ROLE_OR_IMAGE = r"(?i)check that the role has the permissions");
+
+/// Every kind of cause that produces this message, `category` first. A message that names its
+/// cause (an i/o timeout, "manifest unknown", IAM's "not authorized to perform") is consistent
+/// with that one kind; the refusals that hide the cause are consistent with each cause that
+/// produces them:
+/// - the daemon's "pull access denied … may require 'docker login'" and containerd's
+///   `insufficient_scope: authorization failed`: a missing repository or tag, a permission
+///   (role, repository or endpoint policy), or no credentials;
+/// - a 401 (`no basic auth credentials`): no credentials or a refused token request; from the
+///   kubelet also the network, because the kubelet pulls anonymously when its ECR credential
+///   provider could not reach ECR's API;
+/// - ECS's "check that the role has the permissions": a permission or a missing image;
+/// - "error pulling image configuration": the path to S3, or the registry's rate limit.
+fn consistent_categories(text: &str, category: Category, status: Option<u16>) -> Vec<Category> {
+    use Category::*;
+    let mut out = vec![category];
+    if category == Unknown {
+        return out;
+    }
+    let mut also = |more: &[Category]| {
+        for c in more {
+            if !out.contains(c) {
+                out.push(*c);
+            }
+        }
+    };
+    if DAEMON_REFUSAL.is_match(text) && !IAM_DECISION.is_match(text) {
+        also(&[ImageNotFound, AccessDenied, RegistryCredentials]);
+    }
+    let unauthenticated = NO_CREDENTIALS.is_match(text) || status == Some(401);
+    if unauthenticated && category == RegistryCredentials {
+        also(&[AccessDenied]);
+        if KUBELET_TEXT.is_match(text) {
+            also(&[Network]);
+        }
+    }
+    if ROLE_OR_IMAGE.is_match(text) {
+        also(&[ImageNotFound]);
+    }
+    if IMAGE_CONF_TEXT.is_match(text) && category == Network {
+        also(&[RateLimited]);
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1221,7 +1285,9 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "categories",
                 "category",
+                "consistent_with",
                 "hints",
                 "http_status",
                 "phase",

@@ -610,6 +610,14 @@ fn classify_text(c: &crate::model::message::Classification) -> String {
         or_dash(c.http_status.map(|s| s.to_string())),
         or_dash(c.phase.map(|p| serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())),
     );
+    if c.categories.len() > 1 {
+        let kinds: Vec<&str> = c.categories.iter().map(|k| k.as_str()).collect();
+        out.push_str(&format!("consistent with: {}\n", kinds.join(", ")));
+    }
+    if !c.consistent_with.is_empty() && c.category != crate::model::message::Category::Unknown {
+        let codes: Vec<&str> = c.consistent_with.iter().map(|r| r.code()).collect();
+        out.push_str(&format!("possible root causes: {}\n", codes.join(", ")));
+    }
     if !c.hints.is_empty() {
         out.push_str("likely causes to verify:\n");
         for h in &c.hints {

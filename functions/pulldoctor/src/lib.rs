@@ -18,6 +18,10 @@ pub mod engine;
 pub mod history;
 pub mod intake;
 pub mod lambda;
+#[cfg(test)]
+mod message_matrix;
+#[cfg(test)]
+mod generated_worlds;
 pub mod model;
 pub mod notify;
 pub mod policy;

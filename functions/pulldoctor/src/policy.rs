@@ -240,6 +240,36 @@ pub fn evaluate_identity(
     }
 }
 
+/// What a resource policy grants a principal directly: an `Allow` that names the principal
+/// itself (its ARN, its unique id, or `*`). A statement naming only the principal's account
+/// delegates to that account's IAM and grants nothing by itself.
+pub fn direct_grant(policy: &Labeled, req: &Request) -> Matches {
+    let Some(who) = req.principal else {
+        return Matches::none();
+    };
+    let named = Principal {
+        account: None,
+        ..who.clone()
+    };
+    matching(policy, &Request { principal: Some(&named), ..req.clone() }, Effect::Allow)
+}
+
+/// The identity side's decision combined with a same-account resource policy's direct grant, as
+/// IAM's policy evaluation logic does within one account: an explicit deny on the identity side
+/// stands; otherwise an allow on either side suffices. A role's permissions boundary still limits
+/// what a resource policy grants to the role's ARN, so an identity-side denial that comes from the
+/// boundary stands too. Across accounts both sides must allow: the resource side is then judged
+/// on its own (the repository policy check), and the identity side's decision stands.
+pub fn with_resource_grant(identity: Decision, grant: Truth, boundary_denies: bool) -> Decision {
+    match (identity, grant) {
+        (Decision::ImplicitDeny, _) if boundary_denies => Decision::ImplicitDeny,
+        // An unknown identity side may hide a deny: it stays unknown.
+        (Decision::ImplicitDeny, Truth::Yes) => Decision::Allowed,
+        (Decision::ImplicitDeny, Truth::Maybe) => Decision::Unknown,
+        (decision, _) => decision,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
     Allow,

@@ -1,7 +1,10 @@
 //! Rank: choose one root cause from the findings and the message category.
 //!
-//! Only a failed check consistent with what the message says can be the root cause; among those,
-//! the one that blocks first on the pull's path wins (network → identity → registry → image).
+//! Only a failed check consistent with what the message says can be the root cause: its cause is
+//! one of those that produce the message ([`Classification::consistent_categories`], through each
+//! rule's `explains`). Among those, the one that blocks first on the pull's path wins (network →
+//! identity → registry → image): with the daemon's ambiguous "pull access denied", a task without
+//! an execution role fails at the role before a missing tag could matter.
 //! No such check means `UNKNOWN`, with the category's likely causes to verify by hand; failed
 //! checks that do not decide are reported as also wrong (they will break the pull next).
 
@@ -14,12 +17,6 @@ use crate::model::message::{Category, Classification, Phase};
 /// Position on the pull's path: lower blocks first (the registry's order).
 fn path_position(code: RootCause) -> usize {
     checks::path_position(code)
-}
-
-/// Whether a cause can produce this category of message (its rule says which). `UNKNOWN` explains
-/// nothing.
-fn consistent_with(code: RootCause, category: Category) -> bool {
-    checks::rule(code).is_some_and(|r| r.explains.contains(&category))
 }
 
 /// Whether a cause can produce a failure in the pull step the message names. Among causes
@@ -42,6 +39,8 @@ pub fn rank(
     classification: &Classification,
 ) -> (RootCauseSummary, Option<usize>) {
     let category = classification.category;
+    let consistent = checks::consistent_causes(&classification.consistent_categories());
+    let consistent_with_message = |code: RootCause| consistent.contains(&code);
     let failing = || {
         findings
             .iter()
@@ -49,7 +48,7 @@ pub fn rank(
             .filter(|(_, f)| f.status == Status::Fail && f.code != RootCause::Unknown)
     };
     let best = failing()
-        .filter(|(_, f)| category == Category::Unknown || consistent_with(f.code, category))
+        .filter(|(_, f)| consistent_with_message(f.code))
         .min_by_key(|(_, f)| {
             (
                 !phase_consistent(f.code, classification.phase),
@@ -62,7 +61,7 @@ pub fn rank(
             .map(|(_, f)| f)
             .collect();
         // Consistent with the message first, then in the order the pull meets them.
-        others.sort_by_key(|f| (!consistent_with(f.code, category), path_position(f.code)));
+        others.sort_by_key(|f| (!consistent_with_message(f.code), path_position(f.code)));
         others.into_iter().map(AlsoWrong::of).collect()
     };
     match best {

@@ -16,7 +16,8 @@ use crate::model::message::Category;
 use crate::model::pull::{pull_role, puller, Puller};
 use crate::model::pull::{PULL_ACTIONS, TOKEN_ACTION};
 use crate::policy::{
-    self, evaluate_identity, matching, statements, Context, Decision, Effect, Labeled, Principal,
+    self, direct_grant, evaluate_identity, matching, statements, with_resource_grant, Context,
+    Decision, Effect, Labeled, Principal,
     Request, StatementRef, Truth,
 };
 
@@ -767,7 +768,56 @@ fn check_pull_permissions(facts: &Facts, code: RootCause) -> Vec<Finding> {
             }
         }
     };
+    let mut verdicts = with_repository_grants(facts, role, &repository_arn, verdicts);
+    // Permissions on a repository that does not exist are moot: no grant makes the pull work
+    // until it exists (then its own policy counts too). The repository check names the cause.
+    if facts.repository.is_not_found() {
+        verdicts.retain(|v| v.action == TOKEN_ACTION);
+    }
     permissions_finding(facts, code, kind, role, &repository_arn, &verdicts, via)
+}
+
+/// Within one account, an allow in the repository policy that names the role suffices for the
+/// pull actions even when the role's own policies do not allow them (IAM's same-account rule);
+/// the permissions boundary still limits it. Across accounts the identity side's verdict stands
+/// (the repository policy check judges the other side).
+fn with_repository_grants(
+    facts: &Facts,
+    role: &RoleFacts,
+    repository_arn: &str,
+    verdicts: Vec<ActionVerdict>,
+) -> Vec<ActionVerdict> {
+    let same_account = crate::model::arn::account(&role.arn) == crate::model::arn::account(repository_arn);
+    let Some(document) = facts.identity.repository_policy.value().filter(|_| same_account) else {
+        return verdicts;
+    };
+    let (principal, ctx) = principal_context(&role.arn, Some(role));
+    let policy = Labeled { label: "repository policy", document };
+    verdicts
+        .into_iter()
+        .map(|v| {
+            if v.action == TOKEN_ACTION {
+                return v;
+            }
+            let req = Request {
+                action: &v.action,
+                resource: repository_arn,
+                principal: Some(&principal),
+                context: &ctx,
+            };
+            let grant = direct_grant(&policy, &req);
+            let boundary_denies = v.why.contains("boundary");
+            let decision = with_resource_grant(v.decision, grant.truth, boundary_denies);
+            if decision == v.decision {
+                return v;
+            }
+            let why = match decision {
+                Decision::Allowed => format!("allowed by {} (same account: the resource policy's grant suffices)", names(&grant.statements)),
+                _ => format!("{}; {} may grant it: {}", v.why, names(&grant.statements), unresolved_text(grant.statements.iter())),
+            };
+            ActionVerdict { decision, why, ..v }
+        })
+        .collect()
 }
 
 fn permissions_finding(
@@ -828,6 +878,14 @@ fn permissions_finding(
                 .map(|v| format!("{}: {}", v.action, v.why))
                 .collect::<Vec<_>>()
                 .join("; "),
+        )
+    } else if facts.repository.is_not_found() {
+        Finding::pass(
+            code,
+            format!(
+                "The {kind} {} may get an ECR token; its pull permissions are moot while {} does not exist",
+                role.name, repository_arn
+            ),
         )
     } else {
         Finding::pass(

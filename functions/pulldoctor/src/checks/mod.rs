@@ -25,6 +25,7 @@ pub mod wording;
 
 use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::Facts;
+use crate::model::message::Category;
 pub use rule::{Doc, Rule, Stage};
 
 /// Every rule, one line each, stage by stage and within a stage in the order a pull meets them
@@ -96,6 +97,26 @@ pub fn path_position(code: RootCause) -> usize {
         .iter()
         .position(|r| r.code == code)
         .unwrap_or(RULES.len())
+}
+
+/// The causes whose rules explain at least one of `categories` (a message consistent with those
+/// kinds of cause), most likely first: by the first category each explains, then in the order the
+/// pull meets them. A message of unknown category rules nothing out: every cause that can decide.
+/// Context rules (which explain nothing) are never consistent.
+pub fn consistent_causes(categories: &[Category]) -> Vec<RootCause> {
+    let rank_of = |rule: &Rule| {
+        categories
+            .iter()
+            .position(|c| *c == Category::Unknown || rule.explains.contains(c))
+    };
+    let mut ranked: Vec<(usize, usize, RootCause)> = RULES
+        .iter()
+        .enumerate()
+        .filter(|(_, rule)| !rule.explains.is_empty())
+        .filter_map(|(position, rule)| rank_of(rule).map(|r| (r, position, rule.code)))
+        .collect();
+    ranked.sort();
+    ranked.into_iter().map(|(_, _, code)| code).collect()
 }
 
 /// Run every check whose scope holds the snapshot's audience, in registry order.

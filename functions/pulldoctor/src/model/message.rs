@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::root_cause::RootCause;
+
 /// The kind of failure a message describes (stable strings: docs/schemas/common.defs.json `category`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -57,4 +59,28 @@ pub struct Classification {
     pub phase: Option<Phase>,
     /// Likely causes to verify, in plain words (used for `UNKNOWN` diagnoses).
     pub hints: Vec<String>,
+    /// Every kind of cause that can produce this message, most likely first; the first is
+    /// `category`. Many messages do not say which cause they have: the Docker daemon's "pull
+    /// access denied … may require 'docker login'" comes from a missing repository or tag as
+    /// much as from a role that may not pull. Empty in Facts saved before it existed: then
+    /// `category` alone.
+    #[serde(default)]
+    pub categories: Vec<Category>,
+    /// The root causes whose rules explain one of `categories`, most likely first (then in the
+    /// order the pull meets them). A failing check whose code is not here is ruled out by the
+    /// message.
+    #[serde(default)]
+    pub consistent_with: Vec<RootCause>,
+}
+
+impl Classification {
+    /// The categories the message is consistent with (`category` alone for a classification
+    /// saved before the field existed).
+    pub fn consistent_categories(&self) -> Vec<Category> {
+        if self.categories.is_empty() {
+            vec![self.category]
+        } else {
+            self.categories.clone()
+        }
+    }
 }

@@ -14,4 +14,5 @@ pub mod incident;
 pub mod message;
 pub mod platform;
 pub mod pull;
+pub mod root_cause;
 pub mod secret_ref;
