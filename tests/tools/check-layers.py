@@ -10,7 +10,10 @@ import pathlib
 import re
 import sys
 
-SRC = pathlib.Path(__file__).resolve().parents[2] / "functions/pulldoctor/src"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+# The pure core and the crate of the edges (AWS reads, deliveries, front doors): Cargo keeps the
+# core from using the edges; this script keeps the stages of each in order.
+SRCS = [ROOT / "functions/pulldoctor-core/src", ROOT / "functions/pulldoctor/src"]
 
 # Lower layers first. A module may depend only on modules of a strictly lower layer.
 LAYERS = [
@@ -20,6 +23,7 @@ LAYERS = [
     # What a message is consistent with is said in the rules' terms (each rule's `explains`).
     ["classify"],
     ["collect", "rank", "report", "history"],
+    ["judge"],
     ["engine", "notify"],
     ["preflight", "lambda"],
     ["cli"],
@@ -29,8 +33,8 @@ USE_GROUP = re.compile(r"crate::\{([^;]*?)\}", re.S)
 USE_PATH = re.compile(r"crate::([a-z_][a-z0-9_]*)")
 
 
-def top_module(path: pathlib.Path) -> str:
-    rel = path.relative_to(SRC)
+def top_module(path: pathlib.Path, src: pathlib.Path) -> str:
+    rel = path.relative_to(src)
     return rel.parts[0].removesuffix(".rs")
 
 
@@ -46,8 +50,10 @@ def deps_of(text: str) -> set[str]:
     return found
 
 
-TEST_MOD = re.compile(r"#\[cfg\(test\)\]\s*(?:pub(?:\([a-z]+\))?\s+)?mod\s+([a-z_0-9]+)\s*;")
-TEST_BLOCK = re.compile(r"#\[cfg\(test\)\]\s*(?:pub(?:\([a-z]+\))?\s+)?mod\s+[a-z_0-9]+\s*\{")
+# Test code: `#[cfg(test)]`, and the fixtures the tests of the crate above share.
+TEST_CFG = r'#\[cfg\((?:test|any\(test, feature = "fixtures"\))\)\]'
+TEST_MOD = re.compile(TEST_CFG + r"\s*(?:pub(?:\([a-z]+\))?\s+)?mod\s+([a-z_0-9]+)\s*;")
+TEST_BLOCK = re.compile(TEST_CFG + r"\s*(?:pub(?:\([a-z]+\))?\s+)?mod\s+[a-z_0-9]+\s*\{")
 
 
 def without_tests(text: str) -> str:
@@ -65,7 +71,7 @@ def without_tests(text: str) -> str:
 def test_only_files() -> set[pathlib.Path]:
     """Files declared with `#[cfg(test)] mod x;` (test fixtures and tables)."""
     found = set()
-    for path in SRC.rglob("*.rs"):
+    for path in (p for src in SRCS for p in src.rglob("*.rs")):
         here = path.parent if path.name in ("mod.rs", "lib.rs") else path.with_suffix("")
         for name in TEST_MOD.findall(path.read_text()):
             found.update({here / f"{name}.rs", here / name / "mod.rs"})
@@ -75,10 +81,10 @@ def test_only_files() -> set[pathlib.Path]:
 def main() -> int:
     graph: dict[str, set[str]] = {}
     tests_only = test_only_files()
-    for path in sorted(SRC.rglob("*.rs")):
-        if path.parts[len(SRC.parts)] == "bin" or path in tests_only:
+    for src, path in sorted((src, p) for src in SRCS for p in src.rglob("*.rs")):
+        if path.parts[len(src.parts)] == "bin" or path in tests_only:
             continue
-        top = top_module(path)
+        top = top_module(path, src)
         if top == "lib":
             continue
         code = without_tests(path.read_text())

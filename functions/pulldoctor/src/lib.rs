@@ -10,21 +10,15 @@
 //! thin adapters over it.
 
 pub mod aws;
-pub mod checks;
-pub mod classify;
 pub mod cli;
 pub mod collect;
 pub mod engine;
-pub mod history;
+#[cfg(test)]
+mod identity_worlds;
 pub mod intake;
 pub mod lambda;
-#[cfg(test)]
-mod message_matrix;
-#[cfg(test)]
-mod generated_worlds;
-pub mod model;
 pub mod notify;
-pub mod policy;
 pub mod preflight;
-pub mod rank;
-pub mod report;
+
+// The pure core (no AWS SDK, no async runtime), under the paths the stages have always used.
+pub use pulldoctor_core::{checks, classify, history, judge, model, policy, rank, report};

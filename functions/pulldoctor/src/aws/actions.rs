@@ -79,3 +79,24 @@ pub const READ_ACTIONS: &[&str] = &[
     // History (on by default): the writes to the resources the root cause names. Resource "*" only.
     "cloudtrail:LookupEvents",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::{PREFLIGHT_ONLY_ACTIONS, READ_ACTIONS};
+    use crate::checks::RULES;
+
+    /// Every read a rule names is granted by the deployed policies (which list these actions).
+    #[test]
+    fn every_read_is_in_the_action_catalogue() {
+        for r in RULES {
+            assert!(!r.reads.is_empty(), "{}: names no read", r.name);
+            for action in r.all_reads() {
+                assert!(
+                    READ_ACTIONS.contains(&action) || PREFLIGHT_ONLY_ACTIONS.contains(&action),
+                    "{}: {action} is not in crate::aws::READ_ACTIONS (the IAM policies would not grant it)",
+                    r.name
+                );
+            }
+        }
+    }
+}

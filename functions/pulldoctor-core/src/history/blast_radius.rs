@@ -201,7 +201,7 @@ mod tests {
     }
 
     fn diagnosis(f: &Facts, code: RootCause, resource: Option<&str>) -> Diagnosis {
-        let mut d = crate::engine::judge(f);
+        let mut d = crate::judge::judge(f);
         d.root_cause.code = code;
         let mut finding = Finding::fail(code, "broken");
         finding.resource = resource.map(str::to_string);

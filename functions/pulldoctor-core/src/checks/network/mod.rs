@@ -20,8 +20,8 @@ pub mod policies;
 pub mod route;
 pub mod security_groups;
 
-#[cfg(test)]
-pub(crate) mod fixtures;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 #[cfg(test)]
 mod tests;
 

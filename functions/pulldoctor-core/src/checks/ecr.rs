@@ -328,8 +328,8 @@ fn short(digest: &str) -> &str {
 }
 
 /// Shared by the other check modules' tests: a Facts snapshot for an ECR image.
-#[cfg(test)]
-pub(crate) mod fixtures {
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures {
     use super::*;
     use crate::model::facts::{ImageFacts, RepositoryFacts, TaskDefinitionFacts};
 

@@ -328,7 +328,7 @@ mod tests {
     /// `tests/fixtures/checks/ECR_PULL_THROUGH_CACHE`.)
     #[test]
     fn a_cache_pull_is_never_told_to_push() {
-        let d = crate::engine::judge(&saved(
+        let d = crate::judge::judge(&saved(
             "ECR_IMAGE_NOT_FOUND/not-in-the-pull-through-cache-yet",
         ));
         for x in &d.findings {

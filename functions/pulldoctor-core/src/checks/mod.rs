@@ -12,8 +12,6 @@ pub mod ecr;
 #[cfg(test)]
 pub(crate) mod fixture_tests;
 pub mod iam;
-#[cfg(test)]
-mod identity_worlds;
 pub mod image;
 pub mod lifecycle;
 pub mod network;

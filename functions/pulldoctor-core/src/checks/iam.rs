@@ -904,8 +904,8 @@ fn permissions_finding(
 
 /// Shared by the identity and registry tests: a Fargate task pulling from ECR with an execution
 /// role whose trust policy is right and whose simulation allows the pull.
-#[cfg(test)]
-pub(crate) mod identity_fixtures {
+#[cfg(any(test, feature = "fixtures"))]
+pub mod identity_fixtures {
     use serde_json::json;
 
     use crate::checks::ecr::fixtures::{facts, IMAGE};

@@ -287,7 +287,7 @@ mod tests {
             lookups,
         });
         facts(&mut f);
-        let mut d = crate::engine::judge(&Facts::default());
+        let mut d = crate::judge::judge(&Facts::default());
         d.root_cause.code = code;
         summarize(&f, &d).expect("a section")
     }
@@ -589,7 +589,7 @@ mod tests {
     #[test]
     fn nothing_looked_up_is_no_section() {
         let mut f = Facts::default();
-        let d = crate::engine::judge(&f);
+        let d = crate::judge::judge(&f);
         assert_eq!(summarize(&f, &d), None, "history off");
         f.history.looked_up = true;
         f.history.changes = Fact::NotCollected {

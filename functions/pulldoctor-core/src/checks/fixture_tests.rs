@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::engine::judge;
+use crate::judge::judge;
 use crate::model::diagnosis::{Confidence, Diagnosis, Finding, RootCause, Status};
 use crate::model::facts::Facts;
 

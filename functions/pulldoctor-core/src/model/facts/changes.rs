@@ -271,7 +271,7 @@ mod tests {
         for (case, code, want) in cases {
             let text = std::fs::read_to_string(format!("{dir}/{case}.facts.json")).unwrap();
             let facts: Facts = serde_json::from_str(&text).unwrap();
-            let d = crate::engine::judge(&facts);
+            let d = crate::judge::judge(&facts);
             let got = resources_named(&facts, &d);
             assert_eq!(
                 (d.root_cause.code.code(), got),

@@ -363,7 +363,7 @@ mod tests {
     }
 
     fn judged(root: RootCause) -> Diagnosis {
-        let mut d = crate::engine::judge(&Facts::default());
+        let mut d = crate::judge::judge(&Facts::default());
         d.root_cause.code = root;
         d
     }

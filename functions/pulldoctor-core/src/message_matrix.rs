@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use crate::checks;
 use crate::classify::classify;
-use crate::engine::judge;
+use crate::judge::judge;
 use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::Facts;
 use crate::rank::rank;

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::checks::iam::identity_fixtures::*;
 use crate::classify::classify;
-use crate::engine::judge;
+use crate::judge::judge;
 use crate::model::diagnosis::{Diagnosis, RootCause};
 use crate::model::facts::{Fact, Facts, LaunchType};
 

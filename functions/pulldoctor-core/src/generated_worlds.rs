@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::checks::ecr::fixtures::{image, not_found, NEW, OLD};
 use crate::checks::network::fixtures::*;
 use crate::classify::classify;
-use crate::engine::judge;
+use crate::judge::judge;
 use crate::model::diagnosis::{Diagnosis, RootCause, Status};
 use crate::model::facts::{
     ContainerInstanceRef, Fact, Facts, InstanceFacts, PolicyFacts, PolicyKind, RoleFacts,

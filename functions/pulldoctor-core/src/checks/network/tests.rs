@@ -4,7 +4,7 @@
 
 use super::fixtures::*;
 use crate::checks::fixture_tests::saved;
-use crate::engine::judge;
+use crate::judge::judge;
 use crate::model::diagnosis::{RootCause, Status};
 use crate::model::facts::*;
 
