@@ -162,7 +162,9 @@ phase "templates: checkov" each_template checkov_scan
 # PULLDOCTOR_CARGO_TIMINGS=1 (CI) also writes cargo's build timing report (target/cargo-timings/).
 CARGO_TEST_ARGS=(--workspace --all-targets --no-fail-fast)
 [[ "${PULLDOCTOR_CARGO_TIMINGS:-0}" == 1 ]] && CARGO_TEST_ARGS+=(--timings)
-phase "rust: cargo test --workspace --all-targets" cargo test "${CARGO_TEST_ARGS[@]}"
+# The pure core first: it builds without the AWS SDK, so its tests answer in seconds.
+phase "rust: cargo test -p pulldoctor-core (the pure engine)" cargo test -p pulldoctor-core --all-targets
+phase "rust: cargo test --workspace --all-targets" cargo test "${CARGO_TEST_ARGS[@]}" --exclude pulldoctor-core
 
 if [[ ${#FAILED[@]} -gt 0 ]]; then
     printf '\ntests/run.sh: FAILED phase(s):\n' >&2

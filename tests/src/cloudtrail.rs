@@ -361,7 +361,7 @@ impl Trail {
             .collect();
         // Newest first; recorded order breaks ties within a second.
         matching.reverse();
-        matching.sort_by(|a, b| b.time.cmp(&a.time));
+        matching.sort_by_key(|e| std::cmp::Reverse(e.time));
         let page: Vec<Value> = matching
             .iter()
             .skip(offset)

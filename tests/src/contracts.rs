@@ -132,7 +132,7 @@ mod tests {
 
     fn saved_facts() -> Vec<(PathBuf, Facts)> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../functions/pulldoctor/tests/fixtures/facts");
+            .join("../functions/pulldoctor-core/tests/fixtures/facts");
         let mut out = vec![];
         for entry in std::fs::read_dir(&dir).expect("saved facts folder") {
             let path = entry.unwrap().path();

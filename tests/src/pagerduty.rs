@@ -223,9 +223,8 @@ fn invalid(event: &Value) -> Vec<String> {
             errors.push("'payload.severity' is missing or invalid (must be critical, error, warning or info)".into());
         }
         if let Some(t) = p.get("timestamp") {
-            if !t
-                .as_str()
-                .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok())
+            if t.as_str()
+                .is_none_or(|t| chrono::DateTime::parse_from_rfc3339(t).is_err())
             {
                 errors.push("'payload.timestamp' is not an ISO 8601 timestamp".into());
             }

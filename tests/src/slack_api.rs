@@ -175,11 +175,11 @@ fn ok_false(error: &str) -> Value {
     json!({"ok": false, "error": error})
 }
 
+/// An HTTP answer: status, headers, JSON body.
+type Answer = (u16, Vec<(&'static str, String)>, Value);
+
 /// Answers one request: `None` drops the connection.
-fn handle(
-    state: &Mutex<State>,
-    req: &Message,
-) -> Option<(u16, Vec<(&'static str, String)>, Value)> {
+fn handle(state: &Mutex<State>, req: &Message) -> Option<Answer> {
     let mut state = state.lock().unwrap();
     let method = req
         .path()

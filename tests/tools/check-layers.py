@@ -3,7 +3,7 @@
 
 The engine is a pipeline (docs/README.md): each stage may use the stages and the domain model
 below it, never one above it. This script reads every `crate::…` path in
-functions/pulldoctor/src, builds the graph between top-level modules, prints it, and exits 1
+functions/pulldoctor-core/src and functions/pulldoctor/src, builds the graph between top-level modules, prints it, and exits 1
 if the graph has a cycle (naming it) or an edge the layer list below forbids.
 """
 import pathlib

@@ -29,7 +29,8 @@ const CUSTOMER_PL: &str = "pl-0customer";
 const DAEMON_REFUSAL: &str = "CannotPullContainerError: Error response from daemon: pull access denied for 111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app, repository does not exist or may require 'docker login'";
 const SCOPE_REFUSAL: &str = r#"CannotPullContainerError: failed to resolve ref "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed"#;
 const NO_CREDENTIALS: &str = "CannotPullContainerError: Error response from daemon: Get https://111122223333.dkr.ecr.us-east-1.amazonaws.com/v2/team/app/manifests/v1: no basic auth credentials";
-const NOT_FOUND: &str = "CannotPullContainerError: 111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1: not found";
+const NOT_FOUND: &str =
+    "CannotPullContainerError: 111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1: not found";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Network {
@@ -127,7 +128,13 @@ fn healthy_worlds() -> Vec<World> {
             for role in ROLES {
                 for reference in REFERENCES {
                     for launch in LAUNCHES {
-                        out.push(World { network, egress, role, reference, launch });
+                        out.push(World {
+                            network,
+                            egress,
+                            role,
+                            reference,
+                            launch,
+                        });
                     }
                 }
             }
@@ -137,15 +144,24 @@ fn healthy_worlds() -> Vec<World> {
 }
 
 fn https_to(cidr: &str) -> SgRuleFacts {
-    SgRuleFacts { cidrs: vec![cidr.into()], ..rule("tcp", 443, 443) }
+    SgRuleFacts {
+        cidrs: vec![cidr.into()],
+        ..rule("tcp", 443, 443)
+    }
 }
 
 fn https_to_prefix_list(pl: &str) -> SgRuleFacts {
-    SgRuleFacts { prefix_lists: vec![pl.into()], ..rule("tcp", 443, 443) }
+    SgRuleFacts {
+        prefix_lists: vec![pl.into()],
+        ..rule("tcp", 443, 443)
+    }
 }
 
 fn https_to_group(group: &str) -> SgRuleFacts {
-    SgRuleFacts { groups: vec![group.into()], ..rule("tcp", 443, 443) }
+    SgRuleFacts {
+        groups: vec![group.into()],
+        ..rule("tcp", 443, 443)
+    }
 }
 
 impl World {
@@ -188,10 +204,12 @@ impl World {
             set_interface_groups(f, &[main, SECOND_SG]);
         }
         if self.egress == Egress::Scoped && self.network != Network::Endpoints {
-            f.network.rule_prefix_lists.push(crate::model::facts::RulePrefixList {
-                id: CUSTOMER_PL.into(),
-                cidrs: Fact::found(vec!["0.0.0.0/0".into()]),
-            });
+            f.network
+                .rule_prefix_lists
+                .push(crate::model::facts::RulePrefixList {
+                    id: CUSTOMER_PL.into(),
+                    cidrs: Fact::found(vec!["0.0.0.0/0".into()]),
+                });
         }
         f.network.security_groups = Fact::found(groups);
         // The endpoints admit 443 from the group that pulls.
@@ -218,15 +236,20 @@ fn on_ec2_bridge(f: &mut Facts, public_ip: bool) {
     f.task.launch_type = Some("EC2".into());
     f.task.platform_version = None;
     f.task.attachments = vec![];
-    f.task.container_instance_arn =
-        Some(format!("arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/prod/ci-1"));
+    f.task.container_instance_arn = Some(format!(
+        "arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/prod/ci-1"
+    ));
     if let Fact::Found { value: td } = &mut f.task_definition {
         td.network_mode = Some("bridge".into());
         td.requires_compatibilities = vec!["EC2".into()];
     }
     let n = &mut f.network;
-    n.task_eni = Fact::NotCollected { reason: "EC2 launch type".into() };
-    n.service = Fact::NotCollected { reason: "EC2 launch type".into() };
+    n.task_eni = Fact::NotCollected {
+        reason: "EC2 launch type".into(),
+    };
+    n.service = Fact::NotCollected {
+        reason: "EC2 launch type".into(),
+    };
     n.container_instance = Fact::found(ContainerInstanceRef {
         arn: "ci-1".into(),
         ec2_instance_id: Some("i-1".into()),
@@ -310,7 +333,12 @@ fn role_policies(role: Role) -> Vec<PolicyFacts> {
             PolicyKind::Managed,
             "AmazonEC2ContainerRegistryPullOnly",
             json!([allow(
-                &[TOKEN, "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchImportUpstreamImage"],
+                &[
+                    TOKEN,
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchImportUpstreamImage"
+                ],
                 "*"
             )]),
         )],
@@ -319,9 +347,17 @@ fn role_policies(role: Role) -> Vec<PolicyFacts> {
             "pull-team-app",
             json!([allow(&[TOKEN], "*"), allow(&PULL, REPO_ARN)]),
         )],
-        Role::Wildcard => vec![policy(PolicyKind::Inline, "ecr-all", json!([allow(&["ecr:*"], "*")]))],
+        Role::Wildcard => vec![policy(
+            PolicyKind::Inline,
+            "ecr-all",
+            json!([allow(&["ecr:*"], "*")]),
+        )],
         Role::RepositoryGrant => {
-            vec![policy(PolicyKind::Inline, "token-only", json!([allow(&[TOKEN], "*")]))]
+            vec![policy(
+                PolicyKind::Inline,
+                "token-only",
+                json!([allow(&[TOKEN], "*")]),
+            )]
         }
     }
 }
@@ -338,13 +374,19 @@ fn apply_role(f: &mut Facts, role: Role) {
         return apply_role(f, role);
     };
     if role == Role::Simulator {
-        exec.policies = Fact::NotCollected { reason: "the simulator answered".into() };
+        exec.policies = Fact::NotCollected {
+            reason: "the simulator answered".into(),
+        };
         f.identity.pull_simulation = Fact::found(
             [TOKEN, PULL[0], PULL[1]]
                 .iter()
                 .map(|a| SimulationResult {
                     action: a.to_string(),
-                    resource: if *a == TOKEN { "*".into() } else { REPO_ARN.into() },
+                    resource: if *a == TOKEN {
+                        "*".into()
+                    } else {
+                        REPO_ARN.into()
+                    },
                     decision: "allowed".into(),
                     ..Default::default()
                 })
@@ -352,8 +394,10 @@ fn apply_role(f: &mut Facts, role: Role) {
         );
     } else {
         exec.policies = Fact::found(role_policies(role));
-        f.identity.pull_simulation =
-            Fact::Unreadable { reason: "AccessDenied: iam:SimulatePrincipalPolicy".into(), kind: Default::default() };
+        f.identity.pull_simulation = Fact::Unreadable {
+            reason: "AccessDenied: iam:SimulatePrincipalPolicy".into(),
+            kind: Default::default(),
+        };
     }
     if role == Role::Boundary {
         let arn = "arn:aws:iam::111122223333:policy/workload-boundary";
@@ -363,7 +407,10 @@ fn apply_role(f: &mut Facts, role: Role) {
             ..policy(
                 PolicyKind::Boundary,
                 "workload-boundary",
-                json!([allow(&["ecr:*", "logs:*", "secretsmanager:GetSecretValue"], "*")]),
+                json!([allow(
+                    &["ecr:*", "logs:*", "secretsmanager:GetSecretValue"],
+                    "*"
+                )]),
             )
         });
     }
@@ -372,7 +419,9 @@ fn apply_role(f: &mut Facts, role: Role) {
             "Sid": "PullForTheService", "Effect": "Allow",
             "Principal": {"AWS": ROLE}, "Action": PULL}]}))
     } else {
-        Fact::NotFound { detail: "RepositoryPolicyNotFoundException".into() }
+        Fact::NotFound {
+            detail: "RepositoryPolicyNotFoundException".into(),
+        }
     };
 }
 
@@ -393,7 +442,9 @@ fn apply_reference(f: &mut Facts, reference: Reference) {
             c.image = Some(name.clone());
         }
     }
-    let none = || Fact::NotCollected { reason: "not this reference".into() };
+    let none = || Fact::NotCollected {
+        reason: "not this reference".into(),
+    };
     (f.image_by_tag, f.image_by_digest) = match reference {
         Reference::Tag => (image(OLD, "v1"), none()),
         Reference::Digest => (none(), image(OLD, "v1")),
@@ -426,7 +477,9 @@ fn first_of_each(wrong: &[String]) -> Vec<String> {
             None => seen.push((kind, 1, w)),
         }
     }
-    seen.into_iter().map(|(_, n, w)| format!("({n}×) {w}")).collect()
+    seen.into_iter()
+        .map(|(_, n, w)| format!("({n}×) {w}"))
+        .collect()
 }
 
 fn fails(d: &Diagnosis) -> Vec<String> {
@@ -454,7 +507,10 @@ fn every_healthy_world_draws_no_fail_in_diagnosis_or_preflight() {
             let d = judge(&f);
             let fails = fails(&d);
             if !fails.is_empty() {
-                wrong.push(format!("{world:?} with {message:.60}: {}", fails.join("; ")));
+                wrong.push(format!(
+                    "{world:?} with {message:.60}: {}",
+                    fails.join("; ")
+                ));
             }
         }
     }
@@ -464,7 +520,12 @@ fn every_healthy_world_draws_no_fail_in_diagnosis_or_preflight() {
         wrong.len()
     );
     assert!(worlds.len() >= 200);
-    assert!(wrong.is_empty(), "{} false alarms:\n{}", wrong.len(), first_of_each(&wrong).join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} false alarms:\n{}",
+        wrong.len(),
+        first_of_each(&wrong).join("\n")
+    );
 }
 
 /// One documented breakage: where it applies, what it does, the message AWS prints for it, and
@@ -736,7 +797,10 @@ fn every_single_breakage_names_its_code_in_diagnosis_and_preflight() {
             cases += 1;
             let mut facts = world.facts();
             (m.apply)(&mut facts, world);
-            for (mode, f) in [("diagnosis", with(facts.clone(), m.message)), ("preflight", preflight(facts))] {
+            for (mode, f) in [
+                ("diagnosis", with(facts.clone(), m.message)),
+                ("preflight", preflight(facts)),
+            ] {
                 let d = judge(&f);
                 if d.root_cause.code != m.code {
                     wrong.push(format!(
@@ -752,5 +816,10 @@ fn every_single_breakage_names_its_code_in_diagnosis_and_preflight() {
     }
     println!("generated worlds: {kinds} kinds of breakage on {cases} bases, each judged in diagnosis and preflight");
     assert!(cases >= 100);
-    assert!(wrong.is_empty(), "{} wrong:\n{}", wrong.len(), first_of_each(&wrong).join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} wrong:\n{}",
+        wrong.len(),
+        first_of_each(&wrong).join("\n")
+    );
 }

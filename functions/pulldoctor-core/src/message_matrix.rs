@@ -78,7 +78,9 @@ const NO_CREDENTIALS: &str = "CannotPullContainerError: Error response from daem
 
 /// (a message form, the groups of causes it is consistent with).
 fn forms() -> Vec<(String, Vec<&'static [R]>)> {
-    let kubelet = |m: &str| format!(r#"Failed to pull image "{ECR}/team/app:v1": rpc error: code = Unknown desc = {m}"#);
+    let kubelet = |m: &str| {
+        format!(r#"Failed to pull image "{ECR}/team/app:v1": rpc error: code = Unknown desc = {m}"#)
+    };
     vec![
         (format!(r#"CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref {ECR}/team/app:v1: failed to do request: Head "https://{ECR}/v2/team/app/manifests/v1": dial tcp 52.1.2.3:443: i/o timeout"#), vec![NETWORK]),
         (r#"CannotPullContainerError: ref pull has been retried 1 time(s): failed to copy: httpReadSeeker: failed open: failed to do request: Get "https://prod-us-east-1-starport-layer-bucket.s3.us-east-1.amazonaws.com/x": dial tcp 52.216.1.2:443: i/o timeout"#.into(), vec![NETWORK]),
@@ -110,7 +112,11 @@ fn forms() -> Vec<(String, Vec<&'static [R]>)> {
 
 /// Every cause that can decide (context rules explain nothing and never do).
 fn deciding_causes() -> Vec<R> {
-    checks::RULES.iter().filter(|r| !r.explains.is_empty()).map(|r| r.code).collect()
+    checks::RULES
+        .iter()
+        .filter(|r| !r.explains.is_empty())
+        .map(|r| r.code)
+        .collect()
 }
 
 #[test]
@@ -129,7 +135,11 @@ fn each_message_form_decides_exactly_the_causes_it_is_consistent_with() {
             if decided != want || listed == want {
                 wrong.push(format!(
                     "{code} {} for {:?} ({message})",
-                    if want { "should decide" } else { "should be also_wrong" },
+                    if want {
+                        "should decide"
+                    } else {
+                        "should be also_wrong"
+                    },
                     classification.consistent_categories(),
                 ));
             }
@@ -137,20 +147,39 @@ fn each_message_form_decides_exactly_the_causes_it_is_consistent_with() {
         // What classify reports is what rank uses.
         let reported: BTreeSet<R> = classification.consistent_with.iter().copied().collect();
         if reported != consistent {
-            wrong.push(format!("consistent_with {reported:?}, want {consistent:?} ({message})"));
+            wrong.push(format!(
+                "consistent_with {reported:?}, want {consistent:?} ({message})"
+            ));
         }
     }
-    println!("message matrix: {} forms × {} causes = {cells} cells", forms().len(), deciding_causes().len());
-    assert!(wrong.is_empty(), "{} wrong cells:\n{}", wrong.len(), wrong.join("\n"));
+    println!(
+        "message matrix: {} forms × {} causes = {cells} cells",
+        forms().len(),
+        deciding_causes().len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} wrong cells:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }
 
 #[test]
 fn an_unknown_message_rules_nothing_out() {
-    for message in ["Error: ErrImagePull", "CannotPullContainerError: something new", ""] {
+    for message in [
+        "Error: ErrImagePull",
+        "CannotPullContainerError: something new",
+        "",
+    ] {
         let c = classify(message);
         assert_eq!(c.consistent_with, deciding_causes(), "{message}");
         for code in deciding_causes() {
-            assert_eq!(rank(&[Finding::fail(code, "x")], &c).0.code, code, "{message}");
+            assert_eq!(
+                rank(&[Finding::fail(code, "x")], &c).0.code,
+                code,
+                "{message}"
+            );
         }
     }
 }
@@ -160,19 +189,28 @@ fn an_unknown_message_rules_nothing_out() {
 #[test]
 fn among_consistent_causes_the_first_blocker_decides() {
     let c = classify(DAEMON_REFUSAL);
-    let findings = [R::EcrImageNotFound, R::NetTaskSgEgress, R::IamExecutionRoleMissing]
-        .map(|code| Finding::fail(code, checks::title(code)));
+    let findings = [
+        R::EcrImageNotFound,
+        R::NetTaskSgEgress,
+        R::IamExecutionRoleMissing,
+    ]
+    .map(|code| Finding::fail(code, checks::title(code)));
     let (summary, _) = rank(&findings, &c);
     assert_eq!(summary.code, R::IamExecutionRoleMissing);
     let listed: Vec<R> = summary.also_wrong.iter().map(|a| a.code).collect();
     assert_eq!(listed, vec![R::EcrImageNotFound, R::NetTaskSgEgress]);
     // A message that names its cause keeps deciding by it.
-    let c = classify(&format!("CannotPullContainerError: {ECR}/team/app:v9: not found"));
+    let c = classify(&format!(
+        "CannotPullContainerError: {ECR}/team/app:v9: not found"
+    ));
     assert_eq!(rank(&findings, &c).0.code, R::EcrImageNotFound);
 }
 
 fn saved(case: &str) -> Facts {
-    let path = format!("{}/../../tests/fixtures/checks/{case}.facts.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../tests/fixtures/checks/{case}.facts.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -182,15 +220,42 @@ fn saved(case: &str) -> Facts {
 #[test]
 fn the_common_failures_name_their_cause_with_the_ambiguous_messages() {
     let cases = [
-        ("IAM_EXECUTION_ROLE_MISSING/fargate-no-role", R::IamExecutionRoleMissing),
-        ("IAM_EXECUTION_ROLE_MISSING/capacity-provider-fargate-only-td", R::IamExecutionRoleMissing),
-        ("IAM_EXECUTION_ROLE_PERMISSIONS/world-role-with-explicit-deny", R::IamExecutionRolePermissions),
-        ("IAM_EXECUTION_ROLE_PERMISSIONS/local-explicit-deny", R::IamExecutionRolePermissions),
-        ("IAM_EXECUTION_ROLE_PERMISSIONS/simulator-explicit-deny", R::IamExecutionRolePermissions),
-        ("IAM_INSTANCE_ROLE_PERMISSIONS/world-ec2-instance-role-without-registry-access", R::IamInstanceRolePermissions),
-        ("IAM_INSTANCE_ROLE_PERMISSIONS/ec2-instance-role-without-policies", R::IamInstanceRolePermissions),
-        ("ECR_REPOSITORY_POLICY/world-repository-policy-deny", R::EcrRepositoryPolicy),
-        ("ECR_REPOSITORY_POLICY/deny-the-role", R::EcrRepositoryPolicy),
+        (
+            "IAM_EXECUTION_ROLE_MISSING/fargate-no-role",
+            R::IamExecutionRoleMissing,
+        ),
+        (
+            "IAM_EXECUTION_ROLE_MISSING/capacity-provider-fargate-only-td",
+            R::IamExecutionRoleMissing,
+        ),
+        (
+            "IAM_EXECUTION_ROLE_PERMISSIONS/world-role-with-explicit-deny",
+            R::IamExecutionRolePermissions,
+        ),
+        (
+            "IAM_EXECUTION_ROLE_PERMISSIONS/local-explicit-deny",
+            R::IamExecutionRolePermissions,
+        ),
+        (
+            "IAM_EXECUTION_ROLE_PERMISSIONS/simulator-explicit-deny",
+            R::IamExecutionRolePermissions,
+        ),
+        (
+            "IAM_INSTANCE_ROLE_PERMISSIONS/world-ec2-instance-role-without-registry-access",
+            R::IamInstanceRolePermissions,
+        ),
+        (
+            "IAM_INSTANCE_ROLE_PERMISSIONS/ec2-instance-role-without-policies",
+            R::IamInstanceRolePermissions,
+        ),
+        (
+            "ECR_REPOSITORY_POLICY/world-repository-policy-deny",
+            R::EcrRepositoryPolicy,
+        ),
+        (
+            "ECR_REPOSITORY_POLICY/deny-the-role",
+            R::EcrRepositoryPolicy,
+        ),
     ];
     let mut wrong = vec![];
     for (case, want) in cases {
@@ -200,7 +265,10 @@ fn the_common_failures_name_their_cause_with_the_ambiguous_messages() {
             facts.failure.classification = classify(message);
             let d = judge(&facts);
             if d.root_cause.code != want {
-                wrong.push(format!("{case}: {} (want {want}) with {message}", d.root_cause.code));
+                wrong.push(format!(
+                    "{case}: {} (want {want}) with {message}",
+                    d.root_cause.code
+                ));
             }
         }
     }

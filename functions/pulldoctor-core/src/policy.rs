@@ -251,7 +251,14 @@ pub fn direct_grant(policy: &Labeled, req: &Request) -> Matches {
         account: None,
         ..who.clone()
     };
-    matching(policy, &Request { principal: Some(&named), ..req.clone() }, Effect::Allow)
+    matching(
+        policy,
+        &Request {
+            principal: Some(&named),
+            ..req.clone()
+        },
+        Effect::Allow,
+    )
 }
 
 /// The identity side's decision combined with a same-account resource policy's direct grant, as
@@ -726,6 +733,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)] // a table test: one tuple per case reads best
     fn identity_evaluation_table() {
         let ctx = Context::new()
             .set("aws:RequestedRegion", "us-east-1")

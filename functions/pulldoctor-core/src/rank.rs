@@ -303,7 +303,7 @@ mod tests {
         );
         // The same check explains a 403: it decides and nothing else is listed.
         let (summary, index) = rank(
-            &[endpoint_policy.clone()],
+            std::slice::from_ref(&endpoint_policy),
             &classification(Category::AccessDenied),
         );
         assert_eq!(

@@ -298,10 +298,7 @@ pub async fn run(cli: Cli) -> RunResult {
                     CliError::Input(format!("{} is not a Facts snapshot: {e}", facts.display())),
                 )
             })?;
-            Ok(with_newline(report::render(
-                &engine::judge(&facts),
-                format.into(),
-            )))
+            Ok(with_newline(report::render(&engine::judge(&facts), format)))
         }
         Command::Diagnose(args) => diagnose(args).await,
         Command::Preflight(args) => preflight_ecs(*args).await,
@@ -500,7 +497,7 @@ async fn diagnose(args: DiagnoseArgs) -> RunResult {
             )))
         })?;
     }
-    let output = with_newline(report::render(&diagnosis, args.format.into()));
+    let output = with_newline(report::render(&diagnosis, args.format));
     match all_reads_failed(&facts) {
         Some(reason) => Err((Some(output), CliError::Aws(reason))),
         None => Ok(output),

@@ -393,7 +393,7 @@ pub fn pull_failure_of(task: TaskFacts) -> Result<PullFailure, String> {
     // (the most specific match), else the only container.
     let container = failing_container
         .or_else(|| container_named_by(&task.containers, &message))
-        .or_else(|| match task.containers.as_slice() {
+        .or(match task.containers.as_slice() {
             [only] => Some(only),
             _ => None,
         })

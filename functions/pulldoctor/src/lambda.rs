@@ -881,7 +881,10 @@ impl App {
                 .and_then(|d| d.task_definition.as_deref())
                 .map(task_definition_name)
         };
-        deployment.failed_revision = revision_of(&deployment.deployment_id);
+        #[allow(clippy::redundant_closure_call)] // a false positive: it is called again below
+        {
+            deployment.failed_revision = revision_of(&deployment.deployment_id);
+        }
         deployment.rolled_back_to = deployment
             .rollback_deployment_id
             .as_deref()

@@ -247,7 +247,7 @@ async fn main() {
             *m.entry(s.action.as_str()).or_default() += 1;
         }
         let mut v: Vec<_> = m.into_iter().collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v.sort_by_key(|e| std::cmp::Reverse(e.1));
         v.into_iter()
             .take(12)
             .map(|(a, n)| format!("{a} {n}"))

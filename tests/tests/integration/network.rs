@@ -195,14 +195,13 @@ impl Setup {
     }
 }
 
+/// A network ACL entry: number, egress, action, TCP ports (or all traffic).
+type AclEntry = (i32, bool, RuleAction, Option<(i32, i32)>);
+
 impl Setup {
     /// A new network ACL with `entries` (number, egress, action, TCP ports or all) replacing the
     /// one associated with `subnet`.
-    async fn replace_subnet_acl(
-        &self,
-        subnet: &str,
-        entries: &[(i32, bool, RuleAction, Option<(i32, i32)>)],
-    ) -> String {
+    async fn replace_subnet_acl(&self, subnet: &str, entries: &[AclEntry]) -> String {
         let ec2 = &self.world.ec2;
         let acl = ec2
             .create_network_acl()

@@ -21,10 +21,10 @@ use pulldoctor_tests::World;
 use serde_json::Value;
 use tokio::time::Instant;
 
-/// A diagnosis judged from saved Facts (`functions/pulldoctor/tests/fixtures/facts/<name>.json`).
+/// A diagnosis judged from saved Facts (`functions/pulldoctor-core/tests/fixtures/facts/<name>.json`).
 fn saved(name: &str) -> Diagnosis {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
-        "../functions/pulldoctor/tests/fixtures/facts/{name}.json"
+        "../functions/pulldoctor-core/tests/fixtures/facts/{name}.json"
     ));
     let facts: Facts = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     judge(&facts)

@@ -199,7 +199,7 @@ fn by_digest(
     repo: &str,
     digest: &str,
     tag: Option<&str>,
-) -> Result<Finding, Finding> {
+) -> Result<Finding, Box<Finding>> {
     let code = RootCause::EcrImageNotFound;
     match (&facts.image_by_digest, tag.map(|_| &facts.image_by_tag)) {
         (Fact::Found { .. }, _) => Ok(Finding::pass(
@@ -250,11 +250,11 @@ fn by_digest(
                 td = task_definition_suffix(facts)
             )))
         }
-        (gap, _) => Err(Finding::unknown(
+        (gap, _) => Err(Box::new(Finding::unknown(
             code,
             "Could not check that the image exists",
             gap.gap().unwrap_or_default(),
-        )),
+        ))),
     }
 }
 

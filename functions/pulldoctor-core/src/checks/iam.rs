@@ -17,8 +17,7 @@ use crate::model::pull::{pull_role, puller, Puller};
 use crate::model::pull::{PULL_ACTIONS, TOKEN_ACTION};
 use crate::policy::{
     self, direct_grant, evaluate_identity, matching, statements, with_resource_grant, Context,
-    Decision, Effect, Labeled, Principal,
-    Request, StatementRef, Truth,
+    Decision, Effect, Labeled, Principal, Request, StatementRef, Truth,
 };
 
 pub const EXECUTION_ROLE_PRESENT: Rule = Rule {
@@ -787,12 +786,21 @@ fn with_repository_grants(
     repository_arn: &str,
     verdicts: Vec<ActionVerdict>,
 ) -> Vec<ActionVerdict> {
-    let same_account = crate::model::arn::account(&role.arn) == crate::model::arn::account(repository_arn);
-    let Some(document) = facts.identity.repository_policy.value().filter(|_| same_account) else {
+    let same_account =
+        crate::model::arn::account(&role.arn) == crate::model::arn::account(repository_arn);
+    let Some(document) = facts
+        .identity
+        .repository_policy
+        .value()
+        .filter(|_| same_account)
+    else {
         return verdicts;
     };
     let (principal, ctx) = principal_context(&role.arn, Some(role));
-    let policy = Labeled { label: "repository policy", document };
+    let policy = Labeled {
+        label: "repository policy",
+        document,
+    };
     verdicts
         .into_iter()
         .map(|v| {
@@ -812,8 +820,16 @@ fn with_repository_grants(
                 return v;
             }
             let why = match decision {
-                Decision::Allowed => format!("allowed by {} (same account: the resource policy's grant suffices)", names(&grant.statements)),
-                _ => format!("{}; {} may grant it: {}", v.why, names(&grant.statements), unresolved_text(grant.statements.iter())),
+                Decision::Allowed => format!(
+                    "allowed by {} (same account: the resource policy's grant suffices)",
+                    names(&grant.statements)
+                ),
+                _ => format!(
+                    "{}; {} may grant it: {}",
+                    v.why,
+                    names(&grant.statements),
+                    unresolved_text(grant.statements.iter())
+                ),
             };
             ActionVerdict { decision, why, ..v }
         })

@@ -159,20 +159,22 @@ pub fn check_image_expired(facts: &Facts) -> Vec<Finding> {
 }
 
 /// The repository's lifecycle policy, or the finding when there is none to judge.
-fn lifecycle_policy<'f>(facts: &'f Facts, image: &ImageRef) -> Result<&'f Value, Finding> {
+fn lifecycle_policy<'f>(facts: &'f Facts, image: &ImageRef) -> Result<&'f Value, Box<Finding>> {
     let code = RootCause::EcrImageExpired;
     match &facts.identity.lifecycle_policy {
         Fact::Found { value } => Ok(value),
-        Fact::NotFound { .. } => Err(Finding::pass(
-            code,
-            format!("Repository {} has no lifecycle policy", image.repository),
-        )
-        .evidence("note", "the image was deleted by hand or never pushed")),
-        gap => Err(Finding::unknown(
+        Fact::NotFound { .. } => Err(Box::new(
+            Finding::pass(
+                code,
+                format!("Repository {} has no lifecycle policy", image.repository),
+            )
+            .evidence("note", "the image was deleted by hand or never pushed"),
+        )),
+        gap => Err(Box::new(Finding::unknown(
             code,
             "Could not read the lifecycle policy",
             gap.gap().unwrap_or_default(),
-        )),
+        ))),
     }
 }
 
@@ -735,6 +737,7 @@ mod tests {
     /// The rows whose evidence is dated relative to now (pushed or run N days ago); the others
     /// are saved-Facts cases (`tests/fixtures/checks/ECR_IMAGE_EXPIRED`).
     #[test]
+    #[allow(clippy::type_complexity)] // a table test: one tuple per case reads best
     fn lifecycle_table() {
         let keep5 = json!({"rulePriority": 2, "description": "keep 5 releases", "selection": {"tagStatus": "tagged", "tagPrefixList": ["v"], "countType": "imageCountMoreThan", "countNumber": 5}, "action": {"type": "expire"}});
         let untagged = json!({"rulePriority": 1, "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 14}, "action": {"type": "expire"}});

@@ -272,6 +272,7 @@ mod tests {
 
     /// Each kind of root cause names the services that share its resource, and why.
     #[test]
+    #[allow(clippy::type_complexity)] // a table test: one tuple per case reads best
     fn who_shares_the_broken_resource() {
         let other_role = "arn:aws:iam::111122223333:role/other";
         let services = || {

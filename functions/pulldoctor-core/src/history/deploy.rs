@@ -370,6 +370,7 @@ mod tests {
 
     /// Which differences each deploy shows, and whether they explain each root cause.
     #[test]
+    #[allow(clippy::type_complexity)] // a table test: one tuple per case reads best
     fn differences_and_what_they_explain() {
         use RootCause::*;
         let base = || td("role/a", "r/app:1", &["arn:secret:db"], None);

@@ -177,7 +177,7 @@ fn trim(d: &mut Diagnosis, step: usize) -> bool {
             }
         }
         // Long strings anywhere: evidence values, titles, remediation, the message.
-        1 | 2 | 3 => {
+        1..=3 => {
             let max = [4096, 512, 128][step - 1];
             d.failure.message = shorten(&d.failure.message, max.max(1024));
             for f in &mut d.findings {

@@ -896,6 +896,7 @@ mod tests {
 
     /// What the on-call engineer reads for each shape of the service's deployments.
     #[tokio::test]
+    #[allow(clippy::type_complexity)] // a table test: one tuple per case reads best
     async fn the_deploy_behind_a_missing_image() {
         use DeploymentRolloutState::{Completed, Failed, InProgress};
         let rolling = vec![

@@ -348,6 +348,7 @@ mod capacity_provider_tests {
     }
 
     #[tokio::test]
+    #[allow(clippy::type_complexity)] // a table test: one tuple per case reads best
     async fn a_task_naming_only_a_capacity_provider_gets_its_launch_type() {
         // (name, launch type in the event, capacity provider, ECS denies, launch type after, calls)
         let cases: [(&str, Option<&str>, &str, bool, Option<&str>, u32); 5] = [
@@ -457,6 +458,7 @@ mod event_tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)] // a table test: one tuple per case reads best
     fn a_real_event_carries_what_the_checks_need_and_a_gap_is_named() {
         for name in ["network", "tag", "auth"] {
             assert_eq!(event_lacks(&event_task(name)), None, "{name}");

@@ -38,14 +38,14 @@ fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-pub(crate) fn short_error<E: std::fmt::Debug>(
+pub(crate) fn short_error<E>(
     err: &aws_smithy_runtime_api::client::result::SdkError<
         E,
         aws_smithy_runtime_api::http::Response,
     >,
 ) -> String
 where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::fmt::Debug,
 {
     use aws_smithy_runtime_api::client::result::SdkError;
     match err {

@@ -42,6 +42,7 @@ pub struct IncidentStore {
 }
 
 /// What a pull failure did to its incident.
+#[allow(clippy::large_enum_variant)] // one per invocation, moved once: a box would buy nothing
 #[derive(Debug, Clone, PartialEq)]
 pub enum FailureStep {
     /// This invocation opened the incident. `expired`: the previous incident of the same standalone

@@ -733,6 +733,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)] // a table test: one tuple per case reads best
     fn hub_spoke_route_table() {
         let mut zones_denied = spoke(false, vec![], vec![]);
         zones_denied.network.private_zones = Fact::Unreadable {
