@@ -90,6 +90,16 @@ enum Launch {
     Ec2Bridge,
 }
 
+/// Where the role that pulls is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RoleSource {
+    /// `executionRoleArn` of the task definition.
+    TaskDefinition,
+    /// The `executionRoleArn` override the task was started with (RunTask); the task definition
+    /// names none.
+    Override,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct World {
     network: Network,
@@ -97,6 +107,7 @@ struct World {
     role: Role,
     reference: Reference,
     launch: Launch,
+    source: RoleSource,
 }
 
 const NETWORKS: [Network; 3] = [Network::Nat, Network::Endpoints, Network::PublicIp];
@@ -119,6 +130,7 @@ const ROLES: [Role; 8] = [
 ];
 const REFERENCES: [Reference; 2] = [Reference::Tag, Reference::Digest];
 const LAUNCHES: [Launch; 2] = [Launch::Fargate, Launch::Ec2Bridge];
+const SOURCES: [RoleSource; 2] = [RoleSource::TaskDefinition, RoleSource::Override];
 
 /// Every combination (a superset of all pairs).
 fn healthy_worlds() -> Vec<World> {
@@ -128,13 +140,16 @@ fn healthy_worlds() -> Vec<World> {
             for role in ROLES {
                 for reference in REFERENCES {
                     for launch in LAUNCHES {
-                        out.push(World {
-                            network,
-                            egress,
-                            role,
-                            reference,
-                            launch,
-                        });
+                        for source in SOURCES {
+                            out.push(World {
+                                network,
+                                egress,
+                                role,
+                                reference,
+                                launch,
+                                source,
+                            });
+                        }
                     }
                 }
             }
@@ -177,6 +192,14 @@ impl World {
         self.apply_egress(&mut f);
         apply_role(&mut f, self.role);
         apply_reference(&mut f, self.reference);
+        if self.source == RoleSource::Override {
+            // What the collector sees: the task definition names no role, the task's overrides do.
+            if let Fact::Found { value } = &mut f.task_definition {
+                value.execution_role_arn = None;
+            }
+            f.task.execution_role_override = Some(ROLE.into());
+            f.apply_task_overrides();
+        }
         f
     }
 
@@ -667,12 +690,13 @@ fn mutations() -> Vec<Mutation> {
             code: R::NetDns,
         },
         Mutation {
-            name: "the Fargate task definition has no execution role",
+            name: "the Fargate task has no execution role (neither its definition nor an override)",
             applies: |w| w.launch == Launch::Fargate,
             apply: |f, _| {
                 if let Fact::Found { value } = &mut f.task_definition {
                     value.execution_role_arn = None;
                 }
+                f.task.execution_role_override = None;
                 f.identity.execution_role =
                     Fact::NotCollected { reason: "the task definition has no execution role".into() };
                 f.identity.pull_simulation = Fact::NotCollected { reason: "no role pulls the image".into() };

@@ -107,6 +107,49 @@ pub struct Principal {
     pub account: Option<String>,
     /// Service principal (`ecs-tasks.amazonaws.com`).
     pub service: Option<String>,
+    /// How much is known of the caller: a statement naming a specific principal is `Maybe` for a
+    /// caller that is not known.
+    pub caller: Caller,
+}
+
+/// How much is known of who makes a request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Caller {
+    /// The fields of [`Principal`] say who it is.
+    #[default]
+    Known,
+    /// A principal AWS owns, not the policy's account (the credentials of the presigned URL ECR
+    /// hands out for a layer download): only `*` names it; a service principal may.
+    AwsOwned,
+    /// Not known (an instance role that could not be read): only `*` certainly names it.
+    Unknown,
+}
+
+impl Principal {
+    /// An IAM role or user, by ARN (its account taken from the ARN).
+    pub fn of_arn(arn: &str) -> Principal {
+        Principal {
+            arn: Some(arn.to_string()),
+            account: arn
+                .split(':')
+                .nth(4)
+                .filter(|a| !a.is_empty())
+                .map(str::to_string),
+            ..Default::default()
+        }
+    }
+    pub fn aws_owned() -> Principal {
+        Principal {
+            caller: Caller::AwsOwned,
+            ..Default::default()
+        }
+    }
+    pub fn unknown() -> Principal {
+        Principal {
+            caller: Caller::Unknown,
+            ..Default::default()
+        }
+    }
 }
 
 /// One request to evaluate.
@@ -240,6 +283,33 @@ pub fn evaluate_identity(
     }
 }
 
+/// A VPC endpoint policy on its own: a matching deny wins, else an allow is needed. The request's
+/// principal is matched against `Principal`/`NotPrincipal`; a statement that names neither applies
+/// to every principal, as endpoint policies read.
+pub fn evaluate_endpoint_policy(policy: &Labeled, req: &Request) -> Evaluation {
+    let mut document = policy.document.clone();
+    for st in statements_mut(&mut document) {
+        if let Value::Object(map) = st {
+            if !map.contains_key("Principal") && !map.contains_key("NotPrincipal") {
+                map.insert("Principal".into(), Value::String("*".into()));
+            }
+        }
+    }
+    let policy = Labeled {
+        label: policy.label,
+        document: &document,
+    };
+    evaluate_identity(std::slice::from_ref(&policy), None, req)
+}
+
+fn statements_mut(document: &mut Value) -> Vec<&mut Value> {
+    match document.get_mut("Statement") {
+        Some(Value::Array(list)) => list.iter_mut().collect(),
+        Some(v @ Value::Object(_)) => vec![v],
+        _ => vec![],
+    }
+}
+
 /// What a resource policy grants a principal directly: an `Allow` that names the principal
 /// itself (its ARN, its unique id, or `*`). A statement naming only the principal's account
 /// delegates to that account's IAM and grants nothing by itself.
@@ -351,20 +421,30 @@ pub fn statement_applies(st: &Value, req: &Request) -> (Truth, Vec<String>) {
     if !resource_ok {
         return (Truth::No, vec![]);
     }
-    if let Some(principal) = req.principal {
-        let ok = match (st.get("Principal"), st.get("NotPrincipal")) {
-            (Some(p), _) => principal_matches(p, principal),
-            (None, Some(np)) => !principal_matches(np, principal),
-            (None, None) => false,
-        };
-        if !ok {
-            return (Truth::No, vec![]);
-        }
+    let (principal, mut unresolved) = match req.principal {
+        None => (Truth::Yes, vec![]),
+        Some(who) => match (st.get("Principal"), st.get("NotPrincipal")) {
+            (Some(p), _) => principal_matches(p, who),
+            (None, Some(np)) => {
+                let (t, why) = principal_matches(np, who);
+                (not(t), why)
+            }
+            (None, None) => (Truth::No, vec![]),
+        },
+    };
+    if principal == Truth::No {
+        return (Truth::No, vec![]);
     }
-    match st.get("Condition") {
+    let (condition, why) = match st.get("Condition") {
         Some(Value::Object(blocks)) => conditions(blocks, req.context),
         _ => (Truth::Yes, vec![]),
+    };
+    let truth = principal.and(condition);
+    if truth == Truth::No {
+        return (Truth::No, vec![]);
     }
+    unresolved.extend(why);
+    (truth, unresolved)
 }
 
 fn resource_matches(pattern: &str, resource: &str) -> bool {
@@ -375,21 +455,48 @@ fn resource_matches(pattern: &str, resource: &str) -> bool {
     glob(pattern, resource, false)
 }
 
-fn principal_matches(element: &Value, who: &Principal) -> bool {
+/// Whether a `Principal` element names the caller: certainly, certainly not, or — for a caller
+/// that is not known, or one AWS owns that a service principal may name — maybe (with why).
+fn principal_matches(element: &Value, who: &Principal) -> (Truth, Vec<String>) {
     let entries: Vec<(&str, Vec<&str>)> = match element {
-        Value::String(s) if s == "*" => return true,
+        Value::String(s) if s == "*" => return (Truth::Yes, vec![]),
         Value::Object(map) => map.iter().map(|(k, v)| (k.as_str(), strings(v))).collect(),
-        _ => return false,
+        _ => {
+            return (
+                Truth::Maybe,
+                vec![format!("Principal {element} is malformed")],
+            )
+        }
     };
-    entries.iter().any(|(kind, values)| match *kind {
-        "AWS" => values.iter().any(|v| aws_principal_matches(v, who)),
-        "Service" => values.iter().any(|v| {
-            who.service
-                .as_deref()
-                .is_some_and(|s| s.eq_ignore_ascii_case(v))
-        }),
-        _ => false,
-    })
+    let mut maybe = vec![];
+    for (kind, values) in &entries {
+        for v in values {
+            let t = match (*kind, who.caller) {
+                ("AWS", _) if *v == "*" => Truth::Yes,
+                ("AWS", Caller::Known) => Truth::from_bool(aws_principal_matches(v, who)),
+                ("AWS", Caller::AwsOwned) => Truth::No,
+                ("Service", Caller::Known) => Truth::from_bool(
+                    who.service
+                        .as_deref()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(v)),
+                ),
+                (_, Caller::Known) => Truth::No,
+                (_, _) => Truth::Maybe,
+            };
+            match t {
+                Truth::Yes => return (Truth::Yes, vec![]),
+                Truth::Maybe => {
+                    maybe.push(format!("Principal {kind}: {v} (the caller is not known)"))
+                }
+                Truth::No => {}
+            }
+        }
+    }
+    if maybe.is_empty() {
+        (Truth::No, vec![])
+    } else {
+        (Truth::Maybe, maybe)
+    }
 }
 
 fn aws_principal_matches(value: &str, who: &Principal) -> bool {
@@ -1143,7 +1250,7 @@ mod tests {
             arn: Some(ROLE.into()),
             id: Some("AROAEXAMPLE".into()),
             account: Some("111122223333".into()),
-            service: None,
+            ..Default::default()
         };
         let ctx = Context::new();
         let req = Request {

@@ -46,6 +46,14 @@ pub struct TaskDetail {
     pub ephemeral_storage: Option<EphemeralStorage>,
     pub containers: Vec<ContainerDetail>,
     pub attachments: Vec<AttachmentDetail>,
+    pub overrides: Option<TaskOverrides>,
+}
+
+/// The overrides a task was started with; only the role that pulls bears on the pull.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TaskOverrides {
+    pub execution_role_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -125,6 +133,7 @@ impl From<TaskDetail> for TaskFacts {
                 })
                 .collect(),
             source_note: None,
+            execution_role_override: d.overrides.and_then(|o| o.execution_role_arn),
         }
     }
 }
@@ -739,6 +748,28 @@ mod tests {
         assert_eq!(f.account.as_deref(), Some("111122223333"));
         assert_eq!(f.task.attachments[0].details["subnetId"], "subnet-0ab");
         assert_eq!(f.task.source, TaskSource::Event);
+    }
+
+    /// A task started with `overrides.executionRoleArn` pulls with that role: intake keeps it.
+    #[test]
+    fn the_execution_role_override_is_kept() {
+        let mut detail = stopped(
+            json!([{"name": "web", "image": "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1",
+                    "lastStatus": "STOPPED", "reason": "CannotPullContainerError: pull access denied"}]),
+            "Task failed to start",
+        );
+        detail["overrides"] = json!({"containerOverrides": [{"name": "web"}],
+            "executionRoleArn": "arn:aws:iam::111122223333:role/batch-exec"});
+        let f = decide(event(detail.clone())).unwrap();
+        assert_eq!(
+            f.task.execution_role_override.as_deref(),
+            Some("arn:aws:iam::111122223333:role/batch-exec")
+        );
+        detail["overrides"] = json!({"containerOverrides": []});
+        assert_eq!(
+            decide(event(detail)).unwrap().task.execution_role_override,
+            None
+        );
     }
 
     #[test]

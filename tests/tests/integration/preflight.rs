@@ -669,17 +669,18 @@ async fn input_errors_exit_1() {
     }
 }
 
-// README pipeline snippets ----------------------------------------------------------------------
+// The pipeline snippets of docs/preflight.md ------------------------------------------------------
 
-/// The `pulldoctor preflight …` command line of the README code block after `<!-- preflight-snippet: NAME -->`.
+/// The `pulldoctor preflight …` command line of the docs/preflight.md code block after
+/// `<!-- preflight-snippet: NAME -->`.
 fn readme_command(name: &str) -> String {
     let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
-            .expect("README.md");
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/preflight.md"))
+            .expect("docs/preflight.md");
     let marker = format!("<!-- preflight-snippet: {name} -->");
     let block = readme
         .split_once(&marker)
-        .unwrap_or_else(|| panic!("{marker} missing from README.md"))
+        .unwrap_or_else(|| panic!("{marker} missing from docs/preflight.md"))
         .1;
     let block = block
         .split("```")

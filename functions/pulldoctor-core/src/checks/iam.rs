@@ -134,7 +134,7 @@ pub fn principal_context(role_arn: &str, role: Option<&RoleFacts>) -> (Principal
         arn: Some(role_arn.to_string()),
         id: role.and_then(|r| r.role_id.clone()),
         account,
-        service: None,
+        ..Default::default()
     };
     (principal, ctx)
 }
@@ -194,11 +194,18 @@ pub fn check_execution_role_trust(facts: &Facts) -> Vec<Finding> {
         role_kind: "execution role",
         managed_policy: "AmazonECSTaskExecutionRolePolicy",
         source_arns: sources,
-        reference: format!(
-            "executionRoleArn in the task definition{}",
-            task_definition_suffix(facts)
-        ),
-        redeploy: "deploy a new revision",
+        reference: match &facts.task.execution_role_override {
+            Some(_) => "the executionRoleArn override the task was started with".to_string(),
+            None => format!(
+                "executionRoleArn in the task definition{}",
+                task_definition_suffix(facts)
+            ),
+        },
+        redeploy: if facts.task.execution_role_override.is_some() {
+            "start the task again"
+        } else {
+            "deploy a new revision"
+        },
     };
     execution_role_trust(facts, &expected)
 }

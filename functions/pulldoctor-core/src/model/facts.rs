@@ -295,6 +295,10 @@ pub struct TaskFacts {
     /// Why the task facts come from the event rather than `DescribeTasks` (e.g. `MISSING`).
     #[serde(default)]
     pub source_note: Option<String>,
+    /// The `executionRoleArn` of the task's overrides (RunTask / StartTask `overrides`): the role
+    /// that pulls for this task instead of the task definition's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_role_override: Option<String>,
 }
 
 impl TaskFacts {
@@ -344,6 +348,20 @@ pub struct AttachmentFacts {
     /// `subnetId`, `networkInterfaceId`, `privateIPv4Address`, … as given by ECS.
     #[serde(default)]
     pub details: BTreeMap<String, String>,
+}
+
+impl Facts {
+    /// The role this task pulls with is the one it was started with: an `executionRoleArn`
+    /// override of RunTask / StartTask takes the task definition's place (the checks and the
+    /// identity reads then judge that role).
+    pub fn apply_task_overrides(&mut self) {
+        let Some(role) = self.task.execution_role_override.clone() else {
+            return;
+        };
+        if let Fact::Found { value } = &mut self.task_definition {
+            value.execution_role_arn = Some(role);
+        }
+    }
 }
 
 /// Which container failed, with what image and message.

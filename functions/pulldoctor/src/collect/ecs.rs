@@ -167,6 +167,9 @@ fn merge_event(mut task: TaskFacts, event: &TaskFacts) -> TaskFacts {
     if task.attachments.is_empty() {
         task.attachments = event.attachments.clone();
     }
+    task.execution_role_override = task
+        .execution_role_override
+        .or_else(|| event.execution_role_override.clone());
     task
 }
 
@@ -218,6 +221,10 @@ pub fn task_facts(t: &Task) -> TaskFacts {
             })
             .collect(),
         source_note: None,
+        execution_role_override: t
+            .overrides()
+            .and_then(|o| o.execution_role_arn())
+            .map(str::to_string),
     }
 }
 

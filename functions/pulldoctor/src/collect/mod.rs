@@ -290,6 +290,7 @@ async fn read_task_and_identity(
         history: Default::default(),
         audience: Default::default(),
     };
+    facts.apply_task_overrides();
     // Beside the identity reads: the secrets, the missing image's early reads and (for a missing
     // image of a service task) the deploy behind it all need only the first round's answers.
     let (identity, (secrets, secrets_role), missing, deploy) = tokio::join!(

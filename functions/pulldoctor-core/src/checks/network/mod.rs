@@ -5,12 +5,11 @@
 //! each check then judges one concern along it, in the order a packet meets them: name resolution
 //! ([`dns`]), routing ([`route`], [`endpoints`]), the task's security groups and the subnet's
 //! network ACL ([`security_groups`], [`nacl`]), the endpoint's security groups, and the endpoint
-//! policies ([`policies`], evaluated by [`endpoint_policy`]). A spoke of a hub-and-spoke network,
+//! policies ([`policies`], evaluated by [`crate::policy`], the evaluator every policy shares). A spoke of a hub-and-spoke network,
 //! whose ECR and S3 names a private hosted zone or Resolver rule sends to a hub's endpoints, is
 //! judged by [`hub`] (through the route check).
 
 pub mod dns;
-pub mod endpoint_policy;
 pub mod endpoints;
 pub mod hub;
 pub mod ipset;

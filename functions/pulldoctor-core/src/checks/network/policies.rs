@@ -4,14 +4,16 @@
 use serde_json::json;
 
 use super::console;
-use super::endpoint_policy::{evaluate_request, Caller, Decision, Request};
-use super::path::{Net, Service, Via};
+use super::path::{Service, Via};
 use super::with_net;
+use crate::checks::iam::principal_context;
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
 use crate::model::arn::partition_of;
 use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::{EndpointFacts, Facts};
 use crate::model::message::{Category, Phase};
+use crate::model::pull::pull_role;
+use crate::policy::{self, evaluate_endpoint_policy, Context, Labeled, Principal, Request};
 
 pub const S3_ENDPOINT_POLICY: Rule = Rule {
     code: RootCause::NetS3EndpointPolicy,
@@ -58,13 +60,17 @@ pub fn check_s3_endpoint_policy(facts: &Facts) -> Vec<Finding> {
         let resource = format!("arn:{}:s3:::{bucket}/*", partition_of(&leg.region));
         let object = format!("arn:{}:s3:::{bucket}/layer", partition_of(&leg.region));
         let vpc = net.vpc_id().unwrap_or_default();
-        let request = Request::new("s3:GetObject", &object, Caller::AwsOwned)
-            .with("aws:SourceVpce", &[endpoint.id.as_str()])
-            .with("aws:SourceVpc", &[vpc.as_str()]);
-        let decision = match endpoint.policy.as_deref() {
-            None => Decision::Allow,
-            Some(p) => evaluate_request(p, &request),
+        let ctx = Context::new()
+            .set("aws:SourceVpce", endpoint.id.as_str())
+            .set("aws:SourceVpc", vpc.as_str());
+        let caller = Principal::aws_owned();
+        let request = Request {
+            action: "s3:GetObject",
+            resource: &object,
+            principal: Some(&caller),
+            context: &ctx,
         };
+        let decision = verdict(endpoint.policy.as_deref(), &request);
         let fix = format!(
             "Add a statement to the policy of {}: {{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"s3:GetObject\",\"Resource\":\"{resource}\"}} \
              (and make sure no Deny statement covers that bucket).",
@@ -126,7 +132,7 @@ pub fn check_ecr_endpoint_policies(facts: &Facts) -> Vec<Finding> {
             partition_of(image_region),
             net.image.repository
         );
-        let principal = principal(net);
+        let principal = pulling_principal(net.facts);
         let vpc = net.vpc_id().unwrap_or_default();
         let mut findings = vec![];
         for leg in &net.legs {
@@ -142,30 +148,26 @@ pub fn check_ecr_endpoint_policies(facts: &Facts) -> Vec<Finding> {
             }
             let mut worst = Decision::Allow;
             let mut worst_action = actions[0];
+            let ctx = principal
+                .context
+                .clone()
+                .set("aws:SourceVpce", e.id.as_str())
+                .set("aws:SourceVpc", vpc.as_str());
             for action in &actions {
-                let caller = match &principal {
-                    Some(p) => Caller::Arn(p.as_str()),
-                    None => Caller::Unknown,
+                let req = Request {
+                    action,
+                    resource,
+                    principal: Some(&principal.who),
+                    context: &ctx,
                 };
-                let mut req = Request::new(action, resource, caller)
-                    .with("aws:SourceVpce", &[e.id.as_str()])
-                    .with("aws:SourceVpc", &[vpc.as_str()]);
-                if let Some(p) = &principal {
-                    let acct = p.split(':').nth(4).unwrap_or("");
-                    req = req
-                        .with("aws:PrincipalArn", &[p.as_str()])
-                        .with("aws:PrincipalAccount", &[acct]);
-                }
-                let d = match e.policy.as_deref() {
-                    None => Decision::Allow,
-                    Some(p) => evaluate_request(p, &req),
-                };
+                let d = verdict(e.policy.as_deref(), &req);
                 if rank(&d) > rank(&worst) {
                     worst = d;
                     worst_action = action;
                 }
             }
             let who = principal
+                .arn
                 .clone()
                 .unwrap_or_else(|| "the pulling role".into());
             let fix = format!(
@@ -177,7 +179,7 @@ pub fn check_ecr_endpoint_policies(facts: &Facts) -> Vec<Finding> {
             findings.push(
                 judge(code, e, worst, format!("{worst_action} on {resource}"), fix)
                     .resource(format!("{} ({})", e.id, e.service_name))
-                    .evidence("principal", principal.clone())
+                    .evidence("principal", principal.arn.clone())
                     .evidence("actions", json!(actions))
                     .evidence("policy", policy_json(e))
                     .console_url(console::endpoint(&net.region, &e.id)),
@@ -211,13 +213,83 @@ fn leg_resource(service: Service, repo_arn: &str) -> &str {
     }
 }
 
-/// Who the endpoint sees: the execution role (Fargate always; EC2 when the task definition has one),
-/// else on EC2 the instance role (not known here).
-fn principal(net: &Net) -> Option<String> {
-    net.facts
-        .task_definition
-        .value()
-        .and_then(|td| td.execution_role_arn.clone())
+/// The role the endpoint sees: the one that pulls (the execution role, else on EC2 the container
+/// instance's role); unknown when neither can be told.
+struct Puller {
+    arn: Option<String>,
+    who: Principal,
+    context: Context,
+}
+
+fn pulling_principal(facts: &Facts) -> Puller {
+    let Some(arn) = pull_role(facts).and_then(|r| r.arn) else {
+        return Puller {
+            arn: None,
+            who: Principal::unknown(),
+            context: Context::new(),
+        };
+    };
+    let role = crate::model::pull::pull_role(facts).and_then(|r| r.fact.value());
+    let (who, context) = principal_context(&arn, role);
+    Puller {
+        arn: Some(arn),
+        who,
+        context,
+    }
+}
+
+/// What an endpoint's policy says about one request: no policy is the default full access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Decision {
+    Allow,
+    Deny { sid: Option<String> },
+    ImplicitDeny,
+    Unknown { condition: String },
+}
+
+fn verdict(policy_text: Option<&str>, req: &Request) -> Decision {
+    let Some(text) = policy_text else {
+        return Decision::Allow;
+    };
+    let Some(document) = policy::parse_document(text) else {
+        return Decision::Unknown {
+            condition: "the policy is not valid JSON".into(),
+        };
+    };
+    let labeled = Labeled {
+        label: "endpoint policy",
+        document: &document,
+    };
+    let e = evaluate_endpoint_policy(&labeled, req);
+    match e.decision {
+        policy::Decision::Allowed => Decision::Allow,
+        policy::Decision::ImplicitDeny => Decision::ImplicitDeny,
+        policy::Decision::ExplicitDeny => Decision::Deny {
+            sid: e
+                .denies
+                .iter()
+                .find(|s| s.unresolved.is_empty())
+                .map(|s| s.statement.clone())
+                .filter(|s| !s.starts_with('#')),
+        },
+        policy::Decision::Unknown => Decision::Unknown {
+            condition: e
+                .denies
+                .iter()
+                .chain(&e.allows)
+                .filter(|s| !s.unresolved.is_empty())
+                .map(|s| {
+                    format!(
+                        "{} statement {}: {}",
+                        s.effect,
+                        s.statement,
+                        s.unresolved.join(" and ")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        },
+    }
 }
 
 fn policy_json(e: &EndpointFacts) -> serde_json::Value {
@@ -273,6 +345,295 @@ mod tests {
     use crate::checks::network::fixtures::*;
     use crate::model::diagnosis::Status;
     use crate::model::facts::Fact;
+
+    const LAYER: &str = "arn:aws:s3:::prod-us-east-1-starport-layer-bucket/sha256/abc";
+    const REPO: &str = "arn:aws:ecr:us-east-1:111122223333:repository/team/app";
+
+    /// One request against an endpoint policy text, through the shared evaluator.
+    fn ask(policy: &str, action: &str, resource: &str, who: &Principal, ctx: &Context) -> Decision {
+        let req = Request {
+            action,
+            resource,
+            principal: Some(who),
+            context: ctx,
+        };
+        verdict(Some(policy), &req)
+    }
+
+    /// The endpoint policy's own semantics, through `crate::policy` (the evaluator every policy
+    /// shares): a deny wins, an allow is needed, a statement without a principal applies to all,
+    /// the presigned layer URL is an AWS-owned caller, an unknown caller or condition is unknown.
+    #[allow(clippy::type_complexity)] // a table test: one tuple per case reads best
+    #[test]
+    fn endpoint_policy_evaluation_table() {
+        let full =
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}"#;
+        let no_principal = r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        let layer_only = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Layers","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":["arn:aws:s3:::prod-us-east-1-starport-layer-bucket/*"]}]}"#;
+        let other_bucket = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::my-bucket/*"}]}"#;
+        let deny_get = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"},{"Sid":"NoGet","Effect":"Deny","Principal":"*","Action":"s3:Get*","Resource":"*"}]}"#;
+        let not_action = r#"{"Statement":[{"Effect":"Allow","Principal":"*","NotAction":"s3:Delete*","Resource":"*"}]}"#;
+        let not_resource_deny = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"},{"Sid":"OnlyMine","Effect":"Deny","Principal":"*","Action":"s3:*","NotResource":"arn:aws:s3:::mine/*"}]}"#;
+        let role_only = format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{ROLE}"}},"Action":"ecr:*","Resource":"*"}}]}}"#
+        );
+        let account_only = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Resource":"*"}]}"#;
+        let org_condition = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-abc"}}}]}"#;
+        let vpce_condition = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:SourceVpce":"vpce-1"}}}]}"#;
+        let ip_condition = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"},{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"1.2.3.4/32"}}}]}"#;
+        let single_statement = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"s3:GetObject","Resource":"*"}}"#;
+        let owned = Principal::aws_owned();
+        let role = Principal::of_arn(ROLE);
+        let other = Principal::of_arn("arn:aws:iam::111122223333:role/other");
+        let unknown = Principal::unknown();
+        let none = Context::new();
+        let vpce1 = Context::new().set("aws:SourceVpce", "vpce-1");
+        let vpce2 = Context::new().set("aws:SourceVpce", "vpce-2");
+        let deny = |sid: &str| Decision::Deny {
+            sid: Some(sid.into()),
+        };
+        let maybe = || Decision::Unknown {
+            condition: String::new(),
+        };
+        let cases: Vec<(&str, &str, &str, &str, &Principal, &Context, Decision)> = vec![
+            (
+                "full access",
+                full,
+                "s3:GetObject",
+                LAYER,
+                &owned,
+                &none,
+                Decision::Allow,
+            ),
+            (
+                "no principal element: everyone",
+                no_principal,
+                "s3:GetObject",
+                LAYER,
+                &owned,
+                &none,
+                Decision::Allow,
+            ),
+            (
+                "layer bucket allowed",
+                layer_only,
+                "s3:GetObject",
+                LAYER,
+                &owned,
+                &none,
+                Decision::Allow,
+            ),
+            (
+                "other bucket only",
+                other_bucket,
+                "s3:GetObject",
+                LAYER,
+                &owned,
+                &none,
+                Decision::ImplicitDeny,
+            ),
+            (
+                "explicit deny",
+                deny_get,
+                "s3:GetObject",
+                LAYER,
+                &owned,
+                &none,
+                deny("NoGet"),
+            ),
+            (
+                "NotAction allows",
+                not_action,
+                "s3:GetObject",
+                LAYER,
+                &owned,
+                &none,
+                Decision::Allow,
+            ),
+            (
+                "NotResource deny",
+                not_resource_deny,
+                "s3:GetObject",
+                LAYER,
+                &owned,
+                &none,
+                deny("OnlyMine"),
+            ),
+            (
+                "single statement object",
+                single_statement,
+                "s3:GetObject",
+                LAYER,
+                &owned,
+                &none,
+                Decision::Allow,
+            ),
+            (
+                "role principal, role caller",
+                &role_only,
+                "ecr:BatchGetImage",
+                REPO,
+                &role,
+                &none,
+                Decision::Allow,
+            ),
+            (
+                "role principal, other role",
+                &role_only,
+                "ecr:BatchGetImage",
+                REPO,
+                &other,
+                &none,
+                Decision::ImplicitDeny,
+            ),
+            (
+                "role principal, AWS-owned caller",
+                &role_only,
+                "ecr:BatchGetImage",
+                REPO,
+                &owned,
+                &none,
+                Decision::ImplicitDeny,
+            ),
+            (
+                "role principal, unknown caller",
+                &role_only,
+                "ecr:BatchGetImage",
+                REPO,
+                &unknown,
+                &none,
+                maybe(),
+            ),
+            (
+                "account principal",
+                account_only,
+                "ecr:BatchGetImage",
+                REPO,
+                &role,
+                &none,
+                Decision::Allow,
+            ),
+            (
+                "account principal, token action missing",
+                account_only,
+                "ecr:GetAuthorizationToken",
+                "*",
+                &role,
+                &none,
+                Decision::ImplicitDeny,
+            ),
+            (
+                "org condition unknown",
+                org_condition,
+                "s3:GetObject",
+                LAYER,
+                &owned,
+                &none,
+                maybe(),
+            ),
+            (
+                "vpce condition known true",
+                vpce_condition,
+                "s3:GetObject",
+                LAYER,
+                &owned,
+                &vpce1,
+                Decision::Allow,
+            ),
+            (
+                "vpce condition known false",
+                vpce_condition,
+                "s3:GetObject",
+                LAYER,
+                &owned,
+                &vpce2,
+                Decision::ImplicitDeny,
+            ),
+            (
+                "a deny on an unknown key",
+                ip_condition,
+                "s3:GetObject",
+                LAYER,
+                &owned,
+                &none,
+                maybe(),
+            ),
+            (
+                "not json",
+                "{nope",
+                "s3:GetObject",
+                LAYER,
+                &owned,
+                &none,
+                maybe(),
+            ),
+        ];
+        for (name, policy, action, resource, who, ctx, want) in cases {
+            let got = ask(policy, action, resource, who, ctx);
+            match (&got, &want) {
+                (Decision::Unknown { condition }, Decision::Unknown { .. }) => {
+                    assert!(!condition.is_empty(), "{name}")
+                }
+                _ => assert_eq!(got, want, "{name}"),
+            }
+        }
+        let Decision::Unknown { condition } =
+            ask(org_condition, "s3:GetObject", LAYER, &owned, &none)
+        else {
+            panic!("the org condition cannot be known")
+        };
+        assert!(
+            condition.contains("aws:PrincipalOrgID") && condition.contains("o-abc"),
+            "{condition}"
+        );
+    }
+
+    #[test]
+    fn endpoint_policy_condition_operators() {
+        let ctx = Context::new()
+            .set("aws:SourceVpce", "vpce-1")
+            .absent("aws:SourceVpc");
+        let owned = Principal::aws_owned();
+        let policy = |cond: &str| {
+            format!(
+                r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{cond}}}]}}"#
+            )
+        };
+        let cases = [
+            (
+                r#"{"StringNotEquals":{"aws:SourceVpce":"vpce-2"}}"#,
+                Decision::Allow,
+            ),
+            (
+                r#"{"StringLike":{"aws:sourcevpce":"vpce-*"}}"#,
+                Decision::Allow,
+            ),
+            (
+                r#"{"StringEquals":{"aws:SourceVpc":"vpc-1"}}"#,
+                Decision::ImplicitDeny,
+            ),
+            (
+                r#"{"StringEqualsIfExists":{"aws:SourceVpc":"vpc-1"}}"#,
+                Decision::Allow,
+            ),
+            (r#"{"Null":{"aws:SourceVpc":"true"}}"#, Decision::Allow),
+            (
+                r#"{"Null":{"aws:SourceVpce":"true"}}"#,
+                Decision::ImplicitDeny,
+            ),
+            (
+                r#"{"ForAnyValue:StringEquals":{"aws:SourceVpce":["vpce-9","vpce-1"]}}"#,
+                Decision::Allow,
+            ),
+        ];
+        for (cond, want) in cases {
+            assert_eq!(
+                ask(&policy(cond), "s3:GetObject", LAYER, &owned, &ctx),
+                want,
+                "{cond}"
+            );
+        }
+    }
 
     fn s3_policy(policy: &str) -> Facts {
         let mut f = fargate_endpoints();
