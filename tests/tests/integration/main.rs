@@ -8,6 +8,7 @@ mod channels;
 mod containers;
 mod deploys;
 mod faults;
+mod generated;
 mod harness;
 mod history;
 mod hub;
