@@ -595,6 +595,20 @@ fn mutations() -> Vec<Mutation> {
             code: R::NetNoRoute,
         },
         Mutation {
+            name: "the NAT gateway is a private one (its subnet routes to the internet gateway)",
+            applies: |w| w.network == Network::Nat,
+            apply: |f, _| {
+                if let Fact::Found { value } = &mut f.network.nat_gateways {
+                    for nat in value.iter_mut() {
+                        nat.connectivity_type = Some("private".into());
+                        nat.public_ips.clear();
+                    }
+                }
+            },
+            message: TIMEOUT,
+            code: R::NetNoRoute,
+        },
+        Mutation {
             name: "the Fargate task gets no public IP",
             applies: |w| w.network == Network::PublicIp && w.launch == Launch::Fargate,
             apply: |f, _| {

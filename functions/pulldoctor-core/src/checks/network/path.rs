@@ -799,12 +799,6 @@ fn nat_path(n: &NetworkFacts, rt: &RouteTableFacts, target: &str) -> Internet {
             reason: format!("NAT gateway {target} is {state}{failure}"),
         };
     }
-    if nat.connectivity_type.as_deref() == Some("private") {
-        return Internet::Unseeable {
-            target: target.to_string(),
-            verify: format!("private NAT gateway {target} has no internet access of its own: verify its subnet routes to a transit gateway or VPN path that reaches the internet"),
-        };
-    }
     nat_subnet_path(n, nat)
 }
 
@@ -845,6 +839,9 @@ fn nat_subnet_path(n: &NetworkFacts, nat: &NatGatewayFacts) -> Internet {
             ),
         };
     };
+    if nat.connectivity_type.as_deref() == Some("private") {
+        return private_nat_onward(&target, nat_subnet, table);
+    }
     match default_route(table) {
         Some(r) if r.target.starts_with("igw-") && r.state.as_deref() != Some("blackhole") => open,
         Some(r) if r.target.starts_with("igw-") => Internet::Closed {
@@ -857,6 +854,34 @@ fn nat_subnet_path(n: &NetworkFacts, nat: &NatGatewayFacts) -> Internet {
         None => Internet::Closed {
             reason: format!(
                 "NAT gateway {target} is in subnet {nat_subnet}, whose route table {} has no route to an internet gateway",
+                table.id
+            ),
+        },
+    }
+}
+
+/// A private NAT gateway has no internet access of its own: traffic it translates goes only where
+/// its own subnet routes it. An internet gateway drops what a private NAT gateway sends it (AWS
+/// documents this), so only a transit gateway, virtual private gateway or other onward target can
+/// carry the pull on — whose far side cannot be seen from here.
+fn private_nat_onward(target: &str, nat_subnet: &str, table: &RouteTableFacts) -> Internet {
+    match default_route(table) {
+        Some(r) if r.state.as_deref() == Some("blackhole") => Internet::Closed {
+            reason: format!("private NAT gateway {target}'s subnet {nat_subnet} routes 0.0.0.0/0 to {}, which no longer exists", r.target),
+        },
+        Some(r) if r.target.starts_with("igw-") => Internet::Closed {
+            reason: format!(
+                "{target} is a private NAT gateway: the internet gateway {} its subnet {nat_subnet} routes to drops its traffic, so it reaches no internet destination",
+                r.target
+            ),
+        },
+        Some(r) => Internet::Unseeable {
+            target: target.to_string(),
+            verify: format!("private NAT gateway {target} forwards through {} (from its subnet {nat_subnet}): verify that path reaches the internet or ECR", r.target),
+        },
+        None => Internet::Closed {
+            reason: format!(
+                "{target} is a private NAT gateway and its subnet {nat_subnet} (route table {}) routes nowhere beyond the VPC, so it reaches no internet destination",
                 table.id
             ),
         },

@@ -694,11 +694,38 @@ mod tests {
                 Some(Status::Fail),
                 "does not exist",
             ),
+            // A private NAT gateway reaches the internet only through its subnet's onward route:
+            // an internet gateway drops its traffic (AWS documents it), a transit gateway may not.
             (
-                "private NAT",
-                private_nat,
+                "private NAT whose subnet routes to the internet gateway",
+                private_nat.clone(),
+                Some(Status::Fail),
+                "drops its traffic",
+            ),
+            (
+                "private NAT whose subnet routes to a transit gateway",
+                {
+                    let mut f = private_nat.clone();
+                    if let Fact::Found { value } = &mut f.network.nat_route_tables {
+                        value[0].routes =
+                            vec![route("10.0.0.0/16", "local"), route("0.0.0.0/0", "tgw-hub")];
+                    }
+                    f
+                },
                 Some(Status::Warn),
-                "cannot see past",
+                "tgw-hub",
+            ),
+            (
+                "private NAT whose subnet routes nowhere",
+                {
+                    let mut f = private_nat;
+                    if let Fact::Found { value } = &mut f.network.nat_route_tables {
+                        value[0].routes = vec![route("10.0.0.0/16", "local")];
+                    }
+                    f
+                },
+                Some(Status::Fail),
+                "reaches no internet destination",
             ),
             (
                 "transit gateway",
