@@ -198,6 +198,61 @@ async fn ssm_parameter_the_execution_role_may_not_read() {
     );
 }
 
+/// Preflight is diagnosis without the message: the task that would start injects a Secrets
+/// Manager secret that does not exist and an SSM parameter its role may not read. With no
+/// message to name a step, both stores are judged, each with its own cause.
+#[tokio::test]
+async fn without_a_message_every_store_of_the_task_is_judged() {
+    let c = Ctx::new().await;
+    c.world
+        .secure_parameter("/app/db-password", DB_PASSWORD_VALUE)
+        .await;
+    let role = c.role("execNoSsm", None).await;
+    let secret = c.arn("secretsmanager", "secret:prod/api-key-AbCdEf");
+    let container = ContainerDefinition::builder()
+        .name("web")
+        .image(&c.image)
+        .essential(true)
+        .memory_reservation(512)
+        .secrets(
+            Secret::builder()
+                .name("API_KEY")
+                .value_from(&secret)
+                .build()
+                .unwrap(),
+        )
+        .secrets(
+            Secret::builder()
+                .name("DB_PASSWORD")
+                .value_from("/app/db-password")
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let td = c
+        .world
+        .register_task_definition("web", Some(&role), Launch::Fargate, vec![container])
+        .await;
+    let e = events::retargeted_fixture(&td, &c.image, "CannotPullContainerError: placeholder");
+    let Intake::PullFailure(mut failure) = intake(&e) else {
+        panic!("not a pull failure")
+    };
+    failure.message = String::new();
+    let clients = Clients::new(&c.world.config);
+    let (_, d) = pulldoctor::engine::diagnose(&clients, &failure).await;
+    let missing = finding(&d, RootCause::SecretNotFound);
+    assert_eq!(missing.status, Status::Fail, "{missing:#?}");
+    assert!(missing.title.contains("prod/api-key"), "{}", missing.title);
+    let denied = finding(&d, RootCause::SecretAccessDenied);
+    assert_eq!(denied.status, Status::Fail, "{denied:#?}");
+    assert!(
+        denied.title.contains("/app/db-password"),
+        "{}",
+        denied.title
+    );
+    no_value(&d);
+}
+
 /// Healthy secrets: the parameter and the secret exist and the role may read both; the task
 /// stopped on an unreachable Parameter Store (no access-denied wording). No secrets check may fail.
 #[tokio::test]

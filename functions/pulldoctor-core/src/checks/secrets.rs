@@ -47,6 +47,29 @@ fn scope(facts: &Facts) -> Option<(&TaskSecretsFacts, Vec<&TaskSecretFacts>)> {
     Some((all, all.secrets.iter().collect()))
 }
 
+/// Judge each store's secrets on their own (a task can inject both Secrets Manager secrets and
+/// SSM parameters; preflight judges both, a stopped task the store its step names).
+fn per_store(
+    facts: &Facts,
+    judge: fn(&Facts, &TaskSecretsFacts, Vec<&TaskSecretFacts>) -> Vec<Finding>,
+) -> Vec<Finding> {
+    let Some((all, judged)) = scope(facts) else {
+        return vec![];
+    };
+    [SecretStore::SecretsManager, SecretStore::Ssm]
+        .into_iter()
+        .map(|store| {
+            judged
+                .iter()
+                .copied()
+                .filter(|s| s.store == store)
+                .collect::<Vec<_>>()
+        })
+        .filter(|part| !part.is_empty())
+        .flat_map(|part| judge(facts, all, part))
+        .collect()
+}
+
 /// `/app/db-password`, `prod/db-AbCdEf`: the name a user knows the secret by.
 fn display(s: &TaskSecretFacts) -> String {
     parse_value_from(&s.reference)
@@ -129,10 +152,15 @@ pub const TASK_SECRETS_EXIST: Rule = Rule {
 /// `ssm:DescribeParameters` — metadata only. A JSON key the `valueFrom` asks for that the secret
 /// lacks (`did not contain json key K`) is taken from the message: values are never read.
 pub fn check_secrets_exist(facts: &Facts) -> Vec<Finding> {
+    per_store(facts, secrets_exist_in)
+}
+
+fn secrets_exist_in(
+    facts: &Facts,
+    all: &TaskSecretsFacts,
+    judged: Vec<&TaskSecretFacts>,
+) -> Vec<Finding> {
     let code = RootCause::SecretNotFound;
-    let Some((all, judged)) = scope(facts) else {
-        return vec![];
-    };
     let label = judged[0].store.label();
     let missing: Vec<&TaskSecretFacts> = judged
         .iter()
@@ -283,10 +311,15 @@ pub const TASK_SECRETS_ACCESS: Rule = Rule {
 /// `iam:SimulatePrincipalPolicy`, else with the role's own policy documents. A secret that does
 /// not exist is SECRET_NOT_FOUND's.
 pub fn check_secrets_access(facts: &Facts) -> Vec<Finding> {
+    per_store(facts, secrets_access_in)
+}
+
+fn secrets_access_in(
+    facts: &Facts,
+    all: &TaskSecretsFacts,
+    judged: Vec<&TaskSecretFacts>,
+) -> Vec<Finding> {
     let code = RootCause::SecretAccessDenied;
-    let Some((all, judged)) = scope(facts) else {
-        return vec![];
-    };
     let Some(td) = facts.task_definition.value() else {
         return vec![];
     };

@@ -30,20 +30,15 @@ const SSM_BATCH: usize = 50;
 
 /// The secrets facts, and the execution role with its policy documents when the simulator could
 /// not be used (for the local evaluator; the caller merges them into the identity facts).
+///
+/// A stopped task is judged at the step its message names. With no message (preflight: the task
+/// that would start) every store the task definition uses is judged, as the task's start will.
 pub(super) async fn read(
     clients: &Clients,
     log: &CallLog,
     facts: &Facts,
 ) -> (Fact<TaskSecretsFacts>, Option<RoleFacts>) {
     let step = secrets_step(&facts.failure.message);
-    let Some(store) = step.and_then(|s| s.store()) else {
-        return (
-            Fact::NotCollected {
-                reason: "the task did not stop at the step that fetches its secrets".into(),
-            },
-            None,
-        );
-    };
     let td = match &facts.task_definition {
         Fact::Found { value } => value,
         gap => {
@@ -54,6 +49,19 @@ pub(super) async fn read(
             return (Fact::NotCollected { reason: why }, None);
         }
     };
+    let stores = match step.and_then(|s| s.store()) {
+        Some(store) => vec![store],
+        None if facts.failure.message.trim().is_empty() => stores_used(td),
+        None => vec![],
+    };
+    if stores.is_empty() {
+        return (
+            Fact::NotCollected {
+                reason: "the task did not stop at the step that fetches its secrets".into(),
+            },
+            None,
+        );
+    }
     let (Some(region), Some(account)) = (facts.region.as_deref(), facts.account.as_deref()) else {
         return (
             Fact::NotCollected {
@@ -62,6 +70,63 @@ pub(super) async fn read(
             None,
         );
     };
+    let mut merged = TaskSecretsFacts {
+        step,
+        secrets: vec![],
+        simulation: Fact::NotCollected {
+            reason: "no secret to judge".into(),
+        },
+    };
+    let mut role = None;
+    for store in stores {
+        let (part, part_role) = read_store(clients, log, facts, td, store, region, account).await;
+        merged.secrets.extend(part.secrets);
+        merged.simulation = merge_simulations(merged.simulation, part.simulation);
+        role = role.or(part_role);
+    }
+    (Fact::found(merged), role)
+}
+
+/// The stores the task definition's secrets live in (Secrets Manager first).
+fn stores_used(td: &TaskDefinitionFacts) -> Vec<SecretStore> {
+    [SecretStore::SecretsManager, SecretStore::Ssm]
+        .into_iter()
+        .filter(|store| {
+            td.containers
+                .iter()
+                .flat_map(|c| &c.secrets)
+                .any(|v| parse_value_from(v).is_some_and(|r| r.store == *store))
+        })
+        .collect()
+}
+
+/// Two stores' simulations as one: every result, or the first gap.
+fn merge_simulations(
+    a: Fact<Vec<SimulationResult>>,
+    b: Fact<Vec<SimulationResult>>,
+) -> Fact<Vec<SimulationResult>> {
+    match (a, b) {
+        (Fact::Found { value: mut x }, Fact::Found { value: y }) => {
+            x.extend(y);
+            Fact::found(x)
+        }
+        (Fact::NotCollected { .. }, other) | (other, Fact::NotCollected { .. }) => other,
+        (gap, _) => gap,
+    }
+}
+
+/// One store's secrets: their metadata (round 1), then whether the execution role may read and
+/// decrypt them (round 2).
+async fn read_store(
+    clients: &Clients,
+    log: &CallLog,
+    facts: &Facts,
+    td: &TaskDefinitionFacts,
+    store: SecretStore,
+    region: &str,
+    account: &str,
+) -> (TaskSecretsFacts, Option<RoleFacts>) {
+    let step = secrets_step(&facts.failure.message);
     let named = named_secrets(&facts.failure.message);
     let mut secrets = task_secrets(td, store, region, account, &named);
 
@@ -82,11 +147,11 @@ pub(super) async fn read(
             reason: "the message names another secret".into(),
         };
         return (
-            Fact::found(TaskSecretsFacts {
+            TaskSecretsFacts {
                 step,
                 secrets,
                 simulation,
-            }),
+            },
             None,
         );
     }
@@ -118,11 +183,11 @@ pub(super) async fn read(
         }
     };
     (
-        Fact::found(TaskSecretsFacts {
+        TaskSecretsFacts {
             step,
             secrets,
             simulation,
-        }),
+        },
         role,
     )
 }
