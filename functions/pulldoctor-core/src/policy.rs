@@ -347,6 +347,158 @@ pub fn with_resource_grant(identity: Decision, grant: Truth, boundary_denies: bo
     }
 }
 
+/// The identity side's decision combined with a resource's own policy (a secret's), as IAM does:
+/// an explicit deny in the resource policy wins; within one account an allow naming the principal
+/// suffices (unless the boundary denies); across accounts the resource policy must allow the
+/// principal (or its account) as well. `None`: the resource has no policy. Returns the decision
+/// and, when the resource side changed it, why.
+pub fn with_resource_policy(
+    identity: Decision,
+    policy: Option<&Labeled>,
+    req: &Request,
+    same_account: bool,
+    boundary_denies: bool,
+) -> (Decision, Option<String>) {
+    let Some(policy) = policy else {
+        return match same_account {
+            true => (identity, None),
+            false => (
+                Decision::ImplicitDeny,
+                Some(
+                    "it is in another account and has no resource policy granting the role".into(),
+                ),
+            ),
+        };
+    };
+    let deny = matching(policy, req, Effect::Deny);
+    match deny.truth {
+        Truth::Yes => {
+            return (
+                Decision::ExplicitDeny,
+                Some(format!("denied by {}", list(&deny.statements))),
+            )
+        }
+        Truth::Maybe if identity != Decision::ExplicitDeny => {
+            return (
+                Decision::Unknown,
+                Some(format!(
+                    "{} may deny it: {}",
+                    list(&deny.statements),
+                    unresolved(&deny.statements)
+                )),
+            )
+        }
+        _ => {}
+    }
+    if same_account {
+        let grant = direct_grant(policy, req);
+        let decision = with_resource_grant(identity, grant.truth, boundary_denies);
+        let why = (decision != identity).then(|| match decision {
+            Decision::Allowed => format!(
+                "allowed by {} (same account: the resource policy's grant suffices)",
+                list(&grant.statements)
+            ),
+            _ => format!(
+                "{} may grant it: {}",
+                list(&grant.statements),
+                unresolved(&grant.statements)
+            ),
+        });
+        return (decision, why);
+    }
+    let allow = matching(policy, req, Effect::Allow);
+    match (identity, allow.truth) {
+        (Decision::ExplicitDeny, _) | (_, Truth::Yes) => (identity, None),
+        (_, Truth::No) => (
+            Decision::ImplicitDeny,
+            Some("it is in another account and its resource policy does not grant the role".into()),
+        ),
+        (_, Truth::Maybe) => (
+            Decision::Unknown,
+            Some(format!(
+                "its resource policy may grant it: {}",
+                unresolved(&allow.statements)
+            )),
+        ),
+    }
+}
+
+/// `kms:Decrypt` (or another KMS action) as KMS decides it: the key policy comes first. An
+/// explicit deny anywhere wins; a key-policy allow naming the principal suffices; otherwise IAM
+/// policies count only if the key policy lets the account's IAM grant it (a statement naming the
+/// account, usually `arn:aws:iam::ACCOUNT:root` with `kms:*`). `account` is the principal's
+/// account root. Returns the decision and, when the key policy changed it, why.
+pub fn with_key_policy(
+    identity: Decision,
+    key_policy: &Labeled,
+    req: &Request,
+    account: &Principal,
+) -> (Decision, Option<String>) {
+    let deny = matching(key_policy, req, Effect::Deny);
+    if deny.truth == Truth::Yes {
+        return (
+            Decision::ExplicitDeny,
+            Some(format!("denied by {}", list(&deny.statements))),
+        );
+    }
+    if identity == Decision::ExplicitDeny {
+        return (identity, None);
+    }
+    let direct = direct_grant(key_policy, req);
+    if direct.truth == Truth::Yes && deny.truth == Truth::No {
+        let why = (identity != Decision::Allowed).then(|| {
+            format!(
+                "allowed by {} (the key policy grants the role itself)",
+                list(&direct.statements)
+            )
+        });
+        return (Decision::Allowed, why);
+    }
+    let delegated = matching(
+        key_policy,
+        &Request {
+            principal: Some(account),
+            ..req.clone()
+        },
+        Effect::Allow,
+    );
+    match (delegated.truth, direct.truth, deny.truth) {
+        (Truth::No, Truth::No, _) => (
+            Decision::ImplicitDeny,
+            Some(format!(
+                "the key policy neither grants the role {} nor lets IAM policies grant it (no statement for the account)",
+                req.action
+            )),
+        ),
+        (Truth::Yes, _, Truth::No) => (identity, None),
+        _ => {
+            let all: Vec<StatementRef> = deny.statements.into_iter().chain(direct.statements).chain(delegated.statements).collect();
+            (Decision::Unknown, Some(format!("the key policy depends on {}", unresolved(&all))))
+        }
+    }
+}
+
+fn list(statements: &[StatementRef]) -> String {
+    statements
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn unresolved(statements: &[StatementRef]) -> String {
+    let parts: Vec<String> = statements
+        .iter()
+        .filter(|s| !s.unresolved.is_empty())
+        .map(|s| format!("{s}: {}", s.unresolved.join(" and ")))
+        .collect();
+    if parts.is_empty() {
+        "conditions that could not be evaluated".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
     Allow,
@@ -767,6 +919,168 @@ mod tests {
 
     const REPO: &str = "arn:aws:ecr:us-east-1:111122223333:repository/team/app";
     const ROLE: &str = "arn:aws:iam::111122223333:role/ecsTaskExecutionRole";
+
+    /// KMS: the key policy first. (key policy, identity side, expected).
+    #[allow(clippy::type_complexity)] // a table test: one tuple per case reads best
+    #[test]
+    fn key_policy_table() {
+        let key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd";
+        let root = json!({"Sid": "EnableIAM", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"});
+        let role_direct = json!({"Sid": "Role", "Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "kms:Decrypt", "Resource": "*"});
+        let via_sm = json!({"Sid": "ViaSM", "Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "kms:Decrypt", "Resource": "*",
+            "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}});
+        let via_ssm = json!({"Sid": "ViaSSM", "Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "kms:Decrypt", "Resource": "*",
+            "Condition": {"StringEquals": {"kms:ViaService": "ssm.us-east-1.amazonaws.com"}}});
+        let deny_role = json!({"Sid": "NoRole", "Effect": "Deny", "Principal": {"AWS": ROLE}, "Action": "kms:Decrypt", "Resource": "*"});
+        let admins_only = json!({"Sid": "Admins", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/admin"}, "Action": "kms:*", "Resource": "*"});
+        use Decision::*;
+        let cases: Vec<(&str, Vec<Value>, Decision, Decision)> = vec![
+            (
+                "the default key policy delegates to IAM: the identity side decides",
+                vec![root.clone()],
+                Allowed,
+                Allowed,
+            ),
+            (
+                "delegated, the role may not decrypt",
+                vec![root.clone()],
+                ImplicitDeny,
+                ImplicitDeny,
+            ),
+            (
+                "the key policy names the role: no IAM allow needed",
+                vec![role_direct.clone()],
+                ImplicitDeny,
+                Allowed,
+            ),
+            (
+                "the key policy names neither the role nor the account",
+                vec![admins_only],
+                Allowed,
+                ImplicitDeny,
+            ),
+            (
+                "a deny in the key policy wins",
+                vec![root.clone(), deny_role],
+                Allowed,
+                ExplicitDeny,
+            ),
+            (
+                "an identity deny wins",
+                vec![role_direct],
+                ExplicitDeny,
+                ExplicitDeny,
+            ),
+            (
+                "granted through Secrets Manager, and the call comes through it",
+                vec![via_sm],
+                ImplicitDeny,
+                Allowed,
+            ),
+            (
+                "granted through SSM only",
+                vec![via_ssm],
+                ImplicitDeny,
+                ImplicitDeny,
+            ),
+        ];
+        let principal = Principal::of_arn(ROLE);
+        let account = Principal::of_arn("arn:aws:iam::111122223333:root");
+        let ctx = Context::new().set("kms:ViaService", "secretsmanager.us-east-1.amazonaws.com");
+        for (name, statements, identity, want) in cases {
+            let doc = json!({"Version": "2012-10-17", "Statement": statements});
+            let policy = Labeled {
+                label: "key policy",
+                document: &doc,
+            };
+            let req = Request {
+                action: "kms:Decrypt",
+                resource: key,
+                principal: Some(&principal),
+                context: &ctx,
+            };
+            let (got, _) = with_key_policy(identity, &policy, &req, &account);
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    /// A secret's resource policy beside the role's policies: (policy, same account, identity, expected).
+    #[test]
+    fn secret_resource_policy_table() {
+        let secret = "arn:aws:secretsmanager:us-east-1:111122223333:secret:db-AbCdEf";
+        let grant = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]});
+        let account = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]});
+        let deny = json!({"Version": "2012-10-17", "Statement": [{"Sid": "OnlyFromVpce", "Effect": "Deny", "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*",
+            "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-1"}}}]});
+        use Decision::*;
+        let cases: Vec<(&str, Option<&Value>, bool, Decision, Decision)> = vec![
+            (
+                "no policy, same account: the role's policies decide",
+                None,
+                true,
+                Allowed,
+                Allowed,
+            ),
+            (
+                "no policy, another account: nothing grants it",
+                None,
+                false,
+                Allowed,
+                ImplicitDeny,
+            ),
+            (
+                "same account, the policy names the role",
+                Some(&grant),
+                true,
+                ImplicitDeny,
+                Allowed,
+            ),
+            (
+                "same account, the policy names only the account: IAM decides",
+                Some(&account),
+                true,
+                ImplicitDeny,
+                ImplicitDeny,
+            ),
+            (
+                "another account, granted on both sides",
+                Some(&account),
+                false,
+                Allowed,
+                Allowed,
+            ),
+            (
+                "another account, the role may not",
+                Some(&grant),
+                false,
+                ImplicitDeny,
+                ImplicitDeny,
+            ),
+            (
+                "a deny that hinges on the endpoint, which is not known",
+                Some(&deny),
+                true,
+                Allowed,
+                Unknown,
+            ),
+        ];
+        let principal = Principal::of_arn(ROLE);
+        let ctx = Context::new();
+        for (name, policy, same, identity, want) in cases {
+            let labeled = policy.map(|d| Labeled {
+                label: "resource policy",
+                document: d,
+            });
+            let req = Request {
+                action: "secretsmanager:GetSecretValue",
+                resource: secret,
+                principal: Some(&principal),
+                context: &ctx,
+            };
+            let (got, _) = with_resource_policy(identity, labeled.as_ref(), &req, same, false);
+            assert_eq!(got, want, "{name}");
+        }
+    }
 
     fn eval(
         policies: &[Value],

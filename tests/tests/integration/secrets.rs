@@ -253,6 +253,44 @@ async fn without_a_message_every_store_of_the_task_is_judged() {
     no_value(&d);
 }
 
+/// KMS decides with the key policy first: a role whose own policies allow the read and the
+/// decrypt still cannot read a secret whose customer managed key's policy neither names it nor
+/// lets IAM policies grant it; with the default key policy (the account's IAM decides) the same
+/// role may.
+#[tokio::test]
+async fn the_key_policy_decides_before_the_roles_policies() {
+    let c = Ctx::new().await;
+    let account = c.world.account.clone();
+    let read_and_decrypt = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "kms:Decrypt"], "Resource": "*"}]});
+    let role = c.role("execKms", Some(read_and_decrypt)).await;
+    let admins_only = json!({"Version": "2012-10-17", "Statement": [{"Sid": "KeyAdmins", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{account}:role/key-admin")}, "Action": "kms:*", "Resource": "*"}]});
+    let delegating = json!({"Version": "2012-10-17", "Statement": [{"Sid": "EnableIAMUserPermissions", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "kms:*", "Resource": "*"}]});
+    let message = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): AccessDeniedException: Access to KMS is not allowed";
+    for (policy, name, want) in [
+        (admins_only, "prod/locked", Status::Fail),
+        (delegating, "prod/open", Status::Pass),
+    ] {
+        let key = c.world.kms_key(&policy).await;
+        let secret = c.world.secret_with_key(name, DB_PASSWORD_VALUE, &key).await;
+        let td = c.task_definition("web", &role, &secret).await;
+        let d = c.diagnose(&td, message).await;
+        let access = finding(&d, RootCause::SecretAccessDenied);
+        assert_eq!(access.status, want, "{name}: {access:#?}");
+        if want == Status::Fail {
+            assert!(
+                access.title.contains("key policy neither grants the role"),
+                "{}",
+                access.title
+            );
+            assert_eq!(d.root_cause.code, RootCause::SecretAccessDenied);
+        }
+        no_value(&d);
+    }
+}
+
 /// Healthy secrets: the parameter and the secret exist and the role may read both; the task
 /// stopped on an unreachable Parameter Store (no access-denied wording). No secrets check may fail.
 #[tokio::test]

@@ -23,7 +23,7 @@ use crate::model::facts::{
     Fact, Facts, RoleFacts, SimulationResult, TaskSecretFacts, TaskSecretsFacts,
 };
 use crate::model::secret_ref::{named_secrets, parse_value_from, SecretStore};
-use crate::policy::Decision;
+use crate::policy::{with_key_policy, with_resource_policy, Decision, Labeled, Principal, Request};
 
 static JSON_KEY_MISSING: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
     regex::Regex::new(r"(?i)did not contain json key (\S+)").expect("static regex")
@@ -288,6 +288,7 @@ pub const TASK_SECRETS_ACCESS: Rule = Rule {
     scope: ECS_ONLY,
     reads: &[
         &["secretsmanager:DescribeSecret", "ssm:DescribeParameters"],
+        &["secretsmanager:GetResourcePolicy", "kms:GetKeyPolicy"],
         ROLE_POLICY_READS,
     ],
     doc: Doc {
@@ -361,7 +362,15 @@ fn secrets_access_in(
     };
     let mut access = SecretsAccess::default();
     access.requests(&judged, store);
-    let via = access.judge(&all.simulation, role);
+    let via = access.judge(
+        &all.simulation,
+        role,
+        &ResourceSide {
+            all,
+            judged: &judged,
+            store,
+        },
+    );
     vec![with_url(
         access
             .finding(facts, role, &judged, store)
@@ -390,6 +399,90 @@ struct SecretsAccess {
     problems: Vec<String>,
     fixes: Vec<String>,
     unknowns: Vec<String>,
+}
+
+/// What the secrets and their keys say about a request, beside the execution role's own policies.
+struct ResourceSide<'a> {
+    all: &'a TaskSecretsFacts,
+    judged: &'a [&'a TaskSecretFacts],
+    store: SecretStore,
+}
+
+impl ResourceSide<'_> {
+    /// The role's verdict on one request, combined with the secret's resource policy (its read
+    /// action) or the key's policy (`kms:Decrypt`), as IAM and KMS decide.
+    fn decide(&self, role: &RoleFacts, v: ActionVerdict) -> ActionVerdict {
+        let (principal, ctx) = principal_context(&role.arn, Some(role));
+        let role_account = crate::model::arn::account(&role.arn)
+            .unwrap_or_default()
+            .to_string();
+        let (decision, why) = if v.action == "kms:Decrypt" {
+            let Some(doc) = self
+                .all
+                .key_policies
+                .iter()
+                .find(|p| p.key_arn == v.resource)
+                .and_then(|p| p.policy.value())
+            else {
+                return v;
+            };
+            let region = crate::model::arn::region(&v.resource).unwrap_or_default();
+            let service = match self.store {
+                SecretStore::SecretsManager => "secretsmanager",
+                SecretStore::Ssm => "ssm",
+            };
+            let ctx = ctx
+                .set(
+                    "kms:ViaService",
+                    format!("{service}.{region}.amazonaws.com"),
+                )
+                .set("kms:CallerAccount", role_account.clone());
+            let req = Request {
+                action: &v.action,
+                resource: &v.resource,
+                principal: Some(&principal),
+                context: &ctx,
+            };
+            let root = Principal::of_arn(&format!("arn:aws:iam::{role_account}:root"));
+            let policy = Labeled {
+                label: "key policy",
+                document: doc,
+            };
+            with_key_policy(v.decision, &policy, &req, &root)
+        } else {
+            let Some(secret) = self.judged.iter().find(|s| s.resource_arn == v.resource) else {
+                return v;
+            };
+            let doc = match &secret.resource_policy {
+                Fact::Found { value } => Some(value),
+                Fact::NotFound { .. } => None,
+                _ => return v,
+            };
+            let same_account =
+                crate::model::arn::account(&v.resource) == Some(role_account.as_str());
+            let req = Request {
+                action: &v.action,
+                resource: &v.resource,
+                principal: Some(&principal),
+                context: &ctx,
+            };
+            let labeled = doc.map(|d| Labeled {
+                label: "the secret's resource policy",
+                document: d,
+            });
+            with_resource_policy(
+                v.decision,
+                labeled.as_ref(),
+                &req,
+                same_account,
+                v.why.contains("boundary"),
+            )
+        };
+        match why {
+            Some(why) => ActionVerdict { decision, why, ..v },
+            None => ActionVerdict { decision, ..v },
+        }
+    }
 }
 
 impl SecretsAccess {
@@ -427,11 +520,13 @@ impl SecretsAccess {
         }
     }
 
-    /// Judge every request by the simulation, else by the role's documents; returns how.
+    /// Judge every request by the simulation, else by the role's documents, then with each
+    /// resource's own policy (the secret's, the key's); returns how.
     fn judge(
         &mut self,
         simulation: &Fact<Vec<SimulationResult>>,
         role: &RoleFacts,
+        side: &ResourceSide,
     ) -> &'static str {
         let (verdicts, via): (Result<Vec<ActionVerdict>, String>, &str) = match simulation {
             Fact::Found { value } => {
@@ -463,6 +558,11 @@ impl SecretsAccess {
                 )
             }
         };
+        let verdicts = verdicts.map(|list| {
+            list.into_iter()
+                .map(|v| side.decide(role, v))
+                .collect::<Vec<_>>()
+        });
         match verdicts {
             Ok(verdicts) => {
                 for (a, r, what) in &self.requests {
@@ -500,8 +600,20 @@ impl SecretsAccess {
     ) -> Finding {
         let code = RootCause::SecretAccessDenied;
         let (action, label) = (store.read_action(), store.label());
-        let key_note = (!self.keys.is_empty()).then(|| {
-            format!("The key policy of {} must also let the execution role decrypt (pulldoctor does not read key policies).", self.keys.join(", "))
+        let unread: Vec<&String> = self
+            .keys
+            .iter()
+            .filter(|k| {
+                !facts.secrets.value().is_some_and(|all| {
+                    all.key_policies
+                        .iter()
+                        .any(|p| &p.key_arn == *k && p.policy.value().is_some())
+                })
+            })
+            .collect();
+        let key_note = (!unread.is_empty()).then(|| {
+            let keys: Vec<&str> = unread.iter().map(|k| k.as_str()).collect();
+            format!("The key policy of {} must also let the execution role decrypt (it could not be read).", keys.join(", "))
         });
         let cross_account: Vec<String> = judged
             .iter()

@@ -72,6 +72,10 @@ pub const READ_ACTIONS: &[&str] = &[
     "iam:GetPolicyVersion",
     "iam:GetInstanceProfile",
     "secretsmanager:DescribeSecret",
+    // A task secret's resource policy, beside the execution role's side (metadata, never a value).
+    "secretsmanager:GetResourcePolicy",
+    // The key policy of a customer managed key that encrypts a task secret: KMS decides with it first.
+    "kms:GetKeyPolicy",
     // Opt-in at deploy time (RegistrySecretArns): only the secret's keys are looked at.
     "secretsmanager:GetSecretValue",
     // The task's secrets from SSM Parameter Store: metadata only (exists, type, KMS key).

@@ -164,6 +164,15 @@ impl Clients {
         aws_sdk_secretsmanager::Client::from_conf(conf.build())
     }
 
+    /// A KMS client in `region` (or the home region) with the same limits (key policies only).
+    pub(crate) fn kms_in(&self, region: Option<String>) -> aws_sdk_kms::Client {
+        let mut conf = aws_sdk_kms::config::Builder::from(&self.config).interceptor(ThrottleSpy);
+        if let Some(r) = region {
+            conf = conf.region(aws_config::Region::new(r));
+        }
+        aws_sdk_kms::Client::from_conf(conf.build())
+    }
+
     /// An SSM client in `region` (or the home region) with the same limits.
     pub(crate) fn ssm_in(&self, region: Option<String>) -> aws_sdk_ssm::Client {
         let mut conf = aws_sdk_ssm::config::Builder::from(&self.config).interceptor(ThrottleSpy);

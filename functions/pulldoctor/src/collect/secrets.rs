@@ -16,8 +16,8 @@ use super::identity::{get_role, read_policies, simulate};
 use super::{CallLog, Clients};
 use crate::model::arn::kms_key_arn;
 use crate::model::facts::{
-    ErrorKind, Fact, Facts, RoleFacts, SecretMetadata, SimulationResult, TaskDefinitionFacts,
-    TaskSecretFacts, TaskSecretsFacts,
+    ErrorKind, Fact, Facts, KeyPolicyFacts, RoleFacts, SecretMetadata, SimulationResult,
+    TaskDefinitionFacts, TaskSecretFacts, TaskSecretsFacts,
 };
 use crate::model::secret_ref::{
     named_secrets, parse_value_from, secrets_step, SecretRef, SecretStore,
@@ -76,12 +76,14 @@ pub(super) async fn read(
         simulation: Fact::NotCollected {
             reason: "no secret to judge".into(),
         },
+        key_policies: vec![],
     };
     let mut role = None;
     for store in stores {
         let (part, part_role) = read_store(clients, log, facts, td, store, region, account).await;
         merged.secrets.extend(part.secrets);
         merged.simulation = merge_simulations(merged.simulation, part.simulation);
+        merged.key_policies.extend(part.key_policies);
         role = role.or(part_role);
     }
     (Fact::found(merged), role)
@@ -151,6 +153,7 @@ async fn read_store(
                 step,
                 secrets,
                 simulation,
+                key_policies: vec![],
             },
             None,
         );
@@ -170,26 +173,129 @@ async fn read_store(
         }
     }
 
-    // Round 2: may the execution role read them, and decrypt them with their customer keys?
-    let (simulation, role) = match &td.execution_role_arn {
-        None => (
-            Fact::NotCollected {
-                reason: "the task definition has no execution role".into(),
-            },
-            None,
-        ),
-        Some(role_arn) => {
-            read_execution_role_access(clients, log, role_arn, store, &secrets, any_named).await
+    // Round 2: may the execution role read them, and decrypt them with their customer keys? The
+    // role's side (simulation), the secrets' resource policies and the keys' policies at once.
+    let access = async {
+        match &td.execution_role_arn {
+            None => (
+                Fact::NotCollected {
+                    reason: "the task definition has no execution role".into(),
+                },
+                None,
+            ),
+            Some(role_arn) => {
+                read_execution_role_access(clients, log, role_arn, store, &secrets, any_named).await
+            }
         }
     };
+    let keys = customer_keys(&secrets, any_named);
+    let ((simulation, role), policies, key_policies) = tokio::join!(
+        Box::pin(access),
+        Box::pin(read_resource_policies(
+            clients, log, &secrets, region, any_named
+        )),
+        Box::pin(read_key_policies(clients, log, &keys)),
+    );
+    for (s, policy) in secrets.iter_mut().zip(policies) {
+        s.resource_policy = policy;
+    }
     (
         TaskSecretsFacts {
             step,
             secrets,
             simulation,
+            key_policies,
         },
         role,
     )
+}
+
+/// The customer managed keys of the judged secrets, each once.
+fn customer_keys(secrets: &[TaskSecretFacts], any_named: bool) -> Vec<String> {
+    secrets
+        .iter()
+        .filter(|s| !s.metadata.is_not_found() && wanted(s, any_named))
+        .filter_map(|s| kms_key_arn(s.metadata.value()?.kms_key_id.as_deref()?, &s.resource_arn))
+        .fold(vec![], |mut acc, k| {
+            if !acc.contains(&k) {
+                acc.push(k);
+            }
+            acc
+        })
+}
+
+/// Each judged Secrets Manager secret's resource policy (`NotFound`: it has none); the others
+/// are not read.
+async fn read_resource_policies(
+    clients: &Clients,
+    log: &CallLog,
+    secrets: &[TaskSecretFacts],
+    region: &str,
+    any_named: bool,
+) -> Vec<Fact<serde_json::Value>> {
+    let reads = secrets.iter().map(|s| async move {
+        let judged = s.store == SecretStore::SecretsManager
+            && wanted(s, any_named)
+            && s.metadata.value().is_some();
+        if !judged {
+            return Fact::NotCollected {
+                reason: "not a Secrets Manager secret that exists".into(),
+            };
+        }
+        let secret_region = crate::model::arn::region(&s.resource_arn)
+            .map(str::to_string)
+            .or_else(|| Some(region.to_string()));
+        let sm = clients.secretsmanager_in(secret_region);
+        log.read(
+            "secretsmanager:GetResourcePolicy",
+            &[],
+            sm.get_resource_policy().secret_id(&s.resource_arn).send(),
+            |out| match out
+                .resource_policy()
+                .and_then(crate::policy::parse_document)
+            {
+                Some(doc) => Fact::found(doc),
+                None => Fact::NotFound {
+                    detail: "the secret has no resource policy".into(),
+                },
+            },
+        )
+        .await
+    });
+    futures_util::future::join_all(reads).await
+}
+
+/// The `default` key policy of each customer managed key.
+async fn read_key_policies(
+    clients: &Clients,
+    log: &CallLog,
+    keys: &[String],
+) -> Vec<KeyPolicyFacts> {
+    let reads = keys.iter().map(|key| async move {
+        let kms = clients.kms_in(crate::model::arn::region(key).map(str::to_string));
+        let policy = log
+            .read(
+                "kms:GetKeyPolicy",
+                &[],
+                kms.get_key_policy()
+                    .key_id(key)
+                    .policy_name("default")
+                    .send(),
+                |out| match out.policy().and_then(crate::policy::parse_document) {
+                    Some(doc) => Fact::found(doc),
+                    None => Fact::Unreadable {
+                        reason: "kms:GetKeyPolicy returned no policy document".into(),
+                        kind: ErrorKind::Other,
+                    },
+                },
+            )
+            .await;
+        KeyPolicyFacts {
+            key_arn: key.clone(),
+            policy,
+        }
+    });
+    futures_util::future::join_all(reads).await
 }
 
 /// Whether a secret's metadata is read and judged: all of them, or only those the message names.
@@ -226,6 +332,9 @@ fn task_secrets(
                 containers: vec![container.clone()],
                 named_in_message: named.iter().any(|n| n.same_secret(&r)),
                 metadata: Fact::NotCollected {
+                    reason: "not read".into(),
+                },
+                resource_policy: Fact::NotCollected {
                     reason: "not read".into(),
                 },
             };

@@ -19,6 +19,10 @@ pub struct TaskSecretsFacts {
     /// secret, and `kms:Decrypt` on each customer managed key.
     #[serde(default)]
     pub simulation: Fact<Vec<SimulationResult>>,
+    /// The key policies of the customer managed keys, read beside the simulation: KMS decides
+    /// with the key policy first.
+    #[serde(default)]
+    pub key_policies: Vec<KeyPolicyFacts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +41,18 @@ pub struct TaskSecretFacts {
     /// `secretsmanager:DescribeSecret` / `ssm:DescribeParameters`.
     #[serde(default)]
     pub metadata: Fact<SecretMetadata>,
+    /// The secret's resource policy (`secretsmanager:GetResourcePolicy`; `NotFound` when it has
+    /// none). SSM parameters have none.
+    #[serde(default)]
+    pub resource_policy: Fact<serde_json::Value>,
+}
+
+/// The key policy of a customer managed key that encrypts one of the task's secrets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyPolicyFacts {
+    pub key_arn: String,
+    /// `kms:GetKeyPolicy` (policy `default`).
+    pub policy: Fact<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
