@@ -23,7 +23,7 @@ LAYERS = [
     # What a message is consistent with is said in the rules' terms (each rule's `explains`).
     ["classify"],
     ["collect", "rank", "report", "history"],
-    ["judge"],
+    ["judge", "snapshot"],
     ["engine", "notify"],
     ["preflight", "lambda"],
     ["cli"],

@@ -16,6 +16,7 @@ pub mod model;
 pub mod policy;
 pub mod rank;
 pub mod report;
+pub mod snapshot;
 
 #[cfg(test)]
 mod generated_worlds;

@@ -207,12 +207,7 @@ fn among_consistent_causes_the_first_blocker_decides() {
 }
 
 fn saved(case: &str) -> Facts {
-    let path = format!(
-        "{}/../../tests/fixtures/checks/{case}.facts.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    crate::checks::fixture_tests::saved(case)
 }
 
 /// The four commonest failures, each with every ambiguous message, name their cause again

@@ -292,12 +292,21 @@ pub async fn run(cli: Cli) -> RunResult {
         }),
         Command::Judge { facts, format } => {
             let text = read_input(&facts).map_err(|e| (None, e))?;
-            let facts: Facts = serde_json::from_str(&text).map_err(|e| {
+            let not_facts = |e: String| {
                 (
                     None,
                     CliError::Input(format!("{} is not a Facts snapshot: {e}", facts.display())),
                 )
-            })?;
+            };
+            let value: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| not_facts(e.to_string()))?;
+            // A saved case written as a base and a patch (tests/fixtures/checks) is judged whole.
+            let value = match value.get("$base") {
+                Some(_) => crate::snapshot::load_file(&facts).map_err(not_facts)?,
+                None => value,
+            };
+            let facts: Facts =
+                serde_json::from_value(value).map_err(|e| not_facts(e.to_string()))?;
             Ok(with_newline(report::render(&engine::judge(&facts), format)))
         }
         Command::Diagnose(args) => diagnose(args).await,

@@ -21,4 +21,6 @@ pub mod notify;
 pub mod preflight;
 
 // The pure core (no AWS SDK, no async runtime), under the paths the stages have always used.
-pub use pulldoctor_core::{checks, classify, history, judge, model, policy, rank, report};
+pub use pulldoctor_core::{
+    checks, classify, history, judge, model, policy, rank, report, snapshot,
+};

@@ -1,8 +1,11 @@
 //! Saved-Facts cases, one folder per root-cause code: `tests/fixtures/checks/<CODE>/<case>.facts.json`
-//! is a Facts snapshot (as `pulldoctor judge` reads it), `<case>.expect.json` what judging it must
-//! give for that code. One test judges them all and reports every mismatch at once, so a new code
-//! without a failing and a healthy case, or a stray folder, fails here. What an expectation may
-//! say is [`Expectation`]; `pulldoctor judge <case>.facts.json` shows a case's whole diagnosis.
+//! is a Facts snapshot written as what is special about the case — `{"$base": …}` plus an RFC 7386
+//! merge patch on a shared base (`tests/fixtures/bases/`) or on a sibling case, the classification
+//! taken from the message unless the case gives one ([`crate::snapshot`]) — and `<case>.expect.json`
+//! what judging it must give for that code. One test judges them all and reports every mismatch at
+//! once, so a new code without a failing and a healthy case, or a stray folder, fails here. What an
+//! expectation may say is [`Expectation`]; `pulldoctor judge --facts <case>.facts.json` shows a
+//! case's whole diagnosis.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -254,7 +257,13 @@ fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
 /// test that asserts more than an expectation file says.
 pub(crate) fn saved(case: &str) -> Facts {
     let path = Path::new(DIR).join(format!("{case}.facts.json"));
-    read(&path).unwrap_or_else(|e| panic!("{}: {e}", shown(&path)))
+    read_facts(&path).unwrap_or_else(|e| panic!("{}: {e}", shown(&path)))
+}
+
+/// A saved case's whole Facts: its base with its patch (`crate::snapshot`).
+pub(crate) fn read_facts(path: &Path) -> Result<Facts, String> {
+    let value = crate::snapshot::load_file(path)?;
+    serde_json::from_value(value).map_err(|e| format!("not valid Facts: {e}"))
 }
 
 fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
@@ -281,7 +290,7 @@ fn check_folder(code: RootCause, dir: &Path, cases: &mut usize) -> Vec<String> {
             }
         } else if let Some(case) = file.strip_suffix(".facts.json") {
             let expect_path = dir.join(format!("{case}.expect.json"));
-            let loaded = read::<Facts>(path).and_then(|f| {
+            let loaded = read_facts(path).and_then(|f| {
                 Ok((
                     f,
                     read::<Expectation>(&expect_path)

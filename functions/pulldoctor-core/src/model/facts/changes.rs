@@ -269,8 +269,8 @@ mod tests {
             ),
         ];
         for (case, code, want) in cases {
-            let text = std::fs::read_to_string(format!("{dir}/{case}.facts.json")).unwrap();
-            let facts: Facts = serde_json::from_str(&text).unwrap();
+            let path = std::path::PathBuf::from(format!("{dir}/{case}.facts.json"));
+            let facts: Facts = crate::checks::fixture_tests::read_facts(&path).unwrap();
             let d = crate::judge::judge(&facts);
             let got = resources_named(&facts, &d);
             assert_eq!(
