@@ -125,9 +125,68 @@ def main() -> int:
         if node not in state:
             visit(node)
 
+    problems.extend(file_circles(tests_only))
     for p in problems:
         print("LAYERS:", p, file=sys.stderr)
     return 1 if problems else 0
+
+
+def file_circles(tests_only: set[pathlib.Path]) -> list[str]:
+    """Import circles between files (modules at any depth): a helper two files share lives below
+    both, never in one of them. A module's own children are not counted as a circle with it."""
+    files = {}
+    for src in SRCS:
+        for path in src.rglob("*.rs"):
+            parts = list(path.relative_to(src).parts)
+            if parts[0] == "bin" or path in tests_only:
+                continue
+            parts[-1] = parts[-1][:-3]
+            if parts[-1] in ("mod", "lib"):
+                parts = parts[:-1]
+            files["::".join(parts)] = path
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        text = re.sub(r"//[^\n]*", "", without_tests(path.read_text()))
+        deps = set()
+        for used in re.findall(r"crate::((?:[a-z_][a-z0-9_]*::)*[a-z_][a-z0-9_]*)", text):
+            segments = used.split("::")
+            for i in range(len(segments), 0, -1):
+                if "::".join(segments[:i]) in files:
+                    deps.add("::".join(segments[:i]))
+                    break
+        parent = module.split("::")[:-1]
+        for name in re.findall(r"super::([a-z_][a-z0-9_]*)", text):
+            if "::".join(parent + [name]) in files:
+                deps.add("::".join(parent + [name]))
+        graph[module] = {d for d in deps if d != module and not d.startswith(module + "::") and not module.startswith(d + "::")}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                circles.append("import circle between files: " + ", ".join(sorted(component)))
+
+    for v in sorted(graph):
+        if v not in index:
+            connect(v)
+    return circles
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::console;
-use super::wording::words;
+use super::wording::{task_definition_suffix, words};
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
 use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::{Fact, Facts};
@@ -44,7 +44,7 @@ pub fn check_repository_exists(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::EcrRepositoryNotFound;
     let resource = format!("{}/{}", image.registry, image.repository);
     let url = console::ecr_repository(region, account, &image.repository);
-    let cache = super::pull_through::serving_rule(facts).cloned();
+    let cache = facts.pull_through_rule_serving_image().cloned();
     let finding = match &facts.repository {
         Fact::Found { value } => Finding::pass(
             code,
@@ -146,7 +146,7 @@ pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
     };
     // A missing repository is reported by its own check; the image check would only repeat it.
     // Under a pull-through cache rule the repository legitimately does not exist yet.
-    let cache = super::pull_through::serving_rule(facts);
+    let cache = facts.pull_through_rule_serving_image();
     if facts.repository.is_not_found() && cache.is_none() {
         return vec![];
     }
@@ -309,17 +309,6 @@ fn not_cached(
             td = task_definition_suffix(facts)
         )),
     )
-}
-
-/// ` family:revision` when the task definition is known, for remediation text.
-pub(crate) fn task_definition_suffix(facts: &Facts) -> String {
-    match facts.task_definition.value() {
-        Some(td) => match (&td.family, td.revision) {
-            (Some(f), Some(r)) => format!(" {f}:{r}"),
-            _ => String::new(),
-        },
-        None => String::new(),
-    }
 }
 
 fn short(digest: &str) -> &str {

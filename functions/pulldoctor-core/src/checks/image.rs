@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::ecr::task_definition_suffix;
+use super::wording::task_definition_suffix;
 use super::wording::words;
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
 use crate::model::diagnosis::{Finding, RootCause};

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::console;
-use super::ecr::task_definition_suffix;
+use super::wording::task_definition_suffix;
 use super::wording::words;
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
 use crate::model::diagnosis::{Finding, RootCause};

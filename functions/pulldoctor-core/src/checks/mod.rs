@@ -15,6 +15,7 @@ pub mod iam;
 pub mod image;
 pub mod lifecycle;
 pub mod network;
+pub mod permissions;
 pub mod pull_through;
 pub mod registry;
 pub mod rule;

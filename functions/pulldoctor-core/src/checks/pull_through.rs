@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::console;
-use super::iam::{
+use super::permissions::{
     principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL,
     VIA_SIMULATOR,
 };
@@ -21,8 +21,7 @@ use crate::policy::{matching, Decision, Effect, Labeled, Request, Truth};
 
 /// The pull-through cache rule serving the image, when its repository or tag is missing.
 pub fn serving_rule(facts: &Facts) -> Option<&PullThroughRuleFacts> {
-    let image = facts.failure.image_ref.as_ref()?;
-    facts.missing_image.pull_through_rule(&image.repository)
+    facts.pull_through_rule_serving_image()
 }
 
 pub const ECR_PULL_THROUGH_CACHE: Rule = Rule {

@@ -5,11 +5,11 @@ use crate::checks::rule::{Doc, Phases, Rule, Stage, ECS_ONLY, EVERYWHERE, ROLE_P
 use serde_json::{json, Value};
 
 use super::console;
-use super::ecr::task_definition_suffix;
-use super::iam::{
+use super::permissions::{
     principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL,
     VIA_SIMULATOR,
 };
+use super::wording::task_definition_suffix;
 use super::wording::words;
 use crate::model::arn;
 use crate::model::arn::kms_key_arn;

@@ -11,11 +11,11 @@ use crate::model::message::Category;
 use serde_json::json;
 
 use super::console;
-use super::ecr::task_definition_suffix;
-use super::iam::{
+use super::permissions::{
     principal_context, verdicts_from_policies, verdicts_from_simulation, ActionVerdict, VIA_LOCAL,
     VIA_SIMULATOR,
 };
+use super::wording::task_definition_suffix;
 use crate::model::arn::kms_key_arn;
 use crate::model::arn::role_name;
 use crate::model::diagnosis::{Finding, RootCause};

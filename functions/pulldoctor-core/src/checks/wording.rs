@@ -85,3 +85,14 @@ impl Words {
         }
     }
 }
+
+/// ` family:revision` when the task definition is known, for remediation text.
+pub fn task_definition_suffix(facts: &Facts) -> String {
+    match facts.task_definition.value() {
+        Some(td) => match (&td.family, td.revision) {
+            (Some(f), Some(r)) => format!(" {f}:{r}"),
+            _ => String::new(),
+        },
+        None => String::new(),
+    }
+}

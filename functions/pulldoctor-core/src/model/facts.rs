@@ -351,6 +351,12 @@ pub struct AttachmentFacts {
 }
 
 impl Facts {
+    /// The pull-through cache rule serving the image, when its repository or tag is missing.
+    pub fn pull_through_rule_serving_image(&self) -> Option<&PullThroughRuleFacts> {
+        let image = self.failure.image_ref.as_ref()?;
+        self.missing_image.pull_through_rule(&image.repository)
+    }
+
     /// The role this task pulls with is the one it was started with: an `executionRoleArn`
     /// override of RunTask / StartTask takes the task definition's place (the checks and the
     /// identity reads then judge that role).

@@ -162,6 +162,32 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for ThrottleSpy {
     }
 }
 
+/// A delivery-side SDK error in a few words (the service's code and message, or how the call failed).
+pub(crate) fn short_error<E>(
+    err: &aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::http::Response,
+    >,
+) -> String
+where
+    E: ProvideErrorMetadata + std::fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match err {
+        SdkError::ServiceError(e) => format!(
+            "{}: {}",
+            e.err().code().unwrap_or("ServiceError"),
+            e.err().message().unwrap_or_default()
+        ),
+        SdkError::TimeoutError(_) => "timeout".into(),
+        SdkError::DispatchFailure(e) => format!(
+            "dispatch failure (connector: {:?})",
+            e.as_connector_error().map(|c| c.to_string())
+        ),
+        other => format!("{other}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use aws_sdk_ecs::operation::describe_tasks::DescribeTasksError;

@@ -38,31 +38,6 @@ fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-pub(crate) fn short_error<E>(
-    err: &aws_smithy_runtime_api::client::result::SdkError<
-        E,
-        aws_smithy_runtime_api::http::Response,
-    >,
-) -> String
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::fmt::Debug,
-{
-    use aws_smithy_runtime_api::client::result::SdkError;
-    match err {
-        SdkError::ServiceError(e) => format!(
-            "{}: {}",
-            e.err().code().unwrap_or("ServiceError"),
-            e.err().message().unwrap_or_default()
-        ),
-        SdkError::TimeoutError(_) => "timeout".into(),
-        SdkError::DispatchFailure(e) => format!(
-            "dispatch failure (connector: {:?})",
-            e.as_connector_error().map(|c| c.to_string())
-        ),
-        other => format!("{other}"),
-    }
-}
-
 impl Dedup {
     /// DynamoDB calls get their own timeouts and retries. An unanswered call fails open (the page
     /// goes out), so a slow table must not look unavailable too soon: a second page for the same
@@ -117,7 +92,7 @@ impl Dedup {
             {
                 EventMark::Duplicate
             }
-            Err(e) => EventMark::Unavailable(short_error(&e)),
+            Err(e) => EventMark::Unavailable(crate::aws::error::short_error(&e)),
         }
     }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 
-use super::dedup::short_error;
+use crate::aws::error::short_error;
 use crate::model::diagnosis::{Confidence, Diagnosis, RootCause};
 use crate::model::incident::{
     traits_of, FailedDeployment, Incident, IncidentKey, IncidentStatus, SlackMessageRef,

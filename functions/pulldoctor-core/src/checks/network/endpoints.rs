@@ -7,8 +7,9 @@ use crate::model::message::Category;
 use serde_json::json;
 
 use super::console;
+use super::legs::any_ecr_interface_endpoint;
 use super::path::{Internet, Leg, Net, Service, Via};
-use super::route::{any_ecr_interface_endpoint, required_endpoint_names};
+use super::route::required_endpoint_names;
 use super::with_net;
 use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::{EndpointFacts, Fact, Facts};

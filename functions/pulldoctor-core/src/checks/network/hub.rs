@@ -15,7 +15,7 @@
 use serde_json::json;
 
 use super::console;
-use super::path::{Internet, Leg, Net, Service, Via};
+use super::legs::{any_ecr_interface_endpoint, Internet, Leg, Net, Service, Via};
 use crate::model::diagnosis::{Finding, RootCause};
 use crate::model::facts::{
     dns_name, name_within, EndpointFacts, Fact, Facts, Known, NetworkFacts, PrivateZoneFacts,
@@ -292,7 +292,7 @@ pub fn check_hub_route(facts: &Facts) -> Option<Vec<Finding>> {
         l.endpoint_service(&net.region)
             .is_some_and(|s| !net.endpoints_for(&s).is_empty())
     });
-    let named_by_endpoint_check = local_endpoint && super::route::any_ecr_interface_endpoint(&net);
+    let named_by_endpoint_check = local_endpoint && any_ecr_interface_endpoint(&net);
     let f = match &closed {
         // Names nobody serves privately need a public path, and there is none.
         Some(reason) if !h.public.is_empty() && !named_by_endpoint_check => {

@@ -13,6 +13,7 @@ pub mod dns;
 pub mod endpoints;
 pub mod hub;
 pub mod ipset;
+pub mod legs;
 pub mod nacl;
 pub mod path;
 pub mod policies;

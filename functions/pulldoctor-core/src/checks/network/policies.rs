@@ -6,7 +6,7 @@ use serde_json::json;
 use super::console;
 use super::path::{Service, Via};
 use super::with_net;
-use crate::checks::iam::principal_context;
+use crate::checks::permissions::principal_context;
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
 use crate::model::arn::partition_of;
 use crate::model::diagnosis::{Finding, RootCause};

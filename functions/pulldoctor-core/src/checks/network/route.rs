@@ -6,11 +6,12 @@ use crate::model::audience::Audience;
 use serde_json::json;
 
 use super::console;
+use super::legs::any_ecr_interface_endpoint;
 use super::path::{default_route, specific_public_routes, Internet, Leg, Net};
 use super::{path_unknown, with_net};
 use crate::checks::rule::{Doc, Phases, Rule, Stage, EVERYWHERE};
 use crate::model::diagnosis::{Finding, RootCause};
-use crate::model::facts::{endpoint_service, Facts, OriginKind};
+use crate::model::facts::{Facts, OriginKind};
 use crate::model::message::Category;
 
 pub const SUBNET_ROUTE: Rule = Rule {
@@ -351,19 +352,6 @@ pub fn required_endpoint_names(net: &Net) -> Vec<String> {
         .filter(|l| !l.dual_stack)
         .filter_map(|l| l.endpoint_service(&net.region))
         .collect()
-}
-
-/// Is this VPC built to reach ECR through endpoints, i.e. does it have an ECR interface endpoint
-/// (`ecr.api` or `ecr.dkr`, any state)? The S3 gateway endpoint does not count: it is free, and
-/// commonly added beside a NAT gateway to save NAT charges, so on its own it says nothing about
-/// how the VPC means to reach ECR. Only then is a missing endpoint the cause (NET_ENDPOINT_MISSING);
-/// otherwise a subnet without an internet path has no route (NET_NO_ROUTE).
-pub fn any_ecr_interface_endpoint(net: &Net) -> bool {
-    ["ecr.api", "ecr.dkr"].iter().any(|svc| {
-        net.endpoints_for(&endpoint_service(&net.region, svc))
-            .iter()
-            .any(|e| e.is_interface())
-    })
 }
 
 pub const PUBLIC_IP: Rule = Rule {
