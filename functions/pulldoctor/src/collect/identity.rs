@@ -1258,8 +1258,9 @@ mod mock_tests {
     use aws_smithy_types::error::ErrorMetadata;
 
     use super::*;
+    use crate::checks::iam::check_execution_role_permissions;
     use crate::checks::iam::identity_fixtures::{world, REPO_ARN, ROLE};
-    use crate::checks::iam::{check_execution_role_permissions, VIA_LOCAL, VIA_SIMULATOR};
+    use crate::checks::permissions::{VIA_LOCAL, VIA_SIMULATOR};
     use crate::engine::judge;
     use crate::model::diagnosis::{RootCause, Status};
 
