@@ -360,7 +360,7 @@ mod tests {
         assert_eq!(
             table,
             list_markdown(),
-            "docs/root-causes.md's table differs from the rules: replace it with the output of `pulldoctor checks --format markdown`"
+            "docs/root-causes.md's table differs from the rules: run `cargo xtask docs` (it writes the output of `pulldoctor checks --format markdown` there)"
         );
     }
 }

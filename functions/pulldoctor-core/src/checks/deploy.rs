@@ -35,12 +35,7 @@ pub const DEPLOY_CHANGE: Rule = Rule {
     run: check_deploy_change,
 };
 
-/// ECS_DEPLOY_CHANGE — a service deploy that moves to a revision whose image was never pushed
-/// (a typo'd or not-yet-built tag) makes every new task fail to pull, while the tasks of the
-/// previous revision keep running; after a circuit-breaker rollback the service is healthy again
-/// but the failed revision still cannot start. The missing image itself is the root cause
-/// (`ECR_IMAGE_NOT_FOUND`); this check says which deploy introduced it, whether the image it
-/// replaced still exists, and so whether going back is a fix. Never the root cause on its own.
+/// The check of [`DEPLOY_CHANGE`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_deploy_change(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::EcsDeployChange;
     let previous = match &facts.deploy.previous {

@@ -34,9 +34,7 @@ pub const ECR_REPOSITORY_EXISTS: Rule = Rule {
     run: check_repository_exists,
 };
 
-/// ECR_REPOSITORY_NOT_FOUND — the image URI names a repository that does not exist in that
-/// account and region (typo, wrong region or account, or the repository was deleted). ECR then
-/// answers every pull with "repository does not exist" or an access-denied shaped error.
+/// The check of [`ECR_REPOSITORY_EXISTS`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_repository_exists(facts: &Facts) -> Vec<Finding> {
     let Some((image, account, region)) = facts.ecr_image() else {
         return vec![];
@@ -136,10 +134,7 @@ pub const ECR_IMAGE_EXISTS: Rule = Rule {
     run: check_image_exists,
 };
 
-/// ECR_IMAGE_NOT_FOUND — the tag or the pinned digest is not in the repository. Since 2024 ECS
-/// pins a service deployment to the digest the tag resolved to at deploy time, so a tag that was
-/// pushed again (mutable tags) or an image that was deleted breaks new tasks even though the tag
-/// still exists: that case is reported distinctly, with both digests.
+/// The check of [`ECR_IMAGE_EXISTS`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_image_exists(facts: &Facts) -> Vec<Finding> {
     let Some((image, account, region)) = facts.ecr_image() else {
         return vec![];

@@ -49,11 +49,7 @@ pub const EXECUTION_ROLE_PRESENT: Rule = Rule {
     run: check_execution_role_present,
 };
 
-/// IAM_EXECUTION_ROLE_MISSING — on Fargate and on ECS Managed Instances the image is pulled with
-/// the task execution role: with none, ECS cannot get an ECR authorization token (or read private
-/// registry credentials) and the pull fails before it starts. On EC2 the container instance role
-/// stands in for ECR, but private registry credentials (`repositoryCredentials`) still need an
-/// execution role.
+/// The check of [`EXECUTION_ROLE_PRESENT`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_execution_role_present(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::IamExecutionRoleMissing;
     let Some(image) = facts.failure.image_ref.as_ref() else {
@@ -150,11 +146,7 @@ pub const EXECUTION_ROLE_TRUST: Rule = Rule {
     run: check_execution_role_trust,
 };
 
-/// IAM_EXECUTION_ROLE_TRUST — ECS gets the execution role's credentials by assuming it as the
-/// service principal `ecs-tasks.amazonaws.com`. If the role was deleted (or the ARN is wrong), or
-/// its trust policy names another principal (`ecs.amazonaws.com`, `ec2.amazonaws.com`…), or a
-/// condition such as `aws:SourceAccount`/`aws:SourceArn` does not match this task, ECS has no
-/// credentials to fetch the registry token or secret, and the pull fails before it starts.
+/// The check of [`EXECUTION_ROLE_TRUST`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_execution_role_trust(facts: &Facts) -> Vec<Finding> {
     if let Audience::EksFargateProfile {
         profile,
@@ -421,11 +413,7 @@ pub const EXECUTION_ROLE_PERMISSIONS: Rule = Rule {
     run: check_execution_role_permissions,
 };
 
-/// IAM_EXECUTION_ROLE_PERMISSIONS — the execution role must allow `ecr:GetAuthorizationToken`
-/// (on `*`) and `ecr:BatchGetImage`, `ecr:GetDownloadUrlForLayer` on the repository. A missing
-/// allow, an explicit deny, a permission boundary or an SCP that leaves one out makes ECR answer
-/// 403 / "not authorized". `ecr:BatchCheckLayerAvailability` is not needed to pull: roles built
-/// with `AmazonEC2ContainerRegistryPullOnly` lack it and pull fine.
+/// The check of [`EXECUTION_ROLE_PERMISSIONS`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_execution_role_permissions(facts: &Facts) -> Vec<Finding> {
     check_pull_permissions(facts, RootCause::IamExecutionRolePermissions)
 }
@@ -455,10 +443,7 @@ pub const INSTANCE_ROLE_PERMISSIONS: Rule = Rule {
     run: check_instance_role_permissions,
 };
 
-/// IAM_INSTANCE_ROLE_PERMISSIONS — on EC2 without an execution role, the ECS agent pulls from ECR
-/// with the container instance's role (instance profile), which needs the same three ECR actions
-/// (the AWS managed policies AmazonEC2ContainerServiceforEC2Role, AmazonEC2ContainerRegistryReadOnly
-/// and AmazonEC2ContainerRegistryPullOnly grant them). An instance without a profile cannot pull from ECR at all.
+/// The check of [`INSTANCE_ROLE_PERMISSIONS`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_instance_role_permissions(facts: &Facts) -> Vec<Finding> {
     check_pull_permissions(facts, RootCause::IamInstanceRolePermissions)
 }

@@ -44,12 +44,7 @@ pub const IMAGE_PLATFORM: Rule = Rule {
     run: check_platform,
 };
 
-/// IMAGE_PLATFORM_MISMATCH — a multi-platform image (OCI index or Docker manifest list) is pulled
-/// by picking the entry for the task's OS and architecture; if there is none, the pull fails with
-/// "no matching manifest". Fargate tasks run linux/x86_64 unless `runtimePlatform` says
-/// otherwise; EC2 tasks run on the instance's architecture (Graviton = arm64). A single-platform
-/// image keeps its architecture in its config blob, which pulldoctor does not download: then only
-/// the error message can tell.
+/// The check of [`IMAGE_PLATFORM`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_platform(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::ImagePlatformMismatch;
     let category = facts.failure.classification.category;
@@ -252,10 +247,7 @@ pub const EPHEMERAL_STORAGE: Rule = Rule {
     run: check_storage,
 };
 
-/// STORAGE_EPHEMERAL — layers are downloaded and unpacked onto the task's storage. On Fargate that
-/// is the task's ephemeral storage (20 GiB unless `ephemeralStorage.sizeInGiB` raises it, up to
-/// 200 GiB), shared by every container's image and writable layer. On EC2 it is the instance's
-/// Docker/containerd volume, which fills up with old images unless the agent cleans them.
+/// The check of [`EPHEMERAL_STORAGE`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_storage(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::StorageEphemeral;
     let disk_failure = facts.failure.classification.category == Category::DiskSpace;

@@ -55,11 +55,7 @@ pub const ECR_IMAGE_EXPIRED: Rule = Rule {
     run: check_image_expired,
 };
 
-/// ECR_IMAGE_EXPIRED — a lifecycle policy expires images by count (`imageCountMoreThan`) or age
-/// (`sinceImagePushed`, `sinceImagePulled`, `sinceImageTransitioned` for archived images),
-/// selected by tag status, tag prefixes/patterns and storage class. A service still referencing
-/// an expired tag — or the digest its deployment was pinned to (ECS resolves the tag once per
-/// deployment), which became untagged when the tag was pushed again — then fails to pull.
+/// The check of [`ECR_IMAGE_EXPIRED`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_image_expired(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::EcrImageExpired;
     let Some((image, account, region)) = facts.ecr_image() else {
@@ -557,11 +553,7 @@ pub const ECR_IMAGE_ARCHIVED: Rule = Rule {
     run: check_image_archived,
 };
 
-/// ECR_IMAGE_ARCHIVED — a lifecycle rule with a `transition` action (or a person) moved the image
-/// to the archive storage class. ECR answers 404 to a pull of an archived image, exactly as for
-/// a missing one, and a plain `DescribeImages` does not show it (only with `imageStatus`
-/// `ARCHIVED`/`ANY`). It must be restored (`UpdateImageStorageClass` to `STANDARD`), which takes
-/// time, before any task can pull it.
+/// The check of [`ECR_IMAGE_ARCHIVED`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_image_archived(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::EcrImageArchived;
     let Some((image, account, region)) = facts.ecr_image() else {

@@ -53,12 +53,7 @@ pub const ECR_PULL_THROUGH_CACHE: Rule = Rule {
     run: check_pull_through_cache,
 };
 
-/// ECR_PULL_THROUGH_CACHE — the first pull of an image under a pull-through cache rule makes ECR
-/// import it from the upstream registry. The pulling role then needs `ecr:BatchImportUpstreamImage`
-/// (from its own policies, the registry policy or the repository policy) and, while the cache
-/// repository does not exist yet, `ecr:CreateRepository` (own policies or registry policy); the
-/// rule's upstream credentials secret must exist; and AWS documents that a VPC that reaches ECR
-/// only through PrivateLink needs a NAT path from its private subnets for that first pull.
+/// The check of [`ECR_PULL_THROUGH_CACHE`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_pull_through_cache(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::EcrPullThroughCache;
     let Some((image, account, region)) = facts.ecr_image() else {

@@ -48,11 +48,7 @@ pub const ECR_REPOSITORY_POLICY: Rule = Rule {
     run: check_repository_policy,
 };
 
-/// ECR_REPOSITORY_POLICY — a repository policy is a resource policy: an explicit Deny that matches
-/// the pulling role (by principal, `aws:PrincipalArn`, or a condition such as
-/// `aws:SourceVpce`/`aws:SourceVpc` that the pull does not meet) refuses the pull even when the
-/// role's own policies allow it. A repository in another account must also *grant* the pull to
-/// the role (or its account): the role's policies alone are not enough across accounts.
+/// The check of [`ECR_REPOSITORY_POLICY`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_repository_policy(facts: &Facts) -> Vec<Finding> {
     let Some((image, account, region)) = facts.ecr_image() else {
         return vec![];
@@ -333,11 +329,7 @@ pub const REGISTRY_SECRET: Rule = Rule {
     run: check_registry_secret,
 };
 
-/// IAM_REGISTRY_SECRET — for a private registry, ECS reads `repositoryCredentials` from Secrets
-/// Manager with the execution role before the pull: the secret must exist, the role must be
-/// allowed `secretsmanager:GetSecretValue` on it (and `kms:Decrypt` on its customer managed key),
-/// and the secret must be a JSON object with `username` and `password` keys. Only the secret's
-/// *shape* is examined; its values are never read into the snapshot or any report.
+/// The check of [`REGISTRY_SECRET`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_registry_secret(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::IamRegistrySecret;
     let Some(td) = facts.task_definition.value() else {
@@ -567,9 +559,7 @@ pub const REGISTRY_AUTH: Rule = Rule {
     run: check_registry_auth,
 };
 
-/// REGISTRY_AUTH — a registry other than ECR answered 401 (`unauthorized`, `incorrect username or
-/// password`, `authentication required`): the task sent no credentials for a private image, or
-/// the credentials in its secret are wrong or expired (personal access tokens expire).
+/// The check of [`REGISTRY_AUTH`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_registry_auth(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::RegistryAuth;
     let Some(image) = facts.failure.image_ref.as_ref() else {
@@ -634,10 +624,7 @@ pub const REGISTRY_RATE_LIMIT: Rule = Rule {
     run: check_rate_limit,
 };
 
-/// REGISTRY_RATE_LIMIT — public registries limit pulls: Docker Hub by source IP for anonymous pulls
-/// (all tasks behind one NAT gateway share the limit) and per account when authenticated. ECR
-/// answers `ThrottlingException` when API quotas are exceeded, and a pull-through cache relays
-/// the upstream registry's limit.
+/// The check of [`REGISTRY_RATE_LIMIT`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_rate_limit(facts: &Facts) -> Vec<Finding> {
     let code = RootCause::RegistryRateLimit;
     let Some(image) = facts.failure.image_ref.as_ref() else {

@@ -145,12 +145,7 @@ pub const TASK_SECRETS_EXIST: Rule = Rule {
     run: check_secrets_exist,
 };
 
-/// SECRET_NOT_FOUND — a `valueFrom` names a Secrets Manager secret or SSM parameter that does not
-/// exist (deleted, never created, a typo, or in another region or account while named by a bare
-/// name): Secrets Manager answers `ResourceNotFoundException`, SSM lists it in `InvalidParameters`
-/// (`invalid ssm parameters: …`). Read with `secretsmanager:DescribeSecret` and
-/// `ssm:DescribeParameters` — metadata only. A JSON key the `valueFrom` asks for that the secret
-/// lacks (`did not contain json key K`) is taken from the message: values are never read.
+/// The check of [`TASK_SECRETS_EXIST`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_secrets_exist(facts: &Facts) -> Vec<Finding> {
     per_store(facts, secrets_exist_in)
 }
@@ -304,13 +299,7 @@ pub const TASK_SECRETS_ACCESS: Rule = Rule {
     run: check_secrets_access,
 };
 
-/// SECRET_ACCESS_DENIED — ECS reads the task's secrets with the execution role:
-/// `secretsmanager:GetSecretValue` on each secret, `ssm:GetParameters` on each parameter, and
-/// `kms:Decrypt` on the customer managed key that encrypts one (the AWS managed keys
-/// `aws/secretsmanager` and `aws/ssm` need no grant). A missing allow, an explicit deny, a
-/// permission boundary or an SCP makes the read fail with `AccessDeniedException`. Judged with
-/// `iam:SimulatePrincipalPolicy`, else with the role's own policy documents. A secret that does
-/// not exist is SECRET_NOT_FOUND's.
+/// The check of [`TASK_SECRETS_ACCESS`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_secrets_access(facts: &Facts) -> Vec<Finding> {
     per_store(facts, secrets_access_in)
 }

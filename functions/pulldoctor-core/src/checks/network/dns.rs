@@ -43,13 +43,7 @@ pub const VPC_DNS: Rule = Rule {
     run: check_dns,
 };
 
-/// NET_DNS — every pull starts with name lookups. With `AmazonProvidedDNS` the VPC resolver
-/// answers (and security groups and network ACLs never filter it, so no port-53 rule is needed),
-/// unless the VPC's `enableDnsSupport` is off: then nothing resolves. Custom DNS servers in the
-/// DHCP options must forward AWS names to the VPC resolver (conditional forwarding), or
-/// interface-endpoint private DNS names resolve to public addresses; this tool cannot see that, so
-/// it warns. When the task's security groups clearly cannot reach the custom servers on port 53,
-/// resolution fails outright.
+/// The check of [`VPC_DNS`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_dns(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetDns;

@@ -42,16 +42,7 @@ pub const REQUIRED_ENDPOINTS: Rule = Rule {
     run: check_required_endpoints,
 };
 
-/// NET_ENDPOINT_MISSING — without an internet path, a pull needs every one of its endpoints:
-/// `ecr.dkr` and the S3 gateway endpoint always, `ecr.api` on Fargate platform 1.4.0+ and on EC2
-/// (platform 1.3.0 fetched the auth token through Fargate's own network interface), and
-/// `secretsmanager` when the container uses private-registry credentials. An interface endpoint
-/// must be `available`; the S3 gateway endpoint must be associated with the subnet's route table
-/// (it works by adding a prefix-list route there). One missing endpoint is enough to break the pull:
-/// the token, the manifest or the layers then time out. Applies only when the subnet has no
-/// internet path and the VPC has an ECR interface endpoint (`ecr.api` or `ecr.dkr`): a partial
-/// endpoint set. With none, NET_NO_ROUTE says so — the free S3 gateway endpoint, often added beside
-/// a NAT gateway, does not make the VPC an endpoints design.
+/// The check of [`REQUIRED_ENDPOINTS`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_required_endpoints(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetEndpointMissing;
@@ -226,11 +217,7 @@ pub const ENDPOINT_PRIVATE_DNS: Rule = Rule {
     run: check_endpoint_dns,
 };
 
-/// NET_ENDPOINT_DNS — an interface endpoint helps only if the service's public name resolves to
-/// the endpoint's addresses: that needs private DNS on the endpoint *and* `enableDnsSupport` and
-/// `enableDnsHostnames` on the VPC. Otherwise the name resolves to public addresses and, without
-/// an internet path, the pull times out although the endpoint exists. Applies to the endpoints the
-/// pull would need; with a working internet path a bypassed endpoint is harmless and not reported.
+/// The check of [`ENDPOINT_PRIVATE_DNS`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_endpoint_dns(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetEndpointDns;

@@ -98,16 +98,7 @@ pub const SUBNET_NACL: Rule = Rule {
     run: check_nacl,
 };
 
-/// NET_NACL — a subnet's network ACL is stateless: the pull needs an outbound rule for TCP 443 to
-/// each destination *and* an inbound rule for the replies, which arrive on the task's ephemeral
-/// ports (AWS recommends 1024–65535; Linux uses 32768–60999). Rules are evaluated in rule-number
-/// order and the first match wins, so a `deny` at 90 beats an `allow` at 100. Destinations: the
-/// interface endpoints' addresses (unless they are in the task's own subnet, whose traffic the
-/// NACL does not see), the S3 prefix list's CIDRs for the gateway endpoint, and public addresses for
-/// traffic through a NAT or internet gateway. For endpoints in other subnets, those subnets' ACLs
-/// must admit 443 from the task and let the replies out. Through a NAT gateway in another subnet,
-/// that subnet's ACL is judged the same way: 443 in from the task and out to the internet, the
-/// replies in on the NAT's ports (1024-65535) and out to the task.
+/// The check of [`SUBNET_NACL`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_nacl(facts: &Facts) -> Vec<Finding> {
     with_net(facts, judge_nacl)
 }

@@ -40,12 +40,7 @@ pub const S3_ENDPOINT_POLICY: Rule = Rule {
     run: check_s3_endpoint_policy,
 };
 
-/// NET_S3_ENDPOINT_POLICY — with an S3 gateway endpoint on the subnet's route table, every layer
-/// download (a presigned `s3:GetObject` on `arn:aws:s3:::prod-<region>-starport-layer-bucket/*`,
-/// a bucket AWS owns) passes through the endpoint's policy. A policy that only allows your own
-/// buckets, or only your own principals or account, answers 403 and the pull fails although
-/// routing and security groups are right. Conditions this tool cannot evaluate are shown in a
-/// `warn`.
+/// The check of [`S3_ENDPOINT_POLICY`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_s3_endpoint_policy(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetS3EndpointPolicy;
@@ -116,11 +111,7 @@ pub const ECR_ENDPOINT_POLICY: Rule = Rule {
     run: check_ecr_endpoint_policies,
 };
 
-/// NET_ENDPOINT_POLICY — an ECR interface endpoint with a restrictive policy answers 403 to pull
-/// requests it does not allow: `ecr:GetAuthorizationToken` (on `*`) through `ecr.api`, and
-/// `ecr:BatchGetImage` / `ecr:GetDownloadUrlForLayer` on the repository through `ecr.dkr`, made by
-/// the task execution role (or, on EC2 without one, the instance role). Applies to the endpoints
-/// the pull actually uses (private DNS on).
+/// The check of [`ECR_ENDPOINT_POLICY`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_ecr_endpoint_policies(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetEndpointPolicy;

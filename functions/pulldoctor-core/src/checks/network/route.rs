@@ -45,14 +45,7 @@ pub const SUBNET_ROUTE: Rule = Rule {
     run: check_route,
 };
 
-/// NET_NO_ROUTE — the subnet's route table (its explicit association, else the VPC's main table)
-/// gives the pull no way to ECR: no default route, a blackholed one, a NAT gateway that is not
-/// available or whose own subnet has no internet gateway route, or a peering connection (which
-/// never carries traffic on to the peer's gateways) — and the VPC has none of the endpoints that
-/// would make the internet unnecessary. The pull then times out (`i/o timeout`, `context
-/// canceled`). A default route to something this tool cannot see past (transit gateway, VPN,
-/// NAT instance, firewall endpoint) is a `warn` naming what to verify, never a pass. Partial
-/// endpoint setups and cross-region images are judged by their own checks.
+/// The check of [`SUBNET_ROUTE`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_route(facts: &Facts) -> Vec<Finding> {
     if let Some(unknown) = path_unknown(facts) {
         return vec![unknown];
@@ -379,11 +372,7 @@ pub const PUBLIC_IP: Rule = Rule {
     run: check_public_ip,
 };
 
-/// NET_NO_PUBLIC_IP — the subnet's default route goes to an internet gateway (a public subnet), but
-/// the task ENI (Fargate: `assignPublicIp` DISABLED) or the container instance has no public IP.
-/// An internet gateway only forwards traffic from addresses it can translate, so every pull that
-/// needs a public endpoint times out. Applies only when some part of the pull uses public
-/// addresses (not when VPC endpoints serve all of it).
+/// The check of [`PUBLIC_IP`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_public_ip(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetNoPublicIp;
@@ -525,10 +514,7 @@ pub const CROSS_REGION_IMAGE: Rule = Rule {
     run: check_cross_region,
 };
 
-/// NET_CROSS_REGION — the image lives in another region's registry. VPC endpoints are regional:
-/// `<account>.dkr.ecr.<other-region>` and that region's layer bucket resolve to public addresses
-/// whatever endpoints this VPC has, so a subnet that reaches ECR only through endpoints cannot pull
-/// it. Applies only to cross-region ECR images.
+/// The check of [`CROSS_REGION_IMAGE`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_cross_region(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetCrossRegion;

@@ -191,15 +191,7 @@ pub const TASK_SG_EGRESS: Rule = Rule {
     run: check_task_egress,
 };
 
-/// NET_TASK_SG_EGRESS — every packet of the pull leaves through the task ENI's (Fargate) or the
-/// instance's (EC2) security groups, which must allow TCP 443 out to where each part goes: the
-/// interface endpoints' network interfaces (by their security group or a CIDR holding their
-/// addresses), the S3 *prefix list* when layers go through the S3 gateway endpoint, and public
-/// addresses (`0.0.0.0/0`) for whatever leaves through a NAT or internet gateway. The classic
-/// trap: egress allowed only to the endpoints' security group — the registry answers, but the
-/// layer download to S3 (gateway endpoint = prefix list, not a security group) is dropped. A rule
-/// naming a prefix list (customer-managed or AWS-managed) allows exactly that list's entries; a
-/// list whose entries could not be read makes the verdict `unknown`, never `fail`.
+/// The check of [`TASK_SG_EGRESS`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_task_egress(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetTaskSgEgress;
@@ -478,11 +470,7 @@ pub const ENDPOINT_SG_INGRESS: Rule = Rule {
     run: check_endpoint_ingress,
 };
 
-/// NET_ENDPOINT_SG — an interface endpoint's network interfaces carry its security groups, which
-/// must admit TCP 443 from the task: by a rule naming one of the task's security groups, or a
-/// CIDR holding the task's address. If they do not, connections to the endpoint hang and the pull
-/// times out. Applies to the endpoints the pull actually uses (private DNS on) — with a NAT route
-/// too, since private DNS sends the traffic to the endpoint anyway.
+/// The check of [`ENDPOINT_SG_INGRESS`]: what it judges, why and the fix are its [`Doc`](crate::checks::Doc).
 pub fn check_endpoint_ingress(facts: &Facts) -> Vec<Finding> {
     with_net(facts, |net| {
         let code = RootCause::NetEndpointSg;
