@@ -12,6 +12,8 @@ mod markdown;
 pub mod pagerduty;
 pub mod slack;
 pub mod slack_incident;
+#[cfg(test)]
+mod snapshots;
 pub mod sns;
 pub mod teams;
 mod text;
