@@ -72,56 +72,94 @@ pub struct Settings {
     pub concurrency: Option<u32>,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+/// Reads the settings' variables, noting every malformed one (the function must not start
+/// half-configured, and whoever fixes the template wants the whole list at once).
+struct Variables<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    bad: Vec<String>,
+}
+
+impl Variables<'_> {
+    fn text(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn number(&mut self, name: &str) -> Option<u64> {
+        let v = self.text(name)?;
+        v.parse::<u64>()
+            .map_err(|_| self.bad.push(format!("{name}={v:?} is not a whole number")))
+            .ok()
+    }
+
+    fn on_off(&mut self, name: &str, default: bool) -> bool {
+        match self.text(name).as_deref() {
+            None => default,
+            Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                self.bad
+                    .push(format!("{name}={other:?} is neither on nor off"));
+                default
+            }
+        }
+    }
+
+    fn parsed<T: std::str::FromStr<Err = String>>(&mut self, name: &str) -> Option<T> {
+        let v = self.text(name)?;
+        v.parse()
+            .map_err(|e: String| self.bad.push(format!("{name}: {e}")))
+            .ok()
+    }
 }
 
 impl Settings {
-    /// Reads the `PULLDOCTOR_*` environment. A malformed value is an error (the function must not
-    /// start half-configured).
+    /// Reads the `PULLDOCTOR_*` environment. Malformed values are an error naming every one.
     pub fn from_env() -> Result<Settings, String> {
-        let number = |name: &str| -> Result<Option<u64>, String> {
-            env(name)
-                .map(|v| {
-                    v.parse::<u64>()
-                        .map_err(|_| format!("{name}={v:?} is not a whole number"))
-                })
-                .transpose()
+        Settings::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// The settings from any source of variables (the environment, or a table in a test).
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Settings, String> {
+        let mut v = Variables {
+            lookup,
+            bad: vec![],
         };
-        Ok(Settings {
-            topic_arn: env("PULLDOCTOR_TOPIC_ARN"),
-            sns_format: env("PULLDOCTOR_OUTPUT_FORMAT")
-                .map(|f| f.parse())
-                .transpose()?,
-            slack_secret_arn: env("PULLDOCTOR_SLACK_SECRET_ARN"),
-            slack_timeout: number("PULLDOCTOR_SLACK_TIMEOUT_MS")?.map(Duration::from_millis),
-            dedup_table: env("PULLDOCTOR_DEDUP_TABLE"),
-            dedup_window: number("PULLDOCTOR_DEDUP_WINDOW_MINUTES")?
+        let settings = Settings {
+            topic_arn: v.text("PULLDOCTOR_TOPIC_ARN"),
+            sns_format: v.parsed("PULLDOCTOR_OUTPUT_FORMAT"),
+            slack_secret_arn: v.text("PULLDOCTOR_SLACK_SECRET_ARN"),
+            slack_timeout: v
+                .number("PULLDOCTOR_SLACK_TIMEOUT_MS")
+                .map(Duration::from_millis),
+            dedup_table: v.text("PULLDOCTOR_DEDUP_TABLE"),
+            dedup_window: v
+                .number("PULLDOCTOR_DEDUP_WINDOW_MINUTES")
                 .map(|m| Duration::from_secs(m * 60)),
-            member_role_name: env("PULLDOCTOR_MEMBER_ROLE_NAME"),
-            member_external_id: env("PULLDOCTOR_MEMBER_EXTERNAL_ID"),
-            home_account: env("PULLDOCTOR_HOME_ACCOUNT"),
-            history: match env("PULLDOCTOR_HISTORY").as_deref() {
-                None | Some("on") => true,
-                Some("off") => false,
-                Some(other) => {
-                    return Err(format!(
-                        "PULLDOCTOR_HISTORY={other:?} is neither on nor off"
-                    ))
-                }
-            },
-            update_interval: number("PULLDOCTOR_UPDATE_INTERVAL_SECONDS")?.map(Duration::from_secs),
-            pagerduty_secret_arn: env("PULLDOCTOR_PAGERDUTY_SECRET_ARN"),
-            pagerduty_url: env("PULLDOCTOR_PAGERDUTY_URL"),
-            slack_app_secret_arn: env("PULLDOCTOR_SLACK_APP_SECRET_ARN"),
-            slack_api_url: env("PULLDOCTOR_SLACK_API_URL"),
-            teams_secret_arn: env("PULLDOCTOR_TEAMS_SECRET_ARN"),
-            cache_ttl: number("PULLDOCTOR_CACHE_TTL_SECONDS")?.map(Duration::from_secs),
-            concurrency: number("PULLDOCTOR_CONCURRENCY")?.map(|n| n.clamp(1, 1000) as u32),
-        })
+            member_role_name: v.text("PULLDOCTOR_MEMBER_ROLE_NAME"),
+            member_external_id: v.text("PULLDOCTOR_MEMBER_EXTERNAL_ID"),
+            home_account: v.text("PULLDOCTOR_HOME_ACCOUNT"),
+            history: v.on_off("PULLDOCTOR_HISTORY", true),
+            update_interval: v
+                .number("PULLDOCTOR_UPDATE_INTERVAL_SECONDS")
+                .map(Duration::from_secs),
+            pagerduty_secret_arn: v.text("PULLDOCTOR_PAGERDUTY_SECRET_ARN"),
+            pagerduty_url: v.text("PULLDOCTOR_PAGERDUTY_URL"),
+            slack_app_secret_arn: v.text("PULLDOCTOR_SLACK_APP_SECRET_ARN"),
+            slack_api_url: v.text("PULLDOCTOR_SLACK_API_URL"),
+            teams_secret_arn: v.text("PULLDOCTOR_TEAMS_SECRET_ARN"),
+            cache_ttl: v
+                .number("PULLDOCTOR_CACHE_TTL_SECONDS")
+                .map(Duration::from_secs),
+            concurrency: v
+                .number("PULLDOCTOR_CONCURRENCY")
+                .map(|n| n.clamp(1, 1000) as u32),
+        };
+        match v.bad.is_empty() {
+            true => Ok(settings),
+            false => Err(format!("bad settings: {}", v.bad.join("; "))),
+        }
     }
 }
 
@@ -1078,4 +1116,63 @@ pub fn init_logging() {
         .without_time()
         .with_env_filter(filter)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(&move |name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn settings_are_read_typed_with_their_defaults() {
+        let s = settings(&[
+            (
+                "PULLDOCTOR_TOPIC_ARN",
+                " arn:aws:sns:us-east-1:111122223333:pulldoctor ",
+            ),
+            ("PULLDOCTOR_DEDUP_WINDOW_MINUTES", "15"),
+            ("PULLDOCTOR_HISTORY", "off"),
+            ("PULLDOCTOR_CONCURRENCY", "0"),
+            ("PULLDOCTOR_SLACK_SECRET_ARN", ""),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.topic_arn.as_deref(),
+            Some("arn:aws:sns:us-east-1:111122223333:pulldoctor")
+        );
+        assert_eq!(s.dedup_window, Some(Duration::from_secs(15 * 60)));
+        assert!(!s.history);
+        assert_eq!(s.concurrency, Some(1), "at least one container");
+        assert_eq!(s.slack_secret_arn, None, "an empty value is no value");
+        assert!(settings(&[]).unwrap().history, "history is on by default");
+    }
+
+    /// One error names every bad variable, so the template is fixed in one go.
+    #[test]
+    fn every_malformed_variable_is_named_at_once() {
+        let err = settings(&[
+            ("PULLDOCTOR_DEDUP_WINDOW_MINUTES", "half an hour"),
+            ("PULLDOCTOR_HISTORY", "maybe"),
+            ("PULLDOCTOR_OUTPUT_FORMAT", "xml"),
+            ("PULLDOCTOR_CACHE_TTL_SECONDS", "-5"),
+        ])
+        .unwrap_err();
+        for name in [
+            "PULLDOCTOR_DEDUP_WINDOW_MINUTES=\"half an hour\"",
+            "PULLDOCTOR_HISTORY=\"maybe\"",
+            "PULLDOCTOR_OUTPUT_FORMAT",
+            "PULLDOCTOR_CACHE_TTL_SECONDS=\"-5\"",
+        ] {
+            assert!(err.contains(name), "{name} missing from: {err}");
+        }
+    }
 }
