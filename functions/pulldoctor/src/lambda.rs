@@ -21,7 +21,7 @@ use crate::model::incident::{FailedDeployment, Incident, Notice, Resolution};
 use crate::notify;
 use crate::notify::dedup::{Dedup, EventMark};
 use crate::notify::http::Http;
-use crate::notify::incident::{FailureRecord, FailureStep, IncidentStore};
+use crate::notify::incident::{Counted, FailureRecord, FailureStep, IncidentStore};
 use crate::notify::pagerduty::PagerDuty;
 use crate::notify::slack::Slack;
 use crate::notify::slack_app::SlackApp;
@@ -357,7 +357,7 @@ async fn handle_failure(
 
     // 2. Diagnose, in the event's account.
     let clients = clients_of(app, context, failure.account.as_deref()).await;
-    let mut run = diagnose(&clients, context, failure).await;
+    let run = diagnose(&clients, context, failure).await;
     let diagnosis = run.diagnosis.clone();
     let code = diagnosis.root_cause.code.code();
     let event_id = diagnosis
@@ -369,65 +369,12 @@ async fn handle_failure(
     let deadline = sink_deadline(context.deadline);
 
     // 3. Its incident: opened or reminded here, or only counted (no page).
-    let step = match (&app.incidents, &record.dedup) {
-        // Only when the event id check answered (an unavailable table is not asked again).
-        (Some(store), DedupStatus::Disabled) => {
-            let task_definition = failure
-                .task
-                .task_definition_arn
-                .as_deref()
-                .map(task_definition_name);
-            store
-                .record_failure(&FailureRecord {
-                    diagnosis: &diagnosis,
-                    task_definition,
-                    event_id: &event_id,
-                    now,
-                })
-                .await
-        }
-        (_, DedupStatus::Unavailable { error }) => FailureStep::Unavailable {
-            error: error.clone(),
-        },
-        _ => FailureStep::Unavailable {
-            error: String::new(),
-        },
-    };
+    let step = incident_step(app, failure, &diagnosis, &event_id, now, &record.dedup).await;
     let (incident, suppressed_before, claimed) = match step {
         FailureStep::Counted(counted) => {
-            record.fingerprint = Some(counted.incident.id.clone());
-            record.decision = Decision::Suppressed;
-            let window_seconds = app.dedup.as_ref().map_or(0, |d| d.window().as_secs());
-            record.dedup = DedupStatus::Suppressed {
-                count_in_window: counted.count_in_window,
-                notified_by: counted.notified_by.clone(),
-                window_seconds,
-            };
-            record.incidents.push(IncidentStep {
-                id: counted.incident.id.clone(),
-                step: if counted.cause_changed {
-                    "cause_updated"
-                } else {
-                    "counted"
-                },
-                failures: counted.incident.failures,
-            });
-            record.deliveries = app.skipped("suppressed");
-            if counted.update_sinks {
-                let notice = Notice::Updated {
-                    incident: &counted.incident,
-                    diagnosis: &diagnosis,
-                    news: &counted.news,
-                    cause_changed: counted.cause_changed,
-                };
-                app.tell(&notice, deadline, &mut record.deliveries).await;
-            }
+            let answer = suppress(app, &counted, &diagnosis, deadline, &mut record).await;
             finish(&mut record, started);
-            return Ok(outcome(
-                Decision::Suppressed,
-                Some("same failure already notified in this window"),
-                Some(code),
-            ));
+            return Ok(answer);
         }
         FailureStep::Opened {
             incident,
@@ -436,30 +383,9 @@ async fn handle_failure(
         } => {
             record.dedup = DedupStatus::First { suppressed_before };
             if let Some(old) = expired {
-                // The family's previous incident ended with its window: say so where it was paged.
-                let resolution = Resolution::Expired {
-                    at: old.last_failure_at + app.window_seconds() as i64,
-                };
-                app.tell(
-                    &Notice::Resolved {
-                        incident: &old,
-                        resolution: &resolution,
-                    },
-                    deadline,
-                    &mut record.deliveries,
-                )
-                .await;
-                record.incidents.push(IncidentStep {
-                    id: old.id.clone(),
-                    step: "expired",
-                    failures: old.failures,
-                });
+                expire(app, &old, deadline, &mut record).await;
             }
-            record.incidents.push(IncidentStep {
-                id: incident.id.clone(),
-                step: "opened",
-                failures: incident.failures,
-            });
+            record.incidents.push(IncidentStep::of(&incident, "opened"));
             (incident, suppressed_before, true)
         }
         FailureStep::Reminder {
@@ -468,11 +394,9 @@ async fn handle_failure(
             ..
         } => {
             record.dedup = DedupStatus::First { suppressed_before };
-            record.incidents.push(IncidentStep {
-                id: incident.id.clone(),
-                step: "reminded",
-                failures: incident.failures,
-            });
+            record
+                .incidents
+                .push(IncidentStep::of(&incident, "reminded"));
             (incident, suppressed_before, true)
         }
         FailureStep::Unavailable { error } => {
@@ -485,53 +409,21 @@ async fn handle_failure(
     record.fingerprint = Some(incident.id.clone());
 
     // 4. What changed and who else is hit: only for a diagnosis that is sent.
-    let diagnosis = if app.settings.history {
-        let options = crate::collect::Options {
-            deadline: Some(engine::deadline_for(context.deadline).into()),
-            history: true,
-        };
-        Box::pin(engine::add_history(&clients, &mut run, options)).await;
-        record = AuditRecord {
-            dedup: record.dedup.clone(),
-            incidents: record.incidents.clone(),
-            ..AuditRecord::new(Decision::Diagnosed).with_diagnosis(&run.diagnosis)
-        };
-        record.fingerprint = Some(incident.id.clone());
-        run.diagnosis
-    } else {
-        diagnosis
+    let diagnosis = match app.settings.history {
+        true => with_history(context, &clients, run, &mut record).await,
+        false => diagnosis,
     };
 
     // 5. Deliver: every sink independently.
-    let (sns_delivery, slack_delivery) =
-        deliver(app, &diagnosis, &incident, suppressed_before).await;
-    record.deliveries.sns = sns_delivery;
-    record.deliveries.slack = slack_delivery;
-    let reminded = record.incidents.iter().any(|i| i.step == "reminded");
-    let notice = if reminded {
-        Notice::Updated {
-            incident: &incident,
-            diagnosis: &diagnosis,
-            news: &[],
-            cause_changed: false,
-        }
-    } else {
-        Notice::Opened {
-            incident: &incident,
-            diagnosis: &diagnosis,
-        }
-    };
-    app.tell(&notice, deadline, &mut record.deliveries).await;
-    let delivered = record
-        .deliveries
-        .by_sink()
-        .into_iter()
-        .any(|(_, d)| d.sent());
-    record.decision = match (&record.deliveries.sns, delivered) {
-        (Some(Delivery::Failed { .. }), _) => Decision::PublishFailed,
-        (_, true) => Decision::Notified,
-        _ => Decision::Diagnosed,
-    };
+    deliver_all(
+        app,
+        &diagnosis,
+        &incident,
+        suppressed_before,
+        deadline,
+        &mut record,
+    )
+    .await;
     finish(&mut record, started);
 
     if let Some(Delivery::Failed { error }) = &record.deliveries.sns {
@@ -546,6 +438,162 @@ async fn handle_failure(
         return Err(format!("diagnosis {code} could not be published: {error}").into());
     }
     Ok(outcome(record.decision, None, Some(code)))
+}
+
+/// What this failure does to its incident: recorded in the store when the event id check
+/// answered (an unavailable table is not asked again).
+async fn incident_step(
+    app: &App,
+    failure: &PullFailure,
+    diagnosis: &Diagnosis,
+    event_id: &str,
+    now: i64,
+    dedup: &DedupStatus,
+) -> FailureStep {
+    match (&app.incidents, dedup) {
+        (Some(store), DedupStatus::Disabled) => {
+            let task_definition = failure
+                .task
+                .task_definition_arn
+                .as_deref()
+                .map(task_definition_name);
+            store
+                .record_failure(&FailureRecord {
+                    diagnosis,
+                    task_definition,
+                    event_id,
+                    now,
+                })
+                .await
+        }
+        (_, DedupStatus::Unavailable { error }) => FailureStep::Unavailable {
+            error: error.clone(),
+        },
+        _ => FailureStep::Unavailable {
+            error: String::new(),
+        },
+    }
+}
+
+/// A failure counted in its incident's window: no page; chat and paging hear of it only when it
+/// brings news, a better cause, or the update interval passed.
+async fn suppress(
+    app: &App,
+    counted: &Counted,
+    diagnosis: &Diagnosis,
+    deadline: tokio::time::Instant,
+    record: &mut AuditRecord,
+) -> Value {
+    record.fingerprint = Some(counted.incident.id.clone());
+    record.decision = Decision::Suppressed;
+    let window_seconds = app.dedup.as_ref().map_or(0, |d| d.window().as_secs());
+    record.dedup = DedupStatus::Suppressed {
+        count_in_window: counted.count_in_window,
+        notified_by: counted.notified_by.clone(),
+        window_seconds,
+    };
+    let step = if counted.cause_changed {
+        "cause_updated"
+    } else {
+        "counted"
+    };
+    record
+        .incidents
+        .push(IncidentStep::of(&counted.incident, step));
+    record.deliveries = app.skipped("suppressed");
+    if counted.update_sinks {
+        let notice = Notice::Updated {
+            incident: &counted.incident,
+            diagnosis,
+            news: &counted.news,
+            cause_changed: counted.cause_changed,
+        };
+        app.tell(&notice, deadline, &mut record.deliveries).await;
+    }
+    outcome(
+        Decision::Suppressed,
+        Some("same failure already notified in this window"),
+        Some(diagnosis.root_cause.code.code()),
+    )
+}
+
+/// The family's previous incident ended with its window: say so where it was paged.
+async fn expire(
+    app: &App,
+    old: &Incident,
+    deadline: tokio::time::Instant,
+    record: &mut AuditRecord,
+) {
+    let resolution = Resolution::Expired {
+        at: old.last_failure_at + app.window_seconds() as i64,
+    };
+    let notice = Notice::Resolved {
+        incident: old,
+        resolution: &resolution,
+    };
+    app.tell(&notice, deadline, &mut record.deliveries).await;
+    record.incidents.push(IncidentStep::of(old, "expired"));
+}
+
+/// The diagnosis with what changed and who else is hit, and the audit record rebuilt for it
+/// (keeping what the incident steps recorded).
+async fn with_history(
+    context: &lambda_runtime::Context,
+    clients: &Clients,
+    mut run: engine::Run,
+    record: &mut AuditRecord,
+) -> Diagnosis {
+    let options = crate::collect::Options {
+        deadline: Some(engine::deadline_for(context.deadline).into()),
+        history: true,
+    };
+    Box::pin(engine::add_history(clients, &mut run, options)).await;
+    *record = AuditRecord {
+        dedup: record.dedup.clone(),
+        incidents: record.incidents.clone(),
+        fingerprint: record.fingerprint.clone(),
+        ..AuditRecord::new(Decision::Diagnosed).with_diagnosis(&run.diagnosis)
+    };
+    run.diagnosis
+}
+
+/// SNS and the webhook, then the incident sinks; the decision says whether anything was sent.
+async fn deliver_all(
+    app: &App,
+    diagnosis: &Diagnosis,
+    incident: &Incident,
+    suppressed_before: u64,
+    deadline: tokio::time::Instant,
+    record: &mut AuditRecord,
+) {
+    let (sns_delivery, slack_delivery) = deliver(app, diagnosis, incident, suppressed_before).await;
+    record.deliveries.sns = sns_delivery;
+    record.deliveries.slack = slack_delivery;
+    let reminded = record.incidents.iter().any(|i| i.step == "reminded");
+    let notice = if reminded {
+        Notice::Updated {
+            incident,
+            diagnosis,
+            news: &[],
+            cause_changed: false,
+        }
+    } else {
+        Notice::Opened {
+            incident,
+            diagnosis,
+        }
+    };
+    app.tell(&notice, deadline, &mut record.deliveries).await;
+    let delivered = record
+        .deliveries
+        .by_sink()
+        .into_iter()
+        .any(|(_, d)| d.sent());
+    record.decision = match (&record.deliveries.sns, delivered) {
+        (Some(Delivery::Failed { .. }), _) => Decision::PublishFailed,
+        (_, true) => Decision::Notified,
+        _ => Decision::Diagnosed,
+    };
 }
 
 /// A steady state or a failed deployment: touches only the service's open incidents. A healthy
@@ -584,6 +632,16 @@ async fn handle_service_event(
     };
     let now = chrono::Utc::now().timestamp();
     let deadline = sink_deadline(context.deadline);
+    let call = ServiceCall {
+        app,
+        context,
+        e,
+        store,
+        service_key: &service_key,
+        ids: &ids,
+        now,
+        deadline,
+    };
     match &e.signal {
         ServiceSignal::SteadyState if ids.is_empty() => {
             record.reason = Some(format!(
@@ -598,50 +656,7 @@ async fn handle_service_event(
             ))
         }
         ServiceSignal::SteadyState => {
-            let event_at = e.time.map_or(now, |t| t.timestamp());
-            let resolved = store.resolve(&service_key, &ids, event_at, now).await;
-            let steady_on = if resolved.is_empty() {
-                None
-            } else {
-                app.steady_revision(context, e, &mut record).await
-            };
-            record.decision = if resolved.is_empty() {
-                Decision::NoOpenIncident
-            } else {
-                Decision::Resolved
-            };
-            for incident in &resolved {
-                let rolled_back = incident.deployment.as_ref().is_some_and(|d| {
-                    d.rollback_deployment_id.is_some() || d.rolled_back_to.is_some()
-                }) || matches!((&steady_on, &incident.task_definition), (Some(on), Some(failing)) if on != failing);
-                let resolution = Resolution::SteadyState {
-                    at: event_at,
-                    steady_on: steady_on.clone(),
-                    rolled_back,
-                };
-                record.incidents.push(IncidentStep {
-                    id: incident.id.clone(),
-                    step: "resolved",
-                    failures: incident.failures,
-                });
-                let summary = crate::report::incident::resolved(incident, &resolution);
-                let body =
-                    crate::report::incident::json(&summary, &[incident], Some(&resolution), None);
-                app.announce(&summary, Some(incident), &body, &mut record.deliveries)
-                    .await;
-                app.tell(
-                    &Notice::Resolved {
-                        incident,
-                        resolution: &resolution,
-                    },
-                    deadline,
-                    &mut record.deliveries,
-                )
-                .await;
-            }
-            if resolved.is_empty() {
-                record.reason = Some("its open incidents were resolved by another invocation or failed again after this event".into());
-            }
+            call.steady_state(&mut record).await;
             finish(&mut record, started);
             Ok(outcome(record.decision, record.reason.as_deref(), None))
         }
@@ -650,7 +665,7 @@ async fn handle_service_event(
             reason,
             rollback_to,
         } => {
-            let mut deployment = FailedDeployment {
+            let failed = FailedDeployment {
                 deployment_id: deployment_id.clone(),
                 reason: reason.clone(),
                 rollback_deployment_id: rollback_to.clone(),
@@ -658,79 +673,146 @@ async fn handle_service_event(
                 failed_revision: None,
                 at: e.time.map_or(now, |t| t.timestamp()),
             };
-            if !ids.is_empty() {
-                app.name_revisions(context, e, &mut deployment, &mut record)
-                    .await;
-            }
-            let joined = match store
-                .join_deployment(&service_key, &ids, &deployment, now)
-                .await
-            {
-                Ok(joined) => joined,
-                Err(error) => {
-                    record.decision = Decision::Ignored;
-                    record.dedup = DedupStatus::Unavailable {
-                        error: error.clone(),
-                    };
-                    finish(&mut record, started);
-                    return Err(format!(
-                        "deployment {deployment_id} could not be recorded: {error}"
-                    )
-                    .into());
-                }
-            };
-            if joined.is_empty() {
-                record.decision = Decision::Recorded;
-                record.reason = Some(if ids.is_empty() {
-                    format!("deployment {deployment_id} failed before any pull failure of {} was diagnosed: it joins the incident when one opens", e.service)
-                } else {
-                    format!("deployment {deployment_id} was already joined to the open incidents")
-                });
-                finish(&mut record, started);
-                return Ok(outcome(Decision::Recorded, record.reason.as_deref(), None));
-            }
-            for incident in &joined {
-                record.incidents.push(IncidentStep {
-                    id: incident.id.clone(),
-                    step: "deployment_joined",
-                    failures: incident.failures,
-                });
-            }
-            let summary =
-                crate::report::incident::deployment_failed(&deployment, &e.service, &joined);
-            let refs: Vec<&Incident> = joined.iter().collect();
-            let body = crate::report::incident::json(&summary, &refs, None, Some(&deployment));
-            app.announce(&summary, joined.first(), &body, &mut record.deliveries)
-                .await;
-            app.tell(
-                &Notice::DeploymentFailed {
-                    deployment: &deployment,
-                    service: &e.service,
-                    incidents: &joined,
-                },
-                deadline,
-                &mut record.deliveries,
-            )
-            .await;
-            record.decision = if record
-                .deliveries
-                .by_sink()
-                .into_iter()
-                .any(|(_, d)| d.sent())
-            {
-                Decision::Notified
-            } else {
-                Decision::Diagnosed
-            };
+            let answer = call.deployment_failed(failed, &mut record).await;
             finish(&mut record, started);
-            if let Some(Delivery::Failed { error }) = &record.deliveries.sns {
-                return Err(format!(
-                    "the failed deployment {deployment_id} could not be published: {error}"
-                )
-                .into());
-            }
-            Ok(outcome(record.decision, None, None))
+            answer
         }
+    }
+}
+
+/// What a service event's handling needs: the app, the event, its service's open incidents.
+struct ServiceCall<'a> {
+    app: &'a App,
+    context: &'a lambda_runtime::Context,
+    e: &'a ServiceEvent,
+    store: &'a IncidentStore,
+    service_key: &'a str,
+    ids: &'a [String],
+    now: i64,
+    deadline: tokio::time::Instant,
+}
+
+impl ServiceCall<'_> {
+    /// The service is steady: resolve its open incidents (unless a failure came after the event),
+    /// saying whether it got there by rolling back.
+    async fn steady_state(&self, record: &mut AuditRecord) {
+        let (app, e) = (self.app, self.e);
+        let event_at = e.time.map_or(self.now, |t| t.timestamp());
+        let resolved = self
+            .store
+            .resolve(self.service_key, self.ids, event_at, self.now)
+            .await;
+        let steady_on = match resolved.is_empty() {
+            true => None,
+            false => app.steady_revision(self.context, e, record).await,
+        };
+        record.decision = match resolved.is_empty() {
+            true => Decision::NoOpenIncident,
+            false => Decision::Resolved,
+        };
+        for incident in &resolved {
+            let rolled_back = incident
+                .deployment
+                .as_ref()
+                .is_some_and(|d| d.rollback_deployment_id.is_some() || d.rolled_back_to.is_some())
+                || matches!((&steady_on, &incident.task_definition), (Some(on), Some(failing)) if on != failing);
+            let resolution = Resolution::SteadyState {
+                at: event_at,
+                steady_on: steady_on.clone(),
+                rolled_back,
+            };
+            record
+                .incidents
+                .push(IncidentStep::of(incident, "resolved"));
+            let summary = crate::report::incident::resolved(incident, &resolution);
+            let body =
+                crate::report::incident::json(&summary, &[incident], Some(&resolution), None);
+            app.announce(&summary, Some(incident), &body, &mut record.deliveries)
+                .await;
+            let notice = Notice::Resolved {
+                incident,
+                resolution: &resolution,
+            };
+            app.tell(&notice, self.deadline, &mut record.deliveries)
+                .await;
+        }
+        if resolved.is_empty() {
+            record.reason = Some("its open incidents were resolved by another invocation or failed again after this event".into());
+        }
+    }
+
+    /// A deployment failed (circuit breaker): join it to the open incidents and say so once, or
+    /// keep it for the incident that opens next.
+    async fn deployment_failed(
+        &self,
+        mut deployment: FailedDeployment,
+        record: &mut AuditRecord,
+    ) -> Result<Value, lambda_runtime::Error> {
+        let (app, e) = (self.app, self.e);
+        let deployment_id = deployment.deployment_id.clone();
+        if !self.ids.is_empty() {
+            app.name_revisions(self.context, e, &mut deployment, record)
+                .await;
+        }
+        let joined = match self
+            .store
+            .join_deployment(self.service_key, self.ids, &deployment, self.now)
+            .await
+        {
+            Ok(joined) => joined,
+            Err(error) => {
+                record.decision = Decision::Ignored;
+                record.dedup = DedupStatus::Unavailable {
+                    error: error.clone(),
+                };
+                return Err(
+                    format!("deployment {deployment_id} could not be recorded: {error}").into(),
+                );
+            }
+        };
+        if joined.is_empty() {
+            record.decision = Decision::Recorded;
+            record.reason = Some(if self.ids.is_empty() {
+                format!("deployment {deployment_id} failed before any pull failure of {} was diagnosed: it joins the incident when one opens", e.service)
+            } else {
+                format!("deployment {deployment_id} was already joined to the open incidents")
+            });
+            return Ok(outcome(Decision::Recorded, record.reason.as_deref(), None));
+        }
+        for incident in &joined {
+            record
+                .incidents
+                .push(IncidentStep::of(incident, "deployment_joined"));
+        }
+        let summary = crate::report::incident::deployment_failed(&deployment, &e.service, &joined);
+        let refs: Vec<&Incident> = joined.iter().collect();
+        let body = crate::report::incident::json(&summary, &refs, None, Some(&deployment));
+        app.announce(&summary, joined.first(), &body, &mut record.deliveries)
+            .await;
+        let notice = Notice::DeploymentFailed {
+            deployment: &deployment,
+            service: &e.service,
+            incidents: &joined,
+        };
+        app.tell(&notice, self.deadline, &mut record.deliveries)
+            .await;
+        let sent = record
+            .deliveries
+            .by_sink()
+            .into_iter()
+            .any(|(_, d)| d.sent());
+        record.decision = if sent {
+            Decision::Notified
+        } else {
+            Decision::Diagnosed
+        };
+        if let Some(Delivery::Failed { error }) = &record.deliveries.sns {
+            return Err(format!(
+                "the failed deployment {deployment_id} could not be published: {error}"
+            )
+            .into());
+        }
+        Ok(outcome(record.decision, None, None))
     }
 }
 

@@ -157,6 +157,17 @@ pub struct IncidentStep {
     pub failures: u64,
 }
 
+impl IncidentStep {
+    /// What this invocation did to `incident`.
+    pub fn of(incident: &crate::model::incident::Incident, step: &'static str) -> IncidentStep {
+        IncidentStep {
+            id: incident.id.clone(),
+            step,
+            failures: incident.failures,
+        }
+    }
+}
+
 /// One entry per configured sink (absent: not configured).
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Deliveries {
