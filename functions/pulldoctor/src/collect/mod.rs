@@ -42,9 +42,12 @@ pub use crate::aws::{
 };
 use crate::classify::classify;
 use crate::intake::PullFailure;
-use crate::model::facts::{Fact, Facts, FailureFacts, ServiceNetworkFacts, TaskDefinitionFacts};
+use crate::model::facts::{
+    ErrorKind, Fact, Facts, FailureFacts, ServiceNetworkFacts, TaskDefinitionFacts,
+};
 use crate::model::image_ref::ImageRef;
 use crate::model::message::Category;
+use crate::policy::parse_document;
 
 /// How long ECS keeps a stopped task visible to `DescribeTasks`.
 pub const TASK_VISIBILITY: chrono::Duration = chrono::Duration::hours(1);
@@ -342,6 +345,16 @@ fn registry_answered(category: Category) -> Option<&'static str> {
         | Category::AccessDenied
         | Category::RegistryCredentials
         | Category::Unknown => None,
+    }
+}
+
+pub(super) fn parsed(text: Option<&str>, what: &str) -> Fact<serde_json::Value> {
+    match text.and_then(parse_document) {
+        Some(doc) => Fact::found(doc),
+        None => Fact::Unreadable {
+            reason: format!("the {what} is not a JSON object"),
+            kind: ErrorKind::Other,
+        },
     }
 }
 
