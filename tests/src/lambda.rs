@@ -186,6 +186,7 @@ pub fn lambda_bin() -> PathBuf {
 pub struct LambdaProcess {
     child: Child,
     stdout: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl LambdaProcess {
@@ -208,17 +209,33 @@ impl LambdaProcess {
         let out = child.stdout.take().expect("stdout");
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let sink = stdout.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 sink.lock().unwrap().push(line);
             }
         });
-        LambdaProcess { child, stdout }
+        LambdaProcess {
+            child,
+            stdout,
+            reader: Some(reader),
+        }
     }
 
     /// Every stdout line so far.
     pub fn lines(&self) -> Vec<String> {
         self.stdout.lock().unwrap().clone()
+    }
+
+    /// Stops the process and returns everything it printed. An invocation's audit line is written
+    /// before its response, but the thread reading the pipe may not have taken it yet when the
+    /// response arrives (a loaded machine): the pipe keeps it until the reader reaches its end.
+    pub fn finish(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.lines()
     }
 
     /// The audit records (`"audit": "pulldoctor.audit/v1"`) printed so far.

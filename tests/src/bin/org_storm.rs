@@ -197,7 +197,10 @@ async fn main() {
         .filter(|id| matches!(results.get(*id), Some(InvocationResult::Error(_))))
         .count();
     let missing = ids.len() - answered - failed;
-    let lines: Vec<String> = processes.iter().flat_map(LambdaProcess::lines).collect();
+    let lines: Vec<String> = processes
+        .into_iter()
+        .flat_map(LambdaProcess::finish)
+        .collect();
     let records = audit_records(&lines);
     let mut decisions: BTreeMap<String, usize> = BTreeMap::new();
     for r in &records {

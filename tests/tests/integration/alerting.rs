@@ -148,7 +148,10 @@ async fn a_storm_of_failures_pages_once_through_the_real_lambda_binary() {
         slack.posts()
     );
 
-    let lines: Vec<String> = lambdas.iter().flat_map(LambdaProcess::lines).collect();
+    let lines: Vec<String> = lambdas
+        .into_iter()
+        .flat_map(LambdaProcess::finish)
+        .collect();
     let records = audit_records(&lines);
     assert_eq!(
         records.len(),
@@ -353,8 +356,9 @@ async fn dedup_unavailable_still_notifies_and_says_so_in_the_audit_line() {
         "{results:?}"
     );
     assert_eq!(b.web.world.read_sns_messages(&b.inbox).await.len(), 1);
-    let records = lambda.audit_records();
-    assert_eq!(records.len(), 1, "{:?}", lambda.lines());
+    let lines = lambda.finish();
+    let records = audit_records(&lines);
+    assert_eq!(records.len(), 1, "{lines:?}");
     assert_eq!(
         records[0]["dedup"]["status"], "unavailable",
         "{}",
@@ -432,7 +436,8 @@ async fn slack_failures_do_not_stop_sns_and_are_recorded() {
         "SNS got every diagnosis"
     );
     assert_eq!(slack.posts().len(), 4, "every attempt reached the stub");
-    let records = lambda.audit_records();
+    let lines = lambda.finish();
+    let records = audit_records(&lines);
     assert_eq!(records.len(), 4);
     for (record, want) in records.iter().zip(&expected) {
         let slack_result = &record["deliveries"]["slack"];
@@ -477,8 +482,7 @@ async fn slack_failures_do_not_stop_sns_and_are_recorded() {
     }
     let webhook = slack.webhook_url();
     assert!(
-        lambda
-            .lines()
+        lines
             .iter()
             .all(|l| !l.contains(&webhook) && !l.contains("s3cr3tW3bh00kT0k3n")),
         "the webhook URL leaked"

@@ -139,7 +139,10 @@ async fn through_the_binary(
     })
     .await
     .unwrap();
-    let lines = lambdas.iter().flat_map(LambdaProcess::lines).collect();
+    let lines = lambdas
+        .into_iter()
+        .flat_map(LambdaProcess::finish)
+        .collect();
     (results, lines)
 }
 
