@@ -169,8 +169,6 @@ regex!(
 // Wording that names IAM's decision itself: the refusal is a permission, whatever else it says.
 regex!(IAM_DECISION = r"(?i)not authorized to perform|accessdeniedexception|explicit deny");
 regex!(NO_CREDENTIALS = r"(?i)no basic auth credentials");
-// ECS shows its "check that the role has the permissions" message for a missing image too.
-regex!(ROLE_OR_IMAGE = r"(?i)check that the role has the permissions");
 
 /// Every kind of cause that produces this message, `category` first. A message that names its
 /// cause (an i/o timeout, "manifest unknown", IAM's "not authorized to perform") is consistent
@@ -207,7 +205,8 @@ fn consistent_categories(text: &str, category: Category, status: Option<u16>) ->
             also(&[Network]);
         }
     }
-    if ROLE_OR_IMAGE.is_match(text) {
+    // ECS shows its "check that the role has the permissions" message for a missing image too.
+    if ROLE_MSG_TEXT.is_match(text) {
         also(&[ImageNotFound]);
     }
     if IMAGE_CONF_TEXT.is_match(text) && category == Network {

@@ -13,6 +13,7 @@ use crate::checks::ecr::fixtures::{image, not_found, NEW, OLD};
 use crate::checks::network::fixtures::*;
 use crate::classify::classify;
 use crate::judge::judge;
+use crate::message_matrix::{DAEMON_REFUSAL, NO_CREDENTIALS, SCOPE_REFUSAL};
 use crate::model::diagnosis::{Diagnosis, RootCause, Status};
 use crate::model::facts::{
     ContainerInstanceRef, Fact, Facts, InstanceFacts, PolicyFacts, PolicyKind, RoleFacts,
@@ -26,9 +27,6 @@ const INSTANCE_SG: &str = "sg-instance";
 const SECOND_SG: &str = "sg-second";
 const CUSTOMER_PL: &str = "pl-0customer";
 
-const DAEMON_REFUSAL: &str = "CannotPullContainerError: Error response from daemon: pull access denied for 111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app, repository does not exist or may require 'docker login'";
-const SCOPE_REFUSAL: &str = r#"CannotPullContainerError: failed to resolve ref "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed"#;
-const NO_CREDENTIALS: &str = "CannotPullContainerError: Error response from daemon: Get https://111122223333.dkr.ecr.us-east-1.amazonaws.com/v2/team/app/manifests/v1: no basic auth credentials";
 const NOT_FOUND: &str =
     "CannotPullContainerError: 111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1: not found";
 

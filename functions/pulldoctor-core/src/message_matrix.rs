@@ -71,10 +71,10 @@ const MISSING: &[R] = &[
 const ECR: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com";
 
 /// The daemon's refusal, as ECS on EC2 prints it: nothing says which cause it has.
-const DAEMON_REFUSAL: &str = "CannotPullContainerError: Error response from daemon: pull access denied for 111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app, repository does not exist or may require 'docker login'";
+pub(crate) const DAEMON_REFUSAL: &str = "CannotPullContainerError: Error response from daemon: pull access denied for 111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app, repository does not exist or may require 'docker login'";
 /// containerd's refusal (Fargate, EKS).
-const SCOPE_REFUSAL: &str = r#"CannotPullContainerError: failed to resolve ref "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed"#;
-const NO_CREDENTIALS: &str = "CannotPullContainerError: Error response from daemon: Get https://111122223333.dkr.ecr.us-east-1.amazonaws.com/v2/team/app/manifests/v1: no basic auth credentials";
+pub(crate) const SCOPE_REFUSAL: &str = r#"CannotPullContainerError: failed to resolve ref "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app:v1": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed"#;
+pub(crate) const NO_CREDENTIALS: &str = "CannotPullContainerError: Error response from daemon: Get https://111122223333.dkr.ecr.us-east-1.amazonaws.com/v2/team/app/manifests/v1: no basic auth credentials";
 
 /// (a message form, the groups of causes it is consistent with).
 fn forms() -> Vec<(String, Vec<&'static [R]>)> {

@@ -375,7 +375,7 @@ pub fn with_resource_policy(
         Truth::Yes => {
             return (
                 Decision::ExplicitDeny,
-                Some(format!("denied by {}", list(&deny.statements))),
+                Some(format!("denied by {}", names(&deny.statements))),
             )
         }
         Truth::Maybe if identity != Decision::ExplicitDeny => {
@@ -383,7 +383,7 @@ pub fn with_resource_policy(
                 Decision::Unknown,
                 Some(format!(
                     "{} may deny it: {}",
-                    list(&deny.statements),
+                    names(&deny.statements),
                     unresolved(&deny.statements)
                 )),
             )
@@ -396,11 +396,11 @@ pub fn with_resource_policy(
         let why = (decision != identity).then(|| match decision {
             Decision::Allowed => format!(
                 "allowed by {} (same account: the resource policy's grant suffices)",
-                list(&grant.statements)
+                names(&grant.statements)
             ),
             _ => format!(
                 "{} may grant it: {}",
-                list(&grant.statements),
+                names(&grant.statements),
                 unresolved(&grant.statements)
             ),
         });
@@ -438,7 +438,7 @@ pub fn with_key_policy(
     if deny.truth == Truth::Yes {
         return (
             Decision::ExplicitDeny,
-            Some(format!("denied by {}", list(&deny.statements))),
+            Some(format!("denied by {}", names(&deny.statements))),
         );
     }
     if identity == Decision::ExplicitDeny {
@@ -449,7 +449,7 @@ pub fn with_key_policy(
         let why = (identity != Decision::Allowed).then(|| {
             format!(
                 "allowed by {} (the key policy grants the role itself)",
-                list(&direct.statements)
+                names(&direct.statements)
             )
         });
         return (Decision::Allowed, why);
@@ -478,7 +478,8 @@ pub fn with_key_policy(
     }
 }
 
-fn list(statements: &[StatementRef]) -> String {
+/// The statements, as reports name them (`inline policy ecr statement Pull, …`).
+pub fn names(statements: &[StatementRef]) -> String {
     statements
         .iter()
         .map(|s| s.to_string())
@@ -486,12 +487,16 @@ fn list(statements: &[StatementRef]) -> String {
         .join(", ")
 }
 
-fn unresolved(statements: &[StatementRef]) -> String {
-    let parts: Vec<String> = statements
-        .iter()
+/// Each statement's conditions that could not be evaluated, as text.
+pub fn unresolved_parts<'a>(statements: impl Iterator<Item = &'a StatementRef>) -> Vec<String> {
+    statements
         .filter(|s| !s.unresolved.is_empty())
         .map(|s| format!("{s}: {}", s.unresolved.join(" and ")))
-        .collect();
+        .collect()
+}
+
+fn unresolved(statements: &[StatementRef]) -> String {
+    let parts = unresolved_parts(statements.iter());
     if parts.is_empty() {
         "conditions that could not be evaluated".into()
     } else {

@@ -584,11 +584,7 @@ async fn deliver_all(
         }
     };
     app.tell(&notice, deadline, &mut record.deliveries).await;
-    let delivered = record
-        .deliveries
-        .by_sink()
-        .into_iter()
-        .any(|(_, d)| d.sent());
+    let delivered = record.deliveries.any_sent();
     record.decision = match (&record.deliveries.sns, delivered) {
         (Some(Delivery::Failed { .. }), _) => Decision::PublishFailed,
         (_, true) => Decision::Notified,
@@ -796,11 +792,7 @@ impl ServiceCall<'_> {
         };
         app.tell(&notice, self.deadline, &mut record.deliveries)
             .await;
-        let sent = record
-            .deliveries
-            .by_sink()
-            .into_iter()
-            .any(|(_, d)| d.sent());
+        let sent = record.deliveries.any_sent();
         record.decision = if sent {
             Decision::Notified
         } else {

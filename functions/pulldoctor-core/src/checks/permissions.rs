@@ -33,19 +33,10 @@ pub fn principal_context(role_arn: &str, role: Option<&RoleFacts>) -> (Principal
     (principal, ctx)
 }
 
-pub(crate) fn names(statements: &[StatementRef]) -> String {
-    statements
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+pub(crate) use crate::policy::names;
 
 pub(crate) fn unresolved_text<'a>(statements: impl Iterator<Item = &'a StatementRef>) -> String {
-    let parts: Vec<String> = statements
-        .filter(|s| !s.unresolved.is_empty())
-        .map(|s| format!("{s}: {}", s.unresolved.join(" and ")))
-        .collect();
+    let parts = crate::policy::unresolved_parts(statements);
     if parts.is_empty() {
         "conditions could not be evaluated".into()
     } else {

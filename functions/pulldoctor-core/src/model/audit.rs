@@ -196,6 +196,11 @@ impl Deliveries {
         .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
         .collect()
     }
+
+    /// Whether any sink took the message.
+    pub fn any_sent(&self) -> bool {
+        self.by_sink().into_iter().any(|(_, d)| d.sent())
+    }
 }
 
 impl AuditRecord {

@@ -6,9 +6,8 @@
 use crate::checks::fixture_tests::saved;
 use crate::classify::classify;
 use crate::judge::judge;
+use crate::message_matrix::DAEMON_REFUSAL;
 use crate::report::{render, Format};
-
-const DAEMON_REFUSAL: &str = "CannotPullContainerError: Error response from daemon: pull access denied for 111122223333.dkr.ecr.us-east-1.amazonaws.com/team/app, repository does not exist or may require 'docker login'";
 
 fn diagnosis(case: &str, message: Option<&str>) -> crate::model::diagnosis::Diagnosis {
     let mut facts = saved(case);

@@ -446,15 +446,7 @@ async fn read_execution_role_access(
         .filter(|s| !s.metadata.is_not_found() && wanted(s, any_named))
         .collect();
     let resources: Vec<String> = judged.iter().map(|s| s.resource_arn.clone()).collect();
-    let keys: Vec<String> = judged
-        .iter()
-        .filter_map(|s| kms_key_arn(s.metadata.value()?.kms_key_id.as_deref()?, &s.resource_arn))
-        .fold(vec![], |mut acc, k| {
-            if !acc.contains(&k) {
-                acc.push(k);
-            }
-            acc
-        });
+    let keys = customer_keys(secrets, any_named);
     let mut requests = vec![];
     if !resources.is_empty() {
         requests.push((vec![store.read_action()], resources));

@@ -213,15 +213,15 @@ struct Puller {
 }
 
 fn pulling_principal(facts: &Facts) -> Puller {
-    let Some(arn) = pull_role(facts).and_then(|r| r.arn) else {
+    let puller = pull_role(facts);
+    let Some(arn) = puller.as_ref().and_then(|r| r.arn.clone()) else {
         return Puller {
             arn: None,
             who: Principal::unknown(),
             context: Context::new(),
         };
     };
-    let role = crate::model::pull::pull_role(facts).and_then(|r| r.fact.value());
-    let (who, context) = principal_context(&arn, role);
+    let (who, context) = principal_context(&arn, puller.and_then(|r| r.fact.value()));
     Puller {
         arn: Some(arn),
         who,
